@@ -1,0 +1,1 @@
+"""Perpetua feeds package."""
