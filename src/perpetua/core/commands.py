@@ -1,0 +1,199 @@
+"""Commands: everything that can change the core's state, as immutable plain data.
+
+Each command is a ``NamedTuple`` (immutable, cheap to build: see docs/decisions.md) whose first
+field is ``ts_ns``, the time the sequencer stamped on it. Callers leave ``ts_ns`` at 0 and the
+sequencer stamps it with ``cmd._replace(ts_ns=...)``; the core never reads a clock.
+
+Prices are integer ticks of the instrument (``price = ticks * tick_num / tick_den``); the gateway
+rejects off-grid prices before a command is built. Index prices are exact rationals
+(``price_num / price_den``). Quantities are integer contracts (spot: position units). Money is
+integer minor units. ``None`` means "not given" for optional order fields, never "zero".
+"""
+
+from typing import NamedTuple
+
+from perpetua.core.enums import (
+    ContingencyType,
+    OrdType,
+    PegPriceType,
+    Side,
+    TimeInForce,
+)
+
+__all__ = [
+    "COMMAND_TYPES",
+    "AmendOrder",
+    "Batch",
+    "CancelAll",
+    "CancelAllAfter",
+    "CancelOrders",
+    "Command",
+    "Deposit",
+    "IndexPrice",
+    "PlaceOrder",
+    "SetFeeDiscount",
+    "SetFeeTier",
+    "SetInstrumentState",
+    "Tick",
+    "WithdrawalCancel",
+    "WithdrawalComplete",
+    "WithdrawalRequest",
+]
+
+
+class PlaceOrder(NamedTuple):
+    ts_ns: int
+    account: int
+    symbol: str
+    side: Side | None  # None only with execInst Close: the side that closes the position
+    order_qty: int | None  # None only with execInst Close: the whole position
+    ord_type: OrdType = OrdType.LIMIT
+    price: int | None = None
+    stop_px: int | None = None
+    time_in_force: TimeInForce | None = None  # None: the ordType's default
+    exec_inst: int = 0
+    display_qty: int | None = None
+    peg_price_type: PegPriceType = PegPriceType.NONE
+    peg_offset: int | None = None  # signed ticks
+    cl_ord_id: str = ""
+    cl_ord_link_id: str = ""
+    contingency_type: ContingencyType = ContingencyType.NONE
+    text: str = ""
+
+
+class AmendOrder(NamedTuple):
+    ts_ns: int
+    account: int
+    order_id: int | None = None
+    orig_cl_ord_id: str = ""
+    cl_ord_id: str = ""  # new clOrdID (rename), with orig_cl_ord_id or order_id
+    order_qty: int | None = None
+    leaves_qty: int | None = None
+    price: int | None = None
+    stop_px: int | None = None
+    peg_offset: int | None = None
+    text: str | None = None
+
+
+class CancelOrders(NamedTuple):
+    ts_ns: int
+    account: int
+    order_ids: tuple[int, ...] = ()
+    cl_ord_ids: tuple[str, ...] = ()
+    text: str = ""
+
+
+class CancelAll(NamedTuple):
+    ts_ns: int
+    account: int
+    symbol: str = ""  # "" means every symbol
+    side: Side | None = None  # None means both sides
+    text: str = ""
+
+
+class CancelAllAfter(NamedTuple):
+    ts_ns: int
+    account: int
+    timeout_ms: int  # 0 disarms the dead man's switch
+
+
+class Batch(NamedTuple):
+    """Bulk place or amend: sub-commands applied in order, each with its own result."""
+
+    ts_ns: int
+    commands: tuple["PlaceOrder | AmendOrder", ...]
+
+
+class Tick(NamedTuple):
+    """Time passes: Day expiry, cancelAllAfter deadlines, trailing-stop and trigger checks."""
+
+    ts_ns: int
+
+
+class IndexPrice(NamedTuple):
+    ts_ns: int
+    symbol: str  # an index such as ".BXBT"
+    price_num: int
+    price_den: int
+
+
+class SetInstrumentState(NamedTuple):
+    ts_ns: int
+    symbol: str
+    state: str  # "Open" | "Closed" | "Unlisted" | "Settled" | "Delisted"
+
+
+class SetFeeTier(NamedTuple):
+    ts_ns: int
+    account: int
+    tier: int  # index into the fee tier table
+
+
+class SetFeeDiscount(NamedTuple):
+    ts_ns: int
+    account: int
+    discount_ppm: int  # 0..1_000_000 of the positive fee, e.g. from BMEX staking
+
+
+class Deposit(NamedTuple):
+    ts_ns: int
+    account: int
+    currency: str
+    amount: int
+    transfer_id: str
+
+
+class WithdrawalRequest(NamedTuple):
+    ts_ns: int
+    account: int
+    currency: str
+    amount: int  # sent to the address
+    fee: int  # kept by the exchange
+    withdrawal_id: str
+
+
+class WithdrawalCancel(NamedTuple):
+    ts_ns: int
+    withdrawal_id: str
+
+
+class WithdrawalComplete(NamedTuple):
+    ts_ns: int
+    withdrawal_id: str
+
+
+Command = (
+    PlaceOrder
+    | AmendOrder
+    | CancelOrders
+    | CancelAll
+    | CancelAllAfter
+    | Batch
+    | Tick
+    | IndexPrice
+    | SetInstrumentState
+    | SetFeeTier
+    | SetFeeDiscount
+    | Deposit
+    | WithdrawalRequest
+    | WithdrawalCancel
+    | WithdrawalComplete
+)
+
+COMMAND_TYPES: tuple[type, ...] = (
+    PlaceOrder,
+    AmendOrder,
+    CancelOrders,
+    CancelAll,
+    CancelAllAfter,
+    Batch,
+    Tick,
+    IndexPrice,
+    SetInstrumentState,
+    SetFeeTier,
+    SetFeeDiscount,
+    Deposit,
+    WithdrawalRequest,
+    WithdrawalCancel,
+    WithdrawalComplete,
+)

@@ -1,0 +1,215 @@
+"""The engine: one entry point, ``Engine.apply(command) -> list[Event]``.
+
+Pure and deterministic: the same commands in the same order give the same events and the same
+``state_hash()`` on every machine. Time comes only from ``command.ts_ns``, which must never go
+backwards. Before a command is applied, timers that have come due by its time run first, in a
+fixed order: Day expiry at 00:00 UTC, then cancelAllAfter deadlines in account order.
+
+After every order-affecting command the engine runs the follow-up of executions (linked orders,
+ReduceOnly upkeep) and the trigger pass for the markets the command touched.
+"""
+
+import hashlib
+
+from perpetua.core import image, lifecycle, placement, treasury, triggers
+from perpetua.core.commands import (
+    AmendOrder,
+    Batch,
+    CancelAll,
+    CancelAllAfter,
+    CancelOrders,
+    Command,
+    Deposit,
+    IndexPrice,
+    PlaceOrder,
+    SetFeeDiscount,
+    SetFeeTier,
+    SetInstrumentState,
+    Tick,
+    WithdrawalCancel,
+    WithdrawalComplete,
+    WithdrawalRequest,
+)
+from perpetua.core.events import CancelAllAfterSet, IndexUpdated, InstrumentStateChanged
+from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec
+from perpetua.core.invariant import fail
+from perpetua.core.limits import BATCH_COMMANDS_MAX, CANCEL_ALL_AFTER_TIMEOUT_MS_MAX, DAY_NS
+from perpetua.core.reasons import Reason
+from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
+from perpetua.core.units import CURRENCIES
+
+__all__ = ["Engine"]
+
+_NS_PER_MS = 1_000_000
+
+
+class Engine:
+    def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
+        self.instruments = instruments
+        self.state = State()
+        state = self.state
+        for code in CURRENCIES:
+            state.ledger.open_currency(code)
+        for spec in instruments:
+            if spec.kind == InstrumentKind.INDEX:
+                continue
+            state.markets[spec.symbol] = Market(spec)
+            if spec.reference_symbol:
+                state.index_subscribers.setdefault(spec.reference_symbol, []).append(
+                    spec.symbol)
+        self._handlers = {
+            PlaceOrder: self._place,
+            AmendOrder: self._amend,
+            CancelOrders: self._cancel,
+            CancelAll: self._cancel_all,
+            CancelAllAfter: self._cancel_all_after,
+            Batch: self._batch,
+            Tick: self._tick,
+            IndexPrice: self._index_price,
+            SetInstrumentState: self._set_instrument_state,
+            SetFeeTier: treasury.set_fee_tier,
+            SetFeeDiscount: treasury.set_fee_discount,
+            Deposit: treasury.deposit,
+            WithdrawalRequest: treasury.withdrawal_request,
+            WithdrawalCancel: treasury.withdrawal_cancel,
+            WithdrawalComplete: treasury.withdrawal_complete,
+        }
+
+    def apply(self, command: Command) -> list[object]:
+        state = self.state
+        ts_ns = command.ts_ns
+        if ts_ns < state.ts_ns:
+            fail(f"time went backwards: {ts_ns} < {state.ts_ns}")
+        state.ts_ns = ts_ns
+        out: list[object] = []
+        if ts_ns >= state.next_timer_ns:
+            self._run_timers(out)
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            fail(f"unknown command {type(command).__name__}")
+        handler(state, command, out)  # type: ignore[operator]
+        return out
+
+    # Orders ---------------------------------------------------------------------------------
+
+    def _after_orders(self, state: State, symbols: tuple[str, ...], out: list[object]) -> None:
+        if state.executed:
+            triggers.follow_up(state, out)
+        for symbol in symbols:
+            market = state.markets.get(symbol)
+            if market is not None and (market.trailing or any(market.stops.values())):
+                triggers.run_triggers(state, market, out)
+
+    def _place(self, state: State, cmd: PlaceOrder, out: list[object]) -> None:
+        placement.place(state, cmd, out)
+        self._after_orders(state, (cmd.symbol,), out)
+
+    def _amend(self, state: State, cmd: AmendOrder, out: list[object]) -> None:
+        lifecycle.amend(state, cmd, out)
+        order_id = cmd.order_id
+        order = state.orders.get(order_id) if order_id is not None else None
+        symbols = (order.symbol,) if order is not None else tuple(state.markets)
+        if state.executed or order is None:
+            self._after_orders(state, symbols, out)
+
+    def _cancel(self, state: State, cmd: CancelOrders, out: list[object]) -> None:
+        lifecycle.cancel(state, cmd, out)
+
+    def _cancel_all(self, state: State, cmd: CancelAll, out: list[object]) -> None:
+        lifecycle.cancel_all(state, cmd, out)
+
+    def _batch(self, state: State, cmd: Batch, out: list[object]) -> None:
+        if len(cmd.commands) > BATCH_COMMANDS_MAX:
+            placement.reject(state, out, "Batch", 0, Reason.BATCH_TOO_LARGE)
+            return
+        for sub in cmd.commands:
+            if sub.ts_ns != cmd.ts_ns:
+                sub = sub._replace(ts_ns=cmd.ts_ns)
+            if isinstance(sub, PlaceOrder):
+                self._place(state, sub, out)
+            elif isinstance(sub, AmendOrder):
+                self._amend(state, sub, out)
+            else:
+                fail("a batch holds only PlaceOrder and AmendOrder")
+
+    def _cancel_all_after(self, state: State, cmd: CancelAllAfter, out: list[object]) -> None:
+        if not 0 <= cmd.timeout_ms <= CANCEL_ALL_AFTER_TIMEOUT_MS_MAX or cmd.account <= 0:
+            placement.reject(state, out, "CancelAllAfter", cmd.account,
+                             Reason.AMOUNT_MUST_BE_POSITIVE)
+            return
+        acct = state.account(cmd.account)
+        if cmd.timeout_ms == 0:
+            acct.cancel_deadline_ns = 0
+            state.deadlines.pop(cmd.account, None)
+        else:
+            acct.cancel_deadline_ns = cmd.ts_ns + cmd.timeout_ms * _NS_PER_MS
+            state.deadlines[cmd.account] = acct.cancel_deadline_ns
+        self._schedule(state)
+        out.append(CancelAllAfterSet(cmd.ts_ns, cmd.account, acct.cancel_deadline_ns))
+
+    # Time -----------------------------------------------------------------------------------
+
+    def _schedule(self, state: State) -> None:
+        if state.next_day_ns == 0:
+            state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
+        deadline = min(state.deadlines.values(), default=state.next_day_ns)
+        state.next_timer_ns = min(state.next_day_ns, deadline)
+
+    def _run_timers(self, out: list[object]) -> None:
+        state = self.state
+        if state.next_day_ns and state.ts_ns >= state.next_day_ns:
+            lifecycle.expire_day_orders(state, out)
+            state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
+        due = sorted(a for a, deadline in state.deadlines.items() if deadline <= state.ts_ns)
+        for account in due:
+            del state.deadlines[account]
+            acct = state.account(account)
+            acct.cancel_deadline_ns = 0
+            lifecycle.cancel_account_orders(state, acct, out, "Canceled: CancelAllAfter")
+            out.append(CancelAllAfterSet(state.ts_ns, account, 0))
+        self._schedule(state)
+
+    def _tick(self, state: State, cmd: Tick, out: list[object]) -> None:
+        """Timers already ran; nothing else moves with time alone in the trading core."""
+
+    # Prices and instruments -----------------------------------------------------------------
+
+    def _index_price(self, state: State, cmd: IndexPrice, out: list[object]) -> None:
+        if cmd.price_den <= 0 or cmd.price_num <= 0:
+            placement.reject(state, out, "IndexPrice", 0, Reason.PRICE_MUST_BE_POSITIVE)
+            return
+        symbols = state.index_subscribers.get(cmd.symbol)
+        if symbols is None:
+            placement.reject(state, out, "IndexPrice", 0, Reason.INSTRUMENT_UNKNOWN)
+            return
+        out.append(IndexUpdated(cmd.ts_ns, cmd.symbol, cmd.price_num, cmd.price_den))
+        for symbol in symbols:
+            market = state.markets[symbol]
+            spec = market.spec
+            fine = cmd.price_num * spec.tick_den * PRICE_FINE_PER_TICK // (
+                cmd.price_den * spec.tick_num)
+            market.index_fine = fine
+            market.mark_fine = fine  # the risk engine replaces this with fair-price marking
+        self._after_orders(state, tuple(symbols), out)
+
+    def _set_instrument_state(self, state: State, cmd: SetInstrumentState,
+                              out: list[object]) -> None:
+        market = state.markets.get(cmd.symbol)
+        if market is None or cmd.state not in INSTRUMENT_STATES:
+            placement.reject(state, out, "SetInstrumentState", 0, Reason.INSTRUMENT_UNKNOWN)
+            return
+        market.state = cmd.state
+        out.append(InstrumentStateChanged(cmd.ts_ns, cmd.symbol, cmd.state))
+
+    # Persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        return image.snapshot(self.state)
+
+    def restore(self, data: dict[str, object]) -> None:
+        fresh = Engine(self.instruments)
+        image.restore(fresh.state, data)
+        self.state = fresh.state
+
+    def state_hash(self) -> str:
+        return hashlib.sha256(repr(image.snapshot(self.state)).encode()).hexdigest()

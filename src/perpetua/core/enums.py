@@ -1,0 +1,148 @@
+"""The small closed vocabularies of trading: sides, order types, time in force, execInst flags,
+order status and execution types.
+
+Values are ints so commands, events and snapshots stay plain data. ``ExecInst`` is a bit set
+because BitMEX sends it as a comma list (``"LastPrice,Close"``); iteration over it is always in
+``EXEC_INST_ORDER`` so the text form is deterministic.
+"""
+
+from enum import IntEnum, IntFlag
+
+__all__ = [
+    "EXEC_INST_NAMES",
+    "EXEC_INST_ORDER",
+    "ContingencyType",
+    "ExecInst",
+    "ExecType",
+    "Liquidity",
+    "OrdStatus",
+    "OrdType",
+    "PegPriceType",
+    "Side",
+    "TimeInForce",
+    "TriggerSource",
+    "exec_inst_text",
+]
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = -1
+
+
+class OrdType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP = 3
+    STOP_LIMIT = 4
+    MARKET_IF_TOUCHED = 5
+    LIMIT_IF_TOUCHED = 6
+    PEGGED = 7
+
+
+TRIGGERED_TYPES = frozenset(
+    {OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED, OrdType.LIMIT_IF_TOUCHED}
+)
+LIMIT_PRICED_TYPES = frozenset(
+    {OrdType.LIMIT, OrdType.STOP_LIMIT, OrdType.LIMIT_IF_TOUCHED, OrdType.PEGGED}
+)
+
+
+class TimeInForce(IntEnum):
+    GOOD_TILL_CANCEL = 1
+    IMMEDIATE_OR_CANCEL = 2
+    FILL_OR_KILL = 3
+    DAY = 4
+
+
+class ExecInst(IntFlag):
+    NONE = 0
+    PARTICIPATE_DO_NOT_INITIATE = 1
+    ALL_OR_NONE = 2
+    MARK_PRICE = 4
+    LAST_PRICE = 8
+    INDEX_PRICE = 16
+    LAST_WITHIN_MARK = 32
+    REDUCE_ONLY = 64
+    CLOSE = 128
+    FIXED = 256
+
+
+EXEC_INST_ORDER: tuple[ExecInst, ...] = (
+    ExecInst.PARTICIPATE_DO_NOT_INITIATE,
+    ExecInst.ALL_OR_NONE,
+    ExecInst.MARK_PRICE,
+    ExecInst.LAST_PRICE,
+    ExecInst.INDEX_PRICE,
+    ExecInst.LAST_WITHIN_MARK,
+    ExecInst.REDUCE_ONLY,
+    ExecInst.CLOSE,
+    ExecInst.FIXED,
+)
+
+EXEC_INST_NAMES: dict[ExecInst, str] = {
+    ExecInst.PARTICIPATE_DO_NOT_INITIATE: "ParticipateDoNotInitiate",
+    ExecInst.ALL_OR_NONE: "AllOrNone",
+    ExecInst.MARK_PRICE: "MarkPrice",
+    ExecInst.LAST_PRICE: "LastPrice",
+    ExecInst.INDEX_PRICE: "IndexPrice",
+    ExecInst.LAST_WITHIN_MARK: "LastWithinMark",
+    ExecInst.REDUCE_ONLY: "ReduceOnly",
+    ExecInst.CLOSE: "Close",
+    ExecInst.FIXED: "Fixed",
+}
+
+
+def exec_inst_text(flags: int) -> str:
+    return ",".join(EXEC_INST_NAMES[f] for f in EXEC_INST_ORDER if flags & f)
+
+
+class TriggerSource(IntEnum):
+    MARK = 1
+    LAST = 2
+    INDEX = 3
+
+
+class PegPriceType(IntEnum):
+    NONE = 0
+    PRIMARY_PEG = 1
+    MARKET_PEG = 2
+    TRAILING_STOP_PEG = 3
+
+
+class ContingencyType(IntEnum):
+    NONE = 0
+    ONE_CANCELS_THE_OTHER = 1
+    ONE_TRIGGERS_THE_OTHER = 2
+
+
+class OrdStatus(IntEnum):
+    NEW = 1
+    PARTIALLY_FILLED = 2
+    FILLED = 3
+    CANCELED = 4
+    REJECTED = 5
+    EXPIRED = 6
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED}
+)
+
+
+class ExecType(IntEnum):
+    NEW = 1
+    TRADE = 2
+    CANCELED = 3
+    REPLACED = 4
+    RESTATED = 5
+    EXPIRED = 6
+    TRIGGERED = 7  # BitMEX: TriggeredOrActivatedBySystem
+    FUNDING = 8
+    SETTLEMENT = 9
+
+
+class Liquidity(IntEnum):
+    NONE = 0
+    MAKER = 1  # AddedLiquidity
+    TAKER = 2  # RemovedLiquidity

@@ -1,0 +1,197 @@
+"""One execution between a resting maker and an incoming taker: orders, money and positions.
+
+Derivatives: the fill's value ``v = contract_value(qty signed for the taker, price)`` is computed
+once; the taker's execCost is ``v`` and the maker's ``-v``, so the sum of all position costs
+changes only by realised PnL, which moves between the account and ``CLEARING``. A position that
+is reduced releases ``ceil(cost * closed / |qty|)`` of its cost (rounding keeps the payout at or
+below the exact figure); a flip opens the rest at the fill's value (``v - v_close``, exact).
+A realised loss larger than the account can pay is covered by the insurance fund
+(``BANKRUPTCY_COVER``), so user balances never go negative.
+
+Spot: the buyer pays the quote amount to the seller and receives the base amount; both pay their
+fee in the quote currency (the buyer on top, the seller out of the proceeds). Holds are released
+before the transfers and re-computed from the remaining quantity after them.
+
+Fees: charged after the trade's money moves; a fee the account cannot cover is capped at what it
+has (published as the execution's ``exec_comm``); a rebate is paid by ``FEES`` up to its balance.
+"""
+
+from perpetua.core import margin
+from perpetua.core.enums import ExecType, Liquidity, OrdStatus
+from perpetua.core.events import PositionChanged, Trade
+from perpetua.core.fees import fee_amount, fee_rates_ppm
+from perpetua.core.invariant import fail
+from perpetua.core.instruments import (
+    Payout,
+    contract_value,
+    spot_base_amount,
+    spot_quote_amount,
+)
+from perpetua.core.ledger import CLEARING, FEES, INSURANCE, TransferCode
+from perpetua.core.orders import Order, transition
+from perpetua.core.state import Market, Position, State
+from perpetua.core.units import mul_div_ceil
+
+__all__ = ["apply_position_fill", "settle_fill"]
+
+
+def apply_position_fill(market: Market, pos: Position, qty: int, value: int, price: int) -> int:
+    """Add a signed fill of ``qty`` contracts worth ``value`` to ``pos``; return realised PnL."""
+    held = pos.qty
+    if held == 0 or (held > 0) == (qty > 0):
+        pos.qty = held + qty
+        pos.cost += value
+        return 0
+    held_abs = held if held > 0 else -held
+    qty_abs = qty if qty > 0 else -qty
+    closed = min(held_abs, qty_abs)
+    cost_closed = pos.cost if closed == held_abs else mul_div_ceil(pos.cost, closed, held_abs)
+    if closed == qty_abs:
+        value_closed = value
+    else:
+        value_closed = contract_value(market.spec, closed if qty > 0 else -closed, price)
+    realised = -value_closed - cost_closed
+    pos.cost = pos.cost - cost_closed + (value - value_closed)
+    pos.qty = held + qty
+    pos.realised_pnl += realised
+    return realised
+
+
+def _charge(state: State, out: list[object], account: int, currency: str, amount: int,
+            ref: int) -> int:
+    """Charge a fee (amount > 0) or pay a rebate (amount < 0); return what actually moved."""
+    ledger = state.ledger
+    ts = state.ts_ns
+    if amount > 0:
+        amount = min(amount, ledger.available(account, currency))
+        if amount > 0:
+            ledger.transfer(out, ts, account, FEES, currency, amount, TransferCode.TRADE_FEE, ref)
+        return amount
+    if amount < 0:
+        rebate = min(-amount, ledger.balance(FEES, currency))
+        if rebate > 0:
+            ledger.transfer(out, ts, FEES, account, currency, rebate,
+                            TransferCode.TRADE_REBATE, ref)
+        return -rebate
+    return 0
+
+
+def _realise(state: State, out: list[object], account: int, currency: str, pnl: int,
+             ref: int) -> None:
+    ledger = state.ledger
+    ts = state.ts_ns
+    if pnl > 0:
+        ledger.transfer(out, ts, CLEARING, account, currency, pnl, TransferCode.REALISED_PNL, ref)
+    elif pnl < 0:
+        loss = -pnl
+        paid = min(loss, ledger.available(account, currency))
+        if paid > 0:
+            ledger.transfer(out, ts, account, CLEARING, currency, paid,
+                            TransferCode.REALISED_PNL, ref)
+        if loss > paid:
+            ledger.transfer(out, ts, INSURANCE, CLEARING, currency, loss - paid,
+                            TransferCode.BANKRUPTCY_COVER, ref)
+
+
+def _fill_order(order: Order, qty: int, price: int) -> None:
+    order.leaves_qty -= qty
+    order.cum_qty += qty
+    order.cum_px_qty += qty * price
+    transition(order, OrdStatus.FILLED if order.leaves_qty == 0 else OrdStatus.PARTIALLY_FILLED)
+
+
+def _derivative_money(state: State, market: Market, taker: Order, maker: Order, qty: int,
+                      price: int, rates: tuple[int, int], match_id: int, out: list[object]
+                      ) -> tuple[int, int, int, int]:
+    spec = market.spec
+    currency = spec.settl_currency
+    value = contract_value(spec, qty if taker.side > 0 else -qty, price)
+    value_abs = value if value >= 0 else -value
+    taker_pos = market.position(taker.account)
+    maker_pos = market.position(maker.account)
+    for pos, signed_qty, signed_value in (
+        (maker_pos, -qty if taker.side > 0 else qty, -value),
+        (taker_pos, qty if taker.side > 0 else -qty, value),
+    ):
+        realised = apply_position_fill(market, pos, signed_qty, signed_value, price)
+        _realise(state, out, pos.account, currency, realised, match_id)
+        out.append(PositionChanged(state.ts_ns, pos.account, spec.symbol, pos.qty, pos.cost,
+                                   pos.realised_pnl, realised))
+    maker_rate, taker_rate = rates
+    taker_comm = _charge(state, out, taker.account, currency, fee_amount(value_abs, taker_rate),
+                         match_id)
+    maker_comm = _charge(state, out, maker.account, currency, fee_amount(value_abs, maker_rate),
+                         match_id)
+    return value, value_abs, taker_comm, maker_comm
+
+
+def _rates(state: State, market: Market, maker_account: int, taker_account: int
+           ) -> tuple[int, int]:
+    maker_acct = state.account(maker_account)
+    taker_acct = state.account(taker_account)
+    maker_rate = fee_rates_ppm(market.spec, maker_acct.fee_tier, maker_acct.discount_ppm)[0]
+    taker_rate = fee_rates_ppm(market.spec, taker_acct.fee_tier, taker_acct.discount_ppm)[1]
+    return maker_rate, taker_rate
+
+
+def _spot_money(state: State, market: Market, taker: Order, maker: Order, qty: int,
+                price: int, rates: tuple[int, int], match_id: int, out: list[object]
+                ) -> tuple[int, int, int, int]:
+    spec = market.spec
+    ledger = state.ledger
+    quote_cur, base_cur = spec.settl_currency, spec.base_currency
+    quote = spot_quote_amount(spec, qty, price)
+    base = spot_base_amount(spec, qty)
+    buyer, seller = (taker, maker) if taker.side > 0 else (maker, taker)
+    for order in (buyer, seller):
+        currency = quote_cur if order.side > 0 else base_cur
+        ledger.hold(order.account, currency, -order.hold_amount)
+        order.hold_amount = 0
+    ts = state.ts_ns
+    if quote > 0:
+        ledger.transfer(out, ts, buyer.account, seller.account, quote_cur, quote,
+                        TransferCode.SPOT_QUOTE, match_id)
+    if base > 0:
+        ledger.transfer(out, ts, seller.account, buyer.account, base_cur, base,
+                        TransferCode.SPOT_BASE, match_id)
+    maker_rate, taker_rate = rates
+    taker_comm = _charge(state, out, taker.account, quote_cur, fee_amount(quote, taker_rate),
+                         match_id)
+    maker_comm = _charge(state, out, maker.account, quote_cur, fee_amount(quote, maker_rate),
+                         match_id)
+    value = quote if taker.side > 0 else -quote
+    return value, quote, taker_comm, maker_comm
+
+
+def settle_fill(state: State, market: Market, taker: Order, maker: Order, qty: int,
+                out: list[object]) -> None:
+    """Execute ``qty`` between ``taker`` and resting ``maker`` at the maker's price.
+
+    The caller has taken the maker's tracked margin out and puts it back afterwards, and owns
+    the book (visible sizes, removal, L2 events)."""
+    price = maker.price
+    if price is None or qty <= 0:
+        fail("fill needs a resting price and a positive quantity")
+    match_id = state.new_exec_id()
+    _fill_order(taker, qty, price)
+    _fill_order(maker, qty, price)
+    spec = market.spec
+    rates = _rates(state, market, maker.account, taker.account)
+    maker_rate, taker_rate = rates
+    if spec.payout == Payout.SPOT:
+        value, value_abs, taker_comm, maker_comm = _spot_money(
+            state, market, taker, maker, qty, price, rates, match_id, out)
+    else:
+        value, value_abs, taker_comm, maker_comm = _derivative_money(
+            state, market, taker, maker, qty, price, rates, match_id, out)
+    ts = state.ts_ns
+    out.append(maker.to_event(ts, ExecType.TRADE, state.new_exec_id(), qty, price, match_id,
+                              -value, maker_comm, maker_rate, Liquidity.MAKER))
+    out.append(taker.to_event(ts, ExecType.TRADE, state.new_exec_id(), qty, price, match_id,
+                              value, taker_comm, taker_rate, Liquidity.TAKER))
+    out.append(Trade(ts, spec.symbol, match_id, taker.side, qty, price, value_abs,
+                     maker.account, taker.account, maker.order_id, taker.order_id))
+    market.last_price = price
+    if spec.payout == Payout.SPOT:
+        margin.set_spot_hold(state, market, taker)
+        margin.set_spot_hold(state, market, maker)

@@ -1,0 +1,164 @@
+"""The core's state as plain data (ints, strings, bools, None, lists, dicts), and back.
+
+``snapshot`` lists everything whose order matters in the order that matters: book queues in
+priority order, stops in placement order, each account's clOrdID and terminated-order memory in
+insertion order (their eviction is FIFO). Everything whose order does not matter is sorted, so
+the same state always gives the same image, and ``state_hash`` (a SHA-256 of the image's
+``repr``) is equal across machines and across a snapshot/restore round trip. Enum values are
+stored as plain ints.
+"""
+
+from enum import IntEnum
+
+from perpetua.core.enums import OrdStatus, TriggerSource
+from perpetua.core.invariant import fail, invariant
+from perpetua.core.orders import Order
+from perpetua.core.state import Account, Market, Position, State, Withdrawal
+
+__all__ = ["IMAGE_VERSION", "restore", "snapshot"]
+
+IMAGE_VERSION = 1
+
+_ORDER_FIELDS = Order.__slots__
+_POSITION_FIELDS = Position.__slots__
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, IntEnum):
+        return int(value)
+    return value
+
+
+def _order_row(order: Order) -> list[object]:
+    return [_plain(getattr(order, name)) for name in _ORDER_FIELDS]
+
+
+def _market_image(market: Market) -> dict[str, object]:
+    book = market.book
+    return {
+        "symbol": market.spec.symbol,
+        "state": market.state,
+        "last_price": market.last_price,
+        "mark_fine": market.mark_fine,
+        "index_fine": market.index_fine,
+        "positions": [
+            [getattr(pos, name) for name in _POSITION_FIELDS]
+            for _, pos in sorted(market.positions.items())
+        ],
+        "book": [
+            [[price, list(side.levels[price].shown), list(side.levels[price].hidden)]
+             for price in side.prices]
+            for side in (book.bids, book.asks)
+        ],
+        "stops": [list(market.stops[source]) for source in TriggerSource],
+        "trailing": list(market.trailing),
+    }
+
+
+def _account_image(acct: Account) -> list[object]:
+    return [
+        acct.account,
+        acct.fee_tier,
+        acct.discount_ppm,
+        acct.cancel_deadline_ns,
+        list(acct.cl_ord_ids.items()),
+        list(acct.terminated.items()),
+        [[link, list(ids)] for link, ids in acct.links.items()],
+        sorted(acct.margin_required.items()),
+    ]
+
+
+def snapshot(state: State) -> dict[str, object]:
+    return {
+        "version": IMAGE_VERSION,
+        "ts_ns": state.ts_ns,
+        "next_order_id": state.next_order_id,
+        "next_exec_id": state.next_exec_id,
+        "next_day_ns": state.next_day_ns,
+        "next_timer_ns": state.next_timer_ns,
+        "deadlines": sorted(state.deadlines.items()),
+        "ledger": state.ledger.snapshot(),
+        "deposits": sorted(state.deposits.items()),
+        "withdrawals": [
+            [w.withdrawal_id, w.account, w.currency, w.amount, w.fee, w.status]
+            for _, w in sorted(state.withdrawals.items())
+        ],
+        "accounts": [_account_image(a) for _, a in sorted(state.accounts.items())],
+        "orders": [_order_row(o) for _, o in sorted(state.orders.items())],
+        "markets": [_market_image(m) for m in state.markets.values()],
+    }
+
+
+def _restore_order(row: list[object]) -> Order:
+    order = Order.__new__(Order)
+    invariant(len(row) == len(_ORDER_FIELDS), "order row has the wrong width")
+    for name, value in zip(_ORDER_FIELDS, row, strict=True):
+        setattr(order, name, value)
+    order.status = OrdStatus(order.status)
+    order.trigger_source = TriggerSource(order.trigger_source)
+    return order
+
+
+def _restore_account(row: list[object]) -> Account:
+    account, tier, discount, deadline, cl_ord_ids, terminated, links, required = row
+    acct = Account(int(account))  # type: ignore[call-overload]
+    acct.fee_tier = tier  # type: ignore[assignment]
+    acct.discount_ppm = discount  # type: ignore[assignment]
+    acct.cancel_deadline_ns = deadline  # type: ignore[assignment]
+    acct.cl_ord_ids = {str(k): int(v) for k, v in cl_ord_ids}  # type: ignore[attr-defined]
+    acct.terminated = {int(k): str(v) for k, v in terminated}  # type: ignore[attr-defined]
+    acct.links = {str(k): [int(i) for i in v] for k, v in links}  # type: ignore[attr-defined]
+    acct.margin_required = {str(k): int(v) for k, v in required}  # type: ignore[attr-defined]
+    return acct
+
+
+def _restore_market(market: Market, data: dict[str, object], orders: dict[int, Order]) -> None:
+    market.state = data["state"]  # type: ignore[assignment]
+    market.last_price = data["last_price"]  # type: ignore[assignment]
+    market.mark_fine = data["mark_fine"]  # type: ignore[assignment]
+    market.index_fine = data["index_fine"]  # type: ignore[assignment]
+    for row in data["positions"]:  # type: ignore[attr-defined]
+        pos = Position.__new__(Position)
+        for name, value in zip(_POSITION_FIELDS, row, strict=True):
+            setattr(pos, name, value)
+        market.positions[pos.account] = pos
+    for side, levels in zip((market.book.bids, market.book.asks), data["book"],  # type: ignore[call-overload]
+                            strict=True):
+        for _price, shown, hidden in levels:
+            for order_id in (*shown, *hidden):
+                order = orders[order_id]
+                invariant(order.in_book, "booked order not marked in_book")
+                side.add(order)
+    for source, ids in zip(TriggerSource, data["stops"], strict=True):  # type: ignore[call-overload]
+        market.stops[source] = {i: orders[i] for i in ids}
+    market.trailing = {i: orders[i] for i in data["trailing"]}  # type: ignore[attr-defined]
+
+
+def restore(state: State, data: dict[str, object]) -> None:
+    """Fill a freshly built ``state`` (markets from the catalogue, nothing else) from ``data``."""
+    if data.get("version") != IMAGE_VERSION:
+        fail(f"snapshot image version {data.get('version')} is not {IMAGE_VERSION}")
+    state.ts_ns = data["ts_ns"]  # type: ignore[assignment]
+    state.next_order_id = data["next_order_id"]  # type: ignore[assignment]
+    state.next_exec_id = data["next_exec_id"]  # type: ignore[assignment]
+    state.next_day_ns = data["next_day_ns"]  # type: ignore[assignment]
+    state.next_timer_ns = data["next_timer_ns"]  # type: ignore[assignment]
+    state.deadlines = {int(a): int(d) for a, d in data["deadlines"]}  # type: ignore[attr-defined]
+    state.ledger.restore(data["ledger"])  # type: ignore[arg-type]
+    state.deposits = {str(k): int(v) for k, v in data["deposits"]}  # type: ignore[attr-defined]
+    for wid, account, currency, amount, fee, status in data["withdrawals"]:  # type: ignore[attr-defined]
+        w = Withdrawal(wid, account, currency, amount, fee)
+        w.status = status
+        state.withdrawals[wid] = w
+    for row in data["accounts"]:  # type: ignore[attr-defined]
+        acct = _restore_account(row)
+        state.accounts[acct.account] = acct
+    for row in data["orders"]:  # type: ignore[attr-defined]
+        order = _restore_order(row)
+        state.orders[order.order_id] = order
+        state.accounts[order.account].orders[order.order_id] = order
+    for market_data in data["markets"]:  # type: ignore[attr-defined]
+        market = state.markets.get(market_data["symbol"])
+        if market is None:
+            fail(f"snapshot names unknown market {market_data['symbol']}")
+        _restore_market(market, market_data, state.orders)

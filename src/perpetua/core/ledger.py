@@ -1,0 +1,153 @@
+"""The double-entry ledger: every balance change is a transfer between two accounts.
+
+Accounts are ``(account id, currency)``. User accounts have ids >= 1; system accounts have
+negative ids (``SYSTEM_ACCOUNTS``). ``EXTERNAL`` is the outside world: deposits are debited from
+it and completed withdrawals credited to it, so for every currency the sum over all accounts,
+EXTERNAL included, is exactly zero after every transfer, and the sum over the others changes
+only by deposits and withdrawals. ``CLEARING`` holds the derivatives positions' money: it pays
+realised profit and receives realised loss, and always equals minus the sum of open position
+costs in its currency (checked by the engine).
+
+Holds (``held``) are not transfers: they reserve part of a user balance for open spot orders, so
+``0 <= held <= balance`` for every user account. Amounts are positive ints; user balances never
+go negative (an always-on invariant).
+"""
+
+from enum import IntEnum
+
+from perpetua.core.events import Transfer
+from perpetua.core.invariant import fail
+from perpetua.core.units import INT64_MAX
+
+__all__ = [
+    "CLEARING",
+    "EXTERNAL",
+    "FEES",
+    "INSURANCE",
+    "RESIDUE",
+    "SYSTEM_ACCOUNTS",
+    "WITHDRAWAL_TRANSIT",
+    "Ledger",
+    "TransferCode",
+]
+
+EXTERNAL = -1
+FEES = -2
+INSURANCE = -3
+RESIDUE = -4
+WITHDRAWAL_TRANSIT = -5
+CLEARING = -6
+
+SYSTEM_ACCOUNTS: dict[int, str] = {
+    EXTERNAL: "external",
+    FEES: "fees",
+    INSURANCE: "insurance",
+    RESIDUE: "residue",
+    WITHDRAWAL_TRANSIT: "withdrawal_transit",
+    CLEARING: "clearing",
+}
+
+# System accounts that may go below zero: the outside world, and clearing (which owes open
+# positions their unrealised profit). Insurance may be drawn negative only by bankruptcy cover.
+_MAY_BE_NEGATIVE = frozenset({EXTERNAL, CLEARING, INSURANCE})
+
+
+class TransferCode(IntEnum):
+    DEPOSIT = 1
+    WITHDRAWAL_HOLD = 2
+    WITHDRAWAL_RELEASE = 3
+    WITHDRAWAL_COMPLETE = 4
+    WITHDRAWAL_FEE = 5
+    TRADE_FEE = 6
+    TRADE_REBATE = 7
+    SPOT_BASE = 8
+    SPOT_QUOTE = 9
+    REALISED_PNL = 10
+    BANKRUPTCY_COVER = 11
+    FUNDING = 12
+    SETTLEMENT = 13
+    INSURANCE = 14
+
+
+class Ledger:
+    __slots__ = ("balances", "held")
+
+    def __init__(self) -> None:
+        self.balances: dict[str, dict[int, int]] = {}
+        self.held: dict[str, dict[int, int]] = {}
+
+    def open_currency(self, currency: str) -> None:
+        if currency not in self.balances:
+            self.balances[currency] = {}
+            self.held[currency] = {}
+
+    def balance(self, account: int, currency: str) -> int:
+        return self.balances[currency].get(account, 0)
+
+    def held_amount(self, account: int, currency: str) -> int:
+        return self.held[currency].get(account, 0)
+
+    def available(self, account: int, currency: str) -> int:
+        return self.balances[currency].get(account, 0) - self.held[currency].get(account, 0)
+
+    def transfer(
+        self,
+        out: list[object],
+        ts_ns: int,
+        debit: int,
+        credit: int,
+        currency: str,
+        amount: int,
+        code: TransferCode,
+        ref: int,
+    ) -> None:
+        """Move ``amount`` from ``debit`` to ``credit``; publish it as a ``Transfer`` event."""
+        if amount <= 0 or amount > INT64_MAX or debit == credit:
+            fail(f"transfer {code.name}: bad amount {amount} or same account {debit}")
+        book = self.balances[currency]
+        debit_after = book.get(debit, 0) - amount
+        if debit_after < 0 and debit not in _MAY_BE_NEGATIVE:
+            fail(f"transfer {code.name}: account {debit} {currency} would go negative")
+        if debit > 0 and debit_after < self.held[currency].get(debit, 0):
+            fail(f"transfer {code.name}: account {debit} {currency} below its holds")
+        book[debit] = debit_after
+        book[credit] = book.get(credit, 0) + amount
+        out.append(Transfer(ts_ns, debit, credit, currency, amount, code, ref))
+
+    def hold(self, account: int, currency: str, delta: int) -> None:
+        """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""
+        held = self.held[currency]
+        after = held.get(account, 0) + delta
+        if after < 0 or after > self.balances[currency].get(account, 0):
+            fail(f"hold on {account} {currency} out of range: {after}")
+        if after:
+            held[account] = after
+        else:
+            held.pop(account, None)
+
+    def total(self, currency: str, include_external: bool = False) -> int:
+        return sum(
+            amount
+            for account, amount in self.balances[currency].items()
+            if include_external or account != EXTERNAL
+        )
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "balances": {
+                cur: sorted((a, v) for a, v in book.items() if v)
+                for cur, book in sorted(self.balances.items())
+            },
+            "held": {
+                cur: sorted((a, v) for a, v in book.items() if v)
+                for cur, book in sorted(self.held.items())
+            },
+        }
+
+    def restore(self, data: dict[str, object]) -> None:
+        balances = data["balances"]
+        held = data["held"]
+        if not isinstance(balances, dict) or not isinstance(held, dict):
+            fail("ledger snapshot malformed")
+        self.balances = {cur: {int(a): int(v) for a, v in rows} for cur, rows in balances.items()}
+        self.held = {cur: {int(a): int(v) for a, v in rows} for cur, rows in held.items()}

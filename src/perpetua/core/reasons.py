@@ -1,0 +1,148 @@
+"""Why the core said no: one IntEnum of named rejection reasons.
+
+Every expected rejection is a value, never an exception. Numbers are grouped by subsystem
+(1xx request shape, 2xx instrument and price, 3xx quantity, 4xx order identity and state,
+5xx money, 6xx limits, 7xx account/compliance), and checks run in a fixed precedence order so
+the same bad request always yields the same reason. The gateway maps each reason to BitMEX's
+error text (``MESSAGES``) and HTTP status (``HTTP_STATUS``); clients such as ccxt match on the
+exact text, so these strings are part of the wire contract.
+"""
+
+from enum import IntEnum
+
+__all__ = ["HTTP_STATUS", "MESSAGES", "Reason"]
+
+
+class Reason(IntEnum):
+    OK = 0
+    # 1xx: request shape
+    SIDE_INVALID = 101
+    ORD_TYPE_INVALID = 102
+    TIME_IN_FORCE_INVALID = 103
+    EXEC_INST_INVALID = 104
+    EXEC_INST_CONFLICT = 105
+    STOP_PX_INVALID_FOR_ORD_TYPE = 106
+    PRICE_REQUIRED = 107
+    STOP_PX_REQUIRED = 108
+    PEG_REQUIRES_FIXED = 109
+    PEG_PRICE_TYPE_INVALID = 110
+    DISPLAY_QTY_INVALID = 111
+    ALL_OR_NONE_REQUIRES_HIDDEN = 112
+    CONTINGENCY_TYPE_INVALID = 113
+    CL_ORD_ID_TOO_LONG = 114
+    TEXT_TOO_LONG = 115
+    PRICE_NOT_ALLOWED_FOR_ORD_TYPE = 116
+    LAST_WITHIN_MARK_REQUIRES_LAST_PRICE = 117
+    BATCH_TOO_LARGE = 118
+    AMEND_NOTHING_TO_CHANGE = 119
+    # 2xx: instrument and price
+    INSTRUMENT_UNKNOWN = 201
+    INSTRUMENT_NOT_OPEN = 202
+    INSTRUMENT_OUTSIDE_TRADING_HOURS = 203
+    PRICE_MUST_BE_MULTIPLE_OF_TICK = 204
+    PRICE_MUST_BE_POSITIVE = 205
+    PRICE_ABOVE_MAX = 206
+    PRICE_OUTSIDE_BAND = 207
+    STOP_PX_MUST_BE_MULTIPLE_OF_TICK = 208
+    NO_REFERENCE_PRICE_FOR_TRIGGER = 209
+    PEG_NO_REFERENCE_PRICE = 210
+    INDEX_PRICE_NOT_FOR_SPOT = 211
+    NO_LIQUIDITY = 212
+    # 3xx: quantity
+    QTY_MUST_BE_POSITIVE = 301
+    QTY_MUST_BE_MULTIPLE_OF_LOT = 302
+    QTY_ABOVE_MAX = 303
+    REDUCE_ONLY_NOT_FOR_SPOT = 304
+    REDUCE_ONLY_WOULD_INCREASE_POSITION = 305
+    CLOSE_WITHOUT_POSITION = 306
+    FILL_OR_KILL_NOT_FILLABLE = 307
+    # 4xx: order identity and state
+    CL_ORD_ID_DUPLICATE = 401
+    ORDER_NOT_FOUND = 402
+    ORDER_STATUS_INVALID = 403
+    ORDER_NOT_OWNED = 404
+    CL_ORD_LINK_ID_UNKNOWN = 405
+    # 5xx: money
+    BALANCE_INSUFFICIENT = 501
+    AMOUNT_MUST_BE_POSITIVE = 502
+    TRANSFER_ID_DUPLICATE = 503
+    WITHDRAWAL_NOT_FOUND = 504
+    WITHDRAWAL_STATE_INVALID = 505
+    CURRENCY_UNKNOWN = 506
+    # 6xx: limits
+    OPEN_ORDERS_MAX = 601
+    STOP_ORDERS_MAX = 602
+    # 7xx: account
+    ACCOUNT_UNKNOWN = 701
+    ACCOUNT_EXISTS = 702
+    FEE_TIER_UNKNOWN = 703
+    DISCOUNT_INVALID = 704
+
+
+MESSAGES: dict[Reason, str] = {
+    Reason.OK: "",
+    Reason.SIDE_INVALID: "Invalid side",
+    Reason.ORD_TYPE_INVALID: "Invalid ordType",
+    Reason.TIME_IN_FORCE_INVALID: "Invalid timeInForce",
+    Reason.EXEC_INST_INVALID: "Invalid execInst",
+    Reason.EXEC_INST_CONFLICT: "Invalid execInst: conflicting instructions",
+    Reason.STOP_PX_INVALID_FOR_ORD_TYPE: "Invalid stopPx for ordType",
+    Reason.PRICE_REQUIRED: "Invalid price",
+    Reason.STOP_PX_REQUIRED: "Invalid stopPx for ordType",
+    Reason.PEG_REQUIRES_FIXED: "Invalid execInst: Pegged orders require Fixed",
+    Reason.PEG_PRICE_TYPE_INVALID: "Invalid pegPriceType",
+    Reason.DISPLAY_QTY_INVALID: "Invalid displayQty",
+    Reason.ALL_OR_NONE_REQUIRES_HIDDEN: "Invalid displayQty: AllOrNone requires displayQty 0",
+    Reason.CONTINGENCY_TYPE_INVALID: "Invalid contingencyType",
+    Reason.CL_ORD_ID_TOO_LONG: "Invalid clOrdID: at most 36 characters",
+    Reason.TEXT_TOO_LONG: "Invalid text: too long",
+    Reason.PRICE_NOT_ALLOWED_FOR_ORD_TYPE: "Invalid price for ordType",
+    Reason.LAST_WITHIN_MARK_REQUIRES_LAST_PRICE: (
+        "Invalid execInst: LastWithinMark requires LastPrice and a Stop or StopLimit"
+    ),
+    Reason.BATCH_TOO_LARGE: "Too many orders in one request",
+    Reason.AMEND_NOTHING_TO_CHANGE: "Invalid amend: nothing to change",
+    Reason.INSTRUMENT_UNKNOWN: "Invalid symbol",
+    Reason.INSTRUMENT_NOT_OPEN: "Instrument is not open for trading",
+    Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS: "Instrument is outside its trading hours",
+    Reason.PRICE_MUST_BE_MULTIPLE_OF_TICK: "Invalid price",
+    Reason.PRICE_MUST_BE_POSITIVE: "Invalid price",
+    Reason.PRICE_ABOVE_MAX: "Invalid price",
+    Reason.PRICE_OUTSIDE_BAND: "Invalid price: outside the price band",
+    Reason.STOP_PX_MUST_BE_MULTIPLE_OF_TICK: "Invalid stopPx",
+    Reason.NO_REFERENCE_PRICE_FOR_TRIGGER: "Invalid stopPx: no reference price yet",
+    Reason.PEG_NO_REFERENCE_PRICE: "Invalid pegPriceType: no price to peg to",
+    Reason.INDEX_PRICE_NOT_FOR_SPOT: "Invalid execInst: IndexPrice does not apply to spot",
+    Reason.NO_LIQUIDITY: "Canceled: no liquidity",
+    Reason.QTY_MUST_BE_POSITIVE: "orderQty is invalid",
+    Reason.QTY_MUST_BE_MULTIPLE_OF_LOT: "orderQty is invalid",
+    Reason.QTY_ABOVE_MAX: "orderQty is invalid",
+    Reason.REDUCE_ONLY_NOT_FOR_SPOT: "Invalid execInst: ReduceOnly and Close are not for spot",
+    Reason.REDUCE_ONLY_WOULD_INCREASE_POSITION: (
+        "Canceled: ReduceOnly order would have increased position"
+    ),
+    Reason.CLOSE_WITHOUT_POSITION: "Invalid orderQty: no position to close",
+    Reason.FILL_OR_KILL_NOT_FILLABLE: "Canceled: FillOrKill order could not be filled",
+    Reason.CL_ORD_ID_DUPLICATE: "Duplicate clOrdID",
+    Reason.ORDER_NOT_FOUND: "Not Found",
+    Reason.ORDER_STATUS_INVALID: "Invalid ordStatus",
+    Reason.ORDER_NOT_OWNED: "Not Found",
+    Reason.CL_ORD_LINK_ID_UNKNOWN: "Invalid clOrdLinkID",
+    Reason.BALANCE_INSUFFICIENT: "Account has insufficient Available Balance",
+    Reason.AMOUNT_MUST_BE_POSITIVE: "Invalid amount",
+    Reason.TRANSFER_ID_DUPLICATE: "Duplicate transfer id",
+    Reason.WITHDRAWAL_NOT_FOUND: "Withdrawal not found",
+    Reason.WITHDRAWAL_STATE_INVALID: "Invalid withdrawal state",
+    Reason.CURRENCY_UNKNOWN: "Invalid currency",
+    Reason.OPEN_ORDERS_MAX: "Too many open orders on this symbol",
+    Reason.STOP_ORDERS_MAX: "Too many open stop orders on this symbol",
+    Reason.ACCOUNT_UNKNOWN: "Invalid account",
+    Reason.ACCOUNT_EXISTS: "Account already exists",
+    Reason.FEE_TIER_UNKNOWN: "Invalid fee tier",
+    Reason.DISCOUNT_INVALID: "Invalid fee discount",
+}
+
+HTTP_STATUS: dict[Reason, int] = {reason: 400 for reason in Reason}
+HTTP_STATUS[Reason.OK] = 200
+HTTP_STATUS[Reason.ORDER_NOT_FOUND] = 404
+HTTP_STATUS[Reason.ORDER_NOT_OWNED] = 404

@@ -1,0 +1,113 @@
+"""Where live orders are indexed, and how they enter and leave core state.
+
+An order is *registered* when accepted (order id, clOrdID, link group, per-position counts) and
+*retired* when it reaches a terminal status. A retired order's id and clOrdID stay in the
+account's bounded ``terminated`` memory (``TERMINATED_ORDERS_RETAINED_MAX``, oldest forgotten
+first) so an amend or cancel of it answers "Invalid ordStatus" and a reused clOrdID answers
+"Duplicate clOrdID" while it is remembered.
+
+Resting and working orders are also *tracked* in their position's buy/sell sums (margin) or
+hold their spot balance; ``stop_working`` undoes both and takes the order out of the book,
+publishing the L2 change.
+"""
+
+from perpetua.core import margin
+from perpetua.core.enums import TERMINAL_STATUSES, ContingencyType, OrdType
+from perpetua.core.events import BookLevel
+from perpetua.core.instruments import Payout
+from perpetua.core.invariant import invariant
+from perpetua.core.limits import TERMINATED_ORDERS_RETAINED_MAX
+from perpetua.core.orders import Order
+from perpetua.core.state import Market, State
+
+__all__ = ["is_stop_waiting", "register", "retire", "start_working", "stop_working"]
+
+_TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
+              OrdType.LIMIT_IF_TOUCHED)
+
+
+def is_stop_waiting(order: Order) -> bool:
+    return order.ord_type in _TRIGGERED and not order.triggered
+
+
+def register(state: State, market: Market, order: Order) -> None:
+    acct = state.account(order.account)
+    state.orders[order.order_id] = order
+    acct.orders[order.order_id] = order
+    if order.cl_ord_id:
+        acct.cl_ord_ids[order.cl_ord_id] = order.order_id
+    if order.cl_ord_link_id and order.contingency_type != ContingencyType.NONE:
+        acct.links.setdefault(order.cl_ord_link_id, []).append(order.order_id)
+    pos = market.position(order.account)
+    pos.open_orders_count += 1
+    if is_stop_waiting(order):
+        pos.stop_orders_count += 1
+
+
+def retire(state: State, market: Market, order: Order) -> None:
+    """Drop a terminal order from live state; it must no longer be working or waiting."""
+    invariant(order.status in TERMINAL_STATUSES, "retire needs a terminal order")
+    invariant(not order.in_book and order.hold_amount == 0 and order.margin_qty == 0,
+              "retired order still holds book, balance or margin")
+    acct = state.account(order.account)
+    del state.orders[order.order_id]
+    del acct.orders[order.order_id]
+    link = order.cl_ord_link_id
+    if link and link in acct.links:
+        members = acct.links[link]
+        members.remove(order.order_id)
+        if not members:
+            del acct.links[link]
+    pos = market.position(order.account)
+    pos.open_orders_count -= 1
+    if order.ord_type in _TRIGGERED and not order.triggered:
+        pos.stop_orders_count -= 1
+    for source_orders in market.stops.values():
+        source_orders.pop(order.order_id, None)
+    market.trailing.pop(order.order_id, None)
+    terminated = acct.terminated
+    terminated[order.order_id] = order.cl_ord_id
+    if len(terminated) > TERMINATED_ORDERS_RETAINED_MAX:
+        oldest = next(iter(terminated))
+        cl_ord_id = terminated.pop(oldest)
+        if cl_ord_id and acct.cl_ord_ids.get(cl_ord_id) == oldest:
+            del acct.cl_ord_ids[cl_ord_id]
+    if pos.is_empty():
+        del market.positions[order.account]
+
+
+def start_working(state: State, market: Market, order: Order, rest: bool,
+                  out: list[object]) -> None:
+    """Count ``order`` in margin or holds; with ``rest``, also put it in the book."""
+    spec = market.spec
+    pos = market.position(order.account)
+    if spec.payout == Payout.SPOT:
+        margin.set_spot_hold(state, market, order)
+    else:
+        margin.track_working(market, pos, order)
+        margin.refresh_requirement(state, market, pos)
+    if rest:
+        level = market.book.side(order.side).add(order)
+        if order.display_qty != 0:
+            out.append(BookLevel(state.ts_ns, spec.symbol, order.side, level.price,
+                                 level.visible_size))
+
+
+def stop_working(state: State, market: Market, order: Order, out: list[object]) -> None:
+    """Undo ``start_working`` for the order's current open quantity."""
+    spec = market.spec
+    if order.in_book:
+        book_side = market.book.side(order.side)
+        level = book_side.remove(order)
+        if order.display_qty != 0:
+            size = level.visible_size if level.price in book_side.levels else 0
+            out.append(BookLevel(state.ts_ns, spec.symbol, order.side, level.price, size))
+    if spec.payout == Payout.SPOT:
+        if order.hold_amount:
+            currency = spec.settl_currency if order.side > 0 else spec.base_currency
+            state.ledger.hold(order.account, currency, -order.hold_amount)
+            order.hold_amount = 0
+    elif order.margin_qty:
+        pos = market.position(order.account)
+        margin.untrack_working(market, pos, order)
+        margin.refresh_requirement(state, market, pos)

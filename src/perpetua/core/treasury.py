@@ -1,0 +1,148 @@
+"""Money in and out, and fee settings: deposits, withdrawal holds and their release or
+completion, an account's fee tier and staking discount.
+
+Deposits are credited from ``EXTERNAL`` once per ``transfer_id`` (a repeat is rejected with
+``TRANSFER_ID_DUPLICATE`` and changes nothing). A withdrawal request moves ``amount + fee`` from
+the user into ``WITHDRAWAL_TRANSIT``; cancelling moves it back; completing sends ``amount`` to
+``EXTERNAL`` and ``fee`` to ``FEES``. Withdrawal lifecycle: Pending -> Canceled | Completed.
+"""
+
+from perpetua.core.catalogue import FEE_TIERS
+from perpetua.core.commands import (
+    Deposit,
+    SetFeeDiscount,
+    SetFeeTier,
+    WithdrawalCancel,
+    WithdrawalComplete,
+    WithdrawalRequest,
+)
+from perpetua.core.events import DepositCredited, FeeSettingsChanged, WithdrawalUpdated
+from perpetua.core.invariant import fail
+from perpetua.core.ledger import EXTERNAL, FEES, WITHDRAWAL_TRANSIT, TransferCode
+from perpetua.core.placement import reject
+from perpetua.core.reasons import Reason
+from perpetua.core.state import State, Withdrawal
+from perpetua.core.units import PPM
+
+__all__ = [
+    "WITHDRAWAL_TRANSITIONS",
+    "deposit",
+    "set_fee_discount",
+    "set_fee_tier",
+    "withdrawal_cancel",
+    "withdrawal_complete",
+    "withdrawal_request",
+]
+
+WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    "Pending": frozenset({"Canceled", "Completed"}),
+    "Canceled": frozenset(),
+    "Completed": frozenset(),
+}
+
+
+def _move(withdrawal: Withdrawal, status: str) -> None:
+    if status not in WITHDRAWAL_TRANSITIONS[withdrawal.status]:
+        fail(f"withdrawal {withdrawal.withdrawal_id}: {withdrawal.status} -> {status}")
+    withdrawal.status = status
+
+
+def deposit(state: State, cmd: Deposit, out: list[object]) -> None:
+    if cmd.currency not in state.ledger.balances:
+        reject(state, out, "Deposit", cmd.account, Reason.CURRENCY_UNKNOWN)
+    elif cmd.amount <= 0 or cmd.account <= 0:
+        reject(state, out, "Deposit", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE
+               if cmd.amount <= 0 else Reason.ACCOUNT_UNKNOWN)
+    elif not cmd.transfer_id or cmd.transfer_id in state.deposits:
+        reject(state, out, "Deposit", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
+    else:
+        state.deposits[cmd.transfer_id] = cmd.account
+        state.account(cmd.account)
+        state.ledger.transfer(out, state.ts_ns, EXTERNAL, cmd.account, cmd.currency,
+                              cmd.amount, TransferCode.DEPOSIT, 0)
+        out.append(DepositCredited(state.ts_ns, cmd.transfer_id, cmd.account, cmd.currency,
+                                   cmd.amount))
+
+
+def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) -> None:
+    ledger = state.ledger
+    if cmd.currency not in ledger.balances:
+        reject(state, out, "WithdrawalRequest", cmd.account, Reason.CURRENCY_UNKNOWN)
+        return
+    if cmd.amount <= 0 or cmd.fee < 0:
+        reject(state, out, "WithdrawalRequest", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE)
+        return
+    if not cmd.withdrawal_id or cmd.withdrawal_id in state.withdrawals:
+        reject(state, out, "WithdrawalRequest", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
+        return
+    total = cmd.amount + cmd.fee
+    acct = state.accounts.get(cmd.account)
+    required = 0 if acct is None else acct.margin_required.get(cmd.currency, 0)
+    if ledger.available(cmd.account, cmd.currency) - required < total:
+        reject(state, out, "WithdrawalRequest", cmd.account, Reason.BALANCE_INSUFFICIENT,
+               required=total, currency=cmd.currency)
+        return
+    withdrawal = Withdrawal(cmd.withdrawal_id, cmd.account, cmd.currency, cmd.amount, cmd.fee)
+    state.withdrawals[cmd.withdrawal_id] = withdrawal
+    ledger.transfer(out, state.ts_ns, cmd.account, WITHDRAWAL_TRANSIT, cmd.currency, total,
+                    TransferCode.WITHDRAWAL_HOLD, 0)
+    _publish(state, withdrawal, out)
+
+
+def _publish(state: State, w: Withdrawal, out: list[object]) -> None:
+    out.append(WithdrawalUpdated(state.ts_ns, w.withdrawal_id, w.account, w.currency, w.amount,
+                                 w.fee, w.status))
+
+
+def _pending(state: State, withdrawal_id: str, command: str, out: list[object]
+             ) -> Withdrawal | None:
+    withdrawal = state.withdrawals.get(withdrawal_id)
+    if withdrawal is None:
+        reject(state, out, command, 0, Reason.WITHDRAWAL_NOT_FOUND)
+        return None
+    if withdrawal.status != "Pending":
+        reject(state, out, command, withdrawal.account, Reason.WITHDRAWAL_STATE_INVALID)
+        return None
+    return withdrawal
+
+
+def withdrawal_cancel(state: State, cmd: WithdrawalCancel, out: list[object]) -> None:
+    w = _pending(state, cmd.withdrawal_id, "WithdrawalCancel", out)
+    if w is None:
+        return
+    _move(w, "Canceled")
+    state.ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, w.account, w.currency,
+                          w.amount + w.fee, TransferCode.WITHDRAWAL_RELEASE, 0)
+    _publish(state, w, out)
+
+
+def withdrawal_complete(state: State, cmd: WithdrawalComplete, out: list[object]) -> None:
+    w = _pending(state, cmd.withdrawal_id, "WithdrawalComplete", out)
+    if w is None:
+        return
+    _move(w, "Completed")
+    ledger = state.ledger
+    ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, EXTERNAL, w.currency, w.amount,
+                    TransferCode.WITHDRAWAL_COMPLETE, 0)
+    if w.fee:
+        ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, FEES, w.currency, w.fee,
+                        TransferCode.WITHDRAWAL_FEE, 0)
+    _publish(state, w, out)
+
+
+def set_fee_tier(state: State, cmd: SetFeeTier, out: list[object]) -> None:
+    if not 0 <= cmd.tier < len(FEE_TIERS) or cmd.account <= 0:
+        reject(state, out, "SetFeeTier", cmd.account, Reason.FEE_TIER_UNKNOWN)
+        return
+    acct = state.account(cmd.account)
+    acct.fee_tier = cmd.tier
+    out.append(FeeSettingsChanged(state.ts_ns, acct.account, acct.fee_tier, acct.discount_ppm))
+
+
+def set_fee_discount(state: State, cmd: SetFeeDiscount, out: list[object]) -> None:
+    if not 0 <= cmd.discount_ppm <= PPM or cmd.account <= 0:
+        reject(state, out, "SetFeeDiscount", cmd.account, Reason.DISCOUNT_INVALID)
+        return
+    acct = state.account(cmd.account)
+    acct.discount_ppm = cmd.discount_ppm
+    out.append(FeeSettingsChanged(state.ts_ns, acct.account, acct.fee_tier, acct.discount_ppm))
