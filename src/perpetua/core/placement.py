@@ -17,6 +17,7 @@ from perpetua.core import margin
 from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.commands import PlaceOrder
 from perpetua.core.enums import (
+    EXEC_INST_ALL,
     ContingencyType,
     ExecInst,
     ExecType,
@@ -43,9 +44,6 @@ from perpetua.core.units import PPM, mul_div_ceil, mul_div_floor
 
 __all__ = ["activate", "cancel_order", "place", "reject"]
 
-_ALL_EXEC_INST = 0
-for _flag in ExecInst:
-    _ALL_EXEC_INST |= _flag
 _TRIGGER_SOURCES = ExecInst.MARK_PRICE | ExecInst.LAST_PRICE | ExecInst.INDEX_PRICE
 _STOP_TYPES = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
                OrdType.LIMIT_IF_TOUCHED)
@@ -73,7 +71,7 @@ def _check_instrument(state: State, cmd: PlaceOrder) -> Reason:
 
 def _check_exec_inst(cmd: PlaceOrder, spot: bool) -> Reason:
     inst = cmd.exec_inst
-    if inst & ~_ALL_EXEC_INST:
+    if inst & ~EXEC_INST_ALL:
         return Reason.EXEC_INST_INVALID
     sources = inst & _TRIGGER_SOURCES
     if sources & (sources - 1):

@@ -87,6 +87,9 @@ def start_working(state: State, market: Market, order: Order, rest: bool,
         margin.track_working(market, pos, order)
         margin.refresh_requirement(state, market, pos)
     if rest:
+        display = order.display_qty
+        order.visible_qty = order.leaves_qty if display is None else min(display,
+                                                                         order.leaves_qty)
         level = market.book.side(order.side).add(order)
         if order.display_qty != 0:
             out.append(BookLevel(state.ts_ns, spec.symbol, order.side, level.price,
