@@ -93,6 +93,7 @@ def _trigger(state: State, market: Market, order: Order, out: list[object]) -> N
     market.trailing.pop(order.order_id, None)
     market.position(order.account).stop_orders_count -= 1
     order.triggered = True
+    order.working = True  # BitMEX: a triggered order reports workingIndicator true
     out.append(order.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
     if order.contingency_type == ContingencyType.ONE_CANCELS_THE_OTHER:
         _cancel_siblings(state, order, out)
@@ -158,6 +159,7 @@ def _release_followers(state: State, order: Order, out: list[object]) -> None:
             placement.cancel_order(state, market, follower, out,
                                    "Canceled: insufficient margin when released")
             continue
+        follower.working = True
         out.append(follower.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
         placement.activate(state, market, follower, out)
 
