@@ -7,6 +7,7 @@ because BitMEX sends it as a comma list (``"LastPrice,Close"``); iteration over 
 """
 
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
     "EXEC_INST_ALL",
@@ -60,16 +61,16 @@ class ExecInst:
     """Bit values of execInst. Plain ints, not an IntFlag: ``IntFlag.__and__`` costs about a
     microsecond on the hot path, where orders test their flags on every match and amend."""
 
-    NONE = 0
-    PARTICIPATE_DO_NOT_INITIATE = 1
-    ALL_OR_NONE = 2
-    MARK_PRICE = 4
-    LAST_PRICE = 8
-    INDEX_PRICE = 16
-    LAST_WITHIN_MARK = 32
-    REDUCE_ONLY = 64
-    CLOSE = 128
-    FIXED = 256
+    NONE: Final = 0
+    PARTICIPATE_DO_NOT_INITIATE: Final = 1
+    ALL_OR_NONE: Final = 2
+    MARK_PRICE: Final = 4
+    LAST_PRICE: Final = 8
+    INDEX_PRICE: Final = 16
+    LAST_WITHIN_MARK: Final = 32
+    REDUCE_ONLY: Final = 64
+    CLOSE: Final = 128
+    FIXED: Final = 256
 
 
 EXEC_INST_ORDER: tuple[int, ...] = (

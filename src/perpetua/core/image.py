@@ -12,15 +12,15 @@ from enum import IntEnum
 
 from perpetua.core.enums import OrdStatus, TriggerSource
 from perpetua.core.invariant import fail, invariant
-from perpetua.core.orders import Order
-from perpetua.core.state import Account, Market, Position, State, Withdrawal
+from perpetua.core.orders import ORDER_FIELDS, Order
+from perpetua.core.state import POSITION_FIELDS, Account, Market, Position, State, Withdrawal
 
 __all__ = ["IMAGE_VERSION", "restore", "snapshot"]
 
 IMAGE_VERSION = 1
 
-_ORDER_FIELDS = Order.__slots__
-_POSITION_FIELDS = Position.__slots__
+_ORDER_FIELDS = ORDER_FIELDS
+_POSITION_FIELDS = POSITION_FIELDS
 
 
 def _plain(value: object) -> object:

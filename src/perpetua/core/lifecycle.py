@@ -16,7 +16,7 @@ from perpetua.core.instruments import Payout
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
-from perpetua.core.registry import is_stop_waiting, retire, stop_working
+from perpetua.core.registry import is_stop_waiting, retire, stop_working, unbook
 from perpetua.core.state import Account, Market, State
 
 __all__ = ["amend", "cancel", "cancel_all", "expire_day_orders", "find_order", "shrink_working"]
@@ -48,9 +48,6 @@ def shrink_working(state: State, market: Market, order: Order, leaves: int,
     """Reduce a live order's open quantity in place, keeping its queue priority."""
     delta = order.leaves_qty - leaves
     derivative = market.spec.payout != Payout.SPOT
-    pos = market.position(order.account)
-    if derivative and order.margin_qty:
-        margin.untrack_working(market, pos, order)
     visible = min(order.visible_qty, leaves)
     shown_in_book = order.in_book and order.display_qty != 0
     if shown_in_book:
@@ -61,8 +58,7 @@ def shrink_working(state: State, market: Market, order: Order, leaves: int,
     order.order_qty -= delta
     if order.working:
         if derivative:
-            margin.track_working(market, pos, order)
-            margin.refresh_requirement(state, market, pos)
+            margin.retrack(state, market, market.position(order.account), order, leaves)
         elif order.hold_amount:
             margin.set_spot_hold(state, market, order)
     if shown_in_book:
@@ -234,7 +230,7 @@ def _amend_requeue(state: State, market: Market, order: Order, new_leaves: int, 
     spec = market.spec
     if spec.payout != Payout.SPOT and price is not None:
         pos = market.position(order.account)
-        add = margin.order_value(spec, new_leaves, price)
+        add = market.value_abs(new_leaves, price)
         ok, required = margin.requirement_after(state, market, pos, order.side, add,
                                                 order.margin_value)
         if not ok:
@@ -245,7 +241,7 @@ def _amend_requeue(state: State, market: Market, order: Order, new_leaves: int, 
     elif spec.payout == Payout.SPOT and not _spot_amend_fits(state, market, order, new_leaves,
                                                              price, out):
         return
-    stop_working(state, market, order, out)
+    unbook(state, market, order, out)  # margin stays counted until the order is re-tracked
     order.order_qty += new_leaves - order.leaves_qty
     order.leaves_qty = new_leaves
     order.visible_qty = new_leaves if order.display_qty is None else min(order.display_qty,

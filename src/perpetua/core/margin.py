@@ -36,8 +36,7 @@ __all__ = [
     "set_spot_hold",
     "spot_hold",
     "taker_rate_ppm",
-    "track_working",
-    "untrack_working",
+    "retrack",
 ]
 
 
@@ -53,9 +52,14 @@ def derivative_requirement(spec: InstrumentSpec, pos: Position, buy_value: int,
     signed = cost if pos.qty >= 0 else -cost
     long_side = signed + buy_value
     short_side = signed - sell_value
-    exposure = max(abs(long_side), abs(short_side))
-    rate = spec.init_margin_ppm + max(spec.taker_fee_ppm, 0)
-    return mul_div_ceil(exposure, rate, PPM)
+    if long_side < 0:
+        long_side = -long_side
+    if short_side < 0:
+        short_side = -short_side
+    exposure = long_side if long_side > short_side else short_side
+    taker = spec.taker_fee_ppm
+    rate = spec.init_margin_ppm + (taker if taker > 0 else 0)
+    return -(-exposure * rate // PPM)  # ceil: margin rounds up
 
 
 def spot_hold(spec: InstrumentSpec, order: Order, taker_ppm: int) -> tuple[str, int]:
@@ -86,35 +90,28 @@ def set_spot_hold(state: State, market: Market, order: Order) -> None:
     order.hold_amount = amount
 
 
-def track_working(market: Market, pos: Position, order: Order) -> None:
-    """Count a working order's open quantity in its position's buy/sell sums."""
+def retrack(state: State, market: Market, pos: Position, order: Order, open_qty: int) -> None:
+    """Make ``pos``'s buy/sell sums count ``open_qty`` of ``order`` at its limit price (0 to
+    stop counting it), then refresh the requirement. Spot orders hold balances instead."""
+    if market.spec.payout == Payout.SPOT:
+        return
     price = order.limit_price
-    if price is None or market.spec.payout == Payout.SPOT:
+    if price is None:
+        open_qty = 0
+    value = market.value_abs(open_qty, price) if open_qty and price is not None else 0
+    delta_qty = open_qty - order.margin_qty
+    delta_value = value - order.margin_value
+    if delta_qty == 0 and delta_value == 0:
         return
-    value = order_value(market.spec, order.leaves_qty, price)
+    if order.side > 0:
+        pos.buy_qty += delta_qty
+        pos.buy_value += delta_value
+    else:
+        pos.sell_qty += delta_qty
+        pos.sell_value += delta_value
+    order.margin_qty = open_qty
     order.margin_value = value
-    order.margin_qty = order.leaves_qty
-    if order.side > 0:
-        pos.buy_qty += order.leaves_qty
-        pos.buy_value += value
-    else:
-        pos.sell_qty += order.leaves_qty
-        pos.sell_value += value
-
-
-def untrack_working(market: Market, pos: Position, order: Order) -> None:
-    """Remove ``order``'s tracked sums (as they were when tracked)."""
-    qty = order.margin_qty
-    if qty == 0 and order.margin_value == 0:
-        return
-    if order.side > 0:
-        pos.buy_qty -= qty
-        pos.buy_value -= order.margin_value
-    else:
-        pos.sell_qty -= qty
-        pos.sell_value -= order.margin_value
-    order.margin_value = 0
-    order.margin_qty = 0
+    refresh_requirement(state, market, pos)
 
 
 def refresh_requirement(state: State, market: Market, pos: Position) -> None:

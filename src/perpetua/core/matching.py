@@ -4,7 +4,11 @@ The taker walks the opposite side from the best price while the level's price is
 ``limit_price``. Within a level, displayed orders (iceberg tranches included) match first in time
 order, then hidden ones. A consumed iceberg tranche is refilled from the order's hidden rest and
 goes to the back of the level's displayed queue. A resting AllOrNone order is skipped unless the
-taker can fill all of it.
+taker can fill all of it; the taker's rest must then not rest across it (``crosses_all_or_none``).
+
+ReduceOnly and Close orders execute at most the position they close, so they never increase or
+flip it: a maker with no room left is skipped (the follow-up of executions cancels it), and a
+taker with no room left ends matching (``REDUCE_ONLY``; the caller cancels its rest).
 
 Self-trade prevention (documented policy "cancel taker"): when the taker reaches a resting order
 of its own account, matching stops and the caller cancels the taker's remaining quantity; the
@@ -22,24 +26,51 @@ from perpetua.core.book import BookSide, Level
 from perpetua.core.enums import ExecInst, OrdStatus
 from perpetua.core.events import BookLevel
 from perpetua.core.fills import settle_fill
-from perpetua.core.instruments import Payout
 from perpetua.core.invariant import fail
 from perpetua.core.limits import LEVELS_WALKED_MAX, MATCHES_PER_ORDER_MAX
 from perpetua.core.orders import Order
 from perpetua.core.registry import retire
 from perpetua.core.state import Market, State
 
-__all__ = ["MatchEnd", "crosses", "fillable_qty", "match"]
+__all__ = ["MatchEnd", "crosses", "crosses_all_or_none", "fillable_qty", "match",
+           "reduce_only_room"]
 
 
 class MatchEnd(IntEnum):
     EXHAUSTED = 0  # filled, or no more liquidity within the limit
     SELF_TRADE = 1
     WALK_LIMIT = 2
+    REDUCE_ONLY = 3  # a ReduceOnly or Close taker has closed all it may
 
 
 def crosses(side: int, limit: int, price: int) -> bool:
     return price <= limit if side > 0 else price >= limit
+
+
+def reduce_only_room(market: Market, order: Order) -> int:
+    """What ``order`` may still execute: its open quantity, capped for ReduceOnly and Close at
+    the position it closes (0 when the position is flat or on the order's side)."""
+    if not order.reduce_only:
+        return order.leaves_qty
+    pos = market.positions.get(order.account)
+    held = 0 if pos is None else pos.qty
+    if held == 0 or (held > 0) == (order.side > 0):
+        return 0
+    return min(order.leaves_qty, abs(held))
+
+
+def crosses_all_or_none(market: Market, order: Order) -> bool:
+    """True when resting ``order`` at its limit would cross a resting AllOrNone order (always
+    hidden) that it could not take. Bounded walk from the opposite best price."""
+    limit = order.limit_price
+    if limit is None:
+        return False
+    for level in market.book.opposite(order.side).iter_levels(LEVELS_WALKED_MAX):
+        if not crosses(order.side, limit, level.price):
+            return False
+        if any(m.exec_inst & ExecInst.ALL_OR_NONE for m in level.hidden.values()):
+            return True
+    return False
 
 
 def _level_at(book_side: BookSide, skip: int) -> Level | None:
@@ -85,10 +116,13 @@ def _match_level(state: State, market: Market, taker: Order, opposite: BookSide,
                 continue
             if maker.account == taker.account:
                 return MatchEnd.SELF_TRADE
-            if maker.exec_inst & ExecInst.ALL_OR_NONE and taker.leaves_qty < maker.leaves_qty:
-                continue
+            room = reduce_only_room(market, taker)
+            if room == 0:
+                return MatchEnd.REDUCE_ONLY
             available = maker.leaves_qty if maker.display_qty == 0 else maker.visible_qty
-            qty = min(taker.leaves_qty, available)
+            qty = min(room, available, reduce_only_room(market, maker))
+            if qty == 0 or (maker.exec_inst & ExecInst.ALL_OR_NONE and qty < maker.leaves_qty):
+                continue
             _execute(state, market, taker, maker, qty, opposite, level, out)
             executed[maker.order_id] = maker
             executed[taker.order_id] = taker
@@ -103,17 +137,15 @@ def _match_level(state: State, market: Market, taker: Order, opposite: BookSide,
 
 def _execute(state: State, market: Market, taker: Order, maker: Order, qty: int,
              opposite: BookSide, level: Level, out: list[object]) -> None:
-    derivative = market.spec.payout != Payout.SPOT
-    pos = market.position(maker.account)
-    if derivative:
-        margin.untrack_working(market, pos, maker)
     shown = maker.display_qty != 0
     if shown:
         maker.visible_qty -= qty
         level.visible_size -= qty
     settle_fill(state, market, taker, maker, qty, out)
+    pos = market.position(maker.account)
     if maker.status == OrdStatus.FILLED:
         opposite.remove(maker)
+        margin.retrack(state, market, pos, maker, 0)
         retire(state, market, maker)
     else:
         if shown and maker.visible_qty == 0:
@@ -122,10 +154,7 @@ def _execute(state: State, market: Market, taker: Order, maker: Order, qty: int,
             maker.visible_qty = refill
             level.visible_size += refill
             opposite.requeue(maker, level)
-        if derivative:
-            margin.track_working(market, pos, maker)
-    if derivative:
-        margin.refresh_requirement(state, market, pos)
+        margin.retrack(state, market, pos, maker, maker.leaves_qty)
     if shown:
         size = level.visible_size if level.price in opposite.levels else 0
         out.append(BookLevel(state.ts_ns, market.spec.symbol, maker.side, level.price, size))

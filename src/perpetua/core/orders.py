@@ -13,30 +13,10 @@ from perpetua.core.enums import ExecInst, ExecType, Liquidity, OrdStatus, Trigge
 from perpetua.core.events import OrderEvent
 from perpetua.core.invariant import fail
 
-__all__ = ["TRANSITIONS", "Order", "transition"]
+__all__ = ["ORDER_FIELDS", "TRANSITIONS", "Order", "transition"]
 
-TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
-    OrdStatus.NEW: frozenset(
-        {
-            OrdStatus.NEW,
-            OrdStatus.PARTIALLY_FILLED,
-            OrdStatus.FILLED,
-            OrdStatus.CANCELED,
-            OrdStatus.EXPIRED,
-        }
-    ),
-    OrdStatus.PARTIALLY_FILLED: frozenset(
-        {OrdStatus.PARTIALLY_FILLED, OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.EXPIRED}
-    ),
-    OrdStatus.FILLED: frozenset(),
-    OrdStatus.CANCELED: frozenset(),
-    OrdStatus.REJECTED: frozenset(),
-    OrdStatus.EXPIRED: frozenset(),
-}
-
-
-class Order:
-    __slots__ = (
+# Every attribute of a live order, in snapshot order.
+ORDER_FIELDS = (
         "order_id",
         "account",
         "symbol",
@@ -69,7 +49,30 @@ class Order:
         "margin_qty",
         "in_book",
         "limit_price",
-    )
+)
+
+TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
+    OrdStatus.NEW: frozenset(
+        {
+            OrdStatus.NEW,
+            OrdStatus.PARTIALLY_FILLED,
+            OrdStatus.FILLED,
+            OrdStatus.CANCELED,
+            OrdStatus.EXPIRED,
+        }
+    ),
+    OrdStatus.PARTIALLY_FILLED: frozenset(
+        {OrdStatus.PARTIALLY_FILLED, OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.EXPIRED}
+    ),
+    OrdStatus.FILLED: frozenset(),
+    OrdStatus.CANCELED: frozenset(),
+    OrdStatus.REJECTED: frozenset(),
+    OrdStatus.EXPIRED: frozenset(),
+}
+
+
+class Order:
+    __slots__ = ORDER_FIELDS
 
     def __init__(
         self,

@@ -35,7 +35,7 @@ from perpetua.core.limits import (
     STOP_ORDERS_PER_SYMBOL_MAX,
     TEXT_LENGTH_MAX,
 )
-from perpetua.core.matching import MatchEnd, fillable_qty, match
+from perpetua.core.matching import MatchEnd, crosses_all_or_none, fillable_qty, match
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
 from perpetua.core.registry import register, retire, start_working, stop_working
@@ -343,7 +343,7 @@ def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> 
                order.cl_ord_id, 0, need, currency)
         return False
     pos = market.position(order.account)
-    value = margin.order_value(spec, order.leaves_qty, price)
+    value = market.value_abs(order.leaves_qty, price)
     ok, required = margin.requirement_after(state, market, pos, order.side, value, 0)
     if ok:
         return True
@@ -376,11 +376,13 @@ def activate(state: State, market: Market, order: Order, out: list[object]) -> N
     if all_or_none and would_cross and fillable_qty(market, order, order.leaves_qty) < (
         order.leaves_qty
     ):
-        if order.time_in_force == TimeInForce.FILL_OR_KILL:
-            cancel_order(state, market, order, out,
-                         "Canceled: FillOrKill order could not be filled")
-            return
-        would_cross = False  # an AllOrNone order that cannot fill now rests, hidden
+        # It can neither fill whole now nor rest across the book: killed, like FillOrKill.
+        # (An AllOrNone order that does not cross rests, hidden, and executes only whole.)
+        cancel_order(state, market, order, out,
+                     "Canceled: FillOrKill order could not be filled"
+                     if order.time_in_force == TimeInForce.FILL_OR_KILL
+                     else "Canceled: AllOrNone order could not be filled")
+        return
     end = MatchEnd.EXHAUSTED
     executed = state.executed
     if would_cross:
@@ -395,6 +397,8 @@ def activate(state: State, market: Market, order: Order, out: list[object]) -> N
 def _finish_filled(state: State, market: Market, order: Order) -> None:
     if order.hold_amount:
         margin.set_spot_hold(state, market, order)
+    if order.margin_qty:
+        margin.retrack(state, market, market.position(order.account), order, 0)
     retire(state, market, order)
 
 
@@ -403,12 +407,19 @@ def _rest_or_cancel(state: State, market: Market, order: Order, end: MatchEnd,
     if end == MatchEnd.SELF_TRADE:
         cancel_order(state, market, order, out, "Canceled: Self trade prevention")
         return
+    if end == MatchEnd.REDUCE_ONLY:
+        cancel_order(state, market, order, out,
+                     "Canceled: ReduceOnly order would have increased position")
+        return
     if order.ord_type in (OrdType.MARKET, OrdType.STOP, OrdType.MARKET_IF_TOUCHED):
         cancel_order(state, market, order, out, "Canceled: Market order outside price band"
                      if order.cum_qty else "Canceled: no liquidity within the price band")
         return
     if order.time_in_force in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
         cancel_order(state, market, order, out, "Canceled: ImmediateOrCancel")
+        return
+    if crosses_all_or_none(market, order):  # resting would cross the book
+        cancel_order(state, market, order, out, "Canceled: would cross an AllOrNone order")
         return
     start_working(state, market, order, rest=True, out=out)
 

@@ -20,7 +20,14 @@ from perpetua.core.limits import TERMINATED_ORDERS_RETAINED_MAX
 from perpetua.core.orders import Order
 from perpetua.core.state import Market, State
 
-__all__ = ["is_stop_waiting", "register", "retire", "start_working", "stop_working"]
+__all__ = [
+    "is_stop_waiting",
+    "register",
+    "retire",
+    "start_working",
+    "stop_working",
+    "unbook",
+]
 
 _TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
               OrdType.LIMIT_IF_TOUCHED)
@@ -84,8 +91,7 @@ def start_working(state: State, market: Market, order: Order, rest: bool,
     if spec.payout == Payout.SPOT:
         margin.set_spot_hold(state, market, order)
     else:
-        margin.track_working(market, pos, order)
-        margin.refresh_requirement(state, market, pos)
+        margin.retrack(state, market, pos, order, order.leaves_qty)
     if rest:
         display = order.display_qty
         order.visible_qty = order.leaves_qty if display is None else min(display,
@@ -96,21 +102,25 @@ def start_working(state: State, market: Market, order: Order, rest: bool,
                                  level.visible_size))
 
 
-def stop_working(state: State, market: Market, order: Order, out: list[object]) -> None:
-    """Undo ``start_working`` for the order's current open quantity."""
-    spec = market.spec
+def unbook(state: State, market: Market, order: Order, out: list[object]) -> None:
+    """Take ``order`` out of the book (if there), publishing the L2 change; margin and holds
+    are left as they are."""
     if order.in_book:
         book_side = market.book.side(order.side)
         level = book_side.remove(order)
         if order.display_qty != 0:
             size = level.visible_size if level.price in book_side.levels else 0
-            out.append(BookLevel(state.ts_ns, spec.symbol, order.side, level.price, size))
+            out.append(BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price, size))
+
+
+def stop_working(state: State, market: Market, order: Order, out: list[object]) -> None:
+    """Undo ``start_working`` for the order's current open quantity."""
+    spec = market.spec
+    unbook(state, market, order, out)
     if spec.payout == Payout.SPOT:
         if order.hold_amount:
             currency = spec.settl_currency if order.side > 0 else spec.base_currency
             state.ledger.hold(order.account, currency, -order.hold_amount)
             order.hold_amount = 0
     elif order.margin_qty:
-        pos = market.position(order.account)
-        margin.untrack_working(market, pos, order)
-        margin.refresh_requirement(state, market, pos)
+        margin.retrack(state, market, market.position(order.account), order, 0)

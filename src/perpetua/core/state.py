@@ -9,19 +9,14 @@ snapshots sort by key, so ``state_hash`` is the same on every machine.
 
 from perpetua.core.book import OrderBook
 from perpetua.core.enums import TriggerSource
-from perpetua.core.instruments import InstrumentSpec
+from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
 
-__all__ = ["Account", "Market", "Position", "State", "Withdrawal"]
+__all__ = ["POSITION_FIELDS", "Account", "Market", "Position", "State", "Withdrawal"]
 
-PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths of a tick
-
-
-class Position:
-    """One account's position and open orders on one market."""
-
-    __slots__ = (
+# Every attribute of a position, in snapshot order.
+POSITION_FIELDS = (
         "account",
         "buy_qty",
         "buy_value",
@@ -34,7 +29,15 @@ class Position:
         "sell_value",
         "stop_orders_count",
         "symbol",
-    )
+)
+
+PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths of a tick
+
+
+class Position:
+    """One account's position and open orders on one market."""
+
+    __slots__ = POSITION_FIELDS
 
     def __init__(self, account: int, symbol: str) -> None:
         self.account = account
@@ -65,6 +68,10 @@ class Market:
     __slots__ = (
         "book",
         "index_fine",
+        "inverse",
+        "value_den",
+        "value_num",
+        "value_sign",
         "last_price",
         "mark_fine",
         "positions",
@@ -85,6 +92,29 @@ class Market:
         # Untriggered orders by trigger source: order id -> order, insertion-ordered.
         self.stops: dict[TriggerSource, dict[int, Order]] = {s: {} for s in TriggerSource}
         self.trailing: dict[int, Order] = {}
+        # Contract value, pre-reduced for the hot path; equal to instruments.contract_value
+        # (tested): |value| = qty*num // (price*den) inverse, qty*price*num // den otherwise.
+        multiplier = spec.multiplier
+        self.inverse = spec.payout == Payout.INVERSE
+        self.value_sign = -1 if multiplier < 0 else 1
+        if self.inverse:
+            self.value_num = -multiplier * spec.tick_den
+            self.value_den = spec.tick_num
+        else:
+            self.value_num = abs(multiplier) * spec.tick_num
+            self.value_den = spec.tick_den
+
+    def value_abs(self, qty: int, price: int) -> int:
+        """|contract value| of ``qty`` >= 0 contracts at ``price`` ticks (truncated)."""
+        if self.inverse:
+            return qty * self.value_num // (price * self.value_den)
+        return qty * price * self.value_num // self.value_den
+
+    def value(self, qty: int, price: int) -> int:
+        """Signed contract value, BitMEX's convention (an inverse long is negative)."""
+        if qty >= 0:
+            return self.value_sign * self.value_abs(qty, price)
+        return -self.value_sign * self.value_abs(-qty, price)
 
     def position(self, account: int) -> Position:
         pos = self.positions.get(account)

@@ -94,10 +94,12 @@ def _trigger(state: State, market: Market, order: Order, out: list[object]) -> N
     market.position(order.account).stop_orders_count -= 1
     order.triggered = True
     order.working = True  # BitMEX: a triggered order reports workingIndicator true
+    # Clip before publishing, so the Triggered row carries the quantity that will work.
+    reducible = not order.reduce_only or _clip_reduce_only(market, order)
     out.append(order.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
     if order.contingency_type == ContingencyType.ONE_CANCELS_THE_OTHER:
         _cancel_siblings(state, order, out)
-    if order.reduce_only and not _clip_reduce_only(market, order):
+    if not reducible:
         placement.cancel_order(state, market, order, out,
                                "Canceled: ReduceOnly order would have increased position")
         return
