@@ -90,7 +90,8 @@ def snapshot(state: State) -> dict[str, object]:
 
 
 def _restore_order(row: list[object]) -> Order:
-    order = Order.__new__(Order)
+    # Built through __init__ (compiled classes allow no bare __new__), then overwritten.
+    order = Order(0, 0, "", 0, 0, 0, 0, 0, None, None, None, 0, None, 0, "", "", "", 0)
     invariant(len(row) == len(_ORDER_FIELDS), "order row has the wrong width")
     for name, value in zip(_ORDER_FIELDS, row, strict=True):
         setattr(order, name, value)
@@ -118,7 +119,7 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
     market.mark_fine = data["mark_fine"]  # type: ignore[assignment]
     market.index_fine = data["index_fine"]  # type: ignore[assignment]
     for row in data["positions"]:  # type: ignore[attr-defined]
-        pos = Position.__new__(Position)
+        pos = Position(0, "")
         for name, value in zip(_POSITION_FIELDS, row, strict=True):
             setattr(pos, name, value)
         market.positions[pos.account] = pos
