@@ -49,7 +49,8 @@ def shrink_working(state: State, market: Market, order: Order, leaves: int,
     delta = order.leaves_qty - leaves
     derivative = market.spec.payout != Payout.SPOT
     visible = min(order.visible_qty, leaves)
-    shown_in_book = order.in_book and order.display_qty != 0
+    # An L2 delta only when the shown size changes (not for a rename or an iceberg's hidden rest).
+    shown_in_book = order.in_book and order.display_qty != 0 and visible != order.visible_qty
     if shown_in_book:
         level = market.book.side(order.side).levels[order.price or 0]
         level.visible_size -= order.visible_qty - visible
