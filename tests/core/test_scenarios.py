@@ -192,12 +192,12 @@ def expired(cid: str, **fields: Any) -> Ev:
     return order(cid, ExecType.EXPIRED, OrdStatus.EXPIRED, leaves_qty=0, **fields)
 
 
-def amended(cid: str, **fields: Any) -> Ev:
-    return order(cid, ExecType.REPLACED, **fields)
+def amended(cid: str, status: OrdStatus | None = None, **fields: Any) -> Ev:
+    return order(cid, ExecType.REPLACED, status, **fields)
 
 
-def restated(cid: str, **fields: Any) -> Ev:
-    return order(cid, ExecType.RESTATED, **fields)
+def restated(cid: str, status: OrdStatus | None = None, **fields: Any) -> Ev:
+    return order(cid, ExecType.RESTATED, status, **fields)
 
 
 def triggered(cid: str, **fields: Any) -> Ev:
