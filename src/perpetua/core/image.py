@@ -94,9 +94,11 @@ def _restore_order(row: list[object]) -> Order:
     order = Order(0, 0, "", 0, 0, 0, 0, 0, None, None, None, 0, None, 0, "", "", "", 0)
     invariant(len(row) == len(_ORDER_FIELDS), "order row has the wrong width")
     for name, value in zip(_ORDER_FIELDS, row, strict=True):
+        if name == "status":
+            value = OrdStatus(value)
+        elif name == "trigger_source":
+            value = TriggerSource(value)
         setattr(order, name, value)
-    order.status = OrdStatus(order.status)
-    order.trigger_source = TriggerSource(order.trigger_source)
     return order
 
 
