@@ -130,6 +130,8 @@ def _match_level(state: State, market: Market, taker: Order, opposite: BookSide,
             budget[0] -= 1
             if budget[0] <= 0:
                 return MatchEnd.WALK_LIMIT
+            if maker.in_book and taker.leaves_qty:
+                break  # e.g. a refilled tranche went behind this pass: restart at the head
         if not (level.shown or level.hidden):
             break
     return None
@@ -171,7 +173,17 @@ def fillable_qty(market: Market, taker: Order, want: int) -> int:
     for level in opposite.iter_levels(LEVELS_WALKED_MAX):
         if not crosses(taker.side, limit, level.price):
             break
-        for maker in (*level.shown.values(), *level.hidden.values()):
+        ahead = 0
+        for maker in level.shown.values():
+            if maker.account == taker.account:
+                # Icebergs ahead of the taker's own order refill behind it: only their
+                # current tranche is reachable before self-trade prevention stops the taker.
+                return min(want, total + ahead)
+            ahead += maker.visible_qty
+        total += sum(maker.leaves_qty for maker in level.shown.values())
+        if total >= want:
+            return want
+        for maker in level.hidden.values():
             if maker.account == taker.account:
                 return total
             if maker.exec_inst & ExecInst.ALL_OR_NONE and want - total < maker.leaves_qty:
