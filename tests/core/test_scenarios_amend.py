@@ -56,6 +56,12 @@ SCENARIOS: dict[str, list[Line]] = {
         (buy(2, "b", 100, P), [new("b"), fill("a", 100, P, leaves=100),
                                fill("b", 100, P, leaves=0)]),
     ],
+    "amending an iceberg's hidden rest down changes no L2 level": [
+        (sell(1, "ice", 500, P, display_qty=100), [book(SELL, P, 100)]),
+        (amend("ice", order_qty=300), [amended("ice", leaves=300), none(BookLevel)]),
+        (amend("ice", order_qty=100), [amended("ice", leaves=100), none(BookLevel)]),
+        (amend("ice", text="note"), [amended("ice", text="note"), none(BookLevel)]),
+    ],
     "amending orderQty up sends the order to the back of its level": [
         (sell(1, "a", 100, P), SKIP),
         (sell(3, "c", 100, P), SKIP),
