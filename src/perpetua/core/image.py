@@ -93,12 +93,13 @@ def _restore_order(row: list[object]) -> Order:
     # Built through __init__ (compiled classes allow no bare __new__), then overwritten.
     order = Order(0, 0, "", 0, 0, 0, 0, 0, None, None, None, 0, None, 0, "", "", "", 0)
     invariant(len(row) == len(_ORDER_FIELDS), "order row has the wrong width")
-    for name, value in zip(_ORDER_FIELDS, row, strict=True):
-        if name == "status":
-            value = OrdStatus(value)
-        elif name == "trigger_source":
-            value = TriggerSource(value)
+    fields = dict(zip(_ORDER_FIELDS, row, strict=True))
+    status = fields.pop("status")
+    source = fields.pop("trigger_source")
+    for name, value in fields.items():
         setattr(order, name, value)
+    order.status = OrdStatus(status)
+    order.trigger_source = TriggerSource(source)
     return order
 
 
