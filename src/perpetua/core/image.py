@@ -98,6 +98,8 @@ def _restore_order(row: list[object]) -> Order:
     source = fields.pop("trigger_source")
     for name, value in fields.items():
         setattr(order, name, value)
+    if not isinstance(status, int) or not isinstance(source, int):
+        fail("order row has a non-integer status or trigger source")
     order.status = OrdStatus(status)
     order.trigger_source = TriggerSource(source)
     return order
