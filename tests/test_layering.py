@@ -27,6 +27,10 @@ CORE_PUBLIC_MODULES = (
     "perpetua.core.instruments",
     "perpetua.core.catalogue",
     "perpetua.core.units",
+    # the vocabulary events are written in: OrderEvent's int enums, Transfer's codes and the
+    # system account ids (the read-model projector and the gateway decode them)
+    "perpetua.core.enums",
+    "perpetua.core.ledger",
 )
 
 RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import")

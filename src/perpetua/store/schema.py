@@ -1,0 +1,348 @@
+"""The SQL schema of the read models and of the accounts service (SQLAlchemy Core).
+
+Units are the core's, never floats: prices in integer ticks of the row's instrument, sizes in
+contracts (spot: position units), money in minor units of the row's currency (``XBt``, ``USDt``),
+times in integer nanoseconds since the Unix epoch (``*_ns``). Enum columns hold the core's ints
+(``perpetua.core.enums``: ``Side``, ``OrdType``, ``OrdStatus``, ``ExecType``...). The gateway
+turns them into BitMEX's strings, decimals and ISO times; it has the instrument catalogue for
+``price_of_ticks`` and ``home_notional``.
+
+Ids are the core's ints (``order_id``, ``exec_id``, ``trd_match_id``) or, for wallet rows,
+``transact_id`` = ``seq << TRANSACT_INDEX_BITS | position of the event in its command``; the
+gateway formats them as BitMEX uuids.
+
+This module is the reference the migrations are checked against (``tests/store``): a change here
+needs a new Alembic revision under ``store/alembic/versions``.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "ALL_TABLES",
+    "CL_ORD_ID_LENGTH_MAX",
+    "TRANSACT_INDEX_BITS",
+    "api_keys",
+    "executions",
+    "funding",
+    "insurance",
+    "liquidations",
+    "metadata",
+    "orders",
+    "positions",
+    "projector_state",
+    "settlement",
+    "trade_bins",
+    "trades",
+    "transactions",
+    "users",
+    "wallets",
+]
+
+CL_ORD_ID_LENGTH_MAX = 36  # BitMEX's limit; the gateway rejects longer ones
+SYMBOL_LENGTH_MAX = 32
+CURRENCY_LENGTH_MAX = 16
+TRANSACT_INDEX_BITS = 20  # events per command < 2**20 (the core bounds levels walked per order)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+
+def _symbol(nullable: bool = False) -> Column[str]:
+    return Column("symbol", String(SYMBOL_LENGTH_MAX), nullable=nullable)
+
+
+def _currency() -> Column[str]:
+    return Column("currency", String(CURRENCY_LENGTH_MAX), nullable=False)
+
+
+def _order_columns() -> list[Column[object]]:
+    """The order fields an ``OrderEvent`` carries, shared by ``orders`` and ``executions``."""
+    return [
+        Column("account", BigInteger, nullable=False),
+        _symbol(),
+        Column("side", Integer, nullable=False),
+        Column("ord_type", Integer, nullable=False),
+        Column("time_in_force", Integer, nullable=False),
+        Column("exec_inst", Integer, nullable=False),
+        Column("order_qty", BigInteger, nullable=False),
+        Column("price", BigInteger, nullable=True),
+        Column("stop_px", BigInteger, nullable=True),
+        Column("display_qty", BigInteger, nullable=True),
+        Column("peg_price_type", Integer, nullable=False),
+        Column("peg_offset", BigInteger, nullable=True),
+        Column("contingency_type", Integer, nullable=False),
+        Column("cl_ord_id", String(CL_ORD_ID_LENGTH_MAX), nullable=False),
+        Column("cl_ord_link_id", String(CL_ORD_ID_LENGTH_MAX), nullable=False),
+        Column("ord_status", Integer, nullable=False),
+        Column("triggered", Boolean, nullable=False),
+        Column("working", Boolean, nullable=False),
+        Column("leaves_qty", BigInteger, nullable=False),
+        Column("cum_qty", BigInteger, nullable=False),
+        Column("cum_px_qty", BigInteger, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("transact_ts_ns", BigInteger, nullable=False),
+    ]
+
+
+# Latest state of every order, upserted by order_id. created_ns is the first event's time;
+# timestamp_ns the latest. avgPx = cum_px_qty / cum_qty ticks.
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    *_order_columns(),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "account", "timestamp_ns"),
+    Index(None, "account", "symbol", "timestamp_ns"),
+    Index(None, "account", "cl_ord_id"),
+    Index(None, "account", "ord_status"),
+)
+
+# One row per OrderEvent (New, Trade, Canceled, Replaced, Restated, Expired, Triggered, Funding,
+# Settlement). last_px in ticks; exec_cost and exec_comm in settlement minor units, BitMEX signs.
+executions = Table(
+    "executions",
+    metadata,
+    Column("exec_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("exec_type", Integer, nullable=False),
+    *_order_columns(),
+    Column("last_qty", BigInteger, nullable=False),
+    Column("last_px", BigInteger, nullable=True),
+    Column("trd_match_id", BigInteger, nullable=False),
+    Column("exec_cost", BigInteger, nullable=False),
+    Column("exec_comm", BigInteger, nullable=False),
+    Column("fee_rate_ppm", BigInteger, nullable=False),
+    Column("liquidity", Integer, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "account", "timestamp_ns"),
+    Index(None, "account", "symbol", "timestamp_ns"),
+    Index(None, "order_id"),
+    Index(None, "account", "cl_ord_id"),
+    Index(None, "trd_match_id"),
+)
+
+# Public prints. tick_direction: 1 PlusTick, 2 ZeroPlusTick, -1 MinusTick, -2 ZeroMinusTick.
+# The maker/taker columns are private (for audits), never sent on the public API.
+trades = Table(
+    "trades",
+    metadata,
+    Column("trd_match_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    _symbol(),
+    Column("side", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("tick_direction", Integer, nullable=False),
+    Column("gross_value", BigInteger, nullable=False),
+    Column("maker_account", BigInteger, nullable=False),
+    Column("taker_account", BigInteger, nullable=False),
+    Column("maker_order_id", BigInteger, nullable=False),
+    Column("taker_order_id", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "symbol", "timestamp_ns"),
+    Index(None, "timestamp_ns"),
+)
+
+# OHLCV per bin_size ('1m', '5m', '1h', '1d') and symbol, keyed by the bin's END time: a trade
+# at t falls in the bin ending at (t // size + 1) * size. open is the previous bin's close (the
+# first trade's price for a symbol's first bin), as BitMEX does; vwap = px_qty_sum / volume
+# ticks; turnover in settlement minor units.
+trade_bins = Table(
+    "trade_bins",
+    metadata,
+    Column("bin_size", String(4), primary_key=True),
+    Column("symbol", String(SYMBOL_LENGTH_MAX), primary_key=True),
+    Column("timestamp_ns", BigInteger, primary_key=True, autoincrement=False),
+    Column("open", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    Column("low", BigInteger, nullable=False),
+    Column("close", BigInteger, nullable=False),
+    Column("trades", BigInteger, nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    Column("turnover", BigInteger, nullable=False),
+    Column("px_qty_sum", BigInteger, nullable=False),
+    Column("last_size", BigInteger, nullable=False),
+)
+
+# Wallet history (BitMEX walletHistory / transact). See projector.py for the mapping from
+# Transfer codes; amount is signed (what the row moved), wallet_balance the balance after it.
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("transact_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", BigInteger, nullable=False),
+    _currency(),
+    Column("transact_type", String(32), nullable=False),
+    Column("transact_status", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("wallet_balance", BigInteger, nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("network", String(32), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("tx", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("transact_ts_ns", BigInteger, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "account", "currency", "transact_id"),
+    Index(None, "account", "timestamp_ns"),
+    Index(None, "account", "transact_type", "ref"),
+)
+
+# Balances per ledger account and currency, from Transfer events; system accounts (negative
+# ids) included. amount = wallet balance; pending_debit = withdrawals held and not completed.
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("currency", String(CURRENCY_LENGTH_MAX), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("deposited", BigInteger, nullable=False),
+    Column("withdrawn", BigInteger, nullable=False),
+    Column("transfer_in", BigInteger, nullable=False),
+    Column("transfer_out", BigInteger, nullable=False),
+    Column("pending_credit", BigInteger, nullable=False),
+    Column("pending_debit", BigInteger, nullable=False),
+    Column("confirmed_debit", BigInteger, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+)
+
+# Latest PositionChanged per account and symbol. The risk engine's full Position fields are
+# computed live by the core; these are the durable, projected ones.
+positions = Table(
+    "positions",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("symbol", String(SYMBOL_LENGTH_MAX), primary_key=True),
+    Column("current_qty", BigInteger, nullable=False),
+    Column("current_cost", BigInteger, nullable=False),
+    Column("realised_pnl", BigInteger, nullable=False),
+    Column("exec_realised_pnl", BigInteger, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+# One row per funding time and perpetual: rate = funding_rate_num / funding_rate_den (exact),
+# fundingRateDaily = rate * 1 day / funding_interval_ns.
+funding = Table(
+    "funding",
+    metadata,
+    Column("symbol", String(SYMBOL_LENGTH_MAX), primary_key=True),
+    Column("timestamp_ns", BigInteger, primary_key=True, autoincrement=False),
+    Column("funding_interval_ns", BigInteger, nullable=False),
+    Column("funding_rate_num", BigInteger, nullable=False),
+    Column("funding_rate_den", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "timestamp_ns"),
+)
+
+# Insurance fund balance per currency after every command that changed it.
+insurance = Table(
+    "insurance",
+    metadata,
+    Column("currency", String(CURRENCY_LENGTH_MAX), primary_key=True),
+    Column("timestamp_ns", BigInteger, primary_key=True, autoincrement=False),
+    Column("wallet_balance", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "timestamp_ns"),
+)
+
+# Futures settlement (and later other settlement types). Prices are exact rationals (a TWAP of
+# the index need not sit on the tick grid); bankrupt and tax_base in settlement minor units.
+settlement = Table(
+    "settlement",
+    metadata,
+    Column("symbol", String(SYMBOL_LENGTH_MAX), primary_key=True),
+    Column("timestamp_ns", BigInteger, primary_key=True, autoincrement=False),
+    Column("settlement_type", String(32), nullable=False),
+    Column("settled_price_num", BigInteger, nullable=False),
+    Column("settled_price_den", BigInteger, nullable=False),
+    Column("option_strike_price_num", BigInteger, nullable=True),
+    Column("option_underlying_price_num", BigInteger, nullable=True),
+    Column("option_price_den", BigInteger, nullable=True),
+    Column("bankrupt", BigInteger, nullable=False),
+    Column("tax_base", BigInteger, nullable=False),
+    Column("tax_rate_ppm", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "timestamp_ns"),
+)
+
+# The liquidation engine's orders (public `liquidation` table): working ones have
+# working = true; finished ones keep their last state with working = false.
+liquidations = Table(
+    "liquidations",
+    metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    _symbol(),
+    Column("side", Integer, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("leaves_qty", BigInteger, nullable=False),
+    Column("working", Boolean, nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "symbol", "timestamp_ns"),
+)
+
+# One row (id = 1): the last command sequence number whose events are in the tables above.
+projector_state = Table(
+    "projector_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+# --- accounts service ---------------------------------------------------------------------------
+
+# id is the core account id (>= 1).
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+
+# secret_encrypted is a Fernet token of the secret under the server key; permissions and cidr
+# are JSON lists of strings.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("secret_encrypted", Text, nullable=False),
+    Column("permissions", JSON, nullable=False),
+    Column("cidr", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index(None, "user_id"),
+)
+
+ALL_TABLES = tuple(metadata.sorted_tables)
