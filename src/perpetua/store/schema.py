@@ -15,6 +15,8 @@ This module is the reference the migrations are checked against (``tests/store``
 needs a new Alembic revision under ``store/alembic/versions``.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -73,7 +75,7 @@ def _currency() -> Column[str]:
     return Column("currency", String(CURRENCY_LENGTH_MAX), nullable=False)
 
 
-def _order_columns() -> list[Column[object]]:
+def _order_columns() -> list[Column[Any]]:
     """The order fields an ``OrderEvent`` carries, shared by ``orders`` and ``executions``."""
     return [
         Column("account", BigInteger, nullable=False),

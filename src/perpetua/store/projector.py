@@ -1,0 +1,384 @@
+"""The read-model projector: turns the sequencer's durable output into SQL rows.
+
+Input is a stream of records ``(seq, ts_ns, command, events)``, one per journaled command, in
+sequence order. ``Projector.project(records)`` writes them in SQL transactions of at most
+``PROJECT_COMMANDS_PER_TRANSACTION_MAX`` commands (and about ``PROJECT_EVENTS_PER_TRANSACTION_MAX``
+events), each transaction also advancing ``projector_state.last_seq``. So:
+
+* idempotent by seq: a record with ``seq <= last_seq`` is skipped, so recovery can replay the
+  journal into the projector from any point before its last commit;
+* gap-free: a record with ``seq > last_seq + 1`` means commands were lost on the way, and the
+  rows (running balances above all) would be wrong: ``ProjectionGap`` stops the projector.
+  The very first record projected into an empty database may have any seq;
+* one writer: a second projector on the same database is detected by the compare-and-set on
+  ``last_seq`` (``ProjectionConflict``).
+
+Event mapping (tables in ``schema``): OrderEvent -> ``executions`` row and ``orders`` upsert;
+Trade -> ``trades`` row (with tickDirection) and ``trade_bins``; Transfer, DepositCredited and
+WithdrawalUpdated -> ``wallets``, ``transactions`` and ``insurance`` (see ``wallet_book``);
+PositionChanged -> ``positions``. BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
+FeeSettingsChanged and CancelAllAfterSet have no history table. An event type the projector does
+not know is logged once and skipped: add it to ``EVENT_HANDLERS`` with a row builder from
+``rows``.
+
+``ProjectorThread`` runs a projector behind a bounded queue, so the sequencer's publishing
+thread never waits on SQL unless the queue is full (backpressure).
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from perpetua.core.catalogue import by_symbol, default_catalogue
+from perpetua.core.events import (
+    BookLevel,
+    CancelAllAfterSet,
+    DepositCredited,
+    FeeSettingsChanged,
+    IndexUpdated,
+    InstrumentStateChanged,
+    OrderEvent,
+    PositionChanged,
+    Rejected,
+    Trade,
+    Transfer,
+    WithdrawalUpdated,
+)
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.store import rows
+from perpetua.store.candles import CandleBook
+from perpetua.store.database import upsert
+from perpetua.store.limits import (
+    PROGRESS_LOG_INTERVAL_S,
+    PROJECT_COMMANDS_PER_TRANSACTION_MAX,
+    PROJECT_EVENTS_PER_TRANSACTION_MAX,
+    PROJECTOR_QUEUE_RECORDS_MAX,
+)
+from perpetua.store.schema import (
+    executions,
+    orders,
+    positions,
+    projector_state,
+    trade_bins,
+    trades,
+)
+from perpetua.store.wallet_book import WalletBook
+
+__all__ = [
+    "EVENT_HANDLERS",
+    "IGNORED_EVENTS",
+    "ProjectionConflict",
+    "ProjectionError",
+    "ProjectionGap",
+    "Projector",
+    "ProjectorThread",
+    "Record",
+]
+
+log = logging.getLogger(__name__)
+
+Record = tuple[int, int, object, Sequence[object]]
+NO_SEQ = -1  # last_seq of a database nothing was projected into
+
+IGNORED_EVENTS: tuple[type, ...] = (BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
+                                    FeeSettingsChanged, CancelAllAfterSet)
+
+
+class ProjectionError(Exception):
+    """Stop: the read models cannot follow this stream (never retried blindly)."""
+
+
+class ProjectionGap(ProjectionError):
+    """A record's seq skips past last_seq + 1: commands are missing from the stream."""
+
+
+class ProjectionConflict(ProjectionError):
+    """last_seq changed under us: another projector writes to this database."""
+
+
+class _Chunk:
+    """Rows gathered for one SQL transaction."""
+
+    def __init__(self) -> None:
+        self.executions: list[dict[str, object]] = []
+        self.orders: dict[int, dict[str, object]] = {}
+        self.trades: list[dict[str, object]] = []
+        self.positions: dict[tuple[int, str], dict[str, object]] = {}
+
+
+Handler = Callable[["Projector", Connection, _Chunk, int, int, Any], None]
+
+
+def _on_order(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+              ev: OrderEvent) -> None:
+    chunk.executions.append(rows.execution_row(ev, seq))
+    earlier = chunk.orders.get(ev.order_id)
+    created_ns = ev.ts_ns if earlier is None else int(earlier["created_ns"])  # type: ignore
+    chunk.orders[ev.order_id] = rows.order_row(ev, created_ns, seq)
+
+
+def _on_trade(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+              ev: Trade) -> None:
+    last = p.last_print(conn, ev.symbol)
+    direction = rows.tick_direction(ev.price, last[0] if last else None, last[1] if last else 0)
+    p.last_prints[ev.symbol] = (ev.price, direction)
+    chunk.trades.append(rows.trade_row(ev, direction, seq))
+    p.candles.add_print(conn, ev.ts_ns, ev.symbol, ev.price, ev.qty, ev.gross_value)
+
+
+def _on_transfer(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                 ev: Transfer) -> None:
+    p.wallets.on_transfer(conn, ev, p.match_symbols.get(ev.ref, ""))
+
+
+def _on_deposit(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                ev: DepositCredited) -> None:
+    p.wallets.on_deposit(conn, ev)
+
+
+def _on_withdrawal(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                   ev: WithdrawalUpdated) -> None:
+    p.wallets.on_withdrawal(conn, ev)
+
+
+def _on_position(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                 ev: PositionChanged) -> None:
+    chunk.positions[(ev.account, ev.symbol)] = rows.position_row(ev, seq)
+
+
+EVENT_HANDLERS: dict[type, Handler] = {
+    OrderEvent: _on_order,
+    Trade: _on_trade,
+    Transfer: _on_transfer,
+    DepositCredited: _on_deposit,
+    WithdrawalUpdated: _on_withdrawal,
+    PositionChanged: _on_position,
+}
+
+
+class Projector:
+    """Writes records into the read-model tables; one instance per database."""
+
+    def __init__(self, engine: Engine,
+                 catalogue: Sequence[InstrumentSpec] | None = None) -> None:
+        self.engine = engine
+        specs = by_symbol(tuple(catalogue) if catalogue is not None else default_catalogue())
+        self._spot_symbols = frozenset(s for s, spec in specs.items()
+                                       if spec.kind == InstrumentKind.SPOT)
+        self.wallets = WalletBook()
+        self.candles = CandleBook()
+        self.last_prints: dict[str, tuple[int, int] | None] = {}
+        self.match_symbols: dict[int, str] = {}
+        self._warned: set[str] = set()
+        self._last_seq = self._read_last_seq()
+        self._progress_s = time.monotonic()
+        self._progress_count = 0
+
+    @property
+    def last_seq(self) -> int:
+        """The last projected seq, ``NO_SEQ`` (-1) when nothing was projected yet."""
+        return self._last_seq
+
+    def _read_last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(projector_state.c.last_seq)).scalar()
+        return NO_SEQ if value is None else int(value)
+
+    def last_print(self, conn: Connection, symbol: str) -> tuple[int, int] | None:
+        if symbol not in self.last_prints:
+            row = conn.execute(
+                select(trades.c.price, trades.c.tick_direction)
+                .where(trades.c.symbol == symbol)
+                .order_by(trades.c.timestamp_ns.desc(), trades.c.trd_match_id.desc())
+                .limit(1)
+            ).first()
+            self.last_prints[symbol] = None if row is None else (row[0], row[1])
+        return self.last_prints[symbol]
+
+    def __call__(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        """Subscriber form: project one record."""
+        self.project(((seq, ts_ns, command, events),))
+
+    def project(self, records: Iterable[Record]) -> int:
+        """Project ``records`` (in seq order); return how many were new (not skipped)."""
+        projected = 0
+        for chunk in _chunks(records):
+            projected += self._project_chunk(chunk)
+        return projected
+
+    def _fresh(self, records: list[Record]) -> list[Record]:
+        fresh: list[Record] = []
+        last = self._last_seq
+        for record in records:
+            seq = record[0]
+            if seq <= last:
+                continue
+            if last != NO_SEQ and seq != last + 1:
+                raise ProjectionGap(f"record seq {seq} after last projected seq {last}")
+            fresh.append(record)
+            last = seq
+        return fresh
+
+    def _project_chunk(self, records: list[Record]) -> int:
+        fresh = self._fresh(records)
+        if not fresh:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                chunk = _Chunk()
+                for seq, _ts_ns, _command, events in fresh:
+                    self._project_command(conn, chunk, seq, events)
+                self._write(conn, chunk)
+                self._advance(conn, fresh[-1][0], fresh[-1][1])
+        except BaseException:
+            self._forget()
+            raise
+        self._last_seq = fresh[-1][0]
+        self._log_progress(len(fresh))
+        return len(fresh)
+
+    def _project_command(self, conn: Connection, chunk: _Chunk, seq: int,
+                         events: Sequence[object]) -> None:
+        self.match_symbols = {ev.trd_match_id: ev.symbol for ev in events
+                              if type(ev) is Trade}
+        spot = frozenset(m for m, s in self.match_symbols.items() if s in self._spot_symbols)
+        self.wallets.begin_command(seq, spot)
+        for index, ev in enumerate(events):
+            handler = EVENT_HANDLERS.get(type(ev))
+            if handler is not None:
+                handler(self, conn, chunk, seq, index, ev)
+            elif not isinstance(ev, IGNORED_EVENTS):
+                name = type(ev).__name__
+                if name not in self._warned:
+                    self._warned.add(name)
+                    log.warning("projector: no read model for event type %s; skipped", name)
+
+    def _write(self, conn: Connection, chunk: _Chunk) -> None:
+        if chunk.executions:
+            conn.execute(executions.insert(), chunk.executions)
+        upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
+        if chunk.trades:
+            conn.execute(trades.insert(), chunk.trades)
+        upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
+        upsert(conn, trade_bins, self.candles.take_dirty(),
+               ("bin_size", "symbol", "timestamp_ns"))
+        self.wallets.write(conn)
+
+    def _advance(self, conn: Connection, seq: int, ts_ns: int) -> None:
+        if self._last_seq == NO_SEQ:
+            if conn.execute(select(projector_state.c.id)).first() is not None:
+                raise ProjectionConflict("projector_state appeared under a fresh projector")
+            conn.execute(projector_state.insert().values(id=1, last_seq=seq, updated_ns=ts_ns))
+            return
+        result = conn.execute(
+            update(projector_state)
+            .where(projector_state.c.id == 1, projector_state.c.last_seq == self._last_seq)
+            .values(last_seq=seq, updated_ns=ts_ns)
+        )
+        if result.rowcount != 1:
+            raise ProjectionConflict(f"last_seq is no longer {self._last_seq}")
+
+    def _forget(self) -> None:
+        """After a failed transaction, caches may hold uncommitted state: drop them all."""
+        self.wallets.reset()
+        self.candles.reset()
+        self.last_prints.clear()
+        self._last_seq = self._read_last_seq()
+
+    def _log_progress(self, count: int) -> None:
+        self._progress_count += count
+        now = time.monotonic()
+        elapsed = now - self._progress_s
+        if elapsed >= PROGRESS_LOG_INTERVAL_S:
+            log.info("projector: at seq %d, %d commands in %.1f s (%.0f/s)", self._last_seq,
+                     self._progress_count, elapsed, self._progress_count / elapsed)
+            self._progress_s = now
+            self._progress_count = 0
+
+
+def _chunks(records: Iterable[Record]) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    events = 0
+    for record in records:
+        chunk.append(record)
+        events += len(record[3])
+        if (len(chunk) >= PROJECT_COMMANDS_PER_TRANSACTION_MAX
+                or events >= PROJECT_EVENTS_PER_TRANSACTION_MAX):
+            yield chunk
+            chunk, events = [], 0
+    if chunk:
+        yield chunk
+
+
+class ProjectorThread:
+    """A projector on its own thread behind a bounded queue.
+
+    ``publish`` (the sequencer's subscriber call) blocks only while the queue is full. The
+    worker takes up to ``PROJECT_COMMANDS_PER_TRANSACTION_MAX`` queued records per transaction.
+    A projection error stops the worker; the next ``publish``, ``flush`` or ``close`` raises it.
+    """
+
+    def __init__(self, projector: Projector,
+                 queue_max: int = PROJECTOR_QUEUE_RECORDS_MAX) -> None:
+        self.projector = projector
+        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=queue_max)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
+        self._thread.start()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise ProjectionError("projector thread stopped") from self._error
+
+    def publish(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        self._raise_if_failed()
+        self._queue.put((seq, ts_ns, command, events))
+
+    __call__ = publish
+
+    def flush(self) -> None:
+        """Wait until everything published so far is committed (or the worker failed)."""
+        self._queue.join()
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Project what is queued, then stop the worker."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise_if_failed()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[Record] = []
+            taken = 1
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while not stopping and len(batch) < PROJECT_COMMANDS_PER_TRANSACTION_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            try:
+                if batch and self._error is None:
+                    self.projector.project(batch)
+            except BaseException as error:  # stop, and report to the publisher
+                log.exception("projector thread: projection failed; stopping")
+                self._error = error
+            finally:
+                for _ in range(taken):
+                    self._queue.task_done()

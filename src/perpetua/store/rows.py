@@ -1,0 +1,188 @@
+"""Event-to-row mapping: pure functions from core events to read-model rows (plain dicts).
+
+Each function states which table it feeds. Rows keep the core's units (see ``schema``). The
+risk engine's events (funding, settlement, liquidation orders) are not defined yet; their row
+builders take the table's fields as arguments, so wiring an event later is one line in
+``projector.EVENT_HANDLERS``.
+"""
+
+from perpetua.core.events import OrderEvent, PositionChanged, Trade
+
+__all__ = [
+    "MINUS_TICK",
+    "PLUS_TICK",
+    "TICK_DIRECTION_NAMES",
+    "ZERO_MINUS_TICK",
+    "ZERO_PLUS_TICK",
+    "execution_row",
+    "funding_row",
+    "liquidation_row",
+    "order_row",
+    "position_row",
+    "settlement_row",
+    "tick_direction",
+    "trade_row",
+]
+
+PLUS_TICK = 1
+ZERO_PLUS_TICK = 2
+MINUS_TICK = -1
+ZERO_MINUS_TICK = -2
+TICK_DIRECTION_NAMES: dict[int, str] = {
+    PLUS_TICK: "PlusTick",
+    ZERO_PLUS_TICK: "ZeroPlusTick",
+    MINUS_TICK: "MinusTick",
+    ZERO_MINUS_TICK: "ZeroMinusTick",
+}
+
+Row = dict[str, object]
+
+
+def _order_fields(ev: OrderEvent) -> Row:
+    return {
+        "account": ev.account,
+        "symbol": ev.symbol,
+        "side": int(ev.side),
+        "ord_type": int(ev.ord_type),
+        "time_in_force": int(ev.time_in_force),
+        "exec_inst": int(ev.exec_inst),
+        "order_qty": ev.order_qty,
+        "price": ev.price,
+        "stop_px": ev.stop_px,
+        "display_qty": ev.display_qty,
+        "peg_price_type": int(ev.peg_price_type),
+        "peg_offset": ev.peg_offset,
+        "contingency_type": int(ev.contingency_type),
+        "cl_ord_id": ev.cl_ord_id,
+        "cl_ord_link_id": ev.cl_ord_link_id,
+        "ord_status": int(ev.ord_status),
+        "triggered": bool(ev.triggered),
+        "working": bool(ev.working),
+        "leaves_qty": ev.leaves_qty,
+        "cum_qty": ev.cum_qty,
+        "cum_px_qty": ev.cum_px_qty,
+        "text": ev.text,
+        "transact_ts_ns": ev.transact_ts_ns,
+    }
+
+
+def order_row(ev: OrderEvent, created_ns: int, seq: int) -> Row:
+    """``orders``: the order's state after ``ev``; ``created_ns`` is its first event's time."""
+    row: Row = {"order_id": ev.order_id, **_order_fields(ev)}
+    row.update(created_ns=created_ns, timestamp_ns=ev.ts_ns, seq=seq)
+    return row
+
+
+def execution_row(ev: OrderEvent, seq: int) -> Row:
+    """``executions``: one row per OrderEvent."""
+    row: Row = {"exec_id": ev.exec_id, "order_id": ev.order_id, "exec_type": int(ev.exec_type)}
+    row.update(_order_fields(ev))
+    row.update(
+        last_qty=ev.last_qty,
+        last_px=ev.last_px,
+        trd_match_id=ev.trd_match_id,
+        exec_cost=ev.exec_cost,
+        exec_comm=ev.exec_comm,
+        fee_rate_ppm=ev.fee_rate_ppm,
+        liquidity=int(ev.liquidity),
+        timestamp_ns=ev.ts_ns,
+        seq=seq,
+    )
+    return row
+
+
+def tick_direction(price: int, last_price: int | None, last_direction: int) -> int:
+    """BitMEX's tickDirection of a print at ``price`` after one at ``last_price``: up or down
+    is PlusTick or MinusTick; unchanged keeps the last direction as Zero(Plus|Minus)Tick. A
+    symbol's first print is PlusTick."""
+    if last_price is None or price > last_price:
+        return PLUS_TICK
+    if price < last_price:
+        return MINUS_TICK
+    return ZERO_PLUS_TICK if last_direction in (PLUS_TICK, ZERO_PLUS_TICK) else ZERO_MINUS_TICK
+
+
+def trade_row(ev: Trade, direction: int, seq: int) -> Row:
+    """``trades``: the public print, with the private maker/taker columns."""
+    return {
+        "trd_match_id": ev.trd_match_id,
+        "timestamp_ns": ev.ts_ns,
+        "symbol": ev.symbol,
+        "side": int(ev.side),
+        "size": ev.qty,
+        "price": ev.price,
+        "tick_direction": direction,
+        "gross_value": ev.gross_value,
+        "maker_account": ev.maker_account,
+        "taker_account": ev.taker_account,
+        "maker_order_id": ev.maker_order_id,
+        "taker_order_id": ev.taker_order_id,
+        "seq": seq,
+    }
+
+
+def position_row(ev: PositionChanged, seq: int) -> Row:
+    """``positions``: the latest PositionChanged of (account, symbol)."""
+    return {
+        "account": ev.account,
+        "symbol": ev.symbol,
+        "current_qty": ev.current_qty,
+        "current_cost": ev.current_cost,
+        "realised_pnl": ev.realised_pnl,
+        "exec_realised_pnl": ev.exec_realised_pnl,
+        "timestamp_ns": ev.ts_ns,
+        "seq": seq,
+    }
+
+
+def funding_row(ts_ns: int, symbol: str, funding_interval_ns: int, funding_rate_num: int,
+                funding_rate_den: int, seq: int) -> Row:
+    """``funding``: one funding time of a perpetual; rate = num / den exactly (den > 0)."""
+    if funding_rate_den <= 0 or funding_interval_ns <= 0:
+        raise ValueError(f"funding row {symbol}: bad rate den {funding_rate_den} "
+                         f"or interval {funding_interval_ns}")
+    return {
+        "symbol": symbol,
+        "timestamp_ns": ts_ns,
+        "funding_interval_ns": funding_interval_ns,
+        "funding_rate_num": funding_rate_num,
+        "funding_rate_den": funding_rate_den,
+        "seq": seq,
+    }
+
+
+def settlement_row(ts_ns: int, symbol: str, settlement_type: str, settled_price_num: int,
+                   settled_price_den: int, bankrupt: int, tax_base: int, tax_rate_ppm: int,
+                   seq: int) -> Row:
+    """``settlement``: a future's (or other) settlement at an exact rational price."""
+    if settled_price_den <= 0:
+        raise ValueError(f"settlement row {symbol}: bad price den {settled_price_den}")
+    return {
+        "symbol": symbol,
+        "timestamp_ns": ts_ns,
+        "settlement_type": settlement_type,
+        "settled_price_num": settled_price_num,
+        "settled_price_den": settled_price_den,
+        "option_strike_price_num": None,
+        "option_underlying_price_num": None,
+        "option_price_den": None,
+        "bankrupt": bankrupt,
+        "tax_base": tax_base,
+        "tax_rate_ppm": tax_rate_ppm,
+        "seq": seq,
+    }
+
+
+def liquidation_row(ts_ns: int, order_id: int, symbol: str, side: int, price: int,
+                    leaves_qty: int, working: bool, seq: int) -> Row:
+    """``liquidations``: the latest state of one liquidation-engine order (price in ticks)."""
+    return {
+        "order_id": order_id,
+        "symbol": symbol,
+        "side": side,
+        "price": price,
+        "leaves_qty": leaves_qty,
+        "working": working,
+        "timestamp_ns": ts_ns,
+        "seq": seq,
+    }

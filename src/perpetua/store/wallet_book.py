@@ -1,0 +1,213 @@
+"""Wallets and wallet history (BitMEX ``wallet`` and ``walletHistory``) from ledger transfers.
+
+Every ``Transfer`` moves ``amount`` between two ledger accounts, so replaying them gives every
+balance exactly; ``wallets`` holds them for user and system accounts alike (the insurance fund's
+balance is the ``insurance`` table). Holds for open spot orders are not transfers and do not
+show here; margin is the risk engine's.
+
+Wallet history rows (``transactions``), for user accounts only. The choice, per kind of money:
+
+* ``Deposit``: one row per ``DepositCredited`` (ref = its transfer id), status Completed.
+* ``Withdrawal``: one row per withdrawal id, written at the request (status Pending, amount =
+  -amount, fee = fee, wallet_balance after the hold of amount + fee) and updated in place to
+  Completed or Canceled. A canceled withdrawal's money came back by a release transfer that has
+  no row of its own, so the row's amount is not part of the running balance after that.
+* ``RealisedPNL``: one row per account, currency and execution (ref = trdMatchID) summing the
+  realised PnL, fee and rebate transfers of that fill: amount = their net effect on the wallet,
+  fee = fee paid minus rebate received. Funding and settlement transfers (codes FUNDING,
+  SETTLEMENT) land here too, per their ``ref``. This is per execution rather than BitMEX's one
+  row per day: it keeps ``wallet_balance`` an exact running balance (each row's balance is the
+  previous row's plus its amount) and lets a trader reconcile every fill.
+* ``SpotTrade``: one row per account, currency and spot fill (SPOT_BASE, SPOT_QUOTE, and the fee
+  or rebate of a spot match): amount = the net change of that currency, fee as above.
+* ``Transfer``: any other code that touches a user account, one row per (code, ref).
+
+``transact_id`` = ``seq << TRANSACT_INDEX_BITS | n`` for the command's n-th new row (n from 0):
+unique, increasing, and the same on every replay.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from perpetua.core.events import DepositCredited, Transfer, WithdrawalUpdated
+from perpetua.core.ledger import INSURANCE, TransferCode
+from perpetua.store.database import upsert
+from perpetua.store.schema import TRANSACT_INDEX_BITS, insurance, transactions, wallets
+
+__all__ = ["TRANSACT_TYPES", "WalletBook", "WalletState"]
+
+TRANSACT_TYPES = ("Deposit", "Withdrawal", "RealisedPNL", "SpotTrade", "Transfer")
+
+_PNL_CODES = frozenset({TransferCode.REALISED_PNL, TransferCode.FUNDING,
+                        TransferCode.SETTLEMENT})
+_FEE_CODES = frozenset({TransferCode.TRADE_FEE, TransferCode.TRADE_REBATE})
+_SPOT_CODES = frozenset({TransferCode.SPOT_BASE, TransferCode.SPOT_QUOTE})
+# Codes whose user-side rows come from lifecycle events (DepositCredited, WithdrawalUpdated).
+_LIFECYCLE_CODES = frozenset({TransferCode.DEPOSIT, TransferCode.WITHDRAWAL_HOLD,
+                              TransferCode.WITHDRAWAL_RELEASE})
+
+
+@dataclass(slots=True)
+class WalletState:
+    account: int
+    currency: str
+    amount: int = 0
+    deposited: int = 0
+    withdrawn: int = 0
+    transfer_in: int = 0
+    transfer_out: int = 0
+    pending_credit: int = 0
+    pending_debit: int = 0
+    confirmed_debit: int = 0
+    timestamp_ns: int = 0
+
+    def row(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class WalletBook:
+    """Balances (cached, loaded from SQL on first touch) and the rows of one SQL transaction:
+    ``begin_command`` before each command's events, the ``on_*`` methods per event, ``write``
+    once before the commit."""
+
+    def __init__(self) -> None:
+        self._wallets: dict[tuple[int, str], WalletState] = {}
+        self._seq = 0
+        self._rows_in_command = 0
+        self._spot_matches: frozenset[int] = frozenset()
+        self._clear_pending()
+
+    def _clear_pending(self) -> None:
+        self._dirty: dict[tuple[int, str], WalletState] = {}
+        self._new_rows: list[dict[str, object]] = []
+        self._open_rows: dict[tuple[int, str, str, str], dict[str, object]] = {}
+        self._pending_withdrawals: dict[str, dict[str, object]] = {}
+        self._withdrawal_updates: list[dict[str, object]] = []
+        self._insurance: dict[tuple[str, int], dict[str, object]] = {}
+
+    def reset(self) -> None:
+        """Forget everything cached and pending (after a failed SQL transaction)."""
+        self._wallets.clear()
+        self._clear_pending()
+
+    def wallet(self, conn: Connection, account: int, currency: str) -> WalletState:
+        key = (account, currency)
+        state = self._wallets.get(key)
+        if state is None:
+            row = conn.execute(select(wallets).where(
+                wallets.c.account == account, wallets.c.currency == currency)).first()
+            state = WalletState(**row._asdict()) if row else WalletState(account, currency)
+            self._wallets[key] = state
+        return state
+
+    def begin_command(self, seq: int, spot_matches: frozenset[int]) -> None:
+        """Rows of one fill never span commands: close the per-fill aggregation."""
+        self._seq = seq
+        self._rows_in_command = 0
+        self._spot_matches = spot_matches
+        self._open_rows.clear()
+
+    def _new_row(self, ts_ns: int, account: int, currency: str, kind: str,
+                 status: str, ref: str, text: str) -> dict[str, object]:
+        if self._rows_in_command >= 1 << TRANSACT_INDEX_BITS:
+            raise ValueError(f"seq {self._seq}: more wallet rows than transact ids")
+        transact_id = (self._seq << TRANSACT_INDEX_BITS) | self._rows_in_command
+        self._rows_in_command += 1
+        row: dict[str, object] = {
+            "transact_id": transact_id, "account": account, "currency": currency,
+            "transact_type": kind, "transact_status": status, "amount": 0, "fee": 0,
+            "wallet_balance": 0, "ref": ref, "network": "", "address": "", "tx": "",
+            "text": text, "transact_ts_ns": ts_ns, "timestamp_ns": ts_ns, "seq": self._seq,
+        }
+        self._new_rows.append(row)
+        return row
+
+    def on_transfer(self, conn: Connection, ev: Transfer, text: str) -> None:
+        code = TransferCode(ev.code)
+        debit = self.wallet(conn, ev.debit_account, ev.currency)
+        credit = self.wallet(conn, ev.credit_account, ev.currency)
+        debit.amount -= ev.amount
+        credit.amount += ev.amount
+        if code == TransferCode.DEPOSIT:
+            credit.deposited += ev.amount
+        elif code == TransferCode.WITHDRAWAL_HOLD:
+            debit.pending_debit += ev.amount
+        elif code == TransferCode.WITHDRAWAL_RELEASE:
+            credit.pending_debit -= ev.amount
+        for state in (debit, credit):
+            state.timestamp_ns = ev.ts_ns
+            self._dirty[(state.account, state.currency)] = state
+        if INSURANCE in (ev.debit_account, ev.credit_account):
+            fund = self.wallet(conn, INSURANCE, ev.currency)
+            self._insurance[(ev.currency, ev.ts_ns)] = {
+                "currency": ev.currency, "timestamp_ns": ev.ts_ns,
+                "wallet_balance": fund.amount, "seq": self._seq}
+        if code in _LIFECYCLE_CODES:
+            return
+        for state, sign in ((debit, -1), (credit, 1)):
+            if state.account > 0:
+                self._history(ev, code, state, sign, text)
+
+    def _history(self, ev: Transfer, code: TransferCode, state: WalletState,
+                 sign: int, text: str) -> None:
+        if code in _SPOT_CODES or (code in _FEE_CODES and ev.ref in self._spot_matches):
+            kind = "SpotTrade"
+        elif code in _PNL_CODES or code in _FEE_CODES:
+            kind = "RealisedPNL"
+        else:
+            kind = "Transfer"
+        ref = str(ev.ref) if kind != "Transfer" else f"{code.name}:{ev.ref}"
+        key = (state.account, state.currency, kind, ref)
+        row = self._open_rows.get(key)
+        if row is None:
+            row = self._new_row(ev.ts_ns, state.account, state.currency, kind,
+                                "Completed", ref, text)
+            self._open_rows[key] = row
+        row["amount"] = int(row["amount"]) + sign * ev.amount  # type: ignore[call-overload]
+        if code in _FEE_CODES:
+            row["fee"] = int(row["fee"]) - sign * ev.amount  # type: ignore[call-overload]
+        row["wallet_balance"] = state.amount
+        row["transact_ts_ns"] = ev.ts_ns
+
+    def on_deposit(self, conn: Connection, ev: DepositCredited) -> None:
+        state = self.wallet(conn, ev.account, ev.currency)
+        row = self._new_row(ev.ts_ns, ev.account, ev.currency, "Deposit", "Completed",
+                            ev.transfer_id, "")
+        row.update(amount=ev.amount, wallet_balance=state.amount)
+
+    def on_withdrawal(self, conn: Connection, ev: WithdrawalUpdated) -> None:
+        state = self.wallet(conn, ev.account, ev.currency)
+        if ev.status == "Pending":
+            row = self._new_row(ev.ts_ns, ev.account, ev.currency, "Withdrawal",
+                                "Pending", ev.withdrawal_id, "")
+            row.update(amount=-ev.amount, fee=ev.fee, wallet_balance=state.amount)
+            self._pending_withdrawals[ev.withdrawal_id] = row
+            return
+        if ev.status == "Completed":
+            state.pending_debit -= ev.amount + ev.fee
+            state.withdrawn += ev.amount + ev.fee
+            state.timestamp_ns = ev.ts_ns
+            self._dirty[(state.account, state.currency)] = state
+        pending = self._pending_withdrawals.get(ev.withdrawal_id)
+        if pending is not None:
+            pending.update(transact_status=ev.status, transact_ts_ns=ev.ts_ns)
+        else:
+            self._withdrawal_updates.append({"w_account": ev.account, "w_ref": ev.withdrawal_id,
+                                             "status": ev.status, "ts": ev.ts_ns})
+
+    def write(self, conn: Connection) -> None:
+        """Write what this SQL transaction changed (rows, balances, insurance)."""
+        if self._new_rows:
+            conn.execute(transactions.insert(), self._new_rows)
+        if self._withdrawal_updates:
+            stmt = (update(transactions)
+                    .where(transactions.c.account == bindparam("w_account"),
+                           transactions.c.transact_type == "Withdrawal",
+                           transactions.c.ref == bindparam("w_ref"))
+                    .values(transact_status=bindparam("status"), transact_ts_ns=bindparam("ts")))
+            conn.execute(stmt, self._withdrawal_updates)
+        upsert(conn, wallets, [s.row() for s in self._dirty.values()], ("account", "currency"))
+        upsert(conn, insurance, list(self._insurance.values()), ("currency", "timestamp_ns"))
+        self._clear_pending()
+
