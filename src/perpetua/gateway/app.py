@@ -1,0 +1,87 @@
+"""``create_app(config, sequencer, store, accounts)``: the Starlette ASGI application.
+
+Routes: BitMEX REST under ``/api/v1`` (see ``routes``), the explorer (``/api/explorer`` and
+``/api/explorer/swagger.json``), WebSockets at ``/realtime``, ``/realtimePlatform`` and
+``/realtimemd``. Unknown routes and wrong verbs answer in BitMEX's error shape.
+"""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.context import json_response
+from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
+from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
+from perpetua.gateway.ports import AccountsPort, SequencerPort
+from perpetua.gateway.routes import api_routes
+from perpetua.gateway.state import Gateway
+from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
+from perpetua.gateway.ws.multiplex import serve_multiplexed
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("perpetua.gateway")
+
+
+def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = None,
+               accounts: AccountsPort | None = None) -> Starlette:
+    gw = Gateway(config, sequencer, store, accounts)
+    limiter = ConnectionLimiter(config.ws_connections_per_hour)
+
+    async def swagger(request: Request) -> Response:
+        host = config.public_host or request.headers.get("host", "127.0.0.1")
+        return json_response(swagger_document(host))
+
+    async def explorer(request: Request) -> Response:
+        return HTMLResponse(EXPLORER_HTML)
+
+    async def realtime(websocket: WebSocket) -> None:
+        await serve_realtime(gw, websocket, limiter)
+
+    async def realtime_platform(websocket: WebSocket) -> None:
+        await serve_realtime(gw, websocket, limiter, platform=True)
+
+    async def realtime_md(websocket: WebSocket) -> None:
+        await serve_multiplexed(gw, websocket)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        message = MSG_NOT_FOUND if status == 404 else (
+            "Method Not Allowed" if status == 405 else str(getattr(exc, "detail", "Error")))
+        return json_response(error_body(message), status)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return json_response(error_body("Server Error"), 500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    routes: list[Route | WebSocketRoute] = [
+        *api_routes(gw),
+        Route("/api/explorer/swagger.json", swagger, methods=["GET"]),
+        Route("/api/explorer", explorer, methods=["GET"]),
+        Route("/api/explorer/", explorer, methods=["GET"]),
+        WebSocketRoute("/realtime", realtime),
+        WebSocketRoute("/realtimePlatform", realtime_platform),
+        WebSocketRoute("/realtimemd", realtime_md),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: not_found, 404: not_found,
+                                        405: not_found, 500: server_error})
+    app.state.gateway = gw
+    return app

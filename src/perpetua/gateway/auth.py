@@ -1,0 +1,172 @@
+"""API-key authentication exactly as BitMEX documents it (reference §5.1, §6.3).
+
+``signature = hex(HMAC_SHA256(secret, VERB + PATH_WITH_QUERY + expires + BODY))`` where the path
+is the raw request target as sent (``/api/v1/...?...``, never re-encoded), ``expires`` the decimal
+string as sent and ``BODY`` the raw body. A request whose ``expires`` is in the past gets BitMEX's
+400 text; there is deliberately no upper bound (ccxt-pro sends milliseconds). WebSocket auth signs
+``"GET/realtime" + expires``.
+
+Permissions: none (read), ``order`` (every /order and /position call), ``orderCancel`` (cancels
+only), ``withdraw``. Keys may carry CIDR allow-lists and may be disabled.
+"""
+
+import hashlib
+import hmac
+import inspect
+import ipaddress
+import time
+from typing import Any
+
+from perpetua.gateway.errors import (
+    MSG_ACCESS_DENIED,
+    MSG_INVALID_KEY,
+    MSG_KEY_DISABLED,
+    MSG_SIGNATURE,
+    ApiError,
+)
+from perpetua.gateway.ports import AccountsPort, ApiKeyRecord
+
+__all__ = [
+    "KeyCache",
+    "Principal",
+    "check_permission",
+    "expired_message",
+    "sign",
+    "verify",
+]
+
+KEY_CACHE_TTL_NS = 2_000_000_000  # a changed or disabled key takes effect within 2 s
+KEY_CACHE_ENTRIES_MAX = 10_000
+PERMISSION_ORDER = "order"
+PERMISSION_CANCEL = "orderCancel"
+PERMISSION_WITHDRAW = "withdraw"
+
+
+def sign(secret: str, verb: str, path: str, expires: str, body: str | bytes = "") -> str:
+    """Hex HMAC-SHA256 of ``verb + path + expires + body`` with ``secret``."""
+    body_bytes = body.encode() if isinstance(body, str) else body
+    message = verb.encode() + path.encode() + expires.encode() + body_bytes
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def expired_message(now_s: int) -> str:
+    return f"This request has expired - `expires` is in the past. Current time: {now_s}"
+
+
+class Principal:
+    """The authenticated caller of one request or socket."""
+
+    __slots__ = ("key", "account")
+
+    def __init__(self, key: ApiKeyRecord) -> None:
+        self.key = key
+        self.account = key.user_id
+
+    def can(self, permission: str) -> bool:
+        return permission in self.key.permissions
+
+
+def check_permission(principal: Principal, permission: str) -> None:
+    """403 unless the key holds ``permission`` (``orderCancel`` is implied by ``order``)."""
+    perms = principal.key.permissions
+    if permission in perms:
+        return
+    if permission == PERMISSION_CANCEL and PERMISSION_ORDER in perms:
+        return
+    raise ApiError(403, MSG_ACCESS_DENIED)
+
+
+def _normalize(record: Any, key_id: str) -> ApiKeyRecord | None:
+    if record is None:
+        return None
+    if isinstance(record, ApiKeyRecord):
+        return record
+    get = record.get if isinstance(record, dict) else lambda name, d=None: getattr(record, name, d)
+    permissions = get("permissions", ()) or ()
+    if isinstance(permissions, str):
+        permissions = tuple(p for p in permissions.split(",") if p)
+    cidr = get("cidr", ()) or ()
+    if isinstance(cidr, str):
+        cidr = tuple(c.strip() for c in cidr.split(",") if c.strip())
+    return ApiKeyRecord(
+        key_id=key_id,
+        user_id=int(get("user_id")),
+        secret=str(get("secret")),
+        permissions=tuple(permissions),
+        cidr=tuple(cidr),
+        enabled=bool(get("enabled", True)),
+        name=str(get("name", "") or ""),
+    )
+
+
+class KeyCache:
+    """Looks keys up through the accounts service, caching each answer briefly."""
+
+    def __init__(self, accounts: AccountsPort | None) -> None:
+        self._accounts = accounts
+        self._entries: dict[str, tuple[int, ApiKeyRecord | None]] = {}
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        now = time.monotonic_ns()
+        hit = self._entries.get(key_id)
+        if hit is not None and now - hit[0] < KEY_CACHE_TTL_NS:
+            return hit[1]
+        if self._accounts is None:
+            return None
+        found = self._accounts.lookup_api_key(key_id)
+        if inspect.isawaitable(found):
+            found = await found
+        record = _normalize(found, key_id)
+        if len(self._entries) >= KEY_CACHE_ENTRIES_MAX:
+            self._entries.clear()
+        self._entries[key_id] = (now, record)
+        return record
+
+    def forget(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)
+
+
+def _ip_allowed(cidrs: tuple[str, ...], client_ip: str) -> bool:
+    if not cidrs:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for cidr in cidrs:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+async def verify(
+    keys: KeyCache,
+    key_id: str,
+    expires: str,
+    signature: str,
+    message: tuple[str, str, bytes],
+    client_ip: str,
+) -> Principal:
+    """Check key, expiry, signature, CIDR and enablement; raise ``ApiError`` on any failure."""
+    try:
+        expires_value = int(expires)
+    except ValueError:
+        raise ApiError(400, "Invalid api-expires header", "HTTPError") from None
+    now_s = int(time.time())
+    if expires_value < now_s:
+        raise ApiError(400, expired_message(now_s))
+    record = await keys.get(key_id)
+    if record is None:
+        raise ApiError(401, MSG_INVALID_KEY)
+    verb, path, body = message
+    expected = sign(record.secret, verb, path, expires, body)
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise ApiError(401, MSG_SIGNATURE)
+    if not record.enabled:
+        raise ApiError(403, MSG_KEY_DISABLED)
+    if not _ip_allowed(record.cidr, client_ip):
+        raise ApiError(403, MSG_ACCESS_DENIED)
+    return Principal(record)

@@ -1,0 +1,64 @@
+"""BitMEX's error shape ``{"error": {"message", "name"}}`` and the gateway's one exception.
+
+Handlers raise ``ApiError``; the endpoint wrapper turns it into the JSON body with its status.
+Messages that clients match on (ccxt ``exceptions.exact``, the sample market maker) are named
+constants here so tests and handlers use the same text.
+"""
+
+from perpetua.core.reasons import HTTP_STATUS, MESSAGES, Reason
+
+__all__ = [
+    "ApiError",
+    "MSG_ACCESS_DENIED",
+    "MSG_INVALID_KEY",
+    "MSG_KEY_DISABLED",
+    "MSG_NOT_FOUND",
+    "MSG_OVERLOADED",
+    "MSG_SIGNATURE",
+    "error_body",
+    "from_reason",
+]
+
+MSG_NOT_FOUND = "Not Found"
+MSG_INVALID_KEY = "Invalid API Key."
+MSG_SIGNATURE = "Signature not valid."
+MSG_ACCESS_DENIED = "Access Denied"
+MSG_KEY_DISABLED = "This key is disabled."
+MSG_OVERLOADED = "The system is currently overloaded. Please try again later."
+MSG_NOT_AVAILABLE = "This feature is not available yet on this exchange (risk engine pending)."
+
+
+class ApiError(Exception):
+    """A client-visible error: HTTP status, BitMEX message and error name."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        name: str = "HTTPError",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.name = name
+        self.headers = headers or {}
+
+
+def error_body(message: str, name: str = "HTTPError") -> dict[str, dict[str, str]]:
+    return {"error": {"message": message, "name": name}}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message, "ValidationError")
+
+
+def from_reason(reason: int, required: int = 0, currency: str = "") -> ApiError:
+    """The HTTP error for a core rejection; balance rejections say how much is required."""
+    known = Reason(reason) if reason in Reason._value2member_map_ else None
+    if known is None:
+        return ApiError(400, f"Rejected ({reason})")
+    message = MESSAGES[known]
+    if known == Reason.BALANCE_INSUFFICIENT and required:
+        message = f"{message}, {required} {currency} required"
+    return ApiError(HTTP_STATUS[known], message)

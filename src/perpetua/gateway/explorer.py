@@ -1,0 +1,84 @@
+"""The served API document: BitMEX's swagger with our ``host``, the 2019 bulk order routes and
+Perpetua's own admin routes, plus a minimal explorer page."""
+
+import copy
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["EXPLORER_HTML", "ADMIN_PATHS", "swagger_document", "base_swagger"]
+
+_FORM = ["application/json", "application/x-www-form-urlencoded"]
+
+
+def _operation(summary: str, params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    return {
+        "tags": [tag], "summary": summary, "consumes": _FORM, "produces": ["application/json"],
+        "parameters": params, "security": [],
+        "responses": {"200": {"description": "OK", "schema": {"type": "object"}},
+                      "400": {"description": "Parameter Error",
+                              "schema": {"$ref": "#/definitions/Error"}},
+                      "401": {"description": "Unauthorized",
+                              "schema": {"$ref": "#/definitions/Error"}}},
+    }
+
+
+ADMIN_PATHS: dict[str, Any] = {
+    "/admin/faucet": {"post": _operation(
+        "Testnet faucet: credit test funds to an account (operator key in x-operator-key).",
+        [{"name": "x-operator-key", "in": "header", "type": "string", "required": True},
+         {"name": "account", "in": "formData", "type": "integer", "required": True},
+         {"name": "currency", "in": "formData", "type": "string", "required": True},
+         {"name": "amount", "in": "formData", "type": "integer", "required": True}],
+        "Admin")},
+    "/admin/apiKey": {"post": _operation(
+        "Create an API key for an account (operator key in x-operator-key).",
+        [{"name": "x-operator-key", "in": "header", "type": "string", "required": True},
+         {"name": "userId", "in": "formData", "type": "integer", "required": True},
+         {"name": "permissions", "in": "formData", "type": "string", "required": False},
+         {"name": "name", "in": "formData", "type": "string", "required": False}],
+        "Admin")},
+}
+
+
+@lru_cache(maxsize=1)
+def base_swagger() -> dict[str, Any]:
+    package = resources.files("perpetua.gateway") / "swagger"
+    document: dict[str, Any] = json.loads((package / "bitmex-swagger.json").read_text("utf-8"))
+    bulk = json.loads((package / "bulk-2019.json").read_text("utf-8"))
+    document["paths"].update(bulk["paths"])
+    document["paths"].update(ADMIN_PATHS)
+    document["info"]["title"] = "Perpetua (BitMEX-compatible API)"
+    return document
+
+
+def swagger_document(host: str) -> dict[str, Any]:
+    document = copy.copy(base_swagger())
+    document["host"] = host
+    document["schemes"] = ["http", "https"]
+    return document
+
+
+EXPLORER_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Perpetua API explorer</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:70em}code{background:#eee}
+li{margin:.2em 0}</style></head>
+<body><h1>Perpetua API explorer</h1>
+<p>BitMEX-compatible REST API under <code>/api/v1</code>; WebSocket at <code>/realtime</code>.
+The machine-readable document is <a href="/api/explorer/swagger.json">swagger.json</a>.</p>
+<ul id="ops"></ul>
+<script>
+fetch('/api/explorer/swagger.json').then(r => r.json()).then(doc => {
+  const ul = document.getElementById('ops');
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [verb, op] of Object.entries(ops)) {
+      const li = document.createElement('li');
+      li.innerHTML = '<code>' + verb.toUpperCase() + ' ' + doc.basePath + path + '</code> ' +
+        (op.summary || '');
+      ul.appendChild(li);
+    }
+  }
+});
+</script></body></html>
+"""

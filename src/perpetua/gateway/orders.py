@@ -1,0 +1,248 @@
+"""Order requests -> core commands, and the core's events -> the order rows BitMEX returns.
+
+Prices arrive as decimal strings or JSON numbers and are parsed exactly (``Decimal``); a price
+off the instrument's tick grid is rejected with "Invalid price", never rounded. Quantities must
+be whole lots ("orderQty is invalid"). ``ordType`` is inferred as BitMEX does when omitted:
+Limit with a price, Stop with a stopPx, StopLimit with both, Pegged with only a pegPriceType,
+else Market. A negative ``orderQty`` without ``side`` means Sell (the sample market maker's bulk
+form).
+"""
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from perpetua.core.commands import AmendOrder, CancelOrders, PlaceOrder
+from perpetua.core.events import OrderEvent, Rejected
+from perpetua.core.instruments import InstrumentSpec, qty_on_lot, ticks_for
+from perpetua.core.reasons import MESSAGES, Reason
+from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.params import Params
+from perpetua.gateway.symbols import SymbolIndex
+from perpetua.gateway.vocabulary import (
+    CONTINGENCY_NAMES,
+    EXEC_INST_BITS,
+    ORD_TYPE_NAMES,
+    PEG_NAMES,
+    SIDE_NAMES,
+    TIF_NAMES,
+    by_name,
+)
+from perpetua.marketdata.ids import parse_order_uuid
+
+__all__ = [
+    "DEFAULT_TEXT",
+    "amend_command",
+    "cancel_command",
+    "event_result",
+    "place_command",
+    "ticks_of",
+]
+
+DEFAULT_TEXT = "Submitted via API."
+_SIDES = by_name(SIDE_NAMES)
+_ORD_TYPES = by_name(ORD_TYPE_NAMES)
+_TIFS = by_name(TIF_NAMES)
+_PEGS = by_name(PEG_NAMES)
+_CONTINGENCIES = by_name(CONTINGENCY_NAMES)
+_EXEC_TYPE_NEW = 1
+PRICE_DIGITS_MAX = 30
+
+
+def ticks_of(spec: InstrumentSpec, value: Decimal, message: str, signed: bool = False) -> int:
+    """Exact ticks of a decimal price; ``ApiError(message)`` when off the grid or not positive."""
+    if not value.is_finite() or abs(value.adjusted()) > PRICE_DIGITS_MAX:
+        raise ApiError(400, message)
+    num, den = value.as_integer_ratio()
+    on_grid = ticks_for(spec, num, den)
+    if not on_grid.ok or (not signed and on_grid.ticks <= 0):
+        raise ApiError(400, message)
+    return on_grid.ticks
+
+
+def _name(table: dict[str, int], value: str | None, message: str) -> int | None:
+    if value is None:
+        return None
+    found = table.get(value)
+    if found is None:
+        raise ApiError(400, message)
+    return found
+
+
+def _exec_inst(text: str | None) -> int:
+    bits = 0
+    for part in (text or "").split(","):
+        name = part.strip()
+        if not name:
+            continue
+        bit = EXEC_INST_BITS.get(name)
+        if bit is None:
+            raise ApiError(400, MESSAGES[Reason.EXEC_INST_INVALID])
+        bits |= bit
+    return bits
+
+
+def _qty(params: Params, name: str, spec: InstrumentSpec) -> int | None:
+    try:
+        qty = params.integer(name)
+    except ApiError:
+        raise ApiError(400, "orderQty is invalid") from None
+    if qty is not None and (not qty_on_lot(spec, qty) or abs(qty) > spec.max_order_qty):
+        raise ApiError(400, "orderQty is invalid")
+    return qty
+
+
+def _spec_of(symbols: SymbolIndex, symbol: str | None) -> InstrumentSpec:
+    if symbol is None:
+        raise bad_request("'symbol' is a required arg.")
+    found = symbols.one(symbol)
+    spec = symbols.specs.get(found) if found else None
+    if spec is None or not spec.is_tradable_kind:
+        raise ApiError(400, MESSAGES[Reason.INSTRUMENT_UNKNOWN])
+    return spec
+
+
+def _infer_ord_type(params: Params) -> int:
+    has_price, has_stop = params.has("price"), params.has("stopPx")
+    if has_price and has_stop:
+        return _ORD_TYPES["StopLimit"]
+    if has_stop:
+        return _ORD_TYPES["Stop"]
+    if has_price:
+        return _ORD_TYPES["Limit"]
+    if params.has("pegPriceType"):
+        return _ORD_TYPES["Pegged"]
+    return _ORD_TYPES["Market"]
+
+
+def place_command(params: Params, account: int, symbols: SymbolIndex) -> PlaceOrder:
+    """A ``PlaceOrder`` from POST /order parameters (also one element of a bulk place)."""
+    if params.has("simpleOrderQty"):
+        raise bad_request("simpleOrderQty is deprecated: use orderQty")
+    spec = _spec_of(symbols, params.string("symbol"))
+    qty = _qty(params, "orderQty", spec)
+    side = _name(_SIDES, params.string("side"), MESSAGES[Reason.SIDE_INVALID])
+    if qty is not None and qty < 0:
+        side = side if side is not None else -1
+        qty = -qty
+    exec_inst = _exec_inst(params.string("execInst"))
+    if side is None and not (qty is None and exec_inst & EXEC_INST_BITS["Close"]):
+        side = 1
+    ord_type = _name(_ORD_TYPES, params.string("ordType"), MESSAGES[Reason.ORD_TYPE_INVALID])
+    price = params.decimal("price")
+    stop_px = params.decimal("stopPx")
+    peg_offset = params.decimal("pegOffsetValue")
+    display = params.integer("displayQty")
+    return PlaceOrder(
+        ts_ns=0,
+        account=account,
+        symbol=spec.symbol,
+        side=side,  # type: ignore[arg-type]
+        order_qty=qty,
+        ord_type=ord_type if ord_type is not None else _infer_ord_type(params),  # type: ignore[arg-type]
+        price=ticks_of(spec, price, "Invalid price") if price is not None else None,
+        stop_px=ticks_of(spec, stop_px, "Invalid stopPx") if stop_px is not None else None,
+        time_in_force=_name(_TIFS, params.string("timeInForce"),  # type: ignore[arg-type]
+                            MESSAGES[Reason.TIME_IN_FORCE_INVALID]),
+        exec_inst=exec_inst,
+        display_qty=display,
+        peg_price_type=_name(_PEGS, params.string("pegPriceType"),  # type: ignore[arg-type]
+                             MESSAGES[Reason.PEG_PRICE_TYPE_INVALID]) or 0,
+        peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
+        if peg_offset is not None else None,
+        cl_ord_id=params.string("clOrdID") or "",
+        cl_ord_link_id=params.string("clOrdLinkID") or "",
+        contingency_type=_name(_CONTINGENCIES,  # type: ignore[arg-type]
+                               params.string("contingencyType"),
+                               MESSAGES[Reason.CONTINGENCY_TYPE_INVALID]) or 0,
+        text=params.string("text") or DEFAULT_TEXT,
+    )
+
+
+def parse_order_id(text: str) -> int:
+    order_id = parse_order_uuid(text)
+    if order_id is None:
+        raise ApiError(404, "Not Found")
+    return order_id
+
+
+def amend_command(params: Params, account: int, symbols: SymbolIndex,
+                  spec_of_order: Any) -> AmendOrder:
+    """An ``AmendOrder`` from PUT /order parameters; ``spec_of_order(order_id, clOrdID)``
+    names the instrument of the order being amended (prices need its tick grid)."""
+    order_id_text = params.string("orderID")
+    orig = params.string("origClOrdID") or ""
+    if order_id_text is None and not orig:
+        raise bad_request("Must specify either orderID or origClOrdID.")
+    order_id = parse_order_id(order_id_text) if order_id_text is not None else None
+    if params.has("simpleOrderQty") or params.has("simpleLeavesQty"):
+        raise bad_request("simpleOrderQty is deprecated: use orderQty")
+    spec: InstrumentSpec | None = spec_of_order(order_id, orig)
+    price = params.decimal("price")
+    stop_px = params.decimal("stopPx")
+    peg_offset = params.decimal("pegOffsetValue")
+    needs_spec = any(v is not None for v in (price, stop_px, peg_offset)) or params.has(
+        "orderQty") or params.has("leavesQty")
+    if spec is None and needs_spec:
+        raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID]) if order_id is None else (
+            ApiError(404, "Not Found"))
+    order_qty = _qty(params, "orderQty", spec) if spec is not None else None
+    leaves_qty = _qty(params, "leavesQty", spec) if spec is not None else None
+    return AmendOrder(
+        ts_ns=0,
+        account=account,
+        order_id=order_id,
+        orig_cl_ord_id=orig,
+        cl_ord_id=params.string("clOrdID") or "",
+        order_qty=order_qty,
+        leaves_qty=leaves_qty,
+        price=ticks_of(spec, price, "Invalid price") if spec and price is not None else None,
+        stop_px=ticks_of(spec, stop_px, "Invalid stopPx") if spec and stop_px is not None
+        else None,
+        peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
+        if spec and peg_offset is not None else None,
+        text=params.string("text"),
+    )
+
+
+def cancel_command(params: Params, account: int) -> CancelOrders:
+    order_ids = params.string_list("orderID") or []
+    cl_ord_ids = params.string_list("clOrdID") or []
+    if not order_ids and not cl_ord_ids:
+        raise bad_request("Must specify either orderID or clOrdID.")
+    parsed = []
+    for text in order_ids:
+        order_id = parse_order_uuid(text)
+        parsed.append(order_id if order_id is not None else -1)
+    return CancelOrders(ts_ns=0, account=account, order_ids=tuple(parsed),
+                        cl_ord_ids=tuple(cl_ord_ids), text=params.string("text") or "")
+
+
+def event_result(events: Sequence[object], account: int, command: str,
+                 order_id: int | None = None, cl_ord_ids: tuple[str, ...] = ()) -> OrderEvent:
+    """The final ``OrderEvent`` of the order one place or amend acted on; raise its rejection.
+
+    A place's order is the first ``New`` row of the account (timers that ran first only cancel);
+    an amend's is the first row for ``order_id`` (or, by clOrdID, the first row naming it).
+    """
+    target = order_id
+    last: OrderEvent | None = None
+    for event in events:
+        if isinstance(event, Rejected):
+            mine = event.account == account and event.command == command
+            if mine and (target is None or event.order_id in (0, target)):
+                raise from_reason(event.reason, event.required, event.currency)
+            continue
+        if not isinstance(event, OrderEvent) or event.account != account:
+            continue
+        if target is None and (
+            (command == "PlaceOrder" and event.exec_type == _EXEC_TYPE_NEW)
+            or (command == "AmendOrder" and event.cl_ord_id in cl_ord_ids)
+        ):
+            target = event.order_id
+        if event.order_id == target:
+            last = event
+    if last is None:
+        raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID] if command == "AmendOrder"
+                       else "Order was not accepted")
+    return last

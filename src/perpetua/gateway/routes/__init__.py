@@ -1,0 +1,67 @@
+"""REST routes, one module per BitMEX table family. ``api_routes`` lists them all."""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from starlette.routing import Route
+
+from perpetua.gateway.context import Handler, route_endpoint
+from perpetua.gateway.params import Params
+
+if TYPE_CHECKING:
+    from perpetua.gateway.state import Gateway
+
+__all__ = ["API_PREFIX", "Spec", "api_routes"]
+
+API_PREFIX = "/api/v1"
+
+
+class Spec(NamedTuple):
+    """One route: path under /api/v1, verb, handler and its pipeline options."""
+
+    path: str
+    method: str
+    handler: Handler
+    private: bool = False
+    permission: str | None = None
+    order_layer: bool = False
+    cost: Callable[[Params], int] | None = None
+
+
+def api_routes(gw: "Gateway") -> list[Route]:
+    from perpetua.gateway.routes import (
+        account,
+        execution,
+        instrument,
+        market,
+        order,
+        position,
+        public,
+        schema,
+        user,
+    )
+
+    specs: list[Spec] = []
+    for module in (instrument, market, public, schema, order, execution, position, user,
+                   account):
+        specs.extend(module.SPECS)
+    by_path: dict[str, dict[str, Spec]] = {}
+    for spec in specs:
+        by_path.setdefault(spec.path, {})[spec.method] = spec
+    routes = []
+    for path, methods in by_path.items():
+        routes.append(Route(API_PREFIX + path, _dispatch(gw, methods), methods=list(methods)))
+    return routes
+
+
+def _dispatch(gw: "Gateway", methods: dict[str, Spec]):  # type: ignore[no-untyped-def]
+    endpoints = {
+        method: route_endpoint(gw, s.handler, private=s.private, permission=s.permission,
+                               order_layer=s.order_layer, cost=s.cost)
+        for method, s in methods.items()
+    }
+
+    async def endpoint(request):  # type: ignore[no-untyped-def]
+        return await endpoints[request.method](request)
+
+    return endpoint

@@ -1,0 +1,109 @@
+"""/wallet/assets, /wallet/networks, /apiKey, and the operator's admin routes (testnet faucet,
+API key creation) guarded by the ``x-operator-key`` header."""
+
+import hmac
+import inspect
+import uuid
+from typing import Any
+
+from perpetua.core.commands import Deposit
+from perpetua.core.events import Rejected
+from perpetua.core.units import CURRENCIES
+from perpetua.gateway.context import Context
+from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
+from perpetua.gateway.routes import Spec
+
+__all__ = ["SPECS"]
+
+_NAMES = {"XBT": "Bitcoin", "USDT": "Tether USD", "ETH": "Ether", "BMEX": "BMEX Token"}
+_NETWORKS = {"XBT": "btc", "USDT": "eth", "ETH": "eth", "BMEX": "eth"}
+FAUCET_AMOUNT_MAX = 10**15  # minor units per faucet call
+
+
+async def get_assets(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for code, currency in CURRENCIES.items():
+        rows.append({
+            "asset": currency.major, "currency": code, "majorCurrency": currency.major,
+            "name": _NAMES.get(currency.major, currency.major), "currencyType": "Crypto",
+            "scale": currency.scale, "enabled": True, "isMarginCurrency": code in ("XBt", "USDt"),
+            "minDepositAmount": 0, "minWithdrawalAmount": 0,
+            "maxWithdrawalAmount": 10**15, "memoRequired": False,
+            "networks": [{"asset": _NETWORKS.get(currency.major, "eth"), "tokenAddress": "",
+                          "depositEnabled": False, "withdrawalEnabled": False,
+                          "withdrawalFee": 0, "minFee": 0, "maxFee": 0}],
+        })
+    return rows
+
+
+async def get_networks(ctx: Context) -> list[dict[str, Any]]:
+    names = sorted(set(_NETWORKS.values()))
+    return [{"asset": n, "tokenAddress": "", "name": n.upper(), "currency": n.upper(),
+             "networkSymbol": n.upper(), "transactionExplorer": "", "tokenExplorer": "",
+             "depositConfirmations": 1, "enabled": True} for n in names]
+
+
+async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
+    principal = ctx.principal
+    assert principal is not None
+    key = principal.key
+    return [{"id": key.key_id, "secret": "", "name": key.name, "nonce": key.nonce,
+             "cidr": ",".join(key.cidr), "cidrs": list(key.cidr),
+             "permissions": list(key.permissions), "enabled": key.enabled,
+             "userId": key.user_id, "created": "1970-01-01T00:00:00.000Z"}]
+
+
+def _operator(ctx: Context) -> None:
+    expected = ctx.gw.config.operator_key
+    given = ctx.request.headers.get("x-operator-key", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise ApiError(403, MSG_ACCESS_DENIED)
+
+
+async def post_faucet(ctx: Context) -> dict[str, Any]:
+    _operator(ctx)
+    account = ctx.params.integer("account")
+    amount = ctx.params.integer("amount")
+    currency = ctx.params.required_string("currency")
+    if account is None or account <= 0:
+        raise bad_request("Invalid account")
+    if amount is None or not 0 < amount <= FAUCET_AMOUNT_MAX:
+        raise bad_request("Invalid amount")
+    if currency not in CURRENCIES:
+        raise bad_request("Invalid currency")
+    transfer_id = ctx.params.string("transferID") or f"faucet-{uuid.uuid4()}"
+    result = await ctx.gw.submit_unshed(Deposit(0, account, currency, amount, transfer_id))
+    for event in result.events:
+        if isinstance(event, Rejected):
+            raise from_reason(event.reason)
+    wallet = ctx.gw.private.wallet_row(account, currency)
+    return {"transferID": transfer_id, "account": account, "currency": currency,
+            "amount": amount, "walletBalance": wallet["amount"]}
+
+
+async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
+    _operator(ctx)
+    create = getattr(ctx.gw.accounts, "create_api_key", None)
+    if create is None:
+        raise ApiError(400, "The accounts service cannot create keys here: use `perpetua admin`.")
+    user_id = ctx.params.integer("userId")
+    if user_id is None or user_id <= 0:
+        raise bad_request("Invalid userId")
+    permissions = [p for p in (ctx.params.string("permissions") or "").split(",") if p]
+    cidr = [c for c in (ctx.params.string("cidr") or "").split(",") if c]
+    created = create(user_id, permissions=permissions, cidr=cidr,
+                     name=ctx.params.string("name") or "")
+    if inspect.isawaitable(created):
+        created = await created
+    get = created.get if isinstance(created, dict) else lambda k: getattr(created, k)
+    return {"id": get("key_id"), "secret": get("secret"), "userId": user_id,
+            "permissions": permissions, "cidr": ",".join(cidr), "enabled": True}
+
+
+SPECS = [
+    Spec("/wallet/assets", "GET", get_assets),
+    Spec("/wallet/networks", "GET", get_networks),
+    Spec("/apiKey", "GET", get_api_keys, private=True),
+    Spec("/admin/faucet", "POST", post_faucet),
+    Spec("/admin/apiKey", "POST", post_admin_api_key),
+]

@@ -1,0 +1,92 @@
+"""/instrument and its family: active, indices, activeAndIndices, activeIntervals,
+compositeIndex, usdVolume."""
+
+from typing import Any
+
+from perpetua.core.instruments import InstrumentKind
+from perpetua.gateway.context import Context
+from perpetua.gateway.routes import Spec
+from perpetua.gateway.tables import parse_table_query, run_query
+
+__all__ = ["SPECS"]
+
+KEYS = ("symbol",)
+
+
+def _rows(ctx: Context, kinds: str) -> list[dict[str, Any]]:
+    market = ctx.gw.market
+    rows = []
+    for symbol, spec in market.specs.items():
+        is_index = spec.kind == InstrumentKind.INDEX
+        if kinds == "indices" and not is_index:
+            continue
+        state = market.stats[symbol].state
+        if kinds in ("active", "activeAndIndices") and not is_index and state != "Open":
+            continue
+        if kinds == "active" and is_index:
+            continue
+        rows.append(market.instrument_row(symbol))
+    return rows
+
+
+async def get_instrument(ctx: Context) -> list[dict[str, Any]]:
+    query = parse_table_query(ctx.params)
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    rows = _rows(ctx, "all")
+    if symbols is not None:
+        wanted = set(symbols)
+        rows = [r for r in rows if r["symbol"] in wanted]
+    return run_query(rows, query, KEYS)
+
+
+async def get_active(ctx: Context) -> list[dict[str, Any]]:
+    return _rows(ctx, "active")
+
+
+async def get_indices(ctx: Context) -> list[dict[str, Any]]:
+    return _rows(ctx, "indices")
+
+
+async def get_active_and_indices(ctx: Context) -> list[dict[str, Any]]:
+    return _rows(ctx, "activeAndIndices")
+
+
+async def get_active_intervals(ctx: Context) -> dict[str, list[str]]:
+    return ctx.gw.symbols.active_intervals()
+
+
+async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
+    """The composite row of each index (reference BMI, weight null); no constituents yet."""
+    query = parse_table_query(ctx.params)
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol")) or [".BXBT"]
+    rows = []
+    for symbol in symbols:
+        spec = ctx.gw.market.specs.get(symbol)
+        if spec is None or spec.kind != InstrumentKind.INDEX:
+            continue
+        live = ctx.gw.market.live(symbol)
+        rows.append({"timestamp": live["timestamp"], "symbol": symbol, "indexSymbol": symbol,
+                     "indexMultiplier": 1, "reference": "BMI", "lastPrice": live["lastPrice"],
+                     "sourcePrice": live["lastPrice"], "conversionIndex": None,
+                     "conversionIndexPrice": None, "weight": None, "logged": live["timestamp"]})
+    return run_query(rows, query)
+
+
+async def get_usd_volume(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for symbol in ctx.gw.market.books:
+        day = ctx.gw.market.day_stats(symbol)
+        rows.append({"symbol": symbol, "advUsd": 0, "advUsdSpot": 0, "advUsdContract": 0,
+                     "turnover24h": day.get("turnover24h", 0)})
+    return rows
+
+
+SPECS = [
+    Spec("/instrument", "GET", get_instrument),
+    Spec("/instrument/active", "GET", get_active),
+    Spec("/instrument/indices", "GET", get_indices),
+    Spec("/instrument/activeAndIndices", "GET", get_active_and_indices),
+    Spec("/instrument/activeIntervals", "GET", get_active_intervals),
+    Spec("/instrument/compositeIndex", "GET", get_composite_index),
+    Spec("/instrument/usdVolume", "GET", get_usd_volume),
+]

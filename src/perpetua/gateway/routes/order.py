@@ -1,0 +1,269 @@
+"""/order: list, place, amend, cancel, cancel all, bulk place and amend, closePosition and
+cancelAllAfter. New orders and amends may be shed (503); cancels and closes never are."""
+
+from typing import Any
+
+from perpetua.core.commands import AmendOrder, Batch, CancelAll, CancelAllAfter, PlaceOrder
+from perpetua.core.events import OrderEvent, Rejected
+from perpetua.core.instruments import InstrumentSpec
+from perpetua.core.reasons import MESSAGES, Reason
+from perpetua.gateway.auth import PERMISSION_CANCEL, PERMISSION_ORDER
+from perpetua.gateway.context import Context
+from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.orders import amend_command, cancel_command, event_result, place_command
+from perpetua.gateway.params import Params
+from perpetua.gateway.ratelimit import bulk_cost
+from perpetua.gateway.routes import Spec
+from perpetua.gateway.rows import order_row
+from perpetua.gateway.tables import parse_table_query, run_query
+from perpetua.gateway.vocabulary import EXEC_INST_BITS, SIDE_NAMES, by_name
+from perpetua.marketdata.ids import order_uuid
+from perpetua.marketdata.wire import iso_ms
+
+__all__ = ["SPECS"]
+
+BULK_ORDERS_MAX = 100
+CANCEL_ALL_AFTER_MS_MAX = 7 * 24 * 3_600_000
+_SIDES = by_name(SIDE_NAMES)
+_CANCELED = 4
+
+
+def _row(ctx: Context, event: OrderEvent) -> dict[str, Any]:
+    return order_row(event, ctx.gw.market.specs[event.symbol])
+
+
+async def get_orders(ctx: Context) -> list[dict[str, Any]]:
+    query = parse_table_query(ctx.params)
+    rows = ctx.gw.private.orders(ctx.account)
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    if symbols is not None:
+        wanted = set(symbols)
+        rows = [r for r in rows if r["symbol"] in wanted]
+    return run_query(rows, query, ("orderID",))
+
+
+async def post_order(ctx: Context) -> dict[str, Any]:
+    command = place_command(ctx.params, ctx.account, ctx.gw.symbols)
+    result = await ctx.gw.submit(command)
+    return _row(ctx, event_result(result.events, ctx.account, "PlaceOrder"))
+
+
+def _resolve(ctx: Context, order_id: int | None, cl_ord_id: str
+             ) -> tuple[int | None, InstrumentSpec | None]:
+    """(order id, instrument) of one of the caller's orders, live first, then ended."""
+    views = ctx.gw.private
+    account = ctx.account
+    for table in (views.open_orders.get(account, {}), views.ended_orders.get(account, {})):
+        if order_id is not None and order_id in table:
+            return order_id, ctx.gw.market.specs[table[order_id]["symbol"]]
+        if order_id is None and cl_ord_id:
+            for oid, row in table.items():
+                if row["clOrdID"] == cl_ord_id:
+                    return oid, ctx.gw.market.specs[row["symbol"]]
+    return order_id, None
+
+
+def _amend(ctx: Context, params: Params) -> AmendOrder:
+    def spec_of(order_id: int | None, orig: str) -> InstrumentSpec | None:
+        return _resolve(ctx, order_id, orig)[1]
+
+    command = amend_command(params, ctx.account, ctx.gw.symbols, spec_of)
+    if command.order_id is None:
+        found, _spec = _resolve(ctx, None, command.orig_cl_ord_id)
+        if found is not None:
+            command = command._replace(order_id=found)
+    return command
+
+
+async def put_order(ctx: Context) -> dict[str, Any]:
+    command = _amend(ctx, ctx.params)
+    result = await ctx.gw.submit(command)
+    names = tuple(n for n in (command.orig_cl_ord_id, command.cl_ord_id) if n)
+    return _row(ctx, event_result(result.events, ctx.account, "AmendOrder", command.order_id,
+                                  names))
+
+
+def _ended_row(ctx: Context, order_id: int, cl_ord_id: str) -> dict[str, Any] | None:
+    ended = ctx.gw.private.ended_orders.get(ctx.account, {})
+    if order_id and order_id in ended:
+        return ended[order_id]
+    if cl_ord_id:
+        for row in ended.values():
+            if row["clOrdID"] == cl_ord_id:
+                return row
+    return None
+
+
+async def delete_order(ctx: Context) -> list[dict[str, Any]]:
+    command = cancel_command(ctx.params, ctx.account)
+    result = await ctx.gw.submit_unshed(command)
+    rows: list[dict[str, Any]] = []
+    missing = 0
+    for event in result.events:
+        if isinstance(event, OrderEvent) and event.account == ctx.account and (
+                event.ord_status == _CANCELED):
+            rows.append(_row(ctx, event))
+        elif isinstance(event, Rejected) and event.account == ctx.account and (
+                event.command == "CancelOrders"):
+            ended = _ended_row(ctx, event.order_id, event.cl_ord_id)
+            if ended is not None:
+                rows.append(dict(ended, error="Unable to cancel order due to existing state: "
+                                 f"{ended['ordStatus']}"))
+            else:
+                missing += 1
+                rows.append({"orderID": order_uuid(event.order_id) if event.order_id > 0
+                             else None, "clOrdID": event.cl_ord_id,
+                             "error": MESSAGES[Reason(event.reason)]})
+    if missing and missing == len(rows):
+        raise ApiError(404, "Not Found")
+    return rows
+
+
+async def delete_all(ctx: Context) -> list[dict[str, Any]]:
+    symbol_text = ctx.params.string("symbol")
+    symbol = ""
+    if symbol_text:
+        symbol = ctx.gw.symbols.one(symbol_text) or ""
+        if not symbol:
+            raise ApiError(400, MESSAGES[Reason.INSTRUMENT_UNKNOWN])
+    filter_ = ctx.params.json_value("filter") or {}
+    if not isinstance(filter_, dict):
+        raise bad_request("Invalid filter: must be a JSON object")
+    side = _SIDES.get(str(filter_.get("side"))) if "side" in filter_ else None
+    command = CancelAll(0, ctx.account, symbol, side,  # type: ignore[arg-type]
+                        ctx.params.string("text") or "")
+    result = await ctx.gw.submit_unshed(command)
+    for event in result.events:
+        if isinstance(event, Rejected) and event.account == ctx.account:
+            raise from_reason(event.reason)
+    return [_row(ctx, e) for e in result.events
+            if isinstance(e, OrderEvent) and e.account == ctx.account
+            and e.ord_status == _CANCELED]
+
+
+def _orders_param(params: Params) -> list[dict[str, Any]]:
+    orders = params.json_value("orders")
+    if not isinstance(orders, list) or not orders:
+        raise bad_request("'orders' must be a non-empty array of orders.")
+    if len(orders) > BULK_ORDERS_MAX:
+        raise bad_request(MESSAGES[Reason.BATCH_TOO_LARGE])
+    if not all(isinstance(o, dict) for o in orders):
+        raise bad_request("'orders' must be an array of objects.")
+    return orders
+
+
+def _bulk_cost(params: Params) -> int:
+    orders = params.raw("orders")
+    return bulk_cost(len(orders) if isinstance(orders, list) else 1)
+
+
+def _segments(events: list[object], commands: list[PlaceOrder | AmendOrder], account: int
+              ) -> list[OrderEvent | Rejected | None]:
+    """The final row (or rejection) of each sub-command of a batch, in order."""
+    results: list[OrderEvent | Rejected | None] = [None] * len(commands)
+    ids: list[int | None] = [c.order_id if isinstance(c, AmendOrder) else None
+                             for c in commands]
+    index = 0
+    seen: set[int] = set()
+    for event in events:
+        if isinstance(event, Rejected) and event.account == account and index < len(commands):
+            if event.command in ("PlaceOrder", "AmendOrder"):
+                results[index] = event
+                index += 1
+            continue
+        if not isinstance(event, OrderEvent) or event.account != account:
+            continue
+        if index < len(commands) and event.order_id not in seen and (
+                (isinstance(commands[index], PlaceOrder) and event.exec_type == 1)
+                or (isinstance(commands[index], AmendOrder) and event.order_id == ids[index])):
+            ids[index] = event.order_id
+            index += 1
+        seen.add(event.order_id)
+        for position, order_id in enumerate(ids):
+            if order_id == event.order_id and not isinstance(results[position], Rejected):
+                results[position] = event
+    return results
+
+
+def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]
+               ) -> list[dict[str, Any]]:
+    rejections = [r for r in results if isinstance(r, Rejected)]
+    if rejections and len(rejections) == len(results):
+        first = rejections[0]
+        raise from_reason(first.reason, first.required, first.currency)
+    for rejected in rejections:
+        if rejected.reason == Reason.ORDER_STATUS_INVALID:
+            raise from_reason(rejected.reason)
+    rows = []
+    for item in results:
+        if isinstance(item, OrderEvent):
+            rows.append(_row(ctx, item))
+        elif isinstance(item, Rejected):
+            rows.append({"clOrdID": item.cl_ord_id, "ordStatus": "Rejected",
+                         "ordRejReason": MESSAGES[Reason(item.reason)]})
+    return rows
+
+
+async def post_bulk(ctx: Context) -> list[dict[str, Any]]:
+    commands: list[PlaceOrder | AmendOrder] = [
+        place_command(Params(o), ctx.account, ctx.gw.symbols) for o in _orders_param(ctx.params)]
+    result = await ctx.gw.submit(Batch(0, tuple(commands)))
+    return _bulk_rows(ctx, _segments(list(result.events), commands, ctx.account))
+
+
+async def put_bulk(ctx: Context) -> list[dict[str, Any]]:
+    commands: list[PlaceOrder | AmendOrder] = [_amend(ctx, Params(o))
+                                               for o in _orders_param(ctx.params)]
+    if any(isinstance(c, AmendOrder) and c.order_id is None for c in commands):
+        raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID])
+    result = await ctx.gw.submit(Batch(0, tuple(commands)))
+    return _bulk_rows(ctx, _segments(list(result.events), commands, ctx.account))
+
+
+async def post_close_position(ctx: Context) -> dict[str, Any]:
+    params = dict(ctx.params.values)
+    params["execInst"] = "Close"
+    params.pop("orderQty", None)
+    params.pop("side", None)
+    params["ordType"] = "Limit" if ctx.params.has("price") else "Market"
+    command = place_command(Params(params), ctx.account, ctx.gw.symbols)
+    if not command.exec_inst & EXEC_INST_BITS["Close"]:
+        raise bad_request("closePosition needs execInst Close")
+    result = await ctx.gw.submit_unshed(command)
+    return _row(ctx, event_result(result.events, ctx.account, "PlaceOrder"))
+
+
+async def post_cancel_all_after(ctx: Context) -> dict[str, Any]:
+    timeout = ctx.params.integer("timeout")
+    if timeout is None:
+        raise bad_request("'timeout' is a required arg.")
+    if not 0 <= timeout <= CANCEL_ALL_AFTER_MS_MAX:
+        raise bad_request(f"Invalid timeout: 0..{CANCEL_ALL_AFTER_MS_MAX} ms")
+    result = await ctx.gw.submit_unshed(CancelAllAfter(0, ctx.account, timeout))
+    for event in result.events:
+        if isinstance(event, Rejected):
+            raise from_reason(event.reason)
+    now = result.ts_ns
+    return {"now": iso_ms(now),
+            "cancelTime": iso_ms(now + timeout * 1_000_000) if timeout else 0}
+
+
+SPECS = [
+    Spec("/order", "GET", get_orders, private=True),
+    Spec("/order", "POST", post_order, private=True, permission=PERMISSION_ORDER,
+         order_layer=True),
+    Spec("/order", "PUT", put_order, private=True, permission=PERMISSION_ORDER,
+         order_layer=True),
+    Spec("/order", "DELETE", delete_order, private=True, permission=PERMISSION_CANCEL,
+         order_layer=True),
+    Spec("/order/all", "DELETE", delete_all, private=True, permission=PERMISSION_CANCEL,
+         order_layer=True),
+    Spec("/order/bulk", "POST", post_bulk, private=True, permission=PERMISSION_ORDER,
+         order_layer=True, cost=_bulk_cost),
+    Spec("/order/bulk", "PUT", put_bulk, private=True, permission=PERMISSION_ORDER,
+         order_layer=True, cost=_bulk_cost),
+    Spec("/order/closePosition", "POST", post_close_position, private=True,
+         permission=PERMISSION_ORDER),
+    Spec("/order/cancelAllAfter", "POST", post_cancel_all_after, private=True,
+         permission=PERMISSION_CANCEL),
+]

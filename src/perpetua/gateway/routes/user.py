@@ -1,0 +1,133 @@
+"""/user: the user, wallet, margin (``currency=all`` gives a list), walletHistory,
+walletSummary, commission, tradingVolume, and documented stubs for depositAddress and
+requestWithdrawal (the wallets issue completes them; test funds come from the admin faucet)."""
+
+from typing import Any
+
+from perpetua.core.units import CURRENCIES
+from perpetua.gateway.auth import PERMISSION_WITHDRAW
+from perpetua.gateway.context import Context
+from perpetua.gateway.errors import ApiError, bad_request
+from perpetua.gateway.routes import Spec
+from perpetua.gateway.tables import parse_table_query, run_query
+from perpetua.marketdata.wire import iso_ms
+
+__all__ = ["SPECS"]
+
+WALLET_HISTORY_COUNT_DEFAULT = 10_000
+MSG_DEPOSITS = ("Deposits are not available yet on this exchange: test funds are credited "
+                "by the operator faucet (POST /api/v1/admin/faucet).")
+MSG_WITHDRAWALS = "Withdrawals are not available yet on this exchange."
+
+
+def _currency(ctx: Context, default: str = "XBt") -> str | None:
+    """A ledger currency code (case-insensitive, XBT accepted for XBt); None means all."""
+    text = ctx.params.string("currency", default) or default
+    if text.lower() == "all":
+        return None
+    for code, currency in CURRENCIES.items():
+        if text.lower() in (code.lower(), currency.major.lower()):
+            return code
+    raise bad_request("Invalid currency")
+
+
+async def get_user(ctx: Context) -> dict[str, Any]:
+    account = ctx.account
+    return {"id": account, "ownerId": account, "firstname": "", "lastname": "",
+            "username": f"user{account}", "accountName": f"user{account}", "email": "",
+            "phone": "", "created": iso_ms(0), "lastUpdated": iso_ms(0), "preferences": {},
+            "TFAEnabled": "", "affiliateID": "", "country": "", "geoipCountry": "",
+            "geoipRegion": "", "firstTradeTimestamp": None, "firstDepositTimestamp": None,
+            "isElite": False}
+
+
+async def get_wallet(ctx: Context) -> Any:
+    currency = _currency(ctx)
+    views = ctx.gw.private
+    if currency is None:
+        return [views.wallet_row(ctx.account, c) for c in views.currencies(ctx.account)]
+    return views.wallet_row(ctx.account, currency)
+
+
+async def get_margin(ctx: Context) -> Any:
+    currency = _currency(ctx)
+    views = ctx.gw.private
+    if currency is None:
+        return [views.margin_row(ctx.account, c) for c in views.currencies(ctx.account)]
+    return views.margin_row(ctx.account, currency)
+
+
+def _transactions(ctx: Context) -> list[dict[str, Any]]:
+    currency = _currency(ctx)
+    rows = list(ctx.gw.private.transactions.get(ctx.account, ()))
+    if currency is not None:
+        rows = [r for r in rows if r["currency"] == currency]
+    return rows
+
+
+async def get_wallet_history(ctx: Context) -> list[dict[str, Any]]:
+    query = parse_table_query(ctx.params, WALLET_HISTORY_COUNT_DEFAULT, reverse_default=True)
+    return run_query(_transactions(ctx), query, ("transactID",))
+
+
+async def get_wallet_summary(ctx: Context) -> list[dict[str, Any]]:
+    start = ctx.params.time_ns("startTime")
+    end = ctx.params.time_ns("endTime")
+    totals: dict[tuple[str, str], int] = {}
+    for row in _transactions(ctx):
+        stamp = row["timestamp"]
+        if (start is not None and stamp < iso_ms(start)) or (
+                end is not None and stamp > iso_ms(end)):
+            continue
+        key = (row["currency"], row["transactType"])
+        totals[key] = totals.get(key, 0) + row["amount"]
+    rows = []
+    for (currency, kind), amount in sorted(totals.items()):
+        rows.append({"account": ctx.account, "currency": currency, "transactType": kind,
+                     "symbol": "", "amount": amount, "pendingDebit": 0, "realisedPnl": 0,
+                     "walletBalance": amount, "unrealisedPnl": 0, "marginBalance": amount})
+    return rows
+
+
+async def get_commission(ctx: Context) -> dict[str, Any]:
+    out = {}
+    for symbol, _spec in ctx.gw.market.specs.items():
+        if symbol in ctx.gw.market.books:
+            row = ctx.gw.market.static[symbol]
+            out[symbol] = {"makerFee": row["makerFee"], "takerFee": row["takerFee"],
+                           "settlementFee": row["settlementFee"], "maxFee": row["takerFee"]}
+    return out
+
+
+async def get_trading_volume(ctx: Context) -> list[dict[str, Any]]:
+    """30-day ADV in USD for fee tiers; the accounts issue computes it (0 until then)."""
+    return [{"advUsd": 0, "advUsdSpot": 0, "advUsdContract": 0}]
+
+
+async def get_deposit_address(ctx: Context) -> Any:
+    _currency(ctx)
+    ctx.params.required_string("network")
+    raise ApiError(400, MSG_DEPOSITS)
+
+
+async def post_request_withdrawal(ctx: Context) -> Any:
+    _currency(ctx)
+    ctx.params.required_string("network")
+    amount = ctx.params.integer("amount")
+    if amount is None or amount <= 0:
+        raise bad_request("Invalid amount")
+    raise ApiError(400, MSG_WITHDRAWALS)
+
+
+SPECS = [
+    Spec("/user", "GET", get_user, private=True),
+    Spec("/user/wallet", "GET", get_wallet, private=True),
+    Spec("/user/margin", "GET", get_margin, private=True),
+    Spec("/user/walletHistory", "GET", get_wallet_history, private=True),
+    Spec("/user/walletSummary", "GET", get_wallet_summary, private=True),
+    Spec("/user/commission", "GET", get_commission, private=True),
+    Spec("/user/tradingVolume", "GET", get_trading_volume, private=True),
+    Spec("/user/depositAddress", "GET", get_deposit_address, private=True),
+    Spec("/user/requestWithdrawal", "POST", post_request_withdrawal, private=True,
+         permission=PERMISSION_WITHDRAW),
+]

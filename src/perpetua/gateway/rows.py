@@ -1,0 +1,108 @@
+"""BitMEX ``Order`` and ``Execution`` rows built from the core's ``OrderEvent``.
+
+Every money field is an int in settlement minor units, every price an exact decimal from ticks
+(``avgPx`` is the exact average rounded to 8 decimals), every id a UUID from ``ids``.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from perpetua.core.events import OrderEvent
+from perpetua.core.instruments import InstrumentSpec, home_notional
+from perpetua.core.units import PPM
+from perpetua.gateway.vocabulary import (
+    CONTINGENCY_NAMES,
+    EXEC_TYPE_NAMES,
+    EXEC_TYPE_TRADE,
+    LIQUIDITY_NAMES,
+    ORD_STATUS_NAMES,
+    ORD_TYPE_NAMES,
+    PEG_NAMES,
+    SIDE_NAMES,
+    TIF_NAMES,
+    exec_inst_text,
+)
+from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid
+from perpetua.marketdata.wire import iso_ms, price, rational
+
+__all__ = ["execution_row", "order_row"]
+
+_NOTIONAL_QUANTUM = Decimal("1e-8")
+
+
+def _avg_px(spec: InstrumentSpec, event: OrderEvent) -> Decimal | None:
+    if event.cum_qty <= 0:
+        return None
+    return rational(event.cum_px_qty * spec.tick_num, event.cum_qty * spec.tick_den)
+
+
+def order_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
+    """The order as BitMEX's ``Order`` model after this event."""
+    return {
+        "orderID": order_uuid(event.order_id),
+        "clOrdID": event.cl_ord_id,
+        "clOrdLinkID": event.cl_ord_link_id,
+        "account": event.account,
+        "symbol": event.symbol,
+        "side": SIDE_NAMES.get(event.side, ""),
+        "orderQty": event.order_qty,
+        "price": price(spec, event.price),
+        "displayQty": event.display_qty,
+        "stopPx": price(spec, event.stop_px),
+        "pegOffsetValue": price(spec, event.peg_offset),
+        "pegPriceType": PEG_NAMES.get(event.peg_price_type, ""),
+        "currency": spec.quote_currency,
+        "settlCurrency": spec.settl_currency,
+        "ordType": ORD_TYPE_NAMES.get(event.ord_type, ""),
+        "timeInForce": TIF_NAMES.get(event.time_in_force, ""),
+        "execInst": exec_inst_text(event.exec_inst),
+        "contingencyType": CONTINGENCY_NAMES.get(event.contingency_type, ""),
+        "ordStatus": ORD_STATUS_NAMES.get(event.ord_status, ""),
+        "triggered": "StopOrderTriggered" if event.triggered else "",
+        "workingIndicator": event.working,
+        "ordRejReason": "",
+        "leavesQty": event.leaves_qty,
+        "cumQty": event.cum_qty,
+        "avgPx": _avg_px(spec, event),
+        "text": event.text,
+        "transactTime": iso_ms(event.transact_ts_ns),
+        "timestamp": iso_ms(event.ts_ns),
+    }
+
+
+def _notionals(spec: InstrumentSpec, event: OrderEvent) -> tuple[Decimal | None, Decimal | None]:
+    if event.exec_type != EXEC_TYPE_TRADE or event.last_px is None or event.last_qty <= 0:
+        return None, None
+    num, den = home_notional(spec, event.last_qty * event.side, event.last_px)
+    home = (Decimal(num) / Decimal(den)).quantize(_NOTIONAL_QUANTUM).normalize()
+    px = price(spec, event.last_px) or Decimal(0)
+    foreign = (-home * px).quantize(_NOTIONAL_QUANTUM).normalize()
+    return home, foreign
+
+
+def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
+    """The order row plus BitMEX's execution fields."""
+    row = order_row(event, spec)
+    home, foreign = _notionals(spec, event)
+    is_trade = event.exec_type == EXEC_TYPE_TRADE
+    row.update({
+        "execID": exec_uuid(event.exec_id),
+        "execType": EXEC_TYPE_NAMES.get(event.exec_type, ""),
+        "lastQty": event.last_qty,
+        "lastPx": price(spec, event.last_px),
+        "lastLiquidityInd": LIQUIDITY_NAMES.get(event.liquidity, ""),
+        "trdMatchID": trade_uuid(event.trd_match_id) if is_trade else ZERO_UUID,
+        "commission": (Decimal(event.fee_rate_ppm) / Decimal(PPM)).normalize()
+        if is_trade else None,
+        "feeType": ("Maker" if event.liquidity == 1 else "Taker") if is_trade else "",
+        "tradePublishIndicator": "PublishTrade" if is_trade else "",
+        "execCost": event.exec_cost,
+        "execComm": event.exec_comm,
+        "homeNotional": home,
+        "foreignNotional": foreign,
+        "underlyingLastPx": None,
+        "lastMkt": "XBME" if is_trade else "",
+        "exDestination": "XBME",
+        "multiLegReportingType": "SingleSecurity",
+    })
+    return row

@@ -1,0 +1,101 @@
+"""``Gateway``: everything the routes and sockets share, and the event-stream entry point.
+
+``on_events`` is the callback registered with the sequencer. It folds each command's events into
+the public views (``MarketData``) and the private views, then hands the resulting deltas to the
+WebSocket fan-out. It always runs on the event loop's thread: a call from another thread is
+forwarded with ``call_soon_threadsafe``, which keeps the stream's order.
+"""
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from perpetua.gateway.auth import KeyCache
+from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.ports import AccountsPort, Overloaded, SequencerPort
+from perpetua.gateway.private import PrivateViews
+from perpetua.gateway.ratelimit import RateLimits
+from perpetua.gateway.symbols import SymbolIndex
+from perpetua.gateway.ws.fanout import Fanout
+from perpetua.marketdata.hub import MarketData
+from perpetua.marketdata.wire import now_ns
+
+__all__ = ["Gateway"]
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, sequencer: SequencerPort, store: Any,
+                 accounts: AccountsPort | None) -> None:
+        self.config = config
+        self.sequencer = sequencer
+        self.store = store
+        self.accounts = accounts
+        self.market = MarketData(config.instruments)
+        self.private = PrivateViews(self.market)
+        self.symbols = SymbolIndex(self.market.specs)
+        self.keys = KeyCache(accounts)
+        self.limits = RateLimits(config.rate_limits)
+        self.fanout = Fanout(self)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread_id = threading.get_ident()
+        self._roller: asyncio.Task[None] | None = None
+        self.last_seq = 0
+
+    # Event stream -------------------------------------------------------------------------------
+
+    def on_events(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        loop = self.loop
+        if loop is not None and threading.get_ident() != self._thread_id:
+            loop.call_soon_threadsafe(self._apply, seq, ts_ns, command, events)
+            return
+        self._apply(seq, ts_ns, command, events)
+
+    def _apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        if seq and seq <= self.last_seq:
+            return  # already seen (a replayed backlog overlapping the live stream)
+        self.last_seq = max(self.last_seq, seq)
+        public = self.market.apply(seq, ts_ns, command, events)
+        private = self.private.apply(seq, ts_ns, events)
+        if public or private:
+            self.fanout.publish(public, private)
+
+    async def submit(self, command: Any) -> Any:
+        """Submit to the sequencer; ``Overloaded`` propagates (503 for orders and amends)."""
+        result = self.sequencer.submit(command)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def submit_unshed(self, command: Any, attempts_max: int = 50) -> Any:
+        """Cancels and closes are never shed: retry briefly if the queue is momentarily full."""
+        for _attempt in range(attempts_max):
+            try:
+                return await self.submit(command)
+            except Overloaded:
+                await asyncio.sleep(0.01)
+        return await self.submit(command)
+
+    # Lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._thread_id = threading.get_ident()
+        subscribe = getattr(self.sequencer, "subscribe", None)
+        if subscribe is not None:
+            subscribe(self.on_events)
+        self._roller = asyncio.create_task(self._roll_bins())
+
+    async def stop(self) -> None:
+        if self._roller is not None:
+            self._roller.cancel()
+        await self.fanout.close_all()
+
+    async def _roll_bins(self) -> None:
+        interval = self.config.bin_roll_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            deltas = self.market.roll(now_ns())
+            if deltas:
+                self.fanout.publish(deltas, [])

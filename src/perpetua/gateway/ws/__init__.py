@@ -1,0 +1,2 @@
+"""WebSocket API: ``/realtime`` and ``/realtimePlatform`` sessions, topics, fan-out,
+and the ``/realtimemd`` multiplexer."""

@@ -1,0 +1,102 @@
+"""The ``/realtime`` and ``/realtimePlatform`` endpoints: accept, authenticate from headers or
+query string, subscribe from ``?subscribe=``, then read ops until the client leaves."""
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from perpetua.gateway.ratelimit import Bucket
+from perpetua.gateway.ws.session import Session
+
+if TYPE_CHECKING:
+    from perpetua.gateway.state import Gateway
+
+__all__ = ["ConnectionLimiter", "serve_realtime"]
+
+NS_PER_HOUR = 3_600 * 10**9
+READ_MESSAGE_BYTES_MAX = 65_536
+
+
+class ConnectionLimiter:
+    """BitMEX allows ``per_hour`` new connections per IP, refilled continuously."""
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self.buckets: dict[str, Bucket] = {}
+
+    def take(self, ip: str, now_ns: int) -> tuple[bool, int]:
+        bucket = self.buckets.get(ip)
+        if bucket is None:
+            if len(self.buckets) > 100_000:
+                self.buckets.clear()
+            bucket = Bucket(self.per_hour, NS_PER_HOUR, now_ns)
+            self.buckets[ip] = bucket
+        ok = bucket.take(1, now_ns)
+        return ok, bucket.remaining()
+
+
+async def serve_realtime(gw: "Gateway", websocket: WebSocket, limiter: ConnectionLimiter,
+                         platform: bool = False) -> None:
+    import time
+
+    await websocket.accept()
+    session = Session(gw, websocket, platform)
+    gw.fanout.sessions.add(session)
+    writer = asyncio.create_task(session.writer())
+    try:
+        ip = websocket.client.host if websocket.client else "0.0.0.0"
+        ok, remaining = limiter.take(ip, time.monotonic_ns())
+        session.welcome(remaining)
+        if not ok and gw.config.rate_limits.enabled:
+            session.error(429, "Rate limit exceeded, retry in 60 seconds.", None,
+                          {"retryAfter": 60})
+            session.close_reason = (1008, "too many connections")
+            session.closed = True
+            session.queue.put_nowait(None)
+            await writer
+            return
+        await _handshake_auth(session, websocket)
+        topics = websocket.query_params.get("subscribe")
+        if topics:
+            request = {"op": "subscribe", "args": topics.split(",")}
+            for topic in topics.split(","):
+                if topic:
+                    session.subscribe(topic.strip(), request)
+        await _read_loop(session, websocket)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.closed = True
+        gw.fanout.drop(session)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+
+
+async def _handshake_auth(session: Session, websocket: WebSocket) -> None:
+    headers = websocket.headers
+    query = websocket.query_params
+    key = headers.get("api-key") or query.get("api-key")
+    expires = (headers.get("api-expires") or query.get("api-expires")
+               or headers.get("api-nonce") or query.get("api-nonce"))
+    signature = headers.get("api-signature") or query.get("api-signature")
+    if key and expires and signature:
+        await session.authenticate(key, expires, signature, {"op": "authKeyExpires"},
+                                   reply=False)
+
+
+async def _read_loop(session: Session, websocket: WebSocket) -> None:
+    while not session.closed:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes") or b""
+            text = data.decode("utf-8", "replace")
+        if len(text) > READ_MESSAGE_BYTES_MAX:
+            session.error(400, "Message too large.", None)
+            continue
+        await session.handle_text(text)

@@ -1,0 +1,102 @@
+"""Delivery of deltas to subscribed sockets, each message encoded once.
+
+Public subscriptions are indexed by (table, symbol) with ``"*"`` for a whole table; private ones
+by (table, account) and filtered by symbol per session. A session's queue is bounded: a session
+that cannot take a message is closed as a slow consumer (it never makes memory grow).
+"""
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from perpetua.gateway.private import PrivateDelta
+from perpetua.marketdata.deltas import Delta
+from perpetua.marketdata.wire import encode_json
+
+if TYPE_CHECKING:
+    from perpetua.gateway.state import Gateway
+    from perpetua.gateway.ws.session import Session
+
+__all__ = ["ALL", "Fanout", "data_message", "strip_nulls"]
+
+ALL = "*"
+
+
+def strip_nulls(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BitMEX stopped sending null fields on the WebSocket in 2023."""
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> str:
+    return encode_json({"table": table, "action": action, "data": strip_nulls(rows)}).decode()
+
+
+class Fanout:
+    def __init__(self, gw: "Gateway") -> None:
+        self.gw = gw
+        self.public: dict[tuple[str, str], set[Session]] = {}
+        self.private: dict[tuple[str, int], set[Session]] = {}
+        self.sessions: set[Session] = set()
+        self.messages_sent = 0
+
+    # Registration -------------------------------------------------------------------------------
+
+    def add_public(self, session: "Session", table: str, symbol: str) -> None:
+        self.public.setdefault((table, symbol), set()).add(session)
+        self.gw.market.wanted.add(table)
+
+    def remove_public(self, session: "Session", table: str, symbol: str) -> None:
+        subscribers = self.public.get((table, symbol))
+        if subscribers is not None:
+            subscribers.discard(session)
+            if not subscribers:
+                del self.public[(table, symbol)]
+        if not any(t == table for t, _ in self.public):
+            self.gw.market.wanted.discard(table)
+
+    def add_private(self, session: "Session", table: str, account: int) -> None:
+        self.private.setdefault((table, account), set()).add(session)
+        self.gw.private.wanted_accounts.add(account)
+
+    def remove_private(self, session: "Session", table: str, account: int) -> None:
+        subscribers = self.private.get((table, account))
+        if subscribers is not None:
+            subscribers.discard(session)
+            if not subscribers:
+                del self.private[(table, account)]
+        if not any(a == account for _, a in self.private):
+            self.gw.private.wanted_accounts.discard(account)
+
+    def drop(self, session: "Session") -> None:
+        for table, symbol in list(session.public_topics):
+            self.remove_public(session, table, symbol)
+        for table, account in list(session.private_topics):
+            self.remove_private(session, table, account)
+        self.sessions.discard(session)
+
+    # Delivery -----------------------------------------------------------------------------------
+
+    def publish(self, public: list[Delta], private: list[PrivateDelta]) -> None:
+        index = self.public
+        for delta in public:
+            exact = index.get((delta.table, delta.symbol))
+            whole = index.get((delta.table, ALL))
+            if not exact and not whole:
+                continue
+            message = data_message(delta.table, delta.action, delta.rows)
+            targets = (exact | whole) if exact and whole else (exact or whole)
+            for session in targets or ():
+                session.push(message)
+            self.messages_sent += len(targets or ())
+        for pdelta in private:
+            subscribers = self.private.get((pdelta.table, pdelta.account))
+            if not subscribers:
+                continue
+            message = data_message(pdelta.table, pdelta.action, pdelta.rows)
+            for session in subscribers:
+                if session.wants_private(pdelta.table, pdelta.symbol):
+                    session.push(message)
+                    self.messages_sent += 1
+
+    async def close_all(self) -> None:
+        for session in list(self.sessions):
+            await session.close(1001, "server shutting down")

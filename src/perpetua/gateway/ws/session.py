@@ -1,0 +1,278 @@
+"""One WebSocket connection: welcome, ops, heartbeats, auth, subscriptions, bounded sending.
+
+Ordering: a subscribe op enqueues its ack, then the partial, then registers the topic with the
+fan-out, all without yielding to the event loop, so no delta of that topic can precede its
+partial. Every outgoing message goes through a bounded queue drained by one writer task; a
+session whose queue is full is closed with a clear reason (slow consumer).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from perpetua.core.commands import CancelAllAfter
+from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, sign
+from perpetua.gateway.errors import ApiError
+from perpetua.gateway.ports import Overloaded
+from perpetua.gateway.ws.fanout import ALL
+from perpetua.gateway.ws.topics import (
+    NO_SYMBOL_TABLES,
+    PRIVATE_TABLES,
+    PUBLIC_TABLES,
+    partial_message,
+)
+from perpetua.marketdata.wire import decode_json, encode_json, iso_ms, now_ns
+
+if TYPE_CHECKING:
+    from perpetua.gateway.state import Gateway
+
+__all__ = ["Session", "WELCOME_INFO"]
+
+log = logging.getLogger("perpetua.gateway.ws")
+WELCOME_INFO = "Welcome to the BitMEX Realtime API."
+API_VERSION = "2020-10-09T21:10:34.000Z"
+DOCS_URL = "/app/wsAPI"
+CLOSE_SLOW_CONSUMER = 1008
+CLOSE_TOO_MANY_ERRORS = 1008
+SIGNED_PATH = "/realtime"
+OPS = ["authKey", "authKeyExpires", "cancelAllAfter", "help", "subscribe", "unsubscribe"]
+
+
+class Session:
+    def __init__(self, gw: "Gateway", websocket: WebSocket, platform: bool = False) -> None:
+        self.gw = gw
+        self.websocket = websocket
+        self.platform = platform
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(gw.config.ws_queue_messages_max)
+        self.principal: Principal | None = None
+        self.public_topics: set[tuple[str, str]] = set()
+        self.private_topics: set[tuple[str, int]] = set()
+        self.private_symbols: dict[str, set[str]] = {}
+        self.errors = 0
+        self.closed = False
+        self.close_reason: tuple[int, str] | None = None
+
+    # Sending ------------------------------------------------------------------------------------
+
+    def push(self, message: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.gw.fanout.drop(self)
+            self.closed = True
+            self.close_reason = (CLOSE_SLOW_CONSUMER,
+                                 "slow consumer: send queue exceeded "
+                                 f"{self.gw.config.ws_queue_messages_max} messages")
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()  # discard: the session is closing anyway
+
+    def send_json(self, value: Any) -> None:
+        self.push(encode_json(value).decode())
+
+    def error(self, status: int, message: str, request: Any, meta: dict[str, Any] | None = None
+              ) -> None:
+        self.errors += 1
+        self.send_json({"status": status, "error": message, "meta": meta or {},
+                        "request": request})
+        if self.errors > self.gw.config.ws_errors_max:
+            self.closed = True
+            self.close_reason = (CLOSE_TOO_MANY_ERRORS, "too many errors")
+            self._wake_writer()
+
+    async def writer(self) -> None:
+        send = self.websocket.send_text
+        while True:
+            message = await self.queue.get()
+            if message is None:
+                break
+            await send(message)
+        if self.close_reason is not None:
+            code, reason = self.close_reason
+            await self.close(code, reason)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = True
+        self.gw.fanout.drop(self)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+            await self.websocket.close(code, reason)
+
+    # Handshake ----------------------------------------------------------------------------------
+
+    def welcome(self, remaining: int) -> None:
+        self.send_json({"info": WELCOME_INFO, "version": API_VERSION,
+                        "timestamp": iso_ms(now_ns()), "docs": DOCS_URL,
+                        "limit": {"remaining": remaining}})
+
+    async def authenticate(self, key_id: str, expires: str, signature: str, request: Any,
+                           reply: bool) -> bool:
+        if self.principal is not None:
+            self.error(400, "Already authenticated.", request)
+            return False
+        try:
+            expires_value = int(str(expires))
+        except ValueError:
+            self.error(400, "Invalid expires.", request)
+            return False
+        now_s = int(time.time())
+        if expires_value < now_s:
+            self.error(401, "Signature expired: `expires` is in the past. Current time: "
+                       f"{now_s}", request)
+            return False
+        record = await self.gw.keys.get(key_id)
+        if record is None:
+            self.error(401, "Invalid API Key.", request)
+            return False
+        expected = sign(record.secret, "GET", SIGNED_PATH, str(expires))
+        if expected != str(signature).lower():
+            self.error(401, "Signature not valid.", request)
+            return False
+        if not record.enabled:
+            self.error(403, "This key is disabled.", request)
+            return False
+        self.principal = Principal(record)
+        if reply:
+            self.send_json({"success": True, "request": request})
+        return True
+
+    # Ops ----------------------------------------------------------------------------------------
+
+    async def handle_text(self, text: str) -> None:
+        if text == "ping":
+            self.push("pong")
+            return
+        try:
+            message = decode_json(text)
+        except msgspec.DecodeError:
+            self.error(400, "Unable to parse request: expected JSON.", text)
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("op"), str):
+            self.error(400, "Unknown or missing op.", message)
+            return
+        await self.handle_op(message["op"], message.get("args"), message)
+
+    async def handle_op(self, op: str, args: Any, request: dict[str, Any]) -> None:
+        arg_list = args if isinstance(args, list) else ([] if args is None else [args])
+        if op == "subscribe":
+            for topic in arg_list:
+                self.subscribe(str(topic), request)
+        elif op == "unsubscribe":
+            for topic in arg_list:
+                self.unsubscribe(str(topic), request)
+        elif op in ("authKeyExpires", "authKey"):
+            if len(arg_list) != 3:
+                self.error(400, f"{op} takes [apiKey, expires, signature].", request)
+                return
+            await self.authenticate(str(arg_list[0]), str(arg_list[1]), str(arg_list[2]),
+                                    request, reply=True)
+        elif op == "cancelAllAfter":
+            await self.cancel_all_after(arg_list, request)
+        elif op == "help":
+            from perpetua.gateway.routes.schema import websocket_help
+
+            self.send_json(websocket_help())
+        else:
+            self.error(400, f"Unknown op: {op}", request)
+
+    async def cancel_all_after(self, args: list[Any], request: dict[str, Any]) -> None:
+        if self.principal is None:
+            self.error(401, "You must be authenticated to use cancelAllAfter.", request)
+            return
+        perms = self.principal.key.permissions
+        if PERMISSION_CANCEL not in perms and "order" not in perms:
+            self.error(403, "Access Denied", request)
+            return
+        timeout = args[0] if args else None
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            self.error(400, "cancelAllAfter takes a timeout in ms (0 disarms).", request)
+            return
+        try:
+            result = await self.gw.submit_unshed(
+                CancelAllAfter(0, self.principal.account, timeout))
+        except (ApiError, Overloaded):
+            self.error(503, "The system is currently overloaded. Please try again later.",
+                       request)
+            return
+        ts = getattr(result, "ts_ns", now_ns())
+        self.send_json({"now": iso_ms(ts), "cancelTime": iso_ms(ts + timeout * 1_000_000)
+                        if timeout else 0, "request": request})
+
+    def _parse_topic(self, topic: str) -> tuple[str, str | None] | None:
+        table, _, symbol_text = topic.partition(":")
+        if not symbol_text:
+            return table, None
+        symbol = self.gw.symbols.one(symbol_text)
+        return (table, symbol) if symbol is not None else None
+
+    def subscribe(self, topic: str, request: dict[str, Any]) -> None:
+        table = topic.partition(":")[0]
+        if table not in PUBLIC_TABLES and table not in PRIVATE_TABLES:
+            self.error(400, f"Unknown table: {table}", request)
+            return
+        parsed = self._parse_topic(topic)
+        if parsed is None or (parsed[1] is not None and table in NO_SYMBOL_TABLES):
+            self.error(400, f"Unknown or expired symbol: {topic}", request)
+            return
+        _, symbol = parsed
+        private = table in PRIVATE_TABLES
+        if private and self.principal is None:
+            self.error(401, f"You are not authenticated. Subscribing to '{table}' requires "
+                       "an API key.", request)
+            return
+        if len(self.public_topics) + len(self.private_topics) >= (
+                self.gw.config.ws_subscriptions_max):
+            self.error(400, "Too many subscriptions.", request)
+            return
+        if self._subscribed(table, symbol):
+            self.error(400, f"You are already subscribed to this topic: {topic}", request)
+            return
+        self.send_json({"success": True, "subscribe": topic, "request": request})
+        account = self.principal.account if private and self.principal else None
+        self.push(partial_message(self.gw, table, symbol, account))
+        if private and account is not None:
+            self.private_topics.add((table, account))
+            self.private_symbols.setdefault(table, set()).add(symbol or ALL)
+            self.gw.fanout.add_private(self, table, account)
+        else:
+            self.public_topics.add((table, symbol or ALL))
+            self.gw.fanout.add_public(self, table, symbol or ALL)
+
+    def _subscribed(self, table: str, symbol: str | None) -> bool:
+        if table in PRIVATE_TABLES and self.principal is not None:
+            return (symbol or ALL) in self.private_symbols.get(table, set())
+        return (table, symbol or ALL) in self.public_topics
+
+    def unsubscribe(self, topic: str, request: dict[str, Any]) -> None:
+        parsed = self._parse_topic(topic)
+        table = topic.partition(":")[0]
+        if parsed is None or not self._subscribed(table, parsed[1]):
+            self.error(400, f"You weren't subscribed to {topic}.", request)
+            return
+        symbol = parsed[1] or ALL
+        if table in PRIVATE_TABLES and self.principal is not None:
+            symbols = self.private_symbols.get(table, set())
+            symbols.discard(symbol)
+            if not symbols:
+                self.private_topics.discard((table, self.principal.account))
+                self.gw.fanout.remove_private(self, table, self.principal.account)
+        else:
+            self.public_topics.discard((table, symbol))
+            self.gw.fanout.remove_public(self, table, symbol)
+        self.send_json({"success": True, "unsubscribe": topic, "request": request})
+
+    def wants_private(self, table: str, symbol: str) -> bool:
+        symbols = self.private_symbols.get(table)
+        return bool(symbols) and (ALL in symbols or symbol in symbols)  # type: ignore[operator]

@@ -1,0 +1,189 @@
+"""The WebSocket tables (reference §6.4): names, keys, and the partial image of each.
+
+A partial carries ``keys``, ``types``, ``foreignKeys``, ``attributes`` and ``filter`` and the
+full image for the subscription. Quote and trade partials are never empty (clients read
+``[-1]``): without data they hold a placeholder row.
+"""
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from perpetua.marketdata.wire import encode_json, now_ns
+
+if TYPE_CHECKING:
+    from perpetua.gateway.state import Gateway
+
+__all__ = [
+    "NO_SYMBOL_TABLES",
+    "PLATFORM_TABLES",
+    "PRIVATE_TABLES",
+    "PUBLIC_TABLES",
+    "TABLE_KEYS",
+    "partial_message",
+    "partial_rows",
+]
+
+BIN_TABLES = tuple(f"{kind}Bin{size}" for kind in ("trade", "quote")
+                   for size in ("1m", "5m", "1h", "1d"))
+PLATFORM_TABLES = ("announcement", "connected", "chat", "publicNotifications",
+                   "privateNotifications")
+PUBLIC_TABLES = frozenset({
+    "announcement", "connected", "chat", "publicNotifications", "instrument", "settlement",
+    "funding", "insurance", "liquidation", "orderBookL2", "orderBookL2_25", "orderBook10",
+    "quote", "trade", *BIN_TABLES,
+})
+PRIVATE_TABLES = frozenset({"privateNotifications", "account", "wallet", "affiliate", "margin",
+                            "position", "transact", "order", "execution"})
+NO_SYMBOL_TABLES = frozenset({"account", "affiliate", "announcement", "connected", "chat",
+                              "funds", "insurance", "margin", "publicNotifications",
+                              "privateNotifications", "transact", "wallet"})
+TABLE_KEYS: dict[str, list[str]] = {
+    "instrument": ["symbol"],
+    "orderBookL2": ["symbol", "id", "side"],
+    "orderBookL2_25": ["symbol", "id", "side"],
+    "orderBook10": ["symbol"],
+    "order": ["orderID"],
+    "position": ["account", "symbol", "currency"],
+    "margin": ["account", "currency"],
+    "wallet": ["account", "currency"],
+    "liquidation": ["orderID"],
+    "insurance": ["currency", "timestamp"],
+    "account": ["account"],
+}
+TRADES_IN_PARTIAL_MAX = 100
+EXECUTIONS_IN_PARTIAL_MAX = 100
+_TIME_FIELDS = frozenset({"timestamp", "transactTime", "listing", "front", "expiry", "settle",
+                          "listedSettle", "fundingTimestamp", "publishTime", "calcInterval",
+                          "publishInterval", "fundingInterval"})
+
+
+def _type_of(name: str, value: Any) -> str:
+    if name in _TIME_FIELDS:
+        return "timestamp"
+    if name in ("orderID", "execID", "trdMatchID", "clOrdID"):
+        return "guid" if name != "clOrdID" else "symbol"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, Decimal):
+        return "float"
+    if isinstance(value, list | dict):
+        return "any"
+    return "symbol"
+
+
+def _types(rows: list[dict[str, Any]]) -> dict[str, str]:
+    types: dict[str, str] = {}
+    for row in rows[:1]:
+        for name, value in row.items():
+            if value is not None:
+                types[name] = _type_of(name, value)
+    return types
+
+
+def _symbols(gw: "Gateway", symbol: str | None, tradable_only: bool = True) -> list[str]:
+    if symbol is not None:
+        return [symbol]
+    if tradable_only:
+        return list(gw.market.books)
+    return list(gw.market.specs)
+
+
+def _public_rows(gw: "Gateway", table: str, symbol: str | None) -> list[dict[str, Any]]:
+    market = gw.market
+    now = now_ns()
+    if table == "instrument":
+        rows = []
+        for name in _symbols(gw, symbol, tradable_only=False):
+            market.published[name] = market.live(name)
+            rows.append(market.instrument_row(name))
+        return rows
+    if table in ("orderBookL2", "orderBookL2_25"):
+        depth = None if table == "orderBookL2" else 25
+        return [row for name in _symbols(gw, symbol) for row in market.l2_rows(name, depth)]
+    if table == "orderBook10":
+        return [market.book10_row(name) for name in _symbols(gw, symbol)]
+    if table == "quote":
+        return [market.seed_quote(name, now) for name in _symbols(gw, symbol)]
+    if table == "trade":
+        rows = []
+        for name in _symbols(gw, symbol):
+            recent = list(market.trades[name])[-TRADES_IN_PARTIAL_MAX:]
+            rows.extend(recent or [market.seed_trade(name, now)])
+        return rows
+    if table.startswith("tradeBin"):
+        size = table[len("tradeBin"):]
+        return [market.bins[(size, n)].closed[-1] for n in _symbols(gw, symbol)
+                if market.bins[(size, n)].closed]
+    if table.startswith("quoteBin"):
+        size = table[len("quoteBin"):]
+        return [market.quote_bins[(size, n)][-1] for n in _symbols(gw, symbol)
+                if market.quote_bins[(size, n)]]
+    if table == "insurance":
+        return [row for row in market.insurance][-len(market.insurance_balance):] if (
+            market.insurance_balance) else []
+    if table == "funding":
+        return [r for r in market.funding if symbol is None or r["symbol"] == symbol][-10:]
+    if table == "settlement":
+        return [r for r in market.settlement if symbol is None or r["symbol"] == symbol][-10:]
+    if table == "liquidation":
+        return [r for r in market.liquidation.values() if symbol is None or r["symbol"] == symbol]
+    if table == "connected":
+        return [{"users": len(gw.fanout.sessions), "bots": 0}]
+    return []
+
+
+def _private_rows(gw: "Gateway", table: str, account: int, symbol: str | None
+                  ) -> list[dict[str, Any]]:
+    views = gw.private
+    rows: list[dict[str, Any]]
+    if table == "order":
+        rows = list(views.open_orders.get(account, {}).values())
+    elif table == "execution":
+        rows = list(views.executions.get(account, ()))[-EXECUTIONS_IN_PARTIAL_MAX:]
+    elif table == "position":
+        rows = views.position_rows(account)
+    elif table == "margin":
+        rows = [views.margin_row(account, c) for c in views.currencies(account)]
+    elif table == "wallet":
+        rows = [views.wallet_row(account, c) for c in views.currencies(account)]
+    elif table == "transact":
+        rows = []
+    elif table == "account":
+        rows = [{"account": account}]
+    else:
+        rows = []
+    if symbol is not None:
+        rows = [r for r in rows if r.get("symbol") == symbol]
+    return rows
+
+
+def partial_rows(gw: "Gateway", table: str, symbol: str | None, account: int | None
+                 ) -> list[dict[str, Any]]:
+    if table in PRIVATE_TABLES and account is not None:
+        return _private_rows(gw, table, account, symbol)
+    return _public_rows(gw, table, symbol)
+
+
+def partial_message(gw: "Gateway", table: str, symbol: str | None, account: int | None) -> str:
+    from perpetua.gateway.ws.fanout import strip_nulls
+
+    rows = strip_nulls(partial_rows(gw, table, symbol, account))
+    filter_: dict[str, Any] = {}
+    if table in PRIVATE_TABLES and account is not None:
+        filter_["account"] = account
+    if symbol is not None:
+        filter_["symbol"] = symbol
+    message: dict[str, Any] = {
+        "table": table,
+        "action": "partial",
+        "keys": TABLE_KEYS.get(table, []),
+        "types": _types(rows),
+        "foreignKeys": {"symbol": "instrument", "side": "side"} if "symbol" in (
+            rows[0] if rows else {}) else {},
+        "attributes": {"symbol": "parted"} if table not in NO_SYMBOL_TABLES else {},
+        "filter": filter_,
+        "data": rows,
+    }
+    return encode_json(message).decode()

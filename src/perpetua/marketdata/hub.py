@@ -1,0 +1,388 @@
+"""``MarketData``: every public view, updated from the event stream, emitting WebSocket deltas.
+
+``apply(seq, ts_ns, command, events)`` folds one command's events into the views and returns
+the public ``Delta``s in event order (consecutive rows of the same table, symbol and action are
+merged). ``roll(now_ns)`` closes due trade and quote bins. Tables whose deltas cost work to
+compute (``orderBookL2_25``, ``orderBook10``, ``instrument`` diffs) are only computed while
+``wanted`` names them; the views themselves are always current so REST reads stay consistent.
+"""
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from perpetua.core.events import (
+    BookLevel,
+    IndexUpdated,
+    InstrumentStateChanged,
+    PositionChanged,
+    Trade,
+    Transfer,
+)
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value, home_notional
+from perpetua.marketdata.book import L2Book, level_id
+from perpetua.marketdata.deltas import Delta
+from perpetua.marketdata.ids import ZERO_UUID, trade_uuid
+from perpetua.marketdata.instruments import MarketStats, live_row, static_row
+from perpetua.marketdata.trades import BIN_SIZES_NS, TRADES_RETAINED_MAX, TradeBins, tick_direction
+from perpetua.marketdata.wire import iso_ms, price, rational
+
+__all__ = ["INSURANCE_ACCOUNT", "QUOTES_RETAINED_MAX", "MarketData"]
+
+INSURANCE_ACCOUNT = -3  # ledger.INSURANCE
+QUOTES_RETAINED_MAX = 1_000
+PUBLIC_ROWS_RETAINED_MAX = 1_000  # funding, settlement, insurance, liquidation rows kept
+L2_25_DEPTH = 25
+BOOK10_DEPTH = 10
+SIDE_NAMES = {1: "Buy", -1: "Sell"}
+_NOTIONAL_QUANTUM = Decimal("1e-8")
+
+
+def _decimal(fraction: tuple[int, int]) -> Decimal:
+    return (Decimal(fraction[0]) / Decimal(fraction[1])).quantize(_NOTIONAL_QUANTUM).normalize()
+
+
+class _Pending:
+    """Deltas of one command, merged as they are appended."""
+
+    __slots__ = ("out",)
+
+    def __init__(self) -> None:
+        self.out: list[Delta] = []
+
+    def add(self, table: str, symbol: str, action: str, row: dict[str, Any]) -> None:
+        last = self.out[-1] if self.out else None
+        if last is not None and last.table == table and last.symbol == symbol and (
+                last.action == action):
+            last.rows.append(row)
+        else:
+            self.out.append(Delta(table, symbol, action, [row]))
+
+
+class MarketData:
+    def __init__(self, specs: Iterable[InstrumentSpec]) -> None:
+        self.specs: dict[str, InstrumentSpec] = {s.symbol: s for s in specs}
+        self.static: dict[str, dict[str, Any]] = {s: static_row(p) for s, p in self.specs.items()}
+        self.stats: dict[str, MarketStats] = {s: MarketStats(p.state)
+                                              for s, p in self.specs.items()}
+        self.books: dict[str, L2Book] = {}
+        self.trades: dict[str, deque[dict[str, Any]]] = {}
+        self.quotes: dict[str, deque[dict[str, Any]]] = {}
+        self.bins: dict[tuple[str, str], TradeBins] = {}
+        self.quote_bins: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        self.referrers: dict[str, list[str]] = {}
+        for symbol, spec in self.specs.items():
+            if spec.kind == InstrumentKind.INDEX:
+                continue
+            self.books[symbol] = L2Book()
+            self.trades[symbol] = deque(maxlen=TRADES_RETAINED_MAX)
+            self.quotes[symbol] = deque(maxlen=QUOTES_RETAINED_MAX)
+            for size, size_ns in BIN_SIZES_NS.items():
+                self.bins[(size, symbol)] = TradeBins(spec, size_ns)
+                self.quote_bins[(size, symbol)] = deque(maxlen=QUOTES_RETAINED_MAX)
+            self.referrers.setdefault(spec.reference_symbol, []).append(symbol)
+        self.positions: dict[tuple[int, str], int] = {}
+        self.insurance_balance: dict[str, int] = {}
+        self.insurance: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
+        self.funding: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
+        self.settlement: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
+        self.liquidation: dict[str, dict[str, Any]] = {}
+        self.published: dict[str, dict[str, Any]] = {}
+        self.wanted: set[str] = set()
+        self.seq = 0
+        self.ts_ns = 0
+
+    # Applying events ---------------------------------------------------------------------------
+
+    def apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> list[Delta]:
+        self.seq = seq
+        self.ts_ns = max(self.ts_ns, ts_ns)
+        pending = _Pending()
+        before: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        touched: set[str] = set()
+        for event in events:
+            kind = type(event)
+            if kind is BookLevel:
+                self._book_level(event, before, pending)  # type: ignore[arg-type]
+                touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is Trade:
+                self._trade(event, pending)  # type: ignore[arg-type]
+                touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is IndexUpdated:
+                touched.update(self._index(event))  # type: ignore[arg-type]
+            elif kind is InstrumentStateChanged:
+                self.stats[event.symbol].state = event.state  # type: ignore[attr-defined]
+                touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is PositionChanged:
+                self._position(event)  # type: ignore[arg-type]
+                touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is Transfer:
+                self._transfer(event, pending)  # type: ignore[arg-type]
+        if touched:
+            self._after(touched, before, pending)
+        return pending.out
+
+    def _book_level(self, event: BookLevel, before: dict[tuple[str, int], list[tuple[int, int]]],
+                    pending: _Pending) -> None:
+        book = self.books.get(event.symbol)
+        if book is None:
+            return
+        key = (event.symbol, event.side)
+        if key not in before:
+            before[key] = book.top(event.side, L2_25_DEPTH)
+        old = book.set(event.side, event.price, event.size, event.ts_ns)
+        if old == 0 and event.size == 0:
+            return
+        action = "insert" if old == 0 else ("delete" if event.size == 0 else "update")
+        spec = self.specs[event.symbol]
+        row = {
+            "symbol": event.symbol,
+            "id": level_id(spec.index, event.price),
+            "side": SIDE_NAMES[event.side],
+            "size": event.size if event.size else old,
+            "price": price(spec, event.price),
+            "timestamp": iso_ms(event.ts_ns),
+        }
+        pending.add("orderBookL2", event.symbol, action, row)
+
+    def _trade(self, event: Trade, pending: _Pending) -> None:
+        spec = self.specs[event.symbol]
+        stats = self.stats[event.symbol]
+        direction = tick_direction(stats.tick_dir, stats.last_ticks, event.price)
+        stats.tick_dir = direction
+        stats.last_ticks = event.price
+        stats.total_volume += event.qty
+        stats.total_turnover += event.gross_value
+        stats.ts_ns = max(stats.ts_ns, event.ts_ns)
+        home = _decimal(home_notional(spec, event.qty, event.price))
+        px = price(spec, event.price) or Decimal(0)
+        foreign = (home * px).quantize(_NOTIONAL_QUANTUM).normalize()
+        row = {
+            "timestamp": iso_ms(event.ts_ns),
+            "symbol": event.symbol,
+            "side": SIDE_NAMES[event.side],
+            "size": event.qty,
+            "price": px,
+            "tickDirection": direction,
+            "trdMatchID": trade_uuid(event.trd_match_id),
+            "grossValue": event.gross_value,
+            "homeNotional": home,
+            "foreignNotional": foreign,
+            "trdType": "Regular",
+        }
+        self.trades[event.symbol].append(row)
+        pending.add("trade", event.symbol, "insert", row)
+        for size in BIN_SIZES_NS:
+            closed = self.bins[(size, event.symbol)].add(
+                event.ts_ns, event.price, event.qty, event.gross_value, home, foreign)
+            for bin_row in closed:
+                pending.add(f"tradeBin{size}", event.symbol, "insert", bin_row)
+
+    def _index(self, event: IndexUpdated) -> list[str]:
+        value = (event.price_num, event.price_den)
+        touched = [event.symbol] if event.symbol in self.stats else []
+        if touched:
+            stats = self.stats[event.symbol]
+            stats.index = value
+            stats.ts_ns = max(stats.ts_ns, event.ts_ns)
+        for symbol in self.referrers.get(event.symbol, ()):
+            stats = self.stats[symbol]
+            stats.index = value
+            stats.ts_ns = max(stats.ts_ns, event.ts_ns)
+            touched.append(symbol)
+        return touched
+
+    def _position(self, event: PositionChanged) -> None:
+        key = (event.account, event.symbol)
+        old = self.positions.get(key, 0)
+        if event.current_qty:
+            self.positions[key] = event.current_qty
+        else:
+            self.positions.pop(key, None)
+        stats = self.stats.get(event.symbol)
+        if stats is not None:
+            stats.open_interest += max(event.current_qty, 0) - max(old, 0)
+
+    def _transfer(self, event: Transfer, pending: _Pending) -> None:
+        if INSURANCE_ACCOUNT not in (event.debit_account, event.credit_account):
+            return
+        sign = 1 if event.credit_account == INSURANCE_ACCOUNT else -1
+        balance = self.insurance_balance.get(event.currency, 0) + sign * event.amount
+        self.insurance_balance[event.currency] = balance
+        row = {"currency": event.currency, "timestamp": iso_ms(event.ts_ns),
+               "walletBalance": balance}
+        self.insurance.append(row)
+        pending.add("insurance", "", "insert", row)
+
+    def _after(self, touched: set[str], before: dict[tuple[str, int], list[tuple[int, int]]],
+               pending: _Pending) -> None:
+        for symbol in sorted(touched):
+            book = self.books.get(symbol)
+            if book is not None and ((symbol, 1) in before or (symbol, -1) in before):
+                self._quote(symbol, book, pending)
+                if "orderBookL2_25" in self.wanted:
+                    for side in (-1, 1):
+                        if (symbol, side) in before:
+                            self._diff_top(symbol, side, before[(symbol, side)], pending)
+                if "orderBook10" in self.wanted:
+                    old10 = [before.get((symbol, s), book.top(s, BOOK10_DEPTH))[:BOOK10_DEPTH]
+                             for s in (1, -1)]
+                    if old10 != [book.top(1, BOOK10_DEPTH), book.top(-1, BOOK10_DEPTH)]:
+                        pending.add("orderBook10", symbol, "update", self.book10_row(symbol))
+            if "instrument" in self.wanted:
+                self._instrument_delta(symbol, pending)
+
+    def _quote(self, symbol: str, book: L2Book, pending: _Pending) -> None:
+        bid = book.best(1)
+        ask = book.best(-1)
+        spec = self.specs[symbol]
+        quotes = self.quotes[symbol]
+        row = {
+            "timestamp": iso_ms(book.ts_ns),
+            "symbol": symbol,
+            "bidSize": bid[1] if bid else None,
+            "bidPrice": price(spec, bid[0]) if bid else None,
+            "askPrice": price(spec, ask[0]) if ask else None,
+            "askSize": ask[1] if ask else None,
+        }
+        if quotes:
+            last = quotes[-1]
+            if all(last[k] == row[k] for k in ("bidSize", "bidPrice", "askPrice", "askSize")):
+                return
+        quotes.append(row)
+        pending.add("quote", symbol, "insert", row)
+
+    def _diff_top(self, symbol: str, side: int, old: list[tuple[int, int]],
+                  pending: _Pending) -> None:
+        book = self.books[symbol]
+        new = dict(book.top(side, L2_25_DEPTH))
+        old_map = dict(old)
+        spec = self.specs[symbol]
+        ts = iso_ms(book.ts_ns)
+
+        def row(px: int, size: int) -> dict[str, Any]:
+            return {"symbol": symbol, "id": level_id(spec.index, px), "side": SIDE_NAMES[side],
+                    "size": size, "price": price(spec, px), "timestamp": ts}
+
+        for px, size in old_map.items():
+            if px not in new:
+                pending.add("orderBookL2_25", symbol, "delete", row(px, size))
+        for px, size in new.items():
+            if px not in old_map:
+                pending.add("orderBookL2_25", symbol, "insert", row(px, size))
+            elif old_map[px] != size:
+                pending.add("orderBookL2_25", symbol, "update", row(px, size))
+
+    def _instrument_delta(self, symbol: str, pending: _Pending) -> None:
+        fresh = self.live(symbol)
+        last = self.published.get(symbol)
+        self.published[symbol] = fresh
+        if last is None:
+            return
+        changed = {k: v for k, v in fresh.items() if last.get(k) != v and k != "timestamp"}
+        if changed:
+            changed["symbol"] = symbol
+            changed["timestamp"] = fresh["timestamp"]
+            pending.add("instrument", symbol, "update", changed)
+
+    # Time ---------------------------------------------------------------------------------------
+
+    def roll(self, now_ns: int) -> list[Delta]:
+        """Close trade and quote bins that ended by ``now_ns``."""
+        pending = _Pending()
+        for (size, symbol), bins in self.bins.items():
+            for row in bins.roll(now_ns):
+                pending.add(f"tradeBin{size}", symbol, "insert", row)
+                quote = self.quotes[symbol][-1] if self.quotes[symbol] else None
+                if quote is not None:
+                    qrow = dict(quote, timestamp=row["timestamp"])
+                    self.quote_bins[(size, symbol)].append(qrow)
+                    pending.add(f"quoteBin{size}", symbol, "insert", qrow)
+        return pending.out
+
+    # Views --------------------------------------------------------------------------------------
+
+    def day_stats(self, symbol: str) -> dict[str, Any]:
+        bins = self.bins.get(("1h", symbol))
+        if bins is None:
+            return {}
+        rows = [r for r in bins.rows(partial=True)[-24:] if r["trades"]]
+        if not rows:
+            return {}
+        volume = sum(r["volume"] for r in rows)
+        vwap_num = sum((r["vwap"] or 0) * r["volume"] for r in rows)
+        return {
+            "volume24h": volume,
+            "turnover24h": sum(r["turnover"] for r in rows),
+            "homeNotional24h": sum(r["homeNotional"] for r in rows),
+            "foreignNotional24h": sum(r["foreignNotional"] for r in rows),
+            "prevPrice24h": rows[0]["open"],
+            "highPrice": max(r["high"] for r in rows),
+            "lowPrice": min(r["low"] for r in rows),
+            "vwap": (vwap_num / volume).quantize(_NOTIONAL_QUANTUM).normalize() if volume else None,
+        }
+
+    def live(self, symbol: str) -> dict[str, Any]:
+        spec = self.specs[symbol]
+        stats = self.stats[symbol]
+        if spec.kind == InstrumentKind.INDEX:
+            value = rational(*stats.index) if stats.index else None
+            return {"state": stats.state, "lastPrice": value, "markPrice": value,
+                    "publishTime": iso_ms(stats.ts_ns) if stats.ts_ns else None,
+                    "timestamp": iso_ms(stats.ts_ns)}
+        book = self.books[symbol]
+        bid = book.best(1)
+        ask = book.best(-1)
+        open_value = 0
+        if stats.open_interest and stats.last_ticks:
+            open_value = abs(contract_value(spec, stats.open_interest, stats.last_ticks))
+        return live_row(spec, stats, bid[0] if bid else None, ask[0] if ask else None,
+                        self.day_stats(symbol), open_value)
+
+    def instrument_row(self, symbol: str) -> dict[str, Any]:
+        row = dict(self.static[symbol])
+        row.update(self.live(symbol))
+        return row
+
+    def l2_rows(self, symbol: str, depth: int | None) -> list[dict[str, Any]]:
+        """Sells (price descending) then buys (price descending), BitMEX's REST order."""
+        book = self.books[symbol]
+        spec = self.specs[symbol]
+        ts = iso_ms(book.ts_ns or self.ts_ns)
+        rows = []
+        for side in (-1, 1):
+            levels = book.top(side, depth)
+            if side == -1:
+                levels.reverse()
+            for px, size in levels:
+                rows.append({"symbol": symbol, "id": level_id(spec.index, px),
+                             "side": SIDE_NAMES[side], "size": size, "price": price(spec, px),
+                             "timestamp": ts})
+        return rows
+
+    def book10_row(self, symbol: str) -> dict[str, Any]:
+        book = self.books[symbol]
+        spec = self.specs[symbol]
+        return {
+            "symbol": symbol,
+            "bids": [[price(spec, p), s] for p, s in book.top(1, BOOK10_DEPTH)],
+            "asks": [[price(spec, p), s] for p, s in book.top(-1, BOOK10_DEPTH)],
+            "timestamp": iso_ms(book.ts_ns or self.ts_ns),
+        }
+
+    def seed_quote(self, symbol: str, now_ns: int) -> dict[str, Any]:
+        """The current quote, or a placeholder row when nothing has been quoted yet."""
+        quotes = self.quotes.get(symbol)
+        if quotes:
+            return quotes[-1]
+        return {"timestamp": iso_ms(now_ns), "symbol": symbol, "bidSize": 0, "bidPrice": None,
+                "askPrice": None, "askSize": 0}
+
+    def seed_trade(self, symbol: str, now_ns: int) -> dict[str, Any]:
+        """A size-0 print at the mark (like BitMEX's index prints) when nothing has traded."""
+        live = self.live(symbol)
+        return {"timestamp": iso_ms(now_ns), "symbol": symbol, "side": "Buy", "size": 0,
+                "price": live.get("markPrice"), "tickDirection": "ZeroPlusTick",
+                "trdMatchID": ZERO_UUID, "grossValue": 0, "homeNotional": 0,
+                "foreignNotional": 0, "trdType": "Regular"}
