@@ -61,8 +61,24 @@ class Gateway:
         if public or private:
             self.fanout.publish(public, private)
 
+    def on_batch(self, batch: Sequence[Any]) -> None:
+        """The real sequencer's subscriber: ``list[Applied]`` per durable batch, in seq order,
+        on its committer thread; forwarded whole to the loop (one wake-up per batch)."""
+        loop = self.loop
+        if loop is not None and threading.get_ident() != self._thread_id:
+            loop.call_soon_threadsafe(self._apply_batch, batch)
+            return
+        self._apply_batch(batch)
+
+    def _apply_batch(self, batch: Sequence[Any]) -> None:
+        for applied in batch:
+            self._apply(applied.seq, applied.ts_ns, applied.command, applied.events)
+
     async def submit(self, command: Any) -> Any:
         """Submit to the sequencer; ``Overloaded`` propagates (503 for orders and amends)."""
+        submit_async = getattr(self.sequencer, "submit_async", None)
+        if submit_async is not None:
+            return await submit_async(command)
         result = self.sequencer.submit(command)
         if inspect.isawaitable(result):
             result = await result
@@ -84,7 +100,8 @@ class Gateway:
         self._thread_id = threading.get_ident()
         subscribe = getattr(self.sequencer, "subscribe", None)
         if subscribe is not None:
-            subscribe(self.on_events)
+            batched = hasattr(self.sequencer, "submit_async")  # perpetua.sequencer.Sequencer
+            subscribe(self.on_batch if batched else self.on_events)
         self._roller = asyncio.create_task(self._roll_bins())
 
     async def stop(self) -> None:
