@@ -230,11 +230,13 @@ class Projector:
             return 0
         try:
             with self.engine.begin() as conn:
+                # claim first: the compare-and-set (a row lock on PostgreSQL) keeps a second
+                # writer out before it reads balances or writes a row
+                self._advance(conn, fresh[-1][0], fresh[-1][1])
                 chunk = _Chunk()
                 for seq, _ts_ns, _command, events in fresh:
                     self._project_command(conn, chunk, seq, events)
                 self._write(conn, chunk)
-                self._advance(conn, fresh[-1][0], fresh[-1][1])
         except BaseException:
             self._forget()
             raise

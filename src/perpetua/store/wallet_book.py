@@ -5,19 +5,25 @@ balance exactly; ``wallets`` holds them for user and system accounts alike (the 
 balance is the ``insurance`` table). Holds for open spot orders are not transfers and do not
 show here; margin is the risk engine's.
 
-Wallet history rows (``transactions``), for user accounts only. The choice, per kind of money:
+Wallet history rows (``transactions``), for user accounts only. As on BitMEX, ``amount`` is the
+row's whole signed effect on the wallet, fees included, and ``fee`` only says how much of it was
+fee; so each row's ``wallet_balance`` is the previous row's plus its ``amount`` (rows in
+``transact_id`` order, per account and currency; a canceled withdrawal excepted, see below).
+The choice, per kind of money:
 
 * ``Deposit``: one row per ``DepositCredited`` (ref = its transfer id), status Completed.
 * ``Withdrawal``: one row per withdrawal id, written at the request (status Pending, amount =
-  -amount, fee = fee, wallet_balance after the hold of amount + fee) and updated in place to
-  Completed or Canceled. A canceled withdrawal's money came back by a release transfer that has
-  no row of its own, so the row's amount is not part of the running balance after that.
+  -(amount + fee), wallet_balance after the hold) and updated in place to Completed or
+  Canceled; ``transact_ts_ns`` stays the request's time and ``timestamp_ns`` becomes the
+  completion's (BitMEX: transactTime is submission, timestamp is processing). A canceled
+  withdrawal's money came back by a release transfer that has no row of its own, so the
+  running balance skips canceled rows.
 * ``RealisedPNL``: one row per account, currency and execution (ref = trdMatchID) summing the
-  realised PnL, fee and rebate transfers of that fill: amount = their net effect on the wallet,
-  fee = fee paid minus rebate received. Funding and settlement transfers (codes FUNDING,
-  SETTLEMENT) land here too, per their ``ref``. This is per execution rather than BitMEX's one
-  row per day: it keeps ``wallet_balance`` an exact running balance (each row's balance is the
-  previous row's plus its amount) and lets a trader reconcile every fill.
+  realised PnL, fee and rebate transfers of that fill; fee = fee paid minus rebate received.
+  Funding and settlement transfers (codes FUNDING, SETTLEMENT) land here too, one row per
+  their ``ref``. This is per execution rather than BitMEX's one row per day: the running
+  balance stays exact and a trader can reconcile every fill. BitMEX's live ``UnrealisedPNL``
+  row (status Pending) needs the mark price: the gateway adds it if it wants it.
 * ``SpotTrade``: one row per account, currency and spot fill (SPOT_BASE, SPOT_QUOTE, and the fee
   or rebate of a spot match): amount = the net change of that currency, fee as above.
 * ``Transfer``: any other code that touches a user account, one row per (code, ref).
@@ -181,7 +187,7 @@ class WalletBook:
         if ev.status == "Pending":
             row = self._new_row(ev.ts_ns, ev.account, ev.currency, "Withdrawal",
                                 "Pending", ev.withdrawal_id, "")
-            row.update(amount=-ev.amount, fee=ev.fee, wallet_balance=state.amount)
+            row.update(amount=-(ev.amount + ev.fee), fee=ev.fee, wallet_balance=state.amount)
             self._pending_withdrawals[ev.withdrawal_id] = row
             return
         if ev.status == "Completed":
@@ -191,7 +197,7 @@ class WalletBook:
             self._dirty[(state.account, state.currency)] = state
         pending = self._pending_withdrawals.get(ev.withdrawal_id)
         if pending is not None:
-            pending.update(transact_status=ev.status, transact_ts_ns=ev.ts_ns)
+            pending.update(transact_status=ev.status, timestamp_ns=ev.ts_ns)
         else:
             self._withdrawal_updates.append({"w_account": ev.account, "w_ref": ev.withdrawal_id,
                                              "status": ev.status, "ts": ev.ts_ns})
@@ -205,7 +211,7 @@ class WalletBook:
                     .where(transactions.c.account == bindparam("w_account"),
                            transactions.c.transact_type == "Withdrawal",
                            transactions.c.ref == bindparam("w_ref"))
-                    .values(transact_status=bindparam("status"), transact_ts_ns=bindparam("ts")))
+                    .values(transact_status=bindparam("status"), timestamp_ns=bindparam("ts")))
             conn.execute(stmt, self._withdrawal_updates)
         upsert(conn, wallets, [s.row() for s in self._dirty.values()], ("account", "currency"))
         upsert(conn, insurance, list(self._insurance.values()), ("currency", "timestamp_ns"))
