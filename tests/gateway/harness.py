@@ -74,7 +74,7 @@ def harness(rate_limits: bool = False, **config: Any) -> Iterator[Harness]:
                         rate_limits=RateLimitConfig(enabled=rate_limits), **config)
     app = create_app(cfg, sequencer, None, accounts)
     try:
-        with TestClient(app) as client:
+        with TestClient(app, client=("127.0.0.1", 50000)) as client:
             yield Harness(client, sequencer, accounts)
     finally:
         sequencer.stop()
