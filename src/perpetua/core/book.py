@@ -15,8 +15,9 @@ publish it as an L2 delta.
 """
 
 from bisect import bisect_left, insort
+from collections.abc import Iterator
 
-from perpetua.core.enums import Side
+from perpetua.core.enums import ExecInst, Side
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.orders import Order
 
@@ -45,10 +46,11 @@ class Level:
 
 
 class BookSide:
-    __slots__ = ("is_bid", "levels", "prices")
+    __slots__ = ("all_or_none_count", "is_bid", "levels", "prices")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
+        self.all_or_none_count = 0  # resting AllOrNone orders: lets takers skip the AON walk
         self.levels: dict[int, Level] = {}
         self.prices: list[int] = []  # ascending
 
@@ -76,6 +78,8 @@ class BookSide:
             insort(self.prices, price)
         if order.display_qty == 0:
             level.hidden[order.order_id] = order
+            if order.exec_inst & ExecInst.ALL_OR_NONE:
+                self.all_or_none_count += 1
         else:
             level.shown[order.order_id] = order
             level.visible_size += order.visible_qty
@@ -90,6 +94,8 @@ class BookSide:
         level = self.levels[price]
         if order.display_qty == 0:
             del level.hidden[order.order_id]
+            if order.exec_inst & ExecInst.ALL_OR_NONE:
+                self.all_or_none_count -= 1
         else:
             del level.shown[order.order_id]
             level.visible_size -= order.visible_qty
@@ -105,11 +111,19 @@ class BookSide:
         del level.shown[order.order_id]
         level.shown[order.order_id] = order
 
-    def iter_levels(self, levels_max: int) -> list[Level]:
-        """Up to ``levels_max`` levels from the best price outwards."""
+    def iter_levels(self, levels_max: int) -> Iterator[Level]:
+        """Up to ``levels_max`` levels from the best price outwards, lazily: a caller that stops
+        at the first level that no longer crosses pays only for the levels it looked at. The
+        side must not change while the iterator is in use."""
         prices = self.prices
-        chosen = prices[-levels_max:][::-1] if self.is_bid else prices[:levels_max]
-        return [self.levels[p] for p in chosen]
+        count = min(len(prices), levels_max)
+        if self.is_bid:
+            last = len(prices) - 1
+            for i in range(count):
+                yield self.levels[prices[last - i]]
+        else:
+            for i in range(count):
+                yield self.levels[prices[i]]
 
 
 class OrderBook:
@@ -139,5 +153,8 @@ class OrderBook:
                     invariant(order.price == price and order.in_book, "order misplaced")
                     invariant(0 < order.visible_qty <= order.leaves_qty or order.hidden,
                               "bad visible qty")
+            aon = sum(1 for level in book_side.levels.values() for o in level.hidden.values()
+                      if o.exec_inst & ExecInst.ALL_OR_NONE)
+            invariant(aon == book_side.all_or_none_count, "AllOrNone count drift")
         bid, ask = self.bids.best_price(), self.asks.best_price()
         invariant(bid is None or ask is None or bid < ask, "book crossed")

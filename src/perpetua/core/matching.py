@@ -65,7 +65,10 @@ def crosses_all_or_none(market: Market, order: Order) -> bool:
     limit = order.limit_price
     if limit is None:
         return False
-    for level in market.book.opposite(order.side).iter_levels(LEVELS_WALKED_MAX):
+    opposite = market.book.opposite(order.side)
+    if opposite.all_or_none_count == 0:
+        return False
+    for level in opposite.iter_levels(LEVELS_WALKED_MAX):
         if not crosses(order.side, limit, level.price):
             return False
         if any(m.exec_inst & ExecInst.ALL_OR_NONE for m in level.hidden.values()):
