@@ -30,7 +30,7 @@ def live_run(data_dir: Path, seed: int, steps: int) -> tuple[list[Applied], str]
     )  # fmt: skip
     sequencer = Sequencer.open(data_dir, clock=clock, config=config)
     published: list[Applied] = []
-    sequencer.subscribe(published.extend)
+    sequencer.subscribe_batches(published.extend)
     with sequencer:
         steps_all = workload(seed, steps)
         middle = len(steps_all) // 2

@@ -278,7 +278,7 @@ def drive(sequencer: Sequencer, clock: SimulatedClock, steps: list[Step],
             settle()
             clock.advance(step.ns)
             continue
-        pending.append(sequencer.submit(step))
+        pending.append(sequencer.submit_future(step))
         if len(pending) >= chunk:
             settle()
     settle()

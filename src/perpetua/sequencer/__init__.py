@@ -1,9 +1,26 @@
 """The single writer: numbers commands, journals them durably, applies them, snapshots state.
 
-So far the durable file layer: `journal` (append-only, group-committed command records) and
-`snapshot` (atomic state snapshots). Both store opaque bytes; the engine and runner come later.
+Modules: `runner` (the `Sequencer`), `journal` (append-only, group-committed command records),
+`snapshot` (atomic state snapshots), `snapshotter` (writes, verifies and prunes them),
+`recovery` (snapshot + journal tail back into an engine), `codec` (commands <-> bytes),
+`clock` and `scheduler` (time into commands), `delivery` (results, errors, subscribers).
+
+The gateway's entry points: `Sequencer.open(data_dir)`, ``start()``, ``await submit(cmd)``,
+``subscribe(callback)`` / ``subscribe_batches(callback)``, ``stop()``, and the errors
+`Overloaded` (503), `SequencerStopped`, `SequencerFailed` (restart the process).
 """
 
+from perpetua.sequencer.clock import Clock, SimulatedClock, SystemClock
+from perpetua.sequencer.codec import CodecError, decode_command, encode_command
+from perpetua.sequencer.delivery import (
+    Applied,
+    CommandInvalid,
+    Overloaded,
+    Result,
+    SequencerError,
+    SequencerFailed,
+    SequencerStopped,
+)
 from perpetua.sequencer.journal import (
     FsyncPolicy,
     FsyncStats,
@@ -23,6 +40,23 @@ from perpetua.sequencer.journal import (
     prune_before,
     repair_journal,
 )
+from perpetua.sequencer.recovery import (
+    RecoveryError,
+    RecoveryInfo,
+    StateSummary,
+    data_paths,
+    default_engine,
+    recover,
+    summarize,
+)
+from perpetua.sequencer.runner import (
+    SHEDDABLE_COMMAND_TYPES,
+    NullJournal,
+    Sequencer,
+    SequencerConfig,
+    SequencerStats,
+)
+from perpetua.sequencer.scheduler import DayBoundary, IdleTick, Scheduler, default_scheduler
 from perpetua.sequencer.snapshot import (
     Snapshot,
     SnapshotCorruptError,
@@ -35,8 +69,15 @@ from perpetua.sequencer.snapshot import (
 )
 
 __all__ = [
+    "SHEDDABLE_COMMAND_TYPES",
+    "Applied",
+    "Clock",
+    "CodecError",
+    "CommandInvalid",
+    "DayBoundary",
     "FsyncPolicy",
     "FsyncStats",
+    "IdleTick",
     "Journal",
     "JournalBackpressureError",
     "JournalConfig",
@@ -45,12 +86,32 @@ __all__ = [
     "JournalFailedError",
     "JournalLockedError",
     "JournalRangeError",
+    "NullJournal",
+    "Overloaded",
+    "RecoveryError",
+    "RecoveryInfo",
     "RecoveryReport",
     "RepairReport",
+    "Result",
+    "Scheduler",
+    "Sequencer",
+    "SequencerConfig",
+    "SequencerError",
+    "SequencerFailed",
+    "SequencerStats",
+    "SequencerStopped",
+    "SimulatedClock",
     "Snapshot",
     "SnapshotCorruptError",
     "SnapshotFile",
+    "StateSummary",
+    "SystemClock",
     "TornTail",
+    "data_paths",
+    "decode_command",
+    "default_engine",
+    "default_scheduler",
+    "encode_command",
     "iter_records",
     "list_snapshots",
     "load_latest_snapshot",
@@ -58,6 +119,8 @@ __all__ = [
     "prune_before",
     "prune_snapshots",
     "read_snapshot",
+    "recover",
     "repair_journal",
+    "summarize",
     "write_snapshot",
 ]

@@ -74,12 +74,13 @@ class CodecError(Exception):
 _SCALARS: Final = frozenset({int, str, bool, type(None)})
 
 
-def _check_annotation(cls: type, name: str, annotation: object) -> bool:
-    """Whether the field holds commands; fails on an annotation the wire cannot carry."""
+def _held_commands(cls: type, name: str, annotation: object) -> frozenset[type]:
+    """The command types a field holds (none for a plain field); fails on an annotation the
+    wire cannot carry."""
     if annotation in _SCALARS or (
         isinstance(annotation, type) and issubclass(annotation, enum.IntEnum)
     ):
-        return False
+        return frozenset()
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (types.UnionType, typing.Union):
@@ -88,13 +89,13 @@ def _check_annotation(cls: type, name: str, annotation: object) -> bool:
                 arg in _SCALARS or (isinstance(arg, type) and issubclass(arg, enum.IntEnum)),
                 f"codec: {cls.__name__}.{name}: unsupported union {annotation!r}",
             )
-        return False
+        return frozenset()
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         items = typing.get_args(args[0]) or (args[0],)
         if all(item in COMMAND_TYPES for item in items):
-            return True
+            return frozenset(items)
         if all(item in _SCALARS for item in items):
-            return False
+            return frozenset()
     fail(f"codec: {cls.__name__}.{name}: unsupported annotation {annotation!r}")
 
 
@@ -102,25 +103,23 @@ class _Schema(NamedTuple):
     cls: type  # the command NamedTuple
     type_index: int  # its position in COMMAND_TYPES: the record's second byte
     decode: Callable[[bytes | memoryview], object]  # the field array -> cls (or a tuple)
-    nested: tuple[int, ...]  # positions of fields holding commands
+    nested: tuple[tuple[int, frozenset[type]], ...]  # (position, types held) of command fields
 
 
 def _build_schema(cls: type, index: int) -> _Schema:
     hints = typing.get_type_hints(cls)
     names: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
     invariant(names[:1] == ("ts_ns",), f"codec: {cls.__name__}: first field is not ts_ns")
-    nested = tuple(
-        position for position, name in enumerate(names)
-        if _check_annotation(cls, name, hints[name])
-    )  # fmt: skip
+    held = [_held_commands(cls, name, hints[name]) for name in names]
+    nested = tuple((position, kinds) for position, kinds in enumerate(held) if kinds)
     if not nested:
         # msgspec decodes straight into the NamedTuple: types checked, enums and tuples
         # rebuilt, missing trailing fields taken from the defaults, extra ones refused.
         return _Schema(cls, index, msgspec.msgpack.Decoder(cls).decode, ())
     invariant(not cls._field_defaults, f"codec: {cls.__name__}: nesting with defaults")  # type: ignore[attr-defined]
     shape = [
-        list[tuple[int, msgspec.Raw]] if position in nested else hints[name]
-        for position, name in enumerate(names)
+        list[tuple[int, msgspec.Raw]] if held_types else hints[name]
+        for name, held_types in zip(names, held, strict=True)
     ]
     decoder = msgspec.msgpack.Decoder(tuple[tuple(shape)])  # type: ignore[misc]
     return _Schema(cls, index, decoder.decode, nested)
@@ -145,13 +144,12 @@ def command_type_index(cls: type) -> int:
 def _nested_fields(command: tuple[object, ...], schema: _Schema) -> list[object]:
     """The field array with each held command as ``[type_index, [fields]]``."""
     fields = list(command)
-    for position in schema.nested:
+    for position, allowed in schema.nested:
         inner = []
         for sub in command[position]:  # type: ignore[attr-defined]
-            sub_schema = _SCHEMA_BY_TYPE.get(type(sub))
-            if sub_schema is None or sub_schema.nested:
+            if type(sub) not in allowed:
                 raise TypeError(f"a {schema.cls.__name__} cannot hold a {type(sub).__name__}")
-            inner.append((sub_schema.type_index, sub))
+            inner.append((_SCHEMA_BY_TYPE[type(sub)].type_index, sub))
         fields[position] = inner
     return fields
 
@@ -180,10 +178,12 @@ def _decode_body(index: int, body: bytes | memoryview, depth: int) -> Command:
     if depth >= NESTING_DEPTH_MAX:
         raise CodecError(f"a {schema.cls.__name__} nested in a command")
     fields = list(value)  # type: ignore[call-overload]
-    for position in schema.nested:
-        fields[position] = tuple(
-            _decode_body(sub_index, raw, depth + 1) for sub_index, raw in fields[position]
-        )
+    for position, allowed in schema.nested:
+        held = tuple(_decode_body(index, raw, depth + 1) for index, raw in fields[position])
+        for sub in held:
+            if type(sub) not in allowed:
+                raise CodecError(f"a {schema.cls.__name__} holding a {type(sub).__name__}")
+        fields[position] = held
     return schema.cls(*fields)  # type: ignore[no-any-return]
 
 

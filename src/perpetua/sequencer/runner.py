@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -58,26 +59,42 @@ from typing import Final, NamedTuple, Protocol
 
 from perpetua.core.commands import COMMAND_TYPES, AmendOrder, Batch, Command, PlaceOrder
 from perpetua.core.engine import Engine
-from perpetua.core.invariant import fail, invariant
+from perpetua.core.invariant import invariant
 from perpetua.sequencer.clock import Clock, SystemClock
 from perpetua.sequencer.codec import encode_command
+from perpetua.sequencer.delivery import (
+    NO_WAITER,
+    WAIT_ASYNC,
+    WAIT_CALLBACK,
+    WAIT_FUTURE,
+    Applied,
+    BatchSubscriber,
+    CommandInvalid,
+    CommandSubscriber,
+    Overloaded,
+    Result,
+    ResultCallback,
+    SequencerError,
+    SequencerFailed,
+    SequencerStopped,
+    Waiter,
+    settle,
+)
 from perpetua.sequencer.journal import (
     DEFAULT_JOURNAL_CONFIG,
     FsyncStats,
     JournalBackpressureError,
     JournalConfig,
-    prune_before,
 )
 from perpetua.sequencer.recovery import (
     EngineFactory,
     RecoveryInfo,
+    data_paths,
     default_engine,
     open_data_dir,
-    verify_snapshot,
-    write_engine_snapshot,
 )
 from perpetua.sequencer.scheduler import Scheduler, default_scheduler
-from perpetua.sequencer.snapshot import list_snapshots, prune_snapshots
+from perpetua.sequencer.snapshotter import SnapshotJob, Snapshotter
 
 __all__ = [
     "DEFAULT_SEQUENCER_CONFIG",
@@ -94,66 +111,19 @@ __all__ = [
     "SequencerFailed",
     "SequencerStats",
     "SequencerStopped",
-    "Subscriber",
 ]
 
 _log = logging.getLogger(__name__)
+# The running loop or None, without raising (asyncio.get_running_loop raises off-loop, and a
+# raise costs more than the whole check on the submit path of a producer thread).
+asyncio_get_running_loop: Final = asyncio._get_running_loop
+SubmitFuture = concurrent.futures.Future[Result] | asyncio.Future[Result]
 
 # Refused with Overloaded when the queue is at queue_depth_max; every other type is never shed.
 SHEDDABLE_COMMAND_TYPES: Final = frozenset({PlaceOrder, AmendOrder, Batch})
 _COMMAND_TYPES: Final = frozenset(COMMAND_TYPES)
 COMMIT_LATENCY_SAMPLES_MAX: Final = 65_536  # most recent commit latencies kept for percentiles
 THREAD_JOIN_TIMEOUT_S: Final = 60.0
-
-
-# --- errors: grouped by what the caller does (style rule 17) ------------------------------
-
-
-class SequencerError(Exception):
-    """Base of the errors the sequencer raises to submitters."""
-
-
-class Overloaded(SequencerError):
-    """Retry later: the input queue is full; the command was not taken (HTTP 503)."""
-
-
-class SequencerStopped(SequencerError):
-    """Stop: the sequencer is stopping or stopped; the command was not taken."""
-
-
-class SequencerFailed(SequencerStopped):
-    """Stop, and restart the process: the journal failed or the engine hit a programmer error.
-
-    Commands not yet resolved may or may not be durable; recovery will tell.
-    """
-
-
-class CommandInvalid(SequencerError):
-    """Reject: the command cannot be journaled (a value MessagePack cannot hold); no seq used."""
-
-
-# --- results -------------------------------------------------------------------------------
-
-
-class Result(NamedTuple):
-    """What a submitter gets once its command is durable."""
-
-    seq: int
-    ts_ns: int
-    events: list[object]  # shared with subscribers: never mutate
-
-
-class Applied(NamedTuple):
-    """One durable command as subscribers see it."""
-
-    seq: int
-    ts_ns: int
-    command: Command  # as stamped and applied
-    events: list[object]
-
-
-Subscriber = Callable[[list[Applied]], None]
-ResultCallback = Callable[[Result | BaseException], None]
 
 
 class SequencerStats(NamedTuple):
@@ -241,74 +211,13 @@ class NullJournal:
         pass
 
 
-# --- waiters: how a result reaches its submitter ---------------------------------------------
-
-_WAIT_NONE: Final = 0  # internal command: nobody waits
-_WAIT_FUTURE: Final = 1  # concurrent.futures.Future
-_WAIT_ASYNC: Final = 2  # (loop, asyncio.Future)
-_WAIT_CALLBACK: Final = 3  # ResultCallback, called on the committer thread
-
-_Waiter = tuple[int, object]
-_NO_WAITER: Final[_Waiter] = (_WAIT_NONE, None)
-
-
-_AsyncOutcome = tuple["asyncio.Future[Result]", "Result | BaseException"]
-
-
-def _settle_async(items: list[_AsyncOutcome]) -> None:
-    """Runs on the submitter's event loop: settle the futures still wanted."""
-    for future, outcome in items:
-        if future.cancelled():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-
-
-def _settle(waiters: list[_Waiter], outcomes: list[Result | BaseException]) -> None:
-    """Deliver outcomes to waiters; one call_soon_threadsafe per event loop per call."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_AsyncOutcome]] = {}
-    for (kind, target), outcome in zip(waiters, outcomes, strict=True):
-        if kind == _WAIT_NONE:
-            continue
-        if kind == _WAIT_FUTURE:
-            future: concurrent.futures.Future[Result] = target  # type: ignore[assignment]
-            try:
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
-            except concurrent.futures.InvalidStateError:
-                pass  # the submitter cancelled its Future; the command stands
-        elif kind == _WAIT_ASYNC:
-            loop: asyncio.AbstractEventLoop
-            async_future: asyncio.Future[Result]
-            loop, async_future = target  # type: ignore[misc]
-            by_loop.setdefault(loop, []).append((async_future, outcome))
-        else:
-            target(outcome)  # type: ignore[operator]
-    for loop, items in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(_settle_async, items)
-        except RuntimeError:
-            _log.debug("event loop closed before %d results could be delivered", len(items))
-
-
 # --- what flows from the writer to the committer ---------------------------------------------
 
 
 class _Batch(NamedTuple):
     records: list[tuple[int, bytes]]  # (seq, payload), seq consecutive
     applied: list[Applied]
-    waiters: list[_Waiter]
-
-
-class _SnapshotJob(NamedTuple):
-    seq: int
-    state_hash: str
-    image: dict[str, object]
-    requests: list[concurrent.futures.Future[Path]]
+    waiters: list[Waiter]
 
 
 _STOP: Final = object()
@@ -319,12 +228,22 @@ _STOPPED: Final = "stopped"
 _FAILED: Final = "failed"
 
 
+def _forward_failure(target: asyncio.Future[Result], admission: asyncio.Future[object]) -> None:
+    """If a command waiting for room was refused (the sequencer stopped), say so to its
+    submitter; once admitted, the committer settles target as usual."""
+    error = admission.exception()
+    if error is not None and not target.done():
+        target.set_exception(error)
+
+
 class Sequencer:
     """The single writer over one engine and one journal. See the module docstring.
 
     Build with `Sequencer.open(data_dir)` (recovers the data dir) or directly with an engine
-    and a journal (tests, benchmarks); then `start()`. Submit from any thread with `submit`
-    (a concurrent Future), `submit_async` (await from an event loop) or `submit_callback`.
+    and a journal (tests, benchmarks); then `start()`. Submit from any thread: `submit`
+    (``await`` it on an event loop; ``.result()`` elsewhere), `submit_future`, `execute`
+    (submit and wait) or `submit_callback` (cheapest). Subscribe with `subscribe` (per command)
+    or `subscribe_batches` (per durable batch).
     """
 
     def __init__(
@@ -345,15 +264,13 @@ class Sequencer:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._scheduler = scheduler if scheduler is not None else default_scheduler()
         self._config = config
-        self._snapshot_dir = snapshot_dir
-        self._journal_dir = journal_dir
         self.recovery = recovery
         self._on_failure = on_failure
         # Input queue, guarded by _lock.
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
-        self._queue: collections.deque[tuple[Command, _Waiter]] = collections.deque()
+        self._queue: collections.deque[tuple[Command, Waiter]] = collections.deque()
         self._writer_waiting = False
         self._full_waiters = 0
         self._state = _STOPPED
@@ -380,12 +297,14 @@ class Sequencer:
         self._commit_latencies_ns: collections.deque[int] = collections.deque(
             maxlen=COMMIT_LATENCY_SAMPLES_MAX
         )
-        self._subscribers: tuple[Subscriber, ...] = ()
-        # Snapshotter.
-        self._snapshot_jobs: collections.deque[_SnapshotJob | None] = collections.deque()
-        self._snapshot_ready = threading.Condition(threading.Lock())
-        self._snapshot_in_flight = False
-        self._snapshot_seq: int | None = None if recovery is None else recovery.snapshot_seq
+        self._batch_subscribers: tuple[BatchSubscriber, ...] = ()
+        self._command_subscribers: tuple[CommandSubscriber, ...] = ()
+        self._snapshotter: Snapshotter | None = None
+        if snapshot_dir is not None:
+            self._snapshotter = Snapshotter(
+                snapshot_dir, journal_dir, engine.instruments, config.snapshots_kept,
+                None if recovery is None else recovery.snapshot_seq,
+            )  # fmt: skip
         self._threads: list[threading.Thread] = []
         self._thread_ids: frozenset[int] = frozenset()
 
@@ -410,10 +329,10 @@ class Sequencer:
         engine, info, journal = open_data_dir(
             data_dir, engine_factory, journal_config=config.journal, audit=audit
         )
-        root = Path(data_dir)
+        paths = data_paths(data_dir)
         return cls(
             engine, journal, clock=clock, scheduler=scheduler, config=config,
-            snapshot_dir=root / "snapshots", journal_dir=root / "journal", recovery=info,
+            snapshot_dir=paths.snapshots, journal_dir=paths.journal, recovery=info,
             on_failure=on_failure,
         )  # fmt: skip
 
@@ -426,15 +345,12 @@ class Sequencer:
             # A new exchange: no timer was missed before its first moment.
             self._timer_floor_ns = self._clock.now_ns()
         self._next_due_ns = self._due_after(max(self._last_ts_ns, self._timer_floor_ns))
-        targets = (
-            ("writer", self._writer_main),
-            ("committer", self._committer_main),
-            ("snapshotter", self._snapshotter_main),
-        )
-        for name, target in targets:
+        for name, target in (("writer", self._writer_main), ("committer", self._committer_main)):
             thread = threading.Thread(target=target, name=f"perpetua-sequencer-{name}",
                                       daemon=True)
             self._threads.append(thread)
+        if self._snapshotter is not None:
+            self._threads.append(self._snapshotter.thread)
         for thread in self._threads:
             thread.start()
         self._thread_ids = frozenset(t.ident for t in self._threads if t.ident is not None)
@@ -449,40 +365,54 @@ class Sequencer:
 
     # --- submitting ------------------------------------------------------------------------
 
-    def submit(self, command: Command) -> concurrent.futures.Future[Result]:
-        """Queue a command; the Future resolves with its Result once it is durable.
+    def submit(self, command: Command) -> SubmitFuture:
+        """Queue a command; the returned future resolves with its Result once it is durable.
 
-        Raises at once: Overloaded (orders and amends past queue_depth_max), SequencerStopped
-        or SequencerFailed, TypeError for a non-command. The Future may fail with
-        CommandInvalid or SequencerFailed. Callers leave ``ts_ns`` at 0; it is stamped here.
+        Called on a thread running an asyncio event loop, it returns an ``asyncio.Future`` of
+        that loop (``await sequencer.submit(cmd)``); elsewhere a ``concurrent.futures.Future``
+        (``sequencer.submit(cmd).result()``). Raises at once: Overloaded (orders and amends
+        past queue_depth_max), SequencerStopped or SequencerFailed, TypeError for a
+        non-command. The future may fail with CommandInvalid or SequencerFailed. Callers leave
+        ``ts_ns`` at 0; it is stamped here. On an event loop, a never-shed command that finds
+        the queue past queue_depth_hard_max waits for room in a worker thread, not on the loop.
         """
+        loop = asyncio_get_running_loop()
+        if loop is not None:
+            async_future: asyncio.Future[Result] = loop.create_future()
+            waiter: Waiter = (WAIT_ASYNC, (loop, async_future))
+            if not self._enqueue(command, waiter, block=False):
+                admission = loop.run_in_executor(None, self._enqueue, command, waiter, True)
+                admission.add_done_callback(functools.partial(_forward_failure, async_future))
+            return async_future
         future: concurrent.futures.Future[Result] = concurrent.futures.Future()
-        self._enqueue(command, (_WAIT_FUTURE, future), block=True)
+        self._enqueue(command, (WAIT_FUTURE, future), block=True)
+        return future
+
+    def submit_future(self, command: Command) -> concurrent.futures.Future[Result]:
+        """`submit` that always returns a ``concurrent.futures.Future``, on any thread."""
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+        self._enqueue(command, (WAIT_FUTURE, future), block=True)
         return future
 
     def submit_callback(self, command: Command, on_done: ResultCallback | None = None) -> None:
         """Queue a command; on_done(Result or exception) runs on the committer thread once it
         is durable (it must be quick and must not raise). The cheapest way to submit."""
-        waiter = _NO_WAITER if on_done is None else (_WAIT_CALLBACK, on_done)
+        waiter = NO_WAITER if on_done is None else (WAIT_CALLBACK, on_done)
         self._enqueue(command, waiter, block=True)
 
     async def submit_async(self, command: Command) -> Result:
-        """Queue a command from an event loop and await its Result (once durable).
-
-        Raises like `submit`. Cancelling the await does not withdraw the command.
-        """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
-        waiter: _Waiter = (_WAIT_ASYNC, (loop, future))
-        if not self._enqueue(command, waiter, block=False):
-            await asyncio.to_thread(self._enqueue, command, waiter, True)
-        return await future
+        """``await sequencer.submit(cmd)`` as a coroutine: raises like `submit`. Cancelling the
+        await does not withdraw the command."""
+        future = self.submit(command)
+        if isinstance(future, asyncio.Future):
+            return await future
+        return await asyncio.wrap_future(future)  # not reached: a coroutine runs on a loop
 
     def execute(self, command: Command, timeout_s: float | None = None) -> Result:
-        """Submit and wait: for tests, tools and the CLI."""
-        return self.submit(command).result(timeout_s)
+        """Submit and wait, from a thread without an event loop: for tests, tools, the CLI."""
+        return self.submit_future(command).result(timeout_s)
 
-    def _enqueue(self, command: Command, waiter: _Waiter, block: bool) -> bool:
+    def _enqueue(self, command: Command, waiter: Waiter, block: bool) -> bool:
         """Admit a command to the input queue; False only when block is False and it must wait."""
         command_type = type(command)
         if command_type not in _COMMAND_TYPES:
@@ -529,16 +459,23 @@ class Sequencer:
 
     # --- other controls --------------------------------------------------------------------
 
-    def subscribe(self, callback: Subscriber) -> None:
-        """Receive every durable batch as ``list[Applied]``, in seq order, on the committer
-        thread, from the next batch on. Must not raise or block."""
+    def subscribe(self, callback: CommandSubscriber) -> None:
+        """Call ``callback(seq, ts_ns, command, events)`` for every durable command, in seq
+        order, on the committer thread, from the next batch on. Must not raise or block."""
         with self._lock:
-            self._subscribers = (*self._subscribers, callback)
+            self._command_subscribers = (*self._command_subscribers, callback)
+
+    def subscribe_batches(self, callback: BatchSubscriber) -> None:
+        """Call ``callback(list[Applied])`` once per durable batch, in seq order, on the
+        committer thread. Cheaper than `subscribe` when the callback hops threads: one
+        ``call_soon_threadsafe`` per batch instead of per command. Must not raise or block."""
+        with self._lock:
+            self._batch_subscribers = (*self._batch_subscribers, callback)
 
     def request_snapshot(self) -> concurrent.futures.Future[Path]:
         """Take a snapshot at the next batch boundary; resolves with its path once verified."""
         future: concurrent.futures.Future[Path] = concurrent.futures.Future()
-        if self._snapshot_dir is None:
+        if self._snapshotter is None:
             future.set_exception(SequencerError("this sequencer has no snapshot directory"))
             return future
         with self._lock:
@@ -585,7 +522,7 @@ class Sequencer:
         return SequencerStats(
             self._next_seq - 1, self._durable_seq, len(self._queue), self._overloaded_count,
             self._batch_count, self._command_count, self._largest_batch_commands, fsync_stats,
-            self._snapshot_seq,
+            None if self._snapshotter is None else self._snapshotter.last_seq,
         )  # fmt: skip
 
     def commit_latencies_ns(self) -> list[int]:
@@ -607,7 +544,7 @@ class Sequencer:
         _log.critical("sequencer failed; restart the process to recover: %r", error,
                       exc_info=error)
         failed = SequencerFailed(f"sequencer failed: {error!r}")
-        _settle([waiter for _, waiter in queued], [failed] * len(queued))
+        settle([waiter for _, waiter in queued], [failed] * len(queued))
         if self._on_failure is not None:
             self._on_failure(error)
 
@@ -643,13 +580,18 @@ class Sequencer:
                 return
             if snapshot_wanted or self._snapshot_due():
                 self._take_snapshot()
+        snapshotter = self._snapshotter
         if self._state == _STOPPING and (
             self._snapshot_requests
-            or (self._config.snapshot_on_stop and self._snapshot_seq != self._next_seq - 1)
+            or (
+                self._config.snapshot_on_stop
+                and snapshotter is not None
+                and snapshotter.last_seq != self._next_seq - 1
+            )
         ):
             self._take_snapshot()
 
-    def _take(self, batch_max: int) -> tuple[list[tuple[Command, _Waiter]] | None, bool]:
+    def _take(self, batch_max: int) -> tuple[list[tuple[Command, Waiter]] | None, bool]:
         """(up to batch_max queued commands, snapshot requested); None once stopping and
         drained. Returns an empty list when only timers (or a snapshot request) are due."""
         idle_wait_s = self._config.idle_wait_ms_max / 1000
@@ -677,7 +619,7 @@ class Sequencer:
     def _snapshot_wanted(self) -> bool:
         return bool(self._snapshot_requests)
 
-    def _apply_batch(self, items: list[tuple[Command, _Waiter]], batch: _Batch) -> bool:
+    def _apply_batch(self, items: list[tuple[Command, Waiter]], batch: _Batch) -> bool:
         """Stamp, encode, number and apply each command into batch; True if one raised."""
         clock = self._clock
         if not items:
@@ -688,22 +630,22 @@ class Sequencer:
             if ts_ns >= self._next_due_ns and not self._run_timers(ts_ns, batch):
                 rest = items[index:]
                 failed = SequencerFailed(f"sequencer failed: {self._failure!r}")
-                _settle([waiter for _, waiter in rest], [failed] * len(rest))
+                settle([waiter for _, waiter in rest], [failed] * len(rest))
                 return True
             stamped = tuple.__new__(type(command), (ts_ns, *command[1:]))
             try:
                 payload = encode_command(stamped)
             except (TypeError, ValueError, OverflowError) as error:
-                _settle([waiter], [CommandInvalid(f"{type(command).__name__}: {error}")])
+                settle([waiter], [CommandInvalid(f"{type(command).__name__}: {error}")])
                 continue
             if not self._apply_one(stamped, payload, waiter, batch):
                 rest = items[index + 1 :]
                 failed = SequencerFailed(f"sequencer failed: {self._failure!r}")
-                _settle([waiter for _, waiter in rest], [failed] * len(rest))
+                settle([waiter for _, waiter in rest], [failed] * len(rest))
                 return True
         return False
 
-    def _apply_one(self, command: Command, payload: bytes, waiter: _Waiter, batch: _Batch) -> bool:
+    def _apply_one(self, command: Command, payload: bytes, waiter: Waiter, batch: _Batch) -> bool:
         """Apply one stamped command and add it to the batch; False (and fail) if apply raised.
 
         Records are added only for commands that applied: a command that crashes the engine
@@ -714,7 +656,7 @@ class Sequencer:
             events = self._engine.apply(command)
         except BaseException as error:
             self._fail(error)
-            _settle([waiter], [SequencerFailed(f"command crashed the engine: {error!r}")])
+            settle([waiter], [SequencerFailed(f"command crashed the engine: {error!r}")])
             return False
         self._next_seq = seq + 1
         self._last_ts_ns = command.ts_ns
@@ -736,18 +678,19 @@ class Sequencer:
         )
         for command in self._scheduler.due(after_ns, now_ns):
             invariant(command.ts_ns >= self._last_ts_ns, "a timer fired in the past")
-            if not self._apply_one(command, encode_command(command), _NO_WAITER, batch):
+            if not self._apply_one(command, encode_command(command), NO_WAITER, batch):
                 return False
         self._next_due_ns = self._due_after(max(self._last_ts_ns, after_ns))
         return True
 
     def _snapshot_due(self) -> bool:
         interval = self._config.snapshot_interval_commands
+        snapshotter = self._snapshotter
         return (
-            self._snapshot_dir is not None
+            snapshotter is not None
             and interval > 0
             and self._commands_since_snapshot >= interval
-            and not self._snapshot_in_flight
+            and not snapshotter.busy
         )
 
     def _take_snapshot(self) -> None:
@@ -755,14 +698,13 @@ class Sequencer:
         with self._lock:
             requests = self._snapshot_requests
             self._snapshot_requests = []
-        if self._snapshot_dir is None:
+        if self._snapshotter is None:
             for request in requests:
                 request.set_exception(SequencerError("no snapshot directory"))
             return
-        self._snapshot_in_flight = True
         self._commands_since_snapshot = 0
         engine = self._engine
-        job = _SnapshotJob(self._next_seq - 1, engine.state_hash(), engine.snapshot(), requests)
+        job = SnapshotJob(self._next_seq - 1, engine.state_hash(), engine.snapshot(), requests)
         self._handoff_put(job)
 
     # --- committer -------------------------------------------------------------------------
@@ -784,7 +726,7 @@ class Sequencer:
                 item = self._handoff_get()
                 if item is _STOP:
                     break
-                if isinstance(item, _SnapshotJob):
+                if isinstance(item, SnapshotJob):
                     self._pass_snapshot(item)
                 elif self._journal_failed:
                     self._fail_batch(item)  # type: ignore[arg-type]
@@ -794,14 +736,15 @@ class Sequencer:
             self._fail(error)
             self._drain_failed()
         finally:
-            self._snapshot_put(None)
+            if self._snapshotter is not None:
+                self._snapshotter.put(None)
 
-    def _pass_snapshot(self, job: _SnapshotJob) -> None:
+    def _pass_snapshot(self, job: SnapshotJob) -> None:
         """Hand a snapshot to the snapshotter once its seq is durable, else drop it."""
         if job.seq <= self._durable_seq and not self._journal_failed:
-            self._snapshot_put(job)
+            if self._snapshotter is not None:
+                self._snapshotter.put(job)
             return
-        self._snapshot_in_flight = False
         error = SequencerFailed(f"snapshot at seq {job.seq} dropped: its batch is not durable")
         for request in job.requests:
             request.set_exception(error)
@@ -829,14 +772,18 @@ class Sequencer:
         self._batch_count += 1
         self._command_count += len(batch.records)
         self._largest_batch_commands = max(self._largest_batch_commands, len(batch.records))
-        _settle(batch.waiters, [Result(a.seq, a.ts_ns, a.events) for a in batch.applied])
-        for subscriber in self._subscribers:
-            subscriber(batch.applied)
+        settle(batch.waiters, [Result(a.seq, a.ts_ns, a.events) for a in batch.applied])
+        applied = batch.applied
+        for batch_subscriber in self._batch_subscribers:
+            batch_subscriber(applied)
+        for command_subscriber in self._command_subscribers:
+            for item in applied:
+                command_subscriber(item.seq, item.ts_ns, item.command, item.events)
         self._permits.release()
 
     def _fail_batch(self, batch: _Batch) -> None:
         failed = SequencerFailed(f"sequencer failed: {self._failure!r}")
-        _settle(batch.waiters, [failed] * len(batch.waiters))
+        settle(batch.waiters, [failed] * len(batch.waiters))
         self._permits.release()
 
     def _drain_failed(self) -> None:
@@ -847,52 +794,6 @@ class Sequencer:
                 return
             if isinstance(item, _Batch):
                 self._fail_batch(item)
-            elif isinstance(item, _SnapshotJob):
+            elif isinstance(item, SnapshotJob):
                 for request in item.requests:
                     request.set_exception(SequencerFailed("sequencer failed"))
-
-    # --- snapshotter -----------------------------------------------------------------------
-
-    def _snapshot_put(self, job: _SnapshotJob | None) -> None:
-        with self._snapshot_ready:
-            self._snapshot_jobs.append(job)
-            self._snapshot_ready.notify()
-
-    def _snapshotter_main(self) -> None:
-        while True:  # bounded by the committer, which ends with None
-            with self._snapshot_ready:
-                while not self._snapshot_jobs:
-                    self._snapshot_ready.wait()
-                job = self._snapshot_jobs.popleft()
-            if job is None:
-                return
-            try:
-                path = self._write_snapshot(job)
-            except Exception as error:  # a failed snapshot loses nothing: log it loudly
-                _log.error("snapshot at seq %d failed: %r", job.seq, error, exc_info=error)
-                for request in job.requests:
-                    request.set_exception(error)
-            else:
-                for request in job.requests:
-                    request.set_result(path)
-            finally:
-                self._snapshot_in_flight = False
-
-    def _write_snapshot(self, job: _SnapshotJob) -> Path:
-        """Write, verify by restoring, then prune snapshots and the journal they cover."""
-        snapshot_dir = self._snapshot_dir
-        if snapshot_dir is None:
-            fail("snapshot job without a snapshot directory")
-        invariant(job.seq <= self._durable_seq, f"snapshot at seq {job.seq} is not durable")
-        path = write_engine_snapshot(snapshot_dir, job.seq, job.state_hash, job.image)
-        instruments = self._engine.instruments
-        verify_snapshot(path, lambda: Engine(instruments))
-        self._snapshot_seq = job.seq
-        prune_snapshots(snapshot_dir, self._config.snapshots_kept)
-        # Every snapshot file left (damaged ones too) bounds the pruning, so recovery can fall
-        # back from any of them to the journal after it.
-        remaining = list_snapshots(snapshot_dir)
-        if self._journal_dir is not None and remaining:
-            prune_before(self._journal_dir, remaining[0].seq + 1)
-        _log.info("snapshot at seq %d written and verified: %s", job.seq, path)
-        return path
