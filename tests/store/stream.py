@@ -1,6 +1,6 @@
 """A real event stream: an ``Engine(default_catalogue())`` driven through deposits, orders,
-trades on two days, an amend, cancels, spot fills and withdrawals, numbered like the
-sequencer does (seq from 1, one record per command)."""
+trades on two days, an amend, cancels, spot fills, withdrawals and one order left open,
+numbered as the sequencer does (seq from 1, one record per command)."""
 
 from typing import Any
 
@@ -58,7 +58,8 @@ def commands() -> list[Any]:
         WithdrawalRequest(T0 + 220 * S, 2, "XBt", 2_000_000, 10_000, "w2"),
         WithdrawalCancel(T0 + 230 * S, "w2"),
         buy(T0 + 240 * S, 3, "XBTUSD", 100, P + 20, "c3"),  # rests: open at the end
-        sell(T0 + DAY + 5 * S, 2, "XBTUSD", 100, P + 20, "b2"),  # next day: 1d bin 2
+        sell(T0 + DAY + 5 * S, 2, "XBTUSD", 100, P + 20, "b2"),  # next day: fills c3
+        buy(T0 + DAY + 10 * S, 3, "XBTUSD", 100, P - 1000, "c4"),  # stays open
     ]
 
 

@@ -4,9 +4,9 @@ migrated schema equals ``store.schema`` exactly (no drift between revisions and 
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
 from perpetua.store import default_url, migrate, open_engine

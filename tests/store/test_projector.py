@@ -48,14 +48,6 @@ def events_of(records: list[Any], kind: type) -> list[Any]:
     return [ev for record in records for ev in record[3] if type(ev) is kind]
 
 
-@pytest.fixture
-def projected(engine: Engine) -> tuple[Any, list[Any], Projector]:
-    core, records = run()
-    projector = Projector(engine)
-    assert projector.project(records) == len(records)
-    return core, records, projector
-
-
 def test_wallets_equal_the_ledger_exactly(engine: Engine, projected: Any) -> None:
     core, _records, _p = projected
     ledger = {(account, currency): amount
