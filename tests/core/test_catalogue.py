@@ -99,7 +99,7 @@ def test_linear_and_quanto_perpetuals() -> None:
     assert (e.payout, e.settl_currency, e.multiplier) == (Payout.LINEAR, "USDt", 10)
     assert e.underlying_to_position_multiplier == 100_000
     assert e.quote_to_settle_multiplier == 1_000_000
-    assert (e.tick_num, e.tick_den) == (1, 100)
+    assert (e.tick_num, e.tick_den) == (1, 20)  # 0.05, BitMEX's ETHUSDT tick
     x = SPECS["XBTUSDT"]
     assert (x.payout, x.settl_currency, x.multiplier) == (Payout.LINEAR, "USDt", 1)
     assert x.underlying_to_position_multiplier == 1_000_000

@@ -67,8 +67,8 @@ def test_ethusdt_worked_example_linear_with_fine_mark() -> None:
 
 
 def test_linear_pnl_is_exact() -> None:
-    assert pnl(ETHUSDT, 2000, ticks(ETHUSDT, "1963"), ticks(ETHUSDT, "1964.19")) == 23_800
-    assert pnl(ETHUSDT, -2000, ticks(ETHUSDT, "1963"), ticks(ETHUSDT, "1964.19")) == -23_800
+    assert pnl(ETHUSDT, 2000, ticks(ETHUSDT, "1963"), ticks(ETHUSDT, "1964.20")) == 24_000
+    assert pnl(ETHUSDT, -2000, ticks(ETHUSDT, "1963"), ticks(ETHUSDT, "1964.20")) == -24_000
 
 
 def test_values_truncate_toward_zero() -> None:

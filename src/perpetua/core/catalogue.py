@@ -10,8 +10,8 @@ Invariants:
 
 Values follow BitMEX where the reference gives them (XBTUSD, ETHUSDT, fee tiers, settlement
 fee); the rest are realistic choices stated here once:
-- ticks: XBTUSD and the XBT futures 0.1 (BitMEX's current tick), XBTUSDT 0.5, ETHUSDT 0.01,
-  ETHUSD 0.05, XBT_USDT 0.5, ETH_USDT 0.01, BMEX_USDT 0.001, SPYUSDT 0.01, XAUUSDT 0.1,
+- ticks: XBTUSD and the XBT futures 0.1 (BitMEX's current tick), XBTUSDT 0.5, ETHUSDT 0.05
+  (BitMEX's: the published ETHUSDT bankruptcy and liquidation prices are on it), ETHUSD 0.05, XBT_USDT 0.5, ETH_USDT 0.01, BMEX_USDT 0.001, SPYUSDT 0.01, XAUUSDT 0.1,
   EURUSDT 0.00001;
 - perpetuals fund every 8 hours; futures expire on the last Friday of the quarter's month at
   12:00 UTC and settle on the 30-minute TWAP index with a 0.05% settlement fee;
@@ -312,7 +312,7 @@ def _crypto_perpetuals() -> list[InstrumentSpec]:
               _TIERED, _funding(".ETHBON8H", ".USDBON8H", ".ETHUSDPI8H")),
         _make(perpetual, linear,
               _Market("ETHUSDT", "ETH", "USDT", "USDt", "ETH", reference=".BETHT"),
-              _Contract(1, 100, 1000, 100_000_000, 1_000_000, 10, u2p=100_000, q2s=_USDT),
+              _Contract(1, 20, 1000, 100_000_000, 1_000_000, 10, u2p=100_000, q2s=_USDT),
               _Risk(20_000, 10_000, 500_000 * _USDT, 250_000 * _USDT, 100_000 * _USDT),
               _TIERED, _funding(".ETHBON8H", ".USDTBON8H", ".ETHUSDTPI8H")),
     ]  # fmt: skip

@@ -1,0 +1,136 @@
+"""Position margin arithmetic, exactly as BitMEX documents it (reference §3 Position, §7.2–§7.4).
+
+All amounts are settlement-currency minor units; rates are ppm (margins, fees) or ppb (funding).
+With ``value`` the position's absolute cost (|currentCost|):
+
+* risk tier ``n``: the number of ``riskStep``s the chosen ``riskLimit`` is above the base limit;
+  ``initMarginReq = IM + n*MM`` and ``maintMarginReq = MM*(1+n)`` (§7.3);
+* isolated leverage ``L`` (hundredths, 1..10_000): ``posInit = ceil(value / L)``, at least the
+  tier's initial margin; cross (``L = 0``): the tier's initial margin;
+* ``posComm = ceil((value + posInit) * takerFee)``: the fee reserved to close at bankruptcy;
+* ``posMargin = posInit + posComm + deposit`` (margin added with ``transferMargin``);
+* ``posMaint = ceil(value * maintMarginReq) + posComm + ceil(value * |fundingRate|)`` when the
+  position pays the next funding, else without the last term.
+
+These reproduce the published ETHUSDT sample to the unit (posInit 13 086 667, posComm 39 261,
+posMargin 13 125 928, posMaint 435 787). Every rounding is up: margins protect solvency.
+
+Bankruptcy and liquidation are *values*: the position is bankrupt when its value at the mark
+falls to ``cost - (posMargin - posComm)`` (the margin at risk is lost) and liquidated when it
+falls to ``cost - (posMargin - posMaint)``. Because a position's value rises with the price for
+longs and falls for shorts on every payout type (inverse included: value = qty*m/P with m < 0),
+a long is liquidated when mark <= its liquidation price and a short when mark >= it. Prices
+round away from the position's side when published (longs up, shorts down), so a published
+liquidation price is never beyond the true one; trigger thresholds are kept in millionths of a
+tick and round the same way.
+"""
+
+from typing import NamedTuple
+
+from perpetua.core.instruments import InstrumentSpec, Payout
+from perpetua.core.invariant import invariant
+from perpetua.core.units import PPM
+
+__all__ = [
+    "FUNDING_PPB",
+    "LEVERAGE_SCALE",
+    "PositionMargin",
+    "TierRates",
+    "leverage_max_e2",
+    "position_margin",
+    "price_for_value_fine",
+    "required_risk_limit",
+    "tier_rates",
+]
+
+LEVERAGE_SCALE = 100  # leverage is kept in hundredths: 300 = 3x, 10_000 = 100x
+LEVERAGE_E2_MIN = 1  # 0.01x
+LEVERAGE_E2_MAX = 10_000  # 100x
+FUNDING_PPB = 1_000_000_000  # funding rates are parts per billion
+
+
+def _ceil_div(num: int, den: int) -> int:
+    return -(-num // den)
+
+
+class TierRates(NamedTuple):
+    step: int  # n: steps above the base risk limit
+    init_ppm: int
+    maint_ppm: int
+
+
+def tier_rates(spec: InstrumentSpec, risk_limit: int) -> TierRates:
+    """Margin requirements for a chosen risk limit (§7.3)."""
+    base, step = spec.risk_limit, spec.risk_step
+    n = 0 if risk_limit <= base or step <= 0 else _ceil_div(risk_limit - base, step)
+    maint = spec.maint_margin_ppm
+    return TierRates(n, spec.init_margin_ppm + n * maint, maint * (1 + n))
+
+
+def required_risk_limit(spec: InstrumentSpec, exposure: int) -> int:
+    """The smallest limit ``base + n*step`` that covers ``exposure`` (settlement minor units)."""
+    base, step = spec.risk_limit, spec.risk_step
+    if exposure <= base or step <= 0:
+        return base
+    return base + _ceil_div(exposure - base, step) * step
+
+
+def leverage_max_e2(spec: InstrumentSpec, risk_limit: int) -> int:
+    """Maximum leverage (hundredths) allowed by the tier: floor(1 / initMarginReq)."""
+    init = tier_rates(spec, risk_limit).init_ppm
+    return max(LEVERAGE_E2_MIN, PPM * LEVERAGE_SCALE // init) if init > 0 else LEVERAGE_E2_MAX
+
+
+class PositionMargin(NamedTuple):
+    pos_init: int
+    pos_comm: int
+    pos_margin: int
+    pos_maint: int
+    init_ppm: int  # the effective initial margin requirement (max of 1/L and the tier's)
+    maint_ppm: int
+
+
+def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_ppm: int,
+                    funding_ppb_paid: int, deposit: int) -> PositionMargin:
+    """Margin figures of a position of absolute cost ``value``.
+
+    ``leverage_e2`` 0 means cross; ``funding_ppb_paid`` is the next funding rate's magnitude
+    when this position pays it (0 when it receives or there is none)."""
+    invariant(value >= 0 and deposit >= 0 and funding_ppb_paid >= 0, "negative margin input")
+    init_ppm = rates.init_ppm
+    pos_init = _ceil_div(value * init_ppm, PPM)
+    if leverage_e2:
+        invariant(LEVERAGE_E2_MIN <= leverage_e2 <= LEVERAGE_E2_MAX, "leverage out of range")
+        by_leverage = _ceil_div(value * LEVERAGE_SCALE, leverage_e2)
+        if by_leverage > pos_init:
+            pos_init = by_leverage
+            init_ppm = _ceil_div(PPM * LEVERAGE_SCALE, leverage_e2)
+    taker = taker_fee_ppm if taker_fee_ppm > 0 else 0
+    pos_comm = _ceil_div((value + pos_init) * taker, PPM)
+    funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)
+    pos_maint = _ceil_div(value * rates.maint_ppm, PPM) + pos_comm + funding
+    return PositionMargin(pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint,
+                          init_ppm, rates.maint_ppm)
+
+
+def price_for_value_fine(spec: InstrumentSpec, qty: int, value: int, fine_per_tick: int,
+                         round_up: bool) -> int | None:
+    """The price, in ``1/fine_per_tick`` ticks, at which ``qty`` contracts are worth ``value``
+    (signed, BitMEX convention), rounded up or down; None when no positive price has that
+    value (e.g. a margin larger than the position's whole value on an inverse short)."""
+    invariant(qty != 0, "price of an empty position")
+    if spec.payout == Payout.INVERSE:
+        # value = qty*m/P  ->  P = qty*m/value
+        if value == 0 or (value > 0) != (qty * spec.multiplier > 0):
+            return None
+        num = qty * spec.multiplier * spec.tick_den * fine_per_tick
+        den = value * spec.tick_num
+    else:
+        # value = qty*m*P  ->  P = value/(qty*m)
+        num = value * spec.tick_den * fine_per_tick
+        den = qty * spec.multiplier * spec.tick_num
+    if den < 0:
+        num, den = -num, -den
+    if num <= 0:
+        return None
+    return _ceil_div(num, den) if round_up else num // den
