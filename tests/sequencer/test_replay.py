@@ -26,7 +26,7 @@ def live_run(data_dir: Path, seed: int, steps: int) -> tuple[list[Applied], str]
     clock = SimulatedClock(START_NS)
     config = SequencerConfig(
         snapshot_interval_commands=53, snapshots_kept=1_000, journal=FAST_JOURNAL,
-        batch_commands_max=7,
+        batch_commands_max=7, journal_prune=False,
     )  # fmt: skip
     sequencer = Sequencer.open(data_dir, clock=clock, config=config)
     published: list[Applied] = []

@@ -148,6 +148,7 @@ class SequencerConfig:
     pipeline_batches_max: int = 2  # batches applied but not yet durable; 1: no pipelining
     snapshot_interval_commands: int = 1_000_000  # periodic snapshots; 0: only on demand/stop
     snapshots_kept: int = 2  # verified snapshots kept; the journal is pruned below the oldest
+    journal_prune: bool = True  # False keeps every journal segment (full history for replay)
     snapshot_on_stop: bool = True
     idle_wait_ms_max: int = 100  # the writer re-reads the clock at least this often when idle
     # Exact timers (Day boundaries, later funding) missed for longer than this are not caught
@@ -302,7 +303,8 @@ class Sequencer:
         self._snapshotter: Snapshotter | None = None
         if snapshot_dir is not None:
             self._snapshotter = Snapshotter(
-                snapshot_dir, journal_dir, engine.instruments, config.snapshots_kept,
+                snapshot_dir, journal_dir if config.journal_prune else None,
+                engine.instruments, config.snapshots_kept,
                 None if recovery is None else recovery.snapshot_seq,
             )  # fmt: skip
         self._threads: list[threading.Thread] = []

@@ -50,7 +50,7 @@ class Snapshotter:
     def __init__(
         self,
         snapshot_dir: Path,
-        journal_dir: Path | None,
+        journal_dir: Path | None,  # None: never prune the journal
         instruments: tuple[InstrumentSpec, ...],
         snapshots_kept: int,
         last_seq: int | None,
