@@ -9,6 +9,7 @@ part and price, and the L2 book of each symbol (which must also equal the L2 reb
 engine's ``BookLevel`` deltas). Engine order ids map to reference ids by creation order.
 """
 
+import os
 from typing import Any
 
 from hypothesis import given, settings
@@ -23,6 +24,10 @@ from perpetua.core.events import BookLevel, OrderEvent, Rejected, Trade
 from tests.core.reference_book import FOK, GTC, IOC, Fill, ReferenceExchange
 
 CATALOGUE = default_catalogue()
+# Sized for the whole file to run in well under a minute. Hunt longer with, for example,
+# PERPETUA_EXAMPLES_SCALE=20; a failure prints its shrunk stream and a reproduce_failure blob.
+EXAMPLES_SCALE = int(os.environ.get("PERPETUA_EXAMPLES_SCALE", "1"))
+PROFILE = settings(deadline=None, print_blob=True)
 SPECS = by_symbol(CATALOGUE)
 SYMBOLS = ("XBTUSD", "XBT_USDT")
 MID_TICKS = {"XBTUSD": 500_000, "XBT_USDT": 100_000}
@@ -207,7 +212,7 @@ def engine_l2(engine: Engine, symbol: str) -> dict[int, dict[int, int]]:
     }
 
 
-@settings(max_examples=400, deadline=None)
+@settings(PROFILE, max_examples=250 * EXAMPLES_SCALE)
 @given(streams)
 def test_engine_matches_naive_reference(stream: list[tuple[Any, ...]]) -> None:
     harness = Harness()

@@ -12,6 +12,8 @@ Properties:
 
 * after every command ``audit.audit`` passes (ledger sums, clearing, holds, margin sums, books
   well formed and uncrossed, no user balance negative);
+* the event stream alone rebuilds every L2 book (``BookLevel`` deltas), and order rows are
+  consistent (live: cum + leaves = qty; terminal: leaves 0 and no later row; cum = traded);
 * conservation, from the event stream alone: per currency, DEPOSIT minus WITHDRAWAL_COMPLETE
   transfers equal ``audit.conservation_totals``, and replaying every ``Transfer`` rebuilds the
   ledger's balances exactly;
@@ -31,7 +33,13 @@ commands are printed (``note``) on failure.
 """
 
 import contextlib
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -62,19 +70,26 @@ from perpetua.core.commands import (
 )
 from perpetua.core.engine import Engine
 from perpetua.core.enums import (
+    TERMINAL_STATUSES,
     ContingencyType,
     ExecInst,
+    ExecType,
     OrdType,
     PegPriceType,
     Side,
     TimeInForce,
 )
-from perpetua.core.events import Transfer
+from perpetua.core.events import BookLevel, OrderEvent, Trade, Transfer
+from perpetua.core.fees import fee_rates_ppm
 from perpetua.core.ledger import TransferCode
 from perpetua.core.orders import Order
 from perpetua.core.state import Market, State
 
 CATALOGUE = default_catalogue()
+# Sized for the whole file to run in well under a minute. Hunt longer with, for example,
+# PERPETUA_EXAMPLES_SCALE=20; a failure prints its shrunk stream and a reproduce_failure blob.
+EXAMPLES_SCALE = int(os.environ.get("PERPETUA_EXAMPLES_SCALE", "1"))
+PROFILE = settings(deadline=None, print_blob=True)
 SPECS = by_symbol(CATALOGUE)
 ACCOUNTS = (1, 2, 3, 4, 5)
 T0_NS = utc_ns(2026, 3, 2) + 23 * 3_600 * 10**9  # an hour before a Day expiry
@@ -83,7 +98,7 @@ STEP_NS = 1_000_000
 MARKETS: dict[str, tuple[int, str]] = {
     "XBTUSD": (500_000, ".BXBT"),
     "XBTUSDT": (100_000, ".BXBTT"),
-    "ETHUSDT": (300_000, ".BETHT"),
+    "ETHUSDT": (60_000, ".BETHT"),
     "ETHUSD": (60_000, ".BETH"),
     "XBT_USDT": (100_000, ".BXBTT"),
 }
@@ -354,6 +369,47 @@ class Conservation:
         assert ledger == {k: v for k, v in self.balances.items() if v}, "transfers != ledger"
 
 
+class EventRows:
+    """The event stream alone rebuilds the L2 books, and order rows stay self-consistent."""
+
+    def __init__(self) -> None:
+        self.l2: dict[tuple[str, int, int], int] = {}  # (symbol, side, price) -> size
+        self.traded: dict[int, int] = {}  # order id -> sum of last_qty over its Trade rows
+        self.ended: set[int] = set()
+
+    def see(self, events: list[object]) -> None:
+        for e in events:
+            if isinstance(e, BookLevel):
+                assert e.size >= 0, e
+                self.l2[(e.symbol, e.side, e.price)] = e.size
+            elif isinstance(e, OrderEvent):
+                self._row(e)
+
+    def _row(self, e: OrderEvent) -> None:
+        assert e.order_id not in self.ended, f"row after the end of order {e.order_id}"
+        assert e.leaves_qty >= 0 and e.cum_qty >= 0, e
+        if e.ord_status in TERMINAL_STATUSES:
+            assert e.leaves_qty == 0, e
+            self.ended.add(e.order_id)
+        else:
+            assert e.cum_qty + e.leaves_qty == e.order_qty, e
+        if e.exec_type == ExecType.TRADE:
+            assert e.last_qty > 0 and e.last_px is not None, e
+            self.traded[e.order_id] = self.traded.get(e.order_id, 0) + e.last_qty
+        else:
+            assert e.last_qty == 0, e
+        assert self.traded.get(e.order_id, 0) == e.cum_qty, f"cum_qty drift: {e}"
+
+    def check(self, state: State) -> None:
+        engine_l2 = {
+            (symbol, side, price): level.visible_size
+            for symbol, market in state.markets.items()
+            for side in (1, -1)
+            for price, level in market.book.side(side).levels.items() if level.visible_size
+        }
+        assert {k: v for k, v in self.l2.items() if v} == engine_l2, "BookLevel deltas != book"
+
+
 class PriorityWatch:
     """Checks every fill against a linear scan of the resting orders (see the module doc)."""
 
@@ -417,7 +473,8 @@ class PriorityWatch:
                 f"maker {maker.order_id} filled ahead of {order.order_id}")
 
 
-def run(stream: list[tuple[int, object]], engine: Engine, conservation: Conservation | None
+def run(stream: list[tuple[int, object]], engine: Engine,
+        checkers: tuple[Conservation | EventRows, ...] = (), narrate: bool = True
         ) -> tuple[list[Any], list[list[object]], list[str]]:
     """Apply ``stream``; return the concrete commands, each command's events, and hashes."""
     commands: list[Any] = []
@@ -427,33 +484,34 @@ def run(stream: list[tuple[int, object]], engine: Engine, conservation: Conserva
     for extra_ns, symbolic in stream:
         ts_ns += STEP_NS + extra_ns
         command = resolve(engine.state, ts_ns, symbolic)
-        note(repr(command))
+        if narrate:
+            note(repr(command))
         events = engine.apply(command)
         commands.append(command)
         outputs.append(events)
         audit.audit(engine.state)
-        if conservation is not None:
-            conservation.see(events)
-            conservation.check(engine.state)
+        for checker in checkers:
+            checker.see(events)
+            checker.check(engine.state)
         hashes.append(engine.state_hash())
     return commands, outputs, hashes
 
 
 # Properties -------------------------------------------------------------------------------------
 
-@settings(max_examples=120, deadline=None)
+@settings(PROFILE, max_examples=120 * EXAMPLES_SCALE)
 @given(streams())
 def test_invariants_conservation_and_priority_hold_after_every_command(
     stream: list[tuple[int, object]],
 ) -> None:
     with PriorityWatch().installed():
-        run(stream, Engine(CATALOGUE), Conservation())
+        run(stream, Engine(CATALOGUE), (Conservation(), EventRows()))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
 @given(streams())
 def test_same_stream_gives_same_events_and_hash(stream: list[tuple[int, object]]) -> None:
-    commands, outputs, hashes = run(stream, Engine(CATALOGUE), None)
+    commands, outputs, hashes = run(stream, Engine(CATALOGUE))
     again = Engine(CATALOGUE)
     for command, events, state_hash in zip(commands, outputs, hashes, strict=True):
         assert again.apply(command) == events
@@ -469,13 +527,13 @@ def _restored(engine: Engine, through_msgpack: bool) -> Engine:
     return copy
 
 
-@settings(max_examples=40, deadline=None)
+@settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
 @given(streams(), st.lists(st.tuples(st.integers(0, 80), st.booleans()), min_size=1,
                            max_size=4))
 def test_snapshot_roundtrip_mid_stream(stream: list[tuple[int, object]],
                                        cuts: list[tuple[int, bool]]) -> None:
     """Restore copies at random points; each must hash equal and then behave identically."""
-    commands, outputs, hashes = run(stream, Engine(CATALOGUE), None)
+    commands, outputs, hashes = run(stream, Engine(CATALOGUE))
     where = {position % len(commands): via for position, via in cuts}
     engine = Engine(CATALOGUE)
     for position, (command, events, state_hash) in enumerate(
@@ -487,3 +545,59 @@ def test_snapshot_roundtrip_mid_stream(stream: list[tuple[int, object]],
             audit.audit(engine.state)
         assert engine.apply(command) == events
         assert engine.state_hash() == state_hash
+
+
+_CHILD = """
+import hashlib, pickle, sys
+from tests.core.test_properties import CATALOGUE, Engine, run
+stream = pickle.loads(sys.stdin.buffer.read())
+_, outputs, hashes = run(stream, Engine(CATALOGUE), narrate=False)
+print(hashes[-1], hashlib.sha256(repr(outputs).encode()).hexdigest())
+"""
+
+
+@settings(PROFILE, max_examples=1 * EXAMPLES_SCALE)
+@given(streams())
+def test_events_and_hash_do_not_depend_on_the_string_hash_seed(
+    stream: list[tuple[int, object]],
+) -> None:
+    """Style rule 8: nothing ordered by string hashes reaches events or ``state_hash``; a child
+    process with another PYTHONHASHSEED must produce the same events and hash."""
+    _, outputs, hashes = run(stream, Engine(CATALOGUE))
+    expected = f"{hashes[-1]} {hashlib.sha256(repr(outputs).encode()).hexdigest()}"
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD], input=pickle.dumps(stream),
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True, check=True,
+    )
+    assert child.stdout.decode().strip() == expected
+
+
+def test_spot_hold_rate_covers_every_accounts_taker_rate() -> None:
+    """Holds reserve the instrument's base taker rate, so it must bound every tier/discount."""
+    for spec in CATALOGUE:
+        for tier in range(len(FEE_TIERS)):
+            for discount_ppm in (0, 250_000, 10**6):
+                assert fee_rates_ppm(spec, tier, discount_ppm)[1] <= spec.taker_fee_ppm
+
+
+def test_fee_setting_changes_leave_resting_spot_holds_exact() -> None:
+    """Found by the stream property: a discount given or taken away while a spot buy rests left
+    its hold at the old rate ("hold drift"); recomputing it at a higher rate after a partial fill
+    could exceed the balance and crash the engine."""
+    spec = SPECS["XBT_USDT"]
+    quote = 200 * 100_000 * spec.multiplier * spec.tick_num * 10**6 // (spec.tick_den * 10**6)
+    need = quote + -(-quote * spec.taker_fee_ppm // 10**6)
+    stream: list[tuple[int, object]] = [
+        (0, Deposit(0, 1, "USDt", need, "d1")),
+        (0, Deposit(0, 2, "XBt", 10**8, "d2")),
+        (0, SetFeeDiscount(0, 1, 250_000)),
+        (0, PlaceOrder(0, 1, "XBT_USDT", Side.BUY, 200, price=100_000)),
+        (0, SetFeeDiscount(0, 1, 0)),
+        (0, PlaceOrder(0, 2, "XBT_USDT", Side.SELL, 100, price=100_000)),
+        (0, SetFeeTier(0, 1, 3)),
+        (0, PlaceOrder(0, 2, "XBT_USDT", Side.SELL, 100, price=100_000)),
+    ]
+    _, outputs, _ = run(stream, Engine(CATALOGUE), (Conservation(), EventRows()), narrate=False)
+    assert sum(isinstance(e, Trade) for events in outputs for e in events) == 2

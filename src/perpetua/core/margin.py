@@ -1,7 +1,8 @@
 """Pre-trade money checks: spot holds and the basic derivatives margin requirement.
 
-Spot: an open buy order holds its quote amount at its limit price plus the taker fee on it; an
-open sell holds its base amount. Holds are re-computed from ``leaves_qty`` after every change, so
+Spot: an open buy order holds its quote amount at its limit price plus the taker fee on it at
+the instrument's base taker rate (the highest any account pays); an open sell holds its base
+amount. Holds are re-computed from ``leaves_qty`` after every change, so
 they never drift.
 
 Derivatives (basic model; the risk engine refines it with leverage, isolated margin, risk limits
@@ -16,7 +17,6 @@ Untriggered stops use no margin (BitMEX) until they trigger.
 Rounding: requirements round up (``mul_div_ceil``).
 """
 
-from perpetua.core.fees import fee_rates_ppm
 from perpetua.core.instruments import (
     InstrumentSpec,
     Payout,
@@ -75,8 +75,11 @@ def spot_hold(spec: InstrumentSpec, order: Order, taker_ppm: int) -> tuple[str, 
 
 
 def taker_rate_ppm(state: State, market: Market, account: int) -> int:
-    acct = state.account(account)
-    return fee_rates_ppm(market.spec, acct.fee_tier, acct.discount_ppm)[1]
+    """The taker rate a spot hold reserves: the instrument's base rate, which no account's rate
+    exceeds (tiers and discounts only lower it). Not the account's own rate: that changes with
+    SetFeeTier/SetFeeDiscount while orders rest, and a hold recomputed at a higher rate after a
+    partial fill might not fit the balance."""
+    return market.spec.taker_fee_ppm
 
 
 def set_spot_hold(state: State, market: Market, order: Order) -> None:
