@@ -1,27 +1,43 @@
-"""Command line: `perpetua run | demo | replay | snapshot | admin | verify`.
+"""Command line: `perpetua run | demo | replay | snapshot | verify | repair-journal | admin`.
 
-Every subcommand is a placeholder for now: it exits with code 2 and names the issue that builds
-it. Whoever builds a subcommand replaces its placeholder with a real handler.
+Built so far (issue 4), over a data dir holding ``journal/`` and ``snapshots/``:
+    replay          rebuild state; print seq, state_hash, conservation totals and replay rate
+    snapshot        offline: recover, then write and verify a snapshot at the recovered seq
+    verify          restore every snapshot and check it against a replay of the journal
+    repair-journal  move journal damage into journal/quarantine/ (never deletes)
+They print one JSON document on stdout, progress on stderr, and exit 1 with the reason on
+stderr when the data dir cannot be read (corruption names file and offset).
+
+The other subcommands are placeholders: they exit with code 2 and name the issue that builds
+them. Whoever builds one replaces its placeholder with a real handler.
 """
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from perpetua import __version__
 
 __all__ = ["build_parser", "main"]
 
+EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_NOT_BUILT = 2
 
 # subcommand -> (one-line help, number of the issue that builds it)
 PLANNED_COMMANDS: dict[str, tuple[str, int]] = {
     "run": ("serve the exchange: REST and WebSocket API, sequencer and core", 5),
     "demo": ("a live demo market: simulated index feeds and trading bots", 6),
-    "replay": ("rebuild state from a data dir; print seq, state_hash and totals", 4),
-    "snapshot": ("take a snapshot of a data dir now", 4),
     "admin": ("create users and API keys, credit test funds", 5),
-    "verify": ("check a data dir's journal and snapshots", 4),
+}
+
+DATA_DIR_COMMANDS: dict[str, str] = {
+    "replay": "rebuild state from a data dir; print seq, state_hash, totals and replay rate",
+    "snapshot": "take a snapshot of a data dir now (offline: not beside a running exchange)",
+    "verify": "check a data dir's snapshots against a replay of its journal",
+    "repair-journal": "quarantine journal damage so the data dir recovers (never deletes)",
 }
 
 
@@ -34,11 +50,60 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _issue) in PLANNED_COMMANDS.items():
         subparsers.add_parser(name, help=help_text, description=help_text)
+    for name, help_text in DATA_DIR_COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
+        if name == "replay":
+            sub.add_argument("--from-scratch", action="store_true",
+                             help="ignore snapshots; replay the whole journal")
+            sub.add_argument("--read-only", action="store_true",
+                             help="take no lock, change nothing (for a live data dir)")
+            sub.add_argument("--no-audit", action="store_true",
+                             help="skip the full state audit after replay")
     return parser
+
+
+def _progress(replayed: int, seconds: float) -> None:
+    rate = replayed / seconds if seconds > 0 else 0.0
+    print(f"replayed {replayed} commands, {rate:,.0f}/s", file=sys.stderr, flush=True)
+
+
+def _run_data_dir_command(args: argparse.Namespace) -> dict[str, object]:
+    from perpetua.sequencer import datadir
+
+    data_dir: Path = args.data_dir
+    handlers: dict[str, Callable[[], dict[str, object]]] = {
+        "replay": lambda: datadir.replay_data_dir(
+            data_dir, from_scratch=args.from_scratch, read_only=args.read_only,
+            audit=not args.no_audit, progress=_progress,
+        ),  # fmt: skip
+        "snapshot": lambda: datadir.snapshot_data_dir(data_dir),
+        "verify": lambda: datadir.verify_data_dir(data_dir, progress=_progress),
+        "repair-journal": lambda: datadir.repair_data_dir(data_dir),
+    }
+    return handlers[args.command]()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in DATA_DIR_COMMANDS:
+        from perpetua.sequencer import (
+            CodecError,
+            JournalError,
+            RecoveryError,
+            SnapshotCorruptError,
+        )
+
+        if args.command != "repair-journal" and not args.data_dir.is_dir():
+            print(f"perpetua {args.command}: no data dir at {args.data_dir}", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            report = _run_data_dir_command(args)
+        except (JournalError, RecoveryError, SnapshotCorruptError, CodecError) as error:
+            print(f"perpetua {args.command}: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return EXIT_OK
     _help_text, issue = PLANNED_COMMANDS[args.command]
     print(f"perpetua {args.command}: not built yet: see issue {issue}", file=sys.stderr)
     return EXIT_NOT_BUILT
