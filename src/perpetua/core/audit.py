@@ -79,7 +79,7 @@ def _audit_positions(state: State) -> None:
                       "buy value drift")
             invariant(sum(o.margin_value for o in working if o.side < 0) == pos.sell_value,
                       "sell value drift")
-            expected = margin.derivative_requirement(market.spec, pos, pos.buy_value,
+            expected = margin.derivative_requirement(market, pos, pos.buy_value,
                                                      pos.sell_value)
             invariant(expected == pos.margin_required, "position requirement drift")
             key = (pos.account, market.spec.settl_currency)

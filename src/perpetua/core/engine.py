@@ -53,7 +53,7 @@ class Engine:
         for spec in instruments:
             if spec.kind == InstrumentKind.INDEX:
                 continue
-            state.markets[spec.symbol] = Market(spec)
+            state.markets[spec.symbol] = Market(spec, state.account_positions)
             if spec.reference_symbol:
                 state.index_subscribers.setdefault(spec.reference_symbol, []).append(
                     spec.symbol)

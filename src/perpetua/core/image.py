@@ -128,6 +128,7 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
         for name, value in zip(_POSITION_FIELDS, row, strict=True):
             setattr(pos, name, value)
         market.positions[pos.account] = pos
+        market.account_positions.setdefault(pos.account, {})[market.spec.symbol] = pos
     for side, levels in zip((market.book.bids, market.book.asks), data["book"],  # type: ignore[call-overload]
                             strict=True):
         for _price, shown, hidden in levels:

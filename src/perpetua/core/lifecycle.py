@@ -232,12 +232,11 @@ def _amend_requeue(state: State, market: Market, order: Order, new_leaves: int, 
     if spec.payout != Payout.SPOT and price is not None:
         pos = market.position(order.account)
         add = market.value_abs(new_leaves, price)
-        ok, required = margin.requirement_after(state, market, pos, order.side, add,
-                                                order.margin_value)
-        if not ok:
-            placement.reject(state, out, "AmendOrder", order.account,
-                             Reason.BALANCE_INSUFFICIENT, order.cl_ord_id, order.order_id,
-                             required, spec.settl_currency)
+        reason, required = margin.requirement_after(state, market, pos, order.side, add,
+                                                    order.margin_value)
+        if reason != Reason.OK and order.account > 0:
+            placement.reject(state, out, "AmendOrder", order.account, reason,
+                             order.cl_ord_id, order.order_id, required, spec.settl_currency)
             return
     elif spec.payout == Payout.SPOT and not _spot_amend_fits(state, market, order, new_leaves,
                                                              price, out):

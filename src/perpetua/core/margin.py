@@ -1,17 +1,18 @@
-"""Pre-trade money checks: spot holds and the basic derivatives margin requirement.
+"""Pre-trade money checks: spot holds and the derivatives margin requirement.
 
 Spot: an open buy order holds its quote amount at its limit price plus the taker fee on it at
 the instrument's base taker rate (the highest any account pays); an open sell holds its base
-amount. Holds are re-computed from ``leaves_qty`` after every change, so
-they never drift.
+amount. Holds are re-computed from ``leaves_qty`` after every change, so they never drift.
 
-Derivatives (basic model; the risk engine refines it with leverage, isolated margin, risk limits
-and mark-to-market): per account and market, with ``p`` the position's signed absolute cost and
-``B``/``S`` the absolute value of working buy/sell orders at their prices, the requirement is
-``ceil(max(|p + B|, |p - S|) * (initMargin + takerFee) / 1e6)`` — the worst exposure if every
-order on one side filled, at initial margin plus the fee to close it. Orders that only reduce the
-position therefore need no margin. An order or amend is accepted if the account's total
-requirement in the settlement currency stays within its available balance, or does not grow.
+Derivatives: a position's requirement is its position margin (``risk.position_margin``: posInit
+at the position's leverage or tier, the reserved closing fee, added deposit) plus the initial
+margin of its working orders. With ``p`` the position's signed absolute cost and ``B``/``S`` the
+absolute value of working buy/sell orders at their prices, the orders need
+``ceil((max(|p + B|, |p - S|) - |p|) * (initMarginReq + takerFee))``: only the exposure the
+orders could add beyond the position, so orders that only reduce it need no margin. The account
+may open or amend an order if the sum of its requirements in the settlement currency stays within
+its margin balance (wallet, less spot holds, plus unrealised PnL at the mark), or if the order
+does not increase the requirement. The exposure may not pass the position's risk limit.
 Untriggered stops use no margin (BitMEX) until they trigger.
 
 Rounding: requirements round up (``mul_div_ceil``).
@@ -25,11 +26,18 @@ from perpetua.core.instruments import (
     spot_quote_amount,
 )
 from perpetua.core.orders import Order
+from perpetua.core.reasons import Reason
+from perpetua.core.risk import PositionMargin, position_margin, tier_rates
 from perpetua.core.state import Account, Market, Position, State
 from perpetua.core.units import PPM, mul_div_ceil
 
 __all__ = [
+    "account_unrealised_pnl",
     "derivative_requirement",
+    "exposure_of",
+    "funding_paid_ppb",
+    "position_figures",
+    "unrealised_pnl",
     "order_value",
     "refresh_requirement",
     "requirement_after",
@@ -46,20 +54,62 @@ def order_value(spec: InstrumentSpec, qty: int, price: int) -> int:
     return value if value >= 0 else -value
 
 
-def derivative_requirement(spec: InstrumentSpec, pos: Position, buy_value: int,
-                           sell_value: int) -> int:
-    cost = pos.cost if pos.cost >= 0 else -pos.cost
-    signed = cost if pos.qty >= 0 else -cost
+def funding_paid_ppb(market: Market, qty: int) -> int:
+    """The next funding rate's magnitude if a position of ``qty`` pays it, else 0."""
+    rate = market.funding.rate_ppb
+    if (rate > 0 and qty > 0) or (rate < 0 and qty < 0):
+        return rate if rate > 0 else -rate
+    return 0
+
+
+def position_figures(market: Market, pos: Position) -> PositionMargin:
+    spec = market.spec
+    value = pos.cost if pos.cost >= 0 else -pos.cost
+    return position_margin(value, tier_rates(spec, pos.risk_limit), pos.leverage_e2,
+                           spec.taker_fee_ppm, funding_paid_ppb(market, pos.qty), pos.deposit)
+
+
+def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
+    """Largest absolute value the position could reach if every order on one side filled."""
+    value = pos.cost if pos.cost >= 0 else -pos.cost
+    signed = value if pos.qty >= 0 else -value
     long_side = signed + buy_value
     short_side = signed - sell_value
     if long_side < 0:
         long_side = -long_side
     if short_side < 0:
         short_side = -short_side
-    exposure = long_side if long_side > short_side else short_side
-    taker = spec.taker_fee_ppm
-    rate = spec.init_margin_ppm + (taker if taker > 0 else 0)
-    return -(-exposure * rate // PPM)  # ceil: margin rounds up
+    return long_side if long_side > short_side else short_side
+
+
+def derivative_requirement(market: Market, pos: Position, buy_value: int,
+                           sell_value: int) -> int:
+    """Position margin plus the margin of working orders (see the module docstring)."""
+    figures = position_figures(market, pos)
+    value = pos.cost if pos.cost >= 0 else -pos.cost
+    extra = exposure_of(pos, buy_value, sell_value) - value
+    if extra <= 0:
+        return figures.pos_margin
+    taker = market.spec.taker_fee_ppm
+    rate = figures.init_ppm + (taker if taker > 0 else 0)
+    return figures.pos_margin - (-extra * rate // PPM)  # orders' margin rounds up
+
+
+def unrealised_pnl(market: Market, pos: Position) -> int:
+    """Value at the mark minus cost; 0 without a position or a mark."""
+    mark = market.mark_fine
+    if pos.qty == 0 or mark is None or mark <= 0:
+        return 0
+    return market.value_fine(pos.qty, mark) - pos.cost
+
+
+def account_unrealised_pnl(state: State, account: int, currency: str) -> int:
+    total = 0
+    for symbol, pos in state.account_positions.get(account, {}).items():
+        market = state.markets[symbol]
+        if pos.qty and market.spec.settl_currency == currency:
+            total += unrealised_pnl(market, pos)
+    return total
 
 
 def spot_hold(spec: InstrumentSpec, order: Order, taker_ppm: int) -> tuple[str, int]:
@@ -122,7 +172,7 @@ def refresh_requirement(state: State, market: Market, pos: Position) -> None:
     spec = market.spec
     if spec.payout == Payout.SPOT:
         return
-    new = derivative_requirement(spec, pos, pos.buy_value, pos.sell_value)
+    new = derivative_requirement(market, pos, pos.buy_value, pos.sell_value)
     old = pos.margin_required
     if new != old:
         pos.margin_required = new
@@ -133,21 +183,25 @@ def refresh_requirement(state: State, market: Market, pos: Position) -> None:
 
 def requirement_after(
     state: State, market: Market, pos: Position, side: int, add_value: int, drop_value: int
-) -> tuple[bool, int]:
+) -> tuple[Reason, int]:
     """Would adding ``add_value`` (and dropping ``drop_value``) of working orders on ``side``
-    fit? Returns ``(ok, total required)`` in the settlement currency."""
+    fit the risk limit and the account's margin? Returns ``(reason, total required)`` in the
+    settlement currency; ``Reason.OK`` when it fits."""
     spec = market.spec
     buy, sell = pos.buy_value, pos.sell_value
     if side > 0:
         buy += add_value - drop_value
     else:
         sell += add_value - drop_value
-    new = derivative_requirement(spec, pos, buy, sell)
+    new = derivative_requirement(market, pos, buy, sell)
     acct = state.account(pos.account)
     currency = spec.settl_currency
     total = acct.margin_required.get(currency, 0) - pos.margin_required + new
     if new <= pos.margin_required:
-        return True, total
-    balance = state.ledger.balance(pos.account, currency)
-    held = state.ledger.held_amount(pos.account, currency)
-    return total <= balance - held, total
+        return Reason.OK, total
+    if exposure_of(pos, buy, sell) > pos.risk_limit:
+        return Reason.RISK_LIMIT_EXCEEDED, total
+    ledger = state.ledger
+    balance = ledger.balance(pos.account, currency) - ledger.held_amount(pos.account, currency)
+    balance += account_unrealised_pnl(state, pos.account, currency)
+    return (Reason.OK if total <= balance else Reason.BALANCE_INSUFFICIENT), total

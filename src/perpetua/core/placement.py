@@ -344,13 +344,14 @@ def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> 
         return False
     pos = market.position(order.account)
     value = market.value_abs(order.leaves_qty, price)
-    ok, required = margin.requirement_after(state, market, pos, order.side, value, 0)
-    if ok:
+    if order.account < 0:
+        return True  # the liquidation engine (insurance fund) trades without margin
+    reason, required = margin.requirement_after(state, market, pos, order.side, value, 0)
+    if reason == Reason.OK:
         return True
-    if pos.is_empty():
-        del market.positions[order.account]
-    reject(state, out, "PlaceOrder", order.account, Reason.BALANCE_INSUFFICIENT,
-           order.cl_ord_id, 0, required, spec.settl_currency)
+    market.drop_position_if_empty(pos)
+    reject(state, out, "PlaceOrder", order.account, reason, order.cl_ord_id, 0, required,
+           spec.settl_currency)
     return False
 
 

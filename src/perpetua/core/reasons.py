@@ -72,6 +72,11 @@ class Reason(IntEnum):
     # 6xx: limits
     OPEN_ORDERS_MAX = 601
     STOP_ORDERS_MAX = 602
+    RISK_LIMIT_EXCEEDED = 603
+    RISK_LIMIT_INVALID = 604
+    LEVERAGE_INVALID = 605
+    MARGIN_TRANSFER_INVALID = 606
+    POSITION_NOT_ISOLATED = 607
     # 7xx: account
     ACCOUNT_UNKNOWN = 701
     ACCOUNT_EXISTS = 702
@@ -136,6 +141,13 @@ MESSAGES: dict[Reason, str] = {
     Reason.CURRENCY_UNKNOWN: "Invalid currency",
     Reason.OPEN_ORDERS_MAX: "Too many open orders on this symbol",
     Reason.STOP_ORDERS_MAX: "Too many open stop orders on this symbol",
+    Reason.RISK_LIMIT_EXCEEDED: (
+        "Order would exceed your risk limit: raise the risk limit of this position"
+    ),
+    Reason.RISK_LIMIT_INVALID: "Invalid riskLimit",
+    Reason.LEVERAGE_INVALID: "Invalid leverage",
+    Reason.MARGIN_TRANSFER_INVALID: "Invalid amount: the transfer would leave too little margin",
+    Reason.POSITION_NOT_ISOLATED: "Position is not isolated",
     Reason.ACCOUNT_UNKNOWN: "Invalid account",
     Reason.ACCOUNT_EXISTS: "Account already exists",
     Reason.FEE_TIER_UNKNOWN: "Invalid fee tier",

@@ -79,8 +79,7 @@ def retire(state: State, market: Market, order: Order) -> None:
         cl_ord_id = terminated.pop(oldest)
         if cl_ord_id and acct.cl_ord_ids.get(cl_ord_id) == oldest:
             del acct.cl_ord_ids[cl_ord_id]
-    if pos.is_empty():
-        del market.positions[order.account]
+    market.drop_position_if_empty(pos)
 
 
 def start_working(state: State, market: Market, order: Order, rest: bool,

@@ -7,31 +7,67 @@ Everything here is plain data with a defined iteration order: dicts keep inserti
 snapshots sort by key, so ``state_hash`` is the same on every machine.
 """
 
+from sortedcontainers import SortedList
+
 from perpetua.core.book import OrderBook
 from perpetua.core.enums import TriggerSource
 from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
 
-__all__ = ["POSITION_FIELDS", "Account", "Market", "Position", "State", "Withdrawal"]
+__all__ = [
+    "POSITION_FIELDS",
+    "PRICE_FINE_PER_TICK",
+    "Account",
+    "FundingState",
+    "Market",
+    "Position",
+    "State",
+    "Withdrawal",
+]
 
 # Every attribute of a position, in snapshot order.
 POSITION_FIELDS = (
-        "account",
-        "buy_qty",
-        "buy_value",
-        "cost",
-        "margin_required",
-        "open_orders_count",
-        "qty",
-        "realised_pnl",
-        "sell_qty",
-        "sell_value",
-        "stop_orders_count",
-        "symbol",
+    "account",
+    "buy_qty",
+    "buy_value",
+    "cost",
+    "deposit",
+    "leverage_e2",
+    "liq_fine",
+    "margin_required",
+    "open_orders_count",
+    "qty",
+    "realised_pnl",
+    "risk_limit",
+    "sell_qty",
+    "sell_value",
+    "stop_orders_count",
+    "symbol",
 )
 
 PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths of a tick
+
+
+class FundingState:
+    """A perpetual's funding and fair-price state (see funding.py and pricing.py)."""
+
+    __slots__ = (
+        "indicative_rate_ppb",
+        "next_funding_ns",
+        "next_sample_ns",
+        "premium_count",
+        "premium_sum_ppb",
+        "rate_ppb",
+    )
+
+    def __init__(self) -> None:
+        self.rate_ppb = 0  # the rate paid at next_funding_ns
+        self.indicative_rate_ppb = 0  # projection for the interval after it
+        self.next_funding_ns = 0  # 0: not scheduled yet
+        self.next_sample_ns = 0
+        self.premium_sum_ppb = 0  # premium index samples of the current interval
+        self.premium_count = 0
 
 
 class Position:
@@ -39,9 +75,15 @@ class Position:
 
     __slots__ = POSITION_FIELDS
 
-    def __init__(self, account: int, symbol: str) -> None:
+    def __init__(self, account: int, symbol: str, risk_limit: int = 0) -> None:
         self.account = account
         self.symbol = symbol
+        self.leverage_e2 = 0  # 0: cross margin; else isolated leverage in hundredths
+        self.risk_limit = risk_limit  # chosen risk limit, settlement minor units
+        self.deposit = 0  # margin added to an isolated position (transferMargin)
+        # Liquidation threshold registered in the market's index (millionths of a tick), or
+        # None when the position has none (flat, or no finite price).
+        self.liq_fine: int | None = None
         self.qty = 0  # signed contracts
         self.cost = 0  # signed settlement minor units, BitMEX's currentCost convention
         self.realised_pnl = 0
@@ -53,12 +95,16 @@ class Position:
         self.sell_value = 0
         self.margin_required = 0  # this position's part of Account.margin_required
 
-    def is_empty(self) -> bool:
+    def is_empty(self, default_risk_limit: int) -> bool:
+        """Nothing held, nothing open, default settings: the record can be dropped."""
         return (
             self.qty == 0
             and self.cost == 0
             and self.open_orders_count == 0
             and self.margin_required == 0
+            and self.leverage_e2 == 0
+            and self.deposit == 0
+            and self.risk_limit == default_risk_limit
         )
 
 
@@ -66,26 +112,38 @@ class Market:
     """Runtime state of one tradable instrument."""
 
     __slots__ = (
+        "account_positions",
         "book",
+        "funding",
         "index_fine",
         "inverse",
-        "value_den",
-        "value_num",
-        "value_sign",
         "last_price",
+        "liq_longs",
+        "liq_shorts",
         "mark_fine",
         "positions",
         "spec",
         "state",
         "stops",
         "trailing",
+        "value_den",
+        "value_num",
+        "value_sign",
     )
 
-    def __init__(self, spec: InstrumentSpec) -> None:
+    def __init__(self, spec: InstrumentSpec,
+                 account_positions: dict[int, dict[str, Position]] | None = None) -> None:
         self.spec = spec
         self.state = spec.state
         self.book = OrderBook(spec.symbol)
         self.positions: dict[int, Position] = {}
+        # Shared with State: account -> symbol -> position, for account-wide margin sums.
+        self.account_positions = {} if account_positions is None else account_positions
+        # Liquidation index: (threshold in millionths of a tick, account), sorted. A long is
+        # liquidated when mark <= its threshold, a short when mark >= it.
+        self.liq_longs: SortedList = SortedList()
+        self.liq_shorts: SortedList = SortedList()
+        self.funding = FundingState()
         self.last_price: int | None = None  # ticks
         self.mark_fine: int | None = None  # ticks * PRICE_FINE_PER_TICK
         self.index_fine: int | None = None
@@ -116,12 +174,32 @@ class Market:
             return self.value_sign * self.value_abs(qty, price)
         return -self.value_sign * self.value_abs(-qty, price)
 
+    def value_fine(self, qty: int, price_fine: int) -> int:
+        """Signed contract value at a price in millionths of a tick (marks), truncated."""
+        magnitude = qty if qty >= 0 else -qty
+        if self.inverse:
+            amount = magnitude * self.value_num * PRICE_FINE_PER_TICK // (
+                price_fine * self.value_den)
+        else:
+            amount = magnitude * price_fine * self.value_num // (
+                self.value_den * PRICE_FINE_PER_TICK)
+        return self.value_sign * amount if qty >= 0 else -self.value_sign * amount
+
     def position(self, account: int) -> Position:
         pos = self.positions.get(account)
         if pos is None:
-            pos = Position(account, self.spec.symbol)
+            pos = Position(account, self.spec.symbol, self.spec.risk_limit)
             self.positions[account] = pos
+            self.account_positions.setdefault(account, {})[self.spec.symbol] = pos
         return pos
+
+    def drop_position_if_empty(self, pos: Position) -> None:
+        if pos.liq_fine is None and pos.is_empty(self.spec.risk_limit):
+            del self.positions[pos.account]
+            held = self.account_positions[pos.account]
+            del held[self.spec.symbol]
+            if not held:
+                del self.account_positions[pos.account]
 
     def reference_fine(self, source: TriggerSource) -> int | None:
         if source == TriggerSource.MARK:
@@ -173,6 +251,7 @@ class Withdrawal:
 
 class State:
     __slots__ = (
+        "account_positions",
         "accounts",
         "deadlines",
         "deposits",
@@ -193,6 +272,7 @@ class State:
         self.markets: dict[str, Market] = {}
         self.index_subscribers: dict[str, list[str]] = {}  # index symbol -> market symbols
         self.accounts: dict[int, Account] = {}
+        self.account_positions: dict[int, dict[str, Position]] = {}  # account -> symbol -> pos
         self.orders: dict[int, Order] = {}
         self.ledger = Ledger()
         self.deposits: dict[str, int] = {}  # transfer id -> account (idempotency)
