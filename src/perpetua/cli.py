@@ -19,18 +19,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from perpetua import __version__
+from perpetua.services.admin_cli import AdminError, add_admin_parser, run_admin
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NOT_BUILT = 2
+EXIT_ADMIN_FAILED = 1
+ADMIN_HELP = "users and API keys: create-user, create-key, list-keys, disable-key, list-users"
 
 # subcommand -> (one-line help, number of the issue that builds it)
 PLANNED_COMMANDS: dict[str, tuple[str, int]] = {
     "run": ("serve the exchange: REST and WebSocket API, sequencer and core", 5),
     "demo": ("a live demo market: simulated index feeds and trading bots", 6),
-    "admin": ("create users and API keys, credit test funds", 5),
 }
 
 DATA_DIR_COMMANDS: dict[str, str] = {
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _issue) in PLANNED_COMMANDS.items():
         subparsers.add_parser(name, help=help_text, description=help_text)
+    add_admin_parser(subparsers, ADMIN_HELP)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
@@ -84,8 +87,20 @@ def _run_data_dir_command(args: argparse.Namespace) -> dict[str, object]:
     return handlers[args.command]()
 
 
+def _run_admin(args: argparse.Namespace) -> int:
+    try:
+        report = run_admin(args)
+    except AdminError as error:
+        print(f"perpetua admin {args.admin_command}: {error}", file=sys.stderr)
+        return EXIT_ADMIN_FAILED
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "admin":
+        return _run_admin(args)
     if args.command in DATA_DIR_COMMANDS:
         from perpetua.sequencer import (
             CodecError,
