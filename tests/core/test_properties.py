@@ -199,18 +199,24 @@ def _place(draw: Any, symbols: tuple[str, ...]) -> PlaceOrder:
 
 @st.composite
 def _amend(draw: Any, symbols: tuple[str, ...]) -> AmendOrder:
-    order_id = draw(_order_ids)
+    order_id: int | None = draw(_order_ids)
     account = 0 if draw(st.integers(0, 7)) else draw(_accounts)
     symbol = draw(st.sampled_from(symbols))  # scales the numbers; the order may be elsewhere
     lot = SPECS[symbol].lot_size
     kind = draw(st.sampled_from(("qty", "leaves", "price", "price", "price_qty", "stop",
-                                 "rename")))
+                                 "rename", "peg")))
     qty = draw(st.integers(0, 10)) * lot if kind in ("qty", "price_qty") else None
     leaves = draw(st.integers(0, 8)) * lot if kind == "leaves" else None
     price = draw(_price(symbol)) if kind in ("price", "price_qty") else None
     stop_px = draw(_price(symbol)) if kind == "stop" else None
     cl_ord_id = draw(st.sampled_from(("x", "y", "a"))) if kind == "rename" else ""
-    return AmendOrder(0, account, order_id, "", cl_ord_id, qty, leaves, price, stop_px)
+    peg_offset = draw(st.sampled_from((-8, -2, 2, 8))) if kind == "peg" else None
+    orig_cl_ord_id = ""
+    if draw(st.integers(0, 5)) == 0:  # by clOrdID instead of order id
+        order_id, orig_cl_ord_id = None, draw(st.sampled_from(("a", "b", "x")))
+        account = draw(_accounts)
+    return AmendOrder(0, account, order_id, orig_cl_ord_id, cl_ord_id, qty, leaves, price,
+                      stop_px, peg_offset)
 
 
 @st.composite
@@ -328,10 +334,10 @@ def resolve(state: State, ts_ns: int, command: Any) -> Any:
     if isinstance(command, Batch):
         return Batch(ts_ns, tuple(resolve(state, ts_ns, sub) for sub in command.commands))
     command = command._replace(ts_ns=ts_ns)
-    if isinstance(command, AmendOrder):
-        command = command._replace(order_id=_order_id(state, command.order_id or 0))
-        if command.account == 0:
-            command = command._replace(account=_owner(state, command.order_id))
+    if isinstance(command, AmendOrder) and command.order_id is not None:
+        command = command._replace(order_id=_order_id(state, command.order_id))
+    if isinstance(command, AmendOrder) and command.account == 0:
+        command = command._replace(account=_owner(state, command.order_id))
     if isinstance(command, CancelOrders):
         ids = tuple(_order_id(state, r) for r in command.order_ids)
         command = command._replace(order_ids=ids)
