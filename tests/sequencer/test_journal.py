@@ -689,3 +689,30 @@ def test_one_flipped_bit_is_never_replayed(sizes: list[int], position: int, bit:
             with pytest.raises(JournalCorruptError) as raised:
                 open_journal(directory, SMALL_SEGMENTS)
             assert (raised.value.path, raised.value.offset) == (last_path, victim.offset)
+
+
+# --- append_batch (the sequencer's committer path) ---------------------------------------
+
+
+def test_append_batch_equals_appends_and_stops_at_pending_bytes_max(tmp_path: Path) -> None:
+    config = JournalConfig(segment_bytes_max=4096, pending_bytes_max=600,
+                           record_payload_bytes_max=200, fsync_policy=FsyncPolicy.NONE)
+    records = [(seq, payload_for(seq, size)) for seq, size in
+               enumerate(random_sizes(700, seed=3, size_max=120), start=250)]
+    journal, _ = open_journal(tmp_path / "batch", config, first_seq=250)
+    with journal:
+        done = 0
+        commits = 0
+        while done < len(records):
+            before = done
+            done = journal.append_batch(records, done)
+            assert done > before or journal.pending_bytes > 0
+            assert journal.pending_bytes <= config.pending_bytes_max
+            journal.commit()
+            commits += 1
+    assert commits > 10  # it did stop at the buffer limit
+    assert read_all(tmp_path / "batch", 250) == records  # seqs cross 256 and 512: crc trick
+    with pytest.raises(InvariantError):
+        journal2, _ = open_journal(tmp_path / "batch", config)
+        with journal2:
+            journal2.append_batch([(5, b"x")])

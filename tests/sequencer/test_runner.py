@@ -74,9 +74,11 @@ class GatedJournal:
     def next_seq(self) -> int:
         return (self.records[-1][0] if self.records else 0) + 1
 
-    def append(self, seq: int, payload: bytes) -> None:
-        assert seq == self.next_seq
-        self.records.append((seq, payload))
+    def append_batch(self, records: list[tuple[int, bytes]], start: int = 0) -> int:
+        for seq, payload in records[start:]:
+            assert seq == self.next_seq
+            self.records.append((seq, payload))
+        return len(records)
 
     def commit(self) -> int:
         self.commits_started += 1

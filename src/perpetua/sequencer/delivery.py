@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
 from perpetua.core.commands import Command
@@ -119,12 +119,22 @@ def _settle_async(items: list[_AsyncOutcome]) -> None:
             future.set_result(outcome)
 
 
-def settle(waiters: list[Waiter], outcomes: list[Result | BaseException]) -> None:
-    """Deliver outcomes to waiters; one call_soon_threadsafe per event loop per call."""
+def settle(
+    waiters: Sequence[Waiter], outcomes: Sequence[Applied | Result | BaseException]
+) -> None:
+    """Deliver outcomes to waiters; one call_soon_threadsafe per event loop per call.
+
+    An Applied outcome becomes the waiter's Result here, only for waiters that exist (most
+    commands of a busy exchange are waited for, internal ones never).
+    """
     by_loop: dict[asyncio.AbstractEventLoop, list[_AsyncOutcome]] = {}
-    for (kind, target), outcome in zip(waiters, outcomes, strict=True):
+    for (kind, target), given in zip(waiters, outcomes, strict=True):
         if kind == WAIT_NONE:
             continue
+        outcome: Result | BaseException = (
+            Result(given.seq, given.ts_ns, given.events) if type(given) is Applied
+            else given  # type: ignore[assignment]
+        )
         if kind == WAIT_FUTURE:
             future: concurrent.futures.Future[Result] = target  # type: ignore[assignment]
             try:

@@ -61,7 +61,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -632,6 +632,44 @@ class Journal:
         buffer += _RECORD_HEADER.pack(length, seq, crc)
         buffer += payload
         self._next_seq = seq + 1
+
+    def append_batch(self, records: Sequence[tuple[int, bytes]], start: int = 0) -> int:
+        """Buffer records[start:] in order, like ``append`` each, as many as fit under
+        ``pending_bytes_max``; returns the index after the last one buffered (len(records)
+        when all were). The sequencer's committer path: one call per batch, not per record.
+        """
+        if self._closed or self._failed:
+            self._raise_unusable()
+        buffer = self._buffer
+        pending_max = self._config.pending_bytes_max
+        payload_max = self._config.record_payload_bytes_max
+        pack = _RECORD_HEADER.pack
+        crc32 = zlib.crc32
+        low_byte_crc = _SEQ_LOW_BYTE_CRC
+        expected = self._next_seq
+        high_crc = crc32((expected & ~0xFF).to_bytes(8, "little"))
+        count = len(records)
+        index = start
+        while index < count:  # bounded: index grows by one each pass
+            seq, payload = records[index]
+            if seq != expected:
+                fail(f"journal append of seq {seq}, expected {expected}")
+            length = len(payload)
+            if length > payload_max:
+                fail(f"record payload of {length} bytes passes record_payload_bytes_max")
+            if len(buffer) + RECORD_HEADER_BYTES + length > pending_max:
+                break
+            low = seq & 0xFF
+            if low == 0:
+                high_crc = crc32(seq.to_bytes(8, "little"))
+            buffer += pack(length, seq, crc32(payload, high_crc ^ low_byte_crc[low]))
+            buffer += payload
+            expected = seq + 1
+            index += 1
+        if expected - 1 > SEQ_MAX:
+            fail(f"seq {expected - 1} passes u64")
+        self._next_seq = expected
+        return index
 
     def commit(self) -> int:
         """Write the buffered records with one write, sync per policy, return the durable seq.

@@ -52,7 +52,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple, Protocol
@@ -83,7 +83,6 @@ from perpetua.sequencer.delivery import (
 from perpetua.sequencer.journal import (
     DEFAULT_JOURNAL_CONFIG,
     FsyncStats,
-    JournalBackpressureError,
     JournalConfig,
 )
 from perpetua.sequencer.recovery import (
@@ -118,6 +117,7 @@ _log = logging.getLogger(__name__)
 # raise costs more than the whole check on the submit path of a producer thread).
 asyncio_get_running_loop: Final = asyncio._get_running_loop
 SubmitFuture = concurrent.futures.Future[Result] | asyncio.Future[Result]
+_new_applied: Final = tuple.__new__  # Applied(...) without NamedTuple's Python-level __new__
 
 # Refused with Overloaded when the queue is at queue_depth_max; every other type is never shed.
 SHEDDABLE_COMMAND_TYPES: Final = frozenset({PlaceOrder, AmendOrder, Batch})
@@ -179,7 +179,7 @@ class JournalLike(Protocol):
     @property
     def next_seq(self) -> int: ...
 
-    def append(self, seq: int, payload: bytes) -> None: ...
+    def append_batch(self, records: Sequence[tuple[int, bytes]], start: int = 0) -> int: ...
 
     def commit(self) -> int: ...
 
@@ -201,9 +201,11 @@ class NullJournal:
     def next_seq(self) -> int:
         return self._next_seq
 
-    def append(self, seq: int, payload: bytes) -> None:
-        invariant(seq == self._next_seq, f"append of seq {seq}, expected {self._next_seq}")
-        self._next_seq = seq + 1
+    def append_batch(self, records: Sequence[tuple[int, bytes]], start: int = 0) -> int:
+        for seq, _ in records[start:]:
+            invariant(seq == self._next_seq, f"append of seq {seq}, expected {self._next_seq}")
+            self._next_seq = seq + 1
+        return len(records)
 
     def commit(self) -> int:
         return self._next_seq - 1
@@ -664,7 +666,7 @@ class Sequencer:
         self._last_ts_ns = command.ts_ns
         self._commands_since_snapshot += 1
         batch.records.append((seq, payload))
-        batch.applied.append(Applied(seq, command.ts_ns, command, events))
+        batch.applied.append(_new_applied(Applied, (seq, command.ts_ns, command, events)))
         batch.waiters.append(waiter)
         return True
 
@@ -754,13 +756,14 @@ class Sequencer:
     def _commit_batch(self, batch: _Batch) -> None:
         journal = self._journal
         started_ns = time.perf_counter_ns()
+        records = batch.records
         try:
-            for seq, payload in batch.records:
-                try:
-                    journal.append(seq, payload)
-                except JournalBackpressureError:
-                    journal.commit()
-                    journal.append(seq, payload)
+            done = journal.append_batch(records)
+            for _ in range(len(records)):  # bounded: each pass commits, then buffers >= 1
+                if done == len(records):
+                    break
+                journal.commit()  # the buffer is full: write it, then go on
+                done = journal.append_batch(records, done)
             durable_seq = journal.commit()
         except BaseException as error:
             self._journal_failed = True
@@ -774,7 +777,7 @@ class Sequencer:
         self._batch_count += 1
         self._command_count += len(batch.records)
         self._largest_batch_commands = max(self._largest_batch_commands, len(batch.records))
-        settle(batch.waiters, [Result(a.seq, a.ts_ns, a.events) for a in batch.applied])
+        settle(batch.waiters, batch.applied)
         applied = batch.applied
         for batch_subscriber in self._batch_subscribers:
             batch_subscriber(applied)
