@@ -52,7 +52,7 @@ from perpetua.core.events import (
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.store import rows
 from perpetua.store.candles import CandleBook
-from perpetua.store.database import upsert
+from perpetua.store.database import insert_rows, upsert
 from perpetua.store.limits import (
     PROGRESS_LOG_INTERVAL_S,
     PROJECT_COMMANDS_PER_TRANSACTION_MAX,
@@ -116,10 +116,11 @@ Handler = Callable[["Projector", Connection, _Chunk, int, int, Any], None]
 
 def _on_order(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
               ev: OrderEvent) -> None:
-    chunk.executions.append(rows.execution_row(ev, seq))
+    fields = rows.order_fields(ev)
+    chunk.executions.append(rows.execution_row(ev, seq, fields))
     earlier = chunk.orders.get(ev.order_id)
     created_ns = ev.ts_ns if earlier is None else int(earlier["created_ns"])  # type: ignore
-    chunk.orders[ev.order_id] = rows.order_row(ev, created_ns, seq)
+    chunk.orders[ev.order_id] = rows.order_row(ev, created_ns, seq, fields)
 
 
 def _on_trade(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
@@ -261,11 +262,9 @@ class Projector:
                     log.warning("projector: no read model for event type %s; skipped", name)
 
     def _write(self, conn: Connection, chunk: _Chunk) -> None:
-        if chunk.executions:
-            conn.execute(executions.insert(), chunk.executions)
+        insert_rows(conn, executions, chunk.executions)
         upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
-        if chunk.trades:
-            conn.execute(trades.insert(), chunk.trades)
+        insert_rows(conn, trades, chunk.trades)
         upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
         upsert(conn, trade_bins, self.candles.take_dirty(),
                ("bin_size", "symbol", "timestamp_ns"))

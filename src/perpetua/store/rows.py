@@ -15,6 +15,7 @@ __all__ = [
     "ZERO_MINUS_TICK",
     "ZERO_PLUS_TICK",
     "execution_row",
+    "order_fields",
     "funding_row",
     "liquidation_row",
     "order_row",
@@ -38,7 +39,8 @@ TICK_DIRECTION_NAMES: dict[int, str] = {
 Row = dict[str, object]
 
 
-def _order_fields(ev: OrderEvent) -> Row:
+def order_fields(ev: OrderEvent) -> Row:
+    """The order columns ``orders`` and ``executions`` share (compute once per event)."""
     return {
         "account": ev.account,
         "symbol": ev.symbol,
@@ -66,17 +68,18 @@ def _order_fields(ev: OrderEvent) -> Row:
     }
 
 
-def order_row(ev: OrderEvent, created_ns: int, seq: int) -> Row:
+def order_row(ev: OrderEvent, created_ns: int, seq: int, fields: Row | None = None) -> Row:
     """``orders``: the order's state after ``ev``; ``created_ns`` is its first event's time."""
-    row: Row = {"order_id": ev.order_id, **_order_fields(ev)}
+    row: Row = {"order_id": ev.order_id}
+    row.update(fields if fields is not None else order_fields(ev))
     row.update(created_ns=created_ns, timestamp_ns=ev.ts_ns, seq=seq)
     return row
 
 
-def execution_row(ev: OrderEvent, seq: int) -> Row:
+def execution_row(ev: OrderEvent, seq: int, fields: Row | None = None) -> Row:
     """``executions``: one row per OrderEvent."""
     row: Row = {"exec_id": ev.exec_id, "order_id": ev.order_id, "exec_type": int(ev.exec_type)}
-    row.update(_order_fields(ev))
+    row.update(fields if fields is not None else order_fields(ev))
     row.update(
         last_qty=ev.last_qty,
         last_px=ev.last_px,

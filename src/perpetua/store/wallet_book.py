@@ -38,7 +38,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from perpetua.core.events import DepositCredited, Transfer, WithdrawalUpdated
 from perpetua.core.ledger import INSURANCE, TransferCode
-from perpetua.store.database import upsert
+from perpetua.store.database import insert_rows, upsert
 from perpetua.store.schema import TRANSACT_INDEX_BITS, insurance, transactions, wallets
 
 __all__ = ["TRANSACT_TYPES", "WalletBook", "WalletState"]
@@ -130,7 +130,7 @@ class WalletBook:
         return row
 
     def on_transfer(self, conn: Connection, ev: Transfer, text: str) -> None:
-        code = TransferCode(ev.code)
+        code = ev.code  # a TransferCode (an int): compared, never converted on this hot path
         debit = self.wallet(conn, ev.debit_account, ev.currency)
         credit = self.wallet(conn, ev.credit_account, ev.currency)
         debit.amount -= ev.amount
@@ -155,7 +155,7 @@ class WalletBook:
             if state.account > 0:
                 self._history(ev, code, state, sign, text)
 
-    def _history(self, ev: Transfer, code: TransferCode, state: WalletState,
+    def _history(self, ev: Transfer, code: int, state: WalletState,
                  sign: int, text: str) -> None:
         if code in _SPOT_CODES or (code in _FEE_CODES and ev.ref in self._spot_matches):
             kind = "SpotTrade"
@@ -163,7 +163,7 @@ class WalletBook:
             kind = "RealisedPNL"
         else:
             kind = "Transfer"
-        ref = str(ev.ref) if kind != "Transfer" else f"{code.name}:{ev.ref}"
+        ref = str(ev.ref) if kind != "Transfer" else f"{TransferCode(code).name}:{ev.ref}"
         key = (state.account, state.currency, kind, ref)
         row = self._open_rows.get(key)
         if row is None:
@@ -204,8 +204,7 @@ class WalletBook:
 
     def write(self, conn: Connection) -> None:
         """Write what this SQL transaction changed (rows, balances, insurance)."""
-        if self._new_rows:
-            conn.execute(transactions.insert(), self._new_rows)
+        insert_rows(conn, transactions, self._new_rows)
         if self._withdrawal_updates:
             stmt = (update(transactions)
                     .where(transactions.c.account == bindparam("w_account"),
