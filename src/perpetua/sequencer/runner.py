@@ -536,19 +536,30 @@ class Sequencer:
     # --- failure ---------------------------------------------------------------------------
 
     def _fail(self, error: BaseException) -> None:
-        """Stop taking commands and fail every queued one; the process must restart."""
+        """Stop taking commands and fail every queued one; the process must restart.
+
+        The first failure is logged and reported to on_failure; later ones (the other
+        thread noticing) only fail what is still queued.
+        """
         with self._lock:
-            if self._failure is None:
+            first = self._failure is None
+            if first:
                 self._failure = error
             self._state = _FAILED
             queued = list(self._queue)
             self._queue.clear()
+            requests = self._snapshot_requests
+            self._snapshot_requests = []
             self._not_empty.notify_all()
             self._not_full.notify_all()
+        failed = SequencerFailed(f"sequencer failed: {self._failure!r}")
+        settle([waiter for _, waiter in queued], [failed] * len(queued))
+        for request in requests:
+            request.set_exception(failed)
+        if not first:
+            return
         _log.critical("sequencer failed; restart the process to recover: %r", error,
                       exc_info=error)
-        failed = SequencerFailed(f"sequencer failed: {error!r}")
-        settle([waiter for _, waiter in queued], [failed] * len(queued))
         if self._on_failure is not None:
             self._on_failure(error)
 
@@ -575,7 +586,13 @@ class Sequencer:
                 self._permits.release()
                 break
             batch = _Batch([], [], [])
-            poisoned = self._apply_batch(items, batch)
+            try:
+                poisoned = self._apply_batch(items, batch)
+            except BaseException as error:  # a bug outside the engine: fail the whole batch
+                self._fail(error)
+                failed = SequencerFailed(f"sequencer failed: {error!r}")
+                settle([waiter for _, waiter in items], [failed] * len(items))
+                raise
             if batch.records:
                 self._handoff_put(batch)
             else:
