@@ -357,8 +357,8 @@ def query_wallets(conn: Connection, account: int) -> list[Row[Any]]:
                              .order_by(wallets.c.currency)).all())
 
 
-def query_positions(conn: Connection, account: int, filter: Filter = None, count: int = 100,
-                    catalogue: Catalogue = None) -> list[Row[Any]]:
+def query_positions(conn: Connection, account: int, filter: Filter = None,
+                    count: int = 100) -> list[Row[Any]]:
     """``positions`` of ``account`` by symbol. Filter keys: ``POSITION_FIELDS`` and ``isOpen``
     (current_qty != 0)."""
     def special(key: str, value: Any) -> ColumnElement[bool] | None:
