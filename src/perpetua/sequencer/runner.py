@@ -8,7 +8,8 @@ Threads (all daemon threads named ``perpetua-sequencer-*``):
                 FsyncPolicy.ALWAYS), then resolves the batch's results and publishes it to the
                 subscribers, batch after batch in seq order. It alone touches the journal.
     snapshotter writes snapshots handed over by the committer, verifies them by restoring
-                them, then prunes old snapshots and the journal segments they cover.
+                them, then prunes old snapshots and the journal segments they cover
+                (`snapshotter`).
 
 Pipelining: the writer may apply up to ``pipeline_batches_max`` batches ahead of the last
 durable one (2: it applies batch N+1 while N is being synced, which is where a Python writer
@@ -38,9 +39,12 @@ Cancels, CancelAllAfter and internal commands (deposits, withdrawals, index pric
 never refused for load: they are admitted up to ``queue_depth_hard_max``, and past that their
 submitter waits for room (the queue stays bounded). Commands keep their arrival order.
 
-Subscribers get ``list[Applied]`` per durable batch, in seq order, on the committer thread.
-They must be quick and must not raise or block (hand work to your own queue): a subscriber that
-raises fails the sequencer, one that blocks stalls every result behind it.
+Results: ``submit`` returns a future of ``Result(seq, ts_ns, events)`` (an asyncio future when
+called on an event loop, so the gateway writes ``await sequencer.submit(cmd)``). Subscribers
+get ``(seq, ts_ns, command, events)`` per durable command (`subscribe`) or ``list[Applied]`` per
+durable batch (`subscribe_batches`), in seq order, on the committer thread. They must be quick
+and must not raise or block (hand work to your own queue): a subscriber that raises fails the
+sequencer, one that blocks stalls every result behind it. Events lists are shared: never mutate.
 """
 
 from __future__ import annotations
