@@ -220,7 +220,6 @@ class MarketData:
         for symbol in sorted(touched):
             book = self.books.get(symbol)
             if book is not None and ((symbol, 1) in before or (symbol, -1) in before):
-                self._quote(symbol, book, pending)
                 if "orderBookL2_25" in self.wanted:
                     for side in (-1, 1):
                         if (symbol, side) in before:
@@ -230,6 +229,7 @@ class MarketData:
                              for s in (1, -1)]
                     if old10 != [book.top(1, BOOK10_DEPTH), book.top(-1, BOOK10_DEPTH)]:
                         pending.add("orderBook10", symbol, "update", self.book10_row(symbol))
+                self._quote(symbol, book, pending)
             if "instrument" in self.wanted:
                 self._instrument_delta(symbol, pending)
 
