@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perpetua {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _issue) in PLANNED_COMMANDS.items():
-        subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == "run":
+            _add_run_arguments(sub)
     add_admin_parser(subparsers, ADMIN_HELP)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -64,6 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--no-audit", action="store_true",
                              help="skip the full state audit after replay")
     return parser
+
+
+def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sub.add_argument("--port", type=int, default=8000, help="port to listen on")
+    sub.add_argument("--operator-key", default="",
+                     help="x-operator-key for /api/v1/admin/* (default: $PERPETUA_OPERATOR_KEY"
+                          " or a random key printed at start)")
+    sub.add_argument("--no-rate-limits", action="store_true",
+                     help="disable REST and WebSocket rate limits (benchmarks, local bots)")
+    sub.add_argument("--no-store", action="store_true", help="do not run the read-model projector")
+    sub.add_argument("--log-level", default="info", help="debug, info, warning, error")
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from perpetua.gateway.serve import RunOptions, run
+
+    return run(RunOptions(data_dir=args.data_dir, host=args.host, port=args.port,
+                          operator_key=args.operator_key, rate_limits=not args.no_rate_limits,
+                          store=not args.no_store, log_level=args.log_level))
 
 
 def _progress(replayed: int, seconds: float) -> None:
@@ -101,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "admin":
         return _run_admin(args)
+    if args.command == "run":
+        return _run_server(args)
     if args.command in DATA_DIR_COMMANDS:
         from perpetua.sequencer import (
             CodecError,

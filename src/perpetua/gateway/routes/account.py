@@ -3,6 +3,7 @@ API key creation) guarded by the ``x-operator-key`` header."""
 
 import hmac
 import inspect
+import secrets
 import uuid
 from typing import Any
 
@@ -91,13 +92,33 @@ async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
         raise bad_request("Invalid userId")
     permissions = [p for p in (ctx.params.string("permissions") or "").split(",") if p]
     cidr = [c for c in (ctx.params.string("cidr") or "").split(",") if c]
-    created = create(user_id, permissions=permissions, cidr=cidr,
-                     name=ctx.params.string("name") or "")
+    _ensure_user(ctx, user_id)
+    try:
+        created = create(user_id, permissions=permissions, cidr=cidr,
+                         name=ctx.params.string("name") or "")
+    except ValueError as exc:  # AccountsError: a rejection with a message for the client
+        raise bad_request(str(exc)) from exc
     if inspect.isawaitable(created):
         created = await created
-    get = created.get if isinstance(created, dict) else lambda k: getattr(created, k)
-    return {"id": get("key_id"), "secret": get("secret"), "userId": user_id,
+    if isinstance(created, tuple):
+        key_id, secret = created
+    else:
+        key_id, secret = created.key_id, created.secret
+    return {"id": key_id, "secret": secret, "userId": user_id,
             "permissions": permissions, "cidr": ",".join(cidr), "enabled": True}
+
+
+def _ensure_user(ctx: Context, user_id: int) -> None:
+    """Create the user first when the accounts service keeps users and has none by that id."""
+    accounts = ctx.gw.accounts
+    get_user = getattr(accounts, "get_user", None)
+    create_user = getattr(accounts, "create_user", None)
+    if get_user is None or create_user is None or get_user(user_id) is not None:
+        return
+    try:
+        create_user(f"user{user_id}@perpetua.invalid", secrets.token_urlsafe(16), user_id=user_id)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
 
 
 SPECS = [

@@ -1,0 +1,91 @@
+"""``perpetua run``: recover the engine, start the sequencer, the read-model projector and the
+gateway under uvicorn, and shut down cleanly on SIGINT/SIGTERM.
+
+Order at start: ``Sequencer.open(data_dir)`` (snapshot + journal tail), store migration and
+projector, sequencer threads, then the HTTP server (whose lifespan subscribes the gateway).
+Order at stop: uvicorn stops accepting and closes sockets, then the sequencer stops (taking its
+snapshot) and the projector drains. API keys come from ``perpetua.services.accounts`` when it is
+installed, else from an in-memory store filled through ``POST /api/v1/admin/apiKey``.
+"""
+
+import logging
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from perpetua.gateway.app import create_app
+from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.memory_accounts import MemoryAccounts
+from perpetua.gateway.ratelimit import RateLimitConfig
+
+__all__ = ["RunOptions", "run"]
+
+log = logging.getLogger("perpetua.run")
+OPERATOR_KEY_ENV = "PERPETUA_OPERATOR_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    operator_key: str = ""
+    rate_limits: bool = True
+    store: bool = True
+    log_level: str = "info"
+
+
+def _accounts(data_dir: Path) -> Any:
+    try:
+        from perpetua.services.accounts import AccountsService
+    except ImportError:  # the accounts service is not installed: keys live in memory
+        return MemoryAccounts()
+    return AccountsService.open(data_dir, os.environ.get("PERPETUA_DATABASE_URL"))
+
+
+def _projector(data_dir: Path) -> Any:
+    from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
+
+    url = os.environ.get("PERPETUA_DATABASE_URL") or default_url(data_dir)
+    migrate(url)
+    return ProjectorThread(Projector(open_engine(url)))
+
+
+def run(options: RunOptions) -> int:
+    from perpetua.sequencer.runner import Sequencer
+
+    logging.basicConfig(level=options.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    operator_key = options.operator_key or os.environ.get(OPERATOR_KEY_ENV, "")
+    if not operator_key:
+        operator_key = secrets.token_urlsafe(24)
+        sys.stderr.write(f"operator key (x-operator-key for /api/v1/admin/*): {operator_key}\n")
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    sequencer = Sequencer.open(options.data_dir)
+    projector = _projector(options.data_dir) if options.store else None
+    if projector is not None:
+        sequencer.subscribe(lambda batch: [projector.publish(a.seq, a.ts_ns, a.command,
+                                                             a.events) for a in batch])
+    sequencer.start()
+    config = GatewayConfig(
+        public_host=f"{options.host}:{options.port}", operator_key=operator_key,
+        rate_limits=RateLimitConfig(enabled=options.rate_limits),
+    )
+    app = create_app(config, sequencer, projector, _accounts(options.data_dir))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=options.host, port=options.port, loop="uvloop", http="httptools",
+        ws="websockets", log_level=options.log_level, access_log=False,
+        timeout_keep_alive=90, lifespan="on",
+    ))
+    try:
+        server.run()  # installs SIGINT/SIGTERM handlers and returns after a graceful stop
+    finally:
+        sequencer.stop()
+        if projector is not None:
+            projector.close()
+    return 0
