@@ -34,7 +34,7 @@ class InlineSequencer:
         self.overloaded = False
         self.lock = threading.Lock()
 
-    def subscribe(self, callback: Any) -> None:
+    def subscribe_batches(self, callback: Any) -> None:
         self.subscribers.append(callback)
 
     def execute(self, command: Any, timeout_s: float | None = None) -> Result:

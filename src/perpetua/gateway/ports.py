@@ -45,6 +45,8 @@ class SequencerPort(Protocol):
 
     def subscribe(self, callback: EventCallback) -> Any: ...
 
+    # optional: ``subscribe_batches(callback(list[Applied]))``, preferred when present
+
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRecord:

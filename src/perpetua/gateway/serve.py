@@ -69,8 +69,7 @@ def run(options: RunOptions) -> int:
     sequencer = Sequencer.open(options.data_dir)
     projector = _projector(options.data_dir) if options.store else None
     if projector is not None:
-        sequencer.subscribe(lambda batch: [projector.publish(a.seq, a.ts_ns, a.command,
-                                                             a.events) for a in batch])
+        sequencer.subscribe(projector.publish)
     sequencer.start()
     config = GatewayConfig(
         public_host=f"{options.host}:{options.port}", operator_key=operator_key,

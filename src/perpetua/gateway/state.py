@@ -98,10 +98,11 @@ class Gateway:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._thread_id = threading.get_ident()
-        subscribe = getattr(self.sequencer, "subscribe", None)
-        if subscribe is not None:
-            batched = hasattr(self.sequencer, "submit_async")  # perpetua.sequencer.Sequencer
-            subscribe(self.on_batch if batched else self.on_events)
+        subscribe_batches = getattr(self.sequencer, "subscribe_batches", None)
+        if subscribe_batches is not None:  # one loop wake-up per durable batch
+            subscribe_batches(self.on_batch)
+        else:
+            self.sequencer.subscribe(self.on_events)
         self._roller = asyncio.create_task(self._roll_bins())
 
     async def stop(self) -> None:
