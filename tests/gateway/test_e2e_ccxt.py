@@ -66,10 +66,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.kill()
 
 
-def _client(base: str, user_id: int) -> "ccxt.bitmex":
+def _client(base: str, user_id: int, funded: bool = True) -> "ccxt.bitmex":
     key = _post(base + "/api/v1/admin/apiKey", {"userId": user_id, "permissions": "order"})
-    _post(base + "/api/v1/admin/faucet", {"account": user_id, "currency": "XBt",
-                                          "amount": 10 * 10**8})
+    if funded:
+        _post(base + "/api/v1/admin/faucet", {"account": user_id, "currency": "XBt",
+                                              "amount": 10 * 10**8})
     exchange = ccxt.bitmex({"apiKey": key["id"], "secret": key["secret"],
                             "enableRateLimit": False})
     exchange.urls["api"] = {"public": base, "private": base}
@@ -91,8 +92,10 @@ def test_ccxt_bitmex_unchanged(server: str) -> None:
     assert [o["id"] for o in alice.fetch_open_orders("BTC/USD:BTC")] == [order["id"]]
     cancelled = alice.cancel_order(order["id"], "BTC/USD:BTC")
     assert cancelled["status"] == "canceled"
-    with pytest.raises(ccxt.InvalidOrder):
-        alice.create_order("BTC/USD:BTC", "limit", "buy", 100, 50000.55)
+    carol = _client(server, 13, funded=False)
+    carol.load_markets()
+    with pytest.raises(ccxt.InsufficientFunds):
+        carol.create_order("BTC/USD:BTC", "limit", "buy", 100, 50000)
     bob = _client(server, 12)
     bob.load_markets()
     alice.create_order("BTC/USD:BTC", "limit", "buy", 200, 50000)

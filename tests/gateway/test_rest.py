@@ -131,7 +131,7 @@ def test_order_errors() -> None:
         h.signed("POST", "/order", body=_limit(1000, clOrdID="dup"))
         dup = h.signed("POST", "/order", body=_limit(1000, clOrdID="dup"))
         assert dup.json()["error"]["message"] == "Duplicate clOrdID"
-        poor = h.signed("POST", "/order", body=_limit(1000, qty=10_000_000))
+        poor = h.signed("POST", "/order", key=h.bob, body=_limit(1000))
         assert poor.json()["error"]["message"].startswith(
             "Account has insufficient Available Balance")
         missing = h.signed("DELETE", "/order", body={"orderID": order_uuid(999_999)})

@@ -11,6 +11,7 @@ installed, else from an in-memory store filled through ``POST /api/v1/admin/apiK
 import logging
 import os
 import secrets
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,17 @@ def run(options: RunOptions) -> int:
         ws="websockets", log_level=options.log_level, access_log=False,
         timeout_keep_alive=90, lifespan="on",
     ))
+    stops: list[int] = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn handles the signal (graceful stop), then re-raises it to the handler that
+        # was in place before it started: this one only records it, so the cleanup below
+        # runs and the process exits 0 instead of dying by the signal.
+        signal.signal(number, lambda signum, _frame: stops.append(signum))
     try:
-        server.run()  # installs SIGINT/SIGTERM handlers and returns after a graceful stop
+        server.run()
     finally:
         sequencer.stop()
         if projector is not None:
             projector.close()
+    log.info("stopped cleanly (signals: %s)", stops)
     return 0
