@@ -161,7 +161,7 @@ def test_slow_consumer_is_disconnected() -> None:
         h.deposit(ALICE, "XBt", 10**9)
         with h.client.websocket_connect("/realtime?subscribe=orderBookL2:XBTUSD") as ws:
             session = next(iter(h.gateway.fanout.sessions))
-            for i in range(20):
+            for _ in range(20):
                 session.push("x" * 10)  # stand-in for deltas the client does not read
             assert session.closed and "slow consumer" in session.close_reason[1]
             del ws
