@@ -1,10 +1,12 @@
 """Read models in SQL: schema and migrations, the projector that fills them from the event
 stream, and BitMEX table queries over them (SQLite by default, PostgreSQL by URL).
 
-Start-up: ``migrate(url)``, then ``Projector(open_engine(url))`` subscribed to the sequencer
-(directly, or behind ``ProjectorThread``); the gateway reads with ``store.queries``.
+Start-up: ``migrate(url)``, then ``ProjectorThread(Projector(open_engine(url)), data_dir=...)``
+subscribed to the sequencer (it catches up from the journal first, and again after any hole in
+the live stream); the gateway reads with ``store.queries``.
 """
 
+from perpetua.store.catch_up import catch_up
 from perpetua.store.database import default_url, migrate, open_engine
 from perpetua.store.filters import QueryError
 from perpetua.store.projector import (
@@ -12,8 +14,8 @@ from perpetua.store.projector import (
     ProjectionError,
     ProjectionGap,
     Projector,
-    ProjectorThread,
 )
+from perpetua.store.projector_thread import ProjectorThread
 
 __all__ = [
     "ProjectionConflict",
@@ -22,6 +24,7 @@ __all__ = [
     "Projector",
     "ProjectorThread",
     "QueryError",
+    "catch_up",
     "default_url",
     "migrate",
     "open_engine",

@@ -21,13 +21,11 @@ FeeSettingsChanged and CancelAllAfterSet have no history table. An event type th
 not know is logged once and skipped: add it to ``EVENT_HANDLERS`` with a row builder from
 ``rows``.
 
-``ProjectorThread`` runs a projector behind a bounded queue, so the sequencer's publishing
-thread never waits on SQL unless the queue is full (backpressure).
+``ProjectorThread`` (``projector_thread``) runs a projector on its own thread behind a bounded
+queue, and ``catch_up`` re-derives from the journal what the live stream could not deliver.
 """
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -57,7 +55,6 @@ from perpetua.store.limits import (
     PROGRESS_LOG_INTERVAL_S,
     PROJECT_COMMANDS_PER_TRANSACTION_MAX,
     PROJECT_EVENTS_PER_TRANSACTION_MAX,
-    PROJECTOR_QUEUE_RECORDS_MAX,
 )
 from perpetua.store.schema import (
     executions,
@@ -75,8 +72,8 @@ __all__ = [
     "ProjectionConflict",
     "ProjectionError",
     "ProjectionGap",
+    "NO_SEQ",
     "Projector",
-    "ProjectorThread",
     "Record",
 ]
 
@@ -315,71 +312,3 @@ def _chunks(records: Iterable[Record]) -> Iterator[list[Record]]:
     if chunk:
         yield chunk
 
-
-class ProjectorThread:
-    """A projector on its own thread behind a bounded queue.
-
-    ``publish`` (the sequencer's subscriber call) blocks only while the queue is full. The
-    worker takes up to ``PROJECT_COMMANDS_PER_TRANSACTION_MAX`` queued records per transaction.
-    A projection error stops the worker; the next ``publish``, ``flush`` or ``close`` raises it.
-    """
-
-    def __init__(self, projector: Projector,
-                 queue_max: int = PROJECTOR_QUEUE_RECORDS_MAX) -> None:
-        self.projector = projector
-        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=queue_max)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
-        self._thread.start()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise ProjectionError("projector thread stopped") from self._error
-
-    def publish(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
-        self._raise_if_failed()
-        self._queue.put((seq, ts_ns, command, events))
-
-    __call__ = publish
-
-    def flush(self) -> None:
-        """Wait until everything published so far is committed (or the worker failed)."""
-        self._queue.join()
-        self._raise_if_failed()
-
-    def close(self) -> None:
-        """Project what is queued, then stop the worker."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._raise_if_failed()
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            batch: list[Record] = []
-            taken = 1
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            while not stopping and len(batch) < PROJECT_COMMANDS_PER_TRANSACTION_MAX:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                taken += 1
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            try:
-                if batch and self._error is None:
-                    self.projector.project(batch)
-            except BaseException as error:  # stop, and report to the publisher
-                log.exception("projector thread: projection failed; stopping")
-                self._error = error
-            finally:
-                for _ in range(taken):
-                    self._queue.task_done()
