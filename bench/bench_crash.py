@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="perpetua-crash-", dir=RESULTS_DIR) as d:
-        report = run_cycles(Path(d), args.cycles, args.seed)
+        report = run_cycles(Path(d), args.cycles, args.seed, progress_every=10)
     print(json.dumps({"bench": "crash_kill9", **report}))
 
 

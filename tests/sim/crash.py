@@ -211,7 +211,7 @@ def _journal(data_dir: Path) -> dict[int, Command]:
 
 
 def run_cycles(data_dir: Path, cycles: int, seed: int, drive_s_max: float = 0.4,
-               snapshot_interval: int = 400) -> dict[str, object]:
+               snapshot_interval: int = 400, progress_every: int = 0) -> dict[str, object]:
     rng = random.Random(seed)
     workload = Workload(rng)
     acks: list[Ack] = []
@@ -238,6 +238,9 @@ def run_cycles(data_dir: Path, cycles: int, seed: int, drive_s_max: float = 0.4,
             currency, amount = workload.deposits[transfer_id]  # KeyError: never sent
             expected[currency] += amount
         assert recovered.totals == expected, f"{recovered.totals} != deposits {expected}"
+        if progress_every and (cycle + 1) % progress_every == 0:
+            print(f"{cycle + 1}/{cycles} cycles, {len(acks)} acknowledged, seq {last_seq}",
+                  file=sys.stderr, flush=True)
     return {
         "cycles": cycles,
         "seed": seed,
@@ -257,7 +260,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="perpetua-crash-") as scratch:
         data_dir = args.data_dir or Path(scratch)
-        report = run_cycles(data_dir, args.cycles, args.seed)
+        report = run_cycles(data_dir, args.cycles, args.seed, progress_every=10)
     print(json.dumps({"bench": "crash_kill9", **report}))
 
 
