@@ -8,7 +8,7 @@ With a ``data_dir`` (how ``perpetua run`` uses it) the thread never blocks the s
 never loses a record for good:
 
 * at start it catches up from the journal (``catch_up``): records queued but not committed
-  before a crash were never projected;
+  before a crash were never projected (a failure here is logged and retried at the next hole);
 * ``publish`` on a full queue drops the record; the next record after the hole is a gap, and
   a gap makes the worker catch up from the journal, then go on with the queue (records already
   projected are skipped by seq);
@@ -140,12 +140,11 @@ class ProjectorThread:
                     log.exception("projector: catch-up from the journal failed")
 
     def _run(self) -> None:
-        try:
-            if self.data_dir is not None:
+        if self.data_dir is not None:
+            try:
                 self._catch_up()
-        except BaseException as error:
-            log.exception("projector thread: start-up catch-up failed; stopping")
-            self._error = error
+            except Exception:  # the next hole in the stream retries it, with backoff
+                log.exception("projector thread: start-up catch-up from the journal failed")
         stopping = False
         while not stopping:
             batch, taken, stopping = self._take()
