@@ -30,6 +30,7 @@ from perpetua.core import audit
 from perpetua.core.calendar import utc_ns
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import (
+    SetInterestRate,
     CancelOrders,
     Command,
     Deposit,
@@ -89,7 +90,12 @@ STEP_NS = 1_000_000  # 1 ms between commands unless a line says otherwise
 XBT = 100_000_000  # XBt per XBT
 USDT = 1_000_000  # USDt per USDT
 FUNDED_ACCOUNTS = (1, 2, 3, 4)
+# Order scenarios run with a zero funding interest, so a perpetual's mark (fair price) equals
+# its index exactly and MarkPrice triggers can be placed at round prices; fair-price marking
+# itself is tested in test_risk*.py.
 FUNDING: tuple[Command, ...] = tuple(
+    SetInterestRate(0, symbol, 0) for symbol in ("XBTUSD", "XBTUSDT", "ETHUSD", "ETHUSDT")
+) + tuple(
     Deposit(0, account, currency, amount, f"fund-{account}-{currency}")
     for account in FUNDED_ACCOUNTS
     for currency, amount in (

@@ -11,8 +11,8 @@ Invariants:
 Values follow BitMEX where the reference gives them (XBTUSD, ETHUSDT, fee tiers, settlement
 fee); the rest are realistic choices stated here once:
 - ticks: XBTUSD and the XBT futures 0.1 (BitMEX's current tick), XBTUSDT 0.5, ETHUSDT 0.05
-  (BitMEX's: the published ETHUSDT bankruptcy and liquidation prices are on it), ETHUSD 0.05, XBT_USDT 0.5, ETH_USDT 0.01, BMEX_USDT 0.001, SPYUSDT 0.01, XAUUSDT 0.1,
-  EURUSDT 0.00001;
+  (BitMEX's: the published ETHUSDT bankruptcy and liquidation prices are on it), ETHUSD 0.05,
+  XBT_USDT 0.5, ETH_USDT 0.01, BMEX_USDT 0.001, SPYUSDT 0.01, XAUUSDT 0.1, EURUSDT 0.00001;
 - perpetuals fund every 8 hours; futures expire on the last Friday of the quarter's month at
   12:00 UTC and settle on the 30-minute TWAP index with a 0.05% settlement fee;
 - the crypto derivatives use the ADV fee tiers (base rates = tier 0); spot and TradFi use

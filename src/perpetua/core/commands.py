@@ -32,7 +32,12 @@ __all__ = [
     "IndexPrice",
     "PlaceOrder",
     "SetFeeDiscount",
+    "ListFuture",
     "SetFeeTier",
+    "SetInterestRate",
+    "SetLeverage",
+    "SetRiskLimit",
+    "TransferMargin",
     "SetInstrumentState",
     "Tick",
     "WithdrawalCancel",
@@ -123,6 +128,50 @@ class SetInstrumentState(NamedTuple):
     state: str  # "Open" | "Closed" | "Unlisted" | "Settled" | "Delisted"
 
 
+class SetLeverage(NamedTuple):
+    """``leverage_e2`` 0 makes the position cross-margined; 1..10_000 isolates it at that
+    leverage (hundredths: 300 = 3x)."""
+
+    ts_ns: int
+    account: int
+    symbol: str
+    leverage_e2: int
+
+
+class SetRiskLimit(NamedTuple):
+    ts_ns: int
+    account: int
+    symbol: str
+    risk_limit: int  # settlement minor units: base + n * step
+
+
+class TransferMargin(NamedTuple):
+    """Add (amount > 0) or remove (amount < 0) margin on an isolated position."""
+
+    ts_ns: int
+    account: int
+    symbol: str
+    amount: int
+
+
+class SetInterestRate(NamedTuple):
+    """Operator setting: a perpetual's funding interest component per interval (ppb). Before
+    the market's first index it is also the opening funding rate."""
+
+    ts_ns: int
+    symbol: str
+    interest_ppb: int
+
+
+class ListFuture(NamedTuple):
+    """List the quarterly future on ``root`` expiring in ``year`` Q``quarter``."""
+
+    ts_ns: int
+    root: str
+    year: int
+    quarter: int
+
+
 class SetFeeTier(NamedTuple):
     ts_ns: int
     account: int
@@ -178,6 +227,11 @@ Command = (
     | WithdrawalRequest
     | WithdrawalCancel
     | WithdrawalComplete
+    | SetLeverage
+    | SetRiskLimit
+    | TransferMargin
+    | ListFuture
+    | SetInterestRate
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -196,4 +250,9 @@ COMMAND_TYPES: tuple[type, ...] = (
     WithdrawalRequest,
     WithdrawalCancel,
     WithdrawalComplete,
+    SetLeverage,
+    SetRiskLimit,
+    TransferMargin,
+    ListFuture,
+    SetInterestRate,
 )

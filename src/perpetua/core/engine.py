@@ -11,7 +11,16 @@ ReduceOnly upkeep) and the trigger pass for the markets the command touched.
 
 import hashlib
 
-from perpetua.core import image, lifecycle, placement, treasury, triggers
+from perpetua.core import (
+    image,
+    lifecycle,
+    liquidation,
+    placement,
+    positioning,
+    timers,
+    treasury,
+    triggers,
+)
 from perpetua.core.commands import (
     AmendOrder,
     Batch,
@@ -21,21 +30,31 @@ from perpetua.core.commands import (
     Command,
     Deposit,
     IndexPrice,
+    ListFuture,
     PlaceOrder,
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
+    SetInterestRate,
+    SetLeverage,
+    SetRiskLimit,
     Tick,
+    TransferMargin,
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
 )
-from perpetua.core.events import CancelAllAfterSet, IndexUpdated, InstrumentStateChanged
+from perpetua.core.events import (
+    CancelAllAfterSet,
+    IndexUpdated,
+    InstrumentStateChanged,
+    Transfer,
+)
 from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec
 from perpetua.core.invariant import fail
 from perpetua.core.limits import BATCH_COMMANDS_MAX, CANCEL_ALL_AFTER_TIMEOUT_MS_MAX, DAY_NS
 from perpetua.core.reasons import Reason
-from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
+from perpetua.core.state import Market, State
 from perpetua.core.units import CURRENCIES
 
 __all__ = ["Engine"]
@@ -46,6 +65,7 @@ _NS_PER_MS = 1_000_000
 class Engine:
     def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
         self.instruments = instruments
+        self._base = instruments
         self.state = State()
         state = self.state
         for code in CURRENCIES:
@@ -73,6 +93,11 @@ class Engine:
             WithdrawalRequest: treasury.withdrawal_request,
             WithdrawalCancel: treasury.withdrawal_cancel,
             WithdrawalComplete: treasury.withdrawal_complete,
+            SetLeverage: positioning.set_leverage,
+            SetRiskLimit: positioning.set_risk_limit,
+            TransferMargin: positioning.transfer_margin,
+            ListFuture: self._list_future,
+            SetInterestRate: self._set_interest_rate,
         }
 
     def apply(self, command: Command) -> list[object]:
@@ -88,6 +113,9 @@ class Engine:
         if handler is None:
             fail(f"unknown command {type(command).__name__}")
         handler(state, command, out)  # type: ignore[operator]
+        if state.touched_positions or state.touched_marks or any(
+                type(event) is Transfer for event in out):
+            liquidation.follow_up(state, out, 0)
         return out
 
     # Orders ---------------------------------------------------------------------------------
@@ -153,7 +181,9 @@ class Engine:
         if state.next_day_ns == 0:
             state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
         deadline = min(state.deadlines.values(), default=state.next_day_ns)
-        state.next_timer_ns = min(state.next_day_ns, deadline)
+        markets = min((timers.next_due_ns(m) for m in state.markets.values()),
+                      default=state.next_day_ns)
+        state.next_timer_ns = min(state.next_day_ns, deadline, markets)
 
     def _run_timers(self, out: list[object]) -> None:
         state = self.state
@@ -167,6 +197,9 @@ class Engine:
             acct.cancel_deadline_ns = 0
             lifecycle.cancel_account_orders(state, acct, out, "Canceled: CancelAllAfter")
             out.append(CancelAllAfterSet(state.ts_ns, account, 0))
+        for market in state.markets.values():
+            if state.ts_ns >= timers.next_due_ns(market):
+                timers.run_due(state, market, out)
         self._schedule(state)
 
     def _tick(self, state: State, cmd: Tick, out: list[object]) -> None:
@@ -183,14 +216,50 @@ class Engine:
             placement.reject(state, out, "IndexPrice", 0, Reason.INSTRUMENT_UNKNOWN)
             return
         out.append(IndexUpdated(cmd.ts_ns, cmd.symbol, cmd.price_num, cmd.price_den))
+        started = False
         for symbol in symbols:
             market = state.markets[symbol]
-            spec = market.spec
-            fine = cmd.price_num * spec.tick_den * PRICE_FINE_PER_TICK // (
-                cmd.price_den * spec.tick_num)
-            market.index_fine = fine
-            market.mark_fine = fine  # the risk engine replaces this with fair-price marking
+            if market.state == "Settled":
+                continue
+            started = started or market.funding.next_sample_ns == 0
+            timers.apply_index(state, market, cmd.price_num, cmd.price_den)
+            timers.publish_mark(state, market, out)
+        if started:
+            self._schedule(state)
         self._after_orders(state, tuple(symbols), out)
+
+    def _set_interest_rate(self, state: State, cmd: SetInterestRate, out: list[object]) -> None:
+        market = state.markets.get(cmd.symbol)
+        bound = 10_000_000  # 1% per interval: far beyond any real interest component
+        if market is None or not -bound <= cmd.interest_ppb <= bound:
+            placement.reject(state, out, "SetInterestRate", 0, Reason.INSTRUMENT_UNKNOWN)
+            return
+        market.funding.interest_ppb = cmd.interest_ppb
+        if market.funding.next_sample_ns == 0:
+            market.funding.rate_ppb = cmd.interest_ppb
+            market.funding.indicative_rate_ppb = cmd.interest_ppb
+
+    def _list_future(self, state: State, cmd: ListFuture, out: list[object]) -> None:
+        key = (cmd.root, cmd.year, cmd.quarter)
+        if key in state.listed:
+            placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
+            return
+        spec = self._add_future(cmd.root, cmd.year, cmd.quarter)
+        if spec is None:
+            placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
+            return
+        state.listed.append(key)
+        out.append(InstrumentStateChanged(cmd.ts_ns, spec.symbol, spec.state))
+
+    def _add_future(self, root: str, year: int, quarter: int) -> InstrumentSpec | None:
+        state = self.state
+        spec = timers.list_future(state, root, year, quarter, len(self.instruments))
+        if spec.symbol in state.markets:
+            return None
+        self.instruments = (*self.instruments, spec)
+        state.markets[spec.symbol] = Market(spec, state.account_positions)
+        state.index_subscribers.setdefault(spec.reference_symbol, []).append(spec.symbol)
+        return spec
 
     def _set_instrument_state(self, state: State, cmd: SetInstrumentState,
                               out: list[object]) -> None:
@@ -207,9 +276,18 @@ class Engine:
         return image.snapshot(self.state)
 
     def restore(self, data: dict[str, object]) -> None:
-        fresh = Engine(self.instruments)
+        base = tuple(s for s in self.instruments if s.symbol not in self._listed_symbols())
+        fresh = Engine(base)
+        fresh.state.ts_ns = int(data["ts_ns"])  # type: ignore[call-overload]
+        for root, year, quarter in data.get("listed", []):  # type: ignore[attr-defined]
+            fresh._add_future(root, year, quarter)
+            fresh.state.listed.append((root, year, quarter))
         image.restore(fresh.state, data)
+        self.instruments = fresh.instruments
         self.state = fresh.state
+
+    def _listed_symbols(self) -> set[str]:
+        return {s.symbol for s in self.instruments[len(self._base):]}
 
     def state_hash(self) -> str:
         return hashlib.sha256(repr(image.snapshot(self.state)).encode()).hexdigest()

@@ -22,7 +22,14 @@ __all__ = [
     "IndexUpdated",
     "InstrumentStateChanged",
     "OrderEvent",
+    "Deleveraged",
+    "Funding",
+    "FundingPaid",
+    "MarkUpdated",
     "PositionChanged",
+    "PositionLiquidated",
+    "PositionSettled",
+    "Settled",
     "Rejected",
     "Trade",
     "Transfer",
@@ -100,13 +107,98 @@ class Transfer(NamedTuple):
 
 
 class PositionChanged(NamedTuple):
+    """A position after a command changed it; mark-dependent fields are derived by readers."""
+
     ts_ns: int
     account: int
     symbol: str
     current_qty: int
     current_cost: int
     realised_pnl: int  # cumulative, settlement minor units
-    exec_realised_pnl: int  # realised by this change
+    exec_realised_pnl: int = 0  # realised by the change that published this row (fills)
+    leverage_e2: int = 0  # 0: cross; else isolated leverage in hundredths
+    risk_limit: int = 0
+    deposit: int = 0
+    pos_init: int = 0
+    pos_comm: int = 0
+    pos_margin: int = 0
+    pos_maint: int = 0
+    init_margin_ppm: int = 0
+    maint_margin_ppm: int = 0
+    bankrupt_price: int | None = None  # ticks
+    liquidation_price: int | None = None  # ticks
+    order_margin: int = 0  # initial margin of the working orders
+
+
+class PositionLiquidated(NamedTuple):
+    """The liquidation engine (insurance fund) took ``qty`` over at the bankruptcy ``price``."""
+
+    ts_ns: int
+    account: int
+    symbol: str
+    qty: int
+    price: int  # ticks
+    realised_pnl: int
+    fee: int  # liquidation fee paid to the insurance fund
+
+
+class Deleveraged(NamedTuple):
+    """Auto-deleveraging closed ``qty`` (signed change) of a position at ``price``."""
+
+    ts_ns: int
+    account: int
+    symbol: str
+    qty: int
+    price: int
+    realised_pnl: int
+
+
+class Funding(NamedTuple):
+    """A funding time passed: every open position paid or received ``rate_ppb`` of its value."""
+
+    ts_ns: int
+    symbol: str
+    rate_ppb: int
+    interval_ns: int
+    next_rate_ppb: int  # the rate for the next funding time
+    indicative_rate_ppb: int
+
+
+class FundingPaid(NamedTuple):
+    ts_ns: int
+    account: int
+    symbol: str
+    qty: int
+    mark_value: int
+    rate_ppb: int
+    amount: int  # positive received, negative paid
+
+
+class Settled(NamedTuple):
+    ts_ns: int
+    symbol: str
+    price_fine: int  # millionths of a tick
+    settlement_type: str
+
+
+class PositionSettled(NamedTuple):
+    ts_ns: int
+    account: int
+    symbol: str
+    qty: int  # the position closed
+    price_fine: int
+    realised_pnl: int
+    fee: int
+
+
+class MarkUpdated(NamedTuple):
+    ts_ns: int
+    symbol: str
+    mark_fine: int
+    index_fine: int
+    funding_rate_ppb: int
+    indicative_funding_rate_ppb: int
+    next_funding_ns: int
 
 
 class Rejected(NamedTuple):
@@ -170,6 +262,13 @@ Event = (
     | BookLevel
     | Transfer
     | PositionChanged
+    | PositionLiquidated
+    | Deleveraged
+    | Funding
+    | FundingPaid
+    | Settled
+    | PositionSettled
+    | MarkUpdated
     | Rejected
     | IndexUpdated
     | InstrumentStateChanged

@@ -18,21 +18,21 @@ has (published as the execution's ``exec_comm``); a rebate is paid by ``FEES`` u
 
 from perpetua.core import margin
 from perpetua.core.enums import ExecType, Liquidity, OrdStatus
-from perpetua.core.events import PositionChanged, Trade
+from perpetua.core.events import Trade
 from perpetua.core.fees import fee_amount, fee_rates_ppm
-from perpetua.core.invariant import fail
 from perpetua.core.instruments import (
     Payout,
     contract_value,
     spot_base_amount,
     spot_quote_amount,
 )
+from perpetua.core.invariant import fail
 from perpetua.core.ledger import CLEARING, FEES, INSURANCE, TransferCode
 from perpetua.core.orders import Order, transition
 from perpetua.core.state import Market, Position, State
 from perpetua.core.units import mul_div_ceil
 
-__all__ = ["apply_position_fill", "settle_fill"]
+__all__ = ["apply_position_fill", "realise", "settle_fill"]
 
 
 def apply_position_fill(market: Market, pos: Position, qty: int, value: int, price: int) -> int:
@@ -76,10 +76,20 @@ def _charge(state: State, out: list[object], account: int, currency: str, amount
     return 0
 
 
-def _realise(state: State, out: list[object], account: int, currency: str, pnl: int,
-             ref: int) -> None:
+def realise(state: State, out: list[object], account: int, currency: str, pnl: int,
+            ref: int) -> None:
+    """Move realised PnL between ``account`` and CLEARING. A user's loss beyond what it has is
+    covered by the insurance fund; the insurance fund's own positions settle with it directly."""
     ledger = state.ledger
     ts = state.ts_ns
+    if account == INSURANCE:
+        if pnl > 0:
+            ledger.transfer(out, ts, CLEARING, INSURANCE, currency, pnl,
+                            TransferCode.REALISED_PNL, ref)
+        elif pnl < 0:
+            ledger.transfer(out, ts, INSURANCE, CLEARING, currency, -pnl,
+                            TransferCode.REALISED_PNL, ref)
+        return
     if pnl > 0:
         ledger.transfer(out, ts, CLEARING, account, currency, pnl, TransferCode.REALISED_PNL, ref)
     elif pnl < 0:
@@ -114,9 +124,8 @@ def _derivative_money(state: State, market: Market, taker: Order, maker: Order, 
         (taker_pos, qty if taker.side > 0 else -qty, value),
     ):
         realised = apply_position_fill(market, pos, signed_qty, signed_value, price)
-        _realise(state, out, pos.account, currency, realised, match_id)
-        out.append(PositionChanged(state.ts_ns, pos.account, spec.symbol, pos.qty, pos.cost,
-                                   pos.realised_pnl, realised))
+        realise(state, out, pos.account, currency, realised, match_id)
+        state.touched_positions[(spec.symbol, pos.account)] = pos
     maker_rate, taker_rate = rates
     taker_comm = _charge(state, out, taker.account, currency, fee_amount(value_abs, taker_rate),
                          match_id)
@@ -131,7 +140,8 @@ def _rates(state: State, market: Market, maker_account: int, taker_account: int
     taker_acct = state.account(taker_account)
     maker_rate = fee_rates_ppm(market.spec, maker_acct.fee_tier, maker_acct.discount_ppm)[0]
     taker_rate = fee_rates_ppm(market.spec, taker_acct.fee_tier, taker_acct.discount_ppm)[1]
-    return maker_rate, taker_rate
+    # The liquidation engine (the insurance fund's account) trades without fees.
+    return (0 if maker_account < 0 else maker_rate), (0 if taker_account < 0 else taker_rate)
 
 
 def _spot_money(state: State, market: Market, taker: Order, maker: Order, qty: int,

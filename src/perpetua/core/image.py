@@ -13,7 +13,15 @@ from enum import IntEnum
 from perpetua.core.enums import OrdStatus, TriggerSource
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.orders import ORDER_FIELDS, Order
-from perpetua.core.state import POSITION_FIELDS, Account, Market, Position, State, Withdrawal
+from perpetua.core.state import (
+    FUNDING_FIELDS,
+    POSITION_FIELDS,
+    Account,
+    Market,
+    Position,
+    State,
+    Withdrawal,
+)
 
 __all__ = ["IMAGE_VERSION", "restore", "snapshot"]
 
@@ -41,6 +49,7 @@ def _market_image(market: Market) -> dict[str, object]:
         "last_price": market.last_price,
         "mark_fine": market.mark_fine,
         "index_fine": market.index_fine,
+        "funding": [getattr(market.funding, name) for name in FUNDING_FIELDS],
         "positions": [
             [getattr(pos, name) for name in _POSITION_FIELDS]
             for _, pos in sorted(market.positions.items())
@@ -77,6 +86,9 @@ def snapshot(state: State) -> dict[str, object]:
         "next_day_ns": state.next_day_ns,
         "next_timer_ns": state.next_timer_ns,
         "deadlines": sorted(state.deadlines.items()),
+        "listed": [list(key) for key in state.listed],
+        "multi_cross": {cur: list(accounts) for cur, accounts in sorted(
+            state.multi_cross.items())},
         "ledger": state.ledger.snapshot(),
         "deposits": sorted(state.deposits.items()),
         "withdrawals": [
@@ -123,12 +135,17 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
     market.last_price = data["last_price"]  # type: ignore[assignment]
     market.mark_fine = data["mark_fine"]  # type: ignore[assignment]
     market.index_fine = data["index_fine"]  # type: ignore[assignment]
+    for name, value in zip(FUNDING_FIELDS, data["funding"], strict=True):  # type: ignore[call-overload]
+        setattr(market.funding, name, list(value) if isinstance(value, list) else value)
     for row in data["positions"]:  # type: ignore[attr-defined]
         pos = Position(0, "")
         for name, value in zip(_POSITION_FIELDS, row, strict=True):
             setattr(pos, name, value)
         market.positions[pos.account] = pos
         market.account_positions.setdefault(pos.account, {})[market.spec.symbol] = pos
+        if pos.liq_fine is not None:
+            index = market.liq_longs if pos.qty > 0 else market.liq_shorts
+            index.add((pos.liq_fine, pos.account))
     for side, levels in zip((market.book.bids, market.book.asks), data["book"],  # type: ignore[call-overload]
                             strict=True):
         for _price, shown, hidden in levels:
@@ -151,6 +168,8 @@ def restore(state: State, data: dict[str, object]) -> None:
     state.next_day_ns = data["next_day_ns"]  # type: ignore[assignment]
     state.next_timer_ns = data["next_timer_ns"]  # type: ignore[assignment]
     state.deadlines = {int(a): int(d) for a, d in data["deadlines"]}  # type: ignore[attr-defined]
+    state.multi_cross = {str(cur): {int(a): None for a in accounts}
+                         for cur, accounts in data["multi_cross"].items()}  # type: ignore[attr-defined]
     state.ledger.restore(data["ledger"])  # type: ignore[arg-type]
     state.deposits = {str(k): int(v) for k, v in data["deposits"]}  # type: ignore[attr-defined]
     for wid, account, currency, amount, fee, status in data["withdrawals"]:  # type: ignore[attr-defined]

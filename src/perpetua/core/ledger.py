@@ -23,6 +23,7 @@ __all__ = [
     "CLEARING",
     "EXTERNAL",
     "FEES",
+    "FUNDING_POOL",
     "INSURANCE",
     "RESIDUE",
     "SYSTEM_ACCOUNTS",
@@ -37,6 +38,7 @@ INSURANCE = -3
 RESIDUE = -4
 WITHDRAWAL_TRANSIT = -5
 CLEARING = -6
+FUNDING_POOL = -7
 
 SYSTEM_ACCOUNTS: dict[int, str] = {
     EXTERNAL: "external",
@@ -45,11 +47,13 @@ SYSTEM_ACCOUNTS: dict[int, str] = {
     RESIDUE: "residue",
     WITHDRAWAL_TRANSIT: "withdrawal_transit",
     CLEARING: "clearing",
+    FUNDING_POOL: "funding_pool",
 }
 
 # System accounts that may go below zero: the outside world, and clearing (which owes open
 # positions their unrealised profit). Insurance may be drawn negative only by bankruptcy cover.
-_MAY_BE_NEGATIVE = frozenset({EXTERNAL, CLEARING, INSURANCE})
+# RESIDUE takes the rounding of settlement both ways (a few minor units per settlement).
+_MAY_BE_NEGATIVE = frozenset({EXTERNAL, CLEARING, INSURANCE, RESIDUE})
 
 
 class TransferCode(IntEnum):
@@ -67,6 +71,10 @@ class TransferCode(IntEnum):
     FUNDING = 12
     SETTLEMENT = 13
     INSURANCE = 14
+    LIQUIDATION_FEE = 15
+    FUNDING_RESIDUE = 16
+    SETTLEMENT_RESIDUE = 17
+    SETTLEMENT_FEE = 18
 
 
 class Ledger:

@@ -37,6 +37,7 @@ class Reason(IntEnum):
     AMEND_NOTHING_TO_CHANGE = 119
     # 2xx: instrument and price
     INSTRUMENT_UNKNOWN = 201
+    INSTRUMENT_EXISTS = 213
     INSTRUMENT_NOT_OPEN = 202
     INSTRUMENT_OUTSIDE_TRADING_HOURS = 203
     PRICE_MUST_BE_MULTIPLE_OF_TICK = 204
@@ -108,6 +109,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.BATCH_TOO_LARGE: "Too many orders in one request",
     Reason.AMEND_NOTHING_TO_CHANGE: "Invalid amend: nothing to change",
     Reason.INSTRUMENT_UNKNOWN: "Invalid symbol",
+    Reason.INSTRUMENT_EXISTS: "Instrument already listed",
     Reason.INSTRUMENT_NOT_OPEN: "Instrument is not open for trading",
     Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS: "Instrument is outside its trading hours",
     Reason.PRICE_MUST_BE_MULTIPLE_OF_TICK: "Invalid price",

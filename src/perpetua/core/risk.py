@@ -33,6 +33,8 @@ from perpetua.core.units import PPM
 
 __all__ = [
     "FUNDING_PPB",
+    "LEVERAGE_E2_MAX",
+    "LEVERAGE_E2_MIN",
     "LEVERAGE_SCALE",
     "PositionMargin",
     "TierRates",
@@ -101,10 +103,8 @@ def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_pp
     pos_init = _ceil_div(value * init_ppm, PPM)
     if leverage_e2:
         invariant(LEVERAGE_E2_MIN <= leverage_e2 <= LEVERAGE_E2_MAX, "leverage out of range")
-        by_leverage = _ceil_div(value * LEVERAGE_SCALE, leverage_e2)
-        if by_leverage > pos_init:
-            pos_init = by_leverage
-            init_ppm = _ceil_div(PPM * LEVERAGE_SCALE, leverage_e2)
+        pos_init = max(pos_init, _ceil_div(value * LEVERAGE_SCALE, leverage_e2))
+        init_ppm = max(init_ppm, _ceil_div(PPM * LEVERAGE_SCALE, leverage_e2))
     taker = taker_fee_ppm if taker_fee_ppm > 0 else 0
     pos_comm = _ceil_div((value + pos_init) * taker, PPM)
     funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)

@@ -16,6 +16,7 @@ from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
 
 __all__ = [
+    "FUNDING_FIELDS",
     "POSITION_FIELDS",
     "PRICE_FINE_PER_TICK",
     "Account",
@@ -25,6 +26,21 @@ __all__ = [
     "State",
     "Withdrawal",
 ]
+
+# Every attribute of a market's funding state, in snapshot order.
+FUNDING_FIELDS = (
+    "basis_rates_ppb",
+    "index_ts_ns",
+    "indicative_rate_ppb",
+    "interest_ppb",
+    "next_funding_ns",
+    "next_sample_ns",
+    "premium_count",
+    "premium_sum_ppb",
+    "rate_ppb",
+    "twap_ns",
+    "twap_sum",
+)
 
 # Every attribute of a position, in snapshot order.
 POSITION_FIELDS = (
@@ -50,16 +66,10 @@ PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths 
 
 
 class FundingState:
-    """A perpetual's funding and fair-price state (see funding.py and pricing.py)."""
+    """A market's funding, fair-price and settlement state (funding.py, pricing.py,
+    settlement.py)."""
 
-    __slots__ = (
-        "indicative_rate_ppb",
-        "next_funding_ns",
-        "next_sample_ns",
-        "premium_count",
-        "premium_sum_ppb",
-        "rate_ppb",
-    )
+    __slots__ = FUNDING_FIELDS
 
     def __init__(self) -> None:
         self.rate_ppb = 0  # the rate paid at next_funding_ns
@@ -68,6 +78,11 @@ class FundingState:
         self.next_sample_ns = 0
         self.premium_sum_ppb = 0  # premium index samples of the current interval
         self.premium_count = 0
+        self.basis_rates_ppb: list[int] = []  # futures: recent annualised fair-basis samples
+        self.twap_sum = 0  # futures: index x ns over the settlement window
+        self.twap_ns = 0
+        self.index_ts_ns = 0  # when the current index arrived
+        self.interest_ppb = 100_000  # interest component per interval: 0.01% (BitMEX default)
 
 
 class Position:
@@ -194,7 +209,8 @@ class Market:
         return pos
 
     def drop_position_if_empty(self, pos: Position) -> None:
-        if pos.liq_fine is None and pos.is_empty(self.spec.risk_limit):
+        if (self.positions.get(pos.account) is pos and pos.liq_fine is None
+                and pos.is_empty(self.spec.risk_limit)):
             del self.positions[pos.account]
             held = self.account_positions[pos.account]
             del held[self.spec.symbol]
@@ -258,12 +274,16 @@ class State:
         "executed",
         "index_subscribers",
         "ledger",
+        "listed",
+        "multi_cross",
         "markets",
         "next_day_ns",
         "next_exec_id",
         "next_order_id",
         "next_timer_ns",
         "orders",
+        "touched_marks",
+        "touched_positions",
         "ts_ns",
         "withdrawals",
     )
@@ -278,6 +298,10 @@ class State:
         self.deposits: dict[str, int] = {}  # transfer id -> account (idempotency)
         self.withdrawals: dict[str, Withdrawal] = {}
         self.next_order_id = 1
+        # currency -> accounts with cross positions in two or more markets of it: a mark move
+        # in one of them moves the others' liquidation thresholds.
+        self.multi_cross: dict[str, dict[int, None]] = {}
+        self.listed: list[tuple[str, int, int]] = []  # futures listed by ListFuture, in order
         self.next_exec_id = 1
         self.ts_ns = 0
         self.next_day_ns = 0  # next 00:00 UTC (Day expiry); 0 until the first command
@@ -286,6 +310,10 @@ class State:
         # Orders that executed during the current command, for linked-order and reduce-only
         # follow-up; cleared at the start of every command.
         self.executed: dict[int, Order] = {}
+        # Positions changed during the current command: (symbol, account) -> position; the
+        # engine re-derives their thresholds and publishes them, then clears this.
+        self.touched_positions: dict[tuple[str, int], Position] = {}
+        self.touched_marks: dict[str, None] = {}  # markets whose mark moved this command
 
     def account(self, account: int) -> Account:
         acct = self.accounts.get(account)

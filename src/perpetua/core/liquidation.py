@@ -1,0 +1,383 @@
+"""Liquidation: thresholds, the mark-price scan, takeover by the insurance fund, and ADL.
+
+Thresholds. Each user position with a finite liquidation price is registered in its market's
+sorted index as ``(threshold, account)`` in millionths of a tick: a long is liquidated when
+mark <= threshold, a short when mark >= threshold. The threshold is where the position's
+unrealised PnL eats its *cushion*: isolated ``posMargin - posMaint``; cross ``W + others' uPnL -
+sum of cross posMaint``, with ``W`` the wallet less spot holds and isolated margins, so a
+cross account is liquidated on its equity across its positions in that currency (§7.4, §7.5).
+A mark update therefore looks only at the positions it crossed (two bisections), not at every
+position; thresholds are recomputed when what they depend on changes (see engine follow-up).
+
+Process (§7.5), for a crossed position: cancel the account's orders on the symbol and re-check;
+lower the risk limit to the tier the position needs and re-check; above the base tier, try a
+FillOrKill reduction into the lower tier at the bankruptcy price and re-check; otherwise the
+insurance fund (the liquidation engine, account ``INSURANCE``) takes the whole position over at
+the bankruptcy price and works a limit order to close it (the public ``liquidation`` table is
+that order). A fill better than bankruptcy is profit of the fund; when the mark passes the
+fund's entry the order follows the mark and the fund absorbs the loss — unless the fund cannot
+cover it, in which case opposing positions are auto-deleveraged at the fund's entry (the
+bankruptcy price), highest ``PnL% x effective leverage`` first (§7.5 step 4), and their orders
+on the symbol are cancelled.
+"""
+
+from perpetua.core import lifecycle, margin, placement
+from perpetua.core.commands import PlaceOrder
+from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
+from perpetua.core.events import Deleveraged, PositionChanged, PositionLiquidated, Transfer
+from perpetua.core.fills import apply_position_fill, realise
+from perpetua.core.instruments import Payout
+from perpetua.core.ledger import INSURANCE, TransferCode
+from perpetua.core.risk import price_for_value_fine, required_risk_limit
+from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position, State
+from perpetua.core.units import PPM
+
+__all__ = [
+    "FOLLOW_UP_ROUNDS_MAX",
+    "bankrupt_margin",
+    "follow_up",
+    "cushion",
+    "is_crossed",
+    "published_prices",
+    "refresh_threshold",
+    "scan",
+    "work_insurance",
+]
+
+FOLLOW_UP_ROUNDS_MAX = 16  # liquidation -> balance change -> liquidation cascades per command
+_ACCOUNT_MIN = -(1 << 62)
+_ACCOUNT_MAX = 1 << 62
+_LIQUIDATION_TEXT = "Canceled: Liquidation"
+
+
+def _cross_wallet(state: State, account: int, currency: str) -> int:
+    """Wallet less spot holds less isolated positions' margin: what backs cross positions."""
+    ledger = state.ledger
+    wallet = ledger.balance(account, currency) - ledger.held_amount(account, currency)
+    for symbol, other in state.account_positions.get(account, {}).items():
+        market = state.markets[symbol]
+        if other.leverage_e2 and market.spec.settl_currency == currency and other.qty:
+            wallet -= margin.position_figures(market, other).pos_margin
+    return wallet
+
+
+def _cross_totals(state: State, pos: Position, currency: str) -> tuple[int, int, int]:
+    """(others' uPnL, sum of cross posMaint, sum of cross posComm) over the account's cross
+    positions in ``currency``; others' uPnL excludes ``pos``."""
+    others_upnl = maint = comm = 0
+    for symbol, other in state.account_positions.get(pos.account, {}).items():
+        market = state.markets[symbol]
+        if other.leverage_e2 or other.qty == 0 or market.spec.settl_currency != currency:
+            continue
+        figures = margin.position_figures(market, other)
+        maint += figures.pos_maint
+        comm += figures.pos_comm
+        if other is not pos:
+            others_upnl += margin.unrealised_pnl(market, other)
+    return others_upnl, maint, comm
+
+
+def cushion(state: State, market: Market, pos: Position) -> int:
+    """How much unrealised loss ``pos`` can take before it must be liquidated."""
+    figures = margin.position_figures(market, pos)
+    if pos.leverage_e2:
+        return figures.pos_margin - figures.pos_maint
+    currency = market.spec.settl_currency
+    others_upnl, maint, _ = _cross_totals(state, pos, currency)
+    return _cross_wallet(state, pos.account, currency) + others_upnl - maint
+
+
+def bankrupt_margin(state: State, market: Market, pos: Position) -> int:
+    """The margin lost when ``pos`` is closed at its bankruptcy price."""
+    figures = margin.position_figures(market, pos)
+    if pos.leverage_e2:
+        return figures.pos_margin - figures.pos_comm
+    currency = market.spec.settl_currency
+    others_upnl, _, _ = _cross_totals(state, pos, currency)
+    return _cross_wallet(state, pos.account, currency) + others_upnl
+
+
+def _threshold(state: State, market: Market, pos: Position) -> int | None:
+    if pos.qty == 0 or pos.account < 0:
+        return None
+    target = pos.cost - cushion(state, market, pos)
+    return price_for_value_fine(market.spec, pos.qty, target, PRICE_FINE_PER_TICK,
+                                round_up=pos.qty > 0)
+
+
+def refresh_threshold(state: State, market: Market, pos: Position) -> None:
+    new = _threshold(state, market, pos)
+    old = pos.liq_fine
+    if new == old:
+        return
+    if old is not None:
+        market.liq_longs.discard((old, pos.account))
+        market.liq_shorts.discard((old, pos.account))
+    pos.liq_fine = new
+    if new is not None:
+        (market.liq_longs if pos.qty > 0 else market.liq_shorts).add((new, pos.account))
+
+
+def is_crossed(market: Market, pos: Position) -> bool:
+    mark, threshold = market.mark_fine, pos.liq_fine
+    if mark is None or threshold is None:
+        return False
+    return mark <= threshold if pos.qty > 0 else mark >= threshold
+
+
+def published_prices(state: State, market: Market, pos: Position
+                     ) -> tuple[int | None, int | None]:
+    """(bankruptcy price, liquidation price) in ticks, longs rounded up and shorts down."""
+    if pos.qty == 0:
+        return None, None
+    spec = market.spec
+    bankrupt = price_for_value_fine(spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos),
+                                    1, round_up=pos.qty > 0)
+    liquidation = price_for_value_fine(spec, pos.qty, pos.cost - cushion(state, market, pos),
+                                       1, round_up=pos.qty > 0)
+    return bankrupt, liquidation
+
+
+def scan(state: State, market: Market, out: list[object]) -> None:
+    """Liquidate every position the current mark has crossed, in account order."""
+    mark = market.mark_fine
+    if mark is None:
+        return
+    due = [a for _, a in market.liq_longs.irange((mark, _ACCOUNT_MIN), None)]
+    due.extend(a for _, a in market.liq_shorts.irange(None, (mark, _ACCOUNT_MAX)))
+    for account in sorted(due):
+        pos = market.positions.get(account)
+        if pos is not None and is_crossed(market, pos):
+            _liquidate(state, market, pos, out)
+
+
+def _refresh(state: State, market: Market, pos: Position) -> bool:
+    """Re-derive margins and threshold; True if the position is still crossed."""
+    margin.refresh_requirement(state, market, pos)
+    refresh_threshold(state, market, pos)
+    state.touched_positions[(market.spec.symbol, pos.account)] = pos
+    return is_crossed(market, pos)
+
+
+def _liquidate(state: State, market: Market, pos: Position, out: list[object]) -> None:
+    acct = state.account(pos.account)
+    lifecycle.cancel_account_orders(state, acct, out, _LIQUIDATION_TEXT, market.spec.symbol)
+    if not _refresh(state, market, pos):
+        return
+    spec = market.spec
+    value = abs(pos.cost)
+    needed = required_risk_limit(spec, value)
+    if needed < pos.risk_limit:
+        pos.risk_limit = needed
+        if not _refresh(state, market, pos):
+            return
+    if value > spec.risk_limit and spec.risk_step > 0 and not _reduce_tier(state, market,
+                                                                           pos, out):
+        return
+    _takeover(state, market, pos, out)
+
+
+def _bankrupt_ticks(state: State, market: Market, pos: Position) -> int:
+    spec = market.spec
+    price = price_for_value_fine(spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos),
+                                 1, round_up=pos.qty > 0)
+    if price is None:
+        mark = market.mark_fine or PRICE_FINE_PER_TICK
+        price = mark // PRICE_FINE_PER_TICK
+    return min(max(price, 1), spec.max_price_ticks)
+
+
+def _reduce_tier(state: State, market: Market, pos: Position, out: list[object]) -> bool:
+    """FillOrKill reduction into the next lower risk tier; True if still crossed after it."""
+    spec = market.spec
+    value = abs(pos.cost)
+    lower = required_risk_limit(spec, value) - spec.risk_step
+    held = abs(pos.qty)
+    cut = -(-held * (value - lower) // value)
+    cut = min(held, -(-cut // spec.lot_size) * spec.lot_size)
+    if cut <= 0 or cut >= held:
+        return True
+    side = Side.SELL if pos.qty > 0 else Side.BUY
+    placement.place(state, PlaceOrder(
+        state.ts_ns, pos.account, spec.symbol, side, cut, OrdType.LIMIT,
+        price=_bankrupt_ticks(state, market, pos), time_in_force=TimeInForce.FILL_OR_KILL,
+        exec_inst=ExecInst.REDUCE_ONLY, text="Liquidation: risk tier reduction"), out)
+    return _refresh(state, market, pos)
+
+
+def _takeover(state: State, market: Market, pos: Position, out: list[object]) -> None:
+    spec = market.spec
+    currency = spec.settl_currency
+    qty = pos.qty
+    price = _bankrupt_ticks(state, market, pos)
+    fee = margin.position_figures(market, pos).pos_comm if pos.leverage_e2 else 0
+    value = market.value(-qty, price)
+    ref = state.new_exec_id()
+    realised = apply_position_fill(market, pos, -qty, value, price)
+    realise(state, out, pos.account, currency, realised, ref)
+    fund = market.position(INSURANCE)
+    realise(state, out, INSURANCE, currency,
+            apply_position_fill(market, fund, qty, -value, price), ref)
+    fee = min(fee, state.ledger.available(pos.account, currency))
+    if fee > 0:
+        state.ledger.transfer(out, state.ts_ns, pos.account, INSURANCE, currency, fee,
+                              TransferCode.LIQUIDATION_FEE, ref)
+    if pos.leverage_e2:
+        pos.deposit = 0
+    out.append(PositionLiquidated(state.ts_ns, pos.account, spec.symbol, qty, price, realised,
+                                  fee))
+    _refresh(state, market, pos)
+    _refresh(state, market, fund)
+    work_insurance(state, market, out)
+
+
+def _fund_order_price(market: Market, fund: Position) -> int:
+    """The fund's target: its entry (break-even), or the mark once the mark is past it."""
+    spec = market.spec
+    entry = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
+    price = entry if entry is not None else 1
+    mark = market.mark_fine
+    if mark is not None and margin.unrealised_pnl(market, fund) < 0:
+        price = -(-mark // PRICE_FINE_PER_TICK) if fund.qty < 0 else mark // PRICE_FINE_PER_TICK
+    return min(max(price, 1), spec.max_price_ticks)
+
+
+def work_insurance(state: State, market: Market, out: list[object]) -> None:
+    """Keep one closing order for the fund's position; deleverage when the fund can't cover."""
+    fund = market.positions.get(INSURANCE)
+    acct = state.account(INSURANCE)
+    symbol = market.spec.symbol
+    working = [o for o in acct.orders.values() if o.symbol == symbol]
+    if fund is None or fund.qty == 0:
+        for order in working:
+            placement.cancel_order(state, market, order, out, "Canceled: position closed")
+        return
+    loss = -margin.unrealised_pnl(market, fund)
+    if loss > 0 and loss > state.ledger.balance(INSURANCE, market.spec.settl_currency):
+        _deleverage(state, market, fund, out)
+        return
+    price = _fund_order_price(market, fund)
+    side = Side.SELL if fund.qty > 0 else Side.BUY
+    qty = abs(fund.qty)
+    if len(working) == 1 and working[0].price == price and working[0].leaves_qty == qty:
+        return
+    for order in working:
+        placement.cancel_order(state, market, order, out, "Canceled: liquidation order repriced")
+    placement.place(state, PlaceOrder(state.ts_ns, INSURANCE, symbol, side, qty, OrdType.LIMIT,
+                                      price=price, text="Liquidation"), out)
+
+
+def _adl_rank(state: State, market: Market, pos: Position) -> int:
+    mark = market.mark_fine or 0
+    mark_value = market.value_fine(pos.qty, mark) if mark > 0 else pos.cost
+    upnl = mark_value - pos.cost
+    pnl_ppm = upnl * PPM // max(1, abs(pos.cost))
+    equity = max(1, bankrupt_margin(state, market, pos) + upnl)
+    leverage_ppm = max(1, abs(mark_value) * PPM // equity)
+    return pnl_ppm * leverage_ppm // PPM if pnl_ppm > 0 else pnl_ppm * PPM // leverage_ppm
+
+
+def _deleverage(state: State, market: Market, fund: Position, out: list[object]) -> None:
+    spec = market.spec
+    currency = spec.settl_currency
+    price = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
+    price = min(max(price or 1, 1), spec.max_price_ticks)
+    opposing = [p for p in market.positions.values() if p.account > 0 and p.qty * fund.qty < 0]
+    opposing.sort(key=lambda p: (-_adl_rank(state, market, p), p.account))
+    for pos in opposing:
+        if fund.qty == 0:
+            break
+        take = min(abs(fund.qty), abs(pos.qty))
+        user_qty = take if pos.qty < 0 else -take
+        value = market.value(user_qty, price)
+        ref = state.new_exec_id()
+        realised = apply_position_fill(market, pos, user_qty, value, price)
+        realise(state, out, pos.account, currency, realised, ref)
+        realise(state, out, INSURANCE, currency,
+                apply_position_fill(market, fund, -user_qty, -value, price), ref)
+        lifecycle.cancel_account_orders(state, state.account(pos.account), out,
+                                        "Canceled: Auto-deleveraged", spec.symbol)
+        out.append(Deleveraged(state.ts_ns, pos.account, spec.symbol, user_qty, price, realised))
+        _refresh(state, market, pos)
+    _refresh(state, market, fund)
+    for order in [o for o in state.account(INSURANCE).orders.values()
+                  if o.symbol == spec.symbol]:
+        placement.cancel_order(state, market, order, out, "Canceled: position deleveraged")
+
+
+def _refresh_account(state: State, account: int, currency: str, scan_markets: dict[str, None]
+                     ) -> None:
+    """Re-derive the thresholds of ``account``'s positions in ``currency`` (its wallet or
+    another of its positions changed) and keep the multi-market cross index up to date."""
+    cross_open = 0
+    for symbol, pos in state.account_positions.get(account, {}).items():
+        market = state.markets[symbol]
+        if market.spec.settl_currency != currency or market.spec.payout == Payout.SPOT:
+            continue
+        refresh_threshold(state, market, pos)
+        scan_markets[symbol] = None
+        if pos.qty and not pos.leverage_e2:
+            cross_open += 1
+    multi = state.multi_cross.setdefault(currency, {})
+    if cross_open >= 2:
+        multi[account] = None
+    else:
+        multi.pop(account, None)
+
+
+def _position_event(state: State, market: Market, pos: Position) -> PositionChanged:
+    figures = margin.position_figures(market, pos)
+    bankrupt, liquidation = published_prices(state, market, pos) if pos.account > 0 else (
+        None, None)
+    return PositionChanged(
+        state.ts_ns, pos.account, market.spec.symbol, pos.qty, pos.cost, pos.realised_pnl, 0,
+        pos.leverage_e2, pos.risk_limit, pos.deposit, figures.pos_init, figures.pos_comm,
+        figures.pos_margin, figures.pos_maint, figures.init_ppm, figures.maint_ppm, bankrupt,
+        liquidation, pos.margin_required - figures.pos_margin)
+
+
+def follow_up(state: State, out: list[object], start: int) -> None:
+    """After a command: re-derive liquidation thresholds for whatever it changed, liquidate what
+    the mark has crossed, keep the insurance fund's orders working, publish positions."""
+    for _ in range(FOLLOW_UP_ROUNDS_MAX):
+        accounts: dict[tuple[int, str], None] = {}
+        for event in out[start:]:
+            if type(event) is Transfer:
+                if event.debit_account > 0:
+                    accounts[(event.debit_account, event.currency)] = None
+                if event.credit_account > 0:
+                    accounts[(event.credit_account, event.currency)] = None
+        start = len(out)
+        for (symbol, account) in list(state.touched_positions):
+            market = state.markets[symbol]
+            if account > 0:
+                accounts[(account, market.spec.settl_currency)] = None
+        marks = state.touched_marks
+        state.touched_marks = {}
+        if not accounts and not marks:
+            break
+        scan_markets: dict[str, None] = dict(marks)
+        for symbol in marks:
+            currency = state.markets[symbol].spec.settl_currency
+            for account in list(state.multi_cross.get(currency, {})):
+                if symbol in state.account_positions.get(account, {}):
+                    accounts[(account, currency)] = None
+        for account, currency in accounts:
+            _refresh_account(state, account, currency, scan_markets)
+        for symbol in scan_markets:
+            market = state.markets[symbol]
+            scan(state, market, out)
+            if INSURANCE in market.positions:
+                work_insurance(state, market, out)
+    _publish_positions(state, out)
+
+
+def _publish_positions(state: State, out: list[object]) -> None:
+    touched = state.touched_positions
+    if not touched:
+        return
+    state.touched_positions = {}
+    for (symbol, _account), pos in touched.items():
+        market = state.markets[symbol]
+        out.append(_position_event(state, market, pos))
+        market.drop_position_if_empty(pos)
