@@ -19,7 +19,13 @@ from perpetua.core.events import (
 from perpetua.core.ledger import CLEARING, EXTERNAL, INSURANCE, TransferCode
 from perpetua.store import ProjectionConflict, ProjectionGap, Projector, ProjectorThread
 from perpetua.store.limits import PROJECT_COMMANDS_PER_TRANSACTION_MAX
-from perpetua.store.rows import MINUS_TICK, PLUS_TICK, ZERO_PLUS_TICK
+from perpetua.store.rows import (
+    MINUS_TICK,
+    PLUS_TICK,
+    ZERO_PLUS_TICK,
+    order_event_of,
+    trade_of,
+)
 from perpetua.store.schema import (
     executions,
     insurance,
@@ -299,3 +305,18 @@ def test_projector_thread_reports_a_failure(engine: Engine) -> None:
         thread.flush()
     with pytest.raises(Exception, match="projector thread stopped"):
         thread.close()
+
+
+def test_rows_give_back_their_events(engine: Engine, projected: Any) -> None:
+    events = {ev.exec_id: ev for ev in events_of(projected[1], OrderEvent)}
+    for row in rows(engine, executions):
+        assert order_event_of(row) == events[row.exec_id]
+    prints = {ev.trd_match_id: ev for ev in events_of(projected[1], Trade)}
+    for row in rows(engine, trades):
+        assert trade_of(row) == prints[row.trd_match_id]
+    last = {ev.order_id: ev for ev in events_of(projected[1], OrderEvent)}
+    for row in rows(engine, orders):
+        state = order_event_of(row)
+        assert state.exec_id == 0
+        assert state.ord_status == last[row.order_id].ord_status
+        assert state.cum_px_qty == last[row.order_id].cum_px_qty

@@ -6,6 +6,8 @@ builders take the table's fields as arguments, so wiring an event later is one l
 ``projector.EVENT_HANDLERS``.
 """
 
+from typing import Any
+
 from perpetua.core.events import OrderEvent, PositionChanged, Trade
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "ZERO_MINUS_TICK",
     "ZERO_PLUS_TICK",
     "execution_row",
+    "order_event_of",
     "order_fields",
     "funding_row",
     "liquidation_row",
@@ -22,6 +25,7 @@ __all__ = [
     "position_row",
     "settlement_row",
     "tick_direction",
+    "trade_of",
     "trade_row",
 ]
 
@@ -189,3 +193,30 @@ def liquidation_row(ts_ns: int, order_id: int, symbol: str, side: int, price: in
         "timestamp_ns": ts_ns,
         "seq": seq,
     }
+
+
+def order_event_of(row: Any) -> OrderEvent:
+    """The ``OrderEvent`` an ``executions`` row was made from (equal field by field, enums as
+    ints), or, for an ``orders`` row, the order's latest state as an event without execution
+    fields (exec_type and exec_id 0). Lets the gateway format history rows with the code that
+    formats live events."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return OrderEvent(
+        m["timestamp_ns"], m.get("exec_type", 0), m.get("exec_id", 0), m["order_id"],
+        m["account"], m["symbol"], m["side"], m["ord_type"], m["time_in_force"],
+        m["exec_inst"], m["order_qty"], m["price"], m["stop_px"], m["display_qty"],
+        m["peg_price_type"], m["peg_offset"], m["contingency_type"], m["cl_ord_id"],
+        m["cl_ord_link_id"], m["ord_status"], bool(m["triggered"]), bool(m["working"]),
+        m["leaves_qty"], m["cum_qty"], m["cum_px_qty"], m["text"], m.get("last_qty", 0),
+        m.get("last_px"), m.get("trd_match_id", 0), m.get("exec_cost", 0),
+        m.get("exec_comm", 0), m.get("fee_rate_ppm", 0), m.get("liquidity", 0),
+        m["transact_ts_ns"],
+    )
+
+
+def trade_of(row: Any) -> Trade:
+    """The ``Trade`` event a ``trades`` row was made from."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return Trade(m["timestamp_ns"], m["symbol"], m["trd_match_id"], m["side"], m["size"],
+                 m["price"], m["gross_value"], m["maker_account"], m["taker_account"],
+                 m["maker_order_id"], m["taker_order_id"])
