@@ -8,14 +8,21 @@ orders); a fresh engine then replays that stream under the timer. Margin checks,
 event are on, exactly as in production. Prints one JSON object.
 
     .venv/bin/python bench/bench_core.py [--commands N] [--symbol XBTUSD] [--seed S]
+        [--mode both|python|compiled]
+
+``--mode both`` (the default) measures the pure-Python core and the same code compiled with
+mypyc (``tools/build_fastcore.py``, built on demand into build/fastcore) and prints both.
 """
 
 import argparse
 import gc
 import json
+import os
 import random
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import AmendOrder, CancelOrders, Deposit, PlaceOrder
@@ -131,12 +138,33 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
     }
 
 
+def _compiled(args: argparse.Namespace) -> dict[str, object]:
+    """The same measurement against the mypyc-compiled core (tools/build_fastcore.py)."""
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, str(root / "tools" / "build_fastcore.py")], check=True)
+    env = dict(os.environ, PYTHONPATH=str(root / "build" / "fastcore"))
+    result = subprocess.run(
+        [sys.executable, __file__, "--commands", str(args.commands), "--symbol", args.symbol,
+         "--seed", str(args.seed), "--mode", "python"],
+        env=env, capture_output=True, text=True, check=True)
+    figures: dict[str, object] = json.loads(result.stdout)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--symbol", default="XBTUSD")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--mode", choices=("both", "python", "compiled"), default="both",
+                        help="the pure-Python core, the mypyc-compiled one, or both")
     args = parser.parse_args()
+    if args.mode != "python":
+        compiled = _compiled(args)
+        if args.mode == "compiled":
+            print(json.dumps(compiled))
+            return
+        print(f"compiled core: {compiled['commands_per_second']} commands/s", file=sys.stderr)
     print(f"generating {args.commands} commands...", file=sys.stderr)
     snapshot, commands = generate(args.symbol, args.commands, args.seed)
     print("measuring...", file=sys.stderr)
@@ -147,8 +175,14 @@ def main() -> None:
         if isinstance(cmd, PlaceOrder):
             name = "IOC" if cmd.time_in_force == TimeInForce.IMMEDIATE_OR_CANCEL else "GTC"
         mix[name] = mix.get(name, 0) + 1
-    print(json.dumps({"bench": "core_exchange_core_mix", "symbol": args.symbol,
-                      "python": sys.version.split()[0], "mix": mix, **result}))
+    import perpetua.core.engine as engine_module
+
+    figures = {"bench": "core_exchange_core_mix", "symbol": args.symbol,
+               "python": sys.version.split()[0],
+               "core_compiled": engine_module.__file__.endswith(".so"), "mix": mix, **result}
+    if args.mode == "both":
+        figures["compiled"] = compiled
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
