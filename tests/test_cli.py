@@ -89,7 +89,7 @@ def test_missing_data_dir_and_unbuilt_commands(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "replay", "--data-dir", str(tmp_path / "nope"))[0] == 1
-    assert run(capsys, "run")[0] == 2
+    assert run(capsys, "demo")[0] == 2
 
 
 def test_the_console_script_runs(data_dir: tuple[Path, int, str]) -> None:

@@ -97,6 +97,11 @@ PINNED_SCHEMA = [
     ("WithdrawalRequest", ("ts_ns", "account", "currency", "amount", "fee", "withdrawal_id")),
     ("WithdrawalCancel", ("ts_ns", "withdrawal_id")),
     ("WithdrawalComplete", ("ts_ns", "withdrawal_id")),
+    ("SetLeverage", ("ts_ns", "account", "symbol", "leverage_e2")),
+    ("SetRiskLimit", ("ts_ns", "account", "symbol", "risk_limit")),
+    ("TransferMargin", ("ts_ns", "account", "symbol", "amount")),
+    ("ListFuture", ("ts_ns", "root", "year", "quarter")),
+    ("SetInterestRate", ("ts_ns", "symbol", "interest_ppb")),
 ]
 
 

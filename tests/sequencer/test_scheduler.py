@@ -167,3 +167,39 @@ def test_stamps_are_monotonic_even_if_the_clock_is_behind(tmp_path: Path) -> Non
     with again:
         second = again.execute(Deposit(0, 1, "XBt", 1, "b"))
     assert second.ts_ns == first.ts_ns and second.seq == first.seq + 1
+
+
+def test_engine_timers_fire_at_their_exact_time(tmp_path: Path) -> None:
+    """A cancelAllAfter deadline is the engine's own timer: its Tick is stamped at exactly the
+    deadline, even though nothing else happens then."""
+    from perpetua.core.commands import CancelAllAfter
+
+    start = MIDNIGHT + 3_600 * S
+    clock = SimulatedClock(start)
+    sequencer = Sequencer.open(tmp_path, clock=clock)
+    with sequencer:
+        sequencer.execute(Deposit(0, 1, "XBt", 10**12, "d"))
+        sequencer.execute(PlaceOrder(0, 1, "XBTUSD", Side.BUY, 100, price=400_000))
+        armed = sequencer.execute(CancelAllAfter(0, 1, 700))
+        clock.advance(900_000_000)  # past the deadline, short of an idle tick
+        sequencer.wake()
+        deadline = armed.ts_ns + 700_000_000
+        wait = time.monotonic() + 10
+        while sequencer.stats().durable_seq < 4 and time.monotonic() < wait:
+            time.sleep(0.005)
+    commands = journaled(tmp_path)
+    assert commands[3] == Tick(deadline)
+    canceled = [e for e in _events_of(tmp_path, 4) if isinstance(e, OrderEvent)]
+    assert [e.exec_type for e in canceled] == [ExecType.CANCELED]
+
+
+def test_engine_timers_source_waits_for_a_due_time_after_the_last_stamp() -> None:
+    from perpetua.sequencer.scheduler import EngineTimers
+
+    due = [0]
+    scheduler = Scheduler([EngineTimers(lambda: due[0])])
+    assert scheduler.due(10, 10**12) == []  # 0: the engine has no timer
+    due[0] = 5_000
+    assert scheduler.due(10, 4_999) == []
+    assert scheduler.due(10, 9_000) == [Tick(5_000)]
+    assert scheduler.due(5_000, 9_000) == []  # ran at its stamp; the engine reschedules

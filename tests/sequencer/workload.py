@@ -1,13 +1,15 @@
 """Seeded random workloads for replay and crash tests: commands only, no engine needed.
 
 A workload is a list of steps: a command to submit, or ``Advance(ns)`` (move the simulated
-clock). It covers every command type the core knows: orders of several types (Limit GTC, IOC,
-FOK, Day, post-only, hidden, iceberg, Market, Stop, StopLimit, MIT, ReduceOnly), bulk placement,
-amends (by order id and by clOrdID), cancels (by id, by clOrdID, all), cancelAllAfter, index
-moves, deposits, withdrawals (request, cancel, complete), fee settings, instrument state
-changes and ticks. The generator does not watch the engine: it refers to orders by the ids the
-engine hands out in order (1, 2, 3...) and by the clOrdIDs it chose, so some cancels and amends
-miss and are rejected, which is part of what replay must reproduce.
+clock). It covers every kind of command the core knows: orders of several types (Limit GTC,
+IOC, FOK, Day, post-only, hidden, iceberg, Market, Stop, StopLimit, MIT, ReduceOnly), bulk
+placement, amends (by order id and by clOrdID), cancels (by id, by clOrdID, all),
+cancelAllAfter, index moves, deposits, withdrawals (request, cancel, complete), fee settings,
+instrument state changes, ticks, and risk: leverage, isolated margin, funding interest and sharp
+index moves (funding and liquidations follow from these and from the clock). The generator
+does not watch the engine: it refers to orders by the ids the engine hands out in order (1, 2,
+3...) and by the clOrdIDs it chose, so some cancels and amends miss and are rejected, which is
+part of what replay must reproduce.
 """
 
 import random
@@ -28,7 +30,10 @@ from perpetua.core.commands import (
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
+    SetInterestRate,
+    SetLeverage,
     Tick,
+    TransferMargin,
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
@@ -202,6 +207,24 @@ class Generator:
             return WithdrawalComplete(0, withdrawal_id)
         return WithdrawalCancel(0, withdrawal_id)
 
+    def risk(self) -> Command:
+        """Leverage, margin and funding settings, and sharp index moves: liquidations."""
+        rng = self.rng
+        account = rng.randint(1, self.accounts)
+        market = rng.choice(MARKETS[:3])  # derivatives
+        roll = rng.randrange(10)
+        if roll < 4:
+            return SetLeverage(0, account, market.symbol, rng.choice((0, 100, 500, 2_500, 10_000)))
+        if roll < 6:
+            return TransferMargin(0, account, market.symbol, rng.randint(-10**6, 10**7))
+        if roll < 7:
+            return SetInterestRate(0, market.symbol, rng.randint(-100_000, 300_000))
+        index = market.index
+        units = self.index_units[index]
+        units = max(1, units + units * rng.choice((-8, -5, 5, 8)) // 100)
+        self.index_units[index] = units
+        return IndexPrice(0, index, units, 1)
+
     def other(self) -> Command:
         rng = self.rng
         roll = rng.randrange(6)
@@ -230,10 +253,12 @@ class Generator:
             return self.cancel()
         if roll < 80:
             return self.index_move()
-        if roll < 87:
+        if roll < 86:
             return self.money()
-        if roll < 94:
+        if roll < 91:
             return self.other()
+        if roll < 95:
+            return self.risk()
         # Time passes: sometimes across cancelAllAfter deadlines, sometimes a day boundary.
         return Advance(self.rng.choice((1_000_000, 700_000_000, 3 * NS_PER_S, 3_600 * NS_PER_S)))
 

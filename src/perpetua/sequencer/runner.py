@@ -269,7 +269,9 @@ class Sequencer:
         self._engine = engine
         self._journal = journal
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._scheduler = scheduler if scheduler is not None else default_scheduler()
+        self._scheduler = scheduler if scheduler is not None else default_scheduler(
+            engine_timers=self._engine_next_timer_ns
+        )
         self._config = config
         self.recovery = recovery
         self._on_failure = on_failure
@@ -569,6 +571,10 @@ class Sequencer:
 
     # --- writer ----------------------------------------------------------------------------
 
+    def _engine_next_timer_ns(self) -> int:
+        """When the engine's own next timer is due (writer thread only)."""
+        return self._engine.state.next_timer_ns
+
     def _due_after(self, ts_ns: int) -> int:
         due = self._scheduler.next_due_ns(ts_ns)
         return due if due is not None else 2**63
@@ -686,6 +692,11 @@ class Sequencer:
         self._next_seq = seq + 1
         self._last_ts_ns = command.ts_ns
         self._commands_since_snapshot += 1
+        # A command may bring the engine's next timer (a deadline, a funding clock) forward:
+        # wake the scheduler for it, so its Tick is stamped at exactly that time.
+        engine_due = self._engine.state.next_timer_ns
+        if command.ts_ns < engine_due < self._next_due_ns:
+            self._next_due_ns = engine_due
         batch.records.append((seq, payload))
         batch.applied.append(_new_applied(Applied, (seq, command.ts_ns, command, events)))
         batch.waiters.append(waiter)

@@ -20,12 +20,15 @@ sources fire first (by due time, ties in list order), then inexact ones (in list
 consecutive commands (say, two sources each asking for a ``Tick`` at the same time) are emitted
 once.
 
-Later issues add sources (funding, settlement, index samples) by passing a longer list.
+`EngineTimers` asks the engine for its next own timer (funding, expiry, deadlines: the core
+keeps those schedules itself) and fires a Tick exactly then; the sequencer's default scheduler
+is DayBoundary, EngineTimers, IdleTick. Later sources (index samples from feeds, say) are added
+by passing a longer list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from perpetua.core.commands import Command, Tick
@@ -36,6 +39,7 @@ __all__ = [
     "DEFAULT_TICK_INTERVAL_NS",
     "FIRES_PER_PASS_MAX",
     "DayBoundary",
+    "EngineTimers",
     "IdleTick",
     "Scheduler",
     "TimerSource",
@@ -45,6 +49,7 @@ __all__ = [
 DEFAULT_TICK_INTERVAL_NS: Final = 1_000_000_000  # one second
 FIRES_PER_PASS_MAX: Final = 100_000  # exact firings one pass may catch up (274 years of days)
 COMMANDS_PER_FIRE_MAX: Final = 10_000
+NEVER_NS: Final = 2**63  # a due time after every real one
 
 
 class TimerSource(Protocol):
@@ -89,6 +94,32 @@ class DayBoundary:
 
     def next_due_ns(self, after_ns: int) -> int:
         return (after_ns // DAY_NS + 1) * DAY_NS
+
+    def commands_at(self, ts_ns: int) -> list[Command]:
+        return [Tick(ts_ns)]
+
+
+class EngineTimers:
+    """A `Tick` at exactly the engine's next own timer (funding samples and payments,
+    cancelAllAfter deadlines, futures expiry, Day expiry), so they happen at their stamp and
+    not at whatever command comes next.
+
+    ``next_timer_ns`` reads the engine's next due time; only the sequencer's writer thread may
+    call it. The engine runs everything due at or before its last command, so a due time not
+    after ``after_ns`` means nothing is pending: one Tick per pass, and the sequencer asks
+    again once the Tick was applied and the engine rescheduled.
+    """
+
+    __slots__ = ("_next_timer_ns",)
+    name = "engine_timers"
+    exact = True
+
+    def __init__(self, next_timer_ns: Callable[[], int]) -> None:
+        self._next_timer_ns = next_timer_ns
+
+    def next_due_ns(self, after_ns: int) -> int:
+        due = self._next_timer_ns()
+        return due if due > after_ns else NEVER_NS
 
     def commands_at(self, ts_ns: int) -> list[Command]:
         return [Tick(ts_ns)]
@@ -146,6 +177,14 @@ class Scheduler:
             out.append(command)
 
 
-def default_scheduler(tick_interval_ns: int = DEFAULT_TICK_INTERVAL_NS) -> Scheduler:
-    """Day expiry at 00:00 UTC, then an idle Tick every ``tick_interval_ns``."""
-    return Scheduler((DayBoundary(), IdleTick(tick_interval_ns)))
+def default_scheduler(
+    tick_interval_ns: int = DEFAULT_TICK_INTERVAL_NS,
+    engine_timers: Callable[[], int] | None = None,
+) -> Scheduler:
+    """Day expiry at 00:00 UTC, the engine's own timers when given, then an idle Tick every
+    ``tick_interval_ns``."""
+    sources: list[TimerSource] = [DayBoundary()]
+    if engine_timers is not None:
+        sources.append(EngineTimers(engine_timers))
+    sources.append(IdleTick(tick_interval_ns))
+    return Scheduler(sources)
