@@ -31,6 +31,9 @@ CORE_PUBLIC_MODULES = (
     # system account ids (the read-model projector and the gateway decode them)
     "perpetua.core.enums",
     "perpetua.core.ledger",
+    # trading-hours values and their pure queries (is_open): the index feeds hold TradFi
+    # indices still outside the hours the instruments carry
+    "perpetua.core.calendar",
 )
 
 RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import")
