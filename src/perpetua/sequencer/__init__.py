@@ -56,7 +56,14 @@ from perpetua.sequencer.runner import (
     SequencerConfig,
     SequencerStats,
 )
-from perpetua.sequencer.scheduler import DayBoundary, IdleTick, Scheduler, default_scheduler
+from perpetua.sequencer.scheduler import (
+    DayBoundary,
+    EngineTimers,
+    IdleTick,
+    Scheduler,
+    TimerSource,
+    default_scheduler,
+)
 from perpetua.sequencer.snapshot import (
     Snapshot,
     SnapshotCorruptError,
@@ -75,6 +82,7 @@ __all__ = [
     "CodecError",
     "CommandInvalid",
     "DayBoundary",
+    "EngineTimers",
     "FsyncPolicy",
     "FsyncStats",
     "IdleTick",
@@ -106,6 +114,7 @@ __all__ = [
     "SnapshotFile",
     "StateSummary",
     "SystemClock",
+    "TimerSource",
     "TornTail",
     "data_paths",
     "decode_command",
