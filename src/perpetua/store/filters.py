@@ -27,6 +27,7 @@ from perpetua.core.enums import (
 )
 from perpetua.core.instruments import InstrumentSpec, ticks_for
 from perpetua.store.limits import FILTER_KEYS_MAX, FILTER_VALUES_MAX
+from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
 
 __all__ = [
     "CONTINGENCY_BY_NAME",
@@ -74,6 +75,8 @@ EXEC_TYPE_BY_NAME = {
     "Replaced": ExecType.REPLACED, "Restated": ExecType.RESTATED, "Expired": ExecType.EXPIRED,
     "TriggeredOrActivatedBySystem": ExecType.TRIGGERED, "Triggered": ExecType.TRIGGERED,
     "Funding": ExecType.FUNDING, "Settlement": ExecType.SETTLEMENT,
+    # the read models' own types for the risk engine's events
+    **{name: value for value, name in READ_MODEL_EXEC_TYPE_NAMES.items()},
 }
 CONTINGENCY_BY_NAME = {
     "": ContingencyType.NONE, "OneCancelsTheOther": ContingencyType.ONE_CANCELS_THE_OTHER,

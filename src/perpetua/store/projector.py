@@ -13,11 +13,14 @@ events), each transaction also advancing ``projector_state.last_seq``. So:
 * one writer: a second projector on the same database is detected by the compare-and-set on
   ``last_seq`` (``ProjectionConflict``).
 
-Event mapping (tables in ``schema``): OrderEvent -> ``executions`` row and ``orders`` upsert;
-Trade -> ``trades`` row (with tickDirection) and ``trade_bins``; Transfer, DepositCredited and
-WithdrawalUpdated -> ``wallets``, ``transactions`` and ``insurance`` (see ``wallet_book``);
-PositionChanged -> ``positions``. BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
-FeeSettingsChanged and CancelAllAfterSet have no history table. An event type the projector does
+Event mapping (tables in ``schema``): OrderEvent -> ``executions`` row and ``orders`` upsert
+(the insurance fund's orders also -> ``liquidations``); Trade -> ``trades`` row (with
+tickDirection) and ``trade_bins``; Transfer, DepositCredited and WithdrawalUpdated ->
+``wallets``, ``transactions`` and ``insurance`` (see ``wallet_book``); PositionChanged ->
+``positions`` (margins included); Funding -> ``funding``; Settled -> ``settlement``;
+FundingPaid, PositionLiquidated, Deleveraged, PositionSettled -> ``executions`` rows (see
+``risk_rows``). BookLevel, Rejected, IndexUpdated, InstrumentStateChanged, FeeSettingsChanged,
+CancelAllAfterSet and MarkUpdated have no history table. An event type the projector does
 not know is logged once and skipped: add it to ``EVENT_HANDLERS`` with a row builder from
 ``rows``.
 
@@ -38,17 +41,21 @@ from perpetua.core.events import (
     CancelAllAfterSet,
     DepositCredited,
     FeeSettingsChanged,
+    Funding,
     IndexUpdated,
     InstrumentStateChanged,
+    MarkUpdated,
     OrderEvent,
     PositionChanged,
     Rejected,
+    Settled,
     Trade,
     Transfer,
     WithdrawalUpdated,
 )
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
-from perpetua.store import rows
+from perpetua.core.ledger import INSURANCE
+from perpetua.store import risk_rows, rows
 from perpetua.store.candles import CandleBook
 from perpetua.store.database import insert_rows, upsert
 from perpetua.store.limits import (
@@ -58,9 +65,12 @@ from perpetua.store.limits import (
 )
 from perpetua.store.schema import (
     executions,
+    funding,
+    liquidations,
     orders,
     positions,
     projector_state,
+    settlement,
     trade_bins,
     trades,
 )
@@ -83,7 +93,7 @@ Record = tuple[int, int, object, Sequence[object]]
 NO_SEQ = -1  # last_seq of a database nothing was projected into
 
 IGNORED_EVENTS: tuple[type, ...] = (BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
-                                    FeeSettingsChanged, CancelAllAfterSet)
+                                    FeeSettingsChanged, CancelAllAfterSet, MarkUpdated)
 
 
 class ProjectionError(Exception):
@@ -106,6 +116,9 @@ class _Chunk:
         self.orders: dict[int, dict[str, object]] = {}
         self.trades: list[dict[str, object]] = []
         self.positions: dict[tuple[int, str], dict[str, object]] = {}
+        self.funding: list[dict[str, object]] = []
+        self.settlement: list[dict[str, object]] = []
+        self.liquidations: dict[int, dict[str, object]] = {}
 
 
 Handler = Callable[["Projector", Connection, _Chunk, int, int, Any], None]
@@ -118,6 +131,10 @@ def _on_order(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: 
     earlier = chunk.orders.get(ev.order_id)
     created_ns = ev.ts_ns if earlier is None else int(earlier["created_ns"])  # type: ignore
     chunk.orders[ev.order_id] = rows.order_row(ev, created_ns, seq, fields)
+    if ev.account == INSURANCE:  # the liquidation engine's order: the public liquidation table
+        liquidation = risk_rows.liquidation_row_of(ev, seq)
+        if liquidation is not None:
+            chunk.liquidations[ev.order_id] = liquidation
 
 
 def _on_trade(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
@@ -149,6 +166,29 @@ def _on_position(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, inde
     chunk.positions[(ev.account, ev.symbol)] = rows.position_row(ev, seq)
 
 
+def _on_funding(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                ev: Funding) -> None:
+    chunk.funding.append(risk_rows.funding_row_of(ev, seq))
+
+
+def _on_settled(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                ev: Settled) -> None:
+    spec = p.specs.get(ev.symbol)
+    if spec is None:
+        p.warn_once(f"settlement of {ev.symbol}", "projector: %s is not in the catalogue: "
+                    "no settlement row", ev.symbol)
+        return
+    chunk.settlement.append(risk_rows.settlement_row_of(ev, spec, seq))
+
+
+def _on_risk_execution(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
+                       ev: object) -> None:
+    """FundingPaid, PositionLiquidated, Deleveraged, PositionSettled: an execution row."""
+    row = risk_rows.risk_execution(seq, p.command_events, index, p.specs)
+    if row is not None:
+        chunk.executions.append(rows.execution_row(row, seq))
+
+
 EVENT_HANDLERS: dict[type, Handler] = {
     OrderEvent: _on_order,
     Trade: _on_trade,
@@ -156,6 +196,9 @@ EVENT_HANDLERS: dict[type, Handler] = {
     DepositCredited: _on_deposit,
     WithdrawalUpdated: _on_withdrawal,
     PositionChanged: _on_position,
+    Funding: _on_funding,
+    Settled: _on_settled,
+    **{kind: _on_risk_execution for kind in risk_rows.RISK_EXECUTION_EVENTS},
 }
 
 
@@ -166,6 +209,8 @@ class Projector:
                  catalogue: Sequence[InstrumentSpec] | None = None) -> None:
         self.engine = engine
         specs = by_symbol(tuple(catalogue) if catalogue is not None else default_catalogue())
+        self.specs = specs
+        self.command_events: Sequence[object] = ()
         self._spot_symbols = frozenset(s for s, spec in specs.items()
                                        if spec.kind == InstrumentKind.SPOT)
         self.wallets = WalletBook()
@@ -248,21 +293,29 @@ class Projector:
                               if type(ev) is Trade}
         spot = frozenset(m for m, s in self.match_symbols.items() if s in self._spot_symbols)
         self.wallets.begin_command(seq, spot)
+        self.command_events = events
         for index, ev in enumerate(events):
             handler = EVENT_HANDLERS.get(type(ev))
             if handler is not None:
                 handler(self, conn, chunk, seq, index, ev)
             elif not isinstance(ev, IGNORED_EVENTS):
                 name = type(ev).__name__
-                if name not in self._warned:
-                    self._warned.add(name)
-                    log.warning("projector: no read model for event type %s; skipped", name)
+                self.warn_once(name, "projector: no read model for event type %s; skipped",
+                               name)
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
 
     def _write(self, conn: Connection, chunk: _Chunk) -> None:
         insert_rows(conn, executions, chunk.executions)
         upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
         insert_rows(conn, trades, chunk.trades)
         upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
+        insert_rows(conn, funding, chunk.funding)
+        insert_rows(conn, settlement, chunk.settlement)
+        upsert(conn, liquidations, list(chunk.liquidations.values()), ("order_id",))
         upsert(conn, trade_bins, self.candles.take_dirty(),
                ("bin_size", "symbol", "timestamp_ns"))
         self.wallets.write(conn)

@@ -43,6 +43,11 @@ from perpetua.store.filters import (
     text_value,
 )
 from perpetua.store.limits import QUERY_COUNT_MAX, QUERY_START_MAX, WALLET_HISTORY_COUNT_MAX
+from perpetua.store.risk_rows import (
+    EXEC_TYPE_BANKRUPTCY,
+    EXEC_TYPE_DELEVERAGE,
+    EXEC_TYPE_LIQUIDATION,
+)
 from perpetua.store.rows import TICK_DIRECTION_NAMES
 from perpetua.store.schema import (
     executions,
@@ -70,6 +75,9 @@ __all__ = [
     "get_order_by_cl_ord_id",
     "get_wallet",
     "last_projected_seq",
+    "open_orders_of_all",
+    "positions_of_all",
+    "wallets_of_all",
     "query_executions",
     "query_funding",
     "query_insurance",
@@ -91,7 +99,8 @@ OPEN_STATUSES = (int(OrdStatus.NEW), int(OrdStatus.PARTIALLY_FILLED))
 TERMINAL_STATUSES = (int(OrdStatus.FILLED), int(OrdStatus.CANCELED), int(OrdStatus.REJECTED),
                      int(OrdStatus.EXPIRED))
 TRADE_HISTORY_EXEC_TYPES = (int(ExecType.TRADE), int(ExecType.FUNDING),
-                            int(ExecType.SETTLEMENT))
+                            int(ExecType.SETTLEMENT), EXEC_TYPE_LIQUIDATION,
+                            EXEC_TYPE_BANKRUPTCY, EXEC_TYPE_DELEVERAGE)
 BIN_SIZES = ("1m", "5m", "1h", "1d")
 
 
@@ -424,3 +433,26 @@ def last_projected_seq(conn: Connection) -> int:
     its own writes)."""
     value = conn.execute(select(projector_state.c.last_seq)).scalar()
     return -1 if value is None else int(value)
+
+
+# Start-up reads: the whole of what the gateway's private views hold (see gateway.bootstrap).
+
+
+def open_orders_of_all(conn: Connection) -> list[Row[Any]]:
+    """Every live order (New or PartiallyFilled) of every account, system accounts included
+    (the liquidation engine's orders are the public ``liquidation`` table), oldest first."""
+    stmt = (select(orders).where(orders.c.ord_status.in_(OPEN_STATUSES))
+            .order_by(orders.c.created_ns, orders.c.order_id))
+    return list(conn.execute(stmt).all())
+
+
+def positions_of_all(conn: Connection) -> list[Row[Any]]:
+    """The latest PositionChanged row of every (account, symbol), system accounts included."""
+    stmt = select(positions).order_by(positions.c.account, positions.c.symbol)
+    return list(conn.execute(stmt).all())
+
+
+def wallets_of_all(conn: Connection) -> list[Row[Any]]:
+    """Every ledger account's balance per currency, system accounts included."""
+    return list(conn.execute(select(wallets).order_by(wallets.c.account, wallets.c.currency))
+                .all())

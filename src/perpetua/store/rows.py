@@ -129,7 +129,7 @@ def trade_row(ev: Trade, direction: int, seq: int) -> Row:
 
 
 def position_row(ev: PositionChanged, seq: int) -> Row:
-    """``positions``: the latest PositionChanged of (account, symbol)."""
+    """``positions``: the latest PositionChanged of (account, symbol), margins included."""
     return {
         "account": ev.account,
         "symbol": ev.symbol,
@@ -139,7 +139,30 @@ def position_row(ev: PositionChanged, seq: int) -> Row:
         "exec_realised_pnl": ev.exec_realised_pnl,
         "timestamp_ns": ev.ts_ns,
         "seq": seq,
+        "leverage_e2": ev.leverage_e2,
+        "risk_limit": ev.risk_limit,
+        "deposit": ev.deposit,
+        "pos_init": ev.pos_init,
+        "pos_comm": ev.pos_comm,
+        "pos_margin": ev.pos_margin,
+        "pos_maint": ev.pos_maint,
+        "init_margin_ppm": ev.init_margin_ppm,
+        "maint_margin_ppm": ev.maint_margin_ppm,
+        "bankrupt_price": ev.bankrupt_price,
+        "liquidation_price": ev.liquidation_price,
+        "order_margin": ev.order_margin,
     }
+
+
+def position_event_of(row: Any) -> PositionChanged:
+    """The ``PositionChanged`` a ``positions`` row was made from (the position view's seed)."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return PositionChanged(
+        m["timestamp_ns"], m["account"], m["symbol"], m["current_qty"], m["current_cost"],
+        m["realised_pnl"], m["exec_realised_pnl"], m["leverage_e2"], m["risk_limit"],
+        m["deposit"], m["pos_init"], m["pos_comm"], m["pos_margin"], m["pos_maint"],
+        m["init_margin_ppm"], m["maint_margin_ppm"], m["bankrupt_price"],
+        m["liquidation_price"], m["order_margin"])
 
 
 def funding_row(ts_ns: int, symbol: str, funding_interval_ns: int, funding_rate_num: int,

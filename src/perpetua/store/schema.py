@@ -232,8 +232,8 @@ wallets = Table(
     Column("timestamp_ns", BigInteger, nullable=False),
 )
 
-# Latest PositionChanged per account and symbol. The risk engine's full Position fields are
-# computed live by the core; these are the durable, projected ones.
+# Latest PositionChanged per account and symbol, margin figures included: the fold of the
+# position's events, which is what the gateway's position view holds (it starts from here).
 positions = Table(
     "positions",
     metadata,
@@ -245,6 +245,14 @@ positions = Table(
     Column("exec_realised_pnl", BigInteger, nullable=False),
     Column("timestamp_ns", BigInteger, nullable=False),
     Column("seq", BigInteger, nullable=False),
+    # The risk engine's figures (revision 0002): leverage in hundredths (0: cross), margins in
+    # settlement minor units, rates in ppm, prices in ticks (NULL: none).
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in (
+        "leverage_e2", "risk_limit", "deposit", "pos_init", "pos_comm", "pos_margin",
+        "pos_maint", "init_margin_ppm", "maint_margin_ppm")),
+    Column("bankrupt_price", BigInteger, nullable=True),
+    Column("liquidation_price", BigInteger, nullable=True),
+    Column("order_margin", BigInteger, nullable=False, server_default="0"),
 )
 
 # One row per funding time and perpetual: rate = funding_rate_num / funding_rate_den (exact),
