@@ -339,6 +339,7 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
 def follow_up(state: State, out: list[object], start: int) -> None:
     """After a command: re-derive liquidation thresholds for whatever it changed, liquidate what
     the mark has crossed, keep the insurance fund's orders working, publish positions."""
+    seen: set[tuple[str, int]] = set()
     for _ in range(FOLLOW_UP_ROUNDS_MAX):
         accounts: dict[tuple[int, str], None] = {}
         for event in out[start:]:
@@ -348,10 +349,13 @@ def follow_up(state: State, out: list[object], start: int) -> None:
                 if event.credit_account > 0:
                     accounts[(event.credit_account, event.currency)] = None
         start = len(out)
-        for (symbol, account) in list(state.touched_positions):
-            market = state.markets[symbol]
+        for key in state.touched_positions:
+            if key in seen:
+                continue
+            seen.add(key)
+            symbol, account = key
             if account > 0:
-                accounts[(account, market.spec.settl_currency)] = None
+                accounts[(account, state.markets[symbol].spec.settl_currency)] = None
         marks = state.touched_marks
         state.touched_marks = {}
         if not accounts and not marks:

@@ -65,8 +65,12 @@ def funding_paid_ppb(market: Market, qty: int) -> int:
 def position_figures(market: Market, pos: Position) -> PositionMargin:
     spec = market.spec
     value = pos.cost if pos.cost >= 0 else -pos.cost
-    return position_margin(value, tier_rates(spec, pos.risk_limit), pos.leverage_e2,
-                           spec.taker_fee_ppm, funding_paid_ppb(market, pos.qty), pos.deposit)
+    rates = market.tiers.get(pos.risk_limit)
+    if rates is None:
+        rates = tier_rates(spec, pos.risk_limit)
+        market.tiers[pos.risk_limit] = rates
+    return position_margin(value, rates, pos.leverage_e2, spec.taker_fee_ppm,
+                           funding_paid_ppb(market, pos.qty), pos.deposit)
 
 
 def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
@@ -85,6 +89,14 @@ def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
 def derivative_requirement(market: Market, pos: Position, buy_value: int,
                            sell_value: int) -> int:
     """Position margin plus the margin of working orders (see the module docstring)."""
+    if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0:
+        # No position: only the orders' margin, at the initial rate of leverage or tier.
+        exposure = buy_value if buy_value > sell_value else sell_value
+        if exposure == 0:
+            return 0
+        init_ppm = position_figures(market, pos).init_ppm
+        taker = market.spec.taker_fee_ppm
+        return -(-exposure * (init_ppm + (taker if taker > 0 else 0)) // PPM)
     figures = position_figures(market, pos)
     value = pos.cost if pos.cost >= 0 else -pos.cost
     extra = exposure_of(pos, buy_value, sell_value) - value

@@ -2,7 +2,7 @@
 
 In the 30 minutes before ``expiry_ns`` each index update adds to a time-weighted sum, so the
 settlement price is the 30-minute TWAP of the index (``.BXBT30M``), exact in millionths of a
-tick. At expiry every order is cancelled and every position closes at that price, paying the
+tick (kept as thousandths of a tick x milliseconds). At expiry every order is cancelled and every position closes at that price, paying the
 settlement fee (``settlement_fee_ppm`` of the position's value, rounded up, to FEES, capped at
 what the account has); the market's state becomes "Settled". Closing values are truncated per
 position, so CLEARING is left with their small sum: it moves to RESIDUE (either way), keeping
@@ -18,6 +18,8 @@ from perpetua.core.state import Market, State
 __all__ = ["SETTLEMENT_WINDOW_NS", "record_index", "settle", "settlement_price_fine"]
 
 SETTLEMENT_WINDOW_NS = 30 * 60 * 1_000_000_000
+_NS_PER_MS = 1_000_000
+_FINE_PER_TWAP_UNIT = 1_000
 PPM = 1_000_000
 
 
@@ -30,14 +32,17 @@ def record_index(market: Market, previous_fine: int | None, previous_ns: int,
     start = max(previous_ns, expiry - SETTLEMENT_WINDOW_NS)
     end = min(now_ns, expiry)
     if end > start:
-        market.funding.twap_sum += previous_fine * (end - start)
-        market.funding.twap_ns += end - start
+        # Thousandths of a tick x milliseconds: the sum stays far inside 64 bits (snapshots
+        # are MessagePack) over any 30-minute window at any listed price.
+        ms = end // _NS_PER_MS - start // _NS_PER_MS
+        market.funding.twap_sum += previous_fine // _FINE_PER_TWAP_UNIT * ms
+        market.funding.twap_ns += ms * _NS_PER_MS
 
 
 def settlement_price_fine(market: Market) -> int | None:
     funding = market.funding
     if funding.twap_ns > 0:
-        return funding.twap_sum // funding.twap_ns
+        return funding.twap_sum * _FINE_PER_TWAP_UNIT // (funding.twap_ns // _NS_PER_MS)
     return market.index_fine if market.index_fine is not None else market.mark_fine
 
 

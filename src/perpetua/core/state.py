@@ -14,6 +14,7 @@ from perpetua.core.enums import TriggerSource
 from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
+from perpetua.core.risk import TierRates
 
 __all__ = [
     "FUNDING_FIELDS",
@@ -140,6 +141,7 @@ class Market:
         "spec",
         "state",
         "stops",
+        "tiers",
         "trailing",
         "value_den",
         "value_num",
@@ -159,6 +161,8 @@ class Market:
         self.liq_longs: SortedList = SortedList()
         self.liq_shorts: SortedList = SortedList()
         self.funding = FundingState()
+        # Risk tier rates by chosen risk limit: derived from the spec, cached (not state).
+        self.tiers: dict[int, TierRates] = {}
         self.last_price: int | None = None  # ticks
         self.mark_fine: int | None = None  # ticks * PRICE_FINE_PER_TICK
         self.index_fine: int | None = None
