@@ -1,12 +1,12 @@
 """Futures settlement (§7.9) and listing new quarterlies.
 
-In the 30 minutes before ``expiry_ns`` each index update adds to a time-weighted sum, so the
-settlement price is the 30-minute TWAP of the index (``.BXBT30M``), exact in millionths of a
-tick (kept as thousandths of a tick x milliseconds). At expiry every order is cancelled and every position closes at that price, paying the
-settlement fee (``settlement_fee_ppm`` of the position's value, rounded up, to FEES, capped at
-what the account has); the market's state becomes "Settled". Closing values are truncated per
-position, so CLEARING is left with their small sum: it moves to RESIDUE (either way), keeping
-CLEARING equal to minus the open positions' costs.
+In the 30 minutes before ``expiry_ns`` each index update adds to a time-weighted sum (in
+thousandths of a tick x milliseconds), so the settlement price is the 30-minute TWAP of the
+index (``.BXBT30M``). At expiry every order is cancelled and every position closes at that
+price, paying the settlement fee (``settlement_fee_ppm`` of the position's value, rounded up, to
+FEES, capped at what the account has); the market's state becomes "Settled". Closing values are
+truncated per position, so CLEARING is left with their small sum: it moves to RESIDUE (either
+way), keeping CLEARING equal to minus the open positions' costs.
 """
 
 from perpetua.core import lifecycle, margin
