@@ -277,3 +277,17 @@ def test_futures_settle_on_the_thirty_minute_twap() -> None:
     assert h.engine.state.markets[symbol].state == "Settled"
     assert h.balance(FEES, "XBt") - fees_before == sum(r.fee for r in rows) > 0
     assert all(h.position(a, symbol) is None for a in (1, 2))
+
+
+def test_last_price_protected_marking_clamps_the_last_price_to_the_band() -> None:
+    spec = replace(SPECS["ETHUSDT"], mark_method="LastPriceProtected")
+    market = Market(spec)
+    market.index_fine = 40_000 * PRICE_FINE_PER_TICK  # 2000 USD at tick 0.05
+    pricing.update_mark(market, 0)
+    assert market.mark_fine == market.index_fine  # no trade yet: the index
+    market.last_price = 40_200
+    pricing.update_mark(market, 0)
+    assert market.mark_fine == 40_200 * PRICE_FINE_PER_TICK  # inside the 5% band
+    market.last_price = 60_000  # a 50% print
+    pricing.update_mark(market, 0)
+    assert market.mark_fine == 42_000 * PRICE_FINE_PER_TICK  # held at index + 5%

@@ -129,6 +129,10 @@ class InstrumentSpec:
     impact_notional: int
     price_band_ppm: int
     index: int
+    # How the mark is made (BitMEX markMethod): "FairPrice" (perpetuals: funding basis;
+    # futures: impact-mid basis) or "LastPriceProtected" (the last price clamped to
+    # price_band_ppm around the index). Spot and indices mark at the index.
+    mark_method: str = "FairPrice"
 
     def __post_init__(self) -> None:
         _check_identity(self)

@@ -9,6 +9,8 @@ Prices here are in millionths of a tick (``PRICE_FINE_PER_TICK``), exact integer
 * Future mark: ``index * (1 + basisRate * timeToExpiry/year)`` where the annualised basis rate is
   the mean of the last ``FAIR_BASIS_SAMPLES_MAX`` per-minute samples of
   ``(impactMid/index - 1) * year/timeToExpiry``; with no samples the mark is the index.
+* LastPriceProtected (a per-instrument ``mark_method``): the last price clamped to the
+  instrument's price band around the index.
 * Funding times are 04:00, 12:00 and 20:00 UTC for an 8-hour interval (anchored at 04:00).
 """
 
@@ -18,6 +20,8 @@ from perpetua.core.state import PRICE_FINE_PER_TICK, Market
 
 __all__ = [
     "FAIR_BASIS_SAMPLES_MAX",
+    "MARK_FAIR_PRICE",
+    "MARK_LAST_PRICE_PROTECTED",
     "FUNDING_ANCHOR_NS",
     "MINUTE_NS",
     "YEAR_NS",
@@ -33,6 +37,8 @@ FUNDING_ANCHOR_NS = 4 * HOUR_NS  # funding times are 04:00 + k * interval, UTC
 YEAR_NS = 365 * DAY_NS
 FAIR_BASIS_SAMPLES_MAX = 60  # one hour of per-minute basis samples
 PPB = 1_000_000_000
+MARK_FAIR_PRICE = "FairPrice"
+MARK_LAST_PRICE_PROTECTED = "LastPriceProtected"
 
 
 def next_funding_ns(after_ns: int, interval_ns: int) -> int:
@@ -97,13 +103,25 @@ def _future_mark(market: Market, index: int, now_ns: int) -> int:
     return index + (basis // den if basis >= 0 else -((-basis) // den))
 
 
+def _last_price_protected(market: Market, index: int) -> int:
+    """The last trade price, held within ``price_band_ppm`` of the index (the index until the
+    first trade)."""
+    last = market.last_price
+    if last is None:
+        return index
+    band = index * market.spec.price_band_ppm // 1_000_000
+    return max(index - band, min(index + band, last * PRICE_FINE_PER_TICK))
+
+
 def update_mark(market: Market, now_ns: int) -> None:
     """Recompute the mark from the index (no index: no mark)."""
     index = market.index_fine
     if index is None:
         return
     kind = market.spec.kind
-    if kind == InstrumentKind.PERPETUAL:
+    if market.spec.mark_method == MARK_LAST_PRICE_PROTECTED:
+        market.mark_fine = _last_price_protected(market, index)
+    elif kind == InstrumentKind.PERPETUAL:
         market.mark_fine = _perpetual_mark(market, index, now_ns)
     elif kind == InstrumentKind.FUTURE:
         market.mark_fine = _future_mark(market, index, now_ns)
