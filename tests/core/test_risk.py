@@ -215,8 +215,8 @@ def test_cross_and_isolated_accounts_under_the_same_price_path() -> None:
         for event in h.index(".BETHT", price):
             if isinstance(event, PositionLiquidated):
                 liquidated.add(event.account)
-    # 10x isolated (margin ~4 USDT, liquidation near 1822) is gone by 1800; the cross account's 100 USDT wallet
-    # backs its 40 USDT position through the whole path.
+    # 10x isolated (margin ~4 USDT, liquidation near 1822) is gone by 1800; the cross
+    # account's 100 USDT wallet backs its 40 USDT position through the whole path.
     assert liquidated == {1}
     assert h.position(4, ETH) is not None and h.position(4, ETH).qty == 2000
 
