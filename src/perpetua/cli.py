@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == "run":
             _add_run_arguments(sub)
+        if name == "demo":
+            _add_demo_arguments(sub)
     add_admin_parser(subparsers, ADMIN_HELP)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -79,6 +81,54 @@ def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
                      help="disable REST and WebSocket rate limits (benchmarks, local bots)")
     sub.add_argument("--no-store", action="store_true", help="do not run the read-model projector")
     sub.add_argument("--log-level", default="info", help="debug, info, warning, error")
+
+
+def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--data-dir", type=Path, default=Path("data"),
+                     help="where the demo keeps everything (default: ./data); reused on restart")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sub.add_argument("--port", type=int, default=8000, help="port to listen on")
+    sub.add_argument("--seed", type=int, default=1, help="seed of the index paths and the bots")
+    sub.add_argument("--markets", default="",
+                     help="comma-separated symbols to run (default: every listed market)")
+    sub.add_argument("--speed", type=float, default=1.0,
+                     help="simulated seconds per real second (720: 8 h of funding in 40 s)")
+    sub.add_argument("--start", default="",
+                     help="simulated start time, ISO-8601 UTC (a new data dir; default: now)")
+    sub.add_argument("--replay", type=Path, default=None,
+                     help="CSV of timestamp,symbol,price to replay instead of simulating")
+    sub.add_argument("--no-bots", action="store_true", help="feeds only: no market makers")
+    sub.add_argument("--no-rate-limits", action="store_true", help="disable rate limits")
+    sub.add_argument("--status-interval", type=float, default=10.0,
+                     help="seconds between status lines on stderr")
+    sub.add_argument("--operator-key", default="",
+                     help="x-operator-key for /api/v1/admin/* (default: random, printed)")
+    sub.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from perpetua.demo import DemoOptions, run_demo
+    from perpetua.marketdata.wire import parse_iso_ns
+
+    start_ns = parse_iso_ns(args.start) if args.start else None
+    if args.start and start_ns is None:
+        print(f"perpetua demo: --start {args.start!r} is not an ISO-8601 time", file=sys.stderr)
+        return EXIT_FAILED
+    if not 0 < args.speed <= 1_000_000:
+        print("perpetua demo: --speed must be in (0, 1000000]", file=sys.stderr)
+        return EXIT_FAILED
+    markets = tuple(m.strip() for m in args.markets.split(",") if m.strip())
+    try:
+        return run_demo(DemoOptions(
+            data_dir=args.data_dir, host=args.host, port=args.port, seed=args.seed,
+            markets=markets, speed=args.speed, start_ns=start_ns, replay=args.replay,
+            rate_limits=not args.no_rate_limits, bots=not args.no_bots,
+            status_interval_s=args.status_interval, log_level=args.log_level,
+            operator_key=args.operator_key,
+        ))  # fmt: skip
+    except ValueError as error:  # bad --markets or --replay file
+        print(f"perpetua demo: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -126,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_admin(args)
     if args.command == "run":
         return _run_server(args)
+    if args.command == "demo":
+        return _run_demo(args)
     if args.command in DATA_DIR_COMMANDS:
         from perpetua.sequencer import (
             CodecError,

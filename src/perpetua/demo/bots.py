@@ -1,0 +1,252 @@
+"""The demo's traders. Each is an outside client: it holds an API key and speaks signed REST to
+the exchange, nothing else. A bot's ``step()`` does one round of work and returns how many real
+seconds to wait before the next; the ``BotRunner`` schedules them.
+
+- ``Watcher``: reads ``/instrument/indices`` for everyone (the bots share one price cache, as a
+  bot farm would) and the exchange's time from the index timestamps.
+- ``MarketMaker``: one per market; every ``refresh_s`` cancels its quotes and posts a fresh
+  post-only ladder (``/order/bulk``) around the index (futures: plus carry to expiry), skewed
+  against its position, with an inventory limit past which it stops adding.
+- ``Taker``: cycles through the markets in a seeded random order, sending market orders of
+  random (heavy-tailed) size, leaning against its own inventory.
+- ``Gambler``: opens the largest position its thin wallet allows (about 90x on XBTUSD, cross
+  margin), holds it until the liquidation engine takes it, then asks the operator's faucet for
+  another stake and goes again on the other side.
+
+Randomness: each bot has its own ``random.Random`` seeded from the demo seed and its name, so a
+run's choices are reproducible; their timing against the market is not (they run in real time).
+"""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+
+from perpetua.demo.client import ApiRejected, RestClient
+from perpetua.demo.markets import (
+    Market,
+    QuoteParams,
+    contracts_for_value,
+    ladder,
+    max_leverage_qty,
+    reference_price,
+)
+from perpetua.marketdata.wire import parse_iso_ns
+
+__all__ = ["Gambler", "MarketMaker", "PriceCache", "Taker", "Watcher"]
+
+log = logging.getLogger("perpetua.demo")
+CARRY_PER_YEAR = Decimal("0.08")  # futures quote 8% a year over the index
+PAUSE_CLOSED_S = 5.0  # a market that refuses orders (outside hours) is left alone this long
+
+
+class PriceCache:
+    """Index prices and the exchange's time as last read by the Watcher. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._prices: dict[str, Decimal] = {}
+        self.now_s = 0
+
+    def update(self, prices: dict[str, Decimal], now_s: int) -> None:
+        with self._lock:
+            self._prices.update(prices)
+            self.now_s = max(self.now_s, now_s)
+
+    def index(self, symbol: str) -> Decimal | None:
+        with self._lock:
+            return self._prices.get(symbol)
+
+    def reference(self, market: Market) -> Decimal | None:
+        index = self.index(market.reference_symbol)
+        if index is None:
+            return None
+        return reference_price(market, index, self.now_s, CARRY_PER_YEAR)
+
+
+class Watcher:
+    name = "watcher"
+
+    def __init__(self, client: RestClient, cache: PriceCache, interval_s: float = 0.75) -> None:
+        self.client = client
+        self.cache = cache
+        self.interval_s = interval_s
+
+    def step(self) -> float:
+        prices: dict[str, Decimal] = {}
+        now_ns = 0
+        for row in self.client.get("/instrument/indices"):
+            if row.get("lastPrice") is not None:
+                prices[row["symbol"]] = Decimal(str(row["lastPrice"]))
+            stamp = parse_iso_ns(str(row.get("timestamp") or ""))
+            now_ns = max(now_ns, stamp or 0)
+        self.cache.update(prices, now_ns // 1_000_000_000)
+        return self.interval_s
+
+
+def _position_qty(client: RestClient, symbol: str) -> int:
+    for row in client.get("/position"):
+        if row.get("symbol") == symbol:
+            return int(row.get("currentQty") or 0)
+    return 0
+
+
+class MarketMaker:
+    """``params.level_qty`` is set at the first quote from ``level_value`` (settlement minor
+    units per level) at the reference price then; the inventory limit is ``inventory_levels``
+    levels."""
+
+    def __init__(self, client: RestClient, market: Market, cache: PriceCache, params: QuoteParams,
+                 rng: random.Random, level_value: Decimal, inventory_levels: int,
+                 refresh_s: float = 1.5) -> None:
+        self.name = f"maker {market.symbol}"
+        self.client = client
+        self.market = market
+        self.cache = cache
+        self.params = params
+        self.rng = rng
+        self.level_value = level_value
+        self.inventory_levels = inventory_levels
+        self.refresh_s = refresh_s
+        self.inventory = 0
+        self.rounds = 0
+        self.sized = False
+
+    def step(self) -> float:
+        reference = self.cache.reference(self.market)
+        if reference is None:
+            return 0.5
+        if not self.sized:
+            qty = contracts_for_value(self.market, self.level_value, reference)
+            self.params = replace(self.params, level_qty=qty,
+                                  inventory_max=self.inventory_levels * qty)
+            self.sized = True
+        if not self.market.is_spot and self.rounds % 2 == 0:
+            self.inventory = _position_qty(self.client, self.market.symbol)
+        self.rounds += 1
+        orders = [{"symbol": self.market.symbol, "side": side, "orderQty": qty, "price": price,
+                   "ordType": "Limit", "execInst": "ParticipateDoNotInitiate"}
+                  for side, price, qty in ladder(self.market, reference, self.inventory,
+                                                 self.params)]
+        try:
+            self.client.delete("/order/all", {"symbol": self.market.symbol})
+            if orders:
+                self.client.post("/order/bulk", {"orders": orders})
+        except ApiRejected as error:
+            log.debug("%s: %s", self.name, error.message)
+            return PAUSE_CLOSED_S
+        return self.refresh_s * (0.8 + 0.4 * self.rng.random())
+
+
+class Taker:
+    def __init__(self, name: str, client: RestClient, markets: list[Market], cache: PriceCache,
+                 level_values: dict[str, Decimal], rng: random.Random,
+                 mean_interval_s: float = 0.7) -> None:
+        self.name = name
+        self.client = client
+        self.markets = list(markets)
+        rng.shuffle(self.markets)
+        self.cache = cache
+        self.level_values = level_values
+        self.rng = rng
+        self.mean_interval_s = mean_interval_s
+        self.inventory: dict[str, int] = {}
+        self.paused_until: dict[str, float] = {}
+        self.turn = 0
+        self.clock: Callable[[], float] = time.monotonic
+
+    def _size(self, market: Market, price: Decimal) -> int:
+        # heavy-tailed: mostly a fraction of a maker's level, now and then several levels
+        scale = Decimal(str(round(min(self.rng.paretovariate(1.6) * 0.15, 2.5), 3)))
+        return contracts_for_value(market, self.level_values[market.symbol] * scale, price)
+
+    def _side(self, market: Market, qty: int) -> str:
+        held = self.inventory.get(market.symbol, 0)
+        limit = 6 * qty
+        if held > limit:
+            return "Sell"
+        if held < -limit:
+            return "Buy"
+        return "Buy" if self.rng.random() < 0.5 else "Sell"
+
+    def step(self) -> float:
+        delay = self.rng.expovariate(1 / self.mean_interval_s)
+        market = self.markets[self.turn % len(self.markets)]
+        self.turn += 1
+        if self.paused_until.get(market.symbol, 0.0) > self.clock():
+            return 0.05
+        price = self.cache.reference(market)
+        if price is None:
+            return delay
+        qty = self._size(market, price)
+        side = self._side(market, qty)
+        try:
+            order = self.client.post("/order", {"symbol": market.symbol, "side": side,
+                                                "orderQty": qty, "ordType": "Market"})
+        except ApiRejected as error:
+            log.debug("%s on %s: %s", self.name, market.symbol, error.message)
+            self.paused_until[market.symbol] = self.clock() + PAUSE_CLOSED_S
+            return delay
+        filled = int(order.get("cumQty") or 0)
+        signed = filled if side == "Buy" else -filled
+        self.inventory[market.symbol] = self.inventory.get(market.symbol, 0) + signed
+        return delay
+
+
+class Gambler:
+    def __init__(self, name: str, client: RestClient, market: Market, cache: PriceCache,
+                 side: str, top_up: Callable[[], None], utilisation: Decimal = Decimal("0.9"),
+                 poll_s: float = 0.5) -> None:
+        self.name = name
+        self.client = client
+        self.market = market
+        self.cache = cache
+        self.side = side
+        self.top_up = top_up
+        self.utilisation = utilisation
+        self.poll_s = poll_s
+        self.holding = False
+        self.checked = False  # a restarted gambler first looks for the position it held
+        self.liquidations = 0
+
+    def _wallet(self) -> int:
+        rows = self.client.get("/user/wallet", {"currency": self.market.settl_currency})
+        row = rows[0] if isinstance(rows, list) else rows
+        return int(row.get("amount") or 0)
+
+    def _open(self) -> float:
+        price = self.cache.reference(self.market)
+        if price is None:
+            return self.poll_s
+        wallet = self._wallet()
+        qty = max_leverage_qty(self.market, wallet, price, self.utilisation)
+        if qty <= 0:
+            self.top_up()
+            return self.poll_s
+        try:
+            self.client.post("/order", {"symbol": self.market.symbol, "side": self.side,
+                                        "orderQty": qty, "ordType": "Market"})
+        except ApiRejected as error:
+            log.debug("%s: %s", self.name, error.message)
+            self.utilisation = max(Decimal("0.5"), self.utilisation - Decimal("0.05"))
+            return self.poll_s
+        self.holding = True
+        return self.poll_s
+
+    def step(self) -> float:
+        if not self.checked:
+            self.holding = _position_qty(self.client, self.market.symbol) != 0
+            self.checked = True
+        if not self.holding:
+            return self._open()
+        if _position_qty(self.client, self.market.symbol) != 0:
+            return self.poll_s
+        # The position is gone: the liquidation engine took it. Another stake, other side.
+        self.holding = False
+        self.liquidations += 1
+        self.side = "Sell" if self.side == "Buy" else "Buy"
+        self.top_up()
+        return self.poll_s

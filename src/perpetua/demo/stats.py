@@ -1,0 +1,52 @@
+"""``DemoStats``: counts what the durable event stream shows (trades per market, funding times,
+liquidations, index prints), for the demo's status line and its summary at exit.
+
+Subscribed to the sequencer (``subscribe``), so it runs on the committer thread: it only
+increments counters. Readers take a consistent copy with ``snapshot()``.
+"""
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from perpetua.core.events import Funding, IndexUpdated, PositionLiquidated, Trade
+
+__all__ = ["DemoStats"]
+
+
+class DemoStats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seq = 0
+        self.ts_ns = 0
+        self.trades: dict[str, int] = {}
+        self.funding_events = 0
+        self.liquidations = 0
+        self.index_prints = 0
+        self.last_index: dict[str, tuple[int, int]] = {}
+
+    def on_command(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        with self._lock:
+            self.seq = seq
+            self.ts_ns = max(self.ts_ns, ts_ns)
+            for event in events:
+                kind = type(event)
+                if kind is Trade:
+                    symbol = event.symbol  # type: ignore[attr-defined]
+                    self.trades[symbol] = self.trades.get(symbol, 0) + 1
+                elif kind is Funding:
+                    self.funding_events += 1
+                elif kind is PositionLiquidated:
+                    self.liquidations += 1
+                elif kind is IndexUpdated:
+                    self.index_prints += 1
+                    self.last_index[event.symbol] = (  # type: ignore[attr-defined]
+                        event.price_num, event.price_den)  # type: ignore[attr-defined]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"seq": self.seq, "ts_ns": self.ts_ns,
+                    "trades": dict(sorted(self.trades.items())),
+                    "trades_total": sum(self.trades.values()),
+                    "funding_events": self.funding_events, "liquidations": self.liquidations,
+                    "index_prints": self.index_prints}
