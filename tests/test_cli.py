@@ -85,11 +85,16 @@ def test_corruption_is_reported_then_repaired(
     assert code == 0 and report["seq"] == victim.seq - 1
 
 
-def test_missing_data_dir_and_unbuilt_commands(
+def test_missing_data_dir_and_bad_demo_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "replay", "--data-dir", str(tmp_path / "nope"))[0] == 1
-    assert run(capsys, "demo")[0] == 2
+    demo = ("demo", "--data-dir", str(tmp_path / "demo"))
+    code, _, err = run(capsys, *demo, "--markets", "XBTUSD,NOPE")
+    assert code == 1 and "NOPE" in err
+    assert run(capsys, *demo, "--speed", "0")[0] == 1
+    assert run(capsys, *demo, "--start", "yesterday")[0] == 1
+    assert not (tmp_path / "demo").exists()  # refused before touching anything
 
 
 def test_the_console_script_runs(data_dir: tuple[Path, int, str]) -> None:

@@ -8,6 +8,9 @@ Built so far (issue 4), over a data dir holding ``journal/`` and ``snapshots/``:
 They print one JSON document on stdout, progress on stderr, and exit 1 with the reason on
 stderr when the data dir cannot be read (corruption names file and offset).
 
+``demo`` (issue 6) runs the exchange with simulated index feeds and trading bots
+(``perpetua.demo``); it exits 1 on bad options before touching the data dir.
+
 The other subcommands are placeholders: they exit with code 2 and name the issue that builds
 them. Whoever builds one replaces its placeholder with a real handler.
 """
