@@ -41,6 +41,7 @@ __all__ = ["Gambler", "MarketMaker", "PriceCache", "Taker", "Watcher"]
 log = logging.getLogger("perpetua.demo")
 CARRY_PER_YEAR = Decimal("0.08")  # futures quote 8% a year over the index
 PAUSE_CLOSED_S = 5.0  # a market that refuses orders (outside hours) is left alone this long
+TOP_UP_INTERVAL_MIN_S = 5.0  # a gambler's stakes come no faster than this
 
 
 class PriceCache:
@@ -211,6 +212,7 @@ class Gambler:
         self.holding = False
         self.checked = False  # a restarted gambler first looks for the position it held
         self.liquidations = 0
+        self.last_top_up_s = -TOP_UP_INTERVAL_MIN_S
 
     def _wallet(self) -> int:
         rows = self.client.get("/user/wallet", {"currency": self.market.settl_currency})
@@ -224,7 +226,7 @@ class Gambler:
         wallet = self._wallet()
         qty = max_leverage_qty(self.market, wallet, price, self.utilisation)
         if qty <= 0:
-            self.top_up()
+            self._top_up()
             return self.poll_s
         try:
             self.client.post("/order", {"symbol": self.market.symbol, "side": self.side,
@@ -248,5 +250,12 @@ class Gambler:
         self.holding = False
         self.liquidations += 1
         self.side = "Sell" if self.side == "Buy" else "Buy"
-        self.top_up()
+        self._top_up()
         return self.poll_s
+
+    def _top_up(self) -> None:
+        """Ask for a new stake, at most once per ``TOP_UP_INTERVAL_MIN_S``."""
+        now = time.monotonic()
+        if now - self.last_top_up_s >= TOP_UP_INTERVAL_MIN_S:
+            self.last_top_up_s = now
+            self.top_up()

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from perpetua.core.units import CURRENCIES
+from perpetua.marketdata.wire import parse_iso_ns
+
 __all__ = [
     "Market",
     "QuoteParams",
@@ -49,8 +52,6 @@ class Market:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Market":
-        from perpetua.marketdata.wire import parse_iso_ns
-
         expiry = row.get("expiry")
         expiry_ns = parse_iso_ns(expiry) if isinstance(expiry, str) else None
         typ = str(row["typ"])
@@ -78,8 +79,6 @@ class Market:
 
 
 def _spot_base(row: dict[str, Any]) -> str:
-    from perpetua.core.units import CURRENCIES
-
     root = str(row.get("underlying") or row.get("rootSymbol") or "")
     for code, currency in CURRENCIES.items():
         if currency.major == root:
