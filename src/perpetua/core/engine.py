@@ -113,7 +113,7 @@ class Engine:
         if handler is None:
             fail(f"unknown command {type(command).__name__}")
         handler(state, command, out)  # type: ignore[operator]
-        if state.touched_positions or state.touched_marks or any(
+        if state.touched_positions or state.touched_marks or state.ledger.holds_changed or any(
                 type(event) is Transfer for event in out):
             liquidation.follow_up(state, out, 0)
         return out

@@ -78,11 +78,14 @@ class TransferCode(IntEnum):
 
 
 class Ledger:
-    __slots__ = ("balances", "held")
+    __slots__ = ("balances", "held", "holds_changed")
 
     def __init__(self) -> None:
         self.balances: dict[str, dict[int, int]] = {}
         self.held: dict[str, dict[int, int]] = {}
+        # (account, currency) whose holds changed since the engine last looked: holds reduce
+        # what backs cross-margined positions, so their thresholds must be re-derived.
+        self.holds_changed: dict[tuple[int, str], None] = {}
 
     def open_currency(self, currency: str) -> None:
         if currency not in self.balances:
@@ -126,6 +129,7 @@ class Ledger:
         """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""
         held = self.held[currency]
         after = held.get(account, 0) + delta
+        self.holds_changed[(account, currency)] = None
         if after < 0 or after > self.balances[currency].get(account, 0):
             fail(f"hold on {account} {currency} out of range: {after}")
         if after:

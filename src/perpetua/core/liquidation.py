@@ -28,12 +28,13 @@ from perpetua.core.events import Deleveraged, PositionChanged, PositionLiquidate
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
-from perpetua.core.risk import price_for_value_fine, required_risk_limit
+from perpetua.core.risk import PositionMargin, price_for_value_fine, required_risk_limit
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position, State
 from perpetua.core.units import PPM
 
 __all__ = [
     "FOLLOW_UP_ROUNDS_MAX",
+    "AccountView",
     "bankrupt_margin",
     "follow_up",
     "cushion",
@@ -50,63 +51,79 @@ _ACCOUNT_MAX = 1 << 62
 _LIQUIDATION_TEXT = "Canceled: Liquidation"
 
 
-def _cross_wallet(state: State, account: int, currency: str) -> int:
-    """Wallet less spot holds less isolated positions' margin: what backs cross positions."""
-    ledger = state.ledger
-    wallet = ledger.balance(account, currency) - ledger.held_amount(account, currency)
-    for symbol, other in state.account_positions.get(account, {}).items():
-        market = state.markets[symbol]
-        if other.leverage_e2 and market.spec.settl_currency == currency and other.qty:
-            wallet -= margin.position_figures(market, other).pos_margin
-    return wallet
+class AccountView:
+    """One pass over an account's positions in a currency: what backs its cross positions and
+    each position's margin figures and unrealised PnL, so every threshold and bankruptcy
+    margin of the account is O(1) after it."""
+
+    __slots__ = ("cross_maint", "cross_upnl", "figures", "upnl", "wallet")
+
+    def __init__(self, state: State, account: int, currency: str) -> None:
+        ledger = state.ledger
+        # Wallet less spot holds less isolated positions' margin: what backs cross positions.
+        self.wallet = ledger.balance(account, currency) - ledger.held_amount(account, currency)
+        self.cross_maint = 0
+        self.cross_upnl = 0
+        self.figures: dict[str, PositionMargin] = {}
+        self.upnl: dict[str, int] = {}
+        for symbol, pos in state.account_positions.get(account, {}).items():
+            market = state.markets[symbol]
+            if market.spec.settl_currency != currency or pos.qty == 0:
+                continue
+            figures = margin.position_figures(market, pos)
+            self.figures[symbol] = figures
+            if pos.leverage_e2:
+                self.wallet -= figures.pos_margin
+                continue
+            upnl = margin.unrealised_pnl(market, pos)
+            self.upnl[symbol] = upnl
+            self.cross_maint += figures.pos_maint
+            self.cross_upnl += upnl
+
+    def cushion(self, symbol: str, pos: Position) -> int:
+        """How much unrealised loss ``pos`` can take before it must be liquidated."""
+        figures = self.figures[symbol]
+        if pos.leverage_e2:
+            return figures.pos_margin - figures.pos_maint
+        others = self.cross_upnl - self.upnl[symbol]
+        return self.wallet + others - self.cross_maint
+
+    def bankrupt_margin(self, symbol: str, pos: Position) -> int:
+        """The margin lost when ``pos`` is closed at its bankruptcy price."""
+        figures = self.figures[symbol]
+        if pos.leverage_e2:
+            return figures.pos_margin - figures.pos_comm
+        return self.wallet + self.cross_upnl - self.upnl[symbol]
 
 
-def _cross_totals(state: State, pos: Position, currency: str) -> tuple[int, int, int]:
-    """(others' uPnL, sum of cross posMaint, sum of cross posComm) over the account's cross
-    positions in ``currency``; others' uPnL excludes ``pos``."""
-    others_upnl = maint = comm = 0
-    for symbol, other in state.account_positions.get(pos.account, {}).items():
-        market = state.markets[symbol]
-        if other.leverage_e2 or other.qty == 0 or market.spec.settl_currency != currency:
-            continue
-        figures = margin.position_figures(market, other)
-        maint += figures.pos_maint
-        comm += figures.pos_comm
-        if other is not pos:
-            others_upnl += margin.unrealised_pnl(market, other)
-    return others_upnl, maint, comm
+def _view(state: State, market: Market, pos: Position) -> AccountView:
+    return AccountView(state, pos.account, market.spec.settl_currency)
 
 
 def cushion(state: State, market: Market, pos: Position) -> int:
-    """How much unrealised loss ``pos`` can take before it must be liquidated."""
-    figures = margin.position_figures(market, pos)
-    if pos.leverage_e2:
-        return figures.pos_margin - figures.pos_maint
-    currency = market.spec.settl_currency
-    others_upnl, maint, _ = _cross_totals(state, pos, currency)
-    return _cross_wallet(state, pos.account, currency) + others_upnl - maint
+    """How much unrealised loss ``pos`` (open) can take before it must be liquidated."""
+    return _view(state, market, pos).cushion(market.spec.symbol, pos)
 
 
 def bankrupt_margin(state: State, market: Market, pos: Position) -> int:
-    """The margin lost when ``pos`` is closed at its bankruptcy price."""
-    figures = margin.position_figures(market, pos)
-    if pos.leverage_e2:
-        return figures.pos_margin - figures.pos_comm
-    currency = market.spec.settl_currency
-    others_upnl, _, _ = _cross_totals(state, pos, currency)
-    return _cross_wallet(state, pos.account, currency) + others_upnl
+    """The margin lost when ``pos`` (open) is closed at its bankruptcy price."""
+    return _view(state, market, pos).bankrupt_margin(market.spec.symbol, pos)
 
 
-def _threshold(state: State, market: Market, pos: Position) -> int | None:
+def _threshold(state: State, market: Market, pos: Position,
+               view: AccountView | None = None) -> int | None:
     if pos.qty == 0 or pos.account < 0:
         return None
-    target = pos.cost - cushion(state, market, pos)
+    if view is None:
+        view = _view(state, market, pos)
+    target = pos.cost - view.cushion(market.spec.symbol, pos)
     return price_for_value_fine(market.spec, pos.qty, target, PRICE_FINE_PER_TICK,
                                 round_up=pos.qty > 0)
 
 
-def refresh_threshold(state: State, market: Market, pos: Position) -> None:
-    new = _threshold(state, market, pos)
+def refresh_threshold(state: State, market: Market, pos: Position,
+                      view: AccountView | None = None) -> None:
+    new = _threshold(state, market, pos, view)
     old = pos.liq_fine
     if new == old:
         return
@@ -310,11 +327,12 @@ def _refresh_account(state: State, account: int, currency: str, scan_markets: di
     """Re-derive the thresholds of ``account``'s positions in ``currency`` (its wallet or
     another of its positions changed) and keep the multi-market cross index up to date."""
     cross_open = 0
+    view = AccountView(state, account, currency)
     for symbol, pos in state.account_positions.get(account, {}).items():
         market = state.markets[symbol]
         if market.spec.settl_currency != currency or market.spec.payout == Payout.SPOT:
             continue
-        refresh_threshold(state, market, pos)
+        refresh_threshold(state, market, pos, view)
         scan_markets[symbol] = None
         if pos.qty and not pos.leverage_e2:
             cross_open += 1
@@ -327,8 +345,18 @@ def _refresh_account(state: State, account: int, currency: str, scan_markets: di
 
 def _position_event(state: State, market: Market, pos: Position) -> PositionChanged:
     figures = margin.position_figures(market, pos)
-    bankrupt, liquidation = published_prices(state, market, pos) if pos.account > 0 else (
-        None, None)
+    bankrupt = liquidation = None
+    if pos.account > 0 and pos.qty:
+        # The published liquidation price is the registered threshold rounded to the tick the
+        # same way (longs up, shorts down); the bankruptcy price needs the margin at risk.
+        threshold = pos.liq_fine
+        if threshold is not None:
+            liquidation = (-(-threshold // PRICE_FINE_PER_TICK) if pos.qty > 0
+                           else threshold // PRICE_FINE_PER_TICK)
+        at_risk = (figures.pos_margin - figures.pos_comm if pos.leverage_e2
+                   else bankrupt_margin(state, market, pos))  # cross: needs the account
+        bankrupt = price_for_value_fine(market.spec, pos.qty, pos.cost - at_risk, 1,
+                                        round_up=pos.qty > 0)
     return PositionChanged(
         state.ts_ns, pos.account, market.spec.symbol, pos.qty, pos.cost, pos.realised_pnl, 0,
         pos.leverage_e2, pos.risk_limit, pos.deposit, figures.pos_init, figures.pos_comm,
@@ -349,6 +377,9 @@ def follow_up(state: State, out: list[object], start: int) -> None:
                 if event.credit_account > 0:
                     accounts[(event.credit_account, event.currency)] = None
         start = len(out)
+        if state.ledger.holds_changed:
+            accounts.update(state.ledger.holds_changed)
+            state.ledger.holds_changed = {}
         for key in state.touched_positions:
             if key in seen:
                 continue

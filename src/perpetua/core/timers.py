@@ -49,6 +49,13 @@ def _start_clocks(market: Market, now_ns: int) -> None:
         f.indicative_rate_ppb = f.interest_ppb
 
 
+def _touch_all(state: State, market: Market) -> None:
+    """Every open position's margin and threshold must be re-derived (rate change)."""
+    for account, pos in market.positions.items():
+        if pos.qty:
+            state.touched_positions[(market.spec.symbol, account)] = pos
+
+
 def apply_index(state: State, market: Market, price_num: int, price_den: int) -> None:
     spec = market.spec
     now = state.ts_ns
@@ -59,6 +66,7 @@ def apply_index(state: State, market: Market, price_num: int, price_den: int) ->
     f.index_ts_ns = now
     if f.next_sample_ns == 0:
         _start_clocks(market, now)
+        _touch_all(state, market)
     pricing.update_mark(market, now)
 
 
@@ -76,6 +84,7 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
     if spec.kind == InstrumentKind.PERPETUAL and f.next_funding_ns and now >= f.next_funding_ns:
         pricing.update_mark(market, now)
         funding.pay(state, market, out)
+        _touch_all(state, market)  # the new rate moves every position's maintenance margin
     if spec.kind == InstrumentKind.FUTURE and spec.expiry_ns and now >= spec.expiry_ns:
         settlement.record_index(market, market.index_fine, f.index_ts_ns, now)
         settlement.settle(state, market, out)
