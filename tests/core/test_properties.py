@@ -4,9 +4,10 @@ Streams mix every order type (Limit, Market, Stop, StopLimit, MarketIfTouched, L
 Pegged, trailing stops; Mark/Last/Index triggers; GTC/IOC/FOK/Day; ParticipateDoNotInitiate,
 AllOrNone, ReduceOnly, Close; icebergs and hidden; OCO/OTO links), amends, cancels, cancelAll,
 cancelAllAfter, index moves, deposits, withdrawals (request, cancel, complete), fee tier and
-discount changes and instrument state changes, on XBTUSD (inverse), XBTUSDT and ETHUSDT
-(linear), ETHUSD (quanto) and XBT_USDT (spot), by five accounts whose starting balances range
-from nothing to plenty, so rejections for money are common.
+discount changes, leverage/risk-limit/isolated-margin changes and instrument state changes, on
+XBTUSD (inverse), XBTUSDT and ETHUSDT (linear), ETHUSD (quanto) and XBT_USDT (spot), by five
+accounts whose starting balances range from nothing to plenty, so rejections for money are
+common.
 
 Properties:
 
@@ -63,7 +64,10 @@ from perpetua.core.commands import (
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
+    SetLeverage,
+    SetRiskLimit,
     Tick,
+    TransferMargin,
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
@@ -255,7 +259,8 @@ def _money(draw: Any) -> object:
 def _admin(draw: Any, symbols: tuple[str, ...]) -> object:
     account = draw(_accounts)
     kind = draw(st.sampled_from(("tier", "discount", "cancel_all", "cancel_all", "after",
-                                 "state", "tick")))
+                                 "state", "tick", "leverage", "leverage", "risk_limit",
+                                 "margin", "margin")))
     if kind == "tier":
         return SetFeeTier(0, account, draw(st.integers(0, len(FEE_TIERS))))
     if kind == "discount":
@@ -268,6 +273,19 @@ def _admin(draw: Any, symbols: tuple[str, ...]) -> object:
     if kind == "state":
         state = draw(st.sampled_from(("Open", "Open", "Closed")))
         return SetInstrumentState(0, draw(st.sampled_from(symbols)), state)
+    symbol = draw(st.sampled_from(symbols))
+    spec = SPECS[symbol]
+    if kind == "leverage":
+        leverage_e2 = draw(st.sampled_from((0, 0, 100, 300, 1_000, 5_000, 10_000, 10_001)))
+        return SetLeverage(0, account, symbol, leverage_e2)
+    if kind == "risk_limit":
+        steps = draw(st.integers(0, 3))
+        off_grid = draw(st.sampled_from((0, 0, 0, 1)))
+        return SetRiskLimit(0, account, symbol, spec.risk_limit + steps * spec.risk_step
+                            + off_grid)
+    if kind == "margin":
+        amount = draw(st.sampled_from((-10**8, -10**6, -1_000, 1_000, 10**6, 10**8)))
+        return TransferMargin(0, account, symbol, amount)
     return Tick(0)
 
 
@@ -282,7 +300,7 @@ _extra_ns = st.sampled_from((0, 0, 0, 0, 0, 0, 0, 0, 700 * STEP_NS, 4_000 * STEP
 
 
 _COMMAND_WEIGHTS = (
-    ("place", 12), ("amend", 4), ("cancel", 2), ("index", 3), ("money", 2), ("admin", 2),
+    ("place", 12), ("amend", 4), ("cancel", 2), ("index", 3), ("money", 2), ("admin", 3),
     ("batch", 1),
 )
 _COMMAND_KINDS = tuple(kind for kind, weight in _COMMAND_WEIGHTS for _ in range(weight))
