@@ -9,8 +9,6 @@ After every order-affecting command the engine runs the follow-up of executions 
 ReduceOnly upkeep) and the trigger pass for the markets the command touched.
 """
 
-import hashlib
-
 from perpetua.core import (
     image,
     lifecycle,
@@ -290,4 +288,9 @@ class Engine:
         return {s.symbol for s in self.instruments[len(self._base):]}
 
     def state_hash(self) -> str:
-        return hashlib.sha256(repr(image.snapshot(self.state)).encode()).hexdigest()
+        return image.image_hash(image.snapshot(self.state))
+
+    def snapshot_and_hash(self) -> tuple[dict[str, object], str]:
+        """The image and its hash, building the image once."""
+        data = image.snapshot(self.state)
+        return data, image.image_hash(data)

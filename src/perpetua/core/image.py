@@ -8,9 +8,17 @@ the same state always gives the same image, and ``state_hash`` (a SHA-256 of the
 stored as plain ints.
 """
 
+import hashlib
 from enum import IntEnum
 
-from perpetua.core.enums import OrdStatus, TriggerSource
+from perpetua.core.enums import (
+    ContingencyType,
+    OrdStatus,
+    OrdType,
+    PegPriceType,
+    TimeInForce,
+    TriggerSource,
+)
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.orders import ORDER_FIELDS, Order
 from perpetua.core.state import (
@@ -23,7 +31,7 @@ from perpetua.core.state import (
     Withdrawal,
 )
 
-__all__ = ["IMAGE_VERSION", "restore", "snapshot"]
+__all__ = ["IMAGE_VERSION", "image_hash", "restore", "snapshot"]
 
 IMAGE_VERSION = 1
 
@@ -101,6 +109,11 @@ def snapshot(state: State) -> dict[str, object]:
     }
 
 
+def image_hash(data: dict[str, object]) -> str:
+    """``state_hash`` of an image already taken (SHA-256 of its ``repr``)."""
+    return hashlib.sha256(repr(data).encode()).hexdigest()
+
+
 def _restore_order(row: list[object]) -> Order:
     # Built through __init__ (compiled classes allow no bare __new__), then overwritten.
     order = Order(0, 0, "", 0, 0, 0, 0, 0, None, None, None, 0, None, 0, "", "", "", 0)
@@ -114,6 +127,12 @@ def _restore_order(row: list[object]) -> Order:
         fail("order row has a non-integer status or trigger source")
     order.status = OrdStatus(status)
     order.trigger_source = TriggerSource(source)
+    # Live orders carry the commands' enum members; restored ones must too, so events after a
+    # restart are identical to those before it, repr included.
+    order.ord_type = OrdType(order.ord_type)
+    order.time_in_force = TimeInForce(order.time_in_force)
+    order.peg_price_type = PegPriceType(order.peg_price_type)
+    order.contingency_type = ContingencyType(order.contingency_type)
     return order
 
 
