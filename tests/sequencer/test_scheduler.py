@@ -203,3 +203,33 @@ def test_engine_timers_source_waits_for_a_due_time_after_the_last_stamp() -> Non
     assert scheduler.due(10, 4_999) == []
     assert scheduler.due(10, 9_000) == [Tick(5_000)]
     assert scheduler.due(5_000, 9_000) == []  # ran at its stamp; the engine reschedules
+
+
+def test_quarterly_listings_fire_at_each_scheduled_listing() -> None:
+    from perpetua.core.catalogue import quarterly_listing_ns
+    from perpetua.core.commands import ListFuture
+    from perpetua.sequencer.scheduler import QuarterlyListings
+
+    source = QuarterlyListings(("XBT",))
+    listing = quarterly_listing_ns(2027, 3)  # XBTU27 lists when XBTH27 expires
+    assert source.next_due_ns(listing - 1) == listing
+    assert source.commands_at(listing) == [ListFuture(listing, "XBT", 2027, 3)]
+    assert source.next_due_ns(listing) > listing
+    assert source.commands_at(listing + 1) == []
+
+
+def test_a_listed_future_trades_and_survives_a_snapshot() -> None:
+    from perpetua.core.catalogue import default_catalogue, quarterly_listing_ns
+    from perpetua.core.commands import ListFuture
+    from perpetua.core.engine import Engine
+    from perpetua.core.events import Rejected
+
+    listing = quarterly_listing_ns(2027, 3)
+    engine = Engine(default_catalogue())
+    events = engine.apply(ListFuture(listing, "XBT", 2027, 3))
+    assert "XBTU27" in engine.state.markets and not any(isinstance(e, Rejected) for e in events)
+    again = engine.apply(ListFuture(listing + 1, "XBT", 2027, 3))
+    assert any(isinstance(e, Rejected) for e in again)  # listed once
+    copy = Engine(default_catalogue())
+    copy.restore(engine.snapshot())
+    assert "XBTU27" in copy.state.markets and copy.state_hash() == engine.state_hash()

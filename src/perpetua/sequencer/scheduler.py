@@ -31,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from perpetua.core.commands import Command, Tick
+from perpetua.core.catalogue import quarterly_listing_ns
+from perpetua.core.commands import Command, ListFuture, Tick
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.limits import DAY_NS
 
@@ -41,6 +42,7 @@ __all__ = [
     "DayBoundary",
     "EngineTimers",
     "IdleTick",
+    "QuarterlyListings",
     "Scheduler",
     "TimerSource",
     "default_scheduler",
@@ -125,6 +127,40 @@ class EngineTimers:
         return [Tick(ts_ns)]
 
 
+class QuarterlyListings:
+    """A `ListFuture` at each quarterly future's scheduled listing time (the expiry of the
+    quarterly two quarters before it: a six-month life), for each root. Already listed ones
+    (the default catalogue's) are refused by the engine as duplicates, harmlessly."""
+
+    __slots__ = ("_roots",)
+    name = "quarterly_listings"
+    exact = True
+
+    def __init__(self, roots: Sequence[str] = ("XBT",)) -> None:
+        self._roots = tuple(roots)
+
+    @staticmethod
+    def _quarters_from(after_ns: int) -> list[tuple[int, int, int]]:
+        """(listing_ns, year, quarter) of the next few quarterlies listed after ``after_ns``."""
+        year = 1970 + after_ns // (365 * DAY_NS)
+        found = []
+        for y in range(year - 1, year + 3):
+            for q in range(1, 5):
+                listing = quarterly_listing_ns(y, q)
+                if listing > after_ns:
+                    found.append((listing, y, q))
+        return sorted(found)
+
+    def next_due_ns(self, after_ns: int) -> int:
+        upcoming = self._quarters_from(after_ns)
+        return upcoming[0][0] if upcoming else NEVER_NS
+
+    def commands_at(self, ts_ns: int) -> list[Command]:
+        return [ListFuture(ts_ns, root, year, quarter)
+                for listing, year, quarter in self._quarters_from(ts_ns - 1)
+                if listing == ts_ns for root in self._roots]
+
+
 class Scheduler:
     """An ordered list of timer sources; pure (no clock, no state)."""
 
@@ -181,9 +217,9 @@ def default_scheduler(
     tick_interval_ns: int = DEFAULT_TICK_INTERVAL_NS,
     engine_timers: Callable[[], int] | None = None,
 ) -> Scheduler:
-    """Day expiry at 00:00 UTC, the engine's own timers when given, then an idle Tick every
-    ``tick_interval_ns``."""
-    sources: list[TimerSource] = [DayBoundary()]
+    """Day expiry at 00:00 UTC, quarterly listings, the engine's own timers when given, then an
+    idle Tick every ``tick_interval_ns``."""
+    sources: list[TimerSource] = [DayBoundary(), QuarterlyListings()]
     if engine_timers is not None:
         sources.append(EngineTimers(engine_timers))
     sources.append(IdleTick(tick_interval_ns))
