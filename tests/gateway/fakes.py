@@ -37,6 +37,14 @@ class InlineSequencer:
     def subscribe_batches(self, callback: Any) -> None:
         self.subscribers.append(callback)
 
+    def subscribe(self, callback: Any) -> None:
+        """Per command, as the real sequencer's ``subscribe`` (the projector uses it)."""
+        def per_command(batch: list[Applied]) -> None:
+            for applied in batch:
+                callback(applied.seq, applied.ts_ns, applied.command, applied.events)
+
+        self.subscribers.append(per_command)
+
     def execute(self, command: Any, timeout_s: float | None = None) -> Result:
         if self.overloaded and isinstance(command, PlaceOrder | AmendOrder | Batch):
             raise Overloaded("queue full")

@@ -1,9 +1,10 @@
 """In-process harness: the real core and sequencer (journal off), the gateway app, signed
 requests through Starlette's TestClient."""
 
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -15,6 +16,7 @@ from perpetua.gateway import GatewayConfig, MemoryAccounts, create_app
 from perpetua.gateway.auth import sign
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.marketdata.wire import encode_json
+from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
 from tests.gateway.fakes import InlineSequencer
 
 OPERATOR_KEY = "operator-secret"
@@ -66,15 +68,36 @@ class Harness:
 
 
 @contextmanager
-def harness(rate_limits: bool = False, **config: Any) -> Iterator[Harness]:
+def read_models() -> Iterator[Any]:
+    """A migrated SQLite read-model database in a temp dir and a projector thread on it."""
+    with tempfile.TemporaryDirectory(prefix="perpetua-gw-") as directory:
+        url = default_url(directory)
+        migrate(url)
+        engine = open_engine(url)
+        projector = ProjectorThread(Projector(engine))
+        try:
+            yield projector
+        finally:
+            projector.close()
+            engine.dispose()
+
+
+@contextmanager
+def harness(rate_limits: bool = False, store: bool = True, **config: Any) -> Iterator[Harness]:
+    """The gateway over the real core; with ``store`` (the default) a projector writes SQLite
+    read models from the same stream and history routes read them."""
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
     accounts = MemoryAccounts()
     cfg = GatewayConfig(operator_key=OPERATOR_KEY, bin_roll_interval_s=0.05,
                         rate_limits=RateLimitConfig(enabled=rate_limits), **config)
-    app = create_app(cfg, sequencer, None, accounts)
-    try:
-        with TestClient(app, client=("127.0.0.1", 50000)) as client:
-            yield Harness(client, sequencer, accounts)
-    finally:
-        sequencer.stop()
+    with ExitStack() as stack:
+        projector = stack.enter_context(read_models()) if store else None
+        if projector is not None:
+            sequencer.subscribe(projector.publish)
+        app = create_app(cfg, sequencer, projector, accounts)
+        try:
+            with TestClient(app, client=("127.0.0.1", 50000)) as client:
+                yield Harness(client, sequencer, accounts)
+        finally:
+            sequencer.stop()

@@ -175,19 +175,6 @@ def test_delete_accepts_json_body_lists_and_clordid() -> None:
         assert sorted(r["ordStatus"] for r in response.json()) == ["Canceled"] * 3
 
 
-def test_position_controls_are_clear_400s() -> None:
-    with harness() as h:
-        for path, body in [("/position/isolate", {"symbol": "XBTUSD", "enabled": True}),
-                           ("/position/leverage", {"symbol": "XBTUSD", "leverage": 10}),
-                           ("/position/riskLimit", {"symbol": "XBTUSD", "riskLimit": 1}),
-                           ("/position/transferMargin", {"symbol": "XBTUSD", "amount": 5})]:
-            response = h.signed("POST", path, body=body)
-            assert response.status_code == 400
-            assert "not available yet" in response.json()["error"]["message"]
-        bad = h.signed("POST", "/position/leverage", body={"symbol": "XBTUSD", "leverage": 500})
-        assert bad.json()["error"]["message"].startswith("Invalid leverage")
-
-
 def test_margin_all_wallet_and_faucet() -> None:
     with harness() as h:
         denied = h.client.post("/api/v1/admin/faucet", json={"account": ALICE,

@@ -3,6 +3,7 @@
 from perpetua.core import enums
 from perpetua.core.ledger import TransferCode
 from perpetua.gateway import vocabulary as v
+from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
 
 
 def test_values_match_core() -> None:
@@ -10,9 +11,12 @@ def test_values_match_core() -> None:
     assert {o.value for o in enums.OrdType} == set(v.ORD_TYPE_NAMES)
     assert {t.value for t in enums.TimeInForce} == set(v.TIF_NAMES)
     assert {s.value for s in enums.OrdStatus} == set(v.ORD_STATUS_NAMES)
-    assert {e.value for e in enums.ExecType} >= set(v.EXEC_TYPE_NAMES)
+    assert {e.value for e in enums.ExecType} == set(v.EXEC_TYPE_NAMES) - set(
+        READ_MODEL_EXEC_TYPE_NAMES)
+    assert not {e.value for e in enums.ExecType} & set(READ_MODEL_EXEC_TYPE_NAMES)
+    assert {v.ORD_STATUS_NAMES[s] for s in v.ORD_STATUS_TERMINAL_VALUES} == v.ORD_STATUS_TERMINAL
     assert {p.value for p in enums.PegPriceType} == set(v.PEG_NAMES)
     assert {c.value for c in enums.ContingencyType} == set(v.CONTINGENCY_NAMES)
     assert {code.value for code in TransferCode} >= set(v.TRANSFER_CODE_NAMES)
-    assert v.EXEC_INST_BITS == {name: bit for bit, name in enums.EXEC_INST_NAMES.items()}
+    assert {name: bit for bit, name in enums.EXEC_INST_NAMES.items()} == v.EXEC_INST_BITS
     assert v.exec_inst_text(enums.ExecInst.LAST_PRICE | enums.ExecInst.CLOSE) == "LastPrice,Close"

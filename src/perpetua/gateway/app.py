@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from perpetua.gateway.bootstrap import EngineSeed
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
@@ -33,8 +34,14 @@ log = logging.getLogger("perpetua.gateway")
 
 
 def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = None,
-               accounts: AccountsPort | None = None) -> Starlette:
+               accounts: AccountsPort | None = None, seed: EngineSeed | None = None
+               ) -> Starlette:
+    """``store``: the read models (a ``ProjectorThread``, ``Projector`` or ``History``) or
+    None; ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
+    sequencer started, or None for a new exchange."""
     gw = Gateway(config, sequencer, store, accounts)
+    if seed is not None:
+        gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)
 
     async def swagger(request: Request) -> Response:

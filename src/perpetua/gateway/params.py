@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 BODY_BYTES_MAX = 1_000_000  # a bulk of 100 orders is about 30 kB
+TIME_NS_MAX = 2**63 - 1  # times are int64 ns since the epoch (until 2262)
 
 
 def parse_query(query: str) -> dict[str, Any]:
@@ -135,7 +136,7 @@ class Params:
         if value is None:
             return None
         parsed = parse_iso_ns(value)
-        if parsed is None:
+        if parsed is None or not 0 <= parsed <= TIME_NS_MAX:
             raise bad_request(f"Invalid {name}")
         return parsed
 

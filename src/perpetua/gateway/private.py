@@ -1,19 +1,22 @@
-"""Per-account views fed by the event stream: orders, executions, positions, wallets.
+"""Per-account views fed by the event stream: open orders, positions, wallets, recent history.
 
-They serve the private WebSocket tables (partials need current state) and the private REST
-tables when no read-model store answers. Retention is bounded: every open order, plus the most
-recent ``TERMINAL_ORDERS_RETAINED_MAX`` ended ones, ``EXECUTIONS_RETAINED_MAX`` executions and
-``TRANSACTIONS_RETAINED_MAX`` wallet entries per account; deeper history is the store's job.
+They hold what the private WebSocket tables and the live REST routes (``/position``,
+``/user/margin``, ``/user/wallet``) need: every open order, the latest ``PositionChanged`` of
+each position, wallet balances, and a short tail of recent orders and executions (WebSocket
+partials; also the REST history when no read-model store is configured). Deeper history is
+served from the read models (``gateway.history``).
 
-Margin figures: wallet balances, realised PnL and position costs are exact (from ``Transfer``
-and ``PositionChanged`` events). Until the risk engine publishes margins, ``initMargin`` and
-``maintMargin`` are estimates from the instrument's base rates, and ``unrealisedPnl`` uses the
-mark this process knows (the reference index, else the last price).
+Views keep the core's events and format BitMEX rows only when asked (a subscriber, a REST read),
+so the order path pays nothing for them. ``account_seq`` is the last seq that touched each
+account: a history read waits until the read models have projected it (read your writes).
+
+Start-up: ``seed`` loads open orders, positions and wallets from the read models once the
+projector has caught up to the recovered seq (see ``gateway.bootstrap``): these views are folds
+of the same events the projector folds, so both give the same state.
 """
 
 from collections import OrderedDict, deque
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from perpetua.core.events import (
@@ -23,19 +26,29 @@ from perpetua.core.events import (
     Transfer,
     WithdrawalUpdated,
 )
-from perpetua.core.instruments import InstrumentSpec, contract_value, contract_value_at
-from perpetua.core.units import CURRENCIES, PPM
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.ledger import TransferCode
+from perpetua.core.units import CURRENCIES
+from perpetua.gateway.positions import (
+    MarginInputs,
+    flat_position,
+    margin_row,
+    position_row,
+)
 from perpetua.gateway.rows import execution_row, order_row
-from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL, TRANSFER_CODE_NAMES
+from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
 from perpetua.marketdata.hub import MarketData
-from perpetua.marketdata.wire import iso_ms, rational
+from perpetua.marketdata.ids import transact_uuid
+from perpetua.marketdata.wire import iso_ms
+from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
+from perpetua.store.schema import TRANSACT_INDEX_BITS
 
-__all__ = ["PrivateDelta", "PrivateViews"]
+__all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 
-TERMINAL_ORDERS_RETAINED_MAX = 1_000
-EXECUTIONS_RETAINED_MAX = 10_000
-TRANSACTIONS_RETAINED_MAX = 10_000
-_ZERO = Decimal(0)
+ENDED_ORDERS_RETAINED_MAX = 100  # per account: clOrdID lookups and cancel-reject rows
+EXECUTIONS_RETAINED_MAX = 100  # per account, with a store (WebSocket partials)
+HISTORY_RETAINED_MAX = 1_000  # per account, without a store (the only history there is)
+_RISK_KINDS = frozenset(RISK_EXECUTION_EVENTS)
 
 
 class PrivateDelta(NamedTuple):
@@ -47,8 +60,10 @@ class PrivateDelta(NamedTuple):
 
 
 class _Wallet:
+    """Balance and totals as the ``wallets`` read model keeps them (store.wallet_book)."""
+
     __slots__ = ("amount", "deposited", "withdrawn", "transfer_in", "transfer_out",
-                 "pending_debit", "realised", "ts_ns")
+                 "pending_credit", "pending_debit", "confirmed_debit", "ts_ns")
 
     def __init__(self) -> None:
         self.amount = 0
@@ -56,192 +71,250 @@ class _Wallet:
         self.withdrawn = 0
         self.transfer_in = 0
         self.transfer_out = 0
+        self.pending_credit = 0
         self.pending_debit = 0
-        self.realised = 0
-        self.ts_ns = 0
-
-
-class _Position:
-    __slots__ = ("qty", "cost", "realised", "ts_ns")
-
-    def __init__(self) -> None:
-        self.qty = 0
-        self.cost = 0
-        self.realised = 0
+        self.confirmed_debit = 0
         self.ts_ns = 0
 
 
 class PrivateViews:
-    def __init__(self, market: MarketData) -> None:
+    def __init__(self, market: MarketData, with_store: bool = False) -> None:
         self.market = market
         self.specs = market.specs
-        self.open_orders: dict[int, dict[int, dict[str, Any]]] = {}
-        self.ended_orders: dict[int, OrderedDict[int, dict[str, Any]]] = {}
-        self.executions: dict[int, deque[dict[str, Any]]] = {}
-        self.positions: dict[int, dict[str, _Position]] = {}
+        self.with_store = with_store
+        retained = EXECUTIONS_RETAINED_MAX if with_store else HISTORY_RETAINED_MAX
+        self.executions_max = retained
+        self.ended_max = ENDED_ORDERS_RETAINED_MAX if with_store else HISTORY_RETAINED_MAX
+        self.open_orders: dict[int, dict[int, OrderEvent]] = {}
+        self.ended_orders: dict[int, OrderedDict[int, OrderEvent]] = {}
+        self.executions: dict[int, deque[OrderEvent]] = {}
+        self.positions: dict[int, dict[str, PositionChanged]] = {}
         self.wallets: dict[int, dict[str, _Wallet]] = {}
         self.transactions: dict[int, deque[dict[str, Any]]] = {}
+        self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
 
     # Applying events ---------------------------------------------------------------------------
 
     def apply(self, seq: int, ts_ns: int, events: Sequence[object]) -> list[PrivateDelta]:
         out: list[PrivateDelta] = []
-        margin_touched: set[tuple[int, str]] = set()
-        for event in events:
+        touched: dict[tuple[int, str], None] = {}
+        wanted = self.wanted_accounts
+        risk = False
+        seqs = self.account_seq
+        for index, event in enumerate(events):
             kind = type(event)
             if kind is OrderEvent:
-                self._order(event, out)  # type: ignore[arg-type]
+                seqs[event.account] = seq  # type: ignore[attr-defined]
+                self._order(event, out, wanted)  # type: ignore[arg-type]
             elif kind is Transfer:
-                self._transfer(seq, event, out, margin_touched)  # type: ignore[arg-type]
+                self._transfer(seq, index, event, out, touched, wanted)  # type: ignore[arg-type]
             elif kind is PositionChanged:
-                self._position(event, out, margin_touched)  # type: ignore[arg-type]
-            elif kind in (DepositCredited, WithdrawalUpdated):
-                pass  # their money moves arrive as Transfer events
-        for account, currency in sorted(margin_touched):
-            if account in self.wanted_accounts:
+                self._position(seq, event, out, touched, wanted)  # type: ignore[arg-type]
+            elif kind is WithdrawalUpdated:
+                self._withdrawal(event, touched)  # type: ignore[arg-type]
+            elif kind is DepositCredited:
+                seqs[event.account] = seq  # type: ignore[attr-defined]
+            elif kind in _RISK_KINDS:
+                risk = True
+        if risk:
+            for row in risk_executions(seq, events, self.specs):
+                self._execution(row, out, wanted)
+        for account, currency in touched:
+            if account in wanted:
                 out.append(PrivateDelta("margin", account, "", "update",
                                         [self.margin_row(account, currency)]))
         return out
 
-    def _order(self, event: OrderEvent, out: list[PrivateDelta]) -> None:
-        spec = self.specs.get(event.symbol)
+    def on_mark(self, symbol: str) -> list[PrivateDelta]:
+        """A mark moved: subscribers holding ``symbol`` get their position and margin anew."""
+        out: list[PrivateDelta] = []
+        spec = self.specs.get(symbol)
         if spec is None:
-            return
-        row = order_row(event, spec)
+            return out
+        for account in sorted(self.wanted_accounts):
+            held = self.positions.get(account, {}).get(symbol)
+            if held is None or not held.current_qty:
+                continue
+            out.append(PrivateDelta("position", account, symbol, "update",
+                                    [self.position_row(account, symbol)]))
+            out.append(PrivateDelta("margin", account, "", "update",
+                                    [self.margin_row(account, spec.settl_currency)]))
+        return out
+
+    def _order(self, event: OrderEvent, out: list[PrivateDelta], wanted: set[int]) -> None:
         account = event.account
-        live = self.open_orders.setdefault(account, {})
+        live = self.open_orders.get(account)
+        if live is None:
+            live = self.open_orders[account] = {}
         is_new = event.order_id not in live
-        if row["ordStatus"] in ORD_STATUS_TERMINAL:
+        if event.ord_status in ORD_STATUS_TERMINAL_VALUES:
             live.pop(event.order_id, None)
-            ended = self.ended_orders.setdefault(account, OrderedDict())
-            ended[event.order_id] = row
+            ended = self.ended_orders.get(account)
+            if ended is None:
+                ended = self.ended_orders[account] = OrderedDict()
+            ended[event.order_id] = event
             ended.move_to_end(event.order_id)
-            while len(ended) > TERMINAL_ORDERS_RETAINED_MAX:
+            if len(ended) > self.ended_max:
                 ended.popitem(last=False)
         else:
-            live[event.order_id] = row
-        execution = execution_row(event, spec)
-        self.executions.setdefault(account, deque(maxlen=EXECUTIONS_RETAINED_MAX)).append(
-            execution)
-        if account in self.wanted_accounts:
+            live[event.order_id] = event
+        self._execution(event, None, wanted)
+        if account in wanted:
+            spec = self.specs.get(event.symbol)
+            if spec is None:
+                return
+            row = order_row(event, spec)
             action = "insert" if is_new and row["ordStatus"] == "New" else "update"
             out.append(PrivateDelta("order", account, event.symbol, action, [row]))
-            out.append(PrivateDelta("execution", account, event.symbol, "insert", [execution]))
+            out.append(PrivateDelta("execution", account, event.symbol, "insert",
+                                    [execution_row(event, spec)]))
+
+    def _execution(self, event: OrderEvent, out: list[PrivateDelta] | None,
+                   wanted: set[int]) -> None:
+        recent = self.executions.get(event.account)
+        if recent is None:
+            recent = self.executions[event.account] = deque(maxlen=self.executions_max)
+        recent.append(event)
+        if out is not None and event.account in wanted:
+            spec = self.specs.get(event.symbol)
+            if spec is not None:
+                out.append(PrivateDelta("execution", event.account, event.symbol, "insert",
+                                        [execution_row(event, spec)]))
 
     def _wallet(self, account: int, currency: str) -> _Wallet:
-        return self.wallets.setdefault(account, {}).setdefault(currency, _Wallet())
+        held = self.wallets.get(account)
+        if held is None:
+            held = self.wallets[account] = {}
+        wallet = held.get(currency)
+        if wallet is None:
+            wallet = held[currency] = _Wallet()
+        return wallet
 
-    def _transfer(self, seq: int, event: Transfer, out: list[PrivateDelta],
-                  touched: set[tuple[int, str]]) -> None:
+    def _transfer(self, seq: int, index: int, event: Transfer, out: list[PrivateDelta],
+                  touched: dict[tuple[int, str], None], wanted: set[int]) -> None:
+        code = event.code
         for account, sign in ((event.credit_account, 1), (event.debit_account, -1)):
             if account <= 0:
                 continue
             wallet = self._wallet(account, event.currency)
             wallet.amount += sign * event.amount
             wallet.ts_ns = event.ts_ns
-            name = TRANSFER_CODE_NAMES.get(event.code, "Transfer")
-            if name == "Deposit":
+            if code == TransferCode.DEPOSIT:
                 wallet.deposited += event.amount
-            elif name == "Withdrawal":
-                wallet.withdrawn += event.amount if sign < 0 else 0
-            elif name == "RealisedPNL":
-                wallet.realised += sign * event.amount
-            row = {
-                "transactID": f"{seq:016x}-{event.code:04x}-{event.ref & 0xFFFFFFFFFFFF:012x}",
-                "account": account,
-                "currency": event.currency,
-                "network": "",
-                "transactType": name,
-                "amount": sign * event.amount,
-                "fee": 0,
-                "transactStatus": "Completed",
-                "address": "",
-                "tx": "",
-                "text": "",
-                "transactTime": iso_ms(event.ts_ns),
-                "timestamp": iso_ms(event.ts_ns),
-                "walletBalance": wallet.amount,
-            }
-            self.transactions.setdefault(account, deque(maxlen=TRANSACTIONS_RETAINED_MAX)).append(
-                row)
-            touched.add((account, event.currency))
-            if account in self.wanted_accounts:
-                out.append(PrivateDelta("transact", account, "", "insert", [row]))
-                out.append(PrivateDelta("wallet", account, "", "update",
-                                        [self.wallet_row(account, event.currency)]))
+            elif code == TransferCode.WITHDRAWAL_HOLD and sign < 0:
+                wallet.pending_debit += event.amount
+            elif code == TransferCode.WITHDRAWAL_RELEASE and sign > 0:
+                wallet.pending_debit -= event.amount
+            self.account_seq[account] = seq
+            touched[(account, event.currency)] = None
+            if account in wanted or not self.with_store:
+                row = self._transaction(seq, index, event, account, sign, wallet.amount)
+                if not self.with_store:
+                    history = self.transactions.get(account)
+                    if history is None:
+                        history = self.transactions[account] = deque(
+                            maxlen=HISTORY_RETAINED_MAX)
+                    history.append(row)
+                if account in wanted:
+                    out.append(PrivateDelta("transact", account, "", "insert", [row]))
+                    out.append(PrivateDelta("wallet", account, "", "update",
+                                            [self.wallet_row(account, event.currency)]))
 
-    def _position(self, event: PositionChanged, out: list[PrivateDelta],
-                  touched: set[tuple[int, str]]) -> None:
+    @staticmethod
+    def _transaction(seq: int, index: int, event: Transfer, account: int, sign: int,
+                     balance: int) -> dict[str, Any]:
+        stamp = iso_ms(event.ts_ns)
+        return {
+            "transactID": transact_uuid(seq << TRANSACT_INDEX_BITS | index),
+            "account": account,
+            "currency": event.currency, "network": "",
+            "transactType": TRANSFER_CODE_NAMES.get(event.code, "Transfer"),
+            "amount": sign * event.amount, "fee": 0, "transactStatus": "Completed",
+            "address": "", "tx": "", "text": "", "transactTime": stamp, "timestamp": stamp,
+            "walletBalance": balance,
+        }
+
+    def _withdrawal(self, event: WithdrawalUpdated, touched: dict[tuple[int, str], None]
+                    ) -> None:
+        if event.status != "Completed":
+            return
+        wallet = self._wallet(event.account, event.currency)
+        wallet.pending_debit -= event.amount + event.fee
+        wallet.withdrawn += event.amount + event.fee
+        wallet.ts_ns = event.ts_ns
+        touched[(event.account, event.currency)] = None
+
+    def _position(self, seq: int, event: PositionChanged, out: list[PrivateDelta],
+                  touched: dict[tuple[int, str], None], wanted: set[int]) -> None:
         spec = self.specs.get(event.symbol)
         if spec is None:
             return
-        pos = self.positions.setdefault(event.account, {}).setdefault(event.symbol, _Position())
-        pos.qty = event.current_qty
-        pos.cost = event.current_cost
-        pos.realised = event.realised_pnl
-        pos.ts_ns = event.ts_ns
-        touched.add((event.account, spec.settl_currency))
-        if event.account in self.wanted_accounts:
+        held = self.positions.get(event.account)
+        if held is None:
+            held = self.positions[event.account] = {}
+        held[event.symbol] = event
+        if event.account <= 0:
+            return
+        self.account_seq[event.account] = seq
+        touched[(event.account, spec.settl_currency)] = None
+        if event.account in wanted:
             out.append(PrivateDelta("position", event.account, event.symbol, "update",
                                     [self.position_row(event.account, event.symbol)]))
 
+    # Start-up -----------------------------------------------------------------------------------
+
+    def seed(self, open_orders: Iterable[OrderEvent], positions: Iterable[PositionChanged],
+             wallets: Iterable[Any]) -> None:
+        """Load the views from the read models (rows in the ``wallets`` table's shape)."""
+        for order in open_orders:
+            self.open_orders.setdefault(order.account, {})[order.order_id] = order
+        for position in positions:
+            self.positions.setdefault(position.account, {})[position.symbol] = position
+        for row in wallets:
+            if row.account <= 0:
+                continue
+            wallet = self._wallet(row.account, row.currency)
+            for name in _Wallet.__slots__[:-1]:
+                setattr(wallet, name, getattr(row, name))
+            wallet.ts_ns = row.timestamp_ns
+
     # Rows ---------------------------------------------------------------------------------------
 
-    def orders(self, account: int) -> list[dict[str, Any]]:
-        ended = list(self.ended_orders.get(account, {}).values())
-        live = list(self.open_orders.get(account, {}).values())
-        return sorted(ended + live, key=lambda r: r["timestamp"])
+    def order_rows(self, account: int) -> list[dict[str, Any]]:
+        events = [*self.ended_orders.get(account, {}).values(),
+                  *self.open_orders.get(account, {}).values()]
+        events.sort(key=lambda e: (e.ts_ns, e.order_id))
+        return [order_row(e, self.specs[e.symbol]) for e in events if e.symbol in self.specs]
 
-    def _mark(self, spec: InstrumentSpec) -> tuple[int, int] | None:
-        stats = self.market.stats[spec.symbol]
-        if stats.index is not None:
-            num, den = stats.index
-            return num, den
-        if stats.last_ticks is not None:
-            return stats.last_ticks * spec.tick_num, spec.tick_den
-        return None
+    def open_order_rows(self, account: int) -> list[dict[str, Any]]:
+        return [order_row(e, self.specs[e.symbol])
+                for e in self.open_orders.get(account, {}).values() if e.symbol in self.specs]
 
-    def position_row(self, account: int, symbol: str) -> dict[str, Any]:
+    def execution_rows(self, account: int, last: int | None = None) -> list[dict[str, Any]]:
+        events = list(self.executions.get(account, ()))
+        if last is not None:
+            events = events[-last:]
+        return [execution_row(e, self.specs[e.symbol]) for e in events if e.symbol in self.specs]
+
+    def _orders_on(self, account: int, symbol: str) -> list[OrderEvent]:
+        return [o for o in self.open_orders.get(account, {}).values() if o.symbol == symbol]
+
+    def position_event(self, account: int, symbol: str) -> PositionChanged:
+        found = self.positions.get(account, {}).get(symbol)
+        return found if found is not None else flat_position(
+            self.specs[symbol], account, self.market.ts_ns)
+
+    def position_row(self, account: int, symbol: str,
+                     event: PositionChanged | None = None) -> dict[str, Any]:
         spec = self.specs[symbol]
-        pos = self.positions.get(account, {}).get(symbol) or _Position()
-        mark = self._mark(spec)
-        mark_value = contract_value_at(spec, pos.qty, *mark) if mark and pos.qty else 0
-        im = Decimal(spec.init_margin_ppm) / PPM
-        mm = Decimal(spec.maint_margin_ppm) / PPM
-        pos_init = abs(pos.cost) * spec.init_margin_ppm // PPM
-        avg_entry = None
-        if pos.qty and pos.cost:
-            if spec.is_inverse:
-                avg_entry = rational(abs(pos.qty * spec.multiplier), abs(pos.cost))
-            else:
-                avg_entry = rational(abs(pos.cost), abs(pos.qty * spec.multiplier))
-        home = None
-        if pos.qty and mark:
-            home = Decimal(pos.qty) if spec.is_inverse else Decimal(pos.qty) / Decimal(
-                spec.underlying_to_position_multiplier or 1)
-        return {
-            "account": account, "symbol": symbol, "currency": spec.settl_currency,
-            "underlying": spec.underlying, "quoteCurrency": spec.quote_currency,
-            "commission": (Decimal(spec.taker_fee_ppm) / PPM).normalize(),
-            "initMarginReq": im.normalize(), "maintMarginReq": mm.normalize(),
-            "riskLimit": spec.risk_limit, "leverage": (1 / im).normalize() if im else None,
-            "crossMargin": True, "deleveragePercentile": None,
-            "currentQty": pos.qty, "currentCost": pos.cost, "realisedPnl": pos.realised,
-            "unrealisedCost": pos.cost, "posCost": pos.cost, "posInit": pos_init,
-            "posComm": 0, "posMargin": pos_init, "posMaint": abs(pos.cost) *
-            spec.maint_margin_ppm // PPM, "maintMargin": pos_init + mark_value - pos.cost
-            if pos.qty else 0,
-            "markPrice": rational(*mark) if mark else None, "markValue": mark_value,
-            "unrealisedPnl": mark_value - pos.cost if pos.qty else 0,
-            "homeNotional": home, "foreignNotional": None,
-            "avgEntryPrice": avg_entry, "avgCostPrice": avg_entry,
-            "isOpen": pos.qty != 0, "liquidationPrice": None, "bankruptPrice": None,
-            "timestamp": iso_ms(pos.ts_ns or self.market.ts_ns),
-        }
+        ev = event if event is not None else self.position_event(account, symbol)
+        return position_row(spec, ev, self.market.mark_fine(symbol),
+                            self._orders_on(account, symbol))
 
     def position_rows(self, account: int) -> list[dict[str, Any]]:
-        return [self.position_row(account, s) for s in sorted(self.positions.get(account, {}))]
+        held = self.positions.get(account, {})
+        return [self.position_row(account, s) for s in sorted(held) if s in self.specs]
 
     def wallet_row(self, account: int, currency: str) -> dict[str, Any]:
         wallet = self.wallets.get(account, {}).get(currency) or _Wallet()
@@ -249,7 +322,8 @@ class PrivateViews:
             "account": account, "currency": currency, "deposited": wallet.deposited,
             "withdrawn": wallet.withdrawn, "transferIn": wallet.transfer_in,
             "transferOut": wallet.transfer_out, "amount": wallet.amount,
-            "pendingCredit": 0, "pendingDebit": wallet.pending_debit, "confirmedDebit": 0,
+            "pendingCredit": wallet.pending_credit, "pendingDebit": wallet.pending_debit,
+            "confirmedDebit": wallet.confirmed_debit,
             "timestamp": iso_ms(wallet.ts_ns or self.market.ts_ns),
         }
 
@@ -257,37 +331,43 @@ class PrivateViews:
         held = self.wallets.get(account, {})
         return [code for code in CURRENCIES if code in held] or ["XBt"]
 
-    def margin_row(self, account: int, currency: str) -> dict[str, Any]:
+    def margin_inputs(self, account: int, currency: str) -> MarginInputs:
         wallet = self.wallets.get(account, {}).get(currency) or _Wallet()
-        unrealised = 0
-        maint = 0
-        for symbol in self.positions.get(account, {}):
-            spec = self.specs[symbol]
-            if spec.settl_currency == currency:
-                row = self.position_row(account, symbol)
-                unrealised += row["unrealisedPnl"]
-                maint += row["posMargin"]
-        init = 0
+        inputs = MarginInputs(wallet.amount, wallet.ts_ns or self.market.ts_ns)
+        market = self.market
+        for symbol, event in self.positions.get(account, {}).items():
+            spec = self.specs.get(symbol)
+            if spec is not None and spec.settl_currency == currency and spec.is_derivative:
+                inputs.add_position(spec, event, market.mark_fine(symbol),
+                                    self._orders_on(account, symbol))
         for order in self.open_orders.get(account, {}).values():
-            spec = self.specs[order["symbol"]]
-            if spec.settl_currency == currency and spec.is_derivative and order["price"]:
-                ticks = int(order["price"] * spec.tick_den / spec.tick_num)
-                value = abs(contract_value(spec, order["leavesQty"], ticks))
-                init += value * spec.init_margin_ppm // PPM
-        balance = wallet.amount + unrealised
-        available = balance - init - maint
-        return {
-            "account": account, "currency": currency, "riskLimit": 0, "state": "",
-            "amount": wallet.amount, "prevRealisedPnl": 0, "grossComm": 0,
-            "grossOpenCost": init, "grossOpenPremium": 0, "grossExecCost": 0,
-            "grossMarkValue": 0, "riskValue": init + maint, "initMargin": init,
-            "maintMargin": maint, "targetExcessMargin": 0, "realisedPnl": wallet.realised,
-            "unrealisedPnl": unrealised, "walletBalance": wallet.amount,
-            "marginBalance": balance, "marginLeverage": _ZERO, "marginUsedPcnt": (
-                (Decimal(init + maint) / balance).quantize(Decimal("1e-4")) if balance > 0
-                else _ZERO),
-            "excessMargin": available, "availableMargin": available,
-            "withdrawableMargin": max(0, min(available, wallet.amount)),
-            "makerFeeDiscount": _ZERO, "takerFeeDiscount": _ZERO,
-            "timestamp": iso_ms(wallet.ts_ns or self.market.ts_ns),
-        }
+            spec = self.specs.get(order.symbol)
+            if spec is not None and spec.kind == InstrumentKind.SPOT and currency == (
+                    spec.settl_currency if order.side > 0 else spec.base_currency):
+                inputs.add_spot_hold(spec, order)
+        return inputs
+
+    def margin_row(self, account: int, currency: str) -> dict[str, Any]:
+        return margin_row(account, currency, self.margin_inputs(account, currency))
+
+    def spec_of_order(self, account: int, order_id: int | None, cl_ord_id: str
+                      ) -> tuple[int | None, InstrumentSpec | None]:
+        """(order id, instrument) of one of the account's recent orders, live first."""
+        for table in (self.open_orders.get(account, {}), self.ended_orders.get(account, {})):
+            if order_id is not None and order_id in table:
+                return order_id, self.specs.get(table[order_id].symbol)
+            if order_id is None and cl_ord_id:
+                for oid, event in table.items():
+                    if event.cl_ord_id == cl_ord_id:
+                        return oid, self.specs.get(event.symbol)
+        return order_id, None
+
+    def ended_order(self, account: int, order_id: int, cl_ord_id: str) -> OrderEvent | None:
+        ended: dict[int, OrderEvent] = self.ended_orders.get(account, {})
+        if order_id and order_id in ended:
+            return ended[order_id]
+        if cl_ord_id:
+            for event in ended.values():
+                if event.cl_ord_id == cl_ord_id:
+                    return event
+        return None

@@ -12,8 +12,10 @@ from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.core.units import PPM
 from perpetua.gateway.vocabulary import (
     CONTINGENCY_NAMES,
+    EXEC_TYPE_FUNDING,
     EXEC_TYPE_NAMES,
     EXEC_TYPE_TRADE,
+    EXEC_TYPES_WITHOUT_ORDER,
     LIQUIDITY_NAMES,
     ORD_STATUS_NAMES,
     ORD_TYPE_NAMES,
@@ -22,10 +24,10 @@ from perpetua.gateway.vocabulary import (
     TIF_NAMES,
     exec_inst_text,
 )
-from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid
+from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid, transact_uuid
 from perpetua.marketdata.wire import iso_ms, price, rational
 
-__all__ = ["execution_row", "order_row"]
+__all__ = ["execution_row", "order_row", "transaction_row"]
 
 _NOTIONAL_QUANTUM = Decimal("1e-8")
 
@@ -39,7 +41,7 @@ def _avg_px(spec: InstrumentSpec, event: OrderEvent) -> Decimal | None:
 def order_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
     """The order as BitMEX's ``Order`` model after this event."""
     return {
-        "orderID": order_uuid(event.order_id),
+        "orderID": order_uuid(event.order_id) if event.order_id else ZERO_UUID,
         "clOrdID": event.cl_ord_id,
         "clOrdLinkID": event.cl_ord_link_id,
         "account": event.account,
@@ -71,7 +73,9 @@ def order_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
 
 
 def _notionals(spec: InstrumentSpec, event: OrderEvent) -> tuple[Decimal | None, Decimal | None]:
-    if event.exec_type != EXEC_TYPE_TRADE or event.last_px is None or event.last_qty <= 0:
+    if event.last_px is None or event.last_qty <= 0 or event.side == 0 or (
+            event.exec_type != EXEC_TYPE_TRADE and event.exec_type not in
+            EXEC_TYPES_WITHOUT_ORDER):
         return None, None
     num, den = home_notional(spec, event.last_qty * event.side, event.last_px)
     home = (Decimal(num) / Decimal(den)).quantize(_NOTIONAL_QUANTUM).normalize()
@@ -85,6 +89,9 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
     row = order_row(event, spec)
     home, foreign = _notionals(spec, event)
     is_trade = event.exec_type == EXEC_TYPE_TRADE
+    if event.exec_type in EXEC_TYPES_WITHOUT_ORDER:
+        row["ordType"] = EXEC_TYPE_NAMES[event.exec_type]
+        row["orderQty"] = row["leavesQty"] = row["cumQty"] = None
     row.update({
         "execID": exec_uuid(event.exec_id),
         "execType": EXEC_TYPE_NAMES.get(event.exec_type, ""),
@@ -93,7 +100,7 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
         "lastLiquidityInd": LIQUIDITY_NAMES.get(event.liquidity, ""),
         "trdMatchID": trade_uuid(event.trd_match_id) if is_trade else ZERO_UUID,
         "commission": (Decimal(event.fee_rate_ppm) / Decimal(PPM)).normalize()
-        if is_trade else None,
+        if is_trade or event.exec_type == EXEC_TYPE_FUNDING else None,
         "feeType": ("Maker" if event.liquidity == 1 else "Taker") if is_trade else "",
         "tradePublishIndicator": "PublishTrade" if is_trade else "",
         "execCost": event.exec_cost,
@@ -106,3 +113,15 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
         "multiLegReportingType": "SingleSecurity",
     })
     return row
+
+
+def transaction_row(row: Any) -> dict[str, Any]:
+    """BitMEX ``Transaction`` from a ``transactions`` read-model row."""
+    return {
+        "transactID": transact_uuid(row.transact_id), "account": row.account,
+        "currency": row.currency, "network": row.network, "transactType": row.transact_type,
+        "amount": row.amount, "fee": row.fee, "transactStatus": row.transact_status,
+        "address": row.address, "tx": row.tx, "text": row.text,
+        "transactTime": iso_ms(row.transact_ts_ns), "timestamp": iso_ms(row.timestamp_ns),
+        "walletBalance": row.wallet_balance, "marginBalance": None,
+    }

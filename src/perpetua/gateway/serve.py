@@ -1,11 +1,14 @@
 """``perpetua run``: recover the engine, start the sequencer, the read-model projector and the
 gateway under uvicorn, and shut down cleanly on SIGINT/SIGTERM.
 
-Order at start: ``Sequencer.open(data_dir)`` (snapshot + journal tail), store migration and
-projector, sequencer threads, then the HTTP server (whose lifespan subscribes the gateway).
-Order at stop: uvicorn stops accepting and closes sockets, then the sequencer stops (taking its
-snapshot) and the projector drains. API keys come from ``perpetua.services.accounts`` when it is
-installed, else from an in-memory store filled through ``POST /api/v1/admin/apiKey``.
+Order at start: ``Sequencer.open(data_dir)`` (snapshot + journal tail); the recovered engine's
+public state is read once (``bootstrap.engine_seed``) while no thread touches it; the store is
+migrated and the projector caught up from the journal to the recovered seq, synchronously; the
+gateway is built (subscribed, its views seeded from both: docs/decisions.md §7); then the
+sequencer threads and the HTTP server start. Order at stop: uvicorn stops accepting and closes
+sockets, then the sequencer stops (taking its snapshot) and the projector drains. API keys
+come from ``perpetua.services.accounts`` when it is installed, else from an in-memory store
+filled through ``POST /api/v1/admin/apiKey``.
 """
 
 import logging
@@ -20,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from perpetua.gateway.app import create_app
+from perpetua.gateway.bootstrap import engine_seed
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.memory_accounts import MemoryAccounts
 from perpetua.gateway.ratelimit import RateLimitConfig
@@ -50,11 +54,22 @@ def _accounts(data_dir: Path) -> Any:
 
 
 def _projector(data_dir: Path) -> Any:
-    from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
+    """The read-model projector, caught up to the journal before it follows the live stream
+    (its own start-up catch-up then finds nothing to do)."""
+    from perpetua.store import (
+        Projector,
+        ProjectorThread,
+        catch_up,
+        default_url,
+        migrate,
+        open_engine,
+    )
 
     url = os.environ.get("PERPETUA_DATABASE_URL") or default_url(data_dir)
     migrate(url)
-    return ProjectorThread(Projector(open_engine(url)))
+    projector = Projector(open_engine(url))
+    catch_up(projector, data_dir)
+    return ProjectorThread(projector, data_dir=data_dir)
 
 
 def run(options: RunOptions) -> int:
@@ -68,15 +83,17 @@ def run(options: RunOptions) -> int:
         sys.stderr.write(f"operator key (x-operator-key for /api/v1/admin/*): {operator_key}\n")
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sequencer = Sequencer.open(options.data_dir)
+    recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
+    seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
     projector = _projector(options.data_dir) if options.store else None
     if projector is not None:
         sequencer.subscribe(projector.publish)
-    sequencer.start()
     config = GatewayConfig(
         public_host=f"{options.host}:{options.port}", operator_key=operator_key,
         rate_limits=RateLimitConfig(enabled=options.rate_limits),
     )
-    app = create_app(config, sequencer, projector, _accounts(options.data_dir))
+    app = create_app(config, sequencer, projector, _accounts(options.data_dir), seed=seed)
+    sequencer.start()
     server = uvicorn.Server(uvicorn.Config(
         app, host=options.host, port=options.port, loop="uvloop", http="httptools",
         ws="websockets", log_level=options.log_level, access_log=False,

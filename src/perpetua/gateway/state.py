@@ -4,6 +4,11 @@
 the public views (``MarketData``) and the private views, then hands the resulting deltas to the
 WebSocket fan-out. It always runs on the event loop's thread: a call from another thread is
 forwarded with ``call_soon_threadsafe``, which keeps the stream's order.
+
+The gateway subscribes when it is built (``create_app``), before the sequencer starts, so no
+command is missed; what arrives before the event loop runs is buffered and applied at
+``start``, after the start-up seed (``bootstrap``), in seq order. ``history`` reads the read
+models (``gateway.history``) when the gateway has a store.
 """
 
 import asyncio
@@ -13,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from perpetua.gateway.auth import KeyCache
+from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.history import History
 from perpetua.gateway.ports import AccountsPort, Overloaded, SequencerPort
 from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import RateLimits
@@ -32,8 +39,9 @@ class Gateway:
         self.sequencer = sequencer
         self.store = store
         self.accounts = accounts
+        self.history = History.of(store)
         self.market = MarketData(config.instruments)
-        self.private = PrivateViews(self.market)
+        self.private = PrivateViews(self.market, with_store=self.history is not None)
         self.symbols = SymbolIndex(self.market.specs)
         self.keys = KeyCache(accounts)
         self.limits = RateLimits(config.rate_limits)
@@ -42,10 +50,40 @@ class Gateway:
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None
         self.last_seq = 0
+        self._early: list[Any] | None = []  # batches delivered before the loop ran
+        self._early_lock = threading.Lock()
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        subscribe_batches = getattr(self.sequencer, "subscribe_batches", None)
+        if subscribe_batches is not None:  # one loop wake-up per durable batch
+            subscribe_batches(self.on_batch)
+        else:
+            self.sequencer.subscribe(self.on_events)
+
+    def bootstrap(self, seed: EngineSeed) -> None:
+        """Load the views from the recovered engine and the read models (before serving)."""
+        seed_views(self, seed)
+
+    def account_seq(self, account: int) -> int:
+        """The last seq that touched ``account`` (history reads wait for it)."""
+        return self.private.account_seq.get(account, 0)
+
+    def _buffered(self, item: Any) -> bool:
+        """Keep ``item`` for ``start`` if the loop is not running yet."""
+        if self._early is None:
+            return False
+        with self._early_lock:
+            if self._early is None:
+                return False
+            self._early.append(item)
+            return True
 
     # Event stream -------------------------------------------------------------------------------
 
     def on_events(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        if self.loop is None and self._buffered((seq, ts_ns, command, events)):
+            return
         loop = self.loop
         if loop is not None and threading.get_ident() != self._thread_id:
             loop.call_soon_threadsafe(self._apply, seq, ts_ns, command, events)
@@ -56,14 +94,20 @@ class Gateway:
         if seq and seq <= self.last_seq:
             return  # already seen (a replayed backlog overlapping the live stream)
         self.last_seq = max(self.last_seq, seq)
-        public = self.market.apply(seq, ts_ns, command, events)
+        market = self.market
+        public = market.apply(seq, ts_ns, command, events)
         private = self.private.apply(seq, ts_ns, events)
+        if market.marks_moved and self.private.wanted_accounts:
+            for symbol in market.marks_moved:
+                private.extend(self.private.on_mark(symbol))
         if public or private:
             self.fanout.publish(public, private)
 
     def on_batch(self, batch: Sequence[Any]) -> None:
         """The real sequencer's subscriber: ``list[Applied]`` per durable batch, in seq order,
         on its committer thread; forwarded whole to the loop (one wake-up per batch)."""
+        if self.loop is None and self._buffered(batch):
+            return
         loop = self.loop
         if loop is not None and threading.get_ident() != self._thread_id:
             loop.call_soon_threadsafe(self._apply_batch, batch)
@@ -96,13 +140,15 @@ class Gateway:
     # Lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
         self._thread_id = threading.get_ident()
-        subscribe_batches = getattr(self.sequencer, "subscribe_batches", None)
-        if subscribe_batches is not None:  # one loop wake-up per durable batch
-            subscribe_batches(self.on_batch)
-        else:
-            self.sequencer.subscribe(self.on_events)
+        with self._early_lock:
+            early, self._early = self._early or [], None
+            self.loop = asyncio.get_running_loop()
+        for item in early:  # in arrival order: batches (lists) or single records (tuples)
+            if isinstance(item, tuple):
+                self._apply(*item)
+            else:
+                self._apply_batch(item)
         self._roller = asyncio.create_task(self._roll_bins())
 
     async def stop(self) -> None:

@@ -16,7 +16,15 @@ from perpetua.gateway.params import Params
 from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL
 from perpetua.marketdata.wire import iso_ms
 
-__all__ = ["COUNT_DEFAULT", "COUNT_MAX", "TableQuery", "parse_table_query", "run_query"]
+__all__ = [
+    "COUNT_DEFAULT",
+    "COUNT_MAX",
+    "TableQuery",
+    "parse_table_query",
+    "project",
+    "run_query",
+    "store_query",
+]
 
 COUNT_DEFAULT = 100
 COUNT_MAX = 1_000
@@ -24,17 +32,20 @@ START_MAX = 10_000_000
 
 
 class TableQuery:
-    __slots__ = ("filter", "columns", "count", "start", "reverse", "start_time", "end_time")
+    __slots__ = ("filter", "columns", "count", "start", "reverse", "start_time", "end_time",
+                 "start_ns", "end_ns")
 
     def __init__(self, filter_: dict[str, Any], columns: list[str] | None, count: int,
-                 start: int, reverse: bool, start_time: str | None, end_time: str | None) -> None:
+                 start: int, reverse: bool, start_ns: int | None, end_ns: int | None) -> None:
         self.filter = filter_
         self.columns = columns
         self.count = count
         self.start = start
         self.reverse = reverse
-        self.start_time = start_time
-        self.end_time = end_time
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.start_time = iso_ms(start_ns) if start_ns is not None else None
+        self.end_time = iso_ms(end_ns) if end_ns is not None else None
 
 
 def parse_table_query(params: Params, count_default: int = COUNT_DEFAULT,
@@ -55,12 +66,31 @@ def parse_table_query(params: Params, count_default: int = COUNT_DEFAULT,
         raise bad_request("Invalid start")
     start_ns = params.time_ns("startTime")
     end_ns = params.time_ns("endTime")
+    count_max = max(COUNT_MAX, count_default)
     return TableQuery(
-        filter_, columns, min(count, COUNT_MAX) if count else count_default, start,
-        params.boolean("reverse", reverse_default),
-        iso_ms(start_ns) if start_ns is not None else None,
-        iso_ms(end_ns) if end_ns is not None else None,
+        filter_, columns, min(count, count_max) if count else count_default, start,
+        params.boolean("reverse", reverse_default), start_ns, end_ns,
     )
+
+
+def store_query(query: TableQuery, symbols: list[str] | None = None) -> dict[str, Any]:
+    """The ``store.queries`` keyword arguments of a table query."""
+    kwargs: dict[str, Any] = {
+        "filter": query.filter or None, "count": query.count, "start": query.start,
+        "reverse": query.reverse, "start_time_ns": query.start_ns, "end_time_ns": query.end_ns,
+    }
+    if symbols is not None:
+        kwargs["symbol"] = symbols
+    return kwargs
+
+
+def project(rows: list[dict[str, Any]], query: TableQuery, keys: tuple[str, ...] = (),
+            time_field: str = "timestamp") -> list[dict[str, Any]]:
+    """Keep the requested ``columns`` (plus the keys and the time field) of formatted rows."""
+    if not query.columns:
+        return rows
+    wanted = set(query.columns) | set(keys) | {time_field}
+    return [{k: v for k, v in row.items() if k in wanted} for row in rows]
 
 
 def _matches_value(actual: Any, wanted: Any) -> bool:

@@ -7,13 +7,19 @@ every value still equals the core's, so the two cannot drift apart silently.
 
 from typing import Final
 
+from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
+
 __all__ = [
     "CONTINGENCY_NAMES",
     "EXEC_INST_BITS",
+    "EXEC_TYPE_FUNDING",
     "EXEC_TYPE_NAMES",
+    "EXEC_TYPES_WITHOUT_ORDER",
+    "EXEC_TYPE_TRADE",
     "LIQUIDITY_NAMES",
     "ORD_STATUS_NAMES",
     "ORD_STATUS_TERMINAL",
+    "ORD_STATUS_TERMINAL_VALUES",
     "ORD_TYPE_NAMES",
     "PEG_NAMES",
     "SIDE_NAMES",
@@ -85,8 +91,10 @@ ORD_STATUS_NAMES: dict[int, str] = {
     6: "Expired",
 }
 ORD_STATUS_TERMINAL = frozenset({"Filled", "Canceled", "Rejected", "Expired"})
+ORD_STATUS_TERMINAL_VALUES = frozenset({3, 4, 5, 6})
 
 EXEC_TYPE_TRADE: Final = 2
+EXEC_TYPE_FUNDING: Final = 8
 EXEC_TYPE_NAMES: dict[int, str] = {
     1: "New",
     2: "Trade",
@@ -97,7 +105,11 @@ EXEC_TYPE_NAMES: dict[int, str] = {
     7: "TriggeredOrActivatedBySystem",
     8: "Funding",
     9: "Settlement",
+    **READ_MODEL_EXEC_TYPE_NAMES,  # Liquidation, Bankruptcy, Deleverage (store.risk_rows)
 }
+# Executions of the risk engine's events: no order behind them (BitMEX's all-zero orderID),
+# and their ordType names the event (BitMEX's funding rows say ordType "Funding").
+EXEC_TYPES_WITHOUT_ORDER = frozenset({8, 9, *READ_MODEL_EXEC_TYPE_NAMES})
 
 LIQUIDITY_NAMES: dict[int, str] = {0: "", 1: "AddedLiquidity", 2: "RemovedLiquidity"}
 
@@ -117,6 +129,10 @@ TRANSFER_CODE_NAMES: dict[int, str] = {
     12: "RealisedPNL",
     13: "RealisedPNL",
     14: "Transfer",
+    15: "RealisedPNL",  # liquidation fee
+    16: "Transfer",  # funding residue (system accounts only)
+    17: "Transfer",  # settlement residue (system accounts only)
+    18: "RealisedPNL",  # settlement fee
 }
 TRANSFER_DEPOSIT: Final = 1
 TRANSFER_WITHDRAWAL_HOLD: Final = 2

@@ -5,6 +5,11 @@ the public ``Delta``s in event order (consecutive rows of the same table, symbol
 merged). ``roll(now_ns)`` closes due trade and quote bins. Tables whose deltas cost work to
 compute (``orderBookL2_25``, ``orderBook10``, ``instrument`` diffs) are only computed while
 ``wanted`` names them; the views themselves are always current so REST reads stay consistent.
+
+Marks, indices and funding rates come from ``MarkUpdated``; the risk engine's public tables
+(funding, settlement, insurance, liquidation) are ``risk`` (``risk_tables``). ``marks_moved``
+lists the symbols whose mark the last ``apply`` moved (private positions follow them).
+At start-up ``seed`` loads what the recovered engine holds (``gateway.bootstrap``).
 """
 
 from collections import deque
@@ -14,33 +19,44 @@ from typing import Any
 
 from perpetua.core.events import (
     BookLevel,
+    Funding,
     IndexUpdated,
     InstrumentStateChanged,
+    MarkUpdated,
+    OrderEvent,
     PositionChanged,
+    Settled,
     Trade,
     Transfer,
 )
-from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value, home_notional
+from perpetua.core.instruments import (
+    InstrumentKind,
+    InstrumentSpec,
+    contract_value,
+    contract_value_at,
+)
 from perpetua.marketdata.book import L2Book, level_id
 from perpetua.marketdata.deltas import Delta
-from perpetua.marketdata.ids import ZERO_UUID, trade_uuid
-from perpetua.marketdata.instruments import MarketStats, live_row, static_row
-from perpetua.marketdata.trades import BIN_SIZES_NS, TRADES_RETAINED_MAX, TradeBins, tick_direction
+from perpetua.marketdata.ids import ZERO_UUID
+from perpetua.marketdata.instruments import MarketStats, impact_prices, live_row, static_row
+from perpetua.marketdata.risk_tables import RiskTables, funding_wire, settlement_wire
+from perpetua.marketdata.trades import (
+    BIN_SIZES_NS,
+    TRADES_RETAINED_MAX,
+    TradeBins,
+    tick_direction,
+    trade_row,
+)
 from perpetua.marketdata.wire import iso_ms, price, rational
 
-__all__ = ["INSURANCE_ACCOUNT", "QUOTES_RETAINED_MAX", "MarketData"]
+__all__ = ["QUOTES_RETAINED_MAX", "MarketData"]
 
-INSURANCE_ACCOUNT = -3  # ledger.INSURANCE
 QUOTES_RETAINED_MAX = 1_000
-PUBLIC_ROWS_RETAINED_MAX = 1_000  # funding, settlement, insurance, liquidation rows kept
 L2_25_DEPTH = 25
+PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
 BOOK10_DEPTH = 10
 SIDE_NAMES = {1: "Buy", -1: "Sell"}
 _NOTIONAL_QUANTUM = Decimal("1e-8")
-
-
-def _decimal(fraction: tuple[int, int]) -> Decimal:
-    return (Decimal(fraction[0]) / Decimal(fraction[1])).quantize(_NOTIONAL_QUANTUM).normalize()
 
 
 class _Pending:
@@ -83,14 +99,12 @@ class MarketData:
                 self.quote_bins[(size, symbol)] = deque(maxlen=QUOTES_RETAINED_MAX)
             self.referrers.setdefault(spec.reference_symbol, []).append(symbol)
         self.positions: dict[tuple[int, str], int] = {}
-        self.insurance_balance: dict[str, int] = {}
-        self.insurance: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
-        self.funding: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
-        self.settlement: deque[dict[str, Any]] = deque(maxlen=PUBLIC_ROWS_RETAINED_MAX)
-        self.liquidation: dict[str, dict[str, Any]] = {}
+        self.risk = RiskTables()
+        self.marks_moved: list[str] = []
         self.published: dict[str, dict[str, Any]] = {}
         self.wanted: set[str] = set()
         self.seq = 0
+        self.trade_seq = 0  # last seq with a print (trade history reads wait for it)
         self.ts_ns = 0
 
     # Applying events ---------------------------------------------------------------------------
@@ -101,27 +115,74 @@ class MarketData:
         pending = _Pending()
         before: dict[tuple[str, int], list[tuple[int, int]]] = {}
         touched: set[str] = set()
+        if self.marks_moved:
+            self.marks_moved = []
         for event in events:
             kind = type(event)
             if kind is BookLevel:
                 self._book_level(event, before, pending)  # type: ignore[arg-type]
                 touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is OrderEvent:
+                if event.account < 0:  # type: ignore[attr-defined]
+                    self._fund_order(seq, event, pending)  # type: ignore[arg-type]
             elif kind is Trade:
                 self._trade(event, pending)  # type: ignore[arg-type]
+                self.trade_seq = seq
                 touched.add(event.symbol)  # type: ignore[attr-defined]
+            elif kind is MarkUpdated:
+                if self._mark(event):  # type: ignore[arg-type]
+                    touched.add(event.symbol)  # type: ignore[attr-defined]
             elif kind is IndexUpdated:
                 touched.update(self._index(event))  # type: ignore[arg-type]
             elif kind is InstrumentStateChanged:
-                self.stats[event.symbol].state = event.state  # type: ignore[attr-defined]
-                touched.add(event.symbol)  # type: ignore[attr-defined]
+                if event.symbol in self.stats:  # type: ignore[attr-defined]
+                    self.stats[event.symbol].state = event.state  # type: ignore[attr-defined]
+                    touched.add(event.symbol)  # type: ignore[attr-defined]
             elif kind is PositionChanged:
-                self._position(event)  # type: ignore[arg-type]
-                touched.add(event.symbol)  # type: ignore[attr-defined]
+                if self._position(event):  # type: ignore[arg-type]
+                    touched.add(event.symbol)  # type: ignore[attr-defined]
             elif kind is Transfer:
-                self._transfer(event, pending)  # type: ignore[arg-type]
+                self._transfer(seq, event, pending)  # type: ignore[arg-type]
+            elif kind is Funding:
+                pending.add("funding", event.symbol, "insert",  # type: ignore[attr-defined]
+                            self.risk.on_funding(seq, event))  # type: ignore[arg-type]
+            elif kind is Settled:
+                self._settled(seq, event, pending)  # type: ignore[arg-type]
         if touched:
             self._after(touched, before, pending)
         return pending.out
+
+    def _mark(self, event: MarkUpdated) -> bool:
+        stats = self.stats.get(event.symbol)
+        if stats is None:
+            return False
+        stats.mark_fine = event.mark_fine
+        stats.index_fine = event.index_fine
+        stats.funding_rate_ppb = event.funding_rate_ppb
+        stats.indicative_rate_ppb = event.indicative_funding_rate_ppb
+        stats.next_funding_ns = event.next_funding_ns
+        stats.ts_ns = max(stats.ts_ns, event.ts_ns)
+        self.marks_moved.append(event.symbol)
+        return True
+
+    def mark_fine(self, symbol: str) -> int | None:
+        """The core's mark (millionths of a tick), or None before the first mark."""
+        stats = self.stats.get(symbol)
+        return None if stats is None else stats.mark_fine
+
+    def _fund_order(self, seq: int, event: OrderEvent, pending: _Pending) -> None:
+        spec = self.specs.get(event.symbol)
+        if spec is None:
+            return
+        change = self.risk.on_order(seq, event, spec)
+        if change is not None:
+            pending.add("liquidation", event.symbol, change[0], change[1])
+
+    def _settled(self, seq: int, event: Settled, pending: _Pending) -> None:
+        spec = self.specs.get(event.symbol)
+        if spec is not None:
+            pending.add("settlement", event.symbol, "insert",
+                        self.risk.on_settled(seq, event, spec))
 
     def _book_level(self, event: BookLevel, before: dict[tuple[str, int], list[tuple[int, int]]],
                     pending: _Pending) -> None:
@@ -155,22 +216,8 @@ class MarketData:
         stats.total_volume += event.qty
         stats.total_turnover += event.gross_value
         stats.ts_ns = max(stats.ts_ns, event.ts_ns)
-        home = _decimal(home_notional(spec, event.qty, event.price))
-        px = price(spec, event.price) or Decimal(0)
-        foreign = (home * px).quantize(_NOTIONAL_QUANTUM).normalize()
-        row = {
-            "timestamp": iso_ms(event.ts_ns),
-            "symbol": event.symbol,
-            "side": SIDE_NAMES[event.side],
-            "size": event.qty,
-            "price": px,
-            "tickDirection": direction,
-            "trdMatchID": trade_uuid(event.trd_match_id),
-            "grossValue": event.gross_value,
-            "homeNotional": home,
-            "foreignNotional": foreign,
-            "trdType": "Regular",
-        }
+        row = trade_row(spec, event, direction)
+        home, foreign = row["homeNotional"], row["foreignNotional"]
         self.trades[event.symbol].append(row)
         pending.add("trade", event.symbol, "insert", row)
         for size in BIN_SIZES_NS:
@@ -193,9 +240,12 @@ class MarketData:
             touched.append(symbol)
         return touched
 
-    def _position(self, event: PositionChanged) -> None:
+    def _position(self, event: PositionChanged) -> bool:
+        """Open interest follows positions; True if it changed."""
         key = (event.account, event.symbol)
         old = self.positions.get(key, 0)
+        if old == event.current_qty:
+            return False
         if event.current_qty:
             self.positions[key] = event.current_qty
         else:
@@ -203,17 +253,12 @@ class MarketData:
         stats = self.stats.get(event.symbol)
         if stats is not None:
             stats.open_interest += max(event.current_qty, 0) - max(old, 0)
+        return True
 
-    def _transfer(self, event: Transfer, pending: _Pending) -> None:
-        if INSURANCE_ACCOUNT not in (event.debit_account, event.credit_account):
-            return
-        sign = 1 if event.credit_account == INSURANCE_ACCOUNT else -1
-        balance = self.insurance_balance.get(event.currency, 0) + sign * event.amount
-        self.insurance_balance[event.currency] = balance
-        row = {"currency": event.currency, "timestamp": iso_ms(event.ts_ns),
-               "walletBalance": balance}
-        self.insurance.append(row)
-        pending.add("insurance", "", "insert", row)
+    def _transfer(self, seq: int, event: Transfer, pending: _Pending) -> None:
+        row = self.risk.on_transfer(seq, event)
+        if row is not None:
+            pending.add("insurance", "", "insert", row)
 
     def _after(self, touched: set[str], before: dict[tuple[str, int], list[tuple[int, int]]],
                pending: _Pending) -> None:
@@ -286,6 +331,66 @@ class MarketData:
             changed["timestamp"] = fresh["timestamp"]
             pending.add("instrument", symbol, "update", changed)
 
+    # Start-up ------------------------------------------------------------------------------------
+
+    def seed(self, markets: Iterable[Any], ts_ns: int) -> None:
+        """Load the recovered engine's public state (``gateway.bootstrap.MarketSeed``s)."""
+        self.ts_ns = max(self.ts_ns, ts_ns)
+        for seed in markets:
+            spec = self.specs.get(seed.symbol)
+            book = self.books.get(seed.symbol)
+            if spec is None or book is None:
+                continue
+            stats = self.stats[seed.symbol]
+            stats.state = seed.state
+            stats.last_ticks = seed.last_price
+            stats.ts_ns = max(stats.ts_ns, ts_ns)
+            if seed.mark_fine is not None:
+                stats.mark_fine = seed.mark_fine
+                stats.index_fine = seed.index_fine
+                stats.funding_rate_ppb = seed.funding_rate_ppb
+                stats.indicative_rate_ppb = seed.indicative_rate_ppb
+                stats.next_funding_ns = seed.next_funding_ns
+            if seed.index_fine is not None:
+                value = (seed.index_fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK)
+                stats.index = value
+                reference = self.stats.get(spec.reference_symbol)
+                if reference is not None:
+                    reference.index = value
+                    reference.ts_ns = max(reference.ts_ns, ts_ns)
+            for side, levels in ((1, seed.bids), (-1, seed.asks)):
+                for level_price, size in levels:
+                    book.set(side, level_price, size, ts_ns)
+            self._quote(seed.symbol, book, _Pending())
+            for account, qty in seed.positions.items():
+                self.positions[(account, seed.symbol)] = qty
+                stats.open_interest += max(qty, 0)
+
+    def seed_risk(self, orders: Iterable[Any], fund: Iterable[tuple[str, int]],
+                  funding: Iterable[Any], settlement: Iterable[Any], ts_ns: int) -> None:
+        """The liquidation engine's working orders, the fund's balances, recent funding and
+        settlement rows (read-model rows)."""
+        for order in orders:
+            spec = self.specs.get(order.symbol)
+            if spec is not None and order.account < 0:
+                self.risk.seed_liquidation(order, spec)
+        for currency, balance in fund:
+            self.risk.seed_insurance(currency, ts_ns, balance)
+        for row in funding:
+            self.risk.funding.append(funding_wire(row.timestamp_ns, row.symbol,
+                                                  row.funding_interval_ns,
+                                                  row.funding_rate_num, row.funding_rate_den))
+        for row in settlement:
+            self.risk.settlement.append(settlement_wire(
+                row.timestamp_ns, row.symbol, row.settlement_type, row.settled_price_num,
+                row.settled_price_den, row.bankrupt, row.tax_base, row.tax_rate_ppm))
+
+    def seed_trades(self, trades: Iterable[Trade]) -> None:
+        """Replay recent prints (oldest first) into the tape, the bins and the tick direction."""
+        for trade in trades:
+            if trade.symbol in self.trades:
+                self._trade(trade, _Pending())
+
     # Time ---------------------------------------------------------------------------------------
 
     def roll(self, now_ns: int) -> list[Delta]:
@@ -335,10 +440,15 @@ class MarketData:
         bid = book.best(1)
         ask = book.best(-1)
         open_value = 0
-        if stats.open_interest and stats.last_ticks:
+        if stats.open_interest and stats.mark_fine:
+            open_value = abs(contract_value_at(spec, stats.open_interest,
+                                               stats.mark_fine * spec.tick_num,
+                                               spec.tick_den * PRICE_FINE_PER_TICK))
+        elif stats.open_interest and stats.last_ticks:
             open_value = abs(contract_value(spec, stats.open_interest, stats.last_ticks))
         return live_row(spec, stats, bid[0] if bid else None, ask[0] if ask else None,
-                        self.day_stats(symbol), open_value)
+                        self.day_stats(symbol), open_value, impact_prices(spec, book),
+                        self.ts_ns)
 
     def instrument_row(self, symbol: str) -> dict[str, Any]:
         row = dict(self.static[symbol])

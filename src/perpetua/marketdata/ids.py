@@ -7,6 +7,7 @@ the UUID) and the int fills the lower 64 bits, in hex:
     orderID     4f524400-0000-4000-HHHH-HHHHHHHHHHHH   ("ORD" in ASCII hex)
     execID      45584543-0000-4000-HHHH-HHHHHHHHHHHH   ("EXEC")
     trdMatchID  54524144-0000-4000-HHHH-HHHHHHHHHHHH   ("TRAD")
+    transactID  54584e00-0000-4000-HHHH-HHHHHHHHHHHH   ("TXN")
 
 so order 1 is ``4f524400-0000-4000-0000-000000000001``. Parsing accepts any letter case and
 rejects strings with another prefix (``None``), so ids from one kind never alias another.
@@ -18,17 +19,20 @@ __all__ = [
     "EXEC_PREFIX",
     "ORDER_PREFIX",
     "TRADE_PREFIX",
+    "TRANSACT_PREFIX",
     "ZERO_UUID",
     "exec_uuid",
     "order_uuid",
     "parse_order_uuid",
     "parse_uuid",
     "trade_uuid",
+    "transact_uuid",
 ]
 
 ORDER_PREFIX: Final = "4f524400-0000-4000"
 EXEC_PREFIX: Final = "45584543-0000-4000"
 TRADE_PREFIX: Final = "54524144-0000-4000"
+TRANSACT_PREFIX: Final = "54584e00-0000-4000"
 ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
 _LOW_MAX = (1 << 64) - 1
 _UUID_LENGTH = 36
@@ -50,6 +54,10 @@ def exec_uuid(exec_id: int) -> str:
 
 def trade_uuid(trd_match_id: int) -> str:
     return _format(TRADE_PREFIX, trd_match_id)
+
+
+def transact_uuid(transact_id: int) -> str:
+    return _format(TRANSACT_PREFIX, transact_id)
 
 
 def parse_uuid(prefix: str, text: str) -> int | None:

@@ -2,23 +2,43 @@
 
 ``static_row`` is computed once per instrument. ``live_row`` holds what moves: last price and
 tick direction, bid/ask/mid from the L2 book, 24 h statistics from the hourly bins, open
-interest, index and mark. Until the risk engine publishes fair-price marks, ``markPrice`` is the
-reference index (as the core marks) or, without an index, the last price; ``fundingRate`` is
-absent rather than invented.
+interest and value, and the risk engine's figures from ``MarkUpdated``: ``markPrice`` (=
+``fairPrice``), ``indicativeSettlePrice`` (the reference index), ``fundingRate`` (the rate for
+the next ``fundingTimestamp``), ``indicativeFundingRate``, ``fairBasis`` (mark - index) and
+``fairBasisRate`` (annualised: perpetuals ``fundingRate x intervals per year``, futures the
+impact-mid basis ``(mark / index - 1) x year / time to expiry``). Before the first mark,
+``markPrice`` is the reference index or, without one, the last price.
+
+Impact prices (§7.7) are computed from the L2 book as the core does: the average price of
+taking the instrument's impact notional from each side (walking at most
+``IMPACT_LEVELS_WALKED_MAX`` levels); ``hasLiquidity`` says both exist within one maintenance
+margin of each other.
 """
 
 from decimal import Decimal
 from typing import Any
 
-from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value
 from perpetua.core.units import PPM
+from perpetua.marketdata.book import L2Book
 from perpetua.marketdata.wire import interval_iso, iso_ms, price, rational, tick_size
 
-__all__ = ["FUNDING_OFFSET_NS", "MarketStats", "funding_timestamp_ns", "live_row", "static_row"]
+__all__ = [
+    "FUNDING_OFFSET_NS",
+    "MarketStats",
+    "funding_timestamp_ns",
+    "impact_prices",
+    "live_row",
+    "static_row",
+]
 
 FUNDING_OFFSET_NS = 4 * 3_600 * 10**9  # funding at 04:00, 12:00 and 20:00 UTC
 INDEX_PUBLISH_INTERVAL_NS = 5 * 10**9
 _PCT_QUANTUM = Decimal("1e-4")
+PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
+FUNDING_RATE_DEN = 1_000_000_000  # the core's funding rates: ppb
+YEAR_NS = 365 * 86_400 * 10**9
+IMPACT_LEVELS_WALKED_MAX = 1_000
 
 
 def _ppm(value: int) -> Decimal:
@@ -89,7 +109,8 @@ class MarketStats:
     """Live numbers of one instrument, updated by the hub."""
 
     __slots__ = ("state", "last_ticks", "tick_dir", "total_volume", "total_turnover",
-                 "open_interest", "index", "ts_ns", "prev_close_ticks")
+                 "open_interest", "index", "ts_ns", "prev_close_ticks", "mark_fine",
+                 "index_fine", "funding_rate_ppb", "indicative_rate_ppb", "next_funding_ns")
 
     def __init__(self, state: str) -> None:
         self.state = state
@@ -101,12 +122,75 @@ class MarketStats:
         self.index: tuple[int, int] | None = None  # reference (or own, for indices) price
         self.ts_ns = 0
         self.prev_close_ticks: int | None = None
+        self.mark_fine: int | None = None  # MarkUpdated: millionths of a tick
+        self.index_fine: int | None = None
+        self.funding_rate_ppb: int | None = None
+        self.indicative_rate_ppb: int | None = None
+        self.next_funding_ns = 0
+
+
+def _fine(spec: InstrumentSpec, fine: int | None) -> Decimal | None:
+    if fine is None:
+        return None
+    return rational(fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK)
 
 
 def _mark(spec: InstrumentSpec, stats: MarketStats) -> Decimal | None:
+    if stats.mark_fine is not None:
+        return _fine(spec, stats.mark_fine)
     if stats.index is not None:
         return rational(*stats.index)
     return price(spec, stats.last_ticks)
+
+
+def _impact_side(spec: InstrumentSpec, levels: list[tuple[int, int]]) -> int | None:
+    """Average price (millionths of a tick) of taking the impact notional, as the core."""
+    notional = spec.impact_notional
+    filled = qty_total = px_qty = 0
+    for level_price, size in levels:
+        value = abs(contract_value(spec, size, level_price))
+        if filled + value >= notional:
+            take = max(1, size * (notional - filled) // value) if value else size
+            qty_total += take
+            px_qty += take * level_price
+            return px_qty * PRICE_FINE_PER_TICK // qty_total
+        filled += value
+        qty_total += size
+        px_qty += size * level_price
+    return None
+
+
+def impact_prices(spec: InstrumentSpec, book: L2Book) -> tuple[int | None, int | None]:
+    """(impact bid, impact ask) in millionths of a tick, None for a side too thin."""
+    if spec.impact_notional <= 0:
+        return None, None
+    return (_impact_side(spec, book.top(1, IMPACT_LEVELS_WALKED_MAX)),
+            _impact_side(spec, book.top(-1, IMPACT_LEVELS_WALKED_MAX)))
+
+
+def _funding_fields(spec: InstrumentSpec, stats: MarketStats, now_ns: int) -> dict[str, Any]:
+    """Funding, fair basis and the settle reference, from the last ``MarkUpdated``."""
+    out: dict[str, Any] = {}
+    mark, index = stats.mark_fine, stats.index_fine
+    if mark is not None and index is not None:
+        out["fairBasis"] = rational((mark - index) * spec.tick_num,
+                                    spec.tick_den * PRICE_FINE_PER_TICK)
+        if spec.kind == InstrumentKind.FUTURE and spec.expiry_ns > now_ns and index > 0:
+            out["fairBasisRate"] = rational((mark - index) * YEAR_NS,
+                                            index * (spec.expiry_ns - now_ns), 6)
+    if spec.kind == InstrumentKind.PERPETUAL and stats.funding_rate_ppb is not None:
+        rate = stats.funding_rate_ppb
+        out["fundingRate"] = rational(rate, FUNDING_RATE_DEN, 9)
+        out["indicativeFundingRate"] = rational(stats.indicative_rate_ppb or 0,
+                                                FUNDING_RATE_DEN, 9)
+        if spec.funding_interval_ns > 0:
+            out["fairBasisRate"] = rational(rate * YEAR_NS,
+                                            FUNDING_RATE_DEN * spec.funding_interval_ns, 6)
+    if stats.next_funding_ns:
+        out["fundingTimestamp"] = iso_ms(stats.next_funding_ns)
+    if stats.index_fine is not None and stats.index is None:
+        out["indicativeSettlePrice"] = _fine(spec, stats.index_fine)
+    return out
 
 
 def live_row(
@@ -116,6 +200,8 @@ def live_row(
     best_ask: int | None,
     day: dict[str, Any],
     open_value: int,
+    impact: tuple[int | None, int | None] = (None, None),
+    now_ns: int = 0,
 ) -> dict[str, Any]:
     """Fields that move; ``day`` holds the 24 h figures from the hourly bins."""
     bid = price(spec, best_bid)
@@ -130,7 +216,14 @@ def live_row(
         change = ((last - prev24) / prev24).quantize(_PCT_QUANTUM)
     mark = _mark(spec, stats)
     funding_ts = funding_timestamp_ns(spec, stats.ts_ns)
-    return {
+    impact_bid, impact_ask = impact
+    impact_mid = None
+    has_liquidity = False
+    if impact_bid is not None and impact_ask is not None:
+        impact_mid = (impact_bid + impact_ask) // 2
+        spread = (impact_ask - impact_bid) * PPM
+        has_liquidity = impact_mid > 0 and spread <= spec.maint_margin_ppm * impact_mid
+    row = {
         "state": stats.state,
         "lastPrice": last,
         "lastPriceProtected": last,
@@ -140,10 +233,10 @@ def live_row(
         "bidPrice": bid,
         "midPrice": mid,
         "askPrice": ask,
-        "impactBidPrice": bid,
-        "impactMidPrice": mid,
-        "impactAskPrice": ask,
-        "hasLiquidity": bid is not None and ask is not None,
+        "impactBidPrice": _fine(spec, impact_bid),
+        "impactMidPrice": _fine(spec, impact_mid),
+        "impactAskPrice": _fine(spec, impact_ask),
+        "hasLiquidity": has_liquidity,
         "totalVolume": stats.total_volume,
         "volume": day.get("volume24h", 0),
         "volume24h": day.get("volume24h", 0),
@@ -164,3 +257,6 @@ def live_row(
         "fundingTimestamp": iso_ms(funding_ts) if funding_ts else None,
         "timestamp": iso_ms(stats.ts_ns),
     }
+    if spec.is_derivative:
+        row.update(_funding_fields(spec, stats, now_ns or stats.ts_ns))
+    return row

@@ -11,11 +11,14 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from perpetua.core.instruments import InstrumentSpec
+from perpetua.core.events import Trade
+from perpetua.core.instruments import InstrumentSpec, home_notional
+from perpetua.marketdata.ids import trade_uuid
 from perpetua.marketdata.wire import iso_ms, price
 
 __all__ = [
     "BINS_RETAINED_MAX", "BIN_SIZES_NS", "TRADES_RETAINED_MAX", "TradeBins", "tick_direction",
+    "trade_row",
 ]
 
 BIN_SIZES_NS: dict[str, int] = {
@@ -28,6 +31,30 @@ TRADES_RETAINED_MAX = 1_000  # per symbol; older trades come from the read-model
 BINS_RETAINED_MAX = 1_500  # per symbol and bin size
 EMPTY_BINS_PER_ROLL_MAX = 1_500  # a long idle gap publishes at most this many empty bins
 _VWAP_QUANTUM = Decimal("1e-8")
+
+
+_SIDE_NAMES = {1: "Buy", -1: "Sell"}
+_NOTIONAL_QUANTUM = Decimal("1e-8")
+
+
+def trade_row(spec: InstrumentSpec, event: Trade, direction: str) -> dict[str, Any]:
+    """BitMEX ``Trade``: the public print (notionals unsigned, as BitMEX sends them)."""
+    num, den = home_notional(spec, event.qty, event.price)
+    home = (Decimal(num) / Decimal(den)).quantize(_NOTIONAL_QUANTUM).normalize()
+    px = price(spec, event.price) or Decimal(0)
+    return {
+        "timestamp": iso_ms(event.ts_ns),
+        "symbol": event.symbol,
+        "side": _SIDE_NAMES[event.side],
+        "size": event.qty,
+        "price": px,
+        "tickDirection": direction,
+        "trdMatchID": trade_uuid(event.trd_match_id),
+        "grossValue": event.gross_value,
+        "homeNotional": home,
+        "foreignNotional": (home * px).quantize(_NOTIONAL_QUANTUM).normalize(),
+        "trdType": "Regular",
+    }
 
 
 def tick_direction(previous: str, last_ticks: int | None, ticks: int) -> str:

@@ -5,8 +5,10 @@ from typing import Any
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.routes import Spec
-from perpetua.gateway.tables import parse_table_query, run_query
-from perpetua.marketdata.trades import BIN_SIZES_NS
+from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
+from perpetua.marketdata.trades import BIN_SIZES_NS, trade_row
+from perpetua.store import queries
+from perpetua.store.rows import TICK_DIRECTION_NAMES, trade_of
 
 __all__ = ["SPECS"]
 
@@ -34,12 +36,26 @@ async def get_l2(ctx: Context) -> list[dict[str, Any]]:
 
 async def get_trade(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    rows: list[dict[str, Any]] = []
-    for symbol in _symbols(ctx):
-        rows.extend(ctx.gw.market.trades[symbol])
-    if len(_symbols(ctx)) > 1:
-        rows.sort(key=lambda r: r["timestamp"])
-    return run_query(rows, query)
+    symbols = _symbols(ctx)
+    history = ctx.gw.history
+    if history is None:  # no read models: the recent tape this process keeps
+        rows: list[dict[str, Any]] = []
+        for symbol in symbols:
+            rows.extend(ctx.gw.market.trades[symbol])
+        if len(symbols) > 1:
+            rows.sort(key=lambda r: r["timestamp"])
+        return run_query(rows, query)
+    if not symbols:
+        return []
+    found = await history.read(ctx.gw.market.trade_seq, queries.query_trades,
+                               **store_query(query, symbols))
+    specs = ctx.gw.market.specs
+    out = []
+    for row in found:
+        event = trade_of(row)
+        out.append(trade_row(specs[event.symbol], event,
+                             TICK_DIRECTION_NAMES.get(row.tick_direction, "")))
+    return project(out, query)
 
 
 def _bin_size(ctx: Context) -> str:

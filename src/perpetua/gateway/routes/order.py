@@ -15,10 +15,19 @@ from perpetua.gateway.params import Params
 from perpetua.gateway.ratelimit import bulk_cost
 from perpetua.gateway.routes import Spec
 from perpetua.gateway.rows import order_row
-from perpetua.gateway.tables import parse_table_query, run_query
-from perpetua.gateway.vocabulary import EXEC_INST_BITS, SIDE_NAMES, by_name
-from perpetua.marketdata.ids import order_uuid
+from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
+from perpetua.gateway.vocabulary import (
+    EXEC_INST_BITS,
+    SIDE_NAMES,
+    by_name,
+)
+from perpetua.gateway.vocabulary import (
+    ORD_STATUS_TERMINAL_VALUES as TERMINAL_VALUES,
+)
+from perpetua.marketdata.ids import order_uuid, parse_order_uuid
 from perpetua.marketdata.wire import iso_ms
+from perpetua.store import queries
+from perpetua.store.rows import order_event_of
 
 __all__ = ["SPECS"]
 
@@ -34,12 +43,24 @@ def _row(ctx: Context, event: OrderEvent) -> dict[str, Any]:
 
 async def get_orders(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    rows = ctx.gw.private.orders(ctx.account)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    if symbols is not None:
-        wanted = set(symbols)
-        rows = [r for r in rows if r["symbol"] in wanted]
-    return run_query(rows, query, ("orderID",))
+    history = ctx.gw.history
+    if history is None:  # no read models: the recent orders this process keeps
+        rows = ctx.gw.private.order_rows(ctx.account)
+        if symbols is not None:
+            wanted = set(symbols)
+            rows = [r for r in rows if r["symbol"] in wanted]
+        return run_query(rows, query, ("orderID",))
+    if symbols is not None and not symbols:
+        return []
+    found = await history.read(ctx.gw.account_seq(ctx.account), queries.query_orders,
+                               ctx.account, **store_query(query, symbols))
+    return project([_stored_row(ctx, r) for r in found], query, ("orderID",))
+
+
+def _stored_row(ctx: Context, row: Any) -> dict[str, Any]:
+    event = order_event_of(row)
+    return order_row(event, ctx.gw.market.specs[event.symbol])
 
 
 async def post_order(ctx: Context) -> dict[str, Any]:
@@ -48,50 +69,59 @@ async def post_order(ctx: Context) -> dict[str, Any]:
     return _row(ctx, event_result(result.events, ctx.account, "PlaceOrder"))
 
 
-def _resolve(ctx: Context, order_id: int | None, cl_ord_id: str
-             ) -> tuple[int | None, InstrumentSpec | None]:
-    """(order id, instrument) of one of the caller's orders, live first, then ended."""
-    views = ctx.gw.private
-    account = ctx.account
-    for table in (views.open_orders.get(account, {}), views.ended_orders.get(account, {})):
-        if order_id is not None and order_id in table:
-            return order_id, ctx.gw.market.specs[table[order_id]["symbol"]]
-        if order_id is None and cl_ord_id:
-            for oid, row in table.items():
-                if row["clOrdID"] == cl_ord_id:
-                    return oid, ctx.gw.market.specs[row["symbol"]]
-    return order_id, None
+async def _stored_order(ctx: Context, order_id: int | None, cl_ord_id: str) -> Any:
+    """The caller's order from the read models (by id, else its newest with ``cl_ord_id``)."""
+    history = ctx.gw.history
+    if history is None or (order_id is None and not cl_ord_id):
+        return None
+    seq = ctx.gw.account_seq(ctx.account)
+    if order_id is not None:
+        return await history.read(seq, queries.get_order, ctx.account, order_id)
+    return await history.read(seq, queries.get_order_by_cl_ord_id, ctx.account, cl_ord_id)
 
 
-def _amend(ctx: Context, params: Params) -> AmendOrder:
-    def spec_of(order_id: int | None, orig: str) -> InstrumentSpec | None:
-        return _resolve(ctx, order_id, orig)[1]
+async def _resolve(ctx: Context, order_id: int | None, cl_ord_id: str
+                   ) -> tuple[int | None, InstrumentSpec | None]:
+    """(order id, instrument) of one of the caller's orders: live, recent, then stored."""
+    found, spec = ctx.gw.private.spec_of_order(ctx.account, order_id, cl_ord_id)
+    if spec is not None:
+        return found, spec
+    row = await _stored_order(ctx, order_id, cl_ord_id)
+    if row is None:
+        return order_id, None
+    return int(row.order_id), ctx.gw.market.specs.get(row.symbol)
+
+
+async def _amend(ctx: Context, params: Params) -> AmendOrder:
+    order_id_text = params.string("orderID")
+    order_id = parse_order_uuid(order_id_text) if order_id_text else None
+    found, spec = await _resolve(ctx, order_id, params.string("origClOrdID") or "")
+
+    def spec_of(_order_id: int | None, _orig: str) -> InstrumentSpec | None:
+        return spec
 
     command = amend_command(params, ctx.account, ctx.gw.symbols, spec_of)
-    if command.order_id is None:
-        found, _spec = _resolve(ctx, None, command.orig_cl_ord_id)
-        if found is not None:
-            command = command._replace(order_id=found)
+    if command.order_id is None and found is not None:
+        command = command._replace(order_id=found)
     return command
 
 
 async def put_order(ctx: Context) -> dict[str, Any]:
-    command = _amend(ctx, ctx.params)
+    command = await _amend(ctx, ctx.params)
     result = await ctx.gw.submit(command)
     names = tuple(n for n in (command.orig_cl_ord_id, command.cl_ord_id) if n)
     return _row(ctx, event_result(result.events, ctx.account, "AmendOrder", command.order_id,
                                   names))
 
 
-def _ended_row(ctx: Context, order_id: int, cl_ord_id: str) -> dict[str, Any] | None:
-    ended = ctx.gw.private.ended_orders.get(ctx.account, {})
-    if order_id and order_id in ended:
-        return ended[order_id]
-    if cl_ord_id:
-        for row in ended.values():
-            if row["clOrdID"] == cl_ord_id:
-                return row
-    return None
+async def _ended_row(ctx: Context, order_id: int, cl_ord_id: str) -> dict[str, Any] | None:
+    event = ctx.gw.private.ended_order(ctx.account, order_id, cl_ord_id)
+    if event is not None:
+        return _row(ctx, event)
+    row = await _stored_order(ctx, order_id if order_id > 0 else None, cl_ord_id)
+    if row is None or row.ord_status not in TERMINAL_VALUES:
+        return None
+    return _stored_row(ctx, row)
 
 
 async def delete_order(ctx: Context) -> list[dict[str, Any]]:
@@ -105,7 +135,7 @@ async def delete_order(ctx: Context) -> list[dict[str, Any]]:
             rows.append(_row(ctx, event))
         elif isinstance(event, Rejected) and event.account == ctx.account and (
                 event.command == "CancelOrders"):
-            ended = _ended_row(ctx, event.order_id, event.cl_ord_id)
+            ended = await _ended_row(ctx, event.order_id, event.cl_ord_id)
             if ended is not None:
                 rows.append(dict(ended, error="Unable to cancel order due to existing state: "
                                  f"{ended['ordStatus']}"))
@@ -212,7 +242,7 @@ async def post_bulk(ctx: Context) -> list[dict[str, Any]]:
 
 
 async def put_bulk(ctx: Context) -> list[dict[str, Any]]:
-    commands: list[PlaceOrder | AmendOrder] = [_amend(ctx, Params(o))
+    commands: list[PlaceOrder | AmendOrder] = [await _amend(ctx, Params(o))
                                                for o in _orders_param(ctx.params)]
     if any(isinstance(c, AmendOrder) and c.order_id is None for c in commands):
         raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID])

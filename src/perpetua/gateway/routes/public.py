@@ -1,12 +1,25 @@
-"""Public history tables: /funding, /insurance, /settlement, /liquidation, /stats*,
-/announcement. Funding, settlement and liquidation rows appear once the risk engine emits
-them; until then these tables are empty (not errors)."""
+"""Public history tables: /funding, /insurance, /settlement, /liquidation (the read models, or
+the recent rows this process keeps without them), /stats*, /announcement."""
 
 from typing import Any
 
+from perpetua.core.units import CURRENCIES
 from perpetua.gateway.context import Context
 from perpetua.gateway.routes import Spec
-from perpetua.gateway.tables import parse_table_query, run_query
+from perpetua.gateway.tables import (
+    TableQuery,
+    parse_table_query,
+    project,
+    run_query,
+    store_query,
+)
+from perpetua.marketdata.risk_tables import (
+    funding_wire,
+    insurance_wire,
+    liquidation_wire,
+    settlement_wire,
+)
+from perpetua.store import queries
 
 __all__ = ["SPECS"]
 
@@ -19,26 +32,72 @@ def _by_symbol(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [r for r in rows if r.get("symbol") in wanted]
 
 
+async def _stored(ctx: Context, table: str, query: TableQuery, fetch: Any, **extra: Any
+                  ) -> list[Any]:
+    history = ctx.gw.history
+    assert history is not None
+    return list(await history.read(ctx.gw.market.risk.table_seq.get(table, 0), fetch,
+                                   **extra))
+
+
 async def get_funding(ctx: Context) -> list[dict[str, Any]]:
-    return run_query(_by_symbol(ctx, list(ctx.gw.market.funding)), parse_table_query(ctx.params))
+    query = parse_table_query(ctx.params)
+    if ctx.gw.history is None:
+        return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.funding)), query)
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    rows = await _stored(ctx, "funding", query, queries.query_funding,
+                         **store_query(query, symbols))
+    return project([funding_wire(r.timestamp_ns, r.symbol, r.funding_interval_ns,
+                                 r.funding_rate_num, r.funding_rate_den) for r in rows], query)
 
 
 async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
-    rows = _by_symbol(ctx, list(ctx.gw.market.settlement))
-    return run_query(rows, parse_table_query(ctx.params))
+    query = parse_table_query(ctx.params)
+    if ctx.gw.history is None:
+        return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.settlement)), query)
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    rows = await _stored(ctx, "settlement", query, queries.query_settlement,
+                         **store_query(query, symbols))
+    return project([settlement_wire(r.timestamp_ns, r.symbol, r.settlement_type,
+                                    r.settled_price_num, r.settled_price_den, r.bankrupt,
+                                    r.tax_base, r.tax_rate_ppm) for r in rows], query)
 
 
 async def get_liquidation(ctx: Context) -> list[dict[str, Any]]:
-    rows = _by_symbol(ctx, list(ctx.gw.market.liquidation.values()))
-    return run_query(rows, parse_table_query(ctx.params), time_field="")
+    query = parse_table_query(ctx.params)
+    if ctx.gw.history is None:
+        rows = _by_symbol(ctx, list(ctx.gw.market.risk.liquidation.values()))
+        return run_query(rows, query, ("orderID",), time_field="")
+    symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    found = await _stored(ctx, "liquidation", query, queries.query_liquidations,
+                          **store_query(query, symbols))
+    specs = ctx.gw.market.specs
+    return project([liquidation_wire(specs[r.symbol], r.order_id, r.side, r.price,
+                                     r.leaves_qty) for r in found if r.symbol in specs],
+                   query, ("orderID",), time_field="")
+
+
+def _currency(text: str | None) -> str | None:
+    """BitMEX's /insurance ``symbol`` is a currency (``XBt``; any case, or ``XBT``)."""
+    if not text:
+        return None
+    for code, currency in CURRENCIES.items():
+        if text.lower() in (code.lower(), currency.major.lower()):
+            return code
+    return text
 
 
 async def get_insurance(ctx: Context) -> list[dict[str, Any]]:
-    rows = list(ctx.gw.market.insurance)
-    currency = ctx.params.string("symbol")
-    if currency:
-        rows = [r for r in rows if r["currency"].lower() == currency.lower()]
-    return run_query(rows, parse_table_query(ctx.params))
+    query = parse_table_query(ctx.params)
+    currency = _currency(ctx.params.string("symbol"))
+    if ctx.gw.history is None:
+        rows = [r for r in ctx.gw.market.risk.insurance
+                if currency is None or r["currency"] == currency]
+        return run_query(rows, query)
+    stored = await _stored(ctx, "insurance", query, queries.query_insurance,
+                           currency=currency, **store_query(query))
+    return project([insurance_wire(r.currency, r.timestamp_ns, r.wallet_balance)
+                    for r in stored], query)
 
 
 async def get_stats(ctx: Context) -> list[dict[str, Any]]:

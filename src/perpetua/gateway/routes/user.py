@@ -8,13 +8,17 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
+from perpetua.gateway.params import Params
 from perpetua.gateway.routes import Spec
-from perpetua.gateway.tables import parse_table_query, run_query
+from perpetua.gateway.rows import transaction_row
+from perpetua.gateway.tables import TableQuery, parse_table_query, project, run_query
 from perpetua.marketdata.wire import iso_ms
+from perpetua.store import queries
 
 __all__ = ["SPECS"]
 
 WALLET_HISTORY_COUNT_DEFAULT = 10_000
+KEYS = ("transactID",)
 MSG_DEPOSITS = ("Deposits are not available yet on this exchange: test funds are credited "
                 "by the operator faucet (POST /api/v1/admin/faucet).")
 MSG_WITHDRAWALS = "Withdrawals are not available yet on this exchange."
@@ -57,28 +61,37 @@ async def get_margin(ctx: Context) -> Any:
     return views.margin_row(ctx.account, currency)
 
 
-def _transactions(ctx: Context) -> list[dict[str, Any]]:
-    currency = _currency(ctx)
+def _memory_transactions(ctx: Context, currency: str | None) -> list[dict[str, Any]]:
     rows = list(ctx.gw.private.transactions.get(ctx.account, ()))
     if currency is not None:
         rows = [r for r in rows if r["currency"] == currency]
     return rows
 
 
+async def _transactions(ctx: Context, query: TableQuery) -> list[dict[str, Any]]:
+    """Wallet history rows, newest first by default: the read models, else recent memory."""
+    currency = _currency(ctx)
+    history = ctx.gw.history
+    if history is None:
+        return run_query(_memory_transactions(ctx, currency), query, KEYS)
+    found = await history.read(
+        ctx.gw.account_seq(ctx.account), queries.query_transactions, ctx.account, currency,
+        filter=query.filter or None, count=query.count, start=query.start,
+        reverse=query.reverse, start_time_ns=query.start_ns, end_time_ns=query.end_ns)
+    return project([transaction_row(r) for r in found], query, KEYS)
+
+
 async def get_wallet_history(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params, WALLET_HISTORY_COUNT_DEFAULT, reverse_default=True)
-    return run_query(_transactions(ctx), query, ("transactID",))
+    return await _transactions(ctx, query)
 
 
 async def get_wallet_summary(ctx: Context) -> list[dict[str, Any]]:
-    start = ctx.params.time_ns("startTime")
-    end = ctx.params.time_ns("endTime")
+    params = Params({k: v for k, v in ctx.params.values.items()
+                     if k in ("currency", "startTime", "endTime")})
+    query = parse_table_query(params, WALLET_HISTORY_COUNT_DEFAULT, reverse_default=False)
     totals: dict[tuple[str, str], int] = {}
-    for row in _transactions(ctx):
-        stamp = row["timestamp"]
-        if (start is not None and stamp < iso_ms(start)) or (
-                end is not None and stamp > iso_ms(end)):
-            continue
+    for row in await _transactions(ctx, query):
         key = (row["currency"], row["transactType"])
         totals[key] = totals.get(key, 0) + row["amount"]
     rows = []

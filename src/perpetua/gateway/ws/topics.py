@@ -120,15 +120,16 @@ def _public_rows(gw: "Gateway", table: str, symbol: str | None) -> list[dict[str
         size = table[len("quoteBin"):]
         return [market.quote_bins[(size, n)][-1] for n in _symbols(gw, symbol)
                 if market.quote_bins[(size, n)]]
-    if table == "insurance":
-        return [row for row in market.insurance][-len(market.insurance_balance):] if (
-            market.insurance_balance) else []
+    risk = market.risk
+    if table == "insurance":  # the fund's latest balance per currency
+        latest = {row["currency"]: row for row in risk.insurance}
+        return list(latest.values())
     if table == "funding":
-        return [r for r in market.funding if symbol is None or r["symbol"] == symbol][-10:]
+        return [r for r in risk.funding if symbol is None or r["symbol"] == symbol][-10:]
     if table == "settlement":
-        return [r for r in market.settlement if symbol is None or r["symbol"] == symbol][-10:]
+        return [r for r in risk.settlement if symbol is None or r["symbol"] == symbol][-10:]
     if table == "liquidation":
-        return [r for r in market.liquidation.values() if symbol is None or r["symbol"] == symbol]
+        return [r for r in risk.liquidation.values() if symbol is None or r["symbol"] == symbol]
     if table == "connected":
         return [{"users": len(gw.fanout.sessions), "bots": 0}]
     return []
@@ -139,9 +140,9 @@ def _private_rows(gw: "Gateway", table: str, account: int, symbol: str | None
     views = gw.private
     rows: list[dict[str, Any]]
     if table == "order":
-        rows = list(views.open_orders.get(account, {}).values())
+        rows = views.open_order_rows(account)
     elif table == "execution":
-        rows = list(views.executions.get(account, ()))[-EXECUTIONS_IN_PARTIAL_MAX:]
+        rows = views.execution_rows(account, EXECUTIONS_IN_PARTIAL_MAX)
     elif table == "position":
         rows = views.position_rows(account)
     elif table == "margin":

@@ -1,0 +1,159 @@
+"""Start-up: make the gateway's in-memory views equal the recovered engine before serving.
+
+After a restart the views would otherwise start empty while the engine holds books, orders,
+positions and balances. Two sources, each for what it holds exactly (docs/decisions.md §7):
+
+* **public market state from the recovered engine**, read once in the serving process after
+  ``Sequencer.open`` and before ``Sequencer.start`` (while no thread touches the engine):
+  L2 levels (visible sizes), last price, mark, index, funding rates and next funding time,
+  instrument states and open interest (``engine_seed``). Nothing else knows the visible size of
+  an iceberg tranche or the current mark: no event history re-derives them after a snapshot.
+* **private state from the read models**, once the projector has caught up to the recovered
+  seq: open orders, positions with their margin figures, wallets (``seed_views``). Those views
+  are folds of the same events the projector folds, so the two agree; the read models keep
+  what the engine does not (deposit and withdrawal totals, the published margin figures).
+  Recent trades, trade bins and the risk tables' recent rows come from the read models too.
+
+Without read models (``--no-store``), open orders and wallet balances come from the engine
+(``engine_private``); positions start from their quantities and costs and get their margin
+figures with their next change.
+
+The engine is read by attribute (``state.markets``, ``market.book``, ...), never by importing
+core internals: the layering rule holds. ``tests/gateway/test_restart.py`` pins the contract.
+"""
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from perpetua.core.events import OrderEvent, PositionChanged, Trade
+from perpetua.store import queries
+from perpetua.store.rows import order_event_of, position_event_of, trade_of
+
+__all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
+
+RECENT_TRADES_SEEDED_MAX = 1_000  # per symbol: the tape the hub keeps
+RECENT_ROWS_SEEDED_MAX = 100  # funding and settlement rows for WebSocket partials
+_EXEC_TYPE_NEW = 1
+
+
+class MarketSeed(NamedTuple):
+    symbol: str
+    state: str
+    last_price: int | None
+    mark_fine: int | None
+    index_fine: int | None
+    funding_rate_ppb: int
+    indicative_rate_ppb: int
+    next_funding_ns: int
+    bids: list[tuple[int, int]]  # (price ticks, visible size), any order
+    asks: list[tuple[int, int]]
+    positions: dict[int, int]  # account -> signed quantity (open ones)
+
+
+class EngineSeed(NamedTuple):
+    seq: int  # the last command in the recovered state
+    ts_ns: int
+    markets: list[MarketSeed]
+    orders: list[OrderEvent]  # live orders, for a gateway without read models
+    balances: dict[tuple[int, str], int]  # (account, currency) -> ledger balance
+    positions: list[PositionChanged]  # quantities and costs only (no margin figures)
+
+
+def _levels(side: Any) -> list[tuple[int, int]]:
+    return [(price, level.visible_size) for price, level in side.levels.items()
+            if level.visible_size > 0]
+
+
+def _market_seed(market: Any) -> MarketSeed:
+    funding = market.funding
+    return MarketSeed(
+        market.spec.symbol, market.state, market.last_price, market.mark_fine,
+        market.index_fine, funding.rate_ppb, funding.indicative_rate_ppb,
+        funding.next_funding_ns, _levels(market.book.bids), _levels(market.book.asks),
+        {account: pos.qty for account, pos in market.positions.items() if pos.qty})
+
+
+def engine_seed(engine: Any, seq: int) -> EngineSeed:
+    """Everything the views need from a recovered, not yet started engine (read once)."""
+    state = engine.state
+    markets = [_market_seed(m) for m in state.markets.values()]
+    orders = [o.to_event(state.ts_ns, _EXEC_TYPE_NEW, 0) for _, o in sorted(state.orders.items())]
+    balances = {(account, currency): amount
+                for currency, book in state.ledger.balances.items()
+                for account, amount in book.items() if amount}
+    positions = [PositionChanged(state.ts_ns, pos.account, m.spec.symbol, pos.qty, pos.cost,
+                                 pos.realised_pnl, 0, pos.leverage_e2, pos.risk_limit,
+                                 pos.deposit)
+                 for m in state.markets.values() for pos in m.positions.values()]
+    return EngineSeed(seq, state.ts_ns, markets, orders, balances, positions)
+
+
+class _Balance(NamedTuple):
+    """A ledger balance in the ``wallets`` row shape ``PrivateViews.seed`` reads."""
+
+    account: int
+    currency: str
+    amount: int
+    timestamp_ns: int
+    deposited: int = 0
+    withdrawn: int = 0
+    transfer_in: int = 0
+    transfer_out: int = 0
+    pending_credit: int = 0
+    pending_debit: int = 0
+    confirmed_debit: int = 0
+
+
+def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[Trade]:
+    trades: list[Trade] = []
+    for symbol in symbols:
+        rows = queries.query_trades(conn, symbol=[symbol], count=RECENT_TRADES_SEEDED_MAX,
+                                    reverse=True)
+        trades.extend(trade_of(row) for row in reversed(rows))
+    return trades
+
+
+def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
+    return {
+        "orders": [order_event_of(r) for r in queries.open_orders_of_all(conn)],
+        "positions": [position_event_of(r) for r in queries.positions_of_all(conn)],
+        "wallets": queries.wallets_of_all(conn),
+        "trades": _recent_trades(conn, symbols),
+        "funding": list(reversed(queries.query_funding(
+            conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))),
+        "settlement": list(reversed(queries.query_settlement(
+            conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))),
+        "last_seq": queries.last_projected_seq(conn),
+    }
+
+
+def seed_views(gw: Any, seed: EngineSeed) -> None:
+    """Load ``gw``'s views: public state from ``seed``, private state from the read models
+    (caught up to ``seed.seq``) or, without them, from ``seed``."""
+    market = gw.market
+    market.seed(seed.markets, seed.ts_ns)
+    history = gw.history
+    reads = None
+    if history is not None:
+        reads = history.read_now(_store_reads, list(market.books))
+        if max(reads["last_seq"], 0) < seed.seq:
+            raise RuntimeError(f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
+                               "catch the projector up before seeding the gateway")
+    if reads is None:
+        orders = seed.orders
+        gw.private.seed(orders, seed.positions,
+                        [_Balance(a, c, amount, seed.ts_ns)
+                         for (a, c), amount in sorted(seed.balances.items())])
+        market.seed_risk(orders, [(c, amount) for (a, c), amount in sorted(
+            seed.balances.items()) if a == _INSURANCE], [], [], seed.ts_ns)
+    else:
+        orders = reads["orders"]
+        gw.private.seed(orders, reads["positions"], reads["wallets"])
+        fund = [(row.currency, row.amount) for row in reads["wallets"]
+                if row.account == _INSURANCE]
+        market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
+        market.seed_trades(reads["trades"])
+    gw.last_seq = max(gw.last_seq, seed.seq)
+
+
+_INSURANCE = -3  # core.ledger.INSURANCE
