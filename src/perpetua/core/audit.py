@@ -6,10 +6,12 @@ difference: per currency the ledger sums to zero with EXTERNAL included; CLEARIN
 open position costs; per market, long and short contracts net to zero; no user balance is
 negative and holds never exceed balances; holds equal what the open spot orders need; position
 buy/sell sums and margin totals match the working orders; every book is well formed and uncrossed;
-every live order is indexed where it should be.
+every live order is indexed where it should be; every liquidation threshold is registered once, on
+its position's side, and nothing else is; isolated and single-market cross thresholds equal the
+ones recomputed now (a multi-market cross threshold also moves with the other markets' marks).
 """
 
-from perpetua.core import margin
+from perpetua.core import liquidation, margin
 from perpetua.core.enums import TERMINAL_STATUSES
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
@@ -89,7 +91,37 @@ def _audit_positions(state: State) -> None:
             invariant(required.get((acct.account, cur), 0) == amount, "account margin drift")
 
 
+def _cross_markets(state: State) -> dict[tuple[int, str], int]:
+    """(account, currency) -> number of markets where the account holds a cross position."""
+    count: dict[tuple[int, str], int] = {}
+    for market in state.markets.values():
+        currency = market.spec.settl_currency
+        for pos in market.positions.values():
+            if pos.qty and not pos.leverage_e2 and market.spec.payout != Payout.SPOT:
+                count[(pos.account, currency)] = count.get((pos.account, currency), 0) + 1
+    return count
+
+
+def _audit_liquidation_index(state: State) -> None:
+    cross = _cross_markets(state)
+    for market in state.markets.values():
+        symbol = market.spec.symbol
+        longs: list[tuple[int, int]] = []
+        shorts: list[tuple[int, int]] = []
+        for pos in market.positions.values():
+            if pos.liq_fine is not None:
+                invariant(pos.qty != 0, f"{symbol}/{pos.account}: flat position has a threshold")
+                (longs if pos.qty > 0 else shorts).append((pos.liq_fine, pos.account))
+            key = (pos.account, market.spec.settl_currency)
+            if pos.leverage_e2 or cross.get(key, 0) <= 1:
+                invariant(pos.liq_fine == liquidation._threshold(state, market, pos),
+                          f"{symbol}/{pos.account}: stale liquidation threshold")
+        invariant(list(market.liq_longs) == sorted(longs), f"{symbol}: long index drift")
+        invariant(list(market.liq_shorts) == sorted(shorts), f"{symbol}: short index drift")
+
+
 def audit(state: State) -> None:
     _audit_ledger(state)
     _audit_market_orders(state)
     _audit_positions(state)
+    _audit_liquidation_index(state)

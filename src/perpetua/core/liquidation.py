@@ -328,7 +328,9 @@ def _refresh_account(state: State, account: int, currency: str, scan_markets: di
     another of its positions changed) and keep the multi-market cross index up to date."""
     cross_open = 0
     view = AccountView(state, account, currency)
-    for symbol, pos in state.account_positions.get(account, {}).items():
+    # By symbol: the scan order reaches events, and a restored account's positions are not in
+    # the live insertion order.
+    for symbol, pos in sorted(state.account_positions.get(account, {}).items()):
         market = state.markets[symbol]
         if market.spec.settl_currency != currency or market.spec.payout == Payout.SPOT:
             continue

@@ -50,8 +50,9 @@ def _start_clocks(market: Market, now_ns: int) -> None:
 
 
 def _touch_all(state: State, market: Market) -> None:
-    """Every open position's margin and threshold must be re-derived (rate change)."""
-    for account, pos in market.positions.items():
+    """Every open position's margin and threshold must be re-derived (rate change). In
+    account order: a restored market's positions are not in the live insertion order."""
+    for account, pos in sorted(market.positions.items()):
         if pos.qty:
             state.touched_positions[(market.spec.symbol, account)] = pos
 
