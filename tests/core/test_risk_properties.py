@@ -60,9 +60,10 @@ from perpetua.core.commands import (
 )
 from perpetua.core.engine import Engine
 from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
-from perpetua.core.events import Deleveraged, PositionLiquidated, Transfer
+from perpetua.core.events import Deleveraged, PositionLiquidated, Rejected, Transfer
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
+from perpetua.core.reasons import Reason
 from perpetua.core.state import State
 
 CATALOGUE = default_catalogue()
@@ -392,19 +393,15 @@ def test_replay_and_snapshot_roundtrip_give_same_events_and_hash(
     assert again.state_hash() == first.state_hash()
 
 
-def test_restored_cross_account_liquidates_in_the_same_order() -> None:
-    """Found by the replay property: a restored account's positions come back in catalogue
-    order, not the order they were opened in, and the follow-up scanned its markets in that
-    order, so after a restart a multi-market cross account was liquidated in another order (other
-    events, other ``state_hash``). A withdrawal of everything above the requirement (which
-    ignores the unrealised loss) crosses both positions at once."""
+def _cross_account_in_two_markets() -> tuple[Engine, int]:
+    """Account 1, cross, long ETHUSD (opened first) and XBTUSD, both a little under water."""
     engine = Engine(CATALOGUE)
     ts_ns = STARTS_NS[0]
     setup = [
         Deposit(0, 1, "XBt", 2_000_000, "d1"), Deposit(0, 2, "XBt", 10**10, "d2"),
         IndexPrice(0, ".BXBT", 600_000, 10), IndexPrice(0, ".BETH", 60_000, 20),
         PlaceOrder(0, 2, "ETHUSD", Side.SELL, 20, OrdType.LIMIT, price=60_000),
-        PlaceOrder(0, 1, "ETHUSD", Side.BUY, 20, OrdType.LIMIT, price=60_000),  # opened first
+        PlaceOrder(0, 1, "ETHUSD", Side.BUY, 20, OrdType.LIMIT, price=60_000),
         PlaceOrder(0, 2, "XBTUSD", Side.SELL, 3000, OrdType.LIMIT, price=600_000),
         PlaceOrder(0, 1, "XBTUSD", Side.BUY, 3000, OrdType.LIMIT, price=600_000),
         IndexPrice(0, ".BXBT", 590_000, 10), IndexPrice(0, ".BETH", 59_000, 20),
@@ -413,12 +410,37 @@ def test_restored_cross_account_liquidates_in_the_same_order() -> None:
         ts_ns += STEP_NS
         engine.apply(command._replace(ts_ns=ts_ns))  # type: ignore[attr-defined]
     assert list(engine.state.account_positions[1]) == ["ETHUSD", "XBTUSD"]
-    copy = _restored(engine, through_msgpack=True)
+    return engine, ts_ns
+
+
+def test_withdrawal_leaves_cross_positions_their_unrealised_loss() -> None:
+    """Found by the stream property: a request for everything above the margin requirement
+    ignored the cross positions' unrealised loss and liquidated them in the same command."""
+    engine, ts_ns = _cross_account_in_two_markets()
     state = engine.state
+    loss = -margin.account_unrealised_pnl(state, 1, "XBt")
     free = state.ledger.available(1, "XBt") - state.accounts[1].margin_required["XBt"]
-    command = WithdrawalRequest(ts_ns + STEP_NS, 1, "XBt", free, 0, "w")
-    events = engine.apply(command)
-    assert [e.symbol for e in events if isinstance(e, PositionLiquidated)] == ["ETHUSD",
-                                                                              "XBTUSD"]
-    assert copy.apply(command) == events
+    assert loss > 0
+    refused = engine.apply(WithdrawalRequest(ts_ns + STEP_NS, 1, "XBt", free - loss + 1, 0, "w"))
+    assert [e.reason for e in refused if isinstance(e, Rejected)] == [
+        Reason.BALANCE_INSUFFICIENT]
+    events = engine.apply(WithdrawalRequest(ts_ns + 2 * STEP_NS, 1, "XBt", free - loss, 0, "w"))
+    assert not [e for e in events if isinstance(e, (Rejected, PositionLiquidated))]
+
+
+def test_restored_cross_account_liquidates_in_the_same_order() -> None:
+    """Found by the replay property: a restored account's positions come back in catalogue
+    order, not the order they were opened in, and the follow-up scanned its markets in that
+    order, so after a restart a multi-market cross account was liquidated in another order (other
+    events, other ``state_hash``). Buying XBTH27 far above its mark crosses both positions."""
+    engine, ts_ns = _cross_account_in_two_markets()
+    copy = _restored(engine, through_msgpack=True)
+    ask = PlaceOrder(ts_ns + STEP_NS, 2, "XBTH27", Side.SELL, 3000, OrdType.LIMIT, price=900_000)
+    bid = PlaceOrder(ts_ns + 2 * STEP_NS, 1, "XBTH27", Side.BUY, 3000, OrdType.LIMIT,
+                     price=900_000)
+    for command in (ask, bid):
+        events = engine.apply(command)
+        assert copy.apply(command) == events
+    assert [e.symbol for e in events if isinstance(e, PositionLiquidated)] == [
+        "ETHUSD", "XBTH27", "XBTUSD"]
     assert copy.state_hash() == engine.state_hash()

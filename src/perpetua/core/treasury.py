@@ -3,7 +3,8 @@ completion, an account's fee tier and staking discount.
 
 Deposits are credited from ``EXTERNAL`` once per ``transfer_id`` (a repeat is rejected with
 ``TRANSFER_ID_DUPLICATE`` and changes nothing). A withdrawal request moves ``amount + fee`` from
-the user into ``WITHDRAWAL_TRANSIT``; cancelling moves it back; completing sends ``amount`` to
+the user into ``WITHDRAWAL_TRANSIT`` if what stays covers the account's margin requirement and its
+cross positions' unrealised loss; cancelling moves it back; completing sends ``amount`` to
 ``EXTERNAL`` and ``fee`` to ``FEES``. Withdrawal lifecycle: Pending -> Canceled | Completed.
 """
 
@@ -19,6 +20,7 @@ from perpetua.core.commands import (
 from perpetua.core.events import DepositCredited, FeeSettingsChanged, WithdrawalUpdated
 from perpetua.core.invariant import fail
 from perpetua.core.ledger import EXTERNAL, FEES, WITHDRAWAL_TRANSIT, TransferCode
+from perpetua.core.liquidation import AccountView
 from perpetua.core.placement import reject
 from perpetua.core.reasons import Reason
 from perpetua.core.state import State, Withdrawal
@@ -78,7 +80,11 @@ def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) 
     total = cmd.amount + cmd.fee
     acct = state.accounts.get(cmd.account)
     required = 0 if acct is None else acct.margin_required.get(cmd.currency, 0)
-    if ledger.available(cmd.account, cmd.currency) - required < total:
+    # Withdrawable margin (§3 Margin) is net of cross positions' unrealised loss: without it a
+    # request could take the margin those positions stand on and liquidate them at once.
+    # (An isolated position's loss is within its posMargin, which ``required`` counts.)
+    cross_upnl = AccountView(state, cmd.account, cmd.currency).cross_upnl
+    if ledger.available(cmd.account, cmd.currency) - required + min(0, cross_upnl) < total:
         reject(state, out, "WithdrawalRequest", cmd.account, Reason.BALANCE_INSUFFICIENT,
                required=total, currency=cmd.currency)
         return
