@@ -50,7 +50,8 @@ class InlineSequencer:
             raise Overloaded("queue full")
         with self.lock:
             self.seq += 1
-            self.ts_ns = max(self.ts_ns + 1, time.time_ns())
+            # a command may ask for its time (tests: funding times, expiries); else wall time
+            self.ts_ns = max(self.ts_ns + 1, command.ts_ns or time.time_ns())
             stamped = command._replace(ts_ns=self.ts_ns)
             events = self.engine.apply(stamped)
             applied = Applied(self.seq, self.ts_ns, stamped, events)

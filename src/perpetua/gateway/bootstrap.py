@@ -26,8 +26,14 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from perpetua.core.events import OrderEvent, PositionChanged, Trade
+from perpetua.core.ledger import INSURANCE
 from perpetua.store import queries
-from perpetua.store.rows import order_event_of, position_event_of, trade_of
+from perpetua.store.rows import (
+    TICK_DIRECTION_NAMES,
+    order_event_of,
+    position_event_of,
+    trade_of,
+)
 
 __all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
 
@@ -104,12 +110,13 @@ class _Balance(NamedTuple):
     confirmed_debit: int = 0
 
 
-def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[Trade]:
-    trades: list[Trade] = []
+def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
+    trades: list[tuple[Trade, str]] = []
     for symbol in symbols:
         rows = queries.query_trades(conn, symbol=[symbol], count=RECENT_TRADES_SEEDED_MAX,
                                     reverse=True)
-        trades.extend(trade_of(row) for row in reversed(rows))
+        trades.extend((trade_of(row), TICK_DIRECTION_NAMES.get(row.tick_direction, ""))
+                      for row in reversed(rows))
     return trades
 
 
@@ -131,7 +138,6 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     """Load ``gw``'s views: public state from ``seed``, private state from the read models
     (caught up to ``seed.seq``) or, without them, from ``seed``."""
     market = gw.market
-    market.seed(seed.markets, seed.ts_ns)
     history = gw.history
     reads = None
     if history is not None:
@@ -139,21 +145,21 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
         if max(reads["last_seq"], 0) < seed.seq:
             raise RuntimeError(f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
                                "catch the projector up before seeding the gateway")
+        market.seed_trades(reads["trades"])
+    market.seed(seed.markets, seed.ts_ns)
     if reads is None:
         orders = seed.orders
         gw.private.seed(orders, seed.positions,
                         [_Balance(a, c, amount, seed.ts_ns)
                          for (a, c), amount in sorted(seed.balances.items())])
         market.seed_risk(orders, [(c, amount) for (a, c), amount in sorted(
-            seed.balances.items()) if a == _INSURANCE], [], [], seed.ts_ns)
+            seed.balances.items()) if a == INSURANCE], [], [], seed.ts_ns)
     else:
         orders = reads["orders"]
         gw.private.seed(orders, reads["positions"], reads["wallets"])
         fund = [(row.currency, row.amount) for row in reads["wallets"]
-                if row.account == _INSURANCE]
+                if row.account == INSURANCE]
         market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
-        market.seed_trades(reads["trades"])
     gw.last_seq = max(gw.last_seq, seed.seq)
 
 
-_INSURANCE = -3  # core.ledger.INSURANCE

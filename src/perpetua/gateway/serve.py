@@ -28,7 +28,7 @@ from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.memory_accounts import MemoryAccounts
 from perpetua.gateway.ratelimit import RateLimitConfig
 
-__all__ = ["RunOptions", "run"]
+__all__ = ["Exchange", "RunOptions", "open_exchange", "run"]
 
 log = logging.getLogger("perpetua.run")
 OPERATOR_KEY_ENV = "PERPETUA_OPERATOR_KEY"
@@ -72,28 +72,56 @@ def _projector(data_dir: Path) -> Any:
     return ProjectorThread(projector, data_dir=data_dir)
 
 
-def run(options: RunOptions) -> int:
+@dataclass(slots=True)
+class Exchange:
+    """A recovered exchange, wired and not yet started: ``start`` the sequencer, serve ``app``,
+    then ``stop``."""
+
+    sequencer: Any
+    projector: Any
+    app: Any
+
+    def start(self) -> None:
+        self.sequencer.start()
+
+    def stop(self) -> None:
+        self.sequencer.stop()
+        if self.projector is not None:
+            self.projector.close()
+
+
+def open_exchange(data_dir: Path, config: GatewayConfig, accounts: Any, store: bool = True
+                  ) -> Exchange:
+    """Recover ``data_dir`` and build the gateway over it, its views equal to the recovered
+    engine (see the module docstring for the order)."""
     from perpetua.sequencer.runner import Sequencer
 
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sequencer = Sequencer.open(data_dir)
+    recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
+    seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
+    projector = _projector(data_dir) if store else None
+    if projector is not None:
+        sequencer.subscribe(projector.publish)
+    app = create_app(config, sequencer, projector, accounts, seed=seed)
+    return Exchange(sequencer, projector, app)
+
+
+def run(options: RunOptions) -> int:
     logging.basicConfig(level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     operator_key = options.operator_key or os.environ.get(OPERATOR_KEY_ENV, "")
     if not operator_key:
         operator_key = secrets.token_urlsafe(24)
         sys.stderr.write(f"operator key (x-operator-key for /api/v1/admin/*): {operator_key}\n")
-    options.data_dir.mkdir(parents=True, exist_ok=True)
-    sequencer = Sequencer.open(options.data_dir)
-    recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
-    seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
-    projector = _projector(options.data_dir) if options.store else None
-    if projector is not None:
-        sequencer.subscribe(projector.publish)
     config = GatewayConfig(
         public_host=f"{options.host}:{options.port}", operator_key=operator_key,
         rate_limits=RateLimitConfig(enabled=options.rate_limits),
     )
-    app = create_app(config, sequencer, projector, _accounts(options.data_dir), seed=seed)
-    sequencer.start()
+    exchange = open_exchange(options.data_dir, config, _accounts(options.data_dir),
+                             options.store)
+    exchange.start()
+    app = exchange.app
     server = uvicorn.Server(uvicorn.Config(
         app, host=options.host, port=options.port, loop="uvloop", http="httptools",
         ws="websockets", log_level=options.log_level, access_log=False,
@@ -108,8 +136,6 @@ def run(options: RunOptions) -> int:
     try:
         server.run()
     finally:
-        sequencer.stop()
-        if projector is not None:
-            projector.close()
+        exchange.stop()
     log.info("stopped cleanly (signals: %s)", stops)
     return 0

@@ -207,10 +207,10 @@ class MarketData:
         }
         pending.add("orderBookL2", event.symbol, action, row)
 
-    def _trade(self, event: Trade, pending: _Pending) -> None:
+    def _trade(self, event: Trade, pending: _Pending, direction: str = "") -> None:
         spec = self.specs[event.symbol]
         stats = self.stats[event.symbol]
-        direction = tick_direction(stats.tick_dir, stats.last_ticks, event.price)
+        direction = direction or tick_direction(stats.tick_dir, stats.last_ticks, event.price)
         stats.tick_dir = direction
         stats.last_ticks = event.price
         stats.total_volume += event.qty
@@ -385,11 +385,12 @@ class MarketData:
                 row.timestamp_ns, row.symbol, row.settlement_type, row.settled_price_num,
                 row.settled_price_den, row.bankrupt, row.tax_base, row.tax_rate_ppm))
 
-    def seed_trades(self, trades: Iterable[Trade]) -> None:
-        """Replay recent prints (oldest first) into the tape, the bins and the tick direction."""
-        for trade in trades:
+    def seed_trades(self, trades: Iterable[tuple[Trade, str]]) -> None:
+        """Replay recent prints (oldest first, with their stored tick directions) into the tape,
+        the bins and the statistics; call before ``seed`` (the engine's last price wins)."""
+        for trade, direction in trades:
             if trade.symbol in self.trades:
-                self._trade(trade, _Pending())
+                self._trade(trade, _Pending(), direction)
 
     # Time ---------------------------------------------------------------------------------------
 
