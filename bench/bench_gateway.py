@@ -1,17 +1,23 @@
-"""Gateway benchmark over loopback, load generated from separate processes.
+"""Gateway benchmark over loopback; load generated from separate processes.
 
-1. REST order placement with HMAC auth: workers post signed IOC limit orders (accepted, then
-   cancelled unfilled: the full place path) as fast as they can -> orders/s.
-2. Ack latency at a paced 1,000 orders/s -> p50/p99 ms.
-3. WebSocket fan-out: 100 subscribers of orderBookL2:XBTUSD and trade:XBTUSD while a driver
-   places and fills orders -> messages/s delivered.
-Server: `perpetua run --no-rate-limits --no-store` (journal on, fsync per batch). JSON on stdout.
+1. REST order placement with HMAC auth: ``LOADGEN_PROCESSES`` processes, each with
+   ``CONNECTIONS`` keep-alive connections (asyncio, raw HTTP/1.1), post signed IOC limit orders
+   (accepted, then cancelled unfilled: the full place path) as fast as answers come -> orders/s.
+   Many requests in flight is what lets the sequencer's group commit put many orders in one
+   fsync, as real clients do.
+2. Ack latency at a paced 1,000 orders/s over the same connections -> p50/p99 ms.
+3. WebSocket fan-out: 100 subscribers of orderBookL2:XBTUSD and trade:XBTUSD (raw sockets that
+   only count frames, so the figure is the server's and not a client library's) while producer
+   processes place, cross and cancel orders over many connections -> messages/s delivered.
+
+Server: `perpetua run --no-rate-limits --no-store` (journal on, fsync per batch). JSON on
+stdout. The machine's core count is in the figures: the load generators share them with the
+server.
 """
 
 import asyncio
 import hashlib
 import hmac
-import http.client
 import json
 import multiprocessing as mp
 import os
@@ -23,12 +29,15 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 OPERATOR = "bench-operator"
-WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
+LOADGEN_PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))  # per process
 DURATION_S = float(os.environ.get("BENCH_SECONDS", "5"))
 PACED_RATE = 1_000
 SUBSCRIBERS = 100
+PRODUCER_CONNECTIONS = int(os.environ.get("BENCH_PRODUCER_CONNECTIONS", "24"))
 
 
 def _free_port() -> int:
@@ -37,12 +46,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _admin(port: int, path: str, body: dict) -> dict:
+def _admin(port: int, path: str, body: dict[str, Any]) -> Any:
     req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/admin/{path}",
                                  json.dumps(body).encode(), method="POST",
                                  headers={"content-type": "application/json",
                                           "x-operator-key": OPERATOR})
-    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+    return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
 
 def _account(port: int, user: int) -> tuple[str, str]:
@@ -51,43 +60,86 @@ def _account(port: int, user: int) -> tuple[str, str]:
     return key["id"], key["secret"]
 
 
-def _post_order(conn: http.client.HTTPConnection, key: tuple[str, str], body: bytes) -> int:
-    expires = str(int(time.time()) + 60)
-    sig = hmac.new(key[1].encode(), b"POST/api/v1/order" + expires.encode() + body,
-                   hashlib.sha256).hexdigest()
-    conn.request("POST", "/api/v1/order", body, {"content-type": "application/json",
-                                                 "api-key": key[0], "api-expires": expires,
-                                                 "api-signature": sig})
-    response = conn.getresponse()
-    response.read()
-    return response.status
+class Signer:
+    """Signed request bytes; the signature only changes with ``expires`` (once a second)."""
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.cache: dict[tuple[str, str, bytes], tuple[int, bytes]] = {}
+
+    def request(self, verb: str, path: str, body: bytes) -> bytes:
+        expires = int(time.time()) + 60
+        cached = self.cache.get((verb, path, body))
+        if cached is None or cached[0] != expires:
+            sig = hmac.new(self.key[1].encode(), verb.encode() + path.encode()
+                           + str(expires).encode() + body, hashlib.sha256).hexdigest()
+            head = (f"{verb} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                    f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+                    f"api-key: {self.key[0]}\r\napi-expires: {expires}\r\n"
+                    f"api-signature: {sig}\r\n\r\n").encode()
+            cached = (expires, head + body)
+            self.cache[(verb, path, body)] = cached
+        return cached[1]
 
 
-def _worker(port: int, key: tuple[str, str], seconds: float, rate: float, out: mp.Queue) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port)
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _connection(port: int, signer: Signer, body: bytes, deadline: float, interval: float,
+                      latencies: list[float], statuses: dict[int, int]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sent = 0
+    start = time.perf_counter()
+    while (now := time.perf_counter()) < deadline:
+        if interval:
+            due = start + sent * interval
+            if now < due:
+                await asyncio.sleep(due - now)
+        t0 = time.perf_counter()
+        status = await _exchange(reader, writer, signer.request("POST", "/api/v1/order", body))
+        latencies.append(time.perf_counter() - t0)
+        statuses[status] = statuses.get(status, 0) + 1
+        sent += 1
+    writer.close()
+    return sent
+
+
+async def _loadgen(port: int, key: tuple[str, str], seconds: float, rate: float,
+                   connections: int) -> tuple[int, float, list[float], dict[int, int]]:
+    signer = Signer(key)
     body = json.dumps({"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 1000,
                        "timeInForce": "ImmediateOrCancel"}).encode()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    interval = connections / rate if rate else 0.0
     start = time.perf_counter()
-    sent = 0
-    while (now := time.perf_counter()) - start < seconds:
-        if rate:
-            due = start + sent / rate
-            if now < due:
-                time.sleep(due - now)
-        t0 = time.perf_counter()
-        status = _post_order(conn, key, body)
-        latencies.append(time.perf_counter() - t0)
-        statuses[status] = statuses.get(status, 0) + 1
-        sent += 1
-    out.put((sent, time.perf_counter() - start, latencies, statuses))
+    counts = await asyncio.gather(*(
+        _connection(port, signer, body, start + seconds, interval, latencies, statuses)
+        for _ in range(connections)))
+    return sum(counts), time.perf_counter() - start, latencies, statuses
 
 
-def _run_workers(port: int, keys: list[tuple[str, str]], rate_each: float) -> list[tuple]:
-    out: mp.Queue = mp.Queue()
-    procs = [mp.Process(target=_worker, args=(port, k, DURATION_S, rate_each, out))
-             for k in keys]
+def _loadgen_proc(port: int, key: tuple[str, str], seconds: float, rate: float,
+                  connections: int, out: Any) -> None:
+    out.put(asyncio.run(_loadgen(port, key, seconds, rate, connections)))
+
+
+def _run_loadgen(port: int, keys: list[tuple[str, str]], rate_each: float, connections: int
+                 ) -> list[Any]:
+    out: Any = mp.Queue()
+    procs = [mp.Process(target=_loadgen_proc,
+                        args=(port, k, DURATION_S, rate_each, connections, out)) for k in keys]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -96,27 +148,63 @@ def _run_workers(port: int, keys: list[tuple[str, str]], rate_each: float) -> li
     return results
 
 
-async def _subscribers(port: int, seconds: float, ready: mp.Event, out: mp.Queue) -> None:
-    import websockets
+# WebSocket fan-out ---------------------------------------------------------------------------
 
+
+def _frames(buffer: bytearray) -> int:
+    """Count complete frames at the front of ``buffer`` and remove them."""
+    count = 0
+    position = 0
+    size = len(buffer)
+    while size - position >= 2:
+        length = buffer[position + 1] & 0x7F
+        header = 2
+        if length == 126:
+            if size - position < 4:
+                break
+            length = int.from_bytes(buffer[position + 2:position + 4], "big")
+            header = 4
+        elif length == 127:
+            if size - position < 10:
+                break
+            length = int.from_bytes(buffer[position + 2:position + 10], "big")
+            header = 10
+        if size - position < header + length:
+            break
+        position += header + length
+        count += 1
+    del buffer[:position]
+    return count
+
+
+async def _subscriber(port: int, counts: list[int], index: int, ready: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write((
+        "GET /realtime?subscribe=orderBookL2:XBTUSD,trade:XBTUSD HTTP/1.1\r\n"
+        f"host: 127.0.0.1:{port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+        "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+    ).encode())
+    await reader.readuntil(b"\r\n\r\n")
+    buffer = bytearray()
+    while True:
+        chunk = await reader.read(1 << 20)
+        if not chunk:
+            return
+        buffer += chunk
+        counts[index] += _frames(buffer)
+        if not ready[index] and counts[index] >= 5:  # welcome, 2 acks, 2 partials
+            ready[index] = 1
+
+
+async def _subscribers(port: int, seconds: float, ready_event: Any, out: Any) -> None:
     counts = [0] * SUBSCRIBERS
-
-    async def one(index: int) -> None:
-        url = f"ws://127.0.0.1:{port}/realtime?subscribe=orderBookL2:XBTUSD,trade:XBTUSD"
-        async with websockets.connect(url, max_queue=None) as ws:
-            for _ in range(5):
-                await ws.recv()
-            ready_counts[index] = 1
-            if sum(ready_counts) == SUBSCRIBERS:
-                ready.set()
-            while True:
-                await ws.recv()
-                counts[index] += 1
-
-    ready_counts = [0] * SUBSCRIBERS
-    tasks = [asyncio.create_task(one(i)) for i in range(SUBSCRIBERS)]
-    while not ready.is_set():
+    ready = [0] * SUBSCRIBERS
+    tasks = [asyncio.create_task(_subscriber(port, counts, i, ready))
+             for i in range(SUBSCRIBERS)]
+    while sum(ready) < SUBSCRIBERS:
         await asyncio.sleep(0.05)
+    ready_event.set()
+    await asyncio.sleep(0.5)  # producers start
     base = sum(counts)
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
@@ -125,47 +213,70 @@ async def _subscribers(port: int, seconds: float, ready: mp.Event, out: mp.Queue
         task.cancel()
 
 
-def _subscriber_proc(port: int, seconds: float, ready: mp.Event, out: mp.Queue) -> None:
+def _subscriber_proc(port: int, seconds: float, ready: Any, out: Any) -> None:
     asyncio.run(_subscribers(port, seconds, ready, out))
 
 
-def _fanout(port: int, keys: list[tuple[str, str]]) -> dict:
-    ready, out = mp.Event(), mp.Queue()
+async def _producer(port: int, key: tuple[str, str], seconds: float, side: str,
+                    connections: int, out: Any) -> None:
+    signer = Signer(key)
+    deadline = time.perf_counter() + seconds
+    placed = [0]
+
+    async def one(offset: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = offset
+        while time.perf_counter() < deadline:
+            step = (i * 7) % 40
+            price = 50000 + step * 0.5 if side == "Sell" else 49999.5 - step * 0.5
+            cross = i % 3 == 2
+            if cross:
+                price = 49999.5 if side == "Sell" else 50000
+            body = json.dumps({"symbol": "XBTUSD", "side": side, "orderQty": 100,
+                               "price": price, "timeInForce": "ImmediateOrCancel" if cross
+                               else "GoodTillCancel"}).encode()
+            await _exchange(reader, writer, signer.request("POST", "/api/v1/order", body))
+            placed[0] += 1
+            i += connections
+            if offset == 0 and i % (connections * 40) < connections:  # stay under the cap
+                await _exchange(reader, writer, signer.request("DELETE", "/api/v1/order/all",
+                                                               b""))
+        writer.close()
+
+    await asyncio.gather(*(one(i) for i in range(connections)))
+    out.put(placed[0])
+
+
+def _producer_proc(port: int, key: tuple[str, str], seconds: float, side: str,
+                   connections: int, out: Any) -> None:
+    asyncio.run(_producer(port, key, seconds, side, connections, out))
+
+
+def _fanout(port: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
+    ready, out, placed = mp.Event(), mp.Queue(), mp.Queue()
     sub = mp.Process(target=_subscriber_proc, args=(port, DURATION_S, ready, out))
     sub.start()
     ready.wait(60)
-    drivers = [mp.Process(target=_driver, args=(port, k, DURATION_S + 1, side))
-               for k, side in zip(keys[:2], ("Buy", "Sell"), strict=True)]
-    for d in drivers:
-        d.start()
+    producers = [mp.Process(target=_producer_proc, args=(port, k, DURATION_S + 1, side,
+                                                         PRODUCER_CONNECTIONS // 2, placed))
+                 for k, side in zip(keys[:2], ("Buy", "Sell"), strict=True)]
+    for p in producers:
+        p.start()
     delivered, elapsed = out.get()
-    for d in drivers:
-        d.join()
+    orders = sum(placed.get() for _ in producers)
+    for p in producers:
+        p.join()
     sub.join()
     return {"subscribers": SUBSCRIBERS, "messages_delivered": delivered,
-            "messages_per_s": round(delivered / elapsed)}
+            "messages_per_s": round(delivered / elapsed),
+            "producer_orders_per_s": round(orders / (DURATION_S + 1))}
 
 
-def _driver(port: int, key: tuple[str, str], seconds: float, side: str) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    start = time.perf_counter()
-    i = 0
-    while time.perf_counter() - start < seconds:
-        price = 50000 + (i % 50) * 0.5 if side == "Sell" else 49999.5 - (i % 50) * 0.5
-        if i % 4 == 3:
-            price = 49999.5 if side == "Sell" else 50000  # cross: trades
-        body = json.dumps({"symbol": "XBTUSD", "side": side, "orderQty": 100, "price": price,
-                           "timeInForce": "ImmediateOrCancel" if i % 4 == 3 else
-                           "GoodTillCancel"}).encode()
-        _post_order(conn, key, body)
-        i += 1
-        if i % 150 == 0:  # keep under the open-orders cap
-            expires = str(int(time.time()) + 60)
-            sig = hmac.new(key[1].encode(), b"DELETE/api/v1/order/all" + expires.encode(),
-                           hashlib.sha256).hexdigest()
-            conn.request("DELETE", "/api/v1/order/all", None,
-                         {"api-key": key[0], "api-expires": expires, "api-signature": sig})
-            conn.getresponse().read()
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: the server's cost per order, which the
+    other load on a shared machine does not change the way it changes wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -188,21 +299,31 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        keys = [_account(port, 100 + i) for i in range(WORKERS)]
-        results = _run_workers(port, keys, 0)
+        keys = [_account(port, 100 + i) for i in range(max(LOADGEN_PROCESSES, 2))]
+        cpu0 = _cpu_s(server.pid)
+        results = _run_loadgen(port, keys[:LOADGEN_PROCESSES], 0, CONNECTIONS)
+        cpu_rest = _cpu_s(server.pid) - cpu0
         total = sum(r[0] for r in results)
         elapsed = max(r[1] for r in results)
         statuses: dict[int, int] = {}
         for r in results:
             for k, v in r[3].items():
                 statuses[k] = statuses.get(k, 0) + v
-        paced = _run_workers(port, keys[:4], PACED_RATE / 4)
+        full_latencies = [x for r in results for x in r[2]]
+        paced = _run_loadgen(port, keys[:LOADGEN_PROCESSES],
+                             PACED_RATE / LOADGEN_PROCESSES, 8)
         latencies = [x for r in paced for x in r[2]]
+        cpu0 = _cpu_s(server.pid)
         fanout = _fanout(port, keys)
+        fanout["server_cpu_s"] = round(_cpu_s(server.pid) - cpu0, 2)
         print(json.dumps({
-            "bench": "gateway",
-            "rest_orders_per_s": round(total / elapsed), "rest_workers": WORKERS,
+            "bench": "gateway", "cores": os.cpu_count(),
+            "rest_orders_per_s": round(total / elapsed),
+            "rest_in_flight": LOADGEN_PROCESSES * CONNECTIONS,
+            "rest_orders_per_server_cpu_s": round(total / cpu_rest) if cpu_rest else None,
+            "server_cpu_share": round(cpu_rest / elapsed, 2),
             "rest_statuses": statuses,
+            "rest_p50_ms_at_max": round(_pct(full_latencies, 0.50), 3),
             "paced_rate_per_s": PACED_RATE,
             "paced_achieved_per_s": round(len(latencies) / DURATION_S),
             "ack_p50_ms": round(_pct(latencies, 0.50), 3),

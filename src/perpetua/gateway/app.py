@@ -23,7 +23,7 @@ from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
 from perpetua.gateway.ports import AccountsPort, SequencerPort
-from perpetua.gateway.routes import api_routes
+from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
@@ -35,7 +35,7 @@ log = logging.getLogger("perpetua.gateway")
 
 def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = None,
                accounts: AccountsPort | None = None, seed: EngineSeed | None = None
-               ) -> Starlette:
+               ) -> "DirectRoutes":
     """``store``: the read models (a ``ProjectorThread``, ``Projector`` or ``History``) or
     None; ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange."""
@@ -91,4 +91,34 @@ def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = Non
                     exception_handlers={HTTPException: not_found, 404: not_found,
                                         405: not_found, 500: server_error})
     app.state.gateway = gw
-    return app
+    return DirectRoutes(app, api_endpoints(gw))
+
+
+class DirectRoutes:
+    """The API's exact paths dispatched by one dict lookup, straight to their endpoint; every
+    other request (WebSockets, the explorer, unknown paths and verbs, lifespan) goes through
+    the Starlette app. Starlette's middleware stack and its route-by-route regex matching cost
+    a third of the event loop's time per order (py-spy, docs/decisions.md §9); the endpoint
+    already answers every error itself, so nothing is lost."""
+
+    def __init__(self, app: Starlette, endpoints: dict[str, dict[str, Any]]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+        self.state = app.state
+        self.router = app.router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            methods = self.endpoints.get(scope["path"])
+            if methods is not None:
+                endpoint = methods.get(scope["method"])
+                if endpoint is not None:
+                    status, body, headers = await endpoint.answer(Request(scope, receive))
+                    raw = [(b"content-type", b"application/json"),
+                           (b"content-length", str(len(body)).encode())]
+                    raw.extend((k.encode(), v.encode()) for k, v in headers.items())
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": raw})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)

@@ -22,7 +22,7 @@ from perpetua.marketdata.wire import encode_json
 if TYPE_CHECKING:
     from perpetua.gateway.state import Gateway
 
-__all__ = ["Context", "Handler", "json_response", "route_endpoint"]
+__all__ = ["Context", "Endpoint", "Handler", "json_response", "route_endpoint"]
 
 log = logging.getLogger("perpetua.gateway")
 
@@ -54,8 +54,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(encode_json(data), status, headers, media_type="application/json")
 
 
-def _raw_target(request: Request) -> str:
-    scope = request.scope
+def _raw_target(scope: Any) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
     target = raw.decode("latin-1")
@@ -65,53 +64,89 @@ def _raw_target(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "0.0.0.0"
+    client = request.scope.get("client")
+    return client[0] if client else "0.0.0.0"
 
 
-async def authenticate(gw: "Gateway", request: Request, body: bytes) -> Principal | None:
-    headers = request.headers
-    key_id = headers.get("api-key")
+_AUTH_HEADERS = frozenset({b"api-key", b"api-expires", b"api-nonce", b"api-signature",
+                           b"content-type"})
+
+
+def _headers(scope: Any) -> dict[bytes, bytes]:
+    """The few request headers the pipeline reads, in one pass over the raw list."""
+    return {name: value for name, value in scope["headers"] if name in _AUTH_HEADERS}
+
+
+async def authenticate(gw: "Gateway", request: Request, body: bytes,
+                       headers: dict[bytes, bytes] | None = None) -> Principal | None:
+    raw = headers if headers is not None else _headers(request.scope)
+    key_id = raw.get(b"api-key")
     if not key_id:
         return None
-    expires = headers.get("api-expires") or headers.get("api-nonce")
-    signature = headers.get("api-signature")
+    expires = raw.get(b"api-expires") or raw.get(b"api-nonce")
+    signature = raw.get(b"api-signature")
     if not expires or not signature:
         raise ApiError(401, "Missing api-expires or api-signature header")
-    message = (request.method, _raw_target(request), body)
-    return await verify(gw.keys, key_id, expires, signature, message, client_ip(request))
+    message = (request.scope["method"], _raw_target(request.scope), body)
+    return await verify(gw.keys, key_id.decode("latin-1"), expires.decode("latin-1"),
+                        signature.decode("latin-1"), message, client_ip(request))
+
+
+class Endpoint:
+    """One route's pipeline around its handler. ``answer(request)`` gives (status, JSON body,
+    headers) for the gateway's direct dispatch; calling it gives a Starlette ``Response``."""
+
+    __slots__ = ("gw", "handler", "private", "permission", "order_layer", "cost")
+
+    def __init__(self, gw: "Gateway", handler: Handler, private: bool, permission: str | None,
+                 order_layer: bool, cost: Callable[[Params], int] | None) -> None:
+        self.gw = gw
+        self.handler = handler
+        self.private = private
+        self.permission = permission
+        self.order_layer = order_layer
+        self.cost = cost
+
+    async def __call__(self, request: Request) -> Response:
+        status, body, headers = await self.answer(request)
+        return Response(body, status, headers, media_type="application/json")
+
+    async def answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        gw = self.gw
+        headers: dict[str, str] = {}
+        try:
+            body = await request.body()
+            raw = _headers(request.scope)
+            principal = await authenticate(gw, request, body, raw)
+            if self.private and principal is None:
+                raise ApiError(401, MSG_INVALID_KEY)
+            query = request.scope.get("query_string")
+            values = parse_query(query.decode("latin-1")) if query else {}
+            if body:
+                content_type = raw.get(b"content-type", b"").decode("latin-1")
+                values.update(parse_body(body, content_type))
+            params = Params(values)
+            if gw.limits.config.enabled:
+                key = f"a:{principal.account}" if principal else f"ip:{client_ip(request)}"
+                gw.limits.charge(key, principal is not None,
+                                 self.cost(params) if self.cost else 1,
+                                 self.order_layer and principal is not None, headers)
+            if self.permission is not None and principal is not None:
+                check_permission(principal, self.permission)
+            result = await self.handler(Context(request, params, principal, headers, gw, body))
+        except ApiError as exc:
+            headers.update(exc.headers)
+            return exc.status, encode_json(error_body(exc.message, exc.name)), headers
+        except Overloaded:
+            return 503, encode_json(error_body(MSG_OVERLOADED)), headers
+        except Exception:  # a bug: never the client's fault, never silent
+            log.exception("unhandled error on %s %s", request.scope["method"],
+                          request.scope["path"])
+            return 500, encode_json(error_body("Server Error")), headers
+        return 200, encode_json(result), headers
 
 
 def route_endpoint(gw: "Gateway", handler: Handler, *, private: bool,
                    permission: str | None = None, order_layer: bool = False,
-                   cost: Callable[[Params], int] | None = None
-                   ) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        headers: dict[str, str] = {}
-        try:
-            body = await request.body()
-            principal = await authenticate(gw, request, body)
-            if private and principal is None:
-                raise ApiError(401, MSG_INVALID_KEY)
-            values = parse_query(request.url.query)
-            values.update(parse_body(body, request.headers.get("content-type", "")))
-            params = Params(values)
-            key = f"a:{principal.account}" if principal else f"ip:{client_ip(request)}"
-            gw.limits.charge(key, principal is not None, cost(params) if cost else 1,
-                             order_layer and principal is not None, headers)
-            if permission is not None and principal is not None:
-                check_permission(principal, permission)
-            result = await handler(Context(request, params, principal, headers, gw, body))
-        except ApiError as exc:
-            headers.update(exc.headers)
-            return json_response(error_body(exc.message, exc.name), exc.status, headers)
-        except Overloaded:
-            return json_response(error_body(MSG_OVERLOADED), 503, headers)
-        except Exception:  # a bug: never the client's fault, never silent
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return json_response(error_body("Server Error"), 500, headers)
-        if isinstance(result, Response):
-            result.headers.update(headers)
-            return result
-        return json_response(result, 200, headers)
-
-    return endpoint
+                   cost: Callable[[Params], int] | None = None) -> Endpoint:
+    return Endpoint(gw, handler, private, permission, order_layer, cost)

@@ -5,6 +5,7 @@ keeps its own copy of the integer values here; ``tests/gateway/test_vocabulary.p
 every value still equals the core's, so the two cannot drift apart silently.
 """
 
+from functools import lru_cache
 from typing import Final
 
 from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
@@ -139,6 +140,7 @@ TRANSFER_WITHDRAWAL_HOLD: Final = 2
 TRANSFER_WITHDRAWAL_RELEASE: Final = 3
 
 
+@lru_cache(maxsize=1024)
 def exec_inst_text(flags: int) -> str:
     """The comma list BitMEX sends for a bit set, in the core's fixed order."""
     return ",".join(name for name, bit in EXEC_INST_BITS.items() if flags & bit)

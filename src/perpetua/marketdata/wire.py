@@ -10,11 +10,12 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from math import gcd
 from typing import Any
 
 import msgspec
 
-from perpetua.core.instruments import InstrumentSpec, price_of_ticks
+from perpetua.core.instruments import InstrumentSpec
 
 __all__ = [
     "EPOCH_2000_NS",
@@ -87,8 +88,19 @@ def price(spec: InstrumentSpec, ticks: int | None) -> Decimal | None:
     """The exact price of ``ticks`` as a Decimal (JSON number on the wire); None stays None."""
     if ticks is None:
         return None
-    num, den = price_of_ticks(spec, ticks)
+    return _price(spec.tick_num, spec.tick_den, ticks)
+
+
+@lru_cache(maxsize=65_536)
+def _price(tick_num: int, tick_den: int, ticks: int) -> Decimal:
+    """Prices repeat (book levels, resting orders): cached, as Decimals are immutable."""
+    num, den = _reduced(ticks * tick_num, tick_den)
     return _exact(num, den)
+
+
+def _reduced(num: int, den: int) -> tuple[int, int]:
+    divisor = gcd(num, den) or 1
+    return num // divisor, den // divisor
 
 
 def tick_size(spec: InstrumentSpec) -> Decimal:

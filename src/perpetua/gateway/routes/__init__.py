@@ -5,13 +5,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.routing import Route
 
-from perpetua.gateway.context import Handler, route_endpoint
+from perpetua.gateway.context import Endpoint, Handler, route_endpoint
 from perpetua.gateway.params import Params
 
 if TYPE_CHECKING:
     from perpetua.gateway.state import Gateway
 
-__all__ = ["API_PREFIX", "Spec", "api_routes"]
+__all__ = ["API_PREFIX", "Spec", "api_endpoints", "api_routes"]
 
 API_PREFIX = "/api/v1"
 
@@ -28,7 +28,17 @@ class Spec(NamedTuple):
     cost: Callable[[Params], int] | None = None
 
 
-def api_routes(gw: "Gateway") -> list[Route]:
+def api_endpoints(gw: "Gateway") -> dict[str, dict[str, Endpoint]]:
+    """Full path -> verb -> endpoint, for the gateway's direct dispatch (``app``)."""
+    table: dict[str, dict[str, Endpoint]] = {}
+    for spec in _specs():
+        table.setdefault(API_PREFIX + spec.path, {})[spec.method] = route_endpoint(
+            gw, spec.handler, private=spec.private, permission=spec.permission,
+            order_layer=spec.order_layer, cost=spec.cost)
+    return table
+
+
+def _specs() -> list[Spec]:
     from perpetua.gateway.routes import (
         account,
         execution,
@@ -45,8 +55,12 @@ def api_routes(gw: "Gateway") -> list[Route]:
     for module in (instrument, market, public, schema, order, execution, position, user,
                    account):
         specs.extend(module.SPECS)
+    return specs
+
+
+def api_routes(gw: "Gateway") -> list[Route]:
     by_path: dict[str, dict[str, Spec]] = {}
-    for spec in specs:
+    for spec in _specs():
         by_path.setdefault(spec.path, {})[spec.method] = spec
     routes = []
     for path, methods in by_path.items():
