@@ -30,12 +30,12 @@ from perpetua.core import audit
 from perpetua.core.calendar import utc_ns
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import (
-    SetInterestRate,
     CancelOrders,
     Command,
     Deposit,
     IndexPrice,
     PlaceOrder,
+    SetInterestRate,
     Tick,
 )
 from perpetua.core.engine import Engine
