@@ -456,3 +456,50 @@ def test_restored_cross_account_liquidates_in_the_same_order() -> None:
     assert [e.symbol for e in events if isinstance(e, PositionLiquidated)] == [
         "ETHUSD", "XBTH27", "XBTUSD"]
     assert copy.state_hash() == engine.state_hash()
+
+
+def test_fund_sells_into_bids_above_bankruptcy_before_deleveraging() -> None:
+    """Found by bench/bench_risk.py: when the mark gapped past the fund's entry and its loss at
+    the mark exceeded the fund, it deleveraged at once, though bids above the bankruptcy price
+    rested in the book (§7.5: ADL only for what cannot fill by the bankruptcy price)."""
+    engine = Engine(CATALOGUE)
+    ts_ns = STARTS_NS[0]
+
+    def apply(command: Any) -> list[object]:
+        nonlocal ts_ns
+        ts_ns += STEP_NS
+        return engine.apply(command._replace(ts_ns=ts_ns))
+
+    apply(SetInterestRate(0, "ETHUSDT", 0))
+    for account, amount in ((1, 100 * 10**6), (2, 10**11), (3, 10**11)):
+        apply(Deposit(0, account, "USDt", amount, f"d{account}"))
+    apply(IndexPrice(0, ".BETHT", 2000, 1))
+    apply(SetLeverage(0, 1, "ETHUSDT", 1_000))
+    apply(PlaceOrder(0, 2, "ETHUSDT", Side.SELL, 2000, OrdType.LIMIT, price=40_000))
+    opened = apply(PlaceOrder(0, 1, "ETHUSDT", Side.BUY, 2000, OrdType.LIMIT, price=40_000))
+    bankrupt = liquidation.published_prices(engine.state, engine.state.markets["ETHUSDT"],
+                                            engine.state.markets["ETHUSDT"].positions[1])[0]
+    assert opened and bankrupt is not None
+    apply(PlaceOrder(0, 3, "ETHUSDT", Side.BUY, 2000, OrdType.LIMIT, price=bankrupt + 20))
+    events = apply(IndexPrice(0, ".BETHT", 1000, 1))  # far below bankruptcy; the fund is empty
+    assert [e.account for e in events if isinstance(e, PositionLiquidated)] == [1]
+    assert not [e for e in events if isinstance(e, Deleveraged)]
+    assert engine.state.markets["ETHUSDT"].positions[3].qty == 2000  # bought from the fund
+    assert engine.state.ledger.balance(INSURANCE, "USDt") > 0  # surplus and fee, no loss
+    audit.audit(engine.state)
+
+
+def test_interest_rate_before_the_first_index_re_derives_thresholds() -> None:
+    """Found by the stream property: before a market's first index ``SetInterestRate`` is also
+    its funding rate, which is in the payers' maintenance margin, and their liquidation
+    thresholds went stale ("stale liquidation threshold" in the audit)."""
+    engine = Engine(CATALOGUE)
+    commands = [
+        Deposit(0, 1, "USDt", 10**9, "d1"), Deposit(0, 2, "USDt", 10**9, "d2"),
+        PlaceOrder(0, 1, "ETHUSDT", Side.BUY, 1000, OrdType.LIMIT, price=60_000),
+        PlaceOrder(0, 2, "ETHUSDT", Side.SELL, 1000, OrdType.LIMIT, price=60_000),
+        SetInterestRate(0, "ETHUSDT", -100_000),  # now the short pays the next funding
+    ]
+    for n, command in enumerate(commands, 1):
+        engine.apply(command._replace(ts_ns=STARTS_NS[0] + n))  # type: ignore[attr-defined]
+        audit.audit(engine.state)

@@ -236,6 +236,7 @@ class Engine:
         if market.funding.next_sample_ns == 0:
             market.funding.rate_ppb = cmd.interest_ppb
             market.funding.indicative_rate_ppb = cmd.interest_ppb
+            timers.touch_all(state, market)  # the rate is in payers' maintenance margin
 
     def _list_future(self, state: State, cmd: ListFuture, out: list[object]) -> None:
         key = (cmd.root, cmd.year, cmd.quarter)

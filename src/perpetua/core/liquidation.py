@@ -16,9 +16,9 @@ insurance fund (the liquidation engine, account ``INSURANCE``) takes the whole p
 the bankruptcy price and works a limit order to close it (the public ``liquidation`` table is
 that order). A fill better than bankruptcy is profit of the fund; when the mark passes the
 fund's entry the order follows the mark and the fund absorbs the loss — unless the fund cannot
-cover it, in which case opposing positions are auto-deleveraged at the fund's entry (the
-bankruptcy price), highest ``PnL% x effective leverage`` first (§7.5 step 4), and their orders
-on the symbol are cancelled.
+cover it: then what the book takes at the fund's entry (the bankruptcy price) or better is
+closed at once (IOC), and the rest of the opposing side is auto-deleveraged at that price,
+highest ``PnL% x effective leverage`` first (§7.5 step 4), their orders on the symbol cancelled.
 """
 
 from perpetua.core import lifecycle, margin, placement
@@ -28,6 +28,7 @@ from perpetua.core.events import Deleveraged, PositionChanged, PositionLiquidate
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
+from perpetua.core.orders import Order
 from perpetua.core.risk import PositionMargin, price_for_value_fine, required_risk_limit
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position, State
 from perpetua.core.units import PPM
@@ -270,9 +271,16 @@ def work_insurance(state: State, market: Market, out: list[object]) -> None:
             placement.cancel_order(state, market, order, out, "Canceled: position closed")
         return
     loss = -margin.unrealised_pnl(market, fund)
-    if loss > 0 and loss > state.ledger.balance(INSURANCE, market.spec.settl_currency):
-        _deleverage(state, market, fund, out)
-        return
+    currency = market.spec.settl_currency
+    if loss > 0 and loss > state.ledger.balance(INSURANCE, currency):
+        # §7.5 step 4: deleverage only what the book cannot take by the bankruptcy price.
+        _close_at_entry(state, market, fund, working, out)
+        working = []
+        if fund.qty == 0:
+            return
+        if -margin.unrealised_pnl(market, fund) > state.ledger.balance(INSURANCE, currency):
+            _deleverage(state, market, fund, out)
+            return
     price = _fund_order_price(market, fund)
     side = Side.SELL if fund.qty > 0 else Side.BUY
     qty = abs(fund.qty)
@@ -282,6 +290,21 @@ def work_insurance(state: State, market: Market, out: list[object]) -> None:
         placement.cancel_order(state, market, order, out, "Canceled: liquidation order repriced")
     placement.place(state, PlaceOrder(state.ts_ns, INSURANCE, symbol, side, qty, OrdType.LIMIT,
                                       price=price, text="Liquidation"), out)
+
+
+def _close_at_entry(state: State, market: Market, fund: Position, working: list[Order],
+                    out: list[object]) -> None:
+    """Cancel the fund's orders and close what the book takes at its entry or better (IOC)."""
+    for order in working:
+        placement.cancel_order(state, market, order, out, "Canceled: liquidation order repriced")
+    spec = market.spec
+    entry = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
+    price = min(max(entry or 1, 1), spec.max_price_ticks)
+    side = Side.SELL if fund.qty > 0 else Side.BUY
+    placement.place(state, PlaceOrder(state.ts_ns, INSURANCE, spec.symbol, side, abs(fund.qty),
+                                      OrdType.LIMIT, price=price,
+                                      time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
+                                      text="Liquidation"), out)
 
 
 def _adl_rank(state: State, market: Market, pos: Position) -> int:
@@ -369,7 +392,7 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
 def follow_up(state: State, out: list[object], start: int) -> None:
     """After a command: re-derive liquidation thresholds for whatever it changed, liquidate what
     the mark has crossed, keep the insurance fund's orders working, publish positions."""
-    seen: set[tuple[str, int]] = set()
+    published: dict[tuple[str, int], Position] = {}
     for _ in range(FOLLOW_UP_ROUNDS_MAX):
         accounts: dict[tuple[int, str], None] = {}
         for event in out[start:]:
@@ -382,11 +405,12 @@ def follow_up(state: State, out: list[object], start: int) -> None:
         if state.ledger.holds_changed:
             accounts.update(state.ledger.holds_changed)
             state.ledger.holds_changed = {}
-        for key in state.touched_positions:
-            if key in seen:
-                continue
-            seen.add(key)
-            symbol, account = key
+        # Only positions touched since the last round: one refreshed in an earlier round and
+        # touched again since (the fund's order filling it) needs its threshold again.
+        touched = state.touched_positions
+        state.touched_positions = {}
+        published.update(touched)
+        for symbol, account in touched:
             if account > 0:
                 accounts[(account, state.markets[symbol].spec.settl_currency)] = None
         marks = state.touched_marks
@@ -406,6 +430,8 @@ def follow_up(state: State, out: list[object], start: int) -> None:
             scan(state, market, out)
             if INSURANCE in market.positions:
                 work_insurance(state, market, out)
+    published.update(state.touched_positions)
+    state.touched_positions = published
     _publish_positions(state, out)
 
 

@@ -12,7 +12,7 @@ from perpetua.core.events import IndexUpdated, MarkUpdated
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 
-__all__ = ["apply_index", "list_future", "next_due_ns", "publish_mark", "run_due"]
+__all__ = ["apply_index", "list_future", "next_due_ns", "publish_mark", "run_due", "touch_all"]
 
 _NEVER = 1 << 62
 
@@ -49,7 +49,7 @@ def _start_clocks(market: Market, now_ns: int) -> None:
         f.indicative_rate_ppb = f.interest_ppb
 
 
-def _touch_all(state: State, market: Market) -> None:
+def touch_all(state: State, market: Market) -> None:
     """Every open position's margin and threshold must be re-derived (rate change). In
     account order: a restored market's positions are not in the live insertion order."""
     for account, pos in sorted(market.positions.items()):
@@ -67,7 +67,7 @@ def apply_index(state: State, market: Market, price_num: int, price_den: int) ->
     f.index_ts_ns = now
     if f.next_sample_ns == 0:
         _start_clocks(market, now)
-        _touch_all(state, market)
+        touch_all(state, market)
     pricing.update_mark(market, now)
 
 
@@ -85,7 +85,7 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
     if spec.kind == InstrumentKind.PERPETUAL and f.next_funding_ns and now >= f.next_funding_ns:
         pricing.update_mark(market, now)
         funding.pay(state, market, out)
-        _touch_all(state, market)  # the new rate moves every position's maintenance margin
+        touch_all(state, market)  # the new rate moves every position's maintenance margin
     if spec.kind == InstrumentKind.FUTURE and spec.expiry_ns and now >= spec.expiry_ns:
         settlement.record_index(market, market.index_fine, f.index_ts_ns, now)
         settlement.settle(state, market, out)
