@@ -91,14 +91,15 @@ class Exchange:
             self.projector.close()
 
 
-def open_exchange(data_dir: Path, config: GatewayConfig, accounts: Any, store: bool = True
-                  ) -> Exchange:
+def open_exchange(data_dir: Path, config: GatewayConfig, accounts: Any, store: bool = True,
+                  clock: Any = None) -> Exchange:
     """Recover ``data_dir`` and build the gateway over it, its views equal to the recovered
-    engine (see the module docstring for the order)."""
+    engine (see the module docstring for the order). ``clock``: the sequencer's (default wall
+    time; ``perpetua demo`` passes a simulated one)."""
     from perpetua.sequencer.runner import Sequencer
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    sequencer = Sequencer.open(data_dir)
+    sequencer = Sequencer.open(data_dir, clock=clock)
     recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
     seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
     projector = _projector(data_dir) if store else None
