@@ -21,6 +21,7 @@ import pytest
 
 from perpetua.demo import demo_markets
 from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.services.signing import signature
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 START = "2026-11-30T18:30:00Z"  # a Monday: US equities open until 21:00, funding at 20:00
@@ -76,9 +77,17 @@ class Demo:
             fields[name.strip()] = value.strip()
         return fields
 
-    def get(self, path: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}/api/v1{path}"
-        with urllib.request.urlopen(url, timeout=10) as response:
+    def get(self, path: str, key: str = "", secret: str = "") -> Any:
+        """GET ``/api/v1{path}``, signed BitMEX-style when a key is given."""
+        target = f"/api/v1{path}"
+        headers = {}
+        if key:
+            expires = str(int(time.time()) + 60)
+            headers = {"api-key": key, "api-expires": expires,
+                       "api-signature": signature(secret, "GET", target, expires)}
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{target}",
+                                         headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def status(self) -> dict[str, int]:
@@ -155,6 +164,8 @@ def test_demo_runs_trades_funds_liquidates_stops_and_resumes(demo_dir: Path) -> 
     try:
         again = second.banner()
         assert again["API key"] == banner["API key"]  # same accounts, same keys
+        wallet = second.get("/user/wallet?currency=XBt", again["API key"], again["API secret"])
+        assert wallet["amount"] == 10 * 10**8  # your 10 XBT, read back after the restart
         resumed_ns = parse_iso_ns(again["time"].split()[0])
         assert resumed_ns is not None and resumed_ns >= parse_iso_ns(summary["sim_time"])
         second.wait_for(lambda: second.status().get("trades", 0) > 5, RUN_TIMEOUT_S,

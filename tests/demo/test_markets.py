@@ -89,6 +89,12 @@ def test_max_leverage_qty_uses_the_wallet_at_initial_margin_plus_fees() -> None:
     # 0.002 XBT at 1% IM + 2 x 0.075% fee: about 15,650 USD; 90% of it in whole lots
     assert qty == 15_600
     assert max_leverage_qty(xbtusd, 0, Decimal(100_000), Decimal("0.9")) == 0
+    # isolated at 50x: 2% margin instead of 1%
+    assert max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"),
+                            Decimal(50)) == 8_300
+    # above the instrument's maximum the initial margin still rules
+    assert max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"),
+                            Decimal(200)) == 15_600
 
 
 def test_demo_markets_filter() -> None:

@@ -55,9 +55,9 @@ from perpetua.feeds import (
     load_replay,
 )
 from perpetua.feeds.prices import format_units
-from perpetua.gateway.app import create_app
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.gateway.serve import open_exchange
 from perpetua.marketdata.wire import iso_ms
 
 __all__ = ["DemoOptions", "demo_markets", "run_demo"]
@@ -110,14 +110,6 @@ def _accounts(data_dir: Path) -> Any:
     migrate(url)
     return AccountsService(open_engine(url), load_server_key(data_dir),
                            password_hasher=DEMO_PASSWORD_HASHER)
-
-
-def _projector(data_dir: Path) -> Any:
-    from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
-
-    url = os.environ.get("PERPETUA_DATABASE_URL") or default_url(data_dir)
-    migrate(url)
-    return ProjectorThread(Projector(open_engine(url)))
 
 
 def _sources(options: DemoOptions, markets: list[InstrumentSpec], start_ns: int,
@@ -196,7 +188,7 @@ class _Demo:
     """The running pieces and their start/stop order (see the module docstring)."""
 
     def __init__(self, options: DemoOptions) -> None:
-        from perpetua.sequencer import Sequencer, summarize
+        from perpetua.sequencer import summarize
 
         self.options = options
         self.markets = demo_markets(options.markets)
@@ -205,37 +197,32 @@ class _Demo:
         self.operator_key = (options.operator_key or os.environ.get("PERPETUA_OPERATOR_KEY")
                              or secrets.token_urlsafe(24))
         self.clock = DemoClock(options.speed)
-        self.sequencer: Any = Sequencer.open(options.data_dir, clock=self.clock)
+        self.accounts = _accounts(options.data_dir)
+        config = GatewayConfig(
+            public_host=f"{options.host}:{options.port}", operator_key=self.operator_key,
+            # BitMEX's limits per account; per IP a local demo's would throttle everyone at
+            # once (every client here is 127.0.0.1), so anonymous requests get more
+            rate_limits=RateLimitConfig(enabled=options.rate_limits,
+                                        anonymous_per_minute=ANONYMOUS_PER_MINUTE),
+        )
+        # recovered, the projector caught up, the gateway's views seeded: as `perpetua run`
+        self.exchange = open_exchange(options.data_dir, config, self.accounts, clock=self.clock)
+        self.sequencer: Any = self.exchange.sequencer
         recovered = self.sequencer.recovery.last_seq if self.sequencer.recovery else 0
         recovered_ns = summarize(self.sequencer.engine).ts_ns if recovered else 0
         self.start_ns = _start_ns(options, recovered_ns)
         self.clock.begin_at(self.start_ns)
         self.stats = DemoStats()
-        self.projector = _projector(options.data_dir)
-        self.accounts = _accounts(options.data_dir)
-        self.sequencer.subscribe(self.projector.publish)
         self.sequencer.subscribe(self.stats.on_command)
         sources, self.simulator = _sources(options, self.markets, self.start_ns, self.state)
         self.board = IndexBoard({".BXBT": ".BXBT30M", ".BETH": ".BETH30M"})
         self.publisher = IndexPublisher(sources, self.sequencer, self.clock, self.board)
+        # the compositeIndex seam (routes/instrument.py): constituents from the feeds' board
+        setattr(self.exchange.app.state.gateway, "composite_index", self.board)  # noqa: B010
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self.traders: Any = None
         self._quiesced = threading.Event()
-
-    def app(self) -> Any:
-        config = GatewayConfig(
-            public_host=f"{self.options.host}:{self.options.port}",
-            operator_key=self.operator_key,
-            # BitMEX's limits per account; per IP a local demo's would throttle everyone at
-            # once (every client here is 127.0.0.1), so anonymous requests get more
-            rate_limits=RateLimitConfig(enabled=self.options.rate_limits,
-                                        anonymous_per_minute=ANONYMOUS_PER_MINUTE),
-        )
-        app = create_app(config, self.sequencer, self.projector, self.accounts)
-        # the compositeIndex seam (routes/instrument.py): constituents from the feeds' board
-        setattr(app.state.gateway, "composite_index", self.board)  # noqa: B010
-        return app
 
     def start_traders(self, server: uvicorn.Server) -> None:
         """On its own thread once the server listens: feeds, accounts, banner, clock, bots."""
@@ -296,8 +283,7 @@ class _Demo:
     def stop(self) -> dict[str, Any]:
         """After the server: the sequencer (final snapshot), the projector, the summary."""
         self.quiesce()
-        self.sequencer.stop()
-        self.projector.close()
+        self.exchange.stop()
         summary = self.stats.snapshot()
         summary["sim_time"] = iso_ms(summary["ts_ns"]) if summary["ts_ns"] else None
         summary["deposits"] = self.state.deposits
@@ -311,9 +297,9 @@ def run_demo(options: DemoOptions) -> int:
     logging.basicConfig(level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     demo = _Demo(options)
-    demo.sequencer.start()
+    demo.exchange.start()
     config = uvicorn.Config(
-        demo.app(), host=options.host, port=options.port, loop="uvloop", http="httptools",
+        demo.exchange.app, host=options.host, port=options.port, loop="uvloop", http="httptools",
         ws="websockets", log_level=options.log_level, access_log=False,
         timeout_keep_alive=90, lifespan="on",
     )

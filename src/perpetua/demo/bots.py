@@ -9,9 +9,10 @@ seconds to wait before the next; the ``BotRunner`` schedules them.
   against its position, with an inventory limit past which it stops adding.
 - ``Taker``: cycles through the markets in a seeded random order, sending market orders of
   random (heavy-tailed) size, leaning against its own inventory.
-- ``Gambler``: opens the largest position its thin wallet allows (about 90x on XBTUSD, cross
-  margin), holds it until the liquidation engine takes it, then asks the operator's faucet for
-  another stake and goes again on the other side.
+- ``Gambler``: sets 100x isolated leverage (``POST /position/leverage``; cross margin if the
+  gateway refuses), opens the largest position its thin wallet allows, holds it until the
+  liquidation engine takes it, then asks the faucet for another stake and goes again on the
+  other side.
 
 Randomness: each bot has its own ``random.Random`` seeded from the demo seed and its name, so a
 run's choices are reproducible; their timing against the market is not (they run in real time).
@@ -42,6 +43,7 @@ log = logging.getLogger("perpetua.demo")
 CARRY_PER_YEAR = Decimal("0.08")  # futures quote 8% a year over the index
 PAUSE_CLOSED_S = 5.0  # a market that refuses orders (outside hours) is left alone this long
 TOP_UP_INTERVAL_MIN_S = 5.0  # a gambler's stakes come no faster than this
+GAMBLER_LEVERAGE = Decimal(100)  # isolated: a 0.5% adverse move (less fees) liquidates
 
 
 class PriceCache:
@@ -200,8 +202,10 @@ class Taker:
 class Gambler:
     def __init__(self, name: str, client: RestClient, market: Market, cache: PriceCache,
                  side: str, top_up: Callable[[], None], utilisation: Decimal = Decimal("0.9"),
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5, leverage: Decimal | None = GAMBLER_LEVERAGE) -> None:
         self.name = name
+        self.leverage = leverage  # isolated, set once; None: cross margin on a thin wallet
+        self.leverage_set = False
         self.client = client
         self.market = market
         self.cache = cache
@@ -223,8 +227,10 @@ class Gambler:
         price = self.cache.reference(self.market)
         if price is None:
             return self.poll_s
+        if self.leverage is not None and not self.leverage_set:
+            self._set_leverage()
         wallet = self._wallet()
-        qty = max_leverage_qty(self.market, wallet, price, self.utilisation)
+        qty = max_leverage_qty(self.market, wallet, price, self.utilisation, self.leverage)
         if qty <= 0:
             self._top_up()
             return self.poll_s
@@ -252,6 +258,17 @@ class Gambler:
         self.side = "Sell" if self.side == "Buy" else "Buy"
         self._top_up()
         return self.poll_s
+
+    def _set_leverage(self) -> None:
+        """``POST /position/leverage``: isolated at ``leverage``x. A gateway without it (or a
+        refusal) leaves the gambler on cross margin, sized by its thin wallet alone."""
+        try:
+            self.client.post("/position/leverage", {"symbol": self.market.symbol,
+                                                    "leverage": self.leverage})
+        except ApiRejected as error:
+            log.info("%s: no isolated leverage (%s); trading cross", self.name, error.message)
+            self.leverage = None
+        self.leverage_set = True
 
     def _top_up(self) -> None:
         """Ask for a new stake, at most once per ``TOP_UP_INTERVAL_MIN_S``."""

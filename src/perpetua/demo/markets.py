@@ -136,10 +136,13 @@ def ladder(market: Market, reference: Decimal, inventory: int, params: QuotePara
     return quotes
 
 
-def max_leverage_qty(market: Market, wallet: int, price: Decimal, utilisation: Decimal) -> int:
-    """Contracts a cross-margined account with ``wallet`` minor units can open at ``price``:
-    ``utilisation`` of the wallet covers initial margin plus the taker fee in and out."""
-    per_contract = market.value_per_contract(price) * (market.init_margin + 2 * market.taker_fee)
+def max_leverage_qty(market: Market, wallet: int, price: Decimal, utilisation: Decimal,
+                     leverage: Decimal | None = None) -> int:
+    """Contracts an account with ``wallet`` minor units can open at ``price``: ``utilisation``
+    of the wallet covers the initial margin (the instrument's, or ``1/leverage`` when isolated
+    at a lower leverage) plus the taker fee in and out."""
+    margin = market.init_margin if leverage is None else max(market.init_margin, 1 / leverage)
+    per_contract = market.value_per_contract(price) * (margin + 2 * market.taker_fee)
     if per_contract <= 0:
         return 0
     lots = int(Decimal(wallet) * utilisation / per_contract / market.lot)
