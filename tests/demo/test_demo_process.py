@@ -1,6 +1,7 @@
 """End to end: ``perpetua demo`` as a real process on a free port and a temp data dir, at
-``--speed 720`` (a simulated hour every 5 s): trades on every market (read over REST), funding
-and liquidations (from the demo's durable event counts), a clean Ctrl-C, the ledger's
+``--speed 720`` (a simulated hour every 5 s): trades on every market, funding rows and an
+insurance fund fed by liquidations (read over REST; the counts also from the demo's durable
+event stream), a clean Ctrl-C, the ledger's
 conservation totals from ``perpetua replay`` equal to what the faucet paid, and a restart that
 resumes the same exchange (same keys, later time, later seq, still conserving)."""
 
@@ -149,6 +150,10 @@ def test_demo_runs_trades_funds_liquidates_stops_and_resumes(demo_dir: Path) -> 
         first.wait_for(lambda: first.status().get("funding", 0) > 0
                        and first.status().get("liquidations", 0) > 0, RUN_TIMEOUT_S,
                        "funding event and liquidation")
+        funding = first.get("/funding?count=20")
+        assert funding and "2026-11-30T20:00:00.000Z" in {row["timestamp"] for row in funding}
+        # the insurance fund gains only from liquidations (fees, closes above bankruptcy)
+        assert any(row["walletBalance"] > 0 for row in first.get("/insurance?count=20"))
         composite = first.get("/instrument/compositeIndex?symbol=.BXBT")
         assert [row["reference"] for row in composite][-1] == "BMI" and len(composite) == 5
     finally:
