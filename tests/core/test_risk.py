@@ -291,3 +291,10 @@ def test_last_price_protected_marking_clamps_the_last_price_to_the_band() -> Non
     market.last_price = 60_000  # a 50% print
     pricing.update_mark(market, 0)
     assert market.mark_fine == 42_000 * PRICE_FINE_PER_TICK  # held at index + 5%
+
+
+def test_an_index_no_market_marks_on_is_published_and_changes_nothing() -> None:
+    h = Harness()
+    events = h.index(".BXBT30M", 61_000)
+    assert [type(e).__name__ for e in events] == ["IndexUpdated"]
+    assert all(m.index_fine is None for m in h.engine.state.markets.values())

@@ -64,6 +64,8 @@ class Engine:
     def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
         self.instruments = instruments
         self._base = instruments
+        self._index_symbols = frozenset(
+            spec.symbol for spec in instruments if spec.kind == InstrumentKind.INDEX)
         self.state = State()
         state = self.state
         for code in CURRENCIES:
@@ -211,8 +213,10 @@ class Engine:
             return
         symbols = state.index_subscribers.get(cmd.symbol)
         if symbols is None:
-            placement.reject(state, out, "IndexPrice", 0, Reason.INSTRUMENT_UNKNOWN)
-            return
+            if cmd.symbol not in self._index_symbols:
+                placement.reject(state, out, "IndexPrice", 0, Reason.INSTRUMENT_UNKNOWN)
+                return
+            symbols = []  # an index no market marks on (.BXBT30M): published, nothing else
         out.append(IndexUpdated(cmd.ts_ns, cmd.symbol, cmd.price_num, cmd.price_den))
         started = False
         for symbol in symbols:
