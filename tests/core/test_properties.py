@@ -625,3 +625,43 @@ def test_fee_setting_changes_leave_resting_spot_holds_exact() -> None:
     ]
     _, outputs, _ = run(stream, Engine(CATALOGUE), (Conservation(), EventRows()), narrate=False)
     assert sum(isinstance(e, Trade) for events in outputs for e in events) == 2
+
+
+def test_position_filled_by_the_insurance_funds_order_gets_a_fresh_threshold() -> None:
+    """Found by the stream property (shrunk): account 1's position closes (threshold dropped),
+    then the fund's liquidation order of account 5 fills account 1's resting sell in a later
+    follow-up round. The follow-up skipped positions it had refreshed in an earlier round, so
+    account 1's new short had no liquidation threshold ("stale liquidation threshold")."""
+    buy, sell, day, fok = Side.BUY, Side.SELL, TimeInForce.DAY, TimeInForce.FILL_OR_KILL
+    oco, oto = ContingencyType.ONE_CANCELS_THE_OTHER, ContingencyType.ONE_TRIGGERS_THE_OTHER
+    stream: list[tuple[int, object]] = [
+        (0, Deposit(0, 1, "USDt", 500_000_000, "seed-1-USDt")),
+        (1_000_000, Deposit(0, 3, "USDt", 500_000_000, "seed-3-USDt")),
+        (0, Deposit(0, 5, "USDt", 2_000_000, "seed-5-USDt")),
+        (0, PlaceOrder(0, 5, "ETHUSDT", sell, 3000, price=60001, exec_inst=1)),
+        (1_000_000, PlaceOrder(0, 3, "ETHUSDT", buy, 2000, price=59999, exec_inst=1,
+                               cl_ord_id="a")),
+        (0, PlaceOrder(0, 3, "ETHUSDT", buy, 1000, OrdType.MARKET, cl_ord_link_id="L1",
+                       contingency_type=oco)),
+        (2_000_000, PlaceOrder(0, 1, "ETHUSDT", sell, 1000, price=60000, exec_inst=1)),
+        (4_000_000, PlaceOrder(0, 1, "ETHUSDT", sell, 6000, price=60003, cl_ord_link_id="L2",
+                               contingency_type=oto)),
+        (0, PlaceOrder(0, 3, "ETHUSDT", buy, 7000, price=59998, time_in_force=fok,
+                       exec_inst=260)),
+        (702_000_000, PlaceOrder(0, 5, "ETHUSDT", buy, 7000, OrdType.LIMIT_IF_TOUCHED,
+                                 price=60000, stop_px=59999)),
+        (3_605_405_000_000, Batch(0, (
+            PlaceOrder(0, 1, "ETHUSDT", sell, 5000, price=59994, time_in_force=day,
+                       cl_ord_id="c"),
+            PlaceOrder(0, 3, "ETHUSDT", sell, 1000, price=59997, time_in_force=fok,
+                       display_qty=0, cl_ord_id="b"),
+            PlaceOrder(0, 4, "ETHUSDT", buy, 7000, price=59250, time_in_force=fok),
+        ))),
+        (4_001_000_000, SetFeeTier(0, 1, 3)),
+        (4_714_000_000, CancelOrders(0, 1, (8, 5))),
+        (10_820_030_000_000, IndexPrice(0, ".BETHT", 60750, 20)),
+        (2_000_000, AmendOrder(0, 5, 1, order_qty=3000, price=59995)),
+        (4_002_000_000, PlaceOrder(0, 1, "ETHUSDT", buy, 7000, OrdType.STOP_LIMIT, price=60003,
+                                   stop_px=60001, time_in_force=day)),
+    ]
+    run(stream, Engine(CATALOGUE), (Conservation(), EventRows()), narrate=False)
