@@ -106,3 +106,30 @@ def test_ccxt_bitmex_unchanged(server: str) -> None:
     assert trades[-1]["price"] == 50000 and trades[-1]["amount"] == 200
     assert alice.fetch_ticker("BTC/USD:BTC")["last"] == 50000
     assert alice.fetch_ohlcv("BTC/USD:BTC", "1m")[-1][4] == 50000
+
+
+def test_websocket_raw_frames_against_the_real_server(server: str) -> None:
+    """Under uvicorn the gateway writes frames straight to the transport: a standard client
+    reads them (welcome, acks, partials, deltas of all three length classes), and the
+    protocol's own ping/pong still works."""
+    from websockets.sync.client import connect
+
+    alice = _client(server, 21)
+    alice.load_markets()
+    url = server.replace("http", "ws") + "/realtime?subscribe=orderBookL2:XBTUSD,instrument"
+    with connect(url, max_size=None) as ws:
+        welcome = json.loads(ws.recv(timeout=10))
+        assert welcome["info"] == "Welcome to the BitMEX Realtime API."
+        messages = [json.loads(ws.recv(timeout=10)) for _ in range(4)]
+        partials = {m["table"]: m for m in messages if m.get("action") == "partial"}
+        assert set(partials) == {"orderBookL2", "instrument"}
+        assert len(json.dumps(partials["instrument"])) > 126  # a 2-byte length frame
+        ws.ping().wait(10)
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "pong"
+        alice.create_order("BTC/USD:BTC", "limit", "buy", 100, 40000.5)
+        for _ in range(50):
+            message = json.loads(ws.recv(timeout=10))
+            if message.get("table") == "orderBookL2" and message["action"] == "insert":
+                break
+        assert message["data"][0]["price"] == 40000.5 and message["data"][0]["size"] == 100

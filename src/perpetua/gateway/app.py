@@ -91,24 +91,34 @@ def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = Non
                     exception_handlers={HTTPException: not_found, 404: not_found,
                                         405: not_found, 500: server_error})
     app.state.gateway = gw
-    return DirectRoutes(app, api_endpoints(gw))
+    sockets = {"/realtime": realtime, "/realtimePlatform": realtime_platform,
+               "/realtimemd": realtime_md}
+    return DirectRoutes(app, api_endpoints(gw), sockets)
 
 
 class DirectRoutes:
-    """The API's exact paths dispatched by one dict lookup, straight to their endpoint; every
-    other request (WebSockets, the explorer, unknown paths and verbs, lifespan) goes through
-    the Starlette app. Starlette's middleware stack and its route-by-route regex matching cost
-    a third of the event loop's time per order (py-spy, docs/decisions.md §9); the endpoint
-    already answers every error itself, so nothing is lost."""
+    """The API's exact paths and the WebSocket endpoints dispatched by one dict lookup,
+    straight to their endpoint; every other request (the explorer, unknown paths and verbs,
+    lifespan) goes through the Starlette app. Starlette's middleware stack and its
+    route-by-route regex matching cost a third of the event loop's time per order (py-spy,
+    docs/decisions.md §9), and its wrapped ``send`` would hide the WebSocket transport from
+    the fan-out; the endpoints answer every error themselves, so nothing is lost."""
 
-    def __init__(self, app: Starlette, endpoints: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, app: Starlette, endpoints: dict[str, dict[str, Any]],
+                 sockets: dict[str, Any]) -> None:
         self.app = app
         self.endpoints = endpoints
+        self.sockets = sockets
         self.state = app.state
         self.router = app.router
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "websocket":
+            socket = self.sockets.get(scope["path"])
+            if socket is not None:  # uvicorn's own send: sessions can reach the transport
+                await socket(WebSocket(scope, receive, send))
+                return
+        elif scope["type"] == "http":
             methods = self.endpoints.get(scope["path"])
             if methods is not None:
                 endpoint = methods.get(scope["method"])

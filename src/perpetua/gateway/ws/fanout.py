@@ -1,4 +1,4 @@
-"""Delivery of deltas to subscribed sockets, each message encoded once.
+"""Delivery of deltas to subscribed sockets, each message encoded (and framed) once.
 
 Public subscriptions are indexed by (table, symbol) with ``"*"`` for a whole table; private ones
 by (table, account) and filtered by symbol per session. A session's queue is bounded: a session
@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from perpetua.gateway.private import PrivateDelta
+from perpetua.gateway.ws.frames import text_frame
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.wire import encode_json
 
@@ -26,8 +27,33 @@ def strip_nulls(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
 
-def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> str:
-    return encode_json({"table": table, "action": action, "data": strip_nulls(rows)}).decode()
+def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> bytes:
+    return encode_json({"table": table, "action": action, "data": strip_nulls(rows)})
+
+
+class _Message:
+    """One delta, encoded once; its text (queued sessions) and frame (raw) made on demand."""
+
+    __slots__ = ("payload", "text", "frame")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.text: str | None = None
+        self.frame: bytes | None = None
+
+    def deliver(self, session: "Session", dirty: list["Session"]) -> None:
+        if session.transport is not None:
+            if session.closed:
+                return
+            if self.frame is None:
+                self.frame = text_frame(self.payload)
+            if not session.pending:
+                dirty.append(session)
+            session.pending.append(self.frame)
+            return
+        if self.text is None:
+            self.text = self.payload.decode()
+        session.push(self.text)
 
 
 class Fanout:
@@ -76,26 +102,31 @@ class Fanout:
     # Delivery -----------------------------------------------------------------------------------
 
     def publish(self, public: list[Delta], private: list[PrivateDelta]) -> None:
+        """Deliver deltas: each encoded once, its bytes shared by every subscriber; raw-frame
+        sessions get all their frames of this call in one write, at the end."""
         index = self.public
+        dirty: list[Session] = []
         for delta in public:
             exact = index.get((delta.table, delta.symbol))
             whole = index.get((delta.table, ALL))
             if not exact and not whole:
                 continue
-            message = data_message(delta.table, delta.action, delta.rows)
+            message = _Message(data_message(delta.table, delta.action, delta.rows))
             targets = (exact | whole) if exact and whole else (exact or whole)
             for session in targets or ():
-                session.push(message)
+                message.deliver(session, dirty)
             self.messages_sent += len(targets or ())
         for pdelta in private:
             subscribers = self.private.get((pdelta.table, pdelta.account))
             if not subscribers:
                 continue
-            message = data_message(pdelta.table, pdelta.action, pdelta.rows)
+            message = _Message(data_message(pdelta.table, pdelta.action, pdelta.rows))
             for session in subscribers:
                 if session.wants_private(pdelta.table, pdelta.symbol):
-                    session.push(message)
+                    message.deliver(session, dirty)
                     self.messages_sent += 1
+        for session in dirty:
+            session.flush()
 
     async def close_all(self) -> None:
         for session in list(self.sessions):

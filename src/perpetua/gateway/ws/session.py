@@ -2,8 +2,18 @@
 
 Ordering: a subscribe op enqueues its ack, then the partial, then registers the topic with the
 fan-out, all without yielding to the event loop, so no delta of that topic can precede its
-partial. Every outgoing message goes through a bounded queue drained by one writer task; a
-session whose queue is full is closed with a clear reason (slow consumer).
+partial.
+
+Sending, two ways with the same order and the same bound:
+
+* **raw frames** (served by uvicorn): every outgoing message is one unmasked WebSocket text
+  frame written straight to the connection's transport. The fan-out frames each delta once
+  and shares the bytes across subscribers; each session's frames of one publish go out in one
+  ``write``. A session whose transport buffers more than ``ws_write_buffer_bytes_max`` is closed
+  as a slow consumer. Pings, pongs and the close handshake stay with the server's WebSocket
+  protocol (docs/decisions.md §9);
+* **a bounded queue** drained by a writer task through ``send_text`` (other servers, the test
+  client, ``/realtimemd`` streams); a session whose queue is full is closed as a slow consumer.
 """
 
 import asyncio
@@ -20,6 +30,7 @@ from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, sign
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.ws.fanout import ALL
+from perpetua.gateway.ws.frames import raw_transport, text_frame
 from perpetua.gateway.ws.topics import (
     NO_SYMBOL_TABLES,
     PRIVATE_TABLES,
@@ -48,6 +59,9 @@ class Session:
         self.gw = gw
         self.websocket = websocket
         self.platform = platform
+        self.raw = raw_transport(websocket)  # possible once the upgrade is answered
+        self.transport: Any = None  # set by the writer when frames go straight to it
+        self.pending: list[bytes] = []  # frames of the publish in progress (raw transport)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(gw.config.ws_queue_messages_max)
         self.principal: Principal | None = None
         self.public_topics: set[tuple[str, str]] = set()
@@ -62,15 +76,31 @@ class Session:
     def push(self, message: str) -> None:
         if self.closed:
             return
+        if self.transport is not None:
+            self.pending.append(text_frame(message.encode()))
+            self.flush()
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.gw.fanout.drop(self)
-            self.closed = True
-            self.close_reason = (CLOSE_SLOW_CONSUMER,
-                                 "slow consumer: send queue exceeded "
-                                 f"{self.gw.config.ws_queue_messages_max} messages")
-            self._wake_writer()
+            self._slow(f"send queue exceeded {self.gw.config.ws_queue_messages_max} messages")
+
+    def flush(self) -> None:
+        """Write the pending frames in one go (raw transport)."""
+        frames, self.pending = self.pending, []
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            return
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        limit = self.gw.config.ws_write_buffer_bytes_max
+        if transport.get_write_buffer_size() > limit:
+            self._slow(f"send buffer exceeded {limit} bytes")
+
+    def _slow(self, what: str) -> None:
+        self.gw.fanout.drop(self)
+        self.closed = True
+        self.close_reason = (CLOSE_SLOW_CONSUMER, f"slow consumer: {what}")
+        self._wake_writer()
 
     def _wake_writer(self) -> None:
         while True:
@@ -94,15 +124,43 @@ class Session:
             self._wake_writer()
 
     async def writer(self) -> None:
-        send = self.websocket.send_text
-        while True:
-            message = await self.queue.get()
-            if message is None:
-                break
-            await send(message)
+        if self.raw is not None and await self._go_raw():
+            while await self.queue.get() is not None:  # raw: the queue only signals closing
+                pass
+        else:
+            send = self.websocket.send_text
+            while True:
+                message = await self.queue.get()
+                if message is None:
+                    break
+                await send(message)
         if self.close_reason is not None:
             code, reason = self.close_reason
             await self.close(code, reason)
+
+    async def _go_raw(self) -> bool:
+        """Once the upgrade is answered, send what is queued as frames and switch to raw
+        writes, with no await in between (so order holds)."""
+        assert self.raw is not None
+        transport, handshake_done = self.raw
+        if handshake_done is not None:
+            await handshake_done.wait()
+        if transport.is_closing():
+            return False
+        frames: list[bytes] = []
+        closing = False
+        while not self.queue.empty():
+            message = self.queue.get_nowait()
+            if message is None:
+                closing = True
+                break
+            frames.append(text_frame(message.encode()))
+        if frames:
+            transport.write(b"".join(frames))
+        if closing:
+            self.queue.put_nowait(None)
+        self.transport = transport
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = True

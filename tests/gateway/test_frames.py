@@ -1,0 +1,87 @@
+"""Raw WebSocket frames: the three length encodings, and a session whose transport buffers
+too much is closed as a slow consumer."""
+
+from typing import Any
+
+from perpetua.gateway.ws.frames import text_frame
+from perpetua.gateway.ws.session import Session
+from tests.gateway.harness import harness
+
+
+def _parse(frame: bytes) -> bytes:
+    assert frame[0] == 0x81  # FIN, text
+    length = frame[1]
+    assert not length & 0x80  # server frames are not masked
+    if length == 126:
+        return frame[4:4 + int.from_bytes(frame[2:4], "big")]
+    if length == 127:
+        return frame[10:10 + int.from_bytes(frame[2:10], "big")]
+    return frame[2:2 + length]
+
+
+def test_text_frames_of_every_length_class() -> None:
+    for size in (0, 125, 126, 65_535, 65_536, 200_000):
+        payload = b"x" * size
+        frame = text_frame(payload)
+        assert _parse(frame) == payload
+        assert len(frame) == size + (2 if size < 126 else 4 if size < 65_536 else 10)
+
+
+class FakeTransport:
+    def __init__(self, buffered: int) -> None:
+        self.written: list[bytes] = []
+        self.buffered = buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+class FakeProtocol:
+    def __init__(self, transport: FakeTransport) -> None:
+        self.transport = transport
+
+    async def send(self, message: Any) -> None:
+        return None
+
+
+class FakeWebSocket:
+    def __init__(self, transport: FakeTransport) -> None:
+        self._send = FakeProtocol(transport).send
+
+
+def _raw_session(h: Any, transport: FakeTransport) -> Session:
+    session = Session(h.gateway, FakeWebSocket(transport))  # type: ignore[arg-type]
+    assert session.raw is not None and session.raw[0] is transport
+    session.transport = transport  # what the writer does once the upgrade is answered
+    return session
+
+
+def test_queued_messages_go_first_then_raw_frames() -> None:
+    with harness() as h:
+        transport = FakeTransport(0)
+        session = Session(h.gateway, FakeWebSocket(transport))  # type: ignore[arg-type]
+        session.push("welcome")  # before the switch: queued
+        assert transport.written == []
+        assert h.client.portal.call(session._go_raw) is True
+        session.push("delta")
+        assert transport.written == [text_frame(b"welcome"), text_frame(b"delta")]
+
+
+def test_raw_sessions_write_frames_and_drop_slow_consumers() -> None:
+    with harness() as h:
+        fast = FakeTransport(0)
+        session = _raw_session(h, fast)
+        session.push('{"a":1}')
+        assert fast.written == [text_frame(b'{"a":1}')]
+        slow = FakeTransport(h.gateway.config.ws_write_buffer_bytes_max + 1)
+        lagging = _raw_session(h, slow)
+        lagging.push("x")
+        assert lagging.closed and "slow consumer" in lagging.close_reason[1]
+        lagging.push("y")
+        assert len(slow.written) == 1  # nothing more once closed
