@@ -7,8 +7,9 @@
    fsync, as real clients do.
 2. Ack latency at a paced 1,000 orders/s over the same connections -> p50/p99 ms.
 3. WebSocket fan-out: 100 subscribers of orderBookL2:XBTUSD and trade:XBTUSD (raw sockets that
-   only count frames, so the figure is the server's and not a client library's) while producer
-   processes place, cross and cancel orders over many connections -> messages/s delivered.
+   only count data messages, so the figure is the server's and not a client library's) while
+   two producer processes run a market maker's loop (bulk re-pricing of resting quotes, the
+   odd crossing order) over several connections -> messages/s delivered.
 
 Server: `perpetua run --no-rate-limits --no-store` (journal on, fsync per batch). JSON on
 stdout. The machine's core count is in the figures: the load generators share them with the
@@ -37,7 +38,8 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))  # per process
 DURATION_S = float(os.environ.get("BENCH_SECONDS", "5"))
 PACED_RATE = 1_000
 SUBSCRIBERS = 100
-PRODUCER_CONNECTIONS = int(os.environ.get("BENCH_PRODUCER_CONNECTIONS", "24"))
+PRODUCER_CONNECTIONS = int(os.environ.get("BENCH_PRODUCER_CONNECTIONS", "8"))
+QUOTES_PER_CONNECTION = 10
 
 
 def _free_port() -> int:
@@ -151,33 +153,12 @@ def _run_loadgen(port: int, keys: list[tuple[str, str]], rate_each: float, conne
 # WebSocket fan-out ---------------------------------------------------------------------------
 
 
-def _frames(buffer: bytearray) -> int:
-    """Count complete frames at the front of ``buffer`` and remove them."""
-    count = 0
-    position = 0
-    size = len(buffer)
-    while size - position >= 2:
-        length = buffer[position + 1] & 0x7F
-        header = 2
-        if length == 126:
-            if size - position < 4:
-                break
-            length = int.from_bytes(buffer[position + 2:position + 4], "big")
-            header = 4
-        elif length == 127:
-            if size - position < 10:
-                break
-            length = int.from_bytes(buffer[position + 2:position + 10], "big")
-            header = 10
-        if size - position < header + length:
-            break
-        position += header + length
-        count += 1
-    del buffer[:position]
-    return count
+DATA_MARKER = b'{"table":"'  # starts every data message's payload, and nothing else
 
 
 async def _subscriber(port: int, counts: list[int], index: int, ready: list[int]) -> None:
+    """A raw WebSocket client that counts data messages (C-speed ``bytes.count`` of the marker
+    each payload starts with; the tail of each read is kept so a split marker is not lost)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write((
         "GET /realtime?subscribe=orderBookL2:XBTUSD,trade:XBTUSD HTTP/1.1\r\n"
@@ -185,14 +166,18 @@ async def _subscriber(port: int, counts: list[int], index: int, ready: list[int]
         "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
     ).encode())
     await reader.readuntil(b"\r\n\r\n")
-    buffer = bytearray()
+    tail = b""
+    keep = len(DATA_MARKER) - 1
     while True:
         chunk = await reader.read(1 << 20)
         if not chunk:
             return
-        buffer += chunk
-        counts[index] += _frames(buffer)
-        if not ready[index] and counts[index] >= 5:  # welcome, 2 acks, 2 partials
+        data = tail + chunk
+        counts[index] += data.count(DATA_MARKER)
+        tail = data[-keep:]
+        if tail.count(DATA_MARKER[:1]) == 0:
+            tail = b""
+        if not ready[index] and counts[index] >= 2:  # the two partials
             ready[index] = 1
 
 
@@ -219,32 +204,54 @@ def _subscriber_proc(port: int, seconds: float, ready: Any, out: Any) -> None:
 
 async def _producer(port: int, key: tuple[str, str], seconds: float, side: str,
                     connections: int, out: Any) -> None:
+    """A market maker's loop (the sample market maker's ``amend_bulk_orders``): each connection
+    keeps ``QUOTES_PER_CONNECTION`` resting quotes and re-prices them all with one bulk amend,
+    again and again (each re-priced quote leaves one level and joins another: L2 deltas);
+    every tenth request is a small crossing IOC (trades)."""
     signer = Signer(key)
     deadline = time.perf_counter() + seconds
-    placed = [0]
+    requests = [0]
+    sign = -1 if side == "Buy" else 1
+    other = "Sell" if side == "Buy" else "Buy"
+
+    def prices(offset: int, shift: int) -> list[float]:
+        base = 50_000.5 if side == "Sell" else 49_999.5
+        return [base + sign * (5 + ((i * connections + offset + shift) % 60) * 0.5)
+                for i in range(QUOTES_PER_CONNECTION)]
 
     async def one(offset: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        i = offset
+        orders = [{"symbol": "XBTUSD", "side": side, "orderQty": 100, "price": p}
+                  for p in prices(offset, 0)]
+        placed = await _json(reader, writer, signer.request(
+            "POST", "/api/v1/order/bulk", json.dumps({"orders": orders}).encode()))
+        ids = [o["orderID"] for o in placed]
+        shift = 0
         while time.perf_counter() < deadline:
-            step = (i * 7) % 40
-            price = 50000 + step * 0.5 if side == "Sell" else 49999.5 - step * 0.5
-            cross = i % 3 == 2
-            if cross:
-                price = 49999.5 if side == "Sell" else 50000
-            body = json.dumps({"symbol": "XBTUSD", "side": side, "orderQty": 100,
-                               "price": price, "timeInForce": "ImmediateOrCancel" if cross
-                               else "GoodTillCancel"}).encode()
-            await _exchange(reader, writer, signer.request("POST", "/api/v1/order", body))
-            placed[0] += 1
-            i += connections
-            if offset == 0 and i % (connections * 40) < connections:  # stay under the cap
-                await _exchange(reader, writer, signer.request("DELETE", "/api/v1/order/all",
-                                                               b""))
+            shift += 1
+            if shift % 10 == 0:
+                body = json.dumps({"symbol": "XBTUSD", "side": other, "orderQty": 100,
+                                   "price": 50_100 if other == "Buy" else 49_900,
+                                   "timeInForce": "ImmediateOrCancel"}).encode()
+                await _exchange(reader, writer, signer.request("POST", "/api/v1/order", body))
+            amends = [{"orderID": i, "price": p} for i, p in zip(ids, prices(offset, shift),
+                                                                  strict=True)]
+            await _exchange(reader, writer, signer.request(
+                "PUT", "/api/v1/order/bulk", json.dumps({"orders": amends}).encode()))
+            requests[0] += 1
         writer.close()
 
     await asyncio.gather(*(one(i) for i in range(connections)))
-    out.put(placed[0])
+    out.put(requests[0])
+
+
+async def _json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+                ) -> Any:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line[15:]) for line in head.split(b"\r\n")
+                  if line[:15].lower() == b"content-length:")
+    return json.loads(await reader.readexactly(length))
 
 
 def _producer_proc(port: int, key: tuple[str, str], seconds: float, side: str,
@@ -263,13 +270,14 @@ def _fanout(port: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
     for p in producers:
         p.start()
     delivered, elapsed = out.get()
-    orders = sum(placed.get() for _ in producers)
+    requests = sum(placed.get() for _ in producers)
     for p in producers:
         p.join()
     sub.join()
     return {"subscribers": SUBSCRIBERS, "messages_delivered": delivered,
             "messages_per_s": round(delivered / elapsed),
-            "producer_orders_per_s": round(orders / (DURATION_S + 1))}
+            "producer_bulk_amends_per_s": round(requests / (DURATION_S + 1)),
+            "quotes_per_amend": QUOTES_PER_CONNECTION}
 
 
 def _cpu_s(pid: int) -> float:

@@ -123,7 +123,7 @@ class DirectRoutes:
             if methods is not None:
                 endpoint = methods.get(scope["method"])
                 if endpoint is not None:
-                    status, body, headers = await endpoint.answer(Request(scope, receive))
+                    status, body, headers = await endpoint.answer(scope, receive)
                     raw = [(b"content-type", b"application/json"),
                            (b"content-length", str(len(body)).encode())]
                     raw.extend((k.encode(), v.encode()) for k, v in headers.items())

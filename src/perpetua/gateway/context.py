@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from perpetua.gateway.auth import Principal, check_permission, verify
 from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, error_body
-from perpetua.gateway.params import Params, parse_body, parse_query
+from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_query
 from perpetua.gateway.ports import Overloaded
 from perpetua.marketdata.wire import encode_json
 
@@ -28,16 +28,21 @@ log = logging.getLogger("perpetua.gateway")
 
 
 class Context:
-    __slots__ = ("request", "params", "principal", "headers", "gw", "body")
+    __slots__ = ("scope", "params", "principal", "headers", "gw", "body")
 
-    def __init__(self, request: Request, params: Params, principal: Principal | None,
+    def __init__(self, scope: Any, params: Params, principal: Principal | None,
                  headers: dict[str, str], gw: "Gateway", body: bytes) -> None:
-        self.request = request
+        self.scope = scope
         self.params = params
         self.principal = principal
         self.headers = headers
         self.gw = gw
         self.body = body
+
+    @property
+    def request(self) -> Request:
+        """The Starlette request (built on demand: most routes never need it)."""
+        return Request(self.scope)
 
     @property
     def account(self) -> int:
@@ -63,9 +68,25 @@ def _raw_target(scope: Any) -> str:
     return target
 
 
-def client_ip(request: Request) -> str:
-    client = request.scope.get("client")
+def client_ip(scope: Any) -> str:
+    client = scope.get("client")
     return client[0] if client else "0.0.0.0"
+
+
+async def read_body(receive: Any) -> bytes:
+    """The request body from the ASGI ``receive`` (BODY_BYTES_MAX is checked by the parser)."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body  # type: ignore[no-any-return]
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body") and size <= BODY_BYTES_MAX:
+        message = await receive()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 _AUTH_HEADERS = frozenset({b"api-key", b"api-expires", b"api-nonce", b"api-signature",
@@ -77,9 +98,9 @@ def _headers(scope: Any) -> dict[bytes, bytes]:
     return {name: value for name, value in scope["headers"] if name in _AUTH_HEADERS}
 
 
-async def authenticate(gw: "Gateway", request: Request, body: bytes,
+async def authenticate(gw: "Gateway", scope: Any, body: bytes,
                        headers: dict[bytes, bytes] | None = None) -> Principal | None:
-    raw = headers if headers is not None else _headers(request.scope)
+    raw = headers if headers is not None else _headers(scope)
     key_id = raw.get(b"api-key")
     if not key_id:
         return None
@@ -87,9 +108,9 @@ async def authenticate(gw: "Gateway", request: Request, body: bytes,
     signature = raw.get(b"api-signature")
     if not expires or not signature:
         raise ApiError(401, "Missing api-expires or api-signature header")
-    message = (request.scope["method"], _raw_target(request.scope), body)
+    message = (scope["method"], _raw_target(scope), body)
     return await verify(gw.keys, key_id.decode("latin-1"), expires.decode("latin-1"),
-                        signature.decode("latin-1"), message, client_ip(request))
+                        signature.decode("latin-1"), message, client_ip(scope))
 
 
 class Endpoint:
@@ -108,40 +129,39 @@ class Endpoint:
         self.cost = cost
 
     async def __call__(self, request: Request) -> Response:
-        status, body, headers = await self.answer(request)
+        status, body, headers = await self.answer(request.scope, request.receive)
         return Response(body, status, headers, media_type="application/json")
 
-    async def answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+    async def answer(self, scope: Any, receive: Any) -> tuple[int, bytes, dict[str, str]]:
         gw = self.gw
         headers: dict[str, str] = {}
         try:
-            body = await request.body()
-            raw = _headers(request.scope)
-            principal = await authenticate(gw, request, body, raw)
+            body = await read_body(receive)
+            raw = _headers(scope)
+            principal = await authenticate(gw, scope, body, raw)
             if self.private and principal is None:
                 raise ApiError(401, MSG_INVALID_KEY)
-            query = request.scope.get("query_string")
+            query = scope.get("query_string")
             values = parse_query(query.decode("latin-1")) if query else {}
             if body:
                 content_type = raw.get(b"content-type", b"").decode("latin-1")
                 values.update(parse_body(body, content_type))
             params = Params(values)
             if gw.limits.config.enabled:
-                key = f"a:{principal.account}" if principal else f"ip:{client_ip(request)}"
+                key = f"a:{principal.account}" if principal else f"ip:{client_ip(scope)}"
                 gw.limits.charge(key, principal is not None,
                                  self.cost(params) if self.cost else 1,
                                  self.order_layer and principal is not None, headers)
             if self.permission is not None and principal is not None:
                 check_permission(principal, self.permission)
-            result = await self.handler(Context(request, params, principal, headers, gw, body))
+            result = await self.handler(Context(scope, params, principal, headers, gw, body))
         except ApiError as exc:
             headers.update(exc.headers)
             return exc.status, encode_json(error_body(exc.message, exc.name)), headers
         except Overloaded:
             return 503, encode_json(error_body(MSG_OVERLOADED)), headers
         except Exception:  # a bug: never the client's fault, never silent
-            log.exception("unhandled error on %s %s", request.scope["method"],
-                          request.scope["path"])
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return 500, encode_json(error_body("Server Error")), headers
         return 200, encode_json(result), headers
 

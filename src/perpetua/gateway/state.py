@@ -91,17 +91,24 @@ class Gateway:
         self._apply(seq, ts_ns, command, events)
 
     def _apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        public: list[Any] = []
+        private: list[Any] = []
+        self._fold(seq, ts_ns, command, events, public, private)
+        if public or private:
+            self.fanout.publish(public, private)
+
+    def _fold(self, seq: int, ts_ns: int, command: object, events: Sequence[object],
+              public: list[Any], private: list[Any]) -> None:
+        """Fold one command into the views, adding its deltas to ``public`` and ``private``."""
         if seq and seq <= self.last_seq:
             return  # already seen (a replayed backlog overlapping the live stream)
         self.last_seq = max(self.last_seq, seq)
         market = self.market
-        public = market.apply(seq, ts_ns, command, events)
-        private = self.private.apply(seq, ts_ns, events)
+        public.extend(market.apply(seq, ts_ns, command, events))
+        private.extend(self.private.apply(seq, ts_ns, events))
         if market.marks_moved and self.private.wanted_accounts:
             for symbol in market.marks_moved:
                 private.extend(self.private.on_mark(symbol))
-        if public or private:
-            self.fanout.publish(public, private)
 
     def on_batch(self, batch: Sequence[Any]) -> None:
         """The real sequencer's subscriber: ``list[Applied]`` per durable batch, in seq order,
@@ -115,8 +122,15 @@ class Gateway:
         self._apply_batch(batch)
 
     def _apply_batch(self, batch: Sequence[Any]) -> None:
+        """A durable batch in seq order; its deltas go out in one publish (one write per
+        WebSocket session per batch, not per command)."""
+        public: list[Any] = []
+        private: list[Any] = []
         for applied in batch:
-            self._apply(applied.seq, applied.ts_ns, applied.command, applied.events)
+            self._fold(applied.seq, applied.ts_ns, applied.command, applied.events, public,
+                       private)
+        if public or private:
+            self.fanout.publish(public, private)
 
     async def submit(self, command: Any) -> Any:
         """Submit to the sequencer; ``Overloaded`` propagates (503 for orders and amends)."""
