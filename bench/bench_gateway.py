@@ -287,6 +287,24 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _fsync_ms(directory: str, count: int = 200) -> dict[str, float]:
+    """One small append + fsync on the data dir's disk, as the journal commits a batch: the
+    floor under every ack (a pipelined ack can wait for two)."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND)
+    times = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 256)
+            t0 = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return {"p50": round(_pct(times, 0.5), 3), "p99": round(_pct(times, 0.99), 3)}
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -324,6 +342,7 @@ def main() -> None:
         cpu0 = _cpu_s(server.pid)
         fanout = _fanout(port, keys)
         fanout["server_cpu_s"] = round(_cpu_s(server.pid) - cpu0, 2)
+        fsync = _fsync_ms(data)
         print(json.dumps({
             "bench": "gateway", "cores": os.cpu_count(),
             "rest_orders_per_s": round(total / elapsed),
@@ -336,6 +355,7 @@ def main() -> None:
             "paced_achieved_per_s": round(len(latencies) / DURATION_S),
             "ack_p50_ms": round(_pct(latencies, 0.50), 3),
             "ack_p99_ms": round(_pct(latencies, 0.99), 3),
+            "fsync_ms": fsync,
             "ws_fanout": fanout,
             "targets": {"rest_orders_per_s": 5000, "ack_p99_ms": 10, "ws_messages_per_s": 200000},
         }))

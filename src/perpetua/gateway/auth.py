@@ -10,6 +10,7 @@ Permissions: none (read), ``order`` (every /order and /position call), ``orderCa
 only), ``withdraw``. Keys may carry CIDR allow-lists and may be disabled.
 """
 
+import asyncio
 import hashlib
 import hmac
 import inspect
@@ -100,11 +101,15 @@ def _normalize(record: Any, key_id: str) -> ApiKeyRecord | None:
 
 
 class KeyCache:
-    """Looks keys up through the accounts service, caching each answer briefly."""
+    """Looks keys up through the accounts service, caching each answer briefly (a request
+    never waits for SQL unless its key was not seen for ``KEY_CACHE_TTL_NS``, and then the
+    lookup runs in a worker thread, not on the event loop)."""
 
     def __init__(self, accounts: AccountsPort | None) -> None:
         self._accounts = accounts
         self._entries: dict[str, tuple[int, ApiKeyRecord | None]] = {}
+        # an in-memory store answers at once; anything else may block (SQL)
+        self.blocking = accounts is not None and not getattr(accounts, "in_memory", False)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         now = time.monotonic_ns()
@@ -113,9 +118,13 @@ class KeyCache:
             return hit[1]
         if self._accounts is None:
             return None
-        found = self._accounts.lookup_api_key(key_id)
-        if inspect.isawaitable(found):
-            found = await found
+        lookup = self._accounts.lookup_api_key
+        if inspect.iscoroutinefunction(lookup):
+            found = await lookup(key_id)
+        elif self.blocking:  # the accounts service reads SQL: never on the event loop
+            found = await asyncio.to_thread(lookup, key_id)
+        else:
+            found = lookup(key_id)
         record = _normalize(found, key_id)
         if len(self._entries) >= KEY_CACHE_ENTRIES_MAX:
             self._entries.clear()

@@ -16,6 +16,8 @@ SECRET_BYTES = 36
 
 
 class MemoryAccounts:
+    in_memory = True  # lookups never block: the gateway calls them on the event loop
+
     def __init__(self) -> None:
         self.keys: dict[str, ApiKeyRecord] = {}
 
