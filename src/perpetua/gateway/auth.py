@@ -89,9 +89,12 @@ def _normalize(record: Any, key_id: str) -> ApiKeyRecord | None:
     cidr = get("cidr", ()) or ()
     if isinstance(cidr, str):
         cidr = tuple(c.strip() for c in cidr.split(",") if c.strip())
+    user_id = get("user_id")
+    if user_id is None:
+        return None
     return ApiKeyRecord(
         key_id=key_id,
-        user_id=int(get("user_id")),
+        user_id=int(user_id),
         secret=str(get("secret")),
         permissions=tuple(permissions),
         cidr=tuple(cidr),

@@ -62,7 +62,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def _raw_target(scope: Any) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
-    target = raw.decode("latin-1")
+    target: str = raw.decode("latin-1")
     if query:
         target += "?" + query.decode("latin-1")
     return target

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 try:  # the sequencer engineer's class, when it has landed
-    from perpetua.sequencer.runner import Overloaded  # type: ignore[attr-defined]
+    from perpetua.sequencer.runner import Overloaded
 except ImportError:  # pragma: no cover - depends on the tree
 
     class Overloaded(Exception):  # type: ignore[no-redef]

@@ -19,7 +19,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
@@ -105,7 +105,7 @@ def open_exchange(data_dir: Path, config: GatewayConfig, accounts: Any, store: b
     projector = _projector(data_dir) if store else None
     if projector is not None:
         sequencer.subscribe(projector.publish)
-    app = create_app(config, sequencer, projector, accounts, seed=seed)
+    app = create_app(config, cast(Any, sequencer), projector, accounts, seed=seed)
     return Exchange(sequencer, projector, app)
 
 

@@ -10,12 +10,15 @@ from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 __all__ = ["TIMEFRAMES", "SymbolIndex"]
 
 TIMEFRAMES = ("nearest", "daily", "weekly", "monthly", "quarterly", "biquarterly", "perpetual")
+ONE_CACHE_MAX = 1_024
+_MISSING = object()
 
 
 class SymbolIndex:
     def __init__(self, specs: dict[str, InstrumentSpec]) -> None:
         self.specs = specs
         self.by_upper = {symbol.upper(): symbol for symbol in specs}
+        self._one: dict[str, str | None] = {}
 
     def _tradable(self, root: str) -> list[InstrumentSpec]:
         return [s for s in self.specs.values()
@@ -59,8 +62,17 @@ class SymbolIndex:
         return perpetuals[:1]
 
     def one(self, text: str) -> str | None:
+        """The symbol ``text`` names (exact names memoised: every order asks)."""
+        cached = self._one.get(text, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         found = self.resolve(text)
-        return found[0] if found else None
+        result = found[0] if found else None
+        if result is not None and result.upper() == text.strip().upper():
+            if len(self._one) >= ONE_CACHE_MAX:
+                self._one.clear()
+            self._one[text] = result  # roots and timeframes move with time: not cached
+        return result
 
     def active_intervals(self) -> dict[str, list[str]]:
         intervals: list[str] = []

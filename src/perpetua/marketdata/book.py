@@ -40,12 +40,12 @@ class L2Book:
         elif before:
             del table[key]
         self.ts_ns = ts_ns
-        return before
+        return int(before)
 
     def size(self, side: int, price: int) -> int:
         if side == SIDE_BUY:
-            return self.bids.get(-price, 0)
-        return self.asks.get(price, 0)
+            return int(self.bids.get(-price, 0))
+        return int(self.asks.get(price, 0))
 
     def top(self, side: int, count: int | None) -> list[tuple[int, int]]:
         """Best-first (price, size) pairs; ``None`` means every level."""
@@ -67,7 +67,7 @@ class L2Book:
         table = self.bids if side == SIDE_BUY else self.asks
         if depth >= len(table):
             return None
-        key = table.keys()[depth]
+        key = int(table.keys()[depth])
         return -key if side == SIDE_BUY else key
 
     def depth(self, side: int) -> int:

@@ -117,4 +117,5 @@ def rational(num: int, den: int, digits: int = RATIONAL_DIGITS_MAX) -> Decimal:
     """A rational price rounded half-even to ``digits`` decimals, trailing zeros removed."""
     value = (Decimal(num) / Decimal(den)).quantize(Decimal(1).scaleb(-digits))
     normal = value.normalize()
-    return normal if normal.as_tuple().exponent <= 0 else normal.quantize(Decimal(1))
+    exponent = normal.as_tuple().exponent
+    return normal if isinstance(exponent, int) and exponent <= 0 else normal.quantize(Decimal(1))

@@ -63,7 +63,7 @@ async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol")) or [".BXBT"]
     board = getattr(ctx.gw, "composite_index", None)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for symbol in symbols:
         spec = ctx.gw.market.specs.get(symbol)
         if spec is None or spec.kind != InstrumentKind.INDEX:
