@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from perpetua.core.commands import Deposit, IndexPrice
+from perpetua.core.commands import Deposit, IndexPrice, SetInterestRate
 from perpetua.gateway import GatewayConfig, MemoryAccounts
 from perpetua.gateway.auth import sign
 from perpetua.gateway.ratelimit import RateLimitConfig
@@ -111,6 +111,11 @@ def _trade(c: Client) -> None:
     c.execute(Deposit(0, BOB, "XBt", 10 * 10**8, "b-xbt"))
     c.execute(Deposit(0, ALICE, "USDt", 10_000 * 10**6, "a-usdt"))
     c.execute(Deposit(0, BOB, "USDt", 10_000 * 10**6, "b-usdt"))
+    # Zero interest: the mark (fair price) equals the index, whatever the clock reads. With the
+    # default 0.01% the fair-price basis decays with the time to funding, so a timer applied
+    # while the exchange stops (a minute sample) could move the mark between the two views.
+    c.execute(SetInterestRate(0, "XBTUSD", 0))
+    c.execute(SetInterestRate(0, "ETHUSDT", 0))
     c.execute(IndexPrice(0, ".BXBT", 50_000, 1))
     c.execute(IndexPrice(0, ".BETHT", 2_000, 1))
     c.signed("POST", "/position/leverage", body={"symbol": "XBTUSD", "leverage": 5})
