@@ -19,11 +19,11 @@ from perpetua.core.events import Funding, FundingPaid
 from perpetua.core.instruments import InstrumentKind
 from perpetua.core.ledger import FUNDING_POOL, RESIDUE, TransferCode
 from perpetua.core.pricing import impact_prices_fine, next_funding_ns
-from perpetua.core.state import Market, Position, State
+from perpetua.core.state import DEFAULT_INTEREST_PPB, Market, Position, State
 
 __all__ = ["INTEREST_RATE_PPB", "PREMIUM_CLAMP_PPB", "next_rate_ppb", "pay", "sample_premium"]
 
-INTEREST_RATE_PPB = 100_000  # 0.01% per 8 hours: (0.06% - 0.03%) / 3, BitMEX's usual value
+INTEREST_RATE_PPB = DEFAULT_INTEREST_PPB  # 0.01% per 8 hours
 PREMIUM_CLAMP_PPB = 500_000  # 0.05%
 PPB = 1_000_000_000
 _PPM_TO_PPB = 1_000

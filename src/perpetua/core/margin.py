@@ -21,7 +21,6 @@ Rounding: requirements round up (``mul_div_ceil``).
 from perpetua.core.instruments import (
     InstrumentSpec,
     Payout,
-    contract_value,
     spot_base_amount,
     spot_quote_amount,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "funding_paid_ppb",
     "position_figures",
     "unrealised_pnl",
-    "order_value",
     "refresh_requirement",
     "requirement_after",
     "set_spot_hold",
@@ -46,12 +44,6 @@ __all__ = [
     "taker_rate_ppm",
     "retrack",
 ]
-
-
-def order_value(spec: InstrumentSpec, qty: int, price: int) -> int:
-    """Absolute value of ``qty`` contracts at ``price`` ticks, settlement minor units."""
-    value = contract_value(spec, qty, price)
-    return value if value >= 0 else -value
 
 
 def funding_paid_ppb(market: Market, qty: int) -> int:

@@ -14,13 +14,13 @@ from perpetua.core.events import InstrumentStateChanged, PositionSettled, Settle
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.ledger import CLEARING, FEES, RESIDUE, TransferCode
 from perpetua.core.state import Market, State
+from perpetua.core.units import PPM
 
 __all__ = ["SETTLEMENT_WINDOW_NS", "record_index", "settle", "settlement_price_fine"]
 
 SETTLEMENT_WINDOW_NS = 30 * 60 * 1_000_000_000
 _NS_PER_MS = 1_000_000
 _FINE_PER_TWAP_UNIT = 1_000
-PPM = 1_000_000
 
 
 def record_index(market: Market, previous_fine: int | None, previous_ns: int,

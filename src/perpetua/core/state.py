@@ -63,6 +63,9 @@ POSITION_FIELDS = (
     "symbol",
 )
 
+# The funding interest component per interval: 0.01%, (0.06% - 0.03%) / 3, BitMEX's usual.
+DEFAULT_INTEREST_PPB = 100_000
+
 PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths of a tick
 
 
@@ -83,7 +86,7 @@ class FundingState:
         self.twap_sum = 0  # futures: index x ns over the settlement window
         self.twap_ns = 0
         self.index_ts_ns = 0  # when the current index arrived
-        self.interest_ppb = 100_000  # interest component per interval: 0.01% (BitMEX default)
+        self.interest_ppb = DEFAULT_INTEREST_PPB
 
 
 class Position:

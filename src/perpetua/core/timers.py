@@ -8,7 +8,7 @@ Every mark change is published (``MarkUpdated``) and marks the market for the li
 
 from perpetua.core import funding, pricing, settlement
 from perpetua.core.catalogue import quarterly_future, quarterly_listing_ns
-from perpetua.core.events import IndexUpdated, MarkUpdated
+from perpetua.core.events import MarkUpdated
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 
@@ -92,10 +92,6 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
         return
     pricing.update_mark(market, now)
     publish_mark(state, market, out)
-
-
-def index_event(ts_ns: int, symbol: str, price_num: int, price_den: int) -> IndexUpdated:
-    return IndexUpdated(ts_ns, symbol, price_num, price_den)
 
 
 def list_future(state: State, root: str, year: int, quarter: int, index: int
