@@ -29,6 +29,7 @@ __all__ = [
     "PositionChanged",
     "PositionLiquidated",
     "PositionSettled",
+    "PremiumSampled",
     "Settled",
     "Rejected",
     "Trade",
@@ -201,6 +202,18 @@ class MarkUpdated(NamedTuple):
     next_funding_ns: int
 
 
+class PremiumSampled(NamedTuple):
+    """A perpetual's per-minute funding sample (§7.6, §7.8): ``premium_ppb`` is this minute's
+    premium index (BitMEX ``.XBTUSDPI``), ``average_ppb`` the interval's average so far
+    (``.XBTUSDPI8H``), ``interest_ppb`` the interest component per interval; rates in ppb."""
+
+    ts_ns: int
+    symbol: str
+    premium_ppb: int
+    average_ppb: int
+    interest_ppb: int
+
+
 class Rejected(NamedTuple):
     ts_ns: int
     command: str  # the command's type name
@@ -269,6 +282,7 @@ Event = (
     | Settled
     | PositionSettled
     | MarkUpdated
+    | PremiumSampled
     | Rejected
     | IndexUpdated
     | InstrumentStateChanged

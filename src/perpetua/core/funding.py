@@ -15,11 +15,11 @@ for the impact notional contributes 0). At a funding time (04:00, 12:00, 20:00 U
 3. the samples restart. The indicative rate is the same formula over the samples so far.
 """
 
-from perpetua.core.events import Funding, FundingPaid
+from perpetua.core.events import Funding, FundingPaid, PremiumSampled
 from perpetua.core.instruments import InstrumentKind
 from perpetua.core.ledger import FUNDING_POOL, RESIDUE, TransferCode
 from perpetua.core.pricing import impact_prices_fine, next_funding_ns
-from perpetua.core.state import DEFAULT_INTEREST_PPB, Market, Position, State
+from perpetua.core.state import DEFAULT_INTEREST_PPB, FundingState, Market, Position, State
 
 __all__ = ["INTEREST_RATE_PPB", "PREMIUM_CLAMP_PPB", "next_rate_ppb", "pay", "sample_premium"]
 
@@ -29,7 +29,7 @@ PPB = 1_000_000_000
 _PPM_TO_PPB = 1_000
 
 
-def sample_premium(market: Market) -> None:
+def sample_premium(state: State, market: Market, out: list[object]) -> None:
     index, mark = market.index_fine, market.mark_fine
     if index is None or mark is None or index <= 0:
         return
@@ -40,20 +40,27 @@ def sample_premium(market: Market) -> None:
     if ask is not None and mark > ask:
         premium -= mark - ask
     funding = market.funding
-    funding.premium_sum_ppb += premium * PPB // index if premium >= 0 else -(
-        -premium * PPB // index)
+    sample = premium * PPB // index if premium >= 0 else -(-premium * PPB // index)
+    funding.premium_sum_ppb += sample
     funding.premium_count += 1
     funding.indicative_rate_ppb = next_rate_ppb(market)
+    out.append(PremiumSampled(state.ts_ns, market.spec.symbol, sample, _average(funding),
+                              funding.interest_ppb))
+
+
+def _average(funding: FundingState) -> int:
+    """The interval's average premium so far, rounded toward zero (0 before any sample)."""
+    count = funding.premium_count
+    if not count:
+        return 0
+    total = funding.premium_sum_ppb
+    return total // count if total >= 0 else -(-total // count)
 
 
 def next_rate_ppb(market: Market) -> int:
     """The funding rate the current interval's samples give, with both caps applied."""
     funding = market.funding
-    count = funding.premium_count
-    premium = 0
-    if count:
-        total = funding.premium_sum_ppb
-        premium = total // count if total >= 0 else -(-total // count)
+    premium = _average(funding)
     gap = max(-PREMIUM_CLAMP_PPB, min(PREMIUM_CLAMP_PPB, funding.interest_ppb - premium))
     rate = premium + gap
     spec = market.spec

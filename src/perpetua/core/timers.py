@@ -78,7 +78,7 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
     if f.next_sample_ns and now >= f.next_sample_ns:
         pricing.update_mark(market, now)
         if spec.kind == InstrumentKind.PERPETUAL:
-            funding.sample_premium(market)
+            funding.sample_premium(state, market, out)
         elif spec.kind == InstrumentKind.FUTURE:
             pricing.sample_basis(market, now)
         f.next_sample_ns = pricing.next_minute_ns(now)
