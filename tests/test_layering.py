@@ -34,6 +34,9 @@ CORE_PUBLIC_MODULES = (
     # trading-hours values and their pure queries (is_open): the index feeds hold TradFi
     # indices still outside the hours the instruments carry
     "perpetua.core.calendar",
+    # pure margin arithmetic: the gateway derives breakEvenPrice and the ADL queue
+    # (deleveragePercentile) from published positions by the core's own formulas
+    "perpetua.core.risk",
 )
 
 RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import")

@@ -3,7 +3,7 @@ scenarios of the issue. Every command is followed by a full audit."""
 
 from dataclasses import replace
 
-from perpetua.core import audit, margin, pricing
+from perpetua.core import audit, image, margin, pricing
 from perpetua.core.catalogue import by_symbol, default_catalogue, quarterly_expiry_ns
 from perpetua.core.commands import (
     Deposit,
@@ -23,11 +23,12 @@ from perpetua.core.events import (
     PositionLiquidated,
     PositionSettled,
     Settled,
+    Transfer,
 )
 from perpetua.core.instruments import contract_value
-from perpetua.core.ledger import FEES, INSURANCE, RESIDUE
-from perpetua.core.risk import tier_rates
-from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position
+from perpetua.core.ledger import EXTERNAL, FEES, FUNDING_POOL, INSURANCE, RESIDUE, TransferCode
+from perpetua.core.risk import adl_rank, tier_rates
+from perpetua.core.state import POSITION_FIELDS, PRICE_FINE_PER_TICK, Market, Position
 
 SPECS = by_symbol(default_catalogue())
 USDT = 1_000_000
@@ -298,3 +299,132 @@ def test_an_index_no_market_marks_on_is_published_and_changes_nothing() -> None:
     events = h.index(".BXBT30M", 61_000)
     assert [type(e).__name__ for e in events] == ["IndexUpdated"]
     assert all(m.index_fine is None for m in h.engine.state.markets.values())
+
+
+# Added with the ADL queue, cross liquidation fees, funding cover and break-even --------------
+
+
+def test_adl_rank_formula_of_the_reference() -> None:
+    """§7.5: PnL% x effective leverage in profit, PnL% / effective leverage at a loss, with
+    effective leverage = |markValue| / (markValue - bankruptValue)."""
+    # Long 1000 USDt of cost, marked at 1100 (PnL +10%), bankrupt at a value of 900:
+    # effective leverage 1100 / 200 = 5.5, rank 0.1 x 5.5 = 0.55.
+    assert adl_rank(1_000, 1_100, 900) == 550_000
+    # The same long marked at 950 (PnL -5%): leverage 950 / 50 = 19, rank -0.05 / 19.
+    assert adl_rank(1_000, 950, 900) == -50_000 * 1_000_000 // 19_000_000
+    # A linear short is signed negative: cost -1000, marked at -900 (price fell 10%), bankrupt
+    # at -1100: leverage 900 / 200 = 4.5, rank 0.1 x 4.5.
+    assert adl_rank(-1_000, -900, -1_100) == 450_000
+
+
+def test_adl_takes_the_highest_ranked_opposing_positions_first() -> None:
+    h = Harness(interest_zero=(ETH,))
+    h.fund(1, "USDt", 100 * USDT)
+    for account in (2, 4, 5):
+        h.fund(account, "USDt", 100_000 * USDT)
+    h.index(".BETHT", 2000)
+    h.apply(SetLeverage(0, 1, ETH, 1000))
+    h.apply(SetLeverage(0, 4, ETH, 5000))  # the most leveraged short: deleveraged first
+    h.apply(SetLeverage(0, 5, ETH, 200))
+    for account in (4, 5, 2):  # three shorts of 1000 at the same entry
+        h.order(account, ETH, Side.SELL, 1000, 2000 * P)
+    h.order(1, ETH, Side.BUY, 2000, 2000 * P)  # account 1 takes 4's and 5's, 10x isolated
+    assert (h.position(4, ETH).qty, h.position(5, ETH).qty) == (-1000, -1000)
+    h.order(2, ETH, Side.SELL, 0 + 1000, 2100 * P)  # 2 keeps its 1000 short order resting
+    events = h.index(".BETHT", 1000)  # far through bankruptcy: the fund cannot cover
+    order = [(e.account, e.qty) for e in events if isinstance(e, Deleveraged)]
+    assert order == [(4, 1000), (5, 1000)]  # 50x before 2x; 2 holds no position to take
+
+
+def test_cross_liquidation_pays_the_closing_fee_to_the_fund() -> None:
+    """A cross position is bankrupt when the account's equity less its posComm is lost, and
+    the liquidation charges that posComm, as an isolated one does."""
+    h = Harness(interest_zero=(ETH,))
+    h.fund(1, "USDt", 10 * USDT)  # cross, 20 000 contracts = 400 USDt at 2000 (40x)
+    h.fund(2, "USDt", 100_000 * USDT)
+    h.index(".BETHT", 2000)
+    h.order(2, ETH, Side.SELL, 20_000, 2000 * P)
+    row = last(h.order(1, ETH, Side.BUY, 20_000, 2000 * P), PositionChanged, account=1)
+    assert row.leverage_e2 == 0 and row.pos_comm > 0
+    wallet = h.balance(1, "USDt")
+    # Bankrupt where the loss is the whole wallet but the fee: value(Pb) <= cost - (W - comm).
+    bankrupt = row.bankrupt_price
+    assert bankrupt is not None
+    floor = row.current_cost - (wallet - row.pos_comm)
+    assert contract_value(SPECS[ETH], 20_000, bankrupt) >= floor
+    assert contract_value(SPECS[ETH], 20_000, bankrupt - 1) < floor
+    fund_before = h.balance(INSURANCE, "USDt")
+    events = h.index(".BETHT", row.liquidation_price - 1, P)
+    taken = last(events, PositionLiquidated, account=1)
+    assert (taken.price, taken.fee) == (bankrupt, row.pos_comm)
+    assert h.balance(INSURANCE, "USDt") - fund_before == taken.fee
+    assert 0 <= h.balance(1, "USDt") <= contract_value(SPECS[ETH], 20_000, 1)  # one tick
+
+
+def test_a_bankrupt_funding_payer_is_covered_by_the_fund_and_receivers_are_whole() -> None:
+    h = Harness()
+    h.fund(1, "USDt", 1_000 * USDT)
+    h.fund(2, "USDt", 1_000 * USDT)
+    h.fund(3, "USDt", 1_000 * USDT)
+    h.index(".BETHT", 2000, at=2 * HOUR)
+    h.order(2, ETH, Side.SELL, 2000, 2000 * P)
+    h.order(1, ETH, Side.BUY, 2000, 2000 * P)  # 1 long pays the positive opening rate
+    state = h.engine.state
+    # Account 1 loses its wallet outside the engine's rules (as if its margin were gone): the
+    # funding it owes can no longer be paid by it.
+    left = h.balance(1, "USDt") - 1
+    state.ledger.transfer([], h.ts, 1, EXTERNAL, "USDt", left, TransferCode.WITHDRAWAL_COMPLETE,
+                          0)
+    events = h.apply(Tick(4 * HOUR))
+    paid = {e.account: e for e in events if isinstance(e, FundingPaid)}
+    owed = -(-paid[2].mark_value * paid[2].rate_ppb // 10**9)
+    assert paid[1].amount == -1  # all it had
+    assert paid[2].amount >= owed - 1  # the receiver gets its share in full
+    covers = [(e.debit_account, e.credit_account, e.amount) for e in events
+              if isinstance(e, Transfer) and e.code == TransferCode.BANKRUPTCY_COVER]
+    assert covers[0] == (INSURANCE, FUNDING_POOL, owed - 1)  # then it is liquidated
+
+
+def test_open_comm_counts_the_fees_that_opened_the_position() -> None:
+    h = Harness(interest_zero=(ETH,))
+    for account in (1, 2):
+        h.fund(account, "USDt", 100_000 * USDT)
+    h.index(".BETHT", 2000)
+
+    def trade(side: Side, qty: int) -> tuple[PositionChanged, int]:
+        other = Side.SELL if side == Side.BUY else Side.BUY
+        h.order(2, ETH, other, qty, 2000 * P)
+        events = h.order(1, ETH, side, qty, 2000 * P)
+        fee = sum(e.exec_comm for e in events if type(e).__name__ == "OrderEvent"
+                  and e.account == 1 and e.last_qty)
+        return last(events, PositionChanged, account=1), fee  # type: ignore[return-value]
+
+    row, fee = trade(Side.BUY, 2000)
+    assert fee > 0 and row.open_comm == fee
+    row, fee2 = trade(Side.BUY, 2000)  # adding: both fees
+    assert row.open_comm == fee + fee2
+    opened = fee + fee2
+    row, _ = trade(Side.SELL, 1000)  # a quarter closed: three quarters of the fees remain
+    assert row.open_comm == opened - opened * 1000 // 4000
+    row, fee3 = trade(Side.SELL, 5000)  # a flip: the new short's share of this fill's fee
+    assert row.current_qty == -2000 and row.open_comm == fee3 * 2000 // 5000
+    row, _ = trade(Side.BUY, 2000)  # closed
+    assert row.current_qty == 0 and row.open_comm == 0
+
+
+def test_a_version_1_image_restores_with_no_open_fees() -> None:
+    h = Harness(interest_zero=(ETH,))
+    _isolated_long(h)
+    engine = h.engine
+    data = image.snapshot(engine.state)
+    at = POSITION_FIELDS.index("open_comm")
+    assert any(row[at] for m in data["markets"] for row in m["positions"])
+    old = {**data, "version": 1, "markets": [
+        {**m, "positions": [[*row[:at], *row[at + 1:]] for row in m["positions"]]}
+        for m in data["markets"]]}
+    restored = Engine(default_catalogue())
+    image.restore(restored.state, old)
+    audit.audit(restored.state)
+    pos = restored.state.markets[ETH].positions[1]
+    assert pos.open_comm == 0 and pos.qty == 2000
+    assert pos.cost == engine.state.markets[ETH].positions[1].cost

@@ -176,3 +176,53 @@ def test_instrument_marks_funding_and_impact_prices() -> None:
         after = h.client.get("/api/v1/instrument", params={"symbol": "XBTUSD"}).json()[0]
         assert after["openInterest"] == 1000
         assert after["openValue"] == int(Decimal(1000) * 10**8 / mark)
+
+
+def test_break_even_price_covers_the_opening_fee() -> None:
+    with harness() as h:
+        row = _sample(h)
+        fills = h.signed("GET", "/execution/tradeHistory", params={"symbol": ETH}).json()
+        fee = sum(f["execComm"] for f in fills if f["account"] == ALICE)
+        assert fee > 0
+        # Long: entry + fee / (qty x 10 USDt per contract per dollar), up to the 0.05 tick.
+        ticks = -(-(1963 * 20 * 2000 * 10 + fee * 20) // (2000 * 10))  # ceil, in 0.05s
+        assert Decimal(str(row["breakEvenPrice"])) == Decimal(ticks) / 20
+        assert Decimal(str(row["breakEvenPrice"])) > Decimal(str(row["avgEntryPrice"]))
+
+
+def test_deleverage_percentile_ranks_each_side_in_fifths() -> None:
+    with harness() as h:
+        keys = {ALICE: h.alice, BOB: h.bob}
+        longs = {ALICE: 50, 3001: 2, 3002: 5, 3003: 10, 3004: 20}
+        for account in longs:
+            if account not in keys:
+                keys[account] = h.accounts.create_api_key(
+                    account, ["order"], key_id=f"k{account}", secret=f"s{account}")
+        for account in (*longs, BOB):
+            h.deposit(account, "USDt", 10_000 * USDT)
+        h.index(".BETHT", 2000)
+        for account, leverage in longs.items():
+            assert h.signed("POST", "/position/leverage", key=keys[account],
+                            body={"symbol": ETH, "leverage": leverage}).status_code == 200
+            h.signed("POST", "/order", key=h.bob,
+                     body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000})
+            bought = h.signed("POST", "/order", key=keys[account],
+                              body={"symbol": ETH, "side": "Buy", "orderQty": 1000,
+                                    "price": 2000})
+            assert bought.json()["ordStatus"] == "Filled", bought.text
+        h.index(".BETHT", 2100)  # every long in profit: the most leveraged rank first
+
+        def percentile(account: int) -> Any:
+            (row,) = h.signed("GET", "/position", key=keys[account]).json()
+            return row["deleveragePercentile"]
+
+        assert [percentile(a) for a in (ALICE, 3004, 3003, 3002, 3001)] == [
+            1, 0.8, 0.6, 0.4, 0.2]
+        assert percentile(BOB) == 1  # the only short
+        h.signed("POST", "/order", key=keys[3001],
+                 body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000})
+        h.signed("POST", "/order", key=h.bob,
+                 body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 2000})
+        assert h.signed("GET", "/position", key=keys[3001]).json()[0][
+            "deleveragePercentile"] is None  # flat
+        assert [percentile(a) for a in (ALICE, 3004, 3003, 3002)] == [1, 0.8, 0.6, 0.4]

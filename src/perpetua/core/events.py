@@ -129,6 +129,7 @@ class PositionChanged(NamedTuple):
     bankrupt_price: int | None = None  # ticks
     liquidation_price: int | None = None  # ticks
     order_margin: int = 0  # initial margin of the working orders
+    open_comm: int = 0  # fees paid to open what is held (rebates negative)
 
 
 class PositionLiquidated(NamedTuple):

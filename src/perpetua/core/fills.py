@@ -51,6 +51,10 @@ def apply_position_fill(market: Market, pos: Position, qty: int, value: int, pri
     else:
         value_closed = contract_value(market.spec, closed if qty > 0 else -closed, price)
     realised = -value_closed - cost_closed
+    if closed == held_abs:
+        pos.open_comm = 0
+    elif pos.open_comm:
+        pos.open_comm -= pos.open_comm * closed // held_abs
     pos.cost = pos.cost - cost_closed + (value - value_closed)
     pos.qty = held + qty
     pos.realised_pnl += realised
@@ -119,6 +123,8 @@ def _derivative_money(state: State, market: Market, taker: Order, maker: Order, 
     value_abs = value if value >= 0 else -value
     taker_pos = market.position(taker.account)
     maker_pos = market.position(maker.account)
+    maker_held = maker_pos.qty
+    taker_held = taker_pos.qty
     for pos, signed_qty, signed_value in (
         (maker_pos, -qty if taker.side > 0 else qty, -value),
         (taker_pos, qty if taker.side > 0 else -qty, value),
@@ -131,7 +137,25 @@ def _derivative_money(state: State, market: Market, taker: Order, maker: Order, 
                          match_id)
     maker_comm = _charge(state, out, maker.account, currency, fee_amount(value_abs, maker_rate),
                          match_id)
+    _add_open_comm(taker_pos, taker_held, qty, taker_comm)
+    _add_open_comm(maker_pos, maker_held, qty, maker_comm)
     return value, value_abs, taker_comm, maker_comm
+
+
+def _add_open_comm(pos: Position, held: int, qty: int, comm: int) -> None:
+    """Count the share of a fill's fee that opened contracts (``held``: |position| before the
+    fill of ``qty`` contracts; a fill that only reduces opens nothing)."""
+    if not comm:
+        return
+    now = pos.qty
+    after = now if now >= 0 else -now
+    if (held > 0 > now) or (held < 0 < now):
+        opened = after  # a flip: what is held now was opened by this fill
+    else:
+        before = held if held >= 0 else -held
+        opened = after - before if after > before else 0
+    if opened:
+        pos.open_comm += comm * opened // qty
 
 
 def _rates(state: State, market: Market, maker_account: int, taker_account: int

@@ -6,9 +6,11 @@ for the impact notional contributes 0). At a funding time (04:00, 12:00, 20:00 U
 
 1. every open position pays or receives ``markValue x rate`` for the rate announced for this
    time: payers (longs when the rate is positive, shorts when negative) pay ``ceil`` of their
-   share into ``FUNDING_POOL`` (capped at what they have); receivers get ``floor`` of the pool
-   in proportion to their mark value; what rounding leaves in the pool goes to ``RESIDUE``, so
-   the exchange neither makes nor loses money on funding;
+   share into ``FUNDING_POOL``; receivers get ``floor`` of the pool in proportion to their mark
+   value; what rounding leaves in the pool goes to ``RESIDUE``, so the exchange neither makes
+   nor loses money on funding. A payer with less than it owes (bankrupt: its margin is gone)
+   pays what it has and the insurance fund covers the rest, as it covers a realised loss beyond
+   the wallet (``fills.realise``), so receivers are always paid in full;
 2. the next rate becomes the interval's ``F = avg(P) + clamp(I - avg(P), -0.05%, +0.05%)``
    with ``I`` the market's interest rate (0.01% per 8 h by default, ``SetInterestRate``),
    capped at ``75% x (IM - MM)`` and moving at most ``75% x MM`` from the previous rate;
@@ -17,7 +19,7 @@ for the impact notional contributes 0). At a funding time (04:00, 12:00, 20:00 U
 
 from perpetua.core.events import Funding, FundingPaid, PremiumSampled
 from perpetua.core.instruments import InstrumentKind
-from perpetua.core.ledger import FUNDING_POOL, RESIDUE, TransferCode
+from perpetua.core.ledger import FUNDING_POOL, INSURANCE, RESIDUE, TransferCode
 from perpetua.core.pricing import impact_prices_fine, next_funding_ns
 from perpetua.core.state import DEFAULT_INTEREST_PPB, FundingState, Market, Position, State
 
@@ -100,7 +102,10 @@ def pay(state: State, market: Market, out: list[object]) -> None:
             if paid > 0:
                 ledger.transfer(out, ts, pos.account, FUNDING_POOL, currency, paid,
                                 TransferCode.FUNDING, 0)
-                pool += paid
+            if owed > paid:  # a bankrupt payer: the insurance fund covers, receivers are whole
+                ledger.transfer(out, ts, INSURANCE, FUNDING_POOL, currency, owed - paid,
+                                TransferCode.BANKRUPTCY_COVER, 0)
+            pool += owed
             out.append(FundingPaid(ts, pos.account, spec.symbol, pos.qty, values[pos.account],
                                    rate, -paid))
             state.touched_positions[(spec.symbol, pos.account)] = pos

@@ -33,7 +33,10 @@ from perpetua.core.state import (
 
 __all__ = ["IMAGE_VERSION", "image_hash", "restore", "snapshot"]
 
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2
+# Version 1 had no ``Position.open_comm``: its positions restore with 0 (break-even then
+# ignores fees paid before the upgrade).
+_OPEN_COMM_AT = POSITION_FIELDS.index("open_comm")
 
 _ORDER_FIELDS = ORDER_FIELDS
 _POSITION_FIELDS = POSITION_FIELDS
@@ -179,8 +182,13 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
 
 def restore(state: State, data: dict[str, object]) -> None:
     """Fill a freshly built ``state`` (markets from the catalogue, nothing else) from ``data``."""
-    if data.get("version") != IMAGE_VERSION:
-        fail(f"snapshot image version {data.get('version')} is not {IMAGE_VERSION}")
+    version = data.get("version")
+    if version == 1:
+        for market_data in data["markets"]:  # type: ignore[attr-defined]
+            market_data["positions"] = [[*row[:_OPEN_COMM_AT], 0, *row[_OPEN_COMM_AT:]]
+                                        for row in market_data["positions"]]
+    elif version != IMAGE_VERSION:
+        fail(f"snapshot image version {version} is not 1 or {IMAGE_VERSION}")
     state.ts_ns = data["ts_ns"]  # type: ignore[assignment]
     state.next_order_id = data["next_order_id"]  # type: ignore[assignment]
     state.next_exec_id = data["next_exec_id"]  # type: ignore[assignment]

@@ -29,9 +29,13 @@ from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
 from perpetua.core.orders import Order
-from perpetua.core.risk import PositionMargin, price_for_value_fine, required_risk_limit
+from perpetua.core.risk import (
+    PositionMargin,
+    adl_rank,
+    price_for_value_fine,
+    required_risk_limit,
+)
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position, State
-from perpetua.core.units import PPM
 
 __all__ = [
     "FOLLOW_UP_ROUNDS_MAX",
@@ -90,11 +94,13 @@ class AccountView:
         return self.wallet + others - self.cross_maint
 
     def bankrupt_margin(self, symbol: str, pos: Position) -> int:
-        """The margin lost when ``pos`` is closed at its bankruptcy price."""
+        """The margin lost when ``pos`` is closed at its bankruptcy price: all of it but the
+        closing fee ``posComm``, which pays the liquidation fee. Cross: the account's equity
+        in the currency, less what its other positions' unrealised PnL takes."""
         figures = self.figures[symbol]
         if pos.leverage_e2:
             return figures.pos_margin - figures.pos_comm
-        return self.wallet + self.cross_upnl - self.upnl[symbol]
+        return self.wallet + self.cross_upnl - self.upnl[symbol] - figures.pos_comm
 
 
 def _view(state: State, market: Market, pos: Position) -> AccountView:
@@ -228,7 +234,7 @@ def _takeover(state: State, market: Market, pos: Position, out: list[object]) ->
     currency = spec.settl_currency
     qty = pos.qty
     price = _bankrupt_ticks(state, market, pos)
-    fee = margin.position_figures(market, pos).pos_comm if pos.leverage_e2 else 0
+    fee = margin.position_figures(market, pos).pos_comm
     value = market.value(-qty, price)
     ref = state.new_exec_id()
     realised = apply_position_fill(market, pos, -qty, value, price)
@@ -310,11 +316,7 @@ def _close_at_entry(state: State, market: Market, fund: Position, working: list[
 def _adl_rank(state: State, market: Market, pos: Position) -> int:
     mark = market.mark_fine or 0
     mark_value = market.value_fine(pos.qty, mark) if mark > 0 else pos.cost
-    upnl = mark_value - pos.cost
-    pnl_ppm = upnl * PPM // max(1, abs(pos.cost))
-    equity = max(1, bankrupt_margin(state, market, pos) + upnl)
-    leverage_ppm = max(1, abs(mark_value) * PPM // equity)
-    return pnl_ppm * leverage_ppm // PPM if pnl_ppm > 0 else pnl_ppm * PPM // leverage_ppm
+    return adl_rank(pos.cost, mark_value, pos.cost - bankrupt_margin(state, market, pos))
 
 
 def _deleverage(state: State, market: Market, fund: Position, out: list[object]) -> None:
@@ -386,7 +388,7 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
         state.ts_ns, pos.account, market.spec.symbol, pos.qty, pos.cost, pos.realised_pnl, 0,
         pos.leverage_e2, pos.risk_limit, pos.deposit, figures.pos_init, figures.pos_comm,
         figures.pos_margin, figures.pos_maint, figures.init_ppm, figures.maint_ppm, bankrupt,
-        liquidation, pos.margin_required - figures.pos_margin)
+        liquidation, pos.margin_required - figures.pos_margin, pos.open_comm)
 
 
 def follow_up(state: State, out: list[object], start: int) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "LEVERAGE_SCALE",
     "PositionMargin",
     "TierRates",
+    "adl_rank",
     "leverage_max_e2",
     "position_margin",
     "price_for_value_fine",
@@ -134,3 +135,15 @@ def price_for_value_fine(spec: InstrumentSpec, qty: int, value: int, fine_per_ti
     if num <= 0:
         return None
     return _ceil_div(num, den) if round_up else num // den
+
+
+def adl_rank(cost: int, mark_value: int, bankrupt_value: int) -> int:
+    """BitMEX's deleveraging rank (§7.5), in millionths: ``PnL% x effective leverage`` when in
+    profit, else ``PnL% / effective leverage``, with ``PnL% = (markValue - cost) / |cost|`` and
+    ``effective leverage = |markValue| / (markValue - bankruptValue)`` (the margin left at the
+    mark; at least one unit). Values are signed as ``currentCost``; higher ranks go first."""
+    upnl = mark_value - cost
+    pnl_ppm = upnl * PPM // max(1, abs(cost))
+    equity = mark_value - bankrupt_value  # uPnL + the margin lost at bankruptcy
+    leverage_ppm = max(1, abs(mark_value) * PPM // max(1, equity))
+    return pnl_ppm * leverage_ppm // PPM if pnl_ppm > 0 else pnl_ppm * PPM // leverage_ppm

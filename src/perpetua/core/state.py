@@ -53,6 +53,7 @@ POSITION_FIELDS = (
     "leverage_e2",
     "liq_fine",
     "margin_required",
+    "open_comm",
     "open_orders_count",
     "qty",
     "realised_pnl",
@@ -106,6 +107,9 @@ class Position:
         self.qty = 0  # signed contracts
         self.cost = 0  # signed settlement minor units, BitMEX's currentCost convention
         self.realised_pnl = 0
+        # Fees paid to open what is held (rebates negative): a reduction keeps the share of
+        # what remains, a close or flip starts again. ``breakEvenPrice`` covers them.
+        self.open_comm = 0
         self.open_orders_count = 0  # live orders, stops included
         self.stop_orders_count = 0  # untriggered stops
         self.buy_qty = 0  # working (not untriggered) orders

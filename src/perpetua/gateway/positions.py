@@ -13,7 +13,12 @@ orders); everything that moves with the mark is derived here, per reference §3:
   floored);
 * ``homeNotional`` is positive for a long (linear: qty / underlyingToPositionMultiplier;
   inverse: markValue / underlyingToSettleMultiplier); ``foreignNotional`` = -home x mark;
-* ``avgEntryPrice`` = the price at which |qty| contracts are worth |currentCost|.
+* ``avgEntryPrice`` = the price at which |qty| contracts are worth |currentCost|;
+  ``breakEvenPrice`` = the price at which the unrealised PnL pays back the fees paid to open
+  the position (``open_comm``), rounded to the tick away from the entry (longs up, shorts down);
+* ``deleveragePercentile`` = where the position stands in the auto-deleveraging queue of its
+  side (``deleverage_percentiles``): 1 for the first fifth to be deleveraged, then 0.8 ... 0.2;
+  null when flat.
 
 Margin per currency: ``walletBalance`` from the ledger's transfers; ``unrealisedPnl`` the sum
 over its positions; ``marginBalance`` = wallet + uPnL; ``initMargin`` = the working orders'
@@ -36,12 +41,16 @@ from perpetua.core.instruments import (
     spot_base_amount,
     spot_quote_amount,
 )
+from perpetua.core.risk import adl_rank, price_for_value_fine
 from perpetua.core.units import PPM, mul_div_ceil
 from perpetua.marketdata.wire import iso_ms, price, rational
 
 __all__ = [
+    "ADL_BUCKETS",
     "PRICE_FINE_PER_TICK",
     "MarginInputs",
+    "break_even_price",
+    "deleverage_percentiles",
     "flat_position",
     "leverage_of",
     "margin_row",
@@ -52,6 +61,7 @@ __all__ = [
 ]
 
 PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
+ADL_BUCKETS = 5  # deleveragePercentile is published in fifths, as BitMEX's indicator lights
 LEVERAGE_SCALE = 100
 _PCT = Decimal("1e-4")
 _RATIO = Decimal("1e-6")
@@ -145,6 +155,46 @@ def _entry_price(spec: InstrumentSpec, qty: int, cost: int) -> Decimal | None:
     return rational(abs(cost), magnitude)
 
 
+def break_even_price(spec: InstrumentSpec, ev: PositionChanged) -> Decimal | None:
+    """Where ``markValue - currentCost`` equals the fees paid to open the position."""
+    qty = ev.current_qty
+    if not qty:
+        return None
+    ticks = price_for_value_fine(spec, qty, ev.current_cost + ev.open_comm, 1,
+                                 round_up=qty > 0)
+    return price(spec, ticks)
+
+
+def deleverage_percentiles(spec: InstrumentSpec, positions: Iterable[PositionChanged],
+                           mark_fine: int | None) -> dict[int, Decimal]:
+    """Each open user position's place in its side's auto-deleveraging queue at the mark, by
+    the core's rank (``core.risk.adl_rank``, ties by account as the core breaks them),
+    from the published bankruptcy prices; ``ADL_BUCKETS`` buckets, 1 = deleveraged first."""
+    sides: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+    for ev in positions:
+        qty = ev.current_qty
+        if not qty or ev.account <= 0:
+            continue
+        mark_value = _mark_value(spec, qty, mark_fine) if mark_fine else ev.current_cost
+        if ev.bankrupt_price is not None:
+            bankrupt_value = contract_value(spec, qty, ev.bankrupt_price)
+        else:  # no finite bankruptcy price: the whole value backs it (leverage 1)
+            bankrupt_value = mark_value - abs(mark_value)
+        rank = adl_rank(ev.current_cost, mark_value, bankrupt_value)
+        sides[qty < 0].append((-rank, ev.account))
+    out: dict[int, Decimal] = {}
+    for side in sides:
+        side.sort()
+        count = len(side)
+        for place, (_rank, account) in enumerate(side):
+            bucket = -(-(count - place) * ADL_BUCKETS // count)
+            out[account] = _BUCKET_VALUES[bucket]
+    return out
+
+
+_BUCKET_VALUES = {b: (Decimal(b) / ADL_BUCKETS).normalize() for b in range(1, ADL_BUCKETS + 1)}
+
+
 def order_exposure(spec: InstrumentSpec, orders: Iterable[OrderEvent]
                    ) -> tuple[int, int, int, int]:
     """(buy qty, buy cost, sell qty, sell cost) of working priced orders; costs signed as
@@ -163,7 +213,8 @@ def order_exposure(spec: InstrumentSpec, orders: Iterable[OrderEvent]
 
 
 def position_row(spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | None,
-                 orders: Iterable[OrderEvent] = ()) -> dict[str, Any]:
+                 orders: Iterable[OrderEvent] = (),
+                 deleverage_percentile: Decimal | None = None) -> dict[str, Any]:
     """The BitMEX ``Position`` of ``ev`` at the mark ``mark_fine`` (millionths of a tick)."""
     qty, cost = ev.current_qty, ev.current_cost
     mark = mark_price(spec, mark_fine)
@@ -183,7 +234,8 @@ def position_row(spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | Non
         "initMarginReq": (Decimal(ev.init_margin_ppm) / PPM).normalize(),
         "maintMarginReq": (Decimal(ev.maint_margin_ppm) / PPM).normalize(),
         "riskLimit": ev.risk_limit, "leverage": leverage_of(ev),
-        "crossMargin": ev.leverage_e2 == 0, "deleveragePercentile": None,
+        "crossMargin": ev.leverage_e2 == 0,
+        "deleveragePercentile": deleverage_percentile if qty else None,
         "rebalancedPnl": 0, "prevRealisedPnl": 0,
         "openOrderBuyQty": buy_qty, "openOrderBuyCost": buy_cost, "openOrderBuyPremium": 0,
         "openOrderSellQty": sell_qty, "openOrderSellCost": sell_cost,
@@ -200,7 +252,7 @@ def position_row(spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | Non
         "realisedGrossPnl": ev.realised_pnl, "unrealisedGrossPnl": upnl,
         "unrealisedPnl": upnl, "unrealisedPnlPcnt": _pct(upnl, abs(cost)),
         "unrealisedRoePcnt": _pct(upnl, ev.pos_init),
-        "avgCostPrice": entry, "avgEntryPrice": entry, "breakEvenPrice": None,
+        "avgCostPrice": entry, "avgEntryPrice": entry, "breakEvenPrice": break_even_price(spec, ev),
         "marginCallPrice": liquidation, "liquidationPrice": liquidation,
         "bankruptPrice": price(spec, ev.bankrupt_price),
         "timestamp": iso_ms(ev.ts_ns), "lastPrice": mark, "lastValue": mark_value,

@@ -31,6 +31,7 @@ from perpetua.core.ledger import TransferCode
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.positions import (
     MarginInputs,
+    deleverage_percentiles,
     flat_position,
     margin_row,
     position_row,
@@ -48,6 +49,10 @@ __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 ENDED_ORDERS_RETAINED_MAX = 100  # per account: clOrdID lookups and cancel-reject rows
 EXECUTIONS_RETAINED_MAX = 100  # per account, with a store (WebSocket partials)
 HISTORY_RETAINED_MAX = 1_000  # per account, without a store (the only history there is)
+# The ADL queue of a symbol is re-ranked when a position or the mark changed, at most once per
+# this much market time once the symbol has more than ADL_EAGER_HOLDERS_MAX holders.
+ADL_RERANK_NS = 1_000_000_000
+ADL_EAGER_HOLDERS_MAX = 1_000
 _RISK_KINDS = frozenset(RISK_EXECUTION_EVENTS)
 
 
@@ -89,6 +94,10 @@ class PrivateViews:
         self.ended_orders: dict[int, OrderedDict[int, OrderEvent]] = {}
         self.executions: dict[int, deque[OrderEvent]] = {}
         self.positions: dict[int, dict[str, PositionChanged]] = {}
+        self.holders: dict[str, dict[int, PositionChanged]] = {}  # open user positions
+        # symbol -> (mark, market time, {account: deleveragePercentile}); dropped when stale
+        self._adl: dict[str, tuple[int | None, int, dict[int, Any]]] = {}
+        self._adl_stale: set[str] = set()
         self.wallets: dict[int, dict[str, _Wallet]] = {}
         self.transactions: dict[int, deque[dict[str, Any]]] = {}
         self.account_seq: dict[int, int] = {}
@@ -256,6 +265,7 @@ class PrivateViews:
         held[event.symbol] = event
         if event.account <= 0:
             return
+        self._hold(event)
         self.account_seq[event.account] = seq
         touched[(event.account, spec.settl_currency)] = None
         if event.account in wanted:
@@ -271,6 +281,8 @@ class PrivateViews:
             self.open_orders.setdefault(order.account, {})[order.order_id] = order
         for position in positions:
             self.positions.setdefault(position.account, {})[position.symbol] = position
+            if position.account > 0:
+                self._hold(position)
         for row in wallets:
             if row.account <= 0:
                 continue
@@ -305,12 +317,38 @@ class PrivateViews:
         return found if found is not None else flat_position(
             self.specs[symbol], account, self.market.ts_ns)
 
+    def _hold(self, event: PositionChanged) -> None:
+        holders = self.holders.setdefault(event.symbol, {})
+        if event.current_qty:
+            holders[event.account] = event
+        else:
+            holders.pop(event.account, None)
+        self._adl_stale.add(event.symbol)
+
+    def deleverage_percentile(self, account: int, symbol: str) -> Any:
+        """``account``'s place in ``symbol``'s ADL queue (``positions.deleverage_percentiles``),
+        re-ranked when stale: at once for up to ``ADL_EAGER_HOLDERS_MAX`` holders, else at most
+        every ``ADL_RERANK_NS`` of market time (ranking is O(n log n) in the holders)."""
+        mark = self.market.mark_fine(symbol)
+        now = self.market.ts_ns
+        cached = self._adl.get(symbol)
+        holders = self.holders.get(symbol, {})
+        if cached is None or ((symbol in self._adl_stale or cached[0] != mark) and (
+                len(holders) <= ADL_EAGER_HOLDERS_MAX or now - cached[1] >= ADL_RERANK_NS)):
+            cached = (mark, now, deleverage_percentiles(self.specs[symbol], holders.values(),
+                                                        mark))
+            self._adl[symbol] = cached
+            self._adl_stale.discard(symbol)
+        return cached[2].get(account)
+
     def position_row(self, account: int, symbol: str,
                      event: PositionChanged | None = None) -> dict[str, Any]:
         spec = self.specs[symbol]
         ev = event if event is not None else self.position_event(account, symbol)
         return position_row(spec, ev, self.market.mark_fine(symbol),
-                            self._orders_on(account, symbol))
+                            self._orders_on(account, symbol),
+                            self.deleverage_percentile(account, symbol)
+                            if ev.current_qty and account > 0 else None)
 
     def position_rows(self, account: int) -> list[dict[str, Any]]:
         held = self.positions.get(account, {})

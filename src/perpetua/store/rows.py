@@ -151,6 +151,7 @@ def position_row(ev: PositionChanged, seq: int) -> Row:
         "bankrupt_price": ev.bankrupt_price,
         "liquidation_price": ev.liquidation_price,
         "order_margin": ev.order_margin,
+        "open_comm": ev.open_comm,
     }
 
 
@@ -162,7 +163,7 @@ def position_event_of(row: Any) -> PositionChanged:
         m["realised_pnl"], m["exec_realised_pnl"], m["leverage_e2"], m["risk_limit"],
         m["deposit"], m["pos_init"], m["pos_comm"], m["pos_margin"], m["pos_maint"],
         m["init_margin_ppm"], m["maint_margin_ppm"], m["bankrupt_price"],
-        m["liquidation_price"], m["order_margin"])
+        m["liquidation_price"], m["order_margin"], m["open_comm"])
 
 
 def funding_row(ts_ns: int, symbol: str, funding_interval_ns: int, funding_rate_num: int,

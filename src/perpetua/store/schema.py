@@ -253,6 +253,8 @@ positions = Table(
     Column("bankrupt_price", BigInteger, nullable=True),
     Column("liquidation_price", BigInteger, nullable=True),
     Column("order_margin", BigInteger, nullable=False, server_default="0"),
+    # Fees paid to open what is held (revision 0003), for breakEvenPrice.
+    Column("open_comm", BigInteger, nullable=False, server_default="0"),
 )
 
 # One row per funding time and perpetual: rate = funding_rate_num / funding_rate_den (exact),
