@@ -45,6 +45,7 @@ from bench_core import generate, measure  # noqa: E402
 from perpetua.core.calendar import utc_ns  # noqa: E402
 from perpetua.core.catalogue import default_catalogue  # noqa: E402
 from perpetua.core.commands import (  # noqa: E402
+    CancelAll,
     Deposit,
     IndexPrice,
     PlaceOrder,
@@ -53,7 +54,7 @@ from perpetua.core.commands import (  # noqa: E402
 )
 from perpetua.core.engine import Engine  # noqa: E402
 from perpetua.core.enums import OrdType, Side  # noqa: E402
-from perpetua.core.events import PositionLiquidated, Rejected  # noqa: E402
+from perpetua.core.events import Deleveraged, PositionLiquidated, Rejected  # noqa: E402
 from perpetua.core.ledger import INSURANCE  # noqa: E402
 
 SYMBOL = "XBTUSD"
@@ -201,6 +202,8 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
     liq_ns, liq_count = timed_updates(run, liquidating_levels(near))
     crossing = [t for t, n in zip(liq_ns, liq_count, strict=True) if n]
     fund = market.positions.get(INSURANCE)
+    fund_qty = fund.qty if fund is not None else 0
+    adl = adl_update(run)
     return {
         "positions": positions,
         "near": near,
@@ -216,8 +219,47 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
             "liquidations_per_update_max": max(liq_count, default=0),
         },
         "all_steps_of_the_liquidating_walk": _percentiles(liq_ns),
-        "fund_position_left": fund.qty if fund is not None else 0,
+        "fund_position_left": fund_qty,
+        "adl": adl,
     }
+
+
+def adl_update(run: Runner) -> dict[str, object]:
+    """(c) One update that ends in auto-deleveraging, after the walk: the ladder is cancelled,
+    a fresh 100x long big enough that its loss exceeds the fund is opened at the current level,
+    and the index drops 4% (above every other long's liquidation price): the long is taken
+    over, nothing bids, the fund cannot cover, and ADL ranks every open short (about half the
+    positions) and closes the first ones until the long is absorbed."""
+    market = run.engine.state.markets[SYMBOL]
+    for account in LADDER_ACCOUNTS:
+        run.apply(CancelAll(0, account, SYMBOL))
+    level = market.index_fine // 1_000_000  # the index in ticks (marks are millionths)
+    fund_xbt = max(1, run.engine.state.ledger.balance(INSURANCE, "XBt"))
+    usd_per_xbt = level // TICKS_PER_USD
+    # A 4% drop loses ~3% of the value past bankruptcy (1% below): make that 3x the fund.
+    qty = -(-3 * fund_xbt * usd_per_xbt * 100 // (3 * 100_000_000) // LOT) * LOT + LOT
+    short, long = 1_000_000_000, 1_000_000_001
+    run.apply(Deposit(0, short, "XBt", RICH_XBT, "adl-short"))
+    run.apply(Deposit(0, long, "XBt", qty * 100_000_000 // usd_per_xbt // 50, "adl-long"))
+    run.apply(SetLeverage(0, long, SYMBOL, 10_000))
+    run.apply(PlaceOrder(0, short, SYMBOL, Side.SELL, qty, OrdType.LIMIT, price=level))
+    run.apply(PlaceOrder(0, long, SYMBOL, Side.BUY, qty, OrdType.LIMIT, price=level))
+    shorts = sum(1 for p in market.positions.values() if p.qty < 0 and p.account > 0)
+    run.ts_ns += UPDATE_STEP_NS
+    command = IndexPrice(run.ts_ns, INDEX, level * 96 // 100, TICKS_PER_USD)
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.thread_time_ns()
+        events = run.engine.apply(command)
+        elapsed = time.thread_time_ns() - t0
+    finally:
+        gc.enable()
+    deleveraged = sum(type(e) is Deleveraged for e in events)
+    if not deleveraged:
+        raise SystemExit("the ADL update deleveraged nobody")
+    return {"cpu_ms": round(elapsed / 1e6, 1), "opposing_positions_ranked": shorts,
+            "taken_over_qty": qty, "positions_deleveraged": deleveraged}
 
 
 def main() -> None:

@@ -316,7 +316,12 @@ def _close_at_entry(state: State, market: Market, fund: Position, working: list[
 def _adl_rank(state: State, market: Market, pos: Position) -> int:
     mark = market.mark_fine or 0
     mark_value = market.value_fine(pos.qty, mark) if mark > 0 else pos.cost
-    return adl_rank(pos.cost, mark_value, pos.cost - bankrupt_margin(state, market, pos))
+    if pos.leverage_e2:  # isolated: its own margin, no pass over the account
+        figures = margin.position_figures(market, pos)
+        at_risk = figures.pos_margin - figures.pos_comm
+    else:
+        at_risk = bankrupt_margin(state, market, pos)
+    return adl_rank(pos.cost, mark_value, pos.cost - at_risk)
 
 
 def _deleverage(state: State, market: Market, fund: Position, out: list[object]) -> None:
