@@ -168,27 +168,38 @@ def break_even_price(spec: InstrumentSpec, ev: PositionChanged) -> Decimal | Non
 def deleverage_percentiles(spec: InstrumentSpec, positions: Iterable[PositionChanged],
                            mark_fine: int | None) -> dict[int, Decimal]:
     """Each open user position's place in its side's auto-deleveraging queue at the mark, by
-    the core's rank (``core.risk.adl_rank``, ties by account as the core breaks them),
-    from the published bankruptcy prices; ``ADL_BUCKETS`` buckets, 1 = deleveraged first."""
+    the core's rank (``core.risk.adl_rank``, ties by account as the core breaks them), from the
+    published bankruptcy prices; ``ADL_BUCKETS`` buckets, 1 = deleveraged first. Values are
+    ``contract_value`` inlined (one pass over up to every position of a symbol)."""
+    inverse = spec.payout == Payout.INVERSE
+    mult, tick_num, tick_den = spec.multiplier, spec.tick_num, spec.tick_den
+    fine = PRICE_FINE_PER_TICK
     sides: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
     for ev in positions:
         qty = ev.current_qty
         if not qty or ev.account <= 0:
             continue
-        mark_value = _mark_value(spec, qty, mark_fine) if mark_fine else ev.current_cost
-        if ev.bankrupt_price is not None:
-            bankrupt_value = contract_value(spec, qty, ev.bankrupt_price)
+        cost = ev.current_cost
+        if mark_fine and mark_fine > 0:  # value(qty) at the mark, truncated toward zero
+            num, den = ((qty * mult * tick_den * fine, mark_fine * tick_num) if inverse
+                        else (qty * mult * mark_fine * tick_num, tick_den * fine))
+            mark_value = num // den if num >= 0 else -(-num // den)
+        else:
+            mark_value = cost
+        bankrupt = ev.bankrupt_price
+        if bankrupt is not None and bankrupt > 0:
+            num, den = ((qty * mult * tick_den, bankrupt * tick_num) if inverse
+                        else (qty * mult * bankrupt * tick_num, tick_den))
+            bankrupt_value = num // den if num >= 0 else -(-num // den)
         else:  # no finite bankruptcy price: the whole value backs it (leverage 1)
             bankrupt_value = mark_value - abs(mark_value)
-        rank = adl_rank(ev.current_cost, mark_value, bankrupt_value)
-        sides[qty < 0].append((-rank, ev.account))
+        sides[qty < 0].append((-adl_rank(cost, mark_value, bankrupt_value), ev.account))
     out: dict[int, Decimal] = {}
     for side in sides:
         side.sort()
         count = len(side)
         for place, (_rank, account) in enumerate(side):
-            bucket = -(-(count - place) * ADL_BUCKETS // count)
-            out[account] = _BUCKET_VALUES[bucket]
+            out[account] = _BUCKET_VALUES[-(-(count - place) * ADL_BUCKETS // count)]
     return out
 
 
