@@ -3,7 +3,7 @@ scenarios of the issue. Every command is followed by a full audit."""
 
 from dataclasses import replace
 
-from perpetua.core import audit, image, margin, pricing
+from perpetua.core import audit, image, liquidation, margin, pricing
 from perpetua.core.catalogue import by_symbol, default_catalogue, quarterly_expiry_ns
 from perpetua.core.commands import (
     Deposit,
@@ -428,3 +428,34 @@ def test_a_version_1_image_restores_with_no_open_fees() -> None:
     pos = restored.state.markets[ETH].positions[1]
     assert pos.open_comm == 0 and pos.qty == 2000
     assert pos.cost == engine.state.markets[ETH].positions[1].cost
+
+
+def test_adl_ranking_shortcuts_equal_the_account_view() -> None:
+    """``_adl_rank`` skips the account pass for isolated positions and lone cross positions;
+    it must give the rank the full ``bankrupt_margin`` gives, for every kind of holder."""
+    h = Harness()
+    h.fund(9, "USDt", 1_000_000 * USDT)
+    h.index(".BETHT", 2000)
+    h.index(".BXBTT", 60_000)
+    for account in range(1, 9):
+        h.fund(account, "USDt", (50 + 37 * account) * USDT)
+        if account % 3 == 0:
+            h.apply(SetLeverage(0, account, ETH, 500 + 300 * account))
+        h.order(9, ETH, Side.SELL, 1000 * account, 2000 * P)
+        h.order(account, ETH, Side.BUY, 1000 * account, 2000 * P)
+        if account % 4 == 1:  # a second cross position in the same currency
+            h.order(9, "XBTUSDT", Side.BUY, 1000, 120_000)
+            h.order(account, "XBTUSDT", Side.SELL, 1000, 120_000)
+    h.index(".BETHT", 1990)
+    state = h.engine.state
+    market = state.markets[ETH]
+    kinds = set()
+    for pos in market.positions.values():
+        if pos.account <= 0 or not pos.qty:
+            continue
+        mark_value = market.value_fine(pos.qty, market.mark_fine)
+        full = adl_rank(pos.cost, mark_value,
+                        pos.cost - liquidation.bankrupt_margin(state, market, pos))
+        assert liquidation._adl_rank(state, market, pos) == full
+        kinds.add((bool(pos.leverage_e2), len(state.account_positions[pos.account])))
+    assert {(True, 1), (False, 1), (False, 2)} <= kinds

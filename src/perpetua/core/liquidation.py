@@ -32,6 +32,8 @@ from perpetua.core.orders import Order
 from perpetua.core.risk import (
     PositionMargin,
     adl_rank,
+    closing_fee,
+    initial_margin,
     price_for_value_fine,
     required_risk_limit,
 )
@@ -316,9 +318,17 @@ def _close_at_entry(state: State, market: Market, fund: Position, working: list[
 def _adl_rank(state: State, market: Market, pos: Position) -> int:
     mark = market.mark_fine or 0
     mark_value = market.value_fine(pos.qty, mark) if mark > 0 else pos.cost
-    if pos.leverage_e2:  # isolated: its own margin, no pass over the account
-        figures = margin.position_figures(market, pos)
-        at_risk = figures.pos_margin - figures.pos_comm
+    # Ranking reads every opposing position: the bankruptcy margin without a pass over the
+    # account where the position alone decides it (AccountView.bankrupt_margin otherwise).
+    value = pos.cost if pos.cost >= 0 else -pos.cost
+    pos_init = initial_margin(value, margin.tier_of(market, pos), pos.leverage_e2)
+    if pos.leverage_e2:  # isolated: posMargin - posComm = posInit + deposit
+        at_risk = pos_init + pos.deposit
+    elif len(state.account_positions.get(pos.account, ())) == 1:  # cross, alone: W - posComm
+        ledger = state.ledger
+        currency = market.spec.settl_currency
+        at_risk = (ledger.balance(pos.account, currency) - ledger.held_amount(pos.account, currency)
+                   - closing_fee(value, pos_init, market.spec.taker_fee_ppm))
     else:
         at_risk = bankrupt_margin(state, market, pos)
     return adl_rank(pos.cost, mark_value, pos.cost - at_risk)

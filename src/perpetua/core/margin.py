@@ -26,7 +26,7 @@ from perpetua.core.instruments import (
 )
 from perpetua.core.orders import Order
 from perpetua.core.reasons import Reason
-from perpetua.core.risk import PositionMargin, position_margin, tier_rates
+from perpetua.core.risk import PositionMargin, TierRates, position_margin, tier_rates
 from perpetua.core.state import Account, Market, Position, State
 from perpetua.core.units import PPM, mul_div_ceil
 
@@ -34,6 +34,7 @@ __all__ = [
     "account_unrealised_pnl",
     "derivative_requirement",
     "exposure_of",
+    "tier_of",
     "funding_paid_ppb",
     "position_figures",
     "unrealised_pnl",
@@ -54,14 +55,19 @@ def funding_paid_ppb(market: Market, qty: int) -> int:
     return 0
 
 
+def tier_of(market: Market, pos: Position) -> TierRates:
+    """The margin rates of ``pos``'s risk limit (memoised per market)."""
+    rates = market.tiers.get(pos.risk_limit)
+    if rates is None:
+        rates = tier_rates(market.spec, pos.risk_limit)
+        market.tiers[pos.risk_limit] = rates
+    return rates
+
+
 def position_figures(market: Market, pos: Position) -> PositionMargin:
     spec = market.spec
     value = pos.cost if pos.cost >= 0 else -pos.cost
-    rates = market.tiers.get(pos.risk_limit)
-    if rates is None:
-        rates = tier_rates(spec, pos.risk_limit)
-        market.tiers[pos.risk_limit] = rates
-    return position_margin(value, rates, pos.leverage_e2, spec.taker_fee_ppm,
+    return position_margin(value, tier_of(market, pos), pos.leverage_e2, spec.taker_fee_ppm,
                            funding_paid_ppb(market, pos.qty), pos.deposit)
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "PositionMargin",
     "TierRates",
     "adl_rank",
+    "closing_fee",
+    "initial_margin",
     "leverage_max_e2",
     "position_margin",
     "price_for_value_fine",
@@ -93,6 +95,21 @@ class PositionMargin(NamedTuple):
     maint_ppm: int
 
 
+def initial_margin(value: int, rates: TierRates, leverage_e2: int) -> int:
+    """``posInit``: the tier's initial margin, at least ``value / leverage`` when isolated."""
+    pos_init = _ceil_div(value * rates.init_ppm, PPM)
+    if leverage_e2:
+        by_leverage = _ceil_div(value * LEVERAGE_SCALE, leverage_e2)
+        if by_leverage > pos_init:
+            return by_leverage
+    return pos_init
+
+
+def closing_fee(value: int, pos_init: int, taker_fee_ppm: int) -> int:
+    """``posComm``: the taker fee on closing at the bankruptcy price, ``(value + posInit)``."""
+    return _ceil_div((value + pos_init) * taker_fee_ppm, PPM) if taker_fee_ppm > 0 else 0
+
+
 def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_ppm: int,
                     funding_ppb_paid: int, deposit: int) -> PositionMargin:
     """Margin figures of a position of absolute cost ``value``.
@@ -101,13 +118,11 @@ def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_pp
     when this position pays it (0 when it receives or there is none)."""
     invariant(value >= 0 and deposit >= 0 and funding_ppb_paid >= 0, "negative margin input")
     init_ppm = rates.init_ppm
-    pos_init = _ceil_div(value * init_ppm, PPM)
+    pos_init = initial_margin(value, rates, leverage_e2)
     if leverage_e2:
         invariant(LEVERAGE_E2_MIN <= leverage_e2 <= LEVERAGE_E2_MAX, "leverage out of range")
-        pos_init = max(pos_init, _ceil_div(value * LEVERAGE_SCALE, leverage_e2))
         init_ppm = max(init_ppm, _ceil_div(PPM * LEVERAGE_SCALE, leverage_e2))
-    taker = taker_fee_ppm if taker_fee_ppm > 0 else 0
-    pos_comm = _ceil_div((value + pos_init) * taker, PPM)
+    pos_comm = closing_fee(value, pos_init, taker_fee_ppm)
     funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)
     pos_maint = _ceil_div(value * rates.maint_ppm, PPM) + pos_comm + funding
     return PositionMargin(pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint,
