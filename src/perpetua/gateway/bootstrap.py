@@ -54,6 +54,10 @@ class MarketSeed(NamedTuple):
     bids: list[tuple[int, int]]  # (price ticks, visible size), any order
     asks: list[tuple[int, int]]
     positions: dict[int, int]  # account -> signed quantity (open ones)
+    # the funding series (.XBTUSDPI8H, .XBTBON8H, ...): the interval's samples, the interest
+    premium_sum_ppb: int = 0
+    premium_count: int = 0
+    interest_ppb: int = 0
 
 
 class EngineSeed(NamedTuple):
@@ -76,7 +80,8 @@ def _market_seed(market: Any) -> MarketSeed:
         market.spec.symbol, market.state, market.last_price, market.mark_fine,
         market.index_fine, funding.rate_ppb, funding.indicative_rate_ppb,
         funding.next_funding_ns, _levels(market.book.bids), _levels(market.book.asks),
-        {account: pos.qty for account, pos in market.positions.items() if pos.qty})
+        {account: pos.qty for account, pos in market.positions.items() if pos.qty},
+        funding.premium_sum_ppb, funding.premium_count, funding.interest_ppb)
 
 
 def engine_seed(engine: Any, seq: int) -> EngineSeed:

@@ -3,9 +3,11 @@
 A bare root (``XBT``) means the nearest-expiring contract of that root (its perpetual when it
 has no future). ``XBT:perpetual`` and the other timeframes of ``/instrument/activeIntervals``
 map to the matching instruments. An unknown symbol matches nothing (an empty table, as BitMEX).
+The funding series' index rows (``.XBTUSDPI8H``, ``marketdata.rate_indices``) are symbols too.
 """
 
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.marketdata.rate_indices import rate_index_specs
 
 __all__ = ["TIMEFRAMES", "SymbolIndex"]
 
@@ -18,6 +20,7 @@ class SymbolIndex:
     def __init__(self, specs: dict[str, InstrumentSpec]) -> None:
         self.specs = specs
         self.by_upper = {symbol.upper(): symbol for symbol in specs}
+        self.by_upper.update({s.upper(): s for s in rate_index_specs(specs.values())})
         self._one: dict[str, str | None] = {}
 
     def _tradable(self, root: str) -> list[InstrumentSpec]:

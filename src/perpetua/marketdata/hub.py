@@ -6,7 +6,10 @@ merged). ``roll(now_ns)`` closes due trade and quote bins. Tables whose deltas c
 compute (``orderBookL2_25``, ``orderBook10``, ``instrument`` diffs) are only computed while
 ``wanted`` names them; the views themselves are always current so REST reads stay consistent.
 
-Marks, indices and funding rates come from ``MarkUpdated``; the risk engine's public tables
+Marks, indices and funding rates come from ``MarkUpdated``; the funding series' index rows
+(``.XBTUSDPI``, ``.XBTUSDPI8H``, ``.XBTBON8H``, ...) from ``PremiumSampled`` (``rates``,
+``rate_indices``: not instruments of the engine, so not in ``specs``; ``instrument_specs`` and
+``spec_of`` include them). The risk engine's public tables
 (funding, settlement, insurance, liquidation) are ``risk`` (``risk_tables``). ``marks_moved``
 lists the symbols whose mark the last ``apply`` moved (private positions follow them).
 At start-up ``seed`` loads what the recovered engine holds (``gateway.bootstrap``).
@@ -25,6 +28,7 @@ from perpetua.core.events import (
     MarkUpdated,
     OrderEvent,
     PositionChanged,
+    PremiumSampled,
     Settled,
     Trade,
     Transfer,
@@ -39,6 +43,7 @@ from perpetua.marketdata.book import L2Book, level_id
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.ids import ZERO_UUID
 from perpetua.marketdata.instruments import MarketStats, impact_prices, live_row, static_row
+from perpetua.marketdata.rate_indices import RATE_DEN, RATE_DIGITS, RATE_INDEX_TYP, RateIndices
 from perpetua.marketdata.risk_tables import RiskTables, funding_wire, settlement_wire
 from perpetua.marketdata.trades import (
     BIN_SIZES_NS,
@@ -47,7 +52,7 @@ from perpetua.marketdata.trades import (
     tick_direction,
     trade_row,
 )
-from perpetua.marketdata.wire import iso_ms, price, rational
+from perpetua.marketdata.wire import RATIONAL_DIGITS_MAX, iso_ms, price, rational
 
 __all__ = ["QUOTES_RETAINED_MAX", "MarketData"]
 
@@ -106,6 +111,10 @@ class MarketData:
         self.seq = 0
         self.trade_seq = 0  # last seq with a print (trade history reads wait for it)
         self.ts_ns = 0
+        self.rates = RateIndices(self.specs.values())
+        for symbol, spec in self.rates.specs.items():
+            self.static[symbol] = static_row(spec)
+            self.stats[symbol] = MarketStats(spec.state)
 
     # Applying events ---------------------------------------------------------------------------
 
@@ -148,6 +157,8 @@ class MarketData:
                             self.risk.on_funding(seq, event))  # type: ignore[arg-type]
             elif kind is Settled:
                 self._settled(seq, event, pending)  # type: ignore[arg-type]
+            elif kind is PremiumSampled:
+                touched.update(self._premium(event))  # type: ignore[arg-type]
         if touched:
             self._after(touched, before, pending)
         return pending.out
@@ -239,6 +250,23 @@ class MarketData:
             stats.ts_ns = max(stats.ts_ns, event.ts_ns)
             touched.append(symbol)
         return touched
+
+    def _premium(self, event: PremiumSampled) -> list[str]:
+        """The funding series' rows the sample publishes, and the perpetual when its interest
+        (``fundingQuoteRate``) moved."""
+        touched = self._publish_rates(self.rates.on_sample(event), event.ts_ns)
+        stats = self.stats.get(event.symbol)
+        if stats is not None and stats.interest_ppb != event.interest_ppb:
+            stats.interest_ppb = event.interest_ppb
+            touched.append(event.symbol)
+        return touched
+
+    def _publish_rates(self, values: list[tuple[str, int]], ts_ns: int) -> list[str]:
+        for symbol, value_ppb in values:
+            stats = self.stats[symbol]
+            stats.index = (value_ppb, RATE_DEN)
+            stats.ts_ns = max(stats.ts_ns, ts_ns)
+        return [symbol for symbol, _ in values]
 
     def _position(self, event: PositionChanged) -> bool:
         """Open interest follows positions; True if it changed."""
@@ -365,6 +393,15 @@ class MarketData:
             for account, qty in seed.positions.items():
                 self.positions[(account, seed.symbol)] = qty
                 stats.open_interest += max(qty, 0)
+            if seed.mark_fine is not None and seed.symbol in self.rates.series:
+                self._seed_rates(seed, ts_ns)
+
+    def _seed_rates(self, seed: Any, ts_ns: int) -> None:
+        """The funding series of a sampling perpetual from the engine's funding state (the
+        premium index itself waits for the next sample: ``rate_indices``)."""
+        self.stats[seed.symbol].interest_ppb = seed.interest_ppb
+        self._publish_rates(self.rates.seed(seed.symbol, seed.interest_ppb,
+                                            seed.premium_sum_ppb, seed.premium_count), ts_ns)
 
     def seed_risk(self, orders: Iterable[Any], fund: Iterable[tuple[str, int]],
                   funding: Iterable[Any], settlement: Iterable[Any], ts_ns: int) -> None:
@@ -429,11 +466,22 @@ class MarketData:
             "vwap": (vwap_num / volume).quantize(_NOTIONAL_QUANTUM).normalize() if volume else None,
         }
 
+    def instrument_specs(self) -> list[InstrumentSpec]:
+        """Every row of the instrument table: the engine's instruments, then the funding
+        series' index rows."""
+        return [*self.specs.values(), *self.rates.specs.values()]
+
+    def spec_of(self, symbol: str) -> InstrumentSpec:
+        """The spec of an instrument row (``KeyError`` for an unknown symbol)."""
+        spec = self.specs.get(symbol)
+        return spec if spec is not None else self.rates.specs[symbol]
+
     def live(self, symbol: str) -> dict[str, Any]:
-        spec = self.specs[symbol]
+        spec = self.spec_of(symbol)
         stats = self.stats[symbol]
         if spec.kind == InstrumentKind.INDEX:
-            value = rational(*stats.index) if stats.index else None
+            digits = RATE_DIGITS if spec.typ == RATE_INDEX_TYP else RATIONAL_DIGITS_MAX
+            value = rational(*stats.index, digits) if stats.index else None
             return {"state": stats.state, "lastPrice": value, "markPrice": value,
                     "publishTime": iso_ms(stats.ts_ns) if stats.ts_ns else None,
                     "timestamp": iso_ms(stats.ts_ns)}

@@ -7,7 +7,9 @@ interest and value, and the risk engine's figures from ``MarkUpdated``: ``markPr
 the next ``fundingTimestamp``), ``indicativeFundingRate``, ``fairBasis`` (mark - index) and
 ``fairBasisRate`` (annualised: perpetuals ``fundingRate x intervals per year``, futures the
 impact-mid basis ``(mark / index - 1) x year / time to expiry``). Before the first mark,
-``markPrice`` is the reference index or, without one, the last price.
+``markPrice`` is the reference index or, without one, the last price. A perpetual's
+``fundingBaseRate``/``fundingQuoteRate`` (its interest indices, ``rate_indices``) follow the
+interest of its last ``PremiumSampled``.
 
 Impact prices (§7.7) are computed from the L2 book as the core does: the average price of
 taking the instrument's impact notional from each side (walking at most
@@ -21,6 +23,13 @@ from typing import Any
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value
 from perpetua.core.units import PPM
 from perpetua.marketdata.book import L2Book
+from perpetua.marketdata.rate_indices import (
+    BASE_INTEREST_PPB,
+    RATE_DIGITS,
+    RATE_INDEX_TYP,
+    RATE_PUBLISH_INTERVAL_NS,
+    quote_interest_ppb,
+)
 from perpetua.marketdata.wire import interval_iso, iso_ms, price, rational, tick_size
 
 __all__ = [
@@ -55,6 +64,8 @@ def funding_timestamp_ns(spec: InstrumentSpec, now_ns: int) -> int | None:
 def static_row(spec: InstrumentSpec) -> dict[str, Any]:
     """Fields that never change while the process runs."""
     is_index = spec.kind == InstrumentKind.INDEX
+    publish_ns = RATE_PUBLISH_INTERVAL_NS if spec.typ == RATE_INDEX_TYP else (
+        INDEX_PUBLISH_INTERVAL_NS)
     row: dict[str, Any] = {
         "symbol": spec.symbol,
         "rootSymbol": spec.root_symbol,
@@ -96,8 +107,8 @@ def static_row(spec: InstrumentSpec) -> dict[str, Any]:
         "fundingPremiumSymbol": spec.funding_premium_symbol or None,
         "fundingInterval": interval_iso(spec.funding_interval_ns)
         if spec.funding_interval_ns else None,
-        "calcInterval": interval_iso(INDEX_PUBLISH_INTERVAL_NS) if is_index else None,
-        "publishInterval": interval_iso(INDEX_PUBLISH_INTERVAL_NS) if is_index else None,
+        "calcInterval": interval_iso(publish_ns) if is_index else None,
+        "publishInterval": interval_iso(publish_ns) if is_index else None,
         "fairMethod": "FundingRate" if spec.kind == InstrumentKind.PERPETUAL else (
             "ImpactMidPrice" if spec.kind == InstrumentKind.FUTURE else None),
         "markMethod": "FairPrice" if spec.is_derivative else "LastPrice",
@@ -110,7 +121,8 @@ class MarketStats:
 
     __slots__ = ("state", "last_ticks", "tick_dir", "total_volume", "total_turnover",
                  "open_interest", "index", "ts_ns", "prev_close_ticks", "mark_fine",
-                 "index_fine", "funding_rate_ppb", "indicative_rate_ppb", "next_funding_ns")
+                 "index_fine", "funding_rate_ppb", "indicative_rate_ppb", "next_funding_ns",
+                 "interest_ppb")
 
     def __init__(self, state: str) -> None:
         self.state = state
@@ -127,6 +139,7 @@ class MarketStats:
         self.funding_rate_ppb: int | None = None
         self.indicative_rate_ppb: int | None = None
         self.next_funding_ns = 0
+        self.interest_ppb: int | None = None  # PremiumSampled: the funding's interest component
 
 
 def _fine(spec: InstrumentSpec, fine: int | None) -> Decimal | None:
@@ -186,6 +199,10 @@ def _funding_fields(spec: InstrumentSpec, stats: MarketStats, now_ns: int) -> di
         if spec.funding_interval_ns > 0:
             out["fairBasisRate"] = rational(rate * YEAR_NS,
                                             FUNDING_RATE_DEN * spec.funding_interval_ns, 6)
+    if spec.kind == InstrumentKind.PERPETUAL and stats.interest_ppb is not None:
+        out["fundingBaseRate"] = rational(BASE_INTEREST_PPB, FUNDING_RATE_DEN, RATE_DIGITS)
+        out["fundingQuoteRate"] = rational(quote_interest_ppb(stats.interest_ppb),
+                                           FUNDING_RATE_DEN, RATE_DIGITS)
     if stats.next_funding_ns:
         out["fundingTimestamp"] = iso_ms(stats.next_funding_ns)
     if stats.index_fine is not None and stats.index is None:

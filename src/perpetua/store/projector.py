@@ -20,9 +20,9 @@ tickDirection) and ``trade_bins``; Transfer, DepositCredited and WithdrawalUpdat
 ``positions`` (margins included); Funding -> ``funding``; Settled -> ``settlement``;
 FundingPaid, PositionLiquidated, Deleveraged, PositionSettled -> ``executions`` rows (see
 ``risk_rows``). BookLevel, Rejected, IndexUpdated, InstrumentStateChanged, FeeSettingsChanged,
-CancelAllAfterSet and MarkUpdated have no history table. An event type the projector does
-not know is logged once and skipped: add it to ``EVENT_HANDLERS`` with a row builder from
-``rows``.
+CancelAllAfterSet, MarkUpdated and PremiumSampled (the live funding series) have no history
+table. An event type the projector does not know is logged once and skipped: add it to
+``EVENT_HANDLERS`` with a row builder from ``rows``.
 
 ``ProjectorThread`` (``projector_thread``) runs a projector on its own thread behind a bounded
 queue, and ``catch_up`` re-derives from the journal what the live stream could not deliver.
@@ -47,6 +47,7 @@ from perpetua.core.events import (
     MarkUpdated,
     OrderEvent,
     PositionChanged,
+    PremiumSampled,
     Rejected,
     Settled,
     Trade,
@@ -93,7 +94,8 @@ Record = tuple[int, int, object, Sequence[object]]
 NO_SEQ = -1  # last_seq of a database nothing was projected into
 
 IGNORED_EVENTS: tuple[type, ...] = (BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
-                                    FeeSettingsChanged, CancelAllAfterSet, MarkUpdated)
+                                    FeeSettingsChanged, CancelAllAfterSet, MarkUpdated,
+                                    PremiumSampled)
 
 
 class ProjectionError(Exception):

@@ -16,7 +16,8 @@ KEYS = ("symbol",)
 def _rows(ctx: Context, kinds: str) -> list[dict[str, Any]]:
     market = ctx.gw.market
     rows = []
-    for symbol, spec in market.specs.items():
+    for spec in market.instrument_specs():  # with the funding series' index rows
+        symbol = spec.symbol
         is_index = spec.kind == InstrumentKind.INDEX
         if kinds == "indices" and not is_index:
             continue

@@ -87,7 +87,7 @@ def _symbols(gw: "Gateway", symbol: str | None, tradable_only: bool = True) -> l
         return [symbol]
     if tradable_only:
         return list(gw.market.books)
-    return list(gw.market.specs)
+    return [spec.symbol for spec in gw.market.instrument_specs()]
 
 
 def _public_rows(gw: "Gateway", table: str, symbol: str | None) -> list[dict[str, Any]]:
