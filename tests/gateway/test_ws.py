@@ -178,3 +178,28 @@ def test_realtimemd_multiplexing() -> None:
         partial = json.loads(ws.receive_text())
         assert partial[3]["action"] == "partial"
         ws.send_text(json.dumps([2, "s1", "public"]))
+
+
+def test_market_tables_of_an_index_symbol_have_empty_partials() -> None:
+    """An index has an instrument row but no book, quotes or trades: subscribing to those by
+    an index symbol is acknowledged with an empty partial, never an error or a dropped socket."""
+    tables = ["trade", "quote", "orderBookL2", "orderBookL2_25", "orderBook10", "tradeBin1m",
+              "quoteBin1m"]
+    with harness() as h, h.client.websocket_connect("/realtime") as ws:
+        h.index(".BXBT", 60_000)
+        _recv(ws)  # welcome
+        for symbol in (".BXBT", ".XBTUSDPI8H"):
+            ws.send_text(json.dumps({"op": "subscribe",
+                                     "args": [f"{t}:{symbol}" for t in tables]}))
+            for table in tables:
+                ack = _recv(ws)
+                assert ack.get("success") is True, ack
+                partial = _until(ws, lambda m, t=table: m.get("table") == t
+                                 and m.get("action") == "partial")
+                assert partial["data"] == [] and partial["filter"] == {"symbol": symbol}
+        ws.send_text("ping")
+        assert _recv(ws) == "pong"  # still connected
+        ws.send_text(json.dumps({"op": "subscribe", "args": ["instrument:.BXBT"]}))
+        _recv(ws)
+        row = _until(ws, lambda m: m.get("table") == "instrument")["data"][0]
+        assert row["symbol"] == ".BXBT" and row["lastPrice"] == 60_000

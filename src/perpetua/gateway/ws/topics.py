@@ -84,7 +84,8 @@ def _types(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 def _symbols(gw: "Gateway", symbol: str | None, tradable_only: bool = True) -> list[str]:
     if symbol is not None:
-        return [symbol]
+        # An index (.BXBT, .XBTUSDPI8H) has no book, quotes or trades: an empty partial.
+        return [symbol] if not tradable_only or symbol in gw.market.books else []
     if tradable_only:
         return list(gw.market.books)
     return [spec.symbol for spec in gw.market.instrument_specs()]
