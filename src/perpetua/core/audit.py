@@ -75,6 +75,8 @@ def _audit_positions(state: State) -> None:
         if market.spec.payout == Payout.SPOT:
             continue
         for pos in market.positions.values():
+            invariant(pos.qty != 0 or pos.open_comm == 0,
+                      f"{pos.symbol}/{pos.account}: a flat position has opening fees")
             working = [o for o in state.orders.values()
                        if o.symbol == pos.symbol and o.account == pos.account and o.margin_qty]
             invariant(sum(o.margin_value for o in working if o.side > 0) == pos.buy_value,
