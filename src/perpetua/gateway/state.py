@@ -3,7 +3,10 @@
 ``on_events`` is the callback registered with the sequencer. It folds each command's events into
 the public views (``MarketData``) and the private views, then hands the resulting deltas to the
 WebSocket fan-out. It always runs on the event loop's thread: a call from another thread is
-forwarded with ``call_soon_threadsafe``, which keeps the stream's order.
+forwarded with ``call_soon_threadsafe``, which keeps the stream's order. Once the loop is
+closed (the server stopped, the sequencer still commits its queue and an idle tick while it
+stops), deliveries are dropped: they are durable in the journal, the read-model projector is
+fed by its own subscription, and the views are seeded anew at the next start.
 
 The gateway subscribes when it is built (``create_app``), before the sequencer starts, so no
 command is missed; what arrives before the event loop runs is buffered and applied at
@@ -13,6 +16,7 @@ models (``gateway.history``) when the gateway has a store.
 
 import asyncio
 import inspect
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +34,8 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.wire import now_ns
 
 __all__ = ["Gateway"]
+
+_log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -86,7 +92,7 @@ class Gateway:
             return
         loop = self.loop
         if loop is not None and threading.get_ident() != self._thread_id:
-            loop.call_soon_threadsafe(self._apply, seq, ts_ns, command, events)
+            _forward(loop, self._apply, seq, ts_ns, command, events)
             return
         self._apply(seq, ts_ns, command, events)
 
@@ -117,7 +123,7 @@ class Gateway:
             return
         loop = self.loop
         if loop is not None and threading.get_ident() != self._thread_id:
-            loop.call_soon_threadsafe(self._apply_batch, batch)
+            _forward(loop, self._apply_batch, batch)
             return
         self._apply_batch(batch)
 
@@ -177,3 +183,14 @@ class Gateway:
             deltas = self.market.roll(now_ns())
             if deltas:
                 self.fanout.publish(deltas, [])
+
+def _forward(loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
+    """Hand ``callback(*args)`` to ``loop`` from the committer thread; drop it if the loop is
+    closed. Raising here would fail the sequencer (a subscriber must not raise) and keep the
+    batch from the subscribers after this one, the read-model projector among them."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+        _log.debug("event loop closed: a durable batch is not folded into the views")
