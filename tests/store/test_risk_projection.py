@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from perpetua.core.catalogue import by_symbol, default_catalogue
-from perpetua.core.enums import ExecType, OrdStatus
+from perpetua.core.catalogue import by_symbol, default_catalogue, quarterly_expiry_ns
+from perpetua.core.commands import Deposit, IndexPrice, ListFuture, Tick
+from perpetua.core.enums import ExecType, OrdStatus, Side
 from perpetua.core.events import (
     Deleveraged,
     FundingPaid,
@@ -29,7 +30,7 @@ from perpetua.store.risk_rows import (
 )
 from perpetua.store.rows import order_event_of, position_event_of
 from perpetua.store.schema import executions, funding, liquidations, settlement
-from tests.store.risk_stream import EXPIRY, run
+from tests.store.risk_stream import EXPIRY, HOUR, XBT, Stream, run
 
 SPECS = by_symbol(default_catalogue())
 
@@ -153,3 +154,24 @@ def test_start_up_reads_equal_the_engine(engine: Engine, risk: Any) -> None:
               for currency, book in core.state.ledger.balances.items()
               for account, amount in book.items() if amount}
     assert wallets == ledger
+
+
+def test_a_future_listed_at_runtime_settles_in_the_read_models(engine: Engine) -> None:
+    """XBTU27 is not in the catalogue: the projector learns its spec from the ListFuture
+    record, so its settlement row and settlement executions are written at expiry."""
+    expiry = quarterly_expiry_ns(2027, 3)
+    s = Stream()
+    for account in (5, 6):
+        s.apply(Deposit(0, account, "XBt", 10 * XBT, f"d{account}"))
+    s.apply(ListFuture(0, "XBT", 2027, 3))
+    s.apply(IndexPrice(0, ".BXBT", 60_000, 1), at=expiry - 2 * HOUR)
+    s.order(6, "XBTU27", Side.SELL, 6000, 600_000)
+    s.order(5, "XBTU27", Side.BUY, 6000, 600_000)
+    s.apply(Tick(0), at=expiry)
+    projector = Projector(engine)
+    assert projector.project(s.records) == len(s.records)
+    assert projector.specs["XBTU27"] == s.engine.instruments[-1]
+    (row,) = [r for r in _rows(engine, settlement) if r.symbol == "XBTU27"]
+    assert (row.timestamp_ns, row.settlement_type) == (expiry, "Settlement")
+    longs = [r for r in _executions(engine, 5, ExecType.SETTLEMENT) if r.symbol == "XBTU27"]
+    assert [(r.side, r.last_qty, r.last_px) for r in longs] == [(-1, 6000, 600_000)]

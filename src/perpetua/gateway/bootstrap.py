@@ -6,8 +6,9 @@ positions and balances. Two sources, each for what it holds exactly (docs/decisi
 * **public market state from the recovered engine**, read once in the serving process after
   ``Sequencer.open`` and before ``Sequencer.start`` (while no thread touches the engine):
   L2 levels (visible sizes), last price, mark, index, funding rates and next funding time,
-  instrument states and open interest (``engine_seed``). Nothing else knows the visible size of
-  an iceberg tranche or the current mark: no event history re-derives them after a snapshot.
+  instrument states and open interest (``engine_seed``), and the instruments themselves, with
+  the futures listed at runtime. Nothing else knows the visible size of an iceberg tranche or
+  the current mark: no event history re-derives them after a snapshot.
 * **private state from the read models**, once the projector has caught up to the recovered
   seq: open orders, positions with their margin figures, wallets (``seed_views``). Those views
   are folds of the same events the projector folds, so the two agree; the read models keep
@@ -26,6 +27,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from perpetua.core.events import OrderEvent, PositionChanged, Trade
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
 from perpetua.store import queries
 from perpetua.store.rows import (
@@ -67,6 +69,7 @@ class EngineSeed(NamedTuple):
     orders: list[OrderEvent]  # live orders, for a gateway without read models
     balances: dict[tuple[int, str], int]  # (account, currency) -> ledger balance
     positions: list[PositionChanged]  # quantities and costs only (no margin figures)
+    instruments: tuple[InstrumentSpec, ...] = ()  # the engine's: with futures listed at runtime
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
@@ -96,7 +99,8 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
                                  pos.realised_pnl, 0, pos.leverage_e2, pos.risk_limit,
                                  pos.deposit)
                  for m in state.markets.values() for pos in m.positions.values()]
-    return EngineSeed(seq, state.ts_ns, markets, orders, balances, positions)
+    return EngineSeed(seq, state.ts_ns, markets, orders, balances, positions,
+                      tuple(engine.instruments))
 
 
 class _Balance(NamedTuple):
@@ -142,6 +146,8 @@ def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
 def seed_views(gw: Any, seed: EngineSeed) -> None:
     """Load ``gw``'s views: public state from ``seed``, private state from the read models
     (caught up to ``seed.seq``) or, without them, from ``seed``."""
+    for spec in seed.instruments:  # futures listed before the restart (the others are known)
+        gw.add_instrument(spec)
     market = gw.market
     history = gw.history
     reads = None

@@ -54,9 +54,10 @@ def _accounts(data_dir: Path) -> Any:
     return AccountsService.open(data_dir, os.environ.get("PERPETUA_DATABASE_URL"))
 
 
-def _projector(data_dir: Path) -> Any:
+def _projector(data_dir: Path, instruments: Any) -> Any:
     """The read-model projector, caught up to the journal before it follows the live stream
-    (its own start-up catch-up then finds nothing to do)."""
+    (its own start-up catch-up then finds nothing to do). ``instruments``: the recovered
+    engine's, with the futures it listed at runtime."""
     from perpetua.store import (
         Projector,
         ProjectorThread,
@@ -68,7 +69,7 @@ def _projector(data_dir: Path) -> Any:
 
     url = os.environ.get("PERPETUA_DATABASE_URL") or default_url(data_dir)
     migrate(url)
-    projector = Projector(open_engine(url))
+    projector = Projector(open_engine(url), instruments)
     catch_up(projector, data_dir)
     return ProjectorThread(projector, data_dir=data_dir)
 
@@ -102,7 +103,7 @@ def open_exchange(data_dir: Path, config: GatewayConfig, accounts: Any, store: b
     sequencer = Sequencer.open(data_dir, clock=clock)
     recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
     seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
-    projector = _projector(data_dir) if store else None
+    projector = _projector(data_dir, sequencer.engine.instruments) if store else None
     if projector is not None:
         sequencer.subscribe(projector.publish)
     app = create_app(config, cast(Any, sequencer), projector, accounts, seed=seed)

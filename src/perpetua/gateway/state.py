@@ -12,6 +12,10 @@ The gateway subscribes when it is built (``create_app``), before the sequencer s
 command is missed; what arrives before the event loop runs is buffered and applied at
 ``start``, after the start-up seed (``bootstrap``), in seq order. ``history`` reads the read
 models (``gateway.history``) when the gateway has a store.
+
+A future the engine lists at runtime (``ListFuture``, from the sequencer's scheduler) becomes
+known to the views, the symbol index and so the routes when its listing is folded; one listed
+before a restart comes with the recovered engine's seed.
 """
 
 import asyncio
@@ -21,6 +25,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from perpetua.core.commands import ListFuture
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.auth import KeyCache
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
@@ -30,8 +36,10 @@ from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import RateLimits
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.ws.fanout import Fanout
+from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.wire import now_ns
+from perpetua.store.symbols import listed_spec
 
 __all__ = ["Gateway"]
 
@@ -109,12 +117,33 @@ class Gateway:
         if seq and seq <= self.last_seq:
             return  # already seen (a replayed backlog overlapping the live stream)
         self.last_seq = max(self.last_seq, seq)
+        if type(command) is ListFuture:
+            self._listed(ts_ns, command, events, public)
         market = self.market
         public.extend(market.apply(seq, ts_ns, command, events))
         private.extend(self.private.apply(seq, ts_ns, events))
         if market.marks_moved and self.private.wanted_accounts:
             for symbol in market.marks_moved:
                 private.extend(self.private.on_mark(symbol))
+
+    def _listed(self, ts_ns: int, command: object, events: Sequence[object],
+                public: list[Any]) -> None:
+        """A future listed at runtime: the views, symbols and routes know it from now on, and
+        ``instrument`` subscribers get its row as an insert."""
+        market = self.market
+        spec = listed_spec(ts_ns, command, events, len(market.specs))
+        if spec is None or spec.symbol in market.specs:
+            return
+        self.add_instrument(spec)
+        if "instrument" in market.wanted:
+            market.published[spec.symbol] = market.live(spec.symbol)
+            public.append(Delta("instrument", spec.symbol, "insert",
+                                [market.instrument_row(spec.symbol)]))
+
+    def add_instrument(self, spec: InstrumentSpec) -> None:
+        """Know ``spec`` (listed at runtime, or before a restart); a known symbol is kept."""
+        if self.market.add(spec):
+            self.symbols.add(spec)
 
     def on_batch(self, batch: Sequence[Any]) -> None:
         """The real sequencer's subscriber: ``list[Applied]`` per durable batch, in seq order,
@@ -183,6 +212,7 @@ class Gateway:
             deltas = self.market.roll(now_ns())
             if deltas:
                 self.fanout.publish(deltas, [])
+
 
 def _forward(loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
     """Hand ``callback(*args)`` to ``loop`` from the committer thread; drop it if the loop is

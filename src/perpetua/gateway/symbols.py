@@ -23,6 +23,10 @@ class SymbolIndex:
         self.by_upper.update({s.upper(): s for s in rate_index_specs(specs.values())})
         self._one: dict[str, str | None] = {}
 
+    def add(self, spec: InstrumentSpec) -> None:
+        """A future listed at runtime (``specs``, shared with the views, holds it already)."""
+        self.by_upper[spec.symbol.upper()] = spec.symbol
+
     def _tradable(self, root: str) -> list[InstrumentSpec]:
         return [s for s in self.specs.values()
                 if s.root_symbol.upper() == root and s.kind != InstrumentKind.INDEX

@@ -7,10 +7,11 @@ endTime (reference §1), applied to chronological lists of rows.
 table's key fields. ``count`` defaults to 100 and is capped at ``COUNT_MAX``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.params import Params
 from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL
@@ -73,14 +74,18 @@ def parse_table_query(params: Params, count_default: int = COUNT_DEFAULT,
     )
 
 
-def store_query(query: TableQuery, symbols: list[str] | None = None) -> dict[str, Any]:
-    """The ``store.queries`` keyword arguments of a table query."""
+def store_query(query: TableQuery, symbols: list[str] | None = None,
+                specs: Mapping[str, InstrumentSpec] | None = None) -> dict[str, Any]:
+    """The ``store.queries`` keyword arguments of a table query; ``specs``: the gateway's
+    instruments (with futures listed at runtime), for price filters."""
     kwargs: dict[str, Any] = {
         "filter": query.filter or None, "count": query.count, "start": query.start,
         "reverse": query.reverse, "start_time_ns": query.start_ns, "end_time_ns": query.end_ns,
     }
     if symbols is not None:
         kwargs["symbol"] = symbols
+    if specs is not None:
+        kwargs["catalogue"] = tuple(specs.values())
     return kwargs
 
 

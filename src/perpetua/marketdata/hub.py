@@ -12,7 +12,8 @@ Marks, indices and funding rates come from ``MarkUpdated``; the funding series' 
 ``spec_of`` include them). The risk engine's public tables
 (funding, settlement, insurance, liquidation) are ``risk`` (``risk_tables``). ``marks_moved``
 lists the symbols whose mark the last ``apply`` moved (private positions follow them).
-At start-up ``seed`` loads what the recovered engine holds (``gateway.bootstrap``).
+At start-up ``seed`` loads what the recovered engine holds (``gateway.bootstrap``); ``add``
+makes a future listed at runtime known (the gateway calls it when the stream lists one).
 """
 
 from collections import deque
@@ -83,26 +84,17 @@ class _Pending:
 
 class MarketData:
     def __init__(self, specs: Iterable[InstrumentSpec]) -> None:
-        self.specs: dict[str, InstrumentSpec] = {s.symbol: s for s in specs}
-        self.static: dict[str, dict[str, Any]] = {s: static_row(p) for s, p in self.specs.items()}
-        self.stats: dict[str, MarketStats] = {s: MarketStats(p.state)
-                                              for s, p in self.specs.items()}
+        self.specs: dict[str, InstrumentSpec] = {}
+        self.static: dict[str, dict[str, Any]] = {}
+        self.stats: dict[str, MarketStats] = {}
         self.books: dict[str, L2Book] = {}
         self.trades: dict[str, deque[dict[str, Any]]] = {}
         self.quotes: dict[str, deque[dict[str, Any]]] = {}
         self.bins: dict[tuple[str, str], TradeBins] = {}
         self.quote_bins: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self.referrers: dict[str, list[str]] = {}
-        for symbol, spec in self.specs.items():
-            if spec.kind == InstrumentKind.INDEX:
-                continue
-            self.books[symbol] = L2Book()
-            self.trades[symbol] = deque(maxlen=TRADES_RETAINED_MAX)
-            self.quotes[symbol] = deque(maxlen=QUOTES_RETAINED_MAX)
-            for size, size_ns in BIN_SIZES_NS.items():
-                self.bins[(size, symbol)] = TradeBins(spec, size_ns)
-                self.quote_bins[(size, symbol)] = deque(maxlen=QUOTES_RETAINED_MAX)
-            self.referrers.setdefault(spec.reference_symbol, []).append(symbol)
+        for spec in specs:
+            self.add(spec)
         self.positions: dict[tuple[int, str], int] = {}
         self.risk = RiskTables()
         self.marks_moved: list[str] = []
@@ -115,6 +107,27 @@ class MarketData:
         for symbol, spec in self.rates.specs.items():
             self.static[symbol] = static_row(spec)
             self.stats[symbol] = MarketStats(spec.state)
+
+    def add(self, spec: InstrumentSpec) -> bool:
+        """Know ``spec`` (a catalogue instrument, or a future listed at runtime); False if it
+        was known already. ``specs`` is shared with the gateway's symbol index and private
+        views, so they know it too."""
+        symbol = spec.symbol
+        if symbol in self.specs:
+            return False
+        self.specs[symbol] = spec
+        self.static[symbol] = static_row(spec)
+        self.stats[symbol] = MarketStats(spec.state)
+        if spec.kind == InstrumentKind.INDEX:
+            return True
+        self.books[symbol] = L2Book()
+        self.trades[symbol] = deque(maxlen=TRADES_RETAINED_MAX)
+        self.quotes[symbol] = deque(maxlen=QUOTES_RETAINED_MAX)
+        for size, size_ns in BIN_SIZES_NS.items():
+            self.bins[(size, symbol)] = TradeBins(spec, size_ns)
+            self.quote_bins[(size, symbol)] = deque(maxlen=QUOTES_RETAINED_MAX)
+        self.referrers.setdefault(spec.reference_symbol, []).append(symbol)
+        return True
 
     # Applying events ---------------------------------------------------------------------------
 

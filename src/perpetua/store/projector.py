@@ -24,6 +24,9 @@ CancelAllAfterSet, MarkUpdated and PremiumSampled (the live funding series) have
 table. An event type the projector does not know is logged once and skipped: add it to
 ``EVENT_HANDLERS`` with a row builder from ``rows``.
 
+Instruments: ``catalogue`` (the recovered engine's, with the futures it listed at runtime; the
+default catalogue if not given), and each future a ``ListFuture`` record lists from then on.
+
 ``ProjectorThread`` (``projector_thread``) runs a projector on its own thread behind a bounded
 queue, and ``catch_up`` re-derives from the journal what the live stream could not deliver.
 """
@@ -36,6 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from perpetua.core.catalogue import by_symbol, default_catalogue
+from perpetua.core.commands import ListFuture
 from perpetua.core.events import (
     BookLevel,
     CancelAllAfterSet,
@@ -75,6 +79,7 @@ from perpetua.store.schema import (
     trade_bins,
     trades,
 )
+from perpetua.store.symbols import listed_spec
 from perpetua.store.wallet_book import WalletBook
 
 __all__ = [
@@ -279,7 +284,9 @@ class Projector:
                 # writer out before it reads balances or writes a row
                 self._advance(conn, fresh[-1][0], fresh[-1][1])
                 chunk = _Chunk()
-                for seq, _ts_ns, _command, events in fresh:
+                for seq, ts_ns, command, events in fresh:
+                    if type(command) is ListFuture:
+                        self._listed(ts_ns, command, events)
                     self._project_command(conn, chunk, seq, events)
                 self._write(conn, chunk)
         except BaseException:
@@ -288,6 +295,12 @@ class Projector:
         self._last_seq = fresh[-1][0]
         self._log_progress(len(fresh))
         return len(fresh)
+
+    def _listed(self, ts_ns: int, command: object, events: Sequence[object]) -> None:
+        """A future listed at runtime: its settlement and risk rows need its spec."""
+        spec = listed_spec(ts_ns, command, events, len(self.specs))
+        if spec is not None and spec.symbol not in self.specs:
+            self.specs[spec.symbol] = spec
 
     def _project_command(self, conn: Connection, chunk: _Chunk, seq: int,
                          events: Sequence[object]) -> None:

@@ -10,14 +10,24 @@
 An unknown symbol matches nothing: the query returns no rows, as BitMEX's tables do.
 A caller with its own resolution (the gateway's ``SymbolIndex``) passes a list of exact symbols
 instead of a string; the list is used as it is.
+
+``listed_spec`` is the instrument a ``ListFuture`` record lists at runtime: readers of the event
+stream (the gateway's views, the projector) learn it from the stream, as the engine made it.
 """
 
 from collections.abc import Sequence
 
-from perpetua.core.catalogue import QUARTER_MONTH_CODES, default_catalogue
+from perpetua.core.catalogue import (
+    QUARTER_MONTH_CODES,
+    default_catalogue,
+    quarterly_future,
+    quarterly_listing_ns,
+)
+from perpetua.core.commands import ListFuture
+from perpetua.core.events import InstrumentStateChanged
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 
-__all__ = ["TIMEFRAMES", "resolve_symbols"]
+__all__ = ["TIMEFRAMES", "listed_spec", "resolve_symbols"]
 
 TIMEFRAMES = ("nearest", "daily", "weekly", "monthly", "quarterly", "biquarterly", "perpetual")
 
@@ -62,3 +72,19 @@ def resolve_symbols(symbol: str | Sequence[str] | None,
         root, _, timeframe = upper.partition(":")
         return _timeframe(specs, root, timeframe.lower(), now_ns)
     return tuple(s.symbol for s in specs if s.root_symbol.upper() == upper)
+
+
+def listed_spec(ts_ns: int, command: object, events: Sequence[object], index: int
+                ) -> InstrumentSpec | None:
+    """The spec of the future a durable ``ListFuture`` record listed, or None (another command,
+    or a listing the engine refused). It is the engine's: listed at the command's time (or its
+    scheduled listing time, if earlier), ``index`` being the number of instruments the engine
+    held before (the reader's catalogue plus the futures listed since)."""
+    if type(command) is not ListFuture:
+        return None
+    listed = next((e for e in events if type(e) is InstrumentStateChanged), None)
+    if listed is None:
+        return None
+    spec = quarterly_future(command.root, command.year, command.quarter, listing_ns=min(
+        ts_ns, quarterly_listing_ns(command.year, command.quarter)), index=index)
+    return spec if spec.symbol == listed.symbol else None

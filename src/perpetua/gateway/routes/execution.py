@@ -31,7 +31,7 @@ async def _executions(ctx: Context, trade_history: bool) -> list[dict[str, Any]]
         return run_query(rows, query, KEYS)
     if symbols is not None and not symbols:
         return []
-    kwargs = store_query(query, symbols)
+    kwargs = store_query(query, symbols, ctx.gw.market.specs)
     if trade_history:
         kwargs["exec_types"] = queries.TRADE_HISTORY_EXEC_TYPES
     found = await history.read(ctx.gw.account_seq(ctx.account), queries.query_executions,

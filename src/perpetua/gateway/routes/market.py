@@ -48,7 +48,7 @@ async def get_trade(ctx: Context) -> list[dict[str, Any]]:
     if not symbols:
         return []
     found = await history.read(ctx.gw.market.trade_seq, queries.query_trades,
-                               **store_query(query, symbols))
+                               **store_query(query, symbols, ctx.gw.market.specs))
     specs = ctx.gw.market.specs
     out = []
     for row in found:

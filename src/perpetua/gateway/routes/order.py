@@ -54,7 +54,7 @@ async def get_orders(ctx: Context) -> list[dict[str, Any]]:
     if symbols is not None and not symbols:
         return []
     found = await history.read(ctx.gw.account_seq(ctx.account), queries.query_orders,
-                               ctx.account, **store_query(query, symbols))
+                               ctx.account, **store_query(query, symbols, ctx.gw.market.specs))
     return project([_stored_row(ctx, r) for r in found], query, ("orderID",))
 
 

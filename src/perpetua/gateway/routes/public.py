@@ -46,7 +46,7 @@ async def get_funding(ctx: Context) -> list[dict[str, Any]]:
         return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.funding)), query)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(ctx, "funding", query, queries.query_funding,
-                         **store_query(query, symbols))
+                         **store_query(query, symbols, ctx.gw.market.specs))
     return project([funding_wire(r.timestamp_ns, r.symbol, r.funding_interval_ns,
                                  r.funding_rate_num, r.funding_rate_den) for r in rows], query)
 
@@ -57,7 +57,7 @@ async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
         return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.settlement)), query)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(ctx, "settlement", query, queries.query_settlement,
-                         **store_query(query, symbols))
+                         **store_query(query, symbols, ctx.gw.market.specs))
     return project([settlement_wire(r.timestamp_ns, r.symbol, r.settlement_type,
                                     r.settled_price_num, r.settled_price_den, r.bankrupt,
                                     r.tax_base, r.tax_rate_ppm) for r in rows], query)
@@ -70,7 +70,7 @@ async def get_liquidation(ctx: Context) -> list[dict[str, Any]]:
         return run_query(rows, query, ("orderID",), time_field="")
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     found = await _stored(ctx, "liquidation", query, queries.query_liquidations,
-                          **store_query(query, symbols))
+                          **store_query(query, symbols, ctx.gw.market.specs))
     specs = ctx.gw.market.specs
     return project([liquidation_wire(specs[r.symbol], r.order_id, r.side, r.price,
                                      r.leaves_qty) for r in found if r.symbol in specs],
