@@ -4,10 +4,16 @@ scenarios of the issue. Every command is followed by a full audit."""
 from dataclasses import replace
 
 from perpetua.core import audit, image, liquidation, margin, pricing
-from perpetua.core.catalogue import by_symbol, default_catalogue, quarterly_expiry_ns
+from perpetua.core.catalogue import (
+    by_symbol,
+    default_catalogue,
+    quarterly_expiry_ns,
+    quarterly_listing_ns,
+)
 from perpetua.core.commands import (
     Deposit,
     IndexPrice,
+    ListFuture,
     PlaceOrder,
     SetInterestRate,
     SetLeverage,
@@ -19,6 +25,7 @@ from perpetua.core.events import (
     Deleveraged,
     Funding,
     FundingPaid,
+    InstrumentStateChanged,
     PositionChanged,
     PositionLiquidated,
     PositionSettled,
@@ -459,3 +466,26 @@ def test_adl_ranking_shortcuts_equal_the_account_view() -> None:
         assert liquidation._adl_rank(state, market, pos) == full
         kinds.add((bool(pos.leverage_e2), len(state.account_positions[pos.account])))
     assert {(True, 1), (False, 1), (False, 2)} <= kinds
+
+
+def test_a_future_listed_early_restores_with_its_listing_time() -> None:
+    """A future listed before its scheduled listing keeps the time it was listed at through a
+    snapshot, whatever the image's time; an image without the time (older) still restores."""
+    h = Harness()
+    h.apply(Tick(HOUR))
+    events = h.apply(ListFuture(0, "XBT", 2028, 4))
+    listed = h.engine.instruments[-1]
+    assert any(isinstance(e, InstrumentStateChanged) for e in events)
+    assert listed.listing_ns == h.ts < quarterly_listing_ns(2028, 4)
+    h.apply(Tick(5 * HOUR))  # the image is taken later than the listing
+    data = h.engine.snapshot()
+    restored = Engine(default_catalogue())
+    restored.restore(data)
+    assert restored.instruments[-1] == listed
+    assert restored.state_hash() == h.engine.state_hash()
+    older = {**data, "listed": [entry[:3] for entry in data["listed"]]}
+    fallback = Engine(default_catalogue())
+    fallback.restore(older)
+    assert fallback.instruments[-1].symbol == listed.symbol
+    assert fallback.instruments[-1].listing_ns == 5 * HOUR  # the image's time
+    assert h.apply(ListFuture(0, "XBT", 2028, 4))[-1].reason  # listed once

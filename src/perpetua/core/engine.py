@@ -244,19 +244,20 @@ class Engine:
 
     def _list_future(self, state: State, cmd: ListFuture, out: list[object]) -> None:
         key = (cmd.root, cmd.year, cmd.quarter)
-        if key in state.listed:
+        if any(entry[:3] == key for entry in state.listed):
             placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
             return
-        spec = self._add_future(cmd.root, cmd.year, cmd.quarter)
+        spec = self._add_future(cmd.root, cmd.year, cmd.quarter, None)
         if spec is None:
             placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
             return
-        state.listed.append(key)
+        state.listed.append((*key, spec.listing_ns))
         out.append(InstrumentStateChanged(cmd.ts_ns, spec.symbol, spec.state))
 
-    def _add_future(self, root: str, year: int, quarter: int) -> InstrumentSpec | None:
+    def _add_future(self, root: str, year: int, quarter: int, listing_ns: int | None
+                    ) -> InstrumentSpec | None:
         state = self.state
-        spec = timers.list_future(state, root, year, quarter, len(self.instruments))
+        spec = timers.list_future(state, root, year, quarter, len(self.instruments), listing_ns)
         if spec.symbol in state.markets:
             return None
         self.instruments = (*self.instruments, spec)
@@ -282,9 +283,13 @@ class Engine:
         base = tuple(s for s in self.instruments if s.symbol not in self._listed_symbols())
         fresh = Engine(base)
         fresh.state.ts_ns = int(data["ts_ns"])  # type: ignore[call-overload]
-        for root, year, quarter in data.get("listed", []):  # type: ignore[attr-defined]
-            fresh._add_future(root, year, quarter)
-            fresh.state.listed.append((root, year, quarter))
+        for entry in data.get("listed", []):  # type: ignore[attr-defined]
+            root, year, quarter = entry[:3]
+            # Images before the listing time was kept: listed no later than the image's time.
+            spec = fresh._add_future(root, year, quarter, entry[3] if len(entry) > 3 else None)
+            if spec is None:
+                fail(f"snapshot lists the future {root} {year} Q{quarter} twice")
+            fresh.state.listed.append((root, year, quarter, spec.listing_ns))
         image.restore(fresh.state, data)
         self.instruments = fresh.instruments
         self.state = fresh.state

@@ -312,7 +312,9 @@ class State:
         # currency -> accounts with cross positions in two or more markets of it: a mark move
         # in one of them moves the others' liquidation thresholds.
         self.multi_cross: dict[str, dict[int, None]] = {}
-        self.listed: list[tuple[str, int, int]] = []  # futures listed by ListFuture, in order
+        # Futures listed by ListFuture, in order: (root, year, quarter, listing time), the time
+        # kept so a restored spec is the one listed.
+        self.listed: list[tuple[str, int, int, int]] = []
         self.next_exec_id = 1
         self.ts_ns = 0
         self.next_day_ns = 0  # next 00:00 UTC (Day expiry); 0 until the first command

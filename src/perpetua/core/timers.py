@@ -94,8 +94,10 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
     publish_mark(state, market, out)
 
 
-def list_future(state: State, root: str, year: int, quarter: int, index: int
-                ) -> InstrumentSpec:
-    """The spec of a newly listed quarterly (its market is added by the engine)."""
-    return quarterly_future(root, year, quarter, listing_ns=min(
-        state.ts_ns, quarterly_listing_ns(year, quarter)), index=index)
+def list_future(state: State, root: str, year: int, quarter: int, index: int,
+                listing_ns: int | None = None) -> InstrumentSpec:
+    """The spec of a quarterly listed now, or at ``listing_ns`` when restored (its market is
+    added by the engine): listed at its scheduled time, or now if that is earlier."""
+    if listing_ns is None:
+        listing_ns = min(state.ts_ns, quarterly_listing_ns(year, quarter))
+    return quarterly_future(root, year, quarter, listing_ns=listing_ns, index=index)
