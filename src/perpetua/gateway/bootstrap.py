@@ -97,7 +97,7 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
                 for account, amount in book.items() if amount}
     positions = [PositionChanged(state.ts_ns, pos.account, m.spec.symbol, pos.qty, pos.cost,
                                  pos.realised_pnl, 0, pos.leverage_e2, pos.risk_limit,
-                                 pos.deposit)
+                                 pos.deposit, open_comm=pos.open_comm)
                  for m in state.markets.values() for pos in m.positions.values()]
     return EngineSeed(seq, state.ts_ns, markets, orders, balances, positions,
                       tuple(engine.instruments))
