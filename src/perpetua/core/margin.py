@@ -67,7 +67,10 @@ def tier_of(market: Market, pos: Position) -> TierRates:
 def position_figures(market: Market, pos: Position) -> PositionMargin:
     spec = market.spec
     value = pos.cost if pos.cost >= 0 else -pos.cost
-    return position_margin(value, tier_of(market, pos), pos.leverage_e2, spec.taker_fee_ppm,
+    rates = market.tiers.get(pos.risk_limit)  # tier_of's memo, read inline: a hot path
+    if rates is None:
+        rates = tier_of(market, pos)
+    return position_margin(value, rates, pos.leverage_e2, spec.taker_fee_ppm,
                            funding_paid_ppb(market, pos.qty), pos.deposit)
 
 
