@@ -52,6 +52,7 @@ __all__ = [
     "default_catalogue",
     "fee_tier_for_adv",
     "future_symbol",
+    "listing_time_ns",
     "quarterly_expiry_ns",
     "quarterly_future",
     "quarterly_listing_ns",
@@ -271,6 +272,12 @@ def quarterly_listing_ns(year: int, quarter: int) -> int:
     invariant(1 <= quarter <= 4, f"quarter out of range: {quarter}")
     earlier = year * 4 + (quarter - 1) - 2
     return quarterly_expiry_ns(earlier // 4, earlier % 4 + 1)
+
+
+def listing_time_ns(year: int, quarter: int, now_ns: int) -> int:
+    """When a quarterly listed at ``now_ns`` counts as listed: its scheduled listing, or now if
+    it is listed early (``ListFuture`` before the schedule)."""
+    return min(now_ns, quarterly_listing_ns(year, quarter))
 
 
 def quarterly_future(

@@ -7,7 +7,7 @@ Every mark change is published (``MarkUpdated``) and marks the market for the li
 """
 
 from perpetua.core import funding, pricing, settlement
-from perpetua.core.catalogue import quarterly_future, quarterly_listing_ns
+from perpetua.core.catalogue import listing_time_ns, quarterly_future
 from perpetua.core.events import MarkUpdated
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
@@ -99,5 +99,5 @@ def list_future(state: State, root: str, year: int, quarter: int, index: int,
     """The spec of a quarterly listed now, or at ``listing_ns`` when restored (its market is
     added by the engine): listed at its scheduled time, or now if that is earlier."""
     if listing_ns is None:
-        listing_ns = min(state.ts_ns, quarterly_listing_ns(year, quarter))
+        listing_ns = listing_time_ns(year, quarter, state.ts_ns)
     return quarterly_future(root, year, quarter, listing_ns=listing_ns, index=index)

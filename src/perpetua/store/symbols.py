@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from perpetua.core.catalogue import (
     QUARTER_MONTH_CODES,
     default_catalogue,
+    listing_time_ns,
     quarterly_future,
-    quarterly_listing_ns,
 )
 from perpetua.core.commands import ListFuture
 from perpetua.core.events import InstrumentStateChanged
@@ -85,6 +85,7 @@ def listed_spec(ts_ns: int, command: object, events: Sequence[object], index: in
     listed = next((e for e in events if type(e) is InstrumentStateChanged), None)
     if listed is None:
         return None
-    spec = quarterly_future(command.root, command.year, command.quarter, listing_ns=min(
-        ts_ns, quarterly_listing_ns(command.year, command.quarter)), index=index)
+    spec = quarterly_future(command.root, command.year, command.quarter,
+                            listing_ns=listing_time_ns(command.year, command.quarter, ts_ns),
+                            index=index)
     return spec if spec.symbol == listed.symbol else None
