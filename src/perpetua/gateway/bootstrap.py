@@ -36,6 +36,7 @@ from perpetua.store.rows import (
     position_event_of,
     trade_of,
 )
+from perpetua.store.wallet_book import WalletState
 
 __all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
 
@@ -103,22 +104,6 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
                       tuple(engine.instruments))
 
 
-class _Balance(NamedTuple):
-    """A ledger balance in the ``wallets`` row shape ``PrivateViews.seed`` reads."""
-
-    account: int
-    currency: str
-    amount: int
-    timestamp_ns: int
-    deposited: int = 0
-    withdrawn: int = 0
-    transfer_in: int = 0
-    transfer_out: int = 0
-    pending_credit: int = 0
-    pending_debit: int = 0
-    confirmed_debit: int = 0
-
-
 def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
     trades: list[tuple[Trade, str]] = []
     for symbol in symbols:
@@ -161,7 +146,7 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     if reads is None:
         orders = seed.orders
         gw.private.seed(orders, seed.positions,
-                        [_Balance(a, c, amount, seed.ts_ns)
+                        [WalletState(a, c, amount, timestamp_ns=seed.ts_ns)
                          for (a, c), amount in sorted(seed.balances.items())])
         market.seed_risk(orders, [(c, amount) for (a, c), amount in sorted(
             seed.balances.items()) if a == INSURANCE], [], [], seed.ts_ns)
