@@ -27,6 +27,10 @@ index and touches only the crossed positions.
 82% amend), whose engine runs the risk engine's pre-trade margin check on every order and
 amend, re-measured here with the same ``generate``/``measure``.
 
+At each position count, after (a): (d) the gateway re-ranking every open position for
+``deleveragePercentile`` (``gateway_percentiles``), then (c) one update that ends in
+auto-deleveraging, ranking every opposing position in the core (``adl_update``).
+
     .venv/bin/python bench/bench_risk.py [--positions 1000,10000,100000] [--near 400]
         [--quiet-updates 2000] [--mix-commands 100000] [--seed 7]
 """
@@ -54,8 +58,15 @@ from perpetua.core.commands import (  # noqa: E402
 )
 from perpetua.core.engine import Engine  # noqa: E402
 from perpetua.core.enums import OrdType, Side  # noqa: E402
-from perpetua.core.events import Deleveraged, PositionLiquidated, Rejected  # noqa: E402
+from perpetua.core.events import (  # noqa: E402
+    Deleveraged,
+    PositionChanged,
+    PositionLiquidated,
+    Rejected,
+)
 from perpetua.core.ledger import INSURANCE  # noqa: E402
+from perpetua.core.liquidation import published_prices  # noqa: E402
+from perpetua.gateway.positions import deleverage_percentiles  # noqa: E402
 
 SYMBOL = "XBTUSD"
 INDEX = ".BXBT"
@@ -203,6 +214,7 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
     crossing = [t for t, n in zip(liq_ns, liq_count, strict=True) if n]
     fund = market.positions.get(INSURANCE)
     fund_qty = fund.qty if fund is not None else 0
+    percentiles = gateway_percentiles(run)
     adl = adl_update(run)
     return {
         "positions": positions,
@@ -220,8 +232,32 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
         },
         "all_steps_of_the_liquidating_walk": _percentiles(liq_ns),
         "fund_position_left": fund_qty,
+        "gateway_deleverage_percentiles": percentiles,
         "adl": adl,
     }
+
+
+def gateway_percentiles(run: Runner) -> dict[str, object]:
+    """(d) The gateway's ADL queue (``deleveragePercentile``): one re-ranking of every open
+    position of the symbol from their published rows (quantity, cost, bankruptcy price)."""
+    state = run.engine.state
+    market = state.markets[SYMBOL]
+    rows = []
+    for pos in market.positions.values():
+        if pos.qty and pos.account > 0:
+            bankrupt, _ = published_prices(state, market, pos)
+            rows.append(PositionChanged(run.ts_ns, pos.account, SYMBOL, pos.qty, pos.cost, 0,
+                                        bankrupt_price=bankrupt))
+    spec = market.spec
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.thread_time_ns()
+        ranked = deleverage_percentiles(spec, rows, market.mark_fine)
+        elapsed = time.thread_time_ns() - t0
+    finally:
+        gc.enable()
+    return {"cpu_ms": round(elapsed / 1e6, 1), "positions_ranked": len(ranked)}
 
 
 def adl_update(run: Runner) -> dict[str, object]:

@@ -337,7 +337,7 @@ def test_adl_takes_the_highest_ranked_opposing_positions_first() -> None:
         h.order(account, ETH, Side.SELL, 1000, 2000 * P)
     h.order(1, ETH, Side.BUY, 2000, 2000 * P)  # account 1 takes 4's and 5's, 10x isolated
     assert (h.position(4, ETH).qty, h.position(5, ETH).qty) == (-1000, -1000)
-    h.order(2, ETH, Side.SELL, 0 + 1000, 2100 * P)  # 2 keeps its 1000 short order resting
+    h.order(2, ETH, Side.SELL, 1000, 2100 * P)  # 2 holds orders only: nothing to deleverage
     events = h.index(".BETHT", 1000)  # far through bankruptcy: the fund cannot cover
     order = [(e.account, e.qty) for e in events if isinstance(e, Deleveraged)]
     assert order == [(4, 1000), (5, 1000)]  # 50x before 2x; 2 holds no position to take
