@@ -51,8 +51,8 @@ EXECUTIONS_RETAINED_MAX = 100  # per account, with a store (WebSocket partials)
 HISTORY_RETAINED_MAX = 1_000  # per account, without a store (the only history there is)
 # The ADL queue of a symbol is re-ranked when a position or the mark changed: at once up to
 # ADL_EAGER_HOLDERS_MAX holders, else at most once per ADL_RERANK_NS of market time or
-# ADL_RERANK_NS_PER_HOLDER per holder, whichever is longer (ranking costs ~6 us a holder: at
-# 100,000 holders ~0.65 s of CPU at most every 5 s).
+# ADL_RERANK_NS_PER_HOLDER per holder, whichever is longer (ranking costs ~5 us a holder: at
+# 100,000 holders ~0.5 s of CPU at most every 5 s; bench_risk (d)).
 ADL_EAGER_HOLDERS_MAX = 1_000
 ADL_RERANK_NS = 1_000_000_000
 ADL_RERANK_NS_PER_HOLDER = 50_000
