@@ -38,6 +38,7 @@ __all__ = [
 
 KEY_CACHE_TTL_NS = 2_000_000_000  # a changed or disabled key takes effect within 2 s
 KEY_CACHE_ENTRIES_MAX = 10_000
+EXPIRES_CHARS_MAX = 20  # decimal digits of ``api-expires`` (int64 ms fits in 19)
 PERMISSION_ORDER = "order"
 PERMISSION_CANCEL = "orderCancel"
 PERMISSION_WITHDRAW = "withdraw"
@@ -164,6 +165,8 @@ async def verify(
 ) -> Principal:
     """Check key, expiry, signature, CIDR and enablement; raise ``ApiError`` on any failure."""
     try:
+        if len(expires) > EXPIRES_CHARS_MAX:
+            raise ValueError("expires too long")
         expires_value = int(expires)
     except ValueError:
         raise ApiError(400, "Invalid api-expires header", "HTTPError") from None

@@ -4,8 +4,20 @@ BitMEX clients send parameters as query strings (GET), JSON bodies (POST/PUT and
 form bodies (bravado). Array- and object-typed parameters (``filter``, ``columns``, ``orderID``)
 arrive either as JSON text or as real JSON values; ``json_value`` accepts both. Every parser
 raises ``ApiError`` 400 on bad input, never anything else.
+
+Bounds, checked before any conversion so no input costs the event loop more than a few
+microseconds (docs/security.md):
+
+1. numeric text is at most ``NUMBER_TEXT_CHARS_MAX`` ASCII characters of plain decimal
+   notation (no ``_``, ``NaN``, ``Infinity`` or non-ASCII digits) and its decimal exponent is
+   within ``NUMBER_EXPONENT_MAX``: ``int(Decimal("1e300000"))`` builds a 300,000-digit int and
+   held the loop for seconds;
+2. JSON text nests at most ``JSON_DEPTH_MAX`` arrays and objects and holds at most
+   ``JSON_CONTAINERS_MAX`` of them: deeper documents overflowed the decoder's recursion (a 500)
+   before this check; both are read from the text, with strings removed, before decoding.
 """
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,13 +28,49 @@ from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.marketdata.wire import decode_json, parse_iso_ns
 
 __all__ = [
+    "JSON_CONTAINERS_MAX",
+    "JSON_DEPTH_MAX",
+    "NUMBER_EXPONENT_MAX",
+    "NUMBER_TEXT_CHARS_MAX",
     "Params",
+    "check_json_depth",
+    "decode_json_text",
     "parse_body",
+    "parse_number",
     "parse_query",
 ]
 
 BODY_BYTES_MAX = 1_000_000  # a bulk of 100 orders is about 30 kB
 TIME_NS_MAX = 2**63 - 1  # times are int64 ns since the epoch (until 2262)
+NUMBER_TEXT_CHARS_MAX = 40  # "-123456789012345678901234567890.12345678" fits
+NUMBER_EXPONENT_MAX = 30  # |decimal exponent| of a parsed number: 1e-30 .. 9.99e30
+NUMBER_INT_BITS_MAX = 128  # an int arriving as a JSON number (msgspec caps these at 64)
+JSON_DEPTH_MAX = 16  # a bulk of orders with a filter object nests 3 deep
+JSON_CONTAINERS_MAX = 1_000  # arrays + objects in one document: a bulk of 100 orders has 101
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_json_depth(text: bytes | str) -> None:
+    """400 when ``text`` nests more than ``JSON_DEPTH_MAX`` arrays/objects (strings skipped)."""
+    data = text.encode() if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= JSON_DEPTH_MAX:
+        return  # cannot be deeper: the common case costs two C scans
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    if len(brackets) > 2 * JSON_CONTAINERS_MAX:
+        raise bad_request(f"JSON has more than {JSON_CONTAINERS_MAX} arrays and objects")
+    depth = 0
+    for byte in brackets:  # bounded by the check above
+        depth += 1 if byte in (0x5B, 0x7B) else -1
+        if depth > JSON_DEPTH_MAX:
+            raise bad_request(f"JSON nested deeper than {JSON_DEPTH_MAX} levels")
+
+
+def decode_json_text(text: bytes | str) -> Any:
+    """``decode_json`` after the depth check (raises ``msgspec.DecodeError`` on bad JSON)."""
+    check_json_depth(text)
+    return decode_json(text)
 
 
 def parse_query(query: str) -> dict[str, Any]:
@@ -42,7 +90,7 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         except UnicodeDecodeError as exc:
             raise bad_request("Invalid form body") from exc
     try:
-        value = decode_json(body)
+        value = decode_json_text(body)
     except msgspec.DecodeError:
         if kind not in ("", "application/json") and b"=" in body:
             try:
@@ -88,14 +136,14 @@ class Params:
         value = self.raw(name)
         if value is None:
             return default
-        parsed = _as_decimal(value, name)
+        parsed = parse_number(value, name)
         if parsed != parsed.to_integral_value():
             raise bad_request(f"Invalid {name}")
-        return int(parsed)
+        return int(parsed)  # at most NUMBER_EXPONENT_MAX digits
 
     def decimal(self, name: str) -> Decimal | None:
         value = self.raw(name)
-        return None if value is None else _as_decimal(value, name)
+        return None if value is None else parse_number(value, name)
 
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self.raw(name)
@@ -116,7 +164,7 @@ class Params:
             text = value.strip()
             if text[:1] in ("{", "["):
                 try:
-                    return decode_json(text)
+                    return decode_json_text(text)
                 except msgspec.DecodeError as exc:
                     raise bad_request(f"Invalid {name}: not JSON") from exc
         return value
@@ -141,19 +189,29 @@ class Params:
         return parsed
 
 
-def _as_decimal(value: Any, name: str) -> Decimal:
+def parse_number(value: Any, name: str) -> Decimal:
+    """A finite ``Decimal`` from a JSON number or numeric text within the module's bounds;
+    ``ApiError`` 400 otherwise, decided before any unbounded conversion."""
     if isinstance(value, bool):
         raise bad_request(f"Invalid {name}")
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        value = repr(value)
-    if not isinstance(value, str | Decimal):
+        if value.bit_length() > NUMBER_INT_BITS_MAX:
+            raise bad_request(f"Invalid {name}")
+        value = str(value)
+    elif isinstance(value, float):
+        value = repr(value)  # at most 24 characters
+    elif isinstance(value, Decimal):
+        value = str(value) if value.is_finite() and abs(value.adjusted()) <= (
+            NUMBER_EXPONENT_MAX) else "x"
+    if not isinstance(value, str):
+        raise bad_request(f"Invalid {name}")
+    text = value.strip()
+    if len(text) > NUMBER_TEXT_CHARS_MAX or _NUMBER.fullmatch(text) is None:
         raise bad_request(f"Invalid {name}")
     try:
-        parsed = Decimal(value)
+        parsed = Decimal(text)
     except InvalidOperation as exc:
         raise bad_request(f"Invalid {name}") from exc
-    if not parsed.is_finite():
+    if parsed and abs(parsed.adjusted()) > NUMBER_EXPONENT_MAX:  # zero is cheap at any exponent
         raise bad_request(f"Invalid {name}")
     return parsed

@@ -26,7 +26,12 @@ from perpetua.core.enums import (
     TimeInForce,
 )
 from perpetua.core.instruments import InstrumentSpec, ticks_for
-from perpetua.store.limits import FILTER_KEYS_MAX, FILTER_VALUES_MAX
+from perpetua.store.limits import (
+    FILTER_KEYS_MAX,
+    FILTER_NUMBER_CHARS_MAX,
+    FILTER_NUMBER_EXPONENT_MAX,
+    FILTER_VALUES_MAX,
+)
 from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
 
 __all__ = [
@@ -97,6 +102,9 @@ _ID_MASK = (1 << 64) - 1
 Converter = Callable[[str, Any, InstrumentSpec | None], object]
 
 
+INT64_LIMIT = 1 << 63  # integer filter values are SQL BIGINTs
+
+
 class FieldSpec(NamedTuple):
     column: Any  # a SQLAlchemy column
     convert: Converter
@@ -105,10 +113,11 @@ class FieldSpec(NamedTuple):
 def int_value(field: str, value: Any, _spec: InstrumentSpec | None) -> int:
     if isinstance(value, bool):
         raise QueryError(f"Invalid filter: {field} must be an integer")
-    if isinstance(value, int):
+    if isinstance(value, str) and len(value) <= FILTER_NUMBER_CHARS_MAX and (
+            value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit()):
+        value = int(value)
+    if isinstance(value, int) and -INT64_LIMIT <= value < INT64_LIMIT:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
     raise QueryError(f"Invalid filter: {field} must be an integer")
 
 
@@ -156,11 +165,15 @@ def price_value(field: str, value: Any, spec: InstrumentSpec | None) -> int:
         raise QueryError(f"Invalid filter: {field} needs a single symbol")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise QueryError(f"Invalid filter: {field} must be a number")
+    text = str(value)
+    if len(text) > FILTER_NUMBER_CHARS_MAX or not text.isascii():
+        raise QueryError(f"Invalid filter: {field} must be a number")
     try:
-        exact = Decimal(str(value))
+        exact = Decimal(text)
     except InvalidOperation:
         raise QueryError(f"Invalid filter: {field} must be a number") from None
-    if not exact.is_finite():
+    # the exponent bound comes before as_integer_ratio, which builds 10**exponent
+    if not exact.is_finite() or (exact and abs(exact.adjusted()) > FILTER_NUMBER_EXPONENT_MAX):
         raise QueryError(f"Invalid filter: {field} must be a number")
     num, den = exact.as_integer_ratio()
     on_grid = ticks_for(spec, num, den)

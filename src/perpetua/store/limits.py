@@ -5,6 +5,8 @@ from typing import Final
 __all__ = [
     "BIN_SIZES_NS",
     "FILTER_KEYS_MAX",
+    "FILTER_NUMBER_CHARS_MAX",
+    "FILTER_NUMBER_EXPONENT_MAX",
     "FILTER_VALUES_MAX",
     "PROGRESS_LOG_INTERVAL_S",
     "PROJECTOR_QUEUE_RECORDS_MAX",
@@ -21,6 +23,10 @@ WALLET_HISTORY_COUNT_MAX: Final = 10_000
 QUERY_START_MAX: Final = 10_000_000  # an offset past this is a client bug, not a page
 FILTER_KEYS_MAX: Final = 32
 FILTER_VALUES_MAX: Final = 1_000  # values in one IN list
+# a numeric filter value: its text length and |decimal exponent|, bounded before conversion
+# (``Decimal("1e300000").as_integer_ratio()`` builds a 300,000-digit int)
+FILTER_NUMBER_CHARS_MAX: Final = 40
+FILTER_NUMBER_EXPONENT_MAX: Final = 30
 
 # Projector: one SQL transaction covers at most this many commands or events (a whole command
 # is never split, so one huge command may exceed the events bound alone).

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from perpetua.gateway.errors import ApiError
+from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.ws.session import Session
-from perpetua.marketdata.wire import decode_json, encode_json
+from perpetua.marketdata.wire import encode_json
 
 if TYPE_CHECKING:
     from perpetua.gateway.state import Gateway
@@ -49,8 +51,8 @@ async def serve_multiplexed(gw: "Gateway", websocket: WebSocket) -> None:
         while True:
             text = await websocket.receive_text()
             try:
-                frame = decode_json(text)
-            except msgspec.DecodeError:
+                frame = decode_json_text(text)
+            except (msgspec.DecodeError, ApiError):  # not a frame (or nested too deep)
                 continue
             if not isinstance(frame, list) or len(frame) < 3:
                 continue

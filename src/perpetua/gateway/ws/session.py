@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from perpetua.core.commands import CancelAllAfter
 from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, sign
 from perpetua.gateway.errors import ApiError
+from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.ws.fanout import ALL
 from perpetua.gateway.ws.frames import raw_transport, text_frame
@@ -37,7 +38,7 @@ from perpetua.gateway.ws.topics import (
     PUBLIC_TABLES,
     partial_message,
 )
-from perpetua.marketdata.wire import decode_json, encode_json, iso_ms, now_ns
+from perpetua.marketdata.wire import encode_json, iso_ms, now_ns
 
 if TYPE_CHECKING:
     from perpetua.gateway.state import Gateway
@@ -51,6 +52,8 @@ DOCS_URL = "/app/wsAPI"
 CLOSE_SLOW_CONSUMER = 1008
 CLOSE_TOO_MANY_ERRORS = 1008
 SIGNED_PATH = "/realtime"
+REQUEST_ECHO_CHARS_MAX = 1_000  # of an unparsable message, echoed back in its error frame
+EXPIRES_CHARS_MAX = 20  # decimal digits of ``expires`` (int64 ms fits in 19)
 OPS = ["authKey", "authKeyExpires", "cancelAllAfter", "help", "subscribe", "unsubscribe"]
 
 
@@ -181,6 +184,8 @@ class Session:
             self.error(400, "Already authenticated.", request)
             return False
         try:
+            if len(str(expires)) > EXPIRES_CHARS_MAX:
+                raise ValueError("expires too long")
             expires_value = int(str(expires))
         except ValueError:
             self.error(400, "Invalid expires.", request)
@@ -213,9 +218,14 @@ class Session:
             self.push("pong")
             return
         try:
-            message = decode_json(text)
+            message = decode_json_text(text)
         except msgspec.DecodeError:
-            self.error(400, "Unable to parse request: expected JSON.", text)
+            self.error(400, "Unable to parse request: expected JSON.",
+                       text[:REQUEST_ECHO_CHARS_MAX])
+            return
+        except ApiError as exc:  # nested too deep: refused before decoding
+            self.error(400, f"Unable to parse request: {exc.message}.",
+                       text[:REQUEST_ECHO_CHARS_MAX])
             return
         if not isinstance(message, dict) or not isinstance(message.get("op"), str):
             self.error(400, "Unknown or missing op.", message)
