@@ -51,7 +51,7 @@ class LagProbe:
 
 
 class Live:
-    def __init__(self, base: str, sequencer: InlineSequencer, accounts: MemoryAccounts,
+    def __init__(self, base: str, sequencer: InlineSequencer, accounts: Any,
                  app: Any) -> None:
         self.base = base
         self.ws_base = base.replace("http://", "ws://")
@@ -88,13 +88,13 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def live_gateway(store: bool = True, rate_limits: bool = False,
-                       server: dict[str, Any] | None = None, **config: Any
-                       ) -> AsyncIterator[Live]:
+                       server: dict[str, Any] | None = None, accounts: Any = None,
+                       **config: Any) -> AsyncIterator[Live]:
     """The app on 127.0.0.1 (a free port) under uvicorn, in this loop. ``server``: extra
-    ``uvicorn.Config`` arguments."""
+    ``uvicorn.Config`` arguments; ``accounts``: the key store (default in memory)."""
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
-    accounts = MemoryAccounts()
+    accounts = accounts if accounts is not None else MemoryAccounts()
     cfg = GatewayConfig(operator_key="operator-secret", bin_roll_interval_s=0.05,
                         rate_limits=RateLimitConfig(enabled=rate_limits), **config)
     with contextlib.ExitStack() as stack:

@@ -104,13 +104,23 @@ async def authenticate(gw: "Gateway", scope: Any, body: bytes,
     key_id = raw.get(b"api-key")
     if not key_id:
         return None
-    expires = raw.get(b"api-expires") or raw.get(b"api-nonce")
+    ip = client_ip(scope)
+    gw.auth_failures.check(ip)  # 429 once this address failed too often: no HMAC work
+    expires = raw.get(b"api-expires")
+    nonce = raw.get(b"api-nonce") if not expires else None
     signature = raw.get(b"api-signature")
-    if not expires or not signature:
+    if not (expires or nonce) or not signature:
+        gw.auth_failures.record(ip)
         raise ApiError(401, "Missing api-expires or api-signature header")
     message = (scope["method"], _raw_target(scope), body)
-    return await verify(gw.keys, key_id.decode("latin-1"), expires.decode("latin-1"),
-                        signature.decode("latin-1"), message, client_ip(scope))
+    try:
+        return await verify(gw.keys, key_id.decode("latin-1"),
+                            (expires or nonce or b"").decode("latin-1"),
+                            signature.decode("latin-1"), message, ip,
+                            gw.nonces if nonce else None)
+    except ApiError:
+        gw.auth_failures.record(ip)
+        raise
 
 
 class Endpoint:
@@ -137,6 +147,8 @@ class Endpoint:
         headers: dict[str, str] = {}
         try:
             body = await read_body(receive)
+            if len(body) > BODY_BYTES_MAX:  # before any signature work on it
+                raise ApiError(413, "Request body too large")
             raw = _headers(scope)
             principal = await authenticate(gw, scope, body, raw)
             if self.private and principal is None:

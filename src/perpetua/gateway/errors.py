@@ -12,6 +12,7 @@ __all__ = [
     "MSG_ACCESS_DENIED",
     "MSG_INVALID_KEY",
     "MSG_KEY_DISABLED",
+    "MSG_NONCE",
     "MSG_NOT_FOUND",
     "MSG_OVERLOADED",
     "MSG_SIGNATURE",
@@ -24,6 +25,7 @@ MSG_INVALID_KEY = "Invalid API Key."
 MSG_SIGNATURE = "Signature not valid."
 MSG_ACCESS_DENIED = "Access Denied"
 MSG_KEY_DISABLED = "This key is disabled."
+MSG_NONCE = "Nonce is not increasing. This nonce: must be larger than the last one used."
 MSG_OVERLOADED = "The system is currently overloaded. Please try again later."
 MSG_NOT_AVAILABLE = "This feature is not available yet on this exchange (risk engine pending)."
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 from perpetua.gateway.errors import ApiError
 
-__all__ = ["Bucket", "RateLimits", "RateLimitConfig", "bulk_cost"]
+__all__ = ["AuthFailures", "Bucket", "RateLimits", "RateLimitConfig", "bulk_cost"]
 
 ACCOUNT_REQUESTS_PER_MINUTE = 120
 ANONYMOUS_REQUESTS_PER_MINUTE = 30
 ORDER_REQUESTS_PER_SECOND = 10
+AUTH_FAILURES_PER_MINUTE = 30  # per IP: bad keys, signatures, nonces, before 429
 BUCKETS_MAX = 100_000
 NS_PER_S = 1_000_000_000
 
@@ -31,6 +32,7 @@ class RateLimitConfig:
     account_per_minute: int = ACCOUNT_REQUESTS_PER_MINUTE
     anonymous_per_minute: int = ANONYMOUS_REQUESTS_PER_MINUTE
     order_per_second: int = ORDER_REQUESTS_PER_SECOND
+    auth_failures_per_minute: int = AUTH_FAILURES_PER_MINUTE
     enabled: bool = True
 
 
@@ -117,6 +119,39 @@ class RateLimits:
         headers["x-ratelimit-remaining-1s"] = str(layer.remaining())
         if not ok:
             raise _limited(1, headers)
+
+
+class AuthFailures:
+    """Failed authentications per client IP, refilled continuously: an address that failed
+    ``per_minute`` times is answered 429 before any key lookup or HMAC, on REST and WebSocket
+    alike, until its bucket refills (brute force and HMAC-burning floods stop there)."""
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        self.enabled = config.enabled
+        self.per_minute = config.auth_failures_per_minute
+        self._buckets: dict[str, Bucket] = {}
+
+    def check(self, ip: str) -> None:
+        bucket = self._buckets.get(ip)
+        if not self.enabled or bucket is None:
+            return
+        now = time.monotonic_ns()
+        bucket._refill(now)
+        if bucket.remaining() < 1:
+            raise ApiError(429, "Too many failed authentications, retry in "
+                           f"{bucket.wait_s(1)} seconds.", "HTTPError",
+                           {"retry-after": str(bucket.wait_s(1))})
+
+    def record(self, ip: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic_ns()
+        bucket = self._buckets.get(ip)
+        if bucket is None:
+            if len(self._buckets) >= BUCKETS_MAX:
+                self._buckets.clear()
+            bucket = self._buckets[ip] = Bucket(self.per_minute, 60 * NS_PER_S, now)
+        bucket.take(1, now)
 
 
 def _limited(wait_s: int, headers: dict[str, str]) -> ApiError:

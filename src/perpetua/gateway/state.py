@@ -27,15 +27,16 @@ from typing import Any
 
 from perpetua.core.commands import ListFuture
 from perpetua.core.instruments import InstrumentSpec
-from perpetua.gateway.auth import KeyCache
+from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
 from perpetua.gateway.ports import AccountsPort, Overloaded, SequencerPort
 from perpetua.gateway.private import PrivateViews
-from perpetua.gateway.ratelimit import RateLimits
+from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.ws.fanout import Fanout
+from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.wire import now_ns
@@ -58,11 +59,14 @@ class Gateway:
         self.private = PrivateViews(self.market, with_store=self.history is not None)
         self.symbols = SymbolIndex(self.market.specs)
         self.keys = KeyCache(accounts)
+        self.nonces = Nonces()
         self.limits = RateLimits(config.rate_limits)
+        self.auth_failures = AuthFailures(config.rate_limits)
         self.fanout = Fanout(self)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None
+        self._key_watch: asyncio.Task[None] | None = None
         self.last_seq = 0
         self._early: list[Any] | None = []  # batches delivered before the loop ran
         self._early_lock = threading.Lock()
@@ -199,10 +203,13 @@ class Gateway:
             else:
                 self._apply_batch(item)
         self._roller = asyncio.create_task(self._roll_bins())
+        self._key_watch = asyncio.create_task(watch_keys(self))
 
     async def stop(self) -> None:
         if self._roller is not None:
             self._roller.cancel()
+        if self._key_watch is not None:
+            self._key_watch.cancel()
         await self.fanout.close_all()
 
     async def _roll_bins(self) -> None:

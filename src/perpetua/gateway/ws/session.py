@@ -19,14 +19,13 @@ Sending, two ways with the same order and the same bound:
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from perpetua.core.commands import CancelAllAfter
-from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, sign
+from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, verify
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.ports import Overloaded
@@ -51,9 +50,9 @@ API_VERSION = "2020-10-09T21:10:34.000Z"
 DOCS_URL = "/app/wsAPI"
 CLOSE_SLOW_CONSUMER = 1008
 CLOSE_TOO_MANY_ERRORS = 1008
+CLOSE_POLICY = 1008
 SIGNED_PATH = "/realtime"
 REQUEST_ECHO_CHARS_MAX = 1_000  # of an unparsable message, echoed back in its error frame
-EXPIRES_CHARS_MAX = 20  # decimal digits of ``expires`` (int64 ms fits in 19)
 OPS = ["authKey", "authKeyExpires", "cancelAllAfter", "help", "subscribe", "unsubscribe"]
 
 
@@ -178,38 +177,47 @@ class Session:
                         "timestamp": iso_ms(now_ns()), "docs": DOCS_URL,
                         "limit": {"remaining": remaining}})
 
+    @property
+    def client_ip(self) -> str:
+        client = getattr(self.websocket, "client", None)
+        return client.host if client else "0.0.0.0"
+
     async def authenticate(self, key_id: str, expires: str, signature: str, request: Any,
-                           reply: bool) -> bool:
+                           reply: bool, nonce: bool = False) -> bool:
+        """Sign in with the REST pipeline's rules (``auth.verify``: expiry or an increasing
+        nonce, constant-time signature, enabled key and user, CIDR) and its failure limit."""
         if self.principal is not None:
             self.error(400, "Already authenticated.", request)
             return False
+        ip = self.client_ip
         try:
-            if len(str(expires)) > EXPIRES_CHARS_MAX:
-                raise ValueError("expires too long")
-            expires_value = int(str(expires))
-        except ValueError:
-            self.error(400, "Invalid expires.", request)
+            self.gw.auth_failures.check(ip)
+            try:
+                principal = await verify(self.gw.keys, key_id, str(expires), str(signature),
+                                         ("GET", SIGNED_PATH, b""), ip,
+                                         self.gw.nonces if nonce else None)
+            except ApiError:
+                self.gw.auth_failures.record(ip)
+                raise
+        except ApiError as exc:
+            self.error(exc.status, exc.message, request)
             return False
-        now_s = int(time.time())
-        if expires_value < now_s:
-            self.error(401, "Signature expired: `expires` is in the past. Current time: "
-                       f"{now_s}", request)
+        if self.closed:  # closed while the key was looked up
             return False
-        record = await self.gw.keys.get(key_id)
-        if record is None:
-            self.error(401, "Invalid API Key.", request)
-            return False
-        expected = sign(record.secret, "GET", SIGNED_PATH, str(expires))
-        if expected != str(signature).lower():
-            self.error(401, "Signature not valid.", request)
-            return False
-        if not record.enabled:
-            self.error(403, "This key is disabled.", request)
-            return False
-        self.principal = Principal(record)
+        self.principal = principal
         if reply:
             self.send_json({"success": True, "request": request})
         return True
+
+    def revoke(self, refusal: ApiError) -> None:
+        """The key was disabled (or its rules no longer admit this address): an error frame,
+        then the close frame, and no further private data."""
+        self.gw.fanout.drop(self)
+        self.send_json({"status": refusal.status, "error": refusal.message, "meta": {},
+                        "request": None})
+        self.closed = True
+        self.close_reason = (CLOSE_POLICY, refusal.message)
+        self._wake_writer()
 
     # Ops ----------------------------------------------------------------------------------------
 
@@ -245,7 +253,7 @@ class Session:
                 self.error(400, f"{op} takes [apiKey, expires, signature].", request)
                 return
             await self.authenticate(str(arg_list[0]), str(arg_list[1]), str(arg_list[2]),
-                                    request, reply=True)
+                                    request, reply=True, nonce=op == "authKey")
         elif op == "cancelAllAfter":
             await self.cancel_all_after(arg_list, request)
         elif op == "help":
