@@ -143,8 +143,10 @@ def _start_ns(options: DemoOptions, recovered_ns: int) -> int:
 
 
 def _banner(options: DemoOptions, you: Any, operator_key: str, start_ns: int,
-            markets: list[InstrumentSpec]) -> str:
+            markets: list[InstrumentSpec], outbox: Any = None) -> str:
     base = f"http://{options.host}:{options.port}"
+    mail = f"  mail        {outbox.path} (sign-up, reset and notice mails, one file each)" \
+        if outbox is not None else "  mail        sent to PERPETUA_SMTP_URL"
     return "\n".join([
         "Perpetua demo exchange is running",
         f"  REST        {base}/api/v1",
@@ -154,6 +156,8 @@ def _banner(options: DemoOptions, you: Any, operator_key: str, start_ns: int,
         f"  API secret  {you.secret}",
         f"  (user {you.user_id}: 10 XBT, 100000 USDT, 100 ETH, 100000 BMEX from the faucet)",
         f"  operator    x-operator-key: {operator_key}",
+        f"  sign up     POST {base}/api/v1/user/register (email, password)",
+        mail,
         f"  markets     {', '.join(s.symbol for s in markets)}",
         f"  time        {iso_ms(start_ns)} x{options.speed:g}, seed {options.seed},"
         f" data dir {options.data_dir}",
@@ -198,6 +202,12 @@ class _Demo:
                              or secrets.token_urlsafe(24))
         self.clock = DemoClock(options.speed)
         self.accounts = _accounts(options.data_dir)
+        from perpetua.services.identity import attach_identity
+
+        # sign-up and sign-in for people (their passwords get the full argon2 parameters);
+        # mail goes to the embedded outbox unless PERPETUA_SMTP_URL names a relay
+        self.outbox = attach_identity(self.accounts, options.data_dir,
+                                      f"http://{options.host}:{options.port}")
         config = GatewayConfig(
             public_host=f"{options.host}:{options.port}", operator_key=self.operator_key,
             # BitMEX's limits per account; per IP a local demo's would throttle everyone at
@@ -241,7 +251,7 @@ class _Demo:
             server.should_exit = True
             return
         sys.stdout.write(_banner(self.options, self.traders.you, self.operator_key,
-                                 self.start_ns, self.markets))
+                                 self.start_ns, self.markets, self.outbox))
         sys.stdout.flush()
         self.clock.release()
         if self.options.bots and not self.stopping.is_set():
@@ -284,6 +294,8 @@ class _Demo:
         """After the server: the sequencer (final snapshot), the projector, the summary."""
         self.quiesce()
         self.exchange.stop()
+        if self.outbox is not None:
+            self.outbox.stop()
         summary = self.stats.snapshot()
         summary["sim_time"] = iso_ms(summary["ts_ns"]) if summary["ts_ns"] else None
         summary["deposits"] = self.state.deposits

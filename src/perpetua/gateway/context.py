@@ -17,6 +17,7 @@ from perpetua.gateway.auth import Principal, check_permission, verify
 from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, error_body
 from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_query
 from perpetua.gateway.ports import Overloaded
+from perpetua.gateway.sessions import session_principal
 from perpetua.marketdata.wire import encode_json
 
 if TYPE_CHECKING:
@@ -102,8 +103,8 @@ async def authenticate(gw: "Gateway", scope: Any, body: bytes,
                        headers: dict[bytes, bytes] | None = None) -> Principal | None:
     raw = headers if headers is not None else _headers(scope)
     key_id = raw.get(b"api-key")
-    if not key_id:
-        return None
+    if not key_id:  # a browser session, if the request has its cookie (gateway.sessions)
+        return await session_principal(gw.identity, scope)
     ip = client_ip(scope)
     gw.auth_failures.check(ip)  # 429 once this address failed too often: no HMAC work
     expires = raw.get(b"api-expires")

@@ -42,6 +42,12 @@ ADMIN_PATHS: dict[str, Any] = {
 }
 
 
+def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
+    from perpetua.gateway.routes.accounts import ACCOUNT_DOCS
+
+    return ACCOUNT_DOCS
+
+
 @lru_cache(maxsize=1)
 def base_swagger() -> dict[str, Any]:
     package = resources.files("perpetua.gateway") / "swagger"
@@ -49,6 +55,13 @@ def base_swagger() -> dict[str, Any]:
     bulk = json.loads((package / "bulk-2019.json").read_text("utf-8"))
     document["paths"].update(bulk["paths"])
     document["paths"].update(ADMIN_PATHS)
+    for path, verb, summary, rows in _account_docs():
+        params = [{"name": name, "in": "formData", "type": kind, "required": required}
+                  for name, kind, required in rows]
+        document["paths"].setdefault(path, {})[verb] = _operation(summary, params, "Accounts")
+    document.setdefault("tags", []).append(
+        {"name": "Accounts", "description": "Perpetua's own account routes: sign-up, sign-in, "
+         "sessions, password and email, TOTP, audit trail."})
     document["info"]["title"] = "Perpetua (BitMEX-compatible API)"
     return document
 

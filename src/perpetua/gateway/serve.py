@@ -135,8 +135,17 @@ def run(options: RunOptions) -> int:
         public_host=f"{options.host}:{options.port}", operator_key=operator_key,
         rate_limits=RateLimitConfig(enabled=options.rate_limits),
     )
-    exchange = open_exchange(options.data_dir, config, _accounts(options.data_dir),
-                             options.store)
+    accounts = _accounts(options.data_dir)
+    outbox = None
+    if hasattr(accounts, "identity"):  # sign-up, sign-in and mail (services.identity)
+        from perpetua.services.identity import attach_identity
+
+        outbox = attach_identity(accounts, options.data_dir,
+                                 f"http://{options.host}:{options.port}")
+        if outbox is not None:
+            sys.stderr.write(f"mail to users goes to the outbox {outbox.path} "
+                             "(set PERPETUA_SMTP_URL for a real relay)\n")
+    exchange = open_exchange(options.data_dir, config, accounts, options.store)
     _tune_gc()
     exchange.start()
     app = exchange.app
@@ -155,5 +164,7 @@ def run(options: RunOptions) -> int:
         server.run()
     finally:
         exchange.stop()
+        if outbox is not None:
+            outbox.stop()
     log.info("stopped cleanly (signals: %s)", stops)
     return 0

@@ -40,6 +40,7 @@ from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.wire import now_ns
+from perpetua.services.identity import IdentityPort
 from perpetua.store.symbols import listed_spec
 
 __all__ = ["Gateway"]
@@ -54,6 +55,8 @@ class Gateway:
         self.sequencer = sequencer
         self.store = store
         self.accounts = accounts
+        # sign-in, sessions, 2FA (services.identity), when the accounts service offers them
+        self.identity: IdentityPort | None = getattr(accounts, "identity", None)
         self.history = History.of(store)
         self.market = MarketData(config.instruments)
         self.private = PrivateViews(self.market, with_store=self.history is not None)

@@ -32,6 +32,7 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from perpetua.services.passwords import default_hasher
 from perpetua.services.server_key import load_server_key
 from perpetua.store.database import default_url, migrate, open_engine
 from perpetua.store.schema import api_keys, users
@@ -159,7 +160,9 @@ class AccountsService:
         self._fernet = server_key
         self._clock_ns = clock_ns
         self._monotonic_ns = monotonic_ns
-        self._hasher = password_hasher or PasswordHasher()
+        self._hasher = password_hasher or default_hasher()
+        # sign-in, sessions, 2FA (``services.identity.attach_identity``); None: keys only
+        self.identity: Any = None
         self._cache: dict[str, tuple[int, ApiKeyRecord | None]] = {}
         self._cache_lock = threading.Lock()
 
@@ -170,6 +173,14 @@ class AccountsService:
         database = url or default_url(data_dir)
         migrate(database)
         return cls(open_engine(database), load_server_key(data_dir))
+
+    @property
+    def server_key(self) -> MultiFernet:
+        return self._fernet
+
+    @property
+    def password_hasher(self) -> PasswordHasher:
+        return self._hasher
 
     def close(self) -> None:
         self.engine.dispose()

@@ -35,16 +35,22 @@ __all__ = [
     "ALL_TABLES",
     "CL_ORD_ID_LENGTH_MAX",
     "TRANSACT_INDEX_BITS",
+    "account_tokens",
     "api_keys",
+    "audit_log",
     "executions",
     "funding",
     "insurance",
+    "known_ips",
     "liquidations",
     "metadata",
     "orders",
     "positions",
     "projector_state",
+    "recovery_codes",
+    "sessions",
     "settlement",
+    "sign_in_failures",
     "trade_bins",
     "trades",
     "transactions",
@@ -338,6 +344,85 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
     Column("enabled", Boolean, nullable=False),
+    # since revision 0004 (accounts): a confirmed address, profile, second factor, sub-accounts
+    Column("email_confirmed", Boolean, nullable=False, server_default="0"),
+    Column("country", String(3), nullable=False, server_default=""),
+    Column("preferences", Text, nullable=False, server_default="{}"),  # a JSON object
+    Column("anti_phishing", String(64), nullable=False, server_default=""),
+    Column("tfa_secret_encrypted", Text, nullable=True),  # Fernet token under the server key
+    Column("tfa_enabled", Boolean, nullable=False, server_default="0"),
+    Column("tfa_last_step", BigInteger, nullable=False, server_default="0"),
+    Column("owner_id", BigInteger, nullable=True),  # a sub-account's main account
+    Column("account_name", String(64), nullable=False, server_default=""),
+    Column("updated_ns", BigInteger, nullable=False, server_default="0"),
+)
+
+# Browser sessions: ``id`` is the SHA-256 (hex) of the opaque cookie value, so the table alone
+# cannot sign anyone in; ``csrf`` is the session's synchronizer token.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("last_seen_ns", BigInteger, nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(256), nullable=False),
+    Index(None, "user_id"),
+)
+
+# Single-use mailed tokens (confirm email, reset password, change email), stored as SHA-256.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("expires_ns", BigInteger, nullable=False),
+    Index(None, "user_id"),
+)
+
+# TOTP recovery codes, SHA-256 of each; a used code is deleted.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("users.id"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+)
+
+# Addresses a user signed in from (new-address notices; the per-account throttle spares them).
+known_ips = Table(
+    "known_ips",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("users.id"), primary_key=True),
+    Column("ip", String(64), primary_key=True),
+    Column("first_ns", BigInteger, nullable=False),
+)
+
+# Sign-in failures per throttle key (``e:`` + SHA-256 of the email, ``ip:`` + address).
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_ns", BigInteger, nullable=False),
+)
+
+# Every security-relevant act: who (``actor``: "user", "operator:NAME", "system"), on which
+# account, what, from where, and a JSON detail without secrets.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "user_id", "ts_ns"),
 )
 
 # secret_encrypted is a Fernet token of the secret under the server key; permissions and cidr

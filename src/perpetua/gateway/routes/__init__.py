@@ -41,6 +41,7 @@ def api_endpoints(gw: "Gateway") -> dict[str, dict[str, Endpoint]]:
 def _specs() -> list[Spec]:
     from perpetua.gateway.routes import (
         account,
+        accounts,
         execution,
         instrument,
         market,
@@ -53,7 +54,7 @@ def _specs() -> list[Spec]:
 
     specs: list[Spec] = []
     for module in (instrument, market, public, schema, order, execution, position, user,
-                   account):
+                   account, accounts):
         specs.extend(module.SPECS)
     return specs
 

@@ -1,6 +1,7 @@
-"""/user: the user, wallet, margin (``currency=all`` gives a list), walletHistory,
+"""/user: wallet, margin (``currency=all`` gives a list), walletHistory,
 walletSummary, commission, tradingVolume, and documented stubs for depositAddress and
-requestWithdrawal (the wallets issue completes them; test funds come from the admin faucet)."""
+requestWithdrawal (the wallets issue completes them; test funds come from the admin faucet).
+``GET /user`` and the account routes live in ``routes.accounts``."""
 
 from typing import Any
 
@@ -12,7 +13,6 @@ from perpetua.gateway.params import Params
 from perpetua.gateway.routes import Spec
 from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project, run_query
-from perpetua.marketdata.wire import iso_ms
 from perpetua.store import queries
 
 __all__ = ["SPECS"]
@@ -33,16 +33,6 @@ def _currency(ctx: Context, default: str = "XBt") -> str | None:
         if text.lower() in (code.lower(), currency.major.lower()):
             return code
     raise bad_request("Invalid currency")
-
-
-async def get_user(ctx: Context) -> dict[str, Any]:
-    account = ctx.account
-    return {"id": account, "ownerId": account, "firstname": "", "lastname": "",
-            "username": f"user{account}", "accountName": f"user{account}", "email": "",
-            "phone": "", "created": iso_ms(0), "lastUpdated": iso_ms(0), "preferences": {},
-            "TFAEnabled": "", "affiliateID": "", "country": "", "geoipCountry": "",
-            "geoipRegion": "", "firstTradeTimestamp": None, "firstDepositTimestamp": None,
-            "isElite": False}
 
 
 async def get_wallet(ctx: Context) -> Any:
@@ -133,7 +123,6 @@ async def post_request_withdrawal(ctx: Context) -> Any:
 
 
 SPECS = [
-    Spec("/user", "GET", get_user, private=True),
     Spec("/user/wallet", "GET", get_wallet, private=True),
     Spec("/user/margin", "GET", get_margin, private=True),
     Spec("/user/walletHistory", "GET", get_wallet_history, private=True),

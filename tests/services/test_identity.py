@@ -1,0 +1,276 @@
+"""The identity service on SQLite and PostgreSQL with a real SMTP server (aiosmtpd): sign-up
+and confirmation, uniform answers, sign-in throttling without lock-out, sessions and their
+timeouts, password reset and change, email change, TOTP with replay refusal and recovery
+codes, operator actions, and crash safety of sign-up."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from perpetua.services import throttle
+from perpetua.services.accounts import AccountsService
+from perpetua.services.identity import Identity, IdentityError, Origin
+from perpetua.services.mail import MailConfig, SmtpMailer
+from perpetua.services.passwords import PasswordRejected, check_strength
+from perpetua.services.sessions import SESSION_ABSOLUTE_NS, SESSION_IDLE_NS
+from perpetua.store.schema import account_tokens, audit_log, sessions, users
+from tests.services.conftest import FAST_HASHER, Clock
+from tests.services.smtp import Inbox, body, smtp_server, token
+
+PASSWORD = "violet tractor umbrella 42"
+HOME = Origin("10.0.0.1", "pytest")
+AWAY = Origin("10.9.9.9", "attacker")
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[Inbox, int]]:
+    with smtp_server() as served:
+        yield served
+
+
+@pytest.fixture
+def identity(accounts: AccountsService, mail: tuple[Inbox, int], clock: Clock) -> Identity:
+    clock.now_ns = 1_800_000_000 * 10**9
+    return Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", mail[1])),
+                    accounts.server_key, clock_ns=clock, hasher=FAST_HASHER,
+                    public_url="http://127.0.0.1:8000")
+
+
+def run(awaitable: Any) -> Any:
+    return asyncio.run(awaitable)
+
+
+def signed_up(identity: Identity, inbox: Inbox, email: str = "alice@example.com") -> int:
+    run(identity.register(email, PASSWORD, HOME))
+    run(identity.confirm_email(token(inbox.wait(email, "confirm your email")), HOME))
+    user = identity.accounts.get_user_by_email(email)
+    assert user is not None
+    return int(user.id)
+
+
+def refused(awaitable: Any, status: int) -> IdentityError:
+    with pytest.raises(IdentityError) as caught:
+        run(awaitable)
+    assert caught.value.status == status, caught.value.message
+    return caught.value
+
+
+@pytest.mark.parametrize("password, ok", [
+    ("short", False),
+    ("password1234", False),
+    ("aaaaaaaaaaaaaaaa", False),
+    ("alice@example.com1", False),
+    (PASSWORD, True),
+    ("correct horse battery staple", True),
+])
+def test_password_strength(password: str, ok: bool) -> None:
+    if ok:
+        check_strength(password, ("alice@example.com",))
+    else:
+        with pytest.raises(PasswordRejected):
+            check_strength(password, ("alice@example.com",))
+
+
+def test_sign_up_confirm_sign_in(identity: Identity, mail: tuple[Inbox, int]) -> None:
+    inbox = mail[0]
+    run(identity.register("Alice@Example.com", PASSWORD, HOME))
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 403)  # unconfirmed
+    message = inbox.wait("alice@example.com", "confirm your email")
+    run(identity.confirm_email(token(message), HOME))
+    refused(identity.confirm_email(token(message), HOME), 400)  # single use
+    signed = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    assert run(identity.session(signed.token)) == signed.session
+    assert "new address" in inbox.wait("alice@example.com", "new address")["Subject"]
+    profile = run(identity.profile(signed.user_id))
+    assert (profile.email, profile.email_confirmed, profile.tfa_enabled) == (
+        "alice@example.com", True, False)
+    with identity.engine.connect() as conn:
+        actions = conn.execute(select(audit_log.c.action).order_by(audit_log.c.id)).scalars()
+        assert list(actions) == ["register", "email_confirmed", "sign_in"]
+        stored = conn.execute(select(sessions.c.id)).scalar_one()
+    assert stored != signed.token and len(stored) == 64  # only the digest is kept
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "alice@localhost", "x" * 300])
+def test_bad_emails_are_400(identity: Identity, email: str) -> None:
+    assert refused(identity.register(email, PASSWORD, HOME), 400).name == "ValidationError"
+
+
+def test_answers_do_not_reveal_registered_emails(identity: Identity,
+                                                 mail: tuple[Inbox, int]) -> None:
+    inbox = mail[0]
+    signed_up(identity, inbox)
+    run(identity.register("alice@example.com", PASSWORD + "x", AWAY))  # same answer: None
+    assert "sign-up attempt" in inbox.wait("alice@example.com", "sign-up attempt")["Subject"]
+    unknown = refused(identity.sign_in("nobody@example.com", PASSWORD, "", AWAY), 401)
+    wrong = refused(identity.sign_in("alice@example.com", "wrong " + PASSWORD, "", AWAY), 401)
+    assert unknown.message == wrong.message
+    run(identity.request_password_reset("nobody@example.com", AWAY))  # no error, no mail
+    assert inbox.to("nobody@example.com") == []
+    with identity.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 1
+
+
+def test_throttle_backs_off_and_spares_known_addresses(identity: Identity, clock: Clock,
+                                                      mail: tuple[Inbox, int]) -> None:
+    signed_up(identity, mail[0])
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))  # HOME becomes known
+    for _ in range(throttle.FAILURES_FREE):
+        refused(identity.sign_in("alice@example.com", "guess " + PASSWORD, "", AWAY), 401)
+    error = refused(identity.sign_in("alice@example.com", PASSWORD, "", AWAY), 429)
+    assert error.retry_after_s == 1
+    # the same wait for an address nobody registered: the throttle reveals nothing
+    for _ in range(throttle.FAILURES_FREE):
+        refused(identity.sign_in("ghost@example.com", "guess " + PASSWORD, "",
+                                 Origin(f"10.1.0.{_}", "x")), 401)
+    assert refused(identity.sign_in("ghost@example.com", PASSWORD, "",
+                                    Origin("10.1.1.1", "x")), 429).retry_after_s == 1
+    # the owner, from an address she used before, is not locked out
+    assert run(identity.sign_in("alice@example.com", PASSWORD, "", HOME)).user_id == 1
+    clock.now_ns += throttle.BACKOFF_BASE_NS
+    refused(identity.sign_in("alice@example.com", "guess " + PASSWORD, "", AWAY), 401)
+    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", AWAY),
+                   429).retry_after_s == 2  # doubled
+
+
+def test_backoff_table() -> None:
+    free = throttle.FAILURES_FREE
+    assert [throttle.backoff_ns(n) // 10**9 for n in (0, free - 1, free, free + 1, free + 5)
+            ] == [0, 0, 1, 2, 32]
+    assert throttle.backoff_ns(1000) == throttle.BACKOFF_MAX_NS
+
+
+def test_session_timeouts_and_revoke(identity: Identity, clock: Clock,
+                                     mail: tuple[Inbox, int]) -> None:
+    user_id = signed_up(identity, mail[0])
+    first = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    second = run(identity.sign_in("alice@example.com", PASSWORD, "", AWAY))
+    assert {s.id for s in run(identity.sessions(user_id))} == {first.session.id,
+                                                              second.session.id}
+    assert run(identity.revoke_session(user_id, second.session.id, HOME))
+    assert run(identity.session(second.token)) is None
+    assert not run(identity.revoke_session(user_id + 1, first.session.id, HOME))  # not hers
+    clock.now_ns += SESSION_IDLE_NS + 1
+    assert run(identity.session(first.token)) is None  # idle
+    busy = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    for _ in range(SESSION_ABSOLUTE_NS // SESSION_IDLE_NS + 1):
+        clock.now_ns += SESSION_IDLE_NS - 10**9
+        run(identity.session(busy.token))
+    assert run(identity.session(busy.token)) is None  # absolute
+
+
+def test_reset_password_ends_sessions_and_tokens_expire(identity: Identity, clock: Clock,
+                                                        mail: tuple[Inbox, int]) -> None:
+    inbox = mail[0]
+    signed_up(identity, inbox)
+    old = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    run(identity.request_password_reset("alice@example.com", HOME))
+    first = token(inbox.wait("alice@example.com", "reset your password"))
+    clock.now_ns += 31 * 60 * 10**9
+    refused(identity.reset_password(first, "new " + PASSWORD, HOME), 400)  # expired
+    run(identity.request_password_reset("alice@example.com", HOME))
+    second = token(inbox.wait("alice@example.com", "reset your password", 2))
+    refused(identity.reset_password(second, "password1234", HOME), 400)  # weak: rolled back
+    run(identity.request_password_reset("alice@example.com", HOME))
+    third = token(inbox.wait("alice@example.com", "reset your password", 3))
+    run(identity.reset_password(third, "new " + PASSWORD, HOME))
+    assert run(identity.session(old.token)) is None
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 401)
+    run(identity.sign_in("alice@example.com", "new " + PASSWORD, "", HOME))
+    with identity.engine.connect() as conn:
+        assert not conn.execute(select(account_tokens.c.id).where(
+            account_tokens.c.purpose == "reset", account_tokens.c.id == third)).first()
+
+
+def test_email_change_and_anti_phishing(identity: Identity, mail: tuple[Inbox, int]) -> None:
+    inbox = mail[0]
+    user_id = signed_up(identity, inbox)
+    run(identity.set_profile(user_id, "de", "blue heron", HOME))
+    refused(identity.request_email_change(user_id, "al@example.org", "wrong", HOME), 401)
+    run(identity.request_email_change(user_id, "al@example.org", PASSWORD, HOME))
+    message = inbox.wait("al@example.org", "confirm your new email")
+    assert body(message).startswith("Your anti-phishing phrase: blue heron")
+    run(identity.confirm_email(token(message), HOME))
+    assert run(identity.profile(user_id)).email == "al@example.org"
+    assert run(identity.profile(user_id)).country == "DE"
+    notice = inbox.wait("alice@example.com", "email changed")
+    assert "blue heron" in body(notice)
+
+
+def test_totp_enrol_sign_in_replay_and_recovery(identity: Identity, clock: Clock,
+                                                mail: tuple[Inbox, int]) -> None:
+    inbox = mail[0]
+    user_id = signed_up(identity, inbox)
+    signed = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    enrol = run(identity.request_enable_tfa(user_id))
+    assert enrol["uri"].startswith("otpauth://totp/") and enrol["qr"].startswith("data:image")
+    otp = pyotp.TOTP(enrol["secret"])
+    now_s = clock.now_ns // 10**9
+    refused(identity.confirm_enable_tfa(user_id, "000000", signed.session.id, HOME), 400)
+    codes, rotated = run(identity.confirm_enable_tfa(user_id, otp.at(now_s),
+                                                     signed.session.id, HOME))
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert rotated.session.id != signed.session.id  # rotated at privilege change
+    assert run(identity.session(signed.token)) is None
+    inbox.wait("alice@example.com", "two-factor authentication enabled")
+    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME),
+                   401).name == "TFARequired"
+    refused(identity.sign_in("alice@example.com", PASSWORD, otp.at(now_s), HOME), 401)  # replay
+    clock.now_ns += 30 * 10**9
+    run(identity.sign_in("alice@example.com", PASSWORD, otp.at(now_s + 30), HOME))
+    left = run(identity.sign_in("alice@example.com", PASSWORD, codes[0].upper(), HOME))
+    assert left.recovery_codes_left == 9
+    refused(identity.sign_in("alice@example.com", PASSWORD, codes[0], HOME), 401)  # used
+    inbox.wait("alice@example.com", "recovery code used")
+    refused(identity.disable_tfa(user_id, codes[1], left.session.id, HOME), 400)  # TOTP only
+    clock.now_ns += 30 * 10**9
+    run(identity.disable_tfa(user_id, otp.at(now_s + 60), left.session.id, HOME))
+    assert not run(identity.profile(user_id)).tfa_enabled
+
+
+def test_operator_actions_are_audited(identity: Identity, mail: tuple[Inbox, int]) -> None:
+    user_id = signed_up(identity, mail[0])
+    signed = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    with pytest.raises(IdentityError):
+        identity.operator_action(user_id, "locked", "ops", "")  # why is required
+    identity.operator_action(user_id, "locked", "ops", "fraud report #12")
+    assert run(identity.session(signed.token)) is None
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 403)
+    identity.operator_action(user_id, "unlocked", "ops", "cleared")
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    entries = run(identity.audit(user_id, 10))
+    assert [(e.actor, e.action) for e in entries[:3]] == [
+        ("user", "sign_in"), ("operator:ops", "unlocked"), ("operator:ops", "locked")]
+    assert entries[2].detail == {"reason": "fraud report #12"}
+
+
+def test_a_crash_during_sign_up_leaves_no_half_made_account(
+        identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr("perpetua.services.identity.record", crash)
+    with pytest.raises(RuntimeError):
+        run(identity.register("alice@example.com", PASSWORD, HOME))
+    with identity.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(account_tokens)).scalar_one() == 0
+    monkeypatch.undo()
+    assert signed_up(identity, mail[0]) == 1
+
+
+def test_secrets_stay_out_of_storage(identity: Identity, mail: tuple[Inbox, int],
+                                     tmp_path: Path) -> None:
+    inbox = mail[0]
+    user_id = signed_up(identity, inbox)
+    enrol = run(identity.request_enable_tfa(user_id))
+    with identity.engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.id == user_id)).first()
+        assert row is not None
+        assert enrol["secret"] not in (row.tfa_secret_encrypted or "")
+        assert PASSWORD not in row.password_hash
