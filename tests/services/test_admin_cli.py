@@ -61,3 +61,26 @@ def test_errors_exit_1_with_a_message(tmp_path: Path,
     code, _, err = run(capsys, "create-key", "--data-dir", data, "--user-id", "1",
                        "--permissions", "order,orderCancel")
     assert code == 1 and "mutually exclusive" in err
+
+
+def test_operator_account_actions_are_audited(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from perpetua.services.audit import read_audit
+
+    data = str(tmp_path / "data")
+    run(capsys, "create-user", "--data-dir", data, "--email", "a@example.com")
+    code, done, _ = run(capsys, "lock-user", "--data-dir", data, "--user-id", "1",
+                        "--operator", "ops", "--reason", "stolen laptop")
+    assert code == 0 and done == {"id": 1, "action": "locked"}
+    code, _, err = run(capsys, "reset-2fa", "--data-dir", data, "--user-id", "9",
+                       "--operator", "ops", "--reason", "id checked")
+    assert code != 0 and "No user 9" in err
+    service = AccountsService.open(tmp_path / "data")
+    try:
+        user = service.get_user(1)
+        assert user is not None and not user.enabled
+        entry = read_audit(service.engine, 1)[0]
+        assert (entry.actor, entry.action, entry.detail) == (
+            "operator:ops", "locked", {"reason": "stolen laptop"})
+    finally:
+        service.close()

@@ -6,12 +6,17 @@
     perpetua admin list-keys   --data-dir D [--user-id N]
     perpetua admin disable-key --data-dir D --key-id K
     perpetua admin list-users  --data-dir D
+    perpetua admin lock-user | unlock-user | sign-out-user | reset-2fa --data-dir D
+                               --user-id N --operator NAME --reason TEXT
 
 Every subcommand takes ``--db-url`` for a database other than the data dir's SQLite file
 (PostgreSQL in cluster mode), migrates it to head, and answers one JSON document (``cli.py``
 prints it). ``create-user`` without ``--password`` generates one and shows it once;
-``create-key`` shows the secret once. Test funds are not credited here: the faucet is a
-``Deposit`` command (``services.faucet.faucet_command``) that the running exchange submits.
+``create-key`` shows the secret once. The account actions (lock, unlock, force sign-out, reset
+2FA after the operator re-checked the owner's identity) are recorded in the audit trail with
+who and why, and mail the owner through the data dir's mail setting (``services.identity``).
+Test funds are not credited here: the faucet is a ``Deposit`` command
+(``services.faucet.faucet_command``) that the running exchange submits.
 """
 
 import argparse
@@ -30,7 +35,13 @@ ADMIN_COMMANDS: dict[str, str] = {
     "list-keys": "list API keys (without secrets)",
     "disable-key": "disable an API key",
     "list-users": "list users",
+    "lock-user": "lock an account (ends its sessions; its keys stop working)",
+    "unlock-user": "unlock an account",
+    "sign-out-user": "end every session of an account",
+    "reset-2fa": "turn TOTP off after re-checking the owner's identity (ends its sessions)",
 }
+_ACCOUNT_ACTIONS = {"lock-user": "locked", "unlock-user": "unlocked",
+                    "sign-out-user": "forced_sign_out", "reset-2fa": "tfa_reset"}
 
 
 class AdminError(Exception):
@@ -66,6 +77,10 @@ def add_admin_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPa
             sub.add_argument("--user-id", type=int, default=None)
         elif name == "disable-key":
             sub.add_argument("--key-id", required=True)
+        elif name in _ACCOUNT_ACTIONS:
+            sub.add_argument("--user-id", type=int, required=True)
+            sub.add_argument("--operator", required=True, help="who acts (for the audit trail)")
+            sub.add_argument("--reason", required=True, help="why (for the audit trail)")
 
 
 def _create_user(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
@@ -105,12 +120,28 @@ def _list_users(service: AccountsService, _args: argparse.Namespace) -> dict[str
                        "created_ns": u.created_ns} for u in service.list_users()]}
 
 
+def _account_action(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
+    from perpetua.services.identity import IdentityError, attach_identity
+
+    outbox = attach_identity(service, args.data_dir)
+    try:
+        service.identity.operator_action(args.user_id, _ACCOUNT_ACTIONS[args.admin_command],
+                                         args.operator, args.reason)
+    except IdentityError as error:
+        raise AdminError(error.message) from None
+    finally:
+        if outbox is not None:
+            outbox.stop()
+    return {"id": args.user_id, "action": _ACCOUNT_ACTIONS[args.admin_command]}
+
+
 _HANDLERS = {
     "create-user": _create_user,
     "create-key": _create_key,
     "list-keys": _list_keys,
     "disable-key": _disable_key,
     "list-users": _list_users,
+    **{name: _account_action for name in _ACCOUNT_ACTIONS},
 }
 
 

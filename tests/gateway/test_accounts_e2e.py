@@ -1,0 +1,176 @@
+"""End to end: the real ``perpetua run`` process, mail to a real SMTP server in this process
+(aiosmtpd), a browser-like client with a cookie jar (httpx): sign up, confirm, sign in,
+sessions list and revoke, CSRF refused, TOTP enrolment and sign-in with it, recovery code,
+password reset, lockout back-off, ``GET /user`` filled from the account."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+
+from perpetua.services.mail import free_port
+from tests.services.smtp import Inbox, smtp_server, token
+
+OPERATOR_KEY = "accounts-e2e-operator"
+STARTUP_S = 30
+SRC = Path(__file__).resolve().parents[2] / "src"
+PASSWORD = "violet tractor umbrella 42"
+
+
+class Server:
+    def __init__(self, base: str, inbox: Inbox, data_dir: Path) -> None:
+        self.base = base
+        self.inbox = inbox
+        self.data_dir = data_dir
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base + "/api/v1", timeout=20,
+                            headers={"user-agent": "e2e-browser"})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with smtp_server() as (inbox, smtp_port):
+        port = free_port()
+        data_dir = tmp_path_factory.mktemp("data")
+        env = dict(os.environ, PYTHONPATH=str(SRC),
+                   PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", str(data_dir),
+             "--port", str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            try:
+                httpx.get(base + "/api/v1/announcement", timeout=1)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    pytest.fail(f"server did not start:\n{output}")
+                time.sleep(0.2)
+        try:
+            yield Server(base, inbox, data_dir)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                assert process.wait(timeout=30) == 0
+            finally:
+                if process.poll() is None:
+                    process.kill()
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    return str(response.json()["error"]["message"])
+
+
+def sign_up(server: Server, client: httpx.Client, email: str) -> None:
+    ok(client.post("/user/register", json={"email": email, "password": PASSWORD}))
+    message = server.inbox.wait(email, "confirm your email")
+    ok(client.post("/user/confirmEmail", json={"token": token(message)}))
+
+
+def sign_in(client: httpx.Client, email: str, password: str = PASSWORD, otp: str = ""
+            ) -> dict[str, Any]:
+    body = {"email": email, "password": password} | ({"otpToken": otp} if otp else {})
+    signed: dict[str, Any] = ok(client.post("/user/login", json=body))
+    client.headers["x-csrf-token"] = signed["csrfToken"]
+    return signed
+
+
+def test_sign_up_sign_in_sessions_and_csrf(server: Server) -> None:
+    browser, phone = server.client(), server.client()
+    sign_up(server, browser, "carol@example.com")
+    signed = sign_in(browser, "carol@example.com")
+    cookie = browser.cookies.jar
+    assert any(c.name == "perpetua_session" and c.has_nonstandard_attr("HttpOnly")
+               for c in cookie)
+    user = ok(browser.get("/user"))
+    assert (user["id"], user["email"], user["TFAEnabled"]) == (
+        signed["id"], "carol@example.com", "")
+    ok(browser.post("/user/preferences", json={"prefs": {"orderBookType": "full"}}))
+    assert ok(browser.get("/user"))["preferences"] == {"orderBookType": "full"}
+
+    sign_in(phone, "carol@example.com")
+    rows = ok(browser.get("/user/sessions"))
+    assert len(rows) == 2 and sum(r["current"] for r in rows) == 1
+    assert {r["userAgent"] for r in rows} == {"e2e-browser"}
+
+    # CSRF: a state-changing request with the cookie but without the token changes nothing
+    forged = server.client()
+    forged.cookies = browser.cookies
+    other = next(r["id"] for r in rows if not r["current"])
+    assert error(forged.request("DELETE", "/user/sessions", json={"sessionId": other}),
+                 403).startswith("Invalid or missing CSRF")
+    assert len(ok(browser.get("/user/sessions"))) == 2
+    ok(browser.request("DELETE", "/user/sessions", json={"sessionId": other}))
+    error(phone.get("/user"), 401)  # revoked
+    ok(browser.post("/user/logout"))
+    error(browser.get("/user"), 401)
+
+
+def test_uniform_answers_and_back_off(server: Server) -> None:
+    client = server.client()
+    sign_up(server, client, "dave@example.com")
+    unknown = error(client.post("/user/login", json={"email": "nobody@example.com",
+                                                     "password": PASSWORD}), 401)
+    for _ in range(4):
+        wrong = error(client.post("/user/login", json={"email": "dave@example.com",
+                                                       "password": "nope " + PASSWORD}), 401)
+    assert unknown == wrong
+    response = client.post("/user/login", json={"email": "dave@example.com",
+                                                "password": PASSWORD})
+    assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+    time.sleep(int(response.headers["retry-after"]) + 0.2)
+    sign_in(client, "dave@example.com")  # after the wait the owner gets in
+
+
+def test_totp_recovery_and_reset(server: Server) -> None:
+    client = server.client()
+    email = "erin@example.com"
+    sign_up(server, client, email)
+    sign_in(client, email)
+    enrol = ok(client.post("/user/requestEnableTFA"))
+    otp = pyotp.TOTP(enrol["secret"])
+    confirmed = ok(client.post("/user/confirmEnableTFA", json={"token": otp.now()}))
+    client.headers["x-csrf-token"] = confirmed["csrfToken"]  # the session was rotated
+    codes = confirmed["recoveryCodes"]
+    assert len(codes) == 10 and ok(client.get("/user"))["TFAEnabled"] == "GA"
+    server.inbox.wait(email, "two-factor authentication enabled")
+
+    fresh = server.client()
+    response = fresh.post("/user/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 401 and response.json()["error"]["name"] == "TFARequired"
+    signed = sign_in(fresh, email, otp=codes[3])
+    assert signed["recoveryCodesLeft"] == 9
+    error(server.client().post("/user/login", json={"email": email, "password": PASSWORD,
+                                                    "otpToken": codes[3]}), 401)
+
+    ok(fresh.post("/user/requestPasswordReset", json={"email": email}))
+    reset = token(server.inbox.wait(email, "reset your password"))
+    ok(fresh.post("/user/resetPassword", json={"token": reset, "password": "new " + PASSWORD}))
+    error(fresh.get("/user"), 401)  # every session ended
+    error(client.get("/user"), 401)
+    sign_in(server.client(), email, "new " + PASSWORD, otp=codes[4])
+
+
+def test_account_routes_are_in_the_served_swagger(server: Server) -> None:
+    document = httpx.get(server.base + "/api/explorer/swagger.json").json()
+    assert document["paths"]["/user/login"]["post"]["tags"] == ["Accounts"]
+    assert "/user/logout" in document["paths"]
