@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from perpetua.gateway.auth import sign
-from perpetua.gateway.params import Params, check_json_depth, parse_number
+from perpetua.gateway.params import BODY_BYTES_MAX, Params, decode_json_text, parse_number
 from tests.gateway.live import Live, live_gateway
 
 LOOP_BUSY_MAX_S = 0.050
@@ -54,10 +54,19 @@ REST_CASES: list[tuple[str, str, Any, bool]] = [
     ("POST", "/order", DEEP, True),
     ("POST", "/order", DEEP_OBJECT, True),
     ("POST", "/order", DEEP, False),
+    # the largest bodies of the costliest shapes to decode and walk
+    ("POST", "/order/bulk", '{"orders": [' + '"ab",' * (BODY_BYTES_MAX // 5 - 10) + '1]}', True),
+    ("POST", "/order/bulk", '{"orders": [' + "[]," * (BODY_BYTES_MAX // 3 - 10) + '1]}', True),
+    ("POST", "/order/bulk", '{"orders": [' + "1.5," * (BODY_BYTES_MAX // 4 - 10) + '1]}', True),
+    ("POST", "/order/bulk", '{"orders": [' + '{"a":{}},' * (BODY_BYTES_MAX // 9 - 10) + "1]}",
+     True),
+    ("POST", "/order", '{"text": "' + "x" * 4 * BODY_BYTES_MAX + '"}', True),
 ]
 
 WS_CASES: list[str] = [
     DEEP[:60_000],
+    "[" + "[]," * 20_000 + "1]",
+    "[" + '"ab",' * 12_000 + "1]",
     DEEP_OBJECT[:30_000] + "}" * 10,
     json.dumps({"op": "cancelAllAfter", "args": [HUGE]}),
     '{"op": "cancelAllAfter", "args": [1e300000]}',
@@ -134,7 +143,8 @@ def test_deep_json_is_a_400_not_a_500() -> None:
         async with live_gateway(store=False) as live:
             live.accounts.create_api_key(1001, ["order"], key_id="alice",
                                          secret="alice-secret")
-            for body in (DEEP, DEEP_OBJECT, "[" * 17 + "]" * 17):
+            for body in ("[" * 30_000 + "]" * 30_000, '{"a":' * 10_000 + "1" + "}" * 10_000,
+                         "[" * 17 + "]" * 17):
                 response = await live.signed("POST", "/order", live.accounts.keys["alice"],
                                              body.encode())
                 assert response.status_code == 400, response.text
@@ -173,11 +183,13 @@ def test_parse_number_bounds(value: Any, ok: bool) -> None:
 ])
 def test_json_depth_bounds(text: str, ok: bool) -> None:
     if ok:
-        check_json_depth(text)
+        decode_json_text(text)
         Params({"f": text}).json_value("f")
     else:
         with pytest.raises(Exception, match="JSON"):
-            check_json_depth(text)
+            decode_json_text(text)
+        with pytest.raises(Exception, match="JSON"):
+            Params({"f": text}).json_value("f")
 
 
 def test_signing_helper_matches_the_gateway() -> None:

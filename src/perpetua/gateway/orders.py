@@ -5,23 +5,28 @@ off the instrument's tick grid is rejected with "Invalid price", never rounded. 
 be whole lots ("orderQty is invalid"). ``ordType`` is inferred as BitMEX does when omitted:
 Limit with a price, Stop with a stopPx, StopLimit with both, Pegged with only a pegPriceType,
 else Market. A negative ``orderQty`` without ``side`` means Sell (the sample market maker's bulk
-form).
+form); with an explicit ``side`` it is a 400, never a silent flip. ``clOrdID``, ``clOrdLinkID``
+and ``text`` must be printable (no control characters). A cancel names at most
+``CANCEL_IDS_MAX`` orders; ``DELETE /order/all``'s filter names order fields only
+(``CANCEL_FILTER_FIELDS``), each a value or an IN list of at most ``CANCEL_FILTER_VALUES_MAX``,
+enum values by their BitMEX names.
 """
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from perpetua.core.commands import AmendOrder, CancelOrders, PlaceOrder
 from perpetua.core.events import OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec, qty_on_lot, ticks_for
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
-from perpetua.gateway.params import Params
+from perpetua.gateway.params import Params, parse_number
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.vocabulary import (
     CONTINGENCY_NAMES,
     EXEC_INST_BITS,
+    ORD_STATUS_NAMES,
     ORD_TYPE_NAMES,
     PEG_NAMES,
     SIDE_NAMES,
@@ -34,6 +39,8 @@ __all__ = [
     "DEFAULT_TEXT",
     "amend_command",
     "cancel_command",
+    "cancel_filter",
+    "order_matches",
     "event_result",
     "place_command",
     "ticks_of",
@@ -47,6 +54,34 @@ _PEGS = by_name(PEG_NAMES)
 _CONTINGENCIES = by_name(CONTINGENCY_NAMES)
 _EXEC_TYPE_NEW = 1
 PRICE_DIGITS_MAX = 30
+# BitMEX publishes no cap on the ids of one cancel; ours keeps one request to one bounded
+# core command and one SQL query for its misses (and costs ceil(n / 10) requests).
+CANCEL_IDS_MAX: Final = 500
+CANCEL_FILTER_KEYS_MAX: Final = 16
+CANCEL_FILTER_VALUES_MAX: Final = 500
+_FILTER_ENUMS: Final = {
+    "side": frozenset(SIDE_NAMES.values()),
+    "ordType": frozenset(ORD_TYPE_NAMES.values()),
+    "timeInForce": frozenset(TIF_NAMES.values()),
+    "pegPriceType": frozenset(PEG_NAMES.values()),
+    "contingencyType": frozenset(CONTINGENCY_NAMES.values()),
+    "ordStatus": frozenset(ORD_STATUS_NAMES.values()),
+}
+_FILTER_NUMBERS: Final = frozenset({"orderQty", "price", "displayQty", "stopPx",
+                                    "pegOffsetValue", "leavesQty", "cumQty", "account"})
+_FILTER_TEXTS: Final = frozenset({"orderID", "clOrdID", "clOrdLinkID", "symbol", "currency",
+                                  "settlCurrency", "execInst", "text"})
+_FILTER_BOOLS: Final = frozenset({"workingIndicator"})
+CANCEL_FILTER_FIELDS: Final = frozenset(
+    {*_FILTER_ENUMS, *_FILTER_NUMBERS, *_FILTER_TEXTS, *_FILTER_BOOLS})
+
+
+def printable(params: Params, name: str) -> str | None:
+    """``params.string(name)``, refused with 400 when it holds a control character."""
+    value = params.string(name)
+    if value is not None and not value.isprintable():
+        raise bad_request(f"Invalid {name}: control characters are not allowed")
+    return value
 
 
 def ticks_of(spec: InstrumentSpec, value: Decimal, message: str, signed: bool = False) -> int:
@@ -123,7 +158,9 @@ def place_command(params: Params, account: int, symbols: SymbolIndex) -> PlaceOr
     qty = _qty(params, "orderQty", spec)
     side = _name(_SIDES, params.string("side"), MESSAGES[Reason.SIDE_INVALID])
     if qty is not None and qty < 0:
-        side = side if side is not None else -1
+        if side is not None:
+            raise ApiError(400, "orderQty is invalid: negative with an explicit side")
+        side = -1
         qty = -qty
     exec_inst = _exec_inst(params.string("execInst"))
     if side is None and not (qty is None and exec_inst & EXEC_INST_BITS["Close"]):
@@ -150,12 +187,12 @@ def place_command(params: Params, account: int, symbols: SymbolIndex) -> PlaceOr
                              MESSAGES[Reason.PEG_PRICE_TYPE_INVALID]) or 0,
         peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
         if peg_offset is not None else None,
-        cl_ord_id=params.string("clOrdID") or "",
-        cl_ord_link_id=params.string("clOrdLinkID") or "",
+        cl_ord_id=printable(params, "clOrdID") or "",
+        cl_ord_link_id=printable(params, "clOrdLinkID") or "",
         contingency_type=_name(_CONTINGENCIES,  # type: ignore[arg-type]
                                params.string("contingencyType"),
                                MESSAGES[Reason.CONTINGENCY_TYPE_INVALID]) or 0,
-        text=params.string("text") or DEFAULT_TEXT,
+        text=printable(params, "text") or DEFAULT_TEXT,
     )
 
 
@@ -193,7 +230,7 @@ def amend_command(params: Params, account: int, symbols: SymbolIndex,
         account=account,
         order_id=order_id,
         orig_cl_ord_id=orig,
-        cl_ord_id=params.string("clOrdID") or "",
+        cl_ord_id=printable(params, "clOrdID") or "",
         order_qty=order_qty,
         leaves_qty=leaves_qty,
         price=ticks_of(spec, price, "Invalid price") if spec and price is not None else None,
@@ -201,7 +238,7 @@ def amend_command(params: Params, account: int, symbols: SymbolIndex,
         else None,
         peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
         if spec and peg_offset is not None else None,
-        text=params.string("text"),
+        text=printable(params, "text"),
     )
 
 
@@ -210,12 +247,80 @@ def cancel_command(params: Params, account: int) -> CancelOrders:
     cl_ord_ids = params.string_list("clOrdID") or []
     if not order_ids and not cl_ord_ids:
         raise bad_request("Must specify either orderID or clOrdID.")
+    if len(order_ids) + len(cl_ord_ids) > CANCEL_IDS_MAX:
+        raise bad_request(f"At most {CANCEL_IDS_MAX} orderIDs and clOrdIDs per cancel.")
     parsed = []
     for text in order_ids:
         order_id = parse_order_uuid(text)
         parsed.append(order_id if order_id is not None else -1)
     return CancelOrders(ts_ns=0, account=account, order_ids=tuple(parsed),
-                        cl_ord_ids=tuple(cl_ord_ids), text=params.string("text") or "")
+                        cl_ord_ids=tuple(cl_ord_ids), text=printable(params, "text") or "")
+
+
+def _filter_value(key: str, value: Any) -> Any:
+    """One checked filter value (400 when it cannot match anything of its field's kind)."""
+    if isinstance(value, dict | list) or value is None:
+        raise bad_request(f"Invalid filter: {key} must be a value or a list of values")
+    if key in _FILTER_ENUMS:
+        if value not in _FILTER_ENUMS[key]:
+            raise bad_request(f"Invalid filter: {key} has no value {str(value)[:40]!r}")
+        return value
+    if key in _FILTER_NUMBERS:
+        return parse_number(value, f"filter: {key}")
+    if key in _FILTER_BOOLS:
+        if not isinstance(value, bool):
+            raise bad_request(f"Invalid filter: {key} must be true or false")
+        return value
+    if not isinstance(value, str):
+        raise bad_request(f"Invalid filter: {key} must be a string")
+    if key == "orderID" and parse_order_uuid(value) is None:
+        raise bad_request(f"Invalid filter: {key} is not an order id")
+    return value.lower() if key == "orderID" else value
+
+
+def cancel_filter(value: Any) -> dict[str, list[Any]]:
+    """``DELETE /order/all``'s ``filter``, checked: each field an order field, each value of
+    its field's kind; values become lists (a scalar is a list of one)."""
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request("Invalid filter: must be a JSON object")
+    if len(value) > CANCEL_FILTER_KEYS_MAX:
+        raise bad_request(f"Invalid filter: more than {CANCEL_FILTER_KEYS_MAX} keys")
+    checked: dict[str, list[Any]] = {}
+    for key, wanted in value.items():
+        if key not in CANCEL_FILTER_FIELDS:
+            raise bad_request(f"Invalid filter: unknown field {str(key)[:40]!r}")
+        items = wanted if isinstance(wanted, list) else [wanted]
+        if not items or len(items) > CANCEL_FILTER_VALUES_MAX:
+            raise bad_request(f"Invalid filter: {key} needs 1..{CANCEL_FILTER_VALUES_MAX} "
+                              "values")
+        checked[key] = [_filter_value(key, item) for item in items]
+    return checked
+
+
+def _field_equals(key: str, actual: Any, wanted: Any) -> bool:
+    if actual is None:
+        return False
+    if key in _FILTER_NUMBERS:
+        return bool(Decimal(str(actual)) == wanted)
+    if key == "orderID":
+        return bool(str(actual).lower() == wanted)
+    return bool(actual == wanted)
+
+
+def order_matches(row: dict[str, Any], filter_: dict[str, list[Any]]) -> bool:
+    """Whether an order row passes a ``cancel_filter``: every field equals one of its values
+    (``execInst``: the row's instruction list contains the value)."""
+    for key, values in filter_.items():
+        actual = row.get(key)
+        if key == "execInst":
+            held = {part for part in str(actual or "").split(",") if part}
+            if not any(set(v.split(",")) <= held for v in values):
+                return False
+        elif not any(_field_equals(key, actual, v) for v in values):
+            return False
+    return True
 
 
 def event_result(events: Sequence[object], account: int, command: str,

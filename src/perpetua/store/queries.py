@@ -18,7 +18,7 @@ Rows come back as SQLAlchemy ``Row`` objects (attribute access ``row.order_id``,
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, Table, and_, not_, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, Table, and_, not_, or_, select
 
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.enums import ExecType, OrdStatus
@@ -73,6 +73,7 @@ __all__ = [
     "QueryError",
     "get_order",
     "get_order_by_cl_ord_id",
+    "get_orders_by_ids",
     "get_wallet",
     "last_projected_seq",
     "open_orders_of_all",
@@ -290,6 +291,18 @@ def get_order_by_cl_ord_id(conn: Connection, account: int, cl_ord_id: str) -> Ro
     return conn.execute(
         select(orders).where(orders.c.account == account, orders.c.cl_ord_id == cl_ord_id)
         .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc()).limit(1)).first()
+
+
+def get_orders_by_ids(conn: Connection, account: int, order_ids: Sequence[int],
+                      cl_ord_ids: Sequence[str]) -> list[Row[Any]]:
+    """The account's orders with any of ``order_ids`` or ``cl_ord_ids``, in one query (a bulk
+    cancel's misses; the caller bounds both lists), newest first."""
+    if not order_ids and not cl_ord_ids:
+        return []
+    match = or_(orders.c.order_id.in_(list(order_ids)), orders.c.cl_ord_id.in_(list(cl_ord_ids)))
+    return list(conn.execute(
+        select(orders).where(orders.c.account == account, match)
+        .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc())).all())
 
 
 def query_executions(conn: Connection, account: int, symbol: Symbol = None,

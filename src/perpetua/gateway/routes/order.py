@@ -3,14 +3,28 @@ cancelAllAfter. New orders and amends may be shed (503); cancels and closes neve
 
 from typing import Any
 
-from perpetua.core.commands import AmendOrder, Batch, CancelAll, CancelAllAfter, PlaceOrder
+from perpetua.core.commands import (
+    AmendOrder,
+    Batch,
+    CancelAll,
+    CancelAllAfter,
+    CancelOrders,
+    PlaceOrder,
+)
 from perpetua.core.events import OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.auth import PERMISSION_CANCEL, PERMISSION_ORDER
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
-from perpetua.gateway.orders import amend_command, cancel_command, event_result, place_command
+from perpetua.gateway.orders import (
+    amend_command,
+    cancel_command,
+    cancel_filter,
+    event_result,
+    order_matches,
+    place_command,
+)
 from perpetua.gateway.params import Params
 from perpetua.gateway.ratelimit import bulk_cost
 from perpetua.gateway.routes import Spec
@@ -114,20 +128,37 @@ async def put_order(ctx: Context) -> dict[str, Any]:
                                   names))
 
 
-async def _ended_row(ctx: Context, order_id: int, cl_ord_id: str) -> dict[str, Any] | None:
-    event = ctx.gw.private.ended_order(ctx.account, order_id, cl_ord_id)
-    if event is not None:
-        return _row(ctx, event)
-    row = await _stored_order(ctx, order_id if order_id > 0 else None, cl_ord_id)
-    if row is None or row.ord_status not in TERMINAL_VALUES:
-        return None
-    return _stored_row(ctx, row)
+async def _ended_rows(ctx: Context, misses: list[Rejected]) -> dict[int | str, OrderEvent]:
+    """The ended orders a cancel missed, by order id and by clOrdID: the recent ones this
+    process keeps first, the rest from the read models in one query (never one per id)."""
+    found: dict[int | str, OrderEvent] = {}
+    for event in ctx.gw.private.ended_orders.get(ctx.account, {}).values():  # oldest first
+        found[event.order_id] = event
+        if event.cl_ord_id:
+            found[event.cl_ord_id] = event
+    order_ids = [m.order_id for m in misses if m.order_id > 0 and m.order_id not in found]
+    cl_ord_ids = [m.cl_ord_id for m in misses if m.cl_ord_id and m.cl_ord_id not in found]
+    history = ctx.gw.history
+    if history is None or not (order_ids or cl_ord_ids):
+        return found
+    rows = await history.read(ctx.gw.account_seq(ctx.account), queries.get_orders_by_ids,
+                              ctx.account, order_ids, cl_ord_ids)
+    for row in reversed(rows):  # oldest first: the newest order with a clOrdID wins
+        if row.ord_status in TERMINAL_VALUES:
+            event = order_event_of(row)
+            found[event.order_id] = event
+            if event.cl_ord_id:
+                found[event.cl_ord_id] = event
+    return found
 
 
 async def delete_order(ctx: Context) -> list[dict[str, Any]]:
     command = cancel_command(ctx.params, ctx.account)
     result = await ctx.gw.submit_unshed(command)
     rows: list[dict[str, Any]] = []
+    misses = [e for e in result.events if isinstance(e, Rejected)
+              and e.account == ctx.account and e.command == "CancelOrders"]
+    ended = await _ended_rows(ctx, misses) if misses else {}
     missing = 0
     for event in result.events:
         if isinstance(event, OrderEvent) and event.account == ctx.account and (
@@ -135,10 +166,11 @@ async def delete_order(ctx: Context) -> list[dict[str, Any]]:
             rows.append(_row(ctx, event))
         elif isinstance(event, Rejected) and event.account == ctx.account and (
                 event.command == "CancelOrders"):
-            ended = await _ended_row(ctx, event.order_id, event.cl_ord_id)
-            if ended is not None:
-                rows.append(dict(ended, error="Unable to cancel order due to existing state: "
-                                 f"{ended['ordStatus']}"))
+            known = ended.get(event.order_id if event.order_id > 0 else event.cl_ord_id)
+            if known is not None and known.symbol in ctx.gw.market.specs:
+                row = _row(ctx, known)
+                rows.append(dict(row, error="Unable to cancel order due to existing state: "
+                                 f"{row['ordStatus']}"))
             else:
                 missing += 1
                 rows.append({"orderID": order_uuid(event.order_id) if event.order_id > 0
@@ -149,6 +181,12 @@ async def delete_order(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
+def _cancel_cost(params: Params) -> int:
+    """A cancel of n ids costs like a bulk of n orders (``bulk_cost``)."""
+    count = sum(len(params.string_list(name) or ()) for name in ("orderID", "clOrdID"))
+    return bulk_cost(count)
+
+
 async def delete_all(ctx: Context) -> list[dict[str, Any]]:
     symbol_text = ctx.params.string("symbol")
     symbol = ""
@@ -156,15 +194,25 @@ async def delete_all(ctx: Context) -> list[dict[str, Any]]:
         symbol = ctx.gw.symbols.one(symbol_text) or ""
         if not symbol:
             raise ApiError(400, MESSAGES[Reason.INSTRUMENT_UNKNOWN])
-    filter_ = ctx.params.json_value("filter") or {}
-    if not isinstance(filter_, dict):
-        raise bad_request("Invalid filter: must be a JSON object")
-    side = _SIDES.get(str(filter_.get("side"))) if "side" in filter_ else None
-    command = CancelAll(0, ctx.account, symbol, side,  # type: ignore[arg-type]
-                        ctx.params.string("text") or "")
+    filter_ = cancel_filter(ctx.params.json_value("filter"))
+    text = ctx.params.string("text") or ""
+    sides = filter_.get("side", [])
+    if set(filter_) <= {"side"} and len(sides) <= 1:  # the core's own CancelAll, atomic
+        side = _SIDES[sides[0]] if sides else None
+        command: CancelAll | CancelOrders = CancelAll(
+            0, ctx.account, symbol, side, text)  # type: ignore[arg-type]
+    else:  # the open orders the filter selects, cancelled by id: never more than asked
+        chosen = [event.order_id for event in
+                  list(ctx.gw.private.open_orders.get(ctx.account, {}).values())
+                  if (not symbol or event.symbol == symbol) and event.symbol in (
+                      ctx.gw.market.specs) and order_matches(_row(ctx, event), filter_)]
+        if not chosen:
+            return []
+        command = CancelOrders(0, ctx.account, tuple(chosen), (), text)
     result = await ctx.gw.submit_unshed(command)
     for event in result.events:
-        if isinstance(event, Rejected) and event.account == ctx.account:
+        if isinstance(event, Rejected) and event.account == ctx.account and (
+                event.command == "CancelAll"):
             raise from_reason(event.reason)
     return [_row(ctx, e) for e in result.events
             if isinstance(e, OrderEvent) and e.account == ctx.account
@@ -285,7 +333,7 @@ SPECS = [
     Spec("/order", "PUT", put_order, private=True, permission=PERMISSION_ORDER,
          order_layer=True),
     Spec("/order", "DELETE", delete_order, private=True, permission=PERMISSION_CANCEL,
-         order_layer=True),
+         order_layer=True, cost=_cancel_cost),
     Spec("/order/all", "DELETE", delete_all, private=True, permission=PERMISSION_CANCEL,
          order_layer=True),
     Spec("/order/bulk", "POST", post_bulk, private=True, permission=PERMISSION_ORDER,

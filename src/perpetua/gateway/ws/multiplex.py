@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["serve_multiplexed"]
 
 STREAMS_PER_SOCKET_MAX = 20
+FRAME_CHARS_MAX = 65_536
 OPEN, CLOSE, MESSAGE = 1, 2, 0
 
 
@@ -50,6 +51,8 @@ async def serve_multiplexed(gw: "Gateway", websocket: WebSocket) -> None:
     try:
         while True:
             text = await websocket.receive_text()
+            if len(text) > FRAME_CHARS_MAX:  # as /realtime's message bound
+                continue
             try:
                 frame = decode_json_text(text)
             except (msgspec.DecodeError, ApiError):  # not a frame (or nested too deep)
