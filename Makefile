@@ -14,12 +14,22 @@ PYTHON ?=
 # Extra pytest arguments, e.g. `make test ARGS="-k book -x"`.
 ARGS ?=
 
-.PHONY: help venv test check bench run clean
+# The web terminal: sources in web/, built by Vite into the package, where the gateway serves it.
+WEB_DIST := src/perpetua/web/dist/index.html
+WEB_MODULES := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+               web/vite.config.ts web/tsconfig.json web/package.json
+CHROMIUM ?= /usr/bin/chromium
+NODE_MISSING := error: node and npm are needed to build the web terminal (web/); install Node.js >= 20.19 with npm (Debian: apt-get install nodejs npm)
+
+.PHONY: help venv test test-py test-web check bench run clean web
 
 help:
 	@echo "Perpetua: make targets"
-	@echo "  make run     start the demo exchange (.venv/bin/perpetua demo)"
-	@echo "  make test    run the test suite (pytest; ARGS=\"...\" passes options)"
+	@echo "  make run     build the web terminal if its sources changed, start the demo exchange"
+	@echo "  make test    run the test suite (pytest; ARGS=\"...\" passes options), then the browser tests"
+	@echo "  make web     build the web terminal (web/ -> src/perpetua/web/dist; needs node and npm)"
+	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
 	@echo "  make check   ruff, mypy (strict on core) and the tidy/layering tests"
 	@echo "  make bench   run bench/bench_*.py, write bench/results/latest.json"
 	@echo "  make venv    create or update .venv (python3.11, or python3 >= 3.11; PYTHON=... to choose)"
@@ -56,11 +66,34 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-input -e '.[dev]'; \
 	touch $@
 
+# node_modules follow package-lock.json exactly (npm ci); the stamp is newer than the lock file.
+$(WEB_MODULES): web/package-lock.json web/package.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "$(NODE_MISSING)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+# Rebuilt only when a source is newer than the build (make compares the files' times).
+$(WEB_DIST): $(WEB_MODULES) $(WEB_SOURCES)
+	@command -v node >/dev/null 2>&1 || { echo "$(NODE_MISSING)" >&2; exit 1; }
+	@echo "building the web terminal (web/ -> src/perpetua/web/dist)"
+	cd web && npm run --silent build
+
+web: $(WEB_DIST)
+
 # pytest exits 5 when it collects no tests; that is a failure here, not a silent success.
-test: venv
+test: test-py test-web
+
+test-py: venv
 	@$(VPY) -m pytest $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+# The browser tests drive Debian's Chromium (no browser downloads here) through playwright-core,
+# against a real `perpetua demo` process.
+test-web: venv web
+	@[ -x "$(CHROMIUM)" ] || { echo "error: the browser tests need Chromium at $(CHROMIUM)" \
+	  "(Debian: apt-get install chromium; or make test CHROMIUM=/path/to/chromium)" >&2; exit 1; }
+	cd web && PERPETUA_CHROMIUM=$(CHROMIUM) PERPETUA_PYTHON=$(CURDIR)/$(VPY) npm test
 
 # Runs all three checks even when one fails, then fails if any did.
 check: venv
@@ -75,10 +108,10 @@ check: venv
 bench: venv
 	$(VPY) bench/run_all.py
 
-run: venv
+run: venv web
 	$(VENV)/bin/perpetua demo
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \
-	       bench/results
+	       bench/results web/node_modules web/e2e/artifacts src/perpetua/web/dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

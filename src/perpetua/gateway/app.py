@@ -27,6 +27,7 @@ from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
+from perpetua.web import web_routes
 
 __all__ = ["create_app"]
 
@@ -86,6 +87,7 @@ def create_app(config: GatewayConfig, sequencer: SequencerPort, store: Any = Non
         WebSocketRoute("/realtime", realtime),
         WebSocketRoute("/realtimePlatform", realtime_platform),
         WebSocketRoute("/realtimemd", realtime_md),
+        *web_routes(),  # the web terminal at / (perpetua.web.static)
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: not_found, 404: not_found,

@@ -1,0 +1,98 @@
+// REST client for /api/v1, signed BitMEX-style in the browser with WebCrypto:
+// hex(HMAC-SHA256(secret, VERB + path-with-query + expires + body)).
+// Errors come back as ApiError carrying the venue's own message (BitMEX's {error:{message,name}}).
+import { loadCredentials } from "./credentials";
+
+export const API_PREFIX = "/api/v1";
+export const SIGNATURE_TTL_S = 60; // how long a signed request stays valid
+export const REQUEST_TIMEOUT_MS = 15_000;
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly name_: string = "HTTPError") {
+    super(message);
+  }
+}
+
+const encoder = new TextEncoder();
+const keyCache = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keyCache.get(secret);
+  if (!key) {
+    if (!globalThis.crypto?.subtle) {
+      throw new ApiError(0, "This page is not a secure context (https or localhost), so the browser offers no WebCrypto to sign requests with.");
+    }
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    keyCache.set(secret, key);
+  }
+  return key;
+}
+
+export async function sign(secret: string, verb: string, path: string, expires: number, body: string): Promise<string> {
+  const key = await hmacKey(secret);
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(verb.toUpperCase() + path + String(expires) + body));
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function expiresIn(seconds: number = SIGNATURE_TTL_S): number {
+  return Math.floor(Date.now() / 1000) + seconds;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+function withQuery(path: string, query?: Query): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+async function errorOf(response: Response): Promise<ApiError> {
+  let message = `${response.status} ${response.statusText}`;
+  let name = "HTTPError";
+  try {
+    const body = await response.json();
+    if (body?.error?.message) {
+      message = String(body.error.message);
+      name = String(body.error.name ?? name);
+    }
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(response.status, message, name);
+}
+
+export async function request<T>(verb: string, path: string, options: { query?: Query; body?: object; signed?: boolean } = {}): Promise<T> {
+  const target = withQuery(API_PREFIX + path, options.query);
+  const body = options.body ? JSON.stringify(options.body) : "";
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body) headers["content-type"] = "application/json";
+  const credentials = loadCredentials();
+  if (options.signed ?? credentials !== null) {
+    if (!credentials) throw new ApiError(401, "Load an API key first (API key button, top right).", "AuthError");
+    const expires = expiresIn();
+    headers["api-key"] = credentials.key;
+    headers["api-expires"] = String(expires);
+    headers["api-signature"] = await sign(credentials.secret, verb, target, expires, body);
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  let response: Response;
+  try {
+    response = await fetch(target, { method: verb, headers, body: body || undefined, signal: controller.signal });
+  } catch (error) {
+    throw new ApiError(0, controller.signal.aborted ? `No answer from the venue within ${REQUEST_TIMEOUT_MS / 1000} s` : `Network error: ${String(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) throw await errorOf(response);
+  return (await response.json()) as T;
+}
+
+export const get = <T>(path: string, query?: Query, signed?: boolean) => request<T>("GET", path, { query, signed });
+export const post = <T>(path: string, body: object) => request<T>("POST", path, { body, signed: true });
+export const put = <T>(path: string, body: object) => request<T>("PUT", path, { body, signed: true });
+export const del = <T>(path: string, body: object) => request<T>("DELETE", path, { body, signed: true });

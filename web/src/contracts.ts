@@ -1,0 +1,106 @@
+// Contract arithmetic as BitMEX defines it (reference §7.1), on the instrument row the venue
+// publishes, for previews only: the venue computes the real figures, the terminal shows them.
+// Value of one contract in settlement minor units: |multiplier| / price for inverse contracts,
+// |multiplier| * price for linear, quanto and spot (their multipliers carry the conversions).
+export interface Instrument {
+  symbol: string;
+  typ: string;
+  state: string;
+  rootSymbol?: string;
+  quoteCurrency?: string;
+  settlCurrency?: string;
+  positionCurrency?: string;
+  underlying?: string;
+  tickSize: number;
+  lotSize: number;
+  maxOrderQty?: number;
+  multiplier: number;
+  isInverse: boolean;
+  isQuanto: boolean;
+  initMargin: number;
+  maintMargin: number;
+  takerFee?: number;
+  makerFee?: number;
+  lastPrice?: number | null;
+  markPrice?: number | null;
+  indicativeSettlePrice?: number | null;
+  lastChangePcnt?: number | null;
+  highPrice?: number | null;
+  lowPrice?: number | null;
+  volume24h?: number | null;
+  turnover24h?: number | null;
+  homeNotional24h?: number | null;
+  foreignNotional24h?: number | null;
+  openInterest?: number | null;
+  fundingRate?: number | null;
+  indicativeFundingRate?: number | null;
+  fundingTimestamp?: string | null;
+  referenceSymbol?: string;
+  expiry?: string | null;
+  bidPrice?: number | null;
+  askPrice?: number | null;
+}
+
+/** Minor units per major unit, by settlement currency code (XBt = 1e-8 XBT, ...). */
+export const CURRENCY_SCALE: Record<string, { major: string; scale: number }> = {
+  XBt: { major: "XBT", scale: 8 },
+  USDt: { major: "USDT", scale: 6 },
+  Gwei: { major: "ETH", scale: 9 },
+  BMEx: { major: "BMEX", scale: 6 },
+  LAMp: { major: "USD", scale: 2 },
+};
+
+export function currencyInfo(code: string | undefined): { major: string; scale: number } {
+  return CURRENCY_SCALE[code ?? ""] ?? { major: code ?? "", scale: 0 };
+}
+
+export const isSpot = (i: Instrument) => i.typ.startsWith("I");
+export const isPerpetual = (i: Instrument) => i.typ === "FFWCSX";
+export const maxLeverage = (i: Instrument) => (i.initMargin > 0 ? Math.round(1 / i.initMargin) : 1);
+
+/** Value of `qty` contracts at `price`, in settlement minor units (always positive). */
+export function contractValue(i: Instrument, qty: number, price: number): number {
+  const m = Math.abs(i.multiplier);
+  return i.isInverse ? (m / price) * Math.abs(qty) : m * price * Math.abs(qty);
+}
+
+/** Profit of a position of `qty` (signed) opened at `entry`, marked at `price`, minor units. */
+export function pnl(i: Instrument, qty: number, entry: number, price: number): number {
+  const m = Math.abs(i.multiplier);
+  return i.isInverse ? qty * m * (1 / entry - 1 / price) : qty * m * (price - entry);
+}
+
+export interface Preview {
+  value: number; // minor units
+  margin: number; // initial margin at the chosen leverage, minor units
+  fee: number; // taker fee on the value, minor units
+  cost: number; // margin + fee
+  liquidation: number | null; // price, null when it cannot go bad (spot, fully covered)
+}
+
+/**
+ * What an order opening a new position would cost and where that position would be liquidated.
+ * `leverage` 0 means cross margin: the whole `available` balance backs the position. The
+ * liquidation price solves pnl(p) = -(margin - maintenance margin), fees ignored: an estimate,
+ * labelled as such; the position's own liquidationPrice comes from the venue once it exists.
+ */
+export function preview(i: Instrument, qty: number, price: number, leverage: number, available: number): Preview | null {
+  if (!(qty !== 0 && price > 0)) return null;
+  const value = contractValue(i, qty, price);
+  const lev = leverage > 0 ? leverage : maxLeverage(i);
+  const margin = isSpot(i) ? value : value / lev;
+  const fee = value * (i.takerFee ?? 0);
+  if (isSpot(i)) return { value, margin, fee, cost: margin + fee, liquidation: null };
+  const backing = leverage > 0 ? margin : Math.max(margin, available);
+  const cushion = backing - value * i.maintMargin;
+  const m = Math.abs(i.multiplier) * Math.abs(qty);
+  let liquidation: number | null;
+  if (i.isInverse) {
+    const inverse = 1 / price + (qty > 0 ? 1 : -1) * (cushion / m);
+    liquidation = inverse > 0 ? 1 / inverse : null;
+  } else {
+    const p = price - (qty > 0 ? 1 : -1) * (cushion / m);
+    liquidation = p > 0 ? p : null;
+  }
+  return { value, margin, fee, cost: margin + fee, liquidation };
+}

@@ -1,0 +1,65 @@
+// Number and time formatting: prices to the instrument's tick, money in major units.
+import { currencyInfo } from "./contracts";
+
+export function decimalsOf(step: number): number {
+  if (!(step > 0)) return 2;
+  const text = step.toExponential();
+  const [mantissa, exponent] = text.split("e");
+  const fraction = (mantissa.split(".")[1] ?? "").length;
+  return Math.max(0, fraction - Number(exponent));
+}
+
+export function price(value: number | null | undefined, tick: number): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+  return value.toLocaleString("en-US", { minimumFractionDigits: decimalsOf(tick), maximumFractionDigits: decimalsOf(tick) });
+}
+
+export function qty(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+  return value.toLocaleString("en-US", { maximumFractionDigits: 8 });
+}
+
+export function compact(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+  return Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 }).format(value);
+}
+
+export function percent(value: number | null | undefined, digits = 2): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+  const sign = value > 0 ? "+" : "";
+  return `${sign}${(value * 100).toFixed(digits)}%`;
+}
+
+/** Minor units of `currency` as major units: 150000000 XBt -> "1.5000 XBT". */
+export function money(minor: number | null | undefined, currency: string | undefined, digits?: number): string {
+  if (minor === null || minor === undefined || !Number.isFinite(minor)) return "-";
+  const { major, scale } = currencyInfo(currency);
+  const shown = digits ?? Math.min(scale, 4);
+  return `${(minor / 10 ** scale).toLocaleString("en-US", { minimumFractionDigits: shown, maximumFractionDigits: shown })} ${major}`;
+}
+
+export function clock(iso: string | undefined): string {
+  if (!iso) return "-";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "-" : date.toISOString().slice(11, 19);
+}
+
+export function countdown(iso: string | null | undefined, nowMs: number): string {
+  if (!iso) return "";
+  const left = Math.max(0, Math.floor((new Date(iso).getTime() - nowMs) / 1000));
+  const h = Math.floor(left / 3600);
+  const m = Math.floor((left % 3600) / 60);
+  const s = left % 60;
+  return `in ${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+/** Small DOM helper: an element with attributes and children (text is always textContent). */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
