@@ -149,6 +149,7 @@ def _banner(options: DemoOptions, you: Any, operator_key: str, start_ns: int,
         if outbox is not None else "  mail        sent to PERPETUA_SMTP_URL"
     return "\n".join([
         "Perpetua demo exchange is running",
+        f"  Terminal    {base}/",
         f"  REST        {base}/api/v1",
         f"  WebSocket   ws://{options.host}:{options.port}/realtime",
         f"  Explorer    {base}/api/explorer",
