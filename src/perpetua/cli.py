@@ -1,18 +1,18 @@
 """Command line: `perpetua run | demo | replay | snapshot | verify | repair-journal | admin`.
 
-Built so far (issue 4), over a data dir holding ``journal/`` and ``snapshots/``:
+    run             serve a venue built by ``perpetua.runtime`` from ``--config`` (TOML) and
+                    options; exits 1 naming the key when the configuration is wrong
+    demo            the same venue with simulated index feeds and trading bots
+                    (``perpetua.demo``); exits 1 on bad options before touching the data dir
+    admin           users and API keys in a data dir's accounts database
+
+Over a data dir holding ``journal/`` and ``snapshots/``:
     replay          rebuild state; print seq, state_hash, conservation totals and replay rate
     snapshot        offline: recover, then write and verify a snapshot at the recovered seq
     verify          restore every snapshot and check it against a replay of the journal
     repair-journal  move journal damage into journal/quarantine/ (never deletes)
 They print one JSON document on stdout, progress on stderr, and exit 1 with the reason on
 stderr when the data dir cannot be read (corruption names file and offset).
-
-``demo`` (issue 6) runs the exchange with simulated index feeds and trading bots
-(``perpetua.demo``); it exits 1 on bad options before touching the data dir.
-
-The other subcommands are placeholders: they exit with code 2 and name the issue that builds
-them. Whoever builds one replaces its placeholder with a real handler.
 """
 
 import argparse
@@ -20,23 +20,22 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perpetua import __version__
 from perpetua.services.admin_cli import AdminError, add_admin_parser, run_admin
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from perpetua.runtime import VenueConfig
+
+__all__ = ["build_parser", "main", "run_config"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_NOT_BUILT = 2
 EXIT_ADMIN_FAILED = 1
 ADMIN_HELP = "users and API keys: create-user, create-key, list-keys, disable-key, list-users"
-
-# subcommand -> (one-line help, number of the issue that builds it)
-PLANNED_COMMANDS: dict[str, tuple[str, int]] = {
-    "run": ("serve the exchange: REST and WebSocket API, sequencer and core", 5),
-    "demo": ("a live demo market: simulated index feeds and trading bots", 6),
-}
+RUN_HELP = "serve the exchange: REST and WebSocket API, sequencer, core and index feeds"
+DEMO_HELP = "a live demo market: simulated index feeds and trading bots"
 
 DATA_DIR_COMMANDS: dict[str, str] = {
     "replay": "rebuild state from a data dir; print seq, state_hash, totals and replay rate",
@@ -53,12 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"perpetua {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (help_text, _issue) in PLANNED_COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        if name == "run":
-            _add_run_arguments(sub)
-        if name == "demo":
-            _add_demo_arguments(sub)
+    _add_run_arguments(subparsers.add_parser("run", help=RUN_HELP, description=RUN_HELP))
+    _add_demo_arguments(subparsers.add_parser("demo", help=DEMO_HELP, description=DEMO_HELP))
     add_admin_parser(subparsers, ADMIN_HELP)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -74,16 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    sub.add_argument("--port", type=int, default=8000, help="port to listen on")
+    sub.add_argument("--config", type=Path, default=None,
+                     help="a TOML file (docs/operations.md); options below override it")
+    sub.add_argument("--data-dir", type=Path, default=None,
+                     help="the exchange's data dir (default: the config's, else ./data)")
+    sub.add_argument("--host", default=None, help="address to listen on")
+    sub.add_argument("--port", type=int, default=None, help="port to listen on")
+    sub.add_argument("--forwarded-allow-ips", default=None,
+                     help="comma-separated proxy addresses whose X-Forwarded-For is trusted"
+                          " (default: none)")
     sub.add_argument("--operator-key", default="",
                      help="x-operator-key for /api/v1/admin/* (default: $PERPETUA_OPERATOR_KEY"
                           " or a random key printed at start)")
     sub.add_argument("--no-rate-limits", action="store_true",
                      help="disable REST and WebSocket rate limits (benchmarks, local bots)")
     sub.add_argument("--no-store", action="store_true", help="do not run the read-model projector")
-    sub.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub.add_argument("--no-feeds", action="store_true",
+                     help="publish no index prices (marks hold; default: the config's feeds)")
+    sub.add_argument("--log-level", default=None, help="debug, info, warning, error")
+    sub.add_argument("--log-format", default=None, help="json (default) or text")
 
 
 def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
@@ -134,12 +138,47 @@ def _run_demo(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _run_server(args: argparse.Namespace) -> int:
-    from perpetua.gateway.serve import RunOptions, run
+def run_config(args: argparse.Namespace) -> "VenueConfig":
+    """The venue's configuration: the file, then the options over it."""
+    from dataclasses import replace
 
-    return run(RunOptions(data_dir=args.data_dir, host=args.host, port=args.port,
-                          operator_key=args.operator_key, rate_limits=not args.no_rate_limits,
-                          store=not args.no_store, log_level=args.log_level))
+    from perpetua.runtime import FeedsConfig, VenueConfig, load_config
+
+    config = load_config(args.config) if args.config is not None else VenueConfig()
+    server: dict[str, object] = {}
+    if args.host is not None:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    if args.forwarded_allow_ips is not None:
+        server["forwarded_allow_ips"] = tuple(
+            a.strip() for a in args.forwarded_allow_ips.split(",") if a.strip())
+    if args.log_level is not None:
+        server["log_level"] = args.log_level
+    if args.log_format is not None:
+        server["log_format"] = args.log_format
+    config = config.with_server(**server)
+    if args.data_dir is not None:
+        config = replace(config, data_dir=args.data_dir)
+    if args.operator_key:
+        config = replace(config, operator_key=args.operator_key)
+    if args.no_rate_limits:
+        config = replace(config, rate_limits_enabled=False)
+    if args.no_store:
+        config = replace(config, store=False)
+    if args.no_feeds:
+        config = replace(config, feeds=FeedsConfig(default="none"))
+    return config
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from perpetua.runtime import ConfigError, run
+
+    try:
+        return run(run_config(args))
+    except ConfigError as error:
+        print(f"perpetua run: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _progress(replayed: int, seconds: float) -> None:
@@ -199,9 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         print(json.dumps(report, indent=2, sort_keys=True))
         return EXIT_OK
-    _help_text, issue = PLANNED_COMMANDS[args.command]
-    print(f"perpetua {args.command}: not built yet: see issue {issue}", file=sys.stderr)
-    return EXIT_NOT_BUILT
+    raise AssertionError(f"unhandled command {args.command}")  # argparse allows no other
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from perpetua.core.commands import Deposit, IndexPrice, SetInterestRate
-from perpetua.gateway import GatewayConfig, MemoryAccounts
 from perpetua.gateway.auth import sign
-from perpetua.gateway.ratelimit import RateLimitConfig
-from perpetua.gateway.serve import open_exchange
 from perpetua.marketdata.wire import encode_json
+from perpetua.runtime import FeedsConfig, Venue, VenueConfig, open_venue
 
 ALICE, BOB = 1001, 1002
 INSTRUMENT_FIELDS = ("state", "lastPrice", "lastTickDirection", "markPrice", "fairPrice",
@@ -26,14 +24,15 @@ INSTRUMENT_FIELDS = ("state", "lastPrice", "lastTickDirection", "markPrice", "fa
 
 
 class Client:
-    def __init__(self, client: TestClient, exchange: Any) -> None:
+    def __init__(self, client: TestClient, exchange: Venue, keys: dict[int, tuple[str, str]]
+                 ) -> None:
         self.client = client
         self.exchange = exchange
+        self.keys = keys
 
     def signed(self, method: str, path: str, account: int = ALICE, body: Any = None,
                params: dict[str, str] | None = None) -> Any:
-        key, secret = ("alice-key", "alice-secret") if account == ALICE else (
-            "bob-key", "bob-secret")
+        key, secret = self.keys[account]
         target = "/api/v1" + path
         if params:
             from urllib.parse import urlencode
@@ -52,17 +51,29 @@ class Client:
         self.exchange.sequencer.execute(command)
 
 
+def _keys(venue: Venue, data_dir: Path) -> dict[int, tuple[str, str]]:
+    """Alice's and Bob's keys: made on the first start, read back from the data dir after."""
+    saved = data_dir / "test-keys.json"
+    if saved.exists():
+        return {int(k): (v[0], v[1]) for k, v in json.loads(saved.read_text()).items()}
+    keys = {}
+    for account, name in ((ALICE, "alice"), (BOB, "bob")):
+        venue.accounts.create_user(f"{name}@example.com", "a long test password", account)
+        keys[account] = venue.accounts.create_api_key(account, name, ["order"])
+    saved.write_text(json.dumps(keys))
+    return keys
+
+
 @contextmanager
 def running(data_dir: Path) -> Iterator[Client]:
-    accounts = MemoryAccounts()
-    accounts.create_api_key(ALICE, ["order"], key_id="alice-key", secret="alice-secret")
-    accounts.create_api_key(BOB, ["order"], key_id="bob-key", secret="bob-secret")
-    config = GatewayConfig(operator_key="op", rate_limits=RateLimitConfig(enabled=False))
-    exchange = open_exchange(data_dir, config, accounts)
+    config = VenueConfig(data_dir=data_dir, operator_key="op", rate_limits_enabled=False,
+                         feeds=FeedsConfig(default="none"))
+    exchange = open_venue(config)
+    keys = _keys(exchange, data_dir)
     exchange.start()
     try:
         with TestClient(exchange.app, client=("127.0.0.1", 50000)) as client:
-            yield Client(client, exchange)
+            yield Client(client, exchange, keys)
     finally:
         exchange.stop()
 
@@ -75,8 +86,9 @@ def _no_time(rows: Any) -> Any:
 
 def _partial(c: Client, table: str) -> Any:
     expires = int(time.time()) + 60
-    headers = {"api-key": "alice-key", "api-expires": str(expires),
-               "api-signature": sign("alice-secret", "GET", "/realtime", str(expires))}
+    key, secret = c.keys[ALICE]
+    headers = {"api-key": key, "api-expires": str(expires),
+               "api-signature": sign(secret, "GET", "/realtime", str(expires))}
     with c.client.websocket_connect(f"/realtime?subscribe={table}", headers=headers) as ws:
         ws.receive_text()  # welcome
         json.loads(ws.receive_text())  # ack

@@ -27,8 +27,6 @@ Stop: Ctrl-C (SIGINT) or SIGTERM stops the HTTP server, then the bots, the feeds
 import asyncio
 import json
 import logging
-import os
-import secrets
 import signal
 import sys
 import threading
@@ -45,20 +43,21 @@ from perpetua.demo.clock import DemoClock
 from perpetua.demo.provision import DEMO_PASSWORD_HASHER, DemoState
 from perpetua.demo.stats import DemoStats
 from perpetua.demo.traders import build_traders
-from perpetua.feeds import (
-    IndexBoard,
-    IndexPublisher,
-    IndexSimulator,
-    IndexSource,
-    ReplaySource,
-    default_config,
-    load_replay,
-)
+from perpetua.feeds import load_replay
 from perpetua.feeds.prices import format_units
-from perpetua.gateway.config import GatewayConfig
-from perpetua.gateway.ratelimit import RateLimitConfig
-from perpetua.gateway.serve import open_exchange
 from perpetua.marketdata.wire import iso_ms
+from perpetua.runtime import (
+    FeedsConfig,
+    IndexSourceConfig,
+    ServerConfig,
+    VenueConfig,
+    configure_logging,
+    open_venue,
+    operator_key,
+    referenced_indices,
+    server_config,
+    with_metrics,
+)
 
 __all__ = ["DemoOptions", "demo_markets", "run_demo"]
 
@@ -100,35 +99,15 @@ def demo_markets(selected: tuple[str, ...]) -> list[InstrumentSpec]:
     return [s for s in tradable if s.symbol in selected]
 
 
-def _accounts(data_dir: Path) -> Any:
-    """The accounts service of the data dir, with light password hashing for demo users."""
-    from perpetua.services.accounts import AccountsService
-    from perpetua.services.server_key import load_server_key
-    from perpetua.store import default_url, migrate, open_engine
-
-    url = os.environ.get("PERPETUA_DATABASE_URL") or default_url(data_dir)
-    migrate(url)
-    return AccountsService(open_engine(url), load_server_key(data_dir),
-                           password_hasher=DEMO_PASSWORD_HASHER)
-
-
-def _sources(options: DemoOptions, markets: list[InstrumentSpec], start_ns: int,
-             state: DemoState) -> tuple[list[IndexSource], IndexSimulator | None]:
-    wanted = {s.reference_symbol for s in markets if s.reference_symbol}
-    sources: list[IndexSource] = []
-    replayed: set[str] = set()
+def _feeds(options: DemoOptions, markets: list[InstrumentSpec]) -> FeedsConfig:
+    """Every index the markets reference is simulated, except those ``--replay`` holds."""
+    replayed: dict[str, IndexSourceConfig] = {}
     if options.replay is not None:
-        replay = ReplaySource(load_replay(options.replay))
-        replay.skip_to(start_ns)
-        replayed = set(replay.symbols()) & wanted
-        sources.append(replay)
-    config = default_config().only(wanted - replayed)
-    if not config.indices:
-        return sources, None
-    _saved_ns, prices = state.feed()
-    simulator = IndexSimulator(config, options.seed, start_ns, prices)
-    sources.append(simulator)
-    return sources, simulator
+        wanted = referenced_indices(markets)
+        held = {row.symbol for row in load_replay(options.replay)} & wanted
+        replayed = {symbol: IndexSourceConfig("replay", path=options.replay)
+                    for symbol in sorted(held)}
+    return FeedsConfig(seed=options.seed, default="simulated", indices=replayed)
 
 
 def _start_ns(options: DemoOptions, recovered_ns: int) -> int:
@@ -193,47 +172,46 @@ class _Demo:
     """The running pieces and their start/stop order (see the module docstring)."""
 
     def __init__(self, options: DemoOptions) -> None:
-        from perpetua.sequencer import summarize
-
         self.options = options
         self.markets = demo_markets(options.markets)
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = DemoState.load(options.data_dir)
-        self.operator_key = (options.operator_key or os.environ.get("PERPETUA_OPERATOR_KEY")
-                             or secrets.token_urlsafe(24))
         self.clock = DemoClock(options.speed)
-        self.accounts = _accounts(options.data_dir)
-        from perpetua.services.identity import attach_identity
-
-        # sign-up and sign-in for people (their passwords get the full argon2 parameters);
-        # mail goes to the embedded outbox unless PERPETUA_SMTP_URL names a relay
-        self.outbox = attach_identity(self.accounts, options.data_dir,
-                                      f"http://{options.host}:{options.port}")
-        config = GatewayConfig(
-            public_host=f"{options.host}:{options.port}", operator_key=self.operator_key,
+        self.config = VenueConfig(
+            data_dir=options.data_dir,
+            operator_key=operator_key(VenueConfig(operator_key=options.operator_key)),
+            server=ServerConfig(host=options.host, port=options.port,
+                                log_level=options.log_level, log_format="text"),
+            rate_limits_enabled=options.rate_limits,
             # BitMEX's limits per account; per IP a local demo's would throttle everyone at
             # once (every client here is 127.0.0.1), so anonymous requests get more
-            rate_limits=RateLimitConfig(enabled=options.rate_limits,
-                                        anonymous_per_minute=ANONYMOUS_PER_MINUTE),
+            anonymous_per_minute=ANONYMOUS_PER_MINUTE,
+            feeds=_feeds(options, self.markets),
         )
+        self.operator_key = self.config.operator_key
         # recovered, the projector caught up, the gateway's views seeded: as `perpetua run`
-        self.exchange = open_exchange(options.data_dir, config, self.accounts, clock=self.clock)
-        self.sequencer: Any = self.exchange.sequencer
-        recovered = self.sequencer.recovery.last_seq if self.sequencer.recovery else 0
-        recovered_ns = summarize(self.sequencer.engine).ts_ns if recovered else 0
-        self.start_ns = _start_ns(options, recovered_ns)
-        self.clock.begin_at(self.start_ns)
+        self.venue = open_venue(self.config, clock=self.clock, begin=self._begin,
+                                markets=self.markets, saved_prices=self.state.feed()[1],
+                                password_hasher=DEMO_PASSWORD_HASHER)
+        self.app = with_metrics(self.venue)
+        self.sequencer: Any = self.venue.sequencer
+        self.accounts = self.venue.accounts
+        self.outbox = self.venue.outbox
+        self.start_ns = self.venue.start_ns
         self.stats = DemoStats()
         self.sequencer.subscribe(self.stats.on_command)
-        sources, self.simulator = _sources(options, self.markets, self.start_ns, self.state)
-        self.board = IndexBoard({".BXBT": ".BXBT30M", ".BETH": ".BETH30M"})
-        self.publisher = IndexPublisher(sources, self.sequencer, self.clock, self.board)
-        # the compositeIndex seam (routes/instrument.py): constituents from the feeds' board
-        setattr(self.exchange.app.state.gateway, "composite_index", self.board)  # noqa: B010
+        self.simulator = self.venue.feeds.simulator
+        self.board = self.venue.feeds.board
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self.traders: Any = None
         self._quiesced = threading.Event()
+
+    def _begin(self, recovered_ns: int) -> int:
+        """Where simulated time starts: the clock is held there until the bots are funded."""
+        start_ns = _start_ns(self.options, recovered_ns)
+        self.clock.begin_at(start_ns)
+        return start_ns
 
     def start_traders(self, server: uvicorn.Server) -> None:
         """On its own thread once the server listens: feeds, accounts, banner, clock, bots."""
@@ -242,7 +220,7 @@ class _Demo:
             if self.stopping.is_set() or server.should_exit or time.monotonic() > deadline:
                 return
             time.sleep(0.05)
-        self.publisher.start()  # the first values go out now, at the held start time
+        self.venue.start_feeds()  # the first values go out now, at the held start time
         try:
             self.traders = build_traders(self.options, self.markets, self.state, self.accounts,
                                          self.sequencer)
@@ -287,16 +265,14 @@ class _Demo:
         self.stopping.set()
         if self.traders is not None:
             self.traders.runner.stop()
-        self.publisher.stop()
+        self.venue.stop_feeds()
         self.save_feed()
         self._quiesced.set()
 
     def stop(self) -> dict[str, Any]:
         """After the server: the sequencer (final snapshot), the projector, the summary."""
         self.quiesce()
-        self.exchange.stop()
-        if self.outbox is not None:
-            self.outbox.stop()
+        self.venue.stop()
         summary = self.stats.snapshot()
         summary["sim_time"] = iso_ms(summary["ts_ns"]) if summary["ts_ns"] else None
         summary["deposits"] = self.state.deposits
@@ -307,15 +283,10 @@ class _Demo:
 
 
 def run_demo(options: DemoOptions) -> int:
-    logging.basicConfig(level=options.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     demo = _Demo(options)
-    demo.exchange.start()
-    config = uvicorn.Config(
-        demo.exchange.app, host=options.host, port=options.port, loop="uvloop", http="httptools",
-        ws="websockets", log_level=options.log_level, access_log=False,
-        timeout_keep_alive=90, lifespan="on",
-    )
+    configure_logging(demo.config.server)
+    demo.venue.start()
+    config = server_config(demo.app, demo.config.server)
     server = _DemoServer(config, demo)
     starter = threading.Thread(target=demo.start_traders, args=(server,), daemon=True,
                                name="perpetua-demo-start")

@@ -1,51 +1,41 @@
-"""What the gateway needs from its neighbours, as small protocols.
+"""What the gateway needs from its neighbours, as small protocols the runtime satisfies.
 
-- ``SequencerPort``: ``await submit(cmd)`` returns a ``Result`` once the command is durable, or
-  raises ``Overloaded`` when its bounded queue is full (orders and amends only); ``subscribe``
-  registers a callback that receives ``(seq, ts_ns, command, events)`` for every command, in order.
+- ``CommandPort``: ``await submit_async(cmd)`` returns the sequencer's ``Result`` once the
+  command is durable, or raises ``Overloaded`` when its bounded queue is full (orders and amends
+  only); ``subscribe_batches`` registers a callback that receives each durable batch
+  (``list[Applied]``, in seq order) on the sequencer's committer thread.
 - ``AccountsPort``: ``lookup_api_key(key_id)`` returns an ``ApiKeyRecord`` or ``None``.
+- ``IndexBoardPort``: the index feeds' constituents for ``instrument/compositeIndex``.
 
-The real implementations live in ``perpetua.sequencer`` and ``perpetua.services.accounts``;
-``Overloaded`` is imported from the sequencer when it provides one so ``except`` clauses catch the
-real class.
+The real implementations are ``perpetua.sequencer.Sequencer``, ``perpetua.services.accounts``
+and ``perpetua.feeds.IndexBoard``; the runtime wires them.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
+
+from perpetua.core.commands import Command
+from perpetua.sequencer import Applied, Overloaded, Result
 
 __all__ = [
     "AccountsPort",
     "ApiKeyRecord",
-    "EventCallback",
+    "BatchCallback",
+    "CommandPort",
+    "IndexBoardPort",
+    "NoIndexBoard",
     "Overloaded",
     "Result",
-    "SequencerPort",
 ]
 
-try:  # the sequencer engineer's class, when it has landed
-    from perpetua.sequencer.runner import Overloaded
-except ImportError:  # pragma: no cover - depends on the tree
-
-    class Overloaded(Exception):  # type: ignore[no-redef]
-        """The sequencer's bounded queue is full: shed the request (HTTP 503)."""
+BatchCallback = Callable[[Sequence[Applied]], None]
 
 
-class Result(NamedTuple):
-    seq: int
-    ts_ns: int
-    events: Sequence[object]
+class CommandPort(Protocol):
+    async def submit_async(self, command: Command) -> Result: ...
 
-
-EventCallback = Callable[[int, int, object, Sequence[object]], Any]
-
-
-class SequencerPort(Protocol):
-    async def submit(self, command: Any) -> Any: ...
-
-    def subscribe(self, callback: EventCallback) -> Any: ...
-
-    # optional: ``subscribe_batches(callback(list[Applied]))``, preferred when present
+    def subscribe_batches(self, callback: BatchCallback) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +51,20 @@ class ApiKeyRecord:
     name: str = ""
     nonce: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IndexBoardPort(Protocol):
+    """The index feeds' board: the constituent rows of a composite index (BitMEX's
+    ``instrument/compositeIndex`` model), empty when nothing feeds that index."""
+
+    def composite_rows(self, symbol: str) -> list[dict[str, Any]]: ...
+
+
+class NoIndexBoard:
+    """A venue without index feeds (tests): no constituents anywhere."""
+
+    def composite_rows(self, symbol: str) -> list[dict[str, Any]]:
+        return []
 
 
 class AccountsPort(Protocol):

@@ -84,6 +84,7 @@ class RateLimits:
         self.config = config
         self._main: dict[str, Bucket] = {}
         self._orders: dict[str, Bucket] = {}
+        self.rejected_count = 0  # requests answered 429 (metrics)
 
     def _bucket(self, table: dict[str, Bucket], key: str, capacity: int, period_ns: int,
                 now: int) -> Bucket:
@@ -110,6 +111,7 @@ class RateLimits:
         headers["x-ratelimit-remaining"] = str(main.remaining())
         headers["x-ratelimit-reset"] = str(main.reset_s(wall))
         if not ok:
+            self.rejected_count += 1
             raise _limited(main.wait_s(cost), headers)
         if not order_layer:
             return
@@ -118,6 +120,7 @@ class RateLimits:
         ok = layer.take(min(cost, per_second), now)
         headers["x-ratelimit-remaining-1s"] = str(layer.remaining())
         if not ok:
+            self.rejected_count += 1
             raise _limited(1, headers)
 
 

@@ -1,9 +1,10 @@
 """``Gateway``: everything the routes and sockets share, and the event-stream entry point.
 
-``on_events`` is the callback registered with the sequencer. It folds each command's events into
-the public views (``MarketData``) and the private views, then hands the resulting deltas to the
-WebSocket fan-out. It always runs on the event loop's thread: a call from another thread is
-forwarded with ``call_soon_threadsafe``, which keeps the stream's order. Once the loop is
+``on_batch`` is the callback registered with the sequencer (``CommandPort``). It folds each
+durable batch's events into the public views (``MarketData``) and the private views, then hands
+the resulting deltas to the WebSocket fan-out. It always runs on the event loop's thread: a
+call from another thread is forwarded with ``call_soon_threadsafe``, which keeps the stream's
+order. Once the loop is
 closed (the server stopped, the sequencer still commits its queue and an idle tick while it
 stops), deliveries are dropped: they are durable in the journal, the read-model projector is
 fed by its own subscription, and the views are seeded anew at the next start.
@@ -19,19 +20,25 @@ before a restart comes with the recovered engine's seed.
 """
 
 import asyncio
-import inspect
 import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from perpetua.core.commands import ListFuture
+from perpetua.core.commands import Command, ListFuture
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, Overloaded, SequencerPort
+from perpetua.gateway.ports import (
+    AccountsPort,
+    CommandPort,
+    IndexBoardPort,
+    NoIndexBoard,
+    Overloaded,
+    Result,
+)
 from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
@@ -40,6 +47,7 @@ from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.wire import now_ns
+from perpetua.sequencer import Applied
 from perpetua.services.identity import IdentityPort
 from perpetua.store.symbols import listed_spec
 
@@ -49,9 +57,10 @@ _log = logging.getLogger(__name__)
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, sequencer: SequencerPort, store: Any,
-                 accounts: AccountsPort | None) -> None:
+    def __init__(self, config: GatewayConfig, sequencer: CommandPort, store: Any,
+                 accounts: AccountsPort | None, indices: IndexBoardPort | None = None) -> None:
         self.config = config
+        self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
         self.store = store
         self.accounts = accounts
@@ -71,16 +80,9 @@ class Gateway:
         self._roller: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
         self.last_seq = 0
-        self._early: list[Any] | None = []  # batches delivered before the loop ran
+        self._early: list[Sequence[Applied]] | None = []  # batches delivered before the loop
         self._early_lock = threading.Lock()
-        self._subscribe()
-
-    def _subscribe(self) -> None:
-        subscribe_batches = getattr(self.sequencer, "subscribe_batches", None)
-        if subscribe_batches is not None:  # one loop wake-up per durable batch
-            subscribe_batches(self.on_batch)
-        else:
-            self.sequencer.subscribe(self.on_events)
+        sequencer.subscribe_batches(self.on_batch)  # one loop wake-up per durable batch
 
     def bootstrap(self, seed: EngineSeed) -> None:
         """Load the views from the recovered engine and the read models (before serving)."""
@@ -90,7 +92,7 @@ class Gateway:
         """The last seq that touched ``account`` (history reads wait for it)."""
         return self.private.account_seq.get(account, 0)
 
-    def _buffered(self, item: Any) -> bool:
+    def _buffered(self, item: Sequence[Applied]) -> bool:
         """Keep ``item`` for ``start`` if the loop is not running yet."""
         if self._early is None:
             return False
@@ -101,22 +103,6 @@ class Gateway:
             return True
 
     # Event stream -------------------------------------------------------------------------------
-
-    def on_events(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
-        if self.loop is None and self._buffered((seq, ts_ns, command, events)):
-            return
-        loop = self.loop
-        if loop is not None and threading.get_ident() != self._thread_id:
-            _forward(loop, self._apply, seq, ts_ns, command, events)
-            return
-        self._apply(seq, ts_ns, command, events)
-
-    def _apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
-        public: list[Any] = []
-        private: list[Any] = []
-        self._fold(seq, ts_ns, command, events, public, private)
-        if public or private:
-            self.fanout.publish(public, private)
 
     def _fold(self, seq: int, ts_ns: int, command: object, events: Sequence[object],
               public: list[Any], private: list[Any]) -> None:
@@ -152,7 +138,7 @@ class Gateway:
         if self.market.add(spec):
             self.symbols.add(spec)
 
-    def on_batch(self, batch: Sequence[Any]) -> None:
+    def on_batch(self, batch: Sequence[Applied]) -> None:
         """The real sequencer's subscriber: ``list[Applied]`` per durable batch, in seq order,
         on its committer thread; forwarded whole to the loop (one wake-up per batch)."""
         if self.loop is None and self._buffered(batch):
@@ -163,7 +149,7 @@ class Gateway:
             return
         self._apply_batch(batch)
 
-    def _apply_batch(self, batch: Sequence[Any]) -> None:
+    def _apply_batch(self, batch: Sequence[Applied]) -> None:
         """A durable batch in seq order; its deltas go out in one publish (one write per
         WebSocket session per batch, not per command)."""
         public: list[Any] = []
@@ -174,17 +160,11 @@ class Gateway:
         if public or private:
             self.fanout.publish(public, private)
 
-    async def submit(self, command: Any) -> Any:
+    async def submit(self, command: Command) -> Result:
         """Submit to the sequencer; ``Overloaded`` propagates (503 for orders and amends)."""
-        submit_async = getattr(self.sequencer, "submit_async", None)
-        if submit_async is not None:
-            return await submit_async(command)
-        result = self.sequencer.submit(command)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await self.sequencer.submit_async(command)
 
-    async def submit_unshed(self, command: Any, attempts_max: int = 50) -> Any:
+    async def submit_unshed(self, command: Command, attempts_max: int = 50) -> Result:
         """Cancels and closes are never shed: retry briefly if the queue is momentarily full."""
         for _attempt in range(attempts_max):
             try:
@@ -200,11 +180,8 @@ class Gateway:
         with self._early_lock:
             early, self._early = self._early or [], None
             self.loop = asyncio.get_running_loop()
-        for item in early:  # in arrival order: batches (lists) or single records (tuples)
-            if isinstance(item, tuple):
-                self._apply(*item)
-            else:
-                self._apply_batch(item)
+        for batch in early:  # in arrival order
+            self._apply_batch(batch)
         self._roller = asyncio.create_task(self._roll_bins())
         self._key_watch = asyncio.create_task(watch_keys(self))
 

@@ -59,17 +59,16 @@ async def get_active_intervals(ctx: Context) -> dict[str, list[str]]:
 async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
     """The constituent rows and the composite row (reference BMI, weight null) of each index.
 
-    Constituents come from the index feeds' board (``perpetua.feeds.IndexBoard``) when one is
-    attached as ``gw.composite_index``; without it, only the composite row is known here."""
+    Constituents come from the index feeds' board (``gw.indices``); for an index nothing
+    feeds, only the composite row is known here."""
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol")) or [".BXBT"]
-    board = getattr(ctx.gw, "composite_index", None)
     rows: list[dict[str, Any]] = []
     for symbol in symbols:
         spec = ctx.gw.market.specs.get(symbol)
         if spec is None or spec.kind != InstrumentKind.INDEX:
             continue
-        fed = board.composite_rows(symbol) if board is not None else []
+        fed = ctx.gw.indices.composite_rows(symbol)
         if fed:
             rows.extend(fed)
             continue

@@ -63,6 +63,7 @@ class Fanout:
         self.private: dict[tuple[str, int], set[Session]] = {}
         self.sessions: set[Session] = set()
         self.messages_sent = 0
+        self.slow_consumers_dropped = 0  # sessions closed for falling behind (metrics)
 
     # Registration -------------------------------------------------------------------------------
 

@@ -100,6 +100,7 @@ class Session:
 
     def _slow(self, what: str) -> None:
         self.gw.fanout.drop(self)
+        self.gw.fanout.slow_consumers_dropped += 1
         self.closed = True
         self.close_reason = (CLOSE_SLOW_CONSUMER, f"slow consumer: {what}")
         self._wake_writer()

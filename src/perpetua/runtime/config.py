@@ -1,0 +1,258 @@
+"""``VenueConfig``: everything the runtime needs to build a venue, as one frozen value.
+
+Sources, in order of precedence: command-line options, then the TOML file given by
+``--config``, then the embedded defaults below. ``load_config(path)`` reads a file and
+answers ``ConfigError`` naming the key for anything it does not understand: an unknown key is
+an error, not ignored, so a typo cannot silently fall back to a default.
+
+The file's shape (every key optional)::
+
+    data_dir = "data"
+    database_url = ""            # empty: SQLite in the data dir; else a SQLAlchemy URL
+    operator_key = ""            # empty: $PERPETUA_OPERATOR_KEY, else a random key printed
+    store = true                 # the SQL read models and their projector
+
+    [server]
+    host = "127.0.0.1"
+    port = 8000
+    forwarded_allow_ips = []     # proxies whose X-Forwarded-For is trusted; empty: none
+    log_level = "info"
+    log_format = "json"          # "json" (structlog) or "text"
+
+    [rate_limits]
+    enabled = true
+    anonymous_per_minute = 30
+
+    [feeds]
+    seed = 1                     # the simulator's seed
+    default = "simulated"        # the source of every index not named below: simulated | none
+
+    [feeds.index.".BXBT"]       # one table per index with its own source
+    source = "replay"            # simulated | replay | live | none
+    path = "prices.csv"          # replay: rows of timestamp,symbol,price
+
+    [feeds.index.".BETH"]
+    source = "live"
+    decimals = 2
+    venues = [{ name = "Bitstamp", url = "https://...", format = "bitstamp", weight_ppm = 500000 }]
+"""
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from perpetua.feeds.live import FORMATS, LiveIndexConfig, LiveVenueConfig
+
+__all__ = [
+    "INDEX_SOURCES",
+    "ConfigError",
+    "FeedsConfig",
+    "IndexSourceConfig",
+    "ServerConfig",
+    "VenueConfig",
+    "load_config",
+]
+
+INDEX_SOURCES: Final = ("simulated", "replay", "live", "none")
+LOG_FORMATS: Final = ("json", "text")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+PORT_MAX: Final = 65_535
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    forwarded_allow_ips: tuple[str, ...] = ()
+    log_level: str = "info"
+    log_format: str = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSourceConfig:
+    """Where one index's prices come from."""
+
+    source: str = "simulated"
+    path: Path | None = None  # replay
+    live: LiveIndexConfig | None = None  # live
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsConfig:
+    seed: int = 1
+    default: str = "simulated"
+    indices: Mapping[str, IndexSourceConfig] = field(default_factory=dict)
+
+    def source_of(self, symbol: str) -> IndexSourceConfig:
+        return self.indices.get(symbol) or IndexSourceConfig(source=self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    operator_key: str = field(default="", repr=False)
+    store: bool = True
+    server: ServerConfig = field(default_factory=ServerConfig)
+    rate_limits_enabled: bool = True
+    anonymous_per_minute: int = 30
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+
+    def with_server(self, **changes: Any) -> "VenueConfig":
+        return replace(self, server=replace(self.server, **changes))
+
+
+# --- reading a file ---------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> VenueConfig:
+    """The file at ``path`` over the embedded defaults; ``ConfigError`` names what is wrong."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not TOML: {error}") from None
+    return parse_config(document, base=path.parent)
+
+
+def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueConfig:
+    """A parsed TOML document as a ``VenueConfig``; relative paths are taken from ``base``."""
+    _known(document, "", ("data_dir", "database_url", "operator_key", "store", "server",
+                          "rate_limits", "feeds"))
+    default = VenueConfig()
+    limits = _table(document, "rate_limits")
+    _known(limits, "rate_limits.", ("enabled", "anonymous_per_minute"))
+    anonymous = _int(limits, "rate_limits.anonymous_per_minute", default.anonymous_per_minute)
+    if anonymous <= 0:
+        raise ConfigError("rate_limits.anonymous_per_minute must be positive")
+    return VenueConfig(
+        data_dir=_path(base, _str(document, "data_dir", str(default.data_dir))),
+        database_url=_str(document, "database_url", ""),
+        operator_key=_str(document, "operator_key", ""),
+        store=_bool(document, "store", True),
+        server=_server(_table(document, "server")),
+        rate_limits_enabled=_bool(limits, "rate_limits.enabled", True),
+        anonymous_per_minute=anonymous,
+        feeds=_feeds(_table(document, "feeds"), base),
+    )
+
+
+def _server(table: Mapping[str, Any]) -> ServerConfig:
+    _known(table, "server.", ("host", "port", "forwarded_allow_ips", "log_level", "log_format"))
+    port = _int(table, "server.port", 8000)
+    if not 0 <= port <= PORT_MAX:
+        raise ConfigError(f"server.port must be in 0..{PORT_MAX}")
+    allowed = table.get("forwarded_allow_ips", [])
+    if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+        raise ConfigError("server.forwarded_allow_ips must be a list of addresses")
+    level = _choice(table, "server.log_level", "info", LOG_LEVELS)
+    return ServerConfig(host=_str(table, "server.host", "127.0.0.1"), port=port,
+                        forwarded_allow_ips=tuple(allowed), log_level=level,
+                        log_format=_choice(table, "server.log_format", "json", LOG_FORMATS))
+
+
+def _feeds(table: Mapping[str, Any], base: Path) -> FeedsConfig:
+    _known(table, "feeds.", ("seed", "default", "index"))
+    default = _choice(table, "feeds.default", "simulated", ("simulated", "none"))
+    indices: dict[str, IndexSourceConfig] = {}
+    for symbol, entry in _table(table, "index").items():
+        if not symbol.startswith(".") or not isinstance(entry, dict):
+            raise ConfigError(f"feeds.index.{symbol}: an index symbol (.BXBT) with a table")
+        indices[symbol] = _index_source(symbol, entry, base)
+    return FeedsConfig(seed=_int(table, "feeds.seed", 1), default=default, indices=indices)
+
+
+def _index_source(symbol: str, entry: Mapping[str, Any], base: Path) -> IndexSourceConfig:
+    where = f"feeds.index.{symbol}"
+    _known(entry, where + ".", ("source", "path", "decimals", "venues"))
+    source = _choice(entry, where + ".source", "simulated", INDEX_SOURCES)
+    if source == "replay":
+        if "path" not in entry:
+            raise ConfigError(f"{where}.path is required for a replay source")
+        return IndexSourceConfig(source, path=_path(base, _str(entry, where + ".path", "")))
+    if source == "live":
+        return IndexSourceConfig(source, live=_live(symbol, entry, where))
+    return IndexSourceConfig(source)
+
+
+def _live(symbol: str, entry: Mapping[str, Any], where: str) -> LiveIndexConfig:
+    venues = entry.get("venues")
+    if not isinstance(venues, list) or not venues:
+        raise ConfigError(f"{where}.venues: a live source needs at least one venue")
+    parsed = []
+    for number, venue in enumerate(venues):
+        here = f"{where}.venues[{number}]"
+        if not isinstance(venue, dict):
+            raise ConfigError(f"{here}: a table with name, url, format, weight_ppm")
+        _known(venue, here + ".", ("name", "url", "format", "weight_ppm", "timeout_s"))
+        try:
+            parsed.append(LiveVenueConfig(
+                name=_str(venue, here + ".name", ""), url=_str(venue, here + ".url", ""),
+                format=_choice(venue, here + ".format", "", FORMATS),
+                weight_ppm=_int(venue, here + ".weight_ppm", 0),
+                timeout_s=float(_int(venue, here + ".timeout_s", 2)),
+            ))  # fmt: skip
+        except ValueError as error:
+            raise ConfigError(f"{here}: {error}") from None
+    decimals = _int(entry, where + ".decimals", 2)
+    return LiveIndexConfig(symbol, decimals, tuple(parsed))
+
+
+# --- typed reads ------------------------------------------------------------------------------
+
+
+def _known(table: Mapping[str, Any], prefix: str, keys: tuple[str, ...]) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known: {', '.join(keys)})")
+
+
+def _table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table")
+    return value
+
+
+def _name(key: str) -> str:
+    return key.rpartition(".")[2]
+
+
+def _str(table: Mapping[str, Any], key: str, default: str) -> str:
+    value = table.get(_name(key), default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, default: int) -> int:
+    value = table.get(_name(key), default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{key} must be an integer")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = table.get(_name(key), default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false")
+    return value
+
+
+def _choice(table: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _str(table, key, default)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)} (got {value!r})")
+    return value
+
+
+def _path(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path

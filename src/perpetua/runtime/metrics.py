@@ -1,0 +1,139 @@
+"""``/metrics``: the venue's figures in Prometheus's text format (prometheus-client).
+
+Nothing is counted on a request's path that was not counted already: the sequencer, the
+journal, the fan-out and the rate limiter keep plain integer counters, and ``VenueCollector``
+reads them when Prometheus scrapes. The one thing counted here is per command type, from a
+batch subscriber on the sequencer's committer thread (a dict increment per command).
+
+Series (all prefixed ``perpetua_``):
+- ``commands_total{type}``: durable commands by type; ``liquidations_total``: positions taken
+  over by the insurance fund;
+- ``sequencer_queue_depth``, ``sequencer_applied_seq``, ``sequencer_durable_seq``,
+  ``sequencer_overloaded_total``, ``sequencer_batches_total``;
+- ``journal_commit_seconds``: a histogram of recent commit latencies (write + sync);
+  ``journal_fsync_seconds_total``, ``journal_fsyncs_total``, ``journal_fsync_max_seconds``;
+- ``projector_lag_commands``: durable seq minus the read models' seq;
+- ``websocket_sessions``, ``websocket_messages_total``, ``websocket_slow_consumers_total``;
+- ``rate_limit_rejections_total``.
+"""
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from perpetua.core.events import PositionLiquidated
+from perpetua.gateway.state import Gateway
+from perpetua.sequencer import Applied, Sequencer
+from perpetua.store import ProjectorThread
+
+__all__ = ["COMMIT_BUCKETS_S", "CommandCounts", "VenueCollector", "metrics_text"]
+
+NS_PER_S: Final = 1_000_000_000
+COMMIT_BUCKETS_S: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class CommandCounts:
+    """Durable commands by type and liquidations, counted from the sequencer's batches."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, int] = {}
+        self.liquidations = 0
+        self._lock = threading.Lock()
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        with self._lock:
+            by_type = self.by_type
+            for applied in batch:
+                name = type(applied.command).__name__
+                by_type[name] = by_type.get(name, 0) + 1
+                for event in applied.events:
+                    if type(event) is PositionLiquidated:
+                        self.liquidations += 1
+
+    def read(self) -> tuple[dict[str, int], int]:
+        with self._lock:
+            return dict(self.by_type), self.liquidations
+
+
+class VenueCollector(Collector):
+    def __init__(self, sequencer: Sequencer, gateway: Gateway,
+                 projector: ProjectorThread | None, counts: CommandCounts) -> None:
+        self.sequencer = sequencer
+        self.gateway = gateway
+        self.projector = projector
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        by_type, liquidations = self.counts.read()
+        commands = CounterMetricFamily("perpetua_commands", "Durable commands by type",
+                                       labels=["type"])
+        for name, count in sorted(by_type.items()):
+            commands.add_metric([name], count)
+        yield commands
+        yield CounterMetricFamily("perpetua_liquidations", "Positions taken over by the"
+                                  " insurance fund", value=liquidations)
+        yield from self._sequencer()
+        yield from self._gateway()
+
+    def _sequencer(self) -> Iterator[Metric]:
+        stats = self.sequencer.stats()
+        yield GaugeMetricFamily("perpetua_sequencer_queue_depth", "Commands waiting",
+                                value=stats.queue_depth)
+        yield GaugeMetricFamily("perpetua_sequencer_applied_seq", "Last applied seq",
+                                value=stats.applied_seq)
+        yield GaugeMetricFamily("perpetua_sequencer_durable_seq", "Last durable seq",
+                                value=stats.durable_seq)
+        yield CounterMetricFamily("perpetua_sequencer_overloaded", "Commands shed (503)",
+                                  value=stats.overloaded_count)
+        yield CounterMetricFamily("perpetua_sequencer_batches", "Journal batches committed",
+                                  value=stats.batch_count)
+        yield _histogram("perpetua_journal_commit_seconds",
+                         "Recent journal commit latencies (write and sync)",
+                         self.sequencer.commit_latencies_ns())
+        if stats.fsync is not None:
+            yield CounterMetricFamily("perpetua_journal_fsyncs", "Journal syncs",
+                                      value=stats.fsync.fsync_count)
+            yield CounterMetricFamily("perpetua_journal_fsync_seconds", "Time spent syncing",
+                                      value=stats.fsync.total_ns / NS_PER_S)
+            yield GaugeMetricFamily("perpetua_journal_fsync_max_seconds", "Slowest sync",
+                                    value=stats.fsync.max_ns / NS_PER_S)
+        if self.projector is not None:
+            lag = max(0, stats.durable_seq - self.projector.projector.last_seq)
+            yield GaugeMetricFamily("perpetua_projector_lag_commands",
+                                    "Durable commands not yet in the read models", value=lag)
+
+    def _gateway(self) -> Iterator[Metric]:
+        fanout = self.gateway.fanout
+        yield GaugeMetricFamily("perpetua_websocket_sessions", "Open WebSocket sessions",
+                                value=len(fanout.sessions))
+        yield CounterMetricFamily("perpetua_websocket_messages", "WebSocket messages sent",
+                                  value=fanout.messages_sent)
+        yield CounterMetricFamily("perpetua_websocket_slow_consumers",
+                                  "Sessions closed for falling behind",
+                                  value=fanout.slow_consumers_dropped)
+        yield CounterMetricFamily("perpetua_rate_limit_rejections", "Requests answered 429",
+                                  value=self.gateway.limits.rejected_count)
+
+
+def _histogram(name: str, documentation: str, samples_ns: Sequence[int]) -> Metric:
+    buckets: list[tuple[str, float]] = []
+    for bound in COMMIT_BUCKETS_S:
+        limit_ns = bound * NS_PER_S
+        buckets.append((str(bound), float(sum(1 for s in samples_ns if s <= limit_ns))))
+    buckets.append(("+Inf", float(len(samples_ns))))
+    return HistogramMetricFamily(name, documentation, buckets=buckets,
+                                 sum_value=sum(samples_ns) / NS_PER_S)
+
+
+def metrics_text(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,168 @@
+"""``open_venue(config)``: the one place that builds a whole venue from a ``VenueConfig``.
+
+``perpetua run`` and ``perpetua demo`` both call it; the demo adds bots and a faucet on top and
+patches nothing in. Order at open (each step needs the one before):
+
+1. ``Sequencer.open(data_dir)``: the newest snapshot plus the journal tail, audited.
+2. The recovered engine's public state is read once (``engine_seed``) while no thread runs.
+3. ``begin(recovered_ns)`` fixes where the venue's time starts (the demo begins its held clock
+   there); the index feeds are built from that time.
+4. The store is migrated and the projector caught up from the journal to the recovered seq,
+   synchronously, then subscribed to the live stream.
+5. The accounts service opens on the same database, with its identity part (sign-in, 2FA,
+   mail through ``PERPETUA_SMTP_URL`` or the embedded outbox); the gateway is built
+   (subscribed before the sequencer starts, so no batch is missed) with its views seeded from
+   2 and 4.
+
+``start()`` starts the sequencer's threads; ``start_feeds()`` the index publisher (the demo
+calls it once its bots are funded, ``run`` at once). ``stop()`` reverses: feeds, sequencer
+(final snapshot), projector, accounts.
+"""
+
+import gc
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.feeds import IndexPublisher
+from perpetua.gateway import GatewayConfig, create_app
+from perpetua.gateway.app import DirectRoutes
+from perpetua.gateway.bootstrap import engine_seed
+from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.runtime.config import VenueConfig
+from perpetua.runtime.indices import IndexFeeds, build_index_feeds
+from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
+from perpetua.services.accounts import AccountsService
+from perpetua.services.identity import attach_identity
+from perpetua.services.mail import Outbox
+from perpetua.services.server_key import load_server_key
+from perpetua.store import (
+    Projector,
+    ProjectorThread,
+    catch_up,
+    default_url,
+    migrate,
+    open_engine,
+)
+
+__all__ = ["DATABASE_URL_ENV", "GC_THRESHOLDS", "Venue", "open_venue", "tune_gc"]
+
+DATABASE_URL_ENV = "PERPETUA_DATABASE_URL"
+GC_THRESHOLDS = (50_000, 20, 100)  # (young, middle, old); CPython's default is (700, 10, 10)
+
+
+@dataclass(slots=True)
+class Venue:
+    """A recovered venue, wired and not yet started."""
+
+    config: VenueConfig
+    sequencer: Sequencer
+    projector: ProjectorThread | None
+    accounts: AccountsService
+    outbox: Outbox | None  # the embedded mail outbox, when no SMTP relay is configured
+    feeds: IndexFeeds
+    publisher: IndexPublisher
+    app: DirectRoutes
+    start_ns: int
+    recovered_seq: int
+
+    def start(self) -> None:
+        self.sequencer.start()
+
+    def start_feeds(self) -> None:
+        self.publisher.start()
+
+    def stop_feeds(self) -> None:
+        self.publisher.stop()
+
+    def stop(self) -> None:
+        self.stop_feeds()
+        self.sequencer.stop()
+        if self.projector is not None:
+            self.projector.close()
+        if self.outbox is not None:
+            self.outbox.stop()
+        self.accounts.close()
+
+
+def database_url(config: VenueConfig) -> str:
+    return config.database_url or os.environ.get(DATABASE_URL_ENV) or default_url(
+        config.data_dir)
+
+
+def tradable(instruments: tuple[InstrumentSpec, ...]) -> list[InstrumentSpec]:
+    return [s for s in instruments if s.kind != InstrumentKind.INDEX and s.state == "Open"]
+
+
+def _wall_start(recovered_ns: int) -> int:
+    return max(time.time_ns(), recovered_ns)
+
+
+def open_venue(config: VenueConfig, *, clock: Clock | None = None,
+               begin: Callable[[int], int] = _wall_start,
+               markets: list[InstrumentSpec] | None = None,
+               saved_prices: Mapping[str, int] | None = None,
+               password_hasher: PasswordHasher | None = None) -> Venue:
+    """Recover ``config.data_dir`` and wire the venue over it (order: the module docstring).
+
+    ``clock``: the sequencer's (wall time by default; the demo passes its own). ``begin``: the
+    venue's start time from the recovered one. ``markets``: whose indices the feeds publish
+    (default every tradable market). ``saved_prices``: the simulator's resume point."""
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    sequencer = Sequencer.open(data_dir, clock=clock)
+    recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
+    seed = engine_seed(sequencer.engine, recovered)  # before start: no thread touches it
+    recovered_ns = summarize(sequencer.engine).ts_ns if recovered else 0
+    start_ns = begin(recovered_ns)
+    instruments = tuple(sequencer.engine.instruments)
+    feeds = build_index_feeds(config.feeds, markets or tradable(instruments), start_ns,
+                              saved_prices)
+    url = database_url(config)
+    migrate(url)
+    projector = _projector(url, data_dir, instruments) if config.store else None
+    if projector is not None:
+        sequencer.subscribe(projector.publish)
+    accounts = AccountsService(open_engine(url), load_server_key(data_dir),
+                               password_hasher=password_hasher)
+    # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
+    # outbox unless PERPETUA_SMTP_URL names a relay
+    outbox = attach_identity(accounts, data_dir,
+                             f"http://{config.server.host}:{config.server.port}")
+    gateway_config = GatewayConfig(
+        public_host=f"{config.server.host}:{config.server.port}",
+        operator_key=config.operator_key,
+        rate_limits=RateLimitConfig(enabled=config.rate_limits_enabled,
+                                    anonymous_per_minute=config.anonymous_per_minute),
+    )
+    app = create_app(gateway_config, sequencer, projector, accounts, seed=seed,
+                     indices=feeds.board)
+    publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
+    return Venue(config, sequencer, projector, accounts, outbox, feeds, publisher, app,
+                 start_ns, recovered)
+
+
+def _projector(url: str, data_dir: Path, instruments: tuple[InstrumentSpec, ...]
+               ) -> ProjectorThread:
+    """The read-model projector, caught up to the journal before it follows the live stream.
+    ``instruments``: the recovered engine's, with the futures it listed at runtime."""
+    projector = Projector(open_engine(url), instruments)
+    catch_up(projector, data_dir)
+    return ProjectorThread(projector, data_dir=data_dir)
+
+
+def tune_gc() -> None:
+    """Move what start-up built (the recovered engine, catalogues, views) out of the cyclic
+    collector's reach and collect the young generation less often: each order allocates a few
+    hundred short-lived objects, and the default thresholds made collection about a tenth of
+    the server's CPU (py-spy; docs/decisions.md §9). Reference counting still frees almost
+    everything at once; only cycles wait longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
