@@ -4,6 +4,9 @@
 2. `perpetua.sequencer` imports only `perpetua.core` and itself.
 3. Everything else reaches the core only through its public modules, `CORE_PUBLIC_MODULES`:
    commands in, events out, and the vocabulary both are written in.
+4. Every package imports only packages of a lower layer (`LAYERS`) or itself: nothing sideways,
+   nothing upward.
+5. No import cycle between modules, anywhere.
 
 Relative imports are resolved, and `from perpetua.core import x` counts as importing
 `perpetua.core.x` when that module exists, else as importing the package `perpetua.core` itself
@@ -17,29 +20,39 @@ from typing import NamedTuple
 
 import pytest
 
+from perpetua.core import PUBLIC_MODULES
+
 SRC_ROOT = Path(__file__).resolve().parent.parent / "src"
 
-# The one place that says which core modules the rest of the system may import.
-CORE_PUBLIC_MODULES = (
-    "perpetua.core.commands",
-    "perpetua.core.events",
-    "perpetua.core.reasons",
-    "perpetua.core.instruments",
-    "perpetua.core.catalogue",
-    "perpetua.core.units",
-    # the vocabulary events are written in: OrderEvent's int enums, Transfer's codes and the
-    # system account ids (the read-model projector and the gateway decode them)
-    "perpetua.core.enums",
-    "perpetua.core.ledger",
-    # trading-hours values and their pure queries (is_open): the index feeds hold TradFi
-    # indices still outside the hours the instruments carry
-    "perpetua.core.calendar",
-    # pure margin arithmetic: the gateway derives breakEvenPrice and the ADL queue
-    # (deleveragePercentile) from published positions by the core's own formulas
-    "perpetua.core.risk",
+# The core's public surface, declared by the core itself.
+CORE_PUBLIC_MODULES = PUBLIC_MODULES
+
+# The whole order, lowest first; a package may import its own layer's package and lower ones.
+# services sit above store: their tables (users, keys, KYC cases...) live in the one migrated
+# database the store owns (docs/decisions.md).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("perpetua.core",),
+    ("perpetua.sequencer",),
+    ("perpetua.wire",),
+    ("perpetua.marketdata", "perpetua.store", "perpetua.feeds", "perpetua.transport"),
+    ("perpetua.services",),
+    ("perpetua.gateway", "perpetua.web"),
+    ("perpetua.runtime",),
+    ("perpetua.demo",),
+    ("perpetua.cli",),
 )
 
-RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import")
+RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import",
+         "layer-sideways-or-upward")
+
+
+def layer_of(module: str) -> tuple[int, str] | None:
+    """(rank, package) of the layer ``module`` belongs to; None for the root package."""
+    for rank, packages in enumerate(LAYERS):
+        for package in packages:
+            if within(module, package):
+                return rank, package
+    return None
 
 
 class Violation(NamedTuple):
@@ -99,6 +112,11 @@ def rule_broken(importer: str, imported: str) -> str | None:
         within(imported, public) for public in CORE_PUBLIC_MODULES
     ):
         return "core-private-import"
+    mine, theirs = layer_of(importer), layer_of(imported)
+    if mine is None or theirs is None:
+        return None  # `perpetua` itself (its __version__) is below and above everything
+    if theirs[1] != mine[1] and theirs[0] >= mine[0]:
+        return "layer-sideways-or-upward"
     return None
 
 
@@ -125,6 +143,62 @@ def check_tree(src_root: Path) -> list[Violation]:
     return found
 
 
+def import_graph(src_root: Path) -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports (inside functions and TYPE_CHECKING too)."""
+    files = sorted((src_root / "perpetua").rglob("*.py"))
+    names = {file: module_name(file, src_root) for file in files}
+    known_modules = frozenset(name for name, _ in names.values())
+    graph: dict[str, set[str]] = {}
+    for file, (module, is_package) in names.items():
+        source = file.read_text(encoding="utf-8")
+        graph[module] = {imported for _, imported in imported_modules(
+            source, module, is_package, known_modules) if imported in known_modules
+            and imported != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
 # --- the tree -----------------------------------------------------------------------------------
 
 
@@ -132,6 +206,25 @@ def test_source_tree_respects_layers() -> None:
     assert (SRC_ROOT / "perpetua" / "core").is_dir()
     violations = check_tree(SRC_ROOT)
     assert not violations, "layering broken:\n" + "\n".join(map(str, violations))
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(import_graph(SRC_ROOT))
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {p.name for p in (SRC_ROOT / "perpetua").iterdir()
+                if p.is_dir() and (p / "__init__.py").exists()}
+    packages |= {p.stem for p in (SRC_ROOT / "perpetua").glob("*.py") if p.stem != "__init__"}
+    placed = {package.split(".")[1] for layer in LAYERS for package in layer}
+    assert packages <= placed, f"not in LAYERS: {sorted(packages - placed)}"
+
+
+def test_cycle_finder() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 # --- the checker itself -------------------------------------------------------------------------
@@ -194,6 +287,12 @@ CASES = [
     ("perpetua.gateway.app", False, "from perpetua.core.events import Trade", None),
     ("perpetua.gateway.app", False, "import perpetua.core.units", None),
     ("perpetua.gateway.app", False, "from perpetua.sequencer.journal import Journal", None),
+    ("perpetua.store.schema", False, "import perpetua.gateway.app", "layer-sideways-or-upward"),
+    ("perpetua.store.schema", False, "from perpetua.transport import x",
+     "layer-sideways-or-upward"),
+    ("perpetua.gateway.app", False, "import perpetua.cli", "layer-sideways-or-upward"),
+    ("perpetua.cli", False, "from perpetua.gateway.app import x", None),
+    ("perpetua.cli", False, "from perpetua import __version__", None),
 ]
 
 

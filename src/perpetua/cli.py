@@ -115,7 +115,7 @@ def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from perpetua.demo import DemoOptions, run_demo
-    from perpetua.marketdata.wire import parse_iso_ns
+    from perpetua.wire.values import parse_iso_ns
 
     start_ns = parse_iso_ns(args.start) if args.start else None
     if args.start and start_ns is None:

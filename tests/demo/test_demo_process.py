@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from perpetua.demo import demo_markets
-from perpetua.marketdata.wire import parse_iso_ns
 from perpetua.services.signing import signature
+from perpetua.wire.values import parse_iso_ns
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 START = "2026-11-30T18:30:00Z"  # a Monday: US equities open until 21:00, funding at 20:00

@@ -15,8 +15,8 @@ from perpetua.core.engine import Engine
 from perpetua.gateway import GatewayConfig, MemoryAccounts, create_app
 from perpetua.gateway.auth import sign
 from perpetua.gateway.ratelimit import RateLimitConfig
-from perpetua.marketdata.wire import encode_json
 from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
+from perpetua.wire.values import encode_json
 from tests.gateway.fakes import InlineSequencer
 
 OPERATOR_KEY = "operator-secret"

@@ -41,7 +41,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = dict(os.environ, PYTHONPATH=str(SRC))
     process = subprocess.Popen(
         [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", str(data_dir), "--port",
-         str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning"],
+         str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning",
+         # no index feeds: the prices below are fixed, so the mark must not move under them
+         "--no-feeds"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_S

@@ -16,7 +16,7 @@ from perpetua.core.events import MarkUpdated, PremiumSampled
 from perpetua.gateway.auth import sign
 from perpetua.gateway.bootstrap import engine_seed
 from perpetua.marketdata.hub import MarketData
-from perpetua.marketdata.wire import decode_json
+from perpetua.wire.values import decode_json
 from tests.gateway.harness import ALICE, harness
 
 XBT = "XBTUSD"

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from perpetua.core.commands import Deposit, IndexPrice, SetInterestRate
 from perpetua.gateway.auth import sign
-from perpetua.marketdata.wire import encode_json
 from perpetua.runtime import FeedsConfig, Venue, VenueConfig, open_venue
+from perpetua.wire.values import encode_json
 
 ALICE, BOB = 1001, 1002
 INSTRUMENT_FIELDS = ("state", "lastPrice", "lastTickDirection", "markPrice", "fairPrice",

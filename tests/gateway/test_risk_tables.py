@@ -189,7 +189,7 @@ def _bare(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ns(stamp: str) -> int:
-    from perpetua.marketdata.wire import parse_iso_ns
+    from perpetua.wire.values import parse_iso_ns
 
     parsed = parse_iso_ns(stamp)
     assert parsed is not None

@@ -6,4 +6,25 @@ No I/O, clock, randomness, threads or asyncio; standard library only. See
 
 from perpetua.core.engine import Engine
 
-__all__ = ["Engine"]
+__all__ = ["PUBLIC_MODULES", "Engine"]
+
+# The modules the rest of the system may import (tests/test_layering.py enforces it): commands
+# in, events out, and the vocabulary both are written in. ``Engine`` itself is for the
+# sequencer, which may import any core module.
+PUBLIC_MODULES = (
+    "perpetua.core.commands",
+    "perpetua.core.events",
+    "perpetua.core.reasons",
+    "perpetua.core.instruments",
+    "perpetua.core.catalogue",
+    "perpetua.core.units",
+    # OrderEvent's int enums, Transfer's codes and the system account ids (readers decode them)
+    "perpetua.core.enums",
+    "perpetua.core.ledger",
+    # trading-hours values and their pure queries (is_open): the index feeds hold TradFi
+    # indices still outside the hours the instruments carry
+    "perpetua.core.calendar",
+    # pure margin arithmetic: the gateway derives breakEvenPrice and the ADL queue
+    # (deleveragePercentile) from published positions by the core's own formulas
+    "perpetua.core.risk",
+)

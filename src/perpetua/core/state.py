@@ -15,6 +15,7 @@ from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
 from perpetua.core.risk import TierRates
+from perpetua.core.units import PRICE_FINE_PER_TICK
 
 __all__ = [
     "FUNDING_FIELDS",
@@ -67,7 +68,6 @@ POSITION_FIELDS = (
 # The funding interest component per interval: 0.01%, (0.06% - 0.03%) / 3, BitMEX's usual.
 DEFAULT_INTEREST_PPB = 100_000
 
-PRICE_FINE_PER_TICK = 1_000_000  # mark and index prices are kept in millionths of a tick
 
 
 class FundingState:

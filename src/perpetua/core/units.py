@@ -24,6 +24,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "PPM",
+    "PRICE_FINE_PER_TICK",
     "Currency",
     "checked_int64",
     "currency",
@@ -36,6 +37,9 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 PPM = 1_000_000
+# Mark, index and settlement prices are kept in millionths of a tick (the core's "fine" prices);
+# every reader that turns them into a price divides by this one number.
+PRICE_FINE_PER_TICK = 1_000_000
 
 
 def checked_int64(value: int, what: str) -> int:

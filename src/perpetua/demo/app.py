@@ -45,7 +45,6 @@ from perpetua.demo.stats import DemoStats
 from perpetua.demo.traders import build_traders
 from perpetua.feeds import load_replay
 from perpetua.feeds.prices import format_units
-from perpetua.marketdata.wire import iso_ms
 from perpetua.runtime import (
     FeedsConfig,
     IndexSourceConfig,
@@ -58,6 +57,7 @@ from perpetua.runtime import (
     server_config,
     with_metrics,
 )
+from perpetua.wire.values import iso_ms
 
 __all__ = ["DemoOptions", "demo_markets", "run_demo"]
 

@@ -35,7 +35,7 @@ from perpetua.demo.markets import (
     max_leverage_qty,
     reference_price,
 )
-from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 
 __all__ = ["Gambler", "MarketMaker", "PriceCache", "Taker", "Watcher"]
 

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from perpetua.core.units import CURRENCIES
-from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 
 __all__ = [
     "Market",

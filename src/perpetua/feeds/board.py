@@ -27,7 +27,7 @@ from perpetua.feeds.composite import IndexStatus
 from perpetua.feeds.config import TWAP_WINDOW_NS
 from perpetua.feeds.prices import to_decimal
 from perpetua.feeds.source import IndexReading
-from perpetua.marketdata.wire import iso_ms
+from perpetua.wire.values import iso_ms
 
 __all__ = ["TWAP_SAMPLES_MAX", "IndexBoard"]
 

@@ -39,7 +39,7 @@ from perpetua.feeds.composite import IndexStatus, VenuePrint, compose
 from perpetua.feeds.config import PROTECTION_WINDOW_NS
 from perpetua.feeds.prices import parse_decimal, rescale
 from perpetua.feeds.source import IndexReading
-from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 
 __all__ = [
     "FORMATS",

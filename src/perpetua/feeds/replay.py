@@ -26,7 +26,7 @@ from typing import NamedTuple
 from perpetua.feeds.composite import IndexStatus
 from perpetua.feeds.prices import parse_decimal
 from perpetua.feeds.source import IndexReading
-from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 
 __all__ = ["ROWS_MAX", "ReplayFormatError", "ReplayRow", "ReplaySource", "load_replay",
            "parse_replay"]

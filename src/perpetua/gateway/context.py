@@ -8,7 +8,7 @@ through for orders and amends). Anything else is a bug: it is logged and answere
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +18,8 @@ from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, e
 from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_query
 from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.sessions import session_principal
-from perpetua.marketdata.wire import encode_json
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
+from perpetua.gateway.surface import GatewaySurface
+from perpetua.wire.values import encode_json
 
 __all__ = ["Context", "Endpoint", "Handler", "json_response", "route_endpoint"]
 
@@ -32,7 +30,7 @@ class Context:
     __slots__ = ("scope", "params", "principal", "headers", "gw", "body")
 
     def __init__(self, scope: Any, params: Params, principal: Principal | None,
-                 headers: dict[str, str], gw: "Gateway", body: bytes) -> None:
+                 headers: dict[str, str], gw: GatewaySurface, body: bytes) -> None:
         self.scope = scope
         self.params = params
         self.principal = principal
@@ -99,7 +97,7 @@ def _headers(scope: Any) -> dict[bytes, bytes]:
     return {name: value for name, value in scope["headers"] if name in _AUTH_HEADERS}
 
 
-async def authenticate(gw: "Gateway", scope: Any, body: bytes,
+async def authenticate(gw: GatewaySurface, scope: Any, body: bytes,
                        headers: dict[bytes, bytes] | None = None) -> Principal | None:
     raw = headers if headers is not None else _headers(scope)
     key_id = raw.get(b"api-key")
@@ -130,7 +128,7 @@ class Endpoint:
 
     __slots__ = ("gw", "handler", "private", "permission", "order_layer", "cost")
 
-    def __init__(self, gw: "Gateway", handler: Handler, private: bool, permission: str | None,
+    def __init__(self, gw: GatewaySurface, handler: Handler, private: bool, permission: str | None,
                  order_layer: bool, cost: Callable[[Params], int] | None) -> None:
         self.gw = gw
         self.handler = handler
@@ -179,7 +177,7 @@ class Endpoint:
         return 200, encode_json(result), headers
 
 
-def route_endpoint(gw: "Gateway", handler: Handler, *, private: bool,
+def route_endpoint(gw: GatewaySurface, handler: Handler, *, private: bool,
                    permission: str | None = None, order_layer: bool = False,
                    cost: Callable[[Params], int] | None = None) -> Endpoint:
     return Endpoint(gw, handler, private, permission, order_layer, cost)

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from perpetua.gateway.errors import ApiError, bad_request
-from perpetua.marketdata.wire import decode_json, parse_iso_ns
+from perpetua.wire.values import decode_json, parse_iso_ns
 
 __all__ = [
     "JSON_CONTAINERS_MAX",

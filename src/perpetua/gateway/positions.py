@@ -42,8 +42,8 @@ from perpetua.core.instruments import (
     spot_quote_amount,
 )
 from perpetua.core.risk import adl_rank, price_for_value_fine
-from perpetua.core.units import PPM, mul_div_ceil
-from perpetua.marketdata.wire import iso_ms, price, rational
+from perpetua.core.units import PPM, PRICE_FINE_PER_TICK, mul_div_ceil
+from perpetua.wire.values import iso_ms, price, rational
 
 __all__ = [
     "ADL_BUCKETS",
@@ -60,7 +60,6 @@ __all__ = [
     "position_row",
 ]
 
-PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
 ADL_BUCKETS = 5  # deleveragePercentile is published in fifths, as BitMEX's indicator lights
 LEVERAGE_SCALE = 100
 _PCT = Decimal("1e-4")

@@ -25,7 +25,7 @@ from perpetua.gateway.vocabulary import (
     exec_inst_text,
 )
 from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid, transact_uuid
-from perpetua.marketdata.wire import iso_ms, price, rational
+from perpetua.wire.values import iso_ms, price, rational
 
 __all__ = ["execution_row", "order_row", "transaction_row"]
 

@@ -46,10 +46,10 @@ from perpetua.gateway.ws.fanout import Fanout
 from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
-from perpetua.marketdata.wire import now_ns
 from perpetua.sequencer import Applied
 from perpetua.services.identity import IdentityPort
 from perpetua.store.symbols import listed_spec
+from perpetua.wire.values import now_ns
 
 __all__ = ["Gateway"]
 
@@ -74,7 +74,7 @@ class Gateway:
         self.nonces = Nonces()
         self.limits = RateLimits(config.rate_limits)
         self.auth_failures = AuthFailures(config.rate_limits)
-        self.fanout = Fanout(self)
+        self.fanout = Fanout(self.market, self.private)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None

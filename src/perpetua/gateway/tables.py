@@ -15,7 +15,7 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.params import Params
 from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL
-from perpetua.marketdata.wire import iso_ms
+from perpetua.wire.values import iso_ms
 
 __all__ = [
     "COUNT_DEFAULT",

@@ -40,6 +40,7 @@ from perpetua.core.instruments import (
     contract_value,
     contract_value_at,
 )
+from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.marketdata.book import L2Book, level_id
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.ids import ZERO_UUID
@@ -53,13 +54,12 @@ from perpetua.marketdata.trades import (
     tick_direction,
     trade_row,
 )
-from perpetua.marketdata.wire import RATIONAL_DIGITS_MAX, iso_ms, price, rational
+from perpetua.wire.values import RATIONAL_DIGITS_MAX, iso_ms, price, rational
 
 __all__ = ["QUOTES_RETAINED_MAX", "MarketData"]
 
 QUOTES_RETAINED_MAX = 1_000
 L2_25_DEPTH = 25
-PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
 BOOK10_DEPTH = 10
 SIDE_NAMES = {1: "Buy", -1: "Sell"}
 _NOTIONAL_QUANTUM = Decimal("1e-8")

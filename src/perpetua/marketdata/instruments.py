@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value
-from perpetua.core.units import PPM
+from perpetua.core.units import PPM, PRICE_FINE_PER_TICK
 from perpetua.marketdata.book import L2Book
 from perpetua.marketdata.rate_indices import (
     BASE_INTEREST_PPB,
@@ -30,7 +30,7 @@ from perpetua.marketdata.rate_indices import (
     RATE_PUBLISH_INTERVAL_NS,
     quote_interest_ppb,
 )
-from perpetua.marketdata.wire import interval_iso, iso_ms, price, rational, tick_size
+from perpetua.wire.values import interval_iso, iso_ms, price, rational, tick_size
 
 __all__ = [
     "FUNDING_OFFSET_NS",
@@ -44,7 +44,6 @@ __all__ = [
 FUNDING_OFFSET_NS = 4 * 3_600 * 10**9  # funding at 04:00, 12:00 and 20:00 UTC
 INDEX_PUBLISH_INTERVAL_NS = 5 * 10**9
 _PCT_QUANTUM = Decimal("1e-4")
-PRICE_FINE_PER_TICK = 1_000_000  # the core's marks: millionths of a tick
 FUNDING_RATE_DEN = 1_000_000_000  # the core's funding rates: ppb
 YEAR_NS = 365 * 86_400 * 10**9
 IMPACT_LEVELS_WALKED_MAX = 1_000

@@ -16,9 +16,9 @@ from typing import Any
 from perpetua.core.events import Funding, OrderEvent, Settled, Transfer
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
-from perpetua.core.units import PPM
+from perpetua.core.units import PPM, PRICE_FINE_PER_TICK
 from perpetua.marketdata.ids import order_uuid
-from perpetua.marketdata.wire import interval_iso, iso_ms, price, rational
+from perpetua.wire.values import interval_iso, iso_ms, price, rational
 
 __all__ = [
     "PUBLIC_ROWS_RETAINED_MAX",
@@ -31,7 +31,6 @@ __all__ = [
 
 PUBLIC_ROWS_RETAINED_MAX = 1_000
 FUNDING_RATE_DEN = 1_000_000_000  # ppb
-PRICE_FINE_PER_TICK = 1_000_000
 DAY_NS = 86_400 * 10**9
 _SIDES = {1: "Buy", -1: "Sell"}
 _OPEN = (1, 2)  # OrdStatus New, PartiallyFilled

@@ -14,7 +14,7 @@ from typing import Any
 from perpetua.core.events import Trade
 from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.marketdata.ids import trade_uuid
-from perpetua.marketdata.wire import iso_ms, price
+from perpetua.wire.values import iso_ms, price
 
 __all__ = [
     "BINS_RETAINED_MAX", "BIN_SIZES_NS", "TRADES_RETAINED_MAX", "TradeBins", "tick_direction",

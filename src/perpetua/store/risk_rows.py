@@ -44,6 +44,7 @@ from perpetua.core.events import (
 )
 from perpetua.core.instruments import InstrumentSpec, contract_value, contract_value_at
 from perpetua.core.ledger import INSURANCE, TransferCode
+from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.store.rows import Row, funding_row, liquidation_row, settlement_row
 from perpetua.store.schema import TRANSACT_INDEX_BITS
 
@@ -75,7 +76,6 @@ READ_MODEL_EXEC_TYPE_NAMES: dict[int, str] = {
 SYNTHETIC_EXEC_ID_BASE = 1 << 62
 _SEQ_MAX = (1 << (62 - TRANSACT_INDEX_BITS)) - 1
 FUNDING_RATE_DEN = 1_000_000_000  # the core's rates are parts per billion
-PRICE_FINE_PER_TICK = 1_000_000  # the core's marks and settlement prices: millionths of a tick
 _PPB_PER_PPM = 1_000
 _OPEN = (int(OrdStatus.NEW), int(OrdStatus.PARTIALLY_FILLED))
 _SELL, _BUY = -1, 1

@@ -1,34 +1,30 @@
 """REST routes, one module per BitMEX table family. ``api_routes`` lists them all."""
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.routing import Route
 
-from perpetua.gateway.context import Endpoint, Handler, route_endpoint
-from perpetua.gateway.params import Params
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
+from perpetua.gateway.context import Endpoint, route_endpoint
+from perpetua.gateway.routes import (
+    account,
+    accounts,
+    execution,
+    instrument,
+    market,
+    order,
+    position,
+    public,
+    schema,
+    user,
+)
+from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.surface import GatewaySurface
 
 __all__ = ["API_PREFIX", "Spec", "api_endpoints", "api_routes"]
 
 API_PREFIX = "/api/v1"
 
 
-class Spec(NamedTuple):
-    """One route: path under /api/v1, verb, handler and its pipeline options."""
-
-    path: str
-    method: str
-    handler: Handler
-    private: bool = False
-    permission: str | None = None
-    order_layer: bool = False
-    cost: Callable[[Params], int] | None = None
-
-
-def api_endpoints(gw: "Gateway") -> dict[str, dict[str, Endpoint]]:
+def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
     """Full path -> verb -> endpoint, for the gateway's direct dispatch (``app``)."""
     table: dict[str, dict[str, Endpoint]] = {}
     for spec in _specs():
@@ -39,19 +35,6 @@ def api_endpoints(gw: "Gateway") -> dict[str, dict[str, Endpoint]]:
 
 
 def _specs() -> list[Spec]:
-    from perpetua.gateway.routes import (
-        account,
-        accounts,
-        execution,
-        instrument,
-        market,
-        order,
-        position,
-        public,
-        schema,
-        user,
-    )
-
     specs: list[Spec] = []
     for module in (instrument, market, public, schema, order, execution, position, user,
                    account, accounts):
@@ -59,7 +42,7 @@ def _specs() -> list[Spec]:
     return specs
 
 
-def api_routes(gw: "Gateway") -> list[Route]:
+def api_routes(gw: GatewaySurface) -> list[Route]:
     by_path: dict[str, dict[str, Spec]] = {}
     for spec in _specs():
         by_path.setdefault(spec.path, {})[spec.method] = spec
@@ -69,7 +52,7 @@ def api_routes(gw: "Gateway") -> list[Route]:
     return routes
 
 
-def _dispatch(gw: "Gateway", methods: dict[str, Spec]):  # type: ignore[no-untyped-def]
+def _dispatch(gw: GatewaySurface, methods: dict[str, Spec]):  # type: ignore[no-untyped-def]
     endpoints = {
         method: route_endpoint(gw, s.handler, private=s.private, permission=s.permission,
                                order_layer=s.order_layer, cost=s.cost)

@@ -12,7 +12,7 @@ from perpetua.core.events import Rejected
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 
 __all__ = ["SPECS"]
 

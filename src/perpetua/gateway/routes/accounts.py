@@ -17,9 +17,8 @@ from typing import Any, Final
 
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.sessions import clear_cookie, session_cookie, session_of
-from perpetua.marketdata.wire import iso_ms
 from perpetua.services.identity import (
     IdentityError,
     IdentityPort,
@@ -28,6 +27,7 @@ from perpetua.services.identity import (
     SignedIn,
 )
 from perpetua.services.sessions import Session
+from perpetua.wire.values import iso_ms
 
 __all__ = ["ACCOUNT_DOCS", "SPECS", "identity_of", "user_row"]
 

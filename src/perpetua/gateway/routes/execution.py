@@ -4,7 +4,7 @@ liquidation and deleverage rows), from the read models (recent memory without a 
 from typing import Any
 
 from perpetua.gateway.context import Context
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import execution_row
 from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
 from perpetua.store import queries

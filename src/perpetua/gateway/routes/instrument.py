@@ -5,7 +5,7 @@ from typing import Any
 
 from perpetua.core.instruments import InstrumentKind
 from perpetua.gateway.context import Context
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, run_query
 
 __all__ = ["SPECS"]

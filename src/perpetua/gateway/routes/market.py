@@ -4,7 +4,7 @@ from typing import Any
 
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
 from perpetua.marketdata.trades import BIN_SIZES_NS, trade_row
 from perpetua.store import queries

@@ -27,7 +27,7 @@ from perpetua.gateway.orders import (
 )
 from perpetua.gateway.params import Params
 from perpetua.gateway.ratelimit import bulk_cost
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import order_row
 from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
 from perpetua.gateway.vocabulary import (
@@ -39,9 +39,9 @@ from perpetua.gateway.vocabulary import (
     ORD_STATUS_TERMINAL_VALUES as TERMINAL_VALUES,
 )
 from perpetua.marketdata.ids import order_uuid, parse_order_uuid
-from perpetua.marketdata.wire import iso_ms
 from perpetua.store import queries
 from perpetua.store.rows import order_event_of
+from perpetua.wire.values import iso_ms
 
 __all__ = ["SPECS"]
 

@@ -25,9 +25,9 @@ from perpetua.gateway.auth import PERMISSION_ORDER
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
 from perpetua.gateway.positions import LEVERAGE_SCALE
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, run_query
-from perpetua.marketdata.wire import rational
+from perpetua.wire.values import rational
 
 __all__ = ["LEVERAGE_E2_MAX", "SPECS", "position_error"]
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from perpetua.gateway.context import Context
 from perpetua.gateway.explorer import base_swagger
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.ws.topics import PRIVATE_TABLES, PUBLIC_TABLES, TABLE_KEYS
 
 __all__ = ["SPECS", "websocket_help"]

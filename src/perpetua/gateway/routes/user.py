@@ -10,7 +10,7 @@ from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.params import Params
-from perpetua.gateway.routes import Spec
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project, run_query
 from perpetua.store import queries

@@ -3,15 +3,12 @@ query string, subscribe from ``?subscribe=``, then read ops until the client lea
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from perpetua.gateway.ratelimit import Bucket
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
 
 __all__ = ["ConnectionLimiter", "serve_realtime"]
 
@@ -37,7 +34,7 @@ class ConnectionLimiter:
         return ok, bucket.remaining()
 
 
-async def serve_realtime(gw: "Gateway", websocket: WebSocket, limiter: ConnectionLimiter,
+async def serve_realtime(gw: GatewaySurface, websocket: WebSocket, limiter: ConnectionLimiter,
                          platform: bool = False) -> None:
     import time
 

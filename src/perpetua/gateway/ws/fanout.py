@@ -6,16 +6,15 @@ that cannot take a message is closed as a slow consumer (it never makes memory g
 """
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from perpetua.gateway.private import PrivateDelta
+from perpetua.gateway.auth import Principal
+from perpetua.gateway.errors import ApiError
+from perpetua.gateway.private import PrivateDelta, PrivateViews
 from perpetua.gateway.ws.frames import text_frame
 from perpetua.marketdata.deltas import Delta
-from perpetua.marketdata.wire import encode_json
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
-    from perpetua.gateway.ws.session import Session
+from perpetua.marketdata.hub import MarketData
+from perpetua.wire.values import encode_json
 
 __all__ = ["ALL", "Fanout", "data_message", "strip_nulls"]
 
@@ -31,6 +30,30 @@ def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> byt
     return encode_json({"table": table, "action": action, "data": strip_nulls(rows)})
 
 
+class Session(Protocol):
+    """What the fan-out needs of a WebSocket session (``ws.session.Session``)."""
+
+    transport: Any
+    pending: list[bytes]
+    closed: bool
+    public_topics: set[tuple[str, str]]
+    private_topics: set[tuple[str, int]]
+    principal: Principal | None
+
+    @property
+    def client_ip(self) -> str: ...
+
+    def push(self, message: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def wants_private(self, table: str, symbol: str) -> bool: ...
+
+    def revoke(self, refusal: ApiError) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class _Message:
     """One delta, encoded once; its text (queued sessions) and frame (raw) made on demand."""
 
@@ -41,7 +64,7 @@ class _Message:
         self.text: str | None = None
         self.frame: bytes | None = None
 
-    def deliver(self, session: "Session", dirty: list["Session"]) -> None:
+    def deliver(self, session: Session, dirty: list[Session]) -> None:
         if session.transport is not None:
             if session.closed:
                 return
@@ -57,8 +80,9 @@ class _Message:
 
 
 class Fanout:
-    def __init__(self, gw: "Gateway") -> None:
-        self.gw = gw
+    def __init__(self, market: MarketData, private: PrivateViews) -> None:
+        self.market = market
+        self.private_views = private
         self.public: dict[tuple[str, str], set[Session]] = {}
         self.private: dict[tuple[str, int], set[Session]] = {}
         self.sessions: set[Session] = set()
@@ -67,33 +91,33 @@ class Fanout:
 
     # Registration -------------------------------------------------------------------------------
 
-    def add_public(self, session: "Session", table: str, symbol: str) -> None:
+    def add_public(self, session: Session, table: str, symbol: str) -> None:
         self.public.setdefault((table, symbol), set()).add(session)
-        self.gw.market.wanted.add(table)
+        self.market.wanted.add(table)
 
-    def remove_public(self, session: "Session", table: str, symbol: str) -> None:
+    def remove_public(self, session: Session, table: str, symbol: str) -> None:
         subscribers = self.public.get((table, symbol))
         if subscribers is not None:
             subscribers.discard(session)
             if not subscribers:
                 del self.public[(table, symbol)]
         if not any(t == table for t, _ in self.public):
-            self.gw.market.wanted.discard(table)
+            self.market.wanted.discard(table)
 
-    def add_private(self, session: "Session", table: str, account: int) -> None:
+    def add_private(self, session: Session, table: str, account: int) -> None:
         self.private.setdefault((table, account), set()).add(session)
-        self.gw.private.wanted_accounts.add(account)
+        self.private_views.wanted_accounts.add(account)
 
-    def remove_private(self, session: "Session", table: str, account: int) -> None:
+    def remove_private(self, session: Session, table: str, account: int) -> None:
         subscribers = self.private.get((table, account))
         if subscribers is not None:
             subscribers.discard(session)
             if not subscribers:
                 del self.private[(table, account)]
         if not any(a == account for _, a in self.private):
-            self.gw.private.wanted_accounts.discard(account)
+            self.private_views.wanted_accounts.discard(account)
 
-    def drop(self, session: "Session") -> None:
+    def drop(self, session: Session) -> None:
         for table, symbol in list(session.public_topics):
             self.remove_public(session, table, symbol)
         for table, account in list(session.private_topics):

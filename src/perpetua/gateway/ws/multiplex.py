@@ -7,18 +7,16 @@ Frames are JSON arrays ``[type, id, topic, payload?]``: 1 opens stream ``id``, 2
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
-from perpetua.marketdata.wire import encode_json
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
+from perpetua.wire.values import encode_json
 
 __all__ = ["serve_multiplexed"]
 
@@ -45,7 +43,7 @@ class _Wrapped:
         return None
 
 
-async def serve_multiplexed(gw: "Gateway", websocket: WebSocket) -> None:
+async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
     await websocket.accept()
     streams: dict[str, tuple[Session, asyncio.Task[None]]] = {}
     try:
@@ -71,7 +69,7 @@ async def serve_multiplexed(gw: "Gateway", websocket: WebSocket) -> None:
                 await task
 
 
-async def _handle(gw: "Gateway", websocket: WebSocket,
+async def _handle(gw: GatewaySurface, websocket: WebSocket,
                   streams: dict[str, tuple[Session, asyncio.Task[None]]], frame: list[Any]
                   ) -> None:
     kind, stream_id, topic = frame[0], str(frame[1]), str(frame[2])

@@ -10,14 +10,11 @@ of the change, and receives nothing private after that. ``sweep`` runs every
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from perpetua.gateway.auth import key_refusal
 from perpetua.gateway.errors import MSG_KEY_DISABLED, ApiError
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
-    from perpetua.gateway.ws.session import Session
+from perpetua.gateway.surface import GatewaySurface
+from perpetua.gateway.ws.fanout import Session
 
 __all__ = ["REVOCATION_DELAY_S_MAX", "SWEEP_INTERVAL_S", "sweep", "watch_keys"]
 
@@ -26,7 +23,7 @@ SWEEP_INTERVAL_S = 0.2
 REVOCATION_DELAY_S_MAX = 1.0  # 0.35 s (service cache) + 0.35 s (gateway cache) + 0.2 s
 
 
-async def sweep(gw: "Gateway") -> int:
+async def sweep(gw: GatewaySurface) -> int:
     """Close every signed-in session its key no longer admits; returns how many."""
     by_key: dict[str, list[Session]] = {}
     for session in list(gw.fanout.sessions):
@@ -44,7 +41,7 @@ async def sweep(gw: "Gateway") -> int:
     return closed
 
 
-async def watch_keys(gw: "Gateway") -> None:
+async def watch_keys(gw: GatewaySurface) -> None:
     """``sweep`` forever (a task of the gateway's lifespan); a failed lookup is logged and
     retried at the next sweep, never fatal."""
     while True:

@@ -19,7 +19,7 @@ Sending, two ways with the same order and the same bound:
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,6 +29,7 @@ from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, verify
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.ports import Overloaded
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.fanout import ALL
 from perpetua.gateway.ws.frames import raw_transport, text_frame
 from perpetua.gateway.ws.topics import (
@@ -37,10 +38,7 @@ from perpetua.gateway.ws.topics import (
     PUBLIC_TABLES,
     partial_message,
 )
-from perpetua.marketdata.wire import encode_json, iso_ms, now_ns
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
+from perpetua.wire.values import encode_json, iso_ms, now_ns
 
 __all__ = ["Session", "WELCOME_INFO"]
 
@@ -57,7 +55,7 @@ OPS = ["authKey", "authKeyExpires", "cancelAllAfter", "help", "subscribe", "unsu
 
 
 class Session:
-    def __init__(self, gw: "Gateway", websocket: WebSocket, platform: bool = False) -> None:
+    def __init__(self, gw: GatewaySurface, websocket: WebSocket, platform: bool = False) -> None:
         self.gw = gw
         self.websocket = websocket
         self.platform = platform

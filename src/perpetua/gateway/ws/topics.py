@@ -6,12 +6,11 @@ full image for the subscription. Quote and trade partials are never empty (clien
 """
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from perpetua.marketdata.wire import encode_json, now_ns
-
-if TYPE_CHECKING:
-    from perpetua.gateway.state import Gateway
+from perpetua.gateway.surface import GatewaySurface
+from perpetua.gateway.ws.fanout import strip_nulls
+from perpetua.wire.values import encode_json, now_ns
 
 __all__ = [
     "NO_SYMBOL_TABLES",
@@ -82,7 +81,7 @@ def _types(rows: list[dict[str, Any]]) -> dict[str, str]:
     return types
 
 
-def _symbols(gw: "Gateway", symbol: str | None, tradable_only: bool = True) -> list[str]:
+def _symbols(gw: GatewaySurface, symbol: str | None, tradable_only: bool = True) -> list[str]:
     if symbol is not None:
         # An index (.BXBT, .XBTUSDPI8H) has no book, quotes or trades: an empty partial.
         return [symbol] if not tradable_only or symbol in gw.market.books else []
@@ -91,7 +90,7 @@ def _symbols(gw: "Gateway", symbol: str | None, tradable_only: bool = True) -> l
     return [spec.symbol for spec in gw.market.instrument_specs()]
 
 
-def _public_rows(gw: "Gateway", table: str, symbol: str | None) -> list[dict[str, Any]]:
+def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dict[str, Any]]:
     market = gw.market
     now = now_ns()
     if table == "instrument":
@@ -136,7 +135,7 @@ def _public_rows(gw: "Gateway", table: str, symbol: str | None) -> list[dict[str
     return []
 
 
-def _private_rows(gw: "Gateway", table: str, account: int, symbol: str | None
+def _private_rows(gw: GatewaySurface, table: str, account: int, symbol: str | None
                   ) -> list[dict[str, Any]]:
     views = gw.private
     rows: list[dict[str, Any]]
@@ -161,16 +160,14 @@ def _private_rows(gw: "Gateway", table: str, account: int, symbol: str | None
     return rows
 
 
-def partial_rows(gw: "Gateway", table: str, symbol: str | None, account: int | None
+def partial_rows(gw: GatewaySurface, table: str, symbol: str | None, account: int | None
                  ) -> list[dict[str, Any]]:
     if table in PRIVATE_TABLES and account is not None:
         return _private_rows(gw, table, account, symbol)
     return _public_rows(gw, table, symbol)
 
 
-def partial_message(gw: "Gateway", table: str, symbol: str | None, account: int | None) -> str:
-    from perpetua.gateway.ws.fanout import strip_nulls
-
+def partial_message(gw: GatewaySurface, table: str, symbol: str | None, account: int | None) -> str:
     rows = strip_nulls(partial_rows(gw, table, symbol, account))
     filter_: dict[str, Any] = {}
     if table in PRIVATE_TABLES and account is not None:

@@ -1,0 +1,46 @@
+"""``GatewaySurface``: what routes, WebSocket sessions and the request pipeline may use of the
+gateway, as a protocol.
+
+Only ``state.Gateway`` implements it and only ``app`` builds one; everything else is written
+against this surface, so no module below ``app`` imports ``state`` and the package's import
+graph has no cycle (``tests/test_layering.py`` checks it).
+"""
+
+from typing import Protocol
+
+from perpetua.core.commands import Command
+from perpetua.gateway.auth import KeyCache, Nonces
+from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.history import History
+from perpetua.gateway.ports import AccountsPort, IndexBoardPort, Result
+from perpetua.gateway.private import PrivateViews
+from perpetua.gateway.ratelimit import AuthFailures, RateLimits
+from perpetua.gateway.symbols import SymbolIndex
+from perpetua.gateway.ws.fanout import Fanout
+from perpetua.marketdata.hub import MarketData
+from perpetua.services.identity import IdentityPort
+
+__all__ = ["GatewaySurface"]
+
+
+class GatewaySurface(Protocol):
+    config: GatewayConfig
+    accounts: AccountsPort | None
+    identity: IdentityPort | None
+    history: History | None
+    market: MarketData
+    private: PrivateViews
+    symbols: SymbolIndex
+    keys: KeyCache
+    nonces: Nonces
+    auth_failures: AuthFailures
+    limits: RateLimits
+    fanout: Fanout
+    indices: IndexBoardPort
+    last_seq: int
+
+    def account_seq(self, account: int) -> int: ...
+
+    async def submit(self, command: Command) -> Result: ...
+
+    async def submit_unshed(self, command: Command, attempts_max: int = 50) -> Result: ...

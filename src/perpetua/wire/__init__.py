@@ -1,0 +1,5 @@
+"""BitMEX's wire vocabulary shared by every reader (architecture §4: above the sequencer,
+below marketdata, store, feeds, services and the gateway).
+
+``values``: timestamps (ISO-8601 with milliseconds), exact prices from integer ticks, JSON.
+"""
