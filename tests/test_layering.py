@@ -36,7 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("perpetua.wire",),
     ("perpetua.marketdata", "perpetua.store", "perpetua.feeds", "perpetua.transport"),
     ("perpetua.services",),
-    ("perpetua.gateway", "perpetua.web"),
+    ("perpetua.web",),  # the terminal's built files, which the gateway serves
+    ("perpetua.gateway",),
     ("perpetua.runtime",),
     ("perpetua.demo",),
     ("perpetua.cli",),
