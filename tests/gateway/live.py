@@ -20,6 +20,7 @@ from perpetua.core.engine import Engine
 from perpetua.gateway import GatewayConfig, MemoryAccounts, create_app
 from perpetua.gateway.auth import sign
 from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.gateway.server import uvicorn_config
 from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
 from tests.gateway.fakes import InlineSequencer
 
@@ -92,7 +93,7 @@ async def live_gateway(store: bool = True, rate_limits: bool = False,
                        server: dict[str, Any] | None = None, accounts: Any = None,
                        **config: Any) -> AsyncIterator[Live]:
     """The app on 127.0.0.1 (a free port) under uvicorn, in this loop. ``server``: extra
-    ``uvicorn.Config`` arguments; ``accounts``: the key store (default in memory)."""
+    ``uvicorn_config`` arguments; ``accounts``: the key store (default in memory)."""
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
     accounts = accounts if accounts is not None else MemoryAccounts()
@@ -110,11 +111,9 @@ async def live_gateway(store: bool = True, rate_limits: bool = False,
             stack.callback(projector.close)
             sequencer.subscribe(projector.publish)
         app = create_app(cfg, sequencer, projector, accounts)
-        options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning",
-                                   "access_log": False, "lifespan": "on", "ws": "websockets",
-                                   "http": "httptools", "proxy_headers": False}
-        options.update(server or {})
-        uv = uvicorn.Server(uvicorn.Config(app, **options))
+        # the server settings ``perpetua run`` and ``demo`` use (gateway/server.py)
+        uv = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, "warning", loop="asyncio",
+                                           **(server or {})))
         uv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         serving = asyncio.create_task(uv.serve())
         while not uv.started:

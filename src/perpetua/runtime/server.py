@@ -3,8 +3,9 @@
 - ``configure_logging``: structured logs through structlog. Every stdlib ``logging`` record of
   the venue (ours, uvicorn's) goes through one formatter: JSON lines on stderr by default
   (``log_format = "text"`` for people), with ``seq`` when the record carries a command's.
-- ``server_config``: the one uvicorn configuration (uvloop, httptools, keep-alive, forwarded
-  headers trusted only from ``server.forwarded_allow_ips``).
+- ``server_config``: the one uvicorn configuration (``gateway.server``: uvloop, httptools with
+  the request-head and per-address guards, keep-alive, forwarded headers trusted only from
+  ``server.forwarded_allow_ips``).
 - ``with_metrics``: the venue's ASGI app with ``GET /metrics`` in front (Prometheus text).
 - ``run``: ``perpetua run``: open the venue, start it and its feeds, serve until SIGINT or
   SIGTERM, stop in reverse order, exit 0.
@@ -24,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from perpetua.gateway.app import DirectRoutes
+from perpetua.gateway.server import KEEP_ALIVE_S, uvicorn_config
 from perpetua.runtime.config import ServerConfig, VenueConfig
 from perpetua.runtime.metrics import CONTENT_TYPE, CommandCounts, VenueCollector, metrics_text
 from perpetua.runtime.venue import Venue, open_venue, tune_gc
@@ -33,7 +35,6 @@ __all__ = ["KEEP_ALIVE_S", "OPERATOR_KEY_ENV", "MetricsApp", "configure_logging"
 
 log = logging.getLogger("perpetua.run")
 OPERATOR_KEY_ENV = "PERPETUA_OPERATOR_KEY"
-KEEP_ALIVE_S = 90
 
 
 def configure_logging(server: ServerConfig) -> None:
@@ -95,13 +96,10 @@ def with_metrics(venue: Venue) -> MetricsApp:
 
 
 def server_config(app: Any, server: ServerConfig) -> uvicorn.Config:
-    allowed = ",".join(server.forwarded_allow_ips)
-    return uvicorn.Config(
-        app, host=server.host, port=server.port, loop="uvloop", http="httptools",
-        ws="websockets", log_level=server.log_level, access_log=False, log_config=None,
-        timeout_keep_alive=KEEP_ALIVE_S, lifespan="on", server_header=False,
-        proxy_headers=bool(allowed), forwarded_allow_ips=allowed or None,
-    )  # fmt: skip
+    """``gateway.server.uvicorn_config``: head timeout and size, connections per address,
+    WebSocket message size, forwarded headers only from the listed proxies."""
+    return uvicorn_config(app, server.host, server.port, server.log_level,
+                          server.forwarded_allow_ips, log_config=None)
 
 
 def run(config: VenueConfig) -> int:
