@@ -50,6 +50,10 @@ def _open_by_ip(server_state: Any) -> dict[str, list[asyncio.BaseTransport]]:
     return found
 
 
+class _HeadTooLarge(Exception):
+    pass
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with invariants 2 and 3 of the module."""
 
@@ -61,7 +65,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
-        self._head_bytes: int | None = 0  # None once the head is complete
+        self._head_bytes: int | None = 0  # of url and headers; None once the head is complete
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -106,18 +110,38 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self._head_bytes is not None:
-            self._head_bytes += len(data)
-            if self._head_bytes > self.head_bytes_max:
-                self._disarm_head_timer()
-                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                     b"content-length: 0\r\nconnection: close\r\n\r\n")
-                self.transport.close()
-                return
         super().data_received(data)
+        if self._head_bytes is not None and self._head_bytes > self.head_bytes_max and (
+                not self.transport.is_closing()):  # a huge head still arriving
+            self.send_400_response("")
+
+    def _count_head(self, size: int) -> None:
+        if self._head_bytes is None:
+            return
+        self._head_bytes += size
+        if self._head_bytes > self.head_bytes_max:
+            raise _HeadTooLarge  # the parser stops; uvicorn answers through send_400_response
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_bytes is None or self._head_bytes <= self.head_bytes_max:
+            super().send_400_response(msg)
+            return
+        self._disarm_head_timer()
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                             b"content-length: 0\r\nconnection: close\r\n\r\n")
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         if self._head_timer is None:  # the next request on a kept-alive connection
             self._arm_head_timer()
 
@@ -126,9 +150,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = None
         super().on_headers_complete()
 
-    def on_response_complete(self) -> None:
-        self._head_bytes = 0  # the next head is counted from its first byte
-        super().on_response_complete()
 
 
 def uvicorn_config(app: Any, host: str, port: int, log_level: str,
