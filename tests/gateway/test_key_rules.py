@@ -15,6 +15,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from perpetua.gateway.auth import sign
+from perpetua.gateway.config import WS_ERRORS_MAX
 from perpetua.gateway.params import BODY_BYTES_MAX
 from perpetua.gateway.ratelimit import AUTH_FAILURES_PER_MINUTE
 from perpetua.gateway.ws.revocation import REVOCATION_DELAY_S_MAX
@@ -216,5 +217,23 @@ def test_an_oversized_signed_body_is_413_before_the_signature_is_checked() -> No
                 "api-key": key.key_id, "api-expires": str(int(time.time()) + 60),
                 "api-signature": "0" * 64, "content-type": "application/json"})
             assert response.status_code == 413, response.text
+
+    asyncio.run(main())
+
+
+def test_too_many_errors_close_the_socket_with_a_close_frame() -> None:
+    async def main() -> None:
+        async with live_gateway(store=False) as live, websockets.connect(
+                live.ws_base + "/realtime") as ws:
+            await _reply(ws)
+            for _ in range(WS_ERRORS_MAX + 1):
+                await ws.send("{not json")
+            frames = 0
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    assert (await _reply(ws))["status"] == 400
+                    frames += 1
+            assert frames == WS_ERRORS_MAX + 1
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
     asyncio.run(main())

@@ -14,6 +14,7 @@ __all__ = ["ConnectionLimiter", "serve_realtime"]
 
 NS_PER_HOUR = 3_600 * 10**9
 READ_MESSAGE_BYTES_MAX = 65_536
+CLOSE_WAIT_S = 5.0  # for a closing session's writer to send its close frame
 
 
 class ConnectionLimiter:
@@ -67,6 +68,11 @@ async def serve_realtime(gw: GatewaySurface, websocket: WebSocket, limiter: Conn
     finally:
         session.closed = True
         gw.fanout.drop(session)
+        if session.close_reason is not None and not writer.done():
+            # the session closes itself (too many errors, revoked key, slow consumer): let
+            # the writer send what is queued and the close frame, within a bound
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(writer), CLOSE_WAIT_S)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
