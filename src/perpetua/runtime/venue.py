@@ -99,6 +99,22 @@ def tradable(instruments: tuple[InstrumentSpec, ...]) -> list[InstrumentSpec]:
     return [s for s in instruments if s.kind != InstrumentKind.INDEX and s.state == "Open"]
 
 
+DATA_FILE_UMASK = 0o077  # what the venue creates: files 0600, directories 0700
+DATA_DIR_MODE = 0o700
+
+
+def private_directory(path: Path) -> Path:
+    """``path`` made (or tightened to) ``DATA_DIR_MODE``, with this process's umask set so
+    every file the venue creates under it (journal, snapshots, SQLite and its WAL, the server
+    key) is readable by its owner only: the journal holds every order and the database every
+    user and (encrypted) API secret. A process-wide setting, as it must be for SQLite's own
+    files; the venue is the process."""
+    os.umask(DATA_FILE_UMASK)
+    path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    path.chmod(DATA_DIR_MODE)
+    return path
+
+
 def _wall_start(recovered_ns: int) -> int:
     return max(time.time_ns(), recovered_ns)
 
@@ -113,8 +129,7 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
     ``clock``: the sequencer's (wall time by default; the demo passes its own). ``begin``: the
     venue's start time from the recovered one. ``markets``: whose indices the feeds publish
     (default every tradable market). ``saved_prices``: the simulator's resume point."""
-    data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_directory(Path(config.data_dir))
     clock = clock or SystemClock()
     sequencer = Sequencer.open(data_dir, clock=clock)
     recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
