@@ -12,6 +12,7 @@ from perpetua.core.commands import (
     Deposit,
     SetFeeDiscount,
     SetFeeTier,
+    WalletTransfer,
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
@@ -250,6 +251,25 @@ SCENARIOS: dict[str, list[Line]] = {
         (WithdrawalRequest(0, 6, "XBt", 4_625, 0, "w2"), [
             Ev(WithdrawalUpdated, status="Pending")]),
         (buy(6, "b2", 100, P), [rej(Reason.BALANCE_INSUFFICIENT, currency="XBt")]),
+    ],
+    "wallet transfers between one owner's accounts: atomic, conserved, margin-checked": [
+        (Deposit(0, 7, "XBt", 10_000, "d7"), SKIP),
+        (buy(7, "b", 100, P), [new("b")]),  # holds 5,375 XBt of margin
+        (WalletTransfer(0, 7, 8, "XBt", 4_626, "t1"), [
+            rej(Reason.BALANCE_INSUFFICIENT, required=4_626), none(Transfer)]),
+        (WalletTransfer(0, 7, 8, "XBt", 4_625, "t1"), [
+            Ev(Transfer, debit_account=7, credit_account=8, amount=4_625,
+               code=TransferCode.WALLET_TRANSFER),
+            balance(7, "XBt", 5_375), balance(8, "XBt", 4_625),
+            Check("nothing created or lost", lambda r: r.state.ledger.total("XBt") ==
+                  4 * START_XBT + 10_000)]),
+        (WalletTransfer(0, 7, 8, "XBt", 1, "t1"), [rej(Reason.TRANSFER_ID_DUPLICATE)]),
+        (WalletTransfer(0, 8, 8, "XBt", 1, "t2"), [rej(Reason.ACCOUNT_UNKNOWN)]),
+        (WalletTransfer(0, 8, 7, "XBt", 0, "t3"), [rej(Reason.AMOUNT_MUST_BE_POSITIVE)]),
+        (WalletTransfer(0, 8, 7, "DOGE", 1, "t4"), [rej(Reason.CURRENCY_UNKNOWN)]),
+        (WalletTransfer(0, 8, 7, "XBt", 4_625, "t5"), [
+            Ev(Transfer, debit_account=8, credit_account=7, amount=4_625),
+            balance(7, "XBt", 10_000), balance(8, "XBt", 0)]),
     ],
 }
 

@@ -102,6 +102,7 @@ PINNED_SCHEMA = [
     ("TransferMargin", ("ts_ns", "account", "symbol", "amount")),
     ("ListFuture", ("ts_ns", "root", "year", "quarter")),
     ("SetInterestRate", ("ts_ns", "symbol", "interest_ppb")),
+    ("WalletTransfer", ("ts_ns", "account", "to_account", "currency", "amount", "transfer_id")),
 ]
 
 

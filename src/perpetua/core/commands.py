@@ -41,6 +41,7 @@ __all__ = [
     "SetInstrumentState",
     "Tick",
     "WithdrawalCancel",
+    "WalletTransfer",
     "WithdrawalComplete",
     "WithdrawalRequest",
 ]
@@ -201,6 +202,18 @@ class WithdrawalRequest(NamedTuple):
     withdrawal_id: str
 
 
+class WalletTransfer(NamedTuple):
+    """Move ``amount`` between two accounts of one owner (a main account and its
+    sub-accounts), checked like a withdrawal; ``transfer_id`` makes it idempotent."""
+
+    ts_ns: int
+    account: int  # the debited account
+    to_account: int
+    currency: str
+    amount: int
+    transfer_id: str
+
+
 class WithdrawalCancel(NamedTuple):
     ts_ns: int
     withdrawal_id: str
@@ -227,6 +240,7 @@ Command = (
     | WithdrawalRequest
     | WithdrawalCancel
     | WithdrawalComplete
+    | WalletTransfer
     | SetLeverage
     | SetRiskLimit
     | TransferMargin
@@ -255,4 +269,5 @@ COMMAND_TYPES: tuple[type, ...] = (
     TransferMargin,
     ListFuture,
     SetInterestRate,
+    WalletTransfer,
 )

@@ -75,6 +75,7 @@ class TransferCode(IntEnum):
     FUNDING_RESIDUE = 16
     SETTLEMENT_RESIDUE = 17
     SETTLEMENT_FEE = 18
+    WALLET_TRANSFER = 19  # between accounts of one owner (main and sub-accounts)
 
 
 class Ledger:

@@ -1,11 +1,14 @@
 """Money in and out, and fee settings: deposits, withdrawal holds and their release or
-completion, an account's fee tier and staking discount.
+completion, transfers between one owner's accounts, an account's fee tier and staking discount.
 
 Deposits are credited from ``EXTERNAL`` once per ``transfer_id`` (a repeat is rejected with
 ``TRANSFER_ID_DUPLICATE`` and changes nothing). A withdrawal request moves ``amount + fee`` from
 the user into ``WITHDRAWAL_TRANSIT`` if what stays covers the account's margin requirement and its
 cross positions' unrealised loss; cancelling moves it back; completing sends ``amount`` to
 ``EXTERNAL`` and ``fee`` to ``FEES``. Withdrawal lifecycle: Pending -> Canceled | Completed.
+A wallet transfer (main account <-> sub-account; the accounts service checks ownership) moves
+``amount`` at once under the withdrawal's margin rule, one ledger transfer, so the total is
+conserved; its id shares the deposits' idempotency table under the prefix ``wt:``.
 """
 
 from perpetua.core.catalogue import FEE_TIERS
@@ -13,6 +16,7 @@ from perpetua.core.commands import (
     Deposit,
     SetFeeDiscount,
     SetFeeTier,
+    WalletTransfer,
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
@@ -31,6 +35,7 @@ __all__ = [
     "deposit",
     "set_fee_discount",
     "set_fee_tier",
+    "wallet_transfer",
     "withdrawal_cancel",
     "withdrawal_complete",
     "withdrawal_request",
@@ -78,13 +83,7 @@ def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) 
         reject(state, out, "WithdrawalRequest", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
         return
     total = cmd.amount + cmd.fee
-    acct = state.accounts.get(cmd.account)
-    required = 0 if acct is None else acct.margin_required.get(cmd.currency, 0)
-    # Withdrawable margin (§3 Margin) is net of cross positions' unrealised loss: without it a
-    # request could take the margin those positions stand on and liquidate them at once.
-    # (An isolated position's loss is within its posMargin, which ``required`` counts.)
-    cross_upnl = AccountView(state, cmd.account, cmd.currency).cross_upnl
-    if ledger.available(cmd.account, cmd.currency) - required + min(0, cross_upnl) < total:
+    if _withdrawable(state, cmd.account, cmd.currency) < total:
         reject(state, out, "WithdrawalRequest", cmd.account, Reason.BALANCE_INSUFFICIENT,
                required=total, currency=cmd.currency)
         return
@@ -93,6 +92,36 @@ def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) 
     ledger.transfer(out, state.ts_ns, cmd.account, WITHDRAWAL_TRANSIT, cmd.currency, total,
                     TransferCode.WITHDRAWAL_HOLD, 0)
     _publish(state, withdrawal, out)
+
+
+def _withdrawable(state: State, account: int, currency: str) -> int:
+    acct = state.accounts.get(account)
+    required = 0 if acct is None else acct.margin_required.get(currency, 0)
+    # Withdrawable margin (§3 Margin) is net of cross positions' unrealised loss: without it a
+    # request could take the margin those positions stand on and liquidate them at once.
+    # (An isolated position's loss is within its posMargin, which ``required`` counts.)
+    cross_upnl = AccountView(state, account, currency).cross_upnl
+    return state.ledger.available(account, currency) - required + min(0, cross_upnl)
+
+
+def wallet_transfer(state: State, cmd: WalletTransfer, out: list[object]) -> None:
+    key = "wt:" + cmd.transfer_id
+    if cmd.currency not in state.ledger.balances:
+        reject(state, out, "WalletTransfer", cmd.account, Reason.CURRENCY_UNKNOWN)
+    elif cmd.amount <= 0:
+        reject(state, out, "WalletTransfer", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE)
+    elif cmd.account <= 0 or cmd.to_account <= 0 or cmd.account == cmd.to_account:
+        reject(state, out, "WalletTransfer", cmd.account, Reason.ACCOUNT_UNKNOWN)
+    elif not cmd.transfer_id or key in state.deposits:
+        reject(state, out, "WalletTransfer", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
+    elif _withdrawable(state, cmd.account, cmd.currency) < cmd.amount:
+        reject(state, out, "WalletTransfer", cmd.account, Reason.BALANCE_INSUFFICIENT,
+               required=cmd.amount, currency=cmd.currency)
+    else:
+        state.deposits[key] = cmd.account
+        state.account(cmd.to_account)
+        state.ledger.transfer(out, state.ts_ns, cmd.account, cmd.to_account, cmd.currency,
+                              cmd.amount, TransferCode.WALLET_TRANSFER, 0)
 
 
 def _publish(state: State, w: Withdrawal, out: list[object]) -> None:

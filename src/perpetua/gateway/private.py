@@ -218,6 +218,11 @@ class PrivateViews:
                 wallet.pending_debit += event.amount
             elif code == TransferCode.WITHDRAWAL_RELEASE and sign > 0:
                 wallet.pending_debit -= event.amount
+            elif code == TransferCode.WALLET_TRANSFER:
+                if sign > 0:
+                    wallet.transfer_in += event.amount
+                else:
+                    wallet.transfer_out += event.amount
             self.account_seq[account] = seq
             touched[(account, event.currency)] = None
             if account in wanted or not self.with_store:

@@ -134,6 +134,7 @@ TRANSFER_CODE_NAMES: dict[int, str] = {
     16: "Transfer",  # funding residue (system accounts only)
     17: "Transfer",  # settlement residue (system accounts only)
     18: "RealisedPNL",  # settlement fee
+    19: "Transfer",  # wallet transfer between one owner's accounts
 }
 TRANSFER_DEPOSIT: Final = 1
 TRANSFER_WITHDRAWAL_HOLD: Final = 2

@@ -141,6 +141,9 @@ class WalletBook:
             debit.pending_debit += ev.amount
         elif code == TransferCode.WITHDRAWAL_RELEASE:
             credit.pending_debit -= ev.amount
+        elif code == TransferCode.WALLET_TRANSFER:
+            debit.transfer_out += ev.amount
+            credit.transfer_in += ev.amount
         for state in (debit, credit):
             state.timestamp_ns = ev.ts_ns
             self._dirty[(state.account, state.currency)] = state
