@@ -16,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 
+from perpetua.gateway.auth import sign
 from perpetua.services.mail import free_port
 from tests.services.smtp import Inbox, smtp_server, token
 
@@ -174,3 +175,114 @@ def test_account_routes_are_in_the_served_swagger(server: Server) -> None:
     document = httpx.get(server.base + "/api/explorer/swagger.json").json()
     assert document["paths"]["/user/login"]["post"]["tags"] == ["Accounts"]
     assert "/user/logout" in document["paths"]
+
+
+def faucet(server: Server, account: int, amount: int) -> None:
+    ok(httpx.post(server.base + "/api/v1/admin/faucet", headers={
+        "x-operator-key": OPERATOR_KEY}, json={"account": account, "currency": "XBt",
+                                               "amount": amount}))
+
+
+def signed(server: Server, key: dict[str, Any], verb: str, target: str, body: bytes = b""
+           ) -> httpx.Response:
+    expires = str(int(time.time()) + 60)
+    return httpx.request(verb, server.base + target, content=body, headers={
+        "api-key": key["id"], "api-expires": expires, "content-type": "application/json",
+        "api-signature": sign(key["secret"], verb, target, expires, body)})
+
+
+def test_self_service_keys_work_with_an_unchanged_bitmex_client(server: Server) -> None:
+    ccxt = pytest.importorskip("ccxt")
+    client = server.client()
+    email = "frank@example.com"
+    sign_up(server, client, email)
+    user_id = sign_in(client, email)["id"]
+    faucet(server, user_id, 10**8)
+    created = ok(client.post("/apiKey", json={"name": "bot", "permissions": "order",
+                                              "cidr": "127.0.0.1"}))
+    assert len(created["secret"]) == 48 and created["permissions"] == ["order"]
+    server.inbox.wait(email, "API key created")
+    listed = ok(client.get("/apiKey"))
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert listed[0]["secret"] == "" and not listed[0]["created"].startswith("1970")
+
+    bitmex = ccxt.bitmex({"apiKey": created["id"], "secret": created["secret"],
+                          "enableRateLimit": False})
+    bitmex.urls["api"] = {"public": server.base, "private": server.base}
+    bitmex.load_markets()
+    assert bitmex.fetch_balance()["BTC"]["total"] == 1
+    assert bitmex.private_get_user()["email"] == email
+    order = bitmex.create_order("BTC/USD:BTC", "limit", "buy", 100, 30000.5)
+    bitmex.cancel_order(order["id"], "BTC/USD:BTC")
+
+    # the key cannot manage keys: account security needs the session
+    assert bitmex.private_get_apikey()[0]["id"] == created["id"]
+    escalate = signed(server, created, "POST", "/api/v1/apiKey",
+                      b'{"name": "escalate", "permissions": "withdraw"}')
+    assert "browser session" in error(escalate, 403)
+
+    ok(client.post("/apiKey/disable", json={"apiKeyID": created["id"]}))
+    with pytest.raises(ccxt.BaseError):
+        bitmex.fetch_balance()
+    ok(client.post("/apiKey/enable", json={"apiKeyID": created["id"]}))
+    assert bitmex.fetch_balance()["BTC"]["total"] == 1
+    ok(client.request("DELETE", "/apiKey", json={"apiKeyID": created["id"]}))
+    with pytest.raises(ccxt.AuthenticationError):
+        bitmex.fetch_balance()
+
+
+def test_withdraw_keys_need_a_second_factor(server: Server) -> None:
+    client = server.client()
+    email = "grace@example.com"
+    sign_up(server, client, email)
+    sign_in(client, email)
+    assert "two-factor" in error(client.post("/apiKey", json={"permissions": "withdraw"}), 400)
+    enrol = ok(client.post("/user/requestEnableTFA"))
+    otp = pyotp.TOTP(enrol["secret"])
+    confirmed = ok(client.post("/user/confirmEnableTFA", json={"token": otp.now()}))
+    client.headers["x-csrf-token"] = confirmed["csrfToken"]
+    error(client.post("/apiKey", json={"permissions": "withdraw", "token": "000000"}), 400)
+    time.sleep(30 - time.time() % 30 + 0.1)  # the enrolment code's step is used up
+    key = ok(client.post("/apiKey", json={"permissions": "withdraw", "token": otp.now()}))
+    assert key["permissions"] == ["withdraw"]
+    assert [e["action"] for e in ok(client.get("/user/auditLog"))][:1] == ["api_key_created"]
+
+
+def test_sub_account_transfers_conserve_money(server: Server) -> None:
+    client, stranger = server.client(), server.client()
+    sign_up(server, client, "heidi@example.com")
+    sign_up(server, stranger, "ivan@example.com")
+    main = sign_in(client, "heidi@example.com")["id"]
+    other = sign_in(stranger, "ivan@example.com")["id"]
+    sub = ok(client.post("/user/addSubaccount", json={"accountName": "hedge"}))
+    assert sub["isSubaccount"] and sub["ownerId"] == main
+    ok(client.post("/user/updateSubaccount", json={"targetAccountId": sub["id"],
+                                                   "accountName": "hedge-2"}))
+    accounts = ok(client.get("/user/getWalletTransferAccounts"))
+    assert [(a["id"], a["accountName"]) for a in accounts] == [
+        (main, f"user{main}"), (sub["id"], "hedge-2")]
+    faucet(server, main, 50_000)
+
+
+    moved = ok(client.post("/user/walletTransfer", json={
+        "currency": "XBt", "amount": 20_000, "targetAccountId": sub["id"],
+        "transferID": "t-1"}))
+    assert moved["walletBalance"] == 30_000
+    error(client.post("/user/walletTransfer", json={
+        "currency": "XBt", "amount": 20_000, "targetAccountId": sub["id"],
+        "transferID": "t-1"}), 400)  # a retry with the same id moves nothing
+    error(client.post("/user/walletTransfer", json={
+        "currency": "XBt", "amount": 30_001, "targetAccountId": sub["id"]}), 400)
+    error(client.post("/user/walletTransfer", json={
+        "currency": "XBt", "amount": 1, "targetAccountId": other}), 400)  # not hers
+    key = ok(client.post("/apiKey", json={"targetAccountId": sub["id"],
+                                          "permissions": "order"}))
+    error(stranger.post("/apiKey", json={"targetAccountId": sub["id"]}), 400)
+    back = ok(client.post("/user/walletTransfer", json={
+        "currency": "XBT", "amount": 5_000, "fromAccountId": sub["id"],
+        "targetAccountId": main}))
+    assert back["walletBalance"] == 15_000
+    main_wallet = ok(client.get("/user/wallet", params={"currency": "XBt"}))
+    sub_wallet = ok(signed(server, key, "GET", "/api/v1/user/wallet?currency=XBt"))
+    assert (main_wallet["amount"], sub_wallet["amount"]) == (35_000, 15_000)
+    assert main_wallet["amount"] + sub_wallet["amount"] == 50_000

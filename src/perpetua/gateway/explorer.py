@@ -44,8 +44,9 @@ ADMIN_PATHS: dict[str, Any] = {
 
 def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     from perpetua.gateway.routes.accounts import ACCOUNT_DOCS
+    from perpetua.gateway.routes.keys import KEY_DOCS
 
-    return ACCOUNT_DOCS
+    return ACCOUNT_DOCS + KEY_DOCS
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,7 @@ from typing import Any, Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import InvalidToken, MultiFernet
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from perpetua.services.passwords import default_hasher
@@ -261,9 +261,12 @@ class AccountsService:
     # --- API keys ----------------------------------------------------------------------------
 
     def create_api_key(self, user_id: int, name: str = "", permissions: Iterable[str] = (),
-                       cidr: Iterable[str] = ()) -> tuple[str, str]:
+                       cidr: Iterable[str] = (),
+                       also: Callable[[Connection, str], None] | None = None
+                       ) -> tuple[str, str]:
         """A new enabled key for ``user_id``: returns ``(key_id, secret)``. The secret is not
-        retrievable later except through ``lookup_api_key`` (for signature checks)."""
+        retrievable later except through ``lookup_api_key`` (for signature checks). ``also``
+        runs inside the same transaction with the new key id (its audit row)."""
         chosen = _permissions(permissions)
         blocks = _cidrs(cidr)
         if len(name) > KEY_NAME_LENGTH_MAX:
@@ -282,6 +285,8 @@ class AccountsService:
                 secret_encrypted=self._fernet.encrypt(secret.encode()).decode(),
                 permissions=list(chosen), cidr=list(blocks), enabled=True, nonce=0,
                 created_ns=self._clock_ns()))
+            if also is not None:
+                also(conn, key_id)
         self._forget(key_id)
         return key_id, secret
 

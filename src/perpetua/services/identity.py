@@ -39,7 +39,9 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from perpetua.services import throttle, totp
+from perpetua.services.accounts import AccountsError, ApiKeyInfo
 from perpetua.services.audit import AuditEntry, read_audit, record
+from perpetua.services.keyring import FamilyAccount, Keyring
 from perpetua.services.mail import DEFAULT_SENDER, Mailer, Outbox, SmtpMailer, mail_config
 from perpetua.services.passwords import (
     PasswordRejected,
@@ -195,6 +197,20 @@ class IdentityPort(Protocol):
                           ) -> SignedIn: ...
     async def check_second_factor(self, user_id: int, code: str) -> bool: ...
     async def notify(self, user_id: int, subject: str, body: str) -> None: ...
+    async def family(self, user_id: int) -> list[FamilyAccount]: ...
+    async def owns(self, user_id: int, account: int) -> bool: ...
+    async def add_subaccount(self, owner_id: int, account_name: str, origin: Origin
+                             ) -> FamilyAccount: ...
+    async def update_subaccount(self, owner_id: int, account: int, account_name: str,
+                                origin: Origin) -> FamilyAccount: ...
+    async def api_keys(self, user_id: int) -> list[ApiKeyInfo]: ...
+    async def create_api_key(self, user_id: int, account: int, name: str,
+                             permissions: list[str], cidr: list[str], code: str,
+                             origin: Origin) -> tuple[str, str]: ...
+    async def set_api_key_enabled(self, user_id: int, key_id: str, enabled: bool, code: str,
+                                  origin: Origin) -> ApiKeyInfo: ...
+    async def delete_api_key(self, user_id: int, key_id: str, origin: Origin
+                             ) -> ApiKeyInfo: ...
     async def audit(self, user_id: int, limit: int) -> list[AuditEntry]: ...
 
 
@@ -213,11 +229,18 @@ class Identity:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self.sessions_store = SessionStore(self.engine, clock_ns)
         self.public_url = public_url.rstrip("/")
+        self.keyring = Keyring(self)
 
     # --- plumbing ----------------------------------------------------------------------------
 
     async def _run(self, flow: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(flow, *args)
+        try:
+            return await asyncio.to_thread(flow, *args)
+        except AccountsError as error:  # a rule of the key store: the client's 400
+            raise _bad(str(error)) from None
+
+    def now_ns(self) -> int:
+        return self._clock_ns()
 
     def _send(self, outcome: _Outcome) -> None:
         for mail in outcome.mails:
@@ -718,6 +741,41 @@ class Identity:
 
     async def notify(self, user_id: int, subject: str, body: str) -> None:
         await self._run(self._notify, user_id, subject, body)
+
+    # --- API keys and sub-accounts (``keyring``) ----------------------------------------------
+
+    async def family(self, user_id: int) -> list[FamilyAccount]:
+        return await self._run(self.keyring.family, user_id)  # type: ignore[no-any-return]
+
+    async def owns(self, user_id: int, account: int) -> bool:
+        return await self._run(self.keyring.owns, user_id, account)  # type: ignore[no-any-return]
+
+    async def add_subaccount(self, owner_id: int, account_name: str, origin: Origin
+                             ) -> FamilyAccount:
+        return await self._run(self.keyring.add_subaccount, owner_id, account_name,  # type: ignore[no-any-return]
+                               origin.ip)
+
+    async def update_subaccount(self, owner_id: int, account: int, account_name: str,
+                                origin: Origin) -> FamilyAccount:
+        return await self._run(self.keyring.update_subaccount, owner_id, account,  # type: ignore[no-any-return]
+                               account_name, origin.ip)
+
+    async def api_keys(self, user_id: int) -> list[ApiKeyInfo]:
+        return await self._run(self.keyring.keys, user_id)  # type: ignore[no-any-return]
+
+    async def create_api_key(self, user_id: int, account: int, name: str,
+                             permissions: list[str], cidr: list[str], code: str,
+                             origin: Origin) -> tuple[str, str]:
+        return await self._run(self.keyring.create_key, user_id, account, name,  # type: ignore[no-any-return]
+                               permissions, cidr, code, origin.ip)
+
+    async def set_api_key_enabled(self, user_id: int, key_id: str, enabled: bool, code: str,
+                                  origin: Origin) -> ApiKeyInfo:
+        return await self._run(self.keyring.set_key_enabled, user_id, key_id, enabled,  # type: ignore[no-any-return]
+                               code, origin.ip)
+
+    async def delete_api_key(self, user_id: int, key_id: str, origin: Origin) -> ApiKeyInfo:
+        return await self._run(self.keyring.delete_key, user_id, key_id, origin.ip)  # type: ignore[no-any-return]
 
     def _notify(self, user_id: int, subject: str, body: str) -> None:
         with self.engine.connect() as conn:

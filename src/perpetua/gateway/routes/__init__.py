@@ -9,6 +9,7 @@ from perpetua.gateway.routes import (
     accounts,
     execution,
     instrument,
+    keys,
     market,
     order,
     position,
@@ -37,7 +38,7 @@ def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
 def _specs() -> list[Spec]:
     specs: list[Spec] = []
     for module in (instrument, market, public, schema, order, execution, position, user,
-                   account, accounts):
+                   account, accounts, keys):
         specs.extend(module.SPECS)
     return specs
 

@@ -1,4 +1,4 @@
-"""/wallet/assets, /wallet/networks, /apiKey, and the operator's admin routes (testnet faucet,
+"""/wallet/assets, /wallet/networks, and the operator's admin routes (testnet faucet,
 API key creation) guarded by the ``x-operator-key`` header."""
 
 import hmac
@@ -42,16 +42,6 @@ async def get_networks(ctx: Context) -> list[dict[str, Any]]:
     return [{"asset": n, "tokenAddress": "", "name": n.upper(), "currency": n.upper(),
              "networkSymbol": n.upper(), "transactionExplorer": "", "tokenExplorer": "",
              "depositConfirmations": 1, "enabled": True} for n in names]
-
-
-async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
-    principal = ctx.principal
-    assert principal is not None
-    key = principal.key
-    return [{"id": key.key_id, "secret": "", "name": key.name, "nonce": key.nonce,
-             "cidr": ",".join(key.cidr), "cidrs": list(key.cidr),
-             "permissions": list(key.permissions), "enabled": key.enabled,
-             "userId": key.user_id, "created": "1970-01-01T00:00:00.000Z"}]
 
 
 def _operator(ctx: Context) -> None:
@@ -124,7 +114,6 @@ def _ensure_user(ctx: Context, user_id: int) -> None:
 SPECS = [
     Spec("/wallet/assets", "GET", get_assets),
     Spec("/wallet/networks", "GET", get_networks),
-    Spec("/apiKey", "GET", get_api_keys, private=True),
     Spec("/admin/faucet", "POST", post_faucet),
     Spec("/admin/apiKey", "POST", post_admin_api_key),
 ]

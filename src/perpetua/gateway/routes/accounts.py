@@ -29,7 +29,8 @@ from perpetua.services.identity import (
 from perpetua.services.sessions import Session
 from perpetua.wire.values import iso_ms
 
-__all__ = ["ACCOUNT_DOCS", "SPECS", "identity_of", "user_row"]
+__all__ = ["ACCOUNT_DOCS", "SPECS", "ask", "identity_of", "origin_of", "require_session",
+           "user_row"]
 
 MSG_NO_ACCOUNTS: Final = "Accounts are not available on this exchange (no accounts service)."
 MSG_SESSION_NEEDED: Final = "This action needs a signed-in browser session, not an API key"
@@ -60,7 +61,8 @@ def require_session(ctx: Context) -> Session:
     return session
 
 
-async def _call(awaitable: Any) -> Any:
+async def ask(awaitable: Any) -> Any:
+    """Await an identity call; its ``IdentityError`` becomes the client's ``ApiError``."""
     try:
         return await awaitable
     except IdentityError as error:
@@ -101,19 +103,19 @@ def _session_row(session: Session, current: str) -> dict[str, Any]:
 # --- sign-up, confirmation, sign-in ---
 
 async def post_register(ctx: Context) -> dict[str, Any]:
-    await _call(identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"),
+    await ask(identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"),
                                           origin_of(ctx)))
     return {"success": True, "message": "If the address can receive mail, a confirmation "
             "message is on its way"}
 
 
 async def post_confirm_email(ctx: Context) -> dict[str, Any]:
-    await _call(identity_of(ctx).confirm_email(_text(ctx, "token"), origin_of(ctx)))
+    await ask(identity_of(ctx).confirm_email(_text(ctx, "token"), origin_of(ctx)))
     return {"success": True}
 
 
 async def post_login(ctx: Context) -> dict[str, Any]:
-    signed: SignedIn = await _call(identity_of(ctx).sign_in(
+    signed: SignedIn = await ask(identity_of(ctx).sign_in(
         _text(ctx, "email"), _text(ctx, "password"), ctx.params.string("otpToken") or "",
         origin_of(ctx)))
     extra = {} if signed.recovery_codes_left is None else {
@@ -123,28 +125,28 @@ async def post_login(ctx: Context) -> dict[str, Any]:
 
 async def post_logout(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    await _call(identity_of(ctx).sign_out(session.user_id, session.id, origin_of(ctx)))
+    await ask(identity_of(ctx).sign_out(session.user_id, session.id, origin_of(ctx)))
     ctx.headers["set-cookie"] = clear_cookie(ctx.scope)
     return {"success": True}
 
 
 async def post_logout_all(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    count = await _call(identity_of(ctx).revoke_sessions(session.user_id, "", origin_of(ctx)))
+    count = await ask(identity_of(ctx).revoke_sessions(session.user_id, "", origin_of(ctx)))
     ctx.headers["set-cookie"] = clear_cookie(ctx.scope)
     return {"success": True, "count": count}
 
 
 async def get_sessions(ctx: Context) -> list[dict[str, Any]]:
     session = require_session(ctx)
-    found = await _call(identity_of(ctx).sessions(session.user_id))
+    found = await ask(identity_of(ctx).sessions(session.user_id))
     return [_session_row(s, session.id) for s in found]
 
 
 async def delete_session(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
     target = _text(ctx, "sessionId")
-    if not await _call(identity_of(ctx).revoke_session(session.user_id, target,
+    if not await ask(identity_of(ctx).revoke_session(session.user_id, target,
                                                       origin_of(ctx))):
         raise ApiError(404, "No such session")
     if target == session.id:
@@ -155,20 +157,20 @@ async def delete_session(ctx: Context) -> dict[str, Any]:
 # --- passwords and email ---
 
 async def post_request_password_reset(ctx: Context) -> dict[str, Any]:
-    await _call(identity_of(ctx).request_password_reset(_text(ctx, "email"), origin_of(ctx)))
+    await ask(identity_of(ctx).request_password_reset(_text(ctx, "email"), origin_of(ctx)))
     return {"success": True, "message": "If the address has an account, a reset message is "
             "on its way"}
 
 
 async def post_reset_password(ctx: Context) -> dict[str, Any]:
-    await _call(identity_of(ctx).reset_password(_text(ctx, "token"), _text(ctx, "password"),
+    await ask(identity_of(ctx).reset_password(_text(ctx, "token"), _text(ctx, "password"),
                                                 origin_of(ctx)))
     return {"success": True}
 
 
 async def post_change_password(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    signed = await _call(identity_of(ctx).change_password(
+    signed = await ask(identity_of(ctx).change_password(
         session.user_id, _text(ctx, "oldPassword"), _text(ctx, "newPassword"), session.id,
         origin_of(ctx)))
     return _session_answer(ctx, signed)
@@ -176,7 +178,7 @@ async def post_change_password(ctx: Context) -> dict[str, Any]:
 
 async def post_request_email_change(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    await _call(identity_of(ctx).request_email_change(
+    await ask(identity_of(ctx).request_email_change(
         session.user_id, _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)))
     return {"success": True, "message": "Confirm the change with the token mailed to the new "
             "address"}
@@ -197,14 +199,14 @@ async def post_preferences(ctx: Context) -> dict[str, Any]:
     prefs = ctx.params.json_value("prefs")
     if not isinstance(prefs, dict):
         raise bad_request("prefs must be a JSON object")
-    profile = await _call(identity_of(ctx).set_preferences(
+    profile = await ask(identity_of(ctx).set_preferences(
         ctx.account, prefs, ctx.params.boolean("overwrite"), origin_of(ctx)))
     return user_row(profile)
 
 
 async def post_profile(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    profile = await _call(identity_of(ctx).set_profile(
+    profile = await ask(identity_of(ctx).set_profile(
         session.user_id, ctx.params.string("country"),
         ctx.params.string("antiPhishingPhrase"), origin_of(ctx)))
     return user_row(profile)
@@ -214,7 +216,7 @@ async def get_audit_log(ctx: Context) -> list[dict[str, Any]]:
     count = ctx.params.integer("count", AUDIT_COUNT_DEFAULT) or AUDIT_COUNT_DEFAULT
     if count <= 0:
         raise bad_request("Invalid count")
-    entries = await _call(identity_of(ctx).audit(ctx.account, count))
+    entries = await ask(identity_of(ctx).audit(ctx.account, count))
     return [{"timestamp": iso_ms(e.ts_ns), "actor": e.actor, "action": e.action, "ip": e.ip,
              "detail": e.detail} for e in entries]
 
@@ -225,19 +227,19 @@ async def post_request_enable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
     if (ctx.params.string("type") or "GA") != "GA":
         raise bad_request("Invalid type: only GA (TOTP) is offered")
-    return await _call(identity_of(ctx).request_enable_tfa(session.user_id))  # type: ignore[no-any-return]
+    return await ask(identity_of(ctx).request_enable_tfa(session.user_id))  # type: ignore[no-any-return]
 
 
 async def post_confirm_enable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    codes, signed = await _call(identity_of(ctx).confirm_enable_tfa(
+    codes, signed = await ask(identity_of(ctx).confirm_enable_tfa(
         session.user_id, _text(ctx, "token"), session.id, origin_of(ctx)))
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
 async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    signed = await _call(identity_of(ctx).disable_tfa(session.user_id, _text(ctx, "token"),
+    signed = await ask(identity_of(ctx).disable_tfa(session.user_id, _text(ctx, "token"),
                                                       session.id, origin_of(ctx)))
     return _session_answer(ctx, signed)
 
