@@ -730,9 +730,9 @@ class Identity:
         conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
 
     async def check_second_factor(self, user_id: int, code: str) -> bool:
-        return await self._run(self._check_second_factor, user_id, code)  # type: ignore[no-any-return]
+        return await self._run(self.second_factor_ok, user_id, code)  # type: ignore[no-any-return]
 
-    def _check_second_factor(self, user_id: int, code: str) -> bool:
+    def second_factor_ok(self, user_id: int, code: str) -> bool:
         """A current TOTP code of a user with TOTP on (consumed: not reusable)."""
         with self.engine.begin() as conn:
             row = self._user_row(conn, user_id)
@@ -740,7 +740,7 @@ class Identity:
                         and self._accept_totp(conn, row, code or ""))
 
     async def notify(self, user_id: int, subject: str, body: str) -> None:
-        await self._run(self._notify, user_id, subject, body)
+        await self._run(self.send_notice, user_id, subject, body)
 
     # --- API keys and sub-accounts (``keyring``) ----------------------------------------------
 
@@ -777,7 +777,7 @@ class Identity:
     async def delete_api_key(self, user_id: int, key_id: str, origin: Origin) -> ApiKeyInfo:
         return await self._run(self.keyring.delete_key, user_id, key_id, origin.ip)  # type: ignore[no-any-return]
 
-    def _notify(self, user_id: int, subject: str, body: str) -> None:
+    def send_notice(self, user_id: int, subject: str, body: str) -> None:
         with self.engine.connect() as conn:
             row = self._user_row(conn, user_id)
         if row is not None:

@@ -14,16 +14,13 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo
 from perpetua.services.audit import record
 from perpetua.store.schema import api_keys, users
-
-if TYPE_CHECKING:
-    from perpetua.services.identity import Identity
 
 __all__ = [
     "ACCOUNT_NAME_LENGTH_MAX",
@@ -56,10 +53,23 @@ def _name(text: str) -> str:
     return name
 
 
+class IdentityHost(Protocol):
+    """What the keyring uses of ``services.identity.Identity``."""
+
+    engine: Engine
+    accounts: Any
+
+    def now_ns(self) -> int: ...
+
+    def second_factor_ok(self, user_id: int, code: str) -> bool: ...
+
+    def send_notice(self, user_id: int, subject: str, body: str) -> None: ...
+
+
 class Keyring:
     """Rules 1-3 over the identity service's database (sync: callers use a thread)."""
 
-    def __init__(self, identity: "Identity") -> None:
+    def __init__(self, identity: IdentityHost) -> None:
         self.identity = identity
         self.engine = identity.engine
         self.accounts: AccountsService = identity.accounts
@@ -137,7 +147,7 @@ class Keyring:
         chosen = list(permissions)
         if not self.owns(user_id, account):
             raise AccountsError("Invalid targetAccountId: not your account")
-        if "withdraw" in chosen and not self.identity._check_second_factor(user_id, code):
+        if "withdraw" in chosen and not self.identity.second_factor_ok(user_id, code):
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
 
         def audit(conn: Connection, key_id: str) -> None:
@@ -145,7 +155,7 @@ class Keyring:
                    {"key": key_id, "account": account, "permissions": chosen})
 
         key_id, secret = self.accounts.create_api_key(account, name, chosen, cidr, also=audit)
-        self.identity._notify(user_id, "API key created",
+        self.identity.send_notice(user_id, "API key created",
                               f"API key {key_id} ({name or 'unnamed'}) was created for "
                               f"account {account} with permissions "
                               f"{', '.join(chosen) or 'read'} from {ip}.")
@@ -162,7 +172,7 @@ class Keyring:
         with self.engine.connect() as conn:
             row = self._owned_key(conn, user_id, key_id)
         if (enabled and "withdraw" in row.permissions
-                and not self.identity._check_second_factor(user_id, code)):
+                and not self.identity.second_factor_ok(user_id, code)):
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
         with self.engine.begin() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == key_id)

@@ -20,11 +20,11 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
-from perpetua.gateway.routes import Spec
 from perpetua.gateway.routes.accounts import ask, identity_of, origin_of, require_session
+from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.sessions import session_of
-from perpetua.marketdata.wire import iso_ms
 from perpetua.services.accounts import ApiKeyInfo
+from perpetua.wire.values import iso_ms
 
 __all__ = ["KEY_DOCS", "SPECS"]
 
