@@ -193,7 +193,7 @@ describe("web terminal", () => {
     await shot("trade-position");
   });
 
-  test("the wallet shows balances and the venue's answers", async () => {
+  test("the wallet, markets and stats pages show the venue's figures", async () => {
     await page.click(".nav a[data-page=wallet]");
     const balances = page.locator("#balances-table tr[data-currency]");
     await until(async () => (await balances.count()) >= 2, "balances");
@@ -206,6 +206,15 @@ describe("web terminal", () => {
     await page.click(".nav a[data-page=markets]");
     await until(async () => (await page.locator("#markets-table tbody tr").count()) > 0, "the markets page");
     await shot("markets");
+    await page.click(".nav a[data-page=stats]");
+    await until(async () => (await text("#contract-spec")).includes("Inverse"), "XBTUSD's specification");
+    assert.match(await text("#contract-spec"), /Tick size\s+0\.1\b/);
+    await until(async () => /Now: |no history/.test(await text("#insurance-now")), "the insurance fund");
+    const insurance = await (await fetch(`${venue.url}/api/v1/insurance?count=500&reverse=true`)).json();
+    assert.equal(Number(await page.locator("#insurance-chart").getAttribute("data-points")), insurance.length);
+    await until(async () => (await text("#funding-history")).length > 0, "the funding history");
+    await until(async () => (await text("#liquidations")).length > 0, "the liquidations feed");
+    await shot("stats");
     await page.click(".nav a[data-page=trade]");
   });
 

@@ -34,7 +34,7 @@ export function percent(value: number | null | undefined, digits = 2): string {
 export function money(minor: number | null | undefined, currency: string | undefined, digits?: number): string {
   if (minor === null || minor === undefined || !Number.isFinite(minor)) return "-";
   const { major, scale } = currencyInfo(currency);
-  const shown = digits ?? Math.min(scale, 4);
+  const shown = digits ?? (scale >= 8 ? 6 : Math.min(scale, 4)); // XBT needs its satoshis shown
   return `${(minor / 10 ** scale).toLocaleString("en-US", { minimumFractionDigits: shown, maximumFractionDigits: shown })} ${major}`;
 }
 

@@ -9,11 +9,12 @@ import { mountChart } from "./chart";
 import type { Instrument } from "./contracts";
 import { loadCredentials, onCredentials, saveCredentials } from "./credentials";
 import { mountMarkets } from "./markets";
+import { mountStats } from "./stats";
 import { mountTicket } from "./ticket";
 import { mountWallet } from "./wallet";
 
 const app = new App();
-const PAGES = ["trade", "markets", "wallet"];
+const PAGES = ["trade", "markets", "wallet", "stats"];
 
 function mountConnection(): void {
   const badge = document.getElementById("conn")!;
@@ -57,7 +58,7 @@ function mountKeyDialog(): void {
   label();
 }
 
-function route(wallet: { show(): void }): void {
+function route(wallet: { show(): void }, stats: { show(): void }): void {
   const [, page = "trade", symbol] = location.hash.split("/");
   const current = PAGES.includes(page) ? page : "trade";
   for (const name of PAGES) {
@@ -73,6 +74,7 @@ function route(wallet: { show(): void }): void {
     window.dispatchEvent(new Event("resize")); // the chart measures itself when shown again
   }
   if (current === "wallet") wallet.show();
+  if (current === "stats") stats.show();
   if (current === "markets") app.updateInstruments([]);
 }
 
@@ -85,14 +87,15 @@ async function start(): Promise<void> {
   mountChart(app);
   mountAccount(app);
   const wallet = mountWallet(app);
+  const stats = mountStats(app);
+  app.rt.connect(); // in parallel with the instruments: the socket is up when the symbol is set
   try {
     app.updateInstruments(await get<Instrument[]>("/instrument/activeAndIndices", undefined, false));
   } catch (error) {
     app.toast(`Could not load the markets: ${error instanceof Error ? error.message : String(error)}`);
   }
-  app.rt.connect();
-  window.addEventListener("hashchange", () => route(wallet));
-  route(wallet);
+  window.addEventListener("hashchange", () => route(wallet, stats));
+  route(wallet, stats);
   document.body.dataset.ready = "true";
   if ("serviceWorker" in navigator && (location.protocol === "https:" || location.hostname === "127.0.0.1" || location.hostname === "localhost")) {
     navigator.serviceWorker.register("/sw.js").catch(() => undefined);
