@@ -30,7 +30,7 @@ help:
 	@echo "  make test    run the test suite (pytest; ARGS=\"...\" passes options), then the browser tests"
 	@echo "  make web     build the web terminal (web/ -> src/perpetua/web/dist; needs node and npm)"
 	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
-	@echo "  make check   ruff, mypy (strict on core) and the tidy/layering tests"
+	@echo "  make check   ruff, mypy (strict) and the tidy/layering tests"
 	@echo "  make bench   run bench/bench_*.py, write bench/results/latest.json"
 	@echo "  make venv    create or update .venv (python3.11, or python3 >= 3.11; PYTHON=... to choose)"
 	@echo "  make clean   remove .venv, caches and bench results"
