@@ -46,9 +46,11 @@ def create_app(config: GatewayConfig, sequencer: CommandPort, store: Any = None,
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)
 
+    endpoints = api_endpoints(gw)
+
     async def swagger(request: Request) -> Response:
         host = config.public_host or request.headers.get("host", "127.0.0.1")
-        return json_response(swagger_document(host))
+        return json_response(swagger_document(host, endpoints))
 
     async def explorer(request: Request) -> Response:
         return HTMLResponse(EXPLORER_HTML)
@@ -96,7 +98,7 @@ def create_app(config: GatewayConfig, sequencer: CommandPort, store: Any = None,
     app.state.gateway = gw
     sockets = {"/realtime": realtime, "/realtimePlatform": realtime_platform,
                "/realtimemd": realtime_md}
-    return DirectRoutes(app, api_endpoints(gw), sockets)
+    return DirectRoutes(app, endpoints, sockets)
 
 
 class DirectRoutes:

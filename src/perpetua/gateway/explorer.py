@@ -1,13 +1,24 @@
 """The served API document: BitMEX's swagger with our ``host``, the 2019 bulk order routes and
-Perpetua's own admin routes, plus a minimal explorer page."""
+Perpetua's own routes (tags ``Admin``, ``Accounts``, ``Perpetua``), plus a minimal explorer page.
+
+The document lists exactly the operations the gateway serves (``served_swagger``): a BitMEX
+operation the venue does not serve is left out, and a route of ours without written docs still
+appears, under the tag ``Perpetua``, so a client generated from the document finds nothing that
+answers 404 and misses nothing that answers.
+"""
 
 import copy
 import json
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["EXPLORER_HTML", "ADMIN_PATHS", "swagger_document", "base_swagger"]
+__all__ = ["ADMIN_PATHS", "API_BASE_PATH", "EXPLORER_HTML", "base_swagger", "served_swagger",
+           "swagger_document"]
+
+API_BASE_PATH = "/api/v1"
+OUR_TAG = "Perpetua"
 
 _FORM = ["application/json", "application/x-www-form-urlencoded"]
 
@@ -61,14 +72,38 @@ def base_swagger() -> dict[str, Any]:
                   for name, kind, required in rows]
         document["paths"].setdefault(path, {})[verb] = _operation(summary, params, "Accounts")
     document.setdefault("tags", []).append(
+        {"name": "Admin", "description": "The operator's routes (x-operator-key)."})
+    document["tags"].append(
         {"name": "Accounts", "description": "Perpetua's own account routes: sign-up, sign-in, "
          "sessions, password and email, TOTP, audit trail."})
     document["info"]["title"] = "Perpetua (BitMEX-compatible API)"
     return document
 
 
-def swagger_document(host: str) -> dict[str, Any]:
-    document = copy.copy(base_swagger())
+def served_swagger(served: Mapping[str, Collection[str]]) -> dict[str, Any]:
+    """The base document cut to ``served`` (full path -> verbs, as the gateway dispatches)."""
+    base = base_swagger()
+    paths: dict[str, dict[str, Any]] = {}
+    for full_path, verbs in sorted(served.items()):
+        if not full_path.startswith(API_BASE_PATH):
+            continue
+        path = full_path[len(API_BASE_PATH):]
+        documented = base["paths"].get(path, {})
+        for verb in sorted(v.lower() for v in verbs):
+            operation = documented.get(verb) or _operation(f"{verb.upper()} {path}", [], OUR_TAG)
+            paths.setdefault(path, {})[verb] = operation
+    document = copy.copy(base)
+    document["paths"] = paths
+    used = {tag for ops in paths.values() for op in ops.values() for tag in op.get("tags", ())}
+    tags = [t for t in base.get("tags", []) if t["name"] in used]
+    if OUR_TAG in used:
+        tags.append({"name": OUR_TAG, "description": "Perpetua's own routes."})
+    document["tags"] = tags
+    return document
+
+
+def swagger_document(host: str, served: Mapping[str, Collection[str]]) -> dict[str, Any]:
+    document = copy.copy(served_swagger(served))
     document["host"] = host
     document["schemes"] = ["http", "https"]
     return document
