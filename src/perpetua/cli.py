@@ -5,6 +5,7 @@
     demo            the same venue with simulated index feeds and trading bots
                     (``perpetua.demo``); exits 1 on bad options before touching the data dir
     admin           users and API keys in a data dir's accounts database
+    operator        the operator's commands against a running venue (its /admin routes)
 
 Over a data dir holding ``journal/`` and ``snapshots/``:
     replay          rebuild state; print seq, state_hash, conservation totals and replay rate
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perpetua import __version__
+from perpetua.runtime.operator_client import OperatorError, add_operator_parser, run_operator
 from perpetua.services.admin_cli import AdminError, add_admin_parser, run_admin
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ EXIT_ADMIN_FAILED = 1
 ADMIN_HELP = "users and API keys: create-user, create-key, list-keys, disable-key, list-users"
 RUN_HELP = "serve the exchange: REST and WebSocket API, sequencer, core and index feeds"
 DEMO_HELP = "a live demo market: simulated index feeds and trading bots"
+OPERATOR_HELP = ("operate a running venue: instruments, halt, resume, interest-rate, fee-tier,"
+                 " list-future, accounts")
 
 DATA_DIR_COMMANDS: dict[str, str] = {
     "replay": "rebuild state from a data dir; print seq, state_hash, totals and replay rate",
@@ -55,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(subparsers.add_parser("run", help=RUN_HELP, description=RUN_HELP))
     _add_demo_arguments(subparsers.add_parser("demo", help=DEMO_HELP, description=DEMO_HELP))
     add_admin_parser(subparsers, ADMIN_HELP)
+    add_operator_parser(subparsers, OPERATOR_HELP)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
@@ -212,10 +217,22 @@ def _run_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_operator(args: argparse.Namespace) -> int:
+    try:
+        answer = run_operator(args)
+    except OperatorError as error:
+        print(f"perpetua operator {args.operator_command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "admin":
         return _run_admin(args)
+    if args.command == "operator":
+        return _run_operator(args)
     if args.command == "run":
         return _run_server(args)
     if args.command == "demo":

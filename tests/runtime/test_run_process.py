@@ -1,7 +1,8 @@
 """End to end: ``perpetua run --config`` as a real process. The index feeds start with the
 venue (marks move without any demo), ``/instrument/compositeIndex`` has the feeds'
 constituents, ``/metrics`` answers in Prometheus's format, the logs are JSON lines, and SIGINT
-stops it cleanly (exit 0)."""
+stops it cleanly (exit 0). ``perpetua operator`` halts a market of the running venue.
+"""
 
 import json
 import os
@@ -75,6 +76,21 @@ def test_run_with_a_config_file_serves_a_live_venue(tmp_path: Path) -> None:
                        "perpetua_projector_lag_commands", "perpetua_websocket_sessions",
                        "perpetua_rate_limit_rejections_total", "perpetua_liquidations_total"):
             assert series in metrics, series
+        # the operator's CLI acts on the running venue through its admin routes
+        operator = [sys.executable, "-m", "perpetua.cli", "operator", "--url",
+                    f"http://127.0.0.1:{port}", "--operator-key", "op"]
+        halted = subprocess.run([*operator, "halt", "XBTUSD"], env=env, capture_output=True,
+                                text=True, timeout=30)
+        assert halted.returncode == 0, halted.stderr
+        assert json.loads(halted.stdout)["state"] == "Closed"
+        assert _get(port, "/api/v1/instrument?symbol=XBTUSD")[0]["state"] == "Closed"
+        accounts = subprocess.run([*operator, "accounts"], env=env, capture_output=True,
+                                  text=True, timeout=30)
+        assert accounts.returncode == 0, accounts.stderr
+        assert isinstance(json.loads(accounts.stdout), list)
+        refused = subprocess.run([*operator[:-1], "wrong", "resume", "XBTUSD"], env=env,
+                                 capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 1 and "403" in refused.stderr
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(30)

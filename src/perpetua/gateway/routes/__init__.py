@@ -11,6 +11,7 @@ from perpetua.gateway.routes import (
     instrument,
     keys,
     market,
+    operator,
     order,
     position,
     public,
@@ -38,7 +39,7 @@ def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
 def _specs() -> list[Spec]:
     specs: list[Spec] = []
     for module in (instrument, market, public, schema, order, execution, position, user,
-                   account, accounts, keys):
+                   account, accounts, keys, operator):
         specs.extend(module.SPECS)
     return specs
 

@@ -1,7 +1,6 @@
 """/wallet/assets, /wallet/networks, and the operator's admin routes (testnet faucet,
 API key creation) guarded by the ``x-operator-key`` header."""
 
-import hmac
 import inspect
 import secrets
 import uuid
@@ -11,7 +10,8 @@ from perpetua.core.commands import Deposit
 from perpetua.core.events import Rejected
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.context import Context
-from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
+from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
 
 __all__ = ["SPECS"]
@@ -44,15 +44,10 @@ async def get_networks(ctx: Context) -> list[dict[str, Any]]:
              "depositConfirmations": 1, "enabled": True} for n in names]
 
 
-def _operator(ctx: Context) -> None:
-    expected = ctx.gw.config.operator_key
-    given = ctx.request.headers.get("x-operator-key", "")
-    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
-        raise ApiError(403, MSG_ACCESS_DENIED)
 
 
 async def post_faucet(ctx: Context) -> dict[str, Any]:
-    _operator(ctx)
+    require_operator(ctx)
     account = ctx.params.integer("account")
     amount = ctx.params.integer("amount")
     currency = ctx.params.required_string("currency")
@@ -73,7 +68,7 @@ async def post_faucet(ctx: Context) -> dict[str, Any]:
 
 
 async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
-    _operator(ctx)
+    require_operator(ctx)
     create = getattr(ctx.gw.accounts, "create_api_key", None)
     if create is None:
         raise ApiError(400, "The accounts service cannot create keys here: use `perpetua admin`.")

@@ -1,0 +1,148 @@
+"""The operator's routes under ``/admin``, guarded by the operator key (``x-operator-key``).
+
+Every change is a core command through the sequencer, journaled like a trade, so it replays
+and shows in the event stream; a rejection comes back as BitMEX's error with the core's reason.
+
+    GET  /admin/instruments        every instrument: symbol, kind, state, reference index
+    POST /admin/instrument/state   symbol, state (Open | Closed): halt or resume a market
+    POST /admin/interestRate       symbol, rate (per funding interval, e.g. 0.0001)
+    POST /admin/feeTier            account, tier (index into the fee table)
+    POST /admin/listFuture         root (XBT), year, quarter (1..4)
+    GET  /admin/accounts           the system accounts' balances (insurance fund, fees, ...)
+
+``perpetua operator`` (``services.operator_cli``) is the command-line client of these routes.
+"""
+
+import hmac
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from perpetua.core.commands import (
+    Command,
+    ListFuture,
+    SetFeeTier,
+    SetInstrumentState,
+    SetInterestRate,
+)
+from perpetua.core.events import Rejected
+from perpetua.core.ledger import SYSTEM_ACCOUNTS
+from perpetua.gateway.context import Context
+from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
+from perpetua.gateway.routes.spec import Spec
+from perpetua.store.queries import wallets_of_all
+
+__all__ = ["OPERATOR_STATES", "SPECS", "require_operator"]
+
+OPERATOR_STATES: Final = ("Open", "Closed")  # resume, halt; the others are the core's own
+PPB: Final = 1_000_000_000
+INTEREST_RATE_ABS_MAX: Final = Decimal("0.01")  # per interval: 1%, far beyond any real rate
+FEE_TIER_MAX: Final = 100
+YEAR_RANGE: Final = (2000, 2200)
+
+
+def require_operator(ctx: Context) -> None:
+    expected = ctx.gw.config.operator_key
+    given = ctx.request.headers.get("x-operator-key", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise ApiError(403, MSG_ACCESS_DENIED)
+
+
+async def _submit(ctx: Context, command: Command) -> int:
+    """Submit ``command`` (never shed: operators act in overload too); its seq."""
+    result = await ctx.gw.submit_unshed(command)
+    for event in result.events:
+        if isinstance(event, Rejected):
+            raise from_reason(event.reason)
+    return result.seq
+
+
+def _symbol(ctx: Context) -> str:
+    symbol = ctx.params.required_string("symbol")
+    if symbol not in ctx.gw.market.specs:
+        raise bad_request(f"Unknown symbol {symbol!r}")
+    return symbol
+
+
+async def get_instruments(ctx: Context) -> list[dict[str, Any]]:
+    require_operator(ctx)
+    rows = []
+    for symbol, spec in ctx.gw.market.specs.items():
+        live = ctx.gw.market.live(symbol)
+        rows.append({"symbol": symbol, "kind": spec.kind.name, "state": live.get("state"),
+                     "reference": spec.reference_symbol or None,
+                     "markPrice": live.get("markPrice"), "lastPrice": live.get("lastPrice")})
+    return rows
+
+
+async def post_instrument_state(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    symbol = _symbol(ctx)
+    state = ctx.params.required_string("state")
+    if state not in OPERATOR_STATES:
+        raise bad_request(f"state must be one of {', '.join(OPERATOR_STATES)}")
+    seq = await _submit(ctx, SetInstrumentState(0, symbol, state))
+    return {"symbol": symbol, "state": state, "seq": seq}
+
+
+async def post_interest_rate(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    symbol = _symbol(ctx)
+    text = ctx.params.required_string("rate")
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise bad_request("rate must be a decimal such as 0.0001") from None
+    if not rate.is_finite() or abs(rate) > INTEREST_RATE_ABS_MAX:
+        raise bad_request(f"rate must be within +-{INTEREST_RATE_ABS_MAX}")
+    ppb = rate * PPB
+    if ppb != ppb.to_integral_value():
+        raise bad_request("rate has more than 9 decimals")
+    seq = await _submit(ctx, SetInterestRate(0, symbol, int(ppb)))
+    return {"symbol": symbol, "rate": str(rate), "seq": seq}
+
+
+async def post_fee_tier(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    account = ctx.params.integer("account")
+    tier = ctx.params.integer("tier")
+    if account is None or account <= 0:
+        raise bad_request("Invalid account")
+    if tier is None or not 0 <= tier <= FEE_TIER_MAX:
+        raise bad_request("Invalid tier")
+    seq = await _submit(ctx, SetFeeTier(0, account, tier))
+    return {"account": account, "tier": tier, "seq": seq}
+
+
+async def post_list_future(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    root = ctx.params.required_string("root")
+    year = ctx.params.integer("year")
+    quarter = ctx.params.integer("quarter")
+    if year is None or not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+        raise bad_request("Invalid year")
+    if quarter is None or not 1 <= quarter <= 4:
+        raise bad_request("quarter must be 1..4")
+    seq = await _submit(ctx, ListFuture(0, root, year, quarter))
+    return {"root": root, "year": year, "quarter": quarter, "seq": seq}
+
+
+async def get_accounts(ctx: Context) -> list[dict[str, Any]]:
+    """Balances of the system accounts, from the read models once they hold the last seq."""
+    require_operator(ctx)
+    history = ctx.gw.history
+    if history is None:
+        raise ApiError(503, "System account balances need the read models (store = true)")
+    rows = await history.read(ctx.gw.last_seq, wallets_of_all)
+    return [{"account": row.account, "name": SYSTEM_ACCOUNTS[row.account],
+             "currency": row.currency, "amount": row.amount}
+            for row in rows if row.account in SYSTEM_ACCOUNTS]
+
+
+SPECS = [
+    Spec("/admin/instruments", "GET", get_instruments),
+    Spec("/admin/instrument/state", "POST", post_instrument_state),
+    Spec("/admin/interestRate", "POST", post_interest_rate),
+    Spec("/admin/feeTier", "POST", post_fee_tier),
+    Spec("/admin/listFuture", "POST", post_list_future),
+    Spec("/admin/accounts", "GET", get_accounts),
+]

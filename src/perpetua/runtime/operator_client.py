@@ -1,0 +1,99 @@
+"""``perpetua operator``: the operator's commands against a running venue, over its admin routes.
+
+The venue has one writer, so an operator never edits a data dir beside it: each command is an
+HTTP request to ``/api/v1/admin/*`` with the operator key, and the venue turns it into a core
+command through the sequencer (``gateway.routes.operator``).
+
+    perpetua operator instruments
+    perpetua operator halt XBTUSD | resume XBTUSD
+    perpetua operator interest-rate XBTUSD 0.0001
+    perpetua operator fee-tier 1001 3
+    perpetua operator list-future XBT 2027 3
+    perpetua operator accounts                 # insurance fund and the other system accounts
+
+``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
+``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
+exits 1 with BitMEX's error message.
+"""
+
+import argparse
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Final
+
+__all__ = ["OperatorError", "add_operator_parser", "run_operator"]
+
+DEFAULT_URL: Final = "http://127.0.0.1:8000"
+REQUEST_TIMEOUT_S: Final = 10.0
+OPERATOR_KEY_ENV: Final = "PERPETUA_OPERATOR_KEY"
+
+
+class OperatorError(Exception):
+    """The venue refused or could not be reached; the message says which and why."""
+
+
+def add_operator_parser(subparsers: Any, help_text: str) -> None:
+    parser = subparsers.add_parser("operator", help=help_text, description=help_text)
+    parser.add_argument("--url", default=DEFAULT_URL, help="the venue (default: %(default)s)")
+    parser.add_argument("--operator-key", default=None,
+                        help=f"the operator key (default: ${OPERATOR_KEY_ENV})")
+    commands = parser.add_subparsers(dest="operator_command", metavar="COMMAND", required=True)
+    commands.add_parser("instruments", help="list instruments and their states")
+    for name, what in (("halt", "stop trading a market (Closed)"),
+                       ("resume", "open a halted market again (Open)")):
+        commands.add_parser(name, help=what).add_argument("symbol")
+    rate = commands.add_parser("interest-rate", help="a perpetual's interest per interval")
+    rate.add_argument("symbol")
+    rate.add_argument("rate", help="per funding interval, e.g. 0.0001")
+    tier = commands.add_parser("fee-tier", help="set an account's fee tier")
+    tier.add_argument("account", type=int)
+    tier.add_argument("tier", type=int)
+    future = commands.add_parser("list-future", help="list a quarterly future")
+    future.add_argument("root")
+    future.add_argument("year", type=int)
+    future.add_argument("quarter", type=int)
+    commands.add_parser("accounts", help="the insurance fund and the other system accounts")
+
+
+def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
+    command = args.operator_command
+    if command == "instruments":
+        return "GET", "/admin/instruments", None
+    if command in ("halt", "resume"):
+        state = "Closed" if command == "halt" else "Open"
+        return "POST", "/admin/instrument/state", {"symbol": args.symbol, "state": state}
+    if command == "interest-rate":
+        return "POST", "/admin/interestRate", {"symbol": args.symbol, "rate": args.rate}
+    if command == "fee-tier":
+        return "POST", "/admin/feeTier", {"account": args.account, "tier": args.tier}
+    if command == "list-future":
+        return "POST", "/admin/listFuture", {"root": args.root, "year": args.year,
+                                             "quarter": args.quarter}
+    if command == "accounts":
+        return "GET", "/admin/accounts", None
+    raise OperatorError(f"unknown operator command {command!r}")
+
+
+def run_operator(args: argparse.Namespace) -> Any:
+    key = args.operator_key or os.environ.get(OPERATOR_KEY_ENV, "")
+    if not key:
+        raise OperatorError(f"no operator key: pass --operator-key or set ${OPERATOR_KEY_ENV}")
+    method, path, body = _request(args)
+    url = args.url.rstrip("/") + "/api/v1" + path
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "x-operator-key": key, "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            message = json.loads(error.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = error.reason
+        raise OperatorError(f"{error.code}: {message}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise OperatorError(f"cannot reach {args.url}: {error}") from None
