@@ -260,6 +260,34 @@ def test_funding_across_many_positions_is_conserved() -> None:
     assert audit.conservation_totals(h.engine.state) == totals_before
 
 
+def test_rates_are_fixed_to_the_millionth_when_announced_and_paid_as_announced() -> None:
+    h = Harness()
+    h.apply(SetInterestRate(0, ETH, 143_901))
+    h.fund(1, "USDt", 100_000 * USDT)
+    h.fund(2, "USDt", 100_000 * USDT)
+    h.index(".BETHT", 2000, at=2 * HOUR)
+    funding = h.engine.state.markets[ETH].funding
+    assert (funding.rate_ppb, funding.indicative_rate_ppb) == (144_000, 144_000)
+    h.order(2, ETH, Side.SELL, 3000, 2000 * P)
+    h.order(1, ETH, Side.BUY, 3000, 2000 * P)
+    # A rate restored from an image written before rates were fixed is paid as it was
+    # announced; the image round trip keeps it, and the next announced rate is whole.
+    funding.rate_ppb = 143_901
+    restored = Engine(default_catalogue())
+    image.restore(restored.state, image.snapshot(h.engine.state))
+    h.engine = restored
+    events = h.apply(Tick(4 * HOUR))
+    paid = last(events, Funding, symbol=ETH)
+    assert paid.rate_ppb == 143_901 and paid.next_rate_ppb % 1_000 == 0
+    rows = {e.account: e for e in events if isinstance(e, FundingPaid)}
+    value = contract_value(SPECS[ETH], 3000, rows[1].mark_price)
+    assert rows[1].mark_value == rows[2].mark_value == value
+    assert rows[1].amount == -value * 143_901 // 10**9  # floor of minus: the ceil, paid
+    assert rows[2].amount == value * 143_901 // 10**9  # floor received
+    for sample in (e for e in h.apply(Tick(4 * HOUR + 60 * 10**9)) if hasattr(e, "premium_ppb")):
+        assert sample.premium_ppb % 1_000 == sample.average_ppb % 1_000 == 0  # type: ignore
+
+
 # Futures settlement ----------------------------------------------------------------------------
 
 

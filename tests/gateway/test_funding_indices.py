@@ -40,11 +40,21 @@ def _rate(ppb: int) -> Decimal:
 
 
 def _premium_by_hand(mark: MarkUpdated) -> int:
-    """P = (impactBid - mark) / index in ppb: the only bid holds the whole impact notional, so
-    the impact bid is its price; nothing is offered (the ask side adds 0)."""
+    """P = (impactBid - mark) / index in ppb, to the nearest millionth (BitMEX's six decimals):
+    the only bid holds the whole impact notional, so the impact bid is its price; nothing is
+    offered (the ask side adds 0)."""
     bid_fine = BID_TICKS * 10**6
     assert bid_fine > mark.mark_fine
-    return (bid_fine - mark.mark_fine) * PPB // mark.index_fine
+    return _nearest_millionth((bid_fine - mark.mark_fine) * PPB, mark.index_fine)
+
+
+def _nearest_millionth(num_ppb: int, den: int) -> int:
+    """``num_ppb / den`` (both > 0) in ppb, rounded to a whole millionth, halves up."""
+    return (2 * num_ppb + 1_000 * den) // (2_000 * den) * 1_000
+
+
+def _changes(values: list[Decimal]) -> list[Decimal]:
+    return [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
 
 
 def _get(h: Any, path: str, **params: str) -> Any:
@@ -126,9 +136,12 @@ def test_series_rows_equal_the_core_samples_over_rest_and_websocket() -> None:
         by_hand = [_premium_by_hand(marks[s.ts_ns]) for s in samples]
         assert [s.premium_ppb for s in samples] == by_hand and all(p > 0 for p in by_hand)
         assert [s.average_ppb for s in samples] == [
-            sum(by_hand[:n]) // n for n in (1, 2, 3)]
-        assert [r["lastPrice"] for r in premiums] == [_rate(s.premium_ppb) for s in samples]
-        assert [r["lastPrice"] for r in averages] == [_rate(s.average_ppb) for s in samples]
+            _nearest_millionth(sum(by_hand[:n]), n) for n in (1, 2, 3)]
+        # an update carries the fields that changed: a value equal to the last is left out
+        assert [r["lastPrice"] for r in premiums if "lastPrice" in r] == _changes(
+            [_rate(s.premium_ppb) for s in samples])
+        assert [r["lastPrice"] for r in averages if "lastPrice" in r] == _changes(
+            [_rate(s.average_ppb) for s in samples])
 
         last = samples[-1]
         (average,) = _get(h, "/instrument", symbol=".XBTUSDPI8H")

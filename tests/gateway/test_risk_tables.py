@@ -4,6 +4,7 @@ Deleverage and Settlement executions."""
 
 import json
 import time
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any
 
 from perpetua.core.catalogue import quarterly_expiry_ns
@@ -157,13 +158,15 @@ def test_funding_rows_and_executions() -> None:
 
 
 def test_settlement_rows_and_executions() -> None:
+    """The settled price is the TWAP to the nearest tick (60 000.37 -> 60 000.4 at tick 0.1),
+    the same on the settlement row and each Settlement execution, whose fee follows from it."""
     expiry = quarterly_expiry_ns(2027, 1)
     with harness() as h:
         if time.time_ns() > expiry - 2 * HOUR_NS:  # pragma: no cover - after March 2027
             return
         h.deposit(ALICE, "XBt", 10**9)
         h.deposit(BOB, "XBt", 10**9)
-        h.index(".BXBT", 60_000)
+        h.index(".BXBT", 6_000_037, 100)
         h.signed("POST", "/order", key=h.bob, body={"symbol": "XBTH27", "side": "Sell",
                                                     "orderQty": 6000, "price": 60_000})
         h.signed("POST", "/order", body={"symbol": "XBTH27", "side": "Buy",
@@ -173,14 +176,24 @@ def test_settlement_rows_and_executions() -> None:
             h.sequencer.execute(Tick(expiry))
             row = inbox.table("settlement", "insert")["data"][0]
         assert (row["symbol"], row["settlementType"], row["settledPrice"]) == (
-            "XBTH27", "Settlement", 60_000)
+            "XBTH27", "Settlement", 60_000.4)
         assert [_bare(r) for r in h.client.get("/api/v1/settlement").json()] == [row]
-        settled = h.signed("GET", "/execution/tradeHistory", params={
-            "symbol": "XBTH27", "filter": json.dumps({"execType": "Settlement"})}).json()
-        assert [(r["side"], r["lastQty"], r["lastPx"]) for r in settled] == [
-            ("Sell", 6000, 60_000)]
-        instrument = h.client.get("/api/v1/instrument", params={"symbol": "XBTH27"}).json()
-        assert instrument[0]["state"] == "Settled"
+        instrument = json.loads(h.client.get("/api/v1/instrument", params={
+            "symbol": "XBTH27"}).text, parse_float=Decimal)[0]
+        assert instrument["state"] == "Settled"
+        for key in (h.alice, h.bob):
+            settled = json.loads(h.signed("GET", "/execution/tradeHistory", key=key, params={
+                "symbol": "XBTH27", "filter": json.dumps({"execType": "Settlement"})}).text,
+                parse_float=Decimal)
+            (fill,) = settled
+            assert (fill["lastQty"], fill["lastPx"]) == (6000, Decimal("60000.4"))
+            value = (6000 * abs(Decimal(instrument["multiplier"])) / fill["lastPx"]
+                     ).to_integral_value(rounding=ROUND_DOWN)
+            assert abs(fill["execCost"]) == value
+            assert fill["commission"] == instrument["settlementFee"] == Decimal("0.0005")
+            assert fill["execComm"] == (value * fill["commission"]).to_integral_value(
+                rounding=ROUND_CEILING)
+        assert [f["side"] for f in settled] == ["Buy"]  # Bob's short closes with a buy
 
 
 def _bare(row: dict[str, Any]) -> dict[str, Any]:

@@ -90,7 +90,8 @@ def test_rows_are_null_before_the_first_sample() -> None:
 
 def test_the_seed_averages_as_the_core_rounds() -> None:
     rates = RateIndices(default_catalogue())
-    assert rates.seed("XBTUSD", 100_000, -10, 3) == [
-        (".XBTBON8H", 300_000), (".USDBON8H", 600_000), (".XBTUSDPI8H", -3)]
+    assert rates.seed("XBTUSD", 100_000, -5_000, 2) == [  # -2.5 millionths: half away from 0
+        (".XBTBON8H", 300_000), (".USDBON8H", 600_000), (".XBTUSDPI8H", -3_000)]
+    assert rates.seed("XBTUSD", 100_000, -4_000, 3) == [(".XBTUSDPI8H", -1_000)]
     assert rates.seed("XBTUSD", 100_000, 0, 0) == []  # no samples yet this interval
     assert rates.seed("XBTH27", 0, 5, 1) == []  # a future has no funding series

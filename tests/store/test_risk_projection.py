@@ -64,7 +64,8 @@ def test_funding_rows_and_executions(engine: Engine, risk: Any) -> None:
     assert (first.last_qty, first.exec_comm, first.ord_status) == (1000, 167, OrdStatus.FILLED)
     assert first.last_px == 600_000  # the mark, 60 000.0
     assert first.exec_cost == -1_666_666  # an inverse long is worth a negative value
-    assert received[0].exec_comm == -167 and received[0].exec_cost == 1_666_666
+    # floor of 166.67 received, ceil paid: the unit left goes to the residue account
+    assert received[0].exec_comm == -166 and received[0].exec_cost == 1_666_666
     assert first.fee_rate_ppm == 100  # 0.01%
     with engine.connect() as conn:
         history = queries.query_executions(conn, 5, exec_types=queries.TRADE_HISTORY_EXEC_TYPES)
@@ -108,8 +109,9 @@ def test_a_liquidation_the_fund_covers_is_a_bankruptcy() -> None:
     (row,) = risk_executions(3, clean, SPECS)
     assert (row.exec_type, row.exec_id, row.side) == (EXEC_TYPE_LIQUIDATION,
                                                       synthetic_exec_id(3, 1), 1)
-    assert risk_executions(3, [FundingPaid(ts, 7, "NOPE", 1, 5, 100, 0)], SPECS)[0].last_px \
-        is None
+    # the price funding was paid at travels with the event, known instrument or not
+    assert risk_executions(3, [FundingPaid(ts, 7, "NOPE", 1, 5, 100, 0, 42)], SPECS)[0].last_px \
+        == 42
 
 
 def test_settlement_rows_and_executions(engine: Engine, risk: Any) -> None:

@@ -53,6 +53,7 @@ from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, Instrum
 from perpetua.core.invariant import fail
 from perpetua.core.limits import BATCH_COMMANDS_MAX, CANCEL_ALL_AFTER_TIMEOUT_MS_MAX, DAY_NS
 from perpetua.core.reasons import Reason
+from perpetua.core.risk import fixed_funding_rate_ppb
 from perpetua.core.state import Market, State
 from perpetua.core.units import CURRENCIES
 
@@ -240,8 +241,8 @@ class Engine:
             return
         market.funding.interest_ppb = cmd.interest_ppb
         if market.funding.next_sample_ns == 0:
-            market.funding.rate_ppb = cmd.interest_ppb
-            market.funding.indicative_rate_ppb = cmd.interest_ppb
+            market.funding.rate_ppb = fixed_funding_rate_ppb(cmd.interest_ppb)
+            market.funding.indicative_rate_ppb = market.funding.rate_ppb
             timers.touch_all(state, market)  # the rate is in payers' maintenance margin
 
     def _list_future(self, state: State, cmd: ListFuture, out: list[object]) -> None:

@@ -167,6 +167,9 @@ class Funding(NamedTuple):
 
 
 class FundingPaid(NamedTuple):
+    """One position's funding: ``mark_value`` is |value| of ``qty`` at ``mark_price`` (the
+    mark to the nearest tick), ``amount`` its ``rate_ppb`` share (ceil paid, floor received)."""
+
     ts_ns: int
     account: int
     symbol: str
@@ -174,6 +177,7 @@ class FundingPaid(NamedTuple):
     mark_value: int
     rate_ppb: int
     amount: int  # positive received, negative paid
+    mark_price: int  # ticks
 
 
 class Settled(NamedTuple):

@@ -34,6 +34,8 @@ from perpetua.core.state import (
 __all__ = ["IMAGE_VERSION", "image_hash", "restore", "snapshot"]
 
 IMAGE_VERSION = 2
+# Funding rates fixed to a millionth (core.funding) changed no field: a version 2 image written
+# before holds its rates as computed then, and they are paid as announced.
 # Version 1 had no ``Position.open_comm``: its positions restore with 0 (break-even then
 # ignores fees paid before the upgrade).
 _OPEN_COMM_AT = POSITION_FIELDS.index("open_comm")

@@ -23,6 +23,10 @@ a long is liquidated when mark <= its liquidation price and a short when mark >=
 round away from the position's side when published (longs up, shorts down), so a published
 liquidation price is never beyond the true one; trigger thresholds are kept in millionths of a
 tick and round the same way.
+
+Funding rates and premium indices are fixed to ``FUNDING_RATE_STEP_PPB`` (a millionth, BitMEX's
+six published decimals) half away from zero (``fixed_funding_rate_ppb``, ``premium_average_ppb``;
+``core.funding`` says why): the read side recomputes the published ``.XBTUSDPI8H`` with them.
 """
 
 from typing import NamedTuple
@@ -33,6 +37,7 @@ from perpetua.core.units import PPM
 
 __all__ = [
     "FUNDING_PPB",
+    "FUNDING_RATE_STEP_PPB",
     "LEVERAGE_E2_MAX",
     "LEVERAGE_E2_MIN",
     "LEVERAGE_SCALE",
@@ -40,14 +45,17 @@ __all__ = [
     "TierRates",
     "adl_rank",
     "closing_fee",
+    "fixed_funding_rate_ppb",
     "initial_margin",
     "leverage_max_e2",
     "position_margin",
+    "premium_average_ppb",
     "price_for_value_fine",
     "required_risk_limit",
     "tier_rates",
 ]
 
+FUNDING_RATE_STEP_PPB = 1_000  # one millionth: BitMEX publishes funding rates to six decimals
 LEVERAGE_SCALE = 100  # leverage is kept in hundredths: 300 = 3x, 10_000 = 100x
 LEVERAGE_E2_MIN = 1  # 0.01x
 LEVERAGE_E2_MAX = 10_000  # 100x
@@ -162,3 +170,24 @@ def adl_rank(cost: int, mark_value: int, bankrupt_value: int) -> int:
     equity = mark_value - bankrupt_value  # uPnL + the margin lost at bankruptcy
     leverage_ppm = max(1, abs(mark_value) * PPM // max(1, equity))
     return pnl_ppm * leverage_ppm // PPM if pnl_ppm > 0 else pnl_ppm * PPM // leverage_ppm
+
+
+def _round_half_away(num: int, den: int) -> int:
+    """``num / den`` (den > 0) to the nearest integer, halves away from zero."""
+    if num >= 0:
+        return (2 * num + den) // (2 * den)
+    return -((-2 * num + den) // (2 * den))
+
+
+def fixed_funding_rate_ppb(rate_ppb: int) -> int:
+    """A funding rate or premium (ppb) fixed to the published step, halves away from zero."""
+    step = FUNDING_RATE_STEP_PPB
+    return _round_half_away(rate_ppb, step) * step
+
+
+def premium_average_ppb(premium_sum_ppb: int, premium_count: int) -> int:
+    """The interval's average premium (``.XBTUSDPI8H``) to the step; 0 before any sample."""
+    if premium_count <= 0:
+        return 0
+    step = FUNDING_RATE_STEP_PPB
+    return _round_half_away(premium_sum_ppb, premium_count * step) * step

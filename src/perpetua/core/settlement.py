@@ -2,18 +2,20 @@
 
 In the 30 minutes before ``expiry_ns`` each index update adds to a time-weighted sum (in
 thousandths of a tick x milliseconds), so the settlement price is the 30-minute TWAP of the
-index (``.BXBT30M``). At expiry every order is cancelled and every position closes at that
-price, paying the settlement fee (``settlement_fee_ppm`` of the position's value, rounded up, to
-FEES, capped at what the account has); the market's state becomes "Settled". Closing values are
-truncated per position, so CLEARING is left with their small sum: it moves to RESIDUE (either
-way), keeping CLEARING equal to minus the open positions' costs.
+index (``.BXBT30M``), rounded to the nearest tick (halves up) so that the published
+``settledPrice``, each Settlement execution's ``lastPx`` and its ``execCost`` and fee agree to
+the unit. At expiry every order is cancelled and every position closes at that price, paying
+the settlement fee (``settlement_fee_ppm`` of the position's value, rounded up, to FEES, capped
+at what the account has); the market's state becomes "Settled". Closing values are truncated
+per position, so CLEARING is left with their small sum: it moves to RESIDUE (either way),
+keeping CLEARING equal to minus the open positions' costs.
 """
 
 from perpetua.core import lifecycle, margin
 from perpetua.core.events import InstrumentStateChanged, PositionSettled, Settled
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.ledger import CLEARING, FEES, RESIDUE, TransferCode
-from perpetua.core.state import Market, State
+from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 from perpetua.core.units import PPM
 
 __all__ = ["SETTLEMENT_WINDOW_NS", "record_index", "settle", "settlement_price_fine"]
@@ -40,10 +42,17 @@ def record_index(market: Market, previous_fine: int | None, previous_ns: int,
 
 
 def settlement_price_fine(market: Market) -> int | None:
+    """The settlement price in millionths of a tick, a whole tick; None without any price."""
     funding = market.funding
     if funding.twap_ns > 0:
-        return funding.twap_sum * _FINE_PER_TWAP_UNIT // (funding.twap_ns // _NS_PER_MS)
-    return market.index_fine if market.index_fine is not None else market.mark_fine
+        fine = funding.twap_sum * _FINE_PER_TWAP_UNIT // (funding.twap_ns // _NS_PER_MS)
+    elif market.index_fine is not None:
+        fine = market.index_fine
+    elif market.mark_fine is not None:
+        fine = market.mark_fine
+    else:
+        return None
+    return (2 * fine + PRICE_FINE_PER_TICK) // (2 * PRICE_FINE_PER_TICK) * PRICE_FINE_PER_TICK
 
 
 def settle(state: State, market: Market, out: list[object]) -> None:

@@ -10,6 +10,7 @@ from perpetua.core import funding, pricing, settlement
 from perpetua.core.catalogue import listing_time_ns, quarterly_future
 from perpetua.core.events import MarkUpdated
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.risk import fixed_funding_rate_ppb
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 
 __all__ = ["apply_index", "list_future", "next_due_ns", "publish_mark", "run_due", "touch_all"]
@@ -45,8 +46,8 @@ def _start_clocks(market: Market, now_ns: int) -> None:
     f.next_sample_ns = pricing.next_minute_ns(now_ns)
     if funding.is_funded(market):
         f.next_funding_ns = pricing.next_funding_ns(now_ns, market.spec.funding_interval_ns)
-        f.rate_ppb = f.interest_ppb
-        f.indicative_rate_ppb = f.interest_ppb
+        f.rate_ppb = fixed_funding_rate_ppb(f.interest_ppb)
+        f.indicative_rate_ppb = f.rate_ppb
 
 
 def touch_all(state: State, market: Market) -> None:

@@ -7,6 +7,7 @@ Every money field is an int in settlement minor units, every price an exact deci
 from decimal import Decimal
 from typing import Any
 
+from perpetua.core.enums import ExecType
 from perpetua.core.events import OrderEvent
 from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.core.units import PPM
@@ -30,6 +31,8 @@ from perpetua.wire.values import iso_ms, price, rational
 __all__ = ["execution_row", "order_row", "transaction_row"]
 
 _NOTIONAL_QUANTUM = Decimal("1e-8")
+# rows whose ``commission`` is a rate too: the funding rate paid, the settlement fee charged
+_RATE_ROWS = frozenset({EXEC_TYPE_FUNDING, int(ExecType.SETTLEMENT)})
 
 
 def _avg_px(spec: InstrumentSpec, event: OrderEvent) -> Decimal | None:
@@ -100,7 +103,7 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
         "lastLiquidityInd": LIQUIDITY_NAMES.get(event.liquidity, ""),
         "trdMatchID": trade_uuid(event.trd_match_id) if is_trade else ZERO_UUID,
         "commission": (Decimal(event.fee_rate_ppm) / Decimal(PPM)).normalize()
-        if is_trade or event.exec_type == EXEC_TYPE_FUNDING else None,
+        if is_trade or event.exec_type in _RATE_ROWS else None,
         "feeType": ("Maker" if event.liquidity == 1 else "Taker") if is_trade else "",
         "tradePublishIndicator": "PublishTrade" if is_trade else "",
         "execCost": event.exec_cost,

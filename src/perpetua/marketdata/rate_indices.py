@@ -2,7 +2,7 @@
 
 * ``.{S}PI``, the premium index: this minute's premium sample (``PremiumSampled.premium_ppb``);
 * ``.{S}PI8H``, the perpetual's ``fundingPremiumSymbol``: the average of the current funding
-  interval's samples so far (``average_ppb``, the core's rounding: toward zero);
+  interval's samples so far (``average_ppb``, to the core's published step of one millionth);
 * ``.{BASE}BON8H`` and ``.{QUOTE}BON8H``, its ``fundingBaseSymbol`` and ``fundingQuoteSymbol``
   (BASE the underlying, QUOTE the quote currency): interest per funding interval, set so that
   BitMEX's ``I = (quote - base) / 3`` is the core's interest component ``I`` (``interest_ppb``):
@@ -29,6 +29,7 @@ from typing import NamedTuple
 from perpetua.core.calendar import ALWAYS_OPEN
 from perpetua.core.events import PremiumSampled
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
+from perpetua.core.risk import premium_average_ppb
 
 __all__ = [
     "BASE_INTEREST_PPB",
@@ -145,14 +146,13 @@ class RateIndices:
              ) -> list[tuple[str, int]]:
         """The rows a recovered market's funding state gives (``.{S}PI`` needs the next sample):
         the interest indices and, when the interval has samples, their average (as the core
-        rounds it: toward zero)."""
+        rounds it: to the published step)."""
         series = self.series.get(symbol)
         if series is None:
             return []
         out = self._interest(symbol, interest_ppb)
         if premium_count > 0:
-            magnitude = abs(premium_sum_ppb) // premium_count
-            out.append((series.average, magnitude if premium_sum_ppb >= 0 else -magnitude))
+            out.append((series.average, premium_average_ppb(premium_sum_ppb, premium_count)))
         for index_symbol, value in out:
             self.values_ppb[index_symbol] = value
         return out

@@ -20,12 +20,16 @@ Choices (BitMEX publishes no exact shape for all of them):
 * ids: ``exec_id`` = ``SYNTHETIC_EXEC_ID_BASE | seq << 20 | index`` of the event in its
   command, disjoint from the core's execution ids (which count up from 1); ``order_id`` 0 (the
   all-zero orderID of BitMEX's funding rows).
-* Funding: ``lastQty`` = |position|, ``lastPx`` = the mark (nearest tick), ``execCost`` = the
-  position's signed value at the mark, ``execComm`` = the funding paid (negative: received),
-  ``commission`` = the rate in ppm (truncated; the exact rate is in the ``funding`` table).
+* Funding: ``lastQty`` = |position|, ``lastPx`` = the mark funding was paid at (nearest tick),
+  ``execCost`` = the position's signed value at ``lastPx``, ``commission`` = the rate (a whole
+  millionth, the ``funding`` row's rate), ``execComm`` = the funding paid (negative: received):
+  ``ceil(|execCost| x commission)`` paid, ``floor`` received (a bankrupt payer's row shows what
+  its wallet paid; the insurance fund covered the rest).
 * Liquidation, deleverage, settlement: ``side`` is the closing trade's side, ``lastQty`` its
-  size, ``lastPx`` its price (settlement: the TWAP to the nearest tick; exact in
-  ``settlement``), ``execCost`` its signed value, ``execComm`` the liquidation or settlement fee.
+  size, ``lastPx`` its price (settlement: the settled price, a whole tick), ``execCost`` its
+  signed value, ``execComm`` the liquidation or settlement fee; a settlement's ``commission``
+  is the instrument's ``settlementFee`` and its fee ``ceil(|execCost| x settlementFee)`` (less
+  if the account had less).
 """
 
 from collections.abc import Mapping, Sequence
@@ -92,18 +96,6 @@ def _nearest_tick(fine: int) -> int:
     return (fine + PRICE_FINE_PER_TICK // 2) // PRICE_FINE_PER_TICK
 
 
-def _mark_ticks(spec: InstrumentSpec, qty: int, mark_value: int) -> int | None:
-    """The mark (nearest tick) at which |qty| contracts are worth ``mark_value`` (> 0)."""
-    magnitude = abs(qty * spec.multiplier)
-    if magnitude == 0 or mark_value <= 0:
-        return None
-    if spec.is_inverse:  # value = q*|m|/P  ->  P = q*|m|/value
-        num, den = magnitude * spec.tick_den, mark_value * spec.tick_num
-    else:  # value = q*m*P  ->  P = value/(q*m)
-        num, den = mark_value * spec.tick_den, magnitude * spec.tick_num
-    return (2 * num + den) // (2 * den)
-
-
 def _row(ts_ns: int, exec_type: int, exec_id: int, account: int, symbol: str, side: int,
          qty: int, price: int | None, exec_cost: int, exec_comm: int, fee_rate_ppm: int,
          text: str) -> OrderEvent:
@@ -117,10 +109,9 @@ def _row(ts_ns: int, exec_type: int, exec_id: int, account: int, symbol: str, si
 
 def _funding(ev: FundingPaid, spec: InstrumentSpec | None, exec_id: int) -> OrderEvent:
     sign = 1 if (ev.qty > 0) == (spec is None or spec.multiplier > 0) else -1
-    price = _mark_ticks(spec, ev.qty, ev.mark_value) if spec is not None else None
     rate_ppm = _trunc(ev.rate_ppb, _PPB_PER_PPM)
     return _row(ev.ts_ns, int(ExecType.FUNDING), exec_id, ev.account, ev.symbol, 0, ev.qty,
-                price, sign * ev.mark_value, -ev.amount, rate_ppm, "Funding")
+                ev.mark_price, sign * ev.mark_value, -ev.amount, rate_ppm, "Funding")
 
 
 def _trunc(num: int, den: int) -> int:
@@ -167,6 +158,7 @@ def risk_executions(seq: int, events: Sequence[object],
 def _closing(ev: object, spec: InstrumentSpec | None, events: Sequence[object], index: int,
              seq: int) -> OrderEvent | None:
     exec_id = synthetic_exec_id(seq, index)
+    fee_rate_ppm = 0
     if type(ev) is PositionLiquidated:
         change, price, fee = -ev.qty, ev.price, ev.fee
         exec_type = EXEC_TYPE_BANKRUPTCY if _covered(events, index) else EXEC_TYPE_LIQUIDATION
@@ -179,6 +171,7 @@ def _closing(ev: object, spec: InstrumentSpec | None, events: Sequence[object], 
         text = "Deleverage"
     elif type(ev) is PositionSettled:
         change, price, fee = -ev.qty, _nearest_tick(ev.price_fine), ev.fee
+        fee_rate_ppm = spec.settlement_fee_ppm if spec is not None else 0
         exec_type = int(ExecType.SETTLEMENT)
         cost = contract_value_at(spec, change, ev.price_fine * spec.tick_num,
                                  spec.tick_den * PRICE_FINE_PER_TICK) if spec is not None else 0
@@ -189,7 +182,7 @@ def _closing(ev: object, spec: InstrumentSpec | None, events: Sequence[object], 
         return None
     side = _BUY if change > 0 else _SELL
     return _row(ev.ts_ns, exec_type, exec_id, ev.account, ev.symbol, side, change, price,
-                cost, fee, 0, text)
+                cost, fee, fee_rate_ppm, text)
 
 
 def funding_row_of(ev: Funding, seq: int) -> Row:
