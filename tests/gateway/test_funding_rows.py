@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from perpetua.core.commands import SetInterestRate, Tick
-from perpetua.marketdata.wire import parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 from tests.gateway.harness import harness
 
 USDT = 1_000_000
