@@ -15,6 +15,7 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.params import Params
 from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL
+from perpetua.marketdata.ids import parse_order_uuid
 from perpetua.wire.values import iso_ms
 
 __all__ = [
@@ -79,7 +80,8 @@ def store_query(query: TableQuery, symbols: list[str] | None = None,
     """The ``store.queries`` keyword arguments of a table query; ``specs``: the gateway's
     instruments (with futures listed at runtime), for price filters."""
     kwargs: dict[str, Any] = {
-        "filter": query.filter or None, "count": query.count, "start": query.start,
+        "filter": _core_order_ids(query.filter) or None, "count": query.count,
+        "start": query.start,
         "reverse": query.reverse, "start_time_ns": query.start_ns, "end_time_ns": query.end_ns,
     }
     if symbols is not None:
@@ -87,6 +89,22 @@ def store_query(query: TableQuery, symbols: list[str] | None = None,
     if specs is not None:
         kwargs["catalogue"] = tuple(specs.values())
     return kwargs
+
+
+def _core_order_ids(filter_: dict[str, Any]) -> dict[str, Any]:
+    """``orderID`` filter values as the core's ints: the wire's ids are a keyed permutation
+    of them (``marketdata.ids``), which only the gateway can invert."""
+    wanted = filter_.get("orderID")
+    if wanted is None:
+        return filter_
+    items = wanted if isinstance(wanted, list) else [wanted]
+    converted: list[int] = []
+    for item in items:
+        order_id = parse_order_uuid(item) if isinstance(item, str) else None
+        if order_id is None:
+            raise bad_request("Invalid filter: orderID is not a valid id")
+        converted.append(order_id)
+    return dict(filter_, orderID=converted if isinstance(wanted, list) else converted[0])
 
 
 def project(rows: list[dict[str, Any]], query: TableQuery, keys: tuple[str, ...] = (),

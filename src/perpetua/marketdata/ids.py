@@ -11,12 +11,23 @@ the UUID) and the int fills the lower 64 bits, in hex:
 
 so order 1 is ``4f524400-0000-4000-0000-000000000001``. Parsing accepts any letter case and
 rejects strings with another prefix (``None``), so ids from one kind never alias another.
+
+Order ids do not reveal order flow: once a venue installs its key (``use_order_id_key``, read
+from its data dir at start-up), the low 64 bits of an ``orderID`` are a keyed permutation of
+the core's sequential order id (a six-round Feistel network over two 32-bit halves, keyed
+BLAKE2b as the round function), so consecutive orders get unrelated ids, yet the same key maps
+the same order to the same id after every restart and replay, and parsing inverts it exactly.
+The core stays pure: it numbers orders as before, and the journal is unchanged. Without a key
+(tests, tools) the mapping is the identity above.
 """
 
+import hashlib
+from functools import lru_cache
 from typing import Final
 
 __all__ = [
     "EXEC_PREFIX",
+    "ORDER_ID_KEY_BYTES",
     "ORDER_PREFIX",
     "TRADE_PREFIX",
     "TRANSACT_PREFIX",
@@ -27,6 +38,7 @@ __all__ = [
     "parse_uuid",
     "trade_uuid",
     "transact_uuid",
+    "use_order_id_key",
 ]
 
 ORDER_PREFIX: Final = "4f524400-0000-4000"
@@ -44,8 +56,54 @@ def _format(prefix: str, value: int) -> str:
     return f"{prefix}-{value >> 48:04x}-{value & 0xFFFF_FFFF_FFFF:012x}"
 
 
+ORDER_ID_KEY_BYTES: Final = 32
+_FEISTEL_ROUNDS: Final = 6
+_HALF_MASK: Final = 0xFFFF_FFFF
+_order_key: bytes | None = None
+
+
+def use_order_id_key(key: bytes | None) -> None:
+    """Install the venue's order-id key (``ORDER_ID_KEY_BYTES`` random bytes); None: identity."""
+    global _order_key
+    if key is not None and len(key) != ORDER_ID_KEY_BYTES:
+        raise ValueError(f"order id key must be {ORDER_ID_KEY_BYTES} bytes")
+    _order_key = key
+    _permute.cache_clear()
+    _unpermute.cache_clear()
+
+
+def _round(key: bytes, half: int, index: int) -> int:
+    digest = hashlib.blake2b(half.to_bytes(4, "big") + bytes((index,)), key=key,
+                             digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+@lru_cache(maxsize=8192)
+def _permute(value: int) -> int:
+    key = _order_key
+    if key is None:
+        return value
+    left, right = value >> 32, value & _HALF_MASK
+    for index in range(_FEISTEL_ROUNDS):
+        left, right = right, left ^ _round(key, right, index)
+    return (left << 32) | right
+
+
+@lru_cache(maxsize=8192)
+def _unpermute(value: int) -> int:
+    key = _order_key
+    if key is None:
+        return value
+    left, right = value >> 32, value & _HALF_MASK
+    for index in reversed(range(_FEISTEL_ROUNDS)):
+        left, right = right ^ _round(key, left, index), left
+    return (left << 32) | right
+
+
 def order_uuid(order_id: int) -> str:
-    return _format(ORDER_PREFIX, order_id)
+    if not 0 <= order_id <= _LOW_MAX:
+        raise ValueError(f"id out of range: {order_id}")
+    return _format(ORDER_PREFIX, _permute(order_id))
 
 
 def exec_uuid(exec_id: int) -> str:
@@ -75,4 +133,5 @@ def parse_uuid(prefix: str, text: str) -> int | None:
 
 
 def parse_order_uuid(text: str) -> int | None:
-    return parse_uuid(ORDER_PREFIX, text)
+    value = parse_uuid(ORDER_PREFIX, text)
+    return None if value is None else _unpermute(value)

@@ -21,6 +21,7 @@ calls it once its bots are funded, ``run`` at once). ``stop()`` reverses: feeds,
 
 import gc
 import os
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.app import DirectRoutes
 from perpetua.gateway.bootstrap import engine_seed
 from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
@@ -115,6 +117,30 @@ def private_directory(path: Path) -> Path:
     return path
 
 
+ORDER_ID_KEY_FILE = Path("secrets") / "order-ids.key"
+
+
+def order_id_key(data_dir: Path) -> bytes:
+    """The venue's order-id key (``marketdata.ids``): made once, on first open, as 32 random
+    bytes in hex in ``<data dir>/secrets/order-ids.key`` (0600), then read at every open, so
+    every restart and replay of the data dir shows each order under the same orderID. Keep it
+    with the data dir (and copy it to every gateway of a cluster)."""
+    path = data_dir / ORDER_ID_KEY_FILE
+    path.parent.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    if not path.exists():
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(ORDER_ID_KEY_BYTES) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) != ORDER_ID_KEY_BYTES:
+        raise ValueError(f"{path}: not a {ORDER_ID_KEY_BYTES}-byte key")
+    return key
+
+
 def _wall_start(recovered_ns: int) -> int:
     return max(time.time_ns(), recovered_ns)
 
@@ -130,6 +156,7 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
     venue's start time from the recovered one. ``markets``: whose indices the feeds publish
     (default every tradable market). ``saved_prices``: the simulator's resume point."""
     data_dir = private_directory(Path(config.data_dir))
+    use_order_id_key(order_id_key(data_dir))
     clock = clock or SystemClock()
     sequencer = Sequencer.open(data_dir, clock=clock)
     recovered = sequencer.recovery.last_seq if sequencer.recovery is not None else 0
