@@ -34,11 +34,14 @@ def mail() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def identity(accounts: AccountsService, mail: tuple[Inbox, int], clock: Clock) -> Identity:
+def identity(accounts: AccountsService, mail: tuple[Inbox, int], clock: Clock
+             ) -> Iterator[Identity]:
     clock.now_ns = 1_800_000_000 * 10**9
-    return Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", mail[1])),
-                    accounts.server_key, clock_ns=clock, hasher=FAST_HASHER,
-                    public_url="http://127.0.0.1:8000")
+    service = Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", mail[1])),
+                       accounts.server_key, clock_ns=clock, hasher=FAST_HASHER,
+                       public_url="http://127.0.0.1:8000")
+    yield service
+    service.close()
 
 
 def run(awaitable: Any) -> Any:
@@ -274,3 +277,41 @@ def test_secrets_stay_out_of_storage(identity: Identity, mail: tuple[Inbox, int]
         assert row is not None
         assert enrol["secret"] not in (row.tfa_secret_encrypted or "")
         assert PASSWORD not in row.password_hash
+
+
+def test_a_crash_while_creating_a_key_leaves_no_key(
+        identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from perpetua.store.schema import api_keys
+
+    user_id = signed_up(identity, mail[0])
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr("perpetua.services.keyring.record", crash)
+    with pytest.raises(RuntimeError):
+        run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
+    with identity.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(api_keys)).scalar_one() == 0
+    monkeypatch.undo()
+    key_id, _secret = run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "",
+                                                  HOME))
+    assert [k.key_id for k in run(identity.api_keys(user_id))] == [key_id]
+
+
+def test_secrets_never_reach_the_logs(accounts: AccountsService, clock: Clock,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    from perpetua.services.mail import free_port
+
+    dead = Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", free_port())),
+                    accounts.server_key, clock_ns=clock, hasher=FAST_HASHER)
+    caplog.set_level("DEBUG")
+    run(dead.register("alice@example.com", PASSWORD, HOME))  # the mail cannot go out
+    run(dead.request_password_reset("alice@example.com", HOME))
+    refused(dead.sign_in("alice@example.com", "wrong " + PASSWORD, "", HOME), 401)
+    with accounts.engine.connect() as conn:
+        stored = conn.execute(select(account_tokens.c.id)).scalars().all()
+    assert "mail to user failed" in caplog.text
+    for secret in (PASSWORD, *stored):
+        assert secret not in caplog.text
+    dead.close()

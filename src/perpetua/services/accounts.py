@@ -183,6 +183,8 @@ class AccountsService:
         return self._hasher
 
     def close(self) -> None:
+        if self.identity is not None:
+            self.identity.close()
         self.engine.dispose()
 
     # --- users -------------------------------------------------------------------------------
