@@ -4,6 +4,8 @@
 // venue's API says. Screenshots of each page land in e2e/artifacts/.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createHmac } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ARTIFACTS, Venue, launchBrowser, openPage } from "./venue.mjs";
 
@@ -37,6 +39,42 @@ async function instrument() {
 }
 
 const text = (/** @type {string} */ selector) => page.locator(selector).innerText();
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, `stepsAhead` steps from now. */
+function totp(/** @type {string} */ secret, stepsAhead = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + stepsAhead));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+/** The single-use token of the newest mail to `address` in the venue's Maildir outbox. */
+function mailedToken(/** @type {string} */ address) {
+  const outbox = /mail\s+(\S+)/.exec(venue.output)?.[1];
+  if (!outbox) throw new Error(`no outbox in the banner:\n${venue.output}`);
+  for (const folder of ["new", "cur"]) {
+    let names = [];
+    try {
+      names = readdirSync(join(outbox, folder));
+    } catch {
+      continue;
+    }
+    for (const name of names.sort().reverse()) {
+      const raw = readFileSync(join(outbox, folder, name), "utf8");
+      if (!raw.includes(address)) continue;
+      const plain = raw.includes("Token:") ? raw : raw.split(/\r?\n\r?\n/).slice(1)
+        .map((part) => { try { return Buffer.from(part.replace(/\s+/g, ""), "base64").toString("utf8"); } catch { return ""; } }).join("\n");
+      const token = /Token:\s*(\S+)/.exec(plain)?.[1];
+      if (token) return token;
+    }
+  }
+  return "";
+}
 
 describe("web terminal", () => {
   before(async () => {
@@ -216,6 +254,60 @@ describe("web terminal", () => {
     await until(async () => (await text("#liquidations")).length > 0, "the liquidations feed");
     await shot("stats");
     await page.click(".nav a[data-page=trade]");
+  });
+
+  test("an account signs up, confirms by mail, turns on 2FA, makes a trading key and signs out", async () => {
+    const email = "trader@example.com";
+    const password = "copper kettle violin 93 harbour";
+    const own = await openPage(browser, { viewport: { width: 1400, height: 900 } });
+    const p = own.page;
+    await p.goto(`${venue.url}/#/account`);
+    await p.waitForSelector("body[data-ready=true]");
+    await p.fill("#register-email", email);
+    await p.fill("#register-password", password);
+    await p.click("#register button[type=submit]");
+    await until(async () => /confirm/i.test(await p.locator("#register-out").innerText()), "the sign-up answer");
+    const token = await until(async () => mailedToken(email), "the confirmation mail");
+    await p.fill("#confirm-token", token);
+    await p.click("#confirm button[type=submit]");
+    await until(async () => /confirmed/.test(await p.locator("#confirm-out").innerText()), "the confirmation");
+    await p.fill("#sign-in-email", email);
+    await p.fill("#sign-in-password", password);
+    await p.click("#sign-in button[type=submit]");
+    await until(async () => (await p.locator("#profile").innerText()).includes(email), "the profile");
+    assert.equal(await p.locator("#account-link").innerText(), email);
+
+    await p.click("#tfa-start");
+    const secret = await p.locator("#tfa-secret").innerText();
+    assert.ok(await p.locator("#tfa-qr").evaluate((img) => /** @type {HTMLImageElement} */ (img).naturalWidth > 0), "the QR code renders");
+    await p.fill("#tfa-code", totp(secret));
+    await p.click("#tfa-confirm");
+    await until(async () => (await p.locator("#recovery-codes").count()) === 1, "recovery codes");
+    assert.match(await p.locator("#profile").innerText(), /Two-factor\s+On/);
+    await own.context.pages()[0].screenshot({ path: join(ARTIFACTS, "account.png"), fullPage: true });
+
+    await p.click("#make-trading-key");
+    await until(async () => (await p.locator("#key-button").innerText()).startsWith("Key "), "the trading key loaded")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#trading-key-out").innerText()}`); });
+    await until(async () => (await p.locator("#api-keys-table tr[data-key]").count()) === 1, "the key listed");
+    assert.match(await p.locator("#api-keys-table").innerText(), /\border\b/);
+    await until(async () => (await p.locator("#sessions-table tbody tr").count()) >= 1, "the session listed");
+    await until(async () => (await p.locator("#audit-table tbody tr").count()) >= 2, "security events");
+    await p.click(".nav a[data-page=trade]");
+    await until(async () => (await p.locator("#tabpanel-positions").innerText()).includes("No open positions"), "the private feed with the new key");
+
+    await p.click("#account-link");
+    await p.click("#sign-out");
+    await until(async () => (await p.locator("#sign-in").isVisible()), "the sign-in form again");
+    await p.fill("#sign-in-email", email);
+    await p.fill("#sign-in-password", password);
+    await p.click("#sign-in button[type=submit]");
+    await until(async () => (await p.locator("#sign-in-out").innerText()).length > 0, "a refusal without the 2FA code");
+    await p.fill("#sign-in-otpToken", totp(secret, 1)); // the current step's code was spent enabling 2FA
+    await p.click("#sign-in button[type=submit]");
+    await until(async () => (await p.locator("#profile").innerText()).includes(email), "signed in with the code");
+    assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
+    await own.context.close();
   });
 
   test("every input is labelled and no console errors happened", async () => {

@@ -1,7 +1,7 @@
 // REST client for /api/v1, signed BitMEX-style in the browser with WebCrypto:
 // hex(HMAC-SHA256(secret, VERB + path-with-query + expires + body)).
 // Errors come back as ApiError carrying the venue's own message (BitMEX's {error:{message,name}}).
-import { loadCredentials } from "./credentials";
+import { loadCredentials, loadCsrf } from "./credentials";
 
 export const API_PREFIX = "/api/v1";
 export const SIGNATURE_TTL_S = 60; // how long a signed request stays valid
@@ -65,13 +65,20 @@ async function errorOf(response: Response): Promise<ApiError> {
   return new ApiError(response.status, message, name);
 }
 
-export async function request<T>(verb: string, path: string, options: { query?: Query; body?: object; signed?: boolean } = {}): Promise<T> {
+/**
+ * `signed`: sign with the loaded API key (default: when one is loaded). `session`: send as the
+ * browser session instead (its cookie goes by itself; state changes carry the CSRF token), for
+ * the account routes a key may not use.
+ */
+export async function request<T>(verb: string, path: string, options: { query?: Query; body?: object; signed?: boolean; session?: boolean } = {}): Promise<T> {
   const target = withQuery(API_PREFIX + path, options.query);
   const body = options.body ? JSON.stringify(options.body) : "";
   const headers: Record<string, string> = { accept: "application/json" };
   if (body) headers["content-type"] = "application/json";
-  const credentials = loadCredentials();
-  if (options.signed ?? credentials !== null) {
+  const credentials = options.session ? null : loadCredentials();
+  if (options.session) {
+    if (verb !== "GET" && loadCsrf()) headers["x-csrf-token"] = loadCsrf();
+  } else if (options.signed ?? credentials !== null) {
     if (!credentials) throw new ApiError(401, "Load an API key first (API key button, top right).", "AuthError");
     const expires = expiresIn();
     headers["api-key"] = credentials.key;
@@ -96,3 +103,6 @@ export const get = <T>(path: string, query?: Query, signed?: boolean) => request
 export const post = <T>(path: string, body: object) => request<T>("POST", path, { body, signed: true });
 export const put = <T>(path: string, body: object) => request<T>("PUT", path, { body, signed: true });
 export const del = <T>(path: string, body: object) => request<T>("DELETE", path, { body, signed: true });
+export const sessionGet = <T>(path: string, query?: Query) => request<T>("GET", path, { query, session: true });
+export const sessionPost = <T>(path: string, body: object) => request<T>("POST", path, { body, session: true });
+export const sessionDelete = <T>(path: string, body: object) => request<T>("DELETE", path, { body, session: true });

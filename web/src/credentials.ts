@@ -32,3 +32,16 @@ export function saveCredentials(credentials: Credentials | null): void {
 export function onCredentials(listener: Listener): void {
   listeners.push(listener);
 }
+
+// The browser session's CSRF token (the session itself is an HttpOnly cookie the page never
+// sees): sent as x-csrf-token on every state-changing request made with the cookie.
+const CSRF_KEY = "perpetua.csrf";
+
+export function loadCsrf(): string {
+  return sessionStorage.getItem(CSRF_KEY) ?? "";
+}
+
+export function saveCsrf(token: string): void {
+  if (token) sessionStorage.setItem(CSRF_KEY, token);
+  else sessionStorage.removeItem(CSRF_KEY);
+}

@@ -8,13 +8,14 @@ import { mountBook } from "./book";
 import { mountChart } from "./chart";
 import type { Instrument } from "./contracts";
 import { loadCredentials, onCredentials, saveCredentials } from "./credentials";
+import { mountIdentity } from "./identity";
 import { mountMarkets } from "./markets";
 import { mountStats } from "./stats";
 import { mountTicket } from "./ticket";
 import { mountWallet } from "./wallet";
 
 const app = new App();
-const PAGES = ["trade", "markets", "wallet", "stats"];
+const PAGES = ["trade", "markets", "wallet", "stats", "account"];
 
 function mountConnection(): void {
   const badge = document.getElementById("conn")!;
@@ -58,13 +59,13 @@ function mountKeyDialog(): void {
   label();
 }
 
-function route(wallet: { show(): void }, stats: { show(): void }): void {
+function route(wallet: { show(): void }, stats: { show(): void }, account: { show(): void }): void {
   const [, page = "trade", symbol] = location.hash.split("/");
   const current = PAGES.includes(page) ? page : "trade";
   for (const name of PAGES) {
     (document.getElementById(`page-${name}`) as HTMLElement).hidden = name !== current;
   }
-  document.querySelectorAll<HTMLAnchorElement>(".nav a").forEach((a) => {
+  document.querySelectorAll<HTMLAnchorElement>(".nav a, #account-link").forEach((a) => {
     if (a.dataset.page === current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
@@ -75,6 +76,7 @@ function route(wallet: { show(): void }, stats: { show(): void }): void {
   }
   if (current === "wallet") wallet.show();
   if (current === "stats") stats.show();
+  if (current === "account") account.show();
   if (current === "markets") app.updateInstruments([]);
 }
 
@@ -88,14 +90,15 @@ async function start(): Promise<void> {
   mountAccount(app);
   const wallet = mountWallet(app);
   const stats = mountStats(app);
+  const account = mountIdentity(app);
   app.rt.connect(); // in parallel with the instruments: the socket is up when the symbol is set
   try {
     app.updateInstruments(await get<Instrument[]>("/instrument/activeAndIndices", undefined, false));
   } catch (error) {
     app.toast(`Could not load the markets: ${error instanceof Error ? error.message : String(error)}`);
   }
-  window.addEventListener("hashchange", () => route(wallet, stats));
-  route(wallet, stats);
+  window.addEventListener("hashchange", () => route(wallet, stats, account));
+  route(wallet, stats, account);
   document.body.dataset.ready = "true";
   if ("serviceWorker" in navigator && (location.protocol === "https:" || location.hostname === "127.0.0.1" || location.hostname === "localhost")) {
     navigator.serviceWorker.register("/sw.js").catch(() => undefined);

@@ -1,0 +1,269 @@
+// The Account page, over the venue's account routes (a browser session: an HttpOnly cookie and
+// its CSRF token). Signed out: sign in (with a 2FA code when enabled), create an account, confirm
+// the mailed token, reset a forgotten password. Signed in: profile and anti-phishing phrase,
+// a trading key for this browser (made with POST /apiKey and kept like a loaded key: the
+// WebSocket's private tables need a key), API keys, two-factor enrolment with its QR code and
+// recovery codes, password change, sessions (revoke), the audit log, sign out.
+import { ApiError, sessionDelete, sessionGet, sessionPost } from "./api";
+import type { App } from "./app";
+import { loadCredentials, loadCsrf, saveCredentials, saveCsrf } from "./credentials";
+import { el } from "./format";
+import type { Row } from "./tables";
+
+export const AUDIT_ROWS_SHOWN = 30;
+export const TRADING_KEY_PERMISSIONS = "order"; // order includes cancel (BitMEX)
+
+type Form = { node: HTMLFormElement; inputs: Record<string, HTMLInputElement> };
+
+/** A labelled form; `fields` are [name, label, type, autocomplete]. */
+function form(id: string, title: string, fields: [string, string, string, string][], submit: string, onSubmit: (values: Record<string, string>, f: Form) => Promise<void>): Form {
+  const inputs: Record<string, HTMLInputElement> = {};
+  const node = el("form", { id, class: "card", "aria-label": title });
+  node.append(el("h2", {}, title));
+  for (const [name, label, type, autocomplete] of fields) {
+    const input = el("input", { id: `${id}-${name}`, name, type, autocomplete, spellcheck: "false" });
+    inputs[name] = input;
+    node.append(el("div", { class: "field" }, el("label", { for: input.id }, label), input));
+  }
+  const out = el("p", { class: "muted form-out", "aria-live": "polite", id: `${id}-out` });
+  node.append(el("button", { type: "submit", class: "btn primary" }, submit), out);
+  const f = { node, inputs };
+  node.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    out.textContent = "";
+    const values = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.value.trim()]));
+    try {
+      await onSubmit(values, f);
+    } catch (error) {
+      out.textContent = error instanceof ApiError ? error.message : String(error);
+      out.className = "form-out down";
+    }
+  });
+  return f;
+}
+
+function say(f: Form, text: string): void {
+  const out = f.node.querySelector(".form-out")!;
+  out.textContent = text;
+  out.className = "form-out up";
+}
+
+function detailText(detail: unknown): string {
+  if (detail === null || detail === undefined) return "";
+  if (typeof detail !== "object") return String(detail);
+  return Object.entries(detail as Record<string, unknown>).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join(", ");
+}
+
+function grid(head: string[], rows: HTMLTableRowElement[], empty: string, id: string): HTMLElement {
+  if (!rows.length) return el("p", { class: "empty", id }, empty);
+  return el("table", { class: "grid", id }, el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, ...rows));
+}
+
+export function mountIdentity(app: App): { show(): void } {
+  const root = document.getElementById("account-body")!;
+  const signedOut = el("div", { id: "signed-out" });
+  const signedIn = el("div", { id: "signed-in" });
+  root.append(signedOut, signedIn);
+  let user: Row | null = null;
+
+  const signIn = form("sign-in", "Sign in", [["email", "Email", "email", "username"], ["password", "Password", "password", "current-password"], ["otpToken", "2FA code (if enabled)", "text", "one-time-code"]], "Sign in", async (v) => {
+    const body: Record<string, string> = { email: v.email, password: v.password };
+    if (v.otpToken) body.otpToken = v.otpToken;
+    const answer = await sessionPost<Row>("/user/login", body);
+    saveCsrf(String(answer.csrfToken));
+    signIn.inputs.password.value = "";
+    await refresh();
+  });
+  const register = form("register", "Create an account", [["email", "Email", "email", "email"], ["password", "Password (12 characters or more)", "password", "new-password"]], "Create account", async (v, f) => {
+    const answer = await sessionPost<Row>("/user/register", v);
+    say(f, `${String(answer.message ?? "Check your mail")}: paste the token below to confirm.`);
+  });
+  const confirm = form("confirm", "Confirm your email", [["token", "Token from the mail", "text", "off"]], "Confirm", async (v, f) => {
+    await sessionPost("/user/confirmEmail", v);
+    say(f, "Email confirmed: you can sign in.");
+  });
+  const forgot = form("forgot", "Forgot your password", [["email", "Email", "email", "email"]], "Mail me a reset token", async (v, f) => {
+    const answer = await sessionPost<Row>("/user/requestPasswordReset", v);
+    say(f, String(answer.message ?? "Check your mail"));
+  });
+  const reset = form("reset", "Reset your password", [["token", "Token from the mail", "text", "off"], ["password", "New password", "password", "new-password"]], "Set password", async (v, f) => {
+    await sessionPost("/user/resetPassword", v);
+    say(f, "Password changed: sign in with it.");
+  });
+  signedOut.append(el("div", { class: "columns" }, signIn.node, register.node), el("div", { class: "columns three" }, confirm.node, forgot.node, reset.node));
+
+  // --- signed in ---
+  const profileBox = el("dl", { class: "spec", id: "profile" });
+  const keyCard = el("section", { class: "card", "aria-labelledby": "h-trading-key" });
+  const makeKey = el("button", { type: "button", class: "btn primary", id: "make-trading-key" }, "Create a trading key for this browser");
+  const keyOut = el("p", { class: "muted", id: "trading-key-out", "aria-live": "polite" });
+  keyCard.append(el("h2", { id: "h-trading-key" }, "Trading from this browser"),
+    el("p", { class: "muted" }, "Orders are signed with an API key. This makes one (permission to place and cancel orders, no withdrawals) and keeps it in this tab only."),
+    makeKey, keyOut);
+  const keysBox = el("div", { id: "api-keys" });
+  const sessionsBox = el("div", { id: "sessions" });
+  const auditBox = el("div", { id: "audit" });
+  const tfaBox = el("div", { id: "tfa" });
+  const signOut = el("button", { type: "button", class: "btn", id: "sign-out" }, "Sign out");
+  const phrase = form("phrase", "Anti-phishing phrase", [["antiPhishingPhrase", "Phrase shown at the top of every mail we send you", "text", "off"]], "Save phrase", async (v, f) => {
+    await sessionPost("/user/profile", v);
+    say(f, "Saved: mails from us now start with it.");
+  });
+  const password = form("password", "Change password", [["oldPassword", "Current password", "password", "current-password"], ["newPassword", "New password", "password", "new-password"]], "Change password", async (v, f) => {
+    const answer = await sessionPost<Row>("/user/changePassword", v);
+    saveCsrf(String(answer.csrfToken)); // the session was rotated
+    say(f, "Password changed.");
+  });
+  signedIn.append(
+    el("div", { class: "panel-head" }, el("h2", {}, "Profile"), signOut), profileBox,
+    el("div", { class: "columns" }, keyCard, el("section", { class: "card", "aria-labelledby": "h-tfa" }, el("h2", { id: "h-tfa" }, "Two-factor authentication"), tfaBox)),
+    el("h2", {}, "API keys"), keysBox,
+    el("div", { class: "columns" }, phrase.node, password.node),
+    el("h2", {}, "Sessions"), sessionsBox,
+    el("h2", {}, "Security events"), auditBox,
+  );
+
+  const fail = (error: unknown) => app.toast(error instanceof ApiError ? error.message : String(error));
+
+  makeKey.addEventListener("click", async () => {
+    try {
+      const key = await sessionPost<Row>("/apiKey", { name: `browser ${new Date().toISOString().slice(0, 16)}`, permissions: TRADING_KEY_PERMISSIONS });
+      saveCredentials({ key: String(key.id), secret: String(key.secret) });
+      keyOut.textContent = `Key ${String(key.id)} is loaded for trading in this tab.`;
+      await loadKeys();
+    } catch (error) {
+      keyOut.textContent = error instanceof ApiError ? error.message : String(error);
+    }
+  });
+  signOut.addEventListener("click", async () => {
+    try {
+      await sessionPost("/user/logout", {});
+    } catch {
+      // an expired session is signed out already
+    }
+    saveCsrf("");
+    saveCredentials(null);
+    await refresh();
+  });
+
+  function renderProfile(): void {
+    if (!user) return;
+    const facts: [string, string][] = [
+      ["Email", String(user.email)], ["Account", String(user.id)], ["Two-factor", user.TFAEnabled ? "On (authenticator app)" : "Off"],
+      ["Country", String(user.country || "-")], ["Member since", String(user.created ?? "").slice(0, 10)],
+    ];
+    profileBox.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  }
+
+  function renderTfa(): void {
+    if (!user) return;
+    const code = el("input", { id: "tfa-code", inputmode: "numeric", autocomplete: "one-time-code" });
+    const field = el("div", { class: "field" }, el("label", { for: "tfa-code" }, "Code from your authenticator app"), code);
+    if (user.TFAEnabled) {
+      const off = el("button", { type: "button", class: "btn", id: "tfa-disable" }, "Turn off");
+      off.addEventListener("click", async () => {
+        try {
+          const answer = await sessionPost<Row>("/user/disableTFA", { token: code.value.trim() });
+          saveCsrf(String(answer.csrfToken));
+          await refresh();
+        } catch (error) {
+          fail(error);
+        }
+      });
+      tfaBox.replaceChildren(el("p", { class: "up" }, "On: sign-in asks for a code."), field, off);
+      return;
+    }
+    const start = el("button", { type: "button", class: "btn primary", id: "tfa-start" }, "Set up");
+    start.addEventListener("click", async () => {
+      try {
+        const enrol = await sessionPost<Row>("/user/requestEnableTFA", { type: "GA" });
+        const qr = el("img", { alt: "QR code of the authenticator secret", class: "qr", id: "tfa-qr" });
+        qr.src = String(enrol.qr);
+        const confirmButton = el("button", { type: "button", class: "btn primary", id: "tfa-confirm" }, "Turn on");
+        confirmButton.addEventListener("click", async () => {
+          try {
+            const answer = await sessionPost<Row>("/user/confirmEnableTFA", { token: code.value.trim() });
+            saveCsrf(String(answer.csrfToken));
+            const codes = (answer.recoveryCodes as string[]) ?? [];
+            await refresh();
+            tfaBox.append(el("p", {}, "Recovery codes (each works once; keep them offline):"),
+              el("pre", { class: "codes", id: "recovery-codes" }, codes.join("\n")));
+          } catch (error) {
+            fail(error);
+          }
+        });
+        tfaBox.replaceChildren(el("p", { class: "muted" }, "Scan with an authenticator app, or enter the secret:"),
+          qr, el("code", { class: "secret", id: "tfa-secret" }, String(enrol.secret)), field, confirmButton);
+        code.focus();
+      } catch (error) {
+        fail(error);
+      }
+    });
+    tfaBox.replaceChildren(el("p", { class: "muted" }, "Off. Turn it on to ask for a code from your phone at every sign-in."), start);
+  }
+
+  async function loadKeys(): Promise<void> {
+    const keys = await sessionGet<Row[]>("/apiKey");
+    const current = loadCredentials()?.key;
+    keysBox.replaceChildren(grid(["Key", "Name", "Permissions", "Account", "Enabled", ""], keys.map((k) => {
+      const remove = el("button", { type: "button", class: "btn small", "data-action": "delete-key" }, "Delete");
+      remove.addEventListener("click", async () => {
+        try {
+          await sessionDelete("/apiKey", { apiKeyID: k.id });
+          if (current === k.id) saveCredentials(null);
+          await loadKeys();
+        } catch (error) {
+          fail(error);
+        }
+      });
+      return el("tr", { "data-key": String(k.id) }, el("td", { class: "num" }, `${String(k.id)}${current === k.id ? " (this tab)" : ""}`), el("td", {}, String(k.name ?? "")),
+        el("td", {}, (k.permissions as string[] | undefined)?.join(", ") || "read"), el("td", {}, String(k.targetAccountId ?? "")),
+        el("td", {}, k.enabled ? "yes" : "no"), el("td", {}, remove));
+    }), "No API keys.", "api-keys-table"));
+  }
+
+  async function loadSessions(): Promise<void> {
+    const sessions = await sessionGet<Row[]>("/user/sessions");
+    sessionsBox.replaceChildren(grid(["Started", "Last seen", "Address", "Browser", ""], sessions.map((s) => {
+      const revoke = el("button", { type: "button", class: "btn small", "data-action": "revoke" }, s.current ? "Sign out" : "Revoke");
+      revoke.addEventListener("click", async () => {
+        try {
+          await sessionDelete("/user/sessions", { sessionId: s.id });
+          await refresh();
+        } catch (error) {
+          fail(error);
+        }
+      });
+      return el("tr", {}, el("td", {}, String(s.created).replace("T", " ").slice(0, 19)), el("td", {}, String(s.lastSeen).replace("T", " ").slice(0, 19)),
+        el("td", {}, String(s.ip)), el("td", { class: "muted ua" }, `${s.current ? "(this one) " : ""}${String(s.userAgent).slice(0, 60)}`), el("td", {}, revoke));
+    }), "No sessions.", "sessions-table"));
+  }
+
+  async function loadAudit(): Promise<void> {
+    const rows = await sessionGet<Row[]>("/user/auditLog", { count: AUDIT_ROWS_SHOWN });
+    auditBox.replaceChildren(grid(["Time", "Event", "By", "Address", "Detail"], rows.map((r) => el("tr", {},
+      el("td", {}, String(r.timestamp).replace("T", " ").slice(0, 19)), el("td", {}, String(r.action)), el("td", {}, String(r.actor)),
+      el("td", {}, String(r.ip)), el("td", { class: "muted" }, detailText(r.detail)))), "No events.", "audit-table"));
+  }
+
+  async function refresh(): Promise<void> {
+    user = null;
+    if (loadCsrf()) {
+      try {
+        user = await sessionGet<Row>("/user");
+      } catch {
+        saveCsrf(""); // the session ended (expired, revoked or signed out elsewhere)
+      }
+    }
+    signedOut.hidden = user !== null;
+    signedIn.hidden = user === null;
+    document.getElementById("account-link")!.textContent = user ? String(user.email) : "Sign in";
+    if (!user) return;
+    renderProfile();
+    renderTfa();
+    await Promise.all([loadKeys(), loadSessions(), loadAudit()]).catch(fail);
+  }
+
+  void refresh();
+  return { show: () => void refresh() };
+}
