@@ -315,3 +315,33 @@ def test_secrets_never_reach_the_logs(accounts: AccountsService, clock: Clock,
     for secret in (PASSWORD, *stored):
         assert secret not in caplog.text
     dead.close()
+
+
+def test_unsolicited_mails_are_budgeted(identity: Identity, clock: Clock,
+                                        mail: tuple[Inbox, int]) -> None:
+    from perpetua.services.identity import UNSOLICITED_MAILS_FREE
+
+    inbox = mail[0]
+    signed_up(identity, inbox)
+    for _ in range(UNSOLICITED_MAILS_FREE + 3):
+        run(identity.request_password_reset("alice@example.com", AWAY))  # same answer
+    inbox.wait("alice@example.com", "reset your password", UNSOLICITED_MAILS_FREE)
+    run(identity.register("alice@example.com", PASSWORD, AWAY))
+    assert len([m for m in inbox.to("alice@example.com") if "reset" in m["Subject"]
+                or "sign-up attempt" in m["Subject"]]) == UNSOLICITED_MAILS_FREE
+    clock.now_ns += throttle.BACKOFF_MAX_NS
+    run(identity.request_password_reset("alice@example.com", AWAY))
+    inbox.wait("alice@example.com", "reset your password", UNSOLICITED_MAILS_FREE + 1)
+
+
+def test_locking_an_owner_locks_its_sub_accounts(identity: Identity,
+                                                 mail: tuple[Inbox, int]) -> None:
+    owner = signed_up(identity, mail[0])
+    sub = run(identity.add_subaccount(owner, "hedge", HOME))
+    key_id, _secret = run(identity.create_api_key(owner, sub.id, "", ["order"], [], "", HOME))
+    identity.operator_action(owner, "locked", "ops", "chargeback")
+    record = identity.accounts.lookup_api_key(key_id)
+    assert record is not None and not record.enabled
+    identity.operator_action(owner, "unlocked", "ops", "resolved")
+    record = identity.accounts.lookup_api_key(key_id)
+    assert record is not None and record.enabled

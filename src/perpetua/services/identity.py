@@ -23,6 +23,9 @@ email change, profile and preferences, TOTP, and the operator's account actions.
    sign-ins takes at most that many cores and yields to the event loop and the sequencer:
    measured by ``bench/bench_accounts.py``. Past ``FLOWS_PENDING_MAX`` waiting flows a
    request gets 503 at once. Session lookups (every cookie request) skip this queue.
+8. Mails that anyone can trigger for an account (sign-up with its address, reset requests)
+   are budgeted per account: ``UNSOLICITED_MAILS_FREE`` at once, then the throttle's
+   doubling back-off; past it the answer is the same and no mail goes out (no mail bombing).
 """
 
 import asyncio
@@ -95,6 +98,7 @@ MSG_TFA_REQUIRED: Final = "Two-factor code required"
 MSG_TFA_INVALID: Final = "Invalid two-factor code"
 
 
+UNSOLICITED_MAILS_FREE: Final = 5
 FLOW_WORKERS_MAX: Final = 2
 FLOWS_PENDING_MAX: Final = 256
 FLOW_NICE: Final = 10
@@ -305,6 +309,15 @@ class Identity:
             raise _bad(MSG_TOKEN)
         return int(row.user_id), str(row.purpose), str(row.data)
 
+    def _mail_allowed(self, conn: Connection, user_id: int) -> bool:
+        """Rule 8: may a mail that anyone can trigger go to this account now?"""
+        key = [f"mail:{user_id}"]
+        now = self._clock_ns()
+        if throttle.wait_ns(conn, key, now, UNSOLICITED_MAILS_FREE) > 0:
+            return False
+        throttle.record_failure(conn, key, now)
+        return True
+
     def _user_row(self, conn: Connection, user_id: int) -> Any:
         return conn.execute(select(users).where(users.c.id == user_id)).first()
 
@@ -358,6 +371,8 @@ class Identity:
         now = self._clock_ns()
         row = conn.execute(select(users).where(users.c.email == address)).first()
         if row is not None:  # rule 2: same answer; the owner hears about it
+            if not self._mail_allowed(conn, row.id):
+                return
             if row.email_confirmed:
                 outcome.mails.append(self._notice(
                     row, "sign-up attempt", "Someone tried to sign up with this address, "
@@ -555,7 +570,7 @@ class Identity:
         outcome = _Outcome()
         with self.engine.begin() as conn:
             row = conn.execute(select(users).where(users.c.email == address)).first()
-            if row is not None and row.enabled:
+            if row is not None and row.enabled and self._mail_allowed(conn, row.id):
                 token = self._issue_token(conn, row.id, "reset")
                 record(conn, self._clock_ns(), row.id, ACTOR_USER, "password_reset_requested",
                        origin.ip)
@@ -835,8 +850,9 @@ class Identity:
             row = self._user_row(conn, user_id)
             if row is None:
                 raise _bad(f"No user {user_id}")
-            if action in ("locked", "unlocked"):
-                conn.execute(update(users).where(users.c.id == user_id).values(
+            if action in ("locked", "unlocked"):  # the owner's sub-accounts with it
+                conn.execute(update(users).where(
+                    (users.c.id == user_id) | (users.c.owner_id == user_id)).values(
                     enabled=action == "unlocked", updated_ns=self._clock_ns()))
             if action in ("locked", "forced_sign_out", "tfa_reset"):
                 SessionStore.revoke_all(conn, user_id)

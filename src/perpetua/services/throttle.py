@@ -47,20 +47,21 @@ def ip_key(address: str) -> str:
     return "ip:" + address[:64]
 
 
-def backoff_ns(failures: int) -> int:
-    if failures < FAILURES_FREE:
+def backoff_ns(failures: int, free: int = FAILURES_FREE) -> int:
+    if failures < free:
         return 0
-    return min(BACKOFF_BASE_NS << min(failures - FAILURES_FREE, 40), BACKOFF_MAX_NS)
+    return min(BACKOFF_BASE_NS << min(failures - free, 40), BACKOFF_MAX_NS)
 
 
-def wait_ns(conn: Connection, keys: Sequence[str], now_ns: int) -> int:
+def wait_ns(conn: Connection, keys: Sequence[str], now_ns: int, free: int = FAILURES_FREE
+            ) -> int:
     """How long the caller must still wait (0: may try now)."""
     rows = conn.execute(select(sign_in_failures).where(sign_in_failures.c.key.in_(keys))).all()
     longest = 0
     for row in rows:
         if now_ns - row.last_ns > FAILURE_MEMORY_NS:
             continue
-        longest = max(longest, row.last_ns + backoff_ns(row.failures) - now_ns)
+        longest = max(longest, row.last_ns + backoff_ns(row.failures, free) - now_ns)
     return longest
 
 
