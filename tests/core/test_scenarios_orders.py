@@ -41,6 +41,12 @@ OTO = ContingencyType.ONE_TRIGGERS_THE_OTHER
 RO_TEXT = "Canceled: ReduceOnly order would have increased position"
 
 
+def nothing_to_reduce(side: str, held: int) -> str:
+    """BitMEX's text for a ReduceOnly or Close order that has nothing to reduce."""
+    return (f"Canceled: Order had execInst of Close or ReduceOnly and side of {side} but "
+            f"current position is {held}")
+
+
 def long_300(account: int = 1, tag: str = "") -> list[Line]:
     """``account`` buys 300 XBTUSD at P from account 2 (``tag`` keeps clOrdIDs unique)."""
     return [(sell(2, f"open-s{account}{tag}", 300, P), SKIP),
@@ -95,16 +101,18 @@ SCENARIOS: dict[str, list[Line]] = {
             none(BookLevel)]),
         (buy(2, "b2", 200, P - 10), [new("b2"), book(BUY, P - 10, 200)]),
     ],
-    "ReduceOnly and Close are rejected when they would increase the position": [
+    "ReduceOnly and Close with nothing to reduce are accepted and canceled, as BitMEX does": [
         (sell(1, "ro0", 100, P, exec_inst=RO),
-         [rej(Reason.REDUCE_ONLY_WOULD_INCREASE_POSITION, cl_ord_id="ro0"), none(OrderEvent)]),
+         [new("ro0"), cxl("ro0", nothing_to_reduce("Sell", 0), cum_qty=0), none(Rejected),
+          none(BookLevel)]),
+        # without a side or a size there is no order to show: still a rejection
         (place(1, "c0", None, None, P, exec_inst=CLOSE),
          [rej(Reason.CLOSE_WITHOUT_POSITION)]),
         *long_300(),
         (buy(1, "ro1", 100, P - 100, exec_inst=RO),
-         [rej(Reason.REDUCE_ONLY_WOULD_INCREASE_POSITION)]),
+         [new("ro1"), cxl("ro1", nothing_to_reduce("Buy", 300)), none(BookLevel)]),
         (buy(1, "c1", 100, P - 100, exec_inst=CLOSE),
-         [rej(Reason.REDUCE_ONLY_WOULD_INCREASE_POSITION)]),
+         [new("c1"), cxl("c1", nothing_to_reduce("Buy", 300))]),
         (place(1, "c2", BUY, None, P - 100, exec_inst=CLOSE),
          [rej(Reason.CLOSE_WITHOUT_POSITION)]),
         (sell(1, "ro2", 100, P + 100, exec_inst=RO), [new("ro2"), book(SELL, P + 100, 100)]),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from perpetua.core.commands import AmendOrder
 from perpetua.core.enums import ExecInst, OrdType, PegPriceType, Side, TriggerSource
 from perpetua.core.events import BookLevel, IndexUpdated, OrderEvent, Rejected, Trade
 from perpetua.core.reasons import Reason
@@ -20,6 +21,7 @@ from tests.core.test_scenarios import (
     Check,
     Ev,
     Line,
+    amended,
     book,
     buy,
     cxl,
@@ -249,6 +251,33 @@ SCENARIOS: dict[str, list[Line]] = {
          [rej(Reason.PEG_PRICE_TYPE_INVALID)]),
         (sell(1, "c", 100, P, peg_price_type=TRAIL, peg_offset=-10),
          [rej(Reason.PEG_PRICE_TYPE_INVALID)]),
+    ],
+    "amending a trailing stop's pegOffsetValue re-pegs its stopPx, wider and tighter": [
+        (index(20_000), SKIP),
+        (sell(1, "tr", 100, ord_type=STOP, peg_price_type=TRAIL, peg_offset=-5_000),
+         [new("tr", stop_px=P - 5_000)]),
+        (AmendOrder(0, 1, orig_cl_ord_id="tr", peg_offset=-8_000),
+         [amended("tr", stop_px=P - 8_000, peg_offset=-8_000)]),
+        (AmendOrder(0, 1, orig_cl_ord_id="tr", peg_offset=-2_000),
+         [amended("tr", stop_px=P - 2_000, peg_offset=-2_000)]),
+        (index(20_100), [restated("tr", stop_px=P - 1_000)]),  # then it trails as before
+        (buy(2, "b", 100, ord_type=STOP, peg_price_type=TRAIL, peg_offset=500),
+         [new("b", stop_px=P + 1_500)]),
+        (AmendOrder(0, 2, orig_cl_ord_id="b", peg_offset=900),
+         [amended("b", stop_px=P + 1_900, peg_offset=900)]),
+    ],
+    "a trailing offset on the wrong side of the price is rejected, placed or amended": [
+        (index(20_000), SKIP),
+        (sell(1, "s", 100, ord_type=STOP, peg_price_type=TRAIL, peg_offset=500),
+         [rej(Reason.PEG_OFFSET_SIGN_INVALID, cl_ord_id="s"), none(OrderEvent)]),
+        (buy(1, "b", 100, ord_type=STOP, peg_price_type=TRAIL, peg_offset=-500),
+         [rej(Reason.PEG_OFFSET_SIGN_INVALID)]),
+        (buy(1, "bt", 100, ord_type=MIT, peg_price_type=TRAIL, peg_offset=500),
+         [rej(Reason.PEG_OFFSET_SIGN_INVALID)]),
+        (sell(1, "st", 100, ord_type=MIT, peg_price_type=TRAIL, peg_offset=500),
+         [new("st", stop_px=P + 500)]),  # a take-profit sell trails above
+        (AmendOrder(0, 1, orig_cl_ord_id="st", peg_offset=-500),
+         [rej(Reason.PEG_OFFSET_SIGN_INVALID), none(OrderEvent)]),
     ],
     "PrimaryPeg and MarketPeg with Fixed are priced once from the touch": [
         (buy(3, "bid", 100, P - 100), SKIP),

@@ -135,8 +135,11 @@ def _amend_reason(state: State, market: Market, order: Order, cmd: AmendOrder) -
             return Reason.STOP_PX_INVALID_FOR_ORD_TYPE
         if cmd.stop_px <= 0 or cmd.stop_px > spec.max_price_ticks:
             return Reason.PRICE_MUST_BE_POSITIVE
-    if cmd.peg_offset is not None and order.peg_price_type != PegPriceType.TRAILING_STOP_PEG:
-        return Reason.PEG_PRICE_TYPE_INVALID
+    if cmd.peg_offset is not None:
+        if order.peg_price_type != PegPriceType.TRAILING_STOP_PEG or not is_stop_waiting(order):
+            return Reason.PEG_PRICE_TYPE_INVALID
+        if not placement.trailing_offset_ok(order.ord_type, order.side, cmd.peg_offset):
+            return Reason.PEG_OFFSET_SIGN_INVALID
     qty = _new_order_qty(order, cmd)
     if qty is not None and qty > order.cum_qty:
         if qty % spec.lot_size:
@@ -219,7 +222,10 @@ def _amend_in_place(state: State, market: Market, order: Order, cmd: AmendOrder,
         if cmd.stop_px is not None:
             order.stop_px = cmd.stop_px
         if cmd.peg_offset is not None:
+            # A new offset re-pegs the stop to the reference now, either way it moves (the
+            # trail only ever tightens it afterwards); stopPx sent with it is overruled.
             order.peg_offset = cmd.peg_offset
+            order.stop_px = placement.trailing_start(market, order) or order.stop_px
         transition(order, order.status)
         out.append(order.to_event(state.ts_ns, ExecType.REPLACED, state.new_exec_id()))
         return

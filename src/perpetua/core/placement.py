@@ -120,6 +120,22 @@ def _check_shape(cmd: PlaceOrder) -> Reason:
     return Reason.OK
 
 
+def trailing_offset_ok(ord_type: int, side: int, peg_offset: int) -> bool:
+    """The reference's rule: a trailing sell Stop (StopLimit) or buy IfTouched order trails
+    below the price, so its offset is negative; a buy Stop or sell IfTouched one positive.
+    The other sign would put the stop on the wrong side of the price and trigger at once."""
+    rises = (ord_type in (OrdType.STOP, OrdType.STOP_LIMIT)) == (side > 0)
+    return peg_offset > 0 if rises else peg_offset < 0
+
+
+def _check_trailing(cmd: PlaceOrder, side: int) -> Reason:
+    if cmd.peg_price_type != PegPriceType.TRAILING_STOP_PEG or cmd.peg_offset is None:
+        return Reason.OK
+    if not trailing_offset_ok(cmd.ord_type, side, cmd.peg_offset):
+        return Reason.PEG_OFFSET_SIGN_INVALID
+    return Reason.OK
+
+
 def _check_numbers(market: Market, cmd: PlaceOrder, qty: int) -> Reason:
     spec = market.spec
     for px, positive, bad_tick in (
@@ -197,6 +213,7 @@ def _validate(state: State, cmd: PlaceOrder) -> tuple[Reason, int, int]:
     for check in (
         _check_exec_inst(cmd, market.spec.payout == Payout.SPOT),
         _check_shape(cmd),
+        _check_trailing(cmd, side),
         _check_numbers(market, cmd, qty),
         _check_identity(state, market, cmd),
     ):
@@ -241,14 +258,13 @@ def place(state: State, cmd: PlaceOrder, out: list[object]) -> Order | None:
             reject(state, out, "PlaceOrder", cmd.account, Reason.PEG_NO_REFERENCE_PRICE,
                    cmd.cl_ord_id)
             return None
-    reduce_reason = _reduce_only_check(market, cmd.account, side, cmd.exec_inst, cmd.ord_type)
-    if reduce_reason:
-        reject(state, out, "PlaceOrder", cmd.account, reduce_reason, cmd.cl_ord_id)
-        return None
     order = Order(state.next_order_id, cmd.account, cmd.symbol, side, cmd.ord_type,
                   _default_tif(cmd), cmd.exec_inst, qty, price, cmd.stop_px, cmd.display_qty,
                   cmd.peg_price_type, cmd.peg_offset, cmd.contingency_type, cmd.cl_ord_id,
                   cmd.cl_ord_link_id, cmd.text, cmd.ts_ns)
+    if _reduce_only_check(market, cmd.account, side, cmd.exec_inst, cmd.ord_type):
+        _accept_canceled(state, market, order, out)
+        return order
     waiting = _waits(state, market, order)
     if not waiting:
         order.limit_price = _limit_price(market, order)
@@ -261,6 +277,20 @@ def place(state: State, cmd: PlaceOrder, out: list[object]) -> Order | None:
     if not waiting:
         activate(state, market, order, out)
     return order
+
+
+def _accept_canceled(state: State, market: Market, order: Order, out: list[object]) -> None:
+    """BitMEX accepts a ReduceOnly or Close order with nothing to reduce and cancels it at
+    once, naming the side and the position (its text, then the client's)."""
+    pos = market.positions.get(order.account)
+    held = 0 if pos is None else pos.qty
+    side = "Buy" if order.side > 0 else "Sell"
+    text = (f"Canceled: Order had execInst of Close or ReduceOnly and side of {side} but "
+            f"current position is {held}")
+    state.next_order_id += 1
+    register(state, market, order)
+    out.append(order.to_event(state.ts_ns, ExecType.NEW, state.new_exec_id()))
+    cancel_order(state, market, order, out, f"{text}\n{order.text}" if order.text else text)
 
 
 def _reduce_only_check(market: Market, account: int, side: int, exec_inst: int,
@@ -280,7 +310,7 @@ def _waits(state: State, market: Market, order: Order) -> bool:
         if order.peg_price_type == PegPriceType.TRAILING_STOP_PEG:
             market.trailing[order.order_id] = order
             if order.stop_px is None:
-                order.stop_px = _trailing_start(market, order)
+                order.stop_px = trailing_start(market, order)
         market.stops[order.trigger_source][order.order_id] = order
         return True
     if order.contingency_type == ContingencyType.ONE_TRIGGERS_THE_OTHER:
@@ -292,7 +322,7 @@ def _waits(state: State, market: Market, order: Order) -> bool:
     return False
 
 
-def _trailing_start(market: Market, order: Order) -> int | None:
+def trailing_start(market: Market, order: Order) -> int | None:
     reference = market.reference_fine(order.trigger_source)
     if reference is None or order.peg_offset is None:
         return None

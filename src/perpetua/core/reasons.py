@@ -35,6 +35,7 @@ class Reason(IntEnum):
     LAST_WITHIN_MARK_REQUIRES_LAST_PRICE = 117
     BATCH_TOO_LARGE = 118
     AMEND_NOTHING_TO_CHANGE = 119
+    PEG_OFFSET_SIGN_INVALID = 120
     # 2xx: instrument and price
     INSTRUMENT_UNKNOWN = 201
     INSTRUMENT_EXISTS = 213
@@ -108,6 +109,10 @@ MESSAGES: dict[Reason, str] = {
     ),
     Reason.BATCH_TOO_LARGE: "Too many orders in one request",
     Reason.AMEND_NOTHING_TO_CHANGE: "Invalid amend: nothing to change",
+    Reason.PEG_OFFSET_SIGN_INVALID: (
+        "Invalid pegOffsetValue: a trailing sell Stop or buy IfTouched order needs a negative"
+        " offset, a trailing buy Stop or sell IfTouched order a positive one"
+    ),
     Reason.INSTRUMENT_UNKNOWN: "Invalid symbol",
     Reason.INSTRUMENT_EXISTS: "Instrument already listed",
     Reason.INSTRUMENT_NOT_OPEN: "Instrument is not open for trading",
