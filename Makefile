@@ -22,12 +22,13 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.ht
 CHROMIUM ?= /usr/bin/chromium
 NODE_MISSING := error: node and npm are needed to build the web terminal (web/); install Node.js >= 20.19 with npm (Debian: apt-get install nodejs npm)
 
-.PHONY: help venv test test-py test-web check bench run clean web
+.PHONY: help venv test test-py test-fast test-web check bench run clean web
 
 help:
 	@echo "Perpetua: make targets"
 	@echo "  make run     build the web terminal if its sources changed, start the demo exchange"
 	@echo "  make test    run the test suite (pytest; ARGS=\"...\" passes options), then the browser tests"
+	@echo "  make test-fast  the suite without tests marked slow (CI runs them all)"
 	@echo "  make web     build the web terminal (web/ -> src/perpetua/web/dist; needs node and npm)"
 	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
 	@echo "  make check   ruff, mypy (strict) and the tidy/layering tests"
@@ -83,10 +84,15 @@ web: $(WEB_DIST)
 # pytest exits 5 when it collects no tests; that is a failure here, not a silent success.
 test: test-py test-web
 
+# Every test runs, slow ones included (CI runs this); the 20 slowest are reported at the end.
 test-py: venv
-	@$(VPY) -m pytest $(ARGS); rc=$$?; \
+	@$(VPY) -m pytest --durations=20 $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+# While working: everything but the tests marked slow (real processes, long fuzz, crash loops).
+test-fast: venv
+	@$(VPY) -m pytest -m "not slow" $(ARGS)
 
 # The browser tests drive Debian's Chromium (no browser downloads here) through playwright-core,
 # against a real `perpetua demo` process.

@@ -1,1 +1,0 @@
-"""Perpetua transport package."""
