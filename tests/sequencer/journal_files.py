@@ -10,6 +10,7 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 from perpetua.sequencer.journal import FsyncPolicy, JournalConfig, iter_records, open_journal
 
@@ -141,3 +142,12 @@ def encode_record(seq: int, payload: bytes) -> bytes:
 def encode_segment_header(first_seq: int) -> bytes:
     body = struct.pack("<4sHHQ", b"PRPJ", 1, 0, first_seq)
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def patch_journal(monkeypatch: Any, name: str, value: Any) -> None:
+    """Replace ``name`` in every journal module that uses it (format, walk, writer, repair)."""
+    from perpetua.sequencer.journal import format, repair, walk, writer
+
+    for module in (format, walk, writer, repair):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, value)

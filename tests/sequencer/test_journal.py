@@ -25,6 +25,7 @@ from perpetua.sequencer.journal import (
     prune_before,
     repair_journal,
 )
+from perpetua.sequencer.journal import format as journal_format
 from tests.sequencer.journal_files import (
     SEGMENT_HEADER,
     SMALL_SEGMENTS,
@@ -35,6 +36,7 @@ from tests.sequencer.journal_files import (
     flip_bit,
     overwrite,
     parse_segment,
+    patch_journal,
     payload_for,
     random_sizes,
     read_all,
@@ -108,7 +110,7 @@ def test_empty_directory_starts_at_first_seq(tmp_path: Path) -> None:
 def test_new_segment_syncs_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[Path] = []
     real = journal_module.fsync_directory
-    monkeypatch.setattr(journal_module, "fsync_directory", lambda d: (synced.append(d), real(d)))
+    patch_journal(monkeypatch, "fsync_directory", lambda d: (synced.append(d), real(d)))
     config = JournalConfig(segment_bytes_max=256)
     journal, _ = open_journal(tmp_path, config)
     assert synced == [tmp_path]  # the first segment
@@ -125,7 +127,7 @@ def test_open_syncs_what_recovery_accepted(tmp_path: Path, monkeypatch: pytest.M
     write_journal(tmp_path, [10, 20, 30])
     synced: list[int] = []
     real = journal_module.sync_file
-    monkeypatch.setattr(journal_module, "sync_file", lambda fd: (synced.append(fd), real(fd)))
+    patch_journal(monkeypatch, "sync_file", lambda fd: (synced.append(fd), real(fd)))
     journal, report = open_journal(tmp_path)  # FsyncPolicy.ALWAYS
     journal.close()
     assert report.next_seq == 4 and len(synced) == 1
@@ -174,7 +176,7 @@ def test_commit_is_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         writes.append(len(data))
         return real_write(fd, data)
 
-    monkeypatch.setattr(journal_module.os, "write", counting_write)
+    monkeypatch.setattr(journal_format.os, "write", counting_write)
     with journal:
         for seq in range(1, 101):
             journal.append(seq, b"payload")
@@ -184,7 +186,7 @@ def test_commit_is_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_fsync_policy_none_never_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(journal_module, "sync_file", calls.append)
+    patch_journal(monkeypatch, "sync_file", calls.append)
     config = JournalConfig(segment_bytes_max=256, fsync_policy=FsyncPolicy.NONE)
     journal, _ = open_journal(tmp_path, config)
     with journal:
@@ -247,7 +249,7 @@ def test_failed_sync_makes_the_journal_unusable(
     def failing_sync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(journal_module, "sync_file", failing_sync)
+    patch_journal(monkeypatch, "sync_file", failing_sync)
     journal.append(2, b"two")
     with pytest.raises(OSError, match="Input/output"):
         journal.commit()
