@@ -182,6 +182,15 @@ def test_api_nonce_must_strictly_increase() -> None:
                 assert (await _reply(ws))["status"] == 401
                 await ws.send(_ws_auth(key, nonce + 2, op="authKey"))
                 assert (await _reply(ws))["success"] is True
+            # the handshake's api-nonce header follows the same rule
+            for value, ok in ((nonce + 2, False), (nonce + 3, True)):
+                headers = {"api-key": key.key_id, "api-nonce": str(value),
+                           "api-signature": sign(key.secret, "GET", "/realtime", str(value))}
+                async with websockets.connect(live.ws_base + "/realtime?subscribe=order",
+                                              additional_headers=headers) as ws:
+                    await _reply(ws)
+                    reply = await _reply(ws)
+                    assert (reply.get("success") is True) == ok, reply
 
     asyncio.run(main())
 

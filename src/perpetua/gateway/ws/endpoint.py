@@ -82,12 +82,13 @@ async def _handshake_auth(session: Session, websocket: WebSocket) -> None:
     headers = websocket.headers
     query = websocket.query_params
     key = headers.get("api-key") or query.get("api-key")
-    expires = (headers.get("api-expires") or query.get("api-expires")
-               or headers.get("api-nonce") or query.get("api-nonce"))
+    expires = headers.get("api-expires") or query.get("api-expires")
+    nonce = None if expires else headers.get("api-nonce") or query.get("api-nonce")
     signature = headers.get("api-signature") or query.get("api-signature")
-    if key and expires and signature:
-        await session.authenticate(key, expires, signature, {"op": "authKeyExpires"},
-                                   reply=False)
+    if key and (expires or nonce) and signature:
+        await session.authenticate(key, expires or nonce or "", signature,
+                                   {"op": "authKeyExpires" if expires else "authKey"},
+                                   reply=False, nonce=nonce is not None)
 
 
 async def _read_loop(session: Session, websocket: WebSocket) -> None:
