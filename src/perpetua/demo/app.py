@@ -278,7 +278,8 @@ class _Demo:
         summary["deposits"] = self.state.deposits
         summary["durable_seq"] = self.sequencer.stats().durable_seq
         if self.traders is not None:
-            summary["gambler_liquidations"] = self.traders.liquidations()
+            summary["gambler_liquidations"] = self.stats.liquidations_of(
+                self.traders.gambler_accounts)
         return summary
 
 

@@ -4,9 +4,10 @@ seconds to wait before the next; the ``BotRunner`` schedules them.
 
 - ``Watcher``: reads ``/instrument/indices`` for everyone (the bots share one price cache, as a
   bot farm would) and the exchange's time from the index timestamps.
-- ``MarketMaker``: one per market; every ``refresh_s`` cancels its quotes and posts a fresh
-  post-only ladder (``/order/bulk``) around the index (futures: plus carry to expiry), skewed
-  against its position, with an inventory limit past which it stops adding.
+- ``MarketMaker``: one per market; every ``refresh_s`` moves its post-only ladder around the
+  index (futures: plus carry to expiry) by amending its orders in place (``PUT /order/bulk``),
+  skewed against its position, with an inventory limit past which it keeps only its farthest
+  level on the side that would add.
 - ``Taker``: cycles through the markets in a seeded random order, sending market orders of
   random (heavy-tailed) size, leaning against its own inventory.
 - ``Gambler``: sets 100x isolated leverage (``POST /position/leverage``; cross margin if the
@@ -18,6 +19,7 @@ Randomness: each bot has its own ``random.Random`` seeded from the demo seed and
 run's choices are reproducible; their timing against the market is not (they run in real time).
 """
 
+import json
 import logging
 import random
 import threading
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from perpetua.demo.client import ApiRejected, RestClient
 from perpetua.demo.markets import (
@@ -100,7 +103,14 @@ def _position_qty(client: RestClient, symbol: str) -> int:
 class MarketMaker:
     """``params.level_qty`` is set at the first quote from ``level_value`` (settlement minor
     units per level) at the reference price then; the inventory limit is ``inventory_levels``
-    levels."""
+    levels.
+
+    Quotes are amended in place, as market makers on BitMEX do: each round reads the maker's
+    open orders, pairs them best first with the new ladder's levels on each side and moves
+    them with one ``PUT /order/bulk``; levels without an order are added (``POST
+    /order/bulk``) and orders without a level cancelled, after the amends. The side moving
+    away from the other goes first, so the maker never crosses itself, and a level is never
+    pulled before its replacement is in: the book is never empty while the maker runs."""
 
     def __init__(self, client: RestClient, market: Market, cache: PriceCache, params: QuoteParams,
                  rng: random.Random, level_value: Decimal, inventory_levels: int,
@@ -130,18 +140,68 @@ class MarketMaker:
         if not self.market.is_spot and self.rounds % 2 == 0:
             self.inventory = _position_qty(self.client, self.market.symbol)
         self.rounds += 1
-        orders = [{"symbol": self.market.symbol, "side": side, "orderQty": qty, "price": price,
-                   "ordType": "Limit", "execInst": "ParticipateDoNotInitiate"}
-                  for side, price, qty in ladder(self.market, reference, self.inventory,
-                                                 self.params)]
+        quotes = ladder(self.market, reference, self.inventory, self.params)
         try:
-            self.client.delete("/order/all", {"symbol": self.market.symbol})
-            if orders:
-                self.client.post("/order/bulk", {"orders": orders})
+            self._requote(quotes)
         except ApiRejected as error:
             log.debug("%s: %s", self.name, error.message)
             return PAUSE_CLOSED_S
         return self.refresh_s * (0.8 + 0.4 * self.rng.random())
+
+    def _open_orders(self) -> dict[str, list[dict[str, Any]]]:
+        """The maker's open orders by side, best first (bids high to low, asks low to high)."""
+        rows = self.client.get("/order", {"symbol": self.market.symbol, "count": 500,
+                                          "filter": json.dumps({"open": True})})
+        sides: dict[str, list[dict[str, Any]]] = {"Buy": [], "Sell": []}
+        for row in rows:
+            if row.get("side") in sides and row.get("ordType") == "Limit":
+                sides[row["side"]].append(row)
+        sides["Buy"].sort(key=lambda r: -Decimal(str(r["price"])))
+        sides["Sell"].sort(key=lambda r: Decimal(str(r["price"])))
+        return sides
+
+    def _requote(self, quotes: list[tuple[str, Decimal, int]]) -> None:
+        live = self._open_orders()
+        wanted: dict[str, list[tuple[Decimal, int]]] = {"Buy": [], "Sell": []}
+        for side, price, qty in quotes:
+            wanted[side].append((price, qty))
+        amends: dict[str, list[dict[str, Any]]] = {"Buy": [], "Sell": []}
+        placed: list[dict[str, Any]] = []
+        surplus: list[str] = []
+        for side in ("Buy", "Sell"):
+            orders, levels = live[side], wanted[side]
+            for order, (price, qty) in zip(orders, levels, strict=False):
+                if Decimal(str(order["price"])) != price or int(order["leavesQty"]) != qty:
+                    amends[side].append({"orderID": order["orderID"], "price": price,
+                                         "leavesQty": qty})
+            surplus.extend(order["orderID"] for order in orders[len(levels):])
+            placed.extend({"symbol": self.market.symbol, "side": side, "orderQty": qty,
+                           "price": price, "ordType": "Limit",
+                           "execInst": "ParticipateDoNotInitiate"}
+                          for price, qty in levels[len(orders):])
+        # Up: asks move first (away from the bids), then bids follow; down: the reverse.
+        rising = _rising(live, wanted)
+        ordered = amends["Sell"] + amends["Buy"] if rising else amends["Buy"] + amends["Sell"]
+        if ordered:
+            try:
+                self.client.request("PUT", "/order/bulk", body={"orders": ordered})
+            except ApiRejected as error:  # one was filled meanwhile; the others moved
+                if "not open" in error.message or "trading hours" in error.message:
+                    raise
+                log.debug("%s: amend: %s", self.name, error.message)
+        if placed:
+            self.client.post("/order/bulk", {"orders": placed})
+        if surplus:
+            self.client.delete("/order", {"orderID": json.dumps(surplus)})
+
+
+def _rising(live: dict[str, list[dict[str, Any]]],
+            wanted: dict[str, list[tuple[Decimal, int]]]) -> bool:
+    """Does the new ladder sit above the live quotes (compared at the best bid, else ask)?"""
+    for side in ("Buy", "Sell"):
+        if live[side] and wanted[side]:
+            return wanted[side][0][0] > Decimal(str(live[side][0]["price"]))
+    return True
 
 
 class Taker:
@@ -202,8 +262,10 @@ class Taker:
 class Gambler:
     def __init__(self, name: str, client: RestClient, market: Market, cache: PriceCache,
                  side: str, top_up: Callable[[], None], utilisation: Decimal = Decimal("0.9"),
-                 poll_s: float = 0.5, leverage: Decimal | None = GAMBLER_LEVERAGE) -> None:
+                 poll_s: float = 0.5, leverage: Decimal | None = GAMBLER_LEVERAGE,
+                 account: int = 0) -> None:
         self.name = name
+        self.account = account  # the exchange's account id (its liquidations are counted there)
         self.leverage = leverage  # isolated, set once; None: cross margin on a thin wallet
         self.leverage_set = False
         self.client = client
@@ -235,13 +297,15 @@ class Gambler:
             self._top_up()
             return self.poll_s
         try:
-            self.client.post("/order", {"symbol": self.market.symbol, "side": self.side,
-                                        "orderQty": qty, "ordType": "Market"})
+            order = self.client.post("/order", {"symbol": self.market.symbol, "side": self.side,
+                                                "orderQty": qty, "ordType": "Market"})
         except ApiRejected as error:
             log.debug("%s: %s", self.name, error.message)
             self.utilisation = max(Decimal("0.5"), self.utilisation - Decimal("0.05"))
             return self.poll_s
-        self.holding = True
+        # A market order cancelled unfilled (no liquidity in the band) opened nothing: a
+        # position that never was cannot be liquidated.
+        self.holding = int(order.get("cumQty") or 0) > 0
         return self.poll_s
 
     def step(self) -> float:

@@ -116,8 +116,9 @@ def ladder(market: Market, reference: Decimal, inventory: int, params: QuotePara
 
     The centre moves down by up to one half spread as a long inventory approaches its limit
     (up for a short one), so the maker sells more than it buys; at the limit the side that
-    would add to the inventory is not quoted. Bids are floored and asks ceiled to the tick,
-    and the best bid stays below the best ask.
+    would add to the inventory keeps only its farthest level, so neither side of the book is
+    ever empty while the maker quotes. Bids are floored and asks ceiled to the tick, and the
+    best bid stays below the best ask.
     """
     limit = max(params.inventory_max, 1)
     skew = params.half_spread * Decimal(max(-limit, min(limit, inventory))) / limit
@@ -129,9 +130,10 @@ def ladder(market: Market, reference: Decimal, inventory: int, params: QuotePara
         ask = market.ceil_tick(centre * (1 + offset))
         if ask <= bid:
             ask = bid + market.tick
-        if inventory < params.inventory_max and bid > 0:
+        farthest = level == params.levels - 1
+        if (inventory < params.inventory_max or farthest) and bid > 0:
             quotes.append(("Buy", bid, params.level_qty))
-        if inventory > -params.inventory_max:
+        if inventory > -params.inventory_max or farthest:
             quotes.append(("Sell", ask, params.level_qty))
     return quotes
 

@@ -1,5 +1,6 @@
 """``DemoStats``: counts what the durable event stream shows (trades per market, funding times,
-liquidations, index prints), for the demo's status line and its summary at exit.
+liquidations, by account too, index prints), for the demo's status line and its summary at
+exit: the exchange's own record, never what a bot believes happened to it.
 
 Subscribed to the sequencer (``subscribe``), so it runs on the committer thread: it only
 increments counters. Readers take a consistent copy with ``snapshot()``.
@@ -22,6 +23,7 @@ class DemoStats:
         self.trades: dict[str, int] = {}
         self.funding_events = 0
         self.liquidations = 0
+        self.liquidated: dict[int, int] = {}  # account -> positions the engine took over
         self.index_prints = 0
         self.last_index: dict[str, tuple[int, int]] = {}
 
@@ -38,10 +40,17 @@ class DemoStats:
                     self.funding_events += 1
                 elif kind is PositionLiquidated:
                     self.liquidations += 1
+                    account = event.account  # type: ignore[attr-defined]
+                    self.liquidated[account] = self.liquidated.get(account, 0) + 1
                 elif kind is IndexUpdated:
                     self.index_prints += 1
                     self.last_index[event.symbol] = (  # type: ignore[attr-defined]
                         event.price_num, event.price_den)  # type: ignore[attr-defined]
+
+    def liquidations_of(self, accounts: Sequence[int]) -> int:
+        """How many positions of ``accounts`` the liquidation engine took over."""
+        with self._lock:
+            return sum(self.liquidated.get(account, 0) for account in accounts)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

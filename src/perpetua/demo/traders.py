@@ -59,8 +59,9 @@ class Traders:
     runner: BotRunner
     gamblers: list[Gambler]
 
-    def liquidations(self) -> int:
-        return sum(g.liquidations for g in self.gamblers)
+    @property
+    def gambler_accounts(self) -> list[int]:
+        return [g.account for g in self.gamblers]
 
 
 def _half_spread(spec: InstrumentSpec) -> Decimal:
@@ -160,6 +161,6 @@ def build_traders(options: Any, specs: list[InstrumentSpec], state: DemoState, a
             user_id = GAMBLER_USER_ID_BASE + 2 * spec.index + number
             client = factory.account(name, user_id, {currency: GAMBLER_STAKE[currency]})
             gamblers.append(Gambler(name, client, market, cache, side,
-                                    factory.top_up(name, user_id, currency)))
+                                    factory.top_up(name, user_id, currency), account=user_id))
     bots.extend(gamblers)
     return Traders(you, BotRunner(bots, BOT_THREADS), gamblers)
