@@ -116,6 +116,9 @@ def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--operator-key", default="",
                      help="x-operator-key for /api/v1/admin/* (default: random, printed)")
     sub.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    sub.add_argument("--forwarded-allow-ips", default="",
+                     help="comma-separated proxy addresses whose X-Forwarded-For is trusted"
+                          " (default: none)")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -137,6 +140,8 @@ def _run_demo(args: argparse.Namespace) -> int:
             rate_limits=not args.no_rate_limits, bots=not args.no_bots,
             status_interval_s=args.status_interval, log_level=args.log_level,
             operator_key=args.operator_key,
+            forwarded_allow_ips=tuple(a.strip() for a in args.forwarded_allow_ips.split(",")
+                                      if a.strip()),
         ))  # fmt: skip
     except ValueError as error:  # bad --markets or --replay file
         print(f"perpetua demo: {error}", file=sys.stderr)

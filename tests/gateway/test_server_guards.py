@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 import websockets
 
 from perpetua.demo import app as demo_app
@@ -144,3 +145,16 @@ def test_signed_websocket_still_works_through_the_guard() -> None:
                 assert json.loads(await ws.recv())["success"] is True
 
     asyncio.run(main())
+
+
+def test_demo_takes_forwarded_allow_ips_like_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import perpetua.demo
+    from perpetua import cli
+
+    seen: list[Any] = []
+    monkeypatch.setattr(perpetua.demo, "run_demo", lambda options: seen.append(options) or 0)
+    assert cli.main(["demo", "--forwarded-allow-ips", "10.0.0.1, 10.0.0.2"]) == 0
+    assert cli.main(["demo"]) == 0
+    assert [o.forwarded_allow_ips for o in seen] == [("10.0.0.1", "10.0.0.2"), ()]
+    source = inspect.getsource(demo_app)
+    assert "forwarded_allow_ips=options.forwarded_allow_ips" in source

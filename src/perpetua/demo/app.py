@@ -82,6 +82,7 @@ class DemoOptions:
     status_interval_s: float = 10.0
     log_level: str = "warning"
     operator_key: str = field(default="", repr=False)
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For is trusted
 
 
 def demo_markets(selected: tuple[str, ...]) -> list[InstrumentSpec]:
@@ -181,7 +182,8 @@ class _Demo:
             data_dir=options.data_dir,
             operator_key=operator_key(VenueConfig(operator_key=options.operator_key)),
             server=ServerConfig(host=options.host, port=options.port,
-                                log_level=options.log_level, log_format="text"),
+                                log_level=options.log_level, log_format="text",
+                                forwarded_allow_ips=options.forwarded_allow_ips),
             rate_limits_enabled=options.rate_limits,
             # BitMEX's limits per account; per IP a local demo's would throttle everyone at
             # once (every client here is 127.0.0.1), so anonymous requests get more
