@@ -21,15 +21,17 @@ from perpetua.core.events import (
 from perpetua.core.ledger import CLEARING, INSURANCE, TransferCode
 from perpetua.store import Projector, queries
 from perpetua.store.risk_rows import (
-    EXEC_TYPE_BANKRUPTCY,
-    EXEC_TYPE_DELEVERAGE,
-    EXEC_TYPE_LIQUIDATION,
     SYNTHETIC_EXEC_ID_BASE,
     risk_executions,
     synthetic_exec_id,
 )
 from perpetua.store.rows import order_event_of, position_event_of
 from perpetua.store.schema import executions, funding, liquidations, settlement
+from perpetua.wire.vocabulary import (
+    EXEC_TYPE_BANKRUPTCY,
+    EXEC_TYPE_DELEVERAGE,
+    EXEC_TYPE_LIQUIDATION,
+)
 from tests.store.risk_stream import EXPIRY, HOUR, XBT, Stream, run
 
 SPECS = by_symbol(default_catalogue())

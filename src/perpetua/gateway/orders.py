@@ -23,7 +23,8 @@ from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
 from perpetua.gateway.params import Params, parse_number
 from perpetua.gateway.symbols import SymbolIndex
-from perpetua.gateway.vocabulary import (
+from perpetua.marketdata.ids import parse_order_uuid
+from perpetua.wire.vocabulary import (
     CONTINGENCY_NAMES,
     EXEC_INST_BITS,
     ORD_STATUS_NAMES,
@@ -33,7 +34,6 @@ from perpetua.gateway.vocabulary import (
     TIF_NAMES,
     by_name,
 )
-from perpetua.marketdata.ids import parse_order_uuid
 
 __all__ = [
     "DEFAULT_TEXT",

@@ -37,12 +37,12 @@ from perpetua.gateway.positions import (
     position_row,
 )
 from perpetua.gateway.rows import execution_row, order_row
-from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import transact_uuid
 from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
 from perpetua.store.schema import TRANSACT_INDEX_BITS
 from perpetua.wire.values import iso_ms
+from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
 
 __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 

@@ -11,7 +11,9 @@ from perpetua.core.enums import ExecType
 from perpetua.core.events import OrderEvent
 from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.core.units import PPM
-from perpetua.gateway.vocabulary import (
+from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid, transact_uuid
+from perpetua.wire.values import iso_ms, price, rational
+from perpetua.wire.vocabulary import (
     CONTINGENCY_NAMES,
     EXEC_TYPE_FUNDING,
     EXEC_TYPE_NAMES,
@@ -25,8 +27,6 @@ from perpetua.gateway.vocabulary import (
     TIF_NAMES,
     exec_inst_text,
 )
-from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid, transact_uuid
-from perpetua.wire.values import iso_ms, price, rational
 
 __all__ = ["execution_row", "order_row", "transaction_row"]
 

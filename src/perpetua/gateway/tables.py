@@ -14,9 +14,9 @@ from typing import Any
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.params import Params
-from perpetua.gateway.vocabulary import ORD_STATUS_TERMINAL
 from perpetua.marketdata.ids import parse_order_uuid
 from perpetua.wire.values import iso_ms
+from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL
 
 __all__ = [
     "COUNT_DEFAULT",

@@ -55,13 +55,13 @@ from perpetua.marketdata.trades import (
     trade_row,
 )
 from perpetua.wire.values import RATIONAL_DIGITS_MAX, iso_ms, price, rational
+from perpetua.wire.vocabulary import SIDE_NAMES
 
 __all__ = ["QUOTES_RETAINED_MAX", "MarketData"]
 
 QUOTES_RETAINED_MAX = 1_000
 L2_25_DEPTH = 25
 BOOK10_DEPTH = 10
-SIDE_NAMES = {1: "Buy", -1: "Sell"}
 _NOTIONAL_QUANTUM = Decimal("1e-8")
 
 

@@ -19,6 +19,7 @@ from perpetua.core.ledger import INSURANCE
 from perpetua.core.units import PPM, PRICE_FINE_PER_TICK
 from perpetua.marketdata.ids import order_uuid
 from perpetua.wire.values import interval_iso, iso_ms, price, rational
+from perpetua.wire.vocabulary import ORD_STATUS_OPEN_VALUES
 
 __all__ = [
     "PUBLIC_ROWS_RETAINED_MAX",
@@ -33,7 +34,7 @@ PUBLIC_ROWS_RETAINED_MAX = 1_000
 FUNDING_RATE_DEN = 1_000_000_000  # ppb
 DAY_NS = 86_400 * 10**9
 _SIDES = {1: "Buy", -1: "Sell"}
-_OPEN = (1, 2)  # OrdStatus New, PartiallyFilled
+_OPEN = ORD_STATUS_OPEN_VALUES
 
 
 def funding_wire(ts_ns: int, symbol: str, interval_ns: int, rate_num: int, rate_den: int

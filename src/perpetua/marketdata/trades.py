@@ -15,6 +15,7 @@ from perpetua.core.events import Trade
 from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.marketdata.ids import trade_uuid
 from perpetua.wire.values import iso_ms, price
+from perpetua.wire.vocabulary import SIDE_NAMES
 
 __all__ = [
     "BINS_RETAINED_MAX", "BIN_SIZES_NS", "TRADES_RETAINED_MAX", "TradeBins", "tick_direction",
@@ -33,7 +34,6 @@ EMPTY_BINS_PER_ROLL_MAX = 1_500  # a long idle gap publishes at most this many e
 _VWAP_QUANTUM = Decimal("1e-8")
 
 
-_SIDE_NAMES = {1: "Buy", -1: "Sell"}
 _NOTIONAL_QUANTUM = Decimal("1e-8")
 
 
@@ -45,7 +45,7 @@ def trade_row(spec: InstrumentSpec, event: Trade, direction: str) -> dict[str, A
     return {
         "timestamp": iso_ms(event.ts_ns),
         "symbol": event.symbol,
-        "side": _SIDE_NAMES[event.side],
+        "side": SIDE_NAMES[event.side],
         "size": event.qty,
         "price": px,
         "tickDirection": direction,

@@ -32,7 +32,7 @@ from perpetua.store.limits import (
     FILTER_NUMBER_EXPONENT_MAX,
     FILTER_VALUES_MAX,
 )
-from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
+from perpetua.wire.vocabulary import READ_MODEL_EXEC_TYPE_NAMES
 
 __all__ = [
     "CONTINGENCY_BY_NAME",

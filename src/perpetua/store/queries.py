@@ -43,11 +43,6 @@ from perpetua.store.filters import (
     text_value,
 )
 from perpetua.store.limits import QUERY_COUNT_MAX, QUERY_START_MAX, WALLET_HISTORY_COUNT_MAX
-from perpetua.store.risk_rows import (
-    EXEC_TYPE_BANKRUPTCY,
-    EXEC_TYPE_DELEVERAGE,
-    EXEC_TYPE_LIQUIDATION,
-)
 from perpetua.store.rows import TICK_DIRECTION_NAMES
 from perpetua.store.schema import (
     executions,
@@ -64,6 +59,11 @@ from perpetua.store.schema import (
     wallets,
 )
 from perpetua.store.symbols import resolve_symbols
+from perpetua.wire.vocabulary import (
+    EXEC_TYPE_BANKRUPTCY,
+    EXEC_TYPE_DELEVERAGE,
+    EXEC_TYPE_LIQUIDATION,
+)
 
 __all__ = [
     "BIN_SIZES",

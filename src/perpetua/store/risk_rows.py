@@ -51,14 +51,17 @@ from perpetua.core.ledger import INSURANCE, TransferCode
 from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.store.rows import Row, funding_row, liquidation_row, settlement_row
 from perpetua.store.schema import TRANSACT_INDEX_BITS
+from perpetua.wire.vocabulary import (
+    EXEC_TYPE_BANKRUPTCY,
+    EXEC_TYPE_DELEVERAGE,
+    EXEC_TYPE_LIQUIDATION,
+    ORD_STATUS_OPEN_VALUES,
+    SIDE_BUY,
+    SIDE_SELL,
+)
 
 __all__ = [
-    "EXEC_TYPE_BANKRUPTCY",
-    "EXEC_TYPE_DELEVERAGE",
-    "EXEC_TYPE_LIQUIDATION",
     "FUNDING_RATE_DEN",
-    "PRICE_FINE_PER_TICK",
-    "READ_MODEL_EXEC_TYPE_NAMES",
     "RISK_EXECUTION_EVENTS",
     "SYNTHETIC_EXEC_ID_BASE",
     "funding_row_of",
@@ -69,20 +72,12 @@ __all__ = [
     "synthetic_exec_id",
 ]
 
-EXEC_TYPE_LIQUIDATION = 101
-EXEC_TYPE_BANKRUPTCY = 102
-EXEC_TYPE_DELEVERAGE = 103
-READ_MODEL_EXEC_TYPE_NAMES: dict[int, str] = {
-    EXEC_TYPE_LIQUIDATION: "Liquidation",
-    EXEC_TYPE_BANKRUPTCY: "Bankruptcy",
-    EXEC_TYPE_DELEVERAGE: "Deleverage",
-}
 SYNTHETIC_EXEC_ID_BASE = 1 << 62
 _SEQ_MAX = (1 << (62 - TRANSACT_INDEX_BITS)) - 1
 FUNDING_RATE_DEN = 1_000_000_000  # the core's rates are parts per billion
 _PPB_PER_PPM = 1_000
-_OPEN = (int(OrdStatus.NEW), int(OrdStatus.PARTIALLY_FILLED))
-_SELL, _BUY = -1, 1
+_OPEN = ORD_STATUS_OPEN_VALUES
+_SELL, _BUY = SIDE_SELL, SIDE_BUY
 
 
 def synthetic_exec_id(seq: int, index: int) -> int:

@@ -11,6 +11,7 @@ from perpetua.core.commands import (
     CancelOrders,
     PlaceOrder,
 )
+from perpetua.core.enums import ExecType
 from perpetua.core.events import OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
@@ -30,18 +31,18 @@ from perpetua.gateway.ratelimit import bulk_cost
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import order_row
 from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
-from perpetua.gateway.vocabulary import (
-    EXEC_INST_BITS,
-    SIDE_NAMES,
-    by_name,
-)
-from perpetua.gateway.vocabulary import (
-    ORD_STATUS_TERMINAL_VALUES as TERMINAL_VALUES,
-)
 from perpetua.marketdata.ids import order_uuid, parse_order_uuid
 from perpetua.store import queries
 from perpetua.store.rows import order_event_of
 from perpetua.wire.values import iso_ms
+from perpetua.wire.vocabulary import (
+    EXEC_INST_BITS,
+    SIDE_NAMES,
+    by_name,
+)
+from perpetua.wire.vocabulary import (
+    ORD_STATUS_TERMINAL_VALUES as TERMINAL_VALUES,
+)
 
 __all__ = ["SPECS"]
 
@@ -252,7 +253,7 @@ def _segments(events: list[object], commands: list[PlaceOrder | AmendOrder], acc
         if not isinstance(event, OrderEvent) or event.account != account:
             continue
         if index < len(commands) and event.order_id not in seen and (
-                (isinstance(commands[index], PlaceOrder) and event.exec_type == 1)
+                (isinstance(commands[index], PlaceOrder) and event.exec_type == ExecType.NEW)
                 or (isinstance(commands[index], AmendOrder) and event.order_id == ids[index])):
             ids[index] = event.order_id
             index += 1

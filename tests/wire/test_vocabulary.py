@@ -1,9 +1,9 @@
-"""The gateway's copy of the core's enum values must equal the core's."""
+"""The wire vocabulary names every value of the core's enums, and nothing else."""
 
 from perpetua.core import enums
 from perpetua.core.ledger import TransferCode
-from perpetua.gateway import vocabulary as v
-from perpetua.store.risk_rows import READ_MODEL_EXEC_TYPE_NAMES
+from perpetua.wire import vocabulary as v
+from perpetua.wire.vocabulary import READ_MODEL_EXEC_TYPE_NAMES
 
 
 def test_values_match_core() -> None:
