@@ -501,16 +501,21 @@ class MarketData:
         book = self.books[symbol]
         bid = book.best(1)
         ask = book.best(-1)
-        open_value = 0
-        if stats.open_interest and stats.mark_fine:
-            open_value = abs(contract_value_at(spec, stats.open_interest,
-                                               stats.mark_fine * spec.tick_num,
-                                               spec.tick_den * PRICE_FINE_PER_TICK))
-        elif stats.open_interest and stats.last_ticks:
-            open_value = abs(contract_value(spec, stats.open_interest, stats.last_ticks))
         return live_row(spec, stats, bid[0] if bid else None, ask[0] if ask else None,
-                        self.day_stats(symbol), open_value, impact_prices(spec, book),
-                        self.ts_ns)
+                        self.day_stats(symbol), self.open_value(symbol),
+                        impact_prices(spec, book), self.ts_ns)
+
+    def open_value(self, symbol: str) -> int:
+        """|value| of the open interest at the mark (else the last price), settlement units."""
+        spec = self.specs[symbol]
+        stats = self.stats[symbol]
+        if stats.open_interest and stats.mark_fine:
+            return abs(contract_value_at(spec, stats.open_interest,
+                                         stats.mark_fine * spec.tick_num,
+                                         spec.tick_den * PRICE_FINE_PER_TICK))
+        if stats.open_interest and stats.last_ticks:
+            return abs(contract_value(spec, stats.open_interest, stats.last_ticks))
+        return 0
 
     def instrument_row(self, symbol: str) -> dict[str, Any]:
         row = dict(self.static[symbol])

@@ -71,6 +71,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "TRADE_HISTORY_EXEC_TYPES",
     "QueryError",
+    "daily_trade_totals",
     "get_order",
     "get_order_by_cl_ord_id",
     "get_orders_by_ids",
@@ -348,6 +349,17 @@ def query_trade_bins(conn: Connection, bin_size: str, symbol: Symbol = None,
     return _table_query(conn, trade_bins, TRADE_BIN_FIELDS, where, symbol, filter, count,
                         start, reverse, start_time_ns, end_time_ns, catalogue,
                         ("timestamp_ns", "symbol"), now_ns=now_ns)
+
+
+def daily_trade_totals(conn: Connection, rows_max: int) -> list[Any]:
+    """``(timestamp_ns, symbol, volume, turnover)`` of the daily trade bins (``timestamp_ns``
+    the day's end), newest first, at most ``rows_max``: ``/stats/history`` sums them."""
+    return list(conn.execute(
+        select(trade_bins.c.timestamp_ns, trade_bins.c.symbol, trade_bins.c.volume,
+               trade_bins.c.turnover)
+        .where(trade_bins.c.bin_size == "1d")
+        .order_by(trade_bins.c.timestamp_ns.desc(), trade_bins.c.symbol)
+        .limit(rows_max)).all())
 
 
 def query_transactions(conn: Connection, account: int, currency: str | None = None,

@@ -20,6 +20,7 @@ from perpetua.marketdata.risk_tables import (
     settlement_wire,
 )
 from perpetua.store import queries
+from perpetua.wire.values import iso_ms
 
 __all__ = ["SPECS"]
 
@@ -100,20 +101,51 @@ async def get_insurance(ctx: Context) -> list[dict[str, Any]]:
                     for r in stored], query)
 
 
+STATS_HISTORY_BINS_MAX = 20_000  # daily per-symbol bins read for /stats/history (~5 y x 12)
+_DAY_NS = 86_400 * 10**9
+
+
 async def get_stats(ctx: Context) -> list[dict[str, Any]]:
+    """Per root symbol and settlement currency: the last 24 h's volume and turnover, open
+    interest and its value at the mark, from the live market views."""
     market = ctx.gw.market
-    by_root: dict[str, dict[str, Any]] = {}
+    by_root: dict[tuple[str, str], dict[str, Any]] = {}
     for symbol in market.books:
         spec = market.specs[symbol]
         day = market.day_stats(symbol)
-        stats = market.stats[symbol]
-        row = by_root.setdefault(spec.root_symbol, {
+        row = by_root.setdefault((spec.root_symbol, spec.settl_currency), {
             "rootSymbol": spec.root_symbol, "currency": spec.settl_currency, "volume24h": 0,
             "turnover24h": 0, "openInterest": 0, "openValue": 0})
         row["volume24h"] += day.get("volume24h", 0)
         row["turnover24h"] += day.get("turnover24h", 0)
-        row["openInterest"] += stats.open_interest
-    return list(by_root.values())
+        row["openInterest"] += market.stats[symbol].open_interest
+        row["openValue"] += market.open_value(symbol)
+    return [by_root[key] for key in sorted(by_root)]
+
+
+async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
+    """BitMEX ``StatsHistory``: per day (its start), root symbol and settlement currency, the
+    volume and turnover of every print, from the read models' daily trade bins; newest day
+    first."""
+    history = ctx.gw.history
+    if history is None:
+        return []
+    bins = await history.read(ctx.gw.market.trade_seq, queries.daily_trade_totals,
+                              STATS_HISTORY_BINS_MAX)
+    specs = ctx.gw.market.specs
+    days: dict[tuple[int, str, str], list[int]] = {}
+    for row in bins:
+        spec = specs.get(row.symbol)
+        if spec is None:
+            continue
+        totals = days.setdefault((row.timestamp_ns - _DAY_NS, spec.root_symbol,
+                                  spec.settl_currency), [0, 0])
+        totals[0] += row.volume
+        totals[1] += row.turnover
+    return [{"date": iso_ms(day), "rootSymbol": root, "currency": currency,
+             "volume": volume, "turnover": turnover}
+            for (day, root, currency), (volume, turnover)
+            in sorted(days.items(), key=lambda item: (-item[0][0], item[0][1:]))]
 
 
 async def get_empty(ctx: Context) -> list[Any]:
@@ -126,7 +158,7 @@ SPECS = [
     Spec("/liquidation", "GET", get_liquidation),
     Spec("/insurance", "GET", get_insurance),
     Spec("/stats", "GET", get_stats),
-    Spec("/stats/history", "GET", get_empty),
+    Spec("/stats/history", "GET", get_stats_history),
     Spec("/stats/historyUSD", "GET", get_empty),
     Spec("/announcement", "GET", get_empty),
     Spec("/announcement/urgent", "GET", get_empty, private=True),

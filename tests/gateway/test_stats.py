@@ -1,0 +1,68 @@
+"""/stats, /stats/history and /user/executionHistory answer from live views and read models
+(issue 16's empty corners): what trades did shows up, per root symbol and currency, per day."""
+
+import time
+from typing import Any
+
+from tests.gateway.harness import ALICE, BOB, harness
+
+XBT = 100_000_000
+USDT = 1_000_000
+DAY_NS = 86_400 * 10**9
+
+
+def _trade(h: Any, symbol: str, qty: int, price: int) -> None:
+    for key, side in ((h.bob, "Sell"), (h.alice, "Buy")):
+        response = h.signed("POST", "/order", key=key, body={
+            "symbol": symbol, "side": side, "orderQty": qty, "price": price})
+        assert response.status_code == 200, response.text
+
+
+def _iso_day(ts_ns: int) -> str:
+    return time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(ts_ns // 10**9))
+
+
+def test_stats_and_daily_history_come_from_the_trades() -> None:
+    with harness() as h:
+        for account in (ALICE, BOB):
+            h.deposit(account, "XBt", 10 * XBT)
+            h.deposit(account, "USDt", 1_000_000 * USDT)
+        h.index(".BXBT", 50_000)
+        h.index(".BXBTT", 50_000)
+        _trade(h, "XBTUSD", 1_000, 50_000)
+        _trade(h, "XBTUSD", 500, 50_000)
+        _trade(h, "XBTUSDT", 2_000, 50_000)
+        stats = {(r["rootSymbol"], r["currency"]): r for r in h.client.get(
+            "/api/v1/stats").json()}
+        inverse, linear = stats[("XBT", "XBt")], stats[("XBT", "USDt")]
+        assert (inverse["volume24h"], inverse["openInterest"]) == (1_500, 1_500)
+        assert inverse["turnover24h"] == 3_000_000  # 1500 USD at 50 000: 0.03 XBT
+        assert inverse["openValue"] > 0 and linear["openValue"] > 0
+        assert (linear["volume24h"], linear["openInterest"]) == (2_000, 2_000)
+        history = h.client.get("/api/v1/stats/history").json()
+        today = _iso_day(time.time_ns())
+        rows = {(r["date"], r["rootSymbol"], r["currency"]): r for r in history}
+        assert rows[(today, "XBT", "XBt")]["volume"] == 1_500
+        assert rows[(today, "XBT", "XBt")]["turnover"] == inverse["turnover24h"]
+        assert rows[(today, "XBT", "USDt")]["volume"] == 2_000
+
+
+def test_execution_history_is_one_day_on_one_symbol() -> None:
+    with harness() as h:
+        for account in (ALICE, BOB):
+            h.deposit(account, "XBt", 10 * XBT)
+        h.index(".BXBT", 50_000)
+        _trade(h, "XBTUSD", 1_000, 50_000)
+        now = time.time_ns()
+        day = h.signed("GET", "/user/executionHistory", params={
+            "symbol": "XBTUSD", "timestamp": _iso_day(now)})
+        assert day.status_code == 200, day.text
+        fills = [r for r in day.json() if r["execType"] == "Trade"]
+        assert [(r["side"], r["lastQty"]) for r in fills] == [("Buy", 1_000)]
+        yesterday = h.signed("GET", "/user/executionHistory", params={
+            "symbol": "XBTUSD", "timestamp": _iso_day(now - DAY_NS)})
+        assert yesterday.json() == []
+        assert h.signed("GET", "/user/executionHistory", params={
+            "symbol": "XBTUSDT", "timestamp": _iso_day(now)}).json() == []
+        missing = h.signed("GET", "/user/executionHistory", params={"symbol": "XBTUSD"})
+        assert missing.status_code == 400
