@@ -66,3 +66,24 @@ def test_execution_history_is_one_day_on_one_symbol() -> None:
             "symbol": "XBTUSDT", "timestamp": _iso_day(now)}).json() == []
         missing = h.signed("GET", "/user/executionHistory", params={"symbol": "XBTUSD"})
         assert missing.status_code == 400
+
+
+def test_quote_fill_ratio_counts_quotes_and_fills_of_the_last_seven_days() -> None:
+    with harness() as h:
+        for account in (ALICE, BOB):
+            h.deposit(account, "XBt", 10 * XBT)
+        h.index(".BXBT", 50_000)
+        _trade(h, "XBTUSD", 1_000, 50_000)  # each side: one quote, one fill
+        resting = h.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
+                                                   "orderQty": 100, "price": 40_000})
+        h.signed("PUT", "/order", body={"orderID": resting.json()["orderID"], "price": 41_000})
+        ratio = h.signed("GET", "/user/quoteFillRatio")
+        assert ratio.status_code == 200, ratio.text
+        row = ratio.json()
+        assert row["date"] == _iso_day(time.time_ns()) and row["account"] == ALICE
+        assert (row["quoteCount"], row["dealtCount"]) == (3, 1)  # placed twice, amended once
+        assert row["quotesMavg7"] == 3 / 7 and row["dealtMavg7"] == 1 / 7
+        assert row["quoteFillRatioMavg7"] == 3
+        assert h.signed("GET", "/user/quoteFillRatio", key=h.bob).json()["quoteCount"] == 1
+        other = h.signed("GET", "/user/quoteFillRatio", params={"targetAccountId": BOB})
+        assert other.status_code == 403

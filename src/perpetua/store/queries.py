@@ -18,7 +18,18 @@ Rows come back as SQLAlchemy ``Row`` objects (attribute access ``row.order_id``,
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, Table, and_, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    func,
+    not_,
+    or_,
+    select,
+)
 
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.enums import ExecType, OrdStatus
@@ -71,6 +82,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "TRADE_HISTORY_EXEC_TYPES",
     "QueryError",
+    "daily_execution_counts",
     "daily_trade_totals",
     "get_order",
     "get_order_by_cl_ord_id",
@@ -360,6 +372,21 @@ def daily_trade_totals(conn: Connection, rows_max: int) -> list[Any]:
         .where(trade_bins.c.bin_size == "1d")
         .order_by(trade_bins.c.timestamp_ns.desc(), trade_bins.c.symbol)
         .limit(rows_max)).all())
+
+
+DAY_NS = 86_400 * 10**9
+
+
+def daily_execution_counts(conn: Connection, account: int, since_ns: int,
+                           exec_types: Sequence[int]) -> list[Any]:
+    """``(day, exec_type, count)`` of ``account``'s executions since ``since_ns``, ``day`` the
+    number of whole days since the epoch: the quote fill ratio counts them."""
+    day = executions.c.timestamp_ns.op("/")(DAY_NS)  # integer division on both databases
+    return list(conn.execute(
+        select(day.label("day"), executions.c.exec_type, func.count().label("count"))
+        .where(executions.c.account == account, executions.c.timestamp_ns >= since_ns,
+               executions.c.exec_type.in_([int(t) for t in exec_types]))
+        .group_by(day, executions.c.exec_type)).all())
 
 
 def query_transactions(conn: Connection, account: int, currency: str | None = None,

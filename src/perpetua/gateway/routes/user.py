@@ -3,8 +3,10 @@ walletSummary, commission, tradingVolume, and documented stubs for depositAddres
 requestWithdrawal (the wallets issue completes them; test funds come from the admin faucet).
 ``GET /user`` and the account routes live in ``routes.accounts``."""
 
+from decimal import Decimal
 from typing import Any
 
+from perpetua.core.enums import ExecType
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
@@ -14,6 +16,7 @@ from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project, run_query
 from perpetua.store import queries
+from perpetua.wire.values import iso_ms, now_ns
 
 __all__ = ["SPECS"]
 
@@ -122,6 +125,43 @@ async def post_request_withdrawal(ctx: Context) -> Any:
     raise ApiError(400, MSG_WITHDRAWALS)
 
 
+QUOTE_FILL_DAYS = 7  # BitMEX's quote fill ratio: 7-day moving averages
+_DAY_NS = 86_400 * 10**9
+_QUOTES = (ExecType.NEW, ExecType.REPLACED)  # a quote: an order placed or amended
+
+
+def _own_account(ctx: Context) -> None:
+    """``targetAccountId`` may name only the caller's own account (or ``*``: all of its own)."""
+    target = ctx.params.string("targetAccountId")
+    if target and target != "*" and target != str(ctx.account):
+        raise ApiError(403, "targetAccountId must be your own account")
+
+
+async def get_quote_fill_ratio(ctx: Context) -> dict[str, Any]:
+    """BitMEX ``QuoteFillRatio``: today's quotes (orders placed and amended) and fills, and
+    their 7-day moving averages and ratio, from the read models' executions."""
+    _own_account(ctx)
+    today = (ctx.gw.market.ts_ns or now_ns()) // _DAY_NS  # the exchange's time (demo: simulated)
+    counts: dict[tuple[int, int], int] = {}
+    history = ctx.gw.history
+    if history is not None:
+        rows = await history.read(
+            ctx.gw.account_seq(ctx.account), queries.daily_execution_counts, ctx.account,
+            (today - QUOTE_FILL_DAYS + 1) * _DAY_NS, (*_QUOTES, ExecType.TRADE))
+        for row in rows:
+            counts[(int(row.day), int(row.exec_type))] = int(row.count)
+    days = range(today - QUOTE_FILL_DAYS + 1, today + 1)
+    quotes = [sum(counts.get((d, int(t)), 0) for t in _QUOTES) for d in days]
+    dealt = [counts.get((d, int(ExecType.TRADE)), 0) for d in days]
+    quotes_mavg = Decimal(sum(quotes)) / QUOTE_FILL_DAYS
+    dealt_mavg = Decimal(sum(dealt)) / QUOTE_FILL_DAYS
+    return {"date": iso_ms(today * _DAY_NS), "account": ctx.account, "quoteCount": quotes[-1],
+            "dealtCount": dealt[-1], "quotesMavg7": quotes_mavg.normalize(),
+            "dealtMavg7": dealt_mavg.normalize(),
+            "quoteFillRatioMavg7": (quotes_mavg / dealt_mavg).quantize(Decimal("1e-8"))
+            .normalize() if dealt_mavg else None}
+
+
 SPECS = [
     Spec("/user/wallet", "GET", get_wallet, private=True),
     Spec("/user/margin", "GET", get_margin, private=True),
@@ -129,6 +169,7 @@ SPECS = [
     Spec("/user/walletSummary", "GET", get_wallet_summary, private=True),
     Spec("/user/commission", "GET", get_commission, private=True),
     Spec("/user/tradingVolume", "GET", get_trading_volume, private=True),
+    Spec("/user/quoteFillRatio", "GET", get_quote_fill_ratio, private=True),
     Spec("/user/depositAddress", "GET", get_deposit_address, private=True),
     Spec("/user/requestWithdrawal", "POST", post_request_withdrawal, private=True,
          permission=PERMISSION_WITHDRAW),
