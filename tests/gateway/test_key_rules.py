@@ -14,7 +14,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from perpetua.gateway.auth import sign
+from perpetua.gateway.auth import KeyCache, sign
 from perpetua.gateway.config import WS_ERRORS_MAX
 from perpetua.gateway.params import BODY_BYTES_MAX
 from perpetua.gateway.ratelimit import AUTH_FAILURES_PER_MINUTE
@@ -244,5 +244,28 @@ def test_too_many_errors_close_the_socket_with_a_close_frame() -> None:
                     frames += 1
             assert frames == WS_ERRORS_MAX + 1
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+    asyncio.run(main())
+
+
+def test_a_burst_after_expiry_costs_one_key_lookup() -> None:
+    """The key cache lives 0.35 s (for the 1 s revocation bound); concurrent requests of one
+    key share the lookup that refreshes it, and a requester that goes away cancels nothing."""
+    calls: list[str] = []
+
+    class SlowAccounts:
+        async def lookup_api_key(self, key_id: str) -> Any:
+            calls.append(key_id)
+            await asyncio.sleep(0.05)
+            return {"user_id": ALICE, "secret": "s", "permissions": "order"}
+
+    async def main() -> None:
+        cache = KeyCache(SlowAccounts())  # type: ignore[arg-type]
+        first = asyncio.ensure_future(cache.get("k"))
+        await asyncio.sleep(0)
+        first.cancel()
+        records = await asyncio.gather(*(cache.get("k") for _ in range(20)))
+        assert {r.user_id for r in records} == {ALICE}
+        assert calls == ["k"]
 
     asyncio.run(main())

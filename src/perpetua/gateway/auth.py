@@ -119,6 +119,8 @@ class KeyCache:
     def __init__(self, accounts: AccountsPort | None) -> None:
         self._accounts = accounts
         self._entries: dict[str, tuple[int, ApiKeyRecord | None]] = {}
+        # one lookup in flight per key: a burst of requests after expiry waits for it
+        self._pending: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
         # an in-memory store answers at once; anything else may block (SQL)
         self.blocking = accounts is not None and not getattr(accounts, "in_memory", False)
 
@@ -129,6 +131,15 @@ class KeyCache:
             return hit[1]
         if self._accounts is None:
             return None
+        pending = self._pending.get(key_id)
+        if pending is None:  # a task of its own: a requester that goes away cancels nothing
+            pending = asyncio.ensure_future(self._load(key_id, now))
+            self._pending[key_id] = pending
+            pending.add_done_callback(lambda _done: self._pending.pop(key_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, key_id: str, now: int) -> ApiKeyRecord | None:
+        assert self._accounts is not None
         lookup = self._accounts.lookup_api_key
         if inspect.iscoroutinefunction(lookup):
             found = await lookup(key_id)
