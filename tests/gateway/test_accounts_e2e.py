@@ -21,7 +21,7 @@ from perpetua.services.mail import free_port
 from tests.services.smtp import Inbox, smtp_server, token
 
 OPERATOR_KEY = "accounts-e2e-operator"
-STARTUP_S = 30
+STARTUP_S = 120  # a deadline only: a loaded CI machine imports slowly
 SRC = Path(__file__).resolve().parents[2] / "src"
 PASSWORD = "violet tractor umbrella 42"
 
@@ -287,3 +287,27 @@ def test_sub_account_transfers_conserve_money(server: Server) -> None:
     sub_wallet = ok(signed(server, key, "GET", "/api/v1/user/wallet?currency=XBt"))
     assert (main_wallet["amount"], sub_wallet["amount"]) == (35_000, 15_000)
     assert main_wallet["amount"] + sub_wallet["amount"] == 50_000
+
+
+def test_security_key_sign_in(server: Server) -> None:
+    from tests.services.authenticator import SoftKey
+
+    client = server.client()
+    email = "judy@example.com"
+    sign_up(server, client, email)
+    sign_in(client, email)
+    key = SoftKey("127.0.0.1", server.base)
+    options = ok(client.post("/user/webauthn/registerOptions"))
+    added = ok(client.post("/user/webauthn/register", json={
+        "credential": key.create(options), "name": "yubikey"}))
+    assert len(added["recoveryCodes"]) == 10
+    client.headers["x-csrf-token"] = added["csrfToken"]
+    assert ok(client.get("/user"))["TFAEnabled"] == "WebAuthn"
+    fresh = server.client()
+    error(fresh.post("/user/login", json={"email": email, "password": PASSWORD}), 401)
+    login = ok(fresh.post("/user/webauthn/loginOptions", json={"email": email,
+                                                               "password": PASSWORD}))
+    signed = ok(fresh.post("/user/login", json={"email": email, "password": PASSWORD,
+                                                "webauthn": key.get(login)}))
+    fresh.headers["x-csrf-token"] = signed["csrfToken"]
+    assert ok(fresh.get("/user"))["email"] == email

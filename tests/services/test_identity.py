@@ -345,3 +345,45 @@ def test_locking_an_owner_locks_its_sub_accounts(identity: Identity,
     identity.operator_action(owner, "unlocked", "ops", "resolved")
     record = identity.accounts.lookup_api_key(key_id)
     assert record is not None and record.enabled
+
+
+def test_webauthn_security_key_as_second_factor(identity: Identity,
+                                                mail: tuple[Inbox, int]) -> None:
+    import json
+
+    from tests.services.authenticator import SoftKey
+
+    user_id = signed_up(identity, mail[0])
+    signed = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
+    key = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
+    options = run(identity.webauthn_register_options(user_id))
+    assert options["rp"]["id"] == "127.0.0.1" and options["attestation"] == "none"
+    codes, rotated = run(identity.webauthn_register(
+        user_id, json.dumps(key.create(options)), "yubikey", signed.session.id, HOME))
+    assert len(codes) == 10 and run(identity.session(signed.token)) is None
+    assert run(identity.profile(user_id)).security_keys == 1
+    mail[0].wait("alice@example.com", "security key added")
+    refused(identity.webauthn_register(user_id, json.dumps(key.create(options)), "again",
+                                       rotated.session.id, HOME), 400)  # challenge used
+
+    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME),
+                   401).name == "TFARequired"
+    login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
+    assertion = json.dumps(key.get(login))
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME, assertion))
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME, assertion), 401)  # replay
+    login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
+    key.count = 0  # a clone whose counter went back
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
+                             json.dumps(key.get(login))), 401)
+    stranger = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
+    login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
+                             json.dumps(stranger.get(login))), 401)
+    phished = SoftKey("127.0.0.1", "http://evil.example")
+    phished.key, phished.credential_id, phished.count = key.key, key.credential_id, 10
+    login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
+    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
+                             json.dumps(phished.get(login))), 401)  # wrong origin
+    assert run(identity.sign_in("alice@example.com", PASSWORD, codes[0], HOME)
+               ).recovery_codes_left == 9

@@ -50,7 +50,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from perpetua.services import throttle, totp
+from perpetua.services import passkeys, throttle, totp
 from perpetua.services.accounts import AccountsError, ApiKeyInfo
 from perpetua.services.audit import AuditEntry, read_audit, record
 from perpetua.services.keyring import FamilyAccount, Keyring
@@ -62,7 +62,13 @@ from perpetua.services.passwords import (
     verify_hash,
 )
 from perpetua.services.sessions import Session, SessionStore, token_digest
-from perpetua.store.schema import account_tokens, known_ips, recovery_codes, users
+from perpetua.store.schema import (
+    account_tokens,
+    known_ips,
+    recovery_codes,
+    users,
+    webauthn_credentials,
+)
 
 __all__ = [
     "EMAIL_LENGTH_MAX",
@@ -81,7 +87,7 @@ log = logging.getLogger(__name__)
 
 EMAIL_LENGTH_MAX: Final = 254
 TOKEN_TTL_NS: Final = {"confirm": 48 * 3600 * 10**9, "reset": 30 * 60 * 10**9,
-                       "email": 60 * 60 * 10**9}
+                       "email": 60 * 60 * 10**9, "webauthn": 5 * 60 * 10**9}
 TOKEN_BYTES: Final = 32
 TOKENS_PER_USER_MAX: Final = 10  # outstanding; the oldest go first
 PREFERENCES_BYTES_MAX: Final = 8_192
@@ -152,6 +158,7 @@ class Profile:
     tfa_enabled: bool
     owner_id: int | None
     account_name: str
+    security_keys: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +203,14 @@ def _digest(token: str) -> str:
 class IdentityPort(Protocol):
     async def register(self, email: str, password: str, origin: Origin) -> None: ...
     async def confirm_email(self, token: str, origin: Origin) -> None: ...
-    async def sign_in(self, email: str, password: str, otp: str, origin: Origin
-                      ) -> SignedIn: ...
+    async def sign_in(self, email: str, password: str, otp: str, origin: Origin,
+                      assertion: str = "") -> SignedIn: ...
+    async def webauthn_login_options(self, email: str, password: str, origin: Origin
+                                     ) -> dict[str, Any]: ...
+    async def webauthn_register_options(self, user_id: int) -> dict[str, Any]: ...
+    async def webauthn_register(self, user_id: int, credential: str, name: str,
+                                session_id: str, origin: Origin
+                                ) -> tuple[list[str], SignedIn]: ...
     async def session(self, token: str) -> Session | None: ...
     async def sessions(self, user_id: int) -> list[Session]: ...
     async def sign_out(self, user_id: int, session_id: str, origin: Origin) -> None: ...
@@ -254,6 +267,7 @@ class Identity:
         self.sessions_store = SessionStore(self.engine, clock_ns)
         self.public_url = public_url.rstrip("/")
         self.keyring = Keyring(self)
+        self.relying = passkeys.Relying(self.public_url)
         self._pool = ThreadPoolExecutor(FLOW_WORKERS_MAX, "perpetua-identity",
                                         initializer=_lower_priority)
         self._flows_pending = 0  # touched on the event loop only
@@ -418,10 +432,14 @@ class Identity:
 
     # --- sign-in -----------------------------------------------------------------------------
 
-    async def sign_in(self, email: str, password: str, otp: str, origin: Origin) -> SignedIn:
-        return await self._run(self._sign_in, email, password, otp, origin)  # type: ignore[no-any-return]
+    async def sign_in(self, email: str, password: str, otp: str, origin: Origin,
+                      assertion: str = "") -> SignedIn:
+        return await self._run(self._sign_in, email, password, otp, origin, assertion)  # type: ignore[no-any-return]
 
-    def _sign_in(self, email: str, password: str, otp: str, origin: Origin) -> SignedIn:
+    def _password_checked(self, email: str, password: str, origin: Origin
+                          ) -> tuple[Any, list[str], bool]:
+        """The user row of a correct email and password (throttled, rule 2), the throttle
+        keys and whether the address is known for the account."""
         address = email.strip().lower() if isinstance(email, str) else ""
         now = self._clock_ns()
         with self.engine.connect() as conn:
@@ -446,10 +464,17 @@ class Identity:
             raise IdentityError(403, "This account is locked; contact the operator")
         if not row.email_confirmed:
             raise IdentityError(403, "Confirm your email address first (see the mail we sent)")
+        return row, keys, known
+
+    def _sign_in(self, email: str, password: str, otp: str, origin: Origin,
+                 assertion: str = "") -> SignedIn:
+        row, keys, known = self._password_checked(email, password, origin)
+        challenge = self._take_challenge(row.id) if assertion else None
         outcome = _Outcome()
         try:
             with self.engine.begin() as conn:
-                left = self._second_factor(conn, row, otp, origin, outcome)
+                left = self._second_factor(conn, row, otp, origin, outcome,
+                                           (assertion, challenge))
                 signed = self._sign_in_commit(conn, row, known, origin, outcome)
         except _FactorRefused as refused:  # counted outside the rolled-back transaction
             self._failed(keys, row, origin, str(refused))
@@ -483,10 +508,17 @@ class Identity:
                    "sign_in_failed", origin.ip, {"why": why})
 
     def _second_factor(self, conn: Connection, row: Any, otp: str, origin: Origin,
-                       outcome: _Outcome) -> int | None:
-        """Checks the TOTP or recovery code of a TOTP user; the number of recovery codes left
-        when one was used."""
-        if not row.tfa_enabled:
+                       outcome: _Outcome, passkey: tuple[str, bytes | None] = ("", None)
+                       ) -> int | None:
+        """Checks the security key, TOTP or recovery code of a user with a second factor; the
+        number of recovery codes left when one was used."""
+        keys = list(conn.execute(select(webauthn_credentials).where(
+            webauthn_credentials.c.user_id == row.id)).all())
+        if not row.tfa_enabled and not keys:
+            return None
+        assertion, challenge = passkey
+        if assertion and keys:
+            self._accept_passkey(conn, keys, assertion, challenge)
             return None
         code = (otp or "").strip() if isinstance(otp, str) else ""
         if not code:
@@ -507,6 +539,109 @@ class Identity:
         if not self._accept_totp(conn, row, code):
             raise _FactorRefused("totp")
         return None
+
+    def _accept_passkey(self, conn: Connection, keys: list[Any], assertion: str,
+                        challenge: bytes | None) -> None:
+        try:
+            wanted = passkeys.credential_id_of(assertion)
+        except ValueError:
+            raise _FactorRefused("webauthn") from None
+        key = next((k for k in keys if k.id == wanted), None)
+        if key is None or challenge is None:
+            raise _FactorRefused("webauthn")
+        try:
+            count = passkeys.verify_assertion(self.relying, assertion, challenge,
+                                              key.public_key, key.sign_count)
+        except ValueError:
+            raise _FactorRefused("webauthn") from None
+        conn.execute(update(webauthn_credentials).where(webauthn_credentials.c.id == key.id)
+                     .values(sign_count=count))
+
+    def _take_challenge(self, user_id: int) -> bytes | None:
+        """The user's outstanding WebAuthn challenge, consumed (single use even if the
+        ceremony then fails)."""
+        now = self._clock_ns()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(account_tokens).where(
+                account_tokens.c.user_id == user_id, account_tokens.c.purpose == "webauthn")
+                .order_by(account_tokens.c.expires_ns.desc())).first()
+            conn.execute(delete(account_tokens).where(
+                account_tokens.c.user_id == user_id, account_tokens.c.purpose == "webauthn"))
+        if row is None or row.expires_ns < now:
+            return None
+        return passkeys.challenge_bytes(row.data)
+
+    def _new_challenge(self, conn: Connection, user_id: int) -> bytes:
+        challenge = passkeys.new_challenge()
+        conn.execute(delete(account_tokens).where(
+            account_tokens.c.user_id == user_id, account_tokens.c.purpose == "webauthn"))
+        self._issue_token(conn, user_id, "webauthn", passkeys.challenge_text(challenge))
+        return challenge
+
+    async def webauthn_login_options(self, email: str, password: str, origin: Origin
+                                     ) -> dict[str, Any]:
+        return await self._run(self._webauthn_login_options, email, password, origin)  # type: ignore[no-any-return]
+
+    def _webauthn_login_options(self, email: str, password: str, origin: Origin
+                                ) -> dict[str, Any]:
+        row, _keys, _known = self._password_checked(email, password, origin)
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(select(webauthn_credentials.c.id).where(
+                webauthn_credentials.c.user_id == row.id)).scalars())
+            if not ids:
+                raise _bad("No security key is registered for this account")
+            challenge = self._new_challenge(conn, row.id)
+        return passkeys.authentication_options(self.relying, challenge, ids)
+
+    async def webauthn_register_options(self, user_id: int) -> dict[str, Any]:
+        return await self._run(self._webauthn_register_options, user_id)  # type: ignore[no-any-return]
+
+    def _webauthn_register_options(self, user_id: int) -> dict[str, Any]:
+        with self.engine.begin() as conn:
+            row = self._user_row(conn, user_id)
+            ids = list(conn.execute(select(webauthn_credentials.c.id).where(
+                webauthn_credentials.c.user_id == user_id)).scalars())
+            if len(ids) >= passkeys.CREDENTIALS_PER_USER_MAX:
+                raise _bad(f"At most {passkeys.CREDENTIALS_PER_USER_MAX} security keys")
+            challenge = self._new_challenge(conn, user_id)
+        return passkeys.registration_options(self.relying, user_id, row.email, challenge, ids)
+
+    async def webauthn_register(self, user_id: int, credential: str, name: str,
+                                session_id: str, origin: Origin) -> tuple[list[str], SignedIn]:
+        return await self._run(self._webauthn_register, user_id, credential, name,  # type: ignore[no-any-return]
+                               session_id, origin)
+
+    def _webauthn_register(self, user_id: int, credential: str, name: str, session_id: str,
+                           origin: Origin) -> tuple[list[str], SignedIn]:
+        challenge = self._take_challenge(user_id)
+        if challenge is None:
+            raise _bad("Start with POST /user/webauthn/registerOptions (or it expired)")
+        try:
+            key_id, public_key, count = passkeys.verify_attestation(self.relying, credential,
+                                                                    challenge)
+        except ValueError as error:
+            raise _bad(str(error)) from None
+        outcome = _Outcome()
+        with self.engine.begin() as conn:
+            row = self._user_row(conn, user_id)
+            conn.execute(webauthn_credentials.insert().values(
+                id=key_id, user_id=user_id, public_key=public_key, sign_count=count,
+                name=(name or "security key")[:64], created_ns=self._clock_ns()))
+            codes: list[str] = []
+            held = conn.execute(select(func.count()).select_from(recovery_codes).where(
+                recovery_codes.c.user_id == user_id)).scalar_one()
+            if not held:  # the first second factor: recovery codes come with it
+                codes = totp.new_recovery_codes()
+                conn.execute(recovery_codes.insert(), [
+                    {"user_id": user_id, "code_hash": totp.recovery_digest(c)} for c in codes])
+            signed = self._rotate(conn, user_id, session_id, origin)
+            record(conn, self._clock_ns(), user_id, ACTOR_USER, "tfa_enabled", origin.ip,
+                   {"kind": "webauthn", "key": key_id[:16]})
+            outcome.mails.append(self._notice(row, "security key added",
+                                              f"A security key ({name or 'unnamed'}) was "
+                                              "added as a second factor."))
+        self._send(outcome)
+        return codes, signed
 
     def _accept_totp(self, conn: Connection, row: Any, code: str) -> bool:
         if not row.tfa_secret_encrypted:
@@ -656,12 +791,14 @@ class Identity:
     def _profile(self, user_id: int) -> Profile | None:
         with self.engine.connect() as conn:
             row = self._user_row(conn, user_id)
+            held = conn.execute(select(func.count()).select_from(webauthn_credentials).where(
+                webauthn_credentials.c.user_id == user_id)).scalar_one()
         if row is None:
             return None
         return Profile(row.id, row.email, row.created_ns, row.updated_ns or row.created_ns,
                        bool(row.enabled), bool(row.email_confirmed), row.country,
                        json.loads(row.preferences or "{}"), row.anti_phishing,
-                       bool(row.tfa_enabled), row.owner_id, row.account_name)
+                       bool(row.tfa_enabled), row.owner_id, row.account_name, int(held))
 
     async def set_preferences(self, user_id: int, preferences: dict[str, Any],
                               overwrite: bool, origin: Origin) -> Profile:
@@ -776,10 +913,16 @@ class Identity:
         self._send(outcome)
         return signed
 
-    def _clear_tfa(self, conn: Connection, user_id: int) -> None:
+    def _clear_tfa(self, conn: Connection, user_id: int, passkeys_too: bool = False) -> None:
         conn.execute(update(users).where(users.c.id == user_id).values(
             tfa_enabled=False, tfa_secret_encrypted=None, updated_ns=self._clock_ns()))
-        conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+        has_keys = conn.execute(select(webauthn_credentials.c.id).where(
+            webauthn_credentials.c.user_id == user_id)).first() is not None
+        if passkeys_too:
+            conn.execute(delete(webauthn_credentials).where(
+                webauthn_credentials.c.user_id == user_id))
+        if passkeys_too or not has_keys:  # codes stay while a security key remains
+            conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
 
     async def check_second_factor(self, user_id: int, code: str) -> bool:
         return await self._run(self.second_factor_ok, user_id, code)  # type: ignore[no-any-return]
@@ -857,7 +1000,7 @@ class Identity:
             if action in ("locked", "forced_sign_out", "tfa_reset"):
                 SessionStore.revoke_all(conn, user_id)
             if action == "tfa_reset":
-                self._clear_tfa(conn, user_id)
+                self._clear_tfa(conn, user_id, passkeys_too=True)
                 outcome.mails.append(self._notice(
                     row, "two-factor authentication reset",
                     "The operator reset your two-factor authentication after checking your "

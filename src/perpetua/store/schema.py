@@ -56,6 +56,7 @@ __all__ = [
     "transactions",
     "users",
     "wallets",
+    "webauthn_credentials",
 ]
 
 CL_ORD_ID_LENGTH_MAX = 36  # BitMEX's limit; the gateway rejects longer ones
@@ -390,6 +391,20 @@ recovery_codes = Table(
     metadata,
     Column("user_id", BigInteger, ForeignKey("users.id"), primary_key=True),
     Column("code_hash", String(64), primary_key=True),
+)
+
+# WebAuthn security keys (since revision 0005): the credential id (base64url), its COSE public
+# key (base64url) and the authenticator's signature counter.
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("id", String(1400), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index(None, "user_id"),
 )
 
 # Addresses a user signed in from (new-address notices; the per-account throttle spares them).

@@ -13,6 +13,7 @@ swagger under the tag "Accounts".
 3. A new session answers its CSRF token in the body and its id in the cookie only.
 """
 
+import json
 from typing import Any, Final
 
 from perpetua.gateway.context import Context
@@ -89,7 +90,8 @@ def user_row(profile: Profile) -> dict[str, Any]:
             "email": profile.email, "dateOfBirth": "", "phone": "",
             "created": iso_ms(profile.created_ns), "lastUpdated": iso_ms(profile.updated_ns),
             "preferences": profile.preferences, "TFAEnabled": "GA" if profile.tfa_enabled
-            else "", "affiliateID": "", "country": profile.country, "geoipCountry": "",
+            else "WebAuthn" if profile.security_keys else "", "affiliateID": "",
+            "country": profile.country, "geoipCountry": "",
             "geoipRegion": "", "firstTradeTimestamp": None, "firstDepositTimestamp": None,
             "isElite": False, "typ": "subaccount" if profile.owner_id else "user"}
 
@@ -114,10 +116,20 @@ async def post_confirm_email(ctx: Context) -> dict[str, Any]:
     return {"success": True}
 
 
+def _credential(ctx: Context, name: str) -> str:
+    """A WebAuthn credential (the browser's JSON, as text or as an object) re-encoded."""
+    value = ctx.params.json_value(name)
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        raise bad_request(f"Invalid {name}: the credential JSON object")
+    return json.dumps(value)
+
+
 async def post_login(ctx: Context) -> dict[str, Any]:
     signed: SignedIn = await ask(identity_of(ctx).sign_in(
         _text(ctx, "email"), _text(ctx, "password"), ctx.params.string("otpToken") or "",
-        origin_of(ctx)))
+        origin_of(ctx), _credential(ctx, "webauthn")))
     extra = {} if signed.recovery_codes_left is None else {
         "recoveryCodesLeft": signed.recovery_codes_left}
     return _session_answer(ctx, signed, **extra)
@@ -244,6 +256,27 @@ async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed)
 
 
+async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
+    return await ask(identity_of(ctx).webauthn_login_options(  # type: ignore[no-any-return]
+        _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)))
+
+
+async def post_webauthn_register_options(ctx: Context) -> dict[str, Any]:
+    session = require_session(ctx)
+    return await ask(identity_of(ctx).webauthn_register_options(session.user_id))  # type: ignore[no-any-return]
+
+
+async def post_webauthn_register(ctx: Context) -> dict[str, Any]:
+    session = require_session(ctx)
+    credential = _credential(ctx, "credential")
+    if not credential:
+        raise bad_request("'credential' is a required arg.")
+    codes, signed = await ask(identity_of(ctx).webauthn_register(
+        session.user_id, credential, ctx.params.string("name") or "", session.id,
+        origin_of(ctx)))
+    return _session_answer(ctx, signed, recoveryCodes=codes)
+
+
 SPECS = [
     Spec("/user", "GET", get_user, private=True),
     Spec("/user/register", "POST", post_register),
@@ -263,6 +296,10 @@ SPECS = [
     Spec("/user/requestEnableTFA", "POST", post_request_enable_tfa, private=True),
     Spec("/user/confirmEnableTFA", "POST", post_confirm_enable_tfa, private=True),
     Spec("/user/disableTFA", "POST", post_disable_tfa, private=True),
+    Spec("/user/webauthn/loginOptions", "POST", post_webauthn_login_options),
+    Spec("/user/webauthn/registerOptions", "POST", post_webauthn_register_options,
+         private=True),
+    Spec("/user/webauthn/register", "POST", post_webauthn_register, private=True),
 ]
 
 # Perpetua's own routes for the served swagger: path, verb, summary, (parameter, type,
@@ -272,8 +309,10 @@ ACCOUNT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
      "registered; a confirmation token is mailed.",
      [("email", "string", True), ("password", "string", True)]),
     ("/user/login", "post", "Sign in: starts a browser session (HttpOnly cookie) and answers "
-     "its CSRF token; otpToken is a TOTP or recovery code when TOTP is on.",
-     [("email", "string", True), ("password", "string", True), ("otpToken", "string", False)]),
+     "its CSRF token; otpToken is a TOTP or recovery code, webauthn a security key's "
+     "assertion, when the account has a second factor.",
+     [("email", "string", True), ("password", "string", True), ("otpToken", "string", False),
+      ("webauthn", "string", False)]),
     ("/user/logoutAll", "post", "End every session of the account.", []),
     ("/user/sessions", "get", "Active sessions: device, address, last seen.", []),
     ("/user/sessions", "delete", "End one session.", [("sessionId", "string", True)]),
@@ -295,4 +334,12 @@ ACCOUNT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
      "one-time recovery codes (shown once).", [("token", "string", True)]),
     ("/user/disableTFA", "post", "Turn TOTP off with a current code.",
      [("token", "string", True)]),
+    ("/user/webauthn/registerOptions", "post", "Start adding a WebAuthn security key: "
+     "PublicKeyCredentialCreationOptions (challenge valid 5 min, once).", []),
+    ("/user/webauthn/register", "post", "Finish adding a security key with the browser's "
+     "credential JSON; the first second factor also answers ten recovery codes.",
+     [("credential", "string", True), ("name", "string", False)]),
+    ("/user/webauthn/loginOptions", "post", "After a correct password: "
+     "PublicKeyCredentialRequestOptions for POST /user/login's webauthn parameter.",
+     [("email", "string", True), ("password", "string", True)]),
 ]
