@@ -46,7 +46,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                    PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}")
         process = subprocess.Popen(
             [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", str(data_dir),
-             "--port", str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning"],
+             "--port", str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning",
+             # BitMEX's anonymous per-IP budget would throttle this file's many sign-ups
+             # from one address; the sign-in throttle under test is the accounts service's
+             "--no-rate-limits"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_S
