@@ -87,3 +87,18 @@ def test_quote_fill_ratio_counts_quotes_and_fills_of_the_last_seven_days() -> No
         assert h.signed("GET", "/user/quoteFillRatio", key=h.bob).json()["quoteCount"] == 1
         other = h.signed("GET", "/user/quoteFillRatio", params={"targetAccountId": BOB})
         assert other.status_code == 403
+
+
+def test_history_usd_converts_turnover_at_the_index() -> None:
+    with harness() as h:
+        for account in (ALICE, BOB):
+            h.deposit(account, "XBt", 10 * XBT)
+            h.deposit(account, "USDt", 1_000_000 * USDT)
+        h.index(".BXBT", 50_000)
+        h.index(".BXBTT", 50_000)
+        _trade(h, "XBTUSD", 1_000, 50_000)  # 1 000 USD of inverse contracts: 0.02 XBT
+        _trade(h, "XBTUSDT", 2_000, 50_000)  # 0.002 XBT at 50 000 USDT: 100 USDT
+        (row,) = h.client.get("/api/v1/stats/historyUSD").json()
+        assert (row["rootSymbol"], row["currency"]) == ("XBT", "USD")
+        assert row["turnover"] == row["turnover30d"] == row["turnover365d"] == 1_100
+        assert row["turnover24h"] == 1_100
