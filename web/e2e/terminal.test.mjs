@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, Venue, launchBrowser, openPage } from "./venue.mjs";
+import { ARTIFACTS, Venue, contrastFailures, launchBrowser, openPage } from "./venue.mjs";
 
 const SYMBOL = "XBTUSD";
 const UI_TIMEOUT_MS = 20_000;
@@ -308,6 +308,17 @@ describe("web terminal", () => {
     await until(async () => (await p.locator("#profile").innerText()).includes(email), "signed in with the code");
     assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
     await own.context.close();
+  });
+
+  test("text contrast passes WCAG AA on every page", async () => {
+    const failures = [];
+    for (const name of ["trade", "markets", "wallet", "stats", "account"]) {
+      await page.goto(`${venue.url}/#/${name}`);
+      await page.waitForTimeout(500);
+      failures.push(...await contrastFailures(page, name));
+    }
+    assert.deepEqual(failures.slice(0, 20), []);
+    await page.goto(`${venue.url}/#/trade/${SYMBOL}`);
   });
 
   test("every input is labelled and no console errors happened", async () => {

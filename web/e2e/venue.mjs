@@ -131,3 +131,45 @@ export async function openPage(browser, options = {}) {
   page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
   return { context, page, errors };
 }
+
+/**
+ * Visible text whose contrast with its background is under WCAG AA (4.5:1, or 3:1 for large
+ * text), as "page: text colour ratio" lines. Disabled controls are exempt, as WCAG says.
+ * @param {import("playwright-core").Page} page @param {string} name
+ * @returns {Promise<string[]>}
+ */
+export function contrastFailures(page, name) {
+  return page.evaluate((pageName) => {
+    const rgba = (/** @type {string} */ c) => {
+      const parts = (/rgba?\(([^)]+)\)/.exec(c)?.[1] ?? "0,0,0,0").split(",").map(Number);
+      return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
+    };
+    const channel = (/** @type {number} */ v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    const luminance = (/** @type {{r:number,g:number,b:number}} */ c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+    const background = (/** @type {Element | null} */ node) => {
+      for (; node; node = node.parentElement) {
+        const c = rgba(getComputedStyle(node).backgroundColor);
+        if (c.a >= 0.99) return c;
+      }
+      return { r: 11, g: 15, b: 20, a: 1 };
+    };
+    const found = [];
+    for (const node of document.querySelectorAll("body *")) {
+      const element = /** @type {HTMLElement} */ (node);
+      if (!element.getClientRects().length || element.closest("canvas, [hidden], dialog:not([open])")) continue;
+      if (/** @type {HTMLButtonElement} */ (element).disabled) continue; // WCAG exempts inactive controls
+      const own = [...element.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim());
+      if (!own) continue;
+      const style = getComputedStyle(element);
+      if (style.visibility === "hidden" || Number(style.opacity) === 0) continue;
+      const fg = rgba(style.color);
+      const l1 = luminance(fg);
+      const l2 = luminance(background(element));
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) found.push(`${pageName}: "${element.textContent?.trim().slice(0, 30)}" ${style.color} ratio ${ratio.toFixed(2)}`);
+    }
+    return found;
+  }, name);
+}
