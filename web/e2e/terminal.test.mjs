@@ -193,6 +193,57 @@ describe("web terminal", () => {
     assert.equal(afterCancel.ordStatus, "Canceled");
   });
 
+  test("dragging an order's line on the chart amends its price", async () => {
+    const row = await instrument();
+    // 3% under the bid: out of reach of the demo's sweeps and liquidations, yet in the chart's
+    // view (orders within 3.5% of the last price widen its price scale)
+    const priceText = (Math.round((row.bidPrice * 0.97) / row.tickSize) * row.tickSize).toFixed(1);
+    await page.selectOption("#order-type", "Limit");
+    await page.fill("#order-qty", "700");
+    await page.fill("#order-price", priceText);
+    await page.check("#opt-post");
+    await page.click("#submit-buy");
+    await page.uncheck("#opt-post");
+    const chart = page.locator("#chart");
+    const box = await chart.boundingBox();
+    assert.ok(box);
+    const line = await until(async () => {
+      await page.mouse.move(box.x + box.width / 2, box.y + 5 + Math.random()); // a move refreshes the positions
+      const lines = JSON.parse((await chart.getAttribute("data-order-lines")) ?? "[]");
+      return lines.find((/** @type {any} */ l) => l.price === Number(priceText) && l.y !== null);
+    }, "the order's line on the chart").catch(async (error) => {
+      throw new Error(`${error.message}: lines ${await chart.getAttribute("data-order-lines")}, toasts ${await text("#toasts")}, orders ${await text("#tabpanel-orders")}`);
+    });
+    assert.ok(line.y > 5 && line.y < box.height - 40, `the line is on screen (y ${line.y} of ${box.height})`);
+    const x = box.x + box.width / 3;
+    await page.evaluate(() => {
+      const log = /** @type {string[]} */ ([]);
+      Object.assign(window, { dragLog: log });
+      for (const type of ["pointerdown", "pointermove", "pointerup"]) {
+        document.getElementById("chart")?.addEventListener(type, (e) => log.push(`${type}@${Math.round(/** @type {PointerEvent} */ (e).clientY)}`), true);
+      }
+    });
+    await page.mouse.move(x, box.y + line.y);
+    await page.mouse.down();
+    await page.mouse.move(x, box.y + line.y + 20, { steps: 5 });
+    await page.mouse.move(x, box.y + line.y + 40, { steps: 5 });
+    await page.mouse.up();
+    const moved = await until(async () => {
+      const orders = await venue.api("GET", "/order?reverse=true&count=20");
+      const order = orders.find((/** @type {any} */ o) => o.orderID === line.orderID);
+      return order && order.price < Number(priceText) && order;
+    }, "the venue to move the order down").catch(async (error) => {
+      const orders = await venue.api("GET", "/order?reverse=true&count=20");
+      const order = orders.find((/** @type {any} */ o) => o.orderID === line.orderID);
+      throw new Error(`${error.message}: line ${JSON.stringify(line)} box ${JSON.stringify(box)}, order ${order?.ordStatus} ${order?.price}, ` +
+        `toasts ${await text("#toasts")}, events ${await page.evaluate(() => /** @type {any} */ (window).dragLog.slice(0, 8).join(" "))}`);
+    });
+    assert.equal(moved.ordStatus, "New");
+    assert.equal(moved.orderQty, 700);
+    assert.ok(moved.price > Number(priceText) * 0.97, `a 40-px drag moved it a little (to ${moved.price})`);
+    await venue.api("DELETE", "/order", { orderID: line.orderID });
+  });
+
   test("leverage and margin mode are set from the order form", async () => {
     await page.click("#mode-isolated");
     await page.fill("#leverage", "25");

@@ -22,6 +22,7 @@ import type { Row } from "./tables";
 export const CANDLES_LOADED_MAX = 750;
 export const BIN_SECONDS: Record<string, number> = { "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
 export const DRAG_PICK_PX = 6; // how close to an order line a press must be to grab it
+export const ORDERS_IN_VIEW_FRACTION = 0.035; // orders within 3.5% of the last price widen the price scale
 
 const UP = "#26a69a";
 const DOWN = "#ef5350";
@@ -38,7 +39,8 @@ interface Candle {
 interface OrderLine {
   line: IPriceLine;
   orderID: string;
-  price: number;
+  price: number; // the order's price at the venue (the price scale keeps it in view)
+  target: number; // where a drag has moved the line (sent as the amend on release)
 }
 
 export function mountChart(app: App): void {
@@ -51,8 +53,18 @@ export function mountChart(app: App): void {
     rightPriceScale: { borderColor: "#263040" },
     timeScale: { borderColor: "#263040", timeVisible: true, secondsVisible: false },
   });
+  let orderLines: OrderLine[] = [];
   const candles: ISeriesApi<"Candlestick"> = chart.addSeries(CandlestickSeries, {
     upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+    // the trader's nearby orders stay in view (and can be dragged), far ones do not squash it
+    autoscaleInfoProvider: (original: () => { priceRange: { minValue: number; maxValue: number } } | null) => {
+      const result = original();
+      if (!result || !last) return result;
+      const near = orderLines.map((o) => o.price).filter((p) => Math.abs(p - last!.close) <= last!.close * ORDERS_IN_VIEW_FRACTION);
+      if (!near.length) return result;
+      const { minValue, maxValue } = result.priceRange;
+      return { ...result, priceRange: { minValue: Math.min(minValue, ...near), maxValue: Math.max(maxValue, ...near) } };
+    },
   });
   const volume: ISeriesApi<"Histogram"> = chart.addSeries(HistogramSeries, {
     priceFormat: { type: "volume" }, priceScaleId: "volume", lastValueVisible: false, priceLineVisible: false,
@@ -64,7 +76,6 @@ export function mountChart(app: App): void {
   const indexLine = candles.createPriceLine({ price: 0, color: "#8a94a6", lineWidth: 1, lineStyle: LineStyle.Dotted, title: "Index", axisLabelVisible: true, lineVisible: false });
   let entryLine: IPriceLine | null = null;
   let liqLine: IPriceLine | null = null;
-  let orderLines: OrderLine[] = [];
 
   let bin = "1m";
   let symbol = "";
@@ -162,6 +173,11 @@ export function mountChart(app: App): void {
     }
   }
 
+  /** Where each order line is (pixels from the chart's top), for keyboardless automation. */
+  function publishOrderLines(): void {
+    container.dataset.orderLines = JSON.stringify(orderLines.map((o) => ({ orderID: o.orderID, price: o.price, y: candles.priceToCoordinate(o.price) })));
+  }
+
   function renderOrders(): void {
     if (dragging) return;
     for (const o of orderLines) candles.removePriceLine(o.line);
@@ -170,13 +186,18 @@ export function mountChart(app: App): void {
       .map((r) => ({
         orderID: String(r.orderID),
         price: Number(r.price),
+        target: Number(r.price),
         line: candles.createPriceLine({ price: Number(r.price), color: r.side === "Buy" ? "#4fc3f7" : "#f48fb1", lineWidth: 1, lineStyle: LineStyle.Dashed, title: `${r.side} ${r.leavesQty}` }),
       }));
+    requestAnimationFrame(publishOrderLines);
   }
 
   // Drag an order line to amend its price.
   let dragging: OrderLine | null = null;
   const yOf = (event: PointerEvent) => event.clientY - container.getBoundingClientRect().top;
+  container.addEventListener("pointermove", () => {
+    if (!dragging) publishOrderLines();
+  });
   container.addEventListener("pointerdown", (event) => {
     const y = yOf(event);
     const hit = orderLines.find((o) => {
@@ -188,14 +209,15 @@ export function mountChart(app: App): void {
     chart.applyOptions({ handleScroll: false, handleScale: false });
     container.setPointerCapture(event.pointerId);
     event.preventDefault();
-  });
+    event.stopPropagation();
+  }, { capture: true });
   container.addEventListener("pointermove", (event) => {
     if (!dragging) return;
     const p = candles.coordinateToPrice(yOf(event));
     const i = app.instrument;
     if (p === null || !i) return;
-    dragging.price = Math.round(Number(p) / i.tickSize) * i.tickSize;
-    dragging.line.applyOptions({ price: dragging.price });
+    dragging.target = Math.round(Number(p) / i.tickSize) * i.tickSize;
+    dragging.line.applyOptions({ price: dragging.target });
   });
   const release = async () => {
     const drop = dragging;
@@ -205,8 +227,10 @@ export function mountChart(app: App): void {
     const i = app.instrument;
     const digits = i ? Math.max(0, Math.round(-Math.log10(i.tickSize))) : 8;
     try {
-      await put("/order", { orderID: drop.orderID, price: Number(drop.price.toFixed(digits)) });
-      app.toast(`Order moved to ${drop.price.toFixed(digits)}`, "info");
+      if (drop.target !== drop.price) {
+        await put("/order", { orderID: drop.orderID, price: Number(drop.target.toFixed(digits)) });
+        app.toast(`Order moved to ${drop.target.toFixed(digits)}`, "info");
+      }
     } catch (error) {
       app.toast(error instanceof Error ? error.message : String(error));
     }
