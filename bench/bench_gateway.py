@@ -310,13 +310,23 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def _run_help() -> str:
+    src = Path(__file__).resolve().parents[1] / "src"
+    return subprocess.run([sys.executable, "-m", "perpetua.cli", "run", "--help"],
+                          env=dict(os.environ, PYTHONPATH=str(src)), capture_output=True,
+                          text=True, check=False).stdout
+
+
 def main() -> None:
     port = _free_port()
     data = tempfile.mkdtemp(prefix="perpetua-bench-")
     src = Path(__file__).resolve().parents[1] / "src"
     server = subprocess.Popen(
         [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", data, "--port", str(port),
-         "--operator-key", OPERATOR, "--no-rate-limits", "--no-store", "--log-level", "error"],
+         "--operator-key", OPERATOR, "--no-rate-limits", "--no-store", "--log-level", "error",
+         # the orders are priced for a still mark: no index feeds (before the runtime, `run`
+         # had none; the option exists since)
+         *(["--no-feeds"] if "--no-feeds" in _run_help() else [])],
         env=dict(os.environ, PYTHONPATH=str(src)))
     try:
         for _ in range(100):
