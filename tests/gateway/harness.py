@@ -14,6 +14,7 @@ from perpetua.core.commands import Deposit, IndexPrice
 from perpetua.core.engine import Engine
 from perpetua.gateway import GatewayConfig, MemoryAccounts, create_app
 from perpetua.gateway.auth import sign
+from perpetua.gateway.history import History
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
 from perpetua.wire.values import encode_json
@@ -83,19 +84,18 @@ def read_models() -> Iterator[Any]:
 
 
 @contextmanager
-def harness(rate_limits: bool = False, store: bool = True, **config: Any) -> Iterator[Harness]:
-    """The gateway over the real core; with ``store`` (the default) a projector writes SQLite
-    read models from the same stream and history routes read them."""
+def harness(rate_limits: bool = False, **config: Any) -> Iterator[Harness]:
+    """The gateway over the real core; a projector writes SQLite read models from the same
+    stream and history routes read them (as in every venue)."""
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
     accounts = MemoryAccounts()
     cfg = GatewayConfig(operator_key=OPERATOR_KEY, bin_roll_interval_s=0.05,
                         rate_limits=RateLimitConfig(enabled=rate_limits), **config)
     with ExitStack() as stack:
-        projector = stack.enter_context(read_models()) if store else None
-        if projector is not None:
-            sequencer.subscribe(projector.publish)
-        app = create_app(cfg, sequencer, projector, accounts)
+        projector = stack.enter_context(read_models())
+        sequencer.subscribe(projector.publish)
+        app = create_app(cfg, sequencer, History.over(projector.projector), accounts)
         try:
             with TestClient(app, client=("127.0.0.1", 50000)) as client:
                 yield Harness(client, sequencer, accounts)

@@ -19,6 +19,7 @@ from perpetua.core.commands import Deposit, IndexPrice
 from perpetua.core.engine import Engine
 from perpetua.gateway import GatewayConfig, MemoryAccounts, create_app
 from perpetua.gateway.auth import sign
+from perpetua.gateway.history import History
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.gateway.server import uvicorn_config
 from perpetua.store import Projector, ProjectorThread, default_url, migrate, open_engine
@@ -89,7 +90,7 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_gateway(store: bool = True, rate_limits: bool = False,
+async def live_gateway(rate_limits: bool = False,
                        server: dict[str, Any] | None = None, accounts: Any = None,
                        **config: Any) -> AsyncIterator[Live]:
     """The app on 127.0.0.1 (a free port) under uvicorn, in this loop. ``server``: extra
@@ -100,17 +101,15 @@ async def live_gateway(store: bool = True, rate_limits: bool = False,
     cfg = GatewayConfig(operator_key="operator-secret", bin_roll_interval_s=0.05,
                         rate_limits=RateLimitConfig(enabled=rate_limits), **config)
     with contextlib.ExitStack() as stack:
-        projector = None
-        if store:
-            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="perpetua-lv-"))
-            url = default_url(directory)
-            migrate(url)
-            db = open_engine(url)
-            stack.callback(db.dispose)
-            projector = ProjectorThread(Projector(db))
-            stack.callback(projector.close)
-            sequencer.subscribe(projector.publish)
-        app = create_app(cfg, sequencer, projector, accounts)
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="perpetua-lv-"))
+        url = default_url(directory)
+        migrate(url)
+        db = open_engine(url)
+        stack.callback(db.dispose)
+        projector = ProjectorThread(Projector(db))
+        stack.callback(projector.close)
+        sequencer.subscribe(projector.publish)
+        app = create_app(cfg, sequencer, History.over(projector.projector), accounts)
         # the server settings ``perpetua run`` and ``demo`` use (gateway/server.py)
         uv = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, "warning", loop="asyncio",
                                            **(server or {})))

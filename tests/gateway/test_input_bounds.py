@@ -114,7 +114,7 @@ def test_no_rest_request_shape_keeps_the_loop_busy() -> None:
 def test_no_websocket_message_keeps_the_loop_busy_and_each_gets_an_error_frame() -> None:
     async def main() -> list[str]:
         slow: list[str] = []
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             live.accounts.create_api_key(1001, ["order"], key_id="alice",
                                          secret="alice-secret")
             async with websockets.connect(live.ws_base + "/realtime",
@@ -140,7 +140,7 @@ def test_no_websocket_message_keeps_the_loop_busy_and_each_gets_an_error_frame()
 
 def test_deep_json_is_a_400_not_a_500() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             live.accounts.create_api_key(1001, ["order"], key_id="alice",
                                          secret="alice-secret")
             for body in ("[" * 30_000 + "]" * 30_000, '{"a":' * 10_000 + "1" + "}" * 10_000,

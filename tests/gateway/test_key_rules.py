@@ -37,7 +37,7 @@ async def _reply(ws: Any) -> dict[str, Any]:
 
 def test_websocket_login_applies_the_cidr_allow_list() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             fenced = live.accounts.create_api_key(ALICE, ["order"], cidr=["10.0.0.0/8"])
             rest = await live.signed("GET", "/position", fenced)
             assert rest.status_code == 403
@@ -66,7 +66,7 @@ def test_websocket_login_applies_the_cidr_allow_list() -> None:
 
 def test_websocket_signature_compare_tolerates_any_text() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             exp = int(time.time()) + 60
             async with websockets.connect(live.ws_base + "/realtime") as ws:
@@ -117,7 +117,7 @@ async def _disable_and_time(live: Live, key: Any, disable: Any) -> tuple[float, 
 
 def test_disabling_a_key_refuses_it_everywhere_within_a_second() -> None:
     async def main() -> None:
-        async with live_gateway(store=True) as live:
+        async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
 
             def disable() -> None:
@@ -143,7 +143,7 @@ def test_disabling_in_the_accounts_service_from_another_process(what: str) -> No
         key_id, secret = admin.create_api_key(user.id, permissions=["order"])
         key = serving.lookup_api_key(key_id)
         assert key is not None and key.secret == secret
-        async with live_gateway(store=True, accounts=serving) as live:
+        async with live_gateway(accounts=serving) as live:
             def disable() -> None:
                 if what == "key":
                     admin.disable_api_key(key_id)
@@ -161,7 +161,7 @@ def test_disabling_in_the_accounts_service_from_another_process(what: str) -> No
 
 def test_api_nonce_must_strictly_increase() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             nonce = 1_000_000
 
@@ -197,7 +197,7 @@ def test_api_nonce_must_strictly_increase() -> None:
 
 def test_failed_authentications_are_limited_per_address() -> None:
     async def main() -> None:
-        async with live_gateway(store=False, rate_limits=True) as live:
+        async with live_gateway(rate_limits=True) as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             bad = dataclasses.replace(key, secret="wrong")
             statuses = [(await live.signed("GET", "/position", bad)).status_code
@@ -218,7 +218,7 @@ def test_failed_authentications_are_limited_per_address() -> None:
 
 def test_an_oversized_signed_body_is_413_before_the_signature_is_checked() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             body = b'{"text": "' + b"x" * BODY_BYTES_MAX + b'"}'
             path = "/api/v1/order"
@@ -232,7 +232,7 @@ def test_an_oversized_signed_body_is_413_before_the_signature_is_checked() -> No
 
 def test_too_many_errors_close_the_socket_with_a_close_frame() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live, websockets.connect(
+        async with live_gateway() as live, websockets.connect(
                 live.ws_base + "/realtime") as ws:
             await _reply(ws)
             for _ in range(WS_ERRORS_MAX + 1):

@@ -32,7 +32,7 @@ async def _fenced_status(live: Live, forwarded: str) -> int:
 
 def test_forwarded_for_is_ignored_unless_the_proxy_is_listed() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             assert await _fenced_status(live, "10.1.2.3") == 403
             # nor does it dodge the per-IP WebSocket connection limit: all come from 127.0.0.1
             remaining = []
@@ -42,7 +42,7 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_listed() -> None:
                         additional_headers={"x-forwarded-for": f"10.0.0.{n}"}) as ws:
                     remaining.append(json.loads(await ws.recv())["limit"]["remaining"])
             assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 3
-        async with live_gateway(store=False, server={"forwarded_allow_ips": ["127.0.0.1"]}
+        async with live_gateway(server={"forwarded_allow_ips": ["127.0.0.1"]}
                                 ) as live:
             assert await _fenced_status(live, "10.1.2.3") == 200
             assert await _fenced_status(live, "192.168.1.1") == 403
@@ -70,7 +70,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 
 def test_a_slow_request_head_is_closed() -> None:
     async def main() -> None:
-        async with live_gateway(store=False, server={"head_timeout_s": HEAD_TIMEOUT_S}) as live:
+        async with live_gateway(server={"head_timeout_s": HEAD_TIMEOUT_S}) as live:
             port = int(live.base.rsplit(":", 1)[1])
             streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
             for n, (_, writer) in enumerate(streams):
@@ -98,7 +98,7 @@ def test_a_slow_request_head_is_closed() -> None:
 
 def test_an_oversized_head_is_431() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             port = int(live.base.rsplit(":", 1)[1])
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /api/v1/trade?filter=" + b"x" * HEAD_BYTES_MAX
@@ -112,7 +112,7 @@ def test_an_oversized_head_is_431() -> None:
 def test_connections_per_address_are_capped() -> None:
     async def main() -> None:
         cap = 6
-        async with live_gateway(store=False, server={"connections_per_ip_max": cap}) as live:
+        async with live_gateway(server={"connections_per_ip_max": cap}) as live:
             port = int(live.base.rsplit(":", 1)[1])
             sockets: list[Any] = [await websockets.connect(live.ws_base + "/realtime")
                                   for _ in range(2)]
@@ -134,7 +134,7 @@ def test_connections_per_address_are_capped() -> None:
 
 def test_signed_websocket_still_works_through_the_guard() -> None:
     async def main() -> None:
-        async with live_gateway(store=False) as live:
+        async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             exp = str(int(time.time()) + 60)
             async with websockets.connect(live.ws_base + "/realtime", additional_headers={

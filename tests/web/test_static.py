@@ -100,7 +100,7 @@ def test_build_over_the_size_limit_is_refused(tmp_path: Path,
 
 def test_the_gateway_serves_the_terminal_beside_the_api() -> None:
     """The real app: ``/`` is the terminal (or the not-built page), the API still answers."""
-    with harness(store=False) as h:
+    with harness() as h:
         shell = h.client.get("/")
         assert shell.status_code == (200 if (static.DIST_DIR / "index.html").is_file() else 503)
         assert shell.headers["content-security-policy"] == CSP

@@ -1,4 +1,4 @@
-"""``create_app(config, sequencer, store, accounts)``: the Starlette ASGI application.
+"""``create_app(config, sequencer, history, accounts)``: the Starlette ASGI application.
 
 Routes: BitMEX REST under ``/api/v1`` (see ``routes``), the explorer (``/api/explorer`` and
 ``/api/explorer/swagger.json``), WebSockets at ``/realtime``, ``/realtimePlatform`` and
@@ -22,6 +22,7 @@ from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
+from perpetua.gateway.history import History
 from perpetua.gateway.ports import AccountsPort, CommandPort, IndexBoardPort
 from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.state import Gateway
@@ -34,14 +35,14 @@ __all__ = ["create_app"]
 log = logging.getLogger("perpetua.gateway")
 
 
-def create_app(config: GatewayConfig, sequencer: CommandPort, store: Any = None,
+def create_app(config: GatewayConfig, sequencer: CommandPort, history: History,
                accounts: AccountsPort | None = None, seed: EngineSeed | None = None,
                indices: IndexBoardPort | None = None) -> "DirectRoutes":
-    """``store``: the read models (a ``ProjectorThread``, ``Projector`` or ``History``) or
-    None; ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
+    """``history``: the read models (``gateway.history.History``: every history route reads
+    them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
     constituents of ``instrument/compositeIndex``), none by default."""
-    gw = Gateway(config, sequencer, store, accounts, indices)
+    gw = Gateway(config, sequencer, history, accounts, indices)
     if seed is not None:
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)

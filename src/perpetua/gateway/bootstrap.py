@@ -36,7 +36,6 @@ from perpetua.store.rows import (
     position_event_of,
     trade_of,
 )
-from perpetua.store.wallet_book import WalletState
 
 __all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
 
@@ -134,28 +133,16 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     for spec in seed.instruments:  # futures listed before the restart (the others are known)
         gw.add_instrument(spec)
     market = gw.market
-    history = gw.history
-    reads = None
-    if history is not None:
-        reads = history.read_now(_store_reads, list(market.books))
-        if max(reads["last_seq"], 0) < seed.seq:
-            raise RuntimeError(f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
-                               "catch the projector up before seeding the gateway")
-        market.seed_trades(reads["trades"])
+    reads = gw.history.read_now(_store_reads, list(market.books))
+    if max(reads["last_seq"], 0) < seed.seq:
+        raise RuntimeError(f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
+                           "catch the projector up before seeding the gateway")
+    market.seed_trades(reads["trades"])
     market.seed(seed.markets, seed.ts_ns)
-    if reads is None:
-        orders = seed.orders
-        gw.private.seed(orders, seed.positions,
-                        [WalletState(a, c, amount, timestamp_ns=seed.ts_ns)
-                         for (a, c), amount in sorted(seed.balances.items())])
-        market.seed_risk(orders, [(c, amount) for (a, c), amount in sorted(
-            seed.balances.items()) if a == INSURANCE], [], [], seed.ts_ns)
-    else:
-        orders = reads["orders"]
-        gw.private.seed(orders, reads["positions"], reads["wallets"])
-        fund = [(row.currency, row.amount) for row in reads["wallets"]
-                if row.account == INSURANCE]
-        market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
+    orders = reads["orders"]
+    gw.private.seed(orders, reads["positions"], reads["wallets"])
+    fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
+    market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
     gw.last_seq = max(gw.last_seq, seed.seq)
 
 

@@ -2,8 +2,9 @@
 
 REST history (``/order``, ``/execution``, ``/execution/tradeHistory``, ``/user/walletHistory``,
 ``/user/walletSummary``, ``/trade``, ``/funding``, ``/settlement``, ``/insurance``,
-``/liquidation``) is served from SQL, never from bounded memory, when the gateway runs with a
-store. The projector trails the sequencer by a few ms: a read first waits until the projector
+``/liquidation``) is served from SQL, never from bounded memory: the gateway always has read
+models (one history path; ``perpetua run --no-store`` keeps them in a temporary file).
+The projector trails the sequencer by a few ms: a read first waits until the projector
 has committed the last seq that touched what it reads (the caller's account, or the table), so a
 client that placed an order sees it in ``GET /order`` at once. The wait is bounded
 (``HISTORY_WAIT_S_MAX``); past it the read is served as the store has it.
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy.exc import DataError
 
 from perpetua.gateway.errors import bad_request
+from perpetua.store import Projector
 from perpetua.store.filters import QueryError
 
 __all__ = ["HISTORY_POLL_S", "HISTORY_WAIT_S_MAX", "History"]
@@ -37,16 +39,9 @@ class History:
         self.waits_timed_out = 0
 
     @classmethod
-    def of(cls, store: Any) -> "History | None":
-        """From what ``create_app`` was given: a ``ProjectorThread``, a ``Projector``, a
-        ``History``, or None (no read models: the gateway answers from memory)."""
-        if store is None or isinstance(store, History):
-            return store
-        projector = getattr(store, "projector", store)
-        engine = getattr(projector, "engine", None)
-        if engine is None:
-            return None
-        return cls(engine, lambda: int(projector.last_seq))
+    def over(cls, projector: Projector) -> "History":
+        """Reads of ``projector``'s database, caught up by its ``last_seq``."""
+        return cls(projector.engine, lambda: int(projector.last_seq))
 
     async def caught_up(self, seq: int) -> bool:
         """Wait until the read models hold ``seq``; False if that took too long."""

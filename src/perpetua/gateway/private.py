@@ -47,8 +47,7 @@ from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_N
 __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 
 ENDED_ORDERS_RETAINED_MAX = 100  # per account: clOrdID lookups and cancel-reject rows
-EXECUTIONS_RETAINED_MAX = 100  # per account, with a store (WebSocket partials)
-HISTORY_RETAINED_MAX = 1_000  # per account, without a store (the only history there is)
+EXECUTIONS_RETAINED_MAX = 100  # per account: WebSocket partials (history is in the read models)
 # The ADL queue of a symbol is re-ranked when a position or the mark changed: at once up to
 # ADL_EAGER_HOLDERS_MAX holders, else at most once per ADL_RERANK_NS of market time or
 # ADL_RERANK_NS_PER_HOLDER per holder, whichever is longer (ranking costs ~5 us a holder: at
@@ -86,13 +85,11 @@ class _Wallet:
 
 
 class PrivateViews:
-    def __init__(self, market: MarketData, with_store: bool = False) -> None:
+    def __init__(self, market: MarketData) -> None:
         self.market = market
         self.specs = market.specs
-        self.with_store = with_store
-        retained = EXECUTIONS_RETAINED_MAX if with_store else HISTORY_RETAINED_MAX
-        self.executions_max = retained
-        self.ended_max = ENDED_ORDERS_RETAINED_MAX if with_store else HISTORY_RETAINED_MAX
+        self.executions_max = EXECUTIONS_RETAINED_MAX
+        self.ended_max = ENDED_ORDERS_RETAINED_MAX
         self.open_orders: dict[int, dict[int, OrderEvent]] = {}
         self.ended_orders: dict[int, OrderedDict[int, OrderEvent]] = {}
         self.executions: dict[int, deque[OrderEvent]] = {}
@@ -102,7 +99,6 @@ class PrivateViews:
         self._adl: dict[str, tuple[int | None, int, dict[int, Any]]] = {}
         self._adl_stale: set[str] = set()
         self.wallets: dict[int, dict[str, _Wallet]] = {}
-        self.transactions: dict[int, deque[dict[str, Any]]] = {}
         self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
 
@@ -225,18 +221,11 @@ class PrivateViews:
                     wallet.transfer_out += event.amount
             self.account_seq[account] = seq
             touched[(account, event.currency)] = None
-            if account in wanted or not self.with_store:
+            if account in wanted:
                 row = self._transaction(seq, index, event, account, sign, wallet.amount)
-                if not self.with_store:
-                    history = self.transactions.get(account)
-                    if history is None:
-                        history = self.transactions[account] = deque(
-                            maxlen=HISTORY_RETAINED_MAX)
-                    history.append(row)
-                if account in wanted:
-                    out.append(PrivateDelta("transact", account, "", "insert", [row]))
-                    out.append(PrivateDelta("wallet", account, "", "update",
-                                            [self.wallet_row(account, event.currency)]))
+                out.append(PrivateDelta("transact", account, "", "insert", [row]))
+                out.append(PrivateDelta("wallet", account, "", "update",
+                                        [self.wallet_row(account, event.currency)]))
 
     @staticmethod
     def _transaction(seq: int, index: int, event: Transfer, account: int, sign: int,

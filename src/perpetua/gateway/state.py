@@ -12,7 +12,7 @@ fed by its own subscription, and the views are seeded anew at the next start.
 The gateway subscribes when it is built (``create_app``), before the sequencer starts, so no
 command is missed; what arrives before the event loop runs is buffered and applied at
 ``start``, after the start-up seed (``bootstrap``), in seq order. ``history`` reads the read
-models (``gateway.history``) when the gateway has a store.
+models (``gateway.history``), always: there is one history path.
 
 A future the engine lists at runtime (``ListFuture``, from the sequencer's scheduler) becomes
 known to the views, the symbol index and so the routes when its listing is folded; one listed
@@ -57,18 +57,17 @@ _log = logging.getLogger(__name__)
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, sequencer: CommandPort, store: Any,
+    def __init__(self, config: GatewayConfig, sequencer: CommandPort, history: History,
                  accounts: AccountsPort | None, indices: IndexBoardPort | None = None) -> None:
         self.config = config
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
-        self.store = store
         self.accounts = accounts
         # sign-in, sessions, 2FA (services.identity), when the accounts service offers them
         self.identity: IdentityPort | None = getattr(accounts, "identity", None)
-        self.history = History.of(store)
+        self.history = history
         self.market = MarketData(config.instruments)
-        self.private = PrivateViews(self.market, with_store=self.history is not None)
+        self.private = PrivateViews(self.market)
         self.symbols = SymbolIndex(self.market.specs)
         self.keys = KeyCache(accounts)
         self.nonces = Nonces()

@@ -27,7 +27,7 @@ class GatewaySurface(Protocol):
     config: GatewayConfig
     accounts: AccountsPort | None
     identity: IdentityPort | None
-    history: History | None
+    history: History
     market: MarketData
     private: PrivateViews
     symbols: SymbolIndex

@@ -67,7 +67,7 @@ class CommandCounts:
 
 class VenueCollector(Collector):
     def __init__(self, sequencer: Sequencer, gateway: Gateway,
-                 projector: ProjectorThread | None, counts: CommandCounts) -> None:
+                 projector: ProjectorThread, counts: CommandCounts) -> None:
         self.sequencer = sequencer
         self.gateway = gateway
         self.projector = projector
@@ -107,10 +107,9 @@ class VenueCollector(Collector):
                                       value=stats.fsync.total_ns / NS_PER_S)
             yield GaugeMetricFamily("perpetua_journal_fsync_max_seconds", "Slowest sync",
                                     value=stats.fsync.max_ns / NS_PER_S)
-        if self.projector is not None:
-            lag = max(0, stats.durable_seq - self.projector.projector.last_seq)
-            yield GaugeMetricFamily("perpetua_projector_lag_commands",
-                                    "Durable commands not yet in the read models", value=lag)
+        lag = max(0, stats.durable_seq - self.projector.projector.last_seq)
+        yield GaugeMetricFamily("perpetua_projector_lag_commands",
+                                "Durable commands not yet in the read models", value=lag)
 
     def _gateway(self) -> Iterator[Metric]:
         fanout = self.gateway.fanout

@@ -8,7 +8,8 @@ patches nothing in. Order at open (each step needs the one before):
 3. ``begin(recovered_ns)`` fixes where the venue's time starts (the demo begins its held clock
    there); the index feeds are built from that time.
 4. The store is migrated and the projector caught up from the journal to the recovered seq,
-   synchronously, then subscribed to the live stream.
+   synchronously, then subscribed to the live stream (``store = false``: the read models go to
+   a temporary file for this run; the gateway always reads them).
 5. The accounts service opens on the same database, with its identity part (sign-in, 2FA,
    mail through ``PERPETUA_SMTP_URL`` or the embedded outbox); the gateway is built
    (subscribed before the sequencer starts, so no batch is missed) with its views seeded from
@@ -22,6 +23,7 @@ calls it once its bots are funded, ``run`` at once). ``stop()`` reverses: feeds,
 import gc
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from perpetua.feeds import IndexPublisher
 from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.app import DirectRoutes
 from perpetua.gateway.bootstrap import engine_seed
+from perpetua.gateway.history import History
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.config import VenueConfig
@@ -64,7 +67,7 @@ class Venue:
 
     config: VenueConfig
     sequencer: Sequencer
-    projector: ProjectorThread | None
+    projector: ProjectorThread
     accounts: AccountsService
     outbox: Outbox | None  # the embedded mail outbox, when no SMTP relay is configured
     feeds: IndexFeeds
@@ -72,6 +75,8 @@ class Venue:
     app: DirectRoutes
     start_ns: int
     recovered_seq: int
+    # store = false: the read models live here for this run only (the gateway always reads them)
+    scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> None:
         self.sequencer.start()
@@ -85,8 +90,10 @@ class Venue:
     def stop(self) -> None:
         self.stop_feeds()
         self.sequencer.stop()
-        if self.projector is not None:
-            self.projector.close()
+        self.projector.close()
+        if self.scratch is not None:
+            self.projector.projector.engine.dispose()
+            self.scratch.cleanup()
         if self.outbox is not None:
             self.outbox.stop()
         self.accounts.close()
@@ -168,9 +175,12 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
                               saved_prices)
     url = database_url(config)
     migrate(url)
-    projector = _projector(url, data_dir, instruments) if config.store else None
-    if projector is not None:
-        sequencer.subscribe(projector.publish)
+    scratch = None if config.store else tempfile.TemporaryDirectory(prefix="perpetua-rm-")
+    read_models_url = url if scratch is None else default_url(scratch.name)
+    if scratch is not None:
+        migrate(read_models_url)
+    projector = _projector(read_models_url, data_dir, instruments)
+    sequencer.subscribe(projector.publish)
     accounts = AccountsService(open_engine(url), load_server_key(data_dir),
                                password_hasher=password_hasher)
     # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
@@ -183,11 +193,11 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
         rate_limits=RateLimitConfig(enabled=config.rate_limits_enabled,
                                     anonymous_per_minute=config.anonymous_per_minute),
     )
-    app = create_app(gateway_config, sequencer, projector, accounts, seed=seed,
-                     indices=feeds.board)
+    app = create_app(gateway_config, sequencer, History.over(projector.projector), accounts,
+                     seed=seed, indices=feeds.board)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(config, sequencer, projector, accounts, outbox, feeds, publisher, app,
-                 start_ns, recovered)
+                 start_ns, recovered, scratch)
 
 
 def _projector(url: str, data_dir: Path, instruments: tuple[InstrumentSpec, ...]

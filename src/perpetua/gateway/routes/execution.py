@@ -8,7 +8,7 @@ from perpetua.gateway.context import Context
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import execution_row
-from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
+from perpetua.gateway.tables import parse_table_query, project, store_query
 from perpetua.store import queries
 from perpetua.store.limits import QUERY_COUNT_MAX
 from perpetua.store.rows import order_event_of
@@ -26,21 +26,12 @@ EXECUTION_HISTORY_ROWS_MAX = QUERY_COUNT_MAX  # one day's executions on one symb
 async def _executions(ctx: Context, trade_history: bool) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    history = ctx.gw.history
-    if history is None:  # no read models: the recent executions this process keeps
-        rows = ctx.gw.private.execution_rows(ctx.account)
-        if symbols is not None:
-            wanted = set(symbols)
-            rows = [r for r in rows if r["symbol"] in wanted]
-        if trade_history:
-            rows = [r for r in rows if r["execType"] in TRADE_HISTORY_TYPES]
-        return run_query(rows, query, KEYS)
     if symbols is not None and not symbols:
         return []
     kwargs = store_query(query, symbols, ctx.gw.market.specs)
     if trade_history:
         kwargs["exec_types"] = queries.TRADE_HISTORY_EXEC_TYPES
-    found = await history.read(ctx.gw.account_seq(ctx.account), queries.query_executions,
+    found = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.query_executions,
                                ctx.account, **kwargs)
     specs = ctx.gw.market.specs
     out = []

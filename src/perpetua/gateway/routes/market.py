@@ -37,17 +37,9 @@ async def get_l2(ctx: Context) -> list[dict[str, Any]]:
 async def get_trade(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = _symbols(ctx)
-    history = ctx.gw.history
-    if history is None:  # no read models: the recent tape this process keeps
-        rows: list[dict[str, Any]] = []
-        for symbol in symbols:
-            rows.extend(ctx.gw.market.trades[symbol])
-        if len(symbols) > 1:
-            rows.sort(key=lambda r: r["timestamp"])
-        return run_query(rows, query)
     if not symbols:
         return []
-    found = await history.read(ctx.gw.market.trade_seq, queries.query_trades,
+    found = await ctx.gw.history.read(ctx.gw.market.trade_seq, queries.query_trades,
                                **store_query(query, symbols, ctx.gw.market.specs))
     specs = ctx.gw.market.specs
     out = []

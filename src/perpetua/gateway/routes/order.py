@@ -30,7 +30,7 @@ from perpetua.gateway.params import Params
 from perpetua.gateway.ratelimit import bulk_cost
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import order_row
-from perpetua.gateway.tables import parse_table_query, project, run_query, store_query
+from perpetua.gateway.tables import parse_table_query, project, store_query
 from perpetua.marketdata.ids import order_uuid, parse_order_uuid
 from perpetua.store import queries
 from perpetua.store.rows import order_event_of
@@ -59,16 +59,9 @@ def _row(ctx: Context, event: OrderEvent) -> dict[str, Any]:
 async def get_orders(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    history = ctx.gw.history
-    if history is None:  # no read models: the recent orders this process keeps
-        rows = ctx.gw.private.order_rows(ctx.account)
-        if symbols is not None:
-            wanted = set(symbols)
-            rows = [r for r in rows if r["symbol"] in wanted]
-        return run_query(rows, query, ("orderID",))
     if symbols is not None and not symbols:
         return []
-    found = await history.read(ctx.gw.account_seq(ctx.account), queries.query_orders,
+    found = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.query_orders,
                                ctx.account, **store_query(query, symbols, ctx.gw.market.specs))
     return project([_stored_row(ctx, r) for r in found], query, ("orderID",))
 
@@ -87,7 +80,7 @@ async def post_order(ctx: Context) -> dict[str, Any]:
 async def _stored_order(ctx: Context, order_id: int | None, cl_ord_id: str) -> Any:
     """The caller's order from the read models (by id, else its newest with ``cl_ord_id``)."""
     history = ctx.gw.history
-    if history is None or (order_id is None and not cl_ord_id):
+    if order_id is None and not cl_ord_id:
         return None
     seq = ctx.gw.account_seq(ctx.account)
     if order_id is not None:
@@ -139,10 +132,9 @@ async def _ended_rows(ctx: Context, misses: list[Rejected]) -> dict[int | str, O
             found[event.cl_ord_id] = event
     order_ids = [m.order_id for m in misses if m.order_id > 0 and m.order_id not in found]
     cl_ord_ids = [m.cl_ord_id for m in misses if m.cl_ord_id and m.cl_ord_id not in found]
-    history = ctx.gw.history
-    if history is None or not (order_ids or cl_ord_ids):
+    if not (order_ids or cl_ord_ids):
         return found
-    rows = await history.read(ctx.gw.account_seq(ctx.account), queries.get_orders_by_ids,
+    rows = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.get_orders_by_ids,
                               ctx.account, order_ids, cl_ord_ids)
     for row in reversed(rows):  # oldest first: the newest order with a clOrdID wins
         if row.ord_status in TERMINAL_VALUES:

@@ -11,7 +11,6 @@ from perpetua.gateway.tables import (
     TableQuery,
     parse_table_query,
     project,
-    run_query,
     store_query,
 )
 from perpetua.marketdata.risk_tables import (
@@ -36,16 +35,12 @@ def _by_symbol(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 async def _stored(ctx: Context, table: str, query: TableQuery, fetch: Any, **extra: Any
                   ) -> list[Any]:
-    history = ctx.gw.history
-    assert history is not None
-    return list(await history.read(ctx.gw.market.risk.table_seq.get(table, 0), fetch,
-                                   **extra))
+    return list(await ctx.gw.history.read(ctx.gw.market.risk.table_seq.get(table, 0), fetch,
+                                          **extra))
 
 
 async def get_funding(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    if ctx.gw.history is None:
-        return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.funding)), query)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(ctx, "funding", query, queries.query_funding,
                          **store_query(query, symbols, ctx.gw.market.specs))
@@ -55,8 +50,6 @@ async def get_funding(ctx: Context) -> list[dict[str, Any]]:
 
 async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    if ctx.gw.history is None:
-        return run_query(_by_symbol(ctx, list(ctx.gw.market.risk.settlement)), query)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(ctx, "settlement", query, queries.query_settlement,
                          **store_query(query, symbols, ctx.gw.market.specs))
@@ -67,9 +60,6 @@ async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
 
 async def get_liquidation(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    if ctx.gw.history is None:
-        rows = _by_symbol(ctx, list(ctx.gw.market.risk.liquidation.values()))
-        return run_query(rows, query, ("orderID",), time_field="")
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     found = await _stored(ctx, "liquidation", query, queries.query_liquidations,
                           **store_query(query, symbols, ctx.gw.market.specs))
@@ -92,10 +82,6 @@ def _currency(text: str | None) -> str | None:
 async def get_insurance(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     currency = _currency(ctx.params.string("symbol"))
-    if ctx.gw.history is None:
-        rows = [r for r in ctx.gw.market.risk.insurance
-                if currency is None or r["currency"] == currency]
-        return run_query(rows, query)
     stored = await _stored(ctx, "insurance", query, queries.query_insurance,
                            currency=currency, **store_query(query))
     return project([insurance_wire(r.currency, r.timestamp_ns, r.wallet_balance)

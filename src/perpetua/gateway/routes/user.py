@@ -14,7 +14,7 @@ from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.params import Params
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import transaction_row
-from perpetua.gateway.tables import TableQuery, parse_table_query, project, run_query
+from perpetua.gateway.tables import TableQuery, parse_table_query, project
 from perpetua.store import queries
 from perpetua.wire.values import iso_ms, now_ns
 
@@ -54,20 +54,10 @@ async def get_margin(ctx: Context) -> Any:
     return views.margin_row(ctx.account, currency)
 
 
-def _memory_transactions(ctx: Context, currency: str | None) -> list[dict[str, Any]]:
-    rows = list(ctx.gw.private.transactions.get(ctx.account, ()))
-    if currency is not None:
-        rows = [r for r in rows if r["currency"] == currency]
-    return rows
-
-
 async def _transactions(ctx: Context, query: TableQuery) -> list[dict[str, Any]]:
-    """Wallet history rows, newest first by default: the read models, else recent memory."""
+    """Wallet history rows from the read models, newest first by default."""
     currency = _currency(ctx)
-    history = ctx.gw.history
-    if history is None:
-        return run_query(_memory_transactions(ctx, currency), query, KEYS)
-    found = await history.read(
+    found = await ctx.gw.history.read(
         ctx.gw.account_seq(ctx.account), queries.query_transactions, ctx.account, currency,
         filter=query.filter or None, count=query.count, start=query.start,
         reverse=query.reverse, start_time_ns=query.start_ns, end_time_ns=query.end_ns)
