@@ -12,7 +12,7 @@ from perpetua.gateway.tables import parse_table_query, project, store_query
 from perpetua.store import queries
 from perpetua.store.limits import QUERY_COUNT_MAX
 from perpetua.store.rows import order_event_of
-from perpetua.wire.values import iso_ms, parse_iso_ns
+from perpetua.wire.values import parse_iso_ns
 
 __all__ = ["SPECS"]
 
@@ -66,14 +66,8 @@ async def get_execution_history(ctx: Context) -> list[dict[str, Any]]:
     if not symbols:
         raise bad_request("Invalid symbol")
     day_ns = at_ns - at_ns % DAY_NS
-    history = ctx.gw.history
     specs = ctx.gw.market.specs
-    if history is None:  # no read models: the recent executions this process keeps
-        wanted, start, end = set(symbols), iso_ms(day_ns), iso_ms(day_ns + DAY_NS)
-        rows = [r for r in ctx.gw.private.execution_rows(ctx.account)
-                if r["symbol"] in wanted and start <= r["timestamp"] < end]
-        return sorted(rows, key=lambda r: r["timestamp"])[:EXECUTION_HISTORY_ROWS_MAX]
-    found = await history.read(
+    found = await ctx.gw.history.read(
         ctx.gw.account_seq(ctx.account), queries.query_executions, ctx.account,
         symbol=list(symbols), count=EXECUTION_HISTORY_ROWS_MAX, start_time_ns=day_ns,
         end_time_ns=day_ns + DAY_NS - 1, catalogue=tuple(specs.values()))

@@ -114,11 +114,8 @@ async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
     """BitMEX ``StatsHistory``: per day (its start), root symbol and settlement currency, the
     volume and turnover of every print, from the read models' daily trade bins; newest day
     first."""
-    history = ctx.gw.history
-    if history is None:
-        return []
-    bins = await history.read(ctx.gw.market.trade_seq, queries.daily_trade_totals,
-                              STATS_HISTORY_BINS_MAX)
+    bins = await ctx.gw.history.read(ctx.gw.market.trade_seq, queries.daily_trade_totals,
+                                     STATS_HISTORY_BINS_MAX)
     specs = ctx.gw.market.specs
     days: dict[tuple[int, str, str], list[int]] = {}
     for row in bins:
@@ -161,9 +158,8 @@ async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
     converted at the current index of each settlement currency (USDT as 1 USD); a currency
     without an index price yet is left out."""
     market = ctx.gw.market
-    history = ctx.gw.history
-    bins = [] if history is None else await history.read(
-        market.trade_seq, queries.daily_trade_totals, STATS_HISTORY_BINS_MAX)
+    bins = await ctx.gw.history.read(market.trade_seq, queries.daily_trade_totals,
+                                     STATS_HISTORY_BINS_MAX)
     now = market.ts_ns or now_ns()
     rows: dict[str, dict[str, Decimal]] = {}
     for row in bins:

@@ -133,13 +133,11 @@ async def get_quote_fill_ratio(ctx: Context) -> dict[str, Any]:
     _own_account(ctx)
     today = (ctx.gw.market.ts_ns or now_ns()) // _DAY_NS  # the exchange's time (demo: simulated)
     counts: dict[tuple[int, int], int] = {}
-    history = ctx.gw.history
-    if history is not None:
-        rows = await history.read(
-            ctx.gw.account_seq(ctx.account), queries.daily_execution_counts, ctx.account,
-            (today - QUOTE_FILL_DAYS + 1) * _DAY_NS, (*_QUOTES, ExecType.TRADE))
-        for row in rows:
-            counts[(int(row.day), int(row.exec_type))] = int(row.count)
+    rows = await ctx.gw.history.read(
+        ctx.gw.account_seq(ctx.account), queries.daily_execution_counts, ctx.account,
+        (today - QUOTE_FILL_DAYS + 1) * _DAY_NS, (*_QUOTES, ExecType.TRADE))
+    for row in rows:
+        counts[(int(row.day), int(row.exec_type))] = int(row.count)
     days = range(today - QUOTE_FILL_DAYS + 1, today + 1)
     quotes = [sum(counts.get((d, int(t)), 0) for t in _QUOTES) for d in days]
     dealt = [counts.get((d, int(ExecType.TRADE)), 0) for d in days]
