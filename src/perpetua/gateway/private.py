@@ -16,7 +16,7 @@ of the same events the projector folds, so both give the same state.
 """
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from perpetua.core.events import (
@@ -55,7 +55,6 @@ EXECUTIONS_RETAINED_MAX = 100  # per account: WebSocket partials (history is in 
 ADL_EAGER_HOLDERS_MAX = 1_000
 ADL_RERANK_NS = 1_000_000_000
 ADL_RERANK_NS_PER_HOLDER = 50_000
-_RISK_KINDS = frozenset(RISK_EXECUTION_EVENTS)
 
 
 class PrivateDelta(NamedTuple):
@@ -84,6 +83,18 @@ class _Wallet:
         self.ts_ns = 0
 
 
+class _Fold:
+    """What folding one command's events gathers: deltas, wallets touched, risk events seen."""
+
+    __slots__ = ("out", "risk", "seq", "touched")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.out: list[PrivateDelta] = []
+        self.touched: dict[tuple[int, str], None] = {}
+        self.risk = False
+
+
 class PrivateViews:
     def __init__(self, market: MarketData) -> None:
         self.market = market
@@ -105,30 +116,20 @@ class PrivateViews:
     # Applying events ---------------------------------------------------------------------------
 
     def apply(self, seq: int, ts_ns: int, events: Sequence[object]) -> list[PrivateDelta]:
-        out: list[PrivateDelta] = []
-        touched: dict[tuple[int, str], None] = {}
-        wanted = self.wanted_accounts
-        risk = False
-        seqs = self.account_seq
+        """Fold one command's events (each through its entry in ``_HANDLERS``), then the
+        risk engine's executions and the margin rows of the wallets it touched."""
+        fold = _Fold(seq)
+        handlers = _HANDLERS
         for index, event in enumerate(events):
-            kind = type(event)
-            if kind is OrderEvent:
-                seqs[event.account] = seq  # type: ignore[attr-defined]
-                self._order(event, out, wanted)  # type: ignore[arg-type]
-            elif kind is Transfer:
-                self._transfer(seq, index, event, out, touched, wanted)  # type: ignore[arg-type]
-            elif kind is PositionChanged:
-                self._position(seq, event, out, touched, wanted)  # type: ignore[arg-type]
-            elif kind is WithdrawalUpdated:
-                self._withdrawal(event, touched)  # type: ignore[arg-type]
-            elif kind is DepositCredited:
-                seqs[event.account] = seq  # type: ignore[attr-defined]
-            elif kind in _RISK_KINDS:
-                risk = True
-        if risk:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(self, fold, index, event)
+        out = fold.out
+        wanted = self.wanted_accounts
+        if fold.risk:
             for row in risk_executions(seq, events, self.specs):
                 self._execution(row, out, wanted)
-        for account, currency in touched:
+        for account, currency in fold.touched:
             if account in wanted:
                 out.append(PrivateDelta("margin", account, "", "update",
                                         [self.margin_row(account, currency)]))
@@ -407,3 +408,42 @@ class PrivateViews:
                 if event.cl_ord_id == cl_ord_id:
                     return event
         return None
+
+
+# --- the handler table: one entry per event kind that changes a private view ----------------
+
+
+def _on_order(views: PrivateViews, fold: _Fold, index: int, event: OrderEvent) -> None:
+    views.account_seq[event.account] = fold.seq
+    views._order(event, fold.out, views.wanted_accounts)
+
+
+def _on_transfer(views: PrivateViews, fold: _Fold, index: int, event: Transfer) -> None:
+    views._transfer(fold.seq, index, event, fold.out, fold.touched, views.wanted_accounts)
+
+
+def _on_position(views: PrivateViews, fold: _Fold, index: int, event: PositionChanged) -> None:
+    views._position(fold.seq, event, fold.out, fold.touched, views.wanted_accounts)
+
+
+def _on_withdrawal(views: PrivateViews, fold: _Fold, index: int,
+                   event: WithdrawalUpdated) -> None:
+    views._withdrawal(event, fold.touched)
+
+
+def _on_deposit(views: PrivateViews, fold: _Fold, index: int, event: DepositCredited) -> None:
+    views.account_seq[event.account] = fold.seq
+
+
+def _on_risk(views: PrivateViews, fold: _Fold, index: int, event: object) -> None:
+    fold.risk = True  # its executions are built once per command, after the fold
+
+
+_HANDLERS: dict[type, Callable[[PrivateViews, _Fold, int, Any], None]] = {
+    OrderEvent: _on_order,
+    Transfer: _on_transfer,
+    PositionChanged: _on_position,
+    WithdrawalUpdated: _on_withdrawal,
+    DepositCredited: _on_deposit,
+    **{kind: _on_risk for kind in RISK_EXECUTION_EVENTS},
+}

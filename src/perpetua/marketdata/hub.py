@@ -17,7 +17,7 @@ makes a future listed at runtime known (the gateway calls it when the stream lis
 """
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +82,19 @@ class _Pending:
             self.out.append(Delta(table, symbol, action, [row]))
 
 
+class _Fold:
+    """What folding one command's events gathers: its deltas, the book levels as they were
+    before it (for level ids and quotes) and the symbols whose derived rows must be redone."""
+
+    __slots__ = ("before", "pending", "seq", "touched")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.pending = _Pending()
+        self.before: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self.touched: set[str] = set()
+
+
 class MarketData:
     def __init__(self, specs: Iterable[InstrumentSpec]) -> None:
         self.specs: dict[str, InstrumentSpec] = {}
@@ -132,49 +145,21 @@ class MarketData:
     # Applying events ---------------------------------------------------------------------------
 
     def apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> list[Delta]:
+        """Fold one command's events (each through its entry in ``_HANDLERS``; kinds without
+        one change no public view) and return the public deltas, merged per table."""
         self.seq = seq
         self.ts_ns = max(self.ts_ns, ts_ns)
-        pending = _Pending()
-        before: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        touched: set[str] = set()
+        fold = _Fold(seq)
         if self.marks_moved:
             self.marks_moved = []
+        handlers = _HANDLERS
         for event in events:
-            kind = type(event)
-            if kind is BookLevel:
-                self._book_level(event, before, pending)  # type: ignore[arg-type]
-                touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind is OrderEvent:
-                if event.account < 0:  # type: ignore[attr-defined]
-                    self._fund_order(seq, event, pending)  # type: ignore[arg-type]
-            elif kind is Trade:
-                self._trade(event, pending)  # type: ignore[arg-type]
-                self.trade_seq = seq
-                touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind is MarkUpdated:
-                if self._mark(event):  # type: ignore[arg-type]
-                    touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind is IndexUpdated:
-                touched.update(self._index(event))  # type: ignore[arg-type]
-            elif kind is InstrumentStateChanged:
-                if event.symbol in self.stats:  # type: ignore[attr-defined]
-                    self.stats[event.symbol].state = event.state  # type: ignore[attr-defined]
-                    touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind is PositionChanged:
-                if self._position(event):  # type: ignore[arg-type]
-                    touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind is Transfer:
-                self._transfer(seq, event, pending)  # type: ignore[arg-type]
-            elif kind is Funding:
-                pending.add("funding", event.symbol, "insert",  # type: ignore[attr-defined]
-                            self.risk.on_funding(seq, event))  # type: ignore[arg-type]
-            elif kind is Settled:
-                self._settled(seq, event, pending)  # type: ignore[arg-type]
-            elif kind is PremiumSampled:
-                touched.update(self._premium(event))  # type: ignore[arg-type]
-        if touched:
-            self._after(touched, before, pending)
-        return pending.out
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(self, fold, event)
+        if fold.touched:
+            self._after(fold.touched, fold.before, fold.pending)
+        return fold.pending.out
 
     def _mark(self, event: MarkUpdated) -> bool:
         stats = self.stats.get(event.symbol)
@@ -563,3 +548,74 @@ class MarketData:
                 "price": live.get("markPrice"), "tickDirection": "ZeroPlusTick",
                 "trdMatchID": ZERO_UUID, "grossValue": 0, "homeNotional": 0,
                 "foreignNotional": 0, "trdType": "Regular"}
+
+
+# --- the handler table: one entry per event kind that changes a public view -----------------
+
+
+def _on_book_level(md: MarketData, fold: _Fold, event: BookLevel) -> None:
+    md._book_level(event, fold.before, fold.pending)
+    fold.touched.add(event.symbol)
+
+
+def _on_order(md: MarketData, fold: _Fold, event: OrderEvent) -> None:
+    if event.account < 0:  # the insurance fund's orders: the public liquidation table
+        md._fund_order(fold.seq, event, fold.pending)
+
+
+def _on_trade(md: MarketData, fold: _Fold, event: Trade) -> None:
+    md._trade(event, fold.pending)
+    md.trade_seq = fold.seq
+    fold.touched.add(event.symbol)
+
+
+def _on_mark(md: MarketData, fold: _Fold, event: MarkUpdated) -> None:
+    if md._mark(event):
+        fold.touched.add(event.symbol)
+
+
+def _on_index(md: MarketData, fold: _Fold, event: IndexUpdated) -> None:
+    fold.touched.update(md._index(event))
+
+
+def _on_state(md: MarketData, fold: _Fold, event: InstrumentStateChanged) -> None:
+    stats = md.stats.get(event.symbol)
+    if stats is not None:
+        stats.state = event.state
+        fold.touched.add(event.symbol)
+
+
+def _on_position(md: MarketData, fold: _Fold, event: PositionChanged) -> None:
+    if md._position(event):
+        fold.touched.add(event.symbol)
+
+
+def _on_transfer(md: MarketData, fold: _Fold, event: Transfer) -> None:
+    md._transfer(fold.seq, event, fold.pending)
+
+
+def _on_funding(md: MarketData, fold: _Fold, event: Funding) -> None:
+    fold.pending.add("funding", event.symbol, "insert", md.risk.on_funding(fold.seq, event))
+
+
+def _on_settled(md: MarketData, fold: _Fold, event: Settled) -> None:
+    md._settled(fold.seq, event, fold.pending)
+
+
+def _on_premium(md: MarketData, fold: _Fold, event: PremiumSampled) -> None:
+    fold.touched.update(md._premium(event))
+
+
+_HANDLERS: dict[type, Callable[[MarketData, _Fold, Any], None]] = {
+    BookLevel: _on_book_level,
+    OrderEvent: _on_order,
+    Trade: _on_trade,
+    MarkUpdated: _on_mark,
+    IndexUpdated: _on_index,
+    InstrumentStateChanged: _on_state,
+    PositionChanged: _on_position,
+    Transfer: _on_transfer,
+    Funding: _on_funding,
+    Settled: _on_settled,
+    PremiumSampled: _on_premium,
+}
