@@ -195,8 +195,8 @@ describe("web terminal", () => {
 
   test("dragging an order's line on the chart amends its price", async () => {
     const row = await instrument();
-    // 3% under the bid: out of reach of the demo's sweeps and liquidations, yet in the chart's
-    // view (orders within 3.5% of the last price widen its price scale)
+    // 3% under the bid: out of reach of the demo's sweeps and liquidations; "Fit orders" brings
+    // it into the chart's view
     const priceText = (Math.round((row.bidPrice * 0.97) / row.tickSize) * row.tickSize).toFixed(1);
     await page.selectOption("#order-type", "Limit");
     await page.fill("#order-qty", "700");
@@ -204,6 +204,7 @@ describe("web terminal", () => {
     await page.check("#opt-post");
     await page.click("#submit-buy");
     await page.uncheck("#opt-post");
+    await page.click("#fit-orders");
     const chart = page.locator("#chart");
     const box = await chart.boundingBox();
     assert.ok(box);
@@ -238,6 +239,8 @@ describe("web terminal", () => {
       throw new Error(`${error.message}: line ${JSON.stringify(line)} box ${JSON.stringify(box)}, order ${order?.ordStatus} ${order?.price}, ` +
         `toasts ${await text("#toasts")}, events ${await page.evaluate(() => /** @type {any} */ (window).dragLog.slice(0, 8).join(" "))}`);
     });
+    await page.click("#fit-orders");
+    assert.equal(await page.locator("#fit-orders").getAttribute("aria-pressed"), "false");
     assert.equal(moved.ordStatus, "New");
     assert.equal(moved.orderQty, 700);
     assert.ok(moved.price > Number(priceText) * 0.97, `a 40-px drag moved it a little (to ${moved.price})`);

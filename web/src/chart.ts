@@ -22,7 +22,6 @@ import type { Row } from "./tables";
 export const CANDLES_LOADED_MAX = 750;
 export const BIN_SECONDS: Record<string, number> = { "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
 export const DRAG_PICK_PX = 6; // how close to an order line a press must be to grab it
-export const ORDERS_IN_VIEW_FRACTION = 0.035; // orders within 3.5% of the last price widen the price scale
 
 const UP = "#26a69a";
 const DOWN = "#ef5350";
@@ -54,16 +53,16 @@ export function mountChart(app: App): void {
     timeScale: { borderColor: "#263040", timeVisible: true, secondsVisible: false },
   });
   let orderLines: OrderLine[] = [];
+  let fitOrders = false;
   const candles: ISeriesApi<"Candlestick"> = chart.addSeries(CandlestickSeries, {
     upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
-    // the trader's nearby orders stay in view (and can be dragged), far ones do not squash it
+    // "Fit orders" on: the price scale also spans the trader's open orders (to see and drag them)
     autoscaleInfoProvider: (original: () => { priceRange: { minValue: number; maxValue: number } } | null) => {
       const result = original();
-      if (!result || !last) return result;
-      const near = orderLines.map((o) => o.price).filter((p) => Math.abs(p - last!.close) <= last!.close * ORDERS_IN_VIEW_FRACTION);
-      if (!near.length) return result;
+      if (!result || !fitOrders || !orderLines.length) return result;
+      const prices = orderLines.map((o) => o.price);
       const { minValue, maxValue } = result.priceRange;
-      return { ...result, priceRange: { minValue: Math.min(minValue, ...near), maxValue: Math.max(maxValue, ...near) } };
+      return { ...result, priceRange: { minValue: Math.min(minValue, ...prices), maxValue: Math.max(maxValue, ...prices) } };
     },
   });
   const volume: ISeriesApi<"Histogram"> = chart.addSeries(HistogramSeries, {
@@ -238,6 +237,14 @@ export function mountChart(app: App): void {
   };
   container.addEventListener("pointerup", () => void release());
   container.addEventListener("pointercancel", () => void release());
+
+  const fit = document.getElementById("fit-orders") as HTMLButtonElement;
+  fit.addEventListener("click", () => {
+    fitOrders = !fitOrders;
+    fit.setAttribute("aria-pressed", String(fitOrders));
+    candles.priceScale().applyOptions({ autoScale: true });
+    requestAnimationFrame(publishOrderLines);
+  });
 
   const buttons = document.querySelectorAll<HTMLButtonElement>("#intervals button");
   buttons.forEach((button) => button.addEventListener("click", () => {
