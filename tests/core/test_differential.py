@@ -12,6 +12,7 @@ engine's ``BookLevel`` deltas). Engine order ids map to reference ids by creatio
 import os
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from perpetua.core.engine import Engine
 from perpetua.core.enums import ExecInst, ExecType, OrdType, Side, TimeInForce
 from perpetua.core.events import BookLevel, OrderEvent, Rejected, Trade
 from tests.core.reference_book import FOK, GTC, IOC, Fill, ReferenceExchange
+
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
 
 CATALOGUE = default_catalogue()
 # Sized for the whole file to run in well under a minute. Hunt longer with, for example,

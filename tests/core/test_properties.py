@@ -45,6 +45,7 @@ from typing import Any
 from unittest import mock
 
 import msgspec
+import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -523,6 +524,7 @@ def run(stream: list[tuple[int, object]], engine: Engine,
 
 # Properties -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(PROFILE, max_examples=120 * EXAMPLES_SCALE)
 @given(streams())
 def test_invariants_conservation_and_priority_hold_after_every_command(
@@ -532,6 +534,7 @@ def test_invariants_conservation_and_priority_hold_after_every_command(
         run(stream, Engine(CATALOGUE), (Conservation(), EventRows()))
 
 
+@pytest.mark.slow
 @settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
 @given(streams())
 def test_same_stream_gives_same_events_and_hash(stream: list[tuple[int, object]]) -> None:
@@ -554,6 +557,7 @@ def _restored(engine: Engine, through_msgpack: bool) -> Engine:
 @settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
 @given(streams(), st.lists(st.tuples(st.integers(0, 80), st.booleans()), min_size=1,
                            max_size=4))
+@pytest.mark.slow
 def test_snapshot_roundtrip_mid_stream(stream: list[tuple[int, object]],
                                        cuts: list[tuple[int, bool]]) -> None:
     """Restore copies at random points; each must hash equal and then behave identically."""

@@ -38,6 +38,7 @@ import os
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -65,6 +66,8 @@ from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
 from perpetua.core.reasons import Reason
 from perpetua.core.state import State
+
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
 
 CATALOGUE = default_catalogue()
 SPECS = by_symbol(CATALOGUE)

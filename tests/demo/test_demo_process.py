@@ -24,6 +24,8 @@ from perpetua.demo import demo_markets
 from perpetua.services.signing import signature
 from perpetua.wire.values import parse_iso_ns
 
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 START = "2026-11-30T18:30:00Z"  # a Monday: US equities open until 21:00, funding at 20:00
 BANNER_TIMEOUT_S = 40.0

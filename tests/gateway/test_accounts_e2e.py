@@ -20,6 +20,8 @@ from perpetua.gateway.auth import sign
 from perpetua.services.mail import free_port
 from tests.services.smtp import Inbox, smtp_server, token
 
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 OPERATOR_KEY = "accounts-e2e-operator"
 STARTUP_S = 120  # a deadline only: a loaded CI machine imports slowly
 SRC = Path(__file__).resolve().parents[2] / "src"

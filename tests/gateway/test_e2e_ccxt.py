@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 ccxt = pytest.importorskip("ccxt")
 
 OPERATOR_KEY = "e2e-operator"

@@ -24,6 +24,8 @@ from perpetua.core.commands import IndexPrice  # noqa: E402
 from perpetua.gateway.auth import sign  # noqa: E402
 from tests.gateway.harness import ALICE, harness  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 EXAMPLES_PER_OPERATION = 8
 RESPONSE_S_MAX = 1.0
 UNSIGNED_SHARE_MAX = 0.05

@@ -16,6 +16,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 UP_TIMEOUT_S = 40.0
 FEED_TIMEOUT_S = 30.0

@@ -6,7 +6,11 @@ bench/bench_crash.py runs hundreds of cycles and prints the figures.
 
 from pathlib import Path
 
+import pytest
+
 from tests.sim.crash import run_cycles
+
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
 
 CYCLES = 20
 

@@ -15,6 +15,8 @@ from perpetua.sequencer.runner import Applied, Sequencer, SequencerConfig
 from perpetua.sequencer.snapshot import list_snapshots
 from tests.sequencer.workload import drive, workload
 
+pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
+
 START_NS = utc_ns(2024, 3, 1, 22, 0)  # two hours before a Day boundary
 FAST_JOURNAL = JournalConfig(segment_bytes_max=64 * 1024, fsync_policy=FsyncPolicy.NONE)
 SEEDS = range(24)
