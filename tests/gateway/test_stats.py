@@ -102,3 +102,11 @@ def test_history_usd_converts_turnover_at_the_index() -> None:
         assert (row["rootSymbol"], row["currency"]) == ("XBT", "USD")
         assert row["turnover"] == row["turnover30d"] == row["turnover365d"] == 1_100
         assert row["turnover24h"] == 1_100
+        by_symbol = {r["symbol"]: r for r in h.client.get("/api/v1/instrument/usdVolume").json()}
+        assert {s: r["turnover"] for s, r in by_symbol.items()} == {
+            "XBTUSD": 1_000, "XBTUSDT": 100}
+        assert by_symbol["XBTUSD"]["turnover24h"] == 1_000
+        assert by_symbol["XBTUSD"]["currency"] == "USD"
+        (one,) = h.client.get("/api/v1/instrument/usdVolume", params={"symbol": "XBTUSDT"}
+                              ).json()
+        assert one["symbol"] == "XBTUSDT" and one["turnover30d"] == 100

@@ -7,6 +7,7 @@ from perpetua.core.instruments import InstrumentKind
 from perpetua.gateway.context import Context
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, run_query
+from perpetua.gateway.usd import usd_turnovers
 
 __all__ = ["SPECS"]
 
@@ -81,12 +82,12 @@ async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
 
 
 async def get_usd_volume(ctx: Context) -> list[dict[str, Any]]:
-    rows = []
-    for symbol in ctx.gw.market.books:
-        day = ctx.gw.market.day_stats(symbol)
-        rows.append({"symbol": symbol, "advUsd": 0, "advUsdSpot": 0, "advUsdContract": 0,
-                     "turnover24h": day.get("turnover24h", 0)})
-    return rows
+    """BitMEX ``StatsUSDBySymbol``: each market's turnover in USD (``gateway.usd``)."""
+    totals = await usd_turnovers(ctx, lambda spec: spec.symbol)
+    wanted = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
+    return [{"symbol": symbol, "currency": "USD", **values}
+            for symbol, values in sorted(totals.items())
+            if wanted is None or symbol in wanted]
 
 
 SPECS = [

@@ -1,7 +1,6 @@
 """Public history tables: /funding, /insurance, /settlement, /liquidation (the read models, or
 the recent rows this process keeps without them), /stats*, /announcement."""
 
-from decimal import Decimal
 from typing import Any
 
 from perpetua.core.units import CURRENCIES
@@ -13,6 +12,7 @@ from perpetua.gateway.tables import (
     project,
     store_query,
 )
+from perpetua.gateway.usd import usd_turnovers
 from perpetua.marketdata.risk_tables import (
     funding_wire,
     insurance_wire,
@@ -20,7 +20,7 @@ from perpetua.marketdata.risk_tables import (
     settlement_wire,
 )
 from perpetua.store import queries
-from perpetua.wire.values import iso_ms, now_ns
+from perpetua.wire.values import iso_ms
 
 __all__ = ["SPECS"]
 
@@ -132,58 +132,11 @@ async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
             in sorted(days.items(), key=lambda item: (-item[0][0], item[0][1:]))]
 
 
-# the USD price of one major unit of each settlement currency: an index, or 1 for USDT
-_USD_INDEX = {"XBt": ".BXBT", "Gwei": ".BETH", "BMEx": ".BBMEXT"}
-_USD_WINDOWS_DAYS = (30, 365)
-
-
-def _usd_per_minor(ctx: Context, currency: str) -> Decimal | None:
-    """USD per minor unit of ``currency`` at the current index (USDT counted as 1 USD); None
-    when no index has printed yet."""
-    major = CURRENCIES[currency].minor_per_major if currency in CURRENCIES else None
-    if major is None:
-        return None
-    if currency == "USDt":
-        return Decimal(1) / major
-    stats = ctx.gw.market.stats.get(_USD_INDEX.get(currency, ""))
-    if stats is None or not stats.index:
-        return None
-    num, den = stats.index
-    return Decimal(num) / Decimal(den) / major
-
-
 async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
-    """BitMEX ``StatsUSD``: per root symbol, turnover in USD over the last day, 30 days, 365
-    days and all time, from the read models' daily trade bins (the last day: the live 24 h),
-    converted at the current index of each settlement currency (USDT as 1 USD); a currency
-    without an index price yet is left out."""
-    market = ctx.gw.market
-    bins = await ctx.gw.history.read(market.trade_seq, queries.daily_trade_totals,
-                                     STATS_HISTORY_BINS_MAX)
-    now = market.ts_ns or now_ns()
-    rows: dict[str, dict[str, Decimal]] = {}
-    for row in bins:
-        spec = market.specs.get(row.symbol)
-        rate = None if spec is None else _usd_per_minor(ctx, spec.settl_currency)
-        if spec is None or rate is None:
-            continue
-        usd = rate * row.turnover
-        totals = rows.setdefault(spec.root_symbol, dict.fromkeys(
-            ("turnover24h", "turnover30d", "turnover365d", "turnover"), Decimal(0)))
-        totals["turnover"] += usd
-        age_days = (now - row.timestamp_ns) // _DAY_NS + 1
-        for days in _USD_WINDOWS_DAYS:
-            if age_days <= days:
-                totals[f"turnover{days}d"] += usd
-    for symbol in market.books:
-        spec = market.specs[symbol]
-        rate = _usd_per_minor(ctx, spec.settl_currency)
-        if rate is not None and spec.root_symbol in rows:
-            rows[spec.root_symbol]["turnover24h"] += rate * market.day_stats(symbol).get(
-                "turnover24h", 0)
-    return [{"rootSymbol": root, "currency": "USD",
-             **{name: int(value.to_integral_value()) for name, value in totals.items()}}
-            for root, totals in sorted(rows.items())]
+    """BitMEX ``StatsUSD``: per root symbol, turnover in USD (``gateway.usd``)."""
+    totals = await usd_turnovers(ctx, lambda spec: spec.root_symbol)
+    return [{"rootSymbol": root, "currency": "USD", **values}
+            for root, values in sorted(totals.items())]
 
 
 async def get_empty(ctx: Context) -> list[Any]:
