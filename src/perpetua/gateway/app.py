@@ -28,6 +28,7 @@ from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
+from perpetua.services.identity import IdentityPort
 from perpetua.web import web_routes
 
 __all__ = ["create_app"]
@@ -37,12 +38,14 @@ log = logging.getLogger("perpetua.gateway")
 
 def create_app(config: GatewayConfig, sequencer: CommandPort, history: History,
                accounts: AccountsPort | None = None, seed: EngineSeed | None = None,
-               indices: IndexBoardPort | None = None) -> "DirectRoutes":
+               indices: IndexBoardPort | None = None, identity: IdentityPort | None = None
+               ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
-    constituents of ``instrument/compositeIndex``), none by default."""
-    gw = Gateway(config, sequencer, history, accounts, indices)
+    constituents of ``instrument/compositeIndex``), none by default; ``identity``: sign-in,
+    sessions and 2FA (``services.identity``), none: API keys only."""
+    gw = Gateway(config, sequencer, history, accounts, indices, identity)
     if seed is not None:
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)

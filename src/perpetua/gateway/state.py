@@ -58,13 +58,14 @@ _log = logging.getLogger(__name__)
 
 class Gateway:
     def __init__(self, config: GatewayConfig, sequencer: CommandPort, history: History,
-                 accounts: AccountsPort | None, indices: IndexBoardPort | None = None) -> None:
+                 accounts: AccountsPort | None, indices: IndexBoardPort | None = None,
+                 identity: IdentityPort | None = None) -> None:
         self.config = config
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
         self.accounts = accounts
         # sign-in, sessions, 2FA (services.identity), when the accounts service offers them
-        self.identity: IdentityPort | None = getattr(accounts, "identity", None)
+        self.identity = identity
         self.history = history
         self.market = MarketData(config.instruments)
         self.private = PrivateViews(self.market)

@@ -194,7 +194,7 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
                                     anonymous_per_minute=config.anonymous_per_minute),
     )
     app = create_app(gateway_config, sequencer, History.over(projector.projector), accounts,
-                     seed=seed, indices=feeds.board)
+                     seed=seed, indices=feeds.board, identity=accounts.identity)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(config, sequencer, projector, accounts, outbox, feeds, publisher, app,
                  start_ns, recovered, scratch)
