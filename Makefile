@@ -22,7 +22,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.ht
 CHROMIUM ?= /usr/bin/chromium
 NODE_MISSING := error: node and npm are needed to build the web terminal (web/); install Node.js >= 20.19 with npm (Debian: apt-get install nodejs npm)
 
-.PHONY: help venv test test-py test-fast test-web check bench run clean web
+.PHONY: help venv core test test-py test-fast test-pure test-web check bench run clean web
 
 help:
 	@echo "Perpetua: make targets"
@@ -31,6 +31,8 @@ help:
 	@echo "  make test-fast  the suite without tests marked slow (CI runs them all)"
 	@echo "  make web     build the web terminal (web/ -> src/perpetua/web/dist; needs node and npm)"
 	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
+	@echo "  make test-pure  the core suites on the pure-Python core (PERPETUA_CORE=python)"
+	@echo "  make core    recompile the core with mypyc after editing it (make venv does it once)"
 	@echo "  make check   ruff, mypy (strict) and the tidy/layering tests"
 	@echo "  make bench   run bench/bench_*.py, write bench/results/latest.json"
 	@echo "  make venv    create or update .venv (python3.11, or python3 >= 3.11; PYTHON=... to choose)"
@@ -38,7 +40,7 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@set -e; \
 	py="$(PYTHON)"; \
 	if [ -z "$$py" ]; then \
@@ -63,9 +65,22 @@ $(STAMP): pyproject.toml
 	    echo "error: '$$py -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
 	    rm -rf $(VENV); exit 1; }; \
 	fi; \
-	echo "installing perpetua and its dev dependencies into $(VENV)"; \
+	echo "installing perpetua and its dev dependencies into $(VENV) (compiling the core with mypyc: a minute or two)"; \
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-input -e '.[dev]'; \
+	$(VPY) -c 'import perpetua.corebuild as c; print("perpetua:", c.describe())'; \
 	touch $@
+
+# Recompile the core in place (src/perpetua/core/_native/) after editing it; until then the
+# pure-Python sources run (perpetua.corebuild notices the stale build and warns).
+core: venv
+	@if PERPETUA_CORE=python $(VPY) -c 'import sys, perpetua.corebuild as c; sys.exit(bool(c.native_problem()))'; \
+	then echo "perpetua: the compiled core is up to date"; \
+	else $(VPY) setup.py --quiet build_ext --inplace; fi
+	@$(VPY) -c 'import perpetua.corebuild as c; print("perpetua:", c.describe())'
+
+# The core suites on the pure-Python core: the fallback must stay correct, not only the default.
+test-pure: venv
+	PERPETUA_CORE=python $(VPY) -m pytest tests/core tests/sequencer $(ARGS)
 
 # node_modules follow package-lock.json exactly (npm ci); the stamp is newer than the lock file.
 $(WEB_MODULES): web/package-lock.json web/package.json
@@ -118,6 +133,6 @@ run: venv web
 	$(VENV)/bin/perpetua demo
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	rm -rf $(VENV) build dist src/*.egg-info src/perpetua/core/_native .pytest_cache .mypy_cache .ruff_cache .hypothesis \
 	       bench/results web/node_modules web/e2e/artifacts src/perpetua/web/dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

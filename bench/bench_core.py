@@ -10,8 +10,9 @@ event are on, exactly as in production. Prints one JSON object.
     .venv/bin/python bench/bench_core.py [--commands N] [--symbol XBTUSD] [--seed S]
         [--mode both|python|compiled]
 
-``--mode both`` (the default) measures the pure-Python core and the same code compiled with
-mypyc (``tools/build_fastcore.py``, built on demand into build/fastcore) and prints both.
+``--mode both`` (the default) measures the compiled core (the default build, `make core`) and
+the pure-Python one (the fallback, ``PERPETUA_CORE=python``), each in its own process, one after
+the other, and prints both with the machine's load average beside them.
 """
 
 import argparse
@@ -22,7 +23,6 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import AmendOrder, CancelOrders, Deposit, PlaceOrder
@@ -138,14 +138,12 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
     }
 
 
-def _compiled(args: argparse.Namespace) -> dict[str, object]:
-    """The same measurement against the mypyc-compiled core (tools/build_fastcore.py)."""
-    root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, str(root / "tools" / "build_fastcore.py")], check=True)
-    env = dict(os.environ, PYTHONPATH=str(root / "build" / "fastcore"))
+def _child(args: argparse.Namespace, build: str) -> dict[str, object]:
+    """The same measurement in a child process running ``build`` (PERPETUA_CORE)."""
+    env = dict(os.environ, PERPETUA_CORE=build)
     result = subprocess.run(
         [sys.executable, __file__, "--commands", str(args.commands), "--symbol", args.symbol,
-         "--seed", str(args.seed), "--mode", "python"],
+         "--seed", str(args.seed), "--mode", "here"],
         env=env, capture_output=True, text=True, check=True)
     figures: dict[str, object] = json.loads(result.stdout)
     return figures
@@ -156,15 +154,19 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--symbol", default="XBTUSD")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--mode", choices=("both", "python", "compiled"), default="both",
-                        help="the pure-Python core, the mypyc-compiled one, or both")
+    parser.add_argument("--mode", choices=("both", "python", "compiled", "here"), default="both",
+                        help="the pure-Python core, the mypyc-compiled one, both, or whichever "
+                             "this process runs")
     args = parser.parse_args()
-    if args.mode != "python":
-        compiled = _compiled(args)
-        if args.mode == "compiled":
-            print(json.dumps(compiled))
-            return
-        print(f"compiled core: {compiled['commands_per_second']} commands/s", file=sys.stderr)
+    if args.mode != "here":
+        builds = ("compiled", "python") if args.mode == "both" else (args.mode,)
+        figures: dict[str, object] = {"bench": "core_exchange_core_mix"}
+        for build in builds:
+            figures[build] = _child(args, build)
+            print(f"{build} core: {figures[build]['commands_per_second']} commands/s "  # type: ignore[index]
+                  f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+        print(json.dumps(figures))
+        return
     print(f"generating {args.commands} commands...", file=sys.stderr)
     snapshot, commands = generate(args.symbol, args.commands, args.seed)
     print("measuring...", file=sys.stderr)
@@ -175,13 +177,12 @@ def main() -> None:
         if isinstance(cmd, PlaceOrder):
             name = "IOC" if cmd.time_in_force == TimeInForce.IMMEDIATE_OR_CANCEL else "GTC"
         mix[name] = mix.get(name, 0) + 1
-    import perpetua.core.engine as engine_module
+    import perpetua
 
     figures = {"bench": "core_exchange_core_mix", "symbol": args.symbol,
                "python": sys.version.split()[0],
-               "core_compiled": engine_module.__file__.endswith(".so"), "mix": mix, **result}
-    if args.mode == "both":
-        figures["compiled"] = compiled
+               "core_build": getattr(perpetua, "CORE_BUILD", "unknown"),
+               "load_average_1m": round(os.getloadavg()[0], 2), "mix": mix, **result}
     print(json.dumps(figures))
 
 

@@ -5,9 +5,11 @@ time (so they don't compete for the machine's cores). A benchmark prints its fig
 stdout: one document, or one document per line (collected into a list). Anything for people goes
 to its stderr, which is passed through. Progress is shown on stderr.
 
-The combined file holds `meta` (interpreter, machine, git commit, times), `results` (figures by
-benchmark name) and `failed` (reason by benchmark name). It is written even when some fail; the
-exit status is then 1.
+The combined file holds `meta` (interpreter, machine, git commit, times, the load average before
+and after each benchmark), `results` (figures by benchmark name), `failed` (reason by benchmark
+name) and `targets`: issue 17's performance targets, each with the figure measured in this run,
+whether it is met, and the load average beside it (None where the benchmark did not run). It is
+written even when some fail; the exit status is then 1.
 
     python bench/run_all.py                 # all benchmarks
     python bench/run_all.py book journal    # only those whose file name contains a pattern
@@ -77,6 +79,49 @@ def run_one(script: Path, timeout_s: float) -> tuple[object | None, str | None, 
         return None, str(error), elapsed_s
 
 
+# Issue 17's targets: (name, benchmark, path to the figure in its JSON, comparison, target).
+TARGETS: tuple[tuple[str, str, tuple[str, ...], str, float], ...] = (
+    ("core_commands_per_s_default_build", "bench_core", ("compiled", "commands_per_second"),
+     ">=", 150_000),
+    ("core_p99_us_default_build", "bench_core", ("compiled", "latency_cpu_ns_p99"), "<=", 20_000),
+    ("core_commands_per_s_pure_python", "bench_core", ("python", "commands_per_second"),
+     ">=", 50_000),
+    ("mixed_v1_engine_vs_minimal_book", "bench_mixed", ("engine_vs_minibook",), ">=", 1.3),
+    ("replay_commands_per_s", "bench_sequencer", ("recovery", "replay_commands_per_second"),
+     ">=", 200_000),
+    ("bytes_per_resting_order", "bench_memory", ("orders", "bytes_per_resting_order"),
+     "<=", 600),
+    ("bytes_per_open_position", "bench_memory", ("positions", "bytes_per_open_position"),
+     "<=", 1024),
+    ("rest_orders_per_s", "bench_gateway", ("rest_orders_per_s",), ">=", 5_000),
+    ("ack_p99_ms_at_1000_per_s", "bench_gateway", ("ack_p99_ms",), "<=", 10),
+    ("ws_fanout_messages_per_s", "bench_gateway", ("ws_fanout", "messages_per_s"), ">=",
+     200_000),
+)
+
+
+def _figure(results: dict[str, object], bench: str, path: tuple[str, ...]) -> object:
+    value: object = results.get(bench)
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def targets(results: dict[str, object], loads: dict[str, list[float]]) -> dict[str, object]:
+    """Each issue-17 target with this run's figure, met or not, and the load beside it."""
+    table: dict[str, object] = {}
+    for name, bench, path, op, target in TARGETS:
+        value = _figure(results, bench, path)
+        met = None
+        if isinstance(value, (int, float)):
+            met = value >= target if op == ">=" else value <= target
+        table[name] = {"target": f"{op} {target:g}", "measured": value, "met": met,
+                       "benchmark": bench, "load_average_1m_before_after": loads.get(bench)}
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="run only benchmarks whose name contains one")
@@ -102,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {}
     failed: dict[str, str] = {}
     durations_s: dict[str, float] = {}
+    loads: dict[str, list[float]] = {}
     for index, script in enumerate(scripts, start=1):
         print(f"[{index}/{len(scripts)}] {script.name} ...", file=sys.stderr, flush=True)
+        load_before = round(os.getloadavg()[0], 2)
         figures, failure, elapsed_s = run_one(script, args.timeout)
+        loads[script.stem] = [load_before, round(os.getloadavg()[0], 2)]
         durations_s[script.stem] = round(elapsed_s, 3)
         if failure is None:
             results[script.stem] = figures
@@ -115,10 +163,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{index}/{len(scripts)}] {script.name} FAILED: {failure}", file=sys.stderr)
     meta["finished_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["durations_s"] = durations_s
+    meta["load_average_1m"] = loads
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.out.with_suffix(".tmp")
-    document = {"meta": meta, "results": results, "failed": failed}
+    document = {"meta": meta, "results": results, "failed": failed,
+                "targets": targets(results, loads)}
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(args.out)
     summary = f"{len(results)} ok, {len(failed)} failed"

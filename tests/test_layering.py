@@ -3,7 +3,9 @@
 1. `perpetua.core` imports nothing of ours outside `perpetua.core`.
 2. `perpetua.sequencer` imports only `perpetua.core` and itself.
 3. Everything else reaches the core only through its public modules, `CORE_PUBLIC_MODULES`:
-   commands in, events out, and the vocabulary both are written in.
+   commands in, events out, and the vocabulary both are written in. One exception,
+   `CORE_LOADER`: `perpetua.corebuild` imports the package `perpetua.core` itself (its
+   `__init__` imports nothing) to choose the compiled or the pure-Python build.
 4. Every package imports only packages of a lower layer (`LAYERS`) or itself: nothing sideways,
    nothing upward.
 5. No import cycle between modules, anywhere.
@@ -42,6 +44,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("perpetua.demo",),
     ("perpetua.cli",),
 )
+
+# The module that chooses the core's build; it may import the package perpetua.core itself.
+CORE_LOADER = "perpetua.corebuild"
 
 RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import",
          "layer-sideways-or-upward")
@@ -109,6 +114,8 @@ def rule_broken(importer: str, imported: str) -> str | None:
         if within(imported, "perpetua.core") or within(imported, "perpetua.sequencer"):
             return None
         return "sequencer-imports-outside-core"
+    if importer == CORE_LOADER and imported == "perpetua.core":
+        return None
     if within(imported, "perpetua.core") and not any(
         within(imported, public) for public in CORE_PUBLIC_MODULES
     ):
@@ -276,6 +283,9 @@ CASES = [
         "core-private-import",
     ),
     ("perpetua.gateway.app", False, "from perpetua.core import Engine", "core-private-import"),
+    ("perpetua.corebuild", False, "import perpetua.core as core_package", None),
+    ("perpetua.corebuild", False, "import perpetua.core.engine", "core-private-import"),
+    ("perpetua.cli", False, "import perpetua.core as core_package", "core-private-import"),
     ("perpetua.gateway.app", False, "from ..core import engine", "core-private-import"),
     (
         "perpetua.gateway.app",

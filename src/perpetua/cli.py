@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perpetua import __version__
+from perpetua import __version__, corebuild
 from perpetua.runtime.operator_client import OperatorError, add_operator_parser, run_operator
 from perpetua.services.admin_cli import AdminError, add_admin_parser, run_admin
 
@@ -133,6 +133,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         print("perpetua demo: --speed must be in (0, 1000000]", file=sys.stderr)
         return EXIT_FAILED
     markets = tuple(m.strip() for m in args.markets.split(",") if m.strip())
+    print(f"perpetua demo: {corebuild.describe()}", file=sys.stderr)
     try:
         return run_demo(DemoOptions(
             data_dir=args.data_dir, host=args.host, port=args.port, seed=args.seed,
@@ -184,6 +185,7 @@ def run_config(args: argparse.Namespace) -> "VenueConfig":
 def _run_server(args: argparse.Namespace) -> int:
     from perpetua.runtime import ConfigError, run
 
+    print(f"perpetua run: {corebuild.describe()}", file=sys.stderr)
     try:
         return run(run_config(args))
     except ConfigError as error:

@@ -1,15 +1,17 @@
-"""The pure, deterministic trading core: ``Engine.apply(command) -> list[Event]``.
+"""The pure, deterministic trading core: ``Engine.apply(command) -> list[Event]``
+(``perpetua.core.engine``).
 
 No I/O, clock, randomness, threads or asyncio; standard library only. See
 ``docs/architecture`` and each module's docstring for its invariants and rounding rules.
+
+This file imports nothing: ``perpetua.corebuild`` chooses between the compiled modules and
+these sources after the package is created and before any module of it is imported.
 """
 
-from perpetua.core.engine import Engine
-
-__all__ = ["PUBLIC_MODULES", "Engine"]
+__all__ = ["PUBLIC_MODULES"]
 
 # The modules the rest of the system may import (tests/test_layering.py enforces it): commands
-# in, events out, and the vocabulary both are written in. ``Engine`` itself is for the
+# in, events out, and the vocabulary both are written in. ``perpetua.core.engine`` is for the
 # sequencer, which may import any core module.
 PUBLIC_MODULES = (
     "perpetua.core.commands",

@@ -122,7 +122,19 @@ def _audit_liquidation_index(state: State) -> None:
         invariant(list(market.liq_shorts) == sorted(shorts), f"{symbol}: short index drift")
 
 
+def _audit_reduce_only_index(state: State) -> None:
+    counts: dict[tuple[str, int], int] = {}
+    for order in state.orders.values():
+        if order.reduce_only:
+            key = (order.symbol, order.account)
+            counts[key] = counts.get(key, 0) + 1
+    indexed = {(symbol, account): count for symbol, market in state.markets.items()
+               for account, count in market.reduce_only_counts.items()}
+    invariant(indexed == counts, "ReduceOnly order index drift")
+
+
 def audit(state: State) -> None:
+    _audit_reduce_only_index(state)
     _audit_ledger(state)
     _audit_market_orders(state)
     _audit_positions(state)

@@ -217,3 +217,7 @@ def restore(state: State, data: dict[str, object]) -> None:
         if market is None:
             fail(f"snapshot names unknown market {market_data['symbol']}")
         _restore_market(market, market_data, state.orders)
+    for order in state.orders.values():
+        if order.reduce_only:
+            counts = state.markets[order.symbol].reduce_only_counts
+            counts[order.account] = counts.get(order.account, 0) + 1

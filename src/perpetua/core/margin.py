@@ -65,13 +65,28 @@ def tier_of(market: Market, pos: Position) -> TierRates:
 
 
 def position_figures(market: Market, pos: Position) -> PositionMargin:
-    spec = market.spec
+    """``risk.position_margin`` of ``pos``, memoised on the position: recomputed only when an
+    input changed (its cost, tier, leverage, deposit or the funding it pays); the instrument's
+    taker fee is fixed per market."""
     value = pos.cost if pos.cost >= 0 else -pos.cost
     rates = market.tiers.get(pos.risk_limit)  # tier_of's memo, read inline: a hot path
     if rates is None:
         rates = tier_of(market, pos)
-    return position_margin(value, rates, pos.leverage_e2, spec.taker_fee_ppm,
-                           funding_paid_ppb(market, pos.qty), pos.deposit)
+    funding = funding_paid_ppb(market, pos.qty)
+    memo = pos.memo
+    if (memo is not None and pos.memo_value == value and pos.memo_rates is rates
+            and pos.memo_leverage_e2 == pos.leverage_e2 and pos.memo_funding_ppb == funding
+            and pos.memo_deposit == pos.deposit):
+        return memo
+    memo = position_margin(value, rates, pos.leverage_e2, market.spec.taker_fee_ppm, funding,
+                           pos.deposit)
+    pos.memo = memo
+    pos.memo_rates = rates
+    pos.memo_value = value
+    pos.memo_leverage_e2 = pos.leverage_e2
+    pos.memo_funding_ppb = funding
+    pos.memo_deposit = pos.deposit
+    return memo
 
 
 def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:

@@ -47,6 +47,9 @@ def register(state: State, market: Market, order: Order) -> None:
         acct.links.setdefault(order.cl_ord_link_id, []).append(order.order_id)
     pos = market.position(order.account)
     pos.open_orders_count += 1
+    if order.reduce_only:
+        counts = market.reduce_only_counts
+        counts[order.account] = counts.get(order.account, 0) + 1
     if is_stop_waiting(order):
         pos.stop_orders_count += 1
 
@@ -67,6 +70,13 @@ def retire(state: State, market: Market, order: Order) -> None:
             del acct.links[link]
     pos = market.position(order.account)
     pos.open_orders_count -= 1
+    if order.reduce_only:
+        counts = market.reduce_only_counts
+        left = counts[order.account] - 1
+        if left:
+            counts[order.account] = left
+        else:
+            del counts[order.account]
     if order.ord_type in _TRIGGERED and not order.triggered:
         pos.stop_orders_count -= 1
     for source_orders in market.stops.values():

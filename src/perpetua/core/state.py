@@ -14,7 +14,7 @@ from perpetua.core.enums import TriggerSource
 from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
 from perpetua.core.orders import Order
-from perpetua.core.risk import TierRates
+from perpetua.core.risk import PositionMargin, TierRates
 from perpetua.core.units import PRICE_FINE_PER_TICK
 
 __all__ = [
@@ -91,9 +91,13 @@ class FundingState:
 
 
 class Position:
-    """One account's position and open orders on one market."""
+    """One account's position and open orders on one market.
 
-    __slots__ = POSITION_FIELDS
+    Besides ``POSITION_FIELDS`` (the state) it keeps the last margin figures computed for it
+    and their inputs (``margin.position_figures``'s memo: derived, never in snapshots)."""
+
+    __slots__ = (*POSITION_FIELDS, "memo", "memo_deposit", "memo_funding_ppb",
+                 "memo_leverage_e2", "memo_rates", "memo_value")
 
     def __init__(self, account: int, symbol: str, risk_limit: int = 0) -> None:
         self.account = account
@@ -117,6 +121,12 @@ class Position:
         self.sell_qty = 0
         self.sell_value = 0
         self.margin_required = 0  # this position's part of Account.margin_required
+        self.memo: PositionMargin | None = None
+        self.memo_rates: TierRates | None = None
+        self.memo_value = 0
+        self.memo_leverage_e2 = 0
+        self.memo_funding_ppb = 0
+        self.memo_deposit = 0
 
     def is_empty(self, default_risk_limit: int) -> bool:
         """Nothing held, nothing open, default settings: the record can be dropped."""
@@ -145,6 +155,7 @@ class Market:
         "liq_shorts",
         "mark_fine",
         "positions",
+        "reduce_only_counts",
         "spec",
         "state",
         "stops",
@@ -176,6 +187,9 @@ class Market:
         # Untriggered orders by trigger source: order id -> order, insertion-ordered.
         self.stops: dict[TriggerSource, dict[int, Order]] = {s: {} for s in TriggerSource}
         self.trailing: dict[int, Order] = {}
+        # account -> its live ReduceOnly/Close orders here (derived, not in snapshots): an
+        # execution looks for orders to trim only when the account has some.
+        self.reduce_only_counts: dict[int, int] = {}
         # Contract value, pre-reduced for the hot path; equal to instruments.contract_value
         # (tested): |value| = qty*num // (price*den) inverse, qty*price*num // den otherwise.
         multiplier = spec.multiplier

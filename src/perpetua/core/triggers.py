@@ -189,7 +189,7 @@ def enforce_reduce_only(state: State, market: Market, account: int, out: list[ob
     """Working ReduceOnly orders never exceed the position: the least aggressive are amended
     down (Restated) or cancelled; ones on the side that would increase it are cancelled."""
     acct = state.accounts.get(account)
-    if acct is None:
+    if acct is None or account not in market.reduce_only_counts:
         return
     reducing = [
         o for o in acct.orders.values()
