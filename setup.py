@@ -10,7 +10,10 @@ Everything else about the package is in pyproject.toml; this file only adds the 
 2. Compilation is the default. It falls back to the pure-Python core with a warning when it
    cannot (mypyc missing, type errors, no C compiler), and never fails the install for that.
    ``PERPETUA_CORE_BUILD=python`` skips it on purpose.
-3. ``core/__init__.py`` stays Python (it must run before the choice is made).
+3. Three modules stay Python: ``__init__.py`` (it must run before the choice is made), and
+   ``commands.py`` and ``events.py``, the NamedTuple declarations, whose type annotations
+   the journal codec and the shape tests read (mypyc erases ``int | None`` to ``type``). They
+   hold no code to speed up: a NamedTuple is built by the same ``tuple.__new__`` either way.
 """
 
 import hashlib
@@ -29,14 +32,19 @@ GROUP = "perpetua.core.native"  # mypyc's shared library: perpetua/core/_native/
 STAMP = "core.sha256"
 
 
+INTERPRETED = ("__init__.py", "commands.py", "events.py")
+
+
 def core_sources(core: Path) -> list[Path]:
-    return sorted(p for p in core.glob("*.py") if p.name != "__init__.py")
+    """The modules to compile."""
+    return sorted(p for p in core.glob("*.py") if p.name not in INTERPRETED)
 
 
 def core_hash(core: Path) -> str:
-    """The sources' hash; perpetua.corebuild.source_hash computes the same."""
+    """The hash of every source the compiled modules depend on, the interpreted declarations
+    included; perpetua.corebuild.source_hash computes the same."""
     digest = hashlib.sha256()
-    for path in core_sources(core):
+    for path in sorted(p for p in core.glob("*.py") if p.name != "__init__.py"):
         digest.update(path.name.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
