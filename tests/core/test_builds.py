@@ -2,7 +2,8 @@
 
 Each stream runs in two child processes, one per build (``PERPETUA_CORE=compiled`` and
 ``=python``); both must report the build they were asked for, the same events for every command
-and the same ``state_hash`` after every command. Streams: the property tests' generator (every
+(as values: a compiled attribute typed ``int`` keeps an IntEnum as a plain int, equal but with
+another repr) and the same ``state_hash`` after every command. Streams: the property tests' generator (every
 command kind, three symbols), and the exchange-core mix of bench/bench_core.py on an inverse, a
 linear and a spot market.
 
@@ -36,11 +37,22 @@ from tests.core.test_properties import CATALOGUE, run
 sys.path.insert(0, "bench")
 from bench_core import generate
 
+def plain(value):
+    # Compiled attributes typed int hold plain ints where the sources keep IntEnum members:
+    # equal values, another repr. Events are compared as values, with their types' names.
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, [plain(v) for v in value])
+    return repr(value)
+
 streams, mixes = pickle.loads(sys.stdin.buffer.read())
 report = {"build": perpetua.CORE_BUILD, "streams": [], "mixes": []}
 for stream in streams:
     _, outputs, hashes = run(stream, Engine(CATALOGUE), narrate=False)
-    digest = hashlib.sha256(repr(outputs).encode()).hexdigest()
+    digest = hashlib.sha256(repr(plain(outputs)).encode()).hexdigest()
     report["streams"].append([digest, hashlib.sha256("".join(hashes).encode()).hexdigest()])
 for symbol, count, seed in mixes:
     snapshot, commands = generate(symbol, count, seed)
@@ -49,7 +61,7 @@ for symbol, count, seed in mixes:
     events = hashlib.sha256()
     states = hashlib.sha256()
     for i, command in enumerate(commands):
-        events.update(repr(engine.apply(command)).encode())
+        events.update(repr(plain(engine.apply(command))).encode())
         if i % 50 == 0:
             states.update(engine.state_hash().encode())
     states.update(engine.state_hash().encode())
@@ -57,7 +69,7 @@ for symbol, count, seed in mixes:
 print(json.dumps(report))
 """
 
-MIXES = (("XBTUSD", 3_000, 1), ("XBTUSDT", 3_000, 2), ("XBT_USDT", 2_000, 3))
+MIXES = (("XBTUSD", 2_000, 1), ("XBTUSDT", 2_000, 2), ("XBT_USDT", 1_500, 3))
 
 
 def _compiled_available() -> bool:
