@@ -17,8 +17,8 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["CHOICES", "CORE_DIR", "NATIVE_DIR", "STAMP_NAME", "describe", "native_problem", "select",
-           "source_hash"]
+__all__ = ["CHOICES", "CORE_DIR", "NATIVE_DIR", "STAMP_NAME", "describe", "native_problem",
+           "select", "source_hash"]
 
 CORE_DIR = Path(__file__).resolve().parent / "core"
 NATIVE_DIR = CORE_DIR / "_native"
