@@ -34,6 +34,7 @@ CORE_PUBLIC_MODULES = PUBLIC_MODULES
 # database the store owns (docs/decisions.md).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("perpetua.core",),
+    ("perpetua.corebuild",),  # chooses the compiled or the pure core before the core loads
     ("perpetua.sequencer",),
     ("perpetua.wire",),
     ("perpetua.marketdata", "perpetua.store", "perpetua.feeds", "perpetua.transport"),
