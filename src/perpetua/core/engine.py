@@ -9,6 +9,9 @@ After every order-affecting command the engine runs the follow-up of executions 
 ReduceOnly upkeep) and the trigger pass for the markets the command touched.
 """
 
+from enum import IntEnum
+from typing import TypeVar
+
 from perpetua.core import (
     image,
     lifecycle,
@@ -43,6 +46,7 @@ from perpetua.core.commands import (
     WithdrawalComplete,
     WithdrawalRequest,
 )
+from perpetua.core.enums import ContingencyType, OrdType, PegPriceType, Side, TimeInForce
 from perpetua.core.events import (
     CancelAllAfterSet,
     IndexUpdated,
@@ -60,6 +64,33 @@ from perpetua.core.units import CURRENCIES
 __all__ = ["Engine"]
 
 _NS_PER_MS = 1_000_000
+
+# The IntEnum fields of commands, by position: a decoder may hand over plain ints (equal values),
+# and compiled code checks the annotated type when it reads a field, so they become members at
+# the entry (an int not in the enum is a ValueError here, as it would be anywhere in the core).
+_PLACE_ENUMS: tuple[tuple[int, type[IntEnum]], ...] = tuple(
+    (PlaceOrder._fields.index(name), cls) for name, cls in (
+        ("side", Side), ("ord_type", OrdType), ("time_in_force", TimeInForce),
+        ("peg_price_type", PegPriceType), ("contingency_type", ContingencyType)))
+_CANCEL_ALL_ENUMS: tuple[tuple[int, type[IntEnum]], ...] = ((CancelAll._fields.index("side"),
+                                                             Side),)
+
+_Cmd = TypeVar("_Cmd", PlaceOrder, CancelAll)
+
+
+def _enum_members(cmd: _Cmd, fields: tuple[tuple[int, type[IntEnum]], ...]) -> _Cmd:
+    raw: tuple[object, ...] = cmd  # read as objects: no type check on plain ints
+    for index, _ in fields:
+        if type(raw[index]) is int:
+            break
+    else:
+        return cmd
+    values = list(raw)
+    for index, cls in fields:
+        value = values[index]
+        if type(value) is int:
+            values[index] = cls(value)
+    return type(cmd)._make(values)
 
 
 class Engine:
@@ -132,7 +163,7 @@ class Engine:
                 triggers.run_triggers(state, market, out)
 
     def _place(self, state: State, cmd: PlaceOrder, out: list[object]) -> None:
-        placement.place(state, cmd, out)
+        placement.place(state, _enum_members(cmd, _PLACE_ENUMS), out)
         self._after_orders(state, (cmd.symbol,), out)
 
     def _amend(self, state: State, cmd: AmendOrder, out: list[object]) -> None:
@@ -147,7 +178,7 @@ class Engine:
         lifecycle.cancel(state, cmd, out)
 
     def _cancel_all(self, state: State, cmd: CancelAll, out: list[object]) -> None:
-        lifecycle.cancel_all(state, cmd, out)
+        lifecycle.cancel_all(state, _enum_members(cmd, _CANCEL_ALL_ENUMS), out)
 
     def _batch(self, state: State, cmd: Batch, out: list[object]) -> None:
         if len(cmd.commands) > BATCH_COMMANDS_MAX:
