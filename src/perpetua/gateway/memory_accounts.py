@@ -5,7 +5,7 @@ installed; it keeps secrets in memory only (nothing at rest, so nothing to encry
 """
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from perpetua.gateway.ports import ApiKeyRecord
 
@@ -40,3 +40,8 @@ class MemoryAccounts:
             name=name,
         )
         return self.add(record)
+
+    def issue_api_key(self, user_id: int, permissions: Sequence[str], cidr: Sequence[str],
+                      name: str) -> tuple[str, str]:
+        record = self.create_api_key(user_id, permissions, cidr, name)
+        return record.key_id, record.secret

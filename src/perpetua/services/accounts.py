@@ -262,6 +262,15 @@ class AccountsService:
 
     # --- API keys ----------------------------------------------------------------------------
 
+    def issue_api_key(self, user_id: int, permissions: Sequence[str], cidr: Sequence[str],
+                      name: str) -> tuple[str, str]:
+        """The operator's route (``POST /admin/apiKey``): a key for ``user_id``, whose user is
+        made first (an unusable random password, a placeholder address) if none has that id."""
+        if self.get_user(user_id) is None:
+            self.create_user(f"user{user_id}@perpetua.invalid", secrets.token_urlsafe(16),
+                             user_id=user_id)
+        return self.create_api_key(user_id, name=name, permissions=permissions, cidr=cidr)
+
     def create_api_key(self, user_id: int, name: str = "", permissions: Iterable[str] = (),
                        cidr: Iterable[str] = (),
                        also: Callable[[Connection, str], None] | None = None
