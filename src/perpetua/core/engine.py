@@ -90,7 +90,8 @@ def _enum_members(cmd: _Cmd, fields: tuple[tuple[int, type[IntEnum]], ...]) -> _
         value = values[index]
         if type(value) is int:
             values[index] = cls(value)
-    return type(cmd)._make(values)
+    rebuilt: _Cmd = type(cmd)._make(values)
+    return rebuilt
 
 
 class Engine:
