@@ -33,7 +33,7 @@ help:
 	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
 	@echo "  make test-pure  the core suites on the pure-Python core (PERPETUA_CORE=python)"
 	@echo "  make core    recompile the core with mypyc after editing it (make venv does it once)"
-	@echo "  make check   ruff, mypy (strict) and the tidy/layering tests"
+	@echo "  make check   ruff (lint and format), mypy (strict) and the tidy/layering tests"
 	@echo "  make bench   run bench/bench_*.py, write bench/results/latest.json"
 	@echo "  make venv    create or update .venv (python3.11, or python3 >= 3.11; PYTHON=... to choose)"
 	@echo "  make clean   remove .venv, caches and bench results"
@@ -120,6 +120,7 @@ test-web: venv web
 check: venv
 	@status=0; \
 	echo "== ruff check"; $(VENV)/bin/ruff check . || status=1; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check src tests bench || status=1; \
 	echo "== mypy"; $(VPY) -m mypy || status=1; \
 	echo "== tidy and layering tests"; \
 	$(VPY) -m pytest tests/test_tidy.py tests/test_layering.py || status=1; \

@@ -60,14 +60,19 @@ def _hash_cost() -> dict[str, float]:
     for i in range(HASHES):
         hasher.hash(f"{PASSWORD} {i}")
     per_hash_s = (time.thread_time() - cpu0) / HASHES
-    return {"hash_cpu_ms": round(per_hash_s * 1000, 1),
-            "hashes_per_s_per_core": round(1 / per_hash_s, 1)}
+    return {
+        "hash_cpu_ms": round(per_hash_s * 1000, 1),
+        "hashes_per_s_per_core": round(1 / per_hash_s, 1),
+    }
 
 
 def _post(port: int, path: str, body: dict[str, Any]) -> tuple[int, float]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1{path}",
-                                     json.dumps(body).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1{path}",
+        json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
     t0 = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -90,8 +95,7 @@ def _users(port: int, sink: Sink) -> list[str]:
     return emails
 
 
-def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int, float]]
-              ) -> None:
+def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int, float]]) -> None:
     interval = 1 / SIGN_IN_RATE
     start = time.perf_counter()
     futures = []
@@ -101,9 +105,14 @@ def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int,
             due = start + n * interval
             if now < due:
                 time.sleep(due - now)
-            futures.append(pool.submit(_post, port, "/user/login",
-                                       {"email": emails[n % len(emails)],
-                                        "password": PASSWORD}))
+            futures.append(
+                pool.submit(
+                    _post,
+                    port,
+                    "/user/login",
+                    {"email": emails[n % len(emails)], "password": PASSWORD},
+                )
+            )
             n += 1
     out.extend(f.result() for f in futures)
 
@@ -111,15 +120,19 @@ def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int,
 def _acks(port: int, keys: list[tuple[str, str]]) -> dict[str, float]:
     paced = gateway_bench._run_loadgen(port, keys, gateway_bench.PACED_RATE / len(keys), 8)
     latencies = [x for r in paced for x in r[2]]
-    return {"achieved_per_s": round(len(latencies) / DURATION_S),
-            "p50_ms": round(gateway_bench._pct(latencies, 0.5), 3),
-            "p99_ms": round(gateway_bench._pct(latencies, 0.99), 3)}
+    return {
+        "achieved_per_s": round(len(latencies) / DURATION_S),
+        "p50_ms": round(gateway_bench._pct(latencies, 0.5), 3),
+        "p99_ms": round(gateway_bench._pct(latencies, 0.99), 3),
+    }
 
 
 def main() -> None:
-    figures: dict[str, Any] = {"bench": "accounts", "cores": os.cpu_count(),
-                               "argon2id": {"t": ARGON2_TIME_COST, "m_kib": ARGON2_MEMORY_KIB,
-                                            "p": ARGON2_PARALLELISM}}
+    figures: dict[str, Any] = {
+        "bench": "accounts",
+        "cores": os.cpu_count(),
+        "argon2id": {"t": ARGON2_TIME_COST, "m_kib": ARGON2_MEMORY_KIB, "p": ARGON2_PARALLELISM},
+    }
     figures.update(_hash_cost())
     sink = Sink()
     smtp_port = free_port()
@@ -129,11 +142,26 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="perpetua-bench-")
     src = Path(__file__).resolve().parents[1] / "src"
     server = subprocess.Popen(
-        [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", data, "--port", str(port),
-         "--operator-key", gateway_bench.OPERATOR, "--no-rate-limits", "--no-store",
-         "--log-level", "error"],
-        env=dict(os.environ, PYTHONPATH=str(src),
-                 PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}"))
+        [
+            sys.executable,
+            "-m",
+            "perpetua.cli",
+            "run",
+            "--data-dir",
+            data,
+            "--port",
+            str(port),
+            "--operator-key",
+            gateway_bench.OPERATOR,
+            "--no-rate-limits",
+            "--no-store",
+            "--log-level",
+            "error",
+        ],
+        env=dict(
+            os.environ, PYTHONPATH=str(src), PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}"
+        ),
+    )
     try:
         for _ in range(150):
             try:
@@ -151,9 +179,12 @@ def main() -> None:
         signer.join()
         latencies = [t for status, t in results if status == 200]
         figures["sign_ins"] = {
-            "rate_per_s": SIGN_IN_RATE, "done": len(results), "ok": len(latencies),
+            "rate_per_s": SIGN_IN_RATE,
+            "done": len(results),
+            "ok": len(latencies),
             "p50_ms": round(gateway_bench._pct(latencies, 0.5), 1) if latencies else None,
-            "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None}
+            "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None,
+        }
         print(json.dumps(figures))
     finally:
         server.send_signal(signal.SIGTERM)

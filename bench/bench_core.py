@@ -72,8 +72,17 @@ def generate(symbol: str, count: int, seed: int) -> tuple[dict[str, object], lis
 
     for _ in range(RESTING_TARGET):
         side = rng.choice((1, -1))
-        apply(PlaceOrder(ts, rng.randint(1, ACCOUNTS), symbol, Side(side),
-                         lot * rng.randint(1, 10), OrdType.LIMIT, price=resting_price(side)))
+        apply(
+            PlaceOrder(
+                ts,
+                rng.randint(1, ACCOUNTS),
+                symbol,
+                Side(side),
+                lot * rng.randint(1, 10),
+                OrdType.LIMIT,
+                price=resting_price(side),
+            )
+        )
     commands.clear()
     snapshot = engine.snapshot()
     while len(commands) < count:
@@ -83,14 +92,31 @@ def generate(symbol: str, count: int, seed: int) -> tuple[dict[str, object], lis
         if roll < 9 or not ids:
             side = rng.choice((1, -1))
             price = resting_price(side) if rng.random() < 0.8 else mid + side * rng.randint(0, 5)
-            apply(PlaceOrder(ts, rng.randint(1, ACCOUNTS), symbol, Side(side),
-                             lot * rng.randint(1, 10), OrdType.LIMIT, price=price))
+            apply(
+                PlaceOrder(
+                    ts,
+                    rng.randint(1, ACCOUNTS),
+                    symbol,
+                    Side(side),
+                    lot * rng.randint(1, 10),
+                    OrdType.LIMIT,
+                    price=price,
+                )
+            )
         elif roll < 12:
             side = rng.choice((1, -1))
-            apply(PlaceOrder(ts, rng.randint(1, ACCOUNTS), symbol, Side(side),
-                             lot * rng.randint(1, 5), OrdType.LIMIT,
-                             price=mid + side * LEVELS_SPAN,
-                             time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL))
+            apply(
+                PlaceOrder(
+                    ts,
+                    rng.randint(1, ACCOUNTS),
+                    symbol,
+                    Side(side),
+                    lot * rng.randint(1, 5),
+                    OrdType.LIMIT,
+                    price=mid + side * LEVELS_SPAN,
+                    time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
+                )
+            )
         elif roll < 18:
             order_id = rng.choice(ids)
             apply(CancelOrders(ts, live[order_id][0], (order_id,)))
@@ -133,8 +159,9 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
         "latency_cpu_ns_p99": latencies[n * 99 // 100],
         "latency_cpu_ns_p999": latencies[n * 999 // 1000],
         "resting_orders_end": len(engine.state.orders),
-        "levels_end": sum(len(m.book.bids.prices) + len(m.book.asks.prices)
-                          for m in engine.state.markets.values()),
+        "levels_end": sum(
+            len(m.book.bids.prices) + len(m.book.asks.prices) for m in engine.state.markets.values()
+        ),
     }
 
 
@@ -142,9 +169,23 @@ def _child(args: argparse.Namespace, build: str) -> dict[str, object]:
     """The same measurement in a child process running ``build`` (PERPETUA_CORE)."""
     env = dict(os.environ, PERPETUA_CORE=build)
     result = subprocess.run(
-        [sys.executable, __file__, "--commands", str(args.commands), "--symbol", args.symbol,
-         "--seed", str(args.seed), "--mode", "here"],
-        env=env, capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            __file__,
+            "--commands",
+            str(args.commands),
+            "--symbol",
+            args.symbol,
+            "--seed",
+            str(args.seed),
+            "--mode",
+            "here",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures: dict[str, object] = json.loads(result.stdout)
     return figures
 
@@ -154,17 +195,23 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--symbol", default="XBTUSD")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--mode", choices=("both", "python", "compiled", "here"), default="both",
-                        help="the pure-Python core, the mypyc-compiled one, both, or whichever "
-                             "this process runs")
+    parser.add_argument(
+        "--mode",
+        choices=("both", "python", "compiled", "here"),
+        default="both",
+        help="the pure-Python core, the mypyc-compiled one, both, or whichever this process runs",
+    )
     args = parser.parse_args()
     if args.mode != "here":
         builds = ("compiled", "python") if args.mode == "both" else (args.mode,)
         figures: dict[str, object] = {"bench": "core_exchange_core_mix"}
         for build in builds:
             figures[build] = _child(args, build)
-            print(f"{build} core: {figures[build]['commands_per_second']} commands/s "  # type: ignore[index]
-                  f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+            print(
+                f"{build} core: {figures[build]['commands_per_second']} commands/s "  # type: ignore[index]
+                f"(load {os.getloadavg()[0]:.2f})",
+                file=sys.stderr,
+            )
         print(json.dumps(figures))
         return
     print(f"generating {args.commands} commands...", file=sys.stderr)
@@ -179,10 +226,15 @@ def main() -> None:
         mix[name] = mix.get(name, 0) + 1
     import perpetua
 
-    figures = {"bench": "core_exchange_core_mix", "symbol": args.symbol,
-               "python": sys.version.split()[0],
-               "core_build": getattr(perpetua, "CORE_BUILD", "unknown"),
-               "load_average_1m": round(os.getloadavg()[0], 2), "mix": mix, **result}
+    figures = {
+        "bench": "core_exchange_core_mix",
+        "symbol": args.symbol,
+        "python": sys.version.split()[0],
+        "core_build": getattr(perpetua, "CORE_BUILD", "unknown"),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "mix": mix,
+        **result,
+    }
     print(json.dumps(figures))
 
 

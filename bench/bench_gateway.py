@@ -49,10 +49,12 @@ def _free_port() -> int:
 
 
 def _admin(port: int, path: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/admin/{path}",
-                                 json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json",
-                                          "x-operator-key": OPERATOR})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/admin/{path}",
+        json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json", "x-operator-key": OPERATOR},
+    )
     return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
 
@@ -73,19 +75,25 @@ class Signer:
         expires = int(time.time()) + 60
         cached = self.cache.get((verb, path, body))
         if cached is None or cached[0] != expires:
-            sig = hmac.new(self.key[1].encode(), verb.encode() + path.encode()
-                           + str(expires).encode() + body, hashlib.sha256).hexdigest()
-            head = (f"{verb} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-                    f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-                    f"api-key: {self.key[0]}\r\napi-expires: {expires}\r\n"
-                    f"api-signature: {sig}\r\n\r\n").encode()
+            sig = hmac.new(
+                self.key[1].encode(),
+                verb.encode() + path.encode() + str(expires).encode() + body,
+                hashlib.sha256,
+            ).hexdigest()
+            head = (
+                f"{verb} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+                f"api-key: {self.key[0]}\r\napi-expires: {expires}\r\n"
+                f"api-signature: {sig}\r\n\r\n"
+            ).encode()
             cached = (expires, head + body)
             self.cache[(verb, path, body)] = cached
         return cached[1]
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    request: bytes) -> int:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -98,8 +106,15 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return status
 
 
-async def _connection(port: int, signer: Signer, body: bytes, deadline: float, interval: float,
-                      latencies: list[float], statuses: dict[int, int]) -> int:
+async def _connection(
+    port: int,
+    signer: Signer,
+    body: bytes,
+    deadline: float,
+    interval: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sent = 0
     start = time.perf_counter()
@@ -117,31 +132,46 @@ async def _connection(port: int, signer: Signer, body: bytes, deadline: float, i
     return sent
 
 
-async def _loadgen(port: int, key: tuple[str, str], seconds: float, rate: float,
-                   connections: int) -> tuple[int, float, list[float], dict[int, int]]:
+async def _loadgen(
+    port: int, key: tuple[str, str], seconds: float, rate: float, connections: int
+) -> tuple[int, float, list[float], dict[int, int]]:
     signer = Signer(key)
-    body = json.dumps({"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 1000,
-                       "timeInForce": "ImmediateOrCancel"}).encode()
+    body = json.dumps(
+        {
+            "symbol": "XBTUSD",
+            "side": "Buy",
+            "orderQty": 100,
+            "price": 1000,
+            "timeInForce": "ImmediateOrCancel",
+        }
+    ).encode()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     interval = connections / rate if rate else 0.0
     start = time.perf_counter()
-    counts = await asyncio.gather(*(
-        _connection(port, signer, body, start + seconds, interval, latencies, statuses)
-        for _ in range(connections)))
+    counts = await asyncio.gather(
+        *(
+            _connection(port, signer, body, start + seconds, interval, latencies, statuses)
+            for _ in range(connections)
+        )
+    )
     return sum(counts), time.perf_counter() - start, latencies, statuses
 
 
-def _loadgen_proc(port: int, key: tuple[str, str], seconds: float, rate: float,
-                  connections: int, out: Any) -> None:
+def _loadgen_proc(
+    port: int, key: tuple[str, str], seconds: float, rate: float, connections: int, out: Any
+) -> None:
     out.put(asyncio.run(_loadgen(port, key, seconds, rate, connections)))
 
 
-def _run_loadgen(port: int, keys: list[tuple[str, str]], rate_each: float, connections: int
-                 ) -> list[Any]:
+def _run_loadgen(
+    port: int, keys: list[tuple[str, str]], rate_each: float, connections: int
+) -> list[Any]:
     out: Any = mp.Queue()
-    procs = [mp.Process(target=_loadgen_proc,
-                        args=(port, k, DURATION_S, rate_each, connections, out)) for k in keys]
+    procs = [
+        mp.Process(target=_loadgen_proc, args=(port, k, DURATION_S, rate_each, connections, out))
+        for k in keys
+    ]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -160,11 +190,13 @@ async def _subscriber(port: int, counts: list[int], index: int, ready: list[int]
     """A raw WebSocket client that counts data messages (C-speed ``bytes.count`` of the marker
     each payload starts with; the tail of each read is kept so a split marker is not lost)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write((
-        "GET /realtime?subscribe=orderBookL2:XBTUSD,trade:XBTUSD HTTP/1.1\r\n"
-        f"host: 127.0.0.1:{port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
-        "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
-    ).encode())
+    writer.write(
+        (
+            "GET /realtime?subscribe=orderBookL2:XBTUSD,trade:XBTUSD HTTP/1.1\r\n"
+            f"host: 127.0.0.1:{port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+            "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+        ).encode()
+    )
     await reader.readuntil(b"\r\n\r\n")
     tail = b""
     keep = len(DATA_MARKER) - 1
@@ -184,8 +216,7 @@ async def _subscriber(port: int, counts: list[int], index: int, ready: list[int]
 async def _subscribers(port: int, seconds: float, ready_event: Any, out: Any) -> None:
     counts = [0] * SUBSCRIBERS
     ready = [0] * SUBSCRIBERS
-    tasks = [asyncio.create_task(_subscriber(port, counts, i, ready))
-             for i in range(SUBSCRIBERS)]
+    tasks = [asyncio.create_task(_subscriber(port, counts, i, ready)) for i in range(SUBSCRIBERS)]
     while sum(ready) < SUBSCRIBERS:
         await asyncio.sleep(0.05)
     ready_event.set()
@@ -202,8 +233,9 @@ def _subscriber_proc(port: int, seconds: float, ready: Any, out: Any) -> None:
     asyncio.run(_subscribers(port, seconds, ready, out))
 
 
-async def _producer(port: int, key: tuple[str, str], seconds: float, side: str,
-                    connections: int, out: Any) -> None:
+async def _producer(
+    port: int, key: tuple[str, str], seconds: float, side: str, connections: int, out: Any
+) -> None:
     """A market maker's loop (the sample market maker's ``amend_bulk_orders``): each connection
     keeps ``QUOTES_PER_CONNECTION`` resting quotes and re-prices them all with one bulk amend,
     again and again (each re-priced quote leaves one level and joins another: L2 deltas);
@@ -216,28 +248,47 @@ async def _producer(port: int, key: tuple[str, str], seconds: float, side: str,
 
     def prices(offset: int, shift: int) -> list[float]:
         base = 50_000.5 if side == "Sell" else 49_999.5
-        return [base + sign * (5 + ((i * connections + offset + shift) % 60) * 0.5)
-                for i in range(QUOTES_PER_CONNECTION)]
+        return [
+            base + sign * (5 + ((i * connections + offset + shift) % 60) * 0.5)
+            for i in range(QUOTES_PER_CONNECTION)
+        ]
 
     async def one(offset: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        orders = [{"symbol": "XBTUSD", "side": side, "orderQty": 100, "price": p}
-                  for p in prices(offset, 0)]
-        placed = await _json(reader, writer, signer.request(
-            "POST", "/api/v1/order/bulk", json.dumps({"orders": orders}).encode()))
+        orders = [
+            {"symbol": "XBTUSD", "side": side, "orderQty": 100, "price": p}
+            for p in prices(offset, 0)
+        ]
+        placed = await _json(
+            reader,
+            writer,
+            signer.request("POST", "/api/v1/order/bulk", json.dumps({"orders": orders}).encode()),
+        )
         ids = [o["orderID"] for o in placed]
         shift = 0
         while time.perf_counter() < deadline:
             shift += 1
             if shift % 10 == 0:
-                body = json.dumps({"symbol": "XBTUSD", "side": other, "orderQty": 100,
-                                   "price": 50_100 if other == "Buy" else 49_900,
-                                   "timeInForce": "ImmediateOrCancel"}).encode()
+                body = json.dumps(
+                    {
+                        "symbol": "XBTUSD",
+                        "side": other,
+                        "orderQty": 100,
+                        "price": 50_100 if other == "Buy" else 49_900,
+                        "timeInForce": "ImmediateOrCancel",
+                    }
+                ).encode()
                 await _exchange(reader, writer, signer.request("POST", "/api/v1/order", body))
-            amends = [{"orderID": i, "price": p} for i, p in zip(ids, prices(offset, shift),
-                                                                  strict=True)]
-            await _exchange(reader, writer, signer.request(
-                "PUT", "/api/v1/order/bulk", json.dumps({"orders": amends}).encode()))
+            amends = [
+                {"orderID": i, "price": p} for i, p in zip(ids, prices(offset, shift), strict=True)
+            ]
+            await _exchange(
+                reader,
+                writer,
+                signer.request(
+                    "PUT", "/api/v1/order/bulk", json.dumps({"orders": amends}).encode()
+                ),
+            )
             requests[0] += 1
         writer.close()
 
@@ -245,17 +296,18 @@ async def _producer(port: int, key: tuple[str, str], seconds: float, side: str,
     out.put(requests[0])
 
 
-async def _json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                ) -> Any:
+async def _json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> Any:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line[15:]) for line in head.split(b"\r\n")
-                  if line[:15].lower() == b"content-length:")
+    length = next(
+        int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"
+    )
     return json.loads(await reader.readexactly(length))
 
 
-def _producer_proc(port: int, key: tuple[str, str], seconds: float, side: str,
-                   connections: int, out: Any) -> None:
+def _producer_proc(
+    port: int, key: tuple[str, str], seconds: float, side: str, connections: int, out: Any
+) -> None:
     asyncio.run(_producer(port, key, seconds, side, connections, out))
 
 
@@ -264,9 +316,13 @@ def _fanout(port: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
     sub = mp.Process(target=_subscriber_proc, args=(port, DURATION_S, ready, out))
     sub.start()
     ready.wait(60)
-    producers = [mp.Process(target=_producer_proc, args=(port, k, DURATION_S + 1, side,
-                                                         PRODUCER_CONNECTIONS // 2, placed))
-                 for k, side in zip(keys[:2], ("Buy", "Sell"), strict=True)]
+    producers = [
+        mp.Process(
+            target=_producer_proc,
+            args=(port, k, DURATION_S + 1, side, PRODUCER_CONNECTIONS // 2, placed),
+        )
+        for k, side in zip(keys[:2], ("Buy", "Sell"), strict=True)
+    ]
     for p in producers:
         p.start()
     delivered, elapsed = out.get()
@@ -274,10 +330,13 @@ def _fanout(port: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
     for p in producers:
         p.join()
     sub.join()
-    return {"subscribers": SUBSCRIBERS, "messages_delivered": delivered,
-            "messages_per_s": round(delivered / elapsed),
-            "producer_bulk_amends_per_s": round(requests / (DURATION_S + 1)),
-            "quotes_per_amend": QUOTES_PER_CONNECTION}
+    return {
+        "subscribers": SUBSCRIBERS,
+        "messages_delivered": delivered,
+        "messages_per_s": round(delivered / elapsed),
+        "producer_bulk_amends_per_s": round(requests / (DURATION_S + 1)),
+        "quotes_per_amend": QUOTES_PER_CONNECTION,
+    }
 
 
 def _cpu_s(pid: int) -> float:
@@ -312,9 +371,13 @@ def _pct(values: list[float], q: float) -> float:
 
 def _run_help() -> str:
     src = Path(__file__).resolve().parents[1] / "src"
-    return subprocess.run([sys.executable, "-m", "perpetua.cli", "run", "--help"],
-                          env=dict(os.environ, PYTHONPATH=str(src)), capture_output=True,
-                          text=True, check=False).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "perpetua.cli", "run", "--help"],
+        env=dict(os.environ, PYTHONPATH=str(src)),
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
 
 
 def main() -> None:
@@ -322,12 +385,27 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="perpetua-bench-")
     src = Path(__file__).resolve().parents[1] / "src"
     server = subprocess.Popen(
-        [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", data, "--port", str(port),
-         "--operator-key", OPERATOR, "--no-rate-limits", "--no-store", "--log-level", "error",
-         # the orders are priced for a still mark: no index feeds (before the runtime, `run`
-         # had none; the option exists since)
-         *(["--no-feeds"] if "--no-feeds" in _run_help() else [])],
-        env=dict(os.environ, PYTHONPATH=str(src)))
+        [
+            sys.executable,
+            "-m",
+            "perpetua.cli",
+            "run",
+            "--data-dir",
+            data,
+            "--port",
+            str(port),
+            "--operator-key",
+            OPERATOR,
+            "--no-rate-limits",
+            "--no-store",
+            "--log-level",
+            "error",
+            # the orders are priced for a still mark: no index feeds (before the runtime, `run`
+            # had none; the option exists since)
+            *(["--no-feeds"] if "--no-feeds" in _run_help() else []),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(src)),
+    )
     try:
         for _ in range(100):
             try:
@@ -346,29 +424,37 @@ def main() -> None:
             for k, v in r[3].items():
                 statuses[k] = statuses.get(k, 0) + v
         full_latencies = [x for r in results for x in r[2]]
-        paced = _run_loadgen(port, keys[:LOADGEN_PROCESSES],
-                             PACED_RATE / LOADGEN_PROCESSES, 8)
+        paced = _run_loadgen(port, keys[:LOADGEN_PROCESSES], PACED_RATE / LOADGEN_PROCESSES, 8)
         latencies = [x for r in paced for x in r[2]]
         cpu0 = _cpu_s(server.pid)
         fanout = _fanout(port, keys)
         fanout["server_cpu_s"] = round(_cpu_s(server.pid) - cpu0, 2)
         fsync = _fsync_ms(data)
-        print(json.dumps({
-            "bench": "gateway", "cores": os.cpu_count(),
-            "rest_orders_per_s": round(total / elapsed),
-            "rest_in_flight": LOADGEN_PROCESSES * CONNECTIONS,
-            "rest_orders_per_server_cpu_s": round(total / cpu_rest) if cpu_rest else None,
-            "server_cpu_share": round(cpu_rest / elapsed, 2),
-            "rest_statuses": statuses,
-            "rest_p50_ms_at_max": round(_pct(full_latencies, 0.50), 3),
-            "paced_rate_per_s": PACED_RATE,
-            "paced_achieved_per_s": round(len(latencies) / DURATION_S),
-            "ack_p50_ms": round(_pct(latencies, 0.50), 3),
-            "ack_p99_ms": round(_pct(latencies, 0.99), 3),
-            "fsync_ms": fsync,
-            "ws_fanout": fanout,
-            "targets": {"rest_orders_per_s": 5000, "ack_p99_ms": 10, "ws_messages_per_s": 200000},
-        }))
+        print(
+            json.dumps(
+                {
+                    "bench": "gateway",
+                    "cores": os.cpu_count(),
+                    "rest_orders_per_s": round(total / elapsed),
+                    "rest_in_flight": LOADGEN_PROCESSES * CONNECTIONS,
+                    "rest_orders_per_server_cpu_s": round(total / cpu_rest) if cpu_rest else None,
+                    "server_cpu_share": round(cpu_rest / elapsed, 2),
+                    "rest_statuses": statuses,
+                    "rest_p50_ms_at_max": round(_pct(full_latencies, 0.50), 3),
+                    "paced_rate_per_s": PACED_RATE,
+                    "paced_achieved_per_s": round(len(latencies) / DURATION_S),
+                    "ack_p50_ms": round(_pct(latencies, 0.50), 3),
+                    "ack_p99_ms": round(_pct(latencies, 0.99), 3),
+                    "fsync_ms": fsync,
+                    "ws_fanout": fanout,
+                    "targets": {
+                        "rest_orders_per_s": 5000,
+                        "ack_p99_ms": 10,
+                        "ws_messages_per_s": 200000,
+                    },
+                }
+            )
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)

@@ -66,21 +66,39 @@ def resting_orders(count: int) -> dict[str, object]:
     for i in range(count):
         side = 1 if i % 2 == 0 else -1
         offset = 1 + (i // 2) % LEVELS_PER_SIDE
-        apply(PlaceOrder(2 + i, 1 + i // ORDERS_PER_ACCOUNT, ORDER_SYMBOL, Side(side),
-                         spec.lot_size, OrdType.LIMIT, price=mid - side * offset))
+        apply(
+            PlaceOrder(
+                2 + i,
+                1 + i // ORDERS_PER_ACCOUNT,
+                ORDER_SYMBOL,
+                Side(side),
+                spec.lot_size,
+                OrdType.LIMIT,
+                price=mid - side * offset,
+            )
+        )
     seconds = time.perf_counter() - started
     grown = rss_bytes() - before
     resting = len(engine.state.orders)
-    return {"part": "resting_orders", "resting_orders": resting, "accounts": accounts,
-            "bytes_per_resting_order": round(grown / resting), "rss_growth_bytes": grown,
-            "seconds": round(seconds, 1)}
+    return {
+        "part": "resting_orders",
+        "resting_orders": resting,
+        "accounts": accounts,
+        "bytes_per_resting_order": round(grown / resting),
+        "rss_growth_bytes": grown,
+        "seconds": round(seconds, 1),
+    }
 
 
 def open_positions(count: int) -> dict[str, object]:
     engine = Engine(default_catalogue())
-    specs = [s for s in engine.instruments
-             if s.payout in (Payout.INVERSE, Payout.LINEAR, Payout.QUANTO)
-             and s.state == "Open" and s.trading_hours is ALWAYS_OPEN][:MARKETS_FOR_POSITIONS]
+    specs = [
+        s
+        for s in engine.instruments
+        if s.payout in (Payout.INVERSE, Payout.LINEAR, Payout.QUANTO)
+        and s.state == "Open"
+        and s.trading_hours is ALWAYS_OPEN
+    ][:MARKETS_FOR_POSITIONS]
     accounts = -(-count // len(specs))
     accounts += accounts % 2
     _fund(engine, accounts)
@@ -91,19 +109,35 @@ def open_positions(count: int) -> dict[str, object]:
     for spec in specs:
         price = 1_000 * spec.tick_den // spec.tick_num  # ~1,000 in the quote currency
         for maker in range(1, accounts + 1, 2):
-            apply(PlaceOrder(ts, maker, spec.symbol, Side.SELL, spec.lot_size, OrdType.LIMIT,
-                             price=price))
-            apply(PlaceOrder(ts + 1, maker + 1, spec.symbol, Side.BUY, spec.lot_size,
-                             OrdType.LIMIT, price=price))
+            apply(
+                PlaceOrder(
+                    ts, maker, spec.symbol, Side.SELL, spec.lot_size, OrdType.LIMIT, price=price
+                )
+            )
+            apply(
+                PlaceOrder(
+                    ts + 1,
+                    maker + 1,
+                    spec.symbol,
+                    Side.BUY,
+                    spec.lot_size,
+                    OrdType.LIMIT,
+                    price=price,
+                )
+            )
             ts += 2
     seconds = time.perf_counter() - started
     grown = rss_bytes() - before
-    positions = sum(1 for m in engine.state.markets.values() for p in m.positions.values()
-                    if p.qty)
-    return {"part": "open_positions", "open_positions": positions, "accounts": accounts,
-            "markets": [s.symbol for s in specs],
-            "bytes_per_open_position": round(grown / max(positions, 1)),
-            "rss_growth_bytes": grown, "seconds": round(seconds, 1)}
+    positions = sum(1 for m in engine.state.markets.values() for p in m.positions.values() if p.qty)
+    return {
+        "part": "open_positions",
+        "open_positions": positions,
+        "accounts": accounts,
+        "markets": [s.symbol for s in specs],
+        "bytes_per_open_position": round(grown / max(positions, 1)),
+        "rss_growth_bytes": grown,
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -116,14 +150,25 @@ def main() -> None:
         print(json.dumps({"core_build": perpetua.CORE_BUILD, **resting_orders(args.orders)}))
         return
     if args.part == "positions":
-        print(json.dumps({"core_build": perpetua.CORE_BUILD,
-                          **open_positions(args.positions)}))
+        print(json.dumps({"core_build": perpetua.CORE_BUILD, **open_positions(args.positions)}))
         return
     figures: dict[str, object] = {"bench": "memory"}
     for part in ("orders", "positions"):
         child = subprocess.run(
-            [sys.executable, __file__, "--part", part, "--orders", str(args.orders),
-             "--positions", str(args.positions)], capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                __file__,
+                "--part",
+                part,
+                "--orders",
+                str(args.orders),
+                "--positions",
+                str(args.positions),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures[part] = json.loads(child.stdout)
         figures[part]["load_average_1m"] = round(os.getloadavg()[0], 2)  # type: ignore[index]
     print(json.dumps(figures))

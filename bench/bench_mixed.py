@@ -75,9 +75,17 @@ def run_engine(orders: list[Order]) -> tuple[int, int]:
         engine.apply(Deposit(1, trader, spec.settl_currency, 10**15, f"mixed-{trader}"))
     lot = spec.lot_size
     commands = [
-        PlaceOrder(2 + i, trader, SYMBOL, Side(side), lots * lot,
-                   OrdType.LIMIT if price is not None else OrdType.MARKET, price=price)
-        for i, (trader, side, lots, price) in enumerate(orders)]
+        PlaceOrder(
+            2 + i,
+            trader,
+            SYMBOL,
+            Side(side),
+            lots * lot,
+            OrdType.LIMIT if price is not None else OrdType.MARKET,
+            price=price,
+        )
+        for i, (trader, side, lots, price) in enumerate(orders)
+    ]
     apply = engine.apply
     trades = 0
     gc.collect()
@@ -130,8 +138,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--builds", action="store_true",
-                        help="run once per core build (compiled, python) in child processes")
+    parser.add_argument(
+        "--builds",
+        action="store_true",
+        help="run once per core build (compiled, python) in child processes",
+    )
     args = parser.parse_args()
     if not args.builds:
         print(json.dumps({"bench": "mixed_v1_shaped", **measure(args.orders, args.repeat)}))
@@ -139,9 +150,12 @@ def main() -> None:
     figures: dict[str, object] = {"bench": "mixed_v1_shaped"}
     for build in ("compiled", "python"):
         child = subprocess.run(
-            [sys.executable, __file__, "--orders", str(args.orders), "--repeat",
-             str(args.repeat)], env={**os.environ, "PERPETUA_CORE": build},
-            capture_output=True, text=True, check=True)
+            [sys.executable, __file__, "--orders", str(args.orders), "--repeat", str(args.repeat)],
+            env={**os.environ, "PERPETUA_CORE": build},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures[build] = json.loads(child.stdout)
     print(json.dumps(figures))
 

@@ -114,8 +114,9 @@ def build(positions: int, near: int, seed: int) -> Runner:
         for level in range(LADDER_LEVELS_PER_ACCOUNT):
             step = n + len(LADDER_ACCOUNTS) * level
             price = ENTRY_TICKS - 600 - step * LADDER_STEP_TICKS
-            run.apply(PlaceOrder(0, account, SYMBOL, Side.BUY, 50 * LOT, OrdType.LIMIT,
-                                 price=price))
+            run.apply(
+                PlaceOrder(0, account, SYMBOL, Side.BUY, 50 * LOT, OrdType.LIMIT, price=price)
+            )
     pairs = positions // 2
     for i in range(pairs):
         short, long = FIRST_PAIR_ACCOUNT + 2 * i, FIRST_PAIR_ACCOUNT + 2 * i + 1
@@ -246,8 +247,11 @@ def gateway_percentiles(run: Runner) -> dict[str, object]:
     for pos in market.positions.values():
         if pos.qty and pos.account > 0:
             bankrupt, _ = published_prices(state, market, pos)
-            rows.append(PositionChanged(run.ts_ns, pos.account, SYMBOL, pos.qty, pos.cost, 0,
-                                        bankrupt_price=bankrupt))
+            rows.append(
+                PositionChanged(
+                    run.ts_ns, pos.account, SYMBOL, pos.qty, pos.cost, 0, bankrupt_price=bankrupt
+                )
+            )
     spec = market.spec
     gc.collect()
     gc.disable()
@@ -294,25 +298,32 @@ def adl_update(run: Runner) -> dict[str, object]:
     deleveraged = sum(type(e) is Deleveraged for e in events)
     if not deleveraged:
         raise SystemExit("the ADL update deleveraged nobody")
-    return {"cpu_ms": round(elapsed / 1e6, 1), "opposing_positions_ranked": shorts,
-            "taken_over_qty": qty, "positions_deleveraged": deleveraged}
+    return {
+        "cpu_ms": round(elapsed / 1e6, 1),
+        "opposing_positions_ranked": shorts,
+        "taken_over_qty": qty,
+        "positions_deleveraged": deleveraged,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--positions", default="1000,10000,100000",
-                        help="comma-separated open position counts")
+    parser.add_argument(
+        "--positions", default="1000,10000,100000", help="comma-separated open position counts"
+    )
     parser.add_argument("--near", type=int, default=400, help="longs close to liquidation")
     parser.add_argument("--quiet-updates", type=int, default=2_000)
-    parser.add_argument("--mix-commands", type=int, default=100_000,
-                        help="trading-core mix size; 0 skips it")
+    parser.add_argument(
+        "--mix-commands", type=int, default=100_000, help="trading-core mix size; 0 skips it"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     results = []
     for positions in (int(p) for p in args.positions.split(",")):
         print(f"mark update with {positions} positions...", file=sys.stderr)
-        results.append(mark_update(positions, min(args.near, positions // 2), args.quiet_updates,
-                                   args.seed))
+        results.append(
+            mark_update(positions, min(args.near, positions // 2), args.quiet_updates, args.seed)
+        )
     figures: dict[str, object] = {
         "bench": "risk",
         "python": sys.version.split()[0],

@@ -99,8 +99,13 @@ def produce(sequencer: Sequencer, commands: list[Any]) -> int:
     return retries
 
 
-def run_mode(name: str, image: dict[str, object], commands: list[Any],
-             data_dir: Path | None, config: SequencerConfig) -> dict[str, object]:
+def run_mode(
+    name: str,
+    image: dict[str, object],
+    commands: list[Any],
+    data_dir: Path | None,
+    config: SequencerConfig,
+) -> dict[str, object]:
     print(f"{name}: {len(commands)} commands...", file=sys.stderr, flush=True)
     if name.startswith("null_engine"):
         engine: Engine = NullEngine(default_catalogue())
@@ -113,10 +118,12 @@ def run_mode(name: str, image: dict[str, object], commands: list[Any],
         sequencer = Sequencer(start_engine(image), NullJournal(), config=config)
     else:
         snapshot_engine = start_engine(image)
-        write_engine_snapshot(data_paths(data_dir).snapshots, 0, snapshot_engine.state_hash(),
-                              image)
-        sequencer = Sequencer.open(data_dir, lambda: Engine(default_catalogue()),
-                                   config=config, audit=False)
+        write_engine_snapshot(
+            data_paths(data_dir).snapshots, 0, snapshot_engine.state_hash(), image
+        )
+        sequencer = Sequencer.open(
+            data_dir, lambda: Engine(default_catalogue()), config=config, audit=False
+        )
     batch_sizes: list[int] = []
     sequencer.subscribe_batches(lambda batch: batch_sizes.append(len(batch)))
     retries: list[int] = []
@@ -229,24 +236,36 @@ def main() -> None:
     try:
         modes = {
             "journal_off": (None, SequencerConfig(**no_snapshots)),  # type: ignore[arg-type]
-            "journal_none": (scratch / "none", SequencerConfig(
-                **no_snapshots, journal=JournalConfig(fsync_policy=FsyncPolicy.NONE))),  # type: ignore[arg-type]
+            "journal_none": (
+                scratch / "none",
+                SequencerConfig(
+                    **no_snapshots, journal=JournalConfig(fsync_policy=FsyncPolicy.NONE)
+                ),
+            ),  # type: ignore[arg-type]
             "journal_always": (scratch / "always", SequencerConfig(**no_snapshots)),  # type: ignore[arg-type]
-            "journal_always_unpipelined": (scratch / "unpipelined", SequencerConfig(
-                **no_snapshots, pipeline_batches_max=1)),  # type: ignore[arg-type]
+            "journal_always_unpipelined": (
+                scratch / "unpipelined",
+                SequencerConfig(**no_snapshots, pipeline_batches_max=1),
+            ),  # type: ignore[arg-type]
             "null_engine_journal_off": (None, SequencerConfig(**no_snapshots)),  # type: ignore[arg-type]
             "null_engine_journal_always": (scratch / "null", SequencerConfig(**no_snapshots)),  # type: ignore[arg-type]
-            "null_engine_journal_always_unpipelined": (scratch / "null-unpipelined",
-                                                       SequencerConfig(**no_snapshots,  # type: ignore[arg-type]
-                                                                       pipeline_batches_max=1)),
+            "null_engine_journal_always_unpipelined": (
+                scratch / "null-unpipelined",
+                SequencerConfig(
+                    **no_snapshots,  # type: ignore[arg-type]
+                    pipeline_batches_max=1,
+                ),
+            ),
         }
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in modes}
         for attempt in range(args.repeat):  # interleaved, so load changes hit every mode
             for name, (data_dir, config) in modes.items():
                 run_dir = None if data_dir is None else data_dir / str(attempt)
                 runs[name].append(run_mode(name, image, commands, run_dir, config))
-        results = {name: max(found, key=lambda r: r["commands_per_second"])  # type: ignore[arg-type, return-value]
-                   for name, found in runs.items()}
+        results = {
+            name: max(found, key=lambda r: r["commands_per_second"])  # type: ignore[arg-type, return-value]
+            for name, found in runs.items()
+        }
         for name, found in runs.items():
             rates = [r["commands_per_second"] for r in found]
             results[name]["commands_per_second_all_runs"] = rates
@@ -256,20 +275,26 @@ def main() -> None:
     off = results["journal_off"]["commands_per_second"]
     always = results["journal_always"]["commands_per_second"]
     none = results["journal_none"]["commands_per_second"]
-    print(json.dumps({
-        "bench": "sequencer",
-        "python": sys.version.split()[0],
-        "symbol": args.symbol,
-        "journal_off_means": "NullJournal: no journal at all",
-        **results,
-        "ratio_always_vs_off": round(always / off, 3),  # type: ignore[operator]
-        "ratio_always_vs_none": round(always / none, 3),  # type: ignore[operator]
-        "null_engine_ratio_always_vs_off": round(
-            results["null_engine_journal_always"]["commands_per_second"]  # type: ignore[operator]
-            / results["null_engine_journal_off"]["commands_per_second"], 3),
-        "load_average_1m_at_start": load_average,
-        "recovery": recovery,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "sequencer",
+                "python": sys.version.split()[0],
+                "symbol": args.symbol,
+                "journal_off_means": "NullJournal: no journal at all",
+                **results,
+                "ratio_always_vs_off": round(always / off, 3),  # type: ignore[operator]
+                "ratio_always_vs_none": round(always / none, 3),  # type: ignore[operator]
+                "null_engine_ratio_always_vs_off": round(
+                    results["null_engine_journal_always"]["commands_per_second"]  # type: ignore[operator]
+                    / results["null_engine_journal_off"]["commands_per_second"],
+                    3,
+                ),
+                "load_average_1m_at_start": load_average,
+                "recovery": recovery,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

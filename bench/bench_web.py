@@ -17,8 +17,14 @@ TIMEOUT_S = 300
 
 def main() -> int:
     env = dict(os.environ, PERPETUA_PYTHON=os.environ.get("PERPETUA_PYTHON", sys.executable))
-    result = subprocess.run(["node", "e2e/measure.mjs"], cwd=REPO / "web", env=env,
-                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    result = subprocess.run(
+        ["node", "e2e/measure.mjs"],
+        cwd=REPO / "web",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     sys.stderr.write(result.stderr)
     if result.returncode != 0:
         return result.returncode

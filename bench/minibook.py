@@ -54,8 +54,9 @@ class MiniBook:
         levels = self.levels[opposite]
         while qty:
             best = self._best(opposite)
-            if best is None or (price is not None and (best > price if side == 1
-                                                       else best < price)):
+            if best is None or (
+                price is not None and (best > price if side == 1 else best < price)
+            ):
                 break
             queue = levels[best]
             maker = queue[0]

@@ -81,22 +81,40 @@ def run_one(script: Path, timeout_s: float) -> tuple[object | None, str | None, 
 
 # Issue 17's targets: (name, benchmark, path to the figure in its JSON, comparison, target).
 TARGETS: tuple[tuple[str, str, tuple[str, ...], str, float], ...] = (
-    ("core_commands_per_s_default_build", "bench_core", ("compiled", "commands_per_second"),
-     ">=", 150_000),
+    (
+        "core_commands_per_s_default_build",
+        "bench_core",
+        ("compiled", "commands_per_second"),
+        ">=",
+        150_000,
+    ),
     ("core_p99_ns_default_build", "bench_core", ("compiled", "latency_cpu_ns_p99"), "<=", 20_000),
-    ("core_commands_per_s_pure_python", "bench_core", ("python", "commands_per_second"),
-     ">=", 50_000),
+    (
+        "core_commands_per_s_pure_python",
+        "bench_core",
+        ("python", "commands_per_second"),
+        ">=",
+        50_000,
+    ),
     ("mixed_v1_engine_vs_minimal_book", "bench_mixed", ("engine_vs_minibook",), ">=", 1.3),
-    ("replay_commands_per_s", "bench_sequencer", ("recovery", "replay_commands_per_second"),
-     ">=", 200_000),
-    ("bytes_per_resting_order", "bench_memory", ("orders", "bytes_per_resting_order"),
-     "<=", 600),
-    ("bytes_per_open_position", "bench_memory", ("positions", "bytes_per_open_position"),
-     "<=", 1024),
+    (
+        "replay_commands_per_s",
+        "bench_sequencer",
+        ("recovery", "replay_commands_per_second"),
+        ">=",
+        200_000,
+    ),
+    ("bytes_per_resting_order", "bench_memory", ("orders", "bytes_per_resting_order"), "<=", 600),
+    (
+        "bytes_per_open_position",
+        "bench_memory",
+        ("positions", "bytes_per_open_position"),
+        "<=",
+        1024,
+    ),
     ("rest_orders_per_s", "bench_gateway", ("rest_orders_per_s",), ">=", 5_000),
     ("ack_p99_ms_at_1000_per_s", "bench_gateway", ("ack_p99_ms",), "<=", 10),
-    ("ws_fanout_messages_per_s", "bench_gateway", ("ws_fanout", "messages_per_s"), ">=",
-     200_000),
+    ("ws_fanout_messages_per_s", "bench_gateway", ("ws_fanout", "messages_per_s"), ">=", 200_000),
 )
 
 
@@ -117,8 +135,13 @@ def targets(results: dict[str, object], loads: dict[str, list[float]]) -> dict[s
         met = None
         if isinstance(value, (int, float)):
             met = value >= target if op == ">=" else value <= target
-        table[name] = {"target": f"{op} {target:g}", "measured": value, "met": met,
-                       "benchmark": bench, "load_average_1m_before_after": loads.get(bench)}
+        table[name] = {
+            "target": f"{op} {target:g}",
+            "measured": value,
+            "met": met,
+            "benchmark": bench,
+            "load_average_1m_before_after": loads.get(bench),
+        }
     return table
 
 
@@ -167,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.out.with_suffix(".tmp")
-    document = {"meta": meta, "results": results, "failed": failed,
-                "targets": targets(results, loads)}
+    document = {
+        "meta": meta,
+        "results": results,
+        "failed": failed,
+        "targets": targets(results, loads),
+    }
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(args.out)
     summary = f"{len(results)} ok, {len(failed)} failed"

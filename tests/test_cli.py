@@ -101,6 +101,9 @@ def test_the_console_script_runs(data_dir: tuple[Path, int, str]) -> None:
     path, last_seq, _ = data_dir
     completed = subprocess.run(
         [sys.executable, "-m", "perpetua.cli", "replay", "--data-dir", str(path)],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert json.loads(completed.stdout)["seq"] == last_seq

@@ -49,8 +49,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # The module that chooses the core's build; it may import the package perpetua.core itself.
 CORE_LOADER = "perpetua.corebuild"
 
-RULES = ("core-imports-outside-core", "sequencer-imports-outside-core", "core-private-import",
-         "layer-sideways-or-upward")
+RULES = (
+    "core-imports-outside-core",
+    "sequencer-imports-outside-core",
+    "core-private-import",
+    "layer-sideways-or-upward",
+)
 
 
 def layer_of(module: str) -> tuple[int, str] | None:
@@ -160,9 +164,11 @@ def import_graph(src_root: Path) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for file, (module, is_package) in names.items():
         source = file.read_text(encoding="utf-8")
-        graph[module] = {imported for _, imported in imported_modules(
-            source, module, is_package, known_modules) if imported in known_modules
-            and imported != module}
+        graph[module] = {
+            imported
+            for _, imported in imported_modules(source, module, is_package, known_modules)
+            if imported in known_modules and imported != module
+        }
     return graph
 
 
@@ -223,8 +229,11 @@ def test_no_import_cycles() -> None:
 
 
 def test_every_package_has_a_layer() -> None:
-    packages = {p.name for p in (SRC_ROOT / "perpetua").iterdir()
-                if p.is_dir() and (p / "__init__.py").exists()}
+    packages = {
+        p.name
+        for p in (SRC_ROOT / "perpetua").iterdir()
+        if p.is_dir() and (p / "__init__.py").exists()
+    }
     packages |= {p.stem for p in (SRC_ROOT / "perpetua").glob("*.py") if p.stem != "__init__"}
     placed = {package.split(".")[1] for layer in LAYERS for package in layer}
     assert packages <= placed, f"not in LAYERS: {sorted(packages - placed)}"
@@ -300,8 +309,12 @@ CASES = [
     ("perpetua.gateway.app", False, "import perpetua.core.units", None),
     ("perpetua.gateway.app", False, "from perpetua.sequencer.journal import Journal", None),
     ("perpetua.store.schema", False, "import perpetua.gateway.app", "layer-sideways-or-upward"),
-    ("perpetua.store.schema", False, "from perpetua.transport import x",
-     "layer-sideways-or-upward"),
+    (
+        "perpetua.store.schema",
+        False,
+        "from perpetua.transport import x",
+        "layer-sideways-or-upward",
+    ),
     ("perpetua.gateway.app", False, "import perpetua.cli", "layer-sideways-or-upward"),
     ("perpetua.cli", False, "from perpetua.gateway.app import x", None),
     ("perpetua.cli", False, "from perpetua import __version__", None),

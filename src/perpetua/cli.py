@@ -38,8 +38,10 @@ EXIT_ADMIN_FAILED = 1
 ADMIN_HELP = "users and API keys: create-user, create-key, list-keys, disable-key, list-users"
 RUN_HELP = "serve the exchange: REST and WebSocket API, sequencer, core and index feeds"
 DEMO_HELP = "a live demo market: simulated index feeds and trading bots"
-OPERATOR_HELP = ("operate a running venue: instruments, halt, resume, interest-rate, fee-tier,"
-                 " list-future, accounts")
+OPERATOR_HELP = (
+    "operate a running venue: instruments, halt, resume, interest-rate, fee-tier,"
+    " list-future, accounts"
+)
 
 DATA_DIR_COMMANDS: dict[str, str] = {
     "replay": "rebuild state from a data dir; print seq, state_hash, totals and replay rate",
@@ -64,61 +66,111 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
         if name == "replay":
-            sub.add_argument("--from-scratch", action="store_true",
-                             help="ignore snapshots; replay the whole journal")
-            sub.add_argument("--read-only", action="store_true",
-                             help="take no lock, change nothing (for a live data dir)")
-            sub.add_argument("--no-audit", action="store_true",
-                             help="skip the full state audit after replay")
+            sub.add_argument(
+                "--from-scratch",
+                action="store_true",
+                help="ignore snapshots; replay the whole journal",
+            )
+            sub.add_argument(
+                "--read-only",
+                action="store_true",
+                help="take no lock, change nothing (for a live data dir)",
+            )
+            sub.add_argument(
+                "--no-audit", action="store_true", help="skip the full state audit after replay"
+            )
     return parser
 
 
 def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--config", type=Path, default=None,
-                     help="a TOML file (docs/operations.md); options below override it")
-    sub.add_argument("--data-dir", type=Path, default=None,
-                     help="the exchange's data dir (default: the config's, else ./data)")
+    sub.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a TOML file (docs/operations.md); options below override it",
+    )
+    sub.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the exchange's data dir (default: the config's, else ./data)",
+    )
     sub.add_argument("--host", default=None, help="address to listen on")
     sub.add_argument("--port", type=int, default=None, help="port to listen on")
-    sub.add_argument("--forwarded-allow-ips", default=None,
-                     help="comma-separated proxy addresses whose X-Forwarded-For is trusted"
-                          " (default: none)")
-    sub.add_argument("--operator-key", default="",
-                     help="x-operator-key for /api/v1/admin/* (default: $PERPETUA_OPERATOR_KEY"
-                          " or a random key printed at start)")
-    sub.add_argument("--no-rate-limits", action="store_true",
-                     help="disable REST and WebSocket rate limits (benchmarks, local bots)")
+    sub.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="comma-separated proxy addresses whose X-Forwarded-For is trusted (default: none)",
+    )
+    sub.add_argument(
+        "--operator-key",
+        default="",
+        help="x-operator-key for /api/v1/admin/* (default: $PERPETUA_OPERATOR_KEY"
+        " or a random key printed at start)",
+    )
+    sub.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="disable REST and WebSocket rate limits (benchmarks, local bots)",
+    )
     sub.add_argument("--no-store", action="store_true", help="do not run the read-model projector")
-    sub.add_argument("--no-feeds", action="store_true",
-                     help="publish no index prices (marks hold; default: the config's feeds)")
+    sub.add_argument(
+        "--no-feeds",
+        action="store_true",
+        help="publish no index prices (marks hold; default: the config's feeds)",
+    )
     sub.add_argument("--log-level", default=None, help="debug, info, warning, error")
     sub.add_argument("--log-format", default=None, help="json (default) or text")
 
 
 def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--data-dir", type=Path, default=Path("data"),
-                     help="where the demo keeps everything (default: ./data); reused on restart")
+    sub.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="where the demo keeps everything (default: ./data); reused on restart",
+    )
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sub.add_argument("--port", type=int, default=8000, help="port to listen on")
     sub.add_argument("--seed", type=int, default=1, help="seed of the index paths and the bots")
-    sub.add_argument("--markets", default="",
-                     help="comma-separated symbols to run (default: every listed market)")
-    sub.add_argument("--speed", type=float, default=1.0,
-                     help="simulated seconds per real second (720: 8 h of funding in 40 s)")
-    sub.add_argument("--start", default="",
-                     help="simulated start time, ISO-8601 UTC (a new data dir; default: now)")
-    sub.add_argument("--replay", type=Path, default=None,
-                     help="CSV of timestamp,symbol,price to replay instead of simulating")
+    sub.add_argument(
+        "--markets",
+        default="",
+        help="comma-separated symbols to run (default: every listed market)",
+    )
+    sub.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (720: 8 h of funding in 40 s)",
+    )
+    sub.add_argument(
+        "--start",
+        default="",
+        help="simulated start time, ISO-8601 UTC (a new data dir; default: now)",
+    )
+    sub.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        help="CSV of timestamp,symbol,price to replay instead of simulating",
+    )
     sub.add_argument("--no-bots", action="store_true", help="feeds only: no market makers")
     sub.add_argument("--no-rate-limits", action="store_true", help="disable rate limits")
-    sub.add_argument("--status-interval", type=float, default=10.0,
-                     help="seconds between status lines on stderr")
-    sub.add_argument("--operator-key", default="",
-                     help="x-operator-key for /api/v1/admin/* (default: random, printed)")
+    sub.add_argument(
+        "--status-interval", type=float, default=10.0, help="seconds between status lines on stderr"
+    )
+    sub.add_argument(
+        "--operator-key",
+        default="",
+        help="x-operator-key for /api/v1/admin/* (default: random, printed)",
+    )
     sub.add_argument("--log-level", default="warning", help="debug, info, warning, error")
-    sub.add_argument("--forwarded-allow-ips", default="",
-                     help="comma-separated proxy addresses whose X-Forwarded-For is trusted"
-                          " (default: none)")
+    sub.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        help="comma-separated proxy addresses whose X-Forwarded-For is trusted (default: none)",
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -163,7 +215,8 @@ def run_config(args: argparse.Namespace) -> "VenueConfig":
         server["port"] = args.port
     if args.forwarded_allow_ips is not None:
         server["forwarded_allow_ips"] = tuple(
-            a.strip() for a in args.forwarded_allow_ips.split(",") if a.strip())
+            a.strip() for a in args.forwarded_allow_ips.split(",") if a.strip()
+        )
     if args.log_level is not None:
         server["log_level"] = args.log_level
     if args.log_format is not None:
@@ -204,8 +257,11 @@ def _run_data_dir_command(args: argparse.Namespace) -> dict[str, object]:
     data_dir: Path = args.data_dir
     handlers: dict[str, Callable[[], dict[str, object]]] = {
         "replay": lambda: datadir.replay_data_dir(
-            data_dir, from_scratch=args.from_scratch, read_only=args.read_only,
-            audit=not args.no_audit, progress=_progress,
+            data_dir,
+            from_scratch=args.from_scratch,
+            read_only=args.read_only,
+            audit=not args.no_audit,
+            progress=_progress,
         ),  # fmt: skip
         "snapshot": lambda: datadir.snapshot_data_dir(data_dir),
         "verify": lambda: datadir.verify_data_dir(data_dir, progress=_progress),

@@ -17,8 +17,16 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["CHOICES", "CORE_DIR", "NATIVE_DIR", "STAMP_NAME", "describe", "native_problem",
-           "select", "source_hash"]
+__all__ = [
+    "CHOICES",
+    "CORE_DIR",
+    "NATIVE_DIR",
+    "STAMP_NAME",
+    "describe",
+    "native_problem",
+    "select",
+    "source_hash",
+]
 
 CORE_DIR = Path(__file__).resolve().parent / "core"
 NATIVE_DIR = CORE_DIR / "_native"
@@ -66,8 +74,11 @@ def select() -> str:
         if problem and wanted == "compiled":
             raise ImportError(f"{ENV}=compiled, but the compiled core is {problem}")
         if problem.startswith("compiled from older"):
-            warnings.warn(f"perpetua: the compiled core is {problem}; running the pure-Python "
-                          "core", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"perpetua: the compiled core is {problem}; running the pure-Python core",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     import perpetua.core as core_package  # the package alone: its __init__ imports nothing
 
     if problem:

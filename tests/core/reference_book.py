@@ -92,9 +92,17 @@ class ReferenceExchange:
 
     # Commands ------------------------------------------------------------------------------
 
-    def place(self, account: int, symbol: str, side: int, qty: int, price: int | None,
-              tif: str = GTC, pdni: bool = False, display: int | None = None
-              ) -> tuple[int, list[Fill]]:
+    def place(
+        self,
+        account: int,
+        symbol: str,
+        side: int,
+        qty: int,
+        price: int | None,
+        tif: str = GTC,
+        pdni: bool = False,
+        display: int | None = None,
+    ) -> tuple[int, list[Fill]]:
         """Accept an order; return its id and its fills."""
         order = RefOrder(self.next_id, account, symbol, side, qty, price, display, tif, pdni)
         self.next_id += 1
@@ -114,11 +122,20 @@ class ReferenceExchange:
         return True
 
     def cancel_all(self, account: int, symbol: str) -> None:
-        self.resting = [o for o in self.resting
-                        if not (o.account == account and (not symbol or o.symbol == symbol))]
+        self.resting = [
+            o
+            for o in self.resting
+            if not (o.account == account and (not symbol or o.symbol == symbol))
+        ]
 
-    def amend(self, account: int, order_id: int, qty: int | None = None,
-              leaves: int | None = None, price: int | None = None) -> tuple[bool, list[Fill]]:
+    def amend(
+        self,
+        account: int,
+        order_id: int,
+        qty: int | None = None,
+        leaves: int | None = None,
+        price: int | None = None,
+    ) -> tuple[bool, list[Fill]]:
         """Return (accepted, fills)."""
         order = self.find(order_id)
         if order is None or order.account != account:
@@ -160,8 +177,11 @@ class ReferenceExchange:
 
     def _priority(self, order: RefOrder) -> tuple[int, int, int]:
         price = order.price or 0
-        return (-price if order.side == BUY else price, 1 if order.display == 0 else 0,
-                order.arrival)
+        return (
+            -price if order.side == BUY else price,
+            1 if order.display == 0 else 0,
+            order.arrival,
+        )
 
     def _best_opposite(self, symbol: str, side: int) -> RefOrder | None:
         makers = [o for o in self.resting if o.symbol == symbol and o.side == -side]

@@ -79,15 +79,22 @@ def _compiled_available() -> bool:
 
 def _run(build: str, payload: bytes) -> dict[str, object]:
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD], input=payload, cwd=ROOT,
-        env={**os.environ, "PERPETUA_CORE": build}, capture_output=True, check=False)
+        [sys.executable, "-c", _CHILD],
+        input=payload,
+        cwd=ROOT,
+        env={**os.environ, "PERPETUA_CORE": build},
+        capture_output=True,
+        check=False,
+    )
     assert child.returncode == 0, child.stderr.decode()[-3000:]
     report: dict[str, object] = json.loads(child.stdout)
     return report
 
 
-@pytest.mark.skipif(not _compiled_available() and os.environ.get("CI") != "true",
-                    reason="no current compiled core here (`make core`; CI requires one)")
+@pytest.mark.skipif(
+    not _compiled_available() and os.environ.get("CI") != "true",
+    reason="no current compiled core here (`make core`; CI requires one)",
+)
 @settings(deadline=None, max_examples=1, suppress_health_check=list(HealthCheck))
 @given(st.lists(streams(), min_size=12, max_size=12))
 def test_compiled_and_pure_cores_give_the_same_events_and_hashes(
@@ -114,20 +121,31 @@ def test_the_stamp_names_the_sources_it_was_built_from(tmp_path: Path) -> None:
     assert before == hashlib.sha256(b"a.py\0x = 1\n").hexdigest()
 
 
-@pytest.mark.parametrize(("wanted", "expected"), [
-    ("python", "python"),
-    ("compiled", "compiled"),
-    ("auto", "compiled"),
-    ("bogus", "error"),
-])
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        ("python", "python"),
+        ("compiled", "compiled"),
+        ("auto", "compiled"),
+        ("bogus", "error"),
+    ],
+)
 def test_perpetua_core_chooses_the_build(wanted: str, expected: str) -> None:
     if expected == "compiled" and not _compiled_available():
         expected = "error" if wanted == "compiled" else "python"
     child = subprocess.run(
-        [sys.executable, "-c", "import perpetua, perpetua.core.engine as e; "
-         "print(perpetua.CORE_BUILD, e.__file__.endswith('.py'))"],
-        cwd=ROOT, env={**os.environ, "PERPETUA_CORE": wanted}, capture_output=True, text=True,
-        check=False)
+        [
+            sys.executable,
+            "-c",
+            "import perpetua, perpetua.core.engine as e; "
+            "print(perpetua.CORE_BUILD, e.__file__.endswith('.py'))",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PERPETUA_CORE": wanted},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if expected == "error":
         assert child.returncode != 0 and "PERPETUA_CORE" in child.stderr
         return
@@ -139,15 +157,26 @@ def test_perpetua_core_chooses_the_build(wanted: str, expected: str) -> None:
 def test_an_edited_source_runs_pure_with_a_warning_not_stale_compiled(tmp_path: Path) -> None:
     import shutil
 
-    shutil.copytree(ROOT / "src" / "perpetua", tmp_path / "perpetua",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "src" / "perpetua",
+        tmp_path / "perpetua",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     book = tmp_path / "perpetua" / "core" / "book.py"
     book.write_text(book.read_text() + "\n# edited after the build\n")
     child = subprocess.run(
-        [sys.executable, "-c", "import perpetua, perpetua.core.book as b; "
-         "print(perpetua.CORE_BUILD, b.__file__.endswith('.py'))"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path), "PERPETUA_CORE": "auto"},
-        capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-c",
+            "import perpetua, perpetua.core.book as b; "
+            "print(perpetua.CORE_BUILD, b.__file__.endswith('.py'))",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PERPETUA_CORE": "auto"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert child.returncode == 0, child.stderr
     assert child.stdout.split() == ["python", "True"]
     assert "make core" in child.stderr

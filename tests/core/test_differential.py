@@ -38,8 +38,11 @@ ACCOUNTS = (1, 2, 3)
 T0_NS = 1_800_000_000_000_000_000
 STEP_NS = 1_000_000
 NO_SUCH_ORDER = 10**9
-TIF_CODES = {GTC: TimeInForce.GOOD_TILL_CANCEL, IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
-             FOK: TimeInForce.FILL_OR_KILL}
+TIF_CODES = {
+    GTC: TimeInForce.GOOD_TILL_CANCEL,
+    IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
+    FOK: TimeInForce.FILL_OR_KILL,
+}
 
 # Commands as plain tuples (so Hypothesis prints a readable failing stream):
 #   ("place", account, symbol, side, lots, offset | None, tif, pdni, display_lots | None)
@@ -62,14 +65,32 @@ def _limit(draw: Any) -> tuple[object, ...]:
     tif = draw(st.sampled_from((GTC, GTC, GTC, IOC, FOK)))
     pdni = tif == GTC and draw(st.integers(0, 5)) == 0
     display = draw(st.sampled_from((None, None, None, 0, 0, 1, 1, 2)))
-    return ("place", draw(_accounts), draw(_symbols), draw(_sides), draw(st.integers(1, 6)),
-            draw(_offsets), tif, pdni, display)
+    return (
+        "place",
+        draw(_accounts),
+        draw(_symbols),
+        draw(_sides),
+        draw(st.integers(1, 6)),
+        draw(_offsets),
+        tif,
+        pdni,
+        display,
+    )
 
 
 @st.composite
 def _market(draw: Any) -> tuple[object, ...]:
-    return ("place", draw(_accounts), draw(_symbols), draw(_sides), draw(st.integers(1, 12)),
-            None, draw(st.sampled_from((IOC, IOC, FOK))), False, None)
+    return (
+        "place",
+        draw(_accounts),
+        draw(_symbols),
+        draw(_sides),
+        draw(st.integers(1, 12)),
+        None,
+        draw(st.sampled_from((IOC, IOC, FOK))),
+        False,
+        None,
+    )
 
 
 @st.composite
@@ -82,7 +103,12 @@ def _amend(draw: Any) -> tuple[object, ...]:
 
 
 _commands = st.one_of(
-    _limit(), _limit(), _limit(), _market(), _amend(), _amend(),
+    _limit(),
+    _limit(),
+    _limit(),
+    _market(),
+    _amend(),
+    _amend(),
     st.tuples(st.just("cancel"), _targets, st.integers(0, 9).map(lambda n: n == 0)),
     st.tuples(st.just("cancel_all"), _accounts, st.sampled_from(("", *SYMBOLS))),
 )
@@ -101,12 +127,14 @@ class Harness:
         self.created: list[tuple[int, int, int]] = []  # (engine id, reference id, account)
         self.engine_to_ref: dict[int, int] = {}
         self.l2_from_events: dict[str, dict[int, dict[int, int]]] = {
-            s: {1: {}, -1: {}} for s in SYMBOLS}
+            s: {1: {}, -1: {}} for s in SYMBOLS
+        }
         self.ts_ns = T0_NS
         for account in ACCOUNTS:
             for currency, amount in (("XBt", 10**13), ("USDt", 10**15)):
-                self._engine_apply(Deposit(self.ts_ns, account, currency, amount,
-                                           f"{currency}-{account}"))
+                self._engine_apply(
+                    Deposit(self.ts_ns, account, currency, amount, f"{currency}-{account}")
+                )
 
     def _engine_apply(self, cmd: object) -> list[object]:
         events = self.engine.apply(cmd)  # type: ignore[arg-type]
@@ -145,15 +173,28 @@ class Harness:
             events, ref_rejected, ref_fills = self._amend(*command[1:])
         self._compare(events, ref_rejected, ref_fills)
 
-    def _place(self, account: int, symbol: str, side: int, lots: int, offset: int | None,
-               tif: str, pdni: bool, display_lots: int | None
-               ) -> tuple[list[object], bool, list[Fill]]:
+    def _place(
+        self,
+        account: int,
+        symbol: str,
+        side: int,
+        lots: int,
+        offset: int | None,
+        tif: str,
+        pdni: bool,
+        display_lots: int | None,
+    ) -> tuple[list[object], bool, list[Fill]]:
         lot = SPECS[symbol].lot_size
         price = None if offset is None else MID_TICKS[symbol] + offset
         display = None if display_lots is None else min(display_lots, lots) * lot
         cmd = PlaceOrder(
-            self.ts_ns, account, symbol, Side(side), lots * lot,
-            ord_type=OrdType.LIMIT if price is not None else OrdType.MARKET, price=price,
+            self.ts_ns,
+            account,
+            symbol,
+            Side(side),
+            lots * lot,
+            ord_type=OrdType.LIMIT if price is not None else OrdType.MARKET,
+            price=price,
             time_in_force=TIF_CODES[tif],
             exec_inst=ExecInst.PARTICIPATE_DO_NOT_INITIATE if pdni else 0,
             display_qty=display,
@@ -161,16 +202,22 @@ class Harness:
         events = self._engine_apply(cmd)
         new = [e for e in events if isinstance(e, OrderEvent) and e.exec_type == ExecType.NEW]
         assert len(new) == 1, f"engine did not accept {cmd}: {events}"
-        ref_id, fills = self.reference.place(account, symbol, side, lots * lot, price, tif,
-                                             pdni, display)
+        ref_id, fills = self.reference.place(
+            account, symbol, side, lots * lot, price, tif, pdni, display
+        )
         engine_id = new[0].order_id
         self.created.append((engine_id, ref_id, account))
         self.engine_to_ref[engine_id] = ref_id
         return events, False, fills
 
-    def _amend(self, target: int, wrong_account: bool, qty_lots: int | None,
-               leaves_lots: int | None, offset: int | None
-               ) -> tuple[list[object], bool, list[Fill]]:
+    def _amend(
+        self,
+        target: int,
+        wrong_account: bool,
+        qty_lots: int | None,
+        leaves_lots: int | None,
+        offset: int | None,
+    ) -> tuple[list[object], bool, list[Fill]]:
         engine_id, ref_id, account = self._target(target, wrong_account)
         order = self.engine.state.orders.get(engine_id)
         symbol = order.symbol if order is not None else SYMBOLS[target % len(SYMBOLS)]
@@ -178,8 +225,11 @@ class Harness:
         qty = None if qty_lots is None else qty_lots * lot
         leaves = None if leaves_lots is None else leaves_lots * lot
         price = None if offset is None else MID_TICKS[symbol] + offset
-        events = self._engine_apply(AmendOrder(self.ts_ns, account, engine_id, order_qty=qty,
-                                               leaves_qty=leaves, price=price))
+        events = self._engine_apply(
+            AmendOrder(
+                self.ts_ns, account, engine_id, order_qty=qty, leaves_qty=leaves, price=price
+            )
+        )
         accepted, fills = self.reference.amend(account, ref_id, qty, leaves, price)
         return events, not accepted, fills
 
@@ -187,9 +237,14 @@ class Harness:
         rejected = any(isinstance(e, Rejected) for e in events)
         assert rejected == ref_rejected, f"rejection differs: engine {events}"
         fills = [
-            Fill(self.engine_to_ref[t.maker_order_id], self.engine_to_ref[t.taker_order_id],
-                 t.qty, t.price)
-            for t in events if isinstance(t, Trade)
+            Fill(
+                self.engine_to_ref[t.maker_order_id],
+                self.engine_to_ref[t.taker_order_id],
+                t.qty,
+                t.price,
+            )
+            for t in events
+            if isinstance(t, Trade)
         ]
         assert fills == ref_fills
         live = {
@@ -200,8 +255,10 @@ class Harness:
         for symbol in SYMBOLS:
             expected = self.reference.l2(symbol)
             assert engine_l2(self.engine, symbol) == expected, symbol
-            from_events = {side: {p: s for p, s in levels.items() if s}
-                           for side, levels in self.l2_from_events[symbol].items()}
+            from_events = {
+                side: {p: s for p, s in levels.items() if s}
+                for side, levels in self.l2_from_events[symbol].items()
+            }
             assert from_events == expected, f"{symbol}: BookLevel deltas disagree"
         audit.audit(self.engine.state)
 
@@ -209,8 +266,7 @@ class Harness:
 def engine_l2(engine: Engine, symbol: str) -> dict[int, dict[int, int]]:
     book = engine.state.markets[symbol].book
     return {
-        side: {p: lvl.visible_size for p, lvl in book.side(side).levels.items()
-               if lvl.visible_size}
+        side: {p: lvl.visible_size for p, lvl in book.side(side).levels.items() if lvl.visible_size}
         for side in (1, -1)
     }
 

@@ -100,6 +100,7 @@ def test_every_command_and_event_is_a_namedtuple_of_plain_fields() -> None:
 
 # Round trips ----------------------------------------------------------------------------------
 
+
 def _strategy(hint: Any) -> st.SearchStrategy[Any]:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -130,8 +131,7 @@ def decode_command(cls: type, data: bytes) -> object:
     ts_ns, subs = msgspec.msgpack.decode(data, type=tuple[int, tuple[list[Any], ...]])
     by_width = {len(PlaceOrder._fields): PlaceOrder, len(AmendOrder._fields): AmendOrder}
     rebuilt = tuple(
-        msgspec.msgpack.decode(msgspec.msgpack.encode(sub), type=by_width[len(sub)])
-        for sub in subs
+        msgspec.msgpack.decode(msgspec.msgpack.encode(sub), type=by_width[len(sub)]) for sub in subs
     )
     return Batch(ts_ns, rebuilt)
 
@@ -166,28 +166,44 @@ def test_every_event_type_roundtrips_through_msgpack(cls: type, data: st.DataObj
 
 
 def test_a_batch_with_both_sub_command_types_roundtrips() -> None:
-    place = PlaceOrder(1, 2, "XBTUSD", Side.BUY, 100, OrdType.STOP_LIMIT, 500_000, 499_000,
-                       TimeInForce.GOOD_TILL_CANCEL,
-                       ExecInst.LAST_PRICE | ExecInst.REDUCE_ONLY, 0, cl_ord_id="a")
+    place = PlaceOrder(
+        1,
+        2,
+        "XBTUSD",
+        Side.BUY,
+        100,
+        OrdType.STOP_LIMIT,
+        500_000,
+        499_000,
+        TimeInForce.GOOD_TILL_CANCEL,
+        ExecInst.LAST_PRICE | ExecInst.REDUCE_ONLY,
+        0,
+        cl_ord_id="a",
+    )
     _roundtrip(Batch(1, (place, AmendOrder(1, 2, 7, price=500_001, text=None), place)))
 
 
 # Real events ----------------------------------------------------------------------------------
+
 
 def _scenario() -> list[object]:
     """A short run that produces every event type."""
     engine = Engine(default_catalogue())
     t = 1_800_000_000_000_000_000
     stream: list[object] = [
-        Deposit(t, 1, "XBt", 10**10, "d1"), Deposit(t, 2, "XBt", 10**10, "d2"),
+        Deposit(t, 1, "XBt", 10**10, "d1"),
+        Deposit(t, 2, "XBt", 10**10, "d2"),
         IndexPrice(t, ".BXBT", 50_000, 1),
         PlaceOrder(t, 1, "XBTUSD", Side.SELL, 200, price=500_000, display_qty=100),
         PlaceOrder(t, 2, "XBTUSD", Side.BUY, 300, price=500_000),
         PlaceOrder(t, 2, "XBTUSD", Side.SELL, 100, OrdType.STOP, stop_px=400_000),
         PlaceOrder(t, 1, "NOPE", Side.BUY, 100, price=1),
-        SetFeeTier(t, 1, 3), SetFeeDiscount(t, 1, 100_000), CancelAllAfter(t, 2, 1000),
+        SetFeeTier(t, 1, 3),
+        SetFeeDiscount(t, 1, 100_000),
+        CancelAllAfter(t, 2, 1000),
         SetInstrumentState(t, "ETHUSD", "Closed"),
-        WithdrawalRequest(t, 1, "XBt", 1000, 10, "w1"), WithdrawalComplete(t, "w1"),
+        WithdrawalRequest(t, 1, "XBt", 1000, 10, "w1"),
+        WithdrawalComplete(t, "w1"),
         CancelAll(t + 1, 2),
     ]
     out: list[object] = []
@@ -198,9 +214,18 @@ def _scenario() -> list[object]:
 
 # The event types the scenario above must produce (newer types are covered by the builds above).
 SCENARIO_EVENT_TYPES = (
-    "OrderEvent", "Trade", "BookLevel", "Transfer", "PositionChanged", "Rejected",
-    "IndexUpdated", "InstrumentStateChanged", "FeeSettingsChanged", "CancelAllAfterSet",
-    "DepositCredited", "WithdrawalUpdated",
+    "OrderEvent",
+    "Trade",
+    "BookLevel",
+    "Transfer",
+    "PositionChanged",
+    "Rejected",
+    "IndexUpdated",
+    "InstrumentStateChanged",
+    "FeeSettingsChanged",
+    "CancelAllAfterSet",
+    "DepositCredited",
+    "WithdrawalUpdated",
 )
 
 

@@ -127,19 +127,49 @@ _accounts = st.sampled_from(ACCOUNTS)
 # positive number is that order id as is (often ended or never created).
 _order_ids = st.one_of(st.integers(-6, -1), st.integers(-6, -1), st.integers(1, 40))
 _FLAG_POOL = (
-    ExecInst.PARTICIPATE_DO_NOT_INITIATE, ExecInst.ALL_OR_NONE, ExecInst.MARK_PRICE,
-    ExecInst.LAST_PRICE, ExecInst.LAST_PRICE, ExecInst.INDEX_PRICE, ExecInst.LAST_WITHIN_MARK,
-    ExecInst.REDUCE_ONLY, ExecInst.REDUCE_ONLY, ExecInst.CLOSE, ExecInst.FIXED,
+    ExecInst.PARTICIPATE_DO_NOT_INITIATE,
+    ExecInst.ALL_OR_NONE,
+    ExecInst.MARK_PRICE,
+    ExecInst.LAST_PRICE,
+    ExecInst.LAST_PRICE,
+    ExecInst.INDEX_PRICE,
+    ExecInst.LAST_WITHIN_MARK,
+    ExecInst.REDUCE_ONLY,
+    ExecInst.REDUCE_ONLY,
+    ExecInst.CLOSE,
+    ExecInst.FIXED,
 )
-_STOP_TYPES = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
-               OrdType.LIMIT_IF_TOUCHED)
+_STOP_TYPES = (
+    OrdType.STOP,
+    OrdType.STOP_LIMIT,
+    OrdType.MARKET_IF_TOUCHED,
+    OrdType.LIMIT_IF_TOUCHED,
+)
 _ORD_TYPES = (
-    OrdType.LIMIT, OrdType.LIMIT, OrdType.LIMIT, OrdType.LIMIT, OrdType.LIMIT, OrdType.LIMIT,
-    OrdType.MARKET, OrdType.MARKET, OrdType.STOP, OrdType.STOP_LIMIT,
-    OrdType.MARKET_IF_TOUCHED, OrdType.LIMIT_IF_TOUCHED, OrdType.PEGGED,
+    OrdType.LIMIT,
+    OrdType.LIMIT,
+    OrdType.LIMIT,
+    OrdType.LIMIT,
+    OrdType.LIMIT,
+    OrdType.LIMIT,
+    OrdType.MARKET,
+    OrdType.MARKET,
+    OrdType.STOP,
+    OrdType.STOP_LIMIT,
+    OrdType.MARKET_IF_TOUCHED,
+    OrdType.LIMIT_IF_TOUCHED,
+    OrdType.PEGGED,
 )
-_TIFS = (None, None, None, None, TimeInForce.GOOD_TILL_CANCEL, TimeInForce.IMMEDIATE_OR_CANCEL,
-         TimeInForce.FILL_OR_KILL, TimeInForce.DAY)
+_TIFS = (
+    None,
+    None,
+    None,
+    None,
+    TimeInForce.GOOD_TILL_CANCEL,
+    TimeInForce.IMMEDIATE_OR_CANCEL,
+    TimeInForce.FILL_OR_KILL,
+    TimeInForce.DAY,
+)
 
 
 @st.composite
@@ -157,8 +187,9 @@ def _exec_inst(draw: Any, ord_type: OrdType) -> int:
         for flag in draw(st.lists(st.sampled_from(_FLAG_POOL), min_size=1, max_size=2)):
             flags |= flag
     if ord_type in _STOP_TYPES and draw(st.booleans()):
-        flags |= draw(st.sampled_from((ExecInst.MARK_PRICE, ExecInst.LAST_PRICE,
-                                       ExecInst.INDEX_PRICE)))
+        flags |= draw(
+            st.sampled_from((ExecInst.MARK_PRICE, ExecInst.LAST_PRICE, ExecInst.INDEX_PRICE))
+        )
     if draw(st.integers(0, 2)):  # keep most orders free of rarely valid flags
         flags &= ~(ExecInst.LAST_WITHIN_MARK | ExecInst.FIXED)
     if ord_type == OrdType.PEGGED:
@@ -193,13 +224,29 @@ def _place(draw: Any, symbols: tuple[str, ...]) -> PlaceOrder:
         display_qty = 0
     contingency, link = ContingencyType.NONE, ""
     if draw(st.integers(0, 6)) == 0:
-        contingency = draw(st.sampled_from((ContingencyType.ONE_CANCELS_THE_OTHER,
-                                            ContingencyType.ONE_TRIGGERS_THE_OTHER)))
+        contingency = draw(
+            st.sampled_from(
+                (ContingencyType.ONE_CANCELS_THE_OTHER, ContingencyType.ONE_TRIGGERS_THE_OTHER)
+            )
+        )
         link = draw(st.sampled_from(LINK_IDS))
     return PlaceOrder(
-        0, draw(_accounts), symbol, side, qty, ord_type, price, stop_px,
-        draw(st.sampled_from(_TIFS)), exec_inst, display_qty, peg_type, peg_offset,
-        draw(st.sampled_from(CL_ORD_IDS)), link, contingency,
+        0,
+        draw(_accounts),
+        symbol,
+        side,
+        qty,
+        ord_type,
+        price,
+        stop_px,
+        draw(st.sampled_from(_TIFS)),
+        exec_inst,
+        display_qty,
+        peg_type,
+        peg_offset,
+        draw(st.sampled_from(CL_ORD_IDS)),
+        link,
+        contingency,
     )
 
 
@@ -209,8 +256,9 @@ def _amend(draw: Any, symbols: tuple[str, ...]) -> AmendOrder:
     account = 0 if draw(st.integers(0, 7)) else draw(_accounts)
     symbol = draw(st.sampled_from(symbols))  # scales the numbers; the order may be elsewhere
     lot = SPECS[symbol].lot_size
-    kind = draw(st.sampled_from(("qty", "leaves", "price", "price", "price_qty", "stop",
-                                 "rename", "peg")))
+    kind = draw(
+        st.sampled_from(("qty", "leaves", "price", "price", "price_qty", "stop", "rename", "peg"))
+    )
     qty = draw(st.integers(0, 10)) * lot if kind in ("qty", "price_qty") else None
     leaves = draw(st.integers(0, 8)) * lot if kind == "leaves" else None
     price = draw(_price(symbol)) if kind in ("price", "price_qty") else None
@@ -221,8 +269,9 @@ def _amend(draw: Any, symbols: tuple[str, ...]) -> AmendOrder:
     if draw(st.integers(0, 5)) == 0:  # by clOrdID instead of order id
         order_id, orig_cl_ord_id = None, draw(st.sampled_from(("a", "b", "x")))
         account = draw(_accounts)
-    return AmendOrder(0, account, order_id, orig_cl_ord_id, cl_ord_id, qty, leaves, price,
-                      stop_px, peg_offset)
+    return AmendOrder(
+        0, account, order_id, orig_cl_ord_id, cl_ord_id, qty, leaves, price, stop_px, peg_offset
+    )
 
 
 @st.composite
@@ -252,24 +301,43 @@ def _money(draw: Any) -> object:
     wid = draw(st.sampled_from(WITHDRAWAL_IDS))
     if kind == "request":
         amount = draw(st.sampled_from((1, 1000, 10**6, 10**8, 10**11)))
-        return WithdrawalRequest(0, account, currency, amount, draw(st.sampled_from((0, 7))),
-                                 wid)
+        return WithdrawalRequest(0, account, currency, amount, draw(st.sampled_from((0, 7))), wid)
     return (WithdrawalCancel if kind == "cancel" else WithdrawalComplete)(0, wid)
 
 
 @st.composite
 def _admin(draw: Any, symbols: tuple[str, ...]) -> object:
     account = draw(_accounts)
-    kind = draw(st.sampled_from(("tier", "discount", "cancel_all", "cancel_all", "after",
-                                 "state", "tick", "leverage", "leverage", "risk_limit",
-                                 "margin", "margin")))
+    kind = draw(
+        st.sampled_from(
+            (
+                "tier",
+                "discount",
+                "cancel_all",
+                "cancel_all",
+                "after",
+                "state",
+                "tick",
+                "leverage",
+                "leverage",
+                "risk_limit",
+                "margin",
+                "margin",
+            )
+        )
+    )
     if kind == "tier":
         return SetFeeTier(0, account, draw(st.integers(0, len(FEE_TIERS))))
     if kind == "discount":
         return SetFeeDiscount(0, account, draw(st.sampled_from((0, 250_000, 10**6, 10**6 + 1))))
     if kind == "cancel_all":
-        return CancelAll(0, account, draw(st.sampled_from(("", "", *symbols, "NOPE"))),
-                         draw(st.sampled_from((None, None, Side.BUY, Side.SELL))), "")
+        return CancelAll(
+            0,
+            account,
+            draw(st.sampled_from(("", "", *symbols, "NOPE"))),
+            draw(st.sampled_from((None, None, Side.BUY, Side.SELL))),
+            "",
+        )
     if kind == "after":
         return CancelAllAfter(0, account, draw(st.sampled_from((0, 500, 3_000))))
     if kind == "state":
@@ -283,10 +351,9 @@ def _admin(draw: Any, symbols: tuple[str, ...]) -> object:
     if kind == "risk_limit":
         steps = draw(st.integers(0, 3))
         off_grid = draw(st.sampled_from((0, 0, 0, 1)))
-        return SetRiskLimit(0, account, symbol, spec.risk_limit + steps * spec.risk_step
-                            + off_grid)
+        return SetRiskLimit(0, account, symbol, spec.risk_limit + steps * spec.risk_step + off_grid)
     if kind == "margin":
-        amount = draw(st.sampled_from((-10**8, -10**6, -1_000, 1_000, 10**6, 10**8)))
+        amount = draw(st.sampled_from((-(10**8), -(10**6), -1_000, 1_000, 10**6, 10**8)))
         return TransferMargin(0, account, symbol, amount)
     return Tick(0)
 
@@ -297,12 +364,16 @@ def _batch(draw: Any, symbols: tuple[str, ...]) -> Batch:
     return Batch(0, tuple(subs))
 
 
-_extra_ns = st.sampled_from((0, 0, 0, 0, 0, 0, 0, 0, 700 * STEP_NS, 4_000 * STEP_NS,
-                             3_600 * 10**9))
+_extra_ns = st.sampled_from((0, 0, 0, 0, 0, 0, 0, 0, 700 * STEP_NS, 4_000 * STEP_NS, 3_600 * 10**9))
 
 
 _COMMAND_WEIGHTS = (
-    ("place", 12), ("amend", 4), ("cancel", 2), ("index", 3), ("money", 2), ("admin", 3),
+    ("place", 12),
+    ("amend", 4),
+    ("cancel", 2),
+    ("index", 3),
+    ("money", 2),
+    ("admin", 3),
     ("batch", 1),
 )
 _COMMAND_KINDS = tuple(kind for kind, weight in _COMMAND_WEIGHTS for _ in range(weight))
@@ -312,8 +383,12 @@ _COMMAND_KINDS = tuple(kind for kind, weight in _COMMAND_WEIGHTS for _ in range(
 def _command(draw: Any, symbols: tuple[str, ...]) -> object:
     kind = draw(st.sampled_from(_COMMAND_KINDS))
     strategy = {
-        "place": _place(symbols), "amend": _amend(symbols), "cancel": _cancel(),
-        "index": _index(symbols), "money": _money(), "admin": _admin(symbols),
+        "place": _place(symbols),
+        "amend": _amend(symbols),
+        "cancel": _cancel(),
+        "index": _index(symbols),
+        "money": _money(),
+        "admin": _admin(symbols),
         "batch": _batch(symbols),
     }[kind]
     return draw(strategy)
@@ -321,21 +396,21 @@ def _command(draw: Any, symbols: tuple[str, ...]) -> object:
 
 @st.composite
 def streams(draw: Any, max_size: int = 80) -> list[tuple[int, object]]:
-    symbols = tuple(draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=3,
-                                  unique=True)))
+    symbols = tuple(draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=3, unique=True)))
     funding: list[tuple[int, object]] = []
     for account in ACCOUNTS:
         for currency, tiers in BALANCE_TIERS.items():
             amount = draw(st.sampled_from((*tiers, tiers[-1], tiers[-1], tiers[-2])))
             if amount:
-                funding.append((0, Deposit(0, account, currency, amount,
-                                           f"seed-{account}-{currency}")))
-    body = draw(st.lists(st.tuples(_extra_ns, _command(symbols)), min_size=20,
-                         max_size=max_size))
+                funding.append(
+                    (0, Deposit(0, account, currency, amount, f"seed-{account}-{currency}"))
+                )
+    body = draw(st.lists(st.tuples(_extra_ns, _command(symbols)), min_size=20, max_size=max_size))
     return funding + body
 
 
 # Running a stream -------------------------------------------------------------------------------
+
 
 def _owner(state: State, order_id: int | None) -> int:
     order = state.orders.get(order_id or 0)
@@ -390,8 +465,9 @@ class Conservation:
         totals = audit.conservation_totals(state)
         for currency, total in totals.items():
             assert total == self.external.get(currency, 0), f"{currency} not conserved"
-        ledger = {(cur, a): v for cur, book in state.ledger.balances.items()
-                  for a, v in book.items() if v}
+        ledger = {
+            (cur, a): v for cur, book in state.ledger.balances.items() for a, v in book.items() if v
+        }
         assert ledger == {k: v for k, v in self.balances.items() if v}, "transfers != ledger"
 
 
@@ -431,7 +507,8 @@ class EventRows:
             (symbol, side, price): level.visible_size
             for symbol, market in state.markets.items()
             for side in (1, -1)
-            for price, level in market.book.side(side).levels.items() if level.visible_size
+            for price, level in market.book.side(side).levels.items()
+            if level.visible_size
         }
         assert {k: v for k, v in self.l2.items() if v} == engine_l2, "BookLevel deltas != book"
 
@@ -464,14 +541,17 @@ class PriorityWatch:
             watch._requeue(side, order, level)
             watch._stamp(order)
 
-        def settle(state: State, market: Market, taker: Order, maker: Order, qty: int,
-                   out: list[object]) -> None:
+        def settle(
+            state: State, market: Market, taker: Order, maker: Order, qty: int, out: list[object]
+        ) -> None:
             watch.check(state, market, taker, maker)
             watch._settle(state, market, taker, maker, qty, out)
 
-        with mock.patch.object(BookSide, "add", add), \
-                mock.patch.object(BookSide, "requeue", requeue), \
-                mock.patch.object(matching, "settle_fill", settle):
+        with (
+            mock.patch.object(BookSide, "add", add),
+            mock.patch.object(BookSide, "requeue", requeue),
+            mock.patch.object(matching, "settle_fill", settle),
+        ):
             yield self
 
     def check(self, state: State, market: Market, taker: Order, maker: Order) -> None:
@@ -480,9 +560,13 @@ class PriorityWatch:
         assert limit is not None
         side = taker.side
         resting = [
-            o for o in state.orders.values()
-            if o.symbol == market.spec.symbol and o.in_book and o.side == -side
-            and o.price is not None and (o.price <= limit if side > 0 else o.price >= limit)
+            o
+            for o in state.orders.values()
+            if o.symbol == market.spec.symbol
+            and o.in_book
+            and o.side == -side
+            and o.price is not None
+            and (o.price <= limit if side > 0 else o.price >= limit)
         ]
         assert maker in resting, f"maker {maker.order_id} not a resting order within the limit"
         resting.sort(key=lambda o: (o.price * side, o.display_qty == 0, self.arrival[id(o)]))
@@ -490,18 +574,23 @@ class PriorityWatch:
             if order is maker:
                 return
             assert order.account != taker.account, (
-                f"taker {taker.order_id} traded past its own order {order.order_id}")
+                f"taker {taker.order_id} traded past its own order {order.order_id}"
+            )
             room = matching.reduce_only_room(market, taker)
             shown = order.leaves_qty if order.display_qty == 0 else order.visible_qty
             qty = min(room, shown, matching.reduce_only_room(market, order))
             all_or_none = bool(order.exec_inst & ExecInst.ALL_OR_NONE)
             assert qty == 0 or (all_or_none and qty < order.leaves_qty), (
-                f"maker {maker.order_id} filled ahead of {order.order_id}")
+                f"maker {maker.order_id} filled ahead of {order.order_id}"
+            )
 
 
-def run(stream: list[tuple[int, object]], engine: Engine,
-        checkers: tuple[Conservation | EventRows, ...] = (), narrate: bool = True
-        ) -> tuple[list[Any], list[list[object]], list[str]]:
+def run(
+    stream: list[tuple[int, object]],
+    engine: Engine,
+    checkers: tuple[Conservation | EventRows, ...] = (),
+    narrate: bool = True,
+) -> tuple[list[Any], list[list[object]], list[str]]:
     """Apply ``stream``; return the concrete commands, each command's events, and hashes."""
     commands: list[Any] = []
     outputs: list[list[object]] = []
@@ -525,6 +614,7 @@ def run(stream: list[tuple[int, object]], engine: Engine,
 
 # Properties -------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @settings(PROFILE, max_examples=120 * EXAMPLES_SCALE)
 @given(streams())
@@ -533,8 +623,9 @@ def test_invariants_conservation_and_priority_hold_after_every_command(
 ) -> None:
     # The watch patches core functions: compiled code calls them directly, so it watches the
     # pure-Python core only (`make test-pure`, and CI); the rest runs on both builds.
-    watch = (PriorityWatch().installed() if perpetua.CORE_BUILD == "python"
-             else contextlib.nullcontext())
+    watch = (
+        PriorityWatch().installed() if perpetua.CORE_BUILD == "python" else contextlib.nullcontext()
+    )
     with watch:
         run(stream, Engine(CATALOGUE), (Conservation(), EventRows()))
 
@@ -560,17 +651,18 @@ def _restored(engine: Engine, through_msgpack: bool) -> Engine:
 
 
 @settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
-@given(streams(), st.lists(st.tuples(st.integers(0, 80), st.booleans()), min_size=1,
-                           max_size=4))
+@given(streams(), st.lists(st.tuples(st.integers(0, 80), st.booleans()), min_size=1, max_size=4))
 @pytest.mark.slow
-def test_snapshot_roundtrip_mid_stream(stream: list[tuple[int, object]],
-                                       cuts: list[tuple[int, bool]]) -> None:
+def test_snapshot_roundtrip_mid_stream(
+    stream: list[tuple[int, object]], cuts: list[tuple[int, bool]]
+) -> None:
     """Restore copies at random points; each must hash equal and then behave identically."""
     commands, outputs, hashes = run(stream, Engine(CATALOGUE))
     where = {position % len(commands): via for position, via in cuts}
     engine = Engine(CATALOGUE)
     for position, (command, events, state_hash) in enumerate(
-            zip(commands, outputs, hashes, strict=True)):
+        zip(commands, outputs, hashes, strict=True)
+    ):
         if position in where:
             before = engine.state_hash()
             engine = _restored(engine, where[position])
@@ -600,9 +692,12 @@ def test_events_and_hash_do_not_depend_on_the_string_hash_seed(
     expected = f"{hashes[-1]} {hashlib.sha256(repr(outputs).encode()).hexdigest()}"
     seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD], input=pickle.dumps(stream),
-        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONHASHSEED": seed},
-        capture_output=True, check=True,
+        [sys.executable, "-c", _CHILD],
+        input=pickle.dumps(stream),
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True,
+        check=True,
     )
     assert child.stdout.decode().strip() == expected
 
@@ -648,29 +743,77 @@ def test_position_filled_by_the_insurance_funds_order_gets_a_fresh_threshold() -
         (1_000_000, Deposit(0, 3, "USDt", 500_000_000, "seed-3-USDt")),
         (0, Deposit(0, 5, "USDt", 2_000_000, "seed-5-USDt")),
         (0, PlaceOrder(0, 5, "ETHUSDT", sell, 3000, price=60001, exec_inst=1)),
-        (1_000_000, PlaceOrder(0, 3, "ETHUSDT", buy, 2000, price=59999, exec_inst=1,
-                               cl_ord_id="a")),
-        (0, PlaceOrder(0, 3, "ETHUSDT", buy, 1000, OrdType.MARKET, cl_ord_link_id="L1",
-                       contingency_type=oco)),
+        (
+            1_000_000,
+            PlaceOrder(0, 3, "ETHUSDT", buy, 2000, price=59999, exec_inst=1, cl_ord_id="a"),
+        ),
+        (
+            0,
+            PlaceOrder(
+                0,
+                3,
+                "ETHUSDT",
+                buy,
+                1000,
+                OrdType.MARKET,
+                cl_ord_link_id="L1",
+                contingency_type=oco,
+            ),
+        ),
         (2_000_000, PlaceOrder(0, 1, "ETHUSDT", sell, 1000, price=60000, exec_inst=1)),
-        (4_000_000, PlaceOrder(0, 1, "ETHUSDT", sell, 6000, price=60003, cl_ord_link_id="L2",
-                               contingency_type=oto)),
-        (0, PlaceOrder(0, 3, "ETHUSDT", buy, 7000, price=59998, time_in_force=fok,
-                       exec_inst=260)),
-        (702_000_000, PlaceOrder(0, 5, "ETHUSDT", buy, 7000, OrdType.LIMIT_IF_TOUCHED,
-                                 price=60000, stop_px=59999)),
-        (3_605_405_000_000, Batch(0, (
-            PlaceOrder(0, 1, "ETHUSDT", sell, 5000, price=59994, time_in_force=day,
-                       cl_ord_id="c"),
-            PlaceOrder(0, 3, "ETHUSDT", sell, 1000, price=59997, time_in_force=fok,
-                       display_qty=0, cl_ord_id="b"),
-            PlaceOrder(0, 4, "ETHUSDT", buy, 7000, price=59250, time_in_force=fok),
-        ))),
+        (
+            4_000_000,
+            PlaceOrder(
+                0, 1, "ETHUSDT", sell, 6000, price=60003, cl_ord_link_id="L2", contingency_type=oto
+            ),
+        ),
+        (0, PlaceOrder(0, 3, "ETHUSDT", buy, 7000, price=59998, time_in_force=fok, exec_inst=260)),
+        (
+            702_000_000,
+            PlaceOrder(
+                0, 5, "ETHUSDT", buy, 7000, OrdType.LIMIT_IF_TOUCHED, price=60000, stop_px=59999
+            ),
+        ),
+        (
+            3_605_405_000_000,
+            Batch(
+                0,
+                (
+                    PlaceOrder(
+                        0, 1, "ETHUSDT", sell, 5000, price=59994, time_in_force=day, cl_ord_id="c"
+                    ),
+                    PlaceOrder(
+                        0,
+                        3,
+                        "ETHUSDT",
+                        sell,
+                        1000,
+                        price=59997,
+                        time_in_force=fok,
+                        display_qty=0,
+                        cl_ord_id="b",
+                    ),
+                    PlaceOrder(0, 4, "ETHUSDT", buy, 7000, price=59250, time_in_force=fok),
+                ),
+            ),
+        ),
         (4_001_000_000, SetFeeTier(0, 1, 3)),
         (4_714_000_000, CancelOrders(0, 1, (8, 5))),
         (10_820_030_000_000, IndexPrice(0, ".BETHT", 60750, 20)),
         (2_000_000, AmendOrder(0, 5, 1, order_qty=3000, price=59995)),
-        (4_002_000_000, PlaceOrder(0, 1, "ETHUSDT", buy, 7000, OrdType.STOP_LIMIT, price=60003,
-                                   stop_px=60001, time_in_force=day)),
+        (
+            4_002_000_000,
+            PlaceOrder(
+                0,
+                1,
+                "ETHUSDT",
+                buy,
+                7000,
+                OrdType.STOP_LIMIT,
+                price=60003,
+                stop_px=60001,
+                time_in_force=day,
+            ),
+        ),
     ]
     run(stream, Engine(CATALOGUE), (Conservation(), EventRows()), narrate=False)

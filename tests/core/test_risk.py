@@ -59,10 +59,12 @@ class Harness:
     def fund(self, account: int, currency: str, amount: int) -> None:
         self.apply(Deposit(0, account, currency, amount, f"d{account}{currency}{self.ts}"))
 
-    def order(self, account: int, symbol: str, side: Side, qty: int, price: int,
-              **fields: object) -> list[object]:
-        return self.apply(PlaceOrder(0, account, symbol, side, qty, OrdType.LIMIT, price=price,
-                                     **fields))
+    def order(
+        self, account: int, symbol: str, side: Side, qty: int, price: int, **fields: object
+    ) -> list[object]:
+        return self.apply(
+            PlaceOrder(0, account, symbol, side, qty, OrdType.LIMIT, price=price, **fields)
+        )
 
     def index(self, symbol: str, num: int, den: int = 1, at: int = 0) -> list[object]:
         return self.apply(IndexPrice(at, symbol, num, den))
@@ -75,8 +77,11 @@ class Harness:
 
 
 def last(events: list[object], kind: type, **match: object) -> object:
-    chosen = [e for e in events if isinstance(e, kind)
-              and all(getattr(e, k) == v for k, v in match.items())]
+    chosen = [
+        e
+        for e in events
+        if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())
+    ]
     assert chosen, f"no {kind.__name__} with {match} in {events}"
     return chosen[-1]
 
@@ -147,8 +152,9 @@ ETH = "ETHUSDT"
 P = 20  # ticks per dollar on ETHUSDT
 
 
-def _isolated_long(h: Harness, qty: int = 2000, entry: int = 2000, leverage_e2: int = 1000
-                   ) -> PositionChanged:
+def _isolated_long(
+    h: Harness, qty: int = 2000, entry: int = 2000, leverage_e2: int = 1000
+) -> PositionChanged:
     """Account 1 isolated long ``qty`` at ``entry``; account 2 (cross, rich) is short."""
     h.fund(1, "USDt", 100 * USDT)
     h.fund(2, "USDt", 100_000 * USDT)
@@ -408,15 +414,17 @@ def test_a_bankrupt_funding_payer_is_covered_by_the_fund_and_receivers_are_whole
     # Account 1 loses its wallet outside the engine's rules (as if its margin were gone): the
     # funding it owes can no longer be paid by it.
     left = h.balance(1, "USDt") - 1
-    state.ledger.transfer([], h.ts, 1, EXTERNAL, "USDt", left, TransferCode.WITHDRAWAL_COMPLETE,
-                          0)
+    state.ledger.transfer([], h.ts, 1, EXTERNAL, "USDt", left, TransferCode.WITHDRAWAL_COMPLETE, 0)
     events = h.apply(Tick(4 * HOUR))
     paid = {e.account: e for e in events if isinstance(e, FundingPaid)}
     owed = -(-paid[2].mark_value * paid[2].rate_ppb // 10**9)
     assert paid[1].amount == -1  # all it had
     assert paid[2].amount >= owed - 1  # the receiver gets its share in full
-    covers = [(e.debit_account, e.credit_account, e.amount) for e in events
-              if isinstance(e, Transfer) and e.code == TransferCode.BANKRUPTCY_COVER]
+    covers = [
+        (e.debit_account, e.credit_account, e.amount)
+        for e in events
+        if isinstance(e, Transfer) and e.code == TransferCode.BANKRUPTCY_COVER
+    ]
     assert covers[0] == (INSURANCE, FUNDING_POOL, owed - 1)  # then it is liquidated
 
 
@@ -430,8 +438,11 @@ def test_open_comm_counts_the_fees_that_opened_the_position() -> None:
         other = Side.SELL if side == Side.BUY else Side.BUY
         h.order(2, ETH, other, qty, 2000 * P)
         events = h.order(1, ETH, side, qty, 2000 * P)
-        fee = sum(e.exec_comm for e in events if type(e).__name__ == "OrderEvent"
-                  and e.account == 1 and e.last_qty)
+        fee = sum(
+            e.exec_comm
+            for e in events
+            if type(e).__name__ == "OrderEvent" and e.account == 1 and e.last_qty
+        )
         return last(events, PositionChanged, account=1), fee  # type: ignore[return-value]
 
     row, fee = trade(Side.BUY, 2000)
@@ -454,9 +465,14 @@ def test_a_version_1_image_restores_with_no_open_fees() -> None:
     data = image.snapshot(engine.state)
     at = POSITION_FIELDS.index("open_comm")
     assert any(row[at] for m in data["markets"] for row in m["positions"])
-    old = {**data, "version": 1, "markets": [
-        {**m, "positions": [[*row[:at], *row[at + 1:]] for row in m["positions"]]}
-        for m in data["markets"]]}
+    old = {
+        **data,
+        "version": 1,
+        "markets": [
+            {**m, "positions": [[*row[:at], *row[at + 1 :]] for row in m["positions"]]}
+            for m in data["markets"]
+        ],
+    }
     restored = Engine(default_catalogue())
     image.restore(restored.state, old)
     audit.audit(restored.state)
@@ -489,8 +505,9 @@ def test_adl_ranking_shortcuts_equal_the_account_view() -> None:
         if pos.account <= 0 or not pos.qty:
             continue
         mark_value = market.value_fine(pos.qty, market.mark_fine)
-        full = adl_rank(pos.cost, mark_value,
-                        pos.cost - liquidation.bankrupt_margin(state, market, pos))
+        full = adl_rank(
+            pos.cost, mark_value, pos.cost - liquidation.bankrupt_margin(state, market, pos)
+        )
         assert liquidation._adl_rank(state, market, pos) == full
         kinds.add((bool(pos.leverage_e2), len(state.account_positions[pos.account])))
     assert {(True, 1), (False, 1), (False, 2)} <= kinds

@@ -72,8 +72,11 @@ pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs
 CATALOGUE = default_catalogue()
 SPECS = by_symbol(CATALOGUE)
 EXAMPLES_SCALE = int(os.environ.get("PERPETUA_EXAMPLES_SCALE", "1"))
-PROFILE = settings(deadline=None, print_blob=True,
-                   suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large))
+PROFILE = settings(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large),
+)
 HOUR_NS = 3_600 * 10**9
 MINUTE_NS = 60 * 10**9
 STEP_NS = 1_000_000
@@ -125,8 +128,10 @@ def _quotes(symbol: str, level: int, depth: int) -> list[PlaceOrder]:
     spec = SPECS[symbol]
     qty = depth * MARKETS[symbol][1] * spec.lot_size
     spread = max(1, level // 1000)
-    return [PlaceOrder(0, RICH, symbol, Side.BUY, qty, OrdType.LIMIT, price=level - spread),
-            PlaceOrder(0, RICH, symbol, Side.SELL, qty, OrdType.LIMIT, price=level + spread)]
+    return [
+        PlaceOrder(0, RICH, symbol, Side.BUY, qty, OrdType.LIMIT, price=level - spread),
+        PlaceOrder(0, RICH, symbol, Side.SELL, qty, OrdType.LIMIT, price=level + spread),
+    ]
 
 
 def _order(draw: Any, symbol: str, level: int) -> PlaceOrder:
@@ -137,8 +142,23 @@ def _order(draw: Any, symbol: str, level: int) -> PlaceOrder:
     qty = min(draw(st.sampled_from(_LOTS)), MARKETS[symbol][1]) * spec.lot_size
     scale = draw(st.sampled_from((1, 1, 1, max(1, level // 400))))
     price = max(1, level + draw(st.integers(-4, 6)) * scale * side)  # often crosses
-    kind = draw(st.sampled_from(("limit", "limit", "limit", "limit", "limit", "market",
-                                 "market", "stop", "ioc", "reduce", "close")))
+    kind = draw(
+        st.sampled_from(
+            (
+                "limit",
+                "limit",
+                "limit",
+                "limit",
+                "limit",
+                "market",
+                "market",
+                "stop",
+                "ioc",
+                "reduce",
+                "close",
+            )
+        )
+    )
     if spot and kind in ("reduce", "close"):
         kind = "limit"
     if kind == "market":
@@ -149,37 +169,52 @@ def _order(draw: Any, symbol: str, level: int) -> PlaceOrder:
         stop_px = max(1, level + away)
         limit = max(1, stop_px + away // 4) if ord_type == OrdType.STOP_LIMIT else None
         trigger = 0 if spot else draw(st.sampled_from((0, ExecInst.MARK_PRICE)))
-        return PlaceOrder(0, account, symbol, side, qty, ord_type, price=limit, stop_px=stop_px,
-                          exec_inst=trigger)
+        return PlaceOrder(
+            0, account, symbol, side, qty, ord_type, price=limit, stop_px=stop_px, exec_inst=trigger
+        )
     if kind == "ioc":
         tif = draw(st.sampled_from((TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL)))
-        return PlaceOrder(0, account, symbol, side, qty, OrdType.LIMIT, price=price,
-                          time_in_force=tif)
+        return PlaceOrder(
+            0, account, symbol, side, qty, OrdType.LIMIT, price=price, time_in_force=tif
+        )
     if kind == "reduce":
-        return PlaceOrder(0, account, symbol, side, qty, OrdType.LIMIT, price=price,
-                          exec_inst=ExecInst.REDUCE_ONLY)
+        return PlaceOrder(
+            0,
+            account,
+            symbol,
+            side,
+            qty,
+            OrdType.LIMIT,
+            price=price,
+            exec_inst=ExecInst.REDUCE_ONLY,
+        )
     if kind == "close":
-        return PlaceOrder(0, account, symbol, None, None, OrdType.MARKET,
-                          exec_inst=ExecInst.CLOSE)
+        return PlaceOrder(0, account, symbol, None, None, OrdType.MARKET, exec_inst=ExecInst.CLOSE)
     return PlaceOrder(0, account, symbol, side, qty, OrdType.LIMIT, price=price)
 
 
 def _setting(draw: Any, symbol: str) -> object:
     spec = SPECS[symbol]
     account = draw(st.sampled_from(ACCOUNTS))
-    kind = draw(st.sampled_from(("leverage", "leverage", "leverage", "margin", "risk_limit",
-                                 "interest", "interest")))
+    kind = draw(
+        st.sampled_from(
+            ("leverage", "leverage", "leverage", "margin", "risk_limit", "interest", "interest")
+        )
+    )
     if kind == "leverage":
         return SetLeverage(0, account, symbol, draw(st.sampled_from(LEVERAGES_E2)))
     if kind == "margin":
         unit = 10**5 if spec.settl_currency == "XBt" else 10**6
-        return TransferMargin(0, account, symbol, draw(st.sampled_from((-50, -5, -1, 1, 5, 50)))
-                              * unit)
+        return TransferMargin(
+            0, account, symbol, draw(st.sampled_from((-50, -5, -1, 1, 5, 50))) * unit
+        )
     if kind == "risk_limit":
-        return SetRiskLimit(0, account, symbol, spec.risk_limit + draw(st.integers(0, 2))
-                            * spec.risk_step)
-    return SetInterestRate(0, symbol, draw(st.sampled_from((0, 100_000, -100_000, 1_000_000,
-                                                            -2_000_000))))
+        return SetRiskLimit(
+            0, account, symbol, spec.risk_limit + draw(st.integers(0, 2)) * spec.risk_step
+        )
+    return SetInterestRate(
+        0, symbol, draw(st.sampled_from((0, 100_000, -100_000, 1_000_000, -2_000_000)))
+    )
 
 
 def _money(draw: Any, serial: int) -> object:
@@ -193,10 +228,20 @@ def _money(draw: Any, serial: int) -> object:
     return WithdrawalRequest(0, account, currency, amount, 0, f"w-{serial}")
 
 
-_GAPS_NS = (0,) * 24 + (3 * MINUTE_NS, 17 * MINUTE_NS, HOUR_NS, 2 * HOUR_NS, 3 * HOUR_NS,
-                        8 * HOUR_NS)
-_KINDS = ("order",) * 10 + ("index",) * 5 + ("setting",) * 3 + ("quote", "tick", "tick",
-                                                                  "cancel", "amend", "money")
+_GAPS_NS = (0,) * 24 + (
+    3 * MINUTE_NS,
+    17 * MINUTE_NS,
+    HOUR_NS,
+    2 * HOUR_NS,
+    3 * HOUR_NS,
+    8 * HOUR_NS,
+)
+_KINDS = (
+    ("order",) * 10
+    + ("index",) * 5
+    + ("setting",) * 3
+    + ("quote", "tick", "tick", "cancel", "amend", "money")
+)
 
 
 @st.composite
@@ -204,8 +249,9 @@ def streams(draw: Any, max_size: int = 70) -> tuple[int, list[tuple[int, object]
     """(start time, [(gap before the command in ns, command)])."""
     start_ns = draw(st.sampled_from(STARTS_NS))
     now_ns = start_ns
-    symbols = tuple(draw(st.lists(st.sampled_from(tuple(MARKETS)), min_size=2, max_size=4,
-                                  unique=True)))
+    symbols = tuple(
+        draw(st.lists(st.sampled_from(tuple(MARKETS)), min_size=2, max_size=4, unique=True))
+    )
     indices = sorted({MARKETS[s][0] for s in symbols})
     levels = dict(INDEX_START)
     out: list[tuple[int, object]] = []
@@ -241,8 +287,12 @@ def streams(draw: Any, max_size: int = 70) -> tuple[int, list[tuple[int, object]
         elif kind == "cancel":
             command = CancelOrders(0, 0, (draw(st.integers(-6, -1)),))
         elif kind == "amend":
-            command = AmendOrder(0, 0, draw(st.integers(-6, -1)),
-                                 price=max(1, levels[index] + draw(st.integers(-8, 8))))
+            command = AmendOrder(
+                0,
+                0,
+                draw(st.integers(-6, -1)),
+                price=max(1, levels[index] + draw(st.integers(-8, 8))),
+            )
         elif kind == "money":
             command = _money(draw, serial)
         else:
@@ -267,8 +317,7 @@ def _resolve(state: State, ts_ns: int, command: Any) -> Any:
     command = command._replace(ts_ns=ts_ns)
     if isinstance(command, (AmendOrder, CancelOrders)):
         live = sorted(state.orders)
-        reference = command.order_id if isinstance(command, AmendOrder) else \
-            command.order_ids[0]
+        reference = command.order_id if isinstance(command, AmendOrder) else command.order_ids[0]
         order_id = live[(reference + 1) % len(live) - 1] if live else 10**6
         order = state.orders.get(order_id)
         owner = order.account if order is not None else 1
@@ -279,8 +328,9 @@ def _resolve(state: State, ts_ns: int, command: Any) -> Any:
     return command
 
 
-def concrete(start_ns: int, stream: list[tuple[int, object]]) -> tuple[Engine, list[Any],
-                                                                        list[list[object]]]:
+def concrete(
+    start_ns: int, stream: list[tuple[int, object]]
+) -> tuple[Engine, list[Any], list[list[object]]]:
     """Apply ``stream`` to a fresh engine, checking every property after every command."""
     engine = Engine(CATALOGUE)
     watch = Watch()
@@ -339,7 +389,8 @@ class Watch:
         for symbol, market in state.markets.items():
             for account, pos in market.positions.items():
                 assert pos.liq_fine == liquidation._threshold(state, market, pos), (
-                    f"{symbol}/{account}: stale liquidation threshold")
+                    f"{symbol}/{account}: stale liquidation threshold"
+                )
 
     @staticmethod
     def _nothing_crossed(state: State, events: list[object]) -> None:
@@ -363,12 +414,14 @@ class Watch:
                 room = liquidation.cushion(state, market, pos) + upnl
                 assert room >= -EQUITY_TOLERANCE, (
                     f"{symbol} account {account} left crossed: cushion + uPnL = {room}, "
-                    f"liquidation ran this command: {ran}")
+                    f"liquidation ran this command: {ran}"
+                )
         for (account, currency), upnl in equity.items():
             total = state.ledger.balance(account, currency) + upnl
             tolerance = EQUITY_TOLERANCE * positions[(account, currency)]
             assert total >= -tolerance, (
-                f"account {account} {currency} equity {total} < 0 (liquidation ran: {ran})")
+                f"account {account} {currency} equity {total} < 0 (liquidation ran: {ran})"
+            )
 
 
 # Properties -------------------------------------------------------------------------------
@@ -377,7 +430,8 @@ class Watch:
 @settings(PROFILE, max_examples=150 * EXAMPLES_SCALE)
 @given(streams())
 def test_risk_invariants_hold_after_every_command(
-        case: tuple[int, list[tuple[int, object]]]) -> None:
+    case: tuple[int, list[tuple[int, object]]],
+) -> None:
     concrete(*case)
 
 
@@ -393,7 +447,8 @@ def _restored(engine: Engine, through_msgpack: bool) -> Engine:
 @settings(PROFILE, max_examples=40 * EXAMPLES_SCALE)
 @given(streams(), st.lists(st.tuples(st.integers(0, 90), st.booleans()), max_size=3))
 def test_replay_and_snapshot_roundtrip_give_same_events_and_hash(
-        case: tuple[int, list[tuple[int, object]]], cuts: list[tuple[int, bool]]) -> None:
+    case: tuple[int, list[tuple[int, object]]], cuts: list[tuple[int, bool]]
+) -> None:
     """Replay on a fresh engine, restoring a copy at random points (none: a plain replay)."""
     first, commands, outputs = concrete(*case)
     again = Engine(CATALOGUE)
@@ -413,13 +468,16 @@ def _cross_account_in_two_markets() -> tuple[Engine, int]:
     engine = Engine(CATALOGUE)
     ts_ns = STARTS_NS[0]
     setup = [
-        Deposit(0, 1, "XBt", 2_000_000, "d1"), Deposit(0, 2, "XBt", 10**10, "d2"),
-        IndexPrice(0, ".BXBT", 600_000, 10), IndexPrice(0, ".BETH", 60_000, 20),
+        Deposit(0, 1, "XBt", 2_000_000, "d1"),
+        Deposit(0, 2, "XBt", 10**10, "d2"),
+        IndexPrice(0, ".BXBT", 600_000, 10),
+        IndexPrice(0, ".BETH", 60_000, 20),
         PlaceOrder(0, 2, "ETHUSD", Side.SELL, 20, OrdType.LIMIT, price=60_000),
         PlaceOrder(0, 1, "ETHUSD", Side.BUY, 20, OrdType.LIMIT, price=60_000),
         PlaceOrder(0, 2, "XBTUSD", Side.SELL, 3000, OrdType.LIMIT, price=600_000),
         PlaceOrder(0, 1, "XBTUSD", Side.BUY, 3000, OrdType.LIMIT, price=600_000),
-        IndexPrice(0, ".BXBT", 590_000, 10), IndexPrice(0, ".BETH", 59_000, 20),
+        IndexPrice(0, ".BXBT", 590_000, 10),
+        IndexPrice(0, ".BETH", 59_000, 20),
     ]
     for command in setup:
         ts_ns += STEP_NS
@@ -437,8 +495,7 @@ def test_withdrawal_leaves_cross_positions_their_unrealised_loss() -> None:
     free = state.ledger.available(1, "XBt") - state.accounts[1].margin_required["XBt"]
     assert loss > 0
     refused = engine.apply(WithdrawalRequest(ts_ns + STEP_NS, 1, "XBt", free - loss + 1, 0, "w"))
-    assert [e.reason for e in refused if isinstance(e, Rejected)] == [
-        Reason.BALANCE_INSUFFICIENT]
+    assert [e.reason for e in refused if isinstance(e, Rejected)] == [Reason.BALANCE_INSUFFICIENT]
     events = engine.apply(WithdrawalRequest(ts_ns + 2 * STEP_NS, 1, "XBt", free - loss, 0, "w"))
     assert not [e for e in events if isinstance(e, (Rejected, PositionLiquidated))]
 
@@ -451,13 +508,15 @@ def test_restored_cross_account_liquidates_in_the_same_order() -> None:
     engine, ts_ns = _cross_account_in_two_markets()
     copy = _restored(engine, through_msgpack=True)
     ask = PlaceOrder(ts_ns + STEP_NS, 2, "XBTH27", Side.SELL, 3000, OrdType.LIMIT, price=900_000)
-    bid = PlaceOrder(ts_ns + 2 * STEP_NS, 1, "XBTH27", Side.BUY, 3000, OrdType.LIMIT,
-                     price=900_000)
+    bid = PlaceOrder(ts_ns + 2 * STEP_NS, 1, "XBTH27", Side.BUY, 3000, OrdType.LIMIT, price=900_000)
     for command in (ask, bid):
         events = engine.apply(command)
         assert copy.apply(command) == events
     assert [e.symbol for e in events if isinstance(e, PositionLiquidated)] == [
-        "ETHUSD", "XBTH27", "XBTUSD"]
+        "ETHUSD",
+        "XBTH27",
+        "XBTUSD",
+    ]
     assert copy.state_hash() == engine.state_hash()
 
 
@@ -480,8 +539,9 @@ def test_fund_sells_into_bids_above_bankruptcy_before_deleveraging() -> None:
     apply(SetLeverage(0, 1, "ETHUSDT", 1_000))
     apply(PlaceOrder(0, 2, "ETHUSDT", Side.SELL, 2000, OrdType.LIMIT, price=40_000))
     opened = apply(PlaceOrder(0, 1, "ETHUSDT", Side.BUY, 2000, OrdType.LIMIT, price=40_000))
-    bankrupt = liquidation.published_prices(engine.state, engine.state.markets["ETHUSDT"],
-                                            engine.state.markets["ETHUSDT"].positions[1])[0]
+    bankrupt = liquidation.published_prices(
+        engine.state, engine.state.markets["ETHUSDT"], engine.state.markets["ETHUSDT"].positions[1]
+    )[0]
     assert opened and bankrupt is not None
     apply(PlaceOrder(0, 3, "ETHUSDT", Side.BUY, 2000, OrdType.LIMIT, price=bankrupt + 20))
     events = apply(IndexPrice(0, ".BETHT", 1000, 1))  # far below bankruptcy; the fund is empty
@@ -498,7 +558,8 @@ def test_interest_rate_before_the_first_index_re_derives_thresholds() -> None:
     thresholds went stale ("stale liquidation threshold" in the audit)."""
     engine = Engine(CATALOGUE)
     commands = [
-        Deposit(0, 1, "USDt", 10**9, "d1"), Deposit(0, 2, "USDt", 10**9, "d2"),
+        Deposit(0, 1, "USDt", 10**9, "d1"),
+        Deposit(0, 2, "USDt", 10**9, "d2"),
         PlaceOrder(0, 1, "ETHUSDT", Side.BUY, 1000, OrdType.LIMIT, price=60_000),
         PlaceOrder(0, 2, "ETHUSDT", Side.SELL, 1000, OrdType.LIMIT, price=60_000),
         SetInterestRate(0, "ETHUSDT", -100_000),  # now the short pays the next funding

@@ -183,8 +183,7 @@ def new(cid: str, **fields: Any) -> Ev:
 def fill(cid: str, qty: int, px: int, leaves: int, **fields: Any) -> Ev:
     """A Trade execution of ``qty`` at ``px``; status follows from ``leaves``."""
     status = OrdStatus.FILLED if leaves == 0 else OrdStatus.PARTIALLY_FILLED
-    return order(cid, ExecType.TRADE, status, last_qty=qty, last_px=px, leaves_qty=leaves,
-                 **fields)
+    return order(cid, ExecType.TRADE, status, last_qty=qty, last_px=px, leaves_qty=leaves, **fields)
 
 
 def cxl(cid: str, text: str | None = None, **fields: Any) -> Ev:
@@ -225,8 +224,15 @@ def rej(reason: Reason, **fields: Any) -> Ev:
 # Commands -------------------------------------------------------------------------------------
 
 
-def place(account: int, cid: str, side: Side | None, qty: int | None, price: int | None = None,
-          symbol: str = "XBTUSD", **fields: Any) -> PlaceOrder:
+def place(
+    account: int,
+    cid: str,
+    side: Side | None,
+    qty: int | None,
+    price: int | None = None,
+    symbol: str = "XBTUSD",
+    **fields: Any,
+) -> PlaceOrder:
     if "ord_type" not in fields:
         fields["ord_type"] = OrdType.LIMIT if price is not None else OrdType.MARKET
     return PlaceOrder(0, account, symbol, side, qty, price=price, cl_ord_id=cid, **fields)
@@ -311,12 +317,14 @@ def run(lines: Sequence[Line], prelude: Sequence[Command] = FUNDING) -> Run:
     return r
 
 
-def _check_line(number: int, command: Any, events: list[object],
-                expected: Sequence[Ev | Check], r: Run) -> None:
+def _check_line(
+    number: int, command: Any, events: list[object], expected: Sequence[Ev | Check], r: Run
+) -> None:
     patterns = [e for e in expected if isinstance(e, Ev)]
     kinds = list(dict.fromkeys(p.kind for p in patterns))
-    wanted = [p for kind in kinds for p in patterns
-              if p.kind is kind and not isinstance(p, _NoneOf)]
+    wanted = [
+        p for kind in kinds for p in patterns if p.kind is kind and not isinstance(p, _NoneOf)
+    ]
     got = [e for kind in kinds for e in events if type(e) is kind]
     where = f"line {number}: {_show_command(command)}"
     ok = len(got) == len(wanted) and all(p.matches(e) for p, e in zip(wanted, got, strict=True))
@@ -370,190 +378,302 @@ def _show_command(command: Any) -> str:
 
 P = 200_000  # $20,000.0 in XBTUSD ticks of 0.1
 LIMIT = OrdType.LIMIT
-IOC, FOK, GTC, DAY = (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL,
-                      TimeInForce.GOOD_TILL_CANCEL, TimeInForce.DAY)
+IOC, FOK, GTC, DAY = (
+    TimeInForce.IMMEDIATE_OR_CANCEL,
+    TimeInForce.FILL_OR_KILL,
+    TimeInForce.GOOD_TILL_CANCEL,
+    TimeInForce.DAY,
+)
 POST_ONLY = ExecInst.PARTICIPATE_DO_NOT_INITIATE
 NEXT_MIDNIGHT = utc_ns(2026, 3, 3)
 
 SCENARIOS: dict[str, list[Line]] = {
     "limit rests in the book": [
-        (sell(1, "s", 100, P), [new("s", leaves_qty=100, cum_qty=0, price=P, working=True,
-                                    time_in_force=GTC), book(SELL, P, 100), none(Trade)]),
+        (
+            sell(1, "s", 100, P),
+            [
+                new("s", leaves_qty=100, cum_qty=0, price=P, working=True, time_in_force=GTC),
+                book(SELL, P, 100),
+                none(Trade),
+            ],
+        ),
         (buy(2, "b", 100, P - 10), [new("b"), book(BUY, P - 10, 100), none(Trade)]),
     ],
     "limit crosses and both fill at the maker's price": [
         (sell(1, "s", 100, P), [new("s"), book(SELL, P, 100)]),
-        (buy(2, "b", 100, P + 50), [
-            new("b", price=P + 50),
-            fill("s", 100, P, leaves=0, cum_qty=100, liquidity=Liquidity.MAKER),
-            fill("b", 100, P, leaves=0, cum_qty=100, liquidity=Liquidity.TAKER),
-            prt(100, P, side=BUY, maker_account=1, taker_account=2),
-            book(SELL, P, 0),
-        ]),
-        (Tick(0), [Check("positions +100/-100", lambda r: (r.position(2), r.position(1)) ==
-                         (100, -100)), Check("book empty", lambda r: not r.state.orders)]),
+        (
+            buy(2, "b", 100, P + 50),
+            [
+                new("b", price=P + 50),
+                fill("s", 100, P, leaves=0, cum_qty=100, liquidity=Liquidity.MAKER),
+                fill("b", 100, P, leaves=0, cum_qty=100, liquidity=Liquidity.TAKER),
+                prt(100, P, side=BUY, maker_account=1, taker_account=2),
+                book(SELL, P, 0),
+            ],
+        ),
+        (
+            Tick(0),
+            [
+                Check(
+                    "positions +100/-100", lambda r: (r.position(2), r.position(1)) == (100, -100)
+                ),
+                Check("book empty", lambda r: not r.state.orders),
+            ],
+        ),
     ],
     "limit partially fills and the rest rests": [
         (sell(1, "s", 100, P), SKIP),
-        (buy(2, "b", 300, P), [
-            new("b", leaves=300),
-            fill("s", 100, P, leaves=0),
-            fill("b", 100, P, leaves=200, cum=100),
-            prt(100, P),
-            book(SELL, P, 0),
-            book(BUY, P, 200),
-        ]),
-        (sell(3, "s3", 500, P), [
-            new("s3"),
-            fill("b", 200, P, leaves=0, cum=300, cum_px_qty=300 * P),
-            fill("s3", 200, P, leaves=300, cum=200),
-            prt(200, P, side=SELL),
-            book(BUY, P, 0),
-            book(SELL, P, 300),
-        ]),
+        (
+            buy(2, "b", 300, P),
+            [
+                new("b", leaves=300),
+                fill("s", 100, P, leaves=0),
+                fill("b", 100, P, leaves=200, cum=100),
+                prt(100, P),
+                book(SELL, P, 0),
+                book(BUY, P, 200),
+            ],
+        ),
+        (
+            sell(3, "s3", 500, P),
+            [
+                new("s3"),
+                fill("b", 200, P, leaves=0, cum=300, cum_px_qty=300 * P),
+                fill("s3", 200, P, leaves=300, cum=200),
+                prt(200, P, side=SELL),
+                book(BUY, P, 0),
+                book(SELL, P, 300),
+            ],
+        ),
     ],
     "limit sweeps several levels best first and stops at its limit": [
         (sell(1, "s1", 100, P + 20), SKIP),
         (sell(1, "s2", 100, P), SKIP),
         (sell(3, "s3", 200, P + 10), SKIP),
         (sell(3, "s4", 100, P + 30), SKIP),
-        (buy(2, "b", 500, P + 20), [
-            new("b"),
-            fill("s2", 100, P, leaves=0), fill("b", 100, P, leaves=400),
-            fill("s3", 200, P + 10, leaves=0), fill("b", 200, P + 10, leaves=200),
-            fill("s1", 100, P + 20, leaves=0), fill("b", 100, P + 20, leaves=100),
-            prt(100, P), prt(200, P + 10), prt(100, P + 20),
-            book(SELL, P, 0), book(SELL, P + 10, 0), book(SELL, P + 20, 0),
-            book(BUY, P + 20, 100),
-            Check("s4 untouched", lambda r: r.order("s4").leaves_qty == 100),
-            Check("last price is the last level", lambda r:
-                  r.state.markets["XBTUSD"].last_price == P + 20),
-        ]),
+        (
+            buy(2, "b", 500, P + 20),
+            [
+                new("b"),
+                fill("s2", 100, P, leaves=0),
+                fill("b", 100, P, leaves=400),
+                fill("s3", 200, P + 10, leaves=0),
+                fill("b", 200, P + 10, leaves=200),
+                fill("s1", 100, P + 20, leaves=0),
+                fill("b", 100, P + 20, leaves=100),
+                prt(100, P),
+                prt(200, P + 10),
+                prt(100, P + 20),
+                book(SELL, P, 0),
+                book(SELL, P + 10, 0),
+                book(SELL, P + 20, 0),
+                book(BUY, P + 20, 100),
+                Check("s4 untouched", lambda r: r.order("s4").leaves_qty == 100),
+                Check(
+                    "last price is the last level",
+                    lambda r: r.state.markets["XBTUSD"].last_price == P + 20,
+                ),
+            ],
+        ),
     ],
     "orders at one price fill in time order": [
         (sell(1, "first", 100, P), [book(SELL, P, 100)]),
         (sell(3, "second", 200, P), [book(SELL, P, 300)]),
         (sell(4, "third", 100, P), [book(SELL, P, 400)]),
-        (buy(2, "b1", 200, P), [
-            new("b1"),
-            fill("first", 100, P, leaves=0), fill("b1", 100, P, leaves=100),
-            fill("second", 100, P, leaves=100), fill("b1", 100, P, leaves=0),
-            prt(100, P, maker_account=1), prt(100, P, maker_account=3),
-            book(SELL, P, 300), book(SELL, P, 200),
-        ]),
-        (buy(2, "b2", 200, P), [
-            new("b2"),
-            fill("second", 100, P, leaves=0), fill("b2", 100, P, leaves=100),
-            fill("third", 100, P, leaves=0), fill("b2", 100, P, leaves=0),
-            prt(100, P, maker_account=3), prt(100, P, maker_account=4),
-            book(SELL, P, 100), book(SELL, P, 0),
-        ]),
+        (
+            buy(2, "b1", 200, P),
+            [
+                new("b1"),
+                fill("first", 100, P, leaves=0),
+                fill("b1", 100, P, leaves=100),
+                fill("second", 100, P, leaves=100),
+                fill("b1", 100, P, leaves=0),
+                prt(100, P, maker_account=1),
+                prt(100, P, maker_account=3),
+                book(SELL, P, 300),
+                book(SELL, P, 200),
+            ],
+        ),
+        (
+            buy(2, "b2", 200, P),
+            [
+                new("b2"),
+                fill("second", 100, P, leaves=0),
+                fill("b2", 100, P, leaves=100),
+                fill("third", 100, P, leaves=0),
+                fill("b2", 100, P, leaves=0),
+                prt(100, P, maker_account=3),
+                prt(100, P, maker_account=4),
+                book(SELL, P, 100),
+                book(SELL, P, 0),
+            ],
+        ),
     ],
     "market fills within the protective band and the rest is cancelled": [
         (index(20_000), [Ev(IndexUpdated, symbol=".BXBT", price_num=20_000, price_den=1)]),
         (sell(1, "near", 100, P), SKIP),
         (sell(1, "edge", 100, P + 10_000), SKIP),  # +5%: the band's edge, still inside
         (sell(3, "far", 100, P + 10_010), SKIP),  # beyond the band
-        (buy(2, "m", 400), [
-            new("m", ord_type=OrdType.MARKET, time_in_force=IOC, price=None),
-            fill("near", 100, P, leaves=0), fill("m", 100, P, leaves=300),
-            fill("edge", 100, P + 10_000, leaves=0), fill("m", 100, P + 10_000, leaves=200),
-            cxl("m", "Canceled: Market order outside price band", cum_qty=200),
-            prt(100, P), prt(100, P + 10_000),
-            Check("far untouched", lambda r: r.order("far").leaves_qty == 100),
-        ]),
+        (
+            buy(2, "m", 400),
+            [
+                new("m", ord_type=OrdType.MARKET, time_in_force=IOC, price=None),
+                fill("near", 100, P, leaves=0),
+                fill("m", 100, P, leaves=300),
+                fill("edge", 100, P + 10_000, leaves=0),
+                fill("m", 100, P + 10_000, leaves=200),
+                cxl("m", "Canceled: Market order outside price band", cum_qty=200),
+                prt(100, P),
+                prt(100, P + 10_000),
+                Check("far untouched", lambda r: r.order("far").leaves_qty == 100),
+            ],
+        ),
     ],
     "market sell uses the band below the mark": [
         (index(20_000), SKIP),
         (buy(1, "bid1", 100, P - 10_000), SKIP),
         (buy(1, "bid2", 100, P - 10_010), SKIP),
-        (sell(2, "m", 300), [
-            new("m"),
-            fill("bid1", 100, P - 10_000, leaves=0), fill("m", 100, P - 10_000, leaves=200),
-            cxl("m", "Canceled: Market order outside price band", cum=100),
-        ]),
+        (
+            sell(2, "m", 300),
+            [
+                new("m"),
+                fill("bid1", 100, P - 10_000, leaves=0),
+                fill("m", 100, P - 10_000, leaves=200),
+                cxl("m", "Canceled: Market order outside price band", cum=100),
+            ],
+        ),
     ],
     "market without liquidity is cancelled, not rejected": [
-        (buy(2, "m1", 100), [new("m1"), none(Trade),
-                             cxl("m1", "Canceled: no liquidity and no reference price")]),
+        (
+            buy(2, "m1", 100),
+            [new("m1"), none(Trade), cxl("m1", "Canceled: no liquidity and no reference price")],
+        ),
         (index(20_000), SKIP),
         (sell(1, "far", 100, P + 20_000), SKIP),
-        (buy(2, "m2", 100), [new("m2"), none(Trade),
-                             cxl("m2", "Canceled: no liquidity within the price band", cum=0)]),
+        (
+            buy(2, "m2", 100),
+            [
+                new("m2"),
+                none(Trade),
+                cxl("m2", "Canceled: no liquidity within the price band", cum=0),
+            ],
+        ),
         (sell(2, "m3", 100), [new("m3"), cxl("m3", cum=0), none(Rejected)]),
     ],
     "GoodTillCancel rests until cancelled": [
         (buy(1, "g", 100, P, time_in_force=GTC), [new("g", time_in_force=GTC), book(BUY, P, 100)]),
         (at(T0 + 3 * 86_400_000_000_000, Tick(0)), [none(OrderEvent)]),
-        (CancelOrders(0, 1, cl_ord_ids=("g",)), [cxl("g", "Canceled via API."),
-                                                 book(BUY, P, 0)]),
+        (CancelOrders(0, 1, cl_ord_ids=("g",)), [cxl("g", "Canceled via API."), book(BUY, P, 0)]),
     ],
     "ImmediateOrCancel fills what it can and cancels the rest": [
         (sell(1, "s", 100, P), SKIP),
-        (buy(2, "ioc", 300, P, time_in_force=IOC), [
-            new("ioc", time_in_force=IOC),
-            fill("s", 100, P, leaves=0), fill("ioc", 100, P, leaves=200),
-            cxl("ioc", "Canceled: ImmediateOrCancel", cum=100),
-            book(SELL, P, 0),  # nothing of the IOC rests
-        ]),
-        (buy(2, "ioc2", 100, P, time_in_force=IOC), [
-            new("ioc2"), cxl("ioc2", "Canceled: ImmediateOrCancel", cum=0), none(BookLevel)]),
+        (
+            buy(2, "ioc", 300, P, time_in_force=IOC),
+            [
+                new("ioc", time_in_force=IOC),
+                fill("s", 100, P, leaves=0),
+                fill("ioc", 100, P, leaves=200),
+                cxl("ioc", "Canceled: ImmediateOrCancel", cum=100),
+                book(SELL, P, 0),  # nothing of the IOC rests
+            ],
+        ),
+        (
+            buy(2, "ioc2", 100, P, time_in_force=IOC),
+            [new("ioc2"), cxl("ioc2", "Canceled: ImmediateOrCancel", cum=0), none(BookLevel)],
+        ),
     ],
     "FillOrKill is killed when not fully fillable, filled when it is": [
         (sell(1, "s1", 100, P), SKIP),
         (sell(3, "s2", 100, P + 10), SKIP),
-        (buy(2, "fok1", 300, P + 10, time_in_force=FOK), [
-            new("fok1", time_in_force=FOK),
-            cxl("fok1", "Canceled: FillOrKill order could not be filled", cum=0),
-            none(Trade), none(BookLevel),
-        ]),
-        (buy(2, "fok2", 200, P, time_in_force=FOK), [  # enough size, but not within its limit
-            new("fok2"), cxl("fok2", "Canceled: FillOrKill order could not be filled"),
-            none(Trade),
-        ]),
-        (buy(2, "fok3", 200, P + 10, time_in_force=FOK), [
-            new("fok3"),
-            fill("s1", 100, P, leaves=0), fill("fok3", 100, P, leaves=100),
-            fill("s2", 100, P + 10, leaves=0), fill("fok3", 100, P + 10, leaves=0),
-            prt(100, P), prt(100, P + 10),
-        ]),
+        (
+            buy(2, "fok1", 300, P + 10, time_in_force=FOK),
+            [
+                new("fok1", time_in_force=FOK),
+                cxl("fok1", "Canceled: FillOrKill order could not be filled", cum=0),
+                none(Trade),
+                none(BookLevel),
+            ],
+        ),
+        (
+            buy(2, "fok2", 200, P, time_in_force=FOK),
+            [  # enough size, but not within its limit
+                new("fok2"),
+                cxl("fok2", "Canceled: FillOrKill order could not be filled"),
+                none(Trade),
+            ],
+        ),
+        (
+            buy(2, "fok3", 200, P + 10, time_in_force=FOK),
+            [
+                new("fok3"),
+                fill("s1", 100, P, leaves=0),
+                fill("fok3", 100, P, leaves=100),
+                fill("s2", 100, P + 10, leaves=0),
+                fill("fok3", 100, P + 10, leaves=0),
+                prt(100, P),
+                prt(100, P + 10),
+            ],
+        ),
     ],
     "Day expires at the next 00:00 UTC when a later command arrives": [
         (buy(1, "day", 100, P, time_in_force=DAY), [new("day", time_in_force=DAY)]),
         (buy(1, "gtc", 100, P - 10), [new("gtc")]),
         (at(NEXT_MIDNIGHT - 1, Tick(0)), [none(OrderEvent)]),  # 23:59:59.999999999
-        (at(NEXT_MIDNIGHT + 5_000_000_000, Tick(0)), [
-            expired("day", text="Expired: Day order", cum=0),
-            book(BUY, P, 0),
-            Check("gtc lives on", lambda r: r.order("gtc") is not None),
-        ]),
+        (
+            at(NEXT_MIDNIGHT + 5_000_000_000, Tick(0)),
+            [
+                expired("day", text="Expired: Day order", cum=0),
+                book(BUY, P, 0),
+                Check("gtc lives on", lambda r: r.order("gtc") is not None),
+            ],
+        ),
         (buy(1, "day2", 100, P, time_in_force=DAY), [new("day2")]),
-        (at(NEXT_MIDNIGHT + 86_400_000_000_000, sell(2, "s", 100, P - 10)), [
-            expired("day2"), book(BUY, P, 0), book(BUY, P - 10, 0),
-            new("s"), fill("gtc", 100, P - 10, leaves=0), fill("s", 100, P - 10, leaves=0),
-        ]),
+        (
+            at(NEXT_MIDNIGHT + 86_400_000_000_000, sell(2, "s", 100, P - 10)),
+            [
+                expired("day2"),
+                book(BUY, P, 0),
+                book(BUY, P - 10, 0),
+                new("s"),
+                fill("gtc", 100, P - 10, leaves=0),
+                fill("s", 100, P - 10, leaves=0),
+            ],
+        ),
     ],
     "partially filled Day order expires keeping its cumQty": [
         (buy(1, "day", 300, P, time_in_force=DAY), SKIP),
-        (sell(2, "s", 100, P), [new("s"), fill("day", 100, P, leaves=200),
-                                fill("s", 100, P, leaves=0)]),
+        (
+            sell(2, "s", 100, P),
+            [new("s"), fill("day", 100, P, leaves=200), fill("s", 100, P, leaves=0)],
+        ),
         (at(NEXT_MIDNIGHT, Tick(0)), [expired("day", cum=100)]),
         (CancelOrders(0, 1, cl_ord_ids=("day",)), [rej(Reason.ORDER_STATUS_INVALID)]),
     ],
     "ParticipateDoNotInitiate is cancelled when it would cross, rests otherwise": [
         (sell(1, "s", 100, P), SKIP),
-        (buy(2, "po1", 100, P, exec_inst=POST_ONLY), [
-            new("po1"),
-            cxl("po1", "Canceled: Order had execInst of ParticipateDoNotInitiate", cum=0),
-            none(Rejected), none(Trade), none(BookLevel),
-        ]),
-        (buy(2, "po2", 100, P - 10, exec_inst=POST_ONLY), [
-            new("po2", exec_inst=POST_ONLY), book(BUY, P - 10, 100), none(Trade)]),
-        (sell(3, "po3", 100, P - 10, exec_inst=POST_ONLY), [
-            new("po3"), cxl("po3", "Canceled: Order had execInst of ParticipateDoNotInitiate")]),
+        (
+            buy(2, "po1", 100, P, exec_inst=POST_ONLY),
+            [
+                new("po1"),
+                cxl("po1", "Canceled: Order had execInst of ParticipateDoNotInitiate", cum=0),
+                none(Rejected),
+                none(Trade),
+                none(BookLevel),
+            ],
+        ),
+        (
+            buy(2, "po2", 100, P - 10, exec_inst=POST_ONLY),
+            [new("po2", exec_inst=POST_ONLY), book(BUY, P - 10, 100), none(Trade)],
+        ),
+        (
+            sell(3, "po3", 100, P - 10, exec_inst=POST_ONLY),
+            [new("po3"), cxl("po3", "Canceled: Order had execInst of ParticipateDoNotInitiate")],
+        ),
         (sell(3, "po4", 100, P, exec_inst=POST_ONLY), [new("po4"), book(SELL, P, 200)]),
-        (buy(2, "ioc", 100, P, exec_inst=POST_ONLY, time_in_force=IOC), [
-            rej(Reason.EXEC_INST_CONFLICT, cl_ord_id="ioc"), none(OrderEvent)]),
+        (
+            buy(2, "ioc", 100, P, exec_inst=POST_ONLY, time_in_force=IOC),
+            [rej(Reason.EXEC_INST_CONFLICT, cl_ord_id="ioc"), none(OrderEvent)],
+        ),
     ],
 }
 
@@ -573,4 +693,3 @@ def test_runner_catches_an_unexpected_event_of_a_named_type() -> None:
     lines: list[Line] = [(sell(1, "s", 100, P), [none(BookLevel)])]
     with pytest.raises(pytest.fail.Exception, match="BookLevel"):
         run(lines)
-

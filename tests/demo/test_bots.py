@@ -40,8 +40,15 @@ class ScriptedExchange:
 def _gambler(exchange: ScriptedExchange) -> Gambler:
     cache = PriceCache()
     cache.update({".BXBT": Decimal(90_000)}, 1)
-    return Gambler("g", exchange, _market("XBTUSD"), cache, "Buy",  # type: ignore[arg-type]
-                   top_up=lambda: None, account=301)
+    return Gambler(
+        "g",
+        exchange,
+        _market("XBTUSD"),
+        cache,
+        "Buy",  # type: ignore[arg-type]
+        top_up=lambda: None,
+        account=301,
+    )
 
 
 def test_a_gambler_whose_market_order_was_cancelled_was_not_liquidated() -> None:
@@ -65,8 +72,10 @@ def test_a_gambler_counts_a_position_that_was_taken_away() -> None:
 
 def test_demo_stats_count_liquidations_by_account_from_the_exchange_events() -> None:
     stats = DemoStats()
-    taken = [PositionLiquidated(1, account, "XBTUSD", 100, 900_000, -5, 1)
-             for account in (301, 302, 301, 555)]
+    taken = [
+        PositionLiquidated(1, account, "XBTUSD", 100, 900_000, -5, 1)
+        for account in (301, 302, 301, 555)
+    ]
     stats.on_command(1, 1, None, taken)
     assert stats.snapshot()["liquidations"] == 4
     assert stats.liquidations_of([301, 302, 303]) == 3

@@ -21,8 +21,9 @@ WATCH_S = 20.0  # every maker refreshes about every 1.5 s: a dozen rounds each
 
 def _sides(message: dict[str, Any]) -> list[tuple[str, bool]]:
     """(symbol, both sides quoted) per row of an orderBook10 message."""
-    return [(row["symbol"], bool(row["bids"]) and bool(row["asks"]))
-            for row in message.get("data", [])]
+    return [
+        (row["symbol"], bool(row["bids"]) and bool(row["asks"])) for row in message.get("data", [])
+    ]
 
 
 def test_order_books_never_empty_while_the_makers_run(tmp_path: Path) -> None:
@@ -32,8 +33,7 @@ def test_order_books_never_empty_while_the_makers_run(tmp_path: Path) -> None:
         demo.banner()
         with connect(f"ws://127.0.0.1:{demo.port}/realtime", open_timeout=10) as ws:
             ws.recv(timeout=10)  # welcome
-            ws.send(json.dumps({"op": "subscribe",
-                                "args": [f"orderBook10:{s}" for s in symbols]}))
+            ws.send(json.dumps({"op": "subscribe", "args": [f"orderBook10:{s}" for s in symbols]}))
             quoted: set[str] = set()
             empty: list[tuple[float, str]] = []
             seen: dict[str, int] = {}

@@ -46,10 +46,28 @@ class Demo:
         env = dict(os.environ, PYTHONPATH=str(SRC))
         self.port = port
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "perpetua.cli", "demo", "--data-dir", str(data_dir),
-             "--port", str(port), "--speed", "720", "--seed", "7", "--status-interval", "1",
-             *extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "perpetua.cli",
+                "demo",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--speed",
+                "720",
+                "--seed",
+                "7",
+                "--status-interval",
+                "1",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.out: list[str] = []
         self.err: list[str] = []
         for stream, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err)):
@@ -72,8 +90,9 @@ class Demo:
             time.sleep(0.2)
 
     def banner(self) -> dict[str, str]:
-        self.wait_for(lambda: any("Ctrl-C stops" in line for line in self.out),
-                      BANNER_TIMEOUT_S, "banner")
+        self.wait_for(
+            lambda: any("Ctrl-C stops" in line for line in self.out), BANNER_TIMEOUT_S, "banner"
+        )
         fields = {}
         for line in self.out:
             name, _, value = line.strip().partition("  ")
@@ -86,10 +105,12 @@ class Demo:
         headers = {}
         if key:
             expires = str(int(time.time()) + 60)
-            headers = {"api-key": key, "api-expires": expires,
-                       "api-signature": signature(secret, "GET", target, expires)}
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{target}",
-                                         headers=headers)
+            headers = {
+                "api-key": key,
+                "api-expires": expires,
+                "api-signature": signature(secret, "GET", target, expires),
+            }
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{target}", headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -123,7 +144,11 @@ class Demo:
 def _replay(data_dir: Path) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "perpetua.cli", "replay", "--data-dir", str(data_dir)],
-        env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True, timeout=60)
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
 
@@ -147,11 +172,18 @@ def test_demo_runs_trades_funds_liquidates_stops_and_resumes(demo_dir: Path) -> 
         assert banner["WebSocket"] == f"ws://127.0.0.1:{port}/realtime"
         assert banner["Explorer"] == f"http://127.0.0.1:{port}/api/explorer"
         assert len(banner["API key"]) == 24 and len(banner["API secret"]) == 48
-        first.wait_for(lambda: _traded(first, symbols) == set(symbols), RUN_TIMEOUT_S,
-                       f"trade on every market (missing {set(symbols) - _traded(first, symbols)})")
-        first.wait_for(lambda: first.status().get("funding", 0) > 0
-                       and first.status().get("liquidations", 0) > 0, RUN_TIMEOUT_S,
-                       "funding event and liquidation")
+        first.wait_for(
+            lambda: _traded(first, symbols) == set(symbols),
+            RUN_TIMEOUT_S,
+            f"trade on every market (missing {set(symbols) - _traded(first, symbols)})",
+        )
+        first.wait_for(
+            lambda: (
+                first.status().get("funding", 0) > 0 and first.status().get("liquidations", 0) > 0
+            ),
+            RUN_TIMEOUT_S,
+            "funding event and liquidation",
+        )
         funding = first.get("/funding?count=20")
         assert funding and "2026-11-30T20:00:00.000Z" in {row["timestamp"] for row in funding}
         # the insurance fund gains only from liquidations (fees, closes above bankruptcy)
@@ -175,8 +207,9 @@ def test_demo_runs_trades_funds_liquidates_stops_and_resumes(demo_dir: Path) -> 
         assert wallet["amount"] == 10 * 10**8  # your 10 XBT, read back after the restart
         resumed_ns = parse_iso_ns(again["time"].split()[0])
         assert resumed_ns is not None and resumed_ns >= parse_iso_ns(summary["sim_time"])
-        second.wait_for(lambda: second.status().get("trades", 0) > 5, RUN_TIMEOUT_S,
-                        "trades after the restart")
+        second.wait_for(
+            lambda: second.status().get("trades", 0) > 5, RUN_TIMEOUT_S, "trades after the restart"
+        )
     finally:
         resumed = second.stop() if second.process.poll() is None else {}
     assert resumed["durable_seq"] > summary["durable_seq"]

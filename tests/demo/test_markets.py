@@ -22,10 +22,19 @@ from perpetua.demo.provision import DemoState
 from perpetua.gateway.config import GatewayConfig
 from perpetua.marketdata.hub import MarketData
 
-XBTUSD_ROW = {"symbol": "XBTUSD", "typ": "FFWCSX", "referenceSymbol": ".BXBT", "tickSize": 0.1,
-              "lotSize": 100, "multiplier": -100_000_000, "isInverse": True,
-              "settlCurrency": "XBt", "initMargin": "0.01", "takerFee": "0.00075",
-              "expiry": None}
+XBTUSD_ROW = {
+    "symbol": "XBTUSD",
+    "typ": "FFWCSX",
+    "referenceSymbol": ".BXBT",
+    "tickSize": 0.1,
+    "lotSize": 100,
+    "multiplier": -100_000_000,
+    "isInverse": True,
+    "settlCurrency": "XBt",
+    "initMargin": "0.01",
+    "takerFee": "0.00075",
+    "expiry": None,
+}
 
 
 def _market(symbol: str) -> Market:
@@ -42,13 +51,16 @@ def test_markets_read_from_the_gateways_instrument_rows() -> None:
     assert future.is_future and future.expiry_s is not None
 
 
-@pytest.mark.parametrize(("symbol", "price", "value"), [
-    ("XBTUSD", Decimal(100_000), Decimal(1_000)),  # 1 USD of XBT: 1000 XBt
-    ("XBTUSDT", Decimal(100_000), Decimal(100_000)),  # 1e-6 XBT: 0.1 USDT
-    ("ETHUSD", Decimal(3_000), Decimal(300_000)),  # quanto: 100 XBt per USD
-    ("SPYUSDT", Decimal(600), Decimal(600_000)),  # 1/1000 share: 0.6 USDT
-    ("EURUSDT", Decimal("1.08"), Decimal(1_080_000)),  # 1 EUR: 1.08 USDT
-])
+@pytest.mark.parametrize(
+    ("symbol", "price", "value"),
+    [
+        ("XBTUSD", Decimal(100_000), Decimal(1_000)),  # 1 USD of XBT: 1000 XBt
+        ("XBTUSDT", Decimal(100_000), Decimal(100_000)),  # 1e-6 XBT: 0.1 USDT
+        ("ETHUSD", Decimal(3_000), Decimal(300_000)),  # quanto: 100 XBt per USD
+        ("SPYUSDT", Decimal(600), Decimal(600_000)),  # 1/1000 share: 0.6 USDT
+        ("EURUSDT", Decimal("1.08"), Decimal(1_080_000)),  # 1 EUR: 1.08 USDT
+    ],
+)
 def test_contract_values(symbol: str, price: Decimal, value: Decimal) -> None:
     assert _market(symbol).value_per_contract(price) == value
 
@@ -93,11 +105,11 @@ def test_max_leverage_qty_uses_the_wallet_at_initial_margin_plus_fees() -> None:
     assert qty == 15_600
     assert max_leverage_qty(xbtusd, 0, Decimal(100_000), Decimal("0.9")) == 0
     # isolated at 50x: 2% margin instead of 1%
-    assert max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"),
-                            Decimal(50)) == 8_300
+    assert max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"), Decimal(50)) == 8_300
     # above the instrument's maximum the initial margin still rules
-    assert max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"),
-                            Decimal(200)) == 15_600
+    assert (
+        max_leverage_qty(xbtusd, 200_000, Decimal(100_000), Decimal("0.9"), Decimal(200)) == 15_600
+    )
 
 
 def test_demo_markets_filter() -> None:
@@ -134,8 +146,9 @@ class _Accounts:
         assert user_id is not None
         self.users[user_id] = email
 
-    def create_api_key(self, user_id: int, name: str = "", permissions: Any = (),
-                       cidr: Any = ()) -> tuple[str, str]:
+    def create_api_key(
+        self, user_id: int, name: str = "", permissions: Any = (), cidr: Any = ()
+    ) -> tuple[str, str]:
         key = f"key{len(self.keys)}"
         self.keys[key] = type("Record", (), {"secret": f"secret-of-{key}"})()
         return key, f"secret-of-{key}"
@@ -156,8 +169,9 @@ class _Sequencer:
         self.commands.append(command)
         events = []
         if command.transfer_id in self.seen:
-            events.append(Rejected(0, "Deposit", command.account, Reason.TRANSFER_ID_DUPLICATE,
-                                   "", 0, 0, ""))
+            events.append(
+                Rejected(0, "Deposit", command.account, Reason.TRANSFER_ID_DUPLICATE, "", 0, 0, "")
+            )
         self.seen.add(command.transfer_id)
         return type("Result", (), {"events": events})()
 
@@ -172,7 +186,10 @@ def test_demo_state_makes_accounts_once_and_counts_faucet_money(tmp_path: Path) 
     assert again.account(accounts, sequencer, "you", 1, {"XBt": 5}) == made
     assert again.deposits == {"XBt": 8, "USDt": 7}
     assert [c.transfer_id for c in sequencer.commands] == [
-        "demo-you-XBt-0", "demo-you-USDt-0", "demo-you-XBt-1"]
+        "demo-you-XBt-0",
+        "demo-you-USDt-0",
+        "demo-you-XBt-1",
+    ]
     state.fund(sequencer, 1, "XBt", 3, "demo-you-XBt-1")  # a repeat is not counted
     assert DemoState.load(tmp_path).deposits == {"XBt": 8, "USDt": 7}
     assert "secret" not in (tmp_path / "demo.json").read_text()  # secrets stay encrypted

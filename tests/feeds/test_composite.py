@@ -10,21 +10,25 @@ NOW_NS = 10_000 * 10**9
 
 
 def test_weighted_average_floored() -> None:
-    prints = [VenuePrint("A", 500_000, 10_000_001, NOW_NS), VenuePrint("B", 500_000, 10_000_000,
-                                                                      NOW_NS - 1)]
+    prints = [
+        VenuePrint("A", 500_000, 10_000_001, NOW_NS),
+        VenuePrint("B", 500_000, 10_000_000, NOW_NS - 1),
+    ]
     value = compose(prints, NOW_NS, WINDOW_NS)
     assert value.status == IndexStatus.LIVE and value.units == 10_000_000  # 10000000.5 floored
     assert [r.effective_weight_ppm for r in value.constituents] == [500_000, 500_000]
 
 
-@pytest.mark.parametrize(("age_ns", "status"), [
-    (0, ConstituentStatus.FRESH),
-    (WINDOW_NS - 1, ConstituentStatus.FRESH),
-    (WINDOW_NS, ConstituentStatus.DROPPED),  # silent for the whole window: out
-])
+@pytest.mark.parametrize(
+    ("age_ns", "status"),
+    [
+        (0, ConstituentStatus.FRESH),
+        (WINDOW_NS - 1, ConstituentStatus.FRESH),
+        (WINDOW_NS, ConstituentStatus.DROPPED),  # silent for the whole window: out
+    ],
+)
 def test_protection_window_edge(age_ns: int, status: ConstituentStatus) -> None:
-    prints = [VenuePrint("A", 250_000, 100, NOW_NS - age_ns), VenuePrint("B", 750_000, 200,
-                                                                         NOW_NS)]
+    prints = [VenuePrint("A", 250_000, 100, NOW_NS - age_ns), VenuePrint("B", 750_000, 200, NOW_NS)]
     value = compose(prints, NOW_NS, WINDOW_NS)
     assert value.constituents[0].status == status
     expected = 175 if status == ConstituentStatus.FRESH else 200

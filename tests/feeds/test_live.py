@@ -32,13 +32,23 @@ def test_parse_each_format_exactly() -> None:
     assert parse_ticker("kraken", KRAKEN, 2) == (9_784_000, None)
     assert parse_ticker("generic", b'{"price": 1.0852}', 5) == (108_520, None)
     assert parse_ticker("generic", b'{"price": "3400", "timestamp": 1796083200.25}', 2) == (
-        340_000, NOW_NS + 250_000_000)
+        340_000,
+        NOW_NS + 250_000_000,
+    )
 
 
-@pytest.mark.parametrize("payload", [
-    b"not json", b"[]", b'{"last": null}', b'{"price": "-1"}', b'{"price": true}',
-    b'{"price": "1e3"}', b'{"price": "1", "timestamp": "soon"}',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[]",
+        b'{"last": null}',
+        b'{"price": "-1"}',
+        b'{"price": true}',
+        b'{"price": "1e3"}',
+        b'{"price": "1", "timestamp": "soon"}',
+    ],
+)
 def test_malformed_payloads_are_rejected_not_guessed(payload: bytes) -> None:
     with pytest.raises(FeedRejected):
         parse_ticker("generic", payload, 2)
@@ -58,19 +68,25 @@ def test_config_is_checked() -> None:
 
 
 def _config() -> LiveIndexConfig:
-    return LiveIndexConfig(".BXBT", 2, (
-        LiveVenueConfig("Bitstamp", "https://bitstamp.test/t", "bitstamp", 500_000),
-        LiveVenueConfig("Coinbase", "https://coinbase.test/t", "coinbase", 300_000),
-        LiveVenueConfig("Kraken", "https://kraken.test/t", "kraken", 200_000),
-    ))
+    return LiveIndexConfig(
+        ".BXBT",
+        2,
+        (
+            LiveVenueConfig("Bitstamp", "https://bitstamp.test/t", "bitstamp", 500_000),
+            LiveVenueConfig("Coinbase", "https://coinbase.test/t", "coinbase", 300_000),
+            LiveVenueConfig("Kraken", "https://kraken.test/t", "kraken", 200_000),
+        ),
+    )
 
 
 def test_live_source_composes_and_applies_the_protections() -> None:
-    transport = FakeTransport({
-        "https://bitstamp.test/t": [BITSTAMP, BITSTAMP, BITSTAMP, BITSTAMP_LATER],
-        "https://coinbase.test/t": [COINBASE, FeedRetryable("timeout")],
-        "https://kraken.test/t": [KRAKEN, FeedRejected("garbled"), FeedStopped("HTTP 403")],
-    })
+    transport = FakeTransport(
+        {
+            "https://bitstamp.test/t": [BITSTAMP, BITSTAMP, BITSTAMP, BITSTAMP_LATER],
+            "https://coinbase.test/t": [COINBASE, FeedRetryable("timeout")],
+            "https://kraken.test/t": [KRAKEN, FeedRejected("garbled"), FeedStopped("HTTP 403")],
+        }
+    )
     source = LiveSource((_config(),), transport)
     assert source.symbols() == (".BXBT",)
     first = source.advance(NOW_NS)[0]

@@ -92,15 +92,17 @@ def test_publisher_stops_when_the_sink_refuses() -> None:
         def submit_callback(self, command: Any, on_done: Any = None) -> None:
             raise RuntimeError("sequencer is not running")
 
-    publisher = IndexPublisher([IndexSimulator(default_config(), 1, START_NS)], Refusing(),
-                               SimulatedClock(START_NS))
+    publisher = IndexPublisher(
+        [IndexSimulator(default_config(), 1, START_NS)], Refusing(), SimulatedClock(START_NS)
+    )
     publisher.start()
     publisher.stop()
     assert isinstance(publisher.failure, RuntimeError)
 
 
-def _reading(symbol: str, ts_ns: int, units: int, status: IndexStatus = IndexStatus.LIVE
-             ) -> IndexReading:
+def _reading(
+    symbol: str, ts_ns: int, units: int, status: IndexStatus = IndexStatus.LIVE
+) -> IndexReading:
     return IndexReading(symbol, ts_ns, units, 2, status, status == IndexStatus.LIVE)
 
 
@@ -136,7 +138,17 @@ def test_composite_rows_have_bitmex_shape() -> None:
     assert by_ref["Gemini"]["weight"] == 0
     assert by_ref["Gemini"]["logged"] == "2026-11-30T15:00:00.000Z"
     assert sum(r["weight"] for r in rows if r["weight"] is not None) > Decimal("0.99999")
-    assert set(rows[0]) == {"timestamp", "symbol", "indexSymbol", "indexMultiplier", "reference",
-                            "lastPrice", "sourcePrice", "conversionIndex",
-                            "conversionIndexPrice", "weight", "logged"}
+    assert set(rows[0]) == {
+        "timestamp",
+        "symbol",
+        "indexSymbol",
+        "indexMultiplier",
+        "reference",
+        "lastPrice",
+        "sourcePrice",
+        "conversionIndex",
+        "conversionIndexPrice",
+        "weight",
+        "logged",
+    }
     assert board.composite_rows(".NOPE") == []

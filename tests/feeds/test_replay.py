@@ -24,20 +24,28 @@ S = 10**9
 def test_parse_keeps_prices_exact_and_accepts_iso_and_unix_times() -> None:
     rows = parse_replay(SAMPLE.splitlines())
     assert [(r.ts_ns - T0, r.symbol, r.units, r.decimals) for r in rows] == [
-        (0, ".BXBT", 9_784_377, 2), (5 * S, ".BXBT", 978_451, 1), (5 * S, ".BETH", 340_150, 2),
-        (10 * S, ".BXBT", 97_850, 0)]
+        (0, ".BXBT", 9_784_377, 2),
+        (5 * S, ".BXBT", 978_451, 1),
+        (5 * S, ".BETH", 340_150, 2),
+        (10 * S, ".BXBT", 97_850, 0),
+    ]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "no header"),
-    ("time,symbol,price\n", "header"),
-    ("timestamp,symbol,price\nyesterday,.BXBT,1\n", "line 2: bad timestamp"),
-    ("timestamp,symbol,price\n2026-11-30T00:00:00Z,XBTUSD,1\n", "not an index symbol"),
-    ("timestamp,symbol,price\n2026-11-30T00:00:00Z,.BXBT,-1\n", "line 2"),
-    ("timestamp,symbol,price\n2026-11-30T00:00:00Z,.BXBT\n", "expected 3 fields"),
-    ("timestamp,symbol,price\n2026-11-30T00:00:01Z,.BXBT,1\n2026-11-30T00:00:00Z,.BXBT,1\n",
-     "line 3: timestamp goes backwards"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no header"),
+        ("time,symbol,price\n", "header"),
+        ("timestamp,symbol,price\nyesterday,.BXBT,1\n", "line 2: bad timestamp"),
+        ("timestamp,symbol,price\n2026-11-30T00:00:00Z,XBTUSD,1\n", "not an index symbol"),
+        ("timestamp,symbol,price\n2026-11-30T00:00:00Z,.BXBT,-1\n", "line 2"),
+        ("timestamp,symbol,price\n2026-11-30T00:00:00Z,.BXBT\n", "expected 3 fields"),
+        (
+            "timestamp,symbol,price\n2026-11-30T00:00:01Z,.BXBT,1\n2026-11-30T00:00:00Z,.BXBT,1\n",
+            "line 3: timestamp goes backwards",
+        ),
+    ],
+)
 def test_bad_files_name_the_line(text: str, message: str) -> None:
     with pytest.raises(ReplayFormatError, match=message):
         parse_replay(text.splitlines())

@@ -20,8 +20,9 @@ STEP_NS = PUBLISH_INTERVAL_NS
 MINUTE_NS = 60 * 10**9
 
 
-def _path(seed: object, steps: int, config: SimulatorConfig | None = None,
-          stride: int = 1) -> list[tuple[str, int, str]]:
+def _path(
+    seed: object, steps: int, config: SimulatorConfig | None = None, stride: int = 1
+) -> list[tuple[str, int, str]]:
     sim = IndexSimulator(config or default_config(), seed, START_NS)  # type: ignore[arg-type]
     out = [(r.symbol, r.units, r.status.value) for r in sim.advance(START_NS)]
     for k in range(stride, steps + 1, stride):
@@ -29,12 +30,18 @@ def _path(seed: object, steps: int, config: SimulatorConfig | None = None,
     return out
 
 
-def _one_asset(volatility_ppm: int = 0, jumps_per_day: int = 0, jump_size_ppm: int = 0,
-               venues: tuple[VenueConfig, ...] | None = None) -> SimulatorConfig:
+def _one_asset(
+    volatility_ppm: int = 0,
+    jumps_per_day: int = 0,
+    jump_size_ppm: int = 0,
+    venues: tuple[VenueConfig, ...] | None = None,
+) -> SimulatorConfig:
     asset = AssetConfig("XBT", "100000", volatility_ppm, jumps_per_day, jump_size_ppm)
-    venues = venues or (VenueConfig("A", 500_000, noise_ppm=0),
-                        VenueConfig("B", 300_000, noise_ppm=0),
-                        VenueConfig("C", 200_000, noise_ppm=0))
+    venues = venues or (
+        VenueConfig("A", 500_000, noise_ppm=0),
+        VenueConfig("B", 300_000, noise_ppm=0),
+        VenueConfig("C", 200_000, noise_ppm=0),
+    )
     return SimulatorConfig((asset,), (IndexConfig(".BXBT", "XBT", 2, venues),))
 
 
@@ -136,8 +143,10 @@ def test_every_venue_silent_makes_the_index_stale_held_and_unpublished() -> None
 
 
 def test_random_outages_happen_at_the_configured_rate() -> None:
-    venues = (VenueConfig("A", 500_000, outages_per_day=24, outage_minutes=(20, 20)),
-              VenueConfig("B", 500_000))
+    venues = (
+        VenueConfig("A", 500_000, outages_per_day=24, outage_minutes=(20, 20)),
+        VenueConfig("B", 500_000),
+    )
     sim = IndexSimulator(_one_asset(volatility_ppm=100_000, venues=venues), 4, START_NS)
     statuses = []
     for k in range(2 * 17_280):  # two days

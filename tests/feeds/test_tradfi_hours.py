@@ -87,22 +87,27 @@ def test_the_perpetual_outside_hours_rejects_orders_keeps_resting_ones_and_funds
     engine.apply(PlaceOrder(t, 5, "SPYUSDT", Side.BUY, 1000, OrdType.LIMIT, price=price))
     fill = engine.apply(PlaceOrder(t, 6, "SPYUSDT", Side.SELL, 1000, OrdType.LIMIT, price=price))
     assert any(type(e) is Trade for e in fill)
-    resting = engine.apply(PlaceOrder(t, 5, "SPYUSDT", Side.BUY, 1000, OrdType.LIMIT,
-                                      price=price // 2))
+    resting = engine.apply(
+        PlaceOrder(t, 5, "SPYUSDT", Side.BUY, 1000, OrdType.LIMIT, price=price // 2)
+    )
     assert any(type(e) is OrderEvent for e in resting) and not any(
-        type(e) is Rejected for e in resting)
+        type(e) is Rejected for e in resting
+    )
     # the close passes; over the weekend nothing is published for .BSPYT
     published = _apply_all(engine, sim, t, FRIDAY_CLOSE + 3600 * 10**9)
     assert published
-    assert _apply_all(engine, sim, FRIDAY_CLOSE + 3600 * 10**9,
-                      FRIDAY_CLOSE + 4 * 3600 * 10**9) == []
+    assert (
+        _apply_all(engine, sim, FRIDAY_CLOSE + 3600 * 10**9, FRIDAY_CLOSE + 4 * 3600 * 10**9) == []
+    )
     saturday = utc_ns(2026, 11, 28, 4, 0) + 1
     funding = engine.apply(Tick(saturday))
     assert any(type(e) is Funding and e.symbol == "SPYUSDT" for e in funding)
-    refused = engine.apply(PlaceOrder(saturday, 6, "SPYUSDT", Side.SELL, 1000, OrdType.LIMIT,
-                                      price=price // 2))
+    refused = engine.apply(
+        PlaceOrder(saturday, 6, "SPYUSDT", Side.SELL, 1000, OrdType.LIMIT, price=price // 2)
+    )
     assert [e.reason for e in refused if type(e) is Rejected] == [
-        Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS]
+        Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS
+    ]
     # the resting bid was not touched: no trade happened while closed
     assert not any(type(e) is Trade for e in refused)
 

@@ -39,6 +39,7 @@ class InlineSequencer:
 
     def subscribe(self, callback: Any) -> None:
         """Per command, as the real sequencer's ``subscribe`` (the projector uses it)."""
+
         def per_command(batch: list[Applied]) -> None:
             for applied in batch:
                 callback(applied.seq, applied.ts_ns, applied.command, applied.events)

@@ -54,8 +54,7 @@ class LagProbe:
 
 
 class Live:
-    def __init__(self, base: str, sequencer: InlineSequencer, accounts: Any,
-                 app: Any) -> None:
+    def __init__(self, base: str, sequencer: InlineSequencer, accounts: Any, app: Any) -> None:
         self.base = base
         self.ws_base = base.replace("http://", "ws://")
         self.sequencer = sequencer
@@ -69,20 +68,30 @@ class Live:
         return self.app.state.gateway
 
     def deposit(self, account: int, currency: str, amount: int) -> None:
-        self.sequencer.execute(Deposit(0, account, currency, amount,
-                                       f"live-{account}-{time.time_ns()}"))
+        self.sequencer.execute(
+            Deposit(0, account, currency, amount, f"live-{account}-{time.time_ns()}")
+        )
 
     def index(self, symbol: str, num: int, den: int = 1) -> None:
         self.sequencer.execute(IndexPrice(0, symbol, num, den))
 
-    async def signed(self, method: str, target: str, key: Any, body: bytes = b"",
-                     content_type: str = "application/json",
-                     headers: dict[str, str] | None = None) -> httpx.Response:
+    async def signed(
+        self,
+        method: str,
+        target: str,
+        key: Any,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """``target``: the path with query after ``/api/v1``, exactly as signed."""
         path = "/api/v1" + target
         expires = str(int(time.time()) + 60)
-        sent = {"api-key": key.key_id, "api-expires": expires,
-                "api-signature": sign(key.secret, method, path, expires, body)}
+        sent = {
+            "api-key": key.key_id,
+            "api-expires": expires,
+            "api-signature": sign(key.secret, method, path, expires, body),
+        }
         if body:
             sent["content-type"] = content_type
         sent.update(headers or {})
@@ -90,16 +99,23 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_gateway(rate_limits: bool = False,
-                       server: dict[str, Any] | None = None, accounts: Any = None,
-                       **config: Any) -> AsyncIterator[Live]:
+async def live_gateway(
+    rate_limits: bool = False,
+    server: dict[str, Any] | None = None,
+    accounts: Any = None,
+    **config: Any,
+) -> AsyncIterator[Live]:
     """The app on 127.0.0.1 (a free port) under uvicorn, in this loop. ``server``: extra
     ``uvicorn_config`` arguments; ``accounts``: the key store (default in memory)."""
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
     accounts = accounts if accounts is not None else MemoryAccounts()
-    cfg = GatewayConfig(operator_key="operator-secret", bin_roll_interval_s=0.05,
-                        rate_limits=RateLimitConfig(enabled=rate_limits), **config)
+    cfg = GatewayConfig(
+        operator_key="operator-secret",
+        bin_roll_interval_s=0.05,
+        rate_limits=RateLimitConfig(enabled=rate_limits),
+        **config,
+    )
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="perpetua-lv-"))
         url = default_url(directory)
@@ -111,8 +127,9 @@ async def live_gateway(rate_limits: bool = False,
         sequencer.subscribe(projector.publish)
         app = create_app(cfg, sequencer, History.over(projector.projector), accounts)
         # the server settings ``perpetua run`` and ``demo`` use (gateway/server.py)
-        uv = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, "warning", loop="asyncio",
-                                           **(server or {})))
+        uv = uvicorn.Server(
+            uvicorn_config(app, "127.0.0.1", 0, "warning", loop="asyncio", **(server or {}))
+        )
         uv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         serving = asyncio.create_task(uv.serve())
         while not uv.started:

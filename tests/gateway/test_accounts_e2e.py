@@ -35,8 +35,9 @@ class Server:
         self.data_dir = data_dir
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base + "/api/v1", timeout=20,
-                            headers={"user-agent": "e2e-browser"})
+        return httpx.Client(
+            base_url=self.base + "/api/v1", timeout=20, headers={"user-agent": "e2e-browser"}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +45,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with smtp_server() as (inbox, smtp_port):
         port = free_port()
         data_dir = tmp_path_factory.mktemp("data")
-        env = dict(os.environ, PYTHONPATH=str(SRC),
-                   PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}")
+        env = dict(
+            os.environ, PYTHONPATH=str(SRC), PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}"
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", str(data_dir),
-             "--port", str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning",
-             # BitMEX's anonymous per-IP budget would throttle this file's many sign-ups
-             # from one address; the sign-in throttle under test is the accounts service's
-             "--no-rate-limits"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "perpetua.cli",
+                "run",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--operator-key",
+                OPERATOR_KEY,
+                "--log-level",
+                "warning",
+                # BitMEX's anonymous per-IP budget would throttle this file's many sign-ups
+                # from one address; the sign-in throttle under test is the accounts service's
+                "--no-rate-limits",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_S
         while True:
@@ -92,8 +109,9 @@ def sign_up(server: Server, client: httpx.Client, email: str) -> None:
     ok(client.post("/user/confirmEmail", json={"token": token(message)}))
 
 
-def sign_in(client: httpx.Client, email: str, password: str = PASSWORD, otp: str = ""
-            ) -> dict[str, Any]:
+def sign_in(
+    client: httpx.Client, email: str, password: str = PASSWORD, otp: str = ""
+) -> dict[str, Any]:
     body = {"email": email, "password": password} | ({"otpToken": otp} if otp else {})
     signed: dict[str, Any] = ok(client.post("/user/login", json=body))
     client.headers["x-csrf-token"] = signed["csrfToken"]
@@ -105,11 +123,13 @@ def test_sign_up_sign_in_sessions_and_csrf(server: Server) -> None:
     sign_up(server, browser, "carol@example.com")
     signed = sign_in(browser, "carol@example.com")
     cookie = browser.cookies.jar
-    assert any(c.name == "perpetua_session" and c.has_nonstandard_attr("HttpOnly")
-               for c in cookie)
+    assert any(c.name == "perpetua_session" and c.has_nonstandard_attr("HttpOnly") for c in cookie)
     user = ok(browser.get("/user"))
     assert (user["id"], user["email"], user["TFAEnabled"]) == (
-        signed["id"], "carol@example.com", "")
+        signed["id"],
+        "carol@example.com",
+        "",
+    )
     ok(browser.post("/user/preferences", json={"prefs": {"orderBookType": "full"}}))
     assert ok(browser.get("/user"))["preferences"] == {"orderBookType": "full"}
 
@@ -122,8 +142,9 @@ def test_sign_up_sign_in_sessions_and_csrf(server: Server) -> None:
     forged = server.client()
     forged.cookies = browser.cookies
     other = next(r["id"] for r in rows if not r["current"])
-    assert error(forged.request("DELETE", "/user/sessions", json={"sessionId": other}),
-                 403).startswith("Invalid or missing CSRF")
+    assert error(
+        forged.request("DELETE", "/user/sessions", json={"sessionId": other}), 403
+    ).startswith("Invalid or missing CSRF")
     assert len(ok(browser.get("/user/sessions"))) == 2
     ok(browser.request("DELETE", "/user/sessions", json={"sessionId": other}))
     error(phone.get("/user"), 401)  # revoked
@@ -134,14 +155,18 @@ def test_sign_up_sign_in_sessions_and_csrf(server: Server) -> None:
 def test_uniform_answers_and_back_off(server: Server) -> None:
     client = server.client()
     sign_up(server, client, "dave@example.com")
-    unknown = error(client.post("/user/login", json={"email": "nobody@example.com",
-                                                     "password": PASSWORD}), 401)
+    unknown = error(
+        client.post("/user/login", json={"email": "nobody@example.com", "password": PASSWORD}), 401
+    )
     for _ in range(4):
-        wrong = error(client.post("/user/login", json={"email": "dave@example.com",
-                                                       "password": "nope " + PASSWORD}), 401)
+        wrong = error(
+            client.post(
+                "/user/login", json={"email": "dave@example.com", "password": "nope " + PASSWORD}
+            ),
+            401,
+        )
     assert unknown == wrong
-    response = client.post("/user/login", json={"email": "dave@example.com",
-                                                "password": PASSWORD})
+    response = client.post("/user/login", json={"email": "dave@example.com", "password": PASSWORD})
     assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
     time.sleep(int(response.headers["retry-after"]) + 0.2)
     sign_in(client, "dave@example.com")  # after the wait the owner gets in
@@ -165,8 +190,12 @@ def test_totp_recovery_and_reset(server: Server) -> None:
     assert response.status_code == 401 and response.json()["error"]["name"] == "TFARequired"
     signed = sign_in(fresh, email, otp=codes[3])
     assert signed["recoveryCodesLeft"] == 9
-    error(server.client().post("/user/login", json={"email": email, "password": PASSWORD,
-                                                    "otpToken": codes[3]}), 401)
+    error(
+        server.client().post(
+            "/user/login", json={"email": email, "password": PASSWORD, "otpToken": codes[3]}
+        ),
+        401,
+    )
 
     ok(fresh.post("/user/requestPasswordReset", json={"email": email}))
     reset = token(server.inbox.wait(email, "reset your password"))
@@ -183,17 +212,30 @@ def test_account_routes_are_in_the_served_swagger(server: Server) -> None:
 
 
 def faucet(server: Server, account: int, amount: int) -> None:
-    ok(httpx.post(server.base + "/api/v1/admin/faucet", headers={
-        "x-operator-key": OPERATOR_KEY}, json={"account": account, "currency": "XBt",
-                                               "amount": amount}))
+    ok(
+        httpx.post(
+            server.base + "/api/v1/admin/faucet",
+            headers={"x-operator-key": OPERATOR_KEY},
+            json={"account": account, "currency": "XBt", "amount": amount},
+        )
+    )
 
 
-def signed(server: Server, key: dict[str, Any], verb: str, target: str, body: bytes = b""
-           ) -> httpx.Response:
+def signed(
+    server: Server, key: dict[str, Any], verb: str, target: str, body: bytes = b""
+) -> httpx.Response:
     expires = str(int(time.time()) + 60)
-    return httpx.request(verb, server.base + target, content=body, headers={
-        "api-key": key["id"], "api-expires": expires, "content-type": "application/json",
-        "api-signature": sign(key["secret"], verb, target, expires, body)})
+    return httpx.request(
+        verb,
+        server.base + target,
+        content=body,
+        headers={
+            "api-key": key["id"],
+            "api-expires": expires,
+            "content-type": "application/json",
+            "api-signature": sign(key["secret"], verb, target, expires, body),
+        },
+    )
 
 
 def test_self_service_keys_work_with_an_unchanged_bitmex_client(server: Server) -> None:
@@ -203,16 +245,18 @@ def test_self_service_keys_work_with_an_unchanged_bitmex_client(server: Server) 
     sign_up(server, client, email)
     user_id = sign_in(client, email)["id"]
     faucet(server, user_id, 10**8)
-    created = ok(client.post("/apiKey", json={"name": "bot", "permissions": "order",
-                                              "cidr": "127.0.0.1"}))
+    created = ok(
+        client.post("/apiKey", json={"name": "bot", "permissions": "order", "cidr": "127.0.0.1"})
+    )
     assert len(created["secret"]) == 48 and created["permissions"] == ["order"]
     server.inbox.wait(email, "API key created")
     listed = ok(client.get("/apiKey"))
     assert [k["id"] for k in listed] == [created["id"]]
     assert listed[0]["secret"] == "" and not listed[0]["created"].startswith("1970")
 
-    bitmex = ccxt.bitmex({"apiKey": created["id"], "secret": created["secret"],
-                          "enableRateLimit": False})
+    bitmex = ccxt.bitmex(
+        {"apiKey": created["id"], "secret": created["secret"], "enableRateLimit": False}
+    )
     bitmex.urls["api"] = {"public": server.base, "private": server.base}
     bitmex.load_markets()
     assert bitmex.fetch_balance()["BTC"]["total"] == 1
@@ -222,8 +266,13 @@ def test_self_service_keys_work_with_an_unchanged_bitmex_client(server: Server) 
 
     # the key cannot manage keys: account security needs the session
     assert bitmex.private_get_apikey()[0]["id"] == created["id"]
-    escalate = signed(server, created, "POST", "/api/v1/apiKey",
-                      b'{"name": "escalate", "permissions": "withdraw"}')
+    escalate = signed(
+        server,
+        created,
+        "POST",
+        "/api/v1/apiKey",
+        b'{"name": "escalate", "permissions": "withdraw"}',
+    )
     assert "browser session" in error(escalate, 403)
 
     ok(client.post("/apiKey/disable", json={"apiKeyID": created["id"]}))
@@ -248,8 +297,11 @@ def test_withdraw_keys_need_a_second_factor(server: Server) -> None:
     client.headers["x-csrf-token"] = confirmed["csrfToken"]
     error(client.post("/apiKey", json={"permissions": "withdraw", "token": "000000"}), 400)
     # the enrolment used this step's code: the next step's is accepted (one step of drift)
-    key = ok(client.post("/apiKey", json={"permissions": "withdraw",
-                                          "token": otp.at(int(time.time()) + 30)}))
+    key = ok(
+        client.post(
+            "/apiKey", json={"permissions": "withdraw", "token": otp.at(int(time.time()) + 30)}
+        )
+    )
     assert key["permissions"] == ["withdraw"]
     assert [e["action"] for e in ok(client.get("/user/auditLog"))][:1] == ["api_key_created"]
 
@@ -262,31 +314,68 @@ def test_sub_account_transfers_conserve_money(server: Server) -> None:
     other = sign_in(stranger, "ivan@example.com")["id"]
     sub = ok(client.post("/user/addSubaccount", json={"accountName": "hedge"}))
     assert sub["isSubaccount"] and sub["ownerId"] == main
-    ok(client.post("/user/updateSubaccount", json={"targetAccountId": sub["id"],
-                                                   "accountName": "hedge-2"}))
+    ok(
+        client.post(
+            "/user/updateSubaccount", json={"targetAccountId": sub["id"], "accountName": "hedge-2"}
+        )
+    )
     accounts = ok(client.get("/user/getWalletTransferAccounts"))
     assert [(a["id"], a["accountName"]) for a in accounts] == [
-        (main, f"user{main}"), (sub["id"], "hedge-2")]
+        (main, f"user{main}"),
+        (sub["id"], "hedge-2"),
+    ]
     faucet(server, main, 50_000)
 
-
-    moved = ok(client.post("/user/walletTransfer", json={
-        "currency": "XBt", "amount": 20_000, "targetAccountId": sub["id"],
-        "transferID": "t-1"}))
+    moved = ok(
+        client.post(
+            "/user/walletTransfer",
+            json={
+                "currency": "XBt",
+                "amount": 20_000,
+                "targetAccountId": sub["id"],
+                "transferID": "t-1",
+            },
+        )
+    )
     assert moved["walletBalance"] == 30_000
-    error(client.post("/user/walletTransfer", json={
-        "currency": "XBt", "amount": 20_000, "targetAccountId": sub["id"],
-        "transferID": "t-1"}), 400)  # a retry with the same id moves nothing
-    error(client.post("/user/walletTransfer", json={
-        "currency": "XBt", "amount": 30_001, "targetAccountId": sub["id"]}), 400)
-    error(client.post("/user/walletTransfer", json={
-        "currency": "XBt", "amount": 1, "targetAccountId": other}), 400)  # not hers
-    key = ok(client.post("/apiKey", json={"targetAccountId": sub["id"],
-                                          "permissions": "order"}))
+    error(
+        client.post(
+            "/user/walletTransfer",
+            json={
+                "currency": "XBt",
+                "amount": 20_000,
+                "targetAccountId": sub["id"],
+                "transferID": "t-1",
+            },
+        ),
+        400,
+    )  # a retry with the same id moves nothing
+    error(
+        client.post(
+            "/user/walletTransfer",
+            json={"currency": "XBt", "amount": 30_001, "targetAccountId": sub["id"]},
+        ),
+        400,
+    )
+    error(
+        client.post(
+            "/user/walletTransfer", json={"currency": "XBt", "amount": 1, "targetAccountId": other}
+        ),
+        400,
+    )  # not hers
+    key = ok(client.post("/apiKey", json={"targetAccountId": sub["id"], "permissions": "order"}))
     error(stranger.post("/apiKey", json={"targetAccountId": sub["id"]}), 400)
-    back = ok(client.post("/user/walletTransfer", json={
-        "currency": "XBT", "amount": 5_000, "fromAccountId": sub["id"],
-        "targetAccountId": main}))
+    back = ok(
+        client.post(
+            "/user/walletTransfer",
+            json={
+                "currency": "XBT",
+                "amount": 5_000,
+                "fromAccountId": sub["id"],
+                "targetAccountId": main,
+            },
+        )
+    )
     assert back["walletBalance"] == 15_000
     main_wallet = ok(client.get("/user/wallet", params={"currency": "XBt"}))
     sub_wallet = ok(signed(server, key, "GET", "/api/v1/user/wallet?currency=XBt"))
@@ -303,16 +392,23 @@ def test_security_key_sign_in(server: Server) -> None:
     sign_in(client, email)
     key = SoftKey("127.0.0.1", server.base)
     options = ok(client.post("/user/webauthn/registerOptions"))
-    added = ok(client.post("/user/webauthn/register", json={
-        "credential": key.create(options), "name": "yubikey"}))
+    added = ok(
+        client.post(
+            "/user/webauthn/register", json={"credential": key.create(options), "name": "yubikey"}
+        )
+    )
     assert len(added["recoveryCodes"]) == 10
     client.headers["x-csrf-token"] = added["csrfToken"]
     assert ok(client.get("/user"))["TFAEnabled"] == "WebAuthn"
     fresh = server.client()
     error(fresh.post("/user/login", json={"email": email, "password": PASSWORD}), 401)
-    login = ok(fresh.post("/user/webauthn/loginOptions", json={"email": email,
-                                                               "password": PASSWORD}))
-    signed = ok(fresh.post("/user/login", json={"email": email, "password": PASSWORD,
-                                                "webauthn": key.get(login)}))
+    login = ok(
+        fresh.post("/user/webauthn/loginOptions", json={"email": email, "password": PASSWORD})
+    )
+    signed = ok(
+        fresh.post(
+            "/user/login", json={"email": email, "password": PASSWORD, "webauthn": key.get(login)}
+        )
+    )
     fresh.headers["x-csrf-token"] = signed["csrfToken"]
     assert ok(fresh.get("/user"))["email"] == email

@@ -10,16 +10,35 @@ from tests.gateway.harness import harness
 
 SECRET = "chNOOS4KvNXR_Xq4k4c9qsfoKWvnDecLATCRlcBwyKDYnWgO"
 VECTORS = [
-    ("GET", "/api/v1/instrument", "1518064236", "",
-     "c7682d435d0cfe87c16098df34ef2eb5a549d4c5a3c2b1f0f77b8af73423bf00"),
-    ("GET", "/api/v1/instrument?filter=%7B%22symbol%22%3A+%22XBTM15%22%7D", "1518064237", "",
-     "e2f422547eecb5b3cb29ade2127e21b858b235b386bfa45e1c1756eb3383919f"),
-    ("POST", "/api/v1/order", "1518064238",
-     '{"symbol":"XBTM15","price":219.0,"clOrdID":"mm_bitmex_1a/oemUeQ4CAJZgP3fjHsA",'
-     '"orderQty":98}',
-     "1749cd2ccae4aa49048ae09f0b95110cee706e0944e6a14ad0b3a8cb45bd336b"),
-    ("GET", "/api/v1/instrument?filter=%7B%22symbol%22%3A+%22XBTM15%22%7D", "1429631577690", "",
-     "9f1753e2db64711e39d111bc2ecace3dc9e7f026e6f65b65c4f53d3d14a60e5f"),
+    (
+        "GET",
+        "/api/v1/instrument",
+        "1518064236",
+        "",
+        "c7682d435d0cfe87c16098df34ef2eb5a549d4c5a3c2b1f0f77b8af73423bf00",
+    ),
+    (
+        "GET",
+        "/api/v1/instrument?filter=%7B%22symbol%22%3A+%22XBTM15%22%7D",
+        "1518064237",
+        "",
+        "e2f422547eecb5b3cb29ade2127e21b858b235b386bfa45e1c1756eb3383919f",
+    ),
+    (
+        "POST",
+        "/api/v1/order",
+        "1518064238",
+        '{"symbol":"XBTM15","price":219.0,"clOrdID":"mm_bitmex_1a/oemUeQ4CAJZgP3fjHsA",'
+        '"orderQty":98}',
+        "1749cd2ccae4aa49048ae09f0b95110cee706e0944e6a14ad0b3a8cb45bd336b",
+    ),
+    (
+        "GET",
+        "/api/v1/instrument?filter=%7B%22symbol%22%3A+%22XBTM15%22%7D",
+        "1429631577690",
+        "",
+        "9f1753e2db64711e39d111bc2ecace3dc9e7f026e6f65b65c4f53d3d14a60e5f",
+    ),
 ]
 
 
@@ -83,8 +102,16 @@ def test_permissions() -> None:
         cancel_only = h.accounts.add(ApiKeyRecord("cancel", 1001, "c", ("orderCancel",)))
         assert h.signed("POST", "/order", key=cancel_only, body=order).status_code == 403
         assert h.signed("DELETE", "/order/all", key=cancel_only).status_code == 200
-        assert h.signed("POST", "/order/cancelAllAfter", key=cancel_only,
-                        body={"timeout": 0}).status_code == 200
-        response = h.signed("POST", "/user/requestWithdrawal", key=h.alice,
-                            body={"currency": "XBt", "network": "btc", "amount": 1})
+        assert (
+            h.signed(
+                "POST", "/order/cancelAllAfter", key=cancel_only, body={"timeout": 0}
+            ).status_code
+            == 200
+        )
+        response = h.signed(
+            "POST",
+            "/user/requestWithdrawal",
+            key=h.alice,
+            body={"currency": "XBt", "network": "btc", "amount": 1},
+        )
         assert response.status_code == 403

@@ -35,16 +35,48 @@ def _victim_activity(c: Client) -> None:
         c.execute(Deposit(0, account, "USDt", 10_000 * 10**6, f"{tag}-usdt"))
     c.execute(SetInterestRate(0, "XBTUSD", 0))
     c.execute(IndexPrice(0, ".BXBT", 50_000, 1))
-    c.signed("POST", "/order", account=BOB, body={"symbol": "XBTUSD", "side": "Sell",
-                                                  "orderQty": 500, "price": 50_000})
-    c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 300,
-                                     "price": 50_000, "clOrdID": "alice-fill"})
+    c.signed(
+        "POST",
+        "/order",
+        account=BOB,
+        body={"symbol": "XBTUSD", "side": "Sell", "orderQty": 500, "price": 50_000},
+    )
+    c.signed(
+        "POST",
+        "/order",
+        body={
+            "symbol": "XBTUSD",
+            "side": "Buy",
+            "orderQty": 300,
+            "price": 50_000,
+            "clOrdID": "alice-fill",
+        },
+    )
     for n, (side, price) in enumerate((("Buy", 40_000), ("Sell", 60_000), ("Buy", 41_000))):
-        c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": side, "orderQty": 100,
-                                         "price": price, "clOrdID": f"alice-rest-{n}"})
-    c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Sell", "orderQty": 100,
-                                     "price": 70_000, "stopPx": 45_000, "ordType": "StopLimit",
-                                     "clOrdID": "alice-stop"})
+        c.signed(
+            "POST",
+            "/order",
+            body={
+                "symbol": "XBTUSD",
+                "side": side,
+                "orderQty": 100,
+                "price": price,
+                "clOrdID": f"alice-rest-{n}",
+            },
+        )
+    c.signed(
+        "POST",
+        "/order",
+        body={
+            "symbol": "XBTUSD",
+            "side": "Sell",
+            "orderQty": 100,
+            "price": 70_000,
+            "stopPx": 45_000,
+            "ordType": "StopLimit",
+            "clOrdID": "alice-stop",
+        },
+    )
 
 
 def _victim_view(c: Client) -> dict[str, Any]:
@@ -86,31 +118,51 @@ def _attack_params(view: dict[str, Any]) -> dict[str, Any]:
     """One parameter set aimed at the victim, offered to every route (each takes its own)."""
     order = next(o for o in view["orders"] if o["ordStatus"] == "New")
     return {
-        "symbol": "XBTUSD", "orderID": order["orderID"], "clOrdID": order["clOrdID"],
-        "origClOrdID": order["clOrdID"], "orderQty": 100, "price": 30_000, "side": "Buy",
-        "currency": "XBt", "amount": 1_000, "account": ALICE, "userId": ALICE,
-        "fromAccountId": ALICE, "targetAccountId": MALLORY, "leverage": 3,
-        "riskLimit": 20_000_000_000, "enabled": True, "timeout": 60_000,
-        "filter": json.dumps({"account": ALICE}), "count": 100, "address": "x",
-        "orders": [{"orderID": order["orderID"], "price": 30_001},
-                   {"symbol": "XBTUSD", "orderQty": 100, "price": 30_000}],
-        "text": "mallory", "transferID": "mallory-1", "name": "m",
+        "symbol": "XBTUSD",
+        "orderID": order["orderID"],
+        "clOrdID": order["clOrdID"],
+        "origClOrdID": order["clOrdID"],
+        "orderQty": 100,
+        "price": 30_000,
+        "side": "Buy",
+        "currency": "XBt",
+        "amount": 1_000,
+        "account": ALICE,
+        "userId": ALICE,
+        "fromAccountId": ALICE,
+        "targetAccountId": MALLORY,
+        "leverage": 3,
+        "riskLimit": 20_000_000_000,
+        "enabled": True,
+        "timeout": 60_000,
+        "filter": json.dumps({"account": ALICE}),
+        "count": 100,
+        "address": "x",
+        "orders": [
+            {"orderID": order["orderID"], "price": 30_001},
+            {"symbol": "XBTUSD", "orderQty": 100, "price": 30_000},
+        ],
+        "text": "mallory",
+        "transferID": "mallory-1",
+        "name": "m",
     }
 
 
-def _call(c: Client, key: tuple[str, str], method: str, path: str, params: dict[str, Any]
-          ) -> Any:
+def _call(c: Client, key: tuple[str, str], method: str, path: str, params: dict[str, Any]) -> Any:
     target = path
     body = b""
     if method == "GET":
-        query = {k: json.dumps(v) if isinstance(v, list | dict) else v
-                 for k, v in params.items()}
+        query = {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in params.items()}
         target += "?" + urlencode(query, quote_via=quote, safe="")
     else:
         body = json.dumps(params).encode()
     expires = str(int(time.time()) + 60)
-    headers = {"api-key": key[0], "api-expires": expires, "content-type": "application/json",
-               "api-signature": sign(key[1], method, target, expires, body)}
+    headers = {
+        "api-key": key[0],
+        "api-expires": expires,
+        "content-type": "application/json",
+        "api-signature": sign(key[1], method, target, expires, body),
+    }
     return c.client.request(method, target, content=body, headers=headers)
 
 
@@ -118,10 +170,10 @@ def _call(c: Client, key: tuple[str, str], method: str, path: str, params: dict[
 def venue(tmp_path: Path) -> Iterator[Client]:
     try:
         with running(tmp_path / "data") as c:
-            c.exchange.accounts.create_user("mallory@example.com", "a long test password",
-                                            MALLORY)
+            c.exchange.accounts.create_user("mallory@example.com", "a long test password", MALLORY)
             c.keys[MALLORY] = c.exchange.accounts.create_api_key(
-                MALLORY, "mallory", ["order", "withdraw"])
+                MALLORY, "mallory", ["order", "withdraw"]
+            )
             _victim_activity(c)
             yield c
     finally:
@@ -136,8 +188,12 @@ def test_a_second_account_sees_and_changes_nothing_of_the_first(venue: Client) -
     params = _attack_params(before)
     # the clOrdID the attacker sends is its own to echo; the victim's rows carry her orderIDs
     secrets = _secrets_of(before, c.keys[ALICE][0]) - {params["clOrdID"]}
-    routes = sorted((path, method) for path, methods in c.client.app.endpoints.items()
-                    for method, endpoint in methods.items() if endpoint.private)
+    routes = sorted(
+        (path, method)
+        for path, methods in c.client.app.endpoints.items()
+        for method, endpoint in methods.items()
+        if endpoint.private
+    )
     assert len(routes) >= 40
     leaks: list[str] = []
     answered: dict[int, int] = {}
@@ -150,7 +206,8 @@ def test_a_second_account_sees_and_changes_nothing_of_the_first(venue: Client) -
             if secret in text:
                 leaks.append(f"{method} {path}: {secret}")
         if f'"account":{ALICE}' in text.replace(" ", "") or (
-                f'"userId":{ALICE}' in text.replace(" ", "")):
+            f'"userId":{ALICE}' in text.replace(" ", "")
+        ):
             leaks.append(f"{method} {path}: account {ALICE}")
     assert leaks == []
     assert answered.get(200, 0) >= 15, answered  # the attacker's own calls do work
@@ -163,8 +220,11 @@ def test_private_websocket_tables_carry_only_the_subscriber_s_data(venue: Client
     secrets = _secrets_of(before, c.keys[ALICE][0])
     key, secret = c.keys[MALLORY]
     expires = str(int(time.time()) + 60)
-    headers = {"api-key": key, "api-expires": expires,
-               "api-signature": sign(secret, "GET", "/realtime", expires)}
+    headers = {
+        "api-key": key,
+        "api-expires": expires,
+        "api-signature": sign(secret, "GET", "/realtime", expires),
+    }
     tables = sorted(PRIVATE_TABLES)
     with c.client.websocket_connect("/realtime", headers=headers) as ws:
         ws.receive_text()  # welcome
@@ -180,12 +240,25 @@ def test_private_websocket_tables_carry_only_the_subscriber_s_data(venue: Client
         acks = [json.loads(f) for f in frames if '"subscribe"' in f]
         assert {a["subscribe"] for a in acks if a.get("success")} == set(tables)
         # the victim trades, amends, cancels and moves money while the attacker listens
-        c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100,
-                                         "price": 42_000, "clOrdID": "alice-live"})
+        c.signed(
+            "POST",
+            "/order",
+            body={
+                "symbol": "XBTUSD",
+                "side": "Buy",
+                "orderQty": 100,
+                "price": 42_000,
+                "clOrdID": "alice-live",
+            },
+        )
         c.signed("PUT", "/order", body={"origClOrdID": "alice-live", "price": 42_500})
         c.signed("DELETE", "/order", body={"clOrdID": "alice-live"})
-        c.signed("POST", "/order", account=BOB, body={"symbol": "XBTUSD", "side": "Sell",
-                                                      "orderQty": 100, "price": 41_000})
+        c.signed(
+            "POST",
+            "/order",
+            account=BOB,
+            body={"symbol": "XBTUSD", "side": "Sell", "orderQty": 100, "price": 41_000},
+        )
         c.execute(Deposit(0, ALICE, "XBt", 10**8, "a-more"))
         drain()
     after = _victim_view(c)

@@ -30,8 +30,12 @@ def _free_port() -> int:
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST", headers={
-        "content-type": "application/json", "x-operator-key": OPERATOR_KEY})
+    request = urllib.request.Request(
+        url,
+        json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json", "x-operator-key": OPERATOR_KEY},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -42,11 +46,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("data")
     env = dict(os.environ, PYTHONPATH=str(SRC))
     process = subprocess.Popen(
-        [sys.executable, "-m", "perpetua.cli", "run", "--data-dir", str(data_dir), "--port",
-         str(port), "--operator-key", OPERATOR_KEY, "--log-level", "warning",
-         # no index feeds: the prices below are fixed, so the mark must not move under them
-         "--no-feeds"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "perpetua.cli",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--operator-key",
+            OPERATOR_KEY,
+            "--log-level",
+            "warning",
+            # no index feeds: the prices below are fixed, so the mark must not move under them
+            "--no-feeds",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_S
     while True:
@@ -73,10 +92,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _client(base: str, user_id: int, funded: bool = True) -> "ccxt.bitmex":
     key = _post(base + "/api/v1/admin/apiKey", {"userId": user_id, "permissions": "order"})
     if funded:
-        _post(base + "/api/v1/admin/faucet", {"account": user_id, "currency": "XBt",
-                                              "amount": 10 * 10**8})
-    exchange = ccxt.bitmex({"apiKey": key["id"], "secret": key["secret"],
-                            "enableRateLimit": False})
+        _post(
+            base + "/api/v1/admin/faucet",
+            {"account": user_id, "currency": "XBt", "amount": 10 * 10**8},
+        )
+    exchange = ccxt.bitmex({"apiKey": key["id"], "secret": key["secret"], "enableRateLimit": False})
     exchange.urls["api"] = {"public": base, "private": base}
     return exchange
 

@@ -13,10 +13,10 @@ def _parse(frame: bytes) -> bytes:
     length = frame[1]
     assert not length & 0x80  # server frames are not masked
     if length == 126:
-        return frame[4:4 + int.from_bytes(frame[2:4], "big")]
+        return frame[4 : 4 + int.from_bytes(frame[2:4], "big")]
     if length == 127:
-        return frame[10:10 + int.from_bytes(frame[2:10], "big")]
-    return frame[2:2 + length]
+        return frame[10 : 10 + int.from_bytes(frame[2:10], "big")]
+    return frame[2 : 2 + length]
 
 
 def test_text_frames_of_every_length_class() -> None:

@@ -83,8 +83,18 @@ def _receive(ws: Any) -> Any:
 def _subscribe(ws: Any, topic: str) -> dict[str, Any]:
     _receive(ws)  # welcome
     expires = int(time.time()) + 60
-    ws.send_text(json.dumps({"op": "authKeyExpires", "args": [
-        "alice-key", expires, sign("alice-secret", "GET", "/realtime", str(expires))]}))
+    ws.send_text(
+        json.dumps(
+            {
+                "op": "authKeyExpires",
+                "args": [
+                    "alice-key",
+                    expires,
+                    sign("alice-secret", "GET", "/realtime", str(expires)),
+                ],
+            }
+        )
+    )
     assert _receive(ws)["success"] is True
     ws.send_text(json.dumps({"op": "subscribe", "args": [topic]}))
     assert _receive(ws)["success"] is True
@@ -115,8 +125,11 @@ def test_series_rows_equal_the_core_samples_over_rest_and_websocket() -> None:
         h.deposit(ALICE, "XBt", 10**8)
         h.sequencer.execute(SetInterestRate(0, XBT, INTEREST_PPB))
         h.index(".BXBT", 50_000)
-        placed = h.signed("POST", "/order", body={"symbol": XBT, "side": "Buy",
-                                                  "orderQty": BID_QTY, "price": 50_250})
+        placed = h.signed(
+            "POST",
+            "/order",
+            body={"symbol": XBT, "side": "Buy", "orderQty": BID_QTY, "price": 50_250},
+        )
         assert placed.status_code == 200, placed.text
         rows = {r["symbol"]: r for r in _get(h, "/instrument/indices")}
         assert set(SERIES) <= set(rows) and rows[".BXBT"]["typ"] == "MRCXXX"
@@ -130,23 +143,27 @@ def test_series_rows_equal_the_core_samples_over_rest_and_websocket() -> None:
         premiums, averages = updates[".XBTUSDPI"], updates[".XBTUSDPI8H"]
         assert [r["lastPrice"] for r in updates[".USDBON8H"]] == [Decimal("0.00105")]
         samples = stream.of(PremiumSampled)
-        assert len(samples) == 3 and not any(type(e).__name__ == "Funding"
-                                             for e in stream.events)
+        assert len(samples) == 3 and not any(type(e).__name__ == "Funding" for e in stream.events)
         marks = {m.ts_ns: m for m in stream.of(MarkUpdated)}
         by_hand = [_premium_by_hand(marks[s.ts_ns]) for s in samples]
         assert [s.premium_ppb for s in samples] == by_hand and all(p > 0 for p in by_hand)
         assert [s.average_ppb for s in samples] == [
-            _nearest_millionth(sum(by_hand[:n]), n) for n in (1, 2, 3)]
+            _nearest_millionth(sum(by_hand[:n]), n) for n in (1, 2, 3)
+        ]
         # an update carries the fields that changed: a value equal to the last is left out
         assert [r["lastPrice"] for r in premiums if "lastPrice" in r] == _changes(
-            [_rate(s.premium_ppb) for s in samples])
+            [_rate(s.premium_ppb) for s in samples]
+        )
         assert [r["lastPrice"] for r in averages if "lastPrice" in r] == _changes(
-            [_rate(s.average_ppb) for s in samples])
+            [_rate(s.average_ppb) for s in samples]
+        )
 
         last = samples[-1]
         (average,) = _get(h, "/instrument", symbol=".XBTUSDPI8H")
         assert (average["lastPrice"], average["markPrice"]) == (
-            _rate(last.average_ppb), _rate(last.average_ppb))
+            _rate(last.average_ppb),
+            _rate(last.average_ppb),
+        )
         assert average["referenceSymbol"] == ".XBTUSDPI8H" and average["state"] == "Unlisted"
         (premium,) = _get(h, "/instrument", symbol=".xbtusdpi")  # any case, as symbols
         assert premium["lastPrice"] == _rate(last.premium_ppb)
@@ -155,8 +172,11 @@ def test_series_rows_equal_the_core_samples_over_rest_and_websocket() -> None:
         assert (base, quote) == (Decimal("0.0003"), Decimal("0.00105"))
         assert (quote - base) / 3 == _rate(last.interest_ppb) == _rate(INTEREST_PPB)
         (perpetual,) = _get(h, "/instrument", symbol=XBT)
-        assert (perpetual["fundingBaseSymbol"], perpetual["fundingQuoteSymbol"],
-                perpetual["fundingPremiumSymbol"]) == (".XBTBON8H", ".USDBON8H", ".XBTUSDPI8H")
+        assert (
+            perpetual["fundingBaseSymbol"],
+            perpetual["fundingQuoteSymbol"],
+            perpetual["fundingPremiumSymbol"],
+        ) == (".XBTBON8H", ".USDBON8H", ".XBTUSDPI8H")
         assert (perpetual["fundingBaseRate"], perpetual["fundingQuoteRate"]) == (base, quote)
         assert not set(SERIES) & {r["symbol"] for r in _get(h, "/instrument/active")}
         assert set(SERIES) <= {r["symbol"] for r in _get(h, "/instrument/activeAndIndices")}
@@ -173,10 +193,12 @@ def test_a_restarted_gateway_seeds_the_series_from_the_engine() -> None:
     engine = Engine(default_catalogue())
     live = MarketData(default_catalogue())
     start = _start_ns()
-    commands = [Deposit(start, ALICE, "XBt", 10**8, "seed-deposit"),
-                SetInterestRate(start + 1, XBT, INTEREST_PPB),
-                IndexPrice(start + 2, ".BXBT", 50_000, 1),
-                PlaceOrder(start + 3, ALICE, XBT, Side.BUY, BID_QTY, price=BID_TICKS)]
+    commands = [
+        Deposit(start, ALICE, "XBt", 10**8, "seed-deposit"),
+        SetInterestRate(start + 1, XBT, INTEREST_PPB),
+        IndexPrice(start + 2, ".BXBT", 50_000, 1),
+        PlaceOrder(start + 3, ALICE, XBT, Side.BUY, BID_QTY, price=BID_TICKS),
+    ]
     commands += [Tick(start + minute * MINUTE_NS) for minute in (1, 2, 3)]
     for seq, command in enumerate(commands, 1):
         live.apply(seq, command.ts_ns, command, engine.apply(command))

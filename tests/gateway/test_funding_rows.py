@@ -20,13 +20,18 @@ USDT = 1_000_000
 XBT = 100_000_000
 HOUR_NS = 3_600 * 10**9
 # symbol, index, index price (num, den): inverse, linear and quanto perpetuals
-MARKETS = (("XBTUSD", ".BXBT", (8_955_437, 100)), ("XBTUSDT", ".BXBTT", (8_955_411, 100)),
-           ("ETHUSD", ".BETH", (312_347, 100)))
+MARKETS = (
+    ("XBTUSD", ".BXBT", (8_955_437, 100)),
+    ("XBTUSDT", ".BXBTT", (8_955_411, 100)),
+    ("ETHUSD", ".BETH", (312_347, 100)),
+)
 # account, side, contracts per market: odd sizes so each value truncates differently
-TRADERS = ((2001, "Buy", {"XBTUSD": 1_700, "XBTUSDT": 7_000, "ETHUSD": 13}),
-           (2002, "Buy", {"XBTUSD": 300, "XBTUSDT": 3_000, "ETHUSD": 29}),
-           (2003, "Sell", {"XBTUSD": 1_100, "XBTUSDT": 9_000, "ETHUSD": 17}),
-           (2004, "Sell", {"XBTUSD": 900, "XBTUSDT": 1_000, "ETHUSD": 25}))
+TRADERS = (
+    (2001, "Buy", {"XBTUSD": 1_700, "XBTUSDT": 7_000, "ETHUSD": 13}),
+    (2002, "Buy", {"XBTUSD": 300, "XBTUSDT": 3_000, "ETHUSD": 29}),
+    (2003, "Sell", {"XBTUSD": 1_100, "XBTUSDT": 9_000, "ETHUSD": 17}),
+    (2004, "Sell", {"XBTUSD": 900, "XBTUSDT": 1_000, "ETHUSD": 25}),
+)
 PRICES = {"XBTUSD": 89_554, "XBTUSDT": 89_554, "ETHUSD": 3_123}
 RATES_PPB = (143_901, -87_654)  # interest components: the rates announced are 0.000144, -0.000088
 
@@ -60,8 +65,9 @@ def _expected_comm(value: int, rate: Any, pays: bool) -> int:
 def _open_positions(h: Any) -> dict[int, Any]:
     keys = {}
     for account, _, _ in TRADERS:
-        keys[account] = h.accounts.create_api_key(account, ["order"], key_id=f"k{account}",
-                                                  secret=f"s{account}")
+        keys[account] = h.accounts.create_api_key(
+            account, ["order"], key_id=f"k{account}", secret=f"s{account}"
+        )
         h.deposit(account, "XBt", 10 * XBT)
         h.deposit(account, "USDt", 1_000_000 * USDT)
     for symbol, _, _ in MARKETS:  # before the index arrives: the first announced rate
@@ -73,9 +79,17 @@ def _open_positions(h: Any) -> dict[int, Any]:
             for account, trader_side, sizes in TRADERS:
                 if trader_side != side:
                     continue
-                response = h.signed("POST", "/order", key=keys[account], body={
-                    "symbol": symbol, "side": side, "orderQty": sizes[symbol],
-                    "price": PRICES[symbol]})
+                response = h.signed(
+                    "POST",
+                    "/order",
+                    key=keys[account],
+                    body={
+                        "symbol": symbol,
+                        "side": side,
+                        "orderQty": sizes[symbol],
+                        "price": PRICES[symbol],
+                    },
+                )
                 assert response.status_code == 200, response.text
     return keys
 
@@ -83,8 +97,10 @@ def _open_positions(h: Any) -> dict[int, Any]:
 def test_every_funding_execution_reconstructs_from_its_own_row() -> None:
     with harness() as h:
         keys = _open_positions(h)
-        instruments = {row["symbol"]: row for row in _rows(h.client.get(
-            "/api/v1/instrument", params={"count": 500}))}
+        instruments = {
+            row["symbol"]: row
+            for row in _rows(h.client.get("/api/v1/instrument", params={"count": 500}))
+        }
         announced: dict[tuple[str, str], Any] = {}
         funding_ns = _ns(instruments["XBTUSD"]["fundingTimestamp"])
         for step, _ in enumerate(RATES_PPB):
@@ -97,13 +113,21 @@ def test_every_funding_execution_reconstructs_from_its_own_row() -> None:
                     h.sequencer.execute(SetInterestRate(0, symbol, RATES_PPB[step + 1]))
             h.sequencer.execute(Tick(at))
         assert sorted(set(announced.values())) == [Decimal("-0.000088"), Decimal("0.000144")]
-        funding = {(r["symbol"], r["timestamp"]): r["fundingRate"]
-                   for r in _rows(h.client.get("/api/v1/funding", params={"count": 500}))}
+        funding = {
+            (r["symbol"], r["timestamp"]): r["fundingRate"]
+            for r in _rows(h.client.get("/api/v1/funding", params={"count": 500}))
+        }
         assert funding == announced  # the rate announced is the rate published as paid
         checked = set()
         for account, side, sizes in TRADERS:
-            rows = _rows(h.signed("GET", "/execution/tradeHistory", key=keys[account], params={
-                "filter": json.dumps({"execType": "Funding"}), "count": 500}))
+            rows = _rows(
+                h.signed(
+                    "GET",
+                    "/execution/tradeHistory",
+                    key=keys[account],
+                    params={"filter": json.dumps({"execType": "Funding"}), "count": 500},
+                )
+            )
             assert len(rows) == len(MARKETS) * len(RATES_PPB)
             for row in rows:
                 symbol = row["symbol"]

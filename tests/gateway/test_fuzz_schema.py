@@ -39,8 +39,11 @@ def _request(case: Any) -> tuple[str, str, bytes, dict[str, str]]:
     params = kwargs.get("params") or {}
     if params:
         target += "?" + urlencode(params, doseq=True, quote_via=quote, safe="")
-    headers = {k: str(v) for k, v in (kwargs.get("headers") or {}).items()
-               if k.lower() not in ("api-key", "api-expires", "api-signature", "api-nonce")}
+    headers = {
+        k: str(v)
+        for k, v in (kwargs.get("headers") or {}).items()
+        if k.lower() not in ("api-key", "api-expires", "api-signature", "api-nonce")
+    }
     body = b""
     if kwargs.get("json") is not None:
         body = json.dumps(kwargs["json"]).encode()
@@ -54,8 +57,9 @@ def _request(case: Any) -> tuple[str, str, bytes, dict[str, str]]:
 
 def test_signed_fuzz_of_every_served_operation() -> None:
     with harness() as h:
-        key = h.accounts.create_api_key(ALICE, ["order", "withdraw"], key_id="fuzz-key",
-                                        secret="fuzz-secret")
+        key = h.accounts.create_api_key(
+            ALICE, ["order", "withdraw"], key_id="fuzz-key", secret="fuzz-secret"
+        )
         for currency, amount in (("XBt", 10**9), ("USDt", 10**12)):
             h.deposit(ALICE, currency, amount)
         h.sequencer.execute(IndexPrice(0, ".BXBT", 50_000, 1))
@@ -69,16 +73,25 @@ def test_signed_fuzz_of_every_served_operation() -> None:
 
         def send(method: str, target: str, body: bytes, headers: dict[str, str]) -> Any:
             expires = str(int(time.time()) + 60)
-            signed = dict(headers, **{"api-key": key.key_id, "api-expires": expires,
-                                      "api-signature": sign(key.secret, method, target,
-                                                            expires, body)})
+            signed = dict(
+                headers,
+                **{
+                    "api-key": key.key_id,
+                    "api-expires": expires,
+                    "api-signature": sign(key.secret, method, target, expires, body),
+                },
+            )
             start = time.perf_counter()
             response = h.client.request(method, target, content=body, headers=signed)
             return response, time.perf_counter() - start
 
         def fuzz(operation: Any) -> None:
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(operation.as_strategy())
             def check(case: Any) -> None:
                 method, target, body, headers = _request(case)

@@ -27,8 +27,9 @@ ALICE = 1001
 
 def _ws_auth(key: Any, expires: int | None = None, op: str = "authKeyExpires") -> str:
     exp = expires if expires is not None else int(time.time()) + 60
-    return json.dumps({"op": op, "args": [key.key_id, exp,
-                                         sign(key.secret, "GET", "/realtime", str(exp))]})
+    return json.dumps(
+        {"op": op, "args": [key.key_id, exp, sign(key.secret, "GET", "/realtime", str(exp))]}
+    )
 
 
 async def _reply(ws: Any) -> dict[str, Any]:
@@ -53,10 +54,14 @@ def test_websocket_login_applies_the_cidr_allow_list() -> None:
                 assert (await _reply(ws))["status"] == 401
             # header login
             exp = str(int(time.time()) + 60)
-            headers = {"api-key": fenced.key_id, "api-expires": exp,
-                       "api-signature": sign(fenced.secret, "GET", "/realtime", exp)}
-            async with websockets.connect(live.ws_base + "/realtime?subscribe=order",
-                                          additional_headers=headers) as ws:
+            headers = {
+                "api-key": fenced.key_id,
+                "api-expires": exp,
+                "api-signature": sign(fenced.secret, "GET", "/realtime", exp),
+            }
+            async with websockets.connect(
+                live.ws_base + "/realtime?subscribe=order", additional_headers=headers
+            ) as ws:
                 await _reply(ws)
                 replies = [await _reply(ws), await _reply(ws)]
                 assert [r.get("status") for r in replies] == [403, 401], replies
@@ -71,8 +76,9 @@ def test_websocket_signature_compare_tolerates_any_text() -> None:
             exp = int(time.time()) + 60
             async with websockets.connect(live.ws_base + "/realtime") as ws:
                 await _reply(ws)
-                await ws.send(json.dumps({"op": "authKeyExpires",
-                                          "args": [key.key_id, exp, "\u00e9" * 64]}))
+                await ws.send(
+                    json.dumps({"op": "authKeyExpires", "args": [key.key_id, exp, "\u00e9" * 64]})
+                )
                 assert (await _reply(ws))["status"] == 401
                 await ws.send(_ws_auth(key))
                 assert (await _reply(ws))["success"] is True
@@ -136,6 +142,7 @@ def test_disabling_a_key_refuses_it_everywhere_within_a_second() -> None:
 def test_disabling_in_the_accounts_service_from_another_process(what: str) -> None:
     """The admin CLI writes SQL from another process: a second service on the same database
     stands for it; the serving one and the gateway only see the change through their caches."""
+
     async def main(directory: str) -> None:
         serving = AccountsService.open(directory)
         admin = AccountsService.open(directory)
@@ -144,6 +151,7 @@ def test_disabling_in_the_accounts_service_from_another_process(what: str) -> No
         key = serving.lookup_api_key(key_id)
         assert key is not None and key.secret == secret
         async with live_gateway(accounts=serving) as live:
+
             def disable() -> None:
                 if what == "key":
                     admin.disable_api_key(key_id)
@@ -167,9 +175,14 @@ def test_api_nonce_must_strictly_increase() -> None:
 
             async def with_nonce(value: int) -> int:
                 path = "/api/v1/position"
-                response = await live.http.get(path, headers={
-                    "api-key": key.key_id, "api-nonce": str(value),
-                    "api-signature": sign(key.secret, "GET", path, str(value))})
+                response = await live.http.get(
+                    path,
+                    headers={
+                        "api-key": key.key_id,
+                        "api-nonce": str(value),
+                        "api-signature": sign(key.secret, "GET", path, str(value)),
+                    },
+                )
                 return response.status_code
 
             assert await with_nonce(nonce) == 200
@@ -184,10 +197,14 @@ def test_api_nonce_must_strictly_increase() -> None:
                 assert (await _reply(ws))["success"] is True
             # the handshake's api-nonce header follows the same rule
             for value, ok in ((nonce + 2, False), (nonce + 3, True)):
-                headers = {"api-key": key.key_id, "api-nonce": str(value),
-                           "api-signature": sign(key.secret, "GET", "/realtime", str(value))}
-                async with websockets.connect(live.ws_base + "/realtime?subscribe=order",
-                                              additional_headers=headers) as ws:
+                headers = {
+                    "api-key": key.key_id,
+                    "api-nonce": str(value),
+                    "api-signature": sign(key.secret, "GET", "/realtime", str(value)),
+                }
+                async with websockets.connect(
+                    live.ws_base + "/realtime?subscribe=order", additional_headers=headers
+                ) as ws:
                     await _reply(ws)
                     reply = await _reply(ws)
                     assert (reply.get("success") is True) == ok, reply
@@ -200,8 +217,10 @@ def test_failed_authentications_are_limited_per_address() -> None:
         async with live_gateway(rate_limits=True) as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             bad = dataclasses.replace(key, secret="wrong")
-            statuses = [(await live.signed("GET", "/position", bad)).status_code
-                        for _ in range(AUTH_FAILURES_PER_MINUTE + 5)]
+            statuses = [
+                (await live.signed("GET", "/position", bad)).status_code
+                for _ in range(AUTH_FAILURES_PER_MINUTE + 5)
+            ]
             assert statuses[:AUTH_FAILURES_PER_MINUTE] == [401] * AUTH_FAILURES_PER_MINUTE
             assert statuses[-1] == 429
             # the right key from the same address waits too; the WebSocket login as well
@@ -222,9 +241,16 @@ def test_an_oversized_signed_body_is_413_before_the_signature_is_checked() -> No
             key = live.accounts.create_api_key(ALICE, ["order"])
             body = b'{"text": "' + b"x" * BODY_BYTES_MAX + b'"}'
             path = "/api/v1/order"
-            response = await live.http.post(path, content=body, headers={
-                "api-key": key.key_id, "api-expires": str(int(time.time()) + 60),
-                "api-signature": "0" * 64, "content-type": "application/json"})
+            response = await live.http.post(
+                path,
+                content=body,
+                headers={
+                    "api-key": key.key_id,
+                    "api-expires": str(int(time.time()) + 60),
+                    "api-signature": "0" * 64,
+                    "content-type": "application/json",
+                },
+            )
             assert response.status_code == 413, response.text
 
     asyncio.run(main())
@@ -232,8 +258,7 @@ def test_an_oversized_signed_body_is_413_before_the_signature_is_checked() -> No
 
 def test_too_many_errors_close_the_socket_with_a_close_frame() -> None:
     async def main() -> None:
-        async with live_gateway() as live, websockets.connect(
-                live.ws_base + "/realtime") as ws:
+        async with live_gateway() as live, websockets.connect(live.ws_base + "/realtime") as ws:
             await _reply(ws)
             for _ in range(WS_ERRORS_MAX + 1):
                 await ws.send("{not json")

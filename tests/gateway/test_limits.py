@@ -21,11 +21,16 @@ def test_bulk_and_cancel_all_after_bounds() -> None:
         assert h.signed("POST", "/order/bulk", body={"orders": too_many}).status_code == 400
         at_most = [_order(1000 + n) for n in range(BULK_ORDERS_MAX)]
         assert h.signed("POST", "/order/bulk", body={"orders": at_most}).status_code == 200
-        late = h.signed("POST", "/order/cancelAllAfter",
-                        body={"timeout": CANCEL_ALL_AFTER_MS_MAX + 1})
+        late = h.signed(
+            "POST", "/order/cancelAllAfter", body={"timeout": CANCEL_ALL_AFTER_MS_MAX + 1}
+        )
         assert late.status_code == 400
-        assert h.signed("POST", "/order/cancelAllAfter",
-                        body={"timeout": CANCEL_ALL_AFTER_MS_MAX}).status_code == 200
+        assert (
+            h.signed(
+                "POST", "/order/cancelAllAfter", body={"timeout": CANCEL_ALL_AFTER_MS_MAX}
+            ).status_code
+            == 200
+        )
 
 
 def test_websocket_subscriptions_per_connection() -> None:
@@ -54,8 +59,11 @@ def test_websocket_connections_per_hour() -> None:
             assert refused["status"] == 429
         # signing in does not buy more connections
         expires = str(int(time.time()) + 60)
-        headers = {"api-key": h.alice.key_id, "api-expires": expires,
-                   "api-signature": sign(h.alice.secret, "GET", "/realtime", expires)}
+        headers = {
+            "api-key": h.alice.key_id,
+            "api-expires": expires,
+            "api-signature": sign(h.alice.secret, "GET", "/realtime", expires),
+        }
         with h.client.websocket_connect("/realtime", headers=headers) as ws:
             ws.receive_text()
             assert json.loads(ws.receive_text())["status"] == 429

@@ -42,42 +42,57 @@ def test_a_future_listed_at_runtime_is_served_traded_and_in_history() -> None:
         h.deposit(BOB, "XBt", 10**9)
         assert h.client.get("/api/v1/instrument", params={"symbol": symbol}).json() == []
         expires = int(time.time()) + 60
-        headers = {"api-key": "alice-key", "api-expires": str(expires),
-                   "api-signature": sign("alice-secret", "GET", "/realtime", str(expires))}
-        with h.client.websocket_connect("/realtime?subscribe=order,instrument",
-                                        headers=headers) as ws:
-            _recv_until(ws, lambda m: m.get("table") == "instrument"
-                        and m.get("action") == "partial")
+        headers = {
+            "api-key": "alice-key",
+            "api-expires": str(expires),
+            "api-signature": sign("alice-secret", "GET", "/realtime", str(expires)),
+        }
+        with h.client.websocket_connect(
+            "/realtime?subscribe=order,instrument", headers=headers
+        ) as ws:
+            _recv_until(
+                ws, lambda m: m.get("table") == "instrument" and m.get("action") == "partial"
+            )
             listed = h.sequencer.execute(command)
             assert [e for e in listed.events if isinstance(e, InstrumentStateChanged)]
             (row,) = h.client.get("/api/v1/instrument", params={"symbol": symbol}).json()
             assert (row["state"], row["typ"], row["rootSymbol"]) == ("Open", "FFCCSX", ROOT)
             engine_spec = next(s for s in h.sequencer.engine.instruments if s.symbol == symbol)
             assert h.gateway.market.specs[symbol] == engine_spec  # index, listing time and all
-            insert = _recv_until(ws, lambda m: m.get("table") == "instrument"
-                                 and m.get("action") == "insert")
+            insert = _recv_until(
+                ws, lambda m: m.get("table") == "instrument" and m.get("action") == "insert"
+            )
             assert insert["data"][0]["symbol"] == symbol
             active = h.client.get("/api/v1/instrument/active").json()
             assert symbol in {r["symbol"] for r in active}
-            placed = h.signed("POST", "/order", body={"symbol": symbol, "side": "Buy",
-                                                      "orderQty": 100, "price": 50_000})
+            placed = h.signed(
+                "POST",
+                "/order",
+                body={"symbol": symbol, "side": "Buy", "orderQty": 100, "price": 50_000},
+            )
             assert placed.status_code == 200, placed.text
             assert placed.json()["ordStatus"] == "New"
-            order = _recv_until(ws, lambda m: m.get("table") == "order"
-                                and m.get("action") == "insert")
+            order = _recv_until(
+                ws, lambda m: m.get("table") == "order" and m.get("action") == "insert"
+            )
             assert order["data"][0]["symbol"] == symbol
         book = h.client.get("/api/v1/orderBook/L2", params={"symbol": symbol}).json()
         assert [(r["side"], r["price"], r["size"]) for r in book] == [("Buy", 50_000, 100)]
         open_orders = h.signed("GET", "/order", params={"filter": '{"open": true}'}).json()
         assert [o["symbol"] for o in open_orders] == [symbol]
-        taken = h.signed("POST", "/order", key=h.bob, body={"symbol": symbol, "side": "Sell",
-                                                             "orderQty": 100, "price": 50_000})
+        taken = h.signed(
+            "POST",
+            "/order",
+            key=h.bob,
+            body={"symbol": symbol, "side": "Sell", "orderQty": 100, "price": 50_000},
+        )
         assert taken.status_code == 200, taken.text
         assert taken.json()["ordStatus"] == "Filled"
         trades = h.client.get("/api/v1/trade", params={"symbol": symbol}).json()
         assert [(t["symbol"], t["price"], t["size"]) for t in trades] == [(symbol, 50_000, 100)]
-        priced = h.client.get("/api/v1/trade", params={
-            "symbol": symbol, "filter": json.dumps({"price": 50_000})}).json()
+        priced = h.client.get(
+            "/api/v1/trade", params={"symbol": symbol, "filter": json.dumps({"price": 50_000})}
+        ).json()
         assert len(priced) == 1
         positions = h.signed("GET", "/position").json()
         assert [(p["symbol"], p["currentQty"]) for p in positions] == [(symbol, 100)]
@@ -90,8 +105,11 @@ def test_a_future_listed_before_a_restart_is_still_listed(tmp_path: Path) -> Non
     with running(tmp_path) as client:
         client.execute(Deposit(0, ALICE, "XBt", 10**9, "a-xbt"))
         client.execute(command)
-        client.signed("POST", "/order", body={"symbol": symbol, "side": "Buy",
-                                              "orderQty": 100, "price": 50_000})
+        client.signed(
+            "POST",
+            "/order",
+            body={"symbol": symbol, "side": "Buy", "orderQty": 100, "price": 50_000},
+        )
         before = client.client.get("/api/v1/instrument", params={"symbol": symbol}).json()
         book_before = client.client.get("/api/v1/orderBook/L2", params={"symbol": symbol})
     assert [r["state"] for r in before] == ["Open"]

@@ -30,8 +30,10 @@ def test_halt_and_resume_a_market() -> None:
         assert _state(h, "XBTUSD") == "Closed"
         order = {"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 49_000}
         assert h.signed("POST", "/order", body=order).status_code == 400  # halted
-        assert _post(h, "/admin/instrument/state",
-                     {"symbol": "XBTUSD", "state": "Open"}).status_code == 200
+        assert (
+            _post(h, "/admin/instrument/state", {"symbol": "XBTUSD", "state": "Open"}).status_code
+            == 200
+        )
         assert _state(h, "XBTUSD") == "Open"
         assert h.signed("POST", "/order", body=order).status_code == 200
 
@@ -51,30 +53,38 @@ def test_interest_rate_fee_tier_and_listing_are_commands() -> None:
     with harness() as h:
         applied: list[Any] = []
         h.sequencer.subscribe_batches(applied.extend)
-        assert _post(h, "/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.0003"}
-                     ).status_code == 200
+        assert (
+            _post(h, "/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.0003"}).status_code
+            == 200
+        )
         assert _post(h, "/admin/feeTier", {"account": ALICE, "tier": 2}).status_code == 200
         commands = [a.command for a in applied]
         assert [type(c) for c in commands] == [SetInterestRate, SetFeeTier]
         assert commands[0].interest_ppb == 300_000 and commands[1].tier == 2
         assert not any(isinstance(e, Rejected) for a in applied for e in a.events)
-        assert _post(h, "/admin/listFuture", {"root": "XBT", "year": 2031, "quarter": 2}
-                     ).status_code == 200
-        symbols = {r["symbol"] for r in h.client.get("/api/v1/instrument",
-                                                      params={"count": 500}).json()}
+        assert (
+            _post(h, "/admin/listFuture", {"root": "XBT", "year": 2031, "quarter": 2}).status_code
+            == 200
+        )
+        symbols = {
+            r["symbol"] for r in h.client.get("/api/v1/instrument", params={"count": 500}).json()
+        }
         assert "XBTM31" in symbols
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/admin/instrument/state", {"symbol": "XBTUSD", "state": "Settled"}),
-    ("/admin/instrument/state", {"symbol": "NOPE", "state": "Closed"}),
-    ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.5"}),
-    ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.0000000001"}),
-    ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "lots"}),
-    ("/admin/feeTier", {"account": -3, "tier": 1}),
-    ("/admin/feeTier", {"account": ALICE, "tier": 1000}),
-    ("/admin/listFuture", {"root": "XBT", "year": 2031, "quarter": 5}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/admin/instrument/state", {"symbol": "XBTUSD", "state": "Settled"}),
+        ("/admin/instrument/state", {"symbol": "NOPE", "state": "Closed"}),
+        ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.5"}),
+        ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "0.0000000001"}),
+        ("/admin/interestRate", {"symbol": "XBTUSD", "rate": "lots"}),
+        ("/admin/feeTier", {"account": -3, "tier": 1}),
+        ("/admin/feeTier", {"account": ALICE, "tier": 1000}),
+        ("/admin/listFuture", {"root": "XBT", "year": 2031, "quarter": 5}),
+    ],
+)
 def test_bad_input_is_a_400_that_changes_nothing(path: str, body: dict[str, Any]) -> None:
     with harness() as h:
         before = (h.sequencer.seq, h.sequencer.engine.state_hash())
@@ -87,8 +97,14 @@ def test_bad_input_is_a_400_that_changes_nothing(path: str, body: dict[str, Any]
 def test_without_the_operator_key_nothing_happens(key: str) -> None:
     with harness() as h:
         seq = h.sequencer.seq
-        assert _post(h, "/admin/instrument/state", {"symbol": "XBTUSD", "state": "Closed"},
-                     key).status_code == 403
-        assert h.client.get("/api/v1/admin/accounts",
-                            headers={"x-operator-key": key}).status_code == 403
+        assert (
+            _post(
+                h, "/admin/instrument/state", {"symbol": "XBTUSD", "state": "Closed"}, key
+            ).status_code
+            == 403
+        )
+        assert (
+            h.client.get("/api/v1/admin/accounts", headers={"x-operator-key": key}).status_code
+            == 403
+        )
         assert h.sequencer.seq == seq

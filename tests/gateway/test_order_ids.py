@@ -22,9 +22,20 @@ def test_order_ids_hide_the_sequence_and_survive_a_restart(tmp_path: Path) -> No
     try:
         with running(data_dir) as venue:
             venue.execute(Deposit(0, ALICE, "XBt", 10**9, "order-ids"))
-            placed = [venue.signed("POST", "/order", body={
-                "symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 1000 + n,
-                "clOrdID": f"o{n}"})["orderID"] for n in range(ORDERS)]
+            placed = [
+                venue.signed(
+                    "POST",
+                    "/order",
+                    body={
+                        "symbol": "XBTUSD",
+                        "side": "Buy",
+                        "orderQty": 100,
+                        "price": 1000 + n,
+                        "clOrdID": f"o{n}",
+                    },
+                )["orderID"]
+                for n in range(ORDERS)
+            ]
         lows = [_low(text) for text in placed]
         assert len(set(lows)) == ORDERS
         # the core numbers these orders consecutively; their ids are not consecutive, not
@@ -35,8 +46,9 @@ def test_order_ids_hide_the_sequence_and_survive_a_restart(tmp_path: Path) -> No
         with running(data_dir) as venue:  # recovered from the journal
             listed = venue.signed("GET", "/order", params={"reverse": "false"})
             assert [row["orderID"] for row in listed] == placed
-            by_id = venue.signed("GET", "/order", params={"filter": f'{{"orderID": '
-                                                         f'"{placed[3]}"}}'})
+            by_id = venue.signed(
+                "GET", "/order", params={"filter": f'{{"orderID": "{placed[3]}"}}'}
+            )
             assert [row["clOrdID"] for row in by_id] == ["o3"]
             cancelled = venue.signed("DELETE", "/order", body={"orderID": placed[5]})
             assert cancelled[0]["clOrdID"] == "o5" and cancelled[0]["ordStatus"] == "Canceled"

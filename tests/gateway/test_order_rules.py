@@ -22,8 +22,11 @@ def _place_three(h: Any) -> dict[str, str]:
     """A Limit buy, a StopLimit sell and a Limit sell; their orderIDs by clOrdID."""
     placed = [
         h.signed("POST", "/order", body=_order(1000, clOrdID="limit-buy")),
-        h.signed("POST", "/order", body=_order(60000, side="Sell", clOrdID="stop-sell",
-                                               ordType="StopLimit", stopPx=40000)),
+        h.signed(
+            "POST",
+            "/order",
+            body=_order(60000, side="Sell", clOrdID="stop-sell", ordType="StopLimit", stopPx=40000),
+        ),
         h.signed("POST", "/order", body=_order(70000, side="Sell", clOrdID="limit-sell")),
     ]
     assert all(p.status_code == 200 for p in placed), [p.text for p in placed]
@@ -68,11 +71,21 @@ def test_cancel_all_honours_its_filter(filter_: Any, cancelled: set[str]) -> Non
         assert [r["ordStatus"] for r in h.signed("GET", "/order", key=h.bob).json()] == ["New"]
 
 
-@pytest.mark.parametrize("filter_", [
-    {"ordType": "Bogus"}, {"side": "sell"}, {"nope": 1}, {"price": "1e300000"},
-    {"side": []}, {"side": {"$ne": "Buy"}}, {"orderID": "not-a-uuid"},
-    {"workingIndicator": "maybe"}, "not an object", {"clOrdID": ["x"] * 501},
-])
+@pytest.mark.parametrize(
+    "filter_",
+    [
+        {"ordType": "Bogus"},
+        {"side": "sell"},
+        {"nope": 1},
+        {"price": "1e300000"},
+        {"side": []},
+        {"side": {"$ne": "Buy"}},
+        {"orderID": "not-a-uuid"},
+        {"workingIndicator": "maybe"},
+        "not an object",
+        {"clOrdID": ["x"] * 501},
+    ],
+)
 def test_cancel_all_refuses_bad_filters_and_cancels_nothing(filter_: Any) -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10**9)
@@ -86,8 +99,9 @@ def test_cancel_all_refuses_bad_filters_and_cancels_nothing(filter_: Any) -> Non
 def test_bulk_cancel_is_capped_and_charged_by_size() -> None:
     with harness(rate_limits=True) as h:
         h.deposit(ALICE, "XBt", 10**9)
-        too_many = h.signed("DELETE", "/order",
-                            body={"clOrdID": [f"c{i}" for i in range(CANCEL_IDS_MAX + 1)]})
+        too_many = h.signed(
+            "DELETE", "/order", body={"clOrdID": [f"c{i}" for i in range(CANCEL_IDS_MAX + 1)]}
+        )
         assert too_many.status_code == 400
         time.sleep(1.1)  # the order layer's 10 per second refill
         before = int(h.signed("GET", "/position").headers["x-ratelimit-remaining"])
@@ -100,8 +114,9 @@ def test_bulk_cancel_is_capped_and_charged_by_size() -> None:
 def test_bulk_cancel_costs_one_sql_query_not_one_per_id() -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10**9)
-        placed = [h.signed("POST", "/order", body=_order(1000 + i, clOrdID=f"old{i}"))
-                  for i in range(3)]
+        placed = [
+            h.signed("POST", "/order", body=_order(1000 + i, clOrdID=f"old{i}")) for i in range(3)
+        ]
         assert all(p.status_code == 200 for p in placed)
         assert h.signed("DELETE", "/order/all").status_code == 200
         h.gateway.private.ended_orders.clear()  # only the read models remember them now
@@ -140,10 +155,16 @@ def test_negative_quantity_with_an_explicit_side_is_refused() -> None:
         assert sell.status_code == 200 and sell.json()["side"] == "Sell"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("clOrdID", "a\nb"), ("clOrdID", "a\x00"), ("text", "hi\r\nX-Injected: 1"),
-    ("text", "\x1b[31mred"), ("clOrdLinkID", "l\t1"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("clOrdID", "a\nb"),
+        ("clOrdID", "a\x00"),
+        ("text", "hi\r\nX-Injected: 1"),
+        ("text", "\x1b[31mred"),
+        ("clOrdLinkID", "l\t1"),
+    ],
+)
 def test_control_characters_are_refused(field: str, value: str) -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10**9)

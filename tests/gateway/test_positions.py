@@ -25,11 +25,16 @@ def _sample(h: Any) -> dict[str, Any]:
     response = h.signed("POST", "/position/leverage", body={"symbol": ETH, "leverage": 3})
     assert response.status_code == 200, response.text
     assert response.json()["leverage"] == 3 and response.json()["crossMargin"] is False
-    sold = h.signed("POST", "/order", key=h.bob,
-                    body={"symbol": ETH, "side": "Sell", "orderQty": 2000, "price": 1963})
+    sold = h.signed(
+        "POST",
+        "/order",
+        key=h.bob,
+        body={"symbol": ETH, "side": "Sell", "orderQty": 2000, "price": 1963},
+    )
     assert sold.status_code == 200, sold.text
-    bought = h.signed("POST", "/order",
-                      body={"symbol": ETH, "side": "Buy", "orderQty": 2000, "price": 1963})
+    bought = h.signed(
+        "POST", "/order", body={"symbol": ETH, "side": "Buy", "orderQty": 2000, "price": 1963}
+    )
     assert bought.json()["ordStatus"] == "Filled", bought.text
     (row,) = h.signed("GET", "/position").json()
     return row
@@ -41,7 +46,11 @@ def test_position_model_reproduces_the_sample() -> None:
         assert (row["symbol"], row["currency"], row["currentQty"]) == (ETH, "USDt", 2000)
         assert row["currentCost"] == row["posCost"] == row["unrealisedCost"] == 39_260_000
         assert (row["posInit"], row["posComm"], row["posMargin"], row["posMaint"]) == (
-            13_086_667, 39_261, 13_125_928, 435_787)
+            13_086_667,
+            39_261,
+            13_125_928,
+            435_787,
+        )
         assert (row["bankruptPrice"], row["liquidationPrice"]) == (1308.7, 1328.5)
         assert row["marginCallPrice"] == row["liquidationPrice"]
         assert row["avgEntryPrice"] == 1963 and row["leverage"] == 3
@@ -51,8 +60,10 @@ def test_position_model_reproduces_the_sample() -> None:
         assert row["unrealisedPnl"] == row["markValue"] - row["currentCost"]
         assert row["maintMargin"] == row["posMargin"] + row["unrealisedPnl"]
         assert row["homeNotional"] == 0.02  # 2000 contracts of 0.00001 ETH
-        assert Decimal(str(row["foreignNotional"])) == -(Decimal("0.02") * mark).quantize(
-            Decimal("1e-8")).normalize()
+        assert (
+            Decimal(str(row["foreignNotional"]))
+            == -(Decimal("0.02") * mark).quantize(Decimal("1e-8")).normalize()
+        )
         assert row["unrealisedPnlPcnt"] == round(row["unrealisedPnl"] / 39_260_000, 4)
         assert row["unrealisedRoePcnt"] == round(row["unrealisedPnl"] / 13_086_667, 4)
         assert (row["initMarginReq"], row["maintMarginReq"]) == (0.333334, 0.01)
@@ -61,8 +72,9 @@ def test_position_model_reproduces_the_sample() -> None:
 def test_margin_model_identities() -> None:
     with harness() as h:
         row = _sample(h)
-        h.signed("POST", "/order", body={"symbol": ETH, "side": "Buy", "orderQty": 1000,
-                                         "price": 1900})
+        h.signed(
+            "POST", "/order", body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 1900}
+        )
         margin = h.signed("GET", "/user/margin", params={"currency": "USDt"}).json()
         wallet = h.signed("GET", "/user/wallet", params={"currency": "USDt"}).json()
         upnl = h.signed("GET", "/position").json()[0]["unrealisedPnl"]
@@ -71,11 +83,13 @@ def test_margin_model_identities() -> None:
         assert margin["marginBalance"] == margin["walletBalance"] + upnl
         assert margin["maintMargin"] == row["posMargin"]
         assert margin["initMargin"] > 0  # the working buy's margin
-        assert margin["availableMargin"] == (margin["marginBalance"] - margin["initMargin"]
-                                             - margin["maintMargin"])
+        assert margin["availableMargin"] == (
+            margin["marginBalance"] - margin["initMargin"] - margin["maintMargin"]
+        )
         assert margin["withdrawableMargin"] <= margin["availableMargin"]
         assert Decimal(str(margin["marginUsedPcnt"])) == round(
-            Decimal(margin["initMargin"] + margin["maintMargin"]) / margin["marginBalance"], 4)
+            Decimal(margin["initMargin"] + margin["maintMargin"]) / margin["marginBalance"], 4
+        )
         assert margin["marginLeverage"] > 0
         everything = h.signed("GET", "/user/margin", params={"currency": "all"}).json()
         assert [m["currency"] for m in everything] == ["USDt"]
@@ -90,60 +104,60 @@ def test_leverage_cross_and_isolate() -> None:
         half = h.signed("POST", "/position/leverage", body={"symbol": ETH, "leverage": "2.5"})
         assert half.json()["leverage"] == 2.5 and half.json()["crossMargin"] is False
         for bad in (2.555, 150, -1, "x"):
-            response = h.signed("POST", "/position/leverage", body={"symbol": ETH,
-                                                                    "leverage": bad})
+            response = h.signed("POST", "/position/leverage", body={"symbol": ETH, "leverage": bad})
             assert response.status_code == 400, bad
             assert response.json()["error"]["message"].startswith("Invalid leverage")
-        too_high = h.signed("POST", "/position/leverage", body={"symbol": ETH,
-                                                                "leverage": 75})
+        too_high = h.signed("POST", "/position/leverage", body={"symbol": ETH, "leverage": 75})
         assert too_high.status_code == 400
         assert too_high.json()["error"]["message"] == (
-            "Invalid leverage: the maximum for risk limit 500000000000 is 50")
+            "Invalid leverage: the maximum for risk limit 500000000000 is 50"
+        )
         back = h.signed("POST", "/position/isolate", body={"symbol": ETH, "enabled": False})
         assert back.json()["crossMargin"] is True
-        isolated = h.signed("POST", "/position/isolate", body={"symbol": ETH,
-                                                               "enabled": "true"})
+        isolated = h.signed("POST", "/position/isolate", body={"symbol": ETH, "enabled": "true"})
         assert isolated.json()["crossMargin"] is False and isolated.json()["leverage"] == 50
-        spot = h.signed("POST", "/position/leverage", body={"symbol": "XBT_USDT",
-                                                            "leverage": 2})
+        spot = h.signed("POST", "/position/leverage", body={"symbol": "XBT_USDT", "leverage": 2})
         assert spot.status_code == 400
 
 
 def test_risk_limit_and_transfer_margin() -> None:
     with harness() as h:
         _sample(h)
-        off_grid = h.signed("POST", "/position/riskLimit", body={"symbol": ETH,
-                                                                 "riskLimit": 1})
+        off_grid = h.signed("POST", "/position/riskLimit", body={"symbol": ETH, "riskLimit": 1})
         assert off_grid.status_code == 400
         assert off_grid.json()["error"]["message"].startswith(
-            "Invalid riskLimit: must be 500000000000 + n x 250000000000")
-        raised = h.signed("POST", "/position/riskLimit",
-                          body={"symbol": ETH, "riskLimit": 750_000_000_000})
+            "Invalid riskLimit: must be 500000000000 + n x 250000000000"
+        )
+        raised = h.signed(
+            "POST", "/position/riskLimit", body={"symbol": ETH, "riskLimit": 750_000_000_000}
+        )
         assert raised.status_code == 200, raised.text
         assert raised.json()["riskLimit"] == 750_000_000_000
         assert raised.json()["maintMarginReq"] == 0.02  # MM x (1 + 1 step)
         before = h.signed("GET", "/position").json()[0]
-        added = h.signed("POST", "/position/transferMargin",
-                         body={"symbol": ETH, "amount": 5 * USDT})
+        added = h.signed(
+            "POST", "/position/transferMargin", body={"symbol": ETH, "amount": 5 * USDT}
+        )
         assert added.status_code == 200, added.text
         assert added.json()["posMargin"] == before["posMargin"] + 5 * USDT
         assert added.json()["liquidationPrice"] < before["liquidationPrice"]
-        removed = h.signed("POST", "/position/transferMargin",
-                           body={"symbol": ETH, "amount": -6 * USDT})
+        removed = h.signed(
+            "POST", "/position/transferMargin", body={"symbol": ETH, "amount": -6 * USDT}
+        )
         assert removed.status_code == 400
         assert removed.json()["error"]["message"] == (
-            "Invalid amount: the transfer would leave too little margin")
+            "Invalid amount: the transfer would leave too little margin"
+        )
         h.signed("POST", "/position/leverage", body={"symbol": ETH, "leverage": 0})
-        cross = h.signed("POST", "/position/transferMargin", body={"symbol": ETH,
-                                                                   "amount": USDT})
+        cross = h.signed("POST", "/position/transferMargin", body={"symbol": ETH, "amount": USDT})
         assert cross.status_code == 400
         assert cross.json()["error"]["message"].startswith("Position is not isolated")
-        nothing = h.signed("POST", "/position/transferMargin", key=h.bob,
-                           body={"symbol": "XBTUSD", "amount": 100})
+        nothing = h.signed(
+            "POST", "/position/transferMargin", key=h.bob, body={"symbol": "XBTUSD", "amount": 100}
+        )
         assert nothing.status_code == 400
         assert "no open position" in nothing.json()["error"]["message"]
-        poor = h.signed("POST", "/position/transferMargin",
-                        body={"symbol": ETH, "amount": 10**13})
+        poor = h.signed("POST", "/position/transferMargin", body={"symbol": ETH, "amount": 10**13})
         assert poor.status_code == 400
 
 
@@ -151,11 +165,15 @@ def test_orders_beyond_the_risk_limit_are_refused() -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10 * 10**8)
         h.index(".BXBT", 40_000)
-        big = h.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
-                                               "orderQty": 9_000_000, "price": 40_000})
+        big = h.signed(
+            "POST",
+            "/order",
+            body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 9_000_000, "price": 40_000},
+        )
         assert big.status_code == 400
         assert big.json()["error"]["message"] == (
-            "Order would exceed your risk limit: raise the risk limit of this position")
+            "Order would exceed your risk limit: raise the risk limit of this position"
+        )
 
 
 def test_instrument_marks_funding_and_impact_prices() -> None:
@@ -164,8 +182,12 @@ def test_instrument_marks_funding_and_impact_prices() -> None:
         h.deposit(BOB, "XBt", 10 * 10**8)
         h.index(".BXBT", 50_000)
         for price, side, key in ((49_990, "Buy", h.alice), (50_010, "Sell", h.bob)):
-            h.signed("POST", "/order", key=key, body={"symbol": "XBTUSD", "side": side,
-                                                      "orderQty": 600_000, "price": price})
+            h.signed(
+                "POST",
+                "/order",
+                key=key,
+                body={"symbol": "XBTUSD", "side": side, "orderQty": 600_000, "price": price},
+            )
         row = h.client.get("/api/v1/instrument", params={"symbol": "XBTUSD"}).json()[0]
         assert row["indicativeSettlePrice"] == 50_000
         assert row["fundingRate"] == 0.0001 and row["indicativeFundingRate"] == 0.0001
@@ -173,12 +195,15 @@ def test_instrument_marks_funding_and_impact_prices() -> None:
         mark = Decimal(str(row["markPrice"]))
         assert row["fairPrice"] == row["markPrice"]
         assert Decimal(str(row["fairBasis"])) == mark - 50_000
-        assert row["fundingTimestamp"].endswith(("04:00:00.000Z", "12:00:00.000Z",
-                                                 "20:00:00.000Z"))
+        assert row["fundingTimestamp"].endswith(("04:00:00.000Z", "12:00:00.000Z", "20:00:00.000Z"))
         assert (row["impactBidPrice"], row["impactAskPrice"]) == (49_990, 50_010)
         assert row["impactMidPrice"] == 50_000 and row["hasLiquidity"] is True
-        h.signed("POST", "/order", key=h.bob, body={"symbol": "XBTUSD", "side": "Sell",
-                                                    "orderQty": 1000, "price": 49_990})
+        h.signed(
+            "POST",
+            "/order",
+            key=h.bob,
+            body={"symbol": "XBTUSD", "side": "Sell", "orderQty": 1000, "price": 49_990},
+        )
         after = h.client.get("/api/v1/instrument", params={"symbol": "XBTUSD"}).json()[0]
         assert after["openInterest"] == 1000
         assert after["openValue"] == int(Decimal(1000) * 10**8 / mark)
@@ -203,18 +228,33 @@ def test_deleverage_percentile_ranks_each_side_in_fifths() -> None:
         for account in longs:
             if account not in keys:
                 keys[account] = h.accounts.create_api_key(
-                    account, ["order"], key_id=f"k{account}", secret=f"s{account}")
+                    account, ["order"], key_id=f"k{account}", secret=f"s{account}"
+                )
         for account in (*longs, BOB):
             h.deposit(account, "USDt", 10_000 * USDT)
         h.index(".BETHT", 2000)
         for account, leverage in longs.items():
-            assert h.signed("POST", "/position/leverage", key=keys[account],
-                            body={"symbol": ETH, "leverage": leverage}).status_code == 200
-            h.signed("POST", "/order", key=h.bob,
-                     body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000})
-            bought = h.signed("POST", "/order", key=keys[account],
-                              body={"symbol": ETH, "side": "Buy", "orderQty": 1000,
-                                    "price": 2000})
+            assert (
+                h.signed(
+                    "POST",
+                    "/position/leverage",
+                    key=keys[account],
+                    body={"symbol": ETH, "leverage": leverage},
+                ).status_code
+                == 200
+            )
+            h.signed(
+                "POST",
+                "/order",
+                key=h.bob,
+                body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000},
+            )
+            bought = h.signed(
+                "POST",
+                "/order",
+                key=keys[account],
+                body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 2000},
+            )
             assert bought.json()["ordStatus"] == "Filled", bought.text
         h.index(".BETHT", 2100)  # every long in profit: the most leveraged rank first
 
@@ -222,15 +262,23 @@ def test_deleverage_percentile_ranks_each_side_in_fifths() -> None:
             (row,) = h.signed("GET", "/position", key=keys[account]).json()
             return row["deleveragePercentile"]
 
-        assert [percentile(a) for a in (ALICE, 3004, 3003, 3002, 3001)] == [
-            1, 0.8, 0.6, 0.4, 0.2]
+        assert [percentile(a) for a in (ALICE, 3004, 3003, 3002, 3001)] == [1, 0.8, 0.6, 0.4, 0.2]
         assert percentile(BOB) == 1  # the only short
-        h.signed("POST", "/order", key=keys[3001],
-                 body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000})
-        h.signed("POST", "/order", key=h.bob,
-                 body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 2000})
-        assert h.signed("GET", "/position", key=keys[3001]).json()[0][
-            "deleveragePercentile"] is None  # flat
+        h.signed(
+            "POST",
+            "/order",
+            key=keys[3001],
+            body={"symbol": ETH, "side": "Sell", "orderQty": 1000, "price": 2000},
+        )
+        h.signed(
+            "POST",
+            "/order",
+            key=h.bob,
+            body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 2000},
+        )
+        assert (
+            h.signed("GET", "/position", key=keys[3001]).json()[0]["deleveragePercentile"] is None
+        )  # flat
         assert [percentile(a) for a in (ALICE, 3004, 3003, 3002)] == [1, 0.8, 0.6, 0.4]
 
 
@@ -241,25 +289,37 @@ def test_deleverage_percentiles_value_positions_as_the_core_does() -> None:
     rng = random.Random(5)
     for symbol, entry in (("XBTUSD", 600_000), ("ETHUSDT", 40_000), ("ETHUSD", 40_000)):
         spec = specs[symbol]
-        mark = entry * PRICE_FINE_PER_TICK + rng.randrange(-10**9, 10**9)
+        mark = entry * PRICE_FINE_PER_TICK + rng.randrange(-(10**9), 10**9)
         events = []
         for account in range(1, 400):
             qty = rng.choice((-1, 1)) * rng.randint(1, 50) * spec.lot_size
             price = entry + rng.randint(-entry // 20, entry // 20)
             bankrupt = price - qty // abs(qty) * rng.randint(1, entry // 10)
-            events.append(PositionChanged(0, account, symbol, qty,
-                                          contract_value(spec, qty, price), 0,
-                                          bankrupt_price=rng.choice((bankrupt, None))))
+            events.append(
+                PositionChanged(
+                    0,
+                    account,
+                    symbol,
+                    qty,
+                    contract_value(spec, qty, price),
+                    0,
+                    bankrupt_price=rng.choice((bankrupt, None)),
+                )
+            )
         expected: dict[int, Decimal] = {}
         for side in (1, -1):
             ranked = []
             for ev in events:
                 if ev.current_qty * side <= 0:
                     continue
-                mv = contract_value_at(spec, ev.current_qty, mark * spec.tick_num,
-                                       spec.tick_den * PRICE_FINE_PER_TICK)
-                bv = (contract_value(spec, ev.current_qty, ev.bankrupt_price)
-                      if ev.bankrupt_price is not None else mv - abs(mv))
+                mv = contract_value_at(
+                    spec, ev.current_qty, mark * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK
+                )
+                bv = (
+                    contract_value(spec, ev.current_qty, ev.bankrupt_price)
+                    if ev.bankrupt_price is not None
+                    else mv - abs(mv)
+                )
                 ranked.append((-adl_rank(ev.current_cost, mv, bv), ev.account))
             ranked.sort()
             for place, (_r, account) in enumerate(ranked):

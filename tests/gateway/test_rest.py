@@ -8,18 +8,46 @@ from perpetua.marketdata.ids import order_uuid, parse_order_uuid
 from tests.gateway.harness import ALICE, BOB, OPERATOR_KEY, harness
 
 PUBLIC_GETS = [
-    "/instrument", "/instrument/active", "/instrument/indices", "/instrument/activeAndIndices",
-    "/instrument/activeIntervals", "/instrument/compositeIndex?symbol=.BXBT",
-    "/instrument/usdVolume", "/orderBook/L2?symbol=XBTUSD", "/trade", "/trade/bucketed",
-    "/quote", "/quote/bucketed?binSize=5m", "/funding", "/insurance", "/settlement",
-    "/liquidation", "/stats", "/stats/history", "/stats/historyUSD", "/announcement",
-    "/schema", "/schema?model=Order", "/schema/websocketHelp", "/wallet/assets",
+    "/instrument",
+    "/instrument/active",
+    "/instrument/indices",
+    "/instrument/activeAndIndices",
+    "/instrument/activeIntervals",
+    "/instrument/compositeIndex?symbol=.BXBT",
+    "/instrument/usdVolume",
+    "/orderBook/L2?symbol=XBTUSD",
+    "/trade",
+    "/trade/bucketed",
+    "/quote",
+    "/quote/bucketed?binSize=5m",
+    "/funding",
+    "/insurance",
+    "/settlement",
+    "/liquidation",
+    "/stats",
+    "/stats/history",
+    "/stats/historyUSD",
+    "/announcement",
+    "/schema",
+    "/schema?model=Order",
+    "/schema/websocketHelp",
+    "/wallet/assets",
     "/wallet/networks",
 ]
 PRIVATE_GETS = [
-    "/order", "/execution", "/execution/tradeHistory", "/position", "/user", "/user/wallet",
-    "/user/margin?currency=all", "/user/walletHistory", "/user/walletSummary",
-    "/user/commission", "/user/tradingVolume", "/apiKey", "/announcement/urgent",
+    "/order",
+    "/execution",
+    "/execution/tradeHistory",
+    "/position",
+    "/user",
+    "/user/wallet",
+    "/user/margin?currency=all",
+    "/user/walletHistory",
+    "/user/walletSummary",
+    "/user/commission",
+    "/user/tradingVolume",
+    "/apiKey",
+    "/announcement/urgent",
 ]
 
 
@@ -63,8 +91,9 @@ def test_instrument_rows_and_symbol_semantics() -> None:
         assert all(r["symbol"].startswith(".") for r in indices)
         intervals = h.client.get("/api/v1/instrument/activeIntervals").json()
         assert "XBT:perpetual" in intervals["intervals"]
-        cols = h.client.get("/api/v1/instrument", params={
-            "columns": json.dumps(["lastPrice"]), "count": 2}).json()
+        cols = h.client.get(
+            "/api/v1/instrument", params={"columns": json.dumps(["lastPrice"]), "count": 2}
+        ).json()
         assert len(cols) == 2 and set(cols[0]) == {"symbol", "lastPrice", "timestamp"}
 
 
@@ -81,8 +110,12 @@ def test_order_lifecycle_and_book() -> None:
         book = h.client.get("/api/v1/orderBook/L2", params={"symbol": "XBTUSD"}).json()
         assert [(r["side"], r["price"], r["size"]) for r in book] == [("Buy", 50000.5, 100)]
         # amend by origClOrdID, form-encoded body
-        amended = h.signed("PUT", "/order", raw_body=b"origClOrdID=a1&price=50001",
-                           content_type="application/x-www-form-urlencoded")
+        amended = h.signed(
+            "PUT",
+            "/order",
+            raw_body=b"origClOrdID=a1&price=50001",
+            content_type="application/x-www-form-urlencoded",
+        )
         assert amended.status_code == 200, amended.text
         assert amended.json()["price"] == 50001
         # a taker from Bob trades against it
@@ -96,8 +129,9 @@ def test_order_lifecycle_and_book() -> None:
         assert executions[-1]["lastLiquidityInd"] == "AddedLiquidity"
         positions = h.signed("GET", "/position").json()
         assert positions[0]["currentQty"] == 100 and positions[0]["symbol"] == "XBTUSD"
-        bins = h.client.get("/api/v1/trade/bucketed",
-                            params={"binSize": "1m", "partial": "true"}).json()
+        bins = h.client.get(
+            "/api/v1/trade/bucketed", params={"binSize": "1m", "partial": "true"}
+        ).json()
         assert bins[-1]["close"] == 50001 and bins[-1]["volume"] == 100
         filled = h.signed("GET", "/order", params={"filter": '{"ordStatus": "Filled"}'}).json()
         assert len(filled) == 1
@@ -133,7 +167,8 @@ def test_order_errors() -> None:
         assert dup.json()["error"]["message"] == "Duplicate clOrdID"
         poor = h.signed("POST", "/order", key=h.bob, body=_limit(1000))
         assert poor.json()["error"]["message"].startswith(
-            "Account has insufficient Available Balance")
+            "Account has insufficient Available Balance"
+        )
         missing = h.signed("DELETE", "/order", body={"orderID": order_uuid(999_999)})
         assert missing.status_code == 404
         amend = h.signed("PUT", "/order", body={"orderID": order_uuid(999_999), "price": 1})
@@ -159,16 +194,18 @@ def test_bulk_cancel_all_close_and_cancel_all_after() -> None:
         assert len(cancelled.json()) == 3 and cancelled.json()[0]["ordStatus"] == "Canceled"
         none = h.signed("POST", "/order/closePosition", body={"symbol": "XBTUSD"})
         assert none.status_code == 400
-        terminal = h.signed("PUT", "/order/bulk", body={"orders": [{"origClOrdID": "b0",
-                                                                    "price": 1}]})
+        terminal = h.signed(
+            "PUT", "/order/bulk", body={"orders": [{"origClOrdID": "b0", "price": 1}]}
+        )
         assert terminal.json()["error"]["message"] == "Invalid ordStatus"
 
 
 def test_delete_accepts_json_body_lists_and_clordid() -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10**9)
-        ids = [h.signed("POST", "/order", body=_limit(1000 + i)).json()["orderID"]
-               for i in range(2)]
+        ids = [
+            h.signed("POST", "/order", body=_limit(1000 + i)).json()["orderID"] for i in range(2)
+        ]
         h.signed("POST", "/order", body=_limit(1500, clOrdID="c1"))
         response = h.signed("DELETE", "/order", body={"orderID": ids, "clOrdID": "c1"})
         assert response.status_code == 200
@@ -177,12 +214,15 @@ def test_delete_accepts_json_body_lists_and_clordid() -> None:
 
 def test_margin_all_wallet_and_faucet() -> None:
     with harness() as h:
-        denied = h.client.post("/api/v1/admin/faucet", json={"account": ALICE,
-                                                             "currency": "XBt", "amount": 5})
+        denied = h.client.post(
+            "/api/v1/admin/faucet", json={"account": ALICE, "currency": "XBt", "amount": 5}
+        )
         assert denied.status_code == 403
-        credited = h.client.post("/api/v1/admin/faucet", headers={"x-operator-key":
-                                 OPERATOR_KEY}, json={"account": ALICE, "currency": "USDt",
-                                                      "amount": 5_000_000})
+        credited = h.client.post(
+            "/api/v1/admin/faucet",
+            headers={"x-operator-key": OPERATOR_KEY},
+            json={"account": ALICE, "currency": "USDt", "amount": 5_000_000},
+        )
         assert credited.status_code == 200 and credited.json()["walletBalance"] == 5_000_000
         margins = h.signed("GET", "/user/margin", params={"currency": "all"}).json()
         assert isinstance(margins, list) and margins[0]["currency"] == "USDt"
@@ -196,7 +236,8 @@ def test_margin_all_wallet_and_faucet() -> None:
 def test_unknown_route_wrong_verb_and_swagger() -> None:
     with harness() as h:
         assert h.client.get("/api/v1/nothing").json() == {
-            "error": {"message": "Not Found", "name": "HTTPError"}}
+            "error": {"message": "Not Found", "name": "HTTPError"}
+        }
         assert h.client.patch("/api/v1/order").status_code == 405
         spec = h.client.get("/api/explorer/swagger.json", headers={"host": "x.test:8000"}).json()
         assert spec["host"] == "x.test:8000" and "/order/bulk" in spec["paths"]
@@ -223,6 +264,7 @@ def test_rate_limits_headers_and_429() -> None:
         assert last.status_code == 429 and "retry-after" in last.headers
         assert last.json()["error"]["message"].startswith("Rate limit exceeded, retry in")
         h.deposit(ALICE, "XBt", 10**9)
-        statuses = [h.signed("POST", "/order", body=_limit(1000 + i)).status_code
-                    for i in range(30)]
+        statuses = [
+            h.signed("POST", "/order", body=_limit(1000 + i)).status_code for i in range(30)
+        ]
         assert statuses.count(429) >= 1 and statuses[0] == 200

@@ -17,21 +17,43 @@ from perpetua.runtime import FeedsConfig, Venue, VenueConfig, open_venue
 from perpetua.wire.values import encode_json
 
 ALICE, BOB = 1001, 1002
-INSTRUMENT_FIELDS = ("state", "lastPrice", "lastTickDirection", "markPrice", "fairPrice",
-                     "indicativeSettlePrice", "fundingRate", "indicativeFundingRate",
-                     "fundingTimestamp", "fairBasisRate", "openInterest", "openValue",
-                     "bidPrice", "askPrice", "midPrice", "impactBidPrice", "impactAskPrice")
+INSTRUMENT_FIELDS = (
+    "state",
+    "lastPrice",
+    "lastTickDirection",
+    "markPrice",
+    "fairPrice",
+    "indicativeSettlePrice",
+    "fundingRate",
+    "indicativeFundingRate",
+    "fundingTimestamp",
+    "fairBasisRate",
+    "openInterest",
+    "openValue",
+    "bidPrice",
+    "askPrice",
+    "midPrice",
+    "impactBidPrice",
+    "impactAskPrice",
+)
 
 
 class Client:
-    def __init__(self, client: TestClient, exchange: Venue, keys: dict[int, tuple[str, str]]
-                 ) -> None:
+    def __init__(
+        self, client: TestClient, exchange: Venue, keys: dict[int, tuple[str, str]]
+    ) -> None:
         self.client = client
         self.exchange = exchange
         self.keys = keys
 
-    def signed(self, method: str, path: str, account: int = ALICE, body: Any = None,
-               params: dict[str, str] | None = None) -> Any:
+    def signed(
+        self,
+        method: str,
+        path: str,
+        account: int = ALICE,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         key, secret = self.keys[account]
         target = "/api/v1" + path
         if params:
@@ -40,9 +62,12 @@ class Client:
             target += "?" + urlencode(params)
         data = encode_json(body) if body is not None else b""
         expires = str(int(time.time()) + 60)
-        headers = {"api-key": key, "api-expires": expires,
-                   "api-signature": sign(secret, method, target, expires, data),
-                   "content-type": "application/json"}
+        headers = {
+            "api-key": key,
+            "api-expires": expires,
+            "api-signature": sign(secret, method, target, expires, data),
+            "content-type": "application/json",
+        }
         response = self.client.request(method, target, content=data, headers=headers)
         assert response.status_code == 200, response.text
         return response.json()
@@ -66,8 +91,12 @@ def _keys(venue: Venue, data_dir: Path) -> dict[int, tuple[str, str]]:
 
 @contextmanager
 def running(data_dir: Path) -> Iterator[Client]:
-    config = VenueConfig(data_dir=data_dir, operator_key="op", rate_limits_enabled=False,
-                         feeds=FeedsConfig(default="none"))
+    config = VenueConfig(
+        data_dir=data_dir,
+        operator_key="op",
+        rate_limits_enabled=False,
+        feeds=FeedsConfig(default="none"),
+    )
     exchange = open_venue(config)
     keys = _keys(exchange, data_dir)
     exchange.start()
@@ -87,8 +116,11 @@ def _no_time(rows: Any) -> Any:
 def _partial(c: Client, table: str) -> Any:
     expires = int(time.time()) + 60
     key, secret = c.keys[ALICE]
-    headers = {"api-key": key, "api-expires": str(expires),
-               "api-signature": sign(secret, "GET", "/realtime", str(expires))}
+    headers = {
+        "api-key": key,
+        "api-expires": str(expires),
+        "api-signature": sign(secret, "GET", "/realtime", str(expires)),
+    }
     with c.client.websocket_connect(f"/realtime?subscribe={table}", headers=headers) as ws:
         ws.receive_text()  # welcome
         json.loads(ws.receive_text())  # ack
@@ -100,12 +132,17 @@ def views(c: Client) -> dict[str, Any]:
     public = c.client
     instrument = public.get("/api/v1/instrument", params={"symbol": "XBTUSD"}).json()[0]
     return {
-        "book": _no_time(public.get("/api/v1/orderBook/L2", params={
-            "symbol": "XBTUSD", "depth": 0}).json()),
-        "book_eth": _no_time(public.get("/api/v1/orderBook/L2", params={
-            "symbol": "ETHUSDT", "depth": 0}).json()),
-        "quote": _no_time(public.get("/api/v1/quote", params={
-            "symbol": "XBTUSD", "reverse": "true", "count": 1}).json()),
+        "book": _no_time(
+            public.get("/api/v1/orderBook/L2", params={"symbol": "XBTUSD", "depth": 0}).json()
+        ),
+        "book_eth": _no_time(
+            public.get("/api/v1/orderBook/L2", params={"symbol": "ETHUSDT", "depth": 0}).json()
+        ),
+        "quote": _no_time(
+            public.get(
+                "/api/v1/quote", params={"symbol": "XBTUSD", "reverse": "true", "count": 1}
+            ).json()
+        ),
         "instrument": {k: instrument.get(k) for k in INSTRUMENT_FIELDS},
         "orders": c.signed("GET", "/order", params={"filter": '{"open": true}'}),
         "order_partial": sorted(_partial(c, "order"), key=lambda r: r["orderID"]),
@@ -113,8 +150,9 @@ def views(c: Client) -> dict[str, Any]:
         "position_partial": _partial(c, "position"),
         "margin": _no_time(c.signed("GET", "/user/margin", params={"currency": "all"})),
         "wallet": c.signed("GET", "/user/wallet", params={"currency": "all"}),
-        "bob_margin": _no_time(c.signed("GET", "/user/margin", account=BOB,
-                                        params={"currency": "all"})),
+        "bob_margin": _no_time(
+            c.signed("GET", "/user/margin", account=BOB, params={"currency": "all"})
+        ),
     }
 
 
@@ -132,16 +170,33 @@ def _trade(c: Client) -> None:
     c.execute(IndexPrice(0, ".BETHT", 2_000, 1))
     c.signed("POST", "/position/leverage", body={"symbol": "XBTUSD", "leverage": 5})
     for price in (49_900, 49_950):
-        c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
-                                         "orderQty": 1000, "price": price})
+        c.signed(
+            "POST",
+            "/order",
+            body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 1000, "price": price},
+        )
     # an iceberg whose shown tranche is partly taken: only the engine knows its visible size
-    c.signed("POST", "/order", account=BOB, body={"symbol": "XBTUSD", "side": "Sell",
-                                                  "orderQty": 2000, "price": 50_100,
-                                                  "displayQty": 300})
-    c.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100,
-                                     "price": 50_100})
-    c.signed("POST", "/order", account=BOB, body={"symbol": "ETHUSDT", "side": "Sell",
-                                                  "orderQty": 5000, "price": 2_010})
+    c.signed(
+        "POST",
+        "/order",
+        account=BOB,
+        body={
+            "symbol": "XBTUSD",
+            "side": "Sell",
+            "orderQty": 2000,
+            "price": 50_100,
+            "displayQty": 300,
+        },
+    )
+    c.signed(
+        "POST", "/order", body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 50_100}
+    )
+    c.signed(
+        "POST",
+        "/order",
+        account=BOB,
+        body={"symbol": "ETHUSDT", "side": "Sell", "orderQty": 5000, "price": 2_010},
+    )
 
 
 def test_views_equal_after_a_restart(tmp_path: Path) -> None:
@@ -160,15 +215,23 @@ def test_views_equal_when_the_read_models_trailed(tmp_path: Path) -> None:
     with running(tmp_path) as client:
         _trade(client)
         client.exchange.projector.close()  # the read models stop here; the journal goes on
-        client.signed("POST", "/order", account=BOB, body={"symbol": "XBTUSD", "side": "Sell",
-                                                           "orderQty": 500, "price": 49_950})
-        client.signed("POST", "/order", body={"symbol": "ETHUSDT", "side": "Buy",
-                                              "orderQty": 1000, "price": 1_990})
+        client.signed(
+            "POST",
+            "/order",
+            account=BOB,
+            body={"symbol": "XBTUSD", "side": "Sell", "orderQty": 500, "price": 49_950},
+        )
+        client.signed(
+            "POST",
+            "/order",
+            body={"symbol": "ETHUSDT", "side": "Buy", "orderQty": 1000, "price": 1_990},
+        )
         before = {k: v for k, v in views(client).items() if k not in ("orders",)}
     with running(tmp_path) as after_client:
         after = views(after_client)
     assert {k: v for k, v in after.items() if k != "orders"} == before
     stored = sorted(after["orders"], key=lambda r: r["orderID"])
     assert [{k: v for k, v in r.items() if v is not None} for r in stored] == after[
-        "order_partial"]  # the read models caught up: history agrees with the live view
+        "order_partial"
+    ]  # the read models caught up: history agrees with the live view
     assert len(stored) == len(before["order_partial"])

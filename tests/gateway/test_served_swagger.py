@@ -14,20 +14,27 @@ def test_document_and_routes_agree() -> None:
     with harness() as h:
         document: dict[str, Any] = h.client.get("/api/explorer/swagger.json").json()
         served = h.client.app.endpoints  # type: ignore[attr-defined]
-        listed = {(API_BASE_PATH + path, verb.upper()) for path, ops in document["paths"].items()
-                  for verb in ops}
+        listed = {
+            (API_BASE_PATH + path, verb.upper())
+            for path, ops in document["paths"].items()
+            for verb in ops
+        }
         dispatched = {(path, verb) for path, verbs in served.items() for verb in verbs}
         assert listed == dispatched
         # BitMEX operations we do not serve are not offered
-        bitmex = {(API_BASE_PATH + path, verb.upper())
-                  for path, ops in base_swagger()["paths"].items() for verb in ops}
+        bitmex = {
+            (API_BASE_PATH + path, verb.upper())
+            for path, ops in base_swagger()["paths"].items()
+            for verb in ops
+        }
         assert bitmex - listed, "expected some BitMEX operations to be left out"
         for path, verb in sorted(bitmex - listed)[:20]:
             response = h.client.request(verb, path)
             assert response.status_code in (404, 405), (path, verb, response.status_code)
         tags = {t["name"] for t in document["tags"]}
-        used = {tag for ops in document["paths"].values() for op in ops.values()
-                for tag in op["tags"]}
+        used = {
+            tag for ops in document["paths"].values() for op in ops.values() for tag in op["tags"]
+        }
         assert used <= tags
 
 

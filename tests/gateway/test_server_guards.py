@@ -25,8 +25,7 @@ HEAD_TIMEOUT_S = 0.5  # the tests' own; the served default is server.HEAD_TIMEOU
 
 async def _fenced_status(live: Live, forwarded: str) -> int:
     key = live.accounts.create_api_key(ALICE, ["order"], cidr=["10.0.0.0/8"])
-    response = await live.signed("GET", "/position", key, headers={
-        "x-forwarded-for": forwarded})
+    response = await live.signed("GET", "/position", key, headers={"x-forwarded-for": forwarded})
     return response.status_code
 
 
@@ -38,12 +37,12 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_listed() -> None:
             remaining = []
             for n in range(3):
                 async with websockets.connect(
-                        live.ws_base + "/realtime",
-                        additional_headers={"x-forwarded-for": f"10.0.0.{n}"}) as ws:
+                    live.ws_base + "/realtime",
+                    additional_headers={"x-forwarded-for": f"10.0.0.{n}"},
+                ) as ws:
                     remaining.append(json.loads(await ws.recv())["limit"]["remaining"])
             assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 3
-        async with live_gateway(server={"forwarded_allow_ips": ["127.0.0.1"]}
-                                ) as live:
+        async with live_gateway(server={"forwarded_allow_ips": ["127.0.0.1"]}) as live:
             assert await _fenced_status(live, "10.1.2.3") == 200
             assert await _fenced_status(live, "192.168.1.1") == 403
 
@@ -85,8 +84,13 @@ def test_a_slow_request_head_is_closed() -> None:
             writer.write(b"GET /api/v1/instrument/active HTTP/1.1\r\nHost: x\r\n\r\n")
             head = await reader.readuntil(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200")
-            length = int([line for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")][0].split(b":")[1])
+            length = int(
+                [
+                    line
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ][0].split(b":")[1]
+            )
             await reader.readexactly(length)
             writer.write(b"GET /api/v1/instrument HTTP/1.1\r\nHo")
             assert await _closed_within(reader, 5)
@@ -101,8 +105,11 @@ def test_an_oversized_head_is_431() -> None:
         async with live_gateway() as live:
             port = int(live.base.rsplit(":", 1)[1])
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /api/v1/trade?filter=" + b"x" * HEAD_BYTES_MAX
-                         + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            writer.write(
+                b"GET /api/v1/trade?filter="
+                + b"x" * HEAD_BYTES_MAX
+                + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
             answer = await asyncio.wait_for(reader.read(), 5)
             assert answer.startswith(b"HTTP/1.1 431")
 
@@ -114,10 +121,10 @@ def test_connections_per_address_are_capped() -> None:
         cap = 6
         async with live_gateway(server={"connections_per_ip_max": cap}) as live:
             port = int(live.base.rsplit(":", 1)[1])
-            sockets: list[Any] = [await websockets.connect(live.ws_base + "/realtime")
-                                  for _ in range(2)]
-            streams = [await asyncio.open_connection("127.0.0.1", port)
-                       for _ in range(cap - 2)]
+            sockets: list[Any] = [
+                await websockets.connect(live.ws_base + "/realtime") for _ in range(2)
+            ]
+            streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap - 2)]
             await asyncio.sleep(0.1)
             reader, _ = await asyncio.open_connection("127.0.0.1", port)
             assert await _closed_within(reader, 2)  # one too many: closed at once
@@ -137,9 +144,14 @@ def test_signed_websocket_still_works_through_the_guard() -> None:
         async with live_gateway() as live:
             key = live.accounts.create_api_key(ALICE, ["order"])
             exp = str(int(time.time()) + 60)
-            async with websockets.connect(live.ws_base + "/realtime", additional_headers={
-                    "api-key": key.key_id, "api-expires": exp,
-                    "api-signature": sign(key.secret, "GET", "/realtime", exp)}) as ws:
+            async with websockets.connect(
+                live.ws_base + "/realtime",
+                additional_headers={
+                    "api-key": key.key_id,
+                    "api-expires": exp,
+                    "api-signature": sign(key.secret, "GET", "/realtime", exp),
+                },
+            ) as ws:
                 await ws.recv()
                 await ws.send(json.dumps({"op": "subscribe", "args": ["order"]}))
                 assert json.loads(await ws.recv())["success"] is True

@@ -19,20 +19,26 @@ from perpetua.services.sessions import Session
 SESSION = Session("digest", 7, "csrf-token", 1, 1, "127.0.0.1", "ua")
 
 
-def scope(scheme: str = "http", host: str = "127.0.0.1", method: str = "GET",
-          headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
-    return {"scheme": scheme, "server": (host, 8000), "method": method,
-            "headers": headers or []}
+def scope(
+    scheme: str = "http",
+    host: str = "127.0.0.1",
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> dict[str, Any]:
+    return {"scheme": scheme, "server": (host, 8000), "method": method, "headers": headers or []}
 
 
-@pytest.mark.parametrize("scheme, host, name, secure", [
-    ("http", "127.0.0.1", "perpetua_session", False),
-    ("http", "::1", "perpetua_session", False),
-    ("http", "localhost", "perpetua_session", False),
-    ("https", "127.0.0.1", "__Host-perpetua_session", True),
-    ("http", "10.0.0.5", "__Host-perpetua_session", True),  # behind a TLS proxy
-    ("https", "exchange.example", "__Host-perpetua_session", True),
-])
+@pytest.mark.parametrize(
+    "scheme, host, name, secure",
+    [
+        ("http", "127.0.0.1", "perpetua_session", False),
+        ("http", "::1", "perpetua_session", False),
+        ("http", "localhost", "perpetua_session", False),
+        ("https", "127.0.0.1", "__Host-perpetua_session", True),
+        ("http", "10.0.0.5", "__Host-perpetua_session", True),  # behind a TLS proxy
+        ("https", "exchange.example", "__Host-perpetua_session", True),
+    ],
+)
 def test_cookie_attributes(scheme: str, host: str, name: str, secure: bool) -> None:
     cookie = session_cookie(scope(scheme, host), "tok")
     assert cookie.startswith(f"{name}=tok; Path=/; HttpOnly;")
@@ -41,12 +47,15 @@ def test_cookie_attributes(scheme: str, host: str, name: str, secure: bool) -> N
     assert "Max-Age=0" in clear_cookie(scope(scheme, host))
 
 
-@pytest.mark.parametrize("header, token", [
-    (b"perpetua_session=abc", "abc"),
-    (b"other=1; __Host-perpetua_session=xyz; more=2", "xyz"),
-    (b"perpetua_session=", ""),
-    (b"nothing=here", ""),
-])
+@pytest.mark.parametrize(
+    "header, token",
+    [
+        (b"perpetua_session=abc", "abc"),
+        (b"other=1; __Host-perpetua_session=xyz; more=2", "xyz"),
+        (b"perpetua_session=", ""),
+        (b"nothing=here", ""),
+    ],
+)
 def test_cookie_token(header: bytes, token: str) -> None:
     assert cookie_token(scope(headers=[(b"cookie", header)])) == token
 
@@ -56,14 +65,17 @@ class FakeIdentity:
         return SESSION if token == "good" else None
 
 
-@pytest.mark.parametrize("method, csrf, outcome", [
-    ("GET", None, "ok"),
-    ("HEAD", None, "ok"),
-    ("POST", None, 403),
-    ("POST", b"wrong", 403),
-    ("DELETE", b"csrf-token", "ok"),
-    ("PUT", b"csrf-token", "ok"),
-])
+@pytest.mark.parametrize(
+    "method, csrf, outcome",
+    [
+        ("GET", None, "ok"),
+        ("HEAD", None, "ok"),
+        ("POST", None, 403),
+        ("POST", b"wrong", 403),
+        ("DELETE", b"csrf-token", "ok"),
+        ("PUT", b"csrf-token", "ok"),
+    ],
+)
 def test_csrf_on_cookie_requests(method: str, csrf: bytes | None, outcome: Any) -> None:
     headers = [(b"cookie", b"perpetua_session=good")]
     if csrf is not None:
@@ -81,7 +93,13 @@ def test_csrf_on_cookie_requests(method: str, csrf: bytes | None, outcome: Any) 
 
 def test_unknown_or_absent_cookie() -> None:
     with pytest.raises(ApiError) as caught:
-        asyncio.run(session_principal(FakeIdentity(), scope(  # type: ignore[arg-type]
-            headers=[(b"cookie", b"perpetua_session=stale")])))
+        asyncio.run(
+            session_principal(
+                FakeIdentity(),
+                scope(  # type: ignore[arg-type]
+                    headers=[(b"cookie", b"perpetua_session=stale")]
+                ),
+            )
+        )
     assert caught.value.status == 401
     assert asyncio.run(session_principal(FakeIdentity(), scope())) is None  # type: ignore[arg-type]

@@ -13,8 +13,12 @@ DAY_NS = 86_400 * 10**9
 
 def _trade(h: Any, symbol: str, qty: int, price: int) -> None:
     for key, side in ((h.bob, "Sell"), (h.alice, "Buy")):
-        response = h.signed("POST", "/order", key=key, body={
-            "symbol": symbol, "side": side, "orderQty": qty, "price": price})
+        response = h.signed(
+            "POST",
+            "/order",
+            key=key,
+            body={"symbol": symbol, "side": side, "orderQty": qty, "price": price},
+        )
         assert response.status_code == 200, response.text
 
 
@@ -32,8 +36,7 @@ def test_stats_and_daily_history_come_from_the_trades() -> None:
         _trade(h, "XBTUSD", 1_000, 50_000)
         _trade(h, "XBTUSD", 500, 50_000)
         _trade(h, "XBTUSDT", 2_000, 50_000)
-        stats = {(r["rootSymbol"], r["currency"]): r for r in h.client.get(
-            "/api/v1/stats").json()}
+        stats = {(r["rootSymbol"], r["currency"]): r for r in h.client.get("/api/v1/stats").json()}
         inverse, linear = stats[("XBT", "XBt")], stats[("XBT", "USDt")]
         assert (inverse["volume24h"], inverse["openInterest"]) == (1_500, 1_500)
         assert inverse["turnover24h"] == 3_000_000  # 1500 USD at 50 000: 0.03 XBT
@@ -54,16 +57,26 @@ def test_execution_history_is_one_day_on_one_symbol() -> None:
         h.index(".BXBT", 50_000)
         _trade(h, "XBTUSD", 1_000, 50_000)
         now = time.time_ns()
-        day = h.signed("GET", "/user/executionHistory", params={
-            "symbol": "XBTUSD", "timestamp": _iso_day(now)})
+        day = h.signed(
+            "GET", "/user/executionHistory", params={"symbol": "XBTUSD", "timestamp": _iso_day(now)}
+        )
         assert day.status_code == 200, day.text
         fills = [r for r in day.json() if r["execType"] == "Trade"]
         assert [(r["side"], r["lastQty"]) for r in fills] == [("Buy", 1_000)]
-        yesterday = h.signed("GET", "/user/executionHistory", params={
-            "symbol": "XBTUSD", "timestamp": _iso_day(now - DAY_NS)})
+        yesterday = h.signed(
+            "GET",
+            "/user/executionHistory",
+            params={"symbol": "XBTUSD", "timestamp": _iso_day(now - DAY_NS)},
+        )
         assert yesterday.json() == []
-        assert h.signed("GET", "/user/executionHistory", params={
-            "symbol": "XBTUSDT", "timestamp": _iso_day(now)}).json() == []
+        assert (
+            h.signed(
+                "GET",
+                "/user/executionHistory",
+                params={"symbol": "XBTUSDT", "timestamp": _iso_day(now)},
+            ).json()
+            == []
+        )
         missing = h.signed("GET", "/user/executionHistory", params={"symbol": "XBTUSD"})
         assert missing.status_code == 400
 
@@ -74,8 +87,11 @@ def test_quote_fill_ratio_counts_quotes_and_fills_of_the_last_seven_days() -> No
             h.deposit(account, "XBt", 10 * XBT)
         h.index(".BXBT", 50_000)
         _trade(h, "XBTUSD", 1_000, 50_000)  # each side: one quote, one fill
-        resting = h.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
-                                                   "orderQty": 100, "price": 40_000})
+        resting = h.signed(
+            "POST",
+            "/order",
+            body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 40_000},
+        )
         h.signed("PUT", "/order", body={"orderID": resting.json()["orderID"], "price": 41_000})
         ratio = h.signed("GET", "/user/quoteFillRatio")
         assert ratio.status_code == 200, ratio.text
@@ -103,10 +119,8 @@ def test_history_usd_converts_turnover_at_the_index() -> None:
         assert row["turnover"] == row["turnover30d"] == row["turnover365d"] == 1_100
         assert row["turnover24h"] == 1_100
         by_symbol = {r["symbol"]: r for r in h.client.get("/api/v1/instrument/usdVolume").json()}
-        assert {s: r["turnover"] for s, r in by_symbol.items()} == {
-            "XBTUSD": 1_000, "XBTUSDT": 100}
+        assert {s: r["turnover"] for s, r in by_symbol.items()} == {"XBTUSD": 1_000, "XBTUSDT": 100}
         assert by_symbol["XBTUSD"]["turnover24h"] == 1_000
         assert by_symbol["XBTUSD"]["currency"] == "USD"
-        (one,) = h.client.get("/api/v1/instrument/usdVolume", params={"symbol": "XBTUSDT"}
-                              ).json()
+        (one,) = h.client.get("/api/v1/instrument/usdVolume", params={"symbol": "XBTUSDT"}).json()
         assert one["symbol"] == "XBTUSDT" and one["turnover30d"] == 100

@@ -34,8 +34,11 @@ def test_welcome_subscribe_partial_then_deltas() -> None:
             welcome = _recv(ws)
             assert welcome["info"] == "Welcome to the BitMEX Realtime API."
             assert "remaining" in welcome["limit"]
-            ws.send_text(json.dumps({"op": "subscribe", "args": ["orderBookL2_25:XBTUSD",
-                                                                 "quote:XBTUSD", "trade"]}))
+            ws.send_text(
+                json.dumps(
+                    {"op": "subscribe", "args": ["orderBookL2_25:XBTUSD", "quote:XBTUSD", "trade"]}
+                )
+            )
             ack = _recv(ws)
             assert ack["success"] is True and ack["subscribe"] == "orderBookL2_25:XBTUSD"
             partial = _recv(ws)
@@ -48,8 +51,11 @@ def test_welcome_subscribe_partial_then_deltas() -> None:
             assert _recv(ws)["subscribe"] == "trade"
             trades = _recv(ws)
             assert trades["action"] == "partial" and trades["data"]  # seeded, never empty
-            h.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
-                                             "orderQty": 100, "price": 1000})
+            h.signed(
+                "POST",
+                "/order",
+                body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 1000},
+            )
             insert = _until(ws, lambda m: m.get("table") == "orderBookL2_25")
             assert insert["action"] == "insert"
             assert insert["data"][0]["price"] == 1000 and insert["data"][0]["size"] == 100
@@ -63,8 +69,11 @@ def test_url_subscribe_header_auth_and_private_tables() -> None:
     with harness() as h:
         h.deposit(ALICE, "XBt", 10**9)
         expires = int(time.time()) + 60
-        headers = {"api-key": "alice-key", "api-expires": str(expires),
-                   "api-signature": sign("alice-secret", "GET", "/realtime", str(expires))}
+        headers = {
+            "api-key": "alice-key",
+            "api-expires": str(expires),
+            "api-signature": sign("alice-secret", "GET", "/realtime", str(expires)),
+        }
         url = "/realtime?subscribe=order,margin,position,instrument:XBTUSD,orderBookL2:XBTUSD"
         with h.client.websocket_connect(url, headers=headers) as ws:
             _recv(ws)
@@ -77,10 +86,17 @@ def test_url_subscribe_header_auth_and_private_tables() -> None:
             assert seen["order"]["filter"] == {"account": ALICE}
             assert seen["margin"]["data"][0]["walletBalance"] == 10**9
             assert seen["instrument"]["data"][0]["tickSize"] == 0.1
-            h.signed("POST", "/order", key=h.bob, body={"symbol": "XBTUSD", "side": "Buy",
-                                                         "orderQty": 100, "price": 999})
-            h.signed("POST", "/order", body={"symbol": "XBTUSD", "side": "Buy",
-                                             "orderQty": 100, "price": 1000})
+            h.signed(
+                "POST",
+                "/order",
+                key=h.bob,
+                body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 999},
+            )
+            h.signed(
+                "POST",
+                "/order",
+                body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 1000},
+            )
             received: list[Any] = []
             _until(ws, lambda m: received.append(m) or m.get("table") == "order")
             order = received[-1]
@@ -104,8 +120,7 @@ def test_query_string_auth_and_auth_key_expires_ms() -> None:
         with h.client.websocket_connect("/realtime") as ws:
             _recv(ws)
             millis = int(time.time() * 1000)
-            request = {"op": "authKeyExpires", "args": _auth_args("bob-key", "bob-secret",
-                                                                   millis)}
+            request = {"op": "authKeyExpires", "args": _auth_args("bob-key", "bob-secret", millis)}
             ws.send_text(json.dumps(request))
             reply = _recv(ws)
             assert reply == {"success": True, "request": request}
@@ -140,9 +155,14 @@ def test_error_frames() -> None:
 def test_unsubscribe_and_cancel_all_after_op() -> None:
     with harness() as h, h.client.websocket_connect("/realtime") as ws:
         _recv(ws)
-        ws.send_text(json.dumps({"op": "authKeyExpires",
-                                 "args": _auth_args("alice-key", "alice-secret",
-                                                    int(time.time()) + 60)}))
+        ws.send_text(
+            json.dumps(
+                {
+                    "op": "authKeyExpires",
+                    "args": _auth_args("alice-key", "alice-secret", int(time.time()) + 60),
+                }
+            )
+        )
         _recv(ws)
         ws.send_text(json.dumps({"op": "subscribe", "args": ["trade:XBTUSD"]}))
         _recv(ws)
@@ -183,19 +203,26 @@ def test_realtimemd_multiplexing() -> None:
 def test_market_tables_of_an_index_symbol_have_empty_partials() -> None:
     """An index has an instrument row but no book, quotes or trades: subscribing to those by
     an index symbol is acknowledged with an empty partial, never an error or a dropped socket."""
-    tables = ["trade", "quote", "orderBookL2", "orderBookL2_25", "orderBook10", "tradeBin1m",
-              "quoteBin1m"]
+    tables = [
+        "trade",
+        "quote",
+        "orderBookL2",
+        "orderBookL2_25",
+        "orderBook10",
+        "tradeBin1m",
+        "quoteBin1m",
+    ]
     with harness() as h, h.client.websocket_connect("/realtime") as ws:
         h.index(".BXBT", 60_000)
         _recv(ws)  # welcome
         for symbol in (".BXBT", ".XBTUSDPI8H"):
-            ws.send_text(json.dumps({"op": "subscribe",
-                                     "args": [f"{t}:{symbol}" for t in tables]}))
+            ws.send_text(json.dumps({"op": "subscribe", "args": [f"{t}:{symbol}" for t in tables]}))
             for table in tables:
                 ack = _recv(ws)
                 assert ack.get("success") is True, ack
-                partial = _until(ws, lambda m, t=table: m.get("table") == t
-                                 and m.get("action") == "partial")
+                partial = _until(
+                    ws, lambda m, t=table: m.get("table") == t and m.get("action") == "partial"
+                )
                 assert partial["data"] == [] and partial["filter"] == {"symbol": symbol}
         ws.send_text("ping")
         assert _recv(ws) == "pong"  # still connected

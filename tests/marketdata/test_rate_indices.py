@@ -35,8 +35,12 @@ def test_every_funded_perpetual_publishes_its_four_series_once() -> None:
     specs = rate_index_specs(catalogue)
     perpetuals = [s for s in catalogue if s.kind == InstrumentKind.PERPETUAL]
     for perpetual in perpetuals:
-        for symbol in (f".{perpetual.symbol}PI", perpetual.funding_premium_symbol,
-                       perpetual.funding_base_symbol, perpetual.funding_quote_symbol):
+        for symbol in (
+            f".{perpetual.symbol}PI",
+            perpetual.funding_premium_symbol,
+            perpetual.funding_base_symbol,
+            perpetual.funding_quote_symbol,
+        ):
             assert specs[symbol].kind == InstrumentKind.INDEX
             assert (specs[symbol].typ, specs[symbol].state) == ("MRRXXX", "Unlisted")
     assert ".XBTUSDPI8H" in specs and ".USDBON8H" in specs and ".USDTBON8H" in specs
@@ -54,8 +58,11 @@ def test_a_sample_publishes_exact_rates_and_the_interest_identity() -> None:
     assert (quote - base) / 3 == Decimal(sample.interest_ppb) / 10**9
     perpetual = market.instrument_row("XBTUSD")
     assert (perpetual["fundingBaseRate"], perpetual["fundingQuoteRate"]) == (base, quote)
-    assert (perpetual["fundingBaseSymbol"], perpetual["fundingQuoteSymbol"],
-            perpetual["fundingPremiumSymbol"]) == (".XBTBON8H", ".USDBON8H", ".XBTUSDPI8H")
+    assert (
+        perpetual["fundingBaseSymbol"],
+        perpetual["fundingQuoteSymbol"],
+        perpetual["fundingPremiumSymbol"],
+    ) == (".XBTBON8H", ".USDBON8H", ".XBTUSDPI8H")
     assert rows[".XBTUSDPI"]["publishTime"] == "2027-01-15T08:00:00.000Z"
 
     later = PremiumSampled(T0_NS + MINUTE_NS, "XBTUSD", 1_000, 62_228, 100_000)
@@ -71,8 +78,9 @@ def test_a_shared_quote_index_follows_the_first_perpetual_naming_it() -> None:
     # ETHUSD sorts before XBTUSD: from its first sample on, .USDBON8H is its interest's
     market.apply(2, T0_NS + 1, None, [PremiumSampled(T0_NS + 1, "ETHUSD", 0, 0, 200_000)])
     assert market.live(".USDBON8H")["lastPrice"] == Decimal("0.0009")
-    rows = _updates(market.apply(3, T0_NS + 2, None,
-                                 [PremiumSampled(T0_NS + 2, "XBTUSD", 0, 0, 100_000)]))
+    rows = _updates(
+        market.apply(3, T0_NS + 2, None, [PremiumSampled(T0_NS + 2, "XBTUSD", 0, 0, 100_000)])
+    )
     assert ".USDBON8H" not in rows
     assert market.live(".USDBON8H")["lastPrice"] == Decimal("0.0009")
     assert market.instrument_row("XBTUSD")["fundingQuoteRate"] == Decimal("0.0006")  # its own
@@ -91,7 +99,10 @@ def test_rows_are_null_before_the_first_sample() -> None:
 def test_the_seed_averages_as_the_core_rounds() -> None:
     rates = RateIndices(default_catalogue())
     assert rates.seed("XBTUSD", 100_000, -5_000, 2) == [  # -2.5 millionths: half away from 0
-        (".XBTBON8H", 300_000), (".USDBON8H", 600_000), (".XBTUSDPI8H", -3_000)]
+        (".XBTBON8H", 300_000),
+        (".USDBON8H", 600_000),
+        (".XBTUSDPI8H", -3_000),
+    ]
     assert rates.seed("XBTUSD", 100_000, -4_000, 3) == [(".XBTUSDPI8H", -1_000)]
     assert rates.seed("XBTUSD", 100_000, 0, 0) == []  # no samples yet this interval
     assert rates.seed("XBTH27", 0, 5, 1) == []  # a future has no funding series

@@ -70,23 +70,43 @@ def test_an_empty_file_is_the_embedded_defaults(tmp_path: Path) -> None:
     assert loaded.feeds == FeedsConfig()
 
 
-@pytest.mark.parametrize(("document", "named"), [
-    ({"data_dri": "x"}, "data_dri"),
-    ({"server": {"port": "8000"}}, "server.port"),
-    ({"server": {"port": 70000}}, "server.port"),
-    ({"server": {"log_level": "loud"}}, "server.log_level"),
-    ({"server": {"forwarded_allow_ips": "127.0.0.1"}}, "server.forwarded_allow_ips"),
-    ({"rate_limits": {"anonymous_per_minute": 0}}, "rate_limits.anonymous_per_minute"),
-    ({"store": "yes"}, "store"),
-    ({"feeds": {"default": "replay"}}, "feeds.default"),
-    ({"feeds": {"index": {"BXBT": {}}}}, "feeds.index.BXBT"),
-    ({"feeds": {"index": {".BXBT": {"source": "replay"}}}}, "feeds.index..BXBT.path"),
-    ({"feeds": {"index": {".BXBT": {"source": "live"}}}}, "feeds.index..BXBT.venues"),
-    ({"feeds": {"index": {".BXBT": {"source": "live", "venues": [
-        {"name": "X", "url": "ftp://x", "format": "bitstamp", "weight_ppm": 1}]}}}},
-     "venues[0]"),
-    ({"feeds": {"index": {".BXBT": {"sauce": "x"}}}}, "sauce"),
-])
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"data_dri": "x"}, "data_dri"),
+        ({"server": {"port": "8000"}}, "server.port"),
+        ({"server": {"port": 70000}}, "server.port"),
+        ({"server": {"log_level": "loud"}}, "server.log_level"),
+        ({"server": {"forwarded_allow_ips": "127.0.0.1"}}, "server.forwarded_allow_ips"),
+        ({"rate_limits": {"anonymous_per_minute": 0}}, "rate_limits.anonymous_per_minute"),
+        ({"store": "yes"}, "store"),
+        ({"feeds": {"default": "replay"}}, "feeds.default"),
+        ({"feeds": {"index": {"BXBT": {}}}}, "feeds.index.BXBT"),
+        ({"feeds": {"index": {".BXBT": {"source": "replay"}}}}, "feeds.index..BXBT.path"),
+        ({"feeds": {"index": {".BXBT": {"source": "live"}}}}, "feeds.index..BXBT.venues"),
+        (
+            {
+                "feeds": {
+                    "index": {
+                        ".BXBT": {
+                            "source": "live",
+                            "venues": [
+                                {
+                                    "name": "X",
+                                    "url": "ftp://x",
+                                    "format": "bitstamp",
+                                    "weight_ppm": 1,
+                                }
+                            ],
+                        }
+                    }
+                }
+            },
+            "venues[0]",
+        ),
+        ({"feeds": {"index": {".BXBT": {"sauce": "x"}}}}, "sauce"),
+    ],
+)
 def test_bad_values_are_named(document: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigError, match=named.replace(".", r"\.").replace("[", r"\[")):
         parse_config(document)
@@ -104,9 +124,21 @@ def test_not_toml_and_missing_files_are_errors(tmp_path: Path) -> None:
 def test_options_override_the_file(tmp_path: Path) -> None:
     path = tmp_path / "perpetua.toml"
     path.write_text(FULL)
-    args = build_parser().parse_args([
-        "run", "--config", str(path), "--port", "9100", "--data-dir", str(tmp_path / "d"),
-        "--forwarded-allow-ips", "10.0.0.1, 10.0.0.2", "--no-feeds", "--no-rate-limits"])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--config",
+            str(path),
+            "--port",
+            "9100",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--forwarded-allow-ips",
+            "10.0.0.1, 10.0.0.2",
+            "--no-feeds",
+            "--no-rate-limits",
+        ]
+    )
     config = run_config(args)
     assert config.server.port == 9100 and config.server.host == "0.0.0.0"
     assert config.server.forwarded_allow_ips == ("10.0.0.1", "10.0.0.2")

@@ -41,6 +41,9 @@ def test_data_files_are_private(tmp_path: Path, existing: bool) -> None:
     modes = _modes(data_dir)
     assert any(name.endswith((".db", ".sqlite")) or "sqlite" in name for name in modes), modes
     assert len(modes) > 3, modes
-    loose = {name: oct(mode) for name, mode in modes.items()
-             if mode & 0o077 or (name == "." and mode != 0o700)}
+    loose = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode & 0o077 or (name == "." and mode != 0o700)
+    }
     assert loose == {}

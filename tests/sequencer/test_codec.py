@@ -79,11 +79,44 @@ def test_every_command_type_round_trips_exactly(cls: type) -> None:
 # with a default at the end of a command, is compatible: extend this table. Anything else
 # breaks every journal on disk: bump CODEC_VERSION and keep a decoder for the old version.
 PINNED_SCHEMA = [
-    ("PlaceOrder", ("ts_ns", "account", "symbol", "side", "order_qty", "ord_type", "price",
-                    "stop_px", "time_in_force", "exec_inst", "display_qty", "peg_price_type",
-                    "peg_offset", "cl_ord_id", "cl_ord_link_id", "contingency_type", "text")),
-    ("AmendOrder", ("ts_ns", "account", "order_id", "orig_cl_ord_id", "cl_ord_id", "order_qty",
-                    "leaves_qty", "price", "stop_px", "peg_offset", "text")),
+    (
+        "PlaceOrder",
+        (
+            "ts_ns",
+            "account",
+            "symbol",
+            "side",
+            "order_qty",
+            "ord_type",
+            "price",
+            "stop_px",
+            "time_in_force",
+            "exec_inst",
+            "display_qty",
+            "peg_price_type",
+            "peg_offset",
+            "cl_ord_id",
+            "cl_ord_link_id",
+            "contingency_type",
+            "text",
+        ),
+    ),
+    (
+        "AmendOrder",
+        (
+            "ts_ns",
+            "account",
+            "order_id",
+            "orig_cl_ord_id",
+            "cl_ord_id",
+            "order_qty",
+            "leaves_qty",
+            "price",
+            "stop_px",
+            "peg_offset",
+            "text",
+        ),
+    ),
     ("CancelOrders", ("ts_ns", "account", "order_ids", "cl_ord_ids", "text")),
     ("CancelAll", ("ts_ns", "account", "symbol", "side", "text")),
     ("CancelAllAfter", ("ts_ns", "account", "timeout_ms")),
@@ -125,12 +158,16 @@ def test_a_shorter_record_from_an_older_writer_takes_the_defaults() -> None:
     [
         (b"", "codec version None"),
         (bytes((CODEC_VERSION + 1, 0)) + msgspec.msgpack.encode([1]), "codec version 2"),
-        (bytes((CODEC_VERSION, len(COMMAND_TYPES))) + msgspec.msgpack.encode([1]),
-         "unknown command type index"),
+        (
+            bytes((CODEC_VERSION, len(COMMAND_TYPES))) + msgspec.msgpack.encode([1]),
+            "unknown command type index",
+        ),
         (bytes((CODEC_VERSION, 6)) + msgspec.msgpack.encode([1, 2]), "undecodable Tick"),
         (bytes((CODEC_VERSION, 6)) + msgspec.msgpack.encode(["1"]), "undecodable Tick"),
-        (bytes((CODEC_VERSION, 0)) + msgspec.msgpack.encode([1, 1, "X", 7, 1]),
-         "undecodable PlaceOrder"),  # 7 is no Side
+        (
+            bytes((CODEC_VERSION, 0)) + msgspec.msgpack.encode([1, 1, "X", 7, 1]),
+            "undecodable PlaceOrder",
+        ),  # 7 is no Side
         (encode_command(PlaceOrder(1, 1, "XBTUSD", Side.BUY, 1))[:-3], "undecodable"),
     ],
 )
@@ -149,8 +186,9 @@ def test_values_messagepack_cannot_hold_are_refused_before_storage() -> None:
 
 
 def test_batch_nests_its_commands_with_their_types() -> None:
-    batch = Batch(9, (PlaceOrder(0, 1, "XBTUSD", Side.SELL, 100, price=5),
-                      AmendOrder(0, 1, 3, price=6)))
+    batch = Batch(
+        9, (PlaceOrder(0, 1, "XBTUSD", Side.SELL, 100, price=5), AmendOrder(0, 1, 3, price=6))
+    )
     decoded = decode_command(encode_command(batch))
     assert repr(decoded) == repr(batch)
     assert [type(c) for c in decoded.commands] == [PlaceOrder, AmendOrder]  # type: ignore[attr-defined]
@@ -198,8 +236,9 @@ def test_images_round_trip_through_snapshot_payloads() -> None:
 
 
 def test_enum_member_types_survive() -> None:
-    command = PlaceOrder(1, 1, "XBTUSD", Side.BUY, 100, OrdType.STOP, stop_px=4,
-                         time_in_force=TimeInForce.DAY)
+    command = PlaceOrder(
+        1, 1, "XBTUSD", Side.BUY, 100, OrdType.STOP, stop_px=4, time_in_force=TimeInForce.DAY
+    )
     decoded = decode_command(encode_command(command))
     assert type(decoded.side) is Side  # type: ignore[attr-defined]
     assert type(decoded.time_in_force) is TimeInForce  # type: ignore[attr-defined]

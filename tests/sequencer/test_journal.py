@@ -697,10 +697,16 @@ def test_one_flipped_bit_is_never_replayed(sizes: list[int], position: int, bit:
 
 
 def test_append_batch_equals_appends_and_stops_at_pending_bytes_max(tmp_path: Path) -> None:
-    config = JournalConfig(segment_bytes_max=4096, pending_bytes_max=600,
-                           record_payload_bytes_max=200, fsync_policy=FsyncPolicy.NONE)
-    records = [(seq, payload_for(seq, size)) for seq, size in
-               enumerate(random_sizes(700, seed=3, size_max=120), start=250)]
+    config = JournalConfig(
+        segment_bytes_max=4096,
+        pending_bytes_max=600,
+        record_payload_bytes_max=200,
+        fsync_policy=FsyncPolicy.NONE,
+    )
+    records = [
+        (seq, payload_for(seq, size))
+        for seq, size in enumerate(random_sizes(700, seed=3, size_max=120), start=250)
+    ]
     journal, _ = open_journal(tmp_path / "batch", config, first_seq=250)
     with journal:
         done = 0

@@ -41,9 +41,14 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir of several journal segments and two snapshots, not covering the tail."""
     data_dir = tmp_path_factory.mktemp("pristine")
     clock = SimulatedClock(START_NS)
-    config = SequencerConfig(journal=SMALL, batch_commands_max=8, snapshot_on_stop=False,
-                             snapshots_kept=10, snapshot_interval_commands=0,
-                             journal_prune=False)
+    config = SequencerConfig(
+        journal=SMALL,
+        batch_commands_max=8,
+        snapshot_on_stop=False,
+        snapshots_kept=10,
+        snapshot_interval_commands=0,
+        journal_prune=False,
+    )
     sequencer = Sequencer.open(data_dir, clock=clock, config=config)
     steps = workload(21, 900)
     with sequencer:
@@ -207,8 +212,9 @@ def test_read_only_recovery_changes_nothing(data_dir: Path) -> None:
 
 
 def test_read_only_recovery_works_beside_a_live_sequencer(data_dir: Path) -> None:
-    with Sequencer.open(data_dir, clock=SimulatedClock(START_NS + 10**15),
-                        config=SequencerConfig(journal=SMALL)) as live:
+    with Sequencer.open(
+        data_dir, clock=SimulatedClock(START_NS + 10**15), config=SequencerConfig(journal=SMALL)
+    ) as live:
         with pytest.raises(JournalLockedError):
             recover(data_dir)
         _, info = recover(data_dir, read_only=True)

@@ -118,7 +118,8 @@ def test_results_and_events_are_released_only_after_their_batch_is_durable(
     journal.gate.clear()
     sequencer = make(funded_engine, journal, pipeline_batches_max=1)
     sequencer.subscribe_batches(
-        lambda batch: journal.log.extend(("published", a.seq) for a in batch))
+        lambda batch: journal.log.extend(("published", a.seq) for a in batch)
+    )
     with sequencer:
         futures = [sequencer.submit_future(order(cl_ord_id=f"a{i}")) for i in range(5)]
         for future in futures:
@@ -138,8 +139,9 @@ def test_results_and_events_are_released_only_after_their_batch_is_durable(
         elif kind in ("resolved", "published"):
             assert seq <= durable, f"{kind} seq {seq} before it was durable ({journal.log})"
             released.append((kind, seq))
-    assert sorted(released) == sorted([("resolved", s) for s in range(1, 6)] +
-                                      [("published", s) for s in range(1, 6)])
+    assert sorted(released) == sorted(
+        [("resolved", s) for s in range(1, 6)] + [("published", s) for s in range(1, 6)]
+    )
 
 
 def test_with_a_real_journal_results_follow_the_fsync_that_covers_them(
@@ -157,13 +159,15 @@ def test_with_a_real_journal_results_follow_the_fsync_that_covers_them(
         log.append(("synced", last))
 
     patch_journal(monkeypatch, "sync_file", logging_sync)
-    sequencer = Sequencer.open(tmp_path, clock=SimulatedClock(START_NS),
-                               config=SequencerConfig(batch_commands_max=3))
+    sequencer = Sequencer.open(
+        tmp_path, clock=SimulatedClock(START_NS), config=SequencerConfig(batch_commands_max=3)
+    )
     with sequencer:
         sequencer.execute(Deposit(0, 1, "XBt", 10**12, "d"))
         for i in range(40):
-            sequencer.submit_callback(order(cl_ord_id=f"o{i}"),
-                                      lambda r: log.append(("resolved", r.seq)))  # type: ignore[union-attr]
+            sequencer.submit_callback(
+                order(cl_ord_id=f"o{i}"), lambda r: log.append(("resolved", r.seq))
+            )  # type: ignore[union-attr]
         wait_until(lambda: sum(kind == "resolved" for kind, _ in log) == 40, "results")
     synced = 0
     for kind, seq in log:
@@ -179,8 +183,14 @@ def test_with_a_real_journal_results_follow_the_fsync_that_covers_them(
 def test_orders_and_amends_are_shed_when_full_and_cancels_never(funded_engine: object) -> None:
     journal = GatedJournal()
     journal.gate.clear()
-    sequencer = make(funded_engine, journal, queue_depth_max=5, queue_depth_hard_max=8,
-                     batch_commands_max=1, pipeline_batches_max=1)
+    sequencer = make(
+        funded_engine,
+        journal,
+        queue_depth_max=5,
+        queue_depth_hard_max=8,
+        batch_commands_max=1,
+        pipeline_batches_max=1,
+    )
     with sequencer:
         first = sequencer.submit_future(order(cl_ord_id="first"))
         wait_until(lambda: journal.commits_started == 1, "the first commit")
@@ -196,7 +206,8 @@ def test_orders_and_amends_are_shed_when_full_and_cancels_never(funded_engine: o
         # bounded) instead of being refused.
         late: list[Future[Result]] = []
         waiting = threading.Thread(
-            target=lambda: late.append(sequencer.submit_future(IndexPrice(0, ".BXBT", 5, 1))))
+            target=lambda: late.append(sequencer.submit_future(IndexPrice(0, ".BXBT", 5, 1)))
+        )
         waiting.start()
         time.sleep(0.1)
         assert waiting.is_alive() and not late
@@ -215,8 +226,14 @@ def test_on_an_event_loop_submit_is_awaitable_and_never_sheds_cancels(
 ) -> None:
     journal = GatedJournal()
     journal.gate.clear()
-    sequencer = make(funded_engine, journal, queue_depth_max=2, queue_depth_hard_max=3,
-                     batch_commands_max=1, pipeline_batches_max=1)
+    sequencer = make(
+        funded_engine,
+        journal,
+        queue_depth_max=2,
+        queue_depth_hard_max=3,
+        batch_commands_max=1,
+        pipeline_batches_max=1,
+    )
 
     async def scenario() -> list[int]:
         first = sequencer.submit(order(cl_ord_id="first"))
@@ -262,8 +279,12 @@ def test_a_command_that_crashes_the_engine_is_not_journaled_and_fails_the_sequen
 
     journal = GatedJournal()
     failures: list[BaseException] = []
-    sequencer = Sequencer(CrashingEngine(), journal, clock=SimulatedClock(START_NS + 1),  # type: ignore[arg-type]
-                          on_failure=failures.append)
+    sequencer = Sequencer(
+        CrashingEngine(),
+        journal,
+        clock=SimulatedClock(START_NS + 1),  # type: ignore[arg-type]
+        on_failure=failures.append,
+    )
     sequencer.start()
     first = sequencer.execute(order(cl_ord_id="ok"))
     journal.gate.clear()
@@ -289,8 +310,12 @@ def test_a_command_that_crashes_the_engine_is_not_journaled_and_fails_the_sequen
 def test_a_journal_error_fails_the_batch_and_everything_after(funded_engine: object) -> None:
     journal = GatedJournal(fail_on_commit=2)
     failures: list[BaseException] = []
-    sequencer = Sequencer(funded_engine, journal, clock=SimulatedClock(START_NS + 1),  # type: ignore[arg-type]
-                          on_failure=failures.append)
+    sequencer = Sequencer(
+        funded_engine,
+        journal,
+        clock=SimulatedClock(START_NS + 1),  # type: ignore[arg-type]
+        on_failure=failures.append,
+    )
     with sequencer:
         assert sequencer.execute(order(cl_ord_id="a")).seq == 1
         with pytest.raises(SequencerFailed):
@@ -318,14 +343,16 @@ def test_unjournalable_commands_are_rejected_without_using_a_seq(funded_engine: 
 
 
 def test_stop_drains_commits_and_snapshots(tmp_path: Path) -> None:
-    sequencer = Sequencer.open(tmp_path, clock=SimulatedClock(START_NS),
-                               config=SequencerConfig(batch_commands_max=64))
+    sequencer = Sequencer.open(
+        tmp_path, clock=SimulatedClock(START_NS), config=SequencerConfig(batch_commands_max=64)
+    )
     outcomes: list[object] = []
     with sequencer:
         sequencer.execute(Deposit(0, 1, "XBt", 10**12, "d"))
         for i in range(2_000):
-            sequencer.submit_callback(order(price=390_000 + i % 100, cl_ord_id=f"o{i}"),
-                                      outcomes.append)
+            sequencer.submit_callback(
+                order(price=390_000 + i % 100, cl_ord_id=f"o{i}"), outcomes.append
+            )
     assert len(outcomes) == 2_000 and all(isinstance(o, Result) for o in outcomes)
     last_seq = sequencer.stats().durable_seq
     assert [s.seq for s in list_snapshots(tmp_path / "snapshots")] == [last_seq]

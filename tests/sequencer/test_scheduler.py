@@ -78,9 +78,7 @@ def test_idle_tick_is_due_an_interval_after_the_last_stamp() -> None:
 
 
 def test_equal_commands_from_two_sources_at_one_time_are_emitted_once() -> None:
-    assert Scheduler([DayBoundary(), DayBoundary()]).due(MIDNIGHT - 1, MIDNIGHT) == [
-        Tick(MIDNIGHT)
-    ]
+    assert Scheduler([DayBoundary(), DayBoundary()]).due(MIDNIGHT - 1, MIDNIGHT) == [Tick(MIDNIGHT)]
 
 
 def test_a_source_with_its_own_commands_fires_in_list_order() -> None:
@@ -125,8 +123,9 @@ def test_day_tick_is_journaled_at_midnight_before_later_commands(tmp_path: Path)
     sequencer = Sequencer.open(tmp_path, clock=clock, config=SequencerConfig())
     with sequencer:
         sequencer.execute(Deposit(0, 1, "XBt", 10**12, "d"))
-        day_order = sequencer.execute(PlaceOrder(
-            0, 1, "XBTUSD", Side.BUY, 100, price=400_000, time_in_force=TimeInForce.DAY))
+        day_order = sequencer.execute(
+            PlaceOrder(0, 1, "XBTUSD", Side.BUY, 100, price=400_000, time_in_force=TimeInForce.DAY)
+        )
         clock.advance(S)  # 00:00:00.5: past midnight, and the next command waits for no tick
         after = sequencer.execute(PlaceOrder(0, 1, "XBTUSD", Side.BUY, 100, price=400_000))
     commands = journaled(tmp_path)

@@ -117,8 +117,9 @@ class Generator:
         spot = market.symbol == "XBT_USDT"
         kind = rng.randrange(100)
         price = self._price(market, side, 40)
-        base = PlaceOrder(0, account, market.symbol, side, qty, OrdType.LIMIT, price=price,
-                          cl_ord_id=cl_ord_id)
+        base = PlaceOrder(
+            0, account, market.symbol, side, qty, OrdType.LIMIT, price=price, cl_ord_id=cl_ord_id
+        )
         if kind < 45:
             return base
         if kind < 52:
@@ -141,8 +142,11 @@ class Generator:
         if kind < 90:
             return base._replace(ord_type=OrdType.STOP_LIMIT, stop_px=stop_px)
         if kind < 94:
-            return base._replace(ord_type=OrdType.MARKET_IF_TOUCHED, price=None,
-                                 stop_px=self._price(market, side, 60))
+            return base._replace(
+                ord_type=OrdType.MARKET_IF_TOUCHED,
+                price=None,
+                stop_px=self._price(market, side, 60),
+            )
         if kind < 97 and not spot:
             return base._replace(exec_inst=ExecInst.REDUCE_ONLY)
         return base._replace(text="note", order_qty=qty * 2)
@@ -163,8 +167,9 @@ class Generator:
         change = rng.randrange(3)
         price = self._price(market, rng.choice((1, -1)), 40) if change != 1 else None
         qty = market.lot * rng.randint(1, 30) if change != 0 else None
-        return AmendOrder(0, account, order_id, orig_cl_ord_id=cl_ord_id, price=price,
-                          order_qty=qty)
+        return AmendOrder(
+            0, account, order_id, orig_cl_ord_id=cl_ord_id, price=price, order_qty=qty
+        )
 
     def cancel(self) -> Command:
         rng = self.rng
@@ -178,8 +183,7 @@ class Generator:
             return CancelAll(0, rng.randint(1, self.accounts), rng.choice(MARKETS).symbol)
         if roll < 9:
             return CancelAll(0, rng.randint(1, self.accounts), side=rng.choice((Side.BUY, None)))
-        return CancelAllAfter(0, rng.randint(1, self.accounts),
-                              rng.choice((0, 500, 2_000, 60_000)))
+        return CancelAllAfter(0, rng.randint(1, self.accounts), rng.choice((0, 500, 2_000, 60_000)))
 
     def index_move(self) -> IndexPrice:
         rng = self.rng
@@ -200,8 +204,14 @@ class Generator:
             withdrawal_id = self._next_id("w")
             self.withdrawals.append(withdrawal_id)
             currency, amount = rng.choice(FUNDS)
-            return WithdrawalRequest(0, account, currency, rng.randint(1, amount // 100),
-                                     rng.randint(0, 1000), withdrawal_id)
+            return WithdrawalRequest(
+                0,
+                account,
+                currency,
+                rng.randint(1, amount // 100),
+                rng.randint(0, 1000),
+                withdrawal_id,
+            )
         withdrawal_id = rng.choice(self.withdrawals)
         if roll < 9:
             return WithdrawalComplete(0, withdrawal_id)
@@ -216,7 +226,7 @@ class Generator:
         if roll < 4:
             return SetLeverage(0, account, market.symbol, rng.choice((0, 100, 500, 2_500, 10_000)))
         if roll < 6:
-            return TransferMargin(0, account, market.symbol, rng.randint(-10**6, 10**7))
+            return TransferMargin(0, account, market.symbol, rng.randint(-(10**6), 10**7))
         if roll < 7:
             return SetInterestRate(0, market.symbol, rng.randint(-100_000, 300_000))
         index = market.index
@@ -284,8 +294,9 @@ def stamp(steps: list[Step], start_ns: int) -> list[Command]:
     return out
 
 
-def drive(sequencer: Sequencer, clock: SimulatedClock, steps: list[Step],
-          chunk: int = 16) -> list[Result]:
+def drive(
+    sequencer: Sequencer, clock: SimulatedClock, steps: list[Step], chunk: int = 16
+) -> list[Result]:
     """Submit the steps in chunks, waiting for each chunk's results before moving the clock.
 
     Returns the results in order. The clock moves only between chunks, so a run is

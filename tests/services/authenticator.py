@@ -26,34 +26,69 @@ class SoftKey:
 
     def _cose(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
-        return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"),
-                            -3: numbers.y.to_bytes(32, "big")})
+        return cbor2.dumps(
+            {
+                1: 2,
+                3: -7,
+                -1: 1,
+                -2: numbers.x.to_bytes(32, "big"),
+                -3: numbers.y.to_bytes(32, "big"),
+            }
+        )
 
     def _client(self, kind: str, options: dict[str, Any]) -> bytes:
-        return json.dumps({"type": kind, "challenge": options["challenge"],
-                           "origin": self.origin, "crossOrigin": False}).encode()
+        return json.dumps(
+            {
+                "type": kind,
+                "challenge": options["challenge"],
+                "origin": self.origin,
+                "crossOrigin": False,
+            }
+        ).encode()
 
     def create(self, options: dict[str, Any]) -> dict[str, Any]:
         client = self._client("webauthn.create", options)
-        auth = (hashlib.sha256(self.rp_id.encode()).digest()
-                + bytes([FLAG_USER_PRESENT | FLAG_ATTESTED]) + self.count.to_bytes(4, "big")
-                + bytes(16) + len(self.credential_id).to_bytes(2, "big") + self.credential_id
-                + self._cose())
+        auth = (
+            hashlib.sha256(self.rp_id.encode()).digest()
+            + bytes([FLAG_USER_PRESENT | FLAG_ATTESTED])
+            + self.count.to_bytes(4, "big")
+            + bytes(16)
+            + len(self.credential_id).to_bytes(2, "big")
+            + self.credential_id
+            + self._cose()
+        )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth})
         ident = bytes_to_base64url(self.credential_id)
-        return {"id": ident, "rawId": ident, "type": "public-key", "clientExtensionResults": {},
-                "response": {"clientDataJSON": bytes_to_base64url(client),
-                             "attestationObject": bytes_to_base64url(attestation)}}
+        return {
+            "id": ident,
+            "rawId": ident,
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": bytes_to_base64url(client),
+                "attestationObject": bytes_to_base64url(attestation),
+            },
+        }
 
     def get(self, options: dict[str, Any]) -> dict[str, Any]:
         self.count += 1
         client = self._client("webauthn.get", options)
-        auth = (hashlib.sha256(self.rp_id.encode()).digest() + bytes([FLAG_USER_PRESENT])
-                + self.count.to_bytes(4, "big"))
-        signature = self.key.sign(auth + hashlib.sha256(client).digest(),
-                                  ec.ECDSA(hashes.SHA256()))
+        auth = (
+            hashlib.sha256(self.rp_id.encode()).digest()
+            + bytes([FLAG_USER_PRESENT])
+            + self.count.to_bytes(4, "big")
+        )
+        signature = self.key.sign(auth + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
         ident = bytes_to_base64url(self.credential_id)
-        return {"id": ident, "rawId": ident, "type": "public-key", "clientExtensionResults": {},
-                "response": {"clientDataJSON": bytes_to_base64url(client),
-                             "authenticatorData": bytes_to_base64url(auth),
-                             "signature": bytes_to_base64url(signature), "userHandle": None}}
+        return {
+            "id": ident,
+            "rawId": ident,
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": bytes_to_base64url(client),
+                "authenticatorData": bytes_to_base64url(auth),
+                "signature": bytes_to_base64url(signature),
+                "userHandle": None,
+            },
+        }

@@ -35,7 +35,11 @@ def clock() -> Clock:
 @pytest.fixture
 def accounts(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[AccountsService]:
     migrate(db_url)
-    service = AccountsService(open_engine(db_url), load_server_key(tmp_path / "data"),
-                              monotonic_ns=clock, password_hasher=FAST_HASHER)
+    service = AccountsService(
+        open_engine(db_url),
+        load_server_key(tmp_path / "data"),
+        monotonic_ns=clock,
+        password_hasher=FAST_HASHER,
+    )
     yield service
     service.close()

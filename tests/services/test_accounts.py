@@ -60,12 +60,15 @@ def test_disabled_users_cannot_log_in(accounts: AccountsService) -> None:
     assert not accounts.get_user(user.id).enabled  # type: ignore[union-attr]
 
 
-def test_rehash_on_login_when_parameters_change(db_url: str, tmp_path: Path,
-                                                accounts: AccountsService) -> None:
+def test_rehash_on_login_when_parameters_change(
+    db_url: str, tmp_path: Path, accounts: AccountsService
+) -> None:
     accounts.create_user("a@example.com", "password1")
-    stronger = AccountsService(accounts.engine, load_server_key(tmp_path / "data"),
-                               password_hasher=PasswordHasher(time_cost=2, memory_cost=2048,
-                                                              parallelism=1))
+    stronger = AccountsService(
+        accounts.engine,
+        load_server_key(tmp_path / "data"),
+        password_hasher=PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1),
+    )
     assert stronger.verify_password("a@example.com", "password1") is not None
     with accounts.engine.connect() as conn:
         stored = conn.execute(select(users.c.password_hash)).scalar_one()
@@ -79,8 +82,14 @@ def test_api_key_create_and_lookup(accounts: AccountsService) -> None:
     assert len(secret) == 48
     record = accounts.lookup_api_key(key_id)
     assert record is not None
-    assert (record.user_id, record.secret, record.permissions, record.cidr, record.enabled,
-            record.name) == (user.id, secret, ("order",), ("10.0.0.0/8",), True, "bot")
+    assert (
+        record.user_id,
+        record.secret,
+        record.permissions,
+        record.cidr,
+        record.enabled,
+        record.name,
+    ) == (user.id, secret, ("order",), ("10.0.0.0/8",), True, "bot")
     assert accounts.lookup_api_key("x" * 24) is None
     assert accounts.lookup_api_key("short") is None
 
@@ -109,8 +118,9 @@ def test_permissions_and_cidr_rules(accounts: AccountsService) -> None:
         accounts.create_api_key(user.id, cidr=["300.1.2.3/8"])
     with pytest.raises(AccountsError, match="No user"):
         accounts.create_api_key(999)
-    key_id, _ = accounts.create_api_key(user.id, permissions=["withdraw", "orderCancel"],
-                                        cidr=["192.168.1.7/24", "::1"])
+    key_id, _ = accounts.create_api_key(
+        user.id, permissions=["withdraw", "orderCancel"], cidr=["192.168.1.7/24", "::1"]
+    )
     record = accounts.lookup_api_key(key_id)
     assert record is not None
     assert record.permissions == ("orderCancel", "withdraw")
@@ -149,14 +159,15 @@ def test_disabling_the_user_disables_its_keys(accounts: AccountsService) -> None
     assert not accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]
 
 
-def test_lookup_cache_sees_other_writers_after_the_ttl(db_url: str, tmp_path: Path,
-                                                      accounts: AccountsService,
-                                                      clock: Clock) -> None:
+def test_lookup_cache_sees_other_writers_after_the_ttl(
+    db_url: str, tmp_path: Path, accounts: AccountsService, clock: Clock
+) -> None:
     user = accounts.create_user("a@example.com", "password1")
     key_id, _ = accounts.create_api_key(user.id)
     assert accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]
-    other = AccountsService(accounts.engine, load_server_key(tmp_path / "data"),
-                            password_hasher=FAST_HASHER)
+    other = AccountsService(
+        accounts.engine, load_server_key(tmp_path / "data"), password_hasher=FAST_HASHER
+    )
     other.disable_api_key(key_id)  # another process
     assert accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]  # cached
     clock.now_ns += API_KEY_CACHE_TTL_NS
@@ -187,12 +198,14 @@ def test_server_key_rotation(db_url: str, tmp_path: Path, accounts: AccountsServ
     data_dir = tmp_path / "data"
     user = accounts.create_user("a@example.com", "password1")
     key_id, secret = accounts.create_api_key(user.id)
-    rotated = AccountsService(accounts.engine, rotate_server_key(data_dir),
-                              password_hasher=FAST_HASHER)
+    rotated = AccountsService(
+        accounts.engine, rotate_server_key(data_dir), password_hasher=FAST_HASHER
+    )
     assert rotated.lookup_api_key(key_id).secret == secret  # type: ignore[union-attr]
     assert rotated.reencrypt_secrets() == 1
-    retired = AccountsService(accounts.engine, retire_server_keys(data_dir),
-                              password_hasher=FAST_HASHER)
+    retired = AccountsService(
+        accounts.engine, retire_server_keys(data_dir), password_hasher=FAST_HASHER
+    )
     assert retired.lookup_api_key(key_id).secret == secret  # type: ignore[union-attr]
     assert len(server_key_path(data_dir).read_bytes().split()) == 1
     assert stat.S_IMODE(os.stat(server_key_path(data_dir)).st_mode) == 0o600

@@ -17,10 +17,16 @@ def test_faucet_is_a_deposit_the_core_credits_once() -> None:
     assert any(isinstance(ev, Rejected) for ev in again)
 
 
-@pytest.mark.parametrize(("user", "currency", "amount", "transfer"), [
-    (1, "DOGE", 1, "t"), (1, "XBt", 0, "t"), (1, "XBt", 10**12, "t"), (0, "XBt", 1, "t"),
-    (1, "XBt", 1, ""),
-])
+@pytest.mark.parametrize(
+    ("user", "currency", "amount", "transfer"),
+    [
+        (1, "DOGE", 1, "t"),
+        (1, "XBt", 0, "t"),
+        (1, "XBt", 10**12, "t"),
+        (0, "XBt", 1, "t"),
+        (1, "XBt", 1, ""),
+    ],
+)
 def test_bad_faucet_requests(user: int, currency: str, amount: int, transfer: str) -> None:
     with pytest.raises(ValueError):
         faucet_command(user, currency, amount, transfer)

@@ -34,12 +34,18 @@ def mail() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def identity(accounts: AccountsService, mail: tuple[Inbox, int], clock: Clock
-             ) -> Iterator[Identity]:
+def identity(
+    accounts: AccountsService, mail: tuple[Inbox, int], clock: Clock
+) -> Iterator[Identity]:
     clock.now_ns = 1_800_000_000 * 10**9
-    service = Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", mail[1])),
-                       accounts.server_key, clock_ns=clock, hasher=FAST_HASHER,
-                       public_url="http://127.0.0.1:8000")
+    service = Identity(
+        accounts,
+        SmtpMailer(MailConfig("127.0.0.1", mail[1])),
+        accounts.server_key,
+        clock_ns=clock,
+        hasher=FAST_HASHER,
+        public_url="http://127.0.0.1:8000",
+    )
     yield service
     service.close()
 
@@ -63,14 +69,17 @@ def refused(awaitable: Any, status: int) -> IdentityError:
     return caught.value
 
 
-@pytest.mark.parametrize("password, ok", [
-    ("short", False),
-    ("password1234", False),
-    ("aaaaaaaaaaaaaaaa", False),
-    ("alice@example.com1", False),
-    (PASSWORD, True),
-    ("correct horse battery staple", True),
-])
+@pytest.mark.parametrize(
+    "password, ok",
+    [
+        ("short", False),
+        ("password1234", False),
+        ("aaaaaaaaaaaaaaaa", False),
+        ("alice@example.com1", False),
+        (PASSWORD, True),
+        ("correct horse battery staple", True),
+    ],
+)
 def test_password_strength(password: str, ok: bool) -> None:
     if ok:
         check_strength(password, ("alice@example.com",))
@@ -91,7 +100,10 @@ def test_sign_up_confirm_sign_in(identity: Identity, mail: tuple[Inbox, int]) ->
     assert "new address" in inbox.wait("alice@example.com", "new address")["Subject"]
     profile = run(identity.profile(signed.user_id))
     assert (profile.email, profile.email_confirmed, profile.tfa_enabled) == (
-        "alice@example.com", True, False)
+        "alice@example.com",
+        True,
+        False,
+    )
     with identity.engine.connect() as conn:
         actions = conn.execute(select(audit_log.c.action).order_by(audit_log.c.id)).scalars()
         assert list(actions) == ["register", "email_confirmed", "sign_in"]
@@ -104,8 +116,9 @@ def test_bad_emails_are_400(identity: Identity, email: str) -> None:
     assert refused(identity.register(email, PASSWORD, HOME), 400).name == "ValidationError"
 
 
-def test_answers_do_not_reveal_registered_emails(identity: Identity,
-                                                 mail: tuple[Inbox, int]) -> None:
+def test_answers_do_not_reveal_registered_emails(
+    identity: Identity, mail: tuple[Inbox, int]
+) -> None:
     inbox = mail[0]
     signed_up(identity, inbox)
     run(identity.register("alice@example.com", PASSWORD + "x", AWAY))  # same answer: None
@@ -119,8 +132,9 @@ def test_answers_do_not_reveal_registered_emails(identity: Identity,
         assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 1
 
 
-def test_throttle_backs_off_and_spares_known_addresses(identity: Identity, clock: Clock,
-                                                      mail: tuple[Inbox, int]) -> None:
+def test_throttle_backs_off_and_spares_known_addresses(
+    identity: Identity, clock: Clock, mail: tuple[Inbox, int]
+) -> None:
     signed_up(identity, mail[0])
     run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))  # HOME becomes known
     for _ in range(throttle.FAILURES_FREE):
@@ -129,32 +143,46 @@ def test_throttle_backs_off_and_spares_known_addresses(identity: Identity, clock
     assert error.retry_after_s == 1
     # the same wait for an address nobody registered: the throttle reveals nothing
     for _ in range(throttle.FAILURES_FREE):
-        refused(identity.sign_in("ghost@example.com", "guess " + PASSWORD, "",
-                                 Origin(f"10.1.0.{_}", "x")), 401)
-    assert refused(identity.sign_in("ghost@example.com", PASSWORD, "",
-                                    Origin("10.1.1.1", "x")), 429).retry_after_s == 1
+        refused(
+            identity.sign_in(
+                "ghost@example.com", "guess " + PASSWORD, "", Origin(f"10.1.0.{_}", "x")
+            ),
+            401,
+        )
+    assert (
+        refused(
+            identity.sign_in("ghost@example.com", PASSWORD, "", Origin("10.1.1.1", "x")), 429
+        ).retry_after_s
+        == 1
+    )
     # the owner, from an address she used before, is not locked out
     assert run(identity.sign_in("alice@example.com", PASSWORD, "", HOME)).user_id == 1
     clock.now_ns += throttle.BACKOFF_BASE_NS
     refused(identity.sign_in("alice@example.com", "guess " + PASSWORD, "", AWAY), 401)
-    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", AWAY),
-                   429).retry_after_s == 2  # doubled
+    assert (
+        refused(identity.sign_in("alice@example.com", PASSWORD, "", AWAY), 429).retry_after_s == 2
+    )  # doubled
 
 
 def test_backoff_table() -> None:
     free = throttle.FAILURES_FREE
-    assert [throttle.backoff_ns(n) // 10**9 for n in (0, free - 1, free, free + 1, free + 5)
-            ] == [0, 0, 1, 2, 32]
+    assert [throttle.backoff_ns(n) // 10**9 for n in (0, free - 1, free, free + 1, free + 5)] == [
+        0,
+        0,
+        1,
+        2,
+        32,
+    ]
     assert throttle.backoff_ns(1000) == throttle.BACKOFF_MAX_NS
 
 
-def test_session_timeouts_and_revoke(identity: Identity, clock: Clock,
-                                     mail: tuple[Inbox, int]) -> None:
+def test_session_timeouts_and_revoke(
+    identity: Identity, clock: Clock, mail: tuple[Inbox, int]
+) -> None:
     user_id = signed_up(identity, mail[0])
     first = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
     second = run(identity.sign_in("alice@example.com", PASSWORD, "", AWAY))
-    assert {s.id for s in run(identity.sessions(user_id))} == {first.session.id,
-                                                              second.session.id}
+    assert {s.id for s in run(identity.sessions(user_id))} == {first.session.id, second.session.id}
     assert run(identity.revoke_session(user_id, second.session.id, HOME))
     assert run(identity.session(second.token)) is None
     assert not run(identity.revoke_session(user_id + 1, first.session.id, HOME))  # not hers
@@ -167,8 +195,9 @@ def test_session_timeouts_and_revoke(identity: Identity, clock: Clock,
     assert run(identity.session(busy.token)) is None  # absolute
 
 
-def test_reset_password_ends_sessions_and_tokens_expire(identity: Identity, clock: Clock,
-                                                        mail: tuple[Inbox, int]) -> None:
+def test_reset_password_ends_sessions_and_tokens_expire(
+    identity: Identity, clock: Clock, mail: tuple[Inbox, int]
+) -> None:
     inbox = mail[0]
     signed_up(identity, inbox)
     old = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
@@ -186,8 +215,11 @@ def test_reset_password_ends_sessions_and_tokens_expire(identity: Identity, cloc
     refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 401)
     run(identity.sign_in("alice@example.com", "new " + PASSWORD, "", HOME))
     with identity.engine.connect() as conn:
-        assert not conn.execute(select(account_tokens.c.id).where(
-            account_tokens.c.purpose == "reset", account_tokens.c.id == third)).first()
+        assert not conn.execute(
+            select(account_tokens.c.id).where(
+                account_tokens.c.purpose == "reset", account_tokens.c.id == third
+            )
+        ).first()
 
 
 def test_email_change_and_anti_phishing(identity: Identity, mail: tuple[Inbox, int]) -> None:
@@ -205,8 +237,9 @@ def test_email_change_and_anti_phishing(identity: Identity, mail: tuple[Inbox, i
     assert "blue heron" in body(notice)
 
 
-def test_totp_enrol_sign_in_replay_and_recovery(identity: Identity, clock: Clock,
-                                                mail: tuple[Inbox, int]) -> None:
+def test_totp_enrol_sign_in_replay_and_recovery(
+    identity: Identity, clock: Clock, mail: tuple[Inbox, int]
+) -> None:
     inbox = mail[0]
     user_id = signed_up(identity, inbox)
     signed = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
@@ -215,14 +248,17 @@ def test_totp_enrol_sign_in_replay_and_recovery(identity: Identity, clock: Clock
     otp = pyotp.TOTP(enrol["secret"])
     now_s = clock.now_ns // 10**9
     refused(identity.confirm_enable_tfa(user_id, "000000", signed.session.id, HOME), 400)
-    codes, rotated = run(identity.confirm_enable_tfa(user_id, otp.at(now_s),
-                                                     signed.session.id, HOME))
+    codes, rotated = run(
+        identity.confirm_enable_tfa(user_id, otp.at(now_s), signed.session.id, HOME)
+    )
     assert len(codes) == 10 and len(set(codes)) == 10
     assert rotated.session.id != signed.session.id  # rotated at privilege change
     assert run(identity.session(signed.token)) is None
     inbox.wait("alice@example.com", "two-factor authentication enabled")
-    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME),
-                   401).name == "TFARequired"
+    assert (
+        refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 401).name
+        == "TFARequired"
+    )
     refused(identity.sign_in("alice@example.com", PASSWORD, otp.at(now_s), HOME), 401)  # replay
     clock.now_ns += 30 * 10**9
     run(identity.sign_in("alice@example.com", PASSWORD, otp.at(now_s + 30), HOME))
@@ -248,12 +284,16 @@ def test_operator_actions_are_audited(identity: Identity, mail: tuple[Inbox, int
     run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))
     entries = run(identity.audit(user_id, 10))
     assert [(e.actor, e.action) for e in entries[:3]] == [
-        ("user", "sign_in"), ("operator:ops", "unlocked"), ("operator:ops", "locked")]
+        ("user", "sign_in"),
+        ("operator:ops", "unlocked"),
+        ("operator:ops", "locked"),
+    ]
     assert entries[2].detail == {"reason": "fraud report #12"}
 
 
 def test_a_crash_during_sign_up_leaves_no_half_made_account(
-        identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("power cut")
 
@@ -267,8 +307,9 @@ def test_a_crash_during_sign_up_leaves_no_half_made_account(
     assert signed_up(identity, mail[0]) == 1
 
 
-def test_secrets_stay_out_of_storage(identity: Identity, mail: tuple[Inbox, int],
-                                     tmp_path: Path) -> None:
+def test_secrets_stay_out_of_storage(
+    identity: Identity, mail: tuple[Inbox, int], tmp_path: Path
+) -> None:
     inbox = mail[0]
     user_id = signed_up(identity, inbox)
     enrol = run(identity.request_enable_tfa(user_id))
@@ -280,7 +321,8 @@ def test_secrets_stay_out_of_storage(identity: Identity, mail: tuple[Inbox, int]
 
 
 def test_a_crash_while_creating_a_key_leaves_no_key(
-        identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from perpetua.store.schema import api_keys
 
     user_id = signed_up(identity, mail[0])
@@ -294,17 +336,22 @@ def test_a_crash_while_creating_a_key_leaves_no_key(
     with identity.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(api_keys)).scalar_one() == 0
     monkeypatch.undo()
-    key_id, _secret = run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "",
-                                                  HOME))
+    key_id, _secret = run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
     assert [k.key_id for k in run(identity.api_keys(user_id))] == [key_id]
 
 
-def test_secrets_never_reach_the_logs(accounts: AccountsService, clock: Clock,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_reach_the_logs(
+    accounts: AccountsService, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     from perpetua.services.mail import free_port
 
-    dead = Identity(accounts, SmtpMailer(MailConfig("127.0.0.1", free_port())),
-                    accounts.server_key, clock_ns=clock, hasher=FAST_HASHER)
+    dead = Identity(
+        accounts,
+        SmtpMailer(MailConfig("127.0.0.1", free_port())),
+        accounts.server_key,
+        clock_ns=clock,
+        hasher=FAST_HASHER,
+    )
     caplog.set_level("DEBUG")
     run(dead.register("alice@example.com", PASSWORD, HOME))  # the mail cannot go out
     run(dead.request_password_reset("alice@example.com", HOME))
@@ -317,8 +364,9 @@ def test_secrets_never_reach_the_logs(accounts: AccountsService, clock: Clock,
     dead.close()
 
 
-def test_unsolicited_mails_are_budgeted(identity: Identity, clock: Clock,
-                                        mail: tuple[Inbox, int]) -> None:
+def test_unsolicited_mails_are_budgeted(
+    identity: Identity, clock: Clock, mail: tuple[Inbox, int]
+) -> None:
     from perpetua.services.identity import UNSOLICITED_MAILS_FREE
 
     inbox = mail[0]
@@ -327,15 +375,24 @@ def test_unsolicited_mails_are_budgeted(identity: Identity, clock: Clock,
         run(identity.request_password_reset("alice@example.com", AWAY))  # same answer
     inbox.wait("alice@example.com", "reset your password", UNSOLICITED_MAILS_FREE)
     run(identity.register("alice@example.com", PASSWORD, AWAY))
-    assert len([m for m in inbox.to("alice@example.com") if "reset" in m["Subject"]
-                or "sign-up attempt" in m["Subject"]]) == UNSOLICITED_MAILS_FREE
+    assert (
+        len(
+            [
+                m
+                for m in inbox.to("alice@example.com")
+                if "reset" in m["Subject"] or "sign-up attempt" in m["Subject"]
+            ]
+        )
+        == UNSOLICITED_MAILS_FREE
+    )
     clock.now_ns += throttle.BACKOFF_MAX_NS
     run(identity.request_password_reset("alice@example.com", AWAY))
     inbox.wait("alice@example.com", "reset your password", UNSOLICITED_MAILS_FREE + 1)
 
 
-def test_locking_an_owner_locks_its_sub_accounts(identity: Identity,
-                                                 mail: tuple[Inbox, int]) -> None:
+def test_locking_an_owner_locks_its_sub_accounts(
+    identity: Identity, mail: tuple[Inbox, int]
+) -> None:
     owner = signed_up(identity, mail[0])
     sub = run(identity.add_subaccount(owner, "hedge", HOME))
     key_id, _secret = run(identity.create_api_key(owner, sub.id, "", ["order"], [], "", HOME))
@@ -347,8 +404,9 @@ def test_locking_an_owner_locks_its_sub_accounts(identity: Identity,
     assert record is not None and record.enabled
 
 
-def test_webauthn_security_key_as_second_factor(identity: Identity,
-                                                mail: tuple[Inbox, int]) -> None:
+def test_webauthn_security_key_as_second_factor(
+    identity: Identity, mail: tuple[Inbox, int]
+) -> None:
     import json
 
     from tests.services.authenticator import SoftKey
@@ -358,32 +416,48 @@ def test_webauthn_security_key_as_second_factor(identity: Identity,
     key = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
     options = run(identity.webauthn_register_options(user_id))
     assert options["rp"]["id"] == "127.0.0.1" and options["attestation"] == "none"
-    codes, rotated = run(identity.webauthn_register(
-        user_id, json.dumps(key.create(options)), "yubikey", signed.session.id, HOME))
+    codes, rotated = run(
+        identity.webauthn_register(
+            user_id, json.dumps(key.create(options)), "yubikey", signed.session.id, HOME
+        )
+    )
     assert len(codes) == 10 and run(identity.session(signed.token)) is None
     assert run(identity.profile(user_id)).security_keys == 1
     mail[0].wait("alice@example.com", "security key added")
-    refused(identity.webauthn_register(user_id, json.dumps(key.create(options)), "again",
-                                       rotated.session.id, HOME), 400)  # challenge used
+    refused(
+        identity.webauthn_register(
+            user_id, json.dumps(key.create(options)), "again", rotated.session.id, HOME
+        ),
+        400,
+    )  # challenge used
 
-    assert refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME),
-                   401).name == "TFARequired"
+    assert (
+        refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME), 401).name
+        == "TFARequired"
+    )
     login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
     assertion = json.dumps(key.get(login))
     run(identity.sign_in("alice@example.com", PASSWORD, "", HOME, assertion))
     refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME, assertion), 401)  # replay
     login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
     key.count = 0  # a clone whose counter went back
-    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
-                             json.dumps(key.get(login))), 401)
+    refused(
+        identity.sign_in("alice@example.com", PASSWORD, "", HOME, json.dumps(key.get(login))), 401
+    )
     stranger = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
     login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
-    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
-                             json.dumps(stranger.get(login))), 401)
+    refused(
+        identity.sign_in("alice@example.com", PASSWORD, "", HOME, json.dumps(stranger.get(login))),
+        401,
+    )
     phished = SoftKey("127.0.0.1", "http://evil.example")
     phished.key, phished.credential_id, phished.count = key.key, key.credential_id, 10
     login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
-    refused(identity.sign_in("alice@example.com", PASSWORD, "", HOME,
-                             json.dumps(phished.get(login))), 401)  # wrong origin
-    assert run(identity.sign_in("alice@example.com", PASSWORD, codes[0], HOME)
-               ).recovery_codes_left == 9
+    refused(
+        identity.sign_in("alice@example.com", PASSWORD, "", HOME, json.dumps(phished.get(login))),
+        401,
+    )  # wrong origin
+    assert (
+        run(identity.sign_in("alice@example.com", PASSWORD, codes[0], HOME)).recovery_codes_left
+        == 9
+    )

@@ -89,16 +89,25 @@ class Workload:
         account = rng.randint(1, ACCOUNTS)
         roll = rng.randrange(100)
         if roll < 20:
-            deposit = Deposit(0, account, rng.choice(CURRENCIES), rng.randint(1, 10**9),
-                              self._id("d"))
+            deposit = Deposit(
+                0, account, rng.choice(CURRENCIES), rng.randint(1, 10**9), self._id("d")
+            )
             self.deposits[deposit.transfer_id] = (deposit.currency, deposit.amount)
             return deposit
         if roll < 65:
             side = rng.choice((Side.BUY, Side.SELL))
             price = 500_000 + side * -rng.randint(-20, 200)
             tif = TimeInForce.IMMEDIATE_OR_CANCEL if roll > 60 else None
-            return PlaceOrder(0, account, "XBTUSD", side, 100 * rng.randint(1, 5), price=price,
-                              time_in_force=tif, cl_ord_id=self._id("o"))
+            return PlaceOrder(
+                0,
+                account,
+                "XBTUSD",
+                side,
+                100 * rng.randint(1, 5),
+                price=price,
+                time_in_force=tif,
+                cl_ord_id=self._id("o"),
+            )
         if roll < 80:
             return CancelOrders(0, account, (rng.randint(1, 5_000),))
         if roll < 84:
@@ -114,8 +123,12 @@ class Workload:
 
 class Server:
     def __init__(self, data_dir: Path, snapshot_interval: int) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(REPO_ROOT / "src"), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                [str(REPO_ROOT / "src"), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+            ),
+        )
         self.process = subprocess.Popen(
             [sys.executable, str(SERVER), "--data-dir", str(data_dir),
              "--snapshot-interval", str(snapshot_interval), "--segment-bytes", str(64 * 1024)],
@@ -196,8 +209,13 @@ def check(data_dir: Path, acks: list[Ack]) -> Recovered:
             assert state.deposits.get(command.transfer_id) == command.account
         elif isinstance(command, PlaceOrder) and ack.order_id:
             assert 0 < ack.order_id < state.next_order_id
-    return Recovered(info.last_seq, engine.state_hash(), info.torn_tail is not None,
-                     conservation_totals(state), list(state.deposits))
+    return Recovered(
+        info.last_seq,
+        engine.state_hash(),
+        info.torn_tail is not None,
+        conservation_totals(state),
+        list(state.deposits),
+    )
 
 
 def _first_seq(data_dir: Path) -> int:
@@ -210,8 +228,14 @@ def _journal(data_dir: Path) -> dict[int, Command]:
     return {seq: decode_command(payload) for seq, payload in records}
 
 
-def run_cycles(data_dir: Path, cycles: int, seed: int, drive_s_max: float = 0.4,
-               snapshot_interval: int = 400, progress_every: int = 0) -> dict[str, object]:
+def run_cycles(
+    data_dir: Path,
+    cycles: int,
+    seed: int,
+    drive_s_max: float = 0.4,
+    snapshot_interval: int = 400,
+    progress_every: int = 0,
+) -> dict[str, object]:
     rng = random.Random(seed)
     workload = Workload(rng)
     acks: list[Ack] = []
@@ -239,8 +263,11 @@ def run_cycles(data_dir: Path, cycles: int, seed: int, drive_s_max: float = 0.4,
             expected[currency] += amount
         assert recovered.totals == expected, f"{recovered.totals} != deposits {expected}"
         if progress_every and (cycle + 1) % progress_every == 0:
-            print(f"{cycle + 1}/{cycles} cycles, {len(acks)} acknowledged, seq {last_seq}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{cycle + 1}/{cycles} cycles, {len(acks)} acknowledged, seq {last_seq}",
+                file=sys.stderr,
+                flush=True,
+            )
     return {
         "cycles": cycles,
         "seed": seed,

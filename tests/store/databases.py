@@ -18,8 +18,9 @@ from sqlalchemy.exc import OperationalError
 
 from perpetua.store import migrate, open_engine
 
-POSTGRES_URL = os.environ.get("PERPETUA_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "PERPETUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 BACKENDS = ("sqlite", "postgresql")
 
 

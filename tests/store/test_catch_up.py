@@ -43,12 +43,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Live:
     data_dir = tmp_path_factory.mktemp("live")
     clock = SimulatedClock(START_NS)
     config = SequencerConfig(
-        journal=JournalConfig(fsync_policy=FsyncPolicy.NONE), snapshot_on_stop=False,
-        snapshots_kept=10, snapshot_interval_commands=0, journal_prune=False)
+        journal=JournalConfig(fsync_policy=FsyncPolicy.NONE),
+        snapshot_on_stop=False,
+        snapshots_kept=10,
+        snapshot_interval_commands=0,
+        journal_prune=False,
+    )
     sequencer = Sequencer.open(data_dir, clock=clock, config=config)
     records: list[Any] = []
-    sequencer.subscribe(lambda seq, ts_ns, command, events:
-                        records.append((seq, ts_ns, command, list(events))))
+    sequencer.subscribe(
+        lambda seq, ts_ns, command, events: records.append((seq, ts_ns, command, list(events)))
+    )
     steps = workload(11, 400)
     with sequencer:
         drive(sequencer, clock, steps[:200])
@@ -80,8 +85,9 @@ def test_catch_up_from_nothing(engine: Engine, live: Live, reference: Any) -> No
     assert catch_up(projector, live.data_dir) == 0
 
 
-def test_catch_up_after_the_snapshot_starts_from_it(engine: Engine, live: Live,
-                                                    reference: Any) -> None:
+def test_catch_up_after_the_snapshot_starts_from_it(
+    engine: Engine, live: Live, reference: Any
+) -> None:
     projector = Projector(engine)
     seen = live.snapshot_seq + 25
     projector.project(live.records[:seen])
@@ -92,17 +98,24 @@ def test_catch_up_after_the_snapshot_starts_from_it(engine: Engine, live: Live,
 def test_wallets_match_the_recovered_ledger(engine: Engine, live: Live) -> None:
     catch_up(Projector(engine), live.data_dir)
     core, _info = recover(live.data_dir, read_only=True, audit=False)
-    ledger = {(account, currency): amount
-              for currency, book in core.state.ledger.balances.items()
-              for account, amount in book.items() if amount}
+    ledger = {
+        (account, currency): amount
+        for currency, book in core.state.ledger.balances.items()
+        for account, amount in book.items()
+        if amount
+    }
     with engine.connect() as conn:
-        stored = {(r.account, r.currency): r.amount
-                  for r in conn.execute(select(wallets)).all() if r.amount}
+        stored = {
+            (r.account, r.currency): r.amount
+            for r in conn.execute(select(wallets)).all()
+            if r.amount
+        }
     assert stored == ledger
 
 
-def test_thread_catches_up_at_start_and_after_holes(engine: Engine, live: Live,
-                                                   reference: Any) -> None:
+def test_thread_catches_up_at_start_and_after_holes(
+    engine: Engine, live: Live, reference: Any
+) -> None:
     projector = Projector(engine)
     projector.project(live.records[:40])
     thread = ProjectorThread(projector, data_dir=live.data_dir)
@@ -114,8 +127,7 @@ def test_thread_catches_up_at_start_and_after_holes(engine: Engine, live: Live,
     assert dump(engine) == reference
 
 
-def test_full_queue_drops_instead_of_blocking(engine: Engine, live: Live,
-                                              reference: Any) -> None:
+def test_full_queue_drops_instead_of_blocking(engine: Engine, live: Live, reference: Any) -> None:
     thread = ProjectorThread(Projector(engine), queue_max=2, data_dir=live.data_dir)
     for record in live.records:
         thread.publish(*record)  # never blocks the sequencer's thread
@@ -125,8 +137,9 @@ def test_full_queue_drops_instead_of_blocking(engine: Engine, live: Live,
     assert dump(engine) == reference
 
 
-def test_a_gap_in_the_live_stream_triggers_a_catch_up(engine: Engine, live: Live,
-                                                     reference: Any) -> None:
+def test_a_gap_in_the_live_stream_triggers_a_catch_up(
+    engine: Engine, live: Live, reference: Any
+) -> None:
     journal = list(live.records[:40])  # what the journal holds when the thread starts
 
     class JournalInMemory(ProjectorThread):

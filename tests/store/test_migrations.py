@@ -29,8 +29,7 @@ def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
         with engine.connect() as conn:
             names = set(inspect(conn).get_table_names())
             assert {t.name for t in ALL_TABLES} | {"alembic_version"} == names
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() \
-                == _head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:
         engine.dispose()
@@ -55,8 +54,7 @@ def test_indexes_for_bitmex_query_patterns(db_url: str) -> None:
         with engine.connect() as conn:
             inspector = inspect(conn)
             orders = {tuple(ix["column_names"]) for ix in inspector.get_indexes("orders")}
-            executions = {tuple(ix["column_names"])
-                          for ix in inspector.get_indexes("executions")}
+            executions = {tuple(ix["column_names"]) for ix in inspector.get_indexes("executions")}
     finally:
         engine.dispose()
     assert ("account", "symbol", "timestamp_ns") in orders

@@ -56,9 +56,12 @@ def events_of(records: list[Any], kind: type) -> list[Any]:
 
 def test_wallets_equal_the_ledger_exactly(engine: Engine, projected: Any) -> None:
     core, _records, _p = projected
-    ledger = {(account, currency): amount
-              for currency, book in core.state.ledger.balances.items()
-              for account, amount in book.items() if amount}
+    ledger = {
+        (account, currency): amount
+        for currency, book in core.state.ledger.balances.items()
+        for account, amount in book.items()
+        if amount
+    }
     stored = {(r.account, r.currency): r.amount for r in rows(engine, wallets) if r.amount}
     assert stored == ledger
     one = {r.currency: r for r in rows(engine, wallets) if r.account == 1}
@@ -88,22 +91,30 @@ def test_wallet_history_rows_by_kind(engine: Engine, projected: Any) -> None:
     kinds = defaultdict(list)
     for row in history:
         kinds[row.transact_type].append(row)
-    assert [r.ref for r in kinds["Deposit"]] == ["dep-1x", "dep-2x", "dep-3x", "dep-1u",
-                                                 "dep-2u"]
+    assert [r.ref for r in kinds["Deposit"]] == ["dep-1x", "dep-2x", "dep-3x", "dep-1u", "dep-2u"]
     w1, w2 = kinds["Withdrawal"]
-    assert (w1.ref, w1.transact_status, w1.amount, w1.fee) == ("w1", "Completed", -1_010_000,
-                                                               10_000)
+    assert (w1.ref, w1.transact_status, w1.amount, w1.fee) == (
+        "w1",
+        "Completed",
+        -1_010_000,
+        10_000,
+    )
     assert w1.transact_ts_ns == T0 + 200 * 10**9 and w1.timestamp_ns == T0 + 210 * 10**9
     assert (w2.ref, w2.transact_status) == ("w2", "Canceled")
     spot = kinds["SpotTrade"]
-    assert {(r.account, r.currency) for r in spot} == {(1, "USDt"), (1, "XBt"), (2, "USDt"),
-                                                       (2, "XBt")}
+    assert {(r.account, r.currency) for r in spot} == {
+        (1, "USDt"),
+        (1, "XBt"),
+        (2, "USDt"),
+        (2, "XBt"),
+    }
     assert all(r.text == "XBT_USDT" for r in spot)
     pnl = kinds["RealisedPNL"]
     assert all(r.text == "XBTUSD" and r.currency == "XBt" for r in pnl)
     fees = sum(r.fee for r in pnl)
-    assert fees == sum(ev.exec_comm for ev in events_of(projected[1], OrderEvent)
-                       if ev.symbol == "XBTUSD")
+    assert fees == sum(
+        ev.exec_comm for ev in events_of(projected[1], OrderEvent) if ev.symbol == "XBTUSD"
+    )
     loss = [r for r in pnl if r.account == 3 and r.amount < -r.fee]
     assert loss, "account 3 closed its long at a loss: a RealisedPNL row beyond the fee"
 
@@ -119,7 +130,12 @@ def test_orders_hold_the_latest_state(engine: Engine, projected: Any) -> None:
     for order_id, ev in last.items():
         row = stored[order_id]
         assert (row.ord_status, row.leaves_qty, row.cum_qty, row.order_qty, row.cl_ord_id) == (
-            ev.ord_status, ev.leaves_qty, ev.cum_qty, ev.order_qty, ev.cl_ord_id)
+            ev.ord_status,
+            ev.leaves_qty,
+            ev.cum_qty,
+            ev.order_qty,
+            ev.cl_ord_id,
+        )
         assert row.created_ns == first_ts[order_id] and row.timestamp_ns == ev.ts_ns
     b1 = next(r for r in stored.values() if r.cl_ord_id == "b1")
     assert (b1.ord_status, b1.order_qty, b1.cum_qty) == (OrdStatus.CANCELED, 300, 200)
@@ -134,8 +150,12 @@ def test_one_execution_per_order_event(engine: Engine, projected: Any) -> None:
     fill = next(r for r in stored if r.exec_type == ExecType.TRADE)
     source = next(ev for ev in events if ev.exec_id == fill.exec_id)
     assert (fill.last_qty, fill.last_px, fill.exec_cost, fill.exec_comm, fill.trd_match_id) == (
-        source.last_qty, source.last_px, source.exec_cost, source.exec_comm,
-        source.trd_match_id)
+        source.last_qty,
+        source.last_px,
+        source.exec_cost,
+        source.exec_comm,
+        source.trd_match_id,
+    )
 
 
 def test_trades_with_tick_directions(engine: Engine, projected: Any) -> None:
@@ -148,22 +168,36 @@ def test_trades_with_tick_directions(engine: Engine, projected: Any) -> None:
     assert all(r.gross_value > 0 and r.size > 0 for r in stored)
 
 
-def test_trade_bins_end_time_and_open_at_previous_close(engine: Engine,
-                                                        projected: Any) -> None:
+def test_trade_bins_end_time_and_open_at_previous_close(engine: Engine, projected: Any) -> None:
     minute = 60 * 10**9
-    m1 = [r for r in rows(engine, trade_bins, trade_bins.c.timestamp_ns)
-          if r.bin_size == "1m" and r.symbol == "XBTUSD"]
-    assert [r.timestamp_ns for r in m1] == [T0 + minute, T0 + 2 * minute, T0 + 3 * minute,
-                                           T0 + DAY + minute]
+    m1 = [
+        r
+        for r in rows(engine, trade_bins, trade_bins.c.timestamp_ns)
+        if r.bin_size == "1m" and r.symbol == "XBTUSD"
+    ]
+    assert [r.timestamp_ns for r in m1] == [
+        T0 + minute,
+        T0 + 2 * minute,
+        T0 + 3 * minute,
+        T0 + DAY + minute,
+    ]
     assert [r.volume for r in m1] == [100, 100, 100, 100]
     for before, after in zip(m1, m1[1:], strict=False):
         assert after.open == before.close
-    d1 = [r for r in rows(engine, trade_bins, trade_bins.c.timestamp_ns)
-          if r.bin_size == "1d" and r.symbol == "XBTUSD"]
+    d1 = [
+        r
+        for r in rows(engine, trade_bins, trade_bins.c.timestamp_ns)
+        if r.bin_size == "1d" and r.symbol == "XBTUSD"
+    ]
     assert [r.timestamp_ns for r in d1] == [T0 + DAY, T0 + 2 * DAY]
     day_one = d1[0]
     assert (day_one.trades, day_one.volume, day_one.high, day_one.low, day_one.close) == (
-        3, 300, 200_000, 199_990, 199_990)
+        3,
+        300,
+        200_000,
+        199_990,
+        199_990,
+    )
     assert day_one.px_qty_sum == 100 * (200_000 + 200_000 + 199_990)
     assert d1[1].open == day_one.close
 
@@ -173,8 +207,11 @@ def test_positions_hold_the_latest_change(engine: Engine, projected: Any) -> Non
     stored = {(r.account, r.symbol): r for r in rows(engine, positions)}
     assert set(stored) == set(last)
     for key, ev in last.items():
-        assert (stored[key].current_qty, stored[key].current_cost,
-                stored[key].realised_pnl) == (ev.current_qty, ev.current_cost, ev.realised_pnl)
+        assert (stored[key].current_qty, stored[key].current_cost, stored[key].realised_pnl) == (
+            ev.current_qty,
+            ev.current_cost,
+            ev.realised_pnl,
+        )
 
 
 def _dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -196,8 +233,9 @@ def test_restart_mid_stream_replays_the_overlap(engine: Engine) -> None:
     core, records = run()
     Projector(engine).project(records[:9])
     assert Projector(engine).project(records) == len(records) - 9
-    ledger = {(a, c): v for c, book in core.state.ledger.balances.items()
-              for a, v in book.items() if v}
+    ledger = {
+        (a, c): v for c, book in core.state.ledger.balances.items() for a, v in book.items() if v
+    }
     assert {(r.account, r.currency): r.amount for r in rows(engine, wallets) if r.amount} == ledger
     assert count(engine, executions) == len(events_of(records, OrderEvent))
 
@@ -219,8 +257,9 @@ def test_a_second_writer_is_detected(engine: Engine) -> None:
         second.project(records[:5])
 
 
-def test_a_failed_transaction_leaves_no_trace(engine: Engine,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_transaction_leaves_no_trace(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     core, records = run()
     projector = Projector(engine)
     projector.project(records[:6])
@@ -236,8 +275,9 @@ def test_a_failed_transaction_leaves_no_trace(engine: Engine,
     monkeypatch.setattr(Projector, "_write", real_write)
     assert projector.last_seq == 6
     projector.project(records[6:])
-    ledger = {(a, c): v for c, book in core.state.ledger.balances.items()
-              for a, v in book.items() if v}
+    ledger = {
+        (a, c): v for c, book in core.state.ledger.balances.items() for a, v in book.items() if v
+    }
     assert {(r.account, r.currency): r.amount for r in rows(engine, wallets) if r.amount} == ledger
     history = rows(engine, transactions, transactions.c.transact_id)
     assert len({r.transact_id for r in history}) == len(history)
@@ -248,9 +288,17 @@ def test_long_catch_up_runs_in_bounded_transactions(engine: Engine) -> None:
     records = []
     for seq in range(1, n + 1):
         ts = T0 + seq
-        records.append((seq, ts, None, [
-            Transfer(ts, EXTERNAL, 1, "XBt", 1, TransferCode.DEPOSIT, 0),
-            DepositCredited(ts, f"d{seq}", 1, "XBt", 1)]))
+        records.append(
+            (
+                seq,
+                ts,
+                None,
+                [
+                    Transfer(ts, EXTERNAL, 1, "XBt", 1, TransferCode.DEPOSIT, 0),
+                    DepositCredited(ts, f"d{seq}", 1, "XBt", 1),
+                ],
+            )
+        )
     projector = Projector(engine)
     assert projector.project(iter(records)) == n
     with engine.connect() as conn:
@@ -263,18 +311,25 @@ def test_insurance_rows_follow_the_fund(engine: Engine) -> None:
     ts = T0
     records = [
         (1, ts, None, [Transfer(ts, CLEARING, INSURANCE, "XBt", 500, TransferCode.INSURANCE, 7)]),
-        (2, ts + 1, None, [Transfer(ts + 1, INSURANCE, CLEARING, "XBt", 200,
-                                    TransferCode.BANKRUPTCY_COVER, 8)]),
+        (
+            2,
+            ts + 1,
+            None,
+            [Transfer(ts + 1, INSURANCE, CLEARING, "XBt", 200, TransferCode.BANKRUPTCY_COVER, 8)],
+        ),
     ]
     Projector(engine).project(records)
     stored = rows(engine, insurance, insurance.c.timestamp_ns)
     assert [(r.currency, r.timestamp_ns, r.wallet_balance) for r in stored] == [
-        ("XBt", ts, 500), ("XBt", ts + 1, 300)]
+        ("XBt", ts, 500),
+        ("XBt", ts + 1, 300),
+    ]
     assert count(engine, transactions) == 0  # system accounts have no wallet history
 
 
 def test_unknown_event_types_are_logged_once_and_skipped(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     class FutureEvent:
         pass
 

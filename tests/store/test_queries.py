@@ -37,8 +37,13 @@ def test_symbol_exact_case_insensitive_root_and_timeframe(engine: Engine) -> Non
 def test_resolve_symbols() -> None:
     assert resolve_symbols(None) is None
     assert resolve_symbols("ethusdt") == ("ETHUSDT",)
-    assert set(resolve_symbols("XBT") or ()) >= {"XBTUSD", "XBTUSDT", "XBTH27", "XBTM27",
-                                                 "XBT_USDT"}
+    assert set(resolve_symbols("XBT") or ()) >= {
+        "XBTUSD",
+        "XBTUSDT",
+        "XBTH27",
+        "XBTM27",
+        "XBT_USDT",
+    }
     assert resolve_symbols("XBT:quarterly", now_ns=T0) == ("XBTH27",)
     assert resolve_symbols("XBT:biquarterly", now_ns=T0) == ("XBTM27",)
     assert resolve_symbols("XBT:monthly") == ()
@@ -47,12 +52,14 @@ def test_resolve_symbols() -> None:
 
 def test_filter_equality_and_in_lists(engine: Engine) -> None:
     with engine.connect() as conn:
-        assert cl_ids(queries.query_orders(conn, 2, filter={"side": "Sell"})) == ["b1", "s2",
-                                                                                  "b2"]
-        assert cl_ids(queries.query_orders(
-            conn, 2, filter={"ordStatus": ["Canceled", "PartiallyFilled"]})) == ["b1"]
+        assert cl_ids(queries.query_orders(conn, 2, filter={"side": "Sell"})) == ["b1", "s2", "b2"]
+        assert cl_ids(
+            queries.query_orders(conn, 2, filter={"ordStatus": ["Canceled", "PartiallyFilled"]})
+        ) == ["b1"]
         assert cl_ids(queries.query_orders(conn, 1, filter={"clOrdID": ["a2", "s1"]})) == [
-            "a2", "s1"]
+            "a2",
+            "s1",
+        ]
         assert queries.query_orders(conn, 1, filter={"clOrdID": []}) == []
         both = queries.query_orders(conn, 1, filter={"side": Side.BUY, "ordType": "Limit"})
         assert cl_ids(both) == list(ACCOUNT_1_ORDERS)
@@ -66,8 +73,9 @@ def test_filter_open_and_is_terminated(engine: Engine) -> None:
         ended = queries.query_orders(conn, 3, filter={"ordStatus.isTerminated": True})
         assert cl_ids(ended) == ["c1", "c2", "c3"]
         assert cl_ids(queries.query_orders(conn, 3, filter={"open": "false"})) == cl_ids(ended)
-        assert cl_ids(queries.query_orders(
-            conn, 3, filter={"ordStatus.isTerminated": False})) == ["c4"]
+        assert cl_ids(queries.query_orders(conn, 3, filter={"ordStatus.isTerminated": False})) == [
+            "c4"
+        ]
 
 
 def test_filter_ids_and_prices(engine: Engine) -> None:
@@ -77,24 +85,30 @@ def test_filter_ids_and_prices(engine: Engine) -> None:
         as_uuid = f"4f524400-0000-4000-{a1.order_id >> 48:04x}-{a1.order_id & (2**48 - 1):012x}"
         assert cl_ids(queries.query_orders(conn, 1, filter={"orderID": as_uuid})) == ["a1"]
         assert cl_ids(queries.query_orders(conn, 1, filter={"orderID": a1.order_id})) == ["a1"]
-        assert cl_ids(queries.query_orders(conn, 1, symbol="XBTUSD",
-                                           filter={"price": "19999.0"})) == ["a2"]
-        assert cl_ids(queries.query_orders(conn, 1, filter={"symbol": "XBTUSD",
-                                                            "price": 20000})) == ["a1"]
+        assert cl_ids(
+            queries.query_orders(conn, 1, symbol="XBTUSD", filter={"price": "19999.0"})
+        ) == ["a2"]
+        assert cl_ids(
+            queries.query_orders(conn, 1, filter={"symbol": "XBTUSD", "price": 20000})
+        ) == ["a1"]
         assert queries.get_order(conn, 1, a1.order_id) == a1
         assert queries.get_order(conn, 2, a1.order_id) is None
 
 
-@pytest.mark.parametrize(("filter_", "message"), [
-    ({"colour": "red"}, "unknown field"),
-    ({"side": "Up"}, "no value"),
-    ({"price": 20000}, "single symbol"),
-    ({"orderID": "not-a-uuid-but-36-characters-long!!!"}, "not a valid id"),
-    ({"open": "maybe"}, "true or false"),
-    ({"orderQty": True}, "integer"),
-])
-def test_bad_filters_are_query_errors(engine: Engine, filter_: dict[str, Any],
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("filter_", "message"),
+    [
+        ({"colour": "red"}, "unknown field"),
+        ({"side": "Up"}, "no value"),
+        ({"price": 20000}, "single symbol"),
+        ({"orderID": "not-a-uuid-but-36-characters-long!!!"}, "not a valid id"),
+        ({"open": "maybe"}, "true or false"),
+        ({"orderQty": True}, "integer"),
+    ],
+)
+def test_bad_filters_are_query_errors(
+    engine: Engine, filter_: dict[str, Any], message: str
+) -> None:
     with engine.connect() as conn, pytest.raises(QueryError, match=message):
         queries.query_orders(conn, 1, filter=filter_)
 
@@ -123,8 +137,9 @@ def test_time_range_is_inclusive(engine: Engine) -> None:
     with engine.connect() as conn:
         prints = queries.query_trades(conn, symbol="XBTUSD")
         stamps = [row.timestamp_ns for row in prints]
-        middle = queries.query_trades(conn, symbol="XBTUSD", start_time_ns=stamps[1],
-                                      end_time_ns=stamps[2])
+        middle = queries.query_trades(
+            conn, symbol="XBTUSD", start_time_ns=stamps[1], end_time_ns=stamps[2]
+        )
         assert [row.timestamp_ns for row in middle] == stamps[1:3]
         assert queries.query_trades(conn, start_time_ns=stamps[-1] + 1) == []
 
@@ -132,19 +147,24 @@ def test_time_range_is_inclusive(engine: Engine) -> None:
 def test_executions_and_trade_history(engine: Engine) -> None:
     with engine.connect() as conn:
         every = queries.query_executions(conn, 2, symbol="XBTUSD")
-        assert {row.exec_type for row in every} >= {ExecType.NEW, ExecType.TRADE,
-                                                    ExecType.REPLACED, ExecType.CANCELED}
+        assert {row.exec_type for row in every} >= {
+            ExecType.NEW,
+            ExecType.TRADE,
+            ExecType.REPLACED,
+            ExecType.CANCELED,
+        }
         fills = queries.query_executions(conn, 2, exec_types=queries.TRADE_HISTORY_EXEC_TYPES)
         assert fills and all(row.exec_type == ExecType.TRADE for row in fills)
         assert [row.exec_id for row in fills] == sorted(row.exec_id for row in fills)
         by_filter = queries.query_executions(conn, 2, filter={"execType": "Trade"})
         assert by_filter == fills
-        makers = queries.query_executions(conn, 2, filter={"lastLiquidityInd":
-                                                           "AddedLiquidity"})
+        makers = queries.query_executions(conn, 2, filter={"lastLiquidityInd": "AddedLiquidity"})
         assert all(row.liquidity == 1 for row in makers)
         match = fills[0].trd_match_id
-        assert queries.query_executions(conn, 2, filter={"trdMatchID": match})[0].exec_id == \
-            fills[0].exec_id
+        assert (
+            queries.query_executions(conn, 2, filter={"trdMatchID": match})[0].exec_id
+            == fills[0].exec_id
+        )
 
 
 def test_trades_and_tick_direction_filter(engine: Engine) -> None:
@@ -154,7 +174,12 @@ def test_trades_and_tick_direction_filter(engine: Engine) -> None:
         down = queries.query_trades(conn, filter={"tickDirection": "MinusTick"})
         assert [row.price for row in down] == [P - 10]
         assert [row.symbol for row in queries.query_trades(conn, symbol="XBT")] == [
-            "XBTUSD", "XBTUSD", "XBTUSD", "XBT_USDT", "XBTUSD"]
+            "XBTUSD",
+            "XBTUSD",
+            "XBTUSD",
+            "XBT_USDT",
+            "XBTUSD",
+        ]
 
 
 def test_trade_bins_partial_and_sizes(engine: Engine) -> None:
@@ -163,8 +188,9 @@ def test_trade_bins_partial_and_sizes(engine: Engine) -> None:
         assert [row.timestamp_ns for row in days] == [T0 + DAY, T0 + 2 * DAY]
         closed = queries.query_trade_bins(conn, "1d", symbol="XBTUSD", now_ns=T0 + DAY + 6 * S)
         assert [row.timestamp_ns for row in closed] == [T0 + DAY]
-        partial = queries.query_trade_bins(conn, "1d", symbol="XBTUSD", partial=True,
-                                           now_ns=T0 + DAY + 6 * S)
+        partial = queries.query_trade_bins(
+            conn, "1d", symbol="XBTUSD", partial=True, now_ns=T0 + DAY + 6 * S
+        )
         assert len(partial) == 2
         newest = queries.query_trade_bins(conn, "1m", symbol="XBTUSD", reverse=True, count=1)
         assert newest[0].timestamp_ns == T0 + DAY + 60 * S
@@ -202,19 +228,31 @@ def test_wallets_and_positions(engine: Engine) -> None:
 
 def test_funding_settlement_and_liquidation_tables(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(funding.insert(), [
-            funding_row(T0 + 4 * 3600 * S, "XBTUSD", 8 * 3600 * S, 1, 10_000, 30),
-            funding_row(T0 + 12 * 3600 * S, "XBTUSD", 8 * 3600 * S, -3, 10_000, 31),
-            funding_row(T0 + 12 * 3600 * S, "ETHUSD", 8 * 3600 * S, 1, 10_000, 31)])
-        conn.execute(settlement.insert(), [
-            settlement_row(T0, "XBTH27", "Settlement", 123_456, 10, 0, 0, 500, 40)])
-        conn.execute(liquidations.insert(), [
-            liquidation_row(T0, 900, "XBTUSD", -1, P, 100, True, 41),
-            liquidation_row(T0 + S, 901, "XBTUSD", 1, P, 0, False, 42)])
+        conn.execute(
+            funding.insert(),
+            [
+                funding_row(T0 + 4 * 3600 * S, "XBTUSD", 8 * 3600 * S, 1, 10_000, 30),
+                funding_row(T0 + 12 * 3600 * S, "XBTUSD", 8 * 3600 * S, -3, 10_000, 31),
+                funding_row(T0 + 12 * 3600 * S, "ETHUSD", 8 * 3600 * S, 1, 10_000, 31),
+            ],
+        )
+        conn.execute(
+            settlement.insert(),
+            [settlement_row(T0, "XBTH27", "Settlement", 123_456, 10, 0, 0, 500, 40)],
+        )
+        conn.execute(
+            liquidations.insert(),
+            [
+                liquidation_row(T0, 900, "XBTUSD", -1, P, 100, True, 41),
+                liquidation_row(T0 + S, 901, "XBTUSD", 1, P, 0, False, 42),
+            ],
+        )
     with engine.connect() as conn:
         rates = queries.query_funding(conn, symbol="XBT")
-        assert [(r.funding_rate_num, r.funding_rate_den) for r in rates] == [(1, 10_000),
-                                                                             (-3, 10_000)]
+        assert [(r.funding_rate_num, r.funding_rate_den) for r in rates] == [
+            (1, 10_000),
+            (-3, 10_000),
+        ]
         assert len(queries.query_funding(conn)) == 3
         settled = queries.query_settlement(conn, symbol="XBTH27")
         assert settled[0].settled_price_num == 123_456
@@ -224,4 +262,3 @@ def test_funding_settlement_and_liquidation_tables(engine: Engine) -> None:
         assert queries.last_projected_seq(conn) == len(commands())
     with pytest.raises(ValueError):
         funding_row(T0, "XBTUSD", 0, 1, 10_000, 1)
-

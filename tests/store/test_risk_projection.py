@@ -50,14 +50,14 @@ def _rows(engine: Engine, table: Any) -> list[Any]:
 
 
 def _executions(engine: Engine, account: int, exec_type: int) -> list[Any]:
-    return [r for r in _rows(engine, executions)
-            if r.account == account and r.exec_type == exec_type]
+    return [
+        r for r in _rows(engine, executions) if r.account == account and r.exec_type == exec_type
+    ]
 
 
 def test_funding_rows_and_executions(engine: Engine, risk: Any) -> None:
     rows = [r for r in _rows(engine, funding) if r.symbol == "XBTUSD"]
-    assert rows and all((r.funding_rate_num, r.funding_rate_den) == (100_000, 10**9)
-                        for r in rows)
+    assert rows and all((r.funding_rate_num, r.funding_rate_den) == (100_000, 10**9) for r in rows)
     paid = [r for r in _executions(engine, 5, ExecType.FUNDING)]
     received = _executions(engine, 6, ExecType.FUNDING)
     assert len(paid) == len(received) == len(rows)
@@ -85,13 +85,18 @@ def test_liquidation_deleverage_and_the_liquidation_table(engine: Engine, risk: 
     assert len(first) == 1
     row = first[0]
     assert (row.side, row.last_qty, row.last_px, row.exec_comm) == (
-        -1, 2000, taken[0].price, taken[0].fee)
+        -1,
+        2000,
+        taken[0].price,
+        taken[0].fee,
+    )
     assert row.exec_cost == -2000 * 10 * taken[0].price // 20  # value of selling 2000 at Pb
     adl = _executions(engine, 2, EXEC_TYPE_DELEVERAGE)
     source = next(ev for r in records for ev in r[3] if isinstance(ev, Deleveraged))
     assert [(r.side, r.last_qty, r.last_px) for r in adl] == [(1, 2000, source.price)]
-    fund_orders = [ev for r in records for ev in r[3]
-                   if isinstance(ev, OrderEvent) and ev.account == INSURANCE]
+    fund_orders = [
+        ev for r in records for ev in r[3] if isinstance(ev, OrderEvent) and ev.account == INSURANCE
+    ]
     stored = {r.order_id: r for r in _rows(engine, liquidations)}
     assert set(stored) == {ev.order_id for ev in fund_orders}
     assert not any(r.working for r in stored.values())  # filled or cancelled by the end
@@ -103,28 +108,34 @@ def test_liquidation_deleverage_and_the_liquidation_table(engine: Engine, risk: 
 
 def test_a_liquidation_the_fund_covers_is_a_bankruptcy() -> None:
     ts = 5
-    covered = [Transfer(ts, 7, CLEARING, "USDt", 10, TransferCode.REALISED_PNL, 1),
-               Transfer(ts, INSURANCE, CLEARING, "USDt", 5, TransferCode.BANKRUPTCY_COVER, 1),
-               PositionLiquidated(ts, 7, "ETHUSDT", -100, 40_000, -15, 0)]
+    covered = [
+        Transfer(ts, 7, CLEARING, "USDt", 10, TransferCode.REALISED_PNL, 1),
+        Transfer(ts, INSURANCE, CLEARING, "USDt", 5, TransferCode.BANKRUPTCY_COVER, 1),
+        PositionLiquidated(ts, 7, "ETHUSDT", -100, 40_000, -15, 0),
+    ]
     clean = [covered[0], covered[2]]
     assert [e.exec_type for e in risk_executions(3, covered, SPECS)] == [EXEC_TYPE_BANKRUPTCY]
     (row,) = risk_executions(3, clean, SPECS)
-    assert (row.exec_type, row.exec_id, row.side) == (EXEC_TYPE_LIQUIDATION,
-                                                      synthetic_exec_id(3, 1), 1)
+    assert (row.exec_type, row.exec_id, row.side) == (
+        EXEC_TYPE_LIQUIDATION,
+        synthetic_exec_id(3, 1),
+        1,
+    )
     # the price funding was paid at travels with the event, known instrument or not
-    assert risk_executions(3, [FundingPaid(ts, 7, "NOPE", 1, 5, 100, 0, 42)], SPECS)[0].last_px \
-        == 42
+    assert (
+        risk_executions(3, [FundingPaid(ts, 7, "NOPE", 1, 5, 100, 0, 42)], SPECS)[0].last_px == 42
+    )
 
 
 def test_settlement_rows_and_executions(engine: Engine, risk: Any) -> None:
     (row,) = _rows(engine, settlement)
-    assert (row.symbol, row.timestamp_ns, row.settlement_type) == ("XBTH27", EXPIRY,
-                                                                   "Settlement")
+    assert (row.symbol, row.timestamp_ns, row.settlement_type) == ("XBTH27", EXPIRY, "Settlement")
     assert row.settled_price_num / row.settled_price_den == 60_000
     longs = _executions(engine, 5, ExecType.SETTLEMENT)
     shorts = _executions(engine, 6, ExecType.SETTLEMENT)
-    assert [(r.side, r.last_qty, r.last_px, r.exec_comm) for r in longs] == [(-1, 6000, 600_000,
-                                                                             5000)]
+    assert [(r.side, r.last_qty, r.last_px, r.exec_comm) for r in longs] == [
+        (-1, 6000, 600_000, 5000)
+    ]
     assert [(r.side, r.last_qty) for r in shorts] == [(1, 6000)]
 
 
@@ -136,8 +147,9 @@ def test_positions_carry_the_latest_margin_figures(engine: Engine, risk: Any) ->
             if isinstance(ev, PositionChanged):
                 latest[(ev.account, ev.symbol)] = ev
     with engine.connect() as conn:
-        stored = {(r.account, r.symbol): position_event_of(r)
-                  for r in queries.positions_of_all(conn)}
+        stored = {
+            (r.account, r.symbol): position_event_of(r) for r in queries.positions_of_all(conn)
+        }
     assert stored == latest
     isolated = [ev for ev in latest.values() if ev.leverage_e2]
     assert isolated and all(ev.pos_init > 0 or ev.current_qty == 0 for ev in isolated)
@@ -147,16 +159,23 @@ def test_start_up_reads_equal_the_engine(engine: Engine, risk: Any) -> None:
     core, _records = risk
     with engine.connect() as conn:
         live = {r.order_id: order_event_of(r) for r in queries.open_orders_of_all(conn)}
-        wallets = {(r.account, r.currency): r.amount for r in queries.wallets_of_all(conn)
-                   if r.amount}
+        wallets = {
+            (r.account, r.currency): r.amount for r in queries.wallets_of_all(conn) if r.amount
+        }
     assert set(live) == set(core.state.orders)
     for order_id, ev in live.items():
         order = core.state.orders[order_id]
-        assert (ev.leaves_qty, ev.price, ev.account) == (order.leaves_qty, order.price,
-                                                         order.account)
-    ledger = {(account, currency): amount
-              for currency, book in core.state.ledger.balances.items()
-              for account, amount in book.items() if amount}
+        assert (ev.leaves_qty, ev.price, ev.account) == (
+            order.leaves_qty,
+            order.price,
+            order.account,
+        )
+    ledger = {
+        (account, currency): amount
+        for currency, book in core.state.ledger.balances.items()
+        for account, amount in book.items()
+        if amount
+    }
     assert wallets == ledger
 
 

@@ -33,22 +33,34 @@ def client(files: WebFiles) -> TestClient:
     return TestClient(Starlette(routes=web_routes(files)))
 
 
-@pytest.mark.parametrize(("path", "status", "content_type", "cache"), [
-    ("/", 200, "text/html; charset=utf-8", "no-cache"),
-    ("/index.html", 200, "text/html; charset=utf-8", "no-cache"),
-    ("/assets/index-abc123.js", 200, "application/javascript; charset=utf-8",
-     "public, max-age=31536000, immutable"),
-    ("/assets/index-def456.css", 200, "text/css; charset=utf-8",
-     "public, max-age=31536000, immutable"),
-    ("/sw.js", 200, "application/javascript; charset=utf-8", "no-cache"),
-    ("/manifest.webmanifest", 200, "application/manifest+json", "no-cache"),
-    ("/assets/missing-000.js", 404, "text/plain; charset=utf-8", None),
-    ("/assets/../secret.txt", 404, None, None),
-    ("/assets/..%2F..%2Fsecret.txt", 404, "text/plain; charset=utf-8", None),
-    ("/assets/%2e%2e/%2e%2e/secret.txt", 404, "text/plain; charset=utf-8", None),
-])
-def test_files_headers_and_caching(tmp_path: Path, path: str, status: int,
-                                   content_type: str | None, cache: str | None) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "content_type", "cache"),
+    [
+        ("/", 200, "text/html; charset=utf-8", "no-cache"),
+        ("/index.html", 200, "text/html; charset=utf-8", "no-cache"),
+        (
+            "/assets/index-abc123.js",
+            200,
+            "application/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/assets/index-def456.css",
+            200,
+            "text/css; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        ("/sw.js", 200, "application/javascript; charset=utf-8", "no-cache"),
+        ("/manifest.webmanifest", 200, "application/manifest+json", "no-cache"),
+        ("/assets/missing-000.js", 404, "text/plain; charset=utf-8", None),
+        ("/assets/../secret.txt", 404, None, None),
+        ("/assets/..%2F..%2Fsecret.txt", 404, "text/plain; charset=utf-8", None),
+        ("/assets/%2e%2e/%2e%2e/secret.txt", 404, "text/plain; charset=utf-8", None),
+    ],
+)
+def test_files_headers_and_caching(
+    tmp_path: Path, path: str, status: int, content_type: str | None, cache: str | None
+) -> None:
     response = client(WebFiles(build(tmp_path))).get(path)
     assert response.status_code == status
     assert b"outside the build" not in response.content
@@ -90,8 +102,9 @@ def test_not_built_says_how_to_build(tmp_path: Path) -> None:
     assert test.get("/assets/index-abc123.js").status_code == 404
 
 
-def test_build_over_the_size_limit_is_refused(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_over_the_size_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dist = build(tmp_path)
     monkeypatch.setattr(static, "DIST_BYTES_MAX", len(SCRIPT))
     with pytest.raises(ValueError, match="DIST_BYTES_MAX"):

@@ -12,7 +12,8 @@ def test_values_match_core() -> None:
     assert {t.value for t in enums.TimeInForce} == set(v.TIF_NAMES)
     assert {s.value for s in enums.OrdStatus} == set(v.ORD_STATUS_NAMES)
     assert {e.value for e in enums.ExecType} == set(v.EXEC_TYPE_NAMES) - set(
-        READ_MODEL_EXEC_TYPE_NAMES)
+        READ_MODEL_EXEC_TYPE_NAMES
+    )
     assert not {e.value for e in enums.ExecType} & set(READ_MODEL_EXEC_TYPE_NAMES)
     assert {v.ORD_STATUS_NAMES[s] for s in v.ORD_STATUS_TERMINAL_VALUES} == v.ORD_STATUS_TERMINAL
     assert {p.value for p in enums.PegPriceType} == set(v.PEG_NAMES)

@@ -58,8 +58,9 @@ def _audit_market_orders(state: State) -> None:
             spec = market.spec
             cur = spec.settl_currency if order.side > 0 else spec.base_currency
             holds[(cur, order.account)] = holds.get((cur, order.account), 0) + order.hold_amount
-            need = margin.spot_hold(spec, order, margin.taker_rate_ppm(state, market,
-                                                                       order.account))[1]
+            need = margin.spot_hold(
+                spec, order, margin.taker_rate_ppm(state, market, order.account)
+            )[1]
             invariant(order.hold_amount == need, f"order {order.order_id} hold drift")
     for cur, book in state.ledger.held.items():
         for account, amount in book.items():
@@ -70,21 +71,31 @@ def _audit_positions(state: State) -> None:
     required: dict[tuple[int, str], int] = {}
     for market in state.markets.values():
         market.book.check()
-        invariant(sum(p.qty for p in market.positions.values()) == 0,
-                  f"{market.spec.symbol}: contracts do not net to zero")
+        invariant(
+            sum(p.qty for p in market.positions.values()) == 0,
+            f"{market.spec.symbol}: contracts do not net to zero",
+        )
         if market.spec.payout == Payout.SPOT:
             continue
         for pos in market.positions.values():
-            invariant(pos.qty != 0 or pos.open_comm == 0,
-                      f"{pos.symbol}/{pos.account}: a flat position has opening fees")
-            working = [o for o in state.orders.values()
-                       if o.symbol == pos.symbol and o.account == pos.account and o.margin_qty]
-            invariant(sum(o.margin_value for o in working if o.side > 0) == pos.buy_value,
-                      "buy value drift")
-            invariant(sum(o.margin_value for o in working if o.side < 0) == pos.sell_value,
-                      "sell value drift")
-            expected = margin.derivative_requirement(market, pos, pos.buy_value,
-                                                     pos.sell_value)
+            invariant(
+                pos.qty != 0 or pos.open_comm == 0,
+                f"{pos.symbol}/{pos.account}: a flat position has opening fees",
+            )
+            working = [
+                o
+                for o in state.orders.values()
+                if o.symbol == pos.symbol and o.account == pos.account and o.margin_qty
+            ]
+            invariant(
+                sum(o.margin_value for o in working if o.side > 0) == pos.buy_value,
+                "buy value drift",
+            )
+            invariant(
+                sum(o.margin_value for o in working if o.side < 0) == pos.sell_value,
+                "sell value drift",
+            )
+            expected = margin.derivative_requirement(market, pos, pos.buy_value, pos.sell_value)
             invariant(expected == pos.margin_required, "position requirement drift")
             key = (pos.account, market.spec.settl_currency)
             required[key] = required.get(key, 0) + pos.margin_required
@@ -116,8 +127,10 @@ def _audit_liquidation_index(state: State) -> None:
                 (longs if pos.qty > 0 else shorts).append((pos.liq_fine, pos.account))
             key = (pos.account, market.spec.settl_currency)
             if pos.leverage_e2 or cross.get(key, 0) <= 1:
-                invariant(pos.liq_fine == liquidation._threshold(state, market, pos),
-                          f"{symbol}/{pos.account}: stale liquidation threshold")
+                invariant(
+                    pos.liq_fine == liquidation._threshold(state, market, pos),
+                    f"{symbol}/{pos.account}: stale liquidation threshold",
+                )
         invariant(list(market.liq_longs) == sorted(longs), f"{symbol}: long index drift")
         invariant(list(market.liq_shorts) == sorted(shorts), f"{symbol}: short index drift")
 
@@ -128,8 +141,11 @@ def _audit_reduce_only_index(state: State) -> None:
         if order.reduce_only:
             key = (order.symbol, order.account)
             counts[key] = counts.get(key, 0) + 1
-    indexed = {(symbol, account): count for symbol, market in state.markets.items()
-               for account, count in market.reduce_only_counts.items()}
+    indexed = {
+        (symbol, account): count
+        for symbol, market in state.markets.items()
+        for account, count in market.reduce_only_counts.items()
+    }
     invariant(indexed == counts, "ReduceOnly order index drift")
 
 

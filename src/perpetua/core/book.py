@@ -151,10 +151,15 @@ class OrderBook:
                 invariant(visible == level.visible_size, f"visible size drift at {price}")
                 for order in (*level.shown.values(), *level.hidden.values()):
                     invariant(order.price == price and order.in_book, "order misplaced")
-                    invariant(0 < order.visible_qty <= order.leaves_qty or order.hidden,
-                              "bad visible qty")
-            aon = sum(1 for level in book_side.levels.values() for o in level.hidden.values()
-                      if o.exec_inst & ExecInst.ALL_OR_NONE)
+                    invariant(
+                        0 < order.visible_qty <= order.leaves_qty or order.hidden, "bad visible qty"
+                    )
+            aon = sum(
+                1
+                for level in book_side.levels.values()
+                for o in level.hidden.values()
+                if o.exec_inst & ExecInst.ALL_OR_NONE
+            )
             invariant(aon == book_side.all_or_none_count, "AllOrNone count drift")
         bid, ask = self.bids.best_price(), self.asks.best_price()
         invariant(bid is None or ask is None or bid < ask, "book crossed")

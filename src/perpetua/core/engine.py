@@ -69,11 +69,18 @@ _NS_PER_MS = 1_000_000
 # and compiled code checks the annotated type when it reads a field, so they become members at
 # the entry (an int not in the enum is a ValueError here, as it would be anywhere in the core).
 _PLACE_ENUMS: tuple[tuple[int, type[IntEnum]], ...] = tuple(
-    (PlaceOrder._fields.index(name), cls) for name, cls in (
-        ("side", Side), ("ord_type", OrdType), ("time_in_force", TimeInForce),
-        ("peg_price_type", PegPriceType), ("contingency_type", ContingencyType)))
-_CANCEL_ALL_ENUMS: tuple[tuple[int, type[IntEnum]], ...] = ((CancelAll._fields.index("side"),
-                                                             Side),)
+    (PlaceOrder._fields.index(name), cls)
+    for name, cls in (
+        ("side", Side),
+        ("ord_type", OrdType),
+        ("time_in_force", TimeInForce),
+        ("peg_price_type", PegPriceType),
+        ("contingency_type", ContingencyType),
+    )
+)
+_CANCEL_ALL_ENUMS: tuple[tuple[int, type[IntEnum]], ...] = (
+    (CancelAll._fields.index("side"), Side),
+)
 
 _Cmd = TypeVar("_Cmd", PlaceOrder, CancelAll)
 
@@ -99,7 +106,8 @@ class Engine:
         self.instruments = instruments
         self._base = instruments
         self._index_symbols = frozenset(
-            spec.symbol for spec in instruments if spec.kind == InstrumentKind.INDEX)
+            spec.symbol for spec in instruments if spec.kind == InstrumentKind.INDEX
+        )
         self.state = State()
         state = self.state
         for code in CURRENCIES:
@@ -109,8 +117,7 @@ class Engine:
                 continue
             state.markets[spec.symbol] = Market(spec, state.account_positions)
             if spec.reference_symbol:
-                state.index_subscribers.setdefault(spec.reference_symbol, []).append(
-                    spec.symbol)
+                state.index_subscribers.setdefault(spec.reference_symbol, []).append(spec.symbol)
         self._handlers = {
             PlaceOrder: self._place,
             AmendOrder: self._amend,
@@ -148,8 +155,12 @@ class Engine:
         if handler is None:
             fail(f"unknown command {type(command).__name__}")
         handler(state, command, out)  # type: ignore[operator]
-        if state.touched_positions or state.touched_marks or state.ledger.holds_changed or any(
-                type(event) is Transfer for event in out):
+        if (
+            state.touched_positions
+            or state.touched_marks
+            or state.ledger.holds_changed
+            or any(type(event) is Transfer for event in out)
+        ):
             liquidation.follow_up(state, out, 0)
         return out
 
@@ -197,8 +208,9 @@ class Engine:
 
     def _cancel_all_after(self, state: State, cmd: CancelAllAfter, out: list[object]) -> None:
         if not 0 <= cmd.timeout_ms <= CANCEL_ALL_AFTER_TIMEOUT_MS_MAX or cmd.account <= 0:
-            placement.reject(state, out, "CancelAllAfter", cmd.account,
-                             Reason.AMOUNT_MUST_BE_POSITIVE)
+            placement.reject(
+                state, out, "CancelAllAfter", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE
+            )
             return
         acct = state.account(cmd.account)
         if cmd.timeout_ms == 0:
@@ -216,8 +228,9 @@ class Engine:
         if state.next_day_ns == 0:
             state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
         deadline = min(state.deadlines.values(), default=state.next_day_ns)
-        markets = min((timers.next_due_ns(m) for m in state.markets.values()),
-                      default=state.next_day_ns)
+        markets = min(
+            (timers.next_due_ns(m) for m in state.markets.values()), default=state.next_day_ns
+        )
         state.next_timer_ns = min(state.next_day_ns, deadline, markets)
 
     def _run_timers(self, out: list[object]) -> None:
@@ -289,8 +302,9 @@ class Engine:
         state.listed.append((*key, spec.listing_ns))
         out.append(InstrumentStateChanged(cmd.ts_ns, spec.symbol, spec.state))
 
-    def _add_future(self, root: str, year: int, quarter: int, listing_ns: int | None
-                    ) -> InstrumentSpec | None:
+    def _add_future(
+        self, root: str, year: int, quarter: int, listing_ns: int | None
+    ) -> InstrumentSpec | None:
         state = self.state
         spec = timers.list_future(state, root, year, quarter, len(self.instruments), listing_ns)
         if spec.symbol in state.markets:
@@ -300,8 +314,9 @@ class Engine:
         state.index_subscribers.setdefault(spec.reference_symbol, []).append(spec.symbol)
         return spec
 
-    def _set_instrument_state(self, state: State, cmd: SetInstrumentState,
-                              out: list[object]) -> None:
+    def _set_instrument_state(
+        self, state: State, cmd: SetInstrumentState, out: list[object]
+    ) -> None:
         market = state.markets.get(cmd.symbol)
         if market is None or cmd.state not in INSTRUMENT_STATES:
             placement.reject(state, out, "SetInstrumentState", 0, Reason.INSTRUMENT_UNKNOWN)
@@ -330,7 +345,7 @@ class Engine:
         self.state = fresh.state
 
     def _listed_symbols(self) -> set[str]:
-        return {s.symbol for s in self.instruments[len(self._base):]}
+        return {s.symbol for s in self.instruments[len(self._base) :]}
 
     def state_hash(self) -> str:
         return image.image_hash(image.snapshot(self.state))

@@ -61,8 +61,9 @@ def apply_position_fill(market: Market, pos: Position, qty: int, value: int, pri
     return realised
 
 
-def _charge(state: State, out: list[object], account: int, currency: str, amount: int,
-            ref: int) -> int:
+def _charge(
+    state: State, out: list[object], account: int, currency: str, amount: int, ref: int
+) -> int:
     """Charge a fee (amount > 0) or pay a rebate (amount < 0); return what actually moved."""
     ledger = state.ledger
     ts = state.ts_ns
@@ -74,25 +75,29 @@ def _charge(state: State, out: list[object], account: int, currency: str, amount
     if amount < 0:
         rebate = min(-amount, ledger.balance(FEES, currency))
         if rebate > 0:
-            ledger.transfer(out, ts, FEES, account, currency, rebate,
-                            TransferCode.TRADE_REBATE, ref)
+            ledger.transfer(
+                out, ts, FEES, account, currency, rebate, TransferCode.TRADE_REBATE, ref
+            )
         return -rebate
     return 0
 
 
-def realise(state: State, out: list[object], account: int, currency: str, pnl: int,
-            ref: int) -> None:
+def realise(
+    state: State, out: list[object], account: int, currency: str, pnl: int, ref: int
+) -> None:
     """Move realised PnL between ``account`` and CLEARING. A user's loss beyond what it has is
     covered by the insurance fund; the insurance fund's own positions settle with it directly."""
     ledger = state.ledger
     ts = state.ts_ns
     if account == INSURANCE:
         if pnl > 0:
-            ledger.transfer(out, ts, CLEARING, INSURANCE, currency, pnl,
-                            TransferCode.REALISED_PNL, ref)
+            ledger.transfer(
+                out, ts, CLEARING, INSURANCE, currency, pnl, TransferCode.REALISED_PNL, ref
+            )
         elif pnl < 0:
-            ledger.transfer(out, ts, INSURANCE, CLEARING, currency, -pnl,
-                            TransferCode.REALISED_PNL, ref)
+            ledger.transfer(
+                out, ts, INSURANCE, CLEARING, currency, -pnl, TransferCode.REALISED_PNL, ref
+            )
         return
     if pnl > 0:
         ledger.transfer(out, ts, CLEARING, account, currency, pnl, TransferCode.REALISED_PNL, ref)
@@ -100,11 +105,20 @@ def realise(state: State, out: list[object], account: int, currency: str, pnl: i
         loss = -pnl
         paid = min(loss, ledger.available(account, currency))
         if paid > 0:
-            ledger.transfer(out, ts, account, CLEARING, currency, paid,
-                            TransferCode.REALISED_PNL, ref)
+            ledger.transfer(
+                out, ts, account, CLEARING, currency, paid, TransferCode.REALISED_PNL, ref
+            )
         if loss > paid:
-            ledger.transfer(out, ts, INSURANCE, CLEARING, currency, loss - paid,
-                            TransferCode.BANKRUPTCY_COVER, ref)
+            ledger.transfer(
+                out,
+                ts,
+                INSURANCE,
+                CLEARING,
+                currency,
+                loss - paid,
+                TransferCode.BANKRUPTCY_COVER,
+                ref,
+            )
 
 
 def _fill_order(order: Order, qty: int, price: int) -> None:
@@ -114,9 +128,17 @@ def _fill_order(order: Order, qty: int, price: int) -> None:
     transition(order, OrdStatus.FILLED if order.leaves_qty == 0 else OrdStatus.PARTIALLY_FILLED)
 
 
-def _derivative_money(state: State, market: Market, taker: Order, maker: Order, qty: int,
-                      price: int, rates: tuple[int, int], match_id: int, out: list[object]
-                      ) -> tuple[int, int, int, int]:
+def _derivative_money(
+    state: State,
+    market: Market,
+    taker: Order,
+    maker: Order,
+    qty: int,
+    price: int,
+    rates: tuple[int, int],
+    match_id: int,
+    out: list[object],
+) -> tuple[int, int, int, int]:
     spec = market.spec
     currency = spec.settl_currency
     value = contract_value(spec, qty if taker.side > 0 else -qty, price)
@@ -133,10 +155,12 @@ def _derivative_money(state: State, market: Market, taker: Order, maker: Order, 
         realise(state, out, pos.account, currency, realised, match_id)
         state.touched_positions[(spec.symbol, pos.account)] = pos
     maker_rate, taker_rate = rates
-    taker_comm = _charge(state, out, taker.account, currency, fee_amount(value_abs, taker_rate),
-                         match_id)
-    maker_comm = _charge(state, out, maker.account, currency, fee_amount(value_abs, maker_rate),
-                         match_id)
+    taker_comm = _charge(
+        state, out, taker.account, currency, fee_amount(value_abs, taker_rate), match_id
+    )
+    maker_comm = _charge(
+        state, out, maker.account, currency, fee_amount(value_abs, maker_rate), match_id
+    )
     _add_open_comm(taker_pos, taker_held, qty, taker_comm)
     _add_open_comm(maker_pos, maker_held, qty, maker_comm)
     return value, value_abs, taker_comm, maker_comm
@@ -158,8 +182,7 @@ def _add_open_comm(pos: Position, held: int, qty: int, comm: int) -> None:
         pos.open_comm += comm * opened // qty
 
 
-def _rates(state: State, market: Market, maker_account: int, taker_account: int
-           ) -> tuple[int, int]:
+def _rates(state: State, market: Market, maker_account: int, taker_account: int) -> tuple[int, int]:
     maker_acct = state.account(maker_account)
     taker_acct = state.account(taker_account)
     maker_rate = fee_rates_ppm(market.spec, maker_acct.fee_tier, maker_acct.discount_ppm)[0]
@@ -168,9 +191,17 @@ def _rates(state: State, market: Market, maker_account: int, taker_account: int
     return (0 if maker_account < 0 else maker_rate), (0 if taker_account < 0 else taker_rate)
 
 
-def _spot_money(state: State, market: Market, taker: Order, maker: Order, qty: int,
-                price: int, rates: tuple[int, int], match_id: int, out: list[object]
-                ) -> tuple[int, int, int, int]:
+def _spot_money(
+    state: State,
+    market: Market,
+    taker: Order,
+    maker: Order,
+    qty: int,
+    price: int,
+    rates: tuple[int, int],
+    match_id: int,
+    out: list[object],
+) -> tuple[int, int, int, int]:
     spec = market.spec
     ledger = state.ledger
     quote_cur, base_cur = spec.settl_currency, spec.base_currency
@@ -183,22 +214,34 @@ def _spot_money(state: State, market: Market, taker: Order, maker: Order, qty: i
         order.hold_amount = 0
     ts = state.ts_ns
     if quote > 0:
-        ledger.transfer(out, ts, buyer.account, seller.account, quote_cur, quote,
-                        TransferCode.SPOT_QUOTE, match_id)
+        ledger.transfer(
+            out,
+            ts,
+            buyer.account,
+            seller.account,
+            quote_cur,
+            quote,
+            TransferCode.SPOT_QUOTE,
+            match_id,
+        )
     if base > 0:
-        ledger.transfer(out, ts, seller.account, buyer.account, base_cur, base,
-                        TransferCode.SPOT_BASE, match_id)
+        ledger.transfer(
+            out, ts, seller.account, buyer.account, base_cur, base, TransferCode.SPOT_BASE, match_id
+        )
     maker_rate, taker_rate = rates
-    taker_comm = _charge(state, out, taker.account, quote_cur, fee_amount(quote, taker_rate),
-                         match_id)
-    maker_comm = _charge(state, out, maker.account, quote_cur, fee_amount(quote, maker_rate),
-                         match_id)
+    taker_comm = _charge(
+        state, out, taker.account, quote_cur, fee_amount(quote, taker_rate), match_id
+    )
+    maker_comm = _charge(
+        state, out, maker.account, quote_cur, fee_amount(quote, maker_rate), match_id
+    )
     value = quote if taker.side > 0 else -quote
     return value, quote, taker_comm, maker_comm
 
 
-def settle_fill(state: State, market: Market, taker: Order, maker: Order, qty: int,
-                out: list[object]) -> None:
+def settle_fill(
+    state: State, market: Market, taker: Order, maker: Order, qty: int, out: list[object]
+) -> None:
     """Execute ``qty`` between ``taker`` and resting ``maker`` at the maker's price.
 
     The caller has taken the maker's tracked margin out and puts it back afterwards, and owns
@@ -214,17 +257,56 @@ def settle_fill(state: State, market: Market, taker: Order, maker: Order, qty: i
     maker_rate, taker_rate = rates
     if spec.payout == Payout.SPOT:
         value, value_abs, taker_comm, maker_comm = _spot_money(
-            state, market, taker, maker, qty, price, rates, match_id, out)
+            state, market, taker, maker, qty, price, rates, match_id, out
+        )
     else:
         value, value_abs, taker_comm, maker_comm = _derivative_money(
-            state, market, taker, maker, qty, price, rates, match_id, out)
+            state, market, taker, maker, qty, price, rates, match_id, out
+        )
     ts = state.ts_ns
-    out.append(maker.to_event(ts, ExecType.TRADE, state.new_exec_id(), qty, price, match_id,
-                              -value, maker_comm, maker_rate, Liquidity.MAKER))
-    out.append(taker.to_event(ts, ExecType.TRADE, state.new_exec_id(), qty, price, match_id,
-                              value, taker_comm, taker_rate, Liquidity.TAKER))
-    out.append(Trade(ts, spec.symbol, match_id, taker.side, qty, price, value_abs,
-                     maker.account, taker.account, maker.order_id, taker.order_id))
+    out.append(
+        maker.to_event(
+            ts,
+            ExecType.TRADE,
+            state.new_exec_id(),
+            qty,
+            price,
+            match_id,
+            -value,
+            maker_comm,
+            maker_rate,
+            Liquidity.MAKER,
+        )
+    )
+    out.append(
+        taker.to_event(
+            ts,
+            ExecType.TRADE,
+            state.new_exec_id(),
+            qty,
+            price,
+            match_id,
+            value,
+            taker_comm,
+            taker_rate,
+            Liquidity.TAKER,
+        )
+    )
+    out.append(
+        Trade(
+            ts,
+            spec.symbol,
+            match_id,
+            taker.side,
+            qty,
+            price,
+            value_abs,
+            maker.account,
+            taker.account,
+            maker.order_id,
+            taker.order_id,
+        )
+    )
     market.last_price = price
     if spec.payout == Payout.SPOT:
         margin.set_spot_hold(state, market, taker)

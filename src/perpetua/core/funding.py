@@ -96,8 +96,11 @@ def sample_premium(state: State, market: Market, out: list[object]) -> None:
     funding.premium_sum_ppb += sample
     funding.premium_count += 1
     funding.indicative_rate_ppb = next_rate_ppb(market)
-    out.append(PremiumSampled(state.ts_ns, market.spec.symbol, sample, _average(funding),
-                              funding.interest_ppb))
+    out.append(
+        PremiumSampled(
+            state.ts_ns, market.spec.symbol, sample, _average(funding), funding.interest_ppb
+        )
+    )
 
 
 def _average(funding: FundingState) -> int:
@@ -138,12 +141,14 @@ def pay(state: State, market: Market, out: list[object]) -> None:
     funding.premium_count = 0
     funding.indicative_rate_ppb = new_rate
     funding.next_funding_ns = next_funding_ns(state.ts_ns, spec.funding_interval_ns)
-    out.append(Funding(state.ts_ns, spec.symbol, rate, spec.funding_interval_ns, new_rate,
-                       new_rate))
+    out.append(
+        Funding(state.ts_ns, spec.symbol, rate, spec.funding_interval_ns, new_rate, new_rate)
+    )
 
 
-def _pay_positions(state: State, market: Market, rate: int, mark_ticks: int,
-                   out: list[object]) -> None:
+def _pay_positions(
+    state: State, market: Market, rate: int, mark_ticks: int, out: list[object]
+) -> None:
     """Payers pay ``ceil(value x |rate|)`` into the pool, receivers get ``floor`` of theirs."""
     spec = market.spec
     currency = spec.settl_currency
@@ -160,32 +165,47 @@ def _pay_positions(state: State, market: Market, rate: int, mark_ticks: int,
             receivers.append((pos, value, value * magnitude // PPB))
             continue
         owed = -(-value * magnitude // PPB)
-        paid = owed if pos.account < 0 else min(owed, max(0, ledger.available(
-            pos.account, currency)))
+        paid = (
+            owed if pos.account < 0 else min(owed, max(0, ledger.available(pos.account, currency)))
+        )
         if paid > 0:
-            ledger.transfer(out, ts, pos.account, FUNDING_POOL, currency, paid,
-                            TransferCode.FUNDING, 0)
+            ledger.transfer(
+                out, ts, pos.account, FUNDING_POOL, currency, paid, TransferCode.FUNDING, 0
+            )
         if owed > paid:  # a bankrupt payer: the insurance fund covers, receivers are whole
-            ledger.transfer(out, ts, INSURANCE, FUNDING_POOL, currency, owed - paid,
-                            TransferCode.BANKRUPTCY_COVER, 0)
+            ledger.transfer(
+                out,
+                ts,
+                INSURANCE,
+                FUNDING_POOL,
+                currency,
+                owed - paid,
+                TransferCode.BANKRUPTCY_COVER,
+                0,
+            )
         pool += owed
-        out.append(FundingPaid(ts, pos.account, spec.symbol, pos.qty, value, rate, -paid,
-                               mark_ticks))
+        out.append(
+            FundingPaid(ts, pos.account, spec.symbol, pos.qty, value, rate, -paid, mark_ticks)
+        )
         state.touched_positions[(spec.symbol, pos.account)] = pos
     due = sum(share for _, _, share in receivers)
     if due > pool:  # receivers' values outweigh payers' by their truncation: RESIDUE pays
-        ledger.transfer(out, ts, RESIDUE, FUNDING_POOL, currency, due - pool,
-                        TransferCode.FUNDING_RESIDUE, 0)
+        ledger.transfer(
+            out, ts, RESIDUE, FUNDING_POOL, currency, due - pool, TransferCode.FUNDING_RESIDUE, 0
+        )
     for pos, value, share in receivers:
         if share > 0:
-            ledger.transfer(out, ts, FUNDING_POOL, pos.account, currency, share,
-                            TransferCode.FUNDING, 0)
-        out.append(FundingPaid(ts, pos.account, spec.symbol, pos.qty, value, rate, share,
-                               mark_ticks))
+            ledger.transfer(
+                out, ts, FUNDING_POOL, pos.account, currency, share, TransferCode.FUNDING, 0
+            )
+        out.append(
+            FundingPaid(ts, pos.account, spec.symbol, pos.qty, value, rate, share, mark_ticks)
+        )
         state.touched_positions[(spec.symbol, pos.account)] = pos
     if pool > due:
-        ledger.transfer(out, ts, FUNDING_POOL, RESIDUE, currency, pool - due,
-                        TransferCode.FUNDING_RESIDUE, 0)
+        ledger.transfer(
+            out, ts, FUNDING_POOL, RESIDUE, currency, pool - due, TransferCode.FUNDING_RESIDUE, 0
+        )
 
 
 def is_funded(market: Market) -> bool:

@@ -68,8 +68,10 @@ def _market_image(market: Market) -> dict[str, object]:
             for _, pos in sorted(market.positions.items())
         ],
         "book": [
-            [[price, list(side.levels[price].shown), list(side.levels[price].hidden)]
-             for price in side.prices]
+            [
+                [price, list(side.levels[price].shown), list(side.levels[price].hidden)]
+                for price in side.prices
+            ]
             for side in (book.bids, book.asks)
         ],
         "stops": [list(market.stops[source]) for source in TriggerSource],
@@ -100,8 +102,7 @@ def snapshot(state: State) -> dict[str, object]:
         "next_timer_ns": state.next_timer_ns,
         "deadlines": sorted(state.deadlines.items()),
         "listed": [list(key) for key in state.listed],
-        "multi_cross": {cur: list(accounts) for cur, accounts in sorted(
-            state.multi_cross.items())},
+        "multi_cross": {cur: list(accounts) for cur, accounts in sorted(state.multi_cross.items())},
         "ledger": state.ledger.snapshot(),
         "deposits": sorted(state.deposits.items()),
         "withdrawals": [
@@ -170,8 +171,11 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
         if pos.liq_fine is not None:
             index = market.liq_longs if pos.qty > 0 else market.liq_shorts
             index.add((pos.liq_fine, pos.account))
-    for side, levels in zip((market.book.bids, market.book.asks), data["book"],  # type: ignore[call-overload]
-                            strict=True):
+    for side, levels in zip(
+        (market.book.bids, market.book.asks),
+        data["book"],  # type: ignore[call-overload]
+        strict=True,
+    ):
         for _price, shown, hidden in levels:
             for order_id in (*shown, *hidden):
                 order = orders[order_id]
@@ -187,8 +191,9 @@ def restore(state: State, data: dict[str, object]) -> None:
     version = data.get("version")
     if version == 1:
         for market_data in data["markets"]:  # type: ignore[attr-defined]
-            market_data["positions"] = [[*row[:_OPEN_COMM_AT], 0, *row[_OPEN_COMM_AT:]]
-                                        for row in market_data["positions"]]
+            market_data["positions"] = [
+                [*row[:_OPEN_COMM_AT], 0, *row[_OPEN_COMM_AT:]] for row in market_data["positions"]
+            ]
     elif version != IMAGE_VERSION:
         fail(f"snapshot image version {version} is not 1 or {IMAGE_VERSION}")
     state.ts_ns = data["ts_ns"]  # type: ignore[assignment]
@@ -197,8 +202,10 @@ def restore(state: State, data: dict[str, object]) -> None:
     state.next_day_ns = data["next_day_ns"]  # type: ignore[assignment]
     state.next_timer_ns = data["next_timer_ns"]  # type: ignore[assignment]
     state.deadlines = {int(a): int(d) for a, d in data["deadlines"]}  # type: ignore[attr-defined]
-    state.multi_cross = {str(cur): {int(a): None for a in accounts}
-                         for cur, accounts in data["multi_cross"].items()}  # type: ignore[attr-defined]
+    state.multi_cross = {
+        str(cur): {int(a): None for a in accounts}
+        for cur, accounts in data["multi_cross"].items()  # type: ignore[attr-defined]
+    }
     state.ledger.restore(data["ledger"])  # type: ignore[arg-type]
     state.deposits = {str(k): int(v) for k, v in data["deposits"]}  # type: ignore[attr-defined]
     for wid, account, currency, amount, fee, status in data["withdrawals"]:  # type: ignore[attr-defined]

@@ -24,8 +24,9 @@ __all__ = ["amend", "cancel", "cancel_all", "expire_day_orders", "find_order", "
 _PRICED = (OrdType.LIMIT, OrdType.STOP_LIMIT, OrdType.LIMIT_IF_TOUCHED, OrdType.PEGGED)
 
 
-def find_order(state: State, account: int, order_id: int | None, cl_ord_id: str
-               ) -> tuple[Reason, Order | None]:
+def find_order(
+    state: State, account: int, order_id: int | None, cl_ord_id: str
+) -> tuple[Reason, Order | None]:
     acct = state.accounts.get(account)
     if acct is None:
         return Reason.ORDER_NOT_FOUND, None
@@ -43,8 +44,14 @@ def find_order(state: State, account: int, order_id: int | None, cl_ord_id: str
     return (Reason.ORDER_NOT_OWNED if other is not None else Reason.ORDER_NOT_FOUND), None
 
 
-def shrink_working(state: State, market: Market, order: Order, leaves: int,
-                   out: list[object], exec_type: ExecType = ExecType.RESTATED) -> None:
+def shrink_working(
+    state: State,
+    market: Market,
+    order: Order,
+    leaves: int,
+    out: list[object],
+    exec_type: ExecType = ExecType.RESTATED,
+) -> None:
     """Reduce a live order's open quantity in place, keeping its queue priority."""
     delta = order.leaves_qty - leaves
     derivative = market.spec.payout != Payout.SPOT
@@ -63,8 +70,9 @@ def shrink_working(state: State, market: Market, order: Order, leaves: int,
         elif order.hold_amount:
             margin.set_spot_hold(state, market, order)
     if shown_in_book:
-        out.append(BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price,
-                             level.visible_size))
+        out.append(
+            BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size)
+        )
     out.append(order.to_event(state.ts_ns, exec_type, state.new_exec_id()))
 
 
@@ -75,8 +83,9 @@ def cancel(state: State, cmd: CancelOrders, out: list[object]) -> None:
     for order_id, cl_ord_id in targets:
         reason, order = find_order(state, cmd.account, order_id, cl_ord_id)
         if order is None:
-            placement.reject(state, out, "CancelOrders", cmd.account, reason, cl_ord_id,
-                             order_id or 0)
+            placement.reject(
+                state, out, "CancelOrders", cmd.account, reason, cl_ord_id, order_id or 0
+            )
             continue
         placement.cancel_order(state, state.markets[order.symbol], order, out, text)
 
@@ -92,10 +101,17 @@ def cancel_all(state: State, cmd: CancelAll, out: list[object]) -> None:
     cancel_account_orders(state, acct, out, text, cmd.symbol, cmd.side)
 
 
-def cancel_account_orders(state: State, acct: Account, out: list[object], text: str,
-                          symbol: str = "", side: int | None = None) -> None:
+def cancel_account_orders(
+    state: State,
+    acct: Account,
+    out: list[object],
+    text: str,
+    symbol: str = "",
+    side: int | None = None,
+) -> None:
     chosen = [
-        o for o in acct.orders.values()
+        o
+        for o in acct.orders.values()
         if (not symbol or o.symbol == symbol) and (side is None or o.side == side)
     ]
     for order in chosen:
@@ -107,8 +123,14 @@ def expire_day_orders(state: State, out: list[object]) -> None:
     chosen = [o for o in state.orders.values() if o.time_in_force == TimeInForce.DAY]
     for order in chosen:
         if order.order_id in state.orders:
-            placement.cancel_order(state, state.markets[order.symbol], order, out,
-                                   "Expired: Day order", OrdStatus.EXPIRED)
+            placement.cancel_order(
+                state,
+                state.markets[order.symbol],
+                order,
+                out,
+                "Expired: Day order",
+                OrdStatus.EXPIRED,
+            )
 
 
 def _amend_reason(state: State, market: Market, order: Order, cmd: AmendOrder) -> Reason:
@@ -160,14 +182,16 @@ def _new_order_qty(order: Order, cmd: AmendOrder) -> int | None:
 def amend(state: State, cmd: AmendOrder, out: list[object]) -> None:
     reason, order = find_order(state, cmd.account, cmd.order_id, cmd.orig_cl_ord_id)
     if order is None:
-        placement.reject(state, out, "AmendOrder", cmd.account, reason, cmd.orig_cl_ord_id,
-                         cmd.order_id or 0)
+        placement.reject(
+            state, out, "AmendOrder", cmd.account, reason, cmd.orig_cl_ord_id, cmd.order_id or 0
+        )
         return
     market = state.markets[order.symbol]
     reason = _amend_reason(state, market, order, cmd)
     if reason:
-        placement.reject(state, out, "AmendOrder", cmd.account, reason, order.cl_ord_id,
-                         order.order_id)
+        placement.reject(
+            state, out, "AmendOrder", cmd.account, reason, order.cl_ord_id, order.order_id
+        )
         return
     qty = _new_order_qty(order, cmd)
     if qty is not None and qty <= order.cum_qty:
@@ -208,14 +232,22 @@ def _amend_to_end(state: State, market: Market, order: Order, out: list[object])
     retire(state, market, order)
 
 
-def _amend_in_place(state: State, market: Market, order: Order, cmd: AmendOrder,
-                    new_leaves: int, price: int | None, out: list[object]) -> None:
+def _amend_in_place(
+    state: State,
+    market: Market,
+    order: Order,
+    cmd: AmendOrder,
+    new_leaves: int,
+    price: int | None,
+    out: list[object],
+) -> None:
     """Waiting orders (untriggered or OTO-held) and size-down amends of working ones."""
     if not order.working:
         order.order_qty += new_leaves - order.leaves_qty
         order.leaves_qty = new_leaves
-        order.visible_qty = new_leaves if order.display_qty is None else min(
-            order.display_qty, new_leaves)
+        order.visible_qty = (
+            new_leaves if order.display_qty is None else min(order.display_qty, new_leaves)
+        )
         order.price = price
         if order.ord_type in _PRICED:
             order.limit_price = price
@@ -232,26 +264,44 @@ def _amend_in_place(state: State, market: Market, order: Order, cmd: AmendOrder,
     shrink_working(state, market, order, new_leaves, out, ExecType.REPLACED)
 
 
-def _amend_requeue(state: State, market: Market, order: Order, new_leaves: int, price: int | None,
-                   out: list[object]) -> None:
+def _amend_requeue(
+    state: State,
+    market: Market,
+    order: Order,
+    new_leaves: int,
+    price: int | None,
+    out: list[object],
+) -> None:
     spec = market.spec
     if spec.payout != Payout.SPOT and price is not None:
         pos = market.position(order.account)
         add = market.value_abs(new_leaves, price)
-        reason, required = margin.requirement_after(state, market, pos, order.side, add,
-                                                    order.margin_value)
+        reason, required = margin.requirement_after(
+            state, market, pos, order.side, add, order.margin_value
+        )
         if reason != Reason.OK and order.account > 0:
-            placement.reject(state, out, "AmendOrder", order.account, reason,
-                             order.cl_ord_id, order.order_id, required, spec.settl_currency)
+            placement.reject(
+                state,
+                out,
+                "AmendOrder",
+                order.account,
+                reason,
+                order.cl_ord_id,
+                order.order_id,
+                required,
+                spec.settl_currency,
+            )
             return
-    elif spec.payout == Payout.SPOT and not _spot_amend_fits(state, market, order, new_leaves,
-                                                             price, out):
+    elif spec.payout == Payout.SPOT and not _spot_amend_fits(
+        state, market, order, new_leaves, price, out
+    ):
         return
     unbook(state, market, order, out)  # margin stays counted until the order is re-tracked
     order.order_qty += new_leaves - order.leaves_qty
     order.leaves_qty = new_leaves
-    order.visible_qty = new_leaves if order.display_qty is None else min(order.display_qty,
-                                                                          new_leaves)
+    order.visible_qty = (
+        new_leaves if order.display_qty is None else min(order.display_qty, new_leaves)
+    )
     order.price = price
     order.limit_price = price
     transition(order, order.status)
@@ -259,8 +309,14 @@ def _amend_requeue(state: State, market: Market, order: Order, new_leaves: int, 
     placement.activate(state, market, order, out)
 
 
-def _spot_amend_fits(state: State, market: Market, order: Order, new_leaves: int,
-                     price: int | None, out: list[object]) -> bool:
+def _spot_amend_fits(
+    state: State,
+    market: Market,
+    order: Order,
+    new_leaves: int,
+    price: int | None,
+    out: list[object],
+) -> bool:
     old = (order.leaves_qty, order.limit_price)
     order.leaves_qty, order.limit_price = new_leaves, price
     taker_ppm = margin.taker_rate_ppm(state, market, order.account)
@@ -269,7 +325,15 @@ def _spot_amend_fits(state: State, market: Market, order: Order, new_leaves: int
     have = state.ledger.available(order.account, currency) + order.hold_amount
     if need <= have:
         return True
-    placement.reject(state, out, "AmendOrder", order.account, Reason.BALANCE_INSUFFICIENT,
-                     order.cl_ord_id, order.order_id, need, currency)
+    placement.reject(
+        state,
+        out,
+        "AmendOrder",
+        order.account,
+        Reason.BALANCE_INSUFFICIENT,
+        order.cl_ord_id,
+        order.order_id,
+        need,
+        currency,
+    )
     return False
-

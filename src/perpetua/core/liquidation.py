@@ -119,19 +119,22 @@ def bankrupt_margin(state: State, market: Market, pos: Position) -> int:
     return _view(state, market, pos).bankrupt_margin(market.spec.symbol, pos)
 
 
-def _threshold(state: State, market: Market, pos: Position,
-               view: AccountView | None = None) -> int | None:
+def _threshold(
+    state: State, market: Market, pos: Position, view: AccountView | None = None
+) -> int | None:
     if pos.qty == 0 or pos.account < 0:
         return None
     if view is None:
         view = _view(state, market, pos)
     target = pos.cost - view.cushion(market.spec.symbol, pos)
-    return price_for_value_fine(market.spec, pos.qty, target, PRICE_FINE_PER_TICK,
-                                round_up=pos.qty > 0)
+    return price_for_value_fine(
+        market.spec, pos.qty, target, PRICE_FINE_PER_TICK, round_up=pos.qty > 0
+    )
 
 
-def refresh_threshold(state: State, market: Market, pos: Position,
-                      view: AccountView | None = None) -> None:
+def refresh_threshold(
+    state: State, market: Market, pos: Position, view: AccountView | None = None
+) -> None:
     new = _threshold(state, market, pos, view)
     old = pos.liq_fine
     if new == old:
@@ -151,16 +154,17 @@ def is_crossed(market: Market, pos: Position) -> bool:
     return mark <= threshold if pos.qty > 0 else mark >= threshold
 
 
-def published_prices(state: State, market: Market, pos: Position
-                     ) -> tuple[int | None, int | None]:
+def published_prices(state: State, market: Market, pos: Position) -> tuple[int | None, int | None]:
     """(bankruptcy price, liquidation price) in ticks, longs rounded up and shorts down."""
     if pos.qty == 0:
         return None, None
     spec = market.spec
-    bankrupt = price_for_value_fine(spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos),
-                                    1, round_up=pos.qty > 0)
-    liquidation = price_for_value_fine(spec, pos.qty, pos.cost - cushion(state, market, pos),
-                                       1, round_up=pos.qty > 0)
+    bankrupt = price_for_value_fine(
+        spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos), 1, round_up=pos.qty > 0
+    )
+    liquidation = price_for_value_fine(
+        spec, pos.qty, pos.cost - cushion(state, market, pos), 1, round_up=pos.qty > 0
+    )
     return bankrupt, liquidation
 
 
@@ -197,16 +201,16 @@ def _liquidate(state: State, market: Market, pos: Position, out: list[object]) -
         pos.risk_limit = needed
         if not _refresh(state, market, pos):
             return
-    if value > spec.risk_limit and spec.risk_step > 0 and not _reduce_tier(state, market,
-                                                                           pos, out):
+    if value > spec.risk_limit and spec.risk_step > 0 and not _reduce_tier(state, market, pos, out):
         return
     _takeover(state, market, pos, out)
 
 
 def _bankrupt_ticks(state: State, market: Market, pos: Position) -> int:
     spec = market.spec
-    price = price_for_value_fine(spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos),
-                                 1, round_up=pos.qty > 0)
+    price = price_for_value_fine(
+        spec, pos.qty, pos.cost - bankrupt_margin(state, market, pos), 1, round_up=pos.qty > 0
+    )
     if price is None:
         mark = market.mark_fine or PRICE_FINE_PER_TICK
         price = mark // PRICE_FINE_PER_TICK
@@ -224,10 +228,22 @@ def _reduce_tier(state: State, market: Market, pos: Position, out: list[object])
     if cut <= 0 or cut >= held:
         return True
     side = Side.SELL if pos.qty > 0 else Side.BUY
-    placement.place(state, PlaceOrder(
-        state.ts_ns, pos.account, spec.symbol, side, cut, OrdType.LIMIT,
-        price=_bankrupt_ticks(state, market, pos), time_in_force=TimeInForce.FILL_OR_KILL,
-        exec_inst=ExecInst.REDUCE_ONLY, text="Liquidation: risk tier reduction"), out)
+    placement.place(
+        state,
+        PlaceOrder(
+            state.ts_ns,
+            pos.account,
+            spec.symbol,
+            side,
+            cut,
+            OrdType.LIMIT,
+            price=_bankrupt_ticks(state, market, pos),
+            time_in_force=TimeInForce.FILL_OR_KILL,
+            exec_inst=ExecInst.REDUCE_ONLY,
+            text="Liquidation: risk tier reduction",
+        ),
+        out,
+    )
     return _refresh(state, market, pos)
 
 
@@ -242,16 +258,24 @@ def _takeover(state: State, market: Market, pos: Position, out: list[object]) ->
     realised = apply_position_fill(market, pos, -qty, value, price)
     realise(state, out, pos.account, currency, realised, ref)
     fund = market.position(INSURANCE)
-    realise(state, out, INSURANCE, currency,
-            apply_position_fill(market, fund, qty, -value, price), ref)
+    realise(
+        state, out, INSURANCE, currency, apply_position_fill(market, fund, qty, -value, price), ref
+    )
     fee = min(fee, state.ledger.available(pos.account, currency))
     if fee > 0:
-        state.ledger.transfer(out, state.ts_ns, pos.account, INSURANCE, currency, fee,
-                              TransferCode.LIQUIDATION_FEE, ref)
+        state.ledger.transfer(
+            out,
+            state.ts_ns,
+            pos.account,
+            INSURANCE,
+            currency,
+            fee,
+            TransferCode.LIQUIDATION_FEE,
+            ref,
+        )
     if pos.leverage_e2:
         pos.deposit = 0
-    out.append(PositionLiquidated(state.ts_ns, pos.account, spec.symbol, qty, price, realised,
-                                  fee))
+    out.append(PositionLiquidated(state.ts_ns, pos.account, spec.symbol, qty, price, realised, fee))
     _refresh(state, market, pos)
     _refresh(state, market, fund)
     work_insurance(state, market, out)
@@ -296,12 +320,25 @@ def work_insurance(state: State, market: Market, out: list[object]) -> None:
         return
     for order in working:
         placement.cancel_order(state, market, order, out, "Canceled: liquidation order repriced")
-    placement.place(state, PlaceOrder(state.ts_ns, INSURANCE, symbol, side, qty, OrdType.LIMIT,
-                                      price=price, text="Liquidation"), out)
+    placement.place(
+        state,
+        PlaceOrder(
+            state.ts_ns,
+            INSURANCE,
+            symbol,
+            side,
+            qty,
+            OrdType.LIMIT,
+            price=price,
+            text="Liquidation",
+        ),
+        out,
+    )
 
 
-def _close_at_entry(state: State, market: Market, fund: Position, working: list[Order],
-                    out: list[object]) -> None:
+def _close_at_entry(
+    state: State, market: Market, fund: Position, working: list[Order], out: list[object]
+) -> None:
     """Cancel the fund's orders and close what the book takes at its entry or better (IOC)."""
     for order in working:
         placement.cancel_order(state, market, order, out, "Canceled: liquidation order repriced")
@@ -309,10 +346,21 @@ def _close_at_entry(state: State, market: Market, fund: Position, working: list[
     entry = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
     price = min(max(entry or 1, 1), spec.max_price_ticks)
     side = Side.SELL if fund.qty > 0 else Side.BUY
-    placement.place(state, PlaceOrder(state.ts_ns, INSURANCE, spec.symbol, side, abs(fund.qty),
-                                      OrdType.LIMIT, price=price,
-                                      time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
-                                      text="Liquidation"), out)
+    placement.place(
+        state,
+        PlaceOrder(
+            state.ts_ns,
+            INSURANCE,
+            spec.symbol,
+            side,
+            abs(fund.qty),
+            OrdType.LIMIT,
+            price=price,
+            time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
+            text="Liquidation",
+        ),
+        out,
+    )
 
 
 def _adl_rank(state: State, market: Market, pos: Position) -> int:
@@ -327,8 +375,11 @@ def _adl_rank(state: State, market: Market, pos: Position) -> int:
     elif len(state.account_positions.get(pos.account, ())) == 1:  # cross, alone: W - posComm
         ledger = state.ledger
         currency = market.spec.settl_currency
-        at_risk = (ledger.balance(pos.account, currency) - ledger.held_amount(pos.account, currency)
-                   - closing_fee(value, pos_init, market.spec.taker_fee_ppm))
+        at_risk = (
+            ledger.balance(pos.account, currency)
+            - ledger.held_amount(pos.account, currency)
+            - closing_fee(value, pos_init, market.spec.taker_fee_ppm)
+        )
     else:
         at_risk = bankrupt_margin(state, market, pos)
     return adl_rank(pos.cost, mark_value, pos.cost - at_risk)
@@ -350,20 +401,27 @@ def _deleverage(state: State, market: Market, fund: Position, out: list[object])
         ref = state.new_exec_id()
         realised = apply_position_fill(market, pos, user_qty, value, price)
         realise(state, out, pos.account, currency, realised, ref)
-        realise(state, out, INSURANCE, currency,
-                apply_position_fill(market, fund, -user_qty, -value, price), ref)
-        lifecycle.cancel_account_orders(state, state.account(pos.account), out,
-                                        "Canceled: Auto-deleveraged", spec.symbol)
+        realise(
+            state,
+            out,
+            INSURANCE,
+            currency,
+            apply_position_fill(market, fund, -user_qty, -value, price),
+            ref,
+        )
+        lifecycle.cancel_account_orders(
+            state, state.account(pos.account), out, "Canceled: Auto-deleveraged", spec.symbol
+        )
         out.append(Deleveraged(state.ts_ns, pos.account, spec.symbol, user_qty, price, realised))
         _refresh(state, market, pos)
     _refresh(state, market, fund)
-    for order in [o for o in state.account(INSURANCE).orders.values()
-                  if o.symbol == spec.symbol]:
+    for order in [o for o in state.account(INSURANCE).orders.values() if o.symbol == spec.symbol]:
         placement.cancel_order(state, market, order, out, "Canceled: position deleveraged")
 
 
-def _refresh_account(state: State, account: int, currency: str, scan_markets: dict[str, None]
-                     ) -> None:
+def _refresh_account(
+    state: State, account: int, currency: str, scan_markets: dict[str, None]
+) -> None:
     """Re-derive the thresholds of ``account``'s positions in ``currency`` (its wallet or
     another of its positions changed) and keep the multi-market cross index up to date."""
     cross_open = 0
@@ -393,17 +451,41 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
         # same way (longs up, shorts down); the bankruptcy price needs the margin at risk.
         threshold = pos.liq_fine
         if threshold is not None:
-            liquidation = (-(-threshold // PRICE_FINE_PER_TICK) if pos.qty > 0
-                           else threshold // PRICE_FINE_PER_TICK)
-        at_risk = (figures.pos_margin - figures.pos_comm if pos.leverage_e2
-                   else bankrupt_margin(state, market, pos))  # cross: needs the account
-        bankrupt = price_for_value_fine(market.spec, pos.qty, pos.cost - at_risk, 1,
-                                        round_up=pos.qty > 0)
+            liquidation = (
+                -(-threshold // PRICE_FINE_PER_TICK)
+                if pos.qty > 0
+                else threshold // PRICE_FINE_PER_TICK
+            )
+        at_risk = (
+            figures.pos_margin - figures.pos_comm
+            if pos.leverage_e2
+            else bankrupt_margin(state, market, pos)
+        )  # cross: needs the account
+        bankrupt = price_for_value_fine(
+            market.spec, pos.qty, pos.cost - at_risk, 1, round_up=pos.qty > 0
+        )
     return PositionChanged(
-        state.ts_ns, pos.account, market.spec.symbol, pos.qty, pos.cost, pos.realised_pnl, 0,
-        pos.leverage_e2, pos.risk_limit, pos.deposit, figures.pos_init, figures.pos_comm,
-        figures.pos_margin, figures.pos_maint, figures.init_ppm, figures.maint_ppm, bankrupt,
-        liquidation, pos.margin_required - figures.pos_margin, pos.open_comm)
+        state.ts_ns,
+        pos.account,
+        market.spec.symbol,
+        pos.qty,
+        pos.cost,
+        pos.realised_pnl,
+        0,
+        pos.leverage_e2,
+        pos.risk_limit,
+        pos.deposit,
+        figures.pos_init,
+        figures.pos_comm,
+        figures.pos_margin,
+        figures.pos_maint,
+        figures.init_ppm,
+        figures.maint_ppm,
+        bankrupt,
+        liquidation,
+        pos.margin_required - figures.pos_margin,
+        pos.open_comm,
+    )
 
 
 def follow_up(state: State, out: list[object], start: int) -> None:

@@ -74,12 +74,18 @@ def position_figures(market: Market, pos: Position) -> PositionMargin:
         rates = tier_of(market, pos)
     funding = funding_paid_ppb(market, pos.qty)
     memo = pos.memo
-    if (memo is not None and pos.memo_value == value and pos.memo_rates is rates
-            and pos.memo_leverage_e2 == pos.leverage_e2 and pos.memo_funding_ppb == funding
-            and pos.memo_deposit == pos.deposit):
+    if (
+        memo is not None
+        and pos.memo_value == value
+        and pos.memo_rates is rates
+        and pos.memo_leverage_e2 == pos.leverage_e2
+        and pos.memo_funding_ppb == funding
+        and pos.memo_deposit == pos.deposit
+    ):
         return memo
-    memo = position_margin(value, rates, pos.leverage_e2, market.spec.taker_fee_ppm, funding,
-                           pos.deposit)
+    memo = position_margin(
+        value, rates, pos.leverage_e2, market.spec.taker_fee_ppm, funding, pos.deposit
+    )
     pos.memo = memo
     pos.memo_rates = rates
     pos.memo_value = value
@@ -102,8 +108,7 @@ def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
     return long_side if long_side > short_side else short_side
 
 
-def derivative_requirement(market: Market, pos: Position, buy_value: int,
-                           sell_value: int) -> int:
+def derivative_requirement(market: Market, pos: Position, buy_value: int, sell_value: int) -> int:
     """Position margin plus the margin of working orders (see the module docstring)."""
     if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0:
         # No position: only the orders' margin, at the initial rate of leverage or tier.

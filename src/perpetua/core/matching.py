@@ -32,8 +32,14 @@ from perpetua.core.orders import Order
 from perpetua.core.registry import retire
 from perpetua.core.state import Market, State
 
-__all__ = ["MatchEnd", "crosses", "crosses_all_or_none", "fillable_qty", "match",
-           "reduce_only_room"]
+__all__ = [
+    "MatchEnd",
+    "crosses",
+    "crosses_all_or_none",
+    "fillable_qty",
+    "match",
+    "reduce_only_room",
+]
 
 
 class MatchEnd(IntEnum):
@@ -84,8 +90,9 @@ def _level_at(book_side: BookSide, skip: int) -> Level | None:
     return book_side.levels[price]
 
 
-def match(state: State, market: Market, taker: Order, out: list[object],
-          executed: dict[int, Order]) -> MatchEnd:
+def match(
+    state: State, market: Market, taker: Order, out: list[object], executed: dict[int, Order]
+) -> MatchEnd:
     limit = taker.limit_price
     if limit is None:
         fail("taker without a limit price")
@@ -106,9 +113,16 @@ def match(state: State, market: Market, taker: Order, out: list[object],
     return MatchEnd.WALK_LIMIT
 
 
-def _match_level(state: State, market: Market, taker: Order, opposite: BookSide, level: Level,
-                 out: list[object], executed: dict[int, Order], budget: list[int]
-                 ) -> MatchEnd | None:
+def _match_level(
+    state: State,
+    market: Market,
+    taker: Order,
+    opposite: BookSide,
+    level: Level,
+    out: list[object],
+    executed: dict[int, Order],
+    budget: list[int],
+) -> MatchEnd | None:
     progressed = True
     while taker.leaves_qty > 0 and progressed:
         progressed = False
@@ -140,8 +154,16 @@ def _match_level(state: State, market: Market, taker: Order, opposite: BookSide,
     return None
 
 
-def _execute(state: State, market: Market, taker: Order, maker: Order, qty: int,
-             opposite: BookSide, level: Level, out: list[object]) -> None:
+def _execute(
+    state: State,
+    market: Market,
+    taker: Order,
+    maker: Order,
+    qty: int,
+    opposite: BookSide,
+    level: Level,
+    out: list[object],
+) -> None:
     shown = maker.display_qty != 0
     if shown:
         maker.visible_qty -= qty

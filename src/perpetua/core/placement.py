@@ -45,16 +45,30 @@ from perpetua.core.units import PPM, mul_div_ceil, mul_div_floor
 __all__ = ["activate", "cancel_order", "place", "reject"]
 
 _TRIGGER_SOURCES = ExecInst.MARK_PRICE | ExecInst.LAST_PRICE | ExecInst.INDEX_PRICE
-_STOP_TYPES = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
-               OrdType.LIMIT_IF_TOUCHED)
+_STOP_TYPES = (
+    OrdType.STOP,
+    OrdType.STOP_LIMIT,
+    OrdType.MARKET_IF_TOUCHED,
+    OrdType.LIMIT_IF_TOUCHED,
+)
 _PRICED = (OrdType.LIMIT, OrdType.STOP_LIMIT, OrdType.LIMIT_IF_TOUCHED)
 _STOP_PX_TYPES = _STOP_TYPES
 
 
-def reject(state: State, out: list[object], command: str, account: int, reason: Reason,
-           cl_ord_id: str = "", order_id: int = 0, required: int = 0, currency: str = "") -> None:
-    out.append(Rejected(state.ts_ns, command, account, reason, cl_ord_id, order_id, required,
-                        currency))
+def reject(
+    state: State,
+    out: list[object],
+    command: str,
+    account: int,
+    reason: Reason,
+    cl_ord_id: str = "",
+    order_id: int = 0,
+    required: int = 0,
+    currency: str = "",
+) -> None:
+    out.append(
+        Rejected(state.ts_ns, command, account, reason, cl_ord_id, order_id, required, currency)
+    )
 
 
 def _check_instrument(state: State, cmd: PlaceOrder) -> Reason:
@@ -255,13 +269,30 @@ def place(state: State, cmd: PlaceOrder, out: list[object]) -> Order | None:
     if cmd.ord_type == OrdType.PEGGED:
         price = _peg_price(market, side, cmd)
         if price is None:
-            reject(state, out, "PlaceOrder", cmd.account, Reason.PEG_NO_REFERENCE_PRICE,
-                   cmd.cl_ord_id)
+            reject(
+                state, out, "PlaceOrder", cmd.account, Reason.PEG_NO_REFERENCE_PRICE, cmd.cl_ord_id
+            )
             return None
-    order = Order(state.next_order_id, cmd.account, cmd.symbol, side, cmd.ord_type,
-                  _default_tif(cmd), cmd.exec_inst, qty, price, cmd.stop_px, cmd.display_qty,
-                  cmd.peg_price_type, cmd.peg_offset, cmd.contingency_type, cmd.cl_ord_id,
-                  cmd.cl_ord_link_id, cmd.text, cmd.ts_ns)
+    order = Order(
+        state.next_order_id,
+        cmd.account,
+        cmd.symbol,
+        side,
+        cmd.ord_type,
+        _default_tif(cmd),
+        cmd.exec_inst,
+        qty,
+        price,
+        cmd.stop_px,
+        cmd.display_qty,
+        cmd.peg_price_type,
+        cmd.peg_offset,
+        cmd.contingency_type,
+        cmd.cl_ord_id,
+        cmd.cl_ord_link_id,
+        cmd.text,
+        cmd.ts_ns,
+    )
     if _reduce_only_check(market, cmd.account, side, cmd.exec_inst, cmd.ord_type):
         _accept_canceled(state, market, order, out)
         return order
@@ -285,16 +316,19 @@ def _accept_canceled(state: State, market: Market, order: Order, out: list[objec
     pos = market.positions.get(order.account)
     held = 0 if pos is None else pos.qty
     side = "Buy" if order.side > 0 else "Sell"
-    text = (f"Canceled: Order had execInst of Close or ReduceOnly and side of {side} but "
-            f"current position is {held}")
+    text = (
+        f"Canceled: Order had execInst of Close or ReduceOnly and side of {side} but "
+        f"current position is {held}"
+    )
     state.next_order_id += 1
     register(state, market, order)
     out.append(order.to_event(state.ts_ns, ExecType.NEW, state.new_exec_id()))
     cancel_order(state, market, order, out, f"{text}\n{order.text}" if order.text else text)
 
 
-def _reduce_only_check(market: Market, account: int, side: int, exec_inst: int,
-                       ord_type: int) -> Reason:
+def _reduce_only_check(
+    market: Market, account: int, side: int, exec_inst: int, ord_type: int
+) -> Reason:
     if not exec_inst & (ExecInst.REDUCE_ONLY | ExecInst.CLOSE) or ord_type in _STOP_TYPES:
         return Reason.OK
     pos = market.positions.get(account)
@@ -346,8 +380,7 @@ def _limit_price(market: Market, order: Order) -> int | None:
         return None
     band = market.spec.price_band_ppm
     if order.side > 0:
-        return min(market.spec.max_price_ticks,
-                   reference + mul_div_floor(reference, band, PPM))
+        return min(market.spec.max_price_ticks, reference + mul_div_floor(reference, band, PPM))
     return max(1, reference - mul_div_floor(reference, band, PPM))
 
 
@@ -361,16 +394,26 @@ def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> 
         if order.side > 0:
             currency = spec.settl_currency
             quote = spot_quote_amount(spec, order.leaves_qty, price)
-            need = quote + mul_div_ceil(quote, max(margin.taker_rate_ppm(
-                state, market, order.account), 0), PPM)
+            need = quote + mul_div_ceil(
+                quote, max(margin.taker_rate_ppm(state, market, order.account), 0), PPM
+            )
         else:
             currency = spec.base_currency
             need = spot_base_amount(spec, order.leaves_qty)
         have = state.ledger.available(order.account, currency)
         if need <= have:
             return True
-        reject(state, out, "PlaceOrder", order.account, Reason.BALANCE_INSUFFICIENT,
-               order.cl_ord_id, 0, need, currency)
+        reject(
+            state,
+            out,
+            "PlaceOrder",
+            order.account,
+            Reason.BALANCE_INSUFFICIENT,
+            order.cl_ord_id,
+            0,
+            need,
+            currency,
+        )
         return False
     pos = market.position(order.account)
     value = market.value_abs(order.leaves_qty, price)
@@ -380,8 +423,17 @@ def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> 
     if reason == Reason.OK:
         return True
     market.drop_position_if_empty(pos)
-    reject(state, out, "PlaceOrder", order.account, reason, order.cl_ord_id, 0, required,
-           spec.settl_currency)
+    reject(
+        state,
+        out,
+        "PlaceOrder",
+        order.account,
+        reason,
+        order.cl_ord_id,
+        0,
+        required,
+        spec.settl_currency,
+    )
     return False
 
 
@@ -396,23 +448,32 @@ def activate(state: State, market: Market, order: Order, out: list[object]) -> N
     book = market.book
     opposite_best = book.opposite(order.side).best_price()
     would_cross = opposite_best is not None and (
-        opposite_best <= order.limit_price if order.side > 0 else opposite_best >=
-        order.limit_price)
+        opposite_best <= order.limit_price if order.side > 0 else opposite_best >= order.limit_price
+    )
     if order.exec_inst & ExecInst.PARTICIPATE_DO_NOT_INITIATE and would_cross:
-        cancel_order(state, market, order, out,
-                     "Canceled: Order had execInst of ParticipateDoNotInitiate")
+        cancel_order(
+            state, market, order, out, "Canceled: Order had execInst of ParticipateDoNotInitiate"
+        )
         return
     all_or_none = order.time_in_force == TimeInForce.FILL_OR_KILL or bool(
-        order.exec_inst & ExecInst.ALL_OR_NONE)
-    if all_or_none and would_cross and fillable_qty(market, order, order.leaves_qty) < (
-        order.leaves_qty
+        order.exec_inst & ExecInst.ALL_OR_NONE
+    )
+    if (
+        all_or_none
+        and would_cross
+        and fillable_qty(market, order, order.leaves_qty) < (order.leaves_qty)
     ):
         # It can neither fill whole now nor rest across the book: killed, like FillOrKill.
         # (An AllOrNone order that does not cross rests, hidden, and executes only whole.)
-        cancel_order(state, market, order, out,
-                     "Canceled: FillOrKill order could not be filled"
-                     if order.time_in_force == TimeInForce.FILL_OR_KILL
-                     else "Canceled: AllOrNone order could not be filled")
+        cancel_order(
+            state,
+            market,
+            order,
+            out,
+            "Canceled: FillOrKill order could not be filled"
+            if order.time_in_force == TimeInForce.FILL_OR_KILL
+            else "Canceled: AllOrNone order could not be filled",
+        )
         return
     end = MatchEnd.EXHAUSTED
     executed = state.executed
@@ -433,18 +494,27 @@ def _finish_filled(state: State, market: Market, order: Order) -> None:
     retire(state, market, order)
 
 
-def _rest_or_cancel(state: State, market: Market, order: Order, end: MatchEnd,
-                    out: list[object]) -> None:
+def _rest_or_cancel(
+    state: State, market: Market, order: Order, end: MatchEnd, out: list[object]
+) -> None:
     if end == MatchEnd.SELF_TRADE:
         cancel_order(state, market, order, out, "Canceled: Self trade prevention")
         return
     if end == MatchEnd.REDUCE_ONLY:
-        cancel_order(state, market, order, out,
-                     "Canceled: ReduceOnly order would have increased position")
+        cancel_order(
+            state, market, order, out, "Canceled: ReduceOnly order would have increased position"
+        )
         return
     if order.ord_type in (OrdType.MARKET, OrdType.STOP, OrdType.MARKET_IF_TOUCHED):
-        cancel_order(state, market, order, out, "Canceled: Market order outside price band"
-                     if order.cum_qty else "Canceled: no liquidity within the price band")
+        cancel_order(
+            state,
+            market,
+            order,
+            out,
+            "Canceled: Market order outside price band"
+            if order.cum_qty
+            else "Canceled: no liquidity within the price band",
+        )
         return
     if order.time_in_force in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
         cancel_order(state, market, order, out, "Canceled: ImmediateOrCancel")
@@ -455,8 +525,14 @@ def _rest_or_cancel(state: State, market: Market, order: Order, end: MatchEnd,
     start_working(state, market, order, rest=True, out=out)
 
 
-def cancel_order(state: State, market: Market, order: Order, out: list[object],
-                 text: str, status: OrdStatus = OrdStatus.CANCELED) -> None:
+def cancel_order(
+    state: State,
+    market: Market,
+    order: Order,
+    out: list[object],
+    text: str,
+    status: OrdStatus = OrdStatus.CANCELED,
+) -> None:
     """End a live order: out of the book, margin and holds released, retired."""
     stop_working(state, market, order, out)
     order.leaves_qty = 0

@@ -51,8 +51,11 @@ def set_leverage(state: State, cmd: SetLeverage, out: list[object]) -> None:
         reject(state, out, "SetLeverage", cmd.account, Reason.INSTRUMENT_UNKNOWN)
         return
     pos = market.position(cmd.account)
-    if not 0 <= cmd.leverage_e2 <= min(LEVERAGE_E2_MAX,
-                                       leverage_max_e2(market.spec, pos.risk_limit)):
+    if (
+        not 0
+        <= cmd.leverage_e2
+        <= min(LEVERAGE_E2_MAX, leverage_max_e2(market.spec, pos.risk_limit))
+    ):
         market.drop_position_if_empty(pos)
         reject(state, out, "SetLeverage", cmd.account, Reason.LEVERAGE_INVALID)
         return
@@ -64,8 +67,15 @@ def set_leverage(state: State, cmd: SetLeverage, out: list[object]) -> None:
     ok, required = _fits(state, market, pos, before)
     if not ok:
         pos.leverage_e2, pos.deposit = old
-        reject(state, out, "SetLeverage", cmd.account, Reason.BALANCE_INSUFFICIENT,
-               required=required, currency=market.spec.settl_currency)
+        reject(
+            state,
+            out,
+            "SetLeverage",
+            cmd.account,
+            Reason.BALANCE_INSUFFICIENT,
+            required=required,
+            currency=market.spec.settl_currency,
+        )
         return
     _apply(state, market, pos)
 
@@ -92,8 +102,15 @@ def set_risk_limit(state: State, cmd: SetRiskLimit, out: list[object]) -> None:
     ok, required = _fits(state, market, pos, before)
     if not ok:
         pos.risk_limit = old
-        reject(state, out, "SetRiskLimit", cmd.account, Reason.BALANCE_INSUFFICIENT,
-               required=required, currency=spec.settl_currency)
+        reject(
+            state,
+            out,
+            "SetRiskLimit",
+            cmd.account,
+            Reason.BALANCE_INSUFFICIENT,
+            required=required,
+            currency=spec.settl_currency,
+        )
         return
     _apply(state, market, pos)
 
@@ -115,7 +132,14 @@ def transfer_margin(state: State, cmd: TransferMargin, out: list[object]) -> Non
     ok, required = _fits(state, market, pos, before)
     if not ok:
         pos.deposit -= cmd.amount
-        reject(state, out, "TransferMargin", cmd.account, Reason.BALANCE_INSUFFICIENT,
-               required=required, currency=market.spec.settl_currency)
+        reject(
+            state,
+            out,
+            "TransferMargin",
+            cmd.account,
+            Reason.BALANCE_INSUFFICIENT,
+            required=required,
+            currency=market.spec.settl_currency,
+        )
         return
     _apply(state, market, pos)

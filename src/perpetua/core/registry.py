@@ -29,8 +29,7 @@ __all__ = [
     "unbook",
 ]
 
-_TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED,
-              OrdType.LIMIT_IF_TOUCHED)
+_TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED, OrdType.LIMIT_IF_TOUCHED)
 
 
 def is_stop_waiting(order: Order) -> bool:
@@ -57,8 +56,10 @@ def register(state: State, market: Market, order: Order) -> None:
 def retire(state: State, market: Market, order: Order) -> None:
     """Drop a terminal order from live state; it must no longer be working or waiting."""
     invariant(order.status in TERMINAL_STATUSES, "retire needs a terminal order")
-    invariant(not order.in_book and order.hold_amount == 0 and order.margin_qty == 0,
-              "retired order still holds book, balance or margin")
+    invariant(
+        not order.in_book and order.hold_amount == 0 and order.margin_qty == 0,
+        "retired order still holds book, balance or margin",
+    )
     acct = state.account(order.account)
     del state.orders[order.order_id]
     del acct.orders[order.order_id]
@@ -92,8 +93,9 @@ def retire(state: State, market: Market, order: Order) -> None:
     market.drop_position_if_empty(pos)
 
 
-def start_working(state: State, market: Market, order: Order, rest: bool,
-                  out: list[object]) -> None:
+def start_working(
+    state: State, market: Market, order: Order, rest: bool, out: list[object]
+) -> None:
     """Count ``order`` in margin or holds; with ``rest``, also put it in the book."""
     spec = market.spec
     pos = market.position(order.account)
@@ -103,12 +105,12 @@ def start_working(state: State, market: Market, order: Order, rest: bool,
         margin.retrack(state, market, pos, order, order.leaves_qty)
     if rest:
         display = order.display_qty
-        order.visible_qty = order.leaves_qty if display is None else min(display,
-                                                                         order.leaves_qty)
+        order.visible_qty = order.leaves_qty if display is None else min(display, order.leaves_qty)
         level = market.book.side(order.side).add(order)
         if order.display_qty != 0:
-            out.append(BookLevel(state.ts_ns, spec.symbol, order.side, level.price,
-                                 level.visible_size))
+            out.append(
+                BookLevel(state.ts_ns, spec.symbol, order.side, level.price, level.visible_size)
+            )
 
 
 def unbook(state: State, market: Market, order: Order, out: list[object]) -> None:

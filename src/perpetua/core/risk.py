@@ -118,8 +118,14 @@ def closing_fee(value: int, pos_init: int, taker_fee_ppm: int) -> int:
     return _ceil_div((value + pos_init) * taker_fee_ppm, PPM) if taker_fee_ppm > 0 else 0
 
 
-def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_ppm: int,
-                    funding_ppb_paid: int, deposit: int) -> PositionMargin:
+def position_margin(
+    value: int,
+    rates: TierRates,
+    leverage_e2: int,
+    taker_fee_ppm: int,
+    funding_ppb_paid: int,
+    deposit: int,
+) -> PositionMargin:
     """Margin figures of a position of absolute cost ``value``.
 
     ``leverage_e2`` 0 means cross; ``funding_ppb_paid`` is the next funding rate's magnitude
@@ -133,12 +139,14 @@ def position_margin(value: int, rates: TierRates, leverage_e2: int, taker_fee_pp
     pos_comm = closing_fee(value, pos_init, taker_fee_ppm)
     funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)
     pos_maint = _ceil_div(value * rates.maint_ppm, PPM) + pos_comm + funding
-    return PositionMargin(pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint,
-                          init_ppm, rates.maint_ppm)
+    return PositionMargin(
+        pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint, init_ppm, rates.maint_ppm
+    )
 
 
-def price_for_value_fine(spec: InstrumentSpec, qty: int, value: int, fine_per_tick: int,
-                         round_up: bool) -> int | None:
+def price_for_value_fine(
+    spec: InstrumentSpec, qty: int, value: int, fine_per_tick: int, round_up: bool
+) -> int | None:
     """The price, in ``1/fine_per_tick`` ticks, at which ``qty`` contracts are worth ``value``
     (signed, BitMEX convention), rounded up or down; None when no positive price has that
     value (e.g. a margin larger than the position's whole value on an inverse short)."""

@@ -25,8 +25,7 @@ _NS_PER_MS = 1_000_000
 _FINE_PER_TWAP_UNIT = 1_000
 
 
-def record_index(market: Market, previous_fine: int | None, previous_ns: int,
-                 now_ns: int) -> None:
+def record_index(market: Market, previous_fine: int | None, previous_ns: int, now_ns: int) -> None:
     """Add the index that held from ``previous_ns`` to ``now_ns`` to the settlement TWAP."""
     expiry = market.spec.expiry_ns
     if not expiry or previous_fine is None:
@@ -61,8 +60,9 @@ def settle(state: State, market: Market, out: list[object]) -> None:
     if price is None or price <= 0:
         return  # nothing to settle on: stays open until an index arrives
     for acct_id in sorted({o.account for o in state.orders.values() if o.symbol == spec.symbol}):
-        lifecycle.cancel_account_orders(state, state.account(acct_id), out,
-                                        "Canceled: instrument settled", spec.symbol)
+        lifecycle.cancel_account_orders(
+            state, state.account(acct_id), out, "Canceled: instrument settled", spec.symbol
+        )
     ledger = state.ledger
     currency = spec.settl_currency
     ts = state.ts_ns
@@ -80,19 +80,22 @@ def settle(state: State, market: Market, out: list[object]) -> None:
         if pos.account > 0:
             fee = min(fee, ledger.available(pos.account, currency))
         if fee > 0 and pos.account > 0:
-            ledger.transfer(out, ts, pos.account, FEES, currency, fee,
-                            TransferCode.SETTLEMENT_FEE, ref)
+            ledger.transfer(
+                out, ts, pos.account, FEES, currency, fee, TransferCode.SETTLEMENT_FEE, ref
+            )
         else:
             fee = 0
         out.append(PositionSettled(ts, pos.account, spec.symbol, qty, price, realised, fee))
         margin.refresh_requirement(state, market, pos)
         state.touched_positions[(spec.symbol, pos.account)] = pos
     if residue > 0:
-        ledger.transfer(out, ts, CLEARING, RESIDUE, currency, residue,
-                        TransferCode.SETTLEMENT_RESIDUE, 0)
+        ledger.transfer(
+            out, ts, CLEARING, RESIDUE, currency, residue, TransferCode.SETTLEMENT_RESIDUE, 0
+        )
     elif residue < 0:
-        ledger.transfer(out, ts, RESIDUE, CLEARING, currency, -residue,
-                        TransferCode.SETTLEMENT_RESIDUE, 0)
+        ledger.transfer(
+            out, ts, RESIDUE, CLEARING, currency, -residue, TransferCode.SETTLEMENT_RESIDUE, 0
+        )
     market.state = "Settled"
     out.append(Settled(ts, spec.symbol, price, "Settlement"))
     out.append(InstrumentStateChanged(ts, spec.symbol, "Settled"))

@@ -69,7 +69,6 @@ POSITION_FIELDS = (
 DEFAULT_INTEREST_PPB = 100_000
 
 
-
 class FundingState:
     """A market's funding, fair-price and settlement state (funding.py, pricing.py,
     settlement.py)."""
@@ -96,8 +95,15 @@ class Position:
     Besides ``POSITION_FIELDS`` (the state) it keeps the last margin figures computed for it
     and their inputs (``margin.position_figures``'s memo: derived, never in snapshots)."""
 
-    __slots__ = (*POSITION_FIELDS, "memo", "memo_deposit", "memo_funding_ppb",
-                 "memo_leverage_e2", "memo_rates", "memo_value")
+    __slots__ = (
+        *POSITION_FIELDS,
+        "memo",
+        "memo_deposit",
+        "memo_funding_ppb",
+        "memo_leverage_e2",
+        "memo_rates",
+        "memo_value",
+    )
 
     def __init__(self, account: int, symbol: str, risk_limit: int = 0) -> None:
         self.account = account
@@ -166,8 +172,9 @@ class Market:
         "value_sign",
     )
 
-    def __init__(self, spec: InstrumentSpec,
-                 account_positions: dict[int, dict[str, Position]] | None = None) -> None:
+    def __init__(
+        self, spec: InstrumentSpec, account_positions: dict[int, dict[str, Position]] | None = None
+    ) -> None:
         self.spec = spec
         self.state = spec.state
         self.book = OrderBook(spec.symbol)
@@ -218,11 +225,13 @@ class Market:
         """Signed contract value at a price in millionths of a tick (marks), truncated."""
         magnitude = qty if qty >= 0 else -qty
         if self.inverse:
-            amount = magnitude * self.value_num * PRICE_FINE_PER_TICK // (
-                price_fine * self.value_den)
+            amount = (
+                magnitude * self.value_num * PRICE_FINE_PER_TICK // (price_fine * self.value_den)
+            )
         else:
-            amount = magnitude * price_fine * self.value_num // (
-                self.value_den * PRICE_FINE_PER_TICK)
+            amount = (
+                magnitude * price_fine * self.value_num // (self.value_den * PRICE_FINE_PER_TICK)
+            )
         return self.value_sign * amount if qty >= 0 else -self.value_sign * amount
 
     def position(self, account: int) -> Position:
@@ -234,8 +243,11 @@ class Market:
         return pos
 
     def drop_position_if_empty(self, pos: Position) -> None:
-        if (self.positions.get(pos.account) is pos and pos.liq_fine is None
-                and pos.is_empty(self.spec.risk_limit)):
+        if (
+            self.positions.get(pos.account) is pos
+            and pos.liq_fine is None
+            and pos.is_empty(self.spec.risk_limit)
+        ):
             del self.positions[pos.account]
             held = self.account_positions[pos.account]
             del held[self.spec.symbol]

@@ -36,8 +36,17 @@ def publish_mark(state: State, market: Market, out: list[object]) -> None:
     if mark is None or index is None:
         return
     f = market.funding
-    out.append(MarkUpdated(state.ts_ns, market.spec.symbol, mark, index, f.rate_ppb,
-                           f.indicative_rate_ppb, f.next_funding_ns))
+    out.append(
+        MarkUpdated(
+            state.ts_ns,
+            market.spec.symbol,
+            mark,
+            index,
+            f.rate_ppb,
+            f.indicative_rate_ppb,
+            f.next_funding_ns,
+        )
+    )
     state.touched_marks[market.spec.symbol] = None
 
 
@@ -95,8 +104,9 @@ def run_due(state: State, market: Market, out: list[object]) -> None:
     publish_mark(state, market, out)
 
 
-def list_future(state: State, root: str, year: int, quarter: int, index: int,
-                listing_ns: int | None = None) -> InstrumentSpec:
+def list_future(
+    state: State, root: str, year: int, quarter: int, index: int, listing_ns: int | None = None
+) -> InstrumentSpec:
     """The spec of a quarterly listed now, or at ``listing_ns`` when restored (its market is
     added by the engine): listed at its scheduled time, or now if that is earlier."""
     if listing_ns is None:

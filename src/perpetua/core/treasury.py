@@ -58,17 +58,31 @@ def deposit(state: State, cmd: Deposit, out: list[object]) -> None:
     if cmd.currency not in state.ledger.balances:
         reject(state, out, "Deposit", cmd.account, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0 or cmd.account <= 0:
-        reject(state, out, "Deposit", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE
-               if cmd.amount <= 0 else Reason.ACCOUNT_UNKNOWN)
+        reject(
+            state,
+            out,
+            "Deposit",
+            cmd.account,
+            Reason.AMOUNT_MUST_BE_POSITIVE if cmd.amount <= 0 else Reason.ACCOUNT_UNKNOWN,
+        )
     elif not cmd.transfer_id or cmd.transfer_id in state.deposits:
         reject(state, out, "Deposit", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
     else:
         state.deposits[cmd.transfer_id] = cmd.account
         state.account(cmd.account)
-        state.ledger.transfer(out, state.ts_ns, EXTERNAL, cmd.account, cmd.currency,
-                              cmd.amount, TransferCode.DEPOSIT, 0)
-        out.append(DepositCredited(state.ts_ns, cmd.transfer_id, cmd.account, cmd.currency,
-                                   cmd.amount))
+        state.ledger.transfer(
+            out,
+            state.ts_ns,
+            EXTERNAL,
+            cmd.account,
+            cmd.currency,
+            cmd.amount,
+            TransferCode.DEPOSIT,
+            0,
+        )
+        out.append(
+            DepositCredited(state.ts_ns, cmd.transfer_id, cmd.account, cmd.currency, cmd.amount)
+        )
 
 
 def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) -> None:
@@ -84,13 +98,28 @@ def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) 
         return
     total = cmd.amount + cmd.fee
     if _withdrawable(state, cmd.account, cmd.currency) < total:
-        reject(state, out, "WithdrawalRequest", cmd.account, Reason.BALANCE_INSUFFICIENT,
-               required=total, currency=cmd.currency)
+        reject(
+            state,
+            out,
+            "WithdrawalRequest",
+            cmd.account,
+            Reason.BALANCE_INSUFFICIENT,
+            required=total,
+            currency=cmd.currency,
+        )
         return
     withdrawal = Withdrawal(cmd.withdrawal_id, cmd.account, cmd.currency, cmd.amount, cmd.fee)
     state.withdrawals[cmd.withdrawal_id] = withdrawal
-    ledger.transfer(out, state.ts_ns, cmd.account, WITHDRAWAL_TRANSIT, cmd.currency, total,
-                    TransferCode.WITHDRAWAL_HOLD, 0)
+    ledger.transfer(
+        out,
+        state.ts_ns,
+        cmd.account,
+        WITHDRAWAL_TRANSIT,
+        cmd.currency,
+        total,
+        TransferCode.WITHDRAWAL_HOLD,
+        0,
+    )
     _publish(state, withdrawal, out)
 
 
@@ -115,22 +144,41 @@ def wallet_transfer(state: State, cmd: WalletTransfer, out: list[object]) -> Non
     elif not cmd.transfer_id or key in state.deposits:
         reject(state, out, "WalletTransfer", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
     elif _withdrawable(state, cmd.account, cmd.currency) < cmd.amount:
-        reject(state, out, "WalletTransfer", cmd.account, Reason.BALANCE_INSUFFICIENT,
-               required=cmd.amount, currency=cmd.currency)
+        reject(
+            state,
+            out,
+            "WalletTransfer",
+            cmd.account,
+            Reason.BALANCE_INSUFFICIENT,
+            required=cmd.amount,
+            currency=cmd.currency,
+        )
     else:
         state.deposits[key] = cmd.account
         state.account(cmd.to_account)
-        state.ledger.transfer(out, state.ts_ns, cmd.account, cmd.to_account, cmd.currency,
-                              cmd.amount, TransferCode.WALLET_TRANSFER, 0)
+        state.ledger.transfer(
+            out,
+            state.ts_ns,
+            cmd.account,
+            cmd.to_account,
+            cmd.currency,
+            cmd.amount,
+            TransferCode.WALLET_TRANSFER,
+            0,
+        )
 
 
 def _publish(state: State, w: Withdrawal, out: list[object]) -> None:
-    out.append(WithdrawalUpdated(state.ts_ns, w.withdrawal_id, w.account, w.currency, w.amount,
-                                 w.fee, w.status))
+    out.append(
+        WithdrawalUpdated(
+            state.ts_ns, w.withdrawal_id, w.account, w.currency, w.amount, w.fee, w.status
+        )
+    )
 
 
-def _pending(state: State, withdrawal_id: str, command: str, out: list[object]
-             ) -> Withdrawal | None:
+def _pending(
+    state: State, withdrawal_id: str, command: str, out: list[object]
+) -> Withdrawal | None:
     withdrawal = state.withdrawals.get(withdrawal_id)
     if withdrawal is None:
         reject(state, out, command, 0, Reason.WITHDRAWAL_NOT_FOUND)
@@ -146,8 +194,16 @@ def withdrawal_cancel(state: State, cmd: WithdrawalCancel, out: list[object]) ->
     if w is None:
         return
     _move(w, "Canceled")
-    state.ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, w.account, w.currency,
-                          w.amount + w.fee, TransferCode.WITHDRAWAL_RELEASE, 0)
+    state.ledger.transfer(
+        out,
+        state.ts_ns,
+        WITHDRAWAL_TRANSIT,
+        w.account,
+        w.currency,
+        w.amount + w.fee,
+        TransferCode.WITHDRAWAL_RELEASE,
+        0,
+    )
     _publish(state, w, out)
 
 
@@ -157,11 +213,27 @@ def withdrawal_complete(state: State, cmd: WithdrawalComplete, out: list[object]
         return
     _move(w, "Completed")
     ledger = state.ledger
-    ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, EXTERNAL, w.currency, w.amount,
-                    TransferCode.WITHDRAWAL_COMPLETE, 0)
+    ledger.transfer(
+        out,
+        state.ts_ns,
+        WITHDRAWAL_TRANSIT,
+        EXTERNAL,
+        w.currency,
+        w.amount,
+        TransferCode.WITHDRAWAL_COMPLETE,
+        0,
+    )
     if w.fee:
-        ledger.transfer(out, state.ts_ns, WITHDRAWAL_TRANSIT, FEES, w.currency, w.fee,
-                        TransferCode.WITHDRAWAL_FEE, 0)
+        ledger.transfer(
+            out,
+            state.ts_ns,
+            WITHDRAWAL_TRANSIT,
+            FEES,
+            w.currency,
+            w.fee,
+            TransferCode.WITHDRAWAL_FEE,
+            0,
+        )
     _publish(state, w, out)
 
 

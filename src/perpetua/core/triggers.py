@@ -100,13 +100,15 @@ def _trigger(state: State, market: Market, order: Order, out: list[object]) -> N
     if order.contingency_type == ContingencyType.ONE_CANCELS_THE_OTHER:
         _cancel_siblings(state, order, out)
     if not reducible:
-        placement.cancel_order(state, market, order, out,
-                               "Canceled: ReduceOnly order would have increased position")
+        placement.cancel_order(
+            state, market, order, out, "Canceled: ReduceOnly order would have increased position"
+        )
         return
     order.limit_price = placement._limit_price(market, order)
     if not placement._money_ok(state, market, order, []):
-        placement.cancel_order(state, market, order, out,
-                               "Canceled: insufficient margin when triggered")
+        placement.cancel_order(
+            state, market, order, out, "Canceled: insufficient margin when triggered"
+        )
         return
     placement.activate(state, market, order, out)
 
@@ -144,8 +146,9 @@ def _cancel_siblings(state: State, order: Order, out: list[object]) -> None:
         if sibling is None or sibling is order:
             continue
         market = state.markets[sibling.symbol]
-        placement.cancel_order(state, market, sibling, out,
-                               "Canceled: OneCancelsTheOther sibling executed")
+        placement.cancel_order(
+            state, market, sibling, out, "Canceled: OneCancelsTheOther sibling executed"
+        )
 
 
 def _release_followers(state: State, order: Order, out: list[object]) -> None:
@@ -158,8 +161,9 @@ def _release_followers(state: State, order: Order, out: list[object]) -> None:
         market = state.markets[follower.symbol]
         follower.limit_price = placement._limit_price(market, follower)
         if not placement._money_ok(state, market, follower, []):
-            placement.cancel_order(state, market, follower, out,
-                                   "Canceled: insufficient margin when released")
+            placement.cancel_order(
+                state, market, follower, out, "Canceled: insufficient margin when released"
+            )
             continue
         follower.working = True
         out.append(follower.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
@@ -178,8 +182,11 @@ def follow_up(state: State, out: list[object]) -> None:
             touched[(order.symbol, order.account)] = None
             if order.contingency_type == ContingencyType.ONE_CANCELS_THE_OTHER:
                 _cancel_siblings(state, order, out)
-            elif (order.contingency_type == ContingencyType.ONE_TRIGGERS_THE_OTHER
-                  and order.status == OrdStatus.FILLED and not order.held_by_link):
+            elif (
+                order.contingency_type == ContingencyType.ONE_TRIGGERS_THE_OTHER
+                and order.status == OrdStatus.FILLED
+                and not order.held_by_link
+            ):
                 _release_followers(state, order, out)
         for symbol, account in touched:
             enforce_reduce_only(state, state.markets[symbol], account, out)
@@ -192,7 +199,8 @@ def enforce_reduce_only(state: State, market: Market, account: int, out: list[ob
     if acct is None or account not in market.reduce_only_counts:
         return
     reducing = [
-        o for o in acct.orders.values()
+        o
+        for o in acct.orders.values()
         if o.symbol == market.spec.symbol and o.reduce_only and o.working
     ]
     if not reducing:
@@ -205,8 +213,13 @@ def enforce_reduce_only(state: State, market: Market, account: int, out: list[ob
     room = abs(held)
     for order in reducing:
         if held == 0 or order.side != closing_side or room == 0:
-            placement.cancel_order(state, market, order, out,
-                                   "Canceled: ReduceOnly order would have increased position")
+            placement.cancel_order(
+                state,
+                market,
+                order,
+                out,
+                "Canceled: ReduceOnly order would have increased position",
+            )
             continue
         if order.leaves_qty > room:
             lifecycle.shrink_working(state, market, order, room, out)

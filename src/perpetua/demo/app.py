@@ -88,15 +88,17 @@ class DemoOptions:
 def demo_markets(selected: tuple[str, ...]) -> list[InstrumentSpec]:
     """The tradable markets of the default catalogue, in catalogue order, or the ``selected``
     ones (ValueError naming any unknown symbol)."""
-    tradable = [s for s in default_catalogue() if s.kind != InstrumentKind.INDEX
-                and s.state == "Open"]
+    tradable = [
+        s for s in default_catalogue() if s.kind != InstrumentKind.INDEX and s.state == "Open"
+    ]
     if not selected:
         return tradable
     known = {s.symbol for s in tradable}
     unknown = [s for s in selected if s not in known]
     if unknown:
-        raise ValueError(f"unknown markets {', '.join(unknown)};"
-                         f" listed: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"unknown markets {', '.join(unknown)}; listed: {', '.join(sorted(known))}"
+        )
     return [s for s in tradable if s.symbol in selected]
 
 
@@ -106,8 +108,9 @@ def _feeds(options: DemoOptions, markets: list[InstrumentSpec]) -> FeedsConfig:
     if options.replay is not None:
         wanted = referenced_indices(markets)
         held = {row.symbol for row in load_replay(options.replay)} & wanted
-        replayed = {symbol: IndexSourceConfig("replay", path=options.replay)
-                    for symbol in sorted(held)}
+        replayed = {
+            symbol: IndexSourceConfig("replay", path=options.replay) for symbol in sorted(held)
+        }
     return FeedsConfig(seed=options.seed, default="simulated", indices=replayed)
 
 
@@ -122,29 +125,40 @@ def _start_ns(options: DemoOptions, recovered_ns: int) -> int:
     return max(requested, recovered_ns)
 
 
-def _banner(options: DemoOptions, you: Any, operator_key: str, start_ns: int,
-            markets: list[InstrumentSpec], outbox: Any = None) -> str:
+def _banner(
+    options: DemoOptions,
+    you: Any,
+    operator_key: str,
+    start_ns: int,
+    markets: list[InstrumentSpec],
+    outbox: Any = None,
+) -> str:
     base = f"http://{options.host}:{options.port}"
-    mail = f"  mail        {outbox.path} (sign-up, reset and notice mails, one file each)" \
-        if outbox is not None else "  mail        sent to PERPETUA_SMTP_URL"
-    return "\n".join([
-        "Perpetua demo exchange is running",
-        f"  Terminal    {base}/",
-        f"  REST        {base}/api/v1",
-        f"  WebSocket   ws://{options.host}:{options.port}/realtime",
-        f"  Explorer    {base}/api/explorer",
-        f"  API key     {you.key_id}",
-        f"  API secret  {you.secret}",
-        f"  (user {you.user_id}: 10 XBT, 100000 USDT, 100 ETH, 100000 BMEX from the faucet)",
-        f"  operator    x-operator-key: {operator_key}",
-        f"  sign up     POST {base}/api/v1/user/register (email, password)",
-        mail,
-        f"  markets     {', '.join(s.symbol for s in markets)}",
-        f"  time        {iso_ms(start_ns)} x{options.speed:g}, seed {options.seed},"
-        f" data dir {options.data_dir}",
-        "Ctrl-C stops; run the same command again to resume.",
-        "",
-    ])
+    mail = (
+        f"  mail        {outbox.path} (sign-up, reset and notice mails, one file each)"
+        if outbox is not None
+        else "  mail        sent to PERPETUA_SMTP_URL"
+    )
+    return "\n".join(
+        [
+            "Perpetua demo exchange is running",
+            f"  Terminal    {base}/",
+            f"  REST        {base}/api/v1",
+            f"  WebSocket   ws://{options.host}:{options.port}/realtime",
+            f"  Explorer    {base}/api/explorer",
+            f"  API key     {you.key_id}",
+            f"  API secret  {you.secret}",
+            f"  (user {you.user_id}: 10 XBT, 100000 USDT, 100 ETH, 100000 BMEX from the faucet)",
+            f"  operator    x-operator-key: {operator_key}",
+            f"  sign up     POST {base}/api/v1/user/register (email, password)",
+            mail,
+            f"  markets     {', '.join(s.symbol for s in markets)}",
+            f"  time        {iso_ms(start_ns)} x{options.speed:g}, seed {options.seed},"
+            f" data dir {options.data_dir}",
+            "Ctrl-C stops; run the same command again to resume.",
+            "",
+        ]
+    )
 
 
 class _DemoServer(uvicorn.Server):
@@ -181,9 +195,13 @@ class _Demo:
         self.config = VenueConfig(
             data_dir=options.data_dir,
             operator_key=operator_key(VenueConfig(operator_key=options.operator_key)),
-            server=ServerConfig(host=options.host, port=options.port,
-                                log_level=options.log_level, log_format="text",
-                                forwarded_allow_ips=options.forwarded_allow_ips),
+            server=ServerConfig(
+                host=options.host,
+                port=options.port,
+                log_level=options.log_level,
+                log_format="text",
+                forwarded_allow_ips=options.forwarded_allow_ips,
+            ),
             rate_limits_enabled=options.rate_limits,
             # BitMEX's limits per account; per IP a local demo's would throttle everyone at
             # once (every client here is 127.0.0.1), so anonymous requests get more
@@ -192,9 +210,14 @@ class _Demo:
         )
         self.operator_key = self.config.operator_key
         # recovered, the projector caught up, the gateway's views seeded: as `perpetua run`
-        self.venue = open_venue(self.config, clock=self.clock, begin=self._begin,
-                                markets=self.markets, saved_prices=self.state.feed()[1],
-                                password_hasher=DEMO_PASSWORD_HASHER)
+        self.venue = open_venue(
+            self.config,
+            clock=self.clock,
+            begin=self._begin,
+            markets=self.markets,
+            saved_prices=self.state.feed()[1],
+            password_hasher=DEMO_PASSWORD_HASHER,
+        )
         self.app = with_metrics(self.venue)
         self.sequencer: Any = self.venue.sequencer
         self.accounts = self.venue.accounts
@@ -224,15 +247,24 @@ class _Demo:
             time.sleep(0.05)
         self.venue.start_feeds()  # the first values go out now, at the held start time
         try:
-            self.traders = build_traders(self.options, self.markets, self.state, self.accounts,
-                                         self.sequencer)
+            self.traders = build_traders(
+                self.options, self.markets, self.state, self.accounts, self.sequencer
+            )
         except Exception as error:
             self.failure = error
             log.exception("demo set-up failed; stopping")
             server.should_exit = True
             return
-        sys.stdout.write(_banner(self.options, self.traders.you, self.operator_key,
-                                 self.start_ns, self.markets, self.outbox))
+        sys.stdout.write(
+            _banner(
+                self.options,
+                self.traders.you,
+                self.operator_key,
+                self.start_ns,
+                self.markets,
+                self.outbox,
+            )
+        )
         sys.stdout.flush()
         self.clock.release()
         if self.options.bots and not self.stopping.is_set():
@@ -254,7 +286,8 @@ class _Demo:
         sys.stderr.write(
             f"[demo] {iso_ms(self.clock.now_ns())} seq {snap['seq']} trades"
             f" {snap['trades_total']} funding {snap['funding_events']} liquidations"
-            f" {snap['liquidations']} .BXBT {price}\n")
+            f" {snap['liquidations']} .BXBT {price}\n"
+        )
 
     def save_feed(self) -> None:
         if self.simulator is not None:
@@ -281,7 +314,8 @@ class _Demo:
         summary["durable_seq"] = self.sequencer.stats().durable_seq
         if self.traders is not None:
             summary["gambler_liquidations"] = self.stats.liquidations_of(
-                self.traders.gambler_accounts)
+                self.traders.gambler_accounts
+            )
         return summary
 
 
@@ -291,8 +325,9 @@ def run_demo(options: DemoOptions) -> int:
     demo.venue.start()
     config = server_config(demo.app, demo.config.server)
     server = _DemoServer(config, demo)
-    starter = threading.Thread(target=demo.start_traders, args=(server,), daemon=True,
-                               name="perpetua-demo-start")
+    starter = threading.Thread(
+        target=demo.start_traders, args=(server,), daemon=True, name="perpetua-demo-start"
+    )
     summary: dict[str, Any] = {}
 
     async def serve() -> None:

@@ -112,9 +112,17 @@ class MarketMaker:
     away from the other goes first, so the maker never crosses itself, and a level is never
     pulled before its replacement is in: the book is never empty while the maker runs."""
 
-    def __init__(self, client: RestClient, market: Market, cache: PriceCache, params: QuoteParams,
-                 rng: random.Random, level_value: Decimal, inventory_levels: int,
-                 refresh_s: float = 1.5) -> None:
+    def __init__(
+        self,
+        client: RestClient,
+        market: Market,
+        cache: PriceCache,
+        params: QuoteParams,
+        rng: random.Random,
+        level_value: Decimal,
+        inventory_levels: int,
+        refresh_s: float = 1.5,
+    ) -> None:
         self.name = f"maker {market.symbol}"
         self.client = client
         self.market = market
@@ -134,8 +142,9 @@ class MarketMaker:
             return 0.5
         if not self.sized:
             qty = contracts_for_value(self.market, self.level_value, reference)
-            self.params = replace(self.params, level_qty=qty,
-                                  inventory_max=self.inventory_levels * qty)
+            self.params = replace(
+                self.params, level_qty=qty, inventory_max=self.inventory_levels * qty
+            )
             self.sized = True
         if not self.market.is_spot and self.rounds % 2 == 0:
             self.inventory = _position_qty(self.client, self.market.symbol)
@@ -150,8 +159,10 @@ class MarketMaker:
 
     def _open_orders(self) -> dict[str, list[dict[str, Any]]]:
         """The maker's open orders by side, best first (bids high to low, asks low to high)."""
-        rows = self.client.get("/order", {"symbol": self.market.symbol, "count": 500,
-                                          "filter": json.dumps({"open": True})})
+        rows = self.client.get(
+            "/order",
+            {"symbol": self.market.symbol, "count": 500, "filter": json.dumps({"open": True})},
+        )
         sides: dict[str, list[dict[str, Any]]] = {"Buy": [], "Sell": []}
         for row in rows:
             if row.get("side") in sides and row.get("ordType") == "Limit":
@@ -172,13 +183,21 @@ class MarketMaker:
             orders, levels = live[side], wanted[side]
             for order, (price, qty) in zip(orders, levels, strict=False):
                 if Decimal(str(order["price"])) != price or int(order["leavesQty"]) != qty:
-                    amends[side].append({"orderID": order["orderID"], "price": price,
-                                         "leavesQty": qty})
-            surplus.extend(order["orderID"] for order in orders[len(levels):])
-            placed.extend({"symbol": self.market.symbol, "side": side, "orderQty": qty,
-                           "price": price, "ordType": "Limit",
-                           "execInst": "ParticipateDoNotInitiate"}
-                          for price, qty in levels[len(orders):])
+                    amends[side].append(
+                        {"orderID": order["orderID"], "price": price, "leavesQty": qty}
+                    )
+            surplus.extend(order["orderID"] for order in orders[len(levels) :])
+            placed.extend(
+                {
+                    "symbol": self.market.symbol,
+                    "side": side,
+                    "orderQty": qty,
+                    "price": price,
+                    "ordType": "Limit",
+                    "execInst": "ParticipateDoNotInitiate",
+                }
+                for price, qty in levels[len(orders) :]
+            )
         # Up: asks move first (away from the bids), then bids follow; down: the reverse.
         rising = _rising(live, wanted)
         ordered = amends["Sell"] + amends["Buy"] if rising else amends["Buy"] + amends["Sell"]
@@ -195,8 +214,9 @@ class MarketMaker:
             self.client.delete("/order", {"orderID": json.dumps(surplus)})
 
 
-def _rising(live: dict[str, list[dict[str, Any]]],
-            wanted: dict[str, list[tuple[Decimal, int]]]) -> bool:
+def _rising(
+    live: dict[str, list[dict[str, Any]]], wanted: dict[str, list[tuple[Decimal, int]]]
+) -> bool:
     """Does the new ladder sit above the live quotes (compared at the best bid, else ask)?"""
     for side in ("Buy", "Sell"):
         if live[side] and wanted[side]:
@@ -205,9 +225,16 @@ def _rising(live: dict[str, list[dict[str, Any]]],
 
 
 class Taker:
-    def __init__(self, name: str, client: RestClient, markets: list[Market], cache: PriceCache,
-                 level_values: dict[str, Decimal], rng: random.Random,
-                 mean_interval_s: float = 0.7) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: RestClient,
+        markets: list[Market],
+        cache: PriceCache,
+        level_values: dict[str, Decimal],
+        rng: random.Random,
+        mean_interval_s: float = 0.7,
+    ) -> None:
         self.name = name
         self.client = client
         self.markets = list(markets)
@@ -247,8 +274,10 @@ class Taker:
         qty = self._size(market, price)
         side = self._side(market, qty)
         try:
-            order = self.client.post("/order", {"symbol": market.symbol, "side": side,
-                                                "orderQty": qty, "ordType": "Market"})
+            order = self.client.post(
+                "/order",
+                {"symbol": market.symbol, "side": side, "orderQty": qty, "ordType": "Market"},
+            )
         except ApiRejected as error:
             log.debug("%s on %s: %s", self.name, market.symbol, error.message)
             self.paused_until[market.symbol] = self.clock() + PAUSE_CLOSED_S
@@ -260,10 +289,19 @@ class Taker:
 
 
 class Gambler:
-    def __init__(self, name: str, client: RestClient, market: Market, cache: PriceCache,
-                 side: str, top_up: Callable[[], None], utilisation: Decimal = Decimal("0.9"),
-                 poll_s: float = 0.5, leverage: Decimal | None = GAMBLER_LEVERAGE,
-                 account: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: RestClient,
+        market: Market,
+        cache: PriceCache,
+        side: str,
+        top_up: Callable[[], None],
+        utilisation: Decimal = Decimal("0.9"),
+        poll_s: float = 0.5,
+        leverage: Decimal | None = GAMBLER_LEVERAGE,
+        account: int = 0,
+    ) -> None:
         self.name = name
         self.account = account  # the exchange's account id (its liquidations are counted there)
         self.leverage = leverage  # isolated, set once; None: cross margin on a thin wallet
@@ -297,8 +335,15 @@ class Gambler:
             self._top_up()
             return self.poll_s
         try:
-            order = self.client.post("/order", {"symbol": self.market.symbol, "side": self.side,
-                                                "orderQty": qty, "ordType": "Market"})
+            order = self.client.post(
+                "/order",
+                {
+                    "symbol": self.market.symbol,
+                    "side": self.side,
+                    "orderQty": qty,
+                    "ordType": "Market",
+                },
+            )
         except ApiRejected as error:
             log.debug("%s: %s", self.name, error.message)
             self.utilisation = max(Decimal("0.5"), self.utilisation - Decimal("0.05"))
@@ -327,8 +372,9 @@ class Gambler:
         """``POST /position/leverage``: isolated at ``leverage``x. A gateway without it (or a
         refusal) leaves the gambler on cross margin, sized by its thin wallet alone."""
         try:
-            self.client.post("/position/leverage", {"symbol": self.market.symbol,
-                                                    "leverage": self.leverage})
+            self.client.post(
+                "/position/leverage", {"symbol": self.market.symbol, "leverage": self.leverage}
+            )
         except ApiRejected as error:
             log.info("%s: no isolated leverage (%s); trading cross", self.name, error.message)
             self.leverage = None

@@ -60,8 +60,9 @@ def _encode(value: Any) -> Any:
 
 
 class RestClient:
-    def __init__(self, host: str, port: int, key_id: str = "", secret: str = "",
-                 operator_key: str = "") -> None:
+    def __init__(
+        self, host: str, port: int, key_id: str = "", secret: str = "", operator_key: str = ""
+    ) -> None:
         self.host = host
         self.port = port
         self.key_id = key_id
@@ -83,8 +84,15 @@ class RestClient:
     def delete(self, path: str, query: dict[str, Any] | None = None) -> Any:
         return self.request("DELETE", path, query=query)
 
-    def request(self, verb: str, path: str, *, query: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None, admin: bool = False) -> Any:
+    def request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        admin: bool = False,
+    ) -> Any:
         target = API_PREFIX + path
         if query:
             target += "?" + urlencode(_encode(query))
@@ -102,10 +110,10 @@ class RestClient:
     def _send(self, verb: str, target: str, payload: str, headers: dict[str, str]) -> Any:
         try:
             if self._connection is None:
-                self._connection = http.client.HTTPConnection(self.host, self.port,
-                                                              timeout=TIMEOUT_S)
-            self._connection.request(verb, target, body=payload.encode() or None,
-                                     headers=headers)
+                self._connection = http.client.HTTPConnection(
+                    self.host, self.port, timeout=TIMEOUT_S
+                )
+            self._connection.request(verb, target, body=payload.encode() or None, headers=headers)
             response = self._connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as error:

@@ -93,8 +93,7 @@ def contracts_for_value(market: Market, value: Decimal, price: Decimal) -> int:
     return max(1, lots) * market.lot
 
 
-def reference_price(market: Market, index: Decimal, now_s: int, carry_per_year: Decimal
-                    ) -> Decimal:
+def reference_price(market: Market, index: Decimal, now_s: int, carry_per_year: Decimal) -> Decimal:
     """Where to centre quotes: the index, plus for a future the carry to its expiry."""
     if market.expiry_s is None or market.expiry_s <= now_s:
         return index
@@ -110,8 +109,9 @@ class QuoteParams:
     inventory_max: int  # contracts; past it the side that adds stops quoting
 
 
-def ladder(market: Market, reference: Decimal, inventory: int, params: QuoteParams
-           ) -> list[tuple[str, Decimal, int]]:
+def ladder(
+    market: Market, reference: Decimal, inventory: int, params: QuoteParams
+) -> list[tuple[str, Decimal, int]]:
     """(side, price, qty) quotes around ``reference``, skewed against ``inventory``.
 
     The centre moves down by up to one half spread as a long inventory approaches its limit
@@ -138,8 +138,13 @@ def ladder(market: Market, reference: Decimal, inventory: int, params: QuotePara
     return quotes
 
 
-def max_leverage_qty(market: Market, wallet: int, price: Decimal, utilisation: Decimal,
-                     leverage: Decimal | None = None) -> int:
+def max_leverage_qty(
+    market: Market,
+    wallet: int,
+    price: Decimal,
+    utilisation: Decimal,
+    leverage: Decimal | None = None,
+) -> int:
     """Contracts an account with ``wallet`` minor units can open at ``price``: ``utilisation``
     of the wallet covers the initial margin (the instrument's, or ``1/leverage`` when isolated
     at a lower leverage) plus the taker fee in and out."""

@@ -44,8 +44,9 @@ class Accounts(Protocol):
 
     def create_user(self, email: str, password: str, user_id: int | None = None) -> Any: ...
 
-    def create_api_key(self, user_id: int, name: str = "", permissions: Any = (),
-                       cidr: Any = ()) -> tuple[str, str]: ...
+    def create_api_key(
+        self, user_id: int, name: str = "", permissions: Any = (), cidr: Any = ()
+    ) -> tuple[str, str]: ...
 
     def lookup_api_key(self, key_id: str) -> Any: ...
 
@@ -70,8 +71,13 @@ class DemoState:
     @classmethod
     def load(cls, data_dir: Path) -> "DemoState":
         path = data_dir / STATE_FILE
-        data: dict[str, Any] = {"version": STATE_VERSION, "accounts": {}, "deposits": {},
-                                "top_ups": {}, "feed": {}}
+        data: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "accounts": {},
+            "deposits": {},
+            "top_ups": {},
+            "feed": {},
+        }
         if path.exists():
             loaded = json.loads(path.read_text(encoding="utf-8"))
             if loaded.get("version") != STATE_VERSION:
@@ -89,8 +95,14 @@ class DemoState:
         with self._lock:
             return dict(self.data["deposits"])
 
-    def account(self, accounts: Accounts, sequencer: Submitter, name: str, user_id: int,
-                funds: dict[str, int]) -> Credentials:
+    def account(
+        self,
+        accounts: Accounts,
+        sequencer: Submitter,
+        name: str,
+        user_id: int,
+        funds: dict[str, int],
+    ) -> Credentials:
         """The key of ``name`` (user ``user_id``): made and funded on first use, then reused."""
         with self._lock:
             known = self.data["accounts"].get(name)
@@ -99,8 +111,9 @@ class DemoState:
             if record is not None:
                 return Credentials(known["user_id"], known["key_id"], record.secret)
         if accounts.get_user(user_id) is None:
-            accounts.create_user(f"{name}@demo.perpetua.invalid", secrets.token_urlsafe(24),
-                                 user_id=user_id)
+            accounts.create_user(
+                f"{name}@demo.perpetua.invalid", secrets.token_urlsafe(24), user_id=user_id
+            )
         key_id, secret = accounts.create_api_key(user_id, name=name, permissions=["order"])
         for currency, amount in funds.items():
             self.fund(sequencer, user_id, currency, amount, f"demo-{name}-{currency}-0")
@@ -109,20 +122,23 @@ class DemoState:
             self._save_locked()
         return Credentials(user_id, key_id, secret)
 
-    def top_up(self, sequencer: Submitter, name: str, user_id: int, currency: str,
-               amount: int) -> None:
+    def top_up(
+        self, sequencer: Submitter, name: str, user_id: int, currency: str, amount: int
+    ) -> None:
         """Another stake for ``name``: a faucet deposit with the next transfer id."""
         with self._lock:
             count = int(self.data["top_ups"].get(name, 0)) + 1
             self.data["top_ups"][name] = count
         self.fund(sequencer, user_id, currency, amount, f"demo-{name}-{currency}-{count}")
 
-    def fund(self, sequencer: Submitter, user_id: int, currency: str, amount: int,
-             transfer_id: str) -> None:
+    def fund(
+        self, sequencer: Submitter, user_id: int, currency: str, amount: int, transfer_id: str
+    ) -> None:
         """Pay ``amount`` through the faucet and count it; a repeat of ``transfer_id`` (paid
         before a restart lost the count) is neither paid nor counted twice."""
-        result = sequencer.execute(faucet_command(user_id, currency, amount, transfer_id),
-                                   DEPOSIT_TIMEOUT_S)
+        result = sequencer.execute(
+            faucet_command(user_id, currency, amount, transfer_id), DEPOSIT_TIMEOUT_S
+        )
         for event in result.events:
             if type(event) is Rejected:
                 if event.reason == Reason.TRANSFER_ID_DUPLICATE:

@@ -42,9 +42,10 @@ class BotRunner:
 
     def start(self) -> None:
         for number in range(self.threads):
-            mine = self.bots[number::self.threads]
-            worker = threading.Thread(target=self._work, args=(mine,), daemon=True,
-                                      name=f"perpetua-demo-bots-{number}")
+            mine = self.bots[number :: self.threads]
+            worker = threading.Thread(
+                target=self._work, args=(mine,), daemon=True, name=f"perpetua-demo-bots-{number}"
+            )
             self._workers.append(worker)
             worker.start()
 

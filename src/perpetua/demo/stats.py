@@ -45,7 +45,9 @@ class DemoStats:
                 elif kind is IndexUpdated:
                     self.index_prints += 1
                     self.last_index[event.symbol] = (  # type: ignore[attr-defined]
-                        event.price_num, event.price_den)  # type: ignore[attr-defined]
+                        event.price_num,  # type: ignore[attr-defined]
+                        event.price_den,  # type: ignore[attr-defined]
+                    )
 
     def liquidations_of(self, accounts: Sequence[int]) -> int:
         """How many positions of ``accounts`` the liquidation engine took over."""
@@ -54,8 +56,12 @@ class DemoStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"seq": self.seq, "ts_ns": self.ts_ns,
-                    "trades": dict(sorted(self.trades.items())),
-                    "trades_total": sum(self.trades.values()),
-                    "funding_events": self.funding_events, "liquidations": self.liquidations,
-                    "index_prints": self.index_prints}
+            return {
+                "seq": self.seq,
+                "ts_ns": self.ts_ns,
+                "trades": dict(sorted(self.trades.items())),
+                "trades_total": sum(self.trades.values()),
+                "funding_events": self.funding_events,
+                "liquidations": self.liquidations,
+                "index_prints": self.index_prints,
+            }

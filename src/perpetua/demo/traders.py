@@ -41,10 +41,18 @@ TAKER_USER_IDS = (201, 202, 203, 204)
 GAMBLER_USER_ID_BASE = 301
 YOUR_FUNDS = {"XBt": 10 * XBT, "USDt": 100_000 * USDT, "Gwei": 100 * ETH, "BMEx": 100_000 * BMEX}
 # within the faucet's per-deposit maximum (services.faucet.FAUCET_AMOUNT_MAX)
-MAKER_FUNDS = {"XBt": 100 * XBT, "USDt": 1_000_000 * USDT, "Gwei": 1_000 * ETH,
-               "BMEx": 10_000_000 * BMEX}
-TAKER_FUNDS = {"XBt": 20 * XBT, "USDt": 1_000_000 * USDT, "Gwei": 600 * ETH,
-               "BMEx": 8_000_000 * BMEX}
+MAKER_FUNDS = {
+    "XBt": 100 * XBT,
+    "USDt": 1_000_000 * USDT,
+    "Gwei": 1_000 * ETH,
+    "BMEx": 10_000_000 * BMEX,
+}
+TAKER_FUNDS = {
+    "XBt": 20 * XBT,
+    "USDt": 1_000_000 * USDT,
+    "Gwei": 600 * ETH,
+    "BMEx": 8_000_000 * BMEX,
+}
 GAMBLER_STAKE = {"XBt": XBT // 500, "USDt": 200 * USDT}
 LEVEL_VALUE = {"XBt": Decimal(3 * XBT // 10), "USDt": Decimal(20_000 * USDT)}
 LEVEL_VALUE_OVERRIDE = {"BMEX_USDT": Decimal(5_000 * USDT)}
@@ -86,8 +94,13 @@ def _markets(client: RestClient, specs: list[InstrumentSpec]) -> dict[str, Marke
 
 
 def _gambler_markets(specs: list[InstrumentSpec]) -> list[InstrumentSpec]:
-    perpetuals = [s for s in specs if s.kind == InstrumentKind.PERPETUAL
-                  and s.settl_currency in GAMBLER_STAKE and s.trading_hours.always_open]
+    perpetuals = [
+        s
+        for s in specs
+        if s.kind == InstrumentKind.PERPETUAL
+        and s.settl_currency in GAMBLER_STAKE
+        and s.trading_hours.always_open
+    ]
     preferred = [s for s in perpetuals if s.symbol in ("XBTUSD", "XBTUSDT")]
     return (preferred or perpetuals)[:2]
 
@@ -102,8 +115,9 @@ class _Factory:
         self.sequencer = sequencer
 
     def client(self, credentials: Credentials) -> RestClient:
-        return RestClient(self.options.host, self.options.port, credentials.key_id,
-                          credentials.secret)
+        return RestClient(
+            self.options.host, self.options.port, credentials.key_id, credentials.secret
+        )
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.options.seed}:bot:{name}")
@@ -117,26 +131,42 @@ class _Factory:
     def top_up(self, name: str, user_id: int, currency: str) -> Callable[[], None]:
         def top_up() -> None:
             self.state.top_up(self.sequencer, name, user_id, currency, GAMBLER_STAKE[currency])
+
         return top_up
 
 
-def _makers(factory: _Factory, specs: list[InstrumentSpec], markets: dict[str, Market],
-            cache: PriceCache, level_values: dict[str, Decimal]) -> list[Bot]:
+def _makers(
+    factory: _Factory,
+    specs: list[InstrumentSpec],
+    markets: dict[str, Market],
+    cache: PriceCache,
+    level_values: dict[str, Decimal],
+) -> list[Bot]:
     bots: list[Bot] = []
     for spec in specs:
         market = markets[spec.symbol]
         half = _half_spread(spec)
         params = QuoteParams(half, half, LEVELS, market.lot, INVENTORY_LEVELS * market.lot)
-        client = factory.account(f"maker-{spec.symbol}", MAKER_USER_ID_BASE + spec.index,
-                                 _maker_funds(market))
-        bots.append(MarketMaker(client, market, cache, params, factory.rng(spec.symbol),
-                                level_value=level_values[spec.symbol],
-                                inventory_levels=INVENTORY_LEVELS))
+        client = factory.account(
+            f"maker-{spec.symbol}", MAKER_USER_ID_BASE + spec.index, _maker_funds(market)
+        )
+        bots.append(
+            MarketMaker(
+                client,
+                market,
+                cache,
+                params,
+                factory.rng(spec.symbol),
+                level_value=level_values[spec.symbol],
+                inventory_levels=INVENTORY_LEVELS,
+            )
+        )
     return bots
 
 
-def build_traders(options: Any, specs: list[InstrumentSpec], state: DemoState, accounts: Any,
-                  sequencer: Any) -> Traders:
+def build_traders(
+    options: Any, specs: list[InstrumentSpec], state: DemoState, accounts: Any, sequencer: Any
+) -> Traders:
     """Make (or reuse) every account, read the markets and build the bots; nothing runs yet.
     The server must be listening (the bots read the instruments over REST)."""
     factory = _Factory(options, state, accounts, sequencer)
@@ -145,13 +175,23 @@ def build_traders(options: Any, specs: list[InstrumentSpec], state: DemoState, a
     markets = _markets(watcher_client, specs)
     cache = PriceCache()
     watcher = Watcher(watcher_client, cache)
-    level_values = {symbol: LEVEL_VALUE_OVERRIDE.get(symbol, LEVEL_VALUE[m.settl_currency])
-                    for symbol, m in markets.items()}
+    level_values = {
+        symbol: LEVEL_VALUE_OVERRIDE.get(symbol, LEVEL_VALUE[m.settl_currency])
+        for symbol, m in markets.items()
+    }
     bots: list[Bot] = [watcher, *_makers(factory, specs, markets, cache, level_values)]
     for number, user_id in enumerate(TAKER_USER_IDS, start=1):
         name = f"taker-{number}"
-        bots.append(Taker(name, factory.account(name, user_id, TAKER_FUNDS),
-                          list(markets.values()), cache, level_values, factory.rng(name)))
+        bots.append(
+            Taker(
+                name,
+                factory.account(name, user_id, TAKER_FUNDS),
+                list(markets.values()),
+                cache,
+                level_values,
+                factory.rng(name),
+            )
+        )
     gamblers = []
     for spec in _gambler_markets(specs):
         market = markets[spec.symbol]
@@ -160,7 +200,16 @@ def build_traders(options: Any, specs: list[InstrumentSpec], state: DemoState, a
             name = f"gambler-{spec.symbol}-{side.lower()}"
             user_id = GAMBLER_USER_ID_BASE + 2 * spec.index + number
             client = factory.account(name, user_id, {currency: GAMBLER_STAKE[currency]})
-            gamblers.append(Gambler(name, client, market, cache, side,
-                                    factory.top_up(name, user_id, currency), account=user_id))
+            gamblers.append(
+                Gambler(
+                    name,
+                    client,
+                    market,
+                    cache,
+                    side,
+                    factory.top_up(name, user_id, currency),
+                    account=user_id,
+                )
+            )
     bots.extend(gamblers)
     return Traders(you, BotRunner(bots, BOT_THREADS), gamblers)

@@ -53,8 +53,9 @@ def twap_units(samples: list[tuple[int, int]], now_ns: int, window_ns: int) -> i
 
 
 class IndexBoard:
-    def __init__(self, twap_symbols: Mapping[str, str] | None = None,
-                 twap_window_ns: int = TWAP_WINDOW_NS) -> None:
+    def __init__(
+        self, twap_symbols: Mapping[str, str] | None = None, twap_window_ns: int = TWAP_WINDOW_NS
+    ) -> None:
         self.twap_symbols = dict(twap_symbols or {})  # base index -> TWAP symbol
         self.twap_window_ns = twap_window_ns
         self._lock = threading.Lock()
@@ -65,8 +66,7 @@ class IndexBoard:
         with self._lock:
             self._readings[reading.symbol] = reading
             if reading.publish and reading.symbol in self.twap_symbols:
-                samples = self._published.setdefault(reading.symbol,
-                                                     deque(maxlen=TWAP_SAMPLES_MAX))
+                samples = self._published.setdefault(reading.symbol, deque(maxlen=TWAP_SAMPLES_MAX))
                 if not samples or reading.ts_ns >= samples[-1][0]:
                     samples.append((reading.ts_ns, reading.units))
 
@@ -95,9 +95,16 @@ class IndexBoard:
         rows = []
         for row in reading.constituents:
             price = to_decimal(row.units, reading.decimals) if row.units else None
-            rows.append(_composite_row(symbol, stamp, row.venue, price,
-                                       Decimal(row.effective_weight_ppm) / PPM,
-                                       iso_ms(row.logged_ns) if row.logged_ns else None))
+            rows.append(
+                _composite_row(
+                    symbol,
+                    stamp,
+                    row.venue,
+                    price,
+                    Decimal(row.effective_weight_ppm) / PPM,
+                    iso_ms(row.logged_ns) if row.logged_ns else None,
+                )
+            )
         value = to_decimal(reading.units, reading.decimals) if reading.units else None
         rows.append(_composite_row(symbol, stamp, "BMI", value, None, stamp))
         return rows
@@ -109,26 +116,48 @@ class IndexBoard:
             reading = self.reading(symbol)
             if reading is None:
                 continue
-            rows.append(_index_row(symbol, reading.units, reading.decimals, reading.ts_ns,
-                                   reading.status))
+            rows.append(
+                _index_row(symbol, reading.units, reading.decimals, reading.ts_ns, reading.status)
+            )
             twap_symbol = self.twap_symbols.get(symbol)
             twap = self.twap(symbol) if twap_symbol else None
             if twap_symbol and twap is not None:
-                rows.append(_index_row(twap_symbol, twap[0], twap[1], reading.ts_ns,
-                                       IndexStatus.LIVE))
+                rows.append(
+                    _index_row(twap_symbol, twap[0], twap[1], reading.ts_ns, IndexStatus.LIVE)
+                )
         return rows
 
 
-def _index_row(symbol: str, units: int, decimals: int, ts_ns: int,
-               status: IndexStatus) -> dict[str, Any]:
-    return {"symbol": symbol, "lastPrice": to_decimal(units, decimals) if units else None,
-            "timestamp": iso_ms(ts_ns), "status": str(status),
-            "stale": status == IndexStatus.STALE}
+def _index_row(
+    symbol: str, units: int, decimals: int, ts_ns: int, status: IndexStatus
+) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "lastPrice": to_decimal(units, decimals) if units else None,
+        "timestamp": iso_ms(ts_ns),
+        "status": str(status),
+        "stale": status == IndexStatus.STALE,
+    }
 
 
-def _composite_row(symbol: str, stamp: str, reference: str, price: Decimal | None,
-                   weight: Decimal | None, logged: str | None) -> dict[str, Any]:
-    return {"timestamp": stamp, "symbol": symbol, "indexSymbol": symbol, "indexMultiplier": 1,
-            "reference": reference, "lastPrice": price, "sourcePrice": price,
-            "conversionIndex": None, "conversionIndexPrice": None, "weight": weight,
-            "logged": logged}
+def _composite_row(
+    symbol: str,
+    stamp: str,
+    reference: str,
+    price: Decimal | None,
+    weight: Decimal | None,
+    logged: str | None,
+) -> dict[str, Any]:
+    return {
+        "timestamp": stamp,
+        "symbol": symbol,
+        "indexSymbol": symbol,
+        "indexMultiplier": 1,
+        "reference": reference,
+        "lastPrice": price,
+        "sourcePrice": price,
+        "conversionIndex": None,
+        "conversionIndexPrice": None,
+        "weight": weight,
+        "logged": logged,
+    }

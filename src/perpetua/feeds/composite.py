@@ -75,14 +75,18 @@ def _status(vp: VenuePrint, now_ns: int, window_ns: int) -> ConstituentStatus:
     return ConstituentStatus.DROPPED
 
 
-def compose(prints: tuple[VenuePrint, ...] | list[VenuePrint], now_ns: int,
-            protection_window_ns: int) -> CompositeValue:
+def compose(
+    prints: tuple[VenuePrint, ...] | list[VenuePrint], now_ns: int, protection_window_ns: int
+) -> CompositeValue:
     """The composite of ``prints`` at ``now_ns``; see the module docstring for the rules."""
     if protection_window_ns <= 0:
         raise ValueError("protection_window_ns must be positive")
     statuses = [_status(vp, now_ns, protection_window_ns) for vp in prints]
-    fresh_weight = sum(vp.weight_ppm for vp, status in zip(prints, statuses, strict=True)
-                       if status == ConstituentStatus.FRESH)
+    fresh_weight = sum(
+        vp.weight_ppm
+        for vp, status in zip(prints, statuses, strict=True)
+        if status == ConstituentStatus.FRESH
+    )
     rows = []
     weighted = 0
     for vp, status in zip(prints, statuses, strict=True):
@@ -90,8 +94,9 @@ def compose(prints: tuple[VenuePrint, ...] | list[VenuePrint], now_ns: int,
         if status == ConstituentStatus.FRESH:
             effective = vp.weight_ppm * PPM // fresh_weight
             weighted += vp.weight_ppm * vp.units
-        rows.append(ConstituentRow(vp.venue, vp.weight_ppm, effective, vp.units, vp.logged_ns,
-                                   status))
+        rows.append(
+            ConstituentRow(vp.venue, vp.weight_ppm, effective, vp.units, vp.logged_ns, status)
+        )
     if fresh_weight == 0:
         return CompositeValue(0, IndexStatus.STALE, tuple(rows))
     return CompositeValue(weighted // fresh_weight, IndexStatus.LIVE, tuple(rows))

@@ -116,20 +116,38 @@ class SimulatorConfig:
         return SimulatorConfig(assets, indices, self.step_ns, self.protection_window_ns)
 
 
-def _venues(*rows: tuple[str, int, int], outages_per_day: int = 2,
-             outage_minutes: tuple[int, int] = (5, 40)) -> tuple[VenueConfig, ...]:
-    return tuple(VenueConfig(name, weight, basis, noise_ppm=80, outages_per_day=outages_per_day,
-                             outage_minutes=outage_minutes) for name, weight, basis in rows)
+def _venues(
+    *rows: tuple[str, int, int], outages_per_day: int = 2, outage_minutes: tuple[int, int] = (5, 40)
+) -> tuple[VenueConfig, ...]:
+    return tuple(
+        VenueConfig(
+            name,
+            weight,
+            basis,
+            noise_ppm=80,
+            outages_per_day=outages_per_day,
+            outage_minutes=outage_minutes,
+        )
+        for name, weight, basis in rows
+    )
 
 
 def _tradfi_venues(*rows: tuple[str, int, int]) -> tuple[VenueConfig, ...]:
     return _venues(*rows, outages_per_day=1, outage_minutes=(2, 20))
 
 
-_USD_VENUES = _venues(("Bitstamp", 250_000, 0), ("Coinbase", 350_000, 50),
-                      ("Kraken", 250_000, -30), ("Gemini", 150_000, 20))
-_USDT_VENUES = _venues(("Binance", 400_000, 100), ("OKX", 250_000, 80),
-                       ("Bybit", 200_000, 120), ("Bitget", 150_000, 60))
+_USD_VENUES = _venues(
+    ("Bitstamp", 250_000, 0),
+    ("Coinbase", 350_000, 50),
+    ("Kraken", 250_000, -30),
+    ("Gemini", 150_000, 20),
+)
+_USDT_VENUES = _venues(
+    ("Binance", 400_000, 100),
+    ("OKX", 250_000, 80),
+    ("Bybit", 200_000, 120),
+    ("Bitget", 150_000, 60),
+)
 
 
 def default_config() -> SimulatorConfig:
@@ -138,8 +156,7 @@ def default_config() -> SimulatorConfig:
         AssetConfig("XBT", "95000", 800_000, jumps_per_day=6, jump_size_ppm=8_000),
         AssetConfig("ETH", "3200", 1_000_000, jumps_per_day=6, jump_size_ppm=10_000),
         AssetConfig("BMEX", "0.25", 1_500_000, jumps_per_day=8, jump_size_ppm=20_000),
-        AssetConfig("SPY", "600", 200_000, jumps_per_day=2, jump_size_ppm=5_000,
-                    hours=US_EQUITY),
+        AssetConfig("SPY", "600", 200_000, jumps_per_day=2, jump_size_ppm=5_000, hours=US_EQUITY),
         AssetConfig("XAU", "2650", 150_000, jumps_per_day=1, jump_size_ppm=5_000, hours=METALS),
         AssetConfig("EUR", "1.08", 80_000, jumps_per_day=1, jump_size_ppm=3_000, hours=FX),
     )
@@ -148,13 +165,31 @@ def default_config() -> SimulatorConfig:
         IndexConfig(".BXBTT", "XBT", 2, _USDT_VENUES),
         IndexConfig(".BETH", "ETH", 2, _USD_VENUES, twap_symbol=".BETH30M"),
         IndexConfig(".BETHT", "ETH", 2, _USDT_VENUES),
-        IndexConfig(".BBMEXT", "BMEX", 4, _venues(("Gate", 400_000, 0), ("KuCoin", 350_000, 200),
-                                                  ("MEXC", 250_000, -200))),
-        IndexConfig(".BSPYT", "SPY", 2, _tradfi_venues(
-            ("NYSE Arca", 500_000, 0), ("Nasdaq", 300_000, 10), ("Cboe BZX", 200_000, -10))),
-        IndexConfig(".BXAUT", "XAU", 2, _tradfi_venues(
-            ("COMEX", 500_000, 0), ("LBMA", 300_000, 20), ("OANDA", 200_000, -20))),
-        IndexConfig(".BEURT", "EUR", 5, _tradfi_venues(
-            ("EBS", 500_000, 0), ("Refinitiv", 300_000, 5), ("OANDA", 200_000, -5))),
+        IndexConfig(
+            ".BBMEXT",
+            "BMEX",
+            4,
+            _venues(("Gate", 400_000, 0), ("KuCoin", 350_000, 200), ("MEXC", 250_000, -200)),
+        ),
+        IndexConfig(
+            ".BSPYT",
+            "SPY",
+            2,
+            _tradfi_venues(
+                ("NYSE Arca", 500_000, 0), ("Nasdaq", 300_000, 10), ("Cboe BZX", 200_000, -10)
+            ),
+        ),
+        IndexConfig(
+            ".BXAUT",
+            "XAU",
+            2,
+            _tradfi_venues(("COMEX", 500_000, 0), ("LBMA", 300_000, 20), ("OANDA", 200_000, -20)),
+        ),
+        IndexConfig(
+            ".BEURT",
+            "EUR",
+            5,
+            _tradfi_venues(("EBS", 500_000, 0), ("Refinitiv", 300_000, 5), ("OANDA", 200_000, -5)),
+        ),
     )
     return SimulatorConfig(assets, indices)

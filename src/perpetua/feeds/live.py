@@ -242,8 +242,7 @@ class LiveSource:
     def _poll(self, venue: _Venue, decimals: int, now_ns: int) -> None:
         cfg = venue.config
         try:
-            ticker = parse_ticker(cfg.format, self.transport.get(cfg.url, cfg.timeout_s),
-                                  decimals)
+            ticker = parse_ticker(cfg.format, self.transport.get(cfg.url, cfg.timeout_s), decimals)
         except FeedRetryable as error:
             venue.failures += 1
             log.warning("index venue %s: %s (will retry)", cfg.name, error)
@@ -272,10 +271,28 @@ class LiveSource:
             value = compose([v.last for v in venues], now_ns, config.protection_window_ns)
             if value.status == IndexStatus.LIVE:
                 self._last_units[config.symbol] = value.units
-                readings.append(IndexReading(config.symbol, now_ns, value.units, config.decimals,
-                                             value.status, True, value.constituents))
+                readings.append(
+                    IndexReading(
+                        config.symbol,
+                        now_ns,
+                        value.units,
+                        config.decimals,
+                        value.status,
+                        True,
+                        value.constituents,
+                    )
+                )
             else:
                 held = self._last_units.get(config.symbol, 0)
-                readings.append(IndexReading(config.symbol, now_ns, held, config.decimals,
-                                             value.status, False, value.constituents))
+                readings.append(
+                    IndexReading(
+                        config.symbol,
+                        now_ns,
+                        held,
+                        config.decimals,
+                        value.status,
+                        False,
+                        value.constituents,
+                    )
+                )
         return readings

@@ -33,8 +33,9 @@ JOIN_TIMEOUT_S = 10.0
 
 
 class CommandSink(Protocol):
-    def submit_callback(self, command: Command,
-                        on_done: Callable[[Any], None] | None = None) -> None: ...
+    def submit_callback(
+        self, command: Command, on_done: Callable[[Any], None] | None = None
+    ) -> None: ...
 
 
 class PublisherClock(Protocol):
@@ -44,9 +45,15 @@ class PublisherClock(Protocol):
 
 
 class IndexPublisher:
-    def __init__(self, sources: Sequence[IndexSource], sink: CommandSink,
-                 clock: PublisherClock, board: IndexBoard | None = None,
-                 step_ns: int = PUBLISH_INTERVAL_NS, real_interval_min_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        sources: Sequence[IndexSource],
+        sink: CommandSink,
+        clock: PublisherClock,
+        board: IndexBoard | None = None,
+        step_ns: int = PUBLISH_INTERVAL_NS,
+        real_interval_min_s: float = 0.2,
+    ) -> None:
         seen: set[str] = set()
         for source in sources:
             overlap = seen.intersection(source.symbols())
@@ -97,15 +104,17 @@ class IndexPublisher:
                 log.error("index publisher stopped: %r", error, exc_info=error)
                 return
             next_ns = (now // self.step_ns + 1) * self.step_ns
-            wait_s = min(max(self.clock.wait_s_until(next_ns), self.real_interval_min_s),
-                         WAIT_MAX_S)
+            wait_s = min(
+                max(self.clock.wait_s_until(next_ns), self.real_interval_min_s), WAIT_MAX_S
+            )
             self._stop.wait(wait_s)
 
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("an IndexPublisher starts once")
-        self._thread = threading.Thread(target=self._run, name="perpetua-index-publisher",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="perpetua-index-publisher", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = JOIN_TIMEOUT_S) -> None:

@@ -28,8 +28,14 @@ from perpetua.feeds.prices import parse_decimal
 from perpetua.feeds.source import IndexReading
 from perpetua.wire.values import parse_iso_ns
 
-__all__ = ["ROWS_MAX", "ReplayFormatError", "ReplayRow", "ReplaySource", "load_replay",
-           "parse_replay"]
+__all__ = [
+    "ROWS_MAX",
+    "ReplayFormatError",
+    "ReplayRow",
+    "ReplaySource",
+    "load_replay",
+    "parse_replay",
+]
 
 ROWS_MAX = 5_000_000
 HEADER = ("timestamp", "symbol", "price")
@@ -131,7 +137,13 @@ class ReplaySource:
         rows = self.rows
         while not self.done and rows[self._position].ts_ns + self.offset_ns <= now_ns:
             row = rows[self._position]
-            latest[row.symbol] = IndexReading(row.symbol, row.ts_ns + self.offset_ns, row.units,
-                                              row.decimals, IndexStatus.LIVE, True)
+            latest[row.symbol] = IndexReading(
+                row.symbol,
+                row.ts_ns + self.offset_ns,
+                row.units,
+                row.decimals,
+                IndexStatus.LIVE,
+                True,
+            )
             self._position += 1
         return list(latest.values())

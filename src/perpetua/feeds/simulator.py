@@ -72,8 +72,9 @@ class AssetWalk:
 
     __slots__ = ("config", "jump_count", "jump_ppb", "rng", "sigma_ppb", "units")
 
-    def __init__(self, config: AssetConfig, seed: int | str, step_ns: int,
-                 start_units: int | None = None) -> None:
+    def __init__(
+        self, config: AssetConfig, seed: int | str, step_ns: int, start_units: int | None = None
+    ) -> None:
         self.config = config
         self.rng = random.Random(f"{seed}:asset:{config.name}")
         self.units = start_units or parse_units(config.start_price, WALK_DECIMALS)
@@ -100,11 +101,20 @@ class AssetWalk:
 class VenueSim:
     """One simulated constituent venue of one index: its last print and its outages."""
 
-    __slots__ = ("config", "decimals", "logged_ns", "outage_count", "outage_ppb", "rng",
-                 "silent_until_ns", "units")
+    __slots__ = (
+        "config",
+        "decimals",
+        "logged_ns",
+        "outage_count",
+        "outage_ppb",
+        "rng",
+        "silent_until_ns",
+        "units",
+    )
 
-    def __init__(self, config: VenueConfig, index: IndexConfig, seed: int | str,
-                 step_ns: int) -> None:
+    def __init__(
+        self, config: VenueConfig, index: IndexConfig, seed: int | str, step_ns: int
+    ) -> None:
         self.config = config
         self.decimals = index.decimals
         self.rng = random.Random(f"{seed}:venue:{index.symbol}:{config.name}")
@@ -143,14 +153,20 @@ class VenueSim:
 class IndexSimulator:
     """An ``IndexSource`` over a ``SimulatorConfig``; see the module docstring."""
 
-    def __init__(self, config: SimulatorConfig, seed: int | str, start_ns: int,
-                 start_prices: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        seed: int | str,
+        start_ns: int,
+        start_prices: Mapping[str, int] | None = None,
+    ) -> None:
         prices = start_prices or {}
         step = config.step_ns
         self.config = config
         self.walks = {a.name: AssetWalk(a, seed, step, prices.get(a.name)) for a in config.assets}
-        self.venues = {i.symbol: [VenueSim(v, i, seed, step) for v in i.venues]
-                       for i in config.indices}
+        self.venues = {
+            i.symbol: [VenueSim(v, i, seed, step) for v in i.venues] for i in config.indices
+        }
         for index in config.indices:
             for venue in self.venues[index.symbol]:
                 venue.print_at(start_ns, self.walks[index.asset].units)

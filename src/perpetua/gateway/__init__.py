@@ -5,5 +5,4 @@ from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.memory_accounts import MemoryAccounts
 from perpetua.gateway.ports import ApiKeyRecord, Overloaded, Result
 
-__all__ = ["ApiKeyRecord", "GatewayConfig", "MemoryAccounts", "Overloaded", "Result",
-           "create_app"]
+__all__ = ["ApiKeyRecord", "GatewayConfig", "MemoryAccounts", "Overloaded", "Result", "create_app"]

@@ -36,10 +36,15 @@ __all__ = ["create_app"]
 log = logging.getLogger("perpetua.gateway")
 
 
-def create_app(config: GatewayConfig, sequencer: CommandPort, history: History,
-               accounts: AccountsPort | None = None, seed: EngineSeed | None = None,
-               indices: IndexBoardPort | None = None, identity: IdentityPort | None = None
-               ) -> "DirectRoutes":
+def create_app(
+    config: GatewayConfig,
+    sequencer: CommandPort,
+    history: History,
+    accounts: AccountsPort | None = None,
+    seed: EngineSeed | None = None,
+    indices: IndexBoardPort | None = None,
+    identity: IdentityPort | None = None,
+) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
@@ -70,8 +75,11 @@ def create_app(config: GatewayConfig, sequencer: CommandPort, history: History,
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        message = MSG_NOT_FOUND if status == 404 else (
-            "Method Not Allowed" if status == 405 else str(getattr(exc, "detail", "Error")))
+        message = (
+            MSG_NOT_FOUND
+            if status == 404
+            else ("Method Not Allowed" if status == 405 else str(getattr(exc, "detail", "Error")))
+        )
         return json_response(error_body(message), status)
 
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -96,12 +104,22 @@ def create_app(config: GatewayConfig, sequencer: CommandPort, history: History,
         WebSocketRoute("/realtimemd", realtime_md),
         *web_routes(),  # the web terminal at / (perpetua.web.static)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: not_found, 404: not_found,
-                                        405: not_found, 500: server_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: not_found,
+            404: not_found,
+            405: not_found,
+            500: server_error,
+        },
+    )
     app.state.gateway = gw
-    sockets = {"/realtime": realtime, "/realtimePlatform": realtime_platform,
-               "/realtimemd": realtime_md}
+    sockets = {
+        "/realtime": realtime,
+        "/realtimePlatform": realtime_platform,
+        "/realtimemd": realtime_md,
+    }
     return DirectRoutes(app, endpoints, sockets)
 
 
@@ -113,8 +131,9 @@ class DirectRoutes:
     docs/decisions.md §9), and its wrapped ``send`` would hide the WebSocket transport from
     the fan-out; the endpoints answer every error themselves, so nothing is lost."""
 
-    def __init__(self, app: Starlette, endpoints: dict[str, dict[str, Any]],
-                 sockets: dict[str, Any]) -> None:
+    def __init__(
+        self, app: Starlette, endpoints: dict[str, dict[str, Any]], sockets: dict[str, Any]
+    ) -> None:
         self.app = app
         self.endpoints = endpoints
         self.sockets = sockets
@@ -133,11 +152,12 @@ class DirectRoutes:
                 endpoint = methods.get(scope["method"])
                 if endpoint is not None:
                     status, body, headers = await endpoint.answer(scope, receive)
-                    raw = [(b"content-type", b"application/json"),
-                           (b"content-length", str(len(body)).encode())]
+                    raw = [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ]
                     raw.extend((k.encode(), v.encode()) for k, v in headers.items())
-                    await send({"type": "http.response.start", "status": status,
-                                "headers": raw})
+                    await send({"type": "http.response.start", "status": status, "headers": raw})
                     await send({"type": "http.response.body", "body": body})
                     return
         await self.app(scope, receive, send)

@@ -73,18 +73,31 @@ class EngineSeed(NamedTuple):
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
-    return [(price, level.visible_size) for price, level in side.levels.items()
-            if level.visible_size > 0]
+    return [
+        (price, level.visible_size)
+        for price, level in side.levels.items()
+        if level.visible_size > 0
+    ]
 
 
 def _market_seed(market: Any) -> MarketSeed:
     funding = market.funding
     return MarketSeed(
-        market.spec.symbol, market.state, market.last_price, market.mark_fine,
-        market.index_fine, funding.rate_ppb, funding.indicative_rate_ppb,
-        funding.next_funding_ns, _levels(market.book.bids), _levels(market.book.asks),
+        market.spec.symbol,
+        market.state,
+        market.last_price,
+        market.mark_fine,
+        market.index_fine,
+        funding.rate_ppb,
+        funding.indicative_rate_ppb,
+        funding.next_funding_ns,
+        _levels(market.book.bids),
+        _levels(market.book.asks),
         {account: pos.qty for account, pos in market.positions.items() if pos.qty},
-        funding.premium_sum_ppb, funding.premium_count, funding.interest_ppb)
+        funding.premium_sum_ppb,
+        funding.premium_count,
+        funding.interest_ppb,
+    )
 
 
 def engine_seed(engine: Any, seq: int) -> EngineSeed:
@@ -92,24 +105,44 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
     state = engine.state
     markets = [_market_seed(m) for m in state.markets.values()]
     orders = [o.to_event(state.ts_ns, _EXEC_TYPE_NEW, 0) for _, o in sorted(state.orders.items())]
-    balances = {(account, currency): amount
-                for currency, book in state.ledger.balances.items()
-                for account, amount in book.items() if amount}
-    positions = [PositionChanged(state.ts_ns, pos.account, m.spec.symbol, pos.qty, pos.cost,
-                                 pos.realised_pnl, 0, pos.leverage_e2, pos.risk_limit,
-                                 pos.deposit, open_comm=pos.open_comm)
-                 for m in state.markets.values() for pos in m.positions.values()]
-    return EngineSeed(seq, state.ts_ns, markets, orders, balances, positions,
-                      tuple(engine.instruments))
+    balances = {
+        (account, currency): amount
+        for currency, book in state.ledger.balances.items()
+        for account, amount in book.items()
+        if amount
+    }
+    positions = [
+        PositionChanged(
+            state.ts_ns,
+            pos.account,
+            m.spec.symbol,
+            pos.qty,
+            pos.cost,
+            pos.realised_pnl,
+            0,
+            pos.leverage_e2,
+            pos.risk_limit,
+            pos.deposit,
+            open_comm=pos.open_comm,
+        )
+        for m in state.markets.values()
+        for pos in m.positions.values()
+    ]
+    return EngineSeed(
+        seq, state.ts_ns, markets, orders, balances, positions, tuple(engine.instruments)
+    )
 
 
 def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
     trades: list[tuple[Trade, str]] = []
     for symbol in symbols:
-        rows = queries.query_trades(conn, symbol=[symbol], count=RECENT_TRADES_SEEDED_MAX,
-                                    reverse=True)
-        trades.extend((trade_of(row), TICK_DIRECTION_NAMES.get(row.tick_direction, ""))
-                      for row in reversed(rows))
+        rows = queries.query_trades(
+            conn, symbol=[symbol], count=RECENT_TRADES_SEEDED_MAX, reverse=True
+        )
+        trades.extend(
+            (trade_of(row), TICK_DIRECTION_NAMES.get(row.tick_direction, ""))
+            for row in reversed(rows)
+        )
     return trades
 
 
@@ -119,10 +152,12 @@ def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
         "positions": [position_event_of(r) for r in queries.positions_of_all(conn)],
         "wallets": queries.wallets_of_all(conn),
         "trades": _recent_trades(conn, symbols),
-        "funding": list(reversed(queries.query_funding(
-            conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))),
-        "settlement": list(reversed(queries.query_settlement(
-            conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))),
+        "funding": list(
+            reversed(queries.query_funding(conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))
+        ),
+        "settlement": list(
+            reversed(queries.query_settlement(conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))
+        ),
         "last_seq": queries.last_projected_seq(conn),
     }
 
@@ -135,8 +170,10 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     market = gw.market
     reads = gw.history.read_now(_store_reads, list(market.books))
     if max(reads["last_seq"], 0) < seed.seq:
-        raise RuntimeError(f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
-                           "catch the projector up before seeding the gateway")
+        raise RuntimeError(
+            f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
+            "catch the projector up before seeding the gateway"
+        )
     market.seed_trades(reads["trades"])
     market.seed(seed.markets, seed.ts_ns)
     orders = reads["orders"]
@@ -144,5 +181,3 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
     gw.last_seq = max(gw.last_seq, seed.seq)
-
-

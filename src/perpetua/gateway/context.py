@@ -29,8 +29,15 @@ log = logging.getLogger("perpetua.gateway")
 class Context:
     __slots__ = ("scope", "params", "principal", "headers", "gw", "body")
 
-    def __init__(self, scope: Any, params: Params, principal: Principal | None,
-                 headers: dict[str, str], gw: GatewaySurface, body: bytes) -> None:
+    def __init__(
+        self,
+        scope: Any,
+        params: Params,
+        principal: Principal | None,
+        headers: dict[str, str],
+        gw: GatewaySurface,
+        body: bytes,
+    ) -> None:
         self.scope = scope
         self.params = params
         self.principal = principal
@@ -53,8 +60,7 @@ class Context:
 Handler = Callable[[Context], Awaitable[Any]]
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(encode_json(data), status, headers, media_type="application/json")
 
 
@@ -88,8 +94,9 @@ async def read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-_AUTH_HEADERS = frozenset({b"api-key", b"api-expires", b"api-nonce", b"api-signature",
-                           b"content-type"})
+_AUTH_HEADERS = frozenset(
+    {b"api-key", b"api-expires", b"api-nonce", b"api-signature", b"content-type"}
+)
 
 
 def _headers(scope: Any) -> dict[bytes, bytes]:
@@ -97,8 +104,9 @@ def _headers(scope: Any) -> dict[bytes, bytes]:
     return {name: value for name, value in scope["headers"] if name in _AUTH_HEADERS}
 
 
-async def authenticate(gw: GatewaySurface, scope: Any, body: bytes,
-                       headers: dict[bytes, bytes] | None = None) -> Principal | None:
+async def authenticate(
+    gw: GatewaySurface, scope: Any, body: bytes, headers: dict[bytes, bytes] | None = None
+) -> Principal | None:
     raw = headers if headers is not None else _headers(scope)
     key_id = raw.get(b"api-key")
     if not key_id:  # a browser session, if the request has its cookie (gateway.sessions)
@@ -113,10 +121,15 @@ async def authenticate(gw: GatewaySurface, scope: Any, body: bytes,
         raise ApiError(401, "Missing api-expires or api-signature header")
     message = (scope["method"], _raw_target(scope), body)
     try:
-        return await verify(gw.keys, key_id.decode("latin-1"),
-                            (expires or nonce or b"").decode("latin-1"),
-                            signature.decode("latin-1"), message, ip,
-                            gw.nonces if nonce else None)
+        return await verify(
+            gw.keys,
+            key_id.decode("latin-1"),
+            (expires or nonce or b"").decode("latin-1"),
+            signature.decode("latin-1"),
+            message,
+            ip,
+            gw.nonces if nonce else None,
+        )
     except ApiError:
         gw.auth_failures.record(ip)
         raise
@@ -128,8 +141,15 @@ class Endpoint:
 
     __slots__ = ("gw", "handler", "private", "permission", "order_layer", "cost")
 
-    def __init__(self, gw: GatewaySurface, handler: Handler, private: bool, permission: str | None,
-                 order_layer: bool, cost: Callable[[Params], int] | None) -> None:
+    def __init__(
+        self,
+        gw: GatewaySurface,
+        handler: Handler,
+        private: bool,
+        permission: str | None,
+        order_layer: bool,
+        cost: Callable[[Params], int] | None,
+    ) -> None:
         self.gw = gw
         self.handler = handler
         self.private = private
@@ -160,9 +180,13 @@ class Endpoint:
             params = Params(values)
             if gw.limits.config.enabled:
                 key = f"a:{principal.account}" if principal else f"ip:{client_ip(scope)}"
-                gw.limits.charge(key, principal is not None,
-                                 self.cost(params) if self.cost else 1,
-                                 self.order_layer and principal is not None, headers)
+                gw.limits.charge(
+                    key,
+                    principal is not None,
+                    self.cost(params) if self.cost else 1,
+                    self.order_layer and principal is not None,
+                    headers,
+                )
             if self.permission is not None and principal is not None:
                 check_permission(principal, self.permission)
             result = await self.handler(Context(scope, params, principal, headers, gw, body))
@@ -177,7 +201,13 @@ class Endpoint:
         return 200, encode_json(result), headers
 
 
-def route_endpoint(gw: GatewaySurface, handler: Handler, *, private: bool,
-                   permission: str | None = None, order_layer: bool = False,
-                   cost: Callable[[Params], int] | None = None) -> Endpoint:
+def route_endpoint(
+    gw: GatewaySurface,
+    handler: Handler,
+    *,
+    private: bool,
+    permission: str | None = None,
+    order_layer: bool = False,
+    cost: Callable[[Params], int] | None = None,
+) -> Endpoint:
     return Endpoint(gw, handler, private, permission, order_layer, cost)

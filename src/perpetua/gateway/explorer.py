@@ -14,8 +14,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ADMIN_PATHS", "API_BASE_PATH", "EXPLORER_HTML", "base_swagger", "served_swagger",
-           "swagger_document"]
+__all__ = [
+    "ADMIN_PATHS",
+    "API_BASE_PATH",
+    "EXPLORER_HTML",
+    "base_swagger",
+    "served_swagger",
+    "swagger_document",
+]
 
 API_BASE_PATH = "/api/v1"
 OUR_TAG = "Perpetua"
@@ -25,31 +31,45 @@ _FORM = ["application/json", "application/x-www-form-urlencoded"]
 
 def _operation(summary: str, params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
     return {
-        "tags": [tag], "summary": summary, "consumes": _FORM, "produces": ["application/json"],
-        "parameters": params, "security": [],
-        "responses": {"200": {"description": "OK", "schema": {"type": "object"}},
-                      "400": {"description": "Parameter Error",
-                              "schema": {"$ref": "#/definitions/Error"}},
-                      "401": {"description": "Unauthorized",
-                              "schema": {"$ref": "#/definitions/Error"}}},
+        "tags": [tag],
+        "summary": summary,
+        "consumes": _FORM,
+        "produces": ["application/json"],
+        "parameters": params,
+        "security": [],
+        "responses": {
+            "200": {"description": "OK", "schema": {"type": "object"}},
+            "400": {"description": "Parameter Error", "schema": {"$ref": "#/definitions/Error"}},
+            "401": {"description": "Unauthorized", "schema": {"$ref": "#/definitions/Error"}},
+        },
     }
 
 
 ADMIN_PATHS: dict[str, Any] = {
-    "/admin/faucet": {"post": _operation(
-        "Testnet faucet: credit test funds to an account (operator key in x-operator-key).",
-        [{"name": "x-operator-key", "in": "header", "type": "string", "required": True},
-         {"name": "account", "in": "formData", "type": "integer", "required": True},
-         {"name": "currency", "in": "formData", "type": "string", "required": True},
-         {"name": "amount", "in": "formData", "type": "integer", "required": True}],
-        "Admin")},
-    "/admin/apiKey": {"post": _operation(
-        "Create an API key for an account (operator key in x-operator-key).",
-        [{"name": "x-operator-key", "in": "header", "type": "string", "required": True},
-         {"name": "userId", "in": "formData", "type": "integer", "required": True},
-         {"name": "permissions", "in": "formData", "type": "string", "required": False},
-         {"name": "name", "in": "formData", "type": "string", "required": False}],
-        "Admin")},
+    "/admin/faucet": {
+        "post": _operation(
+            "Testnet faucet: credit test funds to an account (operator key in x-operator-key).",
+            [
+                {"name": "x-operator-key", "in": "header", "type": "string", "required": True},
+                {"name": "account", "in": "formData", "type": "integer", "required": True},
+                {"name": "currency", "in": "formData", "type": "string", "required": True},
+                {"name": "amount", "in": "formData", "type": "integer", "required": True},
+            ],
+            "Admin",
+        )
+    },
+    "/admin/apiKey": {
+        "post": _operation(
+            "Create an API key for an account (operator key in x-operator-key).",
+            [
+                {"name": "x-operator-key", "in": "header", "type": "string", "required": True},
+                {"name": "userId", "in": "formData", "type": "integer", "required": True},
+                {"name": "permissions", "in": "formData", "type": "string", "required": False},
+                {"name": "name", "in": "formData", "type": "string", "required": False},
+            ],
+            "Admin",
+        )
+    },
 }
 
 
@@ -68,14 +88,21 @@ def base_swagger() -> dict[str, Any]:
     document["paths"].update(bulk["paths"])
     document["paths"].update(ADMIN_PATHS)
     for path, verb, summary, rows in _account_docs():
-        params = [{"name": name, "in": "formData", "type": kind, "required": required}
-                  for name, kind, required in rows]
+        params = [
+            {"name": name, "in": "formData", "type": kind, "required": required}
+            for name, kind, required in rows
+        ]
         document["paths"].setdefault(path, {})[verb] = _operation(summary, params, "Accounts")
     document.setdefault("tags", []).append(
-        {"name": "Admin", "description": "The operator's routes (x-operator-key)."})
+        {"name": "Admin", "description": "The operator's routes (x-operator-key)."}
+    )
     document["tags"].append(
-        {"name": "Accounts", "description": "Perpetua's own account routes: sign-up, sign-in, "
-         "sessions, password and email, TOTP, audit trail."})
+        {
+            "name": "Accounts",
+            "description": "Perpetua's own account routes: sign-up, sign-in, "
+            "sessions, password and email, TOTP, audit trail.",
+        }
+    )
     document["info"]["title"] = "Perpetua (BitMEX-compatible API)"
     return document
 
@@ -87,7 +114,7 @@ def served_swagger(served: Mapping[str, Collection[str]]) -> dict[str, Any]:
     for full_path, verbs in sorted(served.items()):
         if not full_path.startswith(API_BASE_PATH):
             continue
-        path = full_path[len(API_BASE_PATH):]
+        path = full_path[len(API_BASE_PATH) :]
         documented = base["paths"].get(path, {})
         for verb in sorted(v.lower() for v in verbs):
             operation = documented.get(verb) or _operation(f"{verb.upper()} {path}", [], OUR_TAG)

@@ -55,13 +55,11 @@ class History:
             await asyncio.sleep(HISTORY_POLL_S)
         return True
 
-    def _run(self, query: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-             ) -> Any:
+    def _run(self, query: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self.engine.connect() as conn:
             return query(conn, *args, **kwargs)
 
-    async def read(self, seq: int, query: Callable[..., Any], *args: Any, **kwargs: Any
-                   ) -> Any:
+    async def read(self, seq: int, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``query(conn, *args, **kwargs)`` once the read models hold ``seq``."""
         await self.caught_up(seq)
         try:

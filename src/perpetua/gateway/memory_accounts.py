@@ -28,9 +28,15 @@ class MemoryAccounts:
         self.keys[record.key_id] = record
         return record
 
-    def create_api_key(self, user_id: int, permissions: Iterable[str] = ("order",),
-                       cidr: Iterable[str] = (), name: str = "",
-                       key_id: str | None = None, secret: str | None = None) -> ApiKeyRecord:
+    def create_api_key(
+        self,
+        user_id: int,
+        permissions: Iterable[str] = ("order",),
+        cidr: Iterable[str] = (),
+        name: str = "",
+        key_id: str | None = None,
+        secret: str | None = None,
+    ) -> ApiKeyRecord:
         record = ApiKeyRecord(
             key_id=key_id or secrets.token_urlsafe(KEY_ID_BYTES)[:24],
             user_id=user_id,
@@ -41,7 +47,8 @@ class MemoryAccounts:
         )
         return self.add(record)
 
-    def issue_api_key(self, user_id: int, permissions: Sequence[str], cidr: Sequence[str],
-                      name: str) -> tuple[str, str]:
+    def issue_api_key(
+        self, user_id: int, permissions: Sequence[str], cidr: Sequence[str], name: str
+    ) -> tuple[str, str]:
         record = self.create_api_key(user_id, permissions, cidr, name)
         return record.key_id, record.secret

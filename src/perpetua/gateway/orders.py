@@ -67,13 +67,25 @@ _FILTER_ENUMS: Final = {
     "contingencyType": frozenset(CONTINGENCY_NAMES.values()),
     "ordStatus": frozenset(ORD_STATUS_NAMES.values()),
 }
-_FILTER_NUMBERS: Final = frozenset({"orderQty", "price", "displayQty", "stopPx",
-                                    "pegOffsetValue", "leavesQty", "cumQty", "account"})
-_FILTER_TEXTS: Final = frozenset({"orderID", "clOrdID", "clOrdLinkID", "symbol", "currency",
-                                  "settlCurrency", "execInst", "text"})
+_FILTER_NUMBERS: Final = frozenset(
+    {
+        "orderQty",
+        "price",
+        "displayQty",
+        "stopPx",
+        "pegOffsetValue",
+        "leavesQty",
+        "cumQty",
+        "account",
+    }
+)
+_FILTER_TEXTS: Final = frozenset(
+    {"orderID", "clOrdID", "clOrdLinkID", "symbol", "currency", "settlCurrency", "execInst", "text"}
+)
 _FILTER_BOOLS: Final = frozenset({"workingIndicator"})
 CANCEL_FILTER_FIELDS: Final = frozenset(
-    {*_FILTER_ENUMS, *_FILTER_NUMBERS, *_FILTER_TEXTS, *_FILTER_BOOLS})
+    {*_FILTER_ENUMS, *_FILTER_NUMBERS, *_FILTER_TEXTS, *_FILTER_BOOLS}
+)
 
 
 def printable(params: Params, name: str) -> str | None:
@@ -179,19 +191,30 @@ def place_command(params: Params, account: int, symbols: SymbolIndex) -> PlaceOr
         ord_type=ord_type if ord_type is not None else _infer_ord_type(params),  # type: ignore[arg-type]
         price=ticks_of(spec, price, "Invalid price") if price is not None else None,
         stop_px=ticks_of(spec, stop_px, "Invalid stopPx") if stop_px is not None else None,
-        time_in_force=_name(_TIFS, params.string("timeInForce"),  # type: ignore[arg-type]
-                            MESSAGES[Reason.TIME_IN_FORCE_INVALID]),
+        time_in_force=_name(
+            _TIFS,
+            params.string("timeInForce"),  # type: ignore[arg-type]
+            MESSAGES[Reason.TIME_IN_FORCE_INVALID],
+        ),
         exec_inst=exec_inst,
         display_qty=display,
-        peg_price_type=_name(_PEGS, params.string("pegPriceType"),  # type: ignore[arg-type]
-                             MESSAGES[Reason.PEG_PRICE_TYPE_INVALID]) or 0,
+        peg_price_type=_name(
+            _PEGS,
+            params.string("pegPriceType"),  # type: ignore[arg-type]
+            MESSAGES[Reason.PEG_PRICE_TYPE_INVALID],
+        )
+        or 0,
         peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
-        if peg_offset is not None else None,
+        if peg_offset is not None
+        else None,
         cl_ord_id=printable(params, "clOrdID") or "",
         cl_ord_link_id=printable(params, "clOrdLinkID") or "",
-        contingency_type=_name(_CONTINGENCIES,  # type: ignore[arg-type]
-                               params.string("contingencyType"),
-                               MESSAGES[Reason.CONTINGENCY_TYPE_INVALID]) or 0,
+        contingency_type=_name(
+            _CONTINGENCIES,  # type: ignore[arg-type]
+            params.string("contingencyType"),
+            MESSAGES[Reason.CONTINGENCY_TYPE_INVALID],
+        )
+        or 0,
         text=printable(params, "text") or DEFAULT_TEXT,
     )
 
@@ -203,8 +226,9 @@ def parse_order_id(text: str) -> int:
     return order_id
 
 
-def amend_command(params: Params, account: int, symbols: SymbolIndex,
-                  spec_of_order: Any) -> AmendOrder:
+def amend_command(
+    params: Params, account: int, symbols: SymbolIndex, spec_of_order: Any
+) -> AmendOrder:
     """An ``AmendOrder`` from PUT /order parameters; ``spec_of_order(order_id, clOrdID)``
     names the instrument of the order being amended (prices need its tick grid)."""
     order_id_text = params.string("orderID")
@@ -218,11 +242,17 @@ def amend_command(params: Params, account: int, symbols: SymbolIndex,
     price = params.decimal("price")
     stop_px = params.decimal("stopPx")
     peg_offset = params.decimal("pegOffsetValue")
-    needs_spec = any(v is not None for v in (price, stop_px, peg_offset)) or params.has(
-        "orderQty") or params.has("leavesQty")
+    needs_spec = (
+        any(v is not None for v in (price, stop_px, peg_offset))
+        or params.has("orderQty")
+        or params.has("leavesQty")
+    )
     if spec is None and needs_spec:
-        raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID]) if order_id is None else (
-            ApiError(404, "Not Found"))
+        raise (
+            ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID])
+            if order_id is None
+            else (ApiError(404, "Not Found"))
+        )
     order_qty = _qty(params, "orderQty", spec) if spec is not None else None
     leaves_qty = _qty(params, "leavesQty", spec) if spec is not None else None
     return AmendOrder(
@@ -234,10 +264,10 @@ def amend_command(params: Params, account: int, symbols: SymbolIndex,
         order_qty=order_qty,
         leaves_qty=leaves_qty,
         price=ticks_of(spec, price, "Invalid price") if spec and price is not None else None,
-        stop_px=ticks_of(spec, stop_px, "Invalid stopPx") if spec and stop_px is not None
-        else None,
+        stop_px=ticks_of(spec, stop_px, "Invalid stopPx") if spec and stop_px is not None else None,
         peg_offset=ticks_of(spec, peg_offset, "Invalid pegOffsetValue", signed=True)
-        if spec and peg_offset is not None else None,
+        if spec and peg_offset is not None
+        else None,
         text=printable(params, "text"),
     )
 
@@ -253,8 +283,13 @@ def cancel_command(params: Params, account: int) -> CancelOrders:
     for text in order_ids:
         order_id = parse_order_uuid(text)
         parsed.append(order_id if order_id is not None else -1)
-    return CancelOrders(ts_ns=0, account=account, order_ids=tuple(parsed),
-                        cl_ord_ids=tuple(cl_ord_ids), text=printable(params, "text") or "")
+    return CancelOrders(
+        ts_ns=0,
+        account=account,
+        order_ids=tuple(parsed),
+        cl_ord_ids=tuple(cl_ord_ids),
+        text=printable(params, "text") or "",
+    )
 
 
 def _filter_value(key: str, value: Any) -> Any:
@@ -293,8 +328,7 @@ def cancel_filter(value: Any) -> dict[str, list[Any]]:
             raise bad_request(f"Invalid filter: unknown field {str(key)[:40]!r}")
         items = wanted if isinstance(wanted, list) else [wanted]
         if not items or len(items) > CANCEL_FILTER_VALUES_MAX:
-            raise bad_request(f"Invalid filter: {key} needs 1..{CANCEL_FILTER_VALUES_MAX} "
-                              "values")
+            raise bad_request(f"Invalid filter: {key} needs 1..{CANCEL_FILTER_VALUES_MAX} values")
         checked[key] = [_filter_value(key, item) for item in items]
     return checked
 
@@ -323,8 +357,13 @@ def order_matches(row: dict[str, Any], filter_: dict[str, list[Any]]) -> bool:
     return True
 
 
-def event_result(events: Sequence[object], account: int, command: str,
-                 order_id: int | None = None, cl_ord_ids: tuple[str, ...] = ()) -> OrderEvent:
+def event_result(
+    events: Sequence[object],
+    account: int,
+    command: str,
+    order_id: int | None = None,
+    cl_ord_ids: tuple[str, ...] = (),
+) -> OrderEvent:
     """The final ``OrderEvent`` of the order one place or amend acted on; raise its rejection.
 
     A place's order is the first ``New`` row of the account (timers that ran first only cancel);
@@ -348,6 +387,10 @@ def event_result(events: Sequence[object], account: int, command: str,
         if event.order_id == target:
             last = event
     if last is None:
-        raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID] if command == "AmendOrder"
-                       else "Order was not accepted")
+        raise ApiError(
+            400,
+            MESSAGES[Reason.ORDER_STATUS_INVALID]
+            if command == "AmendOrder"
+            else "Order was not accepted",
+        )
     return last

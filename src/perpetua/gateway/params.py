@@ -73,8 +73,7 @@ def check_json_depth(value: Any) -> None:
             children = item.values() if type(item) is dict else item
             below.extend(c for c in children if type(c) is list or type(c) is dict)
             if containers + len(below) > JSON_CONTAINERS_MAX:
-                raise bad_request(f"JSON has more than {JSON_CONTAINERS_MAX} arrays and "
-                                  "objects")
+                raise bad_request(f"JSON has more than {JSON_CONTAINERS_MAX} arrays and objects")
         level = below
 
 
@@ -220,8 +219,11 @@ def parse_number(value: Any, name: str) -> Decimal:
     elif isinstance(value, float):
         value = repr(value)  # at most 24 characters
     elif isinstance(value, Decimal):
-        value = str(value) if value.is_finite() and abs(value.adjusted()) <= (
-            NUMBER_EXPONENT_MAX) else "x"
+        value = (
+            str(value)
+            if value.is_finite() and abs(value.adjusted()) <= (NUMBER_EXPONENT_MAX)
+            else "x"
+        )
     if not isinstance(value, str):
         raise bad_request(f"Invalid {name}")
     text = value.strip()

@@ -70,8 +70,9 @@ class NoIndexBoard:
 class AccountsPort(Protocol):
     def lookup_api_key(self, key_id: str) -> Any: ...
 
-    def issue_api_key(self, user_id: int, permissions: Sequence[str], cidr: Sequence[str],
-                      name: str) -> tuple[str, str]:
+    def issue_api_key(
+        self, user_id: int, permissions: Sequence[str], cidr: Sequence[str], name: str
+    ) -> tuple[str, str]:
         """The operator's key for ``user_id`` (the user made first if the service keeps users
         and has none by that id): ``(key_id, secret)``; ``ValueError`` with a message for the
         client when a rule refuses it."""

@@ -70,8 +70,27 @@ _ZERO = Decimal(0)
 
 def flat_position(spec: InstrumentSpec, account: int, ts_ns: int) -> PositionChanged:
     """A position the core has not published: flat, cross, at the base risk limit."""
-    return PositionChanged(ts_ns, account, spec.symbol, 0, 0, 0, 0, 0, spec.risk_limit, 0, 0, 0,
-                           0, 0, spec.init_margin_ppm, spec.maint_margin_ppm, None, None, 0)
+    return PositionChanged(
+        ts_ns,
+        account,
+        spec.symbol,
+        0,
+        0,
+        0,
+        0,
+        0,
+        spec.risk_limit,
+        0,
+        0,
+        0,
+        0,
+        0,
+        spec.init_margin_ppm,
+        spec.maint_margin_ppm,
+        None,
+        None,
+        0,
+    )
 
 
 def mark_price(spec: InstrumentSpec, mark_fine: int | None) -> Decimal | None:
@@ -83,8 +102,9 @@ def mark_price(spec: InstrumentSpec, mark_fine: int | None) -> Decimal | None:
 def _mark_value(spec: InstrumentSpec, qty: int, mark_fine: int | None) -> int:
     if not qty or not mark_fine or mark_fine <= 0:
         return 0
-    return contract_value_at(spec, qty, mark_fine * spec.tick_num,
-                             spec.tick_den * PRICE_FINE_PER_TICK)
+    return contract_value_at(
+        spec, qty, mark_fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK
+    )
 
 
 def leverage_of(ev: PositionChanged) -> Decimal:
@@ -96,8 +116,7 @@ def leverage_of(ev: PositionChanged) -> Decimal:
     return rational(e2, LEVERAGE_SCALE)
 
 
-def order_margin(spec: InstrumentSpec, ev: PositionChanged, orders: Iterable[OrderEvent]
-                 ) -> int:
+def order_margin(spec: InstrumentSpec, ev: PositionChanged, orders: Iterable[OrderEvent]) -> int:
     """Initial margin of the working orders, as the core requires it (core.margin): only the
     exposure they could add beyond the position, ``ceil(extra x (initMarginReq + takerFee))``.
     Computed from the open orders: the core publishes it only when the position changes."""
@@ -129,8 +148,9 @@ def _ratio(num: int, den: int) -> Decimal:
     return (Decimal(num) / Decimal(den)).quantize(_RATIO).normalize()
 
 
-def _notionals(spec: InstrumentSpec, qty: int, mark_value: int, mark: Decimal | None
-               ) -> tuple[Decimal | None, Decimal | None]:
+def _notionals(
+    spec: InstrumentSpec, qty: int, mark_value: int, mark: Decimal | None
+) -> tuple[Decimal | None, Decimal | None]:
     """(home, foreign) at the mark; before the first mark at the entry (``mark_value`` is then
     the cost and ``mark`` the entry price), so a position always shows its side."""
     if not qty or mark is None:
@@ -159,13 +179,13 @@ def break_even_price(spec: InstrumentSpec, ev: PositionChanged) -> Decimal | Non
     qty = ev.current_qty
     if not qty:
         return None
-    ticks = price_for_value_fine(spec, qty, ev.current_cost + ev.open_comm, 1,
-                                 round_up=qty > 0)
+    ticks = price_for_value_fine(spec, qty, ev.current_cost + ev.open_comm, 1, round_up=qty > 0)
     return price(spec, ticks)
 
 
-def deleverage_percentiles(spec: InstrumentSpec, positions: Iterable[PositionChanged],
-                           mark_fine: int | None) -> dict[int, Decimal]:
+def deleverage_percentiles(
+    spec: InstrumentSpec, positions: Iterable[PositionChanged], mark_fine: int | None
+) -> dict[int, Decimal]:
     """Each open user position's place in its side's auto-deleveraging queue at the mark, by
     the core's rank (``core.risk.adl_rank``, ties by account as the core breaks them), from the
     published bankruptcy prices; ``ADL_BUCKETS`` buckets, 1 = deleveraged first. Values are
@@ -180,15 +200,21 @@ def deleverage_percentiles(spec: InstrumentSpec, positions: Iterable[PositionCha
             continue
         cost = ev.current_cost
         if mark_fine and mark_fine > 0:  # value(qty) at the mark, truncated toward zero
-            num, den = ((qty * mult * tick_den * fine, mark_fine * tick_num) if inverse
-                        else (qty * mult * mark_fine * tick_num, tick_den * fine))
+            num, den = (
+                (qty * mult * tick_den * fine, mark_fine * tick_num)
+                if inverse
+                else (qty * mult * mark_fine * tick_num, tick_den * fine)
+            )
             mark_value = num // den if num >= 0 else -(-num // den)
         else:
             mark_value = cost
         bankrupt = ev.bankrupt_price
         if bankrupt is not None and bankrupt > 0:
-            num, den = ((qty * mult * tick_den, bankrupt * tick_num) if inverse
-                        else (qty * mult * bankrupt * tick_num, tick_den))
+            num, den = (
+                (qty * mult * tick_den, bankrupt * tick_num)
+                if inverse
+                else (qty * mult * bankrupt * tick_num, tick_den)
+            )
             bankrupt_value = num // den if num >= 0 else -(-num // den)
         else:  # no finite bankruptcy price: the whole value backs it (leverage 1)
             bankrupt_value = mark_value - abs(mark_value)
@@ -205,8 +231,7 @@ def deleverage_percentiles(spec: InstrumentSpec, positions: Iterable[PositionCha
 _BUCKET_VALUES = {b: (Decimal(b) / ADL_BUCKETS).normalize() for b in range(1, ADL_BUCKETS + 1)}
 
 
-def order_exposure(spec: InstrumentSpec, orders: Iterable[OrderEvent]
-                   ) -> tuple[int, int, int, int]:
+def order_exposure(spec: InstrumentSpec, orders: Iterable[OrderEvent]) -> tuple[int, int, int, int]:
     """(buy qty, buy cost, sell qty, sell cost) of working priced orders; costs signed as
     BitMEX's execCost (the value of the position change they would make)."""
     buy_qty = buy_cost = sell_qty = sell_cost = 0
@@ -222,9 +247,13 @@ def order_exposure(spec: InstrumentSpec, orders: Iterable[OrderEvent]
     return buy_qty, buy_cost, sell_qty, sell_cost
 
 
-def position_row(spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | None,
-                 orders: Iterable[OrderEvent] = (),
-                 deleverage_percentile: Decimal | None = None) -> dict[str, Any]:
+def position_row(
+    spec: InstrumentSpec,
+    ev: PositionChanged,
+    mark_fine: int | None,
+    orders: Iterable[OrderEvent] = (),
+    deleverage_percentile: Decimal | None = None,
+) -> dict[str, Any]:
     """The BitMEX ``Position`` of ``ev`` at the mark ``mark_fine`` (millionths of a tick)."""
     qty, cost = ev.current_qty, ev.current_cost
     mark = mark_price(spec, mark_fine)
@@ -238,42 +267,80 @@ def position_row(spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | Non
     buy_qty, buy_cost, sell_qty, sell_cost = order_exposure(spec, orders)
     liquidation = price(spec, ev.liquidation_price)
     return {
-        "account": ev.account, "symbol": ev.symbol, "currency": spec.settl_currency,
-        "underlying": spec.underlying, "quoteCurrency": spec.quote_currency,
+        "account": ev.account,
+        "symbol": ev.symbol,
+        "currency": spec.settl_currency,
+        "underlying": spec.underlying,
+        "quoteCurrency": spec.quote_currency,
         "commission": (Decimal(spec.taker_fee_ppm) / PPM).normalize(),
         "initMarginReq": (Decimal(ev.init_margin_ppm) / PPM).normalize(),
         "maintMarginReq": (Decimal(ev.maint_margin_ppm) / PPM).normalize(),
-        "riskLimit": ev.risk_limit, "leverage": leverage_of(ev),
+        "riskLimit": ev.risk_limit,
+        "leverage": leverage_of(ev),
         "crossMargin": ev.leverage_e2 == 0,
         "deleveragePercentile": deleverage_percentile if qty else None,
-        "rebalancedPnl": 0, "prevRealisedPnl": 0,
-        "openOrderBuyQty": buy_qty, "openOrderBuyCost": buy_cost, "openOrderBuyPremium": 0,
-        "openOrderSellQty": sell_qty, "openOrderSellCost": sell_cost,
+        "rebalancedPnl": 0,
+        "prevRealisedPnl": 0,
+        "openOrderBuyQty": buy_qty,
+        "openOrderBuyCost": buy_cost,
+        "openOrderBuyPremium": 0,
+        "openOrderSellQty": sell_qty,
+        "openOrderSellCost": sell_cost,
         "openOrderSellPremium": 0,
-        "currentQty": qty, "currentCost": cost, "realisedPnl": ev.realised_pnl,
-        "unrealisedCost": cost, "grossOpenCost": abs(buy_cost) + abs(sell_cost),
-        "grossOpenPremium": 0, "isOpen": qty != 0,
-        "markPrice": mark, "markValue": mark_value,
+        "currentQty": qty,
+        "currentCost": cost,
+        "realisedPnl": ev.realised_pnl,
+        "unrealisedCost": cost,
+        "grossOpenCost": abs(buy_cost) + abs(sell_cost),
+        "grossOpenPremium": 0,
+        "isOpen": qty != 0,
+        "markPrice": mark,
+        "markValue": mark_value,
         "riskValue": abs(mark_value) + abs(buy_cost) + abs(sell_cost),
-        "homeNotional": home, "foreignNotional": foreign, "posState": "",
-        "posCost": cost, "posCross": 0, "posInit": ev.pos_init, "posComm": ev.pos_comm,
-        "posLoss": 0, "posMargin": ev.pos_margin, "posMaint": ev.pos_maint,
-        "initMargin": order_margin(spec, ev, orders), "maintMargin": ev.pos_margin + upnl,
-        "realisedGrossPnl": ev.realised_pnl, "unrealisedGrossPnl": upnl,
-        "unrealisedPnl": upnl, "unrealisedPnlPcnt": _pct(upnl, abs(cost)),
+        "homeNotional": home,
+        "foreignNotional": foreign,
+        "posState": "",
+        "posCost": cost,
+        "posCross": 0,
+        "posInit": ev.pos_init,
+        "posComm": ev.pos_comm,
+        "posLoss": 0,
+        "posMargin": ev.pos_margin,
+        "posMaint": ev.pos_maint,
+        "initMargin": order_margin(spec, ev, orders),
+        "maintMargin": ev.pos_margin + upnl,
+        "realisedGrossPnl": ev.realised_pnl,
+        "unrealisedGrossPnl": upnl,
+        "unrealisedPnl": upnl,
+        "unrealisedPnlPcnt": _pct(upnl, abs(cost)),
         "unrealisedRoePcnt": _pct(upnl, ev.pos_init),
-        "avgCostPrice": entry, "avgEntryPrice": entry, "breakEvenPrice": break_even_price(spec, ev),
-        "marginCallPrice": liquidation, "liquidationPrice": liquidation,
+        "avgCostPrice": entry,
+        "avgEntryPrice": entry,
+        "breakEvenPrice": break_even_price(spec, ev),
+        "marginCallPrice": liquidation,
+        "liquidationPrice": liquidation,
         "bankruptPrice": price(spec, ev.bankrupt_price),
-        "timestamp": iso_ms(ev.ts_ns), "lastPrice": mark, "lastValue": mark_value,
+        "timestamp": iso_ms(ev.ts_ns),
+        "lastPrice": mark,
+        "lastValue": mark_value,
     }
 
 
 class MarginInputs:
     """One account's figures in one currency, summed by ``PrivateViews.margin_inputs``."""
 
-    __slots__ = ("wallet", "unrealised", "pos_margin", "order_margin", "spot_holds",
-                 "mark_value_abs", "open_cost", "realised", "deposited", "ts_ns")
+    __slots__ = (
+        "wallet",
+        "unrealised",
+        "pos_margin",
+        "order_margin",
+        "spot_holds",
+        "mark_value_abs",
+        "open_cost",
+        "realised",
+        "deposited",
+        "ts_ns",
+    )
 
     def __init__(self, wallet: int, ts_ns: int) -> None:
         self.wallet = wallet
@@ -287,8 +354,13 @@ class MarginInputs:
         self.realised = 0
         self.deposited = 0
 
-    def add_position(self, spec: InstrumentSpec, ev: PositionChanged, mark_fine: int | None,
-                     orders: Iterable[OrderEvent]) -> None:
+    def add_position(
+        self,
+        spec: InstrumentSpec,
+        ev: PositionChanged,
+        mark_fine: int | None,
+        orders: Iterable[OrderEvent],
+    ) -> None:
         mark_value = _mark_value(spec, ev.current_qty, mark_fine)
         if ev.current_qty and mark_fine:
             self.unrealised += mark_value - ev.current_cost
@@ -320,17 +392,31 @@ def margin_row(account: int, currency: str, m: MarginInputs) -> dict[str, Any]:
     available = balance - init - maint
     withdrawable = max(0, available - max(0, m.unrealised))
     return {
-        "account": account, "currency": currency, "riskLimit": 0, "state": "",
-        "amount": m.wallet, "prevRealisedPnl": 0, "grossComm": 0,
-        "grossOpenCost": m.open_cost, "grossOpenPremium": 0, "grossExecCost": 0,
-        "grossMarkValue": m.mark_value_abs, "riskValue": m.mark_value_abs + m.open_cost,
-        "initMargin": init, "maintMargin": maint, "targetExcessMargin": 0,
-        "realisedPnl": m.realised, "unrealisedPnl": m.unrealised,
-        "walletBalance": m.wallet, "marginBalance": balance,
+        "account": account,
+        "currency": currency,
+        "riskLimit": 0,
+        "state": "",
+        "amount": m.wallet,
+        "prevRealisedPnl": 0,
+        "grossComm": 0,
+        "grossOpenCost": m.open_cost,
+        "grossOpenPremium": 0,
+        "grossExecCost": 0,
+        "grossMarkValue": m.mark_value_abs,
+        "riskValue": m.mark_value_abs + m.open_cost,
+        "initMargin": init,
+        "maintMargin": maint,
+        "targetExcessMargin": 0,
+        "realisedPnl": m.realised,
+        "unrealisedPnl": m.unrealised,
+        "walletBalance": m.wallet,
+        "marginBalance": balance,
         "marginLeverage": _ratio(m.mark_value_abs, balance),
         "marginUsedPcnt": _pct(init + maint, balance) if balance > 0 else _ZERO,
-        "excessMargin": available, "availableMargin": available,
+        "excessMargin": available,
+        "availableMargin": available,
         "withdrawableMargin": withdrawable,
-        "makerFeeDiscount": _ZERO, "takerFeeDiscount": _ZERO,
+        "makerFeeDiscount": _ZERO,
+        "takerFeeDiscount": _ZERO,
         "timestamp": iso_ms(m.ts_ns),
     }

@@ -68,8 +68,17 @@ class PrivateDelta(NamedTuple):
 class _Wallet:
     """Balance and totals as the ``wallets`` read model keeps them (store.wallet_book)."""
 
-    __slots__ = ("amount", "deposited", "withdrawn", "transfer_in", "transfer_out",
-                 "pending_credit", "pending_debit", "confirmed_debit", "ts_ns")
+    __slots__ = (
+        "amount",
+        "deposited",
+        "withdrawn",
+        "transfer_in",
+        "transfer_out",
+        "pending_credit",
+        "pending_debit",
+        "confirmed_debit",
+        "ts_ns",
+    )
 
     def __init__(self) -> None:
         self.amount = 0
@@ -131,8 +140,11 @@ class PrivateViews:
                 self._execution(row, out, wanted)
         for account, currency in fold.touched:
             if account in wanted:
-                out.append(PrivateDelta("margin", account, "", "update",
-                                        [self.margin_row(account, currency)]))
+                out.append(
+                    PrivateDelta(
+                        "margin", account, "", "update", [self.margin_row(account, currency)]
+                    )
+                )
         return out
 
     def on_mark(self, symbol: str) -> list[PrivateDelta]:
@@ -145,10 +157,16 @@ class PrivateViews:
             held = self.positions.get(account, {}).get(symbol)
             if held is None or not held.current_qty:
                 continue
-            out.append(PrivateDelta("position", account, symbol, "update",
-                                    [self.position_row(account, symbol)]))
-            out.append(PrivateDelta("margin", account, "", "update",
-                                    [self.margin_row(account, spec.settl_currency)]))
+            out.append(
+                PrivateDelta(
+                    "position", account, symbol, "update", [self.position_row(account, symbol)]
+                )
+            )
+            out.append(
+                PrivateDelta(
+                    "margin", account, "", "update", [self.margin_row(account, spec.settl_currency)]
+                )
+            )
         return out
 
     def _order(self, event: OrderEvent, out: list[PrivateDelta], wanted: set[int]) -> None:
@@ -176,11 +194,15 @@ class PrivateViews:
             row = order_row(event, spec)
             action = "insert" if is_new and row["ordStatus"] == "New" else "update"
             out.append(PrivateDelta("order", account, event.symbol, action, [row]))
-            out.append(PrivateDelta("execution", account, event.symbol, "insert",
-                                    [execution_row(event, spec)]))
+            out.append(
+                PrivateDelta(
+                    "execution", account, event.symbol, "insert", [execution_row(event, spec)]
+                )
+            )
 
-    def _execution(self, event: OrderEvent, out: list[PrivateDelta] | None,
-                   wanted: set[int]) -> None:
+    def _execution(
+        self, event: OrderEvent, out: list[PrivateDelta] | None, wanted: set[int]
+    ) -> None:
         recent = self.executions.get(event.account)
         if recent is None:
             recent = self.executions[event.account] = deque(maxlen=self.executions_max)
@@ -188,8 +210,15 @@ class PrivateViews:
         if out is not None and event.account in wanted:
             spec = self.specs.get(event.symbol)
             if spec is not None:
-                out.append(PrivateDelta("execution", event.account, event.symbol, "insert",
-                                        [execution_row(event, spec)]))
+                out.append(
+                    PrivateDelta(
+                        "execution",
+                        event.account,
+                        event.symbol,
+                        "insert",
+                        [execution_row(event, spec)],
+                    )
+                )
 
     def _wallet(self, account: int, currency: str) -> _Wallet:
         held = self.wallets.get(account)
@@ -200,8 +229,15 @@ class PrivateViews:
             wallet = held[currency] = _Wallet()
         return wallet
 
-    def _transfer(self, seq: int, index: int, event: Transfer, out: list[PrivateDelta],
-                  touched: dict[tuple[int, str], None], wanted: set[int]) -> None:
+    def _transfer(
+        self,
+        seq: int,
+        index: int,
+        event: Transfer,
+        out: list[PrivateDelta],
+        touched: dict[tuple[int, str], None],
+        wanted: set[int],
+    ) -> None:
         code = event.code
         for account, sign in ((event.credit_account, 1), (event.debit_account, -1)):
             if account <= 0:
@@ -225,25 +261,35 @@ class PrivateViews:
             if account in wanted:
                 row = self._transaction(seq, index, event, account, sign, wallet.amount)
                 out.append(PrivateDelta("transact", account, "", "insert", [row]))
-                out.append(PrivateDelta("wallet", account, "", "update",
-                                        [self.wallet_row(account, event.currency)]))
+                out.append(
+                    PrivateDelta(
+                        "wallet", account, "", "update", [self.wallet_row(account, event.currency)]
+                    )
+                )
 
     @staticmethod
-    def _transaction(seq: int, index: int, event: Transfer, account: int, sign: int,
-                     balance: int) -> dict[str, Any]:
+    def _transaction(
+        seq: int, index: int, event: Transfer, account: int, sign: int, balance: int
+    ) -> dict[str, Any]:
         stamp = iso_ms(event.ts_ns)
         return {
             "transactID": transact_uuid(seq << TRANSACT_INDEX_BITS | index),
             "account": account,
-            "currency": event.currency, "network": "",
+            "currency": event.currency,
+            "network": "",
             "transactType": TRANSFER_CODE_NAMES.get(event.code, "Transfer"),
-            "amount": sign * event.amount, "fee": 0, "transactStatus": "Completed",
-            "address": "", "tx": "", "text": "", "transactTime": stamp, "timestamp": stamp,
+            "amount": sign * event.amount,
+            "fee": 0,
+            "transactStatus": "Completed",
+            "address": "",
+            "tx": "",
+            "text": "",
+            "transactTime": stamp,
+            "timestamp": stamp,
             "walletBalance": balance,
         }
 
-    def _withdrawal(self, event: WithdrawalUpdated, touched: dict[tuple[int, str], None]
-                    ) -> None:
+    def _withdrawal(self, event: WithdrawalUpdated, touched: dict[tuple[int, str], None]) -> None:
         if event.status != "Completed":
             return
         wallet = self._wallet(event.account, event.currency)
@@ -252,8 +298,14 @@ class PrivateViews:
         wallet.ts_ns = event.ts_ns
         touched[(event.account, event.currency)] = None
 
-    def _position(self, seq: int, event: PositionChanged, out: list[PrivateDelta],
-                  touched: dict[tuple[int, str], None], wanted: set[int]) -> None:
+    def _position(
+        self,
+        seq: int,
+        event: PositionChanged,
+        out: list[PrivateDelta],
+        touched: dict[tuple[int, str], None],
+        wanted: set[int],
+    ) -> None:
         spec = self.specs.get(event.symbol)
         if spec is None:
             return
@@ -267,13 +319,24 @@ class PrivateViews:
         self.account_seq[event.account] = seq
         touched[(event.account, spec.settl_currency)] = None
         if event.account in wanted:
-            out.append(PrivateDelta("position", event.account, event.symbol, "update",
-                                    [self.position_row(event.account, event.symbol)]))
+            out.append(
+                PrivateDelta(
+                    "position",
+                    event.account,
+                    event.symbol,
+                    "update",
+                    [self.position_row(event.account, event.symbol)],
+                )
+            )
 
     # Start-up -----------------------------------------------------------------------------------
 
-    def seed(self, open_orders: Iterable[OrderEvent], positions: Iterable[PositionChanged],
-             wallets: Iterable[Any]) -> None:
+    def seed(
+        self,
+        open_orders: Iterable[OrderEvent],
+        positions: Iterable[PositionChanged],
+        wallets: Iterable[Any],
+    ) -> None:
         """Load the views from the read models (rows in the ``wallets`` table's shape)."""
         for order in open_orders:
             self.open_orders.setdefault(order.account, {})[order.order_id] = order
@@ -292,14 +355,19 @@ class PrivateViews:
     # Rows ---------------------------------------------------------------------------------------
 
     def order_rows(self, account: int) -> list[dict[str, Any]]:
-        events = [*self.ended_orders.get(account, {}).values(),
-                  *self.open_orders.get(account, {}).values()]
+        events = [
+            *self.ended_orders.get(account, {}).values(),
+            *self.open_orders.get(account, {}).values(),
+        ]
         events.sort(key=lambda e: (e.ts_ns, e.order_id))
         return [order_row(e, self.specs[e.symbol]) for e in events if e.symbol in self.specs]
 
     def open_order_rows(self, account: int) -> list[dict[str, Any]]:
-        return [order_row(e, self.specs[e.symbol])
-                for e in self.open_orders.get(account, {}).values() if e.symbol in self.specs]
+        return [
+            order_row(e, self.specs[e.symbol])
+            for e in self.open_orders.get(account, {}).values()
+            if e.symbol in self.specs
+        ]
 
     def execution_rows(self, account: int, last: int | None = None) -> list[dict[str, Any]]:
         events = list(self.executions.get(account, ()))
@@ -312,8 +380,11 @@ class PrivateViews:
 
     def position_event(self, account: int, symbol: str) -> PositionChanged:
         found = self.positions.get(account, {}).get(symbol)
-        return found if found is not None else flat_position(
-            self.specs[symbol], account, self.market.ts_ns)
+        return (
+            found
+            if found is not None
+            else flat_position(self.specs[symbol], account, self.market.ts_ns)
+        )
 
     def _hold(self, event: PositionChanged) -> None:
         holders = self.holders.setdefault(event.symbol, {})
@@ -331,23 +402,30 @@ class PrivateViews:
         now = self.market.ts_ns
         cached = self._adl.get(symbol)
         holders = self.holders.get(symbol, {})
-        if cached is None or ((symbol in self._adl_stale or cached[0] != mark) and (
-                len(holders) <= ADL_EAGER_HOLDERS_MAX or now - cached[1] >= max(
-                    ADL_RERANK_NS, len(holders) * ADL_RERANK_NS_PER_HOLDER))):
-            cached = (mark, now, deleverage_percentiles(self.specs[symbol], holders.values(),
-                                                        mark))
+        if cached is None or (
+            (symbol in self._adl_stale or cached[0] != mark)
+            and (
+                len(holders) <= ADL_EAGER_HOLDERS_MAX
+                or now - cached[1] >= max(ADL_RERANK_NS, len(holders) * ADL_RERANK_NS_PER_HOLDER)
+            )
+        ):
+            cached = (mark, now, deleverage_percentiles(self.specs[symbol], holders.values(), mark))
             self._adl[symbol] = cached
             self._adl_stale.discard(symbol)
         return cached[2].get(account)
 
-    def position_row(self, account: int, symbol: str,
-                     event: PositionChanged | None = None) -> dict[str, Any]:
+    def position_row(
+        self, account: int, symbol: str, event: PositionChanged | None = None
+    ) -> dict[str, Any]:
         spec = self.specs[symbol]
         ev = event if event is not None else self.position_event(account, symbol)
-        return position_row(spec, ev, self.market.mark_fine(symbol),
-                            self._orders_on(account, symbol),
-                            self.deleverage_percentile(account, symbol)
-                            if ev.current_qty and account > 0 else None)
+        return position_row(
+            spec,
+            ev,
+            self.market.mark_fine(symbol),
+            self._orders_on(account, symbol),
+            self.deleverage_percentile(account, symbol) if ev.current_qty and account > 0 else None,
+        )
 
     def position_rows(self, account: int) -> list[dict[str, Any]]:
         held = self.positions.get(account, {})
@@ -356,10 +434,15 @@ class PrivateViews:
     def wallet_row(self, account: int, currency: str) -> dict[str, Any]:
         wallet = self.wallets.get(account, {}).get(currency) or _Wallet()
         return {
-            "account": account, "currency": currency, "deposited": wallet.deposited,
-            "withdrawn": wallet.withdrawn, "transferIn": wallet.transfer_in,
-            "transferOut": wallet.transfer_out, "amount": wallet.amount,
-            "pendingCredit": wallet.pending_credit, "pendingDebit": wallet.pending_debit,
+            "account": account,
+            "currency": currency,
+            "deposited": wallet.deposited,
+            "withdrawn": wallet.withdrawn,
+            "transferIn": wallet.transfer_in,
+            "transferOut": wallet.transfer_out,
+            "amount": wallet.amount,
+            "pendingCredit": wallet.pending_credit,
+            "pendingDebit": wallet.pending_debit,
             "confirmedDebit": wallet.confirmed_debit,
             "timestamp": iso_ms(wallet.ts_ns or self.market.ts_ns),
         }
@@ -375,20 +458,25 @@ class PrivateViews:
         for symbol, event in self.positions.get(account, {}).items():
             spec = self.specs.get(symbol)
             if spec is not None and spec.settl_currency == currency and spec.is_derivative:
-                inputs.add_position(spec, event, market.mark_fine(symbol),
-                                    self._orders_on(account, symbol))
+                inputs.add_position(
+                    spec, event, market.mark_fine(symbol), self._orders_on(account, symbol)
+                )
         for order in self.open_orders.get(account, {}).values():
             spec = self.specs.get(order.symbol)
-            if spec is not None and spec.kind == InstrumentKind.SPOT and currency == (
-                    spec.settl_currency if order.side > 0 else spec.base_currency):
+            if (
+                spec is not None
+                and spec.kind == InstrumentKind.SPOT
+                and currency == (spec.settl_currency if order.side > 0 else spec.base_currency)
+            ):
                 inputs.add_spot_hold(spec, order)
         return inputs
 
     def margin_row(self, account: int, currency: str) -> dict[str, Any]:
         return margin_row(account, currency, self.margin_inputs(account, currency))
 
-    def spec_of_order(self, account: int, order_id: int | None, cl_ord_id: str
-                      ) -> tuple[int | None, InstrumentSpec | None]:
+    def spec_of_order(
+        self, account: int, order_id: int | None, cl_ord_id: str
+    ) -> tuple[int | None, InstrumentSpec | None]:
         """(order id, instrument) of one of the account's recent orders, live first."""
         for table in (self.open_orders.get(account, {}), self.ended_orders.get(account, {})):
             if order_id is not None and order_id in table:
@@ -426,8 +514,7 @@ def _on_position(views: PrivateViews, fold: _Fold, index: int, event: PositionCh
     views._position(fold.seq, event, fold.out, fold.touched, views.wanted_accounts)
 
 
-def _on_withdrawal(views: PrivateViews, fold: _Fold, index: int,
-                   event: WithdrawalUpdated) -> None:
+def _on_withdrawal(views: PrivateViews, fold: _Fold, index: int, event: WithdrawalUpdated) -> None:
     views._withdrawal(event, fold.touched)
 
 

@@ -86,8 +86,9 @@ class RateLimits:
         self._orders: dict[str, Bucket] = {}
         self.rejected_count = 0  # requests answered 429 (metrics)
 
-    def _bucket(self, table: dict[str, Bucket], key: str, capacity: int, period_ns: int,
-                now: int) -> Bucket:
+    def _bucket(
+        self, table: dict[str, Bucket], key: str, capacity: int, period_ns: int, now: int
+    ) -> Bucket:
         bucket = table.get(key)
         if bucket is None:
             if len(table) >= BUCKETS_MAX:
@@ -96,15 +97,17 @@ class RateLimits:
             table[key] = bucket
         return bucket
 
-    def charge(self, key: str, authenticated: bool, cost: int, order_layer: bool,
-               headers: dict[str, str]) -> None:
+    def charge(
+        self, key: str, authenticated: bool, cost: int, order_layer: bool, headers: dict[str, str]
+    ) -> None:
         """Take ``cost`` tokens; fill rate-limit headers; raise 429 when refused."""
         if not self.config.enabled:
             return
         now = time.monotonic_ns()
         wall = int(time.time())
-        per_minute = (self.config.account_per_minute if authenticated
-                      else self.config.anonymous_per_minute)
+        per_minute = (
+            self.config.account_per_minute if authenticated else self.config.anonymous_per_minute
+        )
         main = self._bucket(self._main, key, per_minute, 60 * NS_PER_S, now)
         ok = main.take(cost, now)
         headers["x-ratelimit-limit"] = str(per_minute)
@@ -141,9 +144,12 @@ class AuthFailures:
         now = time.monotonic_ns()
         bucket._refill(now)
         if bucket.remaining() < 1:
-            raise ApiError(429, "Too many failed authentications, retry in "
-                           f"{bucket.wait_s(1)} seconds.", "HTTPError",
-                           {"retry-after": str(bucket.wait_s(1))})
+            raise ApiError(
+                429,
+                f"Too many failed authentications, retry in {bucket.wait_s(1)} seconds.",
+                "HTTPError",
+                {"retry-after": str(bucket.wait_s(1))},
+            )
 
     def record(self, ip: str) -> None:
         if not self.enabled:

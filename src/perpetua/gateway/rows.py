@@ -76,9 +76,12 @@ def order_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
 
 
 def _notionals(spec: InstrumentSpec, event: OrderEvent) -> tuple[Decimal | None, Decimal | None]:
-    if event.last_px is None or event.last_qty <= 0 or event.side == 0 or (
-            event.exec_type != EXEC_TYPE_TRADE and event.exec_type not in
-            EXEC_TYPES_WITHOUT_ORDER):
+    if (
+        event.last_px is None
+        or event.last_qty <= 0
+        or event.side == 0
+        or (event.exec_type != EXEC_TYPE_TRADE and event.exec_type not in EXEC_TYPES_WITHOUT_ORDER)
+    ):
         return None, None
     num, den = home_notional(spec, event.last_qty * event.side, event.last_px)
     home = (Decimal(num) / Decimal(den)).quantize(_NOTIONAL_QUANTUM).normalize()
@@ -95,36 +98,48 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
     if event.exec_type in EXEC_TYPES_WITHOUT_ORDER:
         row["ordType"] = EXEC_TYPE_NAMES[event.exec_type]
         row["orderQty"] = row["leavesQty"] = row["cumQty"] = None
-    row.update({
-        "execID": exec_uuid(event.exec_id),
-        "execType": EXEC_TYPE_NAMES.get(event.exec_type, ""),
-        "lastQty": event.last_qty,
-        "lastPx": price(spec, event.last_px),
-        "lastLiquidityInd": LIQUIDITY_NAMES.get(event.liquidity, ""),
-        "trdMatchID": trade_uuid(event.trd_match_id) if is_trade else ZERO_UUID,
-        "commission": (Decimal(event.fee_rate_ppm) / Decimal(PPM)).normalize()
-        if is_trade or event.exec_type in _RATE_ROWS else None,
-        "feeType": ("Maker" if event.liquidity == 1 else "Taker") if is_trade else "",
-        "tradePublishIndicator": "PublishTrade" if is_trade else "",
-        "execCost": event.exec_cost,
-        "execComm": event.exec_comm,
-        "homeNotional": home,
-        "foreignNotional": foreign,
-        "underlyingLastPx": None,
-        "lastMkt": "XBME" if is_trade else "",
-        "exDestination": "XBME",
-        "multiLegReportingType": "SingleSecurity",
-    })
+    row.update(
+        {
+            "execID": exec_uuid(event.exec_id),
+            "execType": EXEC_TYPE_NAMES.get(event.exec_type, ""),
+            "lastQty": event.last_qty,
+            "lastPx": price(spec, event.last_px),
+            "lastLiquidityInd": LIQUIDITY_NAMES.get(event.liquidity, ""),
+            "trdMatchID": trade_uuid(event.trd_match_id) if is_trade else ZERO_UUID,
+            "commission": (Decimal(event.fee_rate_ppm) / Decimal(PPM)).normalize()
+            if is_trade or event.exec_type in _RATE_ROWS
+            else None,
+            "feeType": ("Maker" if event.liquidity == 1 else "Taker") if is_trade else "",
+            "tradePublishIndicator": "PublishTrade" if is_trade else "",
+            "execCost": event.exec_cost,
+            "execComm": event.exec_comm,
+            "homeNotional": home,
+            "foreignNotional": foreign,
+            "underlyingLastPx": None,
+            "lastMkt": "XBME" if is_trade else "",
+            "exDestination": "XBME",
+            "multiLegReportingType": "SingleSecurity",
+        }
+    )
     return row
 
 
 def transaction_row(row: Any) -> dict[str, Any]:
     """BitMEX ``Transaction`` from a ``transactions`` read-model row."""
     return {
-        "transactID": transact_uuid(row.transact_id), "account": row.account,
-        "currency": row.currency, "network": row.network, "transactType": row.transact_type,
-        "amount": row.amount, "fee": row.fee, "transactStatus": row.transact_status,
-        "address": row.address, "tx": row.tx, "text": row.text,
-        "transactTime": iso_ms(row.transact_ts_ns), "timestamp": iso_ms(row.timestamp_ns),
-        "walletBalance": row.wallet_balance, "marginBalance": None,
+        "transactID": transact_uuid(row.transact_id),
+        "account": row.account,
+        "currency": row.currency,
+        "network": row.network,
+        "transactType": row.transact_type,
+        "amount": row.amount,
+        "fee": row.fee,
+        "transactStatus": row.transact_status,
+        "address": row.address,
+        "tx": row.tx,
+        "text": row.text,
+        "transactTime": iso_ms(row.transact_ts_ns),
+        "timestamp": iso_ms(row.timestamp_ns),
+        "walletBalance": row.wallet_balance,
+        "marginBalance": None,
     }

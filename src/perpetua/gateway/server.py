@@ -79,8 +79,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             alive.append(transport)
             open_here[ip] = alive
             if len(open_here) > ADDRESSES_TRACKED_MAX:  # forget addresses with nothing open
-                for known in [k for k, ts in open_here.items()
-                              if all(t.is_closing() for t in ts)]:
+                for known in [k for k, ts in open_here.items() if all(t.is_closing() for t in ts)]:
                     del open_here[known]
         self._arm_head_timer()
 
@@ -111,8 +110,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._head_bytes is not None and self._head_bytes > self.head_bytes_max and (
-                not self.transport.is_closing()):  # a huge head still arriving
+        if (
+            self._head_bytes is not None
+            and self._head_bytes > self.head_bytes_max
+            and (not self.transport.is_closing())
+        ):  # a huge head still arriving
             self.send_400_response("")
 
     def _count_head(self, size: int) -> None:
@@ -135,8 +137,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
             return
         self._disarm_head_timer()
-        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                             b"content-length: 0\r\nconnection: close\r\n\r\n")
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-length: 0\r\nconnection: close\r\n\r\n"
+        )
         self.transport.close()
 
     def on_message_begin(self) -> None:
@@ -151,22 +155,41 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
 
-
-def uvicorn_config(app: Any, host: str, port: int, log_level: str,
-                   forwarded_allow_ips: Sequence[str] = (), *,
-                   head_timeout_s: float = HEAD_TIMEOUT_S,
-                   connections_per_ip_max: int = CONNECTIONS_PER_IP_MAX,
-                   **extra: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    log_level: str,
+    forwarded_allow_ips: Sequence[str] = (),
+    *,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
+    connections_per_ip_max: int = CONNECTIONS_PER_IP_MAX,
+    **extra: Any,
+) -> uvicorn.Config:
     """uvicorn's config for the gateway with the module's invariants; ``extra`` overrides
     uvicorn's own options (tests: ``loop``)."""
     trusted = frozenset(ip.strip() for ip in forwarded_allow_ips if ip.strip())
-    protocol = type("GuardedHttpProtocol", (GuardedHttpProtocol,), {
-        "trusted": trusted, "head_timeout_s": head_timeout_s,
-        "connections_per_ip_max": connections_per_ip_max})
+    protocol = type(
+        "GuardedHttpProtocol",
+        (GuardedHttpProtocol,),
+        {
+            "trusted": trusted,
+            "head_timeout_s": head_timeout_s,
+            "connections_per_ip_max": connections_per_ip_max,
+        },
+    )
     options: dict[str, Any] = {
-        "host": host, "port": port, "loop": "uvloop", "http": protocol, "ws": "websockets",
-        "log_level": log_level, "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S,
-        "lifespan": "on", "server_header": False, "ws_max_size": WS_MESSAGE_BYTES_MAX,
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": protocol,
+        "ws": "websockets",
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "lifespan": "on",
+        "server_header": False,
+        "ws_max_size": WS_MESSAGE_BYTES_MAX,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": sorted(trusted) if trusted else "",
     }

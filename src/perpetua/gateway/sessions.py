@@ -97,9 +97,14 @@ async def session_principal(identity: IdentityPort | None, scope: Any) -> Princi
         sent = _header(scope, b"x-csrf-token")
         if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
             raise ApiError(403, MSG_CSRF)
-    record = ApiKeyRecord(key_id="session", user_id=session.user_id, secret="",
-                          permissions=SESSION_PERMISSIONS, name="session",
-                          extra={"session": session})
+    record = ApiKeyRecord(
+        key_id="session",
+        user_id=session.user_id,
+        secret="",
+        permissions=SESSION_PERMISSIONS,
+        name="session",
+        extra={"session": session},
+    )
     return Principal(record)
 
 

@@ -57,9 +57,15 @@ _log = logging.getLogger(__name__)
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, sequencer: CommandPort, history: History,
-                 accounts: AccountsPort | None, indices: IndexBoardPort | None = None,
-                 identity: IdentityPort | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        sequencer: CommandPort,
+        history: History,
+        accounts: AccountsPort | None,
+        indices: IndexBoardPort | None = None,
+        identity: IdentityPort | None = None,
+    ) -> None:
         self.config = config
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
@@ -104,8 +110,15 @@ class Gateway:
 
     # Event stream -------------------------------------------------------------------------------
 
-    def _fold(self, seq: int, ts_ns: int, command: object, events: Sequence[object],
-              public: list[Any], private: list[Any]) -> None:
+    def _fold(
+        self,
+        seq: int,
+        ts_ns: int,
+        command: object,
+        events: Sequence[object],
+        public: list[Any],
+        private: list[Any],
+    ) -> None:
         """Fold one command into the views, adding its deltas to ``public`` and ``private``."""
         if seq and seq <= self.last_seq:
             return  # already seen (a replayed backlog overlapping the live stream)
@@ -119,8 +132,9 @@ class Gateway:
             for symbol in market.marks_moved:
                 private.extend(self.private.on_mark(symbol))
 
-    def _listed(self, ts_ns: int, command: object, events: Sequence[object],
-                public: list[Any]) -> None:
+    def _listed(
+        self, ts_ns: int, command: object, events: Sequence[object], public: list[Any]
+    ) -> None:
         """A future listed at runtime: the views, symbols and routes know it from now on, and
         ``instrument`` subscribers get its row as an insert."""
         market = self.market
@@ -130,8 +144,9 @@ class Gateway:
         self.add_instrument(spec)
         if "instrument" in market.wanted:
             market.published[spec.symbol] = market.live(spec.symbol)
-            public.append(Delta("instrument", spec.symbol, "insert",
-                                [market.instrument_row(spec.symbol)]))
+            public.append(
+                Delta("instrument", spec.symbol, "insert", [market.instrument_row(spec.symbol)])
+            )
 
     def add_instrument(self, spec: InstrumentSpec) -> None:
         """Know ``spec`` (listed at runtime, or before a restart); a known symbol is kept."""
@@ -155,8 +170,7 @@ class Gateway:
         public: list[Any] = []
         private: list[Any] = []
         for applied in batch:
-            self._fold(applied.seq, applied.ts_ns, applied.command, applied.events, public,
-                       private)
+            self._fold(applied.seq, applied.ts_ns, applied.command, applied.events, public, private)
         if public or private:
             self.fanout.publish(public, private)
 

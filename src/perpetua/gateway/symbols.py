@@ -28,13 +28,19 @@ class SymbolIndex:
         self.by_upper[spec.symbol.upper()] = spec.symbol
 
     def _tradable(self, root: str) -> list[InstrumentSpec]:
-        return [s for s in self.specs.values()
-                if s.root_symbol.upper() == root and s.kind != InstrumentKind.INDEX
-                and s.state == "Open"]
+        return [
+            s
+            for s in self.specs.values()
+            if s.root_symbol.upper() == root
+            and s.kind != InstrumentKind.INDEX
+            and s.state == "Open"
+        ]
 
     def _futures(self, root: str) -> list[InstrumentSpec]:
-        return sorted((s for s in self._tradable(root) if s.kind == InstrumentKind.FUTURE),
-                      key=lambda s: s.expiry_ns)
+        return sorted(
+            (s for s in self._tradable(root) if s.kind == InstrumentKind.FUTURE),
+            key=lambda s: s.expiry_ns,
+        )
 
     def interval(self, root: str, timeframe: str) -> list[str]:
         root = root.upper()
@@ -64,8 +70,7 @@ class SymbolIndex:
         futures = self._futures(upper)
         if futures:
             return [futures[0].symbol]
-        perpetuals = [s.symbol for s in self._tradable(upper)
-                      if s.kind == InstrumentKind.PERPETUAL]
+        perpetuals = [s.symbol for s in self._tradable(upper) if s.kind == InstrumentKind.PERPETUAL]
         return perpetuals[:1]
 
     def one(self, text: str) -> str | None:
@@ -84,8 +89,9 @@ class SymbolIndex:
     def active_intervals(self) -> dict[str, list[str]]:
         intervals: list[str] = []
         symbols: list[str] = []
-        roots = sorted({s.root_symbol for s in self.specs.values()
-                        if s.kind != InstrumentKind.INDEX})
+        roots = sorted(
+            {s.root_symbol for s in self.specs.values() if s.kind != InstrumentKind.INDEX}
+        )
         for root in roots:
             for timeframe in TIMEFRAMES:
                 for symbol in self.interval(root, timeframe):

@@ -34,11 +34,28 @@ START_MAX = 10_000_000
 
 
 class TableQuery:
-    __slots__ = ("filter", "columns", "count", "start", "reverse", "start_time", "end_time",
-                 "start_ns", "end_ns")
+    __slots__ = (
+        "filter",
+        "columns",
+        "count",
+        "start",
+        "reverse",
+        "start_time",
+        "end_time",
+        "start_ns",
+        "end_ns",
+    )
 
-    def __init__(self, filter_: dict[str, Any], columns: list[str] | None, count: int,
-                 start: int, reverse: bool, start_ns: int | None, end_ns: int | None) -> None:
+    def __init__(
+        self,
+        filter_: dict[str, Any],
+        columns: list[str] | None,
+        count: int,
+        start: int,
+        reverse: bool,
+        start_ns: int | None,
+        end_ns: int | None,
+    ) -> None:
         self.filter = filter_
         self.columns = columns
         self.count = count
@@ -50,8 +67,9 @@ class TableQuery:
         self.end_time = iso_ms(end_ns) if end_ns is not None else None
 
 
-def parse_table_query(params: Params, count_default: int = COUNT_DEFAULT,
-                      reverse_default: bool = False) -> TableQuery:
+def parse_table_query(
+    params: Params, count_default: int = COUNT_DEFAULT, reverse_default: bool = False
+) -> TableQuery:
     raw_filter = params.json_value("filter")
     if raw_filter is None:
         filter_: dict[str, Any] = {}
@@ -70,19 +88,30 @@ def parse_table_query(params: Params, count_default: int = COUNT_DEFAULT,
     end_ns = params.time_ns("endTime")
     count_max = max(COUNT_MAX, count_default)
     return TableQuery(
-        filter_, columns, min(count, count_max) if count else count_default, start,
-        params.boolean("reverse", reverse_default), start_ns, end_ns,
+        filter_,
+        columns,
+        min(count, count_max) if count else count_default,
+        start,
+        params.boolean("reverse", reverse_default),
+        start_ns,
+        end_ns,
     )
 
 
-def store_query(query: TableQuery, symbols: list[str] | None = None,
-                specs: Mapping[str, InstrumentSpec] | None = None) -> dict[str, Any]:
+def store_query(
+    query: TableQuery,
+    symbols: list[str] | None = None,
+    specs: Mapping[str, InstrumentSpec] | None = None,
+) -> dict[str, Any]:
     """The ``store.queries`` keyword arguments of a table query; ``specs``: the gateway's
     instruments (with futures listed at runtime), for price filters."""
     kwargs: dict[str, Any] = {
-        "filter": _core_order_ids(query.filter) or None, "count": query.count,
+        "filter": _core_order_ids(query.filter) or None,
+        "count": query.count,
         "start": query.start,
-        "reverse": query.reverse, "start_time_ns": query.start_ns, "end_time_ns": query.end_ns,
+        "reverse": query.reverse,
+        "start_time_ns": query.start_ns,
+        "end_time_ns": query.end_ns,
     }
     if symbols is not None:
         kwargs["symbol"] = symbols
@@ -107,8 +136,12 @@ def _core_order_ids(filter_: dict[str, Any]) -> dict[str, Any]:
     return dict(filter_, orderID=converted if isinstance(wanted, list) else converted[0])
 
 
-def project(rows: list[dict[str, Any]], query: TableQuery, keys: tuple[str, ...] = (),
-            time_field: str = "timestamp") -> list[dict[str, Any]]:
+def project(
+    rows: list[dict[str, Any]],
+    query: TableQuery,
+    keys: tuple[str, ...] = (),
+    time_field: str = "timestamp",
+) -> list[dict[str, Any]]:
     """Keep the requested ``columns`` (plus the keys and the time field) of formatted rows."""
     if not query.columns:
         return rows
@@ -146,8 +179,12 @@ def _row_passes(row: dict[str, Any], filter_: dict[str, Any]) -> bool:
     return True
 
 
-def run_query(rows: Iterable[dict[str, Any]], query: TableQuery, keys: tuple[str, ...] = (),
-              time_field: str = "timestamp") -> list[dict[str, Any]]:
+def run_query(
+    rows: Iterable[dict[str, Any]],
+    query: TableQuery,
+    keys: tuple[str, ...] = (),
+    time_field: str = "timestamp",
+) -> list[dict[str, Any]]:
     """Filter, window, order, page and project ``rows`` (chronological on input)."""
     chosen = []
     for row in rows:
@@ -161,7 +198,7 @@ def run_query(rows: Iterable[dict[str, Any]], query: TableQuery, keys: tuple[str
         chosen.append(row)
     if query.reverse:
         chosen.reverse()
-    page = chosen[query.start: query.start + query.count]
+    page = chosen[query.start : query.start + query.count]
     if query.columns:
         wanted = set(query.columns) | set(keys) | {time_field}
         page = [{k: v for k, v in row.items() if k in wanted} for row in page]

@@ -41,12 +41,14 @@ def usd_per_minor(ctx: Context, currency: str) -> Decimal | None:
     return Decimal(num) / Decimal(den) / found.minor_per_major
 
 
-async def usd_turnovers(ctx: Context, key: Callable[[InstrumentSpec], str]
-                        ) -> dict[str, dict[str, int]]:
+async def usd_turnovers(
+    ctx: Context, key: Callable[[InstrumentSpec], str]
+) -> dict[str, dict[str, int]]:
     """Turnover in USD per ``key(spec)`` over the four windows."""
     market = ctx.gw.market
-    bins: list[Any] = await ctx.gw.history.read(market.trade_seq, queries.daily_trade_totals,
-                                                USD_BINS_MAX)
+    bins: list[Any] = await ctx.gw.history.read(
+        market.trade_seq, queries.daily_trade_totals, USD_BINS_MAX
+    )
     now = market.ts_ns or now_ns()
     totals: dict[str, dict[str, Decimal]] = {}
 
@@ -63,11 +65,13 @@ async def usd_turnovers(ctx: Context, key: Callable[[InstrumentSpec], str]
         if spec is None:
             continue
         age_days = (now - row.timestamp_ns) // _DAY_NS + 1  # today's open bin: 0
-        windows = tuple(w for w, days in (("turnover30d", 30), ("turnover365d", 365))
-                        if age_days <= days)
+        windows = tuple(
+            w for w, days in (("turnover30d", 30), ("turnover365d", 365)) if age_days <= days
+        )
         add(spec, ("turnover", *windows), row.turnover)
     for symbol in market.books:
-        add(market.specs[symbol], ("turnover24h",),
-            market.day_stats(symbol).get("turnover24h", 0))
-    return {name: {w: int(v.to_integral_value()) for w, v in row.items()}
-            for name, row in totals.items()}
+        add(market.specs[symbol], ("turnover24h",), market.day_stats(symbol).get("turnover24h", 0))
+    return {
+        name: {w: int(v.to_integral_value()) for w, v in row.items()}
+        for name, row in totals.items()
+    }

@@ -75,8 +75,12 @@ class _Pending:
 
     def add(self, table: str, symbol: str, action: str, row: dict[str, Any]) -> None:
         last = self.out[-1] if self.out else None
-        if last is not None and last.table == table and last.symbol == symbol and (
-                last.action == action):
+        if (
+            last is not None
+            and last.table == table
+            and last.symbol == symbol
+            and (last.action == action)
+        ):
             last.rows.append(row)
         else:
             self.out.append(Delta(table, symbol, action, [row]))
@@ -190,11 +194,16 @@ class MarketData:
     def _settled(self, seq: int, event: Settled, pending: _Pending) -> None:
         spec = self.specs.get(event.symbol)
         if spec is not None:
-            pending.add("settlement", event.symbol, "insert",
-                        self.risk.on_settled(seq, event, spec))
+            pending.add(
+                "settlement", event.symbol, "insert", self.risk.on_settled(seq, event, spec)
+            )
 
-    def _book_level(self, event: BookLevel, before: dict[tuple[str, int], list[tuple[int, int]]],
-                    pending: _Pending) -> None:
+    def _book_level(
+        self,
+        event: BookLevel,
+        before: dict[tuple[str, int], list[tuple[int, int]]],
+        pending: _Pending,
+    ) -> None:
         book = self.books.get(event.symbol)
         if book is None:
             return
@@ -231,7 +240,8 @@ class MarketData:
         pending.add("trade", event.symbol, "insert", row)
         for size in BIN_SIZES_NS:
             closed = self.bins[(size, event.symbol)].add(
-                event.ts_ns, event.price, event.qty, event.gross_value, home, foreign)
+                event.ts_ns, event.price, event.qty, event.gross_value, home, foreign
+            )
             for bin_row in closed:
                 pending.add(f"tradeBin{size}", event.symbol, "insert", bin_row)
 
@@ -286,8 +296,12 @@ class MarketData:
         if row is not None:
             pending.add("insurance", "", "insert", row)
 
-    def _after(self, touched: set[str], before: dict[tuple[str, int], list[tuple[int, int]]],
-               pending: _Pending) -> None:
+    def _after(
+        self,
+        touched: set[str],
+        before: dict[tuple[str, int], list[tuple[int, int]]],
+        pending: _Pending,
+    ) -> None:
         for symbol in sorted(touched):
             book = self.books.get(symbol)
             if book is not None and ((symbol, 1) in before or (symbol, -1) in before):
@@ -296,8 +310,10 @@ class MarketData:
                         if (symbol, side) in before:
                             self._diff_top(symbol, side, before[(symbol, side)], pending)
                 if "orderBook10" in self.wanted:
-                    old10 = [before.get((symbol, s), book.top(s, BOOK10_DEPTH))[:BOOK10_DEPTH]
-                             for s in (1, -1)]
+                    old10 = [
+                        before.get((symbol, s), book.top(s, BOOK10_DEPTH))[:BOOK10_DEPTH]
+                        for s in (1, -1)
+                    ]
                     if old10 != [book.top(1, BOOK10_DEPTH), book.top(-1, BOOK10_DEPTH)]:
                         pending.add("orderBook10", symbol, "update", self.book10_row(symbol))
                 self._quote(symbol, book, pending)
@@ -324,8 +340,9 @@ class MarketData:
         quotes.append(row)
         pending.add("quote", symbol, "insert", row)
 
-    def _diff_top(self, symbol: str, side: int, old: list[tuple[int, int]],
-                  pending: _Pending) -> None:
+    def _diff_top(
+        self, symbol: str, side: int, old: list[tuple[int, int]], pending: _Pending
+    ) -> None:
         book = self.books[symbol]
         new = dict(book.top(side, L2_25_DEPTH))
         old_map = dict(old)
@@ -333,8 +350,14 @@ class MarketData:
         ts = iso_ms(book.ts_ns)
 
         def row(px: int, size: int) -> dict[str, Any]:
-            return {"symbol": symbol, "id": level_id(spec.index, px), "side": SIDE_NAMES[side],
-                    "size": size, "price": price(spec, px), "timestamp": ts}
+            return {
+                "symbol": symbol,
+                "id": level_id(spec.index, px),
+                "side": SIDE_NAMES[side],
+                "size": size,
+                "price": price(spec, px),
+                "timestamp": ts,
+            }
 
         for px, size in old_map.items():
             if px not in new:
@@ -398,11 +421,21 @@ class MarketData:
         """The funding series of a sampling perpetual from the engine's funding state (the
         premium index itself waits for the next sample: ``rate_indices``)."""
         self.stats[seed.symbol].interest_ppb = seed.interest_ppb
-        self._publish_rates(self.rates.seed(seed.symbol, seed.interest_ppb,
-                                            seed.premium_sum_ppb, seed.premium_count), ts_ns)
+        self._publish_rates(
+            self.rates.seed(
+                seed.symbol, seed.interest_ppb, seed.premium_sum_ppb, seed.premium_count
+            ),
+            ts_ns,
+        )
 
-    def seed_risk(self, orders: Iterable[Any], fund: Iterable[tuple[str, int]],
-                  funding: Iterable[Any], settlement: Iterable[Any], ts_ns: int) -> None:
+    def seed_risk(
+        self,
+        orders: Iterable[Any],
+        fund: Iterable[tuple[str, int]],
+        funding: Iterable[Any],
+        settlement: Iterable[Any],
+        ts_ns: int,
+    ) -> None:
         """The liquidation engine's working orders, the fund's balances, recent funding and
         settlement rows (read-model rows)."""
         for order in orders:
@@ -412,13 +445,28 @@ class MarketData:
         for currency, balance in fund:
             self.risk.seed_insurance(currency, ts_ns, balance)
         for row in funding:
-            self.risk.funding.append(funding_wire(row.timestamp_ns, row.symbol,
-                                                  row.funding_interval_ns,
-                                                  row.funding_rate_num, row.funding_rate_den))
+            self.risk.funding.append(
+                funding_wire(
+                    row.timestamp_ns,
+                    row.symbol,
+                    row.funding_interval_ns,
+                    row.funding_rate_num,
+                    row.funding_rate_den,
+                )
+            )
         for row in settlement:
-            self.risk.settlement.append(settlement_wire(
-                row.timestamp_ns, row.symbol, row.settlement_type, row.settled_price_num,
-                row.settled_price_den, row.bankrupt, row.tax_base, row.tax_rate_ppm))
+            self.risk.settlement.append(
+                settlement_wire(
+                    row.timestamp_ns,
+                    row.symbol,
+                    row.settlement_type,
+                    row.settled_price_num,
+                    row.settled_price_den,
+                    row.bankrupt,
+                    row.tax_base,
+                    row.tax_rate_ppm,
+                )
+            )
 
     def seed_trades(self, trades: Iterable[tuple[Trade, str]]) -> None:
         """Replay recent prints (oldest first, with their stored tick directions) into the tape,
@@ -480,24 +528,40 @@ class MarketData:
         if spec.kind == InstrumentKind.INDEX:
             digits = RATE_DIGITS if spec.typ == RATE_INDEX_TYP else RATIONAL_DIGITS_MAX
             value = rational(*stats.index, digits) if stats.index else None
-            return {"state": stats.state, "lastPrice": value, "markPrice": value,
-                    "publishTime": iso_ms(stats.ts_ns) if stats.ts_ns else None,
-                    "timestamp": iso_ms(stats.ts_ns)}
+            return {
+                "state": stats.state,
+                "lastPrice": value,
+                "markPrice": value,
+                "publishTime": iso_ms(stats.ts_ns) if stats.ts_ns else None,
+                "timestamp": iso_ms(stats.ts_ns),
+            }
         book = self.books[symbol]
         bid = book.best(1)
         ask = book.best(-1)
-        return live_row(spec, stats, bid[0] if bid else None, ask[0] if ask else None,
-                        self.day_stats(symbol), self.open_value(symbol),
-                        impact_prices(spec, book), self.ts_ns)
+        return live_row(
+            spec,
+            stats,
+            bid[0] if bid else None,
+            ask[0] if ask else None,
+            self.day_stats(symbol),
+            self.open_value(symbol),
+            impact_prices(spec, book),
+            self.ts_ns,
+        )
 
     def open_value(self, symbol: str) -> int:
         """|value| of the open interest at the mark (else the last price), settlement units."""
         spec = self.specs[symbol]
         stats = self.stats[symbol]
         if stats.open_interest and stats.mark_fine:
-            return abs(contract_value_at(spec, stats.open_interest,
-                                         stats.mark_fine * spec.tick_num,
-                                         spec.tick_den * PRICE_FINE_PER_TICK))
+            return abs(
+                contract_value_at(
+                    spec,
+                    stats.open_interest,
+                    stats.mark_fine * spec.tick_num,
+                    spec.tick_den * PRICE_FINE_PER_TICK,
+                )
+            )
         if stats.open_interest and stats.last_ticks:
             return abs(contract_value(spec, stats.open_interest, stats.last_ticks))
         return 0
@@ -518,9 +582,16 @@ class MarketData:
             if side == -1:
                 levels.reverse()
             for px, size in levels:
-                rows.append({"symbol": symbol, "id": level_id(spec.index, px),
-                             "side": SIDE_NAMES[side], "size": size, "price": price(spec, px),
-                             "timestamp": ts})
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "id": level_id(spec.index, px),
+                        "side": SIDE_NAMES[side],
+                        "size": size,
+                        "price": price(spec, px),
+                        "timestamp": ts,
+                    }
+                )
         return rows
 
     def book10_row(self, symbol: str) -> dict[str, Any]:
@@ -538,16 +609,31 @@ class MarketData:
         quotes = self.quotes.get(symbol)
         if quotes:
             return quotes[-1]
-        return {"timestamp": iso_ms(now_ns), "symbol": symbol, "bidSize": 0, "bidPrice": None,
-                "askPrice": None, "askSize": 0}
+        return {
+            "timestamp": iso_ms(now_ns),
+            "symbol": symbol,
+            "bidSize": 0,
+            "bidPrice": None,
+            "askPrice": None,
+            "askSize": 0,
+        }
 
     def seed_trade(self, symbol: str, now_ns: int) -> dict[str, Any]:
         """A size-0 print at the mark (like BitMEX's index prints) when nothing has traded."""
         live = self.live(symbol)
-        return {"timestamp": iso_ms(now_ns), "symbol": symbol, "side": "Buy", "size": 0,
-                "price": live.get("markPrice"), "tickDirection": "ZeroPlusTick",
-                "trdMatchID": ZERO_UUID, "grossValue": 0, "homeNotional": 0,
-                "foreignNotional": 0, "trdType": "Regular"}
+        return {
+            "timestamp": iso_ms(now_ns),
+            "symbol": symbol,
+            "side": "Buy",
+            "size": 0,
+            "price": live.get("markPrice"),
+            "tickDirection": "ZeroPlusTick",
+            "trdMatchID": ZERO_UUID,
+            "grossValue": 0,
+            "homeNotional": 0,
+            "foreignNotional": 0,
+            "trdType": "Regular",
+        }
 
 
 # --- the handler table: one entry per event kind that changes a public view -----------------

@@ -73,8 +73,9 @@ def use_order_id_key(key: bytes | None) -> None:
 
 
 def _round(key: bytes, half: int, index: int) -> int:
-    digest = hashlib.blake2b(half.to_bytes(4, "big") + bytes((index,)), key=key,
-                             digest_size=4).digest()
+    digest = hashlib.blake2b(
+        half.to_bytes(4, "big") + bytes((index,)), key=key, digest_size=4
+    ).digest()
     return int.from_bytes(digest, "big")
 
 

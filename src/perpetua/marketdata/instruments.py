@@ -63,8 +63,9 @@ def funding_timestamp_ns(spec: InstrumentSpec, now_ns: int) -> int | None:
 def static_row(spec: InstrumentSpec) -> dict[str, Any]:
     """Fields that never change while the process runs."""
     is_index = spec.kind == InstrumentKind.INDEX
-    publish_ns = RATE_PUBLISH_INTERVAL_NS if spec.typ == RATE_INDEX_TYP else (
-        INDEX_PUBLISH_INTERVAL_NS)
+    publish_ns = (
+        RATE_PUBLISH_INTERVAL_NS if spec.typ == RATE_INDEX_TYP else (INDEX_PUBLISH_INTERVAL_NS)
+    )
     row: dict[str, Any] = {
         "symbol": spec.symbol,
         "rootSymbol": spec.root_symbol,
@@ -105,11 +106,13 @@ def static_row(spec: InstrumentSpec) -> dict[str, Any]:
         "fundingQuoteSymbol": spec.funding_quote_symbol or None,
         "fundingPremiumSymbol": spec.funding_premium_symbol or None,
         "fundingInterval": interval_iso(spec.funding_interval_ns)
-        if spec.funding_interval_ns else None,
+        if spec.funding_interval_ns
+        else None,
         "calcInterval": interval_iso(publish_ns) if is_index else None,
         "publishInterval": interval_iso(publish_ns) if is_index else None,
-        "fairMethod": "FundingRate" if spec.kind == InstrumentKind.PERPETUAL else (
-            "ImpactMidPrice" if spec.kind == InstrumentKind.FUTURE else None),
+        "fairMethod": "FundingRate"
+        if spec.kind == InstrumentKind.PERPETUAL
+        else ("ImpactMidPrice" if spec.kind == InstrumentKind.FUTURE else None),
         "markMethod": "FairPrice" if spec.is_derivative else "LastPrice",
     }
     return row
@@ -118,10 +121,23 @@ def static_row(spec: InstrumentSpec) -> dict[str, Any]:
 class MarketStats:
     """Live numbers of one instrument, updated by the hub."""
 
-    __slots__ = ("state", "last_ticks", "tick_dir", "total_volume", "total_turnover",
-                 "open_interest", "index", "ts_ns", "prev_close_ticks", "mark_fine",
-                 "index_fine", "funding_rate_ppb", "indicative_rate_ppb", "next_funding_ns",
-                 "interest_ppb")
+    __slots__ = (
+        "state",
+        "last_ticks",
+        "tick_dir",
+        "total_volume",
+        "total_turnover",
+        "open_interest",
+        "index",
+        "ts_ns",
+        "prev_close_ticks",
+        "mark_fine",
+        "index_fine",
+        "funding_rate_ppb",
+        "indicative_rate_ppb",
+        "next_funding_ns",
+        "interest_ppb",
+    )
 
     def __init__(self, state: str) -> None:
         self.state = state
@@ -176,8 +192,10 @@ def impact_prices(spec: InstrumentSpec, book: L2Book) -> tuple[int | None, int |
     """(impact bid, impact ask) in millionths of a tick, None for a side too thin."""
     if spec.impact_notional <= 0:
         return None, None
-    return (_impact_side(spec, book.top(1, IMPACT_LEVELS_WALKED_MAX)),
-            _impact_side(spec, book.top(-1, IMPACT_LEVELS_WALKED_MAX)))
+    return (
+        _impact_side(spec, book.top(1, IMPACT_LEVELS_WALKED_MAX)),
+        _impact_side(spec, book.top(-1, IMPACT_LEVELS_WALKED_MAX)),
+    )
 
 
 def _funding_fields(spec: InstrumentSpec, stats: MarketStats, now_ns: int) -> dict[str, Any]:
@@ -185,23 +203,26 @@ def _funding_fields(spec: InstrumentSpec, stats: MarketStats, now_ns: int) -> di
     out: dict[str, Any] = {}
     mark, index = stats.mark_fine, stats.index_fine
     if mark is not None and index is not None:
-        out["fairBasis"] = rational((mark - index) * spec.tick_num,
-                                    spec.tick_den * PRICE_FINE_PER_TICK)
+        out["fairBasis"] = rational(
+            (mark - index) * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK
+        )
         if spec.kind == InstrumentKind.FUTURE and spec.expiry_ns > now_ns and index > 0:
-            out["fairBasisRate"] = rational((mark - index) * YEAR_NS,
-                                            index * (spec.expiry_ns - now_ns), 6)
+            out["fairBasisRate"] = rational(
+                (mark - index) * YEAR_NS, index * (spec.expiry_ns - now_ns), 6
+            )
     if spec.kind == InstrumentKind.PERPETUAL and stats.funding_rate_ppb is not None:
         rate = stats.funding_rate_ppb
         out["fundingRate"] = rational(rate, FUNDING_RATE_DEN, 9)
-        out["indicativeFundingRate"] = rational(stats.indicative_rate_ppb or 0,
-                                                FUNDING_RATE_DEN, 9)
+        out["indicativeFundingRate"] = rational(stats.indicative_rate_ppb or 0, FUNDING_RATE_DEN, 9)
         if spec.funding_interval_ns > 0:
-            out["fairBasisRate"] = rational(rate * YEAR_NS,
-                                            FUNDING_RATE_DEN * spec.funding_interval_ns, 6)
+            out["fairBasisRate"] = rational(
+                rate * YEAR_NS, FUNDING_RATE_DEN * spec.funding_interval_ns, 6
+            )
     if spec.kind == InstrumentKind.PERPETUAL and stats.interest_ppb is not None:
         out["fundingBaseRate"] = rational(BASE_INTEREST_PPB, FUNDING_RATE_DEN, RATE_DIGITS)
-        out["fundingQuoteRate"] = rational(quote_interest_ppb(stats.interest_ppb),
-                                           FUNDING_RATE_DEN, RATE_DIGITS)
+        out["fundingQuoteRate"] = rational(
+            quote_interest_ppb(stats.interest_ppb), FUNDING_RATE_DEN, RATE_DIGITS
+        )
     if stats.next_funding_ns:
         out["fundingTimestamp"] = iso_ms(stats.next_funding_ns)
     if stats.index_fine is not None and stats.index is None:

@@ -65,10 +65,12 @@ def funding_series(spec: InstrumentSpec) -> FundingSeries | None:
     """The series a perpetual's funding publishes; None for an instrument that does not fund."""
     if spec.kind != InstrumentKind.PERPETUAL or spec.funding_interval_ns <= 0:
         return None
-    return FundingSeries(f".{spec.symbol}PI",
-                         spec.funding_premium_symbol or f".{spec.symbol}PI8H",
-                         spec.funding_base_symbol or f".{spec.underlying}BON8H",
-                         spec.funding_quote_symbol or f".{spec.quote_currency}BON8H")
+    return FundingSeries(
+        f".{spec.symbol}PI",
+        spec.funding_premium_symbol or f".{spec.symbol}PI8H",
+        spec.funding_base_symbol or f".{spec.underlying}BON8H",
+        spec.funding_quote_symbol or f".{spec.quote_currency}BON8H",
+    )
 
 
 def quote_interest_ppb(interest_ppb: int) -> int:
@@ -78,18 +80,49 @@ def quote_interest_ppb(interest_ppb: int) -> int:
 
 def _rate_spec(symbol: str, root: str, quote: str, listing_ns: int) -> InstrumentSpec:
     return InstrumentSpec(
-        symbol=symbol, root_symbol=root, typ=RATE_INDEX_TYP, kind=InstrumentKind.INDEX,
-        payout=Payout.NONE, state="Unlisted", underlying=root, quote_currency=quote,
-        settl_currency="", position_currency="", base_currency="", tick_num=1,
-        tick_den=RATE_TICK_DEN, lot_size=1, max_order_qty=0, max_price_ticks=RATE_TICK_DEN,
-        multiplier=0, underlying_to_position_multiplier=None,
-        underlying_to_settle_multiplier=None, quote_to_settle_multiplier=None, is_inverse=False,
-        is_quanto=False, init_margin_ppm=0, maint_margin_ppm=0, risk_limit=0, risk_step=0,
-        maker_fee_ppm=0, taker_fee_ppm=0, settlement_fee_ppm=0, uses_fee_tiers=False,
-        funding_interval_ns=0, funding_base_symbol="", funding_quote_symbol="",
-        funding_premium_symbol="", listing_ns=listing_ns, expiry_ns=0, settle_ns=0,
-        reference_symbol="", settlement_index_symbol="", trading_hours=ALWAYS_OPEN,
-        impact_notional=0, price_band_ppm=0, index=0,
+        symbol=symbol,
+        root_symbol=root,
+        typ=RATE_INDEX_TYP,
+        kind=InstrumentKind.INDEX,
+        payout=Payout.NONE,
+        state="Unlisted",
+        underlying=root,
+        quote_currency=quote,
+        settl_currency="",
+        position_currency="",
+        base_currency="",
+        tick_num=1,
+        tick_den=RATE_TICK_DEN,
+        lot_size=1,
+        max_order_qty=0,
+        max_price_ticks=RATE_TICK_DEN,
+        multiplier=0,
+        underlying_to_position_multiplier=None,
+        underlying_to_settle_multiplier=None,
+        quote_to_settle_multiplier=None,
+        is_inverse=False,
+        is_quanto=False,
+        init_margin_ppm=0,
+        maint_margin_ppm=0,
+        risk_limit=0,
+        risk_step=0,
+        maker_fee_ppm=0,
+        taker_fee_ppm=0,
+        settlement_fee_ppm=0,
+        uses_fee_tiers=False,
+        funding_interval_ns=0,
+        funding_base_symbol="",
+        funding_quote_symbol="",
+        funding_premium_symbol="",
+        listing_ns=listing_ns,
+        expiry_ns=0,
+        settle_ns=0,
+        reference_symbol="",
+        settlement_index_symbol="",
+        trading_hours=ALWAYS_OPEN,
+        impact_notional=0,
+        price_band_ppm=0,
+        index=0,
     )
 
 
@@ -105,7 +138,9 @@ def rate_index_specs(specs: Iterable[InstrumentSpec]) -> dict[str, InstrumentSpe
         if series is None:
             continue
         currencies = ((spec.root_symbol, spec.quote_currency),) * 2 + (
-            (spec.underlying, spec.underlying), (spec.quote_currency, spec.quote_currency))
+            (spec.underlying, spec.underlying),
+            (spec.quote_currency, spec.quote_currency),
+        )
         for symbol, (root, quote) in zip(series, currencies, strict=True):
             if symbol not in known and symbol not in out:
                 out[symbol] = _rate_spec(symbol, root, quote, spec.listing_ns)
@@ -142,8 +177,9 @@ class RateIndices:
             self.values_ppb[symbol] = value
         return out
 
-    def seed(self, symbol: str, interest_ppb: int, premium_sum_ppb: int, premium_count: int
-             ) -> list[tuple[str, int]]:
+    def seed(
+        self, symbol: str, interest_ppb: int, premium_sum_ppb: int, premium_count: int
+    ) -> list[tuple[str, int]]:
         """The rows a recovered market's funding state gives (``.{S}PI`` needs the next sample):
         the interest indices and, when the interval has samples, their average (as the core
         rounds it: to the published step)."""
@@ -162,8 +198,10 @@ class RateIndices:
         self.interest_ppb[symbol] = interest_ppb
         follows = next(p for p in self.quote_followed[series.quote] if p in self.interest_ppb)
         out = []
-        for index_symbol, value in ((series.base, BASE_INTEREST_PPB),
-                                    (series.quote, quote_interest_ppb(self.interest_ppb[follows]))):
+        for index_symbol, value in (
+            (series.base, BASE_INTEREST_PPB),
+            (series.quote, quote_interest_ppb(self.interest_ppb[follows])),
+        ):
             if self.values_ppb.get(index_symbol) != value:
                 out.append((index_symbol, value))
         return out

@@ -37,24 +37,40 @@ _SIDES = {1: "Buy", -1: "Sell"}
 _OPEN = ORD_STATUS_OPEN_VALUES
 
 
-def funding_wire(ts_ns: int, symbol: str, interval_ns: int, rate_num: int, rate_den: int
-                 ) -> dict[str, Any]:
+def funding_wire(
+    ts_ns: int, symbol: str, interval_ns: int, rate_num: int, rate_den: int
+) -> dict[str, Any]:
     """BitMEX ``Funding``: the rate of one funding time; ``fundingRateDaily`` scales it to a day."""
     return {
-        "timestamp": iso_ms(ts_ns), "symbol": symbol, "fundingInterval": interval_iso(interval_ns),
+        "timestamp": iso_ms(ts_ns),
+        "symbol": symbol,
+        "fundingInterval": interval_iso(interval_ns),
         "fundingRate": rational(rate_num, rate_den, 9),
         "fundingRateDaily": rational(rate_num * DAY_NS, rate_den * interval_ns, 9)
-        if interval_ns > 0 else None,
+        if interval_ns > 0
+        else None,
     }
 
 
-def settlement_wire(ts_ns: int, symbol: str, settlement_type: str, price_num: int,
-                    price_den: int, bankrupt: int, tax_base: int, tax_rate_ppm: int
-                    ) -> dict[str, Any]:
+def settlement_wire(
+    ts_ns: int,
+    symbol: str,
+    settlement_type: str,
+    price_num: int,
+    price_den: int,
+    bankrupt: int,
+    tax_base: int,
+    tax_rate_ppm: int,
+) -> dict[str, Any]:
     return {
-        "timestamp": iso_ms(ts_ns), "symbol": symbol, "settlementType": settlement_type,
-        "settledPrice": rational(price_num, price_den), "optionStrikePrice": None,
-        "optionUnderlyingPrice": None, "bankrupt": bankrupt, "taxBase": tax_base,
+        "timestamp": iso_ms(ts_ns),
+        "symbol": symbol,
+        "settlementType": settlement_type,
+        "settledPrice": rational(price_num, price_den),
+        "optionStrikePrice": None,
+        "optionUnderlyingPrice": None,
+        "bankrupt": bankrupt,
+        "taxBase": tax_base,
         "taxRate": (Decimal(tax_rate_ppm) / PPM).normalize(),
     }
 
@@ -63,11 +79,16 @@ def insurance_wire(currency: str, ts_ns: int, balance: int) -> dict[str, Any]:
     return {"currency": currency, "timestamp": iso_ms(ts_ns), "walletBalance": balance}
 
 
-def liquidation_wire(spec: InstrumentSpec, order_id: int, side: int, price_ticks: int,
-                     leaves_qty: int) -> dict[str, Any]:
-    return {"orderID": order_uuid(order_id), "symbol": spec.symbol,
-            "side": _SIDES.get(side, ""), "price": price(spec, price_ticks),
-            "leavesQty": leaves_qty}
+def liquidation_wire(
+    spec: InstrumentSpec, order_id: int, side: int, price_ticks: int, leaves_qty: int
+) -> dict[str, Any]:
+    return {
+        "orderID": order_uuid(order_id),
+        "symbol": spec.symbol,
+        "side": _SIDES.get(side, ""),
+        "price": price(spec, price_ticks),
+        "leavesQty": leaves_qty,
+    }
 
 
 class RiskTables:
@@ -86,10 +107,16 @@ class RiskTables:
         return row
 
     def on_settled(self, seq: int, ev: Settled, spec: InstrumentSpec) -> dict[str, Any]:
-        row = settlement_wire(ev.ts_ns, ev.symbol, ev.settlement_type,
-                              ev.price_fine * spec.tick_num,
-                              spec.tick_den * PRICE_FINE_PER_TICK, 0, 0,
-                              spec.settlement_fee_ppm)
+        row = settlement_wire(
+            ev.ts_ns,
+            ev.symbol,
+            ev.settlement_type,
+            ev.price_fine * spec.tick_num,
+            spec.tick_den * PRICE_FINE_PER_TICK,
+            0,
+            0,
+            spec.settlement_fee_ppm,
+        )
         self.settlement.append(row)
         self.table_seq["settlement"] = seq
         return row
@@ -102,16 +129,20 @@ class RiskTables:
         self.insurance_balance[ev.currency] = balance
         row = insurance_wire(ev.currency, ev.ts_ns, balance)
         last = self.insurance[-1] if self.insurance else None
-        if last is not None and last["currency"] == ev.currency and (
-                last["timestamp"] == row["timestamp"]):
+        if (
+            last is not None
+            and last["currency"] == ev.currency
+            and (last["timestamp"] == row["timestamp"])
+        ):
             self.insurance[-1] = row  # one row per currency and moment, as the read model
         else:
             self.insurance.append(row)
         self.table_seq["insurance"] = seq
         return row
 
-    def on_order(self, seq: int, ev: OrderEvent, spec: InstrumentSpec
-                 ) -> tuple[str, dict[str, Any]] | None:
+    def on_order(
+        self, seq: int, ev: OrderEvent, spec: InstrumentSpec
+    ) -> tuple[str, dict[str, Any]] | None:
         """(action, row) of the liquidation table for one of the fund's order events."""
         if ev.account != INSURANCE or ev.price is None:
             return None
@@ -128,8 +159,9 @@ class RiskTables:
 
     def seed_liquidation(self, ev: OrderEvent, spec: InstrumentSpec) -> None:
         if ev.account == INSURANCE and ev.price is not None and ev.ord_status in _OPEN:
-            self.liquidation[ev.order_id] = liquidation_wire(spec, ev.order_id, ev.side,
-                                                             ev.price, ev.leaves_qty)
+            self.liquidation[ev.order_id] = liquidation_wire(
+                spec, ev.order_id, ev.side, ev.price, ev.leaves_qty
+            )
 
     def seed_insurance(self, currency: str, ts_ns: int, balance: int) -> None:
         self.insurance_balance[currency] = balance

@@ -18,7 +18,11 @@ from perpetua.wire.values import iso_ms, price
 from perpetua.wire.vocabulary import SIDE_NAMES
 
 __all__ = [
-    "BINS_RETAINED_MAX", "BIN_SIZES_NS", "TRADES_RETAINED_MAX", "TradeBins", "tick_direction",
+    "BINS_RETAINED_MAX",
+    "BIN_SIZES_NS",
+    "TRADES_RETAINED_MAX",
+    "TradeBins",
+    "tick_direction",
     "trade_row",
 ]
 
@@ -67,8 +71,20 @@ def tick_direction(previous: str, last_ticks: int | None, ticks: int) -> str:
 
 
 class _Bin:
-    __slots__ = ("end_ns", "open", "high", "low", "close", "trades", "volume", "turnover",
-                 "last_size", "px_qty", "home", "foreign")
+    __slots__ = (
+        "end_ns",
+        "open",
+        "high",
+        "low",
+        "close",
+        "trades",
+        "volume",
+        "turnover",
+        "last_size",
+        "px_qty",
+        "home",
+        "foreign",
+    )
 
     def __init__(self, end_ns: int, open_ticks: int | None) -> None:
         self.end_ns = end_ns
@@ -150,8 +166,9 @@ class TradeBins:
         self.current = current
         return out
 
-    def add(self, ts_ns: int, ticks: int, qty: int, gross: int, home: Decimal,
-            foreign: Decimal) -> list[dict[str, Any]]:
+    def add(
+        self, ts_ns: int, ticks: int, qty: int, gross: int, home: Decimal, foreign: Decimal
+    ) -> list[dict[str, Any]]:
         closed = self.roll(ts_ns)
         if self.current is None:
             self.current = _Bin(self._end_of(ts_ns), None)

@@ -124,8 +124,11 @@ def load_config(path: Path) -> VenueConfig:
 
 def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueConfig:
     """A parsed TOML document as a ``VenueConfig``; relative paths are taken from ``base``."""
-    _known(document, "", ("data_dir", "database_url", "operator_key", "store", "server",
-                          "rate_limits", "feeds"))
+    _known(
+        document,
+        "",
+        ("data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds"),
+    )
     default = VenueConfig()
     limits = _table(document, "rate_limits")
     _known(limits, "rate_limits.", ("enabled", "anonymous_per_minute"))
@@ -153,9 +156,13 @@ def _server(table: Mapping[str, Any]) -> ServerConfig:
     if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
         raise ConfigError("server.forwarded_allow_ips must be a list of addresses")
     level = _choice(table, "server.log_level", "info", LOG_LEVELS)
-    return ServerConfig(host=_str(table, "server.host", "127.0.0.1"), port=port,
-                        forwarded_allow_ips=tuple(allowed), log_level=level,
-                        log_format=_choice(table, "server.log_format", "json", LOG_FORMATS))
+    return ServerConfig(
+        host=_str(table, "server.host", "127.0.0.1"),
+        port=port,
+        forwarded_allow_ips=tuple(allowed),
+        log_level=level,
+        log_format=_choice(table, "server.log_format", "json", LOG_FORMATS),
+    )
 
 
 def _feeds(table: Mapping[str, Any], base: Path) -> FeedsConfig:

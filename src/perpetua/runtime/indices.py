@@ -47,9 +47,13 @@ def _board() -> IndexBoard:
     return IndexBoard(twaps)
 
 
-def build_index_feeds(feeds: FeedsConfig, markets: Sequence[InstrumentSpec], start_ns: int,
-                      saved_prices: Mapping[str, int] | None = None,
-                      transport: Transport | None = None) -> IndexFeeds:
+def build_index_feeds(
+    feeds: FeedsConfig,
+    markets: Sequence[InstrumentSpec],
+    start_ns: int,
+    saved_prices: Mapping[str, int] | None = None,
+    transport: Transport | None = None,
+) -> IndexFeeds:
     wanted = sorted(referenced_indices(markets))
     by_source: dict[str, list[str]] = {}
     for symbol in wanted:
@@ -58,8 +62,9 @@ def build_index_feeds(feeds: FeedsConfig, markets: Sequence[InstrumentSpec], sta
     sources.extend(_replays(feeds, by_source.get("replay", []), start_ns))
     live = [feeds.source_of(s).live for s in by_source.get("live", [])]
     if live:
-        sources.append(LiveSource(tuple(c for c in live if c is not None),
-                                  transport or HttpTransport()))
+        sources.append(
+            LiveSource(tuple(c for c in live if c is not None), transport or HttpTransport())
+        )
     simulator = _simulator(feeds, by_source.get("simulated", []), start_ns, saved_prices)
     if simulator is not None:
         sources.append(simulator)
@@ -88,14 +93,18 @@ def _replays(feeds: FeedsConfig, symbols: list[str], start_ns: int) -> list[Repl
     return sources
 
 
-def _simulator(feeds: FeedsConfig, symbols: list[str], start_ns: int,
-               saved_prices: Mapping[str, int] | None) -> IndexSimulator | None:
+def _simulator(
+    feeds: FeedsConfig, symbols: list[str], start_ns: int, saved_prices: Mapping[str, int] | None
+) -> IndexSimulator | None:
     if not symbols:
         return None
     catalogue = default_config()
     unknown = sorted(set(symbols) - {i.symbol for i in catalogue.indices})
     if unknown:
-        raise ConfigError(f"feeds: the simulator has no model for {', '.join(unknown)};"
-                          " give those indices a replay or live source")
-    return IndexSimulator(catalogue.only(set(symbols)), feeds.seed, start_ns,
-                          dict(saved_prices or {}))
+        raise ConfigError(
+            f"feeds: the simulator has no model for {', '.join(unknown)};"
+            " give those indices a replay or live source"
+        )
+    return IndexSimulator(
+        catalogue.only(set(symbols)), feeds.seed, start_ns, dict(saved_prices or {})
+    )

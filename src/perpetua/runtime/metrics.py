@@ -66,8 +66,13 @@ class CommandCounts:
 
 
 class VenueCollector(Collector):
-    def __init__(self, sequencer: Sequencer, gateway: Gateway,
-                 projector: ProjectorThread, counts: CommandCounts) -> None:
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        gateway: Gateway,
+        projector: ProjectorThread,
+        counts: CommandCounts,
+    ) -> None:
         self.sequencer = sequencer
         self.gateway = gateway
         self.projector = projector
@@ -75,53 +80,81 @@ class VenueCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         by_type, liquidations = self.counts.read()
-        commands = CounterMetricFamily("perpetua_commands", "Durable commands by type",
-                                       labels=["type"])
+        commands = CounterMetricFamily(
+            "perpetua_commands", "Durable commands by type", labels=["type"]
+        )
         for name, count in sorted(by_type.items()):
             commands.add_metric([name], count)
         yield commands
-        yield CounterMetricFamily("perpetua_liquidations", "Positions taken over by the"
-                                  " insurance fund", value=liquidations)
+        yield CounterMetricFamily(
+            "perpetua_liquidations",
+            "Positions taken over by the insurance fund",
+            value=liquidations,
+        )
         yield from self._sequencer()
         yield from self._gateway()
 
     def _sequencer(self) -> Iterator[Metric]:
         stats = self.sequencer.stats()
-        yield GaugeMetricFamily("perpetua_sequencer_queue_depth", "Commands waiting",
-                                value=stats.queue_depth)
-        yield GaugeMetricFamily("perpetua_sequencer_applied_seq", "Last applied seq",
-                                value=stats.applied_seq)
-        yield GaugeMetricFamily("perpetua_sequencer_durable_seq", "Last durable seq",
-                                value=stats.durable_seq)
-        yield CounterMetricFamily("perpetua_sequencer_overloaded", "Commands shed (503)",
-                                  value=stats.overloaded_count)
-        yield CounterMetricFamily("perpetua_sequencer_batches", "Journal batches committed",
-                                  value=stats.batch_count)
-        yield _histogram("perpetua_journal_commit_seconds",
-                         "Recent journal commit latencies (write and sync)",
-                         self.sequencer.commit_latencies_ns())
+        yield GaugeMetricFamily(
+            "perpetua_sequencer_queue_depth", "Commands waiting", value=stats.queue_depth
+        )
+        yield GaugeMetricFamily(
+            "perpetua_sequencer_applied_seq", "Last applied seq", value=stats.applied_seq
+        )
+        yield GaugeMetricFamily(
+            "perpetua_sequencer_durable_seq", "Last durable seq", value=stats.durable_seq
+        )
+        yield CounterMetricFamily(
+            "perpetua_sequencer_overloaded", "Commands shed (503)", value=stats.overloaded_count
+        )
+        yield CounterMetricFamily(
+            "perpetua_sequencer_batches", "Journal batches committed", value=stats.batch_count
+        )
+        yield _histogram(
+            "perpetua_journal_commit_seconds",
+            "Recent journal commit latencies (write and sync)",
+            self.sequencer.commit_latencies_ns(),
+        )
         if stats.fsync is not None:
-            yield CounterMetricFamily("perpetua_journal_fsyncs", "Journal syncs",
-                                      value=stats.fsync.fsync_count)
-            yield CounterMetricFamily("perpetua_journal_fsync_seconds", "Time spent syncing",
-                                      value=stats.fsync.total_ns / NS_PER_S)
-            yield GaugeMetricFamily("perpetua_journal_fsync_max_seconds", "Slowest sync",
-                                    value=stats.fsync.max_ns / NS_PER_S)
+            yield CounterMetricFamily(
+                "perpetua_journal_fsyncs", "Journal syncs", value=stats.fsync.fsync_count
+            )
+            yield CounterMetricFamily(
+                "perpetua_journal_fsync_seconds",
+                "Time spent syncing",
+                value=stats.fsync.total_ns / NS_PER_S,
+            )
+            yield GaugeMetricFamily(
+                "perpetua_journal_fsync_max_seconds",
+                "Slowest sync",
+                value=stats.fsync.max_ns / NS_PER_S,
+            )
         lag = max(0, stats.durable_seq - self.projector.projector.last_seq)
-        yield GaugeMetricFamily("perpetua_projector_lag_commands",
-                                "Durable commands not yet in the read models", value=lag)
+        yield GaugeMetricFamily(
+            "perpetua_projector_lag_commands",
+            "Durable commands not yet in the read models",
+            value=lag,
+        )
 
     def _gateway(self) -> Iterator[Metric]:
         fanout = self.gateway.fanout
-        yield GaugeMetricFamily("perpetua_websocket_sessions", "Open WebSocket sessions",
-                                value=len(fanout.sessions))
-        yield CounterMetricFamily("perpetua_websocket_messages", "WebSocket messages sent",
-                                  value=fanout.messages_sent)
-        yield CounterMetricFamily("perpetua_websocket_slow_consumers",
-                                  "Sessions closed for falling behind",
-                                  value=fanout.slow_consumers_dropped)
-        yield CounterMetricFamily("perpetua_rate_limit_rejections", "Requests answered 429",
-                                  value=self.gateway.limits.rejected_count)
+        yield GaugeMetricFamily(
+            "perpetua_websocket_sessions", "Open WebSocket sessions", value=len(fanout.sessions)
+        )
+        yield CounterMetricFamily(
+            "perpetua_websocket_messages", "WebSocket messages sent", value=fanout.messages_sent
+        )
+        yield CounterMetricFamily(
+            "perpetua_websocket_slow_consumers",
+            "Sessions closed for falling behind",
+            value=fanout.slow_consumers_dropped,
+        )
+        yield CounterMetricFamily(
+            "perpetua_rate_limit_rejections",
+            "Requests answered 429",
+            value=self.gateway.limits.rejected_count,
+        )
 
 
 def _histogram(name: str, documentation: str, samples_ns: Sequence[int]) -> Metric:
@@ -130,8 +163,9 @@ def _histogram(name: str, documentation: str, samples_ns: Sequence[int]) -> Metr
         limit_ns = bound * NS_PER_S
         buckets.append((str(bound), float(sum(1 for s in samples_ns if s <= limit_ns))))
     buckets.append(("+Inf", float(len(samples_ns))))
-    return HistogramMetricFamily(name, documentation, buckets=buckets,
-                                 sum_value=sum(samples_ns) / NS_PER_S)
+    return HistogramMetricFamily(
+        name, documentation, buckets=buckets, sum_value=sum(samples_ns) / NS_PER_S
+    )
 
 
 def metrics_text(registry: CollectorRegistry) -> bytes:

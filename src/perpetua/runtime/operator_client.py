@@ -38,12 +38,15 @@ class OperatorError(Exception):
 def add_operator_parser(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser("operator", help=help_text, description=help_text)
     parser.add_argument("--url", default=DEFAULT_URL, help="the venue (default: %(default)s)")
-    parser.add_argument("--operator-key", default=None,
-                        help=f"the operator key (default: ${OPERATOR_KEY_ENV})")
+    parser.add_argument(
+        "--operator-key", default=None, help=f"the operator key (default: ${OPERATOR_KEY_ENV})"
+    )
     commands = parser.add_subparsers(dest="operator_command", metavar="COMMAND", required=True)
     commands.add_parser("instruments", help="list instruments and their states")
-    for name, what in (("halt", "stop trading a market (Closed)"),
-                       ("resume", "open a halted market again (Open)")):
+    for name, what in (
+        ("halt", "stop trading a market (Closed)"),
+        ("resume", "open a halted market again (Open)"),
+    ):
         commands.add_parser(name, help=what).add_argument("symbol")
     rate = commands.add_parser("interest-rate", help="a perpetual's interest per interval")
     rate.add_argument("symbol")
@@ -70,8 +73,11 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
     if command == "fee-tier":
         return "POST", "/admin/feeTier", {"account": args.account, "tier": args.tier}
     if command == "list-future":
-        return "POST", "/admin/listFuture", {"root": args.root, "year": args.year,
-                                             "quarter": args.quarter}
+        return (
+            "POST",
+            "/admin/listFuture",
+            {"root": args.root, "year": args.year, "quarter": args.quarter},
+        )
     if command == "accounts":
         return "GET", "/admin/accounts", None
     raise OperatorError(f"unknown operator command {command!r}")
@@ -84,8 +90,12 @@ def run_operator(args: argparse.Namespace) -> Any:
     method, path, body = _request(args)
     url = args.url.rstrip("/") + "/api/v1" + path
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "x-operator-key": key, "content-type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"x-operator-key": key, "content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
             return json.loads(response.read())

@@ -30,16 +30,27 @@ from perpetua.runtime.config import ServerConfig, VenueConfig
 from perpetua.runtime.metrics import CONTENT_TYPE, CommandCounts, VenueCollector, metrics_text
 from perpetua.runtime.venue import Venue, open_venue, tune_gc
 
-__all__ = ["KEEP_ALIVE_S", "OPERATOR_KEY_ENV", "MetricsApp", "configure_logging",
-           "operator_key", "run", "server_config", "with_metrics"]
+__all__ = [
+    "KEEP_ALIVE_S",
+    "OPERATOR_KEY_ENV",
+    "MetricsApp",
+    "configure_logging",
+    "operator_key",
+    "run",
+    "server_config",
+    "with_metrics",
+]
 
 log = logging.getLogger("perpetua.run")
 OPERATOR_KEY_ENV = "PERPETUA_OPERATOR_KEY"
 
 
 def configure_logging(server: ServerConfig) -> None:
-    renderer: Any = (structlog.processors.JSONRenderer() if server.log_format == "json"
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if server.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
@@ -47,8 +58,11 @@ def configure_logging(server: ServerConfig) -> None:
             structlog.stdlib.ExtraAdder(),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -62,8 +76,7 @@ def configure_logging(server: ServerConfig) -> None:
 
 def operator_key(config: VenueConfig) -> str:
     """The configured key, else $PERPETUA_OPERATOR_KEY, else a new random one."""
-    return (config.operator_key or os.environ.get(OPERATOR_KEY_ENV, "")
-            or secrets.token_urlsafe(24))
+    return config.operator_key or os.environ.get(OPERATOR_KEY_ENV, "") or secrets.token_urlsafe(24)
 
 
 class MetricsApp:
@@ -74,13 +87,21 @@ class MetricsApp:
         self.registry = registry
         self.state = app.state
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable,
-                       send: ASGISendCallable) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] == "http" and scope["path"] == "/metrics" and scope["method"] == "GET":
             body = metrics_text(self.registry)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", CONTENT_TYPE.encode()),
-                                    (b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", CONTENT_TYPE.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         await self.app(scope, receive, send)
@@ -90,16 +111,18 @@ def with_metrics(venue: Venue) -> MetricsApp:
     counts = CommandCounts()
     venue.sequencer.subscribe_batches(counts.on_batch)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(VenueCollector(venue.sequencer, venue.app.state.gateway, venue.projector,
-                                     counts))
+    registry.register(
+        VenueCollector(venue.sequencer, venue.app.state.gateway, venue.projector, counts)
+    )
     return MetricsApp(venue.app, registry)
 
 
 def server_config(app: Any, server: ServerConfig) -> uvicorn.Config:
     """``gateway.server.uvicorn_config``: head timeout and size, connections per address,
     WebSocket message size, forwarded headers only from the listed proxies."""
-    return uvicorn_config(app, server.host, server.port, server.log_level,
-                          server.forwarded_allow_ips, log_config=None)
+    return uvicorn_config(
+        app, server.host, server.port, server.log_level, server.forwarded_allow_ips, log_config=None
+    )
 
 
 def run(config: VenueConfig) -> int:
@@ -109,8 +132,10 @@ def run(config: VenueConfig) -> int:
         sys.stderr.write(f"operator key (x-operator-key for /api/v1/admin/*): {key}\n")
     venue = open_venue(replace(config, operator_key=key))
     if venue.outbox is not None:
-        sys.stderr.write(f"mail to users goes to the outbox {venue.outbox.path} "
-                         "(set PERPETUA_SMTP_URL for a real relay)\n")
+        sys.stderr.write(
+            f"mail to users goes to the outbox {venue.outbox.path} "
+            "(set PERPETUA_SMTP_URL for a real relay)\n"
+        )
     app = with_metrics(venue)
     tune_gc()
     venue.start()

@@ -100,8 +100,7 @@ class Venue:
 
 
 def database_url(config: VenueConfig) -> str:
-    return config.database_url or os.environ.get(DATABASE_URL_ENV) or default_url(
-        config.data_dir)
+    return config.database_url or os.environ.get(DATABASE_URL_ENV) or default_url(config.data_dir)
 
 
 def tradable(instruments: tuple[InstrumentSpec, ...]) -> list[InstrumentSpec]:
@@ -152,11 +151,15 @@ def _wall_start(recovered_ns: int) -> int:
     return max(time.time_ns(), recovered_ns)
 
 
-def open_venue(config: VenueConfig, *, clock: Clock | None = None,
-               begin: Callable[[int], int] = _wall_start,
-               markets: list[InstrumentSpec] | None = None,
-               saved_prices: Mapping[str, int] | None = None,
-               password_hasher: PasswordHasher | None = None) -> Venue:
+def open_venue(
+    config: VenueConfig,
+    *,
+    clock: Clock | None = None,
+    begin: Callable[[int], int] = _wall_start,
+    markets: list[InstrumentSpec] | None = None,
+    saved_prices: Mapping[str, int] | None = None,
+    password_hasher: PasswordHasher | None = None,
+) -> Venue:
     """Recover ``config.data_dir`` and wire the venue over it (order: the module docstring).
 
     ``clock``: the sequencer's (wall time by default; the demo passes its own). ``begin``: the
@@ -171,8 +174,9 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
     recovered_ns = summarize(sequencer.engine).ts_ns if recovered else 0
     start_ns = begin(recovered_ns)
     instruments = tuple(sequencer.engine.instruments)
-    feeds = build_index_feeds(config.feeds, markets or tradable(instruments), start_ns,
-                              saved_prices)
+    feeds = build_index_feeds(
+        config.feeds, markets or tradable(instruments), start_ns, saved_prices
+    )
     url = database_url(config)
     migrate(url)
     scratch = None if config.store else tempfile.TemporaryDirectory(prefix="perpetua-rm-")
@@ -181,27 +185,49 @@ def open_venue(config: VenueConfig, *, clock: Clock | None = None,
         migrate(read_models_url)
     projector = _projector(read_models_url, data_dir, instruments)
     sequencer.subscribe(projector.publish)
-    accounts = AccountsService(open_engine(url), load_server_key(data_dir),
-                               password_hasher=password_hasher)
+    accounts = AccountsService(
+        open_engine(url), load_server_key(data_dir), password_hasher=password_hasher
+    )
     # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
     # outbox unless PERPETUA_SMTP_URL names a relay
-    outbox = attach_identity(accounts, data_dir,
-                             f"http://{config.server.host}:{config.server.port}")
+    outbox = attach_identity(
+        accounts, data_dir, f"http://{config.server.host}:{config.server.port}"
+    )
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
-        rate_limits=RateLimitConfig(enabled=config.rate_limits_enabled,
-                                    anonymous_per_minute=config.anonymous_per_minute),
+        rate_limits=RateLimitConfig(
+            enabled=config.rate_limits_enabled, anonymous_per_minute=config.anonymous_per_minute
+        ),
     )
-    app = create_app(gateway_config, sequencer, History.over(projector.projector), accounts,
-                     seed=seed, indices=feeds.board, identity=accounts.identity)
+    app = create_app(
+        gateway_config,
+        sequencer,
+        History.over(projector.projector),
+        accounts,
+        seed=seed,
+        indices=feeds.board,
+        identity=accounts.identity,
+    )
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
-    return Venue(config, sequencer, projector, accounts, outbox, feeds, publisher, app,
-                 start_ns, recovered, scratch)
+    return Venue(
+        config,
+        sequencer,
+        projector,
+        accounts,
+        outbox,
+        feeds,
+        publisher,
+        app,
+        start_ns,
+        recovered,
+        scratch,
+    )
 
 
-def _projector(url: str, data_dir: Path, instruments: tuple[InstrumentSpec, ...]
-               ) -> ProjectorThread:
+def _projector(
+    url: str, data_dir: Path, instruments: tuple[InstrumentSpec, ...]
+) -> ProjectorThread:
     """The read-model projector, caught up to the journal before it follows the live stream.
     ``instruments``: the recovered engine's, with the futures it listed at runtime."""
     projector = Projector(open_engine(url), instruments)

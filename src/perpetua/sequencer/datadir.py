@@ -60,9 +60,9 @@ def replay_data_dir(
         "replay_commands_per_second": round(info.replay_commands_per_second),
         "snapshot_seconds": round(info.snapshot_seconds, 6),
         "audited": audit,
-        "torn_tail_cut": None if info.torn_tail is None else info.torn_tail._asdict() | {
-            "path": str(info.torn_tail.path)
-        },
+        "torn_tail_cut": None
+        if info.torn_tail is None
+        else info.torn_tail._asdict() | {"path": str(info.torn_tail.path)},
         "seconds": round(time.perf_counter() - started, 6),
     }
 
@@ -72,8 +72,9 @@ def snapshot_data_dir(
 ) -> dict[str, object]:
     engine, info = recover(data_dir, engine_factory)
     state_hash = engine.state_hash()
-    path = write_engine_snapshot(data_paths(data_dir).snapshots, info.last_seq, state_hash,
-                                 engine.snapshot())
+    path = write_engine_snapshot(
+        data_paths(data_dir).snapshots, info.last_seq, state_hash, engine.snapshot()
+    )
     verify_snapshot(path, engine_factory)
     return {"seq": info.last_seq, "state_hash": state_hash, "path": str(path)}
 
@@ -113,8 +114,9 @@ def verify_data_dir(
         if not reachable:
             raise RecoveryError(f"no snapshot reaches the journal, which starts at {journal_first}")
         start = reachable[0].path
-    engine, info = recover(data_dir, factory, use_snapshot=start, read_only=True,
-                           on_record=check, progress=progress)
+    engine, info = recover(
+        data_dir, factory, use_snapshot=start, read_only=True, on_record=check, progress=progress
+    )
     return {
         "seq": info.last_seq,
         "state_hash": engine.state_hash(),

@@ -119,9 +119,7 @@ def _settle_async(items: list[_AsyncOutcome]) -> None:
             future.set_result(outcome)
 
 
-def settle(
-    waiters: Sequence[Waiter], outcomes: Sequence[Applied | Result | BaseException]
-) -> None:
+def settle(waiters: Sequence[Waiter], outcomes: Sequence[Applied | Result | BaseException]) -> None:
     """Deliver outcomes to waiters; one call_soon_threadsafe per event loop per call.
 
     An Applied outcome becomes the waiter's Result here, only for waiters that exist (most
@@ -132,8 +130,7 @@ def settle(
         if kind == WAIT_NONE:
             continue
         outcome: Result | BaseException = (
-            Result(given.seq, given.ts_ns, given.events) if type(given) is Applied
-            else given  # type: ignore[assignment]
+            Result(given.seq, given.ts_ns, given.events) if type(given) is Applied else given  # type: ignore[assignment]
         )
         if kind == WAIT_FUTURE:
             future: concurrent.futures.Future[Result] = target  # type: ignore[assignment]

@@ -269,8 +269,10 @@ class Sequencer:
         self._engine = engine
         self._journal = journal
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._scheduler = scheduler if scheduler is not None else default_scheduler(
-            engine_timers=self._engine_next_timer_ns
+        self._scheduler = (
+            scheduler
+            if scheduler is not None
+            else default_scheduler(engine_timers=self._engine_next_timer_ns)
         )
         self._config = config
         self.recovery = recovery
@@ -356,8 +358,7 @@ class Sequencer:
             self._timer_floor_ns = self._clock.now_ns()
         self._next_due_ns = self._due_after(max(self._last_ts_ns, self._timer_floor_ns))
         for name, target in (("writer", self._writer_main), ("committer", self._committer_main)):
-            thread = threading.Thread(target=target, name=f"perpetua-sequencer-{name}",
-                                      daemon=True)
+            thread = threading.Thread(target=target, name=f"perpetua-sequencer-{name}", daemon=True)
             self._threads.append(thread)
         if self._snapshotter is not None:
             self._threads.append(self._snapshotter.thread)
@@ -564,8 +565,7 @@ class Sequencer:
             request.set_exception(failed)
         if not first:
             return
-        _log.critical("sequencer failed; restart the process to recover: %r", error,
-                      exc_info=error)
+        _log.critical("sequencer failed; restart the process to recover: %r", error, exc_info=error)
         if self._on_failure is not None:
             self._on_failure(error)
 

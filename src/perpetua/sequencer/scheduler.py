@@ -156,9 +156,12 @@ class QuarterlyListings:
         return upcoming[0][0] if upcoming else NEVER_NS
 
     def commands_at(self, ts_ns: int) -> list[Command]:
-        return [ListFuture(ts_ns, root, year, quarter)
-                for listing, year, quarter in self._quarters_from(ts_ns - 1)
-                if listing == ts_ns for root in self._roots]
+        return [
+            ListFuture(ts_ns, root, year, quarter)
+            for listing, year, quarter in self._quarters_from(ts_ns - 1)
+            if listing == ts_ns
+            for root in self._roots
+        ]
 
 
 class Scheduler:

@@ -120,8 +120,13 @@ def ip_allowed(cidr: Sequence[str], address: str) -> bool:
 def _email(email: str) -> str:
     normalized = email.strip().lower()
     local, at, domain = normalized.partition("@")
-    if (not at or not local or "." not in domain or len(normalized) > EMAIL_LENGTH_MAX
-            or any(c.isspace() for c in normalized)):
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(normalized) > EMAIL_LENGTH_MAX
+        or any(c.isspace() for c in normalized)
+    ):
         raise AccountsError(f"Invalid email: {email!r}")
     return normalized
 
@@ -152,10 +157,14 @@ def _cidrs(cidr: Iterable[str]) -> tuple[str, ...]:
 class AccountsService:
     """Users and API keys over one database (SQLite or PostgreSQL, migrated)."""
 
-    def __init__(self, engine: Engine, server_key: MultiFernet,
-                 clock_ns: Callable[[], int] = time.time_ns,
-                 monotonic_ns: Callable[[], int] = time.monotonic_ns,
-                 password_hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        server_key: MultiFernet,
+        clock_ns: Callable[[], int] = time.time_ns,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        password_hasher: PasswordHasher | None = None,
+    ) -> None:
         self.engine = engine
         self._fernet = server_key
         self._clock_ns = clock_ns
@@ -193,8 +202,9 @@ class AccountsService:
         """A new enabled user; ``user_id`` defaults to the next free account id."""
         address = _email(email)
         if not PASSWORD_LENGTH_MIN <= len(password) <= PASSWORD_LENGTH_MAX:
-            raise AccountsError(f"Password must have {PASSWORD_LENGTH_MIN} to "
-                                f"{PASSWORD_LENGTH_MAX} characters")
+            raise AccountsError(
+                f"Password must have {PASSWORD_LENGTH_MIN} to {PASSWORD_LENGTH_MAX} characters"
+            )
         if user_id is not None and user_id <= 0:
             raise AccountsError(f"User id must be positive: {user_id}")
         password_hash = self._hasher.hash(password)
@@ -205,12 +215,24 @@ class AccountsService:
                         raise AccountsError("Email already registered")
                     chosen = user_id
                     if chosen is None:
-                        chosen = int(conn.execute(select(func.coalesce(func.max(users.c.id),
-                                                                       0))).scalar_one()) + 1
+                        chosen = (
+                            int(
+                                conn.execute(
+                                    select(func.coalesce(func.max(users.c.id), 0))
+                                ).scalar_one()
+                            )
+                            + 1
+                        )
                     user = User(chosen, address, self._clock_ns(), True)
-                    conn.execute(users.insert().values(
-                        id=user.id, email=user.email, password_hash=password_hash,
-                        created_ns=user.created_ns, enabled=True))
+                    conn.execute(
+                        users.insert().values(
+                            id=user.id,
+                            email=user.email,
+                            password_hash=password_hash,
+                            created_ns=user.created_ns,
+                            enabled=True,
+                        )
+                    )
                     return user
             except IntegrityError:
                 if user_id is not None:
@@ -219,8 +241,9 @@ class AccountsService:
 
     def _user(self, where: Any) -> User | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(users.c.id, users.c.email, users.c.created_ns,
-                                      users.c.enabled).where(where)).first()
+            row = conn.execute(
+                select(users.c.id, users.c.email, users.c.created_ns, users.c.enabled).where(where)
+            ).first()
         return None if row is None else User(row.id, row.email, row.created_ns, row.enabled)
 
     def get_user(self, user_id: int) -> User | None:
@@ -231,8 +254,11 @@ class AccountsService:
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(users.c.id, users.c.email, users.c.created_ns,
-                                       users.c.enabled).order_by(users.c.id)).all()
+            rows = conn.execute(
+                select(users.c.id, users.c.email, users.c.created_ns, users.c.enabled).order_by(
+                    users.c.id
+                )
+            ).all()
         return [User(r.id, r.email, r.created_ns, r.enabled) for r in rows]
 
     def verify_password(self, email: str, password: str) -> User | None:
@@ -249,32 +275,42 @@ class AccountsService:
             return None
         if self._hasher.check_needs_rehash(row.password_hash):
             with self.engine.begin() as conn:
-                conn.execute(update(users).where(users.c.id == row.id)
-                             .values(password_hash=self._hasher.hash(password)))
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id)
+                    .values(password_hash=self._hasher.hash(password))
+                )
         return User(row.id, row.email, row.created_ns, row.enabled)
 
     def set_user_enabled(self, user_id: int, enabled: bool) -> bool:
         with self.engine.begin() as conn:
-            changed = conn.execute(update(users).where(users.c.id == user_id)
-                                   .values(enabled=enabled)).rowcount
+            changed = conn.execute(
+                update(users).where(users.c.id == user_id).values(enabled=enabled)
+            ).rowcount
         self._forget_all()
         return bool(changed)
 
     # --- API keys ----------------------------------------------------------------------------
 
-    def issue_api_key(self, user_id: int, permissions: Sequence[str], cidr: Sequence[str],
-                      name: str) -> tuple[str, str]:
+    def issue_api_key(
+        self, user_id: int, permissions: Sequence[str], cidr: Sequence[str], name: str
+    ) -> tuple[str, str]:
         """The operator's route (``POST /admin/apiKey``): a key for ``user_id``, whose user is
         made first (an unusable random password, a placeholder address) if none has that id."""
         if self.get_user(user_id) is None:
-            self.create_user(f"user{user_id}@perpetua.invalid", secrets.token_urlsafe(16),
-                             user_id=user_id)
+            self.create_user(
+                f"user{user_id}@perpetua.invalid", secrets.token_urlsafe(16), user_id=user_id
+            )
         return self.create_api_key(user_id, name=name, permissions=permissions, cidr=cidr)
 
-    def create_api_key(self, user_id: int, name: str = "", permissions: Iterable[str] = (),
-                       cidr: Iterable[str] = (),
-                       also: Callable[[Connection, str], None] | None = None
-                       ) -> tuple[str, str]:
+    def create_api_key(
+        self,
+        user_id: int,
+        name: str = "",
+        permissions: Iterable[str] = (),
+        cidr: Iterable[str] = (),
+        also: Callable[[Connection, str], None] | None = None,
+    ) -> tuple[str, str]:
         """A new enabled key for ``user_id``: returns ``(key_id, secret)``. The secret is not
         retrievable later except through ``lookup_api_key`` (for signature checks). ``also``
         runs inside the same transaction with the new key id (its audit row)."""
@@ -287,15 +323,24 @@ class AccountsService:
         with self.engine.begin() as conn:
             if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
                 raise AccountsError(f"No user {user_id}")
-            held = conn.execute(select(func.count()).select_from(api_keys)
-                                .where(api_keys.c.user_id == user_id)).scalar_one()
+            held = conn.execute(
+                select(func.count()).select_from(api_keys).where(api_keys.c.user_id == user_id)
+            ).scalar_one()
             if held >= API_KEYS_PER_USER_MAX:
                 raise AccountsError(f"At most {API_KEYS_PER_USER_MAX} API keys per user")
-            conn.execute(api_keys.insert().values(
-                id=key_id, user_id=user_id, name=name,
-                secret_encrypted=self._fernet.encrypt(secret.encode()).decode(),
-                permissions=list(chosen), cidr=list(blocks), enabled=True, nonce=0,
-                created_ns=self._clock_ns()))
+            conn.execute(
+                api_keys.insert().values(
+                    id=key_id,
+                    user_id=user_id,
+                    name=name,
+                    secret_encrypted=self._fernet.encrypt(secret.encode()).decode(),
+                    permissions=list(chosen),
+                    cidr=list(blocks),
+                    enabled=True,
+                    nonce=0,
+                    created_ns=self._clock_ns(),
+                )
+            )
             if also is not None:
                 also(conn, key_id)
         self._forget(key_id)
@@ -315,9 +360,11 @@ class AccountsService:
         return record
 
     def _load(self, key_id: str) -> ApiKeyRecord | None:
-        stmt = (select(api_keys, users.c.enabled.label("user_enabled"))
-                .join(users, users.c.id == api_keys.c.user_id)
-                .where(api_keys.c.id == key_id))
+        stmt = (
+            select(api_keys, users.c.enabled.label("user_enabled"))
+            .join(users, users.c.id == api_keys.c.user_id)
+            .where(api_keys.c.id == key_id)
+        )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
@@ -325,11 +372,21 @@ class AccountsService:
         try:
             secret = self._fernet.decrypt(row.secret_encrypted.encode()).decode()
         except InvalidToken:
-            raise RuntimeError(f"API key {key_id}: secret does not decrypt under the server "
-                               "key (wrong or rotated-away secrets/server.key)") from None
-        return ApiKeyRecord(row.id, row.user_id, secret, tuple(row.permissions),
-                            tuple(row.cidr), bool(row.enabled and row.user_enabled), row.name,
-                            row.nonce, row.created_ns)
+            raise RuntimeError(
+                f"API key {key_id}: secret does not decrypt under the server "
+                "key (wrong or rotated-away secrets/server.key)"
+            ) from None
+        return ApiKeyRecord(
+            row.id,
+            row.user_id,
+            secret,
+            tuple(row.permissions),
+            tuple(row.cidr),
+            bool(row.enabled and row.user_enabled),
+            row.name,
+            row.nonce,
+            row.created_ns,
+        )
 
     def list_api_keys(self, user_id: int | None = None) -> list[ApiKeyInfo]:
         """Keys of ``user_id`` (every key when ``None``), oldest first, without secrets."""
@@ -338,13 +395,25 @@ class AccountsService:
             stmt = stmt.where(api_keys.c.user_id == user_id)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [ApiKeyInfo(r.id, r.user_id, r.name, tuple(r.permissions), tuple(r.cidr),
-                           r.enabled, r.nonce, r.created_ns) for r in rows]
+        return [
+            ApiKeyInfo(
+                r.id,
+                r.user_id,
+                r.name,
+                tuple(r.permissions),
+                tuple(r.cidr),
+                r.enabled,
+                r.nonce,
+                r.created_ns,
+            )
+            for r in rows
+        ]
 
     def _set_enabled(self, key_id: str, enabled: bool) -> bool:
         with self.engine.begin() as conn:
-            changed = conn.execute(update(api_keys).where(api_keys.c.id == key_id)
-                                   .values(enabled=enabled)).rowcount
+            changed = conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(enabled=enabled)
+            ).rowcount
         self._forget(key_id)
         return bool(changed)
 
@@ -364,9 +433,11 @@ class AccountsService:
     def advance_nonce(self, key_id: str, nonce: int) -> bool:
         """Legacy ``api-nonce``: accept ``nonce`` only if it exceeds the key's last one."""
         with self.engine.begin() as conn:
-            changed = conn.execute(update(api_keys).where(api_keys.c.id == key_id,
-                                                          api_keys.c.nonce < nonce)
-                                   .values(nonce=nonce)).rowcount
+            changed = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.nonce < nonce)
+                .values(nonce=nonce)
+            ).rowcount
         self._forget(key_id)
         return bool(changed)
 
@@ -377,8 +448,9 @@ class AccountsService:
             rows = conn.execute(select(api_keys.c.id, api_keys.c.secret_encrypted)).all()
             for row in rows:
                 token = self._fernet.rotate(row.secret_encrypted.encode()).decode()
-                conn.execute(update(api_keys).where(api_keys.c.id == row.id)
-                             .values(secret_encrypted=token))
+                conn.execute(
+                    update(api_keys).where(api_keys.c.id == row.id).values(secret_encrypted=token)
+                )
         self._forget_all()
         return len(rows)
 

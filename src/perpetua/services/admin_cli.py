@@ -40,8 +40,12 @@ ADMIN_COMMANDS: dict[str, str] = {
     "sign-out-user": "end every session of an account",
     "reset-2fa": "turn TOTP off after re-checking the owner's identity (ends its sessions)",
 }
-_ACCOUNT_ACTIONS = {"lock-user": "locked", "unlock-user": "unlocked",
-                    "sign-out-user": "forced_sign_out", "reset-2fa": "tfa_reset"}
+_ACCOUNT_ACTIONS = {
+    "lock-user": "locked",
+    "unlock-user": "unlocked",
+    "sign-out-user": "forced_sign_out",
+    "reset-2fa": "tfa_reset",
+}
 
 
 class AdminError(Exception):
@@ -52,26 +56,38 @@ def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def add_admin_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
-                     help_text: str) -> None:
+def add_admin_parser(
+    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]", help_text: str
+) -> None:
     admin = subparsers.add_parser("admin", help=help_text, description=help_text)
     actions = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
     for name, text in ADMIN_COMMANDS.items():
         sub = actions.add_parser(name, help=text, description=text)
         sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
-        sub.add_argument("--db-url", default=None,
-                         help="database URL (default: SQLite file in the data dir)")
+        sub.add_argument(
+            "--db-url", default=None, help="database URL (default: SQLite file in the data dir)"
+        )
         if name == "create-user":
             sub.add_argument("--email", required=True)
             sub.add_argument("--password", default=None, help="default: generate one")
-            sub.add_argument("--user-id", type=int, default=None,
-                             help="account id (default: the next free one)")
+            sub.add_argument(
+                "--user-id", type=int, default=None, help="account id (default: the next free one)"
+            )
         elif name == "create-key":
             sub.add_argument("--user-id", type=int, required=True)
-            sub.add_argument("--permissions", type=_comma_list, default=[],
-                             help="comma list of order, orderCancel, withdraw (read is implied)")
-            sub.add_argument("--cidr", type=_comma_list, action="extend", default=[],
-                             help="allowed client networks, comma list or repeated")
+            sub.add_argument(
+                "--permissions",
+                type=_comma_list,
+                default=[],
+                help="comma list of order, orderCancel, withdraw (read is implied)",
+            )
+            sub.add_argument(
+                "--cidr",
+                type=_comma_list,
+                action="extend",
+                default=[],
+                help="allowed client networks, comma list or repeated",
+            )
             sub.add_argument("--name", default="")
         elif name == "list-keys":
             sub.add_argument("--user-id", type=int, default=None)
@@ -93,20 +109,35 @@ def _create_user(service: AccountsService, args: argparse.Namespace) -> dict[str
 
 
 def _create_key(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
-    key_id, secret = service.create_api_key(args.user_id, args.name, args.permissions,
-                                            args.cidr)
+    key_id, secret = service.create_api_key(args.user_id, args.name, args.permissions, args.cidr)
     record = service.lookup_api_key(key_id)
     if record is None:
         raise AdminError(f"key {key_id} vanished after creation")
-    return {"id": key_id, "secret": secret, "userId": record.user_id, "name": record.name,
-            "permissions": list(record.permissions), "cidr": list(record.cidr)}
+    return {
+        "id": key_id,
+        "secret": secret,
+        "userId": record.user_id,
+        "name": record.name,
+        "permissions": list(record.permissions),
+        "cidr": list(record.cidr),
+    }
 
 
 def _list_keys(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
-    return {"keys": [{"id": k.key_id, "userId": k.user_id, "name": k.name,
-                      "permissions": list(k.permissions), "cidr": list(k.cidr),
-                      "enabled": k.enabled, "created_ns": k.created_ns}
-                     for k in service.list_api_keys(args.user_id)]}
+    return {
+        "keys": [
+            {
+                "id": k.key_id,
+                "userId": k.user_id,
+                "name": k.name,
+                "permissions": list(k.permissions),
+                "cidr": list(k.cidr),
+                "enabled": k.enabled,
+                "created_ns": k.created_ns,
+            }
+            for k in service.list_api_keys(args.user_id)
+        ]
+    }
 
 
 def _disable_key(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
@@ -116,8 +147,12 @@ def _disable_key(service: AccountsService, args: argparse.Namespace) -> dict[str
 
 
 def _list_users(service: AccountsService, _args: argparse.Namespace) -> dict[str, object]:
-    return {"users": [{"id": u.id, "email": u.email, "enabled": u.enabled,
-                       "created_ns": u.created_ns} for u in service.list_users()]}
+    return {
+        "users": [
+            {"id": u.id, "email": u.email, "enabled": u.enabled, "created_ns": u.created_ns}
+            for u in service.list_users()
+        ]
+    }
 
 
 def _account_action(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
@@ -125,8 +160,9 @@ def _account_action(service: AccountsService, args: argparse.Namespace) -> dict[
 
     outbox = attach_identity(service, args.data_dir)
     try:
-        service.identity.operator_action(args.user_id, _ACCOUNT_ACTIONS[args.admin_command],
-                                         args.operator, args.reason)
+        service.identity.operator_action(
+            args.user_id, _ACCOUNT_ACTIONS[args.admin_command], args.operator, args.reason
+        )
     except IdentityError as error:
         raise AdminError(error.message) from None
     finally:

@@ -20,8 +20,9 @@ FAUCET_DEFAULT_AMOUNT: Final[dict[str, int]] = {
     "Gwei": 10 * 1_000_000_000,
     "BMEx": 100_000 * 1_000_000,
 }
-FAUCET_AMOUNT_MAX: Final[dict[str, int]] = {code: 100 * amount
-                                            for code, amount in FAUCET_DEFAULT_AMOUNT.items()}
+FAUCET_AMOUNT_MAX: Final[dict[str, int]] = {
+    code: 100 * amount for code, amount in FAUCET_DEFAULT_AMOUNT.items()
+}
 
 
 def faucet_command(user_id: int, currency: str, amount: int, transfer_id: str) -> Deposit:

@@ -33,8 +33,9 @@ SUBACCOUNTS_PER_OWNER_MAX: Final = 20
 ACCOUNT_NAME_LENGTH_MAX: Final = 64
 UNUSABLE_PASSWORD_HASH: Final = "!"  # no argon2 hash: verify always fails
 SUBACCOUNT_EMAIL_DOMAIN: Final = "subaccounts.perpetua.invalid"
-MSG_WITHDRAW_NEEDS_TFA: Final = ("A key with withdraw permission needs two-factor "
-                                 "authentication on and a current code (token)")
+MSG_WITHDRAW_NEEDS_TFA: Final = (
+    "A key with withdraw permission needs two-factor authentication on and a current code (token)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,9 @@ class FamilyAccount:
 def _name(text: str) -> str:
     name = (text or "").strip()
     if not 1 <= len(name) <= ACCOUNT_NAME_LENGTH_MAX or not name.isprintable():
-        raise AccountsError(f"Invalid accountName: 1 to {ACCOUNT_NAME_LENGTH_MAX} printable "
-                            "characters")
+        raise AccountsError(
+            f"Invalid accountName: 1 to {ACCOUNT_NAME_LENGTH_MAX} printable characters"
+        )
     return name
 
 
@@ -79,15 +81,17 @@ class Keyring:
     def family(self, user_id: int) -> list[FamilyAccount]:
         """The caller's main account first, then its sub-accounts by id."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(users.c.id, users.c.owner_id)
-                               .where(users.c.id == user_id)).first()
+            row = conn.execute(
+                select(users.c.id, users.c.owner_id).where(users.c.id == user_id)
+            ).first()
             if row is None:
                 return []
             owner = row.owner_id or row.id
-            rows = conn.execute(select(users.c.id, users.c.owner_id, users.c.account_name,
-                                       users.c.created_ns)
-                                .where((users.c.id == owner) | (users.c.owner_id == owner))
-                                .order_by(users.c.owner_id.is_not(None), users.c.id)).all()
+            rows = conn.execute(
+                select(users.c.id, users.c.owner_id, users.c.account_name, users.c.created_ns)
+                .where((users.c.id == owner) | (users.c.owner_id == owner))
+                .order_by(users.c.owner_id.is_not(None), users.c.id)
+            ).all()
         return [FamilyAccount(r.id, r.owner_id, r.account_name, r.created_ns) for r in rows]
 
     def owns(self, user_id: int, account: int) -> bool:
@@ -103,33 +107,62 @@ class Keyring:
             owner = conn.execute(select(users.c.owner_id).where(users.c.id == owner_id)).first()
             if owner is None or owner.owner_id is not None:
                 raise AccountsError("Only a main account can have sub-accounts")
-            held = conn.execute(select(func.count()).select_from(users)
-                                .where(users.c.owner_id == owner_id)).scalar_one()
+            held = conn.execute(
+                select(func.count()).select_from(users).where(users.c.owner_id == owner_id)
+            ).scalar_one()
             if held >= SUBACCOUNTS_PER_OWNER_MAX:
                 raise AccountsError(f"At most {SUBACCOUNTS_PER_OWNER_MAX} sub-accounts")
-            new_id = int(conn.execute(select(func.coalesce(func.max(users.c.id), 0)))
-                         .scalar_one()) + 1
-            conn.execute(users.insert().values(
-                id=new_id, email=f"sub-{new_id}@{SUBACCOUNT_EMAIL_DOMAIN}",
-                password_hash=UNUSABLE_PASSWORD_HASH, created_ns=now, enabled=True,
-                email_confirmed=False, owner_id=owner_id, account_name=name, updated_ns=now))
-            record(conn, now, owner_id, "user", "subaccount_created", ip,
-                   {"account": new_id, "name": name})
+            new_id = (
+                int(conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one()) + 1
+            )
+            conn.execute(
+                users.insert().values(
+                    id=new_id,
+                    email=f"sub-{new_id}@{SUBACCOUNT_EMAIL_DOMAIN}",
+                    password_hash=UNUSABLE_PASSWORD_HASH,
+                    created_ns=now,
+                    enabled=True,
+                    email_confirmed=False,
+                    owner_id=owner_id,
+                    account_name=name,
+                    updated_ns=now,
+                )
+            )
+            record(
+                conn,
+                now,
+                owner_id,
+                "user",
+                "subaccount_created",
+                ip,
+                {"account": new_id, "name": name},
+            )
         return FamilyAccount(new_id, owner_id, name, now)
 
-    def update_subaccount(self, owner_id: int, account: int, account_name: str, ip: str
-                          ) -> FamilyAccount:
+    def update_subaccount(
+        self, owner_id: int, account: int, account_name: str, ip: str
+    ) -> FamilyAccount:
         name = _name(account_name)
         with self.engine.begin() as conn:
-            changed = conn.execute(update(users).where(
-                users.c.id == account, users.c.owner_id == owner_id).values(
-                account_name=name, updated_ns=self.identity.now_ns())).rowcount
+            changed = conn.execute(
+                update(users)
+                .where(users.c.id == account, users.c.owner_id == owner_id)
+                .values(account_name=name, updated_ns=self.identity.now_ns())
+            ).rowcount
             if not changed:
                 raise AccountsError("Invalid targetAccountId: not one of your sub-accounts")
-            record(conn, self.identity.now_ns(), owner_id, "user", "subaccount_updated", ip,
-                   {"account": account, "name": name})
-            created = conn.execute(select(users.c.created_ns).where(users.c.id == account)
-                                   ).scalar_one()
+            record(
+                conn,
+                self.identity.now_ns(),
+                owner_id,
+                "user",
+                "subaccount_updated",
+                ip,
+                {"account": account, "name": name},
+            )
+            created = conn.execute(
+                select(users.c.created_ns).where(users.c.id == account)
+            ).scalar_one()
         return FamilyAccount(account, owner_id, name, int(created))
 
     # --- keys ---------------------------------------------------------------------------------
@@ -142,8 +175,16 @@ class Keyring:
                 found.extend(self.accounts.list_api_keys(account.id))
         return found
 
-    def create_key(self, user_id: int, account: int, name: str, permissions: Iterable[str],
-                   cidr: Iterable[str], code: str, ip: str) -> tuple[str, str]:
+    def create_key(
+        self,
+        user_id: int,
+        account: int,
+        name: str,
+        permissions: Iterable[str],
+        cidr: Iterable[str],
+        code: str,
+        ip: str,
+    ) -> tuple[str, str]:
         chosen = list(permissions)
         if not self.owns(user_id, account):
             raise AccountsError("Invalid targetAccountId: not your account")
@@ -151,14 +192,24 @@ class Keyring:
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
 
         def audit(conn: Connection, key_id: str) -> None:
-            record(conn, self.identity.now_ns(), user_id, "user", "api_key_created", ip,
-                   {"key": key_id, "account": account, "permissions": chosen})
+            record(
+                conn,
+                self.identity.now_ns(),
+                user_id,
+                "user",
+                "api_key_created",
+                ip,
+                {"key": key_id, "account": account, "permissions": chosen},
+            )
 
         key_id, secret = self.accounts.create_api_key(account, name, chosen, cidr, also=audit)
-        self.identity.send_notice(user_id, "API key created",
-                              f"API key {key_id} ({name or 'unnamed'}) was created for "
-                              f"account {account} with permissions "
-                              f"{', '.join(chosen) or 'read'} from {ip}.")
+        self.identity.send_notice(
+            user_id,
+            "API key created",
+            f"API key {key_id} ({name or 'unnamed'}) was created for "
+            f"account {account} with permissions "
+            f"{', '.join(chosen) or 'read'} from {ip}.",
+        )
         return key_id, secret
 
     def _owned_key(self, conn: Connection, user_id: int, key_id: str) -> Any:
@@ -167,18 +218,28 @@ class Keyring:
             raise AccountsError("Invalid apiKeyID")
         return row
 
-    def set_key_enabled(self, user_id: int, key_id: str, enabled: bool, code: str, ip: str
-                        ) -> ApiKeyInfo:
+    def set_key_enabled(
+        self, user_id: int, key_id: str, enabled: bool, code: str, ip: str
+    ) -> ApiKeyInfo:
         with self.engine.connect() as conn:
             row = self._owned_key(conn, user_id, key_id)
-        if (enabled and "withdraw" in row.permissions
-                and not self.identity.second_factor_ok(user_id, code)):
+        if (
+            enabled
+            and "withdraw" in row.permissions
+            and not self.identity.second_factor_ok(user_id, code)
+        ):
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
         with self.engine.begin() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == key_id)
-                         .values(enabled=enabled))
-            record(conn, self.identity.now_ns(), user_id, "user",
-                   "api_key_enabled" if enabled else "api_key_disabled", ip, {"key": key_id})
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(enabled=enabled))
+            record(
+                conn,
+                self.identity.now_ns(),
+                user_id,
+                "user",
+                "api_key_enabled" if enabled else "api_key_disabled",
+                ip,
+                {"key": key_id},
+            )
         self.accounts._forget(key_id)
         return next(k for k in self.accounts.list_api_keys(row.user_id) if k.key_id == key_id)
 
@@ -188,7 +249,14 @@ class Keyring:
         info = next(k for k in self.accounts.list_api_keys(row.user_id) if k.key_id == key_id)
         with self.engine.begin() as conn:
             conn.execute(api_keys.delete().where(api_keys.c.id == key_id))
-            record(conn, self.identity.now_ns(), user_id, "user", "api_key_deleted", ip,
-                   {"key": key_id})
+            record(
+                conn,
+                self.identity.now_ns(),
+                user_id,
+                "user",
+                "api_key_deleted",
+                ip,
+                {"key": key_id},
+            )
         self.accounts._forget(key_id)
         return info

@@ -58,18 +58,22 @@ def mail_config(url: str, sender: str = DEFAULT_SENDER) -> MailConfig:
         raise ValueError(f"mail server URL must be smtp://host:port or smtps://...: {url!r}")
     tls = parts.scheme == "smtps"
     query = parse_qs(parts.query)
-    return MailConfig(parts.hostname, parts.port or (465 if tls else 25), sender,
-                      starttls=query.get("starttls", ["0"])[0] in ("1", "true"), tls=tls,
-                      username=unquote(parts.username or ""),
-                      password=unquote(parts.password or ""))
+    return MailConfig(
+        parts.hostname,
+        parts.port or (465 if tls else 25),
+        sender,
+        starttls=query.get("starttls", ["0"])[0] in ("1", "true"),
+        tls=tls,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
 
 
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str, anti_phishing: str = "") -> None: ...
 
 
-def compose(sender: str, to: str, subject: str, body: str, anti_phishing: str = ""
-            ) -> EmailMessage:
+def compose(sender: str, to: str, subject: str, body: str, anti_phishing: str = "") -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -136,5 +140,4 @@ class Outbox:
         found = sorted(box.items(), key=lambda item: item[1].get_date())
         from email import message_from_bytes, policy
 
-        return [message_from_bytes(m.as_bytes(), policy=policy.default)
-                for _key, m in found]
+        return [message_from_bytes(m.as_bytes(), policy=policy.default) for _key, m in found]

@@ -67,20 +67,28 @@ def challenge_bytes(text: str) -> bytes:
     return _bytes(text)
 
 
-def registration_options(relying: Relying, user_id: int, email: str, challenge: bytes,
-                         existing: list[str]) -> dict[str, Any]:
+def registration_options(
+    relying: Relying, user_id: int, email: str, challenge: bytes, existing: list[str]
+) -> dict[str, Any]:
     options = generate_registration_options(
-        rp_id=relying.rp_id, rp_name=RP_NAME, user_name=email, user_id=str(user_id).encode(),
+        rp_id=relying.rp_id,
+        rp_name=RP_NAME,
+        user_name=email,
+        user_id=str(user_id).encode(),
         challenge=challenge,
-        exclude_credentials=[PublicKeyCredentialDescriptor(id=_bytes(c)) for c in existing])
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=_bytes(c)) for c in existing],
+    )
     return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
 
-def authentication_options(relying: Relying, challenge: bytes, credentials: list[str]
-                           ) -> dict[str, Any]:
+def authentication_options(
+    relying: Relying, challenge: bytes, credentials: list[str]
+) -> dict[str, Any]:
     options = generate_authentication_options(
-        rp_id=relying.rp_id, challenge=challenge,
-        allow_credentials=[PublicKeyCredentialDescriptor(id=_bytes(c)) for c in credentials])
+        rp_id=relying.rp_id,
+        challenge=challenge,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=_bytes(c)) for c in credentials],
+    )
     return json.loads(options_to_json(options))  # type: ignore[no-any-return]
 
 
@@ -99,17 +107,22 @@ def _credential(text: str) -> dict[str, Any]:
     return value
 
 
-def verify_attestation(relying: Relying, credential: str, challenge: bytes
-                       ) -> tuple[str, str, int]:
+def verify_attestation(relying: Relying, credential: str, challenge: bytes) -> tuple[str, str, int]:
     """``(credential id, public key, sign count)`` of a new key; ``ValueError`` if invalid."""
     try:
         verified = verify_registration_response(
-            credential=_credential(credential), expected_challenge=challenge,
-            expected_rp_id=relying.rp_id, expected_origin=relying.origin)
+            credential=_credential(credential),
+            expected_challenge=challenge,
+            expected_rp_id=relying.rp_id,
+            expected_origin=relying.origin,
+        )
     except (InvalidRegistrationResponse, KeyError, TypeError) as error:
         raise ValueError(f"Invalid security key registration: {error}") from None
-    return (bytes_to_base64url(verified.credential_id),
-            bytes_to_base64url(verified.credential_public_key), verified.sign_count)
+    return (
+        bytes_to_base64url(verified.credential_id),
+        bytes_to_base64url(verified.credential_public_key),
+        verified.sign_count,
+    )
 
 
 def credential_id_of(credential: str) -> str:
@@ -120,14 +133,19 @@ def credential_id_of(credential: str) -> str:
     return found
 
 
-def verify_assertion(relying: Relying, credential: str, challenge: bytes, public_key: str,
-                     sign_count: int) -> int:
+def verify_assertion(
+    relying: Relying, credential: str, challenge: bytes, public_key: str, sign_count: int
+) -> int:
     """The new signature counter of a valid assertion; ``ValueError`` if invalid (rule 3)."""
     try:
         verified = verify_authentication_response(
-            credential=_credential(credential), expected_challenge=challenge,
-            expected_rp_id=relying.rp_id, expected_origin=relying.origin,
-            credential_public_key=_bytes(public_key), credential_current_sign_count=sign_count)
+            credential=_credential(credential),
+            expected_challenge=challenge,
+            expected_rp_id=relying.rp_id,
+            expected_origin=relying.origin,
+            credential_public_key=_bytes(public_key),
+            credential_current_sign_count=sign_count,
+        )
     except (InvalidAuthenticationResponse, KeyError, TypeError) as error:
         raise ValueError(f"Invalid security key response: {error}") from None
     return int(verified.new_sign_count)

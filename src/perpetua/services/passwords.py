@@ -45,22 +45,26 @@ class PasswordRejected(ValueError):
 
 
 def default_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
-                          parallelism=ARGON2_PARALLELISM)
+    return PasswordHasher(
+        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+    )
 
 
 def check_strength(password: str, user_inputs: Sequence[str] = ()) -> None:
     """Raise ``PasswordRejected`` unless ``password`` follows rule 1."""
     if not PASSWORD_LENGTH_MIN <= len(password) <= PASSWORD_LENGTH_MAX:
-        raise PasswordRejected(f"Password must have {PASSWORD_LENGTH_MIN} to "
-                               f"{PASSWORD_LENGTH_MAX} characters")
-    inputs = [part for text in user_inputs for part in (text, *text.replace("@", ".").split("."))
-              if part]
+        raise PasswordRejected(
+            f"Password must have {PASSWORD_LENGTH_MIN} to {PASSWORD_LENGTH_MAX} characters"
+        )
+    inputs = [
+        part for text in user_inputs for part in (text, *text.replace("@", ".").split(".")) if part
+    ]
     result = zxcvbn(password[:STRENGTH_INPUT_CHARS_MAX], user_inputs=inputs)
     if int(result["score"]) < STRENGTH_SCORE_MIN:
         hint = (result.get("feedback") or {}).get("warning") or "it is too easy to guess"
-        raise PasswordRejected(f"Password is too weak: {hint.rstrip('.')}. Use a longer "
-                               "passphrase of unrelated words")
+        raise PasswordRejected(
+            f"Password is too weak: {hint.rstrip('.')}. Use a longer passphrase of unrelated words"
+        )
 
 
 def verify_hash(hasher: PasswordHasher, password_hash: str, password: str) -> bool:

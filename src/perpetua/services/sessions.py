@@ -62,21 +62,43 @@ class SessionStore:
         self.engine = engine
         self._clock_ns = clock_ns
 
-    def create(self, conn: Connection, user_id: int, ip: str, user_agent: str
-               ) -> tuple[str, Session]:
+    def create(
+        self, conn: Connection, user_id: int, ip: str, user_agent: str
+    ) -> tuple[str, Session]:
         """A new session inside the caller's transaction: ``(cookie token, session)``."""
         now = self._clock_ns()
         token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
-        session = Session(token_digest(token), user_id,
-                          secrets.token_urlsafe(CSRF_TOKEN_BYTES), now, now,
-                          ip[:IP_LENGTH_MAX], user_agent[:USER_AGENT_LENGTH_MAX])
-        held = conn.execute(select(sessions.c.id).where(sessions.c.user_id == user_id)
-                            .order_by(sessions.c.last_seen_ns.desc())).scalars().all()
-        for old in held[SESSIONS_PER_USER_MAX - 1:]:
+        session = Session(
+            token_digest(token),
+            user_id,
+            secrets.token_urlsafe(CSRF_TOKEN_BYTES),
+            now,
+            now,
+            ip[:IP_LENGTH_MAX],
+            user_agent[:USER_AGENT_LENGTH_MAX],
+        )
+        held = (
+            conn.execute(
+                select(sessions.c.id)
+                .where(sessions.c.user_id == user_id)
+                .order_by(sessions.c.last_seen_ns.desc())
+            )
+            .scalars()
+            .all()
+        )
+        for old in held[SESSIONS_PER_USER_MAX - 1 :]:
             conn.execute(delete(sessions).where(sessions.c.id == old))
-        conn.execute(sessions.insert().values(
-            id=session.id, user_id=user_id, csrf=session.csrf, created_ns=now,
-            last_seen_ns=now, ip=session.ip, user_agent=session.user_agent))
+        conn.execute(
+            sessions.insert().values(
+                id=session.id,
+                user_id=user_id,
+                csrf=session.csrf,
+                created_ns=now,
+                last_seen_ns=now,
+                ip=session.ip,
+                user_agent=session.user_agent,
+            )
+        )
         return token, session
 
     def lookup(self, token: str) -> Session | None:
@@ -88,8 +110,7 @@ class SessionStore:
             row = conn.execute(select(sessions).where(sessions.c.id == digest)).first()
         if row is None:
             return None
-        if (now - row.last_seen_ns > SESSION_IDLE_NS
-                or now - row.created_ns > SESSION_ABSOLUTE_NS):
+        if now - row.last_seen_ns > SESSION_IDLE_NS or now - row.created_ns > SESSION_ABSOLUTE_NS:
             with self.engine.begin() as conn:
                 conn.execute(delete(sessions).where(sessions.c.id == digest))
             return None
@@ -97,25 +118,34 @@ class SessionStore:
         if now - last_seen >= SESSION_TOUCH_INTERVAL_NS:
             last_seen = now
             with self.engine.begin() as conn:
-                conn.execute(update(sessions).where(sessions.c.id == digest)
-                             .values(last_seen_ns=now))
-        return Session(row.id, row.user_id, row.csrf, row.created_ns, last_seen, row.ip,
-                       row.user_agent)
+                conn.execute(
+                    update(sessions).where(sessions.c.id == digest).values(last_seen_ns=now)
+                )
+        return Session(
+            row.id, row.user_id, row.csrf, row.created_ns, last_seen, row.ip, row.user_agent
+        )
 
     def list(self, user_id: int) -> list[Session]:
         now = self._clock_ns()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(sessions).where(sessions.c.user_id == user_id)
-                                .order_by(sessions.c.last_seen_ns.desc())).all()
-        return [Session(r.id, r.user_id, r.csrf, r.created_ns, r.last_seen_ns, r.ip,
-                        r.user_agent) for r in rows
-                if now - r.last_seen_ns <= SESSION_IDLE_NS
-                and now - r.created_ns <= SESSION_ABSOLUTE_NS]
+            rows = conn.execute(
+                select(sessions)
+                .where(sessions.c.user_id == user_id)
+                .order_by(sessions.c.last_seen_ns.desc())
+            ).all()
+        return [
+            Session(r.id, r.user_id, r.csrf, r.created_ns, r.last_seen_ns, r.ip, r.user_agent)
+            for r in rows
+            if now - r.last_seen_ns <= SESSION_IDLE_NS and now - r.created_ns <= SESSION_ABSOLUTE_NS
+        ]
 
     @staticmethod
     def revoke(conn: Connection, user_id: int, session_id: str) -> bool:
-        return bool(conn.execute(delete(sessions).where(
-            sessions.c.user_id == user_id, sessions.c.id == session_id)).rowcount)
+        return bool(
+            conn.execute(
+                delete(sessions).where(sessions.c.user_id == user_id, sessions.c.id == session_id)
+            ).rowcount
+        )
 
     @staticmethod
     def revoke_all(conn: Connection, user_id: int, keep: str = "") -> int:

@@ -14,16 +14,16 @@ __all__ = ["WEBSOCKET_AUTH_PATH", "signature", "signature_matches"]
 WEBSOCKET_AUTH_PATH = "/realtime"
 
 
-def signature(secret: str, verb: str, path: str, expires: int | str,
-              body: str | bytes = "") -> str:
+def signature(secret: str, verb: str, path: str, expires: int | str, body: str | bytes = "") -> str:
     """The lowercase hex HMAC-SHA256 signature of one request."""
     body_bytes = body.encode() if isinstance(body, str) else body
     message = verb.upper().encode() + path.encode() + str(expires).encode() + body_bytes
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_matches(secret: str, verb: str, path: str, expires: int | str,
-                      body: str | bytes, presented: str) -> bool:
+def signature_matches(
+    secret: str, verb: str, path: str, expires: int | str, body: str | bytes, presented: str
+) -> bool:
     """Constant-time check of a presented signature (hex, any letter case)."""
     expected = signature(secret, verb, path, expires, body)
     return hmac.compare_digest(expected, presented.strip().lower())

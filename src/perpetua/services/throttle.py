@@ -53,8 +53,7 @@ def backoff_ns(failures: int, free: int = FAILURES_FREE) -> int:
     return min(BACKOFF_BASE_NS << min(failures - free, 40), BACKOFF_MAX_NS)
 
 
-def wait_ns(conn: Connection, keys: Sequence[str], now_ns: int, free: int = FAILURES_FREE
-            ) -> int:
+def wait_ns(conn: Connection, keys: Sequence[str], now_ns: int, free: int = FAILURES_FREE) -> int:
     """How long the caller must still wait (0: may try now)."""
     rows = conn.execute(select(sign_in_failures).where(sign_in_failures.c.key.in_(keys))).all()
     longest = 0
@@ -72,8 +71,11 @@ def record_failure(conn: Connection, keys: Sequence[str], now_ns: int) -> None:
             conn.execute(sign_in_failures.insert().values(key=key, failures=1, last_ns=now_ns))
             continue
         failures = 1 if now_ns - row.last_ns > FAILURE_MEMORY_NS else row.failures + 1
-        conn.execute(update(sign_in_failures).where(sign_in_failures.c.key == key).values(
-            failures=min(failures, FAILURES_COUNTED_MAX), last_ns=now_ns))
+        conn.execute(
+            update(sign_in_failures)
+            .where(sign_in_failures.c.key == key)
+            .values(failures=min(failures, FAILURES_COUNTED_MAX), last_ns=now_ns)
+        )
 
 
 def clear(conn: Connection, keys: Sequence[str]) -> None:

@@ -67,8 +67,9 @@ class CandleBook:
         ).first()
         return None if row is None else Bin(**row._asdict())
 
-    def add_print(self, conn: Connection, ts_ns: int, symbol: str, price: int, qty: int,
-                  gross_value: int) -> None:
+    def add_print(
+        self, conn: Connection, ts_ns: int, symbol: str, price: int, qty: int, gross_value: int
+    ) -> None:
         for size, size_ns in BIN_SIZES_NS.items():
             key = (size, symbol)
             if key not in self._newest:
@@ -80,8 +81,10 @@ class CandleBook:
                 newest = Bin(size, symbol, end, opening, price, price, opening)
                 self._newest[key] = newest
             elif newest.timestamp_ns > end:
-                raise ValueError(f"print at {ts_ns} on {symbol} is older than its {size} bin "
-                                 f"ending {newest.timestamp_ns}: time went backwards")
+                raise ValueError(
+                    f"print at {ts_ns} on {symbol} is older than its {size} bin "
+                    f"ending {newest.timestamp_ns}: time went backwards"
+                )
             newest.add(price, qty, gross_value)
             self._dirty[(size, symbol, end)] = newest
 

@@ -27,13 +27,17 @@ log = logging.getLogger(__name__)
 
 def _starting_points(data_dir: Path, last_seq: int) -> list[Path | bool]:
     """Snapshots at or before ``last_seq``, newest first, then ``False`` (from seq 1)."""
-    snapshots = [s.path for s in reversed(list_snapshots(data_paths(data_dir).snapshots))
-                 if last_seq != NO_SEQ and s.seq <= last_seq]
+    snapshots = [
+        s.path
+        for s in reversed(list_snapshots(data_paths(data_dir).snapshots))
+        if last_seq != NO_SEQ and s.seq <= last_seq
+    ]
     return [*snapshots, False]
 
 
-def catch_up(projector: Projector, data_dir: str | Path,
-             engine_factory: Callable[[], Any] = default_engine) -> int:
+def catch_up(
+    projector: Projector, data_dir: str | Path, engine_factory: Callable[[], Any] = default_engine
+) -> int:
     """Project every journaled command after ``projector.last_seq``; return how many."""
     last_seq = projector.last_seq
     pending: list[Record] = []
@@ -51,18 +55,28 @@ def catch_up(projector: Projector, data_dir: str | Path,
     failures = []
     for start in _starting_points(Path(data_dir), last_seq):
         try:
-            recover(data_dir, engine_factory, read_only=True, audit=False, use_snapshot=start,
-                    on_record=on_record)
+            recover(
+                data_dir,
+                engine_factory,
+                read_only=True,
+                audit=False,
+                use_snapshot=start,
+                on_record=on_record,
+            )
         except RecoveryError as error:  # a damaged snapshot, or a journal pruned past it
             if pending or projected:
                 raise
             failures.append(f"{start or 'seq 1'}: {error}")
             continue
         projected += projector.project(pending)
-        log.info("projector caught up %d commands from the journal, now at seq %d",
-                 projected, projector.last_seq)
+        log.info(
+            "projector caught up %d commands from the journal, now at seq %d",
+            projected,
+            projector.last_seq,
+        )
         return projected
     raise ProjectionError(
         f"cannot re-derive events after seq {last_seq} from {data_dir}: "
         + "; ".join(failures)
-        + " (the journal was pruned past the read models: rebuild them from an older backup)")
+        + " (the journal was pruned past the read models: rebuild them from an older backup)"
+    )

@@ -82,22 +82,28 @@ def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _write_sql(dialect: str, quote: Callable[[str], str], table: str, columns: tuple[str, ...],
-               keys: tuple[str, ...], keep: tuple[str, ...]) -> str:
+def _write_sql(
+    dialect: str,
+    quote: Callable[[str], str],
+    table: str,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    keep: tuple[str, ...],
+) -> str:
     if dialect not in _PLACEHOLDERS:
         raise NotImplementedError(f"writes on {dialect!r}: only sqlite and postgresql")
     marks = ", ".join(_PLACEHOLDERS[dialect] for _ in columns)
     sql = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES ({marks})"
     if keys:
         fixed = set(keys) | set(keep)
-        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns
-                            if c not in fixed)
+        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in fixed)
         sql += f" ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {updates}"
     return sql
 
 
-def _values(columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]
-            ) -> list[tuple[object, ...]]:
+def _values(
+    columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]
+) -> list[tuple[object, ...]]:
     """Rows as tuples in ``columns`` order (itemgetter: the per-row loop stays in C)."""
     if len(columns) == 1:
         return [(row[columns[0]],) for row in rows]
@@ -105,8 +111,12 @@ def _values(columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]
     return [getter(row) for row in rows]
 
 
-def _copy_rows(connection: Connection, target: str, columns: tuple[str, ...],
-               rows: Sequence[Mapping[str, object]]) -> None:
+def _copy_rows(
+    connection: Connection,
+    target: str,
+    columns: tuple[str, ...],
+    rows: Sequence[Mapping[str, object]],
+) -> None:
     """PostgreSQL ``COPY ... FROM STDIN`` (about 3x an executemany) inside the open transaction."""
     quote = connection.dialect.identifier_preparer.quote
     driver = connection.connection.driver_connection
@@ -117,9 +127,14 @@ def _copy_rows(connection: Connection, target: str, columns: tuple[str, ...],
                 copy.write_row(values)
 
 
-def _postgres_write(connection: Connection, table: Table, columns: tuple[str, ...],
-                    rows: Sequence[Mapping[str, object]], keys: tuple[str, ...],
-                    keep: tuple[str, ...]) -> None:
+def _postgres_write(
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Mapping[str, object]],
+    keys: tuple[str, ...],
+    keep: tuple[str, ...],
+) -> None:
     quote = connection.dialect.identifier_preparer.quote
     if not keys:
         _copy_rows(connection, quote(table.name), columns, rows)
@@ -127,31 +142,43 @@ def _postgres_write(connection: Connection, table: Table, columns: tuple[str, ..
     staging = quote(f"staging_{table.name}")
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {quote(table.name)}) "
-        "ON COMMIT DELETE ROWS")
+        "ON COMMIT DELETE ROWS"
+    )
     connection.exec_driver_sql(f"TRUNCATE {staging}")
     _copy_rows(connection, staging, columns, rows)
     upsert_sql = _write_sql("postgresql", quote, table.name, columns, keys, keep)
     names = ", ".join(map(quote, columns))
     values_at = upsert_sql.index(" VALUES (")
     conflict_at = upsert_sql.index(" ON CONFLICT ")
-    connection.exec_driver_sql(f"{upsert_sql[:values_at]} SELECT {names} FROM {staging}"
-                               f"{upsert_sql[conflict_at:]}")
+    connection.exec_driver_sql(
+        f"{upsert_sql[:values_at]} SELECT {names} FROM {staging}{upsert_sql[conflict_at:]}"
+    )
 
 
-def _write(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
-           keys: Sequence[str], keep: Sequence[str]) -> None:
+def _write(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, object]],
+    keys: Sequence[str],
+    keep: Sequence[str],
+) -> None:
     columns = tuple(rows[0])
     dialect = connection.dialect
     if dialect.name == "postgresql":
         _postgres_write(connection, table, columns, rows, tuple(keys), tuple(keep))
         return
-    sql = _write_sql(dialect.name, dialect.identifier_preparer.quote, table.name, columns,
-                     tuple(keys), tuple(keep))
+    sql = _write_sql(
+        dialect.name,
+        dialect.identifier_preparer.quote,
+        table.name,
+        columns,
+        tuple(keys),
+        tuple(keep),
+    )
     connection.exec_driver_sql(sql, _values(columns, rows))
 
 
-def insert_rows(connection: Connection, table: Table,
-                rows: Sequence[Mapping[str, object]]) -> None:
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
     """Insert ``rows`` (dicts with the same keys) straight through the driver (SQLite: one
     executemany; PostgreSQL: COPY), skipping SQLAlchemy's per-row parameter processing: the
     projector's hot path. Values must be plain ints, strings, bools or None (no enums)."""

@@ -61,39 +61,59 @@ class QueryError(ValueError):
 
 SIDE_BY_NAME = {"Buy": Side.BUY, "Sell": Side.SELL}
 ORD_TYPE_BY_NAME = {
-    "Limit": OrdType.LIMIT, "Market": OrdType.MARKET, "Stop": OrdType.STOP,
-    "StopLimit": OrdType.STOP_LIMIT, "MarketIfTouched": OrdType.MARKET_IF_TOUCHED,
-    "LimitIfTouched": OrdType.LIMIT_IF_TOUCHED, "Pegged": OrdType.PEGGED,
+    "Limit": OrdType.LIMIT,
+    "Market": OrdType.MARKET,
+    "Stop": OrdType.STOP,
+    "StopLimit": OrdType.STOP_LIMIT,
+    "MarketIfTouched": OrdType.MARKET_IF_TOUCHED,
+    "LimitIfTouched": OrdType.LIMIT_IF_TOUCHED,
+    "Pegged": OrdType.PEGGED,
 }
 TIF_BY_NAME = {
     "GoodTillCancel": TimeInForce.GOOD_TILL_CANCEL,
     "ImmediateOrCancel": TimeInForce.IMMEDIATE_OR_CANCEL,
-    "FillOrKill": TimeInForce.FILL_OR_KILL, "Day": TimeInForce.DAY,
+    "FillOrKill": TimeInForce.FILL_OR_KILL,
+    "Day": TimeInForce.DAY,
 }
 ORD_STATUS_BY_NAME = {
-    "New": OrdStatus.NEW, "PartiallyFilled": OrdStatus.PARTIALLY_FILLED,
-    "Filled": OrdStatus.FILLED, "Canceled": OrdStatus.CANCELED,
-    "Rejected": OrdStatus.REJECTED, "Expired": OrdStatus.EXPIRED,
+    "New": OrdStatus.NEW,
+    "PartiallyFilled": OrdStatus.PARTIALLY_FILLED,
+    "Filled": OrdStatus.FILLED,
+    "Canceled": OrdStatus.CANCELED,
+    "Rejected": OrdStatus.REJECTED,
+    "Expired": OrdStatus.EXPIRED,
 }
 EXEC_TYPE_BY_NAME = {
-    "New": ExecType.NEW, "Trade": ExecType.TRADE, "Canceled": ExecType.CANCELED,
-    "Replaced": ExecType.REPLACED, "Restated": ExecType.RESTATED, "Expired": ExecType.EXPIRED,
-    "TriggeredOrActivatedBySystem": ExecType.TRIGGERED, "Triggered": ExecType.TRIGGERED,
-    "Funding": ExecType.FUNDING, "Settlement": ExecType.SETTLEMENT,
+    "New": ExecType.NEW,
+    "Trade": ExecType.TRADE,
+    "Canceled": ExecType.CANCELED,
+    "Replaced": ExecType.REPLACED,
+    "Restated": ExecType.RESTATED,
+    "Expired": ExecType.EXPIRED,
+    "TriggeredOrActivatedBySystem": ExecType.TRIGGERED,
+    "Triggered": ExecType.TRIGGERED,
+    "Funding": ExecType.FUNDING,
+    "Settlement": ExecType.SETTLEMENT,
     # the read models' own types for the risk engine's events
     **{name: value for value, name in READ_MODEL_EXEC_TYPE_NAMES.items()},
 }
 CONTINGENCY_BY_NAME = {
-    "": ContingencyType.NONE, "OneCancelsTheOther": ContingencyType.ONE_CANCELS_THE_OTHER,
+    "": ContingencyType.NONE,
+    "OneCancelsTheOther": ContingencyType.ONE_CANCELS_THE_OTHER,
     "OneTriggersTheOther": ContingencyType.ONE_TRIGGERS_THE_OTHER,
 }
 PEG_BY_NAME = {
-    "": PegPriceType.NONE, "PrimaryPeg": PegPriceType.PRIMARY_PEG,
-    "MarketPeg": PegPriceType.MARKET_PEG, "TrailingStopPeg": PegPriceType.TRAILING_STOP_PEG,
+    "": PegPriceType.NONE,
+    "PrimaryPeg": PegPriceType.PRIMARY_PEG,
+    "MarketPeg": PegPriceType.MARKET_PEG,
+    "TrailingStopPeg": PegPriceType.TRAILING_STOP_PEG,
 }
 LIQUIDITY_BY_NAME = {
-    "": Liquidity.NONE, "AddedLiquidity": Liquidity.MAKER, "Added": Liquidity.MAKER,
-    "RemovedLiquidity": Liquidity.TAKER, "Removed": Liquidity.TAKER,
+    "": Liquidity.NONE,
+    "AddedLiquidity": Liquidity.MAKER,
+    "Added": Liquidity.MAKER,
+    "RemovedLiquidity": Liquidity.TAKER,
+    "Removed": Liquidity.TAKER,
 }
 
 _ID_MASK = (1 << 64) - 1
@@ -113,8 +133,11 @@ class FieldSpec(NamedTuple):
 def int_value(field: str, value: Any, _spec: InstrumentSpec | None) -> int:
     if isinstance(value, bool):
         raise QueryError(f"Invalid filter: {field} must be an integer")
-    if isinstance(value, str) and len(value) <= FILTER_NUMBER_CHARS_MAX and (
-            value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit()):
+    if (
+        isinstance(value, str)
+        and len(value) <= FILTER_NUMBER_CHARS_MAX
+        and (value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit())
+    ):
         value = int(value)
     if isinstance(value, int) and -INT64_LIMIT <= value < INT64_LIMIT:
         return value
@@ -182,10 +205,12 @@ def price_value(field: str, value: Any, spec: InstrumentSpec | None) -> int:
     return on_grid.ticks
 
 
-def conditions(filter_: Mapping[str, Any] | None, fields: Mapping[str, FieldSpec],
-               spec: InstrumentSpec | None,
-               special: Callable[[str, Any], ColumnElement[bool] | None] | None = None,
-               ) -> list[ColumnElement[bool]]:
+def conditions(
+    filter_: Mapping[str, Any] | None,
+    fields: Mapping[str, FieldSpec],
+    spec: InstrumentSpec | None,
+    special: Callable[[str, Any], ColumnElement[bool] | None] | None = None,
+) -> list[ColumnElement[bool]]:
     """SQL conditions for ``filter_`` on a table whose filterable fields are ``fields``;
     ``special(key, value)`` answers the table's pseudo-fields (``None``: not one)."""
     if not filter_:
@@ -205,8 +230,9 @@ def conditions(filter_: Mapping[str, Any] | None, fields: Mapping[str, FieldSpec
             raise QueryError(f"Invalid filter: unknown field {key!r}")
         if isinstance(value, list):
             if len(value) > FILTER_VALUES_MAX:
-                raise QueryError(f"Invalid filter: {key} lists more than "
-                                 f"{FILTER_VALUES_MAX} values")
+                raise QueryError(
+                    f"Invalid filter: {key} lists more than {FILTER_VALUES_MAX} values"
+                )
             wanted = [field.convert(key, item, spec) for item in value]
             found.append(field.column.in_(wanted) if wanted else false())
         elif value is None:

@@ -98,9 +98,16 @@ log = logging.getLogger(__name__)
 Record = tuple[int, int, object, Sequence[object]]
 NO_SEQ = -1  # last_seq of a database nothing was projected into
 
-IGNORED_EVENTS: tuple[type, ...] = (BookLevel, Rejected, IndexUpdated, InstrumentStateChanged,
-                                    FeeSettingsChanged, CancelAllAfterSet, MarkUpdated,
-                                    PremiumSampled)
+IGNORED_EVENTS: tuple[type, ...] = (
+    BookLevel,
+    Rejected,
+    IndexUpdated,
+    InstrumentStateChanged,
+    FeeSettingsChanged,
+    CancelAllAfterSet,
+    MarkUpdated,
+    PremiumSampled,
+)
 
 
 class ProjectionError(Exception):
@@ -131,8 +138,9 @@ class _Chunk:
 Handler = Callable[["Projector", Connection, _Chunk, int, int, Any], None]
 
 
-def _on_order(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-              ev: OrderEvent) -> None:
+def _on_order(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: OrderEvent
+) -> None:
     fields = rows.order_fields(ev)
     chunk.executions.append(rows.execution_row(ev, seq, fields))
     earlier = chunk.orders.get(ev.order_id)
@@ -144,8 +152,9 @@ def _on_order(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: 
             chunk.liquidations[ev.order_id] = liquidation
 
 
-def _on_trade(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-              ev: Trade) -> None:
+def _on_trade(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: Trade
+) -> None:
     last = p.last_print(conn, ev.symbol)
     direction = rows.tick_direction(ev.price, last[0] if last else None, last[1] if last else 0)
     p.last_prints[ev.symbol] = (ev.price, direction)
@@ -153,43 +162,53 @@ def _on_trade(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: 
     p.candles.add_print(conn, ev.ts_ns, ev.symbol, ev.price, ev.qty, ev.gross_value)
 
 
-def _on_transfer(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                 ev: Transfer) -> None:
+def _on_transfer(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: Transfer
+) -> None:
     p.wallets.on_transfer(conn, ev, p.match_symbols.get(ev.ref, ""))
 
 
-def _on_deposit(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                ev: DepositCredited) -> None:
+def _on_deposit(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: DepositCredited
+) -> None:
     p.wallets.on_deposit(conn, ev)
 
 
-def _on_withdrawal(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                   ev: WithdrawalUpdated) -> None:
+def _on_withdrawal(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: WithdrawalUpdated
+) -> None:
     p.wallets.on_withdrawal(conn, ev)
 
 
-def _on_position(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                 ev: PositionChanged) -> None:
+def _on_position(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: PositionChanged
+) -> None:
     chunk.positions[(ev.account, ev.symbol)] = rows.position_row(ev, seq)
 
 
-def _on_funding(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                ev: Funding) -> None:
+def _on_funding(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: Funding
+) -> None:
     chunk.funding.append(risk_rows.funding_row_of(ev, seq))
 
 
-def _on_settled(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                ev: Settled) -> None:
+def _on_settled(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: Settled
+) -> None:
     spec = p.specs.get(ev.symbol)
     if spec is None:
-        p.warn_once(f"settlement of {ev.symbol}", "projector: %s is not in the catalogue: "
-                    "no settlement row", ev.symbol)
+        p.warn_once(
+            f"settlement of {ev.symbol}",
+            "projector: %s is not in the catalogue: no settlement row",
+            ev.symbol,
+        )
         return
     chunk.settlement.append(risk_rows.settlement_row_of(ev, spec, seq))
 
 
-def _on_risk_execution(p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int,
-                       ev: object) -> None:
+def _on_risk_execution(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: object
+) -> None:
     """FundingPaid, PositionLiquidated, Deleveraged, PositionSettled: an execution row."""
     row = risk_rows.risk_execution(seq, p.command_events, index, p.specs)
     if row is not None:
@@ -212,14 +231,14 @@ EVENT_HANDLERS: dict[type, Handler] = {
 class Projector:
     """Writes records into the read-model tables; one instance per database."""
 
-    def __init__(self, engine: Engine,
-                 catalogue: Sequence[InstrumentSpec] | None = None) -> None:
+    def __init__(self, engine: Engine, catalogue: Sequence[InstrumentSpec] | None = None) -> None:
         self.engine = engine
         specs = by_symbol(tuple(catalogue) if catalogue is not None else default_catalogue())
         self.specs = specs
         self.command_events: Sequence[object] = ()
-        self._spot_symbols = frozenset(s for s, spec in specs.items()
-                                       if spec.kind == InstrumentKind.SPOT)
+        self._spot_symbols = frozenset(
+            s for s, spec in specs.items() if spec.kind == InstrumentKind.SPOT
+        )
         self.wallets = WalletBook()
         self.candles = CandleBook()
         self.last_prints: dict[str, tuple[int, int] | None] = {}
@@ -302,10 +321,10 @@ class Projector:
         if spec is not None and spec.symbol not in self.specs:
             self.specs[spec.symbol] = spec
 
-    def _project_command(self, conn: Connection, chunk: _Chunk, seq: int,
-                         events: Sequence[object]) -> None:
-        self.match_symbols = {ev.trd_match_id: ev.symbol for ev in events
-                              if type(ev) is Trade}
+    def _project_command(
+        self, conn: Connection, chunk: _Chunk, seq: int, events: Sequence[object]
+    ) -> None:
+        self.match_symbols = {ev.trd_match_id: ev.symbol for ev in events if type(ev) is Trade}
         spot = frozenset(m for m, s in self.match_symbols.items() if s in self._spot_symbols)
         self.wallets.begin_command(seq, spot)
         self.command_events = events
@@ -315,8 +334,7 @@ class Projector:
                 handler(self, conn, chunk, seq, index, ev)
             elif not isinstance(ev, IGNORED_EVENTS):
                 name = type(ev).__name__
-                self.warn_once(name, "projector: no read model for event type %s; skipped",
-                               name)
+                self.warn_once(name, "projector: no read model for event type %s; skipped", name)
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -331,8 +349,7 @@ class Projector:
         insert_rows(conn, funding, chunk.funding)
         insert_rows(conn, settlement, chunk.settlement)
         upsert(conn, liquidations, list(chunk.liquidations.values()), ("order_id",))
-        upsert(conn, trade_bins, self.candles.take_dirty(),
-               ("bin_size", "symbol", "timestamp_ns"))
+        upsert(conn, trade_bins, self.candles.take_dirty(), ("bin_size", "symbol", "timestamp_ns"))
         self.wallets.write(conn)
 
     def _advance(self, conn: Connection, seq: int, ts_ns: int) -> None:
@@ -361,8 +378,13 @@ class Projector:
         now = time.monotonic()
         elapsed = now - self._progress_s
         if elapsed >= PROGRESS_LOG_INTERVAL_S:
-            log.info("projector: at seq %d, %d commands in %.1f s (%.0f/s)", self._last_seq,
-                     self._progress_count, elapsed, self._progress_count / elapsed)
+            log.info(
+                "projector: at seq %d, %d commands in %.1f s (%.0f/s)",
+                self._last_seq,
+                self._progress_count,
+                elapsed,
+                self._progress_count / elapsed,
+            )
             self._progress_s = now
             self._progress_count = 0
 
@@ -373,10 +395,11 @@ def _chunks(records: Iterable[Record]) -> Iterator[list[Record]]:
     for record in records:
         chunk.append(record)
         events += len(record[3])
-        if (len(chunk) >= PROJECT_COMMANDS_PER_TRANSACTION_MAX
-                or events >= PROJECT_EVENTS_PER_TRANSACTION_MAX):
+        if (
+            len(chunk) >= PROJECT_COMMANDS_PER_TRANSACTION_MAX
+            or events >= PROJECT_EVENTS_PER_TRANSACTION_MAX
+        ):
             yield chunk
             chunk, events = [], 0
     if chunk:
         yield chunk
-

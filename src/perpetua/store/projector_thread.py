@@ -40,9 +40,13 @@ RETRY_DELAY_MAX_S = 30.0
 
 
 class ProjectorThread:
-    def __init__(self, projector: Projector, queue_max: int = PROJECTOR_QUEUE_RECORDS_MAX,
-                 data_dir: str | Path | None = None,
-                 engine_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        projector: Projector,
+        queue_max: int = PROJECTOR_QUEUE_RECORDS_MAX,
+        data_dir: str | Path | None = None,
+        engine_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self.projector = projector
         self.data_dir = None if data_dir is None else Path(data_dir)
         self._engine_factory = engine_factory
@@ -70,8 +74,11 @@ class ProjectorThread:
             self.dropped += 1
             if not self._dropping:
                 self._dropping = True
-                log.warning("projector queue full at seq %d: dropping records; they will be "
-                            "re-derived from the journal", seq)
+                log.warning(
+                    "projector queue full at seq %d: dropping records; they will be "
+                    "re-derived from the journal",
+                    seq,
+                )
 
     __call__ = publish
 

@@ -110,11 +110,20 @@ Symbol = str | Sequence[str] | None
 Catalogue = Sequence[InstrumentSpec] | None
 
 OPEN_STATUSES = (int(OrdStatus.NEW), int(OrdStatus.PARTIALLY_FILLED))
-TERMINAL_STATUSES = (int(OrdStatus.FILLED), int(OrdStatus.CANCELED), int(OrdStatus.REJECTED),
-                     int(OrdStatus.EXPIRED))
-TRADE_HISTORY_EXEC_TYPES = (int(ExecType.TRADE), int(ExecType.FUNDING),
-                            int(ExecType.SETTLEMENT), EXEC_TYPE_LIQUIDATION,
-                            EXEC_TYPE_BANKRUPTCY, EXEC_TYPE_DELEVERAGE)
+TERMINAL_STATUSES = (
+    int(OrdStatus.FILLED),
+    int(OrdStatus.CANCELED),
+    int(OrdStatus.REJECTED),
+    int(OrdStatus.EXPIRED),
+)
+TRADE_HISTORY_EXEC_TYPES = (
+    int(ExecType.TRADE),
+    int(ExecType.FUNDING),
+    int(ExecType.SETTLEMENT),
+    EXEC_TYPE_LIQUIDATION,
+    EXEC_TYPE_BANKRUPTCY,
+    EXEC_TYPE_DELEVERAGE,
+)
 BIN_SIZES = ("1m", "5m", "1h", "1d")
 
 
@@ -169,8 +178,10 @@ TRADE_FIELDS = {
     "side": FieldSpec(trades.c.side, enum_value(SIDE_BY_NAME)),
     "size": FieldSpec(trades.c.size, int_value),
     "price": FieldSpec(trades.c.price, price_value),
-    "tickDirection": FieldSpec(trades.c.tick_direction, enum_value(
-        {name: value for value, name in TICK_DIRECTION_NAMES.items()})),
+    "tickDirection": FieldSpec(
+        trades.c.tick_direction,
+        enum_value({name: value for value, name in TICK_DIRECTION_NAMES.items()}),
+    ),
     "trdMatchID": FieldSpec(trades.c.trd_match_id, id_value),
     "grossValue": FieldSpec(trades.c.gross_value, int_value),
 }
@@ -228,8 +239,9 @@ def _order_special(column_status: Any) -> Any:
     return special
 
 
-def _single_spec(symbols: tuple[str, ...] | None, filter_: Filter,
-                 catalogue: Catalogue) -> InstrumentSpec | None:
+def _single_spec(
+    symbols: tuple[str, ...] | None, filter_: Filter, catalogue: Catalogue
+) -> InstrumentSpec | None:
     """The query's one instrument (for price filters), if it names exactly one."""
     names = symbols
     if names is None and filter_ and isinstance(filter_.get("symbol"), str):
@@ -247,9 +259,18 @@ def _check_page(count: int, start: int, count_max: int) -> None:
         raise QueryError(f"start must be between 0 and {QUERY_START_MAX}")
 
 
-def _run(conn: Connection, stmt: Select[Any], table: Table, where: list[Any],
-         order_keys: Sequence[str], count: int, start: int, reverse: bool,
-         start_time_ns: int | None, end_time_ns: int | None) -> list[Row[Any]]:
+def _run(
+    conn: Connection,
+    stmt: Select[Any],
+    table: Table,
+    where: list[Any],
+    order_keys: Sequence[str],
+    count: int,
+    start: int,
+    reverse: bool,
+    start_time_ns: int | None,
+    end_time_ns: int | None,
+) -> list[Row[Any]]:
     time_column = table.c.timestamp_ns
     if start_time_ns is not None:
         where.append(time_column >= start_time_ns)
@@ -263,11 +284,24 @@ def _run(conn: Connection, stmt: Select[Any], table: Table, where: list[Any],
     return list(conn.execute(stmt).all())
 
 
-def _table_query(conn: Connection, table: Table, fields: Mapping[str, FieldSpec],
-                 where: list[Any], symbol: Symbol, filter_: Filter, count: int, start: int,
-                 reverse: bool, start_time_ns: int | None, end_time_ns: int | None,
-                 catalogue: Catalogue, order_keys: Sequence[str], count_max: int = QUERY_COUNT_MAX,
-                 special: Any = None, now_ns: int | None = None) -> list[Row[Any]]:
+def _table_query(
+    conn: Connection,
+    table: Table,
+    fields: Mapping[str, FieldSpec],
+    where: list[Any],
+    symbol: Symbol,
+    filter_: Filter,
+    count: int,
+    start: int,
+    reverse: bool,
+    start_time_ns: int | None,
+    end_time_ns: int | None,
+    catalogue: Catalogue,
+    order_keys: Sequence[str],
+    count_max: int = QUERY_COUNT_MAX,
+    special: Any = None,
+    now_ns: int | None = None,
+) -> list[Row[Any]]:
     _check_page(count, start, count_max)
     symbols = resolve_symbols(symbol, catalogue, now_ns)
     if symbols is not None:
@@ -278,78 +312,166 @@ def _table_query(conn: Connection, table: Table, fields: Mapping[str, FieldSpec]
     where.extend(conditions(filter_, fields, spec, special))
     if count == 0:
         return []
-    return _run(conn, select(table), table, where, order_keys, count, start, reverse,
-                start_time_ns, end_time_ns)
+    return _run(
+        conn,
+        select(table),
+        table,
+        where,
+        order_keys,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+    )
 
 
-def query_orders(conn: Connection, account: int, symbol: Symbol = None, filter: Filter = None,
-                 count: int = 100, start: int = 0, reverse: bool = False,
-                 start_time_ns: int | None = None, end_time_ns: int | None = None,
-                 catalogue: Catalogue = None) -> list[Row[Any]]:
+def query_orders(
+    conn: Connection,
+    account: int,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
     """``orders`` of ``account`` (latest state per order), by last update time. Filter keys:
     ``ORDER_FIELDS`` plus ``open`` (true: New or PartiallyFilled, untriggered stops included)
     and ``ordStatus.isTerminated``."""
-    return _table_query(conn, orders, ORDER_FIELDS, [orders.c.account == account], symbol,
-                        filter, count, start, reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "order_id"), special=_order_special(orders.c.ord_status))
+    return _table_query(
+        conn,
+        orders,
+        ORDER_FIELDS,
+        [orders.c.account == account],
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "order_id"),
+        special=_order_special(orders.c.ord_status),
+    )
 
 
 def get_order(conn: Connection, account: int, order_id: int) -> Row[Any] | None:
-    return conn.execute(select(orders).where(orders.c.account == account,
-                                             orders.c.order_id == order_id)).first()
+    return conn.execute(
+        select(orders).where(orders.c.account == account, orders.c.order_id == order_id)
+    ).first()
 
 
 def get_order_by_cl_ord_id(conn: Connection, account: int, cl_ord_id: str) -> Row[Any] | None:
     """The account's newest order with ``cl_ord_id``."""
     return conn.execute(
-        select(orders).where(orders.c.account == account, orders.c.cl_ord_id == cl_ord_id)
-        .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc()).limit(1)).first()
+        select(orders)
+        .where(orders.c.account == account, orders.c.cl_ord_id == cl_ord_id)
+        .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc())
+        .limit(1)
+    ).first()
 
 
-def get_orders_by_ids(conn: Connection, account: int, order_ids: Sequence[int],
-                      cl_ord_ids: Sequence[str]) -> list[Row[Any]]:
+def get_orders_by_ids(
+    conn: Connection, account: int, order_ids: Sequence[int], cl_ord_ids: Sequence[str]
+) -> list[Row[Any]]:
     """The account's orders with any of ``order_ids`` or ``cl_ord_ids``, in one query (a bulk
     cancel's misses; the caller bounds both lists), newest first."""
     if not order_ids and not cl_ord_ids:
         return []
     match = or_(orders.c.order_id.in_(list(order_ids)), orders.c.cl_ord_id.in_(list(cl_ord_ids)))
-    return list(conn.execute(
-        select(orders).where(orders.c.account == account, match)
-        .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc())).all())
+    return list(
+        conn.execute(
+            select(orders)
+            .where(orders.c.account == account, match)
+            .order_by(orders.c.created_ns.desc(), orders.c.order_id.desc())
+        ).all()
+    )
 
 
-def query_executions(conn: Connection, account: int, symbol: Symbol = None,
-                     filter: Filter = None, count: int = 100, start: int = 0,
-                     reverse: bool = False, start_time_ns: int | None = None,
-                     end_time_ns: int | None = None,
-                     exec_types: Sequence[int] | None = None,
-                     catalogue: Catalogue = None) -> list[Row[Any]]:
+def query_executions(
+    conn: Connection,
+    account: int,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    exec_types: Sequence[int] | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
     """``executions`` of ``account``. ``/execution/tradeHistory`` passes
     ``exec_types=TRADE_HISTORY_EXEC_TYPES``. Filter keys: ``EXECUTION_FIELDS``, ``open`` and
     ``ordStatus.isTerminated`` (on the order status at the execution)."""
     where: list[Any] = [executions.c.account == account]
     if exec_types is not None:
         where.append(executions.c.exec_type.in_([int(t) for t in exec_types]))
-    return _table_query(conn, executions, EXECUTION_FIELDS, where, symbol, filter, count,
-                        start, reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "exec_id"),
-                        special=_order_special(executions.c.ord_status))
+    return _table_query(
+        conn,
+        executions,
+        EXECUTION_FIELDS,
+        where,
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "exec_id"),
+        special=_order_special(executions.c.ord_status),
+    )
 
 
-def query_trades(conn: Connection, symbol: Symbol = None, filter: Filter = None,
-                 count: int = 100, start: int = 0, reverse: bool = False,
-                 start_time_ns: int | None = None, end_time_ns: int | None = None,
-                 catalogue: Catalogue = None) -> list[Row[Any]]:
+def query_trades(
+    conn: Connection,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
     """Public prints (``trades``). Never send the maker/taker columns to clients."""
-    return _table_query(conn, trades, TRADE_FIELDS, [], symbol, filter, count, start, reverse,
-                        start_time_ns, end_time_ns, catalogue, ("timestamp_ns", "trd_match_id"))
+    return _table_query(
+        conn,
+        trades,
+        TRADE_FIELDS,
+        [],
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "trd_match_id"),
+    )
 
 
-def query_trade_bins(conn: Connection, bin_size: str, symbol: Symbol = None,
-                     filter: Filter = None, count: int = 100, start: int = 0,
-                     reverse: bool = False, start_time_ns: int | None = None,
-                     end_time_ns: int | None = None, partial: bool = False,
-                     now_ns: int | None = None, catalogue: Catalogue = None) -> list[Row[Any]]:
+def query_trade_bins(
+    conn: Connection,
+    bin_size: str,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    partial: bool = False,
+    now_ns: int | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
     """``trade_bins`` of ``bin_size`` ('1m', '5m', '1h', '1d'); ``timestamp_ns`` is the bin's
     end. Without ``partial``, the bin still open at ``now_ns`` (end > now_ns) is left out;
     pass the current time. Bins without prints are absent (no gap filling)."""
@@ -358,42 +480,75 @@ def query_trade_bins(conn: Connection, bin_size: str, symbol: Symbol = None,
     where: list[Any] = [trade_bins.c.bin_size == bin_size]
     if not partial and now_ns is not None:
         where.append(trade_bins.c.timestamp_ns <= now_ns)
-    return _table_query(conn, trade_bins, TRADE_BIN_FIELDS, where, symbol, filter, count,
-                        start, reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "symbol"), now_ns=now_ns)
+    return _table_query(
+        conn,
+        trade_bins,
+        TRADE_BIN_FIELDS,
+        where,
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "symbol"),
+        now_ns=now_ns,
+    )
 
 
 def daily_trade_totals(conn: Connection, rows_max: int) -> list[Any]:
     """``(timestamp_ns, symbol, volume, turnover)`` of the daily trade bins (``timestamp_ns``
     the day's end), newest first, at most ``rows_max``: ``/stats/history`` sums them."""
-    return list(conn.execute(
-        select(trade_bins.c.timestamp_ns, trade_bins.c.symbol, trade_bins.c.volume,
-               trade_bins.c.turnover)
-        .where(trade_bins.c.bin_size == "1d")
-        .order_by(trade_bins.c.timestamp_ns.desc(), trade_bins.c.symbol)
-        .limit(rows_max)).all())
+    return list(
+        conn.execute(
+            select(
+                trade_bins.c.timestamp_ns,
+                trade_bins.c.symbol,
+                trade_bins.c.volume,
+                trade_bins.c.turnover,
+            )
+            .where(trade_bins.c.bin_size == "1d")
+            .order_by(trade_bins.c.timestamp_ns.desc(), trade_bins.c.symbol)
+            .limit(rows_max)
+        ).all()
+    )
 
 
 DAY_NS = 86_400 * 10**9
 
 
-def daily_execution_counts(conn: Connection, account: int, since_ns: int,
-                           exec_types: Sequence[int]) -> list[Any]:
+def daily_execution_counts(
+    conn: Connection, account: int, since_ns: int, exec_types: Sequence[int]
+) -> list[Any]:
     """``(day, exec_type, count)`` of ``account``'s executions since ``since_ns``, ``day`` the
     number of whole days since the epoch: the quote fill ratio counts them."""
     day = executions.c.timestamp_ns.op("/")(DAY_NS)  # integer division on both databases
-    return list(conn.execute(
-        select(day.label("day"), executions.c.exec_type, func.count().label("count"))
-        .where(executions.c.account == account, executions.c.timestamp_ns >= since_ns,
-               executions.c.exec_type.in_([int(t) for t in exec_types]))
-        .group_by(day, executions.c.exec_type)).all())
+    return list(
+        conn.execute(
+            select(day.label("day"), executions.c.exec_type, func.count().label("count"))
+            .where(
+                executions.c.account == account,
+                executions.c.timestamp_ns >= since_ns,
+                executions.c.exec_type.in_([int(t) for t in exec_types]),
+            )
+            .group_by(day, executions.c.exec_type)
+        ).all()
+    )
 
 
-def query_transactions(conn: Connection, account: int, currency: str | None = None,
-                       filter: Filter = None, count: int = WALLET_HISTORY_COUNT_MAX,
-                       start: int = 0, reverse: bool = True,
-                       start_time_ns: int | None = None, end_time_ns: int | None = None,
-                       ) -> list[Row[Any]]:
+def query_transactions(
+    conn: Connection,
+    account: int,
+    currency: str | None = None,
+    filter: Filter = None,
+    count: int = WALLET_HISTORY_COUNT_MAX,
+    start: int = 0,
+    reverse: bool = True,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+) -> list[Row[Any]]:
     """Wallet history of ``account`` (``currency`` None or "all": every currency), ordered by
     ``transact_id`` (creation order); BitMEX's defaults: count 10,000, newest first."""
     where: list[Any] = [transactions.c.account == account]
@@ -403,25 +558,41 @@ def query_transactions(conn: Connection, account: int, currency: str | None = No
     where.extend(conditions(filter, TRANSACTION_FIELDS, None))
     if count == 0:
         return []
-    return _run(conn, select(transactions), transactions, where, ("transact_id",), count, start,
-                reverse, start_time_ns, end_time_ns)
+    return _run(
+        conn,
+        select(transactions),
+        transactions,
+        where,
+        ("transact_id",),
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+    )
 
 
 def get_wallet(conn: Connection, account: int, currency: str) -> Row[Any] | None:
-    return conn.execute(select(wallets).where(wallets.c.account == account,
-                                              wallets.c.currency == currency)).first()
+    return conn.execute(
+        select(wallets).where(wallets.c.account == account, wallets.c.currency == currency)
+    ).first()
 
 
 def query_wallets(conn: Connection, account: int) -> list[Row[Any]]:
     """Every currency the account's ledger has touched, by currency code."""
-    return list(conn.execute(select(wallets).where(wallets.c.account == account)
-                             .order_by(wallets.c.currency)).all())
+    return list(
+        conn.execute(
+            select(wallets).where(wallets.c.account == account).order_by(wallets.c.currency)
+        ).all()
+    )
 
 
-def query_positions(conn: Connection, account: int, filter: Filter = None,
-                    count: int = 100) -> list[Row[Any]]:
+def query_positions(
+    conn: Connection, account: int, filter: Filter = None, count: int = 100
+) -> list[Row[Any]]:
     """``positions`` of ``account`` by symbol. Filter keys: ``POSITION_FIELDS`` and ``isOpen``
     (current_qty != 0)."""
+
     def special(key: str, value: Any) -> ColumnElement[bool] | None:
         if key != "isOpen":
             return None
@@ -434,19 +605,44 @@ def query_positions(conn: Connection, account: int, filter: Filter = None,
     return list(conn.execute(stmt).all()) if count else []
 
 
-def query_funding(conn: Connection, symbol: Symbol = None, filter: Filter = None,
-                  count: int = 100, start: int = 0, reverse: bool = False,
-                  start_time_ns: int | None = None, end_time_ns: int | None = None,
-                  catalogue: Catalogue = None) -> list[Row[Any]]:
-    return _table_query(conn, funding, FUNDING_FIELDS, [], symbol, filter, count, start,
-                        reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "symbol"))
+def query_funding(
+    conn: Connection,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
+    return _table_query(
+        conn,
+        funding,
+        FUNDING_FIELDS,
+        [],
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "symbol"),
+    )
 
 
-def query_insurance(conn: Connection, currency: str | None = None, filter: Filter = None,
-                    count: int = 100, start: int = 0, reverse: bool = False,
-                    start_time_ns: int | None = None, end_time_ns: int | None = None,
-                    ) -> list[Row[Any]]:
+def query_insurance(
+    conn: Connection,
+    currency: str | None = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+) -> list[Row[Any]]:
     """Insurance fund balances; BitMEX's ``symbol`` parameter here is a currency (``XBt``)."""
     _check_page(count, start, QUERY_COUNT_MAX)
     where: list[Any] = []
@@ -455,29 +651,77 @@ def query_insurance(conn: Connection, currency: str | None = None, filter: Filte
     where.extend(conditions(filter, INSURANCE_FIELDS, None))
     if count == 0:
         return []
-    return _run(conn, select(insurance), insurance, where, ("timestamp_ns", "currency"), count,
-                start, reverse, start_time_ns, end_time_ns)
+    return _run(
+        conn,
+        select(insurance),
+        insurance,
+        where,
+        ("timestamp_ns", "currency"),
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+    )
 
 
-def query_settlement(conn: Connection, symbol: Symbol = None, filter: Filter = None,
-                     count: int = 100, start: int = 0, reverse: bool = False,
-                     start_time_ns: int | None = None, end_time_ns: int | None = None,
-                     catalogue: Catalogue = None) -> list[Row[Any]]:
-    return _table_query(conn, settlement, SETTLEMENT_FIELDS, [], symbol, filter, count, start,
-                        reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "symbol"))
+def query_settlement(
+    conn: Connection,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
+    return _table_query(
+        conn,
+        settlement,
+        SETTLEMENT_FIELDS,
+        [],
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "symbol"),
+    )
 
 
-def query_liquidations(conn: Connection, symbol: Symbol = None, filter: Filter = None,
-                       count: int = 100, start: int = 0, reverse: bool = False,
-                       start_time_ns: int | None = None, end_time_ns: int | None = None,
-                       working_only: bool = True, catalogue: Catalogue = None,
-                       ) -> list[Row[Any]]:
+def query_liquidations(
+    conn: Connection,
+    symbol: Symbol = None,
+    filter: Filter = None,
+    count: int = 100,
+    start: int = 0,
+    reverse: bool = False,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    working_only: bool = True,
+    catalogue: Catalogue = None,
+) -> list[Row[Any]]:
     """Liquidation-engine orders; by default only working ones (BitMEX's public table)."""
     where: list[Any] = [liquidations.c.working.is_(True)] if working_only else []
-    return _table_query(conn, liquidations, LIQUIDATION_FIELDS, where, symbol, filter, count,
-                        start, reverse, start_time_ns, end_time_ns, catalogue,
-                        ("timestamp_ns", "order_id"))
+    return _table_query(
+        conn,
+        liquidations,
+        LIQUIDATION_FIELDS,
+        where,
+        symbol,
+        filter,
+        count,
+        start,
+        reverse,
+        start_time_ns,
+        end_time_ns,
+        catalogue,
+        ("timestamp_ns", "order_id"),
+    )
 
 
 def last_projected_seq(conn: Connection) -> int:
@@ -493,8 +737,11 @@ def last_projected_seq(conn: Connection) -> int:
 def open_orders_of_all(conn: Connection) -> list[Row[Any]]:
     """Every live order (New or PartiallyFilled) of every account, system accounts included
     (the liquidation engine's orders are the public ``liquidation`` table), oldest first."""
-    stmt = (select(orders).where(orders.c.ord_status.in_(OPEN_STATUSES))
-            .order_by(orders.c.created_ns, orders.c.order_id))
+    stmt = (
+        select(orders)
+        .where(orders.c.ord_status.in_(OPEN_STATUSES))
+        .order_by(orders.c.created_ns, orders.c.order_id)
+    )
     return list(conn.execute(stmt).all())
 
 
@@ -506,5 +753,4 @@ def positions_of_all(conn: Connection) -> list[Row[Any]]:
 
 def wallets_of_all(conn: Connection) -> list[Row[Any]]:
     """Every ledger account's balance per currency, system accounts included."""
-    return list(conn.execute(select(wallets).order_by(wallets.c.account, wallets.c.currency))
-                .all())
+    return list(conn.execute(select(wallets).order_by(wallets.c.account, wallets.c.currency)).all())

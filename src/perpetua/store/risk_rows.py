@@ -91,22 +91,76 @@ def _nearest_tick(fine: int) -> int:
     return (fine + PRICE_FINE_PER_TICK // 2) // PRICE_FINE_PER_TICK
 
 
-def _row(ts_ns: int, exec_type: int, exec_id: int, account: int, symbol: str, side: int,
-         qty: int, price: int | None, exec_cost: int, exec_comm: int, fee_rate_ppm: int,
-         text: str) -> OrderEvent:
+def _row(
+    ts_ns: int,
+    exec_type: int,
+    exec_id: int,
+    account: int,
+    symbol: str,
+    side: int,
+    qty: int,
+    price: int | None,
+    exec_cost: int,
+    exec_comm: int,
+    fee_rate_ppm: int,
+    text: str,
+) -> OrderEvent:
     size = abs(qty)
     return OrderEvent(
-        ts_ns, exec_type, exec_id, 0, account, symbol, side, 0, 0, 0, size, price, None, None,
-        0, None, 0, "", "", int(OrdStatus.FILLED), False, False, 0, size,
-        size * price if price is not None else 0, text, size, price, 0, exec_cost, exec_comm,
-        fee_rate_ppm, 0, ts_ns)
+        ts_ns,
+        exec_type,
+        exec_id,
+        0,
+        account,
+        symbol,
+        side,
+        0,
+        0,
+        0,
+        size,
+        price,
+        None,
+        None,
+        0,
+        None,
+        0,
+        "",
+        "",
+        int(OrdStatus.FILLED),
+        False,
+        False,
+        0,
+        size,
+        size * price if price is not None else 0,
+        text,
+        size,
+        price,
+        0,
+        exec_cost,
+        exec_comm,
+        fee_rate_ppm,
+        0,
+        ts_ns,
+    )
 
 
 def _funding(ev: FundingPaid, spec: InstrumentSpec | None, exec_id: int) -> OrderEvent:
     sign = 1 if (ev.qty > 0) == (spec is None or spec.multiplier > 0) else -1
     rate_ppm = _trunc(ev.rate_ppb, _PPB_PER_PPM)
-    return _row(ev.ts_ns, int(ExecType.FUNDING), exec_id, ev.account, ev.symbol, 0, ev.qty,
-                ev.mark_price, sign * ev.mark_value, -ev.amount, rate_ppm, "Funding")
+    return _row(
+        ev.ts_ns,
+        int(ExecType.FUNDING),
+        exec_id,
+        ev.account,
+        ev.symbol,
+        0,
+        ev.qty,
+        ev.mark_price,
+        sign * ev.mark_value,
+        -ev.amount,
+        rate_ppm,
+        "Funding",
+    )
 
 
 def _trunc(num: int, den: int) -> int:
@@ -124,12 +178,17 @@ def _covered(events: Sequence[object], index: int) -> bool:
     return False
 
 
-RISK_EXECUTION_EVENTS: tuple[type, ...] = (FundingPaid, PositionLiquidated, Deleveraged,
-                                            PositionSettled)
+RISK_EXECUTION_EVENTS: tuple[type, ...] = (
+    FundingPaid,
+    PositionLiquidated,
+    Deleveraged,
+    PositionSettled,
+)
 
 
-def risk_execution(seq: int, events: Sequence[object], index: int,
-                   specs: Mapping[str, InstrumentSpec]) -> OrderEvent | None:
+def risk_execution(
+    seq: int, events: Sequence[object], index: int, specs: Mapping[str, InstrumentSpec]
+) -> OrderEvent | None:
     """The execution row of ``events[index]`` (a risk event of command ``seq``), or None."""
     ev = events[index]
     spec = specs.get(ev.symbol)  # type: ignore[attr-defined]
@@ -138,8 +197,9 @@ def risk_execution(seq: int, events: Sequence[object], index: int,
     return _closing(ev, spec, events, index, seq)
 
 
-def risk_executions(seq: int, events: Sequence[object],
-                    specs: Mapping[str, InstrumentSpec]) -> list[OrderEvent]:
+def risk_executions(
+    seq: int, events: Sequence[object], specs: Mapping[str, InstrumentSpec]
+) -> list[OrderEvent]:
     """The execution rows of one command's risk events, in event order."""
     out: list[OrderEvent] = []
     for index, ev in enumerate(events):
@@ -150,8 +210,9 @@ def risk_executions(seq: int, events: Sequence[object],
     return out
 
 
-def _closing(ev: object, spec: InstrumentSpec | None, events: Sequence[object], index: int,
-             seq: int) -> OrderEvent | None:
+def _closing(
+    ev: object, spec: InstrumentSpec | None, events: Sequence[object], index: int, seq: int
+) -> OrderEvent | None:
     exec_id = synthetic_exec_id(seq, index)
     fee_rate_ppm = 0
     if type(ev) is PositionLiquidated:
@@ -168,16 +229,33 @@ def _closing(ev: object, spec: InstrumentSpec | None, events: Sequence[object], 
         change, price, fee = -ev.qty, _nearest_tick(ev.price_fine), ev.fee
         fee_rate_ppm = spec.settlement_fee_ppm if spec is not None else 0
         exec_type = int(ExecType.SETTLEMENT)
-        cost = contract_value_at(spec, change, ev.price_fine * spec.tick_num,
-                                 spec.tick_den * PRICE_FINE_PER_TICK) if spec is not None else 0
+        cost = (
+            contract_value_at(
+                spec, change, ev.price_fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK
+            )
+            if spec is not None
+            else 0
+        )
         text = "Settlement"
     else:
         return None
     if change == 0:
         return None
     side = _BUY if change > 0 else _SELL
-    return _row(ev.ts_ns, exec_type, exec_id, ev.account, ev.symbol, side, change, price,
-                cost, fee, fee_rate_ppm, text)
+    return _row(
+        ev.ts_ns,
+        exec_type,
+        exec_id,
+        ev.account,
+        ev.symbol,
+        side,
+        change,
+        price,
+        cost,
+        fee,
+        fee_rate_ppm,
+        text,
+    )
 
 
 def funding_row_of(ev: Funding, seq: int) -> Row:
@@ -190,13 +268,30 @@ def settlement_row_of(ev: Settled, spec: InstrumentSpec, seq: int) -> Row:
     num = ev.price_fine * spec.tick_num
     den = spec.tick_den * PRICE_FINE_PER_TICK
     divisor = gcd(num, den) or 1
-    return settlement_row(ev.ts_ns, ev.symbol, ev.settlement_type, num // divisor,
-                          den // divisor, 0, 0, spec.settlement_fee_ppm, seq)
+    return settlement_row(
+        ev.ts_ns,
+        ev.symbol,
+        ev.settlement_type,
+        num // divisor,
+        den // divisor,
+        0,
+        0,
+        spec.settlement_fee_ppm,
+        seq,
+    )
 
 
 def liquidation_row_of(ev: OrderEvent, seq: int) -> Row | None:
     """``liquidations``: the liquidation engine's (insurance fund's) order after ``ev``."""
     if ev.account != INSURANCE or ev.price is None:
         return None
-    return liquidation_row(ev.ts_ns, ev.order_id, ev.symbol, int(ev.side), ev.price,
-                           ev.leaves_qty, int(ev.ord_status) in _OPEN, seq)
+    return liquidation_row(
+        ev.ts_ns,
+        ev.order_id,
+        ev.symbol,
+        int(ev.side),
+        ev.price,
+        ev.leaves_qty,
+        int(ev.ord_status) in _OPEN,
+        seq,
+    )

@@ -159,19 +159,43 @@ def position_event_of(row: Any) -> PositionChanged:
     """The ``PositionChanged`` a ``positions`` row was made from (the position view's seed)."""
     m = row._mapping if hasattr(row, "_mapping") else row
     return PositionChanged(
-        m["timestamp_ns"], m["account"], m["symbol"], m["current_qty"], m["current_cost"],
-        m["realised_pnl"], m["exec_realised_pnl"], m["leverage_e2"], m["risk_limit"],
-        m["deposit"], m["pos_init"], m["pos_comm"], m["pos_margin"], m["pos_maint"],
-        m["init_margin_ppm"], m["maint_margin_ppm"], m["bankrupt_price"],
-        m["liquidation_price"], m["order_margin"], m["open_comm"])
+        m["timestamp_ns"],
+        m["account"],
+        m["symbol"],
+        m["current_qty"],
+        m["current_cost"],
+        m["realised_pnl"],
+        m["exec_realised_pnl"],
+        m["leverage_e2"],
+        m["risk_limit"],
+        m["deposit"],
+        m["pos_init"],
+        m["pos_comm"],
+        m["pos_margin"],
+        m["pos_maint"],
+        m["init_margin_ppm"],
+        m["maint_margin_ppm"],
+        m["bankrupt_price"],
+        m["liquidation_price"],
+        m["order_margin"],
+        m["open_comm"],
+    )
 
 
-def funding_row(ts_ns: int, symbol: str, funding_interval_ns: int, funding_rate_num: int,
-                funding_rate_den: int, seq: int) -> Row:
+def funding_row(
+    ts_ns: int,
+    symbol: str,
+    funding_interval_ns: int,
+    funding_rate_num: int,
+    funding_rate_den: int,
+    seq: int,
+) -> Row:
     """``funding``: one funding time of a perpetual; rate = num / den exactly (den > 0)."""
     if funding_rate_den <= 0 or funding_interval_ns <= 0:
-        raise ValueError(f"funding row {symbol}: bad rate den {funding_rate_den} "
-                         f"or interval {funding_interval_ns}")
+        raise ValueError(
+            f"funding row {symbol}: bad rate den {funding_rate_den} "
+            f"or interval {funding_interval_ns}"
+        )
     return {
         "symbol": symbol,
         "timestamp_ns": ts_ns,
@@ -182,9 +206,17 @@ def funding_row(ts_ns: int, symbol: str, funding_interval_ns: int, funding_rate_
     }
 
 
-def settlement_row(ts_ns: int, symbol: str, settlement_type: str, settled_price_num: int,
-                   settled_price_den: int, bankrupt: int, tax_base: int, tax_rate_ppm: int,
-                   seq: int) -> Row:
+def settlement_row(
+    ts_ns: int,
+    symbol: str,
+    settlement_type: str,
+    settled_price_num: int,
+    settled_price_den: int,
+    bankrupt: int,
+    tax_base: int,
+    tax_rate_ppm: int,
+    seq: int,
+) -> Row:
     """``settlement``: a future's (or other) settlement at an exact rational price."""
     if settled_price_den <= 0:
         raise ValueError(f"settlement row {symbol}: bad price den {settled_price_den}")
@@ -204,8 +236,16 @@ def settlement_row(ts_ns: int, symbol: str, settlement_type: str, settled_price_
     }
 
 
-def liquidation_row(ts_ns: int, order_id: int, symbol: str, side: int, price: int,
-                    leaves_qty: int, working: bool, seq: int) -> Row:
+def liquidation_row(
+    ts_ns: int,
+    order_id: int,
+    symbol: str,
+    side: int,
+    price: int,
+    leaves_qty: int,
+    working: bool,
+    seq: int,
+) -> Row:
     """``liquidations``: the latest state of one liquidation-engine order (price in ticks)."""
     return {
         "order_id": order_id,
@@ -226,14 +266,39 @@ def order_event_of(row: Any) -> OrderEvent:
     formats live events."""
     m = row._mapping if hasattr(row, "_mapping") else row
     return OrderEvent(
-        m["timestamp_ns"], m.get("exec_type", 0), m.get("exec_id", 0), m["order_id"],
-        m["account"], m["symbol"], m["side"], m["ord_type"], m["time_in_force"],
-        m["exec_inst"], m["order_qty"], m["price"], m["stop_px"], m["display_qty"],
-        m["peg_price_type"], m["peg_offset"], m["contingency_type"], m["cl_ord_id"],
-        m["cl_ord_link_id"], m["ord_status"], bool(m["triggered"]), bool(m["working"]),
-        m["leaves_qty"], m["cum_qty"], m["cum_px_qty"], m["text"], m.get("last_qty", 0),
-        m.get("last_px"), m.get("trd_match_id", 0), m.get("exec_cost", 0),
-        m.get("exec_comm", 0), m.get("fee_rate_ppm", 0), m.get("liquidity", 0),
+        m["timestamp_ns"],
+        m.get("exec_type", 0),
+        m.get("exec_id", 0),
+        m["order_id"],
+        m["account"],
+        m["symbol"],
+        m["side"],
+        m["ord_type"],
+        m["time_in_force"],
+        m["exec_inst"],
+        m["order_qty"],
+        m["price"],
+        m["stop_px"],
+        m["display_qty"],
+        m["peg_price_type"],
+        m["peg_offset"],
+        m["contingency_type"],
+        m["cl_ord_id"],
+        m["cl_ord_link_id"],
+        m["ord_status"],
+        bool(m["triggered"]),
+        bool(m["working"]),
+        m["leaves_qty"],
+        m["cum_qty"],
+        m["cum_px_qty"],
+        m["text"],
+        m.get("last_qty", 0),
+        m.get("last_px"),
+        m.get("trd_match_id", 0),
+        m.get("exec_cost", 0),
+        m.get("exec_comm", 0),
+        m.get("fee_rate_ppm", 0),
+        m.get("liquidity", 0),
         m["transact_ts_ns"],
     )
 
@@ -241,6 +306,16 @@ def order_event_of(row: Any) -> OrderEvent:
 def trade_of(row: Any) -> Trade:
     """The ``Trade`` event a ``trades`` row was made from."""
     m = row._mapping if hasattr(row, "_mapping") else row
-    return Trade(m["timestamp_ns"], m["symbol"], m["trd_match_id"], m["side"], m["size"],
-                 m["price"], m["gross_value"], m["maker_account"], m["taker_account"],
-                 m["maker_order_id"], m["taker_order_id"])
+    return Trade(
+        m["timestamp_ns"],
+        m["symbol"],
+        m["trd_match_id"],
+        m["side"],
+        m["size"],
+        m["price"],
+        m["gross_value"],
+        m["maker_account"],
+        m["taker_account"],
+        m["maker_order_id"],
+        m["taker_order_id"],
+    )

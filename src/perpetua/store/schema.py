@@ -254,9 +254,20 @@ positions = Table(
     Column("seq", BigInteger, nullable=False),
     # The risk engine's figures (revision 0002): leverage in hundredths (0: cross), margins in
     # settlement minor units, rates in ppm, prices in ticks (NULL: none).
-    *(Column(name, BigInteger, nullable=False, server_default="0") for name in (
-        "leverage_e2", "risk_limit", "deposit", "pos_init", "pos_comm", "pos_margin",
-        "pos_maint", "init_margin_ppm", "maint_margin_ppm")),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "leverage_e2",
+            "risk_limit",
+            "deposit",
+            "pos_init",
+            "pos_comm",
+            "pos_margin",
+            "pos_maint",
+            "init_margin_ppm",
+            "maint_margin_ppm",
+        )
+    ),
     Column("bankrupt_price", BigInteger, nullable=True),
     Column("liquidation_price", BigInteger, nullable=True),
     Column("order_margin", BigInteger, nullable=False, server_default="0"),

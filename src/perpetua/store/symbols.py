@@ -32,32 +32,45 @@ __all__ = ["TIMEFRAMES", "listed_spec", "resolve_symbols"]
 TIMEFRAMES = ("nearest", "daily", "weekly", "monthly", "quarterly", "biquarterly", "perpetual")
 
 
-def _futures(specs: Sequence[InstrumentSpec], root: str, now_ns: int | None
-             ) -> list[InstrumentSpec]:
-    live = [s for s in specs if s.root_symbol.upper() == root
-            and s.kind == InstrumentKind.FUTURE and (now_ns is None or s.expiry_ns > now_ns)]
+def _futures(
+    specs: Sequence[InstrumentSpec], root: str, now_ns: int | None
+) -> list[InstrumentSpec]:
+    live = [
+        s
+        for s in specs
+        if s.root_symbol.upper() == root
+        and s.kind == InstrumentKind.FUTURE
+        and (now_ns is None or s.expiry_ns > now_ns)
+    ]
     return sorted(live, key=lambda s: (s.expiry_ns, s.symbol))
 
 
-def _timeframe(specs: Sequence[InstrumentSpec], root: str, timeframe: str,
-               now_ns: int | None) -> tuple[str, ...]:
+def _timeframe(
+    specs: Sequence[InstrumentSpec], root: str, timeframe: str, now_ns: int | None
+) -> tuple[str, ...]:
     if timeframe == "perpetual":
-        return tuple(s.symbol for s in specs
-                     if s.root_symbol.upper() == root and s.kind == InstrumentKind.PERPETUAL)
+        return tuple(
+            s.symbol
+            for s in specs
+            if s.root_symbol.upper() == root and s.kind == InstrumentKind.PERPETUAL
+        )
     futures = _futures(specs, root, now_ns)
     if timeframe == "nearest":
         return tuple(s.symbol for s in futures[:1])
     if timeframe in ("quarterly", "biquarterly"):
-        quarterly = [s for s in futures if len(s.symbol) >= 3
-                     and s.symbol[-3] in QUARTER_MONTH_CODES]
+        quarterly = [
+            s for s in futures if len(s.symbol) >= 3 and s.symbol[-3] in QUARTER_MONTH_CODES
+        ]
         position = 0 if timeframe == "quarterly" else 1
         return (quarterly[position].symbol,) if len(quarterly) > position else ()
     return ()
 
 
-def resolve_symbols(symbol: str | Sequence[str] | None,
-                    catalogue: Sequence[InstrumentSpec] | None = None,
-                    now_ns: int | None = None) -> tuple[str, ...] | None:
+def resolve_symbols(
+    symbol: str | Sequence[str] | None,
+    catalogue: Sequence[InstrumentSpec] | None = None,
+    now_ns: int | None = None,
+) -> tuple[str, ...] | None:
     """The exact symbols ``symbol`` names; ``None`` when no symbol was given (no condition)."""
     if symbol is None or symbol == "":
         return None
@@ -74,8 +87,9 @@ def resolve_symbols(symbol: str | Sequence[str] | None,
     return tuple(s.symbol for s in specs if s.root_symbol.upper() == upper)
 
 
-def listed_spec(ts_ns: int, command: object, events: Sequence[object], index: int
-                ) -> InstrumentSpec | None:
+def listed_spec(
+    ts_ns: int, command: object, events: Sequence[object], index: int
+) -> InstrumentSpec | None:
     """The spec of the future a durable ``ListFuture`` record listed, or None (another command,
     or a listing the engine refused). It is the engine's: listed at the command's time (or its
     scheduled listing time, if earlier), ``index`` being the number of instruments the engine
@@ -85,7 +99,11 @@ def listed_spec(ts_ns: int, command: object, events: Sequence[object], index: in
     listed = next((e for e in events if type(e) is InstrumentStateChanged), None)
     if listed is None:
         return None
-    spec = quarterly_future(command.root, command.year, command.quarter,
-                            listing_ns=listing_time_ns(command.year, command.quarter, ts_ns),
-                            index=index)
+    spec = quarterly_future(
+        command.root,
+        command.year,
+        command.quarter,
+        listing_ns=listing_time_ns(command.year, command.quarter, ts_ns),
+        index=index,
+    )
     return spec if spec.symbol == listed.symbol else None

@@ -45,13 +45,13 @@ __all__ = ["TRANSACT_TYPES", "WalletBook", "WalletState"]
 
 TRANSACT_TYPES = ("Deposit", "Withdrawal", "RealisedPNL", "SpotTrade", "Transfer")
 
-_PNL_CODES = frozenset({TransferCode.REALISED_PNL, TransferCode.FUNDING,
-                        TransferCode.SETTLEMENT})
+_PNL_CODES = frozenset({TransferCode.REALISED_PNL, TransferCode.FUNDING, TransferCode.SETTLEMENT})
 _FEE_CODES = frozenset({TransferCode.TRADE_FEE, TransferCode.TRADE_REBATE})
 _SPOT_CODES = frozenset({TransferCode.SPOT_BASE, TransferCode.SPOT_QUOTE})
 # Codes whose user-side rows come from lifecycle events (DepositCredited, WithdrawalUpdated).
-_LIFECYCLE_CODES = frozenset({TransferCode.DEPOSIT, TransferCode.WITHDRAWAL_HOLD,
-                              TransferCode.WITHDRAWAL_RELEASE})
+_LIFECYCLE_CODES = frozenset(
+    {TransferCode.DEPOSIT, TransferCode.WITHDRAWAL_HOLD, TransferCode.WITHDRAWAL_RELEASE}
+)
 
 
 @dataclass(slots=True)
@@ -101,8 +101,9 @@ class WalletBook:
         key = (account, currency)
         state = self._wallets.get(key)
         if state is None:
-            row = conn.execute(select(wallets).where(
-                wallets.c.account == account, wallets.c.currency == currency)).first()
+            row = conn.execute(
+                select(wallets).where(wallets.c.account == account, wallets.c.currency == currency)
+            ).first()
             state = WalletState(**row._asdict()) if row else WalletState(account, currency)
             self._wallets[key] = state
         return state
@@ -114,17 +115,30 @@ class WalletBook:
         self._spot_matches = spot_matches
         self._open_rows.clear()
 
-    def _new_row(self, ts_ns: int, account: int, currency: str, kind: str,
-                 status: str, ref: str, text: str) -> dict[str, object]:
+    def _new_row(
+        self, ts_ns: int, account: int, currency: str, kind: str, status: str, ref: str, text: str
+    ) -> dict[str, object]:
         if self._rows_in_command >= 1 << TRANSACT_INDEX_BITS:
             raise ValueError(f"seq {self._seq}: more wallet rows than transact ids")
         transact_id = (self._seq << TRANSACT_INDEX_BITS) | self._rows_in_command
         self._rows_in_command += 1
         row: dict[str, object] = {
-            "transact_id": transact_id, "account": account, "currency": currency,
-            "transact_type": kind, "transact_status": status, "amount": 0, "fee": 0,
-            "wallet_balance": 0, "ref": ref, "network": "", "address": "", "tx": "",
-            "text": text, "transact_ts_ns": ts_ns, "timestamp_ns": ts_ns, "seq": self._seq,
+            "transact_id": transact_id,
+            "account": account,
+            "currency": currency,
+            "transact_type": kind,
+            "transact_status": status,
+            "amount": 0,
+            "fee": 0,
+            "wallet_balance": 0,
+            "ref": ref,
+            "network": "",
+            "address": "",
+            "tx": "",
+            "text": text,
+            "transact_ts_ns": ts_ns,
+            "timestamp_ns": ts_ns,
+            "seq": self._seq,
         }
         self._new_rows.append(row)
         return row
@@ -150,16 +164,18 @@ class WalletBook:
         if INSURANCE in (ev.debit_account, ev.credit_account):
             fund = self.wallet(conn, INSURANCE, ev.currency)
             self._insurance[(ev.currency, ev.ts_ns)] = {
-                "currency": ev.currency, "timestamp_ns": ev.ts_ns,
-                "wallet_balance": fund.amount, "seq": self._seq}
+                "currency": ev.currency,
+                "timestamp_ns": ev.ts_ns,
+                "wallet_balance": fund.amount,
+                "seq": self._seq,
+            }
         if code in _LIFECYCLE_CODES:
             return
         for state, sign in ((debit, -1), (credit, 1)):
             if state.account > 0:
                 self._history(ev, code, state, sign, text)
 
-    def _history(self, ev: Transfer, code: int, state: WalletState,
-                 sign: int, text: str) -> None:
+    def _history(self, ev: Transfer, code: int, state: WalletState, sign: int, text: str) -> None:
         if code in _SPOT_CODES or (code in _FEE_CODES and ev.ref in self._spot_matches):
             kind = "SpotTrade"
         elif code in _PNL_CODES or code in _FEE_CODES:
@@ -170,8 +186,9 @@ class WalletBook:
         key = (state.account, state.currency, kind, ref)
         row = self._open_rows.get(key)
         if row is None:
-            row = self._new_row(ev.ts_ns, state.account, state.currency, kind,
-                                "Completed", ref, text)
+            row = self._new_row(
+                ev.ts_ns, state.account, state.currency, kind, "Completed", ref, text
+            )
             self._open_rows[key] = row
         row["amount"] = int(row["amount"]) + sign * ev.amount  # type: ignore[call-overload]
         if code in _FEE_CODES:
@@ -181,15 +198,17 @@ class WalletBook:
 
     def on_deposit(self, conn: Connection, ev: DepositCredited) -> None:
         state = self.wallet(conn, ev.account, ev.currency)
-        row = self._new_row(ev.ts_ns, ev.account, ev.currency, "Deposit", "Completed",
-                            ev.transfer_id, "")
+        row = self._new_row(
+            ev.ts_ns, ev.account, ev.currency, "Deposit", "Completed", ev.transfer_id, ""
+        )
         row.update(amount=ev.amount, wallet_balance=state.amount)
 
     def on_withdrawal(self, conn: Connection, ev: WithdrawalUpdated) -> None:
         state = self.wallet(conn, ev.account, ev.currency)
         if ev.status == "Pending":
-            row = self._new_row(ev.ts_ns, ev.account, ev.currency, "Withdrawal",
-                                "Pending", ev.withdrawal_id, "")
+            row = self._new_row(
+                ev.ts_ns, ev.account, ev.currency, "Withdrawal", "Pending", ev.withdrawal_id, ""
+            )
             row.update(amount=-(ev.amount + ev.fee), fee=ev.fee, wallet_balance=state.amount)
             self._pending_withdrawals[ev.withdrawal_id] = row
             return
@@ -202,20 +221,29 @@ class WalletBook:
         if pending is not None:
             pending.update(transact_status=ev.status, timestamp_ns=ev.ts_ns)
         else:
-            self._withdrawal_updates.append({"w_account": ev.account, "w_ref": ev.withdrawal_id,
-                                             "status": ev.status, "ts": ev.ts_ns})
+            self._withdrawal_updates.append(
+                {
+                    "w_account": ev.account,
+                    "w_ref": ev.withdrawal_id,
+                    "status": ev.status,
+                    "ts": ev.ts_ns,
+                }
+            )
 
     def write(self, conn: Connection) -> None:
         """Write what this SQL transaction changed (rows, balances, insurance)."""
         insert_rows(conn, transactions, self._new_rows)
         if self._withdrawal_updates:
-            stmt = (update(transactions)
-                    .where(transactions.c.account == bindparam("w_account"),
-                           transactions.c.transact_type == "Withdrawal",
-                           transactions.c.ref == bindparam("w_ref"))
-                    .values(transact_status=bindparam("status"), timestamp_ns=bindparam("ts")))
+            stmt = (
+                update(transactions)
+                .where(
+                    transactions.c.account == bindparam("w_account"),
+                    transactions.c.transact_type == "Withdrawal",
+                    transactions.c.ref == bindparam("w_ref"),
+                )
+                .values(transact_status=bindparam("status"), timestamp_ns=bindparam("ts"))
+            )
             conn.execute(stmt, self._withdrawal_updates)
         upsert(conn, wallets, [s.row() for s in self._dirty.values()], ("account", "currency"))
         upsert(conn, insurance, list(self._insurance.values()), ("currency", "timestamp_ns"))
         self._clear_pending()
-

@@ -31,20 +31,22 @@ DIST_BYTES_MAX = 16 * 1024 * 1024
 GZIP_BYTES_MIN = 1024  # smaller files are sent as they are
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 CACHE_REVALIDATE = "no-cache"
-CSP = "; ".join((
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "manifest-src 'self'",
-    "worker-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-))
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -58,8 +60,13 @@ NOT_BUILT_HTML = (
     "<code>make run</code>, which builds it. The API is at <a href=/api/explorer>"
     "/api/explorer</a>.</p>"
 )
-TEXT_TYPES = ("text/", "application/javascript", "application/json", "application/manifest",
-              "image/svg")
+TEXT_TYPES = (
+    "text/",
+    "application/javascript",
+    "application/json",
+    "application/manifest",
+    "image/svg",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +101,9 @@ class WebFiles:
             body = path.read_bytes()
             total += len(body)
             if total > DIST_BYTES_MAX:
-                raise ValueError(f"web build in {dist_dir} exceeds DIST_BYTES_MAX "
-                                 f"({DIST_BYTES_MAX} bytes)")
+                raise ValueError(
+                    f"web build in {dist_dir} exceeds DIST_BYTES_MAX ({DIST_BYTES_MAX} bytes)"
+                )
             relative = path.relative_to(dist_dir).as_posix()
             self.files["/" + relative] = self._file(relative, body)
         self.files["/"] = self.files["/index.html"]
@@ -105,8 +113,12 @@ class WebFiles:
         content_type = _content_type(relative)
         compress = len(body) >= GZIP_BYTES_MIN and content_type.startswith(TEXT_TYPES)
         immutable = relative.startswith("assets/")
-        return WebFile(body, gzip.compress(body, 9, mtime=0) if compress else None,
-                       content_type, CACHE_IMMUTABLE if immutable else CACHE_REVALIDATE)
+        return WebFile(
+            body,
+            gzip.compress(body, 9, mtime=0) if compress else None,
+            content_type,
+            CACHE_IMMUTABLE if immutable else CACHE_REVALIDATE,
+        )
 
     @property
     def built(self) -> bool:

@@ -128,11 +128,15 @@ EXEC_TYPE_NAMES: dict[int, str] = {
 }
 # Executions of the risk engine's events: no order behind them (BitMEX's all-zero orderID),
 # and their ordType names the event (BitMEX's funding rows say ordType "Funding").
-EXEC_TYPES_WITHOUT_ORDER = frozenset({int(ExecType.FUNDING), int(ExecType.SETTLEMENT),
-                                      *READ_MODEL_EXEC_TYPE_NAMES})
+EXEC_TYPES_WITHOUT_ORDER = frozenset(
+    {int(ExecType.FUNDING), int(ExecType.SETTLEMENT), *READ_MODEL_EXEC_TYPE_NAMES}
+)
 
-LIQUIDITY_NAMES: dict[int, str] = {Liquidity.NONE: "", Liquidity.MAKER: "AddedLiquidity",
-                                   Liquidity.TAKER: "RemovedLiquidity"}
+LIQUIDITY_NAMES: dict[int, str] = {
+    Liquidity.NONE: "",
+    Liquidity.MAKER: "AddedLiquidity",
+    Liquidity.TAKER: "RemovedLiquidity",
+}
 
 # ledger.TransferCode -> BitMEX transactType
 TRANSFER_CODE_NAMES: dict[int, str] = {

@@ -1,6 +1,5 @@
 """REST routes, one module per BitMEX table family. ``api_routes`` lists them all."""
 
-
 from starlette.routing import Route
 
 from perpetua.gateway.context import Endpoint, route_endpoint
@@ -31,15 +30,32 @@ def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
     table: dict[str, dict[str, Endpoint]] = {}
     for spec in _specs():
         table.setdefault(API_PREFIX + spec.path, {})[spec.method] = route_endpoint(
-            gw, spec.handler, private=spec.private, permission=spec.permission,
-            order_layer=spec.order_layer, cost=spec.cost)
+            gw,
+            spec.handler,
+            private=spec.private,
+            permission=spec.permission,
+            order_layer=spec.order_layer,
+            cost=spec.cost,
+        )
     return table
 
 
 def _specs() -> list[Spec]:
     specs: list[Spec] = []
-    for module in (instrument, market, public, schema, order, execution, position, user,
-                   account, accounts, keys, operator):
+    for module in (
+        instrument,
+        market,
+        public,
+        schema,
+        order,
+        execution,
+        position,
+        user,
+        account,
+        accounts,
+        keys,
+        operator,
+    ):
         specs.extend(module.SPECS)
     return specs
 
@@ -56,8 +72,14 @@ def api_routes(gw: GatewaySurface) -> list[Route]:
 
 def _dispatch(gw: GatewaySurface, methods: dict[str, Spec]):  # type: ignore[no-untyped-def]
     endpoints = {
-        method: route_endpoint(gw, s.handler, private=s.private, permission=s.permission,
-                               order_layer=s.order_layer, cost=s.cost)
+        method: route_endpoint(
+            gw,
+            s.handler,
+            private=s.private,
+            permission=s.permission,
+            order_layer=s.order_layer,
+            cost=s.cost,
+        )
         for method, s in methods.items()
     }
 

@@ -23,26 +23,52 @@ FAUCET_AMOUNT_MAX = 10**15  # minor units per faucet call
 async def get_assets(ctx: Context) -> list[dict[str, Any]]:
     rows = []
     for code, currency in CURRENCIES.items():
-        rows.append({
-            "asset": currency.major, "currency": code, "majorCurrency": currency.major,
-            "name": _NAMES.get(currency.major, currency.major), "currencyType": "Crypto",
-            "scale": currency.scale, "enabled": True, "isMarginCurrency": code in ("XBt", "USDt"),
-            "minDepositAmount": 0, "minWithdrawalAmount": 0,
-            "maxWithdrawalAmount": 10**15, "memoRequired": False,
-            "networks": [{"asset": _NETWORKS.get(currency.major, "eth"), "tokenAddress": "",
-                          "depositEnabled": False, "withdrawalEnabled": False,
-                          "withdrawalFee": 0, "minFee": 0, "maxFee": 0}],
-        })
+        rows.append(
+            {
+                "asset": currency.major,
+                "currency": code,
+                "majorCurrency": currency.major,
+                "name": _NAMES.get(currency.major, currency.major),
+                "currencyType": "Crypto",
+                "scale": currency.scale,
+                "enabled": True,
+                "isMarginCurrency": code in ("XBt", "USDt"),
+                "minDepositAmount": 0,
+                "minWithdrawalAmount": 0,
+                "maxWithdrawalAmount": 10**15,
+                "memoRequired": False,
+                "networks": [
+                    {
+                        "asset": _NETWORKS.get(currency.major, "eth"),
+                        "tokenAddress": "",
+                        "depositEnabled": False,
+                        "withdrawalEnabled": False,
+                        "withdrawalFee": 0,
+                        "minFee": 0,
+                        "maxFee": 0,
+                    }
+                ],
+            }
+        )
     return rows
 
 
 async def get_networks(ctx: Context) -> list[dict[str, Any]]:
     names = sorted(set(_NETWORKS.values()))
-    return [{"asset": n, "tokenAddress": "", "name": n.upper(), "currency": n.upper(),
-             "networkSymbol": n.upper(), "transactionExplorer": "", "tokenExplorer": "",
-             "depositConfirmations": 1, "enabled": True} for n in names]
-
-
+    return [
+        {
+            "asset": n,
+            "tokenAddress": "",
+            "name": n.upper(),
+            "currency": n.upper(),
+            "networkSymbol": n.upper(),
+            "transactionExplorer": "",
+            "tokenExplorer": "",
+            "depositConfirmations": 1,
+            "enabled": True,
+        }
+        for n in names
+    ]
 
 
 async def post_faucet(ctx: Context) -> dict[str, Any]:
@@ -62,8 +88,13 @@ async def post_faucet(ctx: Context) -> dict[str, Any]:
         if isinstance(event, Rejected):
             raise from_reason(event.reason)
     wallet = ctx.gw.private.wallet_row(account, currency)
-    return {"transferID": transfer_id, "account": account, "currency": currency,
-            "amount": amount, "walletBalance": wallet["amount"]}
+    return {
+        "transferID": transfer_id,
+        "account": account,
+        "currency": currency,
+        "amount": amount,
+        "walletBalance": wallet["amount"],
+    }
 
 
 async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
@@ -78,12 +109,19 @@ async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
     cidr = [c for c in (ctx.params.string("cidr") or "").split(",") if c]
     name = ctx.params.string("name") or ""
     try:  # SQL and argon2 work: off the event loop
-        key_id, secret = await asyncio.to_thread(accounts.issue_api_key, user_id, permissions,
-                                                 cidr, name)
+        key_id, secret = await asyncio.to_thread(
+            accounts.issue_api_key, user_id, permissions, cidr, name
+        )
     except ValueError as exc:  # AccountsError: a rejection with a message for the client
         raise bad_request(str(exc)) from exc
-    return {"id": key_id, "secret": secret, "userId": user_id,
-            "permissions": permissions, "cidr": ",".join(cidr), "enabled": True}
+    return {
+        "id": key_id,
+        "secret": secret,
+        "userId": user_id,
+        "permissions": permissions,
+        "cidr": ",".join(cidr),
+        "enabled": True,
+    }
 
 
 SPECS = [

@@ -30,8 +30,15 @@ from perpetua.services.identity import (
 from perpetua.services.sessions import Session
 from perpetua.wire.values import iso_ms
 
-__all__ = ["ACCOUNT_DOCS", "SPECS", "ask", "identity_of", "origin_of", "require_session",
-           "user_row"]
+__all__ = [
+    "ACCOUNT_DOCS",
+    "SPECS",
+    "ask",
+    "identity_of",
+    "origin_of",
+    "require_session",
+    "user_row",
+]
 
 MSG_NO_ACCOUNTS: Final = "Accounts are not available on this exchange (no accounts service)."
 MSG_SESSION_NEEDED: Final = "This action needs a signed-in browser session, not an API key"
@@ -78,37 +85,65 @@ def _text(ctx: Context, name: str) -> str:
 def _session_answer(ctx: Context, signed: SignedIn, **extra: Any) -> dict[str, Any]:
     ctx.headers["set-cookie"] = session_cookie(ctx.scope, signed.token)
     ctx.headers["cache-control"] = "no-store"
-    return {"id": signed.user_id, "csrfToken": signed.session.csrf,
-            "sessionId": signed.session.id, **extra}
+    return {
+        "id": signed.user_id,
+        "csrfToken": signed.session.csrf,
+        "sessionId": signed.session.id,
+        **extra,
+    }
 
 
 def user_row(profile: Profile) -> dict[str, Any]:
     """BitMEX's ``User`` model filled from the account."""
     name = profile.account_name or f"user{profile.id}"
-    return {"id": profile.id, "ownerId": profile.owner_id or profile.id, "firstname": "",
-            "lastname": "", "username": name, "accountName": name, "isUser": True,
-            "email": profile.email, "dateOfBirth": "", "phone": "",
-            "created": iso_ms(profile.created_ns), "lastUpdated": iso_ms(profile.updated_ns),
-            "preferences": profile.preferences, "TFAEnabled": "GA" if profile.tfa_enabled
-            else "WebAuthn" if profile.security_keys else "", "affiliateID": "",
-            "country": profile.country, "geoipCountry": "",
-            "geoipRegion": "", "firstTradeTimestamp": None, "firstDepositTimestamp": None,
-            "isElite": False, "typ": "subaccount" if profile.owner_id else "user"}
+    return {
+        "id": profile.id,
+        "ownerId": profile.owner_id or profile.id,
+        "firstname": "",
+        "lastname": "",
+        "username": name,
+        "accountName": name,
+        "isUser": True,
+        "email": profile.email,
+        "dateOfBirth": "",
+        "phone": "",
+        "created": iso_ms(profile.created_ns),
+        "lastUpdated": iso_ms(profile.updated_ns),
+        "preferences": profile.preferences,
+        "TFAEnabled": "GA" if profile.tfa_enabled else "WebAuthn" if profile.security_keys else "",
+        "affiliateID": "",
+        "country": profile.country,
+        "geoipCountry": "",
+        "geoipRegion": "",
+        "firstTradeTimestamp": None,
+        "firstDepositTimestamp": None,
+        "isElite": False,
+        "typ": "subaccount" if profile.owner_id else "user",
+    }
 
 
 def _session_row(session: Session, current: str) -> dict[str, Any]:
-    return {"id": session.id, "ip": session.ip, "userAgent": session.user_agent,
-            "created": iso_ms(session.created_ns), "lastSeen": iso_ms(session.last_seen_ns),
-            "current": session.id == current}
+    return {
+        "id": session.id,
+        "ip": session.ip,
+        "userAgent": session.user_agent,
+        "created": iso_ms(session.created_ns),
+        "lastSeen": iso_ms(session.last_seen_ns),
+        "current": session.id == current,
+    }
 
 
 # --- sign-up, confirmation, sign-in ---
 
+
 async def post_register(ctx: Context) -> dict[str, Any]:
-    await ask(identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"),
-                                          origin_of(ctx)))
-    return {"success": True, "message": "If the address can receive mail, a confirmation "
-            "message is on its way"}
+    await ask(
+        identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"), origin_of(ctx))
+    )
+    return {
+        "success": True,
+        "message": "If the address can receive mail, a confirmation message is on its way",
+    }
 
 
 async def post_confirm_email(ctx: Context) -> dict[str, Any]:
@@ -127,11 +162,20 @@ def _credential(ctx: Context, name: str) -> str:
 
 
 async def post_login(ctx: Context) -> dict[str, Any]:
-    signed: SignedIn = await ask(identity_of(ctx).sign_in(
-        _text(ctx, "email"), _text(ctx, "password"), ctx.params.string("otpToken") or "",
-        origin_of(ctx), _credential(ctx, "webauthn")))
-    extra = {} if signed.recovery_codes_left is None else {
-        "recoveryCodesLeft": signed.recovery_codes_left}
+    signed: SignedIn = await ask(
+        identity_of(ctx).sign_in(
+            _text(ctx, "email"),
+            _text(ctx, "password"),
+            ctx.params.string("otpToken") or "",
+            origin_of(ctx),
+            _credential(ctx, "webauthn"),
+        )
+    )
+    extra = (
+        {}
+        if signed.recovery_codes_left is None
+        else {"recoveryCodesLeft": signed.recovery_codes_left}
+    )
     return _session_answer(ctx, signed, **extra)
 
 
@@ -158,8 +202,7 @@ async def get_sessions(ctx: Context) -> list[dict[str, Any]]:
 async def delete_session(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
     target = _text(ctx, "sessionId")
-    if not await ask(identity_of(ctx).revoke_session(session.user_id, target,
-                                                      origin_of(ctx))):
+    if not await ask(identity_of(ctx).revoke_session(session.user_id, target, origin_of(ctx))):
         raise ApiError(404, "No such session")
     if target == session.id:
         ctx.headers["set-cookie"] = clear_cookie(ctx.scope)
@@ -168,35 +211,51 @@ async def delete_session(ctx: Context) -> dict[str, Any]:
 
 # --- passwords and email ---
 
+
 async def post_request_password_reset(ctx: Context) -> dict[str, Any]:
     await ask(identity_of(ctx).request_password_reset(_text(ctx, "email"), origin_of(ctx)))
-    return {"success": True, "message": "If the address has an account, a reset message is "
-            "on its way"}
+    return {
+        "success": True,
+        "message": "If the address has an account, a reset message is on its way",
+    }
 
 
 async def post_reset_password(ctx: Context) -> dict[str, Any]:
-    await ask(identity_of(ctx).reset_password(_text(ctx, "token"), _text(ctx, "password"),
-                                                origin_of(ctx)))
+    await ask(
+        identity_of(ctx).reset_password(_text(ctx, "token"), _text(ctx, "password"), origin_of(ctx))
+    )
     return {"success": True}
 
 
 async def post_change_password(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    signed = await ask(identity_of(ctx).change_password(
-        session.user_id, _text(ctx, "oldPassword"), _text(ctx, "newPassword"), session.id,
-        origin_of(ctx)))
+    signed = await ask(
+        identity_of(ctx).change_password(
+            session.user_id,
+            _text(ctx, "oldPassword"),
+            _text(ctx, "newPassword"),
+            session.id,
+            origin_of(ctx),
+        )
+    )
     return _session_answer(ctx, signed)
 
 
 async def post_request_email_change(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    await ask(identity_of(ctx).request_email_change(
-        session.user_id, _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)))
-    return {"success": True, "message": "Confirm the change with the token mailed to the new "
-            "address"}
+    await ask(
+        identity_of(ctx).request_email_change(
+            session.user_id, _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)
+        )
+    )
+    return {
+        "success": True,
+        "message": "Confirm the change with the token mailed to the new address",
+    }
 
 
 # --- profile ---
+
 
 async def get_user(ctx: Context) -> dict[str, Any]:
     identity = getattr(ctx.gw, "identity", None)
@@ -211,16 +270,24 @@ async def post_preferences(ctx: Context) -> dict[str, Any]:
     prefs = ctx.params.json_value("prefs")
     if not isinstance(prefs, dict):
         raise bad_request("prefs must be a JSON object")
-    profile = await ask(identity_of(ctx).set_preferences(
-        ctx.account, prefs, ctx.params.boolean("overwrite"), origin_of(ctx)))
+    profile = await ask(
+        identity_of(ctx).set_preferences(
+            ctx.account, prefs, ctx.params.boolean("overwrite"), origin_of(ctx)
+        )
+    )
     return user_row(profile)
 
 
 async def post_profile(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    profile = await ask(identity_of(ctx).set_profile(
-        session.user_id, ctx.params.string("country"),
-        ctx.params.string("antiPhishingPhrase"), origin_of(ctx)))
+    profile = await ask(
+        identity_of(ctx).set_profile(
+            session.user_id,
+            ctx.params.string("country"),
+            ctx.params.string("antiPhishingPhrase"),
+            origin_of(ctx),
+        )
+    )
     return user_row(profile)
 
 
@@ -229,11 +296,20 @@ async def get_audit_log(ctx: Context) -> list[dict[str, Any]]:
     if count <= 0:
         raise bad_request("Invalid count")
     entries = await ask(identity_of(ctx).audit(ctx.account, count))
-    return [{"timestamp": iso_ms(e.ts_ns), "actor": e.actor, "action": e.action, "ip": e.ip,
-             "detail": e.detail} for e in entries]
+    return [
+        {
+            "timestamp": iso_ms(e.ts_ns),
+            "actor": e.actor,
+            "action": e.action,
+            "ip": e.ip,
+            "detail": e.detail,
+        }
+        for e in entries
+    ]
 
 
 # --- TOTP ---
+
 
 async def post_request_enable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
@@ -244,21 +320,30 @@ async def post_request_enable_tfa(ctx: Context) -> dict[str, Any]:
 
 async def post_confirm_enable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    codes, signed = await ask(identity_of(ctx).confirm_enable_tfa(
-        session.user_id, _text(ctx, "token"), session.id, origin_of(ctx)))
+    codes, signed = await ask(
+        identity_of(ctx).confirm_enable_tfa(
+            session.user_id, _text(ctx, "token"), session.id, origin_of(ctx)
+        )
+    )
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
 async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    signed = await ask(identity_of(ctx).disable_tfa(session.user_id, _text(ctx, "token"),
-                                                      session.id, origin_of(ctx)))
+    signed = await ask(
+        identity_of(ctx).disable_tfa(
+            session.user_id, _text(ctx, "token"), session.id, origin_of(ctx)
+        )
+    )
     return _session_answer(ctx, signed)
 
 
 async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
-    return await ask(identity_of(ctx).webauthn_login_options(  # type: ignore[no-any-return]
-        _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)))
+    return await ask(  # type: ignore[no-any-return]
+        identity_of(ctx).webauthn_login_options(
+            _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)
+        )
+    )
 
 
 async def post_webauthn_register_options(ctx: Context) -> dict[str, Any]:
@@ -271,9 +356,11 @@ async def post_webauthn_register(ctx: Context) -> dict[str, Any]:
     credential = _credential(ctx, "credential")
     if not credential:
         raise bad_request("'credential' is a required arg.")
-    codes, signed = await ask(identity_of(ctx).webauthn_register(
-        session.user_id, credential, ctx.params.string("name") or "", session.id,
-        origin_of(ctx)))
+    codes, signed = await ask(
+        identity_of(ctx).webauthn_register(
+            session.user_id, credential, ctx.params.string("name") or "", session.id, origin_of(ctx)
+        )
+    )
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
@@ -297,49 +384,104 @@ SPECS = [
     Spec("/user/confirmEnableTFA", "POST", post_confirm_enable_tfa, private=True),
     Spec("/user/disableTFA", "POST", post_disable_tfa, private=True),
     Spec("/user/webauthn/loginOptions", "POST", post_webauthn_login_options),
-    Spec("/user/webauthn/registerOptions", "POST", post_webauthn_register_options,
-         private=True),
+    Spec("/user/webauthn/registerOptions", "POST", post_webauthn_register_options, private=True),
     Spec("/user/webauthn/register", "POST", post_webauthn_register, private=True),
 ]
 
 # Perpetua's own routes for the served swagger: path, verb, summary, (parameter, type,
 # required) rows.
 ACCOUNT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
-    ("/user/register", "post", "Sign up: the answer is the same whether or not the address is "
-     "registered; a confirmation token is mailed.",
-     [("email", "string", True), ("password", "string", True)]),
-    ("/user/login", "post", "Sign in: starts a browser session (HttpOnly cookie) and answers "
-     "its CSRF token; otpToken is a TOTP or recovery code, webauthn a security key's "
-     "assertion, when the account has a second factor.",
-     [("email", "string", True), ("password", "string", True), ("otpToken", "string", False),
-      ("webauthn", "string", False)]),
+    (
+        "/user/register",
+        "post",
+        "Sign up: the answer is the same whether or not the address is "
+        "registered; a confirmation token is mailed.",
+        [("email", "string", True), ("password", "string", True)],
+    ),
+    (
+        "/user/login",
+        "post",
+        "Sign in: starts a browser session (HttpOnly cookie) and answers "
+        "its CSRF token; otpToken is a TOTP or recovery code, webauthn a security key's "
+        "assertion, when the account has a second factor.",
+        [
+            ("email", "string", True),
+            ("password", "string", True),
+            ("otpToken", "string", False),
+            ("webauthn", "string", False),
+        ],
+    ),
     ("/user/logoutAll", "post", "End every session of the account.", []),
     ("/user/sessions", "get", "Active sessions: device, address, last seen.", []),
     ("/user/sessions", "delete", "End one session.", [("sessionId", "string", True)]),
-    ("/user/requestPasswordReset", "post", "Mail a password reset token (same answer for any "
-     "address).", [("email", "string", True)]),
-    ("/user/resetPassword", "post", "Set a new password with a mailed token; ends every "
-     "session.", [("token", "string", True), ("password", "string", True)]),
-    ("/user/changePassword", "post", "Change the password (session only); ends the other "
-     "sessions.", [("oldPassword", "string", True), ("newPassword", "string", True)]),
-    ("/user/requestEmailChange", "post", "Mail a token to a new address; confirm it with "
-     "POST /user/confirmEmail.", [("email", "string", True), ("password", "string", True)]),
-    ("/user/profile", "post", "Country and anti-phishing phrase (shown in every mail).",
-     [("country", "string", False), ("antiPhishingPhrase", "string", False)]),
-    ("/user/auditLog", "get", "The account's security events, newest first.",
-     [("count", "integer", False)]),
-    ("/user/requestEnableTFA", "post", "Start TOTP enrolment: secret, otpauth URI, QR code.",
-     [("type", "string", False)]),
-    ("/user/confirmEnableTFA", "post", "Confirm TOTP with a current code; answers ten "
-     "one-time recovery codes (shown once).", [("token", "string", True)]),
-    ("/user/disableTFA", "post", "Turn TOTP off with a current code.",
-     [("token", "string", True)]),
-    ("/user/webauthn/registerOptions", "post", "Start adding a WebAuthn security key: "
-     "PublicKeyCredentialCreationOptions (challenge valid 5 min, once).", []),
-    ("/user/webauthn/register", "post", "Finish adding a security key with the browser's "
-     "credential JSON; the first second factor also answers ten recovery codes.",
-     [("credential", "string", True), ("name", "string", False)]),
-    ("/user/webauthn/loginOptions", "post", "After a correct password: "
-     "PublicKeyCredentialRequestOptions for POST /user/login's webauthn parameter.",
-     [("email", "string", True), ("password", "string", True)]),
+    (
+        "/user/requestPasswordReset",
+        "post",
+        "Mail a password reset token (same answer for any address).",
+        [("email", "string", True)],
+    ),
+    (
+        "/user/resetPassword",
+        "post",
+        "Set a new password with a mailed token; ends every session.",
+        [("token", "string", True), ("password", "string", True)],
+    ),
+    (
+        "/user/changePassword",
+        "post",
+        "Change the password (session only); ends the other sessions.",
+        [("oldPassword", "string", True), ("newPassword", "string", True)],
+    ),
+    (
+        "/user/requestEmailChange",
+        "post",
+        "Mail a token to a new address; confirm it with POST /user/confirmEmail.",
+        [("email", "string", True), ("password", "string", True)],
+    ),
+    (
+        "/user/profile",
+        "post",
+        "Country and anti-phishing phrase (shown in every mail).",
+        [("country", "string", False), ("antiPhishingPhrase", "string", False)],
+    ),
+    (
+        "/user/auditLog",
+        "get",
+        "The account's security events, newest first.",
+        [("count", "integer", False)],
+    ),
+    (
+        "/user/requestEnableTFA",
+        "post",
+        "Start TOTP enrolment: secret, otpauth URI, QR code.",
+        [("type", "string", False)],
+    ),
+    (
+        "/user/confirmEnableTFA",
+        "post",
+        "Confirm TOTP with a current code; answers ten one-time recovery codes (shown once).",
+        [("token", "string", True)],
+    ),
+    ("/user/disableTFA", "post", "Turn TOTP off with a current code.", [("token", "string", True)]),
+    (
+        "/user/webauthn/registerOptions",
+        "post",
+        "Start adding a WebAuthn security key: "
+        "PublicKeyCredentialCreationOptions (challenge valid 5 min, once).",
+        [],
+    ),
+    (
+        "/user/webauthn/register",
+        "post",
+        "Finish adding a security key with the browser's "
+        "credential JSON; the first second factor also answers ten recovery codes.",
+        [("credential", "string", True), ("name", "string", False)],
+    ),
+    (
+        "/user/webauthn/loginOptions",
+        "post",
+        "After a correct password: "
+        "PublicKeyCredentialRequestOptions for POST /user/login's webauthn parameter.",
+        [("email", "string", True), ("password", "string", True)],
+    ),
 ]

@@ -16,8 +16,9 @@ from perpetua.wire.values import parse_iso_ns
 
 __all__ = ["SPECS"]
 
-TRADE_HISTORY_TYPES = frozenset({"Trade", "Funding", "Settlement", "Liquidation", "Bankruptcy",
-                                 "Deleverage"})
+TRADE_HISTORY_TYPES = frozenset(
+    {"Trade", "Funding", "Settlement", "Liquidation", "Bankruptcy", "Deleverage"}
+)
 KEYS = ("execID",)
 DAY_NS = 86_400 * 10**9
 EXECUTION_HISTORY_ROWS_MAX = QUERY_COUNT_MAX  # one day's executions on one symbol, oldest first
@@ -31,8 +32,9 @@ async def _executions(ctx: Context, trade_history: bool) -> list[dict[str, Any]]
     kwargs = store_query(query, symbols, ctx.gw.market.specs)
     if trade_history:
         kwargs["exec_types"] = queries.TRADE_HISTORY_EXEC_TYPES
-    found = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.query_executions,
-                               ctx.account, **kwargs)
+    found = await ctx.gw.history.read(
+        ctx.gw.account_seq(ctx.account), queries.query_executions, ctx.account, **kwargs
+    )
     specs = ctx.gw.market.specs
     out = []
     for row in found:
@@ -68,12 +70,17 @@ async def get_execution_history(ctx: Context) -> list[dict[str, Any]]:
     day_ns = at_ns - at_ns % DAY_NS
     specs = ctx.gw.market.specs
     found = await ctx.gw.history.read(
-        ctx.gw.account_seq(ctx.account), queries.query_executions, ctx.account,
-        symbol=list(symbols), count=EXECUTION_HISTORY_ROWS_MAX, start_time_ns=day_ns,
-        end_time_ns=day_ns + DAY_NS - 1, catalogue=tuple(specs.values()))
+        ctx.gw.account_seq(ctx.account),
+        queries.query_executions,
+        ctx.account,
+        symbol=list(symbols),
+        count=EXECUTION_HISTORY_ROWS_MAX,
+        start_time_ns=day_ns,
+        end_time_ns=day_ns + DAY_NS - 1,
+        catalogue=tuple(specs.values()),
+    )
     events = [order_event_of(row) for row in found]
-    return [execution_row(event, specs[event.symbol]) for event in events
-            if event.symbol in specs]
+    return [execution_row(event, specs[event.symbol]) for event in events if event.symbol in specs]
 
 
 SPECS = [

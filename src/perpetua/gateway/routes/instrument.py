@@ -74,10 +74,21 @@ async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
             rows.extend(fed)
             continue
         live = ctx.gw.market.live(symbol)
-        rows.append({"timestamp": live["timestamp"], "symbol": symbol, "indexSymbol": symbol,
-                     "indexMultiplier": 1, "reference": "BMI", "lastPrice": live["lastPrice"],
-                     "sourcePrice": live["lastPrice"], "conversionIndex": None,
-                     "conversionIndexPrice": None, "weight": None, "logged": live["timestamp"]})
+        rows.append(
+            {
+                "timestamp": live["timestamp"],
+                "symbol": symbol,
+                "indexSymbol": symbol,
+                "indexMultiplier": 1,
+                "reference": "BMI",
+                "lastPrice": live["lastPrice"],
+                "sourcePrice": live["lastPrice"],
+                "conversionIndex": None,
+                "conversionIndexPrice": None,
+                "weight": None,
+                "logged": live["timestamp"],
+            }
+        )
     return run_query(rows, query)
 
 
@@ -85,9 +96,11 @@ async def get_usd_volume(ctx: Context) -> list[dict[str, Any]]:
     """BitMEX ``StatsUSDBySymbol``: each market's turnover in USD (``gateway.usd``)."""
     totals = await usd_turnovers(ctx, lambda spec: spec.symbol)
     wanted = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    return [{"symbol": symbol, "currency": "USD", **values}
-            for symbol, values in sorted(totals.items())
-            if wanted is None or symbol in wanted]
+    return [
+        {"symbol": symbol, "currency": "USD", **values}
+        for symbol, values in sorted(totals.items())
+        if wanted is None or symbol in wanted
+    ]
 
 
 SPECS = [

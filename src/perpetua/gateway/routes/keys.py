@@ -33,10 +33,19 @@ TRANSFER_ID_LENGTH_MAX: Final = 64
 
 def key_row(key: ApiKeyInfo, secret: str = "") -> dict[str, Any]:
     """BitMEX's ``APIKey`` model (the secret only at creation)."""
-    return {"id": key.key_id, "secret": secret, "name": key.name, "nonce": key.nonce,
-            "cidr": ",".join(key.cidr), "cidrs": list(key.cidr),
-            "targetAccountId": key.user_id, "permissions": list(key.permissions),
-            "enabled": key.enabled, "userId": key.user_id, "created": iso_ms(key.created_ns)}
+    return {
+        "id": key.key_id,
+        "secret": secret,
+        "name": key.name,
+        "nonce": key.nonce,
+        "cidr": ",".join(key.cidr),
+        "cidrs": list(key.cidr),
+        "targetAccountId": key.user_id,
+        "permissions": list(key.permissions),
+        "enabled": key.enabled,
+        "userId": key.user_id,
+        "created": iso_ms(key.created_ns),
+    }
 
 
 async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
@@ -45,10 +54,20 @@ async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
         key = ctx.principal.key if ctx.principal is not None else None
         if key is None:
             raise ApiError(401, MSG_ACCESS_DENIED)
-        return [{"id": key.key_id, "secret": "", "name": key.name, "nonce": key.nonce,
-                 "cidr": ",".join(key.cidr), "cidrs": list(key.cidr),
-                 "permissions": list(key.permissions), "enabled": key.enabled,
-                 "userId": key.user_id, "created": iso_ms(0)}]
+        return [
+            {
+                "id": key.key_id,
+                "secret": "",
+                "name": key.name,
+                "nonce": key.nonce,
+                "cidr": ",".join(key.cidr),
+                "cidrs": list(key.cidr),
+                "permissions": list(key.permissions),
+                "enabled": key.enabled,
+                "userId": key.user_id,
+                "created": iso_ms(0),
+            }
+        ]
     return [key_row(k) for k in await ask(identity.api_keys(ctx.account))]
 
 
@@ -62,15 +81,20 @@ async def post_api_key(ctx: Context) -> dict[str, Any]:
     identity = identity_of(ctx)
     account = ctx.params.integer("targetAccountId", session.user_id) or session.user_id
     name = ctx.params.string("name") or ""
-    key_id, secret = await ask(identity.create_api_key(
-        session.user_id, account, name, _list(ctx, "permissions"),
-        _list(ctx, "cidr") + _list(ctx, "cidrs"), ctx.params.string("token") or "",
-        origin_of(ctx)))
+    key_id, secret = await ask(
+        identity.create_api_key(
+            session.user_id,
+            account,
+            name,
+            _list(ctx, "permissions"),
+            _list(ctx, "cidr") + _list(ctx, "cidrs"),
+            ctx.params.string("token") or "",
+            origin_of(ctx),
+        )
+    )
     if not ctx.params.boolean("enabled", True):
-        await ask(identity.set_api_key_enabled(session.user_id, key_id, False, "",
-                                                 origin_of(ctx)))
-    created = next(k for k in await ask(identity.api_keys(session.user_id))
-                   if k.key_id == key_id)
+        await ask(identity.set_api_key_enabled(session.user_id, key_id, False, "", origin_of(ctx)))
+    created = next(k for k in await ask(identity.api_keys(session.user_id)) if k.key_id == key_id)
     ctx.headers["cache-control"] = "no-store"
     return key_row(created, secret)
 
@@ -78,8 +102,11 @@ async def post_api_key(ctx: Context) -> dict[str, Any]:
 async def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:
     session = require_session(ctx)
     key_id = ctx.params.required_string("apiKeyID")
-    info = await ask(identity_of(ctx).set_api_key_enabled(
-        session.user_id, key_id, enabled, ctx.params.string("token") or "", origin_of(ctx)))
+    info = await ask(
+        identity_of(ctx).set_api_key_enabled(
+            session.user_id, key_id, enabled, ctx.params.string("token") or "", origin_of(ctx)
+        )
+    )
     ctx.gw.keys.forget(key_id)
     return key_row(info)
 
@@ -95,24 +122,31 @@ async def post_disable(ctx: Context) -> dict[str, Any]:
 async def delete_api_key(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
     key_id = ctx.params.required_string("apiKeyID")
-    info = await ask(identity_of(ctx).delete_api_key(session.user_id, key_id,
-                                                       origin_of(ctx)))
+    info = await ask(identity_of(ctx).delete_api_key(session.user_id, key_id, origin_of(ctx)))
     ctx.gw.keys.forget(key_id)
     return key_row(info)
 
 
 def _account_row(account: Any, caller: int) -> dict[str, Any]:
     name = account.account_name or f"user{account.id}"
-    return {"id": account.id, "account": account.id, "accountName": name,
-            "ownerId": account.owner_id or account.id, "isSubaccount":
-            account.owner_id is not None, "isCurrent": account.id == caller,
-            "created": iso_ms(account.created_ns)}
+    return {
+        "id": account.id,
+        "account": account.id,
+        "accountName": name,
+        "ownerId": account.owner_id or account.id,
+        "isSubaccount": account.owner_id is not None,
+        "isCurrent": account.id == caller,
+        "created": iso_ms(account.created_ns),
+    }
 
 
 async def post_add_subaccount(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    added = await ask(identity_of(ctx).add_subaccount(
-        session.user_id, ctx.params.required_string("accountName"), origin_of(ctx)))
+    added = await ask(
+        identity_of(ctx).add_subaccount(
+            session.user_id, ctx.params.required_string("accountName"), origin_of(ctx)
+        )
+    )
     return _account_row(added, session.user_id)
 
 
@@ -121,8 +155,11 @@ async def post_update_subaccount(ctx: Context) -> dict[str, Any]:
     target = ctx.params.integer("targetAccountId")
     if target is None:
         raise bad_request("'targetAccountId' is a required arg.")
-    updated = await ask(identity_of(ctx).update_subaccount(
-        session.user_id, target, ctx.params.required_string("accountName"), origin_of(ctx)))
+    updated = await ask(
+        identity_of(ctx).update_subaccount(
+            session.user_id, target, ctx.params.required_string("accountName"), origin_of(ctx)
+        )
+    )
     return _account_row(updated, session.user_id)
 
 
@@ -159,17 +196,28 @@ async def post_wallet_transfer(ctx: Context) -> dict[str, Any]:
     transfer_id = ctx.params.string("transferID") or f"wt-{uuid.uuid4()}"
     if len(transfer_id) > TRANSFER_ID_LENGTH_MAX:
         raise bad_request(f"transferID longer than {TRANSFER_ID_LENGTH_MAX} characters")
-    result = await ctx.gw.submit_unshed(WalletTransfer(0, source, target, currency, amount,
-                                                       transfer_id))
+    result = await ctx.gw.submit_unshed(
+        WalletTransfer(0, source, target, currency, amount, transfer_id)
+    )
     for event in result.events:
         if isinstance(event, Rejected):
             raise from_reason(event.reason, getattr(event, "required", 0), currency)
     stamp = iso_ms(result.ts_ns)
-    return {"transactID": transfer_id, "account": source, "currency": currency,
-            "transactType": "Transfer", "amount": -amount, "fee": 0,
-            "transactStatus": "Completed", "address": str(target), "tx": "", "text":
-            f"Transfer to account {target}", "transactTime": stamp, "timestamp": stamp,
-            "walletBalance": ctx.gw.private.wallet_row(source, currency)["amount"]}
+    return {
+        "transactID": transfer_id,
+        "account": source,
+        "currency": currency,
+        "transactType": "Transfer",
+        "amount": -amount,
+        "fee": 0,
+        "transactStatus": "Completed",
+        "address": str(target),
+        "tx": "",
+        "text": f"Transfer to account {target}",
+        "transactTime": stamp,
+        "timestamp": stamp,
+        "walletBalance": ctx.gw.private.wallet_row(source, currency)["amount"],
+    }
 
 
 SPECS = [
@@ -185,14 +233,31 @@ SPECS = [
 ]
 
 KEY_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
-    ("/apiKey", "post", "Create an API key (session only); the secret is answered once. "
-     "withdraw needs a current TOTP code in token.",
-     [("name", "string", False), ("permissions", "string", False), ("cidr", "string", False),
-      ("targetAccountId", "integer", False), ("enabled", "boolean", False),
-      ("token", "string", False)]),
+    (
+        "/apiKey",
+        "post",
+        "Create an API key (session only); the secret is answered once. "
+        "withdraw needs a current TOTP code in token.",
+        [
+            ("name", "string", False),
+            ("permissions", "string", False),
+            ("cidr", "string", False),
+            ("targetAccountId", "integer", False),
+            ("enabled", "boolean", False),
+            ("token", "string", False),
+        ],
+    ),
     ("/apiKey", "delete", "Delete an API key (session only).", [("apiKeyID", "string", True)]),
-    ("/apiKey/enable", "post", "Enable an API key (session only; withdraw keys need token).",
-     [("apiKeyID", "string", True), ("token", "string", False)]),
-    ("/apiKey/disable", "post", "Disable an API key (session only).",
-     [("apiKeyID", "string", True)]),
+    (
+        "/apiKey/enable",
+        "post",
+        "Enable an API key (session only; withdraw keys need token).",
+        [("apiKeyID", "string", True), ("token", "string", False)],
+    ),
+    (
+        "/apiKey/disable",
+        "post",
+        "Disable an API key (session only).",
+        [("apiKeyID", "string", True)],
+    ),
 ]

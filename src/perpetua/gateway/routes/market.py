@@ -39,14 +39,18 @@ async def get_trade(ctx: Context) -> list[dict[str, Any]]:
     symbols = _symbols(ctx)
     if not symbols:
         return []
-    found = await ctx.gw.history.read(ctx.gw.market.trade_seq, queries.query_trades,
-                               **store_query(query, symbols, ctx.gw.market.specs))
+    found = await ctx.gw.history.read(
+        ctx.gw.market.trade_seq,
+        queries.query_trades,
+        **store_query(query, symbols, ctx.gw.market.specs),
+    )
     specs = ctx.gw.market.specs
     out = []
     for row in found:
         event = trade_of(row)
-        out.append(trade_row(specs[event.symbol], event,
-                             TICK_DIRECTION_NAMES.get(row.tick_direction, "")))
+        out.append(
+            trade_row(specs[event.symbol], event, TICK_DIRECTION_NAMES.get(row.tick_direction, ""))
+        )
     return project(out, query)
 
 

@@ -68,9 +68,16 @@ async def get_instruments(ctx: Context) -> list[dict[str, Any]]:
     rows = []
     for symbol, spec in ctx.gw.market.specs.items():
         live = ctx.gw.market.live(symbol)
-        rows.append({"symbol": symbol, "kind": spec.kind.name, "state": live.get("state"),
-                     "reference": spec.reference_symbol or None,
-                     "markPrice": live.get("markPrice"), "lastPrice": live.get("lastPrice")})
+        rows.append(
+            {
+                "symbol": symbol,
+                "kind": spec.kind.name,
+                "state": live.get("state"),
+                "reference": spec.reference_symbol or None,
+                "markPrice": live.get("markPrice"),
+                "lastPrice": live.get("lastPrice"),
+            }
+        )
     return rows
 
 
@@ -130,9 +137,16 @@ async def get_accounts(ctx: Context) -> list[dict[str, Any]]:
     """Balances of the system accounts, from the read models once they hold the last seq."""
     require_operator(ctx)
     rows = await ctx.gw.history.read(ctx.gw.last_seq, wallets_of_all)
-    return [{"account": row.account, "name": SYSTEM_ACCOUNTS[row.account],
-             "currency": row.currency, "amount": row.amount}
-            for row in rows if row.account in SYSTEM_ACCOUNTS]
+    return [
+        {
+            "account": row.account,
+            "name": SYSTEM_ACCOUNTS[row.account],
+            "currency": row.currency,
+            "amount": row.amount,
+        }
+        for row in rows
+        if row.account in SYSTEM_ACCOUNTS
+    ]
 
 
 SPECS = [

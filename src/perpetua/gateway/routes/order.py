@@ -61,8 +61,12 @@ async def get_orders(ctx: Context) -> list[dict[str, Any]]:
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     if symbols is not None and not symbols:
         return []
-    found = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.query_orders,
-                               ctx.account, **store_query(query, symbols, ctx.gw.market.specs))
+    found = await ctx.gw.history.read(
+        ctx.gw.account_seq(ctx.account),
+        queries.query_orders,
+        ctx.account,
+        **store_query(query, symbols, ctx.gw.market.specs),
+    )
     return project([_stored_row(ctx, r) for r in found], query, ("orderID",))
 
 
@@ -88,8 +92,9 @@ async def _stored_order(ctx: Context, order_id: int | None, cl_ord_id: str) -> A
     return await history.read(seq, queries.get_order_by_cl_ord_id, ctx.account, cl_ord_id)
 
 
-async def _resolve(ctx: Context, order_id: int | None, cl_ord_id: str
-                   ) -> tuple[int | None, InstrumentSpec | None]:
+async def _resolve(
+    ctx: Context, order_id: int | None, cl_ord_id: str
+) -> tuple[int | None, InstrumentSpec | None]:
     """(order id, instrument) of one of the caller's orders: live, recent, then stored."""
     found, spec = ctx.gw.private.spec_of_order(ctx.account, order_id, cl_ord_id)
     if spec is not None:
@@ -118,8 +123,9 @@ async def put_order(ctx: Context) -> dict[str, Any]:
     command = await _amend(ctx, ctx.params)
     result = await ctx.gw.submit(command)
     names = tuple(n for n in (command.orig_cl_ord_id, command.cl_ord_id) if n)
-    return _row(ctx, event_result(result.events, ctx.account, "AmendOrder", command.order_id,
-                                  names))
+    return _row(
+        ctx, event_result(result.events, ctx.account, "AmendOrder", command.order_id, names)
+    )
 
 
 async def _ended_rows(ctx: Context, misses: list[Rejected]) -> dict[int | str, OrderEvent]:
@@ -134,8 +140,13 @@ async def _ended_rows(ctx: Context, misses: list[Rejected]) -> dict[int | str, O
     cl_ord_ids = [m.cl_ord_id for m in misses if m.cl_ord_id and m.cl_ord_id not in found]
     if not (order_ids or cl_ord_ids):
         return found
-    rows = await ctx.gw.history.read(ctx.gw.account_seq(ctx.account), queries.get_orders_by_ids,
-                              ctx.account, order_ids, cl_ord_ids)
+    rows = await ctx.gw.history.read(
+        ctx.gw.account_seq(ctx.account),
+        queries.get_orders_by_ids,
+        ctx.account,
+        order_ids,
+        cl_ord_ids,
+    )
     for row in reversed(rows):  # oldest first: the newest order with a clOrdID wins
         if row.ord_status in TERMINAL_VALUES:
             event = order_event_of(row)
@@ -149,26 +160,43 @@ async def delete_order(ctx: Context) -> list[dict[str, Any]]:
     command = cancel_command(ctx.params, ctx.account)
     result = await ctx.gw.submit_unshed(command)
     rows: list[dict[str, Any]] = []
-    misses = [e for e in result.events if isinstance(e, Rejected)
-              and e.account == ctx.account and e.command == "CancelOrders"]
+    misses = [
+        e
+        for e in result.events
+        if isinstance(e, Rejected) and e.account == ctx.account and e.command == "CancelOrders"
+    ]
     ended = await _ended_rows(ctx, misses) if misses else {}
     missing = 0
     for event in result.events:
-        if isinstance(event, OrderEvent) and event.account == ctx.account and (
-                event.ord_status == _CANCELED):
+        if (
+            isinstance(event, OrderEvent)
+            and event.account == ctx.account
+            and (event.ord_status == _CANCELED)
+        ):
             rows.append(_row(ctx, event))
-        elif isinstance(event, Rejected) and event.account == ctx.account and (
-                event.command == "CancelOrders"):
+        elif (
+            isinstance(event, Rejected)
+            and event.account == ctx.account
+            and (event.command == "CancelOrders")
+        ):
             known = ended.get(event.order_id if event.order_id > 0 else event.cl_ord_id)
             if known is not None and known.symbol in ctx.gw.market.specs:
                 row = _row(ctx, known)
-                rows.append(dict(row, error="Unable to cancel order due to existing state: "
-                                 f"{row['ordStatus']}"))
+                rows.append(
+                    dict(
+                        row,
+                        error=f"Unable to cancel order due to existing state: {row['ordStatus']}",
+                    )
+                )
             else:
                 missing += 1
-                rows.append({"orderID": order_uuid(event.order_id) if event.order_id > 0
-                             else None, "clOrdID": event.cl_ord_id,
-                             "error": MESSAGES[Reason(event.reason)]})
+                rows.append(
+                    {
+                        "orderID": order_uuid(event.order_id) if event.order_id > 0 else None,
+                        "clOrdID": event.cl_ord_id,
+                        "error": MESSAGES[Reason(event.reason)],
+                    }
+                )
     if missing and missing == len(rows):
         raise ApiError(404, "Not Found")
     return rows
@@ -192,24 +220,31 @@ async def delete_all(ctx: Context) -> list[dict[str, Any]]:
     sides = filter_.get("side", [])
     if set(filter_) <= {"side"} and len(sides) <= 1:  # the core's own CancelAll, atomic
         side = _SIDES[sides[0]] if sides else None
-        command: CancelAll | CancelOrders = CancelAll(
-            0, ctx.account, symbol, side, text)  # type: ignore[arg-type]
+        command: CancelAll | CancelOrders = CancelAll(0, ctx.account, symbol, side, text)  # type: ignore[arg-type]
     else:  # the open orders the filter selects, cancelled by id: never more than asked
-        chosen = [event.order_id for event in
-                  list(ctx.gw.private.open_orders.get(ctx.account, {}).values())
-                  if (not symbol or event.symbol == symbol) and event.symbol in (
-                      ctx.gw.market.specs) and order_matches(_row(ctx, event), filter_)]
+        chosen = [
+            event.order_id
+            for event in list(ctx.gw.private.open_orders.get(ctx.account, {}).values())
+            if (not symbol or event.symbol == symbol)
+            and event.symbol in (ctx.gw.market.specs)
+            and order_matches(_row(ctx, event), filter_)
+        ]
         if not chosen:
             return []
         command = CancelOrders(0, ctx.account, tuple(chosen), (), text)
     result = await ctx.gw.submit_unshed(command)
     for event in result.events:
-        if isinstance(event, Rejected) and event.account == ctx.account and (
-                event.command == "CancelAll"):
+        if (
+            isinstance(event, Rejected)
+            and event.account == ctx.account
+            and (event.command == "CancelAll")
+        ):
             raise from_reason(event.reason)
-    return [_row(ctx, e) for e in result.events
-            if isinstance(e, OrderEvent) and e.account == ctx.account
-            and e.ord_status == _CANCELED]
+    return [
+        _row(ctx, e)
+        for e in result.events
+        if isinstance(e, OrderEvent) and e.account == ctx.account and e.ord_status == _CANCELED
+    ]
 
 
 def _orders_param(params: Params) -> list[dict[str, Any]]:
@@ -228,12 +263,12 @@ def _bulk_cost(params: Params) -> int:
     return bulk_cost(len(orders) if isinstance(orders, list) else 1)
 
 
-def _segments(events: list[object], commands: list[PlaceOrder | AmendOrder], account: int
-              ) -> list[OrderEvent | Rejected | None]:
+def _segments(
+    events: list[object], commands: list[PlaceOrder | AmendOrder], account: int
+) -> list[OrderEvent | Rejected | None]:
     """The final row (or rejection) of each sub-command of a batch, in order."""
     results: list[OrderEvent | Rejected | None] = [None] * len(commands)
-    ids: list[int | None] = [c.order_id if isinstance(c, AmendOrder) else None
-                             for c in commands]
+    ids: list[int | None] = [c.order_id if isinstance(c, AmendOrder) else None for c in commands]
     index = 0
     seen: set[int] = set()
     for event in events:
@@ -244,9 +279,14 @@ def _segments(events: list[object], commands: list[PlaceOrder | AmendOrder], acc
             continue
         if not isinstance(event, OrderEvent) or event.account != account:
             continue
-        if index < len(commands) and event.order_id not in seen and (
+        if (
+            index < len(commands)
+            and event.order_id not in seen
+            and (
                 (isinstance(commands[index], PlaceOrder) and event.exec_type == ExecType.NEW)
-                or (isinstance(commands[index], AmendOrder) and event.order_id == ids[index])):
+                or (isinstance(commands[index], AmendOrder) and event.order_id == ids[index])
+            )
+        ):
             ids[index] = event.order_id
             index += 1
         seen.add(event.order_id)
@@ -256,8 +296,7 @@ def _segments(events: list[object], commands: list[PlaceOrder | AmendOrder], acc
     return results
 
 
-def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]
-               ) -> list[dict[str, Any]]:
+def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> list[dict[str, Any]]:
     rejections = [r for r in results if isinstance(r, Rejected)]
     if rejections and len(rejections) == len(results):
         first = rejections[0]
@@ -270,21 +309,28 @@ def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]
         if isinstance(item, OrderEvent):
             rows.append(_row(ctx, item))
         elif isinstance(item, Rejected):
-            rows.append({"clOrdID": item.cl_ord_id, "ordStatus": "Rejected",
-                         "ordRejReason": MESSAGES[Reason(item.reason)]})
+            rows.append(
+                {
+                    "clOrdID": item.cl_ord_id,
+                    "ordStatus": "Rejected",
+                    "ordRejReason": MESSAGES[Reason(item.reason)],
+                }
+            )
     return rows
 
 
 async def post_bulk(ctx: Context) -> list[dict[str, Any]]:
     commands: list[PlaceOrder | AmendOrder] = [
-        place_command(Params(o), ctx.account, ctx.gw.symbols) for o in _orders_param(ctx.params)]
+        place_command(Params(o), ctx.account, ctx.gw.symbols) for o in _orders_param(ctx.params)
+    ]
     result = await ctx.gw.submit(Batch(0, tuple(commands)))
     return _bulk_rows(ctx, _segments(list(result.events), commands, ctx.account))
 
 
 async def put_bulk(ctx: Context) -> list[dict[str, Any]]:
-    commands: list[PlaceOrder | AmendOrder] = [await _amend(ctx, Params(o))
-                                               for o in _orders_param(ctx.params)]
+    commands: list[PlaceOrder | AmendOrder] = [
+        await _amend(ctx, Params(o)) for o in _orders_param(ctx.params)
+    ]
     if any(isinstance(c, AmendOrder) and c.order_id is None for c in commands):
         raise ApiError(400, MESSAGES[Reason.ORDER_STATUS_INVALID])
     result = await ctx.gw.submit(Batch(0, tuple(commands)))
@@ -315,26 +361,60 @@ async def post_cancel_all_after(ctx: Context) -> dict[str, Any]:
         if isinstance(event, Rejected):
             raise from_reason(event.reason)
     now = result.ts_ns
-    return {"now": iso_ms(now),
-            "cancelTime": iso_ms(now + timeout * 1_000_000) if timeout else 0}
+    return {"now": iso_ms(now), "cancelTime": iso_ms(now + timeout * 1_000_000) if timeout else 0}
 
 
 SPECS = [
     Spec("/order", "GET", get_orders, private=True),
-    Spec("/order", "POST", post_order, private=True, permission=PERMISSION_ORDER,
-         order_layer=True),
-    Spec("/order", "PUT", put_order, private=True, permission=PERMISSION_ORDER,
-         order_layer=True),
-    Spec("/order", "DELETE", delete_order, private=True, permission=PERMISSION_CANCEL,
-         order_layer=True, cost=_cancel_cost),
-    Spec("/order/all", "DELETE", delete_all, private=True, permission=PERMISSION_CANCEL,
-         order_layer=True),
-    Spec("/order/bulk", "POST", post_bulk, private=True, permission=PERMISSION_ORDER,
-         order_layer=True, cost=_bulk_cost),
-    Spec("/order/bulk", "PUT", put_bulk, private=True, permission=PERMISSION_ORDER,
-         order_layer=True, cost=_bulk_cost),
-    Spec("/order/closePosition", "POST", post_close_position, private=True,
-         permission=PERMISSION_ORDER),
-    Spec("/order/cancelAllAfter", "POST", post_cancel_all_after, private=True,
-         permission=PERMISSION_CANCEL),
+    Spec("/order", "POST", post_order, private=True, permission=PERMISSION_ORDER, order_layer=True),
+    Spec("/order", "PUT", put_order, private=True, permission=PERMISSION_ORDER, order_layer=True),
+    Spec(
+        "/order",
+        "DELETE",
+        delete_order,
+        private=True,
+        permission=PERMISSION_CANCEL,
+        order_layer=True,
+        cost=_cancel_cost,
+    ),
+    Spec(
+        "/order/all",
+        "DELETE",
+        delete_all,
+        private=True,
+        permission=PERMISSION_CANCEL,
+        order_layer=True,
+    ),
+    Spec(
+        "/order/bulk",
+        "POST",
+        post_bulk,
+        private=True,
+        permission=PERMISSION_ORDER,
+        order_layer=True,
+        cost=_bulk_cost,
+    ),
+    Spec(
+        "/order/bulk",
+        "PUT",
+        put_bulk,
+        private=True,
+        permission=PERMISSION_ORDER,
+        order_layer=True,
+        cost=_bulk_cost,
+    ),
+    Spec(
+        "/order/closePosition",
+        "POST",
+        post_close_position,
+        private=True,
+        permission=PERMISSION_ORDER,
+    ),
+    Spec(
+        "/order/cancelAllAfter",
+        "POST",
+        post_cancel_all_after,
+        private=True,
+        permission=PERMISSION_CANCEL,
+    ),
 ]

@@ -39,8 +39,9 @@ MSG_LEVERAGE_RANGE = "Invalid leverage: 0 (cross margin) or 0.01 to 100, at most
 
 async def get_position(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
-    return run_query(ctx.gw.private.position_rows(ctx.account), query,
-                     ("account", "symbol", "currency"))
+    return run_query(
+        ctx.gw.private.position_rows(ctx.account), query, ("account", "symbol", "currency")
+    )
 
 
 def _spec(ctx: Context) -> InstrumentSpec:
@@ -67,19 +68,29 @@ def _max_leverage(spec: InstrumentSpec, risk_limit: int) -> Decimal:
     return rational(e2, LEVERAGE_SCALE)
 
 
-def position_error(reason: int, spec: InstrumentSpec, current: PositionChanged,
-                   required: int, currency: str) -> ApiError:
+def position_error(
+    reason: int, spec: InstrumentSpec, current: PositionChanged, required: int, currency: str
+) -> ApiError:
     """BitMEX-style 400 for a refused position command (the rule broken, with its numbers)."""
     if reason == Reason.LEVERAGE_INVALID:
-        return ApiError(400, f"Invalid leverage: the maximum for risk limit "
-                        f"{current.risk_limit} is {_max_leverage(spec, current.risk_limit)}")
+        return ApiError(
+            400,
+            f"Invalid leverage: the maximum for risk limit "
+            f"{current.risk_limit} is {_max_leverage(spec, current.risk_limit)}",
+        )
     if reason == Reason.RISK_LIMIT_INVALID:
-        return ApiError(400, f"Invalid riskLimit: must be {spec.risk_limit} + n x "
-                        f"{spec.risk_step} {spec.settl_currency}, and cover the position "
-                        "and its open orders")
+        return ApiError(
+            400,
+            f"Invalid riskLimit: must be {spec.risk_limit} + n x "
+            f"{spec.risk_step} {spec.settl_currency}, and cover the position "
+            "and its open orders",
+        )
     if reason == Reason.POSITION_NOT_ISOLATED:
-        return ApiError(400, f"{MESSAGES[Reason.POSITION_NOT_ISOLATED]}: margin can be "
-                        "transferred only on an isolated position")
+        return ApiError(
+            400,
+            f"{MESSAGES[Reason.POSITION_NOT_ISOLATED]}: margin can be "
+            "transferred only on an isolated position",
+        )
     if reason == Reason.INSTRUMENT_UNKNOWN:  # the symbol was checked: there is no position
         return ApiError(400, f"Invalid symbol: no open position on {spec.symbol}")
     return from_reason(reason, required, currency)
@@ -94,8 +105,11 @@ async def _apply(ctx: Context, command: Any, spec: InstrumentSpec) -> dict[str, 
     for event in result.events:
         if isinstance(event, Rejected) and event.account == account and event.command == name:
             raise position_error(event.reason, spec, current, event.required, event.currency)
-        if isinstance(event, PositionChanged) and event.account == account and (
-                event.symbol == spec.symbol):
+        if (
+            isinstance(event, PositionChanged)
+            and event.account == account
+            and (event.symbol == spec.symbol)
+        ):
             changed = event
     return ctx.gw.private.position_row(account, spec.symbol, changed)
 
@@ -151,12 +165,29 @@ async def post_transfer_margin(ctx: Context) -> dict[str, Any]:
 
 SPECS = [
     Spec("/position", "GET", get_position, private=True),
-    Spec("/position/isolate", "POST", post_isolate, private=True,
-         permission=PERMISSION_ORDER, order_layer=True),
-    Spec("/position/leverage", "POST", post_leverage, private=True,
-         permission=PERMISSION_ORDER, order_layer=True),
-    Spec("/position/riskLimit", "POST", post_risk_limit, private=True,
-         permission=PERMISSION_ORDER),
-    Spec("/position/transferMargin", "POST", post_transfer_margin, private=True,
-         permission=PERMISSION_ORDER, order_layer=True),
+    Spec(
+        "/position/isolate",
+        "POST",
+        post_isolate,
+        private=True,
+        permission=PERMISSION_ORDER,
+        order_layer=True,
+    ),
+    Spec(
+        "/position/leverage",
+        "POST",
+        post_leverage,
+        private=True,
+        permission=PERMISSION_ORDER,
+        order_layer=True,
+    ),
+    Spec("/position/riskLimit", "POST", post_risk_limit, private=True, permission=PERMISSION_ORDER),
+    Spec(
+        "/position/transferMargin",
+        "POST",
+        post_transfer_margin,
+        private=True,
+        permission=PERMISSION_ORDER,
+        order_layer=True,
+    ),
 ]

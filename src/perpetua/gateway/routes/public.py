@@ -33,40 +33,88 @@ def _by_symbol(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [r for r in rows if r.get("symbol") in wanted]
 
 
-async def _stored(ctx: Context, table: str, query: TableQuery, fetch: Any, **extra: Any
-                  ) -> list[Any]:
-    return list(await ctx.gw.history.read(ctx.gw.market.risk.table_seq.get(table, 0), fetch,
-                                          **extra))
+async def _stored(
+    ctx: Context, table: str, query: TableQuery, fetch: Any, **extra: Any
+) -> list[Any]:
+    return list(
+        await ctx.gw.history.read(ctx.gw.market.risk.table_seq.get(table, 0), fetch, **extra)
+    )
 
 
 async def get_funding(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    rows = await _stored(ctx, "funding", query, queries.query_funding,
-                         **store_query(query, symbols, ctx.gw.market.specs))
-    return project([funding_wire(r.timestamp_ns, r.symbol, r.funding_interval_ns,
-                                 r.funding_rate_num, r.funding_rate_den) for r in rows], query)
+    rows = await _stored(
+        ctx,
+        "funding",
+        query,
+        queries.query_funding,
+        **store_query(query, symbols, ctx.gw.market.specs),
+    )
+    return project(
+        [
+            funding_wire(
+                r.timestamp_ns,
+                r.symbol,
+                r.funding_interval_ns,
+                r.funding_rate_num,
+                r.funding_rate_den,
+            )
+            for r in rows
+        ],
+        query,
+    )
 
 
 async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    rows = await _stored(ctx, "settlement", query, queries.query_settlement,
-                         **store_query(query, symbols, ctx.gw.market.specs))
-    return project([settlement_wire(r.timestamp_ns, r.symbol, r.settlement_type,
-                                    r.settled_price_num, r.settled_price_den, r.bankrupt,
-                                    r.tax_base, r.tax_rate_ppm) for r in rows], query)
+    rows = await _stored(
+        ctx,
+        "settlement",
+        query,
+        queries.query_settlement,
+        **store_query(query, symbols, ctx.gw.market.specs),
+    )
+    return project(
+        [
+            settlement_wire(
+                r.timestamp_ns,
+                r.symbol,
+                r.settlement_type,
+                r.settled_price_num,
+                r.settled_price_den,
+                r.bankrupt,
+                r.tax_base,
+                r.tax_rate_ppm,
+            )
+            for r in rows
+        ],
+        query,
+    )
 
 
 async def get_liquidation(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
-    found = await _stored(ctx, "liquidation", query, queries.query_liquidations,
-                          **store_query(query, symbols, ctx.gw.market.specs))
+    found = await _stored(
+        ctx,
+        "liquidation",
+        query,
+        queries.query_liquidations,
+        **store_query(query, symbols, ctx.gw.market.specs),
+    )
     specs = ctx.gw.market.specs
-    return project([liquidation_wire(specs[r.symbol], r.order_id, r.side, r.price,
-                                     r.leaves_qty) for r in found if r.symbol in specs],
-                   query, ("orderID",), time_field="")
+    return project(
+        [
+            liquidation_wire(specs[r.symbol], r.order_id, r.side, r.price, r.leaves_qty)
+            for r in found
+            if r.symbol in specs
+        ],
+        query,
+        ("orderID",),
+        time_field="",
+    )
 
 
 def _currency(text: str | None) -> str | None:
@@ -82,10 +130,12 @@ def _currency(text: str | None) -> str | None:
 async def get_insurance(ctx: Context) -> list[dict[str, Any]]:
     query = parse_table_query(ctx.params)
     currency = _currency(ctx.params.string("symbol"))
-    stored = await _stored(ctx, "insurance", query, queries.query_insurance,
-                           currency=currency, **store_query(query))
-    return project([insurance_wire(r.currency, r.timestamp_ns, r.wallet_balance)
-                    for r in stored], query)
+    stored = await _stored(
+        ctx, "insurance", query, queries.query_insurance, currency=currency, **store_query(query)
+    )
+    return project(
+        [insurance_wire(r.currency, r.timestamp_ns, r.wallet_balance) for r in stored], query
+    )
 
 
 STATS_HISTORY_BINS_MAX = 20_000  # daily per-symbol bins read for /stats/history (~5 y x 12)
@@ -100,9 +150,17 @@ async def get_stats(ctx: Context) -> list[dict[str, Any]]:
     for symbol in market.books:
         spec = market.specs[symbol]
         day = market.day_stats(symbol)
-        row = by_root.setdefault((spec.root_symbol, spec.settl_currency), {
-            "rootSymbol": spec.root_symbol, "currency": spec.settl_currency, "volume24h": 0,
-            "turnover24h": 0, "openInterest": 0, "openValue": 0})
+        row = by_root.setdefault(
+            (spec.root_symbol, spec.settl_currency),
+            {
+                "rootSymbol": spec.root_symbol,
+                "currency": spec.settl_currency,
+                "volume24h": 0,
+                "turnover24h": 0,
+                "openInterest": 0,
+                "openValue": 0,
+            },
+        )
         row["volume24h"] += day.get("volume24h", 0)
         row["turnover24h"] += day.get("turnover24h", 0)
         row["openInterest"] += market.stats[symbol].open_interest
@@ -114,29 +172,40 @@ async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
     """BitMEX ``StatsHistory``: per day (its start), root symbol and settlement currency, the
     volume and turnover of every print, from the read models' daily trade bins; newest day
     first."""
-    bins = await ctx.gw.history.read(ctx.gw.market.trade_seq, queries.daily_trade_totals,
-                                     STATS_HISTORY_BINS_MAX)
+    bins = await ctx.gw.history.read(
+        ctx.gw.market.trade_seq, queries.daily_trade_totals, STATS_HISTORY_BINS_MAX
+    )
     specs = ctx.gw.market.specs
     days: dict[tuple[int, str, str], list[int]] = {}
     for row in bins:
         spec = specs.get(row.symbol)
         if spec is None:
             continue
-        totals = days.setdefault((row.timestamp_ns - _DAY_NS, spec.root_symbol,
-                                  spec.settl_currency), [0, 0])
+        totals = days.setdefault(
+            (row.timestamp_ns - _DAY_NS, spec.root_symbol, spec.settl_currency), [0, 0]
+        )
         totals[0] += row.volume
         totals[1] += row.turnover
-    return [{"date": iso_ms(day), "rootSymbol": root, "currency": currency,
-             "volume": volume, "turnover": turnover}
-            for (day, root, currency), (volume, turnover)
-            in sorted(days.items(), key=lambda item: (-item[0][0], item[0][1:]))]
+    return [
+        {
+            "date": iso_ms(day),
+            "rootSymbol": root,
+            "currency": currency,
+            "volume": volume,
+            "turnover": turnover,
+        }
+        for (day, root, currency), (volume, turnover) in sorted(
+            days.items(), key=lambda item: (-item[0][0], item[0][1:])
+        )
+    ]
 
 
 async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
     """BitMEX ``StatsUSD``: per root symbol, turnover in USD (``gateway.usd``)."""
     totals = await usd_turnovers(ctx, lambda spec: spec.root_symbol)
-    return [{"rootSymbol": root, "currency": "USD", **values}
-            for root, values in sorted(totals.items())]
+    return [
+        {"rootSymbol": root, "currency": "USD", **values} for root, values in sorted(totals.items())
+    ]
 
 
 async def get_empty(ctx: Context) -> list[Any]:

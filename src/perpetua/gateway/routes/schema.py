@@ -9,18 +9,23 @@ from perpetua.gateway.ws.topics import PRIVATE_TABLES, PUBLIC_TABLES, TABLE_KEYS
 
 __all__ = ["SPECS", "websocket_help"]
 
-_TYPES = {"string": "symbol", "number": "float", "integer": "long", "boolean": "boolean",
-          "array": "any", "object": "any"}
+_TYPES = {
+    "string": "symbol",
+    "number": "float",
+    "integer": "long",
+    "boolean": "boolean",
+    "array": "any",
+    "object": "any",
+}
 
 
 def websocket_help() -> dict[str, Any]:
     return {
         "info": "See https://www.bitmex.com/app/wsAPI and https://www.bitmex.com/explorer "
-                "for more documentation.",
+        "for more documentation.",
         "usage": 'Send a message in the format: {"op": string, "args": Array<string>}',
         "ops": ["authKey", "authKeyExpires", "cancelAllAfter", "subscribe", "unsubscribe"],
-        "subscribe": 'To subscribe, send: {"op": "subscribe", "args": [subscriptionTopic, '
-                     '...]}.',
+        "subscribe": 'To subscribe, send: {"op": "subscribe", "args": [subscriptionTopic, ...]}.',
         "subscriptionSubjects": {
             "authenticationRequired": sorted(PRIVATE_TABLES),
             "public": sorted(PUBLIC_TABLES - PRIVATE_TABLES),
@@ -32,8 +37,7 @@ def _model(definition: dict[str, Any], name: str) -> dict[str, Any]:
     types = {}
     for field, prop in definition.get("properties", {}).items():
         kind = prop.get("type", "any")
-        types[field] = "timestamp" if prop.get("format") == "date-time" else _TYPES.get(
-            kind, "any")
+        types[field] = "timestamp" if prop.get("format") == "date-time" else _TYPES.get(kind, "any")
     table = name[0].lower() + name[1:]
     return {"keys": TABLE_KEYS.get(table, definition.get("required", [])), "types": types}
 

@@ -22,8 +22,10 @@ __all__ = ["SPECS"]
 
 WALLET_HISTORY_COUNT_DEFAULT = 10_000
 KEYS = ("transactID",)
-MSG_DEPOSITS = ("Deposits are not available yet on this exchange: test funds are credited "
-                "by the operator faucet (POST /api/v1/admin/faucet).")
+MSG_DEPOSITS = (
+    "Deposits are not available yet on this exchange: test funds are credited "
+    "by the operator faucet (POST /api/v1/admin/faucet)."
+)
 MSG_WITHDRAWALS = "Withdrawals are not available yet on this exchange."
 
 
@@ -58,9 +60,17 @@ async def _transactions(ctx: Context, query: TableQuery) -> list[dict[str, Any]]
     """Wallet history rows from the read models, newest first by default."""
     currency = _currency(ctx)
     found = await ctx.gw.history.read(
-        ctx.gw.account_seq(ctx.account), queries.query_transactions, ctx.account, currency,
-        filter=query.filter or None, count=query.count, start=query.start,
-        reverse=query.reverse, start_time_ns=query.start_ns, end_time_ns=query.end_ns)
+        ctx.gw.account_seq(ctx.account),
+        queries.query_transactions,
+        ctx.account,
+        currency,
+        filter=query.filter or None,
+        count=query.count,
+        start=query.start,
+        reverse=query.reverse,
+        start_time_ns=query.start_ns,
+        end_time_ns=query.end_ns,
+    )
     return project([transaction_row(r) for r in found], query, KEYS)
 
 
@@ -70,8 +80,9 @@ async def get_wallet_history(ctx: Context) -> list[dict[str, Any]]:
 
 
 async def get_wallet_summary(ctx: Context) -> list[dict[str, Any]]:
-    params = Params({k: v for k, v in ctx.params.values.items()
-                     if k in ("currency", "startTime", "endTime")})
+    params = Params(
+        {k: v for k, v in ctx.params.values.items() if k in ("currency", "startTime", "endTime")}
+    )
     query = parse_table_query(params, WALLET_HISTORY_COUNT_DEFAULT, reverse_default=False)
     totals: dict[tuple[str, str], int] = {}
     for row in await _transactions(ctx, query):
@@ -79,9 +90,20 @@ async def get_wallet_summary(ctx: Context) -> list[dict[str, Any]]:
         totals[key] = totals.get(key, 0) + row["amount"]
     rows = []
     for (currency, kind), amount in sorted(totals.items()):
-        rows.append({"account": ctx.account, "currency": currency, "transactType": kind,
-                     "symbol": "", "amount": amount, "pendingDebit": 0, "realisedPnl": 0,
-                     "walletBalance": amount, "unrealisedPnl": 0, "marginBalance": amount})
+        rows.append(
+            {
+                "account": ctx.account,
+                "currency": currency,
+                "transactType": kind,
+                "symbol": "",
+                "amount": amount,
+                "pendingDebit": 0,
+                "realisedPnl": 0,
+                "walletBalance": amount,
+                "unrealisedPnl": 0,
+                "marginBalance": amount,
+            }
+        )
     return rows
 
 
@@ -90,8 +112,12 @@ async def get_commission(ctx: Context) -> dict[str, Any]:
     for symbol, _spec in ctx.gw.market.specs.items():
         if symbol in ctx.gw.market.books:
             row = ctx.gw.market.static[symbol]
-            out[symbol] = {"makerFee": row["makerFee"], "takerFee": row["takerFee"],
-                           "settlementFee": row["settlementFee"], "maxFee": row["takerFee"]}
+            out[symbol] = {
+                "makerFee": row["makerFee"],
+                "takerFee": row["takerFee"],
+                "settlementFee": row["settlementFee"],
+                "maxFee": row["takerFee"],
+            }
     return out
 
 
@@ -134,8 +160,12 @@ async def get_quote_fill_ratio(ctx: Context) -> dict[str, Any]:
     today = (ctx.gw.market.ts_ns or now_ns()) // _DAY_NS  # the exchange's time (demo: simulated)
     counts: dict[tuple[int, int], int] = {}
     rows = await ctx.gw.history.read(
-        ctx.gw.account_seq(ctx.account), queries.daily_execution_counts, ctx.account,
-        (today - QUOTE_FILL_DAYS + 1) * _DAY_NS, (*_QUOTES, ExecType.TRADE))
+        ctx.gw.account_seq(ctx.account),
+        queries.daily_execution_counts,
+        ctx.account,
+        (today - QUOTE_FILL_DAYS + 1) * _DAY_NS,
+        (*_QUOTES, ExecType.TRADE),
+    )
     for row in rows:
         counts[(int(row.day), int(row.exec_type))] = int(row.count)
     days = range(today - QUOTE_FILL_DAYS + 1, today + 1)
@@ -143,11 +173,17 @@ async def get_quote_fill_ratio(ctx: Context) -> dict[str, Any]:
     dealt = [counts.get((d, int(ExecType.TRADE)), 0) for d in days]
     quotes_mavg = Decimal(sum(quotes)) / QUOTE_FILL_DAYS
     dealt_mavg = Decimal(sum(dealt)) / QUOTE_FILL_DAYS
-    return {"date": iso_ms(today * _DAY_NS), "account": ctx.account, "quoteCount": quotes[-1],
-            "dealtCount": dealt[-1], "quotesMavg7": quotes_mavg.normalize(),
-            "dealtMavg7": dealt_mavg.normalize(),
-            "quoteFillRatioMavg7": (quotes_mavg / dealt_mavg).quantize(Decimal("1e-8"))
-            .normalize() if dealt_mavg else None}
+    return {
+        "date": iso_ms(today * _DAY_NS),
+        "account": ctx.account,
+        "quoteCount": quotes[-1],
+        "dealtCount": dealt[-1],
+        "quotesMavg7": quotes_mavg.normalize(),
+        "dealtMavg7": dealt_mavg.normalize(),
+        "quoteFillRatioMavg7": (quotes_mavg / dealt_mavg).quantize(Decimal("1e-8")).normalize()
+        if dealt_mavg
+        else None,
+    }
 
 
 SPECS = [
@@ -159,6 +195,11 @@ SPECS = [
     Spec("/user/tradingVolume", "GET", get_trading_volume, private=True),
     Spec("/user/quoteFillRatio", "GET", get_quote_fill_ratio, private=True),
     Spec("/user/depositAddress", "GET", get_deposit_address, private=True),
-    Spec("/user/requestWithdrawal", "POST", post_request_withdrawal, private=True,
-         permission=PERMISSION_WITHDRAW),
+    Spec(
+        "/user/requestWithdrawal",
+        "POST",
+        post_request_withdrawal,
+        private=True,
+        permission=PERMISSION_WITHDRAW,
+    ),
 ]

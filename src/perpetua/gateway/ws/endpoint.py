@@ -35,8 +35,9 @@ class ConnectionLimiter:
         return ok, bucket.remaining()
 
 
-async def serve_realtime(gw: GatewaySurface, websocket: WebSocket, limiter: ConnectionLimiter,
-                         platform: bool = False) -> None:
+async def serve_realtime(
+    gw: GatewaySurface, websocket: WebSocket, limiter: ConnectionLimiter, platform: bool = False
+) -> None:
     import time
 
     await websocket.accept()
@@ -48,8 +49,9 @@ async def serve_realtime(gw: GatewaySurface, websocket: WebSocket, limiter: Conn
         ok, remaining = limiter.take(ip, time.monotonic_ns())
         session.welcome(remaining)
         if not ok and gw.config.rate_limits.enabled:
-            session.error(429, "Rate limit exceeded, retry in 60 seconds.", None,
-                          {"retryAfter": 60})
+            session.error(
+                429, "Rate limit exceeded, retry in 60 seconds.", None, {"retryAfter": 60}
+            )
             session.close_reason = (1008, "too many connections")
             session.closed = True
             session.queue.put_nowait(None)
@@ -86,9 +88,14 @@ async def _handshake_auth(session: Session, websocket: WebSocket) -> None:
     nonce = None if expires else headers.get("api-nonce") or query.get("api-nonce")
     signature = headers.get("api-signature") or query.get("api-signature")
     if key and (expires or nonce) and signature:
-        await session.authenticate(key, expires or nonce or "", signature,
-                                   {"op": "authKeyExpires" if expires else "authKey"},
-                                   reply=False, nonce=nonce is not None)
+        await session.authenticate(
+            key,
+            expires or nonce or "",
+            signature,
+            {"op": "authKeyExpires" if expires else "authKey"},
+            reply=False,
+            nonce=nonce is not None,
+        )
 
 
 async def _read_loop(session: Session, websocket: WebSocket) -> None:

@@ -69,9 +69,12 @@ async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
                 await task
 
 
-async def _handle(gw: GatewaySurface, websocket: WebSocket,
-                  streams: dict[str, tuple[Session, asyncio.Task[None]]], frame: list[Any]
-                  ) -> None:
+async def _handle(
+    gw: GatewaySurface,
+    websocket: WebSocket,
+    streams: dict[str, tuple[Session, asyncio.Task[None]]],
+    frame: list[Any],
+) -> None:
     kind, stream_id, topic = frame[0], str(frame[1]), str(frame[2])
     if kind == OPEN and stream_id not in streams and len(streams) < STREAMS_PER_SOCKET_MAX:
         session = Session(gw, _Wrapped(websocket, stream_id, topic))  # type: ignore[arg-type]

@@ -33,8 +33,11 @@ async def sweep(gw: GatewaySurface) -> int:
     for key_id, sessions in by_key.items():
         record = await gw.keys.get(key_id)
         for session in sessions:
-            refusal = (ApiError(403, MSG_KEY_DISABLED) if record is None
-                       else key_refusal(record, session.client_ip))
+            refusal = (
+                ApiError(403, MSG_KEY_DISABLED)
+                if record is None
+                else key_refusal(record, session.client_ip)
+            )
             if refusal is not None and not session.closed:
                 session.revoke(refusal)
                 closed += 1

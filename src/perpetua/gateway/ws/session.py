@@ -114,11 +114,11 @@ class Session:
     def send_json(self, value: Any) -> None:
         self.push(encode_json(value).decode())
 
-    def error(self, status: int, message: str, request: Any, meta: dict[str, Any] | None = None
-              ) -> None:
+    def error(
+        self, status: int, message: str, request: Any, meta: dict[str, Any] | None = None
+    ) -> None:
         self.errors += 1
-        self.send_json({"status": status, "error": message, "meta": meta or {},
-                        "request": request})
+        self.send_json({"status": status, "error": message, "meta": meta or {}, "request": request})
         if self.errors > self.gw.config.ws_errors_max:
             self.closed = True
             self.close_reason = (CLOSE_TOO_MANY_ERRORS, "too many errors")
@@ -172,17 +172,30 @@ class Session:
     # Handshake ----------------------------------------------------------------------------------
 
     def welcome(self, remaining: int) -> None:
-        self.send_json({"info": WELCOME_INFO, "version": API_VERSION,
-                        "timestamp": iso_ms(now_ns()), "docs": DOCS_URL,
-                        "limit": {"remaining": remaining}})
+        self.send_json(
+            {
+                "info": WELCOME_INFO,
+                "version": API_VERSION,
+                "timestamp": iso_ms(now_ns()),
+                "docs": DOCS_URL,
+                "limit": {"remaining": remaining},
+            }
+        )
 
     @property
     def client_ip(self) -> str:
         client = getattr(self.websocket, "client", None)
         return client.host if client else "0.0.0.0"
 
-    async def authenticate(self, key_id: str, expires: str, signature: str, request: Any,
-                           reply: bool, nonce: bool = False) -> bool:
+    async def authenticate(
+        self,
+        key_id: str,
+        expires: str,
+        signature: str,
+        request: Any,
+        reply: bool,
+        nonce: bool = False,
+    ) -> bool:
         """Sign in with the REST pipeline's rules (``auth.verify``: expiry or an increasing
         nonce, constant-time signature, enabled key and user, CIDR) and its failure limit."""
         if self.principal is not None:
@@ -192,9 +205,15 @@ class Session:
         try:
             self.gw.auth_failures.check(ip)
             try:
-                principal = await verify(self.gw.keys, key_id, str(expires), str(signature),
-                                         ("GET", SIGNED_PATH, b""), ip,
-                                         self.gw.nonces if nonce else None)
+                principal = await verify(
+                    self.gw.keys,
+                    key_id,
+                    str(expires),
+                    str(signature),
+                    ("GET", SIGNED_PATH, b""),
+                    ip,
+                    self.gw.nonces if nonce else None,
+                )
             except ApiError:
                 self.gw.auth_failures.record(ip)
                 raise
@@ -212,8 +231,9 @@ class Session:
         """The key was disabled (or its rules no longer admit this address): an error frame,
         then the close frame, and no further private data."""
         self.gw.fanout.drop(self)
-        self.send_json({"status": refusal.status, "error": refusal.message, "meta": {},
-                        "request": None})
+        self.send_json(
+            {"status": refusal.status, "error": refusal.message, "meta": {}, "request": None}
+        )
         self.closed = True
         self.close_reason = (CLOSE_POLICY, refusal.message)
         self._wake_writer()
@@ -227,12 +247,14 @@ class Session:
         try:
             message = decode_json_text(text)
         except msgspec.DecodeError:
-            self.error(400, "Unable to parse request: expected JSON.",
-                       text[:REQUEST_ECHO_CHARS_MAX])
+            self.error(
+                400, "Unable to parse request: expected JSON.", text[:REQUEST_ECHO_CHARS_MAX]
+            )
             return
         except ApiError as exc:  # nested too deep: refused before decoding
-            self.error(400, f"Unable to parse request: {exc.message}.",
-                       text[:REQUEST_ECHO_CHARS_MAX])
+            self.error(
+                400, f"Unable to parse request: {exc.message}.", text[:REQUEST_ECHO_CHARS_MAX]
+            )
             return
         if not isinstance(message, dict) or not isinstance(message.get("op"), str):
             self.error(400, "Unknown or missing op.", message)
@@ -251,8 +273,14 @@ class Session:
             if len(arg_list) != 3:
                 self.error(400, f"{op} takes [apiKey, expires, signature].", request)
                 return
-            await self.authenticate(str(arg_list[0]), str(arg_list[1]), str(arg_list[2]),
-                                    request, reply=True, nonce=op == "authKey")
+            await self.authenticate(
+                str(arg_list[0]),
+                str(arg_list[1]),
+                str(arg_list[2]),
+                request,
+                reply=True,
+                nonce=op == "authKey",
+            )
         elif op == "cancelAllAfter":
             await self.cancel_all_after(arg_list, request)
         elif op == "help":
@@ -275,15 +303,18 @@ class Session:
             self.error(400, "cancelAllAfter takes a timeout in ms (0 disarms).", request)
             return
         try:
-            result = await self.gw.submit_unshed(
-                CancelAllAfter(0, self.principal.account, timeout))
+            result = await self.gw.submit_unshed(CancelAllAfter(0, self.principal.account, timeout))
         except (ApiError, Overloaded):
-            self.error(503, "The system is currently overloaded. Please try again later.",
-                       request)
+            self.error(503, "The system is currently overloaded. Please try again later.", request)
             return
         ts = getattr(result, "ts_ns", now_ns())
-        self.send_json({"now": iso_ms(ts), "cancelTime": iso_ms(ts + timeout * 1_000_000)
-                        if timeout else 0, "request": request})
+        self.send_json(
+            {
+                "now": iso_ms(ts),
+                "cancelTime": iso_ms(ts + timeout * 1_000_000) if timeout else 0,
+                "request": request,
+            }
+        )
 
     def _parse_topic(self, topic: str) -> tuple[str, str | None] | None:
         table, _, symbol_text = topic.partition(":")
@@ -304,11 +335,15 @@ class Session:
         _, symbol = parsed
         private = table in PRIVATE_TABLES
         if private and self.principal is None:
-            self.error(401, f"You are not authenticated. Subscribing to '{table}' requires "
-                       "an API key.", request)
+            self.error(
+                401,
+                f"You are not authenticated. Subscribing to '{table}' requires an API key.",
+                request,
+            )
             return
         if len(self.public_topics) + len(self.private_topics) >= (
-                self.gw.config.ws_subscriptions_max):
+            self.gw.config.ws_subscriptions_max
+        ):
             self.error(400, "Too many subscriptions.", request)
             return
         if self._subscribed(table, symbol):

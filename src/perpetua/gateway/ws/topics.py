@@ -22,20 +22,64 @@ __all__ = [
     "partial_rows",
 ]
 
-BIN_TABLES = tuple(f"{kind}Bin{size}" for kind in ("trade", "quote")
-                   for size in ("1m", "5m", "1h", "1d"))
-PLATFORM_TABLES = ("announcement", "connected", "chat", "publicNotifications",
-                   "privateNotifications")
-PUBLIC_TABLES = frozenset({
-    "announcement", "connected", "chat", "publicNotifications", "instrument", "settlement",
-    "funding", "insurance", "liquidation", "orderBookL2", "orderBookL2_25", "orderBook10",
-    "quote", "trade", *BIN_TABLES,
-})
-PRIVATE_TABLES = frozenset({"privateNotifications", "account", "wallet", "affiliate", "margin",
-                            "position", "transact", "order", "execution"})
-NO_SYMBOL_TABLES = frozenset({"account", "affiliate", "announcement", "connected", "chat",
-                              "funds", "insurance", "margin", "publicNotifications",
-                              "privateNotifications", "transact", "wallet"})
+BIN_TABLES = tuple(
+    f"{kind}Bin{size}" for kind in ("trade", "quote") for size in ("1m", "5m", "1h", "1d")
+)
+PLATFORM_TABLES = (
+    "announcement",
+    "connected",
+    "chat",
+    "publicNotifications",
+    "privateNotifications",
+)
+PUBLIC_TABLES = frozenset(
+    {
+        "announcement",
+        "connected",
+        "chat",
+        "publicNotifications",
+        "instrument",
+        "settlement",
+        "funding",
+        "insurance",
+        "liquidation",
+        "orderBookL2",
+        "orderBookL2_25",
+        "orderBook10",
+        "quote",
+        "trade",
+        *BIN_TABLES,
+    }
+)
+PRIVATE_TABLES = frozenset(
+    {
+        "privateNotifications",
+        "account",
+        "wallet",
+        "affiliate",
+        "margin",
+        "position",
+        "transact",
+        "order",
+        "execution",
+    }
+)
+NO_SYMBOL_TABLES = frozenset(
+    {
+        "account",
+        "affiliate",
+        "announcement",
+        "connected",
+        "chat",
+        "funds",
+        "insurance",
+        "margin",
+        "publicNotifications",
+        "privateNotifications",
+        "transact",
+        "wallet",
+    }
+)
 TABLE_KEYS: dict[str, list[str]] = {
     "instrument": ["symbol"],
     "orderBookL2": ["symbol", "id", "side"],
@@ -51,9 +95,22 @@ TABLE_KEYS: dict[str, list[str]] = {
 }
 TRADES_IN_PARTIAL_MAX = 100
 EXECUTIONS_IN_PARTIAL_MAX = 100
-_TIME_FIELDS = frozenset({"timestamp", "transactTime", "listing", "front", "expiry", "settle",
-                          "listedSettle", "fundingTimestamp", "publishTime", "calcInterval",
-                          "publishInterval", "fundingInterval"})
+_TIME_FIELDS = frozenset(
+    {
+        "timestamp",
+        "transactTime",
+        "listing",
+        "front",
+        "expiry",
+        "settle",
+        "listedSettle",
+        "fundingTimestamp",
+        "publishTime",
+        "calcInterval",
+        "publishInterval",
+        "fundingInterval",
+    }
+)
 
 
 def _type_of(name: str, value: Any) -> str:
@@ -113,13 +170,19 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
             rows.extend(recent or [market.seed_trade(name, now)])
         return rows
     if table.startswith("tradeBin"):
-        size = table[len("tradeBin"):]
-        return [market.bins[(size, n)].closed[-1] for n in _symbols(gw, symbol)
-                if market.bins[(size, n)].closed]
+        size = table[len("tradeBin") :]
+        return [
+            market.bins[(size, n)].closed[-1]
+            for n in _symbols(gw, symbol)
+            if market.bins[(size, n)].closed
+        ]
     if table.startswith("quoteBin"):
-        size = table[len("quoteBin"):]
-        return [market.quote_bins[(size, n)][-1] for n in _symbols(gw, symbol)
-                if market.quote_bins[(size, n)]]
+        size = table[len("quoteBin") :]
+        return [
+            market.quote_bins[(size, n)][-1]
+            for n in _symbols(gw, symbol)
+            if market.quote_bins[(size, n)]
+        ]
     risk = market.risk
     if table == "insurance":  # the fund's latest balance per currency
         latest = {row["currency"]: row for row in risk.insurance}
@@ -135,8 +198,9 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
     return []
 
 
-def _private_rows(gw: GatewaySurface, table: str, account: int, symbol: str | None
-                  ) -> list[dict[str, Any]]:
+def _private_rows(
+    gw: GatewaySurface, table: str, account: int, symbol: str | None
+) -> list[dict[str, Any]]:
     views = gw.private
     rows: list[dict[str, Any]]
     if table == "order":
@@ -160,8 +224,9 @@ def _private_rows(gw: GatewaySurface, table: str, account: int, symbol: str | No
     return rows
 
 
-def partial_rows(gw: GatewaySurface, table: str, symbol: str | None, account: int | None
-                 ) -> list[dict[str, Any]]:
+def partial_rows(
+    gw: GatewaySurface, table: str, symbol: str | None, account: int | None
+) -> list[dict[str, Any]]:
     if table in PRIVATE_TABLES and account is not None:
         return _private_rows(gw, table, account, symbol)
     return _public_rows(gw, table, symbol)
@@ -179,8 +244,9 @@ def partial_message(gw: GatewaySurface, table: str, symbol: str | None, account:
         "action": "partial",
         "keys": TABLE_KEYS.get(table, []),
         "types": _types(rows),
-        "foreignKeys": {"symbol": "instrument", "side": "side"} if "symbol" in (
-            rows[0] if rows else {}) else {},
+        "foreignKeys": {"symbol": "instrument", "side": "side"}
+        if "symbol" in (rows[0] if rows else {})
+        else {},
         "attributes": {"symbol": "parted"} if table not in NO_SYMBOL_TABLES else {},
         "filter": filter_,
         "data": rows,

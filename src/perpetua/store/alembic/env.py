@@ -32,7 +32,8 @@ def _main() -> None:
         _run(connection)
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url")
+        "sqlalchemy.url"
+    )
     if not url:
         raise SystemExit("no database: pass -x url=... or set sqlalchemy.url")
     engine = open_engine(url)

@@ -17,8 +17,17 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_FIGURES = ("leverage_e2", "risk_limit", "deposit", "pos_init", "pos_comm", "pos_margin",
-            "pos_maint", "init_margin_ppm", "maint_margin_ppm")
+_FIGURES = (
+    "leverage_e2",
+    "risk_limit",
+    "deposit",
+    "pos_init",
+    "pos_comm",
+    "pos_margin",
+    "pos_maint",
+    "init_margin_ppm",
+    "maint_margin_ppm",
+)
 
 
 def upgrade() -> None:
@@ -27,8 +36,9 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, sa.BigInteger(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("bankrupt_price", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("liquidation_price", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("order_margin", sa.BigInteger(), nullable=False,
-                                   server_default="0"))
+        batch.add_column(
+            sa.Column("order_margin", sa.BigInteger(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:

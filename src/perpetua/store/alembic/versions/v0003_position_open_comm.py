@@ -20,8 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("positions") as batch:
-        batch.add_column(sa.Column("open_comm", sa.BigInteger(), nullable=False,
-                                   server_default="0"))
+        batch.add_column(
+            sa.Column("open_comm", sa.BigInteger(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:

@@ -57,8 +57,9 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("expires_ns", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_account_tokens_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_account_tokens_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_tokens")),
     )
     op.create_index(op.f("ix_account_tokens_user_id"), "account_tokens", ["user_id"])
@@ -66,8 +67,9 @@ def upgrade() -> None:
         "recovery_codes",
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_recovery_codes_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_recovery_codes_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("user_id", "code_hash", name=op.f("pk_recovery_codes")),
     )
     op.create_table(
@@ -100,8 +102,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_log", "sign_in_failures", "known_ips", "recovery_codes",
-                  "account_tokens", "sessions"):
+    for table in (
+        "audit_log",
+        "sign_in_failures",
+        "known_ips",
+        "recovery_codes",
+        "account_tokens",
+        "sessions",
+    ):
         op.drop_table(table)
     with op.batch_alter_table("users") as batch:
         for name, *_rest in reversed(_USER_COLUMNS):

@@ -27,12 +27,12 @@ def upgrade() -> None:
         sa.Column("sign_count", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("created_ns", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_webauthn_credentials_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_webauthn_credentials_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webauthn_credentials")),
     )
-    op.create_index(op.f("ix_webauthn_credentials_user_id"), "webauthn_credentials",
-                    ["user_id"])
+    op.create_index(op.f("ix_webauthn_credentials_user_id"), "webauthn_credentials", ["user_id"])
 
 
 def downgrade() -> None:
