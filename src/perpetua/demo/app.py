@@ -38,7 +38,7 @@ from typing import Any
 import uvicorn
 
 from perpetua.core.catalogue import default_catalogue
-from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.demo.clock import DemoClock
 from perpetua.demo.provision import DEMO_PASSWORD_HASHER, DemoState
 from perpetua.demo.stats import DemoStats
@@ -57,6 +57,7 @@ from perpetua.runtime import (
     server_config,
     with_metrics,
 )
+from perpetua.runtime.venue import tradable
 from perpetua.wire.values import iso_ms
 
 __all__ = ["DemoOptions", "demo_markets", "run_demo"]
@@ -88,18 +89,16 @@ class DemoOptions:
 def demo_markets(selected: tuple[str, ...]) -> list[InstrumentSpec]:
     """The tradable markets of the default catalogue, in catalogue order, or the ``selected``
     ones (ValueError naming any unknown symbol)."""
-    tradable = [
-        s for s in default_catalogue() if s.kind != InstrumentKind.INDEX and s.state == "Open"
-    ]
+    markets = tradable(default_catalogue())
     if not selected:
-        return tradable
-    known = {s.symbol for s in tradable}
+        return markets
+    known = {s.symbol for s in markets}
     unknown = [s for s in selected if s not in known]
     if unknown:
         raise ValueError(
             f"unknown markets {', '.join(unknown)}; listed: {', '.join(sorted(known))}"
         )
-    return [s for s in tradable if s.symbol in selected]
+    return [s for s in markets if s.symbol in selected]
 
 
 def _feeds(options: DemoOptions, markets: list[InstrumentSpec]) -> FeedsConfig:

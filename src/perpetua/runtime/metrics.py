@@ -10,7 +10,9 @@ Series (all prefixed ``perpetua_``):
   over by the insurance fund;
 - ``sequencer_queue_depth``, ``sequencer_applied_seq``, ``sequencer_durable_seq``,
   ``sequencer_overloaded_total``, ``sequencer_batches_total``;
-- ``journal_commit_seconds``: a histogram of recent commit latencies (write + sync);
+- ``journal_commit_seconds``: a histogram of commit latencies (write + sync), cumulative since
+  start: each scrape adds the batches committed since the last one (from the sequencer's recent
+  latencies; a scrape interval with more batches than it keeps counts the ones it kept);
   ``journal_fsync_seconds_total``, ``journal_fsyncs_total``, ``journal_fsync_max_seconds``;
 - ``projector_lag_commands``: durable seq minus the read models' seq;
 - ``websocket_sessions``, ``websocket_messages_total``, ``websocket_slow_consumers_total``;
@@ -77,6 +79,7 @@ class VenueCollector(Collector):
         self.gateway = gateway
         self.projector = projector
         self.counts = counts
+        self._commit = _CommitHistogram()
 
     def collect(self) -> Iterator[Metric]:
         by_type, liquidations = self.counts.read()
@@ -111,11 +114,8 @@ class VenueCollector(Collector):
         yield CounterMetricFamily(
             "perpetua_sequencer_batches", "Journal batches committed", value=stats.batch_count
         )
-        yield _histogram(
-            "perpetua_journal_commit_seconds",
-            "Recent journal commit latencies (write and sync)",
-            self.sequencer.commit_latencies_ns(),
-        )
+        self._commit.add_new(stats.batch_count, self.sequencer.commit_latencies_ns())
+        yield self._commit.metric()
         if stats.fsync is not None:
             yield CounterMetricFamily(
                 "perpetua_journal_fsyncs", "Journal syncs", value=stats.fsync.fsync_count
@@ -157,15 +157,36 @@ class VenueCollector(Collector):
         )
 
 
-def _histogram(name: str, documentation: str, samples_ns: Sequence[int]) -> Metric:
-    buckets: list[tuple[str, float]] = []
-    for bound in COMMIT_BUCKETS_S:
-        limit_ns = bound * NS_PER_S
-        buckets.append((str(bound), float(sum(1 for s in samples_ns if s <= limit_ns))))
-    buckets.append(("+Inf", float(len(samples_ns))))
-    return HistogramMetricFamily(
-        name, documentation, buckets=buckets, sum_value=sum(samples_ns) / NS_PER_S
-    )
+class _CommitHistogram:
+    """Journal commit latencies as a Prometheus histogram: counts only ever grow."""
+
+    def __init__(self) -> None:
+        self.bucket_counts = [0] * len(COMMIT_BUCKETS_S)
+        self.count = 0
+        self.sum_ns = 0
+        self.batches_seen = 0
+
+    def add_new(self, batch_count: int, recent_ns: Sequence[int]) -> None:
+        """Add the latencies of the batches committed since the last call (one per batch)."""
+        new = max(0, batch_count - self.batches_seen)
+        self.batches_seen = max(self.batches_seen, batch_count)
+        for sample_ns in recent_ns[len(recent_ns) - min(new, len(recent_ns)) :]:
+            self.count += 1
+            self.sum_ns += sample_ns
+            for index, bound in enumerate(COMMIT_BUCKETS_S):
+                if sample_ns <= bound * NS_PER_S:
+                    self.bucket_counts[index] += 1
+
+    def metric(self) -> Metric:
+        bounds = zip(COMMIT_BUCKETS_S, self.bucket_counts, strict=True)
+        buckets = [(str(bound), float(n)) for bound, n in bounds]
+        buckets.append(("+Inf", float(self.count)))
+        return HistogramMetricFamily(
+            "perpetua_journal_commit_seconds",
+            "Journal commit latencies (write and sync)",
+            buckets=buckets,
+            sum_value=self.sum_ns / NS_PER_S,
+        )
 
 
 def metrics_text(registry: CollectorRegistry) -> bytes:

@@ -104,6 +104,7 @@ def database_url(config: VenueConfig) -> str:
 
 
 def tradable(instruments: tuple[InstrumentSpec, ...]) -> list[InstrumentSpec]:
+    """The instruments one can trade now (no index, listed and open), in catalogue order."""
     return [s for s in instruments if s.kind != InstrumentKind.INDEX and s.state == "Open"]
 
 
