@@ -26,6 +26,7 @@ core internals: the layering rule holds. ``tests/gateway/test_restart.py`` pins 
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from perpetua.core.enums import ExecType
 from perpetua.core.events import OrderEvent, PositionChanged, Trade
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
@@ -41,7 +42,6 @@ __all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
 
 RECENT_TRADES_SEEDED_MAX = 1_000  # per symbol: the tape the hub keeps
 RECENT_ROWS_SEEDED_MAX = 100  # funding and settlement rows for WebSocket partials
-_EXEC_TYPE_NEW = 1
 
 
 class MarketSeed(NamedTuple):
@@ -104,7 +104,7 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
     """Everything the views need from a recovered, not yet started engine (read once)."""
     state = engine.state
     markets = [_market_seed(m) for m in state.markets.values()]
-    orders = [o.to_event(state.ts_ns, _EXEC_TYPE_NEW, 0) for _, o in sorted(state.orders.items())]
+    orders = [o.to_event(state.ts_ns, ExecType.NEW, 0) for _, o in sorted(state.orders.items())]
     balances = {
         (account, currency): amount
         for currency, book in state.ledger.balances.items()
