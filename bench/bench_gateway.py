@@ -11,9 +11,9 @@
    two producer processes run a market maker's loop (bulk re-pricing of resting quotes, the
    odd crossing order) over several connections -> messages/s delivered.
 
-Server: `perpetua run --no-rate-limits --no-store` (journal on, fsync per batch). JSON on
-stdout. The machine's core count is in the figures: the load generators share them with the
-server.
+Server: `perpetua run --no-rate-limits --no-store --no-feeds` (journal on, fsync per batch;
+the read models in a temporary file). JSON on stdout. The machine's core count is in the
+figures: the load generators share them with the server.
 """
 
 import asyncio
@@ -369,17 +369,6 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _run_help() -> str:
-    src = Path(__file__).resolve().parents[1] / "src"
-    return subprocess.run(
-        [sys.executable, "-m", "perpetua.cli", "run", "--help"],
-        env=dict(os.environ, PYTHONPATH=str(src)),
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-
-
 def main() -> None:
     port = _free_port()
     data = tempfile.mkdtemp(prefix="perpetua-bench-")
@@ -400,9 +389,8 @@ def main() -> None:
             "--no-store",
             "--log-level",
             "error",
-            # the orders are priced for a still mark: no index feeds (before the runtime, `run`
-            # had none; the option exists since)
-            *(["--no-feeds"] if "--no-feeds" in _run_help() else []),
+            # the orders are priced for a still mark: no index feeds
+            "--no-feeds",
         ],
         env=dict(os.environ, PYTHONPATH=str(src)),
     )
