@@ -7,7 +7,7 @@ Routes: BitMEX REST under ``/api/v1`` (see ``routes``), the explorer (``/api/exp
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,6 +29,7 @@ from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
 from perpetua.services.identity import IdentityPort
+from perpetua.services.jobs import Background, BackgroundService
 from perpetua.web import web_routes
 
 __all__ = ["create_app"]
@@ -44,12 +45,14 @@ def create_app(
     seed: EngineSeed | None = None,
     indices: IndexBoardPort | None = None,
     identity: IdentityPort | None = None,
+    background: Sequence[BackgroundService] = (),
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
     constituents of ``instrument/compositeIndex``), none by default; ``identity``: sign-in,
-    sessions and 2FA (``services.identity``), none: API keys only."""
+    sessions and 2FA (``services.identity``), none: API keys only; ``background``: the venue's
+    long-running services (``services.jobs``), started after the gateway and stopped before it."""
     gw = Gateway(config, sequencer, history, accounts, indices, identity)
     if seed is not None:
         gw.bootstrap(seed)
@@ -89,9 +92,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gw.start()
+        services = Background(background)
+        services.start()
         try:
             yield
         finally:
+            await services.stop()
             await gw.stop()
 
     routes: list[Route | WebSocketRoute] = [

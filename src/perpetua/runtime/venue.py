@@ -44,6 +44,7 @@ from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.identity import attach_identity
+from perpetua.services.jobs import BackgroundService
 from perpetua.services.mail import Outbox
 from perpetua.services.server_key import load_server_key
 from perpetua.store import (
@@ -73,6 +74,7 @@ class Venue:
     feeds: IndexFeeds
     publisher: IndexPublisher
     app: DirectRoutes
+    background: list[BackgroundService]
     start_ns: int
     recovered_seq: int
     # store = false: the read models live here for this run only (the gateway always reads them)
@@ -194,6 +196,8 @@ def open_venue(
     outbox = attach_identity(
         accounts, data_dir, f"http://{config.server.host}:{config.server.port}"
     )
+    # the venue's long-running services (services.jobs): each capability appends its own here
+    background: list[BackgroundService] = []
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -209,6 +213,7 @@ def open_venue(
         seed=seed,
         indices=feeds.board,
         identity=accounts.identity,
+        background=background,
     )
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
@@ -220,6 +225,7 @@ def open_venue(
         feeds,
         publisher,
         app,
+        background,
         start_ns,
         recovered,
         scratch,
