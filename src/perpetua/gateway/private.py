@@ -27,7 +27,6 @@ from perpetua.core.events import (
     WithdrawalUpdated,
 )
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
-from perpetua.core.ledger import TransferCode
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.positions import (
     MarginInputs,
@@ -43,6 +42,7 @@ from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
 from perpetua.store.schema import TRANSACT_INDEX_BITS
 from perpetua.wire.values import iso_ms
 from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
+from perpetua.wire.wallet import WALLET_FIELDS, WalletTotals
 
 __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 
@@ -63,33 +63,6 @@ class PrivateDelta(NamedTuple):
     symbol: str
     action: str
     rows: list[dict[str, Any]]
-
-
-class _Wallet:
-    """Balance and totals as the ``wallets`` read model keeps them (store.wallet_book)."""
-
-    __slots__ = (
-        "amount",
-        "deposited",
-        "withdrawn",
-        "transfer_in",
-        "transfer_out",
-        "pending_credit",
-        "pending_debit",
-        "confirmed_debit",
-        "ts_ns",
-    )
-
-    def __init__(self) -> None:
-        self.amount = 0
-        self.deposited = 0
-        self.withdrawn = 0
-        self.transfer_in = 0
-        self.transfer_out = 0
-        self.pending_credit = 0
-        self.pending_debit = 0
-        self.confirmed_debit = 0
-        self.ts_ns = 0
 
 
 class _Fold:
@@ -118,7 +91,7 @@ class PrivateViews:
         # symbol -> (mark, market time, {account: deleveragePercentile}); dropped when stale
         self._adl: dict[str, tuple[int | None, int, dict[int, Any]]] = {}
         self._adl_stale: set[str] = set()
-        self.wallets: dict[int, dict[str, _Wallet]] = {}
+        self.wallets: dict[int, dict[str, WalletTotals]] = {}
         self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
 
@@ -220,13 +193,13 @@ class PrivateViews:
                     )
                 )
 
-    def _wallet(self, account: int, currency: str) -> _Wallet:
+    def _wallet(self, account: int, currency: str) -> WalletTotals:
         held = self.wallets.get(account)
         if held is None:
             held = self.wallets[account] = {}
         wallet = held.get(currency)
         if wallet is None:
-            wallet = held[currency] = _Wallet()
+            wallet = held[currency] = WalletTotals(account, currency)
         return wallet
 
     def _transfer(
@@ -243,19 +216,7 @@ class PrivateViews:
             if account <= 0:
                 continue
             wallet = self._wallet(account, event.currency)
-            wallet.amount += sign * event.amount
-            wallet.ts_ns = event.ts_ns
-            if code == TransferCode.DEPOSIT:
-                wallet.deposited += event.amount
-            elif code == TransferCode.WITHDRAWAL_HOLD and sign < 0:
-                wallet.pending_debit += event.amount
-            elif code == TransferCode.WITHDRAWAL_RELEASE and sign > 0:
-                wallet.pending_debit -= event.amount
-            elif code == TransferCode.WALLET_TRANSFER:
-                if sign > 0:
-                    wallet.transfer_in += event.amount
-                else:
-                    wallet.transfer_out += event.amount
+            wallet.on_transfer(code, event.amount, sign > 0, event.ts_ns)
             self.account_seq[account] = seq
             touched[(account, event.currency)] = None
             if account in wanted:
@@ -292,10 +253,9 @@ class PrivateViews:
     def _withdrawal(self, event: WithdrawalUpdated, touched: dict[tuple[int, str], None]) -> None:
         if event.status != "Completed":
             return
-        wallet = self._wallet(event.account, event.currency)
-        wallet.pending_debit -= event.amount + event.fee
-        wallet.withdrawn += event.amount + event.fee
-        wallet.ts_ns = event.ts_ns
+        self._wallet(event.account, event.currency).withdrawal_completed(
+            event.amount + event.fee, event.ts_ns
+        )
         touched[(event.account, event.currency)] = None
 
     def _position(
@@ -347,10 +307,9 @@ class PrivateViews:
         for row in wallets:
             if row.account <= 0:
                 continue
-            wallet = self._wallet(row.account, row.currency)
-            for name in _Wallet.__slots__[:-1]:
-                setattr(wallet, name, getattr(row, name))
-            wallet.ts_ns = row.timestamp_ns
+            self.wallets.setdefault(row.account, {})[row.currency] = WalletTotals(
+                *(getattr(row, name) for name in WALLET_FIELDS)
+            )
 
     # Rows ---------------------------------------------------------------------------------------
 
@@ -432,7 +391,7 @@ class PrivateViews:
         return [self.position_row(account, s) for s in sorted(held) if s in self.specs]
 
     def wallet_row(self, account: int, currency: str) -> dict[str, Any]:
-        wallet = self.wallets.get(account, {}).get(currency) or _Wallet()
+        wallet = self.wallets.get(account, {}).get(currency) or WalletTotals(account, currency)
         return {
             "account": account,
             "currency": currency,
@@ -444,7 +403,7 @@ class PrivateViews:
             "pendingCredit": wallet.pending_credit,
             "pendingDebit": wallet.pending_debit,
             "confirmedDebit": wallet.confirmed_debit,
-            "timestamp": iso_ms(wallet.ts_ns or self.market.ts_ns),
+            "timestamp": iso_ms(wallet.timestamp_ns or self.market.ts_ns),
         }
 
     def currencies(self, account: int) -> list[str]:
@@ -452,8 +411,8 @@ class PrivateViews:
         return [code for code in CURRENCIES if code in held] or ["XBt"]
 
     def margin_inputs(self, account: int, currency: str) -> MarginInputs:
-        wallet = self.wallets.get(account, {}).get(currency) or _Wallet()
-        inputs = MarginInputs(wallet.amount, wallet.ts_ns or self.market.ts_ns)
+        wallet = self.wallets.get(account, {}).get(currency) or WalletTotals(account, currency)
+        inputs = MarginInputs(wallet.amount, wallet.timestamp_ns or self.market.ts_ns)
         market = self.market
         for symbol, event in self.positions.get(account, {}).items():
             spec = self.specs.get(symbol)

@@ -32,16 +32,15 @@ The choice, per kind of money:
 unique, increasing, and the same on every replay.
 """
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, bindparam, select, update
 
 from perpetua.core.events import DepositCredited, Transfer, WithdrawalUpdated
 from perpetua.core.ledger import INSURANCE, TransferCode
 from perpetua.store.database import insert_rows, upsert
 from perpetua.store.schema import TRANSACT_INDEX_BITS, insurance, transactions, wallets
+from perpetua.wire.wallet import WalletTotals
 
-__all__ = ["TRANSACT_TYPES", "WalletBook", "WalletState"]
+__all__ = ["TRANSACT_TYPES", "WalletBook"]
 
 TRANSACT_TYPES = ("Deposit", "Withdrawal", "RealisedPNL", "SpotTrade", "Transfer")
 
@@ -54,38 +53,20 @@ _LIFECYCLE_CODES = frozenset(
 )
 
 
-@dataclass(slots=True)
-class WalletState:
-    account: int
-    currency: str
-    amount: int = 0
-    deposited: int = 0
-    withdrawn: int = 0
-    transfer_in: int = 0
-    transfer_out: int = 0
-    pending_credit: int = 0
-    pending_debit: int = 0
-    confirmed_debit: int = 0
-    timestamp_ns: int = 0
-
-    def row(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
 class WalletBook:
     """Balances (cached, loaded from SQL on first touch) and the rows of one SQL transaction:
     ``begin_command`` before each command's events, the ``on_*`` methods per event, ``write``
     once before the commit."""
 
     def __init__(self) -> None:
-        self._wallets: dict[tuple[int, str], WalletState] = {}
+        self._wallets: dict[tuple[int, str], WalletTotals] = {}
         self._seq = 0
         self._rows_in_command = 0
         self._spot_matches: frozenset[int] = frozenset()
         self._clear_pending()
 
     def _clear_pending(self) -> None:
-        self._dirty: dict[tuple[int, str], WalletState] = {}
+        self._dirty: dict[tuple[int, str], WalletTotals] = {}
         self._new_rows: list[dict[str, object]] = []
         self._open_rows: dict[tuple[int, str, str, str], dict[str, object]] = {}
         self._pending_withdrawals: dict[str, dict[str, object]] = {}
@@ -97,14 +78,14 @@ class WalletBook:
         self._wallets.clear()
         self._clear_pending()
 
-    def wallet(self, conn: Connection, account: int, currency: str) -> WalletState:
+    def wallet(self, conn: Connection, account: int, currency: str) -> WalletTotals:
         key = (account, currency)
         state = self._wallets.get(key)
         if state is None:
             row = conn.execute(
                 select(wallets).where(wallets.c.account == account, wallets.c.currency == currency)
             ).first()
-            state = WalletState(**row._asdict()) if row else WalletState(account, currency)
+            state = WalletTotals(**row._asdict()) if row else WalletTotals(account, currency)
             self._wallets[key] = state
         return state
 
@@ -147,19 +128,9 @@ class WalletBook:
         code = ev.code  # a TransferCode (an int): compared, never converted on this hot path
         debit = self.wallet(conn, ev.debit_account, ev.currency)
         credit = self.wallet(conn, ev.credit_account, ev.currency)
-        debit.amount -= ev.amount
-        credit.amount += ev.amount
-        if code == TransferCode.DEPOSIT:
-            credit.deposited += ev.amount
-        elif code == TransferCode.WITHDRAWAL_HOLD:
-            debit.pending_debit += ev.amount
-        elif code == TransferCode.WITHDRAWAL_RELEASE:
-            credit.pending_debit -= ev.amount
-        elif code == TransferCode.WALLET_TRANSFER:
-            debit.transfer_out += ev.amount
-            credit.transfer_in += ev.amount
+        debit.on_transfer(code, ev.amount, False, ev.ts_ns)
+        credit.on_transfer(code, ev.amount, True, ev.ts_ns)
         for state in (debit, credit):
-            state.timestamp_ns = ev.ts_ns
             self._dirty[(state.account, state.currency)] = state
         if INSURANCE in (ev.debit_account, ev.credit_account):
             fund = self.wallet(conn, INSURANCE, ev.currency)
@@ -175,7 +146,7 @@ class WalletBook:
             if state.account > 0:
                 self._history(ev, code, state, sign, text)
 
-    def _history(self, ev: Transfer, code: int, state: WalletState, sign: int, text: str) -> None:
+    def _history(self, ev: Transfer, code: int, state: WalletTotals, sign: int, text: str) -> None:
         if code in _SPOT_CODES or (code in _FEE_CODES and ev.ref in self._spot_matches):
             kind = "SpotTrade"
         elif code in _PNL_CODES or code in _FEE_CODES:
@@ -213,9 +184,7 @@ class WalletBook:
             self._pending_withdrawals[ev.withdrawal_id] = row
             return
         if ev.status == "Completed":
-            state.pending_debit -= ev.amount + ev.fee
-            state.withdrawn += ev.amount + ev.fee
-            state.timestamp_ns = ev.ts_ns
+            state.withdrawal_completed(ev.amount + ev.fee, ev.ts_ns)
             self._dirty[(state.account, state.currency)] = state
         pending = self._pending_withdrawals.get(ev.withdrawal_id)
         if pending is not None:
