@@ -20,15 +20,19 @@ WEB_MODULES := web/node_modules/.installed
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
                web/vite.config.ts web/tsconfig.json web/package.json
 CHROMIUM ?= /usr/bin/chromium
+# The local chain (docs/wallets.md): anvil and solc from chain/package-lock.json.
+CHAIN_MODULES := chain/node_modules/.installed
 NODE_MISSING := error: node and npm are needed to build the web terminal (web/); install Node.js >= 20.19 with npm (Debian: apt-get install nodejs npm)
 
-.PHONY: help venv core test test-py test-fast test-pure test-web check bench run clean web
+.PHONY: help venv core test test-py test-fast test-pure test-web check bench run clean web chain contracts
 
 help:
 	@echo "Perpetua: make targets"
 	@echo "  make run     build the web terminal if its sources changed, start the demo exchange"
 	@echo "  make test    run the test suite (pytest; ARGS=\"...\" passes options), then the browser tests"
 	@echo "  make test-fast  the suite without tests marked slow (CI runs them all)"
+	@echo "  make chain   install anvil (local Ethereum node) and solc into chain/node_modules (npm ci)"
+	@echo "  make contracts  recompile chain/contracts/*.sol into src/perpetua/chain/contracts/ (commit it)"
 	@echo "  make web     build the web terminal (web/ -> src/perpetua/web/dist; needs node and npm)"
 	@echo "  make test-web  the browser tests alone (Chromium at CHROMIUM=$(CHROMIUM))"
 	@echo "  make test-pure  the core suites on the pure-Python core (PERPETUA_CORE=python)"
@@ -96,17 +100,28 @@ $(WEB_DIST): $(WEB_MODULES) $(WEB_SOURCES)
 
 web: $(WEB_DIST)
 
+$(CHAIN_MODULES): chain/package-lock.json chain/package.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "$(NODE_MISSING)" >&2; exit 1; }
+	cd chain && npm ci --no-audit --no-fund
+	@touch $@
+
+chain: $(CHAIN_MODULES)
+
+# The token contract is compiled here and its bytecode committed (reviewed); start-up deploys it.
+contracts: chain
+	cd chain && node compile.mjs
+
 # pytest exits 5 when it collects no tests; that is a failure here, not a silent success.
 test: test-py test-web
 
 # Every test runs, slow ones included (CI runs this); the 20 slowest are reported at the end.
-test-py: venv
+test-py: venv chain
 	@$(VPY) -m pytest --durations=20 $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 
 # While working: everything but the tests marked slow (real processes, long fuzz, crash loops).
-test-fast: venv
+test-fast: venv chain
 	@$(VPY) -m pytest -m "not slow" $(ARGS)
 
 # The browser tests drive Debian's Chromium (no browser downloads here) through playwright-core,
@@ -127,13 +142,13 @@ check: venv
 	if [ $$status -ne 0 ]; then echo "make check: FAILED" >&2; else echo "make check: ok"; fi; \
 	exit $$status
 
-bench: venv
+bench: venv chain
 	$(VPY) bench/run_all.py
 
-run: venv web
+run: venv web chain
 	$(VENV)/bin/perpetua demo
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/perpetua/core/_native .pytest_cache .mypy_cache .ruff_cache .hypothesis \
-	       bench/results web/node_modules web/e2e/artifacts src/perpetua/web/dist
+	       bench/results web/node_modules chain/node_modules web/e2e/artifacts src/perpetua/web/dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -37,7 +37,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("perpetua.corebuild",),  # chooses the compiled or the pure core before the core loads
     ("perpetua.sequencer",),
     ("perpetua.wire",),
-    ("perpetua.marketdata", "perpetua.store", "perpetua.feeds", "perpetua.transport"),
+    # chain: nodes and transactions (wallets); beside store and feeds
+    (
+        "perpetua.marketdata",
+        "perpetua.store",
+        "perpetua.feeds",
+        "perpetua.transport",
+        "perpetua.chain",
+    ),
     ("perpetua.services",),
     ("perpetua.web",),  # the terminal's built files, which the gateway serves
     ("perpetua.gateway",),
