@@ -43,7 +43,7 @@ from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
-from perpetua.services.identity import attach_identity
+from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService
 from perpetua.services.mail import Outbox
 from perpetua.services.server_key import load_server_key
@@ -70,6 +70,7 @@ class Venue:
     sequencer: Sequencer
     projector: ProjectorThread
     accounts: AccountsService
+    identity: Identity
     outbox: Outbox | None  # the embedded mail outbox, when no SMTP relay is configured
     feeds: IndexFeeds
     publisher: IndexPublisher
@@ -96,6 +97,7 @@ class Venue:
         if self.scratch is not None:
             self.projector.projector.engine.dispose()
             self.scratch.cleanup()
+        self.identity.close()
         if self.outbox is not None:
             self.outbox.stop()
         self.accounts.close()
@@ -193,7 +195,7 @@ def open_venue(
     )
     # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
     # outbox unless PERPETUA_SMTP_URL names a relay
-    outbox = attach_identity(
+    identity, outbox = open_identity(
         accounts, data_dir, f"http://{config.server.host}:{config.server.port}"
     )
     # the venue's long-running services (services.jobs): each capability appends its own here
@@ -212,7 +214,7 @@ def open_venue(
         accounts,
         seed=seed,
         indices=feeds.board,
-        identity=accounts.identity,
+        identity=identity,
         background=background,
     )
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
@@ -221,6 +223,7 @@ def open_venue(
         sequencer,
         projector,
         accounts,
+        identity,
         outbox,
         feeds,
         publisher,

@@ -170,8 +170,6 @@ class AccountsService:
         self._clock_ns = clock_ns
         self._monotonic_ns = monotonic_ns
         self._hasher = password_hasher or default_hasher()
-        # sign-in, sessions, 2FA (``services.identity.attach_identity``); None: keys only
-        self.identity: Any = None
         self._cache: dict[str, tuple[int, ApiKeyRecord | None]] = {}
         self._cache_lock = threading.Lock()
 
@@ -192,8 +190,6 @@ class AccountsService:
         return self._hasher
 
     def close(self) -> None:
-        if self.identity is not None:
-            self.identity.close()
         self.engine.dispose()
 
     # --- users -------------------------------------------------------------------------------

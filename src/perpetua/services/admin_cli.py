@@ -156,16 +156,17 @@ def _list_users(service: AccountsService, _args: argparse.Namespace) -> dict[str
 
 
 def _account_action(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
-    from perpetua.services.identity import IdentityError, attach_identity
+    from perpetua.services.identity import IdentityError, open_identity
 
-    outbox = attach_identity(service, args.data_dir)
+    identity, outbox = open_identity(service, args.data_dir)
     try:
-        service.identity.operator_action(
+        identity.operator_action(
             args.user_id, _ACCOUNT_ACTIONS[args.admin_command], args.operator, args.reason
         )
     except IdentityError as error:
         raise AdminError(error.message) from None
     finally:
+        identity.close()
         if outbox is not None:
             outbox.stop()
     return {"id": args.user_id, "action": _ACCOUNT_ACTIONS[args.admin_command]}

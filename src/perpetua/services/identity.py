@@ -51,7 +51,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from perpetua.services import passkeys, throttle, totp
-from perpetua.services.accounts import AccountsError, ApiKeyInfo
+from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo
 from perpetua.services.audit import AuditEntry, read_audit, record
 from perpetua.services.keyring import FamilyAccount, Keyring
 from perpetua.services.mail import DEFAULT_SENDER, Mailer, Outbox, SmtpMailer, mail_config
@@ -75,7 +75,7 @@ __all__ = [
     "PREFERENCES_BYTES_MAX",
     "TOKEN_TTL_NS",
     "Identity",
-    "attach_identity",
+    "open_identity",
     "IdentityError",
     "IdentityPort",
     "Origin",
@@ -279,7 +279,7 @@ class Identity:
 
     def __init__(
         self,
-        accounts: Any,
+        accounts: AccountsService,
         mailer: Mailer,
         server_key: MultiFernet,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -1388,12 +1388,15 @@ def session_digest(token: str) -> str:
     return token_digest(token)
 
 
-def attach_identity(
-    accounts: Any, data_dir: str | Path, public_url: str = "", smtp_url: str | None = None
-) -> Outbox | None:
-    """Give ``accounts`` (an ``AccountsService``) its ``identity``: mail goes to ``smtp_url``
-    (default ``PERPETUA_SMTP_URL``), else to an embedded ``Outbox`` in the data dir, which is
-    started here and returned for the caller to stop."""
+def open_identity(
+    accounts: AccountsService,
+    data_dir: str | Path,
+    public_url: str = "",
+    smtp_url: str | None = None,
+) -> tuple[Identity, Outbox | None]:
+    """The identity service over ``accounts``: mail goes to ``smtp_url`` (default
+    ``PERPETUA_SMTP_URL``), else to an embedded ``Outbox`` in the data dir, which is started
+    here and returned for the caller to stop (after closing the identity)."""
     url = smtp_url if smtp_url is not None else os.environ.get(SMTP_URL_ENV, "")
     outbox = None
     if url:
@@ -1401,7 +1404,5 @@ def attach_identity(
     else:
         outbox = Outbox(data_dir)
         config = outbox.start()
-    accounts.identity = Identity(
-        accounts, SmtpMailer(config), accounts.server_key, public_url=public_url
-    )
-    return outbox
+    identity = Identity(accounts, SmtpMailer(config), accounts.server_key, public_url=public_url)
+    return identity, outbox
