@@ -49,6 +49,7 @@ from perpetua.core.commands import (
 from perpetua.core.enums import ContingencyType, OrdType, PegPriceType, Side, TimeInForce
 from perpetua.core.events import (
     CancelAllAfterSet,
+    Event,
     IndexUpdated,
     InstrumentStateChanged,
     Transfer,
@@ -142,13 +143,13 @@ class Engine:
             SetInterestRate: self._set_interest_rate,
         }
 
-    def apply(self, command: Command) -> list[object]:
+    def apply(self, command: Command) -> list[Event]:
         state = self.state
         ts_ns = command.ts_ns
         if ts_ns < state.ts_ns:
             fail(f"time went backwards: {ts_ns} < {state.ts_ns}")
         state.ts_ns = ts_ns
-        out: list[object] = []
+        out: list[Event] = []
         if ts_ns >= state.next_timer_ns:
             self._run_timers(out)
         handler = self._handlers.get(type(command))
@@ -166,7 +167,7 @@ class Engine:
 
     # Orders ---------------------------------------------------------------------------------
 
-    def _after_orders(self, state: State, symbols: tuple[str, ...], out: list[object]) -> None:
+    def _after_orders(self, state: State, symbols: tuple[str, ...], out: list[Event]) -> None:
         if state.executed:
             triggers.follow_up(state, out)
         for symbol in symbols:
@@ -174,11 +175,11 @@ class Engine:
             if market is not None and (market.trailing or any(market.stops.values())):
                 triggers.run_triggers(state, market, out)
 
-    def _place(self, state: State, cmd: PlaceOrder, out: list[object]) -> None:
+    def _place(self, state: State, cmd: PlaceOrder, out: list[Event]) -> None:
         placement.place(state, _enum_members(cmd, _PLACE_ENUMS), out)
         self._after_orders(state, (cmd.symbol,), out)
 
-    def _amend(self, state: State, cmd: AmendOrder, out: list[object]) -> None:
+    def _amend(self, state: State, cmd: AmendOrder, out: list[Event]) -> None:
         lifecycle.amend(state, cmd, out)
         order_id = cmd.order_id
         order = state.orders.get(order_id) if order_id is not None else None
@@ -186,13 +187,13 @@ class Engine:
         if state.executed or order is None:
             self._after_orders(state, symbols, out)
 
-    def _cancel(self, state: State, cmd: CancelOrders, out: list[object]) -> None:
+    def _cancel(self, state: State, cmd: CancelOrders, out: list[Event]) -> None:
         lifecycle.cancel(state, cmd, out)
 
-    def _cancel_all(self, state: State, cmd: CancelAll, out: list[object]) -> None:
+    def _cancel_all(self, state: State, cmd: CancelAll, out: list[Event]) -> None:
         lifecycle.cancel_all(state, _enum_members(cmd, _CANCEL_ALL_ENUMS), out)
 
-    def _batch(self, state: State, cmd: Batch, out: list[object]) -> None:
+    def _batch(self, state: State, cmd: Batch, out: list[Event]) -> None:
         if len(cmd.commands) > BATCH_COMMANDS_MAX:
             placement.reject(state, out, "Batch", 0, Reason.BATCH_TOO_LARGE)
             return
@@ -206,7 +207,7 @@ class Engine:
             else:
                 fail("a batch holds only PlaceOrder and AmendOrder")
 
-    def _cancel_all_after(self, state: State, cmd: CancelAllAfter, out: list[object]) -> None:
+    def _cancel_all_after(self, state: State, cmd: CancelAllAfter, out: list[Event]) -> None:
         if not 0 <= cmd.timeout_ms <= CANCEL_ALL_AFTER_TIMEOUT_MS_MAX or cmd.account <= 0:
             placement.reject(
                 state, out, "CancelAllAfter", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE
@@ -233,7 +234,7 @@ class Engine:
         )
         state.next_timer_ns = min(state.next_day_ns, deadline, markets)
 
-    def _run_timers(self, out: list[object]) -> None:
+    def _run_timers(self, out: list[Event]) -> None:
         state = self.state
         if state.next_day_ns and state.ts_ns >= state.next_day_ns:
             lifecycle.expire_day_orders(state, out)
@@ -250,12 +251,12 @@ class Engine:
                 timers.run_due(state, market, out)
         self._schedule(state)
 
-    def _tick(self, state: State, cmd: Tick, out: list[object]) -> None:
+    def _tick(self, state: State, cmd: Tick, out: list[Event]) -> None:
         """Timers already ran; nothing else moves with time alone in the trading core."""
 
     # Prices and instruments -----------------------------------------------------------------
 
-    def _index_price(self, state: State, cmd: IndexPrice, out: list[object]) -> None:
+    def _index_price(self, state: State, cmd: IndexPrice, out: list[Event]) -> None:
         if cmd.price_den <= 0 or cmd.price_num <= 0:
             placement.reject(state, out, "IndexPrice", 0, Reason.PRICE_MUST_BE_POSITIVE)
             return
@@ -278,7 +279,7 @@ class Engine:
             self._schedule(state)
         self._after_orders(state, tuple(symbols), out)
 
-    def _set_interest_rate(self, state: State, cmd: SetInterestRate, out: list[object]) -> None:
+    def _set_interest_rate(self, state: State, cmd: SetInterestRate, out: list[Event]) -> None:
         market = state.markets.get(cmd.symbol)
         bound = 10_000_000  # 1% per interval: far beyond any real interest component
         if market is None or not -bound <= cmd.interest_ppb <= bound:
@@ -290,7 +291,7 @@ class Engine:
             market.funding.indicative_rate_ppb = market.funding.rate_ppb
             timers.touch_all(state, market)  # the rate is in payers' maintenance margin
 
-    def _list_future(self, state: State, cmd: ListFuture, out: list[object]) -> None:
+    def _list_future(self, state: State, cmd: ListFuture, out: list[Event]) -> None:
         key = (cmd.root, cmd.year, cmd.quarter)
         if any(entry[:3] == key for entry in state.listed):
             placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
@@ -315,7 +316,7 @@ class Engine:
         return spec
 
     def _set_instrument_state(
-        self, state: State, cmd: SetInstrumentState, out: list[object]
+        self, state: State, cmd: SetInstrumentState, out: list[Event]
     ) -> None:
         market = state.markets.get(cmd.symbol)
         if market is None or cmd.state not in INSTRUMENT_STATES:

@@ -18,7 +18,7 @@ has (published as the execution's ``exec_comm``); a rebate is paid by ``FEES`` u
 
 from perpetua.core import margin
 from perpetua.core.enums import ExecType, Liquidity, OrdStatus
-from perpetua.core.events import Trade
+from perpetua.core.events import Event, Trade
 from perpetua.core.fees import fee_amount, fee_rates_ppm
 from perpetua.core.instruments import (
     Payout,
@@ -62,7 +62,7 @@ def apply_position_fill(market: Market, pos: Position, qty: int, value: int, pri
 
 
 def _charge(
-    state: State, out: list[object], account: int, currency: str, amount: int, ref: int
+    state: State, out: list[Event], account: int, currency: str, amount: int, ref: int
 ) -> int:
     """Charge a fee (amount > 0) or pay a rebate (amount < 0); return what actually moved."""
     ledger = state.ledger
@@ -83,7 +83,7 @@ def _charge(
 
 
 def realise(
-    state: State, out: list[object], account: int, currency: str, pnl: int, ref: int
+    state: State, out: list[Event], account: int, currency: str, pnl: int, ref: int
 ) -> None:
     """Move realised PnL between ``account`` and CLEARING. A user's loss beyond what it has is
     covered by the insurance fund; the insurance fund's own positions settle with it directly."""
@@ -137,7 +137,7 @@ def _derivative_money(
     price: int,
     rates: tuple[int, int],
     match_id: int,
-    out: list[object],
+    out: list[Event],
 ) -> tuple[int, int, int, int]:
     spec = market.spec
     currency = spec.settl_currency
@@ -200,7 +200,7 @@ def _spot_money(
     price: int,
     rates: tuple[int, int],
     match_id: int,
-    out: list[object],
+    out: list[Event],
 ) -> tuple[int, int, int, int]:
     spec = market.spec
     ledger = state.ledger
@@ -240,7 +240,7 @@ def _spot_money(
 
 
 def settle_fill(
-    state: State, market: Market, taker: Order, maker: Order, qty: int, out: list[object]
+    state: State, market: Market, taker: Order, maker: Order, qty: int, out: list[Event]
 ) -> None:
     """Execute ``qty`` between ``taker`` and resting ``maker`` at the maker's price.
 

@@ -33,7 +33,7 @@ is unchanged, so those images restore as they are) is paid as it was announced; 
 announcement is a whole step.
 """
 
-from perpetua.core.events import Funding, FundingPaid, PremiumSampled
+from perpetua.core.events import Event, Funding, FundingPaid, PremiumSampled
 from perpetua.core.instruments import InstrumentKind
 from perpetua.core.ledger import FUNDING_POOL, INSURANCE, RESIDUE, TransferCode
 from perpetua.core.pricing import impact_prices_fine, next_funding_ns
@@ -80,7 +80,7 @@ def funding_mark_ticks(market: Market) -> int | None:
     return max(1, (2 * mark + PRICE_FINE_PER_TICK) // (2 * PRICE_FINE_PER_TICK))
 
 
-def sample_premium(state: State, market: Market, out: list[object]) -> None:
+def sample_premium(state: State, market: Market, out: list[Event]) -> None:
     index, mark = market.index_fine, market.mark_fine
     if index is None or mark is None or index <= 0:
         return
@@ -127,7 +127,7 @@ def _payer(qty: int, rate: int) -> bool:
     return (rate > 0 and qty > 0) or (rate < 0 and qty < 0)
 
 
-def pay(state: State, market: Market, out: list[object]) -> None:
+def pay(state: State, market: Market, out: list[Event]) -> None:
     """Settle funding for ``market`` at ``state.ts_ns`` and roll to the next interval."""
     spec = market.spec
     funding = market.funding
@@ -147,7 +147,7 @@ def pay(state: State, market: Market, out: list[object]) -> None:
 
 
 def _pay_positions(
-    state: State, market: Market, rate: int, mark_ticks: int, out: list[object]
+    state: State, market: Market, rate: int, mark_ticks: int, out: list[Event]
 ) -> None:
     """Payers pay ``ceil(value x |rate|)`` into the pool, receivers get ``floor`` of theirs."""
     spec = market.spec

@@ -15,7 +15,7 @@ go negative (an always-on invariant).
 
 from enum import IntEnum
 
-from perpetua.core.events import Transfer
+from perpetua.core.events import Event, Transfer
 from perpetua.core.invariant import fail
 from perpetua.core.units import INT64_MAX
 
@@ -104,7 +104,7 @@ class Ledger:
 
     def transfer(
         self,
-        out: list[object],
+        out: list[Event],
         ts_ns: int,
         debit: int,
         credit: int,

@@ -11,7 +11,7 @@ check as a new order; a ParticipateDoNotInitiate order amended to cross is cance
 from perpetua.core import margin, placement
 from perpetua.core.commands import AmendOrder, CancelAll, CancelOrders
 from perpetua.core.enums import ExecType, OrdStatus, OrdType, PegPriceType, TimeInForce
-from perpetua.core.events import BookLevel
+from perpetua.core.events import BookLevel, Event
 from perpetua.core.instruments import Payout
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
 from perpetua.core.orders import Order, transition
@@ -49,7 +49,7 @@ def shrink_working(
     market: Market,
     order: Order,
     leaves: int,
-    out: list[object],
+    out: list[Event],
     exec_type: ExecType = ExecType.RESTATED,
 ) -> None:
     """Reduce a live order's open quantity in place, keeping its queue priority."""
@@ -76,7 +76,7 @@ def shrink_working(
     out.append(order.to_event(state.ts_ns, exec_type, state.new_exec_id()))
 
 
-def cancel(state: State, cmd: CancelOrders, out: list[object]) -> None:
+def cancel(state: State, cmd: CancelOrders, out: list[Event]) -> None:
     text = cmd.text or "Canceled via API."
     targets: list[tuple[int | None, str]] = [(oid, "") for oid in cmd.order_ids]
     targets.extend((None, cid) for cid in cmd.cl_ord_ids)
@@ -90,7 +90,7 @@ def cancel(state: State, cmd: CancelOrders, out: list[object]) -> None:
         placement.cancel_order(state, state.markets[order.symbol], order, out, text)
 
 
-def cancel_all(state: State, cmd: CancelAll, out: list[object]) -> None:
+def cancel_all(state: State, cmd: CancelAll, out: list[Event]) -> None:
     acct = state.accounts.get(cmd.account)
     if acct is None:
         return
@@ -104,7 +104,7 @@ def cancel_all(state: State, cmd: CancelAll, out: list[object]) -> None:
 def cancel_account_orders(
     state: State,
     acct: Account,
-    out: list[object],
+    out: list[Event],
     text: str,
     symbol: str = "",
     side: int | None = None,
@@ -119,7 +119,7 @@ def cancel_account_orders(
             placement.cancel_order(state, state.markets[order.symbol], order, out, text)
 
 
-def expire_day_orders(state: State, out: list[object]) -> None:
+def expire_day_orders(state: State, out: list[Event]) -> None:
     chosen = [o for o in state.orders.values() if o.time_in_force == TimeInForce.DAY]
     for order in chosen:
         if order.order_id in state.orders:
@@ -179,7 +179,7 @@ def _new_order_qty(order: Order, cmd: AmendOrder) -> int | None:
     return None
 
 
-def amend(state: State, cmd: AmendOrder, out: list[object]) -> None:
+def amend(state: State, cmd: AmendOrder, out: list[Event]) -> None:
     reason, order = find_order(state, cmd.account, cmd.order_id, cmd.orig_cl_ord_id)
     if order is None:
         placement.reject(
@@ -218,7 +218,7 @@ def _apply_plain_fields(state: State, order: Order, cmd: AmendOrder) -> None:
         acct.cl_ord_ids[cmd.cl_ord_id] = order.order_id
 
 
-def _amend_to_end(state: State, market: Market, order: Order, out: list[object]) -> None:
+def _amend_to_end(state: State, market: Market, order: Order, out: list[Event]) -> None:
     if order.cum_qty == 0:
         placement.cancel_order(state, market, order, out, "Canceled: amended to zero")
         return
@@ -239,7 +239,7 @@ def _amend_in_place(
     cmd: AmendOrder,
     new_leaves: int,
     price: int | None,
-    out: list[object],
+    out: list[Event],
 ) -> None:
     """Waiting orders (untriggered or OTO-held) and size-down amends of working ones."""
     if not order.working:
@@ -270,7 +270,7 @@ def _amend_requeue(
     order: Order,
     new_leaves: int,
     price: int | None,
-    out: list[object],
+    out: list[Event],
 ) -> None:
     spec = market.spec
     if spec.payout != Payout.SPOT and price is not None:
@@ -315,7 +315,7 @@ def _spot_amend_fits(
     order: Order,
     new_leaves: int,
     price: int | None,
-    out: list[object],
+    out: list[Event],
 ) -> bool:
     old = (order.leaves_qty, order.limit_price)
     order.leaves_qty, order.limit_price = new_leaves, price

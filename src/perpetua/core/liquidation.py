@@ -24,7 +24,7 @@ highest ``PnL% x effective leverage`` first (§7.5 step 4), their orders on the 
 from perpetua.core import lifecycle, margin, placement
 from perpetua.core.commands import PlaceOrder
 from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
-from perpetua.core.events import Deleveraged, PositionChanged, PositionLiquidated, Transfer
+from perpetua.core.events import Deleveraged, Event, PositionChanged, PositionLiquidated, Transfer
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
@@ -168,7 +168,7 @@ def published_prices(state: State, market: Market, pos: Position) -> tuple[int |
     return bankrupt, liquidation
 
 
-def scan(state: State, market: Market, out: list[object]) -> None:
+def scan(state: State, market: Market, out: list[Event]) -> None:
     """Liquidate every position the current mark has crossed, in account order."""
     mark = market.mark_fine
     if mark is None:
@@ -189,7 +189,7 @@ def _refresh(state: State, market: Market, pos: Position) -> bool:
     return is_crossed(market, pos)
 
 
-def _liquidate(state: State, market: Market, pos: Position, out: list[object]) -> None:
+def _liquidate(state: State, market: Market, pos: Position, out: list[Event]) -> None:
     acct = state.account(pos.account)
     lifecycle.cancel_account_orders(state, acct, out, _LIQUIDATION_TEXT, market.spec.symbol)
     if not _refresh(state, market, pos):
@@ -217,7 +217,7 @@ def _bankrupt_ticks(state: State, market: Market, pos: Position) -> int:
     return min(max(price, 1), spec.max_price_ticks)
 
 
-def _reduce_tier(state: State, market: Market, pos: Position, out: list[object]) -> bool:
+def _reduce_tier(state: State, market: Market, pos: Position, out: list[Event]) -> bool:
     """FillOrKill reduction into the next lower risk tier; True if still crossed after it."""
     spec = market.spec
     value = abs(pos.cost)
@@ -247,7 +247,7 @@ def _reduce_tier(state: State, market: Market, pos: Position, out: list[object])
     return _refresh(state, market, pos)
 
 
-def _takeover(state: State, market: Market, pos: Position, out: list[object]) -> None:
+def _takeover(state: State, market: Market, pos: Position, out: list[Event]) -> None:
     spec = market.spec
     currency = spec.settl_currency
     qty = pos.qty
@@ -292,7 +292,7 @@ def _fund_order_price(market: Market, fund: Position) -> int:
     return min(max(price, 1), spec.max_price_ticks)
 
 
-def work_insurance(state: State, market: Market, out: list[object]) -> None:
+def work_insurance(state: State, market: Market, out: list[Event]) -> None:
     """Keep one closing order for the fund's position; deleverage when the fund can't cover."""
     fund = market.positions.get(INSURANCE)
     acct = state.account(INSURANCE)
@@ -337,7 +337,7 @@ def work_insurance(state: State, market: Market, out: list[object]) -> None:
 
 
 def _close_at_entry(
-    state: State, market: Market, fund: Position, working: list[Order], out: list[object]
+    state: State, market: Market, fund: Position, working: list[Order], out: list[Event]
 ) -> None:
     """Cancel the fund's orders and close what the book takes at its entry or better (IOC)."""
     for order in working:
@@ -385,7 +385,7 @@ def _adl_rank(state: State, market: Market, pos: Position) -> int:
     return adl_rank(pos.cost, mark_value, pos.cost - at_risk)
 
 
-def _deleverage(state: State, market: Market, fund: Position, out: list[object]) -> None:
+def _deleverage(state: State, market: Market, fund: Position, out: list[Event]) -> None:
     spec = market.spec
     currency = spec.settl_currency
     price = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
@@ -488,7 +488,7 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
     )
 
 
-def follow_up(state: State, out: list[object], start: int) -> None:
+def follow_up(state: State, out: list[Event], start: int) -> None:
     """After a command: re-derive liquidation thresholds for whatever it changed, liquidate what
     the mark has crossed, keep the insurance fund's orders working, publish positions."""
     published: dict[tuple[str, int], Position] = {}
@@ -534,7 +534,7 @@ def follow_up(state: State, out: list[object], start: int) -> None:
     _publish_positions(state, out)
 
 
-def _publish_positions(state: State, out: list[object]) -> None:
+def _publish_positions(state: State, out: list[Event]) -> None:
     touched = state.touched_positions
     if not touched:
         return

@@ -24,7 +24,7 @@ from enum import IntEnum
 from perpetua.core import margin
 from perpetua.core.book import BookSide, Level
 from perpetua.core.enums import ExecInst, OrdStatus
-from perpetua.core.events import BookLevel
+from perpetua.core.events import BookLevel, Event
 from perpetua.core.fills import settle_fill
 from perpetua.core.invariant import fail
 from perpetua.core.limits import LEVELS_WALKED_MAX, MATCHES_PER_ORDER_MAX
@@ -91,7 +91,7 @@ def _level_at(book_side: BookSide, skip: int) -> Level | None:
 
 
 def match(
-    state: State, market: Market, taker: Order, out: list[object], executed: dict[int, Order]
+    state: State, market: Market, taker: Order, out: list[Event], executed: dict[int, Order]
 ) -> MatchEnd:
     limit = taker.limit_price
     if limit is None:
@@ -119,7 +119,7 @@ def _match_level(
     taker: Order,
     opposite: BookSide,
     level: Level,
-    out: list[object],
+    out: list[Event],
     executed: dict[int, Order],
     budget: list[int],
 ) -> MatchEnd | None:
@@ -162,7 +162,7 @@ def _execute(
     qty: int,
     opposite: BookSide,
     level: Level,
-    out: list[object],
+    out: list[Event],
 ) -> None:
     shown = maker.display_qty != 0
     if shown:

@@ -27,7 +27,7 @@ from perpetua.core.enums import (
     Side,
     TimeInForce,
 )
-from perpetua.core.events import Rejected
+from perpetua.core.events import Event, Rejected
 from perpetua.core.instruments import Payout, spot_base_amount, spot_quote_amount
 from perpetua.core.limits import (
     CL_ORD_ID_LENGTH_MAX,
@@ -57,7 +57,7 @@ _STOP_PX_TYPES = _STOP_TYPES
 
 def reject(
     state: State,
-    out: list[object],
+    out: list[Event],
     command: str,
     account: int,
     reason: Reason,
@@ -258,7 +258,7 @@ def _peg_price(market: Market, side: int, cmd: PlaceOrder) -> int | None:
     return price if 0 < price <= market.spec.max_price_ticks else None
 
 
-def place(state: State, cmd: PlaceOrder, out: list[object]) -> Order | None:
+def place(state: State, cmd: PlaceOrder, out: list[Event]) -> Order | None:
     """Validate and accept ``cmd``; return the new order (None when rejected)."""
     reason, side, qty = _validate(state, cmd)
     if reason:
@@ -310,7 +310,7 @@ def place(state: State, cmd: PlaceOrder, out: list[object]) -> Order | None:
     return order
 
 
-def _accept_canceled(state: State, market: Market, order: Order, out: list[object]) -> None:
+def _accept_canceled(state: State, market: Market, order: Order, out: list[Event]) -> None:
     """BitMEX accepts a ReduceOnly or Close order with nothing to reduce and cancels it at
     once, naming the side and the position (its text, then the client's)."""
     pos = market.positions.get(order.account)
@@ -384,7 +384,7 @@ def _limit_price(market: Market, order: Order) -> int | None:
     return max(1, reference - mul_div_floor(reference, band, PPM))
 
 
-def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> bool:
+def _money_ok(state: State, market: Market, order: Order, out: list[Event]) -> bool:
     """Can the account afford ``order``'s open quantity? Rejects with the amount if not."""
     spec = market.spec
     price = order.limit_price
@@ -437,7 +437,7 @@ def _money_ok(state: State, market: Market, order: Order, out: list[object]) -> 
     return False
 
 
-def activate(state: State, market: Market, order: Order, out: list[object]) -> None:
+def activate(state: State, market: Market, order: Order, out: list[Event]) -> None:
     """Price, match and rest (or cancel) an accepted order that is ready to work."""
     order.working = True
     if order.limit_price is None:
@@ -495,7 +495,7 @@ def _finish_filled(state: State, market: Market, order: Order) -> None:
 
 
 def _rest_or_cancel(
-    state: State, market: Market, order: Order, end: MatchEnd, out: list[object]
+    state: State, market: Market, order: Order, end: MatchEnd, out: list[Event]
 ) -> None:
     if end == MatchEnd.SELF_TRADE:
         cancel_order(state, market, order, out, "Canceled: Self trade prevention")
@@ -529,7 +529,7 @@ def cancel_order(
     state: State,
     market: Market,
     order: Order,
-    out: list[object],
+    out: list[Event],
     text: str,
     status: OrdStatus = OrdStatus.CANCELED,
 ) -> None:

@@ -9,6 +9,7 @@ position only down to zero added margin, i.e. never below its initial margin (Bi
 
 from perpetua.core import margin
 from perpetua.core.commands import SetLeverage, SetRiskLimit, TransferMargin
+from perpetua.core.events import Event
 from perpetua.core.instruments import Payout
 from perpetua.core.placement import reject
 from perpetua.core.reasons import Reason
@@ -45,7 +46,7 @@ def _apply(state: State, market: Market, pos: Position) -> None:
     market.drop_position_if_empty(pos)
 
 
-def set_leverage(state: State, cmd: SetLeverage, out: list[object]) -> None:
+def set_leverage(state: State, cmd: SetLeverage, out: list[Event]) -> None:
     market = _market(state, cmd.symbol)
     if market is None or cmd.account <= 0:
         reject(state, out, "SetLeverage", cmd.account, Reason.INSTRUMENT_UNKNOWN)
@@ -80,7 +81,7 @@ def set_leverage(state: State, cmd: SetLeverage, out: list[object]) -> None:
     _apply(state, market, pos)
 
 
-def set_risk_limit(state: State, cmd: SetRiskLimit, out: list[object]) -> None:
+def set_risk_limit(state: State, cmd: SetRiskLimit, out: list[Event]) -> None:
     market = _market(state, cmd.symbol)
     if market is None or cmd.account <= 0:
         reject(state, out, "SetRiskLimit", cmd.account, Reason.INSTRUMENT_UNKNOWN)
@@ -115,7 +116,7 @@ def set_risk_limit(state: State, cmd: SetRiskLimit, out: list[object]) -> None:
     _apply(state, market, pos)
 
 
-def transfer_margin(state: State, cmd: TransferMargin, out: list[object]) -> None:
+def transfer_margin(state: State, cmd: TransferMargin, out: list[Event]) -> None:
     market = _market(state, cmd.symbol)
     pos = None if market is None else market.positions.get(cmd.account)
     if market is None or pos is None or cmd.account <= 0:

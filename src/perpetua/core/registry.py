@@ -13,7 +13,7 @@ publishing the L2 change.
 
 from perpetua.core import margin
 from perpetua.core.enums import TERMINAL_STATUSES, ContingencyType, OrdType
-from perpetua.core.events import BookLevel
+from perpetua.core.events import BookLevel, Event
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
 from perpetua.core.limits import TERMINATED_ORDERS_RETAINED_MAX
@@ -93,9 +93,7 @@ def retire(state: State, market: Market, order: Order) -> None:
     market.drop_position_if_empty(pos)
 
 
-def start_working(
-    state: State, market: Market, order: Order, rest: bool, out: list[object]
-) -> None:
+def start_working(state: State, market: Market, order: Order, rest: bool, out: list[Event]) -> None:
     """Count ``order`` in margin or holds; with ``rest``, also put it in the book."""
     spec = market.spec
     pos = market.position(order.account)
@@ -113,7 +111,7 @@ def start_working(
             )
 
 
-def unbook(state: State, market: Market, order: Order, out: list[object]) -> None:
+def unbook(state: State, market: Market, order: Order, out: list[Event]) -> None:
     """Take ``order`` out of the book (if there), publishing the L2 change; margin and holds
     are left as they are."""
     if order.in_book:
@@ -124,7 +122,7 @@ def unbook(state: State, market: Market, order: Order, out: list[object]) -> Non
             out.append(BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price, size))
 
 
-def stop_working(state: State, market: Market, order: Order, out: list[object]) -> None:
+def stop_working(state: State, market: Market, order: Order, out: list[Event]) -> None:
     """Undo ``start_working`` for the order's current open quantity."""
     spec = market.spec
     unbook(state, market, order, out)

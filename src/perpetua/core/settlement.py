@@ -12,7 +12,7 @@ keeping CLEARING equal to minus the open positions' costs.
 """
 
 from perpetua.core import lifecycle, margin
-from perpetua.core.events import InstrumentStateChanged, PositionSettled, Settled
+from perpetua.core.events import Event, InstrumentStateChanged, PositionSettled, Settled
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.ledger import CLEARING, FEES, RESIDUE, TransferCode
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
@@ -54,7 +54,7 @@ def settlement_price_fine(market: Market) -> int | None:
     return (2 * fine + PRICE_FINE_PER_TICK) // (2 * PRICE_FINE_PER_TICK) * PRICE_FINE_PER_TICK
 
 
-def settle(state: State, market: Market, out: list[object]) -> None:
+def settle(state: State, market: Market, out: list[Event]) -> None:
     spec = market.spec
     price = settlement_price_fine(market)
     if price is None or price <= 0:

@@ -8,7 +8,7 @@ Every mark change is published (``MarkUpdated``) and marks the market for the li
 
 from perpetua.core import funding, pricing, settlement
 from perpetua.core.catalogue import listing_time_ns, quarterly_future
-from perpetua.core.events import MarkUpdated
+from perpetua.core.events import Event, MarkUpdated
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.risk import fixed_funding_rate_ppb
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
@@ -30,7 +30,7 @@ def next_due_ns(market: Market) -> int:
     return due
 
 
-def publish_mark(state: State, market: Market, out: list[object]) -> None:
+def publish_mark(state: State, market: Market, out: list[Event]) -> None:
     mark = market.mark_fine
     index = market.index_fine
     if mark is None or index is None:
@@ -81,7 +81,7 @@ def apply_index(state: State, market: Market, price_num: int, price_den: int) ->
     pricing.update_mark(market, now)
 
 
-def run_due(state: State, market: Market, out: list[object]) -> None:
+def run_due(state: State, market: Market, out: list[Event]) -> None:
     now = state.ts_ns
     f = market.funding
     spec = market.spec

@@ -21,7 +21,7 @@ from perpetua.core.commands import (
     WithdrawalComplete,
     WithdrawalRequest,
 )
-from perpetua.core.events import DepositCredited, FeeSettingsChanged, WithdrawalUpdated
+from perpetua.core.events import DepositCredited, Event, FeeSettingsChanged, WithdrawalUpdated
 from perpetua.core.invariant import fail
 from perpetua.core.ledger import EXTERNAL, FEES, WITHDRAWAL_TRANSIT, TransferCode
 from perpetua.core.liquidation import AccountView
@@ -54,7 +54,7 @@ def _move(withdrawal: Withdrawal, status: str) -> None:
     withdrawal.status = status
 
 
-def deposit(state: State, cmd: Deposit, out: list[object]) -> None:
+def deposit(state: State, cmd: Deposit, out: list[Event]) -> None:
     if cmd.currency not in state.ledger.balances:
         reject(state, out, "Deposit", cmd.account, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0 or cmd.account <= 0:
@@ -85,7 +85,7 @@ def deposit(state: State, cmd: Deposit, out: list[object]) -> None:
         )
 
 
-def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[object]) -> None:
+def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[Event]) -> None:
     ledger = state.ledger
     if cmd.currency not in ledger.balances:
         reject(state, out, "WithdrawalRequest", cmd.account, Reason.CURRENCY_UNKNOWN)
@@ -133,7 +133,7 @@ def _withdrawable(state: State, account: int, currency: str) -> int:
     return state.ledger.available(account, currency) - required + min(0, cross_upnl)
 
 
-def wallet_transfer(state: State, cmd: WalletTransfer, out: list[object]) -> None:
+def wallet_transfer(state: State, cmd: WalletTransfer, out: list[Event]) -> None:
     key = "wt:" + cmd.transfer_id
     if cmd.currency not in state.ledger.balances:
         reject(state, out, "WalletTransfer", cmd.account, Reason.CURRENCY_UNKNOWN)
@@ -168,7 +168,7 @@ def wallet_transfer(state: State, cmd: WalletTransfer, out: list[object]) -> Non
         )
 
 
-def _publish(state: State, w: Withdrawal, out: list[object]) -> None:
+def _publish(state: State, w: Withdrawal, out: list[Event]) -> None:
     out.append(
         WithdrawalUpdated(
             state.ts_ns, w.withdrawal_id, w.account, w.currency, w.amount, w.fee, w.status
@@ -176,9 +176,7 @@ def _publish(state: State, w: Withdrawal, out: list[object]) -> None:
     )
 
 
-def _pending(
-    state: State, withdrawal_id: str, command: str, out: list[object]
-) -> Withdrawal | None:
+def _pending(state: State, withdrawal_id: str, command: str, out: list[Event]) -> Withdrawal | None:
     withdrawal = state.withdrawals.get(withdrawal_id)
     if withdrawal is None:
         reject(state, out, command, 0, Reason.WITHDRAWAL_NOT_FOUND)
@@ -189,7 +187,7 @@ def _pending(
     return withdrawal
 
 
-def withdrawal_cancel(state: State, cmd: WithdrawalCancel, out: list[object]) -> None:
+def withdrawal_cancel(state: State, cmd: WithdrawalCancel, out: list[Event]) -> None:
     w = _pending(state, cmd.withdrawal_id, "WithdrawalCancel", out)
     if w is None:
         return
@@ -207,7 +205,7 @@ def withdrawal_cancel(state: State, cmd: WithdrawalCancel, out: list[object]) ->
     _publish(state, w, out)
 
 
-def withdrawal_complete(state: State, cmd: WithdrawalComplete, out: list[object]) -> None:
+def withdrawal_complete(state: State, cmd: WithdrawalComplete, out: list[Event]) -> None:
     w = _pending(state, cmd.withdrawal_id, "WithdrawalComplete", out)
     if w is None:
         return
@@ -237,7 +235,7 @@ def withdrawal_complete(state: State, cmd: WithdrawalComplete, out: list[object]
     _publish(state, w, out)
 
 
-def set_fee_tier(state: State, cmd: SetFeeTier, out: list[object]) -> None:
+def set_fee_tier(state: State, cmd: SetFeeTier, out: list[Event]) -> None:
     if not 0 <= cmd.tier < len(FEE_TIERS) or cmd.account <= 0:
         reject(state, out, "SetFeeTier", cmd.account, Reason.FEE_TIER_UNKNOWN)
         return
@@ -246,7 +244,7 @@ def set_fee_tier(state: State, cmd: SetFeeTier, out: list[object]) -> None:
     out.append(FeeSettingsChanged(state.ts_ns, acct.account, acct.fee_tier, acct.discount_ppm))
 
 
-def set_fee_discount(state: State, cmd: SetFeeDiscount, out: list[object]) -> None:
+def set_fee_discount(state: State, cmd: SetFeeDiscount, out: list[Event]) -> None:
     if not 0 <= cmd.discount_ppm <= PPM or cmd.account <= 0:
         reject(state, out, "SetFeeDiscount", cmd.account, Reason.DISCOUNT_INVALID)
         return

@@ -25,6 +25,7 @@ from perpetua.core.enums import (
     OrdType,
     TriggerSource,
 )
+from perpetua.core.events import Event
 from perpetua.core.limits import LAST_WITHIN_MARK_BAND_PPM, TRIGGER_ROUNDS_MAX
 from perpetua.core.orders import Order
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
@@ -61,7 +62,7 @@ def _should_trigger(market: Market, order: Order, reference: int) -> bool:
     return hit and _last_within_mark(market, order)
 
 
-def _trail(state: State, market: Market, out: list[object]) -> None:
+def _trail(state: State, market: Market, out: list[Event]) -> None:
     for order in list(market.trailing.values()):
         reference = market.reference_fine(order.trigger_source)
         offset = order.peg_offset
@@ -88,7 +89,7 @@ def _due(market: Market) -> list[Order]:
     return due
 
 
-def _trigger(state: State, market: Market, order: Order, out: list[object]) -> None:
+def _trigger(state: State, market: Market, order: Order, out: list[Event]) -> None:
     market.stops[order.trigger_source].pop(order.order_id, None)
     market.trailing.pop(order.order_id, None)
     market.position(order.account).stop_orders_count -= 1
@@ -126,7 +127,7 @@ def _clip_reduce_only(market: Market, order: Order) -> bool:
     return True
 
 
-def run_triggers(state: State, market: Market, out: list[object]) -> None:
+def run_triggers(state: State, market: Market, out: list[Event]) -> None:
     for _ in range(TRIGGER_ROUNDS_MAX):
         if market.trailing:
             _trail(state, market, out)
@@ -139,7 +140,7 @@ def run_triggers(state: State, market: Market, out: list[object]) -> None:
         follow_up(state, out)
 
 
-def _cancel_siblings(state: State, order: Order, out: list[object]) -> None:
+def _cancel_siblings(state: State, order: Order, out: list[Event]) -> None:
     acct = state.account(order.account)
     for sibling_id in list(acct.links.get(order.cl_ord_link_id, ())):
         sibling = state.orders.get(sibling_id)
@@ -151,7 +152,7 @@ def _cancel_siblings(state: State, order: Order, out: list[object]) -> None:
         )
 
 
-def _release_followers(state: State, order: Order, out: list[object]) -> None:
+def _release_followers(state: State, order: Order, out: list[Event]) -> None:
     acct = state.account(order.account)
     for follower_id in list(acct.links.get(order.cl_ord_link_id, ())):
         follower = state.orders.get(follower_id)
@@ -170,7 +171,7 @@ def _release_followers(state: State, order: Order, out: list[object]) -> None:
         placement.activate(state, market, follower, out)
 
 
-def follow_up(state: State, out: list[object]) -> None:
+def follow_up(state: State, out: list[Event]) -> None:
     """Linked-order and reduce-only consequences of this command's executions."""
     for _ in range(TRIGGER_ROUNDS_MAX):
         executed = state.executed
@@ -192,7 +193,7 @@ def follow_up(state: State, out: list[object]) -> None:
             enforce_reduce_only(state, state.markets[symbol], account, out)
 
 
-def enforce_reduce_only(state: State, market: Market, account: int, out: list[object]) -> None:
+def enforce_reduce_only(state: State, market: Market, account: int, out: list[Event]) -> None:
     """Working ReduceOnly orders never exceed the position: the least aggressive are amended
     down (Restated) or cancelled; ones on the side that would increase it are cancelled."""
     acct = state.accounts.get(account)

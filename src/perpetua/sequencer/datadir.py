@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from perpetua.core.engine import Engine
+from perpetua.core.events import Event
 from perpetua.sequencer.journal import repair_journal
 from perpetua.sequencer.recovery import (
     EngineFactory,
@@ -98,7 +99,7 @@ def verify_data_dir(
 
     checked: list[int] = []
 
-    def check(seq: int, _command: object, _events: list[object]) -> None:
+    def check(seq: int, _command: object, _events: list[Event]) -> None:
         want = expected.get(seq)
         if want is None:
             return

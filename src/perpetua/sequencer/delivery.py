@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
 from perpetua.core.commands import Command
+from perpetua.core.events import Event
 
 __all__ = [
     "NO_WAITER",
@@ -77,7 +78,7 @@ class Result(NamedTuple):
 
     seq: int
     ts_ns: int
-    events: list[object]  # shared with subscribers: never mutate
+    events: list[Event]  # shared with subscribers: never mutate
 
 
 class Applied(NamedTuple):
@@ -86,11 +87,11 @@ class Applied(NamedTuple):
     seq: int
     ts_ns: int
     command: Command  # as stamped and applied
-    events: list[object]
+    events: list[Event]
 
 
 BatchSubscriber = Callable[[list[Applied]], None]  # one durable batch, in seq order
-CommandSubscriber = Callable[[int, int, Command, list[object]], None]  # seq, ts_ns, cmd, events
+CommandSubscriber = Callable[[int, int, Command, list[Event]], None]  # seq, ts_ns, cmd, events
 ResultCallback = Callable[[Result | BaseException], None]
 
 

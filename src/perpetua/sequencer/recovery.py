@@ -35,6 +35,7 @@ from perpetua.core.audit import conservation_totals
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import Command
 from perpetua.core.engine import Engine
+from perpetua.core.events import Event
 from perpetua.sequencer.codec import CodecError, decode_command, decode_image, encode_image
 from perpetua.sequencer.journal import (
     DEFAULT_JOURNAL_CONFIG,
@@ -76,7 +77,7 @@ SNAPSHOT_DIR_NAME: Final = "snapshots"
 PROGRESS_EVERY_RECORDS: Final = 100_000  # how often replay reports progress
 
 EngineFactory = Callable[[], Engine]
-RecordCallback = Callable[[int, Command, list[object]], None]  # (seq, command, events)
+RecordCallback = Callable[[int, Command, list[Event]], None]  # (seq, command, events)
 ProgressCallback = Callable[[int, float], None]  # (records replayed so far, seconds so far)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from perpetua.core.events import Event
 from perpetua.sequencer.recovery import RecoveryError, data_paths, default_engine, recover
 from perpetua.sequencer.snapshot import list_snapshots
 from perpetua.store.limits import PROJECT_COMMANDS_PER_TRANSACTION_MAX
@@ -43,7 +44,7 @@ def catch_up(
     pending: list[Record] = []
     projected = 0
 
-    def on_record(seq: int, command: Any, events: list[object]) -> None:
+    def on_record(seq: int, command: Any, events: list[Event]) -> None:
         nonlocal projected
         if seq <= last_seq:
             return

@@ -12,7 +12,7 @@ from perpetua.core.commands import (
     PlaceOrder,
 )
 from perpetua.core.enums import ExecType
-from perpetua.core.events import OrderEvent, Rejected
+from perpetua.core.events import Event, OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.auth import PERMISSION_CANCEL, PERMISSION_ORDER
@@ -264,7 +264,7 @@ def _bulk_cost(params: Params) -> int:
 
 
 def _segments(
-    events: list[object], commands: list[PlaceOrder | AmendOrder], account: int
+    events: list[Event], commands: list[PlaceOrder | AmendOrder], account: int
 ) -> list[OrderEvent | Rejected | None]:
     """The final row (or rejection) of each sub-command of a batch, in order."""
     results: list[OrderEvent | Rejected | None] = [None] * len(commands)
