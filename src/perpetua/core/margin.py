@@ -26,7 +26,13 @@ from perpetua.core.instruments import (
 )
 from perpetua.core.orders import Order
 from perpetua.core.reasons import Reason
-from perpetua.core.risk import PositionMargin, TierRates, position_margin, tier_rates
+from perpetua.core.risk import (
+    PositionMargin,
+    TierRates,
+    orders_margin,
+    position_margin,
+    tier_rates,
+)
 from perpetua.core.state import Account, Market, Position, State
 from perpetua.core.units import PPM, mul_div_ceil
 
@@ -110,22 +116,15 @@ def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
 
 def derivative_requirement(market: Market, pos: Position, buy_value: int, sell_value: int) -> int:
     """Position margin plus the margin of working orders (see the module docstring)."""
-    if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0:
-        # No position: only the orders' margin, at the initial rate of leverage or tier.
-        exposure = buy_value if buy_value > sell_value else sell_value
-        if exposure == 0:
-            return 0
-        init_ppm = position_figures(market, pos).init_ppm
-        taker = market.spec.taker_fee_ppm
-        return -(-exposure * (init_ppm + (taker if taker > 0 else 0)) // PPM)
+    if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0 and buy_value == sell_value == 0:
+        return 0
     figures = position_figures(market, pos)
-    value = pos.cost if pos.cost >= 0 else -pos.cost
-    extra = exposure_of(pos, buy_value, sell_value) - value
-    if extra <= 0:
-        return figures.pos_margin
-    taker = market.spec.taker_fee_ppm
-    rate = figures.init_ppm + (taker if taker > 0 else 0)
-    return figures.pos_margin - (-extra * rate // PPM)  # orders' margin rounds up
+    orders = orders_margin(
+        pos.qty, pos.cost, buy_value, sell_value, figures.init_ppm, market.spec.taker_fee_ppm
+    )
+    if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0:
+        return orders  # no position: only the orders' margin
+    return figures.pos_margin + orders
 
 
 def unrealised_pnl(market: Market, pos: Position) -> int:

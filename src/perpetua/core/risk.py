@@ -48,6 +48,7 @@ __all__ = [
     "fixed_funding_rate_ppb",
     "initial_margin",
     "leverage_max_e2",
+    "orders_margin",
     "position_margin",
     "premium_average_ppb",
     "price_for_value_fine",
@@ -111,6 +112,30 @@ def initial_margin(value: int, rates: TierRates, leverage_e2: int) -> int:
         if by_leverage > pos_init:
             return by_leverage
     return pos_init
+
+
+def orders_margin(
+    qty: int, cost: int, buy_value: int, sell_value: int, init_ppm: int, taker_fee_ppm: int
+) -> int:
+    """Initial margin of a position's working orders (``core.margin``'s rule, the one place
+    it is written): only the exposure they could add beyond the position (signed quantity
+    ``qty``, cost ``cost``), ``ceil(extra x (initMarginReq + max(takerFee, 0)))``, where
+    ``extra = max(|p + B|, |p - S|) - |p|`` for the position's signed absolute cost ``p`` and the
+    absolute values ``B``/``S`` of working buys/sells at their prices. Orders that only reduce
+    the position need none."""
+    value = cost if cost >= 0 else -cost
+    signed = value if qty >= 0 else -value
+    long_side = signed + buy_value
+    short_side = signed - sell_value
+    if long_side < 0:
+        long_side = -long_side
+    if short_side < 0:
+        short_side = -short_side
+    extra = (long_side if long_side > short_side else short_side) - value
+    if extra <= 0:
+        return 0
+    rate = init_ppm + (taker_fee_ppm if taker_fee_ppm > 0 else 0)
+    return -(-extra * rate // PPM)
 
 
 def closing_fee(value: int, pos_init: int, taker_fee_ppm: int) -> int:

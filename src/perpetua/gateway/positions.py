@@ -41,7 +41,7 @@ from perpetua.core.instruments import (
     spot_base_amount,
     spot_quote_amount,
 )
-from perpetua.core.risk import adl_rank, price_for_value_fine
+from perpetua.core.risk import adl_rank, orders_margin, price_for_value_fine
 from perpetua.core.units import PPM, PRICE_FINE_PER_TICK, mul_div_ceil
 from perpetua.wire.values import iso_ms, price, rational
 
@@ -117,11 +117,8 @@ def leverage_of(ev: PositionChanged) -> Decimal:
 
 
 def order_margin(spec: InstrumentSpec, ev: PositionChanged, orders: Iterable[OrderEvent]) -> int:
-    """Initial margin of the working orders, as the core requires it (core.margin): only the
-    exposure they could add beyond the position, ``ceil(extra x (initMarginReq + takerFee))``.
-    Computed from the open orders: the core publishes it only when the position changes."""
-    value = abs(ev.current_cost)
-    signed = value if ev.current_qty >= 0 else -value
+    """Initial margin of the working orders by the core's rule (``core.risk.orders_margin``),
+    from the open orders: the core publishes it only when the position changes."""
     buy = sell = 0
     for order in orders:
         if order.working and order.price is not None and order.leaves_qty > 0:
@@ -130,10 +127,9 @@ def order_margin(spec: InstrumentSpec, ev: PositionChanged, orders: Iterable[Ord
                 buy += amount
             else:
                 sell += amount
-    extra = max(abs(signed + buy), abs(signed - sell)) - value
-    if extra <= 0:
-        return 0
-    return mul_div_ceil(extra, ev.init_margin_ppm + max(spec.taker_fee_ppm, 0), PPM)
+    return orders_margin(
+        ev.current_qty, ev.current_cost, buy, sell, ev.init_margin_ppm, spec.taker_fee_ppm
+    )
 
 
 def _pct(num: int, den: int) -> Decimal:
