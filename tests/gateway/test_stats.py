@@ -124,3 +124,38 @@ def test_history_usd_converts_turnover_at_the_index() -> None:
         assert by_symbol["XBTUSD"]["currency"] == "USD"
         (one,) = h.client.get("/api/v1/instrument/usdVolume", params={"symbol": "XBTUSDT"}).json()
         assert one["symbol"] == "XBTUSDT" and one["turnover30d"] == 100
+
+
+def test_quote_value_ratio_is_hourly_quotes_over_the_xbt_value_of_fills(monkeypatch: Any) -> None:
+    from perpetua.gateway.routes import user
+
+    monkeypatch.setattr(user, "QUOTE_VALUE_FREE_QUOTES", 1)  # BitMEX's 2 000 a test cannot reach
+    with harness() as h:
+        for account in (ALICE, BOB):
+            h.deposit(account, "XBt", 10 * XBT)
+            h.deposit(account, "USDt", 1_000_000 * USDT)
+        h.index(".BXBT", 50_000)
+        h.index(".BXBTT", 50_000)
+        empty = h.signed("GET", "/user/quoteValueRatio")
+        assert empty.status_code == 200 and empty.json() == []
+        _trade(h, "XBTUSD", 1_000, 50_000)  # alice: one quote, one fill of 0.02 XBT
+        resting = h.signed(
+            "POST",
+            "/order",
+            body={"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 40_000},
+        )
+        h.signed("PUT", "/order", body={"orderID": resting.json()["orderID"], "price": 41_000})
+        _trade(h, "XBTUSDT", 5_000, 50_000)  # 0.005 XBT at 50 000 USDT: 250 USDT = 0.005 XBT
+        rows = h.signed("GET", "/user/quoteValueRatio").json()
+        hour = time.strftime("%Y-%m-%dT%H:00:00.000Z", time.gmtime(time.time_ns() // 10**9))
+        by_symbol = {r["symbol"]: r for r in rows}
+        assert set(by_symbol) == {"XBTUSD", "XBTUSDT"}
+        inverse, linear = by_symbol["XBTUSD"], by_symbol["XBTUSDT"]
+        assert inverse["timestamp"] == hour and inverse["account"] == ALICE
+        assert (inverse["quoteCount"], inverse["volumeXBT"]) == (3, 0.02)
+        assert inverse["QVR"] == 100  # (3 - 1 free) / 0.02 XBT
+        assert (linear["quoteCount"], linear["volumeXBT"], linear["QVR"]) == (1, 0.005, 0)
+        assert inverse["id"] != linear["id"]
+        assert h.signed("GET", "/user/quoteValueRatio", key=h.bob).json()[0]["account"] == BOB
+        other = h.signed("GET", "/user/quoteValueRatio", params={"targetAccountId": BOB})
+        assert other.status_code == 403

@@ -136,6 +136,8 @@ PINNED_SCHEMA = [
     ("ListFuture", ("ts_ns", "root", "year", "quarter")),
     ("SetInterestRate", ("ts_ns", "symbol", "interest_ppb")),
     ("WalletTransfer", ("ts_ns", "account", "to_account", "currency", "amount", "transfer_id")),
+    ("PublishAnnouncement", ("ts_ns", "title", "content", "link", "urgent")),
+    ("WithdrawAnnouncement", ("ts_ns", "announcement_id")),
 ]
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "Deposit",
     "IndexPrice",
     "PlaceOrder",
+    "PublishAnnouncement",
     "SetFeeDiscount",
     "ListFuture",
     "SetFeeTier",
@@ -42,6 +43,7 @@ __all__ = [
     "Tick",
     "WithdrawalCancel",
     "WalletTransfer",
+    "WithdrawAnnouncement",
     "WithdrawalComplete",
     "WithdrawalRequest",
 ]
@@ -224,6 +226,26 @@ class WithdrawalComplete(NamedTuple):
     withdrawal_id: str
 
 
+class PublishAnnouncement(NamedTuple):
+    """Operator: publish a site announcement (``urgent``: also a banner, BitMEX's
+    ``/announcement/urgent``). It changes no trading state: the core echoes it as an event and
+    the announcement's id is this command's seq, so replay gives the same ids."""
+
+    ts_ns: int
+    title: str
+    content: str = ""
+    link: str = ""
+    urgent: bool = False
+
+
+class WithdrawAnnouncement(NamedTuple):
+    """Operator: take down the announcement published by the command of seq
+    ``announcement_id`` (an unknown id changes nothing)."""
+
+    ts_ns: int
+    announcement_id: int
+
+
 Command = (
     PlaceOrder
     | AmendOrder
@@ -246,6 +268,8 @@ Command = (
     | TransferMargin
     | ListFuture
     | SetInterestRate
+    | PublishAnnouncement
+    | WithdrawAnnouncement
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -270,4 +294,6 @@ COMMAND_TYPES: tuple[type, ...] = (
     ListFuture,
     SetInterestRate,
     WalletTransfer,
+    PublishAnnouncement,
+    WithdrawAnnouncement,
 )

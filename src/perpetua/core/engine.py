@@ -33,6 +33,7 @@ from perpetua.core.commands import (
     IndexPrice,
     ListFuture,
     PlaceOrder,
+    PublishAnnouncement,
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
@@ -45,9 +46,12 @@ from perpetua.core.commands import (
     WithdrawalCancel,
     WithdrawalComplete,
     WithdrawalRequest,
+    WithdrawAnnouncement,
 )
 from perpetua.core.enums import ContingencyType, OrdType, PegPriceType, Side, TimeInForce
 from perpetua.core.events import (
+    AnnouncementPublished,
+    AnnouncementWithdrawn,
     CancelAllAfterSet,
     Event,
     IndexUpdated,
@@ -56,7 +60,14 @@ from perpetua.core.events import (
 )
 from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec
 from perpetua.core.invariant import fail
-from perpetua.core.limits import BATCH_COMMANDS_MAX, CANCEL_ALL_AFTER_TIMEOUT_MS_MAX, DAY_NS
+from perpetua.core.limits import (
+    ANNOUNCEMENT_CONTENT_LENGTH_MAX,
+    ANNOUNCEMENT_LINK_LENGTH_MAX,
+    ANNOUNCEMENT_TITLE_LENGTH_MAX,
+    BATCH_COMMANDS_MAX,
+    CANCEL_ALL_AFTER_TIMEOUT_MS_MAX,
+    DAY_NS,
+)
 from perpetua.core.reasons import Reason
 from perpetua.core.risk import fixed_funding_rate_ppb
 from perpetua.core.state import Market, State
@@ -102,6 +113,25 @@ def _enum_members(cmd: _Cmd, fields: tuple[tuple[int, type[IntEnum]], ...]) -> _
     return rebuilt
 
 
+def _publish_announcement(state: State, cmd: PublishAnnouncement, out: list[object]) -> None:
+    """No state: the announcement is the event (its id is the command's seq)."""
+    if (
+        not 0 < len(cmd.title.strip()) <= ANNOUNCEMENT_TITLE_LENGTH_MAX
+        or len(cmd.content) > ANNOUNCEMENT_CONTENT_LENGTH_MAX
+        or len(cmd.link) > ANNOUNCEMENT_LINK_LENGTH_MAX
+    ):
+        placement.reject(state, out, "PublishAnnouncement", 0, Reason.ANNOUNCEMENT_INVALID)
+        return
+    out.append(AnnouncementPublished(cmd.ts_ns, cmd.title, cmd.content, cmd.link, cmd.urgent))
+
+
+def _withdraw_announcement(state: State, cmd: WithdrawAnnouncement, out: list[object]) -> None:
+    if cmd.announcement_id <= 0:
+        placement.reject(state, out, "WithdrawAnnouncement", 0, Reason.ANNOUNCEMENT_INVALID)
+        return
+    out.append(AnnouncementWithdrawn(cmd.ts_ns, cmd.announcement_id))
+
+
 class Engine:
     def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
         self.instruments = instruments
@@ -141,6 +171,8 @@ class Engine:
             TransferMargin: positioning.transfer_margin,
             ListFuture: self._list_future,
             SetInterestRate: self._set_interest_rate,
+            PublishAnnouncement: _publish_announcement,
+            WithdrawAnnouncement: _withdraw_announcement,
         }
 
     def apply(self, command: Command) -> list[Event]:

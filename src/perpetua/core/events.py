@@ -14,6 +14,8 @@ are all built from it, so each event carries enough to be understood alone:
 from typing import NamedTuple
 
 __all__ = [
+    "AnnouncementPublished",
+    "AnnouncementWithdrawn",
     "BookLevel",
     "CancelAllAfterSet",
     "DepositCredited",
@@ -274,6 +276,21 @@ class WithdrawalUpdated(NamedTuple):
     status: str  # "Pending" | "Canceled" | "Completed"
 
 
+class AnnouncementPublished(NamedTuple):
+    """An operator's announcement; its id is the seq of the command that published it."""
+
+    ts_ns: int
+    title: str
+    content: str
+    link: str
+    urgent: bool
+
+
+class AnnouncementWithdrawn(NamedTuple):
+    ts_ns: int
+    announcement_id: int
+
+
 Event = (
     OrderEvent
     | Trade
@@ -295,4 +312,6 @@ Event = (
     | CancelAllAfterSet
     | DepositCredited
     | WithdrawalUpdated
+    | AnnouncementPublished
+    | AnnouncementWithdrawn
 )

@@ -6,6 +6,9 @@ where it is used.
 """
 
 __all__ = [
+    "ANNOUNCEMENT_CONTENT_LENGTH_MAX",
+    "ANNOUNCEMENT_LINK_LENGTH_MAX",
+    "ANNOUNCEMENT_TITLE_LENGTH_MAX",
     "BATCH_COMMANDS_MAX",
     "CANCEL_ALL_AFTER_TIMEOUT_MS_MAX",
     "CL_ORD_ID_LENGTH_MAX",
@@ -32,3 +35,6 @@ TRIGGER_ROUNDS_MAX = 64  # trigger -> trade -> trigger cascades per command
 LAST_WITHIN_MARK_BAND_PPM = 50_000  # LastWithinMark: last must be within 5% of mark
 CANCEL_ALL_AFTER_TIMEOUT_MS_MAX = 7 * 24 * 3_600_000  # a week
 DAY_NS = 86_400_000_000_000
+ANNOUNCEMENT_TITLE_LENGTH_MAX = 200  # characters
+ANNOUNCEMENT_CONTENT_LENGTH_MAX = 10_000  # characters
+ANNOUNCEMENT_LINK_LENGTH_MAX = 1_000  # characters

@@ -2,7 +2,8 @@
 
 Every expected rejection is a value, never an exception. Numbers are grouped by subsystem
 (1xx request shape, 2xx instrument and price, 3xx quantity, 4xx order identity and state,
-5xx money, 6xx limits, 7xx account/compliance), and checks run in a fixed precedence order so
+5xx money, 6xx limits, 7xx account/compliance, 8xx platform), and checks run in a fixed
+precedence order so
 the same bad request always yields the same reason. The gateway maps each reason to BitMEX's
 error text (``MESSAGES``) and HTTP status (``HTTP_STATUS``); clients such as ccxt match on the
 exact text, so these strings are part of the wire contract.
@@ -84,6 +85,8 @@ class Reason(IntEnum):
     ACCOUNT_EXISTS = 702
     FEE_TIER_UNKNOWN = 703
     DISCOUNT_INVALID = 704
+    # 8xx: platform (announcements)
+    ANNOUNCEMENT_INVALID = 801
 
 
 MESSAGES: dict[Reason, str] = {
@@ -159,6 +162,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.ACCOUNT_EXISTS: "Account already exists",
     Reason.FEE_TIER_UNKNOWN: "Invalid fee tier",
     Reason.DISCOUNT_INVALID: "Invalid fee discount",
+    Reason.ANNOUNCEMENT_INVALID: "Invalid announcement: a title, and text within the limits",
 }
 
 HTTP_STATUS: dict[Reason, int] = {reason: 400 for reason in Reason}

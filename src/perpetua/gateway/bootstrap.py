@@ -13,7 +13,8 @@ positions and balances. Two sources, each for what it holds exactly (docs/decisi
   seq: open orders, positions with their margin figures, wallets (``seed_views``). Those views
   are folds of the same events the projector folds, so the two agree; the read models keep
   what the engine does not (deposit and withdrawal totals, the published margin figures).
-  Recent trades, trade bins and the risk tables' recent rows come from the read models too.
+  Recent trades, trade bins, the risk tables' recent rows and the operator's announcements
+  come from the read models too.
 
 Without read models (``--no-store``), open orders and wallet balances come from the engine
 (``engine_private``); positions start from their quantities and costs and get their margin
@@ -158,6 +159,7 @@ def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
         "settlement": list(
             reversed(queries.query_settlement(conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))
         ),
+        "announcements": queries.announcements_of_all(conn),
         "last_seq": queries.last_projected_seq(conn),
     }
 
@@ -180,4 +182,5 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     gw.private.seed(orders, reads["positions"], reads["wallets"])
     fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
+    market.announcements.seed(reads["announcements"])
     gw.last_seq = max(gw.last_seq, seed.seq)

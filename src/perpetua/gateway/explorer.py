@@ -73,6 +73,39 @@ ADMIN_PATHS: dict[str, Any] = {
 }
 
 
+_OPERATOR_HEADER = {"name": "x-operator-key", "in": "header", "type": "string", "required": True}
+ADMIN_PATHS["/admin/announcement"] = {
+    "post": _operation(
+        "Publish a site announcement (GET /announcement; urgent ones also /announcement/urgent); "
+        "its id is the publishing command's seq.",
+        [
+            _OPERATOR_HEADER,
+            {"name": "title", "in": "formData", "type": "string", "required": True},
+            {"name": "content", "in": "formData", "type": "string", "required": False},
+            {"name": "link", "in": "formData", "type": "string", "required": False},
+            {"name": "urgent", "in": "formData", "type": "boolean", "required": False},
+        ],
+        "Admin",
+    ),
+    "delete": _operation(
+        "Take an announcement down.",
+        [_OPERATOR_HEADER, {"name": "id", "in": "formData", "type": "integer", "required": True}],
+        "Admin",
+    ),
+}
+
+
+def _hourly_quote_value_rows(document: dict[str, Any]) -> None:
+    """BitMEX's document names one ``QuoteValueRatio`` for ``/user/quoteValueRatio``; the
+    statistic is hourly over three days, and the venue answers the rows (docs/fidelity.md)."""
+    operation = document["paths"].get("/user/quoteValueRatio", {}).get("get")
+    if operation is not None:
+        operation["responses"]["200"]["schema"] = {
+            "type": "array",
+            "items": {"$ref": "#/definitions/QuoteValueRatio"},
+        }
+
+
 def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     from perpetua.gateway.routes.accounts import ACCOUNT_DOCS
     from perpetua.gateway.routes.keys import KEY_DOCS
@@ -87,6 +120,7 @@ def base_swagger() -> dict[str, Any]:
     bulk = json.loads((package / "bulk-2019.json").read_text("utf-8"))
     document["paths"].update(bulk["paths"])
     document["paths"].update(ADMIN_PATHS)
+    _hourly_quote_value_rows(document)
     for path, verb, summary, rows in _account_docs():
         params = [
             {"name": name, "in": "formData", "type": kind, "required": required}

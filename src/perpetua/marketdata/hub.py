@@ -10,7 +10,8 @@ Marks, indices and funding rates come from ``MarkUpdated``; the funding series' 
 (``.XBTUSDPI``, ``.XBTUSDPI8H``, ``.XBTBON8H``, ...) from ``PremiumSampled`` (``rates``,
 ``rate_indices``: not instruments of the engine, so not in ``specs``; ``instrument_specs`` and
 ``spec_of`` include them). The risk engine's public tables
-(funding, settlement, insurance, liquidation) are ``risk`` (``risk_tables``). ``marks_moved``
+(funding, settlement, insurance, liquidation) are ``risk`` (``risk_tables``); the operator's
+announcements are ``announcements``. ``marks_moved``
 lists the symbols whose mark the last ``apply`` moved (private positions follow them).
 At start-up ``seed`` loads what the recovered engine holds (``gateway.bootstrap``); ``add``
 makes a future listed at runtime known (the gateway calls it when the stream lists one).
@@ -22,6 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 from perpetua.core.events import (
+    AnnouncementPublished,
+    AnnouncementWithdrawn,
     BookLevel,
     Funding,
     IndexUpdated,
@@ -41,6 +44,7 @@ from perpetua.core.instruments import (
     contract_value_at,
 )
 from perpetua.core.units import PRICE_FINE_PER_TICK
+from perpetua.marketdata.announcements import Announcements
 from perpetua.marketdata.book import L2Book, level_id
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.ids import ZERO_UUID
@@ -114,6 +118,7 @@ class MarketData:
             self.add(spec)
         self.positions: dict[tuple[int, str], int] = {}
         self.risk = RiskTables()
+        self.announcements = Announcements()
         self.marks_moved: list[str] = []
         self.published: dict[str, dict[str, Any]] = {}
         self.wanted: set[str] = set()
@@ -692,6 +697,16 @@ def _on_premium(md: MarketData, fold: _Fold, event: PremiumSampled) -> None:
     fold.touched.update(md._premium(event))
 
 
+def _on_announcement(md: MarketData, fold: _Fold, event: AnnouncementPublished) -> None:
+    fold.pending.add("announcement", "", "insert", md.announcements.publish(fold.seq, event))
+
+
+def _on_announcement_withdrawn(md: MarketData, fold: _Fold, event: AnnouncementWithdrawn) -> None:
+    row = md.announcements.withdraw(event.announcement_id)
+    if row is not None:
+        fold.pending.add("announcement", "", "delete", row)
+
+
 _HANDLERS: dict[type, Callable[[MarketData, _Fold, Any], None]] = {
     BookLevel: _on_book_level,
     OrderEvent: _on_order,
@@ -704,4 +719,6 @@ _HANDLERS: dict[type, Callable[[MarketData, _Fold, Any], None]] = {
     Funding: _on_funding,
     Settled: _on_settled,
     PremiumSampled: _on_premium,
+    AnnouncementPublished: _on_announcement,
+    AnnouncementWithdrawn: _on_announcement_withdrawn,
 }

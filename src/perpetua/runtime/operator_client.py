@@ -10,6 +10,8 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator fee-tier 1001 3
     perpetua operator list-future XBT 2027 3
     perpetua operator accounts                 # insurance fund and the other system accounts
+    perpetua operator announce "Title" [--content TEXT] [--link URL] [--urgent]
+    perpetua operator withdraw-announcement 42
 
 ``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
 ``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
@@ -59,6 +61,13 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     future.add_argument("year", type=int)
     future.add_argument("quarter", type=int)
     commands.add_parser("accounts", help="the insurance fund and the other system accounts")
+    announce = commands.add_parser("announce", help="publish a site announcement")
+    announce.add_argument("title")
+    announce.add_argument("--content", default="")
+    announce.add_argument("--link", default="")
+    announce.add_argument("--urgent", action="store_true", help="also a banner (/urgent)")
+    withdraw = commands.add_parser("withdraw-announcement", help="take an announcement down")
+    withdraw.add_argument("id", type=int)
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -80,6 +89,11 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
         )
     if command == "accounts":
         return "GET", "/admin/accounts", None
+    if command == "announce":
+        body = {"title": args.title, "content": args.content, "link": args.link}
+        return "POST", "/admin/announcement", {**body, "urgent": args.urgent}
+    if command == "withdraw-announcement":
+        return "DELETE", "/admin/announcement", {"id": args.id}
     raise OperatorError(f"unknown operator command {command!r}")
 
 

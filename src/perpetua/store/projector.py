@@ -36,11 +36,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from perpetua.core.catalogue import by_symbol, default_catalogue
 from perpetua.core.commands import ListFuture
 from perpetua.core.events import (
+    AnnouncementPublished,
+    AnnouncementWithdrawn,
     BookLevel,
     CancelAllAfterSet,
     DepositCredited,
@@ -69,6 +71,7 @@ from perpetua.store.limits import (
     PROJECT_EVENTS_PER_TRANSACTION_MAX,
 )
 from perpetua.store.schema import (
+    announcements,
     executions,
     funding,
     liquidations,
@@ -215,6 +218,16 @@ def _on_risk_execution(
         chunk.executions.append(rows.execution_row(row, seq))
 
 
+def _on_announcement(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: object
+) -> None:
+    """An announcement's id is its command's seq; a withdrawn one is deleted."""
+    if type(ev) is AnnouncementPublished:
+        conn.execute(insert(announcements).values(rows.announcement_row(ev, seq)))
+    elif type(ev) is AnnouncementWithdrawn:
+        conn.execute(delete(announcements).where(announcements.c.id == ev.announcement_id))
+
+
 EVENT_HANDLERS: dict[type, Handler] = {
     OrderEvent: _on_order,
     Trade: _on_trade,
@@ -224,6 +237,8 @@ EVENT_HANDLERS: dict[type, Handler] = {
     PositionChanged: _on_position,
     Funding: _on_funding,
     Settled: _on_settled,
+    AnnouncementPublished: _on_announcement,
+    AnnouncementWithdrawn: _on_announcement,
     **{kind: _on_risk_execution for kind in risk_rows.RISK_EXECUTION_EVENTS},
 }
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     func,
     not_,
     or_,
@@ -56,6 +57,7 @@ from perpetua.store.filters import (
 from perpetua.store.limits import QUERY_COUNT_MAX, QUERY_START_MAX, WALLET_HISTORY_COUNT_MAX
 from perpetua.store.rows import TICK_DIRECTION_NAMES
 from perpetua.store.schema import (
+    announcements,
     executions,
     funding,
     insurance,
@@ -77,17 +79,20 @@ from perpetua.wire.vocabulary import (
 )
 
 __all__ = [
+    "ANNOUNCEMENTS_MAX",
     "BIN_SIZES",
     "OPEN_STATUSES",
     "TERMINAL_STATUSES",
     "TRADE_HISTORY_EXEC_TYPES",
     "QueryError",
+    "announcements_of_all",
     "daily_execution_counts",
     "daily_trade_totals",
     "get_order",
     "get_order_by_cl_ord_id",
     "get_orders_by_ids",
     "get_wallet",
+    "hourly_quote_values",
     "last_projected_seq",
     "open_orders_of_all",
     "positions_of_all",
@@ -534,6 +539,54 @@ def daily_execution_counts(
                 executions.c.exec_type.in_([int(t) for t in exec_types]),
             )
             .group_by(day, executions.c.exec_type)
+        ).all()
+    )
+
+
+ANNOUNCEMENTS_MAX = 1_000  # newest kept in answers and views: an operator's news, not a log
+
+
+def announcements_of_all(conn: Connection) -> list[Row[Any]]:
+    """The live announcements, newest first, at most ``ANNOUNCEMENTS_MAX``."""
+    return list(
+        conn.execute(
+            select(announcements).order_by(announcements.c.id.desc()).limit(ANNOUNCEMENTS_MAX)
+        ).all()
+    )
+
+
+HOUR_NS = 3_600 * 10**9
+
+
+def hourly_quote_values(
+    conn: Connection,
+    account: int,
+    since_ns: int,
+    quote_types: Sequence[int],
+    trade_type: int,
+) -> list[Any]:
+    """``(hour, symbol, quotes, value)`` of ``account``'s executions since ``since_ns``: per
+    whole hour since the epoch and symbol, the number of quotes (executions of
+    ``quote_types``) and the summed ``|exec_cost|`` of its fills (``trade_type``), in the
+    symbol's settlement currency; the quote value ratio reads them."""
+    hour = executions.c.timestamp_ns.op("/")(HOUR_NS)
+    is_quote = executions.c.exec_type.in_([int(t) for t in quote_types])
+    is_fill = executions.c.exec_type == int(trade_type)
+    return list(
+        conn.execute(
+            select(
+                hour.label("hour"),
+                executions.c.symbol,
+                func.sum(case((is_quote, 1), else_=0)).label("quotes"),
+                func.sum(case((is_fill, func.abs(executions.c.exec_cost)), else_=0)).label("value"),
+            )
+            .where(
+                executions.c.account == account,
+                executions.c.timestamp_ns >= since_ns,
+                or_(is_quote, is_fill),
+            )
+            .group_by(hour, executions.c.symbol)
+            .order_by(hour.desc(), executions.c.symbol)
         ).all()
     )
 

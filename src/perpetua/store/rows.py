@@ -8,9 +8,10 @@ builders take the table's fields as arguments, so wiring an event later is one l
 
 from typing import Any
 
-from perpetua.core.events import OrderEvent, PositionChanged, Trade
+from perpetua.core.events import AnnouncementPublished, OrderEvent, PositionChanged, Trade
 
 __all__ = [
+    "announcement_row",
     "MINUS_TICK",
     "PLUS_TICK",
     "TICK_DIRECTION_NAMES",
@@ -319,3 +320,15 @@ def trade_of(row: Any) -> Trade:
         m["maker_order_id"],
         m["taker_order_id"],
     )
+
+
+def announcement_row(ev: AnnouncementPublished, seq: int) -> Row:
+    """``announcements``: the id is the publishing command's seq."""
+    return {
+        "id": seq,
+        "timestamp_ns": ev.ts_ns,
+        "title": ev.title,
+        "content": ev.content,
+        "link": ev.link,
+        "urgent": ev.urgent,
+    }

@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 __all__ = [
     "ALL_TABLES",
+    "announcements",
     "CL_ORD_ID_LENGTH_MAX",
     "TRANSACT_INDEX_BITS",
     "account_tokens",
@@ -466,6 +467,19 @@ api_keys = Table(
     Column("nonce", BigInteger, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
     Index(None, "user_id"),
+)
+
+# The operator's site announcements (PublishAnnouncement): id is the publishing command's seq;
+# a withdrawn one (WithdrawAnnouncement) is deleted.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("urgent", Boolean, nullable=False),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -9,6 +9,8 @@ and shows in the event stream; a rejection comes back as BitMEX's error with the
     POST /admin/feeTier            account, tier (index into the fee table)
     POST /admin/listFuture         root (XBT), year, quarter (1..4)
     GET  /admin/accounts           the system accounts' balances (insurance fund, fees, ...)
+    POST /admin/announcement       title, content, link, urgent: publish (its id is the seq)
+    DELETE /admin/announcement     id: take an announcement down
 
 ``perpetua operator`` (``services.operator_cli``) is the command-line client of these routes.
 """
@@ -20,15 +22,19 @@ from typing import Any, Final
 from perpetua.core.commands import (
     Command,
     ListFuture,
+    PublishAnnouncement,
     SetFeeTier,
     SetInstrumentState,
     SetInterestRate,
+    WithdrawAnnouncement,
 )
 from perpetua.core.events import Rejected
 from perpetua.core.ledger import SYSTEM_ACCOUNTS
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
+from perpetua.gateway.ports import Result
 from perpetua.gateway.routes.spec import Spec
+from perpetua.marketdata.announcements import announcement_wire
 from perpetua.store.queries import wallets_of_all
 
 __all__ = ["OPERATOR_STATES", "SPECS", "require_operator"]
@@ -49,11 +55,15 @@ def require_operator(ctx: Context) -> None:
 
 async def _submit(ctx: Context, command: Command) -> int:
     """Submit ``command`` (never shed: operators act in overload too); its seq."""
+    return (await _submit_result(ctx, command)).seq
+
+
+async def _submit_result(ctx: Context, command: Command) -> Result:
     result = await ctx.gw.submit_unshed(command)
     for event in result.events:
         if isinstance(event, Rejected):
             raise from_reason(event.reason)
-    return result.seq
+    return result
 
 
 def _symbol(ctx: Context) -> str:
@@ -133,6 +143,28 @@ async def post_list_future(ctx: Context) -> dict[str, Any]:
     return {"root": root, "year": year, "quarter": quarter, "seq": seq}
 
 
+async def post_announcement(ctx: Context) -> dict[str, Any]:
+    """Publish; the answer is BitMEX's ``Announcement`` row (``id`` = the command's seq)."""
+    require_operator(ctx)
+    title = ctx.params.required_string("title")
+    content = ctx.params.string("content") or ""
+    link = ctx.params.string("link") or ""
+    urgent = ctx.params.boolean("urgent") or False
+    result = await _submit_result(ctx, PublishAnnouncement(0, title, content, link, urgent))
+    return {**announcement_wire(result.seq, result.ts_ns, title, content, link), "urgent": urgent}
+
+
+async def delete_announcement(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    announcement_id = ctx.params.integer("id")
+    if announcement_id is None or announcement_id <= 0:
+        raise bad_request("Invalid id")
+    if announcement_id not in ctx.gw.market.announcements.rows:
+        raise ApiError(404, "Not Found")
+    seq = await _submit(ctx, WithdrawAnnouncement(0, announcement_id))
+    return {"id": announcement_id, "withdrawn": True, "seq": seq}
+
+
 async def get_accounts(ctx: Context) -> list[dict[str, Any]]:
     """Balances of the system accounts, from the read models once they hold the last seq."""
     require_operator(ctx)
@@ -156,4 +188,6 @@ SPECS = [
     Spec("/admin/feeTier", "POST", post_fee_tier),
     Spec("/admin/listFuture", "POST", post_list_future),
     Spec("/admin/accounts", "GET", get_accounts),
+    Spec("/admin/announcement", "POST", post_announcement),
+    Spec("/admin/announcement", "DELETE", delete_announcement),
 ]

@@ -1,5 +1,6 @@
 """Public history tables: /funding, /insurance, /settlement, /liquidation (the read models, or
-the recent rows this process keeps without them), /stats*, /announcement."""
+the recent rows this process keeps without them), /stats*, /announcement (the operator's, from
+the live views seeded from the read models)."""
 
 from typing import Any
 
@@ -208,8 +209,15 @@ async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-async def get_empty(ctx: Context) -> list[Any]:
-    return []
+async def get_announcements(ctx: Context) -> list[dict[str, Any]]:
+    """The operator's announcements, newest first (BitMEX ``Announcement``); ``columns``."""
+    query = parse_table_query(ctx.params)
+    return project(ctx.gw.market.announcements.listing(), query, ("id",), time_field="")
+
+
+async def get_urgent_announcements(ctx: Context) -> list[dict[str, Any]]:
+    """The ones the operator marked urgent (a banner), newest first."""
+    return ctx.gw.market.announcements.listing(urgent_only=True)
 
 
 SPECS = [
@@ -220,6 +228,6 @@ SPECS = [
     Spec("/stats", "GET", get_stats),
     Spec("/stats/history", "GET", get_stats_history),
     Spec("/stats/historyUSD", "GET", get_stats_history_usd),
-    Spec("/announcement", "GET", get_empty),
-    Spec("/announcement/urgent", "GET", get_empty, private=True),
+    Spec("/announcement", "GET", get_announcements),
+    Spec("/announcement/urgent", "GET", get_urgent_announcements, private=True),
 ]

@@ -15,6 +15,7 @@ from perpetua.gateway.params import Params
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project
+from perpetua.gateway.usd import usd_per_minor
 from perpetua.store import queries
 from perpetua.wire.values import iso_ms, now_ns
 
@@ -186,6 +187,65 @@ async def get_quote_fill_ratio(ctx: Context) -> dict[str, Any]:
     }
 
 
+QUOTE_VALUE_HOURS = 72  # BitMEX: "Quote Value Ratio statistics over the last 3 days"
+QUOTE_VALUE_FREE_QUOTES = 2_000  # Qfree: quotes an hour not subject to the rule (BitMEX, 2020)
+_HOUR_NS = 3_600 * 10**9
+_QVR_PLACES = Decimal("1e-8")
+_QVR_ID_SYMBOLS = 10_000  # row id: hour * this + the symbol's catalogue index
+
+
+def _xbt_per_minor(ctx: Context, currency: str) -> Decimal | None:
+    """XBT per minor unit of ``currency`` now (through USD at the indices); None without."""
+    if currency == "XBt":
+        return Decimal(1) / CURRENCIES["XBt"].minor_per_major
+    usd = usd_per_minor(ctx, currency)
+    usd_per_xbt = usd_per_minor(ctx, "XBt")
+    if usd is None or not usd_per_xbt:
+        return None
+    return usd / (usd_per_xbt * CURRENCIES["XBt"].minor_per_major)
+
+
+async def get_quote_value_ratio(ctx: Context) -> list[dict[str, Any]]:
+    """BitMEX ``QuoteValueRatio`` rows: per hour (its start) and symbol of the last 72 hours,
+    the account's quotes (orders placed and amended) and the XBT value of its fills, and
+    ``QVR = max(0, quoteCount - Qfree) / volumeXBT`` (BitMEX's trading rule; null with no
+    volume). Newest hour first. ``volumeXBT`` converts a settlement currency at the current
+    index prices (``gateway.usd``). The swagger names one object; BitMEX answers the hourly
+    rows, as here (docs/fidelity.md)."""
+    _own_account(ctx)
+    now_hour = (ctx.gw.market.ts_ns or now_ns()) // _HOUR_NS
+    since_ns = (now_hour - QUOTE_VALUE_HOURS + 1) * _HOUR_NS
+    rows = await ctx.gw.history.read(
+        ctx.gw.account_seq(ctx.account),
+        queries.hourly_quote_values,
+        ctx.account,
+        since_ns,
+        _QUOTES,
+        ExecType.TRADE,
+    )
+    out = []
+    for row in rows:
+        spec = ctx.gw.market.specs.get(row.symbol)
+        rate = _xbt_per_minor(ctx, spec.settl_currency) if spec is not None else None
+        volume = Decimal(int(row.value)) * rate if rate is not None else Decimal(0)
+        excess = max(0, int(row.quotes) - QUOTE_VALUE_FREE_QUOTES)
+        hour_ns = int(row.hour) * _HOUR_NS
+        out.append(
+            {
+                "id": int(row.hour) * _QVR_ID_SYMBOLS + (spec.index if spec is not None else 0),
+                "timestamp": iso_ms(hour_ns),
+                "account": ctx.account,
+                "symbol": row.symbol,
+                "quoteCount": int(row.quotes),
+                "volumeXBT": volume.quantize(_QVR_PLACES).normalize() if volume else 0,
+                "QVR": (Decimal(excess) / volume).quantize(_QVR_PLACES).normalize()
+                if volume
+                else None,
+            }
+        )
+    return out
+
+
 SPECS = [
     Spec("/user/wallet", "GET", get_wallet, private=True),
     Spec("/user/margin", "GET", get_margin, private=True),
@@ -194,6 +254,7 @@ SPECS = [
     Spec("/user/commission", "GET", get_commission, private=True),
     Spec("/user/tradingVolume", "GET", get_trading_volume, private=True),
     Spec("/user/quoteFillRatio", "GET", get_quote_fill_ratio, private=True),
+    Spec("/user/quoteValueRatio", "GET", get_quote_value_ratio, private=True),
     Spec("/user/depositAddress", "GET", get_deposit_address, private=True),
     Spec(
         "/user/requestWithdrawal",

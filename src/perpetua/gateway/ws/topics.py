@@ -92,6 +92,7 @@ TABLE_KEYS: dict[str, list[str]] = {
     "liquidation": ["orderID"],
     "insurance": ["currency", "timestamp"],
     "account": ["account"],
+    "announcement": ["id"],
 }
 TRADES_IN_PARTIAL_MAX = 100
 EXECUTIONS_IN_PARTIAL_MAX = 100
@@ -193,6 +194,8 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
         return [r for r in risk.settlement if symbol is None or r["symbol"] == symbol][-10:]
     if table == "liquidation":
         return [r for r in risk.liquidation.values() if symbol is None or r["symbol"] == symbol]
+    if table == "announcement":
+        return market.announcements.listing()
     if table == "connected":
         return [{"users": len(gw.fanout.sessions), "bots": 0}]
     return []
