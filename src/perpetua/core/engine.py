@@ -113,7 +113,7 @@ def _enum_members(cmd: _Cmd, fields: tuple[tuple[int, type[IntEnum]], ...]) -> _
     return rebuilt
 
 
-def _publish_announcement(state: State, cmd: PublishAnnouncement, out: list[object]) -> None:
+def _publish_announcement(state: State, cmd: PublishAnnouncement, out: list[Event]) -> None:
     """No state: the announcement is the event (its id is the command's seq)."""
     if (
         not 0 < len(cmd.title.strip()) <= ANNOUNCEMENT_TITLE_LENGTH_MAX
@@ -125,7 +125,7 @@ def _publish_announcement(state: State, cmd: PublishAnnouncement, out: list[obje
     out.append(AnnouncementPublished(cmd.ts_ns, cmd.title, cmd.content, cmd.link, cmd.urgent))
 
 
-def _withdraw_announcement(state: State, cmd: WithdrawAnnouncement, out: list[object]) -> None:
+def _withdraw_announcement(state: State, cmd: WithdrawAnnouncement, out: list[Event]) -> None:
     if cmd.announcement_id <= 0:
         placement.reject(state, out, "WithdrawAnnouncement", 0, Reason.ANNOUNCEMENT_INVALID)
         return
