@@ -54,9 +54,10 @@ def token(message: EmailMessage) -> str:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
+def smtp_server(port: int | None = None) -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on ``port`` (default: a free one) for the ``with`` block."""
     inbox = Inbox()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -20,6 +20,7 @@ calls it once its bots are funded, ``run`` at once). ``stop()`` reverses: feeds,
 (final snapshot), projector, accounts.
 """
 
+import asyncio
 import gc
 import os
 import secrets
@@ -44,8 +45,9 @@ from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.identity import Identity, open_identity
-from perpetua.services.jobs import BackgroundService
+from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
+from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
 from perpetua.services.server_key import load_server_key
 from perpetua.store import (
     Projector,
@@ -195,11 +197,15 @@ def open_venue(
     )
     # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
     # outbox unless PERPETUA_SMTP_URL names a relay
-    identity, outbox = open_identity(
+    identity, outbox, mail_queue = open_identity(
         accounts, data_dir, f"http://{config.server.host}:{config.server.port}"
     )
     # the venue's long-running services (services.jobs): each capability appends its own here
-    background: list[BackgroundService] = []
+    background: list[BackgroundService] = [
+        PeriodicJob(
+            "mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step)
+        ),
+    ]
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,

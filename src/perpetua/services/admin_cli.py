@@ -158,7 +158,7 @@ def _list_users(service: AccountsService, _args: argparse.Namespace) -> dict[str
 def _account_action(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
     from perpetua.services.identity import IdentityError, open_identity
 
-    identity, outbox = open_identity(service, args.data_dir)
+    identity, outbox, _queue = open_identity(service, args.data_dir)
     try:
         identity.operator_action(
             args.user_id, _ACCOUNT_ACTIONS[args.admin_command], args.operator, args.reason

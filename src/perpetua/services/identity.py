@@ -9,8 +9,8 @@ email change, profile and preferences, TOTP, and the operator's account actions.
    pays one argon2 check); the throttle (``throttle``) treats both alike.
 3. Each act commits in one transaction with its audit row (``audit``); a crash between two
    steps leaves no half-made account: a new user and its confirmation token are one
-   transaction; mail goes out after the commit (a lost mail is re-sent by signing up again
-   or asking for a reset).
+   transaction; mail goes out after the commit, and a message the relay refuses waits in the
+   mail queue for a retry (``services.mail_queue``).
 4. Mailed tokens (``account_tokens``) are 256 random bits, stored as SHA-256, single-use
    (deleted when used), and expire (``TOKEN_TTL_NS``).
 5. A user who enabled TOTP signs in with a code or a recovery code; enabling or disabling
@@ -42,7 +42,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from argon2 import PasswordHasher
 from cryptography.fernet import MultiFernet
@@ -55,6 +55,7 @@ from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInf
 from perpetua.services.audit import AuditEntry, read_audit, record
 from perpetua.services.keyring import FamilyAccount, Keyring
 from perpetua.services.mail import DEFAULT_SENDER, Mailer, Outbox, SmtpMailer, mail_config
+from perpetua.services.mail_queue import MailQueue, RetryingMailer
 from perpetua.services.passwords import (
     PasswordRejected,
     check_strength,
@@ -75,6 +76,7 @@ __all__ = [
     "PREFERENCES_BYTES_MAX",
     "TOKEN_TTL_NS",
     "Identity",
+    "OpenedIdentity",
     "open_identity",
     "IdentityError",
     "IdentityPort",
@@ -1388,15 +1390,21 @@ def session_digest(token: str) -> str:
     return token_digest(token)
 
 
+class OpenedIdentity(NamedTuple):
+    identity: Identity
+    outbox: Outbox | None  # the embedded outbox, started: stop it after closing the identity
+    mail_queue: MailQueue  # failed mail waiting for a retry: run ``mail_queue.step`` periodically
+
+
 def open_identity(
     accounts: AccountsService,
     data_dir: str | Path,
     public_url: str = "",
     smtp_url: str | None = None,
-) -> tuple[Identity, Outbox | None]:
+) -> OpenedIdentity:
     """The identity service over ``accounts``: mail goes to ``smtp_url`` (default
     ``PERPETUA_SMTP_URL``), else to an embedded ``Outbox`` in the data dir, which is started
-    here and returned for the caller to stop (after closing the identity)."""
+    here; a message the relay refuses waits in the ``MailQueue`` (``services.mail_queue``)."""
     url = smtp_url if smtp_url is not None else os.environ.get(SMTP_URL_ENV, "")
     outbox = None
     if url:
@@ -1404,5 +1412,6 @@ def open_identity(
     else:
         outbox = Outbox(data_dir)
         config = outbox.start()
-    identity = Identity(accounts, SmtpMailer(config), accounts.server_key, public_url=public_url)
-    return identity, outbox
+    queue = MailQueue(accounts.engine, SmtpMailer(config), accounts.server_key)
+    identity = Identity(accounts, RetryingMailer(queue), accounts.server_key, public_url=public_url)
+    return OpenedIdentity(identity, outbox, queue)

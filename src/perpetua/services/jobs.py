@@ -71,7 +71,7 @@ class PeriodicJob:
         self,
         name: str,
         interval_s: float,
-        step: Callable[[], Awaitable[None]],
+        step: Callable[[], Awaitable[object]],
         *,
         delay_first: bool = False,
     ) -> None:

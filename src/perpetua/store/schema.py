@@ -44,6 +44,7 @@ __all__ = [
     "insurance",
     "known_ips",
     "liquidations",
+    "mail_queue",
     "metadata",
     "orders",
     "positions",
@@ -426,6 +427,20 @@ known_ips = Table(
     Column("user_id", BigInteger, ForeignKey("users.id"), primary_key=True),
     Column("ip", String(64), primary_key=True),
     Column("first_ns", BigInteger, nullable=False),
+)
+
+# Mail to users that the relay refused, waiting for a retry (since revision 0006;
+# services.mail_queue): ``sealed`` is a Fernet token of the whole message under the server key.
+mail_queue = Table(
+    "mail_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sealed", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("queued_ns", BigInteger, nullable=False),
+    Column("next_ns", BigInteger, nullable=False),
+    Column("last_error", String(200), nullable=False),
+    Index(None, "next_ns"),
 )
 
 # Sign-in failures per throttle key (``e:`` + SHA-256 of the email, ``ip:`` + address).
