@@ -429,7 +429,7 @@ known_ips = Table(
     Column("first_ns", BigInteger, nullable=False),
 )
 
-# Mail to users that the relay refused, waiting for a retry (since revision 0006;
+# Mail to users that the relay refused, waiting for a retry (since revision 0007;
 # services.mail_queue): ``sealed`` is a Fernet token of the whole message under the server key.
 mail_queue = Table(
     "mail_queue",
