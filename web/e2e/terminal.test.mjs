@@ -78,7 +78,7 @@ function mailedToken(/** @type {string} */ address) {
 
 describe("web terminal", () => {
   before(async () => {
-    venue = await Venue.start();
+    venue = await Venue.start({ host: "localhost" });
     browser = await launchBrowser();
     ({ page, errors } = await openPage(browser, { viewport: { width: 1600, height: 900 } }));
     await page.goto(`${venue.url}/#/trade/${SYMBOL}`);
@@ -279,6 +279,22 @@ describe("web terminal", () => {
     assert.ok([position.liquidationPrice, latest.liquidationPrice].some((p) => Math.abs(Number(shown) - p) < 0.05),
       `liquidation ${shown} equals the API's ${latest.liquidationPrice}`);
     assert.match(await positionRow.innerText(), /2,000/);
+
+    // The preview of the same order (isolated 25x, fees and funding included) at the position's
+    // entry price names the venue's liquidation price, to the tick.
+    const now = (await venue.api("GET", "/position")).find((/** @type {any} */ r) => r.symbol === SYMBOL);
+    const tick = (await instrument()).tickSize;
+    await page.selectOption("#order-type", "Limit");
+    await page.fill("#order-qty", String(now.currentQty));
+    await page.fill("#order-price", String(now.avgEntryPrice));
+    const previewed = await until(async () => {
+      const cell = (await page.locator("[data-preview=est-liq-long]").innerText().catch(() => "")).replace(/,/g, "");
+      return /\d/.test(cell) && Number(cell);
+    }, "the previewed liquidation price");
+    const venueLiq = (await venue.api("GET", "/position")).find((/** @type {any} */ r) => r.symbol === SYMBOL).liquidationPrice;
+    assert.ok(Math.abs(previewed - venueLiq) <= tick * 1.5,
+      `previewed liquidation ${previewed} is the venue's ${venueLiq} (entry ${now.avgEntryPrice}, funding ${(await instrument()).fundingRate})`);
+    assert.match(await text("#order-preview"), /Fees/);
     await page.click("#tab-fills");
     await until(async () => (await text("#tabpanel-fills")).includes(SYMBOL), "the fill");
     await page.click("#tab-positions");
@@ -360,6 +376,58 @@ describe("web terminal", () => {
     await p.fill("#sign-in-otpToken", totp(secret, 1)); // the current step's code was spent enabling 2FA
     await p.click("#sign-in button[type=submit]");
     await until(async () => (await p.locator("#profile").innerText()).includes(email), "signed in with the code");
+    assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
+    await own.context.close();
+  });
+
+  test("a security key (WebAuthn) is added on the Account page and signs in", async () => {
+    const email = "keyholder@example.com";
+    const password = "amber lantern quiet 47 meadow";
+    const own = await openPage(browser, { viewport: { width: 1400, height: 900 } });
+    const p = own.page;
+    // a virtual authenticator in Chromium (DevTools' WebAuthn domain): a real ceremony, no mocks
+    const cdp = await own.context.newCDPSession(p);
+    await cdp.send("WebAuthn.enable");
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", { options: {
+      protocol: "ctap2", transport: "usb", hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
+      automaticPresenceSimulation: true } });
+    await p.goto(`${venue.publicUrl}/#/account`); // the relying party is the venue's host name
+    await p.waitForSelector("body[data-ready=true]");
+    await p.fill("#register-email", email);
+    await p.fill("#register-password", password);
+    await p.click("#register button[type=submit]");
+    const token = await until(async () => mailedToken(email), "the confirmation mail");
+    await p.fill("#confirm-token", token);
+    await p.click("#confirm button[type=submit]");
+    await until(async () => /confirmed/.test(await p.locator("#confirm-out").innerText()), "the confirmation");
+    await p.fill("#sign-in-email", email);
+    await p.fill("#sign-in-password", password);
+    await p.click("#sign-in button[type=submit]");
+    await until(async () => (await p.locator("#profile").innerText()).includes(email), "the profile");
+
+    await p.fill("#passkey-name", "test key");
+    await p.click("#passkey-add");
+    await until(async () => /added/.test(await p.locator("#passkey-out").innerText()), "the key added")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#passkey-out").innerText()}`); });
+    assert.equal(await p.locator("#passkey-recovery-codes").count(), 1, "the first second factor comes with recovery codes");
+    assert.match(await p.locator("#profile").innerText(), /Two-factor\s+On \(security key\)/);
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.equal(credentials.length, 1, "the authenticator holds the new credential");
+    await p.screenshot({ path: join(ARTIFACTS, "account-security-key.png"), fullPage: true });
+
+    await p.click("#sign-out");
+    await until(async () => (await p.locator("#sign-in").isVisible()), "the sign-in form again");
+    await p.fill("#sign-in-email", email);
+    await p.fill("#sign-in-password", password);
+    await p.click("#sign-in button[type=submit]");
+    await until(async () => /code|factor|2FA/i.test(await p.locator("#sign-in-out").innerText()), "a refusal without the second factor");
+    await p.click("#sign-in-passkey");
+    await until(async () => (await p.locator("#profile").innerText()).includes(email), "signed in with the security key")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#sign-in-out").innerText()}`); });
+    const { credentials: after } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.ok(after[0].signCount >= 1, "the key signed the sign-in");
+    const events = await p.locator("#audit-table").innerText();
+    assert.match(events, /tfa_enabled/);
     assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
     await own.context.close();
   });

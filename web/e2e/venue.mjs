@@ -32,11 +32,14 @@ export function freePort() {
 }
 
 export class Venue {
-  /** @param {number} port @param {string} dataDir */
-  constructor(port, dataDir) {
+  /** @param {number} port @param {string} dataDir @param {string} host */
+  constructor(port, dataDir, host = "127.0.0.1") {
     this.port = port;
     this.dataDir = dataDir;
+    this.host = host;
     this.url = `http://127.0.0.1:${port}`;
+    /** The venue's public address (its WebAuthn relying party): by name, as WebAuthn refuses IPs. */
+    this.publicUrl = `http://${host}:${port}`;
     this.key = "";
     this.secret = "";
     /** @type {import("node:child_process").ChildProcess | null} */
@@ -44,16 +47,17 @@ export class Venue {
     this.output = "";
   }
 
-  static async start() {
+  /** @param {{ host?: string }} [options] host "localhost" makes the public URL a name */
+  static async start(options = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), "perpetua-e2e-"));
-    const venue = new Venue(await freePort(), dataDir);
+    const venue = new Venue(await freePort(), dataDir, options.host);
     await venue.launch();
     return venue;
   }
 
   async launch() {
     const python = process.env.PERPETUA_PYTHON || join(REPO, ".venv", "bin", "python");
-    const child = spawn(python, ["-m", "perpetua.cli", "demo", "--data-dir", this.dataDir, "--port", String(this.port),
+    const child = spawn(python, ["-m", "perpetua.cli", "demo", "--data-dir", this.dataDir, "--host", this.host, "--port", String(this.port),
       "--markets", MARKETS, "--seed", "7", "--status-interval", "60"], {
       cwd: REPO, env: { ...process.env, PYTHONPATH: join(REPO, "src") }, stdio: ["ignore", "pipe", "pipe"],
     });

@@ -72,27 +72,38 @@ export function pnl(i: Instrument, qty: number, entry: number, price: number): n
 
 export interface Preview {
   value: number; // minor units
-  margin: number; // initial margin at the chosen leverage, minor units
-  fee: number; // taker fee on the value, minor units
-  cost: number; // margin + fee
+  margin: number; // initial margin at the chosen leverage (posInit), minor units
+  fee: number; // fee on opening (taker, or maker for a post-only order), minor units
+  closingFee: number; // posComm: the taker fee on closing at the bankruptcy price, minor units
+  funding: number; // the next funding payment when this side pays it, minor units (else 0)
+  cost: number; // what the order takes from the balance: posInit + posComm + the opening fee
   liquidation: number | null; // price, null when it cannot go bad (spot, fully covered)
 }
 
 /**
- * What an order opening a new position would cost and where that position would be liquidated.
- * `leverage` 0 means cross margin: the whole `available` balance backs the position. The
- * liquidation price solves pnl(p) = -(margin - maintenance margin), fees ignored: an estimate,
- * labelled as such; the position's own liquidationPrice comes from the venue once it exists.
+ * What an order opening a new position would cost and where that position would be liquidated,
+ * with the venue's margin rules (core/risk.py, core/liquidation.py): posInit is value / leverage
+ * (isolated) or value x initMargin (cross); posComm = (value + posInit) x takerFee is held for
+ * the closing fee; maintenance is value x maintMargin + posComm + the next funding when this
+ * side pays it. Isolated: liquidated when the loss eats posInit + posComm - maintenance. Cross
+ * (`leverage` 0): the whole `available` balance, less the opening fee, backs the position.
+ * An estimate, labelled as such (tiers above the base risk limit are not modelled); the
+ * position's own liquidationPrice comes from the venue once it exists.
  */
-export function preview(i: Instrument, qty: number, price: number, leverage: number, available: number): Preview | null {
+export function preview(i: Instrument, qty: number, price: number, leverage: number, available: number, maker = false): Preview | null {
   if (!(qty !== 0 && price > 0)) return null;
   const value = contractValue(i, qty, price);
   const lev = leverage > 0 ? leverage : maxLeverage(i);
-  const margin = isSpot(i) ? value : value / lev;
-  const fee = value * (i.takerFee ?? 0);
-  if (isSpot(i)) return { value, margin, fee, cost: margin + fee, liquidation: null };
-  const backing = leverage > 0 ? margin : Math.max(margin, available);
-  const cushion = backing - value * i.maintMargin;
+  const taker = Math.max(0, i.takerFee ?? 0);
+  const fee = value * (maker ? (i.makerFee ?? 0) : taker);
+  if (isSpot(i)) return { value, margin: value, fee, closingFee: 0, funding: 0, cost: value + fee, liquidation: null };
+  const margin = leverage > 0 ? Math.max(value / lev, value * i.initMargin) : value * i.initMargin;
+  const closingFee = (value + margin) * taker;
+  const rate = i.fundingRate ?? 0;
+  const funding = (qty > 0 && rate > 0) || (qty < 0 && rate < 0) ? value * Math.abs(rate) : 0;
+  const maintenance = value * i.maintMargin + closingFee + funding;
+  const backing = leverage > 0 ? margin + closingFee : Math.max(margin + closingFee, available - fee);
+  const cushion = backing - maintenance;
   const m = Math.abs(i.multiplier) * Math.abs(qty);
   let liquidation: number | null;
   if (i.isInverse) {
@@ -102,5 +113,5 @@ export function preview(i: Instrument, qty: number, price: number, leverage: num
     const p = price - (qty > 0 ? 1 : -1) * (cushion / m);
     liquidation = p > 0 ? p : null;
   }
-  return { value, margin, fee, cost: margin + fee, liquidation };
+  return { value, margin, fee, closingFee, funding, cost: margin + closingFee + fee, liquidation };
 }

@@ -8,6 +8,7 @@ import { ApiError, sessionDelete, sessionGet, sessionPost } from "./api";
 import type { App } from "./app";
 import { loadCredentials, loadCsrf, saveCredentials, saveCsrf } from "./credentials";
 import { el } from "./format";
+import { createCredential, getAssertion, passkeysAvailable } from "./passkey";
 import type { Row } from "./tables";
 
 export const AUDIT_ROWS_SHOWN = 30;
@@ -74,6 +75,30 @@ export function mountIdentity(app: App): { show(): void } {
     signIn.inputs.password.value = "";
     await refresh();
   });
+  // The second factor as a security key (WebAuthn): the password first, then the key.
+  const passkeyIn = el("button", { type: "button", class: "btn", id: "sign-in-passkey" }, "Sign in with a security key");
+  signIn.node.querySelector("button[type=submit]")!.after(passkeyIn);
+  passkeyIn.addEventListener("click", async () => {
+    const out = signIn.node.querySelector(".form-out")!;
+    out.textContent = "";
+    const email = signIn.inputs.email.value.trim();
+    const secret = signIn.inputs.password.value;
+    try {
+      if (!passkeysAvailable()) throw new Error("This browser or address offers no security keys (WebAuthn needs https or localhost).");
+      const options = await sessionPost<Record<string, unknown>>("/user/webauthn/loginOptions", { email, password: secret });
+      out.textContent = "Touch your security key…";
+      out.className = "form-out muted";
+      const assertion = await getAssertion(options);
+      const answer = await sessionPost<Row>("/user/login", { email, password: secret, webauthn: assertion });
+      saveCsrf(String(answer.csrfToken));
+      signIn.inputs.password.value = "";
+      out.textContent = "";
+      await refresh();
+    } catch (error) {
+      out.textContent = error instanceof Error ? error.message : String(error);
+      out.className = "form-out down";
+    }
+  });
   const register = form("register", "Create an account", [["email", "Email", "email", "email"], ["password", "Password (12 characters or more)", "password", "new-password"]], "Create account", async (v, f) => {
     const answer = await sessionPost<Row>("/user/register", v);
     say(f, `${String(answer.message ?? "Check your mail")}: paste the token below to confirm.`);
@@ -104,6 +129,31 @@ export function mountIdentity(app: App): { show(): void } {
   const sessionsBox = el("div", { id: "sessions" });
   const auditBox = el("div", { id: "audit" });
   const tfaBox = el("div", { id: "tfa" });
+  const keyName = el("input", { id: "passkey-name", type: "text", autocomplete: "off", value: "security key", maxlength: "64" });
+  const addPasskey = el("button", { type: "button", class: "btn primary", id: "passkey-add" }, "Add a security key");
+  const passkeyOut = el("div", { id: "passkey-out", "aria-live": "polite" });
+  const passkeyCard = el("section", { class: "card", "aria-labelledby": "h-passkeys" },
+    el("h2", { id: "h-passkeys" }, "Security keys"),
+    el("p", { class: "muted" }, "A security key or passkey (WebAuthn) as a second factor: sign-in asks for it after the password. Your first second factor comes with recovery codes."),
+    el("div", { class: "field" }, el("label", { for: "passkey-name" }, "Name of the key"), keyName), addPasskey, passkeyOut);
+  addPasskey.addEventListener("click", async () => {
+    passkeyOut.replaceChildren();
+    try {
+      if (!passkeysAvailable()) throw new Error("This browser or address offers no security keys (WebAuthn needs https or localhost).");
+      const options = await sessionPost<Record<string, unknown>>("/user/webauthn/registerOptions", {});
+      const credential = await createCredential(options);
+      const answer = await sessionPost<Row>("/user/webauthn/register", { credential, name: keyName.value.trim() });
+      saveCsrf(String(answer.csrfToken)); // the session was rotated
+      await refresh();
+      const codes = (answer.recoveryCodes as string[] | undefined) ?? [];
+      passkeyOut.replaceChildren(el("p", { class: "up" }, `Security key "${keyName.value.trim() || "security key"}" added: sign-in now asks for it.`));
+      if (codes.length) {
+        passkeyOut.append(el("p", {}, "Recovery codes (each works once; keep them offline):"), el("pre", { class: "codes", id: "passkey-recovery-codes" }, codes.join("\n")));
+      }
+    } catch (error) {
+      passkeyOut.replaceChildren(el("p", { class: "down" }, error instanceof Error ? error.message : String(error)));
+    }
+  });
   const signOut = el("button", { type: "button", class: "btn", id: "sign-out" }, "Sign out");
   const phrase = form("phrase", "Anti-phishing phrase", [["antiPhishingPhrase", "Phrase shown at the top of every mail we send you", "text", "off"]], "Save phrase", async (v, f) => {
     await sessionPost("/user/profile", v);
@@ -117,6 +167,7 @@ export function mountIdentity(app: App): { show(): void } {
   signedIn.append(
     el("div", { class: "panel-head" }, el("h2", {}, "Profile"), signOut), profileBox,
     el("div", { class: "columns" }, keyCard, el("section", { class: "card", "aria-labelledby": "h-tfa" }, el("h2", { id: "h-tfa" }, "Two-factor authentication"), tfaBox)),
+    passkeyCard,
     el("h2", {}, "API keys"), keysBox,
     el("div", { class: "columns" }, phrase.node, password.node),
     el("h2", {}, "Sessions"), sessionsBox,
@@ -149,7 +200,7 @@ export function mountIdentity(app: App): { show(): void } {
   function renderProfile(): void {
     if (!user) return;
     const facts: [string, string][] = [
-      ["Email", String(user.email)], ["Account", String(user.id)], ["Two-factor", user.TFAEnabled ? "On (authenticator app)" : "Off"],
+      ["Email", String(user.email)], ["Account", String(user.id)], ["Two-factor", user.TFAEnabled === "GA" ? "On (authenticator app)" : user.TFAEnabled === "WebAuthn" ? "On (security key)" : "Off"],
       ["Country", String(user.country || "-")], ["Member since", String(user.created ?? "").slice(0, 10)],
     ];
     profileBox.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
@@ -159,7 +210,7 @@ export function mountIdentity(app: App): { show(): void } {
     if (!user) return;
     const code = el("input", { id: "tfa-code", inputmode: "numeric", autocomplete: "one-time-code" });
     const field = el("div", { class: "field" }, el("label", { for: "tfa-code" }, "Code from your authenticator app"), code);
-    if (user.TFAEnabled) {
+    if (user.TFAEnabled === "GA") {
       const off = el("button", { type: "button", class: "btn", id: "tfa-disable" }, "Turn off");
       off.addEventListener("click", async () => {
         try {

@@ -153,16 +153,19 @@ export function mountTicket(app: App): { setPrice(value: string): void } {
     const rows: [string, string][] = [];
     for (const side of ["Buy", "Sell"] as const) {
       const p = referencePrice(side);
-      const view = preview(i, side === "Buy" ? q : -q, p, leverageValue(), available());
+      const maker = postOnly.checked && withPrice.has(type.value);
+      const view = preview(i, side === "Buy" ? q : -q, p, leverageValue(), available(), maker);
       if (!view) continue;
       if (side === "Buy") {
         rows.push(["Order value", money(view.value, i.settlCurrency)]);
+        rows.push([maker ? "Fees (maker open, taker close)" : "Fees (open, close)", `${money(view.fee, i.settlCurrency)}, ${money(view.closingFee, i.settlCurrency)}`]);
       }
+      if (view.funding) rows.push([`Next funding ${side === "Buy" ? "long" : "short"} pays`, money(view.funding, i.settlCurrency)]);
       rows.push([`Cost ${side === "Buy" ? "long" : "short"}`, money(view.cost, i.settlCurrency)]);
       if (!isSpot(i)) rows.push([`Est. liq. ${side === "Buy" ? "long" : "short"}`, view.liquidation ? price(view.liquidation, i.tickSize) : "none"]);
     }
     rows.push(["Available", money(available(), i.settlCurrency)]);
-    for (const [name, value] of rows) summary.append(el("dt", {}, name), el("dd", {}, value));
+    for (const [name, value] of rows) summary.append(el("dt", {}, name), el("dd", { "data-preview": name.split(" (")[0].replace(/[^A-Za-z]+/g, "-").toLowerCase() }, value));
   }
 
   async function submit(side: "Buy" | "Sell"): Promise<void> {
@@ -216,6 +219,7 @@ export function mountTicket(app: App): { setPrice(value: string): void } {
   leverageApply.addEventListener("click", () => void applyLeverage());
   type.addEventListener("change", layout);
   for (const input of [quantity, limit, trigger, trail]) input.addEventListener("input", renderPreview);
+  postOnly.addEventListener("change", renderPreview);
   buy.addEventListener("click", () => void submit("Buy"));
   sell.addEventListener("click", () => void submit("Sell"));
 
