@@ -1,0 +1,240 @@
+"""`SequencerNode`: one sequencer process of a cluster, standby or leader.
+
+Life of a node (`run`):
+    1. Connect to NATS; create the journal stream and the lease bucket if missing.
+    2. Standby: follow the stream into a replica (`replica`), from the first message, and try
+       the lease every ``poll_s``.
+    3. On taking the lease: stop following, read the stream's last sequence, apply every
+       message up to it directly, then build a `Sequencer` over the replica's engine and a
+       `JetStreamJournal` expecting that last sequence, and serve `submit` requests. The new
+       leader continues from the last acknowledged batch: everything acknowledged is in the
+       stream, and the stream is all it applied.
+    4. Renew the lease every ``renew_s``. Step down when a renewal is refused (another node
+       took it), when none succeeded for ``lease_ttl_s``, or when the sequencer fails (a fenced
+       append: someone else leads). A clean step-down keeps the engine (it equals the stream);
+       after a failure the engine may hold applied commands the stream refused, so it is thrown
+       away and rebuilt from the stream. Either way the node goes back to 2.
+
+Invariants
+    - The engine is touched by one thread at a time: the loop (as a replica) or the
+      sequencer's writer (as leader), never both; the follower is stopped before the sequencer
+      starts and the sequencer stopped before following resumes.
+    - A node never appends without the fence: `JetStreamJournal` expects the stream sequence the
+      node's replica last applied.
+    - Status (``<prefix>.node.<name>.status``, request/reply): role, seqs, checkpoint hashes,
+      how many times it took the lease and when it last did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
+
+from perpetua.core.engine import Engine
+from perpetua.sequencer import Sequencer, SequencerConfig, default_engine
+from perpetua.transport.journal import JetStreamJournal
+from perpetua.transport.lease import TTL_S, Lease
+from perpetua.transport.replica import Replica, StreamFollower, fetch_into, last_stream_seq
+from perpetua.transport.stream import ClusterNames, ensure_stream
+from perpetua.transport.submit import SubmitServer
+
+__all__ = ["CLUSTER_SEQUENCER_CONFIG", "NodeConfig", "SequencerNode", "connect", "ensure_bucket"]
+
+_log = logging.getLogger(__name__)
+
+RENEW_S: Final = 0.4
+POLL_S: Final = 0.1
+CHECKPOINT_EVERY: Final = 1_000
+JS_TIMEOUT_S: Final = 2.0
+RECONNECT_WAIT_S: Final = 0.2
+# Snapshots are not taken by the leader in cluster mode (the stream is the journal and each
+# replica rebuilds from it; docs/cluster.md says what is left).
+CLUSTER_SEQUENCER_CONFIG: Final = SequencerConfig(
+    snapshot_interval_commands=0, snapshot_on_stop=False
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str
+    servers: tuple[str, ...]
+    names: ClusterNames = ClusterNames()
+    replicas: int = 1
+    lease_ttl_s: float = TTL_S
+    renew_s: float = RENEW_S
+    poll_s: float = POLL_S
+    checkpoint_every: int = CHECKPOINT_EVERY
+    sequencer: SequencerConfig = field(default=CLUSTER_SEQUENCER_CONFIG)
+
+
+async def connect(servers: tuple[str, ...], name: str) -> Client:
+    """A NATS connection that reconnects forever (to any server of the list)."""
+    return await nats.connect(
+        list(servers),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=RECONNECT_WAIT_S,
+        allow_reconnect=True,
+        connect_timeout=2,
+    )
+
+
+async def ensure_bucket(js: JetStreamContext, bucket: str, replicas: int) -> KeyValue:
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=bucket, history=1, replicas=replicas, storage=StorageType.FILE)
+        )
+
+
+class SequencerNode:
+    """One sequencer of a cluster; ``await run(stopping)`` until ``stopping`` is set."""
+
+    def __init__(
+        self, config: NodeConfig, engine_factory: Callable[[], Engine] = default_engine
+    ) -> None:
+        self.config = config
+        self._engine_factory = engine_factory
+        self.role = "starting"
+        self.replica = self._fresh_replica()
+        self.leader_count = 0
+        self.leader_since_unix_ms = 0
+        self.sequencer: Sequencer | None = None
+        self.journal: JetStreamJournal | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    def _fresh_replica(self) -> Replica:
+        return Replica(self._engine_factory(), checkpoint_every=self.config.checkpoint_every)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        config = self.config
+        nc = await connect(config.servers, f"sequencer-{config.name}")
+        self._nc = nc
+        js = nc.jetstream(timeout=JS_TIMEOUT_S)
+        self._js = js
+        try:
+            await ensure_stream(js, config.names, config.replicas)
+            lease = Lease(
+                await ensure_bucket(js, config.names.lease_bucket, config.replicas),
+                config.name,
+                config.lease_ttl_s,
+            )
+            status = await nc.subscribe(config.names.status_subject(config.name), cb=self._status)
+            while not stopping.is_set():  # bounded by stopping
+                if not await self._stand_by(js, lease, stopping):
+                    break
+                if not await self._lead(nc, js, lease, stopping):
+                    _log.warning("%s: rebuilding the engine from the stream", config.name)
+                    self.replica = self._fresh_replica()
+            await status.unsubscribe()
+            await lease.release()
+        finally:
+            self.role = "stopped"
+            await nc.close()
+
+    async def _stand_by(self, js: JetStreamContext, lease: Lease, stopping: asyncio.Event) -> bool:
+        """Follow the stream until this node holds the lease (True) or stops (False)."""
+        self.role = "standby"
+        follower = StreamFollower(js, self.config.names, self.replica)
+        await follower.start()
+        try:
+            while not stopping.is_set():  # bounded by stopping
+                if follower.failure is not None:
+                    raise follower.failure
+                try:
+                    if await lease.try_acquire():
+                        return True
+                except (TimeoutError, nats.errors.Error) as error:
+                    _log.info("%s: lease unreachable: %r", self.config.name, error)
+                await _wait(stopping, self.config.poll_s)
+            return False
+        finally:
+            await follower.stop()
+
+    async def _lead(
+        self, nc: Client, js: JetStreamContext, lease: Lease, stopping: asyncio.Event
+    ) -> bool:
+        """Lead until deposed or stopped; False if the engine must be rebuilt."""
+        config = self.config
+        replica = self.replica
+        await fetch_into(js, config.names, replica, await last_stream_seq(js, config.names))
+        journal = JetStreamJournal(
+            asyncio.get_running_loop(), js, config.names,
+            next_seq=replica.applied_seq + 1, last_stream_seq=replica.stream_seq,
+        )  # fmt: skip
+        sequencer = Sequencer(replica.engine, journal, config=config.sequencer)
+        self.sequencer, self.journal = sequencer, journal
+        sequencer.start()
+        server = SubmitServer(nc, config.names.submit_subject, sequencer)
+        await server.start()
+        self.role = "leader"
+        self.leader_count += 1
+        self.leader_since_unix_ms = time.time_ns() // 1_000_000
+        _log.warning(
+            "%s: leading from seq %d (stream message %d)",
+            config.name, replica.applied_seq, replica.stream_seq,
+        )  # fmt: skip
+        renewed_at = time.monotonic()
+        try:
+            while not stopping.is_set() and sequencer.failure is None:  # bounded by stopping
+                await _wait(stopping, config.renew_s)
+                try:
+                    if not await lease.renew():
+                        _log.warning("%s: lease taken by another node: stepping down", config.name)
+                        break
+                    renewed_at = time.monotonic()
+                except (TimeoutError, nats.errors.Error) as error:
+                    if time.monotonic() - renewed_at > config.lease_ttl_s:
+                        _log.warning("%s: lease not renewed in time (%r)", config.name, error)
+                        break
+        finally:
+            self.role = "stepping-down"
+            await server.stop()
+            await asyncio.get_running_loop().run_in_executor(None, sequencer.stop)
+            self.sequencer = None
+        if sequencer.failure is not None:
+            return False
+        replica.applied_seq = journal.durable_seq
+        replica.stream_seq = journal.last_stream_seq
+        return True
+
+    async def _status(self, message: Msg) -> None:
+        await message.respond(msgspec.msgpack.encode(self.status()))
+
+    def status(self) -> dict[str, Any]:
+        sequencer = self.sequencer
+        durable = sequencer.stats().durable_seq if sequencer is not None else None
+        return {
+            "node": self.config.name,
+            "role": self.role,
+            "applied_seq": durable if durable is not None else self.replica.applied_seq,
+            "stream_seq": (
+                self.journal.last_stream_seq
+                if sequencer is not None and self.journal is not None
+                else self.replica.stream_seq
+            ),
+            "checkpoints": list(self.replica.checkpoints.items()),
+            "leader_count": self.leader_count,
+            "leader_since_unix_ms": self.leader_since_unix_ms,
+        }
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout_s)

@@ -1,0 +1,179 @@
+"""`Replica`: an engine that applies the journal stream, message by message, exactly once; and
+`StreamFollower`, which feeds it from JetStream.
+
+Standby sequencers, gateways and projectors all hold a replica: the same records in the same
+order give the same events and the same ``state_hash()`` on every node (the core is
+deterministic), so a standby's state equals the leader's at every message boundary and a
+gateway builds its views from the events its replica derives.
+
+Invariants
+    - Stream sequences are applied consecutively (``stream_seq`` + 1 each message) and record
+      seqs consecutively (``applied_seq`` + 1 each record): a gap or a repeat is a programmer
+      error (the stream is fenced, `journal`), never skipped silently.
+    - Only one thread applies at a time (the follower's loop, or the caller while no follower
+      runs).
+    - ``checkpoints`` holds ``(seq, state_hash)`` at message boundaries, one per
+      ``checkpoint_every`` seqs (0: none), the newest ``CHECKPOINTS_KEPT``: what operators and
+      tests compare across nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Final
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from perpetua.core.engine import Engine
+from perpetua.core.invariant import invariant
+from perpetua.sequencer import Applied, decode_command
+from perpetua.transport.stream import ClusterNames, decode_batch
+
+__all__ = ["CHECKPOINTS_KEPT", "Replica", "StreamFollower", "fetch_into", "last_stream_seq"]
+
+CHECKPOINTS_KEPT: Final = 256
+CATCH_UP_POLL_S: Final = 0.01
+AppliedCallback = Callable[[list[Applied]], None]
+
+
+class Replica:
+    """An engine plus how far into the stream it is."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        applied_seq: int = 0,
+        stream_seq: int = 0,
+        checkpoint_every: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.applied_seq = applied_seq
+        self.stream_seq = stream_seq
+        self.checkpoint_every = checkpoint_every
+        self.checkpoints: collections.OrderedDict[int, str] = collections.OrderedDict()
+
+    def apply_message(self, stream_seq: int, data: bytes) -> list[Applied]:
+        """Apply one stream message; the Applied records it held, in seq order."""
+        invariant(
+            stream_seq == self.stream_seq + 1,
+            f"stream message {stream_seq} where {self.stream_seq + 1} was due",
+        )
+        applied: list[Applied] = []
+        apply = self.engine.apply
+        expected = self.applied_seq + 1
+        for seq, payload in decode_batch(data):
+            invariant(seq == expected, f"record seq {seq} where {expected} was due")
+            command = decode_command(payload)
+            applied.append(Applied(seq, command.ts_ns, command, apply(command)))
+            expected = seq + 1
+        before = self.applied_seq
+        self.applied_seq = expected - 1
+        self.stream_seq = stream_seq
+        every = self.checkpoint_every
+        if every and self.applied_seq // every != before // every:
+            self.checkpoints[self.applied_seq] = self.engine.state_hash()
+            while len(self.checkpoints) > CHECKPOINTS_KEPT:
+                self.checkpoints.popitem(last=False)
+        return applied
+
+
+async def last_stream_seq(js: JetStreamContext, names: ClusterNames) -> int:
+    info = await js.stream_info(names.stream)
+    return int(info.state.last_seq)
+
+
+class StreamFollower:
+    """Applies every new stream message to a replica on the loop it was started on."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        names: ClusterNames,
+        replica: Replica,
+        on_applied: AppliedCallback | None = None,
+    ) -> None:
+        self._js = js
+        self._names = names
+        self.replica = replica
+        self._on_applied = on_applied
+        self._subscription: Subscription | None = None
+        self._advanced = asyncio.Condition()
+        self.failure: BaseException | None = None
+
+    async def start(self) -> None:
+        start = self.replica.stream_seq + 1
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+        self._subscription = await self._js.subscribe(
+            self._names.subject,
+            stream=self._names.stream,
+            ordered_consumer=True,
+            config=config,
+            cb=self._on_message,
+            idle_heartbeat=1.0,
+        )
+
+    async def _on_message(self, message: Msg) -> None:
+        if self.failure is not None:
+            return
+        stream_seq = int(message.metadata.sequence.stream)
+        if stream_seq <= self.replica.stream_seq:
+            return  # the ordered consumer re-delivers after a reset: already applied
+        try:
+            applied = self.replica.apply_message(stream_seq, message.data)
+            if self._on_applied is not None and applied:
+                self._on_applied(applied)
+        except BaseException as error:  # a gap or an engine crash: this replica is unusable
+            self.failure = error
+            raise
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def wait_for(self, stream_seq: int, timeout_s: float) -> bool:
+        """Wait until the replica applied stream message ``stream_seq``; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        async with self._advanced:
+            while self.replica.stream_seq < stream_seq:  # bounded by the deadline
+                left = deadline - time.monotonic()
+                if left <= 0 or self.failure is not None:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._advanced.wait(), min(left, 0.5))
+        return True
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        """Wait until the replica applied the stream's last message as of now."""
+        return await self.wait_for(await last_stream_seq(self._js, self._names), timeout_s)
+
+    async def stop(self) -> None:
+        subscription = self._subscription
+        self._subscription = None
+        if subscription is not None:
+            with contextlib.suppress(nats.errors.Error):  # a closed connection: nothing to stop
+                await subscription.unsubscribe()
+
+
+async def fetch_into(
+    js: JetStreamContext, names: ClusterNames, replica: Replica, until_stream_seq: int
+) -> list[Applied]:
+    """Apply stream messages after the replica's up to ``until_stream_seq`` by direct reads
+    (a leader-to-be catching up with no follower running)."""
+    applied: list[Applied] = []
+    while replica.stream_seq < until_stream_seq:  # bounded: stream_seq grows each pass
+        try:
+            message = await js.get_msg(names.stream, seq=replica.stream_seq + 1)
+        except NotFoundError:
+            invariant(False, f"stream message {replica.stream_seq + 1} missing")
+            raise
+        invariant(message.data is not None, "stream message without data")
+        applied.extend(replica.apply_message(replica.stream_seq + 1, message.data or b""))
+    return applied

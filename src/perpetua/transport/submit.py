@@ -1,0 +1,159 @@
+"""Commands from gateways to the leader over NATS request/reply.
+
+Request: MessagePack ``[key, command payload]`` on ``<prefix>.submit``, where ``key`` is the
+submitter's idempotency key and the payload is ``sequencer.codec.encode_command(cmd)`` (``ts_ns``
+0: the leader stamps it). Only the leader subscribes (queue group ``sequencers``).
+Reply: ``[code, seq, ts_ns, message]``.
+
+Codes and what the submitter may conclude
+    0 ``OK``            durable at ``seq`` (JetStream acknowledged its batch).
+    1 ``OVERLOADED``    refused for load (503), not applied.
+    2 ``INVALID``       refused: cannot be journaled, not applied.
+    3 ``UNKNOWN``       the leader failed or was deposed after taking it: it may or may not be in
+                        the stream. The gateway says so to its client (never retries it: a
+                        retry could apply it twice).
+    4 ``NOT_ADMITTED``  the leader was stopping and did not take it: not applied, safe to retry.
+No reply at all (``NoRespondersError``: no leader right now) is also safe to retry; a timeout
+after the request left is ``UNKNOWN``.
+
+Idempotency: the leader remembers the reply of the last ``IDEMPOTENCY_KEYS_MAX`` keys (and
+answers a repeated key with the first command's outcome, never applying it again); the memory is
+the leader's own, so it does not survive a failover, which is why ``UNKNOWN`` is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from typing import Final
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from perpetua.sequencer import (
+    CommandInvalid,
+    Overloaded,
+    Result,
+    Sequencer,
+    SequencerError,
+    SequencerStopped,
+    decode_command,
+)
+
+__all__ = [
+    "INVALID",
+    "NOT_ADMITTED",
+    "OK",
+    "OVERLOADED",
+    "UNKNOWN",
+    "SubmitServer",
+    "decode_reply",
+    "decode_request",
+    "encode_reply",
+    "encode_request",
+]
+
+OK: Final = 0
+OVERLOADED: Final = 1
+INVALID: Final = 2
+UNKNOWN: Final = 3
+NOT_ADMITTED: Final = 4
+QUEUE_GROUP: Final = "sequencers"
+IDEMPOTENCY_KEYS_MAX: Final = 100_000
+
+Reply = tuple[int, int, int, str]
+_encoder: Final = msgspec.msgpack.Encoder()
+_request_decoder: Final = msgspec.msgpack.Decoder(tuple[str, bytes])
+_reply_decoder: Final = msgspec.msgpack.Decoder(tuple[int, int, int, str])
+
+
+def encode_request(key: str, payload: bytes) -> bytes:
+    return _encoder.encode((key, payload))
+
+
+def decode_request(data: bytes) -> tuple[str, bytes]:
+    return _request_decoder.decode(data)
+
+
+def encode_reply(reply: Reply) -> bytes:
+    return _encoder.encode(reply)
+
+
+def decode_reply(data: bytes) -> Reply:
+    return _reply_decoder.decode(data)
+
+
+class SubmitServer:
+    """The leader's side: takes requests, submits them, replies once durable."""
+
+    def __init__(self, nc: Client, subject: str, sequencer: Sequencer) -> None:
+        self._nc = nc
+        self._subject = subject
+        self._sequencer = sequencer
+        self._subscription: Subscription | None = None
+        self._replies: collections.OrderedDict[str, asyncio.Future[bytes]] = (
+            collections.OrderedDict()
+        )
+        self.served = 0
+        self.repeated = 0
+
+    async def start(self) -> None:
+        self._subscription = await self._nc.subscribe(
+            self._subject, queue=QUEUE_GROUP, cb=self._on_request
+        )
+
+    async def stop(self) -> None:
+        """Stop taking requests (those already taken are answered as they settle)."""
+        subscription = self._subscription
+        self._subscription = None
+        if subscription is not None:
+            with contextlib.suppress(nats.errors.Error):  # a closed connection: nothing to stop
+                await subscription.unsubscribe()
+
+    async def _on_request(self, message: Msg) -> None:
+        # Replies are sent from a task: the subscription's callback returns at once, so
+        # requests keep flowing into the sequencer while earlier ones wait for their batch.
+        asyncio.get_running_loop().create_task(self._serve(message))
+
+    async def _serve(self, message: Msg) -> None:
+        try:
+            key, payload = decode_request(message.data)
+        except msgspec.DecodeError as error:
+            await message.respond(encode_reply((INVALID, 0, 0, f"bad request: {error}")))
+            return
+        known = self._replies.get(key)
+        if known is not None:
+            self.repeated += 1
+            await message.respond(await asyncio.shield(known))
+            return
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._replies[key] = future
+        if len(self._replies) > IDEMPOTENCY_KEYS_MAX:
+            self._replies.popitem(last=False)
+        reply = encode_reply(await self._submit(payload))
+        future.set_result(reply)
+        self.served += 1
+        await message.respond(reply)
+
+    async def _submit(self, payload: bytes) -> Reply:
+        try:
+            command = decode_command(payload)
+        except Exception as error:  # noqa: BLE001 - the codec's refusal, said to the submitter
+            return (INVALID, 0, 0, f"undecodable command: {error}")
+        try:
+            pending = self._sequencer.submit(command)
+        except Overloaded as error:
+            return (OVERLOADED, 0, 0, str(error))
+        except SequencerStopped as error:
+            return (NOT_ADMITTED, 0, 0, str(error))
+        try:
+            result: Result = await pending  # type: ignore[misc]
+        except CommandInvalid as error:
+            return (INVALID, 0, 0, str(error))
+        except SequencerError as error:
+            return (UNKNOWN, 0, 0, f"leader failed with the command in flight: {error}")
+        return (OK, result.seq, result.ts_ns, "")
