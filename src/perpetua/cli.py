@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
+        "--cluster",
+        type=Path,
+        default=None,
+        help="run one process of a cluster (role sequencer, gateway or projector) from this"
+        " TOML file (docs/cluster.md); the other options do not apply",
+    )
+    sub.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -239,6 +246,15 @@ def _run_server(args: argparse.Namespace) -> int:
     from perpetua.runtime import ConfigError, run
 
     print(f"perpetua run: {corebuild.describe()}", file=sys.stderr)
+    if args.cluster is not None:
+        from perpetua.runtime.cluster import run_cluster
+        from perpetua.runtime.cluster_config import load_cluster_config
+
+        try:
+            return run_cluster(load_cluster_config(args.cluster))
+        except ConfigError as error:
+            print(f"perpetua run: {error}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         return run(run_config(args))
     except ConfigError as error:

@@ -36,7 +36,6 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import APIError, NoStreamResponseError
 
-from perpetua.core.invariant import fail
 from perpetua.sequencer.journal import JournalFailedError
 from perpetua.transport.stream import BATCH_BYTES_MAX, ClusterNames, encode_batch
 
@@ -111,7 +110,7 @@ class JetStreamJournal:
         while index < len(records):  # bounded: index grows by one each pass
             seq, payload = records[index]
             if seq != expected:
-                fail(f"journal append of seq {seq}, expected {expected}")
+                raise RuntimeError(f"journal append of seq {seq}, expected {expected}")
             size = len(payload) + RECORD_OVERHEAD_BYTES
             if self._buffer and self._buffer_bytes + size > self._batch_bytes_max:
                 break
@@ -194,4 +193,4 @@ class JetStreamJournal:
                 "the JetStream journal failed earlier; rebuild from the stream"
             )
         if self._closed:
-            fail("JetStream journal used after close")
+            raise RuntimeError("JetStream journal used after close")

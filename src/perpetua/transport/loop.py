@@ -2,8 +2,8 @@
 
 Invariants
     - `LoopThread.call` runs a coroutine on the loop and waits for it from another thread; it
-      must never be called from the loop's own thread (it would wait for itself), which is an
-      `invariant` failure, not a hang.
+      must never be called from the loop's own thread (it would wait for itself), which raises
+      RuntimeError, not a hang.
     - ``stop()`` stops the loop and joins the thread; idempotent.
 """
 
@@ -13,8 +13,6 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
-
-from perpetua.core.invariant import invariant
 
 __all__ = ["LoopThread"]
 
@@ -36,7 +34,8 @@ class LoopThread:
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
         """Run ``coroutine`` on the loop; its result, or its exception, here."""
-        invariant(threading.current_thread() is not self._thread, "LoopThread.call on its loop")
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("LoopThread.call on its own loop would wait for itself")
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
 
     def stop(self) -> None:

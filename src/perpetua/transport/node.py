@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -44,8 +43,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
-from perpetua.core.engine import Engine
 from perpetua.sequencer import Sequencer, SequencerConfig, default_engine
+from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.journal import JetStreamJournal
 from perpetua.transport.lease import TTL_S, Lease
 from perpetua.transport.replica import Replica, StreamFollower, fetch_into, last_stream_seq
@@ -105,9 +104,7 @@ async def ensure_bucket(js: JetStreamContext, bucket: str, replicas: int) -> Key
 class SequencerNode:
     """One sequencer of a cluster; ``await run(stopping)`` until ``stopping`` is set."""
 
-    def __init__(
-        self, config: NodeConfig, engine_factory: Callable[[], Engine] = default_engine
-    ) -> None:
+    def __init__(self, config: NodeConfig, engine_factory: EngineFactory = default_engine) -> None:
         self.config = config
         self._engine_factory = engine_factory
         self.role = "starting"

@@ -1,5 +1,5 @@
-"""`Replica`: an engine that applies the journal stream, message by message, exactly once; and
-`StreamFollower`, which feeds it from JetStream.
+"""`StreamFollower`: feeds a `sequencer.replica.Replica` from the JetStream journal stream, live,
+and `fetch_into`, which catches one up by direct reads.
 
 Standby sequencers, gateways and projectors all hold a replica: the same records in the same
 order give the same events and the same ``state_hash()`` on every node (the core is
@@ -20,7 +20,6 @@ Invariants
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
 from collections.abc import Callable
@@ -33,58 +32,14 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from perpetua.core.engine import Engine
-from perpetua.core.invariant import invariant
-from perpetua.sequencer import Applied, decode_command
+from perpetua.sequencer import Applied
+from perpetua.sequencer.replica import Replica
 from perpetua.transport.stream import ClusterNames, decode_batch
 
-__all__ = ["CHECKPOINTS_KEPT", "Replica", "StreamFollower", "fetch_into", "last_stream_seq"]
+__all__ = ["Replica", "StreamFollower", "fetch_into", "last_stream_seq"]
 
-CHECKPOINTS_KEPT: Final = 256
 CATCH_UP_POLL_S: Final = 0.01
 AppliedCallback = Callable[[list[Applied]], None]
-
-
-class Replica:
-    """An engine plus how far into the stream it is."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        applied_seq: int = 0,
-        stream_seq: int = 0,
-        checkpoint_every: int = 0,
-    ) -> None:
-        self.engine = engine
-        self.applied_seq = applied_seq
-        self.stream_seq = stream_seq
-        self.checkpoint_every = checkpoint_every
-        self.checkpoints: collections.OrderedDict[int, str] = collections.OrderedDict()
-
-    def apply_message(self, stream_seq: int, data: bytes) -> list[Applied]:
-        """Apply one stream message; the Applied records it held, in seq order."""
-        invariant(
-            stream_seq == self.stream_seq + 1,
-            f"stream message {stream_seq} where {self.stream_seq + 1} was due",
-        )
-        applied: list[Applied] = []
-        apply = self.engine.apply
-        expected = self.applied_seq + 1
-        for seq, payload in decode_batch(data):
-            invariant(seq == expected, f"record seq {seq} where {expected} was due")
-            command = decode_command(payload)
-            applied.append(Applied(seq, command.ts_ns, command, apply(command)))
-            expected = seq + 1
-        before = self.applied_seq
-        self.applied_seq = expected - 1
-        self.stream_seq = stream_seq
-        every = self.checkpoint_every
-        if every and self.applied_seq // every != before // every:
-            self.checkpoints[self.applied_seq] = self.engine.state_hash()
-            while len(self.checkpoints) > CHECKPOINTS_KEPT:
-                self.checkpoints.popitem(last=False)
-        return applied
 
 
 async def last_stream_seq(js: JetStreamContext, names: ClusterNames) -> int:
@@ -129,7 +84,7 @@ class StreamFollower:
         if stream_seq <= self.replica.stream_seq:
             return  # the ordered consumer re-delivers after a reset: already applied
         try:
-            applied = self.replica.apply_message(stream_seq, message.data)
+            applied = self.replica.apply_message(stream_seq, decode_batch(message.data))
             if self._on_applied is not None and applied:
                 self._on_applied(applied)
         except BaseException as error:  # a gap or an engine crash: this replica is unusable
@@ -172,8 +127,7 @@ async def fetch_into(
         try:
             message = await js.get_msg(names.stream, seq=replica.stream_seq + 1)
         except NotFoundError:
-            invariant(False, f"stream message {replica.stream_seq + 1} missing")
-            raise
-        invariant(message.data is not None, "stream message without data")
-        applied.extend(replica.apply_message(replica.stream_seq + 1, message.data or b""))
+            raise RuntimeError(f"stream message {replica.stream_seq + 1} missing") from None
+        records = decode_batch(message.data or b"")
+        applied.extend(replica.apply_message(replica.stream_seq + 1, records))
     return applied

@@ -50,6 +50,7 @@ __all__ = [
     "OK",
     "OVERLOADED",
     "UNKNOWN",
+    "SubmitClient",
     "SubmitServer",
     "decode_reply",
     "decode_request",
@@ -157,3 +158,50 @@ class SubmitServer:
         except SequencerError as error:
             return (UNKNOWN, 0, 0, f"leader failed with the command in flight: {error}")
         return (OK, result.seq, result.ts_ns, "")
+
+
+NO_LEADER_WAIT_S: Final = 8.0  # how long a submitter waits for a leader to appear
+REQUEST_TIMEOUT_S: Final = 10.0  # one request, its batch's replication included
+NO_LEADER_PAUSE_S: Final = 0.05
+
+
+class SubmitClient:
+    """The submitter's side: ``await submit(key, payload)`` -> a reply (see the codes above).
+
+    No leader (no responder) and ``NOT_ADMITTED`` are retried for up to ``no_leader_wait_s``:
+    the command was applied nowhere. A timeout after the request left becomes ``UNKNOWN``."""
+
+    def __init__(
+        self,
+        nc: Client,
+        subject: str,
+        no_leader_wait_s: float = NO_LEADER_WAIT_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        self._nc = nc
+        self._subject = subject
+        self._no_leader_wait_s = no_leader_wait_s
+        self._request_timeout_s = request_timeout_s
+        self.retries = 0
+
+    async def submit(self, key: str, payload: bytes) -> Reply:
+        request = encode_request(key, payload)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._no_leader_wait_s
+        while True:  # bounded by the deadline
+            try:
+                message = await self._nc.request(
+                    self._subject, request, timeout=self._request_timeout_s
+                )
+            except nats.errors.NoRespondersError:
+                reply: Reply = (NOT_ADMITTED, 0, 0, "no leader")
+            except nats.errors.TimeoutError:
+                return (UNKNOWN, 0, 0, "the leader did not answer in time")
+            except nats.errors.Error as error:  # the connection failed: it may have left
+                return (UNKNOWN, 0, 0, f"connection failed with the request out: {error!r}")
+            else:
+                reply = decode_reply(message.data)
+            if reply[0] != NOT_ADMITTED or loop.time() >= deadline:
+                return reply
+            self.retries += 1
+            await asyncio.sleep(NO_LEADER_PAUSE_S)

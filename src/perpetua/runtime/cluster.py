@@ -1,0 +1,75 @@
+"""``perpetua run --cluster cluster.toml``: one process of a cluster, by its role.
+
+The same parts as the embedded venue (`venue`), wired differently:
+    sequencer  a `transport.node.SequencerNode`: a standby replica until it takes the lease,
+               then the `Sequencer` over a `JetStreamJournal` (the stream is the journal).
+    gateway    `gateway.create_app` over a `ClusterCommandPort` (commands to the leader over
+               NATS request/reply; batches from its own replica of the stream), read models on
+               PostgreSQL; several gateways share a port with SO_REUSEPORT.
+    projector  the read-model `Projector` fed by a replica of the stream, its offset stored in
+               the same transaction as the rows it writes.
+Each role runs until SIGINT or SIGTERM and then stops cleanly (a leader releases its lease, so a
+standby takes over at once).
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from perpetua.runtime.cluster_config import ClusterConfig
+from perpetua.transport.node import NodeConfig, SequencerNode
+from perpetua.transport.stream import ClusterNames
+
+__all__ = ["run_cluster", "sequencer_node"]
+
+log = logging.getLogger("perpetua.cluster")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def sequencer_node(config: ClusterConfig) -> SequencerNode:
+    return SequencerNode(
+        NodeConfig(
+            name=config.name,
+            servers=config.servers,
+            names=ClusterNames(config.prefix),
+            replicas=config.replicas,
+            lease_ttl_s=config.lease_ttl_s,
+        )
+    )
+
+
+async def _until_signalled(run: "asyncio.Future[None] | None" = None) -> asyncio.Event:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stopping.set)
+    return stopping
+
+
+async def _sequencer(config: ClusterConfig) -> None:
+    stopping = await _until_signalled()
+    await sequencer_node(config).run(stopping)
+
+
+def run_cluster(config: ClusterConfig) -> int:
+    _logging(config.server.log_level)
+    if config.role == "sequencer":
+        asyncio.run(_sequencer(config))
+    elif config.role == "gateway":
+        from perpetua.runtime.cluster_gateway import run_gateway
+
+        run_gateway(config)
+    else:
+        from perpetua.runtime.cluster_projector import run_projector
+
+        asyncio.run(run_projector(config))
+    log.info("%s %s stopped cleanly", config.role, config.name)
+    return 0

@@ -1,0 +1,93 @@
+"""``ClusterConfig``: one process of a cluster, read from ``cluster.toml``
+(``perpetua run --cluster cluster.toml``). Unknown keys are errors, as in `config`.
+
+The file's shape::
+
+    role = "sequencer"             # sequencer | gateway | projector
+    name = "s1"                    # this process's name, unique in the cluster
+    servers = ["nats://127.0.0.1:4222"]   # any NATS servers of the cluster
+    prefix = "perpetua"            # stream, buckets and subjects are named after it
+    replicas = 3                   # the journal stream's and buckets' replicas (1 locally)
+    lease_ttl_s = 2.0              # sequencer: how long a silent leader keeps the lease
+    data_dir = "data"              # gateway: the order-id key (copy it to every gateway)
+    database_url = ""              # gateway, projector: the read models (PostgreSQL)
+    operator_key = ""
+
+    [server]                       # gateway: as in the venue config; reuse_port lets several
+    host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
+    port = 8000
+    reuse_port = true
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from perpetua.runtime.config import ConfigError
+
+__all__ = ["ROLES", "ClusterConfig", "ClusterServerConfig", "load_cluster_config"]
+
+ROLES: Final = ("sequencer", "gateway", "projector")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    reuse_port: bool = True
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    role: str
+    name: str
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    prefix: str = "perpetua"
+    replicas: int = 1
+    lease_ttl_s: float = 2.0
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    operator_key: str = ""
+    server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
+
+
+_TOP: Final = {
+    "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
+    "lease_ttl_s": (int, float), "data_dir": str, "database_url": str, "operator_key": str,
+    "server": dict,
+}  # fmt: skip
+_SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
+
+
+def _check(table: dict[str, Any], known: dict[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where}{key}: unknown key")
+        expected = known[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}{key}: wrong type {type(value).__name__}")
+
+
+def load_cluster_config(path: Path | str) -> ClusterConfig:
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: {error}") from None
+    _check(raw, _TOP, "")
+    server_raw = raw.pop("server", {})
+    _check(server_raw, _SERVER, "server.")
+    role = raw.get("role", "")
+    if role not in ROLES:
+        raise ConfigError(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
+    if not raw.get("name"):
+        raise ConfigError("name: required (unique per process of the cluster)")
+    servers = tuple(raw.pop("servers", ["nats://127.0.0.1:4222"]))
+    if not servers or not all(isinstance(s, str) and s for s in servers):
+        raise ConfigError("servers: a non-empty list of NATS URLs")
+    if raw.get("replicas", 1) not in (1, 3, 5):
+        raise ConfigError("replicas: 1, 3 or 5")
+    if "data_dir" in raw:
+        raw["data_dir"] = Path(raw["data_dir"])
+    return ClusterConfig(servers=servers, server=ClusterServerConfig(**server_raw), **raw)

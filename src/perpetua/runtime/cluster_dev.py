@@ -1,0 +1,154 @@
+"""A whole cluster on one machine, for development (`make cluster`), tests and benchmarks:
+``nats-server`` nodes (`natsd`), and ``perpetua run --cluster`` processes by role, each with its
+own ``cluster.toml`` under ``root``.
+
+Invariants
+    - Every process it starts is its own session (``kill -9`` reaches it alone) and is stopped
+      by ``stop()``: SIGTERM (a clean stop: a leader releases its lease), then SIGKILL after
+      ``STOP_TIMEOUT_S``.
+    - Ports are free loopback ports chosen at start; the gateway processes share one port
+      (SO_REUSEPORT) unless ``reuse_port`` is False.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import nats
+from nats.aio.client import Client
+
+from perpetua.runtime.natsd import NatsCluster, free_port
+from perpetua.transport.stream import ClusterNames
+
+__all__ = ["DevCluster", "Proc", "node_status"]
+
+STOP_TIMEOUT_S: Final = 15.0
+STATUS_TIMEOUT_S: Final = 0.5
+
+
+@dataclass(slots=True)
+class Proc:
+    role: str
+    name: str
+    config: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass(slots=True)
+class DevCluster:
+    root: Path
+    nats_nodes: int = 3
+    prefix: str = "perpetua"
+    database_url: str = ""
+    gateway_port: int = 0
+    reuse_port: bool = True
+    nats: NatsCluster = field(init=False)
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.nats = NatsCluster(self.root / "nats", self.nats_nodes)
+        if not self.gateway_port:
+            self.gateway_port = free_port()
+
+    @property
+    def names(self) -> ClusterNames:
+        return ClusterNames(self.prefix)
+
+    @property
+    def replicas(self) -> int:
+        return 3 if self.nats_nodes >= 3 else 1
+
+    def start_nats(self) -> None:
+        self.nats.start()
+        self.nats.ready()
+
+    def add(self, role: str, name: str, port: int | None = None) -> Proc:
+        """Write ``name``'s cluster.toml (not started)."""
+        directory = self.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        servers = ", ".join(f'"{url}"' for url in self.nats.urls)
+        lines = [
+            f'role = "{role}"',
+            f'name = "{name}"',
+            f"servers = [{servers}]",
+            f'prefix = "{self.prefix}"',
+            f"replicas = {self.replicas}",
+            f'data_dir = "{self.root / "shared"}"',
+            f'database_url = "{self.database_url}"',
+            'operator_key = "dev-operator-key"',
+            "[server]",
+            f"port = {port if port is not None else self.gateway_port}",
+            f"reuse_port = {'true' if self.reuse_port else 'false'}",
+            'log_level = "warning"',
+        ]
+        config = directory / "cluster.toml"
+        config.write_text("\n".join(lines) + "\n")
+        proc = Proc(role, name, config, directory / "process.log")
+        self.procs[name] = proc
+        return proc
+
+    def start(self, name: str) -> Proc:
+        proc = self.procs[name]
+        if proc.alive:
+            return proc
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        with proc.log.open("ab") as log:
+            proc.process = subprocess.Popen(
+                [sys.executable, "-m", "perpetua.cli", "run", "--cluster", str(proc.config)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+        return proc
+
+    def kill(self, name: str) -> None:
+        """kill -9."""
+        proc = self.procs[name]
+        if proc.process is not None and proc.alive:
+            proc.process.send_signal(signal.SIGKILL)
+            proc.process.wait(STOP_TIMEOUT_S)
+
+    def terminate(self, name: str) -> int | None:
+        proc = self.procs[name]
+        process = proc.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_TIMEOUT_S)
+        return process.returncode
+
+    def stop(self) -> dict[str, int | None]:
+        """Every process (gateways, projector, sequencers), then the NATS servers."""
+        order = sorted(self.procs, key=lambda n: {"gateway": 0, "projector": 1}.get(
+            self.procs[n].role, 2))  # fmt: skip
+        codes = {name: self.terminate(name) for name in order}
+        self.nats.stop()
+        return codes
+
+
+async def node_status(nc: Client, names: ClusterNames, node: str) -> dict[str, Any] | None:
+    """A sequencer's status (`transport.node`), None if it does not answer."""
+    try:
+        reply = await nc.request(names.status_subject(node), b"", timeout=STATUS_TIMEOUT_S)
+    except (TimeoutError, nats.errors.Error):
+        return None
+    status: dict[str, Any] = msgspec.msgpack.decode(reply.data)
+    return status
