@@ -138,6 +138,20 @@ PINNED_SCHEMA = [
     ("WalletTransfer", ("ts_ns", "account", "to_account", "currency", "amount", "transfer_id")),
     ("PublishAnnouncement", ("ts_ns", "title", "content", "link", "urgent")),
     ("WithdrawAnnouncement", ("ts_ns", "announcement_id")),
+    (
+        "SetAccountRestriction",
+        (
+            "ts_ns",
+            "account",
+            "trading",
+            "products_denied",
+            "deposits",
+            "withdrawals",
+            "cause",
+            "text",
+        ),
+    ),
+    ("LiquidateAccount", ("ts_ns", "account", "band_ppm", "text")),
 ]
 
 

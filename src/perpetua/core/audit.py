@@ -11,7 +11,7 @@ its position's side, and nothing else is; isolated and single-market cross thres
 ones recomputed now (a multi-market cross threshold also moves with the other markets' marks).
 """
 
-from perpetua.core import liquidation, margin
+from perpetua.core import liquidation, margin, restrictions
 from perpetua.core.enums import TERMINAL_STATUSES
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
@@ -155,3 +155,4 @@ def audit(state: State) -> None:
     _audit_market_orders(state)
     _audit_positions(state)
     _audit_liquidation_index(state)
+    restrictions.audit(state)

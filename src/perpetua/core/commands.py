@@ -30,8 +30,10 @@ __all__ = [
     "Command",
     "Deposit",
     "IndexPrice",
+    "LiquidateAccount",
     "PlaceOrder",
     "PublishAnnouncement",
+    "SetAccountRestriction",
     "SetFeeDiscount",
     "ListFuture",
     "SetFeeTier",
@@ -246,6 +248,32 @@ class WithdrawAnnouncement(NamedTuple):
     announcement_id: int
 
 
+class SetAccountRestriction(NamedTuple):
+    """What an account may do (core.restrictions): ``trading`` an ``enums.TradingMode``,
+    ``products_denied`` ``enums.ProductClass`` bits, the deposit and withdrawal permissions,
+    and the ``enums.RestrictionCause`` every rejection it causes will name. ALLOWED, no bits,
+    both permissions: the account is unrestricted again."""
+
+    ts_ns: int
+    account: int
+    trading: int
+    products_denied: int = 0
+    deposits: bool = True
+    withdrawals: bool = True
+    cause: int = 0
+    text: str = ""  # the operator's note, kept in the journal
+
+
+class LiquidateAccount(NamedTuple):
+    """Operator: cancel every open order of ``account`` and close each of its positions at
+    market, no worse than ``band_ppm`` from the mark (else last) price: one recorded command."""
+
+    ts_ns: int
+    account: int
+    band_ppm: int
+    text: str = ""
+
+
 Command = (
     PlaceOrder
     | AmendOrder
@@ -270,6 +298,8 @@ Command = (
     | SetInterestRate
     | PublishAnnouncement
     | WithdrawAnnouncement
+    | SetAccountRestriction
+    | LiquidateAccount
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -296,4 +326,6 @@ COMMAND_TYPES: tuple[type, ...] = (
     WalletTransfer,
     PublishAnnouncement,
     WithdrawAnnouncement,
+    SetAccountRestriction,
+    LiquidateAccount,
 )

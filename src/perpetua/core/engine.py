@@ -18,6 +18,7 @@ from perpetua.core import (
     liquidation,
     placement,
     positioning,
+    restrictions,
     timers,
     treasury,
     triggers,
@@ -31,9 +32,11 @@ from perpetua.core.commands import (
     Command,
     Deposit,
     IndexPrice,
+    LiquidateAccount,
     ListFuture,
     PlaceOrder,
     PublishAnnouncement,
+    SetAccountRestriction,
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
@@ -161,11 +164,11 @@ class Engine:
             SetInstrumentState: self._set_instrument_state,
             SetFeeTier: treasury.set_fee_tier,
             SetFeeDiscount: treasury.set_fee_discount,
-            Deposit: treasury.deposit,
-            WithdrawalRequest: treasury.withdrawal_request,
+            Deposit: self._deposit,
+            WithdrawalRequest: self._withdrawal_request,
             WithdrawalCancel: treasury.withdrawal_cancel,
             WithdrawalComplete: treasury.withdrawal_complete,
-            WalletTransfer: treasury.wallet_transfer,
+            WalletTransfer: self._wallet_transfer,
             SetLeverage: positioning.set_leverage,
             SetRiskLimit: positioning.set_risk_limit,
             TransferMargin: positioning.transfer_margin,
@@ -173,6 +176,8 @@ class Engine:
             SetInterestRate: self._set_interest_rate,
             PublishAnnouncement: _publish_announcement,
             WithdrawAnnouncement: _withdraw_announcement,
+            SetAccountRestriction: restrictions.set_restriction,
+            LiquidateAccount: self._liquidate_account,
         }
 
     def apply(self, command: Command) -> list[Event]:
@@ -208,10 +213,14 @@ class Engine:
                 triggers.run_triggers(state, market, out)
 
     def _place(self, state: State, cmd: PlaceOrder, out: list[Event]) -> None:
+        if state.restrictions and not restrictions.check_place(state, cmd, out):
+            return
         placement.place(state, _enum_members(cmd, _PLACE_ENUMS), out)
         self._after_orders(state, (cmd.symbol,), out)
 
     def _amend(self, state: State, cmd: AmendOrder, out: list[Event]) -> None:
+        if state.restrictions and not restrictions.check_amend(state, cmd, out):
+            return
         lifecycle.amend(state, cmd, out)
         order_id = cmd.order_id
         order = state.orders.get(order_id) if order_id is not None else None
@@ -254,6 +263,25 @@ class Engine:
             state.deadlines[cmd.account] = acct.cancel_deadline_ns
         self._schedule(state)
         out.append(CancelAllAfterSet(cmd.ts_ns, cmd.account, acct.cancel_deadline_ns))
+
+    def _liquidate_account(self, state: State, cmd: LiquidateAccount, out: list[Event]) -> None:
+        symbols = restrictions.liquidate_account(state, cmd, out)
+        if symbols:
+            self._after_orders(state, tuple(symbols), out)
+
+    # Money (the account's restriction first, then the treasury) -------------------------------
+
+    def _deposit(self, state: State, cmd: Deposit, out: list[Event]) -> None:
+        if not state.restrictions or restrictions.check_deposit(state, cmd, out):
+            treasury.deposit(state, cmd, out)
+
+    def _withdrawal_request(self, state: State, cmd: WithdrawalRequest, out: list[Event]) -> None:
+        if not state.restrictions or restrictions.check_withdrawal(state, cmd, out):
+            treasury.withdrawal_request(state, cmd, out)
+
+    def _wallet_transfer(self, state: State, cmd: WalletTransfer, out: list[Event]) -> None:
+        if not state.restrictions or restrictions.check_transfer(state, cmd, out):
+            treasury.wallet_transfer(state, cmd, out)
 
     # Time -----------------------------------------------------------------------------------
 

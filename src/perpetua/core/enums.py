@@ -19,9 +19,13 @@ __all__ = [
     "Liquidity",
     "OrdStatus",
     "OrdType",
+    "PRODUCT_CLASS_ALL",
     "PegPriceType",
+    "ProductClass",
+    "RestrictionCause",
     "Side",
     "TimeInForce",
+    "TradingMode",
     "TriggerSource",
     "exec_inst_text",
 ]
@@ -153,3 +157,42 @@ class Liquidity(IntEnum):
     NONE = 0
     MAKER = 1  # AddedLiquidity
     TAKER = 2  # RemovedLiquidity
+
+
+# Account restrictions (core.restrictions) -------------------------------------------------------
+
+
+class TradingMode(IntEnum):
+    """What an account may do with orders. ALLOWED: anything; CLOSE_ONLY: only orders that
+    reduce a position (ReduceOnly or Close) and cancels; FROZEN: cancels only (no orders, no
+    amends, no deposits, no withdrawals)."""
+
+    ALLOWED = 0
+    CLOSE_ONLY = 1
+    FROZEN = 2
+
+
+class ProductClass(IntEnum):
+    """Bits of a restriction's ``products_denied``: new exposure there is refused (reducing an
+    existing position stays allowed). ``instruments.product_class`` names each market's."""
+
+    SPOT = 1
+    DERIVATIVES = 2  # crypto perpetuals and futures (always open)
+    TRADFI = 4  # perpetuals on traditional assets (with trading hours)
+
+
+PRODUCT_CLASS_ALL = 7  # every bit above
+
+
+class RestrictionCause(IntEnum):
+    """Why an account is restricted: carried by the restriction and by every rejection it
+    causes, so an error can say why (``reasons.CAUSE_TEXT``)."""
+
+    NONE = 0
+    OPERATOR = 1  # an operator's decision
+    KYC_REQUIRED = 2  # identity not verified (KYC level 0)
+    KYC_REVIEW_OVERDUE = 3  # periodic review overdue or documents expired
+    JURISDICTION = 4  # restricted residence, citizenship, incorporation or product region
+    SANCTIONS = 5  # confirmed sanctions hit
+    IP_LOCATION = 6  # access from a restricted location
+    UNDER_REVIEW = 7  # a compliance case is open

@@ -16,6 +16,7 @@ from typing import NamedTuple
 __all__ = [
     "AnnouncementPublished",
     "AnnouncementWithdrawn",
+    "AccountRestricted",
     "BookLevel",
     "CancelAllAfterSet",
     "DepositCredited",
@@ -230,6 +231,7 @@ class Rejected(NamedTuple):
     order_id: int
     required: int  # for balance rejections: the amount required (minor units)
     currency: str
+    cause: int = 0  # for account-restriction rejections: enums.RestrictionCause
 
 
 class IndexUpdated(NamedTuple):
@@ -291,6 +293,19 @@ class AnnouncementWithdrawn(NamedTuple):
     announcement_id: int
 
 
+class AccountRestricted(NamedTuple):
+    """An account's restriction as set (SetAccountRestriction); trading 0, no bits and both
+    permissions mean unrestricted."""
+
+    ts_ns: int
+    account: int
+    trading: int  # enums.TradingMode
+    products_denied: int  # enums.ProductClass bits
+    deposits: bool
+    withdrawals: bool
+    cause: int  # enums.RestrictionCause
+
+
 Event = (
     OrderEvent
     | Trade
@@ -314,4 +329,5 @@ Event = (
     | WithdrawalUpdated
     | AnnouncementPublished
     | AnnouncementWithdrawn
+    | AccountRestricted
 )

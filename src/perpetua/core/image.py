@@ -27,6 +27,7 @@ from perpetua.core.state import (
     Account,
     Market,
     Position,
+    Restriction,
     State,
     Withdrawal,
 )
@@ -93,6 +94,16 @@ def _account_image(acct: Account) -> list[object]:
 
 
 def snapshot(state: State) -> dict[str, object]:
+    data = _snapshot(state)
+    if state.restrictions:  # only when some: images (and hashes) without any are unchanged
+        data["restrictions"] = [
+            [account, r.trading, r.products_denied, r.deposits, r.withdrawals, r.cause]
+            for account, r in sorted(state.restrictions.items())
+        ]
+    return data
+
+
+def _snapshot(state: State) -> dict[str, object]:
     return {
         "version": IMAGE_VERSION,
         "ts_ns": state.ts_ns,
@@ -212,6 +223,10 @@ def restore(state: State, data: dict[str, object]) -> None:
         w = Withdrawal(wid, account, currency, amount, fee)
         w.status = status
         state.withdrawals[wid] = w
+    for account, trading, denied, deposits, withdrawals, cause in data.get("restrictions", ()):  # type: ignore[attr-defined]
+        state.restrictions[int(account)] = Restriction(
+            int(trading), int(denied), bool(deposits), bool(withdrawals), int(cause)
+        )
     for row in data["accounts"]:  # type: ignore[attr-defined]
         acct = _restore_account(row)
         state.accounts[acct.account] = acct

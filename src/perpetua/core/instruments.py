@@ -34,7 +34,8 @@ from enum import IntEnum
 from math import gcd
 from typing import NamedTuple
 
-from perpetua.core.calendar import TradingHours
+from perpetua.core.calendar import ALWAYS_OPEN, TradingHours
+from perpetua.core.enums import ProductClass
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.units import CURRENCIES, INT64_MAX, PPM, checked_int64, currency
 
@@ -50,6 +51,7 @@ __all__ = [
     "pnl",
     "price_of_ticks",
     "price_ticks_in_range",
+    "product_class",
     "qty_on_lot",
     "spot_base_amount",
     "spot_quote_amount",
@@ -399,3 +401,13 @@ def price_ticks_in_range(spec: InstrumentSpec, price_ticks: int) -> bool:
 def qty_on_lot(spec: InstrumentSpec, qty: int) -> bool:
     """True when ``qty`` (either sign) is a whole number of lots."""
     return qty % spec.lot_size == 0
+
+
+def product_class(spec: InstrumentSpec) -> ProductClass:
+    """The product class account restrictions name: spot, crypto derivatives, or TradFi
+    perpetuals (derivatives with trading hours)."""
+    if spec.kind == InstrumentKind.SPOT:
+        return ProductClass.SPOT
+    if spec.trading_hours != ALWAYS_OPEN:
+        return ProductClass.TRADFI
+    return ProductClass.DERIVATIVES

@@ -11,7 +11,7 @@ exact text, so these strings are part of the wire contract.
 
 from enum import IntEnum
 
-__all__ = ["HTTP_STATUS", "MESSAGES", "Reason"]
+__all__ = ["CAUSE_TEXT", "HTTP_STATUS", "MESSAGES", "RESTRICTION_REASONS", "Reason"]
 
 
 class Reason(IntEnum):
@@ -85,6 +85,14 @@ class Reason(IntEnum):
     ACCOUNT_EXISTS = 702
     FEE_TIER_UNKNOWN = 703
     DISCOUNT_INVALID = 704
+    # 7xx (705..): account restrictions (core.restrictions); the rejection names the cause
+    ACCOUNT_FROZEN = 705
+    ACCOUNT_CLOSE_ONLY = 706
+    PRODUCT_NOT_PERMITTED = 707
+    DEPOSITS_NOT_PERMITTED = 708
+    WITHDRAWALS_NOT_PERMITTED = 709
+    RESTRICTION_INVALID = 710
+    NOTHING_TO_LIQUIDATE = 711
     # 8xx: platform (announcements)
     ANNOUNCEMENT_INVALID = 801
 
@@ -163,9 +171,47 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEE_TIER_UNKNOWN: "Invalid fee tier",
     Reason.DISCOUNT_INVALID: "Invalid fee discount",
     Reason.ANNOUNCEMENT_INVALID: "Invalid announcement: a title, and text within the limits",
+    Reason.ACCOUNT_FROZEN: "Account is frozen: it may only cancel orders",
+    Reason.ACCOUNT_CLOSE_ONLY: (
+        "Account is close-only: it may only reduce positions (ReduceOnly or Close orders)"
+        " and cancel orders"
+    ),
+    Reason.PRODUCT_NOT_PERMITTED: (
+        "This product is not available to this account: it may only reduce positions in it"
+        " (ReduceOnly or Close orders)"
+    ),
+    Reason.DEPOSITS_NOT_PERMITTED: "Deposits are not permitted for this account",
+    Reason.WITHDRAWALS_NOT_PERMITTED: "Withdrawals are not permitted for this account",
+    Reason.RESTRICTION_INVALID: "Invalid account restriction",
+    Reason.NOTHING_TO_LIQUIDATE: "Account has no positions or orders to liquidate",
+}
+
+# Rejections that an account restriction caused: their message gets the cause appended.
+RESTRICTION_REASONS = frozenset(
+    {
+        Reason.ACCOUNT_FROZEN,
+        Reason.ACCOUNT_CLOSE_ONLY,
+        Reason.PRODUCT_NOT_PERMITTED,
+        Reason.DEPOSITS_NOT_PERMITTED,
+        Reason.WITHDRAWALS_NOT_PERMITTED,
+    }
+)
+
+# Why, by enums.RestrictionCause value (plain ints: this module imports no other).
+CAUSE_TEXT: dict[int, str] = {
+    0: "account restricted",
+    1: "restricted by the operator",
+    2: "identity verification required (KYC level 0)",
+    3: "periodic KYC review overdue or documents expired",
+    4: "restricted jurisdiction",
+    5: "sanctions screening",
+    6: "access from a restricted location",
+    7: "compliance review in progress",
 }
 
 HTTP_STATUS: dict[Reason, int] = {reason: 400 for reason in Reason}
 HTTP_STATUS[Reason.OK] = 200
 HTTP_STATUS[Reason.ORDER_NOT_FOUND] = 404
 HTTP_STATUS[Reason.ORDER_NOT_OWNED] = 404
+for _reason in RESTRICTION_REASONS:
+    HTTP_STATUS[_reason] = 403

@@ -25,6 +25,7 @@ __all__ = [
     "FundingState",
     "Market",
     "Position",
+    "Restriction",
     "State",
     "Withdrawal",
 ]
@@ -288,6 +289,21 @@ class Account:
         self.margin_required: dict[str, int] = {}  # settlement currency -> minor units
 
 
+class Restriction:
+    """What a restricted account may do (core.restrictions); unrestricted accounts have none."""
+
+    __slots__ = ("cause", "deposits", "products_denied", "trading", "withdrawals")
+
+    def __init__(
+        self, trading: int, products_denied: int, deposits: bool, withdrawals: bool, cause: int
+    ) -> None:
+        self.trading = trading  # enums.TradingMode
+        self.products_denied = products_denied  # enums.ProductClass bits
+        self.deposits = deposits
+        self.withdrawals = withdrawals
+        self.cause = cause  # enums.RestrictionCause
+
+
 class Withdrawal:
     __slots__ = ("account", "amount", "currency", "fee", "status", "withdrawal_id")
 
@@ -319,6 +335,7 @@ class State:
         "next_order_id",
         "next_timer_ns",
         "orders",
+        "restrictions",
         "touched_marks",
         "touched_positions",
         "ts_ns",
@@ -334,6 +351,7 @@ class State:
         self.ledger = Ledger()
         self.deposits: dict[str, int] = {}  # transfer id -> account (idempotency)
         self.withdrawals: dict[str, Withdrawal] = {}
+        self.restrictions: dict[int, Restriction] = {}  # account -> its restriction, if any
         self.next_order_id = 1
         # currency -> accounts with cross positions in two or more markets of it: a mark move
         # in one of them moves the others' liquidation thresholds.

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from perpetua.core.enums import ExecType
-from perpetua.core.events import OrderEvent, PositionChanged, Trade
+from perpetua.core.events import AccountRestricted, OrderEvent, PositionChanged, Trade
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
 from perpetua.store import queries
@@ -71,6 +71,7 @@ class EngineSeed(NamedTuple):
     balances: dict[tuple[int, str], int]  # (account, currency) -> ledger balance
     positions: list[PositionChanged]  # quantities and costs only (no margin figures)
     instruments: tuple[InstrumentSpec, ...] = ()  # the engine's: with futures listed at runtime
+    restrictions: tuple[AccountRestricted, ...] = ()  # accounts' restrictions (core.restrictions)
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
@@ -129,8 +130,21 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
         for m in state.markets.values()
         for pos in m.positions.values()
     ]
+    restrictions = tuple(
+        AccountRestricted(
+            state.ts_ns, account, r.trading, r.products_denied, r.deposits, r.withdrawals, r.cause
+        )
+        for account, r in sorted(state.restrictions.items())
+    )
     return EngineSeed(
-        seq, state.ts_ns, markets, orders, balances, positions, tuple(engine.instruments)
+        seq,
+        state.ts_ns,
+        markets,
+        orders,
+        balances,
+        positions,
+        tuple(engine.instruments),
+        restrictions,
     )
 
 

@@ -5,7 +5,8 @@ Messages that clients match on (ccxt ``exceptions.exact``, the sample market mak
 constants here so tests and handlers use the same text.
 """
 
-from perpetua.core.reasons import HTTP_STATUS, MESSAGES, Reason
+from perpetua.core.events import Rejected
+from perpetua.core.reasons import CAUSE_TEXT, HTTP_STATUS, MESSAGES, RESTRICTION_REASONS, Reason
 
 __all__ = [
     "ApiError",
@@ -18,6 +19,8 @@ __all__ = [
     "MSG_SIGNATURE",
     "error_body",
     "from_reason",
+    "from_rejection",
+    "reason_message",
 ]
 
 MSG_NOT_FOUND = "Not Found"
@@ -55,12 +58,24 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "ValidationError")
 
 
-def from_reason(reason: int, required: int = 0, currency: str = "") -> ApiError:
-    """The HTTP error for a core rejection; balance rejections say how much is required."""
+def from_reason(reason: int, required: int = 0, currency: str = "", cause: int = 0) -> ApiError:
+    """The HTTP error for a core rejection; balance rejections say how much is required, and
+    account-restriction rejections (403) say what the account may do and why."""
     known = Reason(reason) if reason in Reason._value2member_map_ else None
     if known is None:
         return ApiError(400, f"Rejected ({reason})")
-    message = MESSAGES[known]
-    if known == Reason.BALANCE_INSUFFICIENT and required:
+    return ApiError(HTTP_STATUS[known], reason_message(known, required, currency, cause))
+
+
+def reason_message(reason: Reason, required: int = 0, currency: str = "", cause: int = 0) -> str:
+    message = MESSAGES[reason]
+    if reason == Reason.BALANCE_INSUFFICIENT and required:
         message = f"{message}, {required} {currency} required"
-    return ApiError(HTTP_STATUS[known], message)
+    elif reason in RESTRICTION_REASONS:
+        message = f"{message} (reason: {CAUSE_TEXT.get(cause, CAUSE_TEXT[0])})"
+    return message
+
+
+def from_rejection(event: Rejected) -> ApiError:
+    """``from_reason`` with everything the rejection carries."""
+    return from_reason(event.reason, event.required, event.currency, event.cause)

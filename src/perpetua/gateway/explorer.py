@@ -45,6 +45,13 @@ def _operation(summary: str, params: list[dict[str, Any]], tag: str) -> dict[str
     }
 
 
+_OPERATOR_KEY: dict[str, Any] = {
+    "name": "x-operator-key",
+    "in": "header",
+    "type": "string",
+    "required": True,
+}
+
 ADMIN_PATHS: dict[str, Any] = {
     "/admin/faucet": {
         "post": _operation(
@@ -109,8 +116,9 @@ def _hourly_quote_value_rows(document: dict[str, Any]) -> None:
 def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     from perpetua.gateway.routes.accounts import ACCOUNT_DOCS
     from perpetua.gateway.routes.keys import KEY_DOCS
+    from perpetua.gateway.routes.restrictions import RESTRICTION_DOCS
 
-    return ACCOUNT_DOCS + KEY_DOCS
+    return ACCOUNT_DOCS + KEY_DOCS + RESTRICTION_DOCS
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +134,10 @@ def base_swagger() -> dict[str, Any]:
             {"name": name, "in": "formData", "type": kind, "required": required}
             for name, kind, required in rows
         ]
-        document["paths"].setdefault(path, {})[verb] = _operation(summary, params, "Accounts")
+        tag = "Admin" if path.startswith("/admin/") else "Accounts"
+        if path.startswith("/admin/"):
+            params.insert(0, dict(_OPERATOR_KEY))
+        document["paths"].setdefault(path, {})[verb] = _operation(summary, params, tag)
     document.setdefault("tags", []).append(
         {"name": "Admin", "description": "The operator's routes (x-operator-key)."}
     )

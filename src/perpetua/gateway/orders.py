@@ -20,7 +20,7 @@ from perpetua.core.commands import AmendOrder, CancelOrders, PlaceOrder
 from perpetua.core.events import OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec, qty_on_lot, ticks_for
 from perpetua.core.reasons import MESSAGES, Reason
-from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.errors import ApiError, bad_request, from_rejection
 from perpetua.gateway.params import Params, parse_number
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.marketdata.ids import parse_order_uuid
@@ -375,7 +375,7 @@ def event_result(
         if isinstance(event, Rejected):
             mine = event.account == account and event.command == command
             if mine and (target is None or event.order_id in (0, target)):
-                raise from_reason(event.reason, event.required, event.currency)
+                raise from_rejection(event)
             continue
         if not isinstance(event, OrderEvent) or event.account != account:
             continue

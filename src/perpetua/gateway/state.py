@@ -25,7 +25,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from perpetua.core.commands import Command, ListFuture
+from perpetua.core.commands import Command, ListFuture, SetAccountRestriction
+from perpetua.core.events import AccountRestricted
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
@@ -86,6 +87,8 @@ class Gateway:
         self._roller: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
         self.last_seq = 0
+        # account -> its current restriction (core.restrictions), from the seed and the stream
+        self.restrictions: dict[int, AccountRestricted] = {}
         self._early: list[Sequence[Applied]] | None = []  # batches delivered before the loop
         self._early_lock = threading.Lock()
         sequencer.subscribe_batches(self.on_batch)  # one loop wake-up per durable batch
@@ -93,6 +96,7 @@ class Gateway:
     def bootstrap(self, seed: EngineSeed) -> None:
         """Load the views from the recovered engine and the read models (before serving)."""
         seed_views(self, seed)
+        self.restrictions = {r.account: r for r in seed.restrictions}
 
     def account_seq(self, account: int) -> int:
         """The last seq that touched ``account`` (history reads wait for it)."""
@@ -125,6 +129,10 @@ class Gateway:
         self.last_seq = max(self.last_seq, seq)
         if type(command) is ListFuture:
             self._listed(ts_ns, command, events, public)
+        elif type(command) is SetAccountRestriction:
+            for event in events:
+                if type(event) is AccountRestricted:
+                    self._restricted(event)
         market = self.market
         public.extend(market.apply(seq, ts_ns, command, events))
         private.extend(self.private.apply(seq, ts_ns, events))
@@ -147,6 +155,12 @@ class Gateway:
             public.append(
                 Delta("instrument", spec.symbol, "insert", [market.instrument_row(spec.symbol)])
             )
+
+    def _restricted(self, event: AccountRestricted) -> None:
+        if event.trading or event.products_denied or not (event.deposits and event.withdrawals):
+            self.restrictions[event.account] = event
+        else:
+            self.restrictions.pop(event.account, None)
 
     def add_instrument(self, spec: InstrumentSpec) -> None:
         """Know ``spec`` (listed at runtime, or before a restart); a known symbol is kept."""

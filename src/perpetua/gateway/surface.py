@@ -9,6 +9,7 @@ graph has no cycle (``tests/test_layering.py`` checks it).
 from typing import Protocol
 
 from perpetua.core.commands import Command
+from perpetua.core.events import AccountRestricted
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
@@ -38,6 +39,7 @@ class GatewaySurface(Protocol):
     fanout: Fanout
     indices: IndexBoardPort
     last_seq: int
+    restrictions: dict[int, AccountRestricted]
 
     def account_seq(self, account: int) -> int: ...
 

@@ -12,6 +12,11 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator accounts                 # insurance fund and the other system accounts
     perpetua operator announce "Title" [--content TEXT] [--link URL] [--urgent]
     perpetua operator withdraw-announcement 42
+    perpetua operator restriction 1001         # what the account may do, and why
+    perpetua operator restrict 1001 CloseOnly --cause KycReviewOverdue --no-withdrawals
+    perpetua operator restrict 1001 Allowed --deny Derivatives,TradFi --cause Jurisdiction
+    perpetua operator restrict 1001 Allowed    # lift every restriction
+    perpetua operator liquidate 1001 --band 0.02 --text "residence breach"
 
 ``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
 ``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
@@ -68,6 +73,23 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     announce.add_argument("--urgent", action="store_true", help="also a banner (/urgent)")
     withdraw = commands.add_parser("withdraw-announcement", help="take an announcement down")
     withdraw.add_argument("id", type=int)
+    commands.add_parser("restriction", help="an account's restriction").add_argument(
+        "account", type=int
+    )
+    restrict = commands.add_parser("restrict", help="set an account's restriction")
+    restrict.add_argument("account", type=int)
+    restrict.add_argument("trading", choices=("Allowed", "CloseOnly", "Frozen"))
+    restrict.add_argument("--deny", default="", help="product classes: Spot,Derivatives,TradFi")
+    restrict.add_argument("--no-deposits", action="store_true", help="refuse deposits")
+    restrict.add_argument("--no-withdrawals", action="store_true", help="refuse withdrawals")
+    restrict.add_argument("--cause", default="Operator", help="why (default: %(default)s)")
+    restrict.add_argument("--text", default="", help="a note kept in the journal")
+    liquidate = commands.add_parser(
+        "liquidate", help="cancel an account's orders and close its positions at market"
+    )
+    liquidate.add_argument("account", type=int)
+    liquidate.add_argument("--band", default="0.05", help="price protection (default: 5%%)")
+    liquidate.add_argument("--text", default="", help="a note kept in the journal")
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -94,6 +116,26 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
         return "POST", "/admin/announcement", {**body, "urgent": args.urgent}
     if command == "withdraw-announcement":
         return "DELETE", "/admin/announcement", {"id": args.id}
+    if command == "restriction":
+        return (
+            "GET",
+            "/admin/restriction?" + urllib.parse.urlencode({"account": args.account}),
+            None,
+        )
+    if command == "restrict":
+        body = {
+            "account": args.account,
+            "trading": args.trading,
+            "productsDenied": args.deny,
+            "deposits": not args.no_deposits,
+            "withdrawals": not args.no_withdrawals,
+            "cause": args.cause,
+            "text": args.text,
+        }
+        return "POST", "/admin/restriction", body
+    if command == "liquidate":
+        body = {"account": args.account, "band": args.band, "text": args.text}
+        return "POST", "/admin/liquidate", body
     raise OperatorError(f"unknown operator command {command!r}")
 
 

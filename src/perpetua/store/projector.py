@@ -43,6 +43,7 @@ from perpetua.core.commands import ListFuture
 from perpetua.core.events import (
     AnnouncementPublished,
     AnnouncementWithdrawn,
+    AccountRestricted,
     BookLevel,
     CancelAllAfterSet,
     DepositCredited,
@@ -102,6 +103,7 @@ Record = tuple[int, int, object, Sequence[object]]
 NO_SEQ = -1  # last_seq of a database nothing was projected into
 
 IGNORED_EVENTS: tuple[type, ...] = (
+    AccountRestricted,
     BookLevel,
     Rejected,
     IndexUpdated,

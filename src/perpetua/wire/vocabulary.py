@@ -19,12 +19,19 @@ from perpetua.core.enums import (
     OrdStatus,
     OrdType,
     PegPriceType,
+    ProductClass,
+    RestrictionCause,
     Side,
     TimeInForce,
+    TradingMode,
 )
 from perpetua.core.ledger import TransferCode
 
 __all__ = [
+    "PRODUCT_CLASS_NAMES",
+    "RESTRICTION_CAUSE_NAMES",
+    "TRADING_MODE_NAMES",
+    "product_class_names",
     "CONTINGENCY_NAMES",
     "EXEC_INST_BITS",
     "EXEC_TYPE_BANKRUPTCY",
@@ -163,6 +170,34 @@ TRANSFER_CODE_NAMES: dict[int, str] = {
 TRANSFER_DEPOSIT: Final = int(TransferCode.DEPOSIT)
 TRANSFER_WITHDRAWAL_HOLD: Final = int(TransferCode.WITHDRAWAL_HOLD)
 TRANSFER_WITHDRAWAL_RELEASE: Final = int(TransferCode.WITHDRAWAL_RELEASE)
+
+
+# Account restrictions (core.restrictions): the names the admin routes and /user/restrictions use.
+TRADING_MODE_NAMES: dict[int, str] = {
+    TradingMode.ALLOWED: "Allowed",
+    TradingMode.CLOSE_ONLY: "CloseOnly",
+    TradingMode.FROZEN: "Frozen",
+}
+PRODUCT_CLASS_NAMES: dict[int, str] = {
+    ProductClass.SPOT: "Spot",
+    ProductClass.DERIVATIVES: "Derivatives",
+    ProductClass.TRADFI: "TradFi",
+}
+RESTRICTION_CAUSE_NAMES: dict[int, str] = {
+    RestrictionCause.NONE: "None",
+    RestrictionCause.OPERATOR: "Operator",
+    RestrictionCause.KYC_REQUIRED: "KycRequired",
+    RestrictionCause.KYC_REVIEW_OVERDUE: "KycReviewOverdue",
+    RestrictionCause.JURISDICTION: "Jurisdiction",
+    RestrictionCause.SANCTIONS: "Sanctions",
+    RestrictionCause.IP_LOCATION: "IpLocation",
+    RestrictionCause.UNDER_REVIEW: "UnderReview",
+}
+
+
+def product_class_names(bits: int) -> list[str]:
+    """The names of a ``products_denied`` bit set, in bit order."""
+    return [name for bit, name in PRODUCT_CLASS_NAMES.items() if bits & bit]
 
 
 @lru_cache(maxsize=1024)

@@ -14,6 +14,7 @@ from perpetua.gateway.routes import (
     order,
     position,
     public,
+    restrictions,
     schema,
     user,
 )
@@ -55,6 +56,7 @@ def _specs() -> list[Spec]:
         accounts,
         keys,
         operator,
+        restrictions,
     ):
         specs.extend(module.SPECS)
     return specs

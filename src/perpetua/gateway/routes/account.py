@@ -9,7 +9,7 @@ from perpetua.core.commands import Deposit
 from perpetua.core.events import Rejected
 from perpetua.core.units import CURRENCIES
 from perpetua.gateway.context import Context
-from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.errors import ApiError, bad_request, from_rejection
 from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
 
@@ -86,7 +86,7 @@ async def post_faucet(ctx: Context) -> dict[str, Any]:
     result = await ctx.gw.submit_unshed(Deposit(0, account, currency, amount, transfer_id))
     for event in result.events:
         if isinstance(event, Rejected):
-            raise from_reason(event.reason)
+            raise from_rejection(event)
     wallet = ctx.gw.private.wallet_row(account, currency)
     return {
         "transferID": transfer_id,

@@ -201,7 +201,7 @@ async def post_wallet_transfer(ctx: Context) -> dict[str, Any]:
     )
     for event in result.events:
         if isinstance(event, Rejected):
-            raise from_reason(event.reason, getattr(event, "required", 0), currency)
+            raise from_reason(event.reason, event.required, currency, event.cause)
     stamp = iso_ms(result.ts_ns)
     return {
         "transactID": transfer_id,

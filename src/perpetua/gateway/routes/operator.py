@@ -31,7 +31,7 @@ from perpetua.core.commands import (
 from perpetua.core.events import Rejected
 from perpetua.core.ledger import SYSTEM_ACCOUNTS
 from perpetua.gateway.context import Context
-from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
+from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_rejection
 from perpetua.gateway.ports import Result
 from perpetua.gateway.routes.spec import Spec
 from perpetua.marketdata.announcements import announcement_wire
@@ -62,7 +62,7 @@ async def _submit_result(ctx: Context, command: Command) -> Result:
     result = await ctx.gw.submit_unshed(command)
     for event in result.events:
         if isinstance(event, Rejected):
-            raise from_reason(event.reason)
+            raise from_rejection(event)
     return result
 
 

@@ -17,7 +17,13 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.auth import PERMISSION_CANCEL, PERMISSION_ORDER
 from perpetua.gateway.context import Context
-from perpetua.gateway.errors import ApiError, bad_request, from_reason
+from perpetua.gateway.errors import (
+    ApiError,
+    bad_request,
+    from_reason,
+    from_rejection,
+    reason_message,
+)
 from perpetua.gateway.orders import (
     amend_command,
     cancel_command,
@@ -300,7 +306,7 @@ def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> lis
     rejections = [r for r in results if isinstance(r, Rejected)]
     if rejections and len(rejections) == len(results):
         first = rejections[0]
-        raise from_reason(first.reason, first.required, first.currency)
+        raise from_rejection(first)
     for rejected in rejections:
         if rejected.reason == Reason.ORDER_STATUS_INVALID:
             raise from_reason(rejected.reason)
@@ -313,7 +319,9 @@ def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> lis
                 {
                     "clOrdID": item.cl_ord_id,
                     "ordStatus": "Rejected",
-                    "ordRejReason": MESSAGES[Reason(item.reason)],
+                    "ordRejReason": reason_message(
+                        Reason(item.reason), item.required, item.currency, item.cause
+                    ),
                 }
             )
     return rows
@@ -359,7 +367,7 @@ async def post_cancel_all_after(ctx: Context) -> dict[str, Any]:
     result = await ctx.gw.submit_unshed(CancelAllAfter(0, ctx.account, timeout))
     for event in result.events:
         if isinstance(event, Rejected):
-            raise from_reason(event.reason)
+            raise from_rejection(event)
     now = result.ts_ns
     return {"now": iso_ms(now), "cancelTime": iso_ms(now + timeout * 1_000_000) if timeout else 0}
 
