@@ -41,9 +41,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from perpetua.core.catalogue import by_symbol, default_catalogue
 from perpetua.core.commands import ListFuture
 from perpetua.core.events import (
+    AccountRestricted,
     AnnouncementPublished,
     AnnouncementWithdrawn,
-    AccountRestricted,
     BookLevel,
     CancelAllAfterSet,
     DepositCredited,
