@@ -412,3 +412,18 @@ def test_security_key_sign_in(server: Server) -> None:
     )
     fresh.headers["x-csrf-token"] = signed["csrfToken"]
     assert ok(fresh.get("/user"))["email"] == email
+
+    # the key is listed and removed over REST, proven by a recovery code
+    [listed] = ok(fresh.get("/user/webauthn"))
+    assert listed["name"] == "yubikey"
+    error(fresh.request("DELETE", "/user/webauthn", json={"id": listed["id"]}), 400)
+    removed = ok(
+        fresh.request(
+            "DELETE",
+            "/user/webauthn",
+            json={"id": listed["id"], "token": added["recoveryCodes"][0]},
+        )
+    )
+    fresh.headers["x-csrf-token"] = removed["csrfToken"]
+    assert ok(fresh.get("/user/webauthn")) == []
+    assert ok(fresh.post("/user/login", json={"email": email, "password": PASSWORD}))

@@ -18,7 +18,7 @@ from perpetua.services.identity import Identity, IdentityError, Origin
 from perpetua.services.mail import MailConfig, SmtpMailer
 from perpetua.services.passwords import PasswordRejected, check_strength
 from perpetua.services.sessions import SESSION_ABSOLUTE_NS, SESSION_IDLE_NS
-from perpetua.store.schema import account_tokens, audit_log, sessions, users
+from perpetua.store.schema import account_tokens, audit_log, recovery_codes, sessions, users
 from tests.services.conftest import FAST_HASHER, Clock
 from tests.services.smtp import Inbox, body, smtp_server, token
 
@@ -461,3 +461,52 @@ def test_webauthn_security_key_as_second_factor(
         run(identity.sign_in("alice@example.com", PASSWORD, codes[0], HOME)).recovery_codes_left
         == 9
     )
+
+
+def test_remove_one_security_key(identity: Identity, mail: tuple[Inbox, int]) -> None:
+    """Two keys: removing one needs a recovery (or TOTP) code, leaves the other and the codes;
+    removing the last takes the recovery codes, and sign-in needs no second factor again."""
+    import json
+
+    from tests.services.authenticator import SoftKey
+
+    user_id = signed_up(identity, mail[0])
+    session = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME)).session
+    keys = [SoftKey("127.0.0.1", "http://127.0.0.1:8000") for _ in range(2)]
+    codes: list[str] = []
+    for number, key in enumerate(keys):
+        options = run(identity.webauthn_register_options(user_id))
+        new_codes, signed = run(
+            identity.webauthn_register(
+                user_id, json.dumps(key.create(options)), f"key{number}", session.id, HOME
+            )
+        )
+        codes += new_codes
+        session = signed.session
+    assert len(codes) == 10  # the first key brought them; the second none
+    listed = run(identity.webauthn_keys(user_id))
+    assert [k.name for k in listed] == ["key0", "key1"]
+
+    refused(identity.webauthn_remove(user_id, listed[0].id, "", session.id, HOME), 401)
+    refused(identity.webauthn_remove(user_id, listed[0].id, "000000", session.id, HOME), 400)
+    refused(identity.webauthn_remove(user_id, "no-such-key", codes[0], session.id, HOME), 404)
+    refused(identity.webauthn_remove(user_id + 1, listed[0].id, codes[0], session.id, HOME), 404)
+    assert len(run(identity.webauthn_keys(user_id))) == 2  # refusals changed nothing
+
+    signed = run(identity.webauthn_remove(user_id, listed[0].id, codes[0], session.id, HOME))
+    assert run(identity.session(signed.token)) is not None  # the session rotated
+    assert [k.name for k in run(identity.webauthn_keys(user_id))] == ["key1"]
+    mail[0].wait("alice@example.com", "security key removed")
+    refused(identity.webauthn_remove(user_id, listed[1].id, codes[0], signed.session.id, HOME), 400)
+    login = run(identity.webauthn_login_options("alice@example.com", PASSWORD, HOME))
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME, json.dumps(keys[1].get(login))))
+
+    run(identity.webauthn_remove(user_id, listed[1].id, codes[1], signed.session.id, HOME))
+    assert run(identity.webauthn_keys(user_id)) == []
+    assert run(identity.profile(user_id)).security_keys == 0
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))  # no second factor left
+    with identity.engine.connect() as conn:
+        left = conn.execute(
+            select(recovery_codes.c.code_hash).where(recovery_codes.c.user_id == user_id)
+        ).all()
+    assert left == []  # the last factor took the recovery codes with it

@@ -33,6 +33,7 @@ ACTIONS: Final = frozenset(
         "email_changed",
         "tfa_enabled",
         "tfa_disabled",
+        "webauthn_removed",
         "recovery_code_used",
         "api_key_created",
         "api_key_enabled",

@@ -82,6 +82,7 @@ __all__ = [
     "IdentityPort",
     "Origin",
     "Profile",
+    "SecurityKey",
     "SignedIn",
 ]
 
@@ -170,6 +171,15 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityKey:
+    """A registered WebAuthn key as its owner sees it (never its public key)."""
+
+    id: str
+    name: str
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class SignedIn:
     """A new session: ``token`` goes in the cookie (once), ``session`` is its stored row."""
 
@@ -249,6 +259,10 @@ class IdentityPort(Protocol):
         self, user_id: int, code: str, session_id: str, origin: Origin
     ) -> SignedIn: ...
     async def check_second_factor(self, user_id: int, code: str) -> bool: ...
+    async def webauthn_keys(self, user_id: int) -> list[SecurityKey]: ...
+    async def webauthn_remove(
+        self, user_id: int, key_id: str, code: str, session_id: str, origin: Origin
+    ) -> SignedIn: ...
     async def notify(self, user_id: int, subject: str, body: str) -> None: ...
     async def family(self, user_id: int) -> list[FamilyAccount]: ...
     async def owns(self, user_id: int, account: int) -> bool: ...
@@ -1249,6 +1263,72 @@ class Identity:
             )
         if passkeys_too or not has_keys:  # codes stay while a security key remains
             conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+    async def webauthn_keys(self, user_id: int) -> list[SecurityKey]:
+        return await self._run(self._webauthn_keys, user_id)  # type: ignore[no-any-return]
+
+    def _webauthn_keys(self, user_id: int) -> list[SecurityKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(webauthn_credentials)
+                .where(webauthn_credentials.c.user_id == user_id)
+                .order_by(webauthn_credentials.c.created_ns)
+            ).all()
+        return [SecurityKey(r.id, r.name, r.created_ns) for r in rows]
+
+    async def webauthn_remove(
+        self, user_id: int, key_id: str, code: str, session_id: str, origin: Origin
+    ) -> SignedIn:
+        return await self._run(  # type: ignore[no-any-return]
+            self._webauthn_remove, user_id, key_id, code, session_id, origin
+        )
+
+    def _webauthn_remove(
+        self, user_id: int, key_id: str, code: str, session_id: str, origin: Origin
+    ) -> SignedIn:
+        """Remove one security key, proven by a TOTP or recovery code (a lost key cannot sign
+        its own removal). The last second factor takes the recovery codes with it, as turning
+        TOTP off does."""
+        outcome = _Outcome()
+        with self.engine.begin() as conn:
+            row = self._user_row(conn, user_id)
+            key = conn.execute(
+                select(webauthn_credentials).where(
+                    webauthn_credentials.c.id == key_id,
+                    webauthn_credentials.c.user_id == user_id,
+                )
+            ).first()
+            if key is None:
+                raise IdentityError(404, "No such security key")
+            if not (code or "").strip():
+                raise IdentityError(401, MSG_TFA_REQUIRED, "TFARequired")
+            try:
+                self._second_factor(conn, row, code, origin, outcome)
+            except _FactorRefused:
+                raise _bad(MSG_TFA_INVALID) from None
+            conn.execute(delete(webauthn_credentials).where(webauthn_credentials.c.id == key_id))
+            others = conn.execute(
+                select(webauthn_credentials.c.id).where(webauthn_credentials.c.user_id == user_id)
+            ).first()
+            if others is None and not row.tfa_enabled:
+                conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+            signed = self._rotate(conn, user_id, session_id, origin)
+            record(
+                conn,
+                self._clock_ns(),
+                user_id,
+                ACTOR_USER,
+                "webauthn_removed",
+                origin.ip,
+                {"key": key_id[:16]},
+            )
+            outcome.mails.append(
+                self._notice(
+                    row, "security key removed", f"The security key {key.name} was removed."
+                )
+            )
+        self._send(outcome)
+        return signed
 
     async def check_second_factor(self, user_id: int, code: str) -> bool:
         return await self._run(self.second_factor_ok, user_id, code)  # type: ignore[no-any-return]

@@ -364,6 +364,22 @@ async def post_webauthn_register(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
+async def get_webauthn_keys(ctx: Context) -> list[dict[str, Any]]:
+    session = require_session(ctx)
+    keys = await ask(identity_of(ctx).webauthn_keys(session.user_id))
+    return [{"id": k.id, "name": k.name, "created": iso_ms(k.created_ns)} for k in keys]
+
+
+async def delete_webauthn_key(ctx: Context) -> dict[str, Any]:
+    session = require_session(ctx)
+    signed = await ask(
+        identity_of(ctx).webauthn_remove(
+            session.user_id, _text(ctx, "id"), _text(ctx, "token"), session.id, origin_of(ctx)
+        )
+    )
+    return _session_answer(ctx, signed)
+
+
 SPECS = [
     Spec("/user", "GET", get_user, private=True),
     Spec("/user/register", "POST", post_register),
@@ -386,6 +402,8 @@ SPECS = [
     Spec("/user/webauthn/loginOptions", "POST", post_webauthn_login_options),
     Spec("/user/webauthn/registerOptions", "POST", post_webauthn_register_options, private=True),
     Spec("/user/webauthn/register", "POST", post_webauthn_register, private=True),
+    Spec("/user/webauthn", "GET", get_webauthn_keys, private=True),
+    Spec("/user/webauthn", "DELETE", delete_webauthn_key, private=True),
 ]
 
 # Perpetua's own routes for the served swagger: path, verb, summary, (parameter, type,
@@ -476,6 +494,14 @@ ACCOUNT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
         "Finish adding a security key with the browser's "
         "credential JSON; the first second factor also answers ten recovery codes.",
         [("credential", "string", True), ("name", "string", False)],
+    ),
+    ("/user/webauthn", "get", "Your registered security keys: id, name, created.", []),
+    (
+        "/user/webauthn",
+        "delete",
+        "Remove one security key, proven by a current TOTP or recovery code; rotates the "
+        "session. Removing the last second factor also removes the recovery codes.",
+        [("id", "string", True), ("token", "string", True)],
     ),
     (
         "/user/webauthn/loginOptions",
