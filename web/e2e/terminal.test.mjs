@@ -301,6 +301,33 @@ describe("web terminal", () => {
     await shot("trade-position");
   });
 
+  test("the operator's announcements appear as a banner, live, and go when withdrawn", async () => {
+    const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
+    assert.ok(operatorKey, "the demo prints its operator key");
+    /** @param {string} verb @param {object} body */
+    const admin = async (verb, body) => {
+      const response = await fetch(`${venue.url}/api/v1/admin/announcement`, {
+        method: verb, body: JSON.stringify(body), headers: { "content-type": "application/json", "x-operator-key": operatorKey } });
+      assert.equal(response.status, 200, await response.clone().text());
+      return response.json();
+    };
+    const urgent = await admin("POST", { title: "XBTUSD maintenance", content: "Trading pauses 10:00-10:05 UTC", link: "/#/markets", urgent: true });
+    const plain = await admin("POST", { title: "New market listed", content: "ETHUSDT is live", link: "javascript:alert(1)" });
+    const note = (/** @type {number} */ id) => page.locator(`#announcements [data-announcement="${id}"]`);
+    await until(async () => (await note(urgent.id).count()) === 1 && (await note(plain.id).count()) === 1, "both announcements in the banner");
+    await until(async () => /Urgent: XBTUSD maintenance/.test(await note(urgent.id).innerText()), "the urgent one marked (GET /announcement/urgent)");
+    assert.equal(await page.locator("#announcements .note").first().getAttribute("data-announcement"), String(urgent.id), "urgent first");
+    assert.equal(await note(plain.id).locator("a").count(), 0, "a javascript: link is not followed");
+    assert.equal(await note(urgent.id).locator("a").getAttribute("href"), "/#/markets");
+    await shot("announcements");
+    await note(plain.id).locator("[data-action=dismiss]").click();
+    assert.equal(await note(plain.id).count(), 0, "dismissed");
+    await admin("DELETE", { id: urgent.id });
+    await until(async () => (await note(urgent.id).count()) === 0, "the withdrawn announcement gone from the banner");
+    const listed = await (await fetch(`${venue.url}/api/v1/announcement`)).json();
+    assert.deepEqual(listed.map((/** @type {any} */ r) => r.id), [plain.id]);
+  });
+
   test("the wallet, markets and stats pages show the venue's figures", async () => {
     await page.click(".nav a[data-page=wallet]");
     const balances = page.locator("#balances-table tr[data-currency]");

@@ -3,6 +3,7 @@
 import "./style.css";
 import { get } from "./api";
 import { mountAccount } from "./account";
+import { mountAnnouncements } from "./announcements";
 import { App } from "./app";
 import { mountBook } from "./book";
 import { mountChart } from "./chart";
@@ -84,6 +85,7 @@ async function start(): Promise<void> {
   mountConnection();
   mountKeyDialog();
   mountMarkets(app);
+  mountAnnouncements(app);
   const ticket = mountTicket(app);
   mountBook(app, (p) => ticket.setPrice(p));
   mountChart(app);
