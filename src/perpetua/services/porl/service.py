@@ -1,0 +1,256 @@
+"""``ProofService``: takes, publishes and answers for the venue's proofs of reserves and
+liabilities.
+
+A snapshot, on demand (the operator) or daily (`daily_job`), in order:
+
+1. The sequencer images the engine at a batch boundary (``request_snapshot``: the same
+   verified snapshot file recovery uses) and the liabilities are read from that image
+   (``sequencer.liabilities``): one seq for every account and currency, reproducible by
+   replaying the journal to it.
+2. The height: the reserve chain's current block when reserves are configured, else the seq
+   (a height is used once: its sub-nonces are derived from it).
+3. The nonces of every owing account (made on first use, ``nonces``), one tree per currency
+   (``tree``), the reserves at the same height (``reserves``) and the solvency report.
+4. Everything is published at once, write-once (``publication``). One snapshot at a time.
+
+Reads: `snapshots` (the manifests), `nonce` (an account's own nonce and its figures in the
+latest proof: BitMEX's ``/porl/nonce``), `file` (a published file, for download).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any, Final, NamedTuple, Protocol
+
+from cryptography.fernet import MultiFernet
+
+from perpetua.sequencer.liabilities import (
+    INSURANCE_PROOF_ACCOUNT,
+    Liabilities,
+    liabilities_of_snapshot,
+)
+from perpetua.sequencer.recovery import default_engine
+from perpetua.services.jobs import PeriodicJob
+from perpetua.services.porl.nonces import NonceStore
+from perpetua.services.porl.proof import find_account, parse_proof
+from perpetua.services.porl.publication import (
+    AlreadyPublished,
+    Publication,
+    liabilities_name,
+    reserves_name,
+    solvency_name,
+)
+from perpetua.services.porl.reserves import (
+    ReserveAddresses,
+    ReserveChain,
+    ReserveSigner,
+    SignatureBook,
+    build_reserves,
+)
+from perpetua.services.porl.tree import build_tree, render, sub_nonce
+
+__all__ = [
+    "DAILY_S",
+    "SNAPSHOT_TIMEOUT_S",
+    "AlreadyPublished",
+    "ProofService",
+    "Reserves",
+    "SnapshotSource",
+    "daily_job",
+]
+
+DAILY_S: Final = 86_400.0
+SNAPSHOT_TIMEOUT_S: Final = 120.0  # the sequencer's image, written and verified
+RATIO_DECIMALS: Final = Decimal("0.000001")
+
+
+class SnapshotSource(Protocol):
+    """The sequencer: a verified engine snapshot at the next batch boundary."""
+
+    def request_snapshot(self) -> Future[Path]: ...
+
+
+class Reserves(NamedTuple):
+    addresses: ReserveAddresses
+    chain: ReserveChain
+    signer: ReserveSigner | None
+
+
+class ProofService:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        key: MultiFernet,
+        source: SnapshotSource,
+        *,
+        venue: str = "perpetua",
+        reserves: Reserves | None = None,
+        engine_factory: Callable[[], Any] = default_engine,
+    ) -> None:
+        self.publication = Publication(data_dir)
+        self.nonces = NonceStore(data_dir, key)
+        self.signatures = SignatureBook(data_dir)
+        self._source = source
+        self._venue = venue
+        self._reserves = reserves
+        self._engine_factory = engine_factory
+        self._lock = threading.Lock()
+
+    # --- taking a snapshot ----------------------------------------------------------------
+
+    def take_snapshot(self, height: int | None = None) -> dict[str, Any]:
+        """Rules 1-4 of the module docstring; the published manifest. Blocking."""
+        with self._lock:
+            path = self._source.request_snapshot().result(SNAPSHOT_TIMEOUT_S)
+            liabilities = liabilities_of_snapshot(path, self._engine_factory)
+            return self.publish(liabilities, height)
+
+    def publish(self, liabilities: Liabilities, height: int | None = None) -> dict[str, Any]:
+        reserves = self._reserves
+        if height is None:
+            height = reserves.chain.block_number() if reserves is not None else liabilities.seq
+        if height in self.publication.heights():
+            raise AlreadyPublished(f"a snapshot at height {height} is published already")
+        accounts = sorted({a for owed in liabilities.owed.values() for a in owed})
+        nonces = self.nonces.nonces_for([*accounts, INSURANCE_PROOF_ACCOUNT])
+        created = datetime.datetime.fromtimestamp(liabilities.ts_ns / 1e9, datetime.UTC)
+        files: dict[str, bytes] = {}
+        rows: list[dict[str, Any]] = []
+        insurance_key = sub_nonce(nonces[INSURANCE_PROOF_ACCOUNT], height, INSURANCE_PROOF_ACCOUNT)
+        for currency in sorted(liabilities.owed):
+            tree = build_tree(height, liabilities.owed[currency], nonces)
+            name = liabilities_name(height, currency)
+            files[name] = render(tree)
+            negative = liabilities.negative.get(currency, {})
+            rows.append(
+                {
+                    "currency": currency,
+                    "filename": name,
+                    "rootDigest": tree.root.digest.hex(),
+                    "total": tree.root.value,
+                    "leafCount": len(tree.leaves),
+                    "negativeEquity": sum(negative.values()),
+                    "negativeAccounts": len(negative),
+                }
+            )
+        document = None
+        if reserves is not None:
+            document = build_reserves(
+                self._venue,
+                height,
+                reserves.addresses.reserve_addresses(),
+                reserves.chain,
+                reserves.signer,
+                self.signatures.signatures(height),
+            )
+            files[reserves_name(height)] = _json(document)
+        solvency = solvency_report(height, liabilities, rows, document)
+        files[solvency_name(height)] = _json(solvency)
+        manifest = {
+            "venue": self._venue,
+            "height": height,
+            "seq": liabilities.seq,
+            "created": created.isoformat().replace("+00:00", "Z"),
+            "liabilities": rows,
+            "insuranceAccount": INSURANCE_PROOF_ACCOUNT,
+            "insuranceNonce": insurance_key.hex(),
+            "reserves": reserves_name(height) if document is not None else None,
+            "solvency": solvency_name(height),
+        }
+        self.publication.publish(height, files, manifest)
+        return manifest
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return self.publication.manifests()
+
+    def file(self, height_text: str, name: str) -> Path | None:
+        return self.publication.file(height_text, name)
+
+    def nonce(self, account: int, currency: str) -> dict[str, Any]:
+        """BitMEX's ``Porl`` for ``account``: its lifetime nonce, and in the latest proof of
+        ``currency`` its sub-nonce and the total its leaves open. Blocking (reads the file)."""
+        account_nonce = self.nonces.nonce_of(account)
+        answer: dict[str, Any] = {
+            "account": account,
+            "accountNonce": account_nonce.hex(),
+            "nonce": None,
+            "currency": currency,
+            "total": 0,
+            "balance": 0,
+            "filename": None,
+            "height": None,
+            "created": None,
+        }
+        for manifest in reversed(self.snapshots()):
+            row = next((r for r in manifest["liabilities"] if r["currency"] == currency), None)
+            if row is None:
+                continue
+            height = int(manifest["height"])
+            key = sub_nonce(account_nonce, height, account)
+            path = self.publication.file(str(height), row["filename"])
+            if path is None:
+                continue
+            tree = parse_proof(path.read_text("ascii"))
+            found = find_account(tree, account, key)
+            answer.update(
+                nonce=key.hex(),
+                total=row["total"],
+                balance=found.total,
+                filename=row["filename"],
+                height=height,
+                created=manifest["created"],
+            )
+            break
+        return answer
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
+
+
+def solvency_report(
+    height: int,
+    liabilities: Liabilities,
+    rows: list[dict[str, Any]],
+    reserves: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Per currency at one height: reserves (signed addresses only), liabilities (the proof's
+    root total), ratio (reserves / liabilities, 6 decimals rounded down; null when nothing is
+    owed) and difference; negative equity and pending withdrawals beside them, not netted."""
+    proven: Mapping[str, int] = reserves["totals"] if reserves is not None else {}
+    owed = {row["currency"]: int(row["total"]) for row in rows}
+    currencies = sorted(set(owed) | set(proven))
+    report = []
+    for currency in currencies:
+        held, due = int(proven.get(currency, 0)), owed.get(currency, 0)
+        ratio = (Decimal(held) / Decimal(due)).quantize(RATIO_DECIMALS, ROUND_DOWN) if due else None
+        report.append(
+            {
+                "currency": currency,
+                "reserves": held if reserves is not None else None,
+                "liabilities": due,
+                "ratio": None if ratio is None or reserves is None else str(ratio),
+                "difference": held - due if reserves is not None else None,
+                "negativeEquity": sum(liabilities.negative.get(currency, {}).values()),
+                "pendingWithdrawals": liabilities.pending_withdrawals.get(currency, 0),
+            }
+        )
+    return {"height": height, "seq": liabilities.seq, "currencies": report}
+
+
+def daily_job(service: ProofService, interval_s: float = DAILY_S) -> PeriodicJob:
+    """The scheduled snapshot (a PeriodicJob: logged, a failure retried at the next run)."""
+
+    async def step() -> None:
+        await asyncio.to_thread(service.take_snapshot)
+
+    return PeriodicJob("porl-snapshot", interval_s, step, delay_first=True)
