@@ -6,6 +6,9 @@
                     (``perpetua.demo``); exits 1 on bad options before touching the data dir
     admin           users and API keys in a data dir's accounts database
     operator        the operator's commands against a running venue (its /admin routes)
+    verify-liabilities  check that an account is included in a published proof of
+                    liabilities (exit 1: the file is damaged, naming its first bad line)
+    verify-reserves check a published proof of reserves against an Ethereum node
 
 Over a data dir holding ``journal/`` and ``snapshots/``:
     replay          rebuild state; print seq, state_hash, conservation totals and replay rate
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 from perpetua import __version__, corebuild
 from perpetua.runtime.operator_client import OperatorError, add_operator_parser, run_operator
 from perpetua.services.admin_cli import AdminError, add_admin_parser, run_admin
+from perpetua.services.porl.verify_cli import add_verify_parsers, run_verify
 
 if TYPE_CHECKING:
     from perpetua.runtime import VenueConfig
@@ -40,7 +44,7 @@ RUN_HELP = "serve the exchange: REST and WebSocket API, sequencer, core and inde
 DEMO_HELP = "a live demo market: simulated index feeds and trading bots"
 OPERATOR_HELP = (
     "operate a running venue: instruments, halt, resume, interest-rate, fee-tier,"
-    " list-future, accounts"
+    " list-future, accounts, porl-snapshot"
 )
 
 DATA_DIR_COMMANDS: dict[str, str] = {
@@ -62,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_arguments(subparsers.add_parser("demo", help=DEMO_HELP, description=DEMO_HELP))
     add_admin_parser(subparsers, ADMIN_HELP)
     add_operator_parser(subparsers, OPERATOR_HELP)
+    add_verify_parsers(subparsers)
     for name, help_text in DATA_DIR_COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--data-dir", type=Path, required=True, help="the exchange's data dir")
@@ -316,6 +321,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_server(args)
     if args.command == "demo":
         return _run_demo(args)
+    if args.command in ("verify-liabilities", "verify-reserves"):
+        outcome = run_verify(args)
+        for line in outcome.out:
+            print(line)
+        for line in outcome.err:
+            print(line, file=sys.stderr)
+        return outcome.code
     if args.command in DATA_DIR_COMMANDS:
         from perpetua.sequencer import (
             CodecError,

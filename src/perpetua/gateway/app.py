@@ -23,8 +23,9 @@ from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, CommandPort, IndexBoardPort
+from perpetua.gateway.ports import AccountsPort, CommandPort, IndexBoardPort, ProofsPort
 from perpetua.gateway.routes import api_endpoints, api_routes
+from perpetua.gateway.routes.porl import serve_proof_file
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
@@ -46,14 +47,16 @@ def create_app(
     indices: IndexBoardPort | None = None,
     identity: IdentityPort | None = None,
     background: Sequence[BackgroundService] = (),
+    proofs: ProofsPort | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
     constituents of ``instrument/compositeIndex``), none by default; ``identity``: sign-in,
     sessions and 2FA (``services.identity``), none: API keys only; ``background``: the venue's
-    long-running services (``services.jobs``), started after the gateway and stopped before it."""
-    gw = Gateway(config, sequencer, history, accounts, indices, identity)
+    long-running services (``services.jobs``), started after the gateway and stopped before it;
+    ``proofs``: the published proofs of reserves and liabilities (``/porl/...``), or none."""
+    gw = Gateway(config, sequencer, history, accounts, indices, identity, proofs)
     if seed is not None:
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)
@@ -66,6 +69,9 @@ def create_app(
 
     async def explorer(request: Request) -> Response:
         return HTMLResponse(EXPLORER_HTML)
+
+    async def porl_file(request: Request) -> Response:
+        return await serve_proof_file(gw, request)
 
     async def realtime(websocket: WebSocket) -> None:
         await serve_realtime(gw, websocket, limiter)
@@ -105,6 +111,7 @@ def create_app(
         Route("/api/explorer/swagger.json", swagger, methods=["GET"]),
         Route("/api/explorer", explorer, methods=["GET"]),
         Route("/api/explorer/", explorer, methods=["GET"]),
+        Route("/porl/{height}/{name}", porl_file, methods=["GET"]),
         WebSocketRoute("/realtime", realtime),
         WebSocketRoute("/realtimePlatform", realtime_platform),
         WebSocketRoute("/realtimemd", realtime_md),

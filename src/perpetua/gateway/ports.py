@@ -6,6 +6,8 @@
   (``list[Applied]``, in seq order) on the sequencer's committer thread.
 - ``AccountsPort``: ``lookup_api_key(key_id)`` returns an ``ApiKeyRecord`` or ``None``.
 - ``IndexBoardPort``: the index feeds' constituents for ``instrument/compositeIndex``.
+- ``ProofsPort``: the published proofs of reserves and liabilities (``/porl/*``), blocking
+  calls the routes run in a thread (``services.porl.service.ProofService``).
 
 The real implementations are ``perpetua.sequencer.Sequencer``, ``perpetua.services.accounts``
 and ``perpetua.feeds.IndexBoard``; the runtime wires them.
@@ -13,6 +15,7 @@ and ``perpetua.feeds.IndexBoard``; the runtime wires them.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from perpetua.core.commands import Command
@@ -26,6 +29,7 @@ __all__ = [
     "IndexBoardPort",
     "NoIndexBoard",
     "Overloaded",
+    "ProofsPort",
     "Result",
 ]
 
@@ -58,6 +62,18 @@ class IndexBoardPort(Protocol):
     ``instrument/compositeIndex`` model), empty when nothing feeds that index."""
 
     def composite_rows(self, symbol: str) -> list[dict[str, Any]]: ...
+
+
+class ProofsPort(Protocol):
+    """Proof of reserves and liabilities (``services.porl``); every call may block."""
+
+    def snapshots(self) -> list[dict[str, Any]]: ...
+
+    def nonce(self, account: int, currency: str) -> dict[str, Any]: ...
+
+    def file(self, height_text: str, name: str) -> Path | None: ...
+
+    def take_snapshot(self, height: int | None = None) -> dict[str, Any]: ...
 
 
 class NoIndexBoard:

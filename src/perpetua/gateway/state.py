@@ -38,6 +38,7 @@ from perpetua.gateway.ports import (
     IndexBoardPort,
     NoIndexBoard,
     Overloaded,
+    ProofsPort,
     Result,
 )
 from perpetua.gateway.private import PrivateViews
@@ -66,8 +67,10 @@ class Gateway:
         accounts: AccountsPort | None,
         indices: IndexBoardPort | None = None,
         identity: IdentityPort | None = None,
+        proofs: ProofsPort | None = None,
     ) -> None:
         self.config = config
+        self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
         self.accounts = accounts

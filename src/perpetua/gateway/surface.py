@@ -13,7 +13,7 @@ from perpetua.core.events import AccountRestricted
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, IndexBoardPort, Result
+from perpetua.gateway.ports import AccountsPort, IndexBoardPort, ProofsPort, Result
 from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
@@ -38,6 +38,7 @@ class GatewaySurface(Protocol):
     limits: RateLimits
     fanout: Fanout
     indices: IndexBoardPort
+    proofs: ProofsPort | None
     last_seq: int
     restrictions: dict[int, AccountRestricted]
 

@@ -23,6 +23,10 @@ The file's shape (every key optional)::
     enabled = true
     anonymous_per_minute = 30
 
+    [porl]                       # proof of reserves and liabilities (docs/proof-of-reserves.md)
+    venue = "perpetua"           # the venue's name in the reserve addresses' signed message
+    daily = true                 # a snapshot every day (the operator can take one any time)
+
     [feeds]
     seed = 1                     # the simulator's seed
     default = "simulated"        # the source of every index not named below: simulated | none
@@ -50,6 +54,7 @@ __all__ = [
     "ConfigError",
     "FeedsConfig",
     "IndexSourceConfig",
+    "PorlConfig",
     "ServerConfig",
     "VenueConfig",
     "load_config",
@@ -59,6 +64,7 @@ INDEX_SOURCES: Final = ("simulated", "replay", "live", "none")
 LOG_FORMATS: Final = ("json", "text")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 PORT_MAX: Final = 65_535
+VENUE_NAME_MAX: Final = 64
 
 
 class ConfigError(ValueError):
@@ -94,6 +100,12 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PorlConfig:
+    venue: str = "perpetua"
+    daily: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class VenueConfig:
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -103,6 +115,7 @@ class VenueConfig:
     rate_limits_enabled: bool = True
     anonymous_per_minute: int = 30
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    porl: PorlConfig = field(default_factory=PorlConfig)
 
     def with_server(self, **changes: Any) -> "VenueConfig":
         return replace(self, server=replace(self.server, **changes))
@@ -127,8 +140,11 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
     _known(
         document,
         "",
-        ("data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds"),
-    )
+        (
+            "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
+            "porl",
+        ),
+    )  # fmt: skip
     default = VenueConfig()
     limits = _table(document, "rate_limits")
     _known(limits, "rate_limits.", ("enabled", "anonymous_per_minute"))
@@ -144,7 +160,16 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         rate_limits_enabled=_bool(limits, "rate_limits.enabled", True),
         anonymous_per_minute=anonymous,
         feeds=_feeds(_table(document, "feeds"), base),
+        porl=_porl(_table(document, "porl")),
     )
+
+
+def _porl(table: Mapping[str, Any]) -> PorlConfig:
+    _known(table, "porl.", ("venue", "daily"))
+    venue = _str(table, "porl.venue", "perpetua")
+    if not venue or len(venue) > VENUE_NAME_MAX or not venue.isprintable():
+        raise ConfigError(f"porl.venue must be 1..{VENUE_NAME_MAX} printable characters")
+    return PorlConfig(venue=venue, daily=_bool(table, "porl.daily", True))
 
 
 def _server(table: Mapping[str, Any]) -> ServerConfig:

@@ -17,6 +17,7 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator restrict 1001 Allowed --deny Derivatives,TradFi --cause Jurisdiction
     perpetua operator restrict 1001 Allowed    # lift every restriction
     perpetua operator liquidate 1001 --band 0.02 --text "residence breach"
+    perpetua operator porl-snapshot [--height H]   # publish a proof of reserves and liabilities
 
 ``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
 ``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
@@ -90,6 +91,8 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     liquidate.add_argument("account", type=int)
     liquidate.add_argument("--band", default="0.05", help="price protection (default: 5%%)")
     liquidate.add_argument("--text", default="", help="a note kept in the journal")
+    porl = commands.add_parser("porl-snapshot", help="publish a proof of reserves and liabilities")
+    porl.add_argument("--height", type=int, default=None, help="the chain height (default: now)")
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -136,6 +139,12 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
     if command == "liquidate":
         body = {"account": args.account, "band": args.band, "text": args.text}
         return "POST", "/admin/liquidate", body
+    if command == "porl-snapshot":
+        return (
+            "POST",
+            "/admin/porl/snapshot",
+            ({} if args.height is None else {"height": args.height}),
+        )
     raise OperatorError(f"unknown operator command {command!r}")
 
 

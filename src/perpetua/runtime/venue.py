@@ -48,6 +48,7 @@ from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
+from perpetua.services.porl.service import ProofService, daily_job
 from perpetua.services.server_key import load_server_key
 from perpetua.store import (
     Projector,
@@ -206,6 +207,10 @@ def open_venue(
             "mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step)
         ),
     ]
+    # proof of reserves and liabilities (services.porl): on demand and daily
+    proofs = ProofService(data_dir, load_server_key(data_dir), sequencer, venue=config.porl.venue)
+    if config.porl.daily:
+        background.append(daily_job(proofs))
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -222,6 +227,7 @@ def open_venue(
         indices=feeds.board,
         identity=identity,
         background=background,
+        proofs=proofs,
     )
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(

@@ -43,8 +43,9 @@ def read_rows(text: str) -> tuple[int, list[list[tuple[bytes, int]]]]:
     return height, rows
 
 
-def validate(text: str, account: int, *, nonce_hex: str | None = None,
-             account_nonce_hex: str | None = None) -> str:
+def validate(
+    text: str, account: int, *, nonce_hex: str | None = None, account_nonce_hex: str | None = None
+) -> str:
     height, rows = read_rows(text)
     if nonce_hex is not None:
         key = bytes(bytearray.fromhex(nonce_hex))

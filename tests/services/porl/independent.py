@@ -53,8 +53,9 @@ def derive(account_nonce: bytes, height: int, account: int) -> bytes:
     return hashlib.sha256(account_nonce + _le(height) + _le(account)).digest()
 
 
-def validate(data: bytes, account: int, *, nonce: bytes | None = None,
-             account_nonce: bytes | None = None) -> tuple[int, int, str]:
+def validate(
+    data: bytes, account: int, *, nonce: bytes | None = None, account_nonce: bytes | None = None
+) -> tuple[int, int, str]:
     """(the account's total, the root's total, the root's hex digest); raises Invalid."""
     height, nodes = load(data)
     check_all(nodes)

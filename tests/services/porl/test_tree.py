@@ -38,7 +38,9 @@ def test_every_account_is_found_with_its_nonce_and_its_sub_nonce(proof) -> None:
             f"Validated {amount:,} in satoshis for account {account},"
             f" total liabilities {sum(owed.values()):,}"
         )
-        assert bitmex_checks.validate(text, account, account_nonce_hex=nonces[account].hex()) == line
+        assert (
+            bitmex_checks.validate(text, account, account_nonce_hex=nonces[account].hex()) == line
+        )
         tree = parse_proof(text)
         assert find_account(tree, account, key).total == amount
         assert find_account(tree, account, nonces[account], account_nonce=True).total == amount

@@ -12,6 +12,7 @@ from perpetua.gateway.routes import (
     market,
     operator,
     order,
+    porl,
     position,
     public,
     restrictions,
@@ -57,6 +58,7 @@ def _specs() -> list[Spec]:
         keys,
         operator,
         restrictions,
+        porl,
     ):
         specs.extend(module.SPECS)
     return specs

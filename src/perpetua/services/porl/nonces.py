@@ -51,7 +51,9 @@ class NonceStore:
             try:
                 nonce = self._key.decrypt(token.encode("ascii"))
             except InvalidToken:
-                raise ValueError(f"{self._path}:{number}: not decryptable with the server key")
+                raise ValueError(
+                    f"{self._path}:{number}: not decryptable with the server key"
+                ) from None
             if len(nonce) != NONCE_BYTES:
                 raise ValueError(f"{self._path}:{number}: a nonce of {len(nonce)} bytes")
             nonces[int(account_text)] = nonce

@@ -44,7 +44,7 @@ _FILE_NAME: Final = re.compile(
 _HEIGHT_NAME: Final = re.compile(r"(0|[1-9][0-9]{0,19})")
 
 
-class AlreadyPublished(Exception):
+class AlreadyPublished(ValueError):
     """A snapshot at this height is published already (rule 2)."""
 
 

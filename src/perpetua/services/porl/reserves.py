@@ -96,9 +96,7 @@ class ReserveEntry(NamedTuple):
 
 def reserve_message(venue: str, chain_id: int, height: int, date: str) -> str:
     """Rule 1: the text every reserve address signs for the proof at ``height``."""
-    return (
-        f"Proof of reserves\nvenue: {venue}\nchain: {chain_id}\nheight: {height}\ndate: {date}"
-    )
+    return f"Proof of reserves\nvenue: {venue}\nchain: {chain_id}\nheight: {height}\ndate: {date}"
 
 
 def block_date(timestamp_s: int) -> str:

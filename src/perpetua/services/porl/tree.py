@@ -139,7 +139,9 @@ def build_tree(height: int, amounts: Mapping[int, int], nonces: Mapping[int, byt
         raise ValueError("the total liability does not fit an unsigned 64-bit integer")
     parts = split_parts(amounts)
     _RANDOM.shuffle(parts)
-    keys = {account: sub_nonce(nonces[account], height, account) for account, _ in parts if account >= 0}
+    keys = {
+        account: sub_nonce(nonces[account], height, account) for account, _ in parts if account >= 0
+    }
     leaves = [
         Node(
             leaf_digest(keys[account], value, index) if account >= 0 else secrets.token_bytes(32),
