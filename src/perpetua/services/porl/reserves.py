@@ -35,9 +35,12 @@ from typing import Any, Final, NamedTuple, Protocol
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from perpetua.chain.rpc import JsonRpc
+
 __all__ = [
     "RESERVE_KINDS",
     "EvmReserveChain",
+    "LocalKeySigner",
     "ReserveAddress",
     "ReserveAddresses",
     "ReserveChain",
@@ -122,15 +125,15 @@ class EvmReserveChain:
     """`ReserveChain` over a JSON-RPC node (rule 2); ``tokens``: currency -> ERC-20 address
     for token currencies (USDt), native ether is ``Gwei``."""
 
-    def __init__(self, rpc: Any, tokens: Mapping[str, str] | None = None) -> None:
-        self._rpc = rpc  # perpetua.chain.rpc.JsonRpc (kept untyped: services sit beside chain)
+    def __init__(self, rpc: JsonRpc, tokens: Mapping[str, str] | None = None) -> None:
+        self._rpc = rpc
         self._tokens = dict(tokens or {})
 
     def chain_id(self) -> int:
-        return int(self._rpc.chain_id())
+        return self._rpc.chain_id()
 
     def block_number(self) -> int:
-        return int(self._rpc.block_number())
+        return self._rpc.block_number()
 
     def block_header(self, height: int) -> tuple[str, int]:
         block = self._rpc.block(height, full=False)
@@ -149,6 +152,21 @@ class EvmReserveChain:
         data = _BALANCE_OF + entry.address[2:].lower().rjust(64, "0")
         raw = self._rpc.call("eth_call", {"to": token, "data": data}, tag)
         return int(str(raw), 16) if raw not in ("0x", "") else 0
+
+
+class LocalKeySigner:
+    """`ReserveSigner` over private keys held in memory (the server's hot and deposit keys)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._keys = {Account.from_key(key).address.lower(): key for key in keys}
+
+    def sign(self, address: str, message: str) -> str | None:
+        key = self._keys.get(address.lower())
+        if key is None:
+            return None
+        signed = Account.sign_message(encode_defunct(text=message), private_key=key)
+        signature: bytes = signed.signature
+        return "0x" + signature.hex().removeprefix("0x")
 
 
 class SignatureBook:

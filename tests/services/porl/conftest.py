@@ -1,0 +1,1 @@
+from tests.chain.fixtures import anvil, anvil_rpc, usdt  # noqa: F401
