@@ -437,6 +437,7 @@ describe("web terminal", () => {
     await until(async () => /added/.test(await p.locator("#passkey-out").innerText()), "the key added")
       .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#passkey-out").innerText()}`); });
     assert.equal(await p.locator("#passkey-recovery-codes").count(), 1, "the first second factor comes with recovery codes");
+    const recovery = (await p.locator("#passkey-recovery-codes").innerText()).split("\n").map((c) => c.trim()).filter(Boolean);
     assert.match(await p.locator("#profile").innerText(), /Two-factor\s+On \(security key\)/);
     const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     assert.equal(credentials.length, 1, "the authenticator holds the new credential");
@@ -455,6 +456,13 @@ describe("web terminal", () => {
     assert.ok(after[0].signCount >= 1, "the key signed the sign-in");
     const events = await p.locator("#audit-table").innerText();
     assert.match(events, /tfa_enabled/);
+    const listed = p.locator("#passkeys-table tr[data-passkey]");
+    await until(async () => (await listed.count()) === 1, "the key listed (GET /user/webauthn)");
+    assert.match(await listed.innerText(), /test key/);
+    await listed.locator("[data-passkey-code]").fill(recovery[0]);
+    await listed.locator("[data-action=remove-passkey]").click();
+    await until(async () => (await p.locator("#passkeys-table tr[data-passkey]").count()) === 0, "the key removed with a recovery code");
+    assert.match(await p.locator("#profile").innerText(), /Two-factor\s+Off/);
     assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
     await own.context.close();
   });

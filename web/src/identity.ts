@@ -132,10 +132,11 @@ export function mountIdentity(app: App): { show(): void } {
   const keyName = el("input", { id: "passkey-name", type: "text", autocomplete: "off", value: "security key", maxlength: "64" });
   const addPasskey = el("button", { type: "button", class: "btn primary", id: "passkey-add" }, "Add a security key");
   const passkeyOut = el("div", { id: "passkey-out", "aria-live": "polite" });
+  const passkeysBox = el("div", { id: "passkeys" });
   const passkeyCard = el("section", { class: "card", "aria-labelledby": "h-passkeys" },
     el("h2", { id: "h-passkeys" }, "Security keys"),
     el("p", { class: "muted" }, "A security key or passkey (WebAuthn) as a second factor: sign-in asks for it after the password. Your first second factor comes with recovery codes."),
-    el("div", { class: "field" }, el("label", { for: "passkey-name" }, "Name of the key"), keyName), addPasskey, passkeyOut);
+    passkeysBox, el("div", { class: "field" }, el("label", { for: "passkey-name" }, "Name of the key"), keyName), addPasskey, passkeyOut);
   addPasskey.addEventListener("click", async () => {
     passkeyOut.replaceChildren();
     try {
@@ -273,6 +274,24 @@ export function mountIdentity(app: App): { show(): void } {
     }), "No API keys.", "api-keys-table"));
   }
 
+  async function loadPasskeys(): Promise<void> {
+    const keys = await sessionGet<Row[]>("/user/webauthn");
+    passkeysBox.replaceChildren(grid(["Name", "Added", ""], keys.map((k) => {
+      const code = el("input", { class: "tiny", inputmode: "text", autocomplete: "one-time-code", "aria-label": `2FA or recovery code to remove ${String(k.name)}`, placeholder: "code", "data-passkey-code": "" });
+      const remove = el("button", { type: "button", class: "btn small", "data-action": "remove-passkey" }, "Remove");
+      remove.addEventListener("click", async () => {
+        try {
+          const answer = await sessionDelete<Row>("/user/webauthn", { id: k.id, token: code.value.trim() });
+          saveCsrf(String(answer.csrfToken)); // the session was rotated
+          await refresh();
+        } catch (error) {
+          fail(error);
+        }
+      });
+      return el("tr", { "data-passkey": String(k.id) }, el("td", {}, String(k.name)), el("td", {}, String(k.created ?? "").slice(0, 10)), el("td", { class: "actions" }, code, remove));
+    }), "No security keys.", "passkeys-table"));
+  }
+
   async function loadSessions(): Promise<void> {
     const sessions = await sessionGet<Row[]>("/user/sessions");
     sessionsBox.replaceChildren(grid(["Started", "Last seen", "Address", "Browser", ""], sessions.map((s) => {
@@ -312,7 +331,7 @@ export function mountIdentity(app: App): { show(): void } {
     if (!user) return;
     renderProfile();
     renderTfa();
-    await Promise.all([loadKeys(), loadSessions(), loadAudit()]).catch(fail);
+    await Promise.all([loadKeys(), loadSessions(), loadAudit(), loadPasskeys()]).catch(fail);
   }
 
   void refresh();
