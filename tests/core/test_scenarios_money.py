@@ -10,6 +10,7 @@ from perpetua.core.commands import (
     AmendOrder,
     CancelOrders,
     Deposit,
+    DepositReverse,
     SetFeeDiscount,
     SetFeeTier,
     WalletTransfer,
@@ -26,7 +27,7 @@ from perpetua.core.events import (
     Transfer,
     WithdrawalUpdated,
 )
-from perpetua.core.ledger import EXTERNAL, FEES, WITHDRAWAL_TRANSIT, TransferCode
+from perpetua.core.ledger import EXTERNAL, FEES, INSURANCE, WITHDRAWAL_TRANSIT, TransferCode
 from perpetua.core.reasons import Reason
 from tests.core.test_scenarios import (
     BUY,
@@ -359,6 +360,32 @@ SCENARIOS: dict[str, list[Line]] = {
         (Deposit(0, 5, "DOGE", 10, "d3"), [rej(Reason.CURRENCY_UNKNOWN)]),
         (Deposit(0, 0, "XBt", 10, "d4"), [rej(Reason.ACCOUNT_UNKNOWN)]),
         (Deposit(0, 5, "BMEx", 7, "d5"), [Ev(DepositCredited, currency="BMEx", amount=7)]),
+    ],
+    "deposit reversal (a reorg): back to EXTERNAL once; what was spent comes from insurance": [
+        (Deposit(0, 5, "XBt", 1_000, "d1"), SKIP),
+        (Deposit(0, 6, "XBt", 1_000, "d2"), SKIP),
+        (DepositReverse(0, "d1", 6, "XBt", 1_000), [rej(Reason.DEPOSIT_NOT_FOUND), none(Transfer)]),
+        (DepositReverse(0, "nope", 5, "XBt", 1_000), [rej(Reason.DEPOSIT_NOT_FOUND)]),
+        (DepositReverse(0, "d1", 5, "XBt", 0), [rej(Reason.AMOUNT_MUST_BE_POSITIVE)]),
+        (DepositReverse(0, "d1", 5, "DOGE", 1), [rej(Reason.CURRENCY_UNKNOWN)]),
+        (
+            DepositReverse(0, "d1", 5, "XBt", 1_000),
+            [
+                transfer(5, EXTERNAL, 1_000, TransferCode.DEPOSIT_REVERSAL),
+                none(Rejected),
+                balance(5, "XBt", 0),
+            ],
+        ),
+        (DepositReverse(0, "d1", 5, "XBt", 1_000), [rej(Reason.TRANSFER_ID_DUPLICATE)]),
+        (WithdrawalRequest(0, 6, "XBt", 700, 100, "w6"), SKIP),
+        (
+            DepositReverse(0, "d2", 6, "XBt", 1_000),
+            [
+                transfer(6, EXTERNAL, 200, TransferCode.DEPOSIT_REVERSAL),
+                transfer(INSURANCE, EXTERNAL, 800, TransferCode.DEPOSIT_REVERSAL),
+                balance(6, "XBt", 0),
+            ],
+        ),
     ],
     "withdrawals: request holds in transit, cancel releases, complete leaves": [
         (Deposit(0, 5, "XBt", 1_000, "d1"), SKIP),

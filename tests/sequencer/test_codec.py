@@ -152,6 +152,7 @@ PINNED_SCHEMA = [
         ),
     ),
     ("LiquidateAccount", ("ts_ns", "account", "band_ppm", "text")),
+    ("DepositReverse", ("ts_ns", "transfer_id", "account", "currency", "amount")),
 ]
 
 

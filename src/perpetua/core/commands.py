@@ -46,6 +46,7 @@ __all__ = [
     "WithdrawalCancel",
     "WalletTransfer",
     "WithdrawAnnouncement",
+    "DepositReverse",
     "WithdrawalComplete",
     "WithdrawalRequest",
 ]
@@ -218,6 +219,19 @@ class WalletTransfer(NamedTuple):
     transfer_id: str
 
 
+class DepositReverse(NamedTuple):
+    """Take back a credited deposit whose block left the chain (a reorg): ``amount`` of
+    ``currency`` from ``account`` to ``EXTERNAL``, once per ``transfer_id``, which must name a
+    credited deposit of that account. What the account cannot give back (spent, or margin
+    held) is taken from the insurance fund, so the ledger stays whole."""
+
+    ts_ns: int
+    transfer_id: str
+    account: int
+    currency: str
+    amount: int
+
+
 class WithdrawalCancel(NamedTuple):
     ts_ns: int
     withdrawal_id: str
@@ -291,6 +305,7 @@ Command = (
     | WithdrawalCancel
     | WithdrawalComplete
     | WalletTransfer
+    | DepositReverse
     | SetLeverage
     | SetRiskLimit
     | TransferMargin
@@ -328,4 +343,5 @@ COMMAND_TYPES: tuple[type, ...] = (
     WithdrawAnnouncement,
     SetAccountRestriction,
     LiquidateAccount,
+    DepositReverse,
 )

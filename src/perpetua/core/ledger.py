@@ -76,6 +76,7 @@ class TransferCode(IntEnum):
     SETTLEMENT_RESIDUE = 17
     SETTLEMENT_FEE = 18
     WALLET_TRANSFER = 19  # between accounts of one owner (main and sub-accounts)
+    DEPOSIT_REVERSAL = 20  # a credited deposit reorganised off the chain, back to EXTERNAL
 
 
 class Ledger:

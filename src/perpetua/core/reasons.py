@@ -72,6 +72,7 @@ class Reason(IntEnum):
     WITHDRAWAL_NOT_FOUND = 504
     WITHDRAWAL_STATE_INVALID = 505
     CURRENCY_UNKNOWN = 506
+    DEPOSIT_NOT_FOUND = 507
     # 6xx: limits
     OPEN_ORDERS_MAX = 601
     STOP_ORDERS_MAX = 602
@@ -156,6 +157,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.TRANSFER_ID_DUPLICATE: "Duplicate transfer id",
     Reason.WITHDRAWAL_NOT_FOUND: "Withdrawal not found",
     Reason.WITHDRAWAL_STATE_INVALID: "Invalid withdrawal state",
+    Reason.DEPOSIT_NOT_FOUND: "Deposit not found",
     Reason.CURRENCY_UNKNOWN: "Invalid currency",
     Reason.OPEN_ORDERS_MAX: "Too many open orders on this symbol",
     Reason.STOP_ORDERS_MAX: "Too many open stop orders on this symbol",

@@ -9,11 +9,15 @@ cross positions' unrealised loss; cancelling moves it back; completing sends ``a
 A wallet transfer (main account <-> sub-account; the accounts service checks ownership) moves
 ``amount`` at once under the withdrawal's margin rule, one ledger transfer, so the total is
 conserved; its id shares the deposits' idempotency table under the prefix ``wt:``.
+A deposit reversal (its block reorganised away) sends the deposit back to ``EXTERNAL`` once,
+keyed ``rv:`` + its transfer id: first from what the account could withdraw, the rest from
+``INSURANCE`` (user balances never go negative; the exchange bears what was already spent).
 """
 
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.core.commands import (
     Deposit,
+    DepositReverse,
     SetFeeDiscount,
     SetFeeTier,
     WalletTransfer,
@@ -23,7 +27,7 @@ from perpetua.core.commands import (
 )
 from perpetua.core.events import DepositCredited, Event, FeeSettingsChanged, WithdrawalUpdated
 from perpetua.core.invariant import fail
-from perpetua.core.ledger import EXTERNAL, FEES, WITHDRAWAL_TRANSIT, TransferCode
+from perpetua.core.ledger import EXTERNAL, FEES, INSURANCE, WITHDRAWAL_TRANSIT, TransferCode
 from perpetua.core.liquidation import AccountView
 from perpetua.core.placement import reject
 from perpetua.core.reasons import Reason
@@ -33,6 +37,7 @@ from perpetua.core.units import PPM
 __all__ = [
     "WITHDRAWAL_TRANSITIONS",
     "deposit",
+    "deposit_reverse",
     "set_fee_discount",
     "set_fee_tier",
     "wallet_transfer",
@@ -83,6 +88,30 @@ def deposit(state: State, cmd: Deposit, out: list[Event]) -> None:
         out.append(
             DepositCredited(state.ts_ns, cmd.transfer_id, cmd.account, cmd.currency, cmd.amount)
         )
+
+
+def deposit_reverse(state: State, cmd: DepositReverse, out: list[Event]) -> None:
+    key = "rv:" + cmd.transfer_id
+    if cmd.currency not in state.ledger.balances:
+        reject(state, out, "DepositReverse", cmd.account, Reason.CURRENCY_UNKNOWN)
+    elif cmd.amount <= 0:
+        reject(state, out, "DepositReverse", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE)
+    elif cmd.account <= 0 or state.deposits.get(cmd.transfer_id) != cmd.account:
+        reject(state, out, "DepositReverse", cmd.account, Reason.DEPOSIT_NOT_FOUND)
+    elif key in state.deposits:
+        reject(state, out, "DepositReverse", cmd.account, Reason.TRANSFER_ID_DUPLICATE)
+    else:
+        state.deposits[key] = cmd.account
+        taken = max(0, min(cmd.amount, _withdrawable(state, cmd.account, cmd.currency)))
+        code = TransferCode.DEPOSIT_REVERSAL
+        if taken:
+            state.ledger.transfer(
+                out, state.ts_ns, cmd.account, EXTERNAL, cmd.currency, taken, code, 0
+            )
+        if cmd.amount > taken:
+            state.ledger.transfer(
+                out, state.ts_ns, INSURANCE, EXTERNAL, cmd.currency, cmd.amount - taken, code, 0
+            )
 
 
 def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[Event]) -> None:
