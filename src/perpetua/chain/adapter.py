@@ -94,9 +94,7 @@ class DepositWatcher(Protocol):
 
     def block_ref(self, number: int) -> BlockRef | None: ...
 
-    def transfers(
-        self, first: int, last: int, watched: frozenset[str]
-    ) -> list[ChainTransfer]:
+    def transfers(self, first: int, last: int, watched: frozenset[str]) -> list[ChainTransfer]:
         """Transfers of every configured asset to ``watched`` (lower-case) addresses in blocks
         ``first..last``, in (block, log index) order."""
         ...

@@ -38,9 +38,7 @@ WEI_PER_GWEI = 10**9
 
 
 class EthereumWatcher:
-    def __init__(
-        self, network: str, rpc: JsonRpc, xpub: str, assets: Mapping[str, Asset]
-    ) -> None:
+    def __init__(self, network: str, rpc: JsonRpc, xpub: str, assets: Mapping[str, Asset]) -> None:
         self._network = network
         self.rpc = rpc
         self.xpub = xpub
@@ -82,9 +80,7 @@ class EthereumWatcher:
         candidates: list[tuple[BlockRef, dict[str, Any]]] = []
         for start in range(first, last + 1, BLOCKS_PER_BATCH):
             numbers = range(start, min(last, start + BLOCKS_PER_BATCH - 1) + 1)
-            blocks = self.rpc.batch(
-                [("eth_getBlockByNumber", (hex(n), True)) for n in numbers]
-            )
+            blocks = self.rpc.batch([("eth_getBlockByNumber", (hex(n), True)) for n in numbers])
             for number, block in zip(numbers, blocks, strict=True):
                 if block is None:
                     continue
@@ -137,9 +133,7 @@ class EthereumWatcher:
 
 
 class EthereumSigner:
-    def __init__(
-        self, network: str, rpc: JsonRpc, key: str, assets: Mapping[str, Asset]
-    ) -> None:
+    def __init__(self, network: str, rpc: JsonRpc, key: str, assets: Mapping[str, Asset]) -> None:
         self._network = network
         self.rpc = rpc
         self._key = key

@@ -79,7 +79,7 @@ def btc_receive_address(xpub: str, index: int, *, regtest: bool = False) -> str:
 
 def save_keystore(path: Path, private_key: str, password: str) -> str:
     """Encrypts ``private_key`` to ``path`` (0600); returns its address."""
-    keystore = Account.encrypt(private_key, password)
+    keystore = Account.encrypt(bytes.fromhex(private_key.removeprefix("0x")), password)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

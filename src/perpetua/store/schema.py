@@ -37,8 +37,13 @@ __all__ = [
     "CL_ORD_ID_LENGTH_MAX",
     "TRANSACT_INDEX_BITS",
     "account_tokens",
+    "address_book",
     "api_keys",
     "audit_log",
+    "chain_blocks",
+    "chain_cursors",
+    "chain_deposits",
+    "chain_withdrawals",
     "executions",
     "funding",
     "insurance",
@@ -46,6 +51,7 @@ __all__ = [
     "liquidations",
     "mail_queue",
     "metadata",
+    "network_status",
     "orders",
     "positions",
     "projector_state",
@@ -57,6 +63,8 @@ __all__ = [
     "trades",
     "transactions",
     "users",
+    "wallet_addresses",
+    "wallet_settings",
     "wallets",
     "webauthn_credentials",
 ]
@@ -495,6 +503,125 @@ announcements = Table(
     Column("content", Text, nullable=False),
     Column("link", Text, nullable=False),
     Column("urgent", Boolean, nullable=False),
+)
+
+# --- wallets (services.wallets; docs/wallets.md) -----------------------------------------------
+# Addresses, block positions, deposits seen on chain and withdrawals on their way out. Money is
+# in the exchange's minor units; chain hashes and addresses as the chain writes them.
+NETWORK_LENGTH_MAX = 16
+ADDRESS_LENGTH_MAX = 128
+HASH_LENGTH_MAX = 80
+
+wallet_addresses = Table(
+    "wallet_addresses",
+    metadata,
+    Column("account", BigInteger, primary_key=True),
+    Column("network", String(NETWORK_LENGTH_MAX), primary_key=True),
+    Column("address", String(ADDRESS_LENGTH_MAX), nullable=False, unique=True),
+    Column("derivation_index", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+# The follower's position per network, and the hashes of recent blocks it read (reorgs).
+chain_cursors = Table(
+    "chain_cursors",
+    metadata,
+    Column("network", String(NETWORK_LENGTH_MAX), primary_key=True),
+    Column("block_number", BigInteger, nullable=False),
+)
+chain_blocks = Table(
+    "chain_blocks",
+    metadata,
+    Column("network", String(NETWORK_LENGTH_MAX), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
+    Column("hash", String(HASH_LENGTH_MAX), nullable=False),
+)
+
+# One row per (network, tx, log index): status Pending | Held | Credited | Reversed | Orphaned |
+# BelowMinimum; transfer_id is the core Deposit's id of the current credit (credits counts them:
+# a transfer re-included after a reorg is credited under a new id).
+chain_deposits = Table(
+    "chain_deposits",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("network", String(NETWORK_LENGTH_MAX), nullable=False),
+    Column("account", BigInteger, nullable=False),
+    _currency(),
+    Column("amount", BigInteger, nullable=False),
+    Column("tx", String(HASH_LENGTH_MAX), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("address", String(ADDRESS_LENGTH_MAX), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(HASH_LENGTH_MAX), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("transfer_id", String(220), nullable=False),
+    Column("seen_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index(None, "status"),
+    Index(None, "account"),
+)
+
+# A withdrawal from request to chain (services.wallets.withdrawals has the transitions).
+chain_withdrawals = Table(
+    "chain_withdrawals",
+    metadata,
+    Column("withdrawal_id", String(64), primary_key=True),
+    Column("account", BigInteger, nullable=False),
+    Column("network", String(NETWORK_LENGTH_MAX), nullable=False),
+    _currency(),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("address", String(ADDRESS_LENGTH_MAX), nullable=False),
+    Column("memo", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("token_digest", String(64), nullable=True),
+    Column("token_expires_ns", BigInteger, nullable=False),
+    Column("approved_by", String(64), nullable=False),
+    Column("nonce", BigInteger, nullable=True),
+    Column("tx_hash", String(HASH_LENGTH_MAX), nullable=True),
+    Column("raw_tx", Text, nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index(None, "status"),
+    Index(None, "account"),
+    Index(None, "token_digest"),
+)
+
+# The address book (BitMEX ``Address``): usable_ns is when a new entry may first be used.
+address_book = Table(
+    "address_book",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", BigInteger, nullable=False),
+    _currency(),
+    Column("network", String(NETWORK_LENGTH_MAX), nullable=False),
+    Column("address", String(ADDRESS_LENGTH_MAX), nullable=False),
+    Column("memo", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("usable_ns", BigInteger, nullable=False),
+    Index(None, "account"),
+)
+
+wallet_settings = Table(
+    "wallet_settings",
+    metadata,
+    Column("account", BigInteger, primary_key=True),
+    Column("whitelist", Boolean, nullable=False),
+)
+
+# The operator's switches per network (absent: both enabled).
+network_status = Table(
+    "network_status",
+    metadata,
+    Column("network", String(NETWORK_LENGTH_MAX), primary_key=True),
+    Column("deposits_enabled", Boolean, nullable=False),
+    Column("withdrawals_enabled", Boolean, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)
