@@ -537,9 +537,9 @@ chain_blocks = Table(
     Column("hash", String(HASH_LENGTH_MAX), nullable=False),
 )
 
-# One row per (network, tx, log index): status Pending | Held | Credited | Reversed | Orphaned |
-# BelowMinimum; transfer_id is the core Deposit's id of the current credit (credits counts them:
-# a transfer re-included after a reorg is credited under a new id).
+# One row per (network, tx, log index): status Pending | Held | Refused | Credited | Reversed |
+# Orphaned | BelowMinimum; transfer_id is the core Deposit's id of the current credit
+# (credits counts them: a transfer re-included after a reorg is credited under a new id).
 chain_deposits = Table(
     "chain_deposits",
     metadata,

@@ -14,7 +14,8 @@ Each ``step``:
    ``network:tx:log_index`` (``:n`` appended for the n-th re-credit after a reversal), so a
    repeat after a crash is the core's duplicate and changes nothing. Below the asset's minimum:
    ``BelowMinimum``, never credited. Deposits paused on the network, or refused for the account
-   by the policy: ``Held``, credited when that changes.
+   by the policy: ``Held``, credited when that changes. Refused by the core (an account
+   restriction): ``Refused``, offered again at most every ``HELD_RETRY_NS``.
 Core command first, row update after: a crash between them is repaired by the next step (the
 core answers "duplicate", the row catches up).
 """
@@ -41,7 +42,8 @@ __all__ = ["BLOCKS_PER_STEP_MAX", "DepositFollower", "FollowerReport"]
 log = logging.getLogger("perpetua.wallets.follower")
 
 BLOCKS_PER_STEP_MAX = 500
-CREDITABLE = ("Pending", "Held")
+CREDITABLE = ("Pending", "Held", "Refused")
+HELD_RETRY_NS = 60 * 10**9
 
 
 @dataclass
@@ -283,10 +285,13 @@ class DepositFollower:
                 if row.status != "Held":
                     self._set(row.id, status="Held")
                 continue
+            if row.status == "Refused" and self.clock_ns() < int(row.updated_ns) + HELD_RETRY_NS:
+                continue
             command = Deposit(0, int(row.account), row.currency, int(row.amount), row.transfer_id)
             reason = rejection(self.submit(command))
             if reason not in (None, Reason.TRANSFER_ID_DUPLICATE):
-                log.error("%s: deposit %s refused by the core: %r", net, row.id, reason)
+                log.warning("%s: deposit %s refused by the core: %r", net, row.id, reason)
+                self._set(row.id, status="Refused")
                 continue
             self._set(row.id, status="Credited", credits=int(row.credits) + 1)
             report.credited.append(row.id)
