@@ -31,6 +31,7 @@ from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import Background, BackgroundService
+from perpetua.services.notifications import Notifications
 from perpetua.web import web_routes
 
 __all__ = ["create_app"]
@@ -48,15 +49,18 @@ def create_app(
     identity: IdentityPort | None = None,
     background: Sequence[BackgroundService] = (),
     proofs: ProofsPort | None = None,
+    notifications: Notifications | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
     constituents of ``instrument/compositeIndex``), none by default; ``identity``: sign-in,
     sessions and 2FA (``services.identity``), none: API keys only; ``background``: the venue's
-    long-running services (``services.jobs``), started after the gateway and stopped before it;
-    ``proofs``: the published proofs of reserves and liabilities (``/porl/...``), or none."""
-    gw = Gateway(config, sequencer, history, accounts, indices, identity, proofs)
+    long-running services (``services.jobs``), started after the gateway and stopped before it,
+    beside the gateway's own (margin calls, connected counts); ``proofs``: the published proofs
+    of reserves and liabilities (``/porl/...``), or none; ``notifications``: where services
+    tell traders things (``services.notifications``), the gateway's own by default."""
+    gw = Gateway(config, sequencer, history, accounts, indices, identity, proofs, notifications)
     if seed is not None:
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)
@@ -98,7 +102,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gw.start()
-        services = Background(background)
+        services = Background([*gw.jobs(), *background])
         services.start()
         try:
             yield

@@ -32,6 +32,12 @@ from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
+from perpetua.gateway.notices import (
+    MARGIN_CALL_INTERVAL_S,
+    EventNotices,
+    MarginCalls,
+    connected_counts,
+)
 from perpetua.gateway.ports import (
     AccountsPort,
     CommandPort,
@@ -41,7 +47,7 @@ from perpetua.gateway.ports import (
     ProofsPort,
     Result,
 )
-from perpetua.gateway.private import PrivateViews
+from perpetua.gateway.private import PrivateDelta, PrivateViews
 from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.ws.fanout import Fanout
@@ -50,12 +56,16 @@ from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.sequencer import Applied
 from perpetua.services.identity import IdentityPort
+from perpetua.services.jobs import PeriodicJob
+from perpetua.services.notifications import Notifications
 from perpetua.store.symbols import listed_spec
 from perpetua.wire.values import now_ns
 
 __all__ = ["Gateway"]
 
 _log = logging.getLogger(__name__)
+
+CONNECTED_INTERVAL_S = 5.0  # how often the connected table's counts are looked at
 
 
 class Gateway:
@@ -68,6 +78,7 @@ class Gateway:
         indices: IndexBoardPort | None = None,
         identity: IdentityPort | None = None,
         proofs: ProofsPort | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.config = config
         self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
@@ -85,6 +96,12 @@ class Gateway:
         self.limits = RateLimits(config.rate_limits)
         self.auth_failures = AuthFailures(config.rate_limits)
         self.fanout = Fanout(self.market, self.private)
+        # privateNotifications / publicNotifications (services.notifications, gateway.notices)
+        self.notifications = notifications if notifications is not None else Notifications()
+        self.notifications.subscribe(self._on_notification)
+        self.notices = EventNotices(self.market, self.notifications)
+        self.margin_calls = MarginCalls(self.private, self.notifications)
+        self._connected: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None
@@ -136,6 +153,7 @@ class Gateway:
             for event in events:
                 if type(event) is AccountRestricted:
                     self._restricted(event)
+        self.notices.fold(command, events)  # before the views move: previous states known
         market = self.market
         public.extend(market.apply(seq, ts_ns, command, events))
         private.extend(self.private.apply(seq, ts_ns, events))
@@ -190,6 +208,38 @@ class Gateway:
             self._fold(applied.seq, applied.ts_ns, applied.command, applied.events, public, private)
         if public or private:
             self.fanout.publish(public, private)
+
+    # Notifications and connected counts -------------------------------------------------------
+
+    def _on_notification(self, account: int | None, row: dict[str, Any]) -> None:
+        """A notification (``account`` None: public) to its WebSocket subscribers, on the
+        loop's thread (a service may notify from its own)."""
+        loop = self.loop
+        if loop is not None and threading.get_ident() != self._thread_id:
+            _forward(loop, self._on_notification, account, row)
+            return
+        if account is None:
+            self.fanout.publish([Delta("publicNotifications", "", "insert", [row])], [])
+        else:
+            delta = PrivateDelta("privateNotifications", account, "", "insert", [row])
+            self.fanout.publish([], [delta])
+
+    def connected(self) -> dict[str, int]:
+        return connected_counts(self.fanout.sessions)
+
+    async def publish_connected(self) -> None:
+        """The ``connected`` table's row, to its subscribers when the counts changed."""
+        counts = self.connected()
+        if counts != self._connected:
+            self._connected = counts
+            self.fanout.publish([Delta("connected", "", "update", [counts])], [])
+
+    def jobs(self) -> list[PeriodicJob]:
+        """The gateway's own periodic work (``services.jobs``), run beside the venue's."""
+        return [
+            PeriodicJob("margin-calls", MARGIN_CALL_INTERVAL_S, self.margin_calls.check),
+            PeriodicJob("connected", CONNECTED_INTERVAL_S, self.publish_connected),
+        ]
 
     async def submit(self, command: Command) -> Result:
         """Submit to the sequencer; ``Overloaded`` propagates (503 for orders and amends)."""

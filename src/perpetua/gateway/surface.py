@@ -20,6 +20,7 @@ from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.ws.fanout import Fanout
 from perpetua.marketdata.hub import MarketData
 from perpetua.services.identity import IdentityPort
+from perpetua.services.notifications import Notifications
 
 __all__ = ["GatewaySurface"]
 
@@ -39,8 +40,11 @@ class GatewaySurface(Protocol):
     fanout: Fanout
     indices: IndexBoardPort
     proofs: ProofsPort | None
+    notifications: Notifications
     last_seq: int
     restrictions: dict[int, AccountRestricted]
+
+    def connected(self) -> dict[str, int]: ...
 
     def account_seq(self, account: int) -> int: ...
 

@@ -27,7 +27,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -48,6 +48,7 @@ from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
+from perpetua.services.notifications import Notifications
 from perpetua.services.porl.service import ProofService, daily_job
 from perpetua.services.server_key import load_server_key
 from perpetua.store import (
@@ -83,6 +84,8 @@ class Venue:
     recovered_seq: int
     # store = false: the read models live here for this run only (the gateway always reads them)
     scratch: tempfile.TemporaryDirectory[str] | None = None
+    # privateNotifications / publicNotifications: the port services tell traders things through
+    notifications: Notifications = field(default_factory=Notifications)
 
     def start(self) -> None:
         self.sequencer.start()
@@ -211,6 +214,8 @@ def open_venue(
     proofs = ProofService(data_dir, load_server_key(data_dir), sequencer, venue=config.porl.venue)
     if config.porl.daily:
         background.append(daily_job(proofs))
+    # what services tell traders (services.notifications): withdrawal status and the like
+    notifications = Notifications()
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -228,6 +233,7 @@ def open_venue(
         identity=identity,
         background=background,
         proofs=proofs,
+        notifications=notifications,
     )
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
@@ -244,6 +250,7 @@ def open_venue(
         start_ns,
         recovered,
         scratch,
+        notifications,
     )
 
 

@@ -220,6 +220,19 @@ async def get_urgent_announcements(ctx: Context) -> list[dict[str, Any]]:
     return ctx.gw.market.announcements.listing(urgent_only=True)
 
 
+async def get_connected(ctx: Context) -> dict[str, int]:
+    """BitMEX ``ConnectedUsers``: browser users and API bots on this gateway's WebSocket
+    (``gateway.notices.connected_counts``)."""
+    return ctx.gw.connected()
+
+
+async def get_global_notifications(ctx: Context) -> list[dict[str, Any]]:
+    """The caller's recent notifications (``GlobalNotification`` rows), oldest first: the
+    ones ``privateNotifications`` carried, and the public ones."""
+    rows = ctx.gw.notifications.private_rows(ctx.account) + ctx.gw.notifications.public_rows()
+    return sorted(rows, key=lambda row: row["id"])
+
+
 SPECS = [
     Spec("/funding", "GET", get_funding),
     Spec("/settlement", "GET", get_settlement),
@@ -230,4 +243,6 @@ SPECS = [
     Spec("/stats/historyUSD", "GET", get_stats_history_usd),
     Spec("/announcement", "GET", get_announcements),
     Spec("/announcement/urgent", "GET", get_urgent_announcements, private=True),
+    Spec("/chat/connected", "GET", get_connected),
+    Spec("/globalNotification", "GET", get_global_notifications, private=True),
 ]

@@ -93,6 +93,8 @@ TABLE_KEYS: dict[str, list[str]] = {
     "insurance": ["currency", "timestamp"],
     "account": ["account"],
     "announcement": ["id"],
+    "privateNotifications": ["id"],
+    "publicNotifications": ["id"],
 }
 TRADES_IN_PARTIAL_MAX = 100
 EXECUTIONS_IN_PARTIAL_MAX = 100
@@ -197,7 +199,9 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
     if table == "announcement":
         return market.announcements.listing()
     if table == "connected":
-        return [{"users": len(gw.fanout.sessions), "bots": 0}]
+        return [gw.connected()]
+    if table == "publicNotifications":
+        return gw.notifications.public_rows()
     return []
 
 
@@ -220,6 +224,8 @@ def _private_rows(
         rows = []
     elif table == "account":
         rows = [{"account": account}]
+    elif table == "privateNotifications":
+        rows = gw.notifications.private_rows(account)
     else:
         rows = []
     if symbol is not None:
