@@ -44,7 +44,7 @@ RUN_HELP = "serve the exchange: REST and WebSocket API, sequencer, core and inde
 DEMO_HELP = "a live demo market: simulated index feeds and trading bots"
 OPERATOR_HELP = (
     "operate a running venue: instruments, halt, resume, interest-rate, fee-tier,"
-    " list-future, accounts, porl-snapshot"
+    " list-future, accounts, porl-snapshot, porl-message, porl-signature"
 )
 
 DATA_DIR_COMMANDS: dict[str, str] = {

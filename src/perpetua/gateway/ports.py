@@ -75,6 +75,10 @@ class ProofsPort(Protocol):
 
     def take_snapshot(self, height: int | None = None) -> dict[str, Any]: ...
 
+    def reserve_message(self, height: int) -> dict[str, Any]: ...
+
+    def import_signature(self, height: int, address: str, signature: str) -> dict[str, Any]: ...
+
 
 class NoIndexBoard:
     """A venue without index feeds (tests): no constituents anywhere."""

@@ -26,6 +26,13 @@ The file's shape (every key optional)::
     [porl]                       # proof of reserves and liabilities (docs/proof-of-reserves.md)
     venue = "perpetua"           # the venue's name in the reserve addresses' signed message
     daily = true                 # a snapshot every day (the operator can take one any time)
+    rpc_url = ""                 # the reserve chain's node (empty: liabilities only)
+    tokens = { USDt = "0x..." }  # token currencies' contracts on that chain
+
+    [[porl.reserve]]             # one table per exchange-controlled address
+    address = "0x..."
+    kind = "cold"                # hot | cold | deposit
+    currency = "Gwei"            # Gwei (ether) or a token currency named in tokens
 
     [feeds]
     seed = 1                     # the simulator's seed
@@ -41,6 +48,7 @@ The file's shape (every key optional)::
     venues = [{ name = "Bitstamp", url = "https://...", format = "bitstamp", weight_ppm = 500000 }]
 """
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +63,7 @@ __all__ = [
     "FeedsConfig",
     "IndexSourceConfig",
     "PorlConfig",
+    "PorlReserveConfig",
     "ServerConfig",
     "VenueConfig",
     "load_config",
@@ -65,6 +74,7 @@ LOG_FORMATS: Final = ("json", "text")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 PORT_MAX: Final = 65_535
 VENUE_NAME_MAX: Final = 64
+_EVM_ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class ConfigError(ValueError):
@@ -100,9 +110,19 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PorlReserveConfig:
+    address: str
+    kind: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class PorlConfig:
     venue: str = "perpetua"
     daily: bool = True
+    rpc_url: str = ""
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    reserves: tuple[PorlReserveConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +185,41 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
 
 
 def _porl(table: Mapping[str, Any]) -> PorlConfig:
-    _known(table, "porl.", ("venue", "daily"))
+    _known(table, "porl.", ("venue", "daily", "rpc_url", "tokens", "reserve"))
     venue = _str(table, "porl.venue", "perpetua")
     if not venue or len(venue) > VENUE_NAME_MAX or not venue.isprintable():
         raise ConfigError(f"porl.venue must be 1..{VENUE_NAME_MAX} printable characters")
-    return PorlConfig(venue=venue, daily=_bool(table, "porl.daily", True))
+    tokens = dict(_table(table, "tokens"))
+    for currency, token in tokens.items():
+        if not isinstance(token, str) or _EVM_ADDRESS.fullmatch(token) is None:
+            raise ConfigError(f"porl.tokens.{currency} must be a 0x address")
+    entries = table.get("reserve", [])
+    if not isinstance(entries, list):
+        raise ConfigError("porl.reserve must be an array of tables ([[porl.reserve]])")
+    reserves = []
+    for number, entry in enumerate(entries):
+        here = f"porl.reserve[{number}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{here}: a table with address, kind, currency")
+        _known(entry, here + ".", ("address", "kind", "currency"))
+        address = _str(entry, here + ".address", "")
+        if _EVM_ADDRESS.fullmatch(address) is None:
+            raise ConfigError(f"{here}.address must be a 0x address")
+        kind = _choice(entry, here + ".kind", "cold", ("hot", "cold", "deposit"))
+        currency = _str(entry, here + ".currency", "Gwei")
+        if currency != "Gwei" and currency not in tokens:
+            raise ConfigError(f"{here}.currency {currency!r}: Gwei or a currency in porl.tokens")
+        reserves.append(PorlReserveConfig(address, kind, currency))
+    rpc_url = _str(table, "porl.rpc_url", "")
+    if reserves and not rpc_url:
+        raise ConfigError("porl.reserve needs porl.rpc_url (the node to read balances from)")
+    return PorlConfig(
+        venue=venue,
+        daily=_bool(table, "porl.daily", True),
+        rpc_url=rpc_url,
+        tokens=tokens,
+        reserves=tuple(reserves),
+    )
 
 
 def _server(table: Mapping[str, Any]) -> ServerConfig:

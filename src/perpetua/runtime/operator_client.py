@@ -18,6 +18,8 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator restrict 1001 Allowed    # lift every restriction
     perpetua operator liquidate 1001 --band 0.02 --text "residence breach"
     perpetua operator porl-snapshot [--height H]   # publish a proof of reserves and liabilities
+    perpetua operator porl-message H           # the text cold reserve addresses sign for height H
+    perpetua operator porl-signature H 0xADDRESS 0xSIGNATURE   # import a cold signature
 
 ``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
 ``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
@@ -93,6 +95,12 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     liquidate.add_argument("--text", default="", help="a note kept in the journal")
     porl = commands.add_parser("porl-snapshot", help="publish a proof of reserves and liabilities")
     porl.add_argument("--height", type=int, default=None, help="the chain height (default: now)")
+    message = commands.add_parser("porl-message", help="the message reserve addresses sign")
+    message.add_argument("height", type=int)
+    imported = commands.add_parser("porl-signature", help="import a cold address's signature")
+    imported.add_argument("height", type=int)
+    imported.add_argument("address")
+    imported.add_argument("signature")
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -139,6 +147,11 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
     if command == "liquidate":
         body = {"account": args.account, "band": args.band, "text": args.text}
         return "POST", "/admin/liquidate", body
+    if command == "porl-message":
+        return "GET", f"/admin/porl/message?height={args.height}", None
+    if command == "porl-signature":
+        body = {"height": args.height, "address": args.address, "signature": args.signature}
+        return "POST", "/admin/porl/signature", body
     if command == "porl-snapshot":
         return (
             "POST",

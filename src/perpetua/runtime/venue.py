@@ -32,6 +32,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
+from perpetua.chain.rpc import JsonRpc
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.feeds import IndexPublisher
 from perpetua.gateway import GatewayConfig, create_app
@@ -49,7 +50,12 @@ from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
 from perpetua.services.notifications import Notifications
-from perpetua.services.porl.service import ProofService, daily_job
+from perpetua.services.porl.reserves import (
+    EvmReserveChain,
+    ReserveAddress,
+    StaticReserveAddresses,
+)
+from perpetua.services.porl.service import ProofService, Reserves, daily_job
 from perpetua.services.server_key import load_server_key
 from perpetua.store import (
     Projector,
@@ -211,7 +217,13 @@ def open_venue(
         ),
     ]
     # proof of reserves and liabilities (services.porl): on demand and daily
-    proofs = ProofService(data_dir, load_server_key(data_dir), sequencer, venue=config.porl.venue)
+    proofs = ProofService(
+        data_dir,
+        load_server_key(data_dir),
+        sequencer,
+        venue=config.porl.venue,
+        reserves=_reserves(config),
+    )
     if config.porl.daily:
         background.append(daily_job(proofs))
     # what services tell traders (services.notifications): withdrawal status and the like
@@ -252,6 +264,18 @@ def open_venue(
         scratch,
         notifications,
     )
+
+
+def _reserves(config: VenueConfig) -> Reserves | None:
+    """The reserve addresses of ``[porl]`` read from its node; none without ``rpc_url``. No
+    server-held key signs yet: every address signs offline (``perpetua operator
+    porl-signature``) until the wallets' key custody is wired here."""
+    porl = config.porl
+    if not porl.rpc_url:
+        return None
+    entries = [ReserveAddress(r.address, r.kind, r.currency) for r in porl.reserves]
+    chain = EvmReserveChain(JsonRpc(porl.rpc_url), porl.tokens)
+    return Reserves(StaticReserveAddresses(entries), chain, None)
 
 
 def _projector(

@@ -7,6 +7,10 @@
     GET  /porl/snapshots        every published proof, one row per currency: height, currency,
                                 time, root digest, total, download URLs
     POST /admin/porl/snapshot   the operator takes a snapshot now (optional ``height``)
+    GET  /admin/porl/message    ``height``: the message reserve addresses sign for that proof,
+                                and the cold addresses still waiting for an offline signature
+    POST /admin/porl/signature  ``height``, ``address``, ``signature``: import a cold address's
+                                offline EIP-191 signature (checked before it is kept)
     GET  /porl/<height>/<file>  the published files themselves (outside /api/v1, as BitMEX's
                                 public data bucket), byte for byte
 
@@ -112,6 +116,39 @@ async def post_snapshot(ctx: Context) -> dict[str, Any]:
         raise ApiError(503, f"Snapshot not taken: {error}") from None
 
 
+def _height(ctx: Context) -> int:
+    height = ctx.params.integer("height")
+    if height is None or not 0 <= height <= HEIGHT_MAX:
+        raise bad_request("Invalid height")
+    return height
+
+
+async def get_message(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    height = _height(ctx)
+    proofs = _proofs(ctx)
+    try:
+        return await asyncio.to_thread(proofs.reserve_message, height)
+    except (ValueError, LookupError) as error:
+        raise bad_request(str(error)) from None
+    except RuntimeError as error:
+        raise ApiError(503, f"Reserve node: {error}") from None
+
+
+async def post_signature(ctx: Context) -> dict[str, Any]:
+    require_operator(ctx)
+    height = _height(ctx)
+    address = ctx.params.required_string("address")
+    signature = ctx.params.required_string("signature")
+    proofs = _proofs(ctx)
+    try:
+        return await asyncio.to_thread(proofs.import_signature, height, address, signature)
+    except (ValueError, LookupError) as error:
+        raise bad_request(str(error)) from None
+    except RuntimeError as error:
+        raise ApiError(503, f"Reserve node: {error}") from None
+
+
 async def serve_proof_file(gw: GatewaySurface, request: Request) -> Response:
     """A published file, or BitMEX's 404 (names are checked before any file is opened)."""
     proofs = gw.proofs
@@ -127,4 +164,6 @@ SPECS = [
     Spec("/porl/nonce", "GET", get_nonce, private=True),
     Spec("/porl/snapshots", "GET", get_snapshots),
     Spec("/admin/porl/snapshot", "POST", post_snapshot),
+    Spec("/admin/porl/message", "GET", get_message),
+    Spec("/admin/porl/signature", "POST", post_signature),
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "ReserveEntry",
     "ReserveSigner",
     "SignatureBook",
+    "StaticReserveAddresses",
     "build_reserves",
     "recover_signer",
     "reserve_message",
@@ -152,6 +153,16 @@ class EvmReserveChain:
         data = _BALANCE_OF + entry.address[2:].lower().rjust(64, "0")
         raw = self._rpc.call("eth_call", {"to": token, "data": data}, tag)
         return int(str(raw), 16) if raw not in ("0x", "") else 0
+
+
+class StaticReserveAddresses:
+    """`ReserveAddresses` from a fixed list (the venue's ``[[porl.reserve]]`` configuration)."""
+
+    def __init__(self, entries: Sequence[ReserveAddress]) -> None:
+        self._entries = tuple(entries)
+
+    def reserve_addresses(self) -> Sequence[ReserveAddress]:
+        return self._entries
 
 
 class LocalKeySigner:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -52,9 +53,11 @@ from perpetua.services.porl.reserves import (
     ReserveChain,
     ReserveSigner,
     SignatureBook,
+    block_date,
     build_reserves,
+    reserve_message,
 )
-from perpetua.services.porl.tree import build_tree, render, sub_nonce
+from perpetua.services.porl.tree import ProofTree, build_tree, render, sub_nonce
 
 __all__ = [
     "DAILY_S",
@@ -69,6 +72,7 @@ __all__ = [
 DAILY_S: Final = 86_400.0
 SNAPSHOT_TIMEOUT_S: Final = 120.0  # the sequencer's image, written and verified
 RATIO_DECIMALS: Final = Decimal("0.000001")
+PARSED_PROOFS_MAX: Final = 4  # the latest proof of each currency, kept parsed for /porl/nonce
 
 
 class SnapshotSource(Protocol):
@@ -108,6 +112,12 @@ class ProofService:
     def take_snapshot(self, height: int | None = None) -> dict[str, Any]:
         """Rules 1-4 of the module docstring; the published manifest. Blocking."""
         with self._lock:
+            if height is not None and height in self.publication.heights():
+                raise AlreadyPublished(f"a snapshot at height {height} is published already")
+            if height is not None and self._reserves is not None:
+                tip = self._reserves.chain.block_number()
+                if height > tip:
+                    raise ValueError(f"height {height} is above the chain's tip {tip}")
             path = self._source.request_snapshot().result(SNAPSHOT_TIMEOUT_S)
             liabilities = liabilities_of_snapshot(path, self._engine_factory)
             return self.publish(liabilities, height)
@@ -167,6 +177,44 @@ class ProofService:
         self.publication.publish(height, files, manifest)
         return manifest
 
+    # --- cold signatures -------------------------------------------------------------------
+
+    def reserve_message(self, height: int) -> dict[str, Any]:
+        """The message every reserve address signs for a proof at ``height`` (for the operator
+        to sign cold addresses offline), and the addresses waiting for an offline signature."""
+        reserves = self._require_reserves()
+        chain_id = reserves.chain.chain_id()
+        _, timestamp_s = reserves.chain.block_header(height)
+        date = block_date(timestamp_s)
+        signed = self.signatures.signatures(height)
+        unsigned = [
+            entry.address
+            for entry in reserves.addresses.reserve_addresses()
+            if (entry.kind == "cold" or reserves.signer is None)
+            and entry.address.lower() not in signed
+        ]
+        return {
+            "height": height,
+            "chainId": chain_id,
+            "date": date,
+            "message": reserve_message(self._venue, chain_id, height, date),
+            "unsigned": unsigned,
+        }
+
+    def import_signature(self, height: int, address: str, signature: str) -> dict[str, Any]:
+        """Keep an offline signature of ``address`` for the proof at ``height`` (checked)."""
+        message = self.reserve_message(height)
+        known = {e.address.lower() for e in self._require_reserves().addresses.reserve_addresses()}
+        if address.lower() not in known:
+            raise ValueError(f"{address} is not a reserve address of this venue")
+        self.signatures.add(height, address, signature, message["message"])
+        return {"height": height, "address": address, "imported": True}
+
+    def _require_reserves(self) -> Reserves:
+        if self._reserves is None:
+            raise LookupError("this venue publishes no reserves (no [porl] rpc_url)")
+        return self._reserves
+
     # --- reading ---------------------------------------------------------------------------
 
     def snapshots(self) -> list[dict[str, Any]]:
@@ -199,7 +247,7 @@ class ProofService:
             path = self.publication.file(str(height), row["filename"])
             if path is None:
                 continue
-            tree = parse_proof(path.read_text("ascii"))
+            tree = _parsed(str(path))
             found = find_account(tree, account, key)
             answer.update(
                 nonce=key.hex(),
@@ -211,6 +259,12 @@ class ProofService:
             )
             break
         return answer
+
+
+@functools.lru_cache(maxsize=PARSED_PROOFS_MAX)
+def _parsed(path: str) -> ProofTree:
+    """A published proof, parsed once (published files never change)."""
+    return parse_proof(Path(path).read_text("ascii"))
 
 
 def _json(document: Mapping[str, Any]) -> bytes:
