@@ -19,7 +19,7 @@ from perpetua.gateway.config import WS_ERRORS_MAX
 from perpetua.gateway.params import BODY_BYTES_MAX
 from perpetua.gateway.ratelimit import AUTH_FAILURES_PER_MINUTE
 from perpetua.gateway.ws.revocation import REVOCATION_DELAY_S_MAX
-from perpetua.services.accounts import AccountsService
+from perpetua.services.accounts import AccountsService, ApiKeyRecord
 from tests.gateway.live import Live, live_gateway
 
 ALICE = 1001
@@ -279,13 +279,15 @@ def test_a_burst_after_expiry_costs_one_key_lookup() -> None:
     calls: list[str] = []
 
     class SlowAccounts:
-        async def lookup_api_key(self, key_id: str) -> Any:
+        in_memory = False  # a blocking lookup, as SQL is: run in a worker thread
+
+        def lookup_api_key(self, key_id: str) -> ApiKeyRecord | None:
             calls.append(key_id)
-            await asyncio.sleep(0.05)
-            return {"user_id": ALICE, "secret": "s", "permissions": "order"}
+            time.sleep(0.05)
+            return ApiKeyRecord(key_id, ALICE, "s", ("order",))
 
     async def main() -> None:
-        cache = KeyCache(SlowAccounts())  # type: ignore[arg-type]
+        cache = KeyCache(SlowAccounts())
         first = asyncio.ensure_future(cache.get("k"))
         await asyncio.sleep(0)
         first.cancel()

@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 
 from perpetua.core.events import Rejected
 from perpetua.core.reasons import Reason
+from perpetua.services.accounts import ApiKeyRecord
 from perpetua.services.faucet import faucet_command
 
 __all__ = ["DEMO_PASSWORD_HASHER", "Credentials", "DemoState", "FaucetError"]
@@ -48,7 +49,7 @@ class Accounts(Protocol):
         self, user_id: int, name: str = "", permissions: Any = (), cidr: Any = ()
     ) -> tuple[str, str]: ...
 
-    def lookup_api_key(self, key_id: str) -> Any: ...
+    def lookup_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
 
 
 class Submitter(Protocol):

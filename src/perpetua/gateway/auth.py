@@ -13,10 +13,8 @@ only), ``withdraw``. Keys may carry CIDR allow-lists and may be disabled.
 import asyncio
 import hashlib
 import hmac
-import inspect
 import ipaddress
 import time
-from typing import Any
 
 from perpetua.gateway.errors import (
     MSG_ACCESS_DENIED,
@@ -27,6 +25,7 @@ from perpetua.gateway.errors import (
     ApiError,
 )
 from perpetua.gateway.ports import AccountsPort, ApiKeyRecord
+from perpetua.services.sessions import Session
 
 __all__ = [
     "KeyCache",
@@ -65,11 +64,12 @@ def expired_message(now_s: int) -> str:
 class Principal:
     """The authenticated caller of one request or socket."""
 
-    __slots__ = ("key", "account")
+    __slots__ = ("key", "account", "session")
 
-    def __init__(self, key: ApiKeyRecord) -> None:
+    def __init__(self, key: ApiKeyRecord, session: Session | None = None) -> None:
         self.key = key
         self.account = key.user_id
+        self.session = session  # the browser session behind it; None for an API key
 
     def can(self, permission: str) -> bool:
         return permission in self.key.permissions
@@ -85,32 +85,6 @@ def check_permission(principal: Principal, permission: str) -> None:
     raise ApiError(403, MSG_ACCESS_DENIED)
 
 
-def _normalize(record: Any, key_id: str) -> ApiKeyRecord | None:
-    if record is None:
-        return None
-    if isinstance(record, ApiKeyRecord):
-        return record
-    get = record.get if isinstance(record, dict) else lambda name, d=None: getattr(record, name, d)
-    permissions = get("permissions", ()) or ()
-    if isinstance(permissions, str):
-        permissions = tuple(p for p in permissions.split(",") if p)
-    cidr = get("cidr", ()) or ()
-    if isinstance(cidr, str):
-        cidr = tuple(c.strip() for c in cidr.split(",") if c.strip())
-    user_id = get("user_id")
-    if user_id is None:
-        return None
-    return ApiKeyRecord(
-        key_id=key_id,
-        user_id=int(user_id),
-        secret=str(get("secret")),
-        permissions=tuple(permissions),
-        cidr=tuple(cidr),
-        enabled=bool(get("enabled", True)),
-        name=str(get("name", "") or ""),
-    )
-
-
 class KeyCache:
     """Looks keys up through the accounts service, caching each answer briefly (a request
     never waits for SQL unless its key was not seen for ``KEY_CACHE_TTL_NS``, and then the
@@ -122,7 +96,7 @@ class KeyCache:
         # one lookup in flight per key: a burst of requests after expiry waits for it
         self._pending: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
         # an in-memory store answers at once; anything else may block (SQL)
-        self.blocking = accounts is not None and not getattr(accounts, "in_memory", False)
+        self.blocking = accounts is not None and not accounts.in_memory
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         now = time.monotonic_ns()
@@ -141,13 +115,10 @@ class KeyCache:
     async def _load(self, key_id: str, now: int) -> ApiKeyRecord | None:
         assert self._accounts is not None
         lookup = self._accounts.lookup_api_key
-        if inspect.iscoroutinefunction(lookup):
-            found = await lookup(key_id)
-        elif self.blocking:  # the accounts service reads SQL: never on the event loop
-            found = await asyncio.to_thread(lookup, key_id)
+        if self.blocking:  # the accounts service reads SQL: never on the event loop
+            record = await asyncio.to_thread(lookup, key_id)
         else:
-            found = lookup(key_id)
-        record = _normalize(found, key_id)
+            record = lookup(key_id)
         if len(self._entries) >= KEY_CACHE_ENTRIES_MAX:
             self._entries.clear()
         self._entries[key_id] = (now, record)

@@ -14,12 +14,12 @@ and ``perpetua.feeds.IndexBoard``; the runtime wires them.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from perpetua.core.commands import Command
 from perpetua.sequencer import Applied, Overloaded, Result
+from perpetua.services.accounts import ApiKeyRecord
 
 __all__ = [
     "AccountsPort",
@@ -40,21 +40,6 @@ class CommandPort(Protocol):
     async def submit_async(self, command: Command) -> Result: ...
 
     def subscribe_batches(self, callback: BatchCallback) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    """An API key as the gateway sees it; ``secret`` is decrypted."""
-
-    key_id: str
-    user_id: int
-    secret: str
-    permissions: tuple[str, ...] = ()
-    cidr: tuple[str, ...] = ()
-    enabled: bool = True
-    name: str = ""
-    nonce: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class IndexBoardPort(Protocol):
@@ -88,7 +73,13 @@ class NoIndexBoard:
 
 
 class AccountsPort(Protocol):
-    def lookup_api_key(self, key_id: str) -> Any: ...
+    @property
+    def in_memory(self) -> bool:
+        """True when lookups never block (the gateway calls them on the event loop); else
+        they run in a worker thread."""
+        ...
+
+    def lookup_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
 
     def issue_api_key(
         self, user_id: int, permissions: Sequence[str], cidr: Sequence[str], name: str

@@ -103,14 +103,12 @@ async def session_principal(identity: IdentityPort | None, scope: Any) -> Princi
         secret="",
         permissions=SESSION_PERMISSIONS,
         name="session",
-        extra={"session": session},
     )
-    return Principal(record)
+    return Principal(record, session)
 
 
 def session_of(principal: Principal | None) -> Session | None:
     """The cookie session behind a principal (``None`` for an API key)."""
     if principal is None:
         return None
-    found = principal.key.extra.get("session")
-    return found if isinstance(found, Session) else None
+    return principal.session

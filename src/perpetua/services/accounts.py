@@ -98,9 +98,9 @@ class ApiKeyRecord:
     key_id: str
     user_id: int
     secret: str
-    permissions: tuple[str, ...]
-    cidr: tuple[str, ...]
-    enabled: bool
+    permissions: tuple[str, ...] = ()
+    cidr: tuple[str, ...] = ()
+    enabled: bool = True
     name: str = ""
     nonce: int = 0
     created_ns: int = 0
@@ -166,6 +166,7 @@ class AccountsService:
         password_hasher: PasswordHasher | None = None,
     ) -> None:
         self.engine = engine
+        self.in_memory = False  # lookups read SQL: the gateway runs them in a thread
         self._fernet = server_key
         self._clock_ns = clock_ns
         self._monotonic_ns = monotonic_ns
