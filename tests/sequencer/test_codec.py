@@ -153,6 +153,10 @@ PINNED_SCHEMA = [
     ),
     ("LiquidateAccount", ("ts_ns", "account", "band_ppm", "text")),
     ("DepositReverse", ("ts_ns", "transfer_id", "account", "currency", "amount")),
+    ("Stake", ("ts_ns", "account", "currency", "amount")),
+    ("UnstakeRequest", ("ts_ns", "account", "currency", "amount", "request_id")),
+    ("UnstakeCancel", ("ts_ns", "account", "request_id")),
+    ("FundStakingRewards", ("ts_ns", "currency", "amount", "transfer_id")),
 ]
 
 

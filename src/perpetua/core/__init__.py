@@ -29,4 +29,8 @@ PUBLIC_MODULES = (
     # pure margin arithmetic: the gateway derives breakEvenPrice and the ADL queue
     # (deleveragePercentile) from published positions by the core's own formulas
     "perpetua.core.risk",
+    # pure fee arithmetic: /user/commission shows the rates the core charges by its formula
+    "perpetua.core.fees",
+    # the staking tier table and limits: routes list them and check requests before the core
+    "perpetua.core.staking",
 )

@@ -11,11 +11,11 @@ its position's side, and nothing else is; isolated and single-market cross thres
 ones recomputed now (a multi-market cross threshold also moves with the other markets' marks).
 """
 
-from perpetua.core import liquidation, margin, restrictions
+from perpetua.core import liquidation, margin, restrictions, staking
 from perpetua.core.enums import TERMINAL_STATUSES
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
-from perpetua.core.ledger import CLEARING, EXTERNAL
+from perpetua.core.ledger import CLEARING, EXTERNAL, STAKING
 from perpetua.core.state import State
 
 __all__ = ["audit", "conservation_totals"]
@@ -149,7 +149,33 @@ def _audit_reduce_only_index(state: State) -> None:
     invariant(indexed == counts, "ReduceOnly order index drift")
 
 
+def _audit_staking(state: State) -> None:
+    """STAKING holds exactly every stake and pending unstaking request; each record's figures
+    agree with its requests; each staker's discount is its tier's."""
+    held: dict[str, int] = {}
+    for (account, currency), record in state.stakes.items():
+        invariant(record.staked >= 0 and record.unstaking >= 0, f"{account}: negative stake")
+        invariant(0 <= record.eligible <= record.staked, f"{account}: eligible out of range")
+        requests = [state.unstaking[rid] for rid in record.pending]
+        invariant(
+            all(r.account == account and r.currency == currency for r in requests),
+            f"{account}: a pending request of someone else",
+        )
+        invariant(sum(r.amount for r in requests) == record.unstaking, f"{account}: unstaking")
+        held[currency] = held.get(currency, 0) + record.staked + record.unstaking
+        invariant(
+            state.accounts[account].staking_discount_ppm
+            == staking.staking_discount_ppm(state, account),
+            f"{account}: staking discount drift",
+        )
+    pending = sum(len(r.pending) for r in state.stakes.values())
+    invariant(pending == len(state.unstaking), "unstaking requests drift")
+    for currency, book in state.ledger.balances.items():
+        invariant(book.get(STAKING, 0) == held.get(currency, 0), f"{currency}: staking drift")
+
+
 def audit(state: State) -> None:
+    _audit_staking(state)
     _audit_reduce_only_index(state)
     _audit_ledger(state)
     _audit_market_orders(state)

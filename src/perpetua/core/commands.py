@@ -29,6 +29,7 @@ __all__ = [
     "CancelOrders",
     "Command",
     "Deposit",
+    "FundStakingRewards",
     "IndexPrice",
     "LiquidateAccount",
     "PlaceOrder",
@@ -40,9 +41,12 @@ __all__ = [
     "SetInterestRate",
     "SetLeverage",
     "SetRiskLimit",
+    "Stake",
     "TransferMargin",
     "SetInstrumentState",
     "Tick",
+    "UnstakeCancel",
+    "UnstakeRequest",
     "WithdrawalCancel",
     "WalletTransfer",
     "WithdrawAnnouncement",
@@ -288,6 +292,41 @@ class LiquidateAccount(NamedTuple):
     text: str = ""
 
 
+class Stake(NamedTuple):
+    """Lock ``amount`` of a staking currency (BMEx) from the account's available balance."""
+
+    ts_ns: int
+    account: int
+    currency: str
+    amount: int
+
+
+class UnstakeRequest(NamedTuple):
+    """Start unstaking ``amount``: paid back after the cooling-off period unless cancelled;
+    ``request_id`` (the redemptionID) is chosen by the caller and unique."""
+
+    ts_ns: int
+    account: int
+    currency: str
+    amount: int
+    request_id: str
+
+
+class UnstakeCancel(NamedTuple):
+    ts_ns: int
+    account: int
+    request_id: str
+
+
+class FundStakingRewards(NamedTuple):
+    """Operator: credit the staking rewards account from outside (idempotent by id)."""
+
+    ts_ns: int
+    currency: str
+    amount: int
+    transfer_id: str
+
+
 Command = (
     PlaceOrder
     | AmendOrder
@@ -315,6 +354,10 @@ Command = (
     | WithdrawAnnouncement
     | SetAccountRestriction
     | LiquidateAccount
+    | Stake
+    | UnstakeRequest
+    | UnstakeCancel
+    | FundStakingRewards
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -344,4 +387,8 @@ COMMAND_TYPES: tuple[type, ...] = (
     SetAccountRestriction,
     LiquidateAccount,
     DepositReverse,
+    Stake,
+    UnstakeRequest,
+    UnstakeCancel,
+    FundStakingRewards,
 )

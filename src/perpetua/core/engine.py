@@ -19,6 +19,7 @@ from perpetua.core import (
     placement,
     positioning,
     restrictions,
+    staking,
     timers,
     treasury,
     triggers,
@@ -32,6 +33,7 @@ from perpetua.core.commands import (
     Command,
     Deposit,
     DepositReverse,
+    FundStakingRewards,
     IndexPrice,
     LiquidateAccount,
     ListFuture,
@@ -44,8 +46,11 @@ from perpetua.core.commands import (
     SetInterestRate,
     SetLeverage,
     SetRiskLimit,
+    Stake,
     Tick,
     TransferMargin,
+    UnstakeCancel,
+    UnstakeRequest,
     WalletTransfer,
     WithdrawalCancel,
     WithdrawalComplete,
@@ -180,6 +185,10 @@ class Engine:
             WithdrawAnnouncement: _withdraw_announcement,
             SetAccountRestriction: restrictions.set_restriction,
             LiquidateAccount: self._liquidate_account,
+            Stake: staking.stake,
+            UnstakeRequest: self._unstake_request,
+            UnstakeCancel: staking.unstake_cancel,
+            FundStakingRewards: staking.fund_rewards,
         }
 
     def apply(self, command: Command) -> list[Event]:
@@ -291,6 +300,9 @@ class Engine:
         if state.next_day_ns == 0:
             state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
         deadline = min(state.deadlines.values(), default=state.next_day_ns)
+        release = staking.next_release_ns(state)
+        if release:
+            deadline = min(deadline, release)
         markets = min(
             (timers.next_due_ns(m) for m in state.markets.values()), default=state.next_day_ns
         )
@@ -300,6 +312,7 @@ class Engine:
         state = self.state
         if state.next_day_ns and state.ts_ns >= state.next_day_ns:
             lifecycle.expire_day_orders(state, out)
+            staking.on_day_boundary(state, out)
             state.next_day_ns = (state.ts_ns // DAY_NS + 1) * DAY_NS
         due = sorted(a for a, deadline in state.deadlines.items() if deadline <= state.ts_ns)
         for account in due:
@@ -311,7 +324,12 @@ class Engine:
         for market in state.markets.values():
             if state.ts_ns >= timers.next_due_ns(market):
                 timers.run_due(state, market, out)
+        staking.release_due(state, out)
         self._schedule(state)
+
+    def _unstake_request(self, state: State, cmd: UnstakeRequest, out: list[Event]) -> None:
+        staking.unstake_request(state, cmd, out)
+        self._schedule(state)  # its release is a timer
 
     def _tick(self, state: State, cmd: Tick, out: list[Event]) -> None:
         """Timers already ran; nothing else moves with time alone in the trading core."""

@@ -34,9 +34,11 @@ __all__ = [
     "PositionSettled",
     "PremiumSampled",
     "Settled",
+    "StakingChanged",
     "Rejected",
     "Trade",
     "Transfer",
+    "UnstakingUpdated",
     "WithdrawalUpdated",
 ]
 
@@ -306,6 +308,29 @@ class AccountRestricted(NamedTuple):
     cause: int  # enums.RestrictionCause
 
 
+class StakingChanged(NamedTuple):
+    """An account's stake after a change (core.staking): locked, cooling off, and the amount
+    that earns today's reward and sets the fee discount (``tier`` of ``STAKING_TIERS``)."""
+
+    ts_ns: int
+    account: int
+    currency: str
+    staked: int
+    unstaking: int
+    eligible: int
+    tier: int
+
+
+class UnstakingUpdated(NamedTuple):
+    ts_ns: int
+    request_id: str
+    account: int
+    currency: str
+    amount: int
+    release_ns: int
+    status: str  # "Pending" | "Canceled" | "Released"
+
+
 Event = (
     OrderEvent
     | Trade
@@ -330,4 +355,6 @@ Event = (
     | AnnouncementPublished
     | AnnouncementWithdrawn
     | AccountRestricted
+    | StakingChanged
+    | UnstakingUpdated
 )

@@ -185,8 +185,11 @@ def _add_open_comm(pos: Position, held: int, qty: int, comm: int) -> None:
 def _rates(state: State, market: Market, maker_account: int, taker_account: int) -> tuple[int, int]:
     maker_acct = state.account(maker_account)
     taker_acct = state.account(taker_account)
-    maker_rate = fee_rates_ppm(market.spec, maker_acct.fee_tier, maker_acct.discount_ppm)[0]
-    taker_rate = fee_rates_ppm(market.spec, taker_acct.fee_tier, taker_acct.discount_ppm)[1]
+    # The operator's discount or the staking tier's, whichever is larger (core.staking).
+    maker_discount = max(maker_acct.discount_ppm, maker_acct.staking_discount_ppm)
+    taker_discount = max(taker_acct.discount_ppm, taker_acct.staking_discount_ppm)
+    maker_rate = fee_rates_ppm(market.spec, maker_acct.fee_tier, maker_discount)[0]
+    taker_rate = fee_rates_ppm(market.spec, taker_acct.fee_tier, taker_discount)[1]
     # The liquidation engine (the insurance fund's account) trades without fees.
     return (0 if maker_account < 0 else maker_rate), (0 if taker_account < 0 else taker_rate)
 

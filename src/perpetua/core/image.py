@@ -21,6 +21,7 @@ from perpetua.core.enums import (
 )
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.orders import ORDER_FIELDS, Order
+from perpetua.core.staking import restore_discounts
 from perpetua.core.state import (
     FUNDING_FIELDS,
     POSITION_FIELDS,
@@ -28,7 +29,9 @@ from perpetua.core.state import (
     Market,
     Position,
     Restriction,
+    Stake,
     State,
+    Unstaking,
     Withdrawal,
 )
 
@@ -93,6 +96,40 @@ def _account_image(acct: Account) -> list[object]:
     ]
 
 
+def _staking_image(state: State) -> dict[str, object]:
+    """Stakes and pending unstaking requests; absent when there are none, so images (and
+    hashes) of venues that never staked are what they were before staking existed."""
+    if not state.stakes:
+        return {}
+    return {
+        "stakes": [
+            [r.account, r.currency, r.staked, r.unstaking, r.eligible, list(r.pending)]
+            for _, r in sorted(state.stakes.items())
+        ],
+        "unstaking": [
+            [u.request_id, u.account, u.currency, u.amount, u.release_ns]
+            for _, u in sorted(state.unstaking.items())
+        ],
+    }
+
+
+def _restore_staking(state: State, data: dict[str, object]) -> None:
+    for account, currency, staked, unstaking, eligible, pending in data.get("stakes", []):  # type: ignore[attr-defined]
+        record = Stake(int(account), str(currency))
+        record.staked, record.unstaking, record.eligible = (
+            int(staked),
+            int(unstaking),
+            int(eligible),
+        )
+        record.pending = [str(rid) for rid in pending]
+        state.stakes[(record.account, record.currency)] = record
+    for rid, account, currency, amount, release_ns in data.get("unstaking", []):  # type: ignore[attr-defined]
+        state.unstaking[str(rid)] = Unstaking(
+            str(rid), int(account), str(currency), int(amount), int(release_ns)
+        )
+    restore_discounts(state)
+
+
 def snapshot(state: State) -> dict[str, object]:
     data = _snapshot(state)
     if state.restrictions:  # only when some: images (and hashes) without any are unchanged
@@ -105,6 +142,7 @@ def snapshot(state: State) -> dict[str, object]:
 
 def _snapshot(state: State) -> dict[str, object]:
     return {
+        **_staking_image(state),
         "version": IMAGE_VERSION,
         "ts_ns": state.ts_ns,
         "next_order_id": state.next_order_id,
@@ -234,6 +272,7 @@ def restore(state: State, data: dict[str, object]) -> None:
         order = _restore_order(row)
         state.orders[order.order_id] = order
         state.accounts[order.account].orders[order.order_id] = order
+    _restore_staking(state, data)
     for market_data in data["markets"]:  # type: ignore[attr-defined]
         market = state.markets.get(market_data["symbol"])
         if market is None:

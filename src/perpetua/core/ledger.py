@@ -26,6 +26,8 @@ __all__ = [
     "FUNDING_POOL",
     "INSURANCE",
     "RESIDUE",
+    "STAKING",
+    "STAKING_REWARDS",
     "SYSTEM_ACCOUNTS",
     "WITHDRAWAL_TRANSIT",
     "Ledger",
@@ -39,6 +41,8 @@ RESIDUE = -4
 WITHDRAWAL_TRANSIT = -5
 CLEARING = -6
 FUNDING_POOL = -7
+STAKING = -8  # staked and cooling-off tokens, still their owners' (core.staking)
+STAKING_REWARDS = -9  # what staking rewards are paid from
 
 SYSTEM_ACCOUNTS: dict[int, str] = {
     EXTERNAL: "external",
@@ -48,6 +52,8 @@ SYSTEM_ACCOUNTS: dict[int, str] = {
     WITHDRAWAL_TRANSIT: "withdrawal_transit",
     CLEARING: "clearing",
     FUNDING_POOL: "funding_pool",
+    STAKING: "staking",
+    STAKING_REWARDS: "staking_rewards",
 }
 
 # System accounts that may go below zero: the outside world, and clearing (which owes open
@@ -77,6 +83,10 @@ class TransferCode(IntEnum):
     SETTLEMENT_FEE = 18
     WALLET_TRANSFER = 19  # between accounts of one owner (main and sub-accounts)
     DEPOSIT_REVERSAL = 20  # a credited deposit reorganised off the chain, back to EXTERNAL
+    STAKE = 21
+    UNSTAKE = 22
+    STAKING_REWARD = 23
+    STAKING_REWARDS_FUNDING = 24
 
 
 class Ledger:

@@ -2,11 +2,11 @@
 
 Every expected rejection is a value, never an exception. Numbers are grouped by subsystem
 (1xx request shape, 2xx instrument and price, 3xx quantity, 4xx order identity and state,
-5xx money, 6xx limits, 7xx account/compliance, 8xx platform), and checks run in a fixed
-precedence order so
-the same bad request always yields the same reason. The gateway maps each reason to BitMEX's
-error text (``MESSAGES``) and HTTP status (``HTTP_STATUS``); clients such as ccxt match on the
-exact text, so these strings are part of the wire contract.
+5xx money, 6xx limits, 7xx account/compliance, 8xx platform, 9xx the exchange token), and
+checks run in a fixed precedence order so the same bad request always yields the same reason.
+The gateway maps each reason to BitMEX's error text (``MESSAGES``) and HTTP status
+(``HTTP_STATUS``); clients such as ccxt match on the exact text, so these strings are part of
+the wire contract.
 """
 
 from enum import IntEnum
@@ -96,6 +96,13 @@ class Reason(IntEnum):
     NOTHING_TO_LIQUIDATE = 711
     # 8xx: platform (announcements)
     ANNOUNCEMENT_INVALID = 801
+    # 9xx: the exchange token (staking, convert)
+    STAKING_CURRENCY_INVALID = 901
+    STAKED_INSUFFICIENT = 902
+    UNSTAKING_NOT_FOUND = 903
+    UNSTAKING_STATE_INVALID = 904
+    UNSTAKING_REQUESTS_MAX = 905
+    UNSTAKING_ID_INVALID = 906
 
 
 MESSAGES: dict[Reason, str] = {
@@ -186,6 +193,12 @@ MESSAGES: dict[Reason, str] = {
     Reason.WITHDRAWALS_NOT_PERMITTED: "Withdrawals are not permitted for this account",
     Reason.RESTRICTION_INVALID: "Invalid account restriction",
     Reason.NOTHING_TO_LIQUIDATE: "Account has no positions or orders to liquidate",
+    Reason.STAKING_CURRENCY_INVALID: "Invalid currency: only BMEX can be staked",
+    Reason.STAKED_INSUFFICIENT: "Invalid amount: more than is staked",
+    Reason.UNSTAKING_NOT_FOUND: "Unstaking request not found",
+    Reason.UNSTAKING_STATE_INVALID: "Unstaking request is no longer pending",
+    Reason.UNSTAKING_REQUESTS_MAX: "Too many pending unstaking requests",
+    Reason.UNSTAKING_ID_INVALID: "Invalid redemptionID",
 }
 
 # Rejections that an account restriction caused: their message gets the cause appended.
@@ -217,3 +230,4 @@ HTTP_STATUS[Reason.ORDER_NOT_FOUND] = 404
 HTTP_STATUS[Reason.ORDER_NOT_OWNED] = 404
 for _reason in RESTRICTION_REASONS:
     HTTP_STATUS[_reason] = 403
+HTTP_STATUS[Reason.UNSTAKING_NOT_FOUND] = 404

@@ -26,7 +26,9 @@ __all__ = [
     "Market",
     "Position",
     "Restriction",
+    "Stake",
     "State",
+    "Unstaking",
     "Withdrawal",
 ]
 
@@ -271,6 +273,7 @@ class Account:
         "cl_ord_ids",
         "discount_ppm",
         "fee_tier",
+        "staking_discount_ppm",
         "links",
         "margin_required",
         "orders",
@@ -280,7 +283,8 @@ class Account:
     def __init__(self, account: int) -> None:
         self.account = account
         self.fee_tier = 0
-        self.discount_ppm = 0
+        self.discount_ppm = 0  # the operator's (SetFeeDiscount)
+        self.staking_discount_ppm = 0  # the staking tier's (core.staking); fills use the larger
         self.cancel_deadline_ns = 0  # 0: the dead man's switch is disarmed
         self.orders: dict[int, Order] = {}  # live orders by id
         self.cl_ord_ids: dict[str, int] = {}  # clOrdID -> order id, live and recently ended
@@ -318,6 +322,34 @@ class Withdrawal:
         self.status = "Pending"
 
 
+class Stake:
+    """One account's stake of one currency (core.staking)."""
+
+    __slots__ = ("account", "currency", "eligible", "pending", "staked", "unstaking")
+
+    def __init__(self, account: int, currency: str) -> None:
+        self.account = account
+        self.currency = currency
+        self.staked = 0  # locked, earning
+        self.unstaking = 0  # in pending unstaking requests
+        self.eligible = 0  # least staked since the last day boundary
+        self.pending: list[str] = []  # pending unstaking request ids, in request order
+
+
+class Unstaking:
+    __slots__ = ("account", "amount", "currency", "release_ns", "request_id", "status")
+
+    def __init__(
+        self, request_id: str, account: int, currency: str, amount: int, release_ns: int
+    ) -> None:
+        self.request_id = request_id
+        self.account = account
+        self.currency = currency
+        self.amount = amount
+        self.release_ns = release_ns
+        self.status = "Pending"
+
+
 class State:
     __slots__ = (
         "account_positions",
@@ -336,9 +368,11 @@ class State:
         "next_timer_ns",
         "orders",
         "restrictions",
+        "stakes",
         "touched_marks",
         "touched_positions",
         "ts_ns",
+        "unstaking",
         "withdrawals",
     )
 
@@ -352,6 +386,8 @@ class State:
         self.deposits: dict[str, int] = {}  # transfer id -> account (idempotency)
         self.withdrawals: dict[str, Withdrawal] = {}
         self.restrictions: dict[int, Restriction] = {}  # account -> its restriction, if any
+        self.stakes: dict[tuple[int, str], Stake] = {}  # (account, currency) -> stake
+        self.unstaking: dict[str, Unstaking] = {}  # request id -> pending request
         self.next_order_id = 1
         # currency -> accounts with cross positions in two or more markets of it: a mark move
         # in one of them moves the others' liquidation thresholds.

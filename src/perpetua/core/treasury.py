@@ -270,7 +270,7 @@ def set_fee_tier(state: State, cmd: SetFeeTier, out: list[Event]) -> None:
         return
     acct = state.account(cmd.account)
     acct.fee_tier = cmd.tier
-    out.append(FeeSettingsChanged(state.ts_ns, acct.account, acct.fee_tier, acct.discount_ppm))
+    _fee_settings(state, acct.account, out)
 
 
 def set_fee_discount(state: State, cmd: SetFeeDiscount, out: list[Event]) -> None:
@@ -279,4 +279,12 @@ def set_fee_discount(state: State, cmd: SetFeeDiscount, out: list[Event]) -> Non
         return
     acct = state.account(cmd.account)
     acct.discount_ppm = cmd.discount_ppm
-    out.append(FeeSettingsChanged(state.ts_ns, acct.account, acct.fee_tier, acct.discount_ppm))
+    _fee_settings(state, acct.account, out)
+
+
+def _fee_settings(state: State, account: int, out: list[Event]) -> None:
+    """Publish the account's tier and effective discount (the larger of the operator's and
+    the staking tier's: core.staking)."""
+    acct = state.account(account)
+    discount = max(acct.discount_ppm, acct.staking_discount_ppm)
+    out.append(FeeSettingsChanged(state.ts_ns, account, acct.fee_tier, discount))

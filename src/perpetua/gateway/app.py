@@ -23,7 +23,7 @@ from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, CommandPort, IndexBoardPort, ProofsPort
+from perpetua.gateway.ports import AccountsPort, CommandPort, CostPorts, IndexBoardPort, ProofsPort
 from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.routes.porl import serve_proof_file
 from perpetua.gateway.state import Gateway
@@ -50,6 +50,7 @@ def create_app(
     background: Sequence[BackgroundService] = (),
     proofs: ProofsPort | None = None,
     notifications: Notifications | None = None,
+    costs: CostPorts | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
@@ -59,8 +60,11 @@ def create_app(
     long-running services (``services.jobs``), started after the gateway and stopped before it,
     beside the gateway's own (margin calls, connected counts); ``proofs``: the published proofs
     of reserves and liabilities (``/porl/...``), or none; ``notifications``: where services
-    tell traders things (``services.notifications``), the gateway's own by default."""
-    gw = Gateway(config, sequencer, history, accounts, indices, identity, proofs, notifications)
+    tell traders things (``services.notifications``), the gateway's own by default;
+    ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``)."""
+    gw = Gateway(
+        config, sequencer, history, accounts, indices, identity, proofs, notifications, costs
+    )
     if seed is not None:
         gw.bootstrap(seed)
     limiter = ConnectionLimiter(config.ws_connections_per_hour)

@@ -28,9 +28,17 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from perpetua.core.enums import ExecType
-from perpetua.core.events import AccountRestricted, OrderEvent, PositionChanged, Trade
+from perpetua.core.events import (
+    AccountRestricted,
+    OrderEvent,
+    PositionChanged,
+    StakingChanged,
+    Trade,
+    UnstakingUpdated,
+)
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
+from perpetua.core.staking import staking_tier
 from perpetua.store import queries
 from perpetua.store.rows import (
     TICK_DIRECTION_NAMES,
@@ -72,6 +80,9 @@ class EngineSeed(NamedTuple):
     positions: list[PositionChanged]  # quantities and costs only (no margin figures)
     instruments: tuple[InstrumentSpec, ...] = ()  # the engine's: with futures listed at runtime
     restrictions: tuple[AccountRestricted, ...] = ()  # accounts' restrictions (core.restrictions)
+    fees: dict[int, tuple[int, int]] = {}  # account -> (fee tier, effective discount ppm)
+    stakes: tuple[StakingChanged, ...] = ()
+    unstaking: tuple[UnstakingUpdated, ...] = ()  # pending requests
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
@@ -145,7 +156,37 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
         positions,
         tuple(engine.instruments),
         restrictions,
+        *_cost_seed(state),
     )
+
+
+def _cost_seed(
+    state: Any,
+) -> tuple[dict[int, tuple[int, int]], tuple[StakingChanged, ...], tuple[UnstakingUpdated, ...]]:
+    """Fee settings, stakes and pending unstaking requests, as the events that made them."""
+    fees = {
+        account: (acct.fee_tier, max(acct.discount_ppm, acct.staking_discount_ppm))
+        for account, acct in sorted(state.accounts.items())
+        if acct.fee_tier or acct.discount_ppm or acct.staking_discount_ppm
+    }
+    stakes = tuple(
+        StakingChanged(
+            state.ts_ns,
+            r.account,
+            r.currency,
+            r.staked,
+            r.unstaking,
+            r.eligible,
+            staking_tier(r.eligible),
+        )
+        for _, r in sorted(state.stakes.items())
+    )
+    unstaking = tuple(
+        UnstakingUpdated(state.ts_ns, u.request_id, u.account, u.currency, u.amount, u.release_ns,
+                         u.status)
+        for _, u in sorted(state.unstaking.items())
+    )  # fmt: skip
+    return fees, stakes, unstaking
 
 
 def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
@@ -194,6 +235,7 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     market.seed(seed.markets, seed.ts_ns)
     orders = reads["orders"]
     gw.private.seed(orders, reads["positions"], reads["wallets"])
+    gw.private.costs.seed(seed.fees, seed.stakes, seed.unstaking)
     fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
     market.announcements.seed(reads["announcements"])

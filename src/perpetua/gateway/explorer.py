@@ -25,6 +25,7 @@ __all__ = [
 
 API_BASE_PATH = "/api/v1"
 OUR_TAG = "Perpetua"
+COSTS_TAG = "Trading costs"
 
 _FORM = ["application/json", "application/x-www-form-urlencoded"]
 
@@ -121,6 +122,12 @@ def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     return ACCOUNT_DOCS + KEY_DOCS + RESTRICTION_DOCS
 
 
+def _cost_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
+    from perpetua.gateway.routes.staking import STAKING_DOCS
+
+    return list(STAKING_DOCS)
+
+
 @lru_cache(maxsize=1)
 def base_swagger() -> dict[str, Any]:
     package = resources.files("perpetua.gateway") / "swagger"
@@ -138,8 +145,21 @@ def base_swagger() -> dict[str, Any]:
         if path.startswith("/admin/"):
             params.insert(0, dict(_OPERATOR_KEY))
         document["paths"].setdefault(path, {})[verb] = _operation(summary, params, tag)
+    for path, verb, summary, rows in _cost_docs():
+        params = [
+            {"name": name, "in": "formData", "type": kind, "required": required}
+            for name, kind, required in rows
+        ]
+        document["paths"].setdefault(path, {})[verb] = _operation(summary, params, COSTS_TAG)
     document.setdefault("tags", []).append(
         {"name": "Admin", "description": "The operator's routes (x-operator-key)."}
+    )
+    document["tags"].append(
+        {
+            "name": COSTS_TAG,
+            "description": "Perpetua's own trading-cost routes: staking, convert, buy crypto "
+            "(docs/trading-costs.md).",
+        }
     )
     document["tags"].append(
         {

@@ -8,6 +8,8 @@
 - ``IndexBoardPort``: the index feeds' constituents for ``instrument/compositeIndex``.
 - ``ProofsPort``: the published proofs of reserves and liabilities (``/porl/*``), blocking
   calls the routes run in a thread (``services.porl.service.ProofService``).
+- ``CostPorts``: the trading-cost services (``services.volume``, ``services.convert``,
+  ``services.onramp``), each optional: a route whose service is absent answers as documented.
 
 The real implementations are ``perpetua.sequencer.Sequencer``, ``perpetua.services.accounts``
 and ``perpetua.feeds.IndexBoard``; the runtime wires them.
@@ -20,12 +22,15 @@ from typing import Any, Protocol
 from perpetua.core.commands import Command
 from perpetua.sequencer import Applied, Overloaded, Result
 from perpetua.services.accounts import ApiKeyRecord
+from perpetua.services.volume import TradingVolume
 
 __all__ = [
     "AccountsPort",
     "ApiKeyRecord",
     "BatchCallback",
     "CommandPort",
+    "CostPorts",
+    "TradingVolumePort",
     "IndexBoardPort",
     "NoIndexBoard",
     "Overloaded",
@@ -34,6 +39,17 @@ __all__ = [
 ]
 
 BatchCallback = Callable[[Sequence[Applied]], None]
+
+
+class TradingVolumePort(Protocol):
+    def volume_of(self, account: int) -> TradingVolume:
+        """The family's 30-day ADV as last measured (``services.volume``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CostPorts:
+    volume: TradingVolumePort | None = None
 
 
 class CommandPort(Protocol):

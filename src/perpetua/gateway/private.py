@@ -21,13 +21,17 @@ from typing import Any, NamedTuple
 
 from perpetua.core.events import (
     DepositCredited,
+    FeeSettingsChanged,
     OrderEvent,
     PositionChanged,
+    StakingChanged,
     Transfer,
+    UnstakingUpdated,
     WithdrawalUpdated,
 )
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.units import CURRENCIES
+from perpetua.gateway.costs import CostViews
 from perpetua.gateway.positions import (
     MarginInputs,
     deleverage_percentiles,
@@ -94,6 +98,7 @@ class PrivateViews:
         self.wallets: dict[int, dict[str, WalletTotals]] = {}
         self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
+        self.costs = CostViews()  # fee tier and discount, stakes, unstaking requests
 
     # Applying events ---------------------------------------------------------------------------
 
@@ -481,6 +486,19 @@ def _on_deposit(views: PrivateViews, fold: _Fold, index: int, event: DepositCred
     views.account_seq[event.account] = fold.seq
 
 
+def _on_fees(views: PrivateViews, fold: _Fold, index: int, event: FeeSettingsChanged) -> None:
+    views.costs.on_fees(event)
+
+
+def _on_stake(views: PrivateViews, fold: _Fold, index: int, event: StakingChanged) -> None:
+    views.account_seq[event.account] = fold.seq
+    views.costs.on_stake(event)
+
+
+def _on_unstaking(views: PrivateViews, fold: _Fold, index: int, event: UnstakingUpdated) -> None:
+    views.costs.on_unstaking(event)
+
+
 def _on_risk(views: PrivateViews, fold: _Fold, index: int, event: object) -> None:
     fold.risk = True  # its executions are built once per command, after the fold
 
@@ -491,5 +509,8 @@ _HANDLERS: dict[type, Callable[[PrivateViews, _Fold, int, Any], None]] = {
     PositionChanged: _on_position,
     WithdrawalUpdated: _on_withdrawal,
     DepositCredited: _on_deposit,
+    FeeSettingsChanged: _on_fees,
+    StakingChanged: _on_stake,
+    UnstakingUpdated: _on_unstaking,
     **{kind: _on_risk for kind in RISK_EXECUTION_EVENTS},
 }

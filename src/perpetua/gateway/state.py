@@ -41,6 +41,7 @@ from perpetua.gateway.notices import (
 from perpetua.gateway.ports import (
     AccountsPort,
     CommandPort,
+    CostPorts,
     IndexBoardPort,
     NoIndexBoard,
     Overloaded,
@@ -79,9 +80,11 @@ class Gateway:
         identity: IdentityPort | None = None,
         proofs: ProofsPort | None = None,
         notifications: Notifications | None = None,
+        costs: CostPorts | None = None,
     ) -> None:
         self.config = config
         self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
+        self.costs = costs if costs is not None else CostPorts()
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
         self.accounts = accounts

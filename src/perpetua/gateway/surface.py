@@ -13,7 +13,7 @@ from perpetua.core.events import AccountRestricted
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, IndexBoardPort, ProofsPort, Result
+from perpetua.gateway.ports import AccountsPort, CostPorts, IndexBoardPort, ProofsPort, Result
 from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
@@ -41,6 +41,7 @@ class GatewaySurface(Protocol):
     indices: IndexBoardPort
     proofs: ProofsPort | None
     notifications: Notifications
+    costs: CostPorts
     last_seq: int
     restrictions: dict[int, AccountRestricted]
 

@@ -46,6 +46,11 @@ The file's shape (every key optional)::
     source = "live"
     decimals = 2
     venues = [{ name = "Bitstamp", url = "https://...", format = "bitstamp", weight_ppm = 500000 }]
+
+    [fees]                       # docs/trading-costs.md
+    adv_usd_min = [0, 1000000, 5000000, 10000000, 25000000, 50000000, 100000000, 250000000,
+                   500000000, 1000000000]   # 30-day ADV (USD) of each fee tier
+    volume_check_interval_s = 60 # how often the volume job looks for a new UTC day
 """
 
 import re
@@ -55,6 +60,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from perpetua.core.catalogue import FEE_TIERS
 from perpetua.feeds.live import FORMATS, LiveIndexConfig, LiveVenueConfig
 
 __all__ = [
@@ -126,6 +132,16 @@ class PorlConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FeesConfig:
+    """``[fees]``: the volume tiers' ADV thresholds in whole USD, one per row of the core's
+    ``FEE_TIERS`` (whose rates they select; default BitMEX's), and how often the volume job
+    looks for a new UTC day."""
+
+    adv_usd_min: tuple[int, ...] = tuple(row.adv_usd_min for row in FEE_TIERS)
+    volume_check_interval_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class VenueConfig:
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -136,6 +152,7 @@ class VenueConfig:
     anonymous_per_minute: int = 30
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     porl: PorlConfig = field(default_factory=PorlConfig)
+    fees: FeesConfig = field(default_factory=FeesConfig)
 
     def with_server(self, **changes: Any) -> "VenueConfig":
         return replace(self, server=replace(self.server, **changes))
@@ -162,7 +179,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         "",
         (
             "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
-            "porl",
+            "porl", "fees",
         ),
     )  # fmt: skip
     default = VenueConfig()
@@ -181,6 +198,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         anonymous_per_minute=anonymous,
         feeds=_feeds(_table(document, "feeds"), base),
         porl=_porl(_table(document, "porl")),
+        fees=_fees(_table(document, "fees")),
     )
 
 
@@ -220,6 +238,22 @@ def _porl(table: Mapping[str, Any]) -> PorlConfig:
         tokens=tokens,
         reserves=tuple(reserves),
     )
+
+
+def _fees(table: Mapping[str, Any]) -> FeesConfig:
+    _known(table, "fees.", ("adv_usd_min", "volume_check_interval_s"))
+    default = FeesConfig()
+    rows = table.get("adv_usd_min", list(default.adv_usd_min))
+    if not isinstance(rows, list) or not all(type(r) is int and r >= 0 for r in rows):
+        raise ConfigError("fees.adv_usd_min must be a list of whole USD amounts")
+    if len(rows) != len(FEE_TIERS) or rows[0] != 0 or rows != sorted(set(rows)):
+        raise ConfigError(
+            f"fees.adv_usd_min: {len(FEE_TIERS)} amounts rising strictly from 0 (one per tier)"
+        )
+    interval = table.get("volume_check_interval_s", default.volume_check_interval_s)
+    if not isinstance(interval, int | float) or not 1 <= interval <= 3600:
+        raise ConfigError("fees.volume_check_interval_s must be in 1..3600")
+    return FeesConfig(tuple(rows), float(interval))
 
 
 def _server(table: Mapping[str, Any]) -> ServerConfig:

@@ -29,17 +29,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 
 from perpetua.chain.rpc import JsonRpc
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.feeds import IndexPublisher
 from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.app import DirectRoutes
-from perpetua.gateway.bootstrap import engine_seed
+from perpetua.gateway.bootstrap import EngineSeed, engine_seed
 from perpetua.gateway.history import History
+from perpetua.gateway.ports import CostPorts
 from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
@@ -57,6 +61,7 @@ from perpetua.services.porl.reserves import (
 )
 from perpetua.services.porl.service import ProofService, Reserves, daily_job
 from perpetua.services.server_key import load_server_key
+from perpetua.services.volume import SqlOwners, TierTable, VolumeTiers
 from perpetua.store import (
     Projector,
     ProjectorThread,
@@ -64,6 +69,7 @@ from perpetua.store import (
     default_url,
     migrate,
     open_engine,
+    queries,
 )
 
 __all__ = ["DATABASE_URL_ENV", "GC_THRESHOLDS", "Venue", "open_venue", "tune_gc"]
@@ -228,6 +234,8 @@ def open_venue(
         background.append(daily_job(proofs))
     # what services tell traders (services.notifications): withdrawal status and the like
     notifications = Notifications()
+    volume = _volume_tiers(config, sequencer, projector, accounts, seed, clock)
+    background.append(PeriodicJob("volume_tiers", config.fees.volume_check_interval_s, volume.step))
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -246,7 +254,9 @@ def open_venue(
         background=background,
         proofs=proofs,
         notifications=notifications,
+        costs=CostPorts(volume=volume),
     )
+    volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
         config,
@@ -276,6 +286,49 @@ def _reserves(config: VenueConfig) -> Reserves | None:
     entries = [ReserveAddress(r.address, r.kind, r.currency) for r in porl.reserves]
     chain = EvmReserveChain(JsonRpc(porl.rpc_url), porl.tokens)
     return Reserves(StaticReserveAddresses(entries), chain, None)
+
+
+def _volume_tiers(
+    config: VenueConfig,
+    sequencer: Sequencer,
+    projector: ProjectorThread,
+    accounts: AccountsService,
+    seed: EngineSeed,
+    clock: Clock,
+) -> VolumeTiers:
+    """The volume-tier job's service (services.volume): executions from the read models,
+    families from the accounts database, tiers submitted through the sequencer."""
+    read_engine = projector.projector.engine
+
+    def read(start_ns: int, end_ns: int) -> list[Any]:
+        with read_engine.connect() as conn:
+            return queries.traded_totals(conn, start_ns, end_ns)
+
+    service = VolumeTiers(
+        {spec.symbol: spec for spec in sequencer.engine.instruments},
+        read,
+        SqlOwners(accounts.engine),
+        sequencer.submit_async,
+        clock.now_ns,
+        table=TierTable(config.fees.adv_usd_min),
+        known_tiers={account: tier for account, (tier, _) in seed.fees.items()},
+    )
+    sequencer.subscribe_batches(service.on_batch)
+    return service
+
+
+def _usd_per_xbt(market: MarketData) -> Callable[[], int]:
+    """Whole USD per XBT from the XBTUSD mark the gateway shows (0 before the first mark):
+    what the volume tiers value XBt-settled quanto volume at."""
+
+    def price() -> int:
+        spec = market.specs.get("XBTUSD")
+        mark = market.mark_fine("XBTUSD")
+        if spec is None or mark is None:
+            return 0
+        return mark * spec.tick_num // (spec.tick_den * PRICE_FINE_PER_TICK)
+
+    return price
 
 
 def _projector(

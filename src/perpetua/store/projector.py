@@ -57,8 +57,10 @@ from perpetua.core.events import (
     PremiumSampled,
     Rejected,
     Settled,
+    StakingChanged,
     Trade,
     Transfer,
+    UnstakingUpdated,
     WithdrawalUpdated,
 )
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
@@ -112,6 +114,8 @@ IGNORED_EVENTS: tuple[type, ...] = (
     CancelAllAfterSet,
     MarkUpdated,
     PremiumSampled,
+    StakingChanged,  # the gateway's staking views fold these (wallet rows come from Transfer)
+    UnstakingUpdated,
 )
 
 

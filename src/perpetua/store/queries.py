@@ -591,6 +591,29 @@ def hourly_quote_values(
     )
 
 
+def traded_totals(conn: Connection, start_ns: int, end_ns: int) -> list[Any]:
+    """``(account, symbol, qty, cost)`` summed over the Trade executions with
+    ``start_ns <= timestamp_ns < end_ns``: ``qty`` in contracts, ``cost`` the sum of
+    ``|execCost|`` in settlement minor units (the volume tiers measure them)."""
+    return list(
+        conn.execute(
+            select(
+                executions.c.account,
+                executions.c.symbol,
+                func.sum(executions.c.last_qty).label("qty"),
+                func.sum(func.abs(executions.c.exec_cost)).label("cost"),
+            )
+            .where(
+                executions.c.exec_type == int(ExecType.TRADE),
+                executions.c.timestamp_ns >= start_ns,
+                executions.c.timestamp_ns < end_ns,
+            )
+            .group_by(executions.c.account, executions.c.symbol)
+            .order_by(executions.c.account, executions.c.symbol)
+        ).all()
+    )
+
+
 def query_transactions(
     conn: Connection,
     account: int,

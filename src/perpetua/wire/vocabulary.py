@@ -166,6 +166,10 @@ TRANSFER_CODE_NAMES: dict[int, str] = {
     TransferCode.SETTLEMENT_RESIDUE: "Transfer",  # system accounts only
     TransferCode.SETTLEMENT_FEE: "RealisedPNL",
     TransferCode.WALLET_TRANSFER: "Transfer",  # between one owner's accounts
+    TransferCode.STAKE: "Staking",
+    TransferCode.UNSTAKE: "Unstaking",
+    TransferCode.STAKING_REWARD: "StakingReward",
+    TransferCode.STAKING_REWARDS_FUNDING: "Transfer",  # system accounts only
 }
 TRANSFER_DEPOSIT: Final = int(TransferCode.DEPOSIT)
 TRANSFER_WITHDRAWAL_HOLD: Final = int(TransferCode.WITHDRAWAL_HOLD)

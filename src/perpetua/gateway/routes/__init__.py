@@ -17,6 +17,7 @@ from perpetua.gateway.routes import (
     public,
     restrictions,
     schema,
+    staking,
     user,
 )
 from perpetua.gateway.routes.spec import Spec
@@ -53,6 +54,7 @@ def _specs() -> list[Spec]:
         execution,
         position,
         user,
+        staking,
         account,
         accounts,
         keys,

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from perpetua.core.commands import (
     Command,
+    FundStakingRewards,
     ListFuture,
     PublishAnnouncement,
     SetFeeTier,
@@ -130,6 +131,18 @@ async def post_fee_tier(ctx: Context) -> dict[str, Any]:
     return {"account": account, "tier": tier, "seq": seq}
 
 
+async def post_staking_rewards(ctx: Context) -> dict[str, Any]:
+    """Fund the staking rewards account from outside (BMEx), idempotent by ``transferID``."""
+    require_operator(ctx)
+    amount = ctx.params.integer("amount")
+    transfer_id = ctx.params.required_string("transferID")
+    if amount is None or amount <= 0:
+        raise bad_request("Invalid amount")
+    currency = ctx.params.string("currency", "BMEx") or "BMEx"
+    seq = await _submit(ctx, FundStakingRewards(0, currency, amount, transfer_id))
+    return {"currency": currency, "amount": amount, "transferID": transfer_id, "seq": seq}
+
+
 async def post_list_future(ctx: Context) -> dict[str, Any]:
     require_operator(ctx)
     root = ctx.params.required_string("root")
@@ -187,6 +200,7 @@ SPECS = [
     Spec("/admin/interestRate", "POST", post_interest_rate),
     Spec("/admin/feeTier", "POST", post_fee_tier),
     Spec("/admin/listFuture", "POST", post_list_future),
+    Spec("/admin/stakingRewards", "POST", post_staking_rewards),
     Spec("/admin/accounts", "GET", get_accounts),
     Spec("/admin/announcement", "POST", post_announcement),
     Spec("/admin/announcement", "DELETE", delete_announcement),

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from perpetua.core.enums import ExecType
-from perpetua.core.units import CURRENCIES
+from perpetua.core.units import CURRENCIES, PPM
 from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
@@ -109,22 +109,43 @@ async def get_wallet_summary(ctx: Context) -> list[dict[str, Any]]:
 
 
 async def get_commission(ctx: Context) -> dict[str, Any]:
+    """The rates the core charges this account now, per symbol: the ADV tier's (or the
+    instrument's own) less the effective discount, within the floor and cap (core.fees)."""
     out = {}
-    for symbol, _spec in ctx.gw.market.specs.items():
+    costs = ctx.gw.private.costs
+    for symbol, spec in ctx.gw.market.specs.items():
         if symbol in ctx.gw.market.books:
             row = ctx.gw.market.static[symbol]
+            maker, taker = costs.rates_ppm(ctx.account, spec)
             out[symbol] = {
-                "makerFee": row["makerFee"],
-                "takerFee": row["takerFee"],
+                "makerFee": _rate(maker),
+                "takerFee": _rate(taker),
                 "settlementFee": row["settlementFee"],
-                "maxFee": row["takerFee"],
+                "maxFee": _rate(max(maker, taker)),
             }
     return out
 
 
+def _rate(ppm: int) -> Decimal:
+    return (Decimal(ppm) / Decimal(PPM)).normalize()
+
+
 async def get_trading_volume(ctx: Context) -> list[dict[str, Any]]:
-    """30-day ADV in USD for fee tiers; the accounts issue computes it (0 until then)."""
-    return [{"advUsd": 0, "advUsdSpot": 0, "advUsdContract": 0}]
+    """The 30-day ADV in USD as measured at the last 00:00 UTC (services.volume), for the
+    caller's whole family (a sub-account shows its owner's); zeros when no service runs."""
+    volume = ctx.gw.costs.volume
+    if volume is None:
+        return [{"advUsd": 0, "advUsdSpot": 0, "advUsdContract": 0}]
+    found = volume.volume_of(ctx.account)
+    return [
+        {
+            "advUsd": found.adv_usd,
+            "advUsdSpot": found.adv_usd_spot,
+            "advUsdContract": found.adv_usd_contract,
+            "feeTier": ctx.gw.private.costs.tier(ctx.account),
+            "timestamp": iso_ms(found.measured_ns) if found.measured_ns else None,
+        }
+    ]
 
 
 async def get_deposit_address(ctx: Context) -> Any:
