@@ -14,7 +14,8 @@ swagger under the tag "Accounts".
 """
 
 import json
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
 
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
@@ -46,11 +47,14 @@ AUDIT_COUNT_DEFAULT: Final = 100
 USER_AGENT_HEADER: Final = b"user-agent"
 
 
+_T = TypeVar("_T")
+
+
 def identity_of(ctx: Context) -> IdentityPort:
-    identity = getattr(ctx.gw, "identity", None)
+    identity = ctx.gw.identity
     if identity is None:
         raise ApiError(404, MSG_NO_ACCOUNTS)
-    return identity  # type: ignore[no-any-return]
+    return identity
 
 
 def origin_of(ctx: Context) -> Origin:
@@ -69,7 +73,7 @@ def require_session(ctx: Context) -> Session:
     return session
 
 
-async def ask(awaitable: Any) -> Any:
+async def ask(awaitable: Awaitable[_T]) -> _T:
     """Await an identity call; its ``IdentityError`` becomes the client's ``ApiError``."""
     try:
         return await awaitable
@@ -258,7 +262,7 @@ async def post_request_email_change(ctx: Context) -> dict[str, Any]:
 
 
 async def get_user(ctx: Context) -> dict[str, Any]:
-    identity = getattr(ctx.gw, "identity", None)
+    identity = ctx.gw.identity
     profile = None if identity is None else await identity.profile(ctx.account)
     if profile is None:  # a key without a stored user (in-memory accounts)
         account = ctx.account
@@ -315,7 +319,7 @@ async def post_request_enable_tfa(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
     if (ctx.params.string("type") or "GA") != "GA":
         raise bad_request("Invalid type: only GA (TOTP) is offered")
-    return await ask(identity_of(ctx).request_enable_tfa(session.user_id))  # type: ignore[no-any-return]
+    return await ask(identity_of(ctx).request_enable_tfa(session.user_id))
 
 
 async def post_confirm_enable_tfa(ctx: Context) -> dict[str, Any]:
@@ -339,7 +343,7 @@ async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
 
 
 async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
-    return await ask(  # type: ignore[no-any-return]
+    return await ask(
         identity_of(ctx).webauthn_login_options(
             _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)
         )
@@ -348,7 +352,7 @@ async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
 
 async def post_webauthn_register_options(ctx: Context) -> dict[str, Any]:
     session = require_session(ctx)
-    return await ask(identity_of(ctx).webauthn_register_options(session.user_id))  # type: ignore[no-any-return]
+    return await ask(identity_of(ctx).webauthn_register_options(session.user_id))
 
 
 async def post_webauthn_register(ctx: Context) -> dict[str, Any]:

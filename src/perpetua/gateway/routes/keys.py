@@ -49,7 +49,7 @@ def key_row(key: ApiKeyInfo, secret: str = "") -> dict[str, Any]:
 
 
 async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
-    identity = getattr(ctx.gw, "identity", None)
+    identity = ctx.gw.identity
     if identity is None:
         key = ctx.principal.key if ctx.principal is not None else None
         if key is None:
