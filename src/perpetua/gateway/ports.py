@@ -16,6 +16,7 @@ and ``perpetua.feeds.IndexBoard``; the runtime wires them.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
