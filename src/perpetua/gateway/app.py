@@ -23,7 +23,14 @@ from perpetua.gateway.context import json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, CommandPort, CostPorts, IndexBoardPort, ProofsPort
+from perpetua.gateway.ports import (
+    AccountsPort,
+    BotsPort,
+    CommandPort,
+    CostPorts,
+    IndexBoardPort,
+    ProofsPort,
+)
 from perpetua.gateway.routes import api_endpoints, api_routes
 from perpetua.gateway.routes.porl import serve_proof_file
 from perpetua.gateway.state import Gateway
@@ -51,6 +58,7 @@ def create_app(
     proofs: ProofsPort | None = None,
     notifications: Notifications | None = None,
     costs: CostPorts | None = None,
+    bots: BotsPort | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
@@ -61,9 +69,10 @@ def create_app(
     beside the gateway's own (margin calls, connected counts); ``proofs``: the published proofs
     of reserves and liabilities (``/porl/...``), or none; ``notifications``: where services
     tell traders things (``services.notifications``), the gateway's own by default;
-    ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``)."""
+    ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``);
+    ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503."""
     gw = Gateway(
-        config, sequencer, history, accounts, indices, identity, proofs, notifications, costs
+        config, sequencer, history, accounts, indices, identity, proofs, notifications, costs, bots
     )
     if seed is not None:
         gw.bootstrap(seed)

@@ -128,6 +128,19 @@ def _cost_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     return list(STAKING_DOCS)
 
 
+def _own_docs() -> list[tuple[str, str, list[tuple[str, str, str, list[tuple[str, str, bool]]]]]]:
+    """Perpetua's own route groups beyond accounts: (tag, description, docs)."""
+    from perpetua.gateway.routes.bots import BOT_DOCS
+
+    return [
+        (
+            "Bots",
+            "Perpetua's trading bots (spot grid, futures grid, DCA) and their backtests.",
+            BOT_DOCS,
+        )
+    ]
+
+
 @lru_cache(maxsize=1)
 def base_swagger() -> dict[str, Any]:
     package = resources.files("perpetua.gateway") / "swagger"
@@ -151,6 +164,13 @@ def base_swagger() -> dict[str, Any]:
             for name, kind, required in rows
         ]
         document["paths"].setdefault(path, {})[verb] = _operation(summary, params, COSTS_TAG)
+    for tag, _, docs in _own_docs():
+        for path, verb, summary, rows in docs:
+            params = [
+                {"name": name, "in": "formData", "type": kind, "required": required}
+                for name, kind, required in rows
+            ]
+            document["paths"].setdefault(path, {})[verb] = _operation(summary, params, tag)
     document.setdefault("tags", []).append(
         {"name": "Admin", "description": "The operator's routes (x-operator-key)."}
     )
@@ -168,6 +188,8 @@ def base_swagger() -> dict[str, Any]:
             "sessions, password and email, TOTP, audit trail.",
         }
     )
+    for tag, description, _ in _own_docs():
+        document["tags"].append({"name": tag, "description": description})
     document["info"]["title"] = "Perpetua (BitMEX-compatible API)"
     return document
 

@@ -10,12 +10,13 @@
   calls the routes run in a thread (``services.porl.service.ProofService``).
 - ``CostPorts``: the trading-cost services (``services.volume``, ``services.convert``,
   ``services.onramp``), each optional: a route whose service is absent answers as documented.
+- ``BotsPort``: users' trading bots and their backtests (``services.bots``).
 
 The real implementations are ``perpetua.sequencer.Sequencer``, ``perpetua.services.accounts``
 and ``perpetua.feeds.IndexBoard``; the runtime wires them.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from perpetua.services.volume import TradingVolume
 __all__ = [
     "AccountsPort",
     "ApiKeyRecord",
+    "BotsPort",
     "BatchCallback",
     "CommandPort",
     "CostPorts",
@@ -105,3 +107,24 @@ class AccountsPort(Protocol):
         and has none by that id): ``(key_id, secret)``; ``ValueError`` with a message for the
         client when a rule refuses it."""
         ...
+
+
+class BotsPort(Protocol):
+    """The trading-bot service (``services.bots.BotService``) as the routes use it. Refusals
+    raise ``ValueError`` (``BotError``) with a message for a 400."""
+
+    listeners: list[Callable[[int, dict[str, Any]], None]]  # (owner, bot row) on each change
+
+    def rows(self, owner: int) -> list[dict[str, Any]]: ...
+
+    def detail(self, owner: int, bot_id: int) -> dict[str, Any]: ...
+
+    def required(self, params: Mapping[str, Any]) -> tuple[str, int]: ...
+
+    async def create(
+        self, owner: int, params: Mapping[str, Any], ip: str = ""
+    ) -> dict[str, Any]: ...
+
+    async def stop(self, owner: int, bot_id: int, close: bool) -> dict[str, Any]: ...
+
+    async def backtest(self, params: Mapping[str, Any], csv_text: str | None) -> dict[str, Any]: ...

@@ -40,6 +40,7 @@ from perpetua.gateway.notices import (
 )
 from perpetua.gateway.ports import (
     AccountsPort,
+    BotsPort,
     CommandPort,
     CostPorts,
     IndexBoardPort,
@@ -81,6 +82,7 @@ class Gateway:
         proofs: ProofsPort | None = None,
         notifications: Notifications | None = None,
         costs: CostPorts | None = None,
+        bots: BotsPort | None = None,
     ) -> None:
         self.config = config
         self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
@@ -105,6 +107,10 @@ class Gateway:
         self.notices = EventNotices(self.market, self.notifications)
         self.margin_calls = MarginCalls(self.private, self.notifications)
         self._connected: dict[str, int] = {}
+        # users' trading bots (services.bots): their changes go to the owner's ``bot`` table
+        self.bots = bots
+        if bots is not None:
+            bots.listeners.append(self._bot_changed)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None
@@ -115,6 +121,9 @@ class Gateway:
         self._early: list[Sequence[Applied]] | None = []  # batches delivered before the loop
         self._early_lock = threading.Lock()
         sequencer.subscribe_batches(self.on_batch)  # one loop wake-up per durable batch
+
+    def _bot_changed(self, owner: int, row: dict[str, Any]) -> None:
+        self.fanout.publish([], [PrivateDelta("bot", owner, row["symbol"], "update", [row])])
 
     def bootstrap(self, seed: EngineSeed) -> None:
         """Load the views from the recovered engine and the read models (before serving)."""

@@ -13,7 +13,14 @@ from perpetua.core.events import AccountRestricted
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
-from perpetua.gateway.ports import AccountsPort, CostPorts, IndexBoardPort, ProofsPort, Result
+from perpetua.gateway.ports import (
+    AccountsPort,
+    BotsPort,
+    CostPorts,
+    IndexBoardPort,
+    ProofsPort,
+    Result,
+)
 from perpetua.gateway.private import PrivateViews
 from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
@@ -29,6 +36,7 @@ class GatewaySurface(Protocol):
     config: GatewayConfig
     accounts: AccountsPort | None
     identity: IdentityPort | None
+    bots: BotsPort | None
     history: History
     market: MarketData
     private: PrivateViews

@@ -49,6 +49,7 @@ from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
+from perpetua.services.bots import BotService
 from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
@@ -98,6 +99,7 @@ class Venue:
     scratch: tempfile.TemporaryDirectory[str] | None = None
     # privateNotifications / publicNotifications: the port services tell traders things through
     notifications: Notifications = field(default_factory=Notifications)
+    bots: BotService | None = None
 
     def start(self) -> None:
         self.sequencer.start()
@@ -236,6 +238,12 @@ def open_venue(
     notifications = Notifications()
     volume = _volume_tiers(config, sequencer, projector, accounts, seed, clock)
     background.append(PeriodicJob("volume_tiers", config.fees.volume_check_interval_s, volume.step))
+    # users' trading bots (services.bots): folded from the caught-up read models, then from
+    # every durable batch (subscribed before the sequencer starts)
+    bots = BotService(accounts.engine, instruments, sequencer, identity.keyring)
+    bots.seed(projector.projector.engine)
+    sequencer.subscribe_batches(bots.on_batch)
+    background.append(bots)
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -255,6 +263,7 @@ def open_venue(
         proofs=proofs,
         notifications=notifications,
         costs=CostPorts(volume=volume),
+        bots=bots,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
@@ -273,6 +282,7 @@ def open_venue(
         recovered,
         scratch,
         notifications,
+        bots=bots,
     )
 
 

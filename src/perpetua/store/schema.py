@@ -624,4 +624,56 @@ network_status = Table(
     Column("updated_ns", BigInteger, nullable=False),
 )
 
+# Trading bots (services.bots): the plan a user set, fixed at creation (JSON of integers and
+# strings: ticks, lots, minor units), and where the bot is in its life. Everything a bot did is
+# in the journal (its sub-account's orders); this is only what it was asked to do.
+bots = Table(
+    "bots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("account", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index(None, "owner_id"),
+)
+
+# Copy trading (services.copytrading): a lead trader's public profile, and each follower's copy
+# relationship (its own sub-account, the allocation, the copy rules, the profit-share
+# high-water mark). Money moves only by core commands; these rows hold settings.
+copy_leaders = Table(
+    "copy_leaders",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("owner_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("symbols", JSON, nullable=False),
+    Column("leverage_cap_e2", Integer, nullable=False),
+    Column("profit_share_ppm", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+copy_follows = Table(
+    "copy_follows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("account", BigInteger, nullable=False),
+    Column("leader", BigInteger, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("high_water", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index(None, "owner_id"),
+    Index(None, "leader"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

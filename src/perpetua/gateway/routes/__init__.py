@@ -6,6 +6,7 @@ from perpetua.gateway.context import Endpoint, route_endpoint
 from perpetua.gateway.routes import (
     account,
     accounts,
+    bots,
     execution,
     instrument,
     keys,
@@ -61,6 +62,7 @@ def _specs() -> list[Spec]:
         operator,
         restrictions,
         porl,
+        bots,
     ):
         specs.extend(module.SPECS)
     return specs

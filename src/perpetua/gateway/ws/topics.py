@@ -62,6 +62,7 @@ PRIVATE_TABLES = frozenset(
         "transact",
         "order",
         "execution",
+        "bot",  # Perpetua's: the user's trading bots (services.bots)
     }
 )
 NO_SYMBOL_TABLES = frozenset(
@@ -95,6 +96,7 @@ TABLE_KEYS: dict[str, list[str]] = {
     "announcement": ["id"],
     "privateNotifications": ["id"],
     "publicNotifications": ["id"],
+    "bot": ["botId"],
 }
 TRADES_IN_PARTIAL_MAX = 100
 EXECUTIONS_IN_PARTIAL_MAX = 100
@@ -226,6 +228,8 @@ def _private_rows(
         rows = [{"account": account}]
     elif table == "privateNotifications":
         rows = gw.notifications.private_rows(account)
+    elif table == "bot":
+        rows = gw.bots.rows(account) if gw.bots is not None else []
     else:
         rows = []
     if symbol is not None:
