@@ -413,6 +413,13 @@ def test_security_key_sign_in(server: Server) -> None:
     fresh.headers["x-csrf-token"] = signed["csrfToken"]
     assert ok(fresh.get("/user"))["email"] == email
 
+    # a mobile client registers its push token (BitMEX's communicationToken)
+    devices = ok(
+        fresh.post("/user/communicationToken", json={"token": "apns-1", "platformAgent": "iOS"})
+    )
+    assert [(d["deviceToken"], d["channel"]) for d in devices] == [("apns-1", "iOS")]
+    error(fresh.post("/user/communicationToken", json={"token": "apns-1"}), 400)
+
     # the key is listed and removed over REST, proven by a recovery code
     [listed] = ok(fresh.get("/user/webauthn"))
     assert listed["name"] == "yubikey"

@@ -510,3 +510,25 @@ def test_remove_one_security_key(identity: Identity, mail: tuple[Inbox, int]) ->
             select(recovery_codes.c.code_hash).where(recovery_codes.c.user_id == user_id)
         ).all()
     assert left == []  # the last factor took the recovery codes with it
+
+
+def test_communication_tokens(identity: Identity, mail: tuple[Inbox, int]) -> None:
+    """BitMEX's POST /user/communicationToken: registering twice keeps one row (its channel
+    updated), the eleventh device replaces the oldest, bad tokens change nothing."""
+    from perpetua.services.devices import DEVICES_PER_USER_MAX
+
+    user_id = signed_up(identity, mail[0])
+    first = run(identity.register_device(user_id, "apns-token-1", "iOS", HOME))
+    assert [(t.device_token, t.channel, t.user_id) for t in first] == [
+        ("apns-token-1", "iOS", user_id)
+    ]
+    again = run(identity.register_device(user_id, "apns-token-1", "iPadOS", HOME))
+    assert [(t.id, t.channel) for t in again] == [(first[0].id, "iPadOS")]
+    for bad_token, channel in (("", "iOS"), ("has space", "iOS"), ("x" * 513, "iOS"), ("t", "")):
+        refused(identity.register_device(user_id, bad_token, channel, HOME), 400)
+    refused(identity.register_device(user_id + 99, "t", "iOS", HOME), 404)
+    for number in range(2, DEVICES_PER_USER_MAX + 2):
+        held = run(identity.register_device(user_id, f"fcm-{number}", "Android", HOME))
+    assert len(held) == DEVICES_PER_USER_MAX
+    assert "apns-token-1" not in [t.device_token for t in held]  # the oldest went
+    assert held[-1].device_token == f"fcm-{DEVICES_PER_USER_MAX + 1}"

@@ -34,6 +34,7 @@ ACTIONS: Final = frozenset(
         "tfa_enabled",
         "tfa_disabled",
         "webauthn_removed",
+        "device_registered",
         "recovery_code_used",
         "api_key_created",
         "api_key_enabled",

@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from perpetua.services import passkeys, throttle, totp
 from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo
 from perpetua.services.audit import AuditEntry, read_audit, record
+from perpetua.services.devices import CommunicationToken, DeviceRefused, register_device
 from perpetua.services.keyring import FamilyAccount, Keyring
 from perpetua.services.mail import DEFAULT_SENDER, Mailer, Outbox, SmtpMailer, mail_config
 from perpetua.services.mail_queue import MailQueue, RetryingMailer
@@ -260,6 +261,9 @@ class IdentityPort(Protocol):
     ) -> SignedIn: ...
     async def check_second_factor(self, user_id: int, code: str) -> bool: ...
     async def webauthn_keys(self, user_id: int) -> list[SecurityKey]: ...
+    async def register_device(
+        self, user_id: int, token: str, channel: str, origin: Origin
+    ) -> list[CommunicationToken]: ...
     async def webauthn_remove(
         self, user_id: int, key_id: str, code: str, session_id: str, origin: Origin
     ) -> SignedIn: ...
@@ -1263,6 +1267,35 @@ class Identity:
             )
         if passkeys_too or not has_keys:  # codes stay while a security key remains
             conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+    async def register_device(
+        self, user_id: int, token: str, channel: str, origin: Origin
+    ) -> list[CommunicationToken]:
+        return await self._run(  # type: ignore[no-any-return]
+            self._register_device, user_id, token, channel, origin
+        )
+
+    def _register_device(
+        self, user_id: int, token: str, channel: str, origin: Origin
+    ) -> list[CommunicationToken]:
+        """A mobile client's push token (``services.devices``), audited without the token."""
+        with self.engine.begin() as conn:
+            if self._user_row(conn, user_id) is None:
+                raise IdentityError(404, "No such user")
+            try:
+                held = register_device(conn, user_id, token, channel, self._clock_ns())
+            except DeviceRefused as refused:
+                raise _bad(str(refused)) from None
+            record(
+                conn,
+                self._clock_ns(),
+                user_id,
+                ACTOR_USER,
+                "device_registered",
+                origin.ip,
+                {"channel": channel},
+            )
+        return held
 
     async def webauthn_keys(self, user_id: int) -> list[SecurityKey]:
         return await self._run(self._webauthn_keys, user_id)  # type: ignore[no-any-return]

@@ -40,6 +40,7 @@ __all__ = [
     "address_book",
     "api_keys",
     "audit_log",
+    "communication_tokens",
     "chain_blocks",
     "chain_cursors",
     "chain_deposits",
@@ -435,6 +436,18 @@ known_ips = Table(
     Column("user_id", BigInteger, ForeignKey("users.id"), primary_key=True),
     Column("ip", String(64), primary_key=True),
     Column("first_ns", BigInteger, nullable=False),
+)
+
+# Mobile clients' push tokens (since revision 0009; services.devices).
+communication_tokens = Table(
+    "communication_tokens",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("device_token", String(512), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index(None, "user_id"),
 )
 
 # Mail to users that the relay refused, waiting for a retry (since revision 0007;

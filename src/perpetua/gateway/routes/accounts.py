@@ -384,8 +384,21 @@ async def delete_webauthn_key(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed)
 
 
+async def post_communication_token(ctx: Context) -> list[dict[str, Any]]:
+    held = await ask(
+        identity_of(ctx).register_device(
+            ctx.account, _text(ctx, "token"), _text(ctx, "platformAgent"), origin_of(ctx)
+        )
+    )
+    return [
+        {"id": t.id, "userId": t.user_id, "deviceToken": t.device_token, "channel": t.channel}
+        for t in held
+    ]
+
+
 SPECS = [
     Spec("/user", "GET", get_user, private=True),
+    Spec("/user/communicationToken", "POST", post_communication_token, private=True),
     Spec("/user/register", "POST", post_register),
     Spec("/user/confirmEmail", "POST", post_confirm_email),
     Spec("/user/login", "POST", post_login),
