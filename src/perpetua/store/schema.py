@@ -438,7 +438,7 @@ known_ips = Table(
     Column("first_ns", BigInteger, nullable=False),
 )
 
-# Mobile clients' push tokens (since revision 0009; services.devices).
+# Mobile clients' push tokens (since revision 0010; services.devices).
 communication_tokens = Table(
     "communication_tokens",
     metadata,
