@@ -32,8 +32,9 @@ export function freePort() {
 }
 
 export class Venue {
-  /** @param {number} port @param {string} dataDir @param {string} host */
-  constructor(port, dataDir, host = "127.0.0.1") {
+  /** @param {number} port @param {string} dataDir @param {string} host @param {string[]} extraArgs */
+  constructor(port, dataDir, host = "127.0.0.1", extraArgs = []) {
+    this.extraArgs = extraArgs;
     this.port = port;
     this.dataDir = dataDir;
     this.host = host;
@@ -47,10 +48,10 @@ export class Venue {
     this.output = "";
   }
 
-  /** @param {{ host?: string }} [options] host "localhost" makes the public URL a name */
+  /** @param {{ host?: string, extraArgs?: string[] }} [options] host "localhost" makes the public URL a name; extraArgs go to `perpetua demo` */
   static async start(options = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), "perpetua-e2e-"));
-    const venue = new Venue(await freePort(), dataDir, options.host);
+    const venue = new Venue(await freePort(), dataDir, options.host, options.extraArgs);
     await venue.launch();
     return venue;
   }
@@ -58,7 +59,7 @@ export class Venue {
   async launch() {
     const python = process.env.PERPETUA_PYTHON || join(REPO, ".venv", "bin", "python");
     const child = spawn(python, ["-m", "perpetua.cli", "demo", "--data-dir", this.dataDir, "--host", this.host, "--port", String(this.port),
-      "--markets", MARKETS, "--seed", "7", "--status-interval", "60"], {
+      "--markets", MARKETS, "--seed", "7", "--status-interval", "60", ...this.extraArgs], {
       cwd: REPO, env: { ...process.env, PYTHONPATH: join(REPO, "src") }, stdio: ["ignore", "pipe", "pipe"],
     });
     this.process = child;
