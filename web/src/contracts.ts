@@ -92,26 +92,31 @@ export interface Preview {
  */
 export function preview(i: Instrument, qty: number, price: number, leverage: number, available: number, maker = false): Preview | null {
   if (!(qty !== 0 && price > 0)) return null;
-  const value = contractValue(i, qty, price);
+  // minor units are whole; the venue rounds each requirement up (core/risk.py _ceil_div)
+  const value = Math.round(contractValue(i, qty, price));
+  const up = (x: number) => Math.ceil(x - 1e-9);
   const lev = leverage > 0 ? leverage : maxLeverage(i);
   const taker = Math.max(0, i.takerFee ?? 0);
-  const fee = value * (maker ? (i.makerFee ?? 0) : taker);
+  const fee = up(value * (maker ? (i.makerFee ?? 0) : taker));
   if (isSpot(i)) return { value, margin: value, fee, closingFee: 0, funding: 0, cost: value + fee, liquidation: null };
-  const margin = leverage > 0 ? Math.max(value / lev, value * i.initMargin) : value * i.initMargin;
-  const closingFee = (value + margin) * taker;
+  const margin = leverage > 0 ? Math.max(up(value / lev), up(value * i.initMargin)) : up(value * i.initMargin);
+  const closingFee = up((value + margin) * taker);
   const rate = i.fundingRate ?? 0;
-  const funding = (qty > 0 && rate > 0) || (qty < 0 && rate < 0) ? value * Math.abs(rate) : 0;
-  const maintenance = value * i.maintMargin + closingFee + funding;
+  const funding = (qty > 0 && rate > 0) || (qty < 0 && rate < 0) ? up(value * Math.abs(rate)) : 0;
+  const maintenance = up(value * i.maintMargin) + closingFee + funding;
   const backing = leverage > 0 ? margin + closingFee : Math.max(margin + closingFee, available - fee);
   const cushion = backing - maintenance;
   const m = Math.abs(i.multiplier) * Math.abs(qty);
-  let liquidation: number | null;
+  let raw: number | null;
   if (i.isInverse) {
     const inverse = 1 / price + (qty > 0 ? 1 : -1) * (cushion / m);
-    liquidation = inverse > 0 ? 1 / inverse : null;
+    raw = inverse > 0 ? 1 / inverse : null;
   } else {
     const p = price - (qty > 0 ? 1 : -1) * (cushion / m);
-    liquidation = p > 0 ? p : null;
+    raw = p > 0 ? p : null;
   }
+  // published as the venue does: a long's rounded up to the tick, a short's down
+  const ticks = raw === null ? null : qty > 0 ? Math.ceil(raw / i.tickSize - 1e-9) : Math.floor(raw / i.tickSize + 1e-9);
+  const liquidation = ticks === null || ticks <= 0 ? null : ticks * i.tickSize;
   return { value, margin, fee, closingFee, funding, cost: margin + closingFee + fee, liquidation };
 }

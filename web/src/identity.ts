@@ -280,12 +280,14 @@ export function mountIdentity(app: App): { show(): void } {
       const code = el("input", { class: "tiny", inputmode: "text", autocomplete: "one-time-code", "aria-label": `2FA or recovery code to remove ${String(k.name)}`, placeholder: "code", "data-passkey-code": "" });
       const remove = el("button", { type: "button", class: "btn small", "data-action": "remove-passkey" }, "Remove");
       remove.addEventListener("click", async () => {
+        passkeyOut.replaceChildren();
         try {
           const answer = await sessionDelete<Row>("/user/webauthn", { id: k.id, token: code.value.trim() });
           saveCsrf(String(answer.csrfToken)); // the session was rotated
+          passkeyOut.replaceChildren(el("p", { class: "up" }, `Security key "${String(k.name)}" removed.`));
           await refresh();
         } catch (error) {
-          fail(error);
+          passkeyOut.replaceChildren(el("p", { class: "down" }, error instanceof Error ? error.message : String(error)));
         }
       });
       return el("tr", { "data-passkey": String(k.id) }, el("td", {}, String(k.name)), el("td", {}, String(k.created ?? "").slice(0, 10)), el("td", { class: "actions" }, code, remove));
