@@ -82,6 +82,44 @@ ADMIN_PATHS: dict[str, Any] = {
 
 
 _OPERATOR_HEADER = {"name": "x-operator-key", "in": "header", "type": "string", "required": True}
+_OPERATOR_KEY_PARAM: dict[str, Any] = {
+    "name": "x-operator-key",
+    "in": "header",
+    "type": "string",
+    "required": True,
+}
+ADMIN_PATHS["/admin/porl/snapshot"] = {
+    "post": _operation(
+        "Publish a proof of reserves and liabilities now (docs/proof-of-reserves.md); height: "
+        "a reserve chain block at or below its tip (default: the tip, or the seq without one).",
+        [
+            _OPERATOR_KEY_PARAM,
+            {"name": "height", "in": "formData", "type": "integer", "required": False},
+        ],
+        "Admin",
+    )
+}
+ADMIN_PATHS["/admin/porl/message"] = {
+    "get": _operation(
+        "The message reserve addresses sign (EIP-191) for the proof at a height, and the cold "
+        "addresses still waiting for an offline signature.",
+        [
+            _OPERATOR_KEY_PARAM,
+            {"name": "height", "in": "query", "type": "integer", "required": True},
+        ],
+        "Admin",
+    )
+}
+ADMIN_PATHS["/admin/porl/signature"] = {
+    "post": _operation(
+        "Import a cold reserve address's offline signature of the message for a height.",
+        [_OPERATOR_KEY_PARAM,
+         {"name": "height", "in": "formData", "type": "integer", "required": True},
+         {"name": "address", "in": "formData", "type": "string", "required": True},
+         {"name": "signature", "in": "formData", "type": "string", "required": True}],
+        "Admin",
+    )
+}  # fmt: skip
 ADMIN_PATHS["/admin/announcement"] = {
     "post": _operation(
         "Publish a site announcement (GET /announcement; urgent ones also /announcement/urgent); "

@@ -23,6 +23,7 @@ import asyncio
 import datetime
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -60,7 +61,7 @@ from perpetua.services.porl.reserves import (
 from perpetua.services.porl.tree import ProofTree, build_tree, render, sub_nonce
 
 __all__ = [
-    "DAILY_S",
+    "DAILY_CHECK_S",
     "SNAPSHOT_TIMEOUT_S",
     "AlreadyPublished",
     "ProofService",
@@ -69,8 +70,10 @@ __all__ = [
     "daily_job",
 ]
 
-DAILY_S: Final = 86_400.0
+DAILY_CHECK_S: Final = 3_600.0  # how often the daily job looks whether today's proof exists
 SNAPSHOT_TIMEOUT_S: Final = 120.0  # the sequencer's image, written and verified
+log = logging.getLogger("perpetua.porl")
+
 RATIO_DECIMALS: Final = Decimal("0.000001")
 PARSED_PROOFS_MAX: Final = 4  # the latest proof of each currency, kept parsed for /porl/nonce
 
@@ -220,6 +223,14 @@ class ProofService:
     def snapshots(self) -> list[dict[str, Any]]:
         return self.publication.manifests()
 
+    def published_on(self) -> datetime.date | None:
+        """The UTC day of the newest published proof (by its engine time), None before any."""
+        heights = self.publication.heights()
+        if not heights:
+            return None
+        latest = max(self.publication.manifest(h)["created"] for h in heights)
+        return datetime.date.fromisoformat(str(latest)[:10])
+
     def file(self, height_text: str, name: str) -> Path | None:
         return self.publication.file(height_text, name)
 
@@ -301,10 +312,22 @@ def solvency_report(
     return {"height": height, "seq": liabilities.seq, "currencies": report}
 
 
-def daily_job(service: ProofService, interval_s: float = DAILY_S) -> PeriodicJob:
-    """The scheduled snapshot (a PeriodicJob: logged, a failure retried at the next run)."""
+def daily_job(
+    service: ProofService,
+    check_interval_s: float = DAILY_CHECK_S,
+    today: Callable[[], datetime.date] = lambda: datetime.datetime.now(datetime.UTC).date(),
+) -> PeriodicJob:
+    """The daily snapshot: every ``check_interval_s`` the job publishes one unless a proof of
+    this UTC day is published already, so restarts neither skip a day nor add one. A failure
+    is logged by the PeriodicJob and retried at the next check; a height published already
+    (no new block on the reserve chain yet) waits for the next check."""
 
     async def step() -> None:
-        await asyncio.to_thread(service.take_snapshot)
+        if service.published_on() == today():
+            return
+        try:
+            await asyncio.to_thread(service.take_snapshot)
+        except AlreadyPublished as error:
+            log.info("porl: daily snapshot waits: %s", error)
 
-    return PeriodicJob("porl-snapshot", interval_s, step, delay_first=True)
+    return PeriodicJob("porl-snapshot", check_interval_s, step)
