@@ -92,6 +92,18 @@ def test_a_known_book_publishes_exactly_its_figures(tmp_path: Path) -> None:
     assert manifest["height"] == manifest["seq"] == 5
     solvency = service.publication.root / "5" / "solvency-5.json"
     assert b'"pendingWithdrawals": 310' in solvency.read_bytes()
+    # /porl/nonce's figures: from the encrypted balances, and the same from the tree without them
+    answers = [service.nonce(account, "XBt") for account in (1, 2, 4, 9)]
+    assert [a["balance"] for a in answers] == [100_000_000, 5_000, 690, 0]
+    for balances in (tmp_path / "data" / "secrets" / "porl-balances").iterdir():
+        assert b"100000000" not in balances.read_bytes()  # encrypted at rest
+        balances.unlink()
+    assert [service.nonce(a, "XBt")["balance"] for a in (1, 2, 4, 9)] == [
+        100_000_000,
+        5_000,
+        690,
+        0,
+    ]
     engine = replay_to(tmp_path / "data", 5)
     assert engine.state.ledger.balances["XBt"][WITHDRAWAL_TRANSIT] == 310
     assert liabilities_of(engine, 5).owed == owed

@@ -24,6 +24,7 @@ import datetime
 import functools
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -75,6 +76,7 @@ SNAPSHOT_TIMEOUT_S: Final = 120.0  # the sequencer's image, written and verified
 log = logging.getLogger("perpetua.porl")
 
 RATIO_DECIMALS: Final = Decimal("0.000001")
+BALANCES_DIR: Final = Path("secrets") / "porl-balances"
 PARSED_PROOFS_MAX: Final = 4  # the latest proof of each currency, kept parsed for /porl/nonce
 
 
@@ -101,6 +103,8 @@ class ProofService:
         reserves: Reserves | None = None,
         engine_factory: Callable[[], Any] = default_engine,
     ) -> None:
+        self._data_dir = Path(data_dir)
+        self._key = key
         self.publication = Publication(data_dir)
         self.nonces = NonceStore(data_dir, key)
         self.signatures = SignatureBook(data_dir)
@@ -177,8 +181,38 @@ class ProofService:
             "reserves": reserves_name(height) if document is not None else None,
             "solvency": solvency_name(height),
         }
+        self._keep_balances(height, liabilities)
         self.publication.publish(height, files, manifest)
         return manifest
+
+    def _balances_path(self, height: int) -> Path:
+        return self._data_dir / BALANCES_DIR / str(height)
+
+    def _keep_balances(self, height: int, liabilities: Liabilities) -> None:
+        """Each account's liability in the proof at ``height``, encrypted with the server key
+        beside the other secrets (amounts per account, nothing about leaves), so ``nonce``
+        answers without scanning the tree. Written before the proof is published."""
+        path = self._balances_path(height)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        plain = json.dumps(
+            {c: {str(a): v for a, v in owed.items()} for c, owed in liabilities.owed.items()}
+        )
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(self._key.encrypt(plain.encode()))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+
+    def _balance(
+        self, height: int, currency: str, account: int, tree_path: Path, key: bytes
+    ) -> int:
+        path = self._balances_path(height)
+        if path.exists():
+            owed = _decrypted_balances(self._key, str(path))
+            return int(owed.get(currency, {}).get(str(account), 0))
+        return find_account(_parsed(str(tree_path)), account, key).total  # older proofs
 
     # --- cold signatures -------------------------------------------------------------------
 
@@ -236,7 +270,8 @@ class ProofService:
 
     def nonce(self, account: int, currency: str) -> dict[str, Any]:
         """BitMEX's ``Porl`` for ``account``: its lifetime nonce, and in the latest proof of
-        ``currency`` its sub-nonce and the total its leaves open. Blocking (reads the file)."""
+        ``currency`` its sub-nonce and its liability there (the total its leaves open).
+        Blocking (reads files)."""
         account_nonce = self.nonces.nonce_of(account)
         answer: dict[str, Any] = {
             "account": account,
@@ -258,18 +293,22 @@ class ProofService:
             path = self.publication.file(str(height), row["filename"])
             if path is None:
                 continue
-            tree = _parsed(str(path))
-            found = find_account(tree, account, key)
             answer.update(
                 nonce=key.hex(),
                 total=row["total"],
-                balance=found.total,
+                balance=self._balance(height, currency, account, path, key),
                 filename=row["filename"],
                 height=height,
                 created=manifest["created"],
             )
             break
         return answer
+
+
+@functools.lru_cache(maxsize=PARSED_PROOFS_MAX)
+def _decrypted_balances(key: MultiFernet, path: str) -> dict[str, dict[str, int]]:
+    owed: dict[str, dict[str, int]] = json.loads(key.decrypt(Path(path).read_bytes()))
+    return owed
 
 
 @functools.lru_cache(maxsize=PARSED_PROOFS_MAX)
