@@ -38,6 +38,7 @@ from perpetua.gateway.ports import ProofsPort
 from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.surface import GatewaySurface
+from perpetua.sequencer import SequencerError
 
 __all__ = ["FILE_PREFIX", "SPECS", "serve_proof_file"]
 
@@ -112,7 +113,7 @@ async def post_snapshot(ctx: Context) -> dict[str, Any]:
         return await asyncio.to_thread(proofs.take_snapshot, height)
     except (ValueError, LookupError) as error:  # AlreadyPublished, a height the node lacks
         raise bad_request(str(error)) from None
-    except (RuntimeError, TimeoutError) as error:  # the reserve node or the sequencer: retry
+    except (RuntimeError, TimeoutError, SequencerError) as error:  # node or sequencer: retry
         raise ApiError(503, f"Snapshot not taken: {error}") from None
 
 

@@ -112,7 +112,7 @@ class ProofService:
         self._venue = venue
         self._reserves = reserves
         self._engine_factory = engine_factory
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one snapshot at a time
 
     # --- taking a snapshot ----------------------------------------------------------------
 
@@ -130,6 +130,11 @@ class ProofService:
             return self.publish(liabilities, height)
 
     def publish(self, liabilities: Liabilities, height: int | None = None) -> dict[str, Any]:
+        """Publish the proofs of ``liabilities`` (rules 2-4). Blocking."""
+        with self._lock:
+            return self._publish(liabilities, height)
+
+    def _publish(self, liabilities: Liabilities, height: int | None) -> dict[str, Any]:
         reserves = self._reserves
         if height is None:
             height = reserves.chain.block_number() if reserves is not None else liabilities.seq
