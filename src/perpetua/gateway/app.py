@@ -36,6 +36,7 @@ from perpetua.gateway.routes.porl import serve_proof_file
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
+from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import Background, BackgroundService
 from perpetua.services.notifications import Notifications
@@ -59,6 +60,7 @@ def create_app(
     notifications: Notifications | None = None,
     costs: CostPorts | None = None,
     bots: BotsPort | None = None,
+    compliance: CompliancePort | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
@@ -70,9 +72,20 @@ def create_app(
     of reserves and liabilities (``/porl/...``), or none; ``notifications``: where services
     tell traders things (``services.notifications``), the gateway's own by default;
     ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``);
-    ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503."""
+    ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503;
+    ``compliance``: KYC, jurisdiction and sanctions checks (``services.compliance``), none: off."""
     gw = Gateway(
-        config, sequencer, history, accounts, indices, identity, proofs, notifications, costs, bots
+        config,
+        sequencer,
+        history,
+        accounts,
+        indices,
+        identity,
+        proofs,
+        notifications,
+        costs,
+        bots,
+        compliance,
     )
     if seed is not None:
         gw.bootstrap(seed)

@@ -19,9 +19,10 @@ from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_qu
 from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.sessions import session_principal
 from perpetua.gateway.surface import GatewaySurface
+from perpetua.services.compliance import AccessGate, ComplianceError
 from perpetua.wire.values import encode_json
 
-__all__ = ["Context", "Endpoint", "Handler", "json_response", "route_endpoint"]
+__all__ = ["Context", "Endpoint", "Handler", "check_access", "json_response", "route_endpoint"]
 
 log = logging.getLogger("perpetua.gateway")
 
@@ -78,15 +79,15 @@ def client_ip(scope: Any) -> str:
     return client[0] if client else "0.0.0.0"
 
 
-async def read_body(receive: Any) -> bytes:
-    """The request body from the ASGI ``receive`` (BODY_BYTES_MAX is checked by the parser)."""
+async def read_body(receive: Any, limit: int = BODY_BYTES_MAX) -> bytes:
+    """The request body from the ASGI ``receive`` (``limit`` is checked by the caller)."""
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body"):
         return body  # type: ignore[no-any-return]
     chunks = [body]
     size = len(body)
-    while message.get("more_body") and size <= BODY_BYTES_MAX:
+    while message.get("more_body") and size <= limit:
         message = await receive()
         chunk = message.get("body", b"")
         chunks.append(chunk)
@@ -139,7 +140,16 @@ class Endpoint:
     """One route's pipeline around its handler. ``answer(request)`` gives (status, JSON body,
     headers) for the gateway's direct dispatch; calling it gives a Starlette ``Response``."""
 
-    __slots__ = ("gw", "handler", "private", "permission", "order_layer", "cost")
+    __slots__ = (
+        "gw",
+        "handler",
+        "private",
+        "permission",
+        "order_layer",
+        "cost",
+        "body_bytes_max",
+        "raw_body",
+    )
 
     def __init__(
         self,
@@ -149,8 +159,12 @@ class Endpoint:
         permission: str | None,
         order_layer: bool,
         cost: Callable[[Params], int] | None,
+        body_bytes_max: int = BODY_BYTES_MAX,
+        raw_body: bool = False,
     ) -> None:
         self.gw = gw
+        self.body_bytes_max = body_bytes_max
+        self.raw_body = raw_body
         self.handler = handler
         self.private = private
         self.permission = permission
@@ -165,8 +179,8 @@ class Endpoint:
         gw = self.gw
         headers: dict[str, str] = {}
         try:
-            body = await read_body(receive)
-            if len(body) > BODY_BYTES_MAX:  # before any signature work on it
+            body = await read_body(receive, self.body_bytes_max)
+            if len(body) > self.body_bytes_max:  # before any signature work on it
                 raise ApiError(413, "Request body too large")
             raw = _headers(scope)
             principal = await authenticate(gw, scope, body, raw)
@@ -174,7 +188,7 @@ class Endpoint:
                 raise ApiError(401, MSG_INVALID_KEY)
             query = scope.get("query_string")
             values = parse_query(query.decode("latin-1")) if query else {}
-            if body:
+            if body and not self.raw_body:
                 content_type = raw.get(b"content-type", b"").decode("latin-1")
                 values.update(parse_body(body, content_type))
             params = Params(values)
@@ -189,6 +203,8 @@ class Endpoint:
                 )
             if self.permission is not None and principal is not None:
                 check_permission(principal, self.permission)
+            if self.order_layer and principal is not None and gw.compliance is not None:
+                await check_access(gw.compliance, client_ip(scope), principal.account, "order")
             result = await self.handler(Context(scope, params, principal, headers, gw, body))
         except ApiError as exc:
             headers.update(exc.headers)
@@ -201,6 +217,14 @@ class Endpoint:
         return 200, encode_json(result), headers
 
 
+async def check_access(gate: AccessGate, ip: str, account: int | None, action: str) -> None:
+    """403 in BitMEX's shape for a request from a restricted location (services.compliance)."""
+    try:
+        await gate.check_access(ip, account, action)
+    except ComplianceError as error:
+        raise ApiError(error.status, error.message) from None
+
+
 def route_endpoint(
     gw: GatewaySurface,
     handler: Handler,
@@ -209,5 +233,7 @@ def route_endpoint(
     permission: str | None = None,
     order_layer: bool = False,
     cost: Callable[[Params], int] | None = None,
+    body_bytes_max: int = BODY_BYTES_MAX,
+    raw_body: bool = False,
 ) -> Endpoint:
-    return Endpoint(gw, handler, private, permission, order_layer, cost)
+    return Endpoint(gw, handler, private, permission, order_layer, cost, body_bytes_max, raw_body)

@@ -155,9 +155,10 @@ def _hourly_quote_value_rows(document: dict[str, Any]) -> None:
 def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     from perpetua.gateway.routes.accounts import ACCOUNT_DOCS
     from perpetua.gateway.routes.keys import KEY_DOCS
+    from perpetua.gateway.routes.kyc import KYC_DOCS
     from perpetua.gateway.routes.restrictions import RESTRICTION_DOCS
 
-    return ACCOUNT_DOCS + KEY_DOCS + RESTRICTION_DOCS
+    return ACCOUNT_DOCS + KEY_DOCS + RESTRICTION_DOCS + KYC_DOCS
 
 
 def _cost_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:

@@ -57,6 +57,7 @@ from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.sequencer import Applied
+from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import PeriodicJob
 from perpetua.services.notifications import Notifications
@@ -83,10 +84,13 @@ class Gateway:
         notifications: Notifications | None = None,
         costs: CostPorts | None = None,
         bots: BotsPort | None = None,
+        compliance: CompliancePort | None = None,
     ) -> None:
         self.config = config
         self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
         self.costs = costs if costs is not None else CostPorts()
+        # KYC, jurisdictions and sanctions (services.compliance), when the venue runs them
+        self.compliance = compliance
         self.indices: IndexBoardPort = indices if indices is not None else NoIndexBoard()
         self.sequencer = sequencer
         self.accounts = accounts

@@ -26,6 +26,7 @@ from perpetua.gateway.ratelimit import AuthFailures, RateLimits
 from perpetua.gateway.symbols import SymbolIndex
 from perpetua.gateway.ws.fanout import Fanout
 from perpetua.marketdata.hub import MarketData
+from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.notifications import Notifications
 
@@ -37,6 +38,7 @@ class GatewaySurface(Protocol):
     accounts: AccountsPort | None
     identity: IdentityPort | None
     bots: BotsPort | None
+    compliance: CompliancePort | None
     history: History
     market: MarketData
     private: PrivateViews

@@ -33,6 +33,15 @@ The file's shape (every key optional)::
     address = "0x..."
     kind = "cold"                # hot | cold | deposit
     currency = "Gwei"            # Gwei (ether) or a token currency named in tokens
+    [compliance]                 # docs/compliance.md
+    kyc_required = false         # true: KYC level 0 may not trade, deposit or withdraw
+    policy_file = ""             # restricted jurisdictions (TOML); empty: BitMEX's list
+    geoip_database = ""          # a MaxMind DB (GeoLite2/GeoIP2 City); empty: no IP checks
+    sanctions = [{ path = "sdn.csv", format = "ofac-sdn" }]   # or format = "generic"
+    name_match_threshold = 88    # rapidfuzz token_sort_ratio, 1..100
+    document_validity_days = 730
+    review_interval_days = 365
+    sync_interval_s = 60         # restrictions sync, periodic review, list reload
 
     [feeds]
     seed = 1                     # the simulator's seed
@@ -62,6 +71,9 @@ from typing import Any, Final
 
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.feeds.live import FORMATS, LiveIndexConfig, LiveVenueConfig
+from perpetua.services.compliance import ComplianceConfig, ListSource
+from perpetua.services.jurisdictions import PolicyError, load_policy
+from perpetua.services.sanctions import LIST_FORMATS
 
 __all__ = [
     "INDEX_SOURCES",
@@ -153,6 +165,7 @@ class VenueConfig:
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     porl: PorlConfig = field(default_factory=PorlConfig)
     fees: FeesConfig = field(default_factory=FeesConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
 
     def with_server(self, **changes: Any) -> "VenueConfig":
         return replace(self, server=replace(self.server, **changes))
@@ -179,7 +192,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         "",
         (
             "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
-            "porl", "fees",
+            "porl", "fees", "compliance",
         ),
     )  # fmt: skip
     default = VenueConfig()
@@ -199,6 +212,62 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         feeds=_feeds(_table(document, "feeds"), base),
         porl=_porl(_table(document, "porl")),
         fees=_fees(_table(document, "fees")),
+        compliance=_compliance(_table(document, "compliance"), base),
+    )
+
+
+def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:
+    keys = (
+        "kyc_required",
+        "policy_file",
+        "geoip_database",
+        "sanctions",
+        "name_match_threshold",
+        "document_validity_days",
+        "review_interval_days",
+        "sync_interval_s",
+    )
+    _known(table, "compliance.", keys)
+    default = ComplianceConfig()
+    policy_file = _str(table, "compliance.policy_file", "")
+    try:
+        policy = load_policy(_path(base, policy_file) if policy_file else None)
+    except PolicyError as error:
+        raise ConfigError(f"compliance.policy_file: {error}") from None
+    geoip = _str(table, "compliance.geoip_database", "")
+    lists = table.get("sanctions", [])
+    if not isinstance(lists, list):
+        raise ConfigError("compliance.sanctions must be a list of { path, format }")
+    sources = []
+    for entry in lists:
+        if not isinstance(entry, dict):
+            raise ConfigError("compliance.sanctions: each a table { path, format }")
+        _known(entry, "compliance.sanctions.", ("path", "format"))
+        sources.append(
+            ListSource(
+                _path(base, _str(entry, "compliance.sanctions.path", "")),
+                _choice(entry, "compliance.sanctions.format", "ofac-sdn", LIST_FORMATS),
+            )
+        )
+    threshold = _int(table, "compliance.name_match_threshold", default.name_match_threshold)
+    if not 1 <= threshold <= 100:
+        raise ConfigError("compliance.name_match_threshold must be in 1..100")
+    interval = table.get("sync_interval_s", default.sync_interval_s)
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 1:
+        raise ConfigError("compliance.sync_interval_s must be a number >= 1")
+    validity = _int(table, "compliance.document_validity_days", default.document_validity_days)
+    review = _int(table, "compliance.review_interval_days", default.review_interval_days)
+    if validity <= 0 or review <= 0:
+        raise ConfigError("compliance: document_validity_days and review_interval_days > 0")
+    return ComplianceConfig(
+        kyc_required=_bool(table, "compliance.kyc_required", False),
+        policy=policy,
+        geoip_database=_path(base, geoip) if geoip else None,
+        sanctions_lists=tuple(sources),
+        name_match_threshold=threshold,
+        document_validity_days=validity,
+        review_interval_days=review,
+        sync_interval_s=float(interval),
     )
 
 

@@ -20,6 +20,12 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator porl-snapshot [--height H]   # publish a proof of reserves and liabilities
     perpetua operator porl-message H           # the text cold reserve addresses sign for height H
     perpetua operator porl-signature H 0xADDRESS 0xSIGNATURE   # import a cold signature
+    perpetua operator kyc-queue                # open review cases
+    perpetua operator kyc-case 7               # a case, its application and documents
+    perpetua operator kyc-decide 7 approve --reviewer rita --reason "documents match"
+    perpetua operator kyc-decisions 1001       # the decision trail
+    perpetua operator kyc-export 1001 | kyc-erase 1001 --reviewer dpo
+    perpetua operator sanctions-reload         # re-read the lists, screen everyone if changed
 
 ``--url`` (default ``http://127.0.0.1:8000``) and ``--operator-key`` (default
 ``$PERPETUA_OPERATOR_KEY``) say where and as whom. The answer is printed as JSON; a refusal
@@ -101,6 +107,22 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     imported.add_argument("height", type=int)
     imported.add_argument("address")
     imported.add_argument("signature")
+    commands.add_parser("kyc-queue", help="open KYC and sanctions review cases")
+    commands.add_parser("kyc-case", help="one review case").add_argument("case", type=int)
+    decide = commands.add_parser("kyc-decide", help="decide a review case")
+    decide.add_argument("case", type=int)
+    decide.add_argument("decision", choices=("approve", "reject", "more", "confirm", "clear"))
+    decide.add_argument("--reviewer", required=True, help="who decides (recorded)")
+    decide.add_argument("--reason", default="", help="why (recorded; required to refuse)")
+    for name, what in (
+        ("kyc-decisions", "an account's decision trail"),
+        ("kyc-export", "everything held about a person"),
+    ):
+        commands.add_parser(name, help=what).add_argument("account", type=int)
+    erase = commands.add_parser("kyc-erase", help="erase a person's data (decisions kept)")
+    erase.add_argument("account", type=int)
+    erase.add_argument("--reviewer", required=True, help="who erases (recorded)")
+    commands.add_parser("sanctions-reload", help="re-read the sanctions lists")
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -158,6 +180,25 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
             "/admin/porl/snapshot",
             ({} if args.height is None else {"height": args.height}),
         )
+    if command == "kyc-queue":
+        return "GET", "/admin/kyc/queue", None
+    if command == "kyc-case":
+        return "GET", "/admin/kyc/case?" + urllib.parse.urlencode({"id": args.case}), None
+    if command == "kyc-decide":
+        body = {
+            "caseId": args.case,
+            "decision": args.decision,
+            "reviewer": args.reviewer,
+            "reason": args.reason,
+        }
+        return "POST", "/admin/kyc/decide", body
+    if command in ("kyc-decisions", "kyc-export"):
+        path = "/admin/kyc/decisions" if command == "kyc-decisions" else "/admin/kyc/export"
+        return "GET", path + "?" + urllib.parse.urlencode({"account": args.account}), None
+    if command == "kyc-erase":
+        return "POST", "/admin/kyc/erase", {"account": args.account, "reviewer": args.reviewer}
+    if command == "sanctions-reload":
+        return "POST", "/admin/kyc/reloadLists", {}
     raise OperatorError(f"unknown operator command {command!r}")
 
 

@@ -50,6 +50,7 @@ from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
+from perpetua.services.compliance import Compliance
 from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
@@ -100,6 +101,7 @@ class Venue:
     # privateNotifications / publicNotifications: the port services tell traders things through
     notifications: Notifications = field(default_factory=Notifications)
     bots: BotService | None = None
+    compliance: Compliance | None = None  # KYC, jurisdictions, sanctions (services.compliance)
 
     def start(self) -> None:
         self.sequencer.start()
@@ -118,6 +120,8 @@ class Venue:
             self.projector.projector.engine.dispose()
             self.scratch.cleanup()
         self.identity.close()
+        if self.compliance is not None:
+            self.compliance.close()
         if self.outbox is not None:
             self.outbox.stop()
         self.accounts.close()
@@ -244,6 +248,12 @@ def open_venue(
     bots.seed(projector.projector.engine)
     sequencer.subscribe_batches(bots.on_batch)
     background.append(bots)
+    # KYC levels and review, jurisdictions, sanctions (services.compliance): its sync (account
+    # restrictions, periodic review) and the sanctions lists' reload run as jobs
+    compliance = Compliance(accounts.engine, accounts.server_key, sequencer, config.compliance)
+    interval = config.compliance.sync_interval_s
+    background.append(PeriodicJob("compliance-sync", interval, compliance.sync_all))
+    background.append(PeriodicJob("sanctions-reload", interval, compliance.reload_lists))
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -264,6 +274,7 @@ def open_venue(
         notifications=notifications,
         costs=CostPorts(volume=volume),
         bots=bots,
+        compliance=compliance,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
@@ -283,6 +294,7 @@ def open_venue(
         scratch,
         notifications,
         bots=bots,
+        compliance=compliance,
     )
 
 

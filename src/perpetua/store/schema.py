@@ -25,10 +25,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
@@ -48,6 +50,11 @@ __all__ = [
     "executions",
     "funding",
     "insurance",
+    "kyc_applied",
+    "kyc_cases",
+    "kyc_decisions",
+    "kyc_documents",
+    "kyc_profiles",
     "known_ips",
     "liquidations",
     "mail_queue",
@@ -687,6 +694,93 @@ copy_follows = Table(
     Column("updated_ns", BigInteger, nullable=False),
     Index(None, "owner_id"),
     Index(None, "leader"),
+)
+
+# --- compliance (services.compliance, docs/compliance.md) ---------------------------------------
+
+# One per user (main account): KYC level and the place codes the jurisdiction rules need;
+# every other personal field is ``sealed`` (Fernet JSON under the server key). Erasure
+# deletes the row.
+kyc_profiles = Table(
+    "kyc_profiles",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),  # individual | business
+    Column("level", Integer, nullable=False),
+    # none | draft | pending | approved | rejected | more_info | closed
+    Column("status", String(16), nullable=False),
+    Column("requested_level", Integer, nullable=False),
+    Column("residence", String(8), nullable=False),  # ISO 3166 code
+    Column("citizenship", String(64), nullable=False),  # comma-separated alpha-2 codes
+    Column("incorporation", String(8), nullable=False),  # business: ISO 3166 code
+    Column("risk", String(8), nullable=False),  # normal | high
+    Column("sanctioned", Boolean, nullable=False),  # a confirmed sanctions hit: frozen
+    Column("sealed", Text, nullable=True),
+    Column("approved_ns", BigInteger, nullable=False),
+    Column("review_due_ns", BigInteger, nullable=False),  # 0: none
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+# Uploaded documents: AES-GCM ciphertext under a per-file key, the key wrapped by the server key.
+kyc_documents = Table(
+    "kyc_documents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("expires_ns", BigInteger, nullable=False),
+    UniqueConstraint("user_id", "sha256"),
+    Index(None, "user_id"),
+)
+
+# The review queue: one case per application, sanctions hit or location mismatch.
+kyc_cases = Table(
+    "kyc_cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # kyc | sanctions | location | periodic
+    Column("status", String(16), nullable=False),
+    Column("risk", String(8), nullable=False),
+    Column("target_level", Integer, nullable=False),
+    Column("first_reviewer", String(64), nullable=False),  # four-eyes: the first approval
+    Column("detail", Text, nullable=True),  # JSON; personal fields removed on erasure
+    Column("opened_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index(None, "status"),
+    Index(None, "user_id"),
+)
+
+# Append-only: every review decision, who, when and why. Erasure keeps the row and removes
+# its personal ``detail``.
+kyc_decisions = Table(
+    "kyc_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("reviewer", String(64), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index(None, "user_id"),
+)
+
+# The restriction the compliance sync last submitted per account (core.restrictions).
+kyc_applied = Table(
+    "kyc_applied",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("restriction", String(64), nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

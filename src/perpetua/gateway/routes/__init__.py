@@ -10,6 +10,7 @@ from perpetua.gateway.routes import (
     execution,
     instrument,
     keys,
+    kyc,
     market,
     operator,
     order,
@@ -40,6 +41,8 @@ def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
             permission=spec.permission,
             order_layer=spec.order_layer,
             cost=spec.cost,
+            body_bytes_max=spec.body_bytes_max,
+            raw_body=spec.raw_body,
         )
     return table
 
@@ -63,6 +66,7 @@ def _specs() -> list[Spec]:
         restrictions,
         porl,
         bots,
+        kyc,
     ):
         specs.extend(module.SPECS)
     return specs
@@ -87,6 +91,8 @@ def _dispatch(gw: GatewaySurface, methods: dict[str, Spec]):  # type: ignore[no-
             permission=s.permission,
             order_layer=s.order_layer,
             cost=s.cost,
+            body_bytes_max=s.body_bytes_max,
+            raw_body=s.raw_body,
         )
         for method, s in methods.items()
     }

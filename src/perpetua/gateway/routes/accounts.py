@@ -17,7 +17,7 @@ import json
 from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
-from perpetua.gateway.context import Context
+from perpetua.gateway.context import Context, check_access, client_ip
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.sessions import clear_cookie, session_cookie, session_of
@@ -140,7 +140,13 @@ def _session_row(session: Session, current: str) -> dict[str, Any]:
 # --- sign-up, confirmation, sign-in ---
 
 
+async def _gate(ctx: Context, action: str) -> None:
+    if ctx.gw.compliance is not None:
+        await check_access(ctx.gw.compliance, client_ip(ctx.scope), None, action)
+
+
 async def post_register(ctx: Context) -> dict[str, Any]:
+    await _gate(ctx, "sign-up")
     await ask(
         identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"), origin_of(ctx))
     )
@@ -166,6 +172,7 @@ def _credential(ctx: Context, name: str) -> str:
 
 
 async def post_login(ctx: Context) -> dict[str, Any]:
+    await _gate(ctx, "sign-in")
     signed: SignedIn = await ask(
         identity_of(ctx).sign_in(
             _text(ctx, "email"),

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from perpetua.gateway.context import Handler
-from perpetua.gateway.params import Params
+from perpetua.gateway.params import BODY_BYTES_MAX, Params
 
 __all__ = ["Spec"]
 
@@ -19,3 +19,5 @@ class Spec(NamedTuple):
     permission: str | None = None
     order_layer: bool = False
     cost: Callable[[Params], int] | None = None
+    body_bytes_max: int = BODY_BYTES_MAX  # larger only for uploads
+    raw_body: bool = False  # the handler reads ctx.body itself (multipart uploads)
