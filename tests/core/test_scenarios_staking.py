@@ -1,6 +1,7 @@
-"""Scenarios for BMEX staking: stake, unstake with cooling-off and cancel, daily rewards from the
-rewards account, the staking tier's fee discount on the next fill, and volume tiers changing the
-next fill's fee. Every line is followed by the full audit (conservation, STAKING == stakes).
+"""Scenarios for trading costs and the exchange token. BMEX staking: stake, unstake with
+cooling-off and cancel, daily rewards from the rewards account, the staking tier's fee discount
+on the next fill; volume tiers changing the next fill's fee; convert at a quoted price against
+the desk. Every line is followed by the full audit (conservation, STAKING == stakes).
 See ``test_scenarios.py`` for how lines are checked.
 """
 
@@ -11,9 +12,12 @@ import pytest
 from perpetua.core.calendar import utc_ns
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import (
+    Convert,
+    FundConvertDesk,
     FundStakingRewards,
     SetFeeDiscount,
     SetFeeTier,
+    SetInstrumentState,
     Stake,
     Tick,
     UnstakeCancel,
@@ -21,12 +25,13 @@ from perpetua.core.commands import (
 )
 from perpetua.core.engine import Engine
 from perpetua.core.events import (
+    Converted,
     FeeSettingsChanged,
     StakingChanged,
     Transfer,
     UnstakingUpdated,
 )
-from perpetua.core.ledger import EXTERNAL, STAKING, STAKING_REWARDS, TransferCode
+from perpetua.core.ledger import CONVERT_DESK, EXTERNAL, STAKING, STAKING_REWARDS, TransferCode
 from perpetua.core.limits import DAY_NS
 from perpetua.core.reasons import Reason
 from perpetua.core.staking import UNSTAKING_COOLING_OFF_NS
@@ -266,3 +271,99 @@ def test_a_restored_image_continues_identically() -> None:
         assert first.apply(Tick(ts)) == second.apply(Tick(ts))
         assert second.state_hash() == first.state_hash()
     assert first.state.ledger.balance(STAKING, "BMEx") == 55_000 * BMEX
+
+
+# Convert ------------------------------------------------------------------------------------
+
+BM = "BMEX_USDT"
+XS = "XBT_USDT"
+USDT = 1_000_000
+LATER = T0 + 3_600 * 10**9  # an hour after the lines above: past every quote's expiry
+DESK_FUNDS = (
+    FundConvertDesk(0, "BMEx", 1_000_000 * BMEX, "desk-bmex"),
+    FundConvertDesk(0, "USDt", 1_000_000 * USDT, "desk-usdt"),
+)
+BOOKS = (
+    (sell(4, "a1", 10_000, 500, symbol=BM), [new("a1")]),  # 100 BMEX at $0.500
+    (sell(4, "a2", 10_000, 510, symbol=BM), [new("a2")]),  # 100 BMEX at $0.510
+    (buy(4, "b1", 10_000, 490, symbol=BM), [new("b1")]),  # 100 BMEX at $0.490
+    (buy(4, "x1", 1_000_000, 40_000, symbol=XS), [new("x1")]),  # 1 XBT at $20,000
+)
+
+
+def conv(
+    account: int, src: str, dst: str, amount: int, out: int, qid: str, expires: int = LATER
+) -> Convert:
+    return Convert(0, account, src, dst, amount, out, qid, expires)
+
+
+def converted(src: str, dst: str, amount: int, out: int) -> Ev:
+    return Ev(Converted, from_currency=src, to_currency=dst, from_amount=amount, to_amount=out)
+
+
+def desk(currency: str, amount: int) -> Check:
+    return Check(
+        f"desk {currency} == {amount}", lambda r: r.balance(CONVERT_DESK, currency) == amount
+    )
+
+
+SCENARIOS_CONVERT: dict[str, list[Line]] = {
+    "a quote within its time converts at exactly the quoted amounts": [
+        *[(command, []) for command in DESK_FUNDS],
+        *BOOKS,
+        (
+            conv(1, "USDt", "BMEx", 75 * USDT, 148_860_990, "q1"),  # VWAP over two levels
+            [
+                converted("USDt", "BMEx", 75 * USDT, 148_860_990),
+                moved(1, CONVERT_DESK, 75 * USDT, TransferCode.CONVERT),
+                moved(CONVERT_DESK, 1, 148_860_990, TransferCode.CONVERT),
+                balance(1, START_BMEX + 148_860_990),
+                desk("USDt", 1_000_075 * USDT),
+            ],
+        ),
+        (  # XBT -> USDT -> BMEX: 0.001 XBT = $20 = 40 BMEX, less 0.1%
+            conv(1, "XBt", "BMEx", 100_000, 39_960_000, "q2"),
+            [converted("XBt", "BMEx", 100_000, 39_960_000)],
+        ),
+        (conv(1, "XBt", "BMEx", 100_000, 39_960_000, "q2"), [rej(Reason.CONVERT_QUOTE_USED)]),
+        (
+            conv(1, "BMEx", "USDt", 50 * BMEX, 24_475_500, "q3"),
+            [converted("BMEx", "USDt", 50 * BMEX, 24_475_500)],
+        ),
+    ],
+    "expired, stale, thin, paused and unfunded conversions change nothing": [
+        *[(command, []) for command in DESK_FUNDS],
+        *BOOKS,
+        (
+            conv(1, "USDt", "BMEx", 50 * USDT, 99_900_000, "late", expires=T0),
+            [rej(Reason.CONVERT_QUOTE_EXPIRED)],
+        ),
+        (
+            conv(1, "USDt", "BMEx", 50 * USDT, 99_900_001, "greedy"),
+            [rej(Reason.CONVERT_PRICE_MOVED)],
+        ),
+        (conv(1, "USDt", "BMEx", 200 * USDT, 1, "thin"), [rej(Reason.CONVERT_PRICE_MOVED)]),
+        (conv(1, "USDt", "USDt", 1, 1, "same"), [rej(Reason.CONVERT_PAIR_UNKNOWN)]),
+        (conv(1, "XBt", "BMEx", 1, 1, "offgrid"), [rej(Reason.CONVERT_PRICE_MOVED)]),
+        (conv(1, "XBt", "USDt", 100_000, 1, "nodesk-xbt"), []),  # the desk has USDt: fine
+        (
+            conv(1, "USDt", "Gwei", 1 * USDT, 1, "nodesk"),
+            [rej(Reason.CONVERT_LIQUIDITY_INSUFFICIENT)],
+        ),
+        (
+            conv(9, "USDt", "BMEx", 50 * USDT, 99_900_000, "poor"),
+            [rej(Reason.BALANCE_INSUFFICIENT)],
+        ),
+        (SetInstrumentState(0, BM, "Closed"), []),
+        (
+            conv(1, "USDt", "BMEx", 50 * USDT, 99_900_000, "paused"),
+            [rej(Reason.CONVERT_ASSET_PAUSED)],
+        ),
+        (Tick(0), [balance(1, START_BMEX), desk("BMEx", 1_000_000 * BMEX)]),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS_CONVERT))
+def test_convert_scenario(name: str) -> None:
+    run(SCENARIOS_CONVERT[name])

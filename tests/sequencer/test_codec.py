@@ -157,6 +157,20 @@ PINNED_SCHEMA = [
     ("UnstakeRequest", ("ts_ns", "account", "currency", "amount", "request_id")),
     ("UnstakeCancel", ("ts_ns", "account", "request_id")),
     ("FundStakingRewards", ("ts_ns", "currency", "amount", "transfer_id")),
+    (
+        "Convert",
+        (
+            "ts_ns",
+            "account",
+            "from_currency",
+            "to_currency",
+            "from_amount",
+            "to_amount",
+            "quote_id",
+            "expires_ns",
+        ),
+    ),
+    ("FundConvertDesk", ("ts_ns", "currency", "amount", "transfer_id")),
 ]
 
 

@@ -33,4 +33,6 @@ PUBLIC_MODULES = (
     "perpetua.core.fees",
     # the staking tier table and limits: routes list them and check requests before the core
     "perpetua.core.staking",
+    # convert pricing: the quoting service prices by the same walk the core guards with
+    "perpetua.core.convert",
 )

@@ -29,6 +29,8 @@ __all__ = [
     "CancelOrders",
     "Command",
     "Deposit",
+    "Convert",
+    "FundConvertDesk",
     "FundStakingRewards",
     "IndexPrice",
     "LiquidateAccount",
@@ -327,6 +329,29 @@ class FundStakingRewards(NamedTuple):
     transfer_id: str
 
 
+class Convert(NamedTuple):
+    """Swap ``from_amount`` for exactly ``to_amount`` against the convert desk (core.convert),
+    if the books still give that much and the quote has not expired."""
+
+    ts_ns: int
+    account: int
+    from_currency: str
+    to_currency: str
+    from_amount: int
+    to_amount: int
+    quote_id: str
+    expires_ns: int
+
+
+class FundConvertDesk(NamedTuple):
+    """Operator: credit the convert desk's inventory from outside (idempotent by id)."""
+
+    ts_ns: int
+    currency: str
+    amount: int
+    transfer_id: str
+
+
 Command = (
     PlaceOrder
     | AmendOrder
@@ -358,6 +383,8 @@ Command = (
     | UnstakeRequest
     | UnstakeCancel
     | FundStakingRewards
+    | Convert
+    | FundConvertDesk
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -391,4 +418,6 @@ COMMAND_TYPES: tuple[type, ...] = (
     UnstakeRequest,
     UnstakeCancel,
     FundStakingRewards,
+    Convert,
+    FundConvertDesk,
 )

@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import TypeVar
 
 from perpetua.core import (
+    convert,
     image,
     lifecycle,
     liquidation,
@@ -31,8 +32,10 @@ from perpetua.core.commands import (
     CancelAllAfter,
     CancelOrders,
     Command,
+    Convert,
     Deposit,
     DepositReverse,
+    FundConvertDesk,
     FundStakingRewards,
     IndexPrice,
     LiquidateAccount,
@@ -189,6 +192,8 @@ class Engine:
             UnstakeRequest: self._unstake_request,
             UnstakeCancel: staking.unstake_cancel,
             FundStakingRewards: staking.fund_rewards,
+            Convert: treasury.convert,
+            FundConvertDesk: convert.fund_desk,
         }
 
     def apply(self, command: Command) -> list[Event]:

@@ -19,6 +19,7 @@ __all__ = [
     "AccountRestricted",
     "BookLevel",
     "CancelAllAfterSet",
+    "Converted",
     "DepositCredited",
     "Event",
     "FeeSettingsChanged",
@@ -331,6 +332,16 @@ class UnstakingUpdated(NamedTuple):
     status: str  # "Pending" | "Canceled" | "Released"
 
 
+class Converted(NamedTuple):
+    ts_ns: int
+    quote_id: str
+    account: int
+    from_currency: str
+    to_currency: str
+    from_amount: int
+    to_amount: int
+
+
 Event = (
     OrderEvent
     | Trade
@@ -357,4 +368,5 @@ Event = (
     | AccountRestricted
     | StakingChanged
     | UnstakingUpdated
+    | Converted
 )

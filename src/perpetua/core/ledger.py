@@ -21,6 +21,7 @@ from perpetua.core.units import INT64_MAX
 
 __all__ = [
     "CLEARING",
+    "CONVERT_DESK",
     "EXTERNAL",
     "FEES",
     "FUNDING_POOL",
@@ -43,6 +44,7 @@ CLEARING = -6
 FUNDING_POOL = -7
 STAKING = -8  # staked and cooling-off tokens, still their owners' (core.staking)
 STAKING_REWARDS = -9  # what staking rewards are paid from
+CONVERT_DESK = -10  # the convert desk's inventory (core.convert)
 
 SYSTEM_ACCOUNTS: dict[int, str] = {
     EXTERNAL: "external",
@@ -54,6 +56,7 @@ SYSTEM_ACCOUNTS: dict[int, str] = {
     FUNDING_POOL: "funding_pool",
     STAKING: "staking",
     STAKING_REWARDS: "staking_rewards",
+    CONVERT_DESK: "convert_desk",
 }
 
 # System accounts that may go below zero: the outside world, and clearing (which owes open
@@ -87,6 +90,8 @@ class TransferCode(IntEnum):
     UNSTAKE = 22
     STAKING_REWARD = 23
     STAKING_REWARDS_FUNDING = 24
+    CONVERT = 25
+    CONVERT_DESK_FUNDING = 26
 
 
 class Ledger:

@@ -103,6 +103,12 @@ class Reason(IntEnum):
     UNSTAKING_STATE_INVALID = 904
     UNSTAKING_REQUESTS_MAX = 905
     UNSTAKING_ID_INVALID = 906
+    CONVERT_PAIR_UNKNOWN = 910
+    CONVERT_QUOTE_EXPIRED = 911
+    CONVERT_QUOTE_USED = 912
+    CONVERT_ASSET_PAUSED = 913
+    CONVERT_LIQUIDITY_INSUFFICIENT = 914
+    CONVERT_PRICE_MOVED = 915
 
 
 MESSAGES: dict[Reason, str] = {
@@ -199,6 +205,12 @@ MESSAGES: dict[Reason, str] = {
     Reason.UNSTAKING_STATE_INVALID: "Unstaking request is no longer pending",
     Reason.UNSTAKING_REQUESTS_MAX: "Too many pending unstaking requests",
     Reason.UNSTAKING_ID_INVALID: "Invalid redemptionID",
+    Reason.CONVERT_PAIR_UNKNOWN: "Convert: these currencies cannot be converted",
+    Reason.CONVERT_QUOTE_EXPIRED: "Convert: the quote has expired, ask for a new one",
+    Reason.CONVERT_QUOTE_USED: "Convert: the quote was already used",
+    Reason.CONVERT_ASSET_PAUSED: "Convert: trading in this asset is paused",
+    Reason.CONVERT_LIQUIDITY_INSUFFICIENT: "Convert: the desk cannot fill this size now",
+    Reason.CONVERT_PRICE_MOVED: "Convert: the price moved, ask for a new quote",
 }
 
 # Rejections that an account restriction caused: their message gets the cause appended.

@@ -14,8 +14,10 @@ keyed ``rv:`` + its transfer id: first from what the account could withdraw, the
 ``INSURANCE`` (user balances never go negative; the exchange bears what was already spent).
 """
 
+from perpetua.core import convert as conversion
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.core.commands import (
+    Convert,
     Deposit,
     DepositReverse,
     SetFeeDiscount,
@@ -36,6 +38,7 @@ from perpetua.core.units import PPM
 
 __all__ = [
     "WITHDRAWAL_TRANSITIONS",
+    "convert",
     "deposit",
     "deposit_reverse",
     "set_fee_discount",
@@ -160,6 +163,19 @@ def _withdrawable(state: State, account: int, currency: str) -> int:
     # (An isolated position's loss is within its posMargin, which ``required`` counts.)
     cross_upnl = AccountView(state, account, currency).cross_upnl
     return state.ledger.available(account, currency) - required + min(0, cross_upnl)
+
+
+def convert(state: State, cmd: Convert, out: list[Event]) -> None:
+    """A quoted conversion (core.convert), checked against what the account may withdraw."""
+    withdrawable = (
+        _withdrawable(state, cmd.account, cmd.from_currency)
+        if cmd.account > 0 and cmd.from_currency in state.ledger.balances
+        else 0
+    )
+    if cmd.account <= 0:
+        reject(state, out, "Convert", cmd.account, Reason.ACCOUNT_UNKNOWN)
+        return
+    conversion.convert(state, cmd, out, withdrawable)
 
 
 def wallet_transfer(state: State, cmd: WalletTransfer, out: list[Event]) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from perpetua.core.commands import Command
 from perpetua.sequencer import Applied, Overloaded, Result
 from perpetua.services.accounts import ApiKeyRecord
+from perpetua.services.convert import ConvertDesk
 from perpetua.services.volume import TradingVolume
 
 __all__ = [
@@ -53,6 +54,7 @@ class TradingVolumePort(Protocol):
 @dataclass(frozen=True, slots=True)
 class CostPorts:
     volume: TradingVolumePort | None = None
+    convert: ConvertDesk | None = None
 
 
 class CommandPort(Protocol):

@@ -51,6 +51,7 @@ from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
 from perpetua.services.compliance import Compliance
+from perpetua.services.convert import ConvertDesk
 from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
@@ -272,7 +273,12 @@ def open_venue(
         background=background,
         proofs=proofs,
         notifications=notifications,
-        costs=CostPorts(volume=volume),
+        costs=CostPorts(
+            volume=volume,
+            convert=ConvertDesk(
+                {spec.symbol: spec for spec in sequencer.engine.instruments}, clock.now_ns
+            ),
+        ),
         bots=bots,
         compliance=compliance,
     )

@@ -46,6 +46,7 @@ from perpetua.core.events import (
     AnnouncementWithdrawn,
     BookLevel,
     CancelAllAfterSet,
+    Converted,
     DepositCredited,
     FeeSettingsChanged,
     Funding,
@@ -116,6 +117,7 @@ IGNORED_EVENTS: tuple[type, ...] = (
     PremiumSampled,
     StakingChanged,  # the gateway's staking views fold these (wallet rows come from Transfer)
     UnstakingUpdated,
+    Converted,  # wallet rows come from its two Transfers
 )
 
 

@@ -170,6 +170,8 @@ TRANSFER_CODE_NAMES: dict[int, str] = {
     TransferCode.UNSTAKE: "Unstaking",
     TransferCode.STAKING_REWARD: "StakingReward",
     TransferCode.STAKING_REWARDS_FUNDING: "Transfer",  # system accounts only
+    TransferCode.CONVERT: "Conversion",
+    TransferCode.CONVERT_DESK_FUNDING: "Transfer",  # system accounts only
 }
 TRANSFER_DEPOSIT: Final = int(TransferCode.DEPOSIT)
 TRANSFER_WITHDRAWAL_HOLD: Final = int(TransferCode.WITHDRAWAL_HOLD)

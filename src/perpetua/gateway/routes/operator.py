@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from perpetua.core.commands import (
     Command,
+    FundConvertDesk,
     FundStakingRewards,
     ListFuture,
     PublishAnnouncement,
@@ -143,6 +144,19 @@ async def post_staking_rewards(ctx: Context) -> dict[str, Any]:
     return {"currency": currency, "amount": amount, "transferID": transfer_id, "seq": seq}
 
 
+async def post_convert_desk(ctx: Context) -> dict[str, Any]:
+    """Fund the convert desk's inventory of ``currency`` from outside, idempotent by
+    ``transferID`` (core.convert: conversions pay out of it)."""
+    require_operator(ctx)
+    amount = ctx.params.integer("amount")
+    transfer_id = ctx.params.required_string("transferID")
+    currency = ctx.params.required_string("currency")
+    if amount is None or amount <= 0:
+        raise bad_request("Invalid amount")
+    seq = await _submit(ctx, FundConvertDesk(0, currency, amount, transfer_id))
+    return {"currency": currency, "amount": amount, "transferID": transfer_id, "seq": seq}
+
+
 async def post_list_future(ctx: Context) -> dict[str, Any]:
     require_operator(ctx)
     root = ctx.params.required_string("root")
@@ -201,6 +215,7 @@ SPECS = [
     Spec("/admin/feeTier", "POST", post_fee_tier),
     Spec("/admin/listFuture", "POST", post_list_future),
     Spec("/admin/stakingRewards", "POST", post_staking_rewards),
+    Spec("/admin/convertDesk", "POST", post_convert_desk),
     Spec("/admin/accounts", "GET", get_accounts),
     Spec("/admin/announcement", "POST", post_announcement),
     Spec("/admin/announcement", "DELETE", delete_announcement),
