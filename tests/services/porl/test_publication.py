@@ -48,3 +48,42 @@ def test_a_published_height_is_never_rewritten(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         shelf.publish(4, {"../escape.json": b""}, {"height": 4})
     assert shelf.heights() == [3]
+
+
+CRASHING_WRITER = """
+import sys, time
+from perpetua.services.porl import publication
+real = publication._write_file
+def slow(path, data):
+    real(path, data)
+    print(path.name, flush=True)
+    time.sleep(30)  # killed here, after the first file is on disk
+publication._write_file = slow
+publication.Publication(sys.argv[1]).publish(
+    5, {"liabilities-5-XBt.csv": b"x", "liabilities-5-USDt.csv": b"y"}, {"height": 5}
+)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_leaves_nothing_published(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip()
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    staged = [p.name for p in (tmp_path / "porl").iterdir()]
+    assert len(staged) == 1 and staged[0].startswith(".staging-")  # half a snapshot, unlisted
+    shelf = Publication(tmp_path)
+    assert shelf.heights() == [] and list(shelf.root.iterdir()) == []
+    assert shelf.file("5", "liabilities-5-XBt.csv") is None
