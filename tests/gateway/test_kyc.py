@@ -78,7 +78,7 @@ def venue(client_ip: str = "127.0.0.1", **config: Any) -> Iterator[Client]:
     engine = Engine(default_catalogue())
     sequencer = InlineSequencer(engine)
     accounts = MemoryAccounts()
-    accounts.create_api_key(ALICE, ["order"], key_id="alice-key", secret="alice-secret")
+    accounts.create_api_key(ALICE, ["order", "withdraw"], key_id="alice-key", secret="alice-secret")
     with tempfile.TemporaryDirectory() as directory, read_models() as projector:
         url = f"sqlite:///{directory}/compliance.sqlite"
         migrate(url)
@@ -183,7 +183,13 @@ def test_orders_from_a_restricted_location_are_refused() -> None:
         refused = c.signed("POST", "/order", body)
         assert refused.status_code == 403
         assert "restricted location" in refused.json()["error"]["message"]
+        cancel = c.signed("DELETE", "/order/all")  # reducing risk is never refused
+        assert cancel.status_code == 200, cancel.text
         assert c.signed("GET", "/user/kyc").status_code == 200  # reading is not trading
+        withdrawal = encode_json({"currency": "XBt", "network": "bitcoin", "amount": 1000})
+        refused = c.signed("POST", "/user/requestWithdrawal", withdrawal)
+        assert refused.status_code == 403
+        assert "restricted location; withdrawal" in refused.json()["error"]["message"]
     with venue(client_ip="5.6.7.8") as c:  # GB: allowed
         c.sequencer.execute(Deposit(0, ALICE, "XBt", 10**8, "d"))
         c.sequencer.execute(IndexPrice(0, ".BXBT", 50_000, 1))

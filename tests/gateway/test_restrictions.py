@@ -51,6 +51,8 @@ def test_close_only_refuses_new_exposure_and_says_why() -> None:
         assert mine["restricted"] and mine["trading"] == "CloseOnly"
         assert "reduce positions" in mine["mayDo"]
         assert h.signed("GET", "/user/restrictions", key=h.bob).json()["restricted"] is False
+        [notice] = h.gateway.notifications.private_rows(ALICE)  # privateNotifications (WS)
+        assert notice["title"] == "Account restricted" and "close-only" in notice["body"]
         # a ReduceOnly order passes the restriction (BitMEX then cancels it: nothing to reduce)
         reduce_only = _order(h, side="Sell", execInst="ReduceOnly", price=51_000)
         assert reduce_only.status_code == 200, reduce_only.text

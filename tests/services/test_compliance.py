@@ -28,6 +28,7 @@ from perpetua.services.compliance import (
     Compliance,
     ComplianceConfig,
     ComplianceError,
+    CompliancePolicy,
     ListSource,
 )
 from perpetua.services.jurisdictions import DEFAULT, policy_of
@@ -408,3 +409,20 @@ def test_default_policy_is_bitmex_list() -> None:
 def test_restriction_events_come_from_the_core(world: World) -> None:
     events = world.apply(Deposit(0, ALICE, "XBt", 1, "x"))
     assert not any(isinstance(e, AccountRestricted | OrderEvent) for e in events)
+
+
+def test_the_wallets_withdrawal_policy(world: World) -> None:
+    c = world.compliance
+    policy = CompliancePolicy(c)  # services.wallets.WithdrawalPolicy
+    bad = "1BadAddressXXXXXXXXXXXXXXXXXXXXXXX"
+    refused = policy.check(ALICE, "XBt", "bitcoin", "0xfine", 1)
+    assert not refused.allowed and "KYC level 1" in refused.reason  # level 0, KYC required
+    assert policy.daily_limit(ALICE, "XBt") == 0 and not policy.deposits_allowed(ALICE)
+    case = world.apply_for(ALICE, 1)
+    world.run(c.decide(case["caseId"], "rita", "approve", "ok"))
+    assert policy.check(ALICE, "XBt", "bitcoin", "0xfine", 1).allowed
+    assert policy.daily_limit(ALICE, "XBt") == 2 * 10**8 and policy.deposits_allowed(ALICE)
+    hit = policy.check(ALICE, "XBt", "bitcoin", bad, 1)
+    assert not hit.allowed and hit.reason == "This address cannot receive withdrawals"
+    [opened] = world.run(c.queue())
+    assert opened["kind"] == "sanctions" and opened["detail"]["address"] == bad

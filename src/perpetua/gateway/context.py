@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from perpetua.gateway.auth import Principal, check_permission, verify
+from perpetua.gateway.auth import PERMISSION_WITHDRAW, Principal, check_permission, verify
 from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, error_body
 from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_query
 from perpetua.gateway.ports import Overloaded
@@ -203,8 +203,15 @@ class Endpoint:
                 )
             if self.permission is not None and principal is not None:
                 check_permission(principal, self.permission)
-            if self.order_layer and principal is not None and gw.compliance is not None:
-                await check_access(gw.compliance, client_ip(scope), principal.account, "order")
+            withdrawal = self.permission == PERMISSION_WITHDRAW
+            gate = gw.compliance
+            if (
+                (withdrawal or (self.order_layer and _adds_exposure(scope)))
+                and principal is not None
+                and gate is not None
+            ):
+                action = "withdrawal" if withdrawal else "order"
+                await check_access(gate, client_ip(scope), principal.account, action)
             result = await self.handler(Context(scope, params, principal, headers, gw, body))
         except ApiError as exc:
             headers.update(exc.headers)
@@ -215,6 +222,14 @@ class Endpoint:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return 500, encode_json(error_body("Server Error")), headers
         return 200, encode_json(result), headers
+
+
+# Order-layer requests that only reduce risk: never refused for the caller's location.
+_RISK_REDUCING_PATHS = frozenset({"/api/v1/order/closePosition", "/api/v1/order/cancelAllAfter"})
+
+
+def _adds_exposure(scope: Any) -> bool:
+    return scope["method"] != "DELETE" and scope["path"] not in _RISK_REDUCING_PATHS
 
 
 async def check_access(gate: AccessGate, ip: str, account: int | None, action: str) -> None:

@@ -26,11 +26,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from perpetua.core.commands import Command, ListFuture, SetAccountRestriction
+from perpetua.core.enums import TradingMode
 from perpetua.core.events import AccountRestricted
 from perpetua.core.instruments import InstrumentSpec
+from perpetua.core.reasons import Reason
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.bootstrap import EngineSeed, seed_views
 from perpetua.gateway.config import GatewayConfig
+from perpetua.gateway.errors import reason_message
 from perpetua.gateway.history import History
 from perpetua.gateway.notices import (
     MARGIN_CALL_INTERVAL_S,
@@ -194,10 +197,29 @@ class Gateway:
             )
 
     def _restricted(self, event: AccountRestricted) -> None:
+        """Keep the account's restriction and tell it (``privateNotifications``) what it may
+        do now, and why."""
         if event.trading or event.products_denied or not (event.deposits and event.withdrawals):
             self.restrictions[event.account] = event
-        else:
-            self.restrictions.pop(event.account, None)
+            frozen = event.trading == TradingMode.FROZEN
+            reason = Reason.ACCOUNT_FROZEN if frozen else Reason.ACCOUNT_CLOSE_ONLY
+            if event.trading == TradingMode.ALLOWED:
+                reason = (
+                    Reason.PRODUCT_NOT_PERMITTED
+                    if event.products_denied
+                    else Reason.WITHDRAWALS_NOT_PERMITTED
+                    if not event.withdrawals
+                    else Reason.DEPOSITS_NOT_PERMITTED
+                )
+            body = reason_message(reason, cause=event.cause)
+            self.notifications.notify(event.account, "Account restricted", body, "error")
+        elif self.restrictions.pop(event.account, None) is not None:
+            self.notifications.notify(
+                event.account,
+                "Account restriction lifted",
+                "Your account may trade again",
+                "success",
+            )
 
     def add_instrument(self, spec: InstrumentSpec) -> None:
         """Know ``spec`` (listed at runtime, or before a restart); a known symbol is kept."""

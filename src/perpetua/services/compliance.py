@@ -58,6 +58,7 @@ from perpetua.services.jurisdictions import (
     parse_place,
 )
 from perpetua.services.sanctions import Hit, SanctionsList, load_list
+from perpetua.services.wallets.policy import PolicyVerdict
 from perpetua.store.schema import (
     kyc_applied,
     kyc_cases,
@@ -72,6 +73,7 @@ __all__ = [
     "AccessGate",
     "AddressScreen",
     "Compliance",
+    "CompliancePolicy",
     "ComplianceConfig",
     "ComplianceError",
     "CompliancePort",
@@ -1166,6 +1168,57 @@ class Compliance:
             )
             self._record(conn, 0, user_id, reviewer, "erased", "personal data erased on request")
         return {"account": user_id, "erased": True, "documents": documents_deleted}
+
+
+class CompliancePolicy:
+    """The wallets' ``WithdrawalPolicy`` (``services.wallets.policy``) over ``Compliance``:
+    synchronous, as the wallets call it from a worker thread.
+
+    - ``check``: a withdrawal address on a sanctions list is refused with a neutral message
+      and opens a sanctions case (the detail is in the case, not the answer); a frozen
+      (confirmed sanctions) account, or a level that may not withdraw when KYC is required,
+      is refused. The core refuses restricted accounts again at ``WithdrawalRequest``.
+    - ``daily_limit``: the account's level's limit per currency (rolling 24 h in the
+      wallets); without ``kyc_required``, an unverified account has level 1's limits.
+    - ``deposits_allowed``: the level allows deposits (always without ``kyc_required``) and
+      the account is not frozen.
+    """
+
+    def __init__(self, compliance: Compliance) -> None:
+        self.compliance = compliance
+
+    def _rule(self, account: int) -> tuple[LevelRule, bool]:
+        c = self.compliance
+        with c.engine.connect() as conn:
+            row = c._profile(conn, c._main_user(conn, account))
+        level = int(row.level) if row is not None else 0
+        sanctioned = bool(row.sanctioned) if row is not None else False
+        if level == 0 and not c.config.kyc_required:
+            level = 1
+        return c.config.levels.get(level, DEFAULT_LEVELS[0]), sanctioned
+
+    def check(
+        self, account: int, currency: str, network: str, address: str, amount: int
+    ) -> PolicyVerdict:
+        c = self.compliance
+        hits = [h.as_dict() for h in c.sanctions.screen_address(address)]
+        if hits:
+            c._address_case(account, address, hits)
+            return PolicyVerdict(False, "This address cannot receive withdrawals")
+        rule, sanctioned = self._rule(account)
+        if sanctioned:
+            return PolicyVerdict(False, "Account frozen: sanctions screening")
+        if not rule.withdraw:
+            return PolicyVerdict(False, "Withdrawals need a verified identity (KYC level 1)")
+        return PolicyVerdict(True)
+
+    def daily_limit(self, account: int, currency: str) -> int:
+        rule, sanctioned = self._rule(account)
+        return 0 if sanctioned or not rule.withdraw else int(rule.daily_withdrawal.get(currency, 0))
+
+    def deposits_allowed(self, account: int) -> bool:
+        rule, sanctioned = self._rule(account)
+        return rule.deposit and not sanctioned
 
 
 def decode_document(text: str) -> bytes:
