@@ -328,6 +328,33 @@ describe("web terminal", () => {
     assert.deepEqual(listed.map((/** @type {any} */ r) => r.id), [plain.id]);
   });
 
+  test("Proof of Reserves: the published proofs, and the trader's balance checked in the browser", async () => {
+    const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
+    const taken = await fetch(`${venue.url}/api/v1/admin/porl/snapshot`, { method: "POST", body: "{}",
+      headers: { "content-type": "application/json", "x-operator-key": operatorKey } });
+    assert.equal(taken.status, 200, await taken.text());
+    const listing = await (await fetch(`${venue.url}/api/v1/porl/snapshots`)).json();
+    assert.ok(listing.length > 0, "a proof is listed");
+    await page.click(".nav a[data-page=reserves]");
+    const rows = page.locator("#porl-table tr[data-height]");
+    await until(async () => (await rows.count()) === listing.length, "a row per published proof");
+    const claim = await venue.api("GET", "/porl/nonce?currency=XBt");
+    assert.ok(claim.balance > 0, "the demo account owes something in XBt");
+    await page.selectOption("#porl-currency", "XBt");
+    await page.check("#porl-reveal");
+    await page.click("#porl-check");
+    await until(async () => (await page.locator("#porl-verdict").count()) === 1 && !/Checking/.test(await text("#porl-result")), "the check")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#porl-result")}`); });
+    assert.match(await text("#porl-verdict"), /Verified in this browser/, await text("#porl-result"));
+    const included = (await text("[data-porl=included]")).replace(/,/g, "");
+    assert.equal(included, `${(claim.balance / 1e8).toFixed(8)} XBT`, "the leaves the nonce opens add up to the venue's figure");
+    const row = listing.find((/** @type {any} */ r) => r.currency === "XBt" && r.height === claim.height);
+    assert.match(await text("[data-porl=root-digest]"), new RegExp(`^${row.rootDigest} \\(as listed\\)`));
+    assert.match(await text("#porl-howto"), new RegExp(`validate_liabilities\\.py --proof ${claim.filename} --account ${claim.account} --nonce ${claim.nonce}`));
+    await until(async () => (await page.locator("#porl-solvency-table tr[data-currency]").count()) > 0, "the solvency report");
+    await shot("reserves");
+  });
+
   test("the wallet, markets and stats pages show the venue's figures", async () => {
     await page.click(".nav a[data-page=wallet]");
     const balances = page.locator("#balances-table tr[data-currency]");
@@ -477,7 +504,7 @@ describe("web terminal", () => {
 
   test("text contrast passes WCAG AA on every page", async () => {
     const failures = [];
-    for (const name of ["trade", "markets", "wallet", "stats", "account"]) {
+    for (const name of ["trade", "markets", "wallet", "stats", "reserves", "account"]) {
       await page.goto(`${venue.url}/#/${name}`);
       await page.waitForTimeout(500);
       failures.push(...await contrastFailures(page, name));

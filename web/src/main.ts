@@ -11,12 +11,13 @@ import type { Instrument } from "./contracts";
 import { loadCredentials, onCredentials, saveCredentials } from "./credentials";
 import { mountIdentity } from "./identity";
 import { mountMarkets } from "./markets";
+import { mountReserves } from "./reserves";
 import { mountStats } from "./stats";
 import { mountTicket } from "./ticket";
 import { mountWallet } from "./wallet";
 
 const app = new App();
-const PAGES = ["trade", "markets", "wallet", "stats", "account"];
+const PAGES = ["trade", "markets", "wallet", "stats", "reserves", "account"];
 
 function mountConnection(): void {
   const badge = document.getElementById("conn")!;
@@ -60,7 +61,9 @@ function mountKeyDialog(): void {
   label();
 }
 
-function route(wallet: { show(): void }, stats: { show(): void }, account: { show(): void }): void {
+type Shown = Record<string, { show(): void }>;
+
+function route(pages: Shown): void {
   const [, page = "trade", symbol] = location.hash.split("/");
   const current = PAGES.includes(page) ? page : "trade";
   for (const name of PAGES) {
@@ -75,9 +78,7 @@ function route(wallet: { show(): void }, stats: { show(): void }, account: { sho
     if (wanted) app.setSymbol(wanted);
     window.dispatchEvent(new Event("resize")); // the chart measures itself when shown again
   }
-  if (current === "wallet") wallet.show();
-  if (current === "stats") stats.show();
-  if (current === "account") account.show();
+  pages[current]?.show();
   if (current === "markets") app.updateInstruments([]);
 }
 
@@ -90,17 +91,15 @@ async function start(): Promise<void> {
   mountBook(app, (p) => ticket.setPrice(p));
   mountChart(app);
   mountAccount(app);
-  const wallet = mountWallet(app);
-  const stats = mountStats(app);
-  const account = mountIdentity(app);
+  const pages: Shown = { wallet: mountWallet(app), stats: mountStats(app), reserves: mountReserves(), account: mountIdentity(app) };
   app.rt.connect(); // in parallel with the instruments: the socket is up when the symbol is set
   try {
     app.updateInstruments(await get<Instrument[]>("/instrument/activeAndIndices", undefined, false));
   } catch (error) {
     app.toast(`Could not load the markets: ${error instanceof Error ? error.message : String(error)}`);
   }
-  window.addEventListener("hashchange", () => route(wallet, stats, account));
-  route(wallet, stats, account);
+  window.addEventListener("hashchange", () => route(pages));
+  route(pages);
   document.body.dataset.ready = "true";
   if ("serviceWorker" in navigator && (location.protocol === "https:" || location.hostname === "127.0.0.1" || location.hostname === "localhost")) {
     navigator.serviceWorker.register("/sw.js").catch(() => undefined);
