@@ -380,6 +380,54 @@ describe("web terminal", () => {
     await page.click(".nav a[data-page=trade]");
   });
 
+  test("the Earn page stakes and unstakes BMEX and converts at a quoted price", async () => {
+    await page.click(".nav a[data-page=earn]");
+    await until(async () => (await page.locator("#stake-tiers-table tbody tr").count()) > 1, "the staking tiers");
+    await page.fill("#stake-amount", "1000");
+    await page.click("#stake-go");
+    await until(async () => /Staked 1000 BMEX/.test(await text("#stake-out")), "the stake accepted")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#stake-out")}`); });
+    await until(async () => /1,000\.0000 BMEX/.test(await text("[data-stake=amount]")), "the stake shown");
+    const [stake] = await venue.api("GET", "/user/staking?currency=BMEx");
+    assert.equal(stake.amount, 1000 * 1e6);
+    await page.fill("#unstake-amount", "400");
+    await page.click("#unstake-go");
+    const pending = page.locator("#unstake-table tbody tr").filter({ hasText: "Pending" });
+    await until(async () => (await pending.count()) === 1, "the pending unstake")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#stake-out")}`); });
+    await until(async () => /400\.0000 BMEX/.test(await text("[data-stake=unstaking]")), "400 cooling off");
+    await pending.locator("[data-action=cancel-unstake]").click();
+    await until(async () => (await page.locator("#unstake-table tbody tr").filter({ hasText: "Canceled" }).count()) === 1, "the unstake cancelled");
+    const requests = await venue.api("GET", "/user/unstakingRequests?status=All");
+    assert.deepEqual(requests.map((/** @type {any} */ r) => r.status), ["Canceled"]);
+
+    // the convert desk holds XBT (the operator funds it), the spot book prices the quote
+    const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
+    const funded = await fetch(`${venue.url}/api/v1/admin/convertDesk`, { method: "POST",
+      body: JSON.stringify({ currency: "XBt", amount: 1e8, transferID: "e2e-desk-1" }),
+      headers: { "content-type": "application/json", "x-operator-key": operatorKey } });
+    assert.equal(funded.status, 200, await funded.text());
+    await until(async () => (await page.locator("#convert-from option").count()) > 1, "the convertible assets");
+    await page.selectOption("#convert-from", "USDt");
+    await page.selectOption("#convert-to", "XBt");
+    await page.fill("#convert-amount", "100");
+    await until(async () => {
+      await page.click("#quote-go");
+      await page.waitForTimeout(300);
+      return (await page.locator("[data-quote=to]").count()) === 1;
+    }, "a quote").catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
+    assert.match(await text("[data-quote=from]"), /100\.0000 USDT/);
+    const promised = await text("[data-quote=to]");
+    const before = await venue.api("GET", "/user/wallet?currency=USDt");
+    await page.click("#convert-go");
+    await until(async () => /Converted/.test(await text("#convert-out")), "the conversion")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
+    assert.ok((await text("#convert-out")).includes(promised), `got exactly the quoted ${promised}`);
+    const after = await venue.api("GET", "/user/wallet?currency=USDt");
+    assert.equal(before.amount - after.amount, 100 * 1e6, "exactly 100 USDT paid");
+    await shot("earn");
+  });
+
   test("an account signs up, confirms by mail, turns on 2FA, makes a trading key and signs out", async () => {
     const email = "trader@example.com";
     const password = "copper kettle violin 93 harbour";
@@ -504,7 +552,7 @@ describe("web terminal", () => {
 
   test("text contrast passes WCAG AA on every page", async () => {
     const failures = [];
-    for (const name of ["trade", "markets", "wallet", "stats", "reserves", "account"]) {
+    for (const name of ["trade", "markets", "wallet", "stats", "earn", "reserves", "account"]) {
       await page.goto(`${venue.url}/#/${name}`);
       await page.waitForTimeout(500);
       failures.push(...await contrastFailures(page, name));

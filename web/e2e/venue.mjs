@@ -16,7 +16,7 @@ export const REPO = resolve(HERE, "..", "..");
 export const ARTIFACTS = join(HERE, "artifacts");
 export const BANNER_TIMEOUT_MS = 60_000;
 export const STOP_TIMEOUT_MS = 30_000;
-export const MARKETS = "XBTUSD,XBTUSDT,ETHUSD,ETHUSDT";
+export const MARKETS = "XBTUSD,XBTUSDT,ETHUSD,ETHUSDT,XBT_USDT";
 export const CHROMIUM = process.env.PERPETUA_CHROMIUM || "/usr/bin/chromium";
 export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
