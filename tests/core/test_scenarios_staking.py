@@ -1,7 +1,8 @@
 """Scenarios for trading costs and the exchange token. BMEX staking: stake, unstake with
 cooling-off and cancel, daily rewards from the rewards account, the staking tier's fee discount
 on the next fill; volume tiers changing the next fill's fee; convert at a quoted price against
-the desk. Every line is followed by the full audit (conservation, STAKING == stakes).
+the desk; a TradFi holiday and half-day. Every line is followed by the full audit
+(conservation, STAKING == stakes).
 See ``test_scenarios.py`` for how lines are checked.
 """
 
@@ -9,25 +10,33 @@ from typing import Any
 
 import pytest
 
-from perpetua.core.calendar import utc_ns
+from perpetua.core.calendar import days_from_civil, utc_ns
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import (
+    AmendOrder,
     Convert,
     FundConvertDesk,
     FundStakingRewards,
+    IndexPrice,
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
+    SetInterestRate,
+    SetTradingCalendar,
     Stake,
     Tick,
     UnstakeCancel,
     UnstakeRequest,
 )
 from perpetua.core.engine import Engine
+from perpetua.core.enums import OrdType, Side
 from perpetua.core.events import (
     Converted,
     FeeSettingsChanged,
+    Funding,
+    OrderEvent,
     StakingChanged,
+    TradingCalendarChanged,
     Transfer,
     UnstakingUpdated,
 )
@@ -43,12 +52,15 @@ from tests.core.test_scenarios import (
     Line,
     at,
     buy,
+    cxl,
     fill,
     new,
     none,
+    place,
     rej,
     run,
     sell,
+    triggered,
 )
 
 P = 200_000  # $20,000.0 in XBTUSD ticks
@@ -367,3 +379,89 @@ SCENARIOS_CONVERT: dict[str, list[Line]] = {
 @pytest.mark.parametrize("name", list(SCENARIOS_CONVERT))
 def test_convert_scenario(name: str) -> None:
     run(SCENARIOS_CONVERT[name])
+
+
+# TradFi calendars ----------------------------------------------------------------------------
+
+SPY = "SPYUSDT"
+SP = 50_000  # $500.00 in SPYUSDT ticks of 0.01
+MONDAY_OPEN = utc_ns(2026, 3, 2, 15)
+HOLIDAY = days_from_civil(2026, 3, 3)  # Tuesday, made a holiday below
+WEDNESDAY_OPEN = utc_ns(2026, 3, 4, 15)
+
+
+def spy_index(price: int) -> IndexPrice:
+    return IndexPrice(0, ".BSPYT", price, 1)
+
+
+SCENARIOS_TRADFI: dict[str, list[Line]] = {
+    "a holiday closes the market and the next session reopens it": [
+        (at(MONDAY_OPEN, SetInterestRate(0, SPY, 0)), []),
+        (spy_index(500), []),
+        (sell(4, "rest", 2_000, SP, symbol=SPY), [new("rest")]),
+        (
+            buy(2, "b", 1_000, SP, symbol=SPY),
+            [new("b"), fill("rest", 1_000, SP, leaves=1_000), fill("b", 1_000, SP, leaves=0)],
+        ),
+        (
+            place(2, "stop", Side.BUY, 1_000, symbol=SPY, ord_type=OrdType.STOP, stop_px=51_000),
+            [new("stop")],
+        ),
+        (
+            SetTradingCalendar(0, SPY, (HOLIDAY,)),
+            [Ev(TradingCalendarChanged, symbol=SPY, holiday_days=(HOLIDAY,))],
+        ),
+        (
+            at(utc_ns(2026, 3, 3, 15), buy(1, "h", 1_000, SP, symbol=SPY)),
+            [rej(Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS), none(OrderEvent)],
+        ),
+        (
+            AmendOrder(0, 4, orig_cl_ord_id="rest", price=SP + 100),
+            [rej(Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS)],
+        ),
+        (at(utc_ns(2026, 3, 3, 16), spy_index(520)), [none(OrderEvent)]),  # the stop waits
+        (at(utc_ns(2026, 3, 3, 20), Tick(0)), [Ev(Funding, symbol=SPY)]),  # funding goes on
+        (
+            at(WEDNESDAY_OPEN, buy(1, "w", 1_000, SP, symbol=SPY)),
+            [
+                new("w"),
+                fill("rest", 1_000, SP, leaves=0),
+                fill("w", 1_000, SP, leaves=0),
+                triggered("stop"),  # at the reopening; nothing left to buy within the band
+                cxl("stop", "Canceled: no liquidity within the price band"),
+            ],
+        ),
+    ],
+    "a half-day closes early; a bad calendar is refused": [
+        (
+            SetTradingCalendar(0, SPY, (), (HOLIDAY,), (18 * 60,)),
+            [Ev(TradingCalendarChanged, early_close_days=(HOLIDAY,))],
+        ),
+        (at(utc_ns(2026, 3, 3, 17, 59), spy_index(500)), []),
+        (sell(4, "open", 1_000, SP, symbol=SPY), [new("open")]),
+        (
+            at(utc_ns(2026, 3, 3, 18), sell(4, "late", 1_000, SP, symbol=SPY)),
+            [rej(Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS)],
+        ),
+        (SetTradingCalendar(0, SPY, (5, 3)), [rej(Reason.CALENDAR_INVALID)]),
+        (
+            SetTradingCalendar(0, SPY, (HOLIDAY,), (HOLIDAY,), (600,)),
+            [rej(Reason.CALENDAR_INVALID)],
+        ),
+        (SetTradingCalendar(0, "XBTUSD", (HOLIDAY,)), [rej(Reason.CALENDAR_INVALID)]),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS_TRADFI))
+def test_tradfi_scenario(name: str) -> None:
+    run(SCENARIOS_TRADFI[name])
+
+
+def test_a_restored_image_keeps_the_calendar() -> None:
+    first = Engine(default_catalogue())
+    first.apply(SetTradingCalendar(T0, SPY, (HOLIDAY,), (HOLIDAY + 1,), (18 * 60,)))
+    second = Engine(default_catalogue())
+    second.restore(first.snapshot())
+    assert second.state_hash() == first.state_hash()
+    assert second.state.markets[SPY].hours == first.state.markets[SPY].hours

@@ -171,6 +171,10 @@ PINNED_SCHEMA = [
         ),
     ),
     ("FundConvertDesk", ("ts_ns", "currency", "amount", "transfer_id")),
+    (
+        "SetTradingCalendar",
+        ("ts_ns", "symbol", "holiday_days", "early_close_days", "early_close_minutes"),
+    ),
 ]
 
 

@@ -12,6 +12,10 @@ Invariants:
   stretch: ``next_close_ns`` looks through midnight.
 - ``holiday_days`` (days since the epoch) is strictly increasing; a holiday closes the whole
   UTC day, including any part of a session that crosses into or out of it.
+- ``early_closes`` are ``(day, close_minute)`` pairs, strictly increasing by day, none on a
+  holiday: on that day every session ends by ``close_minute`` (a half-day: US equities close at
+  13:00 New York time the day after Thanksgiving). Holidays and early closes come from
+  ``exchange-calendars`` outside the core (``services.calendars``) as plain data.
 - A schedule that covers the whole week (``always_open``) carries no holidays; asking it for
   ``next_close_ns`` is a programmer error (it never closes: callers test ``always_open``).
 
@@ -126,6 +130,7 @@ class TradingHours:
     name: str
     sessions: tuple[WeeklySession, ...]
     holiday_days: tuple[int, ...] = ()
+    early_closes: tuple[tuple[int, int], ...] = ()
     by_weekday: tuple[tuple[WeeklySession, ...], ...] = field(init=False, repr=False, compare=False)
     always_open: bool = field(init=False, repr=False, compare=False)
 
@@ -134,13 +139,14 @@ class TradingHours:
         invariant(len(self.sessions) > 0, f"{self.name}: no sessions")
         _check_session_order(self.name, self.sessions)
         _check_holidays(self.name, self.holiday_days)
+        _check_early_closes(self.name, self.early_closes, self.holiday_days)
         by_weekday = tuple(
             tuple(s for s in self.sessions if s.weekday == d) for d in range(DAYS_PER_WEEK)
         )
         full_week = sum(s.close_minute - s.open_minute for s in self.sessions)
         always_open = full_week == DAYS_PER_WEEK * MINUTES_PER_DAY
         invariant(
-            not (always_open and self.holiday_days),
+            not (always_open and (self.holiday_days or self.early_closes)),
             f"{self.name}: a schedule open all week cannot have holidays",
         )
         object.__setattr__(self, "by_weekday", by_weekday)
@@ -164,6 +170,26 @@ def _check_holidays(name: str, holiday_days: tuple[int, ...]) -> None:
         invariant(earlier < later, f"{name}: holidays not strictly increasing")
 
 
+def _check_early_closes(
+    name: str, early: tuple[tuple[int, int], ...], holiday_days: tuple[int, ...]
+) -> None:
+    invariant(len(early) <= HOLIDAYS_MAX, f"{name}: more than {HOLIDAYS_MAX} early closes")
+    for earlier, later in zip(early, early[1:], strict=False):
+        invariant(earlier[0] < later[0], f"{name}: early closes not strictly increasing")
+    for day, minute in early:
+        invariant(0 < minute < MINUTES_PER_DAY, f"{name}: early close minute {minute}")
+        invariant(day not in holiday_days, f"{name}: day {day} is both a holiday and a half-day")
+
+
+def _early_close_minute(hours: TradingHours, day: int) -> int:
+    """The minute the day's sessions end by: ``MINUTES_PER_DAY`` unless a half-day."""
+    early = hours.early_closes
+    position = bisect_left(early, (day, 0))
+    if position < len(early) and early[position][0] == day:
+        return early[position][1]
+    return MINUTES_PER_DAY
+
+
 def _is_holiday(hours: TradingHours, day: int) -> bool:
     position = bisect_left(hours.holiday_days, day)
     return position < len(hours.holiday_days) and hours.holiday_days[position] == day
@@ -172,7 +198,15 @@ def _is_holiday(hours: TradingHours, day: int) -> bool:
 def _open_sessions_of_day(hours: TradingHours, day: int) -> tuple[WeeklySession, ...]:
     if _is_holiday(hours, day):
         return ()
-    return hours.by_weekday[weekday_of_day(day)]
+    sessions = hours.by_weekday[weekday_of_day(day)]
+    if not hours.early_closes:
+        return sessions
+    cut = _early_close_minute(hours, day)
+    return tuple(
+        WeeklySession(s.weekday, s.open_minute, min(s.close_minute, cut))
+        for s in sessions
+        if s.open_minute < cut
+    )
 
 
 def is_open(hours: TradingHours, ts_ns: int) -> bool:
@@ -189,7 +223,7 @@ def next_open_ns(hours: TradingHours, ts_ns: int) -> int:
     """The earliest instant ``>= ts_ns`` at which the market is open (``ts_ns`` if open now)."""
     first_day = ts_ns // NS_PER_DAY
     # Each holiday-free week holds a session, so this many days always contain an opening.
-    days_max = DAYS_PER_WEEK * (len(hours.holiday_days) + 1) + 1
+    days_max = DAYS_PER_WEEK * (len(hours.holiday_days) + len(hours.early_closes) + 1) + 1
     for step in range(days_max):
         day = first_day + step
         day_start_ns = day * NS_PER_DAY

@@ -31,6 +31,7 @@ __all__ = [
     "Deposit",
     "Convert",
     "FundConvertDesk",
+    "SetTradingCalendar",
     "FundStakingRewards",
     "IndexPrice",
     "LiquidateAccount",
@@ -343,6 +344,17 @@ class Convert(NamedTuple):
     expires_ns: int
 
 
+class SetTradingCalendar(NamedTuple):
+    """The holidays and half-days of a TradFi market (``core.calendar``), replacing the ones it
+    had: days since the epoch, strictly increasing; a half-day's sessions end by its minute."""
+
+    ts_ns: int
+    symbol: str
+    holiday_days: tuple[int, ...]
+    early_close_days: tuple[int, ...] = ()
+    early_close_minutes: tuple[int, ...] = ()
+
+
 class FundConvertDesk(NamedTuple):
     """Operator: credit the convert desk's inventory from outside (idempotent by id)."""
 
@@ -385,6 +397,7 @@ Command = (
     | FundStakingRewards
     | Convert
     | FundConvertDesk
+    | SetTradingCalendar
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -420,4 +433,5 @@ COMMAND_TYPES: tuple[type, ...] = (
     FundStakingRewards,
     Convert,
     FundConvertDesk,
+    SetTradingCalendar,
 )

@@ -22,6 +22,7 @@ from perpetua.core import (
     restrictions,
     staking,
     timers,
+    tradfi,
     treasury,
     triggers,
 )
@@ -49,6 +50,7 @@ from perpetua.core.commands import (
     SetInterestRate,
     SetLeverage,
     SetRiskLimit,
+    SetTradingCalendar,
     Stake,
     Tick,
     TransferMargin,
@@ -194,6 +196,7 @@ class Engine:
             FundStakingRewards: staking.fund_rewards,
             Convert: treasury.convert,
             FundConvertDesk: convert.fund_desk,
+            SetTradingCalendar: tradfi.set_trading_calendar,
         }
 
     def apply(self, command: Command) -> list[Event]:

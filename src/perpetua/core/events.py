@@ -38,6 +38,7 @@ __all__ = [
     "StakingChanged",
     "Rejected",
     "Trade",
+    "TradingCalendarChanged",
     "Transfer",
     "UnstakingUpdated",
     "WithdrawalUpdated",
@@ -342,6 +343,14 @@ class Converted(NamedTuple):
     to_amount: int
 
 
+class TradingCalendarChanged(NamedTuple):
+    ts_ns: int
+    symbol: str
+    holiday_days: tuple[int, ...]
+    early_close_days: tuple[int, ...]
+    early_close_minutes: tuple[int, ...]
+
+
 Event = (
     OrderEvent
     | Trade
@@ -369,4 +378,5 @@ Event = (
     | StakingChanged
     | UnstakingUpdated
     | Converted
+    | TradingCalendarChanged
 )

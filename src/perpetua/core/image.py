@@ -34,6 +34,7 @@ from perpetua.core.state import (
     Unstaking,
     Withdrawal,
 )
+from perpetua.core.tradfi import with_calendar
 
 __all__ = ["IMAGE_VERSION", "image_hash", "restore", "snapshot"]
 
@@ -130,6 +131,27 @@ def _restore_staking(state: State, data: dict[str, object]) -> None:
     restore_discounts(state)
 
 
+def _calendar_image(state: State) -> dict[str, object]:
+    """Markets whose hours carry dated exceptions (SetTradingCalendar); absent when none."""
+    found = [
+        [symbol, list(m.hours.holiday_days), [list(e) for e in m.hours.early_closes]]
+        for symbol, m in state.markets.items()
+        if m.hours is not m.spec.trading_hours
+    ]
+    return {"calendars": found} if found else {}
+
+
+def _restore_calendars(state: State, data: dict[str, object]) -> None:
+    for symbol, holidays, early in data.get("calendars", []):  # type: ignore[attr-defined]
+        market = state.markets[str(symbol)]
+        market.hours = with_calendar(
+            market.spec.trading_hours,
+            tuple(int(d) for d in holidays),
+            tuple(int(e[0]) for e in early),
+            tuple(int(e[1]) for e in early),
+        )
+
+
 def snapshot(state: State) -> dict[str, object]:
     data = _snapshot(state)
     if state.restrictions:  # only when some: images (and hashes) without any are unchanged
@@ -143,6 +165,7 @@ def snapshot(state: State) -> dict[str, object]:
 def _snapshot(state: State) -> dict[str, object]:
     return {
         **_staking_image(state),
+        **_calendar_image(state),
         "version": IMAGE_VERSION,
         "ts_ns": state.ts_ns,
         "next_order_id": state.next_order_id,
@@ -273,6 +296,7 @@ def restore(state: State, data: dict[str, object]) -> None:
         state.orders[order.order_id] = order
         state.accounts[order.account].orders[order.order_id] = order
     _restore_staking(state, data)
+    _restore_calendars(state, data)
     for market_data in data["markets"]:  # type: ignore[attr-defined]
         market = state.markets.get(market_data["symbol"])
         if market is None:

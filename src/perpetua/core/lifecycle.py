@@ -9,6 +9,7 @@ check as a new order; a ParticipateDoNotInitiate order amended to cross is cance
 """
 
 from perpetua.core import margin, placement
+from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.commands import AmendOrder, CancelAll, CancelOrders
 from perpetua.core.enums import ExecType, OrdStatus, OrdType, PegPriceType, TimeInForce
 from perpetua.core.events import BookLevel, Event
@@ -140,6 +141,8 @@ def _amend_reason(state: State, market: Market, order: Order, cmd: AmendOrder) -
         return Reason.AMEND_NOTHING_TO_CHANGE
     if cmd.order_qty is not None and cmd.leaves_qty is not None:
         return Reason.QTY_MUST_BE_POSITIVE
+    if market.hours is not ALWAYS_OPEN and not is_open(market.hours, state.ts_ns):
+        return Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS  # closed: cancel only (core.tradfi)
     if cmd.cl_ord_id:
         if len(cmd.cl_ord_id) > CL_ORD_ID_LENGTH_MAX:
             return Reason.CL_ORD_ID_TOO_LONG

@@ -77,7 +77,7 @@ def _check_instrument(state: State, cmd: PlaceOrder) -> Reason:
         return Reason.INSTRUMENT_UNKNOWN
     if market.state != "Open":
         return Reason.INSTRUMENT_NOT_OPEN
-    hours = market.spec.trading_hours
+    hours = market.hours
     if hours is not ALWAYS_OPEN and not is_open(hours, cmd.ts_ns):
         return Reason.INSTRUMENT_OUTSIDE_TRADING_HOURS
     return Reason.OK

@@ -2,7 +2,7 @@
 
 Every expected rejection is a value, never an exception. Numbers are grouped by subsystem
 (1xx request shape, 2xx instrument and price, 3xx quantity, 4xx order identity and state,
-5xx money, 6xx limits, 7xx account/compliance, 8xx platform, 9xx the exchange token), and
+5xx money, 6xx limits, 7xx account/compliance, 8xx platform, 9xx trading costs), and
 checks run in a fixed precedence order so the same bad request always yields the same reason.
 The gateway maps each reason to BitMEX's error text (``MESSAGES``) and HTTP status
 (``HTTP_STATUS``); clients such as ccxt match on the exact text, so these strings are part of
@@ -96,7 +96,7 @@ class Reason(IntEnum):
     NOTHING_TO_LIQUIDATE = 711
     # 8xx: platform (announcements)
     ANNOUNCEMENT_INVALID = 801
-    # 9xx: the exchange token (staking, convert)
+    # 9xx: trading costs (staking, convert, TradFi calendars)
     STAKING_CURRENCY_INVALID = 901
     STAKED_INSUFFICIENT = 902
     UNSTAKING_NOT_FOUND = 903
@@ -109,6 +109,7 @@ class Reason(IntEnum):
     CONVERT_ASSET_PAUSED = 913
     CONVERT_LIQUIDITY_INSUFFICIENT = 914
     CONVERT_PRICE_MOVED = 915
+    CALENDAR_INVALID = 920
 
 
 MESSAGES: dict[Reason, str] = {
@@ -211,6 +212,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.CONVERT_ASSET_PAUSED: "Convert: trading in this asset is paused",
     Reason.CONVERT_LIQUIDITY_INSUFFICIENT: "Convert: the desk cannot fill this size now",
     Reason.CONVERT_PRICE_MOVED: "Convert: the price moved, ask for a new quote",
+    Reason.CALENDAR_INVALID: "Invalid trading calendar",
 }
 
 # Rejections that an account restriction caused: their message gets the cause appended.

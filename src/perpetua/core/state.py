@@ -157,6 +157,7 @@ class Market:
         "account_positions",
         "book",
         "funding",
+        "hours",
         "index_fine",
         "inverse",
         "last_price",
@@ -180,6 +181,8 @@ class Market:
     ) -> None:
         self.spec = spec
         self.state = spec.state
+        # Trading hours now: the spec's, with the holidays and half-days SetTradingCalendar gave.
+        self.hours = spec.trading_hours
         self.book = OrderBook(spec.symbol)
         self.positions: dict[int, Position] = {}
         # Shared with State: account -> symbol -> position, for account-wide margin sums.

@@ -17,6 +17,7 @@ pass repeats while executions move prices, at most ``TRIGGER_ROUNDS_MAX`` times 
 """
 
 from perpetua.core import lifecycle, placement
+from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.enums import (
     ContingencyType,
     ExecInst,
@@ -128,6 +129,8 @@ def _clip_reduce_only(market: Market, order: Order) -> bool:
 
 
 def run_triggers(state: State, market: Market, out: list[Event]) -> None:
+    if market.hours is not ALWAYS_OPEN and not is_open(market.hours, state.ts_ns):
+        return  # a closed market triggers nothing; stops wait for the reopening (core.tradfi)
     for _ in range(TRIGGER_ROUNDS_MAX):
         if market.trailing:
             _trail(state, market, out)

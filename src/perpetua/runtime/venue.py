@@ -50,6 +50,7 @@ from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
+from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
 from perpetua.services.compliance import Compliance
 from perpetua.services.convert import ConvertDesk
 from perpetua.services.identity import Identity, open_identity
@@ -242,6 +243,9 @@ def open_venue(
     # what services tell traders (services.notifications): withdrawal status and the like
     notifications = Notifications()
     volume = _volume_tiers(config, sequencer, projector, accounts, seed, clock)
+    # holidays and half-days of the TradFi perpetuals (services.calendars), rebuilt daily
+    calendars = CalendarJob(sequencer.submit_async, clock.now_ns)
+    background.append(PeriodicJob("tradfi_calendars", CALENDAR_CHECK_INTERVAL_S, calendars.step))
     background.append(PeriodicJob("volume_tiers", config.fees.volume_check_interval_s, volume.step))
     # users' trading bots (services.bots): folded from the caught-up read models, then from
     # every durable batch (subscribed before the sequencer starts)

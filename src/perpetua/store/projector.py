@@ -60,6 +60,7 @@ from perpetua.core.events import (
     Settled,
     StakingChanged,
     Trade,
+    TradingCalendarChanged,
     Transfer,
     UnstakingUpdated,
     WithdrawalUpdated,
@@ -118,6 +119,7 @@ IGNORED_EVENTS: tuple[type, ...] = (
     StakingChanged,  # the gateway's staking views fold these (wallet rows come from Transfer)
     UnstakingUpdated,
     Converted,  # wallet rows come from its two Transfers
+    TradingCalendarChanged,
 )
 
 
