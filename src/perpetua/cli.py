@@ -168,6 +168,11 @@ def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
         help="CSV of timestamp,symbol,price to replay instead of simulating",
     )
     sub.add_argument("--no-bots", action="store_true", help="feeds only: no market makers")
+    sub.add_argument(
+        "--no-chain",
+        action="store_true",
+        help="no local anvil chain: deposits and withdrawals off (default: on when installed)",
+    )
     sub.add_argument("--no-rate-limits", action="store_true", help="disable rate limits")
     sub.add_argument(
         "--status-interval", type=float, default=10.0, help="seconds between status lines on stderr"
@@ -202,7 +207,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         return run_demo(DemoOptions(
             data_dir=args.data_dir, host=args.host, port=args.port, seed=args.seed,
             markets=markets, speed=args.speed, start_ns=start_ns, replay=args.replay,
-            rate_limits=not args.no_rate_limits, bots=not args.no_bots,
+            rate_limits=not args.no_rate_limits, bots=not args.no_bots, chain=not args.no_chain,
             status_interval_s=args.status_interval, log_level=args.log_level,
             operator_key=args.operator_key,
             forwarded_allow_ips=tuple(a.strip() for a in args.forwarded_allow_ips.split(",")

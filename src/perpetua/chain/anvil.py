@@ -77,6 +77,14 @@ def find_anvil(explicit: str | None = None) -> Path:
     )
 
 
+def anvil_available(explicit: str | None = None) -> bool:
+    try:
+        find_anvil(explicit)
+    except AnvilMissing:
+        return False
+    return True
+
+
 @dataclass
 class AnvilNode:
     """A running anvil process (``start_anvil`` makes one)."""

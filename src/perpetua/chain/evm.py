@@ -26,6 +26,26 @@ from eth_utils.crypto import keccak
 
 from perpetua.chain.rpc import JsonRpc, RpcError
 
+__all__ = [
+    "TRANSFER_TOPIC",
+    "Account",
+    "SignedTx",
+    "address_topic",
+    "checksum",
+    "deploy",
+    "is_valid_address",
+    "load_artifact",
+    "max_fee",
+    "mint",
+    "send_and_wait",
+    "sign",
+    "sign_transfer",
+    "token_balance",
+    "topic_address",
+    "transfer_data",
+    "wait_receipt",
+]
+
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 GAS_ETH_TRANSFER = 21_000
 GAS_TOKEN_TRANSFER = 100_000

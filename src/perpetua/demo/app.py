@@ -37,6 +37,7 @@ from typing import Any
 
 import uvicorn
 
+from perpetua.chain.anvil import anvil_available
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.demo.clock import DemoClock
@@ -57,6 +58,7 @@ from perpetua.runtime import (
     server_config,
     with_metrics,
 )
+from perpetua.runtime.config import WalletsConfig
 from perpetua.runtime.venue import tradable
 from perpetua.wire.values import iso_ms
 
@@ -84,6 +86,7 @@ class DemoOptions:
     log_level: str = "warning"
     operator_key: str = field(default="", repr=False)
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For is trusted
+    chain: bool = True  # a local anvil for deposits and withdrawals (docs/wallets.md)
 
 
 def demo_markets(selected: tuple[str, ...]) -> list[InstrumentSpec]:
@@ -206,6 +209,7 @@ class _Demo:
             # once (every client here is 127.0.0.1), so anonymous requests get more
             anonymous_per_minute=ANONYMOUS_PER_MINUTE,
             feeds=_feeds(options, self.markets),
+            wallets=WalletsConfig(chain="local" if options.chain and anvil_available() else "none"),
         )
         self.operator_key = self.config.operator_key
         # recovered, the projector caught up, the gateway's views seeded: as `perpetua run`

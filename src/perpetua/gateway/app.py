@@ -40,6 +40,7 @@ from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import Background, BackgroundService
 from perpetua.services.notifications import Notifications
+from perpetua.services.wallets import Wallets
 from perpetua.web import web_routes
 
 __all__ = ["create_app"]
@@ -61,6 +62,7 @@ def create_app(
     costs: CostPorts | None = None,
     bots: BotsPort | None = None,
     compliance: CompliancePort | None = None,
+    wallets: Wallets | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
@@ -73,7 +75,8 @@ def create_app(
     tell traders things (``services.notifications``), the gateway's own by default;
     ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``);
     ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503;
-    ``compliance``: KYC, jurisdiction and sanctions checks (``services.compliance``), none: off."""
+    ``compliance``: KYC, jurisdiction and sanctions checks (``services.compliance``), none: off;
+    ``wallets``: deposits and withdrawals on chain (``services.wallets``), or none."""
     gw = Gateway(
         config,
         sequencer,
@@ -86,6 +89,7 @@ def create_app(
         costs,
         bots,
         compliance,
+        wallets=wallets,
     )
     if seed is not None:
         gw.bootstrap(seed)

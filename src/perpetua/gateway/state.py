@@ -64,6 +64,7 @@ from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import PeriodicJob
 from perpetua.services.notifications import Notifications
+from perpetua.services.wallets import Wallets
 from perpetua.store.symbols import listed_spec
 from perpetua.wire.values import now_ns
 
@@ -88,8 +89,10 @@ class Gateway:
         costs: CostPorts | None = None,
         bots: BotsPort | None = None,
         compliance: CompliancePort | None = None,
+        wallets: Wallets | None = None,
     ) -> None:
         self.config = config
+        self.wallets = wallets  # deposits and withdrawals on chain, when the venue has a chain
         self.proofs = proofs  # proof of reserves and liabilities, when the venue publishes
         self.costs = costs if costs is not None else CostPorts()
         # KYC, jurisdictions and sanctions (services.compliance), when the venue runs them

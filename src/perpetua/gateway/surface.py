@@ -29,6 +29,7 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.notifications import Notifications
+from perpetua.services.wallets import Wallets
 
 __all__ = ["GatewaySurface"]
 
@@ -52,6 +53,7 @@ class GatewaySurface(Protocol):
     proofs: ProofsPort | None
     notifications: Notifications
     costs: CostPorts
+    wallets: Wallets | None
     last_seq: int
     restrictions: dict[int, AccountRestricted]
 

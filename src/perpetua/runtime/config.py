@@ -23,6 +23,19 @@ The file's shape (every key optional)::
     enabled = true
     anonymous_per_minute = 30
 
+    [wallets]                    # deposits and withdrawals on chain (docs/wallets.md)
+    chain = "none"               # none (off; `perpetua demo`: local) | local (start anvil) | rpc
+    rpc_url = ""                 # chain = "rpc": the node's JSON-RPC endpoint
+    token_address = ""           # chain = "rpc": the USDT contract (local: deployed at start)
+    eth_xpub = ""                # account-level xpub of deposit addresses (local: made once)
+    hot_keystore = ""            # eth-account keystore (default <data_dir>/secrets/hot-wallet.json)
+    cold_address = ""            # where the hot wallet sweeps above its threshold
+    confirmations = 3
+    block_time_s = 1             # chain = "local": anvil mines a block every so often
+    poll_interval_s = 1.0        # the follower and the sender
+    approval_usdt = 100000       # USDT withdrawals at or above wait for an operator
+    blocked_addresses = []       # refused as withdrawal destinations (DefaultPolicy)
+
     [porl]                       # proof of reserves and liabilities (docs/proof-of-reserves.md)
     venue = "perpetua"           # the venue's name in the reserve addresses' signed message
     daily = true                 # a snapshot every day (the operator can take one any time)
@@ -84,6 +97,7 @@ __all__ = [
     "PorlReserveConfig",
     "ServerConfig",
     "VenueConfig",
+    "WalletsConfig",
     "load_config",
 ]
 
@@ -153,6 +167,24 @@ class FeesConfig:
     volume_check_interval_s: float = 60.0
 
 
+WALLET_CHAINS: Final = ("none", "local", "rpc")
+
+
+@dataclass(frozen=True, slots=True)
+class WalletsConfig:
+    chain: str = "none"
+    rpc_url: str = ""
+    token_address: str = ""
+    eth_xpub: str = ""
+    hot_keystore: str = ""
+    cold_address: str = ""
+    confirmations: int = 3
+    block_time_s: int = 1
+    poll_interval_s: float = 1.0
+    approval_usdt: int = 100_000
+    blocked_addresses: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
     data_dir: Path = Path("data")
@@ -166,6 +198,7 @@ class VenueConfig:
     porl: PorlConfig = field(default_factory=PorlConfig)
     fees: FeesConfig = field(default_factory=FeesConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    wallets: WalletsConfig = field(default_factory=WalletsConfig)
 
     def with_server(self, **changes: Any) -> "VenueConfig":
         return replace(self, server=replace(self.server, **changes))
@@ -192,7 +225,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         "",
         (
             "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
-            "porl", "fees", "compliance",
+            "porl", "fees", "compliance", "wallets",
         ),
     )  # fmt: skip
     default = VenueConfig()
@@ -213,6 +246,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         porl=_porl(_table(document, "porl")),
         fees=_fees(_table(document, "fees")),
         compliance=_compliance(_table(document, "compliance"), base),
+        wallets=_wallets(_table(document, "wallets")),
     )
 
 
@@ -268,6 +302,40 @@ def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:
         document_validity_days=validity,
         review_interval_days=review,
         sync_interval_s=float(interval),
+    )
+
+
+def _wallets(table: Mapping[str, Any]) -> WalletsConfig:
+    keys = tuple(WalletsConfig.__dataclass_fields__)
+    _known(table, "wallets.", keys)
+    chain = _choice(table, "wallets.chain", "none", WALLET_CHAINS)
+    rpc_url = _str(table, "wallets.rpc_url", "")
+    if chain == "rpc" and not rpc_url.startswith(("http://", "https://")):
+        raise ConfigError('wallets.rpc_url: an http(s) URL is required when chain = "rpc"')
+    confirmations = _int(table, "wallets.confirmations", 3)
+    if not 1 <= confirmations <= 1000:
+        raise ConfigError("wallets.confirmations must be in 1..1000")
+    block_time = _int(table, "wallets.block_time_s", 1)
+    if not 1 <= block_time <= 60:
+        raise ConfigError("wallets.block_time_s must be in 1..60")
+    poll = table.get("poll_interval_s", 1.0)
+    if not isinstance(poll, int | float) or isinstance(poll, bool) or not 0.05 <= poll <= 60:
+        raise ConfigError("wallets.poll_interval_s must be a number in 0.05..60")
+    blocked = table.get("blocked_addresses", [])
+    if not isinstance(blocked, list) or not all(isinstance(a, str) for a in blocked):
+        raise ConfigError("wallets.blocked_addresses must be a list of addresses")
+    return WalletsConfig(
+        chain=chain,
+        rpc_url=rpc_url,
+        token_address=_str(table, "wallets.token_address", ""),
+        eth_xpub=_str(table, "wallets.eth_xpub", ""),
+        hot_keystore=_str(table, "wallets.hot_keystore", ""),
+        cold_address=_str(table, "wallets.cold_address", ""),
+        confirmations=confirmations,
+        block_time_s=block_time,
+        poll_interval_s=float(poll),
+        approval_usdt=_int(table, "wallets.approval_usdt", 100_000),
+        blocked_addresses=tuple(blocked),
     )
 
 

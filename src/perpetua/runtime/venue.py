@@ -47,6 +47,7 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
+from perpetua.runtime.wallets import ChainSetup, open_wallets
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
@@ -66,6 +67,7 @@ from perpetua.services.porl.reserves import (
 from perpetua.services.porl.service import ProofService, Reserves, daily_job
 from perpetua.services.server_key import load_server_key
 from perpetua.services.volume import SqlOwners, TierTable, VolumeTiers
+from perpetua.services.wallets import Wallets
 from perpetua.store import (
     Projector,
     ProjectorThread,
@@ -104,6 +106,12 @@ class Venue:
     notifications: Notifications = field(default_factory=Notifications)
     bots: BotService | None = None
     compliance: Compliance | None = None  # KYC, jurisdictions, sanctions (services.compliance)
+    # deposits and withdrawals on chain ([wallets]; None: no chain), with the node it started
+    chain: ChainSetup | None = None
+
+    @property
+    def wallets(self) -> Wallets | None:
+        return None if self.chain is None else self.chain.wallets
 
     def start(self) -> None:
         self.sequencer.start()
@@ -121,6 +129,8 @@ class Venue:
         if self.scratch is not None:
             self.projector.projector.engine.dispose()
             self.scratch.cleanup()
+        if self.chain is not None:
+            self.chain.close()  # the local anvil, by its pid
         self.identity.close()
         if self.compliance is not None:
             self.compliance.close()
@@ -230,6 +240,10 @@ def open_venue(
             "mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step)
         ),
     ]
+    # deposits and withdrawals on chain (services.wallets; runtime.wallets): [wallets] chain
+    chain = open_wallets(config.wallets, data_dir, open_engine(url), sequencer.execute, identity)
+    if chain is not None:
+        background.extend(chain.wallets.jobs(config.wallets.poll_interval_s))
     # proof of reserves and liabilities (services.porl): on demand and daily
     proofs = ProofService(
         data_dir,
@@ -285,6 +299,7 @@ def open_venue(
         ),
         bots=bots,
         compliance=compliance,
+        wallets=None if chain is None else chain.wallets,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
@@ -305,6 +320,7 @@ def open_venue(
         notifications,
         bots=bots,
         compliance=compliance,
+        chain=chain,
     )
 
 

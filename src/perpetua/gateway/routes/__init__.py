@@ -22,6 +22,7 @@ from perpetua.gateway.routes import (
     schema,
     staking,
     user,
+    wallet,
 )
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.surface import GatewaySurface
@@ -69,6 +70,7 @@ def _specs() -> list[Spec]:
         porl,
         bots,
         kyc,
+        wallet,
     ):
         specs.extend(module.SPECS)
     return specs

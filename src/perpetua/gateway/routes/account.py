@@ -1,4 +1,4 @@
-"""/wallet/assets, /wallet/networks, and the operator's admin routes (testnet faucet,
+"""The operator's admin routes (testnet faucet,
 API key creation) guarded by the ``x-operator-key`` header."""
 
 import asyncio
@@ -15,60 +15,7 @@ from perpetua.gateway.routes.spec import Spec
 
 __all__ = ["SPECS"]
 
-_NAMES = {"XBT": "Bitcoin", "USDT": "Tether USD", "ETH": "Ether", "BMEX": "BMEX Token"}
-_NETWORKS = {"XBT": "btc", "USDT": "eth", "ETH": "eth", "BMEX": "eth"}
 FAUCET_AMOUNT_MAX = 10**15  # minor units per faucet call
-
-
-async def get_assets(ctx: Context) -> list[dict[str, Any]]:
-    rows = []
-    for code, currency in CURRENCIES.items():
-        rows.append(
-            {
-                "asset": currency.major,
-                "currency": code,
-                "majorCurrency": currency.major,
-                "name": _NAMES.get(currency.major, currency.major),
-                "currencyType": "Crypto",
-                "scale": currency.scale,
-                "enabled": True,
-                "isMarginCurrency": code in ("XBt", "USDt"),
-                "minDepositAmount": 0,
-                "minWithdrawalAmount": 0,
-                "maxWithdrawalAmount": 10**15,
-                "memoRequired": False,
-                "networks": [
-                    {
-                        "asset": _NETWORKS.get(currency.major, "eth"),
-                        "tokenAddress": "",
-                        "depositEnabled": False,
-                        "withdrawalEnabled": False,
-                        "withdrawalFee": 0,
-                        "minFee": 0,
-                        "maxFee": 0,
-                    }
-                ],
-            }
-        )
-    return rows
-
-
-async def get_networks(ctx: Context) -> list[dict[str, Any]]:
-    names = sorted(set(_NETWORKS.values()))
-    return [
-        {
-            "asset": n,
-            "tokenAddress": "",
-            "name": n.upper(),
-            "currency": n.upper(),
-            "networkSymbol": n.upper(),
-            "transactionExplorer": "",
-            "tokenExplorer": "",
-            "depositConfirmations": 1,
-            "enabled": True,
-        }
-        for n in names
-    ]
 
 
 async def post_faucet(ctx: Context) -> dict[str, Any]:
@@ -125,8 +72,6 @@ async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
 
 
 SPECS = [
-    Spec("/wallet/assets", "GET", get_assets),
-    Spec("/wallet/networks", "GET", get_networks),
     Spec("/admin/faucet", "POST", post_faucet),
     Spec("/admin/apiKey", "POST", post_admin_api_key),
 ]

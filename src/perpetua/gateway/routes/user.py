@@ -1,6 +1,7 @@
 """/user: wallet, margin (``currency=all`` gives a list), walletHistory,
-walletSummary, commission, tradingVolume, and documented stubs for depositAddress and
-requestWithdrawal (the wallets issue completes them; test funds come from the admin faucet).
+walletSummary, commission, tradingVolume. Deposits and withdrawals (depositAddress,
+requestWithdrawal...) are ``routes.wallet``; walletHistory shows their chain details (network,
+address, tx, status) from the wallets when the venue has a chain.
 ``GET /user`` and the account routes live in ``routes.accounts``."""
 
 from decimal import Decimal
@@ -8,11 +9,11 @@ from typing import Any
 
 from perpetua.core.enums import ExecType
 from perpetua.core.units import CURRENCIES, PPM
-from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.params import Params
 from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.routes.wallet import with_chain_details
 from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project
 from perpetua.gateway.usd import usd_per_minor
@@ -23,11 +24,6 @@ __all__ = ["SPECS"]
 
 WALLET_HISTORY_COUNT_DEFAULT = 10_000
 KEYS = ("transactID",)
-MSG_DEPOSITS = (
-    "Deposits are not available yet on this exchange: test funds are credited "
-    "by the operator faucet (POST /api/v1/admin/faucet)."
-)
-MSG_WITHDRAWALS = "Withdrawals are not available yet on this exchange."
 
 
 def _currency(ctx: Context, default: str = "XBt") -> str | None:
@@ -72,7 +68,11 @@ async def _transactions(ctx: Context, query: TableQuery) -> list[dict[str, Any]]
         start_time_ns=query.start_ns,
         end_time_ns=query.end_ns,
     )
-    return project([transaction_row(r) for r in found], query, KEYS)
+    rows = [transaction_row(r) for r in found]
+    if ctx.gw.wallets is not None:
+        refs = [str(r.ref) for r in found]
+        rows = await with_chain_details(ctx.gw.wallets, ctx.account, currency, rows, refs, query)
+    return project(rows, query, KEYS)
 
 
 async def get_wallet_history(ctx: Context) -> list[dict[str, Any]]:
@@ -146,21 +146,6 @@ async def get_trading_volume(ctx: Context) -> list[dict[str, Any]]:
             "timestamp": iso_ms(found.measured_ns) if found.measured_ns else None,
         }
     ]
-
-
-async def get_deposit_address(ctx: Context) -> Any:
-    _currency(ctx)
-    ctx.params.required_string("network")
-    raise ApiError(400, MSG_DEPOSITS)
-
-
-async def post_request_withdrawal(ctx: Context) -> Any:
-    _currency(ctx)
-    ctx.params.required_string("network")
-    amount = ctx.params.integer("amount")
-    if amount is None or amount <= 0:
-        raise bad_request("Invalid amount")
-    raise ApiError(400, MSG_WITHDRAWALS)
 
 
 QUOTE_FILL_DAYS = 7  # BitMEX's quote fill ratio: 7-day moving averages
@@ -276,12 +261,4 @@ SPECS = [
     Spec("/user/tradingVolume", "GET", get_trading_volume, private=True),
     Spec("/user/quoteFillRatio", "GET", get_quote_fill_ratio, private=True),
     Spec("/user/quoteValueRatio", "GET", get_quote_value_ratio, private=True),
-    Spec("/user/depositAddress", "GET", get_deposit_address, private=True),
-    Spec(
-        "/user/requestWithdrawal",
-        "POST",
-        post_request_withdrawal,
-        private=True,
-        permission=PERMISSION_WITHDRAW,
-    ),
 ]

@@ -4,7 +4,8 @@ them in a worker thread, the jobs likewise.
 
 - Network switches: ``network_status`` rows; absent means both deposits and withdrawals on.
 - ``jobs``: per network, the deposit follower and the sender as ``PeriodicJob``s.
-- ``recover``: at start, before the jobs: settles withdrawals a crash left half-done.
+- ``recover``: settles withdrawals a crash left half-done; the first run of each network's
+  sender job calls it (the sequencer runs by then), before its first step.
 - ``reserve_addresses``: every address the exchange controls on a network (hot wallet, deposit
   addresses) plus the cold address it only sends to: what Proof of Reserves sums.
 """
@@ -198,8 +199,22 @@ class Wallets:
         for name, follower in self.followers.items():
             jobs.append(PeriodicJob(f"wallets.follow.{name}", interval_s, _threaded(follower.step)))
         for name, sender in self.senders.items():
-            jobs.append(PeriodicJob(f"wallets.send.{name}", interval_s, _threaded(sender.step)))
+            jobs.append(
+                PeriodicJob(f"wallets.send.{name}", interval_s, _threaded(self._send_step(sender)))
+            )
         return jobs
+
+    def _send_step(self, sender: Sender) -> Any:
+        recovered = False
+
+        def step() -> None:
+            nonlocal recovered
+            if not recovered:
+                self.recover()
+                recovered = True
+            sender.step()
+
+        return step
 
 
 def _threaded(step: Any) -> Any:
