@@ -428,6 +428,35 @@ describe("web terminal", () => {
     await shot("earn");
   });
 
+  test("the Bots page backtests, starts and stops a futures grid", async () => {
+    await page.click(".nav a[data-page=bots]");
+    await until(async () => (await page.locator("#bot-symbol option").count()) > 0, "the markets in the form");
+    await page.selectOption("#bot-kind", "futuresGrid");
+    await page.selectOption("#bot-symbol", "XBTUSDT");
+    const row = (await (await fetch(`${venue.url}/api/v1/instrument?symbol=XBTUSDT`)).json())[0];
+    const at = (/** @type {number} */ f) => String(Math.round((row.lastPrice * f) / row.tickSize) * row.tickSize);
+    await page.fill("#bot-lowerPrice", at(0.98));
+    await page.fill("#bot-upperPrice", at(1.02));
+    await page.fill("#bot-grids", "6");
+    await page.fill("#bot-leverage", "2");
+    await page.fill("#bot-investment", "2000");
+    assert.ok(await page.locator("[data-field=baseQty]").isHidden(), "DCA fields hidden for a grid");
+    await page.click("#bot-backtest");
+    await until(async () => (await page.locator("#backtest-result").count()) === 1 || /\S/.test(await text("#bot-out")) && !/Backtesting/.test(await text("#bot-out")), "the backtest", 40_000);
+    assert.equal(await page.locator("#backtest-result").count(), 1, await text("#bot-out"));
+    await page.click("#bot-start");
+    await until(async () => /started/.test(await text("#bot-out")), "the bot started")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#bot-out")}`); });
+    const bots = await venue.api("GET", "/bot");
+    assert.equal(bots.length, 1);
+    const botRow = page.locator(`#bots-table tr[data-bot="${bots[0].botId}"]`);
+    await until(async () => /running/.test(await botRow.locator("[data-field=state]").innerText().catch(() => "")), "the bot running in the list");
+    await shot("bots");
+    await botRow.locator("[data-action=stop]").click();
+    await until(async () => /stopped/.test(await botRow.locator("[data-field=state]").innerText().catch(() => "")), "the bot stopped");
+    assert.equal((await venue.api("GET", "/bot"))[0].state, "stopped");
+  });
+
   test("an account signs up, confirms by mail, turns on 2FA, makes a trading key and signs out", async () => {
     const email = "trader@example.com";
     const password = "copper kettle violin 93 harbour";
@@ -552,7 +581,7 @@ describe("web terminal", () => {
 
   test("text contrast passes WCAG AA on every page", async () => {
     const failures = [];
-    for (const name of ["trade", "markets", "wallet", "stats", "earn", "reserves", "account"]) {
+    for (const name of ["trade", "markets", "wallet", "stats", "earn", "bots", "reserves", "account"]) {
       await page.goto(`${venue.url}/#/${name}`);
       await page.waitForTimeout(500);
       failures.push(...await contrastFailures(page, name));

@@ -10,7 +10,7 @@ import { Table, type TableMessage } from "./tables";
 export const RECONNECT_DELAY_MIN_MS = 500;
 export const RECONNECT_DELAY_MAX_MS = 8_000;
 export const PING_INTERVAL_MS = 20_000;
-export const PRIVATE_TOPICS = ["order", "position", "margin", "execution", "wallet"];
+export const PRIVATE_TOPICS = ["order", "position", "margin", "execution", "wallet", "bot"];
 
 export type SocketState = "connecting" | "live" | "reconnecting";
 type TableListener = (table: Table, message: TableMessage) => void;
