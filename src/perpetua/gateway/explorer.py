@@ -163,9 +163,10 @@ def _account_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
 
 def _cost_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
     from perpetua.gateway.routes.convert import CONVERT_DOCS
+    from perpetua.gateway.routes.onramp import ONRAMP_DOCS
     from perpetua.gateway.routes.staking import STAKING_DOCS
 
-    return STAKING_DOCS + CONVERT_DOCS
+    return STAKING_DOCS + CONVERT_DOCS + ONRAMP_DOCS
 
 
 def _own_docs() -> list[tuple[str, str, list[tuple[str, str, str, list[tuple[str, str, bool]]]]]]:

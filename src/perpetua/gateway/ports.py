@@ -25,6 +25,7 @@ from perpetua.core.commands import Command
 from perpetua.sequencer import Applied, Overloaded, Result
 from perpetua.services.accounts import ApiKeyRecord
 from perpetua.services.convert import ConvertDesk
+from perpetua.services.onramp import OnRamp
 from perpetua.services.volume import TradingVolume
 
 __all__ = [
@@ -55,6 +56,7 @@ class TradingVolumePort(Protocol):
 class CostPorts:
     volume: TradingVolumePort | None = None
     convert: ConvertDesk | None = None
+    onramp: OnRamp | None = None
 
 
 class CommandPort(Protocol):

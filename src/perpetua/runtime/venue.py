@@ -59,6 +59,7 @@ from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
 from perpetua.services.notifications import Notifications
+from perpetua.services.onramp import BankTransfer, OnRamp
 from perpetua.services.porl.reserves import (
     EvmReserveChain,
     ReserveAddress,
@@ -296,6 +297,7 @@ def open_venue(
             convert=ConvertDesk(
                 {spec.symbol: spec for spec in sequencer.engine.instruments}, clock.now_ns
             ),
+            onramp=OnRamp(BankTransfer(data_dir / "onramp" / "bank-orders.jsonl")),
         ),
         bots=bots,
         compliance=compliance,
