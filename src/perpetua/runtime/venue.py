@@ -47,6 +47,7 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
+from perpetua.runtime.wallets import NETWORK as WALLET_NETWORK
 from perpetua.runtime.wallets import ChainSetup, open_wallets
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
@@ -66,6 +67,7 @@ from perpetua.services.porl.reserves import (
     StaticReserveAddresses,
 )
 from perpetua.services.porl.service import ProofService, Reserves, daily_job
+from perpetua.services.porl.wallet_reserves import WalletReserves
 from perpetua.services.server_key import load_server_key
 from perpetua.services.volume import SqlOwners, TierTable, VolumeTiers
 from perpetua.services.wallets import Wallets
@@ -251,7 +253,7 @@ def open_venue(
         load_server_key(data_dir),
         sequencer,
         venue=config.porl.venue,
-        reserves=_reserves(config),
+        reserves=_reserves(config, chain),
     )
     if config.porl.daily:
         background.append(daily_job(proofs))
@@ -326,16 +328,26 @@ def open_venue(
     )
 
 
-def _reserves(config: VenueConfig) -> Reserves | None:
-    """The reserve addresses of ``[porl]`` read from its node; none without ``rpc_url``. No
-    server-held key signs yet: every address signs offline (``perpetua operator
-    porl-signature``) until the wallets' key custody is wired here."""
+def _reserves(config: VenueConfig, wallets: ChainSetup | None) -> Reserves | None:
+    """What Proof of Reserves sums. ``[porl] rpc_url`` with ``[[porl.reserve]]``: that fixed
+    list on that node, every address signed offline (``perpetua operator porl-signature``).
+    Else the venue's wallets (``[wallets]``): the hot wallet (signed by its key), every deposit
+    address (signed by keys from the deposit seed when the venue holds it: the local chain) and
+    the cold address (offline), on the wallets' node. Neither: liabilities only."""
     porl = config.porl
-    if not porl.rpc_url:
+    if porl.rpc_url:
+        entries = [ReserveAddress(r.address, r.kind, r.currency) for r in porl.reserves]
+        chain = EvmReserveChain(JsonRpc(porl.rpc_url), porl.tokens)
+        return Reserves(StaticReserveAddresses(entries), chain, None)
+    if wallets is None:
         return None
-    entries = [ReserveAddress(r.address, r.kind, r.currency) for r in porl.reserves]
-    chain = EvmReserveChain(JsonRpc(porl.rpc_url), porl.tokens)
-    return Reserves(StaticReserveAddresses(entries), chain, None)
+    book = WalletReserves(
+        wallets.wallets.engine, WALLET_NETWORK, wallets.currencies,
+        hot_key=wallets.hot_key or None, cold_address=wallets.cold_address or None,
+        deposit_mnemonic=wallets.deposit_mnemonic,
+    )  # fmt: skip
+    tokens = {"USDt": wallets.token} if wallets.token else {}
+    return Reserves(book, EvmReserveChain(wallets.rpc, tokens), book)
 
 
 def _volume_tiers(

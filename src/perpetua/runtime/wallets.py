@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, delete
@@ -42,7 +42,7 @@ from perpetua.services.wallets import DefaultPolicy, Wallets, WithdrawalPolicy, 
 from perpetua.services.wallets.ports import Submit, Verifier
 from perpetua.store.schema import chain_blocks, chain_cursors
 
-__all__ = ["PASSWORD_ENV", "ChainSetup", "open_wallets"]
+__all__ = ["NETWORK", "PASSWORD_ENV", "ChainSetup", "open_wallets"]
 
 log = logging.getLogger("perpetua.wallets")
 
@@ -59,6 +59,12 @@ class ChainSetup:
     rpc: JsonRpc
     node: AnvilNode | None
     token: str
+    # for Proof of Reserves (services.porl.wallet_reserves): the hot key signs its address, the
+    # deposit seed (local chain only; an operator's xpub comes without it) signs deposit ones
+    hot_key: str = field(default="", repr=False)
+    deposit_mnemonic: str | None = field(default=None, repr=False)
+    cold_address: str = ""
+    currencies: tuple[str, ...] = ()
 
     def close(self) -> None:
         self.rpc.close()
@@ -176,4 +182,11 @@ def open_wallets(
         if node is not None:
             node.stop()
         raise
-    return ChainSetup(wallets, rpc, node, token)
+    mnemonic = None
+    if config.chain == "local":
+        mnemonic = (secrets_dir / "deposit-seed").read_text().strip()
+    return ChainSetup(
+        wallets, rpc, node, token,
+        hot_key=hot_key, deposit_mnemonic=mnemonic, cold_address=cold or "",
+        currencies=tuple(networks[NETWORK].assets),
+    )  # fmt: skip

@@ -146,8 +146,21 @@ class ProofService:
         files: dict[str, bytes] = {}
         rows: list[dict[str, Any]] = []
         insurance_key = sub_nonce(nonces[INSURANCE_PROOF_ACCOUNT], height, INSURANCE_PROOF_ACCOUNT)
-        for currency in sorted(liabilities.owed):
-            tree = build_tree(height, liabilities.owed[currency], nonces)
+        document = None
+        if reserves is not None:
+            document = build_reserves(
+                self._venue,
+                height,
+                reserves.addresses.reserve_addresses(),
+                reserves.chain,
+                reserves.signer,
+                self.signatures.signatures(height),
+            )
+            files[reserves_name(height)] = _json(document)
+        # a proof per currency owed anything or held in reserve (a proof of zero is valid)
+        held = {row["currency"] for row in document["addresses"]} if document else set()
+        for currency in sorted(set(liabilities.owed) | held):
+            tree = build_tree(height, liabilities.owed.get(currency, {}), nonces)
             name = liabilities_name(height, currency)
             files[name] = render(tree)
             negative = liabilities.negative.get(currency, {})
@@ -162,17 +175,6 @@ class ProofService:
                     "negativeAccounts": len(negative),
                 }
             )
-        document = None
-        if reserves is not None:
-            document = build_reserves(
-                self._venue,
-                height,
-                reserves.addresses.reserve_addresses(),
-                reserves.chain,
-                reserves.signer,
-                self.signatures.signatures(height),
-            )
-            files[reserves_name(height)] = _json(document)
         solvency = solvency_report(height, liabilities, rows, document)
         files[solvency_name(height)] = _json(solvency)
         manifest = {
