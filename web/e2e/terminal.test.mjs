@@ -361,8 +361,24 @@ describe("web terminal", () => {
     await until(async () => (await balances.count()) >= 2, "balances");
     const usdt = await page.locator("#balances-table tr[data-currency=USDt]").innerText();
     assert.match(usdt, /100,000\.0000 USDT/);
+    await until(async () => (await page.locator("#deposit-asset option[value=USDt]").count()) === 1, "the wallet assets");
+    await page.selectOption("#deposit-asset", "USDt");
+    await page.selectOption("#deposit-network", "eth");
     await page.click("#deposit-go");
     await until(async () => (await text("#deposit-out")).length > 0, "the deposit answer");
+    const address = await venue.api("GET", "/user/depositAddress?currency=USDt&network=eth");
+    assert.equal(await text("#deposit-address"), address, "the venue's deposit address (the demo runs a local chain)");
+    assert.ok(await page.locator("#deposit-qr").evaluate((img) => /** @type {HTMLImageElement} */ (img).naturalWidth > 0), "its QR code renders");
+    assert.match(await text("#deposit-out"), /Credited after\s+\d+ confirmations/);
+    await page.selectOption("#withdraw-asset", "USDt");
+    await page.selectOption("#withdraw-network", "eth");
+    assert.match(await text("#withdraw-fee"), /Network fee 5\.0000 USDT/);
+    await page.fill("#withdraw-address", "0x000000000000000000000000000000000000dEaD");
+    await page.fill("#withdraw-amount", "20");
+    await page.click("#withdraw-go");
+    await until(async () => (await text("#withdraw-out")).length > 0, "the withdrawal answer");
+    assert.equal(await page.locator("#withdraw-out").getAttribute("class"), "form-out down", "refused without withdraw permission or 2FA");
+    await until(async () => /No saved addresses/.test(await text("#address-book")), "the empty address book");
     await until(async () => (await text("#wallet-history")).length > 0, "the history");
     await shot("wallet");
     await page.click(".nav a[data-page=markets]");
@@ -600,7 +616,7 @@ describe("web terminal", () => {
     assert.deepEqual(unlabeled, []);
     // The one error the browser logs is the venue's expected 400 to a deposit address (no
     // wallets yet), which the wallet page shows; anything else is a fault.
-    const unexpected = errors.filter((e) => !/status of 400 .*\/api\/v1\/user\/depositAddress/.test(e));
+    const unexpected = errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/(depositAddress|requestWithdrawal)/.test(e));
     assert.deepEqual(unexpected, []);
   });
 
