@@ -49,7 +49,7 @@ EXPECTED_SYMBOLS = [
     "XBTUSD", "XBTUSDT", "ETHUSD", "ETHUSDT", "XBTH27", "XBTM27",
     "XBT_USDT", "ETH_USDT", "BMEX_USDT", "SPYUSDT", "XAUUSDT", "EURUSDT",
     ".BXBT", ".BXBTT", ".BXBT30M", ".BETH", ".BETHT", ".BETH30M", ".BBMEXT",
-    ".BSPYT", ".BXAUT", ".BEURT",
+    ".BSPYT", ".BXAUT", ".BEURT", ".BXBTT30M", ".BETHT30M",
 ]  # fmt: skip
 
 

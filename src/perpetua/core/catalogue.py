@@ -21,6 +21,7 @@ fee); the rest are realistic choices stated here once:
 There is no rounding here: every figure is an exact integer.
 """
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -40,6 +41,9 @@ from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
 from perpetua.core.invariant import fail, invariant
 
 __all__ = [
+    "BUILTIN_SERIES",
+    "FutureSeries",
+    "series_problem",
     "CATALOGUE_LISTING_NS",
     "FEE_MAKER_REBATE_CAP_PPM",
     "FEE_TAKER_FLOOR_PPM",
@@ -232,23 +236,76 @@ _XBT_INVERSE_RISK = _Risk(10_000, 5_000, 200 * _XBT, 150 * _XBT, impact_notional
 _SETTLEMENT_FEE_PPM = 500  # 0.05% of the position value at settlement
 
 
-class _FutureRoot(NamedTuple):
+class FutureSeries(NamedTuple):
+    """A quarterly futures series as plain data: what every contract of it shares. The built-in
+    ``XBT`` inverse series is code (``BUILTIN_SERIES``); others come from the runtime's catalogue
+    file as ``DefineFutureSeries`` commands, so a replay defines them again from the journal.
+
+    ``key`` is the symbols' stem (``XBTUSDT`` lists ``XBTUSDTH27``); ``max_price`` is in whole
+    quote units; multipliers of 0 mean "not given" (BitMEX's null)."""
+
+    key: str
     payout: Payout
-    market: _Market
-    contract: _Contract
-    risk: _Risk
-    settlement_index_symbol: str
+    root: str
+    quote: str
+    settl: str
+    position_currency: str
+    reference: str  # the index the mark follows
+    settlement_index: str  # the 30-minute TWAP it settles on
+    tick_num: int
+    tick_den: int
+    lot_size: int
+    max_order_qty: int
+    max_price: int
+    multiplier: int
+    u2p: int
+    u2s: int
+    q2s: int
+    init_margin_ppm: int
+    maint_margin_ppm: int
+    risk_limit: int
+    risk_step: int
+    impact_notional: int
 
 
-_FUTURE_ROOTS: dict[str, _FutureRoot] = {
-    "XBT": _FutureRoot(
-        Payout.INVERSE,
-        _Market("", "XBT", "USD", "XBt", "USD", reference=".BXBT"),
-        _XBT_INVERSE,
-        _XBT_INVERSE_RISK,
-        ".BXBT30M",
+def _or_none(value: int) -> int | None:
+    return value if value else None
+
+
+BUILTIN_SERIES: dict[str, FutureSeries] = {
+    "XBT": FutureSeries(
+        "XBT", Payout.INVERSE, "XBT", "USD", "XBt", "USD", ".BXBT", ".BXBT30M",
+        _XBT_INVERSE.tick_num, _XBT_INVERSE.tick_den, _XBT_INVERSE.lot_size,
+        _XBT_INVERSE.max_order_qty, _XBT_INVERSE.max_price, _XBT_INVERSE.multiplier, 0,
+        -_XBT, 0, *_XBT_INVERSE_RISK,
     ),
-}
+}  # fmt: skip
+SERIES_KEY_LENGTH_MAX = 12
+SERIES_PAYOUTS = (Payout.INVERSE, Payout.LINEAR, Payout.QUANTO)
+
+
+def series_problem(series: FutureSeries, index_symbols: frozenset[str]) -> str:
+    """Why ``series`` cannot be defined ("" if it can): a clear reason per rule."""
+    key = series.key
+    if not (0 < len(key) <= SERIES_KEY_LENGTH_MAX and key.isascii() and key.isalnum()):
+        return "key must be 1-12 letters or digits"
+    if key != key.upper() or key in BUILTIN_SERIES:
+        return "key must be upper case and not a built-in series"
+    if series.payout not in SERIES_PAYOUTS:
+        return "payout must be inverse, linear or quanto"
+    if series.reference not in index_symbols or series.settlement_index not in index_symbols:
+        return "reference and settlement index must be indices of the catalogue"
+    if min(series.tick_num, series.tick_den, series.lot_size, series.max_order_qty) <= 0:
+        return "tick, lot and maximum order quantity must be positive"
+    if series.max_price <= 0 or (series.max_price * series.tick_den) % series.tick_num:
+        return "maximum price must be positive and on the tick grid"
+    if series.multiplier == 0 or (series.multiplier < 0) != (series.payout == Payout.INVERSE):
+        return "multiplier must be non-zero, negative exactly for inverse"
+    if not 0 < series.maint_margin_ppm < series.init_margin_ppm <= 1_000_000:
+        return "margins must satisfy 0 < maintenance < initial <= 1"
+    if min(series.risk_limit, series.risk_step, series.impact_notional) <= 0:
+        return "risk limit, risk step and impact notional must be positive"
+    return ""
 
 
 def future_symbol(root: str, year: int, quarter: int) -> str:
@@ -281,23 +338,38 @@ def listing_time_ns(year: int, quarter: int, now_ns: int) -> int:
 
 
 def quarterly_future(
-    root: str, year: int, quarter: int, *, listing_ns: int, index: int = 0
+    root: str,
+    year: int,
+    quarter: int,
+    *,
+    listing_ns: int,
+    index: int = 0,
+    series: Mapping[str, FutureSeries] | None = None,
 ) -> InstrumentSpec:
-    """The dated future on ``root`` expiring in ``year`` Q``quarter``; a pure function."""
-    template = _FUTURE_ROOTS.get(root)
+    """The dated future of the series ``root`` (a built-in one, or one of ``series``: those the
+    engine defined from the catalogue file) expiring in ``year`` Q``quarter``; a pure
+    function."""
+    template = BUILTIN_SERIES.get(root)
+    if template is None and series is not None:
+        template = series.get(root)
     if template is None:
         fail(f"no quarterly futures on root {root!r}")
+    t = template
     schedule = _Schedule(
         listing_ns=listing_ns,
         expiry_ns=quarterly_expiry_ns(year, quarter),
-        settlement_index_symbol=template.settlement_index_symbol,
+        settlement_index_symbol=t.settlement_index,
         settlement_fee_ppm=_SETTLEMENT_FEE_PPM,
     )
-    market = template.market._replace(symbol=future_symbol(root, year, quarter))
-    spec = _make(
-        InstrumentKind.FUTURE, template.payout, market, template.contract, template.risk,
-        _TIERED, schedule,
+    market = _Market(future_symbol(root, year, quarter), t.root, t.quote, t.settl,
+                     t.position_currency, reference=t.reference)  # fmt: skip
+    contract = _Contract(
+        t.tick_num, t.tick_den, t.lot_size, t.max_order_qty, t.max_price, t.multiplier,
+        _or_none(t.u2p), _or_none(t.u2s), _or_none(t.q2s),
     )  # fmt: skip
+    risk = _Risk(t.init_margin_ppm, t.maint_margin_ppm, t.risk_limit, t.risk_step,
+                 t.impact_notional)  # fmt: skip
+    spec = _make(InstrumentKind.FUTURE, t.payout, market, contract, risk, _TIERED, schedule)
     return replace(spec, index=index)
 
 
@@ -378,6 +450,8 @@ def _indices() -> list[InstrumentSpec]:
         _index(".BSPYT", "SPY", "USDT", hours=US_EQUITY),
         _index(".BXAUT", "XAU", "USDT", hours=METALS),
         _index(".BEURT", "EUR", "USDT", tick_den=100_000, hours=FX),
+        _index(".BXBTT30M", "XBT", "USDT"),  # the USDT futures' settlement TWAPs
+        _index(".BETHT30M", "ETH", "USDT"),
     ]
 
 

@@ -19,9 +19,11 @@ from perpetua.core.enums import (
     Side,
     TimeInForce,
 )
+from perpetua.core.instruments import Payout
 
 __all__ = [
     "COMMAND_TYPES",
+    "DefineFutureSeries",
     "AmendOrder",
     "Batch",
     "CancelAll",
@@ -364,6 +366,36 @@ class FundConvertDesk(NamedTuple):
     transfer_id: str
 
 
+class DefineFutureSeries(NamedTuple):
+    """Define a quarterly futures series (``catalogue.FutureSeries``'s fields after ``ts_ns``)
+    so ``ListFuture`` can list its contracts: the runtime sends one per series of its catalogue
+    file, and the journal keeps them, so a replay defines the same series."""
+
+    ts_ns: int
+    key: str
+    payout: Payout
+    root: str
+    quote: str
+    settl: str
+    position_currency: str
+    reference: str
+    settlement_index: str
+    tick_num: int
+    tick_den: int
+    lot_size: int
+    max_order_qty: int
+    max_price: int
+    multiplier: int
+    u2p: int
+    u2s: int
+    q2s: int
+    init_margin_ppm: int
+    maint_margin_ppm: int
+    risk_limit: int
+    risk_step: int
+    impact_notional: int
+
+
 Command = (
     PlaceOrder
     | AmendOrder
@@ -398,6 +430,7 @@ Command = (
     | Convert
     | FundConvertDesk
     | SetTradingCalendar
+    | DefineFutureSeries
 )
 
 COMMAND_TYPES: tuple[type, ...] = (
@@ -434,4 +467,5 @@ COMMAND_TYPES: tuple[type, ...] = (
     Convert,
     FundConvertDesk,
     SetTradingCalendar,
+    DefineFutureSeries,
 )

@@ -26,6 +26,12 @@ from perpetua.core import (
     treasury,
     triggers,
 )
+from perpetua.core.catalogue import (
+    BUILTIN_SERIES,
+    SERIES_PAYOUTS,
+    FutureSeries,
+    series_problem,
+)
 from perpetua.core.commands import (
     AmendOrder,
     Batch,
@@ -34,6 +40,7 @@ from perpetua.core.commands import (
     CancelOrders,
     Command,
     Convert,
+    DefineFutureSeries,
     Deposit,
     DepositReverse,
     FundConvertDesk,
@@ -68,11 +75,12 @@ from perpetua.core.events import (
     AnnouncementWithdrawn,
     CancelAllAfterSet,
     Event,
+    FutureSeriesDefined,
     IndexUpdated,
     InstrumentStateChanged,
     Transfer,
 )
-from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec
+from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec, Payout
 from perpetua.core.invariant import fail
 from perpetua.core.limits import (
     ANNOUNCEMENT_CONTENT_LENGTH_MAX,
@@ -197,6 +205,7 @@ class Engine:
             Convert: treasury.convert,
             FundConvertDesk: convert.fund_desk,
             SetTradingCalendar: tradfi.set_trading_calendar,
+            DefineFutureSeries: self._define_series,
         }
 
     def apply(self, command: Command) -> list[Event]:
@@ -379,7 +388,25 @@ class Engine:
             market.funding.indicative_rate_ppb = market.funding.rate_ppb
             timers.touch_all(state, market)  # the rate is in payers' maintenance margin
 
+    def _define_series(self, state: State, cmd: DefineFutureSeries, out: list[Event]) -> None:
+        series = FutureSeries._make(cmd[1:])
+        if series.payout not in SERIES_PAYOUTS:
+            placement.reject(state, out, "DefineFutureSeries", 0, Reason.SERIES_INVALID)
+            return
+        series = series._replace(payout=Payout(series.payout))  # a decoder may give an int
+        if series.key in state.series:
+            placement.reject(state, out, "DefineFutureSeries", 0, Reason.INSTRUMENT_EXISTS)
+            return
+        if series_problem(series, self._index_symbols):
+            placement.reject(state, out, "DefineFutureSeries", 0, Reason.SERIES_INVALID)
+            return
+        state.series[series.key] = series
+        out.append(FutureSeriesDefined(cmd.ts_ns, series.key))
+
     def _list_future(self, state: State, cmd: ListFuture, out: list[Event]) -> None:
+        if cmd.root not in BUILTIN_SERIES and cmd.root not in state.series:
+            placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_UNKNOWN)
+            return
         key = (cmd.root, cmd.year, cmd.quarter)
         if any(entry[:3] == key for entry in state.listed):
             placement.reject(state, out, "ListFuture", 0, Reason.INSTRUMENT_EXISTS)
@@ -422,6 +449,9 @@ class Engine:
         base = tuple(s for s in self.instruments if s.symbol not in self._listed_symbols())
         fresh = Engine(base)
         fresh.state.ts_ns = int(data["ts_ns"])  # type: ignore[call-overload]
+        for row in data.get("series", []):  # type: ignore[attr-defined]
+            series = FutureSeries(row[0], Payout(row[1]), *row[2:])
+            fresh.state.series[series.key] = series
         for entry in data.get("listed", []):  # type: ignore[attr-defined]
             root, year, quarter = entry[:3]
             # Images before the listing time was kept: listed no later than the image's time.

@@ -14,6 +14,7 @@ are all built from it, so each event carries enough to be understood alone:
 from typing import NamedTuple
 
 __all__ = [
+    "FutureSeriesDefined",
     "AnnouncementPublished",
     "AnnouncementWithdrawn",
     "AccountRestricted",
@@ -351,6 +352,13 @@ class TradingCalendarChanged(NamedTuple):
     early_close_minutes: tuple[int, ...]
 
 
+class FutureSeriesDefined(NamedTuple):
+    """A ``DefineFutureSeries`` was accepted: ``ListFuture`` may list ``key``'s quarterlies."""
+
+    ts_ns: int
+    key: str
+
+
 Event = (
     OrderEvent
     | Trade
@@ -379,4 +387,5 @@ Event = (
     | UnstakingUpdated
     | Converted
     | TradingCalendarChanged
+    | FutureSeriesDefined
 )

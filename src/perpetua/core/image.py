@@ -174,6 +174,7 @@ def _snapshot(state: State) -> dict[str, object]:
         "next_timer_ns": state.next_timer_ns,
         "deadlines": sorted(state.deadlines.items()),
         "listed": [list(key) for key in state.listed],
+        "series": [[s.key, int(s.payout), *s[2:]] for s in state.series.values()],
         "multi_cross": {cur: list(accounts) for cur, accounts in sorted(state.multi_cross.items())},
         "ledger": state.ledger.snapshot(),
         "deposits": sorted(state.deposits.items()),

@@ -94,8 +94,9 @@ class Reason(IntEnum):
     WITHDRAWALS_NOT_PERMITTED = 709
     RESTRICTION_INVALID = 710
     NOTHING_TO_LIQUIDATE = 711
-    # 8xx: platform (announcements)
+    # 8xx: platform (announcements, futures series)
     ANNOUNCEMENT_INVALID = 801
+    SERIES_INVALID = 802
     # 9xx: trading costs (staking, convert, TradFi calendars)
     STAKING_CURRENCY_INVALID = 901
     STAKED_INSUFFICIENT = 902
@@ -187,6 +188,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEE_TIER_UNKNOWN: "Invalid fee tier",
     Reason.DISCOUNT_INVALID: "Invalid fee discount",
     Reason.ANNOUNCEMENT_INVALID: "Invalid announcement: a title, and text within the limits",
+    Reason.SERIES_INVALID: "Invalid futures series",
     Reason.ACCOUNT_FROZEN: "Account is frozen: it may only cancel orders",
     Reason.ACCOUNT_CLOSE_ONLY: (
         "Account is close-only: it may only reduce positions (ReduceOnly or Close orders)"

@@ -10,6 +10,7 @@ snapshots sort by key, so ``state_hash`` is the same on every machine.
 from sortedcontainers import SortedList
 
 from perpetua.core.book import OrderBook
+from perpetua.core.catalogue import FutureSeries
 from perpetua.core.enums import TriggerSource
 from perpetua.core.instruments import InstrumentSpec, Payout
 from perpetua.core.ledger import Ledger
@@ -372,6 +373,7 @@ class State:
         "orders",
         "restrictions",
         "stakes",
+        "series",
         "touched_marks",
         "touched_positions",
         "ts_ns",
@@ -398,6 +400,8 @@ class State:
         # Futures listed by ListFuture, in order: (root, year, quarter, listing time), the time
         # kept so a restored spec is the one listed.
         self.listed: list[tuple[str, int, int, int]] = []
+        # Futures series defined by DefineFutureSeries (the catalogue file's), by key.
+        self.series: dict[str, FutureSeries] = {}
         self.next_exec_id = 1
         self.ts_ns = 0
         self.next_day_ns = 0  # next 00:00 UTC (Day expiry); 0 until the first command

@@ -111,4 +111,6 @@ def list_future(
     added by the engine): listed at its scheduled time, or now if that is earlier."""
     if listing_ns is None:
         listing_ns = listing_time_ns(year, quarter, state.ts_ns)
-    return quarterly_future(root, year, quarter, listing_ns=listing_ns, index=index)
+    return quarterly_future(
+        root, year, quarter, listing_ns=listing_ns, index=index, series=state.series
+    )

@@ -162,9 +162,9 @@ def default_config() -> SimulatorConfig:
     )
     indices = (
         IndexConfig(".BXBT", "XBT", 2, _USD_VENUES, twap_symbol=".BXBT30M"),
-        IndexConfig(".BXBTT", "XBT", 2, _USDT_VENUES),
+        IndexConfig(".BXBTT", "XBT", 2, _USDT_VENUES, twap_symbol=".BXBTT30M"),
         IndexConfig(".BETH", "ETH", 2, _USD_VENUES, twap_symbol=".BETH30M"),
-        IndexConfig(".BETHT", "ETH", 2, _USDT_VENUES),
+        IndexConfig(".BETHT", "ETH", 2, _USDT_VENUES, twap_symbol=".BETHT30M"),
         IndexConfig(
             ".BBMEXT",
             "BMEX",

@@ -27,6 +27,7 @@ core internals: the layering rule holds. ``tests/gateway/test_restart.py`` pins 
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from perpetua.core.catalogue import FutureSeries
 from perpetua.core.enums import ExecType
 from perpetua.core.events import (
     AccountRestricted,
@@ -83,6 +84,7 @@ class EngineSeed(NamedTuple):
     fees: dict[int, tuple[int, int]] = {}  # account -> (fee tier, effective discount ppm)
     stakes: tuple[StakingChanged, ...] = ()
     unstaking: tuple[UnstakingUpdated, ...] = ()  # pending requests
+    series: tuple[FutureSeries, ...] = ()  # the futures series it defined (catalogue file)
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
@@ -157,6 +159,7 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
         tuple(engine.instruments),
         restrictions,
         *_cost_seed(state),
+        tuple(state.series.values()),
     )
 
 
@@ -224,6 +227,8 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     (caught up to ``seed.seq``) or, without them, from ``seed``."""
     for spec in seed.instruments:  # futures listed before the restart (the others are known)
         gw.add_instrument(spec)
+    for series in seed.series:
+        gw.series[series.key] = series
     market = gw.market
     reads = gw.history.read_now(_store_reads, list(market.books))
     if max(reads["last_seq"], 0) < seed.seq:

@@ -25,7 +25,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from perpetua.core.commands import Command, ListFuture, SetAccountRestriction
+from perpetua.core.catalogue import FutureSeries
+from perpetua.core.commands import Command, DefineFutureSeries, ListFuture, SetAccountRestriction
 from perpetua.core.enums import TradingMode
 from perpetua.core.events import AccountRestricted
 from perpetua.core.instruments import InstrumentSpec
@@ -65,7 +66,7 @@ from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import PeriodicJob
 from perpetua.services.notifications import Notifications
 from perpetua.services.wallets import Wallets
-from perpetua.store.symbols import listed_spec
+from perpetua.store.symbols import defined_series, listed_spec
 from perpetua.wire.values import now_ns
 
 __all__ = ["Gateway"]
@@ -106,6 +107,7 @@ class Gateway:
         self.market = MarketData(config.instruments)
         self.private = PrivateViews(self.market)
         self.symbols = SymbolIndex(self.market.specs)
+        self.series: dict[str, FutureSeries] = {}  # futures series defined (catalogue file)
         self.keys = KeyCache(accounts)
         self.nonces = Nonces()
         self.limits = RateLimits(config.rate_limits)
@@ -171,6 +173,10 @@ class Gateway:
         self.last_seq = max(self.last_seq, seq)
         if type(command) is ListFuture:
             self._listed(ts_ns, command, events, public)
+        elif type(command) is DefineFutureSeries:
+            found = defined_series(command, events)
+            if found is not None:
+                self.series[found.key] = found
         elif type(command) is SetAccountRestriction:
             for event in events:
                 if type(event) is AccountRestricted:
@@ -189,7 +195,7 @@ class Gateway:
         """A future listed at runtime: the views, symbols and routes know it from now on, and
         ``instrument`` subscribers get its row as an insert."""
         market = self.market
-        spec = listed_spec(ts_ns, command, events, len(market.specs))
+        spec = listed_spec(ts_ns, command, events, len(market.specs), self.series)
         if spec is None or spec.symbol in market.specs:
             return
         self.add_instrument(spec)

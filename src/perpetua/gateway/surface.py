@@ -8,6 +8,7 @@ graph has no cycle (``tests/test_layering.py`` checks it).
 
 from typing import Protocol
 
+from perpetua.core.catalogue import FutureSeries
 from perpetua.core.commands import Command
 from perpetua.core.events import AccountRestricted
 from perpetua.gateway.auth import KeyCache, Nonces
@@ -54,6 +55,7 @@ class GatewaySurface(Protocol):
     notifications: Notifications
     costs: CostPorts
     wallets: Wallets | None
+    series: dict[str, FutureSeries]  # futures series defined (the runtime's catalogue file)
     last_seq: int
     restrictions: dict[int, AccountRestricted]
 

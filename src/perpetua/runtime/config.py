@@ -11,6 +11,7 @@ The file's shape (every key optional)::
     database_url = ""            # empty: SQLite in the data dir; else a SQLAlchemy URL
     operator_key = ""            # empty: $PERPETUA_OPERATOR_KEY, else a random key printed
     store = true                 # the SQL read models and their projector
+    catalogue = ""               # futures catalogue file; empty: the embedded catalogue.toml
 
     [server]
     host = "127.0.0.1"
@@ -199,6 +200,8 @@ class VenueConfig:
     fees: FeesConfig = field(default_factory=FeesConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     wallets: WalletsConfig = field(default_factory=WalletsConfig)
+    # the futures catalogue file (runtime.catalogue); None: the embedded catalogue.toml
+    catalogue: Path | None = None
 
     def with_server(self, **changes: Any) -> "VenueConfig":
         return replace(self, server=replace(self.server, **changes))
@@ -225,7 +228,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         "",
         (
             "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
-            "porl", "fees", "compliance", "wallets",
+            "porl", "fees", "compliance", "wallets", "catalogue",
         ),
     )  # fmt: skip
     default = VenueConfig()
@@ -234,6 +237,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
     anonymous = _int(limits, "rate_limits.anonymous_per_minute", default.anonymous_per_minute)
     if anonymous <= 0:
         raise ConfigError("rate_limits.anonymous_per_minute must be positive")
+    catalogue = _str(document, "catalogue", "")
     return VenueConfig(
         data_dir=_path(base, _str(document, "data_dir", str(default.data_dir))),
         database_url=_str(document, "database_url", ""),
@@ -244,6 +248,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         anonymous_per_minute=anonymous,
         feeds=_feeds(_table(document, "feeds"), base),
         porl=_porl(_table(document, "porl")),
+        catalogue=_path(base, catalogue) if catalogue else None,
         fees=_fees(_table(document, "fees")),
         compliance=_compliance(_table(document, "compliance"), base),
         wallets=_wallets(_table(document, "wallets")),

@@ -34,6 +34,8 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from perpetua.chain.rpc import JsonRpc
+from perpetua.core.catalogue import FutureSeries
+from perpetua.core.commands import Command
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.feeds import IndexPublisher
@@ -43,8 +45,15 @@ from perpetua.gateway.bootstrap import EngineSeed, engine_seed
 from perpetua.gateway.history import History
 from perpetua.gateway.ports import CostPorts
 from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
+from perpetua.runtime.catalogue import (
+    CATALOGUE_CHECK_INTERVAL_S,
+    CatalogueLister,
+    default_catalogue_path,
+    load_catalogue,
+)
 from perpetua.runtime.config import VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.runtime.wallets import NETWORK as WALLET_NETWORK
@@ -227,7 +236,9 @@ def open_venue(
     read_models_url = url if scratch is None else default_url(scratch.name)
     if scratch is not None:
         migrate(read_models_url)
-    projector = _projector(read_models_url, data_dir, instruments)
+    projector = _projector(
+        read_models_url, data_dir, instruments, dict(sequencer.engine.state.series)
+    )
     sequencer.subscribe(projector.publish)
     accounts = AccountsService(
         open_engine(url), load_server_key(data_dir), password_hasher=password_hasher
@@ -306,6 +317,7 @@ def open_venue(
         wallets=None if chain is None else chain.wallets,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
+    _list_catalogue(config, app.state.gateway, background)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
         config,
@@ -393,12 +405,36 @@ def _usd_per_xbt(market: MarketData) -> Callable[[], int]:
     return price
 
 
+def _list_catalogue(
+    config: VenueConfig, gateway: GatewaySurface, background: list[BackgroundService]
+) -> None:
+    """The futures catalogue file's series and listings, as commands from a periodic job
+    (``runtime.catalogue``): first run at start, then hourly for scheduled listings."""
+    entries = load_catalogue(config.catalogue or default_catalogue_path())
+
+    async def submit(command: Command) -> list[object]:
+        return list((await gateway.submit_unshed(command)).events)
+
+    lister = CatalogueLister(
+        entries,
+        known=lambda: gateway.series,
+        listed=lambda: gateway.market.specs.keys(),
+        submit=submit,
+        now=lambda: max(gateway.market.ts_ns, time.time_ns()),
+    )
+    background.append(PeriodicJob("catalogue", CATALOGUE_CHECK_INTERVAL_S, lister.step))
+
+
 def _projector(
-    url: str, data_dir: Path, instruments: tuple[InstrumentSpec, ...]
+    url: str,
+    data_dir: Path,
+    instruments: tuple[InstrumentSpec, ...],
+    series: dict[str, FutureSeries],
 ) -> ProjectorThread:
     """The read-model projector, caught up to the journal before it follows the live stream.
-    ``instruments``: the recovered engine's, with the futures it listed at runtime."""
-    projector = Projector(open_engine(url), instruments)
+    ``instruments``: the recovered engine's, with the futures it listed at runtime; ``series``:
+    the futures series it defined (the catalogue file's)."""
+    projector = Projector(open_engine(url), instruments, series)
     catch_up(projector, data_dir)
     return ProjectorThread(projector, data_dir=data_dir)
 

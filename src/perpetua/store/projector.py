@@ -33,13 +33,13 @@ queue, and ``catch_up`` re-derives from the journal what the live stream could n
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from perpetua.core.catalogue import by_symbol, default_catalogue
-from perpetua.core.commands import ListFuture
+from perpetua.core.catalogue import FutureSeries, by_symbol, default_catalogue
+from perpetua.core.commands import DefineFutureSeries, ListFuture
 from perpetua.core.events import (
     AccountRestricted,
     AnnouncementPublished,
@@ -87,7 +87,7 @@ from perpetua.store.schema import (
     trade_bins,
     trades,
 )
-from perpetua.store.symbols import listed_spec
+from perpetua.store.symbols import defined_series, listed_spec
 from perpetua.store.wallet_book import WalletBook
 
 __all__ = [
@@ -256,8 +256,15 @@ EVENT_HANDLERS: dict[type, Handler] = {
 class Projector:
     """Writes records into the read-model tables; one instance per database."""
 
-    def __init__(self, engine: Engine, catalogue: Sequence[InstrumentSpec] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        catalogue: Sequence[InstrumentSpec] | None = None,
+        series: Mapping[str, FutureSeries] | None = None,
+    ) -> None:
         self.engine = engine
+        # futures series the engine defined (the recovered engine's, then the stream's)
+        self.series: dict[str, FutureSeries] = dict(series or {})
         specs = by_symbol(tuple(catalogue) if catalogue is not None else default_catalogue())
         self.specs = specs
         self.command_events: Sequence[object] = ()
@@ -331,6 +338,10 @@ class Projector:
                 for seq, ts_ns, command, events in fresh:
                     if type(command) is ListFuture:
                         self._listed(ts_ns, command, events)
+                    elif type(command) is DefineFutureSeries:
+                        found = defined_series(command, events)
+                        if found is not None:
+                            self.series[found.key] = found
                     self._project_command(conn, chunk, seq, events)
                 self._write(conn, chunk)
         except BaseException:
@@ -342,7 +353,7 @@ class Projector:
 
     def _listed(self, ts_ns: int, command: object, events: Sequence[object]) -> None:
         """A future listed at runtime: its settlement and risk rows need its spec."""
-        spec = listed_spec(ts_ns, command, events, len(self.specs))
+        spec = listed_spec(ts_ns, command, events, len(self.specs), self.series)
         if spec is not None and spec.symbol not in self.specs:
             self.specs[spec.symbol] = spec
 

@@ -12,22 +12,25 @@ A caller with its own resolution (the gateway's ``SymbolIndex``) passes a list o
 instead of a string; the list is used as it is.
 
 ``listed_spec`` is the instrument a ``ListFuture`` record lists at runtime: readers of the event
-stream (the gateway's views, the projector) learn it from the stream, as the engine made it.
+stream (the gateway's views, the projector) learn it from the stream, as the engine made it;
+``defined_series`` the futures series a ``DefineFutureSeries`` record defines (from the
+runtime's catalogue file), which later listings of that series need.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from perpetua.core.catalogue import (
     QUARTER_MONTH_CODES,
+    FutureSeries,
     default_catalogue,
     listing_time_ns,
     quarterly_future,
 )
-from perpetua.core.commands import ListFuture
-from perpetua.core.events import InstrumentStateChanged
-from perpetua.core.instruments import InstrumentKind, InstrumentSpec
+from perpetua.core.commands import DefineFutureSeries, ListFuture
+from perpetua.core.events import FutureSeriesDefined, InstrumentStateChanged
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
 
-__all__ = ["TIMEFRAMES", "listed_spec", "resolve_symbols"]
+__all__ = ["TIMEFRAMES", "defined_series", "listed_spec", "resolve_symbols"]
 
 TIMEFRAMES = ("nearest", "daily", "weekly", "monthly", "quarterly", "biquarterly", "perpetual")
 
@@ -88,12 +91,18 @@ def resolve_symbols(
 
 
 def listed_spec(
-    ts_ns: int, command: object, events: Sequence[object], index: int
+    ts_ns: int,
+    command: object,
+    events: Sequence[object],
+    index: int,
+    series: Mapping[str, FutureSeries] | None = None,
 ) -> InstrumentSpec | None:
     """The spec of the future a durable ``ListFuture`` record listed, or None (another command,
     or a listing the engine refused). It is the engine's: listed at the command's time (or its
     scheduled listing time, if earlier), ``index`` being the number of instruments the engine
-    held before (the reader's catalogue plus the futures listed since)."""
+    held before (the reader's catalogue plus the futures listed since); ``series``: the series
+    the engine defined (``DefineFutureSeries``: the reader follows them with
+    ``defined_series``) beside the built-in ones."""
     if type(command) is not ListFuture:
         return None
     listed = next((e for e in events if type(e) is InstrumentStateChanged), None)
@@ -105,5 +114,17 @@ def listed_spec(
         command.quarter,
         listing_ns=listing_time_ns(command.year, command.quarter, ts_ns),
         index=index,
+        series=series,
     )
     return spec if spec.symbol == listed.symbol else None
+
+
+def defined_series(command: object, events: Sequence[object]) -> FutureSeries | None:
+    """The series a durable ``DefineFutureSeries`` record defined, or None (another command,
+    or one the engine refused)."""
+    if type(command) is not DefineFutureSeries:
+        return None
+    if not any(type(e) is FutureSeriesDefined for e in events):
+        return None
+    found = FutureSeries._make(command[1:])
+    return found._replace(payout=Payout(found.payout))
