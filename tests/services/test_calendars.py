@@ -51,3 +51,18 @@ def test_the_job_submits_once_a_day_and_only_changes() -> None:
     now[0] += 86_400 * 10**9
     asyncio.run(job.step())
     assert len(sent) in (3, 4)  # only a calendar that changed goes again
+
+
+def test_the_simulated_feed_stops_on_a_calendar_holiday() -> None:
+    from perpetua.core.calendar import US_EQUITY, TradingHours
+    from perpetua.feeds.config import default_config
+    from perpetua.feeds.simulator import IndexSimulator
+
+    start = utc_ns(2026, 3, 2, 15)  # Monday, in session
+    simulator = IndexSimulator(default_config().only({".BSPYT"}), 1, start, {})
+    walk = simulator.walks["SPY"]
+    holiday = days_from_civil(2026, 3, 3)
+    assert walk.is_open(utc_ns(2026, 3, 3, 15))
+    simulator.set_hours("SPY", TradingHours(US_EQUITY.name, US_EQUITY.sessions, (holiday,)))
+    assert not walk.is_open(utc_ns(2026, 3, 3, 15))
+    assert walk.is_open(utc_ns(2026, 3, 4, 15))

@@ -11,9 +11,9 @@ While a market is closed (outside its sessions, on a holiday, after a half-day's
 3. stops and other triggered orders do not trigger, whatever the mark does; they are checked
    again at the first index or order after the reopening;
 4. funding keeps its 8-hour schedule: positions stay open and pay or receive at the usual times
-   (the premium is sampled from the mark and index as they are: a live feed publishes nothing
-   while its exchange is closed, so they stay where the close left them; the simulated feed
-   follows the weekly sessions only and keeps moving on a holiday);
+   (the premium is sampled from the mark and index as they are: the feeds publish nothing while
+   the market is closed, the simulated one told the calendar too, so they stay where the close
+   left them);
 5. liquidation still runs on mark moves (positions carry risk through a closure).
 
 Checks (a bad calendar is refused and changes nothing): the market exists and is not open all

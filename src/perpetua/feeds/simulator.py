@@ -27,9 +27,10 @@ the last that many steps: the walk resumes where it stood.
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from math import isqrt
 
-from perpetua.core.calendar import is_open
+from perpetua.core.calendar import TradingHours, is_open
 from perpetua.feeds.composite import IndexStatus, VenuePrint, compose
 from perpetua.feeds.config import (
     WALK_DECIMALS,
@@ -181,6 +182,13 @@ class IndexSimulator:
     def prices(self) -> dict[str, int]:
         """Each asset's true price now, units of ``10**-WALK_DECIMALS`` (to resume later)."""
         return {name: walk.units for name, walk in self.walks.items()}
+
+    def set_hours(self, asset: str, hours: TradingHours) -> None:
+        """Give ``asset`` new trading hours (a calendar's holidays and half-days): it neither
+        moves nor prints while they say closed. An unknown asset changes nothing."""
+        walk = self.walks.get(asset)
+        if walk is not None:
+            walk.config = replace(walk.config, hours=hours)
 
     def halt_venue(self, symbol: str, venue: str, until_ns: int) -> None:
         for sim in self.venues[symbol]:

@@ -34,8 +34,9 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from perpetua.chain.rpc import JsonRpc
+from perpetua.core.calendar import TradingHours
 from perpetua.core.catalogue import FutureSeries
-from perpetua.core.commands import Command
+from perpetua.core.commands import Command, SetTradingCalendar
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.feeds import IndexPublisher
@@ -272,7 +273,9 @@ def open_venue(
     notifications = Notifications()
     volume = _volume_tiers(config, sequencer, projector, accounts, seed, clock)
     # holidays and half-days of the TradFi perpetuals (services.calendars), rebuilt daily
-    calendars = CalendarJob(sequencer.submit_async, clock.now_ns)
+    calendars = CalendarJob(
+        sequencer.submit_async, clock.now_ns, on_calendar=_feed_calendar(feeds, instruments)
+    )
     background.append(PeriodicJob("tradfi_calendars", CALENDAR_CHECK_INTERVAL_S, calendars.step))
     background.append(PeriodicJob("volume_tiers", config.fees.volume_check_interval_s, volume.step))
     # users' trading bots (services.bots): folded from the caught-up read models, then from
@@ -389,6 +392,24 @@ def _volume_tiers(
     )
     sequencer.subscribe_batches(service.on_batch)
     return service
+
+
+def _feed_calendar(
+    feeds: IndexFeeds, instruments: tuple[InstrumentSpec, ...]
+) -> Callable[[SetTradingCalendar], None]:
+    """Tell the simulated feed a TradFi market's new calendar: its asset stops on holidays."""
+    specs = {spec.symbol: spec for spec in instruments}
+
+    def tell(command: SetTradingCalendar) -> None:
+        spec = specs.get(command.symbol)
+        if feeds.simulator is None or spec is None:
+            return
+        weekly = spec.trading_hours
+        early = tuple(zip(command.early_close_days, command.early_close_minutes, strict=True))
+        hours = TradingHours(weekly.name, weekly.sessions, command.holiday_days, early)
+        feeds.simulator.set_hours(spec.root_symbol, hours)
+
+    return tell
 
 
 def _usd_per_xbt(market: MarketData) -> Callable[[], int]:

@@ -106,8 +106,11 @@ class CalendarJob:
         submit: Callable[[Command], Awaitable[Any]],
         now_ns: Callable[[], int],
         build: Callable[[str, int], SetTradingCalendar] = build_calendar,
+        on_calendar: Callable[[SetTradingCalendar], None] = lambda command: None,
     ) -> None:
+        """``on_calendar``: also told each new calendar (the simulated feed stops on holidays)."""
         self.submit = submit
+        self.on_calendar = on_calendar
         self.now_ns = now_ns
         self.build = build
         self.built_day = -1
@@ -121,5 +124,6 @@ class CalendarJob:
             command = await asyncio.to_thread(self.build, symbol, self.now_ns())
             if self.sent.get(symbol) != command:
                 await self.submit(command)
+                self.on_calendar(command)
                 self.sent[symbol] = command
         self.built_day = today
