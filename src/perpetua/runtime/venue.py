@@ -389,6 +389,7 @@ def _volume_tiers(
         clock.now_ns,
         table=TierTable(config.fees.adv_usd_min),
         known_tiers={account: tier for account, (tier, _) in seed.fees.items()},
+        caught_up=History.over(projector.projector).caught_up,
     )
     sequencer.subscribe_batches(service.on_batch)
     return service

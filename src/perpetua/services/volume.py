@@ -24,7 +24,8 @@ Rules:
    (seeded from the engine, then followed from ``FeeSettingsChanged`` events), so a restart
    submits nothing new and an account whose volume fell away is lowered again.
 6. Runs once per boundary: the job checks every ``interval`` whether a new UTC day began (on the
-   sequencer's clock) and measures then; a failing run is retried at the next interval.
+   sequencer's clock) and measures then, once the read models hold every command the service
+   has seen; a failing run is retried at the next interval.
 """
 
 import asyncio
@@ -137,6 +138,7 @@ class VolumeTiers:
         table: TierTable | None = None,
         usd_per_xbt: Callable[[], int] = lambda: 0,
         known_tiers: Mapping[int, int] | None = None,
+        caught_up: Callable[[int], Awaitable[bool]] | None = None,
     ) -> None:
         """``read(start_ns, end_ns)``: ``queries.traded_totals`` rows (run off the loop);
         ``known_tiers``: the engine's nonzero tiers at start (``bootstrap.engine_seed``)."""
@@ -151,6 +153,8 @@ class VolumeTiers:
         self.figures: dict[int, TradingVolume] = {}  # family owner -> figures
         self.family_of: dict[int, int] = {}
         self.measured_ns = 0
+        self.seen_seq = 0  # the last command seen from the sequencer
+        self.caught_up = caught_up
 
     # Following the engine ------------------------------------------------------------------
 
@@ -164,6 +168,7 @@ class VolumeTiers:
         """A sequencer batch subscriber: each item carries ``events`` (sequencer.Applied)."""
         for applied in batch:
             self.on_events(applied.events)
+            self.seen_seq = applied.seq
 
     # Reading ------------------------------------------------------------------------------
 
@@ -213,7 +218,10 @@ class VolumeTiers:
         return changes
 
     async def run_boundary(self, boundary_ns: int) -> int:
-        """Measure at ``boundary_ns`` and submit its changes; the number submitted."""
+        """Measure at ``boundary_ns`` and submit its changes; the number submitted. The read
+        models are first let catch up with every command seen (the day's last fills)."""
+        if self.caught_up is not None:
+            await self.caught_up(self.seen_seq)
         changes = await asyncio.to_thread(self.measure, boundary_ns)
         for command in changes:
             await self.submit(command)
