@@ -21,7 +21,7 @@ from perpetua.runtime.catalogue import (
     load_catalogue,
     parse_catalogue,
 )
-from perpetua.runtime.config import FeedsConfig, VenueConfig, parse_config
+from perpetua.runtime.config import ConfigError, FeedsConfig, VenueConfig, parse_config
 from perpetua.runtime.venue import open_venue
 
 LISTED = ("XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27", "XBTUSDTM27", "ETHUSDTM27", "ETHUSDM27")
@@ -143,3 +143,12 @@ def test_the_venue_lists_the_catalogue_once_and_a_restart_recovers_it(tmp_path: 
         assert set(LISTED[:3]) <= symbols
     finally:
         again.stop()
+
+
+def test_a_bad_catalogue_stops_the_start_before_anything_opens(tmp_path: Path) -> None:
+    bad = tmp_path / "futures.toml"
+    bad.write_text('[[series]]\nkey = "SOLUSDT"\n', encoding="utf-8")
+    config = VenueConfig(data_dir=tmp_path / "data", operator_key="k", catalogue=bad)
+    with pytest.raises(ConfigError, match="SOLUSDT"):
+        open_venue(config)
+    assert not (tmp_path / "data").exists()

@@ -34,6 +34,7 @@ from perpetua.core.commands import Command, DefineFutureSeries, ListFuture
 from perpetua.core.events import Rejected
 from perpetua.core.instruments import Payout
 from perpetua.core.units import PPM
+from perpetua.runtime.config import ConfigError
 
 __all__ = [
     "CATALOGUE_CHECK_INTERVAL_S",
@@ -62,8 +63,9 @@ _OPTIONAL: Final = (
 )  # fmt: skip
 
 
-class CatalogueError(Exception):
-    """The catalogue file cannot be used; the message names the series and key."""
+class CatalogueError(ConfigError):
+    """The catalogue file cannot be used; the message names the series and key (a
+    ``ConfigError``: ``perpetua run`` reports it and exits)."""
 
 
 class CatalogueEntry(NamedTuple):
@@ -101,13 +103,14 @@ def parse_catalogue(document: Mapping[str, Any], where: str = "catalogue") -> li
 
 
 def _entry(row: Mapping[str, Any], where: str) -> CatalogueEntry:
+    if isinstance(row.get("key"), str):
+        where = f"{where} ({row['key']})"
     for name in row:
         if name not in _REQUIRED and name not in _OPTIONAL:
             raise CatalogueError(f"{where}: unknown key {name!r}")
     for name in _REQUIRED:
         if name not in row:
             raise CatalogueError(f"{where}: {name} is required")
-    where = f"{where} ({row['key']})"
     payout = _PAYOUTS.get(str(row["payout"]))
     if payout is None:
         raise CatalogueError(f"{where}: payout must be one of {', '.join(_PAYOUTS)}")

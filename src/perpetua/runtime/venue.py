@@ -51,6 +51,7 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import ORDER_ID_KEY_BYTES, use_order_id_key
 from perpetua.runtime.catalogue import (
     CATALOGUE_CHECK_INTERVAL_S,
+    CatalogueEntry,
     CatalogueLister,
     default_catalogue_path,
     load_catalogue,
@@ -219,6 +220,8 @@ def open_venue(
     ``clock``: the sequencer's (wall time by default; the demo passes its own). ``begin``: the
     venue's start time from the recovered one. ``markets``: whose indices the feeds publish
     (default every tradable market). ``saved_prices``: the simulator's resume point."""
+    # read before anything opens: a bad file stops the start with its series and key named
+    catalogue = load_catalogue(config.catalogue or default_catalogue_path())
     data_dir = private_directory(Path(config.data_dir))
     use_order_id_key(order_id_key(data_dir))
     clock = clock or SystemClock()
@@ -320,7 +323,7 @@ def open_venue(
         wallets=None if chain is None else chain.wallets,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
-    _list_catalogue(config, app.state.gateway, background)
+    _list_catalogue(catalogue, app.state.gateway, background)
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
         config,
@@ -428,11 +431,10 @@ def _usd_per_xbt(market: MarketData) -> Callable[[], int]:
 
 
 def _list_catalogue(
-    config: VenueConfig, gateway: GatewaySurface, background: list[BackgroundService]
+    entries: list[CatalogueEntry], gateway: GatewaySurface, background: list[BackgroundService]
 ) -> None:
     """The futures catalogue file's series and listings, as commands from a periodic job
     (``runtime.catalogue``): first run at start, then hourly for scheduled listings."""
-    entries = load_catalogue(config.catalogue or default_catalogue_path())
 
     async def submit(command: Command) -> list[object]:
         return list((await gateway.submit_unshed(command)).events)
