@@ -97,3 +97,31 @@ def test_committed_contract_matches_its_source() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_the_node_dies_with_the_process_that_started_it() -> None:
+    """A venue killed with SIGKILL leaves no anvil behind (PR_SET_PDEATHSIG, Linux)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "from perpetua.chain.anvil import start_anvil; import time; "
+        "n = start_anvil(); print(n.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("anvil outlived its killed parent")

@@ -6,7 +6,9 @@ Invariants:
 2. anvil's output goes to a log file, never to a pipe nobody reads (a full pipe would stall it).
 3. ``stop()`` ends only the process this object started, by its pid: SIGTERM, then SIGKILL after
    ``STOP_GRACE_S``. It is idempotent and also runs from ``__exit__``.
-4. The binary comes from, in order: an explicit path, ``$PERPETUA_ANVIL``, the platform package
+4. On Linux the node dies with the thread that started it (``PR_SET_PDEATHSIG``): a venue
+   killed with SIGKILL leaves no anvil behind. Start it from a long-lived thread (the main one).
+5. The binary comes from, in order: an explicit path, ``$PERPETUA_ANVIL``, the platform package
    under ``chain/node_modules/@foundry-rs/`` (``make chain`` installs it from the lock file),
    ``anvil`` on PATH. None found is ``AnvilMissing``, which says how to install it.
 
@@ -16,10 +18,12 @@ test mnemonic ``DEV_MNEMONIC`` (their keys are public; use them only on this loc
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -48,6 +52,16 @@ class AnvilFailed(RuntimeError):
     """anvil exited or did not listen within START_TIMEOUT_S; the message holds its log tail."""
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the starting thread dies (invariant 4)."""
+    if platform.system() == "Linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _platform_package() -> str:
     system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(platform.system(), "")
     machine = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
@@ -57,7 +71,7 @@ def _platform_package() -> str:
 
 
 def find_anvil(explicit: str | None = None) -> Path:
-    """The anvil binary by invariant 4's order."""
+    """The anvil binary by invariant 5's order."""
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
@@ -165,7 +179,11 @@ def start_anvil(
     args += list(extra_args)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # only prctl runs in the child before exec
         )
     node = AnvilNode(process, "127.0.0.1", 0, log_path, chain_id, workdir)
     deadline = time.monotonic() + START_TIMEOUT_S
