@@ -50,7 +50,7 @@ function withQuery(path: string, query?: Query): string {
   return text ? `${path}?${text}` : path;
 }
 
-async function errorOf(response: Response): Promise<ApiError> {
+export async function errorOf(response: Response): Promise<ApiError> {
   let message = `${response.status} ${response.statusText}`;
   let name = "HTTPError";
   try {
