@@ -92,11 +92,25 @@ class BotVenue:
         num, den = price_of_ticks(spec, price)
         self.execute(IndexPrice(0, spec.reference_symbol, num, den))
 
+    def add_user(self, user: int, deposits: dict[str, int]) -> Key:
+        self.venue.accounts.create_user(f"u{user}@example.com", PASSWORD, user)
+        key = Key(*self.venue.accounts.issue_api_key(user, ["order"], [], "k"))
+        for code, amount in deposits.items():
+            self.execute(Deposit(0, user, code, amount, f"u{user}-{code}"))
+        return key
+
     def wait_idle(self) -> None:
         deadline = time.monotonic() + IDLE_TIMEOUT_S
         calm = 0
+        copy = self.venue.copy
+        assert copy is not None
         while time.monotonic() < deadline:
-            if self.bots.last_seq >= self.last_seq and self.bots.idle():
+            if (
+                self.bots.last_seq >= self.last_seq
+                and self.bots.idle()
+                and copy.last_seq >= self.last_seq
+                and copy.idle()
+            ):
                 calm += 1
                 if calm >= 3:
                     return

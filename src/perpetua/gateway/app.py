@@ -27,6 +27,7 @@ from perpetua.gateway.ports import (
     AccountsPort,
     BotsPort,
     CommandPort,
+    CopyPort,
     CostPorts,
     IndexBoardPort,
     ProofsPort,
@@ -63,6 +64,7 @@ def create_app(
     bots: BotsPort | None = None,
     compliance: CompliancePort | None = None,
     wallets: Wallets | None = None,
+    copy: CopyPort | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
     them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
@@ -76,7 +78,8 @@ def create_app(
     ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``);
     ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503;
     ``compliance``: KYC, jurisdiction and sanctions checks (``services.compliance``), none: off;
-    ``wallets``: deposits and withdrawals on chain (``services.wallets``), or none."""
+    ``wallets``: deposits and withdrawals on chain (``services.wallets``), or none;
+    ``copy``: copy trading (``services.copytrading``), none: its routes answer 503."""
     gw = Gateway(
         config,
         sequencer,
@@ -90,6 +93,7 @@ def create_app(
         bots,
         compliance,
         wallets=wallets,
+        copy=copy,
     )
     if seed is not None:
         gw.bootstrap(seed)

@@ -172,13 +172,20 @@ def _cost_docs() -> list[tuple[str, str, str, list[tuple[str, str, bool]]]]:
 def _own_docs() -> list[tuple[str, str, list[tuple[str, str, str, list[tuple[str, str, bool]]]]]]:
     """Perpetua's own route groups beyond accounts: (tag, description, docs)."""
     from perpetua.gateway.routes.bots import BOT_DOCS
+    from perpetua.gateway.routes.copy import COPY_DOCS
 
     return [
         (
             "Bots",
             "Perpetua's trading bots (spot grid, futures grid, DCA) and their backtests.",
             BOT_DOCS,
-        )
+        ),
+        (
+            "Copy trading",
+            "Perpetua's copy trading: lead traders' profiles and track records, copy"
+            " relationships (BitMEX's /leaderboard is under Leaderboard).",
+            COPY_DOCS,
+        ),
     ]
 
 

@@ -11,6 +11,7 @@
 - ``CostPorts``: the trading-cost services (``services.volume``, ``services.convert``,
   ``services.onramp``), each optional: a route whose service is absent answers as documented.
 - ``BotsPort``: users' trading bots and their backtests (``services.bots``).
+- ``CopyPort``: copy trading: leaders, followers, the leaderboard (``services.copytrading``).
 
 The real implementations are ``perpetua.sequencer.Sequencer``, ``perpetua.services.accounts``
 and ``perpetua.feeds.IndexBoard``; the runtime wires them.
@@ -32,6 +33,7 @@ __all__ = [
     "AccountsPort",
     "ApiKeyRecord",
     "BotsPort",
+    "CopyPort",
     "BatchCallback",
     "CommandPort",
     "CostPorts",
@@ -132,3 +134,28 @@ class BotsPort(Protocol):
     async def stop(self, owner: int, bot_id: int, close: bool) -> dict[str, Any]: ...
 
     async def backtest(self, params: Mapping[str, Any], csv_text: str | None) -> dict[str, Any]: ...
+
+
+class CopyPort(Protocol):
+    """The copy-trading service (``services.copytrading.CopyService``) as the routes use it.
+    Refusals raise ``ValueError`` (``CopyError``) with a message for a 400."""
+
+    listeners: list[Callable[[int, dict[str, Any]], None]]  # (owner, relationship row)
+
+    def leader_name(self, account: int) -> str: ...
+
+    def leader_rows(self) -> list[dict[str, Any]]: ...
+
+    def follow_rows(self, owner: int) -> list[dict[str, Any]]: ...
+
+    def validate_follow(self, owner: int, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def set_leader(
+        self, owner: int, account: int, params: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def follow(
+        self, owner: int, params: Mapping[str, Any], ip: str = ""
+    ) -> dict[str, Any]: ...
+
+    async def unfollow(self, owner: int, follow_id: int, close: bool) -> dict[str, Any]: ...

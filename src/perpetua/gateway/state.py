@@ -46,6 +46,7 @@ from perpetua.gateway.ports import (
     AccountsPort,
     BotsPort,
     CommandPort,
+    CopyPort,
     CostPorts,
     IndexBoardPort,
     NoIndexBoard,
@@ -91,6 +92,7 @@ class Gateway:
         bots: BotsPort | None = None,
         compliance: CompliancePort | None = None,
         wallets: Wallets | None = None,
+        copy: CopyPort | None = None,
     ) -> None:
         self.config = config
         self.wallets = wallets  # deposits and withdrawals on chain, when the venue has a chain
@@ -123,6 +125,10 @@ class Gateway:
         self.bots = bots
         if bots is not None:
             bots.listeners.append(self._bot_changed)
+        # copy trading (services.copytrading): relationship changes to the ``copyTrade`` table
+        self.copy = copy
+        if copy is not None:
+            copy.listeners.append(self._copy_changed)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._roller: asyncio.Task[None] | None = None
@@ -133,6 +139,9 @@ class Gateway:
         self._early: list[Sequence[Applied]] | None = []  # batches delivered before the loop
         self._early_lock = threading.Lock()
         sequencer.subscribe_batches(self.on_batch)  # one loop wake-up per durable batch
+
+    def _copy_changed(self, owner: int, row: dict[str, Any]) -> None:
+        self.fanout.publish([], [PrivateDelta("copyTrade", owner, "", "update", [row])])
 
     def _bot_changed(self, owner: int, row: dict[str, Any]) -> None:
         self.fanout.publish([], [PrivateDelta("bot", owner, row["symbol"], "update", [row])])

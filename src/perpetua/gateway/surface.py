@@ -17,6 +17,7 @@ from perpetua.gateway.history import History
 from perpetua.gateway.ports import (
     AccountsPort,
     BotsPort,
+    CopyPort,
     CostPorts,
     IndexBoardPort,
     ProofsPort,
@@ -41,6 +42,7 @@ class GatewaySurface(Protocol):
     identity: IdentityPort | None
     bots: BotsPort | None
     compliance: CompliancePort | None
+    copy: CopyPort | None
     history: History
     market: MarketData
     private: PrivateViews

@@ -66,6 +66,7 @@ from perpetua.services.bots import BotService
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
 from perpetua.services.compliance import Compliance
 from perpetua.services.convert import ConvertDesk
+from perpetua.services.copytrading import PROFIT_SHARE_INTERVAL_S, CopyService
 from perpetua.services.identity import Identity, open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail import Outbox
@@ -126,6 +127,8 @@ class Venue:
     @property
     def wallets(self) -> Wallets | None:
         return None if self.chain is None else self.chain.wallets
+
+    copy: CopyService | None = None
 
     def start(self) -> None:
         self.sequencer.start()
@@ -293,6 +296,12 @@ def open_venue(
     interval = config.compliance.sync_interval_s
     background.append(PeriodicJob("compliance-sync", interval, compliance.sync_all))
     background.append(PeriodicJob("sanctions-reload", interval, compliance.reload_lists))
+    # copy trading (services.copytrading): the same stream; profit share settled periodically
+    copy = CopyService(accounts.engine, instruments, sequencer, identity.keyring, notifications)
+    copy.seed(projector.projector.engine, recovered)
+    sequencer.subscribe_batches(copy.on_batch)
+    background.append(copy)
+    background.append(PeriodicJob("copy-profit-share", PROFIT_SHARE_INTERVAL_S, copy.settle_job))
     gateway_config = GatewayConfig(
         public_host=f"{config.server.host}:{config.server.port}",
         operator_key=config.operator_key,
@@ -321,6 +330,7 @@ def open_venue(
         bots=bots,
         compliance=compliance,
         wallets=None if chain is None else chain.wallets,
+        copy=copy,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
     _list_catalogue(catalogue, app.state.gateway, background)
@@ -343,6 +353,7 @@ def open_venue(
         bots=bots,
         compliance=compliance,
         chain=chain,
+        copy=copy,
     )
 
 

@@ -8,6 +8,7 @@ from perpetua.gateway.routes import (
     accounts,
     bots,
     convert,
+    copy,
     execution,
     instrument,
     keys,
@@ -73,6 +74,7 @@ def _specs() -> list[Spec]:
         bots,
         kyc,
         wallet,
+        copy,
     ):
         specs.extend(module.SPECS)
     return specs

@@ -63,6 +63,7 @@ PRIVATE_TABLES = frozenset(
         "order",
         "execution",
         "bot",  # Perpetua's: the user's trading bots (services.bots)
+        "copyTrade",  # Perpetua's: the user's copy relationships (services.copytrading)
     }
 )
 NO_SYMBOL_TABLES = frozenset(
@@ -97,6 +98,7 @@ TABLE_KEYS: dict[str, list[str]] = {
     "privateNotifications": ["id"],
     "publicNotifications": ["id"],
     "bot": ["botId"],
+    "copyTrade": ["followId"],
 }
 TRADES_IN_PARTIAL_MAX = 100
 EXECUTIONS_IN_PARTIAL_MAX = 100
@@ -230,6 +232,8 @@ def _private_rows(
         rows = gw.notifications.private_rows(account)
     elif table == "bot":
         rows = gw.bots.rows(account) if gw.bots is not None else []
+    elif table == "copyTrade":
+        rows = gw.copy.follow_rows(account) if gw.copy is not None else []
     else:
         rows = []
     if symbol is not None:
