@@ -183,7 +183,7 @@ def test_stop_loss_on_the_allocation_stops_copying_and_closes(tmp_path: Path) ->
         row = c.follow(mode="ratio", ratio="1", stopLoss="1")
         follower = row["account"]
         c.order(MM, Side.SELL, 100_000, 40000)
-        c.order(MM, Side.BUY, 100_000, 38000)
+        c.order(MM, Side.BUY, 100_000, 38500)  # within the 5% band of the mark
         c.order(LEADER, Side.BUY, 20_000, 40000, TimeInForce.IMMEDIATE_OR_CANCEL)
         assert c.position(follower) == 20_000  # 0.02 XBT: 400 USDT of 1000 allocated
         c.print_at(39000)  # -2.5%: -10 USDT = -1% of the allocation
