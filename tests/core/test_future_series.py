@@ -101,6 +101,8 @@ def test_bad_series_and_unknown_roots_are_refused_and_change_nothing() -> None:
         XBTUSDT._replace(maint_margin_ppm=20_000),  # above the initial margin
         XBTUSDT._replace(max_price=10_000_001, tick_num=2, tick_den=1),  # off the grid
         XBTUSDT._replace(payout=Payout.SPOT),
+        XBTUSDT._replace(q2s=1_000),  # not USDt's minor units: the instrument rules say no
+        XBTUSDT._replace(tick_num=2, tick_den=4),  # not reduced
     )
     for series in bad:
         refused = _define(h, series)[-1]

@@ -44,8 +44,9 @@ BASE: dict[str, Any] = {
     "key": "SOLUSDT", "payout": "linear", "rootSymbol": "SOL", "quoteCurrency": "USDT",
     "settlCurrency": "USDt", "referenceSymbol": ".BETHT", "settlementIndex": ".BETHT30M",
     "tickSize": "0.01", "lotSize": 1, "maxOrderQty": 1000, "maxPrice": "1000",
-    "multiplier": 1, "initMargin": "0.05", "maintMargin": "0.025", "riskLimit": 1,
-    "riskStep": 1, "impactNotional": 1,
+    "multiplier": 1, "underlyingToPositionMultiplier": 1_000_000,
+    "quoteToSettleMultiplier": 1_000_000, "initMargin": "0.05", "maintMargin": "0.025",
+    "riskLimit": 1, "riskStep": 1, "impactNotional": 1,
 }  # fmt: skip
 
 
@@ -152,3 +153,51 @@ def test_a_bad_catalogue_stops_the_start_before_anything_opens(tmp_path: Path) -
     with pytest.raises(ConfigError, match="SOLUSDT"):
         open_venue(config)
     assert not (tmp_path / "data").exists()
+
+
+def test_the_operator_defines_and_lists_a_catalogue_file_at_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``perpetua operator catalogue FILE`` against a running venue (its requests go to the
+    in-process gateway here): series defined, quarters listed, a second run reports them."""
+    import argparse
+
+    from perpetua.runtime import operator_client
+    from tests.gateway.harness import OPERATOR_KEY, harness
+
+    file = tmp_path / "futures.toml"
+    file.write_text(
+        "[[series]]\n"
+        + "".join(f"{k} = {v!r}\n" for k, v in BASE.items()).replace("'", '"')
+        + "listings = [[2027, 3]]\n",
+        encoding="utf-8",
+    )
+    with harness() as h:
+
+        def send(url: str, key: str, method: str, path: str, body: Any) -> Any:
+            answer = h.client.request(
+                method, "/api/v1" + path, json=body, headers={"x-operator-key": key}
+            )
+            if answer.status_code != 200:
+                raise operator_client.OperatorError(
+                    f"{answer.status_code}: {answer.json()['error']['message']}"
+                )
+            return answer.json()
+
+        monkeypatch.setattr(operator_client, "_send", send)
+        args = argparse.Namespace(
+            operator_command="catalogue", file=file, url="http://venue", operator_key=OPERATOR_KEY
+        )
+        first = operator_client.run_operator(args)
+        assert [a.get("already") for a in first] == [None, None]
+        (row,) = h.client.get("/api/v1/instrument", params={"symbol": "SOLUSDTU27"}).json()
+        assert (row["rootSymbol"], row["settlCurrency"], row["tickSize"]) == ("SOL", "USDt", 0.01)
+        assert [a.get("already") for a in operator_client.run_operator(args)] == [True, True]
+        bad = h.client.post(
+            "/api/v1/admin/futureSeries",
+            json={**first[0], "payout": "spot"},
+            headers={"x-operator-key": OPERATOR_KEY},
+        )
+        assert bad.status_code == 400
+        refused = h.client.post("/api/v1/admin/futureSeries", json={"key": "X", "payout": "linear"})
+        assert refused.status_code == 403

@@ -38,7 +38,7 @@ from perpetua.core.calendar import (
     weekday_of_day,
 )
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
-from perpetua.core.invariant import fail, invariant
+from perpetua.core.invariant import InvariantError, fail, invariant
 
 __all__ = [
     "BUILTIN_SERIES",
@@ -305,6 +305,10 @@ def series_problem(series: FutureSeries, index_symbols: frozenset[str]) -> str:
         return "margins must satisfy 0 < maintenance < initial <= 1"
     if min(series.risk_limit, series.risk_step, series.impact_notional) <= 0:
         return "risk limit, risk step and impact notional must be positive"
+    try:  # every instrument rule (multipliers against currencies, the grid): build one
+        quarterly_future(key, 2000, 1, listing_ns=0, series={key: series})
+    except InvariantError as error:
+        return str(error)
     return ""
 
 

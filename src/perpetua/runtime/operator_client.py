@@ -10,6 +10,7 @@ command through the sequencer (``gateway.routes.operator``).
     perpetua operator fee-tier 1001 3
     perpetua operator list-future XBT 2027 3
     perpetua operator accounts                 # insurance fund and the other system accounts
+    perpetua operator catalogue futures.toml   # define its series and list its quarters now
     perpetua operator announce "Title" [--content TEXT] [--link URL] [--urgent]
     perpetua operator withdraw-announcement 42
     perpetua operator restriction 1001         # what the account may do, and why
@@ -38,7 +39,10 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, Final
+
+from perpetua.runtime.catalogue import CatalogueError, load_catalogue
 
 __all__ = ["OperatorError", "add_operator_parser", "run_operator"]
 
@@ -75,6 +79,10 @@ def add_operator_parser(subparsers: Any, help_text: str) -> None:
     future.add_argument("year", type=int)
     future.add_argument("quarter", type=int)
     commands.add_parser("accounts", help="the insurance fund and the other system accounts")
+    catalogue = commands.add_parser(
+        "catalogue", help="define a catalogue file's futures series and list its quarters"
+    )
+    catalogue.add_argument("file", type=Path)
     announce = commands.add_parser("announce", help="publish a site announcement")
     announce.add_argument("title")
     announce.add_argument("--content", default="")
@@ -202,12 +210,48 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
     raise OperatorError(f"unknown operator command {command!r}")
 
 
+_ALREADY = ("Instrument already listed",)  # a series or quarter defined before: not an error
+
+
+def _catalogue(args: argparse.Namespace, key: str) -> list[Any]:
+    """Each series of the file (``runtime.catalogue``), then each listed quarter; ones the
+    venue has already are reported, not failed."""
+    try:
+        entries = load_catalogue(args.file)
+    except CatalogueError as error:
+        raise OperatorError(str(error)) from None
+    answers: list[Any] = []
+    for entry in entries:
+        body = {**entry.series._asdict(), "payout": entry.series.payout.name.lower()}
+        answers.append(_send_tolerant(args.url, key, "/admin/futureSeries", body))
+    for entry in entries:
+        for year, quarter in entry.listings:
+            body = {"root": entry.series.key, "year": year, "quarter": quarter}
+            answers.append(_send_tolerant(args.url, key, "/admin/listFuture", body))
+    return answers
+
+
+def _send_tolerant(url: str, key: str, path: str, body: dict[str, Any]) -> Any:
+    try:
+        return _send(url, key, "POST", path, body)
+    except OperatorError as error:
+        if any(text in str(error) for text in _ALREADY):
+            return {**body, "already": True}
+        raise
+
+
 def run_operator(args: argparse.Namespace) -> Any:
     key = args.operator_key or os.environ.get(OPERATOR_KEY_ENV, "")
     if not key:
         raise OperatorError(f"no operator key: pass --operator-key or set ${OPERATOR_KEY_ENV}")
+    if args.operator_command == "catalogue":
+        return _catalogue(args, key)
     method, path, body = _request(args)
-    url = args.url.rstrip("/") + "/api/v1" + path
+    return _send(args.url, key, method, path, body)
+
+
+def _send(base_url: str, key: str, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    url = base_url.rstrip("/") + "/api/v1" + path
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url,
@@ -225,4 +269,4 @@ def run_operator(args: argparse.Namespace) -> Any:
             message = error.reason
         raise OperatorError(f"{error.code}: {message}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise OperatorError(f"cannot reach {args.url}: {error}") from None
+        raise OperatorError(f"cannot reach {base_url}: {error}") from None

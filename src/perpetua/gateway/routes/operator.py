@@ -9,6 +9,8 @@ and shows in the event stream; a rejection comes back as BitMEX's error with the
     POST /admin/feeTier            account, tier (index into the fee table)
     POST /admin/listFuture         root (XBT), year, quarter (1..4)
     GET  /admin/accounts           the system accounts' balances (insurance fund, fees, ...)
+    POST /admin/futureSeries       a futures series (core.catalogue.FutureSeries's fields, core
+                                   units; payout inverse | linear | quanto): ListFuture lists it
     POST /admin/announcement       title, content, link, urgent: publish (its id is the seq)
     DELETE /admin/announcement     id: take an announcement down
 
@@ -19,8 +21,10 @@ import hmac
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from perpetua.core.catalogue import FutureSeries
 from perpetua.core.commands import (
     Command,
+    DefineFutureSeries,
     FundConvertDesk,
     FundStakingRewards,
     ListFuture,
@@ -31,6 +35,7 @@ from perpetua.core.commands import (
     WithdrawAnnouncement,
 )
 from perpetua.core.events import Rejected
+from perpetua.core.instruments import Payout
 from perpetua.core.ledger import SYSTEM_ACCOUNTS
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_rejection
@@ -170,6 +175,44 @@ async def post_list_future(ctx: Context) -> dict[str, Any]:
     return {"root": root, "year": year, "quarter": quarter, "seq": seq}
 
 
+_SERIES_PAYOUTS: Final = {
+    "inverse": Payout.INVERSE,
+    "linear": Payout.LINEAR,
+    "quanto": Payout.QUANTO,
+}
+_SERIES_TEXT: Final = frozenset(
+    {"key", "root", "quote", "settl", "position_currency", "reference", "settlement_index"}
+)
+_SERIES_OPTIONAL: Final = frozenset({"position_currency", "u2p", "u2s", "q2s"})
+
+
+async def post_future_series(ctx: Context) -> dict[str, Any]:
+    """Define a futures series at runtime (``perpetua operator catalogue FILE`` sends the
+    catalogue file's); the engine checks it (``SERIES_INVALID``, ``INSTRUMENT_EXISTS``)."""
+    require_operator(ctx)
+    payout = _SERIES_PAYOUTS.get(ctx.params.required_string("payout"))
+    if payout is None:
+        raise bad_request("payout must be inverse, linear or quanto")
+    fields: list[Any] = []
+    for name in FutureSeries._fields:
+        if name == "payout":
+            fields.append(payout)
+        elif name in _SERIES_TEXT:
+            text = ctx.params.string(name)
+            if text is None and name not in _SERIES_OPTIONAL:
+                raise bad_request(f"'{name}' is a required arg.")
+            fields.append(text or "")
+        else:
+            number = ctx.params.integer(name)
+            if number is None and name not in _SERIES_OPTIONAL:
+                raise bad_request(f"'{name}' is a required arg.")
+            if number is not None and not -(2**63) < number < 2**63:
+                raise bad_request(f"Invalid {name}")
+            fields.append(number or 0)
+    seq = await _submit(ctx, DefineFutureSeries(0, *fields))
+    return {"key": fields[0], "seq": seq}
+
+
 async def post_announcement(ctx: Context) -> dict[str, Any]:
     """Publish; the answer is BitMEX's ``Announcement`` row (``id`` = the command's seq)."""
     require_operator(ctx)
@@ -217,6 +260,7 @@ SPECS = [
     Spec("/admin/stakingRewards", "POST", post_staking_rewards),
     Spec("/admin/convertDesk", "POST", post_convert_desk),
     Spec("/admin/accounts", "GET", get_accounts),
+    Spec("/admin/futureSeries", "POST", post_future_series),
     Spec("/admin/announcement", "POST", post_announcement),
     Spec("/admin/announcement", "DELETE", delete_announcement),
 ]
