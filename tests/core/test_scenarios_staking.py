@@ -18,6 +18,7 @@ from perpetua.core.commands import (
     FundConvertDesk,
     FundStakingRewards,
     IndexPrice,
+    SetAccountRestriction,
     SetFeeDiscount,
     SetFeeTier,
     SetInstrumentState,
@@ -29,7 +30,7 @@ from perpetua.core.commands import (
     UnstakeRequest,
 )
 from perpetua.core.engine import Engine
-from perpetua.core.enums import OrdType, Side
+from perpetua.core.enums import OrdType, ProductClass, Side, TradingMode
 from perpetua.core.events import (
     Converted,
     FeeSettingsChanged,
@@ -365,6 +366,16 @@ SCENARIOS_CONVERT: dict[str, list[Line]] = {
         (
             conv(9, "USDt", "BMEx", 50 * USDT, 99_900_000, "poor"),
             [rej(Reason.BALANCE_INSUFFICIENT)],
+        ),
+        (SetAccountRestriction(0, 2, TradingMode.FROZEN), []),
+        (
+            conv(2, "USDt", "BMEx", 50 * USDT, 99_900_000, "frozen"),
+            [rej(Reason.ACCOUNT_FROZEN)],
+        ),
+        (SetAccountRestriction(0, 2, TradingMode.ALLOWED, ProductClass.SPOT), []),
+        (
+            conv(2, "USDt", "BMEx", 50 * USDT, 99_900_000, "nospot"),
+            [rej(Reason.PRODUCT_NOT_PERMITTED)],
         ),
         (SetInstrumentState(0, BM, "Closed"), []),
         (

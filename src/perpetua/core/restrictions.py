@@ -42,6 +42,7 @@ from perpetua.core.enums import (
     PRODUCT_CLASS_ALL,
     ExecInst,
     OrdType,
+    ProductClass,
     RestrictionCause,
     Side,
     TimeInForce,
@@ -58,6 +59,7 @@ from perpetua.core.units import PPM, mul_div_floor
 __all__ = [
     "audit",
     "check_amend",
+    "check_spot_trade",
     "check_deposit",
     "check_place",
     "check_transfer",
@@ -183,6 +185,25 @@ def _check_money(
     if restriction is None:
         return True
     reason = _money_reason(restriction, withdrawal)
+    if reason == Reason.OK:
+        return True
+    _reject(state, out, command, account, reason, restriction.cause)
+    return False
+
+
+def check_spot_trade(state: State, account: int, command: str, out: list[Event]) -> bool:
+    """False (and a rejection) when the account may not buy or sell spot: frozen, close-only, or
+    spot denied. Convert and staking (core.convert, core.staking) ask this."""
+    restriction = state.restrictions.get(account)
+    if restriction is None:
+        return True
+    reason = Reason.OK
+    if restriction.trading == TradingMode.FROZEN:
+        reason = Reason.ACCOUNT_FROZEN
+    elif restriction.trading == TradingMode.CLOSE_ONLY:
+        reason = Reason.ACCOUNT_CLOSE_ONLY
+    elif restriction.products_denied & ProductClass.SPOT:
+        reason = Reason.PRODUCT_NOT_PERMITTED
     if reason == Reason.OK:
         return True
     _reject(state, out, command, account, reason, restriction.cause)

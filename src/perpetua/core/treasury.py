@@ -15,6 +15,7 @@ keyed ``rv:`` + its transfer id: first from what the account could withdraw, the
 """
 
 from perpetua.core import convert as conversion
+from perpetua.core import restrictions
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.core.commands import (
     Convert,
@@ -174,6 +175,8 @@ def convert(state: State, cmd: Convert, out: list[Event]) -> None:
     )
     if cmd.account <= 0:
         reject(state, out, "Convert", cmd.account, Reason.ACCOUNT_UNKNOWN)
+        return
+    if not restrictions.check_spot_trade(state, cmd.account, "Convert", out):
         return
     conversion.convert(state, cmd, out, withdrawable)
 
