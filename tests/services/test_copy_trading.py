@@ -183,13 +183,16 @@ def test_stop_loss_on_the_allocation_stops_copying_and_closes(tmp_path: Path) ->
         row = c.follow(mode="ratio", ratio="1", stopLoss="1")
         follower = row["account"]
         c.order(MM, Side.SELL, 100_000, 40000)
-        c.order(MM, Side.BUY, 100_000, 38500)  # within the 5% band of the mark
         c.order(LEADER, Side.BUY, 20_000, 40000, TimeInForce.IMMEDIATE_OR_CANCEL)
         assert c.position(follower) == 20_000  # 0.02 XBT: 400 USDT of 1000 allocated
         c.print_at(39000)  # -2.5%: -10 USDT = -1% of the allocation
         copied = c.v.signed("GET", "/copy/follow").json()[0]
         assert copied["state"] == "stopped" and copied["reason"].startswith("stop-loss")
-        assert c.position(follower) == 0  # closed into the maker's bid
+        assert c.position(follower) == 20_000  # no bid to close into: it waits for the market
+        assert "no liquidity" in copied["lastError"]
+        c.order(MM, Side.BUY, 100_000, 38500)  # within the 5% band of the mark
+        c.print_at(38900)
+        assert c.position(follower) == 0  # closed into the maker's bid on the next print
         c.order(LEADER, Side.BUY, 1000, 40000, TimeInForce.IMMEDIATE_OR_CANCEL)
         assert c.position(follower) == 0  # no longer copying
 

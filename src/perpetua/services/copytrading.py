@@ -82,6 +82,7 @@ LEADER_EXECUTIONS_MAX: Final = 100_000  # fills read for one track record
 PROFIT_SHARE_INTERVAL_S: Final = 3600.0  # how often leaders' shares are settled
 MIRROR_LATE_NS_MAX: Final = 60 * 1_000_000_000  # missed leader fills mirrored after a restart
 CLOSE_PREFIX: Final = "x"
+CLOSE_ATTEMPTS_MAX: Final = 20  # market orders sent to close one market of a stopped copy
 ACTIVE: Final = "active"
 STOPPED: Final = "stopped"
 FUNDING: Final = "funding"
@@ -168,6 +169,8 @@ class Follow:
         self.seen_exec: set[int] = set()
         self.last_error = ""
         self.mirrored = 0
+        self.closing = False  # stopped with close: positions still to close
+        self.close_tries: dict[str, tuple[int, int]] = {}  # symbol -> (prints seen, attempts)
         self.last_command_seq = 0  # the seq of the last command submitted for it
         self.failed = 0
         self.changed = True
@@ -209,6 +212,7 @@ class CopyService:
         self.leader_qty: dict[tuple[int, str], int] = {}
         self.leader_leverage: dict[tuple[int, str], int] = {}
         self.last_px: dict[str, int] = {}
+        self.trades_seen: dict[str, int] = {}  # prints per market (close retries wait for one)
         self.listeners: list[Listener] = []
         self.last_seq = 0
         self.now_ns = 0
@@ -510,6 +514,8 @@ class CopyService:
                     self._leader_position(event)  # type: ignore[arg-type]
             elif kind is Trade:
                 self.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
+                symbol = event.symbol  # type: ignore[attr-defined]
+                self.trades_seen[symbol] = self.trades_seen.get(symbol, 0) + 1
                 for follow in self.follows.values():
                     if follow.positions is not None and event.symbol in follow.positions.open:  # type: ignore[attr-defined]
                         follow.positions.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
@@ -740,26 +746,38 @@ class CopyService:
         )
         for symbol in symbols:
             self._queue.append((follow, CancelAll(0, follow.account, symbol, text="copy stopped")))
-        if not close or follow.positions is None:
+        follow.closing = close
+        self._close(follow)
+
+    def _close(self, follow: Follow) -> None:
+        """Market orders closing a stopped relationship's positions; one more per market (with
+        the next number) after the market traded since the last one, at most
+        ``CLOSE_ATTEMPTS_MAX``, while a position is left."""
+        if not follow.closing or follow.positions is None:
             return
-        for symbol in symbols:
+        for symbol in sorted(follow.positions.open):
             qty = follow.positions.qty(symbol)
-            if qty:
-                self._queue.append(
-                    (
-                        follow,
-                        PlaceOrder(
-                            0,
-                            follow.account,
-                            symbol,
-                            Side.SELL if qty > 0 else Side.BUY,
-                            abs(qty),
-                            OrdType.MARKET,
-                            cl_ord_id=f"{follow.prefix}{CLOSE_PREFIX}.{symbol}",
-                            text="copy stopped: close",
-                        ),
-                    )
+            tried_at, attempts = follow.close_tries.get(symbol, (-1, 0))
+            traded = self.trades_seen.get(symbol, 0)
+            working = any(e.symbol == symbol for e in follow.open.values())
+            if not qty or working or tried_at == traded or attempts >= CLOSE_ATTEMPTS_MAX:
+                continue
+            follow.close_tries[symbol] = (traded, attempts + 1)
+            self._queue.append(
+                (
+                    follow,
+                    PlaceOrder(
+                        0,
+                        follow.account,
+                        symbol,
+                        Side.SELL if qty > 0 else Side.BUY,
+                        abs(qty),
+                        OrdType.MARKET,
+                        cl_ord_id=f"{follow.prefix}{CLOSE_PREFIX}.{symbol}.{attempts}",
+                        text="copy stopped: close",
+                    ),
                 )
+            )
 
     async def _flush(self) -> None:
         """Submit the queued follower commands, one by one; each result is folded at once."""
@@ -802,6 +820,8 @@ class CopyService:
             self._drain()
             await self._flush()
             self._check_limits()
+            for follow in self.follows.values():
+                self._close(follow)
             await self._flush()
             for follow in self.follows.values():
                 if follow.changed:
