@@ -3,7 +3,9 @@
 read body -> authenticate (if signed; required for private routes) -> rate limit -> merge
 parameters -> check permission -> run the handler -> JSON with BitMEX's headers. Any
 ``ApiError`` becomes BitMEX's error body; ``Overloaded`` becomes 503 (handlers only let it
-through for orders and amends). Anything else is a bug: it is logged and answered 500.
+through for orders and amends), and so does ``SequencerStopped`` (a cluster with no leader for a
+moment, or one that died with the request in flight: the message says which). Anything else is
+a bug: it is logged and answered 500.
 """
 
 import logging
@@ -19,6 +21,7 @@ from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_qu
 from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.sessions import session_principal
 from perpetua.gateway.surface import GatewaySurface
+from perpetua.sequencer import SequencerStopped
 from perpetua.services.compliance import AccessGate, ComplianceError
 from perpetua.wire.values import encode_json
 
@@ -218,6 +221,8 @@ class Endpoint:
             return exc.status, encode_json(error_body(exc.message, exc.name)), headers
         except Overloaded:
             return 503, encode_json(error_body(MSG_OVERLOADED)), headers
+        except SequencerStopped as exc:  # cluster: no leader now, or it died mid-request
+            return 503, encode_json(error_body(str(exc))), headers
         except Exception:  # a bug: never the client's fault, never silent
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return 500, encode_json(error_body("Server Error")), headers

@@ -9,10 +9,15 @@ A bulk request costs ``ceil(0.1 * n)``. Every response carries ``x-ratelimit-lim
 ``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (unix seconds when the bucket is full again);
 order-layer responses add ``x-ratelimit-remaining-1s``. A refused request gets 429 with
 ``Retry-After``. Buckets are kept in a bounded dict; idle ones are evicted first.
+
+Several gateways (cluster mode) share one allowance per client: ``on_charge`` is told of every
+charge accepted here, the runtime passes it to the other gateways (``transport.gateway_port.
+SharedLimits``), and each takes the same tokens from its own buckets with ``absorb``.
 """
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from perpetua.gateway.errors import ApiError
@@ -85,6 +90,8 @@ class RateLimits:
         self._main: dict[str, Bucket] = {}
         self._orders: dict[str, Bucket] = {}
         self.rejected_count = 0  # requests answered 429 (metrics)
+        # (key, authenticated, cost, order_layer) of each accepted charge, for other gateways
+        self.on_charge: Callable[[str, bool, int, bool], None] | None = None
 
     def _bucket(
         self, table: dict[str, Bucket], key: str, capacity: int, period_ns: int, now: int
@@ -116,15 +123,34 @@ class RateLimits:
         if not ok:
             self.rejected_count += 1
             raise _limited(main.wait_s(cost), headers)
-        if not order_layer:
+        if order_layer:
+            per_second = self.config.order_per_second
+            layer = self._bucket(self._orders, key, per_second, NS_PER_S, now)
+            ok = layer.take(min(cost, per_second), now)
+            headers["x-ratelimit-remaining-1s"] = str(layer.remaining())
+            if not ok:
+                self.rejected_count += 1
+                raise _limited(1, headers)
+        if self.on_charge is not None:
+            self.on_charge(key, authenticated, cost, order_layer)
+
+    def absorb(self, key: str, authenticated: bool, cost: int, order_layer: bool) -> None:
+        """Take tokens another gateway charged for ``key`` (down to empty, never refusing)."""
+        if not self.config.enabled:
             return
-        per_second = self.config.order_per_second
-        layer = self._bucket(self._orders, key, per_second, NS_PER_S, now)
-        ok = layer.take(min(cost, per_second), now)
-        headers["x-ratelimit-remaining-1s"] = str(layer.remaining())
-        if not ok:
-            self.rejected_count += 1
-            raise _limited(1, headers)
+        now = time.monotonic_ns()
+        per_minute = (
+            self.config.account_per_minute if authenticated else self.config.anonymous_per_minute
+        )
+        buckets = [self._bucket(self._main, key, per_minute, 60 * NS_PER_S, now)]
+        if order_layer:
+            per_second = self.config.order_per_second
+            buckets.append(self._bucket(self._orders, key, per_second, NS_PER_S, now))
+        for bucket in buckets:
+            bucket._refill(now)
+            bucket.tokens_ns = max(
+                0, bucket.tokens_ns - min(cost, bucket.capacity) * bucket.period_ns
+            )
 
 
 class AuthFailures:

@@ -318,6 +318,8 @@ class Projector:
         for record in records:
             seq = record[0]
             if seq <= last:
+                if type(record[2]) is ListFuture:  # replayed from the start (cluster mode):
+                    self._listed(record[1], record[2], record[3])  # its spec is still needed
                 continue
             if last != NO_SEQ and seq != last + 1:
                 raise ProjectionGap(f"record seq {seq} after last projected seq {last}")

@@ -1,0 +1,142 @@
+"""The gateway role of a cluster: the ordinary gateway app over a `ClusterCommandPort`.
+
+Order at start (each step needs the one before):
+1. The order-id key and server key from ``data_dir`` (copy that directory to every gateway:
+   every gateway must show an order under the same orderID and decrypt the same API secrets).
+2. The port connects to NATS and its replica applies the stream to its end.
+3. The views are seeded from the replica (`bootstrap.engine_seed`), the app is built over the
+   port (it subscribes, and gets every batch after the seed), and the read models (PostgreSQL,
+   written by the projector role) are read through `History`, whose progress is the
+   projector's stored offset.
+4. Rate limits are shared with the other gateways (`SharedLimits`).
+5. uvicorn serves on a socket bound with ``SO_REUSEPORT`` (``server.reuse_port``), so several
+   gateway processes on one machine share its port and the kernel spreads connections.
+
+Not wired in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only), index feeds.
+"""
+
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Final
+
+import uvicorn
+from sqlalchemy import Engine, select
+
+from perpetua.gateway import GatewayConfig, create_app
+from perpetua.gateway.bootstrap import engine_seed
+from perpetua.gateway.history import History
+from perpetua.gateway.ratelimit import RateLimitConfig
+from perpetua.gateway.server import uvicorn_config
+from perpetua.marketdata.ids import use_order_id_key
+from perpetua.runtime.cluster_config import ClusterConfig
+from perpetua.runtime.venue import order_id_key, private_directory
+from perpetua.services.accounts import AccountsService
+from perpetua.services.server_key import load_server_key
+from perpetua.store import migrate, open_engine
+from perpetua.store.schema import projector_state
+from perpetua.transport.gateway_port import ClusterCommandPort, SharedLimits
+from perpetua.transport.stream import ClusterNames
+
+__all__ = ["StoredProgress", "gateway_socket", "run_gateway"]
+
+PROGRESS_CACHE_S: Final = 0.02
+MIGRATE_ATTEMPTS: Final = 5
+
+
+class StoredProgress:
+    """The projector's stored offset (``projector_state.last_seq``), read at most every
+    ``PROGRESS_CACHE_S``: what the history routes wait for."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._value = 0
+        self._read_at = 0.0
+
+    def __call__(self) -> int:
+        now = time.monotonic()
+        if now - self._read_at >= PROGRESS_CACHE_S:
+            self._read_at = now
+            with self._engine.connect() as conn:
+                value = conn.execute(select(projector_state.c.last_seq)).scalar()
+            self._value = int(value) if value is not None and value > 0 else 0
+        return self._value
+
+
+def migrate_once(url: str) -> None:
+    """``migrate`` with retries: the projector and gateways may start together."""
+    for attempt in range(MIGRATE_ATTEMPTS):
+        try:
+            migrate(url)
+            return
+        except Exception:
+            if attempt == MIGRATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def gateway_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_gateway(config: ClusterConfig) -> None:
+    data_dir = private_directory(Path(config.data_dir))
+    use_order_id_key(order_id_key(data_dir))
+    url = config.database_url
+    if not url:
+        raise ValueError("database_url: a gateway needs the read models' database")
+    migrate_once(url)
+    port = ClusterCommandPort(config.servers, ClusterNames(config.prefix), config.name)
+    port.open()
+    accounts = AccountsService(open_engine(url), load_server_key(data_dir))
+    sql = open_engine(url)
+    try:
+        seed = port.seed(engine_seed)
+        app = create_app(
+            GatewayConfig(
+                public_host=f"{config.server.host}:{config.server.port}",
+                operator_key=config.operator_key,
+                rate_limits=RateLimitConfig(enabled=True),
+            ),
+            port,
+            History(sql, StoredProgress(sql)),
+            accounts,
+            seed=seed,
+        )
+        gateway = app.state.gateway
+        limits = gateway.limits
+
+        def absorb(key: str, authenticated: bool, cost: int, order_layer: bool) -> None:
+            loop = gateway.loop  # the server's loop, where the limiter runs
+            if loop is None:
+                limits.absorb(key, authenticated, cost, order_layer)
+            else:
+                loop.call_soon_threadsafe(limits.absorb, key, authenticated, cost, order_layer)
+
+        shared = SharedLimits(port, absorb)
+        limits.on_charge = shared.record
+        shared.start()
+        sock = gateway_socket(config.server.host, config.server.port, config.server.reuse_port)
+        server = uvicorn.Server(
+            uvicorn_config(
+                app, config.server.host, config.server.port, config.server.log_level,
+                log_config=None,
+            )
+        )  # fmt: skip
+        for number in (signal.SIGINT, signal.SIGTERM):
+            # uvicorn stops gracefully on the signal, then re-raises it to the handler in place
+            # before it started: this one ignores it, so the cleanup below runs (exit 0)
+            signal.signal(number, lambda _signum, _frame: None)
+        server.run(sockets=[sock])
+    finally:
+        port.close()
+        accounts.close()
+        sql.dispose()
