@@ -43,7 +43,7 @@ class Load:
     """``workers`` coroutines submitting the generator's commands until stopped."""
 
     def __init__(self, nc: Client, names: ClusterNames, seed: int, request_timeout_s: float = 3.0):
-        self.client = SubmitClient(nc, names.submit_subject, request_timeout_s=request_timeout_s)
+        self.client = SubmitClient(nc, names, request_timeout_s=request_timeout_s)
         self.generator = Generator(seed)
         self.setup = self.generator.setup()
         self.outcomes = Outcomes()

@@ -25,6 +25,8 @@ import nats
 from nats.aio.client import Client
 
 from perpetua.runtime.natsd import NatsCluster, free_port
+from perpetua.runtime.venue import order_id_key, private_directory
+from perpetua.services.server_key import load_server_key
 from perpetua.transport.stream import ClusterNames
 
 __all__ = ["DevCluster", "Proc", "node_status"]
@@ -104,6 +106,10 @@ class DevCluster:
         proc = self.procs[name]
         if proc.alive:
             return proc
+        if proc.role == "gateway":  # the keys every gateway shares, made once, before any
+            shared = private_directory(self.root / "shared")
+            order_id_key(shared)
+            load_server_key(shared)
         env = dict(os.environ)
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")

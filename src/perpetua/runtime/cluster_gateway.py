@@ -4,10 +4,13 @@ Order at start (each step needs the one before):
 1. The order-id key and server key from ``data_dir`` (copy that directory to every gateway:
    every gateway must show an order under the same orderID and decrypt the same API secrets).
 2. The port connects to NATS and its replica applies the stream to its end.
-3. The views are seeded from the replica (`bootstrap.engine_seed`), the app is built over the
-   port (it subscribes, and gets every batch after the seed), and the read models (PostgreSQL,
-   written by the projector role) are read through `History`, whose progress is the
-   projector's stored offset.
+3. The views are seeded at exactly the replica's seq: public state from the replica
+   (`bootstrap.engine_seed`), private state from read models the gateway projected itself,
+   while catching up, into a scratch SQLite file (the shared read models may be ahead of or
+   behind the replica, and the private views fold cumulative figures, so they must start at
+   the same seq). The app is built over the port (it subscribes, and gets every batch after
+   the seed); its history routes read the shared read models (PostgreSQL, written by the
+   projector role) through `History`, whose progress is the projector's stored offset.
 4. Rate limits are shared with the other gateways (`SharedLimits`).
 5. uvicorn serves on a socket bound with ``SO_REUSEPORT`` (``server.reuse_port``), so several
    gateway processes on one machine share its port and the kernel spreads connections.
@@ -17,7 +20,9 @@ Not wired in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only
 
 import signal
 import socket
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -32,9 +37,10 @@ from perpetua.gateway.server import uvicorn_config
 from perpetua.marketdata.ids import use_order_id_key
 from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.runtime.venue import order_id_key, private_directory
+from perpetua.sequencer import Applied
 from perpetua.services.accounts import AccountsService
 from perpetua.services.server_key import load_server_key
-from perpetua.store import migrate, open_engine
+from perpetua.store import Projector, default_url, migrate, open_engine
 from perpetua.store.schema import projector_state
 from perpetua.transport.gateway_port import ClusterCommandPort, SharedLimits
 from perpetua.transport.stream import ClusterNames
@@ -94,7 +100,17 @@ def run_gateway(config: ClusterConfig) -> None:
     if not url:
         raise ValueError("database_url: a gateway needs the read models' database")
     migrate_once(url)
-    port = ClusterCommandPort(config.servers, ClusterNames(config.prefix), config.name)
+    scratch = tempfile.TemporaryDirectory(prefix="perpetua-gw-seed-")
+    seed_url = default_url(scratch.name)
+    migrate(seed_url)
+    seed_projector = Projector(open_engine(seed_url))
+
+    def project(batch: Sequence[Applied]) -> None:
+        seed_projector.project([(a.seq, a.ts_ns, a.command, a.events) for a in batch])
+
+    port = ClusterCommandPort(
+        config.servers, ClusterNames(config.prefix), config.name, startup_sink=project
+    )
     port.open()
     accounts = AccountsService(open_engine(url), load_server_key(data_dir))
     sql = open_engine(url)
@@ -109,9 +125,14 @@ def run_gateway(config: ClusterConfig) -> None:
             port,
             History(sql, StoredProgress(sql)),
             accounts,
-            seed=seed,
         )
         gateway = app.state.gateway
+        shared_history = gateway.history
+        gateway.history = History.over(seed_projector)  # the scratch read models, at seed.seq
+        gateway.bootstrap(seed)
+        gateway.history = shared_history
+        seed_projector.engine.dispose()
+        scratch.cleanup()
         limits = gateway.limits
 
         def absorb(key: str, authenticated: bool, cost: int, order_layer: bool) -> None:

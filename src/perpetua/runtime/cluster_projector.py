@@ -20,12 +20,13 @@ from perpetua.sequencer import Applied, default_engine
 from perpetua.store import Projector, open_engine
 from perpetua.transport.node import connect
 from perpetua.transport.replica import Replica, StreamFollower
-from perpetua.transport.stream import ClusterNames
+from perpetua.transport.stream import ClusterNames, wait_for_stream
 
 __all__ = ["run_projector"]
 
 log = logging.getLogger("perpetua.cluster.projector")
 CHECK_INTERVAL_S: Final = 0.2
+STREAM_WAIT_S: Final = 120.0
 
 
 async def run_projector(config: ClusterConfig) -> None:
@@ -45,7 +46,9 @@ async def run_projector(config: ClusterConfig) -> None:
 
     names = ClusterNames(config.prefix)
     nc = await connect(config.servers, f"projector-{config.name}")
-    follower = StreamFollower(nc.jetstream(timeout=5), names, Replica(default_engine()), project)
+    js = nc.jetstream(timeout=5)
+    await wait_for_stream(js, names, STREAM_WAIT_S)
+    follower = StreamFollower(js, names, Replica(default_engine()), project)
     await follower.start()
     try:
         while not stopping.is_set() and follower.failure is None:

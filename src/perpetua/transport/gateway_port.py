@@ -51,7 +51,7 @@ from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.loop import LoopThread
 from perpetua.transport.node import connect
 from perpetua.transport.replica import Replica, StreamFollower
-from perpetua.transport.stream import ClusterNames
+from perpetua.transport.stream import ClusterNames, wait_for_stream
 from perpetua.transport.submit import INVALID, OK, OVERLOADED, UNKNOWN, SubmitClient
 
 __all__ = ["ClusterCommandPort", "SharedLimits"]
@@ -74,8 +74,12 @@ class ClusterCommandPort:
         names: ClusterNames,
         name: str,
         engine_factory: EngineFactory = default_engine,
+        startup_sink: BatchCallback | None = None,
     ) -> None:
+        """``startup_sink`` gets every batch applied until `seed` (the gateway projects them
+        into a scratch database to seed its private views at exactly the seed's seq)."""
         self.servers = servers
+        self._startup_sink = startup_sink
         self.names = names
         self.name = name
         self.replica = Replica(engine_factory())
@@ -99,7 +103,8 @@ class ClusterCommandPort:
         nc = await connect(self.servers, f"gateway-{self.name}")
         self.nc = nc
         self.js = nc.jetstream(timeout=5)
-        self._client = SubmitClient(nc, self.names.submit_subject)
+        self._client = SubmitClient(nc, self.names)
+        await wait_for_stream(self.js, self.names, timeout_s)
         self._follower = StreamFollower(self.js, self.names, self.replica, self._on_applied)
         await self._follower.start()
         if not await self._follower.caught_up(timeout_s):
@@ -111,12 +116,17 @@ class ClusterCommandPort:
 
         async def on_loop() -> Any:
             self._held = []
+            self._startup_sink = None
             return read(self.replica.engine, self.replica.applied_seq)
 
         return self.thread.call(on_loop())
 
     def close(self) -> None:
         async def shut() -> None:
+            current = asyncio.current_task()
+            for task in asyncio.all_tasks():
+                if task is not current:
+                    task.cancel()
             if self._follower is not None:
                 await self._follower.stop()
             if self.nc is not None:
@@ -182,6 +192,8 @@ class ClusterCommandPort:
                     future.set_result(applied)
         while len(recent) > RECENT_APPLIED_MAX:
             recent.popitem(last=False)
+        if self._startup_sink is not None:
+            self._startup_sink(batch)
         if self._held is not None:
             self._held.append(batch)
         for subscriber in self._subscribers:

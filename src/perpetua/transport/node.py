@@ -36,6 +36,8 @@ from typing import Any, Final
 
 import msgspec
 import nats
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -56,6 +58,7 @@ __all__ = ["CLUSTER_SEQUENCER_CONFIG", "NodeConfig", "SequencerNode", "connect",
 _log = logging.getLogger(__name__)
 
 RENEW_S: Final = 0.4
+RETRY_S: Final = 0.2  # after a NATS error outside the leader's own loop
 POLL_S: Final = 0.1
 CHECKPOINT_EVERY: Final = 1_000
 JS_TIMEOUT_S: Final = 2.0
@@ -134,11 +137,17 @@ class SequencerNode:
             )
             status = await nc.subscribe(config.names.status_subject(config.name), cb=self._status)
             while not stopping.is_set():  # bounded by stopping
-                if not await self._stand_by(js, lease, stopping):
-                    break
-                if not await self._lead(nc, js, lease, stopping):
-                    _log.warning("%s: rebuilding the engine from the stream", config.name)
-                    self.replica = self._fresh_replica()
+                try:
+                    if not await self._stand_by(js, lease, stopping):
+                        break
+                    if not await self._lead(nc, js, lease, stopping):
+                        _log.warning("%s: rebuilding the engine from the stream", config.name)
+                        self.replica = self._fresh_replica()
+                except _UNREACHABLE as error:
+                    # NATS unreachable for a moment (a node lost, an election): the replica
+                    # applied whole messages only, so it stays valid; try again.
+                    _log.warning("%s: NATS error, retrying: %r", config.name, error)
+                    await _wait(stopping, RETRY_S)
             await status.unsubscribe()
             await lease.release()
         finally:
@@ -157,7 +166,7 @@ class SequencerNode:
                 try:
                     if await lease.try_acquire():
                         return True
-                except (TimeoutError, nats.errors.Error) as error:
+                except _UNREACHABLE as error:
                     _log.info("%s: lease unreachable: %r", self.config.name, error)
                 await _wait(stopping, self.config.poll_s)
             return False
@@ -178,7 +187,7 @@ class SequencerNode:
         sequencer = Sequencer(replica.engine, journal, config=config.sequencer)
         self.sequencer, self.journal = sequencer, journal
         sequencer.start()
-        server = SubmitServer(nc, config.names.submit_subject, sequencer)
+        server = SubmitServer(nc, config.names.submit_subject(config.name), sequencer)
         await server.start()
         self.role = "leader"
         self.leader_count += 1
@@ -196,7 +205,7 @@ class SequencerNode:
                         _log.warning("%s: lease taken by another node: stepping down", config.name)
                         break
                     renewed_at = time.monotonic()
-                except (TimeoutError, nats.errors.Error) as error:
+                except _UNREACHABLE as error:
                     if time.monotonic() - renewed_at > config.lease_ttl_s:
                         _log.warning("%s: lease not renewed in time (%r)", config.name, error)
                         break
@@ -230,6 +239,9 @@ class SequencerNode:
             "leader_count": self.leader_count,
             "leader_since_unix_ms": self.leader_since_unix_ms,
         }
+
+
+_UNREACHABLE: Final = (nats.errors.Error, nats.js.errors.Error, TimeoutError)
 
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:

@@ -16,10 +16,13 @@ Invariants
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -30,10 +33,12 @@ __all__ = [
     "decode_batch",
     "encode_batch",
     "ensure_stream",
+    "wait_for_stream",
 ]
 
 # Below NATS's default max_payload of 1 MiB, with room for the array framing and headers.
 BATCH_BYTES_MAX: Final = 900_000
+STREAM_POLL_S: Final = 0.2
 
 _Records = list[tuple[int, bytes]]
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -62,9 +67,9 @@ class ClusterNames:
     def limits_bucket(self) -> str:
         return f"{self.prefix.upper()}_LIMITS"
 
-    @property
-    def submit_subject(self) -> str:
-        return f"{self.prefix}.submit"
+    def submit_subject(self, node: str) -> str:
+        """Where the sequencer ``node`` takes commands while it leads."""
+        return f"{self.prefix}.submit.{node}"
 
     def status_subject(self, node: str) -> str:
         return f"{self.prefix}.node.{node}.status"
@@ -76,6 +81,19 @@ def encode_batch(records: _Records) -> bytes:
 
 def decode_batch(data: bytes) -> _Records:
     return _decoder.decode(data)
+
+
+async def wait_for_stream(js: JetStreamContext, names: ClusterNames, timeout_s: float) -> None:
+    """Wait until the journal stream exists (a sequencer creates it); TimeoutError if not."""
+    deadline = time.monotonic() + timeout_s
+    while True:  # bounded by the deadline
+        try:
+            await js.stream_info(names.stream)
+            return
+        except (TimeoutError, NotFoundError, nats.errors.TimeoutError):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no stream {names.stream} after {timeout_s} s") from None
+            await asyncio.sleep(STREAM_POLL_S)
 
 
 async def ensure_stream(js: JetStreamContext, names: ClusterNames, replicas: int) -> None:

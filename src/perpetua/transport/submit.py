@@ -1,8 +1,10 @@
 """Commands from gateways to the leader over NATS request/reply.
 
-Request: MessagePack ``[key, command payload]`` on ``<prefix>.submit``, where ``key`` is the
-submitter's idempotency key and the payload is ``sequencer.codec.encode_command(cmd)`` (``ts_ns``
-0: the leader stamps it). Only the leader subscribes (queue group ``sequencers``).
+Request: MessagePack ``[key, command payload]`` on ``<prefix>.submit.<leader>``, where ``key``
+is the submitter's idempotency key and the payload is ``sequencer.codec.encode_command(cmd)``
+(``ts_ns`` 0: the leader stamps it). Submitters address the node the lease names (`lease`),
+read again every ``LEADER_CACHE_S`` and whenever nobody answers: a partitioned old leader that
+still holds a subscription is not sent new work once the lease moved on.
 Reply: ``[code, seq, ts_ns, message]``.
 
 Codes and what the submitter may conclude
@@ -30,9 +32,11 @@ from typing import Final
 
 import msgspec
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.kv import KeyValue
 
 from perpetua.sequencer import (
     CommandInvalid,
@@ -43,6 +47,8 @@ from perpetua.sequencer import (
     SequencerStopped,
     decode_command,
 )
+from perpetua.transport.lease import Lease
+from perpetua.transport.stream import ClusterNames
 
 __all__ = [
     "INVALID",
@@ -63,7 +69,6 @@ OVERLOADED: Final = 1
 INVALID: Final = 2
 UNKNOWN: Final = 3
 NOT_ADMITTED: Final = 4
-QUEUE_GROUP: Final = "sequencers"
 IDEMPOTENCY_KEYS_MAX: Final = 100_000
 
 Reply = tuple[int, int, int, str]
@@ -103,9 +108,7 @@ class SubmitServer:
         self.repeated = 0
 
     async def start(self) -> None:
-        self._subscription = await self._nc.subscribe(
-            self._subject, queue=QUEUE_GROUP, cb=self._on_request
-        )
+        self._subscription = await self._nc.subscribe(self._subject, cb=self._on_request)
 
     async def stop(self) -> None:
         """Stop taking requests (those already taken are answered as they settle)."""
@@ -163,35 +166,60 @@ class SubmitServer:
 NO_LEADER_WAIT_S: Final = 8.0  # how long a submitter waits for a leader to appear
 REQUEST_TIMEOUT_S: Final = 10.0  # one request, its batch's replication included
 NO_LEADER_PAUSE_S: Final = 0.05
+LEADER_CACHE_S: Final = 0.25  # how long a submitter trusts the lease holder it read
 
 
 class SubmitClient:
     """The submitter's side: ``await submit(key, payload)`` -> a reply (see the codes above).
 
-    No leader (no responder) and ``NOT_ADMITTED`` are retried for up to ``no_leader_wait_s``:
-    the command was applied nowhere. A timeout after the request left becomes ``UNKNOWN``."""
+    No leader (no lease holder, no responder) and ``NOT_ADMITTED`` are retried for up to
+    ``no_leader_wait_s``: the command was applied nowhere. A timeout after the request left
+    becomes ``UNKNOWN``."""
 
     def __init__(
         self,
         nc: Client,
-        subject: str,
+        names: ClusterNames,
         no_leader_wait_s: float = NO_LEADER_WAIT_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self._nc = nc
-        self._subject = subject
+        self._names = names
         self._no_leader_wait_s = no_leader_wait_s
         self._request_timeout_s = request_timeout_s
+        self._kv: KeyValue | None = None
+        self._leader = ""
+        self._leader_read_at = -LEADER_CACHE_S
         self.retries = 0
+
+    async def leader(self, fresh: bool = False) -> str:
+        """The node the lease names ("" if none), cached for ``LEADER_CACHE_S``."""
+        loop = asyncio.get_running_loop()
+        if not fresh and loop.time() - self._leader_read_at < LEADER_CACHE_S:
+            return self._leader
+        self._leader_read_at = loop.time()
+        try:
+            if self._kv is None:
+                self._kv = await self._nc.jetstream(timeout=2).key_value(self._names.lease_bucket)
+            holder, _revision = await Lease(self._kv, "").current()
+            self._leader = holder.holder if holder is not None else ""
+        except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
+            self._leader = ""
+        return self._leader
 
     async def submit(self, key: str, payload: bytes) -> Reply:
         request = encode_request(key, payload)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._no_leader_wait_s
+        fresh = False
         while True:  # bounded by the deadline
+            leader = await self.leader(fresh)
+            fresh = True  # after a miss, read the lease again
             try:
+                if not leader:
+                    raise nats.errors.NoRespondersError
                 message = await self._nc.request(
-                    self._subject, request, timeout=self._request_timeout_s
+                    self._names.submit_subject(leader), request, timeout=self._request_timeout_s
                 )
             except nats.errors.NoRespondersError:
                 reply: Reply = (NOT_ADMITTED, 0, 0, "no leader")
@@ -205,3 +233,4 @@ class SubmitClient:
                 return reply
             self.retries += 1
             await asyncio.sleep(NO_LEADER_PAUSE_S)
+            self._leader_read_at = -LEADER_CACHE_S
