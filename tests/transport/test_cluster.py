@@ -278,7 +278,8 @@ async def _phases(cluster: DevCluster, check_url: str) -> None:
     await asyncio.sleep(0.5)
     expected = await fresh_projection(cluster, check_url)
     got = row_counts(cluster.database_url)
-    assert got[2] == expected[2] and got[:2] == expected[:2], (got, expected)
+    # the same rows (idle ticks may have moved both offsets on; they write no rows)
+    assert got[:2] == expected[:2] and min(got[2], expected[2]) >= last, (got, expected)
     history = g2.signed("GET", "/order?count=500&reverse=true")
     assert history.status_code == 200
     assert set(acked) <= {row["clOrdID"] for row in history.json()}
