@@ -24,6 +24,7 @@ __all__ = [
     "ChainTransfer",
     "DepositWatcher",
     "SignedWithdrawal",
+    "Sweeper",
     "TxState",
     "TxStatus",
     "WithdrawalSigner",
@@ -120,3 +121,12 @@ class WithdrawalSigner(Protocol):
     def balance(self, currency: str, address: str) -> int:
         """On-chain balance of ``address`` in exchange minor units (floored)."""
         ...
+
+
+class Sweeper(Protocol):
+    """Holds the deposit addresses' keys: moves their coins to the hot wallet, and the hot
+    wallet's excess to the cold address (whose key the server never holds)."""
+
+    def sweep(self, index: int, address: str) -> list[str]: ...
+
+    def to_cold(self) -> list[str]: ...

@@ -13,7 +13,7 @@ cannot pay twice: one hash, one nonce).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from eth_account import Account
@@ -31,7 +31,7 @@ from perpetua.chain.adapter import (
 from perpetua.chain.keys import eth_receive_address
 from perpetua.chain.rpc import JsonRpc, RpcError, quantity
 
-__all__ = ["BLOCKS_PER_BATCH", "EthereumSigner", "EthereumWatcher"]
+__all__ = ["BLOCKS_PER_BATCH", "EthereumSigner", "EthereumSweeper", "EthereumWatcher"]
 
 BLOCKS_PER_BATCH = 50
 WEI_PER_GWEI = 10**9
@@ -197,3 +197,85 @@ class EthereumSigner:
         if receipt is None:
             return 0
         return quantity(receipt["gasUsed"]) * quantity(receipt["effectiveGasPrice"])
+
+
+class EthereumSweeper:
+    """Moves coins the exchange controls: deposit addresses -> hot wallet, hot wallet above
+    ``hot_max`` -> the cold address (whose key the server never holds).
+
+    It holds the deposit addresses' keys (``key_of``: derivation index -> private key, from the
+    seed the watcher never sees) and the hot key. A token sweep first tops the deposit address
+    up with the gas it needs, from the hot wallet. Every transaction waits for its receipt, so
+    a step leaves nothing in flight. Amounts in exchange minor units; ``sweep_min`` below which
+    an address is left alone (dust costs more gas than it is worth).
+    """
+
+    def __init__(
+        self,
+        rpc: JsonRpc,
+        hot_key: str,
+        key_of: Callable[[int], str],
+        assets: Mapping[str, Asset],
+        cold_address: str,
+        hot_max: Mapping[str, int],
+        sweep_min: Mapping[str, int],
+    ) -> None:
+        self.rpc = rpc
+        self.hot_key = hot_key
+        self.hot = evm.checksum(Account.from_key(hot_key).address)
+        self.key_of = key_of
+        self.assets = dict(assets)
+        self.cold = cold_address
+        self.hot_max = dict(hot_max)
+        self.sweep_min = dict(sweep_min)
+        self.chain_id = rpc.chain_id()
+
+    def _send(self, key: str, to: str, amount_base: int, token: str | None) -> str:
+        sender = evm.checksum(Account.from_key(key).address)
+        signed = evm.sign_transfer(
+            key, chain_id=self.chain_id, nonce=self.rpc.nonce(sender), to=to,
+            amount=amount_base, token=token, fee_wei=evm.max_fee(self.rpc),
+        )  # fmt: skip
+        evm.send_and_wait(self.rpc, signed)
+        return signed.tx_hash
+
+    def sweep(self, index: int, address: str) -> list[str]:
+        """Everything above ``sweep_min`` at deposit address ``index`` to the hot wallet."""
+        key = self.key_of(index)
+        if evm.checksum(Account.from_key(key).address) != evm.checksum(address):
+            raise ValueError(f"key {index} does not open {address}")
+        sent: list[str] = []
+        for asset in self.assets.values():
+            if asset.token is None:
+                continue
+            balance = evm.token_balance(self.rpc, asset.token, address)
+            if balance < self.sweep_min.get(asset.currency, 1) * asset.base_per_minor:
+                continue
+            gas_wei = evm.GAS_TOKEN_TRANSFER * evm.max_fee(self.rpc)
+            have = self.rpc.balance(address)
+            if have < gas_wei:
+                sent.append(self._send(self.hot_key, address, gas_wei - have, None))
+            sent.append(self._send(key, self.hot, balance, asset.token))
+        native = next((a for a in self.assets.values() if a.token is None), None)
+        if native is not None:
+            fee = evm.max_fee(self.rpc)
+            movable = self.rpc.balance(address) - evm.GAS_ETH_TRANSFER * fee
+            if movable >= self.sweep_min.get(native.currency, 1) * native.base_per_minor:
+                sent.append(self._send(key, self.hot, movable, None))
+        return sent
+
+    def to_cold(self) -> list[str]:
+        """The hot wallet's excess over ``hot_max`` to the cold address."""
+        sent: list[str] = []
+        for currency, asset in self.assets.items():
+            ceiling = self.hot_max.get(currency)
+            if ceiling is None or not self.cold:
+                continue
+            if asset.token is None:
+                balance = self.rpc.balance(self.hot)
+            else:
+                balance = evm.token_balance(self.rpc, asset.token, self.hot)
+            excess = balance - ceiling * asset.base_per_minor
+            if excess > 0:
+                sent.append(self._send(self.hot_key, self.cold, excess, asset.token))
+        return sent

@@ -36,6 +36,8 @@ The file's shape (every key optional)::
     poll_interval_s = 1.0        # the follower and the sender
     approval_usdt = 100000       # USDT withdrawals at or above wait for an operator
     blocked_addresses = []       # refused as withdrawal destinations (DefaultPolicy)
+    hot_max_usdt = 5000000       # chain = "local": the hot wallet's excess goes to cold
+    hot_max_eth = 500
 
     [porl]                       # proof of reserves and liabilities (docs/proof-of-reserves.md)
     venue = "perpetua"           # the venue's name in the reserve addresses' signed message
@@ -184,6 +186,8 @@ class WalletsConfig:
     poll_interval_s: float = 1.0
     approval_usdt: int = 100_000
     blocked_addresses: tuple[str, ...] = ()
+    hot_max_usdt: int = 5_000_000  # local chain: above, the hot wallet sweeps to cold
+    hot_max_eth: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +345,8 @@ def _wallets(table: Mapping[str, Any]) -> WalletsConfig:
         poll_interval_s=float(poll),
         approval_usdt=_int(table, "wallets.approval_usdt", 100_000),
         blocked_addresses=tuple(blocked),
+        hot_max_usdt=_int(table, "wallets.hot_max_usdt", 5_000_000),
+        hot_max_eth=_int(table, "wallets.hot_max_eth", 500),
     )
 
 

@@ -9,10 +9,13 @@
   ``<data dir>/secrets/deposit-seed`` and only its xpub reaches the watcher; the hot wallet's
   key is made once into an encrypted keystore and funded with 1,000 ETH and 10,000,000 USDT; the
   cold address is the address of a key that is made and thrown away at once, so the server
-  can never spend from it.
+  can never spend from it. The sweeper (the only holder of the deposit seed) moves credited
+  deposits to the hot wallet and the hot wallet's excess over ``hot_max_usdt`` /
+  ``hot_max_eth`` to the cold address.
 - ``chain = "rpc"``: the operator's node at ``rpc_url``; ``token_address``, ``eth_xpub`` and the
   hot keystore are the operator's (the keystore's password in ``$PERPETUA_WALLET_PASSWORD`` or
-  ``<data dir>/secrets/hot-wallet.password``).
+  ``<data dir>/secrets/hot-wallet.password``); the deposit seed stays with the operator, so
+  this server does not sweep.
 ``ChainSetup.close()`` stops what ``open_wallets`` started (anvil by its pid).
 """
 
@@ -27,10 +30,11 @@ from sqlalchemy import Engine, delete
 
 from perpetua.chain import evm
 from perpetua.chain.anvil import DEV_FUNDER_ADDRESS, DEV_FUNDER_KEY, AnvilNode, start_anvil
-from perpetua.chain.ethereum import EthereumSigner, EthereumWatcher
+from perpetua.chain.ethereum import EthereumSigner, EthereumSweeper, EthereumWatcher
 from perpetua.chain.evm import Account
 from perpetua.chain.keys import (
     eth_account_xpub,
+    eth_private_key,
     load_keystore,
     new_mnemonic,
     save_keystore,
@@ -105,8 +109,9 @@ def _local_token(rpc: JsonRpc, chain_dir: Path, engine: Engine) -> str:
 
 def _local_keys(
     rpc: JsonRpc, token: str, secrets_dir: Path, chain_dir: Path
-) -> tuple[str, str, str]:
-    """(xpub, hot key, cold address) for the local chain, made once (module docstring)."""
+) -> tuple[str, str, str, str]:
+    """(mnemonic, xpub, hot key, cold address) for the local chain, made once (module
+    docstring). Only the sweeper gets the mnemonic; the watcher gets the xpub."""
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     seed_path = secrets_dir / "deposit-seed"
     if not seed_path.exists():
@@ -131,7 +136,7 @@ def _local_keys(
     cold_path = chain_dir / "cold-address"
     if not cold_path.exists():
         cold_path.write_text(evm.checksum(Account.create().address) + "\n")  # key discarded
-    return eth_account_xpub(mnemonic), hot_key, cold_path.read_text().strip()
+    return mnemonic, eth_account_xpub(mnemonic), hot_key, cold_path.read_text().strip()
 
 
 def open_wallets(
@@ -154,8 +159,9 @@ def open_wallets(
     try:
         if config.chain == "local":
             token = config.token_address or _local_token(rpc, chain_dir, engine)
-            xpub, hot_key, cold = _local_keys(rpc, token, secrets_dir, chain_dir)
+            mnemonic, xpub, hot_key, cold = _local_keys(rpc, token, secrets_dir, chain_dir)
         else:
+            mnemonic = ""  # the operator's seed stays offline: no sweeps from this server
             token = evm.checksum(config.token_address) if config.token_address else ""
             xpub = config.eth_xpub
             keystore = Path(config.hot_keystore or secrets_dir / "hot-wallet.json")
@@ -167,6 +173,13 @@ def open_wallets(
             token or None, confirmations=config.confirmations, approval_usdt=config.approval_usdt
         )
         assets = {c: r.asset for c, r in networks[NETWORK].assets.items()}
+        sweepers = {}
+        if mnemonic and cold and not config.eth_xpub:
+            sweepers[NETWORK] = EthereumSweeper(
+                rpc, hot_key, lambda index: eth_private_key(mnemonic, index), assets, cold,
+                hot_max={"USDt": config.hot_max_usdt * 10**6, "Gwei": config.hot_max_eth * 10**9},
+                sweep_min={c: r.deposit_min for c, r in networks[NETWORK].assets.items()},
+            )  # fmt: skip
         wallets = Wallets(
             engine,
             networks,
@@ -176,17 +189,15 @@ def open_wallets(
             submit,
             policy or DefaultPolicy(config.blocked_addresses),
             cold_addresses={NETWORK: cold} if cold else None,
+            sweepers=sweepers,
         )
     except BaseException:
         rpc.close()
         if node is not None:
             node.stop()
         raise
-    mnemonic = None
-    if config.chain == "local":
-        mnemonic = (secrets_dir / "deposit-seed").read_text().strip()
     return ChainSetup(
         wallets, rpc, node, token,
-        hot_key=hot_key, deposit_mnemonic=mnemonic, cold_address=cold or "",
+        hot_key=hot_key, deposit_mnemonic=mnemonic or None, cold_address=cold or "",
         currencies=tuple(networks[NETWORK].assets),
     )  # fmt: skip

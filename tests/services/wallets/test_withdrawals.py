@@ -60,6 +60,7 @@ def test_end_to_end_lands_amount_and_keeps_the_fee(rig: Rig) -> None:
         rig.wallets.desk.confirm(token)  # replayed token
     report = rig.send()
     assert report.broadcast == [row.withdrawal_id]
+    evm.wait_receipt(rig.rpc, rig.wallets.desk.get(row.withdrawal_id).tx_hash)
     assert on_chain(rig, TO) == 100 * USDT  # mined (automine), not yet deep enough
     assert rig.wallets.desk.get(row.withdrawal_id).status == "Broadcast"
     rig.mine(CONFIRMATIONS)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
 
-from perpetua.chain.adapter import DepositWatcher, WithdrawalSigner
+from perpetua.chain.adapter import DepositWatcher, Sweeper, WithdrawalSigner
 from perpetua.services.jobs import PeriodicJob
 from perpetua.services.wallets.addresses import AddressBook
 from perpetua.services.wallets.errors import WalletError
@@ -29,6 +29,7 @@ from perpetua.services.wallets.networks import Network
 from perpetua.services.wallets.policy import WithdrawalPolicy
 from perpetua.services.wallets.ports import Clock, Submit, Verifier
 from perpetua.services.wallets.sender import Sender
+from perpetua.services.wallets.sweeps import Sweeps
 from perpetua.services.wallets.withdrawals import WithdrawalDesk, WithdrawalRow
 from perpetua.store.schema import chain_deposits, network_status, wallet_addresses
 
@@ -71,6 +72,7 @@ class Wallets:
         clock_ns: Clock = time.time_ns,
         cold_addresses: Mapping[str, str] | None = None,
         start_block: int | None = None,
+        sweepers: Mapping[str, Sweeper] | None = None,
     ) -> None:
         self.engine = engine
         self.networks = dict(networks)
@@ -102,6 +104,9 @@ class Wallets:
                 start_block,
             )
             for name, watcher in self.watchers.items()
+        }
+        self.sweeps = {
+            name: Sweeps(name, sweeper, engine) for name, sweeper in (sweepers or {}).items()
         }
         self.senders = {
             name: Sender(self.networks[name], signer, engine, self.desk, submit, clock_ns)
@@ -199,13 +204,13 @@ class Wallets:
         for name, follower in self.followers.items():
             jobs.append(PeriodicJob(f"wallets.follow.{name}", interval_s, _threaded(follower.step)))
         for name, sender in self.senders.items():
-            jobs.append(
-                PeriodicJob(f"wallets.send.{name}", interval_s, _threaded(self._send_step(sender)))
-            )
+            step = self._send_step(name, sender)
+            jobs.append(PeriodicJob(f"wallets.send.{name}", interval_s, _threaded(step)))
         return jobs
 
-    def _send_step(self, sender: Sender) -> Any:
+    def _send_step(self, network: str, sender: Sender) -> Any:
         recovered = False
+        sweeps = self.sweeps.get(network)
 
         def step() -> None:
             nonlocal recovered
@@ -213,6 +218,10 @@ class Wallets:
                 self.recover()
                 recovered = True
             sender.step()
+            if sweeps is not None and not any(
+                w.network == network for w in self.desk.rows(status="Signed")
+            ):
+                sweeps.step()  # the hot wallet's nonces: one actor at a time (sweeps, 3)
 
         return step
 
