@@ -661,6 +661,15 @@ describe("web terminal", () => {
     assert.ok(chart && entry && chart.width > 350 && entry.y > chart.y, "chart full width, order entry below it");
     await phone.page.screenshot({ path: join(ARTIFACTS, "phone-trade.png") });
     await phone.page.screenshot({ path: join(ARTIFACTS, "phone-trade-full.png"), fullPage: true });
+    const wide = [];
+    for (const name of ["markets", "wallet", "stats", "earn", "bots", "reserves", "operator", "account"]) {
+      await phone.page.goto(`${venue.url}/#/${name}`);
+      await phone.page.waitForTimeout(400);
+      const pageWidth = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+      if (pageWidth > 390) wide.push(`${name}: ${pageWidth}px`);
+      await phone.page.screenshot({ path: join(ARTIFACTS, `phone-${name}.png`) });
+    }
+    assert.deepEqual(wide, [], "no page scrolls sideways on a phone (wide tables scroll inside their panel)");
     assert.deepEqual(phone.errors, []);
     await phone.context.close();
   });
