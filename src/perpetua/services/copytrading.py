@@ -221,6 +221,7 @@ class CopyService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._busy = False
+        self._ready = False  # run() has mirrored what was missed while down
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -802,6 +803,8 @@ class CopyService:
         self._wake = asyncio.Event()
         for follow, command in self.missed():
             self._queue.append((follow, command))
+        await self.step()  # the missed mirrors go out even if the venue stops at once
+        self._ready = True
         try:
             while not stopping.is_set():
                 await self.step()
@@ -845,7 +848,8 @@ class CopyService:
     def idle(self) -> bool:
         wake = self._wake
         return (
-            not self._inbox
+            self._ready
+            and not self._inbox
             and not self._queue
             and not self._busy
             and (wake is None or not wake.is_set())
