@@ -64,7 +64,7 @@ from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
-from perpetua.services.compliance import Compliance
+from perpetua.services.compliance import Compliance, CompliancePolicy
 from perpetua.services.convert import ConvertDesk
 from perpetua.services.copytrading import PROFIT_SHARE_INTERVAL_S, CopyService
 from perpetua.services.identity import Identity, open_identity
@@ -261,8 +261,14 @@ def open_venue(
             "mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step)
         ),
     ]
+    # compliance (below) first: the wallets ask it about every withdrawal (CompliancePolicy:
+    # sanctioned addresses, KYC level limits, frozen accounts)
+    compliance = Compliance(accounts.engine, accounts.server_key, sequencer, config.compliance)
     # deposits and withdrawals on chain (services.wallets; runtime.wallets): [wallets] chain
-    chain = open_wallets(config.wallets, data_dir, open_engine(url), sequencer.execute, identity)
+    chain = open_wallets(
+        config.wallets, data_dir, open_engine(url), sequencer.execute, identity,
+        policy=CompliancePolicy(compliance),
+    )  # fmt: skip
     if chain is not None:
         background.extend(chain.wallets.jobs(config.wallets.poll_interval_s))
     # proof of reserves and liabilities (services.porl): on demand and daily
@@ -292,7 +298,6 @@ def open_venue(
     background.append(bots)
     # KYC levels and review, jurisdictions, sanctions (services.compliance): its sync (account
     # restrictions, periodic review) and the sanctions lists' reload run as jobs
-    compliance = Compliance(accounts.engine, accounts.server_key, sequencer, config.compliance)
     interval = config.compliance.sync_interval_s
     background.append(PeriodicJob("compliance-sync", interval, compliance.sync_all))
     background.append(PeriodicJob("sanctions-reload", interval, compliance.reload_lists))
