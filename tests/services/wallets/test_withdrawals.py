@@ -200,3 +200,27 @@ def test_a_reverted_transaction_is_refunded(rig: Rig) -> None:
     assert rig.wallets.desk.get(row.withdrawal_id).status == "Failed"
     assert rig.balance(ALICE, "USDt") == 1_000 * USDT  # refunded, fee included
     conserved(rig)
+
+
+def test_a_withdrawal_racing_an_order_for_the_same_margin_is_refused(rig: Rig) -> None:
+    """The order comes first in the sequencer and holds its margin: a withdrawal that needs
+    that margin is a 400 that moves nothing; one within what is left goes through."""
+    from perpetua.core.commands import IndexPrice, PlaceOrder
+    from perpetua.core.enums import OrdType, Side
+
+    fund(rig)
+    rig.sequencer.execute(IndexPrice(0, ".BXBTT", 20_000, 1))
+    rig.sequencer.execute(
+        PlaceOrder(0, ALICE, "XBTUSDT", Side.BUY, 100_000, OrdType.LIMIT, price=38_000)
+    )
+    margin = rig.engine.state.accounts[ALICE].margin_required["USDt"]
+    assert margin > 0
+    before = rig.balance(ALICE, "USDt")
+    with pytest.raises(WalletError, match="Insufficient available balance") as refused:
+        rig.wallets.desk.request(req(amount=1_000 * USDT - FEE))
+    assert refused.value.status == 400
+    assert rig.balance(ALICE, "USDt") == before
+    assert [w.status for w in rig.wallets.withdrawals(ALICE)] == ["Rejected"]
+    row, _ = rig.wallets.desk.request(req(amount=1_000 * USDT - FEE - margin - 1))
+    assert row.status == "Pending"
+    conserved(rig)
