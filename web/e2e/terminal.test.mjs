@@ -475,6 +475,32 @@ describe("web terminal", () => {
     assert.equal((await venue.api("GET", "/bot"))[0].state, "stopped");
   });
 
+  test("the Copy trading page makes the trader a leader, lists the track record and shows the venue's refusals", async () => {
+    await page.click(".nav a[data-page=copy]");
+    await until(async () => /No leaders yet|Leader/.test(await text("#copy-leaders")), "the leaders");
+    await page.fill("#leader-name", "e2e leader");
+    await page.fill("#leader-symbols", "XBTUSD");
+    await page.click("#leader-go");
+    await until(async () => /You lead as "e2e leader"/.test(await text("#leader-out")), "the leader profile saved")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#leader-out")}`); });
+    const listed = await (await fetch(`${venue.url}/api/v1/copy/leaders`)).json();
+    const me = listed.find((/** @type {any} */ r) => r.name === "e2e leader");
+    assert.ok(me, "the venue lists the new leader");
+    const row = page.locator(`#copy-leaders-table tr[data-leader="${me.account}"]`);
+    await until(async () => (await row.count()) === 1, "the leader in the table");
+    assert.match(await row.innerText(), /XBTUSD/);
+    assert.equal(typeof me.trips, "number", "a track record from the read models");
+    assert.match(await row.innerText(), new RegExp(`\\b${me.trips}\\b`));
+    await row.locator("[data-action=follow]").click();
+    assert.equal(await page.locator("#follow-leader").inputValue(), String(me.account));
+    await page.fill("#follow-allocation", "0.01");
+    await page.click("#follow-go");
+    await until(async () => /cannot copy yourself/.test(await text("#follow-out")), "the venue's refusal to copy oneself")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#follow-out")}`); });
+    assert.match(await text("#copy-follows"), /You copy no one/);
+    await shot("copy");
+  });
+
   test("the Operator page halts and resumes a market and publishes an announcement", async () => {
     const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
     await page.click(".nav a[data-page=operator]");
@@ -626,7 +652,7 @@ describe("web terminal", () => {
 
   test("text contrast passes WCAG AA on every page", async () => {
     const failures = [];
-    for (const name of ["trade", "markets", "wallet", "stats", "earn", "bots", "reserves", "operator", "account"]) {
+    for (const name of ["trade", "markets", "wallet", "stats", "earn", "bots", "copy", "reserves", "operator", "account"]) {
       await page.goto(`${venue.url}/#/${name}`);
       await page.waitForTimeout(500);
       failures.push(...await contrastFailures(page, name));
@@ -643,9 +669,9 @@ describe("web terminal", () => {
       })
       .map((node) => node.id || node.outerHTML.slice(0, 60)));
     assert.deepEqual(unlabeled, []);
-    // The one error the browser logs is the venue's expected 400 to a deposit address (no
-    // wallets yet), which the wallet page shows; anything else is a fault.
-    const unexpected = errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/(depositAddress|requestWithdrawal)/.test(e));
+    // The errors the browser logs are the venue's refusals the tests provoke on purpose (a
+    // withdrawal without permission, copying oneself), shown by their pages; anything else is a fault.
+    const unexpected = errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/(user\/(depositAddress|requestWithdrawal)|copy\/follow)/.test(e));
     assert.deepEqual(unexpected, []);
   });
 
@@ -662,7 +688,7 @@ describe("web terminal", () => {
     await phone.page.screenshot({ path: join(ARTIFACTS, "phone-trade.png") });
     await phone.page.screenshot({ path: join(ARTIFACTS, "phone-trade-full.png"), fullPage: true });
     const wide = [];
-    for (const name of ["markets", "wallet", "stats", "earn", "bots", "reserves", "operator", "account"]) {
+    for (const name of ["markets", "wallet", "stats", "earn", "bots", "copy", "reserves", "operator", "account"]) {
       await phone.page.goto(`${venue.url}/#/${name}`);
       await phone.page.waitForTimeout(400);
       const pageWidth = await phone.page.evaluate(() => document.documentElement.scrollWidth);

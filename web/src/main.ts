@@ -12,6 +12,7 @@ import { loadCredentials, onCredentials, saveCredentials } from "./credentials";
 import { mountIdentity } from "./identity";
 import { mountMarkets } from "./markets";
 import { mountBots } from "./bots";
+import { mountCopy } from "./copy";
 import { mountEarn } from "./earn";
 import { mountOperator } from "./operator";
 import { mountReserves } from "./reserves";
@@ -20,7 +21,7 @@ import { mountTicket } from "./ticket";
 import { mountWallet } from "./wallet";
 
 const app = new App();
-const PAGES = ["trade", "markets", "wallet", "stats", "earn", "bots", "reserves", "operator", "account"];
+const PAGES = ["trade", "markets", "wallet", "stats", "earn", "bots", "copy", "reserves", "operator", "account"];
 
 function mountConnection(): void {
   const badge = document.getElementById("conn")!;
@@ -94,7 +95,7 @@ async function start(): Promise<void> {
   mountBook(app, (p) => ticket.setPrice(p));
   mountChart(app);
   mountAccount(app);
-  const pages: Shown = { wallet: mountWallet(app), stats: mountStats(app), earn: mountEarn(app), bots: mountBots(app), reserves: mountReserves(), operator: mountOperator(app), account: mountIdentity(app) };
+  const pages: Shown = { wallet: mountWallet(app), stats: mountStats(app), earn: mountEarn(app), bots: mountBots(app), copy: mountCopy(app), reserves: mountReserves(), operator: mountOperator(app), account: mountIdentity(app) };
   app.rt.connect(); // in parallel with the instruments: the socket is up when the symbol is set
   try {
     app.updateInstruments(await get<Instrument[]>("/instrument/activeAndIndices", undefined, false));
