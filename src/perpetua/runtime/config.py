@@ -38,6 +38,11 @@ The file's shape (every key optional)::
     blocked_addresses = []       # refused as withdrawal destinations (DefaultPolicy)
     hot_max_usdt = 5000000       # chain = "local": the hot wallet's excess goes to cold
     hot_max_eth = 500
+    btc_rpc_url = ""             # the operator's Bitcoin Core: adds network "btc" (XBT)
+    btc_xpub = ""                # BIP-84 account key of deposit addresses (needed with btc_rpc_url)
+    btc_chain = "main"           # main | test | regtest
+    btc_hot_address = ""         # the node wallet's address; empty: deposits only
+    btc_confirmations = 2
 
     [porl]                       # proof of reserves and liabilities (docs/proof-of-reserves.md)
     venue = "perpetua"           # the venue's name in the reserve addresses' signed message
@@ -188,6 +193,11 @@ class WalletsConfig:
     blocked_addresses: tuple[str, ...] = ()
     hot_max_usdt: int = 5_000_000  # local chain: above, the hot wallet sweeps to cold
     hot_max_eth: int = 500
+    btc_rpc_url: str = ""  # the operator's Bitcoin Core (http://user:password@host:port)
+    btc_xpub: str = ""  # account-level BIP-84 key (zpub/vpub/xpub) of deposit addresses
+    btc_chain: str = "main"  # main | test | regtest
+    btc_hot_address: str = ""  # the node wallet's change address (its hot wallet)
+    btc_confirmations: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +357,11 @@ def _wallets(table: Mapping[str, Any]) -> WalletsConfig:
         blocked_addresses=tuple(blocked),
         hot_max_usdt=_int(table, "wallets.hot_max_usdt", 5_000_000),
         hot_max_eth=_int(table, "wallets.hot_max_eth", 500),
+        btc_rpc_url=_str(table, "wallets.btc_rpc_url", ""),
+        btc_xpub=_str(table, "wallets.btc_xpub", ""),
+        btc_chain=_choice(table, "wallets.btc_chain", "main", ("main", "test", "regtest")),
+        btc_hot_address=_str(table, "wallets.btc_hot_address", ""),
+        btc_confirmations=_int(table, "wallets.btc_confirmations", 2),
     )
 
 

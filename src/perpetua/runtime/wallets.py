@@ -29,7 +29,9 @@ from pathlib import Path
 from sqlalchemy import Engine, delete
 
 from perpetua.chain import evm
+from perpetua.chain.adapter import DepositWatcher, WithdrawalSigner
 from perpetua.chain.anvil import DEV_FUNDER_ADDRESS, DEV_FUNDER_KEY, AnvilNode, start_anvil
+from perpetua.chain.bitcoin import BitcoinSigner, BitcoinWatcher
 from perpetua.chain.ethereum import EthereumSigner, EthereumSweeper, EthereumWatcher
 from perpetua.chain.evm import Account
 from perpetua.chain.keys import (
@@ -43,6 +45,7 @@ from perpetua.chain.keys import (
 from perpetua.chain.rpc import JsonRpc
 from perpetua.runtime.config import WalletsConfig
 from perpetua.services.wallets import DefaultPolicy, Wallets, WithdrawalPolicy, default_networks
+from perpetua.services.wallets.networks import Network, bitcoin_network
 from perpetua.services.wallets.ports import Submit, Verifier
 from perpetua.store.schema import chain_blocks, chain_cursors
 
@@ -70,8 +73,12 @@ class ChainSetup:
     cold_address: str = ""
     currencies: tuple[str, ...] = ()
 
+    btc_rpc: JsonRpc | None = None
+
     def close(self) -> None:
         self.rpc.close()
+        if self.btc_rpc is not None:
+            self.btc_rpc.close()
         if self.node is not None:
             self.node.stop()
 
@@ -139,6 +146,27 @@ def _local_keys(
     return mnemonic, eth_account_xpub(mnemonic), hot_key, cold_path.read_text().strip()
 
 
+def _bitcoin(
+    config: WalletsConfig,
+    networks: dict[str, Network],
+    watchers: dict[str, DepositWatcher],
+    signers: dict[str, WithdrawalSigner],
+) -> JsonRpc | None:
+    """Network ``btc`` on the operator's Bitcoin Core, when ``btc_rpc_url`` is set."""
+    if not config.btc_rpc_url:
+        return None
+    if not config.btc_xpub:
+        raise ValueError("wallets.btc_xpub is required with wallets.btc_rpc_url")
+    btc = JsonRpc(config.btc_rpc_url)
+    network = bitcoin_network(config.btc_confirmations)
+    asset = network.assets["XBt"].asset
+    networks["btc"] = network
+    watchers["btc"] = BitcoinWatcher("btc", btc.call, config.btc_xpub, asset, config.btc_chain)
+    if config.btc_hot_address:
+        signers["btc"] = BitcoinSigner("btc", btc.call, config.btc_hot_address, asset)
+    return btc
+
+
 def open_wallets(
     config: WalletsConfig,
     data_dir: Path,
@@ -180,11 +208,16 @@ def open_wallets(
                 hot_max={"USDt": config.hot_max_usdt * 10**6, "Gwei": config.hot_max_eth * 10**9},
                 sweep_min={c: r.deposit_min for c, r in networks[NETWORK].assets.items()},
             )  # fmt: skip
+        watchers: dict[str, DepositWatcher] = {NETWORK: EthereumWatcher(NETWORK, rpc, xpub, assets)}
+        signers: dict[str, WithdrawalSigner] = {
+            NETWORK: EthereumSigner(NETWORK, rpc, hot_key, assets)
+        }
+        btc_rpc = _bitcoin(config, networks, watchers, signers)
         wallets = Wallets(
             engine,
             networks,
-            {NETWORK: EthereumWatcher(NETWORK, rpc, xpub, assets)},
-            {NETWORK: EthereumSigner(NETWORK, rpc, hot_key, assets)},
+            watchers,
+            signers,
             verifier,
             submit,
             policy or DefaultPolicy(config.blocked_addresses),
@@ -197,7 +230,7 @@ def open_wallets(
             node.stop()
         raise
     return ChainSetup(
-        wallets, rpc, node, token,
+        wallets, rpc, node, token, btc_rpc=btc_rpc,
         hot_key=hot_key, deposit_mnemonic=mnemonic or None, cold_address=cold or "",
         currencies=tuple(networks[NETWORK].assets),
     )  # fmt: skip

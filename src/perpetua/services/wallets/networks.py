@@ -8,7 +8,8 @@
    operator-approval threshold (four-eyes above it).
 2. Amounts are the exchange's minor units (Gwei, USDt).
 3. ``default_networks`` is the embedded default: network ``eth`` with ETH and the local USDT
-   token (its address known only once deployed, hence a function of it).
+   token (its address known only once deployed, hence a function of it); ``bitcoin_network``
+   adds ``btc`` when an operator's Bitcoin Core node is configured.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from perpetua.chain.adapter import Asset
 
-__all__ = ["AssetRules", "Network", "default_networks"]
+__all__ = ["AssetRules", "Network", "bitcoin_network", "default_networks"]
 
 GWEI_PER_ETH = 10**9
 USDT_MINOR = 10**6
@@ -79,3 +80,20 @@ def default_networks(
             approval_threshold=approval_usdt * USDT_MINOR,
         )
     return {"eth": Network("eth", "Ethereum (ERC-20)", "ETH", confirmations, assets=assets)}
+
+
+SATS_PER_BTC = 10**8
+
+
+def bitcoin_network(confirmations: int = 2) -> Network:
+    """XBT on network ``btc`` (BitMEX's numbers: 0.0002 XBT network fee)."""
+    rules = AssetRules(
+        Asset("XBt", None, 1),
+        "XBT",
+        deposit_min=10_000,  # 0.0001 XBT
+        withdrawal_min=100_000,  # 0.001 XBT
+        withdrawal_fee=20_000,
+        withdrawal_fee_max=10_000_000,
+        approval_threshold=10 * SATS_PER_BTC,
+    )
+    return Network("btc", "Bitcoin", "BTC", confirmations, assets={"XBt": rules})
