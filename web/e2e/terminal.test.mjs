@@ -548,6 +548,10 @@ describe("web terminal", () => {
     await p.click("#sign-in button[type=submit]");
     await until(async () => (await p.locator("#profile").innerText()).includes(email), "the profile");
     assert.equal(await p.locator("#account-link").innerText(), email);
+    await until(async () => /\d/.test(await p.locator("[data-kyc=level]").innerText().catch(() => "")), "the KYC card");
+    const kyc = await p.evaluate(async () => (await fetch("/api/v1/user/kyc")).json()); // the page's own session
+    assert.equal(await p.locator("[data-kyc=level]").innerText(), String(kyc.level));
+    assert.match(await p.locator("[data-kyc=status]").innerText(), new RegExp(`^${kyc.status}`));
 
     await p.click("#tfa-start");
     const secret = await p.locator("#tfa-secret").innerText();

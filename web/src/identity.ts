@@ -7,7 +7,7 @@
 import { ApiError, sessionDelete, sessionGet, sessionPost } from "./api";
 import type { App } from "./app";
 import { loadCredentials, loadCsrf, saveCredentials, saveCsrf } from "./credentials";
-import { el } from "./format";
+import { el, money } from "./format";
 import { createCredential, getAssertion, passkeysAvailable } from "./passkey";
 import type { Row } from "./tables";
 
@@ -126,6 +126,7 @@ export function mountIdentity(app: App): { show(): void } {
     el("p", { class: "muted" }, "Orders are signed with an API key. This makes one (permission to place and cancel orders, no withdrawals) and keeps it in this tab only."),
     makeKey, keyOut);
   const keysBox = el("div", { id: "api-keys" });
+  const kycBox = el("dl", { class: "spec", id: "kyc" });
   const sessionsBox = el("div", { id: "sessions" });
   const auditBox = el("div", { id: "audit" });
   const tfaBox = el("div", { id: "tfa" });
@@ -169,6 +170,9 @@ export function mountIdentity(app: App): { show(): void } {
     el("div", { class: "panel-head" }, el("h2", {}, "Profile"), signOut), profileBox,
     el("div", { class: "columns" }, keyCard, el("section", { class: "card", "aria-labelledby": "h-tfa" }, el("h2", { id: "h-tfa" }, "Two-factor authentication"), tfaBox)),
     passkeyCard,
+    el("section", { class: "card", "aria-labelledby": "h-kyc" }, el("h2", { id: "h-kyc" }, "Verification (KYC)"),
+      el("p", { class: "muted" }, "Your verification level sets what you may do and how much you may withdraw a day. The questionnaire and document upload are over the API for now: POST /user/kyc/application, /user/kyc/document, /user/kyc/submit (docs/compliance.md)."),
+      kycBox),
     el("h2", {}, "API keys"), keysBox,
     el("div", { class: "columns" }, phrase.node, password.node),
     el("h2", {}, "Sessions"), sessionsBox,
@@ -294,6 +298,27 @@ export function mountIdentity(app: App): { show(): void } {
     }), "No security keys.", "passkeys-table"));
   }
 
+  async function loadKyc(): Promise<void> {
+    let kyc: Row;
+    try {
+      kyc = await sessionGet<Row>("/user/kyc");
+    } catch (error) {
+      kycBox.replaceChildren(el("dt", {}, "Status"), el("dd", {}, error instanceof Error ? error.message : String(error)));
+      return;
+    }
+    const allow = (kyc.allowances ?? {}) as Record<string, unknown>;
+    const limits = Object.entries((allow.dailyWithdrawalLimit ?? {}) as Record<string, unknown>).map(([c, v]) => `${money(Number(v), c)}`).join(", ");
+    const facts: [string, string, string][] = [
+      ["Level", String(kyc.level), "level"],
+      ["Application", `${String(kyc.status)}${kyc.requestedLevel ? ` (for level ${String(kyc.requestedLevel)})` : ""}`, "status"],
+      ["Documents", ((kyc.documents as Row[] | undefined) ?? []).map((d) => String(d.kind)).join(", ") || "none", "documents"],
+      ["Still needed", ((kyc.missingDocuments as string[] | undefined) ?? []).join(", ") || "nothing", "missing"],
+      ["Allowed", ["trade", "deposit", "withdraw"].filter((k) => allow[k]).join(", ") || "nothing yet", "allowed"],
+      ["Daily withdrawal limit", limits || "none", "limits"],
+    ];
+    kycBox.replaceChildren(...facts.flatMap(([k, v, key]) => [el("dt", {}, k), el("dd", { "data-kyc": key }, v)]));
+  }
+
   async function loadSessions(): Promise<void> {
     const sessions = await sessionGet<Row[]>("/user/sessions");
     sessionsBox.replaceChildren(grid(["Started", "Last seen", "Address", "Browser", ""], sessions.map((s) => {
@@ -333,7 +358,7 @@ export function mountIdentity(app: App): { show(): void } {
     if (!user) return;
     renderProfile();
     renderTfa();
-    await Promise.all([loadKeys(), loadSessions(), loadAudit(), loadPasskeys()]).catch(fail);
+    await Promise.all([loadKeys(), loadSessions(), loadAudit(), loadPasskeys(), loadKyc()]).catch(fail);
   }
 
   void refresh();
