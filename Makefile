@@ -24,7 +24,7 @@ CHROMIUM ?= /usr/bin/chromium
 CHAIN_MODULES := chain/node_modules/.installed
 NODE_MISSING := error: node and npm are needed to build the web terminal (web/); install Node.js >= 20.19 with npm (Debian: apt-get install nodejs npm)
 
-.PHONY: help venv core test test-py test-fast test-pure test-web check bench run clean web chain contracts
+.PHONY: cluster help venv core test test-py test-fast test-pure test-web check bench run clean web chain contracts
 
 help:
 	@echo "Perpetua: make targets"
@@ -40,6 +40,7 @@ help:
 	@echo "  make check   ruff (lint and format), mypy (strict) and the tidy/layering tests"
 	@echo "  make bench   run bench/bench_*.py, write bench/results/latest.json"
 	@echo "  make venv    create or update .venv (python3.11, or python3 >= 3.11; PYTHON=... to choose)"
+	@echo "  make cluster  3 nats-server nodes, 2 sequencers, 2 gateways (port 8000), a projector; Ctrl-C stops"
 	@echo "  make clean   remove .venv, caches and bench results"
 
 venv: $(STAMP)
@@ -152,3 +153,11 @@ clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/perpetua/core/_native .pytest_cache .mypy_cache .ruff_cache .hypothesis \
 	       bench/results web/node_modules chain/node_modules web/e2e/artifacts src/perpetua/web/dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# A whole cluster on loopback (docs/cluster.md): needs nats-server and PostgreSQL
+# (PERPETUA_DATABASE_URL, default the local trust-auth server's perpetua_cluster database).
+CLUSTER_DB ?= postgresql+psycopg://postgres@127.0.0.1:5432/perpetua_cluster
+cluster: venv
+	@psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname='perpetua_cluster'" \
+	  | grep -q 1 || psql -h 127.0.0.1 -U postgres -c "create database perpetua_cluster" >/dev/null
+	PERPETUA_DATABASE_URL=$${PERPETUA_DATABASE_URL:-$(CLUSTER_DB)} $(VPY) -m perpetua.runtime.cluster_dev

@@ -158,3 +158,45 @@ async def node_status(nc: Client, names: ClusterNames, node: str) -> dict[str, A
         return None
     status: dict[str, Any] = msgspec.msgpack.decode(reply.data)
     return status
+
+
+def main() -> int:
+    """``make cluster``: three nats-server nodes, two sequencers, two gateways sharing one port
+    (SO_REUSEPORT), a projector on PostgreSQL; runs until Ctrl-C, then stops everything."""
+    import argparse
+    import tempfile
+    import time
+
+    parser = argparse.ArgumentParser(prog="perpetua-cluster-dev", description=main.__doc__)
+    parser.add_argument("--root", type=Path, default=None, help="state dir (default: temporary)")
+    parser.add_argument("--database-url", default=os.environ.get("PERPETUA_DATABASE_URL", ""))
+    parser.add_argument("--port", type=int, default=8000, help="the gateways' shared port")
+    args = parser.parse_args()
+    root = args.root or Path(tempfile.mkdtemp(prefix="perpetua-cluster-"))
+    if not args.database_url:
+        parser.error("--database-url (or $PERPETUA_DATABASE_URL): the read models' PostgreSQL")
+    cluster = DevCluster(root, 3, database_url=args.database_url, gateway_port=args.port)
+    stops: list[int] = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, _frame: stops.append(signum))
+    try:
+        cluster.start_nats()
+        for role, name in (
+            ("sequencer", "s1"), ("sequencer", "s2"), ("projector", "p1"),
+            ("gateway", "g1"), ("gateway", "g2"),
+        ):  # fmt: skip
+            cluster.add(role, name)
+            cluster.start(name)
+        print(f"cluster under {root}: NATS {', '.join(cluster.nats.urls)}", flush=True)
+        print(f"gateways: http://127.0.0.1:{args.port} (operator key dev-operator-key)")
+        print("Ctrl-C stops it", flush=True)
+        while not stops:
+            time.sleep(0.2)
+    finally:
+        codes = cluster.stop()
+        print(f"stopped: {codes}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
