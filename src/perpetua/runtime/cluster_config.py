@@ -12,6 +12,7 @@ The file's shape::
     data_dir = "data"              # gateway: the order-id key (copy it to every gateway)
     database_url = ""              # gateway, projector: the read models (PostgreSQL)
     operator_key = ""
+    rate_limits = true             # gateway: false only for benchmarks
 
     [server]                       # gateway: as in the venue config; reuse_port lets several
     host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
@@ -50,12 +51,14 @@ class ClusterConfig:
     data_dir: Path = Path("data")
     database_url: str = ""
     operator_key: str = ""
+    rate_limits: bool = True
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
 
 _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
     "lease_ttl_s": (int, float), "data_dir": str, "database_url": str, "operator_key": str,
+    "rate_limits": bool,
     "server": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}

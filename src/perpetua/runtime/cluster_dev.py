@@ -56,6 +56,7 @@ class DevCluster:
     database_url: str = ""
     gateway_port: int = 0
     reuse_port: bool = True
+    rate_limits: bool = True
     nats: NatsCluster = field(init=False)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -91,6 +92,7 @@ class DevCluster:
             f'data_dir = "{self.root / "shared"}"',
             f'database_url = "{self.database_url}"',
             'operator_key = "dev-operator-key"',
+            f"rate_limits = {'true' if self.rate_limits else 'false'}",
             "[server]",
             f"port = {port if port is not None else self.gateway_port}",
             f"reuse_port = {'true' if self.reuse_port else 'false'}",

@@ -120,7 +120,7 @@ def run_gateway(config: ClusterConfig) -> None:
             GatewayConfig(
                 public_host=f"{config.server.host}:{config.server.port}",
                 operator_key=config.operator_key,
-                rate_limits=RateLimitConfig(enabled=True),
+                rate_limits=RateLimitConfig(enabled=config.rate_limits),
             ),
             port,
             History(sql, StoredProgress(sql)),
