@@ -189,14 +189,16 @@ def main() -> int:
         ):  # fmt: skip
             cluster.add(role, name)
             cluster.start(name)
-        print(f"cluster under {root}: NATS {', '.join(cluster.nats.urls)}", flush=True)
-        print(f"gateways: http://127.0.0.1:{args.port} (operator key dev-operator-key)")
-        print("Ctrl-C stops it", flush=True)
+        sys.stderr.write(
+            f"cluster under {root}: NATS {', '.join(cluster.nats.urls)}\n"
+            f"gateways: http://127.0.0.1:{args.port} (operator key dev-operator-key)\n"
+            "Ctrl-C stops it\n"
+        )
         while not stops:
             time.sleep(0.2)
     finally:
         codes = cluster.stop()
-        print(f"stopped: {codes}", flush=True)
+        sys.stderr.write(f"stopped: {codes}\n")
     return 0
 
 

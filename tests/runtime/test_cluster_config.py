@@ -1,0 +1,43 @@
+"""cluster.toml: every role reads; unknown keys, wrong types and bad roles are errors."""
+
+from pathlib import Path
+
+import pytest
+
+from perpetua.runtime.cluster_config import load_cluster_config
+from perpetua.runtime.config import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_gateway_file_reads(tmp_path: Path) -> None:
+    config = load_cluster_config(
+        write(
+            tmp_path,
+            'role = "gateway"\nname = "g1"\nservers = ["nats://a:4222", "nats://b:4222"]\n'
+            'replicas = 3\ndatabase_url = "postgresql+psycopg://x/y"\n[server]\nport = 9000\n',
+        )
+    )
+    assert (config.role, config.name, config.replicas) == ("gateway", "g1", 3)
+    assert config.servers == ("nats://a:4222", "nats://b:4222")
+    assert config.server.port == 9000 and config.server.reuse_port
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('role = "sequencer"\nname = "s"\nreplica = 3\n', "replica: unknown key"),
+        ('role = "sequencer"\nname = "s"\nreplicas = "3"\n', "replicas: wrong type"),
+        ('role = "leader"\nname = "s"\n', "role: must be one of"),
+        ('role = "sequencer"\n', "name: required"),
+        ('role = "sequencer"\nname = "s"\nreplicas = 2\n', "replicas: 1, 3 or 5"),
+        ('role = "gateway"\nname = "g"\n[server]\nports = 1\n', "server.ports: unknown key"),
+    ],
+)
+def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_cluster_config(write(tmp_path, text))
