@@ -7,7 +7,8 @@
 2. Failover: two sequencer processes under load, the leader killed (kill -9) ``BENCH_KILLS``
    times: seconds from the kill to a standby leading, and to the first acknowledgement of a
    command sent after the kill.
-3. REST orders/s (signed POST /order, keep-alive connections) with 1, 2 and 4 gateway processes
+3. REST orders/s (signed IOC limit orders, cancelled unfilled, over keep-alive connections)
+   with 1, 2 and 4 gateway processes
    sharing one port (SO_REUSEPORT), rate limits off, projector on PostgreSQL.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/bench_cluster.py`` (needs nats-server; part 3 needs
@@ -49,9 +50,10 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 KILLS = int(os.environ.get("BENCH_KILLS", "8"))
 SUBMITTERS_IN_FLIGHT = 256
 ACCOUNTS = 16
-GATEWAY_COUNTS = (1, 2, 4)
+GATEWAY_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_GATEWAYS", "1,2,4").split(","))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+STATUSES: dict[int, int] = {}  # non-200 answers of the REST load
+LAST_ERROR = [""]
 
 
 def load() -> float:
@@ -223,6 +225,7 @@ async def rest_load(port: int, keys: list[tuple[str, str]], seconds: float) -> i
                 body = json.dumps({
                     "symbol": "XBTUSD", "side": "Buy", "orderQty": 100,
                     "price": 20_000 + (sent % 50), "ordType": "Limit",
+                    "timeInForce": "ImmediateOrCancel",  # cancelled unfilled: nothing rests
                 })  # fmt: skip
                 expires = str(int(time.time()) + 60)
                 headers = {
@@ -232,6 +235,9 @@ async def rest_load(port: int, keys: list[tuple[str, str]], seconds: float) -> i
                 response = await http.post("/api/v1/order", content=body, headers=headers)
                 if response.status_code == 200:
                     sent += 1
+                else:
+                    STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+                    LAST_ERROR[0] = response.text[:200]
         return sent
 
     counts = await asyncio.gather(*(connection(keys[i % len(keys)], i) for i in range(CONNECTIONS)))
@@ -263,7 +269,7 @@ def gateways(root: Path) -> dict[str, Any]:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # every gateway answers on the shared port
                 alive = [p for p in cluster.procs.values() if p.role == "gateway"]
-                if all("Uvicorn running" in p.log.read_text() or _up(p.log) for p in alive):
+                if all(_up(p.log) for p in alive):
                     break
                 time.sleep(0.5)
             if not keys:
@@ -271,7 +277,9 @@ def gateways(root: Path) -> dict[str, Any]:
             orders = asyncio.run(rest_load(port, keys, SECONDS))
             figures[f"{count}_gateways"] = {
                 "orders_per_s": round(orders / SECONDS), "load_avg_1m": load(),
+                "errors": dict(STATUSES), "last_error": LAST_ERROR[0],
             }  # fmt: skip
+            STATUSES.clear()
     finally:
         cluster.stop()
         subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
@@ -280,7 +288,7 @@ def gateways(root: Path) -> dict[str, Any]:
 
 
 def _up(log: Path) -> bool:
-    return "Application startup complete" in log.read_text()
+    return " serving on " in log.read_text()  # runtime.cluster_gateway logs it
 
 
 def _account(port: int, user: int) -> tuple[str, str]:

@@ -18,6 +18,7 @@ Order at start (each step needs the one before):
 Not wired in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only), index feeds.
 """
 
+import logging
 import signal
 import socket
 import tempfile
@@ -47,6 +48,7 @@ from perpetua.transport.stream import ClusterNames
 
 __all__ = ["StoredProgress", "gateway_socket", "run_gateway"]
 
+log = logging.getLogger("perpetua.cluster.gateway")
 PROGRESS_CACHE_S: Final = 0.02
 MIGRATE_ATTEMPTS: Final = 5
 
@@ -156,6 +158,10 @@ def run_gateway(config: ClusterConfig) -> None:
             # uvicorn stops gracefully on the signal, then re-raises it to the handler in place
             # before it started: this one ignores it, so the cleanup below runs (exit 0)
             signal.signal(number, lambda _signum, _frame: None)
+        log.warning(
+            "gateway %s serving on %s:%d from seq %d",
+            config.name, config.server.host, config.server.port, seed.seq,
+        )  # fmt: skip
         server.run(sockets=[sock])
     finally:
         port.close()
