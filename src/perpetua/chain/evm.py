@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -30,6 +31,7 @@ __all__ = [
     "TRANSFER_TOPIC",
     "Account",
     "SignedTx",
+    "address_of",
     "address_topic",
     "checksum",
     "deploy",
@@ -37,6 +39,8 @@ __all__ = [
     "load_artifact",
     "max_fee",
     "mint",
+    "personal_sign",
+    "personal_signer",
     "send_and_wait",
     "sign",
     "sign_transfer",
@@ -73,6 +77,22 @@ def is_valid_address(address: str) -> bool:
     if body == body.lower() or body == body.upper():
         return True
     return bool(is_checksum_address(address))
+
+
+def address_of(key: str) -> str:
+    """The checksummed address of a private key (hex)."""
+    return str(Account.from_key(key).address)
+
+
+def personal_sign(message: str, key: str) -> str:
+    """EIP-191 ``personal_sign`` of a text message: the 65-byte signature as 0x-hex."""
+    signed = Account.sign_message(encode_defunct(text=message), private_key=key)
+    return "0x" + bytes(signed.signature).hex().removeprefix("0x")
+
+
+def personal_signer(message: str, signature: str) -> str:
+    """The checksummed address that made an EIP-191 signature of ``message``."""
+    return str(Account.recover_message(encode_defunct(text=message), signature=signature))
 
 
 def address_topic(address: str) -> str:

@@ -32,9 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-
+from perpetua.chain.evm import address_of, personal_sign, personal_signer
 from perpetua.chain.rpc import JsonRpc
 
 __all__ = [
@@ -112,7 +110,7 @@ def recover_signer(message: str, signature: str) -> str | None:
     if _SIGNATURE.fullmatch(signature) is None:
         return None
     try:
-        signer: str = Account.recover_message(encode_defunct(text=message), signature=signature)
+        signer = personal_signer(message, signature)
     except (ValueError, TypeError):
         return None
     return signer
@@ -169,15 +167,13 @@ class LocalKeySigner:
     """`ReserveSigner` over private keys held in memory (the server's hot and deposit keys)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        self._keys = {Account.from_key(key).address.lower(): key for key in keys}
+        self._keys = {address_of(key).lower(): key for key in keys}
 
     def sign(self, address: str, message: str) -> str | None:
         key = self._keys.get(address.lower())
         if key is None:
             return None
-        signed = Account.sign_message(encode_defunct(text=message), private_key=key)
-        signature: bytes = signed.signature
-        return "0x" + signature.hex().removeprefix("0x")
+        return personal_sign(message, key)
 
 
 class SignatureBook:

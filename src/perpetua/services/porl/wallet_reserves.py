@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import Engine, select
 
+from perpetua.chain.evm import address_of, personal_sign
 from perpetua.chain.keys import eth_private_key
 from perpetua.services.porl.reserves import ReserveAddress
 from perpetua.store.schema import wallet_addresses
@@ -44,7 +43,7 @@ class WalletReserves:
         self._network = network
         self._currencies = tuple(currencies)
         self._hot_key = hot_key
-        self._hot = None if hot_key is None else str(Account.from_key(hot_key).address)
+        self._hot = None if hot_key is None else address_of(hot_key)
         self._cold = cold_address
         self._mnemonic = deposit_mnemonic
 
@@ -85,6 +84,4 @@ class WalletReserves:
         key = self._key_of(address)
         if key is None:
             return None
-        signed = Account.sign_message(encode_defunct(text=message), private_key=key)
-        signature: bytes = signed.signature
-        return "0x" + signature.hex().removeprefix("0x")
+        return personal_sign(message, key)
