@@ -40,6 +40,7 @@ from perpetua.core.events import (
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.ledger import INSURANCE
 from perpetua.core.staking import staking_tier
+from perpetua.gateway.costs import UNSTAKING_RETAINED_MAX
 from perpetua.store import queries
 from perpetua.store.rows import (
     TICK_DIRECTION_NAMES,
@@ -218,8 +219,28 @@ def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
             reversed(queries.query_settlement(conn, count=RECENT_ROWS_SEEDED_MAX, reverse=True))
         ),
         "announcements": queries.announcements_of_all(conn),
+        "unstaking": queries.unstaking_of_all(conn, UNSTAKING_RETAINED_MAX),
         "last_seq": queries.last_projected_seq(conn),
     }
+
+
+def _unstaking(rows: Iterable[Any], seed: EngineSeed) -> list[UnstakingUpdated]:
+    """The requests as the views first saw them, oldest change first: the engine's pending
+    ones (with the time the read models recorded for them; the engine keeps none) and the
+    ended ones the read models keep (the engine forgets them)."""
+    stored = {r.request_id: r for r in rows}
+    pending = {u.request_id for u in seed.unstaking}
+    events = [
+        UnstakingUpdated(r.timestamp_ns, r.request_id, r.account, r.currency, r.amount,
+                         r.release_ns, r.status)
+        for r in stored.values()
+        if r.status != "Pending" and r.request_id not in pending
+    ]  # fmt: skip
+    for request in seed.unstaking:
+        row = stored.get(request.request_id)
+        events.append(request if row is None else request._replace(ts_ns=row.timestamp_ns))
+    events.sort(key=lambda e: (e.ts_ns, e.request_id))
+    return events
 
 
 def seed_views(gw: Any, seed: EngineSeed) -> None:
@@ -240,7 +261,7 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     market.seed(seed.markets, seed.ts_ns)
     orders = reads["orders"]
     gw.private.seed(orders, reads["positions"], reads["wallets"])
-    gw.private.costs.seed(seed.fees, seed.stakes, seed.unstaking)
+    gw.private.costs.seed(seed.fees, seed.stakes, _unstaking(reads["unstaking"], seed))
     fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)
     market.announcements.seed(reads["announcements"])

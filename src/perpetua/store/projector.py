@@ -18,6 +18,7 @@ Event mapping (tables in ``schema``): OrderEvent -> ``executions`` row and ``ord
 tickDirection) and ``trade_bins``; Transfer, DepositCredited and WithdrawalUpdated ->
 ``wallets``, ``transactions`` and ``insurance`` (see ``wallet_book``); PositionChanged ->
 ``positions`` (margins included); Funding -> ``funding``; Settled -> ``settlement``;
+UnstakingUpdated -> ``unstaking_requests`` (the request's latest status);
 FundingPaid, PositionLiquidated, Deleveraged, PositionSettled -> ``executions`` rows (see
 ``risk_rows``). BookLevel, Rejected, IndexUpdated, InstrumentStateChanged, FeeSettingsChanged,
 CancelAllAfterSet, MarkUpdated and PremiumSampled (the live funding series) have no history
@@ -86,6 +87,7 @@ from perpetua.store.schema import (
     settlement,
     trade_bins,
     trades,
+    unstaking_requests,
 )
 from perpetua.store.symbols import defined_series, listed_spec
 from perpetua.store.wallet_book import WalletBook
@@ -117,7 +119,6 @@ IGNORED_EVENTS: tuple[type, ...] = (
     MarkUpdated,
     PremiumSampled,
     StakingChanged,  # the gateway's staking views fold these (wallet rows come from Transfer)
-    UnstakingUpdated,
     Converted,  # wallet rows come from its two Transfers
     TradingCalendarChanged,
 )
@@ -238,6 +239,22 @@ def _on_announcement(
         conn.execute(delete(announcements).where(announcements.c.id == ev.announcement_id))
 
 
+def _on_unstaking(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: object
+) -> None:
+    """A request's latest status: the row is written once, then updated on cancel or release."""
+    if type(ev) is not UnstakingUpdated:
+        return
+    row = rows.unstaking_row(ev)
+    updated = conn.execute(
+        update(unstaking_requests)
+        .where(unstaking_requests.c.request_id == ev.request_id)
+        .values(row)
+    )
+    if updated.rowcount == 0:
+        conn.execute(insert(unstaking_requests).values(row))
+
+
 EVENT_HANDLERS: dict[type, Handler] = {
     OrderEvent: _on_order,
     Trade: _on_trade,
@@ -249,6 +266,7 @@ EVENT_HANDLERS: dict[type, Handler] = {
     Settled: _on_settled,
     AnnouncementPublished: _on_announcement,
     AnnouncementWithdrawn: _on_announcement,
+    UnstakingUpdated: _on_unstaking,
     **{kind: _on_risk_execution for kind in risk_rows.RISK_EXECUTION_EVENTS},
 }
 

@@ -69,6 +69,7 @@ from perpetua.store.schema import (
     trade_bins,
     trades,
     transactions,
+    unstaking_requests,
     wallets,
 )
 from perpetua.store.symbols import resolve_symbols
@@ -86,6 +87,7 @@ __all__ = [
     "TRADE_HISTORY_EXEC_TYPES",
     "QueryError",
     "announcements_of_all",
+    "unstaking_of_all",
     "daily_execution_counts",
     "daily_trade_totals",
     "get_order",
@@ -551,6 +553,31 @@ def announcements_of_all(conn: Connection) -> list[Row[Any]]:
     return list(
         conn.execute(
             select(announcements).order_by(announcements.c.id.desc()).limit(ANNOUNCEMENTS_MAX)
+        ).all()
+    )
+
+
+def unstaking_of_all(conn: Connection, per_account: int) -> list[Row[Any]]:
+    """Every account's pending unstaking requests (the core holds at most
+    ``core.staking.UNSTAKING_REQUESTS_PER_ACCOUNT_MAX``) and its newest ``per_account`` ended
+    ones of each status (Canceled, Released), by account, then oldest first."""
+    ranked = select(
+        unstaking_requests,
+        func.row_number()
+        .over(
+            partition_by=(unstaking_requests.c.account, unstaking_requests.c.status),
+            order_by=(
+                unstaking_requests.c.timestamp_ns.desc(),
+                unstaking_requests.c.request_id.desc(),
+            ),
+        )
+        .label("newest"),
+    ).subquery()
+    return list(
+        conn.execute(
+            select(ranked)
+            .where(or_(ranked.c.newest <= per_account, ranked.c.status == "Pending"))
+            .order_by(ranked.c.account, ranked.c.timestamp_ns, ranked.c.request_id)
         ).all()
     )
 

@@ -8,7 +8,13 @@ builders take the table's fields as arguments, so wiring an event later is one l
 
 from typing import Any
 
-from perpetua.core.events import AnnouncementPublished, OrderEvent, PositionChanged, Trade
+from perpetua.core.events import (
+    AnnouncementPublished,
+    OrderEvent,
+    PositionChanged,
+    Trade,
+    UnstakingUpdated,
+)
 
 __all__ = [
     "announcement_row",
@@ -28,6 +34,7 @@ __all__ = [
     "tick_direction",
     "trade_of",
     "trade_row",
+    "unstaking_row",
 ]
 
 PLUS_TICK = 1
@@ -331,4 +338,17 @@ def announcement_row(ev: AnnouncementPublished, seq: int) -> Row:
         "content": ev.content,
         "link": ev.link,
         "urgent": ev.urgent,
+    }
+
+
+def unstaking_row(ev: UnstakingUpdated) -> Row:
+    """``unstaking_requests``: the request's latest status and when it got it."""
+    return {
+        "request_id": ev.request_id,
+        "account": ev.account,
+        "currency": ev.currency,
+        "amount": ev.amount,
+        "release_ns": ev.release_ns,
+        "status": ev.status,
+        "timestamp_ns": ev.ts_ns,
     }

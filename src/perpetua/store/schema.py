@@ -70,6 +70,7 @@ __all__ = [
     "trade_bins",
     "trades",
     "transactions",
+    "unstaking_requests",
     "users",
     "wallet_addresses",
     "wallet_settings",
@@ -523,6 +524,23 @@ announcements = Table(
     Column("content", Text, nullable=False),
     Column("link", Text, nullable=False),
     Column("urgent", Boolean, nullable=False),
+)
+
+# BMEX unstaking requests (UnstakeRequest, UnstakeCancel, the release at the end of the cooling
+# off): one row per request, its latest status and when it got it (timestamp_ns). The engine
+# keeps only the pending ones; the gateway seeds the ended ones from here at start, so
+# ``GET /user/unstakingRequests`` answers the same after a restart.
+unstaking_requests = Table(
+    "unstaking_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("account", BigInteger, nullable=False),
+    _currency(),
+    Column("amount", BigInteger, nullable=False),
+    Column("release_ns", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Index(None, "account", "timestamp_ns"),
 )
 
 # --- wallets (services.wallets; docs/wallets.md) -----------------------------------------------
