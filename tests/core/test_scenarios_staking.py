@@ -256,6 +256,33 @@ SCENARIOS: dict[str, list[Line]] = {
         (FundStakingRewards(0, "BMEx", 1, "r"), [rej(Reason.TRANSFER_ID_DUPLICATE)]),
         (Tick(0), [Check("no stake recorded", lambda r: r.balance(STAKING, "BMEx") == 0)]),
     ],
+    "a restricted account cannot stake or restake, but can unstake": [
+        (Stake(0, 1, "BMEx", 10_000 * BMEX), []),
+        (UnstakeRequest(0, 1, "BMEx", 1_000 * BMEX, "u1"), []),
+        (SetAccountRestriction(0, 1, TradingMode.FROZEN), []),
+        (Stake(0, 1, "BMEx", BMEX), [rej(Reason.ACCOUNT_FROZEN), none(Transfer)]),
+        (UnstakeCancel(0, 1, "u1"), [rej(Reason.ACCOUNT_FROZEN), none(UnstakingUpdated)]),
+        (SetAccountRestriction(0, 1, TradingMode.CLOSE_ONLY), []),
+        (Stake(0, 1, "BMEx", BMEX), [rej(Reason.ACCOUNT_CLOSE_ONLY)]),
+        (SetAccountRestriction(0, 1, TradingMode.ALLOWED, ProductClass.SPOT), []),
+        (Stake(0, 1, "BMEx", BMEX), [rej(Reason.PRODUCT_NOT_PERMITTED)]),
+        (UnstakeCancel(0, 1, "u1"), [rej(Reason.PRODUCT_NOT_PERMITTED)]),
+        (
+            UnstakeRequest(0, 1, "BMEx", 2_000 * BMEX, "u2"),
+            [Ev(UnstakingUpdated, request_id="u2", status="Pending")],
+        ),
+        (SetAccountRestriction(0, 1, TradingMode.ALLOWED), []),
+        (UnstakeCancel(0, 1, "u1"), [Ev(UnstakingUpdated, request_id="u1", status="Canceled")]),
+        (
+            Tick(0),
+            [
+                Check(
+                    "staked and unstaking held",
+                    lambda r: r.balance(STAKING, "BMEx") == 10_000 * BMEX,
+                )
+            ],
+        ),
+    ],
 }
 
 

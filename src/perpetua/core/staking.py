@@ -22,12 +22,18 @@ Fees: the staking tier (``STAKING_TIERS``, by ``eligible``) sets ``Account.staki
 at each day boundary and lowers it at once on an unstaking request; a fill uses the larger of it
 and the operator's ``SetFeeDiscount`` (``fees.fee_rates_ppm`` then applies the floor and cap).
 
+Restrictions (``restrictions.check_spot_trade``, checked first): a frozen or close-only account,
+or one denied spot products, cannot stake, nor cancel an unstaking request (that stakes the
+amount again); it can still ask to unstake, and releases and rewards go on (they only return
+or pay the account's own money).
+
 Ordering: stakers are visited in account order, requests in request-id order; every loop is
 bounded by the number of stakers or by ``UNSTAKING_REQUESTS_PER_ACCOUNT_MAX`` per account.
 """
 
 from typing import NamedTuple
 
+from perpetua.core import restrictions
 from perpetua.core.commands import FundStakingRewards, Stake, UnstakeCancel, UnstakeRequest
 from perpetua.core.events import Event, FeeSettingsChanged, StakingChanged, UnstakingUpdated
 from perpetua.core.invariant import fail, invariant
@@ -159,6 +165,8 @@ def restore_discounts(state: State) -> None:
 
 
 def stake(state: State, cmd: Stake, out: list[Event]) -> None:
+    if not restrictions.check_spot_trade(state, cmd.account, "Stake", out):
+        return
     if cmd.currency not in STAKING_CURRENCIES:
         reject(state, out, "Stake", cmd.account, Reason.STAKING_CURRENCY_INVALID)
         return
@@ -248,6 +256,8 @@ def unstake_cancel(state: State, cmd: UnstakeCancel, out: list[Event]) -> None:
     if request.status != "Pending":
         reject(state, out, "UnstakeCancel", cmd.account, Reason.UNSTAKING_STATE_INVALID)
         return
+    if not restrictions.check_spot_trade(state, cmd.account, "UnstakeCancel", out):
+        return  # cancelling stakes the amount again
     record = state.stakes[(request.account, request.currency)]
     _close(state, record, request, "Canceled")
     record.staked += request.amount  # eligible again from the next full day
