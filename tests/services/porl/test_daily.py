@@ -5,6 +5,7 @@ runs the job."""
 import asyncio
 import datetime
 import os
+import time
 from pathlib import Path
 
 from perpetua.core.commands import Deposit
@@ -45,3 +46,22 @@ def test_the_venue_runs_the_daily_job(tmp_path: Path) -> None:
         assert "porl-snapshot" in [service.name for service in venue.background]
     finally:
         venue.stop()
+
+
+def test_a_proof_of_a_fresh_venue_is_dated_now_not_1970(tmp_path: Path) -> None:
+    """An engine that has stamped nothing has time 0; its proof takes the snapshot's time (a
+    1970 date also made the daily job think no proof of today existed)."""
+    data_dir = tmp_path / "data"
+    sequencer = Sequencer.open(data_dir)
+    with sequencer:
+        now_ns = 1_796_000_000_123_456_789  # 2026-11-30T00:53:20.123456Z
+        service = ProofService(
+            data_dir, load_server_key(data_dir), sequencer, clock_ns=lambda: now_ns
+        )
+        manifest = service.take_snapshot()
+        assert manifest["created"] == "2026-11-30T00:53:20.123456Z"
+        assert service.published_on() == datetime.date(2026, 11, 30)
+        sequencer.execute(Deposit(0, 1, "XBt", 1_000, "d1"))
+        later = service.take_snapshot()  # the engine's own time from the first stamp on
+        stamped = datetime.datetime.fromisoformat(later["created"].replace("Z", "+00:00"))
+        assert abs(stamped.timestamp() - time.time()) < 600

@@ -6,7 +6,9 @@ A snapshot, on demand (the operator) or daily (`daily_job`), in order:
 1. The sequencer images the engine at a batch boundary (``request_snapshot``: the same
    verified snapshot file recovery uses) and the liabilities are read from that image
    (``sequencer.liabilities``): one seq for every account and currency, reproducible by
-   replaying the journal to it.
+   replaying the journal to it. The proof's time (``created``) is the engine's time at that
+   seq; an engine that has stamped nothing yet (a fresh venue: time 0, which would read as
+   1970) takes the time the snapshot was taken.
 2. The height: the reserve chain's current block when reserves are configured, else the seq
    (a height is used once: its sub-nonces are derived from it).
 3. The nonces of every owing account (made on first use, ``nonces``), one tree per currency
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from decimal import ROUND_DOWN, Decimal
@@ -102,8 +105,10 @@ class ProofService:
         venue: str = "perpetua",
         reserves: Reserves | None = None,
         engine_factory: Callable[[], Any] = default_engine,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._data_dir = Path(data_dir)
+        self._clock_ns = clock_ns
         self._key = key
         self.publication = Publication(data_dir)
         self.nonces = NonceStore(data_dir, key)
@@ -142,7 +147,7 @@ class ProofService:
             raise AlreadyPublished(f"a snapshot at height {height} is published already")
         accounts = sorted({a for owed in liabilities.owed.values() for a in owed})
         nonces = self.nonces.nonces_for([*accounts, INSURANCE_PROOF_ACCOUNT])
-        created = datetime.datetime.fromtimestamp(liabilities.ts_ns / 1e9, datetime.UTC)
+        created = _created(liabilities.ts_ns or self._clock_ns())
         files: dict[str, bytes] = {}
         rows: list[dict[str, Any]] = []
         insurance_key = sub_nonce(nonces[INSURANCE_PROOF_ACCOUNT], height, INSURANCE_PROOF_ACCOUNT)
@@ -181,7 +186,7 @@ class ProofService:
             "venue": self._venue,
             "height": height,
             "seq": liabilities.seq,
-            "created": created.isoformat().replace("+00:00", "Z"),
+            "created": created,
             "liabilities": rows,
             "insuranceAccount": INSURANCE_PROOF_ACCOUNT,
             "insuranceNonce": insurance_key.hex(),
@@ -356,6 +361,15 @@ def solvency_report(
             }
         )
     return {"height": height, "seq": liabilities.seq, "currencies": report}
+
+
+def _created(ts_ns: int) -> str:
+    """A proof's time in BitMEX's timestamp form, to the microsecond (integer arithmetic: a
+    float of nanoseconds since 1970 rounds away the last digits)."""
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    moment = moment.replace(microsecond=nanos // 1_000)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def daily_job(
