@@ -129,3 +129,23 @@ def test_the_operator_funds_staking_rewards_once_per_transfer_id() -> None:
         assert again.status_code == 400 and "Duplicate" in again.json()["error"]["message"]
         anonymous = h.client.post("/api/v1/admin/stakingRewards", json=body)
         assert anonymous.status_code in (401, 403)
+
+
+def test_a_restricted_account_may_not_stake_and_is_told_why() -> None:
+    from perpetua.core.commands import SetAccountRestriction
+    from perpetua.core.enums import RestrictionCause, TradingMode
+
+    with harness() as h:
+        h.deposit(ALICE, "BMEx", 100 * BMEX)
+        h.sequencer.execute(
+            SetAccountRestriction(
+                0, ALICE, TradingMode.CLOSE_ONLY, cause=RestrictionCause.KYC_REVIEW_OVERDUE
+            )
+        )
+        refused = h.signed("POST", "/user/staking", body={"currency": "BMEX", "amount": BMEX})
+        assert refused.status_code == 403, refused.text
+        message = refused.json()["error"]["message"]
+        assert "close-only" in message and "periodic KYC review overdue" in message
+        assert all(row["amount"] == 0 for row in h.signed("GET", "/user/staking").json())
+        wallet = h.signed("GET", "/user/wallet", params={"currency": "BMEx"}).json()
+        assert wallet["amount"] == 100 * BMEX

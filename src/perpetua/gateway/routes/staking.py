@@ -21,7 +21,7 @@ from perpetua.core.staking import (
 )
 from perpetua.core.units import CURRENCIES, PPM
 from perpetua.gateway.context import Context
-from perpetua.gateway.errors import bad_request, from_reason
+from perpetua.gateway.errors import bad_request, from_rejection
 from perpetua.gateway.routes.spec import Spec
 from perpetua.wire.values import iso_ms
 
@@ -51,7 +51,7 @@ async def _submit(ctx: Context, command: Command) -> list[object]:
     result = await ctx.gw.submit(command)
     for event in result.events:
         if isinstance(event, Rejected):
-            raise from_reason(event.reason, event.required, event.currency)
+            raise from_rejection(event)
     return list(result.events)
 
 
