@@ -5,12 +5,14 @@ dropped transaction refunded; conservation after each step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from perpetua.chain import evm
-from perpetua.core.commands import Deposit
+from perpetua.core.commands import Deposit, SetAccountRestriction
+from perpetua.core.enums import RestrictionCause, TradingMode
 from perpetua.services.wallets import Request, WalletError
 from perpetua.services.wallets.addresses import ADDRESS_LOCK_NS
 from tests.services.wallets.rig import CONFIRMATIONS, GOOD_OTP, HOT_USDT, Rig
@@ -90,6 +92,7 @@ def test_end_to_end_lands_amount_and_keeps_the_fee(rig: Rig) -> None:
         (dict(amount=3_000_000 * USDT), 400, "24-hour withdrawal limit"),
         (dict(address="0x000000000000000000000000000000000000bad1"), 403, "cannot receive"),
         (dict(address_id=999), 400, "Unknown addressId"),
+        (dict(memo="104567"), 400, "takes no memo"),  # Ethereum has none: the coins'd be lost
     ],
 )
 def test_bad_requests_move_nothing(
@@ -102,6 +105,53 @@ def test_bad_requests_move_nothing(
     assert refused.value.status == status and message in refused.value.message
     assert rig.balance(ALICE, "USDt") == before
     assert all(w.status == "Rejected" for w in rig.wallets.withdrawals(ALICE))
+    conserved(rig)
+
+
+def test_a_memo_network_checks_the_memo_and_the_book_keeps_it(rig: Rig) -> None:
+    """On a network that needs a memo (tag) a destination without one, or with one that is
+    not short printable ASCII, is refused for a withdrawal and for the address book alike."""
+    rig.wallets.networks["eth"] = replace(rig.wallets.networks["eth"], memo_required=True)
+    fund(rig)
+    before = rig.balance(ALICE, "USDt")
+    for memo, message in (
+        ("", "needs a memo"),
+        ("x" * 65, "Invalid memo"),
+        ("t\nag", "Invalid memo"),
+    ):
+        with pytest.raises(WalletError) as refused:
+            rig.wallets.desk.request(req(memo=memo))
+        assert refused.value.status == 400 and message in refused.value.message, memo
+        with pytest.raises(WalletError) as not_saved:
+            rig.wallets.book.add(ALICE, ALICE, "USDt", "eth", TO, "desk", "", memo, GOOD_OTP)
+        assert not_saved.value.status == 400 and message in not_saved.value.message, memo
+    assert rig.wallets.book.entries(ALICE) == [] and rig.balance(ALICE, "USDt") == before
+    entry = rig.wallets.book.add(ALICE, ALICE, "USDt", "eth", TO, "desk", "", "104567", GOOD_OTP)
+    assert entry.memo == "104567"
+    rig.clock.now_ns += ADDRESS_LOCK_NS
+    with pytest.raises(WalletError) as other:
+        rig.wallets.desk.request(req(address="", address_id=entry.id, memo="999"))
+    assert other.value.status == 400 and "comes from the saved address" in other.value.message
+    row, _ = rig.wallets.desk.request(req(address="", address_id=entry.id))
+    assert (row.address, row.memo) == (TO, "104567")
+
+
+def test_a_restricted_account_is_refused_403_with_the_cause_and_nothing_moves(rig: Rig) -> None:
+    fund(rig)
+    before = rig.balance(ALICE, "USDt")
+    rig.sequencer.execute(
+        SetAccountRestriction(
+            0, ALICE, TradingMode.ALLOWED, withdrawals=False, cause=RestrictionCause.OPERATOR
+        )
+    )
+    with pytest.raises(WalletError) as refused:
+        rig.wallets.desk.request(req())
+    assert refused.value.status == 403
+    assert refused.value.message == (
+        "Withdrawals are not permitted for this account (reason: restricted by the operator)"
+    )
+    assert rig.balance(ALICE, "USDt") == before
+    assert [w.status for w in rig.wallets.withdrawals(ALICE)] == ["Rejected"]
     conserved(rig)
 
 

@@ -287,6 +287,7 @@ def assets_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
                     "minFee": rules.withdrawal_fee,
                     "maxFee": rules.withdrawal_fee_max,
                     "depositConfirmations": network.confirmations,
+                    "memoRequired": network.memo_required,
                 }
             )
         if not networks:
@@ -314,7 +315,7 @@ def assets_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
                 "minDepositAmount": min((m[0] for m in minimums), default=0),
                 "minWithdrawalAmount": min((m[1] for m in minimums), default=0),
                 "maxWithdrawalAmount": MAX_WITHDRAWAL,
-                "memoRequired": False,
+                "memoRequired": any(n.get("memoRequired", False) for n in networks),
                 "networks": networks,
             }
         )

@@ -8,6 +8,11 @@
 3. Whitelist mode (per account): withdrawals go only to address-book entries. Turning it on or
    off needs a second-factor code and mails a notice.
 4. At most ``ADDRESS_BOOK_MAX`` entries per account.
+5. A memo (tag) is checked with the address (``validate``): a network that needs one
+   (``Network.memo_required``) refuses a destination without it, a network that has none
+   refuses one (a memo the chain would drop usually means the user is sending to another
+   exchange's shared address and the coins would be lost), and a memo is at most
+   ``MEMO_LENGTH_MAX`` printable ASCII characters.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ ADDRESS_LOCK_NS = 24 * 3600 * 10**9
 ADDRESS_BOOK_MAX = 200
 NAME_LENGTH_MAX = 64
 NOTE_LENGTH_MAX = 500
+MEMO_LENGTH_MAX = 64  # XRP's destination tag is 10 digits, Stellar's text memo 28 bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +130,22 @@ class AddressBook:
                 return entry
         return None
 
-    def validate(self, currency: str, network: str, address: str) -> None:
+    def validate(self, currency: str, network: str, address: str, memo: str = "") -> None:
+        """The destination (rules 5): the address's checksum for its network, and its memo."""
         net = self.networks.get(network)
         watcher = self.watchers.get(network)
         if net is None or watcher is None or net.rules(currency) is None:
             raise WalletError(400, f"{currency} is not supported on network {network!r}")
         if not watcher.is_valid_address(address):
             raise WalletError(400, f"Invalid address for network {network}")
+        if memo and not net.memo_required:
+            raise WalletError(400, f"Network {network} takes no memo (tag): leave it empty")
+        if net.memo_required and not memo:
+            raise WalletError(400, f"Network {network} needs a memo (tag) with the address")
+        if len(memo) > MEMO_LENGTH_MAX or not all(" " <= c <= "~" for c in memo):
+            raise WalletError(
+                400, f"Invalid memo: at most {MEMO_LENGTH_MAX} printable ASCII characters"
+            )
 
     def add(
         self,
@@ -144,7 +159,7 @@ class AddressBook:
         memo: str,
         otp: str,
     ) -> BookEntry:
-        self.validate(currency, network, address)
+        self.validate(currency, network, address, memo)
         if not name.strip() or len(name) > NAME_LENGTH_MAX or len(note) > NOTE_LENGTH_MAX:
             raise WalletError(400, f"name is required (at most {NAME_LENGTH_MAX} characters)")
         with self.engine.connect() as conn:

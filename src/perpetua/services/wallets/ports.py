@@ -17,7 +17,7 @@ from perpetua.core.events import Rejected
 from perpetua.core.reasons import Reason
 from perpetua.sequencer import Result
 
-__all__ = ["Clock", "Submit", "Verifier", "rejection"]
+__all__ = ["Clock", "Submit", "Verifier", "refusal", "rejection"]
 
 Submit = Callable[[Command], Result]
 Clock = Callable[[], int]
@@ -29,9 +29,15 @@ class Verifier(Protocol):
     def send_notice(self, user_id: int, subject: str, body: str) -> None: ...
 
 
-def rejection(result: Result) -> Reason | None:
-    """The core's reason when it refused the command, else None."""
+def refusal(result: Result) -> Rejected | None:
+    """The core's rejection when it refused the command (reason and cause), else None."""
     for event in result.events:
         if isinstance(event, Rejected):
-            return Reason(event.reason)
+            return event
     return None
+
+
+def rejection(result: Result) -> Reason | None:
+    """The core's reason when it refused the command, else None."""
+    refused = refusal(result)
+    return None if refused is None else Reason(refused.reason)

@@ -39,13 +39,14 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 
 from perpetua.core.commands import WithdrawalCancel, WithdrawalRequest
-from perpetua.core.reasons import MESSAGES, Reason
+from perpetua.core.events import Rejected
+from perpetua.core.reasons import CAUSE_TEXT, HTTP_STATUS, MESSAGES, RESTRICTION_REASONS, Reason
 from perpetua.services.wallets.addresses import AddressBook
 from perpetua.services.wallets.errors import WalletError
 from perpetua.services.wallets.failpoints import crash_point
 from perpetua.services.wallets.networks import AssetRules, Network
 from perpetua.services.wallets.policy import WithdrawalPolicy
-from perpetua.services.wallets.ports import Clock, Submit, Verifier, rejection
+from perpetua.services.wallets.ports import Clock, Submit, Verifier, refusal, rejection
 from perpetua.store.schema import chain_withdrawals
 
 __all__ = [
@@ -208,8 +209,10 @@ class WithdrawalDesk:
                 raise WalletError(400, "Unknown addressId")
             if entry.network != req.network or entry.currency != req.currency:
                 raise WalletError(400, "The saved address is for another currency or network")
+            if req.memo and req.memo != entry.memo:
+                raise WalletError(400, "The memo comes from the saved address: leave it empty")
         else:
-            self.book.validate(req.currency, req.network, req.address)
+            self.book.validate(req.currency, req.network, req.address, req.memo)
             entry = self.book.find(req.account, req.network, req.address)
             if entry is None and self.book.whitelist(req.account):
                 raise WalletError(400, "Whitelist mode: withdraw only to a saved address")
@@ -281,11 +284,11 @@ class WithdrawalDesk:
             )
         crash_point("withdrawal.requested")
         command = WithdrawalRequest(0, req.account, req.currency, req.amount, fee, withdrawal_id)
-        reason = rejection(self.submit(command))
+        refused = refusal(self.submit(command))
         crash_point("withdrawal.held")
-        if reason is not None:
+        if refused is not None:
             move(self.engine, withdrawal_id, "Requested", "Rejected", updated_ns=self.clock_ns())
-            raise WalletError(400, _reason_text(reason))
+            raise _refused(refused)
         move(self.engine, withdrawal_id, "Requested", "Pending", updated_ns=self.clock_ns())
         self.verifier.send_notice(
             req.user_id,
@@ -399,6 +402,16 @@ class WithdrawalDesk:
         for row in stuck:
             self._release(row.withdrawal_id, row.status)
         return len(stuck)
+
+
+def _refused(event: Rejected) -> WalletError:
+    """The core's refusal of the hold as the user sees it: an account restriction is 403 and
+    says what the account may do and why (as every other route does), the rest 400."""
+    reason = Reason(event.reason)
+    message = _reason_text(reason)
+    if reason in RESTRICTION_REASONS:
+        message = f"{message} (reason: {CAUSE_TEXT.get(event.cause, CAUSE_TEXT[0])})"
+    return WalletError(HTTP_STATUS.get(reason, 400), message)
 
 
 def _reason_text(reason: Reason | None) -> str:
