@@ -195,3 +195,34 @@ def test_orders_from_a_restricted_location_are_refused() -> None:
         c.sequencer.execute(IndexPrice(0, ".BXBT", 50_000, 1))
         body = encode_json({"symbol": "XBTUSD", "side": "Buy", "orderQty": 100, "price": 49_000})
         assert c.signed("POST", "/order", body).status_code == 200
+
+
+def test_an_operator_restriction_survives_compliance_decisions_and_syncs() -> None:
+    """The operator freezes an account that compliance has close-only (KYC level 0); the
+    account is then approved and synced again: the freeze stands (the sync used to submit
+    'unrestricted' over it). Lifting it leaves what compliance requires."""
+    import asyncio
+
+    with venue(kyc_required=True) as c:
+        assert c.signed("POST", "/user/kyc/application", encode_json(person())).status_code == 200
+        assert asyncio.run(c.compliance.sync_all()) == 1
+        assert c.admin("GET", "/admin/restriction", account=ALICE).json()["cause"] == "KycRequired"
+        frozen = c.admin(
+            "POST", "/admin/restriction", account=ALICE, trading="Frozen", text="chargeback fraud"
+        )
+        assert frozen.status_code == 200, frozen.text
+        assert (frozen.json()["trading"], frozen.json()["cause"]) == ("Frozen", "Operator")
+        for kind in ("id_front", "id_back", "selfie"):
+            assert c.upload(kind, PDF + kind.encode(), f"{kind}.pdf").status_code == 200
+        case = c.signed("POST", "/user/kyc/submit").json()
+        decided = c.admin(
+            "POST", "/admin/kyc/decide", caseId=case["caseId"], reviewer="rita",
+            decision="approve", reason="documents match",
+        )  # fmt: skip
+        assert decided.status_code == 200, decided.text
+        asyncio.run(c.compliance.sync_all())
+        held = c.admin("GET", "/admin/restriction", account=ALICE).json()
+        assert (held["trading"], held["cause"]) == ("Frozen", "Operator")
+        lifted = c.admin("POST", "/admin/restriction", account=ALICE, trading="Allowed")
+        assert lifted.status_code == 200 and lifted.json()["restricted"] is False
+        assert asyncio.run(c.compliance.sync_all()) == 0

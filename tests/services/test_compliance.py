@@ -426,3 +426,39 @@ def test_the_wallets_withdrawal_policy(world: World) -> None:
     assert not hit.allowed and hit.reason == "This address cannot receive withdrawals"
     [opened] = world.run(c.queue())
     assert opened["kind"] == "sanctions" and opened["detail"]["address"] == bad
+
+
+def test_operator_restrictions_merge_with_compliance_and_survive_the_sync(world: World) -> None:
+    """Rule 1a: the operator's restriction is kept apart and merged with what the records
+    imply (stricter mode, every denial, a permission only if both give it); no sync weakens
+    it, and lifting it leaves compliance's."""
+    from perpetua.core.commands import SetAccountRestriction
+
+    c = world.compliance
+    case = world.apply_for(ALICE, 1)
+    world.run(c.decide(case["caseId"], "rita", "approve", "ok"))
+    assert world.restriction(ALICE) is None
+    no_withdrawals = SetAccountRestriction(
+        0, ALICE, TradingMode.ALLOWED, withdrawals=False, cause=RestrictionCause.OPERATOR
+    )
+    world.run(c.operator_restriction(no_withdrawals))
+    held = world.restriction(ALICE)
+    assert (held.trading, held.withdrawals, held.cause) == (
+        TradingMode.ALLOWED, False, RestrictionCause.OPERATOR,
+    )  # fmt: skip
+    assert world.run(c.sync_all()) == 0
+    world.clock.now_ns += (c.config.review_interval_days + 1) * DAY_NS  # review overdue
+    assert world.run(c.sync_all()) == 1
+    merged = world.restriction(ALICE)
+    assert (merged.trading, merged.deposits, merged.withdrawals, merged.cause) == (
+        TradingMode.CLOSE_ONLY, False, False, RestrictionCause.KYC_REVIEW_OVERDUE,
+    )  # fmt: skip  # overdue allows withdrawals; the operator's rule still refuses them
+    world.run(c.operator_restriction(SetAccountRestriction(0, ALICE, TradingMode.ALLOWED)))
+    lifted = world.restriction(ALICE)
+    assert (lifted.trading, lifted.withdrawals, lifted.cause) == (
+        TradingMode.CLOSE_ONLY, True, RestrictionCause.KYC_REVIEW_OVERDUE,
+    )  # fmt: skip
+    assert world.run(c.sync_all()) == 0
+    # an account no user owns: the operator's restriction alone
+    world.run(c.operator_restriction(SetAccountRestriction(0, 4242, TradingMode.FROZEN)))
+    assert world.restriction(4242).trading == TradingMode.FROZEN

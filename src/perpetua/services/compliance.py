@@ -9,8 +9,12 @@ Invariants:
    sub-account. The sync runs after every decision and as a periodic job (``sync_all``), which
    is also the periodic review: an approved level whose review date or any of whose documents
    has passed drops the account to close-only (cause ``KycReviewOverdue``) and opens a
-   ``periodic`` case. An operator's own restriction (``/admin/restriction``) stands until the
-   user's compliance state next changes.
+   ``periodic`` case.
+1a. An operator's own restriction (``/admin/restriction``, ``operator_restriction``) is kept
+   per account (``kyc_applied.operator``) and every submission merges it with what the records
+   imply (``merge``: the stricter trading mode, every denied class, a permission only if both
+   give it), so no sync ever lifts or weakens it; the operator lifts it by setting the account
+   ``Allowed``, which leaves what compliance requires.
 2. Every review decision is a row in the append-only ``kyc_decisions`` (who, when, why);
    nothing updates or deletes a decision except erasure, which removes its personal
    ``detail`` and keeps the decision.
@@ -204,6 +208,55 @@ class CompliancePort(KycLevels, AddressScreen, AccessGate, Protocol):
     async def export(self, user_id: int) -> dict[str, Any]: ...
     async def erase(self, user_id: int, reviewer: str) -> dict[str, Any]: ...
     async def reload_lists(self) -> dict[str, Any]: ...
+    async def operator_restriction(self, command: SetAccountRestriction) -> Result: ...
+
+
+Restriction = tuple[int, int, bool, bool, int]  # trading, denied bits, deposits, withdrawals, cause
+
+
+def merge(operator: Restriction | None, required: Restriction | None) -> Restriction | None:
+    """The restriction the core gets from the operator's and compliance's (rule 1a): the
+    stricter trading mode, the union of denied classes, a permission only if both give it; the
+    cause is that of the stricter trading mode (compliance's when they are equal)."""
+    if operator is None or required is None:
+        return required if operator is None else operator
+    cause = required[4] if required[0] >= operator[0] else operator[4]
+    return (
+        max(operator[0], required[0]),
+        operator[1] | required[1],
+        operator[2] and required[2],
+        operator[3] and required[3],
+        cause,
+    )
+
+
+def _key(restriction: Restriction | None) -> str:
+    return "" if restriction is None else _json([int(v) for v in restriction])
+
+
+def _unkey(key: str) -> Restriction | None:
+    if not key:
+        return None
+    trading, denied, deposits, withdrawals, cause = json.loads(key)
+    return (int(trading), int(denied), bool(deposits), bool(withdrawals), int(cause))
+
+
+def _restriction_of(command: SetAccountRestriction) -> Restriction | None:
+    values = (
+        int(command.trading),
+        int(command.products_denied),
+        bool(command.deposits),
+        bool(command.withdrawals),
+        int(command.cause),
+    )
+    return None if values[:4] == (TradingMode.ALLOWED, 0, True, True) else values
+
+
+def _command(account: int, restriction: Restriction | None, text: str) -> SetAccountRestriction:
+    if restriction is None:
+        return SetAccountRestriction(0, account, TradingMode.ALLOWED, text=text)
+    trading, denied, deposits, withdrawals, cause = restriction
+    return SetAccountRestriction(0, account, trading, denied, deposits, withdrawals, cause, text)
 
 
 def _json(value: Any) -> str:
@@ -1037,22 +1090,70 @@ class Compliance:
                 want = self.desired(row, expired, now)
                 if want is not None and want[4] == RestrictionCause.KYC_REVIEW_OVERDUE:
                     self._periodic_case(conn, row, now)
-                key = "" if want is None else _json([int(v) for v in want])
                 for account in self._family(conn, user_id):
-                    applied = conn.execute(
-                        select(kyc_applied.c.restriction).where(kyc_applied.c.account == account)
-                    ).first()
-                    if (applied.restriction if applied is not None else "") == key:
+                    applied, operator = self._applied_row(conn, account)
+                    merged = merge(_unkey(operator), want)  # rule 1a
+                    if applied == _key(merged):
                         continue
-                    if want is None:
-                        command = SetAccountRestriction(0, account, TradingMode.ALLOWED)
-                    else:
-                        trading, denied, deposits, withdrawals, cause = want
-                        command = SetAccountRestriction(
-                            0, account, trading, denied, deposits, withdrawals, cause, "compliance"
-                        )
-                    planned.append(command)
+                    planned.append(_command(account, merged, "compliance"))
         return planned
+
+    @staticmethod
+    def _applied_row(conn: Connection, account: int) -> tuple[str, str]:
+        """(what was last submitted, the operator's own restriction) of ``account``."""
+        row = conn.execute(
+            select(kyc_applied.c.restriction, kyc_applied.c.operator).where(
+                kyc_applied.c.account == account
+            )
+        ).first()
+        return ("", "") if row is None else (str(row.restriction), str(row.operator))
+
+    def _implied(self, conn: Connection, account: int, now: int) -> Restriction | None:
+        """What the records imply for ``account`` (None for an account no user owns)."""
+        user_id = self._main_user(conn, account)
+        row = self._profile(conn, user_id)
+        known = conn.execute(select(users.c.id).where(users.c.id == user_id)).first()
+        if row is None and known is None:
+            return None
+        expired = (
+            row is not None
+            and row.level > 0
+            and conn.execute(
+                select(kyc_documents.c.id).where(
+                    kyc_documents.c.user_id == user_id, kyc_documents.c.expires_ns < now
+                )
+            ).first()
+            is not None
+        )
+        return self.desired(row, expired, now)
+
+    def _keep_operator(self, account: int, operator: str) -> str:
+        """Store the operator's restriction of ``account``; the one it replaces."""
+        with self.engine.begin() as conn:
+            _, before = self._applied_row(conn, account)
+            self._upsert(conn, account, operator=operator)
+        return before
+
+    def _operator_plan(self, command: SetAccountRestriction) -> SetAccountRestriction:
+        with self.engine.connect() as conn:
+            required = self._implied(conn, command.account, self._clock_ns())
+        merged = merge(_restriction_of(command), required)
+        return _command(command.account, merged, command.text)
+
+    async def operator_restriction(self, command: SetAccountRestriction) -> Result:
+        """The operator's own restriction of one account (rule 1a): kept, merged with what
+        compliance requires, and submitted; the core's result (a refusal stores nothing)."""
+        if self.submitter is None:
+            raise ComplianceError(503, "No sequencer to submit the restriction to")
+        operator = _key(_restriction_of(command))
+        before = await self._run(self._keep_operator, command.account, operator)
+        merged = await self._run(self._operator_plan, command)
+        result = await self.submitter.submit_async(merged)
+        if any(isinstance(e, Rejected) for e in result.events):
+            await self._run(self._keep_operator, command.account, before)
+            return result
+        await self._run(self._applied, command.account, _key(_restriction_of(merged)))
+        return result
 
     def _periodic_case(self, conn: Connection, row: Any, now: int) -> None:
         pending = conn.execute(
@@ -1081,28 +1182,25 @@ class Compliance:
             if any(isinstance(e, Rejected) for e in result.events):
                 log.error("restriction refused by the core: %s", command)
                 continue
-            values = (
-                command.trading,
-                command.products_denied,
-                command.deposits,
-                command.withdrawals,
-                command.cause,
-            )
-            key = "" if command.trading == TradingMode.ALLOWED and values[1:4] == (
-                0, True, True
-            ) else _json([int(v) for v in values])  # fmt: skip
-            await self._run(self._applied, command.account, key)
+            await self._run(self._applied, command.account, _key(_restriction_of(command)))
             submitted += 1
         return submitted
 
     def _applied(self, account: int, key: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(kyc_applied).where(kyc_applied.c.account == account))
-            conn.execute(
-                insert(kyc_applied).values(
-                    account=account, restriction=key, updated_ns=self._clock_ns()
-                )
-            )
+            self._upsert(conn, account, restriction=key)
+
+    def _upsert(self, conn: Connection, account: int, **values: str) -> None:
+        """Set ``restriction`` or ``operator`` of ``account``'s row, keeping the other."""
+        now = self._clock_ns()
+        found = conn.execute(
+            update(kyc_applied)
+            .where(kyc_applied.c.account == account)
+            .values(updated_ns=now, **values)
+        ).rowcount
+        if not found:
+            row = {"restriction": "", "operator": "", **values}
+            conn.execute(insert(kyc_applied).values(account=account, updated_ns=now, **row))
 
     # --- export and erasure ------------------------------------------------------------------
 

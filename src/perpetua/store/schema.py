@@ -797,7 +797,8 @@ kyc_applied = Table(
     "kyc_applied",
     metadata,
     Column("account", BigInteger, primary_key=True, autoincrement=False),
-    Column("restriction", String(64), nullable=False),
+    Column("restriction", String(64), nullable=False),  # what compliance last submitted
+    Column("operator", String(64), nullable=False, server_default=""),  # the operator's own
     Column("updated_ns", BigInteger, nullable=False),
 )
 

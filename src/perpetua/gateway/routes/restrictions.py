@@ -11,6 +11,10 @@ that set restrictions and liquidate a breaching account (each one core command).
 The restriction is core state (``core.restrictions``): these routes submit
 ``SetAccountRestriction`` / ``LiquidateAccount`` through the sequencer; the gateway's copy
 (``Gateway.restrictions``) is folded from ``AccountRestricted`` events and the start-up seed.
+With compliance running, an operator's restriction goes through it
+(``Compliance.operator_restriction``): it is kept as the account's operator restriction and
+merged with what the account's KYC records require, so the compliance sync never lifts it, and
+setting ``Allowed`` lifts only the operator's part (the answer shows what is in force).
 """
 
 from decimal import Decimal, InvalidOperation
@@ -148,7 +152,11 @@ async def post_restriction(ctx: Context) -> dict[str, Any]:
         params.string("cause") or "Operator",
         params.string("text") or "",
     )
-    result = await ctx.gw.submit_unshed(command)
+    compliance = ctx.gw.compliance
+    if compliance is not None:  # kept as the operator's own, merged with what KYC requires
+        result = await compliance.operator_restriction(command)
+    else:
+        result = await ctx.gw.submit_unshed(command)
     for event in result.events:
         if isinstance(event, Rejected):
             raise from_rejection(event)
