@@ -1,6 +1,6 @@
 """Copy trading in a real venue: each mirrored leader action (fill, partial fill, amend, cancel,
 leverage change, close), a failing follower order reported without blocking the leader, the
-drawdown stop, profit share on a high-water mark over gains and losses, the leaderboard, and
+drawdown stop (on the mark, not on a print), profit share on a high-water mark over gains and losses, the leaderboard, and
 conservation (the core's audit) after each scenario."""
 
 import asyncio
@@ -73,6 +73,11 @@ class Copy:
                 TimeInForce.IMMEDIATE_OR_CANCEL,
             )
         )
+
+    def move_to(self, price: int) -> None:
+        """Move the index (so the mark, at which positions are valued) and the last price."""
+        self.v.index(SYMBOL, price)
+        self.print_at(price)
 
     def follow(self, **params: Any) -> dict[str, Any]:
         body = {"leader": LEADER, "allocation": "1000", **params}
@@ -185,7 +190,10 @@ def test_stop_loss_on_the_allocation_stops_copying_and_closes(tmp_path: Path) ->
         c.order(MM, Side.SELL, 100_000, 40000)
         c.order(LEADER, Side.BUY, 20_000, 40000, TimeInForce.IMMEDIATE_OR_CANCEL)
         assert c.position(follower) == 20_000  # 0.02 XBT: 400 USDT of 1000 allocated
-        c.print_at(39000)  # -2.5%: -10 USDT = -1% of the allocation
+        c.print_at(39000)  # a print 2.5% down, the mark unmoved: positions are valued at the mark
+        assert c.v.signed("GET", "/copy/follow").json()[0]["state"] == "active"
+        c.v.index(SYMBOL, 39000)  # the mark -2.5%: -10 USDT = -1% of the allocation
+        c.v.wait_idle()
         copied = c.v.signed("GET", "/copy/follow").json()[0]
         assert copied["state"] == "stopped" and copied["reason"].startswith("stop-loss")
         assert c.position(follower) == 20_000  # no bid to close into: it waits for the market
@@ -213,10 +221,10 @@ def test_profit_share_on_a_high_water_mark_over_gains_and_losses(tmp_path: Path)
             c.v.wait_idle()
             return paid
 
-        start = follow.equity()
+        start = follow.equity(c.service.marks)
         assert settle() == []  # no gain yet (fees paid: below the allocation)
-        c.print_at(41000)  # +2.5% on 0.01 XBT: +5 USDT
-        gain_equity = follow.equity()
+        c.move_to(41000)  # +2.5% on 0.01 XBT: +5 USDT
+        gain_equity = follow.equity(c.service.marks)
         leader_before = int(ledger.balance(LEADER, "USDt"))
         paid = settle()
         fee = (gain_equity - 1000 * USDT) // 10
@@ -224,14 +232,14 @@ def test_profit_share_on_a_high_water_mark_over_gains_and_losses(tmp_path: Path)
             {"followId": follow_id, "leader": LEADER, "amount": fee, "highWater": gain_equity - fee}
         ]
         assert int(ledger.balance(LEADER, "USDt")) == leader_before + fee
-        c.print_at(40000)  # a loss: nothing paid
+        c.move_to(40000)  # a loss: nothing paid
         assert settle() == []
-        c.print_at(40800)  # back up, but below the mark: nothing paid
-        assert follow.equity() < follow.high_water
+        c.move_to(40800)  # back up, but below the mark: nothing paid
+        assert follow.equity(c.service.marks) < follow.high_water
         assert settle() == []
-        c.print_at(42000)  # above the mark: the share of the excess only
+        c.move_to(42000)  # above the mark: the share of the excess only
         mark = follow.high_water
-        equity = follow.equity()
+        equity = follow.equity(c.service.marks)
         paid = settle()
         assert paid[0]["amount"] == (equity - mark) // 10
         assert start < equity

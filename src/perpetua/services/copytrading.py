@@ -21,7 +21,8 @@ the mirroring of leader fills, stops on the whole allocation, and profit share.
    (``privateNotifications`` and the relationship's ``lastError``); the leader never waits for
    followers: mirroring runs after the leader's batch is durable.
 5. Take-profit and stop-loss on the whole allocation: when the follower's equity (wallet +
-   unrealised at the last prices) reaches allocation x (1 + takeProfit) or falls to
+   unrealised at the mark prices, as BitMEX values positions; at the last price of a market
+   whose mark was not seen since start) reaches allocation x (1 + takeProfit) or falls to
    allocation x (1 - stopLoss), copying stops: orders cancelled, positions closed by market
    orders. The owner can stop a relationship the same way.
 6. Profit share on a high-water mark, settled periodically (``settle``): when equity exceeds
@@ -54,6 +55,7 @@ from perpetua.core.commands import (
 from perpetua.core.enums import ExecType, OrdStatus, OrdType, Side, TimeInForce
 from perpetua.core.events import (
     FundingPaid,
+    MarkUpdated,
     OrderEvent,
     PositionChanged,
     Rejected,
@@ -62,7 +64,7 @@ from perpetua.core.events import (
 )
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
-from perpetua.core.units import currency
+from perpetua.core.units import PRICE_FINE_PER_TICK, currency
 from perpetua.sequencer.delivery import Applied, Result, SequencerError
 from perpetua.services.track_record import Positions, TrackRecord
 from perpetua.store.schema import copy_follows, copy_leaders, executions, wallets
@@ -179,8 +181,9 @@ class Follow:
     def prefix(self) -> str:
         return f"c{self.follow_id}."
 
-    def equity(self) -> int:
-        unrealised = self.positions.unrealised() if self.positions is not None else 0
+    def equity(self, marks: Mapping[str, int]) -> int:
+        """Wallet + unrealised PnL at ``marks`` (ticks), else at the last prices (rule 5)."""
+        unrealised = self.positions.unrealised(marks) if self.positions is not None else 0
         return self.balance + unrealised
 
 
@@ -212,6 +215,7 @@ class CopyService:
         self.leader_qty: dict[tuple[int, str], int] = {}
         self.leader_leverage: dict[tuple[int, str], int] = {}
         self.last_px: dict[str, int] = {}
+        self.marks: dict[str, int] = {}  # ticks, from MarkUpdated (rule 5)
         self.trades_seen: dict[str, int] = {}  # prints per market (close retries wait for one)
         self.listeners: list[Listener] = []
         self.last_seq = 0
@@ -520,6 +524,9 @@ class CopyService:
                 for follow in self.follows.values():
                     if follow.positions is not None and event.symbol in follow.positions.open:  # type: ignore[attr-defined]
                         follow.positions.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
+            elif kind is MarkUpdated:
+                mark = event.mark_fine // PRICE_FINE_PER_TICK  # type: ignore[attr-defined]
+                self.marks[event.symbol] = mark  # type: ignore[attr-defined]
             elif kind is Transfer:
                 self._transfer(event, seq)  # type: ignore[arg-type]
             elif kind is FundingPaid:
@@ -727,7 +734,7 @@ class CopyService:
             if follow.state != ACTIVE:
                 continue
             allocation = int(follow.params["allocation"])
-            equity = follow.equity()
+            equity = follow.equity(self.marks)
             take = int(follow.params["takeProfitPpm"])
             stop = int(follow.params["stopLossPpm"])
             if take and equity >= allocation + allocation * take // PPM:
@@ -866,7 +873,7 @@ class CopyService:
             if leader is None or leader.share_ppm == 0:
                 continue
             mark = max(follow.high_water, int(follow.params["allocation"]))
-            equity = follow.equity()
+            equity = follow.equity(self.marks)
             if equity <= mark:
                 continue
             fee = (equity - mark) * leader.share_ppm // PPM
@@ -912,7 +919,7 @@ class CopyService:
             "currency": params["currency"],
             "allocation": params["allocation"],
             "mode": params["mode"],
-            "equity": follow.equity(),
+            "equity": follow.equity(self.marks),
             "highWater": follow.high_water,
             "mirrored": follow.mirrored,
             "failed": follow.failed,
@@ -939,7 +946,7 @@ class CopyService:
             "leverageCap": leader.leverage_cap_e2 / 100,
             "profitSharePpm": leader.share_ppm,
             "followers": len(followers),
-            "assetsUnderCopy": sum(max(0, f.equity()) for f in followers),
+            "assetsUnderCopy": sum(max(0, f.equity(self.marks)) for f in followers),
         }
         if record is not None:
             row.update(record.row())

@@ -78,10 +78,13 @@ class Positions:
         position = self.open.get(symbol)
         return 0 if position is None else position.qty
 
-    def unrealised(self) -> int:
+    def unrealised(self, marks: Mapping[str, int] | None = None) -> int:
+        """At ``marks`` (ticks) where given, else at the last prices."""
         total = 0
         for symbol, position in self.open.items():
-            last = self.last_px.get(symbol)
+            last = marks.get(symbol) if marks else None
+            if last is None:
+                last = self.last_px.get(symbol)
             if position.qty and last is not None:
                 total += contract_value(self.specs[symbol], position.qty, last) - position.cost
         return total
