@@ -1,8 +1,10 @@
 """The demo's books are never empty while its makers run (issue 16): a WebSocket client
-subscribes to ``orderBook10`` on every demo market of a real ``perpetua demo`` process and,
-once each market's maker has quoted, never sees a message with an empty side. The makers amend
-in place (``PUT /order/bulk``); cancelling everything and posting again left the books empty
-for tens of milliseconds in every round."""
+subscribes to ``orderBook10`` on every market the demo lists (``GET /instrument/active``: the
+built-in catalogue and the futures of the catalogue file, such as the USDT-margined and ETH
+quarterlies) of a real ``perpetua demo`` process and, once each market's maker has quoted,
+watches for a minute and never sees a message with an empty side. The makers amend in place
+(``PUT /order/bulk``); cancelling everything and posting again left the books empty for tens of
+milliseconds in every round."""
 
 import json
 import time
@@ -16,7 +18,7 @@ from tests.demo.test_demo_process import Demo, _free_port
 
 START = "2026-11-30T18:30:00Z"  # a Monday: the TradFi markets are open at real-time speed
 QUOTED_TIMEOUT_S = 60.0
-WATCH_S = 20.0  # every maker refreshes about every 1.5 s: a dozen rounds each
+WATCH_S = 60.0  # every maker refreshes about every 1.5 s: forty rounds each
 
 
 def _sides(message: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -27,10 +29,13 @@ def _sides(message: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 def test_order_books_never_empty_while_the_makers_run(tmp_path: Path) -> None:
-    symbols = [spec.symbol for spec in demo_markets(())]
     demo = Demo(tmp_path / "data", _free_port(), "--start", START, "--speed", "1")
     try:
         demo.banner()
+        symbols = sorted(row["symbol"] for row in demo.get("/instrument/active"))
+        built_in = {spec.symbol for spec in demo_markets(())}
+        assert built_in < set(symbols)
+        assert {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"} <= set(symbols)  # the catalogue file's
         with connect(f"ws://127.0.0.1:{demo.port}/realtime", open_timeout=10) as ws:
             ws.recv(timeout=10)  # welcome
             ws.send(json.dumps({"op": "subscribe", "args": [f"orderBook10:{s}" for s in symbols]}))

@@ -39,7 +39,7 @@ import uvicorn
 
 from perpetua.chain.anvil import anvil_available
 from perpetua.core.catalogue import default_catalogue
-from perpetua.core.instruments import InstrumentSpec
+from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.demo.clock import DemoClock
 from perpetua.demo.provision import DEMO_PASSWORD_HASHER, DemoState
 from perpetua.demo.stats import DemoStats
@@ -60,6 +60,7 @@ from perpetua.runtime import (
 )
 from perpetua.runtime.config import WalletsConfig
 from perpetua.runtime.venue import tradable
+from perpetua.services.jobs import PeriodicJob
 from perpetua.wire.values import iso_ms
 
 __all__ = ["DemoOptions", "demo_markets", "run_demo"]
@@ -68,6 +69,7 @@ log = logging.getLogger("perpetua.demo")
 STARTUP_TIMEOUT_S = 60.0
 FEED_SAVE_INTERVAL_S = 10.0
 ANONYMOUS_PER_MINUTE = 300  # BitMEX's is 30
+CATALOGUE_WAIT_S = 30.0  # for the catalogue job's first run, before the makers are built
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,7 @@ class _Demo:
                 return
             time.sleep(0.05)
         self.venue.start_feeds()  # the first values go out now, at the held start time
+        self.markets = self.markets + self._catalogue_futures()
         try:
             self.traders = build_traders(
                 self.options, self.markets, self.state, self.accounts, self.sequencer
@@ -273,6 +276,30 @@ class _Demo:
         if self.options.bots and not self.stopping.is_set():
             self.traders.runner.start()
         self._status_loop()
+
+    def _catalogue_futures(self) -> list[InstrumentSpec]:
+        """The futures the venue lists from its catalogue file (``runtime.catalogue``: the
+        "catalogue" job, whose first run at start is awaited here), to be quoted like the
+        built-in quarterlies; none when ``--markets`` chose the markets."""
+        if self.options.markets:
+            return []
+        jobs = [j for j in self.venue.background if isinstance(j, PeriodicJob)]
+        deadline = time.monotonic() + CATALOGUE_WAIT_S
+        for job in jobs:
+            if job.name != "catalogue":
+                continue
+            while job.status().last_duration_s is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # bounded by the deadline
+        known = {spec.symbol for spec in self.markets}
+        now_ns = self.clock.now_ns()
+        listed = list(self.venue.app.state.gateway.market.specs.values())
+        return [
+            spec
+            for spec in listed
+            if spec.kind == InstrumentKind.FUTURE
+            and spec.symbol not in known
+            and spec.expiry_ns > now_ns
+        ]
 
     def _status_loop(self) -> None:
         last_save = time.monotonic()
