@@ -1,7 +1,7 @@
 """Copy trading in a real venue: each mirrored leader action (fill, partial fill, amend, cancel,
 leverage change, close), a failing follower order reported without blocking the leader, the
-drawdown stop (on the mark, not on a print), profit share on a high-water mark over gains and losses, the leaderboard, and
-conservation (the core's audit) after each scenario."""
+drawdown stop (on the mark, not on a print), profit share on a high-water mark over gains and
+losses, the leaderboard, and conservation (the core's audit) after each scenario."""
 
 import asyncio
 import time
