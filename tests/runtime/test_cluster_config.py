@@ -25,6 +25,14 @@ def test_a_gateway_file_reads(tmp_path: Path) -> None:
     assert (config.role, config.name, config.replicas) == ("gateway", "g1", 3)
     assert config.servers == ("nats://a:4222", "nats://b:4222")
     assert config.server.port == 9000 and config.server.reuse_port
+    assert config.catalogue is None  # the embedded futures catalogue
+
+
+def test_a_catalogue_file_is_relative_to_the_cluster_file(tmp_path: Path) -> None:
+    config = load_cluster_config(
+        write(tmp_path, 'role = "gateway"\nname = "g1"\ncatalogue = "futures.toml"\n')
+    )
+    assert config.catalogue == tmp_path / "futures.toml"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ The file's shape::
     database_url = ""              # gateway, projector: the read models (PostgreSQL)
     operator_key = ""
     rate_limits = true             # gateway: false only for benchmarks
+    catalogue = ""                 # gateway: futures catalogue file; empty: the embedded one
 
     [server]                       # gateway: as in the venue config; reuse_port lets several
     host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
@@ -52,13 +53,14 @@ class ClusterConfig:
     database_url: str = ""
     operator_key: str = ""
     rate_limits: bool = True
+    catalogue: Path | None = None  # the futures catalogue file (runtime.catalogue); None: embedded
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
 
 _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
     "lease_ttl_s": (int, float), "data_dir": str, "database_url": str, "operator_key": str,
-    "rate_limits": bool,
+    "rate_limits": bool, "catalogue": str,
     "server": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
@@ -93,4 +95,7 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
         raise ConfigError("replicas: 1, 3 or 5")
     if "data_dir" in raw:
         raw["data_dir"] = Path(raw["data_dir"])
+    catalogue = raw.pop("catalogue", "")
+    if catalogue:
+        raw["catalogue"] = Path(path).parent / catalogue
     return ClusterConfig(servers=servers, server=ClusterServerConfig(**server_raw), **raw)

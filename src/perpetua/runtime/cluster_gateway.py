@@ -15,6 +15,11 @@ Order at start (each step needs the one before):
 5. uvicorn serves on a socket bound with ``SO_REUSEPORT`` (``server.reuse_port``), so several
    gateway processes on one machine share its port and the kernel spreads connections.
 
+6. The futures catalogue file's job (``venue.catalogue_job``: define the series, list what is
+   due, at start and hourly) runs in every gateway, as in the embedded venue: the lister skips
+   what the gateway's replica already has, and a command a second gateway sent at the same
+   moment is refused by the core (``INSTRUMENT_EXISTS``), so a series is defined once.
+
 Not wired in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only), index feeds.
 """
 
@@ -36,10 +41,12 @@ from perpetua.gateway.history import History
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.gateway.server import uvicorn_config
 from perpetua.marketdata.ids import use_order_id_key
+from perpetua.runtime.catalogue import default_catalogue_path, load_catalogue
 from perpetua.runtime.cluster_config import ClusterConfig
-from perpetua.runtime.venue import order_id_key, private_directory
+from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
 from perpetua.sequencer import Applied
 from perpetua.services.accounts import AccountsService
+from perpetua.services.jobs import BackgroundService
 from perpetua.services.server_key import load_server_key
 from perpetua.store import Projector, default_url, migrate, open_engine
 from perpetua.store.schema import projector_state
@@ -96,6 +103,8 @@ def gateway_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 def run_gateway(config: ClusterConfig) -> None:
+    # read before anything opens: a bad file stops the start with its series and key named
+    catalogue = load_catalogue(config.catalogue or default_catalogue_path())
     data_dir = private_directory(Path(config.data_dir))
     use_order_id_key(order_id_key(data_dir))
     url = config.database_url
@@ -116,6 +125,7 @@ def run_gateway(config: ClusterConfig) -> None:
     port.open()
     accounts = AccountsService(open_engine(url), load_server_key(data_dir))
     sql = open_engine(url)
+    background: list[BackgroundService] = []
     try:
         seed = port.seed(engine_seed)
         app = create_app(
@@ -127,8 +137,10 @@ def run_gateway(config: ClusterConfig) -> None:
             port,
             History(sql, StoredProgress(sql)),
             accounts,
+            background=background,
         )
         gateway = app.state.gateway
+        background.append(catalogue_job(catalogue, gateway))  # read when the server starts
         shared_history = gateway.history
         gateway.history = History.over(seed_projector)  # the scratch read models, at seed.seq
         gateway.bootstrap(seed)

@@ -93,7 +93,7 @@ from perpetua.store import (
     queries,
 )
 
-__all__ = ["DATABASE_URL_ENV", "GC_THRESHOLDS", "Venue", "open_venue", "tune_gc"]
+__all__ = ["DATABASE_URL_ENV", "GC_THRESHOLDS", "Venue", "catalogue_job", "open_venue", "tune_gc"]
 
 DATABASE_URL_ENV = "PERPETUA_DATABASE_URL"
 GC_THRESHOLDS = (50_000, 20, 100)  # (young, middle, old); CPython's default is (700, 10, 10)
@@ -338,7 +338,7 @@ def open_venue(
         copy=copy,
     )
     volume.usd_per_xbt = _usd_per_xbt(app.state.gateway.market)
-    _list_catalogue(catalogue, app.state.gateway, background)
+    background.append(catalogue_job(catalogue, app.state.gateway))
     publisher = IndexPublisher(feeds.sources, sequencer, clock, feeds.board)
     return Venue(
         config,
@@ -446,11 +446,10 @@ def _usd_per_xbt(market: MarketData) -> Callable[[], int]:
     return price
 
 
-def _list_catalogue(
-    entries: list[CatalogueEntry], gateway: GatewaySurface, background: list[BackgroundService]
-) -> None:
+def catalogue_job(entries: list[CatalogueEntry], gateway: GatewaySurface) -> PeriodicJob:
     """The futures catalogue file's series and listings, as commands from a periodic job
-    (``runtime.catalogue``): first run at start, then hourly for scheduled listings."""
+    (``runtime.catalogue``): first run at start, then hourly for scheduled listings. Cluster
+    gateways run it too (``cluster_gateway``)."""
 
     async def submit(command: Command) -> list[object]:
         return list((await gateway.submit_unshed(command)).events)
@@ -462,7 +461,7 @@ def _list_catalogue(
         submit=submit,
         now=lambda: max(gateway.market.ts_ns, time.time_ns()),
     )
-    background.append(PeriodicJob("catalogue", CATALOGUE_CHECK_INTERVAL_S, lister.step))
+    return PeriodicJob("catalogue", CATALOGUE_CHECK_INTERVAL_S, lister.step)
 
 
 def _projector(

@@ -1,0 +1,103 @@
+"""Cluster gateways with real processes (one nats-server, a sequencer, two gateways on their own
+ports, PostgreSQL), one cluster for the module:
+
+1. Rate limits are one allowance per client across gateways (issue 21: "rate limits shared
+   across gateways (per account) so adding gateways does not multiply a client's allowance").
+   A client alternates signed requests between the two gateways. Each gateway alone would
+   accept ``ACCOUNT_REQUESTS_PER_MINUTE`` (120), so without sharing the client would get about
+   twice that; shared (each gateway publishes the charges it accepted every 50 ms and the other
+   takes the same tokens), the two together accept about one allowance: 120, plus the refill
+   while the test runs (2 a second) and what the 50 ms gossip lets through before it arrives.
+2. The futures catalogue file is listed in cluster mode as in the embedded venue (issue 16):
+   the gateways run its job, the series are defined once however many gateways start, and
+   every gateway (and so every replica) shows the catalogue's quarterlies.
+"""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE
+from perpetua.runtime.cluster_dev import DevCluster
+from perpetua.runtime.natsd import free_port, nats_server_binary
+from tests.store.databases import postgres_schema_url
+from tests.transport.test_cluster import Client, wait_http
+
+pytestmark = pytest.mark.slow
+USER = 7
+REQUESTS = 2 * ACCOUNT_REQUESTS_PER_MINUTE
+PACE_S = 0.01  # between requests: a few requests per gossip interval reach each gateway
+GOSSIP_SLACK = 15  # requests accepted before the other gateway's charges arrive
+CATALOGUE_SYMBOLS = {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"}  # runtime/catalogue.toml's
+LISTED_WAIT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Client]]:
+    if nats_server_binary() is None:
+        pytest.skip("nats-server is not installed")
+    root: Path = tmp_path_factory.mktemp("cluster")
+    with postgres_schema_url() as url:
+        cluster = DevCluster(root / "c", nats_nodes=1, prefix="gw", database_url=url,
+                             reuse_port=False)  # fmt: skip
+        cluster.start_nats()
+        try:
+            cluster.add("sequencer", "s1")
+            cluster.start("s1")
+            ports = {"g1": free_port(), "g2": free_port()}
+            for name, port in ports.items():
+                cluster.add("gateway", name, port=port)
+                cluster.start(name)
+            for port in ports.values():
+                wait_http(port)
+            g1, g2 = Client(ports["g1"]), Client(ports["g2"])
+            key = g1.admin("apiKey", {"userId": USER, "permissions": "order"})
+            g1.key = g2.key = (key["id"], key["secret"])
+            yield g1, g2
+        finally:
+            codes = cluster.stop()
+        assert all(code in (0, -9, None) for code in codes.values()), codes
+
+
+def test_two_gateways_share_one_allowance(gateways: tuple[Client, Client]) -> None:
+    g1, g2 = gateways
+    accepted = {"g1": 0, "g2": 0}
+    refused = {"g1": 0, "g2": 0}
+    began = time.monotonic()
+    for number in range(REQUESTS):
+        name, client = (("g1", g1), ("g2", g2))[number % 2]
+        status = client.signed("GET", "/user/wallet").status_code
+        assert status in (200, 429), status
+        (accepted if status == 200 else refused)[name] += 1
+        time.sleep(PACE_S)
+    refill = int((time.monotonic() - began) * ACCOUNT_REQUESTS_PER_MINUTE / 60) + 1
+    total = accepted["g1"] + accepted["g2"]
+    assert total <= ACCOUNT_REQUESTS_PER_MINUTE + refill + GOSSIP_SLACK, (accepted, refill)
+    assert total >= ACCOUNT_REQUESTS_PER_MINUTE - GOSSIP_SLACK, (accepted, refill)
+    assert refused["g1"] > 0 and refused["g2"] > 0, refused  # each refuses the shared overdraft
+
+
+def _active(client: Client) -> set[str]:
+    response = httpx.get(f"{client.base}/api/v1/instrument/active", timeout=10)
+    assert response.status_code == 200, response.text
+    return {row["symbol"] for row in response.json()}
+
+
+def test_the_catalogue_file_is_listed_once_in_cluster_mode(
+    gateways: tuple[Client, Client],
+) -> None:
+    g1, g2 = gateways
+    deadline = time.monotonic() + LISTED_WAIT_S
+    while not _active(g1) >= CATALOGUE_SYMBOLS and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _active(g1) >= CATALOGUE_SYMBOLS
+    assert _active(g1) == _active(g2)  # both replicas hold the same instruments
+    rows = httpx.get(
+        f"{g2.base}/api/v1/instrument", params={"symbol": "XBTUSDTH27"}, timeout=10
+    ).json()
+    assert [(r["symbol"], r["settlCurrency"], r["typ"]) for r in rows] == [
+        ("XBTUSDTH27", "USDt", "FFCCSX")
+    ]
