@@ -49,3 +49,23 @@ def test_every_listed_operation_is_routed() -> None:
                 body = response.json() if response.content else {}
                 message = body.get("error", {}).get("message") if isinstance(body, dict) else None
                 assert not (response.status_code == 404 and message == NOT_FOUND), (verb, path)
+
+
+def test_routes_of_services_the_venue_lacks_are_neither_listed_nor_served() -> None:
+    """The harness is built without bots, copy trading, convert and on-ramp: their operations
+    would only fail (they answered 503 before), so they are absent, as BitMEX's unserved ones."""
+    absent = (
+        ("/bot", "GET"),
+        ("/bot/backtest", "POST"),
+        ("/leaderboard", "GET"),
+        ("/copy/follow", "POST"),
+        ("/convert/quote", "POST"),
+        ("/onramp/bank/order", "POST"),
+    )
+    with harness() as h:
+        paths = h.client.get("/api/explorer/swagger.json").json()["paths"]
+        for path, verb in absent:
+            assert verb.lower() not in paths.get(path, {}), (verb, path)
+            response = h.client.request(verb, API_BASE_PATH + path)
+            assert response.status_code == 404, (verb, path, response.status_code)
+            assert response.json()["error"]["message"] == NOT_FOUND

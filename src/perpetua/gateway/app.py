@@ -76,10 +76,10 @@ def create_app(
     of reserves and liabilities (``/porl/...``), or none; ``notifications``: where services
     tell traders things (``services.notifications``), the gateway's own by default;
     ``costs``: volume tiers, convert and on-ramp services (``ports.CostPorts``);
-    ``bots``: users' trading bots (``services.bots``), none: the bot routes answer 503;
+    ``bots``: users' trading bots (``services.bots``), none: the bot routes are not served;
     ``compliance``: KYC, jurisdiction and sanctions checks (``services.compliance``), none: off;
     ``wallets``: deposits and withdrawals on chain (``services.wallets``), or none;
-    ``copy``: copy trading (``services.copytrading``), none: its routes answer 503."""
+    ``copy``: copy trading (``services.copytrading``), none: its routes are not served."""
     gw = Gateway(
         config,
         sequencer,

@@ -37,7 +37,7 @@ API_PREFIX = "/api/v1"
 def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
     """Full path -> verb -> endpoint, for the gateway's direct dispatch (``app``)."""
     table: dict[str, dict[str, Endpoint]] = {}
-    for spec in _specs():
+    for spec in _specs(gw):
         table.setdefault(API_PREFIX + spec.path, {})[spec.method] = route_endpoint(
             gw,
             spec.handler,
@@ -51,7 +51,8 @@ def api_endpoints(gw: GatewaySurface) -> dict[str, dict[str, Endpoint]]:
     return table
 
 
-def _specs() -> list[Spec]:
+def _specs(gw: GatewaySurface) -> list[Spec]:
+    """Every route this gateway serves (those whose service it was built with)."""
     specs: list[Spec] = []
     for module in (
         instrument,
@@ -76,13 +77,13 @@ def _specs() -> list[Spec]:
         wallet,
         copy,
     ):
-        specs.extend(module.SPECS)
+        specs.extend(spec for spec in module.SPECS if spec.served is None or spec.served(gw))
     return specs
 
 
 def api_routes(gw: GatewaySurface) -> list[Route]:
     by_path: dict[str, dict[str, Spec]] = {}
-    for spec in _specs():
+    for spec in _specs(gw):
         by_path.setdefault(spec.path, {})[spec.method] = spec
     routes = []
     for path, methods in by_path.items():

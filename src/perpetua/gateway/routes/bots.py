@@ -16,6 +16,7 @@ from perpetua.gateway.context import Context, client_ip
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.ports import BotsPort
 from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.surface import GatewaySurface
 
 __all__ = ["BOT_DOCS", "SPECS"]
 
@@ -106,12 +107,16 @@ async def post_backtest(ctx: Context) -> dict[str, Any]:
         raise bad_request(str(error)) from error
 
 
+def _served(gw: GatewaySurface) -> bool:
+    return gw.bots is not None
+
+
 SPECS = [
-    Spec("/bot", "GET", get_bots, private=True),
-    Spec("/bot/status", "GET", get_bot_status, private=True),
-    Spec("/bot", "POST", post_bot, private=True, permission=PERMISSION_ORDER),
-    Spec("/bot", "DELETE", delete_bot, private=True, permission=PERMISSION_ORDER),
-    Spec("/bot/backtest", "POST", post_backtest, private=True),
+    Spec("/bot", "GET", get_bots, private=True, served=_served),
+    Spec("/bot/status", "GET", get_bot_status, private=True, served=_served),
+    Spec("/bot", "POST", post_bot, private=True, permission=PERMISSION_ORDER, served=_served),
+    Spec("/bot", "DELETE", delete_bot, private=True, permission=PERMISSION_ORDER, served=_served),
+    Spec("/bot/backtest", "POST", post_backtest, private=True, served=_served),
 ]
 
 _GRID_ROWS: Final = [

@@ -21,6 +21,7 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
 from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.services.convert import (
     CONVERT_USD_MAX,
     CONVERT_USD_MIN,
@@ -181,9 +182,14 @@ CONVERT_DOCS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
     ),
 ]
 
+
+def _served(gw: GatewaySurface) -> bool:
+    return gw.costs.convert is not None
+
+
 SPECS = [
-    Spec("/convert/assets", "GET", get_assets, private=True),
-    Spec("/convert/quote", "POST", post_quote, private=True),
-    Spec("/convert/execute", "POST", post_execute, private=True),
-    Spec("/convert/sweep", "POST", post_sweep, private=True),
+    Spec("/convert/assets", "GET", get_assets, private=True, served=_served),
+    Spec("/convert/quote", "POST", post_quote, private=True, served=_served),
+    Spec("/convert/execute", "POST", post_execute, private=True, served=_served),
+    Spec("/convert/sweep", "POST", post_sweep, private=True, served=_served),
 ]

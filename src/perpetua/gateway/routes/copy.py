@@ -19,6 +19,7 @@ from perpetua.gateway.context import Context, client_ip
 from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.ports import CopyPort
 from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.surface import GatewaySurface
 
 __all__ = ["COPY_DOCS", "SPECS"]
 
@@ -110,14 +111,39 @@ async def delete_follow(ctx: Context) -> dict[str, Any]:
         raise bad_request(str(error)) from error
 
 
+def _served(gw: GatewaySurface) -> bool:
+    return gw.copy is not None
+
+
 SPECS = [
-    Spec("/leaderboard", "GET", get_leaderboard),
-    Spec("/leaderboard/name", "GET", get_leaderboard_name, private=True),
-    Spec("/copy/leaders", "GET", get_leaders),
-    Spec("/copy/leader", "POST", post_leader, private=True, permission=PERMISSION_ORDER),
-    Spec("/copy/follow", "GET", get_follows, private=True),
-    Spec("/copy/follow", "POST", post_follow, private=True, permission=PERMISSION_ORDER),
-    Spec("/copy/follow", "DELETE", delete_follow, private=True, permission=PERMISSION_ORDER),
+    Spec("/leaderboard", "GET", get_leaderboard, served=_served),
+    Spec("/leaderboard/name", "GET", get_leaderboard_name, private=True, served=_served),
+    Spec("/copy/leaders", "GET", get_leaders, served=_served),
+    Spec(
+        "/copy/leader",
+        "POST",
+        post_leader,
+        private=True,
+        permission=PERMISSION_ORDER,
+        served=_served,
+    ),
+    Spec("/copy/follow", "GET", get_follows, private=True, served=_served),
+    Spec(
+        "/copy/follow",
+        "POST",
+        post_follow,
+        private=True,
+        permission=PERMISSION_ORDER,
+        served=_served,
+    ),
+    Spec(
+        "/copy/follow",
+        "DELETE",
+        delete_follow,
+        private=True,
+        permission=PERMISSION_ORDER,
+        served=_served,
+    ),
 ]
 
 COPY_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [

@@ -22,6 +22,7 @@ from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request, from_reason
 from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
+from perpetua.gateway.surface import GatewaySurface
 from perpetua.services.onramp import (
     AllowAll,
     BankOrder,
@@ -180,10 +181,15 @@ ONRAMP_DOCS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
     ),
 ]
 
+
+def _served(gw: GatewaySurface) -> bool:
+    return gw.costs.onramp is not None
+
+
 SPECS = [
-    Spec("/onramp/bank/order", "POST", post_bank_order, private=True),
-    Spec("/onramp/orders", "GET", get_orders, private=True),
-    Spec("/onramp/checkout", "POST", post_checkout, private=True),
-    Spec("/onramp/webhook", "POST", post_webhook),
-    Spec("/admin/onramp/confirm", "POST", post_confirm),
+    Spec("/onramp/bank/order", "POST", post_bank_order, private=True, served=_served),
+    Spec("/onramp/orders", "GET", get_orders, private=True, served=_served),
+    Spec("/onramp/checkout", "POST", post_checkout, private=True, served=_served),
+    Spec("/onramp/webhook", "POST", post_webhook, served=_served),
+    Spec("/admin/onramp/confirm", "POST", post_confirm, served=_served),
 ]
