@@ -252,6 +252,42 @@ def test_a_reverted_transaction_is_refunded(rig: Rig) -> None:
     conserved(rig)
 
 
+def test_a_dropped_transaction_whose_nonce_was_taken_is_refunded(rig: Rig) -> None:
+    """The broadcast transfer leaves the node's mempool, and another transaction of the hot
+    wallet is mined with its nonce: it can never be mined now, so the hold is released
+    (WithdrawalCancel), once, and nothing reaches the address."""
+    fund(rig)
+    row, token = rig.wallets.desk.request(req())
+    rig.wallets.desk.confirm(token)
+    rig.rpc.call("evm_setAutomine", False)
+    try:
+        assert rig.send().broadcast == [row.withdrawal_id]
+        sent = rig.wallets.desk.get(row.withdrawal_id)
+        assert sent.status == "Broadcast"
+        nonce = int(rig.rpc.call("eth_getTransactionByHash", sent.tx_hash)["nonce"], 16)
+        rig.rpc.call("anvil_dropTransaction", sent.tx_hash)
+        assert rig.rpc.call("eth_getTransactionByHash", sent.tx_hash) is None
+        hot = rig.wallets.signers["eth"].hot_address
+        assert rig.rpc.nonce(hot) == nonce
+        other = evm.sign_transfer(
+            rig.hot_key, chain_id=rig.rpc.chain_id(), nonce=nonce, to=hot, amount=1,
+            token=None, fee_wei=evm.max_fee(rig.rpc),
+        )  # fmt: skip
+        rig.rpc.send_raw(other.raw)
+        rig.rpc.call("evm_mine")
+    finally:
+        rig.rpc.call("evm_setAutomine", True)
+    assert rig.rpc.nonce(hot) == nonce + 1  # the nonce is taken
+    report = rig.send()
+    assert report.failed == [row.withdrawal_id] and report.broadcast == []
+    assert rig.wallets.desk.get(row.withdrawal_id).status == "Failed"
+    assert rig.balance(ALICE, "USDt") == 1_000 * USDT  # amount and fee back
+    assert rig.send().failed == []  # once
+    rig.mine(CONFIRMATIONS)
+    assert on_chain(rig, TO) == 0
+    conserved(rig)
+
+
 def test_a_withdrawal_racing_an_order_for_the_same_margin_is_refused(rig: Rig) -> None:
     """The order comes first in the sequencer and holds its margin: a withdrawal that needs
     that margin is a 400 that moves nothing; one within what is left goes through."""
