@@ -89,8 +89,15 @@ def test_signer_builds_signs_without_sending_then_broadcasts_idempotently() -> N
     assert not any(call.startswith("sendrawtransaction") for call in node.calls)
     signer.broadcast(signed.raw)  # already in the chain: done, not an error
     state = signer.state(signed.tx_hash)
-    assert (state.status, state.block_number, state.confirmations) == (TxStatus.MINED, 102, 3)
-    assert signer.state("dead" + "0" * 59 + "5").status == TxStatus.UNKNOWN
+    assert (state.status, state.block_number, state.confirmations) == (TxStatus.MINED, 100, 3)
+    # from the node's wallet, never getrawtransaction (which needs -txindex for mined ones)
+    assert not any(call.startswith("getrawtransaction") for call in node.calls)
+    assert signer.state("dead" + "0" * 59 + "5").status == TxStatus.UNKNOWN  # never sent
+    assert signer.state("cafe" + "0" * 59 + "6").status == TxStatus.PENDING  # in the mempool
+    evicted = signer.state("cafe" + "0" * 59 + "7")
+    assert evicted.status == TxStatus.UNKNOWN  # unconfirmed, out of the mempool: send again
+    conflicted = signer.state("cafe" + "0" * 59 + "8")
+    assert conflicted.status == TxStatus.FAILED  # its inputs spent by another: refund
     assert signer.balance("XBt", ADDRESS_0) == 1_250_000_000
 
 
@@ -154,5 +161,14 @@ def test_regtest_deposit_and_withdrawal(regtest: JsonRpc) -> None:
     assert signer.state(signed.tx_hash).status == TxStatus.UNKNOWN  # recorded, not sent
     signer.broadcast(signed.raw)
     signer.broadcast(signed.raw)  # again: harmless
-    regtest.call("generatetoaddress", 1, hot)
-    assert signer.state(signed.tx_hash).status == TxStatus.MINED
+    assert signer.state(signed.tx_hash).status == TxStatus.PENDING
+    regtest.call("generatetoaddress", 3, hot)
+    # no -txindex on this node: the state comes from the wallet, as on an operator's node
+    state = signer.state(signed.tx_hash)
+    tip = watcher.head()
+    assert (state.status, state.block_number, state.confirmations) == (
+        TxStatus.MINED, tip - 2, 3,
+    )  # fmt: skip
+    landed = watcher.transfers(tip - 2, tip - 2, frozenset({ADDRESS_8.lower()}))
+    assert [(t.tx, t.amount) for t in landed] == [(signed.tx_hash, 1_000_000)]
+    assert watcher.fee_rate_btc_per_kvb() > 0

@@ -190,15 +190,31 @@ class BitcoinSigner:
                 raise
 
     def state(self, tx_hash: str) -> TxState:
+        """A withdrawal as the node's wallet sees it (``gettransaction``: the withdrawal spends
+        the wallet's coins, so the wallet knows it from its broadcast on; ``getrawtransaction``
+        finds a mined transaction only on a node run with ``-txindex``, so on any other node
+        every withdrawal would have looked never sent, forever). Unknown to the wallet: never
+        sent. Unconfirmed and out of the mempool (evicted, expired): UNKNOWN too, so the caller
+        sends the same bytes again. Negative confirmations are Bitcoin Core's way of saying a
+        conflicting transaction spent the same inputs and is that deep: this one can never be
+        mined (FAILED)."""
         try:
-            tx = self.call("getrawtransaction", tx_hash, True)
+            tx = self.call("gettransaction", tx_hash)
         except RpcError:
             return TxState(TxStatus.UNKNOWN)
         confirmations = int(tx.get("confirmations", 0))
-        if confirmations <= 0:
+        if confirmations < 0:
+            return TxState(TxStatus.FAILED)
+        if confirmations == 0:
+            try:
+                self.call("getmempoolentry", tx_hash)
+            except RpcError:
+                return TxState(TxStatus.UNKNOWN)
             return TxState(TxStatus.PENDING)
-        height = int(self.call("getblockheader", tx["blockhash"])["height"])
-        return TxState(TxStatus.MINED, height, confirmations)
+        height = tx.get("blockheight")
+        if height is None:  # nodes before 0.20 do not say
+            height = self.call("getblockheader", tx["blockhash"])["height"]
+        return TxState(TxStatus.MINED, int(height), confirmations)
 
     def balance(self, currency: str, address: str) -> int:
         """The node wallet's spendable balance (the hot wallet is the node's wallet)."""
