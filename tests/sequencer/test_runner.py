@@ -396,3 +396,42 @@ def test_idle_ticks_and_subscriber_order(tmp_path: Path) -> None:
         sequencer.wake()
         wait_until(lambda: len(seen) == 2, "an idle tick")
     assert seen == [(1, "WithdrawalRequest"), (2, "Tick")]
+
+
+def test_subscribers_have_the_batch_before_its_submitter_has_its_result(
+    funded_engine: object,
+) -> None:
+    """Read-your-writes for views kept on an event loop (the gateway's): the subscriber's
+    forward to the loop is queued before the result, so the awaiting request resumes after the
+    views took the batch, even when the committer thread is slow between the two (here it
+    sleeps in the subscriber; under load it is preempted)."""
+    sequencer = make(funded_engine, NullJournal())
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+
+        def forward(batch: list[Applied]) -> None:
+            time.sleep(0.05)  # the committer thread slow before it forwards
+            loop.call_soon_threadsafe(seen.extend, [a.seq for a in batch])
+
+        sequencer.subscribe_batches(forward)
+        answered = []
+        for i in range(3):
+            result = await sequencer.submit(order(cl_ord_id=f"r{i}"))
+            answered.append(result.seq in seen)  # what the views hold when the answer is read
+        return [int(ok) for ok in answered]
+
+    with sequencer:
+        assert asyncio.run(main()) == [1, 1, 1]
+    held: list[int] = []
+
+    def slow(batch: list[Applied]) -> None:
+        time.sleep(0.05)
+        held.extend(a.seq for a in batch)
+
+    other = make(funded_engine, NullJournal())
+    other.subscribe_batches(slow)
+    with other:
+        result = other.execute(order(cl_ord_id="t"))
+        assert result.seq in held  # a thread waiting on execute() likewise

@@ -5,8 +5,9 @@ Threads (all daemon threads named ``perpetua-sequencer-*``):
                 the timers due by now (scheduler), stamps ``ts_ns`` (monotonic), encodes it,
                 assigns the next seq and applies it to the engine. It alone touches the engine.
     committer   appends each batch's records to the journal, commits (one write, one fsync under
-                FsyncPolicy.ALWAYS), then resolves the batch's results and publishes it to the
-                subscribers, batch after batch in seq order. It alone touches the journal.
+                FsyncPolicy.ALWAYS), then publishes the batch to the subscribers and only then
+                resolves its results (so whoever a result reaches can read views that hold it),
+                batch after batch in seq order. It alone touches the journal.
     snapshotter writes snapshots handed over by the committer, verifies them by restoring
                 them, then prunes old snapshots and the journal segments they cover
                 (`snapshotter`).
@@ -809,13 +810,18 @@ class Sequencer:
         self._batch_count += 1
         self._command_count += len(batch.records)
         self._largest_batch_commands = max(self._largest_batch_commands, len(batch.records))
-        settle(batch.waiters, batch.applied)
+        # Subscribers first, results second (read-your-writes): a subscriber that forwards to
+        # an event loop (the gateway's views) queues its batch there before the submitter's
+        # result is queued on the same loop, so a request answered from this result is never
+        # followed by a read of views that do not hold it yet. Settling first let the loop run
+        # the result (and the next request) while this thread was preempted before forwarding.
         applied = batch.applied
         for batch_subscriber in self._batch_subscribers:
             batch_subscriber(applied)
         for command_subscriber in self._command_subscribers:
             for item in applied:
                 command_subscriber(item.seq, item.ts_ns, item.command, item.events)
+        settle(batch.waiters, batch.applied)
         self._permits.release()
 
     def _fail_batch(self, batch: _Batch) -> None:
