@@ -166,3 +166,30 @@ def test_bitmex_published_sample_passes_every_checker() -> None:
     assert bitmex_checks.validate(BITMEX_SAMPLE, 2, account_nonce_hex=SAMPLE_NONCE.hex()) == (
         "Validated 3,000 in satoshis for account 2, total liabilities 4,000,004,000"
     )
+
+
+def _flip(line: str, column: int) -> str:
+    return line[:column] + chr(ord(line[column]) ^ 0x01) + line[column + 1 :]
+
+
+def test_with_several_damaged_lines_the_first_is_named(proof) -> None:
+    """Rule 4 of services.porl.proof: the first damaged line in the file, whatever else is
+    damaged below it, and whether the later damage parses or not."""
+    data, _ = proof
+    lines = data.decode().split("\n")  # line n of the file is lines[n - 1]
+    last = len(lines) - 1  # the last leaf's line
+    cases = [
+        ({2: 3, last: 3}, 2),  # the root's digest and a leaf's
+        ({3: 70, last - 3: 3}, 3),  # an inner node's value and a leaf's digest
+        ({5: 3, last: "zz"}, 5),  # a changed digest, then a line that does not parse
+        ({9: 3, 20: 3}, 9),  # a node above the leaves (lines 17-32 here) and a leaf
+        ({4: 3, 9: 3}, 4),  # a node and, below it, a leaf of another branch
+    ]
+    for damage, first in cases:
+        damaged = list(lines)
+        for number, how in damage.items():
+            line = damaged[number - 1]
+            damaged[number - 1] = line + how if isinstance(how, str) else _flip(line, how)
+        with pytest.raises(ProofError) as caught:
+            check_tree(parse_proof("\n".join(damaged)))
+        assert caught.value.lines == (first,), (damage, caught.value)
