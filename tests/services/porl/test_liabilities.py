@@ -145,3 +145,19 @@ def test_a_trading_book_equals_the_ledger_and_replays(tmp_path: Path, seed: int)
     for before, after in zip(manifest["liabilities"], republished["liabilities"], strict=True):
         assert before["total"] == after["total"] and before["rootDigest"] != after["rootDigest"]
     check_published(service, republished, owed)
+
+
+def test_nonces_are_random_kept_for_life_and_encrypted_at_rest(tmp_path: Path) -> None:
+    from perpetua.services.porl.nonces import NONCE_FILE, NonceStore
+
+    key = load_server_key(tmp_path)
+    store = NonceStore(tmp_path, key)
+    made = store.nonces_for([1, 2, 3])
+    assert len({made[a] for a in made}) == 3 and all(len(n) == 32 for n in made.values())
+    assert store.nonce_of(2) == made[2]
+    again = NonceStore(tmp_path, key)  # a restart: the same nonces, for the account's lifetime
+    assert again.nonces_for([3, 1, 4]) == {1: made[1], 3: made[3], 4: again.nonce_of(4)}
+    stored = (tmp_path / NONCE_FILE).read_bytes()
+    for nonce in (*made.values(), again.nonce_of(4)):
+        assert nonce not in stored and nonce.hex().encode() not in stored  # encrypted
+    assert (tmp_path / NONCE_FILE).stat().st_mode & 0o777 == 0o600
