@@ -462,3 +462,51 @@ def test_operator_restrictions_merge_with_compliance_and_survive_the_sync(world:
     # an account no user owns: the operator's restriction alone
     world.run(c.operator_restriction(SetAccountRestriction(0, 4242, TradingMode.FROZEN)))
     assert world.restriction(4242).trading == TradingMode.FROZEN
+
+
+class _Liveness:
+    """A third-party liveness check behind the provider port: it sees the decrypted selfie
+    and ID and says the faces differ, or fails outright."""
+
+    name = "liveness"
+
+    def __init__(self, broken: bool = False) -> None:
+        self.broken = broken
+        self.seen: list[tuple[int, str, list[str]]] = []
+
+    def check(self, case_id: int, application: Any, documents: Any) -> Any:
+        from perpetua.services.kyc_providers import Finding
+
+        if self.broken:
+            raise ConnectionError("provider down")
+        self.seen.append((case_id, application["name"], sorted(d.kind for d in documents)))
+        assert all(d.data.startswith(b"%PDF") for d in documents)  # decrypted for the check
+        return Finding("fail", "selfie does not match id_front", "chk_123")
+
+
+def test_an_identity_provider_advises_and_reviewers_decide(world: World) -> None:
+    """services.kyc_providers: the built-in manual review records nothing; a provider's
+    finding joins the audit trail as advice, the case stays in the queue for reviewers; a
+    provider that fails loses nothing."""
+    c = world.compliance
+    assert c.config.provider.name == "manual"
+    manual = world.apply_for(ALICE, 1)
+    assert [d["reviewer"] for d in world.run(c.decisions(ALICE))] == ["system"]
+    world.run(c.decide(manual["caseId"], "rita", "reject", "blurred"))
+    liveness = _Liveness()
+    c.config = ComplianceConfig(kyc_required=True, provider=liveness)
+    bob = 1002
+    case = world.apply_for(bob, 1)
+    assert liveness.seen == [(case["caseId"], "Alice Example", ["id_back", "id_front", "selfie"])]
+    trail = [(d["reviewer"], d["decision"], d["reason"]) for d in world.run(c.decisions(bob))]
+    assert trail == [
+        ("system", "opened", trail[0][2]),
+        ("provider:liveness", "finding_fail", "selfie does not match id_front"),
+    ]
+    assert [q["id"] for q in world.run(c.queue())] == [case["caseId"]]  # still for reviewers
+    assert world.run(c.kyc_level(bob)) == 0
+    world.run(c.decide(case["caseId"], "rita", "reject", "provider's finding confirmed"))
+    c.config = ComplianceConfig(kyc_required=True, provider=_Liveness(broken=True))
+    carol = 1003
+    down = world.apply_for(carol, 1)
+    assert [q["id"] for q in world.run(c.queue())] == [down["caseId"]]

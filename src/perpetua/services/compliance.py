@@ -61,6 +61,13 @@ from perpetua.services.jurisdictions import (
     PolicyError,
     parse_place,
 )
+from perpetua.services.kyc_providers import (
+    FINDING_CHARS_MAX,
+    OUTCOMES,
+    Document,
+    IdentityProvider,
+    ManualReview,
+)
 from perpetua.services.sanctions import Hit, SanctionsList, load_list
 from perpetua.services.wallets.policy import PolicyVerdict
 from perpetua.store.schema import (
@@ -161,6 +168,7 @@ class ComplianceConfig:
     document_validity_days: int = 365 * 2
     review_interval_days: int = 365
     sync_interval_s: float = 60.0
+    provider: IdentityProvider = field(default_factory=ManualReview)  # services.kyc_providers
 
 
 class KycLevels(Protocol):
@@ -689,7 +697,42 @@ class Compliance:
         return {"id": sealed.doc_id, "kind": kind, "contentType": content_type, "size": len(data)}
 
     async def submit(self, user_id: int) -> dict[str, Any]:
-        return dict(await self._run(self._submit, user_id))
+        submitted = dict(await self._run(self._submit, user_id))
+        await self._run(self._consult, int(submitted["caseId"]), user_id)
+        return submitted
+
+    def _consult(self, case_id: int, user_id: int) -> None:
+        """The identity provider's finding on a submitted case, recorded as advice in its
+        audit trail (services.kyc_providers rules 2 and 4); the case stays for reviewers."""
+        provider = self.config.provider
+        with self.engine.connect() as conn:
+            profile = self._profile(conn, user_id)
+            rows = conn.execute(
+                select(kyc_documents).where(kyc_documents.c.user_id == user_id)
+            ).all()
+        application = self._unseal(profile.sealed) if profile is not None else {}
+        papers = [
+            Document(
+                r.kind,
+                r.content_type,
+                documents.open_document(r.id, r.ciphertext, r.wrapped_key, self._fernet),
+            )
+            for r in rows
+        ]
+        try:
+            finding = provider.check(case_id, application, papers)
+        except Exception:
+            log.exception("identity provider %s failed on case %d", provider.name, case_id)
+            return
+        if finding is None:
+            return
+        outcome = finding.outcome if finding.outcome in OUTCOMES else "inconclusive"
+        with self.engine.begin() as conn:
+            self._record(
+                conn, case_id, user_id, f"provider:{provider.name}"[:REVIEWER_CHARS_MAX],
+                f"finding_{outcome}", finding.reason[:FINDING_CHARS_MAX] or outcome,
+                {"reference": finding.reference[:NAME_CHARS_MAX]},
+            )  # fmt: skip
 
     def _submit(self, user_id: int) -> dict[str, Any]:
         with self.engine.begin() as conn:
