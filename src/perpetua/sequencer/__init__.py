@@ -1,6 +1,6 @@
 """The single writer: numbers commands, journals them durably, applies them, snapshots state.
 
-Modules: `runner` (the `Sequencer`), `journal` (append-only, group-committed command records),
+Modules: `runner` (the `Sequencer`: intake, writer, committer), `journal` (append-only, group-committed command records),
 `snapshot` (atomic state snapshots), `snapshotter` (writes, verifies and prunes them),
 `recovery` (snapshot + journal tail back into an engine), `codec` (commands <-> bytes),
 `clock` and `scheduler` (time into commands), `delivery` (results, errors, subscribers).
