@@ -129,7 +129,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
+        # _count_head inlined: this runs for every header of every request
+        if self._head_bytes is not None:
+            self._head_bytes += len(name) + len(value) + 4
+            if self._head_bytes > self.head_bytes_max:
+                raise _HeadTooLarge
         super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:

@@ -59,45 +59,50 @@ def _format(prefix: str, value: int) -> str:
 ORDER_ID_KEY_BYTES: Final = 32
 _FEISTEL_ROUNDS: Final = 6
 _HALF_MASK: Final = 0xFFFF_FFFF
-_order_key: bytes | None = None
+_ROUND_INDEX_BYTES: Final = tuple(bytes((index,)) for index in range(_FEISTEL_ROUNDS))
+# The keyed hash's state after the key block, copied for each round: the same digest as
+# ``blake2b(message, key=key)`` without compressing the key block again (6 rounds an order).
+_order_hash: hashlib.blake2b | None = None
 
 
 def use_order_id_key(key: bytes | None) -> None:
     """Install the venue's order-id key (``ORDER_ID_KEY_BYTES`` random bytes); None: identity."""
-    global _order_key
+    global _order_hash
     if key is not None and len(key) != ORDER_ID_KEY_BYTES:
         raise ValueError(f"order id key must be {ORDER_ID_KEY_BYTES} bytes")
-    _order_key = key
+    _order_hash = None if key is None else hashlib.blake2b(key=key, digest_size=4)
     _permute.cache_clear()
     _unpermute.cache_clear()
 
 
-def _round(key: bytes, half: int, index: int) -> int:
-    digest = hashlib.blake2b(
-        half.to_bytes(4, "big") + bytes((index,)), key=key, digest_size=4
-    ).digest()
-    return int.from_bytes(digest, "big")
+def _round(keyed: hashlib.blake2b, half: int, index: int) -> int:
+    """blake2b(half (4 bytes, big-endian) | index (1 byte), key, 4-byte digest) as an int."""
+    state = keyed.copy()
+    state.update(half.to_bytes(4, "big") + _ROUND_INDEX_BYTES[index])
+    return int.from_bytes(state.digest(), "big")
 
 
 @lru_cache(maxsize=8192)
 def _permute(value: int) -> int:
-    key = _order_key
-    if key is None:
+    keyed = _order_hash
+    if keyed is None:
         return value
     left, right = value >> 32, value & _HALF_MASK
-    for index in range(_FEISTEL_ROUNDS):
-        left, right = right, left ^ _round(key, right, index)
+    for index in range(_FEISTEL_ROUNDS):  # _round inlined: this runs for every new order
+        state = keyed.copy()
+        state.update(right.to_bytes(4, "big") + _ROUND_INDEX_BYTES[index])
+        left, right = right, left ^ int.from_bytes(state.digest(), "big")
     return (left << 32) | right
 
 
 @lru_cache(maxsize=8192)
 def _unpermute(value: int) -> int:
-    key = _order_key
-    if key is None:
+    keyed = _order_hash
+    if keyed is None:
         return value
     left, right = value >> 32, value & _HALF_MASK
     for index in reversed(range(_FEISTEL_ROUNDS)):
-        left, right = right ^ _round(key, left, index), left
+        left, right = right ^ _round(keyed, left, index), left
     return (left << 32) | right
 
 

@@ -1,9 +1,10 @@
 """The single writer: numbers commands, journals them durably, applies them, snapshots state.
 
-Modules: `runner` (the `Sequencer`: intake, writer, committer), `journal` (append-only, group-committed command records),
-`snapshot` (atomic state snapshots), `snapshotter` (writes, verifies and prunes them),
-`recovery` (snapshot + journal tail back into an engine), `codec` (commands <-> bytes),
-`clock` and `scheduler` (time into commands), `delivery` (results, errors, subscribers).
+Modules: `runner` (the `Sequencer`: intake, writer, committer), `journal` (append-only,
+group-committed command records), `snapshot` (atomic state snapshots), `snapshotter` (writes,
+verifies and prunes them), `recovery` (snapshot + journal tail back into an engine), `codec`
+(commands <-> bytes), `clock` and `scheduler` (time into commands), `delivery` (results,
+errors, subscribers).
 
 The gateway's entry points: `Sequencer.open(data_dir)`, ``start()``, ``await submit(cmd)``,
 ``subscribe(callback)`` / ``subscribe_batches(callback)``, ``stop()``, and the errors
