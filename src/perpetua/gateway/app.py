@@ -7,19 +7,19 @@ Routes: BitMEX REST under ``/api/v1`` (see ``routes``), the explorer (``/api/exp
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from perpetua.gateway.bootstrap import EngineSeed
 from perpetua.gateway.config import GatewayConfig
-from perpetua.gateway.context import json_response
+from perpetua.gateway.context import Endpoint, json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
 from perpetua.gateway.explorer import EXPLORER_HTML, swagger_document
 from perpetua.gateway.history import History
@@ -183,7 +183,10 @@ class DirectRoutes:
     the fan-out; the endpoints answer every error themselves, so nothing is lost."""
 
     def __init__(
-        self, app: Starlette, endpoints: dict[str, dict[str, Any]], sockets: dict[str, Any]
+        self,
+        app: Starlette,
+        endpoints: dict[str, dict[str, Endpoint]],
+        sockets: Mapping[str, Callable[[WebSocket], Awaitable[None]]],
     ) -> None:
         self.app = app
         self.endpoints = endpoints
@@ -191,7 +194,7 @@ class DirectRoutes:
         self.state = app.state
         self.router = app.router
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             socket = self.sockets.get(scope["path"])
             if socket is not None:  # uvicorn's own send: sessions can reach the transport

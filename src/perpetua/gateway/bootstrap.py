@@ -27,6 +27,8 @@ core internals: the layering rule holds. ``tests/gateway/test_restart.py`` pins 
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from sqlalchemy import Connection
+
 from perpetua.core.catalogue import FutureSeries
 from perpetua.core.enums import ExecType
 from perpetua.core.events import (
@@ -193,7 +195,7 @@ def _cost_seed(
     return fees, stakes, unstaking
 
 
-def _recent_trades(conn: Any, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
+def _recent_trades(conn: Connection, symbols: Iterable[str]) -> list[tuple[Trade, str]]:
     trades: list[tuple[Trade, str]] = []
     for symbol in symbols:
         rows = queries.query_trades(

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from perpetua.gateway.auth import PERMISSION_WITHDRAW, Principal, check_permission, verify
 from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, error_body
@@ -35,7 +36,7 @@ class Context:
 
     def __init__(
         self,
-        scope: Any,
+        scope: Scope,
         params: Params,
         principal: Principal | None,
         headers: dict[str, str],
@@ -68,7 +69,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(encode_json(data), status, headers, media_type="application/json")
 
 
-def _raw_target(scope: Any) -> str:
+def _raw_target(scope: Scope) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
     target: str = raw.decode("latin-1")
@@ -77,12 +78,12 @@ def _raw_target(scope: Any) -> str:
     return target
 
 
-def client_ip(scope: Any) -> str:
+def client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else "0.0.0.0"
 
 
-async def read_body(receive: Any, limit: int = BODY_BYTES_MAX) -> bytes:
+async def read_body(receive: Receive, limit: int = BODY_BYTES_MAX) -> bytes:
     """The request body from the ASGI ``receive`` (``limit`` is checked by the caller)."""
     message = await receive()
     body = message.get("body", b"")
@@ -103,13 +104,13 @@ _AUTH_HEADERS = frozenset(
 )
 
 
-def _headers(scope: Any) -> dict[bytes, bytes]:
+def _headers(scope: Scope) -> dict[bytes, bytes]:
     """The few request headers the pipeline reads, in one pass over the raw list."""
     return {name: value for name, value in scope["headers"] if name in _AUTH_HEADERS}
 
 
 async def authenticate(
-    gw: GatewaySurface, scope: Any, body: bytes, headers: dict[bytes, bytes] | None = None
+    gw: GatewaySurface, scope: Scope, body: bytes, headers: dict[bytes, bytes] | None = None
 ) -> Principal | None:
     raw = headers if headers is not None else _headers(scope)
     key_id = raw.get(b"api-key")
@@ -178,7 +179,7 @@ class Endpoint:
         status, body, headers = await self.answer(request.scope, request.receive)
         return Response(body, status, headers, media_type="application/json")
 
-    async def answer(self, scope: Any, receive: Any) -> tuple[int, bytes, dict[str, str]]:
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str]]:
         gw = self.gw
         headers: dict[str, str] = {}
         try:
@@ -233,7 +234,7 @@ class Endpoint:
 _RISK_REDUCING_PATHS = frozenset({"/api/v1/order/closePosition", "/api/v1/order/cancelAllAfter"})
 
 
-def _adds_exposure(scope: Any) -> bool:
+def _adds_exposure(scope: Scope) -> bool:
     return scope["method"] != "DELETE" and scope["path"] not in _RISK_REDUCING_PATHS
 
 

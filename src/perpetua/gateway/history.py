@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DataError
 
 from perpetua.gateway.errors import bad_request
@@ -33,7 +34,7 @@ HISTORY_POLL_S = 0.002
 class History:
     """SQL reads over the read models; ``progress()`` is the projector's last committed seq."""
 
-    def __init__(self, engine: Any, progress: Callable[[], int]) -> None:
+    def __init__(self, engine: SqlEngine, progress: Callable[[], int]) -> None:
         self.engine = engine
         self.progress = progress
         self.waits_timed_out = 0

@@ -12,7 +12,7 @@ and ``text`` must be printable (no control characters). A cancel names at most
 enum values by their BitMEX names.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -227,7 +227,10 @@ def parse_order_id(text: str) -> int:
 
 
 def amend_command(
-    params: Params, account: int, symbols: SymbolIndex, spec_of_order: Any
+    params: Params,
+    account: int,
+    symbols: SymbolIndex,
+    spec_of_order: Callable[[int | None, str], InstrumentSpec | None],
 ) -> AmendOrder:
     """An ``AmendOrder`` from PUT /order parameters; ``spec_of_order(order_id, clOrdID)``
     names the instrument of the order being amended (prices need its tick grid)."""

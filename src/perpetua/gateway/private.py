@@ -17,6 +17,7 @@ of the same events the projector folds, so both give the same state.
 
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from perpetua.core.events import (
@@ -93,7 +94,7 @@ class PrivateViews:
         self.positions: dict[int, dict[str, PositionChanged]] = {}
         self.holders: dict[str, dict[int, PositionChanged]] = {}  # open user positions
         # symbol -> (mark, market time, {account: deleveragePercentile}); dropped when stale
-        self._adl: dict[str, tuple[int | None, int, dict[int, Any]]] = {}
+        self._adl: dict[str, tuple[int | None, int, dict[int, Decimal]]] = {}
         self._adl_stale: set[str] = set()
         self.wallets: dict[int, dict[str, WalletTotals]] = {}
         self.account_seq: dict[int, int] = {}
@@ -358,7 +359,7 @@ class PrivateViews:
             holders.pop(event.account, None)
         self._adl_stale.add(event.symbol)
 
-    def deleverage_percentile(self, account: int, symbol: str) -> Any:
+    def deleverage_percentile(self, account: int, symbol: str) -> Decimal | None:
         """``account``'s place in ``symbol``'s ADL queue (``positions.deleverage_percentiles``),
         re-ranked when stale: at once for up to ``ADL_EAGER_HOLDERS_MAX`` holders, else at most
         every ``ADL_RERANK_NS`` (longer for many holders) of market time."""

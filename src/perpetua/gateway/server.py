@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 __all__ = [
     "CONNECTIONS_PER_IP_MAX",
@@ -42,7 +43,7 @@ ADDRESSES_TRACKED_MAX = 100_000  # client addresses in the connection registry b
 _REGISTRY = "perpetua_connections"  # attribute on uvicorn's per-server state
 
 
-def _open_by_ip(server_state: Any) -> dict[str, list[asyncio.BaseTransport]]:
+def _open_by_ip(server_state: ServerState) -> dict[str, list[asyncio.BaseTransport]]:
     found = getattr(server_state, _REGISTRY, None)
     if found is None:
         found = {}

@@ -14,7 +14,9 @@
 
 import hmac
 import ipaddress
-from typing import Any, Final
+from typing import Final
+
+from starlette.types import Scope
 
 from perpetua.gateway.auth import Principal
 from perpetua.gateway.errors import ApiError
@@ -40,7 +42,7 @@ MSG_CSRF: Final = "Invalid or missing CSRF token (x-csrf-token)"
 COOKIE_HEADER_BYTES_MAX: Final = 8_192
 
 
-def _plain_loopback(scope: Any) -> bool:
+def _plain_loopback(scope: Scope) -> bool:
     if scope.get("scheme") != "http":
         return False
     server = scope.get("server") or ("", 0)
@@ -50,7 +52,7 @@ def _plain_loopback(scope: Any) -> bool:
         return server[0] == "localhost"
 
 
-def session_cookie(scope: Any, token: str) -> str:
+def session_cookie(scope: Scope, token: str) -> str:
     """The ``set-cookie`` value that starts a session (rule 2)."""
     max_age = SESSION_ABSOLUTE_NS // 10**9
     if _plain_loopback(scope):
@@ -58,13 +60,13 @@ def session_cookie(scope: Any, token: str) -> str:
     return f"{COOKIE_SECURE}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}"
 
 
-def clear_cookie(scope: Any) -> str:
+def clear_cookie(scope: Scope) -> str:
     if _plain_loopback(scope):
         return f"{COOKIE_LOOPBACK}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
     return f"{COOKIE_SECURE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
 
 
-def cookie_token(scope: Any) -> str:
+def cookie_token(scope: Scope) -> str:
     """The session token from the request's cookie header ("" when none)."""
     for name, value in scope["headers"]:
         if name != b"cookie" or len(value) > COOKIE_HEADER_BYTES_MAX:
@@ -76,14 +78,14 @@ def cookie_token(scope: Any) -> str:
     return ""
 
 
-def _header(scope: Any, wanted: bytes) -> str:
+def _header(scope: Scope, wanted: bytes) -> str:
     for name, value in scope["headers"]:
         if name == wanted:
             return str(value.decode("latin-1"))
     return ""
 
 
-async def session_principal(identity: IdentityPort | None, scope: Any) -> Principal | None:
+async def session_principal(identity: IdentityPort | None, scope: Scope) -> Principal | None:
     """The principal of a cookie session (rules 1 and 3), or ``None`` without a cookie."""
     if identity is None:
         return None

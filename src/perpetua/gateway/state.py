@@ -22,7 +22,7 @@ before a restart comes with the recovered engine's seed.
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from perpetua.core.catalogue import FutureSeries
@@ -173,8 +173,8 @@ class Gateway:
         ts_ns: int,
         command: object,
         events: Sequence[object],
-        public: list[Any],
-        private: list[Any],
+        public: list[Delta],
+        private: list[PrivateDelta],
     ) -> None:
         """Fold one command into the views, adding its deltas to ``public`` and ``private``."""
         if seq and seq <= self.last_seq:
@@ -199,7 +199,7 @@ class Gateway:
                 private.extend(self.private.on_mark(symbol))
 
     def _listed(
-        self, ts_ns: int, command: object, events: Sequence[object], public: list[Any]
+        self, ts_ns: int, command: object, events: Sequence[object], public: list[Delta]
     ) -> None:
         """A future listed at runtime: the views, symbols and routes know it from now on, and
         ``instrument`` subscribers get its row as an insert."""
@@ -258,8 +258,8 @@ class Gateway:
     def _apply_batch(self, batch: Sequence[Applied]) -> None:
         """A durable batch in seq order; its deltas go out in one publish (one write per
         WebSocket session per batch, not per command)."""
-        public: list[Any] = []
-        private: list[Any] = []
+        public: list[Delta] = []
+        private: list[PrivateDelta] = []
         for applied in batch:
             self._fold(applied.seq, applied.ts_ns, applied.command, applied.events, public, private)
         if public or private:
@@ -338,7 +338,9 @@ class Gateway:
                 self.fanout.publish(deltas, [])
 
 
-def _forward(loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
+def _forward(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object
+) -> None:
     """Hand ``callback(*args)`` to ``loop`` from the committer thread; drop it if the loop is
     closed. Raising here would fail the sequencer (a subscriber must not raise) and keep the
     batch from the subscribers after this one, the read-model projector among them."""

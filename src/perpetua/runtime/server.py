@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
-from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
+from starlette.types import Receive, Scope, Send
 
 from perpetua.gateway.app import DirectRoutes
 from perpetua.gateway.server import KEEP_ALIVE_S, uvicorn_config
@@ -87,9 +87,7 @@ class MetricsApp:
         self.registry = registry
         self.state = app.state
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/metrics" and scope["method"] == "GET":
             body = metrics_text(self.registry)
             await send(

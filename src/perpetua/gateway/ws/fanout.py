@@ -5,6 +5,7 @@ by (table, account) and filtered by symbol per session. A session's queue is bou
 that cannot take a message is closed as a slow consumer (it never makes memory grow).
 """
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> byt
 class Session(Protocol):
     """What the fan-out needs of a WebSocket session (``ws.session.Session``)."""
 
-    transport: Any
+    transport: asyncio.WriteTransport | None
     pending: list[bytes]
     closed: bool
     public_topics: set[tuple[str, str]]

@@ -1,6 +1,8 @@
 """WebSocket text frames written straight to the transport (see ``session``)."""
 
-from typing import Any
+import asyncio
+
+from starlette.websockets import WebSocket
 
 __all__ = ["raw_transport", "text_frame"]
 
@@ -15,7 +17,9 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-def raw_transport(websocket: Any) -> tuple[Any, Any] | None:
+def raw_transport(
+    websocket: WebSocket,
+) -> tuple[asyncio.WriteTransport, asyncio.Event | None] | None:
     """(transport, handshake-done event or None) under a Starlette WebSocket served by uvicorn
     (its ASGI ``send`` is a method of the connection's protocol), or None anywhere else.
     Frames may be written only once the event is set: uvicorn answers the upgrade request
@@ -24,4 +28,5 @@ def raw_transport(websocket: Any) -> tuple[Any, Any] | None:
     transport = getattr(protocol, "transport", None)
     if transport is None or not hasattr(transport, "get_write_buffer_size"):
         return None
-    return transport, getattr(protocol, "handshake_completed_event", None)
+    done: asyncio.Event | None = getattr(protocol, "handshake_completed_event", None)
+    return transport, done

@@ -60,7 +60,8 @@ class Session:
         self.websocket = websocket
         self.platform = platform
         self.raw = raw_transport(websocket)  # possible once the upgrade is answered
-        self.transport: Any = None  # set by the writer when frames go straight to it
+        # set by the writer when frames go straight to it
+        self.transport: asyncio.WriteTransport | None = None
         self.pending: list[bytes] = []  # frames of the publish in progress (raw transport)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(gw.config.ws_queue_messages_max)
         self.principal: Principal | None = None
