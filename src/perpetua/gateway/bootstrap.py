@@ -50,6 +50,7 @@ from perpetua.store.rows import (
     position_event_of,
     trade_of,
 )
+from perpetua.wire.values import JsonRow
 
 __all__ = ["EngineSeed", "MarketSeed", "engine_seed", "seed_views"]
 
@@ -208,7 +209,7 @@ def _recent_trades(conn: Connection, symbols: Iterable[str]) -> list[tuple[Trade
     return trades
 
 
-def _store_reads(conn: Any, symbols: list[str]) -> dict[str, Any]:
+def _store_reads(conn: Any, symbols: list[str]) -> JsonRow:
     return {
         "orders": [order_event_of(r) for r in queries.open_orders_of_all(conn)],
         "positions": [position_event_of(r) for r in queries.positions_of_all(conn)],

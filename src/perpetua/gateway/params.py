@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from perpetua.gateway.errors import ApiError, bad_request
-from perpetua.wire.values import decode_json, parse_iso_ns
+from perpetua.wire.values import JsonRow, decode_json, parse_iso_ns
 
 __all__ = [
     "JSON_CONTAINERS_MAX",
@@ -91,11 +91,11 @@ def decode_json_text(text: bytes | str) -> Any:
     return value
 
 
-def parse_query(query: str) -> dict[str, Any]:
+def parse_query(query: str) -> JsonRow:
     return dict(parse_qsl(query, keep_blank_values=True))
 
 
-def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+def parse_body(body: bytes, content_type: str) -> JsonRow:
     """Decode a JSON or form body into a dict; an empty body is ``{}``."""
     if not body:
         return {}

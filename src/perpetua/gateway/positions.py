@@ -30,7 +30,6 @@ marginBalance; ``marginUsedPcnt`` = (initMargin + maintMargin) / marginBalance.
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from perpetua.core.events import OrderEvent, PositionChanged
 from perpetua.core.instruments import (
@@ -43,7 +42,7 @@ from perpetua.core.instruments import (
 )
 from perpetua.core.risk import adl_rank, orders_margin, price_for_value_fine
 from perpetua.core.units import PPM, PRICE_FINE_PER_TICK, mul_div_ceil
-from perpetua.wire.values import iso_ms, price, rational
+from perpetua.wire.values import JsonRow, iso_ms, price, rational
 
 __all__ = [
     "ADL_BUCKETS",
@@ -249,7 +248,7 @@ def position_row(
     mark_fine: int | None,
     orders: Iterable[OrderEvent] = (),
     deleverage_percentile: Decimal | None = None,
-) -> dict[str, Any]:
+) -> JsonRow:
     """The BitMEX ``Position`` of ``ev`` at the mark ``mark_fine`` (millionths of a tick)."""
     qty, cost = ev.current_qty, ev.current_cost
     mark = mark_price(spec, mark_fine)
@@ -380,7 +379,7 @@ class MarginInputs:
             self.spot_holds += spot_base_amount(spec, order.leaves_qty)
 
 
-def margin_row(account: int, currency: str, m: MarginInputs) -> dict[str, Any]:
+def margin_row(account: int, currency: str, m: MarginInputs) -> JsonRow:
     """The BitMEX ``Margin`` of ``account`` in ``currency``."""
     balance = m.wallet + m.unrealised
     init = m.order_margin + m.spot_holds

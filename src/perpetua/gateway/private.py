@@ -45,7 +45,7 @@ from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import transact_uuid
 from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
 from perpetua.store.schema import TRANSACT_INDEX_BITS
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
 from perpetua.wire.wallet import WALLET_FIELDS, WalletTotals
 
@@ -237,7 +237,7 @@ class PrivateViews:
     @staticmethod
     def _transaction(
         seq: int, index: int, event: Transfer, account: int, sign: int, balance: int
-    ) -> dict[str, Any]:
+    ) -> JsonRow:
         stamp = iso_ms(event.ts_ns)
         return {
             "transactID": transact_uuid(seq << TRANSACT_INDEX_BITS | index),
@@ -319,7 +319,7 @@ class PrivateViews:
 
     # Rows ---------------------------------------------------------------------------------------
 
-    def order_rows(self, account: int) -> list[dict[str, Any]]:
+    def order_rows(self, account: int) -> list[JsonRow]:
         events = [
             *self.ended_orders.get(account, {}).values(),
             *self.open_orders.get(account, {}).values(),
@@ -327,14 +327,14 @@ class PrivateViews:
         events.sort(key=lambda e: (e.ts_ns, e.order_id))
         return [order_row(e, self.specs[e.symbol]) for e in events if e.symbol in self.specs]
 
-    def open_order_rows(self, account: int) -> list[dict[str, Any]]:
+    def open_order_rows(self, account: int) -> list[JsonRow]:
         return [
             order_row(e, self.specs[e.symbol])
             for e in self.open_orders.get(account, {}).values()
             if e.symbol in self.specs
         ]
 
-    def execution_rows(self, account: int, last: int | None = None) -> list[dict[str, Any]]:
+    def execution_rows(self, account: int, last: int | None = None) -> list[JsonRow]:
         events = list(self.executions.get(account, ()))
         if last is not None:
             events = events[-last:]
@@ -381,7 +381,7 @@ class PrivateViews:
 
     def position_row(
         self, account: int, symbol: str, event: PositionChanged | None = None
-    ) -> dict[str, Any]:
+    ) -> JsonRow:
         spec = self.specs[symbol]
         ev = event if event is not None else self.position_event(account, symbol)
         return position_row(
@@ -392,7 +392,7 @@ class PrivateViews:
             self.deleverage_percentile(account, symbol) if ev.current_qty and account > 0 else None,
         )
 
-    def position_rows(self, account: int) -> list[dict[str, Any]]:
+    def position_rows(self, account: int) -> list[JsonRow]:
         held = self.positions.get(account, {})
         return [self.position_row(account, s) for s in sorted(held) if s in self.specs]
 

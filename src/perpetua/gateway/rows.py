@@ -12,7 +12,7 @@ from perpetua.core.events import OrderEvent
 from perpetua.core.instruments import InstrumentSpec, home_notional
 from perpetua.core.units import PPM
 from perpetua.marketdata.ids import ZERO_UUID, exec_uuid, order_uuid, trade_uuid, transact_uuid
-from perpetua.wire.values import iso_ms, price, rational
+from perpetua.wire.values import JsonRow, iso_ms, price, rational
 from perpetua.wire.vocabulary import (
     CONTINGENCY_NAMES,
     EXEC_TYPE_FUNDING,
@@ -41,7 +41,7 @@ def _avg_px(spec: InstrumentSpec, event: OrderEvent) -> Decimal | None:
     return rational(event.cum_px_qty * spec.tick_num, event.cum_qty * spec.tick_den)
 
 
-def order_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
+def order_row(event: OrderEvent, spec: InstrumentSpec) -> JsonRow:
     """The order as BitMEX's ``Order`` model after this event."""
     return {
         "orderID": order_uuid(event.order_id) if event.order_id else ZERO_UUID,
@@ -90,7 +90,7 @@ def _notionals(spec: InstrumentSpec, event: OrderEvent) -> tuple[Decimal | None,
     return home, foreign
 
 
-def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
+def execution_row(event: OrderEvent, spec: InstrumentSpec) -> JsonRow:
     """The order row plus BitMEX's execution fields."""
     row = order_row(event, spec)
     home, foreign = _notionals(spec, event)
@@ -124,7 +124,7 @@ def execution_row(event: OrderEvent, spec: InstrumentSpec) -> dict[str, Any]:
     return row
 
 
-def transaction_row(row: Any) -> dict[str, Any]:
+def transaction_row(row: Any) -> JsonRow:
     """BitMEX ``Transaction`` from a ``transactions`` read-model row."""
     return {
         "transactID": transact_uuid(row.transact_id),

@@ -15,7 +15,7 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.params import Params
 from perpetua.marketdata.ids import parse_order_uuid
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL
 
 __all__ = [
@@ -102,7 +102,7 @@ def store_query(
     query: TableQuery,
     symbols: list[str] | None = None,
     specs: Mapping[str, InstrumentSpec] | None = None,
-) -> dict[str, Any]:
+) -> JsonRow:
     """The ``store.queries`` keyword arguments of a table query; ``specs``: the gateway's
     instruments (with futures listed at runtime), for price filters."""
     kwargs: dict[str, Any] = {
@@ -120,7 +120,7 @@ def store_query(
     return kwargs
 
 
-def _core_order_ids(filter_: dict[str, Any]) -> dict[str, Any]:
+def _core_order_ids(filter_: dict[str, Any]) -> JsonRow:
     """``orderID`` filter values as the core's ints: the wire's ids are a keyed permutation
     of them (``marketdata.ids``), which only the gateway can invert."""
     wanted = filter_.get("orderID")
@@ -141,7 +141,7 @@ def project(
     query: TableQuery,
     keys: tuple[str, ...] = (),
     time_field: str = "timestamp",
-) -> list[dict[str, Any]]:
+) -> list[JsonRow]:
     """Keep the requested ``columns`` (plus the keys and the time field) of formatted rows."""
     if not query.columns:
         return rows
@@ -184,7 +184,7 @@ def run_query(
     query: TableQuery,
     keys: tuple[str, ...] = (),
     time_field: str = "timestamp",
-) -> list[dict[str, Any]]:
+) -> list[JsonRow]:
     """Filter, window, order, page and project ``rows`` (chronological on input)."""
     chosen = []
     for row in rows:

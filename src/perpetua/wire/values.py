@@ -7,6 +7,7 @@ convention of an offset from 2000-01-01T00:00:00.000Z.
 """
 
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -19,6 +20,9 @@ from perpetua.core.instruments import InstrumentSpec
 
 __all__ = [
     "EPOCH_2000_NS",
+    "Json",
+    "JsonRow",
+    "JsonScalar",
     "decode_json",
     "encode_json",
     "interval_iso",
@@ -33,6 +37,12 @@ __all__ = [
 NS_PER_MS = 1_000_000
 EPOCH_2000_NS = 946_684_800 * 1_000_000_000
 RATIONAL_DIGITS_MAX = 8  # index and mark prices finer than the tick are shown to 8 decimals
+
+# JSON as the venue writes and reads it: numbers are ints or exact Decimals (encoded as JSON
+# numbers; the decoder turns every fraction into a Decimal), never binary floats.
+JsonScalar = str | int | Decimal | bool | None
+Json = JsonScalar | Sequence["Json"] | Mapping[str, "Json"]
+JsonRow = dict[str, Json]  # one BitMEX row (an order, a position, an error body...)
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 _decoder = msgspec.json.Decoder(float_hook=Decimal)  # exact: no binary floats

@@ -3,7 +3,6 @@ API key creation) guarded by the ``x-operator-key`` header."""
 
 import asyncio
 import uuid
-from typing import Any
 
 from perpetua.core.commands import Deposit
 from perpetua.core.events import Rejected
@@ -12,13 +11,14 @@ from perpetua.gateway.context import Context
 from perpetua.gateway.errors import ApiError, bad_request, from_rejection
 from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
+from perpetua.wire.values import JsonRow
 
 __all__ = ["SPECS"]
 
 FAUCET_AMOUNT_MAX = 10**15  # minor units per faucet call
 
 
-async def post_faucet(ctx: Context) -> dict[str, Any]:
+async def post_faucet(ctx: Context) -> JsonRow:
     require_operator(ctx)
     account = ctx.params.integer("account")
     amount = ctx.params.integer("amount")
@@ -44,7 +44,7 @@ async def post_faucet(ctx: Context) -> dict[str, Any]:
     }
 
 
-async def post_admin_api_key(ctx: Context) -> dict[str, Any]:
+async def post_admin_api_key(ctx: Context) -> JsonRow:
     require_operator(ctx)
     accounts = ctx.gw.accounts
     if accounts is None:

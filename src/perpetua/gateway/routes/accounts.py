@@ -29,7 +29,7 @@ from perpetua.services.identity import (
     SignedIn,
 )
 from perpetua.services.sessions import Session
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = [
     "ACCOUNT_DOCS",
@@ -86,7 +86,7 @@ def _text(ctx: Context, name: str) -> str:
     return ctx.params.required_string(name)
 
 
-def _session_answer(ctx: Context, signed: SignedIn, **extra: Any) -> dict[str, Any]:
+def _session_answer(ctx: Context, signed: SignedIn, **extra: Any) -> JsonRow:
     ctx.headers["set-cookie"] = session_cookie(ctx.scope, signed.token)
     ctx.headers["cache-control"] = "no-store"
     return {
@@ -97,7 +97,7 @@ def _session_answer(ctx: Context, signed: SignedIn, **extra: Any) -> dict[str, A
     }
 
 
-def user_row(profile: Profile) -> dict[str, Any]:
+def user_row(profile: Profile) -> JsonRow:
     """BitMEX's ``User`` model filled from the account."""
     name = profile.account_name or f"user{profile.id}"
     return {
@@ -126,7 +126,7 @@ def user_row(profile: Profile) -> dict[str, Any]:
     }
 
 
-def _session_row(session: Session, current: str) -> dict[str, Any]:
+def _session_row(session: Session, current: str) -> JsonRow:
     return {
         "id": session.id,
         "ip": session.ip,
@@ -145,7 +145,7 @@ async def _gate(ctx: Context, action: str) -> None:
         await check_access(ctx.gw.compliance, client_ip(ctx.scope), None, action)
 
 
-async def post_register(ctx: Context) -> dict[str, Any]:
+async def post_register(ctx: Context) -> JsonRow:
     await _gate(ctx, "sign-up")
     await ask(
         identity_of(ctx).register(_text(ctx, "email"), _text(ctx, "password"), origin_of(ctx))
@@ -156,7 +156,7 @@ async def post_register(ctx: Context) -> dict[str, Any]:
     }
 
 
-async def post_confirm_email(ctx: Context) -> dict[str, Any]:
+async def post_confirm_email(ctx: Context) -> JsonRow:
     await ask(identity_of(ctx).confirm_email(_text(ctx, "token"), origin_of(ctx)))
     return {"success": True}
 
@@ -171,7 +171,7 @@ def _credential(ctx: Context, name: str) -> str:
     return json.dumps(value)
 
 
-async def post_login(ctx: Context) -> dict[str, Any]:
+async def post_login(ctx: Context) -> JsonRow:
     await _gate(ctx, "sign-in")
     signed: SignedIn = await ask(
         identity_of(ctx).sign_in(
@@ -190,27 +190,27 @@ async def post_login(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed, **extra)
 
 
-async def post_logout(ctx: Context) -> dict[str, Any]:
+async def post_logout(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     await ask(identity_of(ctx).sign_out(session.user_id, session.id, origin_of(ctx)))
     ctx.headers["set-cookie"] = clear_cookie(ctx.scope)
     return {"success": True}
 
 
-async def post_logout_all(ctx: Context) -> dict[str, Any]:
+async def post_logout_all(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     count = await ask(identity_of(ctx).revoke_sessions(session.user_id, "", origin_of(ctx)))
     ctx.headers["set-cookie"] = clear_cookie(ctx.scope)
     return {"success": True, "count": count}
 
 
-async def get_sessions(ctx: Context) -> list[dict[str, Any]]:
+async def get_sessions(ctx: Context) -> list[JsonRow]:
     session = require_session(ctx)
     found = await ask(identity_of(ctx).sessions(session.user_id))
     return [_session_row(s, session.id) for s in found]
 
 
-async def delete_session(ctx: Context) -> dict[str, Any]:
+async def delete_session(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     target = _text(ctx, "sessionId")
     if not await ask(identity_of(ctx).revoke_session(session.user_id, target, origin_of(ctx))):
@@ -223,7 +223,7 @@ async def delete_session(ctx: Context) -> dict[str, Any]:
 # --- passwords and email ---
 
 
-async def post_request_password_reset(ctx: Context) -> dict[str, Any]:
+async def post_request_password_reset(ctx: Context) -> JsonRow:
     await ask(identity_of(ctx).request_password_reset(_text(ctx, "email"), origin_of(ctx)))
     return {
         "success": True,
@@ -231,14 +231,14 @@ async def post_request_password_reset(ctx: Context) -> dict[str, Any]:
     }
 
 
-async def post_reset_password(ctx: Context) -> dict[str, Any]:
+async def post_reset_password(ctx: Context) -> JsonRow:
     await ask(
         identity_of(ctx).reset_password(_text(ctx, "token"), _text(ctx, "password"), origin_of(ctx))
     )
     return {"success": True}
 
 
-async def post_change_password(ctx: Context) -> dict[str, Any]:
+async def post_change_password(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     signed = await ask(
         identity_of(ctx).change_password(
@@ -252,7 +252,7 @@ async def post_change_password(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed)
 
 
-async def post_request_email_change(ctx: Context) -> dict[str, Any]:
+async def post_request_email_change(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     await ask(
         identity_of(ctx).request_email_change(
@@ -268,7 +268,7 @@ async def post_request_email_change(ctx: Context) -> dict[str, Any]:
 # --- profile ---
 
 
-async def get_user(ctx: Context) -> dict[str, Any]:
+async def get_user(ctx: Context) -> JsonRow:
     identity = ctx.gw.identity
     profile = None if identity is None else await identity.profile(ctx.account)
     if profile is None:  # a key without a stored user (in-memory accounts)
@@ -277,7 +277,7 @@ async def get_user(ctx: Context) -> dict[str, Any]:
     return user_row(profile)
 
 
-async def post_preferences(ctx: Context) -> dict[str, Any]:
+async def post_preferences(ctx: Context) -> JsonRow:
     prefs = ctx.params.json_value("prefs")
     if not isinstance(prefs, dict):
         raise bad_request("prefs must be a JSON object")
@@ -289,7 +289,7 @@ async def post_preferences(ctx: Context) -> dict[str, Any]:
     return user_row(profile)
 
 
-async def post_profile(ctx: Context) -> dict[str, Any]:
+async def post_profile(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     profile = await ask(
         identity_of(ctx).set_profile(
@@ -302,7 +302,7 @@ async def post_profile(ctx: Context) -> dict[str, Any]:
     return user_row(profile)
 
 
-async def get_audit_log(ctx: Context) -> list[dict[str, Any]]:
+async def get_audit_log(ctx: Context) -> list[JsonRow]:
     count = ctx.params.integer("count", AUDIT_COUNT_DEFAULT) or AUDIT_COUNT_DEFAULT
     if count <= 0:
         raise bad_request("Invalid count")
@@ -322,14 +322,14 @@ async def get_audit_log(ctx: Context) -> list[dict[str, Any]]:
 # --- TOTP ---
 
 
-async def post_request_enable_tfa(ctx: Context) -> dict[str, Any]:
+async def post_request_enable_tfa(ctx: Context) -> dict[str, str]:
     session = require_session(ctx)
     if (ctx.params.string("type") or "GA") != "GA":
         raise bad_request("Invalid type: only GA (TOTP) is offered")
     return await ask(identity_of(ctx).request_enable_tfa(session.user_id))
 
 
-async def post_confirm_enable_tfa(ctx: Context) -> dict[str, Any]:
+async def post_confirm_enable_tfa(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     codes, signed = await ask(
         identity_of(ctx).confirm_enable_tfa(
@@ -339,7 +339,7 @@ async def post_confirm_enable_tfa(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
-async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
+async def post_disable_tfa(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     signed = await ask(
         identity_of(ctx).disable_tfa(
@@ -349,7 +349,7 @@ async def post_disable_tfa(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed)
 
 
-async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
+async def post_webauthn_login_options(ctx: Context) -> JsonRow:
     return await ask(
         identity_of(ctx).webauthn_login_options(
             _text(ctx, "email"), _text(ctx, "password"), origin_of(ctx)
@@ -357,12 +357,12 @@ async def post_webauthn_login_options(ctx: Context) -> dict[str, Any]:
     )
 
 
-async def post_webauthn_register_options(ctx: Context) -> dict[str, Any]:
+async def post_webauthn_register_options(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     return await ask(identity_of(ctx).webauthn_register_options(session.user_id))
 
 
-async def post_webauthn_register(ctx: Context) -> dict[str, Any]:
+async def post_webauthn_register(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     credential = _credential(ctx, "credential")
     if not credential:
@@ -375,13 +375,13 @@ async def post_webauthn_register(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed, recoveryCodes=codes)
 
 
-async def get_webauthn_keys(ctx: Context) -> list[dict[str, Any]]:
+async def get_webauthn_keys(ctx: Context) -> list[JsonRow]:
     session = require_session(ctx)
     keys = await ask(identity_of(ctx).webauthn_keys(session.user_id))
     return [{"id": k.id, "name": k.name, "created": iso_ms(k.created_ns)} for k in keys]
 
 
-async def delete_webauthn_key(ctx: Context) -> dict[str, Any]:
+async def delete_webauthn_key(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     signed = await ask(
         identity_of(ctx).webauthn_remove(
@@ -391,7 +391,7 @@ async def delete_webauthn_key(ctx: Context) -> dict[str, Any]:
     return _session_answer(ctx, signed)
 
 
-async def post_communication_token(ctx: Context) -> list[dict[str, Any]]:
+async def post_communication_token(ctx: Context) -> list[JsonRow]:
     held = await ask(
         identity_of(ctx).register_device(
             ctx.account, _text(ctx, "token"), _text(ctx, "platformAgent"), origin_of(ctx)

@@ -9,7 +9,7 @@ the served swagger under the tag "Bots".
    trades between ``startTime`` and ``endTime``, or a CSV of trades in ``csv``.
 """
 
-from typing import Any, Final
+from typing import Final
 
 from perpetua.gateway.auth import PERMISSION_ORDER
 from perpetua.gateway.context import Context, client_ip
@@ -17,6 +17,7 @@ from perpetua.gateway.errors import ApiError, bad_request
 from perpetua.gateway.ports import BotsPort
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.surface import GatewaySurface
+from perpetua.wire.values import JsonRow
 
 __all__ = ["BOT_DOCS", "SPECS"]
 
@@ -54,7 +55,7 @@ def _bots(ctx: Context) -> BotsPort:
     return ctx.gw.bots
 
 
-def _params(ctx: Context) -> dict[str, Any]:
+def _params(ctx: Context) -> JsonRow:
     return {name: ctx.params.raw(name) for name in BOT_PARAMS if ctx.params.has(name)}
 
 
@@ -65,18 +66,18 @@ def _bot_id(ctx: Context) -> int:
     return bot_id
 
 
-async def get_bots(ctx: Context) -> list[dict[str, Any]]:
+async def get_bots(ctx: Context) -> list[JsonRow]:
     return _bots(ctx).rows(ctx.account)
 
 
-async def get_bot_status(ctx: Context) -> dict[str, Any]:
+async def get_bot_status(ctx: Context) -> JsonRow:
     try:
         return _bots(ctx).detail(ctx.account, _bot_id(ctx))
     except ValueError as error:
         raise bad_request(str(error)) from error
 
 
-async def post_bot(ctx: Context) -> dict[str, Any]:
+async def post_bot(ctx: Context) -> JsonRow:
     bots, params = _bots(ctx), _params(ctx)
     try:
         code, amount = bots.required(params)
@@ -88,14 +89,14 @@ async def post_bot(ctx: Context) -> dict[str, Any]:
         raise bad_request(str(error)) from error
 
 
-async def delete_bot(ctx: Context) -> dict[str, Any]:
+async def delete_bot(ctx: Context) -> JsonRow:
     try:
         return await _bots(ctx).stop(ctx.account, _bot_id(ctx), ctx.params.boolean("close"))
     except ValueError as error:
         raise bad_request(str(error)) from error
 
 
-async def post_backtest(ctx: Context) -> dict[str, Any]:
+async def post_backtest(ctx: Context) -> JsonRow:
     params = _params(ctx)
     for name in ("startTime", "endTime"):
         value = ctx.params.time_ns(name)

@@ -32,7 +32,7 @@ from perpetua.services.convert import (
     ConvertError,
     Quote,
 )
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = ["CONVERT_DOCS", "SPECS"]
 
@@ -75,7 +75,7 @@ def _major(currency: str, amount: int) -> Decimal:
     return (Decimal(amount) / Decimal(CURRENCIES[currency].minor_per_major)).normalize()
 
 
-def _quote_row(quote: Quote) -> dict[str, Any]:
+def _quote_row(quote: Quote) -> JsonRow:
     price = _major(quote.to_currency, quote.to_amount) / _major(
         quote.from_currency, quote.from_amount
     )
@@ -91,7 +91,7 @@ def _quote_row(quote: Quote) -> dict[str, Any]:
     }
 
 
-async def get_assets(ctx: Context) -> dict[str, Any]:
+async def get_assets(ctx: Context) -> JsonRow:
     desk = _desk(ctx)
     return {
         "currencies": desk.currencies(),
@@ -103,7 +103,7 @@ async def get_assets(ctx: Context) -> dict[str, Any]:
     }
 
 
-async def post_quote(ctx: Context) -> dict[str, Any]:
+async def post_quote(ctx: Context) -> JsonRow:
     desk = _desk(ctx)
     src, dst = _currency(ctx, "fromCurrency"), _currency(ctx, "toCurrency")
     amount = ctx.params.integer("amount")
@@ -114,7 +114,7 @@ async def post_quote(ctx: Context) -> dict[str, Any]:
     return _quote_row(quote)
 
 
-async def _execute(ctx: Context, desk: ConvertDesk, quote_id: str) -> dict[str, Any]:
+async def _execute(ctx: Context, desk: ConvertDesk, quote_id: str) -> JsonRow:
     try:
         quote = desk.take(ctx.account, quote_id)
     except ConvertError as error:
@@ -129,11 +129,11 @@ async def _execute(ctx: Context, desk: ConvertDesk, quote_id: str) -> dict[str, 
     return {**_quote_row(quote), "status": "Filled"}
 
 
-async def post_execute(ctx: Context) -> dict[str, Any]:
+async def post_execute(ctx: Context) -> JsonRow:
     return await _execute(ctx, _desk(ctx), ctx.params.required_string("quoteID"))
 
 
-async def post_sweep(ctx: Context) -> list[dict[str, Any]]:
+async def post_sweep(ctx: Context) -> list[JsonRow]:
     """Each small balance into BMEX; a currency the desk or the core refuses is reported with
     its reason and the others still convert."""
     desk = _desk(ctx)

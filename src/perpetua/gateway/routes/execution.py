@@ -2,8 +2,6 @@
 liquidation and deleverage rows) and /user/executionHistory (one UTC day's executions on one
 symbol), from the read models (recent memory without a store)."""
 
-from typing import Any
-
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import bad_request
 from perpetua.gateway.routes.spec import Spec
@@ -12,7 +10,7 @@ from perpetua.gateway.tables import parse_table_query, project, store_query
 from perpetua.store import queries
 from perpetua.store.limits import QUERY_COUNT_MAX
 from perpetua.store.rows import order_event_of
-from perpetua.wire.values import parse_iso_ns
+from perpetua.wire.values import JsonRow, parse_iso_ns
 
 __all__ = ["SPECS"]
 
@@ -24,7 +22,7 @@ DAY_NS = 86_400 * 10**9
 EXECUTION_HISTORY_ROWS_MAX = QUERY_COUNT_MAX  # one day's executions on one symbol, oldest first
 
 
-async def _executions(ctx: Context, trade_history: bool) -> list[dict[str, Any]]:
+async def _executions(ctx: Context, trade_history: bool) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     if symbols is not None and not symbols:
@@ -45,15 +43,15 @@ async def _executions(ctx: Context, trade_history: bool) -> list[dict[str, Any]]
     return project(out, query, KEYS)
 
 
-async def get_execution(ctx: Context) -> list[dict[str, Any]]:
+async def get_execution(ctx: Context) -> list[JsonRow]:
     return await _executions(ctx, trade_history=False)
 
 
-async def get_trade_history(ctx: Context) -> list[dict[str, Any]]:
+async def get_trade_history(ctx: Context) -> list[JsonRow]:
     return await _executions(ctx, trade_history=True)
 
 
-async def get_execution_history(ctx: Context) -> list[dict[str, Any]]:
+async def get_execution_history(ctx: Context) -> list[JsonRow]:
     """BitMEX ``User.getExecutionHistory``: the executions of the UTC day holding
     ``timestamp`` on ``symbol`` (both required), oldest first, at most
     ``EXECUTION_HISTORY_ROWS_MAX``."""

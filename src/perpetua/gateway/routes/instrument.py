@@ -8,13 +8,14 @@ from perpetua.gateway.context import Context
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, run_query
 from perpetua.gateway.usd import usd_turnovers
+from perpetua.wire.values import JsonRow
 
 __all__ = ["SPECS"]
 
 KEYS = ("symbol",)
 
 
-def _rows(ctx: Context, kinds: str) -> list[dict[str, Any]]:
+def _rows(ctx: Context, kinds: str) -> list[JsonRow]:
     market = ctx.gw.market
     rows = []
     for spec in market.instrument_specs():  # with the funding series' index rows
@@ -31,7 +32,7 @@ def _rows(ctx: Context, kinds: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def get_instrument(ctx: Context) -> list[dict[str, Any]]:
+async def get_instrument(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = _rows(ctx, "all")
@@ -41,15 +42,15 @@ async def get_instrument(ctx: Context) -> list[dict[str, Any]]:
     return run_query(rows, query, KEYS)
 
 
-async def get_active(ctx: Context) -> list[dict[str, Any]]:
+async def get_active(ctx: Context) -> list[JsonRow]:
     return _rows(ctx, "active")
 
 
-async def get_indices(ctx: Context) -> list[dict[str, Any]]:
+async def get_indices(ctx: Context) -> list[JsonRow]:
     return _rows(ctx, "indices")
 
 
-async def get_active_and_indices(ctx: Context) -> list[dict[str, Any]]:
+async def get_active_and_indices(ctx: Context) -> list[JsonRow]:
     return _rows(ctx, "activeAndIndices")
 
 
@@ -57,7 +58,7 @@ async def get_active_intervals(ctx: Context) -> dict[str, list[str]]:
     return ctx.gw.symbols.active_intervals()
 
 
-async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
+async def get_composite_index(ctx: Context) -> list[JsonRow]:
     """The constituent rows and the composite row (reference BMI, weight null) of each index.
 
     Constituents come from the index feeds' board (``gw.indices``); for an index nothing
@@ -92,7 +93,7 @@ async def get_composite_index(ctx: Context) -> list[dict[str, Any]]:
     return run_query(rows, query)
 
 
-async def get_usd_volume(ctx: Context) -> list[dict[str, Any]]:
+async def get_usd_volume(ctx: Context) -> list[JsonRow]:
     """BitMEX ``StatsUSDBySymbol``: each market's turnover in USD (``gateway.usd``)."""
     totals = await usd_turnovers(ctx, lambda spec: spec.symbol)
     wanted = ctx.gw.symbols.resolve(ctx.params.string("symbol"))

@@ -24,14 +24,14 @@ from perpetua.gateway.routes.accounts import ask, identity_of, origin_of, requir
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.sessions import session_of
 from perpetua.services.accounts import ApiKeyInfo
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = ["KEY_DOCS", "SPECS"]
 
 TRANSFER_ID_LENGTH_MAX: Final = 64
 
 
-def key_row(key: ApiKeyInfo, secret: str = "") -> dict[str, Any]:
+def key_row(key: ApiKeyInfo, secret: str = "") -> JsonRow:
     """BitMEX's ``APIKey`` model (the secret only at creation)."""
     return {
         "id": key.key_id,
@@ -48,7 +48,7 @@ def key_row(key: ApiKeyInfo, secret: str = "") -> dict[str, Any]:
     }
 
 
-async def get_api_keys(ctx: Context) -> list[dict[str, Any]]:
+async def get_api_keys(ctx: Context) -> list[JsonRow]:
     identity = ctx.gw.identity
     if identity is None:
         key = ctx.principal.key if ctx.principal is not None else None
@@ -76,7 +76,7 @@ def _list(ctx: Context, name: str) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-async def post_api_key(ctx: Context) -> dict[str, Any]:
+async def post_api_key(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     identity = identity_of(ctx)
     account = ctx.params.integer("targetAccountId", session.user_id) or session.user_id
@@ -99,7 +99,7 @@ async def post_api_key(ctx: Context) -> dict[str, Any]:
     return key_row(created, secret)
 
 
-async def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:
+async def _set_enabled(ctx: Context, enabled: bool) -> JsonRow:
     session = require_session(ctx)
     key_id = ctx.params.required_string("apiKeyID")
     info = await ask(
@@ -111,15 +111,15 @@ async def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:
     return key_row(info)
 
 
-async def post_enable(ctx: Context) -> dict[str, Any]:
+async def post_enable(ctx: Context) -> JsonRow:
     return await _set_enabled(ctx, True)
 
 
-async def post_disable(ctx: Context) -> dict[str, Any]:
+async def post_disable(ctx: Context) -> JsonRow:
     return await _set_enabled(ctx, False)
 
 
-async def delete_api_key(ctx: Context) -> dict[str, Any]:
+async def delete_api_key(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     key_id = ctx.params.required_string("apiKeyID")
     info = await ask(identity_of(ctx).delete_api_key(session.user_id, key_id, origin_of(ctx)))
@@ -127,7 +127,7 @@ async def delete_api_key(ctx: Context) -> dict[str, Any]:
     return key_row(info)
 
 
-def _account_row(account: Any, caller: int) -> dict[str, Any]:
+def _account_row(account: Any, caller: int) -> JsonRow:
     name = account.account_name or f"user{account.id}"
     return {
         "id": account.id,
@@ -140,7 +140,7 @@ def _account_row(account: Any, caller: int) -> dict[str, Any]:
     }
 
 
-async def post_add_subaccount(ctx: Context) -> dict[str, Any]:
+async def post_add_subaccount(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     added = await ask(
         identity_of(ctx).add_subaccount(
@@ -150,7 +150,7 @@ async def post_add_subaccount(ctx: Context) -> dict[str, Any]:
     return _account_row(added, session.user_id)
 
 
-async def post_update_subaccount(ctx: Context) -> dict[str, Any]:
+async def post_update_subaccount(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     target = ctx.params.integer("targetAccountId")
     if target is None:
@@ -163,7 +163,7 @@ async def post_update_subaccount(ctx: Context) -> dict[str, Any]:
     return _account_row(updated, session.user_id)
 
 
-async def get_transfer_accounts(ctx: Context) -> list[dict[str, Any]]:
+async def get_transfer_accounts(ctx: Context) -> list[JsonRow]:
     family = await ask(identity_of(ctx).family(ctx.account))
     return [_account_row(a, ctx.account) for a in family]
 
@@ -175,7 +175,7 @@ def _currency(text: str) -> str:
     raise bad_request("Invalid currency")
 
 
-async def post_wallet_transfer(ctx: Context) -> dict[str, Any]:
+async def post_wallet_transfer(ctx: Context) -> JsonRow:
     if session_of(ctx.principal) is None:
         assert ctx.principal is not None
         if PERMISSION_WITHDRAW not in ctx.principal.key.permissions:

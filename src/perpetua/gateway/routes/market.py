@@ -9,6 +9,7 @@ from perpetua.gateway.tables import parse_table_query, project, run_query, store
 from perpetua.marketdata.trades import BIN_SIZES_NS, trade_row
 from perpetua.store import queries
 from perpetua.store.rows import TICK_DIRECTION_NAMES, trade_of
+from perpetua.wire.values import JsonRow
 
 __all__ = ["SPECS"]
 
@@ -23,7 +24,7 @@ def _symbols(ctx: Context) -> list[str]:
     return [s for s in found if s in tradable]
 
 
-async def get_l2(ctx: Context) -> list[dict[str, Any]]:
+async def get_l2(ctx: Context) -> list[JsonRow]:
     symbol_text = ctx.params.required_string("symbol")
     symbol = ctx.gw.symbols.one(symbol_text)
     if symbol is None or symbol not in ctx.gw.market.books:
@@ -34,7 +35,7 @@ async def get_l2(ctx: Context) -> list[dict[str, Any]]:
     return ctx.gw.market.l2_rows(symbol, depth or None)
 
 
-async def get_trade(ctx: Context) -> list[dict[str, Any]]:
+async def get_trade(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = _symbols(ctx)
     if not symbols:
@@ -61,7 +62,7 @@ def _bin_size(ctx: Context) -> str:
     return size
 
 
-async def get_trade_bucketed(ctx: Context) -> list[dict[str, Any]]:
+async def get_trade_bucketed(ctx: Context) -> list[JsonRow]:
     size = _bin_size(ctx)
     partial = ctx.params.boolean("partial")
     query = parse_table_query(ctx.params)
@@ -72,7 +73,7 @@ async def get_trade_bucketed(ctx: Context) -> list[dict[str, Any]]:
     return run_query(rows, query)
 
 
-async def get_quote(ctx: Context) -> list[dict[str, Any]]:
+async def get_quote(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     rows: list[dict[str, Any]] = []
     for symbol in _symbols(ctx):
@@ -81,7 +82,7 @@ async def get_quote(ctx: Context) -> list[dict[str, Any]]:
     return run_query(rows, query)
 
 
-async def get_quote_bucketed(ctx: Context) -> list[dict[str, Any]]:
+async def get_quote_bucketed(ctx: Context) -> list[JsonRow]:
     size = _bin_size(ctx)
     query = parse_table_query(ctx.params)
     rows: list[dict[str, Any]] = []

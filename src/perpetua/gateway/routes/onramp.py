@@ -13,7 +13,6 @@ Without an on-ramp service (``CostPorts.onramp``) the routes answer 503.
 """
 
 import time
-from typing import Any
 
 from perpetua.core.commands import Deposit
 from perpetua.core.events import Rejected
@@ -31,6 +30,7 @@ from perpetua.services.onramp import (
     OnRampError,
     kyc_limit,
 )
+from perpetua.wire.values import JsonRow
 
 __all__ = ["ONRAMP_DOCS", "SPECS"]
 
@@ -46,8 +46,8 @@ def _levels(ctx: Context) -> KycLevels:
     return ctx.gw.compliance if ctx.gw.compliance is not None else AllowAll()
 
 
-def _order_row(order: BankOrder, details: str = "") -> dict[str, Any]:
-    row = {
+def _order_row(order: BankOrder, details: str = "") -> JsonRow:
+    row: JsonRow = {
         "reference": order.reference,
         "account": order.account,
         "currency": order.currency,
@@ -71,7 +71,7 @@ async def _credit(ctx: Context, transfer_id: str, account: int, currency: str, a
     return True
 
 
-async def post_bank_order(ctx: Context) -> dict[str, Any]:
+async def post_bank_order(ctx: Context) -> JsonRow:
     onramp = _onramp(ctx)
     amount = ctx.params.integer("amount")
     if amount is None or amount <= 0:
@@ -84,12 +84,12 @@ async def post_bank_order(ctx: Context) -> dict[str, Any]:
     return _order_row(order, onramp.bank.bank_details)
 
 
-async def get_orders(ctx: Context) -> list[dict[str, Any]]:
+async def get_orders(ctx: Context) -> list[JsonRow]:
     onramp = _onramp(ctx)
     return [{**row, "approvals": len(row["approvals"])} for row in onramp.bank.of(ctx.account)]
 
 
-async def post_confirm(ctx: Context) -> dict[str, Any]:
+async def post_confirm(ctx: Context) -> JsonRow:
     require_operator(ctx)
     onramp = _onramp(ctx)
     reference = ctx.params.required_string("reference")
@@ -104,7 +104,7 @@ async def post_confirm(ctx: Context) -> dict[str, Any]:
     return _order_row(order)
 
 
-async def post_checkout(ctx: Context) -> dict[str, Any]:
+async def post_checkout(ctx: Context) -> JsonRow:
     onramp = _onramp(ctx)
     provider = onramp.providers.get(ctx.params.required_string("provider"))
     if provider is None:
@@ -134,7 +134,7 @@ def _header(ctx: Context, name: bytes) -> str:
     return ""
 
 
-async def post_webhook(ctx: Context) -> dict[str, Any]:
+async def post_webhook(ctx: Context) -> JsonRow:
     onramp = _onramp(ctx)
     provider = onramp.providers.get(ctx.params.string("provider") or "")
     if provider is None:

@@ -43,6 +43,7 @@ from perpetua.gateway.ports import Result
 from perpetua.gateway.routes.spec import Spec
 from perpetua.marketdata.announcements import announcement_wire
 from perpetua.store.queries import wallets_of_all
+from perpetua.wire.values import JsonRow
 
 __all__ = ["OPERATOR_STATES", "SPECS", "require_operator"]
 
@@ -80,7 +81,7 @@ def _symbol(ctx: Context) -> str:
     return symbol
 
 
-async def get_instruments(ctx: Context) -> list[dict[str, Any]]:
+async def get_instruments(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     rows = []
     for symbol, spec in ctx.gw.market.specs.items():
@@ -98,7 +99,7 @@ async def get_instruments(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-async def post_instrument_state(ctx: Context) -> dict[str, Any]:
+async def post_instrument_state(ctx: Context) -> JsonRow:
     require_operator(ctx)
     symbol = _symbol(ctx)
     state = ctx.params.required_string("state")
@@ -108,7 +109,7 @@ async def post_instrument_state(ctx: Context) -> dict[str, Any]:
     return {"symbol": symbol, "state": state, "seq": seq}
 
 
-async def post_interest_rate(ctx: Context) -> dict[str, Any]:
+async def post_interest_rate(ctx: Context) -> JsonRow:
     require_operator(ctx)
     symbol = _symbol(ctx)
     text = ctx.params.required_string("rate")
@@ -125,7 +126,7 @@ async def post_interest_rate(ctx: Context) -> dict[str, Any]:
     return {"symbol": symbol, "rate": str(rate), "seq": seq}
 
 
-async def post_fee_tier(ctx: Context) -> dict[str, Any]:
+async def post_fee_tier(ctx: Context) -> JsonRow:
     require_operator(ctx)
     account = ctx.params.integer("account")
     tier = ctx.params.integer("tier")
@@ -137,7 +138,7 @@ async def post_fee_tier(ctx: Context) -> dict[str, Any]:
     return {"account": account, "tier": tier, "seq": seq}
 
 
-async def post_staking_rewards(ctx: Context) -> dict[str, Any]:
+async def post_staking_rewards(ctx: Context) -> JsonRow:
     """Fund the staking rewards account from outside (BMEx), idempotent by ``transferID``."""
     require_operator(ctx)
     amount = ctx.params.integer("amount")
@@ -149,7 +150,7 @@ async def post_staking_rewards(ctx: Context) -> dict[str, Any]:
     return {"currency": currency, "amount": amount, "transferID": transfer_id, "seq": seq}
 
 
-async def post_convert_desk(ctx: Context) -> dict[str, Any]:
+async def post_convert_desk(ctx: Context) -> JsonRow:
     """Fund the convert desk's inventory of ``currency`` from outside, idempotent by
     ``transferID`` (core.convert: conversions pay out of it)."""
     require_operator(ctx)
@@ -162,7 +163,7 @@ async def post_convert_desk(ctx: Context) -> dict[str, Any]:
     return {"currency": currency, "amount": amount, "transferID": transfer_id, "seq": seq}
 
 
-async def post_list_future(ctx: Context) -> dict[str, Any]:
+async def post_list_future(ctx: Context) -> JsonRow:
     require_operator(ctx)
     root = ctx.params.required_string("root")
     year = ctx.params.integer("year")
@@ -186,7 +187,7 @@ _SERIES_TEXT: Final = frozenset(
 _SERIES_OPTIONAL: Final = frozenset({"position_currency", "u2p", "u2s", "q2s"})
 
 
-async def post_future_series(ctx: Context) -> dict[str, Any]:
+async def post_future_series(ctx: Context) -> JsonRow:
     """Define a futures series at runtime (``perpetua operator catalogue FILE`` sends the
     catalogue file's); the engine checks it (``SERIES_INVALID``, ``INSTRUMENT_EXISTS``)."""
     require_operator(ctx)
@@ -213,7 +214,7 @@ async def post_future_series(ctx: Context) -> dict[str, Any]:
     return {"key": fields[0], "seq": seq}
 
 
-async def post_announcement(ctx: Context) -> dict[str, Any]:
+async def post_announcement(ctx: Context) -> JsonRow:
     """Publish; the answer is BitMEX's ``Announcement`` row (``id`` = the command's seq)."""
     require_operator(ctx)
     title = ctx.params.required_string("title")
@@ -224,7 +225,7 @@ async def post_announcement(ctx: Context) -> dict[str, Any]:
     return {**announcement_wire(result.seq, result.ts_ns, title, content, link), "urgent": urgent}
 
 
-async def delete_announcement(ctx: Context) -> dict[str, Any]:
+async def delete_announcement(ctx: Context) -> JsonRow:
     require_operator(ctx)
     announcement_id = ctx.params.integer("id")
     if announcement_id is None or announcement_id <= 0:
@@ -235,7 +236,7 @@ async def delete_announcement(ctx: Context) -> dict[str, Any]:
     return {"id": announcement_id, "withdrawn": True, "seq": seq}
 
 
-async def get_accounts(ctx: Context) -> list[dict[str, Any]]:
+async def get_accounts(ctx: Context) -> list[JsonRow]:
     """Balances of the system accounts, from the read models once they hold the last seq."""
     require_operator(ctx)
     rows = await ctx.gw.history.read(ctx.gw.last_seq, wallets_of_all)

@@ -40,7 +40,7 @@ from perpetua.gateway.tables import parse_table_query, project, store_query
 from perpetua.marketdata.ids import order_uuid, parse_order_uuid
 from perpetua.store import queries
 from perpetua.store.rows import order_event_of
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 from perpetua.wire.vocabulary import (
     EXEC_INST_BITS,
     SIDE_NAMES,
@@ -58,11 +58,11 @@ _SIDES = by_name(SIDE_NAMES)
 _CANCELED = 4
 
 
-def _row(ctx: Context, event: OrderEvent) -> dict[str, Any]:
+def _row(ctx: Context, event: OrderEvent) -> JsonRow:
     return order_row(event, ctx.gw.market.specs[event.symbol])
 
 
-async def get_orders(ctx: Context) -> list[dict[str, Any]]:
+async def get_orders(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     if symbols is not None and not symbols:
@@ -76,12 +76,12 @@ async def get_orders(ctx: Context) -> list[dict[str, Any]]:
     return project([_stored_row(ctx, r) for r in found], query, ("orderID",))
 
 
-def _stored_row(ctx: Context, row: Any) -> dict[str, Any]:
+def _stored_row(ctx: Context, row: Any) -> JsonRow:
     event = order_event_of(row)
     return order_row(event, ctx.gw.market.specs[event.symbol])
 
 
-async def post_order(ctx: Context) -> dict[str, Any]:
+async def post_order(ctx: Context) -> JsonRow:
     command = place_command(ctx.params, ctx.account, ctx.gw.symbols)
     result = await ctx.gw.submit(command)
     return _row(ctx, event_result(result.events, ctx.account, "PlaceOrder"))
@@ -125,7 +125,7 @@ async def _amend(ctx: Context, params: Params) -> AmendOrder:
     return command
 
 
-async def put_order(ctx: Context) -> dict[str, Any]:
+async def put_order(ctx: Context) -> JsonRow:
     command = await _amend(ctx, ctx.params)
     result = await ctx.gw.submit(command)
     names = tuple(n for n in (command.orig_cl_ord_id, command.cl_ord_id) if n)
@@ -162,7 +162,7 @@ async def _ended_rows(ctx: Context, misses: list[Rejected]) -> dict[int | str, O
     return found
 
 
-async def delete_order(ctx: Context) -> list[dict[str, Any]]:
+async def delete_order(ctx: Context) -> list[JsonRow]:
     command = cancel_command(ctx.params, ctx.account)
     result = await ctx.gw.submit_unshed(command)
     rows: list[dict[str, Any]] = []
@@ -214,7 +214,7 @@ def _cancel_cost(params: Params) -> int:
     return bulk_cost(count)
 
 
-async def delete_all(ctx: Context) -> list[dict[str, Any]]:
+async def delete_all(ctx: Context) -> list[JsonRow]:
     symbol_text = ctx.params.string("symbol")
     symbol = ""
     if symbol_text:
@@ -253,7 +253,7 @@ async def delete_all(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-def _orders_param(params: Params) -> list[dict[str, Any]]:
+def _orders_param(params: Params) -> list[JsonRow]:
     orders = params.json_value("orders")
     if not isinstance(orders, list) or not orders:
         raise bad_request("'orders' must be a non-empty array of orders.")
@@ -302,7 +302,7 @@ def _segments(
     return results
 
 
-def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> list[dict[str, Any]]:
+def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> list[JsonRow]:
     rejections = [r for r in results if isinstance(r, Rejected)]
     if rejections and len(rejections) == len(results):
         first = rejections[0]
@@ -327,7 +327,7 @@ def _bulk_rows(ctx: Context, results: list[OrderEvent | Rejected | None]) -> lis
     return rows
 
 
-async def post_bulk(ctx: Context) -> list[dict[str, Any]]:
+async def post_bulk(ctx: Context) -> list[JsonRow]:
     commands: list[PlaceOrder | AmendOrder] = [
         place_command(Params(o), ctx.account, ctx.gw.symbols) for o in _orders_param(ctx.params)
     ]
@@ -335,7 +335,7 @@ async def post_bulk(ctx: Context) -> list[dict[str, Any]]:
     return _bulk_rows(ctx, _segments(list(result.events), commands, ctx.account))
 
 
-async def put_bulk(ctx: Context) -> list[dict[str, Any]]:
+async def put_bulk(ctx: Context) -> list[JsonRow]:
     commands: list[PlaceOrder | AmendOrder] = [
         await _amend(ctx, Params(o)) for o in _orders_param(ctx.params)
     ]
@@ -345,7 +345,7 @@ async def put_bulk(ctx: Context) -> list[dict[str, Any]]:
     return _bulk_rows(ctx, _segments(list(result.events), commands, ctx.account))
 
 
-async def post_close_position(ctx: Context) -> dict[str, Any]:
+async def post_close_position(ctx: Context) -> JsonRow:
     params = dict(ctx.params.values)
     params["execInst"] = "Close"
     params.pop("orderQty", None)
@@ -358,7 +358,7 @@ async def post_close_position(ctx: Context) -> dict[str, Any]:
     return _row(ctx, event_result(result.events, ctx.account, "PlaceOrder"))
 
 
-async def post_cancel_all_after(ctx: Context) -> dict[str, Any]:
+async def post_cancel_all_after(ctx: Context) -> JsonRow:
     timeout = ctx.params.integer("timeout")
     if timeout is None:
         raise bad_request("'timeout' is a required arg.")

@@ -27,7 +27,7 @@ from perpetua.gateway.errors import ApiError, bad_request, from_reason
 from perpetua.gateway.positions import LEVERAGE_SCALE
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.tables import parse_table_query, run_query
-from perpetua.wire.values import rational
+from perpetua.wire.values import JsonRow, rational
 
 __all__ = ["LEVERAGE_E2_MAX", "SPECS", "position_error"]
 
@@ -37,7 +37,7 @@ RISK_LIMIT_MAX = 10**18
 MSG_LEVERAGE_RANGE = "Invalid leverage: 0 (cross margin) or 0.01 to 100, at most two decimals"
 
 
-async def get_position(ctx: Context) -> list[dict[str, Any]]:
+async def get_position(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     return run_query(
         ctx.gw.private.position_rows(ctx.account), query, ("account", "symbol", "currency")
@@ -96,7 +96,7 @@ def position_error(
     return from_reason(reason, required, currency)
 
 
-async def _apply(ctx: Context, command: Any, spec: InstrumentSpec) -> dict[str, Any]:
+async def _apply(ctx: Context, command: Any, spec: InstrumentSpec) -> JsonRow:
     account = ctx.account
     current = ctx.gw.private.position_event(account, spec.symbol)
     result = await ctx.gw.submit(command)
@@ -124,7 +124,7 @@ def _leverage_e2(value: Decimal) -> int:
     return e2
 
 
-async def post_leverage(ctx: Context) -> dict[str, Any]:
+async def post_leverage(ctx: Context) -> JsonRow:
     spec = _spec(ctx)
     leverage = ctx.params.decimal("leverage")
     if leverage is None:
@@ -133,7 +133,7 @@ async def post_leverage(ctx: Context) -> dict[str, Any]:
     return await _apply(ctx, command, spec)
 
 
-async def post_isolate(ctx: Context) -> dict[str, Any]:
+async def post_isolate(ctx: Context) -> JsonRow:
     spec = _spec(ctx)
     enabled = ctx.params.boolean("enabled", True)
     current = ctx.gw.private.position_event(ctx.account, spec.symbol)
@@ -143,7 +143,7 @@ async def post_isolate(ctx: Context) -> dict[str, Any]:
     return await _apply(ctx, SetLeverage(0, ctx.account, spec.symbol, e2), spec)
 
 
-async def post_risk_limit(ctx: Context) -> dict[str, Any]:
+async def post_risk_limit(ctx: Context) -> JsonRow:
     spec = _spec(ctx)
     limit = ctx.params.integer("riskLimit")
     if limit is None:
@@ -153,7 +153,7 @@ async def post_risk_limit(ctx: Context) -> dict[str, Any]:
     return await _apply(ctx, SetRiskLimit(0, ctx.account, spec.symbol, limit), spec)
 
 
-async def post_transfer_margin(ctx: Context) -> dict[str, Any]:
+async def post_transfer_margin(ctx: Context) -> JsonRow:
     spec = _spec(ctx)
     amount = ctx.params.integer("amount")
     if amount is None:

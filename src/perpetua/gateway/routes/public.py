@@ -21,12 +21,12 @@ from perpetua.marketdata.risk_tables import (
     settlement_wire,
 )
 from perpetua.store import queries
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = ["SPECS"]
 
 
-def _by_symbol(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_symbol(ctx: Context, rows: list[dict[str, Any]]) -> list[JsonRow]:
     found = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     if found is None:
         return rows
@@ -42,7 +42,7 @@ async def _stored(
     )
 
 
-async def get_funding(ctx: Context) -> list[dict[str, Any]]:
+async def get_funding(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(
@@ -67,7 +67,7 @@ async def get_funding(ctx: Context) -> list[dict[str, Any]]:
     )
 
 
-async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
+async def get_settlement(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     rows = await _stored(
@@ -95,7 +95,7 @@ async def get_settlement(ctx: Context) -> list[dict[str, Any]]:
     )
 
 
-async def get_liquidation(ctx: Context) -> list[dict[str, Any]]:
+async def get_liquidation(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     found = await _stored(
@@ -128,7 +128,7 @@ def _currency(text: str | None) -> str | None:
     return text
 
 
-async def get_insurance(ctx: Context) -> list[dict[str, Any]]:
+async def get_insurance(ctx: Context) -> list[JsonRow]:
     query = parse_table_query(ctx.params)
     currency = _currency(ctx.params.string("symbol"))
     stored = await _stored(
@@ -143,7 +143,7 @@ STATS_HISTORY_BINS_MAX = 20_000  # daily per-symbol bins read for /stats/history
 _DAY_NS = 86_400 * 10**9
 
 
-async def get_stats(ctx: Context) -> list[dict[str, Any]]:
+async def get_stats(ctx: Context) -> list[JsonRow]:
     """Per root symbol and settlement currency: the last 24 h's volume and turnover, open
     interest and its value at the mark, from the live market views."""
     market = ctx.gw.market
@@ -169,7 +169,7 @@ async def get_stats(ctx: Context) -> list[dict[str, Any]]:
     return [by_root[key] for key in sorted(by_root)]
 
 
-async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
+async def get_stats_history(ctx: Context) -> list[JsonRow]:
     """BitMEX ``StatsHistory``: per day (its start), root symbol and settlement currency, the
     volume and turnover of every print, from the read models' daily trade bins; newest day
     first."""
@@ -201,7 +201,7 @@ async def get_stats_history(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
+async def get_stats_history_usd(ctx: Context) -> list[JsonRow]:
     """BitMEX ``StatsUSD``: per root symbol, turnover in USD (``gateway.usd``)."""
     totals = await usd_turnovers(ctx, lambda spec: spec.root_symbol)
     return [
@@ -209,13 +209,13 @@ async def get_stats_history_usd(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-async def get_announcements(ctx: Context) -> list[dict[str, Any]]:
+async def get_announcements(ctx: Context) -> list[JsonRow]:
     """The operator's announcements, newest first (BitMEX ``Announcement``); ``columns``."""
     query = parse_table_query(ctx.params)
     return project(ctx.gw.market.announcements.listing(), query, ("id",), time_field="")
 
 
-async def get_urgent_announcements(ctx: Context) -> list[dict[str, Any]]:
+async def get_urgent_announcements(ctx: Context) -> list[JsonRow]:
     """The ones the operator marked urgent (a banner), newest first."""
     return ctx.gw.market.announcements.listing(urgent_only=True)
 
@@ -226,7 +226,7 @@ async def get_connected(ctx: Context) -> dict[str, int]:
     return ctx.gw.connected()
 
 
-async def get_global_notifications(ctx: Context) -> list[dict[str, Any]]:
+async def get_global_notifications(ctx: Context) -> list[JsonRow]:
     """The caller's recent notifications (``GlobalNotification`` rows), oldest first: the
     ones ``privateNotifications`` carried, and the public ones."""
     rows = ctx.gw.notifications.private_rows(ctx.account) + ctx.gw.notifications.public_rows()

@@ -28,6 +28,7 @@ from perpetua.gateway.context import Context
 from perpetua.gateway.errors import bad_request, from_rejection
 from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
+from perpetua.wire.values import JsonRow
 from perpetua.wire.vocabulary import (
     PRODUCT_CLASS_NAMES,
     RESTRICTION_CAUSE_NAMES,
@@ -54,7 +55,7 @@ _MAY_DO: Final = {
 }
 
 
-def describe(account: int, restriction: AccountRestricted | None) -> dict[str, Any]:
+def describe(account: int, restriction: AccountRestricted | None) -> JsonRow:
     """An account's restriction in words: what it may do and why."""
     if restriction is None:
         return {
@@ -129,17 +130,17 @@ def _account(ctx: Context) -> int:
     return account
 
 
-async def get_user_restrictions(ctx: Context) -> dict[str, Any]:
+async def get_user_restrictions(ctx: Context) -> JsonRow:
     return describe(ctx.account, ctx.gw.restrictions.get(ctx.account))
 
 
-async def get_restriction(ctx: Context) -> dict[str, Any]:
+async def get_restriction(ctx: Context) -> JsonRow:
     require_operator(ctx)
     account = _account(ctx)
     return describe(account, ctx.gw.restrictions.get(account))
 
 
-async def post_restriction(ctx: Context) -> dict[str, Any]:
+async def post_restriction(ctx: Context) -> JsonRow:
     require_operator(ctx)
     account = _account(ctx)
     params = ctx.params
@@ -171,7 +172,7 @@ async def post_restriction(ctx: Context) -> dict[str, Any]:
     return {**answer, "canceledOrders": cancelled, "seq": result.seq}
 
 
-async def post_liquidate(ctx: Context) -> dict[str, Any]:
+async def post_liquidate(ctx: Context) -> JsonRow:
     require_operator(ctx)
     account = _account(ctx)
     text = ctx.params.string("band")

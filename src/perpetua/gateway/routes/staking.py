@@ -9,7 +9,6 @@ message and changes nothing. Reads come from the event-fed views (``gateway.cost
 
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from perpetua.core.commands import Command, Stake, UnstakeCancel, UnstakeRequest
 from perpetua.core.events import Rejected, UnstakingUpdated
@@ -23,7 +22,7 @@ from perpetua.core.units import CURRENCIES, PPM
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import bad_request, from_rejection
 from perpetua.gateway.routes.spec import Spec
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = ["STAKING_DOCS", "SPECS"]
 
@@ -59,7 +58,7 @@ def _fraction(ppm: int) -> Decimal:
     return (Decimal(ppm) / Decimal(PPM)).normalize()
 
 
-def _stake_row(ctx: Context, currency: str) -> dict[str, Any]:
+def _stake_row(ctx: Context, currency: str) -> JsonRow:
     found = ctx.gw.private.costs.stake(ctx.account, currency)
     tier = found.tier if found is not None else 0
     return {
@@ -74,24 +73,24 @@ def _stake_row(ctx: Context, currency: str) -> dict[str, Any]:
     }
 
 
-async def get_staking(ctx: Context) -> list[dict[str, Any]]:
+async def get_staking(ctx: Context) -> list[JsonRow]:
     """The caller's stake per staking currency (BitMEX's StakingRecord, plus our figures)."""
     given = ctx.params.string("currency")
     currencies = STAKING_CURRENCIES if given is None else (_currency(given),)
     return [_stake_row(ctx, currency) for currency in currencies]
 
 
-async def post_staking(ctx: Context) -> dict[str, Any]:
+async def post_staking(ctx: Context) -> JsonRow:
     """Stake ``amount`` from the available balance (our route)."""
     currency = _currency(ctx.params.string("currency"), "BMEx")
     await _submit(ctx, Stake(0, ctx.account, currency, _amount(ctx)))
     return _stake_row(ctx, currency)
 
 
-async def get_staking_instruments(ctx: Context) -> list[dict[str, Any]]:
+async def get_staking_instruments(ctx: Context) -> list[JsonRow]:
     symbol = ctx.params.string("symbol")
     currency = ctx.params.string("currency")
-    rows = []
+    rows: list[JsonRow] = []
     for code in STAKING_CURRENCIES:
         major = CURRENCIES[code].major
         if symbol not in (None, major) or (currency is not None and _currency(currency) != code):
@@ -109,7 +108,7 @@ async def get_staking_instruments(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-async def get_staking_tiers(ctx: Context) -> list[dict[str, Any]]:
+async def get_staking_tiers(ctx: Context) -> list[JsonRow]:
     """Public: the tier table of a staking currency."""
     _currency(ctx.params.required_string("currency"))
     return [
@@ -123,7 +122,7 @@ async def get_staking_tiers(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-def _request_row(event: UnstakingUpdated) -> dict[str, Any]:
+def _request_row(event: UnstakingUpdated) -> JsonRow:
     return {
         "redemptionID": event.request_id,
         "account": event.account,
@@ -135,7 +134,7 @@ def _request_row(event: UnstakingUpdated) -> dict[str, Any]:
     }
 
 
-async def get_unstaking_requests(ctx: Context) -> list[dict[str, Any]]:
+async def get_unstaking_requests(ctx: Context) -> list[JsonRow]:
     status = ctx.params.required_string("status")
     if status not in UNSTAKING_STATUSES:
         raise bad_request(f"Invalid status: one of {', '.join(UNSTAKING_STATUSES)}")
@@ -146,7 +145,7 @@ async def get_unstaking_requests(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-async def post_unstaking_request(ctx: Context) -> dict[str, Any]:
+async def post_unstaking_request(ctx: Context) -> JsonRow:
     currency = _currency(ctx.params.required_string("symbol"))
     request_id = str(uuid.uuid4())
     events = await _submit(ctx, UnstakeRequest(0, ctx.account, currency, _amount(ctx), request_id))
@@ -156,7 +155,7 @@ async def post_unstaking_request(ctx: Context) -> dict[str, Any]:
     raise bad_request("Unstaking request not recorded")  # not reached: the core records it
 
 
-async def delete_unstaking_request(ctx: Context) -> dict[str, Any]:
+async def delete_unstaking_request(ctx: Context) -> JsonRow:
     request_id = ctx.params.required_string("redemptionID")
     if len(request_id) > REQUEST_ID_LENGTH_MAX:
         raise bad_request("Invalid redemptionID")

@@ -39,7 +39,7 @@ from perpetua.services.wallets import (
     bitmex_status,
 )
 from perpetua.services.wallets.addresses import BookEntry
-from perpetua.wire.values import iso_ms
+from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = [
     "SPECS",
@@ -81,7 +81,7 @@ def currency_of(text: str) -> str:
     raise bad_request("Invalid currency")
 
 
-def withdrawal_transaction(row: WithdrawalRow, wallet_balance: int | None = None) -> dict[str, Any]:
+def withdrawal_transaction(row: WithdrawalRow, wallet_balance: int | None = None) -> JsonRow:
     return {
         "transactID": row.withdrawal_id,
         "account": row.account,
@@ -100,7 +100,7 @@ def withdrawal_transaction(row: WithdrawalRow, wallet_balance: int | None = None
     }
 
 
-def _address_row(entry: BookEntry, user_id: int) -> dict[str, Any]:
+def _address_row(entry: BookEntry, user_id: int) -> JsonRow:
     return {
         "id": entry.id,
         "currency": entry.currency,
@@ -139,7 +139,7 @@ async def with_chain_details(
     rows: list[dict[str, Any]],
     refs: list[str],
     query: TableQuery,
-) -> list[dict[str, Any]]:
+) -> list[JsonRow]:
     """walletHistory rows with their chain details: a withdrawal's network, address, tx and
     BitMEX status (Pending until the emailed token confirms it, Confirmed while it goes out,
     Completed, Canceled), a deposit's network, address and tx; deposits seen on chain and not
@@ -191,7 +191,7 @@ async def get_deposit_address(ctx: Context) -> str:
     return await call(wallets.book.deposit_address, ctx.account, currency, network)
 
 
-async def post_request_withdrawal(ctx: Context) -> dict[str, Any]:
+async def post_request_withdrawal(ctx: Context) -> JsonRow:
     wallets = wallets_of(ctx)
     amount = ctx.params.integer("amount")
     if amount is None or not 0 < amount <= MAX_WITHDRAWAL:
@@ -219,25 +219,25 @@ async def post_request_withdrawal(ctx: Context) -> dict[str, Any]:
     return withdrawal_transaction(row, balance)
 
 
-async def post_confirm_withdrawal(ctx: Context) -> dict[str, Any]:
+async def post_confirm_withdrawal(ctx: Context) -> JsonRow:
     wallets = wallets_of(ctx)
     row = await call(wallets.desk.confirm, ctx.params.required_string("token"))
     return withdrawal_transaction(row)
 
 
-async def post_cancel_withdrawal(ctx: Context) -> dict[str, Any]:
+async def post_cancel_withdrawal(ctx: Context) -> JsonRow:
     wallets = wallets_of(ctx)
     row = await call(wallets.desk.cancel_by_token, ctx.params.required_string("token"))
     return withdrawal_transaction(row)
 
 
-async def get_addresses(ctx: Context) -> list[dict[str, Any]]:
+async def get_addresses(ctx: Context) -> list[JsonRow]:
     wallets = wallets_of(ctx)
     entries = await call(wallets.book.entries, ctx.account)
     return [_address_row(e, ctx.account) for e in entries]
 
 
-async def post_address(ctx: Context) -> dict[str, Any]:
+async def post_address(ctx: Context) -> JsonRow:
     wallets = wallets_of(ctx)
     p = ctx.params
     entry = await call(
@@ -255,7 +255,7 @@ async def post_address(ctx: Context) -> dict[str, Any]:
     return _address_row(entry, ctx.account)
 
 
-async def post_address_whitelist(ctx: Context) -> dict[str, Any]:
+async def post_address_whitelist(ctx: Context) -> JsonRow:
     wallets = wallets_of(ctx)
     enabled = ctx.params.boolean("enabled")
     otp = ctx.params.string("otpToken") or ""
@@ -266,10 +266,10 @@ async def post_address_whitelist(ctx: Context) -> dict[str, Any]:
 # --- assets and networks ----------------------------------------------------------------------
 
 
-def assets_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
-    rows = []
+def assets_rows(wallets: Wallets | None) -> list[JsonRow]:
+    rows: list[JsonRow] = []
     for code, currency in CURRENCIES.items():
-        networks = []
+        networks: list[JsonRow] = []
         minimums: list[tuple[int, int]] = []
         for name, network in (wallets.networks if wallets else {}).items():
             rules = network.rules(code)
@@ -322,7 +322,7 @@ def assets_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
     return rows
 
 
-def networks_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
+def networks_rows(wallets: Wallets | None) -> list[JsonRow]:
     if wallets is None:
         return [
             {
@@ -339,7 +339,7 @@ def networks_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
             }  # fmt: skip
             for n in sorted(set(_DEFAULT_NETWORK.values()))
         ]
-    rows = []
+    rows: list[JsonRow] = []
     for name, network in wallets.networks.items():
         state = wallets.state(name)
         rows.append(
@@ -361,19 +361,19 @@ def networks_rows(wallets: Wallets | None) -> list[dict[str, Any]]:
     return rows
 
 
-async def get_assets(ctx: Context) -> list[dict[str, Any]]:
+async def get_assets(ctx: Context) -> list[JsonRow]:
     return await asyncio.to_thread(assets_rows, ctx.gw.wallets)
 
 
-async def get_networks(ctx: Context) -> list[dict[str, Any]]:
+async def get_networks(ctx: Context) -> list[JsonRow]:
     return await asyncio.to_thread(networks_rows, ctx.gw.wallets)
 
 
 # --- operator ---------------------------------------------------------------------------------
 
 
-def _admin_view(wallets: Wallets) -> list[dict[str, Any]]:
-    rows = []
+def _admin_view(wallets: Wallets) -> list[JsonRow]:
+    rows: list[JsonRow] = []
     for name, network in wallets.networks.items():
         state = wallets.state(name)
         signer = wallets.signers.get(name)
@@ -394,12 +394,12 @@ def _admin_view(wallets: Wallets) -> list[dict[str, Any]]:
     return rows
 
 
-async def get_admin_wallets(ctx: Context) -> list[dict[str, Any]]:
+async def get_admin_wallets(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     return await call(_admin_view, wallets_of(ctx))
 
 
-async def post_admin_network(ctx: Context) -> dict[str, Any]:
+async def post_admin_network(ctx: Context) -> JsonRow:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     p = ctx.params
@@ -414,14 +414,14 @@ async def post_admin_network(ctx: Context) -> dict[str, Any]:
     }
 
 
-async def get_admin_withdrawals(ctx: Context) -> list[dict[str, Any]]:
+async def get_admin_withdrawals(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     rows = await call(wallets.desk.rows, None, ctx.params.string("status"))
     return [withdrawal_transaction(r) | {"state": r.status} for r in rows]
 
 
-async def post_admin_approve(ctx: Context) -> dict[str, Any]:
+async def post_admin_approve(ctx: Context) -> JsonRow:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     row = await call(
@@ -432,7 +432,7 @@ async def post_admin_approve(ctx: Context) -> dict[str, Any]:
     return withdrawal_transaction(row) | {"state": row.status}
 
 
-async def post_admin_reject(ctx: Context) -> dict[str, Any]:
+async def post_admin_reject(ctx: Context) -> JsonRow:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     row = await call(wallets.desk.cancel, ctx.params.required_string("withdrawalId"), None)

@@ -15,14 +15,14 @@ from perpetua.gateway.private import PrivateDelta, PrivateViews
 from perpetua.gateway.ws.frames import text_frame
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
-from perpetua.wire.values import encode_json
+from perpetua.wire.values import JsonRow, encode_json
 
 __all__ = ["ALL", "Fanout", "data_message", "strip_nulls"]
 
 ALL = "*"
 
 
-def strip_nulls(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def strip_nulls(rows: Iterable[dict[str, Any]]) -> list[JsonRow]:
     """BitMEX stopped sending null fields on the WebSocket in 2023."""
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
 

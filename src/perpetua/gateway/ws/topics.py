@@ -10,7 +10,7 @@ from typing import Any
 
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.fanout import strip_nulls
-from perpetua.wire.values import encode_json, now_ns
+from perpetua.wire.values import JsonRow, encode_json, now_ns
 
 __all__ = [
     "NO_SYMBOL_TABLES",
@@ -211,7 +211,7 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
 
 def _private_rows(
     gw: GatewaySurface, table: str, account: int, symbol: str | None
-) -> list[dict[str, Any]]:
+) -> list[JsonRow]:
     views = gw.private
     rows: list[dict[str, Any]]
     if table == "order":
@@ -243,7 +243,7 @@ def _private_rows(
 
 def partial_rows(
     gw: GatewaySurface, table: str, symbol: str | None, account: int | None
-) -> list[dict[str, Any]]:
+) -> list[JsonRow]:
     if table in PRIVATE_TABLES and account is not None:
         return _private_rows(gw, table, account, symbol)
     return _public_rows(gw, table, symbol)
