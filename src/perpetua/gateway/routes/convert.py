@@ -11,8 +11,8 @@
 Without a convert service (``CostPorts.convert``) the routes answer 503.
 """
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from perpetua.core.commands import Convert
 from perpetua.core.convert import BookLevels, Levels
@@ -56,7 +56,7 @@ def _books(ctx: Context) -> BookLevels:
     return levels
 
 
-def _is_open(ctx: Context) -> Any:
+def _is_open(ctx: Context) -> Callable[[str], bool]:
     def is_open(symbol: str) -> bool:
         return bool(ctx.gw.market.live(symbol).get("state") == "Open")
 

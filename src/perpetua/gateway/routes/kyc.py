@@ -24,7 +24,8 @@ Uploads are at most ``UPLOAD_BYTES_MAX`` bytes on the wire; everything else abou
 (type by content, EXIF, names, encryption) is ``services.documents``'. Errors are BitMEX's shape.
 """
 
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Final, TypeVar
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -35,12 +36,15 @@ from perpetua.gateway.routes.operator import require_operator
 from perpetua.gateway.routes.spec import Spec
 from perpetua.services.compliance import ComplianceError, CompliancePort
 from perpetua.services.documents import DOCUMENT_BYTES_MAX
+from perpetua.wire.values import JsonRow
 
 __all__ = ["KYC_DOCS", "SPECS", "UPLOAD_BYTES_MAX"]
 
 UPLOAD_BYTES_MAX: Final = DOCUMENT_BYTES_MAX + 16 * 1024  # the file and the form around it
 PARTS_MAX: Final = 4
 PART_HEADERS_BYTES_MAX: Final = 2_048
+
+_T = TypeVar("_T")
 
 
 def _compliance(ctx: Context) -> CompliancePort:
@@ -49,7 +53,7 @@ def _compliance(ctx: Context) -> CompliancePort:
     return ctx.gw.compliance
 
 
-async def _ask(awaitable: Any) -> Any:
+async def _ask(awaitable: Awaitable[_T]) -> _T:
     try:
         return await awaitable
     except ComplianceError as error:
@@ -123,15 +127,15 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str, str,
     return fields
 
 
-async def get_kyc(ctx: Context) -> Any:
+async def get_kyc(ctx: Context) -> JsonRow:
     return await _ask(_compliance(ctx).status(ctx.account))
 
 
-async def post_application(ctx: Context) -> Any:
+async def post_application(ctx: Context) -> JsonRow:
     return await _ask(_compliance(ctx).save_application(ctx.account, ctx.params.values))
 
 
-async def post_document(ctx: Context) -> Any:
+async def post_document(ctx: Context) -> JsonRow:
     compliance = _compliance(ctx)
     content_type = ""
     for name, value in ctx.scope["headers"]:
@@ -145,7 +149,7 @@ async def post_document(ctx: Context) -> Any:
     return await _ask(compliance.upload_document(ctx.account, kind, data, part_type, file_name))
 
 
-async def post_submit(ctx: Context) -> Any:
+async def post_submit(ctx: Context) -> JsonRow:
     return await _ask(_compliance(ctx).submit(ctx.account))
 
 
@@ -156,12 +160,12 @@ def _account(ctx: Context) -> int:
     return account
 
 
-async def get_queue(ctx: Context) -> Any:
+async def get_queue(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     return await _ask(_compliance(ctx).queue())
 
 
-async def get_case(ctx: Context) -> Any:
+async def get_case(ctx: Context) -> JsonRow:
     require_operator(ctx)
     case_id = ctx.params.integer("id")
     if case_id is None or case_id <= 0:
@@ -169,7 +173,7 @@ async def get_case(ctx: Context) -> Any:
     return await _ask(_compliance(ctx).case(case_id))
 
 
-async def get_document(ctx: Context) -> Any:
+async def get_document(ctx: Context) -> JsonRow:
     require_operator(ctx)
     doc_id = ctx.params.required_string("id")
     if len(doc_id) != 32 or not all(c in "0123456789abcdef" for c in doc_id):
@@ -177,7 +181,7 @@ async def get_document(ctx: Context) -> Any:
     return await _ask(_compliance(ctx).document(doc_id))
 
 
-async def post_decide(ctx: Context) -> Any:
+async def post_decide(ctx: Context) -> JsonRow:
     require_operator(ctx)
     case_id = ctx.params.integer("caseId")
     if case_id is None or case_id <= 0:
@@ -192,27 +196,27 @@ async def post_decide(ctx: Context) -> Any:
     )
 
 
-async def get_decisions(ctx: Context) -> Any:
+async def get_decisions(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     return await _ask(_compliance(ctx).decisions(_account(ctx)))
 
 
-async def get_export(ctx: Context) -> Any:
+async def get_export(ctx: Context) -> JsonRow:
     require_operator(ctx)
     return await _ask(_compliance(ctx).export(_account(ctx)))
 
 
-async def post_erase(ctx: Context) -> Any:
+async def post_erase(ctx: Context) -> JsonRow:
     require_operator(ctx)
     return await _ask(_compliance(ctx).erase(_account(ctx), ctx.params.string("reviewer") or ""))
 
 
-async def post_reload_lists(ctx: Context) -> Any:
+async def post_reload_lists(ctx: Context) -> JsonRow:
     require_operator(ctx)
     return await _ask(_compliance(ctx).reload_lists())
 
 
-async def post_screen_address(ctx: Context) -> Any:
+async def post_screen_address(ctx: Context) -> dict[str, object]:
     require_operator(ctx)
     address = ctx.params.required_string("address")
     if len(address) > 128:

@@ -18,7 +18,7 @@ from perpetua.gateway.rows import transaction_row
 from perpetua.gateway.tables import TableQuery, parse_table_query, project
 from perpetua.gateway.usd import usd_per_minor
 from perpetua.store import queries
-from perpetua.wire.values import iso_ms, now_ns
+from perpetua.wire.values import JsonRow, iso_ms, now_ns
 
 __all__ = ["SPECS"]
 
@@ -37,7 +37,7 @@ def _currency(ctx: Context, default: str = "XBt") -> str | None:
     raise bad_request("Invalid currency")
 
 
-async def get_wallet(ctx: Context) -> Any:
+async def get_wallet(ctx: Context) -> JsonRow | list[JsonRow]:
     currency = _currency(ctx)
     views = ctx.gw.private
     if currency is None:
@@ -45,7 +45,7 @@ async def get_wallet(ctx: Context) -> Any:
     return views.wallet_row(ctx.account, currency)
 
 
-async def get_margin(ctx: Context) -> Any:
+async def get_margin(ctx: Context) -> JsonRow | list[JsonRow]:
     currency = _currency(ctx)
     views = ctx.gw.private
     if currency is None:
