@@ -185,7 +185,7 @@ class Session:
 
     @property
     def client_ip(self) -> str:
-        client = getattr(self.websocket, "client", None)
+        client = self.websocket.client
         return client.host if client else "0.0.0.0"
 
     async def authenticate(
@@ -308,7 +308,7 @@ class Session:
         except (ApiError, Overloaded):
             self.error(503, "The system is currently overloaded. Please try again later.", request)
             return
-        ts = getattr(result, "ts_ns", now_ns())
+        ts = result.ts_ns
         self.send_json(
             {
                 "now": iso_ms(ts),
