@@ -22,7 +22,7 @@ Invariants:
    sockets (each a viewer).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from perpetua.core.commands import ListFuture
@@ -76,51 +76,55 @@ class EventNotices:
         return str(price(spec, ticks)) if spec is not None else str(ticks)
 
     def fold(self, command: object, events: Sequence[object]) -> None:
+        """Each event through its entry in ``_NOTICES`` (kinds without one notify nobody)."""
         listing = type(command) is ListFuture
+        notices = _NOTICES
         for event in events:
-            if isinstance(event, PositionLiquidated):
-                self.sink.notify(
-                    event.account,
-                    f"{event.symbol} position liquidated",
-                    f"Your {event.symbol} position of {abs(event.qty)} was taken over by the "
-                    f"liquidation engine at {self._price(event.symbol, event.price)}.",
-                    "error",
-                    event.ts_ns,
-                )
-            elif isinstance(event, Deleveraged):
-                self.sink.notify(
-                    event.account,
-                    f"{event.symbol} position auto-deleveraged",
-                    f"{abs(event.qty)} of your {event.symbol} position was closed by "
-                    f"auto-deleveraging at {self._price(event.symbol, event.price)}; "
-                    "your open orders on it were canceled.",
-                    "error",
-                    event.ts_ns,
-                )
-            elif isinstance(event, WithdrawalUpdated):
-                self.sink.notify(
-                    event.account,
-                    f"Withdrawal {event.status.lower()}",
-                    f"Your withdrawal {event.withdrawal_id} of "
-                    f"{_major(event.amount, event.currency)} is {event.status}.",
-                    _WITHDRAWAL_KINDS.get(event.status, "info"),
-                    event.ts_ns,
-                )
-            elif isinstance(event, InstrumentStateChanged):
-                self._state(event, listing)
-            elif isinstance(event, Settled):
-                spec = self.market.specs.get(event.symbol)
-                settled = (
-                    rational(event.price_fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK)
-                    if spec is not None
-                    else None
-                )
-                self.sink.broadcast(
-                    f"{event.symbol} settled",
-                    f"{event.symbol} settled at {settled}.",
-                    "info",
-                    event.ts_ns,
-                )
+            notice = notices.get(type(event))
+            if notice is not None:
+                notice(self, event, listing)
+
+    def _liquidated(self, event: PositionLiquidated, _listing: bool) -> None:
+        self.sink.notify(
+            event.account,
+            f"{event.symbol} position liquidated",
+            f"Your {event.symbol} position of {abs(event.qty)} was taken over by the "
+            f"liquidation engine at {self._price(event.symbol, event.price)}.",
+            "error",
+            event.ts_ns,
+        )
+
+    def _deleveraged(self, event: Deleveraged, _listing: bool) -> None:
+        self.sink.notify(
+            event.account,
+            f"{event.symbol} position auto-deleveraged",
+            f"{abs(event.qty)} of your {event.symbol} position was closed by "
+            f"auto-deleveraging at {self._price(event.symbol, event.price)}; "
+            "your open orders on it were canceled.",
+            "error",
+            event.ts_ns,
+        )
+
+    def _withdrawal(self, event: WithdrawalUpdated, _listing: bool) -> None:
+        self.sink.notify(
+            event.account,
+            f"Withdrawal {event.status.lower()}",
+            f"Your withdrawal {event.withdrawal_id} of "
+            f"{_major(event.amount, event.currency)} is {event.status}.",
+            _WITHDRAWAL_KINDS.get(event.status, "info"),
+            event.ts_ns,
+        )
+
+    def _settled(self, event: Settled, _listing: bool) -> None:
+        spec = self.market.specs.get(event.symbol)
+        settled = (
+            rational(event.price_fine * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK)
+            if spec is not None
+            else None
+        )
+        self.sink.broadcast(
+            f"{event.symbol} settled", f"{event.symbol} settled at {settled}.", "info", event.ts_ns
+        )
 
     def _state(self, event: InstrumentStateChanged, listing: bool) -> None:
         symbol, state = event.symbol, event.state
@@ -141,6 +145,16 @@ class EventNotices:
             self.sink.broadcast(
                 f"{symbol} open", f"Trading in {symbol} is open again.", "info", event.ts_ns
             )
+
+
+# One entry per event kind that notifies someone (invariant 1); (notices, event, listing).
+_NOTICES: Final[dict[type, Callable[[EventNotices, Any, bool], None]]] = {
+    PositionLiquidated: EventNotices._liquidated,
+    Deleveraged: EventNotices._deleveraged,
+    WithdrawalUpdated: EventNotices._withdrawal,
+    InstrumentStateChanged: EventNotices._state,
+    Settled: EventNotices._settled,
+}
 
 
 class MarginCalls:
