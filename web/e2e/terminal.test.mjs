@@ -553,6 +553,60 @@ describe("web terminal", () => {
     assert.equal(await p.locator("[data-kyc=level]").innerText(), String(kyc.level));
     assert.match(await p.locator("[data-kyc=status]").innerText(), new RegExp(`^${kyc.status}`));
 
+    // the KYC application, its documents and the submission, from the page
+    await p.fill("#kyc-application-name", "Trader Example");
+    await p.fill("#kyc-application-dateOfBirth", "1990-05-17");
+    await p.fill("#kyc-application-residence", "DE");
+    await p.fill("#kyc-application-citizenship", "DE");
+    await p.fill("#kyc-application-address", "Musterstrasse 1, Berlin");
+    await p.fill("#kyc-application-occupation", "engineer");
+    await p.click("#kyc-application button[type=submit]");
+    await until(async () => /saved/.test(await p.locator("#kyc-application-out").innerText()), "the KYC application saved");
+    await until(async () => (await p.locator("[data-kyc=missing]").innerText()).includes("selfie"), "the documents still needed");
+    // real PNGs (the venue re-encodes images), each different (it refuses the same file twice)
+    const png = async (/** @type {string} */ color) => Buffer.from((await p.evaluate((c) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 2;
+      const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+      context.fillStyle = c;
+      context.fillRect(0, 0, 2, 2);
+      return canvas.toDataURL("image/png");
+    }, color)).split(",")[1], "base64");
+    for (const [kind, color] of [["id_front", "#c00"], ["id_back", "#0c0"], ["selfie", "#00c"]]) {
+      await p.selectOption("#kyc-doc-kind", kind);
+      await p.setInputFiles("#kyc-doc-file", { name: `${kind}.png`, mimeType: "image/png", buffer: await png(color) });
+      await p.click("#kyc-doc-upload");
+      await until(async () => (await p.locator("#kyc-doc-out").innerText()).startsWith(`Uploaded: ${kind}`), `the ${kind} upload`);
+    }
+    await until(async () => (await p.locator("[data-kyc=missing]").innerText()) === "nothing", "no document missing");
+    await p.click("#kyc-submit");
+    await until(async () => /review/.test(await p.locator("#kyc-doc-out").innerText()), "the application sent for review");
+    const sent = await p.evaluate(async () => (await fetch("/api/v1/user/kyc")).json());
+    assert.equal(sent.status, "pending");
+    assert.deepEqual(sent.documents.map((/** @type {any} */ d) => d.kind).sort(), ["id_back", "id_front", "selfie"]);
+    await until(async () => (await p.locator("[data-kyc=status]").innerText()).startsWith("pending"), "the pending status shown");
+    await shot("account-kyc", p);
+    // the operator approves the case on the Operator page (a level-1 individual: one reviewer)
+    const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
+    const review = await openPage(browser, { viewport: { width: 1400, height: 900 } });
+    await review.page.goto(`${venue.url}/#/operator`);
+    await review.page.waitForSelector("body[data-ready=true]");
+    await review.page.fill("#operator-key", operatorKey);
+    await review.page.click("#operator-use");
+    await review.page.fill("#operator-name", "reviewer one");
+    const me = await p.evaluate(async () => (await (await fetch("/api/v1/user")).json()).id);
+    const caseRow = review.page.locator(`#operator-kyc-table tr[data-account="${me}"]`);
+    await until(async () => (await caseRow.count()) === 1, "the case in the KYC queue");
+    await caseRow.locator("[data-action=approve]").click();
+    await until(async () => /approve recorded/.test(await review.page.locator("#operator-out").innerText()), "the approval recorded");
+    assert.deepEqual(review.errors, []);
+    await review.context.close();
+    const approved = await until(async () => {
+      const now = await p.evaluate(async () => (await fetch("/api/v1/user/kyc")).json());
+      return now.status === "approved" ? now : null;
+    }, "the application approved");
+    assert.equal(approved.level, 1);
+
     await p.click("#tfa-start");
     const secret = await p.locator("#tfa-secret").innerText();
     assert.ok(await p.locator("#tfa-qr").evaluate((img) => /** @type {HTMLImageElement} */ (img).naturalWidth > 0), "the QR code renders");

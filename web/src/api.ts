@@ -99,6 +99,24 @@ export async function request<T>(verb: string, path: string, options: { query?: 
   return (await response.json()) as T;
 }
 
+/** A multipart form (a file upload) sent as the browser session, with the CSRF token. */
+export async function sessionUpload<T>(path: string, form: FormData): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (loadCsrf()) headers["x-csrf-token"] = loadCsrf();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  let response: Response;
+  try {
+    response = await fetch(API_PREFIX + path, { method: "POST", headers, body: form, signal: controller.signal });
+  } catch (error) {
+    throw new ApiError(0, controller.signal.aborted ? `No answer from the venue within ${REQUEST_TIMEOUT_MS / 1000} s` : `Network error: ${String(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) throw await errorOf(response);
+  return (await response.json()) as T;
+}
+
 export const get = <T>(path: string, query?: Query, signed?: boolean) => request<T>("GET", path, { query, signed });
 export const post = <T>(path: string, body: object) => request<T>("POST", path, { body, signed: true });
 export const put = <T>(path: string, body: object) => request<T>("PUT", path, { body, signed: true });

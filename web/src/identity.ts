@@ -4,7 +4,7 @@
 // a trading key for this browser (made with POST /apiKey and kept like a loaded key: the
 // WebSocket's private tables need a key), API keys, two-factor enrolment with its QR code and
 // recovery codes, password change, sessions (revoke), the audit log, sign out.
-import { ApiError, sessionDelete, sessionGet, sessionPost } from "./api";
+import { ApiError, sessionDelete, sessionGet, sessionPost, sessionUpload } from "./api";
 import type { App } from "./app";
 import { loadCredentials, loadCsrf, saveCredentials, saveCsrf } from "./credentials";
 import { el, money } from "./format";
@@ -13,6 +13,11 @@ import type { Row } from "./tables";
 
 export const AUDIT_ROWS_SHOWN = 30;
 export const TRADING_KEY_PERMISSIONS = "order"; // order includes cancel (BitMEX)
+// what /user/kyc/document takes (services.documents.KINDS): JPEG, PNG or PDF up to 5 MB
+const KYC_DOCUMENT_KINDS: [string, string][] = [
+  ["id_front", "Identity document, front"], ["id_back", "Identity document, back"], ["selfie", "Selfie holding the document"],
+  ["proof_of_address", "Proof of address"], ["source_of_funds", "Source of funds"], ["incorporation", "Certificate of incorporation (business)"],
+];
 
 type Form = { node: HTMLFormElement; inputs: Record<string, HTMLInputElement> };
 
@@ -156,6 +161,64 @@ export function mountIdentity(app: App): { show(): void } {
       passkeyOut.replaceChildren(el("p", { class: "down" }, error instanceof Error ? error.message : String(error)));
     }
   });
+  const kycLevel = el("select", { id: "kyc-level", name: "level" }, el("option", { value: "1" }, "Level 1"), el("option", { value: "2" }, "Level 2"));
+  const kycApplication = form("kyc-application", "KYC application", [
+    ["name", "Full name", "text", "name"], ["dateOfBirth", "Date of birth", "date", "bday"],
+    ["residence", "Country of residence (ISO code, e.g. DE)", "text", "country"],
+    ["citizenship", "Citizenship (ISO codes, comma-separated)", "text", "off"],
+    ["address", "Address", "text", "street-address"], ["occupation", "Occupation", "text", "organization-title"],
+    ["sourceOfFunds", "Source of funds (level 2)", "text", "off"],
+  ], "Save application", async (v, f) => {
+    const body: Record<string, unknown> = { ...v, kind: "individual", level: Number(kycLevel.value),
+      citizenship: v.citizenship.split(",").map((c) => c.trim()).filter(Boolean) };
+    if (!v.sourceOfFunds) delete body.sourceOfFunds;
+    await sessionPost("/user/kyc/application", body);
+    say(f, "Application saved: upload the documents, then send it for review.");
+    await loadKyc();
+  });
+  kycApplication.node.insertBefore(el("div", { class: "field" }, el("label", { for: "kyc-level" }, "Level asked for"), kycLevel), kycApplication.node.querySelector("button"));
+  const docKind = el("select", { id: "kyc-doc-kind", name: "kind" }, ...KYC_DOCUMENT_KINDS.map(([k, label]) => el("option", { value: k }, label)));
+  const docFile = el("input", { id: "kyc-doc-file", name: "file", type: "file", accept: "image/jpeg,image/png,application/pdf" });
+  const docUpload = el("button", { type: "button", class: "btn", id: "kyc-doc-upload" }, "Upload");
+  const kycSubmit = el("button", { type: "button", class: "btn primary", id: "kyc-submit" }, "Send for review");
+  const docOut = el("p", { class: "muted form-out", id: "kyc-doc-out", "aria-live": "polite" });
+  const kycDocuments = el("section", { class: "card", id: "kyc-documents", "aria-labelledby": "h-kyc-docs" },
+    el("h2", { id: "h-kyc-docs" }, "KYC documents"),
+    el("p", { class: "muted" }, "JPEG, PNG or PDF, up to 5 MB each; the venue keeps them encrypted."),
+    el("div", { class: "field" }, el("label", { for: "kyc-doc-kind" }, "Document"), docKind),
+    el("div", { class: "field" }, el("label", { for: "kyc-doc-file" }, "File"), docFile),
+    docUpload, kycSubmit, docOut);
+  const kycSay = (text: string, ok: boolean): void => {
+    docOut.textContent = text;
+    docOut.className = `form-out ${ok ? "up" : "down"}`;
+  };
+  docUpload.addEventListener("click", async () => {
+    const file = docFile.files?.[0];
+    if (!file) {
+      kycSay("Choose a file first.", false);
+      return;
+    }
+    const body = new FormData();
+    body.append("kind", docKind.value);
+    body.append("file", file, file.name);
+    try {
+      const saved = await sessionUpload<Row>("/user/kyc/document", body);
+      kycSay(`Uploaded: ${String(saved.kind)} (${String(saved.contentType)}, ${String(saved.size)} bytes).`, true);
+      docFile.value = "";
+      await loadKyc();
+    } catch (error) {
+      kycSay(error instanceof Error ? error.message : String(error), false);
+    }
+  });
+  kycSubmit.addEventListener("click", async () => {
+    try {
+      await sessionPost("/user/kyc/submit", {});
+      kycSay("Sent for review: the status below follows the decision.", true);
+      await loadKyc();
+    } catch (error) {
+      kycSay(error instanceof Error ? error.message : String(error), false);
+    }
+  });
   const signOut = el("button", { type: "button", class: "btn", id: "sign-out" }, "Sign out");
   const phrase = form("phrase", "Anti-phishing phrase", [["antiPhishingPhrase", "Phrase shown at the top of every mail we send you", "text", "off"]], "Save phrase", async (v, f) => {
     await sessionPost("/user/profile", v);
@@ -171,8 +234,9 @@ export function mountIdentity(app: App): { show(): void } {
     el("div", { class: "columns" }, keyCard, el("section", { class: "card", "aria-labelledby": "h-tfa" }, el("h2", { id: "h-tfa" }, "Two-factor authentication"), tfaBox)),
     passkeyCard,
     el("section", { class: "card", "aria-labelledby": "h-kyc" }, el("h2", { id: "h-kyc" }, "Verification (KYC)"),
-      el("p", { class: "muted" }, "Your verification level sets what you may do and how much you may withdraw a day. The questionnaire and document upload are over the API for now: POST /user/kyc/application, /user/kyc/document, /user/kyc/submit (docs/compliance.md)."),
+      el("p", { class: "muted" }, "Your verification level sets what you may do and how much you may withdraw a day. To raise it: fill in the application, upload the documents still needed, then send it for review."),
       kycBox),
+    el("div", { class: "columns" }, kycApplication.node, kycDocuments),
     el("h2", {}, "API keys"), keysBox,
     el("div", { class: "columns" }, phrase.node, password.node),
     el("h2", {}, "Sessions"), sessionsBox,
@@ -317,6 +381,8 @@ export function mountIdentity(app: App): { show(): void } {
       ["Daily withdrawal limit", limits || "none", "limits"],
     ];
     kycBox.replaceChildren(...facts.flatMap(([k, v, key]) => [el("dt", {}, k), el("dd", { "data-kyc": key }, v)]));
+    const missing = (kyc.missingDocuments as string[] | undefined) ?? [];
+    if (missing.length && KYC_DOCUMENT_KINDS.some(([k]) => k === missing[0])) docKind.value = missing[0];
   }
 
   async function loadSessions(): Promise<void> {

@@ -1,7 +1,8 @@
 // The Operator page: the venue's own routes under /api/v1/admin, sent with the operator key
 // (x-operator-key, kept in this tab's session storage only): markets with halt and resume,
-// withdrawals waiting for a second person's approval (approve, reject), the KYC review queue,
-// and announcements (publish). Nothing here is reachable without the key: the venue refuses it.
+// withdrawals waiting for a second person's approval (approve, reject), the KYC review queue
+// (approve, reject, ask for more; a high-risk approval needs a second reviewer, as the venue
+// enforces), and announcements (publish). Nothing here is reachable without the key: the venue refuses it.
 // Invariants: the key never goes into a URL or local storage; every answer shown is the venue's.
 import { API_PREFIX, ApiError, errorOf, REQUEST_TIMEOUT_MS } from "./api";
 import type { App } from "./app";
@@ -44,6 +45,7 @@ export function mountOperator(app: App): { show(): void } {
   const withdrawals = el("div", { id: "operator-withdrawals" });
   const approver = el("input", { id: "operator-name", autocomplete: "off", value: "" });
   const kyc = el("div", { id: "operator-kyc" });
+  const kycReason = el("input", { id: "operator-kyc-reason", autocomplete: "off", maxlength: "1000" });
   const title = el("input", { id: "announce-title", autocomplete: "off" });
   const content = el("input", { id: "announce-content", autocomplete: "off" });
   const link = el("input", { id: "announce-link", autocomplete: "off" });
@@ -53,8 +55,9 @@ export function mountOperator(app: App): { show(): void } {
   root.append(
     el("div", { class: "row" }, labelled("Operator key", keyInput), keyUse, keyForget), out,
     el("h2", {}, "Markets"), markets,
-    el("h2", {}, "Withdrawals awaiting approval"), labelled("Your name (the second person approving)", approver), withdrawals,
-    el("h2", {}, "KYC review queue"), kyc,
+    el("h2", {}, "Withdrawals awaiting approval"), labelled("Your name (the reviewer or second approver)", approver), withdrawals,
+    el("h2", {}, "KYC review queue"),
+    el("div", { class: "bot-fields" }, labelled("Reason (told to the applicant on reject or more)", kycReason)), kyc,
     el("section", { class: "card", "aria-labelledby": "h-announce" }, el("h2", { id: "h-announce" }, "Publish an announcement"),
       el("div", { class: "bot-fields" }, labelled("Title", title), labelled("Text", content), labelled("Link (path or https URL)", link)),
       el("div", { class: "row" }, el("label", { class: "inline" }, urgent, " Urgent"), publish)));
@@ -108,10 +111,20 @@ export function mountOperator(app: App): { show(): void } {
         el("td", { class: "digest" }, String(w.address ?? "")), el("td", { class: "actions" }, approve, reject));
     }), "No withdrawals awaiting approval."));
     if (queue.status === "rejected") kyc.replaceChildren(el("p", { class: "empty" }, message(queue.reason)));
-    else kyc.replaceChildren(grid("operator-kyc-table", ["Case", "Account", "Kind", "Status", "Risk", "Target level", "First reviewer"], queue.value.map((c) => el("tr", {},
-      el("td", { class: "num" }, String(c.id)), el("td", { class: "num" }, String(c.account)), el("td", {}, String(c.kind)), el("td", {}, String(c.status)),
-      el("td", {}, String(c.risk ?? "")), el("td", { class: "num" }, String(c.targetLevel ?? "")), el("td", {}, String(c.firstReviewer ?? "")))),
-    "No cases waiting (decisions: perpetua operator kyc-decide)."));
+    else kyc.replaceChildren(grid("operator-kyc-table", ["Case", "Account", "Kind", "Status", "Risk", "Target level", "First reviewer", ""], queue.value.map((c) => {
+      const decide = (decision: string, label: string) => {
+        const button = el("button", { type: "button", class: `btn small${decision === "approve" ? " primary" : ""}`, "data-action": decision }, label);
+        button.addEventListener("click", () => void act(() => admin("POST", "/admin/kyc/decide", { caseId: c.id, reviewer: approver.value.trim(), decision, reason: kycReason.value.trim() }),
+          `Case ${String(c.id)}: ${decision} recorded`));
+        return button;
+      };
+      const kind = String(c.kind);
+      const actions = kind === "sanctions" ? [decide("confirm", "Confirm hit"), decide("clear", "Clear")] : [decide("approve", "Approve"), decide("reject", "Reject"), decide("more", "Ask for more")];
+      return el("tr", { "data-case": String(c.id), "data-account": String(c.account) },
+        el("td", { class: "num" }, String(c.id)), el("td", { class: "num" }, String(c.account)), el("td", {}, kind), el("td", { "data-field": "status" }, String(c.status)),
+        el("td", {}, String(c.risk ?? "")), el("td", { class: "num" }, String(c.targetLevel ?? "")), el("td", {}, String(c.firstReviewer ?? "")),
+        el("td", { class: "actions" }, ...actions));
+    }), "No cases waiting."));
   }
 
   keyUse.addEventListener("click", () => {
