@@ -297,7 +297,7 @@ def test_a_crash_during_sign_up_leaves_no_half_made_account(
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr("perpetua.services.identity.record", crash)
+    monkeypatch.setattr("perpetua.services.identity.registration.record", crash)
     with pytest.raises(RuntimeError):
         run(identity.register("alice@example.com", PASSWORD, HOME))
     with identity.engine.connect() as conn:
@@ -367,7 +367,7 @@ def test_secrets_never_reach_the_logs(
 def test_unsolicited_mails_are_budgeted(
     identity: Identity, clock: Clock, mail: tuple[Inbox, int]
 ) -> None:
-    from perpetua.services.identity import UNSOLICITED_MAILS_FREE
+    from perpetua.services.identity.notices import UNSOLICITED_MAILS_FREE
 
     inbox = mail[0]
     signed_up(identity, inbox)

@@ -47,6 +47,7 @@ __all__ = [
     "ApiKeyRecord",
     "User",
     "ip_allowed",
+    "next_user_id",
 ]
 
 PERMISSIONS: Final = ("order", "orderCancel", "withdraw")
@@ -104,6 +105,13 @@ class ApiKeyRecord:
     name: str = ""
     nonce: int = 0
     created_ns: int = 0
+
+
+def next_user_id(conn: Connection) -> int:
+    """The next free account id (one more than the largest), read in ``conn``'s transaction:
+    a concurrent insert of the same id fails on the primary key, and the caller retries at
+    most ``USER_ID_RETRIES_MAX`` times."""
+    return int(conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one()) + 1
 
 
 def ip_allowed(cidr: Sequence[str], address: str) -> bool:
@@ -210,16 +218,7 @@ class AccountsService:
                 with self.engine.begin() as conn:
                     if conn.execute(select(users.c.id).where(users.c.email == address)).first():
                         raise AccountsError("Email already registered")
-                    chosen = user_id
-                    if chosen is None:
-                        chosen = (
-                            int(
-                                conn.execute(
-                                    select(func.coalesce(func.max(users.c.id), 0))
-                                ).scalar_one()
-                            )
-                            + 1
-                        )
+                    chosen = next_user_id(conn) if user_id is None else user_id
                     user = User(chosen, address, self._clock_ns(), True)
                     conn.execute(
                         users.insert().values(

@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo
+from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo, next_user_id
 from perpetua.services.audit import record
 from perpetua.store.schema import api_keys, users
 
@@ -112,9 +112,7 @@ class Keyring:
             ).scalar_one()
             if held >= SUBACCOUNTS_PER_OWNER_MAX:
                 raise AccountsError(f"At most {SUBACCOUNTS_PER_OWNER_MAX} sub-accounts")
-            new_id = (
-                int(conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one()) + 1
-            )
+            new_id = next_user_id(conn)
             conn.execute(
                 users.insert().values(
                     id=new_id,
