@@ -3,12 +3,17 @@
 1. argon2id with ``services.passwords``' parameters, hashed in this process on one thread:
    CPU ms per hash and hashes per second per core.
 2. The real server (``perpetua run --no-rate-limits --no-store``, journal on) with mail to an
-   aiosmtpd sink in this process: ``SIGN_INS`` users sign up and confirm; then order acks are
+   aiosmtpd sink in this process: ``USERS`` users sign up and confirm; then order acks are
    measured at a paced 1,000 orders/s (``bench_gateway``'s load generators) alone, and again
    while sign-ins run at a paced 20/s -> sign-in p50/p99 latency, and the order ack p99 with
-   and without them (hashing runs in worker threads: the event loop must not stall).
+   and without them (hashing runs in the hash pool's processes: the event loop must not stall).
+3. The two arms alternate, ``BENCH_ROUNDS`` rounds of one phase each, so both see the same
+   background load on a shared machine; each phase reports its own p99 and the load average
+   when it began, and each arm its pooled figures and the CPU seconds of the server process
+   and of its children (the hash workers) over its phases.
 
-JSON on stdout. ``BENCH_SECONDS`` sets each phase's length (default 5).
+JSON on stdout. ``BENCH_SECONDS`` sets each phase's length (default 5), ``BENCH_ROUNDS`` the
+number of rounds (default 4).
 """
 
 import json
@@ -40,6 +45,7 @@ SIGN_IN_RATE = 20.0
 USERS = 20
 PASSWORD = "violet tractor umbrella 42"
 DURATION_S = gateway_bench.DURATION_S
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 
 
 class Sink:
@@ -117,14 +123,74 @@ def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int,
     out.extend(f.result() for f in futures)
 
 
-def _acks(port: int, keys: list[tuple[str, str]]) -> dict[str, float]:
+def _acks(port: int, keys: list[tuple[str, str]]) -> list[float]:
     paced = gateway_bench._run_loadgen(port, keys, gateway_bench.PACED_RATE / len(keys), 8)
-    latencies = [x for r in paced for x in r[2]]
+    return [x for r in paced for x in r[2]]
+
+
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds of the server process and of its live children (the hash workers)."""
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    own = gateway_bench._cpu_s(pid)
+    return own, sum(gateway_bench._cpu_s(child) for child in children)
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
     return {
-        "achieved_per_s": round(len(latencies) / DURATION_S),
+        "achieved_per_s": round(len(latencies) / (DURATION_S * ROUNDS)),
         "p50_ms": round(gateway_bench._pct(latencies, 0.5), 3),
         "p99_ms": round(gateway_bench._pct(latencies, 0.99), 3),
     }
+
+
+def _rounds(port: int, pid: int, keys: list[tuple[str, str]], emails: list[str]) -> dict[str, Any]:
+    """Rule 3: alone and with sign-ins, alternating; pooled and per-phase figures."""
+    arms: dict[str, dict[str, Any]] = {
+        arm: {"latencies": [], "phases": [], "server_cpu_s": 0.0, "hash_workers_cpu_s": 0.0}
+        for arm in ("alone", "with_sign_ins")
+    }
+    sign_ins: list[tuple[int, float]] = []
+    for _round in range(ROUNDS):
+        for arm, figures in arms.items():
+            load = os.getloadavg()[0]
+            own0, children0 = _cpu_s(pid)
+            signer = None
+            if arm == "with_sign_ins":
+                signer = threading.Thread(
+                    target=_sign_ins, args=(port, emails, DURATION_S, sign_ins)
+                )
+                signer.start()
+            latencies = _acks(port, keys)
+            if signer is not None:
+                signer.join()
+            own1, children1 = _cpu_s(pid)
+            figures["server_cpu_s"] += own1 - own0
+            figures["hash_workers_cpu_s"] += max(0.0, children1 - children0)
+            figures["latencies"].extend(latencies)
+            figures["phases"].append(
+                {"load_1m": round(load, 2), "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1)}
+            )
+    out: dict[str, Any] = {}
+    for arm, figures in arms.items():
+        out[f"order_acks_{arm}"] = {
+            **_summary(figures["latencies"]),
+            "server_cpu_s": round(figures["server_cpu_s"], 2),
+            "hash_workers_cpu_s": round(figures["hash_workers_cpu_s"], 2),
+            "phases": figures["phases"],
+        }
+    latencies = [t for status, t in sign_ins if status == 200]
+    out["sign_ins"] = {
+        "rate_per_s": SIGN_IN_RATE,
+        "done": len(sign_ins),
+        "ok": len(latencies),
+        "p50_ms": round(gateway_bench._pct(latencies, 0.5), 1) if latencies else None,
+        "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None,
+    }
+    return out
 
 
 def main() -> None:
@@ -132,6 +198,7 @@ def main() -> None:
         "bench": "accounts",
         "cores": os.cpu_count(),
         "argon2id": {"t": ARGON2_TIME_COST, "m_kib": ARGON2_MEMORY_KIB, "p": ARGON2_PARALLELISM},
+        "load_1m_at_start": round(os.getloadavg()[0], 2),
     }
     figures.update(_hash_cost())
     sink = Sink()
@@ -171,20 +238,9 @@ def main() -> None:
                 time.sleep(0.2)
         emails = _users(port, sink)
         keys = [gateway_bench._account(port, 100 + i) for i in range(2)]
-        figures["order_acks_alone"] = _acks(port, keys)
-        results: list[tuple[int, float]] = []
-        signer = threading.Thread(target=_sign_ins, args=(port, emails, DURATION_S, results))
-        signer.start()
-        figures["order_acks_with_sign_ins"] = _acks(port, keys)
-        signer.join()
-        latencies = [t for status, t in results if status == 200]
-        figures["sign_ins"] = {
-            "rate_per_s": SIGN_IN_RATE,
-            "done": len(results),
-            "ok": len(latencies),
-            "p50_ms": round(gateway_bench._pct(latencies, 0.5), 1) if latencies else None,
-            "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None,
-        }
+        figures["rounds"] = ROUNDS
+        figures["phase_s"] = DURATION_S
+        figures.update(_rounds(port, server.pid, keys, emails))
         print(json.dumps(figures))
     finally:
         server.send_signal(signal.SIGTERM)
