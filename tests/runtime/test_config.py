@@ -25,6 +25,10 @@ log_format = "text"
 enabled = false
 anonymous_per_minute = 60
 
+[accounts]
+hash_workers = 2
+hash_nice = 15
+
 [feeds]
 seed = 7
 default = "none"
@@ -60,6 +64,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     live = config.feeds.source_of(".BETH").live
     assert live is not None and live.venues[0].name == "Bitstamp"
     assert config.feeds.source_of(".BSOL").source == "none"  # the default
+    assert (config.accounts.hash_workers, config.accounts.hash_nice) == (2, 15)
 
 
 def test_an_empty_file_is_the_embedded_defaults(tmp_path: Path) -> None:
@@ -105,6 +110,9 @@ def test_an_empty_file_is_the_embedded_defaults(tmp_path: Path) -> None:
             "venues[0]",
         ),
         ({"feeds": {"index": {".BXBT": {"sauce": "x"}}}}, "sauce"),
+        ({"accounts": {"hash_workers": 0}}, "accounts.hash_workers"),
+        ({"accounts": {"hash_nice": 20}}, "accounts.hash_nice"),
+        ({"accounts": {"hash_pool": 1}}, "hash_pool"),
     ],
 )
 def test_bad_values_are_named(document: dict[str, object], named: str) -> None:

@@ -77,6 +77,10 @@ The file's shape (every key optional)::
     decimals = 2
     venues = [{ name = "Bitstamp", url = "https://...", format = "bitstamp", weight_ppm = 500000 }]
 
+    [accounts]                   # docs/accounts.md
+    hash_workers = 1             # argon2 worker processes (each ~45 sign-ins/s of one core)
+    hash_nice = 10               # their CPU priority: trading threads come first
+
     [fees]                       # docs/trading-costs.md
     adv_usd_min = [0, 1000000, 5000000, 10000000, 25000000, 50000000, 100000000, 250000000,
                    500000000, 1000000000]   # 30-day ADV (USD) of each fee tier
@@ -93,11 +97,18 @@ from typing import Any, Final
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.feeds.live import FORMATS, LiveIndexConfig, LiveVenueConfig
 from perpetua.services.compliance import ComplianceConfig, ListSource
+from perpetua.services.hash_pool import (
+    HASH_NICE,
+    HASH_NICE_MAX,
+    HASH_WORKERS_DEFAULT,
+    HASH_WORKERS_MAX,
+)
 from perpetua.services.jurisdictions import PolicyError, load_policy
 from perpetua.services.sanctions import LIST_FORMATS
 
 __all__ = [
     "INDEX_SOURCES",
+    "AccountsConfig",
     "ConfigError",
     "FeedsConfig",
     "IndexSourceConfig",
@@ -175,6 +186,16 @@ class FeesConfig:
     volume_check_interval_s: float = 60.0
 
 
+@dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    """``[accounts]``: the password hash pool (``services.hash_pool``): how many worker
+    processes hash (each about 45 argon2 hashes a second of one core) and at what nice
+    value (0..19; higher yields more to trading)."""
+
+    hash_workers: int = HASH_WORKERS_DEFAULT
+    hash_nice: int = HASH_NICE
+
+
 WALLET_CHAINS: Final = ("none", "local", "rpc")
 
 
@@ -214,6 +235,7 @@ class VenueConfig:
     fees: FeesConfig = field(default_factory=FeesConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     wallets: WalletsConfig = field(default_factory=WalletsConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
     # the futures catalogue file (runtime.catalogue); None: the embedded catalogue.toml
     catalogue: Path | None = None
 
@@ -242,7 +264,7 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         "",
         (
             "data_dir", "database_url", "operator_key", "store", "server", "rate_limits", "feeds",
-            "porl", "fees", "compliance", "wallets", "catalogue",
+            "porl", "fees", "compliance", "wallets", "catalogue", "accounts",
         ),
     )  # fmt: skip
     default = VenueConfig()
@@ -266,7 +288,19 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
         fees=_fees(_table(document, "fees")),
         compliance=_compliance(_table(document, "compliance"), base),
         wallets=_wallets(_table(document, "wallets")),
+        accounts=_accounts(_table(document, "accounts")),
     )
+
+
+def _accounts(table: Mapping[str, Any]) -> AccountsConfig:
+    _known(table, "accounts.", ("hash_workers", "hash_nice"))
+    workers = _int(table, "accounts.hash_workers", HASH_WORKERS_DEFAULT)
+    if not 1 <= workers <= HASH_WORKERS_MAX:
+        raise ConfigError(f"accounts.hash_workers must be in 1..{HASH_WORKERS_MAX}")
+    nice = _int(table, "accounts.hash_nice", HASH_NICE)
+    if not 0 <= nice <= HASH_NICE_MAX:
+        raise ConfigError(f"accounts.hash_nice must be in 0..{HASH_NICE_MAX}")
+    return AccountsConfig(workers, nice)
 
 
 def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:

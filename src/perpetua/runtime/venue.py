@@ -253,7 +253,11 @@ def open_venue(
     # sign-up, sign-in, sessions and mail (services.identity); mail goes to the embedded
     # outbox unless PERPETUA_SMTP_URL names a relay
     identity, outbox, mail_queue = open_identity(
-        accounts, data_dir, f"http://{config.server.host}:{config.server.port}"
+        accounts,
+        data_dir,
+        f"http://{config.server.host}:{config.server.port}",
+        hash_workers=config.accounts.hash_workers,
+        hash_nice=config.accounts.hash_nice,
     )
     # the venue's long-running services (services.jobs): each capability appends its own here
     background: list[BackgroundService] = [

@@ -37,8 +37,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 __all__ = [
     "HASH_NICE",
+    "HASH_NICE_MAX",
     "HASH_WAIT_S_MAX",
     "HASH_WORKERS_DEFAULT",
+    "HASH_WORKERS_MAX",
     "HashPool",
     "HashUnavailable",
     "Hashing",
@@ -48,6 +50,7 @@ __all__ = [
 HASH_WORKERS_DEFAULT: Final = 1
 HASH_WORKERS_MAX: Final = 64
 HASH_NICE: Final = 10
+HASH_NICE_MAX: Final = 19
 HASH_WAIT_S_MAX: Final = 10.0
 AUTOGROUP_PATH: Final = "/proc/self/autogroup"
 WORKER_EXIT_WAIT_S: Final = 5.0

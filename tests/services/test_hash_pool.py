@@ -1,0 +1,86 @@
+"""The password hash pool: real worker processes, their priority, a dead worker replaced, and
+answers that match hashing in the caller's thread."""
+
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from perpetua.services.hash_pool import (
+    PASSWORD_CHARS_MAX,
+    HashPool,
+    HashUnavailable,
+    InlineHashing,
+)
+
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+PASSWORD = "violet tractor umbrella 42"
+
+
+@pytest.fixture
+def pool() -> Iterator[HashPool]:
+    hash_pool = HashPool(FAST, workers=2, nice=7)
+    yield hash_pool
+    hash_pool.close()
+
+
+def _worker_pids(pool: HashPool) -> list[int]:
+    return [w.process.pid for w in pool._all]
+
+
+def test_hashes_from_the_pool_verify_inline_and_back(pool: HashPool) -> None:
+    inline = InlineHashing(FAST)
+    made = pool.hash(PASSWORD)
+    assert made.startswith("$argon2id$") and PASSWORD not in made
+    assert inline.verify(made, PASSWORD) and not inline.verify(made, "wrong " + PASSWORD)
+    theirs = inline.hash(PASSWORD)
+    assert pool.verify(theirs, PASSWORD) and not pool.verify(theirs, "wrong")
+    assert not pool.verify("not a hash", PASSWORD)
+    assert not pool.needs_rehash(made)
+    assert pool.needs_rehash(PasswordHasher(time_cost=1, memory_cost=512).hash(PASSWORD))
+
+
+def test_workers_run_at_their_nice_value_with_no_password_in_argv(pool: HashPool) -> None:
+    with ThreadPoolExecutor(4) as threads:  # both workers busy at least once
+        hashes = list(threads.map(pool.hash, [PASSWORD] * 8))
+    assert len(set(hashes)) == 8  # salted
+    for pid in _worker_pids(pool):
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
+        assert PASSWORD.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert os.getsid(pid) == pid  # its own session: its own scheduling group
+
+
+def test_a_dead_worker_is_replaced(pool: HashPool) -> None:
+    pool.hash(PASSWORD)
+    before = set(_worker_pids(pool))
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    refused = 0
+    for _ in range(4):
+        try:
+            assert pool.verify(pool.hash(PASSWORD), PASSWORD)
+        except HashUnavailable:
+            refused += 1
+    assert refused == 2  # one call per dead worker, then fresh ones answer
+    assert not before & set(_worker_pids(pool))
+    assert pool.verify(pool.hash(PASSWORD), PASSWORD)
+
+
+def test_an_overlong_password_never_matches_and_is_not_sent(pool: HashPool) -> None:
+    long = "x" * (PASSWORD_CHARS_MAX + 1)
+    made = InlineHashing(FAST).hash(long)
+    assert not pool.verify(made, long)
+    assert not InlineHashing(FAST).verify(made, long)
+
+
+def test_closing_stops_every_worker() -> None:
+    pool = HashPool(FAST, workers=1)
+    pid = _worker_pids(pool)[0]
+    pool.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
