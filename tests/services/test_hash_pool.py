@@ -16,6 +16,7 @@ from perpetua.services.hash_pool import (
     HashUnavailable,
     InlineHashing,
 )
+from perpetua.services.passwords import PasswordRejected, check_strength
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "violet tractor umbrella 42"
@@ -71,11 +72,17 @@ def test_a_dead_worker_is_replaced(pool: HashPool) -> None:
     assert pool.verify(pool.hash(PASSWORD), PASSWORD)
 
 
-def test_an_overlong_password_never_matches_and_is_not_sent(pool: HashPool) -> None:
+def test_overlong_or_unencodable_passwords_never_match_and_are_not_sent(pool: HashPool) -> None:
     long = "x" * (PASSWORD_CHARS_MAX + 1)
     made = InlineHashing(FAST).hash(long)
     assert not pool.verify(made, long)
     assert not InlineHashing(FAST).verify(made, long)
+    workers = _worker_pids(pool)
+    lone_surrogate = "violet tractor \ud800 umbrella"  # valid JSON, not UTF-8
+    assert not pool.verify(made, lone_surrogate)
+    with pytest.raises(PasswordRejected, match="Unicode"):
+        check_strength(lone_surrogate)
+    assert _worker_pids(pool) == workers  # nothing died
 
 
 def test_closing_stops_every_worker() -> None:

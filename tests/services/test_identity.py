@@ -10,7 +10,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from perpetua.services import throttle
 from perpetua.services.accounts import AccountsService
@@ -532,3 +532,83 @@ def test_communication_tokens(identity: Identity, mail: tuple[Inbox, int]) -> No
     assert len(held) == DEVICES_PER_USER_MAX
     assert "apns-token-1" not in [t.device_token for t in held]  # the oldest went
     assert held[-1].device_token == f"fcm-{DEVICES_PER_USER_MAX + 1}"
+
+
+class PowerCut:
+    """Makes the ``n``-th SQL statement executed while armed fail, as a crash would: the
+    statement and everything after it in its transaction never commit."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.armed = False
+        self.at = 0
+        self.seen = 0
+        real = Connection.execute
+
+        def execute(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+            if self.armed:
+                self.seen += 1
+                if self.seen == self.at:
+                    raise RuntimeError("power cut")
+            return real(conn, *args, **kwargs)
+
+        monkeypatch.setattr(Connection, "execute", execute)
+
+    def run(self, at: int, act: Any) -> bool:
+        """Whether ``act()`` was cut (else it completed)."""
+        self.armed, self.at, self.seen = True, at, 0
+        try:
+            act()
+        except RuntimeError:
+            return True
+        finally:
+            self.armed = False
+        return False
+
+
+def _counts(identity: Identity, action: str, table: Any) -> tuple[int, int]:
+    with identity.engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        audited = conn.execute(
+            select(func.count()).select_from(audit_log).where(audit_log.c.action == action)
+        ).scalar_one()
+    return int(rows), int(audited)
+
+
+def test_a_crash_at_any_step_of_sign_up_leaves_no_half_made_account(
+    identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cut = PowerCut(monkeypatch)
+    at = 1
+    while cut.run(at, lambda: run(identity.register("alice@example.com", PASSWORD, HOME))):
+        assert _counts(identity, "register", users) == (0, 0), f"cut at statement {at}"
+        assert _counts(identity, "register", account_tokens)[0] == 0
+        at += 1
+    assert at > 3  # it was cut between real steps before it went through
+    assert _counts(identity, "register", users) == (1, 1)
+    assert _counts(identity, "register", account_tokens)[0] == 1
+    mail[0].wait("alice@example.com", "confirm your email")
+
+
+def test_a_crash_at_any_step_of_key_creation_leaves_no_half_made_key(
+    identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perpetua.store.schema import api_keys
+
+    user_id = signed_up(identity, mail[0])
+    cut = PowerCut(monkeypatch)
+    at = 1
+    first_whole = 0
+
+    def create() -> None:
+        run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
+
+    while cut.run(at, create):
+        keys, audited = _counts(identity, "api_key_created", api_keys)
+        assert keys == audited <= 1, f"cut at statement {at}"  # a key is whole or absent
+        first_whole = first_whole or (at if keys else 0)
+        at += 1
+    assert 3 < first_whole < at  # cut before the commit, then after it (the notice)
+    keys, audited = _counts(identity, "api_key_created", api_keys)
+    assert keys == audited == at - first_whole + 1  # one per cut after the commit, the last
+    sub = run(identity.add_subaccount(user_id, "hedge", HOME))
+    assert sub.owner_id == user_id

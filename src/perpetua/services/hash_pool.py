@@ -18,9 +18,10 @@
    ``HASH_WAIT_S_MAX``, then gets ``HashUnavailable`` (the flow answers 503). A worker that
    dies is replaced and its caller gets ``HashUnavailable``; a worker never answers for
    another request than the one it was sent.
-5. A password longer than ``PASSWORD_CHARS_MAX`` never matches and is never hashed: the
-   strength rule (``passwords``) caps passwords far below it, and a huge one must not cost
-   the pool more than a normal one.
+5. A password longer than ``PASSWORD_CHARS_MAX``, or one that is not valid Unicode text (a
+   lone surrogate: JSON can carry one), never matches and is never sent: the strength rule
+   (``passwords``) refuses both before anything is hashed, and a huge one must not cost the
+   pool more than a normal one.
 """
 
 import contextlib
@@ -42,6 +43,7 @@ __all__ = [
     "HASH_WORKERS_DEFAULT",
     "HASH_WORKERS_MAX",
     "HashPool",
+    "HashRefused",
     "HashUnavailable",
     "Hashing",
     "InlineHashing",
@@ -61,6 +63,10 @@ class HashUnavailable(Exception):
     """No worker answered in time, or one died (rule 4): the caller may retry later."""
 
 
+class HashRefused(ValueError):
+    """A live worker could not hash or check the input (a bug: rule 5 filters inputs)."""
+
+
 class Hashing(Protocol):
     def hash(self, password: str) -> str: ...
 
@@ -71,8 +77,15 @@ class Hashing(Protocol):
     def close(self) -> None: ...
 
 
-def _too_long(password: str) -> bool:
-    return len(password) > PASSWORD_CHARS_MAX
+def _unsendable(password: str) -> bool:
+    """Rule 5: too long, or not encodable as UTF-8 (argon2 hashes the UTF-8 bytes)."""
+    if len(password) > PASSWORD_CHARS_MAX:
+        return True
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
@@ -92,7 +105,7 @@ class InlineHashing:
         return self.hasher.hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:
-        return not _too_long(password) and _verify(self.hasher, password_hash, password)
+        return not _unsendable(password) and _verify(self.hasher, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return bool(self.hasher.check_needs_rehash(password_hash))
@@ -124,7 +137,7 @@ class _Worker:
             raise EOFError("hash worker exited")
         status, value = json.loads(line)
         if status != "ok":
-            raise ValueError(f"hash worker refused: {value}")
+            raise HashRefused(f"hash worker refused: {value}")
         return value
 
     def stop(self) -> None:
@@ -170,7 +183,7 @@ class HashPool:
             raise HashUnavailable("no password hash worker free") from None
         try:
             return worker.ask(request)
-        except (OSError, EOFError, ValueError) as error:
+        except (OSError, EOFError, json.JSONDecodeError) as error:
             worker.stop()
             with self._lock:
                 self._all.remove(worker)
@@ -185,7 +198,7 @@ class HashPool:
         return str(self._ask(["hash", password]))
 
     def verify(self, password_hash: str, password: str) -> bool:
-        return not _too_long(password) and bool(self._ask(["verify", password_hash, password]))
+        return not _unsendable(password) and bool(self._ask(["verify", password_hash, password]))
 
     def needs_rehash(self, password_hash: str) -> bool:
         return bool(self.hasher.check_needs_rehash(password_hash))

@@ -56,6 +56,10 @@ def check_strength(password: str, user_inputs: Sequence[str] = ()) -> None:
         raise PasswordRejected(
             f"Password must have {PASSWORD_LENGTH_MIN} to {PASSWORD_LENGTH_MAX} characters"
         )
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise PasswordRejected("Password must be Unicode text (no lone surrogates)") from None
     inputs = [
         part for text in user_inputs for part in (text, *text.replace("@", ".").split(".")) if part
     ]
