@@ -1,8 +1,9 @@
 """Password rules and hashing: what a password must be, and how it is stored.
 
-1. A password is 12 to 1,024 characters of Unicode text and scores at least ``STRENGTH_SCORE_MIN`` (of 0..4)
-   on zxcvbn, given the account's email as user input (so "alice@example.com2026" fails). No
-   composition rules (NIST SP 800-63B, ASVS 2.1): length and guessability only.
+1. A password is 12 to 1,024 characters of Unicode text and scores at least
+   ``STRENGTH_SCORE_MIN`` (of 0..4) on zxcvbn, given the account's email as user input (so
+   "alice@example.com2026" fails). No composition rules (NIST SP 800-63B, ASVS 2.1): length
+   and guessability only.
 2. Hashes are argon2id with ``ARGON2_*`` below, chosen by measurement on the CI machine
    (``bench/bench_accounts.py``): one hash costs about 20-45 ms of one core (by the
    machine's load) and 19 MiB, the OWASP floor for argon2id, so 20 sign-ins/s take under
