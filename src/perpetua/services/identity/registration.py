@@ -69,7 +69,12 @@ def _register_in(
         else:
             token = tokens.issue(ctx, conn, row.id, "confirm")
             outcome.mails.append(
-                Mail(row.email, SUBJECT_CONFIRM, notices.link(ctx, "confirmEmail", token))
+                Mail(
+                    row.email,
+                    SUBJECT_CONFIRM,
+                    notices.link(ctx, "confirmEmail", token),
+                    row.anti_phishing,  # every mail carries the phrase if one is set
+                )
             )
         return
     user_id = next_user_id(conn)
