@@ -296,18 +296,21 @@ def settle_fill(
         )
     )
     out.append(
-        Trade(
-            ts,
-            spec.symbol,
-            match_id,
-            taker.side,
-            qty,
-            price,
-            value_abs,
-            maker.account,
-            taker.account,
-            maker.order_id,
-            taker.order_id,
+        tuple.__new__(
+            Trade,
+            (
+                ts,
+                spec.symbol,
+                match_id,
+                taker.side,
+                qty,
+                price,
+                value_abs,
+                maker.account,
+                taker.account,
+                maker.order_id,
+                taker.order_id,
+            ),
         )
     )
     market.last_price = price

@@ -140,7 +140,7 @@ class Ledger:
             fail(f"transfer {code.name}: account {debit} {currency} below its holds")
         book[debit] = debit_after
         book[credit] = book.get(credit, 0) + amount
-        out.append(Transfer(ts_ns, debit, credit, currency, amount, code, ref))
+        out.append(tuple.__new__(Transfer, (ts_ns, debit, credit, currency, amount, code, ref)))
 
     def hold(self, account: int, currency: str, delta: int) -> None:
         """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""

@@ -72,7 +72,10 @@ def shrink_working(
             margin.set_spot_hold(state, market, order)
     if shown_in_book:
         out.append(
-            BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size)
+            tuple.__new__(
+                BookLevel,
+                (state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size),
+            )
         )
     out.append(order.to_event(state.ts_ns, exec_type, state.new_exec_id()))
 

@@ -464,27 +464,30 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
         bankrupt = price_for_value_fine(
             market.spec, pos.qty, pos.cost - at_risk, 1, round_up=pos.qty > 0
         )
-    return PositionChanged(
-        state.ts_ns,
-        pos.account,
-        market.spec.symbol,
-        pos.qty,
-        pos.cost,
-        pos.realised_pnl,
-        0,
-        pos.leverage_e2,
-        pos.risk_limit,
-        pos.deposit,
-        figures.pos_init,
-        figures.pos_comm,
-        figures.pos_margin,
-        figures.pos_maint,
-        figures.init_ppm,
-        figures.maint_ppm,
-        bankrupt,
-        liquidation,
-        pos.margin_required - figures.pos_margin,
-        pos.open_comm,
+    return tuple.__new__(
+        PositionChanged,
+        (
+            state.ts_ns,
+            pos.account,
+            market.spec.symbol,
+            pos.qty,
+            pos.cost,
+            pos.realised_pnl,
+            0,
+            pos.leverage_e2,
+            pos.risk_limit,
+            pos.deposit,
+            figures.pos_init,
+            figures.pos_comm,
+            figures.pos_margin,
+            figures.pos_maint,
+            figures.init_ppm,
+            figures.maint_ppm,
+            bankrupt,
+            liquidation,
+            pos.margin_required - figures.pos_margin,
+            pos.open_comm,
+        ),
     )
 
 

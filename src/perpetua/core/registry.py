@@ -107,7 +107,10 @@ def start_working(state: State, market: Market, order: Order, rest: bool, out: l
         level = market.book.side(order.side).add(order)
         if order.display_qty != 0:
             out.append(
-                BookLevel(state.ts_ns, spec.symbol, order.side, level.price, level.visible_size)
+                tuple.__new__(
+                    BookLevel,
+                    (state.ts_ns, spec.symbol, order.side, level.price, level.visible_size),
+                )
             )
 
 
@@ -119,7 +122,11 @@ def unbook(state: State, market: Market, order: Order, out: list[Event]) -> None
         level = book_side.remove(order)
         if order.display_qty != 0:
             size = level.visible_size if level.price in book_side.levels else 0
-            out.append(BookLevel(state.ts_ns, market.spec.symbol, order.side, level.price, size))
+            out.append(
+                tuple.__new__(
+                    BookLevel, (state.ts_ns, market.spec.symbol, order.side, level.price, size)
+                )
+            )
 
 
 def stop_working(state: State, market: Market, order: Order, out: list[Event]) -> None:
