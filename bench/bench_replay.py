@@ -6,8 +6,9 @@ book, then every command as a journal record (FsyncPolicy.NONE: the disk is not 
 here; bench_sequencer measures the journal). Then, --repeat times, best of each:
 
 - ``replay``: `recover(data_dir, audit=False)`, its replay loop alone (`RecoveryInfo.
-  replay_seconds`, wall time: journal read, decode, apply), as a restart runs it; beside it the
-  whole recovery (snapshot restore included) per CPU second of this thread;
+  replay_seconds`, wall time: journal read, decode, apply), as a restart runs it: no reader,
+  so the engine builds no order, book, trade, transfer or position events (``publish=False``);
+  beside it the whole recovery (snapshot restore included) per CPU second of this thread;
 - ``replay_with_events``: the same with an ``on_record`` callback, which makes recovery build
   every event (a read model catching up reads them);
 - ``apply``: the decoded commands applied to an engine restored from the snapshot, events built,

@@ -78,7 +78,6 @@ from perpetua.core.events import (
     FutureSeriesDefined,
     IndexUpdated,
     InstrumentStateChanged,
-    Transfer,
 )
 from perpetua.core.instruments import INSTRUMENT_STATES, InstrumentKind, InstrumentSpec, Payout
 from perpetua.core.invariant import fail
@@ -208,12 +207,17 @@ class Engine:
             DefineFutureSeries: self._define_series,
         }
 
-    def apply(self, command: Command) -> list[Event]:
+    def apply(self, command: Command, publish: bool = True) -> list[Event]:
+        """Apply ``command``; its events. With ``publish`` off (recovery, where nobody reads
+        them) the order, book, trade, transfer and position events are not built: the state,
+        and so the state hash, is the same; the rarer events still are."""
         state = self.state
         ts_ns = command.ts_ns
         if ts_ns < state.ts_ns:
             fail(f"time went backwards: {ts_ns} < {state.ts_ns}")
         state.ts_ns = ts_ns
+        state.publish = publish
+        state.ledger.publish = publish
         out: list[Event] = []
         if ts_ns >= state.next_timer_ns:
             self._run_timers(out)
@@ -225,9 +229,9 @@ class Engine:
             state.touched_positions
             or state.touched_marks
             or state.ledger.holds_changed
-            or any(type(event) is Transfer for event in out)
+            or state.ledger.balances_changed
         ):
-            liquidation.follow_up(state, out, 0)
+            liquidation.follow_up(state, out)
         return out
 
     # Orders ---------------------------------------------------------------------------------

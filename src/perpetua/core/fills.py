@@ -267,52 +267,30 @@ def settle_fill(
             state, market, taker, maker, qty, price, rates, match_id, out
         )
     ts = state.ts_ns
-    out.append(
-        maker.to_event(
-            ts,
-            ExecType.TRADE,
-            state.new_exec_id(),
-            qty,
-            price,
-            match_id,
-            -value,
-            maker_comm,
-            maker_rate,
-            Liquidity.MAKER,
-        )
-    )
-    out.append(
-        taker.to_event(
-            ts,
-            ExecType.TRADE,
-            state.new_exec_id(),
-            qty,
-            price,
-            match_id,
-            value,
-            taker_comm,
-            taker_rate,
-            Liquidity.TAKER,
-        )
-    )
-    out.append(
-        tuple.__new__(
-            Trade,
-            (
-                ts,
-                spec.symbol,
-                match_id,
-                taker.side,
-                qty,
-                price,
-                value_abs,
-                maker.account,
-                taker.account,
-                maker.order_id,
-                taker.order_id,
-            ),
-        )
-    )
+    maker_exec_id = state.new_exec_id()
+    taker_exec_id = state.new_exec_id()
+    if state.publish:  # off in recovery: ids are still taken (see registry.publish_order)
+        out.append(
+            maker.to_event(
+                ts, ExecType.TRADE, maker_exec_id, qty, price, match_id, -value, maker_comm,
+                maker_rate, Liquidity.MAKER,
+            )
+        )  # fmt: skip
+        out.append(
+            taker.to_event(
+                ts, ExecType.TRADE, taker_exec_id, qty, price, match_id, value, taker_comm,
+                taker_rate, Liquidity.TAKER,
+            )
+        )  # fmt: skip
+        out.append(
+            tuple.__new__(
+                Trade,
+                (
+                    ts, spec.symbol, match_id, taker.side, qty, price, value_abs, maker.account,
+                    taker.account, maker.order_id, taker.order_id,
+                ),
+            )
+        )  # fmt: skip
     market.last_price = price
     if spec.payout == Payout.SPOT:
         margin.set_spot_hold(state, market, taker)

@@ -8,6 +8,10 @@ only by deposits and withdrawals. ``CLEARING`` holds the derivatives positions' 
 realised profit and receives realised loss, and always equals minus the sum of open position
 costs in its currency (checked by the engine).
 
+Every transfer is published as a ``Transfer`` event unless ``publish`` is off (recovery, see
+``Engine.apply``); either way its user accounts are noted in ``balances_changed`` for the
+engine's follow-up, which reads that, never the events.
+
 Holds (``held``) are not transfers: they reserve part of a user balance for open spot orders, so
 ``0 <= held <= balance`` for every user account. Amounts are positive ints; user balances never
 go negative (an always-on invariant).
@@ -95,7 +99,7 @@ class TransferCode(IntEnum):
 
 
 class Ledger:
-    __slots__ = ("balances", "held", "holds_changed")
+    __slots__ = ("balances", "balances_changed", "held", "holds_changed", "publish")
 
     def __init__(self) -> None:
         self.balances: dict[str, dict[int, int]] = {}
@@ -103,6 +107,10 @@ class Ledger:
         # (account, currency) whose holds changed since the engine last looked: holds reduce
         # what backs cross-margined positions, so their thresholds must be re-derived.
         self.holds_changed: dict[tuple[int, str], None] = {}
+        # (account, currency) of user accounts a transfer moved since the engine last looked,
+        # in transfer order (debit, then credit). Not state: empty between commands.
+        self.balances_changed: dict[tuple[int, str], None] = {}
+        self.publish = True  # build Transfer events (Engine.apply sets it per command)
 
     def open_currency(self, currency: str) -> None:
         if currency not in self.balances:
@@ -140,7 +148,13 @@ class Ledger:
             fail(f"transfer {code.name}: account {debit} {currency} below its holds")
         book[debit] = debit_after
         book[credit] = book.get(credit, 0) + amount
-        out.append(tuple.__new__(Transfer, (ts_ns, debit, credit, currency, amount, code, ref)))
+        changed = self.balances_changed
+        if debit > 0:
+            changed[(debit, currency)] = None
+        if credit > 0:
+            changed[(credit, currency)] = None
+        if self.publish:
+            out.append(tuple.__new__(Transfer, (ts_ns, debit, credit, currency, amount, code, ref)))
 
     def hold(self, account: int, currency: str, delta: int) -> None:
         """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""

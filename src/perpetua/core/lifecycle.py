@@ -17,7 +17,7 @@ from perpetua.core.instruments import Payout
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
-from perpetua.core.registry import is_stop_waiting, retire, stop_working, unbook
+from perpetua.core.registry import is_stop_waiting, publish_order, retire, stop_working, unbook
 from perpetua.core.state import Account, Market, State
 
 __all__ = ["amend", "cancel", "cancel_all", "expire_day_orders", "find_order", "shrink_working"]
@@ -70,14 +70,14 @@ def shrink_working(
             margin.retrack(state, market, market.position(order.account), order, leaves)
         elif order.hold_amount:
             margin.set_spot_hold(state, market, order)
-    if shown_in_book:
+    if shown_in_book and state.publish:
         out.append(
             tuple.__new__(
                 BookLevel,
                 (state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size),
             )
         )
-    out.append(order.to_event(state.ts_ns, exec_type, state.new_exec_id()))
+    publish_order(state, out, order, exec_type)
 
 
 def cancel(state: State, cmd: CancelOrders, out: list[Event]) -> None:
@@ -234,7 +234,7 @@ def _amend_to_end(state: State, market: Market, order: Order, out: list[Event]) 
     order.visible_qty = 0
     order.working = False
     transition(order, OrdStatus.FILLED)
-    out.append(order.to_event(state.ts_ns, ExecType.REPLACED, state.new_exec_id()))
+    publish_order(state, out, order, ExecType.REPLACED)
     retire(state, market, order)
 
 
@@ -265,7 +265,7 @@ def _amend_in_place(
             order.peg_offset = cmd.peg_offset
             order.stop_px = placement.trailing_start(market, order) or order.stop_px
         transition(order, order.status)
-        out.append(order.to_event(state.ts_ns, ExecType.REPLACED, state.new_exec_id()))
+        publish_order(state, out, order, ExecType.REPLACED)
         return
     shrink_working(state, market, order, new_leaves, out, ExecType.REPLACED)
 
@@ -311,7 +311,7 @@ def _amend_requeue(
     order.price = price
     order.limit_price = price
     transition(order, order.status)
-    out.append(order.to_event(state.ts_ns, ExecType.REPLACED, state.new_exec_id()))
+    publish_order(state, out, order, ExecType.REPLACED)
     placement.activate(state, market, order, out)
 
 

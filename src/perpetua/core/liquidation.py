@@ -24,7 +24,7 @@ highest ``PnL% x effective leverage`` first (§7.5 step 4), their orders on the 
 from perpetua.core import lifecycle, margin, placement
 from perpetua.core.commands import PlaceOrder
 from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
-from perpetua.core.events import Deleveraged, Event, PositionChanged, PositionLiquidated, Transfer
+from perpetua.core.events import Deleveraged, Event, PositionChanged, PositionLiquidated
 from perpetua.core.fills import apply_position_fill, realise
 from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
@@ -491,19 +491,17 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
     )
 
 
-def follow_up(state: State, out: list[Event], start: int) -> None:
+def follow_up(state: State, out: list[Event]) -> None:
     """After a command: re-derive liquidation thresholds for whatever it changed, liquidate what
-    the mark has crossed, keep the insurance fund's orders working, publish positions."""
+    the mark has crossed, keep the insurance fund's orders working, publish positions.
+
+    What changed is read from state (the ledger's ``balances_changed`` and ``holds_changed``,
+    ``touched_positions``, ``touched_marks``), never from the events, which recovery does not
+    build."""
     published: dict[tuple[str, int], Position] = {}
     for _ in range(FOLLOW_UP_ROUNDS_MAX):
-        accounts: dict[tuple[int, str], None] = {}
-        for event in out[start:]:
-            if type(event) is Transfer:
-                if event.debit_account > 0:
-                    accounts[(event.debit_account, event.currency)] = None
-                if event.credit_account > 0:
-                    accounts[(event.credit_account, event.currency)] = None
-        start = len(out)
+        accounts = state.ledger.balances_changed
+        state.ledger.balances_changed = {}
         if state.ledger.holds_changed:
             accounts.update(state.ledger.holds_changed)
             state.ledger.holds_changed = {}
@@ -532,6 +530,7 @@ def follow_up(state: State, out: list[Event], start: int) -> None:
             scan(state, market, out)
             if INSURANCE in market.positions:
                 work_insurance(state, market, out)
+    state.ledger.balances_changed = {}  # a last round's transfers: not followed up (the limit)
     published.update(state.touched_positions)
     state.touched_positions = published
     _publish_positions(state, out)
@@ -542,7 +541,9 @@ def _publish_positions(state: State, out: list[Event]) -> None:
     if not touched:
         return
     state.touched_positions = {}
+    publish = state.publish
     for (symbol, _account), pos in touched.items():
         market = state.markets[symbol]
-        out.append(_position_event(state, market, pos))
+        if publish:
+            out.append(_position_event(state, market, pos))
         market.drop_position_if_empty(pos)

@@ -184,11 +184,12 @@ def _execute(
         margin.retrack(state, market, pos, maker, maker.leaves_qty)
     if shown:
         size = level.visible_size if level.price in opposite.levels else 0
-        out.append(
-            tuple.__new__(
-                BookLevel, (state.ts_ns, market.spec.symbol, maker.side, level.price, size)
+        if state.publish:
+            out.append(
+                tuple.__new__(
+                    BookLevel, (state.ts_ns, market.spec.symbol, maker.side, level.price, size)
+                )
             )
-        )
 
 
 def fillable_qty(market: Market, taker: Order, want: int) -> int:

@@ -38,7 +38,7 @@ from perpetua.core.limits import (
 from perpetua.core.matching import MatchEnd, crosses_all_or_none, fillable_qty, match
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
-from perpetua.core.registry import register, retire, start_working, stop_working
+from perpetua.core.registry import publish_order, register, retire, start_working, stop_working
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 from perpetua.core.units import PPM, mul_div_ceil, mul_div_floor
 
@@ -304,7 +304,7 @@ def place(state: State, cmd: PlaceOrder, out: list[Event]) -> Order | None:
     state.next_order_id += 1
     order.working = not waiting
     register(state, market, order)
-    out.append(order.to_event(state.ts_ns, ExecType.NEW, state.new_exec_id()))
+    publish_order(state, out, order, ExecType.NEW)
     if not waiting:
         activate(state, market, order, out)
     return order
@@ -322,7 +322,7 @@ def _accept_canceled(state: State, market: Market, order: Order, out: list[Event
     )
     state.next_order_id += 1
     register(state, market, order)
-    out.append(order.to_event(state.ts_ns, ExecType.NEW, state.new_exec_id()))
+    publish_order(state, out, order, ExecType.NEW)
     cancel_order(state, market, order, out, f"{text}\n{order.text}" if order.text else text)
 
 
@@ -541,5 +541,5 @@ def cancel_order(
     order.text = text
     transition(order, status)
     exec_type = ExecType.EXPIRED if status == OrdStatus.EXPIRED else ExecType.CANCELED
-    out.append(order.to_event(state.ts_ns, exec_type, state.new_exec_id()))
+    publish_order(state, out, order, exec_type)
     retire(state, market, order)

@@ -12,7 +12,7 @@ publishing the L2 change.
 """
 
 from perpetua.core import margin
-from perpetua.core.enums import TERMINAL_STATUSES, ContingencyType, OrdType
+from perpetua.core.enums import TERMINAL_STATUSES, ContingencyType, ExecType, OrdType
 from perpetua.core.events import BookLevel, Event
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
@@ -22,6 +22,7 @@ from perpetua.core.state import Market, State
 
 __all__ = [
     "is_stop_waiting",
+    "publish_order",
     "register",
     "retire",
     "start_working",
@@ -34,6 +35,14 @@ _TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED, OrdTy
 
 def is_stop_waiting(order: Order) -> bool:
     return order.ord_type in _TRIGGERED and not order.triggered
+
+
+def publish_order(state: State, out: list[Event], order: Order, exec_type: ExecType) -> None:
+    """Publish ``order``'s row as it is now. The exec id is taken even when events are not built
+    (``state.publish`` off, recovery): ids are state, and a replay must number as the run did."""
+    exec_id = state.new_exec_id()
+    if state.publish:
+        out.append(order.to_event(state.ts_ns, exec_type, exec_id))
 
 
 def register(state: State, market: Market, order: Order) -> None:
@@ -105,7 +114,7 @@ def start_working(state: State, market: Market, order: Order, rest: bool, out: l
         display = order.display_qty
         order.visible_qty = order.leaves_qty if display is None else min(display, order.leaves_qty)
         level = market.book.side(order.side).add(order)
-        if order.display_qty != 0:
+        if order.display_qty != 0 and state.publish:
             out.append(
                 tuple.__new__(
                     BookLevel,
@@ -120,7 +129,7 @@ def unbook(state: State, market: Market, order: Order, out: list[Event]) -> None
     if order.in_book:
         book_side = market.book.side(order.side)
         level = book_side.remove(order)
-        if order.display_qty != 0:
+        if order.display_qty != 0 and state.publish:
             size = level.visible_size if level.price in book_side.levels else 0
             out.append(
                 tuple.__new__(

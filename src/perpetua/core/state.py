@@ -371,6 +371,7 @@ class State:
         "next_order_id",
         "next_timer_ns",
         "orders",
+        "publish",
         "restrictions",
         "stakes",
         "series",
@@ -414,6 +415,9 @@ class State:
         # engine re-derives their thresholds and publishes them, then clears this.
         self.touched_positions: dict[tuple[str, int], Position] = {}
         self.touched_marks: dict[str, None] = {}  # markets whose mark moved this command
+        # Build the events that only readers need (orders, book, trades, transfers, positions);
+        # off while recovery replays (Engine.apply). Not state: never in the image or hash.
+        self.publish = True
 
     def account(self, account: int) -> Account:
         acct = self.accounts.get(account)

@@ -29,6 +29,7 @@ from perpetua.core.enums import (
 from perpetua.core.events import Event
 from perpetua.core.limits import LAST_WITHIN_MARK_BAND_PPM, TRIGGER_ROUNDS_MAX
 from perpetua.core.orders import Order
+from perpetua.core.registry import publish_order
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 from perpetua.core.units import PPM, mul_div_floor
 
@@ -73,7 +74,7 @@ def _trail(state: State, market: Market, out: list[Event]) -> None:
         stop = order.stop_px
         if stop is None or (target < stop if _rises(order) else target > stop):
             order.stop_px = target
-            out.append(order.to_event(state.ts_ns, ExecType.RESTATED, state.new_exec_id()))
+            publish_order(state, out, order, ExecType.RESTATED)
 
 
 def _due(market: Market) -> list[Order]:
@@ -98,7 +99,7 @@ def _trigger(state: State, market: Market, order: Order, out: list[Event]) -> No
     order.working = True  # BitMEX: a triggered order reports workingIndicator true
     # Clip before publishing, so the Triggered row carries the quantity that will work.
     reducible = not order.reduce_only or _clip_reduce_only(market, order)
-    out.append(order.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
+    publish_order(state, out, order, ExecType.TRIGGERED)
     if order.contingency_type == ContingencyType.ONE_CANCELS_THE_OTHER:
         _cancel_siblings(state, order, out)
     if not reducible:
@@ -170,7 +171,7 @@ def _release_followers(state: State, order: Order, out: list[Event]) -> None:
             )
             continue
         follower.working = True
-        out.append(follower.to_event(state.ts_ns, ExecType.TRIGGERED, state.new_exec_id()))
+        publish_order(state, out, follower, ExecType.TRIGGERED)
         placement.activate(state, market, follower, out)
 
 

@@ -16,6 +16,9 @@ open for appending):
        and offset (``perpetua repair-journal`` quarantines it).
     3. Every record after the snapshot's seq is decoded and applied, in seq order. The journal
        must reach back to the snapshot (else `RecoveryError`: records were lost or pruned).
+       Without an ``on_record`` callback nobody reads the events, so the engine applies with
+       ``publish=False`` and does not build its order, book, trade, transfer and position
+       events (the same state and state hash; a third or more of the apply, decisions §16).
     4. ``audit(engine.state)`` checks the rebuilt state from first principles (optional).
 
 Nothing here reads a clock or the scheduler: timers are journaled commands, so the same bytes
@@ -192,6 +195,7 @@ def _replay(
     """Apply every journal record from from_seq on; (last seq applied, seconds)."""
     started = time.perf_counter()
     apply = engine.apply
+    publish = on_record is not None  # events built only for a reader
     expected = from_seq
     if not journal_dir.is_dir():
         return from_seq - 1, 0.0
@@ -202,7 +206,7 @@ def _replay(
             command = decode_command(payload)
         except CodecError as error:
             raise RecoveryError(f"{journal_dir}: record seq {seq}: {error}") from None
-        events = apply(command)
+        events = apply(command, publish)
         if on_record is not None:
             on_record(seq, command, events)
         expected = seq + 1
