@@ -61,6 +61,12 @@ def warn(message: str) -> None:
 _BUILDING = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
 
 
+# The hash of the sources mypyc translates, taken before it reads them: a source edited while
+# the build runs must leave a stamp that does not match (it then runs pure), not a stale build
+# stamped as current.
+_SOURCES_HASH: list[str] = []
+
+
 def compiled_extensions() -> list[object]:
     if not _BUILDING.intersection(sys.argv[1:]):
         return []
@@ -72,6 +78,7 @@ def compiled_extensions() -> list[object]:
     except ImportError as error:
         warn(f"mypyc is not available ({error})")
         return []
+    _SOURCES_HASH.append(core_hash(CORE))
     try:
         return list(mypycify([str(p) for p in core_sources(CORE)], opt_level="3",
                              group_name=GROUP))
@@ -103,7 +110,7 @@ class BuildCore(build_ext):
             shutil.rmtree(target, ignore_errors=True)
             warn(f"the compiled core did not build ({error!r})")
             return
-        (target / STAMP).write_text(core_hash(CORE) + "\n")
+        (target / STAMP).write_text(_SOURCES_HASH[0] + "\n")
         if inplace:
             source_native = ROOT / CORE / NATIVE
             shutil.rmtree(source_native, ignore_errors=True)

@@ -5,6 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from perpetua.core import enums
+from perpetua.core.enums import OrdType, Side, TimeInForce
 from perpetua.core.invariant import InvariantError
 from perpetua.core.units import (
     CURRENCIES,
@@ -110,3 +112,24 @@ def test_currency_lookup() -> None:
         currency("XBT")  # the major code is not a ledger code
     with pytest.raises(InvariantError):
         currency("")
+
+
+def test_the_plain_int_mirrors_of_enum_members_equal_them() -> None:
+    """enums.SIDE_BUY and its kin are what hot paths compare with; they must be the members."""
+    mirrors = {
+        "SIDE_BUY": Side.BUY,
+        "ORD_LIMIT": OrdType.LIMIT,
+        "ORD_MARKET": OrdType.MARKET,
+        "ORD_STOP": OrdType.STOP,
+        "ORD_STOP_LIMIT": OrdType.STOP_LIMIT,
+        "ORD_MARKET_IF_TOUCHED": OrdType.MARKET_IF_TOUCHED,
+        "ORD_LIMIT_IF_TOUCHED": OrdType.LIMIT_IF_TOUCHED,
+        "ORD_PEGGED": OrdType.PEGGED,
+        "TIF_IMMEDIATE_OR_CANCEL": TimeInForce.IMMEDIATE_OR_CANCEL,
+        "TIF_FILL_OR_KILL": TimeInForce.FILL_OR_KILL,
+    }
+    for name, member in mirrors.items():
+        value = vars(enums)[name]
+        assert type(value) is int and value == member, name
+    declared = {name for name in vars(enums) if name.split("_")[0] in ("SIDE", "ORD", "TIF")}
+    assert declared == set(mirrors)

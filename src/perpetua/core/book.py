@@ -17,7 +17,7 @@ publish it as an L2 delta.
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 
-from perpetua.core.enums import ExecInst, Side
+from perpetua.core.enums import SIDE_BUY, ExecInst
 from perpetua.core.invariant import fail, invariant
 from perpetua.core.orders import Order
 
@@ -135,10 +135,10 @@ class OrderBook:
         self.asks = BookSide(is_bid=False)
 
     def side(self, side: int) -> BookSide:
-        return self.bids if side == Side.BUY else self.asks
+        return self.bids if side == SIDE_BUY else self.asks
 
     def opposite(self, side: int) -> BookSide:
-        return self.asks if side == Side.BUY else self.bids
+        return self.asks if side == SIDE_BUY else self.bids
 
     def check(self) -> None:
         """Full structural check; O(orders). Used by tests and the simulator, not hot paths."""

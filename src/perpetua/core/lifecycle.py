@@ -11,7 +11,16 @@ check as a new order; a ParticipateDoNotInitiate order amended to cross is cance
 from perpetua.core import margin, placement
 from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.commands import AmendOrder, CancelAll, CancelOrders
-from perpetua.core.enums import ExecType, OrdStatus, OrdType, PegPriceType, TimeInForce
+from perpetua.core.enums import (
+    ORD_LIMIT,
+    ORD_LIMIT_IF_TOUCHED,
+    ORD_PEGGED,
+    ORD_STOP_LIMIT,
+    ExecType,
+    OrdStatus,
+    PegPriceType,
+    TimeInForce,
+)
 from perpetua.core.events import BookLevel, Event
 from perpetua.core.instruments import Payout
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
@@ -22,7 +31,10 @@ from perpetua.core.state import Account, Market, State
 
 __all__ = ["amend", "cancel", "cancel_all", "expire_day_orders", "find_order", "shrink_working"]
 
-_PRICED = (OrdType.LIMIT, OrdType.STOP_LIMIT, OrdType.LIMIT_IF_TOUCHED, OrdType.PEGGED)
+
+def _priced(ord_type: int) -> bool:
+    """Limit, StopLimit, LimitIfTouched or Pegged (plain ints: see enums.SIDE_BUY)."""
+    return ord_type in (ORD_LIMIT, ORD_STOP_LIMIT, ORD_LIMIT_IF_TOUCHED, ORD_PEGGED)
 
 
 def find_order(
@@ -154,7 +166,7 @@ def _amend_reason(state: State, market: Market, order: Order, cmd: AmendOrder) -
     if cmd.text is not None and len(cmd.text) > TEXT_LENGTH_MAX:
         return Reason.TEXT_TOO_LONG
     if cmd.price is not None:
-        if order.ord_type not in _PRICED:
+        if not _priced(order.ord_type):
             return Reason.PRICE_NOT_ALLOWED_FOR_ORD_TYPE
         if cmd.price <= 0 or cmd.price > spec.max_price_ticks:
             return Reason.PRICE_MUST_BE_POSITIVE if cmd.price <= 0 else Reason.PRICE_ABOVE_MAX
@@ -255,7 +267,7 @@ def _amend_in_place(
             new_leaves if order.display_qty is None else min(order.display_qty, new_leaves)
         )
         order.price = price
-        if order.ord_type in _PRICED:
+        if _priced(order.ord_type):
             order.limit_price = price
         if cmd.stop_px is not None:
             order.stop_px = cmd.stop_px

@@ -33,7 +33,7 @@ from perpetua.core.risk import (
     position_margin,
     tier_rates,
 )
-from perpetua.core.state import Account, Market, Position, State
+from perpetua.core.state import Account, Market, Position, RequirementMemo, State
 from perpetua.core.units import PPM, mul_div_ceil
 
 __all__ = [
@@ -72,28 +72,29 @@ def tier_of(market: Market, pos: Position) -> TierRates:
 
 def position_figures(market: Market, pos: Position) -> PositionMargin:
     """``risk.position_margin`` of ``pos``, memoised on the position: recomputed only when an
-    input changed (its cost, tier, leverage, deposit or the funding it pays); the instrument's
-    taker fee is fixed per market."""
+    input changed (its cost, risk limit, leverage, deposit or the funding it pays); the
+    instrument's taker fee is fixed per market, and so are the rates of a risk limit
+    (``tier_of``'s memo only grows), so a hit needs no dictionary lookup."""
     value = pos.cost if pos.cost >= 0 else -pos.cost
-    rates = market.tiers.get(pos.risk_limit)  # tier_of's memo, read inline: a hot path
-    if rates is None:
-        rates = tier_of(market, pos)
     funding = funding_paid_ppb(market, pos.qty)
     memo = pos.memo
     if (
         memo is not None
         and pos.memo_value == value
-        and pos.memo_rates is rates
+        and pos.memo_risk_limit == pos.risk_limit
         and pos.memo_leverage_e2 == pos.leverage_e2
         and pos.memo_funding_ppb == funding
         and pos.memo_deposit == pos.deposit
     ):
         return memo
+    rates = market.tiers.get(pos.risk_limit)  # tier_of's memo, read inline: a hot path
+    if rates is None:
+        rates = tier_of(market, pos)
     memo = position_margin(
         value, rates, pos.leverage_e2, market.spec.taker_fee_ppm, funding, pos.deposit
     )
     pos.memo = memo
-    pos.memo_rates = rates
+    pos.memo_risk_limit = pos.risk_limit
     pos.memo_value = value
     pos.memo_leverage_e2 = pos.leverage_e2
     pos.memo_funding_ppb = funding
@@ -115,16 +116,47 @@ def exposure_of(pos: Position, buy_value: int, sell_value: int) -> int:
 
 
 def derivative_requirement(market: Market, pos: Position, buy_value: int, sell_value: int) -> int:
-    """Position margin plus the margin of working orders (see the module docstring)."""
+    """Position margin plus the margin of working orders (see the module docstring).
+
+    The market remembers its last answer (``Market.requirement_memo``): an amend asks twice
+    with the same inputs, once to check the money and once when the order is tracked again.
+    The deposit, leverage, tier and funding are in ``figures`` (a new object when they change:
+    ``position_figures``), so the position, its figures, qty, cost and the two sums are the key.
+    """
     if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0 and buy_value == sell_value == 0:
         return 0
     figures = position_figures(market, pos)
+    memo = market.requirement_memo
+    if (
+        memo is not None
+        and memo.position is pos
+        and memo.figures is figures
+        and memo.buy_value == buy_value
+        and memo.sell_value == sell_value
+        and memo.qty == pos.qty
+        and memo.cost == pos.cost
+    ):
+        return memo.requirement
     orders = orders_margin(
         pos.qty, pos.cost, buy_value, sell_value, figures.init_ppm, market.spec.taker_fee_ppm
     )
     if pos.cost == 0 and pos.deposit == 0 and pos.qty == 0:
-        return orders  # no position: only the orders' margin
-    return figures.pos_margin + orders
+        requirement = orders  # no position: only the orders' margin
+    else:
+        requirement = figures.pos_margin + orders
+    if memo is None:
+        market.requirement_memo = RequirementMemo(
+            pos, figures, pos.qty, pos.cost, buy_value, sell_value, requirement
+        )
+    else:  # refilled in place: no allocation per call
+        memo.position = pos
+        memo.figures = figures
+        memo.qty = pos.qty
+        memo.cost = pos.cost
+        memo.buy_value = buy_value
+        memo.sell_value = sell_value
+        memo.requirement = requirement
+    return requirement
 
 
 def unrealised_pnl(market: Market, pos: Position) -> int:

@@ -18,6 +18,11 @@ from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.commands import PlaceOrder
 from perpetua.core.enums import (
     EXEC_INST_ALL,
+    ORD_MARKET,
+    ORD_MARKET_IF_TOUCHED,
+    ORD_STOP,
+    TIF_FILL_OR_KILL,
+    TIF_IMMEDIATE_OR_CANCEL,
     ContingencyType,
     ExecInst,
     ExecType,
@@ -38,7 +43,14 @@ from perpetua.core.limits import (
 from perpetua.core.matching import MatchEnd, crosses_all_or_none, fillable_qty, match
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
-from perpetua.core.registry import publish_order, register, retire, start_working, stop_working
+from perpetua.core.registry import (
+    is_triggered_type,
+    publish_order,
+    register,
+    retire,
+    start_working,
+    stop_working,
+)
 from perpetua.core.state import PRICE_FINE_PER_TICK, Market, State
 from perpetua.core.units import PPM, mul_div_ceil, mul_div_floor
 
@@ -340,7 +352,7 @@ def _reduce_only_check(
 
 def _waits(state: State, market: Market, order: Order) -> bool:
     """Register ``order`` as waiting for a trigger or an OTO primary, if it must wait."""
-    if order.ord_type in _STOP_TYPES:
+    if is_triggered_type(order.ord_type):
         if order.peg_price_type == PegPriceType.TRAILING_STOP_PEG:
             market.trailing[order.order_id] = order
             if order.stop_px is None:
@@ -455,7 +467,7 @@ def activate(state: State, market: Market, order: Order, out: list[Event]) -> No
             state, market, order, out, "Canceled: Order had execInst of ParticipateDoNotInitiate"
         )
         return
-    all_or_none = order.time_in_force == TimeInForce.FILL_OR_KILL or bool(
+    all_or_none = order.time_in_force == TIF_FILL_OR_KILL or bool(
         order.exec_inst & ExecInst.ALL_OR_NONE
     )
     if (
@@ -471,7 +483,7 @@ def activate(state: State, market: Market, order: Order, out: list[Event]) -> No
             order,
             out,
             "Canceled: FillOrKill order could not be filled"
-            if order.time_in_force == TimeInForce.FILL_OR_KILL
+            if order.time_in_force == TIF_FILL_OR_KILL
             else "Canceled: AllOrNone order could not be filled",
         )
         return
@@ -505,7 +517,7 @@ def _rest_or_cancel(
             state, market, order, out, "Canceled: ReduceOnly order would have increased position"
         )
         return
-    if order.ord_type in (OrdType.MARKET, OrdType.STOP, OrdType.MARKET_IF_TOUCHED):
+    if order.ord_type in (ORD_MARKET, ORD_STOP, ORD_MARKET_IF_TOUCHED):
         cancel_order(
             state,
             market,
@@ -516,7 +528,7 @@ def _rest_or_cancel(
             else "Canceled: no liquidity within the price band",
         )
         return
-    if order.time_in_force in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
+    if order.time_in_force in (TIF_IMMEDIATE_OR_CANCEL, TIF_FILL_OR_KILL):
         cancel_order(state, market, order, out, "Canceled: ImmediateOrCancel")
         return
     if crosses_all_or_none(market, order):  # resting would cross the book

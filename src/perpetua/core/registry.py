@@ -12,7 +12,15 @@ publishing the L2 change.
 """
 
 from perpetua.core import margin
-from perpetua.core.enums import TERMINAL_STATUSES, ContingencyType, ExecType, OrdType
+from perpetua.core.enums import (
+    ORD_LIMIT_IF_TOUCHED,
+    ORD_MARKET_IF_TOUCHED,
+    ORD_STOP,
+    ORD_STOP_LIMIT,
+    TERMINAL_STATUSES,
+    ContingencyType,
+    ExecType,
+)
 from perpetua.core.events import BookLevel, Event
 from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
@@ -22,6 +30,7 @@ from perpetua.core.state import Market, State
 
 __all__ = [
     "is_stop_waiting",
+    "is_triggered_type",
     "publish_order",
     "register",
     "retire",
@@ -30,11 +39,14 @@ __all__ = [
     "unbook",
 ]
 
-_TRIGGERED = (OrdType.STOP, OrdType.STOP_LIMIT, OrdType.MARKET_IF_TOUCHED, OrdType.LIMIT_IF_TOUCHED)
+
+def is_triggered_type(ord_type: int) -> bool:
+    """Stop, StopLimit, MarketIfTouched or LimitIfTouched (plain ints: see enums.SIDE_BUY)."""
+    return ord_type in (ORD_STOP, ORD_STOP_LIMIT, ORD_MARKET_IF_TOUCHED, ORD_LIMIT_IF_TOUCHED)
 
 
 def is_stop_waiting(order: Order) -> bool:
-    return order.ord_type in _TRIGGERED and not order.triggered
+    return is_triggered_type(order.ord_type) and not order.triggered
 
 
 def publish_order(state: State, out: list[Event], order: Order, exec_type: ExecType) -> None:
@@ -87,7 +99,7 @@ def retire(state: State, market: Market, order: Order) -> None:
             counts[order.account] = left
         else:
             del counts[order.account]
-    if order.ord_type in _TRIGGERED and not order.triggered:
+    if is_triggered_type(order.ord_type) and not order.triggered:
         pos.stop_orders_count -= 1
     for source_orders in market.stops.values():
         source_orders.pop(order.order_id, None)

@@ -105,7 +105,7 @@ class Position:
         "memo_deposit",
         "memo_funding_ppb",
         "memo_leverage_e2",
-        "memo_rates",
+        "memo_risk_limit",
         "memo_value",
     )
 
@@ -132,7 +132,7 @@ class Position:
         self.sell_value = 0
         self.margin_required = 0  # this position's part of Account.margin_required
         self.memo: PositionMargin | None = None
-        self.memo_rates: TierRates | None = None
+        self.memo_risk_limit = 0
         self.memo_value = 0
         self.memo_leverage_e2 = 0
         self.memo_funding_ppb = 0
@@ -151,6 +151,30 @@ class Position:
         )
 
 
+class RequirementMemo:
+    """The inputs and result of one ``margin.derivative_requirement`` call on a market."""
+
+    __slots__ = ("buy_value", "cost", "figures", "position", "qty", "requirement", "sell_value")
+
+    def __init__(
+        self,
+        position: Position,
+        figures: PositionMargin,
+        qty: int,
+        cost: int,
+        buy_value: int,
+        sell_value: int,
+        requirement: int,
+    ) -> None:
+        self.position = position
+        self.figures = figures
+        self.qty = qty
+        self.cost = cost
+        self.buy_value = buy_value
+        self.sell_value = sell_value
+        self.requirement = requirement
+
+
 class Market:
     """Runtime state of one tradable instrument."""
 
@@ -167,6 +191,7 @@ class Market:
         "mark_fine",
         "positions",
         "reduce_only_counts",
+        "requirement_memo",
         "spec",
         "state",
         "stops",
@@ -204,6 +229,9 @@ class Market:
         # account -> its live ReduceOnly/Close orders here (derived, not in snapshots): an
         # execution looks for orders to trim only when the account has some.
         self.reduce_only_counts: dict[int, int] = {}
+        # margin.derivative_requirement's last answer here (derived, not state, not in
+        # snapshots): an amend asks it twice with the same inputs (the check, then the retrack).
+        self.requirement_memo: RequirementMemo | None = None
         # Contract value, pre-reduced for the hot path; equal to instruments.contract_value
         # (tested): |value| = qty*num // (price*den) inverse, qty*price*num // den otherwise.
         multiplier = spec.multiplier
