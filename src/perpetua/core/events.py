@@ -14,7 +14,7 @@ Building events. The hot ones (``OrderEvent``, ``BookLevel``, ``Transfer``, ``Tr
 ``PositionChanged``) are built in the core as ``tuple.__new__(Cls, (field, ...))``, every field
 given in order, not as ``Cls(...)``: a NamedTuple's ``__new__`` is an interpreted function, and
 calling it (34 arguments for an ``OrderEvent``) was ~29% of the compiled core's instructions on
-the exchange-core mix (decisions §16). The result is the same tuple of the same class. mypy does
+the exchange-core mix (decisions §18). The result is the same tuple of the same class. mypy does
 not check the fields of that form, so tests/core/test_events_shape.py checks every event a real
 run builds against its annotations.
 """

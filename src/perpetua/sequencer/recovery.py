@@ -18,7 +18,7 @@ open for appending):
        must reach back to the snapshot (else `RecoveryError`: records were lost or pruned).
        Without an ``on_record`` callback nobody reads the events, so the engine applies with
        ``publish=False`` and does not build its order, book, trade, transfer and position
-       events (the same state and state hash; a third or more of the apply, decisions §16).
+       events (the same state and state hash; a third or more of the apply, decisions §18).
     4. ``audit(engine.state)`` checks the rebuilt state from first principles (optional).
 
 Nothing here reads a clock or the scheduler: timers are journaled commands, so the same bytes
