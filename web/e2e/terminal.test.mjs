@@ -429,15 +429,16 @@ describe("web terminal", () => {
     await page.selectOption("#convert-from", "USDt");
     await page.selectOption("#convert-to", "XBt");
     await page.fill("#convert-amount", "100");
+    // a quote is good for a few seconds: read the wallet first, accept right after quoting
+    const before = await venue.api("GET", "/user/wallet?currency=USDt");
     await until(async () => {
       await page.click("#quote-go");
       await page.waitForTimeout(300);
       return (await page.locator("[data-quote=to]").count()) === 1;
     }, "a quote").catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
-    assert.match(await text("[data-quote=from]"), /100\.0000 USDT/);
     const promised = await text("[data-quote=to]");
-    const before = await venue.api("GET", "/user/wallet?currency=USDt");
     await page.click("#convert-go");
+    assert.match(await text("[data-quote=from]"), /100\.0000 USDT/);
     await until(async () => /Converted/.test(await text("#convert-out")), "the conversion")
       .catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
     assert.ok((await text("#convert-out")).includes(promised), `got exactly the quoted ${promised}`);
