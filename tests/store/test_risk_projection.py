@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from perpetua.core.catalogue import by_symbol, default_catalogue, quarterly_expiry_ns
-from perpetua.core.commands import Deposit, IndexPrice, ListFuture, Tick
+from perpetua.core.commands import DefineFutureSeries, Deposit, IndexPrice, ListFuture, Tick
 from perpetua.core.enums import ExecType, OrdStatus, Side
 from perpetua.core.events import (
     Deleveraged,
@@ -198,3 +198,26 @@ def test_a_future_listed_at_runtime_settles_in_the_read_models(engine: Engine) -
     assert (row.timestamp_ns, row.settlement_type) == (expiry, "Settlement")
     longs = [r for r in _executions(engine, 5, ExecType.SETTLEMENT) if r.symbol == "XBTU27"]
     assert [(r.side, r.last_qty, r.last_px) for r in longs] == [(-1, 6000, 600_000)]
+
+
+def test_a_restarted_projector_relearns_series_defined_before_its_offset(engine: Engine) -> None:
+    """Cluster mode replays the stream from the start into a restarted projector: a future
+    listed on a series defined at runtime (both at or below the stored offset) must still get
+    its spec, and nothing at or below the offset is written twice. (A restarted projector once
+    died here: "no quarterly futures on root 'XBTUSDT'".)"""
+    from tests.core.test_future_series import XBTUSDT
+
+    s = Stream()
+    for account in (5, 6):
+        s.apply(Deposit(0, account, "USDt", 100_000 * 10**6, f"d{account}"))
+    s.apply(DefineFutureSeries(0, *XBTUSDT))
+    s.apply(ListFuture(0, "XBTUSDT", 2027, 1))
+    half = len(s.records)
+    s.order(6, "XBTUSDTH27", Side.SELL, 1000, 600_000)
+    s.order(5, "XBTUSDTH27", Side.BUY, 1000, 600_000)
+    assert Projector(engine).project(s.records[:half]) == half
+    restarted = Projector(engine)
+    assert restarted.project(s.records) == len(s.records) - half
+    assert restarted.specs["XBTUSDTH27"] == s.engine.instruments[-1]
+    fills = [r for r in _executions(engine, 5, ExecType.TRADE) if r.symbol == "XBTUSDTH27"]
+    assert [(r.last_qty, r.last_px) for r in fills] == [(1000, 600_000)]

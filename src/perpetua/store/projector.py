@@ -335,9 +335,8 @@ class Projector:
         last = self._last_seq
         for record in records:
             seq = record[0]
-            if seq <= last:
-                if type(record[2]) is ListFuture:  # replayed from the start (cluster mode):
-                    self._listed(record[1], record[2], record[3])  # its spec is still needed
+            if seq <= last:  # replayed from the start (cluster mode): no rows, but the
+                self._learn(record)  # series and listed futures' specs are still needed
                 continue
             if last != NO_SEQ and seq != last + 1:
                 raise ProjectionGap(f"record seq {seq} after last projected seq {last}")
@@ -355,14 +354,9 @@ class Projector:
                 # writer out before it reads balances or writes a row
                 self._advance(conn, fresh[-1][0], fresh[-1][1])
                 chunk = _Chunk()
-                for seq, ts_ns, command, events in fresh:
-                    if type(command) is ListFuture:
-                        self._listed(ts_ns, command, events)
-                    elif type(command) is DefineFutureSeries:
-                        found = defined_series(command, events)
-                        if found is not None:
-                            self.series[found.key] = found
-                    self._project_command(conn, chunk, seq, events)
+                for record in fresh:
+                    self._learn(record)
+                    self._project_command(conn, chunk, record[0], record[3])
                 self._write(conn, chunk)
         except BaseException:
             self._forget()
@@ -370,6 +364,17 @@ class Projector:
         self._last_seq = fresh[-1][0]
         self._log_progress(len(fresh))
         return len(fresh)
+
+    def _learn(self, record: Record) -> None:
+        """What a record teaches about the markets, written rows or not: a futures series
+        defined, a future listed (in stream order: a series before the futures listed on it)."""
+        _seq, ts_ns, command, events = record
+        if type(command) is ListFuture:
+            self._listed(ts_ns, command, events)
+        elif type(command) is DefineFutureSeries:
+            found = defined_series(command, events)
+            if found is not None:
+                self.series[found.key] = found
 
     def _listed(self, ts_ns: int, command: object, events: Sequence[object]) -> None:
         """A future listed at runtime: its settlement and risk rows need its spec."""

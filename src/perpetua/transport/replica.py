@@ -39,6 +39,11 @@ from perpetua.transport.stream import ClusterNames, decode_batch
 __all__ = ["Replica", "StreamFollower", "fetch_into", "last_stream_seq"]
 
 CATCH_UP_POLL_S: Final = 0.01
+# Creating the consumer is a JetStream API request: with a node lost or a leader being elected
+# it can time out; the follower tries again for this long before it gives up.
+SUBSCRIBE_WAIT_S: Final = 60.0
+SUBSCRIBE_RETRY_S: Final = 0.5
+_TRANSIENT: Final = (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError)
 AppliedCallback = Callable[[list[Applied]], None]
 
 
@@ -65,17 +70,27 @@ class StreamFollower:
         self._advanced = asyncio.Condition()
         self.failure: BaseException | None = None
 
-    async def start(self) -> None:
+    async def start(self, wait_s: float = SUBSCRIBE_WAIT_S) -> None:
+        """Subscribe from the message after the replica's; a request that times out (a NATS
+        node lost, an election under way) is tried again until ``wait_s`` has passed."""
         start = self.replica.stream_seq + 1
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
-        self._subscription = await self._js.subscribe(
-            self._names.subject,
-            stream=self._names.stream,
-            ordered_consumer=True,
-            config=config,
-            cb=self._on_message,
-            idle_heartbeat=1.0,
-        )
+        deadline = time.monotonic() + wait_s
+        while True:  # bounded by the deadline
+            try:
+                self._subscription = await self._js.subscribe(
+                    self._names.subject,
+                    stream=self._names.stream,
+                    ordered_consumer=True,
+                    config=config,
+                    cb=self._on_message,
+                    idle_heartbeat=1.0,
+                )
+                return
+            except _TRANSIENT:
+                if time.monotonic() + SUBSCRIBE_RETRY_S >= deadline:
+                    raise
+                await asyncio.sleep(SUBSCRIBE_RETRY_S)
 
     async def _on_message(self, message: Msg) -> None:
         if self.failure is not None:
