@@ -97,13 +97,9 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...], str, float], ...] = (
         50_000,
     ),
     ("mixed_v1_engine_vs_minimal_book", "bench_mixed", ("engine_vs_minibook",), ">=", 1.3),
-    (
-        "replay_commands_per_s",
-        "bench_sequencer",
-        ("recovery", "replay_commands_per_second"),
-        ">=",
-        200_000,
-    ),
+    # the dedicated replay benchmark: a restart's replay loop over the exchange-core mix
+    # (journal read, decode, apply without events); bench_sequencer reports it as a side figure
+    ("replay_commands_per_s", "bench_replay", ("replay_commands_per_second",), ">=", 200_000),
     ("bytes_per_resting_order", "bench_memory", ("orders", "bytes_per_resting_order"), "<=", 600),
     (
         "bytes_per_open_position",
