@@ -437,8 +437,8 @@ describe("web terminal", () => {
       return (await page.locator("[data-quote=to]").count()) === 1;
     }, "a quote").catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
     const promised = await text("[data-quote=to]");
-    await page.click("#convert-go");
     assert.match(await text("[data-quote=from]"), /100\.0000 USDT/);
+    await page.click("#convert-go");
     await until(async () => /Converted/.test(await text("#convert-out")), "the conversion")
       .catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
     assert.ok((await text("#convert-out")).includes(promised), `got exactly the quoted ${promised}`);
