@@ -85,6 +85,7 @@ def geoip_db(path: Path) -> Path:
         IPSet(["5.6.7.0/24"]),
         {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "ENG"}]},
     )
+    writer.insert_network(IPSet(["4.4.4.0/24"]), {"country": {"iso_code": "DE"}})
     writer.insert_network(
         IPSet(["9.9.9.0/24"]),
         {"country": {"iso_code": "CA"}, "subdivisions": [{"iso_code": "QC"}]},

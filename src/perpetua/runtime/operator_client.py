@@ -42,8 +42,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from perpetua.runtime.catalogue import CatalogueError, load_catalogue
-
 __all__ = ["OperatorError", "add_operator_parser", "run_operator"]
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000"
@@ -216,6 +214,11 @@ _ALREADY = ("Instrument already listed",)  # a series or quarter defined before:
 def _catalogue(args: argparse.Namespace, key: str) -> list[Any]:
     """Each series of the file (``runtime.catalogue``), then each listed quarter; ones the
     venue has already are reported, not failed."""
+    from perpetua.runtime.catalogue import (  # imported here: every other command stays light
+        CatalogueError,
+        load_catalogue,
+    )
+
     try:
         entries = load_catalogue(args.file)
     except CatalogueError as error:

@@ -140,9 +140,11 @@ def _session_row(session: Session, current: str) -> JsonRow:
 # --- sign-up, confirmation, sign-in ---
 
 
-async def _gate(ctx: Context, action: str) -> None:
+async def _gate(ctx: Context, action: str, account: int | None = None) -> None:
+    """A restricted IP location refuses sign-up and sign-in (before any credential is read);
+    with ``account`` (after a sign-in) a residence/IP mismatch is flagged for review."""
     if ctx.gw.compliance is not None:
-        await check_access(ctx.gw.compliance, client_ip(ctx.scope), None, action)
+        await check_access(ctx.gw.compliance, client_ip(ctx.scope), account, action)
 
 
 async def post_register(ctx: Context) -> JsonRow:
@@ -182,6 +184,7 @@ async def post_login(ctx: Context) -> JsonRow:
             _credential(ctx, "webauthn"),
         )
     )
+    await _gate(ctx, "sign-in", signed.user_id)  # the location was allowed: flag a mismatch
     extra = (
         {}
         if signed.recovery_codes_left is None
