@@ -323,6 +323,64 @@ def test_sanctions_hit_at_sign_up_on_list_update_and_on_an_address(
     ]
 
 
+def _business(owners: list[dict[str, Any]], entity: str = "Clean Trading GmbH") -> dict[str, Any]:
+    return person(
+        kind="business", entityName=entity, incorporationCountry="DE",
+        registrationNumber="HRB 1", beneficialOwners=owners,
+    )  # fmt: skip
+
+
+def _hits(case: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(h["subject"], h["entryId"]) for h in case["detail"]["hits"]]
+
+
+def test_a_business_is_screened_as_an_entity_and_through_each_beneficial_owner(
+    world: World, tmp_path: Path
+) -> None:
+    """Business KYC: the entity's name and every beneficial owner are screened, each hit
+    naming whom it matched; on a list update too. A confirmed owner hit freezes the business
+    account; clearing an entity hit takes two reviewers."""
+    c = world.compliance
+    entities = tmp_path / "entities.csv"
+    entities.write_text(
+        "name,dob,nationality,addresses,id,program\n"
+        "Shady Holdings Ltd,,,,ENT-1,SDGT\n"
+        "Boris Badguy,1965,Russia,,OWN-1,SDGT\n"
+    )
+    c.config = ComplianceConfig(
+        kyc_required=True,
+        sanctions_lists=(*c.config.sanctions_lists, ListSource(entities, "generic")),
+    )
+    assert world.run(c.reload_lists())["changed"]
+    clean = {"name": "Clara Clean", "dateOfBirth": "1980-01-01", "nationality": ["DE"]}
+    badguy = {"name": "Badguy, Boris", "dateOfBirth": "1965-07-01", "nationality": ["RU"]}
+    answer = world.run(c.save_application(ALICE, _business([clean, badguy])))
+    assert answer == {"saved": True, "screening": "review"}
+    [owner_case] = world.run(c.queue())
+    assert owner_case["kind"] == "sanctions" and owner_case["risk"] == "high"
+    assert _hits(owner_case) == [("beneficialOwners[1]", "OWN-1")]
+    bob, carol = 1002, 1003
+    shady = _business([clean], entity="SHADY HOLDINGS, LTD.")
+    assert world.run(c.save_application(bob, shady))["screening"] == "review"
+    [entity_case] = [q for q in world.run(c.queue()) if q["account"] == bob]
+    assert _hits(entity_case) == [("entity", "ENT-1")]
+    assert world.run(c.save_application(carol, _business([clean])))["screening"] == "clear"
+    # a confirmed owner hit freezes the business; clearing the entity hit takes four eyes
+    world.run(c.decide(owner_case["id"], "rita", "confirm", "owner is the listed person"))
+    assert world.restriction(ALICE).trading == TradingMode.FROZEN
+    cleared = world.run(c.decide(entity_case["id"], "rita", "clear", "different registry"))
+    assert cleared["status"] == "awaiting_second"
+    assert world.run(c.decide(entity_case["id"], "sam", "clear", "checked"))["status"] == "cleared"
+    assert world.restriction(bob).cause == RestrictionCause.KYC_REQUIRED  # not frozen
+    # a list update naming an owner opens a case for every business she owns
+    with entities.open("a") as more:
+        more.write("Clara Klean,1980,Germany,,OWN-2,\n")
+    assert world.run(c.reload_lists())["casesOpened"] == 2  # bob's and carol's; alice frozen
+    update = [q for q in world.run(c.queue()) if q["detail"]["at"] == "list update"]
+    assert sorted(q["account"] for q in update) == [bob, carol]
+    assert all(_hits(q) == [("beneficialOwners[0]", "OWN-2")] for q in update)
+
+
 def test_periodic_review_drops_an_overdue_account_to_close_only(world: World) -> None:
     c = world.compliance
     case = world.apply_for(ALICE, 1)
@@ -339,6 +397,40 @@ def test_periodic_review_drops_an_overdue_account_to_close_only(world: World) ->
     assert _reasons(world.apply(_order(ALICE, ExecInst.REDUCE_ONLY))) == []
     assert [q["kind"] for q in world.run(c.queue())] == ["periodic"]
     assert world.run(c.sync_all()) == 0  # one case, one command
+
+
+def test_expired_documents_drop_to_close_only_until_renewed_and_reviewed(world: World) -> None:
+    """A required document past its validity puts an approved account close-only with a
+    periodic case; the case cannot be approved on the expired documents (409: ask for more);
+    fresh uploads supersede the expired copies, and the approval lifts the restriction."""
+    c = world.compliance
+    c.config = ComplianceConfig(kyc_required=True, review_interval_days=1_000)  # > validity
+    case = world.apply_for(ALICE, 1)
+    world.run(c.decide(case["caseId"], "rita", "approve", "ok"))
+    assert world.restriction(ALICE) is None
+    world.clock.now_ns += (c.config.document_validity_days + 1) * DAY_NS
+    assert world.run(c.sync_all()) == 1
+    lapsed = world.restriction(ALICE)
+    assert (lapsed.trading, lapsed.cause) == (
+        TradingMode.CLOSE_ONLY, RestrictionCause.KYC_REVIEW_OVERDUE,
+    )  # fmt: skip
+    status = world.run(c.status(ALICE))
+    assert status["expiredDocuments"] == ["id_front", "id_back", "selfie"]
+    [periodic] = world.run(c.queue())
+    assert periodic["kind"] == "periodic"
+    with pytest.raises(ComplianceError) as stale:
+        world.run(c.decide(periodic["id"], "rita", "approve", "still fine"))
+    assert stale.value.status == 409
+    assert "Documents expired: id_front, id_back, selfie" in stale.value.message
+    assert world.restriction(ALICE).trading == TradingMode.CLOSE_ONLY
+    for kind in ("id_front", "id_back", "selfie"):
+        world.run(c.upload_document(ALICE, kind, PDF + b"renewed " + kind.encode(), "", "n.pdf"))
+    assert world.run(c.status(ALICE))["expiredDocuments"] == []
+    assert world.run(c.sync_all()) == 0  # still close-only until a reviewer approves
+    approved = world.run(c.decide(periodic["id"], "rita", "approve", "renewed passport"))
+    assert approved["status"] == "approved"
+    assert world.restriction(ALICE) is None
+    assert world.run(c.sync_all()) == 0
 
 
 def test_documents_checked_stripped_and_sealed(world: World) -> None:

@@ -217,12 +217,15 @@ def open_venue(
     markets: list[InstrumentSpec] | None = None,
     saved_prices: Mapping[str, int] | None = None,
     password_hasher: PasswordHasher | None = None,
+    compliance_clock: Callable[[], int] | None = None,
 ) -> Venue:
     """Recover ``config.data_dir`` and wire the venue over it (order: the module docstring).
 
     ``clock``: the sequencer's (wall time by default; the demo passes its own). ``begin``: the
     venue's start time from the recovered one. ``markets``: whose indices the feeds publish
-    (default every tradable market). ``saved_prices``: the simulator's resume point."""
+    (default every tradable market). ``saved_prices``: the simulator's resume point.
+    ``compliance_clock``: the wall time review dates and document expiry are judged by
+    (default ``time.time_ns``; a test moves it a year on without moving the market's)."""
     # read before anything opens: a bad file stops the start with its series and key named
     catalogue = load_catalogue(config.catalogue or default_catalogue_path())
     data_dir = private_directory(Path(config.data_dir))
@@ -267,7 +270,13 @@ def open_venue(
     ]
     # compliance (below) first: the wallets ask it about every withdrawal (CompliancePolicy:
     # sanctioned addresses, KYC level limits, frozen accounts)
-    compliance = Compliance(accounts.engine, accounts.server_key, sequencer, config.compliance)
+    compliance = Compliance(
+        accounts.engine,
+        accounts.server_key,
+        sequencer,
+        config.compliance,
+        compliance_clock or time.time_ns,
+    )
     # deposits and withdrawals on chain (services.wallets; runtime.wallets): [wallets] chain
     chain = open_wallets(
         config.wallets, data_dir, open_engine(url), sequencer.execute, identity,

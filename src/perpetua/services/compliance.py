@@ -7,9 +7,11 @@ Invariants:
    *submits* ``SetAccountRestriction`` when the restriction its records imply (``desired``)
    differs from the one it last submitted (``kyc_applied``), for the user and every
    sub-account. The sync runs after every decision and as a periodic job (``sync_all``), which
-   is also the periodic review: an approved level whose review date or any of whose documents
-   has passed drops the account to close-only (cause ``KycReviewOverdue``) and opens a
-   ``periodic`` case.
+   is also the periodic review: an approved level whose review date has come, or the newest
+   copy of one of whose required documents has expired, drops the account to close-only
+   (cause ``KycReviewOverdue``), makes the review due from then on and opens a ``periodic``
+   case; it stays close-only until a reviewer approves (on documents still valid: approving
+   over expired ones is 409), which sets the next review date.
 1a. An operator's own restriction (``/admin/restriction``, ``operator_restriction``) is kept
    per account (``kyc_applied.operator``) and every submission merges it with what the records
    imply (``merge``: the stricter trading mode, every denied class, a permission only if both
@@ -512,6 +514,10 @@ class Compliance:
         requested = int(row.requested_level) if row is not None else 1
         needed = self._required(requested, row.kind if row is not None else "individual")
         have = {d.kind for d in docs}
+        newest: dict[str, int] = {}
+        for d in docs:
+            newest[d.kind] = max(newest.get(d.kind, 0), int(d.expires_ns))
+        now = self._clock_ns()
         rule = self.config.levels.get(level, DEFAULT_LEVELS[0])
         return {
             "level": level,
@@ -520,6 +526,7 @@ class Compliance:
             "requestedLevel": requested,
             "documents": [{"id": d.id, "kind": d.kind} for d in docs],
             "missingDocuments": [k for k in needed if k not in have],
+            "expiredDocuments": [k for k in needed if k in newest and newest[k] < now],
             "reviewDue": row.review_due_ns if row is not None and row.review_due_ns else None,
             "cases": [{"id": c.id, "kind": c.kind, "status": c.status} for c in cases],
             "allowances": {
@@ -601,17 +608,26 @@ class Compliance:
                 )
 
     def _screen_application(self, application: Mapping[str, Any]) -> list[dict[str, Any]]:
-        people = [(application["name"], application["dateOfBirth"], application["citizenship"])]
+        """Hits for everyone the application names: the applicant, and for a business the
+        entity and each beneficial owner; each hit says whom it matched (``subject``:
+        ``applicant``, ``entity`` or ``beneficialOwners[i]``, no personal field)."""
+        people = [
+            ("applicant", application["name"], application["dateOfBirth"],
+             application["citizenship"]),
+        ]  # fmt: skip
         people += [
-            (o["name"], o["dateOfBirth"], o["nationality"])
-            for o in application.get("beneficialOwners", [])
+            (f"beneficialOwners[{i}]", o["name"], o["dateOfBirth"], o["nationality"])
+            for i, o in enumerate(application.get("beneficialOwners", []))
         ]
-        hits: list[Hit] = []
-        for name, dob, nationalities in people:
-            hits.extend(self.sanctions.screen_person(name, dob, nationalities))
+        hits: list[tuple[str, Hit]] = []
+        for subject, name, dob, nationalities in people:
+            hits.extend(
+                (subject, h) for h in self.sanctions.screen_person(name, dob, nationalities)
+            )
         if application["kind"] == "business":
-            hits.extend(self.sanctions.screen_person(application["entityName"]))
-        return [h.as_dict() for h in hits]
+            entity = self.sanctions.screen_person(application["entityName"])
+            hits.extend(("entity", h) for h in entity)
+        return [{**h.as_dict(), "subject": subject} for subject, h in hits]
 
     def _save_application(self, user_id: int, application: dict[str, Any]) -> dict[str, Any]:
         now = self._clock_ns()
@@ -893,6 +909,8 @@ class Compliance:
             )
             if decision not in allowed:
                 raise ComplianceError(400, f"A {row.kind} case takes {', '.join(allowed)}")
+            if decision == "approve":
+                self._approvable(conn, row, now)
             permissive = decision in ("approve", "clear")
             status = {
                 "approve": "approved",
@@ -923,6 +941,17 @@ class Compliance:
             self._record(conn, case_id, row.user_id, reviewer, decision, reason)
             self._apply_decision(conn, row, decision, now)
         return {"caseId": case_id, "status": status}, int(row.user_id)
+
+    def _approvable(self, conn: Connection, case: Any, now: int) -> None:
+        """A level is approved only on documents still valid (409 naming the expired ones:
+        the reviewer asks for new ones with ``more``)."""
+        profile = self._profile(conn, case.user_id)
+        kind = profile.kind if profile is not None else "individual"
+        expired = self._expired_kinds(conn, case.user_id, int(case.target_level), kind, now)
+        if expired:
+            raise ComplianceError(
+                409, f"Documents expired: {', '.join(expired)}; ask for new ones (decision 'more')"
+            )
 
     def _apply_decision(self, conn: Connection, case: Any, decision: str, now: int) -> None:
         profile = kyc_profiles.c.user_id == case.user_id
@@ -1083,7 +1112,7 @@ class Compliance:
                 rule.withdraw,
                 RestrictionCause.KYC_REQUIRED,
             )
-        if level > 0 and (expired or (row.review_due_ns and now > row.review_due_ns)):
+        if level > 0 and (expired or (row.review_due_ns and now >= row.review_due_ns)):
             return (TradingMode.CLOSE_ONLY, 0, False, True, RestrictionCause.KYC_REVIEW_OVERDUE)
         if row is not None and row.residence:
             places = [parse_place(row.residence)] + [
@@ -1120,17 +1149,7 @@ class Compliance:
         with self.engine.begin() as conn:
             for user_id in user_ids:
                 row = self._profile(conn, user_id)
-                expired = (
-                    row is not None
-                    and row.level > 0
-                    and conn.execute(
-                        select(kyc_documents.c.id).where(
-                            kyc_documents.c.user_id == user_id, kyc_documents.c.expires_ns < now
-                        )
-                    ).first()
-                    is not None
-                )
-                want = self.desired(row, expired, now)
+                want = self.desired(row, self._lapsed(conn, row, now), now)
                 if want is not None and want[4] == RestrictionCause.KYC_REVIEW_OVERDUE:
                     self._periodic_case(conn, row, now)
                 for account in self._family(conn, user_id):
@@ -1140,6 +1159,26 @@ class Compliance:
                         continue
                     planned.append(_command(account, merged, "compliance"))
         return planned
+
+    def _expired_kinds(
+        self, conn: Connection, user_id: int, level: int, kind: str, now: int
+    ) -> list[str]:
+        """The document kinds ``level`` requires whose newest copy has expired (a fresh
+        upload of a kind supersedes its expired copies)."""
+        newest: dict[str, int] = {}
+        for doc in conn.execute(
+            select(kyc_documents.c.kind, kyc_documents.c.expires_ns).where(
+                kyc_documents.c.user_id == user_id
+            )
+        ):
+            newest[doc.kind] = max(newest.get(doc.kind, 0), int(doc.expires_ns))
+        return [k for k in self._required(level, kind) if k in newest and newest[k] < now]
+
+    def _lapsed(self, conn: Connection, row: Any, now: int) -> bool:
+        """An approved level one of whose required documents has expired."""
+        if row is None or row.level <= 0:
+            return False
+        return bool(self._expired_kinds(conn, row.user_id, int(row.level), row.kind, now))
 
     @staticmethod
     def _applied_row(conn: Connection, account: int) -> tuple[str, str]:
@@ -1158,17 +1197,7 @@ class Compliance:
         known = conn.execute(select(users.c.id).where(users.c.id == user_id)).first()
         if row is None and known is None:
             return None
-        expired = (
-            row is not None
-            and row.level > 0
-            and conn.execute(
-                select(kyc_documents.c.id).where(
-                    kyc_documents.c.user_id == user_id, kyc_documents.c.expires_ns < now
-                )
-            ).first()
-            is not None
-        )
-        return self.desired(row, expired, now)
+        return self.desired(row, self._lapsed(conn, row, now), now)
 
     def _keep_operator(self, account: int, operator: str) -> str:
         """Store the operator's restriction of ``account``; the one it replaces."""
@@ -1199,10 +1228,19 @@ class Compliance:
         return result
 
     def _periodic_case(self, conn: Connection, row: Any, now: int) -> None:
+        """An overdue review or a lapsed document: the review is due from now on (so a fresh
+        upload alone lifts nothing: a reviewer's approval sets the next due date), and a
+        ``periodic`` case is open unless an application's case already is."""
+        if not row.review_due_ns or row.review_due_ns > now:
+            conn.execute(
+                update(kyc_profiles)
+                .where(kyc_profiles.c.user_id == row.user_id)
+                .values(review_due_ns=now)
+            )
         pending = conn.execute(
             select(kyc_cases.c.id).where(
                 kyc_cases.c.user_id == row.user_id,
-                kyc_cases.c.kind == "periodic",
+                kyc_cases.c.kind.in_(("periodic", "kyc")),  # a new application reviews it too
                 kyc_cases.c.status.in_(OPEN_STATUSES),
             )
         ).first()
