@@ -22,6 +22,7 @@ from perpetua.core.catalogue import default_catalogue
 from perpetua.core.engine import Engine
 from perpetua.core.ledger import FEES
 from perpetua.services.wallets import DefaultPolicy, Wallets, default_networks
+from perpetua.services.wallets.policy import WithdrawalPolicy
 from perpetua.store import default_url, migrate, open_engine
 from tests.gateway.fakes import InlineSequencer
 
@@ -100,7 +101,9 @@ class Rig:
         return signed.tx_hash
 
 
-def build(rpc: JsonRpc, token: str, tmp_path: Path) -> Rig:
+def build(rpc: JsonRpc, token: str, tmp_path: Path, policy: WithdrawalPolicy | None = None) -> Rig:
+    """The rig over ``tmp_path``'s database; ``policy``: the withdrawal policy (default: the
+    wallets' own, refusing one blocked address)."""
     url = default_url(str(tmp_path))
     migrate(url)
     engine = Engine(default_catalogue())
@@ -115,7 +118,8 @@ def build(rpc: JsonRpc, token: str, tmp_path: Path) -> Rig:
     clock = Clock()
     wallets = Wallets(
         open_engine(url), networks, {"eth": watcher}, {"eth": signer}, verifier,
-        sequencer.execute, DefaultPolicy(blocked=["0x000000000000000000000000000000000000bad1"]),
+        sequencer.execute,
+        policy or DefaultPolicy(blocked=["0x000000000000000000000000000000000000bad1"]),
         clock, start_block=rpc.block_number(),
     )  # fmt: skip
     rig = Rig(rpc, token, engine, sequencer, wallets, verifier, clock, hot_key, mnemonic)

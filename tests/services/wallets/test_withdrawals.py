@@ -5,17 +5,23 @@ dropped transaction refunded; conservation after each step."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perpetua.chain import evm
+from perpetua.chain.rpc import JsonRpc
 from perpetua.core.commands import Deposit, SetAccountRestriction
 from perpetua.core.enums import RestrictionCause, TradingMode
+from perpetua.services.compliance import Compliance, ComplianceConfig, CompliancePolicy, ListSource
+from perpetua.services.server_key import load_server_key
 from perpetua.services.wallets import Request, WalletError
 from perpetua.services.wallets.addresses import ADDRESS_LOCK_NS
-from tests.services.wallets.rig import CONFIRMATIONS, GOOD_OTP, HOT_USDT, Rig
+from perpetua.store import default_url, migrate, open_engine
+from tests.services.wallets.rig import CONFIRMATIONS, GOOD_OTP, HOT_USDT, Rig, build
 
 pytestmark = pytest.mark.slow  # a real anvil per test
 
@@ -153,6 +159,46 @@ def test_a_restricted_account_is_refused_403_with_the_cause_and_nothing_moves(ri
     assert rig.balance(ALICE, "USDt") == before
     assert [w.status for w in rig.wallets.withdrawals(ALICE)] == ["Rejected"]
     conserved(rig)
+
+
+def test_a_sanctioned_address_is_refused_and_goes_to_review(
+    anvil_rpc: JsonRpc, usdt: str, tmp_path: Path
+) -> None:
+    """The venue's withdrawal policy (services.compliance): an address on a sanctions list is
+    refused before anything is held, with a neutral message; the hit opens a sanctions case
+    for the reviewers; a clean address still goes through."""
+    listed = "0x2222222222222222222222222222222222222222"
+    lists = tmp_path / "internal.csv"
+    lists.write_text(
+        f"name,addresses,id,program\nMixer Ops,{listed.upper()[2:]};{listed},M-1,CYBER\n"
+    )
+    url = default_url(str(tmp_path))
+    migrate(url)
+    compliance = Compliance(
+        open_engine(url),
+        load_server_key(tmp_path),
+        None,
+        ComplianceConfig(sanctions_lists=(ListSource(lists, "generic"),)),
+    )
+    try:
+        rig = build(anvil_rpc, usdt, tmp_path, policy=CompliancePolicy(compliance))
+        fund(rig)
+        before = rig.balance(ALICE, "USDt")
+        with pytest.raises(WalletError) as refused:
+            rig.wallets.desk.request(req(address=listed))
+        assert (refused.value.status, refused.value.message) == (
+            403, "This address cannot receive withdrawals",
+        )  # fmt: skip
+        assert rig.balance(ALICE, "USDt") == before and rig.wallets.withdrawals(ALICE) == []
+        [case] = asyncio.run(compliance.queue())
+        assert (case["account"], case["kind"], case["risk"]) == (ALICE, "sanctions", "high")
+        assert case["detail"]["address"] == listed and case["detail"]["at"] == "withdrawal"
+        assert case["detail"]["hits"][0]["entryId"] == "M-1"
+        row, _ = rig.wallets.desk.request(req())
+        assert row.status == "Pending"
+        conserved(rig)
+    finally:
+        compliance.close()
 
 
 def test_expired_token_and_cancel_release_the_hold(rig: Rig) -> None:
