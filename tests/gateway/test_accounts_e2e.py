@@ -290,7 +290,7 @@ def test_withdraw_keys_need_a_second_factor(server: Server) -> None:
     email = "grace@example.com"
     sign_up(server, client, email)
     sign_in(client, email)
-    assert "two-factor" in error(client.post("/apiKey", json={"permissions": "withdraw"}), 400)
+    assert "second factor" in error(client.post("/apiKey", json={"permissions": "withdraw"}), 400)
     enrol = ok(client.post("/user/requestEnableTFA"))
     otp = pyotp.TOTP(enrol["secret"])
     confirmed = ok(client.post("/user/confirmEnableTFA", json={"token": otp.now()}))
@@ -412,6 +412,19 @@ def test_security_key_sign_in(server: Server) -> None:
     )
     fresh.headers["x-csrf-token"] = signed["csrfToken"]
     assert ok(fresh.get("/user"))["email"] == email
+
+    # the security key approves a key with withdraw permission: a fresh assertion, once
+    withdraw = {"name": "payout", "permissions": "withdraw"}
+    assert "second factor" in error(fresh.post("/apiKey", json=withdraw), 400)
+    approval = key.get(ok(fresh.post("/user/webauthn/confirmOptions")))
+    made = ok(fresh.post("/apiKey", json=withdraw | {"webauthn": approval}))
+    assert made["permissions"] == ["withdraw"] and len(made["secret"]) == 48
+    error(fresh.post("/apiKey", json=withdraw | {"webauthn": approval}), 400)  # replayed
+    ok(fresh.post("/apiKey/disable", json={"apiKeyID": made["id"]}))
+    enable = {"apiKeyID": made["id"]}
+    error(fresh.post("/apiKey/enable", json=enable), 400)
+    approval = key.get(ok(fresh.post("/user/webauthn/confirmOptions")))
+    assert ok(fresh.post("/apiKey/enable", json=enable | {"webauthn": approval}))["enabled"]
 
     # a mobile client registers its push token (BitMEX's communicationToken)
     devices = ok(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import update
 from websockets.exceptions import ConnectionClosed
 
 from perpetua.gateway.auth import KeyCache, sign
@@ -20,6 +21,7 @@ from perpetua.gateway.params import BODY_BYTES_MAX
 from perpetua.gateway.ratelimit import AUTH_FAILURES_PER_MINUTE
 from perpetua.gateway.ws.revocation import REVOCATION_DELAY_S_MAX
 from perpetua.services.accounts import AccountsService, ApiKeyRecord
+from perpetua.store.schema import users
 from tests.gateway.live import Live, live_gateway
 
 ALICE = 1001
@@ -154,9 +156,12 @@ def test_disabling_in_the_accounts_service_from_another_process(what: str) -> No
 
             def disable() -> None:
                 if what == "key":
-                    admin.disable_api_key(key_id)
-                else:
-                    admin.set_user_enabled(user.id, False)
+                    admin.set_api_key_enabled(key_id, False)
+                else:  # the admin CLI's lock-user writes the row from its process
+                    with admin.engine.begin() as conn:
+                        conn.execute(
+                            update(users).where(users.c.id == user.id).values(enabled=False)
+                        )
 
             rest_s, close_s, frames = await _disable_and_time(live, key, disable)
             assert rest_s < REVOCATION_DELAY_S_MAX, rest_s

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from perpetua.services.accounts import (
     API_KEY_CACHE_TTL_NS,
@@ -32,9 +32,8 @@ def test_create_user_hashes_the_password_with_argon2(accounts: AccountsService) 
     with accounts.engine.connect() as conn:
         stored = conn.execute(select(users.c.password_hash).where(users.c.id == 1)).scalar_one()
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
-    assert accounts.verify_password("alice@example.com", "correct horse") == user
-    assert accounts.verify_password("alice@example.com", "wrong horse") is None
-    assert accounts.verify_password("nobody@example.com", "correct horse") is None
+    assert PasswordHasher().verify(stored, "correct horse")
+    assert accounts.get_user(1) == user
 
 
 def test_user_rules(accounts: AccountsService) -> None:
@@ -50,29 +49,6 @@ def test_user_rules(accounts: AccountsService) -> None:
         accounts.create_user("d@example.com", "password1", user_id=50)
     assert accounts.create_user("e@example.com", "password1").id == 51
     assert [u.id for u in accounts.list_users()] == [1, 50, 51]
-
-
-def test_disabled_users_cannot_log_in(accounts: AccountsService) -> None:
-    user = accounts.create_user("a@example.com", "password1")
-    assert accounts.set_user_enabled(user.id, False)
-    assert accounts.verify_password("a@example.com", "password1") is None
-    assert accounts.get_user(user.id) is not None
-    assert not accounts.get_user(user.id).enabled  # type: ignore[union-attr]
-
-
-def test_rehash_on_login_when_parameters_change(
-    db_url: str, tmp_path: Path, accounts: AccountsService
-) -> None:
-    accounts.create_user("a@example.com", "password1")
-    stronger = AccountsService(
-        accounts.engine,
-        load_server_key(tmp_path / "data"),
-        password_hasher=PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1),
-    )
-    assert stronger.verify_password("a@example.com", "password1") is not None
-    with accounts.engine.connect() as conn:
-        stored = conn.execute(select(users.c.password_hash)).scalar_one()
-    assert "t=2" in stored
 
 
 def test_api_key_create_and_lookup(accounts: AccountsService) -> None:
@@ -138,14 +114,14 @@ def test_disable_enable_delete_and_list(accounts: AccountsService) -> None:
     second, _ = accounts.create_api_key(user.id, "two", ["order"])
     assert [k.key_id for k in accounts.list_api_keys(user.id)] == [first, second]
     assert accounts.lookup_api_key(first).enabled  # type: ignore[union-attr]
-    assert accounts.disable_api_key(first)
+    assert accounts.set_api_key_enabled(first, False)
     assert not accounts.lookup_api_key(first).enabled  # type: ignore[union-attr]
-    assert accounts.enable_api_key(first)
+    assert accounts.set_api_key_enabled(first, True)
     assert accounts.lookup_api_key(first).enabled  # type: ignore[union-attr]
     assert accounts.delete_api_key(second)
     assert accounts.lookup_api_key(second) is None
     assert not accounts.delete_api_key(second)
-    assert not accounts.disable_api_key("nope")
+    assert not accounts.set_api_key_enabled("nope", False)
     info = accounts.list_api_keys()[0]
     assert (info.name, info.enabled, info.permissions) == ("one", True, ())
     assert not hasattr(info, "secret")
@@ -155,7 +131,9 @@ def test_disabling_the_user_disables_its_keys(accounts: AccountsService) -> None
     user = accounts.create_user("a@example.com", "password1")
     key_id, _ = accounts.create_api_key(user.id)
     assert accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]
-    accounts.set_user_enabled(user.id, False)
+    with accounts.engine.begin() as conn:  # as the operator's lock does (services.identity)
+        conn.execute(update(users).where(users.c.id == user.id).values(enabled=False))
+    accounts.forget_cached_keys()
     assert not accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]
 
 
@@ -168,19 +146,10 @@ def test_lookup_cache_sees_other_writers_after_the_ttl(
     other = AccountsService(
         accounts.engine, load_server_key(tmp_path / "data"), password_hasher=FAST_HASHER
     )
-    other.disable_api_key(key_id)  # another process
+    other.set_api_key_enabled(key_id, False)  # another process
     assert accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]  # cached
     clock.now_ns += API_KEY_CACHE_TTL_NS
     assert not accounts.lookup_api_key(key_id).enabled  # type: ignore[union-attr]
-
-
-def test_nonce_only_increases(accounts: AccountsService) -> None:
-    user = accounts.create_user("a@example.com", "password1")
-    key_id, _ = accounts.create_api_key(user.id)
-    assert accounts.advance_nonce(key_id, 1429631577690)
-    assert not accounts.advance_nonce(key_id, 1429631577690)
-    assert accounts.advance_nonce(key_id, 1429631577691)
-    assert accounts.lookup_api_key(key_id).nonce == 1429631577691  # type: ignore[union-attr]
 
 
 def test_server_key_file_is_private(tmp_path: Path) -> None:

@@ -4,10 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
 
 from perpetua.cli import main
 from perpetua.services.accounts import AccountsService
 from perpetua.services.signing import signature
+from perpetua.store.schema import users as users_table
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, object, str]:
@@ -50,7 +53,9 @@ def test_create_user_key_list_and_disable(
         assert signature(record.secret, "GET", "/api/v1/user", 1) == signature(
             secret, "GET", "/api/v1/user", 1
         )
-        assert service.verify_password("a@example.com", user["password"])  # type: ignore
+        with service.engine.connect() as conn:
+            stored = conn.execute(select(users_table.c.password_hash)).scalar_one()
+        assert PasswordHasher().verify(stored, user["password"])  # type: ignore[arg-type]
     finally:
         service.close()
     code, listed, _ = run(capsys, "list-keys", "--data-dir", data)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, select
 
 from perpetua.services import throttle
 from perpetua.services.accounts import AccountsService
-from perpetua.services.identity import Identity, IdentityError, Origin
+from perpetua.services.identity import Identity, IdentityError, NewKey, Origin
 from perpetua.services.mail import MailConfig, SmtpMailer
 from perpetua.services.passwords import PasswordRejected, check_strength
 from perpetua.services.sessions import SESSION_ABSOLUTE_NS, SESSION_IDLE_NS
@@ -23,6 +23,8 @@ from tests.services.conftest import FAST_HASHER, Clock
 from tests.services.smtp import Inbox, body, smtp_server, token
 
 PASSWORD = "violet tractor umbrella 42"
+BOT = NewKey("bot", ("order",))
+NO_FACTOR = ("", "")
 HOME = Origin("10.0.0.1", "pytest")
 AWAY = Origin("10.9.9.9", "attacker")
 
@@ -57,9 +59,8 @@ def run(awaitable: Any) -> Any:
 def signed_up(identity: Identity, inbox: Inbox, email: str = "alice@example.com") -> int:
     run(identity.register(email, PASSWORD, HOME))
     run(identity.confirm_email(token(inbox.wait(email, "confirm your email")), HOME))
-    user = identity.accounts.get_user_by_email(email)
-    assert user is not None
-    return int(user.id)
+    with identity.engine.connect() as conn:
+        return int(conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one())
 
 
 def refused(awaitable: Any, status: int) -> IdentityError:
@@ -332,12 +333,12 @@ def test_a_crash_while_creating_a_key_leaves_no_key(
 
     monkeypatch.setattr("perpetua.services.keyring.record", crash)
     with pytest.raises(RuntimeError):
-        run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
+        run(identity.create_api_key(user_id, user_id, BOT, NO_FACTOR, HOME))
     with identity.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(api_keys)).scalar_one() == 0
     monkeypatch.undo()
-    key_id, _secret = run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
-    assert [k.key_id for k in run(identity.api_keys(user_id))] == [key_id]
+    key, _secret = run(identity.create_api_key(user_id, user_id, BOT, NO_FACTOR, HOME))
+    assert run(identity.api_keys(user_id)) == [key]
 
 
 def test_secrets_never_reach_the_logs(
@@ -395,7 +396,8 @@ def test_locking_an_owner_locks_its_sub_accounts(
 ) -> None:
     owner = signed_up(identity, mail[0])
     sub = run(identity.add_subaccount(owner, "hedge", HOME))
-    key_id, _secret = run(identity.create_api_key(owner, sub.id, "", ["order"], [], "", HOME))
+    key, _secret = run(identity.create_api_key(owner, sub.id, BOT, NO_FACTOR, HOME))
+    key_id = key.key_id
     identity.operator_action(owner, "locked", "ops", "chargeback")
     record = identity.accounts.lookup_api_key(key_id)
     assert record is not None and not record.enabled
@@ -589,26 +591,97 @@ def test_a_crash_at_any_step_of_sign_up_leaves_no_half_made_account(
     mail[0].wait("alice@example.com", "confirm your email")
 
 
-def test_a_crash_at_any_step_of_key_creation_leaves_no_half_made_key(
+def test_a_crash_at_any_step_of_key_creation_answers_the_secret_or_leaves_no_key(
     identity: Identity, mail: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each SQL statement of key creation cut in turn: the call fails and no key exists, or
+    it answers the key with its secret (nothing after the commit reads or writes SQL, so no
+    key is made whose secret the caller was not given); a key asked disabled is made
+    disabled, never enabled first and disabled after."""
     from perpetua.store.schema import api_keys
 
     user_id = signed_up(identity, mail[0])
     cut = PowerCut(monkeypatch)
-    at = 1
-    first_whole = 0
+    asked = NewKey("bot", ("order",), enabled=False)
+    answered: list[Any] = []
 
     def create() -> None:
-        run(identity.create_api_key(user_id, user_id, "bot", ["order"], [], "", HOME))
+        answered.append(run(identity.create_api_key(user_id, user_id, asked, NO_FACTOR, HOME)))
 
+    at = 1
     while cut.run(at, create):
-        keys, audited = _counts(identity, "api_key_created", api_keys)
-        assert keys == audited <= 1, f"cut at statement {at}"  # a key is whole or absent
-        first_whole = first_whole or (at if keys else 0)
+        assert _counts(identity, "api_key_created", api_keys) == (0, 0), f"cut at {at}"
         at += 1
-    assert 3 < first_whole < at  # cut before the commit, then after it (the notice)
-    keys, audited = _counts(identity, "api_key_created", api_keys)
-    assert keys == audited == at - first_whole + 1  # one per cut after the commit, the last
-    sub = run(identity.add_subaccount(user_id, "hedge", HOME))
-    assert sub.owner_id == user_id
+    assert at > 3  # it was cut between real steps before it went through
+    [(key, secret)] = answered
+    assert _counts(identity, "api_key_created", api_keys) == (1, 1)
+    assert run(identity.api_keys(user_id)) == [key] and not key.enabled
+    record = identity.accounts.lookup_api_key(key.key_id)
+    assert record is not None and record.secret == secret and not record.enabled
+    mail[0].wait("alice@example.com", "API key created")
+
+
+def test_a_security_key_approves_a_withdraw_key(
+    identity: Identity, mail: tuple[Inbox, int]
+) -> None:
+    """A fresh assertion over a challenge from ``webauthn_confirm_options`` approves creating
+    or enabling a key with withdraw, once; no assertion, a replayed one, another key's, or a
+    recovery code do not."""
+    import json
+
+    from tests.services.authenticator import SoftKey
+
+    user_id = signed_up(identity, mail[0])
+    refused(identity.webauthn_confirm_options(user_id), 400)  # no security key yet
+    session = run(identity.sign_in("alice@example.com", PASSWORD, "", HOME)).session
+    key = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
+    options = run(identity.webauthn_register_options(user_id))
+    codes, _signed = run(
+        identity.webauthn_register(user_id, json.dumps(key.create(options)), "yk", session.id, HOME)
+    )
+    payout = NewKey("payout", ("withdraw",))
+
+    def approval(by: SoftKey = key) -> tuple[str, str]:
+        return "", json.dumps(by.get(run(identity.webauthn_confirm_options(user_id))))
+
+    refused(identity.create_api_key(user_id, user_id, payout, NO_FACTOR, HOME), 400)
+    refused(identity.create_api_key(user_id, user_id, payout, (codes[0], ""), HOME), 400)
+    stranger = SoftKey("127.0.0.1", "http://127.0.0.1:8000")
+    refused(identity.create_api_key(user_id, user_id, payout, approval(stranger), HOME), 400)
+    factor = approval()
+    made, secret = run(identity.create_api_key(user_id, user_id, payout, factor, HOME))
+    assert made.permissions == ("withdraw",) and made.enabled and len(secret) == 48
+    refused(identity.create_api_key(user_id, user_id, payout, factor, HOME), 400)  # replayed
+    unasked = ("", json.dumps(key.get({"challenge": options["challenge"]})))
+    refused(identity.create_api_key(user_id, user_id, payout, unasked, HOME), 400)  # no challenge
+    assert [k.key_id for k in run(identity.api_keys(user_id))] == [made.key_id]
+
+    run(identity.set_api_key_enabled(user_id, made.key_id, False, NO_FACTOR, HOME))
+    refused(identity.set_api_key_enabled(user_id, made.key_id, True, NO_FACTOR, HOME), 400)
+    enabled = run(identity.set_api_key_enabled(user_id, made.key_id, True, approval(), HOME))
+    assert enabled.enabled
+
+
+def test_a_hash_with_older_parameters_is_replaced_at_sign_in(
+    identity: Identity, mail: tuple[Inbox, int], clock: Clock
+) -> None:
+    from argon2 import PasswordHasher
+
+    user_id = signed_up(identity, mail[0])
+    stronger = Identity(
+        identity.accounts,
+        identity.mailer,
+        identity.accounts.server_key,
+        clock_ns=clock,
+        hasher=PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1),
+    )
+    try:
+        run(stronger.sign_in("alice@example.com", PASSWORD, "", HOME))
+    finally:
+        stronger.close()
+    with identity.engine.connect() as conn:
+        stored = conn.execute(
+            select(users.c.password_hash).where(users.c.id == user_id)
+        ).scalar_one()
+    assert "m=2048,t=2" in stored
+    run(identity.sign_in("alice@example.com", PASSWORD, "", HOME))  # still the same password

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +46,7 @@ __all__ = [
     "ApiKeyRecord",
     "User",
     "ip_allowed",
+    "key_info",
     "next_user_id",
 ]
 
@@ -112,6 +112,20 @@ def next_user_id(conn: Connection) -> int:
     a concurrent insert of the same id fails on the primary key, and the caller retries at
     most ``USER_ID_RETRIES_MAX`` times."""
     return int(conn.execute(select(func.coalesce(func.max(users.c.id), 0))).scalar_one()) + 1
+
+
+def key_info(row: Any) -> ApiKeyInfo:
+    """An ``api_keys`` row without its secret."""
+    return ApiKeyInfo(
+        row.id,
+        row.user_id,
+        row.name,
+        tuple(row.permissions),
+        tuple(row.cidr),
+        row.enabled,
+        row.nonce,
+        row.created_ns,
+    )
 
 
 def ip_allowed(cidr: Sequence[str], address: str) -> bool:
@@ -194,10 +208,6 @@ class AccountsService:
     def server_key(self) -> MultiFernet:
         return self._fernet
 
-    @property
-    def password_hasher(self) -> PasswordHasher:
-        return self._hasher
-
     def close(self) -> None:
         self.engine.dispose()
 
@@ -245,9 +255,6 @@ class AccountsService:
     def get_user(self, user_id: int) -> User | None:
         return self._user(users.c.id == user_id)
 
-    def get_user_by_email(self, email: str) -> User | None:
-        return self._user(users.c.email == email.strip().lower())
-
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -256,35 +263,6 @@ class AccountsService:
                 )
             ).all()
         return [User(r.id, r.email, r.created_ns, r.enabled) for r in rows]
-
-    def verify_password(self, email: str, password: str) -> User | None:
-        """The enabled user with this email and password, else ``None``; rehashes a hash made
-        with older argon2 parameters."""
-        address = email.strip().lower()
-        with self.engine.connect() as conn:
-            row = conn.execute(select(users).where(users.c.email == address)).first()
-        if row is None or not row.enabled:
-            return None
-        try:
-            self._hasher.verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if self._hasher.check_needs_rehash(row.password_hash):
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(users)
-                    .where(users.c.id == row.id)
-                    .values(password_hash=self._hasher.hash(password))
-                )
-        return User(row.id, row.email, row.created_ns, row.enabled)
-
-    def set_user_enabled(self, user_id: int, enabled: bool) -> bool:
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(users).where(users.c.id == user_id).values(enabled=enabled)
-            ).rowcount
-        self._forget_all()
-        return bool(changed)
 
     # --- API keys ----------------------------------------------------------------------------
 
@@ -306,10 +284,12 @@ class AccountsService:
         permissions: Iterable[str] = (),
         cidr: Iterable[str] = (),
         also: Callable[[Connection, str], None] | None = None,
+        enabled: bool = True,
     ) -> tuple[str, str]:
-        """A new enabled key for ``user_id``: returns ``(key_id, secret)``. The secret is not
-        retrievable later except through ``lookup_api_key`` (for signature checks). ``also``
-        runs inside the same transaction with the new key id (its audit row)."""
+        """A new key for ``user_id`` (enabled unless told): returns ``(key_id, secret)``. The
+        secret is not retrievable later except through ``lookup_api_key`` (for signature
+        checks). ``also`` runs inside the same transaction with the new key id (its audit
+        row)."""
         chosen = _permissions(permissions)
         blocks = _cidrs(cidr)
         if len(name) > KEY_NAME_LENGTH_MAX:
@@ -332,7 +312,7 @@ class AccountsService:
                     secret_encrypted=self._fernet.encrypt(secret.encode()).decode(),
                     permissions=list(chosen),
                     cidr=list(blocks),
-                    enabled=True,
+                    enabled=enabled,
                     nonce=0,
                     created_ns=self._clock_ns(),
                 )
@@ -391,49 +371,31 @@ class AccountsService:
             stmt = stmt.where(api_keys.c.user_id == user_id)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [
-            ApiKeyInfo(
-                r.id,
-                r.user_id,
-                r.name,
-                tuple(r.permissions),
-                tuple(r.cidr),
-                r.enabled,
-                r.nonce,
-                r.created_ns,
-            )
-            for r in rows
-        ]
+        return [key_info(r) for r in rows]
 
-    def _set_enabled(self, key_id: str, enabled: bool) -> bool:
+    def set_api_key_enabled(
+        self,
+        key_id: str,
+        enabled: bool,
+        also: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Enable or disable a key (a disabled one is kept for audit); False when there is no
+        such key. ``also`` runs inside the same transaction (its audit row)."""
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(api_keys).where(api_keys.c.id == key_id).values(enabled=enabled)
             ).rowcount
+            if changed and also is not None:
+                also(conn)
         self._forget(key_id)
         return bool(changed)
 
-    def disable_api_key(self, key_id: str) -> bool:
-        """Disable a key (kept for audit); False when there is no such key."""
-        return self._set_enabled(key_id, False)
-
-    def enable_api_key(self, key_id: str) -> bool:
-        return self._set_enabled(key_id, True)
-
-    def delete_api_key(self, key_id: str) -> bool:
+    def delete_api_key(self, key_id: str, also: Callable[[Connection], None] | None = None) -> bool:
+        """Delete a key; False when there is no such key. ``also`` as above."""
         with self.engine.begin() as conn:
             changed = conn.execute(delete(api_keys).where(api_keys.c.id == key_id)).rowcount
-        self._forget(key_id)
-        return bool(changed)
-
-    def advance_nonce(self, key_id: str, nonce: int) -> bool:
-        """Legacy ``api-nonce``: accept ``nonce`` only if it exceeds the key's last one."""
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == key_id, api_keys.c.nonce < nonce)
-                .values(nonce=nonce)
-            ).rowcount
+            if changed and also is not None:
+                also(conn)
         self._forget(key_id)
         return bool(changed)
 
@@ -447,13 +409,14 @@ class AccountsService:
                 conn.execute(
                     update(api_keys).where(api_keys.c.id == row.id).values(secret_encrypted=token)
                 )
-        self._forget_all()
+        self.forget_cached_keys()
         return len(rows)
 
     def _forget(self, key_id: str) -> None:
         with self._cache_lock:
             self._cache.pop(key_id, None)
 
-    def _forget_all(self) -> None:
+    def forget_cached_keys(self) -> None:
+        """Drop every cached lookup (after a change of users the keys' answers depend on)."""
         with self._cache_lock:
             self._cache.clear()

@@ -141,7 +141,7 @@ def _list_keys(service: AccountsService, args: argparse.Namespace) -> dict[str, 
 
 
 def _disable_key(service: AccountsService, args: argparse.Namespace) -> dict[str, object]:
-    if not service.disable_api_key(args.key_id):
+    if not service.set_api_key_enabled(args.key_id, False):
         raise AdminError(f"no API key {args.key_id}")
     return {"id": args.key_id, "enabled": False}
 

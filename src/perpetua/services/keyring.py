@@ -3,22 +3,35 @@
 1. An owner's family is its main account and the sub-accounts whose ``owner_id`` is it. A
    key, a sub-account change or a wallet transfer touches only accounts of the caller's
    family, and a sub-account never owns sub-accounts.
-2. A key with the ``withdraw`` permission is created or re-enabled only with a current TOTP
-   code (the owner must have TOTP on): ASVS level 3 for keys that can move money out. The
-   secret is answered once; the owner gets a notice mail; the key and its audit row commit
-   together (``AccountsService.create_api_key(also=...)``).
+2. A key with the ``withdraw`` permission is created or re-enabled only with a current
+   second factor: a TOTP code (the owner has TOTP on) or a fresh security key assertion over
+   the owner's outstanding challenge (``security_keys.confirm_options``); both are single
+   use. ASVS level 3 for keys that can move money out; a recovery code does not approve it.
 3. Sub-accounts cannot sign in (no address, an unusable password hash); they trade through
    keys their owner makes for them, and money moves between family accounts only by the
    core's ``WalletTransfer`` command (the gateway submits it).
+4. Creating a key is one transaction: the key (in the state asked, enabled or not), its audit
+   row, and the read of the owner's address for the notice. Nothing after the commit reads
+   or writes SQL, so the call either fails with no key made or answers the key with its
+   secret (once: it is never answered again); the notice mail goes out after the commit.
+   A crash between the commit and the answer reaching the client leaves a whole key whose
+   secret nobody saw: the owner sees it (``GET /apiKey``, the audit log, the notice) and
+   deletes it (why this is the right end state: docs/accounts.md, "A key's secret").
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo, next_user_id
+from perpetua.services.accounts import (
+    AccountsError,
+    AccountsService,
+    ApiKeyInfo,
+    key_info,
+    next_user_id,
+)
 from perpetua.services.audit import record
 from perpetua.store.schema import api_keys, users
 
@@ -34,7 +47,8 @@ ACCOUNT_NAME_LENGTH_MAX: Final = 64
 UNUSABLE_PASSWORD_HASH: Final = "!"  # no argon2 hash: verify always fails
 SUBACCOUNT_EMAIL_DOMAIN: Final = "subaccounts.perpetua.invalid"
 MSG_WITHDRAW_NEEDS_TFA: Final = (
-    "A key with withdraw permission needs two-factor authentication on and a current code (token)"
+    "A key with withdraw permission needs a current second factor: a TOTP code (token) or a "
+    "security key assertion (webauthn, after POST /user/webauthn/confirmOptions)"
 )
 
 
@@ -63,9 +77,11 @@ class IdentityHost(Protocol):
 
     def now_ns(self) -> int: ...
 
-    def second_factor_ok(self, user_id: int, code: str) -> bool: ...
+    def second_factor_ok(self, user_id: int, code: str, assertion: str = "") -> bool: ...
 
-    def send_notice(self, user_id: int, subject: str, body: str) -> None: ...
+    def notice_in(
+        self, conn: Connection, user_id: int, subject: str, body: str
+    ) -> Callable[[], None]: ...
 
 
 class Keyring:
@@ -180,16 +196,21 @@ class Keyring:
         name: str,
         permissions: Iterable[str],
         cidr: Iterable[str],
-        code: str,
+        factor: tuple[str, str],
         ip: str,
-    ) -> tuple[str, str]:
+        enabled: bool = True,
+    ) -> tuple[ApiKeyInfo, str]:
+        """A new key of ``account`` and its secret (rules 1, 2, 4); ``factor`` is the TOTP
+        code and the security key assertion (either may be empty)."""
         chosen = list(permissions)
         if not self.owns(user_id, account):
             raise AccountsError("Invalid targetAccountId: not your account")
-        if "withdraw" in chosen and not self.identity.second_factor_ok(user_id, code):
+        if "withdraw" in chosen and not self.identity.second_factor_ok(user_id, *factor):
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
+        made: list[Any] = []
 
-        def audit(conn: Connection, key_id: str) -> None:
+        def commit_with(conn: Connection, key_id: str) -> None:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
             record(
                 conn,
                 self.identity.now_ns(),
@@ -197,18 +218,23 @@ class Keyring:
                 "user",
                 "api_key_created",
                 ip,
-                {"key": key_id, "account": account, "permissions": chosen},
+                {"key": key_id, "account": account, "permissions": list(row.permissions)},
             )
+            mail = self.identity.notice_in(
+                conn,
+                user_id,
+                "API key created",
+                f"API key {key_id} ({name or 'unnamed'}) was created for account {account} "
+                f"with permissions {', '.join(row.permissions) or 'read'} from {ip}.",
+            )
+            made.extend((key_info(row), mail))
 
-        key_id, secret = self.accounts.create_api_key(account, name, chosen, cidr, also=audit)
-        self.identity.send_notice(
-            user_id,
-            "API key created",
-            f"API key {key_id} ({name or 'unnamed'}) was created for "
-            f"account {account} with permissions "
-            f"{', '.join(chosen) or 'read'} from {ip}.",
+        _key_id, secret = self.accounts.create_api_key(
+            account, name, chosen, cidr, also=commit_with, enabled=enabled
         )
-        return key_id, secret
+        info, mail = made
+        mail()
+        return info, secret
 
     def _owned_key(self, conn: Connection, user_id: int, key_id: str) -> Any:
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
@@ -217,44 +243,34 @@ class Keyring:
         return row
 
     def set_key_enabled(
-        self, user_id: int, key_id: str, enabled: bool, code: str, ip: str
+        self, user_id: int, key_id: str, enabled: bool, factor: tuple[str, str], ip: str
     ) -> ApiKeyInfo:
         with self.engine.connect() as conn:
             row = self._owned_key(conn, user_id, key_id)
         if (
             enabled
             and "withdraw" in row.permissions
-            and not self.identity.second_factor_ok(user_id, code)
+            and not self.identity.second_factor_ok(user_id, *factor)
         ):
             raise AccountsError(MSG_WITHDRAW_NEEDS_TFA)
-        with self.engine.begin() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(enabled=enabled))
-            record(
-                conn,
-                self.identity.now_ns(),
-                user_id,
-                "user",
-                "api_key_enabled" if enabled else "api_key_disabled",
-                ip,
-                {"key": key_id},
-            )
-        self.accounts._forget(key_id)
+        action = "api_key_enabled" if enabled else "api_key_disabled"
+        self.accounts.set_api_key_enabled(
+            key_id, enabled, also=self._audit(user_id, action, key_id, ip)
+        )
         return next(k for k in self.accounts.list_api_keys(row.user_id) if k.key_id == key_id)
 
     def delete_key(self, user_id: int, key_id: str, ip: str) -> ApiKeyInfo:
         with self.engine.connect() as conn:
-            row = self._owned_key(conn, user_id, key_id)
-        info = next(k for k in self.accounts.list_api_keys(row.user_id) if k.key_id == key_id)
-        with self.engine.begin() as conn:
-            conn.execute(api_keys.delete().where(api_keys.c.id == key_id))
-            record(
-                conn,
-                self.identity.now_ns(),
-                user_id,
-                "user",
-                "api_key_deleted",
-                ip,
-                {"key": key_id},
-            )
-        self.accounts._forget(key_id)
+            info = key_info(self._owned_key(conn, user_id, key_id))
+        self.accounts.delete_api_key(
+            key_id, also=self._audit(user_id, "api_key_deleted", key_id, ip)
+        )
         return info
+
+    def _audit(
+        self, user_id: int, action: str, key_id: str, ip: str
+    ) -> Callable[[Connection], None]:
+        def audit(conn: Connection) -> None:
+            record(conn, self.identity.now_ns(), user_id, "user", action, ip, {"key": key_id})
+
+        return audit

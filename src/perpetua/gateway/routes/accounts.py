@@ -35,6 +35,7 @@ __all__ = [
     "ACCOUNT_DOCS",
     "SPECS",
     "ask",
+    "credential_of",
     "identity_of",
     "origin_of",
     "require_session",
@@ -163,7 +164,7 @@ async def post_confirm_email(ctx: Context) -> JsonRow:
     return {"success": True}
 
 
-def _credential(ctx: Context, name: str) -> str:
+def credential_of(ctx: Context, name: str) -> str:
     """A WebAuthn credential (the browser's JSON, as text or as an object) re-encoded."""
     value = ctx.params.json_value(name)
     if value is None:
@@ -181,7 +182,7 @@ async def post_login(ctx: Context) -> JsonRow:
             _text(ctx, "password"),
             ctx.params.string("otpToken") or "",
             origin_of(ctx),
-            _credential(ctx, "webauthn"),
+            credential_of(ctx, "webauthn"),
         )
     )
     await _gate(ctx, "sign-in", signed.user_id)  # the location was allowed: flag a mismatch
@@ -360,6 +361,11 @@ async def post_webauthn_login_options(ctx: Context) -> JsonRow:
     )
 
 
+async def post_webauthn_confirm_options(ctx: Context) -> JsonRow:
+    session = require_session(ctx)
+    return await ask(identity_of(ctx).webauthn_confirm_options(session.user_id))
+
+
 async def post_webauthn_register_options(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     return await ask(identity_of(ctx).webauthn_register_options(session.user_id))
@@ -367,7 +373,7 @@ async def post_webauthn_register_options(ctx: Context) -> JsonRow:
 
 async def post_webauthn_register(ctx: Context) -> JsonRow:
     session = require_session(ctx)
-    credential = _credential(ctx, "credential")
+    credential = credential_of(ctx, "credential")
     if not credential:
         raise bad_request("'credential' is a required arg.")
     codes, signed = await ask(
@@ -428,6 +434,7 @@ SPECS = [
     Spec("/user/disableTFA", "POST", post_disable_tfa, private=True),
     Spec("/user/webauthn/loginOptions", "POST", post_webauthn_login_options),
     Spec("/user/webauthn/registerOptions", "POST", post_webauthn_register_options, private=True),
+    Spec("/user/webauthn/confirmOptions", "POST", post_webauthn_confirm_options, private=True),
     Spec("/user/webauthn/register", "POST", post_webauthn_register, private=True),
     Spec("/user/webauthn", "GET", get_webauthn_keys, private=True),
     Spec("/user/webauthn", "DELETE", delete_webauthn_key, private=True),
@@ -529,6 +536,13 @@ ACCOUNT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
         "Remove one security key, proven by a current TOTP or recovery code; rotates the "
         "session. Removing the last second factor also removes the recovery codes.",
         [("id", "string", True), ("token", "string", True)],
+    ),
+    (
+        "/user/webauthn/confirmOptions",
+        "post",
+        "Signed in: PublicKeyCredentialRequestOptions to approve an act with a security key "
+        "(POST /apiKey or /apiKey/enable of a key with withdraw: its webauthn parameter).",
+        [],
     ),
     (
         "/user/webauthn/loginOptions",

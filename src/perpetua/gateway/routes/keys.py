@@ -3,8 +3,10 @@
 ``/user/getWalletTransferAccounts``, ``/user/walletTransfer``.
 
 1. Creating, enabling, disabling and deleting keys and managing sub-accounts need a browser
-   session (``routes.accounts`` rule 2); a key with ``withdraw`` needs a current TOTP code in
-   ``token`` (``services.keyring``). The secret is in the creation answer only.
+   session (``routes.accounts`` rule 2); creating or enabling a key with ``withdraw`` needs a
+   current second factor: a TOTP code in ``token`` or a security key's assertion in
+   ``webauthn`` (``services.keyring``). The secret is in the creation answer only; the key is
+   made in the state asked (``enabled``) in the same transaction as its audit row.
 2. ``walletTransfer`` moves money between the caller's family accounts by one core command
    (``WalletTransfer``: atomic, conserved, margin-checked like a withdrawal); with an API key
    it needs the ``withdraw`` permission. ``transferID`` (optional) makes a retry safe.
@@ -20,10 +22,17 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.auth import PERMISSION_WITHDRAW
 from perpetua.gateway.context import Context
 from perpetua.gateway.errors import MSG_ACCESS_DENIED, ApiError, bad_request, from_reason
-from perpetua.gateway.routes.accounts import ask, identity_of, origin_of, require_session
+from perpetua.gateway.routes.accounts import (
+    ask,
+    credential_of,
+    identity_of,
+    origin_of,
+    require_session,
+)
 from perpetua.gateway.routes.spec import Spec
 from perpetua.gateway.sessions import session_of
 from perpetua.services.accounts import ApiKeyInfo
+from perpetua.services.identity import NewKey
 from perpetua.wire.values import JsonRow, iso_ms
 
 __all__ = ["KEY_DOCS", "SPECS"]
@@ -76,25 +85,25 @@ def _list(ctx: Context, name: str) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _factor(ctx: Context) -> tuple[str, str]:
+    """A current second factor sent with the request: a TOTP code in ``token`` and/or a
+    security key's assertion in ``webauthn`` (after ``POST /user/webauthn/confirmOptions``)."""
+    return ctx.params.string("token") or "", credential_of(ctx, "webauthn")
+
+
 async def post_api_key(ctx: Context) -> JsonRow:
     session = require_session(ctx)
     identity = identity_of(ctx)
     account = ctx.params.integer("targetAccountId", session.user_id) or session.user_id
-    name = ctx.params.string("name") or ""
-    key_id, secret = await ask(
-        identity.create_api_key(
-            session.user_id,
-            account,
-            name,
-            _list(ctx, "permissions"),
-            _list(ctx, "cidr") + _list(ctx, "cidrs"),
-            ctx.params.string("token") or "",
-            origin_of(ctx),
-        )
+    key = NewKey(
+        ctx.params.string("name") or "",
+        tuple(_list(ctx, "permissions")),
+        tuple(_list(ctx, "cidr") + _list(ctx, "cidrs")),
+        ctx.params.boolean("enabled", True),
     )
-    if not ctx.params.boolean("enabled", True):
-        await ask(identity.set_api_key_enabled(session.user_id, key_id, False, "", origin_of(ctx)))
-    created = next(k for k in await ask(identity.api_keys(session.user_id)) if k.key_id == key_id)
+    created, secret = await ask(
+        identity.create_api_key(session.user_id, account, key, _factor(ctx), origin_of(ctx))
+    )
     ctx.headers["cache-control"] = "no-store"
     return key_row(created, secret)
 
@@ -104,7 +113,7 @@ async def _set_enabled(ctx: Context, enabled: bool) -> JsonRow:
     key_id = ctx.params.required_string("apiKeyID")
     info = await ask(
         identity_of(ctx).set_api_key_enabled(
-            session.user_id, key_id, enabled, ctx.params.string("token") or "", origin_of(ctx)
+            session.user_id, key_id, enabled, _factor(ctx), origin_of(ctx)
         )
     )
     ctx.gw.keys.forget(key_id)
@@ -236,8 +245,9 @@ KEY_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
     (
         "/apiKey",
         "post",
-        "Create an API key (session only); the secret is answered once. "
-        "withdraw needs a current TOTP code in token.",
+        "Create an API key (session only); the secret is answered once. withdraw needs a "
+        "current second factor: a TOTP code in token, or a security key assertion in webauthn "
+        "(after POST /user/webauthn/confirmOptions).",
         [
             ("name", "string", False),
             ("permissions", "string", False),
@@ -245,14 +255,15 @@ KEY_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
             ("targetAccountId", "integer", False),
             ("enabled", "boolean", False),
             ("token", "string", False),
+            ("webauthn", "string", False),
         ],
     ),
     ("/apiKey", "delete", "Delete an API key (session only).", [("apiKeyID", "string", True)]),
     (
         "/apiKey/enable",
         "post",
-        "Enable an API key (session only; withdraw keys need token).",
-        [("apiKeyID", "string", True), ("token", "string", False)],
+        "Enable an API key (session only; withdraw keys need token or webauthn).",
+        [("apiKeyID", "string", True), ("token", "string", False), ("webauthn", "string", False)],
     ),
     (
         "/apiKey/disable",

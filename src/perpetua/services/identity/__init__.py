@@ -26,6 +26,7 @@ from perpetua.services.identity.tokens import TOKEN_TTL_NS
 from perpetua.services.identity.values import (
     EMAIL_LENGTH_MAX,
     IdentityError,
+    NewKey,
     Origin,
     Profile,
     SecurityKey,
@@ -39,6 +40,7 @@ __all__ = [
     "Identity",
     "IdentityError",
     "IdentityPort",
+    "NewKey",
     "OpenedIdentity",
     "Origin",
     "Profile",

@@ -13,7 +13,9 @@
    bombing).
 """
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,6 +31,7 @@ __all__ = [
     "link",
     "mail_allowed",
     "notice",
+    "prepared",
     "send",
     "send_notice",
 ]
@@ -90,9 +93,18 @@ def mail_allowed(ctx: Context, conn: Connection, user_id: int) -> bool:
     return True
 
 
+def prepared(
+    ctx: Context, conn: Connection, user_id: int, subject: str, body: str
+) -> Callable[[], None]:
+    """Rule 1 for an act that commits elsewhere (a key created): the notice's address read in
+    ``conn``'s transaction; the returned call sends it, after the commit."""
+    row = ctx.user_row(conn, user_id)
+    outcome = Outcome([notice(row, subject, body)] if row is not None else [])
+    return functools.partial(send, ctx, outcome)
+
+
 def send_notice(ctx: Context, user_id: int, subject: str, body: str) -> None:
-    """A notice to ``user_id`` now (a key created, a withdrawal address added...)."""
+    """A notice to ``user_id`` now (a withdrawal address added, a withdrawal...)."""
     with ctx.engine.connect() as conn:
-        row = ctx.user_row(conn, user_id)
-    if row is not None:
-        send(ctx, Outcome([notice(row, subject, body)]))
+        sender = prepared(ctx, conn, user_id, subject, body)
+    sender()

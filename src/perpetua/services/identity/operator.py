@@ -67,5 +67,5 @@ def act(ctx: Context, user_id: int, action: str, operator: str, reason: str) -> 
             "",
             {"reason": reason.strip()[:REASON_LENGTH_MAX]},
         )
-    ctx.accounts._forget_all()
+    ctx.accounts.forget_cached_keys()
     notices.send(ctx, outcome)

@@ -119,5 +119,5 @@ def confirm_email(ctx: Context, token: str, origin: Origin) -> None:
             outcome.mails.append(
                 notices.notice(row, "email changed", f"The account's email is now {data}.")
             )
-    ctx.accounts._forget_all()
+    ctx.accounts.forget_cached_keys()
     notices.send(ctx, outcome)

@@ -12,6 +12,10 @@
    401 ``TFARequired``; a wrong one raises ``FactorRefused`` for the caller to count.
 4. Enabling or disabling TOTP rotates the caller's session and audits it in the same
    transaction, and mails a notice after the commit.
+5. ``ok`` approves an act of a signed-in user (a key with ``withdraw``, a withdrawal): a TOTP
+   code or a security key's assertion over the challenge of
+   ``security_keys.confirm_options``, each single use. A recovery code does not approve an
+   act: it only gets its owner signed in.
 """
 
 from typing import Any
@@ -20,7 +24,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from perpetua.services import passkeys, totp
 from perpetua.services.audit import record
-from perpetua.services.identity import notices
+from perpetua.services.identity import notices, tokens
 from perpetua.services.identity.context import ACTOR_USER, Context
 from perpetua.services.identity.notices import Outcome
 from perpetua.services.identity.values import (
@@ -58,11 +62,7 @@ def check(
     passkey: tuple[str, bytes | None] = ("", None),
 ) -> int | None:
     """Rule 3 for the user of ``row``; the number of recovery codes left when one was used."""
-    keys = list(
-        conn.execute(
-            select(webauthn_credentials).where(webauthn_credentials.c.user_id == row.id)
-        ).all()
-    )
+    keys = _security_keys(conn, row.id)
     if not row.tfa_enabled and not keys:
         return None
     assertion, challenge = passkey
@@ -77,6 +77,14 @@ def check(
     if not accept_totp(ctx, conn, row, code):
         raise FactorRefused("totp")
     return None
+
+
+def _security_keys(conn: Connection, user_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(webauthn_credentials).where(webauthn_credentials.c.user_id == user_id)
+        ).all()
+    )
 
 
 def _use_recovery_code(
@@ -146,11 +154,22 @@ def accept_totp(ctx: Context, conn: Connection, row: Any, code: str) -> bool:
     )
 
 
-def ok(ctx: Context, user_id: int, code: str) -> bool:
-    """A current TOTP code of a user with TOTP on (consumed: not reusable)."""
+def ok(ctx: Context, user_id: int, code: str, assertion: str = "") -> bool:
+    """A current second factor of ``user_id`` approving an act (rule 5), consumed: a TOTP
+    code of a user with TOTP on, or an assertion of one of the user's security keys over
+    their outstanding challenge."""
+    challenge = tokens.take_challenge(ctx, user_id) if assertion else None
     with ctx.engine.begin() as conn:
         row = ctx.user_row(conn, user_id)
-        return bool(row is not None and row.tfa_enabled and accept_totp(ctx, conn, row, code or ""))
+        if row is None:
+            return False
+        if assertion:
+            try:
+                _accept_passkey(ctx, conn, _security_keys(conn, user_id), assertion, challenge)
+            except FactorRefused:
+                return False
+            return True
+        return bool(row.tfa_enabled and accept_totp(ctx, conn, row, code or ""))
 
 
 def store_recovery_codes(conn: Connection, user_id: int, codes: list[str]) -> None:

@@ -10,6 +10,9 @@
 4. A key is removed only with a TOTP or recovery code (a lost key cannot sign its own
    removal); the last second factor takes the recovery codes with it. Adding and removing
    rotate the caller's session and audit the act in one transaction; a notice follows.
+5. A signed-in user approves an act that needs a current second factor (a key with
+   ``withdraw``: ``second_factor.ok``) with an assertion over a challenge from
+   ``confirm_options``: the same single-use, 5-minute challenge as sign-in's.
 """
 
 from typing import Any
@@ -34,7 +37,7 @@ from perpetua.services.identity.values import (
 )
 from perpetua.store.schema import recovery_codes, webauthn_credentials
 
-__all__ = ["keys", "login_options", "register", "register_options", "remove"]
+__all__ = ["confirm_options", "keys", "login_options", "register", "register_options", "remove"]
 
 KEY_NAME_LENGTH_MAX = 64
 KEY_ID_SHOWN_CHARS = 16
@@ -51,11 +54,17 @@ def _key_ids(conn: Connection, user_id: int) -> list[str]:
 def login_options(ctx: Context, email: str, password: str, origin: Origin) -> dict[str, Any]:
     """Rule 2: the options to sign in with one of the account's keys."""
     row, _keys, _known = password_checked(ctx, email, password, origin)
+    return confirm_options(ctx, row.id)
+
+
+def confirm_options(ctx: Context, user_id: int) -> dict[str, Any]:
+    """Rule 5: the options for a signed-in user to approve an act with one of their keys
+    (and, after the password, to sign in with one: rule 2)."""
     with ctx.engine.begin() as conn:
-        ids = _key_ids(conn, row.id)
+        ids = _key_ids(conn, user_id)
         if not ids:
             raise bad("No security key is registered for this account")
-        challenge = tokens.new_challenge(ctx, conn, row.id)
+        challenge = tokens.new_challenge(ctx, conn, user_id)
     return passkeys.authentication_options(ctx.relying, challenge, ids)
 
 

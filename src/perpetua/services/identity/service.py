@@ -26,6 +26,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
 from cryptography.fernet import MultiFernet
+from sqlalchemy import Connection
 
 from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInfo
 from perpetua.services.audit import AuditEntry, read_audit
@@ -52,6 +53,7 @@ from perpetua.services.identity import (
 from perpetua.services.identity.context import Context
 from perpetua.services.identity.values import (
     IdentityError,
+    NewKey,
     Origin,
     Profile,
     SecurityKey,
@@ -136,8 +138,13 @@ class Identity:
     def now_ns(self) -> int:
         return self.ctx.clock_ns()
 
-    def second_factor_ok(self, user_id: int, code: str) -> bool:
-        return second_factor.ok(self.ctx, user_id, code)
+    def second_factor_ok(self, user_id: int, code: str, assertion: str = "") -> bool:
+        return second_factor.ok(self.ctx, user_id, code, assertion)
+
+    def notice_in(
+        self, conn: Connection, user_id: int, subject: str, body: str
+    ) -> Callable[[], None]:
+        return notices.prepared(self.ctx, conn, user_id, subject, body)
 
     def send_notice(self, user_id: int, subject: str, body: str) -> None:
         notices.send_notice(self.ctx, user_id, subject, body)
@@ -220,9 +227,6 @@ class Identity:
     async def audit(self, user_id: int, limit: int) -> list[AuditEntry]:
         return await self._run(read_audit, self.engine, user_id, limit)
 
-    async def notify(self, user_id: int, subject: str, body: str) -> None:
-        await self._run(notices.send_notice, self.ctx, user_id, subject, body)
-
     # --- second factor ------------------------------------------------------------------------
 
     async def request_enable_tfa(self, user_id: int) -> dict[str, str]:
@@ -242,13 +246,13 @@ class Identity:
             second_factor.disable_tfa, self.ctx, user_id, code, session_id, origin
         )
 
-    async def check_second_factor(self, user_id: int, code: str) -> bool:
-        return await self._run(second_factor.ok, self.ctx, user_id, code)
-
     async def webauthn_login_options(
         self, email: str, password: str, origin: Origin
     ) -> dict[str, Any]:
         return await self._run(security_keys.login_options, self.ctx, email, password, origin)
+
+    async def webauthn_confirm_options(self, user_id: int) -> dict[str, Any]:
+        return await self._run(security_keys.confirm_options, self.ctx, user_id)
 
     async def webauthn_register_options(self, user_id: int) -> dict[str, Any]:
         return await self._run(security_keys.register_options, self.ctx, user_id)
@@ -297,21 +301,27 @@ class Identity:
         self,
         user_id: int,
         account: int,
-        name: str,
-        permissions: list[str],
-        cidr: list[str],
-        code: str,
+        key: NewKey,
+        factor: tuple[str, str],
         origin: Origin,
-    ) -> tuple[str, str]:
+    ) -> tuple[ApiKeyInfo, str]:
         return await self._run(
-            self.keyring.create_key, user_id, account, name, permissions, cidr, code, origin.ip
+            self.keyring.create_key,
+            user_id,
+            account,
+            key.name,
+            key.permissions,
+            key.cidr,
+            factor,
+            origin.ip,
+            key.enabled,
         )
 
     async def set_api_key_enabled(
-        self, user_id: int, key_id: str, enabled: bool, code: str, origin: Origin
+        self, user_id: int, key_id: str, enabled: bool, factor: tuple[str, str], origin: Origin
     ) -> ApiKeyInfo:
         return await self._run(
-            self.keyring.set_key_enabled, user_id, key_id, enabled, code, origin.ip
+            self.keyring.set_key_enabled, user_id, key_id, enabled, factor, origin.ip
         )
 
     async def delete_api_key(self, user_id: int, key_id: str, origin: Origin) -> ApiKeyInfo:

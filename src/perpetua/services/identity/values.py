@@ -28,6 +28,7 @@ __all__ = [
     "MSG_TOKEN",
     "FactorRefused",
     "IdentityError",
+    "NewKey",
     "Origin",
     "Profile",
     "SecurityKey",
@@ -62,6 +63,16 @@ class FactorRefused(Exception):
 def bad(message: str) -> IdentityError:
     """The client's 400 (BitMEX ``ValidationError``)."""
     return IdentityError(400, message, "ValidationError")
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What a self-service API key is made with (``POST /apiKey``); never a secret."""
+
+    name: str = ""
+    permissions: tuple[str, ...] = ()
+    cidr: tuple[str, ...] = ()
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
