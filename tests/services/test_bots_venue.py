@@ -5,11 +5,12 @@ conservation after all of it."""
 import time
 from pathlib import Path
 
-from perpetua.core.commands import PlaceOrder
+from perpetua.core.commands import CancelOrders, PlaceOrder
 from perpetua.core.enums import OrdStatus, Side
 from perpetua.gateway.auth import sign
 from perpetua.services.backtest import Print, run_backtest
 from perpetua.services.bot import Exits
+from perpetua.services.bots import BotService
 from tests.services.bot_venue import ALICE, BotVenue, bot_venue
 
 USDT = 1_000_000
@@ -148,3 +149,47 @@ def test_a_rejected_order_pauses_the_bot_with_the_reason(tmp_path: Path) -> None
         assert victim.cl_ord_id in row["reason"]
         _ = PlaceOrder
         v.audit()
+
+
+def test_a_paused_bot_resumes_placing_what_others_cancelled(tmp_path: Path) -> None:
+    """POST /bot/resume: the job whose order someone cancelled is placed again as a new
+    attempt (a new clOrdID), the grid goes on from it, a second resume of a running bot is a
+    400, and a service opened afresh over the same records (a restart) places nothing twice."""
+    with bot_venue(tmp_path, {"USDt": 5_000 * USDT}) as v:
+        _start_market(v)
+        bot_id = v.signed("POST", "/bot", GRID).json()["botId"]
+        v.wait_idle()
+        bot = v.bots.records[bot_id].bot
+        v.execute(CancelOrders(0, bot.account, cl_ord_ids=("b1.g1.0",)))  # a buy at 39000
+        v.wait_idle()
+        assert v.signed("GET", "/bot").json()[0]["state"] == "paused"
+        resumed = v.signed("POST", "/bot/resume", {"botId": bot_id})
+        assert resumed.status_code == 200, resumed.text
+        assert (resumed.json()["state"], resumed.json()["reason"]) == ("running", "")
+        v.wait_idle()
+        retry = bot.orders["b1.g1.0.1"]
+        assert (retry.side, retry.price, retry.order_qty, retry.ord_status) == (
+            Side.BUY, 39000, 12_500, OrdStatus.NEW,
+        )  # fmt: skip
+        again = v.signed("POST", "/bot/resume", {"botId": bot_id})
+        assert again.status_code == 400 and "not paused" in again.json()["error"]["message"]
+        assert v.signed("POST", "/bot/resume", {"botId": 99}).status_code == 400
+        for price in (39500, 39000):  # the initial buy fills, then the retried one
+            v.print_at(SYMBOL, price, bot)
+        assert bot.orders["b1.g1.0.1"].ord_status == OrdStatus.FILLED
+        assert sorted(o.cl_ord_id for o in bot.open_orders()) == [
+            "b1.g0.0", "b1.g1.1.1", "b1.g2.0.1", "b1.g3.0.1",
+        ]  # fmt: skip  # g1 flipped to its sell; what was placed after the resume is attempt 1
+        assert bot.state == "running" and bot.position == 25_000 + 12_500
+        v.audit()
+        # a restart: the service folded afresh from the records places nothing
+        deadline = time.monotonic() + 20
+        while True:
+            fresh = BotService(v.venue.accounts.engine, v.specs.values(), v.venue.sequencer)
+            fresh.seed(v.venue.projector.projector.engine)
+            folded = fresh.records[bot_id].bot
+            if "b1.g1.1.1" in folded.orders or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (folded.state, folded.resumes) == ("running", 1)
+        assert folded.commands(v.bots.now_ns) == []

@@ -13,6 +13,12 @@ events), so a backtest and a live run over the same market place the same orders
    placed (once: ids in flight are remembered until their result or event arrives); an open
    order it no longer wants is cancelled. A wanted order that ended Canceled, Rejected or
    Expired by someone else's hand pauses the bot with the reason; so does a rejected placement.
+2a. Its owner resumes a paused bot (``resume``): each resume has a number (``resumes``, kept
+   with the bot's row), and a wanted order whose last attempt ended by someone else's hand
+   before that resume is placed again, for what it did not fill, as attempt
+   ``b<bot>.<role>.<generation>.<resumes>`` (a new clOrdID: the core refuses a recent one
+   twice). The strategy sees a job's attempts as one order (``history``: the latest attempt's
+   status and price, the fills of all); a retry that fails again pauses the bot again.
 3. Exit rules (stop prices, a take-profit on the bot's PnL, an end time) stop the bot: its
    orders are cancelled and its position closed by one market order (role ``x``).
 4. Accounting is per fill, in settlement minor units: the position's cost is the sum of the
@@ -95,6 +101,7 @@ class Bot:
         exits: Exits,
         state: str = BotState.RUNNING,
         reason: str = "",
+        resumes: int = 0,
     ) -> None:
         self.bot_id = bot_id
         self.account = account
@@ -103,9 +110,12 @@ class Bot:
         self.exits = exits
         self.state = state
         self.reason = reason
+        self.resumes = resumes
         self.prefix = f"b{bot_id}."
         self.orders: dict[str, Order] = {}
-        self.latest: dict[str, Order] = {}  # role -> highest generation's latest event
+        self.latest: dict[str, Order] = {}  # role -> highest generation's job, attempts merged
+        # (role, generation) -> attempt -> its latest event (attempt 0: the first placement)
+        self.attempts: dict[tuple[str, int], dict[int, Order]] = {}
         self.in_flight: set[str] = set()
         self.seen_exec: set[int] = set()
         self.fills: list[Fill] = []
@@ -162,10 +172,15 @@ class Bot:
         self.in_flight.discard(cl_ord_id)
         order = _order_of(event)
         self.orders[cl_ord_id] = order
-        role, _, generation = cl_ord_id[len(self.prefix) :].rpartition(".")
+        job = _job(cl_ord_id)
+        if job is None:
+            return  # not a name the bot gives (someone else's order with its prefix)
+        role, generation, attempt = job
+        tried = self.attempts.setdefault((role, generation), {})
+        tried[attempt] = order
         held = self.latest.get(role)
-        if held is None or int(held.cl_ord_id.rsplit(".", 1)[1]) <= int(generation):
-            self.latest[role] = order
+        if held is None or _generation(held.cl_ord_id) <= generation:
+            self.latest[role] = _merged(tried)
 
     def _fill(self, event: OrderEvent) -> None:
         price = event.last_px or 0
@@ -197,7 +212,9 @@ class Bot:
         return self.latest.get(role)
 
     def cl_ord_id(self, want: Want) -> str:
-        return f"{self.prefix}{want.role}.{want.generation}"
+        """``b<bot>.<role>.<generation>``, with ``.<resumes>`` after a resume (rule 2a)."""
+        attempt = f".{self.resumes}" if self.resumes else ""
+        return f"{self.prefix}{want.role}.{want.generation}{attempt}"
 
     def unrealised(self) -> int:
         if self.position == 0 or self.last_px is None:
@@ -221,18 +238,24 @@ class Bot:
         wanted: set[str] = set()
         places: list[Command] = []
         for want in wants:
-            cl_ord_id = self.cl_ord_id(want)
-            wanted.add(cl_ord_id)
-            known = self.orders.get(cl_ord_id)
-            if known is not None:
-                if known.ord_status in ENDED_BY_OTHERS:
-                    self.pause(f"order {cl_ord_id} {_status(known.ord_status)}: {known.text}")
+            tried = self.attempts.get((want.role, want.generation), {})
+            if tried:
+                last = tried[max(tried)]
+                if last.ord_status not in ENDED_BY_OTHERS:
+                    wanted.add(last.cl_ord_id)  # working (or done): nothing to place
+                    continue
+                if max(tried) >= self.resumes:  # ended by others since the last resume
+                    self.pause(f"order {last.cl_ord_id} {_status(last.ord_status)}: {last.text}")
                     return []
-                continue
+            cl_ord_id = self.cl_ord_id(want)  # first placement, or a retry after a resume
+            wanted.add(cl_ord_id)
             if cl_ord_id in self.in_flight:
                 continue
+            remaining = want.qty - sum(o.cum_qty for o in tried.values())
+            if remaining <= 0:
+                continue
             self.in_flight.add(cl_ord_id)
-            places.append(self._place(cl_ord_id, want))
+            places.append(self._place(cl_ord_id, want._replace(qty=remaining)))
         stale = tuple(
             cl_ord_id
             for cl_ord_id, order in self.orders.items()
@@ -272,6 +295,14 @@ class Bot:
             return f"take-profit: PnL {self.pnl()} >= {exits.take_profit}"
         return ""
 
+    def resume(self, resumes: int) -> None:
+        """Run a paused bot again as resume number ``resumes`` (rule 2a)."""
+        if self.state == BotState.PAUSED:
+            self.state = BotState.RUNNING
+            self.reason = ""
+            self.resumes = resumes
+            self.changed = True
+
     def pause(self, reason: str) -> None:
         if self.state == BotState.RUNNING:
             self.state = BotState.PAUSED
@@ -302,7 +333,7 @@ class Bot:
         if last is not None:
             if last.ord_status in OPEN_STATUSES:
                 return []
-            generation = int(last.cl_ord_id.rsplit(".", 1)[1]) + 1
+            generation = _generation(last.cl_ord_id) + 1
         cl_ord_id = f"{self.prefix}{EXIT_ROLE}.{generation}"
         if generation >= CLOSE_ATTEMPTS_MAX or cl_ord_id in self.in_flight:
             return []
@@ -340,6 +371,33 @@ class Bot:
             "pnl": self.pnl(),
             "fillCount": self.fill_count,
         }
+
+
+def _job(cl_ord_id: str) -> tuple[str, int, int] | None:
+    """(role, generation, attempt) of ``b<bot>.<role>.<generation>[.<attempt>]``."""
+    parts = cl_ord_id.split(".")
+    if len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[2:]):
+        return None
+    return parts[1], int(parts[2]), int(parts[3]) if len(parts) == 4 else 0
+
+
+def _generation(cl_ord_id: str) -> int:
+    job = _job(cl_ord_id)
+    return job[1] if job is not None else -1
+
+
+def _merged(tried: dict[int, Order]) -> Order:
+    """A job's attempts as one order (rule 2a): the latest attempt's status, price and clOrdID;
+    the quantity it asked for and the fills of all of them."""
+    last = tried[max(tried)]
+    if len(tried) == 1:
+        return last
+    earlier = [o for attempt, o in tried.items() if attempt != max(tried)]
+    return last._replace(
+        order_qty=last.order_qty + sum(o.cum_qty for o in earlier),
+        cum_qty=last.cum_qty + sum(o.cum_qty for o in earlier),
+        cum_px_qty=last.cum_px_qty + sum(o.cum_px_qty for o in earlier),
+    )
 
 
 def _trunc_div(num: int, den: int) -> int:

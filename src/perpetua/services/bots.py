@@ -15,8 +15,11 @@
    DCA intervals).
 4. A bot stops for good (its orders cancelled, its position closed by a market order when
    asked or by an exit rule); a bot whose order was rejected or cancelled by someone else
-   pauses with the reason (its orders stay; stopping it cancels them). The row's state and
-   reason follow the bot's; owners see changes on the private WebSocket table ``bot``.
+   pauses with the reason (its orders stay; stopping it cancels them). Its owner resumes a
+   paused bot (``resume``): the resume's number is stored in the row's params (``resumes``)
+   before the bot acts, so its retries keep their clOrdIDs across a restart (``bot`` rule 2a).
+   The row's state and reason follow the bot's; owners see changes on the private WebSocket
+   table ``bot``.
 5. Parameters are validated before anything changes (``BotError``, a 400): symbol and kind,
    prices on the tick grid, the range around the last price within ``RANGE_BAND_PPM``,
    2 <= grids <= ``GRIDS_MAX``, leverage within the instrument's risk limit (1 / initial
@@ -451,6 +454,7 @@ class BotService:
             _exits_of(row.params),
             row.state,
             row.reason,
+            int(row.params.get("resumes", 0)),
         )
         return _Record(row.id, row.owner_id, row.kind, row.created_ns, bot)
 
@@ -648,6 +652,35 @@ class BotService:
         self._publish(record)
         await self._save_changed()
         return self.row(record)
+
+    async def resume(self, owner: int, bot_id: int) -> dict[str, Any]:
+        """Run a paused bot again (rule 4; ``bot`` rule 2a); BotError unless it is paused."""
+        record = self.owned(owner, bot_id)
+        bot = record.bot
+        if bot.state != BotState.PAUSED:
+            raise BotError(f"botId: the bot is {bot.state}, not paused")
+        resumes = bot.resumes + 1
+        await asyncio.to_thread(self._save_resume, bot_id, resumes)
+        bot.resume(resumes)
+        record.saved = (bot.state, bot.reason)
+        await self.act()
+        return self.row(record)
+
+    def _save_resume(self, bot_id: int, resumes: int) -> None:
+        with self.database.begin() as conn:
+            params = conn.execute(
+                select(bots_table.c.params).where(bots_table.c.id == bot_id)
+            ).scalar_one()
+            conn.execute(
+                update(bots_table)
+                .where(bots_table.c.id == bot_id)
+                .values(
+                    params={**params, "resumes": resumes},
+                    state=BotState.RUNNING,
+                    reason="",
+                    updated_ns=time.time_ns(),
+                )
+            )
 
     # --- reading ------------------------------------------------------------------------------
 

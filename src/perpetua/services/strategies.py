@@ -203,7 +203,9 @@ def _grid_wants(plan: GridPlan, history: History) -> list[Want]:
 
 
 def _generation(cl_ord_id: str) -> int:
-    return int(cl_ord_id.rsplit(".", 1)[1])
+    """The generation of ``b<bot>.<role>.<generation>`` (``.<attempt>`` may follow: a retry
+    after a resume, ``services.bot`` rule 2a)."""
+    return int(cl_ord_id.split(".")[2])
 
 
 def _scaled(value: int, scale_ppm: int, power: int) -> int:

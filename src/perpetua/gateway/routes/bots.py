@@ -1,9 +1,9 @@
 """Perpetua's trading-bot routes (``services.bots``; docs/bots-and-copy-trading.md), listed in
 the served swagger under the tag "Bots".
 
-1. Every route acts for the calling account (its own bots); creating or stopping a bot needs
-   the ``order`` permission (a bot trades, and moves its investment between the caller's own
-   accounts only).
+1. Every route acts for the calling account (its own bots); creating, stopping or resuming a
+   bot needs the ``order`` permission (a bot trades, and moves its investment between the
+   caller's own accounts only).
 2. A refusal from the service (``BotError``) is a 400 with its message; nothing changed.
 3. A backtest runs in a worker thread, never on the event loop; its input is the venue's own
    trades between ``startTime`` and ``endTime``, or a CSV of trades in ``csv``.
@@ -96,6 +96,13 @@ async def delete_bot(ctx: Context) -> JsonRow:
         raise bad_request(str(error)) from error
 
 
+async def post_bot_resume(ctx: Context) -> JsonRow:
+    try:
+        return await _bots(ctx).resume(ctx.account, _bot_id(ctx))
+    except ValueError as error:
+        raise bad_request(str(error)) from error
+
+
 async def post_backtest(ctx: Context) -> JsonRow:
     params = _params(ctx)
     for name in ("startTime", "endTime"):
@@ -117,6 +124,14 @@ SPECS = [
     Spec("/bot/status", "GET", get_bot_status, private=True, served=_served),
     Spec("/bot", "POST", post_bot, private=True, permission=PERMISSION_ORDER, served=_served),
     Spec("/bot", "DELETE", delete_bot, private=True, permission=PERMISSION_ORDER, served=_served),
+    Spec(
+        "/bot/resume",
+        "POST",
+        post_bot_resume,
+        private=True,
+        permission=PERMISSION_ORDER,
+        served=_served,
+    ),
     Spec("/bot/backtest", "POST", post_backtest, private=True, served=_served),
 ]
 
@@ -166,6 +181,13 @@ BOT_DOCS: Final[list[tuple[str, str, str, list[tuple[str, str, bool]]]]] = [
         "delete",
         "Stop a bot: its orders are cancelled; close=true also closes its position.",
         [("botId", "integer", True), ("close", "boolean", False)],
+    ),
+    (
+        "/bot/resume",
+        "post",
+        "Resume a paused bot: orders that others cancelled (or that were rejected) are placed"
+        " again, for what they did not fill; it pauses again if they fail again.",
+        [("botId", "integer", True)],
     ),
     (
         "/bot/backtest",
