@@ -232,3 +232,26 @@ def test_a_listed_future_trades_and_survives_a_snapshot() -> None:
     copy = Engine(default_catalogue())
     copy.restore(engine.snapshot())
     assert "XBTU27" in copy.state.markets and copy.state_hash() == engine.state_hash()
+
+
+def test_snapshots_after_a_restart_over_a_listed_future_verify(tmp_path: Path) -> None:
+    """A data dir whose journal lists a future at run time: after a restart the recovered
+    engine has that future among its instruments, and the snapshots taken then must still
+    verify (the snapshotter used to rebuild its check engine from those instruments, so the
+    image's listing came twice and every snapshot after a restart failed, silently)."""
+    from perpetua.core.catalogue import quarterly_listing_ns
+    from perpetua.core.commands import ListFuture
+    from perpetua.core.events import Rejected
+    from perpetua.sequencer.snapshot import list_snapshots
+
+    listing = quarterly_listing_ns(2027, 3)
+    clock = SimulatedClock(listing)
+    with Sequencer.open(tmp_path, clock=clock) as sequencer:
+        result = sequencer.execute(ListFuture(0, "XBT", 2027, 3))
+        assert not any(isinstance(e, Rejected) for e in result.events)
+    for _ in range(2):  # each restart: recover, then snapshot at once
+        with Sequencer.open(tmp_path, clock=clock) as sequencer:
+            assert "XBTU27" in sequencer.engine.state.markets
+            sequencer.execute(ListFuture(0, "XBT", 2027, 3))  # refused: listed once; a record
+            path = sequencer.request_snapshot().result(timeout=30)
+            assert path == list_snapshots(tmp_path / "snapshots")[-1].path

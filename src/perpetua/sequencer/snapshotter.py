@@ -6,7 +6,9 @@ durable. Here, off the writer's and committer's paths, the job is:
 
     1. encoded and written atomically (`recovery.write_engine_snapshot`);
     2. verified: read back (crc) and restored into a scratch engine whose ``state_hash()`` must
-       equal the one recorded;
+       equal the one recorded; the scratch engine comes from the factory recovery opened the
+       data dir with (the base catalogue: the image brings the futures listed at run time,
+       which a recovered engine's instruments already hold);
     3. only then are older snapshots pruned (``snapshots_kept`` verified ones stay) and journal
        segments wholly below the oldest snapshot file left are deleted.
 
@@ -22,11 +24,11 @@ import collections
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 from perpetua.core.engine import Engine
-from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.invariant import invariant
 from perpetua.sequencer.journal import prune_before
 from perpetua.sequencer.recovery import verify_snapshot, write_engine_snapshot
@@ -51,14 +53,14 @@ class Snapshotter:
         self,
         snapshot_dir: Path,
         journal_dir: Path | None,  # None: never prune the journal
-        instruments: tuple[InstrumentSpec, ...],
+        engine_factory: Callable[[], Engine],  # a fresh engine to restore into (verification)
         snapshots_kept: int,
         last_seq: int | None,
     ) -> None:
         invariant(snapshots_kept >= 1, "snapshots_kept must be >= 1")
         self.snapshot_dir = snapshot_dir
         self._journal_dir = journal_dir
-        self._instruments = instruments
+        self._engine_factory = engine_factory
         self._snapshots_kept = snapshots_kept
         self._jobs: collections.deque[SnapshotJob | None] = collections.deque()
         self._ready = threading.Condition(threading.Lock())
@@ -104,8 +106,7 @@ class Snapshotter:
     def _write(self, job: SnapshotJob) -> Path:
         """Write, verify by restoring, then prune snapshots and the journal they cover."""
         path = write_engine_snapshot(self.snapshot_dir, job.seq, job.state_hash, job.image)
-        instruments = self._instruments
-        verify_snapshot(path, lambda: Engine(instruments))
+        verify_snapshot(path, self._engine_factory)
         self.last_seq = job.seq
         prune_snapshots(self.snapshot_dir, self._snapshots_kept)
         # Every snapshot file left (damaged ones too) bounds the pruning, so recovery can fall

@@ -99,6 +99,7 @@ class Sequencer:
         journal_dir: Path | None = None,
         recovery: RecoveryInfo | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        engine_factory: EngineFactory | None = None,
     ) -> None:
         self._engine = engine
         self._journal = journal
@@ -111,7 +112,8 @@ class Sequencer:
         if snapshot_dir is not None:
             self._snapshotter = Snapshotter(
                 snapshot_dir, journal_dir if config.journal_prune else None,
-                engine.instruments, config.snapshots_kept,
+                engine_factory or functools.partial(Engine, engine.instruments),
+                config.snapshots_kept,
                 None if recovery is None else recovery.snapshot_seq,
             )  # fmt: skip
         self._intake = Intake(config)
@@ -154,7 +156,7 @@ class Sequencer:
         return cls(
             engine, journal, clock=clock, scheduler=scheduler, config=config,
             snapshot_dir=paths.snapshots, journal_dir=paths.journal, recovery=info,
-            on_failure=on_failure,
+            on_failure=on_failure, engine_factory=engine_factory,
         )  # fmt: skip
 
     def start(self) -> None:
