@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,15 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("data")) as started:
+        yield started
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[Server]:
+    """``perpetua run`` on a free port with its mail going to an SMTP server in this process."""
     with smtp_server() as (inbox, smtp_port):
         port = free_port()
-        data_dir = tmp_path_factory.mktemp("data")
         env = dict(
             os.environ, PYTHONPATH=str(SRC), PERPETUA_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}"
         )

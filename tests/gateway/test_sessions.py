@@ -10,6 +10,7 @@ from perpetua.gateway.sessions import (
     MSG_CSRF,
     clear_cookie,
     cookie_token,
+    origin_allowed,
     session_cookie,
     session_of,
     session_principal,
@@ -103,3 +104,27 @@ def test_unknown_or_absent_cookie() -> None:
         )
     assert caught.value.status == 401
     assert asyncio.run(session_principal(FakeIdentity(), scope())) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "scheme, host, origin, public_url, allowed",
+    [
+        ("ws", "127.0.0.1:8000", "http://127.0.0.1:8000", "", True),
+        ("ws", "localhost:8000", "http://LOCALHOST:8000", "", True),
+        ("wss", "exchange.example", "https://exchange.example", "", True),
+        ("ws", "exchange.example", "https://exchange.example", "", True),  # behind a TLS proxy
+        ("ws", "10.0.0.5:8000", "https://exchange.example", "https://exchange.example/", True),
+        ("ws", "127.0.0.1:8000", "http://127.0.0.1:8001", "", False),
+        ("ws", "127.0.0.1:8000", "http://evil.example", "", False),
+        ("ws", "127.0.0.1:8000", "null", "", False),
+        ("ws", "127.0.0.1:8000", "", "", False),
+        ("ws", "127.0.0.1:8000", "file:///etc", "", False),
+        ("ws", "127.0.0.1:8000", "http://127.0.0.1:99999", "", False),
+        ("ws", "exchange.example", "http://exchange.example.evil", "", False),
+    ],
+)
+def test_websocket_origin(
+    scheme: str, host: str, origin: str, public_url: str, allowed: bool
+) -> None:
+    headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+    assert origin_allowed(scope(scheme, headers=headers), public_url) is allowed

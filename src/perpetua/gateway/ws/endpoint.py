@@ -1,5 +1,10 @@
-"""The ``/realtime`` and ``/realtimePlatform`` endpoints: accept, authenticate from headers or
-query string, subscribe from ``?subscribe=``, then read ops until the client leaves."""
+"""The ``/realtime`` and ``/realtimePlatform`` endpoints: refuse a cookie from a foreign page,
+accept, authenticate from headers or query string, subscribe from ``?subscribe=``, then read
+ops until the client leaves.
+
+A handshake that carries the browser session cookie is refused (HTTP 403, nothing sent) unless
+its ``Origin`` is the venue's own (``gateway.sessions`` rule 4: cross-site WebSocket
+hijacking); the cookie is kept for the ``authSession`` op, never used unasked."""
 
 import asyncio
 import contextlib
@@ -7,6 +12,7 @@ import contextlib
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from perpetua.gateway.ratelimit import Bucket
+from perpetua.gateway.sessions import cookie_token, origin_allowed
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
 
@@ -40,8 +46,16 @@ async def serve_realtime(
 ) -> None:
     import time
 
+    cookie = cookie_token(websocket.scope)
+    if cookie:
+        public_url = gw.identity.public_url if gw.identity is not None else ""
+        if not origin_allowed(websocket.scope, public_url):
+            gw.fanout.foreign_origins_refused += 1
+            await websocket.close(code=1008)  # before accept: the server answers 403
+            return
     await websocket.accept()
     session = Session(gw, websocket, platform)
+    session.cookie = cookie
     gw.fanout.sessions.add(session)
     writer = asyncio.create_task(session.writer())
     try:

@@ -89,6 +89,7 @@ class Fanout:
         self.sessions: set[Session] = set()
         self.messages_sent = 0
         self.slow_consumers_dropped = 0  # sessions closed for falling behind (metrics)
+        self.foreign_origins_refused = 0  # cookie handshakes from a foreign page (metrics)
 
     # Registration -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, verify
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.ports import Overloaded
+from perpetua.gateway.sessions import MSG_SESSION_ENDED, principal_of
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.fanout import ALL
 from perpetua.gateway.ws.frames import raw_transport, text_frame
@@ -51,7 +52,17 @@ CLOSE_TOO_MANY_ERRORS = 1008
 CLOSE_POLICY = 1008
 SIGNED_PATH = "/realtime"
 REQUEST_ECHO_CHARS_MAX = 1_000  # of an unparsable message, echoed back in its error frame
-OPS = ["authKey", "authKeyExpires", "cancelAllAfter", "help", "subscribe", "unsubscribe"]
+# authSession is ours: sign in with the browser session cookie the handshake carried
+OPS = [
+    "authKey",
+    "authKeyExpires",
+    "authSession",
+    "cancelAllAfter",
+    "help",
+    "subscribe",
+    "unsubscribe",
+]
+MSG_NO_COOKIE = "No session cookie on this connection: sign in first, or use authKeyExpires"
 
 
 class Session:
@@ -65,6 +76,7 @@ class Session:
         self.pending: list[bytes] = []  # frames of the publish in progress (raw transport)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(gw.config.ws_queue_messages_max)
         self.principal: Principal | None = None
+        self.cookie = ""  # the session cookie the handshake carried (its Origin was checked)
         self.public_topics: set[tuple[str, str]] = set()
         self.private_topics: set[tuple[str, int]] = set()
         self.private_symbols: dict[str, set[str]] = {}
@@ -228,9 +240,29 @@ class Session:
             self.send_json({"success": True, "request": request})
         return True
 
+    async def authenticate_session(self, request: Any) -> bool:
+        """Sign in with the handshake's session cookie, by the REST pipeline's session rules
+        (``IdentityPort.session``: idle and absolute timeouts, revocation, enabled account)."""
+        if self.principal is not None:
+            self.error(400, "Already authenticated.", request)
+            return False
+        identity = self.gw.identity
+        if not self.cookie or identity is None:
+            self.error(401, MSG_NO_COOKIE, request)
+            return False
+        found = await identity.session(self.cookie)
+        if found is None:
+            self.error(401, MSG_SESSION_ENDED, request)
+            return False
+        if self.closed:
+            return False
+        self.principal = principal_of(found)
+        self.send_json({"success": True, "request": request})
+        return True
+
     def revoke(self, refusal: ApiError) -> None:
-        """The key was disabled (or its rules no longer admit this address): an error frame,
-        then the close frame, and no further private data."""
+        """The key was disabled (or its rules no longer admit this address), or the browser
+        session ended: an error frame, then the close frame, and no further private data."""
         self.gw.fanout.drop(self)
         self.send_json(
             {"status": refusal.status, "error": refusal.message, "meta": {}, "request": None}
@@ -282,6 +314,8 @@ class Session:
                 reply=True,
                 nonce=op == "authKey",
             )
+        elif op == "authSession":
+            await self.authenticate_session(request)
         elif op == "cancelAllAfter":
             await self.cancel_all_after(arg_list, request)
         elif op == "help":

@@ -19,7 +19,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeVar
@@ -168,6 +168,10 @@ class Identity:
 
     async def sessions(self, user_id: int) -> list[Session]:
         return await self._run(self.ctx.sessions.list, user_id)
+
+    async def sessions_live(self, ids: Collection[str]) -> set[str]:
+        """Which of these session ids are still live (not queued behind the flows)."""
+        return await asyncio.to_thread(browser_sessions.live_among, self.ctx, ids)
 
     async def sign_out(self, user_id: int, session_id: str, origin: Origin) -> None:
         await self._run(browser_sessions.revoke, self.ctx, user_id, session_id, origin, "sign_out")
