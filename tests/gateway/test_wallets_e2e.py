@@ -23,6 +23,7 @@ from perpetua.chain.rpc import JsonRpc
 from perpetua.gateway.auth import sign
 from tests.chain.fixtures import start_anvil_or_skip
 from tests.gateway.wallet_server import (
+    PASSWORD,
     Chain,
     Server,
     User,
@@ -43,6 +44,7 @@ websockets_sync = pytest.importorskip("websockets.sync.client")
 USDT = 10**6
 TO = "0x2222222222222222222222222222222222222222"
 TO_BIG = "0x3333333333333333333333333333333333333333"
+TO_SESSION = "0x4444444444444444444444444444444444444444"
 
 
 class Rig:
@@ -253,6 +255,23 @@ def test_whitelist_lock_and_paused_network(rig: Rig, alice: User) -> None:
     server.operator("POST", "/admin/wallets/network", network="eth", withdrawals=True)
     networks = ok(httpx_get(server, "/wallet/networks"))
     assert networks[0]["network"] == "eth" and networks[0]["depositConfirmations"] == 3
+
+
+def test_a_browser_session_withdraws_with_2fa_and_the_mailed_token(rig: Rig, alice: User) -> None:
+    """The owner signed in with the cookie (no API key) withdraws like a withdraw key: the
+    same TOTP and mailed confirmation, the same transfer on chain."""
+    with rig.server.client() as browser:
+        login = {"email": alice.email, "password": PASSWORD, "otpToken": alice.code()}
+        signed_in = ok(browser.post("/user/login", json=login))
+        browser.headers["x-csrf-token"] = signed_in["csrfToken"]
+        params = {"currency": "USDt", "network": "eth", "amount": 20 * USDT, "address": TO_SESSION}
+        refused = browser.post("/user/requestWithdrawal", json=params)
+        assert refused.status_code == 401 and "two-factor" in refused.text
+        row = ok(browser.post("/user/requestWithdrawal", json=params | {"otpToken": alice.code()}))
+        assert row["transactStatus"] == "Pending" and row["address"] == TO_SESSION
+        token = mailed_token(rig.server, alice.email, 3)
+        ok(browser.post("/user/confirmWithdrawal", json={"token": token}))
+    wait_for(lambda: rig.usdt(TO_SESSION) == 20 * USDT, what="the session's withdrawal on chain")
 
 
 def test_conservation_user_balances_and_fees_equal_chain_movements(rig: Rig, alice: User) -> None:

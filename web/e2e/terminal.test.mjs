@@ -40,18 +40,54 @@ async function instrument() {
 
 const text = (/** @type {string} */ selector) => page.locator(selector).innerText();
 
-/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, `stepsAhead` steps from now. */
-function totp(/** @type {string} */ secret, stepsAhead = 0) {
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at time step `step`. */
+function totpAt(/** @type {string} */ secret, /** @type {number} */ step) {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   let bits = "";
   for (const c of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
   const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
   const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + stepsAhead));
+  counter.writeBigUInt64BE(BigInt(step));
   const mac = createHmac("sha1", key).update(counter).digest();
   const offset = mac[mac.length - 1] & 0xf;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
+
+let lastTotpStep = 0;
+/**
+ * A TOTP code the venue has not accepted yet: it refuses a step at or before the last one it
+ * took, and looks one step either side of now; waits for the clock when every step in reach
+ * was spent (at most 30 s).
+ */
+async function freshTotp(/** @type {string} */ secret) {
+  for (;;) {
+    const now = Math.floor(Date.now() / 30_000);
+    const step = Math.max(lastTotpStep + 1, now);
+    if (step <= now + 1) {
+      lastTotpStep = step;
+      return totpAt(secret, step);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** A JSON-RPC call to the demo's local chain (anvil), whose address the banner prints. */
+async function chainCall(/** @type {string} */ method, /** @type {unknown[]} */ params) {
+  const url = /chain\s+(http\S+)/.exec(venue.output)?.[1];
+  if (!url) throw new Error(`no local chain in the banner:\n${venue.output}`);
+  const answer = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json();
+  if (answer.error) throw new Error(`${method}: ${JSON.stringify(answer.error)}`);
+  return answer.result;
+}
+const DEV_FUNDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"; // anvil's first dev account
+
+/** The trader signed up on the Account page, kept for the tests that follow it. */
+/** @type {{ context: import("playwright-core").BrowserContext, p: import("playwright-core").Page, errors: string[], email: string, password: string, secret: string, id: number } | null} */
+let trader = null;
+
+/** The operator key from the banner. */
+const operatorKey = () => /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
 
 /** The single-use token of the newest mail to `address` in the venue's Maildir outbox. */
 function mailedToken(/** @type {string} */ address) {
@@ -67,9 +103,9 @@ function mailedToken(/** @type {string} */ address) {
     for (const name of names.sort().reverse()) {
       const raw = readFileSync(join(outbox, folder, name), "utf8");
       if (!raw.includes(address)) continue;
-      const plain = raw.includes("Token:") ? raw : raw.split(/\r?\n\r?\n/).slice(1)
+      const plain = /token:/i.test(raw) ? raw : raw.split(/\r?\n\r?\n/).slice(1)
         .map((part) => { try { return Buffer.from(part.replace(/\s+/g, ""), "base64").toString("utf8"); } catch { return ""; } }).join("\n");
-      const token = /Token:\s*(\S+)/.exec(plain)?.[1];
+      const token = /token:\s*(\S+)/i.exec(plain)?.[1];
       if (token) return token;
     }
   }
@@ -434,8 +470,8 @@ describe("web terminal", () => {
     await until(async () => {
       await page.click("#quote-go");
       await page.waitForTimeout(300);
-      return (await page.locator("[data-quote=to]").count()) === 1;
-    }, "a quote").catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
+      return (await page.locator("[data-quote=to]").count()) === 1 && (await page.locator("#convert-go").isEnabled());
+    }, "a live quote").catch(async (error) => { throw new Error(`${error.message}: ${await text("#convert-out")}`); });
     const promised = await text("[data-quote=to]");
     assert.match(await text("[data-quote=from]"), /100\.0000 USDT/);
     await page.click("#convert-go");
@@ -460,9 +496,17 @@ describe("web terminal", () => {
     await page.fill("#bot-leverage", "2");
     await page.fill("#bot-investment", "2000");
     assert.ok(await page.locator("[data-field=baseQty]").isHidden(), "DCA fields hidden for a grid");
+    const answered = page.waitForResponse((r) => r.url().includes("/api/v1/bot/backtest"), { timeout: 60_000 });
     await page.click("#bot-backtest");
+    const backtest = await (await answered).json();
     await until(async () => (await page.locator("#backtest-result").count()) === 1 || /\S/.test(await text("#bot-out")) && !/Backtesting/.test(await text("#bot-out")), "the backtest", 40_000);
     assert.equal(await page.locator("#backtest-result").count(), 1, await text("#bot-out"));
+    // the equity curve: one point per second of the venue's answer, drawn on a canvas
+    const seconds = new Set(backtest.equity.map((/** @type {any} */ e) => Math.floor(e.timestamp / 1e9)));
+    assert.ok(seconds.size >= 2, "a curve, not a point");
+    assert.equal(Number(await page.locator("#backtest-equity").getAttribute("data-points")), seconds.size);
+    assert.ok(await page.locator("#backtest-equity canvas").count() >= 1, "the plot is drawn");
+    await page.locator("#backtest-equity").screenshot({ path: join(ARTIFACTS, "bots-backtest-equity.png") });
     await page.click("#bot-start");
     await until(async () => /started/.test(await text("#bot-out")), "the bot started")
       .catch(async (error) => { throw new Error(`${error.message}: ${await text("#bot-out")}`); });
@@ -470,9 +514,26 @@ describe("web terminal", () => {
     assert.equal(bots.length, 1);
     const botRow = page.locator(`#bots-table tr[data-bot="${bots[0].botId}"]`);
     await until(async () => /running/.test(await botRow.locator("[data-field=state]").innerText().catch(() => "")), "the bot running in the list");
+    // the bot's status page: its orders, fills, PnL and fees as GET /bot/status gives them
+    await botRow.locator("[data-action=detail]").click();
+    const status = async () => venue.api("GET", `/bot/status?botId=${bots[0].botId}`);
+    await until(async () => (await page.locator(`#bot-detail[data-bot="${bots[0].botId}"]`).count()) === 1, "the bot's status page");
+    await until(async () => {
+      const now = await status();
+      const shown = await page.locator("#bot-orders-table tbody tr").count();
+      return now.orders.length > 0 && shown === now.orders.length;
+    }, "the bot's open orders listed (one row each)");
+    for (const field of ["realisedPnl", "unrealisedPnl", "fees", "pnl", "fillCount"]) {
+      assert.ok((await page.locator(`[data-detail=${field}]`).innerText()).length > 0, field);
+    }
+    const grid = await status();
+    const lowest = Math.min(...grid.orders.map((/** @type {any} */ o) => o.price)) * row.tickSize;
+    assert.match(await text("#bot-orders-table"), new RegExp(lowest.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 }).replace(/[.,]/g, "\\$&")),
+      "the lowest grid order's price (ticks x tick size)");
     await shot("bots");
     await botRow.locator("[data-action=stop]").click();
     await until(async () => /stopped/.test(await botRow.locator("[data-field=state]").innerText().catch(() => "")), "the bot stopped");
+    await until(async () => /stopped/.test(await page.locator("[data-detail=state]").innerText().catch(() => "")), "the status page follows");
     assert.equal((await venue.api("GET", "/bot"))[0].state, "stopped");
   });
 
@@ -529,7 +590,7 @@ describe("web terminal", () => {
     await until(async () => (await note.count()) === 0, "the announcement withdrawn");
   });
 
-  test("an account signs up, confirms by mail, turns on 2FA, makes a trading key and signs out", async () => {
+  test("an account signs up, confirms by mail, turns on 2FA, trades as its session (no API key) and signs out", async () => {
     const email = "trader@example.com";
     const password = "copper kettle violin 93 harbour";
     const own = await openPage(browser, { viewport: { width: 1400, height: 900 } });
@@ -588,11 +649,10 @@ describe("web terminal", () => {
     await until(async () => (await p.locator("[data-kyc=status]").innerText()).startsWith("pending"), "the pending status shown");
     await shot("account-kyc", p);
     // the operator approves the case on the Operator page (a level-1 individual: one reviewer)
-    const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
     const review = await openPage(browser, { viewport: { width: 1400, height: 900 } });
     await review.page.goto(`${venue.url}/#/operator`);
     await review.page.waitForSelector("body[data-ready=true]");
-    await review.page.fill("#operator-key", operatorKey);
+    await review.page.fill("#operator-key", operatorKey());
     await review.page.click("#operator-use");
     await review.page.fill("#operator-name", "reviewer one");
     const me = await p.evaluate(async () => (await (await fetch("/api/v1/user")).json()).id);
@@ -611,21 +671,41 @@ describe("web terminal", () => {
     await p.click("#tfa-start");
     const secret = await p.locator("#tfa-secret").innerText();
     assert.ok(await p.locator("#tfa-qr").evaluate((img) => /** @type {HTMLImageElement} */ (img).naturalWidth > 0), "the QR code renders");
-    await p.fill("#tfa-code", totp(secret));
+    await p.fill("#tfa-code", await freshTotp(secret));
     await p.click("#tfa-confirm");
     await until(async () => (await p.locator("#recovery-codes").count()) === 1, "recovery codes");
     assert.match(await p.locator("#profile").innerText(), /Two-factor\s+On/);
     await own.context.pages()[0].screenshot({ path: join(ARTIFACTS, "account.png"), fullPage: true });
 
-    await p.click("#make-trading-key");
-    await until(async () => (await p.locator("#key-button").innerText()).startsWith("Key "), "the trading key loaded")
-      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#trading-key-out").innerText()}`); });
-    await until(async () => (await p.locator("#api-keys-table tr[data-key]").count()) === 1, "the key listed");
-    assert.match(await p.locator("#api-keys-table").innerText(), /\border\b/);
+    // the terminal trades as the session itself (cookie and CSRF token over REST, authSession
+    // on the WebSocket): no API key is made for it
+    assert.match(await p.locator("#trading-as").innerText(), /signed-in session/);
+    assert.equal(await p.locator("#make-trading-key").count(), 0);
+    const faucet = await fetch(`${venue.url}/api/v1/admin/faucet`, { method: "POST",
+      headers: { "content-type": "application/json", "x-operator-key": operatorKey() },
+      body: JSON.stringify({ account: me, currency: "XBt", amount: 10_000_000 }) });
+    assert.equal(faucet.status, 200, await faucet.text());
     await until(async () => (await p.locator("#sessions-table tbody tr").count()) >= 1, "the session listed");
     await until(async () => (await p.locator("#audit-table tbody tr").count()) >= 2, "security events");
     await p.click(".nav a[data-page=trade]");
-    await until(async () => (await p.locator("#tabpanel-positions").innerText()).includes("No open positions"), "the private feed with the new key");
+    await until(async () => (await p.locator("#tabpanel-positions").innerText()).includes("No open positions"), "the private feed over the session cookie");
+    await until(async () => /[1-9]/.test((await p.locator("#order-preview").innerText()).split("Available")[1] ?? ""), "the funded balance in the preview");
+    const bid = (await instrument()).bidPrice;
+    const tick = (await instrument()).tickSize;
+    await p.selectOption("#order-type", "Limit");
+    await p.fill("#order-qty", "100");
+    await p.fill("#order-price", (Math.round((bid * 0.95) / tick) * tick).toFixed(1));
+    await p.click("#submit-buy");
+    await p.click("#tab-orders");
+    const ownOrder = p.locator("#tabpanel-orders tr[data-order]");
+    await until(async () => (await ownOrder.count()) === 1, "the session's order in open orders (private WebSocket)");
+    const orderID = await ownOrder.getAttribute("data-order");
+    const listed = await p.evaluate(async () => (await fetch("/api/v1/order?reverse=true&count=5")).json()); // the session's REST
+    assert.equal(listed[0].orderID, orderID);
+    assert.equal(listed[0].orderQty, 100);
+    await ownOrder.locator("[data-action=cancel]").click();
+    await until(async () => (await ownOrder.count()) === 0, "the order cancelled");
+    assert.deepEqual(await p.evaluate(async () => (await fetch("/api/v1/apiKey")).json()), [], "no API key was made");
 
     await p.click("#account-link");
     await p.click("#sign-out");
@@ -634,11 +714,118 @@ describe("web terminal", () => {
     await p.fill("#sign-in-password", password);
     await p.click("#sign-in button[type=submit]");
     await until(async () => (await p.locator("#sign-in-out").innerText()).length > 0, "a refusal without the 2FA code");
-    await p.fill("#sign-in-otpToken", totp(secret, 1)); // the current step's code was spent enabling 2FA
+    await p.fill("#sign-in-otpToken", await freshTotp(secret));
     await p.click("#sign-in button[type=submit]");
     await until(async () => (await p.locator("#profile").innerText()).includes(email), "signed in with the code");
-    assert.deepEqual(own.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/user\/login/.test(e)), []);
-    await own.context.close();
+    trader = { context: own.context, p, errors: own.errors, email, password, secret, id: me };
+  });
+
+  test("the Account page saves preferences the terminal applies, and changes the email with the mailed token", async () => {
+    assert.ok(trader, "the trader of the sign-up test");
+    const p = trader.p;
+    await p.click("#account-link");
+    await until(async () => (await p.locator("#pref-symbol option[value=ETHUSD]").count()) === 1, "the markets in the preferences");
+    await p.selectOption("#pref-symbol", "ETHUSD");
+    await p.check("#pref-small");
+    await p.click("#pref-save");
+    await until(async () => /saved/.test(await p.locator("#pref-out").innerText()), "the preferences saved");
+    const user = await p.evaluate(async () => (await fetch("/api/v1/user")).json());
+    assert.equal(user.preferences.defaultSymbol, "ETHUSD");
+    assert.equal(user.preferences.hideSmallBalances, true);
+    await p.goto(`${venue.url}/#/trade`);
+    await p.reload(); // a fresh load: the preference picks the market
+    await p.waitForSelector("body[data-ready=true]");
+    await until(async () => (await p.locator("#symbol-button").innerText()).includes("ETHUSD"), "the terminal opened on the preferred market");
+    await p.click(".nav a[data-page=wallet]");
+    await until(async () => (await p.locator("#balances-table tr[data-currency=XBt]").count()) === 1, "the funded XBT balance");
+    assert.equal(await p.locator("#balances-table tr[data-currency=USDt]").count(), 0, "an empty balance hidden by the preference");
+
+    const newEmail = "trader.new@example.com";
+    await p.click("#account-link");
+    await p.fill("#email-change-email", newEmail);
+    await p.fill("#email-change-password", trader.password);
+    await p.click("#email-change button[type=submit]");
+    await until(async () => /token/i.test(await p.locator("#email-change-out").innerText()), "the email change asked");
+    const token = await until(async () => mailedToken(newEmail), "the mail to the new address");
+    await p.fill("#email-confirm-token", token);
+    await p.click("#email-confirm button[type=submit]");
+    await until(async () => (await p.locator("#profile").innerText()).includes(newEmail), "the new email on the profile")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#email-confirm-out").innerText()}`); });
+    assert.equal(await p.locator("#account-link").innerText(), newEmail);
+    assert.equal((await p.evaluate(async () => (await fetch("/api/v1/user")).json())).email, newEmail);
+    trader.email = newEmail;
+    await p.screenshot({ path: join(ARTIFACTS, "account-preferences.png"), fullPage: true });
+  });
+
+  test("a whole withdrawal on the Wallet page: a deposit on the local chain, the address book, the fee, 2FA, the mailed token, then on chain", async () => {
+    assert.ok(trader, "the trader of the sign-up test");
+    const { p, secret } = trader;
+    await p.click(".nav a[data-page=wallet]");
+    await until(async () => (await p.locator("#deposit-asset option[value=Gwei]").count()) === 1, "the wallet assets");
+    await p.selectOption("#deposit-asset", "Gwei");
+    await p.selectOption("#deposit-network", "eth");
+    await p.click("#deposit-go");
+    await until(async () => (await p.locator("#deposit-address").count()) === 1, "the deposit address");
+    const address = await p.locator("#deposit-address").innerText();
+    await chainCall("eth_sendTransaction", [{ from: DEV_FUNDER, to: address, value: "0x" + (10n ** 18n).toString(16) }]); // 1 ETH
+    const wallet = async () => (await p.evaluate(async () => (await fetch("/api/v1/user/wallet?currency=Gwei")).json())).amount;
+    await until(async () => (await wallet()) === 1e9, "1 ETH credited after its confirmations", 90_000);
+    await until(async () => /1\.000000 ETH/.test(await p.locator("#balances-table tr[data-currency=Gwei]").innerText().catch(() => "")), "the balance on the page");
+
+    // the address book: saved with a 2FA code, listed with the time it becomes usable
+    const saved = "0x5555555555555555555555555555555555555555";
+    await p.selectOption("#address-asset", "Gwei");
+    await p.selectOption("#address-network", "eth");
+    await p.fill("#address-address", saved);
+    await p.fill("#address-name", "my cold wallet");
+    await p.fill("#address-otp", await freshTotp(secret));
+    await p.click("#address-add");
+    await until(async () => /saved/.test(await p.locator("#address-out").innerText()), "the address saved")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#address-out").innerText()}`); });
+    await until(async () => (await p.locator("#address-table").innerText()).includes("my cold wallet"), "the address listed");
+    await p.selectOption("#withdraw-asset", "Gwei");
+    await p.selectOption("#withdraw-network", "eth");
+    await until(async () => (await p.locator("#withdraw-saved option").count()) === 2, "the saved address offered");
+    await p.selectOption("#withdraw-saved", { index: 1 });
+    await p.fill("#withdraw-amount", "0.1");
+    await p.fill("#withdraw-otp", "000000");
+    await p.click("#withdraw-go");
+    await until(async () => /24 hours/.test(await p.locator("#withdraw-out").innerText()), "the saved address refused within its first 24 hours");
+
+    // the fee shown is the venue's; the withdrawal goes to a typed address with a 2FA code
+    const assets = await (await fetch(`${venue.url}/api/v1/wallet/assets`)).json();
+    const eth = assets.find((/** @type {any} */ a) => a.currency === "Gwei");
+    const fee = eth.networks.find((/** @type {any} */ n) => n.asset === "eth").withdrawalFee;
+    assert.match(await p.locator("#withdraw-fee").innerText(), new RegExp(`Network fee ${(fee / 1e9).toFixed(6).replace(".", "\\.")} ETH`));
+    const to = "0x6666666666666666666666666666666666666666";
+    await p.selectOption("#withdraw-saved", "");
+    await p.fill("#withdraw-address", to);
+    await p.fill("#withdraw-amount", "0.25");
+    const before = mailedToken(trader.email);
+    await p.fill("#withdraw-otp", await freshTotp(secret));
+    await p.click("#withdraw-go");
+    await until(async () => /Pending/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal requested")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
+    assert.equal(await wallet(), 1e9 - 0.25e9 - fee, "the amount and the fee held");
+    assert.equal(await chainCall("eth_getBalance", [to, "latest"]), "0x0", "nothing sent before the mailed confirmation");
+    const token = await until(async () => { const t = mailedToken(trader?.email ?? ""); return t && t !== before ? t : ""; }, "the confirmation mail");
+    await p.fill("#withdraw-token", token);
+    await p.click("#withdraw-confirm");
+    await until(async () => /confirmed/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal confirmed")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
+    await until(async () => BigInt(await chainCall("eth_getBalance", [to, "latest"])) === 25n * 10n ** 16n, "0.25 ETH on chain", 90_000);
+    const row = p.locator("#history-table tr[data-type=Withdrawal]");
+    // the page follows the status while it is on its way: Pending, Confirmed, then Completed
+    await until(async () => /Completed/.test(await row.first().locator("[data-field=status]").innerText().catch(() => "")),
+      "the withdrawal Completed in the history", 90_000).catch(async (error) => {
+      const rows = await p.evaluate(async () => (await fetch("/api/v1/user/walletHistory?currency=Gwei")).json());
+      throw new Error(`${error.message}: page ${await p.locator("#wallet-history").innerText()}; API ${JSON.stringify(rows)}`);
+    });
+    assert.match(await row.first().innerText(), /0x[0-9a-f]{12}/, "its transaction");
+    await p.screenshot({ path: join(ARTIFACTS, "wallet-withdrawal.png"), fullPage: true });
+    assert.deepEqual(trader.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/(user\/login|user\/requestWithdrawal)/.test(e)), []);
+    await trader.context.close();
+    trader = null;
   });
 
   test("a security key (WebAuthn) is added on the Account page and signs in", async () => {

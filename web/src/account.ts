@@ -146,7 +146,7 @@ export function mountAccount(app: App): void {
     const positions = app.rt.table("position").rows.filter((p) => Number(p.currentQty) !== 0);
     panels.positions.replaceChildren(table(
       ["Symbol", "Size", "Value", "Entry", "Mark", "Liq. price", "Bankrupt", "Margin", "Leverage", "Unrealised PnL (ROE)", "ADL", ""],
-      positions.map(positionRow), app.rt.authenticated ? "No open positions." : "Load an API key to see your positions."));
+      positions.map(positionRow), app.rt.authenticated ? "No open positions." : "Sign in or load an API key to see your positions."));
     const orders = app.rt.table("order").rows.filter((o) => Number(o.leavesQty) > 0);
     const resting = orders.filter((o) => !STOP_TYPES.has(String(o.ordType)) || o.triggered);
     const stops = orders.filter((o) => STOP_TYPES.has(String(o.ordType)) && !o.triggered);

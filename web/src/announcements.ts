@@ -6,7 +6,7 @@
 // a link is followed only when it is a path on this site or an http(s) URL.
 import { get } from "./api";
 import type { App } from "./app";
-import { loadCredentials, onCredentials } from "./credentials";
+import { hasIdentity, onCredentials } from "./credentials";
 import { el } from "./format";
 import type { Row } from "./tables";
 
@@ -67,8 +67,8 @@ export function mountAnnouncements(app: App): void {
 
   let fetching = false;
   async function loadUrgent(): Promise<void> {
-    if (!loadCredentials() || fetching) {
-      if (!loadCredentials()) urgent = new Set();
+    if (!hasIdentity() || fetching) {
+      if (!hasIdentity()) urgent = new Set();
       return render();
     }
     fetching = true;

@@ -1,4 +1,5 @@
-// REST client for /api/v1, signed BitMEX-style in the browser with WebCrypto:
+// REST client for /api/v1: as the browser session (cookie and CSRF token), or signed
+// BitMEX-style with a loaded API key in the browser with WebCrypto:
 // hex(HMAC-SHA256(secret, VERB + path-with-query + expires + body)).
 // Errors come back as ApiError carrying the venue's own message (BitMEX's {error:{message,name}}).
 import { loadCredentials, loadCsrf } from "./credentials";
@@ -66,9 +67,10 @@ export async function errorOf(response: Response): Promise<ApiError> {
 }
 
 /**
- * `signed`: sign with the loaded API key (default: when one is loaded). `session`: send as the
- * browser session instead (its cookie goes by itself; state changes carry the CSRF token), for
- * the account routes a key may not use.
+ * `signed`: as the trader (default: when signed in or a key is loaded): signed with the loaded
+ * API key if there is one, else as the browser session (its cookie goes by itself; state
+ * changes carry the CSRF token). `session`: always as the browser session, for the account
+ * routes a key may not use.
  */
 export async function request<T>(verb: string, path: string, options: { query?: Query; body?: object; signed?: boolean; session?: boolean } = {}): Promise<T> {
   const target = withQuery(API_PREFIX + path, options.query);
@@ -76,10 +78,11 @@ export async function request<T>(verb: string, path: string, options: { query?: 
   const headers: Record<string, string> = { accept: "application/json" };
   if (body) headers["content-type"] = "application/json";
   const credentials = options.session ? null : loadCredentials();
-  if (options.session) {
+  const asTrader = options.signed ?? (credentials !== null || loadCsrf() !== "");
+  if (options.session || (asTrader && !credentials)) {
+    if (!options.session && !loadCsrf()) throw new ApiError(401, "Sign in (Account page) or load an API key first (top right).", "AuthError");
     if (verb !== "GET" && loadCsrf()) headers["x-csrf-token"] = loadCsrf();
-  } else if (options.signed ?? credentials !== null) {
-    if (!credentials) throw new ApiError(401, "Load an API key first (API key button, top right).", "AuthError");
+  } else if (asTrader && credentials) {
     const expires = expiresIn();
     headers["api-key"] = credentials.key;
     headers["api-expires"] = String(expires);

@@ -1,12 +1,15 @@
 // The Bots page (docs/bots-and-copy-trading.md): start a spot grid, futures grid or DCA bot
 // (each runs in a sub-account of its own, funded by the investment), try the same parameters
 // on the venue's recorded trades first (POST /bot/backtest), and watch and stop the bots
-// (GET /bot, live from the private `bot` table; DELETE /bot, optionally closing the position).
+// (GET /bot, live from the private `bot` table; DELETE /bot, optionally closing the position);
+// a bot's status page (GET /bot/status: orders, fills, PnL, fees) and the backtest's equity
+// curve (botview.ts).
 // Invariants: the venue validates every parameter (a 400 with the rule, nothing changed), so
 // the form sends what the trader typed, prices and amounts as decimal text in major units;
 // only the fields of the chosen kind are sent.
 import { ApiError, del, get, post } from "./api";
 import type { App } from "./app";
+import { botDetail, equityChart } from "./botview";
 import { el, money, qty } from "./format";
 import type { Row } from "./tables";
 
@@ -64,6 +67,9 @@ export function mountBots(app: App): { show(): void } {
   const start = el("button", { type: "button", class: "btn primary", id: "bot-start" }, "Start bot");
   const out = el("div", { id: "bot-out", "aria-live": "polite" });
   const list = el("div", { id: "bots-list" });
+  const detail = el("div", { id: "bot-detail-box" });
+  let shownBot: number | null = null;
+  let removeEquity: (() => void) | null = null;
   root.append(
     el("section", { class: "card", "aria-labelledby": "h-new-bot" },
       el("h2", { id: "h-new-bot" }, "New bot"),
@@ -72,7 +78,7 @@ export function mountBots(app: App): { show(): void } {
         el("div", { class: "field" }, el("label", { for: "bot-kind" }, "Kind"), kind),
         el("div", { class: "field" }, el("label", { for: "bot-symbol" }, "Market"), symbol)),
       fields, el("div", { class: "row" }, backtest, start), out),
-    el("h2", {}, "Your bots"), list);
+    el("h2", {}, "Your bots"), list, detail);
 
   function settlement(s: string): string {
     return app.instruments.get(s)?.settlCurrency ?? "";
@@ -120,11 +126,18 @@ export function mountBots(app: App): { show(): void } {
       const status = (result.status ?? result) as Row;
       const currency = settlement(symbol.value);
       const fills = (result.fills as unknown[] | undefined)?.length ?? Number(status.fillCount ?? 0);
+      const plot = el("div", { class: "equity-chart", id: "backtest-equity", role: "img", "aria-label": "Equity over the backtest" });
+      removeEquity?.();
       out.replaceChildren(el("dl", { class: "spec", id: "backtest-result" },
+        el("dt", {}, "Trades replayed"), el("dd", {}, String(result.trades ?? "")),
         el("dt", {}, "Fills"), el("dd", {}, String(fills)),
         el("dt", {}, "Position"), el("dd", {}, qty(Number(status.position ?? 0))),
+        el("dt", {}, "Realised / unrealised"), el("dd", {}, `${money(Number(status.realisedPnl ?? 0), currency)} / ${money(Number(status.unrealisedPnl ?? 0), currency)}`),
         el("dt", {}, "PnL (after fees and funding)"), el("dd", { "data-backtest": "pnl" }, money(Number(status.pnl ?? 0), currency)),
-        el("dt", {}, "Fees"), el("dd", {}, money(Number(status.fees ?? 0), currency))));
+        el("dt", {}, "Fees"), el("dd", {}, money(Number(status.fees ?? 0), currency)),
+        el("dt", {}, "Final equity"), el("dd", { "data-backtest": "equity" }, money(Number(status.equity ?? 0), currency))),
+        el("h3", {}, "Equity over time"), plot);
+      removeEquity = equityChart(plot, (result.equity as { timestamp: number; equity: number }[] | undefined) ?? [], currency);
     } catch (error) {
       out.replaceChildren(el("p", { class: "down" }, message(error)));
     }
@@ -140,6 +153,12 @@ export function mountBots(app: App): { show(): void } {
       el("tbody", {}, ...rows.sort((a, b) => Number(b.botId) - Number(a.botId)).map((b) => {
         const currency = settlement(String(b.symbol));
         const actions = el("td", { class: "actions" });
+        const open = el("button", { type: "button", class: "btn small", "data-action": "detail" }, "Details");
+        open.addEventListener("click", () => {
+          shownBot = Number(b.botId);
+          void loadDetail();
+        });
+        actions.append(open);
         if (b.state !== "stopped") {
           for (const [label, close] of [["Stop", false], ["Stop and close", true]] as const) {
             const button = el("button", { type: "button", class: "btn small", "data-action": close ? "stop-close" : "stop" }, label);
@@ -168,6 +187,17 @@ export function mountBots(app: App): { show(): void } {
       render(await get<Row[]>("/bot", undefined, true));
     } catch (error) {
       list.replaceChildren(el("p", { class: "empty" }, message(error)));
+    }
+    if (shownBot !== null) await loadDetail();
+  }
+
+  async function loadDetail(): Promise<void> {
+    if (shownBot === null) return;
+    try {
+      const bot = await get<Row>("/bot/status", { botId: shownBot }, true);
+      detail.replaceChildren(botDetail(bot, app.instruments.get(String(bot.symbol))));
+    } catch (error) {
+      detail.replaceChildren(el("p", { class: "down" }, message(error)));
     }
   }
 

@@ -7,6 +7,7 @@
 // shown as it says it; amounts are typed in major units as the venue takes them.
 import { ApiError, del, get, post } from "./api";
 import type { App } from "./app";
+import { hasIdentity } from "./credentials";
 import { currencyInfo } from "./contracts";
 import { el, money } from "./format";
 import type { Row } from "./tables";
@@ -78,8 +79,8 @@ export function mountCopy(app: App): { show(): void } {
     } catch (error) {
       leaders.replaceChildren(el("p", { class: "empty" }, message(error)));
     }
-    if (!sessionStorage.getItem("perpetua.apiKey")) {
-      follows.replaceChildren(el("p", { class: "empty" }, "Load an API key to see your copy relationships."));
+    if (!hasIdentity()) {
+      follows.replaceChildren(el("p", { class: "empty" }, "Sign in or load an API key to see your copy relationships."));
       return;
     }
     try {

@@ -1,5 +1,7 @@
-// The API key the terminal signs with, kept in this tab's session storage until accounts with
-// session cookies land. Nothing else stores it; closing the tab forgets it.
+// Who the terminal acts as: the browser session (an HttpOnly cookie the page never sees, and
+// its CSRF token kept here), or an API key a trader loads by hand (kept in this tab's session
+// storage; nothing else stores it; closing the tab forgets it). A loaded key wins over the
+// session; with neither, the terminal shows public data only.
 export interface Credentials {
   key: string;
   secret: string;
@@ -41,7 +43,39 @@ export function loadCsrf(): string {
   return sessionStorage.getItem(CSRF_KEY) ?? "";
 }
 
+/**
+ * Saves the session's CSRF token ("" when signed out). A changed token means a new session
+ * (signed in, or rotated at a privilege change): the listeners hear it, so the WebSocket signs
+ * in again with the new cookie.
+ */
 export function saveCsrf(token: string): void {
+  const before = loadCsrf();
   if (token) sessionStorage.setItem(CSRF_KEY, token);
-  else sessionStorage.removeItem(CSRF_KEY);
+  else {
+    sessionStorage.removeItem(CSRF_KEY);
+    sessionStorage.removeItem(PREFS_KEY);
+  }
+  if (token !== before) for (const listener of listeners) listener(loadCredentials());
+}
+
+/** Signed in (a session) or a key loaded: private data and trading are available. */
+export function hasIdentity(): boolean {
+  return loadCredentials() !== null || loadCsrf() !== "";
+}
+
+// The signed-in account's preferences (GET /user's `preferences`), kept for this tab so the
+// terminal can apply them at the next load before the account answers.
+const PREFS_KEY = "perpetua.preferences";
+
+export function loadPreferences(): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(sessionStorage.getItem(PREFS_KEY) ?? "{}");
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function savePreferences(prefs: Record<string, unknown>): void {
+  sessionStorage.setItem(PREFS_KEY, JSON.stringify(prefs));
 }

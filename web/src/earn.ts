@@ -1,12 +1,13 @@
 // The Earn page (docs/trading-costs.md): BMEX staking (the stake, its tier's fee discount and
 // reward rate, the tier table, stake, unstake with its 7-day cool-off, cancel a pending unstake)
 // and Convert (a quote from the venue's convert desk, good for a few seconds, then execute it
-// at exactly the quoted amounts). Every request is signed with the loaded API key.
+// at exactly the quoted amounts). Every request goes as the trader (the session, or a loaded API key).
 // Invariants: amounts are typed in major units and sent in the currency's minor units
 // (integers); a quote is executed only by its id and only before it expires (the venue checks
 // again); nothing here moves money except the venue's answer to an explicit click.
 import { ApiError, del, get, post } from "./api";
 import type { App } from "./app";
+import { hasIdentity } from "./credentials";
 import { currencyInfo } from "./contracts";
 import { el, money } from "./format";
 import type { Row } from "./tables";
@@ -28,7 +29,7 @@ function field(id: string, label: string, input: HTMLElement): HTMLElement {
   return el("div", { class: "field" }, el("label", { for: id }, label), input);
 }
 
-export function mountEarn(app: App): { show(): void } {
+export function mountEarn(_app: App): { show(): void } {
   const root = document.getElementById("earn-body")!;
   // --- staking ---
   const stakeFacts = el("dl", { class: "spec", id: "stake-facts" });
@@ -79,8 +80,8 @@ export function mountEarn(app: App): { show(): void } {
     } catch (error) {
       tiersBox.replaceChildren(el("p", { class: "empty" }, message(error)));
     }
-    if (!app.rt.authenticated && !sessionStorage.getItem("perpetua.apiKey")) {
-      stakeFacts.replaceChildren(el("dt", {}, "Your stake"), el("dd", {}, "Load an API key to see it."));
+    if (!hasIdentity()) {
+      stakeFacts.replaceChildren(el("dt", {}, "Your stake"), el("dd", {}, "Sign in or load an API key to see it."));
       return;
     }
     try {
@@ -139,6 +140,7 @@ export function mountEarn(app: App): { show(): void } {
 
   // --- convert ---
   let quote: Row | null = null;
+  let quotedAt = 0; // performance.now() when the quote arrived
   let timer = 0;
   function renderQuote(): void {
     if (!quote) {
@@ -146,7 +148,11 @@ export function mountEarn(app: App): { show(): void } {
       convertGo.disabled = true;
       return;
     }
-    const left = Math.max(0, new Date(String(quote.expiresAt)).getTime() - Date.now());
+    // the quote's own validity (expiresAt - timestamp, both the venue's clock) counted from its
+    // arrival: the browser's clock may differ from the venue's (a demo's simulated clock lags
+    // the wall by its start-up)
+    const ttl = new Date(String(quote.expiresAt)).getTime() - new Date(String(quote.timestamp)).getTime();
+    const left = Math.max(0, ttl - (performance.now() - quotedAt));
     const from = String(quote.fromCurrency);
     const to = String(quote.toCurrency);
     const facts: [string, string, string][] = [
@@ -166,6 +172,7 @@ export function mountEarn(app: App): { show(): void } {
     convertOut.textContent = "";
     try {
       quote = await post<Row>("/convert/quote", { fromCurrency: fromCurrency.value, toCurrency: toCurrency.value, amount: minor(convertAmount.value, fromCurrency.value) });
+      quotedAt = performance.now();
       renderQuote();
       timer = window.setInterval(renderQuote, QUOTE_TICK_MS);
     } catch (error) {

@@ -1,18 +1,17 @@
 // The Account page, over the venue's account routes (a browser session: an HttpOnly cookie and
 // its CSRF token). Signed out: sign in (with a 2FA code when enabled), create an account, confirm
 // the mailed token, reset a forgotten password. Signed in: profile and anti-phishing phrase,
-// a trading key for this browser (made with POST /apiKey and kept like a loaded key: the
-// WebSocket's private tables need a key), API keys, two-factor enrolment with its QR code and
+// trading from this browser as the session itself (REST with the cookie and CSRF token, the
+// WebSocket's authSession; no API key is made for it), preferences and email change, API keys, two-factor enrolment with its QR code and
 // recovery codes, password change, sessions (revoke), the audit log, sign out.
 import { ApiError, sessionDelete, sessionGet, sessionPost, sessionUpload } from "./api";
 import type { App } from "./app";
-import { loadCredentials, loadCsrf, saveCredentials, saveCsrf } from "./credentials";
+import { loadCredentials, loadCsrf, onCredentials, saveCredentials, saveCsrf, savePreferences } from "./credentials";
 import { el, money } from "./format";
 import { createCredential, getAssertion, passkeysAvailable } from "./passkey";
 import type { Row } from "./tables";
 
 export const AUDIT_ROWS_SHOWN = 30;
-export const TRADING_KEY_PERMISSIONS = "order"; // order includes cancel (BitMEX)
 // what /user/kyc/document takes (services.documents.KINDS): JPEG, PNG or PDF up to 5 MB
 const KYC_DOCUMENT_KINDS: [string, string][] = [
   ["id_front", "Identity document, front"], ["id_back", "Identity document, back"], ["selfie", "Selfie holding the document"],
@@ -125,11 +124,15 @@ export function mountIdentity(app: App): { show(): void } {
   // --- signed in ---
   const profileBox = el("dl", { class: "spec", id: "profile" });
   const keyCard = el("section", { class: "card", "aria-labelledby": "h-trading-key" });
-  const makeKey = el("button", { type: "button", class: "btn primary", id: "make-trading-key" }, "Create a trading key for this browser");
-  const keyOut = el("p", { class: "muted", id: "trading-key-out", "aria-live": "polite" });
-  keyCard.append(el("h2", { id: "h-trading-key" }, "Trading from this browser"),
-    el("p", { class: "muted" }, "Orders are signed with an API key. This makes one (permission to place and cancel orders, no withdrawals) and keeps it in this tab only."),
-    makeKey, keyOut);
+  const tradingAs = el("p", { class: "muted", id: "trading-as", "aria-live": "polite" });
+  keyCard.append(el("h2", { id: "h-trading-key" }, "Trading from this browser"), tradingAs);
+  const renderTradingAs = () => {
+    const key = loadCredentials()?.key;
+    tradingAs.textContent = key
+      ? `This tab trades with the API key ${key} you loaded (top right); forget it there to trade as this session.`
+      : "This tab trades as your signed-in session: orders, positions and the live private feed use it directly, with no API key. Withdrawals ask for your second factor.";
+  };
+  onCredentials(renderTradingAs);
   const keysBox = el("div", { id: "api-keys" });
   const kycBox = el("dl", { class: "spec", id: "kyc" });
   const sessionsBox = el("div", { id: "sessions" });
@@ -224,6 +227,48 @@ export function mountIdentity(app: App): { show(): void } {
     await sessionPost("/user/profile", v);
     say(f, "Saved: mails from us now start with it.");
   });
+  // Preferences (POST /user/preferences, merged into what GET /user holds): the terminal applies
+  // defaultSymbol (the market it opens on) and hideSmallBalances (the Wallet page).
+  const prefSymbol = el("select", { id: "pref-symbol", name: "defaultSymbol" });
+  const prefSmall = el("input", { type: "checkbox", id: "pref-small", name: "hideSmallBalances" });
+  const prefSave = el("button", { type: "button", class: "btn primary", id: "pref-save" }, "Save preferences");
+  const prefOut = el("p", { class: "form-out", id: "pref-out", "aria-live": "polite" });
+  const prefsCard = el("section", { class: "card", id: "preferences", "aria-labelledby": "h-prefs" },
+    el("h2", { id: "h-prefs" }, "Preferences"),
+    el("div", { class: "field" }, el("label", { for: "pref-symbol" }, "Market the terminal opens on"), prefSymbol),
+    el("label", { class: "inline" }, prefSmall, " Hide balances under 0.0001 on the Wallet page"),
+    el("div", { class: "row" }, prefSave), prefOut);
+  const fillPreferences = () => {
+    const prefs = (user?.preferences ?? {}) as Row;
+    const markets = app.markets().map((i) => i.symbol);
+    prefSymbol.replaceChildren(el("option", { value: "" }, "(the first market)"), ...markets.map((m) => el("option", { value: m }, m)));
+    prefSymbol.value = markets.includes(String(prefs.defaultSymbol ?? "")) ? String(prefs.defaultSymbol) : "";
+    prefSmall.checked = prefs.hideSmallBalances === true;
+  };
+  prefSave.addEventListener("click", async () => {
+    try {
+      const saved = await sessionPost<Row>("/user/preferences", { prefs: { defaultSymbol: prefSymbol.value || null, hideSmallBalances: prefSmall.checked } });
+      user = saved;
+      savePreferences((saved.preferences ?? {}) as Record<string, unknown>);
+      prefOut.textContent = "Preferences saved.";
+      prefOut.className = "form-out up";
+    } catch (error) {
+      prefOut.textContent = error instanceof Error ? error.message : String(error);
+      prefOut.className = "form-out down";
+    }
+  });
+  // Email change: the password, then the token mailed to the new address (POST /user/confirmEmail).
+  const emailChange = form("email-change", "Change email", [["email", "New email", "email", "email"], ["password", "Current password", "password", "current-password"]], "Mail me a token", async (v, f) => {
+    const answer = await sessionPost<Row>("/user/requestEmailChange", v);
+    f.inputs.password.value = "";
+    say(f, `${String(answer.message ?? "Check your mail")}: paste it below.`);
+  });
+  const emailConfirm = form("email-confirm", "Confirm the new email", [["token", "Token from the mail to the new address", "text", "off"]], "Confirm new email", async (v, f) => {
+    await sessionPost("/user/confirmEmail", v);
+    f.inputs.token.value = "";
+    await refresh();
+    say(f, `Email changed to ${String(user?.email ?? "")}.`);
+  });
   const password = form("password", "Change password", [["oldPassword", "Current password", "password", "current-password"], ["newPassword", "New password", "password", "new-password"]], "Change password", async (v, f) => {
     const answer = await sessionPost<Row>("/user/changePassword", v);
     saveCsrf(String(answer.csrfToken)); // the session was rotated
@@ -239,22 +284,13 @@ export function mountIdentity(app: App): { show(): void } {
     el("div", { class: "columns" }, kycApplication.node, kycDocuments),
     el("h2", {}, "API keys"), keysBox,
     el("div", { class: "columns" }, phrase.node, password.node),
+    el("div", { class: "columns three" }, prefsCard, emailChange.node, emailConfirm.node),
     el("h2", {}, "Sessions"), sessionsBox,
     el("h2", {}, "Security events"), auditBox,
   );
 
   const fail = (error: unknown) => app.toast(error instanceof ApiError ? error.message : String(error));
 
-  makeKey.addEventListener("click", async () => {
-    try {
-      const key = await sessionPost<Row>("/apiKey", { name: `browser ${new Date().toISOString().slice(0, 16)}`, permissions: TRADING_KEY_PERMISSIONS });
-      saveCredentials({ key: String(key.id), secret: String(key.secret) });
-      keyOut.textContent = `Key ${String(key.id)} is loaded for trading in this tab.`;
-      await loadKeys();
-    } catch (error) {
-      keyOut.textContent = error instanceof ApiError ? error.message : String(error);
-    }
-  });
   signOut.addEventListener("click", async () => {
     try {
       await sessionPost("/user/logout", {});
@@ -262,7 +298,6 @@ export function mountIdentity(app: App): { show(): void } {
       // an expired session is signed out already
     }
     saveCsrf("");
-    saveCredentials(null);
     await refresh();
   });
 
@@ -424,6 +459,9 @@ export function mountIdentity(app: App): { show(): void } {
     if (!user) return;
     renderProfile();
     renderTfa();
+    renderTradingAs();
+    fillPreferences();
+    savePreferences((user.preferences ?? {}) as Record<string, unknown>);
     await Promise.all([loadKeys(), loadSessions(), loadAudit(), loadPasskeys(), loadKyc()]).catch(fail);
   }
 

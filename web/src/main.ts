@@ -8,7 +8,7 @@ import { App } from "./app";
 import { mountBook } from "./book";
 import { mountChart } from "./chart";
 import type { Instrument } from "./contracts";
-import { loadCredentials, onCredentials, saveCredentials } from "./credentials";
+import { loadCredentials, loadPreferences, onCredentials, saveCredentials } from "./credentials";
 import { mountIdentity } from "./identity";
 import { mountMarkets } from "./markets";
 import { mountBots } from "./bots";
@@ -78,7 +78,9 @@ function route(pages: Shown): void {
     else a.removeAttribute("aria-current");
   });
   if (current === "trade") {
-    const wanted = symbol && app.instruments.has(symbol) ? symbol : app.symbol || app.markets()[0]?.symbol;
+    const preferred = String(loadPreferences().defaultSymbol ?? ""); // the account's preference
+    const wanted = symbol && app.instruments.has(symbol) ? symbol
+      : app.symbol || (app.instruments.has(preferred) ? preferred : app.markets()[0]?.symbol);
     if (wanted) app.setSymbol(wanted);
     window.dispatchEvent(new Event("resize")); // the chart measures itself when shown again
   }

@@ -1,10 +1,11 @@
 // The /realtime WebSocket: subscribes to the tables the page needs, authenticates with
-// authKeyExpires when a key is loaded, and reconnects after a drop (backoff from
+// authKeyExpires when a key is loaded, else with the browser session's cookie (authSession:
+// the cookie went with the handshake; the venue checks the page's Origin), and reconnects after a drop (backoff from
 // RECONNECT_DELAY_MIN_MS doubling to RECONNECT_DELAY_MAX_MS) with every subscription renewed;
 // the partials that follow rebuild each table, so nothing stale survives a reconnect.
 // State is one of: connecting, live, reconnecting (visible in the top bar).
 import { expiresIn, sign } from "./api";
-import { loadCredentials } from "./credentials";
+import { loadCredentials, loadCsrf, saveCsrf } from "./credentials";
 import { Table, type TableMessage } from "./tables";
 
 export const RECONNECT_DELAY_MIN_MS = 500;
@@ -80,6 +81,8 @@ export class Realtime {
       const expires = expiresIn();
       const signature = await sign(credentials.secret, "GET", "/realtime", expires, "");
       socket.send(JSON.stringify({ op: "authKeyExpires", args: [credentials.key, expires, signature] }));
+    } else if (loadCsrf()) {
+      socket.send(JSON.stringify({ op: "authSession" }));
     }
     if (this.publicTopics.size) {
       socket.send(JSON.stringify({ op: "subscribe", args: [...this.publicTopics] }));
@@ -90,7 +93,7 @@ export class Realtime {
     this.setState("live");
   }
 
-  /** Re-authenticates (a new key, or none): simplest and exact is a fresh connection. */
+  /** Re-authenticates (a new key or session, or none): simplest and exact is a fresh connection. */
   reauthenticate(): void {
     for (const name of PRIVATE_TOPICS) this.table(name).clear();
     const socket = this.socket;
@@ -135,12 +138,14 @@ export class Realtime {
     } catch {
       return;
     }
+    const request = message.request as { op?: string } | undefined;
     if (message.error) {
+      // the session ended (expired, revoked, signed out elsewhere): stop presenting it
+      if (request?.op === "authSession" && message.status === 401) saveCsrf("");
       for (const listener of this.errorListeners) listener(String(message.error));
       return;
     }
-    const request = message.request as { op?: string } | undefined;
-    if (message.success === true && request && (request.op === "authKeyExpires" || request.op === "authKey")) {
+    if (message.success === true && request && (request.op === "authKeyExpires" || request.op === "authKey" || request.op === "authSession")) {
       this.authed = true;
       this.socket?.send(JSON.stringify({ op: "subscribe", args: PRIVATE_TOPICS }));
       return;

@@ -5,12 +5,16 @@
 // whitelist switch); the wallet history with BitMEX's statuses, network and transaction.
 import { ApiError, get, post } from "./api";
 import type { App } from "./app";
+import { hasIdentity, loadPreferences } from "./credentials";
 import { currencyInfo } from "./contracts";
 import { el, money } from "./format";
 import qrcode from "qrcode-generator";
 import type { Row } from "./tables";
 
 export const HISTORY_ROWS_MAX = 100;
+export const HISTORY_RELOAD_DELAY_MS = 500;
+export const HISTORY_POLL_MS = 3_000; // while a row is on its way (Pending, Confirmed) and the page shown
+export const SMALL_BALANCE_MAJOR = 0.0001; // hidden under this with the hideSmallBalances preference
 export const ADDRESS_LOCK_MS = 24 * 60 * 60 * 1000; // a saved address is usable after this
 
 interface Asset {
@@ -191,9 +195,14 @@ export function mountWallet(app: App): { show(): void } {
   }
 
   function renderBalances(): void {
-    const rows = app.rt.table("margin").rows;
+    const hideSmall = loadPreferences().hideSmallBalances === true; // the account's preference
+    const rows = app.rt.table("margin").rows.filter((r) => {
+      if (!hideSmall) return true;
+      const c = String(r.currency);
+      return Math.abs(Number(r.walletBalance ?? 0)) / 10 ** currencyInfo(c).scale >= SMALL_BALANCE_MAJOR;
+    });
     if (!rows.length) {
-      balances.replaceChildren(el("p", { class: "empty" }, app.rt.authenticated ? "No balances." : "Load an API key to see your balances."));
+      balances.replaceChildren(el("p", { class: "empty" }, app.rt.authenticated ? "No balances." : "Sign in or load an API key to see your balances."));
       return;
     }
     const head = ["Currency", "Wallet balance", "Unrealised PnL", "Margin balance", "Position margin", "Order margin", "Available"];
@@ -214,7 +223,7 @@ export function mountWallet(app: App): { show(): void } {
       const head = ["Time", "Type", "Currency", "Network", "Amount", "Fee", "Status", "Address / text", "Transaction"];
       history.replaceChildren(rows.length ? el("table", { class: "grid", id: "history-table" },
         el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, ...rows.map((r) => el("tr", {},
+        el("tbody", {}, ...rows.map((r) => el("tr", { "data-transact": String(r.transactID ?? ""), "data-type": String(r.transactType ?? "") },
           el("td", {}, String(r.transactTime ?? r.timestamp ?? "").replace("T", " ").slice(0, 19)),
           el("td", {}, String(r.transactType)),
           el("td", {}, currencyInfo(String(r.currency)).major),
@@ -224,6 +233,13 @@ export function mountWallet(app: App): { show(): void } {
           el("td", { "data-field": "status" }, String(r.transactStatus ?? "")),
           el("td", { class: "muted" }, String(r.address || r.text || "")),
           el("td", { class: "digest" }, r.tx ? `${String(r.tx).slice(0, 14)}…` : ""))))) : el("p", { class: "empty" }, "No wallet history."));
+      // a deposit or withdrawal still on its way: follow its status until it settles
+      window.clearTimeout(historyPoll);
+      if (rows.some((r) => r.transactStatus === "Pending" || r.transactStatus === "Confirmed")) {
+        historyPoll = window.setTimeout(() => {
+          if (!document.getElementById("page-wallet")!.hidden) void loadHistory();
+        }, HISTORY_POLL_MS);
+      }
     } catch (error) {
       history.replaceChildren(el("p", { class: "empty" }, error instanceof ApiError ? error.message : String(error)));
     }
@@ -247,11 +263,22 @@ export function mountWallet(app: App): { show(): void } {
   app.rt.on("margin", () => {
     if (!document.getElementById("page-wallet")!.hidden) renderBalances();
   });
+  // a deposit credited, a withdrawal confirmed, signed or completed: the history follows
+  let historyDue = false;
+  let historyPoll = 0;
+  app.rt.on("wallet", () => {
+    if (document.getElementById("page-wallet")!.hidden || historyDue) return;
+    historyDue = true; // one reload for a burst of updates
+    window.setTimeout(() => {
+      historyDue = false;
+      void loadHistory();
+    }, HISTORY_RELOAD_DELAY_MS);
+  });
   return {
     show() {
       renderBalances();
       void loadAssets();
-      if (app.rt.authenticated || sessionStorage.length) {
+      if (hasIdentity()) {
         void loadHistory();
         void loadBook();
       }

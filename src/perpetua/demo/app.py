@@ -37,7 +37,7 @@ from typing import Any
 
 import uvicorn
 
-from perpetua.chain.anvil import anvil_available
+from perpetua.chain.anvil import DEV_FUNDER_ADDRESS, anvil_available
 from perpetua.core.catalogue import default_catalogue
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.demo.clock import DemoClock
@@ -136,8 +136,17 @@ def _banner(
     start_ns: int,
     markets: list[InstrumentSpec],
     outbox: Any = None,
+    chain_url: str = "",
 ) -> str:
     base = f"http://{options.host}:{options.port}"
+    chain = (
+        [
+            f"  chain       {chain_url} (the local anvil: send test ETH to a deposit address"
+            f" from its dev account {DEV_FUNDER_ADDRESS})"
+        ]
+        if chain_url
+        else []
+    )
     mail = (
         f"  mail        {outbox.path} (sign-up, reset and notice mails, one file each)"
         if outbox is not None
@@ -156,6 +165,7 @@ def _banner(
             f"  operator    x-operator-key: {operator_key}",
             f"  sign up     POST {base}/api/v1/user/register (email, password)",
             mail,
+            *chain,
             f"  markets     {', '.join(s.symbol for s in markets)}",
             f"  time        {iso_ms(start_ns)} x{options.speed:g}, seed {options.seed},"
             f" data dir {options.data_dir}",
@@ -269,6 +279,7 @@ class _Demo:
                 self.start_ns,
                 self.markets,
                 self.outbox,
+                self._chain_url(),
             )
         )
         sys.stdout.flush()
@@ -276,6 +287,11 @@ class _Demo:
         if self.options.bots and not self.stopping.is_set():
             self.traders.runner.start()
         self._status_loop()
+
+    def _chain_url(self) -> str:
+        """The local anvil's JSON-RPC address ("" without a local chain)."""
+        chain = self.venue.chain
+        return chain.node.url if chain is not None and chain.node is not None else ""
 
     def _catalogue_futures(self) -> list[InstrumentSpec]:
         """The futures the venue lists from its catalogue file (``runtime.catalogue``: the

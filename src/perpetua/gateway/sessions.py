@@ -2,7 +2,10 @@
 
 1. A request without an ``api-key`` header but with the session cookie is authenticated by the
    session (``IdentityPort.session``); it then passes the same permission checks and rate
-   limits as a key (its principal holds ``order``; withdraw-class acts need a second factor).
+   limits as a key. Its principal holds ``order`` and ``withdraw`` (the account's owner, as on
+   BitMEX's site): every withdraw-class act also demands a current TOTP code
+   (``services.wallets``: a withdrawal, a saved address, the whitelist switch), and a
+   withdrawal the token mailed to the owner.
 2. The cookie is ``HttpOnly; Secure; SameSite=Lax; Path=/`` named ``__Host-perpetua_session``;
    only on plain HTTP to a loopback address is ``Secure`` dropped (browsers refuse Secure
    cookies over HTTP), and then the name loses its ``__Host-`` prefix, which requires Secure.
@@ -49,7 +52,7 @@ COOKIE_SECURE: Final = "__Host-perpetua_session"
 COOKIE_LOOPBACK: Final = "perpetua_session"
 COOKIE_NAMES: Final = (COOKIE_SECURE, COOKIE_LOOPBACK)
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-SESSION_PERMISSIONS: Final = ("order",)
+SESSION_PERMISSIONS: Final = ("order", "withdraw")
 SESSION_KEY_ID: Final = "session"  # the key id a session's principal carries (no such key)
 MSG_CSRF: Final = "Invalid or missing CSRF token (x-csrf-token)"
 MSG_SESSION_ENDED: Final = "Session expired or signed out; sign in again"
