@@ -7,10 +7,21 @@
    measured at a paced 1,000 orders/s (``bench_gateway``'s load generators) alone, and again
    while sign-ins run at a paced 20/s -> sign-in p50/p99 latency, and the order ack p99 with
    and without them (hashing runs in the hash pool's processes: the event loop must not stall).
-3. The two arms alternate, ``BENCH_ROUNDS`` rounds of one phase each, so both see the same
+3. The arms alternate, ``BENCH_ROUNDS`` rounds of one phase each, so all see the same
    background load on a shared machine; each phase reports its own p99 and the load average
    when it began, and each arm its pooled figures and the CPU seconds of the server process
    and of its children (the hash workers) over its phases.
+4. The arms with sign-ins differ only in where the hash workers run, set by this process
+   (root, or the workers' owner) before each phase: ``idle`` is the venue's default
+   (``SCHED_IDLE``, ``hash_pool`` rule 2); ``nice`` is ``SCHED_OTHER`` at nice +10 (the
+   previous default); ``idle_pinned`` and ``nice_pinned`` also pin the workers to the last
+   CPU and every thread of the server to the others. The ``hash_only_*`` arms send no
+   sign-in: a hash worker of this process (the same module and parameters) hashes at the
+   sign-in rate, which separates the hashing's share of the damage from the sign-in
+   requests' own work in the server: ``hash_only_idle_shared`` at ``SCHED_IDLE`` in the
+   server's session (its autogroup), ``hash_only_idle_own`` and ``hash_only_nice_own`` in a
+   session of its own. ``BENCH_ARMS`` names the arms besides ``alone`` (default ``idle``;
+   e.g. ``idle,nice,hash_only_idle_shared,hash_only_idle_own,hash_only_nice_own``).
 
 JSON on stdout. ``BENCH_SECONDS`` sets each phase's length (default 5), ``BENCH_ROUNDS`` the
 number of rounds (default 4).
@@ -46,6 +57,8 @@ USERS = 20
 PASSWORD = "violet tractor umbrella 42"
 DURATION_S = gateway_bench.DURATION_S
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
+SIGN_IN_ARMS = os.environ.get("BENCH_ARMS", "idle").split(",")
+NICE = 10
 
 
 class Sink:
@@ -123,20 +136,68 @@ def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int,
     out.extend(f.result() for f in futures)
 
 
+def _hashes(seconds: float, arm: str) -> None:
+    """Rule 4's hash-only arms: one worker (``services.hash_pool``'s own module) hashing at
+    the sign-in rate for ``seconds``, at ``SCHED_IDLE`` (``idle`` in the arm's name) or nice,
+    in its own session (``own``: its own autogroup) or in this process's (``shared``: the
+    server's autogroup, as the server's own workers at ``SCHED_IDLE``)."""
+    params = [ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, NICE, int("idle" in arm)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "perpetua.services.hash_pool", *(str(p) for p in params), "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=arm.endswith("own"),
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    interval = 1 / SIGN_IN_RATE
+    start = time.perf_counter()
+    n = 0
+    try:
+        while (now := time.perf_counter()) < start + seconds:
+            due = start + n * interval
+            if now < due:
+                time.sleep(due - now)
+            worker.stdin.write(json.dumps(["hash", f"{PASSWORD} {n}"]).encode() + b"\n")
+            worker.stdin.flush()
+            worker.stdout.readline()
+            n += 1
+    finally:
+        worker.stdin.close()
+        worker.wait(10)
+
+
 def _acks(port: int, keys: list[tuple[str, str]]) -> list[float]:
     paced = gateway_bench._run_loadgen(port, keys, gateway_bench.PACED_RATE / len(keys), 8)
     return [x for r in paced for x in r[2]]
 
 
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds of the server process and of its live children (the hash workers)."""
-    children = [
+def _children(pid: int) -> list[int]:
+    return [
         int(child)
         for task in Path(f"/proc/{pid}/task").iterdir()
         for child in (task / "children").read_text().split()
     ]
+
+
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds of the server process and of its live children (the hash workers)."""
     own = gateway_bench._cpu_s(pid)
-    return own, sum(gateway_bench._cpu_s(child) for child in children)
+    return own, sum(gateway_bench._cpu_s(child) for child in _children(pid))
+
+
+def _place(pid: int, arm: str) -> None:
+    """Rule 4: the hash workers' policy and CPUs, and the server's CPUs, for ``arm``."""
+    everything = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+    pinned = arm.endswith("_pinned") and len(everything) > 1
+    for worker in _children(pid):
+        if arm.startswith("idle"):
+            os.sched_setscheduler(worker, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.sched_setscheduler(worker, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, worker, NICE)
+        os.sched_setaffinity(worker, everything[-1:] if pinned else everything)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), everything[:-1] if pinned else everything)
 
 
 def _summary(latencies: list[float]) -> dict[str, float]:
@@ -148,20 +209,25 @@ def _summary(latencies: list[float]) -> dict[str, float]:
 
 
 def _rounds(port: int, pid: int, keys: list[tuple[str, str]], emails: list[str]) -> dict[str, Any]:
-    """Rule 3: alone and with sign-ins, alternating; pooled and per-phase figures."""
+    """Rule 3: alone and with sign-ins (one arm per placement, rule 4), alternating; pooled
+    and per-phase figures."""
     arms: dict[str, dict[str, Any]] = {
         arm: {"latencies": [], "phases": [], "server_cpu_s": 0.0, "hash_workers_cpu_s": 0.0}
-        for arm in ("alone", "with_sign_ins")
+        for arm in ["alone", *SIGN_IN_ARMS]
     }
-    sign_ins: list[tuple[int, float]] = []
+    sign_ins: dict[str, list[tuple[int, float]]] = {arm: [] for arm in arms}
     for _round in range(ROUNDS):
         for arm, figures in arms.items():
+            _place(pid, arm if arm.startswith(("idle", "nice")) else "idle")
             load = os.getloadavg()[0]
             own0, children0 = _cpu_s(pid)
             signer = None
-            if arm == "with_sign_ins":
+            if arm.startswith("hash_only"):
+                signer = threading.Thread(target=_hashes, args=(DURATION_S, arm))
+                signer.start()
+            elif arm != "alone":
                 signer = threading.Thread(
-                    target=_sign_ins, args=(port, emails, DURATION_S, sign_ins)
+                    target=_sign_ins, args=(port, emails, DURATION_S, sign_ins[arm])
                 )
                 signer.start()
             latencies = _acks(port, keys)
@@ -176,20 +242,26 @@ def _rounds(port: int, pid: int, keys: list[tuple[str, str]], emails: list[str])
             )
     out: dict[str, Any] = {}
     for arm, figures in arms.items():
-        out[f"order_acks_{arm}"] = {
+        row = {
             **_summary(figures["latencies"]),
             "server_cpu_s": round(figures["server_cpu_s"], 2),
             "hash_workers_cpu_s": round(figures["hash_workers_cpu_s"], 2),
             "phases": figures["phases"],
         }
-    latencies = [t for status, t in sign_ins if status == 200]
-    out["sign_ins"] = {
-        "rate_per_s": SIGN_IN_RATE,
-        "done": len(sign_ins),
-        "ok": len(latencies),
-        "p50_ms": round(gateway_bench._pct(latencies, 0.5), 1) if latencies else None,
-        "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None,
-    }
+        if sign_ins[arm]:
+            latencies = [t for status, t in sign_ins[arm] if status == 200]
+            row["sign_ins"] = {
+                "rate_per_s": SIGN_IN_RATE,
+                "done": len(sign_ins[arm]),
+                "ok": len(latencies),
+                "p50_ms": round(gateway_bench._pct(latencies, 0.5), 1) if latencies else None,
+                "p99_ms": round(gateway_bench._pct(latencies, 0.99), 1) if latencies else None,
+            }
+        out[
+            f"order_acks_{arm}"
+            if arm in ("alone",) or arm.startswith("hash_only")
+            else f"order_acks_with_sign_ins_{arm}"
+        ] = row
     return out
 
 

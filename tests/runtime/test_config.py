@@ -28,6 +28,8 @@ anonymous_per_minute = 60
 [accounts]
 hash_workers = 2
 hash_nice = 15
+hash_idle = false
+hash_cpus = [1, 1, 0]
 
 [feeds]
 seed = 7
@@ -65,6 +67,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     assert live is not None and live.venues[0].name == "Bitstamp"
     assert config.feeds.source_of(".BSOL").source == "none"  # the default
     assert (config.accounts.hash_workers, config.accounts.hash_nice) == (2, 15)
+    assert (config.accounts.hash_idle, config.accounts.hash_cpus) == (False, (1, 0))
 
 
 def test_an_empty_file_is_the_embedded_defaults(tmp_path: Path) -> None:
@@ -113,6 +116,9 @@ def test_an_empty_file_is_the_embedded_defaults(tmp_path: Path) -> None:
         ({"accounts": {"hash_workers": 0}}, "accounts.hash_workers"),
         ({"accounts": {"hash_nice": 20}}, "accounts.hash_nice"),
         ({"accounts": {"hash_pool": 1}}, "hash_pool"),
+        ({"accounts": {"hash_idle": 1}}, "accounts.hash_idle"),
+        ({"accounts": {"hash_cpus": [-1]}}, "accounts.hash_cpus"),
+        ({"accounts": {"hash_cpus": "0"}}, "accounts.hash_cpus"),
     ],
 )
 def test_bad_values_are_named(document: dict[str, object], named: str) -> None:

@@ -24,7 +24,7 @@ PASSWORD = "violet tractor umbrella 42"
 
 @pytest.fixture
 def pool() -> Iterator[HashPool]:
-    hash_pool = HashPool(FAST, workers=2, nice=7)
+    hash_pool = HashPool(FAST, workers=2, nice=7, idle=False)
     yield hash_pool
     hash_pool.close()
 
@@ -53,6 +53,29 @@ def test_workers_run_at_their_nice_value_with_no_password_in_argv(pool: HashPool
         assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
         assert PASSWORD.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
         assert os.getsid(pid) == pid  # its own session: its own scheduling group
+
+
+def test_workers_run_at_sched_idle_on_the_cpus_given() -> None:
+    """The default placement (rule 2): ``SCHED_IDLE``, so a waking trading thread preempts a
+    hash at once; ``cpus`` pins the workers (a venue giving them a core of their own)."""
+    cpu = min(os.sched_getaffinity(0))
+    pool = HashPool(FAST, workers=1, cpus=(cpu,))
+    try:
+        assert pool.verify(pool.hash(PASSWORD), PASSWORD)  # the worker has set itself up
+        [pid] = _worker_pids(pool)
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        assert os.sched_getaffinity(pid) == {cpu}
+        assert os.getsid(pid) == os.getsid(0)  # in the server's scheduling group
+    finally:
+        pool.close()
+    plain = HashPool(FAST, workers=1, idle=False)
+    try:
+        plain.hash(PASSWORD)
+        [pid] = _worker_pids(plain)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert os.sched_getaffinity(pid) == os.sched_getaffinity(0)
+    finally:
+        plain.close()
 
 
 def test_a_dead_worker_is_replaced(pool: HashPool) -> None:

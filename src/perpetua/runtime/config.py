@@ -79,7 +79,9 @@ The file's shape (every key optional)::
 
     [accounts]                   # docs/accounts.md
     hash_workers = 1             # argon2 worker processes (each ~45 sign-ins/s of one core)
-    hash_nice = 10               # their CPU priority: trading threads come first
+    hash_idle = true             # SCHED_IDLE: they run on what trading leaves (Linux)
+    hash_nice = 10               # their priority when hash_idle = false
+    hash_cpus = []               # pin them to these CPUs (empty: any)
 
     [fees]                       # docs/trading-costs.md
     adv_usd_min = [0, 1000000, 5000000, 10000000, 25000000, 50000000, 100000000, 250000000,
@@ -98,6 +100,8 @@ from perpetua.core.catalogue import FEE_TIERS
 from perpetua.feeds.live import FORMATS, LiveIndexConfig, LiveVenueConfig
 from perpetua.services.compliance import ComplianceConfig, ListSource
 from perpetua.services.hash_pool import (
+    HASH_CPU_MAX,
+    HASH_IDLE_DEFAULT,
     HASH_NICE,
     HASH_NICE_MAX,
     HASH_WORKERS_DEFAULT,
@@ -189,11 +193,14 @@ class FeesConfig:
 @dataclass(frozen=True, slots=True)
 class AccountsConfig:
     """``[accounts]``: the password hash pool (``services.hash_pool``): how many worker
-    processes hash (each about 45 argon2 hashes a second of one core) and at what nice
-    value (0..19; higher yields more to trading)."""
+    processes hash (each about 45 argon2 hashes a second of one core), whether at
+    ``SCHED_IDLE`` (default) or at a nice value (0..19; higher yields more to trading), and
+    the CPUs they are pinned to (empty: any)."""
 
     hash_workers: int = HASH_WORKERS_DEFAULT
     hash_nice: int = HASH_NICE
+    hash_idle: bool = HASH_IDLE_DEFAULT
+    hash_cpus: tuple[int, ...] = ()
 
 
 WALLET_CHAINS: Final = ("none", "local", "rpc")
@@ -293,14 +300,22 @@ def parse_config(document: Mapping[str, Any], base: Path = Path(".")) -> VenueCo
 
 
 def _accounts(table: Mapping[str, Any]) -> AccountsConfig:
-    _known(table, "accounts.", ("hash_workers", "hash_nice"))
+    _known(table, "accounts.", ("hash_workers", "hash_nice", "hash_idle", "hash_cpus"))
     workers = _int(table, "accounts.hash_workers", HASH_WORKERS_DEFAULT)
     if not 1 <= workers <= HASH_WORKERS_MAX:
         raise ConfigError(f"accounts.hash_workers must be in 1..{HASH_WORKERS_MAX}")
     nice = _int(table, "accounts.hash_nice", HASH_NICE)
     if not 0 <= nice <= HASH_NICE_MAX:
         raise ConfigError(f"accounts.hash_nice must be in 0..{HASH_NICE_MAX}")
-    return AccountsConfig(workers, nice)
+    idle = _bool(table, "accounts.hash_idle", HASH_IDLE_DEFAULT)
+    cpus = table.get("hash_cpus", [])
+    if not isinstance(cpus, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < HASH_CPU_MAX for c in cpus
+    ):
+        raise ConfigError(
+            f"accounts.hash_cpus must be a list of CPU numbers (0..{HASH_CPU_MAX - 1})"
+        )
+    return AccountsConfig(workers, nice, idle, tuple(dict.fromkeys(cpus)))
 
 
 def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:

@@ -261,6 +261,8 @@ def open_venue(
         f"http://{config.server.host}:{config.server.port}",
         hash_workers=config.accounts.hash_workers,
         hash_nice=config.accounts.hash_nice,
+        hash_idle=config.accounts.hash_idle,
+        hash_cpus=config.accounts.hash_cpus,
     )
     # the venue's long-running services (services.jobs): each capability appends its own here
     background: list[BackgroundService] = [

@@ -9,8 +9,13 @@
    map (argon2 maps and unmaps 19 MiB per hash: page faults and TLB shootdowns on the cores
    running the event loop and the sequencer) and, when lowered in priority, it can be
    preempted while holding the GIL and stall the loop (priority inversion). A child process
-   shares none of these, so it can run at a low CPU priority (nice ``+HASH_NICE``) safely:
-   under contention the scheduler serves trading first and sign-ins wait.
+   shares none of these, so it can run at a low CPU priority safely: by default
+   ``SCHED_IDLE`` (Linux), in the server's session: a waking trading thread preempts a hash
+   at once, and inside the server's scheduling group (an autogroup, or the service's cgroup)
+   the worker weighs 3 against a trading thread's 1,024, so it runs on what trading leaves.
+   With ``idle=False`` it runs at nice ``+HASH_NICE`` in a session of its own (a nice value
+   only ranks tasks within one autogroup). ``cpus`` pins the workers (a venue that gives
+   them a core of their own). Measured: docs/decisions.md §21.
 3. Each worker is ``python -m perpetua.services.hash_pool`` (this module, nothing else of
    ours imported): one JSON line per request on its stdin, one per answer on its stdout, in
    order. Passwords cross only that pipe: never argv, the environment or a log.
@@ -37,6 +42,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 __all__ = [
+    "HASH_CPU_MAX",
+    "HASH_IDLE_DEFAULT",
     "HASH_NICE",
     "HASH_NICE_MAX",
     "HASH_WAIT_S_MAX",
@@ -53,6 +60,8 @@ HASH_WORKERS_DEFAULT: Final = 1
 HASH_WORKERS_MAX: Final = 64
 HASH_NICE: Final = 10
 HASH_NICE_MAX: Final = 19
+HASH_IDLE_DEFAULT: Final = True
+HASH_CPU_MAX: Final = 1_024  # CPU numbers a worker may be pinned to: 0 .. HASH_CPU_MAX - 1
 HASH_WAIT_S_MAX: Final = 10.0
 AUTOGROUP_PATH: Final = "/proc/self/autogroup"
 WORKER_EXIT_WAIT_S: Final = 5.0
@@ -117,14 +126,22 @@ class InlineHashing:
 class _Worker:
     """One child process and its pipes; used by one caller at a time (the pool's queue)."""
 
-    def __init__(self, hasher: PasswordHasher, nice: int) -> None:
-        params = hasher.time_cost, hasher.memory_cost, hasher.parallelism, nice
+    def __init__(
+        self, hasher: PasswordHasher, nice: int, idle: bool, cpus: tuple[int, ...]
+    ) -> None:
+        params = hasher.time_cost, hasher.memory_cost, hasher.parallelism, nice, int(idle)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, *(str(p) for p in params)],
+            [
+                sys.executable,
+                "-m",
+                __name__,
+                *(str(p) for p in params),
+                ",".join(str(c) for c in cpus) or "-",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
-            start_new_session=True,  # its own scheduling group (rule 2)
+            start_new_session=not idle,  # rule 2: at nice, its own scheduling group
         )
 
     def ask(self, request: list[str]) -> Any:
@@ -157,12 +174,19 @@ class HashPool:
     """``Hashing`` in ``workers`` child processes at nice ``+nice`` (rules 1-5)."""
 
     def __init__(
-        self, hasher: PasswordHasher, workers: int = HASH_WORKERS_DEFAULT, nice: int = HASH_NICE
+        self,
+        hasher: PasswordHasher,
+        workers: int = HASH_WORKERS_DEFAULT,
+        nice: int = HASH_NICE,
+        idle: bool = HASH_IDLE_DEFAULT,
+        cpus: tuple[int, ...] = (),
     ) -> None:
         if not 1 <= workers <= HASH_WORKERS_MAX:
             raise ValueError(f"hash workers: 1 to {HASH_WORKERS_MAX}")
         self.hasher = hasher
         self.nice = nice
+        self.idle = idle
+        self.cpus = cpus
         self._idle: queue.Queue[_Worker] = queue.Queue(workers)
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -171,7 +195,7 @@ class HashPool:
             self._idle.put(self._start())
 
     def _start(self) -> _Worker:
-        worker = _Worker(self.hasher, self.nice)
+        worker = _Worker(self.hasher, self.nice, self.idle, self.cpus)
         with self._lock:
             self._all.append(worker)
         return worker
@@ -213,9 +237,15 @@ class HashPool:
 
 def _serve(argv: list[str], requests: IO[bytes], answers: IO[bytes]) -> None:
     """The worker: lower its own priority, then answer each request line in order."""
-    time_cost, memory_kib, parallelism, nice = (int(a) for a in argv)
+    time_cost, memory_kib, parallelism, nice, idle = (int(a) for a in argv[:5])
     with contextlib.suppress(OSError):
         os.nice(nice)
+    if idle:
+        with contextlib.suppress(OSError, AttributeError):  # Linux only
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if argv[5] != "-":
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setaffinity(0, {int(c) for c in argv[5].split(",")})
     hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
     for line in requests:
         op, *args = json.loads(line)

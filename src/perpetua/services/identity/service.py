@@ -4,7 +4,7 @@
    ``security_keys``, ``browser_sessions``, ``credentials``, ``profile``, the keyring) in a
    worker thread of the flow pool: nothing here runs SQL, argon2 or SMTP on the event loop.
 2. Hashing does not run in the flow threads either: they hand each argon2 hash or check to
-   the hash pool (``services.hash_pool``: ``hash_workers`` processes at a low CPU priority)
+   the hash pool (``services.hash_pool``: ``hash_workers`` processes at SCHED_IDLE)
    and wait without holding the GIL, so a burst of sign-ins cannot stall the event loop or
    the sequencer (measured: ``bench/bench_accounts.py``, docs/decisions.md). Flow threads
    run at normal priority: a lowered thread preempted while holding the GIL would stall the
@@ -32,6 +32,7 @@ from perpetua.services.accounts import AccountsError, AccountsService, ApiKeyInf
 from perpetua.services.audit import AuditEntry, read_audit
 from perpetua.services.devices import CommunicationToken
 from perpetua.services.hash_pool import (
+    HASH_IDLE_DEFAULT,
     HASH_NICE,
     HASH_WORKERS_DEFAULT,
     Hashing,
@@ -351,11 +352,14 @@ def open_identity(
     smtp_url: str | None = None,
     hash_workers: int = HASH_WORKERS_DEFAULT,
     hash_nice: int = HASH_NICE,
+    hash_idle: bool = HASH_IDLE_DEFAULT,
+    hash_cpus: tuple[int, ...] = (),
 ) -> OpenedIdentity:
     """The identity service over ``accounts``: mail goes to ``smtp_url`` (default
     ``PERPETUA_SMTP_URL``), else to an embedded ``Outbox`` in the data dir, which is started
     here; a message the relay refuses waits in the ``MailQueue`` (``services.mail_queue``);
-    passwords are hashed by ``hash_workers`` processes at nice ``+hash_nice``."""
+    passwords are hashed by ``hash_workers`` processes at ``SCHED_IDLE`` (``hash_idle``) or at
+    nice ``+hash_nice``, on ``hash_cpus`` if given."""
     url = smtp_url if smtp_url is not None else os.environ.get(SMTP_URL_ENV, "")
     outbox = None
     if url:
@@ -364,7 +368,7 @@ def open_identity(
         outbox = Outbox(data_dir)
         config = outbox.start()
     queue = MailQueue(accounts.engine, SmtpMailer(config), accounts.server_key)
-    hashing = HashPool(default_hasher(), hash_workers, hash_nice)
+    hashing = HashPool(default_hasher(), hash_workers, hash_nice, hash_idle, hash_cpus)
     identity = Identity(
         accounts, RetryingMailer(queue), accounts.server_key, public_url=public_url, hashing=hashing
     )
