@@ -42,6 +42,7 @@ def sequencer_node(config: ClusterConfig) -> SequencerNode:
             names=ClusterNames(config.prefix),
             replicas=config.replicas,
             lease_ttl_s=config.lease_ttl_s,
+            snapshot_every=config.snapshot_every,
         )
     )
 

@@ -9,6 +9,7 @@ The file's shape::
     prefix = "perpetua"            # stream, buckets and subjects are named after it
     replicas = 3                   # the journal stream's and buckets' replicas (1 locally)
     lease_ttl_s = 2.0              # sequencer: how long a silent leader keeps the lease
+    snapshot_every = 100000        # sequencer: a standby snapshots each this many seqs (0: never)
     data_dir = "data"              # gateway: the order-id key (copy it to every gateway)
     database_url = ""              # gateway, projector: the read models (PostgreSQL)
     operator_key = ""
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from perpetua.runtime.config import ConfigError
+from perpetua.transport.snapshots import SNAPSHOT_EVERY_COMMANDS
 
 __all__ = ["ROLES", "ClusterConfig", "ClusterServerConfig", "load_cluster_config"]
 
@@ -49,6 +51,7 @@ class ClusterConfig:
     prefix: str = "perpetua"
     replicas: int = 1
     lease_ttl_s: float = 2.0
+    snapshot_every: int = SNAPSHOT_EVERY_COMMANDS
     data_dir: Path = Path("data")
     database_url: str = ""
     operator_key: str = ""
@@ -59,8 +62,8 @@ class ClusterConfig:
 
 _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
-    "lease_ttl_s": (int, float), "data_dir": str, "database_url": str, "operator_key": str,
-    "rate_limits": bool, "catalogue": str,
+    "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
+    "operator_key": str, "rate_limits": bool, "catalogue": str,
     "server": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
@@ -93,6 +96,8 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
         raise ConfigError("servers: a non-empty list of NATS URLs")
     if raw.get("replicas", 1) not in (1, 3, 5):
         raise ConfigError("replicas: 1, 3 or 5")
+    if raw.get("snapshot_every", 0) < 0:
+        raise ConfigError("snapshot_every: 0 (no snapshots) or more")
     if "data_dir" in raw:
         raw["data_dir"] = Path(raw["data_dir"])
     catalogue = raw.pop("catalogue", "")

@@ -44,6 +44,8 @@ __all__ = [
     "Snapshot",
     "SnapshotCorruptError",
     "SnapshotFile",
+    "decode_snapshot",
+    "encode_snapshot",
     "list_snapshots",
     "load_latest_snapshot",
     "prune_snapshots",
@@ -88,31 +90,36 @@ def _snapshot_name(seq: int) -> str:
     return f"snapshot-{seq:020d}.snap"
 
 
-def write_snapshot(directory: Path | str, seq: int, state_hash: str, payload: bytes) -> Path:
-    """Atomically write the snapshot for seq and return its path.
-
-    Writing the same seq again replaces the file (atomically): state at a seq is deterministic.
-    """
+def encode_snapshot(seq: int, state_hash: str, payload: bytes) -> bytes:
+    """One snapshot's bytes in the format above (a file here; an object in cluster mode)."""
     invariant(0 <= seq <= SEQ_MAX, f"snapshot seq {seq} out of range")
     hash_bytes = state_hash.encode()
     invariant(
         0 < len(hash_bytes) <= STATE_HASH_BYTES_MAX,
         f"state hash of {len(hash_bytes)} bytes; 1..{STATE_HASH_BYTES_MAX} allowed",
     )
-    directory = Path(directory)
-    if not directory.is_dir():
-        directory.mkdir(parents=True, exist_ok=True)
-        fsync_directory(directory.parent)
     body = _HEADER_BODY.pack(
         SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, len(hash_bytes), seq, len(payload)
     )
     crc = zlib.crc32(payload, zlib.crc32(hash_bytes, zlib.crc32(body)))
+    return body + _U32.pack(crc) + hash_bytes + payload
+
+
+def write_snapshot(directory: Path | str, seq: int, state_hash: str, payload: bytes) -> Path:
+    """Atomically write the snapshot for seq and return its path.
+
+    Writing the same seq again replaces the file (atomically): state at a seq is deterministic.
+    """
+    data = encode_snapshot(seq, state_hash, payload)
+    directory = Path(directory)
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        fsync_directory(directory.parent)
     final = directory / _snapshot_name(seq)
     fd, temp_name = tempfile.mkstemp(dir=directory, prefix=final.name + ".", suffix=_TEMP_SUFFIX)
     try:
         try:
-            write_all(fd, body + _U32.pack(crc) + hash_bytes)
-            write_all(fd, payload)
+            write_all(fd, data)
             sync_file(fd)
         finally:
             os.close(fd)
@@ -125,24 +132,20 @@ def write_snapshot(directory: Path | str, seq: int, state_hash: str, payload: by
     return final
 
 
-def read_snapshot(path: Path | str) -> Snapshot:
-    """Read and verify one snapshot file; SnapshotCorruptError says what is wrong with it."""
-    path = Path(path)
-    match = _SNAPSHOT_NAME.fullmatch(path.name)
-    if match is None:
-        raise SnapshotCorruptError(path, "not a snapshot file name")
-    data = path.read_bytes()
+def decode_snapshot(data: bytes, where: Path) -> Snapshot:
+    """Verify one snapshot's bytes (header, lengths, crc, UTF-8 hash); ``where`` names it in
+    errors and in the result. SnapshotCorruptError says what is wrong."""
     if len(data) < SNAPSHOT_HEADER_BYTES:
-        raise SnapshotCorruptError(path, f"header truncated at {len(data)} bytes")
+        raise SnapshotCorruptError(where, f"header truncated at {len(data)} bytes")
     magic, version, hash_length, seq, payload_length = _HEADER_BODY.unpack_from(data, 0)
     (crc,) = _U32.unpack_from(data, _HEADER_BODY.size)
     if magic != SNAPSHOT_MAGIC:
-        raise SnapshotCorruptError(path, f"bad magic {magic!r}")
+        raise SnapshotCorruptError(where, f"bad magic {magic!r}")
     if version != SNAPSHOT_FORMAT_VERSION:
-        raise SnapshotCorruptError(path, f"unsupported format version {version}")
+        raise SnapshotCorruptError(where, f"unsupported format version {version}")
     expected_size = SNAPSHOT_HEADER_BYTES + hash_length + payload_length
     if len(data) != expected_size:
-        raise SnapshotCorruptError(path, f"{len(data)} bytes, header says {expected_size}")
+        raise SnapshotCorruptError(where, f"{len(data)} bytes, header says {expected_size}")
     view = memoryview(data)
     hash_stop = SNAPSHOT_HEADER_BYTES + hash_length
     actual_crc = zlib.crc32(
@@ -150,14 +153,24 @@ def read_snapshot(path: Path | str) -> Snapshot:
         zlib.crc32(view[SNAPSHOT_HEADER_BYTES:hash_stop], zlib.crc32(view[: _HEADER_BODY.size])),
     )
     if actual_crc != crc:
-        raise SnapshotCorruptError(path, "crc mismatch")
-    if seq != int(match.group(1)):
-        raise SnapshotCorruptError(path, f"header says seq {seq}, the file name another")
+        raise SnapshotCorruptError(where, "crc mismatch")
     try:
         state_hash = bytes(view[SNAPSHOT_HEADER_BYTES:hash_stop]).decode()
     except UnicodeDecodeError:
-        raise SnapshotCorruptError(path, "state hash is not UTF-8") from None
-    return Snapshot(seq, state_hash, data[hash_stop:], path)
+        raise SnapshotCorruptError(where, "state hash is not UTF-8") from None
+    return Snapshot(seq, state_hash, data[hash_stop:], where)
+
+
+def read_snapshot(path: Path | str) -> Snapshot:
+    """Read and verify one snapshot file; SnapshotCorruptError says what is wrong with it."""
+    path = Path(path)
+    match = _SNAPSHOT_NAME.fullmatch(path.name)
+    if match is None:
+        raise SnapshotCorruptError(path, "not a snapshot file name")
+    snapshot = decode_snapshot(path.read_bytes(), path)
+    if snapshot.seq != int(match.group(1)):
+        raise SnapshotCorruptError(path, f"header says seq {snapshot.seq}, the file name another")
+    return snapshot
 
 
 def list_snapshots(directory: Path | str) -> list[SnapshotFile]:

@@ -1,9 +1,11 @@
 """`SequencerNode`: one sequencer process of a cluster, standby or leader.
 
 Life of a node (`run`):
-    1. Connect to NATS; create the journal stream and the lease bucket if missing.
-    2. Standby: follow the stream into a replica (`replica`), from the first message, and try
-       the lease every ``poll_s``.
+    1. Connect to NATS; create the journal stream, the lease bucket and the snapshot store if
+       missing; restore the newest snapshot that verifies (`snapshots`), if any.
+    2. Standby: follow the stream into the replica (`replica`), from the message after the
+       snapshot's (the first without one), write a snapshot each ``snapshot_every`` seqs
+       (`SnapshotWriter`), and try the lease every ``poll_s``.
     3. On taking the lease: stop following, read the stream's last sequence, apply every
        message up to it directly, then build a `Sequencer` over the replica's engine and a
        `JetStreamJournal` expecting that last sequence, and serve `submit` requests. The new
@@ -13,7 +15,8 @@ Life of a node (`run`):
        took it), when none succeeded for ``lease_ttl_s``, or when the sequencer fails (a fenced
        append: someone else leads). A clean step-down keeps the engine (it equals the stream);
        after a failure the engine may hold applied commands the stream refused, so it is thrown
-       away and rebuilt from the stream. Either way the node goes back to 2.
+       away and rebuilt from the newest snapshot and the stream. Either way the node goes back
+       to 2.
 
 Invariants
     - The engine is touched by one thread at a time: the loop (as a replica) or the
@@ -22,7 +25,8 @@ Invariants
     - A node never appends without the fence: `JetStreamJournal` expects the stream sequence the
       node's replica last applied.
     - Status (``<prefix>.node.<name>.status``, request/reply): role, seqs, checkpoint hashes,
-      how many times it took the lease and when it last did.
+      the snapshot it restored and those it wrote, how many times it took the lease and when
+      it last did.
 """
 
 from __future__ import annotations
@@ -44,12 +48,19 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
-from perpetua.sequencer import Sequencer, SequencerConfig, default_engine
+from perpetua.sequencer import Applied, Sequencer, SequencerConfig, default_engine
 from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.journal import JetStreamJournal
 from perpetua.transport.lease import TTL_S, Lease
 from perpetua.transport.replica import Replica, StreamFollower, fetch_into, last_stream_seq
+from perpetua.transport.snapshots import (
+    SNAPSHOT_EVERY_COMMANDS,
+    SnapshotWriter,
+    ensure_snapshot_store,
+    latest_snapshot,
+)
 from perpetua.transport.stream import ClusterNames, ensure_stream
 from perpetua.transport.submit import SubmitServer
 
@@ -63,8 +74,8 @@ POLL_S: Final = 0.1
 CHECKPOINT_EVERY: Final = 1_000
 JS_TIMEOUT_S: Final = 2.0
 RECONNECT_WAIT_S: Final = 0.2
-# Snapshots are not taken by the leader in cluster mode (the stream is the journal and each
-# replica rebuilds from it; docs/cluster.md says what is left).
+# The leader takes no snapshots of its own in cluster mode: standbys write them to the object
+# store (`snapshots` says why), and the stream is the journal.
 CLUSTER_SEQUENCER_CONFIG: Final = SequencerConfig(
     snapshot_interval_commands=0, snapshot_on_stop=False
 )
@@ -80,6 +91,7 @@ class NodeConfig:
     renew_s: float = RENEW_S
     poll_s: float = POLL_S
     checkpoint_every: int = CHECKPOINT_EVERY
+    snapshot_every: int = SNAPSHOT_EVERY_COMMANDS  # 0: this node writes no snapshots
     sequencer: SequencerConfig = field(default=CLUSTER_SEQUENCER_CONFIG)
 
 
@@ -118,9 +130,23 @@ class SequencerNode:
         self.journal: JetStreamJournal | None = None
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self.restored_seq = 0  # the snapshot the replica last started from (0: none)
+        self._writer: SnapshotWriter | None = None
 
     def _fresh_replica(self) -> Replica:
         return Replica(self._engine_factory(), checkpoint_every=self.config.checkpoint_every)
+
+    async def _restored_replica(self, store: ObjectStore) -> Replica:
+        """The newest snapshot that verifies, else a fresh engine at the stream's start."""
+        found = await latest_snapshot(
+            store, self._engine_factory, checkpoint_every=self.config.checkpoint_every
+        )
+        if found is None:
+            self.restored_seq = 0
+            return self._fresh_replica()
+        replica, ref = found
+        self.restored_seq = ref.seq
+        return replica
 
     async def run(self, stopping: asyncio.Event) -> None:
         config = self.config
@@ -130,11 +156,13 @@ class SequencerNode:
         self._js = js
         try:
             await ensure_stream(js, config.names, config.replicas)
-            lease = Lease(
-                await ensure_bucket(js, config.names.lease_bucket, config.replicas),
-                config.name,
-                config.lease_ttl_s,
+            bucket = await ensure_bucket(js, config.names.lease_bucket, config.replicas)
+            lease = Lease(bucket, config.name, config.lease_ttl_s)
+            store = await ensure_snapshot_store(js, config.names, config.replicas)
+            self._writer = SnapshotWriter(
+                store, bucket, self._engine_factory, every=config.snapshot_every
             )
+            self.replica = await self._restored_replica(store)
             status = await nc.subscribe(config.names.status_subject(config.name), cb=self._status)
             while not stopping.is_set():  # bounded by stopping
                 try:
@@ -142,13 +170,14 @@ class SequencerNode:
                         break
                     if not await self._lead(nc, js, lease, stopping):
                         _log.warning("%s: rebuilding the engine from the stream", config.name)
-                        self.replica = self._fresh_replica()
+                        self.replica = await self._restored_replica(store)
                 except _UNREACHABLE as error:
                     # NATS unreachable for a moment (a node lost, an election): the replica
                     # applied whole messages only, so it stays valid; try again.
                     _log.warning("%s: NATS error, retrying: %r", config.name, error)
                     await _wait(stopping, RETRY_S)
             await status.unsubscribe()
+            await self._writer.drain()
             await lease.release()
         finally:
             self.role = "stopped"
@@ -157,7 +186,13 @@ class SequencerNode:
     async def _stand_by(self, js: JetStreamContext, lease: Lease, stopping: asyncio.Event) -> bool:
         """Follow the stream until this node holds the lease (True) or stops (False)."""
         self.role = "standby"
-        follower = StreamFollower(js, self.config.names, self.replica)
+        writer = self._writer
+
+        def after(applied: list[Applied]) -> None:
+            if writer is not None:
+                writer.after_message(self.replica, applied[0].seq - 1)
+
+        follower = StreamFollower(js, self.config.names, self.replica, after)
         await follower.start()
         try:
             while not stopping.is_set():  # bounded by stopping
@@ -236,6 +271,10 @@ class SequencerNode:
                 else self.replica.stream_seq
             ),
             "checkpoints": list(self.replica.checkpoints.items()),
+            "restored_seq": self.restored_seq,
+            "snapshots_written": []
+            if self._writer is None
+            else [ref.seq for ref in self._writer.written],
             "leader_count": self.leader_count,
             "leader_since_unix_ms": self.leader_since_unix_ms,
         }

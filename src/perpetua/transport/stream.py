@@ -10,8 +10,10 @@ Invariants
     - Messages are appended only with ``Nats-Expected-Last-Sequence`` (`journal`): the stream
       holds one linear history, and a writer that did not see the newest message cannot add one.
     - The first record of message k+1 has the seq after the last record of message k.
-    - The stream keeps everything (limits retention, no age or size limit, file storage):
-      replicas and new nodes replay it from the start (snapshots: see docs/cluster.md).
+    - The stream keeps everything (limits retention, no age or size limit, file storage): a new
+      replica restores the newest snapshot (`snapshots`) and follows from the message after
+      it, or replays from the start without one; the projector and gateways need the records
+      before a snapshot too (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ class ClusterNames:
     @property
     def lease_bucket(self) -> str:
         return f"{self.prefix.upper()}_LEADER"
+
+    @property
+    def snapshot_bucket(self) -> str:
+        """The object store of snapshots (`snapshots`)."""
+        return f"{self.prefix.upper()}_SNAPSHOTS"
 
     @property
     def limits_bucket(self) -> str:
