@@ -16,6 +16,7 @@ ports, PostgreSQL), one cluster for the module:
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,3 +102,43 @@ def test_the_catalogue_file_is_listed_once_in_cluster_mode(
     assert [(r["symbol"], r["settlCurrency"], r["typ"]) for r in rows] == [
         ("XBTUSDTH27", "USDt", "FFCCSX")
     ]
+
+
+MARK_WAIT_S = 60.0  # index prices come every 5 s of wall time (feeds.config)
+MARK_POLL_S = 2.5  # below the anonymous allowance (30 a minute)
+
+
+def _mark(client: Client) -> Any:
+    response = httpx.get(
+        f"{client.base}/api/v1/instrument", params={"symbol": "XBTUSD"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()[0]["markPrice"]
+
+
+def test_marks_move_in_cluster_mode(gateways: tuple[Client, Client]) -> None:
+    """The leading sequencer runs the index feeds (`runtime.cluster_leader`): XBTUSD's mark
+    takes new values on a gateway, as in the embedded venue. Before, no role ran them."""
+    _g1, g2 = gateways
+    seen = {_mark(g2)}
+    deadline = time.monotonic() + MARK_WAIT_S
+    while len(seen - {None}) < 2 and time.monotonic() < deadline:
+        time.sleep(MARK_POLL_S)
+        seen.add(_mark(g2))
+    assert len(seen - {None}) >= 2, seen
+
+
+def test_each_gateway_serves_its_metrics(gateways: tuple[Client, Client]) -> None:
+    g1, _g2 = gateways
+    response = httpx.get(f"{g1.base}/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in response.text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["perpetua_replica_applied_seq"] > 0
+    assert values["perpetua_websocket_sessions"] == 0
+    assert "perpetua_projector_lag_commands" in values
+    assert "perpetua_rate_limit_rejections_total" in values

@@ -35,6 +35,10 @@ def _logging(level: str) -> None:
 
 
 def sequencer_node(config: ClusterConfig) -> SequencerNode:
+    """A sequencer whose leadership runs the services that submit commands (index feeds,
+    calendars: `cluster_leader`)."""
+    from perpetua.runtime.cluster_leader import LeaderServices
+
     return SequencerNode(
         NodeConfig(
             name=config.name,
@@ -43,7 +47,8 @@ def sequencer_node(config: ClusterConfig) -> SequencerNode:
             replicas=config.replicas,
             lease_ttl_s=config.lease_ttl_s,
             snapshot_every=config.snapshot_every,
-        )
+        ),
+        duties=LeaderServices(config.feeds),
     )
 
 

@@ -16,6 +16,8 @@ The file's shape::
     rate_limits = true             # gateway: false only for benchmarks
     catalogue = ""                 # gateway: futures catalogue file; empty: the embedded one
 
+    [feeds]                        # sequencer: the index feeds the leader runs (as in the
+                                   # venue config; simulated by default)
     [server]                       # gateway: as in the venue config; reuse_port lets several
     host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
     port = 8000
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from perpetua.runtime.config import ConfigError
+from perpetua.runtime.config import ConfigError, FeedsConfig, feeds_config
 from perpetua.transport.snapshots import SNAPSHOT_EVERY_COMMANDS
 
 __all__ = ["ROLES", "ClusterConfig", "ClusterServerConfig", "load_cluster_config"]
@@ -57,6 +59,7 @@ class ClusterConfig:
     operator_key: str = ""
     rate_limits: bool = True
     catalogue: Path | None = None  # the futures catalogue file (runtime.catalogue); None: embedded
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
 
@@ -64,7 +67,7 @@ _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
     "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
     "operator_key": str, "rate_limits": bool, "catalogue": str,
-    "server": dict,
+    "server": dict, "feeds": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
 
@@ -103,4 +106,7 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
     catalogue = raw.pop("catalogue", "")
     if catalogue:
         raw["catalogue"] = Path(path).parent / catalogue
-    return ClusterConfig(servers=servers, server=ClusterServerConfig(**server_raw), **raw)
+    feeds = feeds_config(raw.pop("feeds", {}), Path(path).parent)
+    return ClusterConfig(
+        servers=servers, server=ClusterServerConfig(**server_raw), feeds=feeds, **raw
+    )

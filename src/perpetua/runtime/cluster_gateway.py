@@ -15,12 +15,16 @@ Order at start (each step needs the one before):
 5. uvicorn serves on a socket bound with ``SO_REUSEPORT`` (``server.reuse_port``), so several
    gateway processes on one machine share its port and the kernel spreads connections.
 
-6. The futures catalogue file's job (``venue.catalogue_job``: define the series, list what is
+6. ``GET /metrics`` (Prometheus text) answers this process's figures
+   (`metrics.ClusterGatewayCollector`).
+7. The futures catalogue file's job (``venue.catalogue_job``: define the series, list what is
    due, at start and hourly) runs in every gateway, as in the embedded venue: the lister skips
    what the gateway's replica already has, and a command a second gateway sent at the same
    moment is refused by the core (``INSTRUMENT_EXISTS``), so a series is defined once.
 
-Not wired in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only), index feeds.
+Index feeds and the calendars job run on the leading sequencer (`cluster_leader`). Not wired
+in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only) and the services that
+need the accounts database and read models (volume tiers, bots, copy trading, wallets).
 """
 
 import logging
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Final
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
 from perpetua.gateway import GatewayConfig, create_app
@@ -43,6 +48,8 @@ from perpetua.gateway.server import uvicorn_config
 from perpetua.marketdata.ids import use_order_id_key
 from perpetua.runtime.catalogue import default_catalogue_path, load_catalogue
 from perpetua.runtime.cluster_config import ClusterConfig
+from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
+from perpetua.runtime.server import MetricsApp
 from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
 from perpetua.sequencer import Applied
 from perpetua.services.accounts import AccountsService
@@ -126,6 +133,7 @@ def run_gateway(config: ClusterConfig) -> None:
     accounts = AccountsService(open_engine(url), load_server_key(data_dir))
     sql = open_engine(url)
     background: list[BackgroundService] = []
+    progress = StoredProgress(sql)
     try:
         seed = port.seed(engine_seed)
         app = create_app(
@@ -135,7 +143,7 @@ def run_gateway(config: ClusterConfig) -> None:
                 rate_limits=RateLimitConfig(enabled=config.rate_limits),
             ),
             port,
-            History(sql, StoredProgress(sql)),
+            History(sql, progress),
             accounts,
             background=background,
         )
@@ -159,10 +167,17 @@ def run_gateway(config: ClusterConfig) -> None:
         shared = SharedLimits(port, absorb)
         limits.on_charge = shared.record
         shared.start()
+        counts = CommandCounts()  # from the batches after the seed, as the views
+        port.subscribe_batches(counts.on_batch)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(
+            ClusterGatewayCollector(gateway, counts, lambda: port.replica.applied_seq, progress)
+        )
+        served = MetricsApp(app, registry)  # GET /metrics: this process's figures
         sock = gateway_socket(config.server.host, config.server.port, config.server.reuse_port)
         server = uvicorn.Server(
             uvicorn_config(
-                app, config.server.host, config.server.port, config.server.log_level,
+                served, config.server.host, config.server.port, config.server.log_level,
                 log_config=None,
             )
         )  # fmt: skip

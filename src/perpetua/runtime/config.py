@@ -121,6 +121,7 @@ __all__ = [
     "ServerConfig",
     "VenueConfig",
     "WalletsConfig",
+    "feeds_config",
     "load_config",
 ]
 
@@ -484,6 +485,11 @@ def _server(table: Mapping[str, Any]) -> ServerConfig:
         log_level=level,
         log_format=_choice(table, "server.log_format", "json", LOG_FORMATS),
     )
+
+
+def feeds_config(table: Mapping[str, Any], base: Path) -> FeedsConfig:
+    """A ``[feeds]`` table: the venue config's, or cluster.toml's (`cluster_config`)."""
+    return _feeds(table, base)
 
 
 def _feeds(table: Mapping[str, Any], base: Path) -> FeedsConfig:

@@ -17,10 +17,14 @@ Series (all prefixed ``perpetua_``):
 - ``projector_lag_commands``: durable seq minus the read models' seq;
 - ``websocket_sessions``, ``websocket_messages_total``, ``websocket_slow_consumers_total``;
 - ``rate_limit_rejections_total``.
+
+A cluster gateway (``ClusterGatewayCollector``) has no sequencer of its own: it shows the
+commands its replica applied, ``replica_applied_seq``, the projector's lag behind its replica,
+and its WebSocket and rate-limit figures.
 """
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -37,7 +41,13 @@ from perpetua.gateway.state import Gateway
 from perpetua.sequencer import Applied, Sequencer
 from perpetua.store import ProjectorThread
 
-__all__ = ["COMMIT_BUCKETS_S", "CommandCounts", "VenueCollector", "metrics_text"]
+__all__ = [
+    "COMMIT_BUCKETS_S",
+    "ClusterGatewayCollector",
+    "CommandCounts",
+    "VenueCollector",
+    "metrics_text",
+]
 
 NS_PER_S: Final = 1_000_000_000
 COMMIT_BUCKETS_S: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -68,6 +78,8 @@ class CommandCounts:
 
 
 class VenueCollector(Collector):
+    """The embedded venue's figures: one process with the sequencer, projector and gateway."""
+
     def __init__(
         self,
         sequencer: Sequencer,
@@ -82,79 +94,113 @@ class VenueCollector(Collector):
         self._commit = _CommitHistogram()
 
     def collect(self) -> Iterator[Metric]:
-        by_type, liquidations = self.counts.read()
-        commands = CounterMetricFamily(
-            "perpetua_commands", "Durable commands by type", labels=["type"]
-        )
-        for name, count in sorted(by_type.items()):
-            commands.add_metric([name], count)
-        yield commands
-        yield CounterMetricFamily(
-            "perpetua_liquidations",
-            "Positions taken over by the insurance fund",
-            value=liquidations,
-        )
-        yield from self._sequencer()
-        yield from self._gateway()
+        yield from command_metrics(self.counts)
+        yield from sequencer_metrics(self.sequencer, self._commit)
+        lag = max(0, self.sequencer.stats().durable_seq - self.projector.projector.last_seq)
+        yield _projector_lag(lag)
+        yield from gateway_metrics(self.gateway)
 
-    def _sequencer(self) -> Iterator[Metric]:
-        stats = self.sequencer.stats()
+
+class ClusterGatewayCollector(Collector):
+    """A cluster gateway's figures (``/metrics`` on each gateway, about that process): the
+    commands its replica applied since it started, by type; its replica's seq; how far the
+    shared read models (the projector's stored offset) are behind it; its WebSockets and
+    rate-limit refusals. The leader's sequencer figures are the sequencer node's own."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        counts: CommandCounts,
+        replica_seq: Callable[[], int],
+        projected_seq: Callable[[], int],
+    ) -> None:
+        self.gateway = gateway
+        self.counts = counts
+        self.replica_seq = replica_seq
+        self.projected_seq = projected_seq
+
+    def collect(self) -> Iterator[Metric]:
+        yield from command_metrics(self.counts)
+        seq = self.replica_seq()
         yield GaugeMetricFamily(
-            "perpetua_sequencer_queue_depth", "Commands waiting", value=stats.queue_depth
+            "perpetua_replica_applied_seq", "Last seq this process's replica applied", value=seq
         )
-        yield GaugeMetricFamily(
-            "perpetua_sequencer_applied_seq", "Last applied seq", value=stats.applied_seq
-        )
-        yield GaugeMetricFamily(
-            "perpetua_sequencer_durable_seq", "Last durable seq", value=stats.durable_seq
+        yield _projector_lag(max(0, seq - self.projected_seq()))
+        yield from gateway_metrics(self.gateway)
+
+
+def _projector_lag(lag: int) -> Metric:
+    return GaugeMetricFamily(
+        "perpetua_projector_lag_commands", "Durable commands not yet in the read models", value=lag
+    )
+
+
+def command_metrics(counts: CommandCounts) -> Iterator[Metric]:
+    by_type, liquidations = counts.read()
+    commands = CounterMetricFamily("perpetua_commands", "Durable commands by type", labels=["type"])
+    for name, count in sorted(by_type.items()):
+        commands.add_metric([name], count)
+    yield commands
+    yield CounterMetricFamily(
+        "perpetua_liquidations", "Positions taken over by the insurance fund", value=liquidations
+    )
+
+
+def sequencer_metrics(sequencer: Sequencer, commit: "_CommitHistogram") -> Iterator[Metric]:
+    """The sequencer's and its journal's figures."""
+    stats = sequencer.stats()
+    yield GaugeMetricFamily(
+        "perpetua_sequencer_queue_depth", "Commands waiting", value=stats.queue_depth
+    )
+    yield GaugeMetricFamily(
+        "perpetua_sequencer_applied_seq", "Last applied seq", value=stats.applied_seq
+    )
+    yield GaugeMetricFamily(
+        "perpetua_sequencer_durable_seq", "Last durable seq", value=stats.durable_seq
+    )
+    yield CounterMetricFamily(
+        "perpetua_sequencer_overloaded", "Commands shed (503)", value=stats.overloaded_count
+    )
+    yield CounterMetricFamily(
+        "perpetua_sequencer_batches", "Journal batches committed", value=stats.batch_count
+    )
+    commit.add_new(stats.batch_count, sequencer.commit_latencies_ns())
+    yield commit.metric()
+    if stats.fsync is not None:
+        yield CounterMetricFamily(
+            "perpetua_journal_fsyncs", "Journal syncs", value=stats.fsync.fsync_count
         )
         yield CounterMetricFamily(
-            "perpetua_sequencer_overloaded", "Commands shed (503)", value=stats.overloaded_count
+            "perpetua_journal_fsync_seconds",
+            "Time spent syncing",
+            value=stats.fsync.total_ns / NS_PER_S,
         )
-        yield CounterMetricFamily(
-            "perpetua_sequencer_batches", "Journal batches committed", value=stats.batch_count
-        )
-        self._commit.add_new(stats.batch_count, self.sequencer.commit_latencies_ns())
-        yield self._commit.metric()
-        if stats.fsync is not None:
-            yield CounterMetricFamily(
-                "perpetua_journal_fsyncs", "Journal syncs", value=stats.fsync.fsync_count
-            )
-            yield CounterMetricFamily(
-                "perpetua_journal_fsync_seconds",
-                "Time spent syncing",
-                value=stats.fsync.total_ns / NS_PER_S,
-            )
-            yield GaugeMetricFamily(
-                "perpetua_journal_fsync_max_seconds",
-                "Slowest sync",
-                value=stats.fsync.max_ns / NS_PER_S,
-            )
-        lag = max(0, stats.durable_seq - self.projector.projector.last_seq)
         yield GaugeMetricFamily(
-            "perpetua_projector_lag_commands",
-            "Durable commands not yet in the read models",
-            value=lag,
+            "perpetua_journal_fsync_max_seconds",
+            "Slowest sync",
+            value=stats.fsync.max_ns / NS_PER_S,
         )
 
-    def _gateway(self) -> Iterator[Metric]:
-        fanout = self.gateway.fanout
-        yield GaugeMetricFamily(
-            "perpetua_websocket_sessions", "Open WebSocket sessions", value=len(fanout.sessions)
-        )
-        yield CounterMetricFamily(
-            "perpetua_websocket_messages", "WebSocket messages sent", value=fanout.messages_sent
-        )
-        yield CounterMetricFamily(
-            "perpetua_websocket_slow_consumers",
-            "Sessions closed for falling behind",
-            value=fanout.slow_consumers_dropped,
-        )
-        yield CounterMetricFamily(
-            "perpetua_rate_limit_rejections",
-            "Requests answered 429",
-            value=self.gateway.limits.rejected_count,
-        )
+
+def gateway_metrics(gateway: Gateway) -> Iterator[Metric]:
+    """The gateway's own figures: WebSocket sessions and messages, rate-limit refusals."""
+    fanout = gateway.fanout
+    yield GaugeMetricFamily(
+        "perpetua_websocket_sessions", "Open WebSocket sessions", value=len(fanout.sessions)
+    )
+    yield CounterMetricFamily(
+        "perpetua_websocket_messages", "WebSocket messages sent", value=fanout.messages_sent
+    )
+    yield CounterMetricFamily(
+        "perpetua_websocket_slow_consumers",
+        "Sessions closed for falling behind",
+        value=fanout.slow_consumers_dropped,
+    )
+    yield CounterMetricFamily(
+        "perpetua_rate_limit_rejections",
+        "Requests answered 429",
+        value=gateway.limits.rejected_count,
+    )
 
 
 class _CommitHistogram:

@@ -301,7 +301,7 @@ def open_venue(
     volume = _volume_tiers(config, sequencer, projector, accounts, seed, clock)
     # holidays and half-days of the TradFi perpetuals (services.calendars), rebuilt daily
     calendars = CalendarJob(
-        sequencer.submit_async, clock.now_ns, on_calendar=_feed_calendar(feeds, instruments)
+        sequencer.submit_async, clock.now_ns, on_calendar=feed_calendar(feeds, instruments)
     )
     background.append(PeriodicJob("tradfi_calendars", CALENDAR_CHECK_INTERVAL_S, calendars.step))
     background.append(PeriodicJob("volume_tiers", config.fees.volume_check_interval_s, volume.step))
@@ -429,7 +429,7 @@ def _volume_tiers(
     return service
 
 
-def _feed_calendar(
+def feed_calendar(
     feeds: IndexFeeds, instruments: tuple[InstrumentSpec, ...]
 ) -> Callable[[SetTradingCalendar], None]:
     """Tell the simulated feed a TradFi market's new calendar: its asset stops on holidays."""

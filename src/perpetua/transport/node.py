@@ -11,6 +11,8 @@ Life of a node (`run`):
        `JetStreamJournal` expecting that last sequence, and serve `submit` requests. The new
        leader continues from the last acknowledged batch: everything acknowledged is in the
        stream, and the stream is all it applied.
+       Then start the node's `LeaderDuties` (index feeds, jobs that submit commands): they run
+       on the leader only, so once in the cluster, and stop before it steps down.
     4. Renew the lease every ``renew_s``. Step down when a renewal is refused (another node
        took it), when none succeeded for ``lease_ttl_s``, or when the sequencer fails (a fenced
        append: someone else leads). A clean step-down keeps the engine (it equals the stream);
@@ -36,7 +38,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 import nats
@@ -50,6 +52,7 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.sequencer import Applied, Sequencer, SequencerConfig, default_engine
 from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.journal import JetStreamJournal
@@ -64,7 +67,14 @@ from perpetua.transport.snapshots import (
 from perpetua.transport.stream import ClusterNames, ensure_stream
 from perpetua.transport.submit import SubmitServer
 
-__all__ = ["CLUSTER_SEQUENCER_CONFIG", "NodeConfig", "SequencerNode", "connect", "ensure_bucket"]
+__all__ = [
+    "CLUSTER_SEQUENCER_CONFIG",
+    "LeaderDuties",
+    "NodeConfig",
+    "SequencerNode",
+    "connect",
+    "ensure_bucket",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -79,6 +89,19 @@ RECONNECT_WAIT_S: Final = 0.2
 CLUSTER_SEQUENCER_CONFIG: Final = SequencerConfig(
     snapshot_interval_commands=0, snapshot_on_stop=False
 )
+
+
+class LeaderDuties(Protocol):
+    """Work only the leader does (`runtime.cluster_leader`): ``start`` once the node leads
+    (its sequencer running; ``instruments``: the engine's, read before it started), ``stop``
+    before it steps down. Exactly once in the cluster by the lease; a deposed leader that has
+    not noticed yet cannot append what its duties submit (the fence)."""
+
+    async def start(
+        self, sequencer: Sequencer, instruments: tuple[InstrumentSpec, ...]
+    ) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +142,14 @@ async def ensure_bucket(js: JetStreamContext, bucket: str, replicas: int) -> Key
 class SequencerNode:
     """One sequencer of a cluster; ``await run(stopping)`` until ``stopping`` is set."""
 
-    def __init__(self, config: NodeConfig, engine_factory: EngineFactory = default_engine) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        engine_factory: EngineFactory = default_engine,
+        duties: LeaderDuties | None = None,
+    ) -> None:
         self.config = config
+        self._duties = duties
         self._engine_factory = engine_factory
         self.role = "starting"
         self.replica = self._fresh_replica()
@@ -221,6 +250,7 @@ class SequencerNode:
         )  # fmt: skip
         sequencer = Sequencer(replica.engine, journal, config=config.sequencer)
         self.sequencer, self.journal = sequencer, journal
+        instruments = tuple(replica.engine.instruments)  # before the writer thread owns it
         sequencer.start()
         server = SubmitServer(nc, config.names.submit_subject(config.name), sequencer)
         await server.start()
@@ -233,6 +263,8 @@ class SequencerNode:
         )  # fmt: skip
         renewed_at = time.monotonic()
         try:
+            if self._duties is not None:
+                await self._duties.start(sequencer, instruments)
             while not stopping.is_set() and sequencer.failure is None:  # bounded by stopping
                 await _wait(stopping, config.renew_s)
                 try:
@@ -246,6 +278,8 @@ class SequencerNode:
                         break
         finally:
             self.role = "stepping-down"
+            if self._duties is not None:
+                await self._duties.stop()
             await server.stop()
             await asyncio.get_running_loop().run_in_executor(None, sequencer.stop)
             self.sequencer = None

@@ -48,7 +48,6 @@ from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from perpetua.core.engine import Engine
 from perpetua.sequencer.codec import decode_image, encode_image
 from perpetua.sequencer.recovery import EngineFactory, RecoveryError, restore_snapshot
 from perpetua.sequencer.replica import Replica
@@ -60,6 +59,7 @@ __all__ = [
     "SNAPSHOT_EVERY_COMMANDS",
     "SnapshotRef",
     "SnapshotWriter",
+    "checked_payload",
     "ensure_snapshot_store",
     "latest_snapshot",
     "list_snapshot_objects",
@@ -143,31 +143,32 @@ async def latest_snapshot(
             continue
         try:
             result = await asyncio.wait_for(store.get(ref.name), SNAPSHOT_READ_TIMEOUT_S)
-            engine = await loop.run_in_executor(
-                None, _restore, bytes(result.data or b""), ref, engine_factory
+            replica = await loop.run_in_executor(
+                None, _restore, bytes(result.data or b""), ref, engine_factory, checkpoint_every
             )
         except (SnapshotCorruptError, RecoveryError, *_NATS_ERRORS) as error:
             _log.warning("skipping snapshot %s: %s", ref.name, error)
             continue
-        replica = Replica(
-            engine,
-            applied_seq=ref.seq,
-            stream_seq=ref.stream_seq,
-            checkpoint_every=checkpoint_every,
-        )
         _log.warning("restored snapshot %s (seq %d)", ref.name, ref.seq)
         return replica, ref
     return None
 
 
-def _restore(data: bytes, ref: SnapshotRef, engine_factory: EngineFactory) -> Engine:
+def _restore(
+    data: bytes, ref: SnapshotRef, engine_factory: EngineFactory, checkpoint_every: int
+) -> Replica:
     snapshot = decode_snapshot(data, Path(ref.name))
     if snapshot.seq != ref.seq:
         raise SnapshotCorruptError(Path(ref.name), f"header says seq {snapshot.seq}")
-    return restore_snapshot(snapshot, engine_factory)
+    return Replica(
+        restore_snapshot(snapshot, engine_factory),
+        applied_seq=ref.seq,
+        stream_seq=ref.stream_seq,
+        checkpoint_every=checkpoint_every,
+    )
 
 
-def _encoded_and_checked(
+def checked_payload(
     image: dict[str, object], state_hash: str, engine_factory: EngineFactory
 ) -> bytes:
     """The image's payload, restored once into a scratch engine to prove it restores."""
@@ -224,7 +225,7 @@ class SnapshotWriter:
             except nats.js.errors.KeyWrongLastSequenceError:
                 return  # another standby writes this one
             payload = await asyncio.get_running_loop().run_in_executor(
-                None, _encoded_and_checked, image, state_hash, self._engine_factory
+                None, checked_payload, image, state_hash, self._engine_factory
             )
             ref = await put_snapshot(self._store, seq, stream_seq, state_hash, payload)
             self.written.append(ref)
