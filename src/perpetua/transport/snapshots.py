@@ -10,7 +10,8 @@ file's (`sequencer.snapshot`: header, crc, state hash, ``codec.encode_image`` pa
 embedded venue's format and checks are reused whole.
 
 Who writes (`SnapshotWriter`): a standby sequencer, never the leader, each time its replica's
-seq passes a multiple of ``snapshot_every`` (`SNAPSHOT_EVERY_COMMANDS` by default). Reasons:
+seq passes a multiple of ``snapshot_every`` (0, off, by default; `SNAPSHOT_EVERY_COMMANDS`
+suggested). Reasons:
 (1) the leader's engine belongs to its writer thread and its latency is the venue's; a standby
 has the same state at every message boundary and nothing else to do; (2) at a message boundary
 the stream sequence is known exactly, which a mid-batch image of the leader would not give.
@@ -19,10 +20,12 @@ wins), so each snapshot is written once. A cluster without a standby writes none
 no failover: run two sequencers).
 
 Invariants
-    - An object is trusted only once it restored: the writer restores its own payload into a
-      scratch engine and compares the hash before it puts it; the reader (`latest_snapshot`)
-      checks crc, name against header, and the restored hash, and skips (logging) any object
-      that fails, for the one before it.
+    - An object is trusted only once it restored: the reader (`latest_snapshot`) checks crc,
+      name against header, and the restored hash, and skips (logging) any object that fails,
+      for the one before it. Known problem: in a test process that also runs the leader,
+      a standby writing snapshots ends, about one run in eight, at another state hash than a
+      fresh replay of the stream (never seen without snapshot writes; imaging and encoding on
+      the applying thread did not cure it; cause not found). Hence off by default.
     - A put cut short (``kill -9`` of the writer) leaves chunks without the object's metadata,
       which the object store never lists: invisible, never half-read. The stream is not touched
       by snapshots, so nothing can be lost by one.
@@ -69,7 +72,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-SNAPSHOT_EVERY_COMMANDS: Final = 100_000  # a standby snapshots when its seq passes a multiple
+# what to set ``snapshot_every`` to once enabled (it is off by default: docs/cluster.md)
+SNAPSHOT_EVERY_COMMANDS: Final = 100_000
 SNAPSHOTS_KEPT: Final = 3  # the newest kept; a damaged newest falls back to the one before
 SNAPSHOT_READ_TIMEOUT_S: Final = 60.0  # one object's read; a stuck read counts as damaged
 CLAIM_PREFIX: Final = "snapshot."
@@ -171,7 +175,8 @@ def _restore(
 def checked_payload(
     image: dict[str, object], state_hash: str, engine_factory: EngineFactory
 ) -> bytes:
-    """The image's payload, restored once into a scratch engine to prove it restores."""
+    """The image's payload, restored once into a scratch engine to prove it restores. Not for
+    a process whose live engine applies meanwhile (see `SnapshotWriter`): benchmarks, tools."""
     payload = encode_image(image)
     scratch = engine_factory()
     scratch.restore(decode_image(payload))
@@ -211,22 +216,20 @@ class SnapshotWriter:
         if self._task is not None and not self._task.done():
             _log.warning("snapshot at seq %d skipped: one is still writing", replica.applied_seq)
             return
-        image, state_hash = replica.engine.snapshot_and_hash()  # between messages: consistent
+        # between messages, on the applying thread: the image and its bytes are the state at
+        # this seq
+        image, state_hash = replica.engine.snapshot_and_hash()
+        payload = encode_image(image)
         self._task = asyncio.get_running_loop().create_task(
-            self._write(replica.applied_seq, replica.stream_seq, state_hash, image)
+            self._write(replica.applied_seq, replica.stream_seq, state_hash, payload)
         )
 
-    async def _write(
-        self, seq: int, stream_seq: int, state_hash: str, image: dict[str, object]
-    ) -> None:
+    async def _write(self, seq: int, stream_seq: int, state_hash: str, payload: bytes) -> None:
         try:
             try:
                 await self._claims.create(f"{CLAIM_PREFIX}{seq}", b"")
             except nats.js.errors.KeyWrongLastSequenceError:
                 return  # another standby writes this one
-            payload = await asyncio.get_running_loop().run_in_executor(
-                None, checked_payload, image, state_hash, self._engine_factory
-            )
             ref = await put_snapshot(self._store, seq, stream_seq, state_hash, payload)
             self.written.append(ref)
             _log.info("snapshot %s written (%d bytes)", ref.name, len(payload))
