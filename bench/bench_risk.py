@@ -60,13 +60,11 @@ from perpetua.core.engine import Engine  # noqa: E402
 from perpetua.core.enums import OrdType, Side  # noqa: E402
 from perpetua.core.events import (  # noqa: E402
     Deleveraged,
-    PositionChanged,
     PositionLiquidated,
     Rejected,
 )
+from perpetua.core.indicators import publish_deleverage_ranks  # noqa: E402
 from perpetua.core.ledger import INSURANCE  # noqa: E402
-from perpetua.core.liquidation import published_prices  # noqa: E402
-from perpetua.gateway.positions import deleverage_percentiles  # noqa: E402
 
 SYMBOL = "XBTUSD"
 INDEX = ".BXBT"
@@ -239,28 +237,21 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
 
 
 def gateway_percentiles(run: Runner) -> dict[str, object]:
-    """(d) The gateway's ADL queue (``deleveragePercentile``): one re-ranking of every open
-    position of the symbol from their published rows (quantity, cost, bankruptcy price)."""
+    """(d) The ADL queue (``deleveragePercentile``): one ranking of every open position of the
+    symbol by the core (``indicators.publish_deleverage_ranks``, as after a mark update)."""
     state = run.engine.state
     market = state.markets[SYMBOL]
-    rows = []
-    for pos in market.positions.values():
-        if pos.qty and pos.account > 0:
-            bankrupt, _ = published_prices(state, market, pos)
-            rows.append(
-                PositionChanged(
-                    run.ts_ns, pos.account, SYMBOL, pos.qty, pos.cost, 0, bankrupt_price=bankrupt
-                )
-            )
-    spec = market.spec
+    market.adl_ranked_ns = 0  # due now, whatever the holder count
+    out: list[object] = []
     gc.collect()
     gc.disable()
     try:
         t0 = time.thread_time_ns()
-        ranked = deleverage_percentiles(spec, rows, market.mark_fine)
+        publish_deleverage_ranks(state, {SYMBOL: None}, out)
         elapsed = time.thread_time_ns() - t0
     finally:
         gc.enable()
+    ranked = out[0].accounts if out else ()  # type: ignore[attr-defined]
     return {"cpu_ms": round(elapsed / 1e6, 1), "positions_ranked": len(ranked)}
 
 

@@ -87,7 +87,15 @@ from perpetua.core.enums import (
     Side,
     TimeInForce,
 )
-from perpetua.core.events import BookLevel, OrderEvent, PositionChanged, Trade, Transfer
+from perpetua.core.events import (
+    BookLevel,
+    DeleverageRanked,
+    OrderEvent,
+    OrderMarginChanged,
+    PositionChanged,
+    Trade,
+    Transfer,
+)
 from perpetua.core.fees import fee_rates_ppm
 from perpetua.core.ledger import TransferCode
 from perpetua.core.orders import Order
@@ -644,7 +652,15 @@ def test_same_stream_gives_same_events_and_hash(stream: list[tuple[int, object]]
 
 
 # The events recovery does not build (Engine.apply with publish=False).
-UNPUBLISHED = (OrderEvent, BookLevel, Trade, Transfer, PositionChanged)
+UNPUBLISHED = (
+    OrderEvent,
+    BookLevel,
+    Trade,
+    Transfer,
+    PositionChanged,
+    OrderMarginChanged,
+    DeleverageRanked,
+)
 
 
 @settings(PROFILE, max_examples=25 * EXAMPLES_SCALE)

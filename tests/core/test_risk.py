@@ -482,7 +482,7 @@ def test_a_version_1_image_restores_with_no_open_fees() -> None:
 
 
 def test_adl_ranking_shortcuts_equal_the_account_view() -> None:
-    """``_adl_rank`` skips the account pass for isolated positions and lone cross positions;
+    """``adl_rank_of`` skips the account pass for isolated positions and lone cross positions;
     it must give the rank the full ``bankrupt_margin`` gives, for every kind of holder."""
     h = Harness()
     h.fund(9, "USDt", 1_000_000 * USDT)
@@ -508,7 +508,7 @@ def test_adl_ranking_shortcuts_equal_the_account_view() -> None:
         full = adl_rank(
             pos.cost, mark_value, pos.cost - liquidation.bankrupt_margin(state, market, pos)
         )
-        assert liquidation._adl_rank(state, market, pos) == full
+        assert liquidation.adl_rank_of(state, market, pos) == full
         kinds.add((bool(pos.leverage_e2), len(state.account_positions[pos.account])))
     assert {(True, 1), (False, 1), (False, 2)} <= kinds
 

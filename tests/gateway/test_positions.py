@@ -2,15 +2,9 @@
 transferMargin, the Position and Margin models (reference §3), instrument marks and funding,
 and the risk-engine rejections in BitMEX's error shape."""
 
-import random
 from decimal import Decimal
 from typing import Any
 
-from perpetua.core.catalogue import by_symbol, default_catalogue
-from perpetua.core.events import PositionChanged
-from perpetua.core.instruments import contract_value, contract_value_at
-from perpetua.core.risk import adl_rank
-from perpetua.gateway.positions import PRICE_FINE_PER_TICK, deleverage_percentiles
 from tests.gateway.harness import ALICE, BOB, harness
 
 ETH = "ETHUSDT"
@@ -282,46 +276,22 @@ def test_deleverage_percentile_ranks_each_side_in_fifths() -> None:
         assert [percentile(a) for a in (ALICE, 3004, 3003, 3002)] == [1, 0.8, 0.6, 0.4]
 
 
-def test_deleverage_percentiles_value_positions_as_the_core_does() -> None:
-    """The inlined values of ``deleverage_percentiles`` equal ``contract_value`` on inverse,
-    linear and quanto contracts, so the queue is the one the core's ranks give."""
-    specs = by_symbol(default_catalogue())
-    rng = random.Random(5)
-    for symbol, entry in (("XBTUSD", 600_000), ("ETHUSDT", 40_000), ("ETHUSD", 40_000)):
-        spec = specs[symbol]
-        mark = entry * PRICE_FINE_PER_TICK + rng.randrange(-(10**9), 10**9)
-        events = []
-        for account in range(1, 400):
-            qty = rng.choice((-1, 1)) * rng.randint(1, 50) * spec.lot_size
-            price = entry + rng.randint(-entry // 20, entry // 20)
-            bankrupt = price - qty // abs(qty) * rng.randint(1, entry // 10)
-            events.append(
-                PositionChanged(
-                    0,
-                    account,
-                    symbol,
-                    qty,
-                    contract_value(spec, qty, price),
-                    0,
-                    bankrupt_price=rng.choice((bankrupt, None)),
-                )
-            )
-        expected: dict[int, Decimal] = {}
-        for side in (1, -1):
-            ranked = []
-            for ev in events:
-                if ev.current_qty * side <= 0:
-                    continue
-                mv = contract_value_at(
-                    spec, ev.current_qty, mark * spec.tick_num, spec.tick_den * PRICE_FINE_PER_TICK
-                )
-                bv = (
-                    contract_value(spec, ev.current_qty, ev.bankrupt_price)
-                    if ev.bankrupt_price is not None
-                    else mv - abs(mv)
-                )
-                ranked.append((-adl_rank(ev.current_cost, mv, bv), ev.account))
-            ranked.sort()
-            for place, (_r, account) in enumerate(ranked):
-                expected[account] = Decimal(-(-(len(ranked) - place) * 5 // len(ranked))) / 5
-        assert deleverage_percentiles(spec, events, mark) == expected
+def test_working_orders_margin_is_the_cores_with_no_position_held() -> None:
+    """The margin of working orders comes from the core with every order change
+    (OrderMarginChanged), also on a symbol where no position was ever held."""
+    with harness() as h:
+        h.deposit(ALICE, "USDt", 1_000 * USDT)
+        h.index(".BETHT", 2000)
+        placed = h.signed(
+            "POST", "/order", body={"symbol": ETH, "side": "Buy", "orderQty": 1000, "price": 1990}
+        )
+        assert placed.status_code == 200, placed.text
+        margin = h.signed("GET", "/user/margin", params={"currency": "USDt"}).json()
+        state = h.sequencer.engine.state
+        pos = state.markets[ETH].positions[ALICE]
+        assert margin["initMargin"] == pos.margin_required > 0
+        assert margin["availableMargin"] == 1_000 * USDT - pos.margin_required
+        cancelled = h.signed("DELETE", "/order", body={"orderID": placed.json()["orderID"]})
+        assert cancelled.status_code == 200, cancelled.text
+        margin = h.signed("GET", "/user/margin", params={"currency": "USDt"}).json()
+        assert margin["initMargin"] == 0

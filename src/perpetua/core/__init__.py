@@ -26,8 +26,8 @@ PUBLIC_MODULES = (
     # trading-hours values and their pure queries (is_open): the index feeds hold TradFi
     # indices still outside the hours the instruments carry
     "perpetua.core.calendar",
-    # pure margin arithmetic: the gateway derives breakEvenPrice and the ADL queue
-    # (deleveragePercentile) from published positions by the core's own formulas
+    # pure margin arithmetic: the gateway derives breakEvenPrice from published positions by
+    # the core's own formula, and formats the published ADL quintiles (ADL_BUCKETS)
     "perpetua.core.risk",
     # pure fee arithmetic: /user/commission shows the rates the core charges by its formula
     "perpetua.core.fees",

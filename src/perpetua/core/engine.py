@@ -15,6 +15,7 @@ from typing import TypeVar
 from perpetua.core import (
     convert,
     image,
+    indicators,
     lifecycle,
     liquidation,
     placement,
@@ -209,8 +210,9 @@ class Engine:
 
     def apply(self, command: Command, publish: bool = True) -> list[Event]:
         """Apply ``command``; its events. With ``publish`` off (recovery, where nobody reads
-        them) the order, book, trade, transfer and position events are not built: the state,
-        and so the state hash, is the same; the rarer events still are."""
+        them) the order, book, trade, transfer and position events and the indicators (order
+        margins, ADL quintiles) are not built: the state, and so the state hash, is the same;
+        the rarer events still are."""
         state = self.state
         ts_ns = command.ts_ns
         if ts_ns < state.ts_ns:
@@ -225,13 +227,19 @@ class Engine:
         if handler is None:
             fail(f"unknown command {type(command).__name__}")
         handler(state, command, out)  # type: ignore[operator]
+        marks = state.touched_marks  # follow_up replaces it: the indicators read this one
         if (
             state.touched_positions
-            or state.touched_marks
+            or marks
             or state.ledger.holds_changed
             or state.ledger.balances_changed
         ):
             liquidation.follow_up(state, out)
+        if publish:
+            if marks:
+                indicators.publish_deleverage_ranks(state, marks, out)
+            if state.order_margins_changed:
+                indicators.publish_order_margins(state, out)
         return out
 
     # Orders ---------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ are all built from it, so each event carries enough to be understood alone:
 * ``BookLevel`` is an L2 delta: the visible size at a price after the change (0 removes it).
 * ``Transfer`` is one double-entry ledger movement; replaying them rebuilds every balance.
 * ``Rejected`` answers a command that changed nothing.
+* ``OrderMarginChanged`` and ``DeleverageRanked`` are what BitMEX shows beside a position and
+  the core alone knows exactly: the working orders' margin after an order change, and each
+  position's fifth of its side's auto-deleveraging queue after a mark update (``indicators``).
 
 Building events. The hot ones (``OrderEvent``, ``BookLevel``, ``Transfer``, ``Trade``,
 ``PositionChanged``) are built in the core as ``tuple.__new__(Cls, (field, ...))``, every field
@@ -29,6 +32,7 @@ __all__ = [
     "BookLevel",
     "CancelAllAfterSet",
     "Converted",
+    "DeleverageRanked",
     "DepositCredited",
     "Event",
     "FeeSettingsChanged",
@@ -39,6 +43,7 @@ __all__ = [
     "Funding",
     "FundingPaid",
     "MarkUpdated",
+    "OrderMarginChanged",
     "PositionChanged",
     "PositionLiquidated",
     "PositionSettled",
@@ -146,6 +151,30 @@ class PositionChanged(NamedTuple):
     liquidation_price: int | None = None  # ticks
     order_margin: int = 0  # initial margin of the working orders
     open_comm: int = 0  # fees paid to open what is held (rebates negative)
+
+
+class OrderMarginChanged(NamedTuple):
+    """The initial margin of ``account``'s working orders on ``symbol`` after a command changed
+    it while the position stayed as it was (a changed position's ``PositionChanged`` carries
+    its ``order_margin`` instead). User accounts only."""
+
+    ts_ns: int
+    account: int
+    symbol: str
+    order_margin: int  # settlement minor units, core.risk.orders_margin
+
+
+class DeleverageRanked(NamedTuple):
+    """Every open user position of ``symbol`` in its side's auto-deleveraging queue at the mark,
+    by the rank ADL uses (``liquidation.adl_rank_of``): ``quintiles[i]`` is ``accounts[i]``'s
+    fifth, 5 for the first fifth to be deleveraged down to 1 (BitMEX's deleveragePercentile is
+    ``quintile / 5``). Published after a mark update (``indicators``); a position opened since
+    is not in it until the next."""
+
+    ts_ns: int
+    symbol: str
+    accounts: tuple[int, ...]  # longs, then shorts, each in queue order
+    quintiles: tuple[int, ...]
 
 
 class PositionLiquidated(NamedTuple):
@@ -373,6 +402,8 @@ Event = (
     | BookLevel
     | Transfer
     | PositionChanged
+    | OrderMarginChanged
+    | DeleverageRanked
     | PositionLiquidated
     | Deleveraged
     | Funding

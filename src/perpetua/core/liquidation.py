@@ -363,7 +363,8 @@ def _close_at_entry(
     )
 
 
-def _adl_rank(state: State, market: Market, pos: Position) -> int:
+def adl_rank_of(state: State, market: Market, pos: Position) -> int:
+    """``pos``'s place in its side's deleveraging queue at the mark (higher goes first)."""
     mark = market.mark_fine or 0
     mark_value = market.value_fine(pos.qty, mark) if mark > 0 else pos.cost
     # Ranking reads every opposing position: the bankruptcy margin without a pass over the
@@ -391,7 +392,7 @@ def _deleverage(state: State, market: Market, fund: Position, out: list[Event]) 
     price = price_for_value_fine(spec, fund.qty, fund.cost, 1, round_up=fund.qty > 0)
     price = min(max(price or 1, 1), spec.max_price_ticks)
     opposing = [p for p in market.positions.values() if p.account > 0 and p.qty * fund.qty < 0]
-    opposing.sort(key=lambda p: (-_adl_rank(state, market, p), p.account))
+    opposing.sort(key=lambda p: (-adl_rank_of(state, market, p), p.account))
     for pos in opposing:
         if fund.qty == 0:
             break
@@ -542,8 +543,11 @@ def _publish_positions(state: State, out: list[Event]) -> None:
         return
     state.touched_positions = {}
     publish = state.publish
+    margins = state.order_margins_changed
     for (symbol, _account), pos in touched.items():
         market = state.markets[symbol]
         if publish:
             out.append(_position_event(state, market, pos))
+            if margins:
+                margins.pop(pos, None)  # published whole: its order_margin is in the row
         market.drop_position_if_empty(pos)

@@ -243,6 +243,8 @@ def refresh_requirement(state: State, market: Market, pos: Position) -> None:
         acct: Account = state.account(pos.account)
         totals = acct.margin_required
         totals[spec.settl_currency] = totals.get(spec.settl_currency, 0) + new - old
+        if state.publish:  # the working orders' margin may have moved: published after apply
+            state.order_margins_changed[pos] = None
 
 
 def requirement_after(

@@ -36,6 +36,7 @@ from perpetua.core.invariant import invariant
 from perpetua.core.units import PPM
 
 __all__ = [
+    "ADL_BUCKETS",
     "FUNDING_PPB",
     "FUNDING_RATE_STEP_PPB",
     "LEVERAGE_E2_MAX",
@@ -61,6 +62,7 @@ LEVERAGE_SCALE = 100  # leverage is kept in hundredths: 300 = 3x, 10_000 = 100x
 LEVERAGE_E2_MIN = 1  # 0.01x
 LEVERAGE_E2_MAX = 10_000  # 100x
 FUNDING_PPB = 1_000_000_000  # funding rates are parts per billion
+ADL_BUCKETS = 5  # the ADL queue is published in fifths, as BitMEX's indicator lights
 
 
 def _ceil_div(num: int, den: int) -> int:

@@ -180,6 +180,7 @@ class Market:
 
     __slots__ = (
         "account_positions",
+        "adl_ranked_ns",
         "book",
         "funding",
         "hours",
@@ -232,6 +233,9 @@ class Market:
         # margin.derivative_requirement's last answer here (derived, not state, not in
         # snapshots): an amend asks it twice with the same inputs (the check, then the retrack).
         self.requirement_memo: RequirementMemo | None = None
+        # When the ADL queue was last published here (indicators; derived, not in snapshots):
+        # a market with many holders is re-ranked at most once per a period of market time.
+        self.adl_ranked_ns = 0
         # Contract value, pre-reduced for the hot path; equal to instruments.contract_value
         # (tested): |value| = qty*num // (price*den) inverse, qty*price*num // den otherwise.
         multiplier = spec.multiplier
@@ -398,6 +402,7 @@ class State:
         "next_exec_id",
         "next_order_id",
         "next_timer_ns",
+        "order_margins_changed",
         "orders",
         "publish",
         "restrictions",
@@ -443,6 +448,11 @@ class State:
         # engine re-derives their thresholds and publishes them, then clears this.
         self.touched_positions: dict[tuple[str, int], Position] = {}
         self.touched_marks: dict[str, None] = {}  # markets whose mark moved this command
+        # Positions whose requirement changed this command while publishing (margin.
+        # refresh_requirement), in that order (keyed by the object: no tuple to build and hash);
+        # those not published whole get an OrderMarginChanged (indicators). Not state: never
+        # in the image or hash.
+        self.order_margins_changed: dict[Position, None] = {}
         # Build the events that only readers need (orders, book, trades, transfers, positions);
         # off while recovery replays (Engine.apply). Not state: never in the image or hash.
         self.publish = True

@@ -1,14 +1,16 @@
 """BitMEX ``Position`` and ``Margin`` rows from the core's position events and the mark.
 
 The core publishes a position's margin figures (``PositionChanged``: posInit, posComm,
-posMargin, posMaint, requirements, bankruptcy and liquidation prices, the margin of its working
-orders); everything that moves with the mark is derived here, per reference §3:
+posMargin, posMaint, requirements, bankruptcy and liquidation prices), the margin of its
+working orders (there, and ``OrderMarginChanged`` when only the orders changed) and its ADL
+quintile (``DeleverageRanked``, with mark updates); this module formats them, and derives only
+what moves with the mark, per reference §3:
 
 * ``markValue`` = value(currentQty) at the mark (truncated toward zero, as the core values it);
   ``unrealisedPnl`` = markValue - currentCost; ``unrealisedPnlPcnt`` = uPnL / |posCost|,
   ``unrealisedRoePcnt`` = uPnL / posInit (4 decimals, as the ccxt sample);
 * ``maintMargin`` = posMargin + uPnL (the position's equity); ``initMargin`` = the working
-  orders' margin (``order_margin``: from the open orders, by the core's rule); ``leverage`` =
+  orders' margin as the core published it; ``leverage`` =
   the isolated leverage, or for cross the tier's maximum (1 / initMarginReq, in hundredths,
   floored);
 * ``homeNotional`` is positive for a long (linear: qty / underlyingToPositionMultiplier;
@@ -16,16 +18,17 @@ orders); everything that moves with the mark is derived here, per reference §3:
 * ``avgEntryPrice`` = the price at which |qty| contracts are worth |currentCost|;
   ``breakEvenPrice`` = the price at which the unrealised PnL pays back the fees paid to open
   the position (``open_comm``), rounded to the tick away from the entry (longs up, shorts down);
-* ``deleveragePercentile`` = where the position stands in the auto-deleveraging queue of its
-  side (``deleverage_percentiles``): 1 for the first fifth to be deleveraged, then 0.8 ... 0.2;
-  null when flat.
+* ``deleveragePercentile`` = the core's quintile of the position in its side's
+  auto-deleveraging queue over 5 (``deleverage_percentile``): 1 for the first fifth to be
+  deleveraged, then 0.8 ... 0.2; null when flat or not ranked since it opened.
 
 Margin per currency: ``walletBalance`` from the ledger's transfers; ``unrealisedPnl`` the sum
 over its positions; ``marginBalance`` = wallet + uPnL; ``initMargin`` = the working orders'
-margin (derivatives) plus spot holds; ``maintMargin`` = the sum of posMargin;
-``availableMargin`` = marginBalance - initMargin - maintMargin; ``withdrawableMargin`` the same
-without unrealised profit (never below 0); ``marginLeverage`` = sum |markValue| /
-marginBalance; ``marginUsedPcnt`` = (initMargin + maintMargin) / marginBalance.
+margin (derivatives, every symbol with working orders) plus spot holds; ``maintMargin`` = the
+sum of posMargin; ``availableMargin`` = marginBalance - initMargin - maintMargin;
+``withdrawableMargin`` the same without unrealised profit (never below 0); ``marginLeverage`` =
+sum |markValue| / marginBalance; ``marginUsedPcnt`` = (initMargin + maintMargin) /
+marginBalance.
 """
 
 from collections.abc import Iterable
@@ -40,7 +43,7 @@ from perpetua.core.instruments import (
     spot_base_amount,
     spot_quote_amount,
 )
-from perpetua.core.risk import adl_rank, orders_margin, price_for_value_fine
+from perpetua.core.risk import ADL_BUCKETS, price_for_value_fine
 from perpetua.core.units import PPM, PRICE_FINE_PER_TICK, mul_div_ceil
 from perpetua.wire.values import JsonRow, iso_ms, price, rational
 
@@ -49,17 +52,15 @@ __all__ = [
     "PRICE_FINE_PER_TICK",
     "MarginInputs",
     "break_even_price",
-    "deleverage_percentiles",
+    "deleverage_percentile",
     "flat_position",
     "leverage_of",
     "margin_row",
     "mark_price",
     "order_exposure",
-    "order_margin",
     "position_row",
 ]
 
-ADL_BUCKETS = 5  # deleveragePercentile is published in fifths, as BitMEX's indicator lights
 LEVERAGE_SCALE = 100
 _PCT = Decimal("1e-4")
 _RATIO = Decimal("1e-6")
@@ -115,22 +116,6 @@ def leverage_of(ev: PositionChanged) -> Decimal:
     return rational(e2, LEVERAGE_SCALE)
 
 
-def order_margin(spec: InstrumentSpec, ev: PositionChanged, orders: Iterable[OrderEvent]) -> int:
-    """Initial margin of the working orders by the core's rule (``core.risk.orders_margin``),
-    from the open orders: the core publishes it only when the position changes."""
-    buy = sell = 0
-    for order in orders:
-        if order.working and order.price is not None and order.leaves_qty > 0:
-            amount = abs(contract_value(spec, order.leaves_qty, order.price))
-            if order.side > 0:
-                buy += amount
-            else:
-                sell += amount
-    return orders_margin(
-        ev.current_qty, ev.current_cost, buy, sell, ev.init_margin_ppm, spec.taker_fee_ppm
-    )
-
-
 def _pct(num: int, den: int) -> Decimal:
     if den == 0:
         return _ZERO
@@ -178,49 +163,9 @@ def break_even_price(spec: InstrumentSpec, ev: PositionChanged) -> Decimal | Non
     return price(spec, ticks)
 
 
-def deleverage_percentiles(
-    spec: InstrumentSpec, positions: Iterable[PositionChanged], mark_fine: int | None
-) -> dict[int, Decimal]:
-    """Each open user position's place in its side's auto-deleveraging queue at the mark, by
-    the core's rank (``core.risk.adl_rank``, ties by account as the core breaks them), from the
-    published bankruptcy prices; ``ADL_BUCKETS`` buckets, 1 = deleveraged first. Values are
-    ``contract_value`` inlined (one pass over up to every position of a symbol)."""
-    inverse = spec.payout == Payout.INVERSE
-    mult, tick_num, tick_den = spec.multiplier, spec.tick_num, spec.tick_den
-    fine = PRICE_FINE_PER_TICK
-    sides: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
-    for ev in positions:
-        qty = ev.current_qty
-        if not qty or ev.account <= 0:
-            continue
-        cost = ev.current_cost
-        if mark_fine and mark_fine > 0:  # value(qty) at the mark, truncated toward zero
-            num, den = (
-                (qty * mult * tick_den * fine, mark_fine * tick_num)
-                if inverse
-                else (qty * mult * mark_fine * tick_num, tick_den * fine)
-            )
-            mark_value = num // den if num >= 0 else -(-num // den)
-        else:
-            mark_value = cost
-        bankrupt = ev.bankrupt_price
-        if bankrupt is not None and bankrupt > 0:
-            num, den = (
-                (qty * mult * tick_den, bankrupt * tick_num)
-                if inverse
-                else (qty * mult * bankrupt * tick_num, tick_den)
-            )
-            bankrupt_value = num // den if num >= 0 else -(-num // den)
-        else:  # no finite bankruptcy price: the whole value backs it (leverage 1)
-            bankrupt_value = mark_value - abs(mark_value)
-        sides[qty < 0].append((-adl_rank(cost, mark_value, bankrupt_value), ev.account))
-    out: dict[int, Decimal] = {}
-    for side in sides:
-        side.sort()
-        count = len(side)
-        for place, (_rank, account) in enumerate(side):
-            out[account] = _BUCKET_VALUES[-(-(count - place) * ADL_BUCKETS // count)]
-    return out
+def deleverage_percentile(quintile: int | None) -> Decimal | None:
+    """BitMEX's ``deleveragePercentile`` of the core's quintile (``DeleverageRanked``)."""
+    return None if quintile is None else _BUCKET_VALUES[quintile]
 
 
 _BUCKET_VALUES = {b: (Decimal(b) / ADL_BUCKETS).normalize() for b in range(1, ADL_BUCKETS + 1)}
@@ -247,9 +192,11 @@ def position_row(
     ev: PositionChanged,
     mark_fine: int | None,
     orders: Iterable[OrderEvent] = (),
-    deleverage_percentile: Decimal | None = None,
+    order_margin: int = 0,
+    quintile: int | None = None,
 ) -> JsonRow:
-    """The BitMEX ``Position`` of ``ev`` at the mark ``mark_fine`` (millionths of a tick)."""
+    """The BitMEX ``Position`` of ``ev`` at the mark ``mark_fine`` (millionths of a tick), with
+    its working orders, their margin and its ADL quintile as the core published them."""
     qty, cost = ev.current_qty, ev.current_cost
     mark = mark_price(spec, mark_fine)
     mark_value = _mark_value(spec, qty, mark_fine)
@@ -273,7 +220,7 @@ def position_row(
         "riskLimit": ev.risk_limit,
         "leverage": leverage_of(ev),
         "crossMargin": ev.leverage_e2 == 0,
-        "deleveragePercentile": deleverage_percentile if qty else None,
+        "deleveragePercentile": deleverage_percentile(quintile) if qty else None,
         "rebalancedPnl": 0,
         "prevRealisedPnl": 0,
         "openOrderBuyQty": buy_qty,
@@ -302,7 +249,7 @@ def position_row(
         "posLoss": 0,
         "posMargin": ev.pos_margin,
         "posMaint": ev.pos_maint,
-        "initMargin": order_margin(spec, ev, orders),
+        "initMargin": order_margin,
         "maintMargin": ev.pos_margin + upnl,
         "realisedGrossPnl": ev.realised_pnl,
         "unrealisedGrossPnl": upnl,
@@ -354,17 +301,18 @@ class MarginInputs:
         spec: InstrumentSpec,
         ev: PositionChanged,
         mark_fine: int | None,
-        orders: Iterable[OrderEvent],
     ) -> None:
         mark_value = _mark_value(spec, ev.current_qty, mark_fine)
         if ev.current_qty and mark_fine:
             self.unrealised += mark_value - ev.current_cost
         self.mark_value_abs += abs(mark_value)
         self.pos_margin += ev.pos_margin
-        held = list(orders)
-        self.order_margin += order_margin(spec, ev, held)
         self.realised += ev.realised_pnl
-        _bq, buy_cost, _sq, sell_cost = order_exposure(spec, held)
+
+    def add_orders(self, spec: InstrumentSpec, orders: Iterable[OrderEvent], margin: int) -> None:
+        """Working orders on one derivative and their margin as the core published it."""
+        self.order_margin += margin
+        _bq, buy_cost, _sq, sell_cost = order_exposure(spec, orders)
         self.open_cost += abs(buy_cost) + abs(sell_cost)
 
     def add_spot_hold(self, spec: InstrumentSpec, order: OrderEvent) -> None:

@@ -17,13 +17,14 @@ of the same events the projector folds, so both give the same state.
 
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 from perpetua.core.events import (
+    DeleverageRanked,
     DepositCredited,
     FeeSettingsChanged,
     OrderEvent,
+    OrderMarginChanged,
     PositionChanged,
     StakingChanged,
     Transfer,
@@ -35,7 +36,6 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.costs import CostViews
 from perpetua.gateway.positions import (
     MarginInputs,
-    deleverage_percentiles,
     flat_position,
     margin_row,
     position_row,
@@ -53,13 +53,6 @@ __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 
 ENDED_ORDERS_RETAINED_MAX = 100  # per account: clOrdID lookups and cancel-reject rows
 EXECUTIONS_RETAINED_MAX = 100  # per account: WebSocket partials (history is in the read models)
-# The ADL queue of a symbol is re-ranked when a position or the mark changed: at once up to
-# ADL_EAGER_HOLDERS_MAX holders, else at most once per ADL_RERANK_NS of market time or
-# ADL_RERANK_NS_PER_HOLDER per holder, whichever is longer (ranking costs ~5 us a holder: at
-# 100,000 holders ~0.5 s of CPU at most every 5 s; bench_risk (d)).
-ADL_EAGER_HOLDERS_MAX = 1_000
-ADL_RERANK_NS = 1_000_000_000
-ADL_RERANK_NS_PER_HOLDER = 50_000
 
 
 class PrivateDelta(NamedTuple):
@@ -92,10 +85,10 @@ class PrivateViews:
         self.ended_orders: dict[int, OrderedDict[int, OrderEvent]] = {}
         self.executions: dict[int, deque[OrderEvent]] = {}
         self.positions: dict[int, dict[str, PositionChanged]] = {}
-        self.holders: dict[str, dict[int, PositionChanged]] = {}  # open user positions
-        # symbol -> (mark, market time, {account: deleveragePercentile}); dropped when stale
-        self._adl: dict[str, tuple[int | None, int, dict[int, Decimal]]] = {}
-        self._adl_stale: set[str] = set()
+        # account -> symbol -> the working orders' margin (PositionChanged, OrderMarginChanged)
+        self.order_margins: dict[int, dict[str, int]] = {}
+        # symbol -> account -> ADL quintile (the last DeleverageRanked; a closed one dropped)
+        self.quintiles: dict[str, dict[int, int]] = {}
         self.wallets: dict[int, dict[str, WalletTotals]] = {}
         self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
@@ -281,10 +274,46 @@ class PrivateViews:
         held[event.symbol] = event
         if event.account <= 0:
             return
-        self._hold(event)
+        self._margin_of_orders(event.account, event.symbol, event.order_margin)
+        if not event.current_qty:
+            self.quintiles.get(event.symbol, {}).pop(event.account, None)
         self.account_seq[event.account] = seq
         touched[(event.account, spec.settl_currency)] = None
         if event.account in wanted:
+            out.append(
+                PrivateDelta(
+                    "position",
+                    event.account,
+                    event.symbol,
+                    "update",
+                    [self.position_row(event.account, event.symbol)],
+                )
+            )
+
+    def _margin_of_orders(self, account: int, symbol: str, margin: int) -> None:
+        held = self.order_margins.get(account)
+        if held is None:
+            held = self.order_margins[account] = {}
+        if margin:
+            held[symbol] = margin
+        else:
+            held.pop(symbol, None)
+
+    def _order_margin(
+        self,
+        event: OrderMarginChanged,
+        out: list[PrivateDelta],
+        touched: dict[tuple[int, str], None],
+    ) -> None:
+        """The core's new figure for the working orders' margin (the position unchanged)."""
+        spec = self.specs.get(event.symbol)
+        if spec is None:
+            return
+        self._margin_of_orders(event.account, event.symbol, event.order_margin)
+        touched[(event.account, spec.settl_currency)] = None
+        if event.account in self.wanted_accounts and event.symbol in self.positions.get(
+            event.account, {}
+        ):
             out.append(
                 PrivateDelta(
                     "position",
@@ -309,7 +338,7 @@ class PrivateViews:
         for position in positions:
             self.positions.setdefault(position.account, {})[position.symbol] = position
             if position.account > 0:
-                self._hold(position)
+                self._margin_of_orders(position.account, position.symbol, position.order_margin)
         for row in wallets:
             if row.account <= 0:
                 continue
@@ -351,45 +380,23 @@ class PrivateViews:
             else flat_position(self.specs[symbol], account, self.market.ts_ns)
         )
 
-    def _hold(self, event: PositionChanged) -> None:
-        holders = self.holders.setdefault(event.symbol, {})
-        if event.current_qty:
-            holders[event.account] = event
-        else:
-            holders.pop(event.account, None)
-        self._adl_stale.add(event.symbol)
-
-    def deleverage_percentile(self, account: int, symbol: str) -> Decimal | None:
-        """``account``'s place in ``symbol``'s ADL queue (``positions.deleverage_percentiles``),
-        re-ranked when stale: at once for up to ``ADL_EAGER_HOLDERS_MAX`` holders, else at most
-        every ``ADL_RERANK_NS`` (longer for many holders) of market time."""
-        mark = self.market.mark_fine(symbol)
-        now = self.market.ts_ns
-        cached = self._adl.get(symbol)
-        holders = self.holders.get(symbol, {})
-        if cached is None or (
-            (symbol in self._adl_stale or cached[0] != mark)
-            and (
-                len(holders) <= ADL_EAGER_HOLDERS_MAX
-                or now - cached[1] >= max(ADL_RERANK_NS, len(holders) * ADL_RERANK_NS_PER_HOLDER)
-            )
-        ):
-            cached = (mark, now, deleverage_percentiles(self.specs[symbol], holders.values(), mark))
-            self._adl[symbol] = cached
-            self._adl_stale.discard(symbol)
-        return cached[2].get(account)
-
     def position_row(
         self, account: int, symbol: str, event: PositionChanged | None = None
     ) -> JsonRow:
+        """``account``'s ``symbol`` position: ``event`` (a command's answer) or the latest."""
         spec = self.specs[symbol]
-        ev = event if event is not None else self.position_event(account, symbol)
+        if event is None:
+            ev = self.position_event(account, symbol)
+            margin = self.order_margins.get(account, {}).get(symbol, 0)
+        else:
+            ev, margin = event, event.order_margin
         return position_row(
             spec,
             ev,
             self.market.mark_fine(symbol),
             self._orders_on(account, symbol),
-            self.deleverage_percentile(account, symbol) if ev.current_qty and account > 0 else None,
+            margin,
+            self.quintiles.get(symbol, {}).get(account) if ev.current_qty else None,
         )
 
     def position_rows(self, account: int) -> list[JsonRow]:
@@ -420,12 +427,16 @@ class PrivateViews:
         wallet = self.wallets.get(account, {}).get(currency) or WalletTotals(account, currency)
         inputs = MarginInputs(wallet.amount, wallet.timestamp_ns or self.market.ts_ns)
         market = self.market
-        for symbol, event in self.positions.get(account, {}).items():
+        held = self.positions.get(account, {})
+        margins = self.order_margins.get(account, {})
+        for symbol in {**held, **margins}:
             spec = self.specs.get(symbol)
-            if spec is not None and spec.settl_currency == currency and spec.is_derivative:
-                inputs.add_position(
-                    spec, event, market.mark_fine(symbol), self._orders_on(account, symbol)
-                )
+            if spec is None or spec.settl_currency != currency or not spec.is_derivative:
+                continue
+            event = held.get(symbol)
+            if event is not None:
+                inputs.add_position(spec, event, market.mark_fine(symbol))
+            inputs.add_orders(spec, self._orders_on(account, symbol), margins.get(symbol, 0))
         for order in self.open_orders.get(account, {}).values():
             spec = self.specs.get(order.symbol)
             if (
@@ -479,6 +490,16 @@ def _on_position(views: PrivateViews, fold: _Fold, index: int, event: PositionCh
     views._position(fold.seq, event, fold.out, fold.touched, views.wanted_accounts)
 
 
+def _on_order_margin(
+    views: PrivateViews, fold: _Fold, index: int, event: OrderMarginChanged
+) -> None:
+    views._order_margin(event, fold.out, fold.touched)
+
+
+def _on_ranked(views: PrivateViews, fold: _Fold, index: int, event: DeleverageRanked) -> None:
+    views.quintiles[event.symbol] = dict(zip(event.accounts, event.quintiles, strict=True))
+
+
 def _on_withdrawal(views: PrivateViews, fold: _Fold, index: int, event: WithdrawalUpdated) -> None:
     views._withdrawal(event, fold.touched)
 
@@ -508,6 +529,8 @@ _HANDLERS: dict[type, Callable[[PrivateViews, _Fold, int, Any], None]] = {
     OrderEvent: _on_order,
     Transfer: _on_transfer,
     PositionChanged: _on_position,
+    OrderMarginChanged: _on_order_margin,
+    DeleverageRanked: _on_ranked,
     WithdrawalUpdated: _on_withdrawal,
     DepositCredited: _on_deposit,
     FeeSettingsChanged: _on_fees,

@@ -17,13 +17,14 @@ Event mapping (tables in ``schema``): OrderEvent -> ``executions`` row and ``ord
 (the insurance fund's orders also -> ``liquidations``); Trade -> ``trades`` row (with
 tickDirection) and ``trade_bins``; Transfer, DepositCredited and WithdrawalUpdated ->
 ``wallets``, ``transactions`` and ``insurance`` (see ``wallet_book``); PositionChanged ->
-``positions`` (margins included); Funding -> ``funding``; Settled -> ``settlement``;
-UnstakingUpdated -> ``unstaking_requests`` (the request's latest status);
-FundingPaid, PositionLiquidated, Deleveraged, PositionSettled -> ``executions`` rows (see
-``risk_rows``). BookLevel, Rejected, IndexUpdated, InstrumentStateChanged, FeeSettingsChanged,
-CancelAllAfterSet, MarkUpdated and PremiumSampled (the live funding series) have no history
-table. An event type the projector does not know is logged once and skipped: add it to
-``EVENT_HANDLERS`` with a row builder from ``rows``.
+``positions`` (margins included; OrderMarginChanged updates its ``order_margin``); Funding ->
+``funding``; Settled -> ``settlement``; UnstakingUpdated -> ``unstaking_requests`` (the
+request's latest status); FundingPaid, PositionLiquidated, Deleveraged, PositionSettled ->
+``executions`` rows (see ``risk_rows``). BookLevel, Rejected, IndexUpdated,
+InstrumentStateChanged, FeeSettingsChanged, CancelAllAfterSet, MarkUpdated, PremiumSampled (the
+live funding series) and DeleverageRanked (the live ADL quintiles) have no history table. An
+event type the projector does not know is logged once and skipped: add it to ``EVENT_HANDLERS``
+with a row builder from ``rows``.
 
 Instruments: ``catalogue`` (the recovered engine's, with the futures it listed at runtime; the
 default catalogue if not given), and each future a ``ListFuture`` record lists from then on.
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from perpetua.core.catalogue import FutureSeries, by_symbol, default_catalogue
 from perpetua.core.commands import DefineFutureSeries, ListFuture
@@ -48,6 +49,7 @@ from perpetua.core.events import (
     BookLevel,
     CancelAllAfterSet,
     Converted,
+    DeleverageRanked,
     DepositCredited,
     FeeSettingsChanged,
     Funding,
@@ -55,6 +57,7 @@ from perpetua.core.events import (
     InstrumentStateChanged,
     MarkUpdated,
     OrderEvent,
+    OrderMarginChanged,
     PositionChanged,
     PremiumSampled,
     Rejected,
@@ -121,6 +124,7 @@ IGNORED_EVENTS: tuple[type, ...] = (
     StakingChanged,  # the gateway's staking views fold these (wallet rows come from Transfer)
     Converted,  # wallet rows come from its two Transfers
     TradingCalendarChanged,
+    DeleverageRanked,  # the gateway's live views keep the last ranking
 )
 
 
@@ -144,6 +148,8 @@ class _Chunk:
         self.orders: dict[int, dict[str, object]] = {}
         self.trades: list[dict[str, object]] = []
         self.positions: dict[tuple[int, str], dict[str, object]] = {}
+        # (account, symbol) -> order margin, for positions with no row in this chunk
+        self.order_margins: dict[tuple[int, str], int] = {}
         self.funding: list[dict[str, object]] = []
         self.settlement: list[dict[str, object]] = []
         self.liquidations: dict[int, dict[str, object]] = {}
@@ -198,6 +204,20 @@ def _on_position(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: PositionChanged
 ) -> None:
     chunk.positions[(ev.account, ev.symbol)] = rows.position_row(ev, seq)
+    chunk.order_margins.pop((ev.account, ev.symbol), None)
+
+
+def _on_order_margin(
+    p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: OrderMarginChanged
+) -> None:
+    """The working orders' margin of a position the command did not change. A position that
+    never had a row gets none: only its orders changed (no ``PositionChanged`` yet)."""
+    key = (ev.account, ev.symbol)
+    row = chunk.positions.get(key)
+    if row is not None:
+        row["order_margin"] = ev.order_margin
+    else:
+        chunk.order_margins[key] = ev.order_margin
 
 
 def _on_funding(
@@ -262,6 +282,7 @@ EVENT_HANDLERS: dict[type, Handler] = {
     DepositCredited: _on_deposit,
     WithdrawalUpdated: _on_withdrawal,
     PositionChanged: _on_position,
+    OrderMarginChanged: _on_order_margin,
     Funding: _on_funding,
     Settled: _on_settled,
     AnnouncementPublished: _on_announcement,
@@ -407,6 +428,19 @@ class Projector:
         upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
         insert_rows(conn, trades, chunk.trades)
         upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
+        if chunk.order_margins:
+            conn.execute(
+                update(positions)
+                .where(
+                    positions.c.account == bindparam("m_account"),
+                    positions.c.symbol == bindparam("m_symbol"),
+                )
+                .values(order_margin=bindparam("m_margin")),
+                [
+                    {"m_account": a, "m_symbol": s, "m_margin": m}
+                    for (a, s), m in chunk.order_margins.items()
+                ],
+            )
         insert_rows(conn, funding, chunk.funding)
         insert_rows(conn, settlement, chunk.settlement)
         upsert(conn, liquidations, list(chunk.liquidations.values()), ("order_id",))
