@@ -44,6 +44,7 @@ from perpetua.gateway.rows import execution_row, order_row
 from perpetua.marketdata.hub import MarketData
 from perpetua.marketdata.ids import transact_uuid
 from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
+from perpetua.store.rows import is_orders_only
 from perpetua.store.schema import TRANSACT_INDEX_BITS
 from perpetua.wire.values import JsonRow, iso_ms
 from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
@@ -336,9 +337,10 @@ class PrivateViews:
         for order in open_orders:
             self.open_orders.setdefault(order.account, {})[order.order_id] = order
         for position in positions:
-            self.positions.setdefault(position.account, {})[position.symbol] = position
             if position.account > 0:
                 self._margin_of_orders(position.account, position.symbol, position.order_margin)
+            if not is_orders_only(position):
+                self.positions.setdefault(position.account, {})[position.symbol] = position
         for row in wallets:
             if row.account <= 0:
                 continue

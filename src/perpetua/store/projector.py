@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from perpetua.core.catalogue import FutureSeries, by_symbol, default_catalogue
 from perpetua.core.commands import DefineFutureSeries, ListFuture
@@ -148,8 +148,8 @@ class _Chunk:
         self.orders: dict[int, dict[str, object]] = {}
         self.trades: list[dict[str, object]] = []
         self.positions: dict[tuple[int, str], dict[str, object]] = {}
-        # (account, symbol) -> order margin, for positions with no row in this chunk
-        self.order_margins: dict[tuple[int, str], int] = {}
+        # (account, symbol) -> (order margin, seq, ts_ns), for positions with no row in this chunk
+        self.order_margins: dict[tuple[int, str], tuple[int, int, int]] = {}
         self.funding: list[dict[str, object]] = []
         self.settlement: list[dict[str, object]] = []
         self.liquidations: dict[int, dict[str, object]] = {}
@@ -210,14 +210,14 @@ def _on_position(
 def _on_order_margin(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: OrderMarginChanged
 ) -> None:
-    """The working orders' margin of a position the command did not change. A position that
-    never had a row gets none: only its orders changed (no ``PositionChanged`` yet)."""
+    """The working orders' margin of a position the command did not change; a position with no
+    row yet gets an orders-only row (``rows.orders_only_row``)."""
     key = (ev.account, ev.symbol)
     row = chunk.positions.get(key)
     if row is not None:
         row["order_margin"] = ev.order_margin
     else:
-        chunk.order_margins[key] = ev.order_margin
+        chunk.order_margins[key] = (ev.order_margin, seq, ev.ts_ns)
 
 
 def _on_funding(
@@ -428,19 +428,10 @@ class Projector:
         upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
         insert_rows(conn, trades, chunk.trades)
         upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
-        if chunk.order_margins:
-            conn.execute(
-                update(positions)
-                .where(
-                    positions.c.account == bindparam("m_account"),
-                    positions.c.symbol == bindparam("m_symbol"),
-                )
-                .values(order_margin=bindparam("m_margin")),
-                [
-                    {"m_account": a, "m_symbol": s, "m_margin": m}
-                    for (a, s), m in chunk.order_margins.items()
-                ],
-            )
+        if chunk.order_margins:  # a row's other columns kept; a new row marks orders only
+            margins = [rows.orders_only_row(*key, *v) for key, v in chunk.order_margins.items()]
+            kept = tuple(c for c in margins[0] if c not in ("account", "symbol", "order_margin"))
+            upsert(conn, positions, margins, ("account", "symbol"), keep=kept)
         insert_rows(conn, funding, chunk.funding)
         insert_rows(conn, settlement, chunk.settlement)
         upsert(conn, liquidations, list(chunk.liquidations.values()), ("order_id",))

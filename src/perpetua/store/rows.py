@@ -27,6 +27,8 @@ __all__ = [
     "order_event_of",
     "order_fields",
     "funding_row",
+    "is_orders_only",
+    "orders_only_row",
     "liquidation_row",
     "order_row",
     "position_row",
@@ -161,6 +163,20 @@ def position_row(ev: PositionChanged, seq: int) -> Row:
         "order_margin": ev.order_margin,
         "open_comm": ev.open_comm,
     }
+
+
+def orders_only_row(account: int, symbol: str, order_margin: int, seq: int, ts_ns: int) -> Row:
+    """``positions`` row of an account with working orders on ``symbol`` and no published
+    position: flat, ``risk_limit`` 0 (a published position always has one; see
+    ``is_orders_only``) and the orders' margin. Upserted keeping an existing row's other columns."""
+    row = position_row(PositionChanged(ts_ns, account, symbol, 0, 0, 0), seq)
+    row["order_margin"] = order_margin
+    return row
+
+
+def is_orders_only(event: PositionChanged) -> bool:
+    """A ``positions`` row that only carries the working orders' margin (``orders_only_row``)."""
+    return event.risk_limit == 0
 
 
 def position_event_of(row: Any) -> PositionChanged:
