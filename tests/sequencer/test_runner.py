@@ -75,6 +75,10 @@ class GatedJournal:
     def next_seq(self) -> int:
         return (self.records[-1][0] if self.records else 0) + 1
 
+    @property
+    def fsync_stats(self) -> None:
+        return None
+
     def append_batch(self, records: list[tuple[int, bytes]], start: int = 0) -> int:
         for seq, payload in records[start:]:
             assert seq == self.next_seq

@@ -16,14 +16,15 @@ programmer error: the publisher logs it, records it in ``failure`` and stops.
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
 from perpetua.core.commands import Command
 from perpetua.core.events import Rejected
 from perpetua.feeds.board import IndexBoard
 from perpetua.feeds.config import PUBLISH_INTERVAL_NS
 from perpetua.feeds.source import IndexSource, to_command
+from perpetua.sequencer.delivery import Result, ResultCallback
 
 __all__ = ["CommandSink", "IndexPublisher", "PublisherClock"]
 
@@ -33,9 +34,7 @@ JOIN_TIMEOUT_S = 10.0
 
 
 class CommandSink(Protocol):
-    def submit_callback(
-        self, command: Command, on_done: Callable[[Any], None] | None = None
-    ) -> None: ...
+    def submit_callback(self, command: Command, on_done: ResultCallback | None = None) -> None: ...
 
 
 class PublisherClock(Protocol):
@@ -85,9 +84,11 @@ class IndexPublisher:
         self.published_count += submitted
         return submitted
 
-    def _on_done(self, outcome: Any) -> None:
+    def _on_done(self, outcome: Result | BaseException) -> None:
         """Runs on the sequencer's committer thread: quick, never raises."""
-        for event in getattr(outcome, "events", ()):
+        if isinstance(outcome, BaseException):
+            return  # the sink failed: the next submit_callback refuses and stops the publisher
+        for event in outcome.events:
             if type(event) is Rejected and event.command == "IndexPrice":
                 key = str(event.reason)
                 if key not in self._rejected:

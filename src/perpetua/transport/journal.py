@@ -89,6 +89,11 @@ class JetStreamJournal:
         self.retry_count = 0
 
     @property
+    def fsync_stats(self) -> None:
+        """The stream's servers make records durable: no fsync here to count."""
+        return None
+
+    @property
     def next_seq(self) -> int:
         return self._next_seq
 

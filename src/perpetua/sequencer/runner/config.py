@@ -91,6 +91,11 @@ class JournalLike(Protocol):
     @property
     def next_seq(self) -> int: ...
 
+    @property
+    def fsync_stats(self) -> FsyncStats | None:
+        """Counts and times of its fsyncs; None for a journal that does not fsync."""
+        ...
+
     def append_batch(self, records: Sequence[tuple[int, bytes]], start: int = 0) -> int: ...
 
     def commit(self) -> int: ...
@@ -108,6 +113,10 @@ class NullJournal:
 
     def __init__(self, first_seq: int = 1) -> None:
         self._next_seq = first_seq
+
+    @property
+    def fsync_stats(self) -> FsyncStats | None:
+        return None
 
     @property
     def next_seq(self) -> int:

@@ -282,7 +282,7 @@ class Sequencer:
         return self._engine
 
     def stats(self) -> SequencerStats:
-        fsync_stats = getattr(self._journal, "fsync_stats", None)
+        fsync_stats = self._journal.fsync_stats
         committer = self._committer
         return SequencerStats(
             self._writer.next_seq - 1, committer.durable_seq, len(self._intake.queue),
