@@ -51,6 +51,7 @@ __all__ = [
     "ADL_BUCKETS",
     "PRICE_FINE_PER_TICK",
     "MarginInputs",
+    "available_margin",
     "break_even_price",
     "deleverage_percentile",
     "flat_position",
@@ -327,12 +328,17 @@ class MarginInputs:
             self.spot_holds += spot_base_amount(spec, order.leaves_qty)
 
 
+def available_margin(m: MarginInputs) -> int:
+    """marginBalance - initMargin - maintMargin."""
+    return m.wallet + m.unrealised - m.order_margin - m.spot_holds - m.pos_margin
+
+
 def margin_row(account: int, currency: str, m: MarginInputs) -> JsonRow:
     """The BitMEX ``Margin`` of ``account`` in ``currency``."""
     balance = m.wallet + m.unrealised
     init = m.order_margin + m.spot_holds
     maint = m.pos_margin
-    available = balance - init - maint
+    available = available_margin(m)
     withdrawable = max(0, available - max(0, m.unrealised))
     return {
         "account": account,

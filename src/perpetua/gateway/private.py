@@ -36,6 +36,7 @@ from perpetua.core.units import CURRENCIES
 from perpetua.gateway.costs import CostViews
 from perpetua.gateway.positions import (
     MarginInputs,
+    available_margin,
     flat_position,
     margin_row,
     position_row,
@@ -61,7 +62,7 @@ class PrivateDelta(NamedTuple):
     account: int
     symbol: str
     action: str
-    rows: list[dict[str, Any]]
+    rows: list[JsonRow]
 
 
 class _Fold:
@@ -405,7 +406,7 @@ class PrivateViews:
         held = self.positions.get(account, {})
         return [self.position_row(account, s) for s in sorted(held) if s in self.specs]
 
-    def wallet_row(self, account: int, currency: str) -> dict[str, Any]:
+    def wallet_row(self, account: int, currency: str) -> JsonRow:
         wallet = self.wallets.get(account, {}).get(currency) or WalletTotals(account, currency)
         return {
             "account": account,
@@ -449,8 +450,17 @@ class PrivateViews:
                 inputs.add_spot_hold(spec, order)
         return inputs
 
-    def margin_row(self, account: int, currency: str) -> dict[str, Any]:
+    def margin_row(self, account: int, currency: str) -> JsonRow:
         return margin_row(account, currency, self.margin_inputs(account, currency))
+
+    def balance(self, account: int, currency: str) -> int:
+        """The wallet's ``amount`` (the ledger balance) in ``currency``."""
+        wallet = self.wallets.get(account, {}).get(currency)
+        return 0 if wallet is None else wallet.amount
+
+    def available_margin(self, account: int, currency: str) -> int:
+        """``availableMargin`` of the ``Margin`` row, as an int."""
+        return available_margin(self.margin_inputs(account, currency))
 
     def spec_of_order(
         self, account: int, order_id: int | None, cl_ord_id: str

@@ -81,7 +81,7 @@ async def post_bot(ctx: Context) -> JsonRow:
     bots, params = _bots(ctx), _params(ctx)
     try:
         code, amount = bots.required(params)
-        available = int(ctx.gw.private.margin_row(ctx.account, code)["availableMargin"] or 0)
+        available = ctx.gw.private.available_margin(ctx.account, code)
         if amount > available:
             raise bad_request(f"investment: more than the available balance ({available} {code})")
         return await bots.create(ctx.account, params, client_ip(ctx.scope))

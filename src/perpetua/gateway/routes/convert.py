@@ -139,8 +139,7 @@ async def post_sweep(ctx: Context) -> list[JsonRow]:
     desk = _desk(ctx)
     views = ctx.gw.private
     balances = {
-        currency: int(views.wallet_row(ctx.account, currency)["amount"])
-        for currency in views.currencies(ctx.account)
+        currency: views.balance(ctx.account, currency) for currency in views.currencies(ctx.account)
     }
     out = []
     books, is_open = _books(ctx), _is_open(ctx)

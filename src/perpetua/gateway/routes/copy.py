@@ -93,7 +93,7 @@ async def post_follow(ctx: Context) -> dict[str, Any]:
     try:
         stored = service.validate_follow(ctx.account, params)
         code, amount = stored["currency"], stored["allocation"]
-        available = int(ctx.gw.private.margin_row(ctx.account, code)["availableMargin"] or 0)
+        available = ctx.gw.private.available_margin(ctx.account, code)
         if amount > available:
             raise bad_request(f"allocation: more than the available balance ({available} {code})")
         return await service.follow(ctx.account, params, client_ip(ctx.scope))

@@ -215,7 +215,7 @@ async def post_request_withdrawal(ctx: Context) -> JsonRow:
         text=ctx.params.string("text") or "",
     )
     row, _token = await call(wallets.desk.request, request)
-    balance = ctx.gw.private.wallet_row(ctx.account, row.currency)["amount"]
+    balance = ctx.gw.private.balance(ctx.account, row.currency)
     return withdrawal_transaction(row, balance)
 
 
