@@ -282,15 +282,12 @@ class PrivateViews:
         self.account_seq[event.account] = seq
         touched[(event.account, spec.settl_currency)] = None
         if event.account in wanted:
-            out.append(
-                PrivateDelta(
-                    "position",
-                    event.account,
-                    event.symbol,
-                    "update",
-                    [self.position_row(event.account, event.symbol)],
-                )
-            )
+            out.append(self._position_update(event.account, event.symbol))
+
+    def _position_update(self, account: int, symbol: str) -> PrivateDelta:
+        return PrivateDelta(
+            "position", account, symbol, "update", [self.position_row(account, symbol)]
+        )
 
     def _margin_of_orders(self, account: int, symbol: str, margin: int) -> None:
         held = self.order_margins.get(account)
@@ -316,15 +313,7 @@ class PrivateViews:
         if event.account in self.wanted_accounts and event.symbol in self.positions.get(
             event.account, {}
         ):
-            out.append(
-                PrivateDelta(
-                    "position",
-                    event.account,
-                    event.symbol,
-                    "update",
-                    [self.position_row(event.account, event.symbol)],
-                )
-            )
+            out.append(self._position_update(event.account, event.symbol))
 
     # Start-up -----------------------------------------------------------------------------------
 
