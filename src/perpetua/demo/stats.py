@@ -7,10 +7,11 @@ increments counters. Readers take a consistent copy with ``snapshot()``.
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from perpetua.core.events import Funding, IndexUpdated, PositionLiquidated, Trade
+from perpetua.core.commands import Command
+from perpetua.core.events import Event, Funding, IndexUpdated, PositionLiquidated, Trade
 
 __all__ = ["DemoStats"]
 
@@ -27,27 +28,28 @@ class DemoStats:
         self.index_prints = 0
         self.last_index: dict[str, tuple[int, int]] = {}
 
-    def on_command(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+    def on_command(self, seq: int, ts_ns: int, command: Command, events: Sequence[Event]) -> None:
         with self._lock:
             self.seq = seq
             self.ts_ns = max(self.ts_ns, ts_ns)
             for event in events:
-                kind = type(event)
-                if kind is Trade:
-                    symbol = event.symbol  # type: ignore[attr-defined]
-                    self.trades[symbol] = self.trades.get(symbol, 0) + 1
-                elif kind is Funding:
-                    self.funding_events += 1
-                elif kind is PositionLiquidated:
-                    self.liquidations += 1
-                    account = event.account  # type: ignore[attr-defined]
-                    self.liquidated[account] = self.liquidated.get(account, 0) + 1
-                elif kind is IndexUpdated:
-                    self.index_prints += 1
-                    self.last_index[event.symbol] = (  # type: ignore[attr-defined]
-                        event.price_num,  # type: ignore[attr-defined]
-                        event.price_den,  # type: ignore[attr-defined]
-                    )
+                count = _COUNTS.get(type(event))
+                if count is not None:
+                    count(self, event)
+
+    def _trade(self, event: Trade) -> None:
+        self.trades[event.symbol] = self.trades.get(event.symbol, 0) + 1
+
+    def _funding(self, event: Funding) -> None:
+        self.funding_events += 1
+
+    def _liquidated(self, event: PositionLiquidated) -> None:
+        self.liquidations += 1
+        self.liquidated[event.account] = self.liquidated.get(event.account, 0) + 1
+
+    def _index(self, event: IndexUpdated) -> None:
+        self.index_prints += 1
+        self.last_index[event.symbol] = (event.price_num, event.price_den)
 
     def liquidations_of(self, accounts: Sequence[int]) -> int:
         """How many positions of ``accounts`` the liquidation engine took over."""
@@ -65,3 +67,12 @@ class DemoStats:
                 "liquidations": self.liquidations,
                 "index_prints": self.index_prints,
             }
+
+
+# One entry per event kind the statistics count (the others count nothing).
+_COUNTS: dict[type, Callable[[DemoStats, Any], None]] = {
+    Trade: DemoStats._trade,
+    Funding: DemoStats._funding,
+    PositionLiquidated: DemoStats._liquidated,
+    IndexUpdated: DemoStats._index,
+}

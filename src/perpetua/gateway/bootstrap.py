@@ -89,6 +89,7 @@ class EngineSeed(NamedTuple):
     stakes: tuple[StakingChanged, ...] = ()
     unstaking: tuple[UnstakingUpdated, ...] = ()  # pending requests
     series: tuple[FutureSeries, ...] = ()  # the futures series it defined (catalogue file)
+    withdrawals: tuple[tuple[int, str], ...] = ()  # pending: (account, withdrawal id)
 
 
 def _levels(side: Any) -> list[tuple[int, int]]:
@@ -164,6 +165,11 @@ def engine_seed(engine: Any, seq: int) -> EngineSeed:
         restrictions,
         *_cost_seed(state),
         tuple(state.series.values()),
+        tuple(
+            (w.account, w.withdrawal_id)
+            for _, w in sorted(state.withdrawals.items())
+            if w.status == "Pending"
+        ),
     )
 
 
@@ -209,8 +215,11 @@ def _recent_trades(conn: Connection, symbols: Iterable[str]) -> list[tuple[Trade
     return trades
 
 
-def _store_reads(conn: Any, symbols: list[str]) -> JsonRow:
+def _store_reads(
+    conn: Any, symbols: list[str], withdrawals: tuple[tuple[int, str], ...]
+) -> JsonRow:
     return {
+        "withdrawals": queries.withdrawal_rows(conn, withdrawals),
         "orders": [order_event_of(r) for r in queries.open_orders_of_all(conn)],
         "positions": [position_event_of(r) for r in queries.positions_of_all(conn)],
         "wallets": queries.wallets_of_all(conn),
@@ -254,7 +263,7 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     for series in seed.series:
         gw.series[series.key] = series
     market = gw.market
-    reads = gw.history.read_now(_store_reads, list(market.books))
+    reads = gw.history.read_now(_store_reads, list(market.books), seed.withdrawals)
     if max(reads["last_seq"], 0) < seed.seq:
         raise RuntimeError(
             f"read models at seq {reads['last_seq']}, engine at {seed.seq}: "
@@ -263,7 +272,7 @@ def seed_views(gw: Any, seed: EngineSeed) -> None:
     market.seed_trades(reads["trades"])
     market.seed(seed.markets, seed.ts_ns)
     orders = reads["orders"]
-    gw.private.seed(orders, reads["positions"], reads["wallets"])
+    gw.private.seed(orders, reads["positions"], reads["wallets"], reads["withdrawals"])
     gw.private.costs.seed(seed.fees, seed.stakes, _unstaking(reads["unstaking"], seed))
     fund = [(row.currency, row.amount) for row in reads["wallets"] if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads["funding"], reads["settlement"], seed.ts_ns)

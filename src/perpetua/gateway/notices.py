@@ -25,9 +25,10 @@ Invariants:
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from perpetua.core.commands import ListFuture
+from perpetua.core.commands import Command, ListFuture
 from perpetua.core.events import (
     Deleveraged,
+    Event,
     InstrumentStateChanged,
     PositionLiquidated,
     Settled,
@@ -75,7 +76,7 @@ class EventNotices:
         spec = self.market.specs.get(symbol)
         return str(price(spec, ticks)) if spec is not None else str(ticks)
 
-    def fold(self, command: object, events: Sequence[object]) -> None:
+    def fold(self, command: Command, events: Sequence[Event]) -> None:
         """Each event through its entry in ``_NOTICES`` (kinds without one notify nobody)."""
         listing = type(command) is ListFuture
         notices = _NOTICES

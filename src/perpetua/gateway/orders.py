@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from perpetua.core.commands import AmendOrder, CancelOrders, PlaceOrder
-from perpetua.core.events import OrderEvent, Rejected
+from perpetua.core.events import Event, OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec, qty_on_lot, ticks_for
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.gateway.errors import ApiError, bad_request, from_rejection
@@ -361,7 +361,7 @@ def order_matches(row: dict[str, Any], filter_: dict[str, list[Any]]) -> bool:
 
 
 def event_result(
-    events: Sequence[object],
+    events: Sequence[Event],
     account: int,
     command: str,
     order_id: int | None = None,

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from perpetua.core.events import (
     DeleverageRanked,
     DepositCredited,
+    Event,
     FeeSettingsChanged,
     OrderEvent,
     OrderMarginChanged,
@@ -41,15 +42,13 @@ from perpetua.gateway.positions import (
     margin_row,
     position_row,
 )
-from perpetua.gateway.rows import execution_row, order_row
+from perpetua.gateway.rows import execution_row, order_row, transaction_row
 from perpetua.marketdata.hub import MarketData
-from perpetua.marketdata.ids import transact_uuid
 from perpetua.store.risk_rows import RISK_EXECUTION_EVENTS, risk_executions
 from perpetua.store.rows import is_orders_only
-from perpetua.store.schema import TRANSACT_INDEX_BITS
 from perpetua.wire.values import JsonRow, iso_ms
-from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES, TRANSFER_CODE_NAMES
-from perpetua.wire.wallet import WALLET_FIELDS, WalletTotals
+from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL_VALUES
+from perpetua.wire.wallet import WALLET_FIELDS, TransactRow, WalletFold, WalletTotals
 
 __all__ = ["ENDED_ORDERS_RETAINED_MAX", "PrivateDelta", "PrivateViews"]
 
@@ -68,12 +67,13 @@ class PrivateDelta(NamedTuple):
 class _Fold:
     """What folding one command's events gathers: deltas, wallets touched, risk events seen."""
 
-    __slots__ = ("out", "risk", "seq", "touched")
+    __slots__ = ("out", "risk", "seq", "touched", "wallets")
 
     def __init__(self, seq: int) -> None:
         self.seq = seq
         self.out: list[PrivateDelta] = []
-        self.touched: dict[tuple[int, str], None] = {}
+        self.touched: dict[tuple[int, str], None] = {}  # margin rows to send
+        self.wallets: dict[tuple[int, str], None] = {}  # wallet rows to send
         self.risk = False
 
 
@@ -91,17 +91,23 @@ class PrivateViews:
         self.order_margins: dict[int, dict[str, int]] = {}
         # symbol -> account -> ADL quintile (the last DeleverageRanked; a closed one dropped)
         self.quintiles: dict[str, dict[int, int]] = {}
-        self.wallets: dict[int, dict[str, WalletTotals]] = {}
+        self.wallets: dict[int, dict[str, WalletTotals]] = {}  # system accounts' too
+        self.wallet_fold = WalletFold(self._wallet)
+        self.spot_symbols = frozenset(
+            symbol for symbol, spec in self.specs.items() if spec.kind == InstrumentKind.SPOT
+        )
         self.account_seq: dict[int, int] = {}
         self.wanted_accounts: set[int] = set()  # accounts with a private WS subscriber
         self.costs = CostViews()  # fee tier and discount, stakes, unstaking requests
 
     # Applying events ---------------------------------------------------------------------------
 
-    def apply(self, seq: int, ts_ns: int, events: Sequence[object]) -> list[PrivateDelta]:
+    def apply(self, seq: int, ts_ns: int, events: Sequence[Event]) -> list[PrivateDelta]:
         """Fold one command's events (each through its entry in ``_HANDLERS``), then the
-        risk engine's executions and the margin rows of the wallets it touched."""
+        risk engine's executions, the wallet history rows and the wallet and margin rows of
+        the wallets it touched."""
         fold = _Fold(seq)
+        self.wallet_fold.begin_command(seq, events, self.spot_symbols)
         handlers = _HANDLERS
         for index, event in enumerate(events):
             handler = handlers.get(type(event))
@@ -109,6 +115,19 @@ class PrivateViews:
                 handler(self, fold, index, event)
         out = fold.out
         wanted = self.wanted_accounts
+        for change in self.wallet_fold.take_changes():
+            made = change.row
+            if made.account in wanted:
+                out.append(
+                    PrivateDelta(
+                        "transact", made.account, "", change.action, [transaction_row(made)]
+                    )
+                )
+        self.wallet_fold.unmatched.clear()  # requested before the seed held its row
+        for account, currency in fold.wallets:
+            out.append(
+                PrivateDelta("wallet", account, "", "update", [self.wallet_row(account, currency)])
+            )
         if fold.risk:
             for row in risk_executions(seq, events, self.specs):
                 self._execution(row, out, wanted)
@@ -203,61 +222,24 @@ class PrivateViews:
             wallet = held[currency] = WalletTotals(account, currency)
         return wallet
 
-    def _transfer(
-        self,
-        seq: int,
-        index: int,
-        event: Transfer,
-        out: list[PrivateDelta],
-        touched: dict[tuple[int, str], None],
-        wanted: set[int],
-    ) -> None:
-        code = event.code
-        for account, sign in ((event.credit_account, 1), (event.debit_account, -1)):
+    def _transfer(self, fold: _Fold, event: Transfer) -> None:
+        """Both wallets move and the wallet history folds (``wire.wallet.WalletFold``, the
+        read models' fold): its rows go out when the command has folded."""
+        for wallet in self.wallet_fold.on_transfer(event):
+            account = wallet.account
             if account <= 0:
                 continue
-            wallet = self._wallet(account, event.currency)
-            wallet.on_transfer(code, event.amount, sign > 0, event.ts_ns)
-            self.account_seq[account] = seq
-            touched[(account, event.currency)] = None
-            if account in wanted:
-                row = self._transaction(seq, index, event, account, sign, wallet.amount)
-                out.append(PrivateDelta("transact", account, "", "insert", [row]))
-                out.append(
-                    PrivateDelta(
-                        "wallet", account, "", "update", [self.wallet_row(account, event.currency)]
-                    )
-                )
+            self.account_seq[account] = fold.seq
+            fold.touched[(account, event.currency)] = None
+            if account in self.wanted_accounts:
+                fold.wallets[(account, event.currency)] = None
 
-    @staticmethod
-    def _transaction(
-        seq: int, index: int, event: Transfer, account: int, sign: int, balance: int
-    ) -> JsonRow:
-        stamp = iso_ms(event.ts_ns)
-        return {
-            "transactID": transact_uuid(seq << TRANSACT_INDEX_BITS | index),
-            "account": account,
-            "currency": event.currency,
-            "network": "",
-            "transactType": TRANSFER_CODE_NAMES.get(event.code, "Transfer"),
-            "amount": sign * event.amount,
-            "fee": 0,
-            "transactStatus": "Completed",
-            "address": "",
-            "tx": "",
-            "text": "",
-            "transactTime": stamp,
-            "timestamp": stamp,
-            "walletBalance": balance,
-        }
-
-    def _withdrawal(self, event: WithdrawalUpdated, touched: dict[tuple[int, str], None]) -> None:
-        if event.status != "Completed":
-            return
-        self._wallet(event.account, event.currency).withdrawal_completed(
-            event.amount + event.fee, event.ts_ns
-        )
-        touched[(event.account, event.currency)] = None
+    def _withdrawal(self, fold: _Fold, event: WithdrawalUpdated) -> None:
+        self.wallet_fold.on_withdrawal(event)
+        self.account_seq[event.account] = fold.seq
+        fold.touched[(event.account, event.currency)] = None
+        if event.account in self.wanted_accounts:
+            fold.wallets[(event.account, event.currency)] = None
 
     def _position(
         self,
@@ -322,8 +304,10 @@ class PrivateViews:
         open_orders: Iterable[OrderEvent],
         positions: Iterable[PositionChanged],
         wallets: Iterable[Any],
+        withdrawals: Iterable[Any] = (),
     ) -> None:
-        """Load the views from the read models (rows in the ``wallets`` table's shape)."""
+        """Load the views from the read models (rows in the ``wallets`` table's shape, and the
+        pending withdrawals' wallet history rows, which their completion updates)."""
         for order in open_orders:
             self.open_orders.setdefault(order.account, {})[order.order_id] = order
         for position in positions:
@@ -332,11 +316,11 @@ class PrivateViews:
             if not is_orders_only(position):
                 self.positions.setdefault(position.account, {})[position.symbol] = position
         for row in wallets:
-            if row.account <= 0:
-                continue
             self.wallets.setdefault(row.account, {})[row.currency] = WalletTotals(
                 *(getattr(row, name) for name in WALLET_FIELDS)
             )
+        for row in withdrawals:
+            self.wallet_fold.pending[row.ref] = TransactRow.of(row)
 
     # Rows ---------------------------------------------------------------------------------------
 
@@ -484,7 +468,7 @@ def _on_order(views: PrivateViews, fold: _Fold, index: int, event: OrderEvent) -
 
 
 def _on_transfer(views: PrivateViews, fold: _Fold, index: int, event: Transfer) -> None:
-    views._transfer(fold.seq, index, event, fold.out, fold.touched, views.wanted_accounts)
+    views._transfer(fold, event)
 
 
 def _on_position(views: PrivateViews, fold: _Fold, index: int, event: PositionChanged) -> None:
@@ -502,10 +486,11 @@ def _on_ranked(views: PrivateViews, fold: _Fold, index: int, event: DeleverageRa
 
 
 def _on_withdrawal(views: PrivateViews, fold: _Fold, index: int, event: WithdrawalUpdated) -> None:
-    views._withdrawal(event, fold.touched)
+    views._withdrawal(fold, event)
 
 
 def _on_deposit(views: PrivateViews, fold: _Fold, index: int, event: DepositCredited) -> None:
+    views.wallet_fold.on_deposit(event)
     views.account_seq[event.account] = fold.seq
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from perpetua.core.catalogue import FutureSeries
 from perpetua.core.commands import Command, DefineFutureSeries, ListFuture, SetAccountRestriction
 from perpetua.core.enums import TradingMode
-from perpetua.core.events import AccountRestricted
+from perpetua.core.events import AccountRestricted, Event
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import Reason
 from perpetua.gateway.auth import KeyCache, Nonces
@@ -171,8 +171,8 @@ class Gateway:
         self,
         seq: int,
         ts_ns: int,
-        command: object,
-        events: Sequence[object],
+        command: Command,
+        events: Sequence[Event],
         public: list[Delta],
         private: list[PrivateDelta],
     ) -> None:
@@ -199,7 +199,7 @@ class Gateway:
                 private.extend(self.private.on_mark(symbol))
 
     def _listed(
-        self, ts_ns: int, command: object, events: Sequence[object], public: list[Delta]
+        self, ts_ns: int, command: Command, events: Sequence[Event], public: list[Delta]
     ) -> None:
         """A future listed at runtime: the views, symbols and routes know it from now on, and
         ``instrument`` subscribers get its row as an insert."""

@@ -30,10 +30,12 @@ Invariants
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from perpetua.core.commands import Command
 from perpetua.core.events import (
     AnnouncementPublished,
     AnnouncementWithdrawn,
     BookLevel,
+    Event,
     Funding,
     IndexUpdated,
     InstrumentStateChanged,
@@ -78,7 +80,7 @@ class Fold:
 class MarketData(MarketViews):
     # Applying events ---------------------------------------------------------------------------
 
-    def apply(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> list[Delta]:
+    def apply(self, seq: int, ts_ns: int, command: Command, events: Sequence[Event]) -> list[Delta]:
         """Fold one command's events (each through its entry in ``_HANDLERS``; kinds without
         one change no public view) and return the public deltas, merged per table."""
         self.seq = seq

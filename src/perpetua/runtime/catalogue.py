@@ -31,7 +31,7 @@ from perpetua.core.catalogue import (
     quarterly_listing_ns,
 )
 from perpetua.core.commands import Command, DefineFutureSeries, ListFuture
-from perpetua.core.events import Rejected
+from perpetua.core.events import Event, Rejected
 from perpetua.core.instruments import Payout
 from perpetua.core.units import PPM
 from perpetua.runtime.config import ConfigError
@@ -205,7 +205,7 @@ class CatalogueLister:
         entries: list[CatalogueEntry],
         known: Callable[[], Mapping[str, FutureSeries]],
         listed: Callable[[], Collection[str]],
-        submit: Callable[[Command], Awaitable[Sequence[object]]],
+        submit: Callable[[Command], Awaitable[Sequence[Event]]],
         now: Callable[[], int],
     ) -> None:
         self.entries = entries

@@ -37,6 +37,7 @@ from perpetua.chain.rpc import JsonRpc
 from perpetua.core.calendar import TradingHours
 from perpetua.core.catalogue import FutureSeries
 from perpetua.core.commands import Command, SetTradingCalendar
+from perpetua.core.events import Event
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.feeds import IndexPublisher
@@ -466,7 +467,7 @@ def catalogue_job(entries: list[CatalogueEntry], gateway: GatewaySurface) -> Per
     (``runtime.catalogue``): first run at start, then hourly for scheduled listings. Cluster
     gateways run it too (``cluster_gateway``)."""
 
-    async def submit(command: Command) -> list[object]:
+    async def submit(command: Command) -> list[Event]:
         return list((await gateway.submit_unshed(command)).events)
 
     lister = CatalogueLister(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from perpetua.core.commands import Command
 from perpetua.core.engine import Engine
 from perpetua.core.events import Event
 from perpetua.sequencer.journal import repair_journal
@@ -99,7 +100,7 @@ def verify_data_dir(
 
     checked: list[int] = []
 
-    def check(seq: int, _command: object, _events: list[Event]) -> None:
+    def check(seq: int, _command: Command, _events: list[Event]) -> None:
         want = expected.get(seq)
         if want is None:
             return

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from perpetua.core import audit as core_audit
 from perpetua.core.commands import Command
 from perpetua.core.engine import Engine
+from perpetua.core.events import Event
 from perpetua.core.instruments import InstrumentSpec
 
 __all__ = ["ScratchEngine"]
@@ -20,7 +21,7 @@ class ScratchEngine:
     def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
         self._engine = Engine(instruments)
 
-    def apply(self, command: Command) -> Sequence[object]:
+    def apply(self, command: Command) -> Sequence[Event]:
         return self._engine.apply(command)
 
     def balance(self, account: int, currency: str) -> int:

@@ -41,7 +41,7 @@ from perpetua.core.commands import (
     SetLeverage,
 )
 from perpetua.core.enums import OrdType, Side, TimeInForce
-from perpetua.core.events import Rejected
+from perpetua.core.events import Event, Rejected
 from perpetua.core.instruments import (
     InstrumentKind,
     InstrumentSpec,
@@ -164,7 +164,7 @@ class _Scratch:
         """The next command is stamped no earlier than ``ts_ns``."""
         self.ts_ns = max(self.ts_ns, ts_ns - STEP_NS)
 
-    def apply(self, command: Command) -> Sequence[object]:
+    def apply(self, command: Command) -> Sequence[Event]:
         self.ts_ns += STEP_NS
         return self.engine.apply(command._replace(ts_ns=self.ts_ns))
 
@@ -219,7 +219,7 @@ def run_backtest(
     return BacktestResult(fills, equity, status)
 
 
-def _check(events: Sequence[object], command: Command) -> None:
+def _check(events: Sequence[Event], command: Command) -> None:
     for event in events:
         if type(event) is Rejected:
             raise ValueError(f"backtest setup {type(command).__name__} rejected: {event.reason}")

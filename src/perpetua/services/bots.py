@@ -40,7 +40,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from perpetua.core.commands import Command, SetLeverage, WalletTransfer
 from perpetua.core.enums import Side
-from perpetua.core.events import OrderEvent, Rejected, Trade
+from perpetua.core.events import Event, OrderEvent, Rejected, Trade
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, contract_value
 from perpetua.core.reasons import MESSAGES, Reason
 from perpetua.core.units import currency
@@ -479,22 +479,25 @@ class BotService:
                 self.now_ns = max(self.now_ns, applied.ts_ns)
                 self._fold(applied.events)
 
-    def _fold(self, events: Sequence[object]) -> None:
-        by_account = self.by_account
+    def _fold(self, events: Sequence[Event]) -> None:
         touched: set[int] = set()
         for event in events:
-            kind = type(event)
-            if kind is OrderEvent or kind is Rejected:
-                record = by_account.get(event.account)  # type: ignore[attr-defined]
-                if record is not None:
-                    touched.add(record.bot_id)
-            elif kind is Trade:
-                self.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
-                for record in self.records.values():
-                    if record.bot.spec.symbol == event.symbol:  # type: ignore[attr-defined]
-                        touched.add(record.bot_id)
+            seen = _SEEN.get(type(event))
+            if seen is not None:
+                seen(self, event, touched)
         for bot_id in touched:
             self.records[bot_id].bot.observe(events)
+
+    def _account_event(self, event: OrderEvent | Rejected, touched: set[int]) -> None:
+        record = self.by_account.get(event.account)
+        if record is not None:
+            touched.add(record.bot_id)
+
+    def _trade(self, event: Trade, touched: set[int]) -> None:
+        self.last_px[event.symbol] = event.price
+        for record in self.records.values():
+            if record.bot.spec.symbol == event.symbol:
+                touched.add(record.bot_id)
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -763,3 +766,11 @@ class BotService:
         query = query.order_by(trades.c.trd_match_id).limit(PRINTS_MAX)
         with self.read_models.connect() as conn:
             return [Print(int(r.timestamp_ns), int(r.price)) for r in conn.execute(query)]
+
+
+# What a bot reacts to: its account's orders and rejections, trades on its market.
+_SEEN: dict[type, Callable[[BotService, Any, set[int]], None]] = {
+    OrderEvent: BotService._account_event,
+    Rejected: BotService._account_event,
+    Trade: BotService._trade,
+}

@@ -54,6 +54,7 @@ from perpetua.core.commands import (
 )
 from perpetua.core.enums import ExecType, OrdStatus, OrdType, Side, TimeInForce
 from perpetua.core.events import (
+    Event,
     FundingPaid,
     MarkUpdated,
     OrderEvent,
@@ -508,31 +509,13 @@ class CopyService:
                 self.now_ns = max(self.now_ns, applied.ts_ns)
                 self._fold(applied.events, applied.seq)
 
-    def _fold(self, events: Sequence[object], seq: int) -> None:
+    def _fold(self, events: Sequence[Event], seq: int) -> None:
         leader_fills: list[OrderEvent] = []
+        fold = _Fold(seq, leader_fills)
         for event in events:
-            kind = type(event)
-            if kind is OrderEvent:
-                self._order_event(event, leader_fills)  # type: ignore[arg-type]
-            elif kind is PositionChanged:
-                if event.account in self.leaders:  # type: ignore[attr-defined]
-                    self._leader_position(event)  # type: ignore[arg-type]
-            elif kind is Trade:
-                self.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
-                symbol = event.symbol  # type: ignore[attr-defined]
-                self.trades_seen[symbol] = self.trades_seen.get(symbol, 0) + 1
-                for follow in self.follows.values():
-                    if follow.positions is not None and event.symbol in follow.positions.open:  # type: ignore[attr-defined]
-                        follow.positions.last_px[event.symbol] = event.price  # type: ignore[attr-defined]
-            elif kind is MarkUpdated:
-                mark = event.mark_fine // PRICE_FINE_PER_TICK  # type: ignore[attr-defined]
-                self.marks[event.symbol] = mark  # type: ignore[attr-defined]
-            elif kind is Transfer:
-                self._transfer(event, seq)  # type: ignore[arg-type]
-            elif kind is FundingPaid:
-                paying = self.by_account.get(event.account)  # type: ignore[attr-defined]
-                if paying is not None:
-                    paying.changed = True
+            seen = _SEEN.get(type(event))
+            if seen is not None:
+                seen(self, event, fold)
         for fill in leader_fills:
             leader_flat = self.leader_qty.get((fill.account, fill.symbol), 0) == 0
             for follow in list(self.follows.values()):
@@ -540,6 +523,31 @@ class CopyService:
                     command = self._mirror(follow, fill, leader_flat)
                     if command is not None:
                         self._queue.append((follow, command))
+
+    def _on_order(self, event: OrderEvent, fold: "_Fold") -> None:
+        self._order_event(event, fold.leader_fills)
+
+    def _on_position(self, event: PositionChanged, fold: "_Fold") -> None:
+        if event.account in self.leaders:
+            self._leader_position(event)
+
+    def _on_trade(self, event: Trade, fold: "_Fold") -> None:
+        self.last_px[event.symbol] = event.price
+        self.trades_seen[event.symbol] = self.trades_seen.get(event.symbol, 0) + 1
+        for follow in self.follows.values():
+            if follow.positions is not None and event.symbol in follow.positions.open:
+                follow.positions.last_px[event.symbol] = event.price
+
+    def _on_mark(self, event: MarkUpdated, fold: "_Fold") -> None:
+        self.marks[event.symbol] = event.mark_fine // PRICE_FINE_PER_TICK
+
+    def _on_transfer(self, event: Transfer, fold: "_Fold") -> None:
+        self._transfer(event, fold.seq)
+
+    def _on_funding_paid(self, event: FundingPaid, fold: "_Fold") -> None:
+        paying = self.by_account.get(event.account)
+        if paying is not None:
+            paying.changed = True
 
     def _order_event(self, event: OrderEvent, leader_fills: list[OrderEvent]) -> None:
         follow = self.by_account.get(event.account)
@@ -1009,6 +1017,27 @@ class CopyService:
             for leader in self.leaders.values()
             if leader.active
         ]
+
+
+class _Fold:
+    """What folding one command gathers: the leaders' fills, copied once it has folded."""
+
+    __slots__ = ("leader_fills", "seq")
+
+    def __init__(self, seq: int, leader_fills: list[OrderEvent]) -> None:
+        self.seq = seq
+        self.leader_fills = leader_fills
+
+
+# One entry per event kind that moves a leader, a follower or the prices copies are sized at.
+_SEEN: dict[type, Callable[[CopyService, Any, _Fold], None]] = {
+    OrderEvent: CopyService._on_order,
+    PositionChanged: CopyService._on_position,
+    Trade: CopyService._on_trade,
+    MarkUpdated: CopyService._on_mark,
+    Transfer: CopyService._on_transfer,
+    FundingPaid: CopyService._on_funding_paid,
+}
 
 
 def _event(row: Any) -> OrderEvent:

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from perpetua.core.catalogue import FutureSeries, by_symbol, default_catalogue
-from perpetua.core.commands import DefineFutureSeries, ListFuture
+from perpetua.core.commands import Command, DefineFutureSeries, ListFuture
 from perpetua.core.events import (
     AccountRestricted,
     AnnouncementPublished,
@@ -51,6 +51,7 @@ from perpetua.core.events import (
     Converted,
     DeleverageRanked,
     DepositCredited,
+    Event,
     FeeSettingsChanged,
     Funding,
     IndexUpdated,
@@ -108,7 +109,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Record = tuple[int, int, object, Sequence[object]]
+Record = tuple[int, int, Command, Sequence[Event]]
 NO_SEQ = -1  # last_seq of a database nothing was projected into
 
 IGNORED_EVENTS: tuple[type, ...] = (
@@ -185,19 +186,19 @@ def _on_trade(
 def _on_transfer(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: Transfer
 ) -> None:
-    p.wallets.on_transfer(conn, ev, p.match_symbols.get(ev.ref, ""))
+    p.wallets.on_transfer(ev)
 
 
 def _on_deposit(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: DepositCredited
 ) -> None:
-    p.wallets.on_deposit(conn, ev)
+    p.wallets.on_deposit(ev)
 
 
 def _on_withdrawal(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: WithdrawalUpdated
 ) -> None:
-    p.wallets.on_withdrawal(conn, ev)
+    p.wallets.on_withdrawal(ev)
 
 
 def _on_position(
@@ -306,14 +307,13 @@ class Projector:
         self.series: dict[str, FutureSeries] = dict(series or {})
         specs = by_symbol(tuple(catalogue) if catalogue is not None else default_catalogue())
         self.specs = specs
-        self.command_events: Sequence[object] = ()
+        self.command_events: Sequence[Event] = ()
         self._spot_symbols = frozenset(
             s for s, spec in specs.items() if spec.kind == InstrumentKind.SPOT
         )
         self.wallets = WalletBook()
         self.candles = CandleBook()
         self.last_prints: dict[str, tuple[int, int] | None] = {}
-        self.match_symbols: dict[int, str] = {}
         self._warned: set[str] = set()
         self._last_seq = self._read_last_seq()
         self._progress_s = time.monotonic()
@@ -340,7 +340,7 @@ class Projector:
             self.last_prints[symbol] = None if row is None else (row[0], row[1])
         return self.last_prints[symbol]
 
-    def __call__(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+    def __call__(self, seq: int, ts_ns: int, command: Command, events: Sequence[Event]) -> None:
         """Subscriber form: project one record."""
         self.project(((seq, ts_ns, command, events),))
 
@@ -397,18 +397,16 @@ class Projector:
             if found is not None:
                 self.series[found.key] = found
 
-    def _listed(self, ts_ns: int, command: object, events: Sequence[object]) -> None:
+    def _listed(self, ts_ns: int, command: Command, events: Sequence[Event]) -> None:
         """A future listed at runtime: its settlement and risk rows need its spec."""
         spec = listed_spec(ts_ns, command, events, len(self.specs), self.series)
         if spec is not None and spec.symbol not in self.specs:
             self.specs[spec.symbol] = spec
 
     def _project_command(
-        self, conn: Connection, chunk: _Chunk, seq: int, events: Sequence[object]
+        self, conn: Connection, chunk: _Chunk, seq: int, events: Sequence[Event]
     ) -> None:
-        self.match_symbols = {ev.trd_match_id: ev.symbol for ev in events if type(ev) is Trade}
-        spot = frozenset(m for m, s in self.match_symbols.items() if s in self._spot_symbols)
-        self.wallets.begin_command(seq, spot)
+        self.wallets.begin_command(conn, seq, events, self._spot_symbols)
         self.command_events = events
         for index, ev in enumerate(events):
             handler = EVENT_HANDLERS.get(type(ev))

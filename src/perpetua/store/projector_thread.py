@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from perpetua.core.commands import Command
+from perpetua.core.events import Event
 from perpetua.store.catch_up import catch_up
 from perpetua.store.limits import PROJECT_COMMANDS_PER_TRANSACTION_MAX, PROJECTOR_QUEUE_RECORDS_MAX
 from perpetua.store.projector import ProjectionError, ProjectionGap, Projector, Record
@@ -59,7 +61,7 @@ class ProjectorThread:
         self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
         self._thread.start()
 
-    def publish(self, seq: int, ts_ns: int, command: object, events: Sequence[object]) -> None:
+    def publish(self, seq: int, ts_ns: int, command: Command, events: Sequence[Event]) -> None:
         """The sequencer's subscriber: queue one record (see the module docstring)."""
         if self._error is not None:
             return

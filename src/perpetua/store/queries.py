@@ -80,6 +80,7 @@ from perpetua.wire.vocabulary import (
 )
 
 __all__ = [
+    "withdrawal_rows",
     "ANNOUNCEMENTS_MAX",
     "BIN_SIZES",
     "OPEN_STATUSES",
@@ -852,6 +853,23 @@ def positions_of_all(conn: Connection) -> list[Row[Any]]:
     """The latest PositionChanged row of every (account, symbol), system accounts included."""
     stmt = select(positions).order_by(positions.c.account, positions.c.symbol)
     return list(conn.execute(stmt).all())
+
+
+def withdrawal_rows(conn: Connection, keys: Sequence[tuple[int, str]]) -> list[Row[Any]]:
+    """The wallet history rows of withdrawals by (account, withdrawal id), in ``keys`` order
+    (the ones the read models hold)."""
+    found = []
+    for account, withdrawal_id in keys:
+        row = conn.execute(
+            select(transactions).where(
+                transactions.c.account == account,
+                transactions.c.transact_type == "Withdrawal",
+                transactions.c.ref == withdrawal_id,
+            )
+        ).first()
+        if row is not None:
+            found.append(row)
+    return found
 
 
 def wallets_of_all(conn: Connection) -> list[Row[Any]]:

@@ -38,6 +38,7 @@ from math import gcd
 from perpetua.core.enums import ExecType, OrdStatus
 from perpetua.core.events import (
     Deleveraged,
+    Event,
     Funding,
     FundingPaid,
     OrderEvent,
@@ -167,7 +168,7 @@ def _trunc(num: int, den: int) -> int:
     return num // den if num >= 0 else -(-num // den)
 
 
-def _covered(events: Sequence[object], index: int) -> bool:
+def _covered(events: Sequence[Event], index: int) -> bool:
     """Did the transfers just before ``events[index]`` draw on the insurance fund?"""
     for position in range(index - 1, -1, -1):
         ev = events[position]
@@ -178,6 +179,7 @@ def _covered(events: Sequence[object], index: int) -> bool:
     return False
 
 
+RiskEvent = FundingPaid | PositionLiquidated | Deleveraged | PositionSettled
 RISK_EXECUTION_EVENTS: tuple[type, ...] = (
     FundingPaid,
     PositionLiquidated,
@@ -187,18 +189,20 @@ RISK_EXECUTION_EVENTS: tuple[type, ...] = (
 
 
 def risk_execution(
-    seq: int, events: Sequence[object], index: int, specs: Mapping[str, InstrumentSpec]
+    seq: int, events: Sequence[Event], index: int, specs: Mapping[str, InstrumentSpec]
 ) -> OrderEvent | None:
     """The execution row of ``events[index]`` (a risk event of command ``seq``), or None."""
     ev = events[index]
-    spec = specs.get(ev.symbol)  # type: ignore[attr-defined]
+    if not isinstance(ev, RiskEvent):
+        return None
+    spec = specs.get(ev.symbol)
     if type(ev) is FundingPaid:
         return _funding(ev, spec, synthetic_exec_id(seq, index))
     return _closing(ev, spec, events, index, seq)
 
 
 def risk_executions(
-    seq: int, events: Sequence[object], specs: Mapping[str, InstrumentSpec]
+    seq: int, events: Sequence[Event], specs: Mapping[str, InstrumentSpec]
 ) -> list[OrderEvent]:
     """The execution rows of one command's risk events, in event order."""
     out: list[OrderEvent] = []
@@ -211,7 +215,7 @@ def risk_executions(
 
 
 def _closing(
-    ev: object, spec: InstrumentSpec | None, events: Sequence[object], index: int, seq: int
+    ev: object, spec: InstrumentSpec | None, events: Sequence[Event], index: int, seq: int
 ) -> OrderEvent | None:
     exec_id = synthetic_exec_id(seq, index)
     fee_rate_ppm = 0

@@ -33,6 +33,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from perpetua.wire.wallet import TRANSACT_INDEX_BITS  # one definition: the fold's
+
 __all__ = [
     "ALL_TABLES",
     "announcements",
@@ -81,7 +83,6 @@ __all__ = [
 CL_ORD_ID_LENGTH_MAX = 36  # BitMEX's limit; the gateway rejects longer ones
 SYMBOL_LENGTH_MAX = 32
 CURRENCY_LENGTH_MAX = 16
-TRANSACT_INDEX_BITS = 20  # events per command < 2**20 (the core bounds levels walked per order)
 
 metadata = MetaData(
     naming_convention={

@@ -26,8 +26,8 @@ from perpetua.core.catalogue import (
     listing_time_ns,
     quarterly_future,
 )
-from perpetua.core.commands import DefineFutureSeries, ListFuture
-from perpetua.core.events import FutureSeriesDefined, InstrumentStateChanged
+from perpetua.core.commands import Command, DefineFutureSeries, ListFuture
+from perpetua.core.events import Event, FutureSeriesDefined, InstrumentStateChanged
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
 
 __all__ = ["TIMEFRAMES", "defined_series", "listed_spec", "resolve_symbols"]
@@ -92,8 +92,8 @@ def resolve_symbols(
 
 def listed_spec(
     ts_ns: int,
-    command: object,
-    events: Sequence[object],
+    command: Command,
+    events: Sequence[Event],
     index: int,
     series: Mapping[str, FutureSeries] | None = None,
 ) -> InstrumentSpec | None:
@@ -119,7 +119,7 @@ def listed_spec(
     return spec if spec.symbol == listed.symbol else None
 
 
-def defined_series(command: object, events: Sequence[object]) -> FutureSeries | None:
+def defined_series(command: Command, events: Sequence[Event]) -> FutureSeries | None:
     """The series a durable ``DefineFutureSeries`` record defined, or None (another command,
     or one the engine refused)."""
     if type(command) is not DefineFutureSeries:

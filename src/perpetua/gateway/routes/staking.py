@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal
 
 from perpetua.core.commands import Command, Stake, UnstakeCancel, UnstakeRequest
-from perpetua.core.events import Rejected, UnstakingUpdated
+from perpetua.core.events import Event, Rejected, UnstakingUpdated
 from perpetua.core.staking import (
     REQUEST_ID_LENGTH_MAX,
     STAKING_CURRENCIES,
@@ -46,7 +46,7 @@ def _amount(ctx: Context) -> int:
     return amount
 
 
-async def _submit(ctx: Context, command: Command) -> list[object]:
+async def _submit(ctx: Context, command: Command) -> list[Event]:
     result = await ctx.gw.submit(command)
     for event in result.events:
         if isinstance(event, Rejected):

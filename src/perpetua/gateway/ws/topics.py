@@ -91,6 +91,7 @@ TABLE_KEYS: dict[str, list[str]] = {
     "position": ["account", "symbol", "currency"],
     "margin": ["account", "currency"],
     "wallet": ["account", "currency"],
+    "transact": ["transactID"],
     "liquidation": ["orderID"],
     "insurance": ["currency", "timestamp"],
     "account": ["account"],
