@@ -1,4 +1,5 @@
-"""Command line: `perpetua run | demo | replay | snapshot | verify | repair-journal | admin`.
+"""Command line: `perpetua run | demo | admin | operator | replay | snapshot | verify |
+repair-journal | verify-liabilities | verify-reserves`.
 
     run             serve a venue built by ``perpetua.runtime`` from ``--config`` (TOML) and
                     options; exits 1 naming the key when the configuration is wrong

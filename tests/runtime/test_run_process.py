@@ -129,3 +129,5 @@ def test_run_with_a_config_file_serves_a_live_venue(tmp_path: Path) -> None:
     logs = [json.loads(line) for line in errors if line.startswith("{")]
     assert logs, errors[-20:]
     assert all({"event", "level", "timestamp"} <= set(entry) for entry in logs)
+    # records about a command carry its seq (recovery logs the last one it reached)
+    assert any(isinstance(entry.get("seq"), int) for entry in logs), logs

@@ -121,11 +121,13 @@ def create_app(
         await serve_multiplexed(gw, websocket)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        status, detail = (
+            (exc.status_code, exc.detail) if isinstance(exc, HTTPException) else (404, "")
+        )
         message = (
             MSG_NOT_FOUND
             if status == 404
-            else ("Method Not Allowed" if status == 405 else str(getattr(exc, "detail", "Error")))
+            else ("Method Not Allowed" if status == 405 else str(detail or "Error"))
         )
         return json_response(error_body(message), status)
 

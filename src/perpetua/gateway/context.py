@@ -86,9 +86,9 @@ def client_ip(scope: Scope) -> str:
 async def read_body(receive: Receive, limit: int = BODY_BYTES_MAX) -> bytes:
     """The request body from the ASGI ``receive`` (``limit`` is checked by the caller)."""
     message = await receive()
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body"):
-        return body  # type: ignore[no-any-return]
+        return body
     chunks = [body]
     size = len(body)
     while message.get("more_body") and size <= limit:

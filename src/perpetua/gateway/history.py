@@ -16,8 +16,9 @@ Queries run in a worker thread (``asyncio.to_thread``): SQL never blocks the eve
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DataError
 
@@ -29,6 +30,9 @@ __all__ = ["HISTORY_POLL_S", "HISTORY_WAIT_S_MAX", "History"]
 
 HISTORY_WAIT_S_MAX = 2.0
 HISTORY_POLL_S = 0.002
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class History:
@@ -56,20 +60,34 @@ class History:
             await asyncio.sleep(HISTORY_POLL_S)
         return True
 
-    def _run(self, query: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _run(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         with self.engine.connect() as conn:
             return query(conn, *args, **kwargs)
 
-    async def read(self, seq: int, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def read(
+        self,
+        seq: int,
+        query: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """``query(conn, *args, **kwargs)`` once the read models hold ``seq``."""
         await self.caught_up(seq)
+
+        def run() -> T:
+            return self._run(query, *args, **kwargs)
+
         try:
-            return await asyncio.to_thread(self._run, query, args, kwargs)
+            return await asyncio.to_thread(run)
         except QueryError as error:
             raise bad_request(str(error)) from None
         except (OverflowError, DataError):  # a filter value beyond the columns' 64 bits
             raise bad_request("Invalid filter: value out of range") from None
 
-    def read_now(self, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def read_now(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """A synchronous read (start-up only, before serving)."""
-        return self._run(query, args, kwargs)
+        return self._run(query, *args, **kwargs)

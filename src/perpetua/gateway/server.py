@@ -18,11 +18,10 @@ Invariants (docs/security.md):
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
 __all__ = [
     "CONNECTIONS_PER_IP_MAX",
@@ -40,15 +39,6 @@ CONNECTIONS_PER_IP_MAX = 200  # open sockets per client address (ccxt pools ~10;
 KEEP_ALIVE_S = 90  # idle time between requests on one connection (uvicorn's own timer)
 WS_MESSAGE_BYTES_MAX = 65_536  # as the gateway's own bound on one realtime message
 ADDRESSES_TRACKED_MAX = 100_000  # client addresses in the connection registry before pruning
-_REGISTRY = "perpetua_connections"  # attribute on uvicorn's per-server state
-
-
-def _open_by_ip(server_state: ServerState) -> dict[str, list[asyncio.BaseTransport]]:
-    found = getattr(server_state, _REGISTRY, None)
-    if found is None:
-        found = {}
-        setattr(server_state, _REGISTRY, found)
-    return found
 
 
 class _HeadTooLarge(Exception):
@@ -62,6 +52,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     head_timeout_s = HEAD_TIMEOUT_S
     head_bytes_max = HEAD_BYTES_MAX
     connections_per_ip_max = CONNECTIONS_PER_IP_MAX
+    # client address -> its open transports: one registry per server, as ``uvicorn_config``
+    # makes one subclass per server (this default serves a protocol built directly)
+    open_by_ip: ClassVar[dict[str, list[asyncio.BaseTransport]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,7 +65,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         ip = self.client[0] if self.client else ""
         if ip and ip not in self.trusted:
-            open_here = _open_by_ip(self.server_state)
+            open_here = self.open_by_ip
             alive = [t for t in open_here.get(ip, ()) if not t.is_closing()]
             if len(alive) >= self.connections_per_ip_max:
                 transport.abort()
@@ -87,7 +80,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         ip = self.client[0] if self.client else ""
-        open_here = _open_by_ip(self.server_state)
+        open_here = self.open_by_ip
         alive = [t for t in open_here.get(ip, ()) if not t.is_closing()]
         if alive:
             open_here[ip] = alive
@@ -181,6 +174,7 @@ def uvicorn_config(
             "trusted": trusted,
             "head_timeout_s": head_timeout_s,
             "connections_per_ip_max": connections_per_ip_max,
+            "open_by_ip": {},
         },
     )
     options: dict[str, Any] = {

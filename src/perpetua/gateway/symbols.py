@@ -13,7 +13,6 @@ __all__ = ["TIMEFRAMES", "SymbolIndex"]
 
 TIMEFRAMES = ("nearest", "daily", "weekly", "monthly", "quarterly", "biquarterly", "perpetual")
 ONE_CACHE_MAX = 1_024
-_MISSING = object()
 
 
 class SymbolIndex:
@@ -21,7 +20,7 @@ class SymbolIndex:
         self.specs = specs
         self.by_upper = {symbol.upper(): symbol for symbol in specs}
         self.by_upper.update({s.upper(): s for s in rate_index_specs(specs.values())})
-        self._one: dict[str, str | None] = {}
+        self._one: dict[str, str] = {}  # exact names only (a miss is not cached)
 
     def add(self, spec: InstrumentSpec) -> None:
         """A future listed at runtime (``specs``, shared with the views, holds it already)."""
@@ -75,9 +74,9 @@ class SymbolIndex:
 
     def one(self, text: str) -> str | None:
         """The symbol ``text`` names (exact names memoised: every order asks)."""
-        cached = self._one.get(text, _MISSING)
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+        cached = self._one.get(text)
+        if cached is not None:
+            return cached
         found = self.resolve(text)
         result = found[0] if found else None
         if result is not None and result.upper() == text.strip().upper():

@@ -7,9 +7,9 @@ endTime (reference §1), applied to chronological lists of rows.
 table's key fields. ``count`` defaults to 100 and is capped at ``COUNT_MAX``.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import bad_request
@@ -19,6 +19,7 @@ from perpetua.wire.values import JsonRow, iso_ms
 from perpetua.wire.vocabulary import ORD_STATUS_TERMINAL
 
 __all__ = [
+    "StoreQuery",
     "COUNT_DEFAULT",
     "COUNT_MAX",
     "TableQuery",
@@ -98,14 +99,27 @@ def parse_table_query(
     )
 
 
+class StoreQuery(TypedDict, total=False):
+    """The keyword arguments ``store.queries``' table reads share."""
+
+    filter: Mapping[str, Any] | None
+    count: int
+    start: int
+    reverse: bool
+    start_time_ns: int | None
+    end_time_ns: int | None
+    symbol: Sequence[str]
+    catalogue: Sequence[InstrumentSpec]
+
+
 def store_query(
     query: TableQuery,
     symbols: list[str] | None = None,
     specs: Mapping[str, InstrumentSpec] | None = None,
-) -> JsonRow:
+) -> StoreQuery:
     """The ``store.queries`` keyword arguments of a table query; ``specs``: the gateway's
     instruments (with futures listed at runtime), for price filters."""
-    kwargs: dict[str, Any] = {
+    kwargs: StoreQuery = {
         "filter": _core_order_ids(query.filter) or None,
         "count": query.count,
         "start": query.start,

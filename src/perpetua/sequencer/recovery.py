@@ -274,6 +274,7 @@ def open_data_dir(
     _log.info(
         "recovered %s: snapshot seq %s, %d commands replayed in %.3f s, last seq %d",
         paths.root, info.snapshot_seq, info.commands_replayed, replay_seconds, last_seq,
+        extra={"seq": last_seq},
     )  # fmt: skip
     return engine, info, journal
 

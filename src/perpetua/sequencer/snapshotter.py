@@ -93,7 +93,10 @@ class Snapshotter:
             try:
                 path = self._write(job)
             except Exception as error:  # a failed snapshot loses nothing: say so loudly
-                _log.error("snapshot at seq %d failed: %r", job.seq, error, exc_info=error)
+                _log.error(
+                    "snapshot at seq %d failed: %r", job.seq, error, exc_info=error,
+                    extra={"seq": job.seq},
+                )  # fmt: skip
                 for request in job.requests:
                     request.set_exception(error)
             else:
@@ -114,5 +117,7 @@ class Snapshotter:
         remaining = list_snapshots(self.snapshot_dir)
         if self._journal_dir is not None and remaining:
             prune_before(self._journal_dir, remaining[0].seq + 1)
-        _log.info("snapshot at seq %d written and verified: %s", job.seq, path)
+        _log.info(
+            "snapshot at seq %d written and verified: %s", job.seq, path, extra={"seq": job.seq}
+        )
         return path

@@ -468,6 +468,7 @@ class Projector:
                 self._progress_count,
                 elapsed,
                 self._progress_count / elapsed,
+                extra={"seq": self._last_seq},
             )
             self._progress_s = now
             self._progress_count = 0

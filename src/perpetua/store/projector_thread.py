@@ -80,6 +80,7 @@ class ProjectorThread:
                     "projector queue full at seq %d: dropping records; they will be "
                     "re-derived from the journal",
                     seq,
+                    extra={"seq": seq},
                 )
 
     __call__ = publish

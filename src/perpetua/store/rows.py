@@ -6,7 +6,10 @@ builders take the table's fields as arguments, so wiring an event later is one l
 ``projector.EVENT_HANDLERS``.
 """
 
+from collections.abc import Mapping
 from typing import Any
+
+from sqlalchemy import Row as SqlRow
 
 from perpetua.core.events import (
     AnnouncementPublished,
@@ -179,9 +182,16 @@ def is_orders_only(event: PositionChanged) -> bool:
     return event.risk_limit == 0
 
 
-def position_event_of(row: Any) -> PositionChanged:
+StoredRow = SqlRow[Any] | Mapping[str, Any]  # a row read back, or its columns by name
+
+
+def _columns(row: StoredRow) -> Mapping[Any, Any]:
+    return row._mapping if isinstance(row, SqlRow) else row
+
+
+def position_event_of(row: StoredRow) -> PositionChanged:
     """The ``PositionChanged`` a ``positions`` row was made from (the position view's seed)."""
-    m = row._mapping if hasattr(row, "_mapping") else row
+    m = _columns(row)
     return PositionChanged(
         m["timestamp_ns"],
         m["account"],
@@ -283,12 +293,12 @@ def liquidation_row(
     }
 
 
-def order_event_of(row: Any) -> OrderEvent:
+def order_event_of(row: StoredRow) -> OrderEvent:
     """The ``OrderEvent`` an ``executions`` row was made from (equal field by field, enums as
     ints), or, for an ``orders`` row, the order's latest state as an event without execution
     fields (exec_type and exec_id 0). Lets the gateway format history rows with the code that
     formats live events."""
-    m = row._mapping if hasattr(row, "_mapping") else row
+    m = _columns(row)
     return OrderEvent(
         m["timestamp_ns"],
         m.get("exec_type", 0),
@@ -327,9 +337,9 @@ def order_event_of(row: Any) -> OrderEvent:
     )
 
 
-def trade_of(row: Any) -> Trade:
+def trade_of(row: StoredRow) -> Trade:
     """The ``Trade`` event a ``trades`` row was made from."""
-    m = row._mapping if hasattr(row, "_mapping") else row
+    m = _columns(row)
     return Trade(
         m["timestamp_ns"],
         m["symbol"],

@@ -153,7 +153,7 @@ async def latest_snapshot(
         except (SnapshotCorruptError, RecoveryError, *_NATS_ERRORS) as error:
             _log.warning("skipping snapshot %s: %s", ref.name, error)
             continue
-        _log.warning("restored snapshot %s (seq %d)", ref.name, ref.seq)
+        _log.warning("restored snapshot %s (seq %d)", ref.name, ref.seq, extra={"seq": ref.seq})
         return replica, ref
     return None
 
@@ -214,7 +214,11 @@ class SnapshotWriter:
         if not every or replica.applied_seq // every == before_seq // every:
             return
         if self._task is not None and not self._task.done():
-            _log.warning("snapshot at seq %d skipped: one is still writing", replica.applied_seq)
+            _log.warning(
+                "snapshot at seq %d skipped: one is still writing",
+                replica.applied_seq,
+                extra={"seq": replica.applied_seq},
+            )
             return
         # between messages, on the applying thread: the image and its bytes are the state at
         # this seq
@@ -238,7 +242,7 @@ class SnapshotWriter:
             await self._prune()
         except (RecoveryError, *_NATS_ERRORS) as error:
             # nothing lost: the stream holds every message; the next multiple tries again
-            _log.error("snapshot at seq %d failed: %r", seq, error)
+            _log.error("snapshot at seq %d failed: %r", seq, error, extra={"seq": seq})
 
     async def _prune(self) -> None:
         refs = await list_snapshot_objects(self._store)

@@ -1,5 +1,9 @@
 """REST routes, one module per BitMEX table family. ``api_routes`` lists them all."""
 
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from perpetua.gateway.context import Endpoint, route_endpoint
@@ -91,7 +95,9 @@ def api_routes(gw: GatewaySurface) -> list[Route]:
     return routes
 
 
-def _dispatch(gw: GatewaySurface, methods: dict[str, Spec]):  # type: ignore[no-untyped-def]
+def _dispatch(
+    gw: GatewaySurface, methods: dict[str, Spec]
+) -> Callable[[Request], Awaitable[Response]]:
     endpoints = {
         method: route_endpoint(
             gw,
@@ -106,7 +112,7 @@ def _dispatch(gw: GatewaySurface, methods: dict[str, Spec]):  # type: ignore[no-
         for method, s in methods.items()
     }
 
-    async def endpoint(request):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
         return await endpoints[request.method](request)
 
     return endpoint

@@ -27,11 +27,12 @@ async def _executions(ctx: Context, trade_history: bool) -> list[JsonRow]:
     symbols = ctx.gw.symbols.resolve(ctx.params.string("symbol"))
     if symbols is not None and not symbols:
         return []
-    kwargs = store_query(query, symbols, ctx.gw.market.specs)
-    if trade_history:
-        kwargs["exec_types"] = queries.TRADE_HISTORY_EXEC_TYPES
     found = await ctx.gw.history.read(
-        ctx.gw.account_seq(ctx.account), queries.query_executions, ctx.account, **kwargs
+        ctx.gw.account_seq(ctx.account),
+        queries.query_executions,
+        ctx.account,
+        exec_types=queries.TRADE_HISTORY_EXEC_TYPES if trade_history else None,
+        **store_query(query, symbols, ctx.gw.market.specs),
     )
     specs = ctx.gw.market.specs
     out = []

@@ -1,10 +1,23 @@
-"""WebSocket text frames written straight to the transport (see ``session``)."""
+"""WebSocket text frames written straight to the transport (see ``session``), and the one
+adapter that finds that transport.
+
+``raw_transport`` is the only place the gateway looks under the ASGI interface: Starlette's
+``WebSocket`` keeps the server's ``send`` callable, and under uvicorn's ``websockets``
+implementation (the one ``gateway.server.uvicorn_config`` selects) that is a bound method of
+the connection's ``WebSocketProtocol``, whose ``transport`` and ``handshake_completed_event``
+uvicorn declares. Both steps are ``isinstance`` checks, not attribute probes: under any other
+server, a middleware's wrapped ``send`` or a test client, the answer is None and the session
+sends through ASGI as usual (decisions §9).
+"""
 
 import asyncio
+from types import MethodType
+from typing import NamedTuple
 
 from starlette.websockets import WebSocket
+from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
 
-__all__ = ["raw_transport", "text_frame"]
+__all__ = ["RawTransport", "raw_transport", "text_frame"]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -17,16 +30,20 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-def raw_transport(
-    websocket: WebSocket,
-) -> tuple[asyncio.WriteTransport, asyncio.Event | None] | None:
-    """(transport, handshake-done event or None) under a Starlette WebSocket served by uvicorn
-    (its ASGI ``send`` is a method of the connection's protocol), or None anywhere else.
-    Frames may be written only once the event is set: uvicorn answers the upgrade request
-    after ``accept`` returns."""
-    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
-    transport = getattr(protocol, "transport", None)
-    if transport is None or not hasattr(transport, "get_write_buffer_size"):
+class RawTransport(NamedTuple):
+    """Where a session may write frames itself, once ``handshake_done`` is set: uvicorn answers
+    the upgrade request after ``accept`` returns."""
+
+    transport: asyncio.WriteTransport
+    handshake_done: asyncio.Event
+
+
+def raw_transport(websocket: WebSocket) -> RawTransport | None:
+    """The connection's transport under uvicorn's ``websockets`` protocol, or None."""
+    send = websocket._send  # Starlette keeps the server's ASGI send here
+    if not isinstance(send, MethodType):
         return None
-    done: asyncio.Event | None = getattr(protocol, "handshake_completed_event", None)
-    return transport, done
+    protocol = send.__self__
+    if not isinstance(protocol, WebSocketProtocol) or protocol.transport is None:
+        return None
+    return RawTransport(protocol.transport, protocol.handshake_completed_event)

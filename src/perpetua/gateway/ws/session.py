@@ -420,4 +420,4 @@ class Session:
 
     def wants_private(self, table: str, symbol: str) -> bool:
         symbols = self.private_symbols.get(table)
-        return bool(symbols) and (ALL in symbols or symbol in symbols)  # type: ignore[operator]
+        return symbols is not None and (ALL in symbols or symbol in symbols)
