@@ -1,11 +1,16 @@
 """Raw WebSocket frames: the three length encodings, and a session whose transport buffers
 too much is closed as a slow consumer."""
 
+import asyncio
+import json
 from typing import Any
 
-from perpetua.gateway.ws.frames import text_frame
+import websockets
+
+from perpetua.gateway.ws.frames import RawTransport, text_frame
 from perpetua.gateway.ws.session import Session
 from tests.gateway.harness import harness
+from tests.gateway.live import live_gateway
 
 
 def _parse(frame: bytes) -> bytes:
@@ -42,30 +47,32 @@ class FakeTransport:
         return self.buffered
 
 
-class FakeProtocol:
-    def __init__(self, transport: FakeTransport) -> None:
-        self.transport = transport
+class FakeWebSocket:
+    """Not uvicorn's: ``raw_transport`` finds no transport under it, as under any other server."""
 
     async def send(self, message: Any) -> None:
         return None
 
 
-class FakeWebSocket:
-    def __init__(self, transport: FakeTransport) -> None:
-        self._send = FakeProtocol(transport).send
+def _session(h: Any, transport: FakeTransport) -> Session:
+    session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
+    assert session.raw is None
+    done = asyncio.Event()
+    done.set()
+    session.raw = RawTransport(transport, done)  # type: ignore[arg-type]
+    return session
 
 
 def _raw_session(h: Any, transport: FakeTransport) -> Session:
-    session = Session(h.gateway, FakeWebSocket(transport))  # type: ignore[arg-type]
-    assert session.raw is not None and session.raw[0] is transport
-    session.transport = transport  # what the writer does once the upgrade is answered
+    session = _session(h, transport)
+    session.transport = transport  # type: ignore[assignment]  # as the writer, once upgraded
     return session
 
 
 def test_queued_messages_go_first_then_raw_frames() -> None:
     with harness() as h:
         transport = FakeTransport(0)
-        session = Session(h.gateway, FakeWebSocket(transport))  # type: ignore[arg-type]
+        session = _session(h, transport)
         session.push("welcome")  # before the switch: queued
         assert transport.written == []
         assert h.client.portal.call(session._go_raw) is True
@@ -85,3 +92,23 @@ def test_raw_sessions_write_frames_and_drop_slow_consumers() -> None:
         assert lagging.closed and "slow consumer" in lagging.close_reason[1]
         lagging.push("y")
         assert len(slow.written) == 1  # nothing more once closed
+
+
+def test_under_the_served_uvicorn_sessions_write_frames_themselves() -> None:
+    """The one adapter (``frames.raw_transport``) finds the transport under the server
+    ``perpetua run`` starts, and the session switches to raw frames after the upgrade."""
+
+    async def main() -> None:
+        async with (
+            live_gateway() as live,
+            websockets.connect(live.ws_base + "/realtime") as ws,
+        ):
+            await ws.recv()  # welcome: sent once the upgrade was answered
+            await ws.send(json.dumps({"op": "subscribe", "args": ["instrument:XBTUSD"]}))
+            assert json.loads(await ws.recv())["success"] is True
+            assert json.loads(await ws.recv())["action"] == "partial"
+            sessions = list(live.gateway.fanout.sessions)
+            assert len(sessions) == 1
+            assert sessions[0].raw is not None and sessions[0].transport is not None
+
+    asyncio.run(main())

@@ -86,8 +86,10 @@ def test_run_with_a_config_file_serves_a_live_venue(tmp_path: Path) -> None:
             'perpetua_commands_total{type="IndexPrice"}',
             "perpetua_sequencer_queue_depth",
             "perpetua_journal_commit_seconds_bucket",
+            "perpetua_journal_fsync_seconds_total",
             "perpetua_projector_lag_commands",
             "perpetua_websocket_sessions",
+            "perpetua_websocket_slow_consumers_total",
             "perpetua_rate_limit_rejections_total",
             "perpetua_liquidations_total",
         ):

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from perpetua.core.commands import AmendOrder, CancelOrders, PlaceOrder
+from perpetua.core.enums import ExecType
 from perpetua.core.events import Event, OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec, qty_on_lot, ticks_for
 from perpetua.core.reasons import MESSAGES, Reason
@@ -52,7 +53,7 @@ _ORD_TYPES = by_name(ORD_TYPE_NAMES)
 _TIFS = by_name(TIF_NAMES)
 _PEGS = by_name(PEG_NAMES)
 _CONTINGENCIES = by_name(CONTINGENCY_NAMES)
-_EXEC_TYPE_NEW = 1
+_EXEC_TYPE_NEW = int(ExecType.NEW)  # a plain int: compared per event
 PRICE_DIGITS_MAX = 30
 # BitMEX publishes no cap on the ids of one cancel; ours keeps one request to one bounded
 # core command and one SQL query for its misses (and costs ceil(n / 10) requests).

@@ -8,11 +8,13 @@ clients hold them exactly). ``top(side, n)`` is best-first.
 
 from sortedcontainers import SortedDict
 
+from perpetua.core.enums import Side
+
 __all__ = ["LEVEL_ID_STRIDE", "L2Book", "level_id"]
 
 LEVEL_ID_STRIDE = 10**12  # > every instrument's max_price_ticks
-SIDE_BUY = 1
-SIDE_SELL = -1
+SIDE_BUY = int(Side.BUY)  # a plain int: compared per level
+SIDE_SELL = int(Side.SELL)
 
 
 def level_id(instrument_index: int, price_ticks: int) -> int:

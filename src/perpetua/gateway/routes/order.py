@@ -11,7 +11,7 @@ from perpetua.core.commands import (
     CancelOrders,
     PlaceOrder,
 )
-from perpetua.core.enums import ExecType
+from perpetua.core.enums import ExecType, OrdStatus
 from perpetua.core.events import Event, OrderEvent, Rejected
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import MESSAGES, Reason
@@ -55,7 +55,7 @@ __all__ = ["SPECS"]
 BULK_ORDERS_MAX = 100
 CANCEL_ALL_AFTER_MS_MAX = 7 * 24 * 3_600_000
 _SIDES = by_name(SIDE_NAMES)
-_CANCELED = 4
+_CANCELED = int(OrdStatus.CANCELED)
 
 
 def _row(ctx: Context, event: OrderEvent) -> JsonRow:

@@ -39,7 +39,10 @@ class RawTransport(NamedTuple):
 
 
 def raw_transport(websocket: WebSocket) -> RawTransport | None:
-    """The connection's transport under uvicorn's ``websockets`` protocol, or None."""
+    """The connection's transport under uvicorn's ``websockets`` protocol, or None (also for
+    a multiplexed stream, which is not a Starlette ``WebSocket``)."""
+    if not isinstance(websocket, WebSocket):
+        return None
     send = websocket._send  # Starlette keeps the server's ASGI send here
     if not isinstance(send, MethodType):
         return None
