@@ -49,3 +49,15 @@ def test_a_catalogue_file_is_relative_to_the_cluster_file(tmp_path: Path) -> Non
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_cluster_config(write(tmp_path, text))
+
+
+def test_sequencers_write_snapshots_by_default(tmp_path: Path) -> None:
+    from perpetua.transport.node import NodeConfig
+    from perpetua.transport.snapshots import SNAPSHOT_EVERY_COMMANDS
+
+    config = load_cluster_config(write(tmp_path, 'role = "sequencer"\nname = "s1"\n'))
+    assert config.snapshot_every == SNAPSHOT_EVERY_COMMANDS == NodeConfig("s1", ()).snapshot_every
+    off = load_cluster_config(
+        write(tmp_path, 'role = "sequencer"\nname = "s1"\nsnapshot_every = 0\n')
+    )
+    assert off.snapshot_every == 0

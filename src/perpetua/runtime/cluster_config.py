@@ -9,8 +9,7 @@ The file's shape::
     prefix = "perpetua"            # stream, buckets and subjects are named after it
     replicas = 3                   # the journal stream's and buckets' replicas (1 locally)
     lease_ttl_s = 2.0              # sequencer: how long a silent leader keeps the lease
-    snapshot_every = 0             # sequencer: a standby snapshots each this many seqs (0: never;
-                                   # off by default, see docs/cluster.md; 100000 when enabled)
+    snapshot_every = 100000        # sequencer: a standby snapshots each this many seqs (0: never)
     data_dir = "data"              # gateway: the order-id key (copy it to every gateway)
     database_url = ""              # gateway, projector: the read models (PostgreSQL)
     operator_key = ""
@@ -53,7 +52,7 @@ class ClusterConfig:
     prefix: str = "perpetua"
     replicas: int = 1
     lease_ttl_s: float = 2.0
-    snapshot_every: int = 0  # off by default until the divergence in docs/cluster.md is understood
+    snapshot_every: int = 100_000  # = transport.snapshots.SNAPSHOT_EVERY_COMMANDS (tested)
     data_dir: Path = Path("data")
     database_url: str = ""
     operator_key: str = ""

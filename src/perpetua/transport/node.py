@@ -59,6 +59,7 @@ from perpetua.transport.journal import JetStreamJournal
 from perpetua.transport.lease import TTL_S, Lease
 from perpetua.transport.replica import Replica, StreamFollower, fetch_into, last_stream_seq
 from perpetua.transport.snapshots import (
+    SNAPSHOT_EVERY_COMMANDS,
     SnapshotWriter,
     ensure_snapshot_store,
     latest_snapshot,
@@ -113,7 +114,7 @@ class NodeConfig:
     renew_s: float = RENEW_S
     poll_s: float = POLL_S
     checkpoint_every: int = CHECKPOINT_EVERY
-    snapshot_every: int = 0  # 0: this node writes no snapshots; e.g. SNAPSHOT_EVERY_COMMANDS
+    snapshot_every: int = SNAPSHOT_EVERY_COMMANDS  # 0: this node writes no snapshots
     sequencer: SequencerConfig = field(default=CLUSTER_SEQUENCER_CONFIG)
 
 

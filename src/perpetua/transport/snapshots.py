@@ -10,8 +10,8 @@ file's (`sequencer.snapshot`: header, crc, state hash, ``codec.encode_image`` pa
 embedded venue's format and checks are reused whole.
 
 Who writes (`SnapshotWriter`): a standby sequencer, never the leader, each time its replica's
-seq passes a multiple of ``snapshot_every`` (0, off, by default; `SNAPSHOT_EVERY_COMMANDS`
-suggested). Reasons:
+seq passes a multiple of ``snapshot_every`` (`SNAPSHOT_EVERY_COMMANDS` by default; 0: never).
+Reasons:
 (1) the leader's engine belongs to its writer thread and its latency is the venue's; a standby
 has the same state at every message boundary and nothing else to do; (2) at a message boundary
 the stream sequence is known exactly, which a mid-batch image of the leader would not give.
@@ -22,10 +22,13 @@ no failover: run two sequencers).
 Invariants
     - An object is trusted only once it restored: the reader (`latest_snapshot`) checks crc,
       name against header, and the restored hash, and skips (logging) any object that fails,
-      for the one before it. Known problem: in a test process that also runs the leader,
-      a standby writing snapshots ends, about one run in eight, at another state hash than a
-      fresh replay of the stream (never seen without snapshot writes; imaging and encoding on
-      the applying thread did not cure it; cause not found). Hence off by default.
+      for the one before it.
+    - A snapshot is the state at a message boundary, named by that message's stream sequence:
+      a replica restored from it and fed the messages after it holds, at every later message,
+      the hash a replay from message 1 holds there (tests/transport/test_snapshots.py compares
+      every node at every checkpoint). Compare hashes at the same message only: an idle leader
+      appends a Tick each second, so a hash read earlier than a replay differs from it without
+      anything being wrong (what once made snapshots look nondeterministic, decisions §22).
     - A put cut short (``kill -9`` of the writer) leaves chunks without the object's metadata,
       which the object store never lists: invisible, never half-read. The stream is not touched
       by snapshots, so nothing can be lost by one.
@@ -72,7 +75,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# what to set ``snapshot_every`` to once enabled (it is off by default: docs/cluster.md)
+# a standby's snapshot period in seqs (``snapshot_every``): 300 KB and ~35 ms per image at the
+# benchmark's state; a start replays at most this many commands after the restore
 SNAPSHOT_EVERY_COMMANDS: Final = 100_000
 SNAPSHOTS_KEPT: Final = 3  # the newest kept; a damaged newest falls back to the one before
 SNAPSHOT_READ_TIMEOUT_S: Final = 60.0  # one object's read; a stuck read counts as damaged
