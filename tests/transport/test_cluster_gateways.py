@@ -13,6 +13,7 @@ ports, PostgreSQL), one cluster for the module:
    every gateway (and so every replica) shows the catalogue's quarterlies.
 """
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE
 from perpetua.runtime.cluster_dev import DevCluster
 from perpetua.runtime.natsd import free_port, nats_server_binary
 from tests.store.databases import postgres_schema_url
-from tests.transport.test_cluster import Client, wait_http
+from tests.transport.test_cluster import Client, leader, wait_http
 
 pytestmark = pytest.mark.slow
 USER = 7
@@ -34,6 +35,7 @@ PACE_S = 0.01  # between requests: a few requests per gossip interval reach each
 GOSSIP_SLACK = 15  # requests accepted before the other gateway's charges arrive
 CATALOGUE_SYMBOLS = {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"}  # runtime/catalogue.toml's
 LISTED_WAIT_S = 30.0
+RUNNING: dict[str, DevCluster] = {}  # the module's cluster, for tests that reach its processes
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,12 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client,
                              reuse_port=False)  # fmt: skip
         cluster.start_nats()
         try:
-            cluster.add("sequencer", "s1")
-            cluster.start("s1")
+            for role, name in (("sequencer", "s1"), ("projector", "p1")):
+                cluster.add(role, name)
+                cluster.start(name)
+            cluster.add("sequencer", "s2")  # a standby, started once s1 leads
+            assert asyncio.run(leader(cluster)) == "s1"
+            cluster.start("s2")
             ports = {"g1": free_port(), "g2": free_port()}
             for name, port in ports.items():
                 cluster.add("gateway", name, port=port)
@@ -55,6 +61,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client,
             for port in ports.values():
                 wait_http(port)
             g1, g2 = Client(ports["g1"]), Client(ports["g2"])
+            RUNNING["cluster"] = cluster
             key = g1.admin("apiKey", {"userId": USER, "permissions": "order"})
             g1.key = g2.key = (key["id"], key["secret"])
             yield g1, g2
@@ -126,6 +133,58 @@ def test_marks_move_in_cluster_mode(gateways: tuple[Client, Client]) -> None:
         time.sleep(MARK_POLL_S)
         seen.add(_mark(g2))
     assert len(seen - {None}) >= 2, seen
+
+
+def scrape(port: int) -> dict[str, float]:
+    """GET /metrics of a process: each sample's name with its labels, and its value."""
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in response.text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_sequencers_and_the_projector_serve_their_metrics(
+    gateways: tuple[Client, Client],
+) -> None:
+    """``metrics_port``: the leader shows its commit and publish figures and its leadership,
+    the standby its role and replica, the projector its offset and lag (issue 21: /metrics was
+    on gateway processes only)."""
+    g1, _g2 = gateways
+    cluster = RUNNING["cluster"]
+    assert g1.signed("GET", "/user/wallet").status_code in (200, 429)  # some traffic
+    leader = scrape(cluster.procs["s1"].metrics_port)
+    assert leader["perpetua_sequencer_leader"] == 1
+    assert leader['perpetua_sequencer_role{role="leader"}'] == 1
+    assert leader["perpetua_sequencer_leaderships_total"] == 1
+    assert leader["perpetua_sequencer_leader_since_seconds"] > 1.7e9
+    assert leader["perpetua_replica_lag_messages"] == 0
+    assert leader["perpetua_journal_publishes_total"] > 0
+    assert leader["perpetua_journal_commit_seconds_count"] > 0
+    assert leader["perpetua_journal_publish_seconds_total"] > 0
+    assert leader["perpetua_journal_publish_max_seconds"] > 0
+    assert leader["perpetua_sequencer_durable_seq"] == leader["perpetua_replica_applied_seq"] > 0
+    deadline = time.monotonic() + LISTED_WAIT_S
+    standby = scrape(cluster.procs["s2"].metrics_port)
+    while standby["perpetua_replica_applied_seq"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        standby = scrape(cluster.procs["s2"].metrics_port)
+    assert standby["perpetua_sequencer_leader"] == 0
+    assert standby['perpetua_sequencer_role{role="standby"}'] == 1
+    assert standby["perpetua_sequencer_leaderships_total"] == 0
+    assert standby["perpetua_replica_applied_seq"] > 0
+    assert standby["perpetua_replica_lag_messages"] >= 0
+    projector = scrape(cluster.procs["p1"].metrics_port)
+    while projector["perpetua_projector_stored_seq"] <= 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        projector = scrape(cluster.procs["p1"].metrics_port)
+    assert projector["perpetua_projector_stored_seq"] > 0
+    assert projector["perpetua_replica_applied_seq"] >= projector["perpetua_projector_stored_seq"]
+    assert projector['perpetua_commands_total{type="Tick"}'] > 0
+    assert "perpetua_replica_lag_messages" in projector
 
 
 def test_each_gateway_serves_its_metrics(gateways: tuple[Client, Client]) -> None:

@@ -8,6 +8,8 @@ The same parts as the embedded venue (`venue`), wired differently:
                PostgreSQL; several gateways share a port with SO_REUSEPORT.
     projector  the read-model `Projector` fed by a replica of the stream, its offset stored in
                the same transaction as the rows it writes.
+Sequencers and the projector serve ``GET /metrics`` on ``metrics_port`` when set (gateways on
+their own port): `metrics.ClusterSequencerCollector`, `metrics.ClusterProjectorCollector`.
 Each role runs until SIGINT or SIGTERM and then stops cleanly (a leader releases its lease, so a
 standby takes over at once).
 """
@@ -62,7 +64,21 @@ async def _until_signalled(run: "asyncio.Future[None] | None" = None) -> asyncio
 
 async def _sequencer(config: ClusterConfig) -> None:
     stopping = await _until_signalled()
-    await sequencer_node(config).run(stopping)
+    node = sequencer_node(config)
+    stop_metrics = None
+    if config.metrics_port:
+        from prometheus_client import CollectorRegistry
+
+        from perpetua.runtime.metrics import ClusterSequencerCollector, serve_metrics
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ClusterSequencerCollector(node))
+        stop_metrics = serve_metrics(registry, config.server.host, config.metrics_port)
+    try:
+        await node.run(stopping)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 def run_cluster(config: ClusterConfig) -> int:

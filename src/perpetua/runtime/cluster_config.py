@@ -15,6 +15,8 @@ The file's shape::
     operator_key = ""
     rate_limits = true             # gateway: false only for benchmarks
     catalogue = ""                 # gateway: futures catalogue file; empty: the embedded one
+    metrics_port = 0               # sequencer, projector: GET /metrics on [server] host and this
+                                   # port (0: none); a gateway serves it on its own port
 
     [feeds]                        # sequencer: the index feeds the leader runs (as in the
                                    # venue config; simulated by default)
@@ -58,6 +60,7 @@ class ClusterConfig:
     operator_key: str = ""
     rate_limits: bool = True
     catalogue: Path | None = None  # the futures catalogue file (runtime.catalogue); None: embedded
+    metrics_port: int = 0  # sequencer, projector: GET /metrics there (0: none)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
@@ -65,7 +68,7 @@ class ClusterConfig:
 _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
     "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
-    "operator_key": str, "rate_limits": bool, "catalogue": str,
+    "operator_key": str, "rate_limits": bool, "catalogue": str, "metrics_port": int,
     "server": dict, "feeds": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
@@ -100,6 +103,8 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
         raise ConfigError("replicas: 1, 3 or 5")
     if raw.get("snapshot_every", 0) < 0:
         raise ConfigError("snapshot_every: 0 (no snapshots) or more")
+    if not 0 <= raw.get("metrics_port", 0) <= 65535:
+        raise ConfigError("metrics_port: 0 (none) or a TCP port")
     if "data_dir" in raw:
         raw["data_dir"] = Path(raw["data_dir"])
     catalogue = raw.pop("catalogue", "")

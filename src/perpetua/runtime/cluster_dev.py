@@ -41,6 +41,7 @@ class Proc:
     name: str
     config: Path
     log: Path
+    metrics_port: int = 0  # sequencer, projector: GET /metrics (a gateway's is on its port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,6 +84,7 @@ class DevCluster:
         directory = self.root / name
         directory.mkdir(parents=True, exist_ok=True)
         servers = ", ".join(f'"{url}"' for url in self.nats.urls)
+        metrics_port = 0 if role == "gateway" else free_port()
         lines = [
             f'role = "{role}"',
             f'name = "{name}"',
@@ -93,6 +95,7 @@ class DevCluster:
             f'database_url = "{self.database_url}"',
             'operator_key = "dev-operator-key"',
             f"rate_limits = {'true' if self.rate_limits else 'false'}",
+            f"metrics_port = {metrics_port}",
             "[server]",
             f"port = {port if port is not None else self.gateway_port}",
             f"reuse_port = {'true' if self.reuse_port else 'false'}",
@@ -100,7 +103,7 @@ class DevCluster:
         ]
         config = directory / "cluster.toml"
         config.write_text("\n".join(lines) + "\n")
-        proc = Proc(role, name, config, directory / "process.log")
+        proc = Proc(role, name, config, directory / "process.log", metrics_port)
         self.procs[name] = proc
         return proc
 
@@ -192,7 +195,12 @@ def main() -> int:
         sys.stderr.write(
             f"cluster under {root}: NATS {', '.join(cluster.nats.urls)}\n"
             f"gateways: http://127.0.0.1:{args.port} (operator key dev-operator-key)\n"
-            "Ctrl-C stops it\n"
+            + "".join(
+                f"{p.role} {p.name}: http://127.0.0.1:{p.metrics_port}/metrics\n"
+                for p in cluster.procs.values()
+                if p.metrics_port
+            )
+            + "Ctrl-C stops it\n"
         )
         while not stops:
             time.sleep(0.2)

@@ -19,10 +19,12 @@ from typing import Final
 
 import nats.js.errors
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.runtime.cluster_gateway import migrate_once
+from perpetua.runtime.metrics import ClusterProjectorCollector, CommandCounts, serve_metrics
 from perpetua.sequencer import Applied, default_engine
 from perpetua.store import Projector, open_engine
 from perpetua.transport.node import connect
@@ -59,7 +61,18 @@ async def run_projector(config: ClusterConfig) -> None:
     def project(batch: list[Applied]) -> None:
         projector.project([(a.seq, a.ts_ns, a.command, a.events) for a in batch])
 
-    follower = StreamFollower(js, names, replica, project)
+    counts = CommandCounts()
+
+    def project_and_count(batch: list[Applied]) -> None:
+        project(batch)
+        counts.on_batch(batch)
+
+    follower = StreamFollower(js, names, replica, project_and_count)
+    stop_metrics = None
+    if config.metrics_port:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ClusterProjectorCollector(projector, replica, follower, counts))
+        stop_metrics = serve_metrics(registry, config.server.host, config.metrics_port)
     await follower.start()
     try:
         while not stopping.is_set() and follower.failure is None:
@@ -68,6 +81,8 @@ async def run_projector(config: ClusterConfig) -> None:
         if follower.failure is not None:
             raise follower.failure
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         await follower.stop()
         await nc.close()
         sql.dispose()

@@ -21,13 +21,24 @@ Series (all prefixed ``perpetua_``):
 A cluster gateway (``ClusterGatewayCollector``) has no sequencer of its own: it shows the
 commands its replica applied, ``replica_applied_seq``, the projector's lag behind its replica,
 and its WebSocket and rate-limit figures.
+
+A cluster sequencer (``ClusterSequencerCollector``, served by `serve_metrics` on its
+``metrics_port``) shows its role (``sequencer_leader``, ``sequencer_role{role}``), how often it
+took the lease (``sequencer_leaderships_total``: the failovers it won), stepped down and rebuilt,
+its replica (``replica_applied_seq``, ``replica_stream_seq``, ``replica_lag_messages``: stream
+messages not yet applied, 0 while it leads) and the snapshots it wrote or restored; while it
+leads, the sequencer's figures above (``journal_commit_seconds``: publish and acknowledgement,
+the replicated journal's commit) and the publish figures (``journal_publish_seconds_total``,
+``journal_publishes_total``, ``journal_publish_retries_total``, ``journal_publish_max_seconds``).
+A cluster projector (``ClusterProjectorCollector``) shows its replica, its lag, the commands it
+projected by type and its stored offset (``projector_stored_seq``).
 """
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -39,14 +50,21 @@ from prometheus_client.registry import Collector
 from perpetua.core.events import PositionLiquidated
 from perpetua.gateway.state import Gateway
 from perpetua.sequencer import Applied, Sequencer
-from perpetua.store import ProjectorThread
+from perpetua.store import Projector, ProjectorThread
+
+if TYPE_CHECKING:  # runtime imports would load NATS into the embedded venue
+    from perpetua.transport.node import SequencerNode
+    from perpetua.transport.replica import Replica, StreamFollower
 
 __all__ = [
     "COMMIT_BUCKETS_S",
     "ClusterGatewayCollector",
+    "ClusterProjectorCollector",
+    "ClusterSequencerCollector",
     "CommandCounts",
     "VenueCollector",
     "metrics_text",
+    "serve_metrics",
 ]
 
 NS_PER_S: Final = 1_000_000_000
@@ -127,6 +145,154 @@ class ClusterGatewayCollector(Collector):
         )
         yield _projector_lag(max(0, seq - self.projected_seq()))
         yield from gateway_metrics(self.gateway)
+
+
+NODE_ROLES: Final = ("starting", "standby", "leader", "stepping-down", "stopped")
+
+
+class ClusterSequencerCollector(Collector):
+    """A cluster sequencer's figures (see the module docstring). Read from the scraping
+    thread: plain attributes and the sequencer's own racy stats, nothing locked."""
+
+    def __init__(self, node: "SequencerNode") -> None:
+        self.node = node
+        self._commit = _CommitHistogram()
+        self._sequencer: Sequencer | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        node = self.node
+        role = node.role
+        leading = role == "leader"
+        roles = GaugeMetricFamily(
+            "perpetua_sequencer_role", "This node's role (1 for the current)", labels=["role"]
+        )
+        for name in NODE_ROLES:
+            roles.add_metric([name], 1 if name == role else 0)
+        yield roles
+        yield GaugeMetricFamily(
+            "perpetua_sequencer_leader", "1 while this node leads", value=int(leading)
+        )
+        yield CounterMetricFamily(
+            "perpetua_sequencer_leaderships",
+            "Times this node took the lease (failovers it won, and its first start)",
+            value=node.leader_count,
+        )
+        yield GaugeMetricFamily(
+            "perpetua_sequencer_leader_since_seconds",
+            "When this node last took the lease (Unix time; 0: never)",
+            value=node.leader_since_unix_ms / 1000,
+        )
+        yield CounterMetricFamily(
+            "perpetua_sequencer_step_downs", "Leaderships ended", value=node.step_downs
+        )
+        yield CounterMetricFamily(
+            "perpetua_sequencer_rebuilds",
+            "Engines rebuilt from the stream after a failed leadership",
+            value=node.rebuilds,
+        )
+        yield CounterMetricFamily(
+            "perpetua_snapshots_written", "Snapshots this node wrote", value=node.snapshots_written
+        )
+        yield GaugeMetricFamily(
+            "perpetua_snapshot_restored_seq",
+            "Seq of the snapshot the replica last started from (0: none)",
+            value=node.restored_seq,
+        )
+        sequencer = node.sequencer
+        journal = node.journal
+        if leading and sequencer is not None and journal is not None:
+            if sequencer is not self._sequencer:  # a new leadership: its counts start at 0
+                self._sequencer = sequencer
+                self._commit.batches_seen = 0
+            stats = sequencer.stats()
+            yield from _replica_metrics(stats.durable_seq, journal.last_stream_seq, 0)
+            yield from sequencer_metrics(sequencer, self._commit)
+            yield from _publish_metrics(journal)
+        else:
+            follower = node.follower
+            replica = node.replica
+            lag = 0 if follower is None else follower.pending
+            yield from _replica_metrics(replica.applied_seq, replica.stream_seq, lag)
+            yield self._commit.metric()
+
+
+class ClusterProjectorCollector(Collector):
+    """A cluster projector's figures: its replica, its lag, what it projected, its offset."""
+
+    def __init__(
+        self,
+        projector: Projector,
+        replica: "Replica",
+        follower: "StreamFollower",
+        counts: CommandCounts,
+    ) -> None:
+        self.projector = projector
+        self.replica = replica
+        self.follower = follower
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        yield from command_metrics(self.counts)
+        replica = self.replica
+        yield from _replica_metrics(replica.applied_seq, replica.stream_seq, self.follower.pending)
+        yield GaugeMetricFamily(
+            "perpetua_projector_stored_seq",
+            "The read models' stored offset (last seq written)",
+            value=self.projector.last_seq,
+        )
+
+
+def _replica_metrics(applied_seq: int, stream_seq: int, lag: int) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "perpetua_replica_applied_seq", "Last seq this process's replica applied", value=applied_seq
+    )
+    yield GaugeMetricFamily(
+        "perpetua_replica_stream_seq", "Last stream message applied", value=stream_seq
+    )
+    yield GaugeMetricFamily(
+        "perpetua_replica_lag_messages", "Stream messages not yet applied", value=lag
+    )
+
+
+class _PublishStats(Protocol):
+    publish_count: int
+    retry_count: int
+    publish_ns_total: int
+    publish_ns_max: int
+
+
+def _publish_metrics(journal: _PublishStats) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "perpetua_journal_publishes", "Stream messages published", value=journal.publish_count
+    )
+    yield CounterMetricFamily(
+        "perpetua_journal_publish_retries",
+        "Publish attempts tried again (no acknowledgement in time)",
+        value=journal.retry_count,
+    )
+    yield CounterMetricFamily(
+        "perpetua_journal_publish_seconds",
+        "Time from publishing a message to JetStream's acknowledgement",
+        value=journal.publish_ns_total / NS_PER_S,
+    )
+    yield GaugeMetricFamily(
+        "perpetua_journal_publish_max_seconds",
+        "Slowest publish",
+        value=journal.publish_ns_max / NS_PER_S,
+    )
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> Callable[[], None]:
+    """``GET /metrics`` on ``host:port`` from a daemon thread (prometheus-client's server: the
+    roles without a web app); the function that stops it."""
+    server, thread = start_http_server(port, host, registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
 
 
 def _projector_lag(lag: int) -> Metric:

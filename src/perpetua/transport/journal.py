@@ -85,8 +85,12 @@ class JetStreamJournal:
         self._buffer_bytes = 0
         self._failed = False
         self._closed = False
+        # Read racily by /metrics (plain ints): published messages, attempts tried again, and
+        # the time from handing a message to the loop until JetStream acknowledged it.
         self.publish_count = 0
         self.retry_count = 0
+        self.publish_ns_total = 0
+        self.publish_ns_max = 0
 
     @property
     def fsync_stats(self) -> None:
@@ -132,11 +136,15 @@ class JetStreamJournal:
         if not self._buffer:
             return self._durable_seq
         data = encode_batch(self._buffer)
+        started_ns = time.perf_counter_ns()
         try:
             stream_seq = asyncio.run_coroutine_threadsafe(self._publish(data), self._loop).result()
         except BaseException:
             self._failed = True
             raise
+        took_ns = time.perf_counter_ns() - started_ns
+        self.publish_ns_total += took_ns
+        self.publish_ns_max = max(self.publish_ns_max, took_ns)
         self._last_stream_seq = stream_seq
         self._buffer = []
         self._buffer_bytes = 0

@@ -161,6 +161,13 @@ class SequencerNode:
         self._js: JetStreamContext | None = None
         self.restored_seq = 0  # the snapshot the replica last started from (0: none)
         self._writer: SnapshotWriter | None = None
+        self.follower: StreamFollower | None = None  # while a standby
+        self.step_downs = 0  # leaderships ended (deposed, lease lost, stopped)
+        self.rebuilds = 0  # engines thrown away after a failed leadership
+
+    @property
+    def snapshots_written(self) -> int:
+        return 0 if self._writer is None else len(self._writer.written)
 
     def _fresh_replica(self) -> Replica:
         return Replica(self._engine_factory(), checkpoint_every=self.config.checkpoint_every)
@@ -199,6 +206,7 @@ class SequencerNode:
                         break
                     if not await self._lead(nc, js, lease, stopping):
                         _log.warning("%s: rebuilding the engine from the stream", config.name)
+                        self.rebuilds += 1
                         self.replica = await self._restored_replica(store)
                 except _UNREACHABLE as error:
                     # NATS unreachable for a moment (a node lost, an election): the replica
@@ -223,6 +231,7 @@ class SequencerNode:
 
         follower = StreamFollower(js, self.config.names, self.replica, after)
         await follower.start()
+        self.follower = follower
         try:
             while not stopping.is_set():  # bounded by stopping
                 if follower.failure is not None:
@@ -235,6 +244,7 @@ class SequencerNode:
                 await _wait(stopping, self.config.poll_s)
             return False
         finally:
+            self.follower = None
             await follower.stop()
 
     async def _lead(
@@ -283,6 +293,7 @@ class SequencerNode:
             await server.stop()
             await asyncio.get_running_loop().run_in_executor(None, sequencer.stop)
             self.sequencer = None
+            self.step_downs += 1
         if sequencer.failure is not None:
             return False
         replica.applied_seq = journal.durable_seq

@@ -69,6 +69,9 @@ class StreamFollower:
         self._subscription: Subscription | None = None
         self._advanced = asyncio.Condition()
         self.failure: BaseException | None = None
+        # messages in the stream after the last one applied, as JetStream said with it (the
+        # replica's lag; read racily by /metrics)
+        self.pending = 0
 
     async def start(self, wait_s: float = SUBSCRIBE_WAIT_S) -> None:
         """Subscribe from the message after the replica's; a request that times out (a NATS
@@ -100,6 +103,7 @@ class StreamFollower:
             return  # the ordered consumer re-delivers after a reset: already applied
         try:
             applied = self.replica.apply_message(stream_seq, decode_batch(message.data))
+            self.pending = int(message.metadata.num_pending)
             if self._on_applied is not None and applied:
                 self._on_applied(applied)
         except BaseException as error:  # a gap or an engine crash: this replica is unusable
