@@ -110,5 +110,25 @@ def test_under_the_served_uvicorn_sessions_write_frames_themselves() -> None:
             sessions = list(live.gateway.fanout.sessions)
             assert len(sessions) == 1
             assert sessions[0].raw is not None and sessions[0].transport is not None
+            assert sessions[0].raw.is_open()  # uvicorn's protocol state, OPEN until a close frame
 
     asyncio.run(main())
+
+
+def test_no_raw_frame_once_the_protocol_has_sent_its_close_frame() -> None:
+    """The client closes: the server's protocol answers with its close frame (state CLOSING)
+    before the session hears of the disconnect; a delta published in between must not follow
+    the close frame on the wire."""
+    with harness() as h:
+        transport = FakeTransport(0)
+        state = ["OPEN"]
+        session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
+        done = asyncio.Event()
+        done.set()
+        session.raw = RawTransport(transport, done, lambda: state[0] == "OPEN")  # type: ignore[arg-type]
+        session.transport = transport  # type: ignore[assignment]
+        session.push("before")
+        state[0] = "CLOSING"
+        session.push("after")
+        assert transport.written == [text_frame(b"before")]
+        assert not session.closed  # the receive loop closes it when the disconnect arrives

@@ -214,6 +214,9 @@ def test_over_the_threshold_waits_for_the_operator(rig: Rig, alice: User) -> Non
         ok(http.post("/user/confirmWithdrawal", json={"token": token}))
     waiting = rig.server.operator("GET", "/admin/withdrawals", status="Approval")
     assert [w["transactID"] for w in waiting] == [row["transactID"]]
+    # the trader's history: BitMEX's status, and ours saying what it waits for
+    mine = [r for r in history(rig, alice, "USDt") if r["transactID"] == row["transactID"]]
+    assert [(r["transactStatus"], r["state"]) for r in mine] == [("Confirmed", "Approval")]
     time.sleep(1)
     assert rig.usdt(TO_BIG) == 0
     approved = rig.server.operator(

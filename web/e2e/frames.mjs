@@ -9,6 +9,10 @@
 //          API: post-only bids placed 2-3% under the bid, then cancelled by clOrdID, so each
 //          is a real insert or delete in the venue's book and on the socket; 10 rows per
 //          request (/order/bulk, about 10 socket messages a second) or 1 (about 100 a second).
+//   synthetic: PERPETUA_WEB_BURST_RATE orderBookL2 update messages a second (one row each, a
+//          known level's size changed) dispatched on the page's own socket by a timer in the
+//          page: the terminal's rendering alone at exactly that rate, without the venue and the
+//          load generator competing for the two cores.
 // In the page: every requestAnimationFrame timestamp (the intervals are the frame times),
 // long tasks (PerformanceObserver, > 50 ms), and the orderBookL2 messages and rows the socket
 // delivered (counted by wrapping the page's WebSocket before the terminal loads).
@@ -23,15 +27,26 @@ const SYMBOL = "XBTUSD";
 /** Counts frames and socket traffic in the page; installed before any page script runs. */
 function instrument() {
   const w = /** @type {any} */ (window);
-  const probe = { frames: /** @type {number[]} */ ([]), longTasks: /** @type {number[]} */ ([]), bookMessages: 0, bookRows: 0, recording: false };
+  const probe = { frames: /** @type {number[]} */ ([]), longTasks: /** @type {number[]} */ ([]), bookMessages: 0, bookRows: 0, recording: false,
+    /** @type {WebSocket[]} */ sockets: [], /** @type {Map<string, any>} */ levels: new Map() };
   w.__frames = probe;
   const Native = window.WebSocket;
   class Counted extends Native {
     /** @param {string | URL} url @param {string | string[]} [protocols] */
     constructor(url, protocols) {
       super(url, protocols);
+      probe.sockets.push(this);
       this.addEventListener("message", (event) => {
-        if (!probe.recording || typeof event.data !== "string" || !event.data.includes('"table":"orderBookL2"')) return;
+        if (typeof event.data !== "string" || !event.data.includes('"table":"orderBookL2"')) return;
+        if (event.isTrusted && !probe.recording) { // the venue's, between phases: the levels the synthetic phase changes
+          const message = JSON.parse(event.data);
+          for (const row of message.data ?? []) {
+            const key = `${row.symbol}:${row.id}:${row.side}`;
+            if (message.action === "delete") probe.levels.delete(key);
+            else if (message.action !== "update") probe.levels.set(key, { symbol: row.symbol, id: row.id, side: row.side, price: row.price });
+          }
+        }
+        if (!probe.recording) return;
         probe.bookMessages += 1;
         probe.bookRows += (event.data.match(/"price":/g) ?? []).length;
       });
@@ -88,6 +103,8 @@ async function record(page, seconds, load) {
     frame_ms_p95: round(quantile(intervals, 0.95)),
     frame_ms_p99: round(quantile(intervals, 0.99)),
     frame_ms_max: round(Math.max(0, ...intervals)),
+    // frames the display would have shown and the page missed: an interval of k budgets drops k - 1
+    dropped_frames: intervals.reduce((sum, v) => sum + Math.max(0, Math.round(v / FRAME_BUDGET_MS) - 1), 0),
     frames_over_1_5_budget: intervals.filter((v) => v > FRAME_BUDGET_MS * 1.5).length,
     long_tasks: probe.longTasks.length,
     long_task_ms_max: round(Math.max(0, ...probe.longTasks)),
@@ -158,6 +175,32 @@ try {
   const burstBatched = await burstPhase(10);
   const burstSingle = await burstPhase(1);
 
+  /** BURST_RATE update messages a second dispatched on the page's live socket, timed in the page. */
+  const startSynthetic = () => page.evaluate(({ rate, symbol }) => {
+    const p = /** @type {any} */ (window).__frames;
+    const socket = p.sockets[p.sockets.length - 1];
+    const levels = [...p.levels.values()].filter((l) => l.symbol === symbol);
+    if (!socket || !levels.length) throw new Error("no socket or no book levels to update");
+    const started = performance.now();
+    let sent = 0;
+    const pump = () => {
+      if (!p.synthetic) return;
+      const due = Math.floor(((performance.now() - started) * rate) / 1000);
+      for (; sent < due; sent++) {
+        const level = levels[sent % levels.length];
+        const data = JSON.stringify({ table: "orderBookL2", action: "update", data: [{ ...level, size: 100 + ((sent * 7919) % 50_000) }] });
+        socket.dispatchEvent(new MessageEvent("message", { data }));
+      }
+      setTimeout(pump, 1);
+    };
+    p.synthetic = true;
+    pump();
+    return levels.length;
+  }, { rate: BURST_RATE, symbol: SYMBOL });
+  const syntheticLevels = await startSynthetic();
+  const synthetic = await record(page, PHASE_S);
+  await page.evaluate(() => { /** @type {any} */ (window).__frames.synthetic = false; });
+
   const chromium = browser.version();
   process.stdout.write(JSON.stringify({
     page: `#/trade/${SYMBOL}`,
@@ -168,6 +211,7 @@ try {
     demo,
     burst_batched: burstBatched,
     burst_single: burstSingle,
+    synthetic: { ...synthetic, levels_updated: syntheticLevels },
   }) + "\n");
   await context.close();
 } finally {

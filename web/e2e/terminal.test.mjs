@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, Venue, contrastFailures, launchBrowser, openPage } from "./venue.mjs";
+import { ARTIFACTS, Venue, axeViolations, contrastFailures, launchBrowser, openPage } from "./venue.mjs";
 
 const SYMBOL = "XBTUSD";
 const UI_TIMEOUT_MS = 20_000;
@@ -648,19 +648,58 @@ describe("web terminal", () => {
     assert.deepEqual(sent.documents.map((/** @type {any} */ d) => d.kind).sort(), ["id_back", "id_front", "selfie"]);
     await until(async () => (await p.locator("[data-kyc=status]").innerText()).startsWith("pending"), "the pending status shown");
     await shot("account-kyc", p);
-    // the operator approves the case on the Operator page (a level-1 individual: one reviewer)
+    // the reviewer opens the case on the Operator page: the application and the three documents,
+    // decrypted by the venue and shown as images (each the colour the applicant sent)
     const review = await openPage(browser, { viewport: { width: 1400, height: 900 } });
-    await review.page.goto(`${venue.url}/#/operator`);
-    await review.page.waitForSelector("body[data-ready=true]");
-    await review.page.fill("#operator-key", operatorKey());
-    await review.page.click("#operator-use");
-    await review.page.fill("#operator-name", "reviewer one");
+    const r = review.page;
+    await r.goto(`${venue.url}/#/operator`);
+    await r.waitForSelector("body[data-ready=true]");
+    await r.fill("#operator-key", operatorKey());
+    await r.click("#operator-use");
+    await r.fill("#operator-name", "reviewer one");
     const me = await p.evaluate(async () => (await (await fetch("/api/v1/user")).json()).id);
-    const caseRow = review.page.locator(`#operator-kyc-table tr[data-account="${me}"]`);
+    const caseRow = r.locator(`#operator-kyc-table tr[data-account="${me}"]`);
     await until(async () => (await caseRow.count()) === 1, "the case in the KYC queue");
+    const firstCase = await caseRow.getAttribute("data-case");
+    await caseRow.locator("[data-action=review]").click();
+    const images = r.locator("#operator-case-docs img");
+    await until(async () => (await images.count()) === 3 && (await images.evaluateAll((all) => all.every((i) => /** @type {HTMLImageElement} */ (i).naturalWidth > 0))),
+      "the three documents shown");
+    assert.equal(await r.locator("#operator-case [data-case-field=name]").innerText(), "Trader Example");
+    assert.equal(await r.locator("#operator-case [data-case-field=residence]").innerText(), "DE");
+    const colours = Object.fromEntries(await r.locator("#operator-case-docs figure").evaluateAll((figures) => figures.map((f) => {
+      const img = /** @type {HTMLImageElement} */ (f.querySelector("img"));
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+      context.drawImage(img, 0, 0);
+      return [/** @type {HTMLElement} */ (f).dataset.kind, [...context.getImageData(0, 0, 1, 1).data.slice(0, 3)]];
+    })));
+    const near = (/** @type {number[]} */ got, /** @type {number[]} */ want) => got.every((v, i) => Math.abs(v - want[i]) <= 8);
+    assert.ok(near(colours.id_front, [204, 0, 0]) && near(colours.id_back, [0, 204, 0]) && near(colours.selfie, [0, 0, 204]), JSON.stringify(colours));
+    await r.screenshot({ path: join(ARTIFACTS, "operator-kyc-case.png"), fullPage: true });
+    assert.deepEqual(await axeViolations(r, "operator KYC case"), []);
+    // a rejection needs a reason (the venue's refusal shown); with one it is recorded
+    await caseRow.locator("[data-action=reject]").click();
+    await until(async () => /needs a reason/.test(await r.locator("#operator-out").innerText()), "the venue's refusal without a reason");
+    await r.fill("#operator-kyc-reason", "The selfie is too dark");
+    await caseRow.locator("[data-action=reject]").click();
+    await until(async () => /reject recorded/.test(await r.locator("#operator-out").innerText()), "the rejection recorded");
+    await until(async () => (await caseRow.count()) === 0, "the case gone from the queue");
+    const trail = await (await fetch(`${venue.url}/api/v1/admin/kyc/decisions?account=${me}`, { headers: { "x-operator-key": operatorKey() } })).json();
+    assert.ok(trail.some((/** @type {any} */ d) => String(d.caseId ?? d.case) === firstCase && d.decision === "reject" && d.reason === "The selfie is too dark" && d.reviewer === "reviewer one"),
+      JSON.stringify(trail));
+    await until(async () => (await p.evaluate(async () => (await fetch("/api/v1/user/kyc")).json())).status === "rejected", "the application rejected");
+    // the applicant sends it again; the reviewer approves the new case (a level-1 individual: one reviewer)
+    await p.click("#kyc-submit");
+    await until(async () => /review/.test(await p.locator("#kyc-doc-out").innerText()), "the application sent again");
+    await r.click(".nav a[data-page=markets]");
+    await r.click(".nav a[data-page=operator]");
+    await until(async () => (await caseRow.count()) === 1 && (await caseRow.getAttribute("data-case")) !== firstCase, "the new case in the queue");
     await caseRow.locator("[data-action=approve]").click();
-    await until(async () => /approve recorded/.test(await review.page.locator("#operator-out").innerText()), "the approval recorded");
-    assert.deepEqual(review.errors, []);
+    await until(async () => /approve recorded/.test(await r.locator("#operator-out").innerText()), "the approval recorded");
+    assert.deepEqual(review.errors.filter((e) => !/status of 400 .*\/api\/v1\/admin\/kyc\/decide/.test(e)), []);
     await review.context.close();
     const approved = await until(async () => {
       const now = await p.evaluate(async () => (await fetch("/api/v1/user/kyc")).json());
@@ -757,7 +796,40 @@ describe("web terminal", () => {
     await p.screenshot({ path: join(ARTIFACTS, "account-preferences.png"), fullPage: true });
   });
 
-  test("a whole withdrawal on the Wallet page: a deposit on the local chain, the address book, the fee, 2FA, the mailed token, then on chain", async () => {
+  test("the signed-up trader follows the leader on the Copy page and stops copying", async () => {
+    assert.ok(trader, "the trader of the sign-up test");
+    const p = trader.p;
+    const leader = (await (await fetch(`${venue.url}/api/v1/copy/leaders`)).json()).find((/** @type {any} */ r) => r.name === "e2e leader");
+    assert.ok(leader, "the leader of the Copy page test");
+    await p.click(".nav a[data-page=copy]");
+    await until(async () => /You copy no one/.test(await p.locator("#copy-follows").innerText()), "no relationship yet");
+    const leaderRow = p.locator(`#copy-leaders-table tr[data-leader="${leader.account}"]`);
+    await until(async () => (await leaderRow.count()) === 1, "the leader listed");
+    await leaderRow.locator("[data-action=follow]").click();
+    assert.equal(await p.locator("#follow-leader").inputValue(), String(leader.account));
+    assert.equal(await p.evaluate(() => document.activeElement?.id), "follow-allocation", "the allocation field takes the focus");
+    await p.keyboard.type("0.01");
+    await p.fill("#follow-leverageCap", "5");
+    await p.click("#follow-go");
+    await until(async () => /Copying leader/.test(await p.locator("#follow-out").innerText()), "the relationship started")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#follow-out").innerText()}`); });
+    const [follow] = await p.evaluate(async () => (await fetch("/api/v1/copy/follow")).json());
+    assert.equal(follow.leader, leader.account);
+    assert.equal(follow.state, "active");
+    const followRow = p.locator(`#copy-follows-table tr[data-follow="${follow.followId}"]`);
+    await until(async () => (await followRow.count()) === 1, "the relationship listed");
+    assert.match(await followRow.innerText(), /active/);
+    assert.match(await followRow.innerText(), /active\t0\.010000 XBT/, "the allocation in XBT");
+    await until(async () => /\b1\b/.test(await leaderRow.locator("td").nth(8).innerText()), "the leader's follower count");
+    await p.screenshot({ path: join(ARTIFACTS, "copy-following.png"), fullPage: true });
+    await followRow.locator("[data-action=stop-copy]").click();
+    await until(async () => /stopped/.test(await followRow.innerText()), "the relationship stopped");
+    assert.equal(await followRow.locator("[data-action=stop-copy]").count(), 0);
+    const [after] = await p.evaluate(async () => (await fetch("/api/v1/copy/follow")).json());
+    assert.equal(after.state, "stopped");
+  });
+
+  test("a whole withdrawal on the Wallet page: a deposit on the local chain, the address book, the fee, 2FA, the mailed token, the operator's four-eyes approval (one rejected, one approved), then on chain", async () => {
     assert.ok(trader, "the trader of the sign-up test");
     const { p, secret } = trader;
     await p.click(".nav a[data-page=wallet]");
@@ -767,10 +839,10 @@ describe("web terminal", () => {
     await p.click("#deposit-go");
     await until(async () => (await p.locator("#deposit-address").count()) === 1, "the deposit address");
     const address = await p.locator("#deposit-address").innerText();
-    await chainCall("eth_sendTransaction", [{ from: DEV_FUNDER, to: address, value: "0x" + (10n ** 18n).toString(16) }]); // 1 ETH
+    await chainCall("eth_sendTransaction", [{ from: DEV_FUNDER, to: address, value: "0x" + (51n * 10n ** 18n).toString(16) }]); // 51 ETH
     const wallet = async () => (await p.evaluate(async () => (await fetch("/api/v1/user/wallet?currency=Gwei")).json())).amount;
-    await until(async () => (await wallet()) === 1e9, "1 ETH credited after its confirmations", 90_000);
-    await until(async () => /1\.000000 ETH/.test(await p.locator("#balances-table tr[data-currency=Gwei]").innerText().catch(() => "")), "the balance on the page");
+    await until(async () => (await wallet()) === 51e9, "51 ETH credited after its confirmations", 90_000);
+    await until(async () => /51\.000000 ETH/.test(await p.locator("#balances-table tr[data-currency=Gwei]").innerText().catch(() => "")), "the balance on the page");
 
     // the address book: saved with a 2FA code, listed with the time it becomes usable
     const saved = "0x5555555555555555555555555555555555555555";
@@ -798,31 +870,82 @@ describe("web terminal", () => {
     const fee = eth.networks.find((/** @type {any} */ n) => n.asset === "eth").withdrawalFee;
     assert.match(await p.locator("#withdraw-fee").innerText(), new RegExp(`Network fee ${(fee / 1e9).toFixed(6).replace(".", "\\.")} ETH`));
     const to = "0x6666666666666666666666666666666666666666";
-    await p.selectOption("#withdraw-saved", "");
-    await p.fill("#withdraw-address", to);
-    await p.fill("#withdraw-amount", "0.25");
-    const before = mailedToken(trader.email);
-    await p.fill("#withdraw-otp", await freshTotp(secret));
-    await p.click("#withdraw-go");
-    await until(async () => /Pending/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal requested")
-      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
-    assert.equal(await wallet(), 1e9 - 0.25e9 - fee, "the amount and the fee held");
-    assert.equal(await chainCall("eth_getBalance", [to, "latest"]), "0x0", "nothing sent before the mailed confirmation");
-    const token = await until(async () => { const t = mailedToken(trader?.email ?? ""); return t && t !== before ? t : ""; }, "the confirmation mail");
-    await p.fill("#withdraw-token", token);
-    await p.click("#withdraw-confirm");
-    await until(async () => /confirmed/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal confirmed")
-      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
-    await until(async () => BigInt(await chainCall("eth_getBalance", [to, "latest"])) === 25n * 10n ** 16n, "0.25 ETH on chain", 90_000);
-    const row = p.locator("#history-table tr[data-type=Withdrawal]");
-    // the page follows the status while it is on its way: Pending, Confirmed, then Completed
-    await until(async () => /Completed/.test(await row.first().locator("[data-field=status]").innerText().catch(() => "")),
+    const history = async () => p.evaluate(async () => (await fetch("/api/v1/user/walletHistory?currency=Gwei&reverse=true")).json());
+    /** Requests `amount` ETH to `to` with a 2FA code and confirms it with the mailed token; its transactID. */
+    const withdraw = async (/** @type {string} */ amount) => {
+      await p.selectOption("#withdraw-saved", "");
+      await p.fill("#withdraw-address", to);
+      await p.fill("#withdraw-amount", amount);
+      const before = mailedToken(trader?.email ?? "");
+      await p.fill("#withdraw-otp", await freshTotp(secret));
+      await p.click("#withdraw-go");
+      await until(async () => /Pending/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal requested")
+        .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
+      const token = await until(async () => { const t = mailedToken(trader?.email ?? ""); return t && t !== before ? t : ""; }, "the confirmation mail");
+      await p.fill("#withdraw-token", token);
+      await p.click("#withdraw-confirm");
+      await until(async () => /confirmed/.test(await p.locator("#withdraw-out").innerText()), "the withdrawal confirmed")
+        .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#withdraw-out").innerText()}`); });
+      return String((await history()).find((/** @type {any} */ h) => h.transactType === "Withdrawal").transactID);
+    };
+    // 50 ETH is at the venue's four-eyes threshold: after the mailed token it waits for an
+    // operator, shown so in the trader's history, and nothing leaves before that
+    const first = await withdraw("50");
+    assert.equal(await wallet(), 51e9 - 50e9 - fee, "the amount and the fee held");
+    assert.match(await p.locator("#withdraw-out").innerText(), /awaiting approval/);
+    const rowOf = (/** @type {string} */ id) => p.locator(`#history-table tr[data-transact="${id}"]`);
+    await until(async () => (await rowOf(first).locator("[data-field=status]").innerText().catch(() => "")) === "Confirmed: awaiting approval",
+      "the withdrawal awaiting approval in the history");
+    assert.equal((await history()).find((/** @type {any} */ h) => h.transactID === first).state, "Approval");
+    await p.screenshot({ path: join(ARTIFACTS, "wallet-awaiting-approval.png"), fullPage: true });
+    // the operator rejects it on the Operator page: the hold is released
+    const ops = await openPage(browser, { viewport: { width: 1400, height: 900 } });
+    await ops.page.goto(`${venue.url}/#/operator`);
+    await ops.page.waitForSelector("body[data-ready=true]");
+    await ops.page.fill("#operator-key", operatorKey());
+    await ops.page.click("#operator-use");
+    const pending = (/** @type {string} */ id) => ops.page.locator(`#operator-withdrawals-table tr[data-transact="${id}"]`);
+    await until(async () => (await pending(first).count()) === 1, "the withdrawal awaiting approval on the Operator page");
+    assert.match(await pending(first).innerText(), /50\.003000 ETH/);
+    await ops.page.screenshot({ path: join(ARTIFACTS, "operator-withdrawals.png"), fullPage: true });
+    assert.deepEqual(await axeViolations(ops.page, "operator withdrawals"), []);
+    await pending(first).locator("[data-action=reject]").click();
+    await until(async () => /Withdrawal rejected/.test(await ops.page.locator("#operator-out").innerText()), "the rejection");
+    await until(async () => (await pending(first).count()) === 0, "gone from the approval list");
+    await until(async () => (await wallet()) === 51e9, "the hold released");
+    await until(async () => (await rowOf(first).locator("[data-field=status]").innerText().catch(() => "")) === "Canceled", "Canceled in the trader's history", 30_000);
+    // asked again, it is approved by a named operator (the venue refuses an approval without a name)
+    const second = await withdraw("50");
+    await ops.page.click(".nav a[data-page=markets]");
+    await ops.page.click(".nav a[data-page=operator]");
+    await until(async () => (await pending(second).count()) === 1, "the second withdrawal awaiting approval");
+    await pending(second).locator("[data-action=approve]").click();
+    await until(async () => /'operator' is a required arg/.test(await ops.page.locator("#operator-out").innerText()), "the venue's refusal without a name");
+    await ops.page.fill("#operator-name", "ops two");
+    await pending(second).locator("[data-action=approve]").click();
+    await until(async () => /Withdrawal approved/.test(await ops.page.locator("#operator-out").innerText()), "the approval");
+    const approved = await (await fetch(`${venue.url}/api/v1/admin/withdrawals`, { headers: { "x-operator-key": operatorKey() } })).json();
+    assert.notEqual(approved.find((/** @type {any} */ w) => w.transactID === second)?.state, "Approval");
+    assert.deepEqual(ops.errors.filter((e) => !/status of 400 .*\/api\/v1\/admin\/withdrawal\/approve/.test(e)), []);
+    await ops.context.close();
+    await until(async () => BigInt(await chainCall("eth_getBalance", [to, "latest"])) === 50n * 10n ** 18n, "50 ETH on chain", 90_000);
+    const row = rowOf(second);
+    // the page follows the status while it is on its way, then Completed
+    await until(async () => /Completed/.test(await row.locator("[data-field=status]").innerText().catch(() => "")),
       "the withdrawal Completed in the history", 90_000).catch(async (error) => {
-      const rows = await p.evaluate(async () => (await fetch("/api/v1/user/walletHistory?currency=Gwei")).json());
+      const rows = await history();
       throw new Error(`${error.message}: page ${await p.locator("#wallet-history").innerText()}; API ${JSON.stringify(rows)}`);
     });
-    assert.match(await row.first().innerText(), /0x[0-9a-f]{12}/, "its transaction");
+    assert.match(await row.innerText(), /0x[0-9a-f]{12}/, "its transaction");
     await p.screenshot({ path: join(ARTIFACTS, "wallet-withdrawal.png"), fullPage: true });
+    // the signed-in pages (forms, tables and history filled) pass axe-core's WCAG A/AA rules too
+    const violations = [];
+    for (const name of ["wallet", "account", "copy", "earn", "bots", "trade"]) {
+      await p.evaluate((n) => { location.hash = `#/${n}`; }, name);
+      await p.waitForTimeout(1_000);
+      violations.push(...await axeViolations(p, `${name} (signed in)`));
+    }
+    assert.deepEqual(violations.slice(0, 20), []);
     assert.deepEqual(trader.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/(user\/login|user\/requestWithdrawal)/.test(e)), []);
     await trader.context.close();
     trader = null;
@@ -896,15 +1019,81 @@ describe("web terminal", () => {
     await own.context.close();
   });
 
-  test("text contrast passes WCAG AA on every page", async () => {
+  test("text contrast passes WCAG AA and axe-core finds no WCAG 2.1 A/AA violation on any page", async () => {
     const failures = [];
+    const violations = [];
     for (const name of ["trade", "markets", "wallet", "stats", "earn", "bots", "copy", "reserves", "operator", "account"]) {
       await page.goto(`${venue.url}/#/${name}`);
-      await page.waitForTimeout(500);
+      await page.waitForTimeout(1_000);
       failures.push(...await contrastFailures(page, name));
+      violations.push(...await axeViolations(page, name));
     }
     assert.deepEqual(failures.slice(0, 20), []);
+    assert.deepEqual(violations.slice(0, 20), []);
     await page.goto(`${venue.url}/#/trade/${SYMBOL}`);
+  });
+
+  test("the keyboard alone picks a market, copies a price from the book, places an order and cancels it", async () => {
+    await page.goto(`${venue.url}/#/trade/${SYMBOL}`);
+    await page.waitForSelector("body[data-ready=true]");
+    await until(async () => /\d/.test(await text("#book-bids")), "the book");
+    const focused = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a ? a.id || a.getAttribute("data-action") || a.className : "";
+    });
+    /** Tab until `probe` holds for the focused element (at most `limit` presses). */
+    const tabTo = async (/** @type {string} */ what, /** @type {() => Promise<boolean>} */ probe, limit = 300) => {
+      for (let n = 0; n < limit; n++) {
+        if (await probe()) return n;
+        await page.keyboard.press("Tab");
+      }
+      throw new Error(`Tab never reached ${what} (at ${await focused()})`);
+    };
+    const isId = (/** @type {string} */ id) => async () => (await page.evaluate(() => document.activeElement?.id ?? "")) === id;
+    await page.evaluate(() => /** @type {HTMLElement | null} */ (document.activeElement)?.blur());
+    await tabTo("the market picker", isId("symbol-button"));
+    const outline = await page.evaluate(() => getComputedStyle(/** @type {Element} */ (document.activeElement)).outlineStyle);
+    assert.notEqual(outline, "none", "a visible focus ring");
+    await page.keyboard.press("Enter");
+    await until(isId("symbol-filter"), "the filter focused");
+    await page.keyboard.type("ETHUSD");
+    await page.keyboard.press("Enter");
+    await until(async () => (await page.evaluate(() => location.hash)) === "#/trade/ETHUSD", "ETHUSD picked");
+    await tabTo("the market picker again", isId("symbol-button"));
+    await page.keyboard.press("Enter");
+    await page.keyboard.type(SYMBOL);
+    await page.keyboard.press("Enter");
+    await until(async () => (await page.evaluate(() => location.hash)) === `#/trade/${SYMBOL}`, `${SYMBOL} again`);
+    await until(async () => /\d/.test(await text("#book-bids")), "its book");
+    // the bids are one Tab stop; arrows move between levels; Enter copies the price
+    await tabTo("the bids", isId("book-bids"));
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    const picked = await page.evaluate(() => document.activeElement?.querySelector(".p")?.textContent?.replace(/,/g, "") ?? "");
+    assert.match(picked, /^\d/, "a level focused");
+    await page.keyboard.press("Enter");
+    assert.equal(await page.inputValue("#order-price"), picked);
+    assert.equal(await page.inputValue("#order-type"), "Limit");
+    await tabTo("the quantity", isId("order-qty"));
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("700");
+    await tabTo("Buy", isId("submit-buy"));
+    await page.keyboard.press("Enter");
+    const open = async () => (await venue.api("GET", `/order?filter=${encodeURIComponent(JSON.stringify({ open: true }))}`))
+      .find((/** @type {any} */ o) => o.orderQty === 700 && o.price === Number(picked));
+    const placed = await until(open, "the order placed from the keyboard");
+    await tabTo("the open orders tab", isId("tab-orders"));
+    await page.keyboard.press("Enter");
+    const row = page.locator(`#tabpanel-orders tr[data-order="${placed.orderID}"]`);
+    await until(async () => (await row.count()) === 1, "the order in open orders");
+    await tabTo("its Cancel button", async () => page.evaluate((id) => {
+      const a = document.activeElement;
+      return a?.getAttribute("data-action") === "cancel" && a.closest("tr")?.getAttribute("data-order") === id;
+    }, placed.orderID));
+    await page.keyboard.press("Enter");
+    await until(async () => (await row.count()) === 0, "the order cancelled from the keyboard");
+    assert.equal((await venue.api("GET", "/order?reverse=true&count=20")).find((/** @type {any} */ o) => o.orderID === placed.orderID).ordStatus, "Canceled");
   });
 
   test("every input is labelled and no console errors happened", async () => {
@@ -944,6 +1133,35 @@ describe("web terminal", () => {
     assert.deepEqual(wide, [], "no page scrolls sideways on a phone (wide tables scroll inside their panel)");
     assert.deepEqual(phone.errors, []);
     await phone.context.close();
+  });
+
+  test("the terminal is installable (manifest, service worker) and its shell opens offline", async () => {
+    const pwa = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const w = pwa.page;
+    await w.goto(`${venue.url}/#/trade/${SYMBOL}`);
+    await w.waitForSelector("body[data-ready=true]");
+    await until(async () => w.evaluate(async () => Boolean((await navigator.serviceWorker.ready).active && navigator.serviceWorker.controller)), "the service worker in control");
+    const manifest = await (await fetch(`${venue.url}/manifest.webmanifest`)).json();
+    assert.equal(manifest.display, "standalone");
+    assert.ok(manifest.icons.length && manifest.start_url && manifest.name);
+    // Chromium's own verdict on installability (DevTools: Page.getInstallabilityErrors)
+    const cdp = await pwa.context.newCDPSession(w);
+    const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+    // (Playwright's browser contexts are off the record, which Chromium names; nothing else)
+    assert.deepEqual(installabilityErrors.filter((/** @type {any} */ e) => e.errorId !== "in-incognito"), []);
+    await w.reload(); // through the worker now: the hashed assets are cached
+    await w.waitForSelector("body[data-ready=true]");
+    const cached = await w.evaluate(async () => (await (await caches.open("perpetua-shell-v1")).keys()).map((r) => new URL(r.url).pathname));
+    assert.ok(cached.includes("/") && cached.some((path) => path.startsWith("/assets/") && path.endsWith(".js")), JSON.stringify(cached));
+    await pwa.context.setOffline(true);
+    await w.reload();
+    await w.waitForSelector("body[data-ready=true]");
+    assert.equal(await w.locator("#symbol-button").count(), 1, "the shell drawn offline");
+    assert.notEqual(await w.locator("#conn").getAttribute("data-state"), "live");
+    await w.screenshot({ path: join(ARTIFACTS, "phone-offline.png") });
+    await pwa.context.setOffline(false);
+    await until(async () => (await w.locator("#conn").getAttribute("data-state")) === "live", "live again when back online", 30_000);
+    await pwa.context.close();
   });
 
   test("the WebSocket drop is shown and the terminal recovers when the venue is back", async () => {

@@ -4,7 +4,7 @@
 // data dir, its funded API key read from the banner; and Chromium driven by playwright-core.
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -177,4 +177,26 @@ export function contrastFailures(page, name) {
     }
     return found;
   }, name);
+}
+
+/** WCAG 2.1 A and AA rules of axe-core (pinned in package.json), the automated part of an audit. */
+export const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+const AXE_SOURCE = join(HERE, "..", "node_modules", "axe-core", "axe.min.js");
+
+/**
+ * axe-core's WCAG A/AA violations on the page as it is now, as "page: rule (impact) selector:
+ * summary" lines. The engine is evaluated through the DevTools protocol (page.evaluate), which
+ * the venue's CSP does not govern, so the page is tested under its real policy.
+ * @param {import("playwright-core").Page} page @param {string} name
+ * @returns {Promise<string[]>}
+ */
+export async function axeViolations(page, name) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(readFileSync(AXE_SOURCE, "utf8"));
+  const found = await page.evaluate(async (tags) => {
+    const axe = /** @type {any} */ (window).axe;
+    const result = await axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] });
+    return result.violations.flatMap((/** @type {any} */ v) => v.nodes.map((/** @type {any} */ n) =>
+      `${v.id} (${v.impact}) ${n.target.join(" ")}: ${String(n.failureSummary).replace(/\s+/g, " ").slice(0, 200)}`));
+  }, AXE_TAGS);
+  return found.map((line) => `${name}: ${line}`);
 }

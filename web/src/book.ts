@@ -30,6 +30,27 @@ function makeLevels(container: HTMLElement, side: "Buy" | "Sell", onPick: (price
     nodes.push({ row, price: p, size: s, total: t, bar });
   }
   container.replaceChildren(...nodes.map((n) => n.row));
+  // Keyboard: the side is one Tab stop; arrows move between its levels, Enter or Space copies
+  // the focused level's price into the order form (as a click does).
+  container.tabIndex = 0;
+  container.setAttribute("role", "group");
+  container.setAttribute("aria-label", `${side === "Buy" ? "Bids" : "Asks"}: arrow keys move, Enter copies the price`);
+  container.addEventListener("keydown", (event) => {
+    const shown = nodes.filter((n) => n.price.textContent);
+    const at = shown.findIndex((n) => n.row === document.activeElement);
+    let next = -1;
+    if (event.key === "ArrowDown") next = Math.min(shown.length - 1, at + 1);
+    else if (event.key === "ArrowUp") next = at <= 0 ? 0 : at - 1;
+    else if (event.key === "Home") next = 0;
+    else if (event.key === "End") next = shown.length - 1;
+    else if ((event.key === "Enter" || event.key === " ") && at >= 0) {
+      event.preventDefault();
+      onPick((shown[at].price.textContent ?? "").replace(/,/g, ""));
+      return;
+    } else return;
+    event.preventDefault();
+    shown[next]?.row.focus();
+  });
   return nodes;
 }
 

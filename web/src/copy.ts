@@ -8,7 +8,6 @@
 import { ApiError, del, get, post } from "./api";
 import type { App } from "./app";
 import { hasIdentity } from "./credentials";
-import { currencyInfo } from "./contracts";
 import { el, money } from "./format";
 import type { Row } from "./tables";
 
@@ -97,7 +96,7 @@ export function mountCopy(app: App): { show(): void } {
           await load();
         });
         return el("tr", { "data-follow": String(r.followId) }, el("td", { class: "num" }, String(r.followId)), el("td", { class: "num" }, String(r.leader)),
-          el("td", {}, `${String(r.state)}${r.reason ? `: ${String(r.reason)}` : ""}`), el("td", { class: "num" }, `${String(r.allocation)} ${currencyInfo(c).major}`),
+          el("td", {}, `${String(r.state)}${r.reason ? `: ${String(r.reason)}` : ""}`), el("td", { class: "num" }, money(Number(r.allocation ?? 0), c)),
           el("td", { class: "num" }, money(Number(r.equity ?? 0), c)), el("td", { class: "num" }, money(Number(r.highWater ?? 0), c)),
           el("td", { class: "num" }, String(r.mirrored ?? 0)), el("td", { class: "num" }, String(r.failed ?? 0)), el("td", { class: "muted" }, String(r.lastError ?? "")),
           el("td", {}, r.state === "active" ? stop : ""));

@@ -1,8 +1,10 @@
 // The Operator page: the venue's own routes under /api/v1/admin, sent with the operator key
 // (x-operator-key, kept in this tab's session storage only): markets with halt and resume,
 // withdrawals waiting for a second person's approval (approve, reject), the KYC review queue
-// (approve, reject, ask for more; a high-risk approval needs a second reviewer, as the venue
-// enforces), and announcements (publish). Nothing here is reachable without the key: the venue refuses it.
+// (approve, reject, ask for more, with the reviewer's name and a reason; a high-risk approval
+// needs a second reviewer, as the venue enforces), each case's application and its documents
+// (GET /admin/kyc/case, then GET /admin/kyc/document per file, decrypted by the venue: images
+// shown as data: URLs, which the CSP allows; a PDF offered as a download), and announcements. Nothing here is reachable without the key: the venue refuses it.
 // Invariants: the key never goes into a URL or local storage; every answer shown is the venue's.
 import { API_PREFIX, ApiError, errorOf, REQUEST_TIMEOUT_MS } from "./api";
 import type { App } from "./app";
@@ -46,6 +48,7 @@ export function mountOperator(app: App): { show(): void } {
   const approver = el("input", { id: "operator-name", autocomplete: "off", value: "" });
   const kyc = el("div", { id: "operator-kyc" });
   const kycReason = el("input", { id: "operator-kyc-reason", autocomplete: "off", maxlength: "1000" });
+  const caseView = el("section", { class: "card", id: "operator-case", "aria-live": "polite", hidden: "" });
   const title = el("input", { id: "announce-title", autocomplete: "off" });
   const content = el("input", { id: "announce-content", autocomplete: "off" });
   const link = el("input", { id: "announce-link", autocomplete: "off" });
@@ -57,7 +60,7 @@ export function mountOperator(app: App): { show(): void } {
     el("h2", {}, "Markets"), markets,
     el("h2", {}, "Withdrawals awaiting approval"), labelled("Your name (the reviewer or second approver)", approver), withdrawals,
     el("h2", {}, "KYC review queue"),
-    el("div", { class: "bot-fields" }, labelled("Reason (told to the applicant on reject or more)", kycReason)), kyc,
+    el("div", { class: "bot-fields" }, labelled("Reason (needed to reject or ask for more)", kycReason)), kyc, caseView,
     el("section", { class: "card", "aria-labelledby": "h-announce" }, el("h2", { id: "h-announce" }, "Publish an announcement"),
       el("div", { class: "bot-fields" }, labelled("Title", title), labelled("Text", content), labelled("Link (path or https URL)", link)),
       el("div", { class: "row" }, el("label", { class: "inline" }, urgent, " Urgent"), publish)));
@@ -106,7 +109,7 @@ export function mountOperator(app: App): { show(): void } {
       const reject = el("button", { type: "button", class: "btn small", "data-action": "reject" }, "Reject");
       approve.addEventListener("click", () => void act(() => admin("POST", "/admin/withdrawal/approve", { withdrawalId: w.transactID, operator: approver.value.trim() }), "Withdrawal approved"));
       reject.addEventListener("click", () => void act(() => admin("POST", "/admin/withdrawal/reject", { withdrawalId: w.transactID }), "Withdrawal rejected"));
-      return el("tr", {}, el("td", {}, String(w.transactTime ?? "").replace("T", " ").slice(0, 19)), el("td", { class: "num" }, String(w.account)),
+      return el("tr", { "data-transact": String(w.transactID) }, el("td", {}, String(w.transactTime ?? "").replace("T", " ").slice(0, 19)), el("td", { class: "num" }, String(w.account)),
         el("td", {}, String(w.currency)), el("td", {}, String(w.network ?? "")), el("td", { class: "num" }, money(-Number(w.amount ?? 0), String(w.currency))),
         el("td", { class: "digest" }, String(w.address ?? "")), el("td", { class: "actions" }, approve, reject));
     }), "No withdrawals awaiting approval."));
@@ -114,17 +117,65 @@ export function mountOperator(app: App): { show(): void } {
     else kyc.replaceChildren(grid("operator-kyc-table", ["Case", "Account", "Kind", "Status", "Risk", "Target level", "First reviewer", ""], queue.value.map((c) => {
       const decide = (decision: string, label: string) => {
         const button = el("button", { type: "button", class: `btn small${decision === "approve" ? " primary" : ""}`, "data-action": decision }, label);
-        button.addEventListener("click", () => void act(() => admin("POST", "/admin/kyc/decide", { caseId: c.id, reviewer: approver.value.trim(), decision, reason: kycReason.value.trim() }),
+        button.addEventListener("click", () => void act(async () => {
+          await admin("POST", "/admin/kyc/decide", { caseId: c.id, reviewer: approver.value.trim(), decision, reason: kycReason.value.trim() });
+          caseView.hidden = true;
+        },
           `Case ${String(c.id)}: ${decision} recorded`));
         return button;
       };
       const kind = String(c.kind);
-      const actions = kind === "sanctions" ? [decide("confirm", "Confirm hit"), decide("clear", "Clear")] : [decide("approve", "Approve"), decide("reject", "Reject"), decide("more", "Ask for more")];
+      const review = el("button", { type: "button", class: "btn small", "data-action": "review" }, "Review");
+      review.addEventListener("click", () => void openCase(Number(c.id)));
+      const decisions = kind === "sanctions" ? [decide("confirm", "Confirm hit"), decide("clear", "Clear")] : [decide("approve", "Approve"), decide("reject", "Reject"), decide("more", "Ask for more")];
+      const actions = [review, ...decisions];
       return el("tr", { "data-case": String(c.id), "data-account": String(c.account) },
         el("td", { class: "num" }, String(c.id)), el("td", { class: "num" }, String(c.account)), el("td", {}, kind), el("td", { "data-field": "status" }, String(c.status)),
         el("td", {}, String(c.risk ?? "")), el("td", { class: "num" }, String(c.targetLevel ?? "")), el("td", {}, String(c.firstReviewer ?? "")),
         el("td", { class: "actions" }, ...actions));
     }), "No cases waiting."));
+  }
+
+  /** One case: what the applicant declared and the documents they sent, each opened by the venue. */
+  async function openCase(id: number): Promise<void> {
+    caseView.hidden = false;
+    caseView.replaceChildren(el("p", { class: "muted" }, `Loading case ${id}…`));
+    let found: Row;
+    try {
+      found = await admin<Row>("GET", `/admin/kyc/case?id=${id}`);
+    } catch (error) {
+      caseView.replaceChildren(el("p", { class: "down" }, message(error)));
+      return;
+    }
+    const application = (found.application ?? {}) as Record<string, unknown>;
+    const docs = (found.documents ?? []) as Row[];
+    const shown = (v: unknown) => (v === null || v === undefined || v === "" ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
+    const facts: [string, string][] = [["Case", String(found.id)], ["Account", String(found.account)], ["Kind", String(found.kind)],
+      ["Status", String(found.status)], ["Risk", shown(found.risk)], ["Target level", shown(found.targetLevel)],
+      ...Object.entries(application).map(([k, v]): [string, string] => [k, shown(v)])];
+    const files = el("div", { class: "kyc-docs", id: "operator-case-docs" });
+    caseView.replaceChildren(el("h2", { id: "h-case" }, `Case ${String(found.id)}: account ${String(found.account)}`),
+      el("dl", { class: "spec", id: "operator-case-facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-case-field": k }, v)])),
+      el("h3", {}, `Documents (${docs.length})`), docs.length ? files : el("p", { class: "empty" }, "No documents."));
+    caseView.setAttribute("aria-labelledby", "h-case");
+    for (const doc of docs) {
+      const figure = el("figure", { class: "kyc-doc", "data-doc": String(doc.id), "data-kind": String(doc.kind) },
+        el("figcaption", {}, `${String(doc.kind)} · ${String(doc.contentType)} · ${Math.ceil(Number(doc.size ?? 0) / 1024)} KiB`));
+      files.append(figure);
+      try {
+        const file = await admin<Row>("GET", `/admin/kyc/document?id=${encodeURIComponent(String(doc.id))}`);
+        const type = String(file.contentType);
+        if (type.startsWith("image/")) {
+          figure.append(el("img", { src: `data:${type};base64,${String(file.data)}`, alt: `${String(doc.kind)} of account ${String(found.account)}` }));
+        } else {
+          const bytes = Uint8Array.from(atob(String(file.data)), (ch) => ch.charCodeAt(0));
+          const url = URL.createObjectURL(new Blob([bytes], { type }));
+          figure.append(el("a", { href: url, download: `${String(doc.kind)}-${String(found.account)}.pdf`, class: "btn small" }, "Download PDF"));
+        }
+      } catch (error) {
+        figure.append(el("p", { class: "down" }, message(error)));
+      }
+    }
   }
 
   keyUse.addEventListener("click", () => {

@@ -2,7 +2,8 @@
 // deposit address per asset and network with its QR code, minimum and confirmations; a
 // withdrawal (to a saved or typed address, fee on top, 2FA code) then its confirmation or
 // cancellation with the mailed token; the address book (saved addresses usable after 24 h, the
-// whitelist switch); the wallet history with BitMEX's statuses, network and transaction.
+// whitelist switch); the wallet history with BitMEX's statuses (and the venue's stage: awaiting an
+// operator's approval, sending, on chain), network and transaction.
 import { ApiError, get, post } from "./api";
 import type { App } from "./app";
 import { hasIdentity, loadPreferences } from "./credentials";
@@ -14,6 +15,7 @@ import type { Row } from "./tables";
 export const HISTORY_ROWS_MAX = 100;
 export const HISTORY_RELOAD_DELAY_MS = 500;
 export const HISTORY_POLL_MS = 3_000; // while a row is on its way (Pending, Confirmed) and the page shown
+export const HISTORY_APPROVAL_POLL_MS = 10_000; // while every moving row waits for an operator
 export const SMALL_BALANCE_MAJOR = 0.0001; // hidden under this with the hideSmallBalances preference
 export const ADDRESS_LOCK_MS = 24 * 60 * 60 * 1000; // a saved address is usable after this
 
@@ -24,6 +26,15 @@ interface Asset {
   name: string;
   scale: number;
   networks: { asset: string; withdrawalFee: number; depositEnabled: boolean; withdrawalEnabled: boolean }[];
+}
+
+/** BitMEX's status, with the venue's own stage where it says more (docs/wallets.md: `state`). */
+function statusText(r: Row): string {
+  const status = String(r.transactStatus ?? "");
+  if (r.state === "Approval") return `${status}: awaiting approval`;
+  if (r.state === "Queued" || r.state === "Signed") return `${status}: sending`;
+  if (r.state === "Broadcast") return `${status}: on chain`;
+  return status;
 }
 
 export function mountWallet(app: App): { show(): void } {
@@ -152,7 +163,7 @@ export function mountWallet(app: App): { show(): void } {
     button.addEventListener("click", async () => {
       try {
         const row = await post<Row>(path, { token: wdToken.value.trim() });
-        ok(wdOut, `Withdrawal ${done}: ${String(row.transactStatus ?? "")}`);
+        ok(wdOut, `Withdrawal ${done}: ${statusText(row)}`);
         void loadHistory();
       } catch (error) {
         fail(wdOut, error);
@@ -230,15 +241,18 @@ export function mountWallet(app: App): { show(): void } {
           el("td", {}, String(r.network ?? "").toUpperCase()),
           el("td", { class: "num" }, money(Number(r.amount), String(r.currency))),
           el("td", { class: "num" }, money(Number(r.fee ?? 0), String(r.currency))),
-          el("td", { "data-field": "status" }, String(r.transactStatus ?? "")),
+          el("td", { "data-field": "status", "data-state": String(r.state ?? "") }, statusText(r)),
           el("td", { class: "muted" }, String(r.address || r.text || "")),
           el("td", { class: "digest" }, r.tx ? `${String(r.tx).slice(0, 14)}…` : ""))))) : el("p", { class: "empty" }, "No wallet history."));
       // a deposit or withdrawal still on its way: follow its status until it settles
       window.clearTimeout(historyPoll);
-      if (rows.some((r) => r.transactStatus === "Pending" || r.transactStatus === "Confirmed")) {
+      // (slower while the only ones moving wait for an operator: that can take hours)
+      const moving = rows.filter((r) => r.transactStatus === "Pending" || r.transactStatus === "Confirmed");
+      if (moving.length) {
+        const waitingOnly = moving.every((r) => r.state === "Approval");
         historyPoll = window.setTimeout(() => {
           if (!document.getElementById("page-wallet")!.hidden) void loadHistory();
-        }, HISTORY_POLL_MS);
+        }, waitingOnly ? HISTORY_APPROVAL_POLL_MS : HISTORY_POLL_MS);
       }
     } catch (error) {
       history.replaceChildren(el("p", { class: "empty" }, error instanceof ApiError ? error.message : String(error)));

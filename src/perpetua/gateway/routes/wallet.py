@@ -91,6 +91,7 @@ def withdrawal_transaction(row: WithdrawalRow, wallet_balance: int | None = None
         "amount": -(row.amount + row.fee),
         "fee": row.fee,
         "transactStatus": bitmex_status(row.status),
+        "state": row.status,  # ours: the venue's own stage, e.g. Approval (waits for an operator)
         "address": row.address,
         "tx": row.tx_hash,
         "text": row.text,
@@ -418,7 +419,7 @@ async def get_admin_withdrawals(ctx: Context) -> list[JsonRow]:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     rows = await call(wallets.desk.rows, None, ctx.params.string("status"))
-    return [withdrawal_transaction(r) | {"state": r.status} for r in rows]
+    return [withdrawal_transaction(r) for r in rows]
 
 
 async def post_admin_approve(ctx: Context) -> JsonRow:
@@ -429,14 +430,14 @@ async def post_admin_approve(ctx: Context) -> JsonRow:
         ctx.params.required_string("withdrawalId"),
         ctx.params.required_string("operator"),
     )
-    return withdrawal_transaction(row) | {"state": row.status}
+    return withdrawal_transaction(row)
 
 
 async def post_admin_reject(ctx: Context) -> JsonRow:
     require_operator(ctx)
     wallets = wallets_of(ctx)
     row = await call(wallets.desk.cancel, ctx.params.required_string("withdrawalId"), None)
-    return withdrawal_transaction(row) | {"state": row.status}
+    return withdrawal_transaction(row)
 
 
 SPECS = [

@@ -11,11 +11,13 @@ sends through ASGI as usual (decisions §9).
 """
 
 import asyncio
+from collections.abc import Callable
 from types import MethodType
 from typing import NamedTuple
 
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+from websockets.protocol import State
 
 __all__ = ["RawTransport", "raw_transport", "text_frame"]
 
@@ -30,12 +32,21 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
+def _always_open() -> bool:
+    return True
+
+
 class RawTransport(NamedTuple):
     """Where a session may write frames itself, once ``handshake_done`` is set: uvicorn answers
-    the upgrade request after ``accept`` returns."""
+    the upgrade request after ``accept`` returns; and only while ``is_open()``: once the
+    server's protocol has sent a close frame (its own, or the answer to the client's, which it
+    sends by itself before the application hears of the disconnect), no data frame may follow
+    (RFC 6455 §5.5.1; browsers log "Data frame received after close"), although the transport
+    stays open for the closing handshake."""
 
     transport: asyncio.WriteTransport
     handshake_done: asyncio.Event
+    is_open: Callable[[], bool] = _always_open
 
 
 def raw_transport(websocket: WebSocket) -> RawTransport | None:
@@ -49,4 +60,8 @@ def raw_transport(websocket: WebSocket) -> RawTransport | None:
     protocol = send.__self__
     if not isinstance(protocol, WebSocketProtocol) or protocol.transport is None:
         return None
-    return RawTransport(protocol.transport, protocol.handshake_completed_event)
+    return RawTransport(
+        protocol.transport,
+        protocol.handshake_completed_event,
+        lambda: protocol.state is State.OPEN,
+    )

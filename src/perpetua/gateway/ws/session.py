@@ -104,6 +104,8 @@ class Session:
         transport = self.transport
         if self.closed or transport is None or transport.is_closing():
             return
+        if self.raw is not None and not self.raw.is_open():
+            return  # the protocol has sent its close frame: no data frame may follow
         transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
         limit = self.gw.config.ws_write_buffer_bytes_max
         if transport.get_write_buffer_size() > limit:
@@ -156,10 +158,10 @@ class Session:
         """Once the upgrade is answered, send what is queued as frames and switch to raw
         writes, with no await in between (so order holds)."""
         assert self.raw is not None
-        transport, handshake_done = self.raw
+        transport, handshake_done, is_open = self.raw
         if handshake_done is not None:
             await handshake_done.wait()
-        if transport.is_closing():
+        if transport.is_closing() or not is_open():
             return False
         frames: list[bytes] = []
         closing = False
