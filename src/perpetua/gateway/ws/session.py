@@ -11,7 +11,8 @@ Sending, two ways with the same order and the same bound:
   and shares the bytes across subscribers; each session's frames of one publish go out in one
   ``write``. A session whose transport buffers more than ``ws_write_buffer_bytes_max`` is closed
   as a slow consumer. Pings, pongs and the close handshake stay with the server's WebSocket
-  protocol (docs/decisions.md §9);
+  protocol (docs/decisions.md §9); once that protocol has sent a close frame (answering the
+  client's before the session hears of it), no raw frame is written after it;
 * **a bounded queue** drained by a writer task through ``send_text`` (other servers, the test
   client, ``/realtimemd`` streams); a session whose queue is full is closed as a slow consumer.
 """
