@@ -3,6 +3,8 @@ back; limits on attempts, age and queue length; a sign-up made while the relay w
 ends with a working confirmation link. A real SMTP server throughout."""
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -12,11 +14,13 @@ from perpetua.services.accounts import AccountsService
 from perpetua.services.identity import Identity, Origin
 from perpetua.services.mail import MailConfig, SmtpMailer, free_port
 from perpetua.services.mail_queue import MailQueue, RetryingMailer
+from perpetua.store import open_engine
 from perpetua.store.schema import mail_queue
 from tests.services.conftest import FAST_HASHER, Clock
 from tests.services.smtp import body, smtp_server, token
 
 SECRET_BODY = "Token: do-not-store-me-in-clear"
+MESSAGES = 20
 
 
 def _queue(accounts: AccountsService, clock: Clock, port: int) -> MailQueue:
@@ -120,3 +124,39 @@ def test_sign_up_while_the_relay_is_down_confirms_later(
         assert signed_in.user_id > 0
     finally:
         identity.close()
+
+
+class _SlowMailer(SmtpMailer):
+    """A real SMTP send, slowed so two processes' steps overlap."""
+
+    def send(self, to: str, subject: str, body: str, anti_phishing: str = "") -> None:
+        time.sleep(0.01)
+        super().send(to, subject, body, anti_phishing)
+
+
+def test_two_processes_stepping_one_queue_send_each_message_once(
+    db_url: str, accounts: AccountsService, clock: Clock
+) -> None:
+    """Rule 6 (cluster gateways each run the mail-retry job over one database): without the
+    claim both would read the same due rows and send each twice."""
+    down = _queue(accounts, clock, free_port())
+    for number in range(MESSAGES):
+        RetryingMailer(down).send(f"u{number}@example.com", "Perpetua: queued", "Token: t")
+    clock.now_ns += mq.MAIL_RETRY_BASE_NS
+    with smtp_server() as (inbox, port):
+        mailer = _SlowMailer(MailConfig("127.0.0.1", port))
+        engines = [open_engine(db_url) for _ in range(2)]
+        queues = [MailQueue(e, mailer, accounts.server_key, clock) for e in engines]
+        with ThreadPoolExecutor(2) as pool:
+            sent = list(pool.map(lambda q: q.step(), queues))
+        for engine in engines:
+            engine.dispose()
+        deadline = time.monotonic() + 10
+        while len(inbox.messages) < MESSAGES and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # a duplicate would arrive by now
+    assert sum(sent) == MESSAGES and min(sent) > 0, sent  # both worked, neither twice
+    assert sorted(m["To"] for m in inbox.messages) == sorted(
+        f"u{number}@example.com" for number in range(MESSAGES)
+    )
+    assert _rows(down) == []

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 
 from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE
 from perpetua.runtime.cluster_dev import DevCluster
 from perpetua.runtime.natsd import free_port, nats_server_binary
+from tests.services.smtp import Inbox, smtp_server, token
 from tests.store.databases import postgres_schema_url
 from tests.transport.test_cluster import Client, leader, wait_http
 
@@ -35,7 +37,8 @@ PACE_S = 0.01  # between requests: a few requests per gossip interval reach each
 GOSSIP_SLACK = 15  # requests accepted before the other gateway's charges arrive
 CATALOGUE_SYMBOLS = {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"}  # runtime/catalogue.toml's
 LISTED_WAIT_S = 30.0
-RUNNING: dict[str, DevCluster] = {}  # the module's cluster, for tests that reach its processes
+RUNNING: dict[str, Any] = {}  # the module's cluster and SMTP inbox, for tests that reach them
+PASSWORD = "violet tractor umbrella 42"
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +46,12 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client,
     if nats_server_binary() is None:
         pytest.skip("nats-server is not installed")
     root: Path = tmp_path_factory.mktemp("cluster")
-    with postgres_schema_url() as url:
-        cluster = DevCluster(root / "c", nats_nodes=1, prefix="gw", database_url=url,
-                             reuse_port=False)  # fmt: skip
+    with postgres_schema_url() as url, smtp_server() as (inbox, smtp_port):
+        RUNNING["inbox"] = inbox
+        cluster = DevCluster(
+            root / "c", nats_nodes=1, prefix="gw", database_url=url, reuse_port=False,
+            smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+        )  # fmt: skip
         cluster.start_nats()
         try:
             for role, name in (("sequencer", "s1"), ("projector", "p1")):
@@ -86,6 +92,75 @@ def test_two_gateways_share_one_allowance(gateways: tuple[Client, Client]) -> No
     assert total <= ACCOUNT_REQUESTS_PER_MINUTE + refill + GOSSIP_SLACK, (accepted, refill)
     assert total >= ACCOUNT_REQUESTS_PER_MINUTE - GOSSIP_SLACK, (accepted, refill)
     assert refused["g1"] > 0 and refused["g2"] > 0, refused  # each refuses the shared overdraft
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _browser(gateway: Client, like: httpx.Client | None = None) -> httpx.Client:
+    """A browser-like client of one gateway (a cookie jar); ``like``: the same cookies and
+    CSRF token as another one (the same browser sent to another gateway)."""
+    client = httpx.Client(
+        base_url=gateway.base + "/api/v1", timeout=20, headers={"user-agent": "cluster-browser"}
+    )
+    if like is not None:
+        client.cookies = like.cookies
+        client.headers["x-csrf-token"] = like.headers.get("x-csrf-token", "")
+    return client
+
+
+def _sign_in(client: httpx.Client, email: str, otp: str = "") -> dict[str, Any]:
+    body = {"email": email, "password": PASSWORD} | ({"otpToken": otp} if otp else {})
+    signed: dict[str, Any] = _ok(client.post("/user/login", json=body))
+    client.headers["x-csrf-token"] = signed["csrfToken"]
+    return signed
+
+
+def test_accounts_across_gateways(gateways: tuple[Client, Client]) -> None:
+    """Sign-up, mail, sign-in, sessions and 2FA on cluster gateways, over the PostgreSQL
+    database they share (issue 21): signed up on g1, confirmed on g2 with the token g1 mailed,
+    a session made on g2 valid on g1, 2FA enrolled on g1 asked for on g2, a recovery code
+    spent on g2 refused on g1, and a session revoked on g1 ended on g2."""
+    g1, g2 = gateways
+    inbox: Inbox = RUNNING["inbox"]
+    email = "dana@example.com"
+    on_g1 = _browser(g1)
+    _ok(on_g1.post("/user/register", json={"email": email, "password": PASSWORD}))
+    confirm = token(inbox.wait(email, "confirm your email"))
+    on_g2 = _browser(g2)
+    _ok(on_g2.post("/user/confirmEmail", json={"token": confirm}))
+    signed = _sign_in(on_g2, email)
+    same_on_g1 = _browser(g1, like=on_g2)
+    assert _ok(same_on_g1.get("/user"))["id"] == signed["id"]  # one session, every gateway
+
+    enrol = _ok(same_on_g1.post("/user/requestEnableTFA"))
+    confirmed = _ok(
+        same_on_g1.post("/user/confirmEnableTFA", json={"token": pyotp.TOTP(enrol["secret"]).now()})
+    )
+    same_on_g1.headers["x-csrf-token"] = confirmed["csrfToken"]  # the session was rotated
+    codes = confirmed["recoveryCodes"]
+    inbox.wait(email, "two-factor authentication enabled")
+    assert _ok(_browser(g2, like=same_on_g1).get("/user"))["TFAEnabled"] == "GA"
+
+    fresh = _browser(g2)
+    refused = fresh.post("/user/login", json={"email": email, "password": PASSWORD})
+    assert refused.status_code == 401 and refused.json()["error"]["name"] == "TFARequired"
+    assert _sign_in(fresh, email, otp=codes[0])["recoveryCodesLeft"] == len(codes) - 1
+    again = _browser(g1).post(
+        "/user/login", json={"email": email, "password": PASSWORD, "otpToken": codes[0]}
+    )
+    assert again.status_code == 401, again.text  # spent on g2
+
+    assert _ok(fresh.get("/user"))["id"] == signed["id"]
+    sessions = _ok(same_on_g1.get("/user/sessions"))
+    assert len(sessions) >= 2 and sum(s["current"] for s in sessions) == 1
+    for other in (s["id"] for s in sessions if not s["current"]):
+        _ok(same_on_g1.request("DELETE", "/user/sessions", json={"sessionId": other}))
+    assert fresh.get("/user").status_code == 401  # revoked on g1, ended on g2
+    _ok(same_on_g1.post("/user/logout"))
+    assert _browser(g2, like=same_on_g1).get("/user").status_code == 401
 
 
 def _active(client: Client) -> set[str]:

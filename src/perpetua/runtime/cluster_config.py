@@ -15,6 +15,9 @@ The file's shape::
     operator_key = ""
     rate_limits = true             # gateway: false only for benchmarks
     catalogue = ""                 # gateway: futures catalogue file; empty: the embedded one
+    smtp_url = ""                  # gateway: mail relay (smtp[s]://user:pass@host:port); empty:
+                                   # $PERPETUA_SMTP_URL, else an outbox under data_dir
+    public_url = ""                # gateway: the venue's address in mailed links; empty: [server]
     metrics_port = 0               # sequencer, projector: GET /metrics on [server] host and this
                                    # port (0: none); a gateway serves it on its own port
 
@@ -61,6 +64,8 @@ class ClusterConfig:
     rate_limits: bool = True
     catalogue: Path | None = None  # the futures catalogue file (runtime.catalogue); None: embedded
     metrics_port: int = 0  # sequencer, projector: GET /metrics there (0: none)
+    smtp_url: str = ""  # gateway: mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
+    public_url: str = ""  # gateway: the address in mailed links; empty: http://[server]
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
@@ -69,6 +74,7 @@ _TOP: Final = {
     "role": str, "name": str, "servers": list, "prefix": str, "replicas": int,
     "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
     "operator_key": str, "rate_limits": bool, "catalogue": str, "metrics_port": int,
+    "smtp_url": str, "public_url": str,
     "server": dict, "feeds": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}

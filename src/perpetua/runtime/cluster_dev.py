@@ -58,6 +58,7 @@ class DevCluster:
     gateway_port: int = 0
     reuse_port: bool = True
     rate_limits: bool = True
+    smtp_url: str = ""  # the gateways' mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
     nats: NatsCluster = field(init=False)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -96,6 +97,7 @@ class DevCluster:
             'operator_key = "dev-operator-key"',
             f"rate_limits = {'true' if self.rate_limits else 'false'}",
             f"metrics_port = {metrics_port}",
+            f'smtp_url = "{self.smtp_url}"',
             "[server]",
             f"port = {port if port is not None else self.gateway_port}",
             f"reuse_port = {'true' if self.reuse_port else 'false'}",

@@ -22,11 +22,20 @@ Order at start (each step needs the one before):
    what the gateway's replica already has, and a command a second gateway sent at the same
    moment is refused by the core (``INSTRUMENT_EXISTS``), so a series is defined once.
 
+8. Accounts (`services.identity`: sign-up, sign-in, sessions, 2FA, mail) over the shared
+   PostgreSQL database, as in the embedded venue: users, sessions, second factors and mail
+   tokens are rows there, so a session made on one gateway is valid on every other, and a
+   token mailed by one is redeemed on any. Mail goes to ``smtp_url`` (else
+   ``PERPETUA_SMTP_URL``, else an embedded outbox in ``data_dir``); each gateway runs the
+   mail-retry job, and a queued message is claimed before it is sent (`mail_queue`), so two
+   gateways never send it twice.
+
 Index feeds and the calendars job run on the leading sequencer (`cluster_leader`). Not wired
-in cluster mode yet (docs/cluster.md): sign-in/2FA/mail (API keys only) and the services that
-need the accounts database and read models (volume tiers, bots, copy trading, wallets).
+in cluster mode yet (docs/cluster.md): the services that need the accounts database and read
+models and submit commands (volume tiers, bots, copy trading, wallets, compliance).
 """
 
+import asyncio
 import logging
 import signal
 import socket
@@ -53,7 +62,9 @@ from perpetua.runtime.server import MetricsApp
 from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
 from perpetua.sequencer import Applied
 from perpetua.services.accounts import AccountsService
-from perpetua.services.jobs import BackgroundService
+from perpetua.services.identity import open_identity
+from perpetua.services.jobs import BackgroundService, PeriodicJob
+from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
 from perpetua.services.server_key import load_server_key
 from perpetua.store import Projector, default_url, migrate, open_engine
 from perpetua.store.schema import projector_state
@@ -131,8 +142,14 @@ def run_gateway(config: ClusterConfig) -> None:
     )
     port.open()
     accounts = AccountsService(open_engine(url), load_server_key(data_dir))
+    public_url = config.public_url or f"http://{config.server.host}:{config.server.port}"
+    identity, outbox, mail_queue = open_identity(
+        accounts, data_dir, public_url, smtp_url=config.smtp_url or None
+    )
     sql = open_engine(url)
-    background: list[BackgroundService] = []
+    background: list[BackgroundService] = [
+        PeriodicJob("mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step))
+    ]
     progress = StoredProgress(sql)
     try:
         seed = port.seed(engine_seed)
@@ -145,6 +162,7 @@ def run_gateway(config: ClusterConfig) -> None:
             port,
             History(sql, progress),
             accounts,
+            identity=identity,
             background=background,
         )
         gateway = app.state.gateway
@@ -192,5 +210,8 @@ def run_gateway(config: ClusterConfig) -> None:
         server.run(sockets=[sock])
     finally:
         port.close()
+        identity.close()
+        if outbox is not None:
+            outbox.stop()
         accounts.close()
         sql.dispose()

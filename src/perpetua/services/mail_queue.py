@@ -14,6 +14,11 @@
    (email confirmation) is dead by then, and the user can ask again.
 5. At most ``MAIL_QUEUE_MAX`` messages wait; past that a failed message is logged and dropped
    (counted), so a long outage cannot fill the database.
+6. Several processes may step one queue (cluster gateways over one PostgreSQL database): each
+   claims a due message before sending it, by moving its ``next_ns`` on by ``MAIL_CLAIM_NS``
+   only if nobody changed it since it was read (compare and set, one statement), and skips a
+   message another process claimed. So a message is sent once; a process that dies holding a
+   claim leaves the message due again ``MAIL_CLAIM_NS`` later.
 """
 
 import json
@@ -32,6 +37,7 @@ from perpetua.store.schema import mail_queue
 
 __all__ = [
     "MAIL_ATTEMPTS_MAX",
+    "MAIL_CLAIM_NS",
     "MAIL_QUEUE_MAX",
     "MAIL_RETRY_BASE_NS",
     "MAIL_RETRY_BATCH_MAX",
@@ -52,6 +58,7 @@ MAIL_RETRY_WAIT_MAX_NS: Final = 3600 * 10**9
 MAIL_ATTEMPTS_MAX: Final = 20
 MAIL_RETRY_TTL_NS: Final = 48 * 3600 * 10**9  # = the email-confirmation token's life
 MAIL_QUEUE_MAX: Final = 10_000
+MAIL_CLAIM_NS: Final = 120 * 10**9  # a claimed message's wait: far longer than one send
 
 
 @dataclass(slots=True)
@@ -122,6 +129,8 @@ class MailQueue:
             ).all()
         sent = 0
         for row in due:
+            if not self._claim(row.id, row.next_ns, now):
+                continue  # another process is sending it (rule 6)
             if now - row.queued_ns > MAIL_RETRY_TTL_NS:
                 self._give_up(row.id, "older than its tokens")
                 continue
@@ -153,6 +162,16 @@ class MailQueue:
             sent += 1
         self.counts.sent += sent
         return sent
+
+    def _claim(self, row_id: int, next_ns: int, now: int) -> bool:
+        """Take the message for this process, unless another took it since it was read."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(mail_queue)
+                .where(mail_queue.c.id == row_id, mail_queue.c.next_ns == next_ns)
+                .values(next_ns=now + MAIL_CLAIM_NS)
+            )
+        return moved.rowcount == 1
 
     def _give_up(self, row_id: int, why: str) -> None:
         with self.engine.begin() as conn:
