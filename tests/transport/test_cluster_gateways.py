@@ -39,6 +39,9 @@ CATALOGUE_SYMBOLS = {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"}  # runtime/catalog
 LISTED_WAIT_S = 30.0
 RUNNING: dict[str, Any] = {}  # the module's cluster and SMTP inbox, for tests that reach them
 PASSWORD = "violet tractor umbrella 42"
+SNAPSHOT_EVERY = 50  # the standby's: one within the first minute (ticks, index prices, orders)
+LATE_USER = 8
+VIEWS_WAIT_S = 10.0  # and a poll a second: within the account's allowance
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client,
         RUNNING["inbox"] = inbox
         cluster = DevCluster(
             root / "c", nats_nodes=1, prefix="gw", database_url=url, reuse_port=False,
-            smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+            smtp_url=f"smtp://127.0.0.1:{smtp_port}", snapshot_every=SNAPSHOT_EVERY,
         )  # fmt: skip
         cluster.start_nats()
         try:
@@ -161,6 +164,62 @@ def test_accounts_across_gateways(gateways: tuple[Client, Client]) -> None:
     assert fresh.get("/user").status_code == 401  # revoked on g1, ended on g2
     _ok(same_on_g1.post("/user/logout"))
     assert _browser(g2, like=same_on_g1).get("/user").status_code == 401
+
+
+def _private_views(client: Client) -> dict[str, Any]:
+    """What a trader sees of their own account on one gateway (its private views)."""
+    seen = {}
+    for path in ("/position", "/user/margin?currency=all", "/user/wallet?currency=all"):
+        response = client.signed("GET", path)
+        assert response.status_code == 200, response.text
+        seen[path] = response.json()
+    open_orders = client.signed("GET", "/order?filter=%7B%22open%22%3Atrue%7D&count=500")
+    assert open_orders.status_code == 200, open_orders.text
+    seen["open"] = sorted(row["clOrdID"] for row in open_orders.json())
+    return seen
+
+
+def test_a_late_gateway_starts_from_a_snapshot(gateways: tuple[Client, Client]) -> None:
+    """A gateway started after snapshots were written restores the newest one at or below the
+    projector's offset, applies the stream up to that offset, seeds its views from the shared
+    read models as committed there, and follows the rest: it shows a trader the same account
+    as a gateway that applied the stream from message 1 (issue 21: gateways replayed from
+    message 1)."""
+    g1, _g2 = gateways
+    cluster = RUNNING["cluster"]
+    key = g1.admin("apiKey", {"userId": LATE_USER, "permissions": "order"})
+    trader = Client(g1.port)
+    trader.key = (key["id"], key["secret"])
+    g1.admin("faucet", {"account": LATE_USER, "currency": "XBt", "amount": 10 * 10**8})
+    for number in range(12):
+        trader.place(30_000 + number, f"late-{number}")
+    cancelled = trader.signed("DELETE", "/order", {"clOrdID": "late-3"})
+    assert cancelled.status_code == 200, cancelled.text
+    standby = cluster.procs["s2"].metrics_port
+    deadline = time.monotonic() + LISTED_WAIT_S
+    while scrape(standby)["perpetua_snapshots_written_total"] < 1:
+        assert time.monotonic() < deadline, "the standby wrote no snapshot"
+        time.sleep(0.2)
+
+    port = free_port()
+    cluster.add("gateway", "g3", port=port)
+    cluster.start("g3")
+    wait_http(port)
+    late = Client(port)
+    late.key = trader.key
+    assert scrape(port)["perpetua_snapshot_restored_seq"] > 0
+    assert scrape(g1.port)["perpetua_snapshot_restored_seq"] == 0  # started from message 1
+    deadline = time.monotonic() + VIEWS_WAIT_S
+    while (seen := _private_views(late)) != (expected := _private_views(trader)):
+        assert time.monotonic() < deadline, (seen, expected)  # a command may land in between
+        time.sleep(1.0)
+    assert len(seen["open"]) == 11 and seen["/position"] == []
+    late.place(29_000, "late-on-g3")
+    deadline = time.monotonic() + VIEWS_WAIT_S
+    while "late-on-g3" not in _private_views(trader)["open"]:
+        assert time.monotonic() < deadline
+        time.sleep(1.0)
+    cluster.terminate("g3")
 
 
 def _active(client: Client) -> set[str]:

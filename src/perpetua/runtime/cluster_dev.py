@@ -59,6 +59,7 @@ class DevCluster:
     reuse_port: bool = True
     rate_limits: bool = True
     smtp_url: str = ""  # the gateways' mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
+    snapshot_every: int | None = None  # the sequencers'; None: cluster.toml's default
     nats: NatsCluster = field(init=False)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -98,6 +99,7 @@ class DevCluster:
             f"rate_limits = {'true' if self.rate_limits else 'false'}",
             f"metrics_port = {metrics_port}",
             f'smtp_url = "{self.smtp_url}"',
+            *([] if self.snapshot_every is None else [f"snapshot_every = {self.snapshot_every}"]),
             "[server]",
             f"port = {port if port is not None else self.gateway_port}",
             f"reuse_port = {'true' if self.reuse_port else 'false'}",

@@ -3,14 +3,21 @@
 Order at start (each step needs the one before):
 1. The order-id key and server key from ``data_dir`` (copy that directory to every gateway:
    every gateway must show an order under the same orderID and decrypt the same API secrets).
-2. The port connects to NATS and its replica applies the stream to its end.
-3. The views are seeded at exactly the replica's seq: public state from the replica
-   (`bootstrap.engine_seed`), private state from read models the gateway projected itself,
-   while catching up, into a scratch SQLite file (the shared read models may be ahead of or
-   behind the replica, and the private views fold cumulative figures, so they must start at
-   the same seq). The app is built over the port (it subscribes, and gets every batch after
-   the seed); its history routes read the shared read models (PostgreSQL, written by the
-   projector role) through `History`, whose progress is the projector's stored offset.
+2. The port connects to NATS. The views are seeded at exactly one seq (the private views fold
+   cumulative figures: engine and read models must be read at the same seq), one of two ways:
+   a. **From a snapshot** (`PinnedReads`): one REPEATABLE READ transaction on the shared read
+      models (PostgreSQL) gives the projector's stored offset ``p`` and, later, every row the
+      views are seeded from, all as committed at ``p`` (the projector writes its rows and its
+      offset in one transaction, one per stream message). The replica restores the newest
+      snapshot at or below ``p``, applies the stream up to exactly ``p`` (`open_at`), the
+      public seed is read there, and the replica follows the rest of the stream. A start
+      then costs the tail after the snapshot, not the whole stream.
+   b. **From message 1** (no snapshot at or below ``p``, nothing projected yet, SQLite read
+      models): the replica applies the whole stream while the gateway projects it into a
+      scratch SQLite file, and both are read at the replica's end.
+3. The app is built over the port (it subscribes, and gets every batch after the seed); its
+   history routes read the shared read models (PostgreSQL, written by the projector role)
+   through `History`, whose progress is the projector's stored offset.
 4. Rate limits are shared with the other gateways (`SharedLimits`).
 5. uvicorn serves on a socket bound with ``SO_REUSEPORT`` (``server.reuse_port``), so several
    gateway processes on one machine share its port and the kernel spreads connections.
@@ -41,13 +48,13 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 import uvicorn
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.bootstrap import engine_seed
@@ -66,7 +73,7 @@ from perpetua.services.identity import open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
 from perpetua.services.server_key import load_server_key
-from perpetua.store import Projector, default_url, migrate, open_engine
+from perpetua.store import Projector, default_url, migrate, open_engine, queries
 from perpetua.store.schema import projector_state
 from perpetua.transport.gateway_port import ClusterCommandPort, SharedLimits
 from perpetua.transport.stream import ClusterNames
@@ -74,6 +81,8 @@ from perpetua.transport.stream import ClusterNames
 __all__ = ["StoredProgress", "gateway_socket", "run_gateway"]
 
 log = logging.getLogger("perpetua.cluster.gateway")
+P = ParamSpec("P")
+T = TypeVar("T")
 PROGRESS_CACHE_S: Final = 0.02
 MIGRATE_ATTEMPTS: Final = 5
 
@@ -120,6 +129,39 @@ def gateway_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+class PinnedReads:
+    """The shared read models as committed at one moment (a REPEATABLE READ transaction on
+    PostgreSQL): ``seq`` is the projector's stored offset then, and ``read_now`` (what the
+    views' seeding calls, like `History.read_now`) reads the same moment. Close it after."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        self._transaction = self._conn.begin()
+        self.seq = queries.last_projected_seq(self._conn)  # the first read fixes the moment
+
+    def read_now(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return query(self._conn, *args, **kwargs)
+
+    def close(self) -> None:
+        self._transaction.rollback()
+        self._conn.close()
+
+
+def _pinned_start(port: ClusterCommandPort, sql: Engine) -> tuple[PinnedReads, Any] | None:
+    """Way 2a of the module docstring: the pinned reads and the public seed at their seq, or
+    None (way 2b)."""
+    if sql.dialect.name != "postgresql":
+        return None
+    pinned = PinnedReads(sql)
+    seed = port.open_at(pinned.seq, engine_seed) if pinned.seq > 0 else None
+    if seed is None:
+        pinned.close()
+        return None
+    return pinned, seed
+
+
 def run_gateway(config: ClusterConfig) -> None:
     # read before anything opens: a bad file stops the start with its series and key named
     catalogue = load_catalogue(config.catalogue or default_catalogue_path())
@@ -140,19 +182,21 @@ def run_gateway(config: ClusterConfig) -> None:
     port = ClusterCommandPort(
         config.servers, ClusterNames(config.prefix), config.name, startup_sink=project
     )
-    port.open()
+    sql = open_engine(url)
+    pinned_start = _pinned_start(port, sql)
+    if pinned_start is None:
+        port.open()
     accounts = AccountsService(open_engine(url), load_server_key(data_dir))
     public_url = config.public_url or f"http://{config.server.host}:{config.server.port}"
     identity, outbox, mail_queue = open_identity(
         accounts, data_dir, public_url, smtp_url=config.smtp_url or None
     )
-    sql = open_engine(url)
     background: list[BackgroundService] = [
         PeriodicJob("mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step))
     ]
     progress = StoredProgress(sql)
     try:
-        seed = port.seed(engine_seed)
+        seed = port.seed(engine_seed) if pinned_start is None else pinned_start[1]
         app = create_app(
             GatewayConfig(
                 public_host=f"{config.server.host}:{config.server.port}",
@@ -168,9 +212,14 @@ def run_gateway(config: ClusterConfig) -> None:
         gateway = app.state.gateway
         background.append(catalogue_job(catalogue, gateway))  # read when the server starts
         shared_history = gateway.history
-        gateway.history = History.over(seed_projector)  # the scratch read models, at seed.seq
+        if pinned_start is None:
+            gateway.history = History.over(seed_projector)  # the scratch read models, at seed.seq
+        else:
+            gateway.history = pinned_start[0]  # the shared read models, at seed.seq
         gateway.bootstrap(seed)
         gateway.history = shared_history
+        if pinned_start is not None:
+            pinned_start[0].close()
         seed_projector.engine.dispose()
         scratch.cleanup()
         limits = gateway.limits
@@ -189,7 +238,13 @@ def run_gateway(config: ClusterConfig) -> None:
         port.subscribe_batches(counts.on_batch)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(
-            ClusterGatewayCollector(gateway, counts, lambda: port.replica.applied_seq, progress)
+            ClusterGatewayCollector(
+                gateway,
+                counts,
+                lambda: port.replica.applied_seq,
+                progress,
+                lambda: port.restored_seq,
+            )
         )
         served = MetricsApp(app, registry)  # GET /metrics: this process's figures
         sock = gateway_socket(config.server.host, config.server.port, config.server.reuse_port)
@@ -204,8 +259,8 @@ def run_gateway(config: ClusterConfig) -> None:
             # before it started: this one ignores it, so the cleanup below runs (exit 0)
             signal.signal(number, lambda _signum, _frame: None)
         log.warning(
-            "gateway %s serving on %s:%d from seq %d",
-            config.name, config.server.host, config.server.port, seed.seq,
+            "gateway %s serving on %s:%d from seq %d (snapshot %d)",
+            config.name, config.server.host, config.server.port, seed.seq, port.restored_seq,
         )  # fmt: skip
         server.run(sockets=[sock])
     finally:

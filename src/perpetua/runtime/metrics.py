@@ -131,11 +131,13 @@ class ClusterGatewayCollector(Collector):
         counts: CommandCounts,
         replica_seq: Callable[[], int],
         projected_seq: Callable[[], int],
+        restored_seq: Callable[[], int] = lambda: 0,
     ) -> None:
         self.gateway = gateway
         self.counts = counts
         self.replica_seq = replica_seq
         self.projected_seq = projected_seq
+        self.restored_seq = restored_seq
 
     def collect(self) -> Iterator[Metric]:
         yield from command_metrics(self.counts)
@@ -144,6 +146,7 @@ class ClusterGatewayCollector(Collector):
             "perpetua_replica_applied_seq", "Last seq this process's replica applied", value=seq
         )
         yield _projector_lag(max(0, seq - self.projected_seq()))
+        yield _restored(self.restored_seq())
         yield from gateway_metrics(self.gateway)
 
 
@@ -193,11 +196,7 @@ class ClusterSequencerCollector(Collector):
         yield CounterMetricFamily(
             "perpetua_snapshots_written", "Snapshots this node wrote", value=node.snapshots_written
         )
-        yield GaugeMetricFamily(
-            "perpetua_snapshot_restored_seq",
-            "Seq of the snapshot the replica last started from (0: none)",
-            value=node.restored_seq,
-        )
+        yield _restored(node.restored_seq)
         sequencer = node.sequencer
         journal = node.journal
         if leading and sequencer is not None and journal is not None:
@@ -240,6 +239,14 @@ class ClusterProjectorCollector(Collector):
             "The read models' stored offset (last seq written)",
             value=self.projector.last_seq,
         )
+
+
+def _restored(seq: int) -> Metric:
+    return GaugeMetricFamily(
+        "perpetua_snapshot_restored_seq",
+        "Seq of the snapshot the replica last started from (0: message 1)",
+        value=seq,
+    )
 
 
 def _replica_metrics(applied_seq: int, stream_seq: int, lag: int) -> Iterator[Metric]:

@@ -14,6 +14,11 @@ makes a client's rate limit one allowance across every gateway.
       that arrive between the seed and the subscription are held and handed over first.
     - The replica is the gateway's only engine; it is caught up to the stream's end before
       ``open`` returns, and applies on the port's own loop thread (not the server's loop).
+    - ``open_at(seq, read)`` starts it from the newest snapshot at or below record ``seq``
+      instead of message 1: restored, fed the messages up to exactly ``seq``, ``read`` there
+      (the views' seed), then followed to the end (the batches after ``seq`` held for the first
+      subscriber). None, and nothing changed, when no snapshot fits or ``seq`` falls inside a
+      message: the caller opens from message 1.
 
 `SharedLimits`
     Each gateway charges its own token buckets (`gateway.ratelimit.RateLimits`) and publishes
@@ -32,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -51,7 +57,8 @@ from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.loop import LoopThread
 from perpetua.transport.node import connect
 from perpetua.transport.replica import Replica, StreamFollower
-from perpetua.transport.stream import ClusterNames, wait_for_stream
+from perpetua.transport.snapshots import latest_snapshot
+from perpetua.transport.stream import ClusterNames, decode_batch, wait_for_stream
 from perpetua.transport.submit import INVALID, OK, OVERLOADED, UNKNOWN, SubmitClient
 
 __all__ = ["ClusterCommandPort", "SharedLimits"]
@@ -82,6 +89,7 @@ class ClusterCommandPort:
         self._startup_sink = startup_sink
         self.names = names
         self.name = name
+        self._engine_factory = engine_factory
         self.replica = Replica(engine_factory())
         self.thread = LoopThread(f"perpetua-gateway-{name}")
         self._keys = itertools.count(1)
@@ -93,22 +101,63 @@ class ClusterCommandPort:
         self.js: JetStreamContext | None = None
         self._client: SubmitClient | None = None
         self._follower: StreamFollower | None = None
+        self.restored_seq = 0  # the snapshot the replica started from (0: message 1)
 
     # --- life ----------------------------------------------------------------------------
 
     def open(self, timeout_s: float = OPEN_TIMEOUT_S) -> None:
         self.thread.call(self._open(timeout_s))
 
+    async def _connect(self, timeout_s: float) -> JetStreamContext:
+        if self.js is None:
+            nc = await connect(self.servers, f"gateway-{self.name}")
+            self.nc = nc
+            self.js = nc.jetstream(timeout=5)
+            self._client = SubmitClient(nc, self.names)
+            await wait_for_stream(self.js, self.names, timeout_s)
+        return self.js
+
     async def _open(self, timeout_s: float) -> None:
-        nc = await connect(self.servers, f"gateway-{self.name}")
-        self.nc = nc
-        self.js = nc.jetstream(timeout=5)
-        self._client = SubmitClient(nc, self.names)
-        await wait_for_stream(self.js, self.names, timeout_s)
-        self._follower = StreamFollower(self.js, self.names, self.replica, self._on_applied)
+        js = await self._connect(timeout_s)
+        self._follower = StreamFollower(js, self.names, self.replica, self._on_applied)
         await self._follower.start()
         if not await self._follower.caught_up(timeout_s):
             raise TimeoutError(f"gateway {self.name}: the stream was not applied in {timeout_s} s")
+
+    def open_at(
+        self, seq: int, read: Callable[[Any, int], Any], timeout_s: float = OPEN_TIMEOUT_S
+    ) -> Any | None:
+        """See the module docstring: ``read(engine, seq)``'s result, or None (not opened)."""
+        return self.thread.call(self._open_at(seq, read, timeout_s))
+
+    async def _open_at(
+        self, seq: int, read: Callable[[Any, int], Any], timeout_s: float
+    ) -> Any | None:
+        js = await self._connect(timeout_s)
+        try:
+            store = await js.object_store(self.names.snapshot_bucket)
+        except nats.js.errors.BucketNotFoundError:
+            return None
+        found = await latest_snapshot(store, self._engine_factory, max_seq=seq)
+        if found is None:
+            return None
+        replica, ref = found
+        while replica.applied_seq < seq:  # bounded: each message applies at least one record
+            try:
+                message = await js.get_msg(self.names.stream, seq=replica.stream_seq + 1)
+            except nats.js.errors.NotFoundError:
+                return None  # the stream ends before seq: the read models are not ours
+            replica.apply_message(replica.stream_seq + 1, decode_batch(message.data or b""))
+        if replica.applied_seq != seq:
+            _log.warning("seq %d is inside stream message %d: from message 1", seq, ref.stream_seq)
+            return None
+        self.replica = replica
+        self.restored_seq = ref.seq
+        self._startup_sink = None
+        self._held = []
+        result = read(replica.engine, seq)
+        await self._open(timeout_s)
+        return result
 
     def seed(self, read: Callable[[Any, int], Any]) -> Any:
         """``read(engine, seq)`` run between two stream messages (the views' seed); batches
