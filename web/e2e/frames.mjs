@@ -13,6 +13,10 @@
 //          known level's size changed) dispatched on the page's own socket by a timer in the
 //          page: the terminal's rendering alone at exactly that rate, without the venue and the
 //          load generator competing for the two cores.
+// The terminal's own main-thread work is timed apart from the frame intervals (which also hold
+// the browser's and the machine's): each animation-frame callback (render_ms_*) and each socket
+// message handled (message_ms_*), by wrapping requestAnimationFrame and the socket's onmessage;
+// performance.now() is coarsened to 0.1 ms in a page that is not cross-origin isolated.
 // In the page: every requestAnimationFrame timestamp (the intervals are the frame times),
 // long tasks (PerformanceObserver, > 50 ms), and the orderBookL2 messages and rows the socket
 // delivered (counted by wrapping the page's WebSocket before the terminal loads).
@@ -28,7 +32,18 @@ const SYMBOL = "XBTUSD";
 function instrument() {
   const w = /** @type {any} */ (window);
   const probe = { frames: /** @type {number[]} */ ([]), longTasks: /** @type {number[]} */ ([]), bookMessages: 0, bookRows: 0, recording: false,
-    /** @type {WebSocket[]} */ sockets: [], /** @type {Map<string, any>} */ levels: new Map() };
+    /** @type {WebSocket[]} */ sockets: [], /** @type {Map<string, any>} */ levels: new Map(),
+    /** @type {number[]} */ rafWork: [], /** @type {number[]} */ messageWork: [] };
+  // the page's own work: each animation-frame callback and each socket message handled, timed
+  const nativeRaf = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = (callback) => nativeRaf((t) => {
+    const start = performance.now();
+    try {
+      callback(t);
+    } finally {
+      if (probe.recording && callback !== tick) probe.rafWork.push(performance.now() - start);
+    }
+  });
   w.__frames = probe;
   const Native = window.WebSocket;
   class Counted extends Native {
@@ -36,6 +51,22 @@ function instrument() {
     constructor(url, protocols) {
       super(url, protocols);
       probe.sockets.push(this);
+      /** @type {((event: MessageEvent) => void) | null} */
+      let handler = null;
+      Object.defineProperty(this, "onmessage", {
+        get: () => handler,
+        set: (h) => {
+          handler = h && ((/** @type {MessageEvent} */ event) => {
+            const start = performance.now();
+            try {
+              h.call(this, event);
+            } finally {
+              if (probe.recording) probe.messageWork.push(performance.now() - start);
+            }
+          });
+        },
+      });
+      this.addEventListener("message", (event) => handler?.(event));
       this.addEventListener("message", (event) => {
         if (typeof event.data !== "string" || !event.data.includes('"table":"orderBookL2"')) return;
         if (event.isTrusted && !probe.recording) { // the venue's, between phases: the levels the synthetic phase changes
@@ -53,11 +84,11 @@ function instrument() {
     }
   }
   window.WebSocket = Counted;
-  const tick = (/** @type {number} */ t) => {
+  function tick(/** @type {number} */ t) {
     if (probe.recording) probe.frames.push(t);
-    requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
+    nativeRaf(tick);
+  }
+  nativeRaf(tick);
   try {
     new PerformanceObserver((list) => {
       if (probe.recording) for (const entry of list.getEntries()) probe.longTasks.push(entry.duration);
@@ -79,7 +110,7 @@ const round = (/** @type {number} */ v, digits = 2) => Math.round(v * 10 ** digi
 async function record(page, seconds, load) {
   await page.evaluate(() => {
     const p = /** @type {any} */ (window).__frames;
-    Object.assign(p, { frames: [], longTasks: [], bookMessages: 0, bookRows: 0, recording: true });
+    Object.assign(p, { frames: [], longTasks: [], bookMessages: 0, bookRows: 0, rafWork: [], messageWork: [], recording: true });
   });
   const started = Date.now();
   const stop = load ? (async () => { while (Date.now() - started < seconds * 1000) await load(); })() : new Promise((r) => setTimeout(r, seconds * 1000));
@@ -87,7 +118,7 @@ async function record(page, seconds, load) {
   const probe = await page.evaluate(() => {
     const p = /** @type {any} */ (window).__frames;
     p.recording = false;
-    return { frames: p.frames, longTasks: p.longTasks, bookMessages: p.bookMessages, bookRows: p.bookRows };
+    return { frames: p.frames, longTasks: p.longTasks, bookMessages: p.bookMessages, bookRows: p.bookRows, rafWork: p.rafWork, messageWork: p.messageWork };
   });
   const elapsed = (Date.now() - started) / 1000;
   /** @type {number[]} */
@@ -106,6 +137,15 @@ async function record(page, seconds, load) {
     // frames the display would have shown and the page missed: an interval of k budgets drops k - 1
     dropped_frames: intervals.reduce((sum, v) => sum + Math.max(0, Math.round(v / FRAME_BUDGET_MS) - 1), 0),
     frames_over_1_5_budget: intervals.filter((v) => v > FRAME_BUDGET_MS * 1.5).length,
+    // the terminal's own main-thread work (the rest of a frame is the browser's and the machine's)
+    render_callbacks_per_s: round(probe.rafWork.length / elapsed, 1),
+    render_ms_p50: round(quantile(probe.rafWork, 0.5), 3),
+    render_ms_p99: round(quantile(probe.rafWork, 0.99), 3),
+    render_ms_max: round(Math.max(0, ...probe.rafWork), 3),
+    messages_handled_per_s: round(probe.messageWork.length / elapsed, 1),
+    message_ms_p50: round(quantile(probe.messageWork, 0.5), 3),
+    message_ms_p99: round(quantile(probe.messageWork, 0.99), 3),
+    script_ms_per_s: round((probe.rafWork.reduce((a, b) => a + b, 0) + probe.messageWork.reduce((a, b) => a + b, 0)) / elapsed, 1),
     long_tasks: probe.longTasks.length,
     long_task_ms_max: round(Math.max(0, ...probe.longTasks)),
   };

@@ -339,6 +339,60 @@ describe("web terminal", () => {
     await shot("trade-position");
   });
 
+  test("from a position's row: margin added and removed, TP/SL set and cancelled, a position closed", async () => {
+    await page.click("#tab-positions");
+    const positionRow = page.locator(`#tabpanel-positions tr[data-symbol="${SYMBOL}"]`);
+    await until(async () => (await positionRow.count()) === 1, "the position");
+    const venuePosition = async () => (await venue.api("GET", "/position")).find((/** @type {any} */ r) => r.symbol === SYMBOL);
+    const start = await venuePosition();
+    assert.equal(start.crossMargin, false, "isolated (the leverage test)");
+    const marginInput = positionRow.locator('input[aria-label^="Margin to add"]');
+    // 0.001 XBT more margin: the venue's liquidation price moves away from the mark, and the row shows it
+    await marginInput.fill("0.001");
+    await positionRow.locator("[data-action=margin]").click();
+    const added = await until(async () => {
+      const now = await venuePosition();
+      return now.liquidationPrice < start.liquidationPrice ? now : null;
+    }, "the liquidation price lower after the margin added");
+    await until(async () => Math.abs(Number((await positionRow.locator("[data-field=liquidationPrice]").innerText()).replace(/,/g, "")) - added.liquidationPrice) < 0.05,
+      "the row's liquidation price the venue's");
+    await marginInput.fill("-0.001");
+    await positionRow.locator("[data-action=margin]").click();
+    await until(async () => (await venuePosition()).liquidationPrice > added.liquidationPrice, "the margin removed");
+
+    // TP/SL: a take-profit (MarketIfTouched on the last price) and a stop (on the mark), both closing
+    const { markPrice, tickSize } = await instrument();
+    const at = (/** @type {number} */ f) => (Math.round((markPrice * f) / tickSize) * tickSize).toFixed(1);
+    await positionRow.locator('input[aria-label^="Take profit"]').fill(at(1.2));
+    await positionRow.locator('input[aria-label^="Stop loss"]').fill(at(0.8));
+    await positionRow.locator("[data-action=tpsl]").click();
+    const stops = async () => (await venue.api("GET", `/order?filter=${encodeURIComponent(JSON.stringify({ open: true }))}`))
+      .filter((/** @type {any} */ o) => o.symbol === SYMBOL && /Close/.test(o.execInst ?? ""));
+    const placed = await until(async () => { const found = await stops(); return found.length === 2 ? found : null; }, "the TP and SL at the venue");
+    assert.deepEqual(placed.map((/** @type {any} */ o) => [o.ordType, o.side, o.stopPx]).sort(),
+      [["MarketIfTouched", "Sell", Number(at(1.2))], ["Stop", "Sell", Number(at(0.8))]]);
+    await page.click("#tab-stops");
+    const stopRows = page.locator("#tabpanel-stops tr[data-order]");
+    await until(async () => (await stopRows.count()) === 2, "both in the stops tab");
+    await shot("trade-tpsl");
+    for (let n = 0; n < 2; n++) {
+      await stopRows.first().locator("[data-action=cancel]").click();
+      await until(async () => (await stopRows.count()) === 1 - n, "a stop cancelled");
+    }
+    assert.deepEqual(await stops(), []);
+
+    // Close: a small ETHUSD position (placed over the API) closed from its row
+    await venue.api("POST", "/order", { symbol: "ETHUSD", side: "Buy", orderQty: 10, ordType: "Market" });
+    await page.click("#tab-positions");
+    const eth = page.locator('#tabpanel-positions tr[data-symbol="ETHUSD"]');
+    await until(async () => (await eth.count()) === 1, "the ETHUSD position");
+    await eth.locator("[data-action=close]").click();
+    await until(async () => (await eth.count()) === 0, "the ETHUSD position closed");
+    const closed = (await venue.api("GET", "/position")).find((/** @type {any} */ r) => r.symbol === "ETHUSD");
+    assert.equal(closed.currentQty, 0);
+    assert.equal(await positionRow.count(), 1, "the XBTUSD position stays");
+  });
+
   test("the operator's announcements appear as a banner, live, and go when withdrawn", async () => {
     const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
     assert.ok(operatorKey, "the demo prints its operator key");

@@ -23,7 +23,7 @@ const td = (text: string, cls = "") => el("td", cls ? { class: cls } : {}, text)
 /** Five ADL lights from deleveragePercentile (0..1): how near the front of the ADL queue. */
 function adlLights(percentile: unknown): HTMLElement {
   const lit = percentile === null || percentile === undefined ? 0 : Math.max(1, Math.ceil(Number(percentile) * 5));
-  const box = el("span", { class: "adl", title: `ADL rank ${lit} of 5`, "aria-label": `ADL rank ${lit} of 5` });
+  const box = el("span", { class: "adl", role: "img", title: `ADL rank ${lit} of 5`, "aria-label": `ADL rank ${lit} of 5` });
   for (let n = 1; n <= 5; n++) box.append(el("i", { class: n <= lit ? "on" : "" }));
   return box;
 }

@@ -54,6 +54,14 @@ function makeLevels(container: HTMLElement, side: "Buy" | "Sell", onPick: (price
   return nodes;
 }
 
+// Only what changed is written: an unchanged text or width costs the browser nothing.
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
+function setWidth(node: HTMLElement, width: string): void {
+  if (node.style.width !== width) node.style.width = width;
+}
+
 /** Levels of one side grouped to `step`: bids round down, asks round up (never better). */
 export function group(rows: Row[], side: "Buy" | "Sell", step: number, levels: number): [number, number][] {
   const sums = new Map<number, number>();
@@ -106,16 +114,16 @@ export function mountBook(app: App, onPickPrice: (price: string) => void): void 
       const node = nodes[at];
       const level = levels[n];
       if (!level) {
-        node.price.textContent = "";
-        node.size.textContent = "";
-        node.total.textContent = "";
-        node.bar.style.width = "0";
+        setText(node.price, "");
+        setText(node.size, "");
+        setText(node.total, "");
+        setWidth(node.bar, "0%");
         continue;
       }
-      node.price.textContent = price(level[0], tick);
-      node.size.textContent = qty(level[1]);
-      node.total.textContent = qty(totals[n]);
-      node.bar.style.width = `${depthMax ? Math.min(100, (totals[n] / depthMax) * 100) : 0}%`;
+      setText(node.price, price(level[0], tick));
+      setText(node.size, qty(level[1]));
+      setText(node.total, qty(totals[n]));
+      setWidth(node.bar, `${depthMax ? Math.min(100, (totals[n] / depthMax) * 100).toFixed(1) : 0}%`);
     }
   }
 
@@ -148,10 +156,11 @@ export function mountBook(app: App, onPickPrice: (price: string) => void): void 
     for (let n = 0; n < tradeRows.length; n++) {
       const r = rows[rows.length - 1 - n];
       const node = tradeRows[n];
-      node.p.textContent = r ? price(Number(r.price), i.tickSize) : "";
-      node.s.textContent = r ? qty(Number(r.size)) : "";
-      node.t.textContent = r ? clock(String(r.timestamp)) : "";
-      node.row.className = r ? `trade ${r.side === "Buy" ? "up" : "down"}` : "trade";
+      setText(node.p, r ? price(Number(r.price), i.tickSize) : "");
+      setText(node.s, r ? qty(Number(r.size)) : "");
+      setText(node.t, r ? clock(String(r.timestamp)) : "");
+      const className = r ? `trade ${r.side === "Buy" ? "up" : "down"}` : "trade";
+      if (node.row.className !== className) node.row.className = className;
     }
   }
 

@@ -1,7 +1,29 @@
 // Number and time formatting: prices to the instrument's tick, money in major units.
 import { currencyInfo } from "./contracts";
 
+// Number formatters are made once per shape and reused: toLocaleString with options builds a
+// new Intl.NumberFormat on every call, which the book's per-frame redraw felt (bench_web frames).
+const formatters = new Map<string, Intl.NumberFormat>();
+function formatter(minDigits: number, maxDigits: number, notation: "standard" | "compact" = "standard"): Intl.NumberFormat {
+  const key = `${minDigits}:${maxDigits}:${notation}`;
+  let found = formatters.get(key);
+  if (!found) {
+    found = new Intl.NumberFormat("en-US", { minimumFractionDigits: minDigits, maximumFractionDigits: maxDigits, notation });
+    formatters.set(key, found);
+  }
+  return found;
+}
+const decimalsByStep = new Map<number, number>();
+
 export function decimalsOf(step: number): number {
+  const known = decimalsByStep.get(step);
+  if (known !== undefined) return known;
+  const digits = decimalsOfStep(step);
+  if (decimalsByStep.size < 1_000) decimalsByStep.set(step, digits);
+  return digits;
+}
+
+function decimalsOfStep(step: number): number {
   if (!(step > 0)) return 2;
   const text = step.toExponential();
   const [mantissa, exponent] = text.split("e");
@@ -11,17 +33,18 @@ export function decimalsOf(step: number): number {
 
 export function price(value: number | null | undefined, tick: number): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "-";
-  return value.toLocaleString("en-US", { minimumFractionDigits: decimalsOf(tick), maximumFractionDigits: decimalsOf(tick) });
+  const digits = decimalsOf(tick);
+  return formatter(digits, digits).format(value);
 }
 
 export function qty(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "-";
-  return value.toLocaleString("en-US", { maximumFractionDigits: 8 });
+  return formatter(0, 8).format(value);
 }
 
 export function compact(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "-";
-  return Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 }).format(value);
+  return formatter(0, 2, "compact").format(value);
 }
 
 export function percent(value: number | null | undefined, digits = 2): string {
@@ -35,7 +58,7 @@ export function money(minor: number | null | undefined, currency: string | undef
   if (minor === null || minor === undefined || !Number.isFinite(minor)) return "-";
   const { major, scale } = currencyInfo(currency);
   const shown = digits ?? (scale >= 8 ? 6 : Math.min(scale, 4)); // XBT needs its satoshis shown
-  return `${(minor / 10 ** scale).toLocaleString("en-US", { minimumFractionDigits: shown, maximumFractionDigits: shown })} ${major}`;
+  return `${formatter(shown, shown).format(minor / 10 ** scale)} ${major}`;
 }
 
 export function clock(iso: string | undefined): string {

@@ -150,7 +150,7 @@ export function mountReserves(): { show(): void } {
   const check = el("button", { type: "button", class: "btn primary", id: "porl-check" }, "Check my balance in the proof");
   const reveal = el("input", { type: "checkbox", id: "porl-reveal" });
   const result = el("div", { id: "porl-result", "aria-live": "polite" });
-  const howto = el("pre", { class: "codes", id: "porl-howto" });
+  const howto = el("pre", { class: "codes", id: "porl-howto", tabindex: "0", role: "region", "aria-label": "Commands to check the proof yourself" }); // scrolls: focusable for the keyboard
   root.append(
     el("p", { class: "muted" }, "The venue publishes what it owes every account (a blinded Merkle sum tree in BitMEX's format) and what it holds at the same block, with a solvency report. Check that your balance is in the tree here, or with BitMEX's own validator."),
     el("h2", {}, "Published proofs"), proofsBox,
