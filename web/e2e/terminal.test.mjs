@@ -393,6 +393,68 @@ describe("web terminal", () => {
     assert.equal(await positionRow.count(), 1, "the XBTUSD position stays");
   });
 
+  test("every order type leaves the form with its time in force and execInst as the venue records them; the funding countdown", async () => {
+    const { bidPrice, askPrice, tickSize, fundingTimestamp, fundingRate } = await instrument();
+    const at = (/** @type {number} */ base, /** @type {number} */ f) => (Math.round((base * f) / tickSize) * tickSize).toFixed(1);
+    const checks = ["#opt-post", "#opt-reduce", "#opt-close", "#opt-hidden"];
+    /** @param {{ type: string, side: "buy" | "sell", price?: string, stop?: string, trail?: string, by?: string, tif?: string, checked?: string[] }} form */
+    const place = async (form) => {
+      await page.selectOption("#order-type", form.type);
+      await page.fill("#order-qty", "100");
+      if (form.price) await page.fill("#order-price", form.price);
+      if (form.stop) await page.fill("#order-stop", form.stop);
+      if (form.trail) await page.fill("#order-trail", form.trail);
+      if (form.by) await page.selectOption("#order-trigger", form.by);
+      if (form.tif) await page.selectOption("#order-tif", form.tif);
+      for (const box of checks) await page.setChecked(box, (form.checked ?? []).includes(box));
+      const before = (await venue.api("GET", "/order?reverse=true&count=1"))[0]?.orderID;
+      await page.click(`#submit-${form.side}`);
+      const order = await until(async () => {
+        const [latest] = await venue.api("GET", "/order?reverse=true&count=1");
+        return latest && latest.orderID !== before ? latest : null;
+      }, `the ${form.type} order at the venue`);
+      for (const box of checks) await page.setChecked(box, false);
+      return order;
+    };
+    const execs = (/** @type {any} */ o) => String(o.execInst ?? "").split(",").filter(Boolean).sort();
+
+    const stopLimit = await place({ type: "StopLimit", side: "sell", price: at(bidPrice, 0.9), stop: at(bidPrice, 0.92), by: "MarkPrice", tif: "GoodTillCancel", checked: ["#opt-reduce"] });
+    assert.deepEqual([stopLimit.ordType, stopLimit.side, stopLimit.price, stopLimit.stopPx, stopLimit.timeInForce], ["StopLimit", "Sell", Number(at(bidPrice, 0.9)), Number(at(bidPrice, 0.92)), "GoodTillCancel"]);
+    assert.deepEqual(execs(stopLimit), ["MarkPrice", "ReduceOnly"]);
+    const stop = await place({ type: "Stop", side: "sell", stop: at(bidPrice, 0.9), by: "IndexPrice", checked: ["#opt-close"] });
+    assert.deepEqual([stop.ordType, stop.stopPx, stop.price], ["Stop", Number(at(bidPrice, 0.9)), null]);
+    assert.deepEqual(execs(stop), ["Close", "IndexPrice"]);
+    const lit = await place({ type: "LimitIfTouched", side: "sell", price: at(askPrice, 1.1), stop: at(askPrice, 1.08), by: "LastPrice", tif: "Day" });
+    assert.deepEqual([lit.ordType, lit.price, lit.stopPx, lit.timeInForce], ["LimitIfTouched", Number(at(askPrice, 1.1)), Number(at(askPrice, 1.08)), "Day"]);
+    assert.deepEqual(execs(lit), ["LastPrice"]);
+    const mit = await place({ type: "MarketIfTouched", side: "sell", stop: at(askPrice, 1.1), by: "MarkPrice" });
+    assert.deepEqual([mit.ordType, mit.stopPx], ["MarketIfTouched", Number(at(askPrice, 1.1))]);
+    const offset = -Number((tickSize * 500).toFixed(1));
+    const trailing = await place({ type: "Trailing", side: "sell", trail: String(offset), by: "LastPrice" });
+    assert.deepEqual([trailing.ordType, trailing.pegPriceType, trailing.pegOffsetValue], ["Stop", "TrailingStopPeg", offset]);
+    const hiddenPost = await place({ type: "Limit", side: "buy", price: at(bidPrice, 0.95), tif: "GoodTillCancel", checked: ["#opt-post", "#opt-hidden"] });
+    assert.deepEqual([hiddenPost.ordType, hiddenPost.price, hiddenPost.displayQty, hiddenPost.ordStatus], ["Limit", Number(at(bidPrice, 0.95)), 0, "New"]);
+    assert.deepEqual(execs(hiddenPost), ["ParticipateDoNotInitiate"]);
+    const ioc = await place({ type: "Limit", side: "buy", price: at(bidPrice, 0.9), tif: "ImmediateOrCancel" });
+    assert.deepEqual([ioc.timeInForce, ioc.ordStatus], ["ImmediateOrCancel", "Canceled"]);
+    await page.click("#tab-stops");
+    const openStops = async () => (await venue.api("GET", `/order?filter=${encodeURIComponent(JSON.stringify({ open: true }))}`))
+      .filter((/** @type {any} */ o) => o.symbol === SYMBOL && !["Limit", "Market"].includes(o.ordType) && !o.triggered);
+    await until(async () => (await page.locator("#tabpanel-stops tr[data-order]").count()) === (await openStops()).length, "the stops listed as the venue has them")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await text("#tabpanel-stops")} / ${JSON.stringify(await openStops())}`); });
+    assert.ok((await openStops()).length >= 4, JSON.stringify(await openStops()));
+    await shot("trade-stops");
+    await venue.api("DELETE", "/order/all", { symbol: SYMBOL });
+    await until(async () => (await page.locator("#tabpanel-stops tr[data-order]").count()) === 0, "the stops gone");
+
+    // the funding countdown: the time to the venue's next funding, as hh:mm:ss
+    const left = Math.max(0, Math.floor((new Date(fundingTimestamp).getTime() - Date.now()) / 1000));
+    const shown = await text("#st-countdown");
+    const [h, m, sec] = (/in (\d\d):(\d\d):(\d\d)/.exec(shown) ?? []).slice(1).map(Number);
+    assert.ok(Math.abs(h * 3600 + m * 60 + sec - left) <= 3, `countdown ${shown}, ${left} s to ${fundingTimestamp}`);
+    assert.match(await text("#st-funding"), new RegExp(`${(fundingRate * 100).toFixed(4).replace(".", "\\.")}%`));
+  });
+
   test("the operator's announcements appear as a banner, live, and go when withdrawn", async () => {
     const operatorKey = /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
     assert.ok(operatorKey, "the demo prints its operator key");
