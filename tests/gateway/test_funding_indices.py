@@ -14,8 +14,8 @@ from perpetua.core.engine import Engine
 from perpetua.core.enums import Side
 from perpetua.core.events import MarkUpdated, PremiumSampled
 from perpetua.gateway.auth import sign
-from perpetua.gateway.bootstrap import engine_seed
 from perpetua.marketdata.hub import MarketData
+from perpetua.sequencer.seed import engine_seed
 from perpetua.wire.values import decode_json
 from tests.gateway.harness import ALICE, harness
 

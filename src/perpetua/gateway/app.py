@@ -17,7 +17,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from perpetua.gateway.bootstrap import EngineSeed
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.context import Endpoint, json_response
 from perpetua.gateway.errors import MSG_NOT_FOUND, error_body
@@ -37,6 +36,7 @@ from perpetua.gateway.routes.porl import serve_proof_file
 from perpetua.gateway.state import Gateway
 from perpetua.gateway.ws.endpoint import ConnectionLimiter, serve_realtime
 from perpetua.gateway.ws.multiplex import serve_multiplexed
+from perpetua.sequencer.seed import EngineSeed
 from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import Background, BackgroundService
@@ -67,7 +67,7 @@ def create_app(
     copy: CopyPort | None = None,
 ) -> "DirectRoutes":
     """``history``: the read models (``gateway.history.History``: every history route reads
-    them); ``seed``: the recovered engine's image (``bootstrap.engine_seed``), read before the
+    them); ``seed``: the recovered engine's image (``sequencer.seed.engine_seed``), read before the
     sequencer started, or None for a new exchange; ``indices``: the index feeds' board (the
     constituents of ``instrument/compositeIndex``), none by default; ``identity``: sign-in,
     sessions and 2FA (``services.identity``), none: API keys only; ``background``: the venue's

@@ -4,7 +4,7 @@ unstaking requests (``UnstakingUpdated``).
 
 They back ``/user/commission`` (the rates the core charges the account, from the same
 ``core.fees.fee_rates_ppm``), ``/user/staking`` and ``/user/unstakingRequests``. Seeded from the
-recovered engine (``bootstrap.engine_seed``: fees, stakes, pending requests) and, for the ended
+recovered engine (``sequencer.seed.engine_seed``: fees, stakes, pending requests) and, for the ended
 unstaking requests the engine forgets, from the read models (``unstaking_requests``); the newest
 ``UNSTAKING_RETAINED_MAX`` ended ones are kept per account (all of them remain in that table, and
 their money in wallet history as transfers).

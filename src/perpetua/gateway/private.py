@@ -19,6 +19,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+from sqlalchemy import Row
+
 from perpetua.core.events import (
     DeleverageRanked,
     DepositCredited,
@@ -73,8 +75,13 @@ class _Fold:
         self.seq = seq
         self.out: list[PrivateDelta] = []
         self.touched: dict[tuple[int, str], None] = {}  # margin rows to send
-        self.wallets: dict[tuple[int, str], None] = {}  # wallet rows to send
+        self.wallets: dict[tuple[int, str], None] | None = None  # wallet rows to send
         self.risk = False
+
+    def send_wallet(self, account: int, currency: str) -> None:
+        if self.wallets is None:
+            self.wallets = {}
+        self.wallets[(account, currency)] = None
 
 
 class PrivateViews:
@@ -92,7 +99,7 @@ class PrivateViews:
         # symbol -> account -> ADL quintile (the last DeleverageRanked; a closed one dropped)
         self.quintiles: dict[str, dict[int, int]] = {}
         self.wallets: dict[int, dict[str, WalletTotals]] = {}  # system accounts' too
-        self.wallet_fold = WalletFold(self._wallet)
+        self.wallet_fold = WalletFold(self._wallet, deferred=True)  # rows for subscribers
         self.spot_symbols = frozenset(
             symbol for symbol, spec in self.specs.items() if spec.kind == InstrumentKind.SPOT
         )
@@ -107,7 +114,8 @@ class PrivateViews:
         risk engine's executions, the wallet history rows and the wallet and margin rows of
         the wallets it touched."""
         fold = _Fold(seq)
-        self.wallet_fold.begin_command(seq, events, self.spot_symbols)
+        wallet_fold = self.wallet_fold
+        wallet_fold.begin_command(seq, events, self.spot_symbols)
         handlers = _HANDLERS
         for index, event in enumerate(events):
             handler = handlers.get(type(event))
@@ -115,19 +123,25 @@ class PrivateViews:
                 handler(self, fold, index, event)
         out = fold.out
         wanted = self.wanted_accounts
-        for change in self.wallet_fold.take_changes():
-            made = change.row
-            if made.account in wanted:
+        wallet_fold.finish_command(wanted)
+        if wallet_fold.changes:
+            for change in wallet_fold.take_changes():
+                made = change.row
+                if made.account in wanted:
+                    out.append(
+                        PrivateDelta(
+                            "transact", made.account, "", change.action, [transaction_row(made)]
+                        )
+                    )
+        if wallet_fold.unmatched:
+            wallet_fold.unmatched.clear()  # requested before the seed held its row
+        if fold.wallets is not None:
+            for account, currency in fold.wallets:
                 out.append(
                     PrivateDelta(
-                        "transact", made.account, "", change.action, [transaction_row(made)]
+                        "wallet", account, "", "update", [self.wallet_row(account, currency)]
                     )
                 )
-        self.wallet_fold.unmatched.clear()  # requested before the seed held its row
-        for account, currency in fold.wallets:
-            out.append(
-                PrivateDelta("wallet", account, "", "update", [self.wallet_row(account, currency)])
-            )
         if fold.risk:
             for row in risk_executions(seq, events, self.specs):
                 self._execution(row, out, wanted)
@@ -232,14 +246,14 @@ class PrivateViews:
             self.account_seq[account] = fold.seq
             fold.touched[(account, event.currency)] = None
             if account in self.wanted_accounts:
-                fold.wallets[(account, event.currency)] = None
+                fold.send_wallet(account, event.currency)
 
     def _withdrawal(self, fold: _Fold, event: WithdrawalUpdated) -> None:
         self.wallet_fold.on_withdrawal(event)
         self.account_seq[event.account] = fold.seq
         fold.touched[(event.account, event.currency)] = None
         if event.account in self.wanted_accounts:
-            fold.wallets[(event.account, event.currency)] = None
+            fold.send_wallet(event.account, event.currency)
 
     def _position(
         self,
@@ -303,8 +317,8 @@ class PrivateViews:
         self,
         open_orders: Iterable[OrderEvent],
         positions: Iterable[PositionChanged],
-        wallets: Iterable[Any],
-        withdrawals: Iterable[Any] = (),
+        wallets: Iterable[Row[Any]],
+        withdrawals: Iterable[Row[Any]] = (),
     ) -> None:
         """Load the views from the read models (rows in the ``wallets`` table's shape, and the
         pending withdrawals' wallet history rows, which their completion updates)."""
@@ -316,11 +330,12 @@ class PrivateViews:
             if not is_orders_only(position):
                 self.positions.setdefault(position.account, {})[position.symbol] = position
         for row in wallets:
+            columns = row._mapping
             self.wallets.setdefault(row.account, {})[row.currency] = WalletTotals(
-                *(getattr(row, name) for name in WALLET_FIELDS)
+                *(columns[name] for name in WALLET_FIELDS)
             )
         for row in withdrawals:
-            self.wallet_fold.pending[row.ref] = TransactRow.of(row)
+            self.wallet_fold.pending[row.ref] = TransactRow.of(row._mapping)
 
     # Rows ---------------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from perpetua.core.events import AccountRestricted, Event
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.reasons import Reason
 from perpetua.gateway.auth import KeyCache, Nonces
-from perpetua.gateway.bootstrap import EngineSeed, seed_views
+from perpetua.gateway.bootstrap import seed_views
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.errors import reason_message
 from perpetua.gateway.history import History
@@ -62,6 +62,7 @@ from perpetua.gateway.ws.revocation import watch_keys
 from perpetua.marketdata.deltas import Delta
 from perpetua.marketdata.hub import MarketData
 from perpetua.sequencer import Applied
+from perpetua.sequencer.seed import EngineSeed
 from perpetua.services.compliance import CompliancePort
 from perpetua.services.identity import IdentityPort
 from perpetua.services.jobs import PeriodicJob

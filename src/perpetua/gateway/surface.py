@@ -11,6 +11,7 @@ from typing import Protocol
 from perpetua.core.catalogue import FutureSeries
 from perpetua.core.commands import Command
 from perpetua.core.events import AccountRestricted
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.auth import KeyCache, Nonces
 from perpetua.gateway.config import GatewayConfig
 from perpetua.gateway.history import History
@@ -62,6 +63,8 @@ class GatewaySurface(Protocol):
     restrictions: dict[int, AccountRestricted]
 
     def connected(self) -> dict[str, int]: ...
+
+    def add_instrument(self, spec: InstrumentSpec) -> None: ...
 
     def account_seq(self, account: int) -> int: ...
 

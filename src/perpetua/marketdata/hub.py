@@ -59,6 +59,7 @@ from perpetua.marketdata.deltas import Delta, PendingDeltas
 from perpetua.marketdata.seeding import seed_markets, seed_risk
 from perpetua.marketdata.trades import BIN_SIZES_NS, tick_direction, trade_row
 from perpetua.marketdata.views import QUOTES_RETAINED_MAX, MarketViews
+from perpetua.sequencer.seed import MarketSeed
 from perpetua.wire.values import iso_ms
 
 __all__ = ["QUOTES_RETAINED_MAX", "MarketData"]
@@ -255,8 +256,8 @@ class MarketData(MarketViews):
 
     # Start-up ------------------------------------------------------------------------------------
 
-    def seed(self, markets: Iterable[Any], ts_ns: int) -> None:
-        """Load the recovered engine's public state (``gateway.bootstrap.MarketSeed``s)."""
+    def seed(self, markets: Iterable[MarketSeed], ts_ns: int) -> None:
+        """Load the recovered engine's public state (``sequencer.seed.MarketSeed``s)."""
         seed_markets(self, markets, ts_ns)
 
     def seed_risk(

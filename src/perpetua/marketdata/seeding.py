@@ -19,12 +19,13 @@ from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.marketdata.book_rows import next_quote
 from perpetua.marketdata.risk_tables import funding_wire, settlement_wire
 from perpetua.marketdata.views import MarketViews
+from perpetua.sequencer.seed import MarketSeed
 
 __all__ = ["seed_markets", "seed_risk"]
 
 
-def seed_markets(views: MarketViews, markets: Iterable[Any], ts_ns: int) -> None:
-    """Load the recovered engine's public state (``gateway.bootstrap.MarketSeed``s)."""
+def seed_markets(views: MarketViews, markets: Iterable[MarketSeed], ts_ns: int) -> None:
+    """Load the recovered engine's public state (``sequencer.seed.MarketSeed``s)."""
     views.ts_ns = max(views.ts_ns, ts_ns)
     for seed in markets:
         spec = views.specs.get(seed.symbol)
@@ -59,7 +60,7 @@ def seed_markets(views: MarketViews, markets: Iterable[Any], ts_ns: int) -> None
             _seed_rates(views, seed, ts_ns)
 
 
-def _seed_rates(views: MarketViews, seed: Any, ts_ns: int) -> None:
+def _seed_rates(views: MarketViews, seed: MarketSeed, ts_ns: int) -> None:
     """The funding series of a sampling perpetual from the engine's funding state (the
     premium index itself waits for the next sample: ``rate_indices``)."""
     views.stats[seed.symbol].interest_ppb = seed.interest_ppb

@@ -57,7 +57,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, Engine, select
 
 from perpetua.gateway import GatewayConfig, create_app
-from perpetua.gateway.bootstrap import engine_seed
 from perpetua.gateway.history import History
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.gateway.server import uvicorn_config
@@ -68,6 +67,7 @@ from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
 from perpetua.runtime.server import MetricsApp
 from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
 from perpetua.sequencer import Applied
+from perpetua.sequencer.seed import engine_seed
 from perpetua.services.accounts import AccountsService
 from perpetua.services.identity import open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob

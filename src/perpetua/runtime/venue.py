@@ -43,7 +43,6 @@ from perpetua.core.units import PRICE_FINE_PER_TICK
 from perpetua.feeds import IndexPublisher
 from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.app import DirectRoutes
-from perpetua.gateway.bootstrap import EngineSeed, engine_seed
 from perpetua.gateway.history import History
 from perpetua.gateway.ports import CostPorts
 from perpetua.gateway.ratelimit import RateLimitConfig
@@ -62,6 +61,7 @@ from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.runtime.wallets import NETWORK as WALLET_NETWORK
 from perpetua.runtime.wallets import ChainSetup, open_wallets
 from perpetua.sequencer import Clock, Sequencer, SystemClock, summarize
+from perpetua.sequencer.seed import EngineSeed, engine_seed
 from perpetua.services.accounts import AccountsService
 from perpetua.services.bots import BotService
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob

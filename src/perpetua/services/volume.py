@@ -141,7 +141,7 @@ class VolumeTiers:
         caught_up: Callable[[int], Awaitable[bool]] | None = None,
     ) -> None:
         """``read(start_ns, end_ns)``: ``queries.traded_totals`` rows (run off the loop);
-        ``known_tiers``: the engine's nonzero tiers at start (``bootstrap.engine_seed``)."""
+        ``known_tiers``: the engine's nonzero tiers at start (``sequencer.seed.engine_seed``)."""
         self.specs = specs
         self.read = read
         self.owners = owners

@@ -41,7 +41,8 @@ excepted, see below). Per kind of money:
 unique, increasing, and the same on every replay.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
+from typing import Any
 
 from perpetua.core.events import DepositCredited, Event, Trade, Transfer, WithdrawalUpdated
 from perpetua.core.ledger import TransferCode
@@ -190,11 +191,20 @@ class TransactRow:
         self.seq = seq
 
     @classmethod
-    def of(cls, stored: object) -> "TransactRow":
-        """A row read back (anything with the ``transactions`` columns as attributes)."""
-        row = cls.__new__(cls)
-        for name in TRANSACT_FIELDS:
-            setattr(row, name, getattr(stored, name))
+    def of(cls, stored: Mapping[Any, Any]) -> "TransactRow":
+        """A row read back (the ``transactions`` columns by name)."""
+        row = cls(
+            stored["transact_id"], stored["seq"], stored["transact_ts_ns"], stored["account"],
+            stored["currency"], stored["transact_type"], stored["transact_status"],
+            stored["ref"], stored["text"],
+        )  # fmt: skip
+        row.amount = stored["amount"]
+        row.fee = stored["fee"]
+        row.wallet_balance = stored["wallet_balance"]
+        row.network = stored["network"]
+        row.address = stored["address"]
+        row.tx = stored["tx"]
+        row.timestamp_ns = stored["timestamp_ns"]
         return row
 
     def columns(self) -> dict[str, object]:
@@ -218,13 +228,24 @@ class WalletFold:
 
     ``pending`` maps a withdrawal id to its Pending row until the withdrawal ends; a withdrawal
     whose row is not held (requested before the owner started, or written already) ends up in
-    ``unmatched`` for the owner to apply to its stored row."""
+    ``unmatched`` for the owner to apply to its stored row.
 
-    def __init__(self, wallet: Callable[[int, str], WalletTotals]) -> None:
+    ``deferred``: the rows of a command are made only when ``finish_command`` is told that one
+    of its accounts wants them (the gateway's WebSocket subscribers), or when it requests a
+    withdrawal (whose row a later completion updates); balances fold at once either way. The
+    money events are kept in order with the balances after each, so the rows made late are the
+    rows made at once: same ids, amounts and balances."""
+
+    def __init__(self, wallet: Callable[[int, str], WalletTotals], deferred: bool = False) -> None:
         self.wallet = wallet
+        self.deferred = deferred
+        # the command's money events with the balances after each: (event, debit or the
+        # account's balance, credit balance or 0); kept when ``deferred``
+        self._money: list[tuple[Transfer | DepositCredited | WithdrawalUpdated, int, int]] = []
+        self._withdrawal_in_command = False
         self.pending: dict[str, TransactRow] = {}
         self.unmatched: list[WithdrawalUpdated] = []
-        self._changes: list[TransactChange] = []
+        self.changes: list[TransactChange] = []  # since the last ``take_changes``
         self._open: dict[tuple[int, str, str, str], TransactRow] = {}
         self._seq = 0
         self._rows_in_command = 0
@@ -235,24 +256,45 @@ class WalletFold:
     def begin_command(
         self, seq: int, events: Sequence[Event], spot_symbols: frozenset[str]
     ) -> None:
-        """Rows of one fill never span commands: close the per-fill aggregation."""
+        """Rows of one fill never span commands: close the per-fill aggregation. (Every
+        command passes here: the work waits for the command's first row.)"""
         self._seq = seq
         self._rows_in_command = 0
         self._events = events
         self._matches = None  # the command's matches, read on its first transfer
         self._spot_symbols = spot_symbols
-        self._open.clear()
+        if self._open:
+            self._open.clear()
+
+    def finish_command(self, rows_for: Container[int]) -> None:
+        """(``deferred``) Make the command's rows if one of its accounts is in ``rows_for``
+        or it requested a withdrawal; else forget its money events."""
+        money = self._money
+        if not money:
+            return
+        if self._withdrawal_in_command or any(_names_one_of(item[0], rows_for) for item in money):
+            for event, first, second in money:
+                if type(event) is Transfer:
+                    self._transfer_rows(event, first, second)
+                elif type(event) is DepositCredited:
+                    self._deposit_row(event, first)
+                elif type(event) is WithdrawalUpdated:
+                    self._withdrawal_row(event, first)
+        money.clear()
+        self._withdrawal_in_command = False
 
     def take_changes(self) -> list[TransactChange]:
-        changes, self._changes = self._changes, []
+        changes, self.changes = self.changes, []
         return changes
 
     def reset(self) -> None:
         """Forget what is pending (after the owner's write failed)."""
         self.pending.clear()
         self.unmatched.clear()
-        self._changes.clear()
+        self.changes.clear()
         self._open.clear()
+        self._money.clear()
+        self._withdrawal_in_command = False
 
     def _match_symbols(self) -> dict[int, str]:
         matches = self._matches
@@ -270,7 +312,7 @@ class WalletFold:
         transact_id = (self._seq << TRANSACT_INDEX_BITS) | self._rows_in_command
         self._rows_in_command += 1
         row = TransactRow(transact_id, self._seq, ts_ns, account, currency, kind, status, ref, text)
-        self._changes.append(TransactChange("insert", row))
+        self.changes.append(TransactChange("insert", row))
         return row
 
     def on_transfer(self, ev: Transfer) -> tuple[WalletTotals, WalletTotals]:
@@ -280,14 +322,21 @@ class WalletFold:
         credit = self.wallet(ev.credit_account, ev.currency)
         debit.on_transfer(code, ev.amount, False, ev.ts_ns)
         credit.on_transfer(code, ev.amount, True, ev.ts_ns)
-        if code not in _LIFECYCLE_CODES:
-            if debit.account > 0:
-                self._history(ev, code, debit, -1)
-            if credit.account > 0:
-                self._history(ev, code, credit, 1)
+        if code not in _LIFECYCLE_CODES and (debit.account > 0 or credit.account > 0):
+            if self.deferred:
+                self._money.append((ev, debit.amount, credit.amount))
+            else:
+                self._transfer_rows(ev, debit.amount, credit.amount)
         return debit, credit
 
-    def _history(self, ev: Transfer, code: int, state: WalletTotals, sign: int) -> None:
+    def _transfer_rows(self, ev: Transfer, debit_balance: int, credit_balance: int) -> None:
+        code = ev.code
+        if ev.debit_account > 0:
+            self._history(ev, code, ev.debit_account, debit_balance, -1)
+        if ev.credit_account > 0:
+            self._history(ev, code, ev.credit_account, credit_balance, 1)
+
+    def _history(self, ev: Transfer, code: int, account: int, balance: int, sign: int) -> None:
         matches = self._match_symbols()
         text = matches.get(ev.ref, "")
         if code in _SPOT_CODES or (code in _FEE_CODES and text in self._spot_symbols):
@@ -297,38 +346,49 @@ class WalletFold:
         else:
             kind = "Transfer"
         ref = str(ev.ref) if kind != "Transfer" else f"{TransferCode(code).name}:{ev.ref}"
-        key = (state.account, state.currency, kind, ref)
+        key = (account, ev.currency, kind, ref)
         row = self._open.get(key)
         if row is None:
-            row = self._new_row(
-                ev.ts_ns, state.account, state.currency, kind, "Completed", ref, text
-            )
+            row = self._new_row(ev.ts_ns, account, ev.currency, kind, "Completed", ref, text)
             self._open[key] = row
         row.amount += sign * ev.amount
         if code in _FEE_CODES:
             row.fee -= sign * ev.amount
-        row.wallet_balance = state.amount
+        row.wallet_balance = balance
         row.transact_ts_ns = ev.ts_ns
 
     def on_deposit(self, ev: DepositCredited) -> WalletTotals:
         state = self.wallet(ev.account, ev.currency)
+        if self.deferred:
+            self._money.append((ev, state.amount, 0))
+        else:
+            self._deposit_row(ev, state.amount)
+        return state
+
+    def _deposit_row(self, ev: DepositCredited, balance: int) -> None:
         row = self._new_row(
             ev.ts_ns, ev.account, ev.currency, "Deposit", "Completed", ev.transfer_id, ""
         )
         row.amount = ev.amount
-        row.wallet_balance = state.amount
-        return state
+        row.wallet_balance = balance
+
+    def _withdrawal_row(self, ev: WithdrawalUpdated, balance: int) -> None:
+        row = self._new_row(
+            ev.ts_ns, ev.account, ev.currency, "Withdrawal", "Pending", ev.withdrawal_id, ""
+        )
+        row.amount = -(ev.amount + ev.fee)
+        row.fee = ev.fee
+        row.wallet_balance = balance
+        self.pending[ev.withdrawal_id] = row
 
     def on_withdrawal(self, ev: WithdrawalUpdated) -> WalletTotals:
         state = self.wallet(ev.account, ev.currency)
         if ev.status == "Pending":
-            row = self._new_row(
-                ev.ts_ns, ev.account, ev.currency, "Withdrawal", "Pending", ev.withdrawal_id, ""
-            )
-            row.amount = -(ev.amount + ev.fee)
-            row.fee = ev.fee
-            row.wallet_balance = state.amount
-            self.pending[ev.withdrawal_id] = row
+            if self.deferred:
+                self._money.append((ev, state.amount, 0))
+                self._withdrawal_in_command = True
+            else:
+                self._withdrawal_row(ev, state.amount)
             return state
         if ev.status == "Completed":
             state.withdrawal_completed(ev.amount + ev.fee, ev.ts_ns)
@@ -338,5 +398,13 @@ class WalletFold:
         else:
             pending.transact_status = ev.status
             pending.timestamp_ns = ev.ts_ns
-            self._changes.append(TransactChange("update", pending))
+            self.changes.append(TransactChange("update", pending))
         return state
+
+
+def _names_one_of(
+    event: Transfer | DepositCredited | WithdrawalUpdated, accounts: Container[int]
+) -> bool:
+    if isinstance(event, Transfer):
+        return event.debit_account in accounts or event.credit_account in accounts
+    return event.account in accounts

@@ -13,13 +13,26 @@ sends through ASGI as usual (decisions §9).
 import asyncio
 from collections.abc import Callable
 from types import MethodType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
+from starlette.datastructures import Address
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
 from websockets.protocol import State
 
-__all__ = ["RawTransport", "raw_transport", "text_frame"]
+__all__ = ["RawTransport", "SessionSocket", "raw_transport", "text_frame"]
+
+
+class SessionSocket(Protocol):
+    """What a session needs of its socket: Starlette's ``WebSocket``, or one stream of a
+    multiplexed one (``multiplex``)."""
+
+    @property
+    def client(self) -> Address | None: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -49,7 +62,7 @@ class RawTransport(NamedTuple):
     is_open: Callable[[], bool] = _always_open
 
 
-def raw_transport(websocket: WebSocket) -> RawTransport | None:
+def raw_transport(websocket: SessionSocket) -> RawTransport | None:
     """The connection's transport under uvicorn's ``websockets`` protocol, or None (also for
     a multiplexed stream, which is not a Starlette ``WebSocket``)."""
     if not isinstance(websocket, WebSocket):

@@ -35,8 +35,8 @@ class _Wrapped:
         self.headers = shared.headers
         self.query_params = shared.query_params
 
-    async def send_text(self, text: str) -> None:
-        body = text if text[:1] in "{[" else encode_json(text).decode()
+    async def send_text(self, data: str) -> None:
+        body = data if data[:1] in "{[" else encode_json(data).decode()
         await self.shared.send_text(f"{self.header},{body}]")
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
@@ -77,7 +77,7 @@ async def _handle(
 ) -> None:
     kind, stream_id, topic = frame[0], str(frame[1]), str(frame[2])
     if kind == OPEN and stream_id not in streams and len(streams) < STREAMS_PER_SOCKET_MAX:
-        session = Session(gw, _Wrapped(websocket, stream_id, topic))  # type: ignore[arg-type]
+        session = Session(gw, _Wrapped(websocket, stream_id, topic))
         gw.fanout.sessions.add(session)
         streams[stream_id] = (session, asyncio.create_task(session.writer()))
         session.welcome(gw.config.ws_connections_per_hour)

@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from perpetua.core.commands import CancelAllAfter
 from perpetua.gateway.auth import PERMISSION_CANCEL, Principal, verify
@@ -33,7 +33,7 @@ from perpetua.gateway.ports import Overloaded
 from perpetua.gateway.sessions import MSG_SESSION_ENDED, principal_of
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.fanout import ALL
-from perpetua.gateway.ws.frames import raw_transport, text_frame
+from perpetua.gateway.ws.frames import SessionSocket, raw_transport, text_frame
 from perpetua.gateway.ws.topics import (
     NO_SYMBOL_TABLES,
     PRIVATE_TABLES,
@@ -67,7 +67,9 @@ MSG_NO_COOKIE = "No session cookie on this connection: sign in first, or use aut
 
 
 class Session:
-    def __init__(self, gw: GatewaySurface, websocket: WebSocket, platform: bool = False) -> None:
+    def __init__(
+        self, gw: GatewaySurface, websocket: SessionSocket, platform: bool = False
+    ) -> None:
         self.gw = gw
         self.websocket = websocket
         self.platform = platform
