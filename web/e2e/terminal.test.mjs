@@ -89,6 +89,35 @@ let trader = null;
 /** The operator key from the banner. */
 const operatorKey = () => /x-operator-key:\s+(\S+)/.exec(venue.output)?.[1] ?? "";
 
+/** The decoded text of every mail to `address` in the venue's Maildir outbox, newest first. */
+function mailTexts(/** @type {string} */ address) {
+  const outbox = /mail\s+(\S+)/.exec(venue.output)?.[1];
+  if (!outbox) throw new Error(`no outbox in the banner:\n${venue.output}`);
+  const found = [];
+  for (const folder of ["new", "cur"]) {
+    let names = [];
+    try {
+      names = readdirSync(join(outbox, folder));
+    } catch {
+      continue;
+    }
+    for (const name of names.sort().reverse()) {
+      const raw = readFileSync(join(outbox, folder, name), "utf8");
+      if (!raw.includes(address)) continue;
+      // a single-part message (as services.mail composes them): its body by its transfer encoding
+      const split = raw.search(/\r?\n\r?\n/);
+      const head = raw.slice(0, split);
+      const body = raw.slice(split).trim();
+      const encoding = /content-transfer-encoding:\s*([\w-]+)/i.exec(head)?.[1]?.toLowerCase();
+      if (encoding === "base64") found.push(Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8"));
+      else if (encoding === "quoted-printable") {
+        found.push(Buffer.from(body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16))), "latin1").toString("utf8"));
+      } else found.push(body);
+    }
+  }
+  return found;
+}
+
 /** The single-use token of the newest mail to `address` in the venue's Maildir outbox. */
 function mailedToken(/** @type {string} */ address) {
   const outbox = /mail\s+(\S+)/.exec(venue.output)?.[1];
@@ -895,13 +924,19 @@ describe("web terminal", () => {
     await until(async () => (await p.locator("#balances-table tr[data-currency=XBt]").count()) === 1, "the funded XBT balance");
     assert.equal(await p.locator("#balances-table tr[data-currency=USDt]").count(), 0, "an empty balance hidden by the preference");
 
-    const newEmail = "trader.new@example.com";
+    // the anti-phishing phrase: saved on the page, it heads every mail the venue sends after it
     await p.click("#account-link");
+    await p.fill("#phrase-antiPhishingPhrase", "blue heron 42");
+    await p.click("#phrase button[type=submit]");
+    await until(async () => /Saved/.test(await p.locator("#phrase-out").innerText()), "the phrase saved");
+    const newEmail = "trader.new@example.com";
     await p.fill("#email-change-email", newEmail);
     await p.fill("#email-change-password", trader.password);
     await p.click("#email-change button[type=submit]");
     await until(async () => /token/i.test(await p.locator("#email-change-out").innerText()), "the email change asked");
     const token = await until(async () => mailedToken(newEmail), "the mail to the new address");
+    const changeMail = mailTexts(newEmail).find((t) => t.includes(token)) ?? "";
+    assert.match(changeMail, /^Your anti-phishing phrase: blue heron 42/);
     await p.fill("#email-confirm-token", token);
     await p.click("#email-confirm button[type=submit]");
     await until(async () => (await p.locator("#profile").innerText()).includes(newEmail), "the new email on the profile")
