@@ -924,8 +924,38 @@ describe("web terminal", () => {
     await until(async () => (await p.locator("#balances-table tr[data-currency=XBt]").count()) === 1, "the funded XBT balance");
     assert.equal(await p.locator("#balances-table tr[data-currency=USDt]").count(), 0, "an empty balance hidden by the preference");
 
-    // the anti-phishing phrase: saved on the page, it heads every mail the venue sends after it
+    // an API key made on the page: the secret shown once works over REST; withdraw needs the 2FA
+    // code (the venue's refusal shown); deleted on the page, the key stops working
     await p.click("#account-link");
+    /** A GET signed with the key and secret, as any BitMEX client signs it. */
+    const signedGet = async (/** @type {string} */ key, /** @type {string} */ keySecret, /** @type {string} */ path) => {
+      const expires = Math.floor(Date.now() / 1000) + 60;
+      const signature = createHmac("sha256", keySecret).update(`GET/api/v1${path}${expires}`).digest("hex");
+      return fetch(`${venue.url}/api/v1${path}`, { headers: { "api-key": key, "api-expires": String(expires), "api-signature": signature } });
+    };
+    await p.fill("#new-key-name", "my bot");
+    await p.check("#new-key-perm-withdraw");
+    await p.click("#new-key button[type=submit]");
+    await until(async () => /\S/.test(await p.locator("#new-key-out").innerText()), "the venue's answer");
+    assert.doesNotMatch(await p.locator("#new-key-out").innerText(), /created/, "no withdraw key without the 2FA code");
+    await p.uncheck("#new-key-perm-withdraw");
+    await p.check("#new-key-perm-order");
+    await p.click("#new-key button[type=submit]");
+    await until(async () => /created/.test(await p.locator("#new-key-out").innerText()), "the key created")
+      .catch(async (error) => { throw new Error(`${error.message}: ${await p.locator("#new-key-out").innerText()}`); });
+    const keyId = await p.locator("#new-key-id").innerText();
+    const keySecret = await p.locator("#new-key-value").innerText();
+    const asKey = await signedGet(keyId, keySecret, "/user");
+    assert.equal(asKey.status, 200);
+    assert.equal((await asKey.json()).id, trader.id);
+    const keyRow = p.locator(`#api-keys-table tr[data-key="${keyId}"]`);
+    await until(async () => (await keyRow.count()) === 1, "the key listed");
+    assert.match(await keyRow.innerText(), /my bot\s+order/);
+    await keyRow.locator("[data-action=delete-key]").click();
+    await until(async () => (await keyRow.count()) === 0, "the key deleted");
+    assert.equal((await signedGet(keyId, keySecret, "/user")).status, 401, "the deleted key refused");
+
+    // the anti-phishing phrase: saved on the page, it heads every mail the venue sends after it
     await p.fill("#phrase-antiPhishingPhrase", "blue heron 42");
     await p.click("#phrase button[type=submit]");
     await until(async () => /Saved/.test(await p.locator("#phrase-out").innerText()), "the phrase saved");
@@ -1097,7 +1127,7 @@ describe("web terminal", () => {
       violations.push(...await axeViolations(p, `${name} (signed in)`));
     }
     assert.deepEqual(violations.slice(0, 20), []);
-    assert.deepEqual(trader.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/(user\/login|user\/requestWithdrawal)/.test(e)), []);
+    assert.deepEqual(trader.errors.filter((e) => !/status of 4\d\d .*\/api\/v1\/(user\/login|user\/requestWithdrawal|apiKey)/.test(e)), []); // refusals provoked on purpose
     await trader.context.close();
     trader = null;
   });

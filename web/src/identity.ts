@@ -164,6 +164,30 @@ export function mountIdentity(app: App): { show(): void } {
       passkeyOut.replaceChildren(el("p", { class: "down" }, error instanceof Error ? error.message : String(error)));
     }
   });
+  // A new API key (POST /apiKey, session only): its secret is shown once, here, and never again.
+  const permissionBoxes = (["order", "orderCancel", "withdraw"] as const).map((name) =>
+    el("input", { type: "checkbox", id: `new-key-perm-${name}`, value: name }));
+  const newKeySecret = el("div", { id: "new-key-secret", "aria-live": "polite" });
+  const newKey = form("new-key", "Create an API key", [
+    ["name", "Name", "text", "off"],
+    ["cidr", "Allowed addresses (CIDR, comma-separated; empty: any)", "text", "off"],
+    ["token", "2FA code (needed for the withdraw permission)", "text", "one-time-code"],
+  ], "Create key", async (v, f) => {
+    const permissions = permissionBoxes.filter((b) => b.checked).map((b) => b.value);
+    const body: Record<string, unknown> = { name: v.name, permissions };
+    if (v.cidr) body.cidr = v.cidr;
+    if (v.token) body.token = v.token;
+    const created = await sessionPost<Row>("/apiKey", body);
+    f.inputs.token.value = "";
+    say(f, `Key ${String(created.id)} created (${permissions.join(", ") || "read only"}). Copy the secret now: it is not shown again.`);
+    newKeySecret.replaceChildren(el("dl", { class: "spec" },
+      el("dt", {}, "API key"), el("dd", { class: "secret", id: "new-key-id" }, String(created.id)),
+      el("dt", {}, "Secret"), el("dd", { class: "secret", id: "new-key-value" }, String(created.secret))));
+    await loadKeys();
+  });
+  newKey.node.insertBefore(el("fieldset", { class: "checks" }, el("legend", {}, "Permissions (none: read only)"),
+    ...permissionBoxes.map((b) => el("label", {}, b, ` ${b.value}`))), newKey.node.querySelector("button"));
+  newKey.node.append(newKeySecret);
   const kycLevel = el("select", { id: "kyc-level", name: "level" }, el("option", { value: "1" }, "Level 1"), el("option", { value: "2" }, "Level 2"));
   const kycApplication = form("kyc-application", "KYC application", [
     ["name", "Full name", "text", "name"], ["dateOfBirth", "Date of birth", "date", "bday"],
@@ -282,7 +306,7 @@ export function mountIdentity(app: App): { show(): void } {
       el("p", { class: "muted" }, "Your verification level sets what you may do and how much you may withdraw a day. To raise it: fill in the application, upload the documents still needed, then send it for review."),
       kycBox),
     el("div", { class: "columns" }, kycApplication.node, kycDocuments),
-    el("h2", {}, "API keys"), keysBox,
+    el("h2", {}, "API keys"), keysBox, newKey.node,
     el("div", { class: "columns" }, phrase.node, password.node),
     el("div", { class: "columns three" }, prefsCard, emailChange.node, emailConfirm.node),
     el("h2", {}, "Sessions"), sessionsBox,
