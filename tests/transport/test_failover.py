@@ -3,7 +3,9 @@
 1. Soak: under load, kill -9 the leader ``KILL_CYCLES`` times (the killed process comes back as
    a standby). A standby takes over each time; afterwards every acknowledged command is in the
    stream at its seq, none is there twice, the replayed state passes the audit, and every
-   checkpoint hash any node reported equals the replay's at that seq.
+   checkpoint hash any node reported equals the replay's at that seq. The standbys write a
+   snapshot every ``SNAPSHOT_EVERY`` seqs, so the killed nodes come back from snapshots (one
+   written by the node that now leads, or by themselves before they led) and must still agree.
 2. NATS node loss: with the stream on three nodes, kill -9 one: writes go on with two of three.
 3. A partitioned old leader cannot append: its journal, fenced by the expected last sequence,
    refuses once another node appended (`test_journal` shows the journal alone; here the lease
@@ -26,12 +28,15 @@ from tests.transport.load import Load, check_stream, records_of
 pytestmark = pytest.mark.slow
 KILL_CYCLES = int(os.environ.get("PERPETUA_KILL_CYCLES", "20"))
 LEADER_WAIT_S = 30.0  # liveness bound for the test, far above the 5 s target (bench measures)
+SNAPSHOT_EVERY = 300
 
 
-def _cluster(tmp_path: Path, nats_nodes: int) -> DevCluster:
+def _cluster(tmp_path: Path, nats_nodes: int, snapshot_every: int | None = None) -> DevCluster:
     if nats_server_binary() is None:
         pytest.skip("nats-server is not installed")
-    cluster = DevCluster(tmp_path / "cluster", nats_nodes=nats_nodes, prefix="ft")
+    cluster = DevCluster(
+        tmp_path / "cluster", nats_nodes=nats_nodes, prefix="ft", snapshot_every=snapshot_every
+    )
     cluster.start_nats()
     for name in ("s1", "s2"):
         cluster.add("sequencer", name)
@@ -59,18 +64,22 @@ async def wait_leader(nc: nats.NATS, cluster: DevCluster, exclude: str = "") -> 
     raise AssertionError("no leader in time")
 
 
-async def check_checkpoints(nc: nats.NATS, cluster: DevCluster, replayed: dict[int, str]) -> int:
-    compared = 0
+async def check_checkpoints(
+    nc: nats.NATS, cluster: DevCluster, replayed: dict[int, str]
+) -> tuple[int, int]:
+    """(checkpoints compared, the newest snapshot seq a living node restored)."""
+    compared = restored = 0
     for name, proc in cluster.procs.items():
         if not proc.alive:
             continue
         status = await node_status(nc, cluster.names, name)
         assert status is not None
+        restored = max(restored, status["restored_seq"])
         for seq, state_hash in status["checkpoints"]:
             if seq in replayed:
                 assert replayed[seq] == state_hash, f"{name} differs at seq {seq}"
                 compared += 1
-    return compared
+    return compared, restored
 
 
 async def soak(cluster: DevCluster, cycles: int) -> None:
@@ -98,13 +107,13 @@ async def soak(cluster: DevCluster, cycles: int) -> None:
     check_stream(records, load.outcomes)
     assert len(load.outcomes.acked) > cycles
     await asyncio.sleep(1.5)  # standbys catch up to the end
-    compared = await check_checkpoints(nc, cluster, dict(replica.checkpoints))
-    assert compared >= 1
+    compared, restored = await check_checkpoints(nc, cluster, dict(replica.checkpoints))
+    assert compared >= 1 and restored > 0
     await nc.close()
 
 
 def test_kill_the_leader_under_load(tmp_path: Path) -> None:
-    cluster = _cluster(tmp_path, 1)
+    cluster = _cluster(tmp_path, 1, SNAPSHOT_EVERY)
     try:
         asyncio.run(soak(cluster, KILL_CYCLES))
     finally:
