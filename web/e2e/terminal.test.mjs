@@ -466,6 +466,7 @@ describe("web terminal", () => {
     assert.deepEqual(execs(hiddenPost), ["ParticipateDoNotInitiate"]);
     const ioc = await place({ type: "Limit", side: "buy", price: at(bidPrice, 0.9), tif: "ImmediateOrCancel" });
     assert.deepEqual([ioc.timeInForce, ioc.ordStatus], ["ImmediateOrCancel", "Canceled"]);
+    await page.selectOption("#order-tif", "GoodTillCancel"); // the form as the next tests expect it
     await page.click("#tab-stops");
     const openStops = async () => (await venue.api("GET", `/order?filter=${encodeURIComponent(JSON.stringify({ open: true }))}`))
       .filter((/** @type {any} */ o) => o.symbol === SYMBOL && !["Limit", "Market"].includes(o.ordType) && !o.triggered);
@@ -1259,6 +1260,9 @@ describe("web terminal", () => {
     await tabTo("the quantity", isId("order-qty"));
     await page.keyboard.press("Control+A");
     await page.keyboard.type("700");
+    await tabTo("the time in force", isId("order-tif"));
+    await page.keyboard.type("Good");
+    assert.equal(await page.inputValue("#order-tif"), "GoodTillCancel");
     await tabTo("Buy", isId("submit-buy"));
     await page.keyboard.press("Enter");
     const open = async () => (await venue.api("GET", `/order?filter=${encodeURIComponent(JSON.stringify({ open: true }))}`))
