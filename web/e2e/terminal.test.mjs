@@ -206,6 +206,22 @@ describe("web terminal", () => {
     const bids = venueBook.filter((/** @type {any} */ r) => r.side === "Buy").map((/** @type {any} */ r) => r.price);
     assert.ok(bids.length > 0);
     assert.ok(Math.abs(Number(top.replace(/,/g, "")) - Math.max(...bids)) <= 500, `best bid ${top} near the venue's ${Math.max(...bids)}`);
+
+    // grouping: every level a multiple of the chosen step; depth bars cumulative away from the spread
+    const { tickSize } = await instrument();
+    await page.selectOption("#book-group", "10");
+    const sides = async () => page.evaluate(() => ["#book-bids", "#book-asks"].map((id) => [...document.querySelectorAll(`${id} .level`)]
+      .filter((row) => row.querySelector(".p")?.textContent)
+      .map((row) => [Number(row.querySelector(".p")?.textContent?.replace(/,/g, "")), parseFloat(/** @type {HTMLElement} */ (row.querySelector(".bar")).style.width)])));
+    await until(async () => (await sides()).every((levels) => levels.length > 0 && levels.every(([p]) => Math.abs(p / (tickSize * 10) - Math.round(p / (tickSize * 10))) < 1e-6)),
+      "levels grouped to 10 ticks");
+    const [bidLevels, askLevels] = await sides();
+    const widths = [bidLevels.map(([, w]) => w), askLevels.map(([, w]) => w).reverse()]; // asks: best at the bottom
+    for (const side of widths) {
+      assert.ok(side.every((w, n) => w >= 0 && w <= 100 && (n === 0 || w >= side[n - 1])), `cumulative bars ${JSON.stringify(side)}`);
+    }
+    assert.equal(Math.max(...widths.flat()), 100, "the deeper side's last level fills its bar");
+    await page.selectOption("#book-group", "1");
   });
 
   test("the chart loads candles from /trade/bucketed and goes live", async () => {
