@@ -1,5 +1,6 @@
-"""Cluster gateways with real processes (one nats-server, a sequencer, two gateways on their own
-ports, PostgreSQL), one cluster for the module:
+"""Cluster gateways with real processes (one nats-server, a leading and a standby sequencer, a
+projector, two gateways on their own ports, PostgreSQL, an SMTP server), one cluster for the
+module:
 
 1. Rate limits are one allowance per client across gateways (issue 21: "rate limits shared
    across gateways (per account) so adding gateways does not multiply a client's allowance").
@@ -11,6 +12,9 @@ ports, PostgreSQL), one cluster for the module:
 2. The futures catalogue file is listed in cluster mode as in the embedded venue (issue 16):
    the gateways run its job, the series are defined once however many gateways start, and
    every gateway (and so every replica) shows the catalogue's quarterlies.
+3. Marks move (the leader runs the index feeds); every process serves ``/metrics``.
+4. Accounts (sign-up, mail, sessions, 2FA) work across gateways over the shared database.
+5. A gateway started late begins from a snapshot and shows what the others show.
 """
 
 import asyncio
@@ -35,6 +39,10 @@ USER = 7
 REQUESTS = 2 * ACCOUNT_REQUESTS_PER_MINUTE
 PACE_S = 0.01  # between requests: a few requests per gossip interval reach each gateway
 GOSSIP_SLACK = 15  # requests accepted before the other gateway's charges arrive
+# Above the allowance: on a loaded machine a gateway's loop publishes its charges late, and the
+# other accepts what arrives meanwhile (15 was exceeded under load). Unshared limits accept
+# about twice the allowance (each gateway its own), far above this bound.
+SHARED_OVERDRAFT_MAX = ACCOUNT_REQUESTS_PER_MINUTE // 2
 CATALOGUE_SYMBOLS = {"XBTUSDTH27", "ETHUSDTH27", "ETHUSDH27"}  # runtime/catalogue.toml's
 LISTED_WAIT_S = 30.0
 RUNNING: dict[str, Any] = {}  # the module's cluster and SMTP inbox, for tests that reach them
@@ -92,7 +100,7 @@ def test_two_gateways_share_one_allowance(gateways: tuple[Client, Client]) -> No
         time.sleep(PACE_S)
     refill = int((time.monotonic() - began) * ACCOUNT_REQUESTS_PER_MINUTE / 60) + 1
     total = accepted["g1"] + accepted["g2"]
-    assert total <= ACCOUNT_REQUESTS_PER_MINUTE + refill + GOSSIP_SLACK, (accepted, refill)
+    assert total <= ACCOUNT_REQUESTS_PER_MINUTE + refill + SHARED_OVERDRAFT_MAX, (accepted, refill)
     assert total >= ACCOUNT_REQUESTS_PER_MINUTE - GOSSIP_SLACK, (accepted, refill)
     assert refused["g1"] > 0 and refused["g2"] > 0, refused  # each refuses the shared overdraft
 
