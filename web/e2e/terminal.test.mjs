@@ -229,6 +229,15 @@ describe("web terminal", () => {
     assert.ok(await page.locator("#chart canvas").count() > 0, "the chart draws on canvas");
     const live0 = Number(await page.locator("#chart").getAttribute("data-live") ?? 0);
     await until(async () => Number(await page.locator("#chart").getAttribute("data-live") ?? 0) > live0, "a live trade on the chart", 45_000);
+    // the mark and index lines: the instrument's mark and its reference index's last price
+    const chart = page.locator("#chart");
+    await until(async () => {
+      const { markPrice, referenceSymbol } = await instrument();
+      const [index] = await (await fetch(`${venue.url}/api/v1/instrument?symbol=${encodeURIComponent(referenceSymbol)}`)).json();
+      const mark = Number(await chart.getAttribute("data-mark"));
+      const shownIndex = Number(await chart.getAttribute("data-index"));
+      return mark > 0 && Math.abs(mark / markPrice - 1) < 0.002 && index && shownIndex > 0 && Math.abs(shownIndex / index.lastPrice - 1) < 0.002;
+    }, "the mark and index lines at the venue's prices");
     await page.click("#intervals [data-bin='1h']");
     await until(async () => (await page.locator("#intervals [data-bin='1h']").getAttribute("aria-pressed")) === "true", "1h chosen");
     await until(async () => Number(await page.locator("#chart").getAttribute("data-candles")) > 0, "1h candles");

@@ -157,6 +157,8 @@ export function mountChart(app: App): void {
     const index = i.referenceSymbol ? app.instruments.get(i.referenceSymbol) : undefined;
     markLine.applyOptions({ price: i.markPrice ?? 0, axisLabelVisible: !!i.markPrice });
     indexLine.applyOptions({ price: index?.lastPrice ?? 0, axisLabelVisible: !!index?.lastPrice });
+    container.dataset.mark = String(i.markPrice ?? ""); // what the lines show, for tests and tools
+    container.dataset.index = String(index?.lastPrice ?? "");
   }
 
   function renderPosition(): void {
