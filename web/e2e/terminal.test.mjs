@@ -750,6 +750,19 @@ describe("web terminal", () => {
     await row.locator("[data-action=resume]").click();
     await until(async () => (await row.locator("[data-field=state]").innerText()) === "Open", "ETHUSD resumed");
     assert.match(await text("#operator-withdrawals"), /No withdrawals awaiting approval/);
+    // a wallet network's withdrawals paused and resumed (GET /wallet/networks follows)
+    const eth = page.locator('#operator-networks-table tr[data-network="eth"]');
+    await until(async () => (await eth.count()) === 1, "the eth network");
+    assert.equal(await eth.locator("[data-field=withdrawals]").innerText(), "on");
+    const ethPublic = async () => (await (await fetch(`${venue.url}/api/v1/wallet/networks`)).json()).find((/** @type {any} */ n) => n.network === "eth");
+    await eth.locator("[data-action=pause-withdrawals]").click();
+    await until(async () => (await eth.locator("[data-field=withdrawals]").innerText()) === "paused", "withdrawals paused");
+    const paused = await (await fetch(`${venue.url}/api/v1/admin/wallets`, { headers: { "x-operator-key": operatorKey } })).json();
+    assert.equal(paused.find((/** @type {any} */ n) => n.network === "eth").withdrawalsEnabled, false);
+    assert.deepEqual([(await ethPublic()).withdrawalEnabled, (await ethPublic()).depositEnabled], [false, true], "the public network status follows");
+    await eth.locator("[data-action=resume-withdrawals]").click();
+    await until(async () => (await eth.locator("[data-field=withdrawals]").innerText()) === "on", "withdrawals resumed");
+    assert.equal((await ethPublic()).withdrawalEnabled, true);
     await page.fill("#announce-title", "Operator test notice");
     await page.click("#announce-go");
     const note = page.locator("#announcements .note").filter({ hasText: "Operator test notice" });

@@ -4,7 +4,9 @@
 // (approve, reject, ask for more, with the reviewer's name and a reason; a high-risk approval
 // needs a second reviewer, as the venue enforces), each case's application and its documents
 // (GET /admin/kyc/case, then GET /admin/kyc/document per file, decrypted by the venue: images
-// shown as data: URLs, which the CSP allows; a PDF offered as a download), and announcements. Nothing here is reachable without the key: the venue refuses it.
+// shown as data: URLs, which the CSP allows; a PDF offered as a download), the wallet networks
+// (GET /admin/wallets: deposits and withdrawals on or paused, confirmations, the hot wallet's
+// balances; pause and resume with POST /admin/wallets/network), and announcements. Nothing here is reachable without the key: the venue refuses it.
 // Invariants: the key never goes into a URL or local storage; every answer shown is the venue's.
 import { API_PREFIX, ApiError, errorOf, REQUEST_TIMEOUT_MS } from "./api";
 import type { App } from "./app";
@@ -45,6 +47,7 @@ export function mountOperator(app: App): { show(): void } {
   const out = el("p", { class: "form-out", id: "operator-out", "aria-live": "polite" });
   const markets = el("div", { id: "operator-markets" });
   const withdrawals = el("div", { id: "operator-withdrawals" });
+  const networks = el("div", { id: "operator-networks" });
   const approver = el("input", { id: "operator-name", autocomplete: "off", value: "" });
   const kyc = el("div", { id: "operator-kyc" });
   const kycReason = el("input", { id: "operator-kyc-reason", autocomplete: "off", maxlength: "1000" });
@@ -58,6 +61,7 @@ export function mountOperator(app: App): { show(): void } {
   root.append(
     el("div", { class: "row" }, labelled("Operator key", keyInput), keyUse, keyForget), out,
     el("h2", {}, "Markets"), markets,
+    el("h2", {}, "Wallet networks"), networks,
     el("h2", {}, "Withdrawals awaiting approval"), labelled("Your name (the reviewer or second approver)", approver), withdrawals,
     el("h2", {}, "KYC review queue"),
     el("div", { class: "bot-fields" }, labelled("Reason (needed to reject or ask for more)", kycReason)), kyc, caseView,
@@ -81,14 +85,30 @@ export function mountOperator(app: App): { show(): void } {
 
   async function load(): Promise<void> {
     if (!sessionStorage.getItem(KEY)) {
-      for (const box of [markets, withdrawals, kyc]) box.replaceChildren(el("p", { class: "empty" }, "Enter the operator key."));
+      for (const box of [markets, networks, withdrawals, kyc]) box.replaceChildren(el("p", { class: "empty" }, "Enter the operator key."));
       return;
     }
-    const [instruments, pending, queue] = await Promise.allSettled([
+    const [instruments, pending, queue, wallets] = await Promise.allSettled([
       admin<Row[]>("GET", "/admin/instruments"),
       admin<Row[]>("GET", "/admin/withdrawals?status=Approval"),
       admin<Row[]>("GET", "/admin/kyc/queue"),
+      admin<Row[]>("GET", "/admin/wallets"),
     ]);
+    if (wallets.status === "rejected") networks.replaceChildren(el("p", { class: "empty" }, message(wallets.reason)));
+    else networks.replaceChildren(grid("operator-networks-table", ["Network", "Deposits", "Withdrawals", "Confirmations", "Hot wallet", "Hot balances", ""], wallets.value.map((n) => {
+      const network = String(n.network);
+      const toggle = (what: "deposits" | "withdrawals", on: boolean) => {
+        const button = el("button", { type: "button", class: "btn small", "data-action": `${on ? "pause" : "resume"}-${what}` }, `${on ? "Pause" : "Resume"} ${what}`);
+        button.addEventListener("click", () => void act(() => admin("POST", "/admin/wallets/network", { network, [what]: !on }),
+          `${network}: ${what} ${on ? "paused" : "resumed"}`));
+        return button;
+      };
+      const balances = Object.entries((n.hotBalances ?? {}) as Record<string, number>).map(([c, v]) => money(Number(v), c)).join(", ");
+      return el("tr", { "data-network": network }, el("td", {}, network),
+        el("td", { "data-field": "deposits" }, n.depositsEnabled ? "on" : "paused"), el("td", { "data-field": "withdrawals" }, n.withdrawalsEnabled ? "on" : "paused"),
+        el("td", { class: "num" }, String(n.confirmations ?? "")), el("td", { class: "digest" }, String(n.hotAddress ?? "")), el("td", { class: "num" }, balances),
+        el("td", { class: "actions" }, toggle("deposits", Boolean(n.depositsEnabled)), toggle("withdrawals", Boolean(n.withdrawalsEnabled))));
+    }), "No wallet networks."));
     if (instruments.status === "rejected") {
       say(message(instruments.reason), false);
       markets.replaceChildren();
