@@ -131,11 +131,17 @@ async def connect(servers: tuple[str, ...], name: str) -> Client:
 
 
 async def ensure_bucket(js: JetStreamContext, bucket: str, replicas: int) -> KeyValue:
+    """The key-value bucket, created if missing with direct gets: any replica answers a read,
+    so the lease is read while the bucket elects a new leader (a NATS node lost); writes (the
+    lease's compare-and-set) still go through the leader, so a stale read only makes a CAS
+    fail."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=bucket, history=1, replicas=replicas, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=bucket, history=1, replicas=replicas, storage=StorageType.FILE, direct=True
+            )
         )
 
 

@@ -4,7 +4,11 @@ Request: MessagePack ``[key, command payload]`` on ``<prefix>.submit.<leader>``,
 is the submitter's idempotency key and the payload is ``sequencer.codec.encode_command(cmd)``
 (``ts_ns`` 0: the leader stamps it). Submitters address the node the lease names (`lease`),
 read again every ``LEADER_CACHE_S`` and whenever nobody answers: a partitioned old leader that
-still holds a subscription is not sent new work once the lease moved on.
+still holds a subscription is not sent new work once the lease moved on. A read that fails (the
+bucket electing a leader after a NATS node was lost) keeps the node last read: it most likely
+still leads (it steps down only after ``lease_ttl_s`` without a renewal), and if it does not,
+nobody answers on its subject and the lease is read again. Taking the read failure for "no
+leader" made gateways answer 503 for seconds after a NATS node died (test_lease).
 Reply: ``[code, seq, ts_ns, message]``.
 
 Codes and what the submitter may conclude
@@ -191,6 +195,7 @@ class SubmitClient:
         self._leader = ""
         self._leader_read_at = -LEADER_CACHE_S
         self.retries = 0
+        self.lease_read_errors = 0
 
     async def leader(self, fresh: bool = False) -> str:
         """The node the lease names ("" if none), cached for ``LEADER_CACHE_S``."""
@@ -204,7 +209,7 @@ class SubmitClient:
             holder, _revision = await Lease(self._kv, "").current()
             self._leader = holder.holder if holder is not None else ""
         except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
-            self._leader = ""
+            self.lease_read_errors += 1  # keep the node last read (module docstring)
         return self._leader
 
     async def submit(self, key: str, payload: bytes) -> Reply:
