@@ -46,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_core import generate, measure  # noqa: E402
+from perpetua.core import liquidation  # noqa: E402
 from perpetua.core.calendar import utc_ns  # noqa: E402
 from perpetua.core.catalogue import default_catalogue  # noqa: E402
 from perpetua.core.commands import (  # noqa: E402
@@ -204,6 +205,7 @@ def mark_update(positions: int, near: int, quiet_updates: int, seed: int) -> dic
     setup_s = time.perf_counter() - started
     setup_commands = run.commands
     market = run.engine.state.markets[SYMBOL]
+    liquidation.catch_up_index(market)  # the index is derived and lags (core.liquidation)
     thresholds = len(market.liq_longs) + len(market.liq_shorts)
     rng = random.Random(seed + 1)
     quiet_ns, quiet_liq = timed_updates(run, quiet_levels(rng, quiet_updates))

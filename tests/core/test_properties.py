@@ -52,7 +52,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import perpetua
-from perpetua.core import audit, matching
+from perpetua.core import audit, liquidation, matching
 from perpetua.core.book import BookSide
 from perpetua.core.calendar import utc_ns
 from perpetua.core.catalogue import FEE_TIERS, by_symbol, default_catalogue
@@ -482,16 +482,22 @@ class Conservation:
 
 
 class EventRows:
-    """The event stream alone rebuilds the L2 books, and order rows stay self-consistent."""
+    """The event stream alone rebuilds the L2 books, order rows stay self-consistent, and a
+    published position's bankruptcy price is the one the state after the command gives (the
+    follow-up reuses the account views it built for the thresholds: they must not be stale)."""
 
     def __init__(self) -> None:
         self.l2: dict[tuple[str, int, int], int] = {}  # (symbol, side, price) -> size
         self.traded: dict[int, int] = {}  # order id -> sum of last_qty over its Trade rows
         self.ended: set[int] = set()
+        self.positions: dict[tuple[str, int], PositionChanged] = {}  # this command's rows
 
     def see(self, events: list[object]) -> None:
+        self.positions = {}
         for e in events:
-            if isinstance(e, BookLevel):
+            if isinstance(e, PositionChanged):
+                self.positions[(e.symbol, e.account)] = e
+            elif isinstance(e, BookLevel):
                 assert e.size >= 0, e
                 self.l2[(e.symbol, e.side, e.price)] = e.size
             elif isinstance(e, OrderEvent):
@@ -521,6 +527,13 @@ class EventRows:
             if level.visible_size
         }
         assert {k: v for k, v in self.l2.items() if v} == engine_l2, "BookLevel deltas != book"
+        for (symbol, account), row in self.positions.items():
+            market = state.markets[symbol]
+            pos = market.positions.get(account)
+            if pos is None or account <= 0 or pos.qty == 0 or pos.qty != row.current_qty:
+                continue
+            bankrupt, _ = liquidation.published_prices(state, market, pos)
+            assert row.bankrupt_price == bankrupt, f"stale bankruptcy price: {row}"
 
 
 class PriorityWatch:

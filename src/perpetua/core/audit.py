@@ -54,6 +54,10 @@ def _audit_market_orders(state: State) -> None:
         market = state.markets[order.symbol]
         acct = state.accounts[order.account]
         invariant(acct.orders.get(order.order_id) is order, "order missing from its account")
+        invariant(
+            order.position is not None and market.positions.get(order.account) is order.position,
+            "live order does not hold its market's position",
+        )
         if market.spec.payout == Payout.SPOT and order.hold_amount:
             spec = market.spec
             cur = spec.settl_currency if order.side > 0 else spec.base_currency
@@ -131,6 +135,7 @@ def _audit_liquidation_index(state: State) -> None:
                     pos.liq_fine == liquidation._threshold(state, market, pos),
                     f"{symbol}/{pos.account}: stale liquidation threshold",
                 )
+        liquidation.catch_up_index(market)  # derived and lazy: caught up, then compared
         invariant(list(market.liq_longs) == sorted(longs), f"{symbol}: long index drift")
         invariant(list(market.liq_shorts) == sorted(shorts), f"{symbol}: short index drift")
 

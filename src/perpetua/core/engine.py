@@ -154,6 +154,15 @@ def _withdraw_announcement(state: State, cmd: WithdrawAnnouncement, out: list[Ev
     out.append(AnnouncementWithdrawn(cmd.ts_ns, cmd.announcement_id))
 
 
+def _has_stops(market: Market) -> bool:
+    """Whether any untriggered order waits on the market (a loop: any() over a generator
+    builds one per call in compiled code, and this runs after every order)."""
+    for waiting in market.stops.values():  # noqa: SIM110 (see the docstring)
+        if waiting:
+            return True
+    return False
+
+
 class Engine:
     def __init__(self, instruments: tuple[InstrumentSpec, ...]) -> None:
         self.instruments = instruments
@@ -249,7 +258,7 @@ class Engine:
             triggers.follow_up(state, out)
         for symbol in symbols:
             market = state.markets.get(symbol)
-            if market is not None and (market.trailing or any(market.stops.values())):
+            if market is not None and (market.trailing or _has_stops(market)):
                 triggers.run_triggers(state, market, out)
 
     def _place(self, state: State, cmd: PlaceOrder, out: list[Event]) -> None:

@@ -21,7 +21,6 @@ from perpetua.core.enums import ExecType, Liquidity, OrdStatus
 from perpetua.core.events import Event, Trade
 from perpetua.core.fees import fee_amount, fee_rates_ppm
 from perpetua.core.instruments import (
-    Payout,
     contract_value,
     spot_base_amount,
     spot_quote_amount,
@@ -143,8 +142,8 @@ def _derivative_money(
     currency = spec.settl_currency
     value = contract_value(spec, qty if taker.side > 0 else -qty, price)
     value_abs = value if value >= 0 else -value
-    taker_pos = market.position(taker.account)
-    maker_pos = market.position(maker.account)
+    taker_pos = market.position_of(taker)
+    maker_pos = market.position_of(maker)
     maker_held = maker_pos.qty
     taker_held = taker_pos.qty
     for pos, signed_qty, signed_value in (
@@ -258,7 +257,7 @@ def settle_fill(
     spec = market.spec
     rates = _rates(state, market, maker.account, taker.account)
     maker_rate, taker_rate = rates
-    if spec.payout == Payout.SPOT:
+    if market.spot:
         value, value_abs, taker_comm, maker_comm = _spot_money(
             state, market, taker, maker, qty, price, rates, match_id, out
         )
@@ -292,6 +291,6 @@ def settle_fill(
             )
         )  # fmt: skip
     market.last_price = price
-    if spec.payout == Payout.SPOT:
+    if market.spot:
         margin.set_spot_hold(state, market, taker)
         margin.set_spot_hold(state, market, maker)

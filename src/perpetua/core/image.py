@@ -242,7 +242,9 @@ def _restore_market(market: Market, data: dict[str, object], orders: dict[int, O
         market.positions[pos.account] = pos
         market.account_positions.setdefault(pos.account, {})[market.spec.symbol] = pos
         if pos.liq_fine is not None:
-            index = market.liq_longs if pos.qty > 0 else market.liq_shorts
+            pos.liq_indexed = pos.liq_fine
+            pos.liq_long = pos.qty > 0
+            index = market.liq_longs if pos.liq_long else market.liq_shorts
             index.add((pos.liq_fine, pos.account))
     for side, levels in zip(
         (market.book.bids, market.book.asks),
@@ -304,6 +306,7 @@ def restore(state: State, data: dict[str, object]) -> None:
             fail(f"snapshot names unknown market {market_data['symbol']}")
         _restore_market(market, market_data, state.orders)
     for order in state.orders.values():
+        order.position = state.markets[order.symbol].position(order.account)
         if order.reduce_only:
             counts = state.markets[order.symbol].reduce_only_counts
             counts[order.account] = counts.get(order.account, 0) + 1

@@ -37,7 +37,7 @@ from typing import NamedTuple
 from perpetua.core.calendar import ALWAYS_OPEN, TradingHours
 from perpetua.core.enums import ProductClass
 from perpetua.core.invariant import fail, invariant
-from perpetua.core.units import CURRENCIES, INT64_MAX, PPM, checked_int64, currency
+from perpetua.core.units import CURRENCIES, INT64_MAX, INT64_MIN, PPM, currency
 
 __all__ = [
     "INSTRUMENT_STATES",
@@ -288,9 +288,11 @@ def _value_fraction(
     spec: InstrumentSpec, qty: int, price_num: int, price_den: int
 ) -> tuple[int, int]:
     """Exact value of ``qty`` at ``price_num/price_den`` as (numerator, positive denominator)."""
-    invariant(price_den > 0, f"{spec.symbol}: price denominator must be positive")
-    if spec.payout == Payout.INVERSE:
-        invariant(price_num > 0, f"{spec.symbol}: inverse value needs a positive price")
+    if price_den <= 0:
+        fail(f"{spec.symbol}: price denominator must be positive")
+    if spec.is_inverse:  # a bool field: no IntEnum compare on this hot path
+        if price_num <= 0:
+            fail(f"{spec.symbol}: inverse value needs a positive price")
         return (qty * spec.multiplier * price_den, price_num)
     if spec.payout == Payout.NONE:
         fail(f"{spec.symbol}: an index has no contract value")
@@ -309,7 +311,10 @@ def contract_value_at(spec: InstrumentSpec, qty: int, price_num: int, price_den:
     inverse ``qty*m/P`` (negative for a long, since m < 0). Used for marks finer than the tick.
     """
     num, den = _value_fraction(spec, qty, price_num, price_den)
-    return checked_int64(_trunc_div(num, den), f"{spec.symbol} contract value")
+    value = _trunc_div(num, den)
+    if not INT64_MIN <= value <= INT64_MAX:  # checked_int64 inline: no message built per call
+        fail(f"{spec.symbol} contract value does not fit int64: {value}")
+    return value
 
 
 def contract_value(spec: InstrumentSpec, qty: int, price_ticks: int) -> int:
@@ -360,14 +365,19 @@ def _position_multiplier(spec: InstrumentSpec) -> int:
 
 def spot_base_amount(spec: InstrumentSpec, qty: int) -> int:
     """Base currency minor units for ``qty`` position units; exact by construction."""
-    invariant(spec.payout == Payout.SPOT, f"{spec.symbol}: not a spot pair")
+    if spec.payout != Payout.SPOT:
+        fail(f"{spec.symbol}: not a spot pair")
     per_unit = currency(spec.base_currency).minor_per_major // _position_multiplier(spec)
-    return checked_int64(qty * per_unit, f"{spec.symbol} base amount")
+    amount = qty * per_unit
+    if not INT64_MIN <= amount <= INT64_MAX:
+        fail(f"{spec.symbol} base amount does not fit int64: {amount}")
+    return amount
 
 
 def spot_quote_amount(spec: InstrumentSpec, qty: int, price_ticks: int) -> int:
     """Quote (settlement) minor units for ``qty`` at ``price_ticks``, truncated toward zero."""
-    invariant(spec.payout == Payout.SPOT, f"{spec.symbol}: not a spot pair")
+    if spec.payout != Payout.SPOT:
+        fail(f"{spec.symbol}: not a spot pair")
     return contract_value(spec, qty, price_ticks)
 
 

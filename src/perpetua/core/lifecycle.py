@@ -22,7 +22,6 @@ from perpetua.core.enums import (
     TimeInForce,
 )
 from perpetua.core.events import BookLevel, Event
-from perpetua.core.instruments import Payout
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
@@ -67,7 +66,7 @@ def shrink_working(
 ) -> None:
     """Reduce a live order's open quantity in place, keeping its queue priority."""
     delta = order.leaves_qty - leaves
-    derivative = market.spec.payout != Payout.SPOT
+    derivative = not market.spot
     visible = min(order.visible_qty, leaves)
     # An L2 delta only when the shown size changes (not for a rename or an iceberg's hidden rest).
     shown_in_book = order.in_book and order.display_qty != 0 and visible != order.visible_qty
@@ -79,7 +78,7 @@ def shrink_working(
     order.order_qty -= delta
     if order.working:
         if derivative:
-            margin.retrack(state, market, market.position(order.account), order, leaves)
+            margin.retrack(state, market, market.position_of(order), order, leaves)
         elif order.hold_amount:
             margin.set_spot_hold(state, market, order)
     if shown_in_book and state.publish:
@@ -291,8 +290,8 @@ def _amend_requeue(
     out: list[Event],
 ) -> None:
     spec = market.spec
-    if spec.payout != Payout.SPOT and price is not None:
-        pos = market.position(order.account)
+    if not market.spot and price is not None:
+        pos = market.position_of(order)
         add = market.value_abs(new_leaves, price)
         reason, required = margin.requirement_after(
             state, market, pos, order.side, add, order.margin_value
@@ -310,9 +309,7 @@ def _amend_requeue(
                 spec.settl_currency,
             )
             return
-    elif spec.payout == Payout.SPOT and not _spot_amend_fits(
-        state, market, order, new_leaves, price, out
-    ):
+    elif market.spot and not _spot_amend_fits(state, market, order, new_leaves, price, out):
         return
     unbook(state, market, order, out)  # margin stays counted until the order is re-tracked
     order.order_qty += new_leaves - order.leaves_qty

@@ -9,6 +9,18 @@ cross account is liquidated on its equity across its positions in that currency 
 A mark update therefore looks only at the positions it crossed (two bisections), not at every
 position; thresholds are recomputed when what they depend on changes (see engine follow-up).
 
+The index. ``Position.liq_fine`` is the threshold (state); the sorted index is derived and
+catches up lazily: a changed threshold only queues its position (``Market.liq_pending``, at
+most ``LIQUIDATION_PENDING_MAX``, then it catches up), and ``scan`` catches up before it reads
+the index. A scan after a command that did not move the mark reads no index at all: it checks
+only the positions whose thresholds the follow-up just re-derived. That is exact because after
+every scan no position is crossed at that mark (each crossed one was liquidated, or re-derived
+and found safe), and a position can become crossed only by its threshold changing (it is then
+re-derived, and checked) or by the mark moving (the next scan is whole: the mark differs from
+``Market.liq_scanned_mark``). A follow-up stopped by ``FOLLOW_UP_ROUNDS_MAX`` may leave a crossed
+position behind, so the next scans are whole (``Market.liq_rescan``). An index entry was
+rewritten on every fill; now once per mark move (or per ``LIQUIDATION_PENDING_MAX`` changes).
+
 Process (§7.5), for a crossed position: cancel the account's orders on the symbol and re-check;
 lower the risk limit to the tier the position needs and re-check; above the base tier, try a
 FillOrKill reduction into the lower tier at the bankruptcy price and re-check; otherwise the
@@ -26,7 +38,6 @@ from perpetua.core.commands import PlaceOrder
 from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
 from perpetua.core.events import Deleveraged, Event, PositionChanged, PositionLiquidated
 from perpetua.core.fills import apply_position_fill, realise
-from perpetua.core.instruments import Payout
 from perpetua.core.ledger import INSURANCE, TransferCode
 from perpetua.core.orders import Order
 from perpetua.core.risk import (
@@ -41,8 +52,10 @@ from perpetua.core.state import PRICE_FINE_PER_TICK, Market, Position, State
 
 __all__ = [
     "FOLLOW_UP_ROUNDS_MAX",
+    "LIQUIDATION_PENDING_MAX",
     "AccountView",
     "bankrupt_margin",
+    "catch_up_index",
     "follow_up",
     "cushion",
     "is_crossed",
@@ -53,6 +66,8 @@ __all__ = [
 ]
 
 FOLLOW_UP_ROUNDS_MAX = 16  # liquidation -> balance change -> liquidation cascades per command
+# Positions whose thresholds changed that the sorted index may lag behind, per market.
+LIQUIDATION_PENDING_MAX = 1_024
 _ACCOUNT_MIN = -(1 << 62)
 _ACCOUNT_MAX = 1 << 62
 _LIQUIDATION_TEXT = "Canceled: Liquidation"
@@ -136,15 +151,28 @@ def refresh_threshold(
     state: State, market: Market, pos: Position, view: AccountView | None = None
 ) -> None:
     new = _threshold(state, market, pos, view)
-    old = pos.liq_fine
-    if new == old:
+    if new == pos.liq_fine:
         return
-    if old is not None:
-        market.liq_longs.discard((old, pos.account))
-        market.liq_shorts.discard((old, pos.account))
     pos.liq_fine = new
-    if new is not None:
-        (market.liq_longs if pos.qty > 0 else market.liq_shorts).add((new, pos.account))
+    pending = market.liq_pending
+    pending[pos] = None
+    if len(pending) > LIQUIDATION_PENDING_MAX:
+        catch_up_index(market)
+
+
+def catch_up_index(market: Market) -> None:
+    """Bring the sorted index up to the positions' thresholds (see "The index")."""
+    longs, shorts = market.liq_longs, market.liq_shorts
+    for pos in market.liq_pending:
+        indexed = pos.liq_indexed
+        if indexed is not None:
+            (longs if pos.liq_long else shorts).discard((indexed, pos.account))
+        threshold = pos.liq_fine
+        pos.liq_indexed = threshold
+        if threshold is not None:
+            pos.liq_long = pos.qty > 0
+            (longs if pos.liq_long else shorts).add((threshold, pos.account))
+    market.liq_pending = {}
 
 
 def is_crossed(market: Market, pos: Position) -> bool:
@@ -168,13 +196,24 @@ def published_prices(state: State, market: Market, pos: Position) -> tuple[int |
     return bankrupt, liquidation
 
 
-def scan(state: State, market: Market, out: list[Event]) -> None:
-    """Liquidate every position the current mark has crossed, in account order."""
+def scan(
+    state: State, market: Market, out: list[Event], refreshed: list[Position] | None = None
+) -> None:
+    """Liquidate every position the current mark has crossed, in account order.
+
+    ``refreshed``: the positions whose thresholds were just re-derived; when the mark is the
+    one the last whole scan used, only they can be crossed (see "The index")."""
     mark = market.mark_fine
     if mark is None:
         return
-    due = [a for _, a in market.liq_longs.irange((mark, _ACCOUNT_MIN), None)]
-    due.extend(a for _, a in market.liq_shorts.irange(None, (mark, _ACCOUNT_MAX)))
+    if refreshed is None or market.liq_rescan or mark != market.liq_scanned_mark:
+        catch_up_index(market)
+        market.liq_scanned_mark = mark
+        market.liq_rescan = False
+        due = [a for _, a in market.liq_longs.irange((mark, _ACCOUNT_MIN), None)]
+        due.extend(a for _, a in market.liq_shorts.irange(None, (mark, _ACCOUNT_MAX)))
+    else:
+        due = [pos.account for pos in refreshed if is_crossed(market, pos)]
     for account in sorted(due):
         pos = market.positions.get(account)
         if pos is not None and is_crossed(market, pos):
@@ -421,20 +460,28 @@ def _deleverage(state: State, market: Market, fund: Position, out: list[Event]) 
 
 
 def _refresh_account(
-    state: State, account: int, currency: str, scan_markets: dict[str, None]
+    state: State,
+    account: int,
+    currency: str,
+    scan_markets: dict[str, list[Position] | None],
+    views: dict[tuple[int, str], AccountView],
 ) -> None:
     """Re-derive the thresholds of ``account``'s positions in ``currency`` (its wallet or
-    another of its positions changed) and keep the multi-market cross index up to date."""
+    another of its positions changed) and keep the multi-market cross index up to date. The
+    view goes into ``views`` for publishing the account's positions (see ``follow_up``)."""
     cross_open = 0
     view = AccountView(state, account, currency)
+    views[(account, currency)] = view
     # By symbol: the scan order reaches events, and a restored account's positions are not in
     # the live insertion order.
     for symbol, pos in sorted(state.account_positions.get(account, {}).items()):
         market = state.markets[symbol]
-        if market.spec.settl_currency != currency or market.spec.payout == Payout.SPOT:
+        if market.spec.settl_currency != currency or market.spot:
             continue
         refresh_threshold(state, market, pos, view)
-        scan_markets[symbol] = None
+        refreshed = scan_markets.setdefault(symbol, [])
+        if refreshed is not None:  # None: the mark moved, the whole index is scanned
+            refreshed.append(pos)
         if pos.qty and not pos.leverage_e2:
             cross_open += 1
     multi = state.multi_cross.setdefault(currency, {})
@@ -444,7 +491,10 @@ def _refresh_account(
         multi.pop(account, None)
 
 
-def _position_event(state: State, market: Market, pos: Position) -> PositionChanged:
+def _position_event(
+    state: State, market: Market, pos: Position, view: AccountView | None
+) -> PositionChanged:
+    """``pos``'s row; ``view``, when given, is its account's view as the state is now."""
     figures = margin.position_figures(market, pos)
     bankrupt = liquidation = None
     if pos.account > 0 and pos.qty:
@@ -457,11 +507,12 @@ def _position_event(state: State, market: Market, pos: Position) -> PositionChan
                 if pos.qty > 0
                 else threshold // PRICE_FINE_PER_TICK
             )
-        at_risk = (
-            figures.pos_margin - figures.pos_comm
-            if pos.leverage_e2
-            else bankrupt_margin(state, market, pos)
-        )  # cross: needs the account
+        if pos.leverage_e2:
+            at_risk = figures.pos_margin - figures.pos_comm
+        elif view is not None:
+            at_risk = view.bankrupt_margin(market.spec.symbol, pos)
+        else:  # cross: needs the account
+            at_risk = bankrupt_margin(state, market, pos)
         bankrupt = price_for_value_fine(
             market.spec, pos.qty, pos.cost - at_risk, 1, round_up=pos.qty > 0
         )
@@ -498,8 +549,15 @@ def follow_up(state: State, out: list[Event]) -> None:
 
     What changed is read from state (the ledger's ``balances_changed`` and ``holds_changed``,
     ``touched_positions``, ``touched_marks``), never from the events, which recovery does not
-    build."""
+    build.
+
+    Publishing a cross position needs its account's view (what backs it); the last view each
+    account got here is reused. It is current: whatever changes an account's balances, holds or
+    positions during the follow-up makes the next round refresh it (a new view), so when the
+    rounds end because nothing is left (not at the limit) every view is as the state is."""
     published: dict[tuple[str, int], Position] = {}
+    views: dict[tuple[int, str], AccountView] = {}
+    settled = False
     for _ in range(FOLLOW_UP_ROUNDS_MAX):
         accounts = state.ledger.balances_changed
         state.ledger.balances_changed = {}
@@ -517,27 +575,33 @@ def follow_up(state: State, out: list[Event]) -> None:
         marks = state.touched_marks
         state.touched_marks = {}
         if not accounts and not marks:
+            settled = True
             break
-        scan_markets: dict[str, None] = dict(marks)
+        scan_markets: dict[str, list[Position] | None] = {symbol: None for symbol in marks}
         for symbol in marks:
             currency = state.markets[symbol].spec.settl_currency
             for account in list(state.multi_cross.get(currency, {})):
                 if symbol in state.account_positions.get(account, {}):
                     accounts[(account, currency)] = None
         for account, currency in accounts:
-            _refresh_account(state, account, currency, scan_markets)
-        for symbol in scan_markets:
+            _refresh_account(state, account, currency, scan_markets, views)
+        for symbol, refreshed in scan_markets.items():
             market = state.markets[symbol]
-            scan(state, market, out)
+            scan(state, market, out, refreshed)
             if INSURANCE in market.positions:
                 work_insurance(state, market, out)
     state.ledger.balances_changed = {}  # a last round's transfers: not followed up (the limit)
+    if not settled:  # stopped at the limit: a crossed position may be left for the next scan
+        for market in state.markets.values():
+            market.liq_rescan = True
     published.update(state.touched_positions)
     state.touched_positions = published
-    _publish_positions(state, out)
+    _publish_positions(state, out, views if settled else {})
 
 
-def _publish_positions(state: State, out: list[Event]) -> None:
+def _publish_positions(
+    state: State, out: list[Event], views: dict[tuple[int, str], AccountView]
+) -> None:
     touched = state.touched_positions
     if not touched:
         return
@@ -547,7 +611,8 @@ def _publish_positions(state: State, out: list[Event]) -> None:
     for (symbol, _account), pos in touched.items():
         market = state.markets[symbol]
         if publish:
-            out.append(_position_event(state, market, pos))
+            view = views.get((pos.account, market.spec.settl_currency))
+            out.append(_position_event(state, market, pos, view))
             if margins:
                 margins.pop(pos, None)  # published whole: its order_margin is in the row
         market.drop_position_if_empty(pos)

@@ -20,7 +20,6 @@ Rounding: requirements round up (``mul_div_ceil``).
 
 from perpetua.core.instruments import (
     InstrumentSpec,
-    Payout,
     spot_base_amount,
     spot_quote_amount,
 )
@@ -210,7 +209,7 @@ def set_spot_hold(state: State, market: Market, order: Order) -> None:
 def retrack(state: State, market: Market, pos: Position, order: Order, open_qty: int) -> None:
     """Make ``pos``'s buy/sell sums count ``open_qty`` of ``order`` at its limit price (0 to
     stop counting it), then refresh the requirement. Spot orders hold balances instead."""
-    if market.spec.payout == Payout.SPOT:
+    if market.spot:
         return
     price = order.limit_price
     if price is None:
@@ -234,7 +233,7 @@ def retrack(state: State, market: Market, pos: Position, order: Order, open_qty:
 def refresh_requirement(state: State, market: Market, pos: Position) -> None:
     """Recompute ``pos``'s requirement and fold the change into its account's total."""
     spec = market.spec
-    if spec.payout == Payout.SPOT:
+    if market.spot:
         return
     new = derivative_requirement(market, pos, pos.buy_value, pos.sell_value)
     old = pos.margin_required

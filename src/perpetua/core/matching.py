@@ -169,7 +169,7 @@ def _execute(
         maker.visible_qty -= qty
         level.visible_size -= qty
     settle_fill(state, market, taker, maker, qty, out)
-    pos = market.position(maker.account)
+    pos = market.position_of(maker)
     if maker.status == OrdStatus.FILLED:
         opposite.remove(maker)
         margin.retrack(state, market, pos, maker, 0)

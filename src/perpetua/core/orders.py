@@ -9,9 +9,14 @@ Invariants: ``0 <= leaves_qty``, ``cum_qty + leaves_qty <= order_qty`` and equal
 ``visible_qty <= leaves_qty``; a terminal order has ``leaves_qty == 0``.
 """
 
+from typing import TYPE_CHECKING
+
 from perpetua.core.enums import ExecInst, ExecType, Liquidity, OrdStatus, TriggerSource
 from perpetua.core.events import OrderEvent
 from perpetua.core.invariant import fail
+
+if TYPE_CHECKING:  # state.py imports this module: the position is only annotated here
+    from perpetua.core.state import Position
 
 __all__ = ["ORDER_FIELDS", "TRANSITIONS", "Order", "transition"]
 
@@ -72,7 +77,8 @@ TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
 
 
 class Order:
-    __slots__ = ORDER_FIELDS
+    # ``position`` is derived (set by registry.register, rebuilt on restore): not a field.
+    __slots__ = (*ORDER_FIELDS, "position")
 
     def __init__(
         self,
@@ -119,16 +125,20 @@ class Order:
         self.triggered = False
         self.working = False
         self.held_by_link = False
+        self.in_book = False  # beside the other flags: the compiled class packs them in a word
         self.text = text
         self.transact_ts_ns = ts_ns
         self.trigger_source = trigger_source_of(exec_inst)
         self.hold_amount = 0
         self.margin_value = 0
         self.margin_qty = 0
-        self.in_book = False
         # The price limit used for matching, holds and margin: ``price`` for priced orders,
         # the protective band price for market orders, None while untriggered and unpriced.
         self.limit_price = price
+        # The order's position while it is registered (``Market.position_of``): a registered
+        # order counts in its position's ``open_orders_count``, so that position is never
+        # dropped and replaced under it. Saves a dictionary lookup by account per use.
+        self.position: Position | None = None
 
     @property
     def reduce_only(self) -> bool:

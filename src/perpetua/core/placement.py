@@ -237,7 +237,7 @@ def _validate(state: State, cmd: PlaceOrder) -> tuple[Reason, int, int]:
     if reason:
         return reason, 0, 0
     for check in (
-        _check_exec_inst(cmd, market.spec.payout == Payout.SPOT),
+        _check_exec_inst(cmd, market.spot),
         _check_shape(cmd),
         _check_trailing(cmd, side),
         _check_numbers(market, cmd, qty),
@@ -402,7 +402,7 @@ def _money_ok(state: State, market: Market, order: Order, out: list[Event]) -> b
     price = order.limit_price
     if price is None:
         return True  # nothing to execute against: it will be cancelled for no liquidity
-    if spec.payout == Payout.SPOT:
+    if market.spot:
         if order.side > 0:
             currency = spec.settl_currency
             quote = spot_quote_amount(spec, order.leaves_qty, price)
@@ -491,7 +491,7 @@ def activate(state: State, market: Market, order: Order, out: list[Event]) -> No
     executed = state.executed
     if would_cross:
         end = match(state, market, order, out, executed)
-        margin.refresh_requirement(state, market, market.position(order.account))
+        margin.refresh_requirement(state, market, market.position_of(order))
     if order.leaves_qty == 0:
         _finish_filled(state, market, order)
         return
@@ -502,7 +502,7 @@ def _finish_filled(state: State, market: Market, order: Order) -> None:
     if order.hold_amount:
         margin.set_spot_hold(state, market, order)
     if order.margin_qty:
-        margin.retrack(state, market, market.position(order.account), order, 0)
+        margin.retrack(state, market, market.position_of(order), order, 0)
     retire(state, market, order)
 
 

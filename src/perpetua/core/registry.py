@@ -22,7 +22,6 @@ from perpetua.core.enums import (
     ExecType,
 )
 from perpetua.core.events import BookLevel, Event
-from perpetua.core.instruments import Payout
 from perpetua.core.invariant import invariant
 from perpetua.core.limits import TERMINATED_ORDERS_RETAINED_MAX
 from perpetua.core.orders import Order
@@ -66,6 +65,7 @@ def register(state: State, market: Market, order: Order) -> None:
     if order.cl_ord_link_id and order.contingency_type != ContingencyType.NONE:
         acct.links.setdefault(order.cl_ord_link_id, []).append(order.order_id)
     pos = market.position(order.account)
+    order.position = pos
     pos.open_orders_count += 1
     if order.reduce_only:
         counts = market.reduce_only_counts
@@ -90,7 +90,8 @@ def retire(state: State, market: Market, order: Order) -> None:
         members.remove(order.order_id)
         if not members:
             del acct.links[link]
-    pos = market.position(order.account)
+    pos = market.position_of(order)
+    order.position = None
     pos.open_orders_count -= 1
     if order.reduce_only:
         counts = market.reduce_only_counts
@@ -117,8 +118,8 @@ def retire(state: State, market: Market, order: Order) -> None:
 def start_working(state: State, market: Market, order: Order, rest: bool, out: list[Event]) -> None:
     """Count ``order`` in margin or holds; with ``rest``, also put it in the book."""
     spec = market.spec
-    pos = market.position(order.account)
-    if spec.payout == Payout.SPOT:
+    pos = market.position_of(order)
+    if market.spot:
         margin.set_spot_hold(state, market, order)
     else:
         margin.retrack(state, market, pos, order, order.leaves_qty)
@@ -154,10 +155,10 @@ def stop_working(state: State, market: Market, order: Order, out: list[Event]) -
     """Undo ``start_working`` for the order's current open quantity."""
     spec = market.spec
     unbook(state, market, order, out)
-    if spec.payout == Payout.SPOT:
+    if market.spot:
         if order.hold_amount:
             currency = spec.settl_currency if order.side > 0 else spec.base_currency
             state.ledger.hold(order.account, currency, -order.hold_amount)
             order.hold_amount = 0
     elif order.margin_qty:
-        margin.retrack(state, market, market.position(order.account), order, 0)
+        margin.retrack(state, market, market.position_of(order), order, 0)

@@ -31,7 +31,7 @@ six published decimals) half away from zero (``fixed_funding_rate_ppb``, ``premi
 
 from typing import NamedTuple
 
-from perpetua.core.instruments import InstrumentSpec, Payout
+from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.invariant import invariant
 from perpetua.core.units import PPM
 
@@ -166,8 +166,11 @@ def position_margin(
     pos_comm = closing_fee(value, pos_init, taker_fee_ppm)
     funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)
     pos_maint = _ceil_div(value * rates.maint_ppm, PPM) + pos_comm + funding
-    return PositionMargin(
-        pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint, init_ppm, rates.maint_ppm
+    # tuple.__new__, not PositionMargin(...): a NamedTuple's __new__ is an interpreted frame
+    # even from compiled code (see events.py, "Building events"); this runs once per fill.
+    return tuple.__new__(
+        PositionMargin,
+        (pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint, init_ppm, rates.maint_ppm),
     )
 
 
@@ -178,7 +181,7 @@ def price_for_value_fine(
     (signed, BitMEX convention), rounded up or down; None when no positive price has that
     value (e.g. a margin larger than the position's whole value on an inverse short)."""
     invariant(qty != 0, "price of an empty position")
-    if spec.payout == Payout.INVERSE:
+    if spec.is_inverse:  # a bool field: no IntEnum compare on this hot path
         # value = qty*m/P  ->  P = qty*m/value
         if value == 0 or (value > 0) != (qty * spec.multiplier > 0):
             return None

@@ -101,6 +101,8 @@ class Position:
 
     __slots__ = (
         *POSITION_FIELDS,
+        "liq_indexed",
+        "liq_long",
         "memo",
         "memo_deposit",
         "memo_funding_ppb",
@@ -118,6 +120,11 @@ class Position:
         # Liquidation threshold registered in the market's index (millionths of a tick), or
         # None when the position has none (flat, or no finite price).
         self.liq_fine: int | None = None
+        # The threshold the market's sorted index holds for it and which side's index (derived,
+        # not in snapshots): the index catches up with ``liq_fine`` lazily (liquidation.py,
+        # "The index").
+        self.liq_indexed: int | None = None
+        self.liq_long = False
         self.qty = 0  # signed contracts
         self.cost = 0  # signed settlement minor units, BitMEX's currentCost convention
         self.realised_pnl = 0
@@ -188,12 +195,16 @@ class Market:
         "inverse",
         "last_price",
         "liq_longs",
+        "liq_pending",
+        "liq_rescan",
+        "liq_scanned_mark",
         "liq_shorts",
         "mark_fine",
         "positions",
         "reduce_only_counts",
         "requirement_memo",
         "spec",
+        "spot",
         "state",
         "stops",
         "tiers",
@@ -218,6 +229,12 @@ class Market:
         # liquidated when mark <= its threshold, a short when mark >= it.
         self.liq_longs: SortedList = SortedList()
         self.liq_shorts: SortedList = SortedList()
+        # Positions whose threshold changed since the index last caught up, in that order; the
+        # mark at the last scan of the whole index; whether the next scan must be whole
+        # (liquidation.py, "The index"). Derived, not in snapshots.
+        self.liq_pending: dict[Position, None] = {}
+        self.liq_scanned_mark: int | None = None
+        self.liq_rescan = False
         self.funding = FundingState()
         # Risk tier rates by chosen risk limit: derived from the spec, cached (not state).
         self.tiers: dict[int, TierRates] = {}
@@ -240,6 +257,9 @@ class Market:
         # (tested): |value| = qty*num // (price*den) inverse, qty*price*num // den otherwise.
         multiplier = spec.multiplier
         self.inverse = spec.payout == Payout.INVERSE
+        # Read on every order and fill: a bool attribute, not an IntEnum compare (~100
+        # instructions compiled, see enums.SIDE_BUY).
+        self.spot = spec.payout == Payout.SPOT
         self.value_sign = -1 if multiplier < 0 else 1
         if self.inverse:
             self.value_num = -multiplier * spec.tick_den
@@ -279,6 +299,13 @@ class Market:
             pos = Position(account, self.spec.symbol, self.spec.risk_limit)
             self.positions[account] = pos
             self.account_positions.setdefault(account, {})[self.spec.symbol] = pos
+        return pos
+
+    def position_of(self, order: Order) -> Position:
+        """``order``'s position: the one it holds while registered, else by its account."""
+        pos = order.position
+        if pos is None:
+            return self.position(order.account)
         return pos
 
     def drop_position_if_empty(self, pos: Position) -> None:

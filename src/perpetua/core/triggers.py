@@ -94,7 +94,7 @@ def _due(market: Market) -> list[Order]:
 def _trigger(state: State, market: Market, order: Order, out: list[Event]) -> None:
     market.stops[order.trigger_source].pop(order.order_id, None)
     market.trailing.pop(order.order_id, None)
-    market.position(order.account).stop_orders_count -= 1
+    market.position_of(order).stop_orders_count -= 1
     order.triggered = True
     order.working = True  # BitMEX: a triggered order reports workingIndicator true
     # Clip before publishing, so the Triggered row carries the quantity that will work.

@@ -44,25 +44,29 @@ PRICE_FINE_PER_TICK = 1_000_000
 
 def checked_int64(value: int, what: str) -> int:
     """Return ``value`` unchanged after asserting that it fits a signed 64-bit integer."""
-    invariant(INT64_MIN <= value <= INT64_MAX, f"{what} does not fit int64: {value}")
+    if not INT64_MIN <= value <= INT64_MAX:  # not invariant(): its message would be built
+        fail(f"{what} does not fit int64: {value}")  # on every call, a hot path's cost
     return value
 
 
 def mul_div_floor(a: int, b: int, c: int) -> int:
     """floor(a*b/c), rounded toward -infinity; ``c`` > 0."""
-    invariant(c > 0, f"mul_div_floor divisor must be positive: {c}")
+    if c <= 0:
+        fail(f"mul_div_floor divisor must be positive: {c}")
     return (a * b) // c
 
 
 def mul_div_ceil(a: int, b: int, c: int) -> int:
     """ceil(a*b/c), rounded toward +infinity; ``c`` > 0."""
-    invariant(c > 0, f"mul_div_ceil divisor must be positive: {c}")
+    if c <= 0:
+        fail(f"mul_div_ceil divisor must be positive: {c}")
     return -((-(a * b)) // c)
 
 
 def mul_div_trunc(a: int, b: int, c: int) -> int:
     """a*b/c truncated toward zero; ``c`` > 0."""
-    invariant(c > 0, f"mul_div_trunc divisor must be positive: {c}")
+    if c <= 0:
+        fail(f"mul_div_trunc divisor must be positive: {c}")
     product = a * b
     quotient = abs(product) // c
     return quotient if product >= 0 else -quotient
