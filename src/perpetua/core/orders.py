@@ -9,14 +9,10 @@ Invariants: ``0 <= leaves_qty``, ``cum_qty + leaves_qty <= order_qty`` and equal
 ``visible_qty <= leaves_qty``; a terminal order has ``leaves_qty == 0``.
 """
 
-from typing import TYPE_CHECKING
-
 from perpetua.core.enums import ExecInst, ExecType, Liquidity, OrdStatus, TriggerSource
 from perpetua.core.events import OrderEvent
 from perpetua.core.invariant import fail
-
-if TYPE_CHECKING:  # state.py imports this module: the position is only annotated here
-    from perpetua.core.state import Position
+from perpetua.core.position import Position
 
 __all__ = ["ORDER_FIELDS", "TRANSITIONS", "Order", "transition"]
 
