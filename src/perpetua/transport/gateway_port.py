@@ -56,7 +56,7 @@ from perpetua.sequencer import (
 from perpetua.sequencer.recovery import EngineFactory
 from perpetua.transport.loop import LoopThread
 from perpetua.transport.node import connect
-from perpetua.transport.replica import Replica, StreamFollower
+from perpetua.transport.replica import Replica, StreamFollower, last_stream_seq
 from perpetua.transport.snapshots import latest_snapshot
 from perpetua.transport.stream import ClusterNames, decode_batch, wait_for_stream
 from perpetua.transport.submit import INVALID, OK, OVERLOADED, UNKNOWN, SubmitClient
@@ -119,9 +119,12 @@ class ClusterCommandPort:
 
     async def _open(self, timeout_s: float) -> None:
         js = await self._connect(timeout_s)
+        # the stream's end read before following: once the follower applies a long backlog on
+        # this loop, a JetStream request's reply can wait longer than its timeout
+        end = await last_stream_seq(js, self.names)
         self._follower = StreamFollower(js, self.names, self.replica, self._on_applied)
         await self._follower.start()
-        if not await self._follower.caught_up(timeout_s):
+        if not await self._follower.wait_for(end, timeout_s):
             raise TimeoutError(f"gateway {self.name}: the stream was not applied in {timeout_s} s")
 
     def open_at(
