@@ -3,16 +3,20 @@
 They hold what the private WebSocket tables and the live REST routes (``/position``,
 ``/user/margin``, ``/user/wallet``) need: every open order, the latest ``PositionChanged`` of
 each position, wallet balances, and a short tail of recent orders and executions (WebSocket
-partials; also the REST history when no read-model store is configured). Deeper history is
-served from the read models (``gateway.history``).
+partials). History is served from the read models (``gateway.history``).
+
+Wallets and wallet history fold through ``wire.wallet.WalletFold``, the read models' own fold,
+so a WebSocket ``transact`` row is the ``/user/walletHistory`` row of the same id; the rows of
+a command are made only if one of its accounts has a subscriber (``deferred``).
 
 Views keep the core's events and format BitMEX rows only when asked (a subscriber, a REST read),
 so the order path pays nothing for them. ``account_seq`` is the last seq that touched each
 account: a history read waits until the read models have projected it (read your writes).
 
-Start-up: ``seed`` loads open orders, positions and wallets from the read models once the
-projector has caught up to the recovered seq (see ``gateway.bootstrap``): these views are folds
-of the same events the projector folds, so both give the same state.
+Start-up: ``seed`` loads open orders, positions, wallets and the pending withdrawals' wallet
+history rows from the read models once the projector has caught up to the recovered seq (see
+``gateway.bootstrap``): these views are folds of the same events the projector folds, so both
+give the same state.
 """
 
 from collections import OrderedDict, deque
