@@ -72,8 +72,11 @@ async def check_checkpoints(
     for name, proc in cluster.procs.items():
         if not proc.alive:
             continue
-        status = await node_status(nc, cluster.names, name)
-        assert status is not None
+        # a node started in the last cycle may still be importing on a loaded machine
+        deadline = time.monotonic() + LEADER_WAIT_S
+        while (status := await node_status(nc, cluster.names, name)) is None:
+            assert time.monotonic() < deadline, f"{name} does not answer its status"
+            await asyncio.sleep(0.2)
         restored = max(restored, status["restored_seq"])
         for seq, state_hash in status["checkpoints"]:
             if seq in replayed:
