@@ -24,6 +24,7 @@ from perpetua.core.instruments import (
     ticks_for,
 )
 from perpetua.core.invariant import InvariantError
+from perpetua.core.state import Market
 
 SPECS = by_symbol(default_catalogue())
 XBTUSD = SPECS["XBTUSD"]
@@ -268,3 +269,24 @@ def test_grid_round_trip(q: int, p: int) -> None:
     num, den = price_of_ticks(ETHUSD, p)
     assert ticks_for(ETHUSD, num, den) == OnGrid(ok=True, ticks=p)
     assert contract_value_at(ETHUSD, q, num, den) == contract_value(ETHUSD, q, p)
+
+
+_DERIVATIVES = sorted(
+    s.symbol for s in SPECS.values() if s.payout in (Payout.INVERSE, Payout.LINEAR, Payout.QUANTO)
+)
+
+
+@given(
+    st.sampled_from(_DERIVATIVES),
+    st.integers(-(10**7), 10**7),
+    st.integers(1, 10**7),
+)
+def test_the_markets_pre_reduced_value_is_the_contract_value(
+    symbol: str, lots: int, price: int
+) -> None:
+    """Fills price their value with ``Market.value`` (fractions reduced once per market): it
+    must equal ``contract_value`` to the unit, sign and truncation included."""
+    spec = SPECS[symbol]
+    price = min(price, spec.max_price_ticks)
+    qty = lots * spec.lot_size
+    assert Market(spec).value(qty, price) == contract_value(spec, qty, price)

@@ -21,7 +21,6 @@ from perpetua.core.enums import ExecType, Liquidity, OrdStatus
 from perpetua.core.events import Event, Trade
 from perpetua.core.fees import fee_amount, fee_rates_ppm
 from perpetua.core.instruments import (
-    contract_value,
     spot_base_amount,
     spot_quote_amount,
 )
@@ -48,7 +47,7 @@ def apply_position_fill(market: Market, pos: Position, qty: int, value: int, pri
     if closed == qty_abs:
         value_closed = value
     else:
-        value_closed = contract_value(market.spec, closed if qty > 0 else -closed, price)
+        value_closed = market.value(closed if qty > 0 else -closed, price)
     realised = -value_closed - cost_closed
     if closed == held_abs:
         pos.open_comm = 0
@@ -140,7 +139,8 @@ def _derivative_money(
 ) -> tuple[int, int, int, int]:
     spec = market.spec
     currency = spec.settl_currency
-    value = contract_value(spec, qty if taker.side > 0 else -qty, price)
+    # Market.value: contract_value with the fractions reduced once per market (equal, tested)
+    value = market.value(qty if taker.side > 0 else -qty, price)
     value_abs = value if value >= 0 else -value
     taker_pos = market.position_of(taker)
     maker_pos = market.position_of(maker)

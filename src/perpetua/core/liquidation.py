@@ -474,7 +474,10 @@ def _refresh_account(
     views[(account, currency)] = view
     # By symbol: the scan order reaches events, and a restored account's positions are not in
     # the live insertion order.
-    for symbol, pos in sorted(state.account_positions.get(account, {}).items()):
+    held = list(state.account_positions.get(account, {}).items())
+    if len(held) > 1:
+        held.sort()
+    for symbol, pos in held:
         market = state.markets[symbol]
         if market.spec.settl_currency != currency or market.spot:
             continue
