@@ -22,7 +22,7 @@ Invariants:
    sockets (each a viewer).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from perpetua.core.commands import Command, ListFuture
@@ -35,6 +35,7 @@ from perpetua.core.events import (
     WithdrawalUpdated,
 )
 from perpetua.core.units import CURRENCIES, PRICE_FINE_PER_TICK
+from perpetua.gateway.ws.fanout import Session
 from perpetua.marketdata.hub import MarketData
 from perpetua.services.notifications import Kind, NotificationSink
 from perpetua.wire.values import price, rational
@@ -162,7 +163,7 @@ class MarginCalls:
     """Contract: the module docstring, 2."""
 
     def __init__(self, views: Any, sink: NotificationSink) -> None:
-        self.views = views  # gateway.private.PrivateViews
+        self.views = views  # gateway.private.PrivateViews (its rows read as numbers here)
         self.sink = sink
         self.called: set[tuple[int, str]] = set()  # (account, symbol or "cross:" + currency)
 
@@ -221,7 +222,7 @@ class MarginCalls:
         )
 
 
-def connected_counts(sessions: Any) -> dict[str, int]:
+def connected_counts(sessions: Iterable[Session]) -> dict[str, int]:
     """BitMEX ``ConnectedUsers`` over the gateway's WebSocket sessions (the docstring, 3)."""
     bots: set[int] = set()
     users: set[int] = set()

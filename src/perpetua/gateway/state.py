@@ -289,7 +289,7 @@ class Gateway:
         counts = self.connected()
         if counts != self._connected:
             self._connected = counts
-            self.fanout.publish([Delta("connected", "", "update", [counts])], [])
+            self.fanout.publish([Delta("connected", "", "update", [dict(counts)])], [])
 
     def jobs(self) -> list[PeriodicJob]:
         """The gateway's own periodic work (``services.jobs``), run beside the venue's."""

@@ -9,6 +9,8 @@ Invariants
 
 from typing import Any, NamedTuple
 
+from perpetua.wire.values import JsonRow
+
 __all__ = ["Delta", "PendingDeltas"]
 
 
@@ -18,7 +20,7 @@ class Delta(NamedTuple):
     table: str
     symbol: str
     action: str
-    rows: list[dict[str, Any]]
+    rows: list[JsonRow]
 
 
 class PendingDeltas:

@@ -15,6 +15,7 @@ from perpetua.gateway.ratelimit import Bucket
 from perpetua.gateway.sessions import cookie_token, origin_allowed
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
+from perpetua.wire.values import JsonRow
 
 __all__ = ["ConnectionLimiter", "serve_realtime"]
 
@@ -74,7 +75,7 @@ async def serve_realtime(
         await _handshake_auth(session, websocket)
         topics = websocket.query_params.get("subscribe")
         if topics:
-            request = {"op": "subscribe", "args": topics.split(",")}
+            request: JsonRow = {"op": "subscribe", "args": topics.split(",")}
             for topic in topics.split(","):
                 if topic:
                     session.subscribe(topic.strip(), request)

@@ -7,7 +7,7 @@ that cannot take a message is closed as a slow consumer (it never makes memory g
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from perpetua.gateway.auth import Principal
 from perpetua.gateway.errors import ApiError
@@ -22,12 +22,12 @@ __all__ = ["ALL", "Fanout", "data_message", "strip_nulls"]
 ALL = "*"
 
 
-def strip_nulls(rows: Iterable[dict[str, Any]]) -> list[JsonRow]:
+def strip_nulls(rows: Iterable[JsonRow]) -> list[JsonRow]:
     """BitMEX stopped sending null fields on the WebSocket in 2023."""
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
 
-def data_message(table: str, action: str, rows: Iterable[dict[str, Any]]) -> bytes:
+def data_message(table: str, action: str, rows: Iterable[JsonRow]) -> bytes:
     return encode_json({"table": table, "action": action, "data": strip_nulls(rows)})
 
 

@@ -20,7 +20,6 @@ Sending, two ways with the same order and the same bound:
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import msgspec
 from starlette.websockets import WebSocketDisconnect
@@ -40,7 +39,7 @@ from perpetua.gateway.ws.topics import (
     PUBLIC_TABLES,
     partial_message,
 )
-from perpetua.wire.values import encode_json, iso_ms, now_ns
+from perpetua.wire.values import Json, JsonRow, encode_json, iso_ms, now_ns
 
 __all__ = ["Session", "WELCOME_INFO"]
 
@@ -129,12 +128,10 @@ class Session:
             except asyncio.QueueFull:
                 self.queue.get_nowait()  # discard: the session is closing anyway
 
-    def send_json(self, value: Any) -> None:
+    def send_json(self, value: Json) -> None:
         self.push(encode_json(value).decode())
 
-    def error(
-        self, status: int, message: str, request: Any, meta: dict[str, Any] | None = None
-    ) -> None:
+    def error(self, status: int, message: str, request: Json, meta: JsonRow | None = None) -> None:
         self.errors += 1
         self.send_json({"status": status, "error": message, "meta": meta or {}, "request": request})
         if self.errors > self.gw.config.ws_errors_max:
@@ -210,7 +207,7 @@ class Session:
         key_id: str,
         expires: str,
         signature: str,
-        request: Any,
+        request: Json,
         reply: bool,
         nonce: bool = False,
     ) -> bool:
@@ -245,7 +242,7 @@ class Session:
             self.send_json({"success": True, "request": request})
         return True
 
-    async def authenticate_session(self, request: Any) -> bool:
+    async def authenticate_session(self, request: Json) -> bool:
         """Sign in with the handshake's session cookie, by the REST pipeline's session rules
         (``IdentityPort.session``: idle and absolute timeouts, revocation, enabled account)."""
         if self.principal is not None:
@@ -299,7 +296,7 @@ class Session:
             return
         await self.handle_op(message["op"], message.get("args"), message)
 
-    async def handle_op(self, op: str, args: Any, request: dict[str, Any]) -> None:
+    async def handle_op(self, op: str, args: Json, request: JsonRow) -> None:
         arg_list = args if isinstance(args, list) else ([] if args is None else [args])
         if op == "subscribe":
             for topic in arg_list:
@@ -330,7 +327,7 @@ class Session:
         else:
             self.error(400, f"Unknown op: {op}", request)
 
-    async def cancel_all_after(self, args: list[Any], request: dict[str, Any]) -> None:
+    async def cancel_all_after(self, args: list[Json], request: JsonRow) -> None:
         if self.principal is None:
             self.error(401, "You must be authenticated to use cancelAllAfter.", request)
             return
@@ -363,7 +360,7 @@ class Session:
         symbol = self.gw.symbols.one(symbol_text)
         return (table, symbol) if symbol is not None else None
 
-    def subscribe(self, topic: str, request: dict[str, Any]) -> None:
+    def subscribe(self, topic: str, request: JsonRow) -> None:
         table = topic.partition(":")[0]
         if table not in PUBLIC_TABLES and table not in PRIVATE_TABLES:
             self.error(400, f"Unknown table: {table}", request)
@@ -405,7 +402,7 @@ class Session:
             return (symbol or ALL) in self.private_symbols.get(table, set())
         return (table, symbol or ALL) in self.public_topics
 
-    def unsubscribe(self, topic: str, request: dict[str, Any]) -> None:
+    def unsubscribe(self, topic: str, request: JsonRow) -> None:
         parsed = self._parse_topic(topic)
         table = topic.partition(":")[0]
         if parsed is None or not self._subscribed(table, parsed[1]):

@@ -6,11 +6,10 @@ full image for the subscription. Quote and trade partials are never empty (clien
 """
 
 from decimal import Decimal
-from typing import Any
 
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.fanout import strip_nulls
-from perpetua.wire.values import JsonRow, encode_json, now_ns
+from perpetua.wire.values import Json, JsonRow, encode_json, now_ns
 
 __all__ = [
     "NO_SYMBOL_TABLES",
@@ -121,7 +120,7 @@ _TIME_FIELDS = frozenset(
 )
 
 
-def _type_of(name: str, value: Any) -> str:
+def _type_of(name: str, value: Json) -> str:
     if name in _TIME_FIELDS:
         return "timestamp"
     if name in ("orderID", "execID", "trdMatchID", "clOrdID"):
@@ -137,7 +136,7 @@ def _type_of(name: str, value: Any) -> str:
     return "symbol"
 
 
-def _types(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _types(rows: list[JsonRow]) -> dict[str, str]:
     types: dict[str, str] = {}
     for row in rows[:1]:
         for name, value in row.items():
@@ -155,7 +154,7 @@ def _symbols(gw: GatewaySurface, symbol: str | None, tradable_only: bool = True)
     return [spec.symbol for spec in gw.market.instrument_specs()]
 
 
-def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dict[str, Any]]:
+def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[JsonRow]:
     market = gw.market
     now = now_ns()
     if table == "instrument":
@@ -204,7 +203,7 @@ def _public_rows(gw: GatewaySurface, table: str, symbol: str | None) -> list[dic
     if table == "announcement":
         return market.announcements.listing()
     if table == "connected":
-        return [gw.connected()]
+        return [dict(gw.connected())]
     if table == "publicNotifications":
         return gw.notifications.public_rows()
     return []
@@ -214,7 +213,7 @@ def _private_rows(
     gw: GatewaySurface, table: str, account: int, symbol: str | None
 ) -> list[JsonRow]:
     views = gw.private
-    rows: list[dict[str, Any]]
+    rows: list[JsonRow]
     if table == "order":
         rows = views.open_order_rows(account)
     elif table == "execution":
@@ -252,12 +251,12 @@ def partial_rows(
 
 def partial_message(gw: GatewaySurface, table: str, symbol: str | None, account: int | None) -> str:
     rows = strip_nulls(partial_rows(gw, table, symbol, account))
-    filter_: dict[str, Any] = {}
+    filter_: JsonRow = {}
     if table in PRIVATE_TABLES and account is not None:
         filter_["account"] = account
     if symbol is not None:
         filter_["symbol"] = symbol
-    message: dict[str, Any] = {
+    message: JsonRow = {
         "table": table,
         "action": "partial",
         "keys": TABLE_KEYS.get(table, []),
