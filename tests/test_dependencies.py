@@ -17,7 +17,9 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_MODULES = frozenset({"perpetua", "tests", "bench", "bench_core", "bench_gateway", "minibook"})
+LOCAL_MODULES = frozenset(
+    {"perpetua", "tests", "bench", "bench_core", "bench_gateway", "bench_mixed", "minibook"}
+)
 
 
 def _canonical(name: str) -> str:
