@@ -18,6 +18,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.transport.node import NodeConfig, SequencerNode
@@ -50,7 +51,9 @@ def sequencer_node(config: ClusterConfig) -> SequencerNode:
             lease_ttl_s=config.lease_ttl_s,
             snapshot_every=config.snapshot_every,
         ),
-        duties=LeaderServices(config.feeds),
+        duties=LeaderServices(
+            config.feeds, config.wallets, Path(config.data_dir), config.database_url
+        ),
     )
 
 
@@ -63,6 +66,8 @@ async def _until_signalled(run: "asyncio.Future[None] | None" = None) -> asyncio
 
 
 async def _sequencer(config: ClusterConfig) -> None:
+    from perpetua.runtime.cluster_leader import LeaderServices
+
     stopping = await _until_signalled()
     node = sequencer_node(config)
     stop_metrics = None
@@ -79,6 +84,9 @@ async def _sequencer(config: ClusterConfig) -> None:
     finally:
         if stop_metrics is not None:
             stop_metrics()
+        duties = node.duties
+        if isinstance(duties, LeaderServices):
+            duties.close()
 
 
 def run_cluster(config: ClusterConfig) -> int:

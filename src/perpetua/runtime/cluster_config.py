@@ -23,6 +23,11 @@ The file's shape::
 
     [feeds]                        # sequencer: the index feeds the leader runs (as in the
                                    # venue config; simulated by default)
+    [wallets]                      # sequencer, gateway: as in the venue config, chain "none"
+                                   # or "rpc" (one chain for all): gateways serve the routes
+                                   # without keys, the leading sequencer runs the jobs
+                                   # (`cluster_leader`); the hot keystore's password in
+                                   # $PERPETUA_WALLET_PASSWORD or data_dir/secrets
     [server]                       # gateway: as in the venue config; reuse_port lets several
     host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
     port = 8000
@@ -34,7 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from perpetua.runtime.config import ConfigError, FeedsConfig, feeds_config
+from perpetua.runtime.config import (
+    ConfigError,
+    FeedsConfig,
+    WalletsConfig,
+    feeds_config,
+    wallets_config,
+)
 
 __all__ = ["ROLES", "ClusterConfig", "ClusterServerConfig", "load_cluster_config"]
 
@@ -67,6 +78,7 @@ class ClusterConfig:
     smtp_url: str = ""  # gateway: mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
     public_url: str = ""  # gateway: the address in mailed links; empty: http://[server]
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    wallets: WalletsConfig = field(default_factory=WalletsConfig)
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
 
@@ -75,7 +87,7 @@ _TOP: Final = {
     "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
     "operator_key": str, "rate_limits": bool, "catalogue": str, "metrics_port": int,
     "smtp_url": str, "public_url": str,
-    "server": dict, "feeds": dict,
+    "server": dict, "feeds": dict, "wallets": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
 
@@ -117,6 +129,15 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
     if catalogue:
         raw["catalogue"] = Path(path).parent / catalogue
     feeds = feeds_config(raw.pop("feeds", {}), Path(path).parent)
+    wallets = wallets_config(raw.pop("wallets", {}))
+    if wallets.chain == "local":
+        raise ConfigError(
+            'wallets.chain: "local" starts a chain per process; in a cluster run one node and'
+            ' use chain = "rpc"'
+        )
+    if wallets.chain != "none" and not raw.get("database_url"):
+        raise ConfigError("database_url: the wallets need the shared database")
     return ClusterConfig(
-        servers=servers, server=ClusterServerConfig(**server_raw), feeds=feeds, **raw
-    )
+        servers=servers, server=ClusterServerConfig(**server_raw), feeds=feeds,
+        wallets=wallets, **raw,
+    )  # fmt: skip

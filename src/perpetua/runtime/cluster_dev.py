@@ -60,6 +60,7 @@ class DevCluster:
     rate_limits: bool = True
     smtp_url: str = ""  # the gateways' mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
     snapshot_every: int | None = None  # the sequencers'; None: cluster.toml's default
+    wallets: str = ""  # the [wallets] table's lines for sequencers and gateways (empty: none)
     nats: NatsCluster = field(init=False)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -104,6 +105,7 @@ class DevCluster:
             f"port = {port if port is not None else self.gateway_port}",
             f"reuse_port = {'true' if self.reuse_port else 'false'}",
             'log_level = "warning"',
+            *(["[wallets]", self.wallets] if self.wallets and role != "projector" else []),
         ]
         config = directory / "cluster.toml"
         config.write_text("\n".join(lines) + "\n")

@@ -37,9 +37,15 @@ Order at start (each step needs the one before):
    mail-retry job, and a queued message is claimed before it is sent (`mail_queue`), so two
    gateways never send it twice.
 
-Index feeds and the calendars job run on the leading sequencer (`cluster_leader`). Not wired
-in cluster mode yet (docs/cluster.md): the services that need the accounts database and read
-models and submit commands (volume tiers, bots, copy trading, wallets, compliance).
+9. Wallets (``[wallets]`` chain "rpc"; `runtime.wallets.gateway_wallets`): the routes
+   (deposit addresses, the address book, withdrawal requests with their 2FA and emailed
+   confirmation, cancel, history) over the shared database, submitting through the port
+   (``execute``, from the routes' worker threads). No key and no job here: the leading
+   sequencer signs and runs the chain watcher, the signer and the sweeps (`cluster_leader`).
+
+Index feeds, the calendars job and the wallets' jobs run on the leading sequencer
+(`cluster_leader`). Not wired in cluster mode yet (docs/cluster.md): the services that need
+the read models and submit commands (volume tiers, bots, copy trading, compliance).
 """
 
 import asyncio
@@ -66,6 +72,7 @@ from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
 from perpetua.runtime.server import MetricsApp
 from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
+from perpetua.runtime.wallets import gateway_wallets
 from perpetua.sequencer import Applied
 from perpetua.sequencer.seed import engine_seed
 from perpetua.services.accounts import AccountsService
@@ -195,6 +202,7 @@ def run_gateway(config: ClusterConfig) -> None:
         PeriodicJob("mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step))
     ]
     progress = StoredProgress(sql)
+    chain = gateway_wallets(config.wallets, open_engine(url), port.execute, identity)
     try:
         seed = port.seed(engine_seed) if pinned_start is None else pinned_start[1]
         app = create_app(
@@ -208,6 +216,7 @@ def run_gateway(config: ClusterConfig) -> None:
             accounts,
             identity=identity,
             background=background,
+            wallets=None if chain is None else chain.wallets,
         )
         gateway = app.state.gateway
         background.append(catalogue_job(catalogue, gateway))  # read when the server starts
@@ -265,6 +274,9 @@ def run_gateway(config: ClusterConfig) -> None:
         server.run(sockets=[sock])
     finally:
         port.close()
+        if chain is not None:
+            chain.close()
+            chain.wallets.engine.dispose()
         identity.close()
         if outbox is not None:
             outbox.stop()

@@ -7,14 +7,26 @@ What runs, as in the embedded venue (`venue.open_venue`):
        tradable market of the engine as it was when the node took the lease. Marks move.
     2. The TradFi calendars job (holidays and half-days of SPYUSDT, XAUUSDT, EURUSDT), which
        also tells the simulated feed when its asset is closed.
-Why the leader (decisions §22): the lease already says who that is, with failover, and the
+    3. The wallets' jobs (``[wallets]`` with chain "rpc" and ``database_url``; decisions
+       §27): per network the deposit follower (blocks in, ``Deposit`` out), the sender (sign,
+       record, broadcast, follow, complete or refund) and the sweeps, over the shared
+       PostgreSQL database, submitting to the leader's own `Sequencer` (``execute`` from the
+       jobs' worker threads). The wallets are opened on the first leadership (the keystore's
+       scrypt is paid once) and kept; their submit goes to the sequencer of the current
+       leadership and raises `SequencerStopped` between leaderships.
+Why the leader (decisions §22, §27): the lease already says who that is, with failover, and the
 fence keeps a deposed leader's submissions out of the stream; the feeds submit straight to
 the sequencer in-process. A new leader starts them afresh, like the embedded venue after a
 restart (a simulated index walk starts again from its seed; a live or replayed feed goes on).
+The wallets' jobs resume from the database: a deposit's ``Deposit`` carries its chain-derived
+transfer id (``network:tx:log_index``), so a deposit a dead leader credited without marking its
+row is answered "duplicate" by the core and the row catches up; a withdrawal is taken from
+``Queued`` by a compare-and-set before it is signed, so two leaders (one deposed but not yet
+aware) never sign one withdrawal twice; a withdrawal request a gateway left ``Requested`` is
+settled only once ``RECOVER_AFTER_NS`` old (a gateway's request in flight is not).
 
-Not here (they need the accounts database and the read models: a ``services`` role would run
-them; docs/cluster.md): volume tiers, bots, copy trading, wallets, compliance sync, mail retry,
-proof of reserves.
+Not here (they need the read models: a ``services`` role would run them; docs/cluster.md):
+volume tiers, bots, copy trading, compliance sync, proof of reserves.
 """
 
 from __future__ import annotations
@@ -22,29 +34,80 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
+from typing import Final
 
+from perpetua.core.commands import Command
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.feeds import IndexPublisher
 from perpetua.runtime.config import FeedsConfig
 from perpetua.runtime.indices import build_index_feeds
 from perpetua.runtime.venue import feed_calendar, tradable
-from perpetua.sequencer import Sequencer, SystemClock
+from perpetua.runtime.config import WalletsConfig
+from perpetua.runtime.wallets import ChainSetup
+from perpetua.sequencer import Result, Sequencer, SequencerStopped, SystemClock
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
 from perpetua.services.jobs import PeriodicJob
 
-__all__ = ["LeaderServices"]
+__all__ = ["RECOVER_AFTER_NS", "LeaderServices"]
 
 log = logging.getLogger("perpetua.cluster.leader")
+
+# a withdrawal request a gateway left ``Requested`` this long is settled (released): longer than
+# a gateway's submit can take (no leader for NO_LEADER_WAIT_S, then APPLIED_WAIT_S for its
+# replica), so a request still in flight is never released under it
+RECOVER_AFTER_NS: Final = 120 * 10**9
+SUBMIT_WAIT_S: Final = 30.0  # a wallet job's command: durable within this, else the step fails
+
+
+class JobsOnly:
+    """The wallets' `Verifier` on the leader: its jobs never ask for a second factor (requests
+    and the address book are the gateways'), so none is ever accepted here."""
+
+    def second_factor_ok(self, user_id: int, code: str) -> bool:
+        return False
+
+    def send_notice(self, user_id: int, subject: str, body: str) -> None:
+        log.warning("notice to user %d not sent from the leader: %s", user_id, subject)
 
 
 class LeaderServices:
     """`transport.node.LeaderDuties` for ``perpetua run --cluster`` (role sequencer)."""
 
-    def __init__(self, feeds: FeedsConfig) -> None:
+    def __init__(
+        self,
+        feeds: FeedsConfig,
+        wallets: WalletsConfig | None = None,
+        data_dir: Path = Path("data"),
+        database_url: str = "",
+    ) -> None:
         self.feeds = feeds
+        self.wallets_config = wallets or WalletsConfig()
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.chain: ChainSetup | None = None  # opened on the first leadership, then kept
         self.publisher: IndexPublisher | None = None
+        self._sequencer: Sequencer | None = None
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _submit(self, command: Command) -> Result:
+        """The wallets' submit: the sequencer of the current leadership (from worker threads)."""
+        sequencer = self._sequencer
+        if sequencer is None:
+            raise SequencerStopped("this node does not lead")
+        return sequencer.execute(command, SUBMIT_WAIT_S)
+
+    def _open_wallets(self) -> ChainSetup | None:
+        from perpetua.runtime.cluster_gateway import migrate_once
+        from perpetua.runtime.wallets import open_wallets
+        from perpetua.store import open_engine
+
+        migrate_once(self.database_url)
+        return open_wallets(
+            self.wallets_config, self.data_dir, open_engine(self.database_url), self._submit,
+            JobsOnly(), recover_after_ns=RECOVER_AFTER_NS,
+        )  # fmt: skip
 
     async def start(self, sequencer: Sequencer, instruments: tuple[InstrumentSpec, ...]) -> None:
         clock = SystemClock()
@@ -56,13 +119,32 @@ class LeaderServices:
         )
         job = PeriodicJob("tradfi_calendars", CALENDAR_CHECK_INTERVAL_S, calendars.step)
         self._stopping = asyncio.Event()
-        self._tasks = [asyncio.get_running_loop().create_task(job.run(self._stopping))]
-        log.warning("leader services started: index feeds for %d sources", len(feeds.sources))
+        jobs = [job]
+        self._sequencer = sequencer
+        if self.wallets_config.chain != "none":
+            if self.chain is None:
+                self.chain = await asyncio.to_thread(self._open_wallets)
+            if self.chain is not None:
+                jobs += self.chain.wallets.jobs(self.wallets_config.poll_interval_s)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(job.run(self._stopping)) for job in jobs]
+        log.warning(
+            "leader services started: index feeds for %d sources, jobs %s",
+            len(feeds.sources), ", ".join(j.name for j in jobs),
+        )  # fmt: skip
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._sequencer = None  # what a job submits from here on is refused
         publisher, self.publisher = self.publisher, None
         if publisher is not None:
             await asyncio.get_running_loop().run_in_executor(None, publisher.stop)
         tasks, self._tasks = self._tasks, []
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        """At the process's end: the wallets' RPC clients and database."""
+        chain, self.chain = self.chain, None
+        if chain is not None:
+            chain.close()
+            chain.wallets.engine.dispose()

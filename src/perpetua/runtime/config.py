@@ -123,6 +123,7 @@ __all__ = [
     "WalletsConfig",
     "feeds_config",
     "load_config",
+    "wallets_config",
 ]
 
 INDEX_SOURCES: Final = ("simulated", "replay", "live", "none")
@@ -372,6 +373,11 @@ def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:
         review_interval_days=review,
         sync_interval_s=float(interval),
     )
+
+
+def wallets_config(table: Mapping[str, Any]) -> WalletsConfig:
+    """``[wallets]`` (the venue's and a cluster process's), checked."""
+    return _wallets(table)
 
 
 def _wallets(table: Mapping[str, Any]) -> WalletsConfig:

@@ -17,6 +17,12 @@
   ``<data dir>/secrets/hot-wallet.password``); the deposit seed stays with the operator, so
   this server does not sweep.
 ``ChainSetup.close()`` stops what ``open_wallets`` started (anvil by its pid).
+
+Cluster mode (``chain = "rpc"`` only: one chain for every process) splits them in two:
+``gateway_wallets`` is what a gateway's routes need (networks, deposit addresses from the xpub,
+the address book, withdrawal requests), with no key at all: a gateway faces the internet and
+never signs; the leading sequencer runs ``open_wallets`` (the hot key, the watcher, the signer,
+the sweeps) and its jobs (`cluster_leader`).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from perpetua.services.wallets.networks import Network, bitcoin_network
 from perpetua.services.wallets.ports import Submit, Verifier
 from perpetua.store.schema import chain_blocks, chain_cursors
 
-__all__ = ["NETWORK", "PASSWORD_ENV", "ChainSetup", "open_wallets"]
+__all__ = ["NETWORK", "PASSWORD_ENV", "ChainSetup", "gateway_wallets", "open_wallets"]
 
 log = logging.getLogger("perpetua.wallets")
 
@@ -174,7 +180,9 @@ def open_wallets(
     submit: Submit,
     verifier: Verifier,
     policy: WithdrawalPolicy | None = None,
+    recover_after_ns: int | None = None,
 ) -> ChainSetup | None:
+    """``recover_after_ns``: `Wallets`' (cluster mode; None: recover once at start)."""
     if config.chain == "none":
         return None
     chain_dir = data_dir / "chain"
@@ -223,6 +231,7 @@ def open_wallets(
             policy or DefaultPolicy(config.blocked_addresses),
             cold_addresses={NETWORK: cold} if cold else None,
             sweepers=sweepers,
+            recover_after_ns=recover_after_ns,
         )
     except BaseException:
         rpc.close()
@@ -232,5 +241,43 @@ def open_wallets(
     return ChainSetup(
         wallets, rpc, node, token, btc_rpc=btc_rpc,
         hot_key=hot_key, deposit_mnemonic=mnemonic or None, cold_address=cold or "",
+        currencies=tuple(networks[NETWORK].assets),
+    )  # fmt: skip
+
+
+def gateway_wallets(
+    config: WalletsConfig,
+    engine: Engine,
+    submit: Submit,
+    verifier: Verifier,
+    policy: WithdrawalPolicy | None = None,
+) -> ChainSetup | None:
+    """A cluster gateway's wallets (module docstring): no signer, no sweeper, no key; its
+    ``jobs`` must not run (the leading sequencer runs the real ones)."""
+    if config.chain == "none":
+        return None
+    if config.chain != "rpc":
+        raise ValueError('cluster mode: wallets.chain must be "rpc" (one chain for every process)')
+    rpc = JsonRpc(config.rpc_url)
+    try:
+        token = evm.checksum(config.token_address) if config.token_address else ""
+        networks = default_networks(
+            token or None, confirmations=config.confirmations, approval_usdt=config.approval_usdt
+        )
+        assets = {c: r.asset for c, r in networks[NETWORK].assets.items()}
+        watchers: dict[str, DepositWatcher] = {
+            NETWORK: EthereumWatcher(NETWORK, rpc, config.eth_xpub, assets)
+        }
+        btc_rpc = _bitcoin(config, networks, watchers, {})
+        wallets = Wallets(
+            engine, networks, watchers, {}, verifier, submit,
+            policy or DefaultPolicy(config.blocked_addresses),
+            cold_addresses={NETWORK: config.cold_address} if config.cold_address else None,
+        )  # fmt: skip
+    except BaseException:
+        rpc.close()
+        raise
+    return ChainSetup(
+        wallets, rpc, None, token, btc_rpc=btc_rpc, cold_address=config.cold_address,
         currencies=tuple(networks[NETWORK].assets),
     )  # fmt: skip

@@ -69,6 +69,7 @@ OPEN_TIMEOUT_S: Final = 120.0  # catching a new gateway up with the stream
 APPLIED_WAIT_S: Final = 30.0  # the replica reaching a seq the leader acknowledged
 RECENT_APPLIED_MAX: Final = 65_536  # applied records kept for submitters whose reply is late
 SHARE_INTERVAL_S: Final = 0.05
+EXECUTE_WAIT_S: Final = 60.0  # `execute`: above a leaderless wait plus APPLIED_WAIT_S
 BatchCallback = Callable[[Sequence[Applied]], None]
 
 
@@ -199,6 +200,13 @@ class ClusterCommandPort:
             self._subscribers.append(callback)
 
         self.thread.call(on_loop())
+
+    def execute(self, command: Command, timeout_s: float = EXECUTE_WAIT_S) -> Result:
+        """``submit_async`` from a thread without an event loop (the wallets' worker threads):
+        the same outcomes, raised here; `TimeoutError` after ``timeout_s``."""
+        return asyncio.run_coroutine_threadsafe(self._submit(command), self.thread.loop).result(
+            timeout_s
+        )
 
     async def submit_async(self, command: Command) -> Result:
         future = asyncio.run_coroutine_threadsafe(self._submit(command), self.thread.loop)

@@ -172,6 +172,10 @@ class SequencerNode:
         self.rebuilds = 0  # engines thrown away after a failed leadership
 
     @property
+    def duties(self) -> LeaderDuties | None:
+        return self._duties
+
+    @property
     def snapshots_written(self) -> int:
         return 0 if self._writer is None else len(self._writer.written)
 

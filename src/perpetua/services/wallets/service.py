@@ -5,7 +5,10 @@ them in a worker thread, the jobs likewise.
 - Network switches: ``network_status`` rows; absent means both deposits and withdrawals on.
 - ``jobs``: per network, the deposit follower and the sender as ``PeriodicJob``s.
 - ``recover``: settles withdrawals a crash left half-done; the first run of each network's
-  sender job calls it (the sequencer runs by then), before its first step.
+  sender job calls it (the sequencer runs by then), before its first step. With
+  ``recover_after_ns`` set (cluster mode: gateways in other processes may have a request in
+  flight, and a leader may have died with one), every step settles the rows last touched at
+  least that long ago instead.
 - ``reserve_addresses``: every address the exchange controls on a network (hot wallet, deposit
   addresses) plus the cold address it only sends to: what Proof of Reserves sums.
 """
@@ -73,8 +76,10 @@ class Wallets:
         cold_addresses: Mapping[str, str] | None = None,
         start_block: int | None = None,
         sweepers: Mapping[str, Sweeper] | None = None,
+        recover_after_ns: int | None = None,
     ) -> None:
         self.engine = engine
+        self.recover_after_ns = recover_after_ns
         self.networks = dict(networks)
         self.watchers = dict(watchers)
         self.signers = dict(signers)
@@ -214,7 +219,9 @@ class Wallets:
 
         def step() -> None:
             nonlocal recovered
-            if not recovered:
+            if self.recover_after_ns is not None:
+                self.desk.recover(self.recover_after_ns)
+            elif not recovered:
                 self.recover()
                 recovered = True
             sender.step()

@@ -396,9 +396,15 @@ class WithdrawalDesk:
             raise RuntimeError(f"cannot release {withdrawal_id}: {reason!r}")
         move(self.engine, withdrawal_id, status, "Canceled", updated_ns=self.clock_ns())
 
-    def recover(self) -> int:
-        """Settle rows a crash left ``Requested`` or ``Canceling`` (module docstring)."""
+    def recover(self, older_than_ns: int | None = None) -> int:
+        """Settle rows a crash left ``Requested`` or ``Canceling`` (module docstring).
+        ``older_than_ns``: only rows last updated at least that long ago (cluster mode: a
+        gateway's request in flight is ``Requested`` for a moment, and must not be settled
+        under it); None: every such row (at start, when nothing is in flight)."""
         stuck = self.rows(status="Requested") + self.rows(status="Canceling")
+        if older_than_ns is not None:
+            before = self.clock_ns() - older_than_ns
+            stuck = [row for row in stuck if row.updated_ns <= before]
         for row in stuck:
             self._release(row.withdrawal_id, row.status)
         return len(stuck)
