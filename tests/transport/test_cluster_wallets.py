@@ -189,9 +189,8 @@ def jobs_started(log: str) -> bool:
 def test_deposits_and_withdrawals_through_a_failover(rig: Rig) -> None:
     gateway: Any = rig.gateway
     alice = sign_up(gateway, "alice@example.com")
-    address = str(
-        ok(signed(gateway, alice, "GET", "/user/depositAddress", {"currency": "USDt", "network": "eth"}))
-    )
+    where = {"currency": "USDt", "network": "eth"}
+    address = str(ok(signed(gateway, alice, "GET", "/user/depositAddress", where)))
     assert evm.is_valid_address(address)
     # 1: the leader runs the jobs, the standby does not
     wait_for(lambda: jobs_started(rig.log("s1")), what="the leader's wallet jobs")

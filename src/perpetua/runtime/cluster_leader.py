@@ -40,10 +40,9 @@ from typing import Final
 from perpetua.core.commands import Command
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.feeds import IndexPublisher
-from perpetua.runtime.config import FeedsConfig
+from perpetua.runtime.config import FeedsConfig, WalletsConfig
 from perpetua.runtime.indices import build_index_feeds
 from perpetua.runtime.venue import feed_calendar, tradable
-from perpetua.runtime.config import WalletsConfig
 from perpetua.runtime.wallets import ChainSetup
 from perpetua.sequencer import Result, Sequencer, SequencerStopped, SystemClock
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
