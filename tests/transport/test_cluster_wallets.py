@@ -202,6 +202,8 @@ def test_deposits_and_withdrawals_through_a_failover(rig: Rig) -> None:
     rig.mine(3)
     wait_for(lambda: wallet(rig, alice) == 250 * USDT, CREDIT_WAIT_S, "the first credit")
     # 3: the leader dies; the standby's jobs credit the next deposit
+    assert "stepping down" not in rig.log("s1")  # s1 led throughout (one leadership)
+    assert not jobs_started(rig.log("s2"))
     rig.cluster.kill("s1")
     assert asyncio.run(leader(rig.cluster, exclude="s1")) == "s2"
     wait_for(lambda: jobs_started(rig.log("s2")), what="the new leader's wallet jobs")

@@ -118,19 +118,23 @@ class LeaderServices:
         )
         job = PeriodicJob("tradfi_calendars", CALENDAR_CHECK_INTERVAL_S, calendars.step)
         self._stopping = asyncio.Event()
-        jobs = [job]
         self._sequencer = sequencer
-        if self.wallets_config.chain != "none":
-            if self.chain is None:
-                self.chain = await asyncio.to_thread(self._open_wallets)
-            if self.chain is not None:
-                jobs += self.chain.wallets.jobs(self.wallets_config.poll_interval_s)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(job.run(self._stopping)) for job in jobs]
-        log.warning(
-            "leader services started: index feeds for %d sources, jobs %s",
-            len(feeds.sources), ", ".join(j.name for j in jobs),
-        )  # fmt: skip
+        self._tasks = [loop.create_task(job.run(self._stopping))]
+        if self.wallets_config.chain != "none":
+            # not awaited here: the node renews its lease once start returns, and opening the
+            # wallets (migrations, the keystore's scrypt) can take longer than the lease lasts
+            self._tasks.append(loop.create_task(self._wallet_jobs(self._stopping)))
+        log.warning("leader services started: index feeds for %d sources", len(feeds.sources))
+
+    async def _wallet_jobs(self, stopping: asyncio.Event) -> None:
+        if self.chain is None:
+            self.chain = await asyncio.to_thread(self._open_wallets)
+        if self.chain is None or stopping.is_set():
+            return
+        jobs = self.chain.wallets.jobs(self.wallets_config.poll_interval_s)
+        log.warning("wallet jobs started: %s", ", ".join(j.name for j in jobs))
+        await asyncio.gather(*(job.run(stopping) for job in jobs))
 
     async def stop(self) -> None:
         self._stopping.set()
