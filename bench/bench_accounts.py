@@ -136,14 +136,37 @@ def _sign_ins(port: int, emails: list[str], seconds: float, out: list[tuple[int,
     out.extend(f.result() for f in futures)
 
 
+SPIN_MS = 17.4  # CPU ms per request of the spin_only arm: one argon2id hash's, measured quiet
+# the spin_only arm's worker: at SCHED_IDLE, answers each line after SPIN_MS of its own CPU time
+SPIN_WORKER = """
+import os, sys, time
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+spin = float(sys.argv[1]) / 1000
+for line in sys.stdin:
+    end = time.thread_time() + spin
+    while time.thread_time() < end:
+        pass
+    sys.stdout.write("[]\\n")
+    sys.stdout.flush()
+"""
+
+
 def _hashes(seconds: float, arm: str) -> None:
     """Rule 4's hash-only arms: one worker (``services.hash_pool``'s own module) hashing at
     the sign-in rate for ``seconds``, at ``SCHED_IDLE`` (``idle`` in the arm's name) or nice,
     in its own session (``own``: its own autogroup) or in this process's (``shared``: the
-    server's autogroup, as the server's own workers at ``SCHED_IDLE``)."""
-    params = [ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, NICE, int("idle" in arm)]
+    server's autogroup, as the server's own workers at ``SCHED_IDLE``). A suffix
+    ``@t<time_cost>m<memory_kib>`` hashes with those argon2id parameters instead."""
+    time_cost, memory_kib = ARGON2_TIME_COST, ARGON2_MEMORY_KIB
+    if "@" in arm:  # e.g. hash_only_idle_shared@t5m7168: other argon2id parameters, same rate
+        spec = arm.split("@", 1)[1]
+        time_cost, memory_kib = (int(x) for x in spec[1:].split("m"))
+    params = [time_cost, memory_kib, ARGON2_PARALLELISM, NICE, int("idle" in arm)]
+    command = [sys.executable, "-m", "perpetua.services.hash_pool", *(str(p) for p in params), "-"]
+    if arm.startswith("spin_only"):  # the same CPU per request, no argon2: any load of that size
+        command = [sys.executable, "-c", SPIN_WORKER, str(SPIN_MS)]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "perpetua.services.hash_pool", *(str(p) for p in params), "-"],
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         start_new_session=arm.endswith("own"),
@@ -222,7 +245,7 @@ def _rounds(port: int, pid: int, keys: list[tuple[str, str]], emails: list[str])
             load = os.getloadavg()[0]
             own0, children0 = _cpu_s(pid)
             signer = None
-            if arm.startswith("hash_only"):
+            if arm.startswith(("hash_only", "spin_only")):
                 signer = threading.Thread(target=_hashes, args=(DURATION_S, arm))
                 signer.start()
             elif arm != "alone":
@@ -259,7 +282,7 @@ def _rounds(port: int, pid: int, keys: list[tuple[str, str]], emails: list[str])
             }
         out[
             f"order_acks_{arm}"
-            if arm in ("alone",) or arm.startswith("hash_only")
+            if arm in ("alone",) or arm.startswith(("hash_only", "spin_only"))
             else f"order_acks_with_sign_ins_{arm}"
         ] = row
     return out
