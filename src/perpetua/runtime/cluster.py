@@ -39,9 +39,14 @@ def _logging(level: str) -> None:
 
 def sequencer_node(config: ClusterConfig) -> SequencerNode:
     """A sequencer whose leadership runs the services that submit commands (index feeds,
-    calendars: `cluster_leader`)."""
+    calendars, wallets, compliance, volume tiers, proofs: `cluster_leader`)."""
     from perpetua.runtime.cluster_leader import LeaderServices
+    from perpetua.runtime.leader_services import LEADER_SNAPSHOT_DIR
 
+    images = None
+    if config.database_url:  # the proofs' engine images (`leader_services`, 3)
+        images = Path(config.data_dir) / LEADER_SNAPSHOT_DIR
+        images.mkdir(mode=0o700, parents=True, exist_ok=True)
     return SequencerNode(
         NodeConfig(
             name=config.name,
@@ -50,10 +55,17 @@ def sequencer_node(config: ClusterConfig) -> SequencerNode:
             replicas=config.replicas,
             lease_ttl_s=config.lease_ttl_s,
             snapshot_every=config.snapshot_every,
+            leader_snapshot_dir=images,
         ),
         duties=LeaderServices(
-            config.feeds, config.wallets, Path(config.data_dir), config.database_url
-        ),
+            config.feeds,
+            config.wallets,
+            Path(config.data_dir),
+            config.database_url,
+            compliance=config.compliance,
+            fees=config.fees,
+            porl=config.porl,
+        ),  # fmt: skip
     )
 
 

@@ -28,6 +28,12 @@ The file's shape::
                                    # without keys, the leading sequencer runs the jobs
                                    # (`cluster_leader`); the hot keystore's password in
                                    # $PERPETUA_WALLET_PASSWORD or data_dir/secrets
+    [compliance]                   # sequencer, gateway: as in the venue config (the same on
+                                   # every process): gateways serve the KYC routes, the
+                                   # leading sequencer runs the sync and the lists' reload
+    [fees]                         # sequencer: the volume tiers (the leader measures)
+    [porl]                         # sequencer, gateway: proof of reserves (the leader takes
+                                   # the daily proof; gateways serve it from the database)
     [server]                       # gateway: as in the venue config; reuse_port lets several
     host = "127.0.0.1"             # gateway processes share one port (SO_REUSEPORT)
     port = 8000
@@ -42,10 +48,16 @@ from typing import Any, Final
 from perpetua.runtime.config import (
     ConfigError,
     FeedsConfig,
+    FeesConfig,
+    PorlConfig,
     WalletsConfig,
+    compliance_config,
     feeds_config,
+    fees_config,
+    porl_config,
     wallets_config,
 )
+from perpetua.services.compliance import ComplianceConfig
 
 __all__ = ["ROLES", "ClusterConfig", "ClusterServerConfig", "load_cluster_config"]
 
@@ -79,6 +91,9 @@ class ClusterConfig:
     public_url: str = ""  # gateway: the address in mailed links; empty: http://[server]
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     wallets: WalletsConfig = field(default_factory=WalletsConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    fees: FeesConfig = field(default_factory=FeesConfig)
+    porl: PorlConfig = field(default_factory=PorlConfig)
     server: ClusterServerConfig = field(default_factory=ClusterServerConfig)
 
 
@@ -87,7 +102,8 @@ _TOP: Final = {
     "lease_ttl_s": (int, float), "snapshot_every": int, "data_dir": str, "database_url": str,
     "operator_key": str, "rate_limits": bool, "catalogue": str, "metrics_port": int,
     "smtp_url": str, "public_url": str,
-    "server": dict, "feeds": dict, "wallets": dict,
+    "server": dict, "feeds": dict, "wallets": dict, "compliance": dict, "fees": dict,
+    "porl": dict,
 }  # fmt: skip
 _SERVER: Final = {"host": str, "port": int, "reuse_port": bool, "log_level": str}
 
@@ -130,6 +146,9 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
         raw["catalogue"] = Path(path).parent / catalogue
     feeds = feeds_config(raw.pop("feeds", {}), Path(path).parent)
     wallets = wallets_config(raw.pop("wallets", {}))
+    compliance = compliance_config(raw.pop("compliance", {}), Path(path).parent)
+    fees = fees_config(raw.pop("fees", {}))
+    porl = porl_config(raw.pop("porl", {}))
     if wallets.chain == "local":
         raise ConfigError(
             'wallets.chain: "local" starts a chain per process; in a cluster run one node and'
@@ -139,5 +158,5 @@ def load_cluster_config(path: Path | str) -> ClusterConfig:
         raise ConfigError("database_url: the wallets need the shared database")
     return ClusterConfig(
         servers=servers, server=ClusterServerConfig(**server_raw), feeds=feeds,
-        wallets=wallets, **raw,
+        wallets=wallets, compliance=compliance, fees=fees, porl=porl, **raw,
     )  # fmt: skip

@@ -61,6 +61,7 @@ class DevCluster:
     smtp_url: str = ""  # the gateways' mail relay; empty: $PERPETUA_SMTP_URL, else an outbox
     snapshot_every: int | None = None  # the sequencers'; None: cluster.toml's default
     wallets: str = ""  # the [wallets] table's lines for sequencers and gateways (empty: none)
+    tables: str = ""  # more tables ([porl], [fees], [compliance]) for sequencers and gateways
     nats: NatsCluster = field(init=False)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -106,6 +107,7 @@ class DevCluster:
             f"reuse_port = {'true' if self.reuse_port else 'false'}",
             'log_level = "warning"',
             *(["[wallets]", self.wallets] if self.wallets and role != "projector" else []),
+            *([self.tables] if self.tables and role != "projector" else []),
         ]
         config = directory / "cluster.toml"
         config.write_text("\n".join(lines) + "\n")
@@ -117,7 +119,7 @@ class DevCluster:
         proc = self.procs[name]
         if proc.alive:
             return proc
-        if proc.role == "gateway":  # the keys every gateway shares, made once, before any
+        if proc.role in ("gateway", "sequencer"):  # the keys they share, made once, before any
             shared = private_directory(self.root / "shared")
             order_id_key(shared)
             load_server_key(shared)

@@ -43,9 +43,17 @@ Order at start (each step needs the one before):
    (``execute``, from the routes' worker threads). No key and no job here: the leading
    sequencer signs and runs the chain watcher, the signer and the sweeps (`cluster_leader`).
 
-Index feeds, the calendars job and the wallets' jobs run on the leading sequencer
-(`cluster_leader`). Not wired in cluster mode yet (docs/cluster.md): the services that need
-the read models and submit commands (volume tiers, bots, copy trading, compliance).
+10. Compliance (`services.compliance`, ``[compliance]``) over the shared database: the KYC
+   routes, operators' review and restrictions, access checks, and the wallets' withdrawal
+   policy (`CompliancePolicy`); each gateway re-reads its sanctions list files when they
+   change (no rescreen: the leader's job screens and opens cases). The volume tiers' figures
+   (``/user/tradingVolume``) from the database (`volume.StoredVolume`); the proofs of
+   reserves and liabilities from the database (`porl.shared.ClusterProofs`), a snapshot asked
+   here taken by the leader.
+
+Index feeds, the calendars job, the wallets' jobs, the compliance sync, the volume tiers and
+the daily proof run on the leading sequencer (`cluster_leader`, `leader_services`). Not wired
+in cluster mode yet (docs/cluster.md): bots, copy trading.
 """
 
 import asyncio
@@ -64,6 +72,7 @@ from sqlalchemy import Connection, Engine, select
 
 from perpetua.gateway import GatewayConfig, create_app
 from perpetua.gateway.history import History
+from perpetua.gateway.ports import CostPorts
 from perpetua.gateway.ratelimit import RateLimitConfig
 from perpetua.gateway.server import uvicorn_config
 from perpetua.marketdata.ids import use_order_id_key
@@ -71,15 +80,18 @@ from perpetua.runtime.catalogue import default_catalogue_path, load_catalogue
 from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
 from perpetua.runtime.server import MetricsApp
-from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory
+from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory, reserves_of
 from perpetua.runtime.wallets import gateway_wallets
 from perpetua.sequencer import Applied
 from perpetua.sequencer.seed import engine_seed
 from perpetua.services.accounts import AccountsService
+from perpetua.services.compliance import Compliance, CompliancePolicy
 from perpetua.services.identity import open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
+from perpetua.services.porl.shared import ClusterProofs, SnapshotRequests
 from perpetua.services.server_key import load_server_key
+from perpetua.services.volume import FIGURES_REFRESH_S, SqlFigures, SqlOwners, StoredVolume
 from perpetua.store import Projector, default_url, migrate, open_engine, queries
 from perpetua.store.schema import projector_state
 from perpetua.transport.gateway_port import ClusterCommandPort, SharedLimits
@@ -202,7 +214,23 @@ def run_gateway(config: ClusterConfig) -> None:
         PeriodicJob("mail-retry", MAIL_RETRY_INTERVAL_S, lambda: asyncio.to_thread(mail_queue.step))
     ]
     progress = StoredProgress(sql)
-    chain = gateway_wallets(config.wallets, open_engine(url), port.execute, identity)
+    compliance = Compliance(accounts.engine, accounts.server_key, port, config.compliance)
+    if config.compliance.sanctions_lists:
+        background.append(
+            PeriodicJob(
+                "sanctions-files", config.compliance.sync_interval_s, compliance.reload_list_files
+            )
+        )
+    chain = gateway_wallets(
+        config.wallets, open_engine(url), port.execute, identity, CompliancePolicy(compliance)
+    )
+    volume = StoredVolume(SqlFigures(sql, time.time_ns), SqlOwners(sql))
+    volume.load()
+    background.append(PeriodicJob("volume-figures", FIGURES_REFRESH_S, volume.refresh))
+    proofs = ClusterProofs(
+        SnapshotRequests(sql), data_dir, accounts.server_key, venue=config.porl.venue,
+        reserves=reserves_of(config.porl, chain, sign=False),
+    )  # fmt: skip
     try:
         seed = port.seed(engine_seed) if pinned_start is None else pinned_start[1]
         app = create_app(
@@ -216,6 +244,9 @@ def run_gateway(config: ClusterConfig) -> None:
             accounts,
             identity=identity,
             background=background,
+            proofs=proofs,
+            costs=CostPorts(volume=volume),
+            compliance=compliance,
             wallets=None if chain is None else chain.wallets,
         )
         gateway = app.state.gateway
@@ -277,6 +308,7 @@ def run_gateway(config: ClusterConfig) -> None:
         if chain is not None:
             chain.close()
             chain.wallets.engine.dispose()
+        compliance.close()
         identity.close()
         if outbox is not None:
             outbox.stop()

@@ -14,6 +14,13 @@ What runs, as in the embedded venue (`venue.open_venue`):
        jobs' worker threads). The wallets are opened on the first leadership (the keystore's
        scrypt is paid once) and kept; their submit goes to the sequencer of the current
        leadership and raises `SequencerStopped` between leaderships.
+    4. The shared-database services (with ``database_url``; decisions §28), as the embedded
+       venue's jobs: the compliance sync (restrictions, periodic review) and the sanctions
+       lists' reload with its rescreen (`leader_services.LeaderShared`); the volume tiers
+       (executions from the projector's read models, tiers from this node's engine, figures
+       kept for the gateways); the daily proof of reserves and liabilities and the proofs
+       operators ask a gateway for (the leader's sequencer images its engine; published in
+       the database). Compliance's withdrawal policy is the wallets' (`CompliancePolicy`).
 Why the leader (decisions §22, §27): the lease already says who that is, with failover, and the
 fence keeps a deposed leader's submissions out of the stream; the feeds submit straight to
 the sequencer in-process. A new leader starts them afresh, like the embedded venue after a
@@ -25,8 +32,11 @@ row is answered "duplicate" by the core and the row catches up; a withdrawal is 
 aware) never sign one withdrawal twice; a withdrawal request a gateway left ``Requested`` is
 settled only once ``RECOVER_AFTER_NS`` old (a gateway's request in flight is not).
 
-Not here (they need the read models: a ``services`` role would run them; docs/cluster.md):
-volume tiers, bots, copy trading, compliance sync, proof of reserves.
+The shared-database jobs are idempotent across a failover (decisions §28): a tier is set
+only where the engine's differs, a restriction only where ``kyc_applied`` differs, a proof
+is write-once by height and the daily one skipped once the database holds one of the day.
+
+Not here yet (docs/cluster.md): bots, copy trading.
 """
 
 from __future__ import annotations
@@ -40,12 +50,15 @@ from typing import Final
 from perpetua.core.commands import Command
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.feeds import IndexPublisher
-from perpetua.runtime.config import FeedsConfig, WalletsConfig
+from perpetua.runtime.config import FeedsConfig, FeesConfig, PorlConfig, WalletsConfig
 from perpetua.runtime.indices import build_index_feeds
+from perpetua.runtime.leader_services import LeaderShared
 from perpetua.runtime.venue import feed_calendar, tradable
 from perpetua.runtime.wallets import ChainSetup
 from perpetua.sequencer import Result, Sequencer, SequencerStopped, SystemClock
+from perpetua.sequencer.replica import Replica
 from perpetua.services.calendars import CALENDAR_CHECK_INTERVAL_S, CalendarJob
+from perpetua.services.compliance import ComplianceConfig
 from perpetua.services.jobs import PeriodicJob
 
 __all__ = ["RECOVER_AFTER_NS", "LeaderServices"]
@@ -79,12 +92,28 @@ class LeaderServices:
         wallets: WalletsConfig | None = None,
         data_dir: Path = Path("data"),
         database_url: str = "",
+        *,
+        compliance: ComplianceConfig | None = None,
+        fees: FeesConfig | None = None,
+        porl: PorlConfig | None = None,
     ) -> None:
         self.feeds = feeds
         self.wallets_config = wallets or WalletsConfig()
         self.data_dir = data_dir
         self.database_url = database_url
         self.chain: ChainSetup | None = None  # opened on the first leadership, then kept
+        self.shared = (
+            LeaderShared(
+                database_url,
+                data_dir,
+                compliance or ComplianceConfig(),
+                fees or FeesConfig(),
+                porl or PorlConfig(),
+                lambda: self._sequencer,
+            )  # fmt: skip
+            if database_url
+            else None
+        )
         self.publisher: IndexPublisher | None = None
         self._sequencer: Sequencer | None = None
         self._stopping = asyncio.Event()
@@ -106,7 +135,12 @@ class LeaderServices:
         return open_wallets(
             self.wallets_config, self.data_dir, open_engine(self.database_url), self._submit,
             JobsOnly(), recover_after_ns=RECOVER_AFTER_NS,
+            policy=None if self.shared is None else self.shared.policy(),
         )  # fmt: skip
+
+    def read_replica(self, replica: Replica) -> None:
+        if self.shared is not None:
+            self.shared.read_replica(replica)
 
     async def start(self, sequencer: Sequencer, instruments: tuple[InstrumentSpec, ...]) -> None:
         clock = SystemClock()
@@ -121,19 +155,40 @@ class LeaderServices:
         self._sequencer = sequencer
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(job.run(self._stopping))]
-        if self.wallets_config.chain != "none":
+        if self.wallets_config.chain != "none" or self.shared is not None:
             # not awaited here: the node renews its lease once start returns, and opening the
             # wallets (migrations, the keystore's scrypt) can take longer than the lease lasts
-            self._tasks.append(loop.create_task(self._wallet_jobs(self._stopping)))
+            self._tasks.append(
+                loop.create_task(self._database_jobs(self._stopping, sequencer, instruments))
+            )
         log.warning("leader services started: index feeds for %d sources", len(feeds.sources))
 
-    async def _wallet_jobs(self, stopping: asyncio.Event) -> None:
-        if self.chain is None:
-            self.chain = await asyncio.to_thread(self._open_wallets)
-        if self.chain is None or stopping.is_set():
-            return
-        jobs = self.chain.wallets.jobs(self.wallets_config.poll_interval_s)
-        log.warning("wallet jobs started: %s", ", ".join(j.name for j in jobs))
+    async def _database_jobs(
+        self,
+        stopping: asyncio.Event,
+        sequencer: Sequencer,
+        instruments: tuple[InstrumentSpec, ...],
+    ) -> None:
+        """The wallets' jobs and the shared-database services (items 3-4), opened first (in a
+        thread: migrations, the keystore's scrypt) on the first leadership."""
+        shared = self.shared
+        jobs: list[PeriodicJob] = []
+        try:
+            if shared is not None:
+                await asyncio.to_thread(shared.open)
+            if self.chain is None and self.wallets_config.chain != "none":
+                self.chain = await asyncio.to_thread(self._open_wallets)
+            if stopping.is_set():
+                return
+            if self.chain is not None:
+                jobs.extend(self.chain.wallets.jobs(self.wallets_config.poll_interval_s))
+            if shared is not None:
+                board = None if self.publisher is None else self.publisher.board
+                jobs.extend(shared.jobs(sequencer, instruments, self.chain, board))
+        except Exception:  # logged here: `stop` gathers this task's outcome silently
+            log.exception("the leader's jobs did not start")
+            raise
+        log.warning("leader jobs started: %s", ", ".join(j.name for j in jobs))
         await asyncio.gather(*(job.run(stopping) for job in jobs))
 
     async def stop(self) -> None:
@@ -151,3 +206,5 @@ class LeaderServices:
         if chain is not None:
             chain.close()
             chain.wallets.engine.dispose()
+        if self.shared is not None:
+            self.shared.close()

@@ -121,8 +121,11 @@ __all__ = [
     "ServerConfig",
     "VenueConfig",
     "WalletsConfig",
+    "compliance_config",
     "feeds_config",
+    "fees_config",
     "load_config",
+    "porl_config",
     "wallets_config",
 ]
 
@@ -373,6 +376,21 @@ def _compliance(table: Mapping[str, Any], base: Path) -> ComplianceConfig:
         review_interval_days=review,
         sync_interval_s=float(interval),
     )
+
+
+def compliance_config(table: Mapping[str, Any], base: Path) -> ComplianceConfig:
+    """``[compliance]`` (also a cluster.toml's table)."""
+    return _compliance(table, base)
+
+
+def porl_config(table: Mapping[str, Any]) -> PorlConfig:
+    """``[porl]`` (also a cluster.toml's table)."""
+    return _porl(table)
+
+
+def fees_config(table: Mapping[str, Any]) -> FeesConfig:
+    """``[fees]`` (also a cluster.toml's table)."""
+    return _fees(table)
 
 
 def wallets_config(table: Mapping[str, Any]) -> WalletsConfig:

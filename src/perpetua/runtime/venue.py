@@ -56,7 +56,7 @@ from perpetua.runtime.catalogue import (
     default_catalogue_path,
     load_catalogue,
 )
-from perpetua.runtime.config import VenueConfig
+from perpetua.runtime.config import PorlConfig, VenueConfig
 from perpetua.runtime.indices import IndexFeeds, build_index_feeds
 from perpetua.runtime.wallets import NETWORK as WALLET_NETWORK
 from perpetua.runtime.wallets import ChainSetup, open_wallets
@@ -94,7 +94,15 @@ from perpetua.store import (
     queries,
 )
 
-__all__ = ["DATABASE_URL_ENV", "GC_THRESHOLDS", "Venue", "catalogue_job", "open_venue", "tune_gc"]
+__all__ = [
+    "DATABASE_URL_ENV",
+    "GC_THRESHOLDS",
+    "Venue",
+    "catalogue_job",
+    "open_venue",
+    "reserves_of",
+    "tune_gc",
+]
 
 DATABASE_URL_ENV = "PERPETUA_DATABASE_URL"
 GC_THRESHOLDS = (50_000, 20, 100)  # (young, middle, old); CPython's default is (700, 10, 10)
@@ -293,7 +301,7 @@ def open_venue(
         load_server_key(data_dir),
         sequencer,
         venue=config.porl.venue,
-        reserves=_reserves(config, chain),
+        reserves=reserves_of(config.porl, chain),
     )
     if config.porl.daily:
         background.append(daily_job(proofs))
@@ -378,13 +386,13 @@ def open_venue(
     )
 
 
-def _reserves(config: VenueConfig, wallets: ChainSetup | None) -> Reserves | None:
+def reserves_of(porl: PorlConfig, wallets: ChainSetup | None, sign: bool = True) -> Reserves | None:
     """What Proof of Reserves sums. ``[porl] rpc_url`` with ``[[porl.reserve]]``: that fixed
     list on that node, every address signed offline (``perpetua operator porl-signature``).
     Else the venue's wallets (``[wallets]``): the hot wallet (signed by its key), every deposit
     address (signed by keys from the deposit seed when the venue holds it: the local chain) and
-    the cold address (offline), on the wallets' node. Neither: liabilities only."""
-    porl = config.porl
+    the cold address (offline), on the wallets' node. Neither: liabilities only. ``sign``
+    False (a cluster gateway: no key): every address is one to sign offline."""
     if porl.rpc_url:
         entries = [ReserveAddress(r.address, r.kind, r.currency) for r in porl.reserves]
         chain = EvmReserveChain(JsonRpc(porl.rpc_url), porl.tokens)
@@ -397,7 +405,7 @@ def _reserves(config: VenueConfig, wallets: ChainSetup | None) -> Reserves | Non
         deposit_mnemonic=wallets.deposit_mnemonic,
     )  # fmt: skip
     tokens = {"USDt": wallets.token} if wallets.token else {}
-    return Reserves(book, EvmReserveChain(wallets.rpc, tokens), book)
+    return Reserves(book, EvmReserveChain(wallets.rpc, tokens), book if sign else None)
 
 
 def _volume_tiers(

@@ -19,7 +19,7 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.staking import staking_tier
 from perpetua.core.state import Market, State
 
-__all__ = ["EngineSeed", "MarketSeed", "engine_seed"]
+__all__ = ["EngineSeed", "MarketSeed", "engine_seed", "fee_tiers"]
 
 
 class MarketSeed(NamedTuple):
@@ -105,6 +105,13 @@ def engine_seed(engine: Engine, seq: int) -> EngineSeed:
             if w.status == "Pending"
         ),
     )
+
+
+def fee_tiers(engine: Engine) -> dict[int, int]:
+    """Each account's volume fee tier where not 0 (the volume tiers' starting point)."""
+    return {
+        account: acct.fee_tier for account, acct in engine.state.accounts.items() if acct.fee_tier
+    }
 
 
 def _cost_seed(

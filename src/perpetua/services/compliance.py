@@ -1064,6 +1064,16 @@ class Compliance:
         opened = await self._run(self._rescreen_all) if changed else 0
         return {"changed": changed, "entries": len(self.sanctions), "casesOpened": opened}
 
+    async def reload_list_files(self) -> bool:
+        """Reload the list files if changed, screening nobody again (a cluster gateway: its
+        own screening is current; the leader's `rescreen` opens the cases)."""
+        return bool(await self._run(self._load_lists))
+
+    async def rescreen(self) -> int:
+        """Screen every account against the lists now; the cases opened. Idempotent: a hit a
+        sanctions case of the user already names opens none (a new leader runs it once)."""
+        return int(await self._run(self._rescreen_all))
+
     def _rescreen_all(self) -> int:
         opened = 0
         with self.engine.begin() as conn:

@@ -26,6 +26,12 @@ Rules:
 6. Runs once per boundary: the job checks every ``interval`` whether a new UTC day began (on the
    sequencer's clock) and measures then, once the read models hold every command the service
    has seen; a failing run is retried at the next interval.
+7. In cluster mode (decisions §28) the leading sequencer runs the job and keeps each
+   measurement in the shared database (`SqlFigures`: the figures, then a ``volume_runs`` row
+   once every change was submitted); gateways serve ``/user/tradingVolume`` from there
+   (`StoredVolume`, refreshed every ``FIGURES_REFRESH_S``). A new leader measures the current
+   day again at its start (a read: a run a dead leader left half done is finished) and submits
+   only tiers its engine does not have yet (rule 5), so no tier change is made twice.
 """
 
 import asyncio
@@ -34,19 +40,22 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from perpetua.core.calendar import NS_PER_DAY as DAY_NS
 from perpetua.core.catalogue import FEE_TIERS
 from perpetua.core.commands import Command, SetFeeTier
 from perpetua.core.events import FeeSettingsChanged
 from perpetua.core.instruments import InstrumentKind, InstrumentSpec, Payout
-from perpetua.store.schema import users
+from perpetua.store.schema import users, volume_figures, volume_runs
 
 __all__ = [
     "ADV_WINDOW_DAYS",
+    "FIGURES_REFRESH_S",
     "AccountOwners",
+    "SqlFigures",
     "SqlOwners",
+    "StoredVolume",
     "TierTable",
     "TradingVolume",
     "VolumeTiers",
@@ -58,6 +67,7 @@ log = logging.getLogger("perpetua.volume")
 ADV_WINDOW_DAYS: Final = 30
 USD_MICRO: Final = 1_000_000  # micro-USD per USD
 _XBT: Final = 100_000_000  # XBt per XBT
+FIGURES_REFRESH_S: Final = 10.0  # a cluster gateway re-reads the stored figures this often
 
 
 class TradingVolume(NamedTuple):
@@ -139,6 +149,7 @@ class VolumeTiers:
         usd_per_xbt: Callable[[], int] = lambda: 0,
         known_tiers: Mapping[int, int] | None = None,
         caught_up: Callable[[int], Awaitable[bool]] | None = None,
+        store: "SqlFigures | None" = None,
     ) -> None:
         """``read(start_ns, end_ns)``: ``queries.traded_totals`` rows (run off the loop);
         ``known_tiers``: the engine's nonzero tiers at start (``sequencer.seed.engine_seed``)."""
@@ -155,6 +166,7 @@ class VolumeTiers:
         self.measured_ns = 0
         self.seen_seq = 0  # the last command seen from the sequencer
         self.caught_up = caught_up
+        self.store = store  # cluster mode: the figures kept for the gateways (rule 7)
 
     # Following the engine ------------------------------------------------------------------
 
@@ -215,6 +227,8 @@ class VolumeTiers:
         self.figures = figures
         self.family_of = owners
         self.measured_ns = boundary_ns
+        if self.store is not None:
+            self.store.save(boundary_ns, figures)
         return changes
 
     async def run_boundary(self, boundary_ns: int) -> int:
@@ -226,6 +240,8 @@ class VolumeTiers:
         for command in changes:
             await self.submit(command)
             self.known[command.account] = command.tier
+        if self.store is not None:
+            await asyncio.to_thread(self.store.finish, boundary_ns, len(changes))
         if changes:
             log.info("volume tiers at %d: %d accounts changed tier", boundary_ns, len(changes))
         return len(changes)
@@ -235,3 +251,93 @@ class VolumeTiers:
         boundary = self.now_ns() // DAY_NS * DAY_NS
         if boundary > self.measured_ns:
             await self.run_boundary(boundary)
+
+
+class SqlFigures:
+    """Rule 7: the measurements in the shared database (written by the leader's job)."""
+
+    def __init__(self, engine: Engine, clock_ns: Callable[[], int]) -> None:
+        self.engine = engine
+        self.clock_ns = clock_ns
+
+    def save(self, boundary_ns: int, figures: Mapping[int, TradingVolume]) -> None:
+        """Replace the figures with those measured at ``boundary_ns`` (one transaction)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(volume_figures))
+            if figures:
+                conn.execute(
+                    insert(volume_figures),
+                    [
+                        {
+                            "family": family,
+                            "adv_usd": f.adv_usd,
+                            "adv_usd_spot": f.adv_usd_spot,
+                            "adv_usd_contract": f.adv_usd_contract,
+                            "tier": f.tier,
+                            "measured_ns": boundary_ns,
+                        }
+                        for family, f in figures.items()
+                    ],
+                )
+
+    def finish(self, boundary_ns: int, changes: int) -> None:
+        """``boundary_ns`` is done: every change it called for is durable in the core."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                select(volume_runs.c.boundary_ns).where(volume_runs.c.boundary_ns == boundary_ns)
+            ).first()
+            if done is None:
+                conn.execute(
+                    insert(volume_runs).values(
+                        boundary_ns=boundary_ns, measured_at_ns=self.clock_ns(), changes=changes
+                    )
+                )
+
+    def last_finished(self) -> int:
+        """The newest boundary a run finished (0: none)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(volume_runs.c.boundary_ns))).scalar()
+        return int(value or 0)
+
+    def load(self) -> tuple[dict[int, TradingVolume], int]:
+        """The stored figures by family, and the boundary of the newest finished run."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(volume_figures)).all()
+        figures = {
+            int(r.family): TradingVolume(
+                int(r.adv_usd),
+                int(r.adv_usd_spot),
+                int(r.adv_usd_contract),
+                int(r.tier),
+                int(r.measured_ns),
+            )  # fmt: skip
+            for r in rows
+        }
+        return figures, self.last_finished()
+
+
+class StoredVolume:
+    """A cluster gateway's `TradingVolumePort` (rule 7): the figures the leader stored, kept in
+    memory (``volume_of`` runs on the event loop) and re-read by `refresh`, a periodic job."""
+
+    def __init__(self, figures: SqlFigures, owners: AccountOwners) -> None:
+        self.figures_store = figures
+        self.owners = owners
+        self.figures: dict[int, TradingVolume] = {}
+        self.family_of: dict[int, int] = {}
+        self.measured_ns = 0
+
+    def load(self) -> None:
+        """Blocking: read the figures and the families."""
+        figures, measured = self.figures_store.load()
+        owners = self.owners.owners()
+        self.figures, self.family_of, self.measured_ns = figures, owners, measured
+
+    async def refresh(self) -> None:
+        await asyncio.to_thread(self.load)
+
+    def volume_of(self, account: int) -> TradingVolume:
+        found = self.figures.get(self.family_of.get(account, account))
+        if found is None:
+            return TradingVolume(0, 0, 0, 0, self.measured_ns)
+        return found

@@ -803,4 +803,78 @@ kyc_applied = Table(
     Column("updated_ns", BigInteger, nullable=False),
 )
 
+# Cluster mode's shared service state (runtime.cluster_leader, decisions §28): what the
+# leading sequencer's jobs write and every gateway reads.
+
+# The volume tiers' last measurement (services.volume): one row per family (its owner's
+# account), replaced whole at each boundary; ``measured_ns`` the boundary it was measured at.
+volume_figures = Table(
+    "volume_figures",
+    metadata,
+    Column("family", BigInteger, primary_key=True, autoincrement=False),
+    Column("adv_usd", BigInteger, nullable=False),
+    Column("adv_usd_spot", BigInteger, nullable=False),
+    Column("adv_usd_contract", BigInteger, nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("measured_ns", BigInteger, nullable=False),
+)
+
+# One row per boundary the volume tiers measured (services.volume): when the last was.
+volume_runs = Table(
+    "volume_runs",
+    metadata,
+    Column("boundary_ns", BigInteger, primary_key=True, autoincrement=False),
+    Column("measured_at_ns", BigInteger, nullable=False),
+    Column("changes", Integer, nullable=False),
+)
+
+# Published proofs of reserves and liabilities (services.porl.shared): write-once by height
+# (the primary key), the sealed per-account balances in the same row.
+porl_publications = Table(
+    "porl_publications",
+    metadata,
+    Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("manifest", Text, nullable=False),
+    Column("balances", LargeBinary, nullable=False),  # Fernet under the server key
+    Column("published_ns", BigInteger, nullable=False),
+)
+
+porl_files = Table(
+    "porl_files",
+    metadata,
+    Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Each account's lifetime nonce (services.porl.nonces), Fernet under the server key.
+porl_nonces = Table(
+    "porl_nonces",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("sealed", Text, nullable=False),
+)
+
+# Offline signatures of reserve addresses, per height (services.porl.reserves).
+porl_signatures = Table(
+    "porl_signatures",
+    metadata,
+    Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("address", String(64), primary_key=True),
+    Column("signature", String(200), nullable=False),
+)
+
+# Snapshots an operator asked a gateway for, taken by the leading sequencer's proof job:
+# ``state`` pending -> taking (claimed by one leader) -> done or failed, ``answer`` JSON.
+porl_requests = Table(
+    "porl_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("height", BigInteger, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("requested_ns", BigInteger, nullable=False),
+    Column("claimed_ns", BigInteger, nullable=False, server_default="0"),
+    Column("answer", Text, nullable=False, server_default=""),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

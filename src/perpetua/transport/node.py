@@ -38,6 +38,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -97,6 +98,11 @@ class LeaderDuties(Protocol):
     before it steps down. Exactly once in the cluster by the lease; a deposed leader that has
     not noticed yet cannot append what its duties submit (the fence)."""
 
+    def read_replica(self, replica: Replica) -> None:
+        """Read what the duties need of the replica's engine (fee tiers, say) before the
+        sequencer's writer thread owns it: quick, no change, no blocking."""
+        ...
+
     async def start(
         self, sequencer: Sequencer, instruments: tuple[InstrumentSpec, ...]
     ) -> None: ...
@@ -116,6 +122,9 @@ class NodeConfig:
     checkpoint_every: int = CHECKPOINT_EVERY
     snapshot_every: int = SNAPSHOT_EVERY_COMMANDS  # 0: this node writes no snapshots
     sequencer: SequencerConfig = field(default=CLUSTER_SEQUENCER_CONFIG)
+    # where the leader's sequencer writes the snapshots asked of it (``request_snapshot``: the
+    # proof of liabilities); None: it takes none. Never the journal's (the stream's) snapshots.
+    leader_snapshot_dir: Path | None = None
 
 
 async def connect(servers: tuple[str, ...], name: str) -> Client:
@@ -268,9 +277,14 @@ class SequencerNode:
             asyncio.get_running_loop(), js, config.names,
             next_seq=replica.applied_seq + 1, last_stream_seq=replica.stream_seq,
         )  # fmt: skip
-        sequencer = Sequencer(replica.engine, journal, config=config.sequencer)
+        sequencer = Sequencer(
+            replica.engine, journal, config=config.sequencer,
+            snapshot_dir=config.leader_snapshot_dir,
+        )  # fmt: skip
         self.sequencer, self.journal = sequencer, journal
         instruments = tuple(replica.engine.instruments)  # before the writer thread owns it
+        if self._duties is not None:
+            self._duties.read_replica(replica)
         sequencer.start()
         server = SubmitServer(nc, config.names.submit_subject(config.name), sequencer)
         await server.start()

@@ -12,6 +12,11 @@
 2. Write-once: a height already published is refused (its sub-nonces are used), and nothing
    here ever rewrites or deletes a published directory.
 3. Names are checked against fixed patterns before any file is opened for a reader.
+4. Each proof's per-account balances (sealed by the caller with the server key) are kept in
+   ``<data dir>/secrets/porl-balances/<height>`` (0600), written before the proof is
+   published, so ``/porl/nonce`` answers without scanning the tree.
+
+A cluster keeps the same things in the shared database instead (`shared.SqlPublication`).
 """
 
 from __future__ import annotations
@@ -25,16 +30,20 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
+    "BALANCES_DIR",
     "MANIFEST_NAME",
     "PORL_DIR",
     "AlreadyPublished",
     "Publication",
+    "file_name_ok",
+    "height_name_ok",
     "liabilities_name",
     "reserves_name",
     "solvency_name",
 ]
 
 PORL_DIR: Final = "porl"
+BALANCES_DIR: Final = Path("secrets") / "porl-balances"
 MANIFEST_NAME: Final = "manifest.json"
 _STAGING_PREFIX: Final = ".staging-"
 _FILE_NAME: Final = re.compile(
@@ -42,6 +51,15 @@ _FILE_NAME: Final = re.compile(
     r"|manifest\.json)"
 )
 _HEIGHT_NAME: Final = re.compile(r"(0|[1-9][0-9]{0,19})")
+
+
+def file_name_ok(name: str) -> bool:
+    """A name a proof's file may have (rule 3)."""
+    return _FILE_NAME.fullmatch(name) is not None
+
+
+def height_name_ok(text: str) -> bool:
+    return _HEIGHT_NAME.fullmatch(text) is not None
 
 
 class AlreadyPublished(ValueError):
@@ -81,15 +99,25 @@ class Publication:
 
     def __init__(self, data_dir: Path | str) -> None:
         self.root = Path(data_dir) / PORL_DIR
+        self.balances_root = Path(data_dir) / BALANCES_DIR
         self.root.mkdir(parents=True, exist_ok=True)
         for leftover in self.root.glob(_STAGING_PREFIX + "*"):
             shutil.rmtree(leftover, ignore_errors=True)  # rule 1: an interrupted snapshot
 
-    def publish(self, height: int, files: dict[str, bytes], manifest: dict[str, Any]) -> Path:
-        """Publish ``files`` and the manifest as snapshot ``height`` (rules 1-2)."""
+    def publish(
+        self,
+        height: int,
+        files: dict[str, bytes],
+        manifest: dict[str, Any],
+        balances: bytes | None = None,
+    ) -> Path:
+        """Publish ``files`` and the manifest as snapshot ``height`` (rules 1-2), its sealed
+        ``balances`` first (rule 4)."""
         final = self.root / str(height)
         if final.exists():
             raise AlreadyPublished(f"a snapshot at height {height} is published already")
+        if balances is not None:
+            self._keep_balances(height, balances)
         staging = self.root / f"{_STAGING_PREFIX}{secrets.token_hex(8)}"
         staging.mkdir()
         try:
@@ -131,3 +159,19 @@ class Publication:
         if not (self.root / height_text / MANIFEST_NAME).is_file() or not path.is_file():
             return None
         return path
+
+    def _keep_balances(self, height: int, sealed: bytes) -> None:
+        path = self.balances_root / str(height)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(sealed)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+
+    def balances(self, height: int) -> bytes | None:
+        """The sealed balances of the proof at ``height`` (rule 4), None for older proofs."""
+        path = self.balances_root / str(height)
+        return path.read_bytes() if path.exists() else None

@@ -176,6 +176,15 @@ class LocalKeySigner:
         return personal_sign(message, key)
 
 
+def check_signature(height: int, address: str, signature: str, message: str) -> None:
+    """``ValueError`` unless ``signature`` is ``address``'s over ``message`` (for ``height``)."""
+    if _ADDRESS.fullmatch(address) is None:
+        raise ValueError(f"not an address: {address!r}")
+    signer = recover_signer(message, signature)
+    if signer is None or not _same_address(signer, address):
+        raise ValueError(f"the signature is not by {address} over the message for {height}")
+
+
 class SignatureBook:
     """Offline signatures for cold addresses, per height, in
     ``<data dir>/porl-signatures/<height>.json`` (checked before they are stored)."""
@@ -194,11 +203,7 @@ class SignatureBook:
         return data
 
     def add(self, height: int, address: str, signature: str, message: str) -> None:
-        if _ADDRESS.fullmatch(address) is None:
-            raise ValueError(f"not an address: {address!r}")
-        signer = recover_signer(message, signature)
-        if signer is None or not _same_address(signer, address):
-            raise ValueError(f"the signature is not by {address} over the message for {height}")
+        check_signature(height, address, signature, message)
         found = self.signatures(height)
         found[address.lower()] = signature
         self._root.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -26,10 +26,9 @@ import datetime
 import functools
 import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -69,6 +68,7 @@ __all__ = [
     "SNAPSHOT_TIMEOUT_S",
     "AlreadyPublished",
     "ProofService",
+    "ProofStore",
     "Reserves",
     "SnapshotSource",
     "daily_job",
@@ -79,7 +79,6 @@ SNAPSHOT_TIMEOUT_S: Final = 120.0  # the sequencer's image, written and verified
 log = logging.getLogger("perpetua.porl")
 
 RATIO_DECIMALS: Final = Decimal("0.000001")
-BALANCES_DIR: Final = Path("secrets") / "porl-balances"
 PARSED_PROOFS_MAX: Final = 4  # the latest proof of each currency, kept parsed for /porl/nonce
 
 
@@ -87,6 +86,42 @@ class SnapshotSource(Protocol):
     """The sequencer: a verified engine snapshot at the next batch boundary."""
 
     def request_snapshot(self) -> Future[Path]: ...
+
+
+class PublicationLike(Protocol):
+    """`publication.Publication` or `shared.SqlPublication`."""
+
+    def publish(
+        self, height: int, files: dict[str, bytes], manifest: dict[str, Any], balances: bytes
+    ) -> object: ...
+
+    def heights(self) -> list[int]: ...
+
+    def manifest(self, height: int) -> dict[str, Any]: ...
+
+    def manifests(self) -> list[dict[str, Any]]: ...
+
+    def file(self, height_text: str, name: str) -> Path | None: ...
+
+    def balances(self, height: int) -> bytes | None: ...
+
+
+class NoncesLike(Protocol):
+    def nonces_for(self, accounts: Iterable[int]) -> dict[int, bytes]: ...
+
+    def nonce_of(self, account: int) -> bytes: ...
+
+
+class SignaturesLike(Protocol):
+    def signatures(self, height: int) -> dict[str, str]: ...
+
+    def add(self, height: int, address: str, signature: str, message: str) -> None: ...
+
+
+class ProofStore(NamedTuple):
+    publication: PublicationLike
+    nonces: NoncesLike
+    signatures: SignaturesLike
 
 
 class Reserves(NamedTuple):
@@ -106,13 +141,20 @@ class ProofService:
         reserves: Reserves | None = None,
         engine_factory: Callable[[], Any] = default_engine,
         clock_ns: Callable[[], int] = time.time_ns,
+        store: ProofStore | None = None,
     ) -> None:
+        """``store``: where proofs, nonces and signatures live; None: files under
+        ``data_dir`` (a cluster passes the shared database's, `shared.sql_store`)."""
         self._data_dir = Path(data_dir)
         self._clock_ns = clock_ns
         self._key = key
-        self.publication = Publication(data_dir)
-        self.nonces = NonceStore(data_dir, key)
-        self.signatures = SignatureBook(data_dir)
+        if store is None:
+            store = ProofStore(
+                Publication(data_dir), NonceStore(data_dir, key), SignatureBook(data_dir)
+            )
+        self.publication: PublicationLike = store.publication
+        self.nonces: NoncesLike = store.nonces
+        self.signatures: SignaturesLike = store.signatures
         self._source = source
         self._venue = venue
         self._reserves = reserves
@@ -193,36 +235,23 @@ class ProofService:
             "reserves": reserves_name(height) if document is not None else None,
             "solvency": solvency_name(height),
         }
-        self._keep_balances(height, liabilities)
-        self.publication.publish(height, files, manifest)
+        self.publication.publish(height, files, manifest, self._sealed_balances(liabilities))
         return manifest
 
-    def _balances_path(self, height: int) -> Path:
-        return self._data_dir / BALANCES_DIR / str(height)
-
-    def _keep_balances(self, height: int, liabilities: Liabilities) -> None:
-        """Each account's liability in the proof at ``height``, encrypted with the server key
-        beside the other secrets (amounts per account, nothing about leaves), so ``nonce``
-        answers without scanning the tree. Written before the proof is published."""
-        path = self._balances_path(height)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def _sealed_balances(self, liabilities: Liabilities) -> bytes:
+        """Each account's liability in the proof, encrypted with the server key (amounts per
+        account, nothing about leaves), so ``nonce`` answers without scanning the tree."""
         plain = json.dumps(
             {c: {str(a): v for a, v in owed.items()} for c, owed in liabilities.owed.items()}
         )
-        temporary = path.with_name(path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(self._key.encrypt(plain.encode()))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        return self._key.encrypt(plain.encode())
 
     def _balance(
         self, height: int, currency: str, account: int, tree_path: Path, key: bytes
     ) -> int:
-        path = self._balances_path(height)
-        if path.exists():
-            owed = _decrypted_balances(self._key, str(path))
+        sealed = self.publication.balances(height)
+        if sealed is not None:
+            owed = _decrypted_balances(self._key, sealed)
             return int(owed.get(currency, {}).get(str(account), 0))
         return find_account(_parsed(str(tree_path)), account, key).total  # older proofs
 
@@ -318,8 +347,8 @@ class ProofService:
 
 
 @functools.lru_cache(maxsize=PARSED_PROOFS_MAX)
-def _decrypted_balances(key: MultiFernet, path: str) -> dict[str, dict[str, int]]:
-    owed: dict[str, dict[str, int]] = json.loads(key.decrypt(Path(path).read_bytes()))
+def _decrypted_balances(key: MultiFernet, sealed: bytes) -> dict[str, dict[str, int]]:
+    owed: dict[str, dict[str, int]] = json.loads(key.decrypt(sealed))
     return owed
 
 
