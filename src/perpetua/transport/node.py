@@ -279,7 +279,7 @@ class SequencerNode:
         )  # fmt: skip
         sequencer = Sequencer(
             replica.engine, journal, config=config.sequencer,
-            snapshot_dir=config.leader_snapshot_dir,
+            snapshot_dir=config.leader_snapshot_dir, engine_factory=self._engine_factory,
         )  # fmt: skip
         self.sequencer, self.journal = sequencer, journal
         instruments = tuple(replica.engine.instruments)  # before the writer thread owns it
