@@ -39,14 +39,20 @@ def _logging(level: str) -> None:
 
 def sequencer_node(config: ClusterConfig) -> SequencerNode:
     """A sequencer whose leadership runs the services that submit commands (index feeds,
-    calendars, wallets, compliance, volume tiers, proofs: `cluster_leader`)."""
+    calendars, wallets, compliance, volume tiers, proofs, bots, copy trading: `cluster_leader`)."""
     from perpetua.runtime.cluster_leader import LeaderServices
+    from perpetua.runtime.cluster_trading import LeaderTrading
     from perpetua.runtime.leader_services import LEADER_SNAPSHOT_DIR
 
     images = None
     if config.database_url:  # the proofs' engine images (`leader_services`, 3)
         images = Path(config.data_dir) / LEADER_SNAPSHOT_DIR
         images.mkdir(mode=0o700, parents=True, exist_ok=True)
+    trading = None
+    if config.database_url:  # bots and copy trading keep their state there
+        trading = LeaderTrading(
+            config.servers, ClusterNames(config.prefix), config.name, config.database_url
+        )
     return SequencerNode(
         NodeConfig(
             name=config.name,
@@ -65,6 +71,7 @@ def sequencer_node(config: ClusterConfig) -> SequencerNode:
             compliance=config.compliance,
             fees=config.fees,
             porl=config.porl,
+            trading=trading,
         ),  # fmt: skip
     )
 

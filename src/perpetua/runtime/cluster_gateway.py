@@ -51,9 +51,13 @@ Order at start (each step needs the one before):
    reserves and liabilities from the database (`porl.shared.ClusterProofs`), a snapshot asked
    here taken by the leader.
 
-Index feeds, the calendars job, the wallets' jobs, the compliance sync, the volume tiers and
-the daily proof run on the leading sequencer (`cluster_leader`, `leader_services`). Not wired
-in cluster mode yet (docs/cluster.md): bots, copy trading.
+11. Bots and copy trading (`cluster_trading.GatewayTrading`): the routes answer reads from
+   what the leading sequencer, which runs them, mirrors to every gateway, and send acts to it
+   as requests; validation and backtests run here.
+
+Index feeds, the calendars job, the wallets' jobs, the compliance sync, the volume tiers, the
+daily proof, bots and copy trading run on the leading sequencer (`cluster_leader`,
+`leader_services`, `cluster_trading`).
 """
 
 import asyncio
@@ -78,6 +82,7 @@ from perpetua.gateway.server import uvicorn_config
 from perpetua.marketdata.ids import use_order_id_key
 from perpetua.runtime.catalogue import default_catalogue_path, load_catalogue
 from perpetua.runtime.cluster_config import ClusterConfig
+from perpetua.runtime.cluster_trading import GatewayTrading
 from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
 from perpetua.runtime.server import MetricsApp
 from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory, reserves_of
@@ -231,6 +236,7 @@ def run_gateway(config: ClusterConfig) -> None:
         SnapshotRequests(sql), data_dir, accounts.server_key, venue=config.porl.venue,
         reserves=reserves_of(config.porl, chain, sign=False),
     )  # fmt: skip
+    trading = GatewayTrading(port, ClusterNames(config.prefix), sql)
     try:
         seed = port.seed(engine_seed) if pinned_start is None else pinned_start[1]
         app = create_app(
@@ -248,8 +254,11 @@ def run_gateway(config: ClusterConfig) -> None:
             costs=CostPorts(volume=volume),
             compliance=compliance,
             wallets=None if chain is None else chain.wallets,
+            bots=trading.bots,
+            copy=trading.copy,
         )
         gateway = app.state.gateway
+        trading.attach(gateway)
         background.append(catalogue_job(catalogue, gateway))  # read when the server starts
         shared_history = gateway.history
         if pinned_start is None:
@@ -304,6 +313,7 @@ def run_gateway(config: ClusterConfig) -> None:
         )  # fmt: skip
         server.run(sockets=[sock])
     finally:
+        trading.close()
         port.close()
         if chain is not None:
             chain.close()

@@ -21,6 +21,12 @@ What runs, as in the embedded venue (`venue.open_venue`):
        kept for the gateways); the daily proof of reserves and liabilities and the proofs
        operators ask a gateway for (the leader's sequencer images its engine; published in
        the database). Compliance's withdrawal policy is the wallets' (`CompliancePolicy`).
+    5. Users' trading bots and copy trading with its profit share (with ``database_url``;
+       decisions §29; `cluster_trading.LeaderTrading`): fresh services each leadership, fed
+       by its sequencer's batches and seeded from the read models at an offset the first of
+       those batches follows, so the new leader has folded every order the old one placed
+       before it acts (deterministic clOrdIDs: no fill copied twice, no grid order placed
+       twice); the gateways serve their routes by request to this node.
 Why the leader (decisions §22, §27): the lease already says who that is, with failover, and the
 fence keeps a deposed leader's submissions out of the stream; the feeds submit straight to
 the sequencer in-process. A new leader starts them afresh, like the embedded venue after a
@@ -35,8 +41,6 @@ settled only once ``RECOVER_AFTER_NS`` old (a gateway's request in flight is not
 The shared-database jobs are idempotent across a failover (decisions §28): a tier is set
 only where the engine's differs, a restriction only where ``kyc_applied`` differs, a proof
 is write-once by height and the daily one skipped once the database holds one of the day.
-
-Not here yet (docs/cluster.md): bots, copy trading.
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from perpetua.core.commands import Command
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.feeds import IndexPublisher
+from perpetua.runtime.cluster_trading import LeaderTrading
 from perpetua.runtime.config import FeedsConfig, FeesConfig, PorlConfig, WalletsConfig
 from perpetua.runtime.indices import build_index_feeds
 from perpetua.runtime.leader_services import LeaderShared
@@ -96,8 +102,10 @@ class LeaderServices:
         compliance: ComplianceConfig | None = None,
         fees: FeesConfig | None = None,
         porl: PorlConfig | None = None,
+        trading: LeaderTrading | None = None,
     ) -> None:
         self.feeds = feeds
+        self.trading = trading  # bots and copy trading (item 5)
         self.wallets_config = wallets or WalletsConfig()
         self.data_dir = data_dir
         self.database_url = database_url
@@ -161,6 +169,9 @@ class LeaderServices:
             self._tasks.append(
                 loop.create_task(self._database_jobs(self._stopping, sequencer, instruments))
             )
+        if self.trading is not None:  # not awaited either: it waits for the read models
+            run = self.trading.run(sequencer, instruments, self._stopping)
+            self._tasks.append(loop.create_task(_logged("bots and copy trading", run)))
         log.warning("leader services started: index feeds for %d sources", len(feeds.sources))
 
     async def _database_jobs(
@@ -202,9 +213,20 @@ class LeaderServices:
 
     def close(self) -> None:
         """At the process's end: the wallets' RPC clients and database."""
+        if self.trading is not None:
+            self.trading.close()
         chain, self.chain = self.chain, None
         if chain is not None:
             chain.close()
             chain.wallets.engine.dispose()
         if self.shared is not None:
             self.shared.close()
+
+
+async def _logged(what: str, work: Coroutine[Any, Any, None]) -> None:
+    """``work``, its failure logged (``stop`` gathers the task's outcome silently)."""
+    try:
+        await work
+    except Exception:
+        log.exception("%s stopped with an error", what)
+        raise

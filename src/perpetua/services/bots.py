@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from perpetua.core.commands import Command, SetLeverage, WalletTransfer
 from perpetua.core.enums import Side
@@ -355,6 +355,13 @@ def _exits_of(stored: Mapping[str, Any]) -> Exits:
     return Exits(**stored["exits"])
 
 
+def _reading(
+    read_models: Engine, pinned: Connection | None
+) -> contextlib.AbstractContextManager[Connection]:
+    """``pinned`` (kept open by its owner), else a new connection to ``read_models``."""
+    return contextlib.nullcontext(pinned) if pinned is not None else read_models.connect()
+
+
 def execution_event(row: Any) -> OrderEvent:
     """An ``executions`` read-model row as the ``OrderEvent`` it was projected from."""
     values = {name: getattr(row, name) for name in OrderEvent._fields if name != "ts_ns"}
@@ -409,11 +416,16 @@ class BotService:
 
     # --- start-up (rule 2) --------------------------------------------------------------------
 
-    def seed(self, read_models: Engine) -> None:
+    def seed(
+        self, read_models: Engine, last_seq: int = 0, pinned: Connection | None = None
+    ) -> None:
         """Load the bots and fold their accounts' executions; call before the sequencer
-        starts, with the read models caught up to the recovered journal."""
+        starts, with the read models caught up to the recovered journal. ``last_seq``: the seq
+        the read models hold (batches at or below it are not folded again); ``pinned``: a
+        connection reading them as of ``last_seq`` (a cluster's leader: `cluster_trading`)."""
         self.read_models = read_models
-        with read_models.connect() as conn:
+        self.last_seq = last_seq
+        with _reading(read_models, pinned) as conn:
             for symbol in self.instruments:
                 row = conn.execute(
                     select(trades.c.price)
@@ -433,7 +445,7 @@ class BotService:
             if state == FAILED:
                 continue
             record = self._record(row)
-            with read_models.connect() as conn:
+            with _reading(read_models, pinned) as conn:
                 for execution in conn.execute(
                     select(executions)
                     .where(executions.c.account == row.account)
@@ -475,6 +487,8 @@ class BotService:
         while self._inbox:
             batch = self._inbox.popleft()
             for applied in batch:
+                if applied.seq <= self.last_seq:
+                    continue  # already in the read models the bots were seeded from
                 self.last_seq = applied.seq
                 self.now_ns = max(self.now_ns, applied.ts_ns)
                 self._fold(applied.events)

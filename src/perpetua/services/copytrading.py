@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from perpetua.core.commands import (
     AmendOrder,
@@ -230,9 +230,12 @@ class CopyService:
 
     # --- start-up -----------------------------------------------------------------------------
 
-    def seed(self, read_models: Engine, last_seq: int) -> None:
+    def seed(self, read_models: Engine, last_seq: int, pinned: Connection | None = None) -> None:
         """Load profiles and relationships; fold each follower account's executions and wallet
-        from the read models (caught up to ``last_seq``); before the sequencer starts."""
+        from the read models (caught up to ``last_seq``); before the sequencer starts.
+        ``pinned``: a connection reading them as of exactly ``last_seq`` (a cluster's leader,
+        whose read models move on while it seeds: `runtime.cluster_trading`); batches at or
+        below ``last_seq`` are not folded again."""
         self.read_models = read_models
         self.last_seq = last_seq
         with self.database.connect() as conn:
@@ -258,12 +261,15 @@ class CopyService:
             follow.reason = row.reason
             follow.high_water = row.high_water
             follow.positions = Positions(self.specs)
-            self._seed_follow(read_models, follow)
+            self._seed_follow(read_models, follow, pinned)
             self._index(follow)
 
-    def _seed_follow(self, read_models: Engine, follow: Follow) -> None:
+    def _seed_follow(
+        self, read_models: Engine, follow: Follow, pinned: Connection | None = None
+    ) -> None:
         code = follow.params["currency"]
-        with read_models.connect() as conn:
+        reading = read_models.connect() if pinned is None else contextlib.nullcontext(pinned)
+        with reading as conn:
             wallet = conn.execute(
                 select(wallets.c.amount).where(
                     wallets.c.account == follow.account, wallets.c.currency == code
@@ -505,6 +511,8 @@ class CopyService:
     def _drain(self) -> None:
         while self._inbox:
             for applied in self._inbox.popleft():
+                if applied.seq <= self.last_seq:
+                    continue  # already in the read models the service was seeded from
                 self.last_seq = applied.seq
                 self.now_ns = max(self.now_ns, applied.ts_ns)
                 self._fold(applied.events, applied.seq)
