@@ -29,16 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from perpetua.core.commands import PlaceOrder
+from perpetua.core.commands import PlaceOrder, WalletTransfer
 from perpetua.core.enums import ExecType
 from perpetua.gateway.auth import sign
-from perpetua.runtime.cluster_dev import DevCluster
+from perpetua.runtime.cluster_dev import DevCluster, node_status
 from perpetua.runtime.natsd import free_port, nats_server_binary
 from perpetua.store import open_engine
-from perpetua.store.schema import executions, orders
+from perpetua.store.schema import copy_follows, executions, orders, wallets
 from tests.store.databases import postgres_schema_url
 from tests.transport.load import records_of
 from tests.transport.test_cluster import OPERATOR, leader, wait_http
@@ -147,6 +148,17 @@ def wait_for(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> 
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def post_until_ok(api: Api, path: str, body: dict[str, Any]) -> Any:
+    """POST until 200 (a 400 changed nothing), or fail with the last answer."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        response = api.request("POST", path, body)
+        if response.is_success or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.json()
+        time.sleep(0.2)
 
 
 def instrument(api: Api, symbol: str) -> dict[str, Any]:
@@ -264,13 +276,8 @@ def _phases(rig: Rig) -> None:
     profile = lead.call("POST", "/copy/leader", {"name": "Lead", "symbols": COPY_SYMBOL})
     assert profile["account"] == LEAD
     terms = {"leader": LEAD, "allocation": "5000", "slippage": "1"}
-    follow = wait_for(  # gateway 2 knows the profile once the leader's mirror reaches it
-        lambda: (
-            (r := follower.on(rig.g2).request("POST", "/copy/follow", terms)).is_success
-            and r.json()
-        ),
-        "the follow on gateway 2",
-    )
+    # gateway 2 knows the profile once the leader's mirror reaches it
+    follow = post_until_ok(follower.on(rig.g2), "/copy/follow", terms)
     follow_id, copier = int(follow["followId"]), int(follow["account"])
     leaders = wait_for(lambda: lead.on(rig.g2).call("GET", "/copy/leaders"), "the leaders")
     assert [row["account"] for row in leaders] == [LEAD] and leaders[0]["followers"] == 1
@@ -325,4 +332,127 @@ def _phases(rig: Rig) -> None:
         c.cl_ord_id for c in records.values() if type(c) is PlaceOrder and c.account == copier
     )
     assert all(n == 1 for n in placed.values()), placed  # none even refused as a duplicate
+    assert "Traceback" not in rig.log("s2"), rig.log("s2")[-3000:]
+
+
+LEAD2, FOLLOWER2, BIDDER = 41, 42, 43  # above the sub-accounts test 1 made (26, 27)
+
+
+async def _role(cluster: DevCluster, name: str) -> str:
+    nc = await nats.connect(list(cluster.nats.urls))
+    try:
+        status = await node_status(nc, cluster.names, name)
+        return "" if status is None else str(status["role"])
+    finally:
+        await nc.close()
+
+
+def fail_over(rig: Rig, old: str, new: str) -> None:
+    """Start ``new`` as a standby, then ``kill -9`` the leader ``old``: ``new`` leads and its
+    services start (one more line in its log)."""
+    started = rig.log(new).count("bots and copy trading started") if new in rig.cluster.procs else 0
+    rig.cluster.start(new)
+    wait_for(lambda: asyncio.run(_role(rig.cluster, new)) == "standby", f"{new} standing by")
+    rig.cluster.kill(old)
+    assert asyncio.run(leader(rig.cluster, exclude=old)) == new
+    wait_for(
+        lambda: rig.log(new).count("bots and copy trading started") > started,
+        f"{new}'s services",
+    )
+
+
+def follow_row(url: str, follow_id: int) -> Any:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(copy_follows).where(copy_follows.c.id == follow_id)).one()
+    finally:
+        engine.dispose()
+
+
+def transfers_in(url: str, account: int) -> int:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(
+                select(wallets.c.transfer_in).where(
+                    wallets.c.account == account, wallets.c.currency == "USDt"
+                )
+            ).scalar()
+            return int(value or 0)
+    finally:
+        engine.dispose()
+
+
+def test_profit_share_is_paid_once_across_failovers(rig: Rig) -> None:
+    """A follower's realised gain pays the leader its share when the next leader starts (each
+    leadership settles at its start); a leader that died after the transfer and before storing
+    the new mark (the row set back) makes its successor send the same transfer id, which the
+    core refuses: the leader is paid once."""
+    try:
+        _profit_share(rig)
+    except BaseException:
+        for name, proc in rig.cluster.procs.items():
+            if proc.log.exists():
+                print(f"--- {name}\n{proc.log.read_text(errors='replace')[-6000:]}")
+        raise
+
+
+def _profit_share(rig: Rig) -> None:
+    g1 = Api(rig.g1)
+    maker = g1.as_user(MAKER, "USDt", 1_000 * USDT)
+    bidder = g1.as_user(BIDDER, "USDt", 1_000_000 * USDT)
+    lead = g1.as_user(LEAD2, "USDt", 100_000 * USDT)
+    follower = g1.as_user(FOLLOWER2, "USDt", 10_000 * USDT)
+    e = Decimal(int(instrument(g1, COPY_SYMBOL)["markPrice"]))
+    lot = int(instrument(g1, COPY_SYMBOL)["lotSize"])
+    maker.call("DELETE", "/order/all", {"symbol": COPY_SYMBOL})
+    maker.call("POST", "/order", order(COPY_SYMBOL, "Sell", 10 * lot, e))
+    lead.call("POST", "/copy/leader", {"name": "Lead two", "symbols": COPY_SYMBOL})
+    terms = {"leader": LEAD2, "allocation": "1000", "slippage": "1"}
+    # gateway 2 knows the profile once the leader's mirror reaches it
+    follow = post_until_ok(follower.on(rig.g2), "/copy/follow", terms)
+    follow_id, allocation = int(follow["followId"]), int(follow["allocation"])
+
+    def position() -> int | None:
+        [row] = follower.call("GET", "/copy/follow")
+        return row["positions"].get(COPY_SYMBOL)  # type: ignore[no-any-return]
+
+    buy = lead.call("POST", "/order", order(COPY_SYMBOL, "Buy", lot, e, "ImmediateOrCancel"))
+    assert buy["ordStatus"] == "Filled", buy
+    wait_for(lambda: position() == lot, "the copied buy")
+    maker.call("DELETE", "/order/all", {"symbol": COPY_SYMBOL})
+    high = away(e, "1.05")
+    bidder.call("POST", "/order", order(COPY_SYMBOL, "Buy", 10 * lot, high))
+    sell = lead.call("POST", "/order", order(COPY_SYMBOL, "Sell", lot, high, "ImmediateOrCancel"))
+    assert sell["ordStatus"] == "Filled", sell
+    wait_for(lambda: position() is None, "the copied close")
+    assert transfers_in(rig.url, LEAD2) == 0  # nothing settled yet (hourly, and at a start)
+
+    fail_over(rig, "s2", "s1")  # s1 settles at its start: the realised gain pays the share
+    fee = wait_for(lambda: transfers_in(rig.url, LEAD2), "the profit share")
+    stored = follow_row(rig.url, follow_id)
+    assert stored.high_water > allocation, stored
+    # the leader "died" after the transfer, before storing the new mark: the row set back
+    engine = open_engine(rig.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(copy_follows)
+                .where(copy_follows.c.id == follow_id)
+                .values(high_water=allocation)
+            )
+    finally:
+        engine.dispose()
+    fail_over(rig, "s1", "s2")  # s2 sends the same transfer id: "duplicate"; the mark catches up
+    wait_for(lambda: follow_row(rig.url, follow_id).high_water > allocation, "the mark again")
+    time.sleep(2)
+    assert transfers_in(rig.url, LEAD2) == fee
+    _replica, records = asyncio.run(records_of(rig.cluster.nats.urls, rig.cluster.names))
+    shares = [
+        c.transfer_id
+        for c in records.values()
+        if type(c) is WalletTransfer and c.transfer_id.startswith(f"ps{follow_id}-")
+    ]
+    assert shares == [f"ps{follow_id}-{allocation}"] * 2, shares  # sent twice, applied once
     assert "Traceback" not in rig.log("s2"), rig.log("s2")[-3000:]
