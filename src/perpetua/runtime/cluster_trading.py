@@ -85,6 +85,7 @@ FIRST_BATCH_WAIT_S: Final = 0.05
 CALL_TIMEOUT_S: Final = 30.0  # an act: a create submits two commands and makes a sub-account
 NO_LEADER_WAIT_S: Final = 8.0  # as a gateway's submit: then 503, nothing done
 NO_LEADER_RETRY_S: Final = 0.2
+MIGRATE_ATTEMPTS: Final = 5
 MSG_NO_LEADER: Final = "no sequencer runs the bots right now; try again"
 MSG_UNKNOWN: Final = (
     "the leader changed with this request in flight; it may or may not have been applied:"
@@ -154,10 +155,16 @@ class LeaderTrading:
 
     def _open(self) -> Engine:
         if self.engine is None:
-            from perpetua.runtime.cluster_gateway import migrate_once
-            from perpetua.store import open_engine
+            from perpetua.store import migrate, open_engine
 
-            migrate_once(self.url)
+            for attempt in range(MIGRATE_ATTEMPTS):  # gateways and the projector migrate too
+                try:
+                    migrate(self.url)
+                    break
+                except Exception:
+                    if attempt == MIGRATE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
             self.engine = open_engine(self.url)
         return self.engine
 
