@@ -281,6 +281,8 @@ def _phases(rig: Rig) -> None:
     follow_id, copier = int(follow["followId"]), int(follow["account"])
     leaders = wait_for(lambda: lead.on(rig.g2).call("GET", "/copy/leaders"), "the leaders")
     assert [row["account"] for row in leaders] == [LEAD] and leaders[0]["followers"] == 1
+    board = httpx.get(f"http://127.0.0.1:{rig.g1}/api/v1/leaderboard", timeout=30)
+    assert board.status_code == 200 and [r["name"] for r in board.json()] == ["Lead"], board.text
 
     def lead_buys() -> None:
         filled = lead.call(

@@ -32,11 +32,12 @@ Leader (`LeaderTrading.run`, one call per leadership, from `cluster_leader.Leade
        started late), copy-trading notices.
 Gateway (`GatewayTrading`): `ClusterBots` and `ClusterCopy` are the routes' ports. Reads
 (``/bot``, ``/bot/status``, ``/copy/follow``, the WebSocket partials) answer from the mirror;
-acts (create, stop, resume, lead, follow, unfollow) and the leaderboard are requests to the
-leader; validation (``required``, ``validate_follow``) and backtests run here, on a local
-service that never acts (its last prices from this gateway's replica, its leaders from the
-mirror). No leader subscribed: retried for ``NO_LEADER_WAIT_S``, then 503 (nothing done).
-An act whose reply was lost (the leader died): 503 "may or may not have been applied".
+acts (create, stop, resume, lead, follow, unfollow) are requests to the leader; validation
+(``required``, ``validate_follow``), backtests and the leaderboard's track records run here, on
+local services that never act (last prices from this gateway's replica, leaders and followers
+from the mirror, track records from the read models). No leader subscribed: retried for
+``NO_LEADER_WAIT_S``, then 503 (nothing done). An act whose reply was lost (the leader died):
+503 "may or may not have been applied".
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from perpetua.core.instruments import InstrumentSpec
 from perpetua.gateway.errors import ApiError
 from perpetua.sequencer import Applied, Sequencer
 from perpetua.services.bots import BotService
-from perpetua.services.copytrading import PROFIT_SHARE_INTERVAL_S, CopyService, Leader
+from perpetua.services.copytrading import ACTIVE, PROFIT_SHARE_INTERVAL_S, CopyService, Leader
 from perpetua.services.jobs import PeriodicJob
 from perpetua.services.keyring import Keyring
 from perpetua.store import queries
@@ -337,8 +338,6 @@ class LeaderTrading:
         if op == "copy.unfollow":
             owner, follow_id = int(args["owner"]), int(args["followId"])
             return {"row": await copy.unfollow(owner, follow_id, bool(args["close"]))}
-        if op == "copy.leaders":
-            return await asyncio.to_thread(copy.leader_rows)
         raise ValueError(f"unknown call {op}")
 
     def close(self) -> None:
@@ -374,6 +373,7 @@ class GatewayTrading:
         self.bots.local = BotService(self.sql, specs, self.port)
         self.bots.local.read_models = self.sql
         self.copy.local = CopyService(self.sql, specs, self.port)
+        self.copy.local.read_models = self.sql  # track records
         self.copy.local.leaders = self.leaders
         self.bots.local.last_px.update(_last_prices(self.sql, [s.symbol for s in specs]))
         self.port.subscribe_batches(self._on_batch)
@@ -470,10 +470,6 @@ class GatewayTrading:
         )
         return await asyncio.wrap_future(future)
 
-    def call_blocking(self, op: str, args: dict[str, Any]) -> Any:
-        """From a worker thread."""
-        return self.port.thread.call(self._request(op, args, CALL_TIMEOUT_S))
-
     def close(self) -> None:
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
@@ -561,8 +557,22 @@ class ClusterCopy:
         return leader.name if leader is not None else ""
 
     def leader_rows(self) -> list[dict[str, Any]]:
-        rows = self.trading.call_blocking("copy.leaders", {})
-        return [dict(row) for row in rows]
+        """Track records from the read models here (blocking: the routes call it in a thread),
+        followers and assets under copy from the mirror: no load on the leader's process."""
+        if self.local is None:
+            raise ApiError(503, MSG_NO_LEADER)
+        follows = [row for _, row in list(self.trading.follows.values())]
+        rows = []
+        for leader in list(self.trading.leaders.values()):
+            if not leader.active:
+                continue
+            equities = [
+                int(r["equity"])
+                for r in follows
+                if r["leader"] == leader.account and r["state"] == ACTIVE
+            ]
+            rows.append(self.local.leader_row(leader, self.local.track_record(leader), equities))
+        return rows
 
     def follow_rows(self, owner: int) -> list[dict[str, Any]]:
         return [

@@ -950,10 +950,19 @@ class CopyService:
     def follow_rows(self, owner: int) -> list[dict[str, Any]]:
         return [self.follow_row(f) for f in self.follows.values() if f.owner == owner]
 
-    def leader_row(self, leader: Leader, record: TrackRecord | None = None) -> dict[str, Any]:
-        followers = [
-            f for f in self.follows.values() if f.leader == leader.account and f.state == ACTIVE
-        ]
+    def leader_row(
+        self,
+        leader: Leader,
+        record: TrackRecord | None = None,
+        equities: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
+        """``equities``: of the leader's active followers (default: this service's)."""
+        if equities is None:
+            equities = [
+                f.equity(self.marks)
+                for f in self.follows.values()
+                if f.leader == leader.account and f.state == ACTIVE
+            ]
         row = {
             "account": leader.account,
             "name": leader.name,
@@ -961,8 +970,8 @@ class CopyService:
             "symbols": list(leader.symbols),
             "leverageCap": leader.leverage_cap_e2 / 100,
             "profitSharePpm": leader.share_ppm,
-            "followers": len(followers),
-            "assetsUnderCopy": sum(max(0, f.equity(self.marks)) for f in followers),
+            "followers": len(equities),
+            "assetsUnderCopy": sum(max(0, equity) for equity in equities),
         }
         if record is not None:
             row.update(record.row())
