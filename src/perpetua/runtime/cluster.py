@@ -18,7 +18,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.transport.node import NodeConfig, SequencerNode
@@ -89,6 +91,11 @@ async def _sequencer(config: ClusterConfig) -> None:
 
     stopping = await _until_signalled()
     node = sequencer_node(config)
+    prepared = None
+    duties = node.duties
+    if isinstance(duties, LeaderServices) and duties.trading is not None:
+        # connected and migrated while standing by: a failover's bots need not wait for it
+        prepared = asyncio.get_running_loop().create_task(_prepare(duties.trading.prepare()))
     stop_metrics = None
     if config.metrics_port:
         from prometheus_client import CollectorRegistry
@@ -101,11 +108,22 @@ async def _sequencer(config: ClusterConfig) -> None:
     try:
         await node.run(stopping)
     finally:
+        if prepared is not None:
+            prepared.cancel()
+        if isinstance(duties, LeaderServices) and duties.trading is not None:
+            await duties.trading.disconnect()
         if stop_metrics is not None:
             stop_metrics()
         duties = node.duties
         if isinstance(duties, LeaderServices):
             duties.close()
+
+
+async def _prepare(work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except Exception:  # its leadership prepares again, and logs what fails then
+        log.exception("bots and copy trading: not prepared at start")
 
 
 def run_cluster(config: ClusterConfig) -> int:

@@ -23,8 +23,8 @@ What runs, as in the embedded venue (`venue.open_venue`):
        the database). Compliance's withdrawal policy is the wallets' (`CompliancePolicy`).
     5. Users' trading bots and copy trading with its profit share (with ``database_url``;
        decisions §29; `cluster_trading.LeaderTrading`): fresh services each leadership, fed
-       by its sequencer's batches and seeded from the read models at an offset the first of
-       those batches follows, so the new leader has folded every order the old one placed
+       by its sequencer's batches and seeded from the read models at an offset at least its
+       durable seq when it subscribed, so the new leader has folded every order the old one placed
        before it acts (deterministic clOrdIDs: no fill copied twice, no grid order placed
        twice); the gateways serve their routes by request to this node.
 Why the leader (decisions §22, §27): the lease already says who that is, with failover, and the

@@ -5,15 +5,16 @@ Leader (`LeaderTrading.run`, one call per leadership, from `cluster_leader.Leade
     1. A fresh `BotService` and `CopyService` over this leadership's `Sequencer` (in-process
        submits, no NATS hop), sub-accounts and their rows in the shared PostgreSQL database.
        A new leadership never reuses the last one's objects: their memory may be behind.
-    2. Fed by the sequencer's durable batches, subscribed first. The first batch it gets has
-       seq ``f`` (an idle leader appends a ``Tick`` every second, so one comes). The services
-       are then seeded from the projector's read models in one REPEATABLE READ transaction
-       whose stored offset ``p`` is at least ``f - 1`` (waited for): everything up to ``p`` is
-       in the rows read, everything after it comes in the batches (those at or below ``p``
-       are skipped), so every event is folded exactly once and none is missed.
+    2. Fed by the sequencer's durable batches, subscribed first; then its durable seq ``d``
+       is read (the committer marks a batch durable before it reads its subscribers, so
+       every batch after ``d`` reaches the services). They are seeded from the projector's
+       read models in one REPEATABLE READ transaction whose stored offset ``p`` is at least
+       ``d`` (waited for): everything up to ``p`` is in the rows read, everything after it
+       comes in the batches (those at or below ``p`` are skipped), so every event is folded
+       exactly once and none is missed.
     3. Why that means no fill is acted on twice across a failover: the new leader took the
        lease at stream seq ``S`` and everything the old leader made durable is at or below
-       ``S`` (the fence refuses anything later), and ``p >= f - 1 >= S``. So before the new
+       ``S`` (the fence refuses anything later), and ``p >= d >= S``. So before the new
        leader acts, every order the old one placed is folded: a follower's copy of leader fill
        ``e`` is ``c<follow>.<e>`` (placed once per clOrdID, `copytrading` rule 3), a bot's
        order ``b<bot>.<role>.<generation>`` (placed when the account never had it, `bot`
@@ -81,8 +82,7 @@ __all__ = [
 log = logging.getLogger("perpetua.cluster.trading")
 
 MIRROR_EVERY_S: Final = 1.0  # the whole set of bots and relationships, to every gateway
-SEED_WAIT_S: Final = 0.1  # polling the projector's offset until it reaches the first batch
-FIRST_BATCH_WAIT_S: Final = 0.05
+SEED_WAIT_S: Final = 0.1  # polling the projector's offset until it reaches the anchor seq
 CALL_TIMEOUT_S: Final = 30.0  # an act: a create submits two commands and makes a sub-account
 NO_LEADER_WAIT_S: Final = 8.0  # as a gateway's submit: then 503, nothing done
 NO_LEADER_RETRY_S: Final = 0.2
@@ -153,6 +153,7 @@ class LeaderTrading:
         self.copy: CopyService | None = None
         self.seeded_at = 0  # the read models' offset this leadership seeded from
         self._outbox: asyncio.Queue[bytes] | None = None
+        self._preparing = asyncio.Lock()
 
     def _open(self) -> Engine:
         if self.engine is None:
@@ -169,35 +170,40 @@ class LeaderTrading:
             self.engine = open_engine(self.url)
         return self.engine
 
+    async def prepare(self) -> None:
+        """The NATS connection and the database (migrated), once per process; called when the
+        process starts (`cluster._sequencer`), so a standby's first leadership does not wait
+        for them, and again by ``run`` (a no-op once done)."""
+        from perpetua.transport.node import connect
+
+        async with self._preparing:
+            if self.nc is None:
+                self.nc = await connect(self.servers, f"services-{self.node}")
+            if self.engine is None:
+                await asyncio.to_thread(self._open)
+
     async def run(
         self,
         sequencer: Sequencer,
         instruments: tuple[InstrumentSpec, ...],
         stopping: asyncio.Event,
     ) -> None:
-        from perpetua.transport.node import connect
-
-        if self.nc is None:
-            self.nc = await connect(self.servers, f"services-{self.node}")
-        nc = self.nc
-        engine = await asyncio.to_thread(self._open)
+        await self.prepare()
+        nc, engine = self.nc, self.engine
+        assert nc is not None and engine is not None
         subaccounts = Keyring(_SubaccountHost(engine))
         bots = BotService(engine, instruments, sequencer, subaccounts)
         copy = CopyService(engine, instruments, sequencer, subaccounts, notifier=self)
-        first: list[int] = []
 
         def on_batch(batch: list[Applied]) -> None:  # committer thread (2)
-            if not first and batch:
-                first.append(batch[0].seq)
             bots.on_batch(batch)
             copy.on_batch(batch)
 
         sequencer.subscribe_batches(on_batch)
-        while not first:  # bounded by stopping: an idle leader ticks every second
-            if stopping.is_set():
-                return
-            await _wait(stopping, FIRST_BATCH_WAIT_S)
-        seeded = await asyncio.to_thread(self._seed, bots, copy, first[0] - 1, stopping)
+        # read after subscribing: the committer marks a batch durable before it reads its
+        # subscribers, so every batch past this seq is delivered to on_batch (2)
+        durable = sequencer.stats().durable_seq
+        seeded = await asyncio.to_thread(self._seed, bots, copy, durable, stopping)
         if seeded is None:
             return
         self.seeded_at = seeded
@@ -208,8 +214,8 @@ class LeaderTrading:
         calls = await nc.subscribe(call_subject(self.names), cb=self._on_call)
         log.warning(
             "bots and copy trading started: %d bots, %d copy relationships, seeded at seq %d"
-            " (first batch %d)",
-            len(bots.records), len(copy.follows), seeded, first[0],
+            " (durable when subscribed: %d)",
+            len(bots.records), len(copy.follows), seeded, durable,
         )  # fmt: skip
         settle = PeriodicJob("copy-profit-share", PROFIT_SHARE_INTERVAL_S, copy.settle_job)
         try:
@@ -339,6 +345,12 @@ class LeaderTrading:
             owner, follow_id = int(args["owner"]), int(args["followId"])
             return {"row": await copy.unfollow(owner, follow_id, bool(args["close"]))}
         raise ValueError(f"unknown call {op}")
+
+    async def disconnect(self) -> None:
+        nc, self.nc = self.nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
     def close(self) -> None:
         engine, self.engine = self.engine, None
