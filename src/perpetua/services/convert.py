@@ -14,14 +14,22 @@ for ``QUOTE_TTL_NS``, executed by quote id as one core ``Convert`` command.
    a quote id it has seen, so a reuse after the service forgot the quote is refused too.
 4. Quotes are kept in memory, at most ``QUOTES_MAX``, expired ones dropped as new ones come: a
    restart forgets open quotes (they would expire within seconds anyway).
+   With a ``sealer`` (the cluster's gateways, which share the server key) a quote is not kept:
+   its id is the quote itself sealed with that key (Fernet: encrypted and authenticated), so
+   whichever gateway a client's next request reaches can execute it, and a client cannot
+   alter it. A gateway remembers the ids it executed until they expire; an id executed on
+   another gateway is refused by the core (rule 3).
 5. Sweep: every balance of a convertible currency worth less than ``SWEEP_USD_MAX`` becomes BMEX,
    one quote and one ``Convert`` per currency (each atomic; a sweep is not).
 """
 
 import secrets
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
+
+from cryptography.fernet import InvalidToken
 
 from perpetua.core.convert import (
     QUOTE_CURRENCY,
@@ -50,6 +58,16 @@ CONVERT_USD_MIN: Final = 1  # whole USD (USDT) at the USDT leg
 CONVERT_USD_MAX: Final = 100_000
 SWEEP_USD_MAX: Final = 10  # a balance worth less than this is "small"
 SWEEP_TARGET: Final = "BMEx"
+SEALED_ID_CHARS_MAX: Final = 400  # a sealed quote id is ~200 characters; longer is not ours
+_SEALED = struct.Struct(">qqqqq")  # account, from amount, to amount, created, expires
+
+
+class Sealer(Protocol):
+    """Authenticated encryption with a key every gateway holds (``MultiFernet``)."""
+
+    def encrypt(self, msg: bytes) -> bytes: ...
+
+    def decrypt(self, msg: bytes | str, ttl: int | None = None) -> bytes: ...
 
 
 class ConvertError(Exception):
@@ -78,10 +96,13 @@ class ConvertDesk:
         specs: Mapping[str, InstrumentSpec],
         now_ns: Callable[[], int],
         ttl_ns: int = QUOTE_TTL_NS,
+        sealer: Sealer | None = None,
     ) -> None:
+        """``sealer``: seal quotes into their ids instead of keeping them (rule 4)."""
         self.specs = dict(specs)
         self.now_ns = now_ns
         self.ttl_ns = ttl_ns
+        self.sealer = sealer
         self.quotes: OrderedDict[str, Quote] = OrderedDict()
         self.used: set[str] = set()
 
@@ -147,8 +168,33 @@ class ConvertDesk:
             now,
             now + self.ttl_ns,
         )
+        if self.sealer is not None:
+            return quote._replace(quote_id=self._seal(quote))
         self._keep(quote, now)
         return quote
+
+    def _seal(self, quote: Quote) -> str:
+        assert self.sealer is not None
+        fields = _SEALED.pack(quote.account, quote.from_amount, quote.to_amount,
+                              quote.created_ns, quote.expires_ns)  # fmt: skip
+        names = f"{quote.from_currency}/{quote.to_currency}".encode()
+        return self.sealer.encrypt(fields + names).decode("ascii")
+
+    def _unseal(self, quote_id: str) -> Quote | None:
+        """The quote sealed in ``quote_id``, or None when it is not one of ours (rule 4)."""
+        assert self.sealer is not None
+        if len(quote_id) > SEALED_ID_CHARS_MAX or not quote_id.isascii():
+            return None
+        try:
+            plain = self.sealer.decrypt(quote_id.encode("ascii"))
+        except (InvalidToken, ValueError):  # binascii.Error is a ValueError
+            return None
+        if len(plain) <= _SEALED.size:
+            return None
+        account, from_amount, to_amount, created, expires = _SEALED.unpack_from(plain)
+        from_currency, _, to_currency = plain[_SEALED.size :].decode().partition("/")
+        return Quote(quote_id, account, from_currency, to_currency, from_amount, to_amount,
+                     created, expires)  # fmt: skip
 
     def _keep(self, quote: Quote, now: int) -> None:
         while self.quotes:
@@ -160,7 +206,9 @@ class ConvertDesk:
         self.quotes[quote.quote_id] = quote
 
     def take(self, account: int, quote_id: str) -> Quote:
-        """The caller's live, unused quote, now marked used (rule 3)."""
+        """The caller's live, unused quote, now marked used (rules 3, 4)."""
+        if self.sealer is not None:
+            return self._take_sealed(account, quote_id)
         quote = self.quotes.get(quote_id)
         if quote is None or quote.account != account:
             raise ConvertError("Convert: quote not found (or expired)", 404)
@@ -169,6 +217,18 @@ class ConvertDesk:
         if self.now_ns() > quote.expires_ns:
             raise ConvertError("Convert: the quote has expired, ask for a new one")
         self.used.add(quote_id)
+        return quote
+
+    def _take_sealed(self, account: int, quote_id: str) -> Quote:
+        quote = self._unseal(quote_id)
+        if quote is None or quote.account != account:
+            raise ConvertError("Convert: quote not found (or expired)", 404)
+        now = self.now_ns()
+        if now > quote.expires_ns:
+            raise ConvertError("Convert: the quote has expired, ask for a new one")
+        if quote_id in self.quotes:  # here: the ids this gateway executed, until they expire
+            raise ConvertError("Convert: the quote was already used")
+        self._keep(quote, now)
         return quote
 
     def step(self, currency: str) -> int:
