@@ -15,6 +15,8 @@ module:
 3. Marks move (the leader runs the index feeds); every process serves ``/metrics``.
 4. Accounts (sign-up, mail, sessions, 2FA) work across gateways over the shared database.
 5. A gateway started late begins from a snapshot and shows what the others show.
+6. Convert: a quote made on one gateway executes on the other (sealed with the gateways'
+   shared key, ``services.convert`` rule 4), once.
 """
 
 import asyncio
@@ -50,6 +52,9 @@ PASSWORD = "violet tractor umbrella 42"
 SNAPSHOT_EVERY = 50  # the standby's: one within the first minute (ticks, index prices, orders)
 LATE_USER = 8
 VIEWS_WAIT_S = 10.0  # and a poll a second: within the account's allowance
+CONVERTER, DESK_MAKER = 9, 10
+USDT = 1_000_000  # minor units
+BMEX = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +348,35 @@ def test_each_gateway_serves_its_metrics(gateways: tuple[Client, Client]) -> Non
     assert values["perpetua_websocket_sessions"] == 0
     assert "perpetua_projector_lag_commands" in values
     assert "perpetua_rate_limit_rejections_total" in values
+
+
+def test_a_convert_quote_from_one_gateway_executes_on_the_other_once(
+    gateways: tuple[Client, Client],
+) -> None:
+    g1, g2 = gateways
+    maker, converter = Client(g1.port), Client(g1.port)
+    for client, user in ((maker, DESK_MAKER), (converter, CONVERTER)):
+        key = g1.admin("apiKey", {"userId": user, "permissions": "order"})
+        client.key = (key["id"], key["secret"])
+    g1.admin("faucet", {"account": DESK_MAKER, "currency": "BMEx", "amount": 100_000 * BMEX})
+    g1.admin("faucet", {"account": CONVERTER, "currency": "USDt", "amount": 1_000 * USDT})
+    g1.admin("convertDesk", {"currency": "BMEx", "amount": 100_000 * BMEX, "transferID": "d1"})
+    offer = {"symbol": "BMEX_USDT", "side": "Sell", "orderQty": 10_000, "price": "0.5",
+             "ordType": "Limit"}  # fmt: skip
+    _ok(maker.signed("POST", "/order", offer))
+    body = {"fromCurrency": "USDT", "toCurrency": "BMEX", "amount": 20 * USDT}
+    deadline = time.monotonic() + VIEWS_WAIT_S
+    while True:  # g1's book shows the offer once its replica applied it
+        quote = converter.signed("POST", "/convert/quote", body)
+        if quote.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    row = _ok(quote)
+    elsewhere = Client(g2.port)
+    elsewhere.key = converter.key
+    done = _ok(elsewhere.signed("POST", "/convert/execute", {"quoteID": row["quoteID"]}))
+    assert done["status"] == "Filled" and done["toAmount"] == row["toAmount"] > 0
+    again = converter.signed("POST", "/convert/execute", {"quoteID": row["quoteID"]})
+    assert again.status_code == 400, again.text  # the core has seen it (executed on g2)
+    wallet = _ok(elsewhere.signed("GET", "/user/wallet?currency=BMEx"))
+    assert int(wallet["amount"]) == row["toAmount"]

@@ -91,6 +91,7 @@ from perpetua.sequencer import Applied
 from perpetua.sequencer.seed import engine_seed
 from perpetua.services.accounts import AccountsService
 from perpetua.services.compliance import Compliance, CompliancePolicy
+from perpetua.services.convert import ConvertDesk
 from perpetua.services.identity import open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
@@ -251,7 +252,15 @@ def run_gateway(config: ClusterConfig) -> None:
             identity=identity,
             background=background,
             proofs=proofs,
-            costs=CostPorts(volume=volume),
+            costs=CostPorts(
+                volume=volume,
+                # quotes sealed with the gateways' shared key: executable on any gateway
+                convert=ConvertDesk(
+                    {spec.symbol: spec for spec in seed.instruments},
+                    time.time_ns,
+                    sealer=accounts.server_key,
+                ),
+            ),
             compliance=compliance,
             wallets=None if chain is None else chain.wallets,
             bots=trading.bots,
