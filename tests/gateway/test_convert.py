@@ -48,9 +48,7 @@ def sealer(request: pytest.FixtureRequest) -> Sealer | None:
 
 
 @contextmanager
-def venue(
-    sealer: Sealer | None = None, gateways: int = 1
-) -> Iterator[tuple[Harness, Clock]]:
+def venue(sealer: Sealer | None = None, gateways: int = 1) -> Iterator[tuple[Harness, Clock]]:
     """One core; ``gateways`` apps over it, each with a desk of its own (the harness drives the
     first; ``others(h)`` gives harnesses for the rest, same keys)."""
     engine = Engine(default_catalogue())
@@ -62,7 +60,7 @@ def venue(
         projector = stack.enter_context(read_models())
         sequencer.subscribe(projector.publish)
         clients = []
-        for n in range(gateways):
+        for _ in range(gateways):
             desk = ConvertDesk({s.symbol: s for s in default_catalogue()}, clock, sealer=sealer)
             app = create_app(
                 config, sequencer, History.over(projector.projector), accounts,
@@ -169,7 +167,9 @@ def test_refusals_are_clear_and_change_nothing(sealer: Sealer | None) -> None:
         assert _balance(h, "USDt") == 1_000 * USDT
 
 
-def test_sweep_turns_small_balances_into_bmex_and_the_routes_are_documented(sealer: Sealer | None) -> None:
+def test_sweep_turns_small_balances_into_bmex_and_the_routes_are_documented(
+    sealer: Sealer | None,
+) -> None:
     with venue(sealer) as (h, _):
         swept = h.signed("POST", "/convert/sweep")
         assert swept.status_code == 200, swept.text
