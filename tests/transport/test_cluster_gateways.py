@@ -16,7 +16,9 @@ module:
 4. Accounts (sign-up, mail, sessions, 2FA) work across gateways over the shared database.
 5. A gateway started late begins from a snapshot and shows what the others show.
 6. Convert: a quote made on one gateway executes on the other (sealed with the gateways'
-   shared key, ``services.convert`` rule 4), once.
+   shared key, ``services.convert`` rule 4), once. A bank-transfer on-ramp order made on one
+   gateway is confirmed by the operator on the other and credited once (``services.onramp``
+   rule 4: the orders are rows of the shared database).
 """
 
 import asyncio
@@ -28,13 +30,16 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+from sqlalchemy import insert
 
 from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE
 from perpetua.runtime.cluster_dev import DevCluster
 from perpetua.runtime.natsd import free_port, nats_server_binary
+from perpetua.store import open_engine
+from perpetua.store.schema import kyc_profiles
 from tests.services.smtp import Inbox, smtp_server, token
 from tests.store.databases import postgres_schema_url
-from tests.transport.test_cluster import Client, leader, wait_http
+from tests.transport.test_cluster import OPERATOR, Client, leader, wait_http
 
 pytestmark = pytest.mark.slow
 USER = 7
@@ -52,7 +57,7 @@ PASSWORD = "violet tractor umbrella 42"
 SNAPSHOT_EVERY = 50  # the standby's: one within the first minute (ticks, index prices, orders)
 LATE_USER = 8
 VIEWS_WAIT_S = 10.0  # and a poll a second: within the account's allowance
-CONVERTER, DESK_MAKER = 9, 10
+CONVERTER, DESK_MAKER, BUYER = 9, 10, 11
 USDT = 1_000_000  # minor units
 BMEX = 1_000_000
 
@@ -380,3 +385,49 @@ def test_a_convert_quote_from_one_gateway_executes_on_the_other_once(
     assert again.status_code == 400, again.text  # the core has seen it (executed on g2)
     wallet = _ok(elsewhere.signed("GET", "/user/wallet?currency=BMEx"))
     assert int(wallet["amount"]) == row["toAmount"]
+
+
+def test_a_bank_order_made_on_one_gateway_is_confirmed_on_the_other(
+    gateways: tuple[Client, Client],
+) -> None:
+    g1, g2 = gateways
+    buyer, elsewhere = Client(g1.port), Client(g2.port)
+    key = g1.admin("apiKey", {"userId": BUYER, "permissions": "order"})
+    buyer.key = elsewhere.key = (key["id"], key["secret"])
+    refused = buyer.signed("POST", "/onramp/bank/order", {"amount": 50 * USDT})
+    assert refused.status_code == 403 and "KYC level 0" in refused.text, refused.text
+    _kyc_level_1(BUYER)  # as an operator's approval leaves it, in the shared database
+    order = _ok(buyer.signed("POST", "/onramp/bank/order", {"amount": 50 * USDT}))
+    listed = _ok(elsewhere.signed("GET", "/onramp/orders"))
+    assert [o["reference"] for o in listed] == [order["reference"]]
+    confirmed = g2.admin("onramp/confirm", {"reference": order["reference"], "approver": "ann"})
+    assert confirmed["status"] == "Credited", confirmed
+    again = httpx.post(
+        f"{g1.base}/api/v1/admin/onramp/confirm",
+        json={"reference": order["reference"], "approver": "bob"},
+        headers={"x-operator-key": OPERATOR},
+        timeout=30,
+    )
+    assert again.status_code == 400 and "Credited" in again.text, again.text
+    deadline = time.monotonic() + VIEWS_WAIT_S
+    while True:  # g1's replica applies the Deposit g2 submitted
+        wallet = _ok(buyer.signed("GET", "/user/wallet?currency=USDt"))
+        if int(wallet["amount"]) == 50 * USDT or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert int(wallet["amount"]) == 50 * USDT
+    assert [o["status"] for o in _ok(buyer.signed("GET", "/onramp/orders"))] == ["Credited"]
+
+
+def _kyc_level_1(user: int) -> None:
+    engine = open_engine(RUNNING["cluster"].database_url)
+    now = time.time_ns()
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(kyc_profiles).values(
+                user_id=user, kind="individual", level=1, status="approved", requested_level=1,
+                residence="CH", citizenship="CH", incorporation="", risk="normal",
+                sanctioned=False, sealed=None, approved_ns=now, review_due_ns=0, updated_ns=now,
+            ))  # fmt: skip
+    finally:
+        engine.dispose()

@@ -95,6 +95,7 @@ from perpetua.services.convert import ConvertDesk
 from perpetua.services.identity import open_identity
 from perpetua.services.jobs import BackgroundService, PeriodicJob
 from perpetua.services.mail_queue import MAIL_RETRY_INTERVAL_S
+from perpetua.services.onramp import BankTransfer, OnRamp, SqlBankOrders
 from perpetua.services.porl.shared import ClusterProofs, SnapshotRequests
 from perpetua.services.server_key import load_server_key
 from perpetua.services.volume import FIGURES_REFRESH_S, SqlFigures, SqlOwners, StoredVolume
@@ -260,6 +261,8 @@ def run_gateway(config: ClusterConfig) -> None:
                     time.time_ns,
                     sealer=accounts.server_key,
                 ),
+                # bank orders in the shared database: ordered on one gateway, confirmed on any
+                onramp=OnRamp(BankTransfer(SqlBankOrders(sql))),
             ),
             compliance=compliance,
             wallets=None if chain is None else chain.wallets,

@@ -13,8 +13,13 @@
 4. Bank transfer (``BankTransfer``): the buyer asks for an order and gets a reference code to
    put on the transfer; an operator who sees the money arrive confirms the reference. Up to
    ``four_eyes_usdt`` one confirmation credits; above it two operators must confirm (different
-   names), the first leaves it ``AwaitingSecondApproval``. Orders are kept in an append-only
-   JSON-lines file in the data dir (fsync'd), replayed at start.
+   names), the first leaves it ``AwaitingSecondApproval``. Orders are kept by a
+   ``BankOrders`` store: in the embedded venue an append-only JSON-lines file in the data dir
+   (fsync'd, replayed at start: ``FileBankOrders``); on a cluster's gateways the shared
+   database's ``bank_orders`` table (``SqlBankOrders``), where each change is one transaction
+   holding the order's row lock, so two gateways confirming one order at once see each other's
+   approval (the second approver must still be someone else) and an order is credited once.
+   The store's calls do I/O: routes run them in a worker thread.
 Order lifecycle: AwaitingFunds -> (AwaitingSecondApproval ->) Approved -> Credited, or
 Canceled before approval. Approved means the Deposit may be submitted; a refused Deposit leaves
 it Approved, and confirming again retries it without another approval.
@@ -27,23 +32,31 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
+
+from sqlalchemy import Engine, insert, select, update
+
+from perpetua.store.schema import bank_orders
 
 __all__ = [
     "KYC_ORDER_LIMIT_USDT",
     "WEBHOOK_TOLERANCE_S",
     "AllowAll",
     "BankOrder",
+    "BankOrders",
     "BankTransfer",
     "Checkout",
+    "FileBankOrders",
     "HostedCheckoutProvider",
     "KycLevels",
     "OnRamp",
     "OnRampError",
     "OnRampProvider",
     "OnRampQuote",
+    "SqlBankOrders",
     "WebhookEvent",
     "kyc_limit",
     "sign_webhook",
@@ -197,15 +210,25 @@ class BankOrder:
     approvals: tuple[str, ...] = ()
 
 
-class BankTransfer:
-    """The built-in bank-transfer on-ramp (4)."""
+Step = Callable[[BankOrder | None], BankOrder]  # an order's next state (raises to refuse)
 
-    name = "bank"
 
-    def __init__(self, path: Path, four_eyes_usdt: int = 10_000, bank_details: str = "") -> None:
+class BankOrders(Protocol):
+    """Where bank orders are kept (rule 4): ``change`` runs ``step`` on the order's current
+    state and stores what it returns, atomically with respect to every other ``change``."""
+
+    def insert(self, order: BankOrder) -> None: ...
+
+    def change(self, reference: str, step: Step) -> BankOrder: ...
+
+    def of(self, account: int | None) -> list[BankOrder]: ...
+
+
+class FileBankOrders:
+    """An append-only JSON-lines file, replayed at start; one process (the embedded venue)."""
+
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.four_eyes = four_eyes_usdt * USDT_MINOR
-        self.bank_details = bank_details or "Bank details: ask the operator (see [onramp])"
         self.orders: dict[str, BankOrder] = {}
         self.lock = threading.Lock()
         if path.exists():
@@ -215,11 +238,7 @@ class BankTransfer:
                 order = BankOrder(**row)
                 self.orders[order.reference] = order
 
-    def _save(self, order: BankOrder) -> None:
-        if order.reference in self.orders:
-            before = self.orders[order.reference].status
-            if order.status != before and order.status not in TRANSITIONS[before]:
-                raise OnRampError(f"Bank transfer: {before} cannot become {order.status}")
+    def _append(self, order: BankOrder) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as file:
             file.write(json.dumps(asdict(order)) + "\n")
@@ -227,13 +246,86 @@ class BankTransfer:
             os.fsync(file.fileno())
         self.orders[order.reference] = order
 
+    def insert(self, order: BankOrder) -> None:
+        with self.lock:
+            self._append(order)
+
+    def change(self, reference: str, step: Step) -> BankOrder:
+        with self.lock:
+            before = self.orders.get(reference)
+            after = step(before)
+            if after != before:
+                self._append(after)
+            return after
+
+    def of(self, account: int | None) -> list[BankOrder]:
+        return [o for o in self.orders.values() if account is None or o.account == account]
+
+
+class SqlBankOrders:
+    """The ``bank_orders`` table of a shared database (a cluster's gateways): ``change`` holds
+    the row's lock (``SELECT ... FOR UPDATE``; SQLite locks the whole database) for its
+    transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def _order(row: Any) -> BankOrder:
+        return BankOrder(row.reference, int(row.account), row.currency, int(row.amount),
+                         row.status, float(row.created_s), tuple(json.loads(row.approvals)))  # fmt: skip
+
+    def insert(self, order: BankOrder) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(bank_orders).values(**self._values(order)))
+
+    @staticmethod
+    def _values(order: BankOrder) -> dict[str, Any]:
+        return {**asdict(order), "approvals": json.dumps(list(order.approvals))}
+
+    def change(self, reference: str, step: Step) -> BankOrder:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(bank_orders).where(bank_orders.c.reference == reference).with_for_update()
+            ).first()
+            before = None if row is None else self._order(row)
+            after = step(before)
+            if after != before:
+                values = self._values(after)
+                conn.execute(
+                    update(bank_orders)
+                    .where(bank_orders.c.reference == reference)
+                    .values(status=values["status"], approvals=values["approvals"])
+                )
+            return after
+
+    def of(self, account: int | None) -> list[BankOrder]:
+        query = select(bank_orders).order_by(bank_orders.c.created_s)
+        if account is not None:
+            query = query.where(bank_orders.c.account == account)
+        with self.engine.connect() as conn:
+            return [self._order(row) for row in conn.execute(query)]
+
+
+class BankTransfer:
+    """The built-in bank-transfer on-ramp (4)."""
+
+    name = "bank"
+
+    def __init__(
+        self, orders: BankOrders | Path, four_eyes_usdt: int = 10_000, bank_details: str = ""
+    ) -> None:
+        """``orders``: the store, or the path of a ``FileBankOrders`` file."""
+        self.orders = FileBankOrders(orders) if isinstance(orders, Path) else orders
+        self.four_eyes = four_eyes_usdt * USDT_MINOR
+        self.bank_details = bank_details or "Bank details: ask the operator (see [onramp])"
+
     def create(self, account: int, amount: int, currency: str = "USDt") -> BankOrder:
         if amount <= 0:
             raise OnRampError("Buy crypto: amount must be positive")
         reference = "PPT-" + secrets.token_hex(4).upper()
         order = BankOrder(reference, account, currency, amount, "AwaitingFunds", time.time())
-        with self.lock:
-            self._save(order)
+        self.orders.insert(order)
         return order
 
     def confirm(self, reference: str, approver: str) -> BankOrder:
@@ -242,8 +334,8 @@ class BankTransfer:
         ``AwaitingSecondApproval``."""
         if not approver:
             raise OnRampError("Bank transfer: the approver's name is required")
-        with self.lock:
-            order = self.orders.get(reference)
+
+        def step(order: BankOrder | None) -> BankOrder:
             if order is None:
                 raise OnRampError("Bank transfer: reference not found", 404)
             if order.status == "Approved":
@@ -255,18 +347,31 @@ class BankTransfer:
             approvals = (*order.approvals, approver)
             needed = 2 if order.amount > self.four_eyes else 1
             status = "Approved" if len(approvals) >= needed else "AwaitingSecondApproval"
-            updated = replace(order, status=status, approvals=approvals)
-            self._save(updated)
-        return updated
+            return _moved(order, replace(order, status=status, approvals=approvals))
+
+        return self.orders.change(reference, step)
 
     def credited(self, reference: str) -> BankOrder:
-        with self.lock:
-            order = replace(self.orders[reference], status="Credited")
-            self._save(order)
-        return order
+        def step(order: BankOrder | None) -> BankOrder:
+            if order is None:
+                raise OnRampError("Bank transfer: reference not found", 404)
+            return (
+                order
+                if order.status == "Credited"
+                else _moved(order, replace(order, status="Credited"))
+            )
+
+        return self.orders.change(reference, step)
 
     def of(self, account: int | None) -> list[dict[str, Any]]:
-        return [asdict(o) for o in self.orders.values() if account is None or o.account == account]
+        return [asdict(o) for o in self.orders.of(account)]
+
+
+def _moved(before: BankOrder, after: BankOrder) -> BankOrder:
+    """``after``, if the lifecycle allows ``before.status`` to become it."""
+    if after.status != before.status and after.status not in TRANSITIONS[before.status]:
+        raise OnRampError(f"Bank transfer: {before.status} cannot become {after.status}")
+    return after
 
 
 class OnRamp:

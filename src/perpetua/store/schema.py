@@ -22,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +39,7 @@ from perpetua.wire.wallet import TRANSACT_INDEX_BITS  # one definition: the fold
 __all__ = [
     "ALL_TABLES",
     "announcements",
+    "bank_orders",
     "CL_ORD_ID_LENGTH_MAX",
     "TRANSACT_INDEX_BITS",
     "account_tokens",
@@ -875,6 +877,20 @@ porl_requests = Table(
     Column("requested_ns", BigInteger, nullable=False),
     Column("claimed_ns", BigInteger, nullable=False, server_default="0"),
     Column("answer", Text, nullable=False, server_default=""),
+)
+
+# Bank-transfer on-ramp orders (services.onramp rule 4) on a cluster's gateways: one row an
+# order, changed under its row lock; ``approvals`` a JSON list of the approvers' names.
+bank_orders = Table(
+    "bank_orders",
+    metadata,
+    Column("reference", String(32), primary_key=True),
+    Column("account", BigInteger, nullable=False, index=True),
+    Column("currency", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_s", Float, nullable=False),
+    Column("approvals", Text, nullable=False),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -12,6 +12,7 @@
 Without an on-ramp service (``CostPorts.onramp``) the routes answer 503.
 """
 
+import asyncio
 import time
 
 from perpetua.core.commands import Deposit
@@ -78,7 +79,7 @@ async def post_bank_order(ctx: Context) -> JsonRow:
         raise bad_request("Invalid amount: a positive integer in USDt (1e-6 USDT)")
     try:
         await kyc_limit(_levels(ctx), ctx.account, amount)
-        order = onramp.bank.create(ctx.account, amount)
+        order = await asyncio.to_thread(onramp.bank.create, ctx.account, amount)
     except OnRampError as error:
         raise ApiError(error.status, error.message) from None
     return _order_row(order, onramp.bank.bank_details)
@@ -86,7 +87,8 @@ async def post_bank_order(ctx: Context) -> JsonRow:
 
 async def get_orders(ctx: Context) -> list[JsonRow]:
     onramp = _onramp(ctx)
-    return [{**row, "approvals": len(row["approvals"])} for row in onramp.bank.of(ctx.account)]
+    rows = await asyncio.to_thread(onramp.bank.of, ctx.account)
+    return [{**row, "approvals": len(row["approvals"])} for row in rows]
 
 
 async def post_confirm(ctx: Context) -> JsonRow:
@@ -95,12 +97,12 @@ async def post_confirm(ctx: Context) -> JsonRow:
     reference = ctx.params.required_string("reference")
     approver = ctx.params.required_string("approver")
     try:
-        order = onramp.bank.confirm(reference, approver)
+        order = await asyncio.to_thread(onramp.bank.confirm, reference, approver)
     except OnRampError as error:
         raise ApiError(error.status, error.message) from None
     if order.status == "Approved":
         await _credit(ctx, "onramp:bank:" + reference, order.account, order.currency, order.amount)
-        order = onramp.bank.credited(reference)
+        order = await asyncio.to_thread(onramp.bank.credited, reference)
     return _order_row(order)
 
 
