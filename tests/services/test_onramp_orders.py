@@ -68,10 +68,16 @@ def test_two_gateways_confirming_at_once_count_each_approval_once() -> None:
                 outcomes: list[str] = []
                 start = threading.Barrier(len(gateways))
 
-                def confirm(gateway: BankTransfer, approver: str) -> None:
+                def confirm(
+                    gateway: BankTransfer,
+                    approver: str,
+                    reference: str = order.reference,
+                    outcomes: list[str] = outcomes,
+                    start: threading.Barrier = start,
+                ) -> None:
                     start.wait()
                     try:
-                        outcomes.append(gateway.confirm(order.reference, approver).status)
+                        outcomes.append(gateway.confirm(reference, approver).status)
                     except OnRampError as error:
                         outcomes.append(error.message)
 
