@@ -272,8 +272,9 @@ class SqlBankOrders:
 
     @staticmethod
     def _order(row: Any) -> BankOrder:
+        approvals = tuple(json.loads(row.approvals))
         return BankOrder(row.reference, int(row.account), row.currency, int(row.amount),
-                         row.status, float(row.created_s), tuple(json.loads(row.approvals)))  # fmt: skip
+                         row.status, float(row.created_s), approvals)  # fmt: skip
 
     def insert(self, order: BankOrder) -> None:
         with self.engine.begin() as conn:
