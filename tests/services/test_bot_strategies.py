@@ -196,8 +196,14 @@ def test_csv_input_and_equity_plot() -> None:
         spec, "timestamp,price\n2026-12-04T00:00:00Z,20000\n2026-12-04T00:00:01Z,19500.5\n"
     )
     assert [p.price for p in prints] == [40000, 39001]
+    t = 1_764_806_400 * 10**9  # 2025-12-04, in ns
     with pytest.raises(ValueError, match="tick grid"):
-        parse_csv(spec, "1,20000.3\n")
+        parse_csv(spec, f"{t},20000.3\n")
     with pytest.raises(ValueError, match="go back"):
-        parse_csv(spec, "2,20000\n1,20000\n")
+        parse_csv(spec, f"{t + 1},20000\n{t},20000\n")
+    # seconds read as ns (1970) or a date out of range: the row is named, nothing runs
+    with pytest.raises(ValueError, match="row 2: timestamp '1764806400' is outside"):
+        parse_csv(spec, f"{t},20000\n1764806400,20000\n")
+    with pytest.raises(ValueError, match="row 1: timestamp '1969-12-31T00:00:00Z'"):
+        parse_csv(spec, "1969-12-31T00:00:00Z,20000\n")
     assert equity_svg([(1, 5), (2, 7)]).startswith("<svg")

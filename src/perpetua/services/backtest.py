@@ -21,7 +21,9 @@
    plus (spot) its base holdings at the print, or (derivatives) its unrealised PnL. A series of
    (ts_ns, equity); ``equity_svg`` draws it.
 5. Input: the venue's own trades (``trades`` read model, or the journal replayed) or a CSV of
-   ``timestamp,price[,size]`` rows (ISO-8601 or ns; price in the instrument's quote units).
+   ``timestamp,price[,size]`` rows (ISO-8601 or ns; price in the instrument's quote units),
+   timestamps from ``CSV_TIME_MIN_NS`` to ``CSV_TIME_MAX_NS`` (a row in seconds or ms, read as
+   ns, would fall in 1970: refused with its row named, not run on a clock before zero).
 """
 
 import csv
@@ -74,6 +76,8 @@ PRINTS_MAX: Final = 200_000  # prints in one backtest
 REACTIONS_MAX: Final = 20  # bot rounds after one command
 CSV_BYTES_MAX: Final = 16 * 1024 * 1024
 STEP_NS: Final = 1_000  # spacing of the commands of one print
+CSV_TIME_MIN_NS: Final = 1_262_304_000 * 10**9  # 2010-01-01T00:00:00Z
+CSV_TIME_MAX_NS: Final = 4_102_444_800 * 10**9  # 2100-01-01T00:00:00Z
 INTEREST_PPB_DEFAULT: Final = 100_000  # 0.01% a funding interval, BitMEX's usual interest
 
 
@@ -259,6 +263,11 @@ def parse_csv(spec: InstrumentSpec, text: str) -> list[Print]:
         ticks = price * spec.tick_den / spec.tick_num
         if ticks != ticks.to_integral_value() or ticks <= 0:
             raise ValueError(f"CSV row {number}: price {row[1]} is not on the tick grid")
+        if not CSV_TIME_MIN_NS <= ts_ns < CSV_TIME_MAX_NS:
+            raise ValueError(
+                f"CSV row {number}: timestamp {row[0].strip()!r} is outside 2010-2099"
+                " (ISO 8601, or nanoseconds since 1970)"
+            )
         if prints and ts_ns < prints[-1].ts_ns:
             raise ValueError(f"CSV row {number}: timestamps must not go back")
         prints.append(Print(ts_ns, int(ticks)))
