@@ -461,11 +461,13 @@ describe("web terminal", () => {
       if (form.by) await page.selectOption("#order-trigger", form.by);
       if (form.tif) await page.selectOption("#order-tif", form.tif);
       for (const box of checks) await page.setChecked(box, (form.checked ?? []).includes(box));
-      const before = (await venue.api("GET", "/order?reverse=true&count=1"))[0]?.orderID;
+      // the new order is the one the venue did not have before (not "the newest row": an
+      // older order updated meanwhile, e.g. filled or triggered by the demo's bots, sorts first)
+      const known = new Set((await venue.api("GET", "/order?reverse=true&count=500")).map((/** @type {any} */ o) => o.orderID));
       await page.click(`#submit-${form.side}`);
       const order = await until(async () => {
-        const [latest] = await venue.api("GET", "/order?reverse=true&count=1");
-        return latest && latest.orderID !== before ? latest : null;
+        const rows = await venue.api("GET", "/order?reverse=true&count=50");
+        return rows.find((/** @type {any} */ o) => !known.has(o.orderID)) ?? null;
       }, `the ${form.type} order at the venue`);
       for (const box of checks) await page.setChecked(box, false);
       return order;
