@@ -1,6 +1,7 @@
 """Restart: a gateway over a recovered data dir serves the same books, quotes, instruments,
 open orders, positions, wallets and margins as before the restart, also when the read models
-trailed the journal at the stop (the projector catches up before the gateway is seeded)."""
+trailed the journal at the stop (the projector catches up before the gateway is seeded). The
+ADL percentiles are the engine's ranking at the restart until the next mark update."""
 
 import json
 import time
@@ -197,6 +198,14 @@ def _trade(c: Client) -> None:
         account=BOB,
         body={"symbol": "ETHUSDT", "side": "Sell", "orderQty": 5000, "price": 2_010},
     )
+    _rank(c, 50_001)
+
+
+def _rank(c: Client, index: int) -> None:
+    """Move XBTUSD's mark: the core publishes the ADL ranking (``deleveragePercentile``) with
+    mark updates only, so the live view ranks the positions as they stand now, as a restarted
+    one does from its seed."""
+    c.execute(IndexPrice(0, ".BXBT", index, 1))
 
 
 def test_views_equal_after_a_restart(tmp_path: Path) -> None:
@@ -206,8 +215,9 @@ def test_views_equal_after_a_restart(tmp_path: Path) -> None:
     assert before["book"] and before["orders"] and before["positions"]
     iceberg = [r for r in before["book"] if r["price"] == 50_100]
     assert [r["size"] for r in iceberg] == [200]
+    assert [p["deleveragePercentile"] for p in before["positions"]] == [1]
     with running(tmp_path) as after_client:
-        after = views(after_client)
+        after = views(after_client)  # no mark update since the restart: ranked from the seed
     assert after == before
 
 
@@ -226,6 +236,7 @@ def test_views_equal_when_the_read_models_trailed(tmp_path: Path) -> None:
             "/order",
             body={"symbol": "ETHUSDT", "side": "Buy", "orderQty": 1000, "price": 1_990},
         )
+        _rank(client, 50_002)
         before = {k: v for k, v in views(client).items() if k not in ("orders",)}
     with running(tmp_path) as after_client:
         after = views(after_client)

@@ -26,6 +26,7 @@ __all__ = [
     "ADL_EAGER_HOLDERS_MAX",
     "ADL_RERANK_NS",
     "ADL_RERANK_NS_PER_HOLDER",
+    "deleverage_ranking",
     "publish_deleverage_ranks",
     "publish_order_margins",
 ]
@@ -68,17 +69,23 @@ def publish_deleverage_ranks(state: State, symbols: dict[str, None], out: list[E
             if now - market.adl_ranked_ns < period:
                 continue
         market.adl_ranked_ns = now
-        accounts: list[int] = []
-        quintiles: list[int] = []
-        for long_side in (True, False):
-            side = [
-                (-adl_rank_of(state, market, p), p.account)
-                for p in holders
-                if (p.qty > 0) == long_side
-            ]
-            side.sort()
-            size = len(side)
-            for place, (_rank, account) in enumerate(side):
-                accounts.append(account)
-                quintiles.append(-(-(size - place) * ADL_BUCKETS // size))
-        out.append(DeleverageRanked(now, symbol, tuple(accounts), tuple(quintiles)))
+        out.append(deleverage_ranking(state, symbol))
+
+
+def deleverage_ranking(state: State, symbol: str) -> DeleverageRanked:
+    """(2)'s ranking of ``symbol``'s open user positions as the state stands (also what a
+    restarted venue shows until the next mark update: ``sequencer.seed``)."""
+    market = state.markets[symbol]
+    holders = [p for p in market.positions.values() if p.account > 0 and p.qty]
+    accounts: list[int] = []
+    quintiles: list[int] = []
+    for long_side in (True, False):
+        side = [
+            (-adl_rank_of(state, market, p), p.account) for p in holders if (p.qty > 0) == long_side
+        ]
+        side.sort()
+        size = len(side)
+        for place, (_rank, account) in enumerate(side):
+            accounts.append(account)
+            quintiles.append(-(-(size - place) * ADL_BUCKETS // size))
+    return DeleverageRanked(state.ts_ns, symbol, tuple(accounts), tuple(quintiles))

@@ -128,7 +128,7 @@ def seed_views(gw: GatewaySurface, seed: EngineSeed) -> None:
     market.seed_trades(reads.trades)
     market.seed(seed.markets, seed.ts_ns)
     orders = reads.orders
-    gw.private.seed(orders, reads.positions, reads.wallets, reads.withdrawals)
+    gw.private.seed(orders, reads.positions, reads.wallets, reads.withdrawals, seed.ranks)
     gw.private.costs.seed(seed.fees, seed.stakes, _unstaking(reads.unstaking, seed))
     fund = [(row.currency, row.amount) for row in reads.wallets if row.account == INSURANCE]
     market.seed_risk(orders, fund, reads.funding, reads.settlement, seed.ts_ns)

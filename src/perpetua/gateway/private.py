@@ -323,9 +323,15 @@ class PrivateViews:
         positions: Iterable[PositionChanged],
         wallets: Iterable[Row[Any]],
         withdrawals: Iterable[Row[Any]] = (),
+        ranks: Iterable[DeleverageRanked] = (),
     ) -> None:
         """Load the views from the read models (rows in the ``wallets`` table's shape, and the
-        pending withdrawals' wallet history rows, which their completion updates)."""
+        pending withdrawals' wallet history rows, which their completion updates) and the
+        engine's ADL ranking at the seed (``ranks``, until the next mark update re-ranks)."""
+        for ranked in ranks:
+            self.quintiles[ranked.symbol] = dict(
+                zip(ranked.accounts, ranked.quintiles, strict=True)
+            )
         for order in open_orders:
             self.open_orders.setdefault(order.account, {})[order.order_id] = order
         for position in positions:

@@ -14,7 +14,13 @@ from typing import NamedTuple
 from perpetua.core.book import BookSide
 from perpetua.core.catalogue import FutureSeries
 from perpetua.core.engine import Engine
-from perpetua.core.events import AccountRestricted, StakingChanged, UnstakingUpdated
+from perpetua.core.events import (
+    AccountRestricted,
+    DeleverageRanked,
+    StakingChanged,
+    UnstakingUpdated,
+)
+from perpetua.core.indicators import deleverage_ranking
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.staking import staking_tier
 from perpetua.core.state import Market, State
@@ -51,6 +57,8 @@ class EngineSeed(NamedTuple):
     unstaking: tuple[UnstakingUpdated, ...] = ()  # pending requests
     series: tuple[FutureSeries, ...] = ()  # the futures series it defined (catalogue file)
     withdrawals: tuple[tuple[int, str], ...] = ()  # pending: (account, withdrawal id)
+    # each market's ADL ranking as the state stands (published live only with mark updates)
+    ranks: tuple[DeleverageRanked, ...] = ()
 
 
 def _levels(side: BookSide) -> list[tuple[int, int]]:
@@ -104,6 +112,7 @@ def engine_seed(engine: Engine, seq: int) -> EngineSeed:
             for _, w in sorted(state.withdrawals.items())
             if w.status == "Pending"
         ),
+        tuple(deleverage_ranking(state, symbol) for symbol in state.markets),
     )
 
 
