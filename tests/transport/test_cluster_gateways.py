@@ -32,7 +32,7 @@ import pyotp
 import pytest
 from sqlalchemy import insert
 
-from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE
+from perpetua.gateway.ratelimit import ACCOUNT_REQUESTS_PER_MINUTE, ORDER_REQUESTS_PER_SECOND
 from perpetua.runtime.cluster_dev import DevCluster
 from perpetua.runtime.natsd import free_port, nats_server_binary
 from perpetua.store import open_engine
@@ -211,6 +211,7 @@ def test_a_late_gateway_starts_from_a_snapshot(gateways: tuple[Client, Client]) 
     g1.admin("faucet", {"account": LATE_USER, "currency": "XBt", "amount": 10 * 10**8})
     for number in range(12):
         trader.place(30_000 + number, f"late-{number}")
+        time.sleep(1 / ORDER_REQUESTS_PER_SECOND)  # within the order layer's limit, however fast
     cancelled = trader.signed("DELETE", "/order", {"clOrdID": "late-3"})
     assert cancelled.status_code == 200, cancelled.text
     standby = cluster.procs["s2"].metrics_port
