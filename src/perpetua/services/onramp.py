@@ -259,7 +259,8 @@ class FileBankOrders:
             return after
 
     def of(self, account: int | None) -> list[BankOrder]:
-        return [o for o in self.orders.values() if account is None or o.account == account]
+        with self.lock:  # routes call from worker threads: no read while another appends
+            return [o for o in self.orders.values() if account is None or o.account == account]
 
 
 class SqlBankOrders:
