@@ -265,8 +265,8 @@ class FileBankOrders:
 
 class SqlBankOrders:
     """The ``bank_orders`` table of a shared database (a cluster's gateways): ``change`` holds
-    the row's lock (``SELECT ... FOR UPDATE``; SQLite locks the whole database) for its
-    transaction."""
+    the row's lock (``SELECT ... FOR UPDATE``) for its transaction. That lock is PostgreSQL's,
+    the cluster's database; SQLite ignores it, and the embedded venue keeps the file store."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
