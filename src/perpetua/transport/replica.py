@@ -30,7 +30,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from perpetua.sequencer import Applied
 from perpetua.sequencer.replica import Replica
@@ -40,10 +40,16 @@ __all__ = ["Replica", "StreamFollower", "fetch_into", "last_stream_seq"]
 
 CATCH_UP_POLL_S: Final = 0.01
 # Creating the consumer is a JetStream API request: with a node lost or a leader being elected
-# it can time out; the follower tries again for this long before it gives up.
+# it can time out, or the node answers 503 "JetStream system temporarily unavailable" (seen when
+# the lost nodes were coming back); the follower tries again for this long before it gives up.
 SUBSCRIBE_WAIT_S: Final = 60.0
 SUBSCRIBE_RETRY_S: Final = 0.5
-_TRANSIENT: Final = (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError)
+_TRANSIENT: Final = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    TimeoutError,
+    ServiceUnavailableError,
+)
 AppliedCallback = Callable[[list[Applied]], None]
 
 
