@@ -45,9 +45,13 @@ WAIT_S = 60.0
 
 
 class Client:
-    def __init__(self, port: int) -> None:
+    """Signed and operator requests to one gateway; ``timeout_s`` bounds a signed request."""
+
+    timeout_s = 30.0
+
+    def __init__(self, port: int, key: tuple[str, str] = ("", "")) -> None:
         self.port = port
-        self.key: tuple[str, str] = ("", "")
+        self.key = key
 
     @property
     def base(self) -> str:
@@ -71,8 +75,9 @@ class Client:
             "content-type": "application/json",
         }
         return httpx.request(
-            verb, f"{self.base}/api/v1{path}", content=data, headers=headers, timeout=30
-        )
+            verb, f"{self.base}/api/v1{path}", content=data, headers=headers,
+            timeout=self.timeout_s,
+        )  # fmt: skip
 
     def place(self, price: int, cl_ord_id: str) -> dict[str, Any]:
         body = {

@@ -19,7 +19,6 @@ two sequencers (s1 leads, s2 stands by), a projector and two gateways over Postg
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,14 +34,13 @@ from sqlalchemy import select, update
 
 from perpetua.core.commands import PlaceOrder, WalletTransfer
 from perpetua.core.enums import ExecType
-from perpetua.gateway.auth import sign
 from perpetua.runtime.cluster_dev import DevCluster, node_status
 from perpetua.runtime.natsd import free_port, nats_server_binary
 from perpetua.store import open_engine
 from perpetua.store.schema import copy_follows, executions, orders, wallets
 from tests.store.databases import postgres_schema_url
 from tests.transport.load import records_of
-from tests.transport.test_cluster import OPERATOR, leader, wait_http
+from tests.transport.test_cluster import Client, leader, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -53,35 +51,13 @@ WAIT_S = 60.0
 STEP = 100  # the grid's spacing in USDT
 
 
-class Api:
-    def __init__(self, port: int, key: tuple[str, str] = ("", "")) -> None:
-        self.port = port
-        self.key = key
+class Api(Client):
+    """A ``Client`` whose signed requests wait 60 s: a failover can hold one that long."""
 
-    def admin(self, path: str, body: dict[str, Any]) -> Any:
-        response = httpx.post(
-            f"http://127.0.0.1:{self.port}/api/v1/admin/{path}", json=body,
-            headers={"x-operator-key": OPERATOR}, timeout=30,
-        )  # fmt: skip
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def request(self, verb: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        data = json.dumps(body) if body is not None else ""
-        expires = str(int(time.time()) + 60)
-        headers = {
-            "api-key": self.key[0],
-            "api-expires": expires,
-            "api-signature": sign(self.key[1], verb, "/api/v1" + path, expires, data),
-            "content-type": "application/json",
-        }
-        return httpx.request(
-            verb, f"http://127.0.0.1:{self.port}/api/v1{path}", content=data, headers=headers,
-            timeout=60,
-        )  # fmt: skip
+    timeout_s = 60.0
 
     def call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.request(verb, path, body)
+        response = self.signed(verb, path, body)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -154,7 +130,7 @@ def post_until_ok(api: Api, path: str, body: dict[str, Any]) -> Any:
     """POST until 200 (a 400 changed nothing), or fail with the last answer."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        response = api.request("POST", path, body)
+        response = api.signed("POST", path, body)
         if response.is_success or time.monotonic() > deadline:
             assert response.status_code == 200, response.text
             return response.json()
