@@ -13,6 +13,11 @@ STAMP := $(VENV)/.installed
 PYTHON ?=
 # Extra pytest arguments, e.g. `make test ARGS="-k book -x"`.
 ARGS ?=
+# pytest-xdist workers for make test/test-fast/test-pure; each takes whole test modules (their
+# module fixtures start servers once), and much of the suite waits on real processes, so two
+# workers halve the wall time on two cores (docs/development.md). PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 # The web terminal: sources in web/, built by Vite into the package, where the gateway serves it.
 WEB_DIST := src/perpetua/web/dist/index.html
@@ -85,7 +90,7 @@ core: venv
 
 # The core suites on the pure-Python core: the fallback must stay correct, not only the default.
 test-pure: venv
-	PERPETUA_CORE=python $(VPY) -m pytest tests/core tests/sequencer $(ARGS)
+	PERPETUA_CORE=python $(VPY) -m pytest $(XDIST) tests/core tests/sequencer $(ARGS)
 
 # node_modules follow package-lock.json exactly (npm ci); the stamp is newer than the lock file.
 $(WEB_MODULES): web/package-lock.json web/package.json
@@ -117,13 +122,13 @@ test: test-py test-web
 
 # Every test runs, slow ones included (CI runs this); the 20 slowest are reported at the end.
 test-py: venv chain
-	@$(VPY) -m pytest --durations=20 $(ARGS); rc=$$?; \
+	@$(VPY) -m pytest $(XDIST) --durations=20 $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 
 # While working: everything but the tests marked slow (real processes, long fuzz, crash loops).
 test-fast: venv chain
-	@$(VPY) -m pytest -m "not slow" $(ARGS)
+	@$(VPY) -m pytest $(XDIST) -m "not slow" $(ARGS)
 
 # The browser tests drive Debian's Chromium (no browser downloads here) through playwright-core,
 # against a real `perpetua demo` process.
