@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         server_config,
         with_metrics,
     )
-    from perpetua.runtime.venue import Venue, open_venue, tune_gc
+    from perpetua.runtime.venue import Venue, open_venue, tune_interpreter
 
 _HOMES: Final = {
     "perpetua.runtime.config": (
@@ -52,7 +52,7 @@ _HOMES: Final = {
         "server_config",
         "with_metrics",
     ),
-    "perpetua.runtime.venue": ("Venue", "open_venue", "tune_gc"),
+    "perpetua.runtime.venue": ("Venue", "open_venue", "tune_interpreter"),
 }
 _HOME_OF: Final = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -73,7 +73,7 @@ __all__ = [
     "referenced_indices",
     "run",
     "server_config",
-    "tune_gc",
+    "tune_interpreter",
     "with_metrics",
 ]
 

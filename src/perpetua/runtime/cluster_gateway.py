@@ -85,7 +85,13 @@ from perpetua.runtime.cluster_config import ClusterConfig
 from perpetua.runtime.cluster_trading import GatewayTrading
 from perpetua.runtime.metrics import ClusterGatewayCollector, CommandCounts
 from perpetua.runtime.server import MetricsApp
-from perpetua.runtime.venue import catalogue_job, order_id_key, private_directory, reserves_of
+from perpetua.runtime.venue import (
+    catalogue_job,
+    order_id_key,
+    private_directory,
+    reserves_of,
+    tune_interpreter,
+)
 from perpetua.runtime.wallets import gateway_wallets
 from perpetua.sequencer import Applied
 from perpetua.sequencer.seed import engine_seed
@@ -323,6 +329,7 @@ def run_gateway(config: ClusterConfig) -> None:
             "gateway %s serving on %s:%d from seq %d (snapshot %d)",
             config.name, config.server.host, config.server.port, seed.seq, port.restored_seq,
         )  # fmt: skip
+        tune_interpreter()
         server.run(sockets=[sock])
     finally:
         trading.close()

@@ -28,7 +28,7 @@ from perpetua.gateway.app import DirectRoutes
 from perpetua.gateway.server import KEEP_ALIVE_S, uvicorn_config
 from perpetua.runtime.config import ServerConfig, VenueConfig
 from perpetua.runtime.metrics import CONTENT_TYPE, CommandCounts, VenueCollector, metrics_text
-from perpetua.runtime.venue import Venue, open_venue, tune_gc
+from perpetua.runtime.venue import Venue, open_venue, tune_interpreter
 
 __all__ = [
     "KEEP_ALIVE_S",
@@ -135,7 +135,7 @@ def run(config: VenueConfig) -> int:
             "(set PERPETUA_SMTP_URL for a real relay)\n"
         )
     app = with_metrics(venue)
-    tune_gc()
+    tune_interpreter()
     venue.start()
     venue.start_feeds()
     server = uvicorn.Server(server_config(app, config.server))

@@ -24,6 +24,7 @@ import asyncio
 import gc
 import os
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -101,11 +102,15 @@ __all__ = [
     "catalogue_job",
     "open_venue",
     "reserves_of",
-    "tune_gc",
+    "SWITCH_INTERVAL_S",
+    "tune_interpreter",
 ]
 
 DATABASE_URL_ENV = "PERPETUA_DATABASE_URL"
 GC_THRESHOLDS = (50_000, 20, 100)  # (young, middle, old); CPython's default is (700, 10, 10)
+# How long a thread that wants the GIL waits before it asks the running one to drop it;
+# CPython's default is 5 ms (docs/decisions.md §30).
+SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(slots=True)
@@ -502,12 +507,19 @@ def _projector(
     return ProjectorThread(projector, data_dir=data_dir)
 
 
-def tune_gc() -> None:
-    """Move what start-up built (the recovered engine, catalogues, views) out of the cyclic
-    collector's reach and collect the young generation less often: each order allocates a few
-    hundred short-lived objects, and the default thresholds made collection about a tenth of
-    the server's CPU (py-spy; docs/decisions.md §9). Reference counting still frees almost
-    everything at once; only cycles wait longer."""
+def tune_interpreter() -> None:
+    """Tune the interpreter for a serving process, once its start-up is done.
+
+    1. Move what start-up built (the recovered engine, catalogues, views) out of the cyclic
+       collector's reach and collect the young generation less often: each order allocates a
+       few hundred short-lived objects, and the default thresholds made collection about a
+       tenth of the server's CPU (py-spy; docs/decisions.md §9). Reference counting still
+       frees almost everything at once; only cycles wait longer.
+    2. Hand the GIL over after ``SWITCH_INTERVAL_S``, not 5 ms: the event loop (every order's
+       ack) shares the GIL with worker threads that run pure Python for long stretches (the
+       account flows' SQL, the read-model projector); with the default a request that arrives
+       while one of them runs waits up to 5 ms before the loop even sees it (§30)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
