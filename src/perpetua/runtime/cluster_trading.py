@@ -83,6 +83,9 @@ log = logging.getLogger("perpetua.cluster.trading")
 
 MIRROR_EVERY_S: Final = 1.0  # the whole set of bots and relationships, to every gateway
 SEED_WAIT_S: Final = 0.1  # polling the projector's offset until it reaches the anchor seq
+# While the projector is behind (or down) the services wait, without a timeout: acting before
+# the seed would act on fills twice (rule 3). The wait says so in the log this often.
+SEED_PROGRESS_EVERY_S: Final = 5.0
 CALL_TIMEOUT_S: Final = 30.0  # an act: a create submits two commands and makes a sub-account
 NO_LEADER_WAIT_S: Final = 8.0  # as a gateway's submit: then 503, nothing done
 NO_LEADER_RETRY_S: Final = 0.2
@@ -234,6 +237,7 @@ class LeaderTrading:
         """Rule 2: seed both at the projector's offset once it is ``at_least``; that offset."""
         assert self.engine is not None
         waited = time.monotonic()
+        told = waited
         while not stopping.is_set():  # bounded by stopping
             conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
             try:
@@ -248,6 +252,14 @@ class LeaderTrading:
                         return offset
             finally:
                 conn.close()
+            now = time.monotonic()
+            if now - told >= SEED_PROGRESS_EVERY_S:
+                told = now
+                log.warning(
+                    "bots and copy trading wait for the projector: it is at seq %d, they need "
+                    "%d (%.0f s so far; a projector that is down stops them here)",
+                    offset, at_least, now - waited,
+                )  # fmt: skip
             time.sleep(SEED_WAIT_S)
         return None
 
