@@ -32,6 +32,7 @@ WALLET_PASSWORD = "hot wallet keystore password"
 STARTUP_S = 120
 SRC = Path(__file__).resolve().parents[2] / "src"
 TOTP_STEP_S = 30
+TOTP_MARGIN_S = 5.0  # User.code: the step before now only with this much of the current one left
 
 
 @dataclass
@@ -158,10 +159,14 @@ class User:
     used: list[int] = field(default_factory=list)
 
     def code(self) -> str:
-        """A code of a step after the last one used, waiting for time to reach it if needed."""
+        """A code of a step after the last one used, waiting for time to reach it if needed.
+        The step before now only while more than ``TOTP_MARGIN_S`` of the current step is left:
+        the venue must still find it in reach when it reads it."""
         while True:
-            now = int(time.time()) // TOTP_STEP_S
-            step = max(self.last_step + 1, now - 1)
+            moment = time.time()
+            now = int(moment) // TOTP_STEP_S
+            spare = (now + 1) * TOTP_STEP_S - moment
+            step = max(self.last_step + 1, now - 1 if spare > TOTP_MARGIN_S else now)
             if step <= now + 1:
                 self.last_step = step
                 return str(self.otp.at(step * TOTP_STEP_S))

@@ -57,12 +57,16 @@ let lastTotpStep = 0;
 /**
  * A TOTP code the venue has not accepted yet: it refuses a step at or before the last one it
  * took, and looks one step either side of now; waits for the clock when every step in reach
- * was spent (at most 30 s).
+ * was spent (at most 30 s). The step before now is taken only while more than
+ * `TOTP_MARGIN_MS` of the current step is left, so it is still in reach when the venue reads it.
  */
+const TOTP_MARGIN_MS = 5_000;
 async function freshTotp(/** @type {string} */ secret) {
   for (;;) {
-    const now = Math.floor(Date.now() / 30_000);
-    const step = Math.max(lastTotpStep + 1, now);
+    const ms = Date.now();
+    const now = Math.floor(ms / 30_000);
+    const lowest = (now + 1) * 30_000 - ms > TOTP_MARGIN_MS ? now - 1 : now;
+    const step = Math.max(lastTotpStep + 1, lowest);
     if (step <= now + 1) {
       lastTotpStep = step;
       return totpAt(secret, step);
