@@ -98,11 +98,11 @@ from perpetua.store import (
 __all__ = [
     "DATABASE_URL_ENV",
     "GC_THRESHOLDS",
+    "SWITCH_INTERVAL_S",
     "Venue",
     "catalogue_job",
     "open_venue",
     "reserves_of",
-    "SWITCH_INTERVAL_S",
     "tune_interpreter",
 ]
 
