@@ -105,7 +105,7 @@ from perpetua.services.onramp import BankTransfer, OnRamp, SqlBankOrders
 from perpetua.services.porl.shared import ClusterProofs, SnapshotRequests
 from perpetua.services.server_key import load_server_key
 from perpetua.services.volume import FIGURES_REFRESH_S, SqlFigures, SqlOwners, StoredVolume
-from perpetua.store import Projector, default_url, migrate, open_engine, queries
+from perpetua.store import Projector, default_url, migrate, migrate_once, open_engine, queries
 from perpetua.store.schema import projector_state
 from perpetua.transport.gateway_port import ClusterCommandPort, SharedLimits
 from perpetua.transport.stream import ClusterNames
@@ -116,7 +116,6 @@ log = logging.getLogger("perpetua.cluster.gateway")
 P = ParamSpec("P")
 T = TypeVar("T")
 PROGRESS_CACHE_S: Final = 0.02
-MIGRATE_ATTEMPTS: Final = 5
 
 
 class StoredProgress:
@@ -136,18 +135,6 @@ class StoredProgress:
                 value = conn.execute(select(projector_state.c.last_seq)).scalar()
             self._value = int(value) if value is not None and value > 0 else 0
         return self._value
-
-
-def migrate_once(url: str) -> None:
-    """``migrate`` with retries: the projector and gateways may start together."""
-    for attempt in range(MIGRATE_ATTEMPTS):
-        try:
-            migrate(url)
-            return
-        except Exception:
-            if attempt == MIGRATE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
 
 
 def gateway_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

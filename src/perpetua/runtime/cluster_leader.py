@@ -135,9 +135,8 @@ class LeaderServices:
         return sequencer.execute(command, SUBMIT_WAIT_S)
 
     def _open_wallets(self) -> ChainSetup | None:
-        from perpetua.runtime.cluster_gateway import migrate_once
         from perpetua.runtime.wallets import open_wallets
-        from perpetua.store import open_engine
+        from perpetua.store import migrate_once, open_engine
 
         migrate_once(self.database_url)
         return open_wallets(

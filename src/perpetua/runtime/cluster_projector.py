@@ -23,10 +23,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from perpetua.runtime.cluster_config import ClusterConfig
-from perpetua.runtime.cluster_gateway import migrate_once
 from perpetua.runtime.metrics import ClusterProjectorCollector, CommandCounts, serve_metrics
 from perpetua.sequencer import Applied, default_engine
-from perpetua.store import Projector, open_engine
+from perpetua.store import Projector, migrate_once, open_engine
 from perpetua.transport.node import connect
 from perpetua.transport.replica import Replica, StreamFollower
 from perpetua.transport.snapshots import latest_snapshot

@@ -89,7 +89,6 @@ SEED_PROGRESS_EVERY_S: Final = 5.0
 CALL_TIMEOUT_S: Final = 30.0  # an act: a create submits two commands and makes a sub-account
 NO_LEADER_WAIT_S: Final = 8.0  # as a gateway's submit: then 503, nothing done
 NO_LEADER_RETRY_S: Final = 0.2
-MIGRATE_ATTEMPTS: Final = 5
 MSG_NO_LEADER: Final = "no sequencer runs the bots right now; try again"
 MSG_UNKNOWN: Final = (
     "the leader changed with this request in flight; it may or may not have been applied:"
@@ -160,16 +159,9 @@ class LeaderTrading:
 
     def _open(self) -> Engine:
         if self.engine is None:
-            from perpetua.store import migrate, open_engine
+            from perpetua.store import migrate_once, open_engine
 
-            for attempt in range(MIGRATE_ATTEMPTS):  # gateways and the projector migrate too
-                try:
-                    migrate(self.url)
-                    break
-                except Exception:
-                    if attempt == MIGRATE_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.5 * (attempt + 1))
+            migrate_once(self.url)
             self.engine = open_engine(self.url)
         return self.engine
 

@@ -120,9 +120,8 @@ class LeaderShared:
         """Blocking, once: migrations, the database, the server key, compliance."""
         if self.engine is not None:
             return
-        from perpetua.runtime.cluster_gateway import migrate_once
         from perpetua.services.server_key import load_server_key, server_key_path
-        from perpetua.store import open_engine
+        from perpetua.store import migrate_once, open_engine
 
         if not server_key_path(self.data_dir).exists():  # its own would seal what no gateway reads
             raise RuntimeError(

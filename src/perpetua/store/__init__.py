@@ -7,7 +7,7 @@ the live stream); the gateway reads with ``store.queries``.
 """
 
 from perpetua.store.catch_up import catch_up
-from perpetua.store.database import default_url, migrate, open_engine
+from perpetua.store.database import default_url, migrate, migrate_once, open_engine
 from perpetua.store.filters import QueryError
 from perpetua.store.projector import (
     ProjectionConflict,
@@ -27,5 +27,6 @@ __all__ = [
     "catch_up",
     "default_url",
     "migrate",
+    "migrate_once",
     "open_engine",
 ]

@@ -5,14 +5,35 @@ readers (the gateway's queries) never block the single writer (the projector) an
 PostgreSQL is chosen by URL (``postgresql+psycopg://user@host:5432/db``). Both take the same
 schema through the same Alembic revisions; ``migrate(url)`` upgrades to head and is safe to call
 at every start.
+
+Migrating is one at a time, for two reasons:
+
+1. In one process: Alembic keeps the running migration in module globals (``alembic.context``,
+   ``alembic.op``), so two upgrades on two threads mix their connections. Seen in a cluster
+   sequencer, whose wallets, leader services and bots each migrate on a worker thread at start:
+   one thread's transaction created ``alembic_version`` and then waited, on the other thread's
+   connection, for itself; every process migrating that schema then waited forever. A process
+   lock (``_MIGRATING``) serialises them.
+2. Across processes: the projector, gateways and sequencers of a cluster start together on one
+   fresh schema. A PostgreSQL advisory lock held for the migration's transaction, keyed by
+   ``MIGRATION_LOCK_KEY`` and the schema, makes the later ones wait and then find the schema at
+   head, instead of failing on each other's half-created tables. A SQLite file is migrated under
+   an exclusive ``flock`` on a file beside it (``<database>.migrate-lock``): pysqlite runs DDL
+   outside a transaction, so two processes would otherwise create the same table twice.
+
+``migrate_once`` adds retries for a database that is not up yet.
 """
 
+import contextlib
+import fcntl
 import functools
 import logging
 import operator
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,6 +44,7 @@ __all__ = [
     "default_url",
     "insert_rows",
     "migrate",
+    "migrate_once",
     "open_engine",
     "upsert",
 ]
@@ -33,6 +55,11 @@ DATABASE_FILE_NAME = "perpetua.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _PLACEHOLDERS = {"sqlite": "?", "postgresql": "%s"}
 _ALEMBIC_LOCATION = str(Path(__file__).resolve().parent / "alembic")
+# reason 2: the advisory lock's first key ("perp"); the second is the schema's hash
+MIGRATION_LOCK_KEY: Final = 0x70657270
+MIGRATE_ATTEMPTS: Final = 5  # migrate_once: a database that is still starting
+MIGRATE_RETRY_S: Final = 0.5  # times the attempt number
+_MIGRATING = threading.Lock()  # reason 1
 
 
 def default_url(data_dir: str | Path) -> str:
@@ -73,12 +100,46 @@ def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
     engine = open_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     config = Config()
     config.set_main_option("script_location", _ALEMBIC_LOCATION)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    if isinstance(url_or_engine, str):
-        engine.dispose()
+    try:
+        with _one_migration_at_a_time(engine), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                    (MIGRATION_LOCK_KEY,),
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
     log.info("database migrated to %s", revision)
+
+
+@contextlib.contextmanager
+def _one_migration_at_a_time(engine: Engine) -> Iterator[None]:
+    """Reasons 1 and 2 (SQLite's part; PostgreSQL's lock is taken in the transaction)."""
+    with _MIGRATING:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+
+
+def migrate_once(url: str) -> None:
+    """``migrate`` with ``MIGRATE_ATTEMPTS`` tries: a cluster's processes may start before the
+    database accepts connections."""
+    for attempt in range(MIGRATE_ATTEMPTS):
+        try:
+            migrate(url)
+            return
+        except Exception:
+            if attempt == MIGRATE_ATTEMPTS - 1:
+                raise
+            log.warning("migrating the database failed (attempt %d); trying again", attempt + 1)
+            time.sleep(MIGRATE_RETRY_S * (attempt + 1))
 
 
 @functools.lru_cache(maxsize=256)
