@@ -14,10 +14,9 @@ PYTHON ?=
 # Extra pytest arguments, e.g. `make test ARGS="-k book -x"`.
 ARGS ?=
 # pytest-xdist workers for make test/test-fast/test-pure; each takes whole test modules (their
-# module fixtures start servers once). PYTEST_WORKERS=2 nearly halves the wall time on two
-# cores, but two cluster modules at once have hung a cluster gateway's start (docs/development.md),
-# so the default stays one process until that is understood.
-PYTEST_WORKERS ?= 0
+# module fixtures start servers once). Two nearly halve the wall time on two cores; 0 runs pytest
+# in one process (docs/development.md).
+PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 # The web terminal: sources in web/, built by Vite into the package, where the gateway serves it.
