@@ -2,6 +2,7 @@
 exact balances, idempotent re-projection, gaps, conflicts, failures and the thread."""
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -375,3 +376,25 @@ def test_rows_give_back_their_events(engine: Engine, projected: Any) -> None:
         assert state.exec_id == 0
         assert state.ord_status == last[row.order_id].ord_status
         assert state.cum_px_qty == last[row.order_id].cum_px_qty
+
+
+def test_projector_thread_puts_records_of_one_linger_in_one_transaction(engine: Engine) -> None:
+    """Records that arrive within the linger go into one SQL transaction (decisions §31)."""
+    _core, records = run()
+    projector = Projector(engine)
+    batches: list[int] = []
+    project = projector.project
+
+    def counting(batch: list[Any]) -> int:
+        batches.append(len(batch))
+        return project(batch)
+
+    projector.project = counting  # type: ignore[method-assign]
+    thread = ProjectorThread(projector, linger_s=2.0)
+    for record in records[:3]:
+        thread.publish(*record)
+        time.sleep(0.01)  # each later than the worker's wake-up, all within the linger
+    thread.flush()
+    thread.close()
+    assert batches == [3]
+    assert projector.last_seq == 3

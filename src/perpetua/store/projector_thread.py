@@ -2,7 +2,10 @@
 
 ``publish(seq, ts_ns, command, events)`` is the subscriber (``Sequencer.subscribe``); it never
 raises. The worker takes up to ``PROJECT_COMMANDS_PER_TRANSACTION_MAX`` queued records per SQL
-transaction.
+transaction, waiting up to ``PROJECT_LINGER_S`` after the first for more: under load that makes
+a few large transactions a second instead of one per sequencer batch, each of which paid its
+fixed cost with the GIL the event loop needs (docs/decisions.md §31); the read models trail by
+about that much more.
 
 With a ``data_dir`` (how ``perpetua run`` uses it) the thread never blocks the sequencer and
 never loses a record for good:
@@ -30,7 +33,11 @@ from typing import Any
 from perpetua.core.commands import Command
 from perpetua.core.events import Event
 from perpetua.store.catch_up import catch_up
-from perpetua.store.limits import PROJECT_COMMANDS_PER_TRANSACTION_MAX, PROJECTOR_QUEUE_RECORDS_MAX
+from perpetua.store.limits import (
+    PROJECT_COMMANDS_PER_TRANSACTION_MAX,
+    PROJECT_LINGER_S,
+    PROJECTOR_QUEUE_RECORDS_MAX,
+)
 from perpetua.store.projector import ProjectionError, ProjectionGap, Projector, Record
 
 __all__ = ["RETRY_DELAY_MAX_S", "ProjectorThread"]
@@ -48,8 +55,10 @@ class ProjectorThread:
         queue_max: int = PROJECTOR_QUEUE_RECORDS_MAX,
         data_dir: str | Path | None = None,
         engine_factory: Callable[[], Any] | None = None,
+        linger_s: float = PROJECT_LINGER_S,
     ) -> None:
         self.projector = projector
+        self.linger_s = linger_s
         self.data_dir = None if data_dir is None else Path(data_dir)
         self._engine_factory = engine_factory
         self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=queue_max)
@@ -117,9 +126,11 @@ class ProjectorThread:
         if first is None:
             return [], 1, True
         batch, taken = [first], 1
+        deadline = time.monotonic() + self.linger_s
         while len(batch) < PROJECT_COMMANDS_PER_TRANSACTION_MAX:
             try:
-                item = self._queue.get_nowait()
+                wait_s = deadline - time.monotonic()
+                item = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             taken += 1

@@ -1,0 +1,61 @@
+"""``insert_rows`` and ``upsert``: the projector's writes, past one SQLite statement's worth of
+values (multi-row statements of at most ``SQLITE_STATEMENT_PARAMETERS_MAX`` values; PostgreSQL
+goes through COPY), with every row and every column where it belongs."""
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select
+
+from perpetua.store.database import SQLITE_STATEMENT_PARAMETERS_MAX, insert_rows, upsert
+
+COLUMNS = 37  # not a divisor of the statement's values: the last statement is a short one
+ROWS = 3 * (SQLITE_STATEMENT_PARAMETERS_MAX // COLUMNS) + 7
+
+
+@pytest.fixture
+def wide(engine: Engine) -> Iterator[Table]:
+    table = Table(
+        "test_wide",
+        MetaData(),
+        Column("id", BigInteger, primary_key=True),
+        Column("created", BigInteger),
+        *(Column(f"v{i}", BigInteger) for i in range(COLUMNS - 2)),
+    )
+    table.create(engine)
+    yield table
+    table.drop(engine)
+
+
+def _row(key: int, created: int, salt: int) -> dict[str, object]:
+    row: dict[str, object] = {"id": key, "created": created}
+    row.update({f"v{i}": key * 1_000 + i + salt for i in range(COLUMNS - 2)})
+    return row
+
+
+def _stored(engine: Engine, table: Table) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
+
+
+def test_insert_rows_writes_every_row_across_statements(engine: Engine, wide: Table) -> None:
+    rows = [_row(key, created=key, salt=0) for key in range(ROWS)]
+    with engine.begin() as conn:
+        insert_rows(conn, wide, rows)
+    assert _stored(engine, wide) == rows
+
+
+def test_upsert_replaces_all_but_the_kept_columns_across_statements(
+    engine: Engine, wide: Table
+) -> None:
+    first = [_row(key, created=key, salt=0) for key in range(ROWS)]
+    with engine.begin() as conn:
+        upsert(conn, wide, first, ("id",), keep=("created",))
+    later = [_row(key, created=-1, salt=5) for key in range(ROWS // 2, ROWS + 40)]
+    with engine.begin() as conn:
+        upsert(conn, wide, later, ("id",), keep=("created",))
+    expected = {row["id"]: row for row in first}
+    for row in later:
+        key = row["id"]
+        expected[key] = {**row, "created": key if key in expected else -1}
+    assert _stored(engine, wide) == [expected[key] for key in sorted(expected)]  # type: ignore[type-var]
