@@ -4,10 +4,12 @@ REST history (``/order``, ``/execution``, ``/execution/tradeHistory``, ``/user/w
 ``/user/walletSummary``, ``/trade``, ``/funding``, ``/settlement``, ``/insurance``,
 ``/liquidation``) is served from SQL, never from bounded memory: the gateway always has read
 models (one history path; ``perpetua run --no-store`` keeps them in a temporary file).
-The projector trails the sequencer by a few ms: a read first waits until the projector
-has committed the last seq that touched what it reads (the caller's account, or the table), so a
-client that placed an order sees it in ``GET /order`` at once. The wait is bounded
-(``HISTORY_WAIT_S_MAX``); past it the read is served as the store has it.
+The projector trails the sequencer by tens of ms (it gathers records for up to the store's
+``PROJECT_LINGER_S`` before a transaction, and keeps up under load: decisions §31): a read
+first waits until the projector has committed the last seq that touched what it reads (the
+caller's account, or the table), so a client that placed an order sees it in ``GET /order`` at
+once. The wait is bounded (``HISTORY_WAIT_S_MAX``); past it the read is served as the store
+has it.
 
 Queries run in a worker thread (``asyncio.to_thread``): SQL never blocks the event loop.
 ``QueryError`` (a bad filter, count or start) becomes a 400 in BitMEX's shape.

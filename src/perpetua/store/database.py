@@ -68,7 +68,7 @@ _ALEMBIC_LOCATION = str(Path(__file__).resolve().parent / "alembic")
 MIGRATION_LOCK_KEY: Final = 0x70657270
 # SQLite: the values one multi-row INSERT binds (SQLite allows 32,766). Binding runs in C with the
 # GIL held for the whole statement, so this also bounds how long a write keeps the event loop
-# waiting: about 0.3 ms on this machine.
+# waiting: a whole 4,000-value statement (binding and step) took 0.17 ms on this machine.
 SQLITE_STATEMENT_PARAMETERS_MAX: Final = 4_000
 MIGRATE_ATTEMPTS: Final = 5  # migrate_once: a database that is still starting
 MIGRATE_RETRY_S: Final = 0.5  # times the attempt number
