@@ -26,9 +26,9 @@ Migrating is one at a time, for two reasons:
 Writing rows (the projector's hot path): PostgreSQL takes them by ``COPY``; SQLite by multi-row
 ``INSERT`` statements, not ``executemany``. ``executemany`` binds and steps one row at a time
 and gives the GIL back at every step; while the event loop is busy, each row then waits up to
-the switch interval to get it back. Measured with a busy thread beside it (35 integer columns,
-200 rows a transaction): 670-800 rows/s with ``executemany`` against 26,000-27,000 with multi-row
-statements, and 25-32 µs against 15-16 µs of the writer's CPU a row (docs/decisions.md §31).
+the switch interval to get it back. ``bench/bench_sqlite_writes.py`` (a writer beside a busy
+thread, 36 integer columns, 200 rows a transaction): 667 rows/s with ``executemany`` against
+15,000 with ``insert_rows``, at 48-53 against 25-26 µs of the writer's CPU a row (decisions §31).
 """
 
 import contextlib

@@ -3,9 +3,9 @@
 ``publish(seq, ts_ns, command, events)`` is the subscriber (``Sequencer.subscribe``); it never
 raises. The worker takes up to ``PROJECT_COMMANDS_PER_TRANSACTION_MAX`` queued records per SQL
 transaction, waiting up to ``PROJECT_LINGER_S`` after the first for more: under load that makes
-a few large transactions a second instead of one per sequencer batch, each of which paid its
-fixed cost with the GIL the event loop needs (docs/decisions.md §31); the read models trail by
-about that much more.
+at most about one transaction per linger (50 a second) instead of one per sequencer batch, each
+of which paid its fixed cost with the GIL the event loop needs (docs/decisions.md §31); the read
+models trail by about that much more.
 
 With a ``data_dir`` (how ``perpetua run`` uses it) the thread never blocks the sequencer and
 never loses a record for good:
