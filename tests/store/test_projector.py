@@ -390,7 +390,7 @@ def test_projector_thread_puts_records_of_one_linger_in_one_transaction(engine: 
         return project(batch)
 
     projector.project = counting  # type: ignore[method-assign]
-    thread = ProjectorThread(projector, linger_s=2.0)
+    thread = ProjectorThread(projector, linger_s=0.5)
     for record in records[:3]:
         thread.publish(*record)
         time.sleep(0.01)  # each later than the worker's wake-up, all within the linger
