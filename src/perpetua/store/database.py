@@ -11,10 +11,9 @@ Migrating is one at a time, for two reasons:
 1. In one process: Alembic keeps the running migration in module globals (``alembic.context``,
    ``alembic.op``), so two upgrades on two threads mix their connections. Seen in a cluster
    sequencer, whose leader services, bots and wallets (when configured) each migrate on a worker
-   thread at start:
-   one thread's transaction created ``alembic_version`` and then waited, on the other thread's
-   connection, for itself; every process migrating that schema then waited forever. A process
-   lock (``_MIGRATING``) serialises them.
+   thread at start: one thread's transaction created ``alembic_version`` and then waited, on the
+   other thread's connection, for itself; every process migrating that schema then waited
+   forever. A process lock (``_MIGRATING``) serialises them.
 2. Across processes: the projector, gateways and sequencers of a cluster start together on one
    fresh schema. A PostgreSQL advisory lock held for the migration's transaction, keyed by
    ``MIGRATION_LOCK_KEY`` and the schema, makes the later ones wait and then find the schema at
