@@ -32,6 +32,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 OPERATOR = "bench-operator"
 LOADGEN_PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))  # per process
@@ -370,9 +372,10 @@ CATCH_UP_WAIT_MAX_S = 120.0
 def _projector_lag(port: int) -> int:
     """``perpetua_projector_lag_commands`` from the server's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    for line in text.splitlines():
-        if line.startswith("perpetua_projector_lag_commands"):
-            return int(float(line.rsplit(" ", 1)[1]))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "perpetua_projector_lag_commands":
+                return int(sample.value)
     raise SystemExit("/metrics has no perpetua_projector_lag_commands")
 
 
