@@ -1,9 +1,13 @@
 """The local node: anvil starts on a free port, answers JSON-RPC, runs the committed USDT
-contract, and stops (its pid gone)."""
+contract, stops (its pid gone), and is stopped by the venue, not by a Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,9 @@ from tests.chain.fixtures import USDT_MINTED, start_anvil_or_skip
 
 pytestmark = pytest.mark.slow
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
+SRC = Path(__file__).resolve().parents[2] / "src"
+SIGINT_WAIT_S = 30.0
+NODE_EXIT_WAIT_S = 1.0
 
 
 def test_two_nodes_get_their_own_ports_and_stop() -> None:
@@ -125,3 +132,49 @@ def test_the_node_dies_with_the_process_that_started_it() -> None:
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("anvil outlived its killed parent")
+
+
+# A venue's side of a terminal's Ctrl-C: it catches the SIGINT sent to its whole process group,
+# then (as the venue's wallet jobs would) asks the node for its chain id, and stops it.
+INTERRUPTED_SCRIPT = f"""
+import signal, threading, time
+from perpetua.chain.anvil import start_anvil
+from perpetua.chain.rpc import JsonRpc
+interrupted = threading.Event()
+signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+node = start_anvil()
+print(node.pid, flush=True)
+interrupted.wait({SIGINT_WAIT_S})
+time.sleep({NODE_EXIT_WAIT_S})  # long enough for a node that got the SIGINT to be gone
+rpc = JsonRpc(node.url)
+print(interrupted.is_set(), node.running(), rpc.chain_id(), flush=True)
+rpc.close()
+node.stop()
+"""
+
+
+def test_a_ctrl_c_to_the_venues_process_group_leaves_the_node_to_the_venue() -> None:
+    """Invariant 6: the SIGINT a terminal sends its foreground process group (the venue's)
+    does not reach the node, which answers until the venue stops it."""
+    start_anvil_or_skip().stop()  # skips here, not in the script, when anvil is missing
+    venue = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_SCRIPT],
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        assert venue.stdout is not None
+        node_pid = int(venue.stdout.readline())
+        os.killpg(venue.pid, signal.SIGINT)
+        out, err = venue.communicate(timeout=SIGINT_WAIT_S)
+    finally:
+        if venue.poll() is None:
+            venue.kill()
+            venue.wait()
+    assert venue.returncode == 0, err
+    assert out.split() == ["True", "True", str(DEV_CHAIN_ID)], err
+    with pytest.raises(ProcessLookupError):
+        os.kill(node_pid, 0)

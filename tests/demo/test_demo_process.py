@@ -1,7 +1,8 @@
 """End to end: ``perpetua demo`` as a real process on a free port and a temp data dir, at
 ``--speed 720`` (a simulated hour every 5 s): trades on every market, funding rows and an
 insurance fund fed by liquidations (read over REST; the counts also from the demo's durable
-event stream), a clean Ctrl-C, the ledger's
+event stream), a clean Ctrl-C (SIGINT to the demo's whole process group, as a terminal sends
+it: exit 0, no traceback, nothing left running), the ledger's
 conservation totals from ``perpetua replay`` equal to what the faucet paid, and a restart that
 resumes the same exchange (same keys, later time, later seq, still conserving)."""
 
@@ -24,6 +25,7 @@ import pytest
 from perpetua.demo import demo_markets
 from perpetua.services.signing import signature
 from perpetua.wire.values import parse_iso_ns
+from tests.runtime.sessions import session_members
 
 pytestmark = pytest.mark.slow  # real processes or long randomised runs; CI runs them all
 
@@ -68,6 +70,7 @@ class Demo:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
         )
         self.out: list[str] = []
         self.err: list[str] = []
@@ -124,7 +127,8 @@ class Demo:
         return {}
 
     def stop(self) -> dict[str, Any]:
-        self.process.send_signal(signal.SIGINT)
+        """Ctrl-C: SIGINT to the demo's whole process group, as a terminal sends it."""
+        os.killpg(self.process.pid, signal.SIGINT)
         try:
             code = self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -132,6 +136,8 @@ class Demo:
             pytest.fail(f"demo did not stop on SIGINT:\n{self.output()}")
         time.sleep(0.2)  # the reader threads drain the pipes
         assert code == 0, self.output()
+        assert not [line for line in self.err if "Traceback" in line], self.output()
+        assert session_members(self.process.pid) == []  # no anvil, no hash worker left
         last = [line for line in self.out if line.startswith("demo summary ")]
         assert last, self.output()
         return dict(json.loads(last[-1].removeprefix("demo summary ")))

@@ -1,8 +1,11 @@
-"""The password hash pool: real worker processes, their priority, a dead worker replaced, and
-answers that match hashing in the caller's thread."""
+"""The password hash pool: real worker processes, their priority, a dead worker replaced,
+answers that match hashing in the caller's thread, and a Ctrl-C that leaves the workers to
+the server that stops them."""
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +23,8 @@ from perpetua.services.passwords import PasswordRejected, check_strength
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "violet tractor umbrella 42"
+SRC = Path(__file__).resolve().parents[2] / "src"
+SIGINT_WAIT_S = 20.0
 
 
 @pytest.fixture
@@ -114,3 +119,64 @@ def test_closing_stops_every_worker() -> None:
     pool.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_worker_ignores_sigint_and_keeps_answering() -> None:
+    """Rule 6: a SIGINT that reaches a worker does not end it (the server stops it)."""
+    pool = HashPool(FAST, workers=1)
+    try:
+        pool.hash(PASSWORD)  # the worker is up: past its start-up, waiting for a request
+        [pid] = _worker_pids(pool)
+        os.kill(pid, signal.SIGINT)
+        assert pool.verify(pool.hash(PASSWORD), PASSWORD)
+        assert _worker_pids(pool) == [pid]  # the same worker answered: none was replaced
+        assert os.getpgid(pid) == pid and os.getsid(pid) == os.getsid(0)  # rule 6, rule 2
+    finally:
+        pool.close()
+
+
+# The server side of a terminal's Ctrl-C: a pool in a process that catches the SIGINT sent to
+# its whole process group, then hashes again and closes the pool.
+OWNER_SCRIPT = f"""
+import signal, time
+from argon2 import PasswordHasher
+from perpetua.services.hash_pool import HashPool
+pool = HashPool(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), workers=2)
+try:
+    pool.hash("warm")
+    print(*(worker.process.pid for worker in pool._all), flush=True)
+    time.sleep({SIGINT_WAIT_S})
+except KeyboardInterrupt:
+    pass
+print("answered", pool.verify(pool.hash({PASSWORD!r}), {PASSWORD!r}), flush=True)
+pool.close()
+"""
+
+
+def test_a_ctrl_c_to_the_servers_process_group_leaves_the_workers_to_the_server() -> None:
+    """Rule 6, as a terminal does it: SIGINT to the server's whole foreground process group.
+    The workers neither print a ``KeyboardInterrupt`` traceback nor die; the server's pool
+    still answers, then ``close`` ends them."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_SCRIPT],
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        assert owner.stdout is not None
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(workers) == 2, owner.communicate(timeout=SIGINT_WAIT_S)
+        os.killpg(owner.pid, signal.SIGINT)
+        out, err = owner.communicate(timeout=SIGINT_WAIT_S)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+    assert owner.returncode == 0 and "Traceback" not in err, err
+    assert out.strip() == "answered True", err
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

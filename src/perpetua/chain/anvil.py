@@ -11,6 +11,10 @@ Invariants:
 5. The binary comes from, in order: an explicit path, ``$PERPETUA_ANVIL``, the platform package
    under ``chain/node_modules/@foundry-rs/`` (``make chain`` installs it from the lock file),
    ``anvil`` on PATH. None found is ``AnvilMissing``, which says how to install it.
+6. The node runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground
+   process group) reaches the venue, never the node, so the node stops only by ``stop()``,
+   after the venue has stopped what uses it (its wallet jobs). In the venue's group it died
+   with the Ctrl-C while those jobs still ran, and they failed against a closed port.
 
 The node is anvil's development chain: chain id 31337 and ten accounts funded from the public
 test mnemonic ``DEV_MNEMONIC`` (their keys are public; use them only on this local chain).
@@ -184,6 +188,7 @@ def start_anvil(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # only prctl runs in the child before exec
+            process_group=0,  # invariant 6
         )
     node = AnvilNode(process, "127.0.0.1", 0, log_path, chain_id, workdir)
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -20,8 +20,12 @@ accounts, and ``demo.json`` with the bots' keys, the faucet totals and the feed'
 Run the same command again and the exchange resumes at its last durable command, simulated time
 continues from there (or from now, if the wall clock is later), and the bots reuse their keys.
 
-Stop: Ctrl-C (SIGINT) or SIGTERM stops the HTTP server, then the bots, the feeds, the sequencer
-(final snapshot) and the projector; the last line on stdout is ``demo summary {json}``.
+Stop: Ctrl-C (SIGINT) or SIGTERM stops the bots and the feeds, then the HTTP server (with it the
+background jobs, the wallet jobs among them), the sequencer (final snapshot), the projector,
+the local chain and the hash workers (``Venue.stop``); the last line on stdout is
+``demo summary {json}`` and the exit status 0. The chain and the hash workers run in process
+groups of their own (``chain.anvil``, ``services.hash_pool``): the Ctrl-C a terminal sends its
+whole foreground process group reaches only this process, which stops them in this order.
 """
 
 import asyncio

@@ -8,7 +8,8 @@
   ``server.forwarded_allow_ips``).
 - ``with_metrics``: the venue's ASGI app with ``GET /metrics`` in front (Prometheus text).
 - ``run``: ``perpetua run``: open the venue, start it and its feeds, serve until SIGINT or
-  SIGTERM, stop in reverse order, exit 0.
+  SIGTERM, stop in reverse order (the server with the background jobs, then ``Venue.stop``),
+  exit 0.
 """
 
 import logging

@@ -17,7 +17,10 @@ patches nothing in. Order at open (each step needs the one before):
 
 ``start()`` starts the sequencer's threads; ``start_feeds()`` the index publisher (the demo
 calls it once its bots are funded, ``run`` at once). ``stop()`` reverses: feeds, sequencer
-(final snapshot), projector, accounts.
+(final snapshot), projector, the local chain, the hash workers, accounts. The background
+services (the wallet jobs among them) stop before it, with the server (the app's lifespan), so
+nothing uses the chain when it stops; a Ctrl-C does not stop the chain or the hash workers
+first, as they run in process groups of their own (``chain.anvil``, ``services.hash_pool``).
 """
 
 import asyncio

@@ -27,12 +27,18 @@
    lone surrogate: JSON can carry one), never matches and is never sent: the strength rule
    (``passwords``) refuses both before anything is hashed, and a huge one must not cost the
    pool more than a normal one.
+6. Stopping is the server's: a worker ignores SIGINT, and each runs in a process group of its
+   own (with ``idle``, still in the server's session, so rule 2's scheduling group holds), so
+   a terminal's Ctrl-C, sent to the server's foreground process group, never reaches it, even
+   while its interpreter starts. The server ends its workers in ``close``: their stdin closes
+   and each exits at the end of its input, without a ``KeyboardInterrupt`` traceback.
 """
 
 import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -142,6 +148,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             close_fds=True,
             start_new_session=not idle,  # rule 2: at nice, its own scheduling group
+            process_group=0 if idle else None,  # rule 6: out of the terminal's Ctrl-C
         )
 
     def ask(self, request: list[str]) -> Any:
@@ -263,4 +270,5 @@ def _serve(argv: list[str], requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # rule 6: the server stops its workers
     _serve(sys.argv[1:], sys.stdin.buffer, sys.stdout.buffer)
