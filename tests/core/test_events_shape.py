@@ -235,7 +235,8 @@ SCENARIO_EVENT_TYPES = (
 
 def test_engine_events_are_plain_and_roundtrip() -> None:
     """msgspec decodes each event against its class's annotations (types, arity): the core
-    builds the hot events with ``tuple.__new__``, which mypy does not check (core/events.py)."""
+    builds ``OrderEvent`` and ``PositionChanged`` with ``emit.NEW`` (``tuple.__new__``), whose
+    fields mypy does not check (core/emit.py)."""
     produced = _scenario()
     assert {type(e).__name__ for e in produced} >= set(SCENARIO_EVENT_TYPES)
     for event in produced:

@@ -14,12 +14,14 @@ are all built from it, so each event carries enough to be understood alone:
   position's fifth of its side's auto-deleveraging queue after a mark update (``indicators``).
 
 Building events. The hot ones (``OrderEvent``, ``BookLevel``, ``Transfer``, ``Trade``,
-``PositionChanged``) are built in the core as ``tuple.__new__(Cls, (field, ...))``, every field
-given in order, not as ``Cls(...)``: a NamedTuple's ``__new__`` is an interpreted function, and
-calling it (34 arguments for an ``OrderEvent``) was ~29% of the compiled core's instructions on
-the exchange-core mix (decisions §18). The result is the same tuple of the same class. mypy does
-not check the fields of that form, so tests/core/test_events_shape.py checks every event a real
-run builds against its annotations.
+``PositionChanged``, ``OrderMarginChanged``) are built in the core through ``core/emit.py``, as
+``tuple.__new__(Cls, (field, ...))`` with every field given in order, not as ``Cls(...)``: a
+NamedTuple's ``__new__`` is an interpreted function, and calling it (34 arguments for an
+``OrderEvent``) was ~29% of the compiled core's instructions on the exchange-core mix
+(decisions §18). The result is the same tuple of the same class. The short ones have typed
+builders there; mypy does not check the fields of ``OrderEvent`` and ``PositionChanged``, built
+with ``emit.NEW``, so tests/core/test_events_shape.py checks every event a real run builds
+against its annotations.
 """
 
 from typing import NamedTuple

@@ -17,8 +17,9 @@ has (published as the execution's ``exec_comm``); a rebate is paid by ``FEES`` u
 """
 
 from perpetua.core import margin
+from perpetua.core.emit import trade
 from perpetua.core.enums import ExecType, Liquidity, OrdStatus
-from perpetua.core.events import Event, Trade
+from perpetua.core.events import Event
 from perpetua.core.fees import fee_amount, fee_rates_ppm
 from perpetua.core.instruments import (
     spot_base_amount,
@@ -282,12 +283,9 @@ def settle_fill(
             )
         )  # fmt: skip
         out.append(
-            tuple.__new__(
-                Trade,
-                (
-                    ts, spec.symbol, match_id, taker.side, qty, price, value_abs, maker.account,
-                    taker.account, maker.order_id, taker.order_id,
-                ),
+            trade(
+                ts, spec.symbol, match_id, taker.side, qty, price, value_abs, maker.account,
+                taker.account, maker.order_id, taker.order_id,
             )
         )  # fmt: skip
     market.last_price = price

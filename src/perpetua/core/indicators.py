@@ -17,7 +17,8 @@ Published after a command, never read back, so they change no state and no state
 """
 
 from perpetua.core import margin
-from perpetua.core.events import DeleverageRanked, Event, OrderMarginChanged
+from perpetua.core.emit import order_margin
+from perpetua.core.events import DeleverageRanked, Event
 from perpetua.core.liquidation import adl_rank_of
 from perpetua.core.risk import ADL_BUCKETS
 from perpetua.core.state import State
@@ -51,7 +52,7 @@ def publish_order_margins(state: State, out: list[Event]) -> None:
         required = pos.margin_required
         if pos.qty or pos.cost or pos.deposit:  # else the requirement is the orders' alone
             required -= margin.position_figures(market, pos).pos_margin
-        out.append(tuple.__new__(OrderMarginChanged, (ts_ns, account, pos.symbol, required)))
+        out.append(order_margin(ts_ns, account, pos.symbol, required))
     changed.clear()
 
 

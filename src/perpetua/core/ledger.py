@@ -19,7 +19,8 @@ go negative (an always-on invariant).
 
 from enum import IntEnum
 
-from perpetua.core.events import Event, Transfer
+from perpetua.core.emit import transfer
+from perpetua.core.events import Event
 from perpetua.core.invariant import fail
 
 __all__ = [
@@ -155,7 +156,7 @@ class Ledger:
         if credit > 0:
             changed[(credit, currency)] = None
         if self.publish:
-            out.append(tuple.__new__(Transfer, (ts_ns, debit, credit, currency, amount, code, ref)))
+            out.append(transfer(ts_ns, debit, credit, currency, amount, code, ref))
 
     def hold(self, account: int, currency: str, delta: int) -> None:
         """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""

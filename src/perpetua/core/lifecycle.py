@@ -11,6 +11,7 @@ check as a new order; a ParticipateDoNotInitiate order amended to cross is cance
 from perpetua.core import margin, placement
 from perpetua.core.calendar import ALWAYS_OPEN, is_open
 from perpetua.core.commands import AmendOrder, CancelAll, CancelOrders
+from perpetua.core.emit import book_level
 from perpetua.core.enums import (
     ORD_LIMIT,
     ORD_LIMIT_IF_TOUCHED,
@@ -21,7 +22,7 @@ from perpetua.core.enums import (
     PegPriceType,
     TimeInForce,
 )
-from perpetua.core.events import BookLevel, Event
+from perpetua.core.events import Event
 from perpetua.core.limits import CL_ORD_ID_LENGTH_MAX, TEXT_LENGTH_MAX
 from perpetua.core.orders import Order, transition
 from perpetua.core.reasons import Reason
@@ -83,10 +84,7 @@ def shrink_working(
             margin.set_spot_hold(state, market, order)
     if shown_in_book and state.publish:
         out.append(
-            tuple.__new__(
-                BookLevel,
-                (state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size),
-            )
+            book_level(state.ts_ns, market.spec.symbol, order.side, level.price, level.visible_size)
         )
     publish_order(state, out, order, exec_type)
 

@@ -35,6 +35,7 @@ highest ``PnL% x effective leverage`` first (§7.5 step 4), their orders on the 
 
 from perpetua.core import lifecycle, margin, placement
 from perpetua.core.commands import PlaceOrder
+from perpetua.core.emit import NEW, POSITION_CHANGED
 from perpetua.core.enums import ExecInst, OrdType, Side, TimeInForce
 from perpetua.core.events import Deleveraged, Event, PositionChanged, PositionLiquidated
 from perpetua.core.fills import apply_position_fill, realise
@@ -519,8 +520,8 @@ def _position_event(
         bankrupt = price_for_value_fine(
             market.spec, pos.qty, pos.cost - at_risk, 1, round_up=pos.qty > 0
         )
-    return tuple.__new__(
-        PositionChanged,
+    return NEW(
+        POSITION_CHANGED,
         (
             state.ts_ns,
             pos.account,

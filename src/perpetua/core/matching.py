@@ -23,8 +23,9 @@ from enum import IntEnum
 
 from perpetua.core import margin
 from perpetua.core.book import BookSide, Level
+from perpetua.core.emit import book_level
 from perpetua.core.enums import ExecInst, OrdStatus
-from perpetua.core.events import BookLevel, Event
+from perpetua.core.events import Event
 from perpetua.core.fills import settle_fill
 from perpetua.core.invariant import fail
 from perpetua.core.limits import LEVELS_WALKED_MAX, MATCHES_PER_ORDER_MAX
@@ -185,11 +186,7 @@ def _execute(
     if shown:
         size = level.visible_size if level.price in opposite.levels else 0
         if state.publish:
-            out.append(
-                tuple.__new__(
-                    BookLevel, (state.ts_ns, market.spec.symbol, maker.side, level.price, size)
-                )
-            )
+            out.append(book_level(state.ts_ns, market.spec.symbol, maker.side, level.price, size))
 
 
 def fillable_qty(market: Market, taker: Order, want: int) -> int:

@@ -9,6 +9,7 @@ Invariants: ``0 <= leaves_qty``, ``cum_qty + leaves_qty <= order_qty`` and equal
 ``visible_qty <= leaves_qty``; a terminal order has ``leaves_qty == 0``.
 """
 
+from perpetua.core.emit import NEW, ORDER_EVENT
 from perpetua.core.enums import ExecInst, ExecType, Liquidity, OrdStatus, TriggerSource
 from perpetua.core.events import OrderEvent
 from perpetua.core.invariant import fail
@@ -157,9 +158,9 @@ class Order:
         fee_rate_ppm: int = 0,
         liquidity: Liquidity = Liquidity.NONE,
     ) -> OrderEvent:
-        # tuple.__new__, not OrderEvent(...): see events.py, "Building events".
-        return tuple.__new__(
-            OrderEvent,
+        # emit.NEW, not OrderEvent(...): see emit.py.
+        return NEW(
+            ORDER_EVENT,
             (
                 ts_ns,
                 exec_type,

@@ -12,6 +12,7 @@ publishing the L2 change.
 """
 
 from perpetua.core import margin
+from perpetua.core.emit import book_level
 from perpetua.core.enums import (
     ORD_LIMIT_IF_TOUCHED,
     ORD_MARKET_IF_TOUCHED,
@@ -21,7 +22,7 @@ from perpetua.core.enums import (
     ContingencyType,
     ExecType,
 )
-from perpetua.core.events import BookLevel, Event
+from perpetua.core.events import Event
 from perpetua.core.invariant import invariant
 from perpetua.core.limits import TERMINATED_ORDERS_RETAINED_MAX
 from perpetua.core.orders import Order
@@ -129,10 +130,7 @@ def start_working(state: State, market: Market, order: Order, rest: bool, out: l
         level = market.book.side(order.side).add(order)
         if order.display_qty != 0 and state.publish:
             out.append(
-                tuple.__new__(
-                    BookLevel,
-                    (state.ts_ns, spec.symbol, order.side, level.price, level.visible_size),
-                )
+                book_level(state.ts_ns, spec.symbol, order.side, level.price, level.visible_size)
             )
 
 
@@ -144,11 +142,7 @@ def unbook(state: State, market: Market, order: Order, out: list[Event]) -> None
         level = book_side.remove(order)
         if order.display_qty != 0 and state.publish:
             size = level.visible_size if level.price in book_side.levels else 0
-            out.append(
-                tuple.__new__(
-                    BookLevel, (state.ts_ns, market.spec.symbol, order.side, level.price, size)
-                )
-            )
+            out.append(book_level(state.ts_ns, market.spec.symbol, order.side, level.price, size))
 
 
 def stop_working(state: State, market: Market, order: Order, out: list[Event]) -> None:

@@ -29,8 +29,9 @@ six published decimals) half away from zero (``fixed_funding_rate_ppb``, ``premi
 ``core.funding`` says why): the read side recomputes the published ``.XBTUSDPI8H`` with them.
 """
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
+from perpetua.core.emit import NEW
 from perpetua.core.instruments import InstrumentSpec
 from perpetua.core.invariant import invariant
 from perpetua.core.units import PPM
@@ -106,6 +107,9 @@ class PositionMargin(NamedTuple):
     maint_ppm: int
 
 
+_POSITION_MARGIN: Final = PositionMargin  # a C static in the compiled core (emit.py, 1)
+
+
 def initial_margin(value: int, rates: TierRates, leverage_e2: int) -> int:
     """``posInit``: the tier's initial margin, at least ``value / leverage`` when isolated."""
     pos_init = _ceil_div(value * rates.init_ppm, PPM)
@@ -166,10 +170,10 @@ def position_margin(
     pos_comm = closing_fee(value, pos_init, taker_fee_ppm)
     funding = _ceil_div(value * funding_ppb_paid, FUNDING_PPB)
     pos_maint = _ceil_div(value * rates.maint_ppm, PPM) + pos_comm + funding
-    # tuple.__new__, not PositionMargin(...): a NamedTuple's __new__ is an interpreted frame
-    # even from compiled code (see events.py, "Building events"); this runs once per fill.
-    return tuple.__new__(
-        PositionMargin,
+    # emit.NEW, not PositionMargin(...): a NamedTuple's __new__ is an interpreted frame even
+    # from compiled code (see emit.py); this runs once per fill.
+    return NEW(
+        _POSITION_MARGIN,
         (pos_init, pos_comm, pos_init + pos_comm + deposit, pos_maint, init_ppm, rates.maint_ppm),
     )
 
