@@ -13,7 +13,9 @@
 
 Server: `perpetua run --no-rate-limits --no-store --no-feeds` (journal on, fsync per batch;
 the read models in a temporary file). JSON on stdout. The machine's core count is in the
-figures: the load generators share them with the server.
+figures: the load generators share them with the server. With ``BENCH_SERVER=granian`` the same
+venue is served by granian (bench/serve_granian.py, decisions §32) and the WebSocket phase is
+skipped (the fan-out writes to uvicorn's transport).
 """
 
 import asyncio
@@ -39,6 +41,7 @@ LOADGEN_PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))  # per process
 DURATION_S = float(os.environ.get("BENCH_SECONDS", "5"))
 PACED_RATE = 1_000
+SERVER = os.environ.get("BENCH_SERVER", "uvicorn")  # or "granian" (bench/serve_granian.py)
 SUBSCRIBERS = 100
 PRODUCER_CONNECTIONS = int(os.environ.get("BENCH_PRODUCER_CONNECTIONS", "8"))
 QUOTES_PER_CONNECTION = 10
@@ -398,15 +401,19 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    if SERVER not in ("uvicorn", "granian"):
+        raise SystemExit(f"BENCH_SERVER={SERVER!r}: uvicorn or granian")
     port = _free_port()
     data = tempfile.mkdtemp(prefix="perpetua-bench-")
     src = Path(__file__).resolve().parents[1] / "src"
     server = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "perpetua.cli",
-            "run",
+            *(
+                [str(Path(__file__).resolve().parent / "serve_granian.py")]
+                if SERVER == "granian"
+                else ["-m", "perpetua.cli", "run"]
+            ),
             "--data-dir",
             data,
             "--port",
@@ -444,13 +451,14 @@ def main() -> None:
         paced = _run_loadgen(port, keys[:LOADGEN_PROCESSES], PACED_RATE / LOADGEN_PROCESSES, 8)
         latencies = [x for r in paced for x in r[2]]
         cpu0 = _cpu_s(server.pid)
-        fanout = _fanout(port, keys)
+        fanout: dict[str, Any] = {} if SERVER == "granian" else _fanout(port, keys)
         fanout["server_cpu_s"] = round(_cpu_s(server.pid) - cpu0, 2)
         fsync = _fsync_ms(data)
         print(
             json.dumps(
                 {
                     "bench": "gateway",
+                    "server": SERVER,
                     "cores": os.cpu_count(),
                     "rest_orders_per_s": round(total / elapsed),
                     "rest_in_flight": LOADGEN_PROCESSES * CONNECTIONS,
