@@ -9,15 +9,16 @@
    command sent after the kill.
 3. REST orders/s (signed IOC limit orders, cancelled unfilled, over keep-alive connections)
    with 1, 2 and 4 gateway processes
-   sharing one port (SO_REUSEPORT), rate limits off, projector on PostgreSQL.
+   sharing one port (SO_REUSEPORT), rate limits off, projector on PostgreSQL. The load comes
+   from bench_gateway.py's raw HTTP/1.1 generator in ``LOADGEN_PROCESSES`` processes,
+   ``BENCH_CONNECTIONS`` connections in all (until 2026-12-06 one httpx client process, which
+   itself capped the figure at a quarter of what the gateways served).
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/bench_cluster.py`` (needs nats-server; part 3 needs
 PostgreSQL at 127.0.0.1:5432 with trust auth and makes a scratch database).
 """
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -35,6 +36,7 @@ from typing import Any
 import httpx
 import nats
 
+from bench_gateway import run_loadgen  # bench/ is this script's directory: first on sys.path
 from perpetua.core.commands import Command, Deposit, IndexPrice, PlaceOrder
 from perpetua.core.enums import OrdType, Side, TimeInForce
 from perpetua.runtime.cluster_dev import DevCluster, node_status
@@ -52,8 +54,7 @@ SUBMITTERS_IN_FLIGHT = 256
 ACCOUNTS = 16
 GATEWAY_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_GATEWAYS", "1,2,4").split(","))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-STATUSES: dict[int, int] = {}  # non-200 answers of the REST load
-LAST_ERROR = [""]
+LOADGEN_PROCESSES = 2  # REST: bench_gateway's raw signed-request generator, in processes
 
 
 def load() -> float:
@@ -211,39 +212,6 @@ async def failover(root: Path) -> dict[str, Any]:
     }
 
 
-def sign(secret: str, verb: str, path: str, expires: str, body: str) -> str:
-    message = (verb + path + expires + body).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-async def rest_load(port: int, keys: list[tuple[str, str]], seconds: float) -> int:
-    async def connection(key: tuple[str, str], index: int) -> int:
-        sent = 0
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                body = json.dumps({
-                    "symbol": "XBTUSD", "side": "Buy", "orderQty": 100,
-                    "price": 20_000 + (sent % 50), "ordType": "Limit",
-                    "timeInForce": "ImmediateOrCancel",  # cancelled unfilled: nothing rests
-                })  # fmt: skip
-                expires = str(int(time.time()) + 60)
-                headers = {
-                    "api-key": key[0], "api-expires": expires, "content-type": "application/json",
-                    "api-signature": sign(key[1], "POST", "/api/v1/order", expires, body),
-                }  # fmt: skip
-                response = await http.post("/api/v1/order", content=body, headers=headers)
-                if response.status_code == 200:
-                    sent += 1
-                else:
-                    STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
-                    LAST_ERROR[0] = response.text[:200]
-        return sent
-
-    counts = await asyncio.gather(*(connection(keys[i % len(keys)], i) for i in range(CONNECTIONS)))
-    return sum(counts)
-
-
 def gateways(root: Path) -> dict[str, Any]:
     database = f"bench_cluster_{uuid.uuid4().hex[:8]}"
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
@@ -274,12 +242,19 @@ def gateways(root: Path) -> dict[str, Any]:
                 time.sleep(0.5)
             if not keys:
                 keys = [_account(port, 100 + i) for i in range(8)]
-            orders = asyncio.run(rest_load(port, keys, SECONDS))
+            per_process = CONNECTIONS // LOADGEN_PROCESSES
+            results = run_loadgen(port, keys[:LOADGEN_PROCESSES], 0, per_process, SECONDS)
+            statuses: dict[int, int] = {}
+            for result in results:
+                for status, n in result[3].items():
+                    statuses[status] = statuses.get(status, 0) + n
+            latencies = [x for result in results for x in result[2]]
             figures[f"{count}_gateways"] = {
-                "orders_per_s": round(orders / SECONDS), "load_avg_1m": load(),
-                "errors": dict(STATUSES), "last_error": LAST_ERROR[0],
+                "orders_per_s": round(sum(r[0] for r in results) / max(r[1] for r in results)),
+                "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+                "load_avg_1m": load(), "statuses": statuses,
             }  # fmt: skip
-            STATUSES.clear()
     finally:
         cluster.stop()
         subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",

@@ -169,12 +169,19 @@ def _loadgen_proc(
     out.put(asyncio.run(_loadgen(port, key, seconds, rate, connections)))
 
 
-def _run_loadgen(
-    port: int, keys: list[tuple[str, str]], rate_each: float, connections: int
+def run_loadgen(
+    port: int,
+    keys: list[tuple[str, str]],
+    rate_each: float,
+    connections: int,
+    seconds: float = DURATION_S,
 ) -> list[Any]:
+    """One load-generator process per key, ``connections`` keep-alive connections each, for
+    ``seconds`` (``rate_each`` orders/s per process, 0: as fast as answers come); per process
+    (orders answered 200, elapsed s, latencies s, {status: count}). bench_cluster.py uses it."""
     out: Any = mp.Queue()
     procs = [
-        mp.Process(target=_loadgen_proc, args=(port, k, DURATION_S, rate_each, connections, out))
+        mp.Process(target=_loadgen_proc, args=(port, k, seconds, rate_each, connections, out))
         for k in keys
     ]
     for p in procs:
@@ -438,7 +445,7 @@ def main() -> None:
                 time.sleep(0.2)
         keys = [_account(port, 100 + i) for i in range(max(LOADGEN_PROCESSES, 2))]
         cpu0 = _cpu_s(server.pid)
-        results = _run_loadgen(port, keys[:LOADGEN_PROCESSES], 0, CONNECTIONS)
+        results = run_loadgen(port, keys[:LOADGEN_PROCESSES], 0, CONNECTIONS)
         cpu_rest = _cpu_s(server.pid) - cpu0
         total = sum(r[0] for r in results)
         elapsed = max(r[1] for r in results)
@@ -448,7 +455,7 @@ def main() -> None:
                 statuses[k] = statuses.get(k, 0) + v
         full_latencies = [x for r in results for x in r[2]]
         catch_up_s, behind = _wait_for_read_models(port)
-        paced = _run_loadgen(port, keys[:LOADGEN_PROCESSES], PACED_RATE / LOADGEN_PROCESSES, 8)
+        paced = run_loadgen(port, keys[:LOADGEN_PROCESSES], PACED_RATE / LOADGEN_PROCESSES, 8)
         latencies = [x for r in paced for x in r[2]]
         cpu0 = _cpu_s(server.pid)
         fanout: dict[str, Any] = {} if SERVER == "granian" else _fanout(port, keys)
