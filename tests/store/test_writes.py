@@ -1,13 +1,22 @@
-"""``insert_rows`` and ``upsert``: the projector's writes, past one SQLite statement's worth of
-values (multi-row statements of at most ``SQLITE_STATEMENT_PARAMETERS_MAX`` values; PostgreSQL
-goes through COPY), with every row and every column where it belongs."""
+"""``insert_rows`` and ``upsert`` (and their tuple forms, ``insert_values`` and
+``upsert_values``): the projector's writes, past one SQLite statement's worth of values
+(multi-row statements of at most ``SQLITE_STATEMENT_PARAMETERS_MAX`` values; PostgreSQL goes
+through COPY), with every row and every column where it belongs."""
 
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select
 
-from perpetua.store.database import SQLITE_STATEMENT_PARAMETERS_MAX, insert_rows, upsert
+from perpetua.store.database import (
+    SQLITE_STATEMENT_PARAMETERS_MAX,
+    insert_rows,
+    insert_values,
+    upsert,
+    upsert_values,
+)
+from perpetua.store.rows import EXECUTION_COLUMNS, ORDER_COLUMNS
+from perpetua.store.schema import executions, orders
 
 COLUMNS = 37  # not a divisor of the statement's values: the last statement is a short one
 ROWS = 3 * (SQLITE_STATEMENT_PARAMETERS_MAX // COLUMNS) + 7
@@ -59,3 +68,38 @@ def test_upsert_replaces_all_but_the_kept_columns_across_statements(
         key = row["id"]
         expected[key] = {**row, "created": key if key in expected else -1}
     assert _stored(engine, wide) == [expected[key] for key in sorted(expected)]  # type: ignore[type-var]
+
+
+def test_values_in_their_own_column_order_land_in_their_columns(
+    engine: Engine, wide: Table
+) -> None:
+    """``insert_values`` / ``upsert_values``: tuples in a column order that is not the table's
+    (here reversed), across statements, each value in its named column."""
+    rows = [_row(key, created=key, salt=0) for key in range(ROWS)]
+    columns = tuple(reversed(list(rows[0])))
+    with engine.begin() as conn:
+        insert_values(conn, wide, columns, [tuple(row[c] for c in columns) for row in rows])
+    assert _stored(engine, wide) == rows
+    later = [_row(key, created=-1, salt=5) for key in range(ROWS // 2, ROWS + 40)]
+    with engine.begin() as conn:
+        upsert_values(
+            conn, wide, columns, [tuple(row[c] for c in columns) for row in later], ("id",),
+            keep=("created",),
+        )  # fmt: skip
+    expected = {row["id"]: row for row in rows}
+    for row in later:
+        key = row["id"]
+        expected[key] = {**row, "created": key if key in expected else -1}
+    assert _stored(engine, wide) == [expected[k] for k in sorted(expected)]  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    ("columns", "table"),
+    [(ORDER_COLUMNS, orders), (EXECUTION_COLUMNS, executions)],
+    ids=["orders", "executions"],
+)
+def test_the_projectors_tuple_rows_name_every_column_once(
+    columns: tuple[str, ...], table: Table
+) -> None:
+    assert len(set(columns)) == len(columns)
+    assert set(columns) == {c.name for c in table.columns}

@@ -29,6 +29,8 @@ and gives the GIL back at every step; while the event loop is busy, each row the
 the switch interval to get it back. ``bench/bench_sqlite_writes.py`` (a writer beside a busy
 thread, 36 integer columns, 200 rows a transaction): 667 rows/s with ``executemany`` against
 15,000 with ``insert_rows``, at 48-53 against 25-26 µs of the writer's CPU a row (decisions §31).
+``insert_values`` and ``upsert_values`` take rows already built as tuples in a given column
+order; ``insert_rows`` and ``upsert`` take dicts and turn them into those.
 """
 
 import contextlib
@@ -52,10 +54,12 @@ __all__ = [
     "SQLITE_STATEMENT_PARAMETERS_MAX",
     "default_url",
     "insert_rows",
+    "insert_values",
     "migrate",
     "migrate_once",
     "open_engine",
     "upsert",
+    "upsert_values",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,7 +202,7 @@ def _copy_rows(
     connection: Connection,
     target: str,
     columns: tuple[str, ...],
-    rows: Sequence[Mapping[str, object]],
+    values: Sequence[tuple[object, ...]],
 ) -> None:
     """PostgreSQL ``COPY ... FROM STDIN`` (about 3x an executemany) inside the open transaction."""
     quote = connection.dialect.identifier_preparer.quote
@@ -206,21 +210,21 @@ def _copy_rows(
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         copy_sql = f"COPY {target} ({', '.join(map(quote, columns))}) FROM STDIN"
         with cursor.copy(copy_sql) as copy:
-            for values in _values(columns, rows):
-                copy.write_row(values)
+            for row in values:
+                copy.write_row(row)
 
 
 def _postgres_write(
     connection: Connection,
     table: Table,
     columns: tuple[str, ...],
-    rows: Sequence[Mapping[str, object]],
+    values: Sequence[tuple[object, ...]],
     keys: tuple[str, ...],
     keep: tuple[str, ...],
 ) -> None:
     quote = connection.dialect.identifier_preparer.quote
     if not keys:
-        _copy_rows(connection, quote(table.name), columns, rows)
+        _copy_rows(connection, quote(table.name), columns, values)
         return
     staging = quote(f"staging_{table.name}")
     connection.exec_driver_sql(
@@ -228,7 +232,7 @@ def _postgres_write(
         "ON COMMIT DELETE ROWS"
     )
     connection.exec_driver_sql(f"TRUNCATE {staging}")
-    _copy_rows(connection, staging, columns, rows)
+    _copy_rows(connection, staging, columns, values)
     upsert_sql = _write_sql("postgresql", quote, table.name, columns, keys, keep)
     names = ", ".join(map(quote, columns))
     values_at = upsert_sql.index(" VALUES (")
@@ -241,20 +245,19 @@ def _postgres_write(
 def _write(
     connection: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, object]],
+    columns: tuple[str, ...],
+    values: Sequence[tuple[object, ...]],
     keys: Sequence[str],
     keep: Sequence[str],
 ) -> None:
-    columns = tuple(rows[0])
     dialect = connection.dialect
     if dialect.name == "postgresql":
-        _postgres_write(connection, table, columns, rows, tuple(keys), tuple(keep))
+        _postgres_write(connection, table, columns, values, tuple(keys), tuple(keep))
         return
     # SQLite: multi-row statements of at most SQLITE_STATEMENT_PARAMETERS_MAX values (see
     # "Writing rows" in the module docstring); full-size statements come from the cache
     quote = dialect.identifier_preparer.quote
     per_statement = max(1, SQLITE_STATEMENT_PARAMETERS_MAX // len(columns))
-    values = _values(columns, rows)
     for start in range(0, len(values), per_statement):
         part = values[start : start + per_statement]
         sql = _write_sql(
@@ -268,7 +271,20 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
     executemany; PostgreSQL: COPY), skipping SQLAlchemy's per-row parameter processing: the
     projector's hot path. Values must be plain ints, strings, bools or None (no enums)."""
     if rows:
-        _write(connection, table, rows, (), ())
+        columns = tuple(rows[0])
+        _write(connection, table, columns, _values(columns, rows), (), ())
+
+
+def insert_values(
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    values: Sequence[tuple[object, ...]],
+) -> None:
+    """``insert_rows`` for rows already in ``columns`` order (tuples): the projector's orders and
+    executions, which skip building a dict per row (decisions §33)."""
+    if values:
+        _write(connection, table, columns, values, (), ())
 
 
 def upsert(
@@ -282,4 +298,18 @@ def upsert(
     ``keep`` (columns that keep their first value, such as ``created_ns``). ``rows`` must not
     repeat a key. PostgreSQL goes through COPY into a temporary staging table."""
     if rows:
-        _write(connection, table, rows, keys, keep)
+        columns = tuple(rows[0])
+        _write(connection, table, columns, _values(columns, rows), keys, keep)
+
+
+def upsert_values(
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    values: Sequence[tuple[object, ...]],
+    keys: Sequence[str],
+    keep: Sequence[str] = (),
+) -> None:
+    """``upsert`` for rows already in ``columns`` order (tuples); the same rules."""
+    if values:
+        _write(connection, table, columns, values, keys, keep)

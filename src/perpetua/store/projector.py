@@ -36,7 +36,7 @@ queue, and ``catch_up`` re-derives from the journal what the live stream could n
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -74,7 +74,7 @@ from perpetua.core.instruments import InstrumentKind, InstrumentSpec
 from perpetua.core.ledger import INSURANCE
 from perpetua.store import risk_rows, rows
 from perpetua.store.candles import CandleBook
-from perpetua.store.database import insert_rows, upsert
+from perpetua.store.database import insert_rows, insert_values, upsert, upsert_values
 from perpetua.store.limits import (
     PROGRESS_LOG_INTERVAL_S,
     PROJECT_COMMANDS_PER_TRANSACTION_MAX,
@@ -145,8 +145,8 @@ class _Chunk:
     """Rows gathered for one SQL transaction."""
 
     def __init__(self) -> None:
-        self.executions: list[dict[str, object]] = []
-        self.orders: dict[int, dict[str, object]] = {}
+        self.executions: list[tuple[object, ...]] = []  # rows.EXECUTION_COLUMNS
+        self.orders: dict[int, tuple[object, ...]] = {}  # rows.ORDER_COLUMNS
         self.trades: list[dict[str, object]] = []
         self.positions: dict[tuple[int, str], dict[str, object]] = {}
         # (account, symbol) -> (order margin, seq, ts_ns), for positions with no row in this chunk
@@ -162,11 +162,11 @@ Handler = Callable[["Projector", Connection, _Chunk, int, int, Any], None]
 def _on_order(
     p: "Projector", conn: Connection, chunk: _Chunk, seq: int, index: int, ev: OrderEvent
 ) -> None:
-    fields = rows.order_fields(ev)
-    chunk.executions.append(rows.execution_row(ev, seq, fields))
+    shared = rows.order_shared(ev)
+    chunk.executions.append(rows.execution_values(ev, seq, shared))
     earlier = chunk.orders.get(ev.order_id)
-    created_ns = ev.ts_ns if earlier is None else int(earlier["created_ns"])  # type: ignore
-    chunk.orders[ev.order_id] = rows.order_row(ev, created_ns, seq, fields)
+    created_ns = ev.ts_ns if earlier is None else cast(int, earlier[rows.ORDER_CREATED_NS_AT])
+    chunk.orders[ev.order_id] = rows.order_values(ev, created_ns, seq, shared)
     if ev.account == INSURANCE:  # the liquidation engine's order: the public liquidation table
         liquidation = risk_rows.liquidation_row_of(ev, seq)
         if liquidation is not None:
@@ -247,7 +247,7 @@ def _on_risk_execution(
     """FundingPaid, PositionLiquidated, Deleveraged, PositionSettled: an execution row."""
     row = risk_rows.risk_execution(seq, p.command_events, index, p.specs)
     if row is not None:
-        chunk.executions.append(rows.execution_row(row, seq))
+        chunk.executions.append(rows.execution_values(row, seq))
 
 
 def _on_announcement(
@@ -422,8 +422,15 @@ class Projector:
             log.warning(message, *args)
 
     def _write(self, conn: Connection, chunk: _Chunk) -> None:
-        insert_rows(conn, executions, chunk.executions)
-        upsert(conn, orders, list(chunk.orders.values()), ("order_id",), keep=("created_ns",))
+        insert_values(conn, executions, rows.EXECUTION_COLUMNS, chunk.executions)
+        upsert_values(
+            conn,
+            orders,
+            rows.ORDER_COLUMNS,
+            list(chunk.orders.values()),
+            ("order_id",),
+            keep=("created_ns",),
+        )
         insert_rows(conn, trades, chunk.trades)
         upsert(conn, positions, list(chunk.positions.values()), ("account", "symbol"))
         if chunk.order_margins:  # a row's other columns kept; a new row marks orders only
