@@ -1,14 +1,24 @@
 """Raw WebSocket frames: the three length encodings, and a session whose transport buffers
-too much is closed as a slow consumer."""
+too much is closed as a slow consumer. Under the served uvicorn (its ``websockets-sansio``
+protocol, which starts without a deprecation warning): sessions write frames themselves,
+pings, the message bound and closing stay with the protocol, and a subscriber that reads
+nothing is let go."""
 
 import asyncio
 import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 
+from perpetua.gateway.server import WS_MESSAGE_BYTES_MAX
 from perpetua.gateway.ws.frames import RawTransport, text_frame
-from perpetua.gateway.ws.session import Session
+from perpetua.gateway.ws.session import CLOSE_FRAME_WAIT_S, Session
 from tests.gateway.harness import harness
 from tests.gateway.live import live_gateway
 
@@ -57,9 +67,7 @@ class FakeWebSocket:
 def _session(h: Any, transport: FakeTransport) -> Session:
     session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
     assert session.raw is None
-    done = asyncio.Event()
-    done.set()
-    session.raw = RawTransport(transport, done)  # type: ignore[arg-type]
+    session.raw = RawTransport(transport, lambda: True)  # type: ignore[arg-type]
     return session
 
 
@@ -75,7 +83,7 @@ def test_queued_messages_go_first_then_raw_frames() -> None:
         session = _session(h, transport)
         session.push("welcome")  # before the switch: queued
         assert transport.written == []
-        assert h.client.portal.call(session._go_raw) is True
+        assert session._go_raw() is True
         session.push("delta")
         assert transport.written == [text_frame(b"welcome"), text_frame(b"delta")]
 
@@ -123,12 +131,125 @@ def test_no_raw_frame_once_the_protocol_has_sent_its_close_frame() -> None:
         transport = FakeTransport(0)
         state = ["OPEN"]
         session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
-        done = asyncio.Event()
-        done.set()
-        session.raw = RawTransport(transport, done, lambda: state[0] == "OPEN")  # type: ignore[arg-type]
+        session.raw = RawTransport(transport, lambda: state[0] == "OPEN")  # type: ignore[arg-type]
         session.transport = transport  # type: ignore[assignment]
         session.push("before")
         state[0] = "CLOSING"
         session.push("after")
         assert transport.written == [text_frame(b"before")]
         assert not session.closed  # the receive loop closes it when the disconnect arrives
+
+
+def test_the_served_config_loads_without_uvicorn_s_deprecation_warning() -> None:
+    """uvicorn warns when its legacy ``websockets`` protocol module is imported: at start,
+    when ``Config.load`` imports the configured protocol, or before, by any module importing
+    it. A fresh interpreter, with that warning an error, imports the gateway and loads the
+    config ``perpetua run`` serves (decisions §34)."""
+    code = textwrap.dedent(
+        """
+        import warnings
+        from uvicorn.config import UvicornDeprecationWarning
+        warnings.simplefilter("error", UvicornDeprecationWarning)
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+        from perpetua.gateway import create_app
+        from perpetua.gateway.ws import endpoint, frames, multiplex, session
+        from perpetua.runtime.config import ServerConfig
+        from perpetua.runtime.server import server_config
+
+        async def app(scope, receive, send):
+            pass
+
+        config = server_config(app, ServerConfig())
+        config.load()
+        assert config.ws_protocol_class is WebSocketsSansIOProtocol, config.ws_protocol_class
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "UvicornDeprecationWarning" not in done.stderr
+
+
+async def _closed_by_server(ws: Any) -> tuple[list[str], websockets.frames.Close | None]:
+    """What the server sends until the connection closes, and the close frame it sent."""
+    messages: list[str] = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        for _ in range(100):
+            messages.append(await asyncio.wait_for(ws.recv(), 10))
+    return messages, closed.value.rcvd
+
+
+async def _until_no_sessions(live: Any) -> None:
+    for _ in range(200):
+        if not live.gateway.fanout.sessions:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("a closed session is still in the fan-out")
+
+
+def test_under_the_served_uvicorn_pings_the_message_bound_and_closing_stay_with_it() -> None:
+    """Raw frames beside the protocol's own: a ping is answered, a message over
+    ``WS_MESSAGE_BYTES_MAX`` is refused with 1009, a session that closes itself sends its
+    error frames then the close frame (nothing after it), and a client's close is answered
+    and takes the session out of the fan-out."""
+
+    async def main() -> None:
+        async with live_gateway(ws_errors_max=1) as live:
+            url = live.ws_base + "/realtime"
+            async with websockets.connect(url, compression=None) as ws:
+                await ws.recv()
+                await asyncio.wait_for(await ws.ping(), 10)
+                await ws.send("x" * (WS_MESSAGE_BYTES_MAX + 1))
+                _, close = await _closed_by_server(ws)
+                assert close is not None and close.code == 1009
+            async with websockets.connect(url) as ws:
+                await ws.recv()
+                await ws.send("not json")
+                await ws.send("not json")
+                messages, close = await _closed_by_server(ws)
+                assert [json.loads(m)["status"] for m in messages] == [400, 400]
+                assert close is not None and close.code == 1008
+                assert close.reason == "too many errors"
+            await _until_no_sessions(live)
+            async with websockets.connect(url + "?subscribe=instrument:XBTUSD") as ws:
+                await ws.recv()
+                assert json.loads(await ws.recv())["success"] is True
+                assert len(live.gateway.fanout.sessions) == 1
+                await ws.close()
+                assert ws.close_code == 1000  # the server's answer
+            await _until_no_sessions(live)
+
+    asyncio.run(main())
+
+
+def test_a_served_subscriber_that_reads_nothing_is_cut_off() -> None:
+    """Under the served uvicorn: a subscriber that stops reading (and does not ping) is closed
+    as a slow consumer once its transport buffers more than the limit, and the server drops
+    the connection and what it buffers within ``CLOSE_FRAME_WAIT_S``: no close frame gets
+    through a buffer nobody reads, and uvicorn's protocol would wait for it forever."""
+    limit = 1 << 20
+
+    async def main() -> None:
+        async with (
+            live_gateway(ws_write_buffer_bytes_max=limit) as live,
+            websockets.connect(live.ws_base + "/realtime", max_queue=1, ping_interval=None) as ws,
+        ):
+            await ws.recv()  # welcome: the session writes raw frames from here on
+            session = next(iter(live.gateway.fanout.sessions))
+            transport = session.transport
+            assert transport is not None
+            for _ in range(10_000):  # the client's queue holds one message, then it stops
+                if session.closed:
+                    break
+                session.push("x" * 60_000)
+                await asyncio.sleep(0)
+            assert session.closed and "slow consumer" in session.close_reason[1]
+            start = time.monotonic()
+            while transport.get_write_buffer_size() > 0 and time.monotonic() - start < 30:
+                await asyncio.sleep(0.05)
+            assert transport.is_closing() and transport.get_write_buffer_size() == 0
+            assert time.monotonic() - start < CLOSE_FRAME_WAIT_S + 5
+
+    asyncio.run(main())

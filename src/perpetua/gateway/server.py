@@ -182,7 +182,7 @@ def uvicorn_config(
         "port": port,
         "loop": "uvloop",
         "http": protocol,
-        "ws": "websockets",
+        "ws": "websockets-sansio",  # ws.frames writes under it (decisions §34)
         "log_level": log_level,
         "access_log": False,
         "timeout_keep_alive": KEEP_ALIVE_S,

@@ -2,12 +2,13 @@
 adapter that finds that transport.
 
 ``raw_transport`` is the only place the gateway looks under the ASGI interface: Starlette's
-``WebSocket`` keeps the server's ``send`` callable, and under uvicorn's ``websockets``
+``WebSocket`` keeps the server's ``send`` callable, and under uvicorn's ``websockets-sansio``
 implementation (the one ``gateway.server.uvicorn_config`` selects) that is a bound method of
-the connection's ``WebSocketProtocol``, whose ``transport`` and ``handshake_completed_event``
-uvicorn declares. Both steps are ``isinstance`` checks, not attribute probes: under any other
-server, a middleware's wrapped ``send`` or a test client, the answer is None and the session
-sends through ASGI as usual (decisions §9).
+the connection's ``WebSocketsSansIOProtocol``, whose ``transport`` and ``conn`` (the websockets
+library's sans-I/O ``ServerProtocol``, which holds the connection's state) uvicorn declares.
+Both steps are ``isinstance`` checks, not attribute probes: under any other server, a
+middleware's wrapped ``send`` or a test client, the answer is None and the session sends
+through ASGI as usual (decisions §9, §34).
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from typing import NamedTuple, Protocol
 
 from starlette.datastructures import Address
 from starlette.websockets import WebSocket
-from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 __all__ = ["RawTransport", "SessionSocket", "raw_transport", "text_frame"]
@@ -45,36 +46,28 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-def _always_open() -> bool:
-    return True
-
-
 class RawTransport(NamedTuple):
-    """Where a session may write frames itself, once ``handshake_done`` is set: uvicorn answers
-    the upgrade request after ``accept`` returns; and only while ``is_open()``: once the
-    server's protocol has sent a close frame (its own, or the answer to the client's, which it
-    sends by itself before the application hears of the disconnect), no data frame may follow
-    (RFC 6455 §5.5.1; browsers log "Data frame received after close"), although the transport
-    stays open for the closing handshake."""
+    """Where a session may write frames itself, while ``is_open()``: the server's protocol
+    has answered the upgrade (uvicorn writes the 101 response within ``accept``) and has not
+    sent a close frame (its own, or the answer to the client's, which it sends by itself
+    before the application hears of the disconnect). No data frame may follow a close frame
+    (RFC 6455 §5.5.1; browsers log "Data frame received after close"), although the
+    transport stays open for the closing handshake."""
 
     transport: asyncio.WriteTransport
-    handshake_done: asyncio.Event
-    is_open: Callable[[], bool] = _always_open
+    is_open: Callable[[], bool]
 
 
 def raw_transport(websocket: SessionSocket) -> RawTransport | None:
-    """The connection's transport under uvicorn's ``websockets`` protocol, or None (also for
-    a multiplexed stream, which is not a Starlette ``WebSocket``)."""
+    """The connection's transport under uvicorn's ``websockets-sansio`` protocol, or None
+    (also for a multiplexed stream, which is not a Starlette ``WebSocket``)."""
     if not isinstance(websocket, WebSocket):
         return None
     send = websocket._send  # Starlette keeps the server's ASGI send here
     if not isinstance(send, MethodType):
         return None
     protocol = send.__self__
-    if not isinstance(protocol, WebSocketProtocol) or protocol.transport is None:
+    if not isinstance(protocol, WebSocketsSansIOProtocol):
         return None
-    return RawTransport(
-        protocol.transport,
-        protocol.handshake_completed_event,
-        lambda: protocol.state is State.OPEN,
-    )
+    connection = protocol.conn  # OPEN from the 101 response until a close frame either way
+    return RawTransport(protocol.transport, lambda: connection.state is State.OPEN)

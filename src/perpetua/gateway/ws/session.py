@@ -50,6 +50,7 @@ DOCS_URL = "/app/wsAPI"
 CLOSE_SLOW_CONSUMER = 1008
 CLOSE_TOO_MANY_ERRORS = 1008
 CLOSE_POLICY = 1008
+CLOSE_FRAME_WAIT_S = 5.0  # for a close frame to get through a send buffer (``close``)
 SIGNED_PATH = "/realtime"
 REQUEST_ECHO_CHARS_MAX = 1_000  # of an unparsable message, echoed back in its error frame
 # authSession is ours: sign in with the browser session cookie the handshake carried
@@ -140,7 +141,7 @@ class Session:
             self._wake_writer()
 
     async def writer(self) -> None:
-        if self.raw is not None and await self._go_raw():
+        if self.raw is not None and self._go_raw():
             while await self.queue.get() is not None:  # raw: the queue only signals closing
                 pass
         else:
@@ -154,13 +155,12 @@ class Session:
             code, reason = self.close_reason
             await self.close(code, reason)
 
-    async def _go_raw(self) -> bool:
-        """Once the upgrade is answered, send what is queued as frames and switch to raw
-        writes, with no await in between (so order holds)."""
+    def _go_raw(self) -> bool:
+        """Send what is queued as frames and switch to raw writes, with no await in between
+        (so order holds). The session starts after ``accept``, which has answered the
+        upgrade: the protocol is open unless the client already left or closed."""
         assert self.raw is not None
-        transport, handshake_done, is_open = self.raw
-        if handshake_done is not None:
-            await handshake_done.wait()
+        transport, is_open = self.raw
         if transport.is_closing() or not is_open():
             return False
         frames: list[bytes] = []
@@ -179,10 +179,20 @@ class Session:
         return True
 
     async def close(self, code: int, reason: str) -> None:
+        """The close frame through the server's protocol, within ``CLOSE_FRAME_WAIT_S``; then a
+        raw session's transport is aborted, dropping what it buffers. uvicorn's protocol
+        sends nothing while the transport is paused (buffer above its high-water mark), and
+        closes it only once the buffer drains: a consumer cut for reading nothing would hold
+        its connection and buffer for as long as it likes."""
         self.closed = True
         self.gw.fanout.drop(self)
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
-            await self.websocket.close(code, reason)
+        try:
+            async with asyncio.timeout(CLOSE_FRAME_WAIT_S):
+                with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                    await self.websocket.close(code, reason)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
 
     # Handshake ----------------------------------------------------------------------------------
 
