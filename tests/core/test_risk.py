@@ -534,3 +534,29 @@ def test_a_future_listed_early_restores_with_its_listing_time() -> None:
     assert fallback.instruments[-1].symbol == listed.symbol
     assert fallback.instruments[-1].listing_ns == 5 * HOUR  # the image's time
     assert h.apply(ListFuture(0, "XBT", 2028, 4))[-1].reason  # listed once
+
+
+def test_funding_is_stamped_at_the_funding_time_when_a_later_command_runs_it() -> None:
+    """The first command after 04:00 pays the 04:00 funding (here 0.777 s late): the funding
+    row, every Funding execution and their transfers carry 04:00:00.000, as BitMEX inserts
+    them at the funding time; the next funding is 12:00."""
+    h = Harness()
+    h.fund(1, "USDt", 100_000 * USDT)
+    h.fund(2, "USDt", 100_000 * USDT)
+    h.index(".BETHT", 2000, at=2 * HOUR)
+    h.order(1, ETH, Side.BUY, 1000, 2000 * P)
+    h.order(2, ETH, Side.SELL, 1000, 2000 * P)
+    late = 4 * HOUR + 777_000_000
+    events = h.apply(Tick(late))
+    assert h.ts == late
+    funding = last(events, Funding, symbol=ETH)
+    paid = [e for e in events if isinstance(e, FundingPaid)]
+    transfers = [
+        e
+        for e in events
+        if isinstance(e, Transfer)
+        and e.code in (TransferCode.FUNDING, TransferCode.FUNDING_RESIDUE)
+    ]
+    assert {e.account for e in paid} == {1, 2} and transfers
+    assert {funding.ts_ns} | {e.ts_ns for e in paid} | {e.ts_ns for e in transfers} == {4 * HOUR}
+    assert h.engine.state.markets[ETH].funding.next_funding_ns == 12 * HOUR

@@ -128,32 +128,38 @@ def _payer(qty: int, rate: int) -> bool:
 
 
 def pay(state: State, market: Market, out: list[Event]) -> None:
-    """Settle funding for ``market`` at ``state.ts_ns`` and roll to the next interval."""
+    """Settle the funding due at ``next_funding_ns`` for ``market`` (the first command at or
+    after it runs this) and roll to the next interval from ``state.ts_ns``.
+
+    The events (``Funding``, each ``FundingPaid`` and their ``Transfer``s) carry the funding
+    time, not the command's: BitMEX inserts the funding row and the Funding executions at the
+    funding time itself (04:00, 12:00, 20:00 UTC for 8 h), whenever the engine gets to it. Only
+    the events: the state, and so replay, is the same as when they carried the command's time.
+    """
     spec = market.spec
     funding = market.funding
     rate = funding.rate_ppb
+    at_ns = funding.next_funding_ns or state.ts_ns
     mark_ticks = funding_mark_ticks(market)
     if mark_ticks is not None and rate:
-        _pay_positions(state, market, rate, mark_ticks, out)
+        _pay_positions(state, market, rate, mark_ticks, at_ns, out)
     new_rate = next_rate_ppb(market)
     funding.rate_ppb = new_rate
     funding.premium_sum_ppb = 0
     funding.premium_count = 0
     funding.indicative_rate_ppb = new_rate
     funding.next_funding_ns = next_funding_ns(state.ts_ns, spec.funding_interval_ns)
-    out.append(
-        Funding(state.ts_ns, spec.symbol, rate, spec.funding_interval_ns, new_rate, new_rate)
-    )
+    out.append(Funding(at_ns, spec.symbol, rate, spec.funding_interval_ns, new_rate, new_rate))
 
 
 def _pay_positions(
-    state: State, market: Market, rate: int, mark_ticks: int, out: list[Event]
+    state: State, market: Market, rate: int, mark_ticks: int, ts: int, out: list[Event]
 ) -> None:
-    """Payers pay ``ceil(value x |rate|)`` into the pool, receivers get ``floor`` of theirs."""
+    """Payers pay ``ceil(value x |rate|)`` into the pool, receivers get ``floor`` of theirs;
+    the events carry ``ts``, the funding time (``pay``)."""
     spec = market.spec
     currency = spec.settl_currency
     ledger = state.ledger
-    ts = state.ts_ns
     magnitude = rate if rate >= 0 else -rate
     mark_fine = mark_ticks * PRICE_FINE_PER_TICK
     holders = [p for _, p in sorted(market.positions.items()) if p.qty]
