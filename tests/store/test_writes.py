@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select
 
+from perpetua.core.events import OrderEvent
 from perpetua.store.database import (
     SQLITE_STATEMENT_PARAMETERS_MAX,
     insert_rows,
@@ -15,7 +16,7 @@ from perpetua.store.database import (
     upsert,
     upsert_values,
 )
-from perpetua.store.rows import EXECUTION_COLUMNS, ORDER_COLUMNS
+from perpetua.store.rows import EXECUTION_COLUMNS, ORDER_COLUMNS, execution_values, order_values
 from perpetua.store.schema import executions, orders
 
 COLUMNS = 37  # not a divisor of the statement's values: the last statement is a short one
@@ -103,3 +104,18 @@ def test_the_projectors_tuple_rows_name_every_column_once(
 ) -> None:
     assert len(set(columns)) == len(columns)
     assert set(columns) == {c.name for c in table.columns}
+
+
+def test_each_tuple_row_value_sits_under_its_column_name() -> None:
+    """``order_values`` and ``execution_values`` against the column tuples, name by name: an
+    event whose every field is distinct, so two values swapped in either builder fail here."""
+    fields = OrderEvent._fields
+    values: dict[str, object] = {name: 1_000 + i for i, name in enumerate(fields)}
+    values.update(symbol="XBTUSD", cl_ord_id="cl", cl_ord_link_id="link", text="note")
+    values.update(triggered=True, working=False)
+    event = OrderEvent(**values)
+    expected = {**values, "created_ns": 7, "timestamp_ns": event.ts_ns, "seq": 9}
+    order = dict(zip(ORDER_COLUMNS, order_values(event, 7, 9), strict=True))
+    execution = dict(zip(EXECUTION_COLUMNS, execution_values(event, 9), strict=True))
+    assert order == {name: expected[name] for name in ORDER_COLUMNS}
+    assert execution == {name: expected[name] for name in EXECUTION_COLUMNS}
