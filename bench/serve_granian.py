@@ -5,8 +5,8 @@ differs: granian's embedded server (Rust HTTP/1.1, the ASGI interface, ``GRANIAN
 runtime threads, default 1) on this process's asyncio loop, so the sequencer stays in the
 process as with uvicorn. WebSockets are off: the venue's fan-out writes raw frames to
 uvicorn's transport (decisions §9), so only REST is compared. bench_gateway.py starts this with
-``BENCH_SERVER=granian``; granian is not a dependency of the project:
-``.venv/bin/pip install granian==2.8.9`` first.
+``BENCH_SERVER=granian``. granian is in the dev extra only (``make venv`` installs it); the
+venue itself never imports it.
 
     .venv/bin/python bench/serve_granian.py --data-dir D --port P [perpetua run's options]
 """
@@ -20,7 +20,7 @@ try:
     from granian.constants import HTTPModes, Interfaces
     from granian.server.embed import Server
 except ImportError:
-    raise SystemExit("granian is not installed: .venv/bin/pip install granian==2.8.9") from None
+    raise SystemExit("granian is not installed (the dev extra): make venv") from None
 
 from perpetua.cli import build_parser, run_config
 from perpetua.runtime.server import configure_logging, operator_key, with_metrics
