@@ -15,10 +15,10 @@ from perpetua.chain import evm
 from perpetua.chain.anvil import DEV_CHAIN_ID, DEV_FUNDER_ADDRESS, DEV_FUNDER_KEY, AnvilNode
 from perpetua.chain.rpc import JsonRpc, RpcError
 from tests.chain.fixtures import USDT_MINTED, start_anvil_or_skip
+from tests.runtime.sessions import ctrl_c, foreground_job
 
 pytestmark = pytest.mark.slow
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
-SRC = Path(__file__).resolve().parents[2] / "src"
 SIGINT_WAIT_S = 30.0
 NODE_EXIT_WAIT_S = 1.0
 
@@ -90,8 +90,6 @@ def test_node_object_is_a_context_manager() -> None:
 def test_committed_contract_matches_its_source() -> None:
     """chain/contracts/TetherUSD.sol compiled by the pinned npm solc is the committed artifact."""
     import shutil
-    import subprocess
-    from pathlib import Path
 
     from perpetua.chain.anvil import REPO_ROOT
 
@@ -108,9 +106,7 @@ def test_committed_contract_matches_its_source() -> None:
 
 def test_the_node_dies_with_the_process_that_started_it() -> None:
     """A venue killed with SIGKILL leaves no anvil behind (PR_SET_PDEATHSIG, Linux)."""
-    import signal
     import subprocess
-    import sys
     import time
 
     code = (
@@ -157,23 +153,10 @@ def test_a_ctrl_c_to_the_venues_process_group_leaves_the_node_to_the_venue() -> 
     """Invariant 6: the SIGINT a terminal sends its foreground process group (the venue's)
     does not reach the node, which answers until the venue stops it."""
     start_anvil_or_skip().stop()  # skips here, not in the script, when anvil is missing
-    venue = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_SCRIPT],
-        env=dict(os.environ, PYTHONPATH=str(SRC)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    try:
+    with foreground_job(INTERRUPTED_SCRIPT) as venue:
         assert venue.stdout is not None
         node_pid = int(venue.stdout.readline())
-        os.killpg(venue.pid, signal.SIGINT)
-        out, err = venue.communicate(timeout=SIGINT_WAIT_S)
-    finally:
-        if venue.poll() is None:
-            venue.kill()
-            venue.wait()
+        out, err = ctrl_c(venue, SIGINT_WAIT_S)
     assert venue.returncode == 0, err
     assert out.split() == ["True", "True", str(DEV_CHAIN_ID)], err
     with pytest.raises(ProcessLookupError):

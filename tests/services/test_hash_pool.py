@@ -4,8 +4,6 @@ the server that stops them."""
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,10 +18,10 @@ from perpetua.services.hash_pool import (
     InlineHashing,
 )
 from perpetua.services.passwords import PasswordRejected, check_strength
+from tests.runtime.sessions import ctrl_c, foreground_job
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "violet tractor umbrella 42"
-SRC = Path(__file__).resolve().parents[2] / "src"
 SIGINT_WAIT_S = 20.0
 
 
@@ -157,24 +155,11 @@ def test_a_ctrl_c_to_the_servers_process_group_leaves_the_workers_to_the_server(
     """Rule 6, as a terminal does it: SIGINT to the server's whole foreground process group.
     The workers neither print a ``KeyboardInterrupt`` traceback nor die; the server's pool
     still answers, then ``close`` ends them."""
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER_SCRIPT],
-        env=dict(os.environ, PYTHONPATH=str(SRC)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    try:
+    with foreground_job(OWNER_SCRIPT) as owner:
         assert owner.stdout is not None
         workers = [int(pid) for pid in owner.stdout.readline().split()]
         assert len(workers) == 2, owner.communicate(timeout=SIGINT_WAIT_S)
-        os.killpg(owner.pid, signal.SIGINT)
-        out, err = owner.communicate(timeout=SIGINT_WAIT_S)
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
+        out, err = ctrl_c(owner, SIGINT_WAIT_S)
     assert owner.returncode == 0 and "Traceback" not in err, err
     assert out.strip() == "answered True", err
     for pid in workers:
