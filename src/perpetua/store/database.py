@@ -267,9 +267,10 @@ def _write(
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) straight through the driver (SQLite: one
-    executemany; PostgreSQL: COPY), skipping SQLAlchemy's per-row parameter processing: the
-    projector's hot path. Values must be plain ints, strings, bools or None (no enums)."""
+    """Insert ``rows`` (dicts with the same keys) straight through the driver (SQLite:
+    multi-row INSERTs; PostgreSQL: COPY; see "Writing rows"), skipping SQLAlchemy's per-row
+    parameter processing: the projector's path. Values must be plain ints, strings, bools or
+    None (no enums)."""
     if rows:
         columns = tuple(rows[0])
         _write(connection, table, columns, _values(columns, rows), (), ())
