@@ -1,24 +1,30 @@
 """Raw WebSocket frames: the three length encodings, and a session whose transport buffers
-too much is closed as a slow consumer. Under the served uvicorn (its ``websockets-sansio``
-protocol, which starts without a deprecation warning): sessions write frames themselves,
-pings, the message bound and closing stay with the protocol, and a subscriber that reads
-nothing is let go."""
+too much is closed as a slow consumer; a queued one dropped in the middle of a publish leaves
+the others their deltas. Under the served uvicorn (its ``websockets-sansio`` protocol, which
+starts without a deprecation warning): sessions write frames themselves, pings, the message
+bound and closing stay with the protocol, and a subscriber that reads nothing is let go, on
+``/realtime`` and on ``/realtimemd``."""
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
+from perpetua.gateway.private import PrivateDelta
 from perpetua.gateway.server import WS_MESSAGE_BYTES_MAX
-from perpetua.gateway.ws.frames import RawTransport, text_frame
+from perpetua.gateway.ws.frames import RawTransport, raw_transport, text_frame
+from perpetua.gateway.ws.multiplex import SEND_WAIT_S
 from perpetua.gateway.ws.session import CLOSE_FRAME_WAIT_S, Session
+from perpetua.marketdata.deltas import Delta
 from tests.gateway.harness import harness
 from tests.gateway.live import live_gateway
 
@@ -100,6 +106,40 @@ def test_raw_sessions_write_frames_and_drop_slow_consumers() -> None:
         assert lagging.closed and "slow consumer" in lagging.close_reason[1]
         lagging.push("y")
         assert len(slow.written) == 1  # nothing more once closed
+
+
+def test_a_subscriber_dropped_during_a_publish_leaves_the_others_their_deltas() -> None:
+    """A queued session (``/realtimemd`` streams, other servers) that overflows while the
+    fan-out delivers to it leaves the very set of subscribers the fan-out is walking: the walk
+    goes on, and the others get that delta and the rest of the publish, public and private."""
+    with harness(ws_queue_messages_max=4) as h:
+        fanout = h.gateway.fanout
+        sessions = [Session(h.gateway, FakeWebSocket()) for _ in range(4)]  # type: ignore[arg-type]
+        for session in sessions[:2]:
+            session.subscribe("instrument:XBTUSD", {"op": "subscribe"})  # ack and partial
+        for session in sessions[2:]:
+            session.principal = object()  # type: ignore[assignment]  # only read as "signed in"
+            session.private_topics.add(("position", 7))
+            session.private_symbols["position"] = {"*"}
+            fanout.add_private(session, "position", 7)
+            session.push("welcome")
+            session.push("ack")
+        full, other, full_private, other_private = sessions
+        for session in (full, full_private):
+            session.push("a")
+            session.push("b")  # its queue is full
+        rows = [[{"symbol": "XBTUSD", "seq": seq}] for seq in range(2)]
+        fanout.publish(
+            [Delta("instrument", "XBTUSD", "update", row) for row in rows],
+            [PrivateDelta("position", 7, "XBTUSD", "update", row) for row in rows],
+        )
+        for session in (full, full_private):
+            assert session.closed and "slow consumer" in session.close_reason[1]
+        assert fanout.public[("instrument", "XBTUSD")] == {other}
+        assert fanout.private[("position", 7)] == {other_private}
+        for session in (other, other_private):
+            queued = [session.queue.get_nowait() for _ in range(4)][2:]
+            assert [json.loads(m)["data"][0]["seq"] for m in queued] == [0, 1]  # type: ignore[arg-type]
 
 
 def test_under_the_served_uvicorn_sessions_write_frames_themselves() -> None:
@@ -251,5 +291,73 @@ def test_a_served_subscriber_that_reads_nothing_is_cut_off() -> None:
                 await asyncio.sleep(0.05)
             assert transport.is_closing() and transport.get_write_buffer_size() == 0
             assert time.monotonic() - start < CLOSE_FRAME_WAIT_S + 5
+
+    asyncio.run(main())
+
+
+async def _open_stream(ws: Any, stream_id: str, topic: str) -> None:
+    """Open a ``/realtimemd`` stream and subscribe it: welcome, ack, partial."""
+    await ws.send(json.dumps([1, stream_id, "public"]))
+    assert json.loads(await ws.recv())[3]["info"].startswith("Welcome")
+    await ws.send(json.dumps([0, stream_id, "public", {"op": "subscribe", "args": [topic]}]))
+    assert json.loads(await ws.recv())[3]["success"] is True
+    assert json.loads(await ws.recv())[3]["action"] == "partial"
+
+
+def test_a_served_realtimemd_client_that_reads_nothing_is_cut_off() -> None:
+    """Under the served uvicorn, ``/realtimemd`` streams send through ASGI, and uvicorn's
+    ``send`` waits while the transport buffers above its high-water mark: for a peer that
+    reads nothing, for ever. Such a client is cut off and its connection, buffer and queue are
+    let go within ``SEND_WAIT_S`` plus ``CLOSE_FRAME_WAIT_S`` of its stream falling behind
+    (its queue full); a client that reads gets every delta, in order, meanwhile. (The idle
+    client asks for no compression: uvicorn's permessage-deflate would shrink the padding to
+    nothing.)"""
+    pad = "x" * 60_000
+
+    async def main() -> None:
+        async with (
+            live_gateway(ws_queue_messages_max=50) as live,
+            websockets.connect(
+                live.ws_base + "/realtimemd",
+                max_queue=1,
+                ping_interval=None,
+                compression=None,
+                close_timeout=1,
+            ) as idle,
+            websockets.connect(live.ws_base + "/realtimemd") as reader,
+        ):
+            fanout = live.gateway.fanout
+            await _open_stream(idle, "idle", "instrument:XBTUSD")
+            session = next(iter(fanout.sessions))
+            raw = raw_transport(session.websocket.socket.websocket)
+            assert raw is not None
+            released = weakref.ref(session)
+            del session
+            await _open_stream(reader, "reader", "instrument:XBTUSD")
+            bound_s = SEND_WAIT_S + CLOSE_FRAME_WAIT_S + 5
+            cut_s: float | None = None  # when the idle client's stream fell behind
+            for seq in range(2_000):
+                row = {"symbol": "XBTUSD", "seq": seq, "pad": pad}
+                fanout.publish([Delta("instrument", "XBTUSD", "update", [row])], [])
+                message = json.loads(await asyncio.wait_for(reader.recv(), 10))
+                assert message[:2] == [0, "reader"] and message[3]["data"][0]["seq"] == seq
+                if cut_s is None and len(fanout.sessions) == 1:
+                    cut_s = time.monotonic()
+                if cut_s is not None:
+                    if raw.transport.is_closing() and raw.transport.get_write_buffer_size() == 0:
+                        break
+                    if time.monotonic() - cut_s > bound_s:
+                        break
+                    await asyncio.sleep(0.05)  # the reader keeps reading while it is let go
+            assert cut_s is not None
+            waited_s = time.monotonic() - cut_s
+            assert raw.transport.is_closing() and raw.transport.get_write_buffer_size() == 0
+            assert waited_s < bound_s, waited_s
+            for _ in range(100):  # the app returns once the transport is lost
+                gc.collect()
+                if released() is None:
+                    break
+                await asyncio.sleep(0.05)
+            assert released() is None  # the session, and the messages it queued, are gone
 
     asyncio.run(main())

@@ -2,7 +2,8 @@
 
 Public subscriptions are indexed by (table, symbol) with ``"*"`` for a whole table; private ones
 by (table, account) and filtered by symbol per session. A session's queue is bounded: a session
-that cannot take a message is closed as a slow consumer (it never makes memory grow).
+that cannot take a message is closed as a slow consumer (it never makes memory grow) and leaves
+the index at once, in the middle of a publish, which therefore walks copies of the index's sets.
 """
 
 import asyncio
@@ -139,16 +140,17 @@ class Fanout:
             if not exact and not whole:
                 continue
             message = _Message(data_message(delta.table, delta.action, delta.rows))
-            targets = (exact | whole) if exact and whole else (exact or whole)
-            for session in targets or ():
+            # copies: a queued session that overflows leaves these sets as it is delivered to
+            targets = tuple(exact | whole) if exact and whole else tuple(exact or whole or ())
+            for session in targets:
                 message.deliver(session, dirty)
-            self.messages_sent += len(targets or ())
+            self.messages_sent += len(targets)
         for pdelta in private:
             subscribers = self.private.get((pdelta.table, pdelta.account))
             if not subscribers:
                 continue
             message = _Message(data_message(pdelta.table, pdelta.action, pdelta.rows))
-            for session in subscribers:
+            for session in tuple(subscribers):  # a copy, as above
                 if session.wants_private(pdelta.table, pdelta.symbol):
                     message.deliver(session, dirty)
                     self.messages_sent += 1

@@ -3,6 +3,14 @@
 Frames are JSON arrays ``[type, id, topic, payload?]``: 1 opens stream ``id``, 2 closes it,
 0 carries a message. Each stream is a full ``Session`` whose outgoing messages are wrapped as
 ``[0, id, topic, message]`` on the shared socket.
+
+Sending: each stream's bounded queue is drained through the socket's ASGI ``send``. Under the
+served uvicorn that ``send`` waits, with no limit, while the transport buffers more than its
+high-water mark, so a peer that reads nothing would keep its connection, buffer and queues
+for as long as it keeps the connection open. A send that waits ``SEND_WAIT_S`` cuts the
+socket as a slow consumer: every stream leaves the fan-out, and the close frame gets
+``CLOSE_FRAME_WAIT_S``, after which the transport is aborted, dropping its buffer
+(decisions §34).
 """
 
 import asyncio
@@ -15,29 +23,73 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.surface import GatewaySurface
-from perpetua.gateway.ws.session import Session
+from perpetua.gateway.ws.frames import raw_transport
+from perpetua.gateway.ws.session import CLOSE_FRAME_WAIT_S, CLOSE_SLOW_CONSUMER, Session
 from perpetua.wire.values import encode_json
 
-__all__ = ["serve_multiplexed"]
+__all__ = ["SEND_WAIT_S", "serve_multiplexed"]
 
 STREAMS_PER_SOCKET_MAX = 20
 FRAME_CHARS_MAX = 65_536
+SEND_WAIT_S = 5.0  # for one message to get into the transport; longer: cut (``_Socket``)
 OPEN, CLOSE, MESSAGE = 1, 2, 0
+
+
+class _Socket:
+    """The shared socket and its streams; cut once as a slow consumer."""
+
+    def __init__(self, gw: GatewaySurface, websocket: WebSocket) -> None:
+        self.gw = gw
+        self.websocket = websocket
+        self.streams: dict[str, tuple[Session, asyncio.Task[None]]] = {}
+        self.cut = False
+
+    async def send_text(self, text: str) -> None:
+        if self.cut:
+            return
+        try:
+            async with asyncio.timeout(SEND_WAIT_S):
+                await self.websocket.send_text(text)
+        except TimeoutError:
+            await self._cut()
+
+    async def _cut(self) -> None:
+        """Every stream leaves the fan-out; the close frame gets ``CLOSE_FRAME_WAIT_S``, and
+        then the transport is aborted (its buffer dropped) whatever became of the close. The
+        abort is a timer, not a step after the close, so that cancelling this (the streams'
+        tasks are cancelled when the client's close frame arrives) cannot keep the
+        connection: uvicorn closes a transport only once its buffer has drained."""
+        if self.cut:
+            return
+        self.cut = True
+        fanout = self.gw.fanout
+        for session, _task in self.streams.values():
+            if not session.closed:  # else closed already (its queue overflowed, say)
+                fanout.slow_consumers_dropped += 1
+            session.closed = True
+            fanout.drop(session)
+        raw = raw_transport(self.websocket)
+        if raw is not None:  # a no-op once the transport is closed
+            asyncio.get_running_loop().call_later(CLOSE_FRAME_WAIT_S, raw.transport.abort)
+        reason = f"slow consumer: a send waited over {SEND_WAIT_S:g} s"
+        with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
+            async with asyncio.timeout(CLOSE_FRAME_WAIT_S):
+                await self.websocket.close(CLOSE_SLOW_CONSUMER, reason)
 
 
 class _Wrapped:
     """The socket as one stream sees it: every text frame is wrapped in the stream's header."""
 
-    def __init__(self, shared: WebSocket, stream_id: str, topic: str) -> None:
-        self.shared = shared
+    def __init__(self, socket: _Socket, stream_id: str, topic: str) -> None:
+        self.socket = socket
         self.header = encode_json([MESSAGE, stream_id, topic]).decode()[:-1]
-        self.client = shared.client
-        self.headers = shared.headers
-        self.query_params = shared.query_params
+        self.client = socket.websocket.client
+        self.headers = socket.websocket.headers
+        self.query_params = socket.websocket.query_params
 
     async def send_text(self, data: str) -> None:
         body = data if data[:1] in "{[" else encode_json(data).decode()
-        await self.shared.send_text(f"{self.header},{body}]")
+        await self.socket.send_text(f"{self.header},{body}]")
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         return None
@@ -45,9 +97,9 @@ class _Wrapped:
 
 async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
     await websocket.accept()
-    streams: dict[str, tuple[Session, asyncio.Task[None]]] = {}
+    socket = _Socket(gw, websocket)
     try:
-        while True:
+        while not socket.cut:  # once cut, Starlette refuses to receive
             text = await websocket.receive_text()
             if len(text) > FRAME_CHARS_MAX:  # as /realtime's message bound
                 continue
@@ -57,11 +109,11 @@ async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
                 continue
             if not isinstance(frame, list) or len(frame) < 3:
                 continue
-            await _handle(gw, websocket, streams, frame)
+            await _handle(socket, frame)
     except WebSocketDisconnect:
         pass
     finally:
-        for session, task in streams.values():
+        for session, task in socket.streams.values():
             session.closed = True
             gw.fanout.drop(session)
             task.cancel()
@@ -69,15 +121,11 @@ async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
                 await task
 
 
-async def _handle(
-    gw: GatewaySurface,
-    websocket: WebSocket,
-    streams: dict[str, tuple[Session, asyncio.Task[None]]],
-    frame: list[Any],
-) -> None:
+async def _handle(socket: _Socket, frame: list[Any]) -> None:
+    gw, streams = socket.gw, socket.streams
     kind, stream_id, topic = frame[0], str(frame[1]), str(frame[2])
     if kind == OPEN and stream_id not in streams and len(streams) < STREAMS_PER_SOCKET_MAX:
-        session = Session(gw, _Wrapped(websocket, stream_id, topic))
+        session = Session(gw, _Wrapped(socket, stream_id, topic))
         gw.fanout.sessions.add(session)
         streams[stream_id] = (session, asyncio.create_task(session.writer()))
         session.welcome(gw.config.ws_connections_per_hour)
