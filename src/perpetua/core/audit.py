@@ -23,7 +23,7 @@ __all__ = ["audit", "conservation_totals"]
 
 def conservation_totals(state: State) -> dict[str, int]:
     """Per currency, the sum over all accounts but EXTERNAL (= deposits - withdrawals)."""
-    return {cur: state.ledger.total(cur) for cur in sorted(state.ledger.balances)}
+    return {cur: state.ledger.total(cur) for cur in sorted(state.ledger.cells)}
 
 
 def _audit_ledger(state: State) -> None:

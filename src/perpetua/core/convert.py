@@ -213,7 +213,7 @@ def convert(state: State, cmd: Convert, out: list[Event], withdrawable: int) -> 
 def fund_desk(state: State, cmd: FundConvertDesk, out: list[Event]) -> None:
     """Operator: credit the convert desk's inventory from outside (idempotent by id)."""
     key = "cd:" + cmd.transfer_id
-    if cmd.currency not in state.ledger.balances:
+    if not state.ledger.has_currency(cmd.currency):
         reject(state, out, "FundConvertDesk", 0, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0:
         reject(state, out, "FundConvertDesk", 0, Reason.AMOUNT_MUST_BE_POSITIVE)

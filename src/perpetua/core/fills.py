@@ -26,12 +26,12 @@ from perpetua.core.instruments import (
     spot_quote_amount,
 )
 from perpetua.core.invariant import fail
-from perpetua.core.ledger import CLEARING, FEES, INSURANCE, TransferCode
+from perpetua.core.ledger import CLEARING, FEES, INSURANCE, Cell, Ledger, TransferCode
 from perpetua.core.orders import Order, transition
 from perpetua.core.state import Market, Position, State
 from perpetua.core.units import mul_div_ceil
 
-__all__ = ["apply_position_fill", "realise", "settle_fill"]
+__all__ = ["apply_position_fill", "realise", "realise_cell", "settle_fill"]
 
 
 def apply_position_fill(market: Market, pos: Position, qty: int, value: int, price: int) -> int:
@@ -61,22 +61,21 @@ def apply_position_fill(market: Market, pos: Position, qty: int, value: int, pri
 
 
 def _charge(
-    state: State, out: list[Event], account: int, currency: str, amount: int, ref: int
+    ledger: Ledger, out: list[Event], ts: int, cell: Cell, fees: Cell, amount: int, ref: int
 ) -> int:
-    """Charge a fee (amount > 0) or pay a rebate (amount < 0); return what actually moved."""
-    ledger = state.ledger
-    ts = state.ts_ns
+    """Charge a fee (amount > 0) from ``cell`` to ``fees`` or pay a rebate (amount < 0) from
+    ``fees``; return what actually moved."""
     if amount > 0:
-        amount = min(amount, ledger.available(account, currency))
+        available = cell.balance - cell.held
+        if available < amount:
+            amount = available
         if amount > 0:
-            ledger.transfer(out, ts, account, FEES, currency, amount, TransferCode.TRADE_FEE, ref)
+            ledger.move(out, ts, cell, fees, amount, TransferCode.TRADE_FEE, ref)
         return amount
     if amount < 0:
-        rebate = min(-amount, ledger.balance(FEES, currency))
+        rebate = fees.balance if fees.balance < -amount else -amount
         if rebate > 0:
-            ledger.transfer(
-                out, ts, FEES, account, currency, rebate, TransferCode.TRADE_REBATE, ref
-            )
+            ledger.move(out, ts, fees, cell, rebate, TransferCode.TRADE_REBATE, ref)
         return -rebate
     return 0
 
@@ -84,40 +83,41 @@ def _charge(
 def realise(
     state: State, out: list[Event], account: int, currency: str, pnl: int, ref: int
 ) -> None:
-    """Move realised PnL between ``account`` and CLEARING. A user's loss beyond what it has is
+    """Move realised PnL between ``account`` and CLEARING (see ``realise_cell``)."""
+    if pnl:
+        ledger = state.ledger
+        realise_cell(
+            ledger,
+            out,
+            state.ts_ns,
+            ledger.cell(account, currency),
+            ledger.cell(CLEARING, currency),
+            pnl,
+            ref,
+        )
+
+
+def realise_cell(
+    ledger: Ledger, out: list[Event], ts: int, cell: Cell, clearing: Cell, pnl: int, ref: int
+) -> None:
+    """Move realised PnL between ``cell`` and ``clearing``. A user's loss beyond what it has is
     covered by the insurance fund; the insurance fund's own positions settle with it directly."""
-    ledger = state.ledger
-    ts = state.ts_ns
-    if account == INSURANCE:
-        if pnl > 0:
-            ledger.transfer(
-                out, ts, CLEARING, INSURANCE, currency, pnl, TransferCode.REALISED_PNL, ref
-            )
-        elif pnl < 0:
-            ledger.transfer(
-                out, ts, INSURANCE, CLEARING, currency, -pnl, TransferCode.REALISED_PNL, ref
-            )
-        return
     if pnl > 0:
-        ledger.transfer(out, ts, CLEARING, account, currency, pnl, TransferCode.REALISED_PNL, ref)
-    elif pnl < 0:
-        loss = -pnl
-        paid = min(loss, ledger.available(account, currency))
-        if paid > 0:
-            ledger.transfer(
-                out, ts, account, CLEARING, currency, paid, TransferCode.REALISED_PNL, ref
-            )
-        if loss > paid:
-            ledger.transfer(
-                out,
-                ts,
-                INSURANCE,
-                CLEARING,
-                currency,
-                loss - paid,
-                TransferCode.BANKRUPTCY_COVER,
-                ref,
-            )
+        ledger.move(out, ts, clearing, cell, pnl, TransferCode.REALISED_PNL, ref)
+        return
+    if pnl == 0:
+        return
+    loss = -pnl
+    if cell.account == INSURANCE:
+        ledger.move(out, ts, cell, clearing, loss, TransferCode.REALISED_PNL, ref)
+        return
+    available = cell.balance - cell.held
+    paid = loss if loss < available else available
+    if paid > 0:
+        ledger.move(out, ts, cell, clearing, paid, TransferCode.REALISED_PNL, ref)
+    if loss > paid:
+        insurance = ledger.cell(INSURANCE, cell.currency)
+        ledger.move(out, ts, insurance, clearing, loss - paid, TransferCode.BANKRUPTCY_COVER, ref)
 
 
 def _fill_order(order: Order, qty: int, price: int) -> None:
@@ -147,19 +147,26 @@ def _derivative_money(
     maker_pos = market.position_of(maker)
     maker_held = maker_pos.qty
     taker_held = taker_pos.qty
-    for pos, signed_qty, signed_value in (
-        (maker_pos, -qty if taker.side > 0 else qty, -value),
-        (taker_pos, qty if taker.side > 0 else -qty, value),
-    ):
-        realised = apply_position_fill(market, pos, signed_qty, signed_value, price)
-        realise(state, out, pos.account, currency, realised, match_id)
-        state.touched_positions[(spec.symbol, pos.account)] = pos
+    ledger = state.ledger
+    ts = state.ts_ns
+    # The cells are found once per fill (ledger "Cells"), not once per transfer.
+    taker_cell = ledger.cell(taker.account, currency)
+    maker_cell = ledger.cell(maker.account, currency)
+    clearing = ledger.cell(CLEARING, currency)
+    taker_qty = qty if taker.side > 0 else -qty
+    realised = apply_position_fill(market, maker_pos, -taker_qty, -value, price)
+    realise_cell(ledger, out, ts, maker_cell, clearing, realised, match_id)
+    state.touched_positions[(spec.symbol, maker_pos.account)] = maker_pos
+    realised = apply_position_fill(market, taker_pos, taker_qty, value, price)
+    realise_cell(ledger, out, ts, taker_cell, clearing, realised, match_id)
+    state.touched_positions[(spec.symbol, taker_pos.account)] = taker_pos
     maker_rate, taker_rate = rates
+    fees = ledger.cell(FEES, currency)
     taker_comm = _charge(
-        state, out, taker.account, currency, fee_amount(value_abs, taker_rate), match_id
+        ledger, out, ts, taker_cell, fees, fee_amount(value_abs, taker_rate), match_id
     )
     maker_comm = _charge(
-        state, out, maker.account, currency, fee_amount(value_abs, maker_rate), match_id
+        ledger, out, ts, maker_cell, fees, fee_amount(value_abs, maker_rate), match_id
     )
     _add_open_comm(taker_pos, taker_held, qty, taker_comm)
     _add_open_comm(maker_pos, maker_held, qty, maker_comm)
@@ -232,11 +239,24 @@ def _spot_money(
             out, ts, seller.account, buyer.account, base_cur, base, TransferCode.SPOT_BASE, match_id
         )
     maker_rate, taker_rate = rates
+    fees = ledger.cell(FEES, quote_cur)
     taker_comm = _charge(
-        state, out, taker.account, quote_cur, fee_amount(quote, taker_rate), match_id
+        ledger,
+        out,
+        ts,
+        ledger.cell(taker.account, quote_cur),
+        fees,
+        fee_amount(quote, taker_rate),
+        match_id,
     )
     maker_comm = _charge(
-        state, out, maker.account, quote_cur, fee_amount(quote, maker_rate), match_id
+        ledger,
+        out,
+        ts,
+        ledger.cell(maker.account, quote_cur),
+        fees,
+        fee_amount(quote, maker_rate),
+        match_id,
     )
     value = quote if taker.side > 0 else -quote
     return value, quote, taker_comm, maker_comm

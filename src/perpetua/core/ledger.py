@@ -15,6 +15,12 @@ engine's follow-up, which reads that, never the events.
 Holds (``held``) are not transfers: they reserve part of a user balance for open spot orders, so
 ``0 <= held <= balance`` for every user account. Amounts are positive ints; user balances never
 go negative (an always-on invariant).
+
+Cells. Each ``(account, currency)`` that money has moved through is one ``Cell`` holding its
+balance and its hold, so a transfer changes two attributes instead of four dictionary entries;
+the hot callers (fills) find a cell once per fill and hand it to ``move``. ``balances`` and
+``held`` are views built on demand for cold readers (audit, proofs, tests): the cells are the
+one place the figures live.
 """
 
 from enum import IntEnum
@@ -35,6 +41,7 @@ __all__ = [
     "STAKING_REWARDS",
     "SYSTEM_ACCOUNTS",
     "WITHDRAWAL_TRANSIT",
+    "Cell",
     "Ledger",
     "TransferCode",
 ]
@@ -98,12 +105,26 @@ class TransferCode(IntEnum):
     CONVERT_DESK_FUNDING = 26
 
 
+class Cell:
+    """One account's money in one currency: its balance and what open spot orders hold of it
+    (``0 <= held <= balance`` for user accounts). ``key`` is ``(account, currency)``, built
+    once: the follow-up's change sets are keyed by it."""
+
+    __slots__ = ("account", "balance", "currency", "held", "key")
+
+    def __init__(self, account: int, currency: str) -> None:
+        self.account = account
+        self.currency = currency
+        self.key = (account, currency)
+        self.balance = 0
+        self.held = 0
+
+
 class Ledger:
-    __slots__ = ("balances", "balances_changed", "held", "holds_changed", "publish")
+    __slots__ = ("balances_changed", "cells", "holds_changed", "publish")
 
     def __init__(self) -> None:
-        self.balances: dict[str, dict[int, int]] = {}
-        self.held: dict[str, dict[int, int]] = {}
+        self.cells: dict[str, dict[int, Cell]] = {}
         # (account, currency) whose holds changed since the engine last looked: holds reduce
         # what backs cross-margined positions, so their thresholds must be re-derived.
         self.holds_changed: dict[tuple[int, str], None] = {}
@@ -113,18 +134,48 @@ class Ledger:
         self.publish = True  # build Transfer events (Engine.apply sets it per command)
 
     def open_currency(self, currency: str) -> None:
-        if currency not in self.balances:
-            self.balances[currency] = {}
-            self.held[currency] = {}
+        if currency not in self.cells:
+            self.cells[currency] = {}
+
+    def has_currency(self, currency: str) -> bool:
+        return currency in self.cells
+
+    @property
+    def balances(self) -> dict[str, dict[int, int]]:
+        """Every cell's balance by currency and account (a copy, for cold readers)."""
+        return {
+            cur: {account: cell.balance for account, cell in cells.items()}
+            for cur, cells in self.cells.items()
+        }
+
+    @property
+    def held(self) -> dict[str, dict[int, int]]:
+        """Every non-zero hold by currency and account (a copy, for cold readers)."""
+        return {
+            cur: {account: cell.held for account, cell in cells.items() if cell.held}
+            for cur, cells in self.cells.items()
+        }
+
+    def cell(self, account: int, currency: str) -> Cell:
+        """``account``'s cell in ``currency`` (an open currency), made on first use."""
+        cells = self.cells[currency]
+        cell = cells.get(account)
+        if cell is None:
+            cell = Cell(account, currency)
+            cells[account] = cell
+        return cell
 
     def balance(self, account: int, currency: str) -> int:
-        return self.balances[currency].get(account, 0)
+        cell = self.cells[currency].get(account)
+        return 0 if cell is None else cell.balance
 
     def held_amount(self, account: int, currency: str) -> int:
-        return self.held[currency].get(account, 0)
+        cell = self.cells[currency].get(account)
+        return 0 if cell is None else cell.held
 
     def available(self, account: int, currency: str) -> int:
-        return self.balances[currency].get(account, 0) - self.held[currency].get(account, 0)
+        cell = self.cells[currency].get(account)
+        return 0 if cell is None else cell.balance - cell.held
 
     def transfer(
         self,
@@ -138,54 +189,68 @@ class Ledger:
         ref: int,
     ) -> None:
         """Move ``amount`` from ``debit`` to ``credit``; publish it as a ``Transfer`` event."""
+        if debit == credit:
+            fail(f"transfer {code.name}: same account {debit}")
+        self.move(
+            out, ts_ns, self.cell(debit, currency), self.cell(credit, currency), amount, code, ref
+        )
+
+    def move(
+        self,
+        out: list[Event],
+        ts_ns: int,
+        debit: Cell,
+        credit: Cell,
+        amount: int,
+        code: TransferCode,
+        ref: int,
+    ) -> None:
+        """``transfer`` between two cells of one currency (the fill path finds them once)."""
         # amount >> 63: a positive amount above INT64_MAX, without comparing with a constant
         # too large for the compiled core's fast ints
-        if amount <= 0 or amount >> 63 or debit == credit:
-            fail(f"transfer {code.name}: bad amount {amount} or same account {debit}")
-        book = self.balances[currency]
-        debit_after = book.get(debit, 0) - amount
-        if debit_after < 0 and debit not in _MAY_BE_NEGATIVE:
-            fail(f"transfer {code.name}: account {debit} {currency} would go negative")
-        if debit > 0 and debit_after < self.held[currency].get(debit, 0):
-            fail(f"transfer {code.name}: account {debit} {currency} below its holds")
-        book[debit] = debit_after
-        book[credit] = book.get(credit, 0) + amount
+        if amount <= 0 or amount >> 63 or debit is credit or debit.currency != credit.currency:
+            fail(f"transfer {code.name}: bad amount {amount} or cells {debit.key} {credit.key}")
+        debit_after = debit.balance - amount
+        account = debit.account
+        if debit_after < 0 and account not in _MAY_BE_NEGATIVE:
+            fail(f"transfer {code.name}: account {account} {debit.currency} would go negative")
+        if account > 0 and debit_after < debit.held:
+            fail(f"transfer {code.name}: account {account} {debit.currency} below its holds")
+        debit.balance = debit_after
+        credit.balance += amount
         changed = self.balances_changed
-        if debit > 0:
-            changed[(debit, currency)] = None
-        if credit > 0:
-            changed[(credit, currency)] = None
+        if account > 0:
+            changed[debit.key] = None
+        if credit.account > 0:
+            changed[credit.key] = None
         if self.publish:
-            out.append(transfer(ts_ns, debit, credit, currency, amount, code, ref))
+            out.append(transfer(ts_ns, account, credit.account, debit.currency, amount, code, ref))
 
     def hold(self, account: int, currency: str, delta: int) -> None:
         """Change ``account``'s hold by ``delta`` (either sign), keeping 0 <= held <= balance."""
-        held = self.held[currency]
-        after = held.get(account, 0) + delta
-        self.holds_changed[(account, currency)] = None
-        if after < 0 or after > self.balances[currency].get(account, 0):
+        cell = self.cell(account, currency)
+        after = cell.held + delta
+        self.holds_changed[cell.key] = None
+        if after < 0 or after > cell.balance:
             fail(f"hold on {account} {currency} out of range: {after}")
-        if after:
-            held[account] = after
-        else:
-            held.pop(account, None)
+        cell.held = after
 
     def total(self, currency: str, include_external: bool = False) -> int:
         return sum(
-            amount
-            for account, amount in self.balances[currency].items()
+            cell.balance
+            for account, cell in self.cells[currency].items()
             if include_external or account != EXTERNAL
         )
 
     def snapshot(self) -> dict[str, object]:
         return {
             "balances": {
-                cur: sorted((a, v) for a, v in book.items() if v)
-                for cur, book in sorted(self.balances.items())
+                cur: sorted((a, c.balance) for a, c in cells.items() if c.balance)
+                for cur, cells in sorted(self.cells.items())
             },
             "held": {
-                cur: sorted((a, v) for a, v in book.items() if v)
-                for cur, book in sorted(self.held.items())
+                cur: sorted((a, c.held) for a, c in cells.items() if c.held)
+                for cur, cells in sorted(self.cells.items())
             },
         }
 
@@ -194,5 +259,12 @@ class Ledger:
         held = data["held"]
         if not isinstance(balances, dict) or not isinstance(held, dict):
             fail("ledger snapshot malformed")
-        self.balances = {cur: {int(a): int(v) for a, v in rows} for cur, rows in balances.items()}
-        self.held = {cur: {int(a): int(v) for a, v in rows} for cur, rows in held.items()}
+        self.cells = {}
+        for cur in (*balances, *held):
+            self.open_currency(cur)
+        for cur, rows in balances.items():
+            for a, v in rows:
+                self.cell(int(a), cur).balance = int(v)
+        for cur, rows in held.items():
+            for a, v in rows:
+                self.cell(int(a), cur).held = int(v)

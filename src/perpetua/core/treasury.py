@@ -64,7 +64,7 @@ def _move(withdrawal: Withdrawal, status: str) -> None:
 
 
 def deposit(state: State, cmd: Deposit, out: list[Event]) -> None:
-    if cmd.currency not in state.ledger.balances:
+    if not state.ledger.has_currency(cmd.currency):
         reject(state, out, "Deposit", cmd.account, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0 or cmd.account <= 0:
         reject(
@@ -96,7 +96,7 @@ def deposit(state: State, cmd: Deposit, out: list[Event]) -> None:
 
 def deposit_reverse(state: State, cmd: DepositReverse, out: list[Event]) -> None:
     key = "rv:" + cmd.transfer_id
-    if cmd.currency not in state.ledger.balances:
+    if not state.ledger.has_currency(cmd.currency):
         reject(state, out, "DepositReverse", cmd.account, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0:
         reject(state, out, "DepositReverse", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE)
@@ -120,7 +120,7 @@ def deposit_reverse(state: State, cmd: DepositReverse, out: list[Event]) -> None
 
 def withdrawal_request(state: State, cmd: WithdrawalRequest, out: list[Event]) -> None:
     ledger = state.ledger
-    if cmd.currency not in ledger.balances:
+    if not ledger.has_currency(cmd.currency):
         reject(state, out, "WithdrawalRequest", cmd.account, Reason.CURRENCY_UNKNOWN)
         return
     if cmd.amount <= 0 or cmd.fee < 0:
@@ -170,7 +170,7 @@ def convert(state: State, cmd: Convert, out: list[Event]) -> None:
     """A quoted conversion (core.convert), checked against what the account may withdraw."""
     withdrawable = (
         _withdrawable(state, cmd.account, cmd.from_currency)
-        if cmd.account > 0 and cmd.from_currency in state.ledger.balances
+        if cmd.account > 0 and state.ledger.has_currency(cmd.from_currency)
         else 0
     )
     if cmd.account <= 0:
@@ -183,7 +183,7 @@ def convert(state: State, cmd: Convert, out: list[Event]) -> None:
 
 def wallet_transfer(state: State, cmd: WalletTransfer, out: list[Event]) -> None:
     key = "wt:" + cmd.transfer_id
-    if cmd.currency not in state.ledger.balances:
+    if not state.ledger.has_currency(cmd.currency):
         reject(state, out, "WalletTransfer", cmd.account, Reason.CURRENCY_UNKNOWN)
     elif cmd.amount <= 0:
         reject(state, out, "WalletTransfer", cmd.account, Reason.AMOUNT_MUST_BE_POSITIVE)

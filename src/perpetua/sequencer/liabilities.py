@@ -76,8 +76,9 @@ class Liabilities(NamedTuple):
 def _margin_balances(engine: Engine) -> dict[str, dict[int, int]]:
     state = engine.state
     balances: dict[str, dict[int, int]] = {}
+    books = state.ledger.balances
     for currency in CURRENCIES:
-        book = state.ledger.balances.get(currency, {})
+        book = books.get(currency, {})
         figures = {account: amount for account, amount in book.items() if account > 0}
         if INSURANCE in book:
             figures[INSURANCE] = book[INSURANCE]

@@ -114,7 +114,7 @@ def test_negative_equity_is_reported_apart_not_netted(tmp_path: Path) -> None:
     with sequencer:
         drive(sequencer, clock, [Deposit(0, 1, "XBt", 500, "d1")])
     engine = replay_to(tmp_path / "data", 1)
-    engine.state.ledger.balances["XBt"][INSURANCE] = -40  # bankruptcy cover drew it down
+    engine.state.ledger.cell(INSURANCE, "XBt").balance = -40  # bankruptcy cover drew it down
     found = liabilities_of(engine, 1)
     assert found.owed == {"XBt": {1: 500}}
     assert found.negative == {"XBt": {INSURANCE_PROOF_ACCOUNT: -40}}
