@@ -1,7 +1,12 @@
 """The risk engine against BitMEX's worked examples and the liquidation, funding and settlement
 scenarios of the issue. Every command is followed by a full audit."""
 
+import math
 from dataclasses import replace
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpetua.core import audit, image, liquidation, margin, pricing
 from perpetua.core.catalogue import (
@@ -32,9 +37,9 @@ from perpetua.core.events import (
     Settled,
     Transfer,
 )
-from perpetua.core.instruments import contract_value
+from perpetua.core.instruments import Payout, contract_value
 from perpetua.core.ledger import EXTERNAL, FEES, FUNDING_POOL, INSURANCE, RESIDUE, TransferCode
-from perpetua.core.risk import adl_rank, tier_rates
+from perpetua.core.risk import adl_rank, price_for_value_fine, tier_rates
 from perpetua.core.state import POSITION_FIELDS, PRICE_FINE_PER_TICK, Market, Position
 
 SPECS = by_symbol(default_catalogue())
@@ -560,3 +565,32 @@ def test_funding_is_stamped_at_the_funding_time_when_a_later_command_runs_it() -
     assert {e.account for e in paid} == {1, 2} and transfers
     assert {funding.ts_ns} | {e.ts_ns for e in paid} | {e.ts_ns for e in transfers} == {4 * HOUR}
     assert h.engine.state.markets[ETH].funding.next_funding_ns == 12 * HOUR
+
+
+_PAYOUT_SPECS = [s for s in default_catalogue() if s.payout != Payout.SPOT and s.multiplier]
+
+
+@settings(max_examples=3_000, deadline=None)
+@given(
+    spec_index=st.integers(0, len(_PAYOUT_SPECS) - 1),
+    qty=st.integers(-(10**12), 10**12).filter(bool),
+    value=st.one_of(st.integers(-(10**20), 10**20), st.integers(-(10**6), 10**6)),
+    fine=st.sampled_from([1, PRICE_FINE_PER_TICK]),
+    round_up=st.booleans(),
+)
+def test_the_price_of_a_value_is_the_exact_quotient_rounded(
+    spec_index: int, qty: int, value: int, fine: int, round_up: bool
+) -> None:
+    """``price_for_value_fine`` (which splits the product to stay in machine words) against
+    the definition, with exact fractions: the positive price ``P`` (in 1/fine ticks) with
+    ``contract_value(qty, P) = value`` before truncation, rounded; None where none exists."""
+    spec = _PAYOUT_SPECS[spec_index]
+    tick = Fraction(spec.tick_num, spec.tick_den) / fine  # one fine tick, in price units
+    if spec.is_inverse:  # value = qty * m / price
+        exact = None if value == 0 else Fraction(qty * spec.multiplier, value) / tick
+    else:  # value = qty * m * price
+        exact = Fraction(value, qty * spec.multiplier) / tick
+    expected = None
+    if exact is not None and exact > 0:
+        expected = math.ceil(exact) if round_up else math.floor(exact)
+    assert price_for_value_fine(spec, qty, value, fine, round_up) == expected

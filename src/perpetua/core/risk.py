@@ -178,6 +178,22 @@ def position_margin(
     )
 
 
+def _mul_div_positive(x: int, y: int, den: int, round_up: bool) -> int:
+    """``x * y / den`` rounded up or down, for positive ``x``, ``y``, ``den``, exactly, without
+    forming ``x * y``: with ``x = q * den + r``, ``x * y / den = q * y + r * y / den`` and
+    ``r * y < den * y``. The product of a position's size and the fine-price scale passes 62
+    bits, where the compiled core's ints leave machine words for Python objects; the split
+    keeps every intermediate near the result or the operands (about 2 k instructions a call
+    before, on the bench streams)."""
+    if x < y:
+        x, y = y, x
+    whole = x // den  # not divmod(): the compiled core boxes its operands and its tuple
+    part = (x - whole * den) * y
+    if round_up:
+        return whole * y - (-part // den)
+    return whole * y + part // den
+
+
 def price_for_value_fine(
     spec: InstrumentSpec, qty: int, value: int, fine_per_tick: int, round_up: bool
 ) -> int | None:
@@ -185,21 +201,22 @@ def price_for_value_fine(
     (signed, BitMEX convention), rounded up or down; None when no positive price has that
     value (e.g. a margin larger than the position's whole value on an inverse short)."""
     invariant(qty != 0, "price of an empty position")
-    if spec.is_inverse:  # a bool field: no IntEnum compare on this hot path
-        # value = qty*m/P  ->  P = qty*m/value
-        if value == 0 or (value > 0) != (qty * spec.multiplier > 0):
-            return None
-        num = qty * spec.multiplier * spec.tick_den * fine_per_tick
-        den = value * spec.tick_num
-    else:
-        # value = qty*m*P  ->  P = value/(qty*m)
-        num = value * spec.tick_den * fine_per_tick
-        den = qty * spec.multiplier * spec.tick_num
-    if den < 0:
-        num, den = -num, -den
-    if num <= 0:
+    # Both payouts: a positive price gives a value of the sign of qty * multiplier (inverse:
+    # value = qty*m/P; linear: value = qty*m*P); any other value has no positive price.
+    if value == 0 or (value > 0) != (qty * spec.multiplier > 0):
         return None
-    return _ceil_div(num, den) if round_up else num // den
+    size = qty if qty > 0 else -qty
+    worth = value if value > 0 else -value
+    multiplier = spec.multiplier if spec.multiplier > 0 else -spec.multiplier
+    if spec.is_inverse:  # a bool field: no IntEnum compare on this hot path
+        # P = qty*m / value, in fine ticks: qty*m*tick_den*fine / (value*tick_num)
+        return _mul_div_positive(
+            size, multiplier * spec.tick_den * fine_per_tick, worth * spec.tick_num, round_up
+        )
+    # P = value / (qty*m), in fine ticks: value*tick_den*fine / (qty*m*tick_num)
+    return _mul_div_positive(
+        worth, spec.tick_den * fine_per_tick, size * multiplier * spec.tick_num, round_up
+    )
 
 
 def adl_rank(cost: int, mark_value: int, bankrupt_value: int) -> int:
