@@ -84,7 +84,7 @@ class AccountView:
     def __init__(self, state: State, account: int, currency: str) -> None:
         ledger = state.ledger
         # Wallet less spot holds less isolated positions' margin: what backs cross positions.
-        self.wallet = ledger.balance(account, currency) - ledger.held_amount(account, currency)
+        self.wallet = ledger.available(account, currency)
         self.cross_maint = 0
         self.cross_upnl = 0
         self.figures: dict[str, PositionMargin] = {}
@@ -416,10 +416,8 @@ def adl_rank_of(state: State, market: Market, pos: Position) -> int:
     elif len(state.account_positions.get(pos.account, ())) == 1:  # cross, alone: W - posComm
         ledger = state.ledger
         currency = market.spec.settl_currency
-        at_risk = (
-            ledger.balance(pos.account, currency)
-            - ledger.held_amount(pos.account, currency)
-            - closing_fee(value, pos_init, market.spec.taker_fee_ppm)
+        at_risk = ledger.available(pos.account, currency) - closing_fee(
+            value, pos_init, market.spec.taker_fee_ppm
         )
     else:
         at_risk = bankrupt_margin(state, market, pos)

@@ -267,6 +267,6 @@ def requirement_after(
     if exposure_of(pos, buy, sell) > pos.risk_limit:
         return Reason.RISK_LIMIT_EXCEEDED, total
     ledger = state.ledger
-    balance = ledger.balance(pos.account, currency) - ledger.held_amount(pos.account, currency)
+    balance = ledger.available(pos.account, currency)
     balance += account_unrealised_pnl(state, pos.account, currency)
     return (Reason.OK if total <= balance else Reason.BALANCE_INSUFFICIENT), total

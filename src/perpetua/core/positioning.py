@@ -35,7 +35,7 @@ def _fits(state: State, market: Market, pos: Position, before: int) -> tuple[boo
     if after <= before:
         return True, total
     ledger = state.ledger
-    balance = ledger.balance(pos.account, currency) - ledger.held_amount(pos.account, currency)
+    balance = ledger.available(pos.account, currency)
     balance += margin.account_unrealised_pnl(state, pos.account, currency)
     return total <= balance, total
 
