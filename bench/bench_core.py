@@ -10,7 +10,13 @@ orders); a fresh engine then replays that stream under the timer. Margin checks,
 event are on, exactly as in production. Prints one JSON object.
 
     .venv/bin/python bench/bench_core.py [--commands N] [--symbol XBTUSD] [--seed S]
-        [--mode both|python|compiled]
+        [--mode both|python|compiled] [--publish 1|0]
+
+``latency_cpu_ns_p50_by_fills`` is the median per number of fills the command made (0, 1, 2,
+3 or more, counted in an untimed pass), with each group's share of the stream: the p99 sits
+among the commands that trade. ``--publish 0`` applies the stream without the hot events
+(``Engine.apply(command, publish=False)``, as recovery does), to measure what building them
+costs.
 
 ``--mode both`` (the default) measures the compiled core (the default build, `make core`) and
 the pure-Python one (the fallback, ``PERPETUA_CORE=python``), each in its own process, one after
@@ -31,7 +37,7 @@ from perpetua.core.catalogue import default_catalogue
 from perpetua.core.commands import AmendOrder, CancelOrders, Deposit, PlaceOrder
 from perpetua.core.engine import Engine
 from perpetua.core.enums import OrdType, Side, TimeInForce
-from perpetua.core.events import OrderEvent
+from perpetua.core.events import OrderEvent, Trade
 
 ACCOUNTS = 1_000
 RESTING_TARGET = 1_000
@@ -145,7 +151,31 @@ def clock_overhead_ns(clock: Callable[[], int], calls: int = 100_000) -> int:
     return (clock() - start) // calls
 
 
-def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, object]:
+def fills_per_command(snapshot: dict[str, object], commands: list[object]) -> list[int]:
+    """How many fills (``Trade`` events) each command made, from an untimed pass."""
+    engine = _engine(snapshot)
+    return [
+        sum(1 for ev in engine.apply(cmd) if type(ev) is Trade)  # type: ignore[arg-type]
+        for cmd in commands
+    ]
+
+
+def _by_fills(latencies: list[int], fills: list[int]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[int]] = {}
+    for latency, count in zip(latencies, fills, strict=True):
+        groups.setdefault(str(count) if count < 3 else "3+", []).append(latency)
+    return {
+        key: {
+            "share": round(len(values) / len(latencies), 4),
+            "p50_ns": sorted(values)[len(values) // 2],
+        }
+        for key, values in sorted(groups.items())
+    }
+
+
+def measure(
+    snapshot: dict[str, object], commands: list[object], publish: bool = True
+) -> dict[str, object]:
     """Two passes over the same stream, each on a fresh engine restored from the snapshot.
 
     1. Throughput: the whole loop under one CPU clock, no clock per command (a thread CPU clock
@@ -164,7 +194,7 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
     wall_start = time.perf_counter_ns()
     start = clock()
     for cmd in commands:
-        apply(cmd)  # type: ignore[arg-type]
+        apply(cmd, publish)  # type: ignore[arg-type]
     elapsed = clock() - start
     wall = time.perf_counter_ns() - wall_start
     gc.enable()
@@ -177,14 +207,16 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
     gc.disable()
     for i, cmd in enumerate(commands):
         t0 = clock()
-        apply(cmd)  # type: ignore[arg-type]
+        apply(cmd, publish)  # type: ignore[arg-type]
         latencies[i] = clock() - t0
     gc.enable()
     if engine.state_hash() != throughput_hash:
         raise SystemExit("the throughput and latency passes disagree")
+    by_fills = _by_fills(latencies, fills_per_command(snapshot, commands))
     latencies.sort()
     n = len(latencies)
     return {
+        "publish": publish,
         "commands": n,
         "cpu_seconds": round(elapsed / 1e9, 3),
         "wall_seconds": round(wall / 1e9, 3),
@@ -194,6 +226,7 @@ def measure(snapshot: dict[str, object], commands: list[object]) -> dict[str, ob
         "latency_cpu_ns_p99": latencies[n * 99 // 100],
         "latency_cpu_ns_p999": latencies[n * 999 // 1000],
         "clock_overhead_ns": clock_overhead_ns(clock),
+        "latency_cpu_ns_p50_by_fills": by_fills,
         "resting_orders_end": len(engine.state.orders),
         "levels_end": sum(
             len(m.book.bids.prices) + len(m.book.asks.prices) for m in engine.state.markets.values()
@@ -216,6 +249,8 @@ def _child(args: argparse.Namespace, build: str) -> dict[str, object]:
             str(args.seed),
             "--mode",
             "here",
+            "--publish",
+            str(args.publish),
         ],
         env=env,
         capture_output=True,
@@ -237,6 +272,13 @@ def main() -> None:
         default="both",
         help="the pure-Python core, the mypyc-compiled one, both, or whichever this process runs",
     )
+    parser.add_argument(
+        "--publish",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="0: apply without the hot events (as recovery does), to measure what they cost",
+    )
     args = parser.parse_args()
     if args.mode != "here":
         builds = ("compiled", "python") if args.mode == "both" else (args.mode,)
@@ -253,7 +295,7 @@ def main() -> None:
     print(f"generating {args.commands} commands...", file=sys.stderr)
     snapshot, commands = generate(args.symbol, args.commands, args.seed)
     print("measuring...", file=sys.stderr)
-    result = measure(snapshot, commands)
+    result = measure(snapshot, commands, bool(args.publish))
     mix: dict[str, int] = {}
     for cmd in commands:
         name = type(cmd).__name__
