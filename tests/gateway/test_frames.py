@@ -3,11 +3,14 @@ too much is closed as a slow consumer; a queued one dropped in the middle of a p
 the others their deltas. Under the served uvicorn (its ``websockets-sansio`` protocol, which
 starts without a deprecation warning): sessions write frames themselves, pings, the message
 bound and closing stay with the protocol, and a subscriber that reads nothing is let go, on
-``/realtime`` and on ``/realtimemd``."""
+``/realtime`` and on ``/realtimemd``, as is one that sends its close frame and then never reads
+again."""
 
 import asyncio
+import contextlib
 import gc
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +21,10 @@ from typing import Any
 
 import pytest
 import websockets
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from perpetua.gateway.private import PrivateDelta
 from perpetua.gateway.server import WS_MESSAGE_BYTES_MAX
@@ -73,7 +80,7 @@ class FakeWebSocket:
 def _session(h: Any, transport: FakeTransport) -> Session:
     session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
     assert session.raw is None
-    session.raw = RawTransport(transport, lambda: True)  # type: ignore[arg-type]
+    session.raw = RawTransport(transport, lambda: True, lambda: False)  # type: ignore[arg-type]
     return session
 
 
@@ -171,7 +178,9 @@ def test_no_raw_frame_once_the_protocol_has_sent_its_close_frame() -> None:
         transport = FakeTransport(0)
         state = ["OPEN"]
         session = Session(h.gateway, FakeWebSocket())  # type: ignore[arg-type]
-        session.raw = RawTransport(transport, lambda: state[0] == "OPEN")  # type: ignore[arg-type]
+        session.raw = RawTransport(  # type: ignore[arg-type]
+            transport, lambda: state[0] == "OPEN", lambda: False
+        )
         session.transport = transport  # type: ignore[assignment]
         session.push("before")
         state[0] = "CLOSING"
@@ -359,5 +368,175 @@ def test_a_served_realtimemd_client_that_reads_nothing_is_cut_off() -> None:
                     break
                 await asyncio.sleep(0.05)
             assert released() is None  # the session, and the messages it queued, are gone
+
+    asyncio.run(main())
+
+
+PEER_RECEIVE_BUFFER_BYTES = 4_096  # so a peer that stops reading soon backs up the server
+
+
+class _Peer:
+    """A WebSocket client over a plain socket, driven by the websockets library's sans-I/O
+    protocol: it reads only when asked, through a small receive buffer, so it can stop
+    reading for good while its connection stays up, and send a close frame meanwhile."""
+
+    def __init__(self, sock: socket.socket, protocol: ClientProtocol) -> None:
+        self.sock = sock
+        self.protocol = protocol
+        self.messages: list[str] = []
+
+    @classmethod
+    async def connect(cls, live: Any, path: str, stack: contextlib.AsyncExitStack) -> "_Peer":
+        """Connected and upgraded; the socket is closed when ``stack`` ends."""
+        loop = asyncio.get_running_loop()
+        uri = parse_uri(live.ws_base + path)
+        sock = stack.enter_context(socket.socket())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PEER_RECEIVE_BUFFER_BYTES)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (uri.host, uri.port))
+        peer = cls(sock, ClientProtocol(uri))  # offers no compression
+        peer.protocol.send_request(peer.protocol.connect())
+        await peer._flush()
+        while peer.protocol.state is not State.OPEN:  # the 101 response
+            await peer._receive()
+        return peer
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def _flush(self) -> None:
+        data = b"".join(self.protocol.data_to_send())
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    async def send(self, value: Any) -> None:
+        self.protocol.send_text(json.dumps(value).encode())
+        await self._flush()
+
+    async def send_close(self) -> None:
+        self.protocol.send_close(1000)
+        await self._flush()
+
+    async def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(self.sock, 65_536), 10)
+        assert data, "the server closed the connection"
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.messages.append(event.data.decode())
+
+    async def recv(self) -> Any:
+        """The next text message, as JSON."""
+        while not self.messages:
+            await self._receive()
+        return json.loads(self.messages.pop(0))
+
+    async def read_to_end(self) -> int:
+        """Read until the server closes the connection; the bytes read."""
+        loop = asyncio.get_running_loop()
+        total = 0
+        while data := await asyncio.wait_for(loop.sock_recv(self.sock, 1 << 20), 10):
+            total += len(data)
+        return total
+
+
+async def _until_disconnected(live: Any) -> float:
+    """When the last session heard its client's close (it left the fan-out)."""
+    await _until_no_sessions(live)
+    return time.monotonic()
+
+
+async def _until_released(transport: asyncio.WriteTransport, since: float, bound_s: float) -> None:
+    """The transport closed with nothing buffered within ``bound_s`` of ``since``."""
+    while transport.get_write_buffer_size() > 0 and time.monotonic() - since < bound_s:
+        await asyncio.sleep(0.05)
+    assert transport.is_closing() and transport.get_write_buffer_size() == 0
+    assert time.monotonic() - since < bound_s, time.monotonic() - since
+
+
+def test_a_served_subscriber_that_closes_and_stops_reading_is_let_go() -> None:
+    """Under the served uvicorn, a client sends its close frame and never reads again, with
+    a megabyte buffered for it (under the slow-consumer limit). uvicorn answers the close and
+    closes the transport, which waits for a drain that never comes; the session lets go of the
+    connection and its buffer within ``CLOSE_FRAME_WAIT_S`` of hearing the disconnect. A
+    client that does the same but reads on gets everything and the close; the abort then finds
+    its connection gone and leaves it alone (asyncio's transport raises if aborted after it
+    closed by draining)."""
+    buffered_bytes = 1 << 20
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        async with live_gateway() as live, contextlib.AsyncExitStack() as peers_open:
+            fanout = live.gateway.fanout
+            peers = [await _Peer.connect(live, "/realtime", peers_open) for _ in range(2)]
+            for peer in peers:
+                assert "info" in await peer.recv()  # welcome: raw frames from here on
+            by_port = {session.websocket.client.port: session for session in fanout.sessions}
+            stopping, reading = (by_port[peer.port] for peer in peers)
+            for session in (stopping, reading):
+                transport = session.transport
+                assert transport is not None
+                for _ in range(1_000):
+                    if transport.get_write_buffer_size() > buffered_bytes:
+                        break
+                    session.push("x" * 60_000)
+                    await asyncio.sleep(0)
+                assert transport.get_write_buffer_size() > buffered_bytes
+                assert not session.closed
+            for peer in peers:
+                await peer.send_close()
+            read = asyncio.create_task(peers[1].read_to_end())
+            disconnected = await _until_disconnected(live)
+            assert stopping.transport is not None
+            await _until_released(stopping.transport, disconnected, CLOSE_FRAME_WAIT_S + 5)
+            assert await read > buffered_bytes
+            assert fanout.slow_consumers_dropped == 0  # let go as a close, not cut
+            for session in (stopping, reading):
+                assert session.abort_timer is not None
+                while loop.time() <= session.abort_timer.when() + 0.1:
+                    await asyncio.sleep(0.05)
+            assert errors == []
+
+    asyncio.run(main())
+
+
+def test_a_served_realtimemd_client_that_closes_and_stops_reading_is_let_go() -> None:
+    """Under the served uvicorn, a ``/realtimemd`` client subscribes a stream, stops reading
+    until its stream's sends wait on the paused transport, then sends its close frame, well
+    before ``SEND_WAIT_S`` would cut it. The socket lets go of the connection and its buffer
+    within ``CLOSE_FRAME_WAIT_S`` of hearing the disconnect, and was not cut."""
+    pad = "x" * 60_000
+    paused_bytes = 64 * 1024  # asyncio's default high-water mark
+
+    async def main() -> None:
+        async with live_gateway() as live, contextlib.AsyncExitStack() as peers_open:
+            fanout = live.gateway.fanout
+            peer = await _Peer.connect(live, "/realtimemd", peers_open)
+            await peer.send([1, "s", "public"])
+            assert (await peer.recv())[3]["info"].startswith("Welcome")
+            await peer.send([0, "s", "public", {"op": "subscribe", "args": ["instrument:XBTUSD"]}])
+            assert (await peer.recv())[3]["success"] is True
+            assert (await peer.recv())[3]["action"] == "partial"
+            session = next(iter(fanout.sessions))
+            socket_ = session.websocket.socket
+            raw = raw_transport(socket_.websocket)
+            assert raw is not None
+            transport = raw.transport
+            publishing = time.monotonic()
+            for seq in range(1_000):
+                if transport.get_write_buffer_size() > paused_bytes:
+                    break
+                row = {"symbol": "XBTUSD", "seq": seq, "pad": pad}
+                fanout.publish([Delta("instrument", "XBTUSD", "update", [row])], [])
+                await asyncio.sleep(0.01)
+            assert transport.get_write_buffer_size() > paused_bytes
+            await peer.send_close()
+            disconnected = await _until_disconnected(live)
+            assert disconnected - publishing < SEND_WAIT_S  # so the close, not a cut, let it go
+            await _until_released(transport, disconnected, CLOSE_FRAME_WAIT_S + 5)
+            assert not socket_.cut and fanout.slow_consumers_dropped == 0
 
     asyncio.run(main())

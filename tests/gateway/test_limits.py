@@ -1,13 +1,19 @@
 """The gateway limits docs/security.md lists that no other test pins: each refused past its
-bound (configured small where the default would take hundreds of requests)."""
+bound (configured small where the default would take hundreds of requests); the WebSocket
+connection budget also over the served uvicorn, on ``/realtimemd``."""
 
+import asyncio
 import json
 import time
+
+import pytest
+import websockets
 
 from perpetua.gateway.auth import sign
 from perpetua.gateway.routes.order import BULK_ORDERS_MAX, CANCEL_ALL_AFTER_MS_MAX
 from perpetua.store.limits import FILTER_KEYS_MAX, FILTER_VALUES_MAX
 from tests.gateway.harness import ALICE, harness
+from tests.gateway.live import live_gateway
 
 
 def _order(price: int) -> dict[str, object]:
@@ -67,6 +73,41 @@ def test_websocket_connections_per_hour() -> None:
         with h.client.websocket_connect("/realtime", headers=headers) as ws:
             ws.receive_text()
             assert json.loads(ws.receive_text())["status"] == 429
+
+
+def test_realtimemd_sockets_take_from_the_same_connection_budget() -> None:
+    """Served by uvicorn, rate limits on: a ``/realtimemd`` socket takes one connection from
+    the per-IP budget ``/realtime`` takes from, and each of its streams' welcomes reports what
+    remained when the socket took it. Over the budget the socket is closed at once, 1008 "too
+    many connections", before any frame (no stream exists to carry a 429), and ``/realtime``
+    is refused as before."""
+
+    async def main() -> None:
+        async with live_gateway(rate_limits=True, ws_connections_per_hour=3) as live:
+            realtime, multiplexed = live.ws_base + "/realtime", live.ws_base + "/realtimemd"
+            async with websockets.connect(realtime) as ws:
+                assert json.loads(await ws.recv())["limit"] == {"remaining": 2}
+            for remaining, streams in ((1, ("a", "b")), (0, ("a",))):
+                async with websockets.connect(multiplexed) as md:
+                    for stream in streams:
+                        await md.send(json.dumps([1, stream, "public"]))
+                        welcome = json.loads(await asyncio.wait_for(md.recv(), 10))
+                        assert welcome[:2] == [0, stream]
+                        assert welcome[3]["limit"] == {"remaining": remaining}
+            async with websockets.connect(multiplexed) as md:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(md.recv(), 10)
+                close = closed.value.rcvd
+                assert close is not None
+                assert (close.code, close.reason) == (1008, "too many connections")
+            async with websockets.connect(realtime) as ws:
+                assert json.loads(await ws.recv())["limit"] == {"remaining": 0}
+                assert json.loads(await ws.recv())["status"] == 429
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+    asyncio.run(main())
 
 
 def test_table_filter_bounds() -> None:

@@ -118,7 +118,7 @@ def create_app(
         await serve_realtime(gw, websocket, limiter, platform=True)
 
     async def realtime_md(websocket: WebSocket) -> None:
-        await serve_multiplexed(gw, websocket)
+        await serve_multiplexed(gw, websocket, limiter)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status, detail = (

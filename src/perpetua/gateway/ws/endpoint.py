@@ -4,10 +4,18 @@ ops until the client leaves.
 
 A handshake that carries the browser session cookie is refused (HTTP 403, nothing sent) unless
 its ``Origin`` is the venue's own (``gateway.sessions`` rule 4: cross-site WebSocket
-hijacking); the cookie is kept for the ``authSession`` op, never used unasked."""
+hijacking); the cookie is kept for the ``authSession`` op, never used unasked.
+
+Every socket, here and on ``/realtimemd`` (``multiplex``), takes one connection from the
+client address's ``ConnectionLimiter`` (``admit``); over it, with rate limits on, this
+endpoint sends its welcome and a 429 error, then closes with ``CLOSE_TOO_MANY_CONNECTIONS``.
+
+When the endpoint ends, however the socket closed, the session lets go of the connection
+within ``session.CLOSE_FRAME_WAIT_S`` (``Session.let_go``)."""
 
 import asyncio
 import contextlib
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -17,11 +25,20 @@ from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
 from perpetua.wire.values import JsonRow
 
-__all__ = ["ConnectionLimiter", "serve_realtime"]
+__all__ = [
+    "CLOSE_TOO_MANY_CONNECTIONS",
+    "REASON_TOO_MANY_CONNECTIONS",
+    "ConnectionLimiter",
+    "admit",
+    "serve_realtime",
+]
 
 NS_PER_HOUR = 3_600 * 10**9
 READ_MESSAGE_BYTES_MAX = 65_536
 CLOSE_WAIT_S = 5.0  # for a closing session's writer to send its close frame
+CLOSE_TOO_MANY_CONNECTIONS = 1008
+REASON_TOO_MANY_CONNECTIONS = "too many connections"
+RETRY_AFTER_S = 60  # what the 429 error frame tells a refused client
 
 
 class ConnectionLimiter:
@@ -42,11 +59,18 @@ class ConnectionLimiter:
         return ok, bucket.remaining()
 
 
+def admit(gw: GatewaySurface, limiter: ConnectionLimiter, websocket: WebSocket) -> tuple[bool, int]:
+    """One connection from the client address's budget, for any WebSocket endpoint: whether
+    the socket may stay (always, with rate limits off) and the connections that remain,
+    which each welcome reports."""
+    ip = websocket.client.host if websocket.client else "0.0.0.0"
+    ok, remaining = limiter.take(ip, time.monotonic_ns())
+    return ok or not gw.config.rate_limits.enabled, remaining
+
+
 async def serve_realtime(
     gw: GatewaySurface, websocket: WebSocket, limiter: ConnectionLimiter, platform: bool = False
 ) -> None:
-    import time
-
     cookie = cookie_token(websocket.scope)
     if cookie:
         public_url = gw.identity.public_url if gw.identity is not None else ""
@@ -60,14 +84,16 @@ async def serve_realtime(
     gw.fanout.sessions.add(session)
     writer = asyncio.create_task(session.writer())
     try:
-        ip = websocket.client.host if websocket.client else "0.0.0.0"
-        ok, remaining = limiter.take(ip, time.monotonic_ns())
+        admitted, remaining = admit(gw, limiter, websocket)
         session.welcome(remaining)
-        if not ok and gw.config.rate_limits.enabled:
+        if not admitted:
             session.error(
-                429, "Rate limit exceeded, retry in 60 seconds.", None, {"retryAfter": 60}
+                429,
+                f"Rate limit exceeded, retry in {RETRY_AFTER_S} seconds.",
+                None,
+                {"retryAfter": RETRY_AFTER_S},
             )
-            session.close_reason = (1008, "too many connections")
+            session.close_reason = (CLOSE_TOO_MANY_CONNECTIONS, REASON_TOO_MANY_CONNECTIONS)
             session.closed = True
             session.queue.put_nowait(None)
             await writer
@@ -93,6 +119,7 @@ async def serve_realtime(
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
+        session.let_go()  # however it closed: a peer that stops reading cannot keep it
 
 
 async def _handshake_auth(session: Session, websocket: WebSocket) -> None:

@@ -52,10 +52,25 @@ class RawTransport(NamedTuple):
     sent a close frame (its own, or the answer to the client's, which it sends by itself
     before the application hears of the disconnect). No data frame may follow a close frame
     (RFC 6455 §5.5.1; browsers log "Data frame received after close"), although the
-    transport stays open for the closing handshake."""
+    transport stays open for the closing handshake. ``is_lost()``: the connection is gone
+    (uvicorn's protocol has heard ``connection_lost``)."""
 
     transport: asyncio.WriteTransport
     is_open: Callable[[], bool]
+    is_lost: Callable[[], bool]
+
+    def abort_after(self, delay_s: float) -> asyncio.TimerHandle:
+        """Abort the transport ``delay_s`` from now, dropping what it buffers, unless the
+        connection is gone by then. uvicorn's protocol ends a connection with
+        ``transport.close()``, which waits for the buffer to drain: a peer that never reads
+        again (after its own close frame, or cut as a slow consumer) would keep the
+        connection and its buffer. A timer, not a step after an await, so that cancelling
+        the task that closes cannot keep the connection (decisions §34)."""
+        return asyncio.get_running_loop().call_later(delay_s, self._abort)
+
+    def _abort(self) -> None:
+        if not self.is_lost():  # asyncio's transport, once closed by a drain, fails on abort
+            self.transport.abort()
 
 
 def raw_transport(websocket: SessionSocket) -> RawTransport | None:
@@ -70,4 +85,8 @@ def raw_transport(websocket: SessionSocket) -> RawTransport | None:
     if not isinstance(protocol, WebSocketsSansIOProtocol):
         return None
     connection = protocol.conn  # OPEN from the 101 response until a close frame either way
-    return RawTransport(protocol.transport, lambda: connection.state is State.OPEN)
+    return RawTransport(
+        protocol.transport,
+        lambda: connection.state is State.OPEN,
+        lambda: protocol.disconnected,
+    )

@@ -4,13 +4,22 @@ Frames are JSON arrays ``[type, id, topic, payload?]``: 1 opens stream ``id``, 2
 0 carries a message. Each stream is a full ``Session`` whose outgoing messages are wrapped as
 ``[0, id, topic, message]`` on the shared socket.
 
+The socket, not each stream, takes one connection from the client address's budget, the
+limiter ``/realtime`` and ``/realtimePlatform`` share (``endpoint.admit``), before it reads a
+frame. Over the budget, with rate limits on, it is closed at once with
+``CLOSE_TOO_MANY_CONNECTIONS`` and ``REASON_TOO_MANY_CONNECTIONS``: no stream exists yet to
+carry a 429 error frame. Each stream's welcome reports what remained when the socket took its
+connection.
+
 Sending: each stream's bounded queue is drained through the socket's ASGI ``send``. Under the
 served uvicorn that ``send`` waits, with no limit, while the transport buffers more than its
 high-water mark, so a peer that reads nothing would keep its connection, buffer and queues
 for as long as it keeps the connection open. A send that waits ``SEND_WAIT_S`` cuts the
 socket as a slow consumer: every stream leaves the fan-out, and the close frame gets
 ``CLOSE_FRAME_WAIT_S``, after which the transport is aborted, dropping its buffer
-(decisions §34).
+(decisions §34). The same bound holds when the socket ends otherwise (the client's close
+frame, or the refusal): uvicorn answers a client's close and waits for the buffer to drain,
+which a peer that never reads again would never let happen.
 """
 
 import asyncio
@@ -23,6 +32,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from perpetua.gateway.errors import ApiError
 from perpetua.gateway.params import decode_json_text
 from perpetua.gateway.surface import GatewaySurface
+from perpetua.gateway.ws.endpoint import (
+    CLOSE_TOO_MANY_CONNECTIONS,
+    REASON_TOO_MANY_CONNECTIONS,
+    ConnectionLimiter,
+    admit,
+)
 from perpetua.gateway.ws.frames import raw_transport
 from perpetua.gateway.ws.session import CLOSE_FRAME_WAIT_S, CLOSE_SLOW_CONSUMER, Session
 from perpetua.wire.values import encode_json
@@ -38,11 +53,27 @@ OPEN, CLOSE, MESSAGE = 1, 2, 0
 class _Socket:
     """The shared socket and its streams; cut once as a slow consumer."""
 
-    def __init__(self, gw: GatewaySurface, websocket: WebSocket) -> None:
+    def __init__(self, gw: GatewaySurface, websocket: WebSocket, remaining: int) -> None:
         self.gw = gw
         self.websocket = websocket
+        self.remaining = remaining  # connections left to the client address (``admit``)
         self.streams: dict[str, tuple[Session, asyncio.Task[None]]] = {}
         self.cut = False
+        self.raw = raw_transport(websocket)
+        self.abort_timer: asyncio.TimerHandle | None = None  # set by ``let_go``
+
+    def let_go(self) -> None:
+        """The close frame, either side's, gets ``CLOSE_FRAME_WAIT_S``; then the transport is
+        aborted (its buffer dropped) if the connection is still there. Once per socket."""
+        if self.raw is not None and self.abort_timer is None:
+            self.abort_timer = self.raw.abort_after(CLOSE_FRAME_WAIT_S)
+
+    async def close(self, code: int, reason: str) -> None:
+        """The close frame, within ``CLOSE_FRAME_WAIT_S``, and the connection let go."""
+        self.let_go()
+        with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
+            async with asyncio.timeout(CLOSE_FRAME_WAIT_S):
+                await self.websocket.close(code, reason)
 
     async def send_text(self, text: str) -> None:
         if self.cut:
@@ -56,9 +87,9 @@ class _Socket:
     async def _cut(self) -> None:
         """Every stream leaves the fan-out; the close frame gets ``CLOSE_FRAME_WAIT_S``, and
         then the transport is aborted (its buffer dropped) whatever became of the close. The
-        abort is a timer, not a step after the close, so that cancelling this (the streams'
-        tasks are cancelled when the client's close frame arrives) cannot keep the
-        connection: uvicorn closes a transport only once its buffer has drained."""
+        abort is a timer (``let_go``), not a step after the close, so that cancelling this
+        (the streams' tasks are cancelled when the client's close frame arrives) cannot keep
+        the connection: uvicorn closes a transport only once its buffer has drained."""
         if self.cut:
             return
         self.cut = True
@@ -68,13 +99,9 @@ class _Socket:
                 fanout.slow_consumers_dropped += 1
             session.closed = True
             fanout.drop(session)
-        raw = raw_transport(self.websocket)
-        if raw is not None:  # a no-op once the transport is closed
-            asyncio.get_running_loop().call_later(CLOSE_FRAME_WAIT_S, raw.transport.abort)
-        reason = f"slow consumer: a send waited over {SEND_WAIT_S:g} s"
-        with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
-            async with asyncio.timeout(CLOSE_FRAME_WAIT_S):
-                await self.websocket.close(CLOSE_SLOW_CONSUMER, reason)
+        await self.close(
+            CLOSE_SLOW_CONSUMER, f"slow consumer: a send waited over {SEND_WAIT_S:g} s"
+        )
 
 
 class _Wrapped:
@@ -95,10 +122,16 @@ class _Wrapped:
         return None
 
 
-async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
+async def serve_multiplexed(
+    gw: GatewaySurface, websocket: WebSocket, limiter: ConnectionLimiter
+) -> None:
     await websocket.accept()
-    socket = _Socket(gw, websocket)
+    admitted, remaining = admit(gw, limiter, websocket)
+    socket = _Socket(gw, websocket, remaining)
     try:
+        if not admitted:
+            await socket.close(CLOSE_TOO_MANY_CONNECTIONS, REASON_TOO_MANY_CONNECTIONS)
+            return
         while not socket.cut:  # once cut, Starlette refuses to receive
             text = await websocket.receive_text()
             if len(text) > FRAME_CHARS_MAX:  # as /realtime's message bound
@@ -119,6 +152,7 @@ async def serve_multiplexed(gw: GatewaySurface, websocket: WebSocket) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        socket.let_go()  # however it closed: a peer that stops reading cannot keep it
 
 
 async def _handle(socket: _Socket, frame: list[Any]) -> None:
@@ -128,7 +162,7 @@ async def _handle(socket: _Socket, frame: list[Any]) -> None:
         session = Session(gw, _Wrapped(socket, stream_id, topic))
         gw.fanout.sessions.add(session)
         streams[stream_id] = (session, asyncio.create_task(session.writer()))
-        session.welcome(gw.config.ws_connections_per_hour)
+        session.welcome(socket.remaining)
     elif kind == CLOSE and stream_id in streams:
         session, task = streams.pop(stream_id)
         session.closed = True

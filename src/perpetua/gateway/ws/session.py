@@ -86,6 +86,7 @@ class Session:
         self.errors = 0
         self.closed = False
         self.close_reason: tuple[int, str] | None = None
+        self.abort_timer: asyncio.TimerHandle | None = None  # set by ``let_go``
 
     # Sending ------------------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Session:
         (so order holds). The session starts after ``accept``, which has answered the
         upgrade: the protocol is open unless the client already left or closed."""
         assert self.raw is not None
-        transport, is_open = self.raw
+        transport, is_open = self.raw.transport, self.raw.is_open
         if transport.is_closing() or not is_open():
             return False
         frames: list[bytes] = []
@@ -179,20 +180,27 @@ class Session:
         return True
 
     async def close(self, code: int, reason: str) -> None:
-        """The close frame through the server's protocol, within ``CLOSE_FRAME_WAIT_S``; then a
-        raw session's transport is aborted, dropping what it buffers. uvicorn's protocol
-        sends nothing while the transport is paused (buffer above its high-water mark), and
-        closes it only once the buffer drains: a consumer cut for reading nothing would hold
-        its connection and buffer for as long as it likes."""
+        """The close frame through the server's protocol, within ``CLOSE_FRAME_WAIT_S``, and
+        the connection let go (``let_go``). uvicorn's protocol sends nothing while the
+        transport is paused (buffer above its high-water mark), and closes it only once the
+        buffer drains: a consumer cut for reading nothing would hold its connection and
+        buffer for as long as it likes."""
         self.closed = True
         self.gw.fanout.drop(self)
-        try:
+        self.let_go()
+        with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
             async with asyncio.timeout(CLOSE_FRAME_WAIT_S):
-                with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
-                    await self.websocket.close(code, reason)
-        except TimeoutError:
-            if self.transport is not None:
-                self.transport.abort()
+                await self.websocket.close(code, reason)
+
+    def let_go(self) -> None:
+        """The closing handshake, whichever side began it, gets ``CLOSE_FRAME_WAIT_S``; then a
+        raw session's transport is aborted, dropping what it buffers, if the connection is
+        still there. Called when the session closes itself, and when the endpoint ends (the
+        client's close frame or disconnect): a client that sends a close frame and then never
+        reads again would otherwise keep its buffer, since uvicorn answers that close and
+        waits for a drain. Once per session."""
+        if self.raw is not None and self.abort_timer is None:
+            self.abort_timer = self.raw.abort_after(CLOSE_FRAME_WAIT_S)
 
     # Handshake ----------------------------------------------------------------------------------
 
