@@ -20,6 +20,7 @@ from perpetua.gateway.auth import PERMISSION_WITHDRAW, Principal, check_permissi
 from perpetua.gateway.errors import MSG_INVALID_KEY, MSG_OVERLOADED, ApiError, error_body
 from perpetua.gateway.params import BODY_BYTES_MAX, Params, parse_body, parse_query
 from perpetua.gateway.ports import Overloaded
+from perpetua.gateway.ratelimit import address_key
 from perpetua.gateway.sessions import session_principal
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.sequencer import SequencerStopped
@@ -197,7 +198,9 @@ class Endpoint:
                 values.update(parse_body(body, content_type))
             params = Params(values)
             if gw.limits.config.enabled:
-                key = f"a:{principal.account}" if principal else f"ip:{client_ip(scope)}"
+                key = (
+                    f"a:{principal.account}" if principal else f"ip:{address_key(client_ip(scope))}"
+                )
                 gw.limits.charge(
                     key,
                     principal is not None,

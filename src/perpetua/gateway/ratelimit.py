@@ -8,28 +8,66 @@ Two layers:
 A bulk request costs ``ceil(0.1 * n)``. Every response carries ``x-ratelimit-limit``,
 ``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (unix seconds when the bucket is full again);
 order-layer responses add ``x-ratelimit-remaining-1s``. A refused request gets 429 with
-``Retry-After``. Buckets are kept in a bounded dict; idle ones are evicted first.
+``Retry-After``.
 
-Several gateways (cluster mode) share one allowance per client: ``on_charge`` is told of every
-charge accepted here, the runtime passes it to the other gateways (``transport.gateway_port.
-SharedLimits``), and each takes the same tokens from its own buckets with ``absorb``.
+Budgets are per client address: an IPv4 address, or an IPv6 address's /64 network
+(``address_key``), which is what one subscriber line gets, so the addresses of one network
+share one budget. Buckets live in a bounded ``BucketTable`` (``BUCKETS_MAX``). To make room
+for a new client, a full table looks at its ``EVICTION_SCAN`` oldest buckets, forgets the one
+with the largest share of its capacity left (the oldest among equals), and moves the others to
+the young end. Forgetting a bucket gives its client a full one again, so this loses the least: a
+refilled bucket is the same as a new one, and a client that has spent its budget is forgotten
+last. A flood of new addresses, each a little spent, cannot reset it; to push it out, the flood
+would have to spend the whole budget of every bucket it is compared with. Each new client costs
+at most one scan, so no pass over the whole table stalls the event loop.
 """
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from perpetua.gateway.errors import ApiError
 
-__all__ = ["AuthFailures", "Bucket", "RateLimits", "RateLimitConfig", "bulk_cost"]
+__all__ = [
+    "BUCKETS_MAX",
+    "EVICTION_SCAN",
+    "IPV6_PREFIX_BITS",
+    "AuthFailures",
+    "Bucket",
+    "BucketTable",
+    "RateLimits",
+    "RateLimitConfig",
+    "address_key",
+    "bulk_cost",
+]
 
 ACCOUNT_REQUESTS_PER_MINUTE = 120
 ANONYMOUS_REQUESTS_PER_MINUTE = 30
 ORDER_REQUESTS_PER_SECOND = 10
 AUTH_FAILURES_PER_MINUTE = 30  # per IP: bad keys, signatures, nonces, before 429
-BUCKETS_MAX = 100_000
+BUCKETS_MAX = 100_000  # buckets per table (clients tracked at once)
+EVICTION_SCAN = 16  # the oldest buckets a full table compares to make room for a new one
+IPV6_PREFIX_BITS = 64  # an IPv6 client's budget is its /64 network's
 NS_PER_S = 1_000_000_000
+
+
+@lru_cache(maxsize=65_536)
+def address_key(ip: str) -> str:
+    """The budget key of client address ``ip``: an IPv4 address as it is, an IPv6 address as
+    its /64 network (an IPv4-mapped one as its IPv4 address); a string that is no address
+    (a test client's name) as it is."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX_BITS), strict=False))
+    return ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +113,10 @@ class Bucket:
     def remaining(self) -> int:
         return self.tokens_ns // self.period_ns
 
+    def share_left(self) -> float:
+        """The part of its capacity the bucket holds (1.0: as a new one), as last refilled."""
+        return self.tokens_ns / (self.capacity * self.period_ns)
+
     def reset_s(self, now_wall_s: int) -> int:
         missing = self.capacity * self.period_ns - self.tokens_ns
         return now_wall_s + -(-missing // (self.capacity * NS_PER_S))
@@ -84,25 +126,65 @@ class Bucket:
         return max(1, -(-missing // (self.capacity * NS_PER_S)))
 
 
+class BucketTable:
+    """Buckets by key, at most ``limit``; see the module docstring for what a full table
+    forgets."""
+
+    def __init__(self, limit: int = BUCKETS_MAX) -> None:
+        if limit < 1:
+            raise ValueError("a bucket table holds at least one bucket")
+        self.limit = limit
+        self._buckets: dict[str, Bucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def get(self, key: str) -> Bucket | None:
+        return self._buckets.get(key)
+
+    def get_or_add(self, key: str, capacity: int, period_ns: int, now_ns: int) -> Bucket:
+        """``key``'s bucket; a full one when it has none."""
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= self.limit:
+                self._evict_one(now_ns)
+            bucket = buckets[key] = Bucket(capacity, period_ns, now_ns)
+        return bucket
+
+    def _evict_one(self, now_ns: int) -> None:
+        buckets = self._buckets
+        window: list[str] = []
+        forget = ""
+        most = -1.0
+        for key in buckets:  # oldest first
+            bucket = buckets[key]
+            bucket._refill(now_ns)
+            share = bucket.share_left()  # buckets differ in size (accounts and addresses)
+            if share > most:  # strictly: the oldest stays chosen among equals
+                most, forget = share, key
+            window.append(key)
+            if len(window) == EVICTION_SCAN:
+                break
+        del buckets[forget]
+        for key in window:  # the rest go to the young end: the next scan sees others
+            if key != forget:
+                buckets[key] = buckets.pop(key)
+
+
 class RateLimits:
-    def __init__(self, config: RateLimitConfig) -> None:
+    def __init__(self, config: RateLimitConfig, buckets_max: int = BUCKETS_MAX) -> None:
         self.config = config
-        self._main: dict[str, Bucket] = {}
-        self._orders: dict[str, Bucket] = {}
+        self._main = BucketTable(buckets_max)
+        self._orders = BucketTable(buckets_max)
         self.rejected_count = 0  # requests answered 429 (metrics)
         # (key, authenticated, cost, order_layer) of each accepted charge, for other gateways
         self.on_charge: Callable[[str, bool, int, bool], None] | None = None
 
     def _bucket(
-        self, table: dict[str, Bucket], key: str, capacity: int, period_ns: int, now: int
+        self, table: BucketTable, key: str, capacity: int, period_ns: int, now: int
     ) -> Bucket:
-        bucket = table.get(key)
-        if bucket is None:
-            if len(table) >= BUCKETS_MAX:
-                table.clear()  # crude but bounded: everyone starts with a full bucket
-            bucket = Bucket(capacity, period_ns, now)
-            table[key] = bucket
-        return bucket
+        return table.get_or_add(key, capacity, period_ns, now)
 
     def charge(
         self, key: str, authenticated: bool, cost: int, order_layer: bool, headers: dict[str, str]
@@ -158,13 +240,13 @@ class AuthFailures:
     ``per_minute`` times is answered 429 before any key lookup or HMAC, on REST and WebSocket
     alike, until its bucket refills (brute force and HMAC-burning floods stop there)."""
 
-    def __init__(self, config: RateLimitConfig) -> None:
+    def __init__(self, config: RateLimitConfig, buckets_max: int = BUCKETS_MAX) -> None:
         self.enabled = config.enabled
         self.per_minute = config.auth_failures_per_minute
-        self._buckets: dict[str, Bucket] = {}
+        self._buckets = BucketTable(buckets_max)
 
     def check(self, ip: str) -> None:
-        bucket = self._buckets.get(ip)
+        bucket = self._buckets.get(address_key(ip))
         if not self.enabled or bucket is None:
             return
         now = time.monotonic_ns()
@@ -181,11 +263,7 @@ class AuthFailures:
         if not self.enabled:
             return
         now = time.monotonic_ns()
-        bucket = self._buckets.get(ip)
-        if bucket is None:
-            if len(self._buckets) >= BUCKETS_MAX:
-                self._buckets.clear()
-            bucket = self._buckets[ip] = Bucket(self.per_minute, 60 * NS_PER_S, now)
+        bucket = self._buckets.get_or_add(address_key(ip), self.per_minute, 60 * NS_PER_S, now)
         bucket.take(1, now)
 
 

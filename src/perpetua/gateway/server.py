@@ -9,9 +9,10 @@ Invariants (docs/security.md):
 2. a connection that has not sent a complete request head within ``HEAD_TIMEOUT_S`` of
    connecting (or of starting its next request) is closed; a head longer than
    ``HEAD_BYTES_MAX`` is answered 431 and closed;
-3. one client address holds at most ``CONNECTIONS_PER_IP_MAX`` open connections (HTTP and
-   WebSocket together; a further one is closed at once); listed proxies are exempt, since every
-   client behind them shares their address;
+3. one client address (an IPv6 client's /64: ``ratelimit.address_key``) holds at most
+   ``CONNECTIONS_PER_IP_MAX`` open connections (HTTP and WebSocket together; a further one is
+   closed at once); listed proxies are exempt, since every client behind them shares their
+   address;
 4. a WebSocket message is at most ``WS_MESSAGE_BYTES_MAX`` (the server refuses larger frames
    before the gateway sees them).
 """
@@ -22,6 +23,8 @@ from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from perpetua.gateway.ratelimit import address_key
 
 __all__ = [
     "CONNECTIONS_PER_IP_MAX",
@@ -52,8 +55,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     head_timeout_s = HEAD_TIMEOUT_S
     head_bytes_max = HEAD_BYTES_MAX
     connections_per_ip_max = CONNECTIONS_PER_IP_MAX
-    # client address -> its open transports: one registry per server, as ``uvicorn_config``
-    # makes one subclass per server (this default serves a protocol built directly)
+    # client address (an IPv6 client's /64) -> its open transports: one registry per server,
+    # as ``uvicorn_config`` makes one subclass per server (this default serves a protocol
+    # built directly)
     open_by_ip: ClassVar[dict[str, list[asyncio.BaseTransport]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -65,13 +69,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         ip = self.client[0] if self.client else ""
         if ip and ip not in self.trusted:
+            key = address_key(ip)  # an IPv6 client's /64
             open_here = self.open_by_ip
-            alive = [t for t in open_here.get(ip, ()) if not t.is_closing()]
+            alive = [t for t in open_here.get(key, ()) if not t.is_closing()]
             if len(alive) >= self.connections_per_ip_max:
                 transport.abort()
                 return
             alive.append(transport)
-            open_here[ip] = alive
+            open_here[key] = alive
             if len(open_here) > ADDRESSES_TRACKED_MAX:  # forget addresses with nothing open
                 for known in [k for k, ts in open_here.items() if all(t.is_closing() for t in ts)]:
                     del open_here[known]
@@ -79,13 +84,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
-        ip = self.client[0] if self.client else ""
+        key = address_key(self.client[0]) if self.client else ""
         open_here = self.open_by_ip
-        alive = [t for t in open_here.get(ip, ()) if not t.is_closing()]
+        alive = [t for t in open_here.get(key, ()) if not t.is_closing()]
         if alive:
-            open_here[ip] = alive
+            open_here[key] = alive
         else:
-            open_here.pop(ip, None)
+            open_here.pop(key, None)
         super().connection_lost(exc)
 
     def _arm_head_timer(self) -> None:

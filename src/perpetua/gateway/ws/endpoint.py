@@ -19,7 +19,7 @@ import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from perpetua.gateway.ratelimit import Bucket
+from perpetua.gateway.ratelimit import BucketTable, address_key
 from perpetua.gateway.sessions import cookie_token, origin_allowed
 from perpetua.gateway.surface import GatewaySurface
 from perpetua.gateway.ws.session import Session
@@ -42,19 +42,15 @@ RETRY_AFTER_S = 60  # what the 429 error frame tells a refused client
 
 
 class ConnectionLimiter:
-    """BitMEX allows ``per_hour`` new connections per IP, refilled continuously."""
+    """BitMEX allows ``per_hour`` new connections per IP, refilled continuously (an IPv6
+    client's budget is its /64's: ``ratelimit.address_key``)."""
 
     def __init__(self, per_hour: int) -> None:
         self.per_hour = per_hour
-        self.buckets: dict[str, Bucket] = {}
+        self.buckets = BucketTable()
 
     def take(self, ip: str, now_ns: int) -> tuple[bool, int]:
-        bucket = self.buckets.get(ip)
-        if bucket is None:
-            if len(self.buckets) > 100_000:
-                self.buckets.clear()
-            bucket = Bucket(self.per_hour, NS_PER_HOUR, now_ns)
-            self.buckets[ip] = bucket
+        bucket = self.buckets.get_or_add(address_key(ip), self.per_hour, NS_PER_HOUR, now_ns)
         ok = bucket.take(1, now_ns)
         return ok, bucket.remaining()
 
